@@ -1,0 +1,51 @@
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+
+namespace Coproc.Fast.Device.Core;
+
+/// <summary>
+/// The emulated coprocessor: memories, register BAR and the parts behind it. The hardware interface —
+/// MMIO, memory and the interrupt line — is everything a driver or a host emulator may touch
+/// (native-layout.md). Nothing here reads wall-clock time.
+/// </summary>
+public sealed class Coprocessor : IDisposable
+{
+    /// <summary>Creates a device that allocates its own local and system memory.</summary>
+    public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), null) { }
+
+    /// <summary>
+    /// Creates a device over a host emulator's system memory (its guest RAM); the device allocates only
+    /// local memory. The host keeps <paramref name="hostSystemMemory"/> alive.
+    /// </summary>
+    public Coprocessor(CoprocessorOptions options, NativeRegion? hostSystemMemory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        Memory = new DeviceMemory(NativeRegion.Allocate(options.LocalMemoryBytes),
+            hostSystemMemory ?? NativeRegion.Allocate(options.SystemMemoryBytes));
+        Mmio = new MmioRegisterFile();
+        Mmio.Attach(new DeviceIdentityBlock(this));
+    }
+
+    /// <summary>The options the device was built with.</summary>
+    public CoprocessorOptions Options { get; }
+
+    /// <summary>Local and system memory.</summary>
+    public DeviceMemory Memory { get; }
+
+    /// <summary>The register BAR.</summary>
+    public MmioRegisterFile Mmio { get; }
+
+    /// <summary>Device clock: cycles run so far.</summary>
+    public ulong Cycle { get; private set; }
+
+    /// <summary>Capability bits reported in the CAPS register (native-layout.md).</summary>
+    public uint Capabilities => 0;
+
+    /// <summary>Advances the device clock by a cycle budget.</summary>
+    public void Step(ulong cycles) => Cycle += cycles;
+
+    /// <summary>Frees device-owned memory.</summary>
+    public void Dispose() => Memory.Dispose();
+}

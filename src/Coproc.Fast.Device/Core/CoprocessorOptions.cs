@@ -1,0 +1,25 @@
+namespace Coproc.Fast.Device.Core;
+
+/// <summary>Construction-time configuration of a <see cref="Coprocessor"/>.</summary>
+public sealed record CoprocessorOptions
+{
+    /// <summary>Local video memory size in bytes (multiple of 2 MiB). Default 256 MiB.</summary>
+    public ulong LocalMemoryBytes { get; init; } = 256UL << 20;
+
+    /// <summary>System memory size in bytes when the device allocates it itself. Default 256 MiB.</summary>
+    public ulong SystemMemoryBytes { get; init; } = 256UL << 20;
+
+    /// <summary>Aperture (CPU-visible BAR window onto local memory) size in bytes, multiple of 4 KiB. Default 64 MiB.</summary>
+    public ulong ApertureBytes { get; init; } = 64UL << 20;
+
+    /// <summary>Checks the options; throws <see cref="ArgumentOutOfRangeException"/> naming the bad property.</summary>
+    public void Validate()
+    {
+        if (LocalMemoryBytes == 0 || LocalMemoryBytes % (2UL << 20) != 0)
+            throw new ArgumentOutOfRangeException(nameof(LocalMemoryBytes), LocalMemoryBytes, "must be a non-zero multiple of 2 MiB");
+        if (SystemMemoryBytes == 0 || SystemMemoryBytes % 4096 != 0)
+            throw new ArgumentOutOfRangeException(nameof(SystemMemoryBytes), SystemMemoryBytes, "must be a non-zero multiple of 4 KiB");
+        if (ApertureBytes == 0 || ApertureBytes % 4096 != 0)
+            throw new ArgumentOutOfRangeException(nameof(ApertureBytes), ApertureBytes, "must be a non-zero multiple of 4 KiB");
+    }
+}

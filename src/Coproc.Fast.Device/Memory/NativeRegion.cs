@@ -1,0 +1,95 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Coproc.Fast.Device.Memory;
+
+/// <summary>
+/// A pinned, aligned block of unmanaged memory: either allocated here with
+/// <see cref="NativeMemory.AlignedAlloc(nuint, nuint)"/> (and zeroed) or supplied by a host emulator
+/// (its guest RAM). All access is through spans and refs over the block; every entry point checks bounds.
+/// </summary>
+public sealed unsafe class NativeRegion : IDisposable
+{
+    /// <summary>Alignment of regions this type allocates (one 2 MiB large page).</summary>
+    public const nuint DefaultAlignment = 2 * 1024 * 1024;
+
+    private byte* _base;
+    private readonly bool _owned;
+
+    private NativeRegion(byte* @base, ulong length, bool owned)
+    {
+        _base = @base;
+        Length = length;
+        _owned = owned;
+    }
+
+    /// <summary>Size of the region in bytes.</summary>
+    public ulong Length { get; }
+
+    /// <summary>True when the region was allocated by this object (and is freed by <see cref="Dispose"/>).</summary>
+    public bool IsOwned => _owned;
+
+    /// <summary>Base pointer. Valid until <see cref="Dispose"/>; use only inside small tested primitives.</summary>
+    public byte* Base
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _base;
+    }
+
+    /// <summary>Allocates a zeroed, aligned region.</summary>
+    /// <param name="length">Bytes; must be a non-zero multiple of 4 KiB.</param>
+    /// <param name="alignment">Power-of-two alignment, at least 4 KiB.</param>
+    public static NativeRegion Allocate(ulong length, nuint alignment = DefaultAlignment)
+    {
+        if (length == 0 || (length & 0xFFF) != 0)
+            throw new ArgumentOutOfRangeException(nameof(length), length, "region length must be a non-zero multiple of 4 KiB");
+        if (alignment < 4096 || (alignment & (alignment - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "alignment must be a power of two >= 4096");
+        var p = (byte*)NativeMemory.AlignedAlloc((nuint)length, alignment);
+        NativeMemory.Clear(p, (nuint)length);
+        return new NativeRegion(p, length, owned: true);
+    }
+
+    /// <summary>
+    /// Wraps host-owned memory (e.g. a host emulator's guest RAM). The caller keeps it alive and pinned
+    /// for the lifetime of this object; <see cref="Dispose"/> does not free it.
+    /// </summary>
+    /// <param name="pointer">Start of the memory; must be 4 KiB aligned.</param>
+    /// <param name="length">Bytes; a non-zero multiple of 4 KiB.</param>
+    public static NativeRegion Wrap(byte* pointer, ulong length)
+    {
+        if (pointer == null) throw new ArgumentNullException(nameof(pointer));
+        if (((nuint)pointer & 0xFFF) != 0) throw new ArgumentException("host memory must be 4 KiB aligned", nameof(pointer));
+        if (length == 0 || (length & 0xFFF) != 0)
+            throw new ArgumentOutOfRangeException(nameof(length), length, "region length must be a non-zero multiple of 4 KiB");
+        return new NativeRegion(pointer, length, owned: false);
+    }
+
+    /// <summary>True when [offset, offset+length) lies inside the region.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Contains(ulong offset, ulong length) => offset <= Length && length <= Length - offset;
+
+    /// <summary>A span over [offset, offset+length). Throws <see cref="ArgumentOutOfRangeException"/> when out of bounds.</summary>
+    public Span<byte> Slice(ulong offset, int length)
+    {
+        if (length < 0 || !Contains(offset, (ulong)length)) ThrowOutOfRange(offset, length);
+        return new Span<byte>(_base + offset, length);
+    }
+
+    /// <summary>A ref to an unmanaged value at a byte offset (bounds-checked).</summary>
+    public ref T Ref<T>(ulong offset) where T : unmanaged
+    {
+        if (!Contains(offset, (ulong)sizeof(T))) ThrowOutOfRange(offset, sizeof(T));
+        return ref Unsafe.AsRef<T>(_base + offset);
+    }
+
+    /// <summary>Frees an owned region. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (_owned && _base != null) NativeMemory.AlignedFree(_base);
+        _base = null;
+    }
+
+    private void ThrowOutOfRange(ulong offset, long length) =>
+        throw new ArgumentOutOfRangeException(nameof(offset), $"[0x{offset:X}, +0x{length:X}) is outside a region of 0x{Length:X} bytes");
+}

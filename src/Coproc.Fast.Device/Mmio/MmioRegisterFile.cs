@@ -1,0 +1,79 @@
+namespace Coproc.Fast.Device.Mmio;
+
+/// <summary>
+/// The register BAR: the only way software controls the device. 32- and 64-bit accesses by byte offset,
+/// naturally aligned. Reads of unimplemented registers return all ones and writes to them are dropped, as
+/// on a PCI bus; both are counted in <see cref="UnclaimedAccesses"/>. A misaligned access or one outside the
+/// BAR throws <see cref="MmioAccessException"/> (a host-side programming error, not a device condition).
+/// </summary>
+public sealed class MmioRegisterFile
+{
+    private readonly IMmioBlock?[] _byPage = new IMmioBlock?[MmioMap.RegisterBarSize >> 8];
+
+    /// <summary>Accesses that hit no register.</summary>
+    public long UnclaimedAccesses { get; private set; }
+
+    /// <summary>Attaches a block. Blocks must be 256-byte aligned and must not overlap.</summary>
+    public void Attach(IMmioBlock block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        if ((block.Base & 0xFF) != 0 || (block.Size & 0xFF) != 0 || block.Size == 0 || block.Base + block.Size > MmioMap.RegisterBarSize)
+            throw new ArgumentException($"block at 0x{block.Base:X} size 0x{block.Size:X} is not 256-byte granular inside the BAR", nameof(block));
+        for (uint p = block.Base >> 8; p < (block.Base + block.Size) >> 8; p++)
+            if (_byPage[p] is not null) throw new ArgumentException($"block at 0x{block.Base:X} overlaps another block", nameof(block));
+        for (uint p = block.Base >> 8; p < (block.Base + block.Size) >> 8; p++) _byPage[p] = block;
+    }
+
+    /// <summary>Reads a 32-bit register.</summary>
+    public uint Read32(uint offset) => (uint)Read(offset, 4);
+
+    /// <summary>Reads a 64-bit register.</summary>
+    public ulong Read64(uint offset) => Read(offset, 8);
+
+    /// <summary>Writes a 32-bit register.</summary>
+    public void Write32(uint offset, uint value) => Write(offset, 4, value);
+
+    /// <summary>Writes a 64-bit register.</summary>
+    public void Write64(uint offset, ulong value) => Write(offset, 8, value);
+
+    private ulong Read(uint offset, int width)
+    {
+        var block = Resolve(offset, width);
+        if (block is not null && block.TryRead(offset - block.Base, width, out ulong v))
+            return width == 4 ? (uint)v : v;
+        UnclaimedAccesses++;
+        return width == 4 ? uint.MaxValue : ulong.MaxValue;
+    }
+
+    private void Write(uint offset, int width, ulong value)
+    {
+        var block = Resolve(offset, width);
+        if (block is null || !block.TryWrite(offset - block.Base, width, width == 4 ? (uint)value : value))
+            UnclaimedAccesses++;
+    }
+
+    private IMmioBlock? Resolve(uint offset, int width)
+    {
+        if ((offset & (uint)(width - 1)) != 0 || offset + (uint)width > MmioMap.RegisterBarSize)
+            throw new MmioAccessException(offset, width);
+        return _byPage[offset >> 8];
+    }
+}
+
+/// <summary>A misaligned MMIO access or one outside the register BAR.</summary>
+public sealed class MmioAccessException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public MmioAccessException(uint offset, int width)
+        : base($"MMIO access of {width} bytes at 0x{offset:X} is misaligned or outside the 0x{MmioMap.RegisterBarSize:X}-byte register BAR")
+    {
+        Offset = offset;
+        Width = width;
+    }
+
+    /// <summary>The offending offset.</summary>
+    public uint Offset { get; }
+
+    /// <summary>The access width in bytes.</summary>
+    public int Width { get; }
+}
