@@ -1,5 +1,6 @@
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Device.Mmu;
 
 namespace Coproc.Fast.Device.Core;
 
@@ -24,6 +25,7 @@ public sealed class Coprocessor : IDisposable
         Options = options;
         Memory = new DeviceMemory(NativeRegion.Allocate(options.LocalMemoryBytes),
             hostSystemMemory ?? NativeRegion.Allocate(options.SystemMemoryBytes));
+        Mmu = new GpuMmu(Memory);
         Mmio = new MmioRegisterFile();
         Mmio.Attach(new DeviceIdentityBlock(this));
     }
@@ -33,6 +35,9 @@ public sealed class Coprocessor : IDisposable
 
     /// <summary>Local and system memory.</summary>
     public DeviceMemory Memory { get; }
+
+    /// <summary>The GPU MMU that walks page tables in <see cref="Memory"/>.</summary>
+    public GpuMmu Mmu { get; }
 
     /// <summary>The register BAR.</summary>
     public MmioRegisterFile Mmio { get; }
