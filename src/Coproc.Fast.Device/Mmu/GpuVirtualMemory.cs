@@ -1,0 +1,167 @@
+using System.Runtime.CompilerServices;
+using Coproc.Fast.Device.Memory;
+
+namespace Coproc.Fast.Device.Mmu;
+
+/// <summary>
+/// One client's view of one GPU virtual address space: the MMU, the client's TLB, the address space and
+/// whether the access comes from a privileged DMA buffer. Reads, writes, copies and fills go through
+/// <see cref="PageRun"/>s — one translation per physically contiguous run, then a native memory copy —
+/// and never allocate. On failure they return the status and the faulting VA; bytes before the fault may
+/// have been written (exactly as hardware would), bytes after it never are.
+/// </summary>
+public readonly unsafe struct GpuVirtualMemory
+{
+    private readonly GpuMmu _mmu;
+    private readonly DeviceMemory _memory;
+    private readonly Tlb? _tlb;
+    private readonly AddressSpaceDescriptor _space;
+    private readonly bool _privileged;
+
+    /// <summary>Creates a view.</summary>
+    public GpuVirtualMemory(GpuMmu mmu, DeviceMemory memory, Tlb? tlb, in AddressSpaceDescriptor space, bool privileged)
+    {
+        _mmu = mmu; _memory = memory; _tlb = tlb; _space = space; _privileged = privileged;
+    }
+
+    /// <summary>The address space.</summary>
+    public AddressSpaceDescriptor Space => _space;
+
+    /// <summary>True when accesses are privileged.</summary>
+    public bool Privileged => _privileged;
+
+    /// <summary>The same view with a different privilege.</summary>
+    public GpuVirtualMemory WithPrivilege(bool privileged) => new(_mmu, _memory, _tlb, _space, privileged);
+
+    /// <summary>Translates a run starting at <paramref name="va"/> (see <see cref="GpuMmu.TranslateRun"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TranslationStatus TranslateRun(ulong va, ulong maxLength, AccessKind access, out PageRun run) =>
+        _mmu.TranslateRun(_tlb, _space, va, maxLength, access, _privileged, out run);
+
+    /// <summary>Pointer to a non-dummy run's bytes (already bounds-checked by translation).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public byte* PointerOf(in PageRun run) => _memory.TryPointer(run.Location, run.PhysicalOffset, run.Length);
+
+    /// <summary>Reads bytes at a VA into <paramref name="destination"/>. Dummy pages read as zero.</summary>
+    public TranslationStatus Read(ulong va, Span<byte> destination, out ulong faultVa)
+    {
+        ulong done = 0, total = (ulong)destination.Length;
+        fixed (byte* dst = destination)
+        {
+            while (done < total)
+            {
+                var s = TranslateRun(va + done, total - done, AccessKind.Read, out var run);
+                if (s != TranslationStatus.Ok) { faultVa = va + done; return s; }
+                if (run.IsDummy) new Span<byte>(dst + done, (int)run.Length).Clear();
+                else Buffer.MemoryCopy(PointerOf(run), dst + done, run.Length, run.Length);
+                done += run.Length;
+            }
+        }
+        faultVa = 0;
+        return TranslationStatus.Ok;
+    }
+
+    /// <summary>Writes <paramref name="source"/> at a VA. Writes to dummy pages are discarded.</summary>
+    public TranslationStatus Write(ulong va, ReadOnlySpan<byte> source, out ulong faultVa)
+    {
+        ulong done = 0, total = (ulong)source.Length;
+        fixed (byte* src = source)
+        {
+            while (done < total)
+            {
+                var s = TranslateRun(va + done, total - done, AccessKind.Write, out var run);
+                if (s != TranslationStatus.Ok) { faultVa = va + done; return s; }
+                if (!run.IsDummy) Buffer.MemoryCopy(src + done, PointerOf(run), run.Length, run.Length);
+                done += run.Length;
+            }
+        }
+        faultVa = 0;
+        return TranslationStatus.Ok;
+    }
+
+    /// <summary>Reads a little-endian 32-bit value.</summary>
+    public TranslationStatus Read32(ulong va, out uint value, out ulong faultVa)
+    {
+        uint v = 0;
+        var s = Read(va, new Span<byte>(&v, 4), out faultVa);
+        value = v;
+        return s;
+    }
+
+    /// <summary>Reads a little-endian 64-bit value.</summary>
+    public TranslationStatus Read64(ulong va, out ulong value, out ulong faultVa)
+    {
+        ulong v = 0;
+        var s = Read(va, new Span<byte>(&v, 8), out faultVa);
+        value = v;
+        return s;
+    }
+
+    /// <summary>Writes a little-endian 32-bit value.</summary>
+    public TranslationStatus Write32(ulong va, uint value, out ulong faultVa) => Write(va, new ReadOnlySpan<byte>(&value, 4), out faultVa);
+
+    /// <summary>Writes a little-endian 64-bit value.</summary>
+    public TranslationStatus Write64(ulong va, ulong value, out ulong faultVa) => Write(va, new ReadOnlySpan<byte>(&value, 8), out faultVa);
+
+    /// <summary>
+    /// Copies <paramref name="bytes"/> from <paramref name="srcVa"/> to <paramref name="dstVa"/> (which must not
+    /// overlap), one pair of page runs at a time. <paramref name="done"/> counts bytes completed, so a caller
+    /// can resume an interrupted copy at <c>srcVa + done</c>.
+    /// </summary>
+    public TranslationStatus Copy(ulong dstVa, ulong srcVa, ulong bytes, out ulong done, out ulong faultVa)
+    {
+        done = 0;
+        while (done < bytes)
+        {
+            var s = TranslateRun(srcVa + done, bytes - done, AccessKind.Read, out var src);
+            if (s != TranslationStatus.Ok) { faultVa = srcVa + done; return s; }
+            s = TranslateRun(dstVa + done, src.Length, AccessKind.Write, out var dst);
+            if (s != TranslationStatus.Ok) { faultVa = dstVa + done; return s; }
+            ulong n = dst.Length; // <= src.Length
+            if (!dst.IsDummy)
+            {
+                byte* d = PointerOf(dst);
+                if (src.IsDummy) new Span<byte>(d, checked((int)n)).Clear();
+                else Buffer.MemoryCopy(PointerOf(src), d, n, n);
+            }
+            done += n;
+        }
+        faultVa = 0;
+        return TranslationStatus.Ok;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="bytes"/> at <paramref name="dstVa"/> with a repeating 32-bit pattern (the pattern's
+    /// phase follows the VA, so a resumed fill is identical). <paramref name="dstVa"/> and bytes need not be aligned.
+    /// </summary>
+    public TranslationStatus Fill(ulong dstVa, uint pattern, ulong bytes, out ulong done, out ulong faultVa)
+    {
+        done = 0;
+        while (done < bytes)
+        {
+            var s = TranslateRun(dstVa + done, bytes - done, AccessKind.Write, out var dst);
+            if (s != TranslationStatus.Ok) { faultVa = dstVa + done; return s; }
+            if (!dst.IsDummy) FillRun(PointerOf(dst), dst.Length, pattern, (int)((dstVa + done) & 3));
+            done += dst.Length;
+        }
+        faultVa = 0;
+        return TranslationStatus.Ok;
+    }
+
+    private static void FillRun(byte* p, ulong length, uint pattern, int phase)
+    {
+        // Rotate so the byte at p is pattern byte 'phase', then fill in int-sized chunks.
+        uint rotated = phase == 0 ? pattern : (pattern >> (phase * 8)) | (pattern << (32 - phase * 8));
+        if (((nuint)p & 3) == 0 && (length & 3) == 0 && length <= int.MaxValue * 4UL)
+        {
+            new Span<uint>(p, (int)(length >> 2)).Fill(rotated);
+            return;
+        }
+        if ((byte)rotated == (byte)(rotated >> 8) && (ushort)rotated == (ushort)(rotated >> 16))
+        {
+            new Span<byte>(p, checked((int)length)).Fill((byte)rotated);
+            return;
+        }
+        for (ulong i = 0; i < length; i++) p[i] = (byte)(rotated >> (int)((i & 3) * 8));
+    }
+}
