@@ -7,14 +7,16 @@ public class PixelBlendTests
     [Test]
     public void SourceOver_EqualsThePerChannelRoundedFormula_ForEveryAlphaAndChannelPair()
     {
-        // Exhaustive over (alpha, source channel, destination channel) for one channel position, plus the alpha channel.
+        // Exhaustive over alpha and (thinned) source/destination channel values, every channel position at once.
+        int mismatches = 0;
         for (uint a = 0; a < 256; a++)
         for (uint s = 0; s < 256; s += 3)
         for (uint d = 0; d < 256; d += 5)
         {
             uint src = (a << 24) | (s << 16) | (s << 8) | s, dst = (d << 24) | (d << 16) | (d << 8) | d;
-            Assert.That(PixelBlend.SourceOver(dst, src), Is.EqualTo(DrawRectsReference.Blend(dst, src)));
+            if (PixelBlend.SourceOver(dst, src) != DrawRectsReference.Blend(dst, src)) mismatches++;
         }
+        Assert.That(mismatches, Is.Zero);
     }
 
     [Test]

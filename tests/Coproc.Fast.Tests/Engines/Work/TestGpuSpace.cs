@@ -20,7 +20,7 @@ internal sealed class TestGpuSpace : IDisposable
     private ulong _nextSystem;
     private readonly List<(MemoryLocation Location, ulong Offset)> _dataFrames = new();
 
-    public TestGpuSpace(bool faultOnInvalid = true, ulong localBytes = 16UL << 20, ulong systemBytes = 4UL << 20)
+    public TestGpuSpace(bool faultOnInvalid = true, ulong localBytes = 4UL << 20, ulong systemBytes = 2UL << 20)
     {
         Device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = localBytes, SystemMemoryBytes = systemBytes });
         Tlb = new Tlb(64);
@@ -115,6 +115,14 @@ internal sealed class TestGpuSpace : IDisposable
         foreach (var (loc, off) in _dataFrames)
             Array.Clear(loc == MemoryLocation.Local ? local : system, (int)off, 4096);
         return [.. local, .. system];
+    }
+
+    /// <summary>Asserts that no byte outside the mapped data frames changed since <paramref name="before"/>.</summary>
+    public void AssertUnchangedOutsideMappings(byte[] before, string because = "")
+    {
+        var after = SnapshotOutsideMappings();
+        int at = before.AsSpan().CommonPrefixLength(after);
+        Assert.That(at, Is.EqualTo(before.Length), $"byte {at} outside the mappings changed {because}");
     }
 
     /// <summary>Runs a work packet to completion with a fixed budget per call; returns the final status.</summary>
