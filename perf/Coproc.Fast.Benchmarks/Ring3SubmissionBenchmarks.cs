@@ -25,15 +25,15 @@ public class Ring3SubmissionBenchmarks
     public const int Messages = 1 << 16;
 
     private const int Capacity = 4096; // 4096 × 64 B = 256 KiB for every queue
-    private Coprocessor _device = null!;
+    private Coprocessor? _device;
     private UserQueue _queue = null!;
-    private Ring3DeviceThread _deviceThread = null!;
-    private SpscRing64 _spsc = null!;
-    private Channel<Payload64> _channel = null!;
-    private Thread _channelConsumer = null!;
+    private Ring3DeviceThread? _deviceThread;
+    private SpscRing64? _spsc;
+    private Channel<Payload64>? _channel;
+    private Thread? _channelConsumer;
     private long _channelConsumed;
     private ConcurrentQueue<Payload64> _cq = null!;
-    private Thread _cqConsumer = null!;
+    private Thread? _cqConsumer;
     private long _cqConsumed;
     private volatile bool _stop;
     private readonly uint[] _packet = new uint[16];
@@ -46,8 +46,10 @@ public class Ring3SubmissionBenchmarks
         private uint _element;
     }
 
-    [GlobalSetup]
-    public void Setup()
+    // Each benchmark starts only its own consumer thread: on a 2-core machine an idle spinning consumer of another
+    // queue would steal the core the measured consumer needs.
+    [GlobalSetup(Targets = [nameof(Ring3_DoorbellPerPacket), nameof(Ring3_DoorbellPer64)])]
+    public void SetupRing3()
     {
         _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 4UL << 20, ApertureBytes = 1UL << 20 });
         var registrar = new UserQueueRegistrar(_device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
@@ -59,32 +61,53 @@ public class Ring3SubmissionBenchmarks
         });
         _queue = reg.Open(_device.Memory);
         _deviceThread = new Ring3DeviceThread(_device);
-        _packet[0] = PacketHeader.Make(Opcode.Nop, 16);
-        for (int i = 1; i < 16; i++) _packet[i] = (uint)i;
+        MakePacket();
+    }
 
+    [GlobalSetup(Targets = [nameof(Spsc_PublishPerMessage), nameof(Spsc_PublishPer64)])]
+    public void SetupSpsc()
+    {
         _spsc = new SpscRing64(Capacity);
+        MakePacket();
+    }
 
+    [GlobalSetup(Target = nameof(Channels_BoundedSpsc))]
+    public void SetupChannels()
+    {
         _channel = Channel.CreateBounded<Payload64>(new BoundedChannelOptions(Capacity)
         {
             SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
         });
         _channelConsumer = new Thread(ConsumeChannel) { IsBackground = true };
         _channelConsumer.Start();
+        MakePacket();
+    }
+
+    [GlobalSetup(Target = nameof(ConcurrentQueue_64B))]
+    public void SetupConcurrentQueue()
+    {
         _cq = new ConcurrentQueue<Payload64>();
         _cqConsumer = new Thread(ConsumeConcurrentQueue) { IsBackground = true };
         _cqConsumer.Start();
+        MakePacket();
+    }
+
+    private void MakePacket()
+    {
+        _packet[0] = PacketHeader.Make(Opcode.Nop, 16);
+        for (int i = 1; i < 16; i++) _packet[i] = (uint)i;
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _stop = true;
-        _deviceThread.Dispose();
-        _spsc.Dispose();
-        _channel.Writer.TryComplete();
-        _channelConsumer.Join();
-        _cqConsumer.Join();
-        _device.Dispose();
+        _deviceThread?.Dispose();
+        _device?.Dispose();
+        _spsc?.Dispose();
+        _channel?.Writer.TryComplete();
+        _channelConsumer?.Join();
+        _cqConsumer?.Join();
     }
 
     /// <summary>Baseline: plain SPSC ring, publish per message.</summary>
@@ -94,11 +117,11 @@ public class Ring3SubmissionBenchmarks
         var msg = MemoryMarshal.AsBytes(_packet.AsSpan());
         for (int i = 0; i < Messages; i++)
         {
-            while (!_spsc.TryWrite(msg)) Thread.SpinWait(1);
-            _spsc.Publish();
+            while (!_spsc!.TryWrite(msg)) Thread.SpinWait(1);
+            _spsc!.Publish();
         }
         _sent += Messages;
-        while (_spsc.Consumed < _sent) Thread.SpinWait(1);
+        while (_spsc!.Consumed < _sent) Thread.SpinWait(1);
     }
 
     /// <summary>Plain SPSC ring, publish per 64 messages.</summary>
@@ -109,15 +132,15 @@ public class Ring3SubmissionBenchmarks
         for (int i = 0; i < Messages; i += 64)
         {
             for (int k = 0; k < 64; k++)
-                while (!_spsc.TryWrite(msg))
+                while (!_spsc!.TryWrite(msg))
                 {
-                    _spsc.Publish();
+                    _spsc!.Publish();
                     Thread.SpinWait(1);
                 }
-            _spsc.Publish();
+            _spsc!.Publish();
         }
         _sent += Messages;
-        while (_spsc.Consumed < _sent) Thread.SpinWait(1);
+        while (_spsc!.Consumed < _sent) Thread.SpinWait(1);
     }
 
     /// <summary>Ring 3: user queue write + WritePtr publish + doorbell per packet.</summary>
@@ -154,7 +177,7 @@ public class Ring3SubmissionBenchmarks
     [Benchmark(OperationsPerInvoke = Messages)]
     public void Channels_BoundedSpsc()
     {
-        var w = _channel.Writer;
+        var w = _channel!.Writer;
         Payload64 item = default;
         MemoryMarshal.Cast<uint, byte>(_packet).CopyTo(MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref item[0], 16)));
         for (int i = 0; i < Messages; i++)
@@ -185,7 +208,7 @@ public class Ring3SubmissionBenchmarks
 
     private void ConsumeChannel()
     {
-        var r = _channel.Reader;
+        var r = _channel!.Reader;
         int idle = 0;
         while (!_stop)
         {

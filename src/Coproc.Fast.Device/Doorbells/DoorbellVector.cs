@@ -9,7 +9,9 @@ namespace Coproc.Fast.Device.Doorbells;
 //
 // State: four 64-bit words (bit i of word w = doorbell 64w+i) and a summary word (bit w set = word w may
 // hold set bits). Ringing doorbell d is two atomic steps:  R1 = Or(word[d>>6], bit);  R2 = Or(summary, 1<<(d>>6)).
-// R2 is skipped when R1 finds the bit already set (a coalesced ring, see below).
+// R2 is skipped when R1 finds the bit already set (a coalesced ring, see below), and is a plain load instead of an
+// atomic OR when summary bit w is already set: a summary bit seen set after R1 guarantees that the next summary
+// exchange (after our R1) visits word w, which is all I below needs.
 // Snapshot is:  S = Exchange(summary, 0);  then for each bit w of S:  W_w = Exchange(word[w], 0).
 // Cost: one exchange plus one per non-empty word, then one TrailingZeroCount per rung doorbell — it grows
 // with the number of rung doorbells, never with 256 (PERFORMANCE.md goal 6).
@@ -52,7 +54,8 @@ public sealed class DoorbellVector
         ulong bit = 1UL << (doorbell & 63);
         ulong before = Interlocked.Or(ref _words[w].Value, bit);
         if ((before & bit) != 0) return false;
-        Interlocked.Or(ref _summary.Value, 1UL << w);
+        ulong wbit = 1UL << w;
+        if ((Volatile.Read(ref _summary.Value) & wbit) == 0) Interlocked.Or(ref _summary.Value, wbit);
         return true;
     }
 
