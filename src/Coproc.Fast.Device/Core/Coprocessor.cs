@@ -1,6 +1,8 @@
+using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Mmu;
+using Coproc.Fast.Device.Scheduling;
 
 namespace Coproc.Fast.Device.Core;
 
@@ -28,6 +30,10 @@ public sealed class Coprocessor : IDisposable
         Mmu = new GpuMmu(Memory);
         Mmio = new MmioRegisterFile();
         Mmio.Attach(new DeviceIdentityBlock(this));
+        DoorbellBlock = new DoorbellBlock(Memory);
+        SchedulingCore = new SchedulingCore(Memory, DoorbellBlock, options.HardwareSlotsPerEngine);
+        DoorbellAperture = new DoorbellAperture(DoorbellBlock);
+        Mmio.Attach(DoorbellBlock);
     }
 
     /// <summary>The options the device was built with.</summary>
@@ -42,6 +48,15 @@ public sealed class Coprocessor : IDisposable
     /// <summary>The register BAR.</summary>
     public MmioRegisterFile Mmio { get; }
 
+    /// <summary>The doorbell block (seed 003); its registers are at <see cref="MmioMap.DoorbellBase"/>.</summary>
+    public DoorbellBlock DoorbellBlock { get; }
+
+    /// <summary>The doorbell aperture BAR: 256 doorbell pages (native-layout.md §13.1).</summary>
+    public DoorbellAperture DoorbellAperture { get; }
+
+    /// <summary>The scheduling core: services doorbells and keeps the engines' run lists.</summary>
+    public SchedulingCore SchedulingCore { get; }
+
     /// <summary>Device clock: cycles run so far.</summary>
     public ulong Cycle { get; private set; }
 
@@ -49,8 +64,16 @@ public sealed class Coprocessor : IDisposable
     public uint Capabilities => 0;
 
     /// <summary>Advances the device clock by a cycle budget.</summary>
-    public void Step(ulong cycles) => Cycle += cycles;
+    public void Step(ulong cycles)
+    {
+        Cycle += cycles;
+        if (DoorbellBlock.Vector.AnyPending) SchedulingCore.Service(Cycle);
+    }
 
     /// <summary>Frees device-owned memory.</summary>
-    public void Dispose() => Memory.Dispose();
+    public void Dispose()
+    {
+        DoorbellBlock.Dispose();
+        Memory.Dispose();
+    }
 }

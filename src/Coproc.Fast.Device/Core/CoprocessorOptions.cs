@@ -12,6 +12,9 @@ public sealed record CoprocessorOptions
     /// <summary>Aperture (CPU-visible BAR window onto local memory) size in bytes, multiple of 4 KiB. Default 64 MiB.</summary>
     public ulong ApertureBytes { get; init; } = 64UL << 20;
 
+    /// <summary>Hardware run-list slots per engine in the scheduling core (1..256). Default 8.</summary>
+    public int HardwareSlotsPerEngine { get; init; } = 8;
+
     /// <summary>Checks the options; throws <see cref="ArgumentOutOfRangeException"/> naming the bad property.</summary>
     public void Validate()
     {
@@ -21,5 +24,7 @@ public sealed record CoprocessorOptions
             throw new ArgumentOutOfRangeException(nameof(SystemMemoryBytes), SystemMemoryBytes, "must be a non-zero multiple of 4 KiB");
         if (ApertureBytes == 0 || ApertureBytes % 4096 != 0)
             throw new ArgumentOutOfRangeException(nameof(ApertureBytes), ApertureBytes, "must be a non-zero multiple of 4 KiB");
+        if (HardwareSlotsPerEngine is < 1 or > 256)
+            throw new ArgumentOutOfRangeException(nameof(HardwareSlotsPerEngine), HardwareSlotsPerEngine, "must be 1..256");
     }
 }

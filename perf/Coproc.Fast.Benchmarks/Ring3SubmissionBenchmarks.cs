@@ -1,0 +1,241 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using BenchmarkDotNet.Attributes;
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.Umd;
+
+namespace Coproc.Fast.Benchmarks;
+
+/// <summary>
+/// PERFORMANCE.md goal 1 / issue 6 §5: ring-3 submissions of 64-byte packets (one 16-dword NOP each) into a user
+/// queue, doorbell per packet and per 64, consumed by a device thread (scheduling core + header-walking consumer),
+/// against a hand-written SPSC ring, a bounded single-reader/writer Channel and a ConcurrentQueue moving the same
+/// 64-byte payloads. Every method moves <see cref="Messages"/> messages and waits until all are consumed.
+/// </summary>
+[MemoryDiagnoser]
+public class Ring3SubmissionBenchmarks
+{
+    /// <summary>Messages per invocation.</summary>
+    public const int Messages = 1 << 16;
+
+    private const int Capacity = 4096; // 4096 × 64 B = 256 KiB for every queue
+    private Coprocessor? _device;
+    private UserQueue _queue = null!;
+    private Ring3DeviceThread? _deviceThread;
+    private SpscRing64? _spsc;
+    private Channel<Payload64>? _channel;
+    private Thread? _channelConsumer;
+    private long _channelConsumed;
+    private ConcurrentQueue<Payload64> _cq = null!;
+    private Thread? _cqConsumer;
+    private long _cqConsumed;
+    private volatile bool _stop;
+    private readonly uint[] _packet = new uint[16];
+    private long _sent;
+
+    /// <summary>One 64-byte message.</summary>
+    [InlineArray(16)]
+    public struct Payload64
+    {
+        private uint _element;
+    }
+
+    // Each benchmark starts only its own consumer thread: on a 2-core machine an idle spinning consumer of another
+    // queue would steal the core the measured consumer needs.
+    [GlobalSetup(Targets = [nameof(Ring3_DoorbellPerPacket), nameof(Ring3_DoorbellPer64)])]
+    public void SetupRing3()
+    {
+        _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 4UL << 20, ApertureBytes = 1UL << 20 });
+        var registrar = new UserQueueRegistrar(_device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
+        var reg = registrar.Register(1, new UserQueueRegistrationRequest
+        {
+            ContextId = 1, Engine = EngineKind.Render, Priority = 0, TimeSliceCycles = 1_000_000,
+            DescriptorAddress = PhysicalAddress.System(0x1000).Encoded, RingBase = PhysicalAddress.System(1UL << 20).Encoded,
+            RingBytes = Capacity * 64,
+        });
+        _queue = reg.Open(_device.Memory);
+        _deviceThread = new Ring3DeviceThread(_device);
+        MakePacket();
+    }
+
+    [GlobalSetup(Targets = [nameof(Spsc_PublishPerMessage), nameof(Spsc_PublishPer64)])]
+    public void SetupSpsc()
+    {
+        _spsc = new SpscRing64(Capacity);
+        MakePacket();
+    }
+
+    [GlobalSetup(Target = nameof(Channels_BoundedSpsc))]
+    public void SetupChannels()
+    {
+        _channel = Channel.CreateBounded<Payload64>(new BoundedChannelOptions(Capacity)
+        {
+            SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
+        });
+        _channelConsumer = new Thread(ConsumeChannel) { IsBackground = true };
+        _channelConsumer.Start();
+        MakePacket();
+    }
+
+    [GlobalSetup(Target = nameof(ConcurrentQueue_64B))]
+    public void SetupConcurrentQueue()
+    {
+        _cq = new ConcurrentQueue<Payload64>();
+        _cqConsumer = new Thread(ConsumeConcurrentQueue) { IsBackground = true };
+        _cqConsumer.Start();
+        MakePacket();
+    }
+
+    private void MakePacket()
+    {
+        _packet[0] = PacketHeader.Make(Opcode.Nop, 16);
+        for (int i = 1; i < 16; i++) _packet[i] = (uint)i;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _stop = true;
+        _deviceThread?.Dispose();
+        _device?.Dispose();
+        _spsc?.Dispose();
+        _channel?.Writer.TryComplete();
+        _channelConsumer?.Join();
+        _cqConsumer?.Join();
+    }
+
+    /// <summary>Baseline: plain SPSC ring, publish per message.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Messages)]
+    public void Spsc_PublishPerMessage()
+    {
+        var msg = MemoryMarshal.AsBytes(_packet.AsSpan());
+        for (int i = 0; i < Messages; i++)
+        {
+            while (!_spsc!.TryWrite(msg)) Thread.SpinWait(1);
+            _spsc!.Publish();
+        }
+        _sent += Messages;
+        while (_spsc!.Consumed < _sent) Thread.SpinWait(1);
+    }
+
+    /// <summary>Plain SPSC ring, publish per 64 messages.</summary>
+    [Benchmark(OperationsPerInvoke = Messages)]
+    public void Spsc_PublishPer64()
+    {
+        var msg = MemoryMarshal.AsBytes(_packet.AsSpan());
+        for (int i = 0; i < Messages; i += 64)
+        {
+            for (int k = 0; k < 64; k++)
+                while (!_spsc!.TryWrite(msg))
+                {
+                    _spsc!.Publish();
+                    Thread.SpinWait(1);
+                }
+            _spsc!.Publish();
+        }
+        _sent += Messages;
+        while (_spsc!.Consumed < _sent) Thread.SpinWait(1);
+    }
+
+    /// <summary>Ring 3: user queue write + WritePtr publish + doorbell per packet.</summary>
+    [Benchmark(OperationsPerInvoke = Messages)]
+    public void Ring3_DoorbellPerPacket()
+    {
+        var q = _queue;
+        ReadOnlySpan<uint> p = _packet;
+        for (int i = 0; i < Messages; i++)
+            while (!q.TrySubmit(p)) Thread.SpinWait(1);
+        WaitForDevice();
+    }
+
+    /// <summary>Ring 3: 64 packets written, then one publish and one doorbell.</summary>
+    [Benchmark(OperationsPerInvoke = Messages)]
+    public void Ring3_DoorbellPer64()
+    {
+        var q = _queue;
+        ReadOnlySpan<uint> p = _packet;
+        for (int i = 0; i < Messages; i += 64)
+        {
+            for (int k = 0; k < 64; k++)
+                while (!q.TryWrite(p))
+                {
+                    q.Flush();
+                    Thread.SpinWait(1);
+                }
+            q.Flush();
+        }
+        WaitForDevice();
+    }
+
+    /// <summary>System.Threading.Channels, bounded, single reader and writer.</summary>
+    [Benchmark(OperationsPerInvoke = Messages)]
+    public void Channels_BoundedSpsc()
+    {
+        var w = _channel!.Writer;
+        Payload64 item = default;
+        MemoryMarshal.Cast<uint, byte>(_packet).CopyTo(MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref item[0], 16)));
+        for (int i = 0; i < Messages; i++)
+            while (!w.TryWrite(item)) Thread.SpinWait(1);
+        _channelSent += Messages;
+        while (Volatile.Read(ref _channelConsumed) < _channelSent) Thread.SpinWait(1);
+    }
+
+    /// <summary>ConcurrentQueue of 64-byte structs.</summary>
+    [Benchmark(OperationsPerInvoke = Messages)]
+    public void ConcurrentQueue_64B()
+    {
+        Payload64 item = default;
+        item[0] = _packet[0];
+        for (int i = 0; i < Messages; i++) _cq.Enqueue(item);
+        _cqTarget += Messages;
+        while (Volatile.Read(ref _cqConsumed) < _cqTarget) Thread.SpinWait(1);
+    }
+
+    private long _cqTarget;
+    private long _channelSent;
+
+    private void WaitForDevice()
+    {
+        ulong target = _queue.WritePosition;
+        while (_queue.DeviceReadPtr != target) Thread.SpinWait(1);
+    }
+
+    private void ConsumeChannel()
+    {
+        var r = _channel!.Reader;
+        int idle = 0;
+        while (!_stop)
+        {
+            if (r.TryRead(out var item))
+            {
+                Volatile.Write(ref _channelConsumed, _channelConsumed + 1 + (item[0] & 0));
+                idle = 0;
+                continue;
+            }
+            if (++idle < 20_000) Thread.SpinWait(1);
+            else if (!r.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
+        }
+    }
+
+    private void ConsumeConcurrentQueue()
+    {
+        int idle = 0;
+        while (!_stop)
+        {
+            if (_cq.TryDequeue(out var item))
+            {
+                Volatile.Write(ref _cqConsumed, _cqConsumed + 1 + (item[0] & 0));
+                idle = 0;
+                continue;
+            }
+            if (++idle < 20_000) Thread.SpinWait(1);
+            else Thread.Yield();
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.Runtime.InteropServices;
+
+namespace Coproc.Fast.Benchmarks;
+
+/// <summary>
+/// Baseline: a plain hand-written single-producer/single-consumer ring of 64-byte slots over native memory, head
+/// and tail on their own cache lines, each side caching the other's index — the physical limit the ring-3 path is
+/// measured against (PERFORMANCE.md goal 1). Its consumer thread busy-spins (yielding after a while).
+/// </summary>
+internal sealed unsafe class SpscRing64 : IDisposable
+{
+    private readonly byte* _slots;
+    private readonly long* _indices; // [0] = tail (producer), [16] = head (consumer): 128 bytes apart
+    private readonly int _mask;
+    private long _tail, _cachedHead;
+    private readonly Thread _consumer;
+    private volatile bool _stop;
+    private long _consumed;
+
+    public SpscRing64(int capacity)
+    {
+        _slots = (byte*)NativeMemory.AlignedAlloc((nuint)(capacity * 64), 4096);
+        _indices = (long*)NativeMemory.AlignedAlloc(256, 128);
+        NativeMemory.Clear(_indices, 256);
+        _mask = capacity - 1;
+        _consumer = new Thread(Consume) { IsBackground = true, Name = "spsc-consumer" };
+        _consumer.Start();
+    }
+
+    public long Consumed => Volatile.Read(ref _consumed);
+
+    /// <summary>Writes one 64-byte message without publishing; false when full.</summary>
+    public bool TryWrite(ReadOnlySpan<byte> message)
+    {
+        if (_tail - _cachedHead > _mask)
+        {
+            _cachedHead = Volatile.Read(ref _indices[16]);
+            if (_tail - _cachedHead > _mask) return false;
+        }
+        message.CopyTo(new Span<byte>(_slots + ((_tail & _mask) << 6), 64));
+        _tail++;
+        return true;
+    }
+
+    public void Publish() => Volatile.Write(ref _indices[0], _tail);
+
+    private void Consume()
+    {
+        long head = 0;
+        int idle = 0;
+        while (!_stop)
+        {
+            long tail = Volatile.Read(ref _indices[0]);
+            if (tail == head)
+            {
+                if (++idle > 20_000) Thread.Yield();
+                else Thread.SpinWait(1);
+                continue;
+            }
+            idle = 0;
+            uint sum = 0;
+            for (; head != tail; head++) sum += *(uint*)(_slots + ((head & _mask) << 6)); // read each header, as the device does
+            Volatile.Write(ref _indices[16], head);
+            Volatile.Write(ref _consumed, head + (sum & 0)); // keep the reads
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop = true;
+        _consumer.Join();
+        NativeMemory.AlignedFree(_slots);
+        NativeMemory.AlignedFree(_indices);
+    }
+}

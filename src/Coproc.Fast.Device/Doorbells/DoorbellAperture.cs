@@ -1,0 +1,56 @@
+using System.Runtime.CompilerServices;
+
+namespace Coproc.Fast.Device.Doorbells;
+
+/// <summary>
+/// The doorbell aperture: a BAR of its own, 256 pages of 4 KiB (1 MiB), page <c>n</c> being doorbell <c>n</c>
+/// (seed 003: "a pre-allocated set of 256 pages"; native-layout.md §13.1). The kernel maps one page into one
+/// process; that process rings by writing any 32-bit value anywhere in its page (by convention the low 32 bits
+/// of the queue's new WritePtr at offset 0 — the device ignores the value and reads WritePtr from the queue
+/// descriptor). Pages read as zero. Writes outside the aperture are dropped and counted.
+/// </summary>
+public sealed class DoorbellAperture
+{
+    /// <summary>Size of one doorbell page.</summary>
+    public const int PageSize = 4096;
+
+    /// <summary>log2 of <see cref="PageSize"/>.</summary>
+    public const int PageShift = 12;
+
+    /// <summary>Size of the aperture BAR in bytes.</summary>
+    public const ulong SizeInBytes = (ulong)DoorbellVector.Count * PageSize;
+
+    private readonly DoorbellBlock _block;
+    private long _outOfRange;
+
+    internal DoorbellAperture(DoorbellBlock block) => _block = block;
+
+    /// <summary>Writes outside the 1 MiB aperture or misaligned (dropped).</summary>
+    public long DroppedWrites => Interlocked.Read(ref _outOfRange);
+
+    /// <summary>Byte offset of doorbell <paramref name="doorbell"/>'s page in the aperture.</summary>
+    public static ulong PageOffset(int doorbell) => (ulong)doorbell << PageShift;
+
+    /// <summary>
+    /// A 32-bit write by process <paramref name="writerProcessId"/> at <paramref name="offset"/> in the aperture: rings the
+    /// doorbell whose page contains it (if registered and owned by the writer). Lock-free, allocation-free.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write32(ulong offset, uint value, uint writerProcessId)
+    {
+        _ = value; // the device reads WritePtr from the descriptor; the value only documents intent
+        if (offset >= SizeInBytes || (offset & 3) != 0)
+        {
+            Interlocked.Increment(ref _outOfRange);
+            return;
+        }
+        _block.OnPageWrite((int)(offset >> PageShift), writerProcessId);
+    }
+
+    /// <summary>Doorbell pages are write-only: every read returns 0.</summary>
+    public uint Read32(ulong offset)
+    {
+        _ = offset;
+        return 0;
+    }
+}

@@ -1,0 +1,71 @@
+using System.Runtime.CompilerServices;
+
+namespace Coproc.Fast.Device.Doorbells;
+
+// Design: the doorbell block's interrupt to the scheduling core (seed 003: "the doorbell block … interrupts the
+// scheduling core"). The pending condition is the doorbell vector's summary word itself, so raising costs nothing
+// beyond the ring's own atomic OR unless the servicing thread is parked. Parking is a Dekker pair: the parker
+// publishes _parked with an atomic exchange and then re-reads the summary; a ringer ORs the summary (atomic,
+// full fence) and then reads _parked. One of the two always sees the other, so a ring never sleeps unseen.
+// Waking a parked thread costs ~40 µs on a 2-vCPU machine (PERFORMANCE.md), hence spin first, park after.
+/// <summary>
+/// The scheduling core's interrupt line in threaded mode: rings raise it; the thread that runs the device
+/// spins briefly, then parks on it. In deterministic mode nobody parks and <see cref="Raise"/> is one load.
+/// </summary>
+public sealed class DoorbellInterruptLine : IDisposable
+{
+    private readonly DoorbellVector _vector;
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
+    private int _parked;
+    private int _kicked;
+
+    internal DoorbellInterruptLine(DoorbellVector vector) => _vector = vector;
+
+    /// <summary>True when a doorbell is pending or <see cref="Kick"/> was called since the last wait.</summary>
+    public bool IsRaised => _vector.AnyPending || Volatile.Read(ref _kicked) != 0;
+
+    /// <summary>Called after a ring has set its bit: wakes the servicing thread if it is parked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Raise()
+    {
+        if (Volatile.Read(ref _parked) != 0) WakeSlow();
+    }
+
+    /// <summary>Raises the line without a doorbell (e.g. to make the device thread re-check a stop request).</summary>
+    public void Kick()
+    {
+        Volatile.Write(ref _kicked, 1);
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _parked) != 0) WakeSlow();
+    }
+
+    /// <summary>
+    /// Waits until the line is raised: up to <paramref name="spinIterations"/> spins, then parks for at most
+    /// <paramref name="parkMilliseconds"/> (-1 = until raised). Returns true when the line is raised.
+    /// </summary>
+    public bool Wait(int spinIterations, int parkMilliseconds = -1)
+    {
+        for (int i = 0; i < spinIterations; i++)
+        {
+            if (IsRaised) return Consume();
+            Thread.SpinWait(8);
+        }
+        Interlocked.Exchange(ref _parked, 1);
+        if (!IsRaised) _wake.Wait(parkMilliseconds);
+        Volatile.Write(ref _parked, 0);
+        _wake.Reset();
+        return IsRaised && Consume();
+    }
+
+    private bool Consume()
+    {
+        Volatile.Write(ref _kicked, 0);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WakeSlow() => _wake.Set();
+
+    /// <summary>Releases the wait handle.</summary>
+    public void Dispose() => _wake.Dispose();
+}

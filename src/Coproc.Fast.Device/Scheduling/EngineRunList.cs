@@ -1,0 +1,265 @@
+using System.Numerics;
+using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Engines;
+
+namespace Coproc.Fast.Device.Scheduling;
+
+// Design: one engine's run list, owned by the device thread (no locks). Runnable queues are either in one of the
+// engine's hardware slots (what the command processor may run) or waiting in a FIFO per priority level. As in
+// gem5's HSA hardware scheduler, more runnable queues than slots are time-sliced round-robin: a slotted queue that
+// has used its time slice while another of equal or higher priority waits goes to the back of its level and frees
+// its slot; a waiting queue of higher priority than the lowest slotted one takes that slot at once (the displaced
+// queue goes to the front of its level, it loses its slot, not its turn). A queue is in at most one place
+// (_member); entries are tagged with the registration generation so a queue unregistered or faulted meanwhile is
+// dropped when it surfaces, never run.
+/// <summary>
+/// One engine's run list: <see cref="SlotCount"/> hardware slots plus priority-ordered waiting queues
+/// (seed 003 "engine run lists"; priorities 0 lowest .. 15 highest).
+/// </summary>
+public sealed class EngineRunList
+{
+    /// <summary>Number of priority levels.</summary>
+    public const int PriorityLevels = 16;
+
+    private readonly DoorbellBlock _block;
+    private readonly int[] _slots;
+    private readonly uint[] _slotGeneration;
+    private readonly ulong[] _slotUsed;
+    private readonly int[] _fifo = new int[PriorityLevels * DoorbellVector.Count];
+    private readonly uint[] _fifoGeneration = new uint[PriorityLevels * DoorbellVector.Count];
+    private readonly int[] _fifoHead = new int[PriorityLevels];
+    private readonly int[] _fifoCount = new int[PriorityLevels];
+    private readonly bool[] _member = new bool[DoorbellVector.Count];
+    private readonly uint[] _memberGeneration = new uint[DoorbellVector.Count];
+    private int _waitingMask;
+    private int _cursor = -1;
+
+    internal EngineRunList(EngineKind engine, DoorbellBlock block, int slotCount)
+    {
+        Engine = engine;
+        _block = block;
+        _slots = new int[slotCount];
+        _slotGeneration = new uint[slotCount];
+        _slotUsed = new ulong[slotCount];
+        Array.Fill(_slots, -1);
+    }
+
+    /// <summary>The engine.</summary>
+    public EngineKind Engine { get; }
+
+    /// <summary>Hardware slots.</summary>
+    public int SlotCount => _slots.Length;
+
+    /// <summary>The doorbell in slot <paramref name="slot"/>, or -1 when empty.</summary>
+    public int SlotDoorbell(int slot) => _slots[slot];
+
+    /// <summary>Runnable queues waiting for a slot.</summary>
+    public int WaitingCount
+    {
+        get
+        {
+            int n = 0;
+            foreach (int c in _fifoCount) n += c;
+            return n;
+        }
+    }
+
+    /// <summary>True when doorbell <paramref name="doorbell"/>'s queue is slotted or waiting here.</summary>
+    public bool Contains(int doorbell) => _member[doorbell];
+
+    /// <summary>Rotations forced by time slices (a slotted queue gave way to a waiting one).</summary>
+    public long TimeSliceRotations { get; private set; }
+
+    internal void MakeRunnable(DoorbellRegistration reg)
+    {
+        int db = reg.Index;
+        if (_member[db] && _memberGeneration[db] == reg.Generation) return;
+        _member[db] = true;
+        _memberGeneration[db] = reg.Generation;
+        PushBack(reg.Priority, db, reg.Generation);
+        Refill();
+    }
+
+    internal bool TryGetNext(out RunnableQueue queue)
+    {
+        int best = -1, bestPriority = -1;
+        for (int k = 1; k <= _slots.Length; k++)
+        {
+            int s = (_cursor + k) % _slots.Length;
+            int db = _slots[s];
+            if (db < 0) continue;
+            var reg = _block[db];
+            if (reg.State != DoorbellState.Registered || reg.Generation != _slotGeneration[s])
+            {
+                Evict(s);
+                continue;
+            }
+            if (reg.Priority > bestPriority)
+            {
+                best = s;
+                bestPriority = reg.Priority;
+            }
+        }
+        if (best < 0)
+        {
+            Refill();
+            if (!AnySlotted())
+            {
+                queue = default;
+                return false;
+            }
+            return TryGetNext(out queue);
+        }
+        _cursor = best;
+        var r = _block[_slots[best]];
+        queue = new RunnableQueue
+        {
+            Doorbell = r.Index, Slot = best, Generation = _slotGeneration[best], Engine = Engine, Priority = r.Priority,
+            TimeSliceCycles = r.TimeSliceCycles, ContextId = r.ContextId, Descriptor = r.Descriptor,
+        };
+        return true;
+    }
+
+    internal void Report(in RunnableQueue q, ulong cyclesUsed, bool drained)
+    {
+        int s = q.Slot;
+        if ((uint)s >= (uint)_slots.Length || _slots[s] != q.Doorbell || _slotGeneration[s] != q.Generation) return;
+        if (drained)
+        {
+            Evict(s);
+            Refill();
+            return;
+        }
+        _slotUsed[s] += cyclesUsed;
+        if (_slotUsed[s] < q.TimeSliceCycles) return;
+        _slotUsed[s] = 0;
+        if (HighestWaitingPriority() >= q.Priority)
+        {
+            // Time slice over and a peer waits: round-robin (gem5's hardware scheduler).
+            _slots[s] = -1;
+            PushBack(q.Priority, q.Doorbell, q.Generation);
+            TimeSliceRotations++;
+            Refill();
+        }
+    }
+
+    private void Refill()
+    {
+        while (_waitingMask != 0)
+        {
+            int level = 31 - BitOperations.LeadingZeroCount((uint)_waitingMask);
+            int free = Array.IndexOf(_slots, -1);
+            if (free < 0)
+            {
+                int lowest = LowestSlot(out int lowestPriority);
+                if (lowestPriority >= level) return;
+                int displaced = _slots[lowest];
+                _slots[lowest] = -1;
+                PushFront(_block[displaced].Priority, displaced, _slotGeneration[lowest]);
+                free = lowest;
+            }
+            int db = PopFront(level, out uint generation);
+            var reg = _block[db];
+            if (reg.State != DoorbellState.Registered || reg.Generation != generation)
+            {
+                Forget(db, generation);
+                continue;
+            }
+            _slots[free] = db;
+            _slotGeneration[free] = generation;
+            _slotUsed[free] = 0;
+        }
+    }
+
+    private int LowestSlot(out int priority)
+    {
+        int slot = 0;
+        priority = int.MaxValue;
+        for (int s = 0; s < _slots.Length; s++)
+        {
+            int p = _block[_slots[s]].Priority;
+            if (p < priority)
+            {
+                priority = p;
+                slot = s;
+            }
+        }
+        return slot;
+    }
+
+    private bool AnySlotted()
+    {
+        foreach (int db in _slots) if (db >= 0) return true;
+        return false;
+    }
+
+    private int HighestWaitingPriority() => _waitingMask == 0 ? -1 : 31 - BitOperations.LeadingZeroCount((uint)_waitingMask);
+
+    private void Evict(int slot)
+    {
+        Forget(_slots[slot], _slotGeneration[slot]);
+        _slots[slot] = -1;
+    }
+
+    // An entry of an older registration must not clear the membership of the doorbell's current one.
+    private void Forget(int db, uint generation)
+    {
+        if (_memberGeneration[db] == generation) _member[db] = false;
+    }
+
+    private void PushBack(int level, int db, uint generation)
+    {
+        int n = DoorbellVector.Count;
+        if (_fifoCount[level] == n) DropStale(level);
+        int i = level * n + (_fifoHead[level] + _fifoCount[level]) % n;
+        _fifo[i] = db;
+        _fifoGeneration[i] = generation;
+        _fifoCount[level]++;
+        _waitingMask |= 1 << level;
+    }
+
+    private void PushFront(int level, int db, uint generation)
+    {
+        int n = DoorbellVector.Count;
+        if (_fifoCount[level] == n) DropStale(level);
+        _fifoHead[level] = (_fifoHead[level] + n - 1) % n;
+        _fifo[level * n + _fifoHead[level]] = db;
+        _fifoGeneration[level * n + _fifoHead[level]] = generation;
+        _fifoCount[level]++;
+        _waitingMask |= 1 << level;
+    }
+
+    // A level can only fill up with entries of earlier registrations (each live queue is queued at most once);
+    // drop those, keeping the order of the rest.
+    private void DropStale(int level)
+    {
+        int n = DoorbellVector.Count, count = _fifoCount[level], kept = 0;
+        for (int k = 0; k < count; k++)
+        {
+            int i = level * n + (_fifoHead[level] + k) % n;
+            int db = _fifo[i];
+            uint g = _fifoGeneration[i];
+            var reg = _block[db];
+            if (reg.State != DoorbellState.Registered || reg.Generation != g || _memberGeneration[db] != g)
+            {
+                Forget(db, g);
+                continue;
+            }
+            int j = level * n + (_fifoHead[level] + kept++) % n;
+            _fifo[j] = db;
+            _fifoGeneration[j] = g;
+        }
+        _fifoCount[level] = kept;
+        if (kept == 0) _waitingMask &= ~(1 << level);
+    }
+
+    private int PopFront(int level, out uint generation)
+    {
+        int n = DoorbellVector.Count;
+        generation = _fifoGeneration[level * n + _fifoHead[level]];
+        int db = _fifo[level * n + _fifoHead[level]];
+        _fifoHead[level] = (_fifoHead[level] + 1) % n;
+        if (--_fifoCount[level] == 0) _waitingMask &= ~(1 << level);
+        return db;
+    }
+}

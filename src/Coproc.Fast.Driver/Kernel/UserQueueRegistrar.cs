@@ -1,0 +1,166 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Device.Rings;
+using Coproc.Fast.Driver.Umd;
+
+namespace Coproc.Fast.Driver.Kernel;
+
+/// <summary>
+/// The arguments of a user-queue registration as they cross the ring-0 gate (copied in by the gate). The ring
+/// and descriptor memory is allocated by the caller (VidMm at integration) in memory the process can write.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct UserQueueRegistrationRequest
+{
+    /// <summary>The context the queue belongs to.</summary>
+    public uint ContextId;
+    /// <summary>Engine that runs the queue.</summary>
+    public EngineKind Engine;
+    /// <summary>Priority 0 (lowest) .. 15 (highest).</summary>
+    public byte Priority;
+    /// <summary>Time slice in device cycles (≥ 1).</summary>
+    public uint TimeSliceCycles;
+    /// <summary>Encoded physical address of the 192-byte ring descriptor (64-byte aligned).</summary>
+    public ulong DescriptorAddress;
+    /// <summary>Encoded physical address of the ring bytes (4 KiB aligned).</summary>
+    public ulong RingBase;
+    /// <summary>Ring size in bytes (power of two, 4 KiB .. 16 MiB).</summary>
+    public uint RingBytes;
+}
+
+/// <summary>The outcome of a registration: everything ring 3 needs to open its <see cref="UserQueue"/>.</summary>
+/// <param name="Doorbell">The doorbell (0..255) picked for the queue.</param>
+/// <param name="ProcessId">The owning process.</param>
+/// <param name="ContextId">The queue's context.</param>
+/// <param name="Descriptor">Where the ring descriptor lives.</param>
+/// <param name="Page">The doorbell page mapped into the owner.</param>
+public sealed record UserQueueRegistration(int Doorbell, uint ProcessId, uint ContextId, PhysicalAddress Descriptor, DoorbellPage Page)
+{
+    /// <summary>Opens the ring-3 writer over the process's mapping of device memory.</summary>
+    public UserQueue Open(DeviceMemory memory) => new(memory, Descriptor, Page);
+}
+
+/// <summary>
+/// Ring-0 registration of user queues (seed 003 "registration, once, through ring 0"): one gate entry picks a free
+/// doorbell (DB_COMMAND Allocate), initialises the queue's descriptor, programs the doorbell block with the page to
+/// monitor, owner, context, descriptor, engine, priority and time slice (native-layout.md §13.3), and maps the page
+/// into the process. Touches the device only through MMIO, memory and the doorbell aperture.
+/// </summary>
+public sealed class UserQueueRegistrar
+{
+    private readonly Coprocessor _device;
+    private readonly Ring0Gate _gate;
+    private readonly Lock _mmio = new();
+
+    /// <summary>Creates the registrar.</summary>
+    public UserQueueRegistrar(Coprocessor device, Ring0Gate gate)
+    {
+        _device = device ?? throw new ArgumentNullException(nameof(device));
+        _gate = gate ?? throw new ArgumentNullException(nameof(gate));
+    }
+
+    /// <summary>Registers a user queue for <paramref name="processId"/>: exactly one ring-0 entry.</summary>
+    /// <exception cref="DoorbellsExhaustedException">All 256 doorbells are in use (no doorbell virtualization).</exception>
+    /// <exception cref="UserQueueRegistrationException">The request is malformed or the device refused it.</exception>
+    public UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request)
+    {
+        using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(new ReadOnlySpan<UserQueueRegistrationRequest>(in request)));
+        var req = call.Read<UserQueueRegistrationRequest>(); // from here on only the kernel's copy is used
+        var (descriptor, ring) = Validate(req);
+
+        ref var d = ref MemoryMarshal.AsRef<RingDescriptor>(_device.Memory.GetSpan(descriptor, RingDescriptor.SizeInBytes));
+        var mmio = _device.Mmio;
+        lock (_mmio)
+        {
+            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Allocate);
+            var status = (DoorbellStatus)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
+            if (status == DoorbellStatus.NoFreeDoorbell) throw new DoorbellsExhaustedException(processId, req.ContextId);
+            if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, "allocating a doorbell");
+            int doorbell = (int)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Index);
+
+            d = default;
+            d.Base = ring.Encoded;
+            d.SizeBytes = req.RingBytes;
+            d.Flags = RingDescriptor.UserQueueFlag;
+            d.ContextId = req.ContextId;
+
+            mmio.Write64(MmioMap.DoorbellBase + DoorbellRegisters.QueueDescriptor, descriptor.Encoded);
+            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Owner, processId);
+            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Context, req.ContextId);
+            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Scheduling, (uint)req.Engine | ((uint)req.Priority << 8));
+            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.TimeSlice, req.TimeSliceCycles);
+            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Register);
+            status = (DoorbellStatus)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
+            if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"registering doorbell {doorbell}");
+            return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
+                new DoorbellPage(_device.DoorbellAperture, doorbell, processId));
+        }
+    }
+
+    /// <summary>Unregisters a queue (one ring-0 entry): its doorbell becomes free and its page stops ringing.</summary>
+    public void Unregister(UserQueueRegistration registration)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        Span<byte> args = stackalloc byte[4];
+        BitConverter.TryWriteBytes(args, registration.Doorbell);
+        using var call = _gate.Enter(registration.ProcessId, args);
+        int doorbell = BitConverter.ToInt32(call.Arguments);
+        lock (_mmio)
+        {
+            _device.Mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Index, (uint)doorbell);
+            _device.Mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
+            var status = (DoorbellStatus)_device.Mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
+            if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"unregistering doorbell {doorbell}");
+        }
+    }
+
+    private (PhysicalAddress Descriptor, PhysicalAddress Ring) Validate(in UserQueueRegistrationRequest r)
+    {
+        if ((uint)r.Engine >= Engines.Count) throw new UserQueueRegistrationException(DoorbellStatus.BadEngine, $"engine {r.Engine}");
+        if (r.Priority > 15) throw new UserQueueRegistrationException(DoorbellStatus.BadScheduling, $"priority {r.Priority} is not 0..15");
+        if (r.TimeSliceCycles == 0) throw new UserQueueRegistrationException(DoorbellStatus.BadTimeSlice, "time slice 0");
+        if (r.RingBytes < 4096 || r.RingBytes > (16u << 20) || !BitOperations.IsPow2(r.RingBytes))
+            throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"ring size {r.RingBytes} is not a power of two in 4 KiB .. 16 MiB");
+        if (!PhysicalAddress.TryDecode(r.DescriptorAddress, out var desc) || (desc.Offset & 63) != 0
+            || !_device.Memory.Contains(desc, RingDescriptor.SizeInBytes))
+            throw new UserQueueRegistrationException(DoorbellStatus.BadDescriptorAddress, $"descriptor 0x{r.DescriptorAddress:X16}");
+        if (!PhysicalAddress.TryDecode(r.RingBase, out var ring) || (ring.Offset & 0xFFF) != 0 || !_device.Memory.Contains(ring, r.RingBytes))
+            throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"ring base 0x{r.RingBase:X16} is not 4 KiB aligned inside memory");
+        return (desc, ring);
+    }
+}
+
+/// <summary>The 257th registration: all 256 doorbells are taken (this build does no doorbell virtualization).</summary>
+public sealed class DoorbellsExhaustedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public DoorbellsExhaustedException(uint processId, uint contextId)
+        : base($"all {DoorbellVector.Count} doorbells are registered; process {processId} context {contextId} cannot get one — unregister a queue first")
+    {
+        ProcessId = processId;
+        ContextId = contextId;
+    }
+
+    /// <summary>The process that asked.</summary>
+    public uint ProcessId { get; }
+
+    /// <summary>The context that asked.</summary>
+    public uint ContextId { get; }
+}
+
+/// <summary>A user-queue registration the kernel or the doorbell block refused.</summary>
+public sealed class UserQueueRegistrationException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public UserQueueRegistrationException(DoorbellStatus status, string what)
+        : base(status == DoorbellStatus.Ok ? $"user-queue registration refused: {what}" : $"user-queue registration refused ({status}): {what}") =>
+        Status = status;
+
+    /// <summary>The doorbell block's status, or <see cref="DoorbellStatus.Ok"/> when the kernel refused before asking the device.</summary>
+    public DoorbellStatus Status { get; }
+}

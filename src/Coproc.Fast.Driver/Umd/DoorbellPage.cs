@@ -1,0 +1,37 @@
+using System.Runtime.CompilerServices;
+using Coproc.Fast.Device.Doorbells;
+
+namespace Coproc.Fast.Driver.Umd;
+
+/// <summary>
+/// A process's mapping of its doorbell page (seed 003: the kernel "maps it into the process's address space as its
+/// doorbell page"). Writing it rings the doorbell. The emulated write carries the process id of the mapping's owner,
+/// which is how the doorbell block tells the writer (native-layout.md §13.1).
+/// </summary>
+public readonly struct DoorbellPage
+{
+    private readonly DoorbellAperture _aperture;
+    private readonly ulong _offset;
+
+    /// <summary>Maps doorbell <paramref name="doorbell"/>'s page of <paramref name="aperture"/> for process <paramref name="processId"/>.</summary>
+    public DoorbellPage(DoorbellAperture aperture, int doorbell, uint processId)
+    {
+        ArgumentNullException.ThrowIfNull(aperture);
+        ArgumentOutOfRangeException.ThrowIfNegative(doorbell);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(doorbell, DoorbellVector.Count);
+        _aperture = aperture;
+        _offset = DoorbellAperture.PageOffset(doorbell);
+        Doorbell = doorbell;
+        ProcessId = processId;
+    }
+
+    /// <summary>The doorbell number.</summary>
+    public int Doorbell { get; }
+
+    /// <summary>The process the page is mapped into.</summary>
+    public uint ProcessId { get; }
+
+    /// <summary>Rings: one 32-bit store to offset 0 of the page (by convention the low bits of the new WritePtr).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Ring(uint value) => _aperture.Write32(_offset, value, ProcessId);
+}
