@@ -39,8 +39,13 @@ public sealed unsafe partial class GpuMmu
             run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & PageTableEntry.FrameMask) + inPage, PageTableLayout.PageSize - inPage);
             return TranslationStatus.Ok;
         }
-        return TranslateSlow(tlb, space, va, access, privileged, out run, out _);
+        return TranslateMiss(tlb, space, va, access, privileged, out run);
     }
+
+    // Keeps the walk cursor (a LeafSpan) out of Translate's frame, so a TLB hit zeroes and spills nothing.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationStatus TranslateMiss(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run) =>
+        TranslateSlow(tlb, space, va, access, privileged, out run, out _);
 
     /// <summary>
     /// Translates from <paramref name="va"/> and extends the run over following pages while they are
@@ -90,7 +95,6 @@ public sealed unsafe partial class GpuMmu
         return TranslationStatus.Ok;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationStatus TranslateSlow(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run, out LeafSpan span)
     {
         Walks++;
