@@ -36,7 +36,7 @@ public sealed unsafe partial class GpuMmu
         {
             if (access == AccessKind.Write && (d & 1) == 0) { run = default; return TranslationStatus.WriteProtected; }
             if (!privileged && (d & 2) != 0) { run = default; return TranslationStatus.PrivilegeViolation; }
-            run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & PageTableEntry.FrameMask) + inPage, PageTableLayout.PageSize - inPage);
+            run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & ~(PageTableLayout.PageSize - 1)) + inPage, PageTableLayout.PageSize - inPage);
             return TranslationStatus.Ok;
         }
         return TranslateMiss(tlb, space, va, access, privileged, out run);
@@ -64,7 +64,7 @@ public sealed unsafe partial class GpuMmu
             ulong inPage = va & (PageTableLayout.PageSize - 1);
             if (access == AccessKind.Write && (d & 1) == 0) { run = default; return TranslationStatus.WriteProtected; }
             if (!privileged && (d & 2) != 0) { run = default; return TranslationStatus.PrivilegeViolation; }
-            run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & PageTableEntry.FrameMask) + inPage, PageTableLayout.PageSize - inPage);
+            run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & ~(PageTableLayout.PageSize - 1)) + inPage, PageTableLayout.PageSize - inPage);
             s = TranslationStatus.Ok;
         }
         else s = TranslateSlow(tlb, space, va, access, privileged, out run, out span);

@@ -13,7 +13,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// or the MMU's TLB_INV_CMD register, which reaches every registered client), and invalidation is exact:
 /// no entry for an invalidated page survives. A TLB is used by one client on the device thread only.
 /// </summary>
-public sealed class Tlb
+public sealed unsafe class Tlb
 {
     // Design: direct-mapped, not set-associative. A hit is one indexed load of a 16-byte {tag, data} pair
     // (both on one cache line) and one compare — no way search, no replacement state to update — which is
@@ -42,8 +42,9 @@ public sealed class Tlb
         public ulong Data;
     }
 
-    private readonly Entry[] _entries;
-    private readonly int _mask;
+    private readonly Entry[] _entries; // pinned (pinned object heap): _base points into it for its whole life
+    private readonly Entry* _base;
+    private readonly ulong _mask;
 
     /// <summary>
     /// Creates an unregistered TLB with <paramref name="entries"/> entries (a power of two, 1..65536). MMIO
@@ -55,8 +56,9 @@ public sealed class Tlb
     {
         if (entries < 1 || entries > 65536 || !BitOperations.IsPow2(entries))
             throw new ArgumentOutOfRangeException(nameof(entries), entries, "TLB size must be a power of two in 1..65536");
-        _entries = new Entry[entries];
-        _mask = entries - 1;
+        _entries = GC.AllocateArray<Entry>(entries, pinned: true);
+        _base = (Entry*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_entries));
+        _mask = (ulong)entries - 1;
         ClientName = clientName;
         ClientId = clientId;
     }
@@ -70,8 +72,14 @@ public sealed class Tlb
     /// <summary>Client id in the MMU's registry (FAULT_INFO bits 32..39), or <see cref="UnregisteredClientId"/>.</summary>
     public int ClientId { get; }
 
-    /// <summary>Lookups that hit.</summary>
+    /// <summary>
+    /// Lookups that hit, counted only while <see cref="CountHits"/> is on (observability at no cost when disabled:
+    /// a counter bumped on every hit is a loop-carried memory dependency that alone costs about as much as the hit).
+    /// </summary>
     public long Hits { get; private set; }
+
+    /// <summary>Turns hit counting on (off by default). Misses are always counted.</summary>
+    public bool CountHits { get; set; }
 
     /// <summary>Lookups that missed (and walked the table).</summary>
     public long Misses { get; private set; }
@@ -94,10 +102,10 @@ public sealed class Tlb
     private static ulong Tag(ushort asid, ulong vpn) => 1UL | (vpn << 1) | ((ulong)asid << 40);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Index(ushort asid, ulong vpn) => (int)((vpn ^ ((ulong)asid * 0x9E37u)) & (uint)_mask);
+    private nint Index(ushort asid, ulong vpn) => (nint)((vpn ^ ((ulong)asid * 0x9E37u)) & (ulong)_mask);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref Entry Slot(int i) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_entries), i);
+    private ref Entry Slot(nint i) => ref _base[i];
 
     /// <summary>Looks up a page. On a hit returns the frame, writable and privileged bits and location.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -108,7 +116,7 @@ public sealed class Tlb
         if (e.Tag == Tag(asid, vpn) && (vpn >> VpnBits) == 0)
         {
             data = e.Data;
-            Hits++;
+            if (CountHits) Hits++;
             return true;
         }
         data = 0;
