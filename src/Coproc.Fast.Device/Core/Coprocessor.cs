@@ -28,12 +28,14 @@ public sealed class Coprocessor : IDisposable
         Memory = new DeviceMemory(NativeRegion.Allocate(options.LocalMemoryBytes),
             hostSystemMemory ?? NativeRegion.Allocate(options.SystemMemoryBytes));
         Mmu = new GpuMmu(Memory);
+        Aperture = new Aperture(Memory, Mmu, options.ApertureBytes);
         Mmio = new MmioRegisterFile();
         Mmio.Attach(new DeviceIdentityBlock(this));
         DoorbellBlock = new DoorbellBlock(Memory);
         SchedulingCore = new SchedulingCore(Memory, DoorbellBlock, options.HardwareSlotsPerEngine);
         DoorbellAperture = new DoorbellAperture(DoorbellBlock);
         Mmio.Attach(DoorbellBlock);
+        Mmio.Attach(new MmuRegisterBlock(Mmu, Aperture));
     }
 
     /// <summary>The options the device was built with.</summary>
@@ -44,6 +46,12 @@ public sealed class Coprocessor : IDisposable
 
     /// <summary>The GPU MMU that walks page tables in <see cref="Memory"/>.</summary>
     public GpuMmu Mmu { get; }
+
+    /// <summary>
+    /// The CPU-visible aperture window onto local memory (seed 001 §12), programmed through the MMU registers
+    /// (APERTURE_TABLE, APERTURE_ENTRIES, TLB_INV_CMD 3). This is the host/CPU side of the bus.
+    /// </summary>
+    public Aperture Aperture { get; }
 
     /// <summary>The register BAR.</summary>
     public MmioRegisterFile Mmio { get; }

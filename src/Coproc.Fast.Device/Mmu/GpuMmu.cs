@@ -5,17 +5,17 @@ namespace Coproc.Fast.Device.Mmu;
 
 /// <summary>
 /// The GPU MMU: walks page tables stored in emulated memory (native-layout.md §3–§5) and turns GPU
-/// virtual addresses into <see cref="PageRun"/>s. Stateless apart from the TLBs its clients pass in;
-/// never allocates.
+/// virtual addresses into <see cref="PageRun"/>s. Holds the registry of client TLBs (one per translation
+/// client, all reached by invalidation requests) and the MMU fault log. Translation never allocates.
 /// </summary>
-public sealed unsafe class GpuMmu
+public sealed unsafe partial class GpuMmu
 {
     private readonly DeviceMemory _memory;
 
     /// <summary>Creates the MMU over the device's memories.</summary>
     public GpuMmu(DeviceMemory memory) => _memory = memory ?? throw new ArgumentNullException(nameof(memory));
 
-    /// <summary>Page walks performed (TLB misses that reached memory).</summary>
+    /// <summary>Page walks performed: descents from the root table made by translations (TLB misses and run extensions).</summary>
     public long Walks { get; private set; }
 
     /// <summary>
@@ -36,113 +36,103 @@ public sealed unsafe class GpuMmu
         {
             if (access == AccessKind.Write && (d & 1) == 0) { run = default; return TranslationStatus.WriteProtected; }
             if (!privileged && (d & 2) != 0) { run = default; return TranslationStatus.PrivilegeViolation; }
-            run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & PageTableEntry.FrameMask) + inPage, PageTableLayout.PageSize - inPage);
+            run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & ~(PageTableLayout.PageSize - 1)) + inPage, PageTableLayout.PageSize - inPage);
             return TranslationStatus.Ok;
         }
-        return TranslateSlow(tlb, space, va, access, privileged, out run);
+        return TranslateMiss(tlb, space, va, access, privileged, out run);
     }
+
+    // Keeps the walk cursor (a LeafSpan) out of Translate's frame, so a TLB hit zeroes and spills nothing.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationStatus TranslateMiss(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run) =>
+        TranslateSlow(tlb, space, va, access, privileged, out run, out _);
 
     /// <summary>
     /// Translates from <paramref name="va"/> and extends the run over following pages while they are
-    /// physically contiguous in the same memory (or all dummy), up to <paramref name="maxLength"/> bytes.
-    /// A later page that fails to translate ends the run; it is reported by the next call.
+    /// physically contiguous in the same memory (or all dummy) and allow the access, up to
+    /// <paramref name="maxLength"/> bytes. A later page that fails to translate ends the run; it is reported
+    /// by the next call. The extension reads consecutive leaf entries of the table the walk ended in, so a
+    /// run costs one walk per leaf table (2 MiB of VA), not one per page; only the first page enters the TLB.
     /// </summary>
     public TranslationStatus TranslateRun(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, ulong maxLength, AccessKind access, bool privileged, out PageRun run)
     {
-        var s = Translate(tlb, space, va, access, privileged, out run);
+        TranslationStatus s;
+        LeafSpan span;
+        if (tlb is not null && tlb.TryLookup(space.Asid, va >> PageTableLayout.PageShift, out ulong d))
+        {
+            span = default; // the hit carries no table position; extension walks from the next page
+            ulong inPage = va & (PageTableLayout.PageSize - 1);
+            if (access == AccessKind.Write && (d & 1) == 0) { run = default; return TranslationStatus.WriteProtected; }
+            if (!privileged && (d & 2) != 0) { run = default; return TranslationStatus.PrivilegeViolation; }
+            run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & ~(PageTableLayout.PageSize - 1)) + inPage, PageTableLayout.PageSize - inPage);
+            s = TranslationStatus.Ok;
+        }
+        else s = TranslateSlow(tlb, space, va, access, privileged, out run, out span);
+
         if (s != TranslationStatus.Ok || run.Length >= maxLength)
         {
             if (s == TranslationStatus.Ok && run.Length > maxLength) run = new PageRun(run.Location, run.PhysicalOffset, maxLength);
             return s;
         }
         ulong total = run.Length;
+        ulong k = 1; // index of the next page inside span
         while (total < maxLength)
         {
-            if (Translate(tlb, space, va + total, access, privileged, out var next) != TranslationStatus.Ok) break;
-            bool contiguous = next.Location == run.Location &&
-                              (run.IsDummy || next.PhysicalOffset == run.PhysicalOffset + total);
-            if (!contiguous) break;
-            total += next.Length;
+            if (k >= span.Pages)
+            {
+                Walks++;
+                if (Descend(space, va + total, out span) == TranslationStatus.PhysicalOutOfRange) break;
+                k = 0;
+            }
+            if (Resolve(space, span, k, out var loc, out ulong frame, out bool w, out bool p) != TranslationStatus.Ok) break;
+            if (loc != run.Location || (loc != MemoryLocation.Dummy && frame != run.PhysicalOffset + total)) break;
+            if (loc != MemoryLocation.Dummy && access == AccessKind.Write && !w) break;
+            if (!privileged && p) break;
+            total += PageTableLayout.PageSize;
+            k++;
         }
         run = new PageRun(run.Location, run.PhysicalOffset, Math.Min(total, maxLength));
         return TranslationStatus.Ok;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationStatus TranslateSlow(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run)
+    private TranslationStatus TranslateSlow(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run, out LeafSpan span)
     {
         Walks++;
-        var s = Walk(space, va, out var leaf, out bool writable, out bool priv, out ulong pageSize);
         ulong inPage = va & (PageTableLayout.PageSize - 1);
-        if (s == TranslationStatus.InvalidAddress && !space.FaultOnInvalid)
-        {
-            run = new PageRun(MemoryLocation.Dummy, 0, PageTableLayout.PageSize - inPage);
-            return TranslationStatus.Ok;
-        }
+        var s = Descend(space, va, out span);
+        if (s == TranslationStatus.PhysicalOutOfRange) { run = default; return s; }
+        s = Resolve(space, span, 0, out var loc, out ulong frame, out bool writable, out bool priv);
         if (s != TranslationStatus.Ok) { run = default; return s; }
-        if (leaf.Location == MemoryLocation.Dummy)
+        if (loc == MemoryLocation.Dummy)
         {
+            // Dummy pages are never cached: a later mapping of this VA is seen without an invalidation.
             if (!privileged && priv) { run = default; return TranslationStatus.PrivilegeViolation; }
             run = new PageRun(MemoryLocation.Dummy, 0, PageTableLayout.PageSize - inPage);
             return TranslationStatus.Ok;
         }
-        // 4 KiB frame that holds va (for a 2 MiB page: the frame inside the large page).
-        ulong frame = leaf.FrameOffset + ((va & (pageSize - 1)) & ~(PageTableLayout.PageSize - 1));
-        if (_memory.TryPointer(leaf.Location, frame, PageTableLayout.PageSize) == null) { run = default; return TranslationStatus.PhysicalOutOfRange; }
-        tlb?.Insert(space.Asid, va >> PageTableLayout.PageShift, frame, writable, priv, leaf.Location);
+        tlb?.Insert(space.Asid, va >> PageTableLayout.PageShift, frame, writable, priv, loc);
         if (access == AccessKind.Write && !writable) { run = default; return TranslationStatus.WriteProtected; }
         if (!privileged && priv) { run = default; return TranslationStatus.PrivilegeViolation; }
-        run = new PageRun(leaf.Location, frame + inPage, PageTableLayout.PageSize - inPage);
+        run = new PageRun(loc, frame + inPage, PageTableLayout.PageSize - inPage);
         return TranslationStatus.Ok;
     }
 
     /// <summary>
     /// Walks the table for <paramref name="va"/> without any TLB. Returns the leaf entry and the rights
-    /// accumulated along the path (W ANDed, P ORed) and the leaf's page size.
+    /// accumulated along the path (W ANDed, P ORed) and the leaf's page size. Does not check that the leaf's
+    /// frame lies inside its memory (translation does, reporting <see cref="TranslationStatus.PhysicalOutOfRange"/>).
     /// </summary>
     public TranslationStatus Walk(in AddressSpaceDescriptor space, ulong va, out PageTableEntry leaf, out bool writable, out bool privileged, out ulong pageSize)
     {
         leaf = default; writable = false; privileged = false; pageSize = PageTableLayout.PageSize;
-        if (!PhysicalAddress.TryDecode(space.RootTable, out var root)) return TranslationStatus.PhysicalOutOfRange;
-        if (space.Format == PageTableFormat.Flat)
-        {
-            ulong vpn = va >> PageTableLayout.PageShift;
-            if (vpn >= space.FlatLimit || vpn >= PageTableLayout.MaxFlatEntries) return TranslationStatus.InvalidAddress;
-            ulong* pe = (ulong*)_memory.TryPointer(root.Location, root.Offset + vpn * 8, 8);
-            if (pe == null) return TranslationStatus.PhysicalOutOfRange;
-            leaf = new PageTableEntry(*pe);
-            if (!leaf.IsValid || leaf.IsLargePage) return TranslationStatus.InvalidAddress;
-            writable = leaf.IsWritable; privileged = leaf.IsPrivileged;
-            return TranslationStatus.Ok;
-        }
-        if (space.Format != PageTableFormat.MultiLevel) return TranslationStatus.InvalidAddress;
-        if ((va >> PageTableLayout.MultiLevelVaBits) != 0) return TranslationStatus.InvalidAddress;
-        var tableLoc = root.Location;
-        ulong tableOff = root.Offset;
-        writable = true;
-        for (int level = PageTableLayout.Levels - 1; level >= 0; level--)
-        {
-            ulong* pe = (ulong*)_memory.TryPointer(tableLoc, tableOff + (ulong)PageTableLayout.IndexAt(va, level) * 8, 8);
-            if (pe == null) return TranslationStatus.PhysicalOutOfRange;
-            var e = new PageTableEntry(*pe);
-            if (!e.IsValid) return TranslationStatus.InvalidAddress;
-            writable &= e.IsWritable;
-            privileged |= e.IsPrivileged;
-            if (level == 0 || (level == 1 && e.IsLargePage))
-            {
-                if (level == 1)
-                {
-                    if ((e.FrameOffset & (PageTableLayout.LargePageSize - 1)) != 0) return TranslationStatus.InvalidAddress;
-                    pageSize = PageTableLayout.LargePageSize;
-                }
-                else if (e.IsLargePage) return TranslationStatus.InvalidAddress;
-                leaf = e;
-                return TranslationStatus.Ok;
-            }
-            if (e.IsLargePage || e.Location == MemoryLocation.Dummy) return TranslationStatus.InvalidAddress;
-            tableLoc = e.Location;
-            tableOff = e.FrameOffset;
-        }
-        return TranslationStatus.InvalidAddress;
+        var s = Descend(space, va, out var span);
+        if (s != TranslationStatus.Ok) return s;
+        var e = span.Entry != null ? new PageTableEntry(*span.Entry) : new PageTableEntry(span.LargeOriginal);
+        if (!LeafIsValid(span.Entry != null ? e.Raw : span.Large)) return TranslationStatus.InvalidAddress;
+        leaf = e;
+        writable = span.Writable & e.IsWritable;
+        privileged = span.Privileged | e.IsPrivileged;
+        if (span.Entry == null) pageSize = PageTableLayout.LargePageSize;
+        return TranslationStatus.Ok;
     }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Memory;
 
 namespace Coproc.Fast.Device.Mmu;
@@ -8,51 +9,118 @@ namespace Coproc.Fast.Device.Mmu;
 /// A translation look-aside buffer for one translation client (an engine, the display, the aperture).
 /// Direct-mapped, power-of-two entries, each caching one 4 KiB leaf translation tagged by (ASID, VA page).
 /// Only successful, non-dummy translations are cached, so a mapping made later is seen at once; every
-/// unmap or change must be followed by <see cref="InvalidateRange"/> or <see cref="InvalidateAll"/>, which are
-/// exact: no entry for an invalidated page survives.
+/// unmap or change must be followed by an invalidation (<see cref="InvalidatePages"/>, <see cref="InvalidateAll"/>,
+/// or the MMU's TLB_INV_CMD register, which reaches every registered client), and invalidation is exact:
+/// no entry for an invalidated page survives. A TLB is used by one client on the device thread only.
 /// </summary>
-public sealed class Tlb
+public sealed unsafe class Tlb
 {
-    // Design: struct-of-arrays, tag 0 = empty. Tag = 1 | vpn << 1 | asid << 40 (vpn is 36 bits).
-    // Data = physical frame offset | W<<0 | P<<1 | location<<2 (frame is 4 KiB aligned, so low bits are free).
-    private readonly ulong[] _tags;
-    private readonly ulong[] _data;
-    private readonly int _mask;
+    // Design: direct-mapped, not set-associative. A hit is one indexed load of a 16-byte {tag, data} pair
+    // (both on one cache line) and one compare — no way search, no replacement state to update — which is
+    // what lets a hit cost about as much as the 64-entry TLB of the PERFORMANCE.md anchor (goal 5: ≥ 0.9×
+    // of ~420 M translations/s). The usual cost of direct mapping, conflict misses, is small here: clients
+    // stream through VA (rings, DMA buffers, copy runs), and consecutive pages of one ASID land in
+    // consecutive slots (index = VPN ^ hash(ASID)), so any 64 consecutive pages coexist in a 64-entry TLB;
+    // copies and fills translate once per page run anyway (GpuMmu.TranslateRun). A conflict costs one walk,
+    // never a wrong answer: tags hold the full (ASID, VPN), so exactness does not depend on the layout.
+    // Measured (TranslationBenchmarks, same run): a full GpuMmu.Translate hit — ASID tag, rights check, location,
+    // PageRun — costs about 3× the bare anchor loop (tag compare + load, nothing else), i.e. ~150–250 M hits/s on
+    // this noisy 2-core machine; a set-associative lookup would only add compares to that path.
+    // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
+    //
+    // Tag = 1 | VPN << 1 | ASID << 40 (VPN < 2^36, so the fields never overlap; tag 0 = empty slot).
+    // Data = 4 KiB-aligned physical frame offset | W << 0 | P << 1 | location << 2.
 
-    /// <summary>Creates a TLB with <paramref name="entries"/> entries (a power of two, 1..65536).</summary>
-    public Tlb(int entries = 64)
+    /// <summary>ASID value meaning "every address space" in invalidation requests (TLB_INV_ASID = 0xFFFF).</summary>
+    public const ushort AllAsids = 0xFFFF;
+
+    /// <summary>Client id of a TLB created directly rather than through <see cref="GpuMmu.CreateClientTlb"/>.</summary>
+    public const int UnregisteredClientId = -1;
+
+    private const int VpnBits = 36;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Entry
+    {
+        public ulong Tag;
+        public ulong Data;
+    }
+
+    private readonly Entry[] _entries; // pinned (pinned object heap): _base points into it for its whole life
+    private readonly Entry* _base;
+    private readonly ulong _mask;
+
+    /// <summary>
+    /// Creates an unregistered TLB with <paramref name="entries"/> entries (a power of two, 1..65536). MMIO
+    /// invalidation commands do not reach it; prefer <see cref="GpuMmu.CreateClientTlb"/>.
+    /// </summary>
+    public Tlb(int entries = 64) : this(entries, "unregistered", UnregisteredClientId) { }
+
+    internal Tlb(int entries, string clientName, int clientId)
     {
         if (entries < 1 || entries > 65536 || !BitOperations.IsPow2(entries))
             throw new ArgumentOutOfRangeException(nameof(entries), entries, "TLB size must be a power of two in 1..65536");
-        _tags = new ulong[entries];
-        _data = new ulong[entries];
-        _mask = entries - 1;
+        _entries = GC.AllocateArray<Entry>(entries, pinned: true);
+        _base = (Entry*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_entries));
+        _mask = (ulong)entries - 1;
+        ClientName = clientName;
+        ClientId = clientId;
     }
 
     /// <summary>Number of entries.</summary>
-    public int Capacity => _tags.Length;
+    public int Capacity => _entries.Length;
 
-    /// <summary>Lookups that hit.</summary>
+    /// <summary>Name of the translation client that owns this TLB.</summary>
+    public string ClientName { get; }
+
+    /// <summary>Client id in the MMU's registry (FAULT_INFO bits 32..39), or <see cref="UnregisteredClientId"/>.</summary>
+    public int ClientId { get; }
+
+    /// <summary>
+    /// Lookups that hit, counted only while <see cref="CountHits"/> is on (observability at no cost when disabled:
+    /// a counter bumped on every hit is a loop-carried memory dependency that alone costs about as much as the hit).
+    /// </summary>
     public long Hits { get; private set; }
+
+    /// <summary>Turns hit counting on (off by default). Misses are always counted.</summary>
+    public bool CountHits { get; set; }
 
     /// <summary>Lookups that missed (and walked the table).</summary>
     public long Misses { get; private set; }
+
+    /// <summary>Invalidation requests applied to this TLB (any kind).</summary>
+    public long Invalidations { get; private set; }
+
+    /// <summary>Entries currently holding a translation (a diagnostic; scans the TLB).</summary>
+    public int ValidEntries
+    {
+        get
+        {
+            int n = 0;
+            foreach (ref readonly var e in _entries.AsSpan()) if (e.Tag != 0) n++;
+            return n;
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Tag(ushort asid, ulong vpn) => 1UL | (vpn << 1) | ((ulong)asid << 40);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Index(ushort asid, ulong vpn) => (int)((vpn ^ ((ulong)asid * 0x9E37u)) & (uint)_mask);
+    private nint Index(ushort asid, ulong vpn) => (nint)((vpn ^ ((ulong)asid * 0x9E37u)) & (ulong)_mask);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref Entry Slot(nint i) => ref _base[i];
 
     /// <summary>Looks up a page. On a hit returns the frame, writable and privileged bits and location.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryLookup(ushort asid, ulong vpn, out ulong data)
     {
-        int i = Index(asid, vpn);
-        if (_tags[i] == Tag(asid, vpn))
+        ref Entry e = ref Slot(Index(asid, vpn));
+        // A VPN of 36 bits or more never translates; refusing it keeps it from aliasing the ASID field of a tag.
+        if (e.Tag == Tag(asid, vpn) && (vpn >> VpnBits) == 0)
         {
-            data = _data[i];
-            Hits++;
+            data = e.Data;
+            if (CountHits) Hits++;
             return true;
         }
         data = 0;
@@ -63,48 +131,66 @@ public sealed class Tlb
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void Insert(ushort asid, ulong vpn, ulong frame, bool writable, bool privileged, MemoryLocation location)
     {
-        int i = Index(asid, vpn);
-        _tags[i] = Tag(asid, vpn);
-        _data[i] = frame | (writable ? 1UL : 0) | (privileged ? 2UL : 0) | ((ulong)location << 2);
+        if ((vpn >> VpnBits) != 0) return;
+        ref Entry e = ref Slot(Index(asid, vpn));
+        e.Tag = Tag(asid, vpn);
+        e.Data = frame | (writable ? 1UL : 0) | (privileged ? 2UL : 0) | ((ulong)location << 2);
     }
 
     /// <summary>Drops every entry.</summary>
     public void InvalidateAll()
     {
-        Array.Clear(_tags);
+        Array.Clear(_entries);
+        Invalidations++;
     }
 
     /// <summary>Drops every entry of <paramref name="asid"/> whose page lies in [va, va + bytes).</summary>
     public void InvalidateRange(ushort asid, ulong va, ulong bytes)
     {
-        if (bytes == 0) return;
+        if (bytes == 0) { Invalidations++; return; }
         ulong first = va >> PageTableLayout.PageShift;
-        ulong last = (va + bytes - 1) >> PageTableLayout.PageShift;
-        if (last - first >= (ulong)_tags.Length)
-        {
-            // Cheaper to scan the whole array than to probe each page; still exact.
-            for (int i = 0; i < _tags.Length; i++)
-            {
-                ulong t = _tags[i];
-                if (t != 0 && (ushort)(t >> 40) == asid)
-                {
-                    ulong vpn = (t >> 1) & ((1UL << 39) - 1);
-                    if (vpn >= first && vpn <= last) _tags[i] = 0;
-                }
-            }
-            return;
-        }
-        for (ulong vpn = first; vpn <= last; vpn++)
-        {
-            int i = Index(asid, vpn);
-            if (_tags[i] == Tag(asid, vpn)) _tags[i] = 0;
-        }
+        ulong last = va + (bytes - 1) < va ? ulong.MaxValue >> PageTableLayout.PageShift : (va + bytes - 1) >> PageTableLayout.PageShift;
+        InvalidateVpns(asid, first, last);
     }
 
     /// <summary>Drops every entry of one address space.</summary>
-    public void InvalidateAsid(ushort asid)
+    public void InvalidateAsid(ushort asid) => InvalidateVpns(asid, 0, ulong.MaxValue);
+
+    /// <summary>
+    /// The TLB_INV_CMD 1 request: drops every entry of <paramref name="asid"/> (<see cref="AllAsids"/> = any) whose
+    /// page lies in <paramref name="pages"/> 4 KiB pages from the page holding <paramref name="va"/>;
+    /// <paramref name="pages"/> = 0 means the whole address space.
+    /// </summary>
+    public void InvalidatePages(ushort asid, ulong va, ulong pages)
     {
-        for (int i = 0; i < _tags.Length; i++)
-            if (_tags[i] != 0 && (ushort)(_tags[i] >> 40) == asid) _tags[i] = 0;
+        ulong first = va >> PageTableLayout.PageShift;
+        ulong last = pages == 0 ? ulong.MaxValue : (first + pages - 1 < first ? ulong.MaxValue : first + pages - 1);
+        if (pages == 0) first = 0;
+        InvalidateVpns(asid, first, last);
+    }
+
+    private void InvalidateVpns(ushort asid, ulong first, ulong last)
+    {
+        Invalidations++;
+        if (asid == AllAsids && first == 0 && last == ulong.MaxValue) { Array.Clear(_entries); return; }
+        if (asid != AllAsids && last - first < (ulong)_entries.Length)
+        {
+            // Few pages: probe the one slot each page can live in.
+            for (ulong vpn = first; ; vpn++)
+            {
+                ref Entry e = ref Slot(Index(asid, vpn));
+                if (e.Tag == Tag(asid, vpn)) e.Tag = 0;
+                if (vpn == last) break;
+            }
+            return;
+        }
+        // Many pages or every ASID: cheaper to scan the whole TLB than to probe each page; still exact.
+        foreach (ref var e in _entries.AsSpan())
+        {
+            ulong t = e.Tag;
+            if (t == 0) continue;
+            ulong vpn = (t >> 1) & ((1UL << VpnBits) - 1);
+            if ((asid == AllAsids || (ushort)(t >> 40) == asid) && vpn >= first && vpn <= last) e.Tag = 0;
+        }
     }
 }

@@ -1,0 +1,125 @@
+using Coproc.Fast.Device.Mmio;
+
+namespace Coproc.Fast.Device.Mmu;
+
+/// <summary>
+/// The MMU's registers at <see cref="MmioMap.MmuBase"/>, 0x200 bytes (native-layout.md §7.1). Each register has
+/// one width; an access of another width, or to an offset not listed, is unclaimed (reads all ones).
+/// Commands take effect during the write that issues them, so a driver's next access already sees the result.
+/// <code>
+/// 0x08 APERTURE_TABLE   RW64  encoded physical address of aperture PTE 0 (must be local memory)
+/// 0x10 APERTURE_ENTRIES RW32  aperture pages described; clamped to APERTURE_SIZE / 4096
+/// 0x20 TLB_INV_ASID     RW32  ASID for command 1; 0xFFFF = every address space
+/// 0x28 TLB_INV_VA       RW64  start VA for command 1 (bits 0..11 ignored)
+/// 0x30 TLB_INV_PAGES    RW64  4 KiB pages for command 1; 0 = the whole address space
+/// 0x38 TLB_INV_CMD      W32   1 = (ASID, range) on every client TLB, 2 = everything, 3 = the aperture TLB
+/// 0x40 TLB_INV_COUNT    R64   invalidation commands completed
+/// 0x50 FAULT_COUNT      R64   MMU faults reported
+/// 0x58 FAULT_VA         R64   VA of the last fault
+/// 0x60 FAULT_INFO       R64   last fault: bits 0..7 status, 8 access, 16..31 ASID, 32..39 client id
+/// </code>
+/// </summary>
+public sealed class MmuRegisterBlock : IMmioBlock
+{
+    /// <summary>APERTURE_TABLE offset.</summary>
+    public const uint ApertureTable = 0x08;
+    /// <summary>APERTURE_ENTRIES offset.</summary>
+    public const uint ApertureEntries = 0x10;
+    /// <summary>TLB_INV_ASID offset.</summary>
+    public const uint TlbInvAsid = 0x20;
+    /// <summary>TLB_INV_VA offset.</summary>
+    public const uint TlbInvVa = 0x28;
+    /// <summary>TLB_INV_PAGES offset.</summary>
+    public const uint TlbInvPages = 0x30;
+    /// <summary>TLB_INV_CMD offset.</summary>
+    public const uint TlbInvCmd = 0x38;
+    /// <summary>TLB_INV_COUNT offset.</summary>
+    public const uint TlbInvCount = 0x40;
+    /// <summary>FAULT_COUNT offset.</summary>
+    public const uint FaultCountRegister = 0x50;
+    /// <summary>FAULT_VA offset.</summary>
+    public const uint FaultVa = 0x58;
+    /// <summary>FAULT_INFO offset.</summary>
+    public const uint FaultInfo = 0x60;
+
+    /// <summary>TLB_INV_CMD value: invalidate (TLB_INV_ASID, TLB_INV_VA, TLB_INV_PAGES) on every client TLB.</summary>
+    public const uint CommandInvalidateRange = 1;
+    /// <summary>TLB_INV_CMD value: invalidate every entry of every client TLB.</summary>
+    public const uint CommandInvalidateAll = 2;
+    /// <summary>TLB_INV_CMD value: invalidate the aperture TLB.</summary>
+    public const uint CommandInvalidateAperture = 3;
+
+    private readonly GpuMmu _mmu;
+    private readonly Aperture _aperture;
+    private ushort _invAsid;
+    private ulong _invVa;
+    private ulong _invPages;
+
+    /// <summary>Creates the block over the MMU and the aperture it programs.</summary>
+    public MmuRegisterBlock(GpuMmu mmu, Aperture aperture)
+    {
+        _mmu = mmu ?? throw new ArgumentNullException(nameof(mmu));
+        _aperture = aperture ?? throw new ArgumentNullException(nameof(aperture));
+    }
+
+    /// <inheritdoc />
+    public uint Base => MmioMap.MmuBase;
+
+    /// <inheritdoc />
+    public uint Size => 0x200;
+
+    /// <summary>TLB_INV_CMD writes with an unknown command value (ignored, not counted in TLB_INV_COUNT).</summary>
+    public long RejectedCommands { get; private set; }
+
+    /// <inheritdoc />
+    public bool TryRead(uint offset, int width, out ulong value)
+    {
+        value = 0;
+        switch (offset, width)
+        {
+            case (ApertureTable, 8): value = _aperture.TableRegister; return true;
+            case (ApertureEntries, 4): value = _aperture.Entries; return true;
+            case (TlbInvAsid, 4): value = _invAsid; return true;
+            case (TlbInvVa, 8): value = _invVa; return true;
+            case (TlbInvPages, 8): value = _invPages; return true;
+            case (TlbInvCount, 8): value = (ulong)_mmu.InvalidationCount; return true;
+            case (FaultCountRegister, 8): value = (ulong)_mmu.FaultCount; return true;
+            case (FaultVa, 8): value = _mmu.LastFault.VirtualAddress; return true;
+            case (FaultInfo, 8): value = _mmu.FaultCount == 0 ? 0 : _mmu.LastFault.Info; return true;
+            default: return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public bool TryWrite(uint offset, int width, ulong value)
+    {
+        switch (offset, width)
+        {
+            case (ApertureTable, 8):
+                // A new table makes every cached aperture translation stale: drop them at once.
+                _aperture.TableRegister = value;
+                _aperture.FlushTlb();
+                return true;
+            case (ApertureEntries, 4):
+                _aperture.Entries = (uint)Math.Min(value, _aperture.PageCount);
+                _aperture.FlushTlb();
+                return true;
+            case (TlbInvAsid, 4): _invAsid = (ushort)value; return true;
+            case (TlbInvVa, 8): _invVa = value & ~(PageTableLayout.PageSize - 1); return true;
+            case (TlbInvPages, 8): _invPages = value; return true;
+            case (TlbInvCmd, 4): Execute((uint)value); return true;
+            default: return false;
+        }
+    }
+
+    private void Execute(uint command)
+    {
+        switch (command)
+        {
+            case CommandInvalidateRange: _mmu.Invalidate(_invAsid, _invVa, _invPages); break;
+            case CommandInvalidateAll: _mmu.InvalidateAll(); break;
+            case CommandInvalidateAperture: _mmu.InvalidateClient(_aperture.Tlb); break;
+            default: RejectedCommands++; break;
+        }
+    }
+}
