@@ -1,3 +1,6 @@
+using Coproc.Fast.Device.Display;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Mmu;
@@ -7,10 +10,12 @@ namespace Coproc.Fast.Device.Core;
 /// <summary>
 /// The emulated coprocessor: memories, register BAR and the parts behind it. The hardware interface —
 /// MMIO, memory and the interrupt line — is everything a driver or a host emulator may touch
-/// (native-layout.md). Nothing here reads wall-clock time.
+/// (native-layout.md). Nothing here reads wall-clock time: the device advances only in <see cref="Step"/>.
 /// </summary>
 public sealed class Coprocessor : IDisposable
 {
+    private readonly CommandProcessor[] _engines;
+
     /// <summary>Creates a device that allocates its own local and system memory.</summary>
     public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), null) { }
 
@@ -27,7 +32,16 @@ public sealed class Coprocessor : IDisposable
             hostSystemMemory ?? NativeRegion.Allocate(options.SystemMemoryBytes));
         Mmu = new GpuMmu(Memory);
         Mmio = new MmioRegisterFile();
+        Interrupts = new InterruptController();
+        Display = new DisplayController(Memory, Interrupts, options.VsyncPeriodCycles);
+        Tlbs = new EngineTlbs(options.EngineTlbEntries);
+        _engines = new CommandProcessor[Engines.Engines.Count];
+        for (int i = 0; i < _engines.Length; i++)
+            _engines[i] = new CommandProcessor((EngineKind)i, Memory, Mmu, Tlbs, Interrupts, Display, Mmio, options.PacketCosts);
         Mmio.Attach(new DeviceIdentityBlock(this));
+        Mmio.Attach(Interrupts);
+        Mmio.Attach(new EngineRegisterBlock(_engines));
+        Mmio.Attach(Display);
     }
 
     /// <summary>The options the device was built with.</summary>
@@ -42,14 +56,49 @@ public sealed class Coprocessor : IDisposable
     /// <summary>The register BAR.</summary>
     public MmioRegisterFile Mmio { get; }
 
+    /// <summary>The interrupt controller; its <see cref="InterruptController.Line"/> is the single outgoing line.</summary>
+    public InterruptController Interrupts { get; }
+
+    /// <summary>The display controller.</summary>
+    public DisplayController Display { get; }
+
+    /// <summary>The engines' TLBs (one per engine).</summary>
+    public EngineTlbs Tlbs { get; }
+
+    /// <summary>The command processor of an engine.</summary>
+    public CommandProcessor Engine(EngineKind kind) => _engines[(int)kind];
+
     /// <summary>Device clock: cycles run so far.</summary>
     public ulong Cycle { get; private set; }
 
     /// <summary>Capability bits reported in the CAPS register (native-layout.md).</summary>
     public uint Capabilities => 0;
 
-    /// <summary>Advances the device clock by a cycle budget.</summary>
-    public void Step(ulong cycles) => Cycle += cycles;
+    /// <summary>
+    /// Advances the device by <paramref name="cycles"/>: the engines run in engine order over the same span of
+    /// time, split at vsync boundaries so that flips latch and WAIT_FOR_FLIP releases at the exact cycle.
+    /// Deterministic: the same state and the same sequence of steps give the same bytes, cycles and interrupts.
+    /// </summary>
+    public void Step(ulong cycles)
+    {
+        while (cycles > 0)
+        {
+            ulong slice = cycles;
+            uint period = Display.VsyncPeriod;
+            ulong toVsync = 0;
+            if (period != 0)
+            {
+                toVsync = period - Cycle % period;
+                if (toVsync < slice) slice = toVsync;
+            }
+            ulong end = Cycle + slice;
+            long budget = slice > long.MaxValue / 64 ? long.MaxValue / 64 : (long)slice;
+            for (int i = 0; i < _engines.Length; i++) _engines[i].Run(budget, end);
+            Cycle = end;
+            cycles -= slice;
+            if (period != 0 && slice == toVsync) Display.Vsync(Cycle);
+        }
+    }
 
     /// <summary>Frees device-owned memory.</summary>
     public void Dispose() => Memory.Dispose();

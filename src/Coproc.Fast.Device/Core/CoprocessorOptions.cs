@@ -1,3 +1,5 @@
+using Coproc.Fast.Device.Engines;
+
 namespace Coproc.Fast.Device.Core;
 
 /// <summary>Construction-time configuration of a <see cref="Coprocessor"/>.</summary>
@@ -12,6 +14,15 @@ public sealed record CoprocessorOptions
     /// <summary>Aperture (CPU-visible BAR window onto local memory) size in bytes, multiple of 4 KiB. Default 64 MiB.</summary>
     public ulong ApertureBytes { get; init; } = 64UL << 20;
 
+    /// <summary>Entries of each engine's TLB (power of two). Default 64.</summary>
+    public int EngineTlbEntries { get; init; } = 64;
+
+    /// <summary>Cycle cost of each packet (native-layout.md §10.4). Default <see cref="PacketCosts.Default"/>.</summary>
+    public PacketCosts PacketCosts { get; init; } = PacketCosts.Default;
+
+    /// <summary>Display vsync period in device cycles; 0 disables vsync. Default 16,666,667 (60 Hz at 1 GHz).</summary>
+    public uint VsyncPeriodCycles { get; init; } = 16_666_667;
+
     /// <summary>Checks the options; throws <see cref="ArgumentOutOfRangeException"/> naming the bad property.</summary>
     public void Validate()
     {
@@ -21,5 +32,8 @@ public sealed record CoprocessorOptions
             throw new ArgumentOutOfRangeException(nameof(SystemMemoryBytes), SystemMemoryBytes, "must be a non-zero multiple of 4 KiB");
         if (ApertureBytes == 0 || ApertureBytes % 4096 != 0)
             throw new ArgumentOutOfRangeException(nameof(ApertureBytes), ApertureBytes, "must be a non-zero multiple of 4 KiB");
+        if (EngineTlbEntries < 1 || EngineTlbEntries > 65536 || (EngineTlbEntries & (EngineTlbEntries - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(EngineTlbEntries), EngineTlbEntries, "must be a power of two in 1..65536");
+        PacketCosts.Validate();
     }
 }
