@@ -54,7 +54,7 @@ public ref struct PacketWriter
     }
 
     /// <summary>WRITE_DATA: write <paramref name="data"/> (at least one dword) at <paramref name="va"/>.</summary>
-    public void WriteData(ulong va, ReadOnlySpan<uint> data)
+    public void WriteData(ulong va, scoped ReadOnlySpan<uint> data)
     {
         if (data.IsEmpty) throw new ArgumentException("WRITE_DATA needs at least one dword", nameof(data));
         var s = Reserve(PacketFormat.WriteDataFixedDwords + data.Length);
@@ -174,7 +174,7 @@ public ref struct PacketWriter
     }
 
     /// <summary>Privileged: UPDATE_PAGE_TABLE — write <paramref name="entries"/> starting at the PTE at an encoded physical address.</summary>
-    public void UpdatePageTable(ulong encodedPteAddress, ReadOnlySpan<ulong> entries)
+    public void UpdatePageTable(ulong encodedPteAddress, scoped ReadOnlySpan<ulong> entries)
     {
         if (entries.IsEmpty) throw new ArgumentException("UPDATE_PAGE_TABLE needs at least one entry", nameof(entries));
         var s = Reserve(PacketFormat.UpdatePageTableFixedDwords + 2 * entries.Length);
