@@ -24,7 +24,7 @@ public sealed class EngineTestMachine : IDisposable
     {
         Device = new Coprocessor(options ?? new CoprocessorOptions
         {
-            LocalMemoryBytes = 32UL << 20, SystemMemoryBytes = 4UL << 20, VsyncPeriodCycles = 0,
+            LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 2UL << 20, VsyncPeriodCycles = 0,
         });
     }
 
