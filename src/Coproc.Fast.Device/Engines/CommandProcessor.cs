@@ -128,8 +128,9 @@ public sealed unsafe partial class CommandProcessor
             _hasDeferred = true;
             return true;
         }
+        // Between steps: the switch cost becomes debt for the next step; _mark keeps it unaccounted until then,
+        // so it is charged to the incoming context.
         long budget = _carry;
-        _mark = budget;
         SwitchTo(saveArea, SwitchReason.Requested, ref budget);
         _carry = budget;
         return true;
@@ -148,7 +149,7 @@ public sealed unsafe partial class CommandProcessor
     {
         _stepEnd = stepEnd;
         long budget = cycles + _carry;
-        _mark = budget;
+        _mark = budget + (_mark - _carry); // cycles charged between steps (switch costs) are not yet accounted
         while (budget > 0 && _ctxAddress != 0)
         {
             if ((_ctx.Flags & ContextFlags.Faulted) != 0) break;
@@ -184,6 +185,7 @@ public sealed unsafe partial class CommandProcessor
         }
         Account(budget);
         _carry = _ctxAddress != 0 && budget < 0 ? budget : 0;
+        _mark = _carry;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -209,8 +211,7 @@ public sealed unsafe partial class CommandProcessor
         SwitchCount++;
         LastSwitchReason = reason;
         _interrupts.Raise(new InterruptInfo(InterruptSource.ContextSwitch, (byte)Kind, oldId, (ulong)reason, saveArea, Now(budget)));
-        budget -= _costs.ContextSwitch;
-        _mark = budget;
+        budget -= _costs.ContextSwitch; // accounted to the incoming context at its next accounting point
         if (saveArea != 0) Load(saveArea, ref budget);
     }
 

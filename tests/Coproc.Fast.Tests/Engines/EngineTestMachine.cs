@@ -49,7 +49,7 @@ public sealed class EngineTestMachine : IDisposable
         new(this, AddressSpaceDescriptor.MultiLevel(AllocLocal(4096), _nextAsid++, faultOnInvalid));
 
     /// <summary>Creates a context: save area, ring descriptor and ring of <paramref name="ringBytes"/> bytes.</summary>
-    public TestContext NewContext(TestAddressSpace space, uint id, uint ringBytes = 4096)
+    public EngineContext NewContext(TestAddressSpace space, uint id, uint ringBytes = 4096)
     {
         var save = AllocLocal(ContextSaveArea.SizeInBytes, ContextSaveArea.Alignment);
         var desc = AllocLocal(RingDescriptor.SizeInBytes, 64);
@@ -59,15 +59,15 @@ public sealed class EngineTestMachine : IDisposable
         {
             RingDescriptor = desc.Encoded, ContextId = id, AddressSpace = space.Descriptor,
         };
-        return new TestContext(this, space, save, desc, ring, ringBytes);
+        return new EngineContext(this, space, save, desc, ring, ringBytes);
     }
 
     /// <summary>CONTEXT_SWITCH through MMIO.</summary>
-    public void SwitchTo(EngineKind engine, TestContext? context) =>
+    public void SwitchTo(EngineKind engine, EngineContext? context) =>
         Device.Mmio.Write64(MmioMap.EngineBase + (uint)engine * 0x80, context?.SaveArea.Encoded ?? 0);
 
     /// <summary>NEXT_CONTEXT through MMIO.</summary>
-    public void SetNext(EngineKind engine, TestContext? context) =>
+    public void SetNext(EngineKind engine, EngineContext? context) =>
         Device.Mmio.Write64(MmioMap.EngineBase + (uint)engine * 0x80 + 0x10, context?.SaveArea.Encoded ?? 0);
 
     /// <summary>Steps until no engine is runnable-and-busy or <paramref name="maxSteps"/> steps of <paramref name="slice"/> cycles.</summary>
@@ -95,7 +95,7 @@ public sealed class EngineTestMachine : IDisposable
         return list;
     }
 
-    public ContextSaveArea ReadSaveArea(TestContext c) => Memory.Local.Ref<ContextSaveArea>(c.SaveArea.Offset);
+    public ContextSaveArea ReadSaveArea(EngineContext c) => Memory.Local.Ref<ContextSaveArea>(c.SaveArea.Offset);
 }
 
 /// <summary>A GPU address space whose page tables the test writes by hand.</summary>
@@ -164,13 +164,25 @@ public sealed class TestAddressSpace(EngineTestMachine machine, AddressSpaceDesc
 
     public void WriteBytes(ulong va, ReadOnlySpan<byte> data)
     {
-        for (int i = 0; i < data.Length; i++) machine.Memory.GetSpan(PhysicalOf(va + (ulong)i), 1)[0] = data[i];
+        for (int done = 0; done < data.Length;)
+        {
+            ulong v = va + (ulong)done;
+            int n = Math.Min(data.Length - done, (int)(4096 - (v & 0xFFF)));
+            data.Slice(done, n).CopyTo(machine.Memory.GetSpan(PhysicalOf(v), n));
+            done += n;
+        }
     }
 
     public byte[] ReadBytes(ulong va, int length)
     {
         var b = new byte[length];
-        for (int i = 0; i < length; i++) b[i] = machine.Memory.GetSpan(PhysicalOf(va + (ulong)i), 1)[0];
+        for (int done = 0; done < length;)
+        {
+            ulong v = va + (ulong)done;
+            int n = Math.Min(length - done, (int)(4096 - (v & 0xFFF)));
+            machine.Memory.GetSpan(PhysicalOf(v), n).CopyTo(b.AsSpan(done, n));
+            done += n;
+        }
         return b;
     }
 
@@ -190,7 +202,7 @@ public sealed class TestAddressSpace(EngineTestMachine machine, AddressSpaceDesc
 }
 
 /// <summary>A context: save area, ring descriptor, ring.</summary>
-public sealed class TestContext(EngineTestMachine machine, TestAddressSpace space, PhysicalAddress saveArea, PhysicalAddress descriptor, PhysicalAddress ring, uint ringBytes)
+public sealed class EngineContext(EngineTestMachine machine, TestAddressSpace space, PhysicalAddress saveArea, PhysicalAddress descriptor, PhysicalAddress ring, uint ringBytes)
 {
     public TestAddressSpace Space { get; } = space;
     public PhysicalAddress SaveArea { get; } = saveArea;

@@ -11,7 +11,7 @@ public class PacketExecutionTests
 {
     private EngineTestMachine _m = null!;
     private TestAddressSpace _space = null!;
-    private TestContext _ctx = null!;
+    private EngineContext _ctx = null!;
 
     [SetUp]
     public void SetUp()
