@@ -17,7 +17,40 @@ public sealed unsafe partial class CommandProcessor
     /// Executes one structurally valid packet <paramref name="p"/> (header included). Checks privilege first: a
     /// limited buffer may not hold privileged opcodes, physical addresses or INDIRECT (seed 001 §7.1, §7.4).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ExecResult Execute(ReadOnlySpan<uint> p, PacketHeader h, bool privileged, bool inRing, ref long budget)
+    {
+        // Fast path for the packets that dominate streams; everything else (and every fault) is out of line so the
+        // fetch loop stays small.
+        switch (h.Opcode)
+        {
+            case Opcode.Nop:
+                budget -= _costs.Nop;
+                return ExecResult.Done;
+            case Opcode.WriteData:
+            {
+                var data = p[PacketFormat.WriteDataFixedDwords..];
+                ref readonly var vm = ref privileged ? ref _vmPrivileged : ref _vmLimited;
+                var ts = vm.Write(PacketFormat.U64(p[1], p[2]), MemoryMarshal.AsBytes(data), out ulong faultVa);
+                if (ts != TranslationStatus.Ok) return MemoryFault(ts, faultVa, (byte)Opcode.WriteData, ref budget);
+                budget -= _costs.WriteDataBase + data.Length * _costs.WriteDataPerDword;
+                return ExecResult.Done;
+            }
+            case Opcode.Fence when h.Flags == 0:
+            {
+                ref readonly var vm = ref privileged ? ref _vmPrivileged : ref _vmLimited;
+                var ts = vm.Write64(PacketFormat.U64(p[1], p[2]), PacketFormat.U64(p[3], p[4]), out ulong faultVa);
+                if (ts != TranslationStatus.Ok) return MemoryFault(ts, faultVa, (byte)Opcode.Fence, ref budget);
+                budget -= _costs.Fence;
+                return ExecResult.Done;
+            }
+            default:
+                return ExecuteSlow(p, h, privileged, inRing, ref budget);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ExecResult ExecuteSlow(ReadOnlySpan<uint> p, PacketHeader h, bool privileged, bool inRing, ref long budget)
     {
         var op = h.Opcode;
         if (!privileged && OpcodeInfo.IsPrivileged(op))
@@ -27,18 +60,6 @@ public sealed unsafe partial class CommandProcessor
         TranslationStatus ts;
         switch (op)
         {
-            case Opcode.Nop:
-                budget -= _costs.Nop;
-                return ExecResult.Done;
-
-            case Opcode.WriteData:
-            {
-                var data = p[PacketFormat.WriteDataFixedDwords..];
-                ts = vm.Write(PacketFormat.U64(p[1], p[2]), MemoryMarshal.AsBytes(data), out faultVa);
-                if (ts != TranslationStatus.Ok) return MemoryFault(ts, faultVa, (byte)op, ref budget);
-                budget -= _costs.WriteDataBase + data.Length * _costs.WriteDataPerDword;
-                return ExecResult.Done;
-            }
 
             case Opcode.Copy:
                 return ExecuteCopy(p, in vm, ref budget);

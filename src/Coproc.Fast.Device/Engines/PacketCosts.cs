@@ -54,11 +54,13 @@ public readonly record struct PacketCosts
         PageTableBase = 16, PageTablePerEntry = 2, TlbFlush = 64, ContextSwitch = 500,
     };
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a negative cost or a zero throughput.</summary>
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a negative cost, a zero throughput or a free context switch.</summary>
     public void Validate()
     {
         if (CopyBytesPerCycle <= 0) throw new ArgumentOutOfRangeException(nameof(CopyBytesPerCycle), CopyBytesPerCycle, "must be positive");
         if (FillBytesPerCycle <= 0) throw new ArgumentOutOfRangeException(nameof(FillBytesPerCycle), FillBytesPerCycle, "must be positive");
+        // A switch must cost something: two contexts yielding to each other on WAIT would otherwise spin forever in one step.
+        if (ContextSwitch < 1) throw new ArgumentOutOfRangeException(nameof(ContextSwitch), ContextSwitch, "must be at least 1");
         if ((Nop | WriteDataBase | WriteDataPerDword | CopyBase | FillBase | Timestamp | Fence | Trap | Sync | Indirect | Control |
              Register | PageTableBase | PageTablePerEntry | TlbFlush | ContextSwitch) < 0)
             throw new ArgumentOutOfRangeException(nameof(PacketCosts), "costs must not be negative");

@@ -74,12 +74,20 @@ public static class PacketDecoder
         int len = header.LengthDwords;
         if (len == 0) { error = DecodeError.ZeroLength; return false; }
         if (len > stream.Length - offset) { error = DecodeError.LengthPastEnd; return false; }
+        // Fast path: NOP, WRITE_DATA and a regular FENCE without flags — the bulk of simple streams.
+        uint opAndFlags = header.Raw & 0xFFFF;
+        if (opAndFlags == (uint)Opcode.Nop ||
+            (opAndFlags == (uint)Opcode.WriteData && len > PacketFormat.WriteDataFixedDwords) ||
+            (opAndFlags == (uint)Opcode.Fence && len == PacketFormat.FenceDwords))
+        {
+            error = DecodeError.None;
+            return true;
+        }
         error = Validate(stream.Slice(offset, len), header);
         return error == DecodeError.None;
     }
 
     /// <summary>Validates one packet whose length is already known to fit in <paramref name="p"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DecodeError Validate(ReadOnlySpan<uint> p, PacketHeader h)
     {
         int len = p.Length;
