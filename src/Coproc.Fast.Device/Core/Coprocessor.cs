@@ -1,4 +1,7 @@
 using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Display;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Mmu;
@@ -9,10 +12,12 @@ namespace Coproc.Fast.Device.Core;
 /// <summary>
 /// The emulated coprocessor: memories, register BAR and the parts behind it. The hardware interface —
 /// MMIO, memory and the interrupt line — is everything a driver or a host emulator may touch
-/// (native-layout.md). Nothing here reads wall-clock time.
+/// (native-layout.md). Nothing here reads wall-clock time: the device advances only in <see cref="Step"/>.
 /// </summary>
 public sealed class Coprocessor : IDisposable
 {
+    private readonly CommandProcessor[] _engines;
+
     /// <summary>Creates a device that allocates its own local and system memory.</summary>
     public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), null) { }
 
@@ -30,12 +35,21 @@ public sealed class Coprocessor : IDisposable
         Mmu = new GpuMmu(Memory);
         Aperture = new Aperture(Memory, Mmu, options.ApertureBytes);
         Mmio = new MmioRegisterFile();
+        Interrupts = new InterruptController();
+        Display = new DisplayController(Memory, Interrupts, options.VsyncPeriodCycles);
+        Tlbs = new EngineTlbs(Mmu, options.EngineTlbEntries);
+        _engines = new CommandProcessor[Engines.Engines.Count];
+        for (int i = 0; i < _engines.Length; i++)
+            _engines[i] = new CommandProcessor((EngineKind)i, Memory, Mmu, Tlbs, Interrupts, Display, Mmio, options.PacketCosts, options.WorkCosts);
         Mmio.Attach(new DeviceIdentityBlock(this));
         DoorbellBlock = new DoorbellBlock(Memory);
         SchedulingCore = new SchedulingCore(Memory, DoorbellBlock, options.HardwareSlotsPerEngine);
         DoorbellAperture = new DoorbellAperture(DoorbellBlock);
         Mmio.Attach(DoorbellBlock);
         Mmio.Attach(new MmuRegisterBlock(Mmu, Aperture));
+        Mmio.Attach(Interrupts);
+        Mmio.Attach(new EngineRegisterBlock(_engines));
+        Mmio.Attach(Display);
     }
 
     /// <summary>The options the device was built with.</summary>
@@ -64,6 +78,17 @@ public sealed class Coprocessor : IDisposable
 
     /// <summary>The scheduling core: services doorbells and keeps the engines' run lists.</summary>
     public SchedulingCore SchedulingCore { get; }
+    /// <summary>The interrupt controller; its <see cref="InterruptController.Line"/> is the single outgoing line.</summary>
+    public InterruptController Interrupts { get; }
+
+    /// <summary>The display controller.</summary>
+    public DisplayController Display { get; }
+
+    /// <summary>The engines' TLBs (one per engine).</summary>
+    public EngineTlbs Tlbs { get; }
+
+    /// <summary>The command processor of an engine.</summary>
+    public CommandProcessor Engine(EngineKind kind) => _engines[(int)kind];
 
     /// <summary>Device clock: cycles run so far.</summary>
     public ulong Cycle { get; private set; }
@@ -71,11 +96,32 @@ public sealed class Coprocessor : IDisposable
     /// <summary>Capability bits reported in the CAPS register (native-layout.md).</summary>
     public uint Capabilities => 0;
 
-    /// <summary>Advances the device clock by a cycle budget.</summary>
+    /// <summary>
+    /// Advances the device by <paramref name="cycles"/>: the engines run in engine order over the same span of
+    /// time, split at vsync boundaries so that flips latch and WAIT_FOR_FLIP releases at the exact cycle.
+    /// Deterministic: the same state and the same sequence of steps give the same bytes, cycles and interrupts.
+    /// </summary>
     public void Step(ulong cycles)
     {
-        Cycle += cycles;
-        if (DoorbellBlock.Vector.AnyPending) SchedulingCore.Service(Cycle);
+        while (cycles > 0)
+        {
+            ulong slice = cycles;
+            uint period = Display.VsyncPeriod;
+            ulong toVsync = 0;
+            if (period != 0)
+            {
+                toVsync = period - Cycle % period;
+                if (toVsync < slice) slice = toVsync;
+            }
+            ulong end = Cycle + slice;
+            long budget = slice > long.MaxValue / 64 ? long.MaxValue / 64 : (long)slice;
+            // Doorbells rung since the last slice are serviced by the scheduling core first (seed 003).
+            if (DoorbellBlock.Vector.AnyPending) SchedulingCore.Service(Cycle);
+            for (int i = 0; i < _engines.Length; i++) _engines[i].Run(budget, end);
+            Cycle = end;
+            cycles -= slice;
+            if (period != 0 && slice == toVsync) Display.Vsync(Cycle);
+        }
     }
 
     /// <summary>Frees device-owned memory.</summary>

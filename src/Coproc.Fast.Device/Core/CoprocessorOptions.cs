@@ -1,3 +1,6 @@
+using Coproc.Fast.Device.Engines.Work;
+using Coproc.Fast.Device.Engines;
+
 namespace Coproc.Fast.Device.Core;
 
 /// <summary>Construction-time configuration of a <see cref="Coprocessor"/>.</summary>
@@ -14,6 +17,17 @@ public sealed record CoprocessorOptions
 
     /// <summary>Hardware run-list slots per engine in the scheduling core (1..256). Default 8.</summary>
     public int HardwareSlotsPerEngine { get; init; } = 8;
+    /// <summary>Entries of each engine's TLB (power of two). Default 64.</summary>
+    public int EngineTlbEntries { get; init; } = 64;
+
+    /// <summary>Cycle cost of each packet (native-layout.md §10.4). Default <see cref="PacketCosts.Default"/>.</summary>
+    public PacketCosts PacketCosts { get; init; } = PacketCosts.Default;
+
+    /// <summary>Cycle cost of the work packets (native-layout.md §8A). Default <see cref="WorkCosts.Default"/>.</summary>
+    public WorkCosts WorkCosts { get; init; } = WorkCosts.Default;
+
+    /// <summary>Display vsync period in device cycles; 0 disables vsync. Default 16,666,667 (60 Hz at 1 GHz).</summary>
+    public uint VsyncPeriodCycles { get; init; } = 16_666_667;
 
     /// <summary>Checks the options; throws <see cref="ArgumentOutOfRangeException"/> naming the bad property.</summary>
     public void Validate()
@@ -26,5 +40,8 @@ public sealed record CoprocessorOptions
             throw new ArgumentOutOfRangeException(nameof(ApertureBytes), ApertureBytes, "must be a non-zero multiple of 4 KiB");
         if (HardwareSlotsPerEngine is < 1 or > 256)
             throw new ArgumentOutOfRangeException(nameof(HardwareSlotsPerEngine), HardwareSlotsPerEngine, "must be 1..256");
+        if (EngineTlbEntries < 1 || EngineTlbEntries > 65536 || (EngineTlbEntries & (EngineTlbEntries - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(EngineTlbEntries), EngineTlbEntries, "must be a power of two in 1..65536");
+        PacketCosts.Validate();
     }
 }

@@ -1,0 +1,105 @@
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Engines.Work;
+using Coproc.Fast.Device.Mmu;
+
+namespace Coproc.Fast.Device.Contexts;
+
+/// <summary>
+/// A coprocessor context's save area in local memory (native-layout.md §11; seed 001 §4.1): 256 bytes,
+/// 256-byte aligned. The engine works on a copy of it while the context runs and writes it back, verbatim,
+/// when it switches away, so the kernel driver can inspect or patch a saved context (ring location, page
+/// table, physical references) while it is not running.
+/// <code>
+/// +0   u64 RingDescriptor   encoded physical address of the ring descriptor (64-byte aligned)
+/// +8   u32 ContextId
+/// +12  u32 Flags            ContextFlags
+/// +16  AddressSpaceDescriptor (32 bytes)
+/// +48  u64 RingPosition     free-running byte position of the ring packet being executed / next to fetch
+/// +56  u64 IndirectAddress  current DMA buffer: VA | bit 0 privileged (valid with InIndirect)
+/// +64  u32 IndirectLength   dwords
+/// +68  u32 IndirectOffset   dword offset of the current packet inside the DMA buffer
+/// +72  u64 CyclesRun        cycles the context ran on engines
+/// +80  u32 LastSwitchReason SwitchReason of the last switch away
+/// +84  u32 LoadCount        times an engine loaded the context
+/// +88  u64 Reserved0
+/// +96  WorkState (32 bytes) mid-packet progress of the current packet
+/// +128 FaultRecord (32 bytes)
+/// +160..255 reserved, zero
+/// </code>
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = SizeInBytes)]
+public struct ContextSaveArea
+{
+    /// <summary>Size in bytes.</summary>
+    public const int SizeInBytes = 256;
+    /// <summary>Required alignment in bytes.</summary>
+    public const int Alignment = 256;
+
+    /// <summary>Encoded physical address of the context's ring descriptor.</summary>
+    [FieldOffset(0)] public ulong RingDescriptor;
+    /// <summary>Context id reported in interrupts and fault records.</summary>
+    [FieldOffset(8)] public uint ContextId;
+    /// <summary>State flags.</summary>
+    [FieldOffset(12)] public ContextFlags Flags;
+    /// <summary>The context's GPU address space.</summary>
+    [FieldOffset(16)] public AddressSpaceDescriptor AddressSpace;
+    /// <summary>Ring position (free-running bytes) of the packet being executed, or of the next packet to fetch.</summary>
+    [FieldOffset(48)] public ulong RingPosition;
+    /// <summary>Current DMA buffer's start VA with bit 0 = privileged.</summary>
+    [FieldOffset(56)] public ulong IndirectAddress;
+    /// <summary>Current DMA buffer's length in dwords.</summary>
+    [FieldOffset(64)] public uint IndirectLength;
+    /// <summary>Offset in dwords of the current packet inside the DMA buffer.</summary>
+    [FieldOffset(68)] public uint IndirectOffset;
+    /// <summary>Cycles this context has run.</summary>
+    [FieldOffset(72)] public ulong CyclesRun;
+    /// <summary>Why an engine last switched away from this context.</summary>
+    [FieldOffset(80)] public SwitchReason LastSwitchReason;
+    /// <summary>Times an engine loaded this context.</summary>
+    [FieldOffset(84)] public uint LoadCount;
+    /// <summary>Reserved, zero.</summary>
+    [FieldOffset(88)] public ulong Reserved0;
+    /// <summary>Progress inside the current packet (all zero = not started).</summary>
+    [FieldOffset(96)] public WorkState Work;
+    /// <summary>The last fault (valid with <see cref="ContextFlags.Faulted"/>).</summary>
+    [FieldOffset(128)] public FaultRecord Fault;
+
+    /// <summary>True while the context is inside a DMA buffer.</summary>
+    public readonly bool InIndirect => (Flags & ContextFlags.InIndirect) != 0;
+
+    /// <summary>True when the packet being executed comes from a privileged source (the ring, or a privileged DMA buffer).</summary>
+    public readonly bool Privileged => !InIndirect || (IndirectAddress & 1) != 0;
+}
+
+/// <summary>Bits of <see cref="ContextSaveArea.Flags"/>.</summary>
+[Flags]
+public enum ContextFlags : uint
+{
+    /// <summary>No flag.</summary>
+    None = 0,
+    /// <summary>Executing a DMA buffer reached through INDIRECT.</summary>
+    InIndirect = 1 << 0,
+    /// <summary>Inside a DISABLE_CONTEXT_SWITCH region (seed 001 §8.3).</summary>
+    ContextSwitchDisabled = 1 << 1,
+    /// <summary>Faulted; the engine will not run it until the driver clears this bit.</summary>
+    Faulted = 1 << 2,
+    /// <summary>Stopped on an unsatisfied WAIT, WAIT_FENCE or WAIT_FOR_FLIP; re-executes it when run again.</summary>
+    Waiting = 1 << 3,
+    /// <summary>Its ring was empty when the engine last looked (write pointer re-read).</summary>
+    Empty = 1 << 4,
+}
+
+/// <summary>Why an engine switched away from a context (seed 001 §4.1 query 1).</summary>
+public enum SwitchReason : uint
+{
+    /// <summary>Never switched away.</summary>
+    None = 0,
+    /// <summary>The driver wrote CONTEXT_SWITCH.</summary>
+    Requested = 1,
+    /// <summary>The ring ran empty (after re-reading the write pointer).</summary>
+    Empty = 2,
+    /// <summary>An unsatisfied WAIT or WAIT_FENCE yielded the engine to the next context.</summary>
+    Yielded = 3,
+    /// <summary>The context faulted.</summary>
+    Faulted = 4,
+}

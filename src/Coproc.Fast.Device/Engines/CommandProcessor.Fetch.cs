@@ -1,0 +1,207 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Mmu;
+using Coproc.Fast.Device.Packets;
+
+namespace Coproc.Fast.Device.Engines;
+
+public sealed unsafe partial class CommandProcessor
+{
+    /// <summary>
+    /// Fetches and executes packets from the ring, from the saved position up to the write pointer or the ring's
+    /// end (packets never straddle it), and writes the read pointer back once they retired.
+    /// </summary>
+    private RunStatus RunRing(ref long budget)
+    {
+        ulong pos = _ctx.RingPosition;
+        ulong wp = Volatile.Read(ref *_ringWritePtr);
+        if (wp == pos)
+        {
+            // seed 001 §5.6: re-sample the tail before reporting the context empty.
+            wp = Volatile.Read(ref *_ringWritePtr);
+            if (wp == pos) return ReportEmpty();
+        }
+        _ctx.Flags &= ~ContextFlags.Empty;
+        ulong pending = wp - pos;
+        if (pending > _ringSize || ((pending | pos) & 3) != 0)
+        {
+            Fault(FaultReason.RingPointersInvalid, 0, 0xFF, wp, FaultLocation.Ring, pos, _ctx.RingDescriptor, ref budget);
+            return RunStatus.Faulted;
+        }
+        ulong index = pos & (_ringSize - 1);
+        ulong bytes = Math.Min(pending, _ringSize - index);
+        var window = new ReadOnlySpan<uint>(_ring + index, (int)(bytes >> 2));
+        int off = 0;
+        RunStatus status = RunStatus.Continue;
+        while (off < window.Length)
+        {
+            if (budget <= 0) { status = RunStatus.OutOfBudget; break; }
+            if (!PacketDecoder.TryDecode(window, off, out var packet, out var error))
+            {
+                byte op = (byte)window[off];
+                Fault(FaultReason.MalformedPacket, (ushort)error, op, 0, FaultLocation.Ring, _ctx.RingPosition, _ctx.RingDescriptor, ref budget);
+                return RunStatus.Faulted;
+            }
+            var r = Execute(packet.Slice(window), packet.Header, privileged: true, inRing: true, ref budget);
+            if (r == ExecResult.Done)
+            {
+                off += packet.LengthDwords;
+                _ctx.RingPosition += (ulong)packet.LengthDwords << 2;
+                PacketsExecuted++;
+                continue;
+            }
+            status = AfterPacket(r, packet.LengthDwords, inRing: true, ref budget);
+            if (status != RunStatus.Continue || r == ExecResult.EnterIndirect) break;
+            off += packet.LengthDwords;
+        }
+        if (_ctxAddress != 0) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+        return status;
+    }
+
+    /// <summary>
+    /// Fetches and executes packets from the current DMA buffer through the context's address space (privileged
+    /// accesses when bit 0 of its start address is set, seed 001 §7.4 option 3); returns to the ring at its end.
+    /// </summary>
+    private RunStatus RunDmaBuffer(ref long budget)
+    {
+        uint len = _ctx.IndirectLength;
+        uint off = _ctx.IndirectOffset;
+        if (off >= len)
+        {
+            // The DMA buffer retired: the ring's INDIRECT retires with it.
+            _ctx.Flags &= ~ContextFlags.InIndirect;
+            _ctx.RingPosition += PacketFormat.IndirectDwords * 4;
+            _ctx.IndirectAddress = 0;
+            _ctx.IndirectLength = _ctx.IndirectOffset = 0;
+            Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+            return RunStatus.Continue;
+        }
+        bool privileged = (_ctx.IndirectAddress & PacketFormat.IndirectPrivilegedBit) != 0;
+        ulong start = _ctx.IndirectAddress & ~3UL;
+        ulong va = start + ((ulong)off << 2);
+        ref readonly var vm = ref privileged ? ref _vmPrivileged : ref _vmLimited;
+        var ts = vm.TranslateRun(va, (ulong)(len - off) << 2, AccessKind.Read, out var run);
+        if (ts != TranslationStatus.Ok)
+        {
+            MemoryFault(ts, va, 0xFF, ref budget);
+            return RunStatus.Faulted;
+        }
+        if (run.IsDummy)
+        {
+            // The dummy page reads as zeros: a zero header is a zero-length packet.
+            Fault(FaultReason.MalformedPacket, (ushort)DecodeError.ZeroLength, 0, va, FaultLocation.DmaBuffer, (ulong)off << 2, _ctx.IndirectAddress, ref budget);
+            return RunStatus.Faulted;
+        }
+        var window = new ReadOnlySpan<uint>(vm.PointerOf(run), (int)(run.Length >> 2));
+        int w = 0;
+        while (w < window.Length)
+        {
+            if (budget <= 0) return RunStatus.OutOfBudget;
+            ReadOnlySpan<uint> packetSpan;
+            PacketHeader header;
+            if (PacketDecoder.TryDecode(window, w, out var packet, out var error))
+            {
+                packetSpan = packet.Slice(window);
+                header = packet.Header;
+            }
+            else if (error == DecodeError.LengthPastEnd && (ulong)window.Length < (ulong)(len - _ctx.IndirectOffset) + (ulong)w)
+            {
+                // The packet crosses into a physically discontiguous page: gather it (slow path).
+                int gathered = Gather(in vm, window[w], ref budget);
+                if (gathered == 0) return RunStatus.Faulted;
+                packetSpan = new ReadOnlySpan<uint>(_staging, 0, gathered);
+                header = new PacketHeader(packetSpan[0]);
+            }
+            else
+            {
+                Fault(FaultReason.MalformedPacket, (ushort)error, (byte)window[w], 0, FaultLocation.DmaBuffer,
+                    (ulong)_ctx.IndirectOffset << 2, _ctx.IndirectAddress, ref budget);
+                return RunStatus.Faulted;
+            }
+            int plen = header.LengthDwords;
+            var r = Execute(packetSpan, header, privileged, inRing: false, ref budget);
+            if (r == ExecResult.Done)
+            {
+                _ctx.IndirectOffset += (uint)plen;
+                w += plen;
+                PacketsExecuted++;
+                continue;
+            }
+            var s = AfterPacket(r, plen, inRing: false, ref budget);
+            if (s != RunStatus.Continue) return s;
+            w += plen;
+        }
+        return RunStatus.Continue;
+    }
+
+    /// <summary>Copies a packet that spans discontiguous pages into the staging buffer and validates it there; returns its length, 0 after a fault.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int Gather(in GpuVirtualMemory vm, uint headerDword, ref long budget)
+    {
+        var header = new PacketHeader(headerDword);
+        uint remaining = _ctx.IndirectLength - _ctx.IndirectOffset;
+        ulong bufferOffset = (ulong)_ctx.IndirectOffset << 2;
+        int plen = header.LengthDwords;
+        if ((uint)plen > remaining)
+        {
+            Fault(FaultReason.MalformedPacket, (ushort)DecodeError.LengthPastEnd, (byte)headerDword, 0, FaultLocation.DmaBuffer, bufferOffset, _ctx.IndirectAddress, ref budget);
+            return 0;
+        }
+        var dst = _staging.AsSpan(0, plen);
+        ulong va = (_ctx.IndirectAddress & ~3UL) + bufferOffset;
+        var ts = vm.Read(va, MemoryMarshal.AsBytes(dst), out ulong faultVa);
+        if (ts != TranslationStatus.Ok)
+        {
+            MemoryFault(ts, faultVa, (byte)headerDword, ref budget);
+            return 0;
+        }
+        if (!PacketDecoder.TryDecode(dst, 0, out _, out var error))
+        {
+            Fault(FaultReason.MalformedPacket, (ushort)error, (byte)headerDword, 0, FaultLocation.DmaBuffer, bufferOffset, _ctx.IndirectAddress, ref budget);
+            return 0;
+        }
+        return plen;
+    }
+
+    /// <summary>Handles every packet outcome other than <see cref="ExecResult.Done"/>.</summary>
+    private RunStatus AfterPacket(ExecResult r, int plen, bool inRing, ref long budget)
+    {
+        switch (r)
+        {
+            case ExecResult.EnterIndirect:
+                PacketsExecuted++;
+                return RunStatus.Continue; // caller leaves the ring window; the next Run iteration fetches the DMA buffer
+            case ExecResult.OutOfBudget: return RunStatus.OutOfBudget;
+            case ExecResult.Yield: _ctx.Flags |= ContextFlags.Waiting; return RunStatus.Yield;
+            case ExecResult.Stall: _ctx.Flags |= ContextFlags.Waiting; return RunStatus.Stall;
+            case ExecResult.Faulted: return RunStatus.Faulted;
+            case ExecResult.DoneThenSwitch:
+            {
+                // ENABLE_CONTEXT_SWITCH with a deferred request: retire the packet, then switch (seed 001 §8.3).
+                if (inRing) _ctx.RingPosition += (ulong)plen << 2;
+                else _ctx.IndirectOffset += (uint)plen;
+                PacketsExecuted++;
+                ulong target = _deferred;
+                _deferred = 0;
+                _hasDeferred = false;
+                SwitchTo(target, SwitchReason.Requested, ref budget);
+                return RunStatus.Faulted; // the window belongs to the old context: restart the fetch
+            }
+            default: return RunStatus.Continue;
+        }
+    }
+
+    private RunStatus ReportEmpty()
+    {
+        bool first = (_ctx.Flags & ContextFlags.Empty) == 0;
+        _ctx.Flags |= ContextFlags.Empty;
+        // With a next context the switch interrupt (reason Empty) reports it; otherwise report it once here.
+        if (first && _next == 0)
+        {
+            _interrupts.Raise(new Interrupts.InterruptInfo(Interrupts.InterruptSource.ContextSwitch, (byte)Kind, _ctx.ContextId,
+                (ulong)SwitchReason.Empty, _next, _stepEnd));
+        }
+        return RunStatus.Empty;
+    }
+}

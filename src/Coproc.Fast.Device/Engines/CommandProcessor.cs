@@ -1,0 +1,273 @@
+using Coproc.Fast.Device.Engines.Work;
+using System.Runtime.CompilerServices;
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Display;
+using Coproc.Fast.Device.Interrupts;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Device.Mmu;
+using Coproc.Fast.Device.Rings;
+
+namespace Coproc.Fast.Device.Engines;
+
+/// <summary>
+/// One engine's command processor (native-layout.md §10): it runs one context at a time — fetching packets from
+/// the context's ring (by physical address), following INDIRECT into DMA buffers (by GPU VA in the context's
+/// address space), executing packets on real memory for a cycle budget — and saves/restores contexts to their
+/// save areas on request (seed 001 §4.1).
+/// </summary>
+/// <remarks>
+/// Design: while a context runs, the engine works on a private copy of its <see cref="ContextSaveArea"/>; every
+/// piece of progress (ring position, DMA-buffer offset, mid-packet <see cref="Work.WorkState"/>) lives
+/// in that copy, so a save is one 256-byte store and a restore one load — exact by construction. Execution is
+/// in order and completes each memory write before the next packet starts, which is why a FENCE's value is
+/// visible only after all earlier writes are (seed 001 §8.1) and a TRAP fires only after earlier work retired
+/// (§8.2). The engine stops only at packet or unit boundaries, so <see cref="Run"/> returning is always a
+/// point where a context switch is exact.
+/// </remarks>
+public sealed unsafe partial class CommandProcessor
+{
+    private readonly DeviceMemory _memory;
+    private readonly GpuMmu _mmu;
+    private readonly Tlb _tlb;
+    private readonly EngineTlbs _allTlbs;
+    private readonly InterruptController _interrupts;
+    private readonly DisplayController _display;
+    private readonly MmioRegisterFile _mmio;
+    private readonly PacketCosts _costs;
+    private readonly WorkCosts _workCosts;
+    private readonly uint[] _staging = new uint[ushort.MaxValue];
+
+    private ContextSaveArea _ctx;
+    private ulong _ctxAddress;          // encoded physical address of the loaded save area; 0 = none
+    private GpuVirtualMemory _vmLimited, _vmPrivileged;
+    private byte* _ring;
+    private ulong _ringSize;
+    private ulong* _ringWritePtr, _ringReadPtr;
+    private ulong _next, _deferred;
+    private bool _hasDeferred;
+    private long _carry;                // cycles overspent in earlier steps (≤ 0)
+    private ulong _stepEnd;             // device cycle at the end of the current step
+    private long _mark;                 // budget at the last cycle accounting point
+
+    internal CommandProcessor(EngineKind kind, DeviceMemory memory, GpuMmu mmu, EngineTlbs tlbs, InterruptController interrupts,
+        DisplayController display, MmioRegisterFile mmio, in PacketCosts costs, in WorkCosts workCosts)
+    {
+        Kind = kind;
+        _memory = memory;
+        _mmu = mmu;
+        _allTlbs = tlbs;
+        _tlb = tlbs[kind];
+        _interrupts = interrupts;
+        _display = display;
+        _mmio = mmio;
+        _costs = costs;
+        _workCosts = workCosts;
+    }
+
+    /// <summary>Which engine this is.</summary>
+    public EngineKind Kind { get; }
+
+    /// <summary>Encoded physical address of the current context's save area, 0 when idle.</summary>
+    public ulong CurrentContext => _ctxAddress;
+
+    /// <summary>The context to switch to when the current one yields, runs empty or faults (0 = none).</summary>
+    public ulong NextContext
+    {
+        get => _next;
+        set => _next = value;
+    }
+
+    /// <summary>The target of a CONTEXT_SWITCH request deferred by a disable-context-switch region (valid with <see cref="HasDeferredSwitch"/>).</summary>
+    public ulong DeferredContext => _deferred;
+
+    /// <summary>True while a CONTEXT_SWITCH request waits for switching to be re-enabled.</summary>
+    public bool HasDeferredSwitch => _hasDeferred;
+
+    /// <summary>The running copy of the current context's save area.</summary>
+    public ref readonly ContextSaveArea Context => ref _ctx;
+
+    /// <summary>Packets completed by this engine.</summary>
+    public long PacketsExecuted { get; private set; }
+
+    /// <summary>Cycles this engine spent running contexts.</summary>
+    public long BusyCycles { get; private set; }
+
+    /// <summary>Context switches performed.</summary>
+    public long SwitchCount { get; private set; }
+
+    /// <summary>Why the engine last switched away from a context.</summary>
+    public SwitchReason LastSwitchReason { get; private set; }
+
+    /// <summary>The last fault any context raised on this engine.</summary>
+    public FaultRecord LastFault { get; private set; }
+
+    /// <summary>Context id of <see cref="LastFault"/>.</summary>
+    public uint LastFaultContext { get; private set; }
+
+    /// <summary>Last rejected CONTEXT_SWITCH request (bad save-area address), 0 = none.</summary>
+    public ulong RejectedRequest { get; private set; }
+
+    /// <summary>True when a context is loaded and can make progress (not faulted, empty or stalled on a wait).</summary>
+    public bool IsRunnable => _ctxAddress != 0 && (_ctx.Flags & (ContextFlags.Faulted | ContextFlags.Empty)) == 0;
+
+    /// <summary>
+    /// CONTEXT_SWITCH: save the current context and load the one whose save area is at
+    /// <paramref name="saveArea"/> (0 = go idle). Inside a disable-context-switch region the request is recorded
+    /// and performed when switching is re-enabled (seed 001 §8.3). Returns false for a bad save-area address
+    /// (not local, not 256-byte aligned, outside memory), which raises an Error interrupt and changes nothing.
+    /// </summary>
+    public bool RequestSwitch(ulong saveArea)
+    {
+        if (saveArea != 0 && !IsValidSaveArea(saveArea))
+        {
+            RejectedRequest = saveArea;
+            _interrupts.Raise(new InterruptInfo(InterruptSource.Error, (byte)Kind, _ctx.ContextId, saveArea, 0, _stepEnd));
+            return false;
+        }
+        if (_ctxAddress != 0 && (_ctx.Flags & ContextFlags.ContextSwitchDisabled) != 0 && (_ctx.Flags & ContextFlags.Faulted) == 0)
+        {
+            _deferred = saveArea;
+            _hasDeferred = true;
+            return true;
+        }
+        // Between steps: the switch cost becomes debt for the next step; _mark keeps it unaccounted until then,
+        // so it is charged to the incoming context.
+        long budget = _carry;
+        SwitchTo(saveArea, SwitchReason.Requested, ref budget);
+        _carry = budget;
+        return true;
+    }
+
+    private bool IsValidSaveArea(ulong encoded) =>
+        PhysicalAddress.TryDecode(encoded, out var pa) && pa.Location == MemoryLocation.Local &&
+        (pa.Offset & (ContextSaveArea.Alignment - 1)) == 0 && _memory.Contains(pa, ContextSaveArea.SizeInBytes);
+
+    /// <summary>
+    /// Runs the engine for one step of <paramref name="cycles"/> ending at device cycle <paramref name="stepEnd"/>.
+    /// Overspent cycles (a packet's cost is charged whole) are carried into the next step, so the long-run cycle
+    /// count is exact and independent of how the time is sliced.
+    /// </summary>
+    public void Run(long cycles, ulong stepEnd)
+    {
+        _stepEnd = stepEnd;
+        long budget = cycles + _carry;
+        _mark = budget + (_mark - _carry); // cycles charged between steps (switch costs) are not yet accounted
+        while (budget > 0 && _ctxAddress != 0)
+        {
+            if ((_ctx.Flags & ContextFlags.Faulted) != 0) break;
+            RunStatus s = (_ctx.Flags & ContextFlags.InIndirect) != 0 ? RunDmaBuffer(ref budget) : RunRing(ref budget);
+            if (s == RunStatus.Continue) continue;
+            if (s == RunStatus.Empty)
+            {
+                if (_next != 0)
+                {
+                    ulong n = _next;
+                    _next = 0;
+                    SwitchTo(n, SwitchReason.Empty, ref budget);
+                    continue;
+                }
+                break; // stay loaded: a later write-pointer update resumes the context
+            }
+            if (s == RunStatus.Yield)
+            {
+                // seed 001 §8.4: an unsatisfied WAIT switches to the next context in the run list; the waiting
+                // context goes to the back of the (two-entry) list and re-executes the wait when it runs again.
+                if (_next != 0 && (_ctx.Flags & ContextFlags.ContextSwitchDisabled) == 0)
+                {
+                    ulong n = _next;
+                    _next = _ctxAddress;
+                    SwitchTo(n, SwitchReason.Yielded, ref budget);
+                    continue;
+                }
+                budget = 0; // nothing else to run: the engine stalls on the wait until the next step
+                break;
+            }
+            if (s == RunStatus.Stall) { budget = 0; break; }
+            // Faulted or out of budget: loop condition decides.
+        }
+        Account(budget);
+        _carry = _ctxAddress != 0 && budget < 0 ? budget : 0;
+        _mark = _carry;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Account(long budget)
+    {
+        long used = _mark - budget;
+        _mark = budget;
+        if (_ctxAddress != 0 && used > 0)
+        {
+            _ctx.CyclesRun += (ulong)used;
+            BusyCycles += used;
+        }
+    }
+
+    private void SwitchTo(ulong saveArea, SwitchReason reason, ref long budget)
+    {
+        uint oldId = _ctx.ContextId;
+        if (_ctxAddress != 0)
+        {
+            Account(budget);
+            Save(reason);
+        }
+        SwitchCount++;
+        LastSwitchReason = reason;
+        _interrupts.Raise(new InterruptInfo(InterruptSource.ContextSwitch, (byte)Kind, oldId, (ulong)reason, saveArea, Now(budget)));
+        budget -= _costs.ContextSwitch; // accounted to the incoming context at its next accounting point
+        if (saveArea != 0) Load(saveArea, ref budget);
+    }
+
+    private void Save(SwitchReason reason)
+    {
+        _ctx.LastSwitchReason = reason;
+        if (_ringReadPtr != null) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+        var pa = PhysicalAddress.Decode(_ctxAddress);
+        Unsafe.WriteUnaligned(_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes), _ctx);
+        _ctxAddress = 0;
+        _ctx = default;
+        _ring = null;
+        _ringReadPtr = _ringWritePtr = null;
+        _deferred = 0;
+        _hasDeferred = false;
+    }
+
+    private void Load(ulong saveArea, ref long budget)
+    {
+        var pa = PhysicalAddress.Decode(saveArea);
+        _ctx = Unsafe.ReadUnaligned<ContextSaveArea>(_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes));
+        _ctxAddress = saveArea;
+        _ctx.LoadCount++;
+        _ctx.Flags &= ~ContextFlags.Empty;
+        _vmLimited = new GpuVirtualMemory(_mmu, _memory, _tlb, _ctx.AddressSpace, privileged: false);
+        _vmPrivileged = _vmLimited.WithPrivilege(true);
+        if ((_ctx.Flags & ContextFlags.Faulted) != 0) return; // stays faulted until the driver clears the bit
+        // seed 001 §4.1 step 3 / §5.6 condition 1: verify the ring before running it.
+        if (!TryBindRing(out ulong bad)) Fault(FaultReason.InvalidRing, 0, 0xFF, bad, FaultLocation.None, 0, _ctx.RingDescriptor, ref budget);
+    }
+
+    private bool TryBindRing(out ulong badAddress)
+    {
+        badAddress = _ctx.RingDescriptor;
+        if (!PhysicalAddress.TryDecode(_ctx.RingDescriptor, out var dpa) || (dpa.Offset & 63) != 0) return false;
+        byte* d = _memory.TryPointer(dpa.Location, dpa.Offset, RingDescriptor.SizeInBytes);
+        if (d == null) return false;
+        ref var desc = ref Unsafe.AsRef<RingDescriptor>(d);
+        ulong size = desc.SizeBytes;
+        badAddress = desc.Base;
+        if (size < 4096 || size > (16u << 20) || (size & (size - 1)) != 0) return false;
+        if (!PhysicalAddress.TryDecode(desc.Base, out var rpa) || (rpa.Offset & 0xFFF) != 0) return false;
+        byte* r = _memory.TryPointer(rpa.Location, rpa.Offset, size);
+        if (r == null) return false;
+        _ring = r;
+        _ringSize = size;
+        _ringWritePtr = (ulong*)(d + RingDescriptor.WritePtrOffset);
+        _ringReadPtr = (ulong*)(d + RingDescriptor.ReadPtrOffset);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong Now(long budget) => _stepEnd - (ulong)budget;
+
+    private enum RunStatus : byte { Continue, Empty, Yield, Stall, Faulted, OutOfBudget }
+}

@@ -1,0 +1,136 @@
+using Coproc.Fast.Device.Mmio;
+
+namespace Coproc.Fast.Device.Interrupts;
+
+/// <summary>
+/// The interrupt controller (native-layout.md §9): a pending bit per <see cref="InterruptSource"/>, an enable
+/// mask, write-1-to-clear acknowledge, and a bounded information queue of <see cref="InterruptInfo"/> entries.
+/// The single outgoing line is asserted while (STATUS &amp; ENABLE) ≠ 0; the owner is told of level changes
+/// through <see cref="IInterruptLine"/> and may also poll <see cref="IsAsserted"/>.
+/// </summary>
+public sealed class InterruptController : IMmioBlock
+{
+    /// <summary>Capacity of the information queue.</summary>
+    public const int QueueCapacity = 64;
+
+    // Register offsets inside the block (native-layout.md §9.1).
+    internal const uint StatusReg = 0x00, EnableReg = 0x04, AckReg = 0x08, RaiseCountReg = 0x0C;
+    internal const uint InfoCountReg = 0x10, InfoDroppedReg = 0x14, InfoSourceReg = 0x18, InfoContextReg = 0x1C;
+    internal const uint InfoData0Reg = 0x20, InfoData1Reg = 0x28, InfoCycleReg = 0x30, InfoPopReg = 0x38;
+
+    private readonly InterruptInfo[] _queue = new InterruptInfo[QueueCapacity];
+    private int _head, _count;
+    private uint _status, _enable = InterruptSources.AllMask;
+    private bool _asserted;
+
+    /// <summary>Pending sources (bit per source).</summary>
+    public uint Status => _status;
+
+    /// <summary>Enabled sources; all enabled at reset.</summary>
+    public uint Enable
+    {
+        get => _enable;
+        set { _enable = value & InterruptSources.AllMask; UpdateLine(); }
+    }
+
+    /// <summary>True while the outgoing line is asserted.</summary>
+    public bool IsAsserted => _asserted;
+
+    /// <summary>Who is told of level changes; null = polled only.</summary>
+    public IInterruptLine? Line { get; set; }
+
+    /// <summary>Interrupts raised since reset (all sources).</summary>
+    public ulong RaisedCount { get; private set; }
+
+    /// <summary>Information entries dropped because the queue was full (the STATUS bit is still set).</summary>
+    public uint DroppedCount { get; private set; }
+
+    /// <summary>Entries in the information queue.</summary>
+    public int QueuedCount => _count;
+
+    /// <summary>Raises an interrupt: sets the source's pending bit and queues its information.</summary>
+    public void Raise(in InterruptInfo info)
+    {
+        RaisedCount++;
+        if (_count == QueueCapacity) DroppedCount++;
+        else
+        {
+            _queue[(_head + _count) % QueueCapacity] = info;
+            _count++;
+        }
+        _status |= 1u << (int)info.Source;
+        UpdateLine();
+    }
+
+    /// <summary>Clears the pending bits set in <paramref name="mask"/> (write-1-to-clear).</summary>
+    public void Acknowledge(uint mask)
+    {
+        _status &= ~mask;
+        UpdateLine();
+    }
+
+    /// <summary>The oldest queued entry, without removing it.</summary>
+    public bool TryPeek(out InterruptInfo info)
+    {
+        info = _count > 0 ? _queue[_head] : default;
+        return _count > 0;
+    }
+
+    /// <summary>Removes and returns the oldest queued entry.</summary>
+    public bool TryDequeue(out InterruptInfo info)
+    {
+        if (!TryPeek(out info)) return false;
+        _head = (_head + 1) % QueueCapacity;
+        _count--;
+        return true;
+    }
+
+    private void UpdateLine()
+    {
+        bool level = (_status & _enable) != 0;
+        if (level == _asserted) return;
+        _asserted = level;
+        Line?.SetLevel(level);
+    }
+
+    /// <inheritdoc />
+    public uint Base => MmioMap.InterruptBase;
+
+    /// <inheritdoc />
+    public uint Size => MmioMap.BlockSize;
+
+    /// <inheritdoc />
+    public bool TryRead(uint offset, int width, out ulong value)
+    {
+        var head = _count > 0 ? _queue[_head] : default;
+        switch (offset)
+        {
+            case StatusReg: value = _status; return true;
+            case EnableReg: value = _enable; return true;
+            case RaiseCountReg: value = (uint)RaisedCount; return true;
+            case InfoCountReg: value = (uint)_count; return true;
+            case InfoDroppedReg: value = DroppedCount; return true;
+            case InfoSourceReg: value = _count == 0 ? 0xFFFF_FFFFu : (uint)head.Source | ((uint)head.Engine << 8); return true;
+            case InfoContextReg: value = head.ContextId; return true;
+            case InfoData0Reg: value = width == 8 ? head.Data0 : (uint)head.Data0; return true;
+            case InfoData0Reg + 4 when width == 4: value = (uint)(head.Data0 >> 32); return true;
+            case InfoData1Reg: value = width == 8 ? head.Data1 : (uint)head.Data1; return true;
+            case InfoData1Reg + 4 when width == 4: value = (uint)(head.Data1 >> 32); return true;
+            case InfoCycleReg: value = width == 8 ? head.Cycle : (uint)head.Cycle; return true;
+            case InfoCycleReg + 4 when width == 4: value = (uint)(head.Cycle >> 32); return true;
+            default: value = 0; return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public bool TryWrite(uint offset, int width, ulong value)
+    {
+        switch (offset)
+        {
+            case EnableReg: Enable = (uint)value; return true;
+            case AckReg: Acknowledge((uint)value); return true;
+            case InfoPopReg: TryDequeue(out _); return true;
+            default: return false;
+        }
+    }
+}

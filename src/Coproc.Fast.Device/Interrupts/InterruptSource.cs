@@ -1,0 +1,62 @@
+namespace Coproc.Fast.Device.Interrupts;
+
+/// <summary>
+/// Interrupt sources; the value is the source's bit number in the STATUS, ENABLE and ACK registers
+/// (native-layout.md §9).
+/// </summary>
+public enum InterruptSource : byte
+{
+    /// <summary>A FENCE with the interrupt flag wrote its value.</summary>
+    Fence = 0,
+    /// <summary>A TRAP retired (seed 001 §8.2).</summary>
+    Trap = 1,
+    /// <summary>An engine switched context (request done, context empty, yielded on WAIT, fault).</summary>
+    ContextSwitch = 2,
+    /// <summary>A context touched an invalid VA (memory fault, restartable).</summary>
+    PageFault = 3,
+    /// <summary>A context broke a protection rule: write to a read-only page, privileged page or packet from a limited buffer.</summary>
+    ProtectionFault = 4,
+    /// <summary>A context's stream held a malformed or misplaced packet.</summary>
+    InvalidCommand = 5,
+    /// <summary>Vertical sync of the display controller.</summary>
+    Vsync = 6,
+    /// <summary>A doorbell rang (doorbell block, seed 003).</summary>
+    Doorbell = 7,
+    /// <summary>A device error: a bad context-switch request, an invalid ring, a physical access out of range, SIGNAL overflow.</summary>
+    Error = 8,
+}
+
+/// <summary>Interrupt constants.</summary>
+public static class InterruptSources
+{
+    /// <summary>Number of sources.</summary>
+    public const int Count = 9;
+
+    /// <summary>Mask of all source bits.</summary>
+    public const uint AllMask = (1u << Count) - 1;
+
+    /// <summary>Engine field value for interrupts that no engine raised (vsync, doorbell).</summary>
+    public const byte NoEngine = 0xFF;
+}
+
+/// <summary>
+/// One entry of the interrupt information queue (native-layout.md §9.2): who raised what, with two
+/// source-specific data words.
+/// </summary>
+/// <param name="Source">The source.</param>
+/// <param name="Engine">The engine (<see cref="InterruptSources.NoEngine"/> for none).</param>
+/// <param name="ContextId">The context (from its save area), 0 when none.</param>
+/// <param name="Data0">Source-specific: fence value, trap id, switch reason, fault address, vsync count.</param>
+/// <param name="Data1">Source-specific: fence address, trap offset, new context, fault record address.</param>
+/// <param name="Cycle">Device cycle at which it was raised.</param>
+public readonly record struct InterruptInfo(InterruptSource Source, byte Engine, uint ContextId, ulong Data0, ulong Data1, ulong Cycle);
+
+/// <summary>
+/// The device's single outgoing interrupt line, owned by a driver or a host emulator. Called only when the
+/// level changes; the owner then reads STATUS and the information queue over MMIO.
+/// </summary>
+public interface IInterruptLine
+{
+    /// <summary>The line went up (true) or down (false).</summary>
+    void SetLevel(bool asserted);
+}
