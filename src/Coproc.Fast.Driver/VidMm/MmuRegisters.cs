@@ -1,0 +1,51 @@
+using Coproc.Fast.Device.Mmio;
+
+namespace Coproc.Fast.Driver.VidMm;
+
+/// <summary>
+/// The MMU-block registers VidMm programs (native-layout.md §7), as absolute offsets in the register BAR.
+/// The only place these offsets live in the driver.
+/// </summary>
+public static class MmuRegisters
+{
+    /// <summary>APERTURE_TABLE (u64): encoded physical address of the flat aperture PTE table in local memory.</summary>
+    public const uint ApertureTable = MmioMap.MmuBase + 0x08;
+    /// <summary>APERTURE_ENTRIES (u32): number of entries in the aperture table (one per 4 KiB aperture page).</summary>
+    public const uint ApertureEntries = MmioMap.MmuBase + 0x10;
+    /// <summary>TLB_INV_ASID (u32): address space to invalidate; <see cref="AllAsids"/> = every address space.</summary>
+    public const uint TlbInvalidateAsid = MmioMap.MmuBase + 0x20;
+    /// <summary>TLB_INV_VA (u64): first virtual address of a range invalidation.</summary>
+    public const uint TlbInvalidateVa = MmioMap.MmuBase + 0x28;
+    /// <summary>TLB_INV_PAGES (u64): 4 KiB pages of a range invalidation; 0 = the whole address space.</summary>
+    public const uint TlbInvalidatePages = MmioMap.MmuBase + 0x30;
+    /// <summary>TLB_INV_CMD (u32): writing a command performs it (<see cref="CommandRange"/>, …).</summary>
+    public const uint TlbInvalidateCommand = MmioMap.MmuBase + 0x38;
+
+    /// <summary>TLB_INV_ASID value meaning every address space.</summary>
+    public const uint AllAsids = 0xFFFF;
+    /// <summary>TLB_INV_CMD: invalidate (ASID, VA, PAGES).</summary>
+    public const uint CommandRange = 1;
+    /// <summary>TLB_INV_CMD: invalidate every GPU TLB entry.</summary>
+    public const uint CommandEverything = 2;
+    /// <summary>TLB_INV_CMD: invalidate the aperture TLB (after aperture PTEs change).</summary>
+    public const uint CommandAperture = 3;
+
+    /// <summary>APERTURE_SIZE (R64) in the device block: bytes of the CPU-visible aperture window.</summary>
+    public const uint ApertureSize = MmioMap.DeviceBase + 0x28;
+    /// <summary>LOCAL_SIZE (R64) in the device block.</summary>
+    public const uint LocalSize = MmioMap.DeviceBase + 0x18;
+    /// <summary>SYSTEM_SIZE (R64) in the device block.</summary>
+    public const uint SystemSize = MmioMap.DeviceBase + 0x20;
+
+    /// <summary>Invalidates GPU TLB entries of <paramref name="asid"/> for [va, va + pages·4 KiB) through MMIO.</summary>
+    public static void InvalidateRange(MmioRegisterFile mmio, ushort asid, ulong va, ulong pages)
+    {
+        mmio.Write32(TlbInvalidateAsid, asid);
+        mmio.Write64(TlbInvalidateVa, va);
+        mmio.Write64(TlbInvalidatePages, pages);
+        mmio.Write32(TlbInvalidateCommand, CommandRange);
+    }
+
+    /// <summary>Invalidates the aperture TLB through MMIO (after aperture PTEs change; seed 001 §12).</summary>
+    public static void InvalidateAperture(MmioRegisterFile mmio) => mmio.Write32(TlbInvalidateCommand, CommandAperture);
+}
