@@ -7,7 +7,7 @@ using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Device.Rings;
 
-namespace Coproc.Fast.Benchmarks;
+namespace Coproc.Fast.Workloads;
 
 /// <summary>
 /// A device with one context on one engine whose ring is filled once; every <see cref="Replay"/> re-publishes the

@@ -5,7 +5,7 @@ using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Device.Rings;
 using Coproc.Fast.Device.Scheduling;
 
-namespace Coproc.Fast.Benchmarks;
+namespace Coproc.Fast.Workloads;
 
 /// <summary>
 /// The device side of the ring-3 benchmarks: a thread that services the scheduling core and, as a stand-in for the
