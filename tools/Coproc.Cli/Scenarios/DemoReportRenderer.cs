@@ -36,7 +36,7 @@ public static class DemoReportRenderer
             t.AddColumn(new TableColumn(h).RightAligned());
         foreach (var r in report.Rows)
             t.AddRow(Markup.Escape(r.Process), Markup.Escape(r.Context), ScenarioLoader.Name(r.Engine),
-                r.GpuTimeShare.ToString("P1", CultureInfo.InvariantCulture), N(r.BuffersCompleted), N(r.FramesPresented), N(r.MissedVsyncs),
+                (r.GpuTimeShare * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%", N(r.BuffersCompleted), N(r.FramesPresented), N(r.MissedVsyncs),
                 N(r.Preemptions), N(r.Faults), (r.BytesPaged / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture),
                 (r.SubmitToStartP50Cycles * usPerCycle).ToString("0.0", CultureInfo.InvariantCulture),
                 (r.SubmitToStartP99Cycles * usPerCycle).ToString("0.0", CultureInfo.InvariantCulture), N(r.Ring0GateEntries));
