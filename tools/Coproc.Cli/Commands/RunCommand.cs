@@ -78,8 +78,9 @@ public static class RunCommand
         var runner = ScenarioRunners.Current;
         if (runner is null)
         {
-            io.Console.MarkupLine("Scenario execution is pending the scheduler (VidSch): the scenario is valid, but no runner is connected yet " +
-                                  "(see README, Status). Nothing was run and no files were written.");
+            // Two short lines: redirected output is wrapped at the console width.
+            io.Console.MarkupLine("The scenario is valid. Scenario execution is pending the scheduler (VidSch): no runner is connected yet.");
+            io.Console.MarkupLine("Nothing was run and no files were written (see README, Status).");
             return 0;
         }
 
