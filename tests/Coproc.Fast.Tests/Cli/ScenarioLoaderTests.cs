@@ -1,4 +1,5 @@
 using Coproc.Cli.Scenarios;
+using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Device.Engines;
 
 namespace Coproc.Fast.Tests.Cli;
