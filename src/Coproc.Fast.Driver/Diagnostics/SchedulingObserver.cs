@@ -15,6 +15,7 @@ public sealed class SchedulingObserver
     private readonly int[] _engineTracks = new int[Engines.Count];
     private readonly ulong[] _engineBusy = new ulong[Engines.Count];
     private readonly List<ContextState> _contexts = [];
+    private readonly Dictionary<uint, int> _byContextId = [];
     private readonly int _deviceTrack, _residencyTrack;
 
     private sealed class ContextState(ContextStatistics stats, int track)
@@ -57,9 +58,14 @@ public sealed class SchedulingObserver
         ArgumentException.ThrowIfNullOrEmpty(processName);
         ArgumentException.ThrowIfNullOrEmpty(contextName);
         int track = _sink.DefineTrack(TraceTrackKind.ContextQueue, $"{processName} / {contextName}", processId, processName, contextId);
+        if (!_byContextId.TryAdd(contextId, _contexts.Count))
+            throw new ArgumentException($"context id {contextId} is already registered", nameof(contextId));
         _contexts.Add(new ContextState(new ContextStatistics(processId, processName, contextId, contextName, (int)engine), track));
         return _contexts.Count - 1;
     }
+
+    /// <summary>The handle of a registered context id (for adapters of scheduler events that carry context ids).</summary>
+    public bool TryGetHandle(uint contextId, out int handle) => _byContextId.TryGetValue(contextId, out handle);
 
     /// <summary>A buffer entered the context's software queue (through the gate when <paramref name="ring0"/>, else a ring-3 doorbell).</summary>
     public void Submitted(int context, ulong cycle, ulong bufferId, bool ring0)
@@ -80,12 +86,16 @@ public sealed class SchedulingObserver
         }
     }
 
-    /// <summary>The context's oldest pending buffer started (or resumed after a preemption) on its engine.</summary>
+    /// <summary>
+    /// The context's oldest pending buffer started (or resumed after a preemption) on its engine. A second call while
+    /// it is already running (e.g. the next chunk of a split buffer handed to the hardware) changes nothing.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The context has no pending buffer.</exception>
     public void Started(int context, ulong cycle)
     {
         var c = _contexts[context];
         if (!c.Pending.TryPeek(out var head)) throw new InvalidOperationException($"context {c.Stats.ContextName} has no pending buffer to start");
+        if (c.Running) return;
         if (!c.HeadStarted)
         {
             // seed 001 §6: the latency a process feels is from submission to the engine picking the buffer up.

@@ -99,3 +99,29 @@ public class SchedulingObserverTests
         Assert.That((o.Contexts[x].BuffersCompleted, o.Contexts[x].Doorbells, o.EngineBusyCycles(EngineKind.Copy)), Is.EqualTo((1L, 1L, 5UL)));
     }
 }
+
+public class SchedulingObserverRegistrationTests
+{
+    [Test]
+    public void ContextIds_MapToHandles_AndADuplicateIdIsRejected()
+    {
+        var o = new SchedulingObserver();
+        int h = o.RegisterContext(1, "p", 7, "c", EngineKind.Render);
+        Assert.That(o.TryGetHandle(7, out int found) && found == h, Is.True);
+        Assert.That(o.TryGetHandle(8, out _), Is.False);
+        Assert.Throws<ArgumentException>(() => o.RegisterContext(2, "q", 7, "d", EngineKind.Copy));
+        Assert.That(o.Contexts, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public void StartedTwiceWhileRunning_KeepsTheFirstStart()
+    {
+        var o = new SchedulingObserver();
+        int h = o.RegisterContext(1, "p", 1, "c", EngineKind.Render);
+        o.Submitted(h, 0, 1, ring0: true);
+        o.Started(h, 10);
+        o.Started(h, 30); // next chunk of a split buffer
+        o.Completed(h, 50);
+        Assert.That(o.Contexts[h].GpuCycles, Is.EqualTo(40UL));
+    }
+}
