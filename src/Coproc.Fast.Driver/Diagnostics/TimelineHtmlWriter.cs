@@ -16,6 +16,8 @@ public static class TimelineHtmlWriter
     public const int PlotWidth = 1200;
 
     private const int RowHeight = 18;
+    private const int LaneHeight = 9;
+    private const int MaxLanes = 16;
 
     // Distinguishable hues, assigned to processes in id order so the same run gets the same colours.
     private static readonly string[] Palette =
@@ -39,8 +41,7 @@ public static class TimelineHtmlWriter
 
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n<title>").Append(Esc(title)).Append("</title>\n");
-        sb.Append("<style>\nbody{font:12px sans-serif;margin:12px;background:#fafafa}\n.row{display:flex;align-items:center;height:")
-          .Append(RowHeight + 2).Append("px}\n.label{width:220px;flex:none;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\n")
+        sb.Append("<style>\nbody{font:12px sans-serif;margin:12px;background:#fafafa}\n.row{display:flex;align-items:center;margin:1px 0}\n.label{width:220px;flex:none;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\n")
           .Append("svg.lane{flex:none;background:#fff;border-bottom:1px solid #eee}\nh2{font-size:13px;margin:10px 0 4px}\n")
           .Append(".swatch{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}\n</style>\n</head>\n<body>\n");
         sb.Append("<h1>").Append(Esc(title)).Append("</h1>\n<p>Time runs left to right over ")
@@ -81,61 +82,112 @@ public static class TimelineHtmlWriter
         sb.Append("<h2>").Append(Esc(heading)).Append("</h2>\n");
         foreach (var t in rows)
         {
+            List<Placed> slices = [];
+            int lanes = 1;
+            if (kind != TraceTrackKind.Counter)
+            {
+                slices = Resolve(byTrack[t.Id], end);
+                lanes = AssignLanes(slices);
+            }
+            int height = lanes == 1 ? RowHeight : lanes * LaneHeight + 4;
             sb.Append("<div class=\"row ").Append(cssKind).Append("\" data-track=\"").Append(t.Id.ToString(CultureInfo.InvariantCulture))
-              .Append("\" data-process=\"").Append(t.ProcessId.ToString(CultureInfo.InvariantCulture)).Append("\">")
+              .Append("\" data-process=\"").Append(t.ProcessId.ToString(CultureInfo.InvariantCulture)).Append("\" data-lanes=\"")
+              .Append(lanes.ToString(CultureInfo.InvariantCulture)).Append("\">")
               .Append("<span class=\"label\">").Append(Esc(t.Name)).Append("</span>")
-              .Append("<svg class=\"lane\" xmlns=\"http://www.w3.org/2000/svg\" width=\"").Append(PlotWidth).Append("\" height=\"").Append(RowHeight)
-              .Append("\" viewBox=\"0 0 ").Append(PlotWidth).Append(' ').Append(RowHeight).Append("\">");
-            if (kind == TraceTrackKind.Counter) CounterLine(sb, byTrack[t.Id], end);
-            else Slices(sb, trace, byTrack[t.Id], colours, end, t);
+              .Append("<svg class=\"lane\" xmlns=\"http://www.w3.org/2000/svg\" width=\"").Append(PlotWidth).Append("\" height=\"").Append(height)
+              .Append("\" viewBox=\"0 0 ").Append(PlotWidth).Append(' ').Append(height).Append("\">");
+            if (kind == TraceTrackKind.Counter)
+            {
+                CounterLine(sb, byTrack[t.Id], end);
+            }
+            else
+            {
+                int laneHeight = lanes == 1 ? RowHeight - 4 : LaneHeight - 1;
+                foreach (var p in slices) Rect(sb, trace, p, 2 + p.Lane * LaneHeight, laneHeight, colours, end, t);
+                foreach (var e in byTrack[t.Id])
+                {
+                    if (e.Phase != TracePhase.Instant) continue;
+                    double x = X(e.StartCycle, end);
+                    sb.Append("<path d=\"M").Append(Num(x)).Append(" 2 l4 7 l-4 7 l-4 -7 z\" fill=\"")
+                      .Append(e.Category == TraceCategory.Fault ? "#d62728" : "#333").Append("\"><title>")
+                      .Append(Esc(Details(trace, e, t))).Append("</title></path>");
+                }
+            }
             sb.Append("</svg></div>\n");
         }
     }
 
-    private static void Slices(StringBuilder sb, TraceSnapshot trace, List<TraceEvent> events,
-        SortedDictionary<uint, (string Name, string Colour)> colours, ulong end, TraceTrack track)
+    /// <summary>A slice with its resolved extent and the lane (sub-row) it is drawn in.</summary>
+    private sealed class Placed(TraceEvent e, ulong start, ulong duration)
     {
+        public TraceEvent Event { get; } = e;
+        public ulong Start { get; } = start;
+        public ulong Duration { get; } = duration;
+        public int Lane { get; set; }
+    }
+
+    /// <summary>Complete slices as they are; begin/end pairs matched innermost-first; a slice still open runs to the end.</summary>
+    private static List<Placed> Resolve(List<TraceEvent> events, ulong end)
+    {
+        var placed = new List<Placed>();
         var open = new Stack<TraceEvent>();
         foreach (var e in events)
         {
             switch (e.Phase)
             {
                 case TracePhase.Complete:
-                    Rect(sb, trace, e, e.StartCycle, e.DurationCycles, colours, end, track);
+                    placed.Add(new Placed(e, e.StartCycle, e.DurationCycles));
                     break;
                 case TracePhase.Begin:
                     open.Push(e);
                     break;
                 case TracePhase.End when open.Count > 0:
                     var b = open.Pop();
-                    Rect(sb, trace, b, b.StartCycle, e.StartCycle >= b.StartCycle ? e.StartCycle - b.StartCycle : 0, colours, end, track);
-                    break;
-                case TracePhase.Instant:
-                    double x = X(e.StartCycle, end);
-                    sb.Append("<path d=\"M").Append(Num(x)).Append(" 2 l4 7 l-4 7 l-4 -7 z\" fill=\"")
-                      .Append(e.Category == TraceCategory.Fault ? "#d62728" : "#333").Append("\"><title>")
-                      .Append(Esc(Details(trace, e, track))).Append("</title></path>");
+                    placed.Add(new Placed(b, b.StartCycle, e.StartCycle >= b.StartCycle ? e.StartCycle - b.StartCycle : 0));
                     break;
             }
         }
-        // A slice still open at the end of the trace runs to the end.
         while (open.Count > 0)
         {
             var b = open.Pop();
-            Rect(sb, trace, b, b.StartCycle, end - Math.Min(end, b.StartCycle), colours, end, track);
+            placed.Add(new Placed(b, b.StartCycle, end - Math.Min(end, b.StartCycle)));
         }
+        return placed;
     }
 
-    private static void Rect(StringBuilder sb, TraceSnapshot trace, in TraceEvent e, ulong start, ulong duration,
+    /// <summary>
+    /// Stacks overlapping slices GPUView-style: each goes to the first lane free at its start (greedy interval
+    /// packing in start order), so a software queue with three buffers outstanding shows three boxes stacked.
+    /// Returns the lane count (at most <see cref="MaxLanes"/>; deeper queues share the last lane).
+    /// </summary>
+    private static int AssignLanes(List<Placed> slices)
+    {
+        var laneEnds = new List<ulong>();
+        foreach (var p in slices.OrderBy(p => p.Start).ThenBy(p => p.Event.StartCycle))
+        {
+            int lane = laneEnds.FindIndex(e => e <= p.Start);
+            if (lane < 0)
+            {
+                lane = Math.Min(laneEnds.Count, MaxLanes - 1);
+                if (lane == laneEnds.Count) laneEnds.Add(0);
+            }
+            p.Lane = lane;
+            laneEnds[lane] = Math.Max(laneEnds[lane], p.Start + Math.Max(1, p.Duration));
+        }
+        return Math.Max(1, laneEnds.Count);
+    }
+
+    private static void Rect(StringBuilder sb, TraceSnapshot trace, Placed p, int y, int height,
         SortedDictionary<uint, (string Name, string Colour)> colours, ulong end, TraceTrack track)
     {
+        var e = p.Event;
         uint pid = e.ProcessId != 0 ? e.ProcessId : track.ProcessId;
         string colour = colours.TryGetValue(pid, out var c) ? c.Colour : "#888";
         if (e.Category == TraceCategory.PagingBuffer) colour = "#7f7f7f";
-        double x = X(start, end), w = Math.Max(1.0, X(start + duration, end) - x);
-        var shown = e with { StartCycle = start, DurationCycles = duration };
-        sb.Append("<rect x=\"").Append(Num(x)).Append("\" y=\"2\" width=\"").Append(Num(w)).Append("\" height=\"").Append(RowHeight - 4)
-          .Append("\" fill=\"").Append(colour).Append("\"><title>").Append(Esc(Details(trace, shown, track))).Append("</title></rect>");
+        double x = X(p.Start, end), w = Math.Max(1.0, X(p.Start + p.Duration, end) - x);
+        var shown = e with { StartCycle = p.Start, DurationCycles = p.Duration };
+        sb.Append("<rect x=\"").Append(Num(x)).Append("\" y=\"").Append(y).Append("\" width=\"").Append(Num(w)).Append("\" height=\"").Append(height)
+          .Append("\" fill=\"").Append(colour).Append("\" stroke=\"#fff\" stroke-width=\"0.5\"><title>").Append(Esc(Details(trace, shown, track))).Append("</title></rect>");
     }
 
     private static void CounterLine(StringBuilder sb, List<TraceEvent> events, ulong end)

@@ -50,3 +50,29 @@ public class TimelineHtmlWriterTests
         Assert.That(engineRects.Select(r => r.Element(svg + "title")!.Value), Has.Some.Contains("frame <1>"));
     }
 }
+
+public class TimelineStackingTests
+{
+    [Test]
+    public void OverlappingQueuedBuffers_AreStackedInLanes_LikeGpuView()
+    {
+        var r = new TraceRecorder();
+        int q = r.DefineTrack(TraceTrackKind.ContextQueue, "game / ctx 2", 2, "game", 2);
+        r.Emit(TraceEvent.Slice(q, TraceCategory.DmaBuffer, "b1", 0, 100, 2, 2));
+        r.Emit(TraceEvent.Slice(q, TraceCategory.DmaBuffer, "b2", 10, 100, 2, 2));
+        r.Emit(TraceEvent.Slice(q, TraceCategory.DmaBuffer, "b3", 20, 100, 2, 2));
+        r.Emit(TraceEvent.Slice(q, TraceCategory.DmaBuffer, "b4", 105, 50, 2, 2)); // b1's lane is free again
+        var sw = new StringWriter();
+        TimelineHtmlWriter.Write(sw, r.Snapshot(), "stack");
+
+        using var reader = System.Xml.XmlReader.Create(new StringReader(sw.ToString()), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore });
+        var doc = System.Xml.Linq.XDocument.Load(reader);
+        System.Xml.Linq.XNamespace svg = "http://www.w3.org/2000/svg";
+        var row = doc.Descendants("div").Single(d => (string?)d.Attribute("class") == "row context");
+        Assert.That((string?)row.Attribute("data-lanes"), Is.EqualTo("3"));
+        var ys = row.Descendants(svg + "rect").Select(x => (string)x.Attribute("y")!).ToArray();
+        Assert.That(ys, Has.Length.EqualTo(4));
+        Assert.That(ys.Take(3).Distinct().Count(), Is.EqualTo(3), "three outstanding buffers, three lanes");
+        Assert.That(ys[3], Is.EqualTo(ys[0]), "the fourth reuses the first lane");
+    }
+}
