@@ -104,14 +104,19 @@ public static class BenchCommand
         output.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
     }
 
+    private static string Format(string key, double value) =>
+        key.Contains("_over_", StringComparison.Ordinal) ? value.ToString("0.00", CultureInfo.InvariantCulture) + "×"
+        : key.EndsWith("_per_s", StringComparison.Ordinal) ? (value / 1e6).ToString("0.00", CultureInfo.InvariantCulture) + " M/s"
+        : key.StartsWith("alloc_", StringComparison.Ordinal) ? value.ToString("0.##", CultureInfo.InvariantCulture) + " B"
+        : value.ToString("0.00", CultureInfo.InvariantCulture);
+
     private static void PrintTable(IAnsiConsole console, IReadOnlyList<(string Key, double Value)> results)
     {
-        var t = new Table().Border(TableBorder.Rounded).Title("coproc bench (best of the repeats; ratios within this run)");
+        var t = new Table().Border(TableBorder.Rounded).Title("coproc bench (ratios: this run)");
         t.AddColumn("measurement");
         t.AddColumn(new TableColumn("value").RightAligned());
         foreach (var (key, value) in results)
-            t.AddRow(key, key.Contains("_over_", StringComparison.Ordinal) ? value.ToString("0.00×", CultureInfo.InvariantCulture)
-                : value >= 1e6 ? (value / 1e6).ToString("0.0 'M'", CultureInfo.InvariantCulture) : value.ToString("0.##", CultureInfo.InvariantCulture));
+            t.AddRow(key, Format(key, value));
         console.Write(t);
     }
 }
