@@ -22,6 +22,8 @@ public sealed class SchedulingObserver
     {
         public ContextStatistics Stats { get; } = stats;
         public int Track { get; } = track;
+        // Built once so emitting the counter allocates nothing.
+        public string QueueDepthName { get; } = $"queue depth {stats.ProcessName} / {stats.ContextName}";
         public Queue<(ulong Id, ulong Submitted)> Pending { get; } = new();
         public bool HeadStarted { get; set; }
         public ulong RunningSince { get; set; }
@@ -73,6 +75,7 @@ public sealed class SchedulingObserver
         var c = _contexts[context];
         c.Pending.Enqueue((bufferId, cycle));
         c.Stats.BuffersSubmitted++;
+        EmitDepth(c, cycle);
         CoprocMetrics.Submissions.Add(1);
         if (ring0)
         {
@@ -126,6 +129,7 @@ public sealed class SchedulingObserver
         EndRun(c, cycle, "dma buffer");
         var head = c.Pending.Dequeue();
         c.HeadStarted = false;
+        EmitDepth(c, cycle);
         c.Stats.BuffersCompleted++;
         CoprocMetrics.DmaBuffersCompleted.Add(1);
         if (_sink.IsEnabled)
@@ -157,6 +161,7 @@ public sealed class SchedulingObserver
         {
             c.Pending.Clear();
             c.HeadStarted = false;
+            EmitDepth(c, cycle);
         }
         c.Stats.Faults++;
         CoprocMetrics.Faults.Add(1);
@@ -212,6 +217,13 @@ public sealed class SchedulingObserver
     public void Residency(ulong cycle, long residentBytes)
     {
         if (_sink.IsEnabled) _sink.Emit(TraceEvent.Counter(_residencyTrack, TraceCategory.Residency, "resident_bytes", cycle, residentBytes));
+    }
+
+    private void EmitDepth(ContextState c, ulong cycle)
+    {
+        // A counter series per context queue (seed 001 §6.2: the software queue's depth).
+        if (_sink.IsEnabled)
+            _sink.Emit(TraceEvent.Counter(c.Track, TraceCategory.QueueDepth, c.QueueDepthName, cycle, c.Pending.Count));
     }
 
     /// <summary>The trace name of an engine.</summary>

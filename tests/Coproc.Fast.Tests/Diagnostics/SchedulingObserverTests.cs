@@ -54,7 +54,9 @@ public class SchedulingObserverTests
         var queueSlices = s.Events.Where(e => s.Tracks[e.Track].Kind == TraceTrackKind.ContextQueue && e.Phase == TracePhase.Complete).ToArray();
         Assert.That(queueSlices.Select(e => (e.Id, e.StartCycle, e.EndCycle)), Is.EquivalentTo(new[] { (200UL, 4_000UL, 7_000UL), (100UL, 0UL, 13_000UL) }));
         Assert.That(s.Events.Any(e => e.Category == TraceCategory.PagingBuffer && s.Tracks[e.Track].Name == "copy"), Is.True);
-        Assert.That(s.Events.Count(e => e.Phase == TracePhase.Counter), Is.EqualTo(1));
+        Assert.That(s.Events.Count(e => e.Category == TraceCategory.Residency), Is.EqualTo(1));
+        var gameDepth = s.Events.Where(e => e.Category == TraceCategory.QueueDepth && e.Name == "queue depth game / frames").Select(e => e.Value);
+        Assert.That(gameDepth, Is.EqualTo(new long[] { 1, 0 }));
     }
 
     [Test]
