@@ -53,6 +53,7 @@ public static class TimelineHtmlWriter
             sb.Append("<span class=\"swatch\" style=\"background:").Append(colour).Append("\"></span>").Append(Esc(name));
         sb.Append("</p>\n");
 
+        Axis(sb, trace, end);
         Section(sb, trace, byTrack, colours, end, TraceTrackKind.ContextQueue, "Software queues (per context)", "context");
         Section(sb, trace, byTrack, colours, end, TraceTrackKind.Engine, "Hardware queues (per engine)", "engine");
         Section(sb, trace, byTrack, colours, end, TraceTrackKind.Device, "Device", "device");
@@ -115,6 +116,22 @@ public static class TimelineHtmlWriter
             }
             sb.Append("</svg></div>\n");
         }
+    }
+
+    /// <summary>A time axis: ten ticks labelled in milliseconds of device time.</summary>
+    private static void Axis(StringBuilder sb, TraceSnapshot trace, ulong end)
+    {
+        sb.Append("<div class=\"row axis\"><span class=\"label\">time (ms)</span><svg class=\"lane\" xmlns=\"http://www.w3.org/2000/svg\" width=\"")
+          .Append(PlotWidth).Append("\" height=\"16\" viewBox=\"0 0 ").Append(PlotWidth).Append(" 16\">");
+        for (int i = 0; i <= 10; i++)
+        {
+            double x = PlotWidth * i / 10.0;
+            ulong cycle = end / 10 * (ulong)i;
+            sb.Append("<line x1=\"").Append(Num(x)).Append("\" y1=\"10\" x2=\"").Append(Num(x)).Append("\" y2=\"16\" stroke=\"#999\" />")
+              .Append("<text x=\"").Append(Num(Math.Min(x + 2, PlotWidth - 40))).Append("\" y=\"9\" font-size=\"9\" fill=\"#555\">")
+              .Append(Num(trace.ToMicroseconds(cycle) / 1000)).Append("</text>");
+        }
+        sb.Append("</svg></div>\n");
     }
 
     /// <summary>A slice with its resolved extent and the lane (sub-row) it is drawn in.</summary>
