@@ -34,6 +34,20 @@ internal sealed class BenchMachine : IDisposable
         Device.Mmio.Write64(MmioMap.EngineBase + (uint)EngineKind.Copy * 0x80, save.Encoded);
     }
 
+    /// <summary>
+    /// PERFORMANCE.md goal 3's workload: a machine whose <paramref name="ringBytes"/> ring is all 1-dword NOPs
+    /// (ringBytes / 4 packets), replayed once to warm the JIT.
+    /// </summary>
+    public static BenchMachine NopRing(uint ringBytes)
+    {
+        var m = new BenchMachine(16UL << 20, ringBytes);
+        var w = new PacketWriter(m.RingDwords);
+        for (int i = 0; i < (int)(ringBytes / 4); i++) w.Nop();
+        m.Seal(w.Written);
+        m.Replay(1UL << 40);
+        return m;
+    }
+
     public Coprocessor Device { get; }
     public uint RingBytes { get; }
 

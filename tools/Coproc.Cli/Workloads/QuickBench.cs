@@ -1,12 +1,6 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Threading.Channels;
-using Coproc.Fast.Device.Core;
-using Coproc.Fast.Device.Engines;
-using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Umd;
 
 namespace Coproc.Fast.Workloads;
 
@@ -61,18 +55,9 @@ internal static class QuickBench
     public static Rate Ring3Submits(QuickBenchPlan plan)
     {
         int messages = plan.Count(1 << 18, 64);
-        using var device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 4UL << 20, ApertureBytes = 1UL << 20 });
-        var registrar = new UserQueueRegistrar(device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
-        var queue = registrar.Register(1, new UserQueueRegistrationRequest
-        {
-            ContextId = 1, Engine = EngineKind.Render, Priority = 0, TimeSliceCycles = 1_000_000,
-            DescriptorAddress = PhysicalAddress.System(0x1000).Encoded, RingBase = PhysicalAddress.System(1UL << 20).Encoded,
-            RingBytes = 4096 * 64,
-        }).Open(device.Memory);
-        var packet = new uint[16];
-        packet[0] = PacketHeader.Make(Opcode.Nop, 16);
-        for (int i = 1; i < 16; i++) packet[i] = (uint)i;
-        using var deviceThread = new Ring3DeviceThread(device);
+        using var w = new Ring3QueueWorkload();
+        var queue = w.Queue;
+        var packet = w.Packet;
         return Best(plan, messages, () =>
         {
             ReadOnlySpan<uint> p = packet;
@@ -121,54 +106,19 @@ internal static class QuickBench
     public static Rate ChannelMessages(QuickBenchPlan plan)
     {
         int messages = plan.Count(1 << 17, 64);
-        var channel = Channel.CreateBounded<Payload64>(new BoundedChannelOptions(4096)
-        {
-            SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
-        });
-        long consumed = 0;
-        var consumer = new Thread(() =>
-        {
-            var r = channel.Reader;
-            int idle = 0;
-            while (true)
-            {
-                if (r.TryRead(out var item))
-                {
-                    Volatile.Write(ref consumed, consumed + 1 + (item.A & 0));
-                    idle = 0;
-                    continue;
-                }
-                if (++idle < 20_000) Thread.SpinWait(1);
-                else if (!r.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
-            }
-        }) { IsBackground = true, Name = "channel-consumer" };
-        consumer.Start();
+        using var pipe = new ChannelPipe64(4096);
         long sent = 0;
-        try
+        return Best(plan, messages, () =>
         {
-            return Best(plan, messages, () =>
-            {
-                var w = channel.Writer;
-                var item = new Payload64 { A = PacketHeader.Make(Opcode.Nop, 16) };
-                for (int i = 0; i < messages; i++)
-                    while (!w.TryWrite(item)) Thread.SpinWait(1);
-                sent += messages;
-                long deadline = Deadline();
-                while (Volatile.Read(ref consumed) < sent) Spin(deadline, "the channel consumer");
-            });
-        }
-        finally
-        {
-            channel.Writer.TryComplete();
-            consumer.Join();
-        }
-    }
-
-    /// <summary>64 bytes, as the ring-3 packets.</summary>
-    [StructLayout(LayoutKind.Sequential, Size = 64)]
-    private struct Payload64
-    {
-        public uint A;
+            var w = pipe.Writer;
+            Payload64 item = default;
+            item[0] = PacketHeader.Make(Opcode.Nop, 16);
+            for (int i = 0; i < messages; i++)
+                while (!w.TryWrite(item)) Thread.SpinWait(1);
+            sent += messages;
+            long deadline = Deadline();
+            while (pipe.Consumed < sent) Spin(deadline, "the channel consumer");
+        });
     }
 
     /// <summary>NOP packets decoded and executed per second: a 1 MiB ring of 1-dword NOPs replayed on the copy engine.</summary>
@@ -177,10 +127,7 @@ internal static class QuickBench
         const uint ringBytes = 1 << 20;
         int packets = (int)(ringBytes / 4);
         int replays = plan.Count(8);
-        using var m = new BenchMachine(16UL << 20, ringBytes);
-        var w = new PacketWriter(m.RingDwords);
-        for (int i = 0; i < packets; i++) w.Nop();
-        m.Seal(w.Written);
+        using var m = BenchMachine.NopRing(ringBytes);
         return Best(plan, (long)packets * replays, () =>
         {
             for (int r = 0; r < replays; r++) m.Replay(1UL << 40);
@@ -188,40 +135,24 @@ internal static class QuickBench
     }
 
     /// <summary>A 1 MiB COPY packet through 4 KiB page tables against Buffer.MemoryCopy over the same bytes: (copy rate, memcpy rate).</summary>
-    public static unsafe (Rate Packet, Rate Baseline) Copy1MiB(QuickBenchPlan plan)
+    public static (Rate Packet, Rate Baseline) Copy1MiB(QuickBenchPlan plan)
     {
-        const int size = 1 << 20;
-        const ulong srcVa = 0x1000_0000, dstVa = 0x2000_0000;
         int reps = plan.Count(64);
-        using var m = new BenchMachine(10UL << 20, 4096);
-        var src = m.Map(srcVa, size);
-        var dst = m.Map(dstVa, size);
-        byte* s = m.Device.Memory.Local.Base + src.Offset, d = m.Device.Memory.Local.Base + dst.Offset;
-        new Span<byte>(s, size).Fill(0x5A);
-        var w = new PacketWriter(m.RingDwords);
-        w.Copy(dstVa, srcVa, size);
-        m.Seal(w.Written);
-        var packet = Best(plan, reps, () => { for (int i = 0; i < reps; i++) m.Replay(1UL << 40); });
-        var baseline = Best(plan, reps, () => { for (int i = 0; i < reps; i++) Buffer.MemoryCopy(s, d, size, size); });
-        if (new Span<byte>(d, size).IndexOfAnyExcept((byte)0x5A) >= 0) throw new InvalidOperationException("the COPY packet did not copy");
+        using var w = new CopyFillWorkload(1 << 20);
+        var packet = Best(plan, reps, () => { for (int i = 0; i < reps; i++) w.CopyPacket(); });
+        var baseline = Best(plan, reps, () => { for (int i = 0; i < reps; i++) w.MemoryCopy(); });
+        if (!w.Verify()) throw new InvalidOperationException("the COPY or FILL packet did not do its work");
         return (packet, baseline);
     }
 
     /// <summary>A 1 MiB FILL packet through page tables against Span.Fill over the same bytes: (fill rate, Span.Fill rate).</summary>
-    public static unsafe (Rate Packet, Rate Baseline) Fill1MiB(QuickBenchPlan plan)
+    public static (Rate Packet, Rate Baseline) Fill1MiB(QuickBenchPlan plan)
     {
-        const int size = 1 << 20;
-        const ulong dstVa = 0x2000_0000;
         int reps = plan.Count(64);
-        using var m = new BenchMachine(10UL << 20, 4096);
-        var dst = m.Map(dstVa, size);
-        uint* d = (uint*)(m.Device.Memory.Local.Base + dst.Offset);
-        var w = new PacketWriter(m.RingDwords);
-        w.Fill(dstVa, 0xA5A5A5A5, size);
-        m.Seal(w.Written);
-        var packet = Best(plan, reps, () => { for (int i = 0; i < reps; i++) m.Replay(1UL << 40); });
-        if (new Span<uint>(d, size / 4).IndexOfAnyExcept(0xA5A5A5A5u) >= 0) throw new InvalidOperationException("the FILL packet did not fill");
-        var baseline = Best(plan, reps, () => { for (int i = 0; i < reps; i++) new Span<uint>(d, size / 4).Fill(0xA5A5A5A5); });
+        using var w = new CopyFillWorkload(1 << 20);
+        var packet = Best(plan, reps, () => { for (int i = 0; i < reps; i++) w.FillPacket(); });
+        if (!w.Verify()) throw new InvalidOperationException("the COPY or FILL packet did not do its work");
+        var baseline = Best(plan, reps, () => { for (int i = 0; i < reps; i++) w.SpanFill(); });
         return (packet, baseline);
     }
 
