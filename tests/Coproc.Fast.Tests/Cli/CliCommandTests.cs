@@ -68,3 +68,18 @@ public class CliCommandTests
         Assert.That(doc.RootElement.GetProperty("ring3_submits_per_s").GetDouble(), Is.GreaterThan(0));
     }
 }
+
+public class CliOptionTests
+{
+    [Test]
+    public void Demo_ModeOverride_IsShown_AndABadModeIsAUsageError()
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Assume.That(Coproc.Cli.Scenarios.ScenarioRunners.Current, Is.Null);
+        Assert.That(Coproc.Cli.Program.Run(["demo", "--mode", "threaded"], Coproc.Cli.Commands.CliConsole.To(o, e)), Is.Zero);
+        Assert.That(o.ToString(), Does.Contain("seed 42, threaded"));
+        Assert.That(Coproc.Cli.Program.Run(["demo", "--mode", "fast"], Coproc.Cli.Commands.CliConsole.To(o, e)), Is.EqualTo(2));
+        Assert.That(e.ToString(), Does.Contain("--mode expects deterministic or threaded"));
+    }
+}

@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace Coproc.Cli.Commands;
 
 /// <summary>
-/// <c>coproc run [--validate] &lt;scenario.json&gt; [--out DIR] [--seed N] [--no-preemption]</c> and <c>coproc demo</c>
+/// <c>coproc run [--validate] &lt;scenario.json&gt; [--out DIR] [--seed N] [--mode M] [--no-preemption]</c> and <c>coproc demo</c>
 /// (the same with the built-in desktop-under-pressure scenario). Validation errors name the line, the JSON path
 /// and what was expected; they exit with code 2 and never print a stack trace.
 /// </summary>
@@ -73,8 +73,9 @@ public static class RunCommand
     {
         int contexts = scenario.Contexts.Count();
         ulong seed = settings.Seed ?? scenario.Seed;
+        var mode = settings.Mode ?? scenario.Mode;
         io.Console.MarkupLine($"Scenario [bold]{Markup.Escape(scenario.Name)}[/]: {scenario.Processes.Count} processes, {contexts} contexts, " +
-                              $"{scenario.DurationCycles:N0} device cycles, seed {seed}, {scenario.Mode.ToString().ToLowerInvariant()}.");
+                              $"{scenario.DurationCycles:N0} device cycles, seed {seed}, {mode.ToString().ToLowerInvariant()}.");
         var runner = ScenarioRunners.Current;
         if (runner is null)
         {
@@ -85,7 +86,7 @@ public static class RunCommand
         }
 
         var recorder = new TraceRecorder();
-        var options = new ScenarioRunOptions(recorder, settings.Seed, null, settings.Preemption);
+        var options = new ScenarioRunOptions(recorder, settings.Seed, settings.Mode, settings.Preemption);
         ScenarioReport? report = null;
         io.Console.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .Start(ctx =>
@@ -115,6 +116,7 @@ public static class RunCommand
         public string? OutputDirectory { get; private set; }
         public ulong? Seed { get; private set; }
         public bool? Preemption { get; private set; }
+        public RunMode? Mode { get; private set; }
 
         public bool TryParse(IReadOnlyList<string> args, ref int i)
         {
@@ -129,6 +131,15 @@ public static class RunCommand
                     return true;
                 case "--no-preemption":
                     Preemption = false;
+                    return true;
+                case "--mode":
+                    var m = Value(args, ref i);
+                    Mode = m switch
+                    {
+                        "deterministic" => RunMode.Deterministic,
+                        "threaded" => RunMode.Threaded,
+                        _ => throw new UsageException($"--mode expects deterministic or threaded, got '{m}'"),
+                    };
                     return true;
                 default:
                     return false;
