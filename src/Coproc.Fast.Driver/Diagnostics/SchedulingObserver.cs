@@ -1,4 +1,5 @@
 using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Interrupts;
 
 namespace Coproc.Fast.Driver.Diagnostics;
 
@@ -212,6 +213,39 @@ public sealed class SchedulingObserver
     {
         if (_sink.IsEnabled) _sink.Emit(TraceEvent.Instant(_deviceTrack, TraceCategory.Interrupt, source, cycle));
     }
+
+    /// <summary>
+    /// An entry of the device's interrupt information queue as the driver's interrupt handler read it
+    /// (native-layout.md §9.2): an instant on the engine's track (or the device track), named after its source;
+    /// faults are in the fault category (and counted against their context when it is registered), vsyncs in vsync.
+    /// </summary>
+    public void Interrupt(in InterruptInfo info)
+    {
+        bool fault = info.Source is InterruptSource.PageFault or InterruptSource.ProtectionFault or InterruptSource.InvalidCommand;
+        if (fault && _byContextId.TryGetValue(info.ContextId, out int handle))
+        {
+            Faulted(handle, info.Cycle, SourceName(info.Source), info.Data0);
+            return;
+        }
+        if (!_sink.IsEnabled) return;
+        int track = info.Engine < Engines.Count ? _engineTracks[info.Engine] : _deviceTrack;
+        var category = fault ? TraceCategory.Fault : info.Source == InterruptSource.Vsync ? TraceCategory.Vsync : TraceCategory.Interrupt;
+        _sink.Emit(TraceEvent.Instant(track, category, SourceName(info.Source), info.Cycle, 0, info.ContextId, info.Data1, (long)info.Data0));
+    }
+
+    /// <summary>The trace name of an interrupt source (constant strings: emitting allocates nothing).</summary>
+    public static string SourceName(InterruptSource source) => source switch
+    {
+        InterruptSource.Fence => "fence interrupt",
+        InterruptSource.Trap => "trap",
+        InterruptSource.ContextSwitch => "context switch",
+        InterruptSource.PageFault => "page fault",
+        InterruptSource.ProtectionFault => "protection fault",
+        InterruptSource.InvalidCommand => "invalid command",
+        InterruptSource.Vsync => "vsync",
+        InterruptSource.Doorbell => "doorbell",
+        _ => "device error",
+    };
 
     /// <summary>Bytes of local memory resident now.</summary>
     public void Residency(ulong cycle, long residentBytes)

@@ -166,3 +166,23 @@ public class SchedulingObserverAllocationTests
         Assert.That(r.Count, Is.EqualTo(4_000 * 6), "depth, preempt slice + instant, run slice, depth, queue slice per buffer");
     }
 }
+
+public class SchedulingObserverInterruptTests
+{
+    [Test]
+    public void InterruptInfo_BecomesAnInstant_AndAFaultCountsAgainstItsContext()
+    {
+        var r = new TraceRecorder();
+        var o = new SchedulingObserver(r);
+        int h = o.RegisterContext(4, "misbehaving app", 9, "broken", EngineKind.Render);
+        o.Interrupt(new Coproc.Fast.Device.Interrupts.InterruptInfo(Coproc.Fast.Device.Interrupts.InterruptSource.ProtectionFault, 0, 9, 0, 0x2000, 1_234));
+        o.Interrupt(new Coproc.Fast.Device.Interrupts.InterruptInfo(Coproc.Fast.Device.Interrupts.InterruptSource.Vsync, 0xFF, 0, 7, 0x5000, 16_666_667));
+
+        Assert.That(o.Contexts[h].Faults, Is.EqualTo(1));
+        var s = r.Snapshot();
+        var fault = s.Events.Single(e => e.Category == TraceCategory.Fault);
+        Assert.That((fault.Name, s.Tracks[fault.Track].Name, fault.StartCycle), Is.EqualTo(("protection fault", "render", 1_234UL)));
+        var vsync = s.Events.Single(e => e.Category == TraceCategory.Vsync);
+        Assert.That((s.Tracks[vsync.Track].Kind, vsync.Value), Is.EqualTo((TraceTrackKind.Device, 7L)));
+    }
+}
