@@ -88,13 +88,28 @@ public static class RunCommand
         var recorder = new TraceRecorder();
         var options = new ScenarioRunOptions(recorder, settings.Seed, settings.Mode, settings.Preemption);
         ScenarioReport? report = null;
-        io.Console.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask(Markup.Escape(scenario.Name), maxValue: scenario.DurationCycles);
-                report = runner.Run(scenario, options, new SynchronousProgress(task), CancellationToken.None);
-                task.Value = task.MaxValue;
-            });
+        // Ctrl+C stops the run early; the runner reports the cycles run so far and the files are still written.
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            io.Console.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask(Markup.Escape(scenario.Name), maxValue: scenario.DurationCycles);
+                    report = runner.Run(scenario, options, new SynchronousProgress(task), cancel.Token);
+                    task.Value = task.MaxValue;
+                });
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
         var dir = settings.OutputDirectory ?? DemoReportRenderer.DefaultOutputDirectory(scenario.Name, report!.Seed);
         DemoReportRenderer.Render(report!, dir, io.Console);
         return 0;
@@ -106,7 +121,7 @@ public static class RunCommand
         public void Report(ScenarioProgress value)
         {
             task.Value = value.Cycle;
-            if (value.Status.Length > 0) task.Description = Markup.Escape(value.Status);
+            if (!string.IsNullOrEmpty(value.Status)) task.Description = Markup.Escape(value.Status);
         }
     }
 
