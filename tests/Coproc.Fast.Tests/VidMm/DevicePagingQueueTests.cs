@@ -233,6 +233,31 @@ public class DevicePagingQueueTests
     }
 
     [Test]
+    public void DefaultHook_OnABusyCopyEngine_QueuesThePagingContextAsNext()
+    {
+        using var rig = new ResidencyRig();
+        var q = new DevicePagingQueue(rig.Rm);
+        var big = rig.Rm.CreateAllocation(4 * MiB, 2);
+        var ops = new List<PagingOperation>();
+        rig.Rm.MakeResident(Refs(big), 2, ops);
+        var pa = rig.Vm.PhysicalAddressOf(rig.Buffer, 0);
+        int n = rig.Rm.BuildPagingBuffer(CollectionsMarshal.AsSpan(ops), MemoryMarshal.Cast<byte, uint>(rig.Device.Memory.GetSpan(pa, 4096)),
+            rig.FenceAddress, 1, out _);
+        Assert.That(rig.Paging.TrySubmitIndirect(rig.Rm.View.VaOf(pa), (uint)n, privileged: true), Is.True);
+        const uint copyBank = 0x400 + (uint)EngineKind.Copy * 0x80;
+        rig.Device.Mmio.Write64(copyBank, rig.Paging.SaveArea.Encoded);
+        rig.Device.Step(10_000); // the other kernel context is mid-copy
+        var small = rig.Rm.CreateAllocation(64 * KiB, 1);
+
+        ulong v = q.MakeResident(small, 1);
+
+        Assert.That(rig.Device.Mmio.Read64(copyBank + 0x10), Is.EqualTo(q.Context.SaveArea.Encoded), "NEXT_CONTEXT = the paging context");
+        Pump(rig, q);
+        Assert.That(q.Fence.IsSignaled(v), Is.True);
+        Assert.That(rig.FenceValue, Is.EqualTo(1UL), "the first context's buffer completed too");
+    }
+
+    [Test]
     public void BufferLargerThanTheArena_GetsItsOwnAllocation_FreedAfterItsFence()
     {
         using var rig = new ResidencyRig();

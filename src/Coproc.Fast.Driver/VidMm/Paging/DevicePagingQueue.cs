@@ -81,6 +81,13 @@ public sealed class DevicePagingQueue
         return _ops.Count == 0 ? 0 : SubmitPaging();
     }
 
+    /// <summary>Makes one allocation resident for <paramref name="contextId"/>; see <see cref="MakeResident(ReadOnlySpan{ResourceReference}, int)"/>.</summary>
+    public ulong MakeResident(AllocationHandle allocation, int contextId)
+    {
+        ReadOnlySpan<ResourceReference> one = [new ResourceReference(allocation, 0, 0, false)];
+        return MakeResident(one, contextId);
+    }
+
     /// <summary>Evicts a managed allocation to its backing store. Returns the fence value, or 0 when it was not resident.</summary>
     public ulong Evict(AllocationHandle handle)
     {
