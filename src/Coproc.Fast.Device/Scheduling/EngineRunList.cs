@@ -64,6 +64,9 @@ public sealed class EngineRunList
         }
     }
 
+    /// <summary>True when no queue is slotted or waiting (the engine has no user-queue work).</summary>
+    public bool IsEmpty => _waitingMask == 0 && !AnySlotted();
+
     /// <summary>True when doorbell <paramref name="doorbell"/>'s queue is slotted or waiting here.</summary>
     public bool Contains(int doorbell) => _member[doorbell];
 
@@ -115,7 +118,7 @@ public sealed class EngineRunList
         queue = new RunnableQueue
         {
             Doorbell = r.Index, Slot = best, Generation = _slotGeneration[best], Engine = Engine, Priority = r.Priority,
-            TimeSliceCycles = r.TimeSliceCycles, ContextId = r.ContextId, Descriptor = r.Descriptor,
+            TimeSliceCycles = r.TimeSliceCycles, ContextId = r.ContextId, Descriptor = r.Descriptor, SaveArea = r.SaveArea,
         };
         return true;
     }

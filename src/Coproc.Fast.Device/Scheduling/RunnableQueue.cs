@@ -36,6 +36,9 @@ public readonly record struct RunnableQueue
 
     /// <summary>Physical address of the queue's ring descriptor (native-layout.md §10).</summary>
     public required PhysicalAddress Descriptor { get; init; }
+
+    /// <summary>Encoded PA of the queue's execution context (save area: address space + ring), 0 = none (DB_SAVE_AREA).</summary>
+    public ulong SaveArea { get; init; }
 }
 
 /// <summary>
