@@ -20,6 +20,7 @@ public sealed unsafe partial class CommandProcessor
     private bool _uqActive;          // the loaded context is a user queue's
     private bool _uqLoading;         // SwitchTo is loading a user queue's context
     private RunnableQueue _uq;       // the queue loaded (valid with _uqActive)
+    private long _uqSliceLeft;       // cycles left in the loaded queue's time slice
     private ulong _kernelResume;     // a kernel context saved to let user queues run; resumed when it has work
     private readonly ulong[] _uqYielded = new ulong[4]; // doorbells that yielded during this Run
 
@@ -38,13 +39,22 @@ public sealed unsafe partial class CommandProcessor
     /// </summary>
     private bool RunUserQueue(ref long budget)
     {
-        if (_userQueues is null || !_userQueues.TryGetNext(Kind, out var q)) return false;
+        if (_userQueues is null) return false;
+        RunnableQueue q;
+        if (_uqActive && _uqSliceLeft > 0 && _userQueues.IsSlotted(in _uq))
+            q = _uq; // the loaded queue keeps the engine for the rest of its time slice
+        else
+        {
+            if (!_userQueues.TryGetNext(Kind, out q)) return false;
+            _uqSliceLeft = Math.Max(1u, q.TimeSliceCycles);
+        }
         if ((_uqYielded[q.Doorbell >> 6] & (1UL << q.Doorbell)) != 0) return false;
         if (!(_uqActive && _uq.Doorbell == q.Doorbell && _uq.Generation == q.Generation && _ctxAddress == q.SaveArea))
         {
             if (!LoadUserQueue(in q, ref budget)) return true; // the queue was faulted; others may run
         }
-        long slice = Math.Min(budget, (long)Math.Max(1u, q.TimeSliceCycles));
+        if (budget <= 0) return false; // the switch-in cost used the step: continue next step
+        long slice = Math.Min(budget, _uqSliceLeft);
         long reserve = budget - slice;
         budget -= reserve; // the slice is the budget while the queue runs; accounting (_mark) shifts with it
         _mark -= reserve;
@@ -56,6 +66,7 @@ public sealed unsafe partial class CommandProcessor
             if (s != RunStatus.Continue) break;
         }
         ulong used = (ulong)Math.Max(0, start - budget);
+        _uqSliceLeft -= (long)used;
         budget += reserve;
         _mark += reserve;
         if (!_uqActive) return true; // faulted: Fault() already faulted the queue

@@ -123,6 +123,14 @@ public sealed class EngineRunList
         return true;
     }
 
+    internal bool IsSlotted(in RunnableQueue q)
+    {
+        int s = q.Slot;
+        if ((uint)s >= (uint)_slots.Length || _slots[s] != q.Doorbell || _slotGeneration[s] != q.Generation) return false;
+        var reg = _block[q.Doorbell];
+        return reg.State == DoorbellState.Registered && reg.Generation == q.Generation;
+    }
+
     internal void Report(in RunnableQueue q, ulong cyclesUsed, bool drained)
     {
         int s = q.Slot;

@@ -57,6 +57,12 @@ public interface IEngineRunListSource
     /// </summary>
     void Report(in RunnableQueue queue, ulong cyclesUsed, bool drained);
 
+    /// <summary>
+    /// True while <paramref name="queue"/> (from <see cref="TryGetNext"/>) still holds its slot and registration, so a
+    /// command processor may keep running it for the rest of its time slice without asking again.
+    /// </summary>
+    bool IsSlotted(in RunnableQueue queue);
+
     /// <summary>Faults a queue (e.g. a malformed packet found by the command processor); only that queue stops.</summary>
     void FaultQueue(int doorbell, QueueFaultReason reason, ulong detail);
 }

@@ -130,6 +130,9 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
     public bool TryGetNext(EngineKind engine, out RunnableQueue queue) => _runLists[(int)engine].TryGetNext(out queue);
 
     /// <inheritdoc />
+    public bool IsSlotted(in RunnableQueue queue) => _runLists[(int)queue.Engine].IsSlotted(queue);
+
+    /// <inheritdoc />
     public void Report(in RunnableQueue queue, ulong cyclesUsed, bool drained) =>
         _runLists[(int)queue.Engine].Report(queue, cyclesUsed, drained);
 
