@@ -58,6 +58,7 @@ public sealed unsafe partial class CommandProcessor
         long reserve = budget - slice;
         budget -= reserve; // the slice is the budget while the queue runs; accounting (_mark) shifts with it
         _mark -= reserve;
+        _budgetReserve = reserve;
         long start = budget;
         RunStatus s = RunStatus.Continue;
         while (budget > 0 && _uqActive)
@@ -69,6 +70,7 @@ public sealed unsafe partial class CommandProcessor
         _uqSliceLeft -= (long)used;
         budget += reserve;
         _mark += reserve;
+        _budgetReserve = 0;
         if (!_uqActive) return true; // faulted: Fault() already faulted the queue
         if (s is RunStatus.Yield or RunStatus.Stall) _uqYielded[q.Doorbell >> 6] |= 1UL << q.Doorbell;
         _userQueues.Report(in q, used, drained: s == RunStatus.Empty);

@@ -51,6 +51,7 @@ public sealed unsafe partial class CommandProcessor
     private long _carry;                // cycles overspent in earlier steps (≤ 0)
     private ulong _stepEnd;             // device cycle at the end of the current step
     private long _mark;                 // budget at the last cycle accounting point
+    private long _budgetReserve;        // budget set aside while a user queue runs its time slice (0 otherwise)
 
     internal CommandProcessor(EngineKind kind, DeviceMemory memory, GpuMmu mmu, EngineTlbs tlbs, InterruptController interrupts,
         DisplayController display, MmioRegisterFile mmio, in PacketCosts costs, in WorkCosts workCosts, RunListControl runLists)
@@ -364,7 +365,7 @@ public sealed unsafe partial class CommandProcessor
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong Now(long budget) => _stepEnd - (ulong)budget;
+    private ulong Now(long budget) => _stepEnd - (ulong)(budget + _budgetReserve);
 
     private enum RunStatus : byte { Continue, Empty, Yield, Stall, Faulted, OutOfBudget }
 }
