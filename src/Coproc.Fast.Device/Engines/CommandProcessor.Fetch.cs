@@ -188,7 +188,9 @@ public sealed unsafe partial class CommandProcessor
                     _deferred = 0;
                     _hasDeferred = false;
                     LeaveRunListMode();
+                    _driverSwitch = true;
                     SwitchTo(target, SwitchReason.Requested, ref budget);
+                    _driverSwitch = false;
                 }
                 else TakePendingRunList(ref budget); // behaviour 28: the run list recorded while disabled
                 return RunStatus.Faulted; // the window belongs to the old context: restart the fetch

@@ -51,7 +51,8 @@ public sealed unsafe partial class CommandProcessor
     private long _carry;                // cycles overspent in earlier steps (≤ 0)
     private ulong _stepEnd;             // device cycle at the end of the current step
     private long _mark;                 // budget at the last cycle accounting point
-    private long _budgetReserve;        // budget set aside while a user queue runs its time slice (0 otherwise)
+    private long _budgetReserve;
+    private bool _driverSwitch;         // the switch in progress was requested by the driver (CONTEXT_SWITCH): always reported        // budget set aside while a user queue runs its time slice (0 otherwise)
 
     internal CommandProcessor(EngineKind kind, DeviceMemory memory, GpuMmu mmu, EngineTlbs tlbs, InterruptController interrupts,
         DisplayController display, MmioRegisterFile mmio, in PacketCosts costs, in WorkCosts workCosts, RunListControl runLists)
@@ -140,7 +141,9 @@ public sealed unsafe partial class CommandProcessor
         // so it is charged to the incoming context.
         long budget = _carry;
         LeaveRunListMode();
+        _driverSwitch = true;
         SwitchTo(saveArea, SwitchReason.Requested, ref budget);
+        _driverSwitch = false;
         _carry = budget;
         return true;
     }
@@ -289,7 +292,7 @@ public sealed unsafe partial class CommandProcessor
         uint oldId = _ctx.ContextId;
         ulong old = _ctxAddress;
         ulong faultAddress = SwitchReasons.IsFault(reason) ? _ctx.Fault.Address : 0;
-        bool quiet = (_uqActive || _uqLoading) && reason != SwitchReason.NewRunList;
+        bool quiet = (_uqActive || _uqLoading) && reason != SwitchReason.NewRunList && !_driverSwitch;
         if (_ctxAddress != 0)
         {
             Account(budget);

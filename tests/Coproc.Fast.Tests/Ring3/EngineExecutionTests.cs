@@ -222,4 +222,26 @@ public class EngineExecutionTests
         Assert.That(rig.StateOf(reg.Doorbell), Is.EqualTo(DoorbellState.Faulted));
         Assert.That(rig.Device.SchedulingCore.TryTakeFault(out var f) ? f.Reason : QueueFaultReason.None, Is.EqualTo(QueueFaultReason.NoExecutionContext));
     }
+
+    [Test]
+    public void DriverContextSwitch_AwayFromALoadedUserQueue_IsReportedLikeAnyRequestedSwitch()
+    {
+        using var rig = new EngineQueueRig();
+        var uspace = rig.Machine.NewAddressSpace();
+        ulong ulog = uspace.Alloc(4096);
+        var q = rig.Open(rig.Register(5, 5, uspace, EngineKind.Copy));
+        EngineQueueRig.Write(q, (ref PacketWriter w) => w.WriteData(ulog, 1));
+        q.Flush();
+        rig.Device.Step(10_000);
+        Assert.That(rig.Device.Engine(EngineKind.Copy).RunningUserQueue, Is.True);
+        Assert.That(rig.Machine.DrainInterrupts().Where(i => i.Source == Coproc.Fast.Device.Interrupts.InterruptSource.ContextSwitch), Is.Empty,
+            "user-queue switches are the scheduling core's business");
+
+        var kspace = rig.Machine.NewAddressSpace();
+        var kernel = rig.Machine.NewContext(kspace, 100);
+        rig.Machine.SwitchTo(EngineKind.Copy, kernel);
+        var switches = rig.Machine.DrainInterrupts().Where(i => i.Source == Coproc.Fast.Device.Interrupts.InterruptSource.ContextSwitch).ToList();
+        Assert.That(switches.Select(i => ((SwitchReason)i.Data0, i.Data1)), Is.EqualTo(new[] { (SwitchReason.Requested, kernel.SaveArea.Encoded) }));
+        Assert.That(rig.Device.Engine(EngineKind.Copy).RunningUserQueue, Is.False);
+    }
 }
