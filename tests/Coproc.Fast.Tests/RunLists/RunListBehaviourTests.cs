@@ -271,4 +271,37 @@ public class RunListBehaviourTests
         Assert.That(rig.History!.ReadAll().Select(r => r.Reason),
             Is.EqualTo(new[] { SwitchReason.NewRunList, SwitchReason.PageFault, SwitchReason.NewRunList }));
     }
+
+    [Test]
+    public void RunList_AllEntriesEmptyOrWaiting_Idles_ThenResumesWhenAWritePointerMovesOrAWaitIsSatisfied()
+    {
+        // Given (1, 2, 3): 1 has one packet, 2 waits on a counter that is 0, 3 has nothing.
+        using var rig = new RunListRig(history: true);
+        rig.Write(1, 0, 1);
+        ulong counter = rig.Log(2) + 64;
+        rig.Context(2).Submit((ref Coproc.Fast.Device.Packets.PacketWriter w) => { w.Wait(counter); w.WriteData(rig.Log(2), 2); });
+        rig.Context(3);
+        rig.Submitter.Submit(rig.List(1, 2, 3));
+        rig.Device.Step(50_000);
+        long switches = rig.Cp.SwitchCount;
+
+        // When nothing can run, further steps make no switches (the engine idles and re-polls once per slice) ...
+        rig.Device.Step(50_000);
+        rig.Device.Step(50_000);
+        Assert.That(rig.ReadLog(2, 0), Is.Zero);
+        long idleSwitches = rig.Cp.SwitchCount - switches;
+        Assert.That(idleSwitches, Is.Zero, "the waiting entry stays loaded and re-executes its WAIT once per slice");
+        Assert.That(rig.Cp.CurrentContext, Is.EqualTo(rig.Sa(2)));
+
+        // ... then a write-pointer move on 3 is picked up at the next slice, without CPU help,
+        rig.Write(3, 0, 3);
+        rig.Device.Step(50_000);
+        Assert.That(rig.ReadLog(3, 0), Is.EqualTo(3u));
+
+        // and so is the wait of 2 once the counter is signalled (by the CPU here).
+        rig.Context(2).Space.Write32(counter, 1);
+        rig.Device.Step(50_000);
+        Assert.That(rig.ReadLog(2, 0), Is.EqualTo(2u));
+        Assert.That(rig.Context(2).Space.Read32(counter), Is.Zero, "WAIT consumed the count");
+    }
 }

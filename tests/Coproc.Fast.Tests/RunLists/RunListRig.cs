@@ -48,7 +48,11 @@ internal sealed class RunListRig : IDisposable
         return c;
     }
 
-    public ulong Log(int id) => _logs[id];
+    public ulong Log(int id)
+    {
+        Context(id);
+        return _logs[id];
+    }
 
     public ulong Sa(int id) => Context(id).SaveArea.Encoded;
 
