@@ -33,17 +33,25 @@ public sealed unsafe partial class CommandProcessor
     public RunListSubmitStatus SubmitRunList() => RunList.Submit();
 
     /// <summary>
-    /// The pending list becomes current and the engine switches to its head (seed 001 §6.2), raising the confirming
+    /// The pending list becomes current and the engine switches to its head (its first entry not marked Faulted; seed
+    /// 001 §6.2), raising the confirming
     /// CONTEXT_SWITCH interrupt with reason NewRunList — also when the head is the running context (X→X, §6.4 need 2).
     /// </summary>
     private void TakePendingRunList(ref long budget)
     {
         RunList.Promote();
         _visited = 0;
-        ulong head = RunList.Current[0];
-        if (_ctxAddress == head && !_uqActive)
+        // The head, unless it is still faulted (the driver has not cleared it): then the first entry that is not, so the
+        // engine never loads a context only to leave it at once; none → idle.
+        ulong head = 0;
+        for (int i = 0; i < RunList.CurrentCount && head == 0; i++)
         {
-            RunList.RunningIndex = 0;
+            ulong sa = RunList.Current[i];
+            if (sa == _ctxAddress ? (_ctx.Flags & ContextFlags.Faulted) == 0 : !IsFaulted(sa)) head = sa;
+        }
+        if (_ctxAddress == head && head != 0 && !_uqActive)
+        {
+            RunList.RunningIndex = RunList.IndexOf(head);
             SwitchCount++;
             LastSwitchReason = SwitchReason.NewRunList;
             ReportSwitch(head, _ctx.ContextId, head, _ctx.ContextId, SwitchReason.NewRunList, 0, Now(budget));
@@ -108,6 +116,13 @@ public sealed unsafe partial class CommandProcessor
         var d = (RingDescriptor*)_memory.TryPointer(dpa.Location, dpa.Offset, RingDescriptor.SizeInBytes);
         if (d == null) return true;
         return Volatile.Read(ref d->WritePtr) != sa->RingPosition;
+    }
+
+    private bool IsFaulted(ulong saveArea)
+    {
+        if (!PhysicalAddress.TryDecode(saveArea, out var pa)) return false;
+        var sa = (ContextSaveArea*)_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes);
+        return sa != null && (sa->Flags & ContextFlags.Faulted) != 0;
     }
 
     /// <summary>The switch reason recorded for a fault (seed 001 §6.1: page fault, protection fault; §5.6: invalid command).</summary>
