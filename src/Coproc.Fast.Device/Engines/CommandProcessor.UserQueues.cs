@@ -24,6 +24,8 @@ public sealed unsafe partial class CommandProcessor
     private ulong _kernelResume;     // a kernel context saved to let user queues run; resumed when it has work
     private readonly ulong[] _uqYielded = new ulong[4]; // doorbells that yielded during this Run
 
+    private bool Yielded(int doorbell) => (_uqYielded[doorbell >> 6] & (1UL << doorbell)) != 0;
+
     /// <summary>Connects the scheduling core's run list for this engine (done by the device at construction).</summary>
     internal void AttachUserQueues(IEngineRunListSource source) => _userQueues = source;
 
@@ -41,14 +43,14 @@ public sealed unsafe partial class CommandProcessor
     {
         if (_userQueues is null) return false;
         RunnableQueue q;
-        if (_uqActive && _uqSliceLeft > 0 && _userQueues.IsSlotted(in _uq))
+        if (_uqActive && _uqSliceLeft > 0 && !Yielded(_uq.Doorbell) && _userQueues.IsSlotted(in _uq))
             q = _uq; // the loaded queue keeps the engine for the rest of its time slice
         else
         {
-            if (!_userQueues.TryGetNext(Kind, out q)) return false;
+            // Round robin among the slotted queues of the highest priority, skipping those that yielded in this Run.
+            if (!_userQueues.TryGetNext(Kind, _uqYielded, out q)) return false;
             _uqSliceLeft = Math.Max(1u, q.TimeSliceCycles);
         }
-        if ((_uqYielded[q.Doorbell >> 6] & (1UL << q.Doorbell)) != 0) return false;
         if (!(_uqActive && _uq.Doorbell == q.Doorbell && _uq.Generation == q.Generation && _ctxAddress == q.SaveArea))
         {
             if (!LoadUserQueue(in q, ref budget)) return true; // the queue was faulted; others may run

@@ -244,4 +244,31 @@ public class EngineExecutionTests
         Assert.That(switches.Select(i => ((SwitchReason)i.Data0, i.Data1)), Is.EqualTo(new[] { (SwitchReason.Requested, kernel.SaveArea.Encoded) }));
         Assert.That(rig.Device.Engine(EngineKind.Copy).RunningUserQueue, Is.False);
     }
+
+    [Test]
+    public void QueueWaitingOnAFence_YieldsTheEngine_AndResumesWhenTheFenceIsReached()
+    {
+        // Given two queues on the compute engine; A (high priority) starts with a GPU wait on a monitored fence.
+        using var rig = new EngineQueueRig();
+        var spaceA = rig.Machine.NewAddressSpace();
+        var spaceB = rig.Machine.NewAddressSpace();
+        ulong logA = spaceA.Alloc(4096), fence = spaceA.Alloc(4096), logB = spaceB.Alloc(4096);
+        var a = rig.Open(rig.Register(1, 1, spaceA, EngineKind.Compute, priority: 9, timeSlice: 100));
+        var b = rig.Open(rig.Register(2, 2, spaceB, EngineKind.Compute, priority: 1, timeSlice: 100));
+        EngineQueueRig.Write(a, (ref PacketWriter w) => { w.WaitFence(fence, 5); w.WriteData(logA, 0xA); });
+        for (uint i = 0; i < 40; i++) EngineQueueRig.Write(b, (ref PacketWriter w) => w.WriteData(logB + i * 4, i + 1));
+        a.Flush();
+        b.Flush();
+
+        // When the device runs, B makes progress while A waits ...
+        rig.Device.Step(20_000);
+        Assert.That(spaceA.Read32(logA), Is.Zero);
+        Assert.That(spaceB.Read32(logB + 39 * 4), Is.EqualTo(40u), "the waiting queue did not hold the engine, despite its priority");
+
+        // ... and A continues once the fence reaches the value (signalled by the CPU here), without a new doorbell.
+        spaceA.Write64(fence, 5);
+        rig.Device.Step(20_000);
+        Assert.That(spaceA.Read32(logA), Is.EqualTo(0xAu));
+        Assert.That(a.DeviceReadPtr, Is.EqualTo(a.WritePosition));
+    }
 }
