@@ -311,7 +311,8 @@ public sealed unsafe partial class CommandProcessor
     /// Faults the current context only: records the fault in its save area, saves it (its position stays on the
     /// faulting packet, so nothing past it runs and a memory fault is restartable), raises the matching interrupt,
     /// and switches away — even inside a disable-context-switch region (seed 001 §8.3 error escape) — to the
-    /// deferred request or the next context, else goes idle.
+    /// deferred request, the next context, a pending run list held back by the region, or the next run-list entry with
+    /// work, else goes idle. A user queue's fault also faults the queue in the scheduling core (only that queue stops).
     /// </summary>
     private void Fault(FaultReason reason, ushort detail, byte opcode, ulong address, FaultLocation where, ulong offset, ulong buffer, ref long budget)
     {

@@ -304,4 +304,33 @@ public class RunListBehaviourTests
         Assert.That(rig.ReadLog(2, 0), Is.EqualTo(2u));
         Assert.That(rig.Context(2).Space.Read32(counter), Is.Zero, "WAIT consumed the count");
     }
+
+    [Test]
+    public void TwoElementDecisionTable_TellsLeavingTheHeadFromMovingToThePendingList()
+    {
+        ulong one = 0x100, two = 0x200, three = 0x300;
+        ulong[] a = [one, two], b = [two, three];
+        Assert.That(TwoElementRunListRules.Resolve(a, b, one), Is.EqualTo(TwoElementOutcome.StillOnHead));
+        Assert.That(TwoElementRunListRules.Resolve(a, b, two), Is.EqualTo(TwoElementOutcome.PendingHeadRunning));
+        Assert.That(TwoElementRunListRules.Resolve(a, b, three), Is.EqualTo(TwoElementOutcome.PendingLeftHead));
+        Assert.That(TwoElementRunListRules.Resolve(a, b, 0), Is.EqualTo(TwoElementOutcome.Idle));
+        Assert.That(TwoElementRunListRules.Resolve(a, default, two), Is.EqualTo(TwoElementOutcome.LeftHead));
+
+        // On the device: current (1, 2), pending (2, 3); 1 is running when B is submitted.
+        using var rig = new RunListRig(history: false);
+        rig.LongCopy(1, 32 << 10);
+        rig.Write(2, 0, 2);
+        rig.Write(3, 0, 3);
+        rig.Submitter.Submit(rig.List(1, 2));
+        rig.Device.Step(1_000);
+        rig.Submitter.Refresh();
+        rig.Submitter.Submit(rig.List(2, 3));
+        Assert.That(TwoElementRunListRules.Resolve(rig.Submitter.Current, rig.Submitter.Pending, rig.Submitter.RunningContext),
+            Is.EqualTo(TwoElementOutcome.StillOnHead), "B not started: wait");
+        rig.Device.Step(100_000); // B taken (1 → 2), 2 empty → 3, 3 empty: stays on 3
+        Assert.That(TwoElementRunListRules.Resolve(rig.Submitter.Current, rig.Submitter.Pending, rig.Submitter.RunningContext),
+            Is.EqualTo(TwoElementOutcome.PendingLeftHead), "B taken and its head left: build C");
+        Assert.That(rig.Switches().Select(x => x.Reason), Is.EqualTo(new[]
+            { SwitchReason.NewRunList, SwitchReason.NewRunList, SwitchReason.Empty, SwitchReason.Empty }));
+    }
 }

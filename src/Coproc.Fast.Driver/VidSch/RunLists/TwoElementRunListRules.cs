@@ -29,6 +29,25 @@ public static class TwoElementRunListRules
                 $"rule 2: the second context of the current list (0x{current[1]:X}) may appear in the new list only as its head");
     }
 
+    /// <summary>
+    /// The decision table of seed 001 §6.4 (derived in the guide) for a context-switch interrupt: given current list
+    /// <paramref name="current"/>, pending list <paramref name="pending"/> (empty = none) and the running context
+    /// <paramref name="running"/> read from the device (0 = idle), what the interrupt means. Sound only for lists built
+    /// with <see cref="Validate"/>.
+    /// </summary>
+    public static TwoElementOutcome Resolve(ReadOnlySpan<ulong> current, ReadOnlySpan<ulong> pending, ulong running)
+    {
+        if (running == 0) return TwoElementOutcome.Idle;
+        if (pending.IsEmpty)
+            return current.Length > 0 && current[0] == running ? TwoElementOutcome.StillOnHead : TwoElementOutcome.LeftHead;
+        // Rule 1: the current head is not in the pending list, so running it means the pending list has not started.
+        if (current.Length > 0 && current[0] == running) return TwoElementOutcome.StillOnHead;
+        // Rule 2: the current second entry can only be the pending head — either way the hardware runs the pending head.
+        if (pending[0] == running) return TwoElementOutcome.PendingHeadRunning;
+        // Neither head: the hardware took the pending list and already left its head.
+        return pending.Contains(running) ? TwoElementOutcome.PendingLeftHead : TwoElementOutcome.LeftHead;
+    }
+
     /// <summary>True when <paramref name="proposed"/> obeys the rules against <paramref name="current"/>.</summary>
     public static bool IsValid(ReadOnlySpan<ulong> current, ReadOnlySpan<ulong> proposed)
     {
@@ -36,6 +55,21 @@ public static class TwoElementRunListRules
         if (current.Length >= 1 && proposed.Contains(current[0])) return false;
         return !(current.Length >= 2 && proposed.Length == 2 && proposed[1] == current[1]);
     }
+}
+
+/// <summary>What a context-switch interrupt means under the two-element rules (<see cref="TwoElementRunListRules.Resolve"/>).</summary>
+public enum TwoElementOutcome
+{
+    /// <summary>The engine is idle: read the saved contexts' switch reasons.</summary>
+    Idle,
+    /// <summary>Still on the current head (possibly a fake X→X switch): keep waiting.</summary>
+    StillOnHead,
+    /// <summary>No pending list and the engine left the current head: build and submit a new list.</summary>
+    LeftHead,
+    /// <summary>The engine runs the pending list's head: treat the pending list as current.</summary>
+    PendingHeadRunning,
+    /// <summary>The engine took the pending list and already left its head: make it current and build the next list.</summary>
+    PendingLeftHead,
 }
 
 /// <summary>Which construction rule a run list broke.</summary>
