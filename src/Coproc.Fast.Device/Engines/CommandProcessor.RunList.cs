@@ -41,6 +41,7 @@ public sealed unsafe partial class CommandProcessor
     {
         RunList.Promote();
         _visited = 0;
+        _kernelResume = 0; // the new list is the kernel's whole word on this engine
         // The head, unless it is still faulted (the driver has not cleared it): then the first entry that is not, so the
         // engine never loads a context only to leave it at once; none → idle.
         ulong head = 0;
