@@ -271,4 +271,38 @@ public class EngineExecutionTests
         Assert.That(spaceA.Read32(logA), Is.EqualTo(0xAu));
         Assert.That(a.DeviceReadPtr, Is.EqualTo(a.WritePosition));
     }
+
+    [Test]
+    public void KernelRunList_GoesFirst_UserQueuesRunWhenEveryEntryIsEmpty_AndLeaveNoHistoryRecords()
+    {
+        using var rig = new EngineQueueRig();
+        var history = Coproc.Fast.Driver.VidSch.RunLists.HistoryBufferReader.Enable(rig.Device.Mmio, rig.Device.Memory,
+            PhysicalAddress.System(0x10000), 4096);
+        var submitter = new Coproc.Fast.Driver.VidSch.RunLists.RunListSubmitter(rig.Device.Mmio, rig.Device.Memory, EngineKind.Render,
+            rig.Machine.AllocLocal(4096));
+        var kspace = rig.Machine.NewAddressSpace();
+        var kernel = rig.Machine.NewContext(kspace, 100);
+        ulong src = kspace.Alloc(128 << 10), dst = kspace.Alloc(128 << 10), klog = kspace.Alloc(4096);
+        kernel.Submit((ref PacketWriter w) => { w.Copy(dst, src, 128 << 10); w.WriteData(klog, 1); });
+        var uspace = rig.Machine.NewAddressSpace();
+        ulong ulog = uspace.Alloc(4096);
+        var q = rig.Open(rig.Register(7, 7, uspace, EngineKind.Render));
+        EngineQueueRig.Write(q, (ref PacketWriter w) => w.WriteData(ulog, 2));
+        q.Flush();
+        submitter.Submit([kernel.SaveArea.Encoded]);
+
+        rig.Device.Step(3_000);
+        Assert.That(uspace.Read32(ulog), Is.Zero, "the run list's entry had work");
+        rig.Device.Step(20_000);
+        Assert.That(kspace.Read32(klog), Is.EqualTo(1u));
+        Assert.That(uspace.Read32(ulog), Is.EqualTo(2u), "then the user queue filled the idle engine");
+        Assert.That(history.ReadAll().Select(r => r.Reason), Is.EqualTo(new[] { SwitchReason.NewRunList }),
+            "user-queue switches are not the kernel scheduler's history");
+
+        // New kernel work in the list's entry takes the engine back at the next slice.
+        kernel.Submit((ref PacketWriter w) => w.WriteData(klog + 4, 3));
+        rig.Device.Step(5_000);
+        Assert.That(kspace.Read32(klog + 4), Is.EqualTo(3u));
+        Assert.That(rig.Device.Engine(EngineKind.Render).CurrentContext, Is.EqualTo(kernel.SaveArea.Encoded));
+    }
 }
