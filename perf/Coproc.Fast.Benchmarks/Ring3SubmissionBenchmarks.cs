@@ -8,7 +8,8 @@ namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
 /// PERFORMANCE.md goal 1 / issue 6 §5: ring-3 submissions of 64-byte packets (one 16-dword NOP each) into a user
-/// queue, doorbell per packet and per 64, consumed by a device thread (scheduling core + header-walking consumer),
+/// queue, doorbell per packet and per 64, consumed by a device thread running the real device path (<c>Coprocessor.Step</c>:
+/// scheduling core + the render engine's command processor decoding and executing each packet),
 /// against a hand-written SPSC ring, a bounded single-reader/writer Channel and a ConcurrentQueue moving the same
 /// 64-byte payloads. Every method moves <see cref="Messages"/> messages and waits until all are consumed.
 /// </summary>
