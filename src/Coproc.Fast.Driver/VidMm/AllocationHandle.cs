@@ -43,6 +43,12 @@ public enum AllocationFlags : uint
     CpuVisible = 1 << 3,
     /// <summary>Holds GPU page tables (allocated by VidMm itself).</summary>
     PageTable = 1 << 4,
+    /// <summary>
+    /// Managed by the residency manager (seed 001 §3.5, §5.3): has a backing store in system memory and, while
+    /// resident, one contiguous local extent; may be evicted or relocated. Set only by
+    /// <c>ResidencyManager.CreateAllocation</c>; everything else is pinned.
+    /// </summary>
+    Evictable = 1 << 5,
 }
 
 /// <summary>One physically contiguous piece of an allocation.</summary>

@@ -3,6 +3,9 @@ using Coproc.Fast.Device.Memory;
 
 namespace Coproc.Fast.Driver.VidMm;
 
+/// <summary>One GPU mapping of an allocation: the address space and the mapping's start VA.</summary>
+internal readonly record struct GpuMappingRef(GpuAddressSpace Space, ulong Va);
+
 /// <summary>Bookkeeping of one allocation, stored by value in <see cref="AllocationTable"/>.</summary>
 internal struct AllocationRecord
 {
@@ -18,6 +21,8 @@ internal struct AllocationRecord
     public int ExtentCount;
     public int MapCount;
     public int NextFree;
+    /// <summary>GPU mappings of an evictable allocation (space, start VA), so a move can rewrite their PTEs (seed 001 §4.2).</summary>
+    public List<GpuMappingRef>? GpuMappings;
 
     public readonly PhysicalExtent Extent(int i) => i == 0 ? First : More![i - 1];
 
@@ -86,6 +91,7 @@ internal sealed class AllocationTable
         ref var r = ref Get(h);
         r.Live = false;
         r.More = null;
+        r.GpuMappings = null;
         r.NextFree = _freeHead;
         _freeHead = h.Index;
         LiveCount--;

@@ -153,6 +153,8 @@ public sealed partial class GpuAddressSpace
         rec.MapCount++;
         res.Mappings++;
         _mappings.Add(va, new Mapping(bytes, allocation, allocationOffset, res.Start, false));
+        // An evictable allocation moves; remember where it is mapped so the move rewrites these PTEs (seed 001 §4.2).
+        if ((rec.Flags & AllocationFlags.Evictable) != 0) (rec.GpuMappings ??= new(2)).Add(new GpuMappingRef(this, va));
         return va;
     }
 
@@ -178,7 +180,9 @@ public sealed partial class GpuAddressSpace
         ulong pages = m.Bytes >> PageTableLayout.PageShift;
         ClearLeaves(va, pages);
         MmuRegisters.InvalidateRange(_vidmm.Mmio, Asid, va, pages);
-        _vidmm.Allocations.Get(m.Allocation).MapCount--;
+        ref var rec = ref _vidmm.Allocations.Get(m.Allocation);
+        rec.MapCount--;
+        rec.GpuMappings?.Remove(new GpuMappingRef(this, va));
         var res = _reservations[m.ReservationStart];
         res.Mappings--;
         if (m.OwnsReservation) RemoveReservation(res);

@@ -80,6 +80,8 @@ public sealed partial class GpuAddressSpace
     // A whole 2 MiB chunk backed by one 2 MiB-aligned physical run can be one level-1 PS entry (native-layout.md §2).
     private bool LargePageFits(ulong va, ulong pages, in AllocationRecord rec, ulong offset)
     {
+        // Evictable allocations move; their mappings stay 4 KiB leaves so a move rewrites only level-0 entries.
+        if ((rec.Flags & AllocationFlags.Evictable) != 0) return false;
         if (Format != PageTableFormat.MultiLevel || pages != ChunkPages || (va & (PageTableLayout.LargePageSize - 1)) != 0) return false;
         var pa = rec.PhysicalAt(offset, out ulong contiguous);
         return contiguous >= PageTableLayout.LargePageSize && (pa.Offset & (PageTableLayout.LargePageSize - 1)) == 0;

@@ -118,6 +118,8 @@ public sealed partial class VideoMemoryManager
     public void Free(AllocationHandle handle)
     {
         ref var r = ref _allocations.Get(handle);
+        if ((r.Flags & AllocationFlags.Evictable) != 0)
+            throw new VidMmException(VidMmError.ManagedAllocation, $"{handle} is residency-managed; destroy it through the residency manager");
         if (r.MapCount != 0)
             throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {r.MapCount} mapping(s)");
         var seg = SegmentOf(r.Location);
@@ -171,6 +173,33 @@ public sealed partial class VideoMemoryManager
 
     /// <summary>Creates an emulated CPU address space (one process) whose mappings reach device memory.</summary>
     public CpuAddressSpace CreateCpuAddressSpace() => new(Memory, Aperture.Window);
+
+    /// <summary>Registers a residency-managed allocation whose single extent is <paramref name="at"/> (its backing store at first).</summary>
+    internal AllocationHandle AddManaged(ulong bytes, ulong alignment, PhysicalExtent at) =>
+        _allocations.Add(new AllocationRecord
+        {
+            Size = bytes, Alignment = alignment, Flags = AllocationFlags.Evictable | AllocationFlags.Contiguous,
+            Placement = PlacementHint.PreferLocal, Location = at.Address.Location, First = at, ExtentCount = 1,
+        });
+
+    /// <summary>Records that a managed allocation now lives at <paramref name="at"/> (one extent), so <see cref="PhysicalAddressOf"/> stays true.</summary>
+    internal void MoveManaged(AllocationHandle handle, PhysicalExtent at)
+    {
+        ref var r = ref _allocations.Get(handle);
+        r.Location = at.Address.Location;
+        r.First = at;
+        r.ExtentCount = 1;
+        r.More = null;
+    }
+
+    /// <summary>Drops a managed allocation's record; the residency manager has already returned its memory.</summary>
+    internal void RemoveManaged(AllocationHandle handle)
+    {
+        ref var r = ref _allocations.Get(handle);
+        if (r.MapCount != 0)
+            throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {r.MapCount} mapping(s)");
+        _allocations.Remove(handle);
+    }
 
     internal MemorySegment SegmentOf(MemoryLocation location) => location == MemoryLocation.Local ? Local : System;
 

@@ -1,0 +1,108 @@
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmu;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Device.Rings;
+
+namespace Coproc.Fast.Driver.VidMm.Paging;
+
+/// <summary>
+/// A kernel-owned device context (native-layout.md §10–§11): one pinned local page holding the save area (offset 0)
+/// and the ring descriptor (offset 256), a pinned ring, and an address space chosen by the kernel (the kernel view for
+/// VidMm's paging context, seed 001 behaviour 17). The kernel is the ring's only producer; it writes packets, pads
+/// the ring's end with one NOP and publishes WritePtr, exactly as native-layout.md §10.2 asks.
+/// </summary>
+public sealed class KernelContext
+{
+    private const ulong DescriptorOffset = 256;
+    private readonly VideoMemoryManager _vidmm;
+
+    /// <summary>Allocates and initialises the context (pinned local memory) for address space <paramref name="space"/>.</summary>
+    /// <exception cref="ArgumentException">Ring size not a power of two in 4 KiB … 16 MiB.</exception>
+    public KernelContext(VideoMemoryManager vidmm, AddressSpaceDescriptor space, uint contextId, uint ringBytes = 16 << 10)
+    {
+        _vidmm = vidmm ?? throw new ArgumentNullException(nameof(vidmm));
+        if (ringBytes < 4096 || ringBytes > 16u << 20 || (ringBytes & (ringBytes - 1)) != 0)
+            throw new ArgumentException($"ring size {ringBytes} is not a power of two in 4 KiB .. 16 MiB", nameof(ringBytes));
+        ControlPage = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        RingAllocation = vidmm.Allocate(ringBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        SaveArea = vidmm.PhysicalAddressOf(ControlPage, 0);
+        Descriptor = SaveArea.Add(DescriptorOffset);
+        Ring = vidmm.PhysicalAddressOf(RingAllocation, 0);
+        RingBytes = ringBytes;
+        ContextId = contextId;
+        vidmm.Memory.GetSpan(SaveArea, (int)VideoMemoryManager.PageSize).Clear();
+        Desc = new RingDescriptor { Base = Ring.Encoded, SizeBytes = ringBytes, ContextId = contextId };
+        vidmm.Memory.Local.Ref<ContextSaveArea>(SaveArea.Offset) = new ContextSaveArea
+        {
+            RingDescriptor = Descriptor.Encoded, ContextId = contextId, AddressSpace = space,
+        };
+    }
+
+    /// <summary>Context id written into the save area and the ring descriptor.</summary>
+    public uint ContextId { get; }
+
+    /// <summary>The save area's physical address (what CONTEXT_SWITCH takes).</summary>
+    public PhysicalAddress SaveArea { get; }
+
+    /// <summary>The ring descriptor's physical address.</summary>
+    public PhysicalAddress Descriptor { get; }
+
+    /// <summary>The ring's first byte.</summary>
+    public PhysicalAddress Ring { get; }
+
+    /// <summary>Ring size in bytes.</summary>
+    public uint RingBytes { get; }
+
+    /// <summary>The pinned page holding save area and descriptor.</summary>
+    public AllocationHandle ControlPage { get; }
+
+    /// <summary>The pinned ring allocation.</summary>
+    public AllocationHandle RingAllocation { get; }
+
+    private ref RingDescriptor Desc => ref _vidmm.Memory.Local.Ref<RingDescriptor>(Descriptor.Offset);
+
+    /// <summary>Producer position (free-running bytes).</summary>
+    public ulong WritePtr => Volatile.Read(ref Desc.WritePtr);
+
+    /// <summary>Device position (free-running bytes), written back as packets retire.</summary>
+    public ulong ReadPtr => Volatile.Read(ref Desc.ReadPtr);
+
+    /// <summary>True when the device has consumed everything written.</summary>
+    public bool IsDrained => ReadPtr == WritePtr;
+
+    /// <summary>
+    /// Appends <paramref name="packets"/> (whole packets, at most half the ring) and publishes WritePtr; returns false,
+    /// writing nothing, when the ring lacks room (the device has not caught up).
+    /// </summary>
+    public bool TrySubmit(ReadOnlySpan<uint> packets)
+    {
+        ulong bytes = (ulong)packets.Length * 4;
+        if (bytes == 0) return true;
+        if (bytes > RingBytes / 2) throw new ArgumentException($"{bytes} bytes of packets exceed half the {RingBytes}-byte ring", nameof(packets));
+        ulong wp = Desc.WritePtr, rp = ReadPtr;
+        ulong index = wp & (RingBytes - 1);
+        ulong pad = index + bytes > RingBytes ? RingBytes - index : 0;
+        if (wp + pad + bytes - rp > RingBytes) return false;
+        if (pad != 0)
+        {
+            // native-layout §10.2: packets never straddle the ring's end; one NOP fills the gap.
+            var gap = MemoryMarshal.Cast<byte, uint>(_vidmm.Memory.GetSpan(Ring.Add(index), (int)pad));
+            new PacketWriter(gap).Nop(gap.Length);
+            wp += pad;
+            index = 0;
+        }
+        MemoryMarshal.AsBytes(packets).CopyTo(_vidmm.Memory.GetSpan(Ring.Add(index), (int)bytes));
+        Volatile.Write(ref Desc.WritePtr, wp + bytes);
+        return true;
+    }
+
+    /// <summary>Appends an INDIRECT to the DMA buffer at <paramref name="va"/> (bit 0 = privileged); false when the ring is full.</summary>
+    public bool TrySubmitIndirect(ulong va, uint lengthDwords, bool privileged)
+    {
+        Span<uint> p = stackalloc uint[PacketFormat.IndirectDwords];
+        new PacketWriter(p).Indirect(va, lengthDwords, privileged);
+        return TrySubmit(p);
+    }
+}

@@ -1,0 +1,107 @@
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Packets;
+
+namespace Coproc.Fast.Driver.VidMm.Residency;
+
+// The paging-buffer half of ResidencyManager (seed 001 §3.6, Fig. 7/8, behaviours 10, 11, 13): the command list
+// becomes privileged packets that run in the kernel view.
+public sealed partial class ResidencyManager
+{
+    private readonly PteWriteList _ptes = new();
+
+    /// <summary>Dwords <see cref="BuildPagingBuffer"/> needs at most for <paramref name="commands"/>.</summary>
+    public int MeasurePagingBuffer(ReadOnlySpan<PagingOperation> commands)
+    {
+        // DISABLE + ENABLE, one fence per operation plus the final one in the worst case.
+        long dwords = 2 + (long)PacketFormat.FenceDwords * (commands.Length + 1);
+        foreach (var op in commands)
+        {
+            dwords += PacketFormat.CopyDwords;
+            if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) continue;
+            foreach (var map in maps)
+            {
+                ulong pages = map.Space.MappingBytes(map.Va) >> 12;
+                // One UPDATE_PAGE_TABLE per leaf table touched (at most one per 512 pages, plus the ragged ends), one TLB_FLUSH.
+                long runs = (long)(pages / 512) + 2;
+                dwords += runs * PacketFormat.UpdatePageTableFixedDwords + 2 * (long)pages + PacketFormat.TlbFlushDwords;
+            }
+        }
+        return (int)Math.Min(dwords, int.MaxValue);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Layout (native-layout.md §14.4): DISABLE_CONTEXT_SWITCH (a paging buffer keeps the engine until it completes,
+    /// seed 001 §3.6 / behaviour 11); per operation a COPY in kernel-view VAs followed, when the allocation is mapped in
+    /// per-process GPU address spaces, by UPDATE_PAGE_TABLE packets pointing those PTEs at the new home and one
+    /// TLB_FLUSH per mapping (the VA stays invariant, seed 001 §4.2); a privileged FENCE with interrupt before an
+    /// operation whose pre fence depends on a pending post fence (the merged fence); one FENCE at the end for the
+    /// remaining post fences; ENABLE_CONTEXT_SWITCH. Fences write <paramref name="firstFenceValue"/>, +1, … to
+    /// <paramref name="fenceAddress"/>. The caller must run it while no context that maps a moved allocation is running
+    /// (the dedicated VidMm context, seed 001 behaviour 17).
+    /// </remarks>
+    /// <exception cref="PacketBufferFullException"><paramref name="destination"/> is too small (see <see cref="MeasurePagingBuffer"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An operation names an address outside memory.</exception>
+    public int BuildPagingBuffer(ReadOnlySpan<PagingOperation> commands, Span<uint> destination, PhysicalAddress fenceAddress,
+        ulong firstFenceValue, out int fencesEmitted)
+    {
+        if ((fenceAddress.Offset & 7) != 0) throw new ArgumentException($"fence address {fenceAddress} is not 8-byte aligned", nameof(fenceAddress));
+        var w = new PacketWriter(destination);
+        w.DisableContextSwitch();
+        bool pendingPost = false;
+        ulong value = firstFenceValue;
+        int fences = 0;
+        foreach (var op in commands)
+        {
+            if (op.PreFence && pendingPost)
+            {
+                // seed 001 §3.6 merge rule: the earlier post fence and this pre fence are one fence here.
+                w.PrivilegedFence(fenceAddress.Encoded, value++, interrupt: true);
+                fences++;
+                pendingPost = false;
+            }
+            if (op.Bytes != 0) w.Copy(View.VaOf(op.To), View.VaOf(op.From), op.Bytes);
+            RetargetMappings(ref w, op);
+            pendingPost |= op.PostFence;
+        }
+        if (pendingPost)
+        {
+            // seed 001 §3.6: the remaining post fences are aggregated into one fence at the end of the buffer.
+            w.PrivilegedFence(fenceAddress.Encoded, value, interrupt: true);
+            fences++;
+        }
+        w.EnableContextSwitch();
+        fencesEmitted = fences;
+        return w.Written;
+    }
+
+    // Points every GPU mapping of the moved allocation at its new home, then flushes those VAs from every TLB.
+    private void RetargetMappings(ref PacketWriter w, in PagingOperation op)
+    {
+        if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) return;
+        _ptes.Clear();
+        foreach (var map in maps) map.Space.CollectRetarget(map.Va, op.To, _ptes);
+        WritePteEdits(ref w, _ptes);
+    }
+
+    /// <summary>Encodes gathered page-table edits as UPDATE_PAGE_TABLE packets followed by their TLB_FLUSH packets.</summary>
+    internal static void WritePteEdits(ref PacketWriter w, PteWriteList edits)
+    {
+        const int maxPerPacket = (ushort.MaxValue - PacketFormat.UpdatePageTableFixedDwords) / 2;
+        for (int i = 0; i < edits.RunCount; i++)
+        {
+            var (slot, start, count) = edits.Run(i);
+            for (int done = 0; done < count;)
+            {
+                int n = Math.Min(count - done, maxPerPacket);
+                w.UpdatePageTable(slot.Add((ulong)done * 8).Encoded, edits.Values(start + done, n));
+                done += n;
+            }
+        }
+        for (int i = 0; i < edits.FlushCount; i++)
+        {
+            var (asid, va, pages) = edits.FlushAt(i);
+            w.TlbFlush(asid, va, pages > uint.MaxValue ? 0 : (uint)pages); // 0 = the whole ASID
+        }
+    }
+}

@@ -1,0 +1,268 @@
+using Coproc.Fast.Device.Memory;
+
+namespace Coproc.Fast.Driver.VidMm.Residency;
+
+// The placement half of ResidencyManager: MakeResident plans page-ins, evictions and relocations against the local
+// segment with an undo log, then commits the plan (seed 001 §3.5: evict when there is no room; relocate when free
+// space is fragmented; fail — the caller splits — when even that cannot make the set fit).
+public sealed partial class ResidencyManager
+{
+    private enum UndoKind : byte { Alloc, Free, Owner, Plan }
+    private enum StepKind : byte { PageIn, Evict, Relocate }
+
+    private readonly record struct Undo(UndoKind Kind, int Slot, PhysicalExtent Extent, bool PrevResident, ulong PrevEpoch);
+    private readonly record struct Step(StepKind Kind, int Slot, PhysicalExtent From, PhysicalExtent To);
+
+    private readonly List<Undo> _undo = new(32);
+    private readonly List<Step> _plan = new(32);
+    private readonly List<int> _need = new(16);
+    private readonly List<int> _displaced = new(8);
+    private readonly List<(ulong Start, ulong Pages)> _claims = new(8);
+    private readonly int[] _owner; // per local page: managed slot + 1 (planned state), 0 = free or pinned
+
+    /// <inheritdoc />
+    public ResidencyOutcome MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands)
+    {
+        ArgumentNullException.ThrowIfNull(commands);
+        ulong footprint = FootprintOf(resources); // stamps the set with a fresh epoch; throws for a dead handle first
+        _need.Clear();
+        foreach (var r in resources)
+        {
+            if (!TryManagedSlot(r.Handle, out int s) || _m[s].Resident || _need.Contains(s)) continue;
+            _need.Add(s);
+        }
+        if (footprint > ResidentBudget) return ResidencyOutcome.DoesNotFit;
+        if (_need.Count == 0)
+        {
+            Touch(resources, contextId);
+            return ResidencyOutcome.AlreadyResident;
+        }
+        // Largest first: big contiguous extents are the hard ones to place.
+        _need.Sort((a, b) => _m[b].Bytes.CompareTo(_m[a].Bytes));
+        _undo.Clear();
+        _plan.Clear();
+        StartVictimSearch(contextId);
+        foreach (int s in _need)
+        {
+            if (!TryPlace(s))
+            {
+                RollBack(0);
+                _plan.Clear();
+                return ResidencyOutcome.DoesNotFit;
+            }
+        }
+        Commit(commands);
+        Touch(resources, contextId);
+        return ResidencyOutcome.PagingRequired;
+    }
+
+    private bool PlannedResident(int s) => _m[s].PlanEpoch == _epoch ? _m[s].PlanResident : _m[s].Resident;
+
+    private PhysicalExtent PlannedLocal(int s) => _m[s].PlanEpoch == _epoch ? _m[s].PlanLocal : _m[s].Local;
+
+    // Finds a contiguous local home for s: free space, else defragment, else evict one LRU victim and retry.
+    private bool TryPlace(int s)
+    {
+        ulong bytes = _m[s].Bytes, align = _m[s].Alignment;
+        while (true)
+        {
+            if (TryAllocLocal(bytes, align, out var home))
+            {
+                SetOwner(home, s + 1);
+                SetPlan(s, true, home);
+                _plan.Add(new Step(StepKind.PageIn, s, _m[s].Backing, home));
+                return true;
+            }
+            if (_vidmm.Local.FreeBytes >= bytes && TryCompact(s)) return true;
+            if (!NextVictim(out int v)) return false;
+            var local = PlannedLocal(v);
+            FreeLocal(local);
+            SetOwner(local, 0);
+            SetPlan(v, false, default);
+            _plan.Add(new Step(StepKind.Evict, v, local, _m[v].Backing));
+        }
+    }
+
+    // Free space exists but not as one aligned block: pick the aligned window of the needed buddy order that holds
+    // no pinned page and no member of the set, with the fewest managed pages in it; move those out (Relocate), then
+    // place s in the window. Scans the local page map once (only on this fragmented path).
+    private bool TryCompact(int s)
+    {
+        ulong pages = _m[s].Bytes >> 12;
+        int order = Math.Max(BuddyAllocator.OrderFor(pages), System.Numerics.BitOperations.Log2(_m[s].Alignment) - 12);
+        ulong window = 1UL << order, total = (ulong)_owner.Length;
+        if (window > total) return false;
+        ulong best = ulong.MaxValue, bestCost = ulong.MaxValue;
+        for (ulong w = 0; w + window <= total; w += window)
+        {
+            ulong cost = 0;
+            bool ok = true;
+            for (ulong p = w; p < w + window; p++)
+            {
+                int o = _owner[p];
+                if (o == 0)
+                {
+                    if (!_vidmm.Local.Pages.IsFree(p)) { ok = false; break; } // pinned (or planned for the set)
+                    continue;
+                }
+                int d = o - 1;
+                if (_m[d].SetEpoch == _epoch) { ok = false; break; }
+                var ext = PlannedLocal(d);
+                ulong end = (ext.Address.Offset + ext.Bytes) >> 12;
+                ulong inWindow = Math.Min(end, w + window) - p;
+                cost += inWindow;
+                p += inWindow - 1;
+            }
+            if (ok && cost < bestCost) { best = w; bestCost = cost; }
+        }
+        if (best == ulong.MaxValue || bestCost == 0) return false;
+
+        int mark = _undo.Count, planMark = _plan.Count;
+        // Occupy the window's free pages so the relocation targets land outside it.
+        _claims.Clear();
+        _displaced.Clear();
+        for (ulong p = best; p < best + window;)
+        {
+            int o = _owner[p];
+            if (o != 0)
+            {
+                var ext = PlannedLocal(o - 1);
+                _displaced.Add(o - 1);
+                p = (ext.Address.Offset + ext.Bytes) >> 12;
+                continue;
+            }
+            ulong run = p;
+            while (run < best + window && _owner[run] == 0) run++;
+            if (!_vidmm.Local.Pages.TryAllocateAt(p, run - p)) { RollBack(mark); TruncatePlan(planMark); return false; }
+            var claim = new PhysicalExtent(PhysicalAddress.Local(p << 12), (run - p) << 12);
+            _undo.Add(new Undo(UndoKind.Alloc, -1, claim, false, 0));
+            _claims.Add((p, run - p));
+            p = run;
+        }
+        foreach (int d in _displaced)
+        {
+            var from = PlannedLocal(d);
+            if (!TryAllocLocal(_m[d].Bytes, _m[d].Alignment, out var to)) { RollBack(mark); TruncatePlan(planMark); return false; }
+            SetOwner(from, 0);
+            SetOwner(to, d + 1);
+            SetPlan(d, true, to);
+            _plan.Add(new Step(StepKind.Relocate, d, from, to));
+        }
+        // Only now vacate the window: freeing a source earlier would let the next relocation land back inside it.
+        for (int i = planMark; i < _plan.Count; i++) FreeLocal(_plan[i].From);
+        foreach (var (start, n) in _claims) FreeLocal(new PhysicalExtent(PhysicalAddress.Local(start << 12), n << 12));
+        if (!TryAllocLocal(_m[s].Bytes, _m[s].Alignment, out var home)) { RollBack(mark); TruncatePlan(planMark); return false; }
+        SetOwner(home, s + 1);
+        SetPlan(s, true, home);
+        _plan.Add(new Step(StepKind.PageIn, s, _m[s].Backing, home));
+        return true;
+    }
+
+    private bool TryAllocLocal(ulong bytes, ulong align, out PhysicalExtent extent)
+    {
+        _scratch.Clear();
+        if (_vidmm.Local.TryAllocate(bytes, align, contiguous: true, _scratch) is not null) { extent = default; return false; }
+        extent = _scratch[0];
+        _undo.Add(new Undo(UndoKind.Alloc, -1, extent, false, 0));
+        return true;
+    }
+
+    private void FreeLocal(PhysicalExtent extent)
+    {
+        _vidmm.Local.Free(extent);
+        _undo.Add(new Undo(UndoKind.Free, -1, extent, false, 0));
+    }
+
+    private void SetOwner(PhysicalExtent extent, int ownerPlusOne)
+    {
+        _undo.Add(new Undo(UndoKind.Owner, _owner[extent.Address.Offset >> 12], extent, false, 0));
+        SetOwnerRaw(extent, ownerPlusOne);
+    }
+
+    private void SetOwnerRaw(PhysicalExtent extent, int ownerPlusOne) =>
+        _owner.AsSpan((int)(extent.Address.Offset >> 12), (int)(extent.Bytes >> 12)).Fill(ownerPlusOne);
+
+    private void SetPlan(int s, bool resident, PhysicalExtent local)
+    {
+        ref var m = ref _m[s];
+        _undo.Add(new Undo(UndoKind.Plan, s, m.PlanLocal, m.PlanResident, m.PlanEpoch));
+        m.PlanEpoch = _epoch;
+        m.PlanResident = resident;
+        m.PlanLocal = local;
+    }
+
+    // Undoes every logged change above mark, newest first, so each inverse meets exactly the state it left.
+    private void RollBack(int mark)
+    {
+        for (int i = _undo.Count - 1; i >= mark; i--)
+        {
+            var u = _undo[i];
+            switch (u.Kind)
+            {
+                case UndoKind.Alloc: _vidmm.Local.Free(u.Extent); break;
+                case UndoKind.Free:
+                    if (!_vidmm.Local.Pages.TryAllocateAt(u.Extent.Address.Offset >> 12, u.Extent.Bytes >> 12))
+                        throw new InvalidOperationException("residency undo log is inconsistent");
+                    break;
+                case UndoKind.Owner: SetOwnerRaw(u.Extent, u.Slot); break;
+                case UndoKind.Plan:
+                    ref var m = ref _m[u.Slot];
+                    m.PlanLocal = u.Extent;
+                    m.PlanResident = u.PrevResident;
+                    m.PlanEpoch = u.PrevEpoch;
+                    break;
+            }
+        }
+        _undo.RemoveRange(mark, _undo.Count - mark);
+    }
+
+    private void TruncatePlan(int count) => _plan.RemoveRange(count, _plan.Count - count);
+
+    // Applies the plan to the records, the LRU lists and VidMm's allocation records, and appends the command list.
+    private void Commit(List<PagingOperation> commands)
+    {
+        foreach (var step in _plan)
+        {
+            ref var m = ref _m[step.Slot];
+            switch (step.Kind)
+            {
+                case StepKind.Evict:
+                    ApplyEvicted(step.Slot);
+                    // Post: free the local range and unlock the backing pages once the copy is done (seed 001 §3.6, Fig. 8).
+                    commands.Add(new PagingOperation(PagingOperationKind.Evict, m.Handle, step.From.Address, step.To.Address, m.Bytes, false, true));
+                    break;
+                case StepKind.PageIn:
+                    m.Resident = true;
+                    m.Local = step.To;
+                    _residentBytes += m.Bytes;
+                    _vidmm.MoveManaged(m.Handle, step.To);
+                    MoveToMostRecent(step.Slot, m.LastContext);
+                    // Pre: the target may be a range an earlier evict/relocate frees only after its copy (§3.6 merge rule).
+                    commands.Add(new PagingOperation(PagingOperationKind.PageIn, m.Handle, step.From.Address, step.To.Address, m.Bytes,
+                        OverlapsFreedSource(commands, step.To), true));
+                    break;
+                case StepKind.Relocate:
+                    m.Local = step.To;
+                    _vidmm.MoveManaged(m.Handle, step.To);
+                    commands.Add(new PagingOperation(PagingOperationKind.Relocate, m.Handle, step.From.Address, step.To.Address, m.Bytes,
+                        OverlapsFreedSource(commands, step.To), true));
+                    break;
+            }
+        }
+        _plan.Clear();
+        _undo.Clear();
+    }
+
+    // True when an earlier operation of the list vacates (Evict / Relocate source) part of the target range.
+    private static bool OverlapsFreedSource(List<PagingOperation> commands, PhysicalExtent target)
+    {
+        ulong a = target.Address.Offset, b = a + target.Bytes;
+        foreach (var op in commands)
+        {
+            if (op.Kind == PagingOperationKind.PageIn || op.From.Location != MemoryLocation.Local) continue;
+            ulong c = op.From.Offset, d = c + op.Bytes;
+            if (a < d && c < b) return true;
+        }
+        return false;
+    }
+}
