@@ -29,11 +29,12 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     private InterruptRecord[] _records = new InterruptRecord[64];
 
     /// <summary>
-    /// Builds the machine. <paramref name="residency"/> creates the residency manager over VidMm and the device
-    /// (the real one is VidMm's <c>ResidencyManager</c>).
+    /// Builds the machine. <paramref name="residency"/> creates the residency manager over VidMm and the device;
+    /// null (the default) uses VidMm's <see cref="ResidencyManager"/>.
     /// </summary>
-    public CoprocMachine(CoprocMachineOptions? options, Func<VideoMemoryManager, Coprocessor, IResidencyManager> residency)
+    public CoprocMachine(CoprocMachineOptions? options = null, Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null)
     {
+        residency ??= static (vidmm, _) => new ResidencyManager(vidmm);
         Options = options ?? new CoprocMachineOptions();
         Device = new Coprocessor(Options.Device);
         try
@@ -81,6 +82,20 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
 
     /// <summary>Virtual time: the device clock.</summary>
     public ulong Now => Device.Cycle;
+
+    /// <summary>
+    /// Creates a managed (evictable) allocation for <paramref name="processId"/> in <paramref name="context"/>'s working
+    /// set through the residency manager, and records the process as its owner (seed 001 §5.1).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The residency manager is not VidMm's <see cref="ResidencyManager"/>.</exception>
+    public AllocationHandle AllocateManaged(uint processId, VidSchContext context, ulong bytes)
+    {
+        if (Residency is not ResidencyManager rm) throw new InvalidOperationException("managed allocations need VidMm's ResidencyManager");
+        AllocationHandle h;
+        lock (Scheduler.KernelLock) h = rm.CreateAllocation(bytes, context.Id);
+        Kmd.Process(processId).Own(h, bytes);
+        return h;
+    }
 
     /// <summary>Creates a scheduling context.</summary>
     public VidSchContext CreateContext(uint processId, int priority = 0) => Scheduler.CreateContext(processId, priority);
