@@ -25,6 +25,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     private readonly PriorityQueue<MachineEvent, (ulong Cycle, long Seq)> _events = new();
     private readonly DirectDeviceBus? _direct;
     private long _eventSeq;
+    private bool _disposed;
     private bool _isrPending;
     private InterruptRecord[] _records = new InterruptRecord[64];
 
@@ -142,7 +143,14 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     private bool StepOnce(ulong until)
     {
         ulong now = Now;
-        if (_events.TryPeek(out var ev, out var key) && key.Cycle <= now)
+        if (_events.TryPeek(out var ev, out var key) && ev == MachineEvent.Timer && key.Cycle > now && Scheduler.IsIdle && !DeviceBusy())
+        {
+            // A quantum or timeout timer armed for work that has since retired: drop it rather than let idle
+            // virtual time run to it.
+            _events.Dequeue();
+            return true;
+        }
+        if (_events.TryPeek(out ev, out key) && key.Cycle <= now)
         {
             _events.Dequeue();
             Run(ev);
@@ -221,6 +229,8 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     /// <summary>Stops threads (threaded mode) and frees device memory.</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         StopThreads();
         Device.Dispose();
     }
