@@ -81,6 +81,12 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     /// <summary>The bus the scheduler uses.</summary>
     public IDeviceBus Bus { get; }
 
+    /// <summary>Deterministic mode: device steps taken.</summary>
+    public long DeviceSteps { get; private set; }
+
+    /// <summary>Deterministic mode: driver events run (interrupt service, preparation jobs, timers).</summary>
+    public long EventsRun { get; private set; }
+
     /// <summary>Virtual time: the device clock.</summary>
     public ulong Now => Device.Cycle;
 
@@ -164,6 +170,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         if (target <= now) return false;
         _direct!.Kicked = false;
         Device.Step(target - now);
+        DeviceSteps++;
         if (!_isrPending && InterruptServiceRoutine.LineAsserted(Device.Mmio))
         {
             _isrPending = true;
@@ -174,6 +181,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
 
     private void Run(MachineEvent ev)
     {
+        EventsRun++;
         switch (ev)
         {
             case MachineEvent.Interrupt:

@@ -85,7 +85,10 @@ public sealed class VidSchContext
     {
         if (submissionId <= 0 || submissionId > Submitted) return SubmissionStatus.Unknown;
         lock (_statusLock)
-            return _final.TryGetValue(submissionId, out var s) ? s : SubmissionStatus.Pending;
+        {
+            if (_failed.TryGetValue(submissionId, out var s)) return s;
+            return submissionId <= _finishedThrough || _finishedAhead.Contains(submissionId) ? SubmissionStatus.Completed : SubmissionStatus.Pending;
+        }
     }
 
     // Kernel allocations backing the context.
@@ -111,12 +114,25 @@ public sealed class VidSchContext
     internal SubmissionStatus ResetReason;
     internal bool Resetting;
 
+    // Statuses without a per-submission record: buffers of a context finish almost in order, so a watermark (every id
+    // up to it finished) plus the few finished ahead of it, plus the (rare) failures, say everything. Bounded memory.
     private readonly object _statusLock = new();
-    private readonly Dictionary<long, SubmissionStatus> _final = new();
+    private readonly Dictionary<long, SubmissionStatus> _failed = new();
+    private readonly HashSet<long> _finishedAhead = new();
+    private long _finishedThrough;
 
     internal void Finish(long submissionId, SubmissionStatus status)
     {
-        lock (_statusLock) _final[submissionId] = status;
+        lock (_statusLock)
+        {
+            if (status != SubmissionStatus.Completed) _failed[submissionId] = status;
+            if (submissionId == _finishedThrough + 1)
+            {
+                _finishedThrough++;
+                while (_finishedAhead.Remove(_finishedThrough + 1)) _finishedThrough++;
+            }
+            else _finishedAhead.Add(submissionId);
+        }
         if (status == SubmissionStatus.Completed) Completed++;
         else Failed++;
     }

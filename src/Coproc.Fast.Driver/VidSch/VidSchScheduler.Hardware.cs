@@ -261,14 +261,18 @@ public sealed partial class VidSchScheduler
 
     private void ArmTimer()
     {
-        ulong at = ulong.MaxValue;
-        if (_loaded is { } l && l.InFlight.Count > 0)
-            at = l.LoadedAt + (ulong)Math.Max(1, (long)_o.QuantumCycles + l.QuantumCredit);
-        foreach (var c in _contexts)
-            if (c.InFlight.Count > 0 && c.InFlight[0].Started) at = Math.Min(at, c.InFlight[0].StartedAt + _o.TimeoutCycles);
-        if (at == ulong.MaxValue) return;
         ulong now = _bus.Cycle;
-        if (at <= now) at = now + 1;
+        ulong at = ulong.MaxValue;
+        // Quantum end: only while it lies ahead. Once spent with nobody of equal or higher priority waiting, the next
+        // launch or interrupt re-runs the decision (no timer spinning every cycle).
+        if (_loaded is { } l && l.InFlight.Count > 0)
+        {
+            ulong end = l.LoadedAt + (ulong)Math.Max(1, (long)_o.QuantumCycles + l.QuantumCredit);
+            if (end > now) at = end;
+        }
+        foreach (var c in _contexts)
+            if (c.InFlight.Count > 0 && c.InFlight[0].Started) at = Math.Min(at, Math.Max(now + 1, c.InFlight[0].StartedAt + _o.TimeoutCycles));
+        if (at == ulong.MaxValue) return;
         if (_timerArmedAt <= at && _timerArmedAt > now) return;
         _timerArmedAt = at;
         Host?.RequestTimer(at);

@@ -162,7 +162,8 @@ public sealed partial class VidSchScheduler
             buffer.Status = DmaBufferStatus.Ready;
             _ready.Insert(buffer);
             Emit(ScheduleEventKind.BufferSubmitted, ctx.Id, buffer.SubmissionId, (ulong)buffer.Priority, (ulong)buffer.DwordCount * 4);
-            Pump();
+            // Only the ready queue changed: wake the worker if it is idle; the rest of a pass has nothing new to do.
+            StartPreparation();
             return buffer.SubmissionId;
         }
     }

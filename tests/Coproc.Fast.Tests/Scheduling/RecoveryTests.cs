@@ -64,7 +64,7 @@ public sealed class RecoveryTests
 
     private static (List<ScheduleEvent> Trace, uint[] Checksums) Scenario(int seed)
     {
-        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 3_000 });
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 3_000 }, localBytes: 4UL << 20, systemBytes: 4UL << 20);
         var rng = new Random(seed);
         var ctx = Enumerable.Range(0, 3).Select(i => h.Machine.CreateContext((uint)i + 1, priority: i == 2 ? 1 : 0)).ToArray();
         var mem = Enumerable.Range(0, 3).Select(i => h.Allocate((uint)i + 1, 256 * 1024)).ToArray();

@@ -25,11 +25,11 @@ internal sealed class TraceRecorder : IScheduleObserver
 internal sealed class SchedulingHarness : IDisposable
 {
     public SchedulingHarness(VidSchOptions? scheduler = null, MachineRunMode mode = MachineRunMode.Deterministic,
-        Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false)
+        Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false, ulong systemBytes = 32UL << 20)
     {
         Machine = new CoprocMachine(new CoprocMachineOptions
         {
-            Device = new CoprocessorOptions { LocalMemoryBytes = localBytes, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
+            Device = new CoprocessorOptions { LocalMemoryBytes = localBytes, SystemMemoryBytes = systemBytes, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Scheduler = scheduler ?? new VidSchOptions { QuantumCycles = 200_000 },
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
             Mode = mode,
