@@ -152,4 +152,5 @@ internal sealed class InFlightChunk
     public PagingBufferMemory? Paging; // its paging buffer, returned to the pool on retire
     public ulong StartedAt;            // first cycle its context ran it (0 = not yet), for the timeout
     public bool Started;
+    public bool PagingOnly;            // its buffer failed (context reset) but VidMm already recorded its moves
 }

@@ -119,6 +119,11 @@ public sealed partial class VidSchScheduler
         var ctx = p.Context;
         if (ctx.Resetting) return false;
         var chunk = p.Chunk;
+        if (chunk.PagingOnly && chunk.Paging is null)
+        {
+            _prepared = null;
+            return true;
+        }
         chunk.Fence = ctx.FenceIssued + 1;
         var w = new PacketWriter(_scratchRing);
         if (chunk.Paging is { } pb)
@@ -130,25 +135,31 @@ public sealed partial class VidSchScheduler
             w.PrivilegedFence(_pagingFence.Encoded, chunk.PagingLast, interrupt: true);
             w.EnableContextSwitch();
         }
-        // §3.4: a later chunk first reprograms the resources bound at its start, at their current addresses.
-        Span<uint> pair = stackalloc uint[2];
-        foreach (var s in chunk.Setup)
+        var b = chunk.Buffer;
+        if (b is not null)
         {
-            ulong address = _rm.PatchAddress(s.Handle, 0);
-            pair[0] = (uint)address;
-            pair[1] = (uint)(address >> 32);
-            w.WriteData(ctx.BindingTableKernelAddress + (ulong)s.ResourceId * 8, pair);
+            // §3.4: a later chunk first reprograms the resources bound at its start, at their current addresses.
+            Span<uint> pair = stackalloc uint[2];
+            foreach (var s in chunk.Setup)
+            {
+                ulong address = _rm.PatchAddress(s.Handle, 0);
+                pair[0] = (uint)address;
+                pair[1] = (uint)(address >> 32);
+                w.WriteData(ctx.BindingTableKernelAddress + (ulong)s.ResourceId * 8, pair);
+            }
+            w.Indirect(b.KernelAddress + (ulong)chunk.Start * 4, (uint)(chunk.End - chunk.Start), privileged: true);
         }
-        var b = chunk.Buffer!;
-        w.Indirect(b.KernelAddress + (ulong)chunk.Start * 4, (uint)(chunk.End - chunk.Start), privileged: true);
         w.PrivilegedFence(ctx.Fence.Encoded, chunk.Fence, interrupt: true);
         if (!TryWriteRing(ctx, w.WrittenSpan)) return false;
         ctx.FenceIssued = chunk.Fence;
         ctx.InFlight.Add(chunk);
         _inFlightCount++;
         _prepared = null;
-        if (chunk.Last) b.Status = DmaBufferStatus.Running;
-        Emit(ScheduleEventKind.BufferStarted, ctx.Id, b.SubmissionId, chunk.Fence, (ulong)chunk.Start * 4);
+        if (b is not null)
+        {
+            if (chunk.Last) b.Status = DmaBufferStatus.Running;
+            Emit(ScheduleEventKind.BufferStarted, ctx.Id, b.SubmissionId, chunk.Fence, (ulong)chunk.Start * 4);
+        }
         _bus.Kick();
         return true;
     }
@@ -288,7 +299,13 @@ public sealed partial class VidSchScheduler
         _ready.RemoveOwnedBy(c, _removed);
         foreach (var b in _removed)
         {
-            if (IsInFlight(c, b)) { b.Status = DmaBufferStatus.Running; continue; } // failed with its chunk below
+            // A buffer whose earlier chunk is in flight, prepared or being prepared fails in FinishResets, once the
+            // engine no longer reads it; the others were never seen by the hardware and go back to the pool now.
+            if (IsInFlight(c, b) || ReferenceEquals(_preparing, b) || ReferenceEquals(_prepared?.Chunk.Buffer, b))
+            {
+                b.Status = DmaBufferStatus.Running;
+                continue;
+            }
             c.Finish(b.SubmissionId, reason);
             b.Process.ReturnDmaBuffer(b);
         }
@@ -330,6 +347,20 @@ public sealed partial class VidSchScheduler
                 }
             }
             c.InFlight.Clear();
+            // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
+            // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
+            if (_preparing is { } pr && ReferenceEquals(pr.Owner, c))
+            {
+                if (pr.Status != DmaBufferStatus.Free) { c.Finish(pr.SubmissionId, c.ResetReason); pr.Process.ReturnDmaBuffer(pr); failed++; }
+                _preparing = null;
+                _preparationDeferred = false;
+            }
+            if (_prepared is { } pp && ReferenceEquals(pp.Context, c) && pp.Chunk.Buffer is { } pb2)
+            {
+                if (pb2.Status != DmaBufferStatus.Free) { c.Finish(pb2.SubmissionId, c.ResetReason); pb2.Process.ReturnDmaBuffer(pb2); failed++; }
+                pp.Chunk.Buffer = null;
+                pp.Chunk.PagingOnly = true;
+            }
             ref var desc = ref mem.Local.Ref<RingDescriptor>(c.RingDescriptor.Offset);
             ref var save = ref mem.Local.Ref<ContextSaveArea>(c.SaveArea.Offset);
             var fresh = new ContextSaveArea

@@ -12,6 +12,7 @@ public sealed partial class VidSchScheduler
     private bool _preparationDeferred;      // did not fit beside the pinned chunks: retry after a retire
     private bool _retryDeferred;
     private readonly List<PagingOperation> _pagingOps = new();
+    private readonly List<PagingBufferMemory> _pagingSpare = new();
     private ResourceReference[] _request = new ResourceReference[256];
     private readonly uint[] _splits;
     private readonly AllocationHandle[] _slotHandles;
@@ -131,9 +132,24 @@ public sealed partial class VidSchScheduler
         if (_pagingOps.Count > 0)
         {
             // §3.6: VidMm's command list becomes a paging buffer that runs immediately before the chunk.
-            var pb = RentPagingBuffer();
-            pb.DwordCount = _rm.BuildPagingBuffer(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pagingOps), pb.Dwords(_bus.Memory),
-                _pagingFence, _pagingIssued + 1, out int fences);
+            var ops = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pagingOps);
+            var pb = RentPagingBuffer(_o.PagingBufferDwords);
+            int fences;
+            while (true)
+            {
+                try
+                {
+                    pb.DwordCount = _rm.BuildPagingBuffer(ops, pb.Dwords(_bus.Memory), _pagingFence, _pagingIssued + 1, out fences);
+                    break;
+                }
+                catch (Coproc.Fast.Device.Packets.PacketBufferFullException)
+                {
+                    // A long command list: a larger paging buffer (kept in the pool afterwards).
+                    int bigger = pb.CapacityDwords * 2;
+                    _pagingPool.Push(pb);
+                    pb = RentPagingBuffer(bigger);
+                }
+            }
             pb.Operations = _pagingOps.Count;
             pb.Fences = fences;
             // One more paging-fence value written by the ring after the paging buffer: marks it executed.
@@ -260,10 +276,21 @@ public sealed partial class VidSchScheduler
         return false;
     }
 
-    private PagingBufferMemory RentPagingBuffer()
+    private PagingBufferMemory RentPagingBuffer(int minDwords)
     {
-        if (_pagingPool.TryPop(out var pb)) return pb;
-        ulong bytes = ((ulong)_o.PagingBufferDwords * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
+        // Small pool: take the first buffer large enough (pooled buffers are few: one per chunk in flight).
+        PagingBufferMemory? found = null;
+        int n = _pagingPool.Count;
+        for (int i = 0; i < n; i++)
+        {
+            var candidate = _pagingPool.Pop();
+            if (found is null && candidate.CapacityDwords >= minDwords) found = candidate;
+            else _pagingSpare.Add(candidate);
+        }
+        foreach (var spare in _pagingSpare) _pagingPool.Push(spare);
+        _pagingSpare.Clear();
+        if (found is not null) return found;
+        ulong bytes = ((ulong)minDwords * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
         var h = _vidmm.Allocate(bytes, placement: PlacementHint.SystemOnly, flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
         return new PagingBufferMemory(h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4));
     }
