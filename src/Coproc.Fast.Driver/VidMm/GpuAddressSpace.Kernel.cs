@@ -39,24 +39,90 @@ public sealed partial class GpuAddressSpace
         var m = _mappings[va];
         ulong pages = m.Bytes >> PageTableLayout.PageShift;
         ulong phys = newAllocationBase.Offset + m.AllocationOffset;
-        const ulong keep = ~(PageTableEntry.FrameMask | (3UL << PageTableEntry.LocationShift));
-        ulong loc = (ulong)newAllocationBase.Location << PageTableEntry.LocationShift;
+        bool writable = (m.Flags & GpuMappingFlags.Writable) != 0, privileged = (m.Flags & GpuMappingFlags.Privileged) != 0;
         ulong v = va;
         for (ulong left = pages; left > 0;)
         {
             ulong n = PagesInChunk(v, left);
             // Evictable mappings never use 2 MiB entries (LargePageFits), so a leaf table always exists here.
             var table = LeafTable(v)!.Value;
-            var current = LeafEntries(table, v, n);
             sink.BeginRun(table.Add(LeafIndex(v) * 8));
-            for (int k = 0; k < current.Length; k++)
+            // Values come from the mapping's rights, not from memory: a deferred map may not have been written yet.
+            for (ulong k = 0; k < n; k++)
             {
-                sink.Add((current[k] & keep) | loc | (phys & PageTableEntry.FrameMask));
+                sink.Add(PageTableEntry.Create(newAllocationBase.Location, phys, writable, privileged).Raw);
                 phys += VideoMemoryManager.PageSize;
             }
             v += n << PageTableLayout.PageShift;
             left -= n;
         }
         sink.Flush(Asid, va, pages);
+    }
+
+    /// <summary>Software bit 9 of a PTE (ignored by the device): a map of this page is queued on the paging queue.</summary>
+    internal const ulong PendingMapBit = 1UL << PageTableEntry.SoftwareShift;
+
+    /// <summary>Software bit 10: an unmap of this (still translating) page is queued on the paging queue.</summary>
+    internal const ulong PendingUnmapBit = 1UL << (PageTableEntry.SoftwareShift + 1);
+
+    // Whether a leaf entry blocks a new mapping. A deferred map may follow a queued unmap (its writes run after the
+    // unmap's); an immediate CPU map may not, or the queued zeroes would later erase it.
+    private static bool IsTaken(ulong e, bool deferred) =>
+        (e & PendingMapBit) != 0
+        || (deferred ? (e & PageTableEntry.ValidBit) != 0 && (e & PendingUnmapBit) == 0 : (e & (PageTableEntry.ValidBit | PendingUnmapBit)) != 0);
+
+    // Deferred WriteLeaves: gathers the final entries (tables exist, no 2 MiB entries) and marks the slots map-pending.
+    private void CollectLeaves(ulong va, ulong pages, in AllocationRecord rec, ulong offset, GpuMappingFlags flags, PteWriteList sink)
+    {
+        bool writable = (flags & GpuMappingFlags.Writable) != 0, privileged = (flags & GpuMappingFlags.Privileged) != 0;
+        ulong start = va, total = pages;
+        while (pages > 0)
+        {
+            ulong n = PagesInChunk(va, pages);
+            var table = LeafTable(va)!.Value;
+            var entries = LeafEntries(table, va, n);
+            sink.BeginRun(table.Add(LeafIndex(va) * 8));
+            for (int k = 0; k < entries.Length; k++)
+            {
+                var pa = rec.PhysicalAt(offset, out _);
+                sink.Add(PageTableEntry.Create(pa.Location, pa.Offset, writable, privileged).Raw);
+                entries[k] = (entries[k] & ~PendingUnmapBit) | PendingMapBit; // V unchanged: the device sees no difference
+                offset += VideoMemoryManager.PageSize;
+            }
+            va += n << PageTableLayout.PageShift;
+            pages -= n;
+        }
+        // A queued unmap of the same VA may have let a translation be cached again; flush after the new entries.
+        sink.Flush(Asid, start, total);
+    }
+
+    // Deferred ClearLeaves: gathers zero entries and the flush; the live entries only get the unmap-pending bit.
+    private void CollectClear(ulong va, ulong pages, PteWriteList sink)
+    {
+        ulong start = va, total = pages;
+        while (pages > 0)
+        {
+            ulong n = PagesInChunk(va, pages);
+            if (Format == PageTableFormat.MultiLevel && L1Entry(va, out var l1Slot) is { IsLargePage: true } l1)
+            {
+                sink.BeginRun(l1Slot);
+                sink.Add(0);
+                Mem.Write64(l1Slot, l1.Raw | PendingUnmapBit); // still refused for new maps until the zero lands
+            }
+            else
+            {
+                var table = LeafTable(va)!.Value;
+                var entries = LeafEntries(table, va, n);
+                sink.BeginRun(table.Add(LeafIndex(va) * 8));
+                for (int k = 0; k < entries.Length; k++)
+                {
+                    sink.Add(0);
+                    entries[k] = (entries[k] & ~PendingMapBit) | PendingUnmapBit;
+                }
+            }
+            va += n << PageTableLayout.PageShift;
+            pages -= n;
+        }
+        sink.Flush(Asid, start, total);
     }
 }

@@ -36,7 +36,7 @@ public sealed partial class GpuAddressSpace
         public int Mappings;
     }
 
-    private readonly record struct Mapping(ulong Bytes, AllocationHandle Allocation, ulong AllocationOffset, ulong ReservationStart, bool OwnsReservation);
+    private readonly record struct Mapping(ulong Bytes, AllocationHandle Allocation, ulong AllocationOffset, ulong ReservationStart, bool OwnsReservation, GpuMappingFlags Flags);
 
     internal GpuAddressSpace(VideoMemoryManager vidmm, ushort asid, GpuAddressSpaceOptions options)
     {
@@ -133,7 +133,18 @@ public sealed partial class GpuAddressSpace
     /// which must lie in one reservation and not be mapped yet. Writes the leaf PTEs (creating tables as
     /// needed); on any error nothing is changed. Returns <paramref name="va"/>.
     /// </summary>
-    public ulong Map(ulong va, AllocationHandle allocation, ulong allocationOffset, ulong bytes, GpuMappingFlags flags = GpuMappingFlags.Writable)
+    public ulong Map(ulong va, AllocationHandle allocation, ulong allocationOffset, ulong bytes, GpuMappingFlags flags = GpuMappingFlags.Writable) =>
+        MapCore(va, allocation, allocationOffset, bytes, flags, null);
+
+    /// <summary>
+    /// Like <see cref="Map"/>, but the leaf PTEs are not written: their writes go to <paramref name="deferred"/> (for
+    /// the paging queue's UPDATE_PAGE_TABLE packets) and the entries get the map-pending software bit meanwhile, so
+    /// the device still sees them invalid and a second map of the same VA is refused. Never uses 2 MiB entries.
+    /// </summary>
+    internal ulong MapDeferred(ulong va, AllocationHandle allocation, ulong allocationOffset, ulong bytes, GpuMappingFlags flags, PteWriteList deferred) =>
+        MapCore(va, allocation, allocationOffset, bytes, flags, deferred);
+
+    private ulong MapCore(ulong va, AllocationHandle allocation, ulong allocationOffset, ulong bytes, GpuMappingFlags flags, PteWriteList? deferred)
     {
         CheckLive();
         ref var rec = ref _vidmm.Allocations.Get(allocation);
@@ -146,13 +157,14 @@ public sealed partial class GpuAddressSpace
         if (res is null || va + bytes > res.Start + res.Bytes)
             throw new VidMmException(VidMmError.NotReserved, $"[0x{va:X}, +0x{bytes:X}) is not inside one reservation");
         ulong pages = bytes >> PageTableLayout.PageShift;
-        if (AnyMapped(va, pages))
+        if (AnyMapped(va, pages, deferred is not null))
             throw new VidMmException(VidMmError.AlreadyMapped, $"part of [0x{va:X}, +0x{bytes:X}) is already mapped");
-        EnsureTables(va, pages, rec, allocationOffset);
-        WriteLeaves(va, pages, rec, allocationOffset, flags);
+        EnsureTables(va, pages, rec, allocationOffset, allowLargePages: deferred is null);
+        if (deferred is null) WriteLeaves(va, pages, rec, allocationOffset, flags);
+        else CollectLeaves(va, pages, rec, allocationOffset, flags, deferred);
         rec.MapCount++;
         res.Mappings++;
-        _mappings.Add(va, new Mapping(bytes, allocation, allocationOffset, res.Start, false));
+        _mappings.Add(va, new Mapping(bytes, allocation, allocationOffset, res.Start, false, flags));
         // An evictable allocation moves; remember where it is mapped so the move rewrites these PTEs (seed 001 §4.2).
         if ((rec.Flags & AllocationFlags.Evictable) != 0) (rec.GpuMappings ??= new(2)).Add(new GpuMappingRef(this, va));
         return va;
@@ -174,12 +186,28 @@ public sealed partial class GpuAddressSpace
     /// <summary>Unmaps the mapping that starts at <paramref name="va"/>: clears its PTEs and invalidates TLBs through MMIO.</summary>
     public void Unmap(ulong va)
     {
+        UnmapCore(va, null);
+    }
+
+    /// <summary>
+    /// Like <see cref="Unmap"/>, but the PTEs keep translating until the zero entries and the TLB flush gathered in
+    /// <paramref name="deferred"/> run on the device; meanwhile they carry the unmap-pending software bit, so the VA
+    /// may be mapped again (that map's writes queue behind these).
+    /// </summary>
+    internal void UnmapDeferred(ulong va, PteWriteList deferred) => UnmapCore(va, deferred);
+
+    private void UnmapCore(ulong va, PteWriteList? deferred)
+    {
         CheckLive();
         if (!_mappings.Remove(va, out var m))
             throw new VidMmException(VidMmError.NotMapped, $"0x{va:X} is not the start of a GPU mapping in ASID {Asid}");
         ulong pages = m.Bytes >> PageTableLayout.PageShift;
-        ClearLeaves(va, pages);
-        MmuRegisters.InvalidateRange(_vidmm.Mmio, Asid, va, pages);
+        if (deferred is null)
+        {
+            ClearLeaves(va, pages);
+            MmuRegisters.InvalidateRange(_vidmm.Mmio, Asid, va, pages);
+        }
+        else CollectClear(va, pages, deferred);
         ref var rec = ref _vidmm.Allocations.Get(m.Allocation);
         rec.MapCount--;
         rec.GpuMappings?.Remove(new GpuMappingRef(this, va));

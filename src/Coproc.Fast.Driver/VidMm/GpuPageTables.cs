@@ -39,7 +39,7 @@ public sealed partial class GpuAddressSpace
     private static ulong PagesInChunk(ulong va, ulong remaining) =>
         Math.Min(remaining, ChunkPages - ((va >> PageTableLayout.PageShift) & (ChunkPages - 1)));
 
-    private bool AnyMapped(ulong va, ulong pages)
+    private bool AnyMapped(ulong va, ulong pages, bool deferred)
     {
         while (pages > 0)
         {
@@ -49,13 +49,13 @@ public sealed partial class GpuAddressSpace
                 ulong vpn = va >> PageTableLayout.PageShift;
                 if (vpn < _descriptor.FlatLimit)
                     foreach (ulong e in LeafEntries(_descriptor.Root, va, Math.Min(n, _descriptor.FlatLimit - vpn)))
-                        if ((e & PageTableEntry.ValidBit) != 0) return true;
+                        if (IsTaken(e, deferred)) return true;
             }
             else if (L1Entry(va, out _) is { IsValid: true } l1)
             {
                 if (l1.IsLargePage) return true;
                 foreach (ulong e in LeafEntries(new PhysicalAddress(l1.Location, l1.FrameOffset), va, n))
-                    if ((e & PageTableEntry.ValidBit) != 0) return true;
+                    if (IsTaken(e, deferred)) return true;
             }
             va += n << PageTableLayout.PageShift;
             pages -= n;
@@ -78,8 +78,9 @@ public sealed partial class GpuAddressSpace
     }
 
     // A whole 2 MiB chunk backed by one 2 MiB-aligned physical run can be one level-1 PS entry (native-layout.md §2).
-    private bool LargePageFits(ulong va, ulong pages, in AllocationRecord rec, ulong offset)
+    private bool LargePageFits(ulong va, ulong pages, in AllocationRecord rec, ulong offset, bool allowLargePages)
     {
+        if (!allowLargePages) return false;
         // Evictable allocations move; their mappings stay 4 KiB leaves so a move rewrites only level-0 entries.
         if ((rec.Flags & AllocationFlags.Evictable) != 0) return false;
         if (Format != PageTableFormat.MultiLevel || pages != ChunkPages || (va & (PageTableLayout.LargePageSize - 1)) != 0) return false;
@@ -88,7 +89,7 @@ public sealed partial class GpuAddressSpace
     }
 
     /// <summary>Makes every leaf table for [va, va+pages) exist; on failure frees what it created and restores the parents.</summary>
-    private void EnsureTables(ulong va, ulong pages, in AllocationRecord rec, ulong offset)
+    private void EnsureTables(ulong va, ulong pages, in AllocationRecord rec, ulong offset, bool allowLargePages = true)
     {
         if (Format == PageTableFormat.Flat)
         {
@@ -107,7 +108,7 @@ public sealed partial class GpuAddressSpace
                 {
                     var slot = table.Add((ulong)PageTableLayout.IndexAt(va, level) * 8);
                     var e = new PageTableEntry(Mem.Read64(slot));
-                    if (level == 1 && !e.IsValid && LargePageFits(va, n, rec, offset)) break; // no level-0 table: a 2 MiB PS entry
+                    if (level == 1 && !e.IsValid && LargePageFits(va, n, rec, offset, allowLargePages)) break; // no level-0 table: a 2 MiB PS entry
                     if (!e.IsValid)
                     {
                         var fresh = _vidmm.AllocateTablePages(1);

@@ -18,6 +18,9 @@ public sealed partial class VideoMemoryManager
     {
         ArgumentNullException.ThrowIfNull(space);
         ref var rec = ref _allocations.Get(allocation);
+        // A CPU mapping names physical pages; a residency-managed allocation moves, so it would go stale.
+        if ((rec.Flags & AllocationFlags.Evictable) != 0)
+            throw new VidMmException(VidMmError.ManagedAllocation, $"{allocation} is residency-managed and cannot be CPU-mapped (it moves)");
         ValidateRange(rec, allocation, offset, bytes);
         if (space.MappingsByAllocation.TryGetValue(allocation, out var existing))
         {

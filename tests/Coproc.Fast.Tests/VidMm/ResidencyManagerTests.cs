@@ -21,6 +21,17 @@ public class ResidencyManagerTests
     }
 
     [Test]
+    public void CpuMappingOfAManagedAllocation_IsRefused_BecauseItMoves()
+    {
+        using var rig = new ResidencyRig();
+        var h = rig.Rm.CreateAllocation(64 * KiB, 1);
+        var cpu = rig.Vm.CreateCpuAddressSpace();
+        Assert.That(() => rig.Vm.MapToCpu(cpu, h, 0, 64 * KiB, Coproc.Fast.Driver.Cpu.CpuAddressHalf.User),
+            Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.ManagedAllocation));
+        Assert.That(rig.Vm.MapCountOf(h), Is.Zero);
+    }
+
+    [Test]
     public void MakeResident_PagesIn_AndEveryByteArrivesInLocalMemory()
     {
         using var rig = new ResidencyRig();

@@ -63,6 +63,48 @@ public class ResidencyPagingBufferTests
     }
 
     [Test]
+    public void KernelView_MapsAllMemoryAtFixedBases_WithPrivilegedWritable2MiBPages()
+    {
+        using var rig = new ResidencyRig();
+        var kv = rig.Rm.KernelView;
+        var s = rig.Device.Mmu.Walk(kv, KernelViewSpace.LocalBase + 0x345678, out var leaf, out bool w, out bool p, out ulong size);
+        Assert.That((s, leaf.Location, leaf.FrameOffset + (0x345678 & (size - 1)), w, p, size),
+            Is.EqualTo((Coproc.Fast.Device.Mmu.TranslationStatus.Ok, MemoryLocation.Local, 0x345678UL, true, true, 2 * MiB)));
+        s = rig.Device.Mmu.Walk(kv, KernelViewSpace.SystemBase + 32 * MiB - 8, out leaf, out _, out p, out size);
+        Assert.That((s, leaf.Location, p), Is.EqualTo((Coproc.Fast.Device.Mmu.TranslationStatus.Ok, MemoryLocation.System, true)));
+        Assert.That(leaf.FrameOffset + ((32 * MiB - 8) & (size - 1)), Is.EqualTo(32 * MiB - 8));
+        Assert.That(rig.Device.Mmu.Walk(kv, KernelViewSpace.LocalBase + 8 * MiB, out _, out _, out _, out _),
+            Is.Not.EqualTo(Coproc.Fast.Device.Mmu.TranslationStatus.Ok), "past local memory nothing is mapped");
+        Assert.That(kv.FaultOnInvalid, Is.True);
+    }
+
+    [Test]
+    public void PagingBuffer_KeepsTheEngineUntilItCompletes_ASwitchRequestIsDeferred()
+    {
+        using var rig = new ResidencyRig();
+        var a = rig.Rm.CreateAllocation(4 * MiB, 1);
+        rig.Stamp(a, 8);
+        var ops = new List<PagingOperation>();
+        Assert.That(rig.Rm.MakeResident(Refs(a), 1, ops), Is.EqualTo(ResidencyOutcome.PagingRequired));
+        var pa = rig.Vm.PhysicalAddressOf(rig.Buffer, 0);
+        int n = rig.Rm.BuildPagingBuffer(CollectionsMarshal.AsSpan(ops), MemoryMarshal.Cast<byte, uint>(rig.Device.Memory.GetSpan(pa, 4096)),
+            rig.FenceAddress, 1, out _);
+        Assert.That(rig.Paging.TrySubmitIndirect(rig.Rm.View.VaOf(pa), (uint)n, privileged: true), Is.True);
+        var other = new KernelContext(rig.Vm, rig.Rm.KernelView, 0x77);
+        const uint copyBank = 0x400 + (uint)EngineKind.Copy * 0x80;
+        rig.Device.Mmio.Write64(copyBank, rig.Paging.SaveArea.Encoded);
+        rig.Device.Step(20_000); // 4 MiB at 32 B/cycle takes ~131 k cycles: mid-copy now
+
+        rig.Device.Mmio.Write64(copyBank, other.SaveArea.Encoded); // the scheduler's quantum expired
+
+        Assert.That(rig.Device.Mmio.Read32(copyBank + 0x20) & 64u, Is.EqualTo(64u), "switch deferred");
+        Assert.That(rig.Device.Mmio.Read64(copyBank + 0x08), Is.EqualTo(rig.Paging.SaveArea.Encoded));
+        for (int i = 0; i < 100 && rig.Device.Mmio.Read64(copyBank + 0x08) != other.SaveArea.Encoded; i++) rig.Device.Step(1 << 16);
+        Assert.That(rig.FenceValue, Is.EqualTo(1UL), "the paging buffer finished before the switch");
+        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(8, (int)(4 * MiB))), Is.True);
+    }
+
+    [Test]
     public void Oversubscription_TwiceLocalMemory_RandomTouchesAcrossContexts_KeepEveryByte()
     {
         using var rig = new ResidencyRig();

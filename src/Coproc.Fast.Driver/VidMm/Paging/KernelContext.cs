@@ -72,6 +72,16 @@ public sealed class KernelContext
     /// <summary>True when the device has consumed everything written.</summary>
     public bool IsDrained => ReadPtr == WritePtr;
 
+    /// <summary>True when <paramref name="dwords"/> of packets fit in the ring now (counting the end-of-ring NOP padding).</summary>
+    public bool HasRoomFor(int dwords)
+    {
+        ulong bytes = (ulong)dwords * 4;
+        ulong wp = Desc.WritePtr;
+        ulong index = wp & (RingBytes - 1);
+        ulong pad = index + bytes > RingBytes ? RingBytes - index : 0;
+        return bytes <= RingBytes / 2 && wp + pad + bytes - ReadPtr <= RingBytes;
+    }
+
     /// <summary>
     /// Appends <paramref name="packets"/> (whole packets, at most half the ring) and publishes WritePtr; returns false,
     /// writing nothing, when the ring lacks room (the device has not caught up).

@@ -19,6 +19,9 @@ public sealed partial class ResidencyManager
     private readonly List<int> _displaced = new(8);
     private readonly List<(ulong Start, ulong Pages)> _claims = new(8);
     private readonly int[] _owner; // per local page: managed slot + 1 (planned state), 0 = free or pinned
+    private Comparison<int>? _largestFirstCache; // cached: sorting must not allocate a delegate per request
+
+    private Comparison<int> LargestFirst => _largestFirstCache ??= (a, b) => _m[b].Bytes.CompareTo(_m[a].Bytes);
 
     /// <inheritdoc />
     public ResidencyOutcome MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands)
@@ -28,7 +31,11 @@ public sealed partial class ResidencyManager
         _need.Clear();
         foreach (var r in resources)
         {
-            if (!TryManagedSlot(r.Handle, out int s) || _m[s].Resident || _need.Contains(s)) continue;
+            // PlanEpoch doubles as "already listed" here: FootprintOf just moved _epoch past every older stamp.
+            if (!TryManagedSlot(r.Handle, out int s) || _m[s].Resident || _m[s].PlanEpoch == _epoch) continue;
+            _m[s].PlanEpoch = _epoch;
+            _m[s].PlanResident = false;
+            _m[s].PlanLocal = default;
             _need.Add(s);
         }
         if (footprint > ResidentBudget) return ResidencyOutcome.DoesNotFit;
@@ -38,7 +45,7 @@ public sealed partial class ResidencyManager
             return ResidencyOutcome.AlreadyResident;
         }
         // Largest first: big contiguous extents are the hard ones to place.
-        _need.Sort((a, b) => _m[b].Bytes.CompareTo(_m[a].Bytes));
+        _need.Sort(LargestFirst);
         _undo.Clear();
         _plan.Clear();
         StartVictimSearch(contextId);

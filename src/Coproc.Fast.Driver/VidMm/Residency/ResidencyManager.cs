@@ -142,6 +142,7 @@ public sealed partial class ResidencyManager : IResidencyManager
     public int WorkingSetOf(AllocationHandle handle) => _m[Slot(handle)].LastContext;
 
     /// <inheritdoc />
+    /// <remarks>Counts managed allocations only: pinned ones never move and are already outside <see cref="ResidentBudget"/>.</remarks>
     public ulong FootprintOf(ReadOnlySpan<ResourceReference> resources)
     {
         ulong epoch = ++_epoch, bytes = 0;

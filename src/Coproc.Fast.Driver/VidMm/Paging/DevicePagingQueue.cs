@@ -1,0 +1,204 @@
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.Sync;
+using Coproc.Fast.Driver.VidMm.Residency;
+
+namespace Coproc.Fast.Driver.VidMm.Paging;
+
+/// <summary>
+/// The device paging queue (seed 004): VidMm's asynchronous services — make resident (paging content back in from the
+/// backing store), evict, reserve GPU VA, map and unmap GPU VA — run as paging buffers on the queue's own kernel
+/// context on the copy engine, in the kernel view. Each operation returns a <b>unique, increasing paging fence
+/// value</b> signalled when it completes, or <b>0</b> when it was done immediately. The paging fence is an ordinary
+/// <see cref="MonitoredFence"/> written by privileged FENCE packets with interrupt: wait on the CPU with
+/// <see cref="Fence"/>, or on the GPU with WAIT_FENCE at the VA <see cref="MapPagingFence"/> returns.
+/// Not thread-safe (the kernel lock serialises callers, as for the rest of VidMm).
+/// </summary>
+// Design: operations change VidMm's bookkeeping at once (a later call sees the new state) while the device sees the
+// change only when its paging buffer runs: copies, then UPDATE_PAGE_TABLE + TLB_FLUSH, then the fence. Maps/unmaps
+// mark their PTEs with software bits meanwhile (native-layout §15.3) so conflicting requests are refused or ordered
+// behind. Buffers live in a PagingBufferArena freed by fence value; the ring holds one INDIRECT per operation.
+public sealed class DevicePagingQueue
+{
+    /// <summary>Context id of the paging context (in its save area and ring descriptor).</summary>
+    public const uint ContextId = 0xFFFF_FF00;
+
+    private readonly ResidencyManager _rm;
+    private readonly VideoMemoryManager _vidmm;
+    private readonly IPagingContextScheduler _scheduler;
+    private readonly PagingBufferArena _arena;
+    private readonly List<PagingOperation> _ops = new(16);
+    private readonly PteWriteList _ptes = new();
+    private readonly Func<ulong, bool> _isReached;
+    private readonly AllocationHandle _fencePage;
+    private ulong _nextFence = 1;
+
+    /// <summary>
+    /// Creates the queue: a pinned fence page (value 0), the kernel context (save area + ring in local memory, kernel
+    /// view address space) and a buffer arena. <paramref name="scheduler"/> defaults to <see cref="IdleEngineContextSwitch"/>
+    /// on the copy engine.
+    /// </summary>
+    public DevicePagingQueue(ResidencyManager residency, IPagingContextScheduler? scheduler = null, uint ringBytes = 64 << 10,
+        ulong arenaBytes = 256 << 10)
+    {
+        _rm = residency ?? throw new ArgumentNullException(nameof(residency));
+        _vidmm = residency.VideoMemory;
+        _fencePage = _vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var fenceAt = _vidmm.PhysicalAddressOf(_fencePage, 0);
+        _vidmm.Memory.GetSpan(fenceAt, (int)VideoMemoryManager.PageSize).Clear();
+        Fence = new MonitoredFence(_vidmm.Memory, fenceAt);
+        _isReached = Fence.IsSignaled;
+        Context = new KernelContext(_vidmm, residency.KernelView, ContextId, ringBytes);
+        _arena = new PagingBufferArena(_vidmm, arenaBytes);
+        _scheduler = scheduler ?? new IdleEngineContextSwitch(_vidmm.Mmio);
+    }
+
+    /// <summary>The device paging fence (the <c>GetDevicePagingFenceObject</c> of seed 004).</summary>
+    public MonitoredFence Fence { get; }
+
+    /// <summary>The queue's kernel context on the copy engine.</summary>
+    public KernelContext Context { get; }
+
+    /// <summary>The last fence value handed out (0 before the first asynchronous operation).</summary>
+    public ulong LastSubmitted => _nextFence - 1;
+
+    /// <summary>Paging buffers whose fence has not been seen reached yet.</summary>
+    public int InFlight => _arena.LiveBuffers;
+
+    /// <summary>
+    /// Makes the resource set resident for <paramref name="contextId"/> (evicting others as
+    /// <see cref="ResidencyManager.MakeResident"/> decides). Returns the fence value, or 0 when all was resident.
+    /// </summary>
+    /// <exception cref="VidMmException"><see cref="VidMmError.OutOfLocalMemory"/> when the set cannot fit (nothing changed).</exception>
+    /// <exception cref="PagingQueueFullException">The ring is full (nothing changed).</exception>
+    public ulong MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId)
+    {
+        EnsureRingRoom();
+        _ops.Clear();
+        if (_rm.MakeResident(resources, contextId, _ops) == ResidencyOutcome.DoesNotFit)
+            throw new VidMmException(VidMmError.OutOfLocalMemory, $"the resource set ({_rm.FootprintOf(resources)} bytes) cannot be resident at once");
+        return _ops.Count == 0 ? 0 : SubmitPaging();
+    }
+
+    /// <summary>Makes one allocation resident for <paramref name="contextId"/>; see <see cref="MakeResident(ReadOnlySpan{ResourceReference}, int)"/>.</summary>
+    public ulong MakeResident(AllocationHandle allocation, int contextId)
+    {
+        ReadOnlySpan<ResourceReference> one = [new ResourceReference(allocation, 0, 0, false)];
+        return MakeResident(one, contextId);
+    }
+
+    /// <summary>Evicts a managed allocation to its backing store. Returns the fence value, or 0 when it was not resident.</summary>
+    public ulong Evict(AllocationHandle handle)
+    {
+        EnsureRingRoom();
+        _ops.Clear();
+        return _rm.Evict(handle, _ops) ? SubmitPaging() : 0;
+    }
+
+    /// <summary>Reserves GPU VA in <paramref name="space"/>: pure bookkeeping, done at once (returns fence value 0).</summary>
+    public ulong ReserveGpuVa(GpuAddressSpace space, ulong bytes, ulong alignment, out ulong va)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        va = space.Reserve(bytes, alignment);
+        return 0;
+    }
+
+    /// <summary>
+    /// Maps [offset, +bytes) of an allocation at <paramref name="va"/> (inside a reservation): the PTEs are written by
+    /// UPDATE_PAGE_TABLE packets on the paging context, so the device sees the mapping only once the returned fence
+    /// value is reached. A context that must not touch the range earlier waits for it with WAIT_FENCE.
+    /// </summary>
+    public ulong MapGpuVa(GpuAddressSpace space, ulong va, AllocationHandle allocation, ulong offset, ulong bytes,
+        GpuMappingFlags flags = GpuMappingFlags.Writable)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        EnsureRingRoom();
+        _ptes.Clear();
+        space.MapDeferred(va, allocation, offset, bytes, flags, _ptes);
+        return SubmitPteEdits();
+    }
+
+    /// <summary>Unmaps the mapping starting at <paramref name="va"/>; the device keeps translating it until the returned fence value.</summary>
+    public ulong UnmapGpuVa(GpuAddressSpace space, ulong va)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        EnsureRingRoom();
+        _ptes.Clear();
+        space.UnmapDeferred(va, _ptes);
+        return SubmitPteEdits();
+    }
+
+    /// <summary>
+    /// Maps the paging fence read-only into <paramref name="space"/> (a CPU-side map of fresh PTEs, which needs no TLB
+    /// invalidation) and returns the fence's VA there, for WAIT_FENCE. Unmap it with <see cref="GpuAddressSpace.Unmap"/>.
+    /// </summary>
+    public ulong MapPagingFence(GpuAddressSpace space)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        return space.MapAllocation(_fencePage, GpuMappingFlags.ReadOnly) + (Fence.Address.Offset & (VideoMemoryManager.PageSize - 1));
+    }
+
+    /// <summary>
+    /// Call from the Fence interrupt handler (data1 = <see cref="MonitoredFence.Address"/>): wakes CPU waiters and frees
+    /// the paging buffers whose fence was reached.
+    /// </summary>
+    public void NotifyFenceInterrupt()
+    {
+        Fence.NotifySignaled();
+        _arena.Retire(_isReached);
+    }
+
+    /// <summary>Asks the scheduler hook again to run the paging context (after it reported the engine busy).</summary>
+    public bool Kick() => _scheduler.RequestRun(Context.SaveArea);
+
+    private void EnsureRingRoom()
+    {
+        _arena.Retire(_isReached);
+        if (!Context.HasRoomFor(PacketFormat.IndirectDwords)) throw new PagingQueueFullException(LastSubmitted, Fence.CurrentValue);
+    }
+
+    private ulong SubmitPaging()
+    {
+        var ops = CollectionsMarshal.AsSpan(_ops);
+        int capacity = _rm.MeasurePagingBuffer(ops) + PacketFormat.FenceDwords;
+        var buffer = _arena.Take(capacity, out var at, out bool overflow);
+        int written = _rm.BuildPagingBuffer(ops, buffer, Fence.Address, _nextFence, out int fences);
+        if (fences == 0)
+        {
+            // No operation asked for CPU post-processing: still signal completion (seed 004: every operation gets a value).
+            var w = new PacketWriter(buffer[written..]);
+            w.PrivilegedFence(Fence.Address.Encoded, _nextFence, interrupt: true);
+            written += w.Written;
+            fences = 1;
+        }
+        ulong value = _nextFence + (ulong)fences - 1;
+        return Submit(at, written, value, overflow);
+    }
+
+    private ulong SubmitPteEdits()
+    {
+        int capacity = 0;
+        for (int i = 0; i < _ptes.RunCount; i++) capacity += PacketFormat.UpdatePageTableFixedDwords + 2 * _ptes.Run(i).Count;
+        capacity += _ptes.FlushCount * PacketFormat.TlbFlushDwords + PacketFormat.FenceDwords;
+        var buffer = _arena.Take(capacity, out var at, out bool overflow);
+        var w = new PacketWriter(buffer);
+        ResidencyManager.WritePteEdits(ref w, _ptes);
+        w.PrivilegedFence(Fence.Address.Encoded, _nextFence, interrupt: true);
+        return Submit(at, w.Written, _nextFence, overflow);
+    }
+
+    private ulong Submit(PhysicalAddress buffer, int dwords, ulong lastFence, bool overflow)
+    {
+        // EnsureRingRoom checked the ring before any state changed, and nothing else writes this ring.
+        if (!Context.TrySubmitIndirect(_rm.View.VaOf(buffer), (uint)dwords, privileged: true))
+        {
+            _arena.Abandon(overflow);
+            throw new PagingQueueFullException(LastSubmitted, Fence.CurrentValue);
+        }
+        _arena.Commit(overflow, lastFence);
+        _nextFence = lastFence + 1;
+        _scheduler.RequestRun(Context.SaveArea);
+        return lastFence;
+    }
+}

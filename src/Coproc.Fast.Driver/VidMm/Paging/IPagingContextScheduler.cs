@@ -1,0 +1,55 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+
+namespace Coproc.Fast.Driver.VidMm.Paging;
+
+/// <summary>
+/// How the device paging queue gets its kernel context onto the copy engine. The scheduler (VidSch) owns engine
+/// scheduling and may implement this to put the paging context at the head of its run list (seed 001 behaviour 17:
+/// the VidMm context's priority is the highest on the paging list); <see cref="IdleEngineContextSwitch"/> is the
+/// stand-alone default.
+/// </summary>
+public interface IPagingContextScheduler
+{
+    /// <summary>
+    /// The paging context whose save area is at <paramref name="saveArea"/> has new work. Called after every submission
+    /// and from <see cref="DevicePagingQueue.Kick"/>; returns true when the context is (or will be) loaded.
+    /// </summary>
+    bool RequestRun(PhysicalAddress saveArea);
+}
+
+/// <summary>
+/// Default <see cref="IPagingContextScheduler"/>: through MMIO only (native-layout.md §10.1) — nothing to do when the
+/// engine already has the context loaded (a loaded empty context resumes when its WritePtr moves); CONTEXT_SWITCH to
+/// it when the engine is idle; otherwise NEXT_CONTEXT when that register is free, so the engine switches when its
+/// current context runs empty. Returns false (the caller retries with <see cref="DevicePagingQueue.Kick"/>) when the
+/// engine is busy and NEXT_CONTEXT is taken by someone else.
+/// </summary>
+public sealed class IdleEngineContextSwitch(MmioRegisterFile mmio, EngineKind engine = EngineKind.Copy) : IPagingContextScheduler
+{
+    private readonly MmioRegisterFile _mmio = mmio ?? throw new ArgumentNullException(nameof(mmio));
+    // native-layout.md §10.1: engine register bank = 0x400 + engine × 0x80.
+    private const uint Stride = 0x80, ContextSwitchReg = 0x00, CurrentContextReg = 0x08, NextContextReg = 0x10;
+    private readonly uint _bank = MmioMap.EngineBase + (uint)engine * Stride;
+
+    /// <summary>The engine this hook drives.</summary>
+    public EngineKind Engine { get; } = engine;
+
+    /// <inheritdoc />
+    public bool RequestRun(PhysicalAddress saveArea)
+    {
+        ulong current = _mmio.Read64(_bank + CurrentContextReg);
+        if (current == saveArea.Encoded) return true;
+        if (current == 0)
+        {
+            _mmio.Write64(_bank + ContextSwitchReg, saveArea.Encoded);
+            return true;
+        }
+        ulong next = _mmio.Read64(_bank + NextContextReg);
+        if (next == saveArea.Encoded) return true;
+        if (next != 0) return false;
+        _mmio.Write64(_bank + NextContextReg, saveArea.Encoded);
+        return true;
+    }
+}
