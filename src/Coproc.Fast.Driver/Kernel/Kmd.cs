@@ -24,6 +24,7 @@ public sealed class Kmd
     private readonly IResidencyManager _rm;
     private readonly VidSchScheduler _scheduler;
     private readonly Dictionary<uint, KmdProcess> _processes = new();
+    private readonly Func<KmdProcess, DmaBuffer> _createDmaBuffer;
 
     /// <summary>Creates the KMD.</summary>
     public Kmd(Ring0Gate gate, VideoMemoryManager vidmm, IResidencyManager residency, VidSchScheduler scheduler)
@@ -32,6 +33,7 @@ public sealed class Kmd
         _vidmm = vidmm;
         _rm = residency;
         _scheduler = scheduler;
+        _createDmaBuffer = CreateDmaBuffer; // cached: a method group would allocate a delegate per submission
     }
 
     /// <summary>The gate every submission crosses.</summary>
@@ -97,7 +99,7 @@ public sealed class Kmd
         int nSites = KmdValidator.Validate(kCommands, kResources, process, o.MaxResourceId, sites);
 
         DmaBuffer buffer;
-        lock (_scheduler.KernelLock) buffer = process.RentDmaBuffer(CreateDmaBuffer);
+        lock (_scheduler.KernelLock) buffer = process.RentDmaBuffer(_createDmaBuffer);
         kCommands.CopyTo(buffer.Dwords(_vidmm.Memory));
         kResources.CopyTo(buffer.References);
         sites.AsSpan(0, nSites).CopyTo(buffer.Sites);

@@ -153,4 +153,15 @@ internal sealed class InFlightChunk
     public ulong StartedAt;            // first cycle its context ran it (0 = not yet), for the timeout
     public bool Started;
     public bool PagingOnly;            // its buffer failed (context reset) but VidMm already recorded its moves
+
+    public void Reset()
+    {
+        Buffer = null;
+        Start = End = FirstRef = EndRef = 0;
+        Setup.Clear();
+        Last = false;
+        Fence = PagingGate = PagingLast = StartedAt = 0;
+        Paging = null;
+        Started = PagingOnly = false;
+    }
 }

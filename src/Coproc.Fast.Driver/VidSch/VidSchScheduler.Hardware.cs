@@ -106,6 +106,7 @@ public sealed partial class VidSchScheduler
                     Emit(ScheduleEventKind.BufferCompleted, c.Id, b.SubmissionId, f.Fence);
                     b.Process.ReturnDmaBuffer(b);
                 }
+                ReturnChunk(f);
             }
         }
         return any;
@@ -122,6 +123,7 @@ public sealed partial class VidSchScheduler
         if (chunk.PagingOnly && chunk.Paging is null)
         {
             _prepared = null;
+            ReturnChunk(chunk);
             return true;
         }
         chunk.Fence = ctx.FenceIssued + 1;

@@ -18,10 +18,23 @@ public sealed partial class VidSchScheduler
     private readonly AllocationHandle[] _slotHandles;
     private readonly uint[] _slotOffsets;
 
-    private sealed class PreparedChunk(VidSchContext context, InFlightChunk chunk)
+    private sealed class PreparedChunk
     {
-        public VidSchContext Context { get; } = context;
-        public InFlightChunk Chunk { get; } = chunk;
+        public VidSchContext Context = null!;
+        public InFlightChunk Chunk = null!;
+    }
+
+    // Pools: a chunk record per launch, one prepared slot — no allocation per buffer in steady state.
+    private readonly Stack<InFlightChunk> _chunkPool = new();
+    private readonly PreparedChunk _preparedSlot = new();
+    private readonly List<int> _ends = new();
+
+    private InFlightChunk RentChunk() => _chunkPool.TryPop(out var c) ? c : new InFlightChunk();
+
+    private void ReturnChunk(InFlightChunk c)
+    {
+        c.Reset();
+        _chunkPool.Push(c);
     }
 
     /// <summary>
@@ -67,7 +80,8 @@ public sealed partial class VidSchScheduler
         int firstRef = RefIndexAt(refs, start);
 
         // §3.2/§3.4: a chunk after the first re-establishes the resources bound at its start (last handle per slot).
-        var setup = new List<ResourceReference>();
+        var chunk = RentChunk();
+        var setup = chunk.Setup;
         if (start > 0)
         {
             var seen = _slotOffsets.AsSpan();
@@ -84,7 +98,8 @@ public sealed partial class VidSchScheduler
 
         // Candidate chunk ends: permitted split points after the start, then the buffer's end.
         int nSplits = SplitPlanner.FindSplitPoints(refs, _splits, _slotHandles, _slotOffsets);
-        var ends = new List<int>();
+        var ends = _ends;
+        ends.Clear();
         for (int i = 0; i < nSplits; i++)
             if (_splits[i] / 4 > start) ends.Add((int)(_splits[i] / 4));
         ends.Add(b.DwordCount);
@@ -107,6 +122,7 @@ public sealed partial class VidSchScheduler
             {
                 // §3.5: evicting did not make room — split smaller at the next permitted offset.
                 if (choice > 0) { choice--; continue; }
+                ReturnChunk(chunk);
                 if (HasPinned())
                 {
                     _preparationDeferred = true; // the pinned chunks must retire first
@@ -116,19 +132,21 @@ public sealed partial class VidSchScheduler
                 return;
             }
             CheckPinnedNotMoved();
-            Finish(b, ctx, start, end, firstRef, endRef, setup);
+            Finish(b, ctx, chunk, start, end, firstRef, endRef);
             return;
         }
     }
 
-    private void Finish(DmaBuffer b, VidSchContext ctx, int start, int end, int firstRef, int endRef, List<ResourceReference> setup)
+    private void Finish(DmaBuffer b, VidSchContext ctx, InFlightChunk chunk, int start, int end, int firstRef, int endRef)
     {
-        var chunk = new InFlightChunk
-        {
-            Buffer = b, Start = start, End = end, FirstRef = firstRef, EndRef = endRef, Last = end >= b.DwordCount,
-            PagingGate = _pagingIssued,
-        };
-        chunk.Setup.AddRange(setup);
+        var setup = chunk.Setup;
+        chunk.Buffer = b;
+        chunk.Start = start;
+        chunk.End = end;
+        chunk.FirstRef = firstRef;
+        chunk.EndRef = endRef;
+        chunk.Last = end >= b.DwordCount;
+        chunk.PagingGate = _pagingIssued;
         if (_pagingOps.Count > 0)
         {
             // §3.6: VidMm's command list becomes a paging buffer that runs immediately before the chunk.
@@ -172,7 +190,9 @@ public sealed partial class VidSchScheduler
             dwords[site.FieldDword + 1] = (uint)(address >> 32);
         }
 
-        _prepared = new PreparedChunk(ctx, chunk);
+        _preparedSlot.Context = ctx;
+        _preparedSlot.Chunk = chunk;
+        _prepared = _preparedSlot;
         _preparing = null;
         Emit(ScheduleEventKind.BufferPrepared, ctx.Id, b.SubmissionId, (ulong)b.ChunkIndex, (ulong)(chunk.Paging?.Operations ?? 0));
         if (!chunk.Last || start > 0) Emit(ScheduleEventKind.BufferSplit, ctx.Id, b.SubmissionId, (ulong)end * 4, (ulong)start * 4);

@@ -9,6 +9,8 @@ namespace Coproc.Fast.Driver.VidSch;
 // chunk neither retires nor leaves within the timeout, or that faults, is reset without touching any other context.
 public sealed partial class VidSchScheduler
 {
+    private readonly List<InFlightChunk> _rerun = new();
+
     /// <summary>Timeout detection (TDR): a chunk that started and has not retired within the timeout resets its context.</summary>
     private void CheckTimeouts()
     {
@@ -66,7 +68,8 @@ public sealed partial class VidSchScheduler
             if (ReferenceEquals(_loaded, c) && _switchPending) continue;
             var mem = _bus.Memory;
             int failed = 0;
-            var rerun = new List<InFlightChunk>();
+            var rerun = _rerun;
+            rerun.Clear();
             foreach (var f in c.InFlight)
             {
                 _inFlightCount--;
@@ -79,6 +82,7 @@ public sealed partial class VidSchScheduler
                     failed++;
                 }
             }
+            foreach (var f in c.InFlight) if (!rerun.Contains(f)) ReturnChunk(f);
             c.InFlight.Clear();
             // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
             // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
@@ -109,7 +113,7 @@ public sealed partial class VidSchScheduler
             c.Resetting = false;
             c.Resets++;
             c.QuantumCredit = 0;
-            foreach (var f in rerun) RerunPaging(c, f);
+            foreach (var f in rerun) { RerunPaging(c, f); ReturnChunk(f); }
             Emit(ScheduleEventKind.ContextReset, c.Id, 0, (ulong)failed, (ulong)c.ResetReason);
         }
     }
@@ -117,7 +121,11 @@ public sealed partial class VidSchScheduler
     private void RerunPaging(VidSchContext c, InFlightChunk f)
     {
         var pb = f.Paging!;
-        var chunk = new InFlightChunk { Paging = pb, PagingGate = f.PagingGate, PagingLast = f.PagingLast, Fence = c.FenceIssued + 1 };
+        var chunk = RentChunk();
+        chunk.Paging = pb;
+        chunk.PagingGate = f.PagingGate;
+        chunk.PagingLast = f.PagingLast;
+        chunk.Fence = c.FenceIssued + 1;
         var w = new PacketWriter(_scratchRing);
         w.DisableContextSwitch();
         w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
