@@ -6,6 +6,7 @@ using BenchmarkDotNet.Attributes;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.Umd;
@@ -14,7 +15,8 @@ namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
 /// PERFORMANCE.md goal 1 / issue 6 §5: ring-3 submissions of 64-byte packets (one 16-dword NOP each) into a user
-/// queue, doorbell per packet and per 64, consumed by a device thread (scheduling core + header-walking consumer),
+/// queue, doorbell per packet and per 64, consumed by a device thread running the real device path (<c>Coprocessor.Step</c>:
+/// scheduling core + the render engine's command processor decoding and executing each packet),
 /// against a hand-written SPSC ring, a bounded single-reader/writer Channel and a ConcurrentQueue moving the same
 /// 64-byte payloads. Every method moves <see cref="Messages"/> messages and waits until all are consumed.
 /// </summary>
@@ -53,12 +55,15 @@ public class Ring3SubmissionBenchmarks
     {
         _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 4UL << 20, ApertureBytes = 1UL << 20 });
         var registrar = new UserQueueRegistrar(_device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
+        // The queue's execution context: a save area and an (empty) address space in local memory; NOPs touch no VA.
+        var execution = new UserQueueExecution(PhysicalAddress.Local(0x2000),
+            AddressSpaceDescriptor.MultiLevel(PhysicalAddress.Local(0x1000), asid: 1, faultOnInvalid: true));
         var reg = registrar.Register(1, new UserQueueRegistrationRequest
         {
             ContextId = 1, Engine = EngineKind.Render, Priority = 0, TimeSliceCycles = 1_000_000,
             DescriptorAddress = PhysicalAddress.System(0x1000).Encoded, RingBase = PhysicalAddress.System(1UL << 20).Encoded,
             RingBytes = Capacity * 64,
-        });
+        }, execution);
         _queue = reg.Open(_device.Memory);
         _deviceThread = new Ring3DeviceThread(_device);
         MakePacket();

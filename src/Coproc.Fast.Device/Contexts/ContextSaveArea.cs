@@ -100,6 +100,22 @@ public enum SwitchReason : uint
     Empty = 2,
     /// <summary>An unsatisfied WAIT or WAIT_FENCE yielded the engine to the next context.</summary>
     Yielded = 3,
-    /// <summary>The context faulted.</summary>
+    /// <summary>The context faulted with a device error (invalid ring, ring pointers, physical access out of range).</summary>
     Faulted = 4,
+    /// <summary>The engine switched to a newly submitted run list (seed 001 §6.1 reason 4); X→X when the list's head was already running.</summary>
+    NewRunList = 5,
+    /// <summary>The context touched an invalid VA (page fault, restartable; seed 001 §6.1 reason 2).</summary>
+    PageFault = 6,
+    /// <summary>The context broke a protection rule (seed 001 §6.1 reason 3).</summary>
+    ProtectionFault = 7,
+    /// <summary>The context's stream held a malformed or misplaced packet (seed 001 §5.6 event 4).</summary>
+    InvalidCommand = 8,
+}
+
+/// <summary>Helpers for <see cref="SwitchReason"/>.</summary>
+public static class SwitchReasons
+{
+    /// <summary>True for the reasons that mean the context faulted (it stays stopped until the driver clears Faulted).</summary>
+    public static bool IsFault(SwitchReason reason) =>
+        reason is SwitchReason.Faulted or SwitchReason.PageFault or SwitchReason.ProtectionFault or SwitchReason.InvalidCommand;
 }

@@ -5,6 +5,7 @@ using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Mmu;
+using Coproc.Fast.Device.RunLists;
 using Coproc.Fast.Device.Scheduling;
 
 namespace Coproc.Fast.Device.Core;
@@ -38,19 +39,26 @@ public sealed class Coprocessor : IDisposable
         Interrupts = new InterruptController();
         Display = new DisplayController(Memory, Interrupts, options.VsyncPeriodCycles);
         Tlbs = new EngineTlbs(Mmu, options.EngineTlbEntries);
+        RunLists = new RunListControl(Memory);
         _engines = new CommandProcessor[Engines.Engines.Count];
         for (int i = 0; i < _engines.Length; i++)
-            _engines[i] = new CommandProcessor((EngineKind)i, Memory, Mmu, Tlbs, Interrupts, Display, Mmio, options.PacketCosts, options.WorkCosts);
+            _engines[i] = new CommandProcessor((EngineKind)i, Memory, Mmu, Tlbs, Interrupts, Display, Mmio, options.PacketCosts, options.WorkCosts, RunLists);
         Mmio.Attach(new DeviceIdentityBlock(this));
         DoorbellBlock = new DoorbellBlock(Memory);
         SchedulingCore = new SchedulingCore(Memory, DoorbellBlock, options.HardwareSlotsPerEngine);
+        // seed 003: the engines execute the scheduling core's run lists (native-layout.md §13.7).
+        if (options.UserQueuesOnEngines) foreach (var e in _engines) e.AttachUserQueues(SchedulingCore);
         DoorbellAperture = new DoorbellAperture(DoorbellBlock);
         Mmio.Attach(DoorbellBlock);
         Mmio.Attach(new MmuRegisterBlock(Mmu, Aperture));
         Mmio.Attach(Interrupts);
         Mmio.Attach(new EngineRegisterBlock(_engines));
         Mmio.Attach(Display);
+        Mmio.Attach(new RunListBlock(_engines, RunLists));
     }
+
+    /// <summary>Run-list mode and the history buffer (native-layout.md §10.5–§10.6).</summary>
+    public RunListControl RunLists { get; }
 
     /// <summary>The options the device was built with.</summary>
     public CoprocessorOptions Options { get; }

@@ -17,6 +17,12 @@ public sealed record CoprocessorOptions
 
     /// <summary>Hardware run-list slots per engine in the scheduling core (1..256). Default 8.</summary>
     public int HardwareSlotsPerEngine { get; init; } = 8;
+    /// <summary>
+    /// True (default): the engines execute the scheduling core's doorbell user queues when their kernel work is idle.
+    /// False leaves the run lists to a host-side consumer (tests of the scheduling core alone).
+    /// </summary>
+    public bool UserQueuesOnEngines { get; init; } = true;
+
     /// <summary>Entries of each engine's TLB (power of two). Default 64.</summary>
     public int EngineTlbEntries { get; init; } = 64;
 

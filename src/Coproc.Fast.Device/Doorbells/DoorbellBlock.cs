@@ -28,7 +28,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
 
     // Staging registers (written by the driver, consumed by DB_COMMAND).
     private uint _index, _owner, _context, _scheduling, _timeSlice;
-    private ulong _descriptor;
+    private ulong _descriptor, _saveArea;
     private DoorbellStatus _status;
 
     internal DoorbellBlock(DeviceMemory memory)
@@ -112,6 +112,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
                 DoorbellRegisters.Status => (uint)_status,
                 DoorbellRegisters.RegisteredCount => (uint)RegisteredCount,
                 DoorbellRegisters.QueueDescriptor => _descriptor,
+                DoorbellRegisters.SaveArea => _saveArea,
                 DoorbellRegisters.Owner => _owner,
                 DoorbellRegisters.Context => _context,
                 DoorbellRegisters.Scheduling => _scheduling,
@@ -148,6 +149,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
             {
                 case DoorbellRegisters.Index: _index = (uint)value; return true;
                 case DoorbellRegisters.QueueDescriptor: _descriptor = value; return true;
+                case DoorbellRegisters.SaveArea: _saveArea = value; return true;
                 case DoorbellRegisters.Owner: _owner = (uint)value; return true;
                 case DoorbellRegisters.Context: _context = (uint)value; return true;
                 case DoorbellRegisters.Scheduling: _scheduling = (uint)value; return true;
@@ -195,7 +197,10 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
         if (engine >= Engines.Engines.Count) return DoorbellStatus.BadEngine;
         if ((_scheduling & ~0xFFFu) != 0) return DoorbellStatus.BadScheduling;
         if (_timeSlice == 0) return DoorbellStatus.BadTimeSlice;
-        reg.Register(_owner, _context, desc, (EngineKind)engine, (byte)((_scheduling >> 8) & 0xF), _timeSlice);
+        if (_saveArea != 0 && (!PhysicalAddress.TryDecode(_saveArea, out var sa) || sa.Location != MemoryLocation.Local
+            || (sa.Offset & (Contexts.ContextSaveArea.Alignment - 1)) != 0 || !_memory.Contains(sa, Contexts.ContextSaveArea.SizeInBytes)))
+            return DoorbellStatus.BadSaveArea;
+        reg.Register(_owner, _context, desc, (EngineKind)engine, (byte)((_scheduling >> 8) & 0xF), _timeSlice, _saveArea);
         Interlocked.Increment(ref _registered);
         return DoorbellStatus.Ok;
     }

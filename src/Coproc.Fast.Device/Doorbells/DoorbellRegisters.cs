@@ -46,6 +46,9 @@ public static class DoorbellRegisters
     public const uint LastFault = 0x90;
     /// <summary>R32 SC_SLOTS: hardware run-list slots per engine.</summary>
     public const uint SlotsPerEngine = 0x98;
+    /// <summary>RW64 DB_SAVE_AREA: encoded PA of the queue's execution context (a 256-byte save area in local memory naming the
+    /// queue's ring descriptor, context id and address space), 0 = none (the queue cannot run on an engine).</summary>
+    public const uint SaveArea = 0x70;
 }
 
 /// <summary>Commands written to DB_COMMAND.</summary>
@@ -82,6 +85,8 @@ public enum DoorbellStatus : uint
     NoFreeDoorbell = 8,
     /// <summary>Unknown command value.</summary>
     BadCommand = 9,
+    /// <summary>DB_SAVE_AREA is not 0 and not a 256-byte aligned local-memory save area inside memory.</summary>
+    BadSaveArea = 10,
 }
 
 /// <summary>State of one doorbell (DB_STATE).</summary>

@@ -42,8 +42,12 @@ public sealed class DoorbellRegistration
     /// <summary>Time slice in device cycles.</summary>
     public uint TimeSliceCycles { get; private set; }
 
-    internal void Register(uint owner, uint context, PhysicalAddress descriptor, EngineKind engine, byte priority, uint timeSlice)
+    /// <summary>Encoded PA of the queue's execution context (save area in local memory), 0 = none.</summary>
+    public ulong SaveArea { get; private set; }
+
+    internal void Register(uint owner, uint context, PhysicalAddress descriptor, EngineKind engine, byte priority, uint timeSlice, ulong saveArea)
     {
+        SaveArea = saveArea;
         OwnerProcessId = owner;
         ContextId = context;
         Descriptor = descriptor;

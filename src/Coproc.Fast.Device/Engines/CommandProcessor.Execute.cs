@@ -143,6 +143,9 @@ public sealed unsafe partial class CommandProcessor
 
             case Opcode.Indirect:
                 if (!inRing) return PacketFault(FaultReason.IndirectOutsideRing, 0, op, 0, ref budget);
+                // A limited ring (a user queue) may only redirect to limited DMA buffers (seed 001 §7.4 option 3).
+                if (!privileged && (p[1] & PacketFormat.IndirectPrivilegedBit) != 0)
+                    return PacketFault(FaultReason.PrivilegedPacketInLimitedBuffer, 0, op, PacketFormat.U64(p[1], p[2]), ref budget);
                 budget -= _costs.Indirect;
                 _ctx.IndirectAddress = PacketFormat.U64(p[1], p[2]);
                 _ctx.IndirectLength = p[3];
@@ -153,7 +156,7 @@ public sealed unsafe partial class CommandProcessor
             case Opcode.EnableContextSwitch:
                 budget -= _costs.Control;
                 _ctx.Flags &= ~ContextFlags.ContextSwitchDisabled;
-                return _hasDeferred ? ExecResult.DoneThenSwitch : ExecResult.Done;
+                return _hasDeferred || RunList.PendingCount != 0 ? ExecResult.DoneThenSwitch : ExecResult.Done;
 
             case Opcode.DisableContextSwitch:
                 budget -= _costs.Control;
@@ -308,7 +311,8 @@ public sealed unsafe partial class CommandProcessor
     /// Faults the current context only: records the fault in its save area, saves it (its position stays on the
     /// faulting packet, so nothing past it runs and a memory fault is restartable), raises the matching interrupt,
     /// and switches away — even inside a disable-context-switch region (seed 001 §8.3 error escape) — to the
-    /// deferred request or the next context, else goes idle.
+    /// deferred request, the next context, a pending run list held back by the region, or the next run-list entry with
+    /// work, else goes idle. A user queue's fault also faults the queue in the scheduling core (only that queue stops).
     /// </summary>
     private void Fault(FaultReason reason, ushort detail, byte opcode, ulong address, FaultLocation where, ulong offset, ulong buffer, ref long budget)
     {
@@ -331,11 +335,34 @@ public sealed unsafe partial class CommandProcessor
             _ => InterruptSource.InvalidCommand,
         };
         _interrupts.Raise(new InterruptInfo(source, (byte)Kind, _ctx.ContextId, address, _ctxAddress, Now(budget)));
+        var switchReason = ReasonFor(reason, detail);
+        if (_uqActive)
+        {
+            // A user queue's fault stops that queue only (seed 003); the engine goes on with other work.
+            var q = _uq;
+            SwitchTo(0, switchReason, ref budget);
+            _userQueues!.FaultQueue(q.Doorbell, QueueReasonFor(reason), address);
+            return;
+        }
+        if (RunList.PendingCount != 0 && !_hasDeferred)
+        {
+            // seed 001 §8.3 error escape inside a disable-context-switch region that had deferred a new run list.
+            SwitchTo(0, switchReason, ref budget);
+            TakePendingRunList(ref budget);
+            return;
+        }
         ulong target = _hasDeferred ? _deferred : _next;
+        if (_hasDeferred) LeaveRunListMode();
         if (target == _ctxAddress) target = 0;
         if (!_hasDeferred) _next = 0;
         _deferred = 0;
         _hasDeferred = false;
-        SwitchTo(target, SwitchReason.Faulted, ref budget);
+        if (target == 0)
+        {
+            // Run list: on to the next entry with work, without waiting for the CPU (behaviour 15, 20).
+            int idx = FindRunListCandidate();
+            if (idx >= 0) target = RunList.Current[idx];
+        }
+        SwitchTo(target, switchReason, ref budget);
     }
 }

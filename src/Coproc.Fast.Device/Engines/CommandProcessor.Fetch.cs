@@ -43,7 +43,7 @@ public sealed unsafe partial class CommandProcessor
                 Fault(FaultReason.MalformedPacket, (ushort)error, op, 0, FaultLocation.Ring, _ctx.RingPosition, _ctx.RingDescriptor, ref budget);
                 return RunStatus.Faulted;
             }
-            var r = Execute(packet.Slice(window), packet.Header, privileged: true, inRing: true, ref budget);
+            var r = Execute(packet.Slice(window), packet.Header, privileged: _ringPrivileged, inRing: true, ref budget);
             if (r == ExecResult.Done)
             {
                 off += packet.LengthDwords;
@@ -182,10 +182,17 @@ public sealed unsafe partial class CommandProcessor
                 if (inRing) _ctx.RingPosition += (ulong)plen << 2;
                 else _ctx.IndirectOffset += (uint)plen;
                 PacketsExecuted++;
-                ulong target = _deferred;
-                _deferred = 0;
-                _hasDeferred = false;
-                SwitchTo(target, SwitchReason.Requested, ref budget);
+                if (_hasDeferred)
+                {
+                    ulong target = _deferred;
+                    _deferred = 0;
+                    _hasDeferred = false;
+                    LeaveRunListMode();
+                    _driverSwitch = true;
+                    SwitchTo(target, SwitchReason.Requested, ref budget);
+                    _driverSwitch = false;
+                }
+                else TakePendingRunList(ref budget); // behaviour 28: the run list recorded while disabled
                 return RunStatus.Faulted; // the window belongs to the old context: restart the fetch
             }
             default: return RunStatus.Continue;
@@ -194,14 +201,10 @@ public sealed unsafe partial class CommandProcessor
 
     private RunStatus ReportEmpty()
     {
-        bool first = (_ctx.Flags & ContextFlags.Empty) == 0;
+        // The empty interrupt is raised by the caller only when the engine stays on this context (with a next context
+        // the switch interrupt, reason Empty, reports it), so remember whether the emptiness is new.
+        _emptyNew = (_ctx.Flags & ContextFlags.Empty) == 0;
         _ctx.Flags |= ContextFlags.Empty;
-        // With a next context the switch interrupt (reason Empty) reports it; otherwise report it once here.
-        if (first && _next == 0)
-        {
-            _interrupts.Raise(new Interrupts.InterruptInfo(Interrupts.InterruptSource.ContextSwitch, (byte)Kind, _ctx.ContextId,
-                (ulong)SwitchReason.Empty, _next, _stepEnd));
-        }
         return RunStatus.Empty;
     }
 }

@@ -7,6 +7,7 @@ using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Rings;
+using Coproc.Fast.Device.RunLists;
 
 namespace Coproc.Fast.Device.Engines;
 
@@ -44,15 +45,20 @@ public sealed unsafe partial class CommandProcessor
     private byte* _ring;
     private ulong _ringSize;
     private ulong* _ringWritePtr, _ringReadPtr;
+    private bool _ringPrivileged;       // false for a user queue's ring (descriptor Flags bit 0): it executes as a limited buffer
     private ulong _next, _deferred;
     private bool _hasDeferred;
     private long _carry;                // cycles overspent in earlier steps (≤ 0)
     private ulong _stepEnd;             // device cycle at the end of the current step
     private long _mark;                 // budget at the last cycle accounting point
+    private long _budgetReserve;
+    private bool _driverSwitch;         // the switch in progress was requested by the driver (CONTEXT_SWITCH): always reported        // budget set aside while a user queue runs its time slice (0 otherwise)
 
     internal CommandProcessor(EngineKind kind, DeviceMemory memory, GpuMmu mmu, EngineTlbs tlbs, InterruptController interrupts,
-        DisplayController display, MmioRegisterFile mmio, in PacketCosts costs, in WorkCosts workCosts)
+        DisplayController display, MmioRegisterFile mmio, in PacketCosts costs, in WorkCosts workCosts, RunListControl runLists)
     {
+        _control = runLists;
+        RunList = new HardwareRunList(memory, runLists);
         Kind = kind;
         _memory = memory;
         _mmu = mmu;
@@ -134,14 +140,23 @@ public sealed unsafe partial class CommandProcessor
         // Between steps: the switch cost becomes debt for the next step; _mark keeps it unaccounted until then,
         // so it is charged to the incoming context.
         long budget = _carry;
+        LeaveRunListMode();
+        _driverSwitch = true;
         SwitchTo(saveArea, SwitchReason.Requested, ref budget);
+        _driverSwitch = false;
         _carry = budget;
         return true;
     }
 
-    private bool IsValidSaveArea(ulong encoded) =>
-        PhysicalAddress.TryDecode(encoded, out var pa) && pa.Location == MemoryLocation.Local &&
-        (pa.Offset & (ContextSaveArea.Alignment - 1)) == 0 && _memory.Contains(pa, ContextSaveArea.SizeInBytes);
+    private bool IsValidSaveArea(ulong encoded) => RunList.IsValidSaveArea(encoded);
+
+    // A CONTEXT_SWITCH request is the driver taking the engine by hand: the current run list and a kernel context
+    // displaced by user queues are forgotten (a pending list is kept and taken at the next switch point).
+    private void LeaveRunListMode()
+    {
+        RunList.ClearCurrent();
+        _kernelResume = 0;
+    }
 
     /// <summary>
     /// Runs the engine for one step of <paramref name="cycles"/> ending at device cycle <paramref name="stepEnd"/>.
@@ -153,35 +168,29 @@ public sealed unsafe partial class CommandProcessor
         _stepEnd = stepEnd;
         long budget = cycles + _carry;
         _mark = budget + (_mark - _carry); // cycles charged between steps (switch costs) are not yet accounted
-        while (budget > 0 && _ctxAddress != 0)
+        _visited = 0;
+        if (_userQueues is not null) Array.Clear(_uqYielded);
+        // seed 001 §6.2: a pending run list is taken at the first switch point (deferred inside a
+        // disable-context-switch region until ENABLE, behaviour 28).
+        if (RunList.PendingCount != 0 && CanTakePendingRunList) TakePendingRunList(ref budget);
+        while (budget > 0)
         {
-            if ((_ctx.Flags & ContextFlags.Faulted) != 0) break;
+            if (_ctxAddress == 0 || _uqActive || (_ctx.Flags & ContextFlags.Faulted) != 0)
+            {
+                if (!Schedule(ref budget)) break;
+                continue;
+            }
             RunStatus s = (_ctx.Flags & ContextFlags.InIndirect) != 0 ? RunDmaBuffer(ref budget) : RunRing(ref budget);
             if (s == RunStatus.Continue) continue;
             if (s == RunStatus.Empty)
             {
-                if (_next != 0)
-                {
-                    ulong n = _next;
-                    _next = 0;
-                    SwitchTo(n, SwitchReason.Empty, ref budget);
-                    continue;
-                }
-                break; // stay loaded: a later write-pointer update resumes the context
+                if (!OnEmpty(ref budget)) break; // stay loaded: a later write-pointer update resumes the context
+                continue;
             }
             if (s == RunStatus.Yield)
             {
-                // seed 001 §8.4: an unsatisfied WAIT switches to the next context in the run list; the waiting
-                // context goes to the back of the (two-entry) list and re-executes the wait when it runs again.
-                if (_next != 0 && (_ctx.Flags & ContextFlags.ContextSwitchDisabled) == 0)
-                {
-                    ulong n = _next;
-                    _next = _ctxAddress;
-                    SwitchTo(n, SwitchReason.Yielded, ref budget);
-                    continue;
-                }
-                budget = 0; // nothing else to run: the engine stalls on the wait until the next step
-                break;
+                if (!OnYield(ref budget)) { budget = 0; break; } // nothing else to run: stall on the wait until the next step
+                continue;
             }
             if (s == RunStatus.Stall) { budget = 0; break; }
             // Faulted or out of budget: loop condition decides.
@@ -189,6 +198,81 @@ public sealed unsafe partial class CommandProcessor
         Account(budget);
         _carry = _ctxAddress != 0 && budget < 0 ? budget : 0;
         _mark = _carry;
+    }
+
+    /// <summary>
+    /// Picks work when nothing runnable is loaded (idle, a faulted context, or a user queue between slices): kernel work
+    /// first — the next current-run-list entry with work, then a kernel context displaced by user queues — then the
+    /// scheduling core's user queues. False when there is nothing: the engine idles until the next Run.
+    /// </summary>
+    private bool Schedule(ref long budget)
+    {
+        int idx = FindRunListCandidate();
+        if (idx >= 0)
+        {
+            var reason = _ctxAddress == 0 ? SwitchReason.Empty
+                : _uqActive ? SwitchReason.Requested
+                : (_ctx.Flags & ContextFlags.Faulted) != 0 ? SwitchReason.Faulted : SwitchReason.Empty;
+            SwitchTo(RunList.Current[idx], reason, ref budget);
+            return true;
+        }
+        if (_kernelResume != 0 && _kernelResume != _ctxAddress && HasWork(_kernelResume))
+        {
+            ulong k = _kernelResume;
+            _kernelResume = 0;
+            SwitchTo(k, SwitchReason.Requested, ref budget);
+            return true;
+        }
+        return RunUserQueue(ref budget);
+    }
+
+    /// <summary>The loaded kernel context ran empty: NEXT_CONTEXT, else the next run-list entry, else user queues.</summary>
+    private bool OnEmpty(ref long budget)
+    {
+        if (_next != 0)
+        {
+            ulong n = _next;
+            _next = 0;
+            SwitchTo(n, SwitchReason.Empty, ref budget);
+            return true;
+        }
+        MarkVisited();
+        int idx = FindRunListCandidate();
+        if (idx >= 0)
+        {
+            SwitchTo(RunList.Current[idx], SwitchReason.Empty, ref budget); // behaviour 20: no CPU step
+            return true;
+        }
+        if (RunUserQueue(ref budget)) return true;
+        // Nothing else to run: report the empty context once (seed 001 §5.6, after the tail re-read).
+        if (_emptyNew && _ctxAddress != 0 && !_uqActive)
+        {
+            _emptyNew = false;
+            _interrupts.Raise(new InterruptInfo(InterruptSource.ContextSwitch, (byte)Kind, _ctx.ContextId, (ulong)SwitchReason.Empty, 0, _stepEnd));
+        }
+        return false;
+    }
+
+    /// <summary>The loaded kernel context yielded on an unsatisfied wait (seed 001 §8.4).</summary>
+    private bool OnYield(ref long budget)
+    {
+        if ((_ctx.Flags & ContextFlags.ContextSwitchDisabled) != 0) return false;
+        if (_next != 0)
+        {
+            // The waiting context goes to the back of the (two-entry) NEXT_CONTEXT list and re-executes the wait later.
+            ulong n = _next;
+            _next = _ctxAddress;
+            SwitchTo(n, SwitchReason.Yielded, ref budget);
+            return true;
+        }
+        MarkVisited();
+        int idx = FindRunListCandidate();
+        if (idx >= 0)
+        {
+            SwitchTo(RunList.Current[idx], SwitchReason.Yielded, ref budget);
+            return true;
+        }
+        return RunUserQueue(ref budget);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -206,16 +290,31 @@ public sealed unsafe partial class CommandProcessor
     private void SwitchTo(ulong saveArea, SwitchReason reason, ref long budget)
     {
         uint oldId = _ctx.ContextId;
+        ulong old = _ctxAddress;
+        ulong faultAddress = SwitchReasons.IsFault(reason) ? _ctx.Fault.Address : 0;
+        bool quiet = (_uqActive || _uqLoading) && reason != SwitchReason.NewRunList && !_driverSwitch;
         if (_ctxAddress != 0)
         {
             Account(budget);
             Save(reason);
         }
+        _uqActive = _uqLoading;
+        _uqLoading = false;
         SwitchCount++;
         LastSwitchReason = reason;
-        _interrupts.Raise(new InterruptInfo(InterruptSource.ContextSwitch, (byte)Kind, oldId, (ulong)reason, saveArea, Now(budget)));
+        RunList.RunningIndex = _uqActive ? -1 : RunList.IndexOf(saveArea);
+        // Switches among user queues are the scheduling core's business (no CPU interrupt). The outgoing context is
+        // saved before the interrupt (seed 001 §6.4 need 4); in history mode the record precedes it (§6.5).
+        if (!quiet) ReportSwitch(old, oldId, saveArea, ContextIdAt(saveArea), reason, faultAddress, Now(budget));
         budget -= _costs.ContextSwitch; // accounted to the incoming context at its next accounting point
         if (saveArea != 0) Load(saveArea, ref budget);
+    }
+
+    private uint ContextIdAt(ulong saveArea)
+    {
+        if (saveArea == 0 || !PhysicalAddress.TryDecode(saveArea, out var pa)) return 0;
+        var sa = (ContextSaveArea*)_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes);
+        return sa == null ? 0 : sa->ContextId;
     }
 
     private void Save(SwitchReason reason)
@@ -230,6 +329,7 @@ public sealed unsafe partial class CommandProcessor
         _ringReadPtr = _ringWritePtr = null;
         _deferred = 0;
         _hasDeferred = false;
+        _uqActive = false;
     }
 
     private void Load(ulong saveArea, ref long budget)
@@ -263,11 +363,12 @@ public sealed unsafe partial class CommandProcessor
         _ringSize = size;
         _ringWritePtr = (ulong*)(d + RingDescriptor.WritePtrOffset);
         _ringReadPtr = (ulong*)(d + RingDescriptor.ReadPtrOffset);
+        _ringPrivileged = (desc.Flags & RingDescriptor.UserQueueFlag) == 0; // seed 003 queues are process-written: limited
         return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong Now(long budget) => _stepEnd - (ulong)budget;
+    private ulong Now(long budget) => _stepEnd - (ulong)(budget + _budgetReserve);
 
     private enum RunStatus : byte { Continue, Empty, Yield, Stall, Faulted, OutOfBudget }
 }

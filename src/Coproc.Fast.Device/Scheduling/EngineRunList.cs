@@ -64,6 +64,9 @@ public sealed class EngineRunList
         }
     }
 
+    /// <summary>True when no queue is slotted or waiting (the engine has no user-queue work).</summary>
+    public bool IsEmpty => _waitingMask == 0 && !AnySlotted();
+
     /// <summary>True when doorbell <paramref name="doorbell"/>'s queue is slotted or waiting here.</summary>
     public bool Contains(int doorbell) => _member[doorbell];
 
@@ -80,7 +83,36 @@ public sealed class EngineRunList
         Refill();
     }
 
-    internal bool TryGetNext(out RunnableQueue queue)
+    internal bool TryGetNext(out RunnableQueue queue) => TryGetNext(default, out queue);
+
+    /// <summary>
+    /// The highest-priority slotted queue (round-robin among equals), ignoring the doorbells set in
+    /// <paramref name="skip"/> (a 256-bit set; empty = none) — the queues that yielded on a wait in the caller's slice.
+    /// </summary>
+    internal bool TryGetNext(ReadOnlySpan<ulong> skip, out RunnableQueue queue)
+    {
+        int best = Pick(skip);
+        if (best < 0)
+        {
+            Refill();
+            best = Pick(skip);
+            if (best < 0)
+            {
+                queue = default;
+                return false;
+            }
+        }
+        _cursor = best;
+        var r = _block[_slots[best]];
+        queue = new RunnableQueue
+        {
+            Doorbell = r.Index, Slot = best, Generation = _slotGeneration[best], Engine = Engine, Priority = r.Priority,
+            TimeSliceCycles = r.TimeSliceCycles, ContextId = r.ContextId, Descriptor = r.Descriptor, SaveArea = r.SaveArea,
+        };
+        return true;
+    }
+
+    private int Pick(ReadOnlySpan<ulong> skip)
     {
         int best = -1, bestPriority = -1;
         for (int k = 1; k <= _slots.Length; k++)
@@ -94,30 +126,22 @@ public sealed class EngineRunList
                 Evict(s);
                 continue;
             }
+            if (!skip.IsEmpty && (skip[db >> 6] & (1UL << db)) != 0) continue;
             if (reg.Priority > bestPriority)
             {
                 best = s;
                 bestPriority = reg.Priority;
             }
         }
-        if (best < 0)
-        {
-            Refill();
-            if (!AnySlotted())
-            {
-                queue = default;
-                return false;
-            }
-            return TryGetNext(out queue);
-        }
-        _cursor = best;
-        var r = _block[_slots[best]];
-        queue = new RunnableQueue
-        {
-            Doorbell = r.Index, Slot = best, Generation = _slotGeneration[best], Engine = Engine, Priority = r.Priority,
-            TimeSliceCycles = r.TimeSliceCycles, ContextId = r.ContextId, Descriptor = r.Descriptor,
-        };
-        return true;
+        return best;
+    }
+
+    internal bool IsSlotted(in RunnableQueue q)
+    {
+        int s = q.Slot;
+        if ((uint)s >= (uint)_slots.Length || _slots[s] != q.Doorbell || _slotGeneration[s] != q.Generation) return false;
+        var reg = _block[q.Doorbell];
+        return reg.State == DoorbellState.Registered && reg.Generation == q.Generation;
     }
 
     internal void Report(in RunnableQueue q, ulong cyclesUsed, bool drained)

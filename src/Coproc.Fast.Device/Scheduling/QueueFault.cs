@@ -19,6 +19,12 @@ public enum QueueFaultReason : byte
     MisalignedWritePtr = 6,
     /// <summary>A malformed packet in the queue (reported by the command processor).</summary>
     MalformedPacket = 7,
+    /// <summary>The queue was registered without an execution context (DB_SAVE_AREA = 0), so no engine can run it.</summary>
+    NoExecutionContext = 8,
+    /// <summary>The execution context's save area does not name the queue's ring descriptor and context id.</summary>
+    SaveAreaMismatch = 9,
+    /// <summary>The command processor faulted the queue's context (page, protection or other fault; its save area's fault record says why).</summary>
+    ContextFault = 10,
 }
 
 /// <summary>A fault record: which queue stopped, why, and when (device cycle).</summary>

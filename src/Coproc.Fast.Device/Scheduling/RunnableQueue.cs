@@ -36,6 +36,9 @@ public readonly record struct RunnableQueue
 
     /// <summary>Physical address of the queue's ring descriptor (native-layout.md §10).</summary>
     public required PhysicalAddress Descriptor { get; init; }
+
+    /// <summary>Encoded PA of the queue's execution context (save area: address space + ring), 0 = none (DB_SAVE_AREA).</summary>
+    public ulong SaveArea { get; init; }
 }
 
 /// <summary>
@@ -49,10 +52,23 @@ public interface IEngineRunListSource
     bool TryGetNext(EngineKind engine, out RunnableQueue queue);
 
     /// <summary>
+    /// Like <see cref="TryGetNext(EngineKind, out RunnableQueue)"/>, skipping the doorbells set in <paramref name="skip"/>
+    /// (a 256-bit set as four words): a command processor passes the queues that yielded on a wait during its slice, so a
+    /// waiting queue does not keep lower-priority ones off the engine.
+    /// </summary>
+    bool TryGetNext(EngineKind engine, ReadOnlySpan<ulong> skip, out RunnableQueue queue);
+
+    /// <summary>
     /// Reports a run: <paramref name="cyclesUsed"/> counts against the time slice; <paramref name="drained"/> = the command
     /// processor found ReadPtr == WritePtr, so the queue leaves the run list until its doorbell rings again.
     /// </summary>
     void Report(in RunnableQueue queue, ulong cyclesUsed, bool drained);
+
+    /// <summary>
+    /// True while <paramref name="queue"/> (from <see cref="TryGetNext(EngineKind, out RunnableQueue)"/>) still holds its slot and registration, so a
+    /// command processor may keep running it for the rest of its time slice without asking again.
+    /// </summary>
+    bool IsSlotted(in RunnableQueue queue);
 
     /// <summary>Faults a queue (e.g. a malformed packet found by the command processor); only that queue stops.</summary>
     void FaultQueue(int doorbell, QueueFaultReason reason, ulong detail);

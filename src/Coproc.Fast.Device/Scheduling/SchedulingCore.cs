@@ -11,7 +11,7 @@ namespace Coproc.Fast.Device.Scheduling;
 /// doorbell rung since the last read (clearing them), walks only the set bits, reads each rung queue's descriptor
 /// through the doorbell → queue mapping, validates it and puts queues with new entries on their engine's run list.
 /// A queue with a bad descriptor or a runaway write pointer is faulted alone, counted and logged. <see cref="Service"/>,
-/// <see cref="TryGetNext"/>, <see cref="Report"/> and <see cref="FaultQueue"/> run on the device thread only.
+/// <see cref="TryGetNext(EngineKind, out RunnableQueue)"/>, <see cref="Report"/> and <see cref="FaultQueue"/> run on the device thread only.
 /// </summary>
 public sealed unsafe class SchedulingCore : IEngineRunListSource
 {
@@ -128,6 +128,13 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
 
     /// <inheritdoc />
     public bool TryGetNext(EngineKind engine, out RunnableQueue queue) => _runLists[(int)engine].TryGetNext(out queue);
+
+    /// <inheritdoc />
+    public bool TryGetNext(EngineKind engine, ReadOnlySpan<ulong> skip, out RunnableQueue queue) =>
+        _runLists[(int)engine].TryGetNext(skip, out queue);
+
+    /// <inheritdoc />
+    public bool IsSlotted(in RunnableQueue queue) => _runLists[(int)queue.Engine].IsSlotted(queue);
 
     /// <inheritdoc />
     public void Report(in RunnableQueue queue, ulong cyclesUsed, bool drained) =>

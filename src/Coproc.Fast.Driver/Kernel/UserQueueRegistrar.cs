@@ -1,10 +1,12 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Rings;
 using Coproc.Fast.Driver.Umd;
 
@@ -32,6 +34,15 @@ public struct UserQueueRegistrationRequest
     /// <summary>Ring size in bytes (power of two, 4 KiB .. 16 MiB).</summary>
     public uint RingBytes;
 }
+
+/// <summary>
+/// The kernel's side of a user queue's execution context (native-layout.md §13.7): a save area in local memory the kernel
+/// allocated and the process's GPU address space (from VidMm). Never crosses the gate — the kernel decides both, so a
+/// process cannot name another's address space.
+/// </summary>
+/// <param name="SaveArea">256-byte aligned save area in local memory (the kernel initialises it).</param>
+/// <param name="AddressSpace">The owning process's address space: INDIRECT and every VA of the queue's packets use it.</param>
+public readonly record struct UserQueueExecution(PhysicalAddress SaveArea, AddressSpaceDescriptor AddressSpace);
 
 /// <summary>The outcome of a registration: everything ring 3 needs to open its <see cref="UserQueue"/>.</summary>
 /// <param name="Doorbell">The doorbell (0..255) picked for the queue.</param>
@@ -67,11 +78,26 @@ public sealed class UserQueueRegistrar
     /// <summary>Registers a user queue for <paramref name="processId"/>: exactly one ring-0 entry.</summary>
     /// <exception cref="DoorbellsExhaustedException">All 256 doorbells are in use (no doorbell virtualization).</exception>
     /// <exception cref="UserQueueRegistrationException">The request is malformed or the device refused it.</exception>
-    public UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request)
+    public UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request) => Register(processId, request, null);
+
+    /// <summary>
+    /// Registers a user queue that the engines execute (seed 003 + issue 6 §3): exactly one ring-0 entry. The kernel
+    /// writes the execution context's save area (ring = the queue's descriptor, context id, address space) and hands it to
+    /// the doorbell block in DB_SAVE_AREA.
+    /// </summary>
+    /// <exception cref="DoorbellsExhaustedException">All 256 doorbells are in use (no doorbell virtualization).</exception>
+    /// <exception cref="UserQueueRegistrationException">The request is malformed or the device refused it.</exception>
+    public UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request, in UserQueueExecution execution) =>
+        Register(processId, request, (UserQueueExecution?)execution);
+
+    private UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request, UserQueueExecution? execution)
     {
         using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(new ReadOnlySpan<UserQueueRegistrationRequest>(in request)));
         var req = call.Read<UserQueueRegistrationRequest>(); // from here on only the kernel's copy is used
         var (descriptor, ring) = Validate(req);
+        if (execution is { } e && (e.SaveArea.Location != MemoryLocation.Local || (e.SaveArea.Offset & (ContextSaveArea.Alignment - 1)) != 0
+            || !_device.Memory.Contains(e.SaveArea, ContextSaveArea.SizeInBytes)))
+            throw new UserQueueRegistrationException(DoorbellStatus.BadSaveArea, $"save area {e.SaveArea}");
 
         ref var d = ref MemoryMarshal.AsRef<RingDescriptor>(_device.Memory.GetSpan(descriptor, RingDescriptor.SizeInBytes));
         var mmio = _device.Mmio;
@@ -88,6 +114,18 @@ public sealed class UserQueueRegistrar
             d.SizeBytes = req.RingBytes;
             d.Flags = RingDescriptor.UserQueueFlag;
             d.ContextId = req.ContextId;
+
+            ulong saveArea = 0;
+            if (execution is { } x)
+            {
+                // seed 001 §4.1: a context = private address space + private ring + save area; here the ring is the user queue.
+                _device.Memory.Local.Ref<ContextSaveArea>(x.SaveArea.Offset) = new ContextSaveArea
+                {
+                    RingDescriptor = descriptor.Encoded, ContextId = req.ContextId, AddressSpace = x.AddressSpace,
+                };
+                saveArea = x.SaveArea.Encoded;
+            }
+            mmio.Write64(MmioMap.DoorbellBase + DoorbellRegisters.SaveArea, saveArea);
 
             mmio.Write64(MmioMap.DoorbellBase + DoorbellRegisters.QueueDescriptor, descriptor.Encoded);
             mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Owner, processId);

@@ -50,7 +50,7 @@ public class PrivilegeAndMalformedTests
         Assert.That(save.Fault.Where, Is.EqualTo(FaultLocation.DmaBuffer));
         Assert.That(save.Fault.Offset, Is.EqualTo(16UL), "the bad packet follows one 4-dword WRITE_DATA");
         Assert.That(save.Fault.BufferAddress, Is.EqualTo(dma));
-        Assert.That(save.LastSwitchReason, Is.EqualTo(SwitchReason.Faulted));
+        Assert.That(save.LastSwitchReason, Is.EqualTo(SwitchReason.ProtectionFault), "the saved context says why it was switched away");
         Assert.That(spaceA.Read32(logA), Is.EqualTo(1u));
         Assert.That(spaceA.Read32(logA + 4), Is.Zero, "nothing past the fault");
         Assert.That(spaceA.Read32(logA + 8), Is.Zero, "not even the ring after the DMA buffer");

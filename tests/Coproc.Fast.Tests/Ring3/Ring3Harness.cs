@@ -25,6 +25,7 @@ internal sealed unsafe class Ring3Harness : IDisposable
         Device = new Coprocessor(new CoprocessorOptions
         {
             LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = systemBytes, ApertureBytes = 1UL << 20, HardwareSlotsPerEngine = slotsPerEngine,
+            UserQueuesOnEngines = false, // these tests drive the scheduling core alone with the stand-in consumer below
         });
         Gate = new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None });
         Registrar = new UserQueueRegistrar(Device, Gate);

@@ -1,0 +1,114 @@
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Scheduling;
+
+namespace Coproc.Fast.Device.Engines;
+
+// Design: doorbell user queues on the engines (seed 003; issue 6 §3; native-layout.md §13.7). Sharing rule: kernel
+// work comes first — a pending run list, a runnable entry of the current run list, the context loaded by
+// CONTEXT_SWITCH/NEXT_CONTEXT, or a kernel context displaced earlier — and the scheduling core's queues run when the
+// kernel side has nothing runnable (empty, waiting, faulted or idle). The engine then asks the core for its next queue
+// (highest priority, round-robin among equals), loads the queue's execution context (its save area: address space +
+// ring = the user queue), runs it for at most the queue's time slice, and reports the cycles used and whether the ring
+// drained; the core's EngineRunList does the slot round robin. Before each slice the engine re-checks the kernel side,
+// so kernel work waits at most one time slice. A user queue's ring is process-writable, so its packets execute as a
+// limited buffer (descriptor Flags bit 0; seed 001 §7). Switches between user queues raise no CPU interrupt (the core
+// is the scheduler); faults do, and fault only that queue (FaultQueue, SC counters).
+public sealed unsafe partial class CommandProcessor
+{
+    private IEngineRunListSource? _userQueues;
+    private bool _uqActive;          // the loaded context is a user queue's
+    private bool _uqLoading;         // SwitchTo is loading a user queue's context
+    private RunnableQueue _uq;       // the queue loaded (valid with _uqActive)
+    private long _uqSliceLeft;       // cycles left in the loaded queue's time slice
+    private ulong _kernelResume;     // a kernel context saved to let user queues run; resumed when it has work
+    private readonly ulong[] _uqYielded = new ulong[4]; // doorbells that yielded during this Run
+
+    private bool Yielded(int doorbell) => (_uqYielded[doorbell >> 6] & (1UL << doorbell)) != 0;
+
+    /// <summary>Connects the scheduling core's run list for this engine (done by the device at construction).</summary>
+    internal void AttachUserQueues(IEngineRunListSource source) => _userQueues = source;
+
+    /// <summary>True while the loaded context is a doorbell user queue's.</summary>
+    public bool RunningUserQueue => _uqActive;
+
+    /// <summary>The doorbell of the user queue loaded, -1 when none.</summary>
+    public int UserQueueDoorbell => _uqActive ? _uq.Doorbell : -1;
+
+    /// <summary>
+    /// Runs one time slice of the scheduling core's next queue for this engine. False when there is none (or the next
+    /// one already yielded during this Run): the engine then idles.
+    /// </summary>
+    private bool RunUserQueue(ref long budget)
+    {
+        if (_userQueues is null) return false;
+        RunnableQueue q;
+        if (_uqActive && _uqSliceLeft > 0 && !Yielded(_uq.Doorbell) && _userQueues.IsSlotted(in _uq))
+            q = _uq; // the loaded queue keeps the engine for the rest of its time slice
+        else
+        {
+            // Round robin among the slotted queues of the highest priority, skipping those that yielded in this Run.
+            if (!_userQueues.TryGetNext(Kind, _uqYielded, out q)) return false;
+            _uqSliceLeft = Math.Max(1u, q.TimeSliceCycles);
+        }
+        if (!(_uqActive && _uq.Doorbell == q.Doorbell && _uq.Generation == q.Generation && _ctxAddress == q.SaveArea))
+        {
+            if (!LoadUserQueue(in q, ref budget)) return true; // the queue was faulted; others may run
+        }
+        if (budget <= 0) return false; // the switch-in cost used the step: continue next step
+        long slice = Math.Min(budget, _uqSliceLeft);
+        long reserve = budget - slice;
+        budget -= reserve; // the slice is the budget while the queue runs; accounting (_mark) shifts with it
+        _mark -= reserve;
+        _budgetReserve = reserve;
+        long start = budget;
+        RunStatus s = RunStatus.Continue;
+        while (budget > 0 && _uqActive)
+        {
+            s = (_ctx.Flags & ContextFlags.InIndirect) != 0 ? RunDmaBuffer(ref budget) : RunRing(ref budget);
+            if (s != RunStatus.Continue) break;
+        }
+        ulong used = (ulong)Math.Max(0, start - budget);
+        _uqSliceLeft -= (long)used;
+        budget += reserve;
+        _mark += reserve;
+        _budgetReserve = 0;
+        if (!_uqActive) return true; // faulted: Fault() already faulted the queue
+        if (s is RunStatus.Yield or RunStatus.Stall) _uqYielded[q.Doorbell >> 6] |= 1UL << q.Doorbell;
+        _userQueues.Report(in q, used, drained: s == RunStatus.Empty);
+        return true;
+    }
+
+    private bool LoadUserQueue(in RunnableQueue q, ref long budget)
+    {
+        // The execution context comes from registration (DB_SAVE_AREA); it must name this queue's ring and context.
+        if (q.SaveArea == 0)
+        {
+            _userQueues!.FaultQueue(q.Doorbell, QueueFaultReason.NoExecutionContext, 0);
+            return false;
+        }
+        var pa = PhysicalAddress.Decode(q.SaveArea);
+        var sa = (ContextSaveArea*)_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes);
+        if (sa == null || sa->RingDescriptor != q.Descriptor.Encoded || sa->ContextId != q.ContextId)
+        {
+            _userQueues!.FaultQueue(q.Doorbell, QueueFaultReason.SaveAreaMismatch, q.SaveArea);
+            return false;
+        }
+        SwitchReason reason = SwitchReason.Requested;
+        if (_ctxAddress != 0 && !_uqActive)
+        {
+            // A kernel context with nothing runnable gives the engine to user queues; it is resumed when it has work.
+            _kernelResume = _ctxAddress;
+            reason = (_ctx.Flags & ContextFlags.Waiting) != 0 ? SwitchReason.Yielded : SwitchReason.Empty;
+            RunList.RunningIndex = -1;
+        }
+        _uq = q;
+        _uqLoading = true;
+        SwitchTo(q.SaveArea, reason, ref budget);
+        return _uqActive;
+    }
+
+    /// <summary>Maps a context fault of a user queue to the scheduling core's fault reason.</summary>
+    private static QueueFaultReason QueueReasonFor(FaultReason reason) =>
+        reason == FaultReason.MalformedPacket ? QueueFaultReason.MalformedPacket : QueueFaultReason.ContextFault;
+}
