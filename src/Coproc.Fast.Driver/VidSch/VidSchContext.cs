@@ -77,6 +77,12 @@ public sealed class VidSchContext
     /// <summary>Times it was preempted mid-buffer.</summary>
     public int Preemptions { get; internal set; }
 
+    /// <summary>
+    /// Time owed (positive) or overdrawn (negative) against the quantum, in cycles, added to its next slice
+    /// (seed 001 §5.5 compensation; bounded to −½ … +1 quantum).
+    /// </summary>
+    public long QuantumBalance => QuantumCredit;
+
     /// <summary>Last scheduler fence value issued.</summary>
     public ulong FenceIssued { get; internal set; }
 

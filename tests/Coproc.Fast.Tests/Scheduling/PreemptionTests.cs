@@ -97,3 +97,62 @@ public sealed class PreemptionTests
         Assert.That(h.Read(dst), Is.EqualTo(content.AsSpan(0, 4096).ToArray()));
     }
 }
+
+[TestFixture]
+public sealed class CompensationAndLimitsTests
+{
+    [Test]
+    public void OverdrawnQuantum_ByANonInterruptiblePagingBuffer_IsTakenFromTheNextSlice()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 4_000 });
+        var a = h.Machine.CreateContext(1);
+        var b = h.Machine.CreateContext(2);
+        var x = h.Allocate(1, 4 << 20);
+        var big = h.Allocate(2, 2 << 20);
+        var y = h.Allocate(2, 4 << 20);
+        h.Submit(1, a, cb => { for (int i = 0; i < 6; i++) cb.Fill(x, 0, (uint)i, 4 << 20); });
+        h.Residency!.StagePageIn(big, new byte[2 << 20]);
+        h.Submit(2, b, cb => { cb.Copy(big, 0, y, 0, 4096); for (int i = 0; i < 6; i++) cb.Fill(y, 0, (uint)i, 4 << 20); });
+
+        long? balanceAfterPaging = null;
+        h.Machine.RunUntil(() =>
+        {
+            if (b.Preemptions > 0 && !b.Loaded && balanceAfterPaging is null) balanceAfterPaging = b.QuantumBalance;
+            return balanceAfterPaging is not null;
+        });
+
+        Assert.That(balanceAfterPaging, Is.LessThan(0), "B held the engine past its slice (paging buffer) and owes time");
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        Assert.That(a.Completed + b.Completed, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void BufferThatCannotFitEvenAlone_FailsWithDoesNotFit_OthersContinue()
+    {
+        using var h = new SchedulingHarness();
+        var ctx = h.Machine.CreateContext(1);
+        var other = h.Machine.CreateContext(2);
+        var a = h.Allocate(1, 8192);
+        var c = h.Allocate(2);
+        h.Residency!.FitLimit = 4096;
+        long id = h.Submit(1, ctx, cb => cb.Copy(a, 0, a, 4096, 4096, sourceId: 0, destinationId: 0));
+        long ok = h.Submit(2, other, cb => cb.Fill(c, 0, 5, 4096));
+
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+
+        Assert.That(ctx.StatusOf(id), Is.EqualTo(SubmissionStatus.FailedDoesNotFit));
+        Assert.That(other.StatusOf(ok), Is.EqualTo(SubmissionStatus.Completed));
+    }
+
+    [Test]
+    public void CommandBufferLargerThanADmaBuffer_IsRejectedAsTooLarge()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { DmaBufferDwords = 64 });
+        var ctx = h.Machine.CreateContext(1);
+        var cmds = new uint[65];
+        new Coproc.Fast.Device.Packets.PacketWriter(cmds).Nop(65);
+        var ex = Assert.Throws<Coproc.Fast.Driver.Kernel.CommandBufferRejectedException>(() => h.Kmd.Submit(1, ctx, cmds, []));
+        Assert.That(ex!.Reason, Is.EqualTo(Coproc.Fast.Driver.Kernel.CommandBufferRejection.TooLarge));
+        Assert.That(ctx.Submitted, Is.Zero);
+    }
+}
