@@ -88,7 +88,7 @@ public sealed class Kmd
         int nCmd = h[1], nRef = h[2];
         var kCommands = MemoryMarshal.Cast<byte, uint>(k.Slice(HeaderBytes, nCmd * 4));
         var kResources = MemoryMarshal.Cast<byte, ResourceReference>(k.Slice(HeaderBytes + nCmd * 4, refBytes));
-        if (h[0] != context.Id || context.ProcessId != processId || h[0] < 1 || h[0] > _scheduler.Contexts.Count)
+        if (h[0] != context.Id || context.ProcessId != processId || !ReferenceEquals(_scheduler.FindContext(h[0]), context))
             throw new CommandBufferRejectedException(CommandBufferRejection.UnknownContext, -1, $"context {h[0]} is not process {processId}'s");
         var o = _scheduler.Options;
         if (nCmd > o.DmaBufferDwords)

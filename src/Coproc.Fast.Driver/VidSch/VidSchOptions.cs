@@ -20,6 +20,12 @@ public sealed record VidSchOptions
     /// <summary>Timeout detection: a buffer that has not completed this many cycles after it started is reset (TDR). Default 2 s.</summary>
     public ulong TimeoutCycles { get; init; } = 2_000_000_000;
 
+    /// <summary>
+    /// Context id of the first basic-model context (then +1 each): a range of its own, so interrupts of user-queue
+    /// contexts (seed 003) or VidMm's paging context (0xFFFF_FF00) are never taken for a basic-model context's.
+    /// </summary>
+    public int FirstContextId { get; init; } = 0x1_0000;
+
     /// <summary>Highest resource id the UMD may use (declared at start-up, seed 001 §3.2).</summary>
     public ushort MaxResourceId { get; init; } = 15;
 
@@ -58,6 +64,7 @@ public sealed record VidSchOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxReferences, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(PagingBufferDwords, 64);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxInFlight, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(FirstContextId, 1);
         if (MaxResourceId > 255) throw new ArgumentOutOfRangeException(nameof(MaxResourceId), "at most 255");
     }
 }

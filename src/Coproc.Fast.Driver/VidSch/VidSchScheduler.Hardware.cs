@@ -39,6 +39,9 @@ public sealed partial class VidSchScheduler
 
     private void Handle(in InterruptRecord r)
     {
+        // Only this model's engine: other engines (VidMm's paging context on the copy engine, user queues) raise
+        // their own switch and fault interrupts, which are not ours to interpret.
+        if (r.Engine != (byte)_o.Engine) return;
         switch (r.Source)
         {
             case InterruptRecord.ContextSwitch:

@@ -112,7 +112,7 @@ public sealed partial class VidSchScheduler
     {
         lock (KernelLock)
         {
-            var ctx = new VidSchContext(_contexts.Count + 1, processId, priority);
+            var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority);
             ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
             ctx.RingAllocation = _vidmm.Allocate(_o.RingBytes, _o.RingBytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
             ctx.SystemPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
@@ -215,5 +215,15 @@ public sealed partial class VidSchScheduler
         if (o is not null) o.OnEvent(new ScheduleEvent(kind, _bus.Cycle, context, submission, value, extra));
     }
 
-    private VidSchContext? ContextById(uint id) => id >= 1 && id <= _contexts.Count ? _contexts[(int)id - 1] : null;
+    private VidSchContext? ContextById(uint id)
+    {
+        long index = (long)id - _o.FirstContextId;
+        return index >= 0 && index < _contexts.Count ? _contexts[(int)index] : null;
+    }
+
+    /// <summary>The context with id <paramref name="id"/>, or null.</summary>
+    public VidSchContext? FindContext(int id)
+    {
+        lock (KernelLock) return id < 0 ? null : ContextById((uint)id);
+    }
 }

@@ -26,7 +26,8 @@ public sealed class BasicModelBehaviourTests
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
 
         var order = h.Trace.Of(ScheduleEventKind.BufferStarted).Select(e => e.ContextId).ToArray();
-        Assert.That(order, Is.EqualTo(new[] { 1, 2, 3, 1, 2, 1, 1, 1, 1, 1 }));
+        int a1 = apps[0].Id, a2 = apps[1].Id, a3 = apps[2].Id;
+        Assert.That(order, Is.EqualTo(new[] { a1, a2, a3, a1, a2, a1, a1, a1, a1, a1 }));
         Assert.That(apps.Select(c => c.Completed), Is.EqualTo(new long[] { 7, 2, 1 }));
     }
 
