@@ -13,6 +13,7 @@ public sealed partial class CoprocMachine
     private Thread? _deviceThread, _schedulerThread, _workerThread;
     private volatile bool _stop;
     private long _timerAt = long.MaxValue;
+    private Exception? _failure;
 
     /// <summary>
     /// Threaded mode: starts the device thread (steps freely; applies posted register writes between steps; hands
@@ -23,26 +24,42 @@ public sealed partial class CoprocMachine
     {
         if (_posted is null) throw new InvalidOperationException("this machine runs in deterministic mode");
         if (_deviceThread is not null) return;
-        _deviceThread = new Thread(DeviceLoop) { IsBackground = true, Name = "coproc-device" };
-        _schedulerThread = new Thread(SchedulerLoop) { IsBackground = true, Name = "vidsch-scheduler" };
-        _workerThread = new Thread(WorkerLoop) { IsBackground = true, Name = "vidsch-worker" };
+        _deviceThread = new Thread(() => Guard(DeviceLoop)) { IsBackground = true, Name = "coproc-device" };
+        _schedulerThread = new Thread(() => Guard(SchedulerLoop)) { IsBackground = true, Name = "vidsch-scheduler" };
+        _workerThread = new Thread(() => Guard(WorkerLoop)) { IsBackground = true, Name = "vidsch-worker" };
         _deviceThread.Start();
         _schedulerThread.Start();
         _workerThread.Start();
     }
 
+    /// <summary>The exception that stopped a machine thread (threaded mode), or null.</summary>
+    public Exception? ThreadFailure => Volatile.Read(ref _failure);
+
     /// <summary>Threaded mode: waits (spin, then block in short sleeps) until the scheduler is idle or the timeout passes.</summary>
+    /// <exception cref="InvalidOperationException">A machine thread failed (see <see cref="ThreadFailure"/>).</exception>
     public bool WaitUntilIdle(TimeSpan timeout)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var spin = new SpinWait();
         while (sw.Elapsed < timeout)
         {
+            if (ThreadFailure is { } f) throw new InvalidOperationException("a machine thread failed", f);
             if (Scheduler.IsIdle) return true;
             if (spin.NextSpinWillYield) Thread.Sleep(1);
             spin.SpinOnce();
         }
         return Scheduler.IsIdle;
+    }
+
+    // A failing thread stops the machine and reports instead of tearing the process down.
+    private void Guard(Action loop)
+    {
+        try { loop(); }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref _failure, e, null);
+            _stop = true;
+        }
     }
 
     private void DeviceLoop()
