@@ -1,0 +1,155 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Machine;
+
+public sealed partial class CoprocMachine
+{
+    private readonly PostedDeviceBus? _posted;
+    private readonly SemaphoreSlim _workerSignal = new(0);
+    private readonly SemaphoreSlim _schedulerSignal = new(0);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<InterruptRecord> _delivered = new();
+    private Thread? _deviceThread, _schedulerThread, _workerThread;
+    private volatile bool _stop;
+    private long _timerAt = long.MaxValue;
+    private Exception? _failure;
+
+    /// <summary>
+    /// Threaded mode: starts the device thread (steps freely; applies posted register writes between steps; hands
+    /// interrupt records to the scheduler — no lock on its loop), the scheduler thread (interrupts and timers) and
+    /// the preparation worker thread. Submitters may call <see cref="Kmd"/> from any thread.
+    /// </summary>
+    public void Start()
+    {
+        if (_posted is null) throw new InvalidOperationException("this machine runs in deterministic mode");
+        if (_deviceThread is not null) return;
+        _deviceThread = new Thread(() => Guard(DeviceLoop)) { IsBackground = true, Name = "coproc-device" };
+        _schedulerThread = new Thread(() => Guard(SchedulerLoop)) { IsBackground = true, Name = "vidsch-scheduler" };
+        _workerThread = new Thread(() => Guard(WorkerLoop)) { IsBackground = true, Name = "vidsch-worker" };
+        _deviceThread.Start();
+        _schedulerThread.Start();
+        _workerThread.Start();
+    }
+
+    /// <summary>The exception that stopped a machine thread (threaded mode), or null.</summary>
+    public Exception? ThreadFailure => Volatile.Read(ref _failure);
+
+    /// <summary>Threaded mode: waits (spin, then block in short sleeps) until the scheduler is idle or the timeout passes.</summary>
+    /// <exception cref="InvalidOperationException">A machine thread failed (see <see cref="ThreadFailure"/>).</exception>
+    public bool WaitUntilIdle(TimeSpan timeout)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var spin = new SpinWait();
+        while (sw.Elapsed < timeout)
+        {
+            if (ThreadFailure is { } f) throw new InvalidOperationException("a machine thread failed", f);
+            if (Scheduler.IsIdle) return true;
+            if (spin.NextSpinWillYield) Thread.Sleep(1);
+            spin.SpinOnce();
+        }
+        return Scheduler.IsIdle;
+    }
+
+    // A failing thread stops the machine and reports instead of tearing the process down.
+    private void Guard(Action loop)
+    {
+        try { loop(); }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref _failure, e, null);
+            _stop = true;
+        }
+    }
+
+    private void DeviceLoop()
+    {
+        var posted = _posted!;
+        var mmio = Device.Mmio;
+        var spin = new SpinWait();
+        while (!_stop)
+        {
+            bool poked = posted.ApplyPosted();
+            if (poked || AnyLoadedWithWork())
+            {
+                spin.Reset();
+                Device.Step(Options.StepCycles);
+                posted.Publish(Device.Cycle);
+                if (InterruptServiceRoutine.LineAsserted(mmio))
+                {
+                    int n = InterruptServiceRoutine.Drain(mmio, ref _records);
+                    for (int i = 0; i < n; i++) _delivered.Enqueue(_records[i]);
+                    _schedulerSignal.Release();
+                }
+                continue;
+            }
+            // Idle: spin briefly, then park until a register write or a ring update (PERFORMANCE.md: wake-ups cost ~40 µs).
+            if (!spin.NextSpinWillYield) { spin.SpinOnce(); continue; }
+            posted.Wake.Reset();
+            if (!posted.ApplyPostedPeek()) posted.Wake.Wait(5);
+        }
+    }
+
+    private bool AnyLoadedWithWork()
+    {
+        for (int e = 0; e < Engines.Count; e++)
+        {
+            uint s = Device.Mmio.Read32(MmioMap.EngineBase + (uint)e * 0x80 + 0x20);
+            if ((s & 1) != 0 && (s & 2) != 0 && (s & 4) == 0) return true; // waiting contexts keep time moving (timeouts)
+        }
+        return false;
+    }
+
+    private void SchedulerLoop()
+    {
+        var batch = new InterruptRecord[64];
+        while (!_stop)
+        {
+            _schedulerSignal.Wait(1);
+            int n = 0;
+            while (_delivered.TryDequeue(out var r))
+            {
+                if (n == batch.Length) Array.Resize(ref batch, n * 2);
+                batch[n++] = r;
+            }
+            if (n > 0) Scheduler.OnInterrupts(batch.AsSpan(0, n));
+            long at = Interlocked.Read(ref _timerAt);
+            if (at != long.MaxValue && (long)_posted!.Cycle >= at)
+            {
+                Interlocked.CompareExchange(ref _timerAt, long.MaxValue, at);
+                Scheduler.OnTimer();
+            }
+        }
+    }
+
+    private void WorkerLoop()
+    {
+        while (!_stop)
+        {
+            if (!_workerSignal.Wait(5)) continue;
+            Scheduler.RunPreparation();
+        }
+    }
+
+    private void SignalWorker() => _workerSignal.Release();
+
+    private void SetThreadedTimer(ulong cycle)
+    {
+        long c = (long)Math.Min(cycle, long.MaxValue - 1);
+        long cur;
+        do
+        {
+            cur = Interlocked.Read(ref _timerAt);
+            if (cur <= c && cur != long.MaxValue && (ulong)cur > _posted!.Cycle) return;
+        } while (Interlocked.CompareExchange(ref _timerAt, c, cur) != cur);
+    }
+
+    private void StopThreads()
+    {
+        _stop = true;
+        _posted?.Wake.Set();
+        _deviceThread?.Join(2000);
+        _schedulerThread?.Join(2000);
+        _workerThread?.Join(2000);
+    }
+}

@@ -1,0 +1,247 @@
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Machine;
+
+/// <summary>
+/// The composition root (ARCHITECTURE.md): a <see cref="Coprocessor"/>, VidMm, the residency manager, the ring-0
+/// gate, the KMD and the basic-model scheduler, wired through the hardware interface only, run either
+/// deterministically on a virtual clock or with real threads (<see cref="MachineRunMode"/>).
+/// </summary>
+/// <remarks>
+/// Design (deterministic mode): the virtual clock is the device's cycle counter. Driver work is a queue of events
+/// ordered by (cycle, sequence) — interrupt service after <see cref="CoprocMachineOptions.InterruptLatencyCycles"/>,
+/// preparation jobs after their modeled CPU cost, timers at their cycle. Between events the device is stepped
+/// while it has work, or jumps to the next event when it has none. No wall-clock time and one thread: the same
+/// inputs give the same bytes, order and trace.
+/// </remarks>
+public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
+{
+    private readonly PriorityQueue<MachineEvent, (ulong Cycle, long Seq)> _events = new();
+    private readonly DirectDeviceBus? _direct;
+    private long _eventSeq;
+    private bool _disposed;
+    private bool _isrPending;
+    private InterruptRecord[] _records = new InterruptRecord[64];
+
+    /// <summary>
+    /// Builds the machine. <paramref name="residency"/> creates the residency manager over VidMm and the device;
+    /// null (the default) uses VidMm's <see cref="ResidencyManager"/>.
+    /// </summary>
+    public CoprocMachine(CoprocMachineOptions? options = null, Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null)
+    {
+        residency ??= static (vidmm, _) => new ResidencyManager(vidmm);
+        Options = options ?? new CoprocMachineOptions();
+        Device = new Coprocessor(Options.Device);
+        try
+        {
+            VidMm = VideoMemoryManager.ForDevice(Device);
+            Residency = residency(VidMm, Device);
+            IDeviceBus bus;
+            if (Options.Mode == MachineRunMode.Deterministic) bus = _direct = new DirectDeviceBus(Device);
+            else bus = _posted = new PostedDeviceBus(Device);
+            Bus = bus;
+            Scheduler = new VidSchScheduler(Options.Scheduler, bus, VidMm, Residency) { Host = this };
+            Gate = new Ring0Gate(Options.Gate);
+            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler);
+        }
+        catch
+        {
+            Device.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The configuration.</summary>
+    public CoprocMachineOptions Options { get; }
+
+    /// <summary>The device.</summary>
+    public Coprocessor Device { get; }
+
+    /// <summary>The video memory manager.</summary>
+    public VideoMemoryManager VidMm { get; }
+
+    /// <summary>The residency manager.</summary>
+    public IResidencyManager Residency { get; }
+
+    /// <summary>The ring-0 gate.</summary>
+    public Ring0Gate Gate { get; }
+
+    /// <summary>The kernel-mode driver.</summary>
+    public Kmd Kmd { get; }
+
+    /// <summary>The scheduler.</summary>
+    public VidSchScheduler Scheduler { get; }
+
+    /// <summary>The bus the scheduler uses.</summary>
+    public IDeviceBus Bus { get; }
+
+    /// <summary>Deterministic mode: device steps taken.</summary>
+    public long DeviceSteps { get; private set; }
+
+    /// <summary>Deterministic mode: driver events run (interrupt service, preparation jobs, timers).</summary>
+    public long EventsRun { get; private set; }
+
+    /// <summary>Virtual time: the device clock.</summary>
+    public ulong Now => Device.Cycle;
+
+    /// <summary>
+    /// Creates a managed (evictable) allocation for <paramref name="processId"/> in <paramref name="context"/>'s working
+    /// set through the residency manager, and records the process as its owner (seed 001 §5.1).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The residency manager is not VidMm's <see cref="ResidencyManager"/>.</exception>
+    public AllocationHandle AllocateManaged(uint processId, VidSchContext context, ulong bytes)
+    {
+        if (Residency is not ResidencyManager rm) throw new InvalidOperationException("managed allocations need VidMm's ResidencyManager");
+        AllocationHandle h;
+        lock (Scheduler.KernelLock) h = rm.CreateAllocation(bytes, context.Id);
+        Kmd.Process(processId).Own(h, bytes);
+        return h;
+    }
+
+    /// <summary>Creates a scheduling context.</summary>
+    public VidSchContext CreateContext(uint processId, int priority = 0) => Scheduler.CreateContext(processId, priority);
+
+    /// <summary>
+    /// Deterministic mode: runs events and the device until the scheduler is idle (everything submitted retired or
+    /// failed) or <paramref name="maxCycles"/> pass. Returns true when idle.
+    /// </summary>
+    public bool RunUntilIdle(ulong maxCycles = 10_000_000_000)
+    {
+        RequireDeterministic();
+        ulong until = Now + maxCycles;
+        while (Now < until)
+        {
+            if (Scheduler.IsIdle && _events.Count == 0 && !_isrPending && !DeviceBusy()) return true;
+            if (!StepOnce(until)) return Scheduler.IsIdle;
+        }
+        return Scheduler.IsIdle;
+    }
+
+    /// <summary>Deterministic mode: runs for exactly <paramref name="cycles"/> of virtual time.</summary>
+    public void RunFor(ulong cycles)
+    {
+        RequireDeterministic();
+        ulong until = Now + cycles;
+        while (Now < until)
+            if (!StepOnce(until)) { Device.Step(until - Now); break; }
+    }
+
+    /// <summary>Deterministic mode: runs until <paramref name="condition"/> holds (checked after each step) or the budget ends.</summary>
+    public bool RunUntil(Func<bool> condition, ulong maxCycles = 10_000_000_000)
+    {
+        RequireDeterministic();
+        ulong until = Now + maxCycles;
+        while (Now < until)
+        {
+            if (condition()) return true;
+            if (!StepOnce(until)) { if (Now < until) Device.Step(until - Now); break; }
+        }
+        return condition();
+    }
+
+    // One event or one device step. False when there is nothing left to do before `until`.
+    private bool StepOnce(ulong until)
+    {
+        ulong now = Now;
+        if (_events.TryPeek(out var ev, out var key) && ev == MachineEvent.Timer && key.Cycle > now && Scheduler.IsIdle && !DeviceBusy())
+        {
+            // A quantum or timeout timer armed for work that has since retired: drop it rather than let idle
+            // virtual time run to it.
+            _events.Dequeue();
+            return true;
+        }
+        if (_events.TryPeek(out ev, out key) && key.Cycle <= now)
+        {
+            _events.Dequeue();
+            Run(ev);
+            return true;
+        }
+        ulong next = _events.Count > 0 ? key.Cycle : ulong.MaxValue;
+        bool busy = DeviceBusy();
+        if (!busy && next == ulong.MaxValue) return false;
+        ulong target = busy ? Math.Min(now + Options.StepCycles, next) : next;
+        target = Math.Min(target, until);
+        if (target <= now) return false;
+        _direct!.Kicked = false;
+        Device.Step(target - now);
+        DeviceSteps++;
+        if (!_isrPending && InterruptServiceRoutine.LineAsserted(Device.Mmio))
+        {
+            _isrPending = true;
+            Enqueue(MachineEvent.Interrupt, Now + Options.InterruptLatencyCycles);
+        }
+        return true;
+    }
+
+    private void Run(MachineEvent ev)
+    {
+        EventsRun++;
+        switch (ev)
+        {
+            case MachineEvent.Interrupt:
+                _isrPending = false;
+                int n = InterruptServiceRoutine.Drain(Device.Mmio, ref _records);
+                Scheduler.OnInterrupts(_records.AsSpan(0, n));
+                if (InterruptServiceRoutine.LineAsserted(Device.Mmio))
+                {
+                    _isrPending = true;
+                    Enqueue(MachineEvent.Interrupt, Now + Options.InterruptLatencyCycles);
+                }
+                break;
+            case MachineEvent.Preparation:
+                Scheduler.RunPreparation();
+                break;
+            case MachineEvent.Timer:
+                Scheduler.OnTimer();
+                break;
+        }
+    }
+
+    private bool DeviceBusy()
+    {
+        if (_direct!.Kicked) return true;
+        for (int e = 0; e < Engines.Count; e++)
+        {
+            uint s = Device.Mmio.Read32(MmioMap.EngineBase + (uint)e * 0x80 + 0x20);
+            // Loaded, runnable, not empty; a context stalled on WAIT with nothing to yield to is not busy (time jumps).
+            if ((s & 1) != 0 && (s & 2) != 0 && (s & 4) == 0 && (s & 8) == 0) return true;
+        }
+        return false;
+    }
+
+    private void Enqueue(MachineEvent ev, ulong cycle) => _events.Enqueue(ev, (cycle, ++_eventSeq));
+
+    void ISchedulerHost.RequestPreparation(ulong modeledCycles)
+    {
+        if (_posted is not null) { SignalWorker(); return; }
+        Enqueue(MachineEvent.Preparation, Now + modeledCycles);
+    }
+
+    void ISchedulerHost.RequestTimer(ulong cycle)
+    {
+        if (_posted is not null) { SetThreadedTimer(cycle); return; }
+        Enqueue(MachineEvent.Timer, cycle);
+    }
+
+    private void RequireDeterministic()
+    {
+        if (_direct is null) throw new InvalidOperationException("this machine runs in threaded mode: use Start / WaitUntilIdle");
+    }
+
+    /// <summary>Stops threads (threaded mode) and frees device memory.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        StopThreads();
+        Device.Dispose();
+    }
+
+    private enum MachineEvent : byte { Interrupt, Preparation, Timer }
+}

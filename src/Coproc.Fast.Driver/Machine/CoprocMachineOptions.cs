@@ -1,0 +1,39 @@
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Machine;
+
+/// <summary>How a <see cref="CoprocMachine"/> drives time (ARCHITECTURE.md "Two ways to run the same code").</summary>
+public enum MachineRunMode
+{
+    /// <summary>One thread, a virtual clock; device steps, interrupt handling, preparation jobs and timers are events on it.</summary>
+    Deterministic = 0,
+    /// <summary>The device runs free on its own thread; the scheduler and the preparation worker are real threads.</summary>
+    Threaded = 1,
+}
+
+/// <summary>Configuration of a <see cref="CoprocMachine"/>.</summary>
+public sealed record CoprocMachineOptions
+{
+    /// <summary>The device. Default: 64 MiB local, 64 MiB system, no vsync.</summary>
+    public CoprocessorOptions Device { get; init; } = new()
+    {
+        LocalMemoryBytes = 64UL << 20, SystemMemoryBytes = 64UL << 20, ApertureBytes = 4UL << 20, VsyncPeriodCycles = 0,
+    };
+
+    /// <summary>The scheduler.</summary>
+    public VidSchOptions Scheduler { get; init; } = new();
+
+    /// <summary>The ring-0 gate. Default: modeled cost (deterministic).</summary>
+    public Ring0GateOptions Gate { get; init; } = new();
+
+    /// <summary>Run mode.</summary>
+    public MachineRunMode Mode { get; init; } = MachineRunMode.Deterministic;
+
+    /// <summary>Device cycles per step while the device has work.</summary>
+    public ulong StepCycles { get; init; } = 4096;
+
+    /// <summary>Modeled interrupt latency + handler cost in device cycles (deterministic mode; 2 µs at 1 GHz).</summary>
+    public ulong InterruptLatencyCycles { get; init; } = 2_000;
+}

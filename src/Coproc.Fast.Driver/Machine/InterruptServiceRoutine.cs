@@ -1,0 +1,36 @@
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Machine;
+
+/// <summary>
+/// Reads the interrupt controller through its registers (native-layout.md §9.1–9.2): STATUS, then the information
+/// queue head by head (INFO_SOURCE / CONTEXT / DATA0 / DATA1 / CYCLE, POP), then ACK of the STATUS read.
+/// </summary>
+internal static class InterruptServiceRoutine
+{
+    private const uint Status = MmioMap.InterruptBase + 0x00, Enable = MmioMap.InterruptBase + 0x04, Ack = MmioMap.InterruptBase + 0x08;
+    private const uint InfoCount = MmioMap.InterruptBase + 0x10, InfoSource = MmioMap.InterruptBase + 0x18;
+    private const uint InfoContext = MmioMap.InterruptBase + 0x1C, InfoData0 = MmioMap.InterruptBase + 0x20;
+    private const uint InfoData1 = MmioMap.InterruptBase + 0x28, InfoCycle = MmioMap.InterruptBase + 0x30, InfoPop = MmioMap.InterruptBase + 0x38;
+
+    /// <summary>True while the line is asserted (STATUS &amp; ENABLE ≠ 0).</summary>
+    public static bool LineAsserted(MmioRegisterFile mmio) => (mmio.Read32(Status) & mmio.Read32(Enable)) != 0;
+
+    /// <summary>Drains the queue into <paramref name="into"/> (grown as needed) and acknowledges; returns the count.</summary>
+    public static int Drain(MmioRegisterFile mmio, ref InterruptRecord[] into)
+    {
+        uint status = mmio.Read32(Status);
+        int n = 0;
+        while (mmio.Read32(InfoCount) != 0)
+        {
+            uint src = mmio.Read32(InfoSource);
+            if (n == into.Length) Array.Resize(ref into, n * 2);
+            into[n++] = new InterruptRecord((byte)src, (byte)(src >> 8), mmio.Read32(InfoContext), mmio.Read64(InfoData0),
+                mmio.Read64(InfoData1), mmio.Read64(InfoCycle));
+            mmio.Write32(InfoPop, 1);
+        }
+        mmio.Write32(Ack, status);
+        return n;
+    }
+}

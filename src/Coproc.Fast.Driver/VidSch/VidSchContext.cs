@@ -1,0 +1,173 @@
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidMm;
+
+namespace Coproc.Fast.Driver.VidSch;
+
+/// <summary>What became of a submission (issue 4 §3: a reset context's queued work fails with a typed status).</summary>
+public enum SubmissionStatus : byte
+{
+    /// <summary>Unknown id (never submitted on this context).</summary>
+    Unknown = 0,
+    /// <summary>Queued, being prepared or running.</summary>
+    Pending,
+    /// <summary>Retired by its scheduler fence.</summary>
+    Completed,
+    /// <summary>Failed: the context was reset after a timeout (TDR).</summary>
+    FailedTimeout,
+    /// <summary>Failed: the context faulted and was reset.</summary>
+    FailedFault,
+    /// <summary>Failed: its resources cannot be resident at once even after eviction and splitting.</summary>
+    FailedDoesNotFit,
+}
+
+/// <summary>
+/// A kernel scheduling context of the basic model (seed 001 §3, §19.1): a save area and a kernel-owned ring in
+/// local memory (rings are never in any context's VA, §7.4), a scheduler fence, a binding table that chunk state
+/// setups reprogram (§3.4), a priority, and its software queue of DMA buffers.
+/// </summary>
+public sealed class VidSchContext
+{
+    internal VidSchContext(int id, uint processId, int priority)
+    {
+        Id = id;
+        ProcessId = processId;
+        Priority = priority;
+    }
+
+    /// <summary>Context id (also written into its save area and ring descriptor).</summary>
+    public int Id { get; }
+
+    /// <summary>Owning process.</summary>
+    public uint ProcessId { get; }
+
+    /// <summary>Scheduling priority: larger runs first (seed 001 §13).</summary>
+    public int Priority { get; }
+
+    /// <summary>Save area (256 B, local memory).</summary>
+    public PhysicalAddress SaveArea { get; internal set; }
+
+    /// <summary>Ring descriptor (local memory).</summary>
+    public PhysicalAddress RingDescriptor { get; internal set; }
+
+    /// <summary>Ring bytes (local memory).</summary>
+    public PhysicalAddress Ring { get; internal set; }
+
+    /// <summary>Ring size in bytes.</summary>
+    public uint RingBytes { get; internal set; }
+
+    /// <summary>The scheduler fence (8 bytes): each chunk's ring entry ends with a privileged FENCE of the next value.</summary>
+    public PhysicalAddress Fence { get; internal set; }
+
+    /// <summary>Binding table (8 bytes per resource id): the addresses the last state setup programmed.</summary>
+    public PhysicalAddress BindingTable { get; internal set; }
+
+    /// <summary>Buffers submitted.</summary>
+    public long Submitted { get; internal set; }
+
+    /// <summary>Buffers completed.</summary>
+    public long Completed { get; internal set; }
+
+    /// <summary>Buffers failed (reset or do-not-fit).</summary>
+    public long Failed { get; internal set; }
+
+    /// <summary>Times this context was reset.</summary>
+    public int Resets { get; internal set; }
+
+    /// <summary>Times it was preempted mid-buffer.</summary>
+    public int Preemptions { get; internal set; }
+
+    /// <summary>
+    /// Time owed (positive) or overdrawn (negative) against the quantum, in cycles, added to its next slice
+    /// (seed 001 §5.5 compensation; bounded to −½ … +1 quantum).
+    /// </summary>
+    public long QuantumBalance => QuantumCredit;
+
+    /// <summary>Last scheduler fence value issued.</summary>
+    public ulong FenceIssued { get; internal set; }
+
+    /// <summary>The status of submission <paramref name="submissionId"/>.</summary>
+    public SubmissionStatus StatusOf(long submissionId)
+    {
+        if (submissionId <= 0 || submissionId > Submitted) return SubmissionStatus.Unknown;
+        lock (_statusLock)
+        {
+            if (_failed.TryGetValue(submissionId, out var s)) return s;
+            return submissionId <= _finishedThrough || _finishedAhead.Contains(submissionId) ? SubmissionStatus.Completed : SubmissionStatus.Pending;
+        }
+    }
+
+    // Kernel allocations backing the context.
+    internal AllocationHandle LocalPage, RingAllocation, SystemPage;
+    internal ulong BindingTableKernelAddress;
+
+    // Ring producer position (free-running bytes, as RingDescriptor.WritePtr).
+    internal ulong RingWrite;
+
+    // Ready-queue round of its last buffer (Fig. 2 interleaving among equals, §5.5).
+    internal ulong LastRound;
+
+    // Chunks written to the ring and not yet retired, oldest first.
+    internal readonly List<InFlightChunk> InFlight = new();
+
+    // Quantum accounting: when it was last loaded, and time owed or overdrawn (§5.5 compensation).
+    internal ulong LoadedAt;
+    internal long QuantumCredit;
+    internal bool Loaded;
+    internal ulong LoadOrder;
+
+    // Reset in progress (waiting for the engine to switch away).
+    internal SubmissionStatus ResetReason;
+    internal bool Resetting;
+
+    // Statuses without a per-submission record: buffers of a context finish almost in order, so a watermark (every id
+    // up to it finished) plus the few finished ahead of it, plus the (rare) failures, say everything. Bounded memory.
+    private readonly object _statusLock = new();
+    private readonly Dictionary<long, SubmissionStatus> _failed = new();
+    private readonly HashSet<long> _finishedAhead = new();
+    private long _finishedThrough;
+
+    internal void Finish(long submissionId, SubmissionStatus status)
+    {
+        lock (_statusLock)
+        {
+            if (status != SubmissionStatus.Completed) _failed[submissionId] = status;
+            if (submissionId == _finishedThrough + 1)
+            {
+                _finishedThrough++;
+                while (_finishedAhead.Remove(_finishedThrough + 1)) _finishedThrough++;
+            }
+            else _finishedAhead.Add(submissionId);
+        }
+        if (status == SubmissionStatus.Completed) Completed++;
+        else Failed++;
+    }
+}
+
+/// <summary>A chunk of a DMA buffer (or a lone paging buffer) written to a context's ring, not yet retired.</summary>
+internal sealed class InFlightChunk
+{
+    public DmaBuffer? Buffer;          // null: a paging-only entry re-run after a reset
+    public int Start, End;             // dword range of the chunk
+    public int FirstRef, EndRef;       // its resource-list entries
+    public readonly List<Coproc.Fast.Driver.VidMm.Residency.ResourceReference> Setup = new();
+    public bool Last;                  // the buffer's last chunk: retiring it completes the buffer
+    public ulong Fence;                // scheduler fence value written at its end
+    public ulong PagingGate;           // paging fence value every earlier paging buffer reaches
+    public ulong PagingLast;           // paging fence value its own paging buffer reaches (= gate when none)
+    public PagingBufferMemory? Paging; // its paging buffer, returned to the pool on retire
+    public ulong StartedAt;            // first cycle its context ran it (0 = not yet), for the timeout
+    public bool Started;
+    public bool PagingOnly;            // its buffer failed (context reset) but VidMm already recorded its moves
+
+    public void Reset()
+    {
+        Buffer = null;
+        Start = End = FirstRef = EndRef = 0;
+        Setup.Clear();
+        Last = false;
+        Fence = PagingGate = PagingLast = StartedAt = 0;
+        Paging = null;
+        Started = PagingOnly = false;
+    }
+}

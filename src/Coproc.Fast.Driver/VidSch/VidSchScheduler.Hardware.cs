@@ -1,0 +1,284 @@
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Device.Rings;
+using Coproc.Fast.Driver.Kernel;
+
+namespace Coproc.Fast.Driver.VidSch;
+
+public sealed partial class VidSchScheduler
+{
+    private const uint ContextSwitchRegister = 0x00; // native-layout.md §10.1
+    private const uint NextContextRegister = 0x10;
+
+    private readonly uint[] _scratchRing;
+    private VidSchContext? _loaded;       // what the engine runs, as its CONTEXT_SWITCH interrupts report
+    private bool _switchPending;
+    private ulong _switchTarget;
+    private ulong _nextRegister;
+    private ulong _timerArmedAt = ulong.MaxValue;
+    private ulong _loadTicket;            // round robin among equal-priority in-flight contexts
+    private readonly List<DmaBuffer> _removed = new();
+
+    /// <summary>
+    /// One scheduling pass (seed 001 §19.4 "interrupt handler"): retire by scheduler fences, finish resets, hand the
+    /// prepared chunk to the hardware, start the next preparation, check timeouts, pick what the engine runs, arm the
+    /// timer.
+    /// </summary>
+    private void Pump()
+    {
+        if (Retire() && _preparationDeferred) _retryDeferred = true; // pinned chunks retired: the deferred one may fit now
+        FinishResets();
+        bool launched = TryLaunch();
+        StartPreparation();
+        if (launched) TryLaunch();
+        CheckTimeouts();
+        DriveEngine();
+        ArmTimer();
+    }
+
+    private void Handle(in InterruptRecord r)
+    {
+        // Only this model's engine: other engines (VidMm's paging context on the copy engine, user queues) raise
+        // their own switch and fault interrupts, which are not ours to interpret.
+        if (r.Engine != (byte)_o.Engine) return;
+        switch (r.Source)
+        {
+            case InterruptRecord.ContextSwitch:
+            {
+                var reason = (SwitchReason)r.Data0;
+                var left = ContextById(r.ContextId);
+                if (reason == SwitchReason.Empty && r.Data1 == 0) break; // stayed loaded, empty
+                if (left is not null && ReferenceEquals(left, _loaded)) Unload(left, r.Cycle);
+                var to = r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1);
+                _loaded = to;
+                if (to is not null)
+                {
+                    to.Loaded = true;
+                    to.LoadedAt = r.Cycle;
+                    to.LoadOrder = ++_loadTicket;
+                    Emit(ScheduleEventKind.ContextSwitched, to.Id, 0, (ulong)reason);
+                }
+                if (reason == SwitchReason.Yielded && left is not null) _nextRegister = left.SaveArea.Encoded;
+                else if (reason == SwitchReason.Empty) _nextRegister = 0;
+                if (_switchPending && r.Data1 == _switchTarget) _switchPending = false;
+                break;
+            }
+            case InterruptRecord.PageFault:
+            case InterruptRecord.ProtectionFault:
+            case InterruptRecord.InvalidCommand:
+                if (ContextById(r.ContextId) is { } faulted)
+                {
+                    Emit(ScheduleEventKind.ContextFault, faulted.Id, faulted.InFlight.Count > 0 ? faulted.InFlight[0].Buffer?.SubmissionId ?? 0 : 0, r.Source, r.Data0);
+                    BeginReset(faulted, SubmissionStatus.FailedFault);
+                }
+                break;
+        }
+    }
+
+    private void Unload(VidSchContext c, ulong cycle)
+    {
+        c.Loaded = false;
+        // §5.5 compensation: time not used out of the slice is owed, time overdrawn (a non-interruptible paging
+        // buffer held the engine) is taken from the next slice; bounded to one quantum either way.
+        long used = (long)(cycle - c.LoadedAt);
+        long q = (long)_o.QuantumCycles;
+        c.QuantumCredit = Math.Clamp(c.QuantumCredit + q - used, -q / 2, q);
+        if (c.InFlight.Count == 0) c.QuantumCredit = 0; // nothing left to compensate
+    }
+
+    private bool Retire()
+    {
+        var mem = _bus.Memory;
+        _pagingCompleted = Volatile.Read(ref mem.System.Ref<ulong>(_pagingFence.Offset));
+        bool any = false;
+        foreach (var c in _contexts)
+        {
+            if (c.InFlight.Count == 0) continue;
+            ulong done = Volatile.Read(ref mem.System.Ref<ulong>(c.Fence.Offset));
+            while (c.InFlight.Count > 0 && (long)(done - c.InFlight[0].Fence) >= 0)
+            {
+                var f = c.InFlight[0];
+                c.InFlight.RemoveAt(0);
+                _inFlightCount--;
+                any = true;
+                if (f.Paging is { } pb) _pagingPool.Push(pb);
+                if (f.Last && f.Buffer is { } b)
+                {
+                    c.Finish(b.SubmissionId, SubmissionStatus.Completed);
+                    Emit(ScheduleEventKind.BufferCompleted, c.Id, b.SubmissionId, f.Fence);
+                    b.Process.ReturnDmaBuffer(b);
+                }
+                ReturnChunk(f);
+            }
+        }
+        return any;
+    }
+
+    /// <summary>Writes the prepared chunk into its context's ring once the paging order allows (class remarks, invariant 2).</summary>
+    private bool TryLaunch()
+    {
+        if (_prepared is not { } p || _inFlightCount >= _o.MaxInFlight) return false;
+        if ((long)(_pagingCompleted - p.Chunk.PagingGate) < 0) return false;
+        var ctx = p.Context;
+        if (ctx.Resetting) return false;
+        var chunk = p.Chunk;
+        if (chunk.PagingOnly && chunk.Paging is null)
+        {
+            _prepared = null;
+            ReturnChunk(chunk);
+            return true;
+        }
+        chunk.Fence = ctx.FenceIssued + 1;
+        var w = new PacketWriter(_scratchRing);
+        if (chunk.Paging is { } pb)
+        {
+            // §3.6: the paging buffer may not be interrupted — a quantum end or a new switch request is deferred by
+            // the device until ENABLE_CONTEXT_SWITCH (seed 001 §8.3).
+            w.DisableContextSwitch();
+            w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
+            w.PrivilegedFence(_pagingFence.Encoded, chunk.PagingLast, interrupt: true);
+            w.EnableContextSwitch();
+        }
+        var b = chunk.Buffer;
+        if (b is not null)
+        {
+            // §3.4: a later chunk first reprograms the resources bound at its start, at their current addresses.
+            Span<uint> pair = stackalloc uint[2];
+            foreach (var s in chunk.Setup)
+            {
+                ulong address = _rm.PatchAddress(s.Handle, 0);
+                pair[0] = (uint)address;
+                pair[1] = (uint)(address >> 32);
+                w.WriteData(ctx.BindingTableKernelAddress + (ulong)s.ResourceId * 8, pair);
+            }
+            w.Indirect(b.KernelAddress + (ulong)chunk.Start * 4, (uint)(chunk.End - chunk.Start), privileged: true);
+        }
+        w.PrivilegedFence(ctx.Fence.Encoded, chunk.Fence, interrupt: true);
+        if (!TryWriteRing(ctx, w.WrittenSpan)) return false;
+        ctx.FenceIssued = chunk.Fence;
+        ctx.InFlight.Add(chunk);
+        _inFlightCount++;
+        _prepared = null;
+        if (b is not null)
+        {
+            if (chunk.Last) b.Status = DmaBufferStatus.Running;
+            Emit(ScheduleEventKind.BufferStarted, ctx.Id, b.SubmissionId, chunk.Fence, (ulong)chunk.Start * 4);
+        }
+        _bus.Kick();
+        return true;
+    }
+
+    private bool TryWriteRing(VidSchContext ctx, ReadOnlySpan<uint> packets)
+    {
+        var mem = _bus.Memory;
+        ref var desc = ref mem.Local.Ref<RingDescriptor>(ctx.RingDescriptor.Offset);
+        ulong wp = ctx.RingWrite;
+        ulong rp = Volatile.Read(ref desc.ReadPtr);
+        ulong bytes = (ulong)packets.Length * 4;
+        ulong index = wp & (ctx.RingBytes - 1);
+        ulong pad = index + bytes > ctx.RingBytes ? ctx.RingBytes - index : 0;
+        if (wp + pad + bytes - rp > ctx.RingBytes) return false; // ring full: retry after a retire
+        if (pad != 0)
+        {
+            var padSpan = MemoryMarshal.Cast<byte, uint>(mem.GetSpan(ctx.Ring.Add(index), (int)pad));
+            new PacketWriter(padSpan).Nop(padSpan.Length);
+            wp += pad;
+            index = 0;
+        }
+        MemoryMarshal.AsBytes(packets).CopyTo(mem.GetSpan(ctx.Ring.Add(index), (int)bytes));
+        ctx.RingWrite = wp + bytes;
+        Volatile.Write(ref desc.WritePtr, ctx.RingWrite);
+        return true;
+    }
+
+    /// <summary>
+    /// Chooses what the engine runs (seed 001 §5.5, §13): keep the loaded context while it has work unless its
+    /// quantum (plus compensation) is spent and another context of equal or higher priority has work in the
+    /// hardware — then preempt it mid-buffer with CONTEXT_SWITCH (the device saves it; it resumes exactly there
+    /// later). NEXT_CONTEXT names the best other context so the engine moves on by itself when the ring runs empty.
+    /// </summary>
+    private void DriveEngine()
+    {
+        if (_switchPending) return;
+        var cur = _loaded;
+        bool curHasWork = cur is not null && cur.InFlight.Count > 0 && !cur.Resetting;
+        var other = Best(exclude: cur);
+        if (curHasWork)
+        {
+            var c = cur!;
+            if (other is not null && other.Priority >= c.Priority && QuantumSpent(c))
+            {
+                c.Preemptions++;
+                PreemptionCount++;
+                Emit(ScheduleEventKind.ContextPreempted, c.Id, c.InFlight[0].Buffer?.SubmissionId ?? 0, (ulong)other.Id);
+                SwitchTo(other);
+                return;
+            }
+            SetNext(other);
+            MarkStarted(c);
+            return;
+        }
+        if (other is not null) SwitchTo(other);
+        else if (cur is not null && cur.Resetting) SwitchTo(null);
+    }
+
+    private bool QuantumSpent(VidSchContext c) =>
+        (long)(_bus.Cycle - c.LoadedAt) >= (long)_o.QuantumCycles + c.QuantumCredit;
+
+    private VidSchContext? Best(VidSchContext? exclude)
+    {
+        VidSchContext? best = null;
+        foreach (var c in _contexts)
+        {
+            if (ReferenceEquals(c, exclude) || c.InFlight.Count == 0 || c.Resetting) continue;
+            if (best is null || c.Priority > best.Priority || (c.Priority == best.Priority && c.LoadOrder < best.LoadOrder)) best = c;
+        }
+        return best;
+    }
+
+    private void SwitchTo(VidSchContext? target)
+    {
+        ulong value = target?.SaveArea.Encoded ?? 0;
+        if (target is not null && _nextRegister == value) SetNext(null);
+        _switchPending = true;
+        _switchTarget = value;
+        _bus.WriteRegister(_engineBase + ContextSwitchRegister, value);
+    }
+
+    private void SetNext(VidSchContext? target)
+    {
+        ulong value = target?.SaveArea.Encoded ?? 0;
+        if (value == _nextRegister) return;
+        _nextRegister = value;
+        _bus.WriteRegister(_engineBase + NextContextRegister, value);
+    }
+
+    private void MarkStarted(VidSchContext c)
+    {
+        var f = c.InFlight[0];
+        if (f.Started) return;
+        f.Started = true;
+        f.StartedAt = _bus.Cycle;
+    }
+
+    private void ArmTimer()
+    {
+        ulong now = _bus.Cycle;
+        ulong at = ulong.MaxValue;
+        // Quantum end: only while it lies ahead. Once spent with nobody of equal or higher priority waiting, the next
+        // launch or interrupt re-runs the decision (no timer spinning every cycle).
+        if (_loaded is { } l && l.InFlight.Count > 0)
+        {
+            ulong end = l.LoadedAt + (ulong)Math.Max(1, (long)_o.QuantumCycles + l.QuantumCredit);
+            if (end > now) at = end;
+        }
+        foreach (var c in _contexts)
+            if (c.InFlight.Count > 0 && c.InFlight[0].Started) at = Math.Min(at, Math.Max(now + 1, c.InFlight[0].StartedAt + _o.TimeoutCycles));
+        if (at == ulong.MaxValue) return;
+        if (_timerArmedAt <= at && _timerArmedAt > now) return;
+        _timerArmedAt = at;
+        Host?.RequestTimer(at);
+    }
+
+}

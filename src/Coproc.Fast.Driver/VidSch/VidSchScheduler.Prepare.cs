@@ -1,0 +1,317 @@
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Residency;
+
+namespace Coproc.Fast.Driver.VidSch;
+
+public sealed partial class VidSchScheduler
+{
+    private DmaBuffer? _preparing;          // stage 2: selected, owned by the worker (§3.3: never displaced)
+    private PreparedChunk? _prepared;       // prepared, waiting for the hardware
+    private bool _preparationRequested;
+    private bool _preparationDeferred;      // did not fit beside the pinned chunks: retry after a retire
+    private bool _retryDeferred;
+    private readonly List<PagingOperation> _pagingOps = new();
+    private readonly List<PagingBufferMemory> _pagingSpare = new();
+    private ResourceReference[] _request = new ResourceReference[256];
+    private readonly uint[] _splits;
+    private readonly AllocationHandle[] _slotHandles;
+    private readonly uint[] _slotOffsets;
+
+    private sealed class PreparedChunk
+    {
+        public VidSchContext Context = null!;
+        public InFlightChunk Chunk = null!;
+    }
+
+    // Pools: a chunk record per launch, one prepared slot — no allocation per buffer in steady state.
+    private readonly Stack<InFlightChunk> _chunkPool = new();
+    private readonly PreparedChunk _preparedSlot = new();
+    private readonly List<int> _ends = new();
+
+    private InFlightChunk RentChunk() => _chunkPool.TryPop(out var c) ? c : new InFlightChunk();
+
+    private void ReturnChunk(InFlightChunk c)
+    {
+        c.Reset();
+        _chunkPool.Push(c);
+    }
+
+    /// <summary>
+    /// The preparation worker's job (seed 001 §3.1 steps 11–16, Fig. 4B, Fig. 6): for the buffer being prepared,
+    /// choose the next chunk (split at resource-list offsets when its footprint passes the threshold or does not fit
+    /// even after eviction, §3.4), make its resources resident beside the pinned ones (VidMm evicts, current context
+    /// first), build the paging buffer from VidMm's command list, patch the chunk's operands with the resources'
+    /// kernel-view addresses, and hand it on as prepared.
+    /// </summary>
+    public void RunPreparation()
+    {
+        lock (KernelLock)
+        {
+            _preparationRequested = false;
+            if (_preparing is { } b && _prepared is null) Prepare(b);
+            Pump();
+        }
+    }
+
+    private void StartPreparation()
+    {
+        if (_preparationRequested || _prepared is not null) return;
+        if (_preparing is null)
+        {
+            if (!_ready.TryTake(out var b)) return;
+            _preparing = b;
+            b.Status = DmaBufferStatus.Preparing;
+            _currentRound = b.Round;
+        }
+        else if (!(_preparationDeferred && _retryDeferred)) return;
+        _preparationDeferred = false;
+        _retryDeferred = false;
+        _preparationRequested = true;
+        var p = _preparing;
+        Host?.RequestPreparation(_o.PrepareBaseCycles + _o.PreparePerItemCycles * (ulong)p.ReferenceCount);
+    }
+
+    private void Prepare(DmaBuffer b)
+    {
+        var ctx = (VidSchContext)b.Owner!;
+        var refs = new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount);
+        int start = b.NextChunkStart;
+        int firstRef = RefIndexAt(refs, start);
+
+        // §3.2/§3.4: a chunk after the first re-establishes the resources bound at its start (last handle per slot).
+        var chunk = RentChunk();
+        var setup = chunk.Setup;
+        if (start > 0)
+        {
+            var seen = _slotOffsets.AsSpan();
+            seen.Fill(uint.MaxValue);
+            for (int i = firstRef - 1; i >= 0; i--)
+            {
+                var r = refs[i];
+                if (seen[r.ResourceId] != uint.MaxValue) continue;
+                seen[r.ResourceId] = 0;
+                setup.Add(r with { BufferOffset = (uint)start * 4, Write = true });
+            }
+            setup.Sort(static (x, y) => x.ResourceId.CompareTo(y.ResourceId));
+        }
+
+        // Candidate chunk ends: permitted split points after the start, then the buffer's end.
+        int nSplits = SplitPlanner.FindSplitPoints(refs, _splits, _slotHandles, _slotOffsets);
+        var ends = _ends;
+        ends.Clear();
+        for (int i = 0; i < nSplits; i++)
+            if (_splits[i] / 4 > start) ends.Add((int)(_splits[i] / 4));
+        ends.Add(b.DwordCount);
+
+        // Threshold split (seed 000): the largest chunk whose footprint stays under the threshold.
+        int choice = ends.Count - 1;
+        if (_o.SplitThresholdBytes != ulong.MaxValue)
+        {
+            while (choice > 0 && Footprint(refs, firstRef, RefIndexAt(refs, ends[choice]), setup) > _o.SplitThresholdBytes) choice--;
+        }
+
+        while (true)
+        {
+            int end = ends[choice];
+            int endRef = RefIndexAt(refs, end);
+            int n = BuildRequest(refs, firstRef, endRef, setup);
+            _pagingOps.Clear();
+            var outcome = _rm.MakeResident(_request.AsSpan(0, n), ctx.Id, _pagingOps);
+            if (outcome == ResidencyOutcome.DoesNotFit)
+            {
+                // §3.5: evicting did not make room — split smaller at the next permitted offset.
+                if (choice > 0) { choice--; continue; }
+                ReturnChunk(chunk);
+                if (HasPinned())
+                {
+                    _preparationDeferred = true; // the pinned chunks must retire first
+                    return;
+                }
+                FailDoesNotFit(b, ctx);
+                return;
+            }
+            CheckPinnedNotMoved();
+            Finish(b, ctx, chunk, start, end, firstRef, endRef);
+            return;
+        }
+    }
+
+    private void Finish(DmaBuffer b, VidSchContext ctx, InFlightChunk chunk, int start, int end, int firstRef, int endRef)
+    {
+        var setup = chunk.Setup;
+        chunk.Buffer = b;
+        chunk.Start = start;
+        chunk.End = end;
+        chunk.FirstRef = firstRef;
+        chunk.EndRef = endRef;
+        chunk.Last = end >= b.DwordCount;
+        chunk.PagingGate = _pagingIssued;
+        if (_pagingOps.Count > 0)
+        {
+            // §3.6: VidMm's command list becomes a paging buffer that runs immediately before the chunk.
+            var ops = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pagingOps);
+            var pb = RentPagingBuffer(_o.PagingBufferDwords);
+            int fences;
+            while (true)
+            {
+                try
+                {
+                    pb.DwordCount = _rm.BuildPagingBuffer(ops, pb.Dwords(_bus.Memory), _pagingFence, _pagingIssued + 1, out fences);
+                    break;
+                }
+                catch (Coproc.Fast.Device.Packets.PacketBufferFullException)
+                {
+                    // A long command list: a larger paging buffer (kept in the pool afterwards).
+                    int bigger = pb.CapacityDwords * 2;
+                    _pagingPool.Push(pb);
+                    pb = RentPagingBuffer(bigger);
+                }
+            }
+            pb.Operations = _pagingOps.Count;
+            pb.Fences = fences;
+            // One more paging-fence value written by the ring after the paging buffer: marks it executed.
+            _pagingIssued += (ulong)fences + 1;
+            chunk.Paging = pb;
+            PagingBuffersBuilt++;
+            Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences);
+        }
+        chunk.PagingLast = _pagingIssued;
+        int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, setup, includePinned: false);
+        _rm.Touch(_request.AsSpan(0, n), ctx.Id);
+
+        // Seed 000 claim 8 / §3.1 step 16: patch the chunk's operands with the resources' current addresses.
+        var dwords = b.Dwords(_bus.Memory);
+        for (int i = firstRef; i < endRef; i++)
+        {
+            var site = b.Sites[i];
+            ulong address = _rm.PatchAddress(b.References[i].Handle, site.AllocationOffset);
+            dwords[site.FieldDword] = (uint)address;
+            dwords[site.FieldDword + 1] = (uint)(address >> 32);
+        }
+
+        _preparedSlot.Context = ctx;
+        _preparedSlot.Chunk = chunk;
+        _prepared = _preparedSlot;
+        _preparing = null;
+        Emit(ScheduleEventKind.BufferPrepared, ctx.Id, b.SubmissionId, (ulong)b.ChunkIndex, (ulong)(chunk.Paging?.Operations ?? 0));
+        if (!chunk.Last || start > 0) Emit(ScheduleEventKind.BufferSplit, ctx.Id, b.SubmissionId, (ulong)end * 4, (ulong)start * 4);
+        if (!chunk.Last)
+        {
+            if (start == 0) Splits++;
+            // The rest keeps its place in the ready queue (same priority, round and sequence): it is prepared next
+            // among its context's buffers, after this chunk (§19.3 "Split → several children").
+            b.NextChunkStart = end;
+            b.ChunkIndex++;
+            b.Status = DmaBufferStatus.Ready;
+            _ready.Insert(b);
+        }
+        else b.Status = DmaBufferStatus.Prepared;
+    }
+
+    private void FailDoesNotFit(DmaBuffer b, VidSchContext ctx)
+    {
+        _preparing = null;
+        ctx.Finish(b.SubmissionId, SubmissionStatus.FailedDoesNotFit);
+        b.Process.ReturnDmaBuffer(b);
+    }
+
+    private static int RefIndexAt(ReadOnlySpan<ResourceReference> refs, int dword)
+    {
+        uint o = (uint)dword * 4;
+        int lo = 0, hi = refs.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (refs[mid].BufferOffset < o) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    private ulong Footprint(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, List<ResourceReference> setup)
+    {
+        int n = BuildRequest(refs, firstRef, endRef, setup, includePinned: false);
+        return _rm.FootprintOf(_request.AsSpan(0, n));
+    }
+
+    private bool HasPinned()
+    {
+        if (_prepared is not null) return true;
+        foreach (var c in _contexts) if (c.InFlight.Count > 0) return true;
+        return false;
+    }
+
+    /// <summary>Chunk references + setup + (optionally) every pinned chunk's references into <see cref="_request"/>.</summary>
+    private int BuildRequest(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, List<ResourceReference> setup, bool includePinned = true)
+    {
+        int n = 0;
+        for (int i = firstRef; i < endRef; i++) Add(ref n, refs[i]);
+        foreach (var s in setup) Add(ref n, s);
+        if (!includePinned) return n;
+        if (_prepared is { } p) AddChunk(ref n, p.Chunk);
+        foreach (var c in _contexts)
+            foreach (var f in c.InFlight) AddChunk(ref n, f);
+        return n;
+    }
+
+    private void AddChunk(ref int n, InFlightChunk f)
+    {
+        if (f.Buffer is { } fb)
+            for (int i = f.FirstRef; i < f.EndRef; i++) Add(ref n, fb.References[i]);
+        foreach (var s in f.Setup) Add(ref n, s);
+    }
+
+    private void Add(ref int n, in ResourceReference r)
+    {
+        if (n == _request.Length) Array.Resize(ref _request, n * 2);
+        _request[n++] = r;
+    }
+
+    /// <summary>Invariant (1) of the class remarks: pinned allocations are never moved by a later request.</summary>
+    private void CheckPinnedNotMoved()
+    {
+        foreach (var op in _pagingOps)
+        {
+            if (op.Kind == PagingOperationKind.PageIn) continue;
+            if (IsPinned(op.Handle))
+                throw new InvalidOperationException($"residency manager moved {op.Handle} ({op.Kind}) although a started buffer still uses it");
+        }
+    }
+
+    private bool IsPinned(AllocationHandle h)
+    {
+        if (_prepared is { } p && ChunkUses(p.Chunk, h)) return true;
+        foreach (var c in _contexts)
+            foreach (var f in c.InFlight)
+                if (ChunkUses(f, h)) return true;
+        return false;
+    }
+
+    private static bool ChunkUses(InFlightChunk f, AllocationHandle h)
+    {
+        if (f.Buffer is { } b)
+            for (int i = f.FirstRef; i < f.EndRef; i++) if (b.References[i].Handle == h) return true;
+        foreach (var s in f.Setup) if (s.Handle == h) return true;
+        return false;
+    }
+
+    private PagingBufferMemory RentPagingBuffer(int minDwords)
+    {
+        // Small pool: take the first buffer large enough (pooled buffers are few: one per chunk in flight).
+        PagingBufferMemory? found = null;
+        int n = _pagingPool.Count;
+        for (int i = 0; i < n; i++)
+        {
+            var candidate = _pagingPool.Pop();
+            if (found is null && candidate.CapacityDwords >= minDwords) found = candidate;
+            else _pagingSpare.Add(candidate);
+        }
+        foreach (var spare in _pagingSpare) _pagingPool.Push(spare);
+        _pagingSpare.Clear();
+        if (found is not null) return found;
+        ulong bytes = ((ulong)minDwords * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
+        var h = _vidmm.Allocate(bytes, placement: PlacementHint.SystemOnly, flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+        return new PagingBufferMemory(h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4));
+    }
+}

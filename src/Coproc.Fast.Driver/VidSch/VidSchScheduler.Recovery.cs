@@ -1,0 +1,141 @@
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Device.Rings;
+using Coproc.Fast.Driver.Kernel;
+
+namespace Coproc.Fast.Driver.VidSch;
+
+// Timeout detection and recovery (issue 4 §3; seed 001 §19.3 "Running → invalid command → Error"): a context whose
+// chunk neither retires nor leaves within the timeout, or that faults, is reset without touching any other context.
+public sealed partial class VidSchScheduler
+{
+    private readonly List<InFlightChunk> _rerun = new();
+
+    /// <summary>Timeout detection (TDR): a chunk that started and has not retired within the timeout resets its context.</summary>
+    private void CheckTimeouts()
+    {
+        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting) MarkStarted(l);
+        ulong now = _bus.Cycle;
+        foreach (var c in _contexts)
+        {
+            if (c.Resetting || c.InFlight.Count == 0) continue;
+            var f = c.InFlight[0];
+            if (f.Started && now - f.StartedAt >= _o.TimeoutCycles) BeginReset(c, SubmissionStatus.FailedTimeout);
+        }
+    }
+
+    /// <summary>Starts recovery of <paramref name="c"/>: queued buffers fail now; the rest once the engine left it.</summary>
+    private void BeginReset(VidSchContext c, SubmissionStatus reason)
+    {
+        if (c.Resetting) return;
+        c.Resetting = true;
+        c.ResetReason = reason;
+        _removed.Clear();
+        _ready.RemoveOwnedBy(c, _removed);
+        foreach (var b in _removed)
+        {
+            // A buffer whose earlier chunk is in flight, prepared or being prepared fails in FinishResets, once the
+            // engine no longer reads it; the others were never seen by the hardware and go back to the pool now.
+            if (IsInFlight(c, b) || ReferenceEquals(_preparing, b) || ReferenceEquals(_prepared?.Chunk.Buffer, b))
+            {
+                b.Status = DmaBufferStatus.Running;
+                continue;
+            }
+            c.Finish(b.SubmissionId, reason);
+            b.Process.ReturnDmaBuffer(b);
+        }
+        if (ReferenceEquals(_loaded, c) && !_switchPending) SwitchTo(Best(exclude: c));
+        if (_nextRegister == c.SaveArea.Encoded) SetNext(null);
+    }
+
+    private static bool IsInFlight(VidSchContext c, DmaBuffer b)
+    {
+        foreach (var f in c.InFlight) if (ReferenceEquals(f.Buffer, b)) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// Completes recovery once the engine no longer runs the context: its in-flight buffers fail with the reset
+    /// status, its save area restarts at the ring's write pointer (nothing queued is run), and paging buffers whose
+    /// moves VidMm already recorded but that never executed are run again on their own so memory stays coherent.
+    /// Other contexts are untouched.
+    /// </summary>
+    private void FinishResets()
+    {
+        foreach (var c in _contexts)
+        {
+            if (!c.Resetting || ReferenceEquals(_loaded, c) || (_switchPending && _switchTarget == c.SaveArea.Encoded)) continue;
+            if (ReferenceEquals(_loaded, c) && _switchPending) continue;
+            var mem = _bus.Memory;
+            int failed = 0;
+            var rerun = _rerun;
+            rerun.Clear();
+            foreach (var f in c.InFlight)
+            {
+                _inFlightCount--;
+                if (f.Paging is { } pb && (long)(_pagingCompleted - f.PagingLast) < 0) rerun.Add(f);
+                else if (f.Paging is { } done) _pagingPool.Push(done);
+                if (f.Buffer is { } b && b.Status != DmaBufferStatus.Free)
+                {
+                    c.Finish(b.SubmissionId, c.ResetReason);
+                    b.Process.ReturnDmaBuffer(b);
+                    failed++;
+                }
+            }
+            foreach (var f in c.InFlight) if (!rerun.Contains(f)) ReturnChunk(f);
+            c.InFlight.Clear();
+            // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
+            // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
+            if (_preparing is { } pr && ReferenceEquals(pr.Owner, c))
+            {
+                if (pr.Status != DmaBufferStatus.Free) { c.Finish(pr.SubmissionId, c.ResetReason); pr.Process.ReturnDmaBuffer(pr); failed++; }
+                _preparing = null;
+                _preparationDeferred = false;
+            }
+            if (_prepared is { } pp && ReferenceEquals(pp.Context, c) && pp.Chunk.Buffer is { } pb2)
+            {
+                if (pb2.Status != DmaBufferStatus.Free) { c.Finish(pb2.SubmissionId, c.ResetReason); pb2.Process.ReturnDmaBuffer(pb2); failed++; }
+                pp.Chunk.Buffer = null;
+                pp.Chunk.PagingOnly = true;
+            }
+            ref var desc = ref mem.Local.Ref<RingDescriptor>(c.RingDescriptor.Offset);
+            ref var save = ref mem.Local.Ref<ContextSaveArea>(c.SaveArea.Offset);
+            var fresh = new ContextSaveArea
+            {
+                RingDescriptor = save.RingDescriptor, ContextId = save.ContextId, AddressSpace = save.AddressSpace,
+                RingPosition = c.RingWrite, CyclesRun = save.CyclesRun, LoadCount = save.LoadCount, LastSwitchReason = save.LastSwitchReason,
+            };
+            save = fresh;
+            Volatile.Write(ref desc.ReadPtr, c.RingWrite);
+            Volatile.Write(ref desc.WritePtr, c.RingWrite);
+            // The scheduler fence jumps to the last issued value: nothing of the reset context is outstanding.
+            Volatile.Write(ref mem.System.Ref<ulong>(c.Fence.Offset), c.FenceIssued);
+            c.Resetting = false;
+            c.Resets++;
+            c.QuantumCredit = 0;
+            foreach (var f in rerun) { RerunPaging(c, f); ReturnChunk(f); }
+            Emit(ScheduleEventKind.ContextReset, c.Id, 0, (ulong)failed, (ulong)c.ResetReason);
+        }
+    }
+
+    private void RerunPaging(VidSchContext c, InFlightChunk f)
+    {
+        var pb = f.Paging!;
+        var chunk = RentChunk();
+        chunk.Paging = pb;
+        chunk.PagingGate = f.PagingGate;
+        chunk.PagingLast = f.PagingLast;
+        chunk.Fence = c.FenceIssued + 1;
+        var w = new PacketWriter(_scratchRing);
+        w.DisableContextSwitch();
+        w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
+        w.PrivilegedFence(_pagingFence.Encoded, f.PagingLast, interrupt: true);
+        w.EnableContextSwitch();
+        w.PrivilegedFence(c.Fence.Encoded, chunk.Fence, interrupt: true);
+        if (!TryWriteRing(c, w.WrittenSpan)) throw new InvalidOperationException("a freshly reset ring has no room for a paging buffer");
+        c.FenceIssued = chunk.Fence;
+        c.InFlight.Add(chunk);
+        _inFlightCount++;
+        _bus.Kick();
+    }
+}

@@ -1,0 +1,229 @@
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Device.Rings;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Residency;
+
+namespace Coproc.Fast.Driver.VidSch;
+
+/// <summary>
+/// The basic-model scheduler (seed 000; seed 001 §3, §5.5, §13, §19.3–19.4): per-context software queues, a
+/// priority-ordered ready queue, the three stages running / being prepared / ready, a preparation worker that makes
+/// resources resident, splits and builds paging buffers, patching, quanta with mid-buffer preemption through
+/// CONTEXT_SWITCH, fence-driven retirement, and timeout detection and recovery.
+/// </summary>
+/// <remarks>
+/// Design: every decision runs under one kernel lock (<see cref="KernelLock"/>), taken by submitters, the
+/// interrupt handler, timers and the preparation worker — never by the device, which it reaches only through
+/// <see cref="IDeviceBus"/> (MMIO writes, memory) and interrupt records. Invariants that keep memory coherent:
+/// (1) MakeResident calls happen in preparation order and every request includes the resources of every chunk
+/// already handed to the hardware or prepared ("pinned"), so VidMm never evicts what a started or preempted buffer
+/// still uses — a preempted buffer resumes at the same addresses (seed 001 §16 "interrupted-buffer resume");
+/// (2) a prepared chunk is written to its ring only once every earlier paging buffer has executed (the paging
+/// fence), so paging buffers run in the order their moves were recorded.
+/// </remarks>
+public sealed partial class VidSchScheduler
+{
+    private readonly VidSchOptions _o;
+    private readonly IDeviceBus _bus;
+    private readonly IResidencyManager _rm;
+    private readonly VideoMemoryManager _vidmm;
+    private readonly List<VidSchContext> _contexts = new();
+    private readonly Dictionary<ulong, VidSchContext> _bySaveArea = new();
+    private readonly ReadyQueue _ready = new();
+    private readonly Stack<PagingBufferMemory> _pagingPool = new();
+    private readonly uint _engineBase;
+
+    private readonly AllocationHandle _pagingPage;
+    private readonly PhysicalAddress _pagingFence;
+    private ulong _pagingIssued;
+    private ulong _pagingCompleted;
+
+    private long _sequence;
+    private ulong _currentRound;
+    private int _inFlightCount;
+
+    /// <summary>Creates the scheduler over VidMm, the residency manager and the device bus.</summary>
+    public VidSchScheduler(VidSchOptions options, IDeviceBus bus, VideoMemoryManager vidmm, IResidencyManager residency)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _o = options;
+        _bus = bus;
+        _vidmm = vidmm;
+        _rm = residency;
+        _engineBase = MmioMap.EngineBase + (uint)options.Engine * 0x80;
+        _pagingPage = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
+            flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+        _pagingFence = vidmm.PhysicalAddressOf(_pagingPage, 0);
+        bus.Memory.Write64(_pagingFence, 0);
+        _scratchRing = new uint[96 + 5 * (options.MaxResourceId + 1)];
+        _slotHandles = new AllocationHandle[options.MaxResourceId + 1];
+        _slotOffsets = new uint[options.MaxResourceId + 1];
+        _splits = new uint[options.MaxReferences + 1];
+    }
+
+    /// <summary>The configuration.</summary>
+    public VidSchOptions Options => _o;
+
+    /// <summary>The lock every kernel decision (and every VidMm call made for the scheduler) runs under.</summary>
+    public object KernelLock { get; } = new();
+
+    /// <summary>Who runs preparation jobs and timers; set by the composition root before use.</summary>
+    public ISchedulerHost? Host { get; set; }
+
+    /// <summary>Scheduling events go here (none by default).</summary>
+    public IScheduleObserver? Observer { get; set; }
+
+    /// <summary>Contexts created.</summary>
+    public IReadOnlyList<VidSchContext> Contexts => _contexts;
+
+    /// <summary>Buffers in the ready queue.</summary>
+    public int ReadyCount { get { lock (KernelLock) return _ready.Count; } }
+
+    /// <summary>Paging buffers built so far.</summary>
+    public long PagingBuffersBuilt { get; private set; }
+
+    /// <summary>Buffers split into more than one chunk so far.</summary>
+    public long Splits { get; private set; }
+
+    /// <summary>Mid-buffer preemptions requested so far.</summary>
+    public long PreemptionCount { get; private set; }
+
+    /// <summary>True when nothing is queued, being prepared, prepared or in the hardware.</summary>
+    public bool IsIdle
+    {
+        get
+        {
+            lock (KernelLock)
+                return _ready.Count == 0 && _preparing is null && _prepared is null && _inFlightCount == 0 && !AnyResetting();
+        }
+    }
+
+    /// <summary>
+    /// Creates a context of <paramref name="processId"/> at <paramref name="priority"/>: save area and ring
+    /// descriptor in a local page, the ring in local memory, the scheduler fence and binding table in a system page
+    /// (seed 001 §19.1 "Context"). Its address space is the residency manager's kernel view (basic model: one common
+    /// address space, patched addresses, §16).
+    /// </summary>
+    public VidSchContext CreateContext(uint processId, int priority = 0)
+    {
+        lock (KernelLock)
+        {
+            var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority);
+            ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
+            ctx.RingAllocation = _vidmm.Allocate(_o.RingBytes, _o.RingBytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+            ctx.SystemPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
+                flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+            var local = _vidmm.PhysicalAddressOf(ctx.LocalPage, 0);
+            ctx.SaveArea = local;
+            ctx.RingDescriptor = local.Add(ContextSaveArea.SizeInBytes);
+            ctx.Ring = _vidmm.PhysicalAddressOf(ctx.RingAllocation, 0);
+            ctx.RingBytes = _o.RingBytes;
+            var sys = _vidmm.PhysicalAddressOf(ctx.SystemPage, 0);
+            ctx.Fence = sys;
+            ctx.BindingTable = sys.Add(64);
+            ctx.BindingTableKernelAddress = _rm.PatchAddress(ctx.SystemPage, 64);
+            var mem = _bus.Memory;
+            mem.GetSpan(local, (int)VideoMemoryManager.PageSize).Clear();
+            mem.GetSpan(sys, (int)VideoMemoryManager.PageSize).Clear();
+            mem.Local.Ref<RingDescriptor>(ctx.RingDescriptor.Offset) = new RingDescriptor
+            {
+                Base = ctx.Ring.Encoded, SizeBytes = _o.RingBytes, ContextId = (uint)ctx.Id,
+            };
+            mem.Local.Ref<ContextSaveArea>(ctx.SaveArea.Offset) = new ContextSaveArea
+            {
+                RingDescriptor = ctx.RingDescriptor.Encoded, ContextId = (uint)ctx.Id, AddressSpace = _rm.KernelView,
+            };
+            _contexts.Add(ctx);
+            _bySaveArea.Add(ctx.SaveArea.Encoded, ctx);
+            return ctx;
+        }
+    }
+
+    /// <summary>
+    /// Queues a validated DMA buffer on its context (seed 001 §3.1 step 9, §3.3): into the software queue and the
+    /// priority-ordered ready queue. Returns the submission id.
+    /// </summary>
+    internal long Enqueue(DmaBuffer buffer, VidSchContext ctx)
+    {
+        lock (KernelLock)
+        {
+            buffer.SubmissionId = ++ctx.Submitted;
+            buffer.Priority = ctx.Priority;
+            buffer.Owner = ctx;
+            buffer.Sequence = ++_sequence;
+            // Fig. 2: each context's next outstanding buffer goes one round later; a context returning from idle
+            // joins the current round instead of jumping ahead of the others (§5.5 fairness among equals).
+            buffer.Round = Math.Max(ctx.LastRound + 1, _currentRound);
+            ctx.LastRound = buffer.Round;
+            buffer.Status = DmaBufferStatus.Ready;
+            _ready.Insert(buffer);
+            Emit(ScheduleEventKind.BufferSubmitted, ctx.Id, buffer.SubmissionId, (ulong)buffer.Priority, (ulong)buffer.DwordCount * 4);
+            // Only the ready queue changed: wake the worker if it is idle; the rest of a pass has nothing new to do.
+            StartPreparation();
+            return buffer.SubmissionId;
+        }
+    }
+
+    /// <summary>Timer callback (quantum end, timeout check).</summary>
+    public void OnTimer()
+    {
+        lock (KernelLock)
+        {
+            _timerArmedAt = ulong.MaxValue;
+            Pump();
+        }
+    }
+
+    /// <summary>Interrupt handler: a batch of information-queue entries read by the interrupt service routine.</summary>
+    public void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
+    {
+        lock (KernelLock)
+        {
+            foreach (var r in records) Handle(r);
+            Pump();
+        }
+    }
+
+    /// <summary>The buffer (if any) in each stage, for tests and tools: (being prepared, prepared).</summary>
+    public (long PreparingContext, long PreparingSubmission, long PreparedContext, long PreparedSubmission) Stages
+    {
+        get
+        {
+            lock (KernelLock)
+            {
+                var p = _preparing;
+                var q = _prepared;
+                return (p is null ? 0 : ((VidSchContext)p.Owner!).Id, p?.SubmissionId ?? 0,
+                    q is null ? 0 : q.Context.Id, q?.Chunk.Buffer?.SubmissionId ?? 0);
+            }
+        }
+    }
+
+    private bool AnyResetting()
+    {
+        foreach (var c in _contexts) if (c.Resetting) return true;
+        return false;
+    }
+
+    private void Emit(ScheduleEventKind kind, int context, long submission, ulong value = 0, ulong extra = 0)
+    {
+        var o = Observer;
+        if (o is not null) o.OnEvent(new ScheduleEvent(kind, _bus.Cycle, context, submission, value, extra));
+    }
+
+    private VidSchContext? ContextById(uint id)
+    {
+        long index = (long)id - _o.FirstContextId;
+        return index >= 0 && index < _contexts.Count ? _contexts[(int)index] : null;
+    }
+
+    /// <summary>The context with id <paramref name="id"/>, or null.</summary>
+    public VidSchContext? FindContext(int id)
+    {
+        lock (KernelLock) return id < 0 ? null : ContextById((uint)id);
+    }
+}
