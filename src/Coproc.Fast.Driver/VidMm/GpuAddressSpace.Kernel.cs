@@ -32,9 +32,10 @@ public sealed partial class GpuAddressSpace
     /// <summary>
     /// Gathers the leaf-PTE writes that point the mapping starting at <paramref name="va"/> at a new home of its
     /// allocation, whose byte 0 is now at <paramref name="newAllocationBase"/> (contiguous), keeping every other PTE bit
-    /// (V, W, P, TYPE, SW); then the TLB invalidation of the mapping's range.
+    /// (V, W, P, TYPE, SW); then the TLB invalidation of the mapping's range. With <paramref name="valid"/> false the
+    /// entries are written with V = 0 (an evicted allocation of the advanced model faults, seed 001 §5.3 step 4).
     /// </summary>
-    internal void CollectRetarget(ulong va, PhysicalAddress newAllocationBase, PteWriteList sink)
+    internal void CollectRetarget(ulong va, PhysicalAddress newAllocationBase, PteWriteList sink, bool valid = true)
     {
         var m = _mappings[va];
         ulong pages = m.Bytes >> PageTableLayout.PageShift;
@@ -50,7 +51,8 @@ public sealed partial class GpuAddressSpace
             // Values come from the mapping's rights, not from memory: a deferred map may not have been written yet.
             for (ulong k = 0; k < n; k++)
             {
-                sink.Add(PageTableEntry.Create(newAllocationBase.Location, phys, writable, privileged).Raw);
+                ulong raw = PageTableEntry.Create(newAllocationBase.Location, phys, writable, privileged).Raw;
+                sink.Add(valid ? raw : raw & ~PageTableEntry.ValidBit);
                 phys += VideoMemoryManager.PageSize;
             }
             v += n << PageTableLayout.PageShift;

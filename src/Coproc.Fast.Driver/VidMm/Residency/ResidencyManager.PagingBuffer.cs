@@ -9,6 +9,13 @@ public sealed partial class ResidencyManager
 {
     private readonly PteWriteList _ptes = new();
 
+    /// <summary>
+    /// When true, an Evict's paging buffer writes the allocation's GPU mappings with V = 0 (pointing at the backing
+    /// store) instead of valid entries: the advanced model's demand faulting (seed 001 §5.3 step 4, §5.6). Default false
+    /// (the basic model keeps evicted VAs valid, native-layout.md §14.1).
+    /// </summary>
+    public bool InvalidateEvictedMappings { get; set; }
+
     /// <summary>Dwords <see cref="BuildPagingBuffer"/> needs at most for <paramref name="commands"/>.</summary>
     public int MeasurePagingBuffer(ReadOnlySpan<PagingOperation> commands)
     {
@@ -80,7 +87,9 @@ public sealed partial class ResidencyManager
     {
         if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) return;
         _ptes.Clear();
-        foreach (var map in maps) map.Space.CollectRetarget(map.Va, op.To, _ptes);
+        // Advanced model (seed 001 §5.3 step 4): an evicted allocation's VA is invalidated, so its next use faults.
+        bool valid = !(InvalidateEvictedMappings && op.Kind == PagingOperationKind.Evict);
+        foreach (var map in maps) map.Space.CollectRetarget(map.Va, op.To, _ptes, valid);
         WritePteEdits(ref w, _ptes);
     }
 

@@ -1,0 +1,94 @@
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.VidMm.Residency;
+
+namespace Coproc.Fast.Driver.VidSch.Advanced;
+
+// Ring insertion (seed 001 §5.6 Fig. 16, §7.4). Everything a submission changes — the ring bytes and WritePtr, the fence
+// value, the option-1 copy arena, the option-3 privileged slot, the outstanding queue — belongs to this context and is
+// changed under its RingLock only, so submitters of different contexts never contend, and a full ring makes only this
+// context's submitters wait (Monitor.Wait releases the lock; Retire/NotifyRingSpace pulse it).
+public sealed partial class AdvancedContext
+{
+    /// <summary>
+    /// Appends one user DMA buffer to the ring if it fits now; returns false (nothing changed) when the ring — or, for
+    /// option 1, the copy arena — is full. <paramref name="waitPagingFence"/> ≠ 0 puts a WAIT_FENCE on VidMm's paging
+    /// fence first (the buffer's resources are being paged in, seed 001 §5.1).
+    /// </summary>
+    internal bool TryInsert(UserDmaBuffer buffer, int dwords, ResourceReference[] resources, ulong waitPagingFence,
+        PrivilegeEnforcement option, out ulong fence)
+    {
+        lock (RingLock) return TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence);
+    }
+
+    /// <summary>
+    /// Like <see cref="TryInsert"/> but blocks while the ring is full, until space frees or <paramref name="timeout"/>
+    /// passes (false then). Only this context's lock is held — other contexts' submitters proceed (behaviour 18).
+    /// </summary>
+    internal bool Insert(UserDmaBuffer buffer, int dwords, ResourceReference[] resources, ulong waitPagingFence,
+        PrivilegeEnforcement option, TimeSpan timeout, out ulong fence)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        lock (RingLock)
+        {
+            while (!TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence))
+            {
+                if (State == AdvancedContextState.Error) return false;
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0) return false;
+                // Woken by Retire / NotifyRingSpace; the bounded wait is only a guard against a lost device.
+                Monitor.Wait(RingLock, (int)Math.Min(left, 50));
+            }
+            return true;
+        }
+    }
+
+    private bool TryInsertLocked(UserDmaBuffer buffer, int dwords, ResourceReference[] resources, ulong waitPagingFence,
+        PrivilegeEnforcement option, out ulong fence)
+    {
+        fence = 0;
+        Span<uint> packets = stackalloc uint[PacketFormat.WaitFenceDwords + 2 * PacketFormat.IndirectDwords + PacketFormat.FenceDwords];
+        var w = new PacketWriter(packets);
+        if (waitPagingFence != 0) w.WaitFence(Process.PagingFenceVa, waitPagingFence);
+        ulong va = buffer.Va;
+        uint copyStart = 0, copyDwords = 0;
+        if (option == PrivilegeEnforcement.KernelCopy)
+        {
+            // Option 1: the validated buffer is copied into the kernel-owned arena (read-only in the process's space).
+            uint index = CopyHead % CopyCapacityDwords;
+            uint pad = index + (uint)dwords > CopyCapacityDwords ? CopyCapacityDwords - index : 0;
+            if (pad + (uint)dwords + (CopyHead - CopyTail) > CopyCapacityDwords) { RingFullWaits++; return false; }
+            copyStart = CopyHead + pad;
+            copyDwords = (uint)dwords;
+            va = CopyVa + (ulong)(copyStart % CopyCapacityDwords) * 4;
+        }
+        w.Indirect(va, (uint)dwords, privileged: false); // a user buffer always runs limited (seed 001 §7.1)
+        ulong value = _nextFence + 1;
+        if (option == PrivilegeEnforcement.IndirectBit)
+        {
+            // Option 3: the privileged fence lives in a kernel-built DMA buffer named with INDIRECT bit 0 set (Fig. 21).
+            int slot = (int)(value % (ulong)PrivilegedSlots);
+            var slotSpan = MemoryMarshal.Cast<byte, uint>(_memory.GetSpan(PrivilegedPa.Add((ulong)slot * PrivilegedSlotDwords * 4), PrivilegedSlotDwords * 4));
+            var pw = new PacketWriter(slotSpan);
+            pw.PrivilegedFence(FencePa.Encoded, value, interrupt: true);
+            w.Indirect(PrivilegedVa + (ulong)slot * PrivilegedSlotDwords * 4, (uint)pw.Written, privileged: true);
+        }
+        else
+        {
+            // Options 1 and 2: the ring is a privileged channel; the kernel writes the privileged fence straight into it (Fig. 20).
+            w.PrivilegedFence(FencePa.Encoded, value, interrupt: true);
+        }
+        if (!Hw.HasRoomFor(w.Written)) { RingFullWaits++; return false; }
+        if (option == PrivilegeEnforcement.KernelCopy)
+        {
+            buffer.Dwords[..dwords].CopyTo(MemoryMarshal.Cast<byte, uint>(
+                _memory.GetSpan(CopyPa.Add((ulong)(copyStart % CopyCapacityDwords) * 4), dwords * 4)));
+            CopyHead = copyStart + copyDwords;
+        }
+        if (!Hw.TrySubmit(w.WrittenSpan)) throw new InvalidOperationException("ring space vanished under the context lock");
+        _nextFence = value;
+        fence = value;
+        Outstanding.Enqueue(new AdvancedSubmission(value, resources, copyStart, copyDwords));
+        return true;
+    }
+}

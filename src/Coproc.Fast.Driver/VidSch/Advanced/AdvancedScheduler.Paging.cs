@@ -1,0 +1,132 @@
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Driver.VidMm.Residency;
+
+namespace Coproc.Fast.Driver.VidSch.Advanced;
+
+// Faults and demand paging (seed 001 §5.6 Fig. 15, §5.8; behaviours 15–17). A page fault on a VA inside one of the
+// process's evictable allocations puts the context on the paging list; anything else (an unbacked VA, a protection
+// fault, an invalid command) stops that context only. The paging thread — an event on the virtual clock — serves the
+// highest effective priority, makes the needed set resident (ResidencyManager; evicting others invalidates their VAs)
+// and writes the paging buffer into VidMm's context, whose run-list priority is the highest on the list (and of the
+// contexts waiting for its buffers). When the paging fence passes a request's value, Faulted is cleared in the saved
+// context and the device re-executes the faulting packet/unit when it next runs it.
+public sealed partial class AdvancedScheduler
+{
+    private readonly List<(AdvancedContext? Context, ulong Fence, int Priority)> _awaiting = new();
+    private bool _pagingScheduled;
+
+    /// <summary>Paging requests served.</summary>
+    public long PagingServed { get; private set; }
+
+    private void TrackPaging(AdvancedContext? context, ulong fence) =>
+        _awaiting.Add((context, fence, context?.Priority ?? int.MinValue));
+
+    // The VidMm context's priority (seed 001 §5.6): the highest priority on the paging list, or of whoever waits for it.
+    private int VidMmPriority(ulong now)
+    {
+        int p = PagingList.MaxEffectivePriority(now);
+        foreach (var a in _awaiting) p = Math.Max(p, a.Priority);
+        return p;
+    }
+
+    private void OnFault(AdvancedContext ctx, SwitchReason reason, ulong address)
+    {
+        if (ctx.State != AdvancedContextState.Ready) return; // already on the paging list or stopped: one report per fault
+        if (reason == SwitchReason.PageFault && ctx.Process.TryFind(address, out var a) && a.Managed)
+        {
+            ctx.State = AdvancedContextState.Faulted;
+            ctx.PageFaults++;
+            PagingList.Add(new PagingRequest(ctx, address, NeededFor(ctx, a), Clock()));
+            Log(AdvancedEventKind.PageFault, ctx.Id, address);
+            SchedulePaging(Clock() + Options.PagingServiceCycles);
+            return;
+        }
+        Fail(ctx, reason.ToString(), address);
+    }
+
+    // Surface level: the faulting allocation plus every resource the outstanding buffers listed (the whole list needed to
+    // progress, §5.8, so paging one in cannot loop by evicting another). Page level: only what the VA names.
+    private ResourceReference[] NeededFor(AdvancedContext ctx, GpuAllocation faulted)
+    {
+        if (Options.Faults == FaultGranularity.Page) return [AdvancedProcess.Reference(faulted.Handle)];
+        var set = new List<ResourceReference> { AdvancedProcess.Reference(faulted.Handle) };
+        lock (ctx.RingLock)
+            foreach (var s in ctx.Outstanding)
+                foreach (var r in s.Resources)
+                    if (!set.Exists(x => x.Handle == r.Handle)) set.Add(r);
+        return set.ToArray();
+    }
+
+    private void Fail(AdvancedContext ctx, string reason, ulong address)
+    {
+        if (ctx.State == AdvancedContextState.Error) return;
+        ctx.State = AdvancedContextState.Error;
+        ctx.ErrorReason = reason;
+        ctx.ErrorAddress = address;
+        PagingList.Remove(ctx);
+        Log(AdvancedEventKind.ContextError, ctx.Id, address);
+        ctx.NotifyRingSpace(); // blocked submitters give up
+    }
+
+    private void SchedulePaging(ulong cycle)
+    {
+        if (_pagingScheduled || Host is null) return;
+        _pagingScheduled = true;
+        Host.RequestPaging(cycle);
+    }
+
+    /// <summary>
+    /// The paging thread's turn (an event on the virtual clock): serves the highest-effective-priority request of the
+    /// paging list, and schedules itself again while requests remain.
+    /// </summary>
+    public void RunPagingThread()
+    {
+        lock (KernelLock)
+        {
+            _pagingScheduled = false;
+            ulong now = Clock();
+            if (!PagingList.TryTake(now, out var req)) return;
+            var ctx = req.Context;
+            _commands.Clear();
+            var outcome = Residency.MakeResident(req.Resources, (int)ctx.Id, _commands);
+            if (outcome == ResidencyOutcome.DoesNotFit && req.Resources.Length > 1 && ctx.Process.TryFind(req.FaultVa, out var a))
+            {
+                // The whole list does not fit: bring in only what the fault names (the page-level answer).
+                outcome = Residency.MakeResident([AdvancedProcess.Reference(a.Handle)], (int)ctx.Id, _commands);
+            }
+            if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
+            else
+            {
+                if (outcome == ResidencyOutcome.PagingRequired) Paging.Submit(CollectionsMarshal.AsSpan(_commands));
+                // Already resident by the bookkeeping may still mean "its paging buffer has not run": wait for the last one.
+                ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
+                PagingServed++;
+                Log(AdvancedEventKind.PagingServed, ctx.Id, fence);
+                TrackPaging(ctx, fence);
+                ReleaseResolved();
+            }
+            if (PagingList.Count != 0) SchedulePaging(now + Options.PagingServiceCycles);
+            Reschedule();
+        }
+    }
+
+    // Releases every context whose paging buffer ran: Faulted cleared in its saved context (it is not running — the device
+    // switched away on the fault), so the device runs it again from the faulting packet (native-layout.md §10.3).
+    private void ReleaseResolved()
+    {
+        Paging.Pump();
+        ulong done = Paging.Completed;
+        for (int i = 0; i < _awaiting.Count;)
+        {
+            var (ctx, fence, _) = _awaiting[i];
+            if (fence > done) { i++; continue; }
+            _awaiting.RemoveAt(i);
+            if (ctx is null || ctx.State != AdvancedContextState.Faulted) continue;
+            ref var save = ref _memory.Region(ctx.Hw.SaveArea.Location).Ref<ContextSaveArea>(ctx.Hw.SaveArea.Offset);
+            save.Flags &= ~ContextFlags.Faulted;
+            ctx.State = AdvancedContextState.Ready;
+            Log(AdvancedEventKind.FaultResolved, ctx.Id, fence);
+        }
+    }
+}

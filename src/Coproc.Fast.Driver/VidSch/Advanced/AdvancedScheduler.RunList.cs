@@ -1,0 +1,122 @@
+using Coproc.Fast.Device.RunLists;
+using Coproc.Fast.Driver.VidSch.RunLists;
+
+namespace Coproc.Fast.Driver.VidSch.Advanced;
+
+// Run lists driven by VidSch (seed 001 §6; behaviours 20–22). The scheduler's "running context" is the current run list;
+// a new list is submitted only when none is pending — otherwise the change is remembered and made by the handler that
+// sees the confirmation (§6.2). Order: priority (VidMm's context takes the paging list's), VidMm first among equals,
+// then least recently rotated (the quantum), then id. Two-element lists obey rules 1 and 2 against the current list; a
+// head that is already the current head is left alone (the device is on it or will be: it walks its list by itself).
+public sealed partial class AdvancedScheduler
+{
+    private readonly List<Candidate> _candidates = new();
+    private readonly ulong[] _list = new ulong[HardwareRunList.MaxEntries];
+    private bool _dirty;
+    private bool _timerArmed;
+    private ulong _lastTickRunning;
+
+    private readonly record struct Candidate(ulong SaveArea, int Priority, bool IsPaging, ulong LastHead, uint Id);
+
+    /// <summary>Run lists submitted.</summary>
+    public long RunListsSubmitted { get; private set; }
+
+    /// <summary>Reprioritizations deferred because a pending list was outstanding (behaviour 21).</summary>
+    public long RunListsDeferred { get; private set; }
+
+    private static int Compare(Candidate a, Candidate b)
+    {
+        int c = b.Priority.CompareTo(a.Priority);
+        if (c != 0) return c;
+        if (a.IsPaging != b.IsPaging) return a.IsPaging ? -1 : 1;
+        c = a.LastHead.CompareTo(b.LastHead);
+        return c != 0 ? c : a.Id.CompareTo(b.Id);
+    }
+
+    private static readonly Comparison<Candidate> CandidateOrder = Compare;
+
+    private void Reschedule()
+    {
+        if (RunLists.HasPending)
+        {
+            if (!_dirty) { RunListsDeferred++; Log(AdvancedEventKind.RunListDeferred, 0, RunLists.PendingSerial); }
+            _dirty = true; // seed 001 §6.2: never replace a pending list; the confirmation handler resubmits
+            return;
+        }
+        _dirty = false;
+        ulong now = Clock();
+        _candidates.Clear();
+        if (Paging.HasWork) _candidates.Add(new Candidate(Paging.SaveArea, VidMmPriority(now), true, 0, VidMmPagingContext.ContextId));
+        foreach (var c in _contexts)
+            if (c.State == AdvancedContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastHeadCycle, c.Id));
+        if (_candidates.Count == 0) return;
+        _candidates.Sort(CandidateOrder);
+        var current = RunLists.Current;
+        int n = 0;
+        if (Options.RunLists == RunListMechanism.TwoElement)
+        {
+            if (current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
+            foreach (var c in _candidates)
+            {
+                if (n == TwoElementRunListRules.MaxEntries) break;
+                if (current.Length > 0 && c.SaveArea == current[0]) continue;                    // rule 1
+                if (current.Length > 1 && c.SaveArea == current[1] && n != 0) continue;          // rule 2
+                _list[n++] = c.SaveArea;
+            }
+        }
+        else
+        {
+            foreach (var c in _candidates)
+            {
+                if (n == Options.RunListLength) break;
+                _list[n++] = c.SaveArea;
+            }
+        }
+        if (n == 0 || current.SequenceEqual(_list.AsSpan(0, n))) return;
+        var status = RunLists.TrySubmit(_list.AsSpan(0, n));
+        if (status != RunListSubmitStatus.Ok) throw new RunListSubmitException(Options.Engine, status);
+        RunListsSubmitted++;
+        Log(AdvancedEventKind.RunListSubmitted, IdOf(_list[0]), (ulong)n);
+        ArmTimer(now);
+    }
+
+    private uint IdOf(ulong saveArea) =>
+        saveArea == Paging.SaveArea ? VidMmPagingContext.ContextId : _bySaveArea.TryGetValue(saveArea, out var c) ? c.Id : 0;
+
+    private void ArmTimer(ulong now)
+    {
+        if (_timerArmed || Host is null) return;
+        _timerArmed = true;
+        Host.RequestTimer(now + Options.QuantumCycles);
+    }
+
+    /// <summary>
+    /// The quantum timer: a context the device has been running since the previous tick yields the head to a ready
+    /// context of the same or higher priority (seed 001 §5.5 next-buffer rule; equal priorities take turns).
+    /// </summary>
+    public void OnTimer()
+    {
+        lock (KernelLock)
+        {
+            _timerArmed = false;
+            ulong now = Clock();
+            ulong running = RunLists.RunningContext;
+            if (running != 0 && running == _lastTickRunning && _bySaveArea.TryGetValue(running, out var ctx))
+            {
+                bool rival = false;
+                foreach (var c in _contexts)
+                    rival |= c != ctx && c.State == AdvancedContextState.Ready && c.Priority >= ctx.Priority && c.HasWork;
+                if (rival)
+                {
+                    ctx.LastHeadCycle = now;
+                    Log(AdvancedEventKind.QuantumExpired, ctx.Id, now);
+                    Reschedule();
+                }
+            }
+            _lastTickRunning = running;
+            bool any = Paging.HasWork;
+            foreach (var c in _contexts) any |= c.State == AdvancedContextState.Ready && c.HasWork;
+            if (any) ArmTimer(now);
+        }
+    }
+}

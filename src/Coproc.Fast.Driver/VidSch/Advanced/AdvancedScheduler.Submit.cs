@@ -1,0 +1,115 @@
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Residency;
+
+namespace Coproc.Fast.Driver.VidSch.Advanced;
+
+/// <summary>A submitted buffer: its context and scheduler-fence value.</summary>
+/// <param name="Context">The context.</param>
+/// <param name="Fence">Scheduler-fence value written when it retires.</param>
+public readonly record struct AdvancedTicket(AdvancedContext Context, ulong Fence)
+{
+    /// <summary>True when the buffer retired.</summary>
+    public bool IsComplete => Context.IsComplete(Fence);
+
+    /// <summary>True when it will never run (its context stopped for good).</summary>
+    public bool HasFailed => Context.HasFailed(Fence);
+}
+
+// Submission (seed 001 §5.1 flow UMD → KMD → scheduler): the UMD's resource list is used only for paging — entries the
+// process does not own, or that are not evictable, are dropped (a forged list hurts only its own process: its real
+// resources fault in later). The listed resources are paged in by VidMm's context and the ring gets a WAIT_FENCE on the
+// paging fence, then the buffer as is.
+public sealed partial class AdvancedScheduler
+{
+    /// <summary>
+    /// Deterministic submission: inserts <paramref name="dwords"/> of <paramref name="buffer"/> into
+    /// <paramref name="context"/>'s ring if there is room now (false, nothing queued, when it is full — behaviour 18's
+    /// try-insert). Enforcement option 1 first checks the buffer for privileged instructions.
+    /// </summary>
+    /// <exception cref="LimitedBufferRejectedException">Option 1 and a privileged packet, a PA or a malformed packet.</exception>
+    /// <exception cref="ArgumentException">Buffer of another process, or a length outside it.</exception>
+    public bool TrySubmit(AdvancedContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources, out AdvancedTicket ticket)
+    {
+        var refs = Prepare(context, buffer, dwords, resources, out ulong wait);
+        bool ok = context.TryInsert(buffer, dwords, refs, wait, Options.Privilege, out ulong fence);
+        ticket = new AdvancedTicket(context, fence);
+        if (ok) Arrived(context, fence);
+        return ok;
+    }
+
+    /// <summary>
+    /// Blocking submission (threaded callers): waits while <paramref name="context"/>'s ring is full — holding only that
+    /// context's lock, so other contexts' submitters proceed (behaviour 18, Fig. 16) — up to <paramref name="timeout"/>.
+    /// </summary>
+    public bool Submit(AdvancedContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
+        TimeSpan timeout, out AdvancedTicket ticket)
+    {
+        var refs = Prepare(context, buffer, dwords, resources, out ulong wait);
+        bool ok = context.Insert(buffer, dwords, refs, wait, Options.Privilege, timeout, out ulong fence);
+        ticket = new AdvancedTicket(context, fence);
+        if (ok) Arrived(context, fence);
+        return ok;
+    }
+
+    /// <summary>Convenience: <see cref="TrySubmit"/> that throws when the ring is full.</summary>
+    public AdvancedTicket Submit(AdvancedContext context, UserDmaBuffer buffer, int dwords, params AllocationHandle[] resources)
+    {
+        if (!TrySubmit(context, buffer, dwords, resources, out var t))
+            throw new InvalidOperationException($"{context}: ring full (use TrySubmit or the blocking Submit)");
+        return t;
+    }
+
+    private ResourceReference[] Prepare(AdvancedContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources, out ulong wait)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(buffer);
+        if (buffer.Process != context.Process) throw new ArgumentException("the DMA buffer belongs to another process", nameof(buffer));
+        if (dwords < 1 || dwords > buffer.CapacityDwords) throw new ArgumentOutOfRangeException(nameof(dwords), dwords, "outside the DMA buffer");
+        if (Options.Privilege == PrivilegeEnforcement.KernelCopy)
+        {
+            // Option 1: privileged-instruction check only; memory needs none (seed 001 §7.4).
+            LimitedBufferValidator.Validate(buffer.Dwords[..dwords]);
+            if ((uint)dwords > context.CopyCapacityDwords) throw new ArgumentOutOfRangeException(nameof(dwords), dwords, "larger than the kernel copy arena");
+        }
+        wait = 0;
+        int kept = 0;
+        foreach (var h in resources)
+            if (context.Process.Owns(h) && Residency.IsManaged(h)) kept++;
+        var refs = kept == 0 ? Array.Empty<ResourceReference>() : new ResourceReference[kept];
+        kept = 0;
+        foreach (var h in resources)
+            if (context.Process.Owns(h) && Residency.IsManaged(h)) refs[kept++] = AdvancedProcess.Reference(h);
+        if (refs.Length == 0) return refs;
+        lock (KernelLock)
+        {
+            _commands.Clear();
+            var outcome = Residency.MakeResident(refs, (int)context.Id, _commands);
+            if (outcome == ResidencyOutcome.PagingRequired)
+            {
+                Paging.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_commands));
+                TrackPaging(context, Paging.LastSubmitted);
+            }
+            // DoesNotFit: no prefetch — the buffer demand-faults what it really touches.
+            if (outcome != ResidencyOutcome.DoesNotFit && Paging.LastSubmitted > Paging.Completed) wait = Paging.LastSubmitted;
+            if (wait != 0) Log(AdvancedEventKind.Prefetched, context.Id, wait);
+        }
+        return refs;
+    }
+
+    private void Arrived(AdvancedContext context, ulong fence)
+    {
+        lock (KernelLock) Log(AdvancedEventKind.Submitted, context.Id, fence);
+        Volatile.Write(ref _workArrived, 1);
+    }
+
+    /// <summary>
+    /// Called by the host's loop: when work arrived since the last call, reconsiders the run list. Returns true when it
+    /// did anything.
+    /// </summary>
+    public bool Poll()
+    {
+        if (Interlocked.Exchange(ref _workArrived, 0) == 0) return false;
+        lock (KernelLock) Reschedule();
+        return true;
+    }
+}

@@ -1,0 +1,234 @@
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Device.RunLists;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Paging;
+using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch.RunLists;
+
+namespace Coproc.Fast.Driver.VidSch.Advanced;
+
+/// <summary>What the advanced scheduler asks of its host (the machine's event loop): deferred work on the virtual clock.</summary>
+public interface IAdvancedSchedulerHost
+{
+    /// <summary>Run <see cref="AdvancedScheduler.RunPagingThread"/> at <paramref name="cycle"/>.</summary>
+    void RequestPaging(ulong cycle);
+
+    /// <summary>Run <see cref="AdvancedScheduler.OnTimer"/> at <paramref name="cycle"/>.</summary>
+    void RequestTimer(ulong cycle);
+}
+
+/// <summary>
+/// The advanced scheduling model (seed 001 §4–§7): per-process GPU address spaces with invariant VAs, user-written DMA
+/// buffers submitted as is, surface- or page-level demand faulting with a paging list, a paging thread and VidMm's own
+/// context, hardware run lists driven with a current and a pending list (two-element rules or the history buffer), and
+/// the three limited-vs-privileged enforcement options. Talks to the device through MMIO, memory and the interrupt
+/// records only. Kernel state is guarded by <see cref="KernelLock"/>; ring insertion by each context's own lock.
+/// </summary>
+public sealed partial class AdvancedScheduler
+{
+    private readonly MmioRegisterFile _mmio;
+    private readonly DeviceMemory _memory;
+    private readonly Dictionary<ulong, AdvancedContext> _bySaveArea = new();
+    private readonly Dictionary<uint, AdvancedContext> _byId = new();
+    private readonly Dictionary<ulong, AdvancedContext> _byFence = new();
+    private readonly List<AdvancedContext> _contexts = new();
+    private readonly List<AdvancedProcess> _processes = new();
+    private readonly List<AdvancedEvent> _log = new();
+    private readonly List<PagingOperation> _commands = new();
+    private uint _nextContextId;
+    private uint _nextProcessId = 1;
+    private int _workArrived;
+
+    /// <summary>Creates the scheduler over VidMm and the device's registers; programs the run-list mode.</summary>
+    public AdvancedScheduler(AdvancedOptions options, VideoMemoryManager vidmm, ResidencyManager residency, Func<ulong> clock)
+    {
+        Options = options ?? throw new ArgumentNullException(nameof(options));
+        VidMm = vidmm ?? throw new ArgumentNullException(nameof(vidmm));
+        Residency = residency ?? throw new ArgumentNullException(nameof(residency));
+        Clock = clock ?? throw new ArgumentNullException(nameof(clock));
+        if (options.RunListLength is < 2 or > HardwareRunList.MaxEntries)
+            throw new ArgumentOutOfRangeException(nameof(options), options.RunListLength, "run-list length must be 2 … 16");
+        _mmio = vidmm.Mmio;
+        _memory = vidmm.Memory;
+        // Demand faulting: an evicted allocation's VA must fault, not reach its backing store (seed 001 §5.3 step 4).
+        residency.InvalidateEvictedMappings = true;
+        _nextContextId = options.FirstContextId;
+        Paging = new VidMmPagingContext(residency, options.PagingRingBytes);
+        PagingList = new PagingList(options.PagingBoostPeriodCycles);
+        var listArray = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+        if (options.RunLists == RunListMechanism.History)
+        {
+            // One history buffer per device, system memory, 4 KiB aligned, ≥ 2 × the run-list length (seed 001 §6.5).
+            var hb = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+            HistoryPa = vidmm.PhysicalAddressOf(hb, 0);
+            uint records = (uint)Math.Max(2 * options.RunListLength, 16);
+            History = HistoryBufferReader.Enable(_mmio, _memory, HistoryPa, records * HistoryRecord.SizeInBytes);
+        }
+        else HistoryBufferReader.UseTwoElementLists(_mmio);
+        RunLists = new RunListSubmitter(_mmio, _memory, options.Engine, vidmm.PhysicalAddressOf(listArray, 0));
+    }
+
+    /// <summary>Configuration.</summary>
+    public AdvancedOptions Options { get; }
+
+    /// <summary>VidMm.</summary>
+    public VideoMemoryManager VidMm { get; }
+
+    /// <summary>The residency manager (evicted VAs invalidated).</summary>
+    public ResidencyManager Residency { get; }
+
+    /// <summary>The virtual clock (device cycle).</summary>
+    public Func<ulong> Clock { get; }
+
+    /// <summary>Host for deferred work; null = nothing deferred is scheduled (tests drive the scheduler by hand).</summary>
+    public IAdvancedSchedulerHost? Host { get; set; }
+
+    /// <summary>Guards every kernel structure except ring insertion (which has per-context locks).</summary>
+    public object KernelLock { get; } = new();
+
+    /// <summary>VidMm's dedicated paging context.</summary>
+    public VidMmPagingContext Paging { get; }
+
+    /// <summary>The paging list.</summary>
+    public PagingList PagingList { get; }
+
+    /// <summary>The run-list register layer (current and pending lists).</summary>
+    public RunListSubmitter RunLists { get; }
+
+    /// <summary>History mode: the history-buffer reader.</summary>
+    public HistoryBufferReader? History { get; }
+
+    /// <summary>History mode: the history buffer's PA (kernel memory, never mapped into a process).</summary>
+    public PhysicalAddress HistoryPa { get; }
+
+    /// <summary>The contexts.</summary>
+    public IReadOnlyList<AdvancedContext> Contexts => _contexts;
+
+    /// <summary>The event log (a copy).</summary>
+    public AdvancedEvent[] Events { get { lock (KernelLock) return _log.ToArray(); } }
+
+    /// <summary>Empty reports the saved-context query showed to be races (behaviour 19).</summary>
+    public long EmptyRaceRequeues { get; private set; }
+
+    /// <summary>True when no context has outstanding work except ones in error or stopped on a wait nothing will satisfy.</summary>
+    public bool IsIdle
+    {
+        get
+        {
+            lock (KernelLock)
+            {
+                if (PagingList.Count != 0 || _awaiting.Count != 0 || Paging.HasWork) return false;
+                foreach (var c in _contexts)
+                    if (c.State != AdvancedContextState.Error && c.HasWork) return false;
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Creates a process: its own GPU address space (invalid VAs fault) with VidMm's paging fence mapped read-only.</summary>
+    public AdvancedProcess CreateProcess()
+    {
+        lock (KernelLock)
+        {
+            var space = VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+            ulong fenceVa = space.MapAllocation(Paging.FencePage, GpuMappingFlags.ReadOnly);
+            var p = new AdvancedProcess(this, _nextProcessId++, space, fenceVa);
+            _processes.Add(p);
+            return p;
+        }
+    }
+
+    /// <summary>
+    /// Creates a context of <paramref name="process"/> at <paramref name="priority"/>: save area and ring (pinned, kernel
+    /// only), scheduler fence (kernel only), and the kernel-owned buffers its enforcement option needs.
+    /// </summary>
+    public AdvancedContext CreateContext(AdvancedProcess process, int priority = 0)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        lock (KernelLock)
+        {
+            uint id = _nextContextId++;
+            var hw = new KernelContext(VidMm, process.Space.Descriptor, id, Options.RingBytes);
+            var fencePage = VidMm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+            var fencePa = VidMm.PhysicalAddressOf(fencePage, 0);
+            _memory.GetSpan(fencePa, (int)VideoMemoryManager.PageSize).Clear();
+            PhysicalAddress privPa = default, copyPa = default;
+            ulong privVa = 0, copyVa = 0;
+            int slots = 0;
+            uint copyDwords = 0;
+            if (Options.Privilege == PrivilegeEnforcement.IndirectBit)
+            {
+                // Option 3: privileged DMA buffers in kernel memory, mapped P = 1 read-only — a limited buffer touching them faults.
+                var priv = VidMm.Allocate(Options.RingBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+                privPa = VidMm.PhysicalAddressOf(priv, 0);
+                privVa = process.Space.MapAllocation(priv, GpuMappingFlags.Privileged);
+                process.Add(new GpuAllocation(priv, privVa, Options.RingBytes, false));
+                slots = (int)(Options.RingBytes / (AdvancedContext.PrivilegedSlotDwords * 4));
+            }
+            else if (Options.Privilege == PrivilegeEnforcement.KernelCopy)
+            {
+                // Option 1: the kernel copy of each validated buffer, read-only to the GPU and never mapped for the CPU.
+                var copy = VidMm.Allocate(Options.KernelCopyBytes, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+                copyPa = VidMm.PhysicalAddressOf(copy, 0);
+                copyVa = process.Space.MapAllocation(copy, GpuMappingFlags.ReadOnly);
+                process.Add(new GpuAllocation(copy, copyVa, Options.KernelCopyBytes, false));
+                copyDwords = Options.KernelCopyBytes / 4;
+            }
+            var ctx = new AdvancedContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords);
+            _contexts.Add(ctx);
+            _byId.Add(id, ctx);
+            _bySaveArea.Add(ctx.SaveArea, ctx);
+            _byFence.Add(fencePa.Encoded, ctx);
+            return ctx;
+        }
+    }
+
+    internal GpuAllocation AllocateSurface(AdvancedProcess p, ulong bytes)
+    {
+        lock (KernelLock)
+        {
+            var h = Residency.CreateAllocation(bytes, 0);
+            ulong va = p.Space.MapAllocation(h, GpuMappingFlags.Writable);
+            // Not resident yet: its first use faults (or a prefetch pages it in) — never reaches the backing store.
+            p.Space.InvalidateMappingNow(va);
+            var a = new GpuAllocation(h, va, bytes, true);
+            p.Add(a);
+            return a;
+        }
+    }
+
+    internal GpuAllocation AllocatePinned(AdvancedProcess p, ulong bytes, GpuMappingFlags flags)
+    {
+        lock (KernelLock)
+        {
+            var h = VidMm.Allocate(bytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+            _memory.GetSpan(VidMm.PhysicalAddressOf(h, 0), checked((int)bytes)).Clear();
+            ulong va = p.Space.MapAllocation(h, flags);
+            var a = new GpuAllocation(h, va, bytes, false);
+            p.Add(a);
+            return a;
+        }
+    }
+
+    internal UserDmaBuffer CreateDmaBuffer(AdvancedProcess p, int dwords)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(dwords, 1);
+        lock (KernelLock)
+        {
+            ulong bytes = ((ulong)dwords * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
+            var h = VidMm.Allocate(bytes, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+            var pa = VidMm.PhysicalAddressOf(h, 0);
+            _memory.GetSpan(pa, (int)bytes).Clear();
+            // Read-only for the GPU: a limited buffer cannot rewrite its own (or a queued) DMA buffer.
+            ulong va = p.Space.MapAllocation(h, GpuMappingFlags.ReadOnly);
+            p.Add(new GpuAllocation(h, va, bytes, false));
+            return new UserDmaBuffer(p, _memory, h, pa, va, (int)(bytes / 4));
+        }
+    }
+
+    private void Log(AdvancedEventKind kind, uint contextId, ulong detail) => _log.Add(new AdvancedEvent(Clock(), kind, contextId, detail));
+
+    /// <summary>The context whose save area is <paramref name="saveArea"/>, if it is one of this scheduler's.</summary>
+    public AdvancedContext? ContextBySaveArea(ulong saveArea) => _bySaveArea.GetValueOrDefault(saveArea);
+}
