@@ -21,6 +21,7 @@ public sealed class AdvancedMachine : IDisposable, IAdvancedSchedulerHost
     private long _seq;
     private bool _isrPending;
     private bool _disposed;
+    private bool _kicked;
 
     /// <summary>Builds the machine.</summary>
     public AdvancedMachine(AdvancedOptions? options = null)
@@ -71,7 +72,7 @@ public sealed class AdvancedMachine : IDisposable, IAdvancedSchedulerHost
         ulong until = Now + maxCycles;
         while (Now < until)
         {
-            Scheduler.Poll();
+            _kicked |= Scheduler.Poll();
             if (condition()) return true;
             if (!StepOnce(until)) break;
         }
@@ -84,7 +85,7 @@ public sealed class AdvancedMachine : IDisposable, IAdvancedSchedulerHost
         ulong until = Now + cycles;
         while (Now < until)
         {
-            Scheduler.Poll();
+            _kicked |= Scheduler.Poll();
             if (!StepOnce(until)) { Device.Step(until - Now); break; }
         }
     }
@@ -100,7 +101,8 @@ public sealed class AdvancedMachine : IDisposable, IAdvancedSchedulerHost
             return true;
         }
         ulong next = _events.Count > 0 ? key.Cycle : ulong.MaxValue;
-        bool busy = DeviceBusy();
+        bool busy = _kicked || DeviceBusy();
+        _kicked = false;
         if (!busy && (next == ulong.MaxValue || (ev == EventKind.Timer && _events.Count == 1 && Scheduler.IsIdle))) return false;
         ulong target = busy ? Math.Min(now + Options.StepCycles, next) : next;
         target = Math.Min(target, until);
@@ -154,6 +156,8 @@ public sealed class AdvancedMachine : IDisposable, IAdvancedSchedulerHost
     void IAdvancedSchedulerHost.RequestPaging(ulong cycle) => Enqueue(EventKind.Paging, cycle);
 
     void IAdvancedSchedulerHost.RequestTimer(ulong cycle) => Enqueue(EventKind.Timer, cycle);
+
+    void IAdvancedSchedulerHost.Kick() => _kicked = true;
 
     /// <summary>Frees device memory.</summary>
     public void Dispose()

@@ -13,14 +13,15 @@ namespace Coproc.Fast.Driver.VidSch.Advanced;
 // context and the device re-executes the faulting packet/unit when it next runs it.
 public sealed partial class AdvancedScheduler
 {
-    private readonly List<(AdvancedContext? Context, ulong Fence, int Priority)> _awaiting = new();
+    private readonly List<(AdvancedContext Context, ulong Fence, int Priority, bool Releases)> _awaiting = new();
     private bool _pagingScheduled;
 
     /// <summary>Paging requests served.</summary>
     public long PagingServed { get; private set; }
 
-    private void TrackPaging(AdvancedContext? context, ulong fence) =>
-        _awaiting.Add((context, fence, context?.Priority ?? int.MinValue));
+    // Releases = true: the fence resolves the context's fault; false: a submission's prefetch (only lends its priority).
+    private void TrackPaging(AdvancedContext context, ulong fence, bool releases) =>
+        _awaiting.Add((context, fence, context.Priority, releases));
 
     // The VidMm context's priority (seed 001 §5.6): the highest priority on the paging list, or of whoever waits for it.
     private int VidMmPriority(ulong now)
@@ -103,7 +104,7 @@ public sealed partial class AdvancedScheduler
                 ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
                 PagingServed++;
                 Log(AdvancedEventKind.PagingServed, ctx.Id, fence);
-                TrackPaging(ctx, fence);
+                TrackPaging(ctx, fence, releases: true);
                 ReleaseResolved();
             }
             if (PagingList.Count != 0) SchedulePaging(now + Options.PagingServiceCycles);
@@ -119,14 +120,15 @@ public sealed partial class AdvancedScheduler
         ulong done = Paging.Completed;
         for (int i = 0; i < _awaiting.Count;)
         {
-            var (ctx, fence, _) = _awaiting[i];
+            var (ctx, fence, _, releases) = _awaiting[i];
             if (fence > done) { i++; continue; }
             _awaiting.RemoveAt(i);
-            if (ctx is null || ctx.State != AdvancedContextState.Faulted) continue;
+            if (!releases || ctx.State != AdvancedContextState.Faulted) continue;
             ref var save = ref _memory.Region(ctx.Hw.SaveArea.Location).Ref<ContextSaveArea>(ctx.Hw.SaveArea.Offset);
             save.Flags &= ~ContextFlags.Faulted;
             ctx.State = AdvancedContextState.Ready;
             Log(AdvancedEventKind.FaultResolved, ctx.Id, fence);
+            Host?.Kick(); // the device re-polls its list at its next slice: make sure it gets one
         }
     }
 }

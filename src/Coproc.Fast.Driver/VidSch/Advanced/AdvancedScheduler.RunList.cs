@@ -18,6 +18,14 @@ public sealed partial class AdvancedScheduler
 
     private readonly record struct Candidate(ulong SaveArea, int Priority, bool IsPaging, ulong LastHead, uint Id);
 
+    private readonly List<ulong[]> _submittedLists = new();
+
+    /// <summary>Every run list submitted, in order (save-area PAs; a copy).</summary>
+    public ulong[][] SubmittedLists { get { lock (KernelLock) return _submittedLists.ToArray(); } }
+
+    /// <summary>VidMm's context priority now: the highest effective priority on the paging list or waiting for its buffers (§5.6).</summary>
+    public int PagingContextPriority { get { lock (KernelLock) return VidMmPriority(Clock()); } }
+
     /// <summary>Run lists submitted.</summary>
     public long RunListsSubmitted { get; private set; }
 
@@ -76,6 +84,8 @@ public sealed partial class AdvancedScheduler
         var status = RunLists.TrySubmit(_list.AsSpan(0, n));
         if (status != RunListSubmitStatus.Ok) throw new RunListSubmitException(Options.Engine, status);
         RunListsSubmitted++;
+        _submittedLists.Add(_list.AsSpan(0, n).ToArray());
+        Host?.Kick();
         Log(AdvancedEventKind.RunListSubmitted, IdOf(_list[0]), (ulong)n);
         ArmTimer(now);
     }

@@ -87,7 +87,7 @@ public sealed partial class AdvancedScheduler
             if (outcome == ResidencyOutcome.PagingRequired)
             {
                 Paging.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_commands));
-                TrackPaging(context, Paging.LastSubmitted);
+                TrackPaging(context, Paging.LastSubmitted, releases: false);
             }
             // DoesNotFit: no prefetch — the buffer demand-faults what it really touches.
             if (outcome != ResidencyOutcome.DoesNotFit && Paging.LastSubmitted > Paging.Completed) wait = Paging.LastSubmitted;

@@ -16,6 +16,9 @@ public interface IAdvancedSchedulerHost
 
     /// <summary>Run <see cref="AdvancedScheduler.OnTimer"/> at <paramref name="cycle"/>.</summary>
     void RequestTimer(ulong cycle);
+
+    /// <summary>Registers or save areas changed: give the device at least one step even if it looks idle.</summary>
+    void Kick();
 }
 
 /// <summary>
