@@ -1,0 +1,164 @@
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch.Advanced;
+
+namespace Coproc.Fast.Tests.Advanced;
+
+/// <summary>Seed 001 §7 (behaviours 24, 25): limited vs privileged DMA under the three enforcement options.</summary>
+[TestFixture]
+public class AdvancedPrivilegeTests
+{
+    public enum Bad { PhysicalFence, DisableContextSwitch, RegWrite, Flip, UpdatePageTable }
+
+    private static void Emit(Bad bad, ref PacketWriter w)
+    {
+        switch (bad)
+        {
+            case Bad.PhysicalFence: w.PrivilegedFence(PhysicalAddress.Local(0x1000).Encoded, 7); break;
+            case Bad.DisableContextSwitch: w.DisableContextSwitch(); break;
+            case Bad.RegWrite: w.RegWrite(0x900 + 0x10, 1); break;
+            case Bad.Flip: w.Flip(PhysicalAddress.Local(0).Encoded, vsync: false); break;
+            case Bad.UpdatePageTable: w.UpdatePageTable(PhysicalAddress.Local(0).Encoded, [0UL]); break;
+        }
+    }
+
+    [Test]
+    public void Behaviour24_Option1_KernelRefusesEveryPrivilegedInstruction_NothingQueued(
+        [Values] Bad bad)
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: PrivilegeEnforcement.KernelCopy));
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var buf = p.CreateDmaBuffer(64);
+        var w = buf.Writer();
+        w.Nop();
+        Emit(bad, ref w);
+        ulong tail = ctx.Hw.WritePtr;
+        int written = w.Written;
+
+        var ex = Assert.Throws<LimitedBufferRejectedException>(() => rig.Scheduler.Submit(ctx, buf, written));
+        Assert.That(ex!.DwordOffset, Is.EqualTo(1));
+        Assert.That(ex.Violation, Is.EqualTo(bad == Bad.PhysicalFence ? LimitedBufferViolation.PhysicalAddress : LimitedBufferViolation.PrivilegedPacket));
+        Assert.That(ctx.Hw.WritePtr, Is.EqualTo(tail));
+        Assert.That(ctx.SubmittedFence, Is.Zero);
+    }
+
+    [Test]
+    public void Behaviour24_Options2And3_HardwareFaultsTheLimitedBuffer_OnlyItsContextStops(
+        [Values(PrivilegeEnforcement.RingInsertion, PrivilegeEnforcement.IndirectBit)] PrivilegeEnforcement option, [Values] Bad bad)
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: option));
+        var p = rig.Scheduler.CreateProcess();
+        var evil = rig.Scheduler.CreateContext(p);
+        var q = rig.Scheduler.CreateProcess();
+        var good = rig.Scheduler.CreateContext(q);
+        var s = q.AllocateSurface(64 << 10);
+        var te = rig.Submit(evil, (ref PacketWriter w) => Emit(bad, ref w));
+        var tg = rig.Submit(good, (ref PacketWriter w) => w.Fill(s.Va, 0x0F0F0F0F, 64 << 10), s.Handle);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        Assert.That(evil.State, Is.EqualTo(AdvancedContextState.Error));
+        Assert.That(evil.ErrorReason, Is.EqualTo(nameof(SwitchReason.ProtectionFault)));
+        Assert.That(te.HasFailed, Is.True);
+        // The kernel's own privileged fence (ring or privileged buffer) retired the good buffer.
+        Assert.That(tg.IsComplete, Is.True);
+        Assert.That(rig.Read(s), Is.EqualTo(AdvancedRig.Pattern(0x0F0F0F0F, 64 << 10)));
+        Assert.That(rig.Machine.Device.Display.CurrentSurface, Is.Zero, "no flip reached the display");
+    }
+
+    [Test]
+    public void Behaviour25_Option3_TheRingRedirectsTheUserBufferLimited_AndTheKernelFenceBufferWithBit0()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: PrivilegeEnforcement.IndirectBit));
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var log = p.AllocatePinned(4096);
+        var t = rig.Submit(ctx, (ref PacketWriter w) => w.WriteData(log.Va, 5));
+        var ring = MemoryMarshal.Cast<byte, uint>(rig.Machine.VidMm.Memory.GetSpan(ctx.Hw.Ring, (int)ctx.Hw.WritePtr));
+
+        Assert.That(PacketDecoder.TryDecode(ring, 0, out var first, out _), Is.True);
+        Assert.That(PacketDecoder.TryDecode(ring, first.LengthDwords, out var second, out _), Is.True);
+        Assert.That(first.Opcode, Is.EqualTo(Opcode.Indirect));
+        Assert.That(ring[1] & 1, Is.Zero, "the user's buffer runs limited");
+        Assert.That(second.Opcode, Is.EqualTo(Opcode.Indirect));
+        Assert.That(ring[first.LengthDwords + 1] & 1, Is.EqualTo(1u), "the kernel's fence buffer runs privileged (bit 0)");
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(t.IsComplete, Is.True, "the privileged buffer's physical-address fence executed");
+    }
+
+    [Test]
+    public void Behaviour25_ALimitedBufferTouchingTheKernelsPrivilegedBuffer_Faults()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: PrivilegeEnforcement.IndirectBit));
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var priv = p.Allocations.Single(a => p.Space.ReadLeaf(a.Va).IsPrivileged);
+        var t = rig.Submit(ctx, (ref PacketWriter w) => w.Copy(priv.Va + 64, priv.Va, 32));
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Error));
+        Assert.That(ctx.ErrorReason, Is.EqualTo(nameof(SwitchReason.ProtectionFault)));
+        Assert.That(t.HasFailed, Is.True);
+    }
+
+    [Test]
+    public void IndirectInsideAUserBuffer_IsAnInvalidCommand()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: PrivilegeEnforcement.RingInsertion));
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var other = p.CreateDmaBuffer(16);
+        var t = rig.Submit(ctx, (ref PacketWriter w) => w.Indirect(other.Va, 1, privileged: true));
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Error));
+        Assert.That(ctx.ErrorReason, Is.EqualTo(nameof(SwitchReason.InvalidCommand)));
+        Assert.That(t.HasFailed, Is.True);
+    }
+
+    [Test]
+    public void RingsPageTablesHistoryBufferAndSaveAreas_AreUnreachableFromAnyContextVa(
+        [Values(PrivilegeEnforcement.KernelCopy, PrivilegeEnforcement.RingInsertion, PrivilegeEnforcement.IndirectBit)] PrivilegeEnforcement option)
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(RunListMechanism.History, option));
+        var p = rig.Scheduler.CreateProcess();
+        var victim = rig.Scheduler.CreateContext(p);
+        var surface = p.AllocateSurface(64 << 10);
+        rig.Submit(victim, (ref PacketWriter w) => w.Fill(surface.Va, 1, 4096), surface.Handle);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        var targets = new[]
+        {
+            victim.Hw.Ring, victim.Hw.SaveArea, victim.Hw.Descriptor, p.Space.Descriptor.Root, rig.Scheduler.HistoryPa,
+            rig.Scheduler.Paging.Hw.Ring, rig.Scheduler.Paging.Hw.SaveArea, victim.FencePa,
+        };
+
+        // No page any process maps is one of those pages
+        var kernelPages = targets.Select(t => (t.Location, t.Offset >> 12)).ToHashSet();
+        foreach (var a in p.Allocations)
+            for (ulong va = a.Va; va < a.Va + a.Bytes; va += 4096)
+            {
+                var e = p.Space.ReadLeaf(va);
+                Assert.That(kernelPages.Contains((e.Location, e.FrameOffset >> 12)), Is.False, $"VA 0x{va:X} maps a kernel structure");
+            }
+
+        // And trying: a limited buffer writing at the PA's offset, or at its kernel-view VA, faults and stops only itself
+        foreach (var t in targets)
+            foreach (ulong va in new[] { t.Offset, (t.Location == MemoryLocation.Local ? KernelViewSpace.LocalBase : KernelViewSpace.SystemBase) + t.Offset })
+            {
+                var evil = rig.Scheduler.CreateContext(p);
+                bool ownMemory = p.TryFind(va, out _); // the number may happen to be one of the process's own VAs
+                var te = rig.Submit(evil, (ref PacketWriter w) => w.WriteData(va, [0xBAD0BAD0u, 0xBAD0BAD0u]));
+                Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+                if (!ownMemory)
+                {
+                    Assert.That(evil.State, Is.EqualTo(AdvancedContextState.Error), $"write at 0x{va:X}");
+                    Assert.That(te.HasFailed, Is.True);
+                }
+                Assert.That(rig.Machine.VidMm.Memory.GetSpan(t, 8).ToArray(), Is.Not.EqualTo(new byte[] { 0xD0, 0xBA, 0xD0, 0xBA, 0xD0, 0xBA, 0xD0, 0xBA }));
+            }
+        var again = rig.Submit(victim, (ref PacketWriter w) => w.Fill(surface.Va + 4096, 2, 4096));
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(again.IsComplete, Is.True);
+    }
+}
