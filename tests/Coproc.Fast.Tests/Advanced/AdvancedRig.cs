@@ -17,7 +17,7 @@ internal sealed class AdvancedRig : IDisposable
     public static AdvancedOptions Small(RunListMechanism runLists = RunListMechanism.TwoElement,
         PrivilegeEnforcement privilege = PrivilegeEnforcement.IndirectBit, FaultGranularity faults = FaultGranularity.Surface) => new()
     {
-        Device = new() { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 64UL << 20, ApertureBytes = 4UL << 20, VsyncPeriodCycles = 0 },
+        Device = new() { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 4UL << 20, VsyncPeriodCycles = 0 },
         RunLists = runLists,
         Privilege = privilege,
         Faults = faults,
@@ -47,6 +47,14 @@ internal sealed class AdvancedRig : IDisposable
         var b = new byte[bytes];
         for (int i = 0; i < bytes; i++) b[i] = (byte)(pattern >> (8 * (i & 3)));
         return b;
+    }
+
+    /// <summary>Fast byte comparison (NUnit's collection comparer is slow on MiB arrays); reports the first difference.</summary>
+    public static void AssertBytes(byte[] actual, byte[] expected, string? what = null)
+    {
+        int i = actual.AsSpan().CommonPrefixLength(expected);
+        Assert.That(i == expected.Length && actual.Length == expected.Length, Is.True,
+            $"{what}: first difference at byte {i} of {expected.Length} (actual length {actual.Length})");
     }
 
     public void Dispose() => Machine.Dispose();

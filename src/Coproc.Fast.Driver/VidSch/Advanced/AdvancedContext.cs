@@ -105,7 +105,7 @@ public sealed partial class AdvancedContext
     internal uint CopyHead; // next free dword of the copy arena (free-running)
     internal uint CopyTail; // oldest dword still used by an outstanding buffer (free-running)
     internal ulong LastHeadCycle;
-    internal ulong PrefetchFence;
+    internal readonly List<Coproc.Fast.Driver.VidMm.AllocationHandle> FaultSet = new();
 
     /// <summary>True while buffers are outstanding (submitted, not retired).</summary>
     internal bool HasWork
@@ -128,7 +128,11 @@ public sealed partial class AdvancedContext
                 if (s.CopyDwords != 0) CopyTail = s.CopyStart + s.CopyDwords;
                 n++;
             }
-            if (n != 0) Monitor.PulseAll(RingLock); // behaviour 18: a blocked submitter of this context re-checks
+            if (n != 0)
+            {
+                FaultSet.Clear(); // a buffer retired: the faulting element made progress
+                Monitor.PulseAll(RingLock); // behaviour 18: a blocked submitter of this context re-checks
+            }
         }
         return n;
     }

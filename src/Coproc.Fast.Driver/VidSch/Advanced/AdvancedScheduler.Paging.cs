@@ -46,16 +46,20 @@ public sealed partial class AdvancedScheduler
         Fail(ctx, reason.ToString(), address);
     }
 
-    // Surface level: the faulting allocation plus every resource the outstanding buffers listed (the whole list needed to
-    // progress, §5.8, so paging one in cannot loop by evicting another). Page level: only what the VA names.
+    // What a fault resolution brings in. Always the faulting allocation plus the ones this context faulted on since its
+    // last retirement — the driver's memory of "the entire list needed to make progress" (seed 001 §5.8), so an element
+    // touching A and B cannot loop by paging B in over A. Surface level adds every resource the outstanding buffers listed
+    // (§5.6: the list is usage information); page level uses nothing but the reported VAs.
     private ResourceReference[] NeededFor(AdvancedContext ctx, GpuAllocation faulted)
     {
-        if (Options.Faults == FaultGranularity.Page) return [AdvancedProcess.Reference(faulted.Handle)];
-        var set = new List<ResourceReference> { AdvancedProcess.Reference(faulted.Handle) };
-        lock (ctx.RingLock)
-            foreach (var s in ctx.Outstanding)
-                foreach (var r in s.Resources)
-                    if (!set.Exists(x => x.Handle == r.Handle)) set.Add(r);
+        if (!ctx.FaultSet.Contains(faulted.Handle)) ctx.FaultSet.Add(faulted.Handle);
+        var set = new List<ResourceReference>(ctx.FaultSet.Count + 4);
+        foreach (var h in ctx.FaultSet) set.Add(AdvancedProcess.Reference(h));
+        if (Options.Faults == FaultGranularity.Surface)
+            lock (ctx.RingLock)
+                foreach (var s in ctx.Outstanding)
+                    foreach (var r in s.Resources)
+                        if (!set.Exists(x => x.Handle == r.Handle)) set.Add(r);
         return set.ToArray();
     }
 
