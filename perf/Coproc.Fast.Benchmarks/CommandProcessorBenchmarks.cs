@@ -24,7 +24,7 @@ public class CommandProcessorBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _nop = Build(w => { for (int i = 0; i < NopPackets; i++) w.Nop(); });
+        _nop = BenchMachine.NopRing(RingBytes); // shared with `coproc bench`
         _writeData = Build(w => { for (int i = 0; i < WriteDataPackets; i++) w.WriteData(0x10_0000 + (ulong)(i & 1023) * 4, (uint)i); });
         _fence = Build(w => { for (int i = 0; i < FencePackets; i++) w.Fence(0x10_0000 + (ulong)(i & 511) * 8, (ulong)i); });
         _walk = _nop.RingDwords.ToArray();

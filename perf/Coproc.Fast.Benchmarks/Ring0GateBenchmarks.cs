@@ -12,6 +12,8 @@ public class Ring0GateBenchmarks
 {
     private readonly byte[] _args = new byte[256];
     private Ring0Gate _real = null!, _none = null!, _modeled = null!;
+    private Ring0SubmitPath _path = null!;
+    private readonly byte[] _commandBuffer = Ring0SubmitPath.NopCommandBuffer(256);
 
     [GlobalSetup]
     public void Setup()
@@ -19,7 +21,16 @@ public class Ring0GateBenchmarks
         _real = new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.Real });
         _none = new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None });
         _modeled = new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled });
+        _path = new Ring0SubmitPath(Ring0GatePolicy.Real);
     }
+
+    /// <summary>Frees the kernel ring.</summary>
+    [GlobalCleanup]
+    public void Cleanup() => _path.Dispose();
+
+    /// <summary>The whole ring-0 path (the one `coproc bench` measures): Real gate + copy-in + validation + kernel ring write, 256 B.</summary>
+    [Benchmark]
+    public bool Ring0Path_Submit256B() => _path.SubmitThroughRing0(1, _commandBuffer);
 
     /// <summary>Baseline: a bare getppid P/Invoke.</summary>
     [Benchmark(Baseline = true)]

@@ -1,14 +1,7 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Threading.Channels;
 using BenchmarkDotNet.Attributes;
-using Coproc.Fast.Device.Core;
-using Coproc.Fast.Device.Engines;
-using Coproc.Fast.Device.Memory;
-using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Packets;
-using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.Umd;
 
 namespace Coproc.Fast.Benchmarks;
@@ -26,14 +19,11 @@ public class Ring3SubmissionBenchmarks
     /// <summary>Messages per invocation.</summary>
     public const int Messages = 1 << 16;
 
-    private const int Capacity = 4096; // 4096 × 64 B = 256 KiB for every queue
-    private Coprocessor? _device;
+    private const int Capacity = Ring3QueueWorkload.Capacity; // 4096 × 64 B = 256 KiB for every queue
+    private Ring3QueueWorkload? _ring3;
     private UserQueue _queue = null!;
-    private Ring3DeviceThread? _deviceThread;
     private SpscRing64? _spsc;
-    private Channel<Payload64>? _channel;
-    private Thread? _channelConsumer;
-    private long _channelConsumed;
+    private ChannelPipe64? _channel;
     private ConcurrentQueue<Payload64> _cq = null!;
     private Thread? _cqConsumer;
     private long _cqConsumed;
@@ -41,31 +31,13 @@ public class Ring3SubmissionBenchmarks
     private readonly uint[] _packet = new uint[16];
     private long _sent;
 
-    /// <summary>One 64-byte message.</summary>
-    [InlineArray(16)]
-    public struct Payload64
-    {
-        private uint _element;
-    }
-
     // Each benchmark starts only its own consumer thread: on a 2-core machine an idle spinning consumer of another
     // queue would steal the core the measured consumer needs.
     [GlobalSetup(Targets = [nameof(Ring3_DoorbellPerPacket), nameof(Ring3_DoorbellPer64)])]
     public void SetupRing3()
     {
-        _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 4UL << 20, ApertureBytes = 1UL << 20 });
-        var registrar = new UserQueueRegistrar(_device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
-        // The queue's execution context: a save area and an (empty) address space in local memory; NOPs touch no VA.
-        var execution = new UserQueueExecution(PhysicalAddress.Local(0x2000),
-            AddressSpaceDescriptor.MultiLevel(PhysicalAddress.Local(0x1000), asid: 1, faultOnInvalid: true));
-        var reg = registrar.Register(1, new UserQueueRegistrationRequest
-        {
-            ContextId = 1, Engine = EngineKind.Render, Priority = 0, TimeSliceCycles = 1_000_000,
-            DescriptorAddress = PhysicalAddress.System(0x1000).Encoded, RingBase = PhysicalAddress.System(1UL << 20).Encoded,
-            RingBytes = Capacity * 64,
-        }, execution);
-        _queue = reg.Open(_device.Memory);
-        _deviceThread = new Ring3DeviceThread(_device);
+        _ring3 = new Ring3QueueWorkload(); // shared with `coproc bench`
+        _queue = _ring3.Queue;
         MakePacket();
     }
 
@@ -79,12 +51,7 @@ public class Ring3SubmissionBenchmarks
     [GlobalSetup(Target = nameof(Channels_BoundedSpsc))]
     public void SetupChannels()
     {
-        _channel = Channel.CreateBounded<Payload64>(new BoundedChannelOptions(Capacity)
-        {
-            SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
-        });
-        _channelConsumer = new Thread(ConsumeChannel) { IsBackground = true };
-        _channelConsumer.Start();
+        _channel = new ChannelPipe64(Capacity); // shared with `coproc bench`
         MakePacket();
     }
 
@@ -107,11 +74,9 @@ public class Ring3SubmissionBenchmarks
     public void Cleanup()
     {
         _stop = true;
-        _deviceThread?.Dispose();
-        _device?.Dispose();
+        _ring3?.Dispose();
         _spsc?.Dispose();
-        _channel?.Writer.TryComplete();
-        _channelConsumer?.Join();
+        _channel?.Dispose();
         _cqConsumer?.Join();
     }
 
@@ -188,7 +153,7 @@ public class Ring3SubmissionBenchmarks
         for (int i = 0; i < Messages; i++)
             while (!w.TryWrite(item)) Thread.SpinWait(1);
         _channelSent += Messages;
-        while (Volatile.Read(ref _channelConsumed) < _channelSent) Thread.SpinWait(1);
+        while (_channel.Consumed < _channelSent) Thread.SpinWait(1);
     }
 
     /// <summary>ConcurrentQueue of 64-byte structs.</summary>
@@ -209,23 +174,6 @@ public class Ring3SubmissionBenchmarks
     {
         ulong target = _queue.WritePosition;
         while (_queue.DeviceReadPtr != target) Thread.SpinWait(1);
-    }
-
-    private void ConsumeChannel()
-    {
-        var r = _channel!.Reader;
-        int idle = 0;
-        while (!_stop)
-        {
-            if (r.TryRead(out var item))
-            {
-                Volatile.Write(ref _channelConsumed, _channelConsumed + 1 + (item[0] & 0));
-                idle = 0;
-                continue;
-            }
-            if (++idle < 20_000) Thread.SpinWait(1);
-            else if (!r.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) return;
-        }
     }
 
     private void ConsumeConcurrentQueue()

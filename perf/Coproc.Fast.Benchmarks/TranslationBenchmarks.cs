@@ -15,12 +15,9 @@ namespace Coproc.Fast.Benchmarks;
 public unsafe class TranslationBenchmarks
 {
     private const int Ops = 4096;
-    private const ulong MappedBytes = 1UL << 30;
-    private const ulong Pages = MappedBytes >> 12;
-    private const ulong PoolFrames = 1024; // 4 MiB of frames
-    private const ulong VaBase = 0x0000_0040_0000_0000;
+    private const ulong VaBase = TranslationWorkload.VaBase;
 
-    private DeviceMemory _memory = null!;
+    private TranslationWorkload _w = null!;
     private GpuMmu _mmu = null!;
     private Tlb _tlb = null!;
     private AddressSpaceDescriptor _space;
@@ -30,38 +27,17 @@ public unsafe class TranslationBenchmarks
     private ulong* _anchorTags;           // PERFORMANCE.md anchor: a bare 64-entry direct-mapped TLB in native memory
     private ulong* _anchorData;
 
-    /// <summary>Builds the page tables by writing PTEs into emulated memory, as a driver would.</summary>
+    /// <summary>Builds the page tables by writing PTEs into emulated memory, as a driver would (shared <see cref="TranslationWorkload"/>).</summary>
     [GlobalSetup]
     public void Setup()
     {
-        // Local: [0, 4 MiB) frames, [4 MiB, 6 MiB) 512 L0 tables, then L1/L2/L3 tables.
-        _memory = DeviceMemory.Allocate(8UL << 20, 64 * 1024);
-        var local = _memory.Local;
-        ulong l0Base = 4UL << 20, l1 = 6UL << 20, l2 = l1 + 4096, l3 = l2 + 4096;
-        var rng = new Random(12345);
-        _nativeTable = (ulong*)NativeMemory.AlignedAlloc((nuint)(Pages * 8), 4096);
-        for (ulong p = 0; p < Pages; p++)
-        {
-            ulong frame = (ulong)rng.NextInt64((long)PoolFrames) << 12;
-            local.Ref<ulong>(l0Base + p * 8) = PageTableEntry.Create(MemoryLocation.Local, frame).Raw;
-            _nativeTable[p] = frame;
-        }
-        ulong vpn0 = VaBase >> 12;
-        for (ulong t = 0; t < Pages / 512; t++)
-            local.Ref<ulong>(l1 + ((((vpn0 >> 9) + t) & 511) * 8)) = PageTableEntry.Create(MemoryLocation.Local, l0Base + t * 4096).Raw;
-        local.Ref<ulong>(l2 + (ulong)PageTableLayout.IndexAt(VaBase, 2) * 8) = PageTableEntry.Create(MemoryLocation.Local, l1).Raw;
-        local.Ref<ulong>(l3 + (ulong)PageTableLayout.IndexAt(VaBase, 3) * 8) = PageTableEntry.Create(MemoryLocation.Local, l2).Raw;
-        _space = AddressSpaceDescriptor.MultiLevel(PhysicalAddress.Local(l3), asid: 1, faultOnInvalid: true);
-        _mmu = new GpuMmu(_memory);
-        _tlb = _mmu.CreateClientTlb("bench", 64);
-
-        _randomVas = new ulong[Ops];
-        _hotVas = new ulong[Ops];
-        for (int i = 0; i < Ops; i++)
-        {
-            _randomVas[i] = VaBase + (ulong)rng.NextInt64((long)MappedBytes);
-            _hotVas[i] = VaBase + (ulong)rng.Next(64) * 4096 + (ulong)rng.Next(4096);
-        }
+        _w = new TranslationWorkload(1UL << 30, Ops);
+        _mmu = _w.Mmu;
+        _tlb = _w.Tlb;
+        _space = _w.Space;
+        _randomVas = _w.RandomVas;
+        _hotVas = _w.HotVas;
+        _nativeTable = _w.NativeTable;
         _anchorTags = (ulong*)NativeMemory.AlignedAlloc(64 * 8, 64);
         _anchorData = (ulong*)NativeMemory.AlignedAlloc(64 * 8, 64);
         for (ulong p = 0; p < 64; p++)
@@ -70,21 +46,15 @@ public unsafe class TranslationBenchmarks
             _anchorTags[vpn & 63] = vpn;
             _anchorData[vpn & 63] = _nativeTable[p];
         }
-        // Sanity: every VA translates to what the baseline says.
-        foreach (ulong va in _randomVas)
-            if (_mmu.Translate(null, _space, va, AccessKind.Read, false, out var run) != TranslationStatus.Ok
-                || run.PhysicalOffset != _nativeTable[(va - VaBase) >> 12] + (va & 0xFFF))
-                throw new InvalidOperationException($"translation of 0x{va:X} disagrees with the baseline table");
     }
 
-    /// <summary>Frees the native baseline table and the device memory.</summary>
+    /// <summary>Frees the anchor arrays and the workload.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
-        NativeMemory.AlignedFree(_nativeTable);
         NativeMemory.AlignedFree(_anchorTags);
         NativeMemory.AlignedFree(_anchorData);
-        _memory.Dispose();
+        _w.Dispose();
     }
 
     /// <summary>Baseline: frame = table[vpn], plus the page offset.</summary>

@@ -7,7 +7,7 @@ using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Device.Rings;
 
-namespace Coproc.Fast.Benchmarks;
+namespace Coproc.Fast.Workloads;
 
 /// <summary>
 /// A device with one context on one engine whose ring is filled once; every <see cref="Replay"/> re-publishes the
@@ -32,6 +32,20 @@ internal sealed class BenchMachine : IDisposable
         Device.Memory.Local.Ref<RingDescriptor>(_descriptor.Offset) = new RingDescriptor { Base = _ring.Encoded, SizeBytes = ringBytes, ContextId = 1 };
         Device.Memory.Local.Ref<ContextSaveArea>(save.Offset) = new ContextSaveArea { RingDescriptor = _descriptor.Encoded, ContextId = 1, AddressSpace = _space };
         Device.Mmio.Write64(MmioMap.EngineBase + (uint)EngineKind.Copy * 0x80, save.Encoded);
+    }
+
+    /// <summary>
+    /// PERFORMANCE.md goal 3's workload: a machine whose <paramref name="ringBytes"/> ring is all 1-dword NOPs
+    /// (ringBytes / 4 packets), replayed once to warm the JIT.
+    /// </summary>
+    public static BenchMachine NopRing(uint ringBytes)
+    {
+        var m = new BenchMachine(16UL << 20, ringBytes);
+        var w = new PacketWriter(m.RingDwords);
+        for (int i = 0; i < (int)(ringBytes / 4); i++) w.Nop();
+        m.Seal(w.Written);
+        m.Replay(1UL << 40);
+        return m;
     }
 
     public Coprocessor Device { get; }

@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 
-namespace Coproc.Fast.Benchmarks;
+namespace Coproc.Fast.Workloads;
 
 /// <summary>
 /// The device side of the ring-3 benchmarks: a thread that runs the real device path, <see cref="Coprocessor.Step"/> —

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Coproc.Fast.Benchmarks;
+namespace Coproc.Fast.Workloads;
 
 /// <summary>
 /// Baseline: a plain hand-written single-producer/single-consumer ring of 64-byte slots over native memory, head

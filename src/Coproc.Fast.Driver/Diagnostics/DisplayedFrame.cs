@@ -1,0 +1,48 @@
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+
+namespace Coproc.Fast.Driver.Diagnostics;
+
+/// <summary>
+/// The frame the display controller is scanning out, read as a driver would: CURRENT_SURFACE, WIDTH, HEIGHT,
+/// PITCH and FORMAT over MMIO (native-layout.md §12), then the surface's bytes from device memory.
+/// </summary>
+/// <param name="Width">Pixels per line.</param>
+/// <param name="Height">Lines.</param>
+/// <param name="PitchBytes">Bytes per line in <see cref="Bgra"/>.</param>
+/// <param name="Surface">Encoded physical address of the surface.</param>
+/// <param name="Bgra">A copy of the surface bytes (B8G8R8A8).</param>
+public sealed record DisplayedFrame(int Width, int Height, int PitchBytes, ulong Surface, byte[] Bgra)
+{
+    private const uint CurrentSurface = MmioMap.DisplayBase + 0x00, WidthReg = MmioMap.DisplayBase + 0x28;
+    private const uint HeightReg = MmioMap.DisplayBase + 0x2C, PitchReg = MmioMap.DisplayBase + 0x30, FormatReg = MmioMap.DisplayBase + 0x34;
+
+    /// <summary>Reads the displayed frame.</summary>
+    /// <exception cref="FrameCaptureException">No surface is displayed, the mode is unset, the format is not
+    /// B8G8R8A8, or the surface does not lie in memory.</exception>
+    public static DisplayedFrame Read(MmioRegisterFile mmio, DeviceMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(mmio);
+        ArgumentNullException.ThrowIfNull(memory);
+        ulong surface = mmio.Read64(CurrentSurface);
+        uint width = mmio.Read32(WidthReg), height = mmio.Read32(HeightReg), pitch = mmio.Read32(PitchReg), format = mmio.Read32(FormatReg);
+        if (surface == 0) throw new FrameCaptureException("the display shows no surface (CURRENT_SURFACE is 0)");
+        if (width == 0 || height == 0) throw new FrameCaptureException($"the display mode is unset (WIDTH {width}, HEIGHT {height})");
+        if (format != 0) throw new FrameCaptureException($"display FORMAT {format} is not 0 (B8G8R8A8)");
+        if (pitch < 4UL * width) throw new FrameCaptureException($"display PITCH {pitch} is less than 4 × WIDTH {width}");
+        ulong bytes = (ulong)pitch * height;
+        if (bytes > int.MaxValue || !PhysicalAddress.TryDecode(surface, out var pa) || !memory.Contains(pa, bytes))
+            throw new FrameCaptureException($"surface 0x{surface:X} of {bytes} bytes does not lie in device memory");
+        return new DisplayedFrame((int)width, (int)height, (int)pitch, surface, memory.GetSpan(pa, (int)bytes).ToArray());
+    }
+
+    /// <summary>Writes the frame as a PNG file.</summary>
+    public void WritePng(Stream output) => PngWriter.WriteBgra(output, Bgra, Width, Height, PitchBytes);
+}
+
+/// <summary>The displayed frame could not be read (no surface, bad mode or format).</summary>
+public sealed class FrameCaptureException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public FrameCaptureException(string message) : base(message) { }
+}

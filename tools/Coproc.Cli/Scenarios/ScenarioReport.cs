@@ -1,0 +1,54 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver.Diagnostics;
+
+namespace Coproc.Cli.Scenarios;
+
+/// <summary>What a run measured: one row per context, the recorded trace and the last displayed frame.</summary>
+/// <param name="ScenarioName">The scenario's name.</param>
+/// <param name="Seed">Seed used.</param>
+/// <param name="Mode">Run mode used.</param>
+/// <param name="CyclesRun">Device cycles actually run.</param>
+/// <param name="Rows">Per-context results, in scenario order.</param>
+/// <param name="Trace">The recorded trace.</param>
+/// <param name="Frame">The last displayed frame (null when nothing was ever displayed).</param>
+/// <param name="Notes">Lines worth printing under the table (e.g. "compositor missed 0 vsyncs with preemption, 9 without").</param>
+public sealed record ScenarioReport(
+    string ScenarioName,
+    ulong Seed,
+    RunMode Mode,
+    ulong CyclesRun,
+    IReadOnlyList<ContextReportRow> Rows,
+    TraceSnapshot Trace,
+    DisplayedFrame? Frame,
+    IReadOnlyList<string> Notes);
+
+/// <summary>One context's results.</summary>
+/// <param name="Process">Process name.</param>
+/// <param name="Context">Context name.</param>
+/// <param name="Engine">Engine it ran on.</param>
+/// <param name="GpuCycles">Engine cycles spent running its buffers.</param>
+/// <param name="GpuTimeShare">Its share of its engine's busy time, 0..1.</param>
+/// <param name="BuffersCompleted">DMA buffers (or ring-3 batches) completed.</param>
+/// <param name="FramesPresented">Flips that became visible.</param>
+/// <param name="MissedVsyncs">Vsyncs at which a frame was due and not ready.</param>
+/// <param name="Preemptions">Times it was preempted off its engine.</param>
+/// <param name="Faults">Faults and resets.</param>
+/// <param name="BytesPaged">Bytes paged in or out for its allocations.</param>
+/// <param name="SubmitToStartP50Cycles">Median cycles from submission to start on the engine.</param>
+/// <param name="SubmitToStartP99Cycles">99th percentile of the same.</param>
+/// <param name="Ring0GateEntries">Entries through the ring-0 gate.</param>
+public sealed record ContextReportRow(
+    string Process,
+    string Context,
+    EngineKind Engine,
+    ulong GpuCycles,
+    double GpuTimeShare,
+    long BuffersCompleted,
+    long FramesPresented,
+    long MissedVsyncs,
+    long Preemptions,
+    long Faults,
+    long BytesPaged,
+    ulong SubmitToStartP50Cycles,
+    ulong SubmitToStartP99Cycles,
+    long Ring0GateEntries);
