@@ -57,7 +57,7 @@ public sealed partial class VidSchScheduler
                     to.Loaded = true;
                     to.LoadedAt = r.Cycle;
                     to.LoadOrder = ++_loadTicket;
-                    Emit(ScheduleEventKind.ContextSwitched, to.Id, 0, (ulong)reason);
+                    Emit(ScheduleEventKind.ContextSwitched, to.Id, 0, (ulong)reason, left is null ? 0 : (ulong)left.Id);
                 }
                 if (reason == SwitchReason.Yielded && left is not null) _nextRegister = left.SaveArea.Encoded;
                 else if (reason == SwitchReason.Empty) _nextRegister = 0;

@@ -174,7 +174,9 @@ public sealed partial class VidSchScheduler
             _pagingIssued += (ulong)fences + 1;
             chunk.Paging = pb;
             PagingBuffersBuilt++;
-            Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences);
+            ulong moved = 0;
+            foreach (var op in ops) moved += op.Bytes;
+            Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences, moved);
         }
         chunk.PagingLast = _pagingIssued;
         int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, setup, includePinned: false);
@@ -213,6 +215,7 @@ public sealed partial class VidSchScheduler
     {
         _preparing = null;
         ctx.Finish(b.SubmissionId, SubmissionStatus.FailedDoesNotFit);
+        Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedDoesNotFit);
         b.Process.ReturnDmaBuffer(b);
     }
 

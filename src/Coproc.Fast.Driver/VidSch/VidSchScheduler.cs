@@ -209,10 +209,10 @@ public sealed partial class VidSchScheduler
         return false;
     }
 
-    private void Emit(ScheduleEventKind kind, int context, long submission, ulong value = 0, ulong extra = 0)
+    private void Emit(ScheduleEventKind kind, int context, long submission, ulong value = 0, ulong extra = 0, ulong bytes = 0)
     {
         var o = Observer;
-        if (o is not null) o.OnEvent(new ScheduleEvent(kind, _bus.Cycle, context, submission, value, extra));
+        if (o is not null) o.OnEvent(new ScheduleEvent(kind, _bus.Cycle, context, submission, value, extra, bytes));
     }
 
     private VidSchContext? ContextById(uint id)
