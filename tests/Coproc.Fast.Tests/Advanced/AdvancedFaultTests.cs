@@ -254,4 +254,27 @@ public class AdvancedFaultTests
         var bytes = vidmm.Memory.GetSpan(vidmm.PhysicalAddressOf(h, 4096), 8192).ToArray();
         Assert.That(bytes, Is.All.Zero, "nothing reached the privileged page or beyond");
     }
+
+    [Test]
+    public void SavedContextQuery_OfAFaultedContext_GivesReasonCyclesFaultAddressAndResourcesInUse()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small() with { PagingServiceCycles = 100_000 });
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var listed = p.AllocateSurface(64 << 10);
+        var texture = p.AllocateSurface(64 << 10);
+        rig.Submit(ctx, (ref PacketWriter w) => { w.Fill(listed.Va, 1, 64 << 10); w.Fill(texture.Va + 8192, 2, 4096); }, listed.Handle);
+        Assert.That(rig.Machine.RunUntil(() => rig.Scheduler.PagingList.Count == 1), Is.True);
+
+        var info = rig.Scheduler.QuerySavedContext(ctx);
+        Assert.That(info.Faulted, Is.True);
+        Assert.That(info.LastSwitchReason, Is.EqualTo(SwitchReason.PageFault));
+        Assert.That(info.FaultAddress, Is.EqualTo(texture.Va + 8192));
+        Assert.That(info.CyclesRun, Is.GreaterThan(0UL));
+        Assert.That(info.HasQueuedWork, Is.True, "stopped inside its DMA buffer");
+        Assert.That(info.ResourcesInUse, Is.EquivalentTo(new[] { listed.Handle, texture.Handle }));
+
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(rig.Scheduler.QuerySavedContext(ctx).Faulted, Is.False);
+    }
 }

@@ -80,6 +80,9 @@ public sealed record AdvancedOptions
     /// <summary>Device cycles per step while it has work.</summary>
     public ulong StepCycles { get; init; } = 4096;
 
+    /// <summary>Most entries the scheduler's event log keeps; later events are counted, not stored. Default 1 Mi.</summary>
+    public int EventLogCapacity { get; init; } = 1 << 20;
+
     /// <summary>First context id of the advanced model (distinct from the basic model's and VidMm's).</summary>
     public uint FirstContextId { get; init; } = 0x2_0000;
 }

@@ -230,7 +230,37 @@ public sealed partial class AdvancedScheduler
         }
     }
 
-    private void Log(AdvancedEventKind kind, uint contextId, ulong detail) => _log.Add(new AdvancedEvent(Clock(), kind, contextId, detail));
+    private void Log(AdvancedEventKind kind, uint contextId, ulong detail)
+    {
+        if (_log.Count < Options.EventLogCapacity) _log.Add(new AdvancedEvent(Clock(), kind, contextId, detail));
+        else EventsDropped++;
+    }
+
+    /// <summary>Events not stored because the log reached <see cref="AdvancedOptions.EventLogCapacity"/>.</summary>
+    public long EventsDropped { get; private set; }
+
+    /// <summary>
+    /// The driver's query on a context that is not running (seed 001 §4.1): the reason it last switched away, the cycles
+    /// it ran, the fault address (valid after a fault) and the resources in use — those its outstanding buffers listed
+    /// plus those it faulted on. Read from the saved context in memory and the scheduler's own records.
+    /// </summary>
+    public SavedContextInfo QuerySavedContext(AdvancedContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var save = SavedContextQuery.Read(_memory, context.Hw.SaveArea);
+        var inUse = new List<AllocationHandle>();
+        lock (context.RingLock)
+        {
+            foreach (var s in context.Outstanding)
+                foreach (var r in s.Resources)
+                    if (!inUse.Contains(r.Handle)) inUse.Add(r.Handle);
+            foreach (var h in context.FaultSet)
+                if (!inUse.Contains(h)) inUse.Add(h);
+        }
+        bool faulted = (save.Flags & Coproc.Fast.Device.Contexts.ContextFlags.Faulted) != 0;
+        return new SavedContextInfo(save.LastSwitchReason, save.CyclesRun, faulted ? save.Fault.Address : 0, faulted,
+            SavedContextQuery.HasQueuedWork(_memory, context.Hw.SaveArea), inUse.ToArray());
+    }
 
     /// <summary>The context whose save area is <paramref name="saveArea"/>, if it is one of this scheduler's.</summary>
     public AdvancedContext? ContextBySaveArea(ulong saveArea) => _bySaveArea.GetValueOrDefault(saveArea);
