@@ -161,4 +161,56 @@ public class AdvancedPrivilegeTests
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
         Assert.That(again.IsComplete, Is.True);
     }
+
+    [Test]
+    public void Behaviour24_TheSameInstructionsFromTheKernel_Succeed_UnderEveryOption(
+        [Values(PrivilegeEnforcement.KernelCopy, PrivilegeEnforcement.RingInsertion, PrivilegeEnforcement.IndirectBit)] PrivilegeEnforcement option)
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: option));
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var packets = new uint[16];
+        var w = new PacketWriter(packets);
+        w.DisableContextSwitch();
+        w.RegWrite(0x900 + 0x28, 640); // display WIDTH: a CRTC register (seed 001 §7.1 restriction 2)
+        w.EnableContextSwitch();
+        int mappedBefore = p.Space.MappingCount;
+
+        Assert.That(rig.Scheduler.TrySubmitKernelCommands(ctx, packets.AsSpan(0, w.Written), out var t), Is.True);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        Assert.That(t.IsComplete, Is.True);
+        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Ready));
+        Assert.That(rig.Machine.Device.Display.Width, Is.EqualTo(640u));
+        Assert.That(p.Space.MappingCount, Is.EqualTo(mappedBefore), "option 3's kernel buffer is unmapped once it retired");
+    }
+
+    [Test]
+    public void Behaviour28_KernelDisabledContextSwitching_DefersTheSchedulersNewRunList_UntilEnabled()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(RunListMechanism.History));
+        var p = rig.Scheduler.CreateProcess();
+        var low = rig.Scheduler.CreateContext(p, 0);
+        var high = rig.Scheduler.CreateContext(p, 9);
+        var big = p.AllocatePinned(4 << 20);
+        var stamps = p.AllocatePinned(4096);
+        var packets = new uint[4];
+        new PacketWriter(packets).DisableContextSwitch();
+        Assert.That(rig.Scheduler.TrySubmitKernelCommands(low, packets.AsSpan(0, 1), out _), Is.True);
+        rig.Submit(low, (ref PacketWriter w) => { w.Fill(big.Va, 1, 4 << 20); w.Timestamp(stamps.Va); });
+        new PacketWriter(packets).EnableContextSwitch();
+        Assert.That(rig.Scheduler.TrySubmitKernelCommands(low, packets.AsSpan(0, 1), out var enabled), Is.True);
+        Assert.That(rig.Machine.RunUntil(() => rig.Machine.Now > 10_000), Is.True);
+
+        // When a higher-priority context gets work while low is inside its no-switch region
+        var th = rig.Submit(high, (ref PacketWriter w) => w.Timestamp(stamps.Va + 8));
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        // Then the new list waited for ENABLE_CONTEXT_SWITCH: high ran after low's long fill
+        Assert.That(rig.Scheduler.SubmittedLists.Any(l => l[0] == high.SaveArea), Is.True);
+        ulong lowDone = rig.Read32(stamps, 0) | ((ulong)rig.Read32(stamps, 4) << 32);
+        ulong highRan = rig.Read32(stamps, 8) | ((ulong)rig.Read32(stamps, 12) << 32);
+        Assert.That(highRan, Is.GreaterThan(lowDone));
+        Assert.That(enabled.IsComplete && th.IsComplete, Is.True);
+    }
 }

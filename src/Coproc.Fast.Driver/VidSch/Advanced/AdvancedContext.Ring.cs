@@ -91,4 +91,41 @@ public sealed partial class AdvancedContext
         Outstanding.Enqueue(new AdvancedSubmission(value, resources, copyStart, copyDwords));
         return true;
     }
+
+    /// <summary>
+    /// Appends kernel-built privileged commands (seed 001 §7.3: flips, no-context-switch regions, register writes) and
+    /// the retiring fence: options 1 and 2 write them straight into the ring (Fig. 20); option 3 names
+    /// <paramref name="kernelBuffer"/> — the same packets in a P = 1 kernel buffer — with INDIRECT bit 0 (Fig. 21).
+    /// Returns false (nothing changed) when the ring is full.
+    /// </summary>
+    internal bool TryInsertKernel(ReadOnlySpan<uint> packets, KernelBuffer? kernelBuffer, PrivilegeEnforcement option, out ulong fence)
+    {
+        lock (RingLock)
+        {
+            fence = 0;
+            ulong value = _nextFence + 1;
+            int slot = (int)(value % (ulong)Math.Max(1, PrivilegedSlots));
+            int dwords = (kernelBuffer is null ? packets.Length : PacketFormat.IndirectDwords)
+                + (option == PrivilegeEnforcement.IndirectBit ? PacketFormat.IndirectDwords : PacketFormat.FenceDwords);
+            var entry = new uint[dwords];
+            var w = new PacketWriter(entry);
+            if (kernelBuffer is null) packets.CopyTo(w.GetSpan(packets.Length));
+            if (kernelBuffer is null) w.Advance(packets.Length);
+            else w.Indirect(kernelBuffer.Va, (uint)packets.Length, privileged: true);
+            if (option == PrivilegeEnforcement.IndirectBit)
+            {
+                var slotSpan = MemoryMarshal.Cast<byte, uint>(_memory.GetSpan(PrivilegedPa.Add((ulong)slot * PrivilegedSlotDwords * 4), PrivilegedSlotDwords * 4));
+                var pw = new PacketWriter(slotSpan);
+                pw.PrivilegedFence(FencePa.Encoded, value, interrupt: true);
+                w.Indirect(PrivilegedVa + (ulong)slot * PrivilegedSlotDwords * 4, (uint)pw.Written, privileged: true);
+            }
+            else w.PrivilegedFence(FencePa.Encoded, value, interrupt: true);
+            if (!Hw.HasRoomFor(w.Written)) { RingFullWaits++; return false; }
+            if (!Hw.TrySubmit(w.WrittenSpan)) throw new InvalidOperationException("ring space vanished under the context lock");
+            _nextFence = value;
+            fence = value;
+            Outstanding.Enqueue(new AdvancedSubmission(value, [], 0, 0, kernelBuffer));
+            return true;
+        }
+    }
 }

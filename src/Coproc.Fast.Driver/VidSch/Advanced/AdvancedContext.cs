@@ -17,7 +17,11 @@ public enum AdvancedContextState
 }
 
 /// <summary>One buffer a context submitted: its scheduler-fence value and the resources it listed.</summary>
-internal readonly record struct AdvancedSubmission(ulong Fence, ResourceReference[] Resources, uint CopyStart, uint CopyDwords);
+internal readonly record struct AdvancedSubmission(ulong Fence, ResourceReference[] Resources, uint CopyStart, uint CopyDwords,
+    KernelBuffer? Kernel = null);
+
+/// <summary>An option-3 privileged DMA buffer the kernel built for one submission (freed once it retired).</summary>
+internal sealed record KernelBuffer(AllocationHandle Handle, ulong Va);
 
 /// <summary>
 /// A context of the advanced model (seed 001 §4.1, §5.6 Fig. 16): a save area naming a private ring and the process's
@@ -105,7 +109,8 @@ public sealed partial class AdvancedContext
     internal uint CopyHead; // next free dword of the copy arena (free-running)
     internal uint CopyTail; // oldest dword still used by an outstanding buffer (free-running)
     internal ulong LastHeadCycle;
-    internal readonly List<Coproc.Fast.Driver.VidMm.AllocationHandle> FaultSet = new();
+    internal readonly List<AllocationHandle> FaultSet = new();
+    internal readonly List<KernelBuffer> RetiredKernelBuffers = new(); // freed by the scheduler under the kernel lock
 
     /// <summary>True while buffers are outstanding (submitted, not retired).</summary>
     internal bool HasWork
@@ -126,6 +131,7 @@ public sealed partial class AdvancedContext
             {
                 Outstanding.Dequeue();
                 if (s.CopyDwords != 0) CopyTail = s.CopyStart + s.CopyDwords;
+                if (s.Kernel is not null) RetiredKernelBuffers.Add(s.Kernel);
                 n++;
             }
             if (n != 0)

@@ -63,7 +63,11 @@ public sealed partial class AdvancedScheduler
                 }
             }
             if (RunLists.Refresh()) Log(AdvancedEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
-            foreach (var c in _contexts) c.Retire();
+            foreach (var c in _contexts)
+            {
+                c.Retire();
+                FreeRetiredKernelBuffers(c);
+            }
             ReleaseResolved();
             Reschedule();
         }

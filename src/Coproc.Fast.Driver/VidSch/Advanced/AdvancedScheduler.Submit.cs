@@ -112,4 +112,56 @@ public sealed partial class AdvancedScheduler
         lock (KernelLock) Reschedule();
         return true;
     }
+
+    /// <summary>
+    /// Kernel-only: queues privileged commands on <paramref name="context"/> (seed 001 §7.3 — privileged fences, flips,
+    /// no-context-switch regions, register writes) the way the enforcement option says: straight into the ring (options
+    /// 1 and 2) or in a kernel-built DMA buffer mapped P = 1 and named with INDIRECT bit 0 (option 3). Never reachable
+    /// from a user buffer. Returns false when the ring is full.
+    /// </summary>
+    /// <exception cref="ArgumentException">The packets are malformed or contain an INDIRECT.</exception>
+    public bool TrySubmitKernelCommands(AdvancedContext context, ReadOnlySpan<uint> packets, out AdvancedTicket ticket)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        for (int at = 0; at < packets.Length;)
+        {
+            if (!Coproc.Fast.Device.Packets.PacketDecoder.TryDecode(packets, at, out var p, out var err))
+                throw new ArgumentException($"kernel packet at dword {at} is malformed ({err})", nameof(packets));
+            if (p.Opcode == Coproc.Fast.Device.Packets.Opcode.Indirect) throw new ArgumentException("kernel commands may not redirect", nameof(packets));
+            at += p.LengthDwords;
+        }
+        if (packets.IsEmpty) throw new ArgumentException("no packets", nameof(packets));
+        KernelBuffer? kb = null;
+        if (Options.Privilege == PrivilegeEnforcement.IndirectBit)
+        {
+            lock (KernelLock)
+            {
+                ulong bytes = ((ulong)packets.Length * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
+                var h = VidMm.Allocate(bytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(packets).CopyTo(_memory.GetSpan(VidMm.PhysicalAddressOf(h, 0), packets.Length * 4));
+                kb = new KernelBuffer(h, context.Process.Space.MapAllocation(h, GpuMappingFlags.Privileged));
+            }
+        }
+        bool ok = context.TryInsertKernel(packets, kb, Options.Privilege, out ulong fence);
+        if (!ok && kb is not null) lock (KernelLock) FreeKernelBuffer(context, kb);
+        ticket = new AdvancedTicket(context, fence);
+        if (ok) Arrived(context, fence);
+        return ok;
+    }
+
+    private void FreeKernelBuffer(AdvancedContext context, KernelBuffer kb)
+    {
+        context.Process.Space.UnmapAllocation(kb.Va);
+        VidMm.Free(kb.Handle);
+    }
+
+    // Frees option-3 kernel buffers whose submissions retired (under the kernel lock).
+    private void FreeRetiredKernelBuffers(AdvancedContext context)
+    {
+        lock (context.RingLock)
+        {
+            foreach (var kb in context.RetiredKernelBuffers) FreeKernelBuffer(context, kb);
+            context.RetiredKernelBuffers.Clear();
+        }
+    }
 }
