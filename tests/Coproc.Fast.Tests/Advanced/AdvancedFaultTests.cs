@@ -277,4 +277,25 @@ public class AdvancedFaultTests
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
         Assert.That(rig.Scheduler.QuerySavedContext(ctx).Faulted, Is.False);
     }
+
+    [Test]
+    public void LostFaultInterrupt_TheSavedContextSweepStillPutsTheContextOnThePagingList()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small() with { InterruptLatencyCycles = 100_000, QuantumCycles = 50_000 });
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var texture = p.AllocateSurface(64 << 10);
+        var t = rig.Submit(ctx, (ref PacketWriter w) => w.Fill(texture.Va, 3, 4096));
+        Assert.That(rig.Machine.RunUntil(() => rig.Scheduler.QuerySavedContext(ctx).Faulted), Is.True);
+
+        // Given the fault's interrupts are lost (the information queue drained behind the driver's back)
+        var mmio = rig.Machine.Device.Mmio;
+        uint irq = Coproc.Fast.Device.Mmio.MmioMap.InterruptBase;
+        while (mmio.Read32(irq + 0x10) != 0) mmio.Write32(irq + 0x38, 1);
+        mmio.Write32(irq + 0x08, mmio.Read32(irq + 0x00));
+
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(t.IsComplete, Is.True);
+        Assert.That(rig.Scheduler.FaultsFoundBySweep, Is.EqualTo(1));
+    }
 }

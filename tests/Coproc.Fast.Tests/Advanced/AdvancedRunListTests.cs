@@ -153,7 +153,7 @@ public class AdvancedRunListTests
     [Test]
     public void Behaviour23_Fig19_FourSwitchesBehindOneInterrupt_AreReconstructedFromTheHistoryBuffer()
     {
-        using var rig = new AdvancedRig(AdvancedRig.Small(RunListMechanism.History) with { InterruptLatencyCycles = 1_000_000 });
+        using var rig = new AdvancedRig(AdvancedRig.Small(RunListMechanism.History) with { InterruptLatencyCycles = 1_000_000, QuantumCycles = 5_000_000 });
         var p = rig.Scheduler.CreateProcess();
         var c = Enumerable.Range(0, 4).Select(_ => rig.Scheduler.CreateContext(p)).ToArray();
         var log = p.AllocatePinned(1 << 20);
@@ -172,6 +172,7 @@ public class AdvancedRunListTests
             "both faults were learnt from the records of one interrupt");
         Assert.That(c[1].PageFaults + c[2].PageFaults, Is.EqualTo(2));
         Assert.That(rig.Scheduler.History!.LostRecords, Is.Zero);
+        Assert.That(rig.Scheduler.FaultsFoundBySweep, Is.Zero);
     }
 
     [Test]

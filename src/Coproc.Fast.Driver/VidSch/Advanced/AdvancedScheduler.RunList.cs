@@ -90,6 +90,23 @@ public sealed partial class AdvancedScheduler
         ArmTimer(now);
     }
 
+    /// <summary>Faults found by the periodic saved-context sweep rather than by an interrupt or a history record.</summary>
+    public long FaultsFoundBySweep { get; private set; }
+
+    // Seed 001 §6.4 "some information may be lost" (a fault hidden behind other switches, or an interrupt dropped from a
+    // full information queue): a context the scheduler believes ready whose saved context says Faulted is handled now.
+    private void SweepSavedContexts(ulong running)
+    {
+        foreach (var c in _contexts)
+        {
+            if (c.State != AdvancedContextState.Ready || c.SaveArea == running || !c.HasWork) continue;
+            var save = SavedContextQuery.Read(_memory, c.Hw.SaveArea);
+            if ((save.Flags & Coproc.Fast.Device.Contexts.ContextFlags.Faulted) == 0) continue;
+            FaultsFoundBySweep++;
+            OnFault(c, save.LastSwitchReason, save.Fault.Address);
+        }
+    }
+
     private uint IdOf(ulong saveArea) =>
         saveArea == Paging.SaveArea ? VidMmPagingContext.ContextId : _bySaveArea.TryGetValue(saveArea, out var c) ? c.Id : 0;
 
@@ -124,6 +141,7 @@ public sealed partial class AdvancedScheduler
                 }
             }
             _lastTickRunning = running;
+            SweepSavedContexts(running);
             bool any = Paging.HasWork;
             foreach (var c in _contexts) any |= c.State == AdvancedContextState.Ready && c.HasWork;
             if (any) ArmTimer(now);
