@@ -17,8 +17,10 @@ public sealed partial class AdvancedScheduler
     /// <summary>History records read by the handler in total.</summary>
     public long HistoryRecordsRead { get; private set; }
 
-    /// <summary>The records the most recent handler run read (history mode).</summary>
-    public HistoryRecord[] LastHistoryBatch { get; private set; } = [];
+    private int _lastBatchCount;
+
+    /// <summary>The records the most recent handler run read (history mode; a copy).</summary>
+    public HistoryRecord[] LastHistoryBatch { get { lock (KernelLock) return _historyScratch.AsSpan(0, _lastBatchCount).ToArray(); } }
 
     /// <summary>Most records one handler run read (several switches behind one interrupt, Fig. 19).</summary>
     public int LargestHistoryBatch { get; private set; }
@@ -91,7 +93,7 @@ public sealed partial class AdvancedScheduler
         if (n == 0) return;
         HistoryRecordsRead += n;
         LargestHistoryBatch = Math.Max(LargestHistoryBatch, n);
-        LastHistoryBatch = _historyScratch.AsSpan(0, n).ToArray();
+        _lastBatchCount = n;
         for (int i = 0; i < n; i++)
         {
             ref readonly var h = ref _historyScratch[i];

@@ -84,7 +84,7 @@ public sealed partial class AdvancedScheduler
         var status = RunLists.TrySubmit(_list.AsSpan(0, n));
         if (status != RunListSubmitStatus.Ok) throw new RunListSubmitException(Options.Engine, status);
         RunListsSubmitted++;
-        _submittedLists.Add(_list.AsSpan(0, n).ToArray());
+        if (_submittedLists.Count < Options.EventLogCapacity) _submittedLists.Add(_list.AsSpan(0, n).ToArray());
         Host?.Kick();
         Log(AdvancedEventKind.RunListSubmitted, IdOf(_list[0]), (ulong)n);
         ArmTimer(now);
