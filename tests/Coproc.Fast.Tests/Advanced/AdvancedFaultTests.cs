@@ -298,4 +298,36 @@ public class AdvancedFaultTests
         Assert.That(t.IsComplete, Is.True);
         Assert.That(rig.Scheduler.FaultsFoundBySweep, Is.EqualTo(1));
     }
+
+    [Test]
+    public void EvictionUnderAPreemptedCopy_FaultsMidPacket_AndTheCopyResumesWhereItStopped()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(RunListMechanism.History) with { QuantumCycles = 1_000_000 });
+        var px = rig.Scheduler.CreateProcess();
+        var x = rig.Scheduler.CreateContext(px, 0);
+        var py = rig.Scheduler.CreateProcess();
+        var y = rig.Scheduler.CreateContext(py, 9);
+        ulong size = 2 << 20;
+        var a = px.AllocateSurface(size);
+        var b = px.AllocateSurface(size);
+        var c = py.AllocateSurface(size);
+        var d = py.AllocateSurface(size);
+        rig.Submit(x, (ref PacketWriter w) => w.Fill(a.Va, 0x5EED5EED, size), a.Handle);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        var tx = rig.Submit(x, (ref PacketWriter w) => w.Copy(b.Va, a.Va, size), a.Handle, b.Handle);
+        // Given x is in the middle of its 2 MiB copy
+        Assert.That(rig.Machine.RunUntil(() => !rig.Scheduler.Paging.HasWork), Is.True); // b paged in
+        rig.Machine.RunFor(30_000);                                                          // about half of the copy
+        Assert.That(tx.IsComplete, Is.False);
+        // When a higher-priority process needs more memory than is left, so VidMm evicts x's surfaces
+        var ty = rig.Submit(y, (ref PacketWriter w) => { w.Fill(c.Va, 1, size); w.Fill(d.Va, 2, size); }, c.Handle, d.Handle);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        // Then x faulted inside its copy (not at a surface's first byte) and resumed it: every byte arrived
+        Assert.That(tx.IsComplete && ty.IsComplete, Is.True);
+        var faults = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.PageFault && e.ContextId == x.Id).Select(e => e.Detail).ToArray();
+        Assert.That(faults, Is.Not.Empty);
+        Assert.That(faults.Any(va => va != a.Va && va != b.Va), Is.True, $"a mid-copy fault; got {string.Join(", ", faults.Select(f => $"0x{f:X}"))} (a 0x{a.Va:X}, b 0x{b.Va:X})");
+        AdvancedRig.AssertBytes(rig.Read(b), AdvancedRig.Pattern(0x5EED5EED, (int)size), "b");
+    }
 }
