@@ -13,7 +13,7 @@ namespace Coproc.Fast.Driver.Kernel;
 /// <see cref="DmaBuffer"/> from the process's pool, and queued on the scheduler. Invalid input throws
 /// <see cref="CommandBufferRejectedException"/> with nothing queued.
 /// </summary>
-public sealed class Kmd
+public sealed partial class Kmd
 {
     private const int HeaderBytes = 16;
     [ThreadStatic] private static byte[]? t_arguments;
@@ -62,10 +62,12 @@ public sealed class Kmd
     /// <summary>
     /// Submits a command buffer and its resource list on <paramref name="context"/> for <paramref name="processId"/>:
     /// one ring-0 entry (the gate copies both in), validation, copy into a DMA buffer, queueing. Returns the
-    /// submission id (see <see cref="VidSchContext.StatusOf"/>).
+    /// submission id (see <see cref="VidSchContext.StatusOf"/>). <paramref name="completion"/>, if given, is signalled
+    /// once the buffer's trailing scheduler fence is reached and its interrupt serviced (seed 001 §10.4).
     /// </summary>
     /// <exception cref="CommandBufferRejectedException">Invalid buffer; nothing was queued.</exception>
-    public long Submit(uint processId, VidSchContext context, ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources)
+    public long Submit(uint processId, VidSchContext context, ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources,
+        VidSch.Sync.UserModeCompletionEvent? completion = null)
     {
         // Ring 3: marshal the call's arguments into one block (the system call's argument buffer).
         int cmdBytes = commands.Length * 4;
@@ -105,6 +107,7 @@ public sealed class Kmd
         sites.AsSpan(0, nSites).CopyTo(buffer.Sites);
         buffer.DwordCount = nCmd;
         buffer.ReferenceCount = nRef;
+        buffer.CompletionEvent = completion; // seed 001 §10.4: signalled after the buffer's trailing fence + interrupt
         return _scheduler.Enqueue(buffer, context);
     }
 

@@ -116,6 +116,9 @@ public sealed class VidSchContext
     internal bool Loaded;
     internal ulong LoadOrder;
 
+    // Synchronization objects and the event history (seed 001 §10–§11; VidSchScheduler.Sync.cs), created on first use.
+    internal Sync.ContextSyncState? Sync;
+
     // Reset in progress (waiting for the engine to switch away).
     internal SubmissionStatus ResetReason;
     internal bool Resetting;

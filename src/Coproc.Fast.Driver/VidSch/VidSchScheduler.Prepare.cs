@@ -216,6 +216,7 @@ public sealed partial class VidSchScheduler
         _preparing = null;
         ctx.Finish(b.SubmissionId, SubmissionStatus.FailedDoesNotFit);
         Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedDoesNotFit);
+        SyncOnDropped(ctx, b);
         b.Process.ReturnDmaBuffer(b);
     }
 

@@ -155,6 +155,7 @@ public sealed partial class VidSchScheduler
             buffer.Priority = ctx.Priority;
             buffer.Owner = ctx;
             buffer.Sequence = ++_sequence;
+            if (SyncHoldBack(ctx, buffer)) return buffer.SubmissionId; // seed 001 §10.1: behind an unsatisfied wait
             // Fig. 2: each context's next outstanding buffer goes one round later; a context returning from idle
             // joins the current round instead of jumping ahead of the others (§5.5 fairness among equals).
             buffer.Round = Math.Max(ctx.LastRound + 1, _currentRound);
