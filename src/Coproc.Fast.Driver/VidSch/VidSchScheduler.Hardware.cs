@@ -27,7 +27,10 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private void Pump()
     {
-        if (Retire() && _preparationDeferred) _retryDeferred = true; // pinned chunks retired: the deferred one may fit now
+        if (Retire()) _group.Retirements++;
+        // Pinned chunks retired (on any engine): the deferred one may fit now.
+        if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
+        _retirementsSeen = _group.Retirements;
         FinishResets();
         bool launched = TryLaunch();
         StartPreparation();
