@@ -28,7 +28,10 @@ public sealed partial class VidSchScheduler
     private void Pump()
     {
         FlushAllSyncOperations(); // waits/signals a full ring or a reset held up (VidSchScheduler.Sync.cs)
-        if (Retire() && _preparationDeferred) _retryDeferred = true; // pinned chunks retired: the deferred one may fit now
+        if (Retire()) _group.Retirements++;
+        // Pinned chunks retired (on any engine): the deferred one may fit now.
+        if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
+        _retirementsSeen = _group.Retirements;
         FinishResets();
         bool launched = TryLaunch();
         StartPreparation();
