@@ -59,7 +59,8 @@ public sealed partial class Kmd
         handles.CopyTo(a[3..]);
         using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(a));
         var k = MemoryMarshal.Cast<byte, uint>(call.Arguments);
-        _scheduler.WaitOnMultipleObjects(processId, ContextOf(processId, (int)k[0]), k.Slice(3, (int)k[2]), k[1] != 0);
+        var ctx = ContextOf(processId, (int)k[0]);
+        ctx.Scheduler.WaitOnMultipleObjects(processId, ctx, k.Slice(3, (int)k[2]), k[1] != 0);
     }
 
     /// <summary>SignalObject / ReleaseObject on <paramref name="context"/>'s stream. One ring-0 entry.</summary>
@@ -79,12 +80,15 @@ public sealed partial class Kmd
         using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(a));
         var k = MemoryMarshal.Cast<byte, uint>(call.Arguments);
         var ctx = ContextOf(processId, (int)k[0]);
-        if (reset) _scheduler.ResetEvent(processId, ctx, k[1]);
-        else _scheduler.SignalObject(processId, ctx, k[1]);
+        if (reset) ctx.Scheduler.ResetEvent(processId, ctx, k[1]);
+        else ctx.Scheduler.SignalObject(processId, ctx, k[1]);
     }
 
-    private VidSchContext ContextOf(uint processId, int id) =>
-        _scheduler.FindContext(id) is { } c && c.ProcessId == processId
-            ? c
-            : throw new SyncObjectException(SyncObjectError.WrongProcess, 0, $"context {id} is not process {processId}'s");
+    // The context of any engine's scheduler of this device (they share one kernel lock and the object table).
+    private VidSchContext ContextOf(uint processId, int id)
+    {
+        foreach (var s in _scheduler.GroupMembers)
+            if (s.FindContext(id) is { } c && c.ProcessId == processId) return c;
+        throw new SyncObjectException(SyncObjectError.WrongProcess, 0, $"context {id} is not process {processId}'s");
+    }
 }

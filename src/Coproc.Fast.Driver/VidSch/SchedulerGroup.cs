@@ -35,6 +35,12 @@ internal sealed class SchedulerGroup
     /// <summary>Last paging-fence value read back (the lowest every member agrees has executed).</summary>
     public ulong PagingCompleted;
 
+    /// <summary>Synchronization objects by handle: shared, so contexts of different engines synchronize (VidSchScheduler.Sync.cs).</summary>
+    public readonly Dictionary<uint, Sync.SyncObject> SyncObjects = new();
+
+    /// <summary>Last synchronization-object handle issued.</summary>
+    public uint NextSyncHandle;
+
     /// <summary>Chunks retired by any member so far: a member with a deferred preparation retries when it moves.</summary>
     public long Retirements;
 

@@ -130,7 +130,9 @@ public sealed partial class VidSchScheduler
             foreach (var other in w.Objects) other.Waiters.Remove(w);
             SyncOf(w.Context).LastSatisfiedBy = w.SatisfiedBy;
             _woken.Add(w.Context.Id);
-            Unblock(w.Context);
+            // The waiter may run on another engine: its own scheduler releases its held-back work (one kernel lock).
+            var owner = w.Context.Scheduler ?? this;
+            owner.Unblock(w.Context, foreign: !ReferenceEquals(owner, this));
         }
     }
 }

@@ -16,8 +16,11 @@ public sealed partial class VidSchScheduler
     /// <summary>Most objects one <see cref="WaitOnMultipleObjects"/> may name.</summary>
     public const int MaxWaitObjects = 64;
 
-    private readonly Dictionary<uint, SyncObject> _syncObjects = new();
-    private uint _nextSyncHandle;
+    // The object table lives in the SchedulerGroup: every engine's scheduler of the device sees the same objects.
+    private Dictionary<uint, SyncObject> _syncObjects => _group.SyncObjects;
+
+    /// <summary>The schedulers of the device's engines (this one included), which share the lock and the objects.</summary>
+    internal IReadOnlyList<VidSchScheduler> GroupMembers => _group.Members;
 
     /// <summary>
     /// CreateSynchronizationObject (seed 001 §10.2): a kernel tracking structure owned by <paramref name="processId"/>;
@@ -34,7 +37,7 @@ public sealed partial class VidSchScheduler
             throw new SyncObjectException(SyncObjectError.InvalidArgument, 0, $"semaphore count {initialCount} of {maxCount}: need 0 ≤ initial ≤ max, max ≥ 1");
         lock (KernelLock)
         {
-            uint handle = ++_nextSyncHandle;
+            uint handle = ++_group.NextSyncHandle;
             var o = kind switch
             {
                 SyncObjectKind.Mutex => new SyncObject(handle, processId, kind, 0, 1),
@@ -294,7 +297,12 @@ public sealed partial class VidSchScheduler
     /// buffers into the ready queue, waits and signals towards its ring — up to the next wait, which blocks again
     /// (seed 001 §10.1 "inserts the held-back DMA buffers into its ring").
     /// </summary>
-    private void Unblock(VidSchContext ctx)
+    /// <remarks>
+    /// Called on the context's own scheduler. <paramref name="foreign"/>: another engine's scheduler processed the
+    /// signal, so this one runs the rest of a scheduling pass for the released work here (preparation, engine choice,
+    /// timer) — its own pass is not running.
+    /// </remarks>
+    private void Unblock(VidSchContext ctx, bool foreign = false)
     {
         var s = SyncOf(ctx);
         s.BlockingWait = null;
@@ -318,6 +326,10 @@ public sealed partial class VidSchScheduler
             }
         }
         FlushSyncOperations(ctx);
+        if (!foreign) return;
+        StartPreparation();
+        DriveEngine();
+        ArmTimer();
     }
 }
 

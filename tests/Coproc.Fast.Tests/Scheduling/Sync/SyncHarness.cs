@@ -21,8 +21,9 @@ internal sealed class SyncHarness : IDisposable
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
             InterruptLatencyCycles = interruptLatencyCycles,
         }, (vidmm, _) => new TestResidencyManager(vidmm));
-        Machine.Scheduler.EventHistoryLog = Log;
-        Machine.Scheduler.Observer = Trace;
+        foreach (var s in Machine.Schedulers)
+            if (s is not null) s.EventHistoryLog = Log; // one log for every engine (one kernel lock)
+        Machine.SetObserver(Trace);
     }
 
     public CoprocMachine Machine { get; }

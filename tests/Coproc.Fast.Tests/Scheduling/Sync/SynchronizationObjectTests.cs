@@ -75,6 +75,29 @@ public sealed class SynchronizationObjectTests
     }
 
     [Test]
+    public void ProducerOnTheCopyEngine_ConsumerOnTheRenderEngine_SynchronizeThroughOneObject()
+    {
+        // Given a producer context on the copy engine and a consumer on the render engine (two schedulers, one object
+        // table), the consumer's wait and copy submitted first.
+        using var h = new SyncHarness();
+        var producer = h.Machine.CreateContext(1, 0, Coproc.Fast.Device.Engines.EngineKind.Copy);
+        var consumer = h.Machine.CreateContext(1, 0, Coproc.Fast.Device.Engines.EngineKind.Render);
+        var surface = h.Allocate(1, Frame);
+        var copy = h.Allocate(1, Frame);
+        uint ready = h.Kmd.CreateSynchronizationObject(1, SyncObjectKind.NotificationEvent);
+        h.Kmd.WaitOnSingleObject(1, consumer, ready);
+        long consumed = h.Submit(1, consumer, cb => cb.Copy(surface, 0, copy, 0, Frame));
+        h.Submit(1, producer, cb => cb.Fill(surface, 0, 0x5A5A5A5Au, Frame / 2));
+        h.Submit(1, producer, cb => cb.Fill(surface, Frame / 2, 0x5A5A5A5Au, Frame / 2));
+        h.Kmd.SignalObject(1, producer, ready);
+
+        Assert.That(h.Machine.RunUntil(() => h.Machine.AllIdle && consumer.StatusOf(consumed) == SubmissionStatus.Completed), Is.True);
+
+        Assert.That(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(h.Read(copy, 0, Frame)).ToArray(), Is.All.EqualTo(0x5A5A5A5Au));
+        Assert.That(h.LogOf(producer).Single(r => r.Kind == SchedulerEventKind.SignalSync).Woken, Is.EqualTo(new[] { consumer.Id }));
+    }
+
+    [Test]
     public void MutexHandoff_SignalWithWaiters_TransfersOwnershipToTheFirstWaiter()
     {
         // Given A owns a mutex and runs long work before releasing it, and B then C wait on it meanwhile.
