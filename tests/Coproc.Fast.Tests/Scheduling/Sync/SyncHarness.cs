@@ -12,7 +12,8 @@ namespace Coproc.Fast.Tests.Scheduling.Sync;
 /// <summary>A deterministic machine for synchronization tests: short quanta, a chosen interrupt latency, the event-history log on.</summary>
 internal sealed class SyncHarness : IDisposable
 {
-    public SyncHarness(ulong interruptLatencyCycles = 2_000, ulong quantumCycles = 5_000, ulong timeoutCycles = 2_000_000_000)
+    public SyncHarness(ulong interruptLatencyCycles = 2_000, ulong quantumCycles = 5_000, ulong timeoutCycles = 2_000_000_000,
+        MachineRunMode mode = MachineRunMode.Deterministic)
     {
         Machine = new CoprocMachine(new CoprocMachineOptions
         {
@@ -20,6 +21,7 @@ internal sealed class SyncHarness : IDisposable
             Scheduler = new VidSchOptions { QuantumCycles = quantumCycles, TimeoutCycles = timeoutCycles },
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
             InterruptLatencyCycles = interruptLatencyCycles,
+            Mode = mode,
         }, (vidmm, _) => new TestResidencyManager(vidmm));
         foreach (var s in Machine.Schedulers)
             if (s is not null) s.EventHistoryLog = Log; // one log for every engine (one kernel lock)
