@@ -97,6 +97,47 @@ public sealed class SynchronizationObjectTests
         Assert.That(h.LogOf(producer).Single(r => r.Kind == SchedulerEventKind.SignalSync).Woken, Is.EqualTo(new[] { consumer.Id }));
     }
 
+    [TestCase(true)]
+    [TestCase(false)]
+    public void Mutex_CriticalSectionsPreemptedMidBuffer_NeverInterleave(bool withMutex)
+    {
+        // Given four contexts, each running three critical sections that stamp a shared word with their id, run a long
+        // fill (16 384 cycles: preempted at a 5 000-cycle quantum when others have work), then copy the shared word to their own log slot.
+        using var h = new SyncHarness();
+        const int Contexts = 4, Sections = 3;
+        var ctx = Enumerable.Range(0, Contexts).Select(_ => h.Machine.CreateContext(1)).ToArray();
+        var shared = h.Allocate(1);
+        var scratch = h.Allocate(1, 1 << 20);
+        var log = h.Allocate(1);
+        uint m = h.Kmd.CreateSynchronizationObject(1, SyncObjectKind.Mutex);
+        for (int s = 0; s < Sections; s++)
+            for (int c = 0; c < Contexts; c++)
+            {
+                int slot = c * Sections + s;
+                uint id = (uint)c + 1;
+                if (withMutex) h.Kmd.WaitOnSingleObject(1, ctx[c], m);
+                h.Submit(1, ctx[c], cb =>
+                {
+                    cb.WriteData(shared, 0, [id]);
+                    cb.Fill(scratch, 0, id, 1 << 20);
+                    cb.Copy(shared, 0, log, (ulong)slot * 4, 4);
+                });
+                if (withMutex) h.Kmd.SignalObject(1, ctx[c], m);
+            }
+
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+
+        // Then with the mutex every section read back its own id; without it, some section saw another's stamp.
+        var seen = Enumerable.Range(0, Contexts * Sections).Select(i => h.Read32(log, (ulong)i * 4)).ToArray();
+        var own = Enumerable.Range(0, Contexts * Sections).Select(i => (uint)(i / Sections) + 1).ToArray();
+        if (withMutex) Assert.That(seen, Is.EqualTo(own));
+        else
+        {
+            Assert.That(h.Scheduler.PreemptionCount, Is.GreaterThan(0), "sections were preempted mid-buffer");
+            Assert.That(seen, Is.Not.EqualTo(own));
+        }
+    }
+
     [Test]
     public void MutexHandoff_SignalWithWaiters_TransfersOwnershipToTheFirstWaiter()
     {
