@@ -38,7 +38,7 @@ public sealed class SyncObjectErrorTests
         Assert.That(() => h.Kmd.CreateSynchronizationObject(1, (SyncObjectKind)9), Throws.TypeOf<SyncObjectException>().With.Property(nameof(SyncObjectException.Error)).EqualTo(SyncObjectError.InvalidArgument));
 
         Assert.That(h.Scheduler.QuerySynchronizationObject(m), Is.EqualTo(new SyncObjectState(SyncObjectKind.Mutex, -1, 1, 1, 0, 0)));
-        Assert.That(h.Scheduler.QueryContextSync(mine), Is.EqualTo(default(Coproc.Fast.Driver.VidSch.ContextSyncInfo)));
+        Assert.That(h.Scheduler.QueryContextSync(mine), Is.EqualTo(Coproc.Fast.Driver.VidSch.ContextSyncInfo.None));
         Assert.That(mine.FenceIssued + theirs.FenceIssued, Is.Zero, "nothing reached a ring");
     }
 
