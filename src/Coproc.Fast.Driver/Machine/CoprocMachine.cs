@@ -1,6 +1,7 @@
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -57,6 +58,7 @@ public sealed partial class CoprocMachine : IDisposable
             }
             Gate = new Ring0Gate(gate);
             Kmd = new Kmd(Gate, VidMm, Residency, Scheduler);
+            Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer));
         }
         catch
         {
@@ -212,6 +214,9 @@ public sealed partial class CoprocMachine : IDisposable
                 break;
             case MachineEvent.Preparation:
                 _schedulers[ev.Engine]!.RunPreparation();
+                break;
+            case MachineEvent.Timer when ev.Engine == DisplayTimer:
+                Display.OnTimer();
                 break;
             case MachineEvent.Timer:
                 _schedulers[ev.Engine]!.OnTimer();

@@ -181,7 +181,7 @@ public sealed partial class VidSchScheduler
         var s = SyncOf(ctx);
         op.AfterSubmission = ctx.Submitted;
         foreach (var o in op.Objects) o.PendingOperations++;
-        if (s.BlockingWait is not null) s.Held.Enqueue(op); // §10.1: everything after an unsatisfied wait is held back
+        if (s.BlockingWait is not null) s.Held.Add(op); // §10.1: everything after an unsatisfied wait is held back
         else
         {
             s.Unwritten.Enqueue(op);
@@ -190,13 +190,23 @@ public sealed partial class VidSchScheduler
         Pump();
     }
 
-    /// <summary>Enqueue hook: a buffer submitted behind an unsatisfied wait stays in the software queue (§10.1).</summary>
-    private bool SyncHoldBack(VidSchContext ctx, DmaBuffer buffer)
+    /// <summary>
+    /// Admit hook: a buffer that follows an unsatisfied wait in the context's stream stays in the software queue
+    /// (§10.1). A buffer submitted before the wait (late from the flip virtual ring, §9.3) passes — the wait's fence
+    /// is written only after it — and a late buffer is placed before the held waits/signals that follow it, so the
+    /// software queue stays in stream order.
+    /// </summary>
+    private static bool SyncHoldBack(VidSchContext ctx, DmaBuffer buffer)
     {
-        if (ctx.Sync is not { BlockingWait: not null } s) return false;
+        if (ctx.Sync is not { BlockingWait: { } wait } s || buffer.SubmissionId <= wait.AfterSubmission) return false;
         buffer.Status = DmaBufferStatus.Ready;
-        s.Held.Enqueue(buffer);
-        Emit(ScheduleEventKind.BufferSubmitted, ctx.Id, buffer.SubmissionId, (ulong)buffer.Priority, (ulong)buffer.DwordCount * 4);
+        int at = s.Held.Count;
+        for (int i = 0; i < s.Held.Count; i++)
+        {
+            bool later = s.Held[i] is SyncOperation op ? op.AfterSubmission >= buffer.SubmissionId : ((DmaBuffer)s.Held[i]).SubmissionId > buffer.SubmissionId;
+            if (later) { at = i; break; }
+        }
+        s.Held.Insert(at, buffer);
         return true;
     }
 
@@ -270,17 +280,13 @@ public sealed partial class VidSchScheduler
     private void SyncOnResetBegin(VidSchContext c, SubmissionStatus reason)
     {
         if (c.Sync is not { Held.Count: > 0 } s) return;
-        int n = s.Held.Count;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < s.Held.Count;)
         {
-            var item = s.Held.Dequeue();
-            if (item is DmaBuffer b)
-            {
-                c.Finish(b.SubmissionId, reason);
-                SyncOnDropped(c, b);
-                b.Process.ReturnDmaBuffer(b);
-            }
-            else s.Held.Enqueue(item);
+            if (s.Held[i] is not DmaBuffer b) { i++; continue; }
+            s.Held.RemoveAt(i);
+            c.Finish(b.SubmissionId, reason);
+            SyncOnDropped(c, b);
+            b.Process.ReturnDmaBuffer(b);
         }
     }
 
@@ -309,12 +315,11 @@ public sealed partial class VidSchScheduler
         s.Waiting = null;
         while (s.Held.Count > 0)
         {
-            var item = s.Held.Dequeue();
+            var item = s.Held[0];
+            s.Held.RemoveAt(0);
             if (item is DmaBuffer b)
             {
-                b.Round = Math.Max(ctx.LastRound + 1, _currentRound);
-                ctx.LastRound = b.Round;
-                _ready.Insert(b);
+                Admit(b, ctx); // into the ready queue (round, sequence, trace event, preparation)
                 continue;
             }
             var op = (SyncOperation)item;

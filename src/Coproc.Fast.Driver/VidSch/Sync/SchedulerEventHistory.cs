@@ -81,7 +81,7 @@ internal struct HistoryEvent
 internal sealed class ContextSyncState
 {
     public readonly Queue<HistoryEvent> History = new();
-    public readonly Queue<object> Held = new();          // DmaBuffer or SyncOperation, in stream order
+    public readonly List<object> Held = new();           // DmaBuffer or SyncOperation, in stream order
     public readonly Queue<SyncOperation> Unwritten = new();
     public readonly List<SyncObject> Owned = new();
     public SyncOperation? BlockingWait;                 // the wait later work is held behind (null: not blocked)
