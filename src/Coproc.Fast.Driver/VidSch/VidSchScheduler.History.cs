@@ -70,11 +70,13 @@ public sealed partial class VidSchScheduler
             w.Complete();
             s.LastSatisfiedBy = w.SatisfiedBy;
             _woken.Add(ctx.Id);
+            Emit(ScheduleEventKind.ContextReadied, ctx.Id, 0, op.Objects[0].Handle);
             Unblock(ctx);
             return SchedulerEventOutcome.Acquired;
         }
         foreach (var o in op.Objects) o.Waiters.Add(w);
         s.Waiting = w;
+        Emit(ScheduleEventKind.ContextWaiting, ctx.Id, 0, op.Objects[0].Handle);
         return SchedulerEventOutcome.WaitListed;
     }
 
@@ -132,6 +134,7 @@ public sealed partial class VidSchScheduler
             _woken.Add(w.Context.Id);
             // The waiter may run on another engine: its own scheduler releases its held-back work (one kernel lock).
             var owner = w.Context.Scheduler ?? this;
+            owner.Emit(ScheduleEventKind.ContextReadied, w.Context.Id, 0, o.Handle);
             owner.Unblock(w.Context, foreign: !ReferenceEquals(owner, this));
         }
     }

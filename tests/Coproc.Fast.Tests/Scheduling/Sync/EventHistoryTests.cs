@@ -42,6 +42,13 @@ public sealed class EventHistoryTests
         Assert.That(h.Scheduler.QueryContextSync(waiter).HeldBackBuffers, Is.Zero);
         var started = h.Trace.Of(ScheduleEventKind.BufferStarted).Where(t => t.ContextId == waiter.Id).Select(t => t.SubmissionId);
         Assert.That(started, Is.EqualTo(ids));
+        var syncTrace = h.Trace.Events.Where(t => t.ContextId == waiter.Id && t.Kind is ScheduleEventKind.ContextWaiting or ScheduleEventKind.ContextReadied or ScheduleEventKind.BufferSubmitted).ToList();
+        Assert.That(syncTrace.Select(t => t.Kind), Is.EqualTo(new[]
+        {
+            ScheduleEventKind.ContextWaiting, ScheduleEventKind.ContextReadied,
+            ScheduleEventKind.BufferSubmitted, ScheduleEventKind.BufferSubmitted, ScheduleEventKind.BufferSubmitted,
+        }), "traced as waiting, readied, then the held-back buffers enter the ready queue");
+        Assert.That(syncTrace[0].Value, Is.EqualTo((ulong)e));
     }
 
     [Test]
