@@ -9,6 +9,13 @@ public sealed partial class PresentManager
     private readonly ISchedulerHost? _host;
     private (VidSchContext Context, FlipChain Chain, PendingFlip Flip)? _latched; // the one vsync flip the display holds
     private ulong _timerAt;
+    private volatile bool _waitingForVsync;
+
+    /// <summary>
+    /// True while a latched flip or held buffers wait for a vsync: read without the lock by a threaded machine's device
+    /// thread, which then keeps its clock running to the vsync even with no engine busy.
+    /// </summary>
+    public bool WaitingForVsync => _waitingForVsync;
 
     /// <summary>Vsync interrupts seen.</summary>
     public long Vsyncs { get; private set; }
@@ -163,10 +170,11 @@ public sealed partial class PresentManager
     // Time must reach the next vsync while something waits for one (a latched flip, held buffers): ask for a timer.
     private void ArmVsyncTimer()
     {
-        if (VsyncPeriod == 0 || _host is null) return;
+        if (VsyncPeriod == 0) return;
         bool waiting = _latched is not null;
         foreach (var (_, chain) in _chains) waiting |= chain.VirtualRing.Count > 0;
-        if (!waiting) return;
+        _waitingForVsync = waiting;
+        if (!waiting || _host is null) return;
         ulong now = _bus.Cycle;
         ulong next = (now / VsyncPeriod + 1) * VsyncPeriod;
         if (_timerAt > now && _timerAt <= next) return;

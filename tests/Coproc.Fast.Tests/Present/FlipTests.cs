@@ -106,6 +106,19 @@ public sealed class FlipTests
         Assert.That(h.Chain.Dropped, Is.Zero);
     }
 
+    [Test, CancelAfter(30_000)]
+    public void ThreadedMachine_VsyncFlip_BecomesVisible_AndTheMachineGoesIdle()
+    {
+        using var h = new PresentHarness(bufferCount: 2, mode: Coproc.Fast.Driver.Machine.MachineRunMode.Threaded);
+        h.Machine.Start();
+        long draw = h.Render(1, 0xFF445566);
+        long f = h.Flip(1, FlipKind.Vsync);
+        Assert.That(h.Machine.WaitUntilIdle(TimeSpan.FromSeconds(20)), Is.True, "the device clock ran to the vsync");
+        Assert.That(h.Context.StatusOf(draw), Is.EqualTo(SubmissionStatus.Completed));
+        Assert.That(h.Display.StatusOf(h.Context, f), Is.EqualTo(FlipStatus.Presented));
+        Assert.That(h.Pixel(h.Surfaces[1], 0), Is.EqualTo(0xFF445566u));
+    }
+
     [Test]
     public void MissedVsync_CountedWhenTheFrameIsNotReadyByItsVsync()
     {
