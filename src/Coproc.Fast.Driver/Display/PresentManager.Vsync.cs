@@ -136,7 +136,8 @@ public sealed partial class PresentManager
     {
         foreach (var (ctx, chain) in _chains)
         {
-            // A reset context's flips never execute.
+            // A reset context's flips never execute; the buffers held behind them fail with them (queued work).
+            SubmissionStatus failed = SubmissionStatus.Unknown;
             for (int i = 0; i < chain.Pending.Count; i++)
             {
                 var p = chain.Pending[i];
@@ -144,10 +145,12 @@ public sealed partial class PresentManager
                 var s = ctx.StatusOf(p.Id);
                 if (s is SubmissionStatus.FailedFault or SubmissionStatus.FailedTimeout or SubmissionStatus.FailedDoesNotFit)
                 {
+                    failed = s;
                     Decide(ctx, chain, p, FlipStatus.Failed, _bus.Cycle);
                     i--;
                 }
             }
+            if (failed != SubmissionStatus.Unknown) ctx.Scheduler.FailVirtualRing(ctx, failed);
             // §9.3: the virtual ring drains into the real ring once queued flips ≤ n − 2.
             if (chain.VirtualRing.Count > 0 && chain.Pending.Count <= chain.BufferCount - 2) ctx.Scheduler.ReleaseVirtualRing(ctx);
         }
