@@ -37,6 +37,7 @@ public sealed partial class VidSchScheduler
         while (chain.VirtualRing.TryDequeue(out var b))
         {
             ctx.Finish(b.SubmissionId, status);
+            SyncOnDropped(ctx, b); // its user-mode completion event fires (VidSchScheduler.Sync.cs)
             b.Process.ReturnDmaBuffer(b);
         }
     }
