@@ -29,7 +29,7 @@ public sealed unsafe class Tlb
     // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
     //
     // Tag = 1 | VPN << 1 | ASID << 40 (VPN < 2^36, so the fields never overlap; tag 0 = empty slot).
-    // Data = 4 KiB-aligned physical frame offset | W << 0 | P << 1 | location << 2.
+    // Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 | location << 2.
 
     /// <summary>ASID value meaning "every address space" in invalidation requests (TLB_INV_ASID = 0xFFFF).</summary>
     public const ushort AllAsids = 0xFFFF;
@@ -83,7 +83,13 @@ public sealed unsafe class Tlb
     public long Hits { get; private set; }
 
     /// <summary>Turns hit counting on (off by default). Misses are always counted.</summary>
-    public bool CountHits { get; set; }
+    public bool CountHits
+    {
+        get => _hitKeyBias != 1;
+        set => _hitKeyBias = value ? 1UL | (1UL << 63) : 1UL;
+    }
+
+    private ulong _hitKeyBias = 1;
 
     /// <summary>Lookups that missed (and walked the table).</summary>
     public long Misses { get; private set; }
@@ -106,13 +112,43 @@ public sealed unsafe class Tlb
     private static ulong Tag(ushort asid, ulong vpn) => 1UL | (vpn << 1) | ((ulong)asid << 40);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private nint Index(ushort asid, ulong vpn) => (nint)((vpn ^ ((ulong)asid * 0x9E37u)) & (ulong)_mask);
+    private nint Index(ushort asid, ulong vpn) => (nint)((vpn ^ asid) & _mask);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref Entry Slot(nint i) => ref _base[i];
 
-    /// <summary>Looks up a page. On a hit returns the frame, writable and privileged bits and location.</summary>
+    /// <summary>Data bit: the page is read-only (stored inverted from the PTE's W so a write's check is one AND).</summary>
+    internal const ulong ReadOnlyBit = 1;
+
+    /// <summary>Data bit: the page is privileged (P).</summary>
+    internal const ulong PrivilegedBit = 2;
+
+    /// <summary>
+    /// The data bits that must be clear for an access to be allowed: read-only for a write, privileged for a limited
+    /// access (seed 001 §5.7). Precomputed once per access so a hit checks every right with one AND.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong DenyMask(AccessKind access, bool privileged) =>
+        (access == AccessKind.Write ? ReadOnlyBit : 0) | (privileged ? 0 : PrivilegedBit);
+
+    /// <summary>
+    /// The hit path: true when the page is cached for <paramref name="asid"/> and none of the <paramref name="deny"/>
+    /// bits is set. Tag, VA width and rights fold into one compare-and-branch; counts nothing (a false answer is
+    /// re-examined, and counted, by <see cref="TryLookup"/> on the caller's slow path).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryHit(ushort asid, ulong vpn, ulong deny, out ulong data)
+    {
+        ref Entry e = ref Slot(Index(asid, vpn));
+        data = e.Data;
+        // _hitKeyBias is 1 (the tag's valid bit), or 1 | 1 << 63 — a bit no tag has — while hits are counted, so every
+        // lookup then takes the counting slow path. A VPN of 36 bits or more never translates (it could alias the tag's
+        // ASID field), so it is refused here too, without a branch of its own.
+        ulong key = _hitKeyBias | (vpn << 1) | ((ulong)asid << 40);
+        return ((e.Tag ^ key) | (vpn >> VpnBits) | (data & deny)) == 0;
+    }
+
+    /// <summary>Looks up a page and counts the hit or miss. On a hit returns the frame, read-only and privileged bits and location.</summary>
     internal bool TryLookup(ushort asid, ulong vpn, out ulong data)
     {
         ref Entry e = ref Slot(Index(asid, vpn));
@@ -134,7 +170,7 @@ public sealed unsafe class Tlb
         if ((vpn >> VpnBits) != 0) return;
         ref Entry e = ref Slot(Index(asid, vpn));
         e.Tag = Tag(asid, vpn);
-        e.Data = frame | (writable ? 1UL : 0) | (privileged ? 2UL : 0) | ((ulong)location << 2);
+        e.Data = frame | (writable ? 0 : ReadOnlyBit) | (privileged ? PrivilegedBit : 0) | ((ulong)location << 2);
     }
 
     /// <summary>Drops every entry.</summary>
