@@ -129,6 +129,42 @@ public class PageRunTests
     }
 
     [Test]
+    public void RunExtension_ContinuesAcrossSoftwareBits_AndStopsAtARightTheAccessLacks()
+    {
+        // Given 8 contiguous pages where page 3 differs only in its software bits and page 6 is read-only
+        ulong va = 0x5000_0000;
+        _tables.MapRange(va, MemoryLocation.Local, 0x10_0000, 8);
+        _tables.Map(va + 3 * 4096, PageTableEntry.Create(MemoryLocation.Local, 0x10_3000, software: 5));
+        _tables.Map(va + 6 * 4096, PageTableEntry.Create(MemoryLocation.Local, 0x10_6000, writable: false));
+        var space = _tables.Space();
+
+        // When runs are translated from page 0 for a read and for a write
+        Assert.That(_mmu.TranslateRun(null, space, va, 8 * 4096, AccessKind.Read, false, out var read), Is.EqualTo(TranslationStatus.Ok));
+        Assert.That(_mmu.TranslateRun(null, space, va, 8 * 4096, AccessKind.Write, false, out var write), Is.EqualTo(TranslationStatus.Ok));
+
+        // Then the read covers all 8 pages and the write ends before the read-only page
+        Assert.That(read.Length, Is.EqualTo(8 * 4096UL));
+        Assert.That(write.Length, Is.EqualTo(6 * 4096UL));
+    }
+
+    [Test]
+    public void RunExtension_StopsAtTheEndOfPhysicalMemory_WhichTheNextCallReports()
+    {
+        // Given 4 contiguous pages whose last two frames lie past the end of local memory (16 MiB)
+        ulong va = 0x6000_0000, frame = (16UL << 20) - 2 * 4096;
+        _tables.MapRange(va, MemoryLocation.Local, frame - 2 * 4096, 2);
+        _tables.MapRange(va + 2 * 4096, MemoryLocation.Local, frame, 4);
+        var space = _tables.Space();
+
+        // When a run is translated over all of them
+        Assert.That(_mmu.TranslateRun(null, space, va, 6 * 4096, AccessKind.Read, false, out var run), Is.EqualTo(TranslationStatus.Ok));
+
+        // Then it ends with the last page inside memory, and the next page reports the bad frame
+        Assert.That(run.Length, Is.EqualTo(4 * 4096UL));
+        Assert.That(_mmu.TranslateRun(null, space, va + run.Length, 4096, AccessKind.Read, false, out _), Is.EqualTo(TranslationStatus.PhysicalOutOfRange));
+    }
+
+    [Test]
     public void RunExtension_StopsAtAnUnmappedPage_WhichTheNextCallReports()
     {
         ulong va = 0x3000_0000;
