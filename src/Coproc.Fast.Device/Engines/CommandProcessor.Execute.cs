@@ -60,26 +60,24 @@ public sealed unsafe partial class CommandProcessor
     {
         uint opAndFlags = h.Raw & 0xFFFF;
         if (opAndFlags == (uint)Opcode.Nop) return _costs.Nop;
-        if (opAndFlags == (uint)Opcode.WriteData)
+        bool fence = opAndFlags == (uint)Opcode.Fence;
+        if (!fence && opAndFlags != (uint)Opcode.WriteData) return -1;
+        // Both write the payload after the 64-bit address (FENCE: its 64-bit value, little-endian = its two dwords), so
+        // one translation and one store sequence serve both; the decoder already checked their lengths.
+        var data = p[PacketFormat.WriteDataFixedDwords..];
+        ref readonly var vm = ref privileged ? ref _vmPrivileged : ref _vmLimited;
+        byte* dst = vm.TryWritePointer(PacketFormat.U64(p[1], p[2]), (uint)data.Length * 4);
+        if (dst == null) return -1;
+        if (data.Length == 2)
         {
-            var data = p[PacketFormat.WriteDataFixedDwords..];
-            ref readonly var vm = ref privileged ? ref _vmPrivileged : ref _vmLimited;
-            byte* dst = vm.TryWritePointer(PacketFormat.U64(p[1], p[2]), (uint)data.Length * 4);
-            if (dst == null) return -1;
-            if (data.Length == 1) Unsafe.WriteUnaligned(dst, data[0]);
-            else MemoryMarshal.AsBytes(data).CopyTo(new Span<byte>(dst, data.Length * 4));
-            return _costs.WriteDataBase + data.Length * _costs.WriteDataPerDword;
+            // seed 001 §8.1: in-order execution already made every earlier write visible; one 8-byte store publishes a
+            // fence value whole.
+            Unsafe.WriteUnaligned(dst, PacketFormat.U64(data[0], data[1]));
+            return fence ? _costs.Fence : _costs.WriteDataBase + 2 * _costs.WriteDataPerDword;
         }
-        if (opAndFlags == (uint)Opcode.Fence)
-        {
-            ref readonly var vm = ref privileged ? ref _vmPrivileged : ref _vmLimited;
-            byte* dst = vm.TryWritePointer(PacketFormat.U64(p[1], p[2]), 8);
-            if (dst == null) return -1;
-            // seed 001 §8.1: in-order execution already made every earlier write visible; one 8-byte store publishes the value.
-            Unsafe.WriteUnaligned(dst, PacketFormat.U64(p[3], p[4]));
-            return _costs.Fence;
-        }
-        return -1;
+        if (data.Length == 1) Unsafe.WriteUnaligned(dst, data[0]);
+        else MemoryMarshal.AsBytes(data).CopyTo(new Span<byte>(dst, data.Length * 4));
+        return _costs.WriteDataBase + data.Length * _costs.WriteDataPerDword;
     }
 
     /// <summary><see cref="Execute"/> out of line, for the fetch loops' slow path (keeps the loops small).</summary>
