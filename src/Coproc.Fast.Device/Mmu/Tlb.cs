@@ -17,15 +17,21 @@ public sealed unsafe class Tlb
 {
     // Design: direct-mapped, not set-associative. A hit is one indexed load of a 16-byte {tag, data} pair
     // (both on one cache line) and one compare — no way search, no replacement state to update — which is
-    // what lets a hit cost about as much as the 64-entry TLB of the PERFORMANCE.md anchor (goal 5: ≥ 0.9×
-    // of ~420 M translations/s). The usual cost of direct mapping, conflict misses, is small here: clients
-    // stream through VA (rings, DMA buffers, copy runs), and consecutive pages of one ASID land in
-    // consecutive slots (index = VPN ^ hash(ASID)), so any 64 consecutive pages coexist in a 64-entry TLB;
-    // copies and fills translate once per page run anyway (GpuMmu.TranslateRun). A conflict costs one walk,
-    // never a wrong answer: tags hold the full (ASID, VPN), so exactness does not depend on the layout.
-    // Measured (TranslationBenchmarks, same run): a full GpuMmu.Translate hit — ASID tag, rights check, location,
-    // PageRun — costs about 3× the bare anchor loop (tag compare + load, nothing else), i.e. ~150–250 M hits/s on
-    // this noisy 2-core machine; a set-associative lookup would only add compares to that path.
+    // what lets a hit come close to the 64-entry TLB of the PERFORMANCE.md anchor (goal 5). The usual cost of
+    // direct mapping, conflict misses, is small here: clients stream through VA (rings, DMA buffers, copy runs),
+    // and consecutive pages of one ASID land in consecutive slots (index = VPN ^ ASID), so any 64 consecutive
+    // pages coexist in a 64-entry TLB; copies and fills translate once per page run anyway (GpuMmu.TranslateRun).
+    // A conflict costs one walk, never a wrong answer: tags hold the full (ASID, VPN), so exactness does not
+    // depend on the layout.
+    // The hit path (TryHit) is branch-free up to one final test: tag, VA width (VPN < 2^36) and rights (the data
+    // stores read-only and P, so a precomputed deny mask checks both with one AND) are ORed into one word. Counting
+    // hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, the hit key carries a
+    // bit no tag has and every lookup goes through TryLookup, which counts.
+    // Measured (TranslationBenchmarks --job short, same run, shared 2-core machine): a full GpuMmu.Translate hit
+    // costs 1.8–2.3× the bare anchor loop (tag compare + load in native arrays, no ASID, rights, width or location),
+    // down from 3.2–3.6× — ~1.9 ns, i.e. ≥ 500 M hits/s, above the ~420 M/s anchor figure of PERFORMANCE.md but not
+    // within 1.1× of the in-run bare loop: the ASID, the width and rights checks and the PageRun cost ~15 more
+    // instructions than the bare loop's ~10. A set-associative lookup would only add compares to that path.
     // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
     //
     // Tag = 1 | VPN << 1 | ASID << 40 (VPN < 2^36, so the fields never overlap; tag 0 = empty slot).
