@@ -38,7 +38,8 @@ public sealed unsafe partial class CommandProcessor
         // leaves the simple-packet path (any other packet, a fault, the window's end). Through the ref parameter and the
         // fields, each would be a store-to-load dependency from one packet to the next, which alone bounded the loop
         // at ~5 cycles per packet. Measured (CommandProcessorBenchmarks --job short, ratio to the bare StreamWalk of the
-        // same run): NOP 2.85× → 0.75–1.27×, WRITE_DATA 7.5× → 2.2–3.4×, FENCE 7.0× → 1.6–2.9×.
+        // same run, before → after under like load): NOP 1.9–2.9× → 0.75–1.5×, WRITE_DATA 7.5–7.9× → 2.2–3.4×,
+        // FENCE 6.2–7.0× → 1.6–3.6×.
         long b = budget;
         long executed = 0;
         bool privileged = _ringPrivileged;

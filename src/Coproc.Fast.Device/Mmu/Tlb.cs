@@ -27,11 +27,12 @@ public sealed unsafe class Tlb
     // stores read-only and P, so a precomputed deny mask checks both with one AND) are ORed into one word. Counting
     // hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, the hit key carries a
     // bit no tag has and every lookup goes through TryLookup, which counts.
-    // Measured (TranslationBenchmarks --job short, same run, shared 2-core machine): a full GpuMmu.Translate hit
-    // costs 1.8–2.3× the bare anchor loop (tag compare + load in native arrays, no ASID, rights, width or location),
-    // down from 3.2–3.6× — ~1.9 ns, i.e. ≥ 500 M hits/s, above the ~420 M/s anchor figure of PERFORMANCE.md but not
-    // within 1.1× of the in-run bare loop: the ASID, the width and rights checks and the PageRun cost ~15 more
-    // instructions than the bare loop's ~10. A set-associative lookup would only add compares to that path.
+    // Measured (TranslationBenchmarks --job short, same run, shared 2-core machine at load 8–15): a full
+    // GpuMmu.Translate hit costs 1.8–2.9× the bare anchor loop (tag compare + load in native arrays, no ASID, rights,
+    // width or location), down from 3.6–4.7× — ~1.9–3.1 ns, 320–530 M hits/s by load, around the ~420 M/s anchor
+    // figure of PERFORMANCE.md but not within 1.1× of the in-run bare loop: the ASID, the width and rights checks
+    // and the PageRun cost ~15 more instructions than the bare loop's ~10. A set-associative lookup would only add
+    // compares to that path.
     // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
     //
     // Tag = 1 | VPN << 1 | ASID << 40 (VPN < 2^36, so the fields never overlap; tag 0 = empty slot).
