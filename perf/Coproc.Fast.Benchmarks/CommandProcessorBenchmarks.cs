@@ -7,7 +7,9 @@ namespace Coproc.Fast.Benchmarks;
 /// PERFORMANCE.md goal 3: simple packets decoded and executed per second, and emulated cycles per host second.
 /// Each benchmark drains a 1 MiB ring of one packet kind; the baseline walks the same NOP stream with a bare
 /// header-length loop (the floor of touching the stream at all). Times are per packet
-/// (OperationsPerInvoke), so packets/s = 1 / time; cycles/s = packets/s × the packet's cost.
+/// (OperationsPerInvoke), so packets/s = 1 / time; cycles/s = packets/s × the packet's cost (NOP 1, WRITE_DATA of
+/// one dword 5, FENCE 8 with the default costs). <see cref="MixedStreamPerCycle"/> measures the second half of goal 3
+/// directly: its time is per emulated cycle, so emulated cycles per host second = 1 / time (goal: ≤ 2 ns).
 /// </summary>
 [MemoryDiagnoser]
 public class CommandProcessorBenchmarks
@@ -17,8 +19,12 @@ public class CommandProcessorBenchmarks
     private const int WriteDataPackets = (int)(RingBytes / 16) - 1;
     private const int FencePackets = (int)(RingBytes / 20) - 1;
     private const ulong Budget = 1UL << 40;
+    // WRITE_DATA (4 dwords, 5 cycles) + FENCE (5 dwords, 8 cycles) + NOP (1 dword, 1 cycle), repeated; the 4 dwords
+    // left at the ring's end are one padding NOP (1 cycle). Checked against the engine's BusyCycles in Setup.
+    private const int MixedTriples = (int)(RingBytes / 4 / 10);
+    private const int MixedCycles = MixedTriples * 14 + 1;
 
-    private BenchMachine _nop = null!, _writeData = null!, _fence = null!;
+    private BenchMachine _nop = null!, _writeData = null!, _fence = null!, _mixed = null!;
     private uint[] _walk = null!;
 
     [GlobalSetup]
@@ -27,6 +33,20 @@ public class CommandProcessorBenchmarks
         _nop = BenchMachine.NopRing(RingBytes); // shared with `coproc bench`
         _writeData = Build(w => { for (int i = 0; i < WriteDataPackets; i++) w.WriteData(0x10_0000 + (ulong)(i & 1023) * 4, (uint)i); });
         _fence = Build(w => { for (int i = 0; i < FencePackets; i++) w.Fence(0x10_0000 + (ulong)(i & 511) * 8, (ulong)i); });
+        _mixed = Build(w =>
+        {
+            for (int i = 0; i < MixedTriples; i++)
+            {
+                w.WriteData(0x10_0000 + (ulong)(i & 255) * 4, (uint)i);
+                w.Fence(0x10_0800 + (ulong)(i & 127) * 8, (ulong)i);
+                w.Nop();
+            }
+        });
+        var engine = _mixed.Device.Engine(Coproc.Fast.Device.Engines.EngineKind.Copy);
+        long busy = engine.BusyCycles;
+        _mixed.Replay(Budget);
+        if (engine.BusyCycles - busy != MixedCycles)
+            throw new InvalidOperationException($"the mixed stream cost {engine.BusyCycles - busy} cycles, not {MixedCycles}");
         _walk = _nop.RingDwords.ToArray();
     }
 
@@ -59,6 +79,7 @@ public class CommandProcessorBenchmarks
         _nop.Dispose();
         _writeData.Dispose();
         _fence.Dispose();
+        _mixed.Dispose();
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = NopPackets)]
@@ -78,4 +99,8 @@ public class CommandProcessorBenchmarks
 
     [Benchmark(OperationsPerInvoke = FencePackets)]
     public void FenceStream() => _fence.Replay(Budget);
+
+    /// <summary>A command-processor-bound stream of WRITE_DATA, FENCE and NOP; time per emulated cycle.</summary>
+    [Benchmark(OperationsPerInvoke = MixedCycles)]
+    public void MixedStreamPerCycle() => _mixed.Replay(Budget);
 }

@@ -34,26 +34,57 @@ public sealed unsafe partial class CommandProcessor
         var window = new ReadOnlySpan<uint>(_ring + index, (int)(bytes >> 2));
         int off = 0;
         RunStatus status = RunStatus.Continue;
-        while (off < window.Length)
+        // Design: the loop keeps budget, ring position and the packet count in locals and writes them back only when it
+        // leaves the simple-packet path (any other packet, a fault, the window's end). Through the ref parameter and the
+        // fields, each would be a store-to-load dependency from one packet to the next, which alone bounded the loop
+        // at ~5 cycles per packet. Measured (CommandProcessorBenchmarks --job short, ratio to the bare StreamWalk of the
+        // same run, before → after under like load): NOP 1.9–2.9× → 0.75–1.5×, WRITE_DATA 7.5–7.9× → 2.2–3.4×,
+        // FENCE 6.2–7.0× → 1.6–3.6×.
+        long b = budget;
+        long executed = 0;
+        bool privileged = _ringPrivileged;
+        while (true)
         {
-            if (budget <= 0) { status = RunStatus.OutOfBudget; break; }
+            if (off >= window.Length || b <= 0)
+            {
+                if (off < window.Length) status = RunStatus.OutOfBudget;
+                budget = b; _ctx.RingPosition = pos; PacketsExecuted += executed;
+                break;
+            }
             if (!PacketDecoder.TryDecode(window, off, out var packet, out var error))
             {
+                budget = b; _ctx.RingPosition = pos; PacketsExecuted += executed;
                 byte op = (byte)window[off];
                 Fault(FaultReason.MalformedPacket, (ushort)error, op, 0, FaultLocation.Ring, _ctx.RingPosition, _ctx.RingDescriptor, ref budget);
                 return RunStatus.Faulted;
             }
-            var r = Execute(packet.Slice(window), packet.Header, privileged: _ringPrivileged, inRing: true, ref budget);
-            if (r == ExecResult.Done)
+            int len = packet.LengthDwords;
+            var p = packet.Slice(window);
+            long cost = TryExecuteSimple(p, packet.Header, privileged);
+            if (cost >= 0)
             {
-                off += packet.LengthDwords;
-                _ctx.RingPosition += (ulong)packet.LengthDwords << 2;
-                PacketsExecuted++;
+                b -= cost;
+                off += len;
+                pos += (ulong)len << 2;
+                executed++;
                 continue;
             }
-            status = AfterPacket(r, packet.LengthDwords, inRing: true, ref budget);
-            if (status != RunStatus.Continue || r == ExecResult.EnterIndirect) break;
-            off += packet.LengthDwords;
+            budget = b; _ctx.RingPosition = pos; PacketsExecuted += executed; executed = 0;
+            var r = ExecuteGeneral(p, packet.Header, privileged, inRing: true, ref budget);
+            if (r == ExecResult.Done)
+            {
+                off += len;
+                _ctx.RingPosition += (ulong)len << 2;
+                PacketsExecuted++;
+            }
+            else
+            {
+                status = AfterPacket(r, len, inRing: true, ref budget);
+                if (status != RunStatus.Continue || r == ExecResult.EnterIndirect) break;
+                off += len;
+            }
+            b = budget;
+            pos = _ctx.RingPosition;
         }
         if (_ctxAddress != 0) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
         return status;
@@ -95,44 +126,69 @@ public sealed unsafe partial class CommandProcessor
         }
         var window = new ReadOnlySpan<uint>(vm.PointerOf(run), (int)(run.Length >> 2));
         int w = 0;
-        while (w < window.Length)
+        // Same design as RunRing: budget, buffer offset and packet count stay in locals on the simple-packet path.
+        long b = budget;
+        uint offset = _ctx.IndirectOffset;
+        long executed = 0;
+        while (true)
         {
-            if (budget <= 0) return RunStatus.OutOfBudget;
+            if (w >= window.Length || b <= 0)
+            {
+                budget = b; _ctx.IndirectOffset = offset; PacketsExecuted += executed;
+                return w < window.Length ? RunStatus.OutOfBudget : RunStatus.Continue;
+            }
             ReadOnlySpan<uint> packetSpan;
             PacketHeader header;
             if (PacketDecoder.TryDecode(window, w, out var packet, out var error))
             {
                 packetSpan = packet.Slice(window);
                 header = packet.Header;
-            }
-            else if (error == DecodeError.LengthPastEnd && (ulong)window.Length < (ulong)(len - _ctx.IndirectOffset) + (ulong)w)
-            {
-                // The packet crosses into a physically discontiguous page: gather it (slow path).
-                int gathered = Gather(in vm, window[w], ref budget);
-                if (gathered == 0) return RunStatus.Faulted;
-                packetSpan = new ReadOnlySpan<uint>(_staging, 0, gathered);
-                header = new PacketHeader(packetSpan[0]);
+                long cost = TryExecuteSimple(packetSpan, header, privileged);
+                if (cost >= 0)
+                {
+                    b -= cost;
+                    offset += (uint)header.LengthDwords;
+                    w += header.LengthDwords;
+                    executed++;
+                    continue;
+                }
+                budget = b; _ctx.IndirectOffset = offset; PacketsExecuted += executed; executed = 0;
             }
             else
             {
-                Fault(FaultReason.MalformedPacket, (ushort)error, (byte)window[w], 0, FaultLocation.DmaBuffer,
-                    (ulong)_ctx.IndirectOffset << 2, _ctx.IndirectAddress, ref budget);
-                return RunStatus.Faulted;
+                budget = b; _ctx.IndirectOffset = offset; PacketsExecuted += executed; executed = 0;
+                if (error == DecodeError.LengthPastEnd && (ulong)window.Length < (ulong)(len - _ctx.IndirectOffset) + (ulong)w)
+                {
+                    // The packet crosses into a physically discontiguous page: gather it (slow path).
+                    int gathered = Gather(in vm, window[w], ref budget);
+                    if (gathered == 0) return RunStatus.Faulted;
+                    packetSpan = new ReadOnlySpan<uint>(_staging, 0, gathered);
+                    header = new PacketHeader(packetSpan[0]);
+                }
+                else
+                {
+                    Fault(FaultReason.MalformedPacket, (ushort)error, (byte)window[w], 0, FaultLocation.DmaBuffer,
+                        (ulong)_ctx.IndirectOffset << 2, _ctx.IndirectAddress, ref budget);
+                    return RunStatus.Faulted;
+                }
             }
             int plen = header.LengthDwords;
-            var r = Execute(packetSpan, header, privileged, inRing: false, ref budget);
+            var r = ExecuteGeneral(packetSpan, header, privileged, inRing: false, ref budget);
             if (r == ExecResult.Done)
             {
                 _ctx.IndirectOffset += (uint)plen;
                 w += plen;
                 PacketsExecuted++;
-                continue;
             }
-            var s = AfterPacket(r, plen, inRing: false, ref budget);
-            if (s != RunStatus.Continue) return s;
-            w += plen;
+            else
+            {
+                var st = AfterPacket(r, plen, inRing: false, ref budget);
+                if (st != RunStatus.Continue) return st;
+                w += plen;
+            }
+            b = budget;
+            offset = _ctx.IndirectOffset;
         }
-        return RunStatus.Continue;
     }
 
     /// <summary>Copies a packet that spans discontiguous pages into the staging buffer and validates it there; returns its length, 0 after a fault.</summary>

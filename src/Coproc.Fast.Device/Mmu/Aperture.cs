@@ -75,7 +75,7 @@ public sealed unsafe class Aperture
             var s = WalkTable(page, out d);
             if (s != ApertureStatus.Ok) return s;
         }
-        if (access == AccessKind.Write && (d & 1) == 0) return ApertureStatus.ReadOnly;
+        if (access == AccessKind.Write && (d & Tlb.ReadOnlyBit) != 0) return ApertureStatus.ReadOnly;
         address = PhysicalAddress.Local((d & PageTableEntry.FrameMask) + inPage);
         return ApertureStatus.Ok;
     }
@@ -168,7 +168,7 @@ public sealed unsafe class Aperture
         if (!e.IsValid || e.IsLargePage || e.Location != MemoryLocation.Local) return ApertureStatus.NotMapped;
         if (_memory.TryPointer(MemoryLocation.Local, e.FrameOffset, PageTableLayout.PageSize) == null) return ApertureStatus.PhysicalOutOfRange;
         Tlb.Insert(TlbAsid, page, e.FrameOffset, e.IsWritable, e.IsPrivileged, MemoryLocation.Local);
-        data = e.FrameOffset | (e.IsWritable ? 1UL : 0) | (e.IsPrivileged ? 2UL : 0);
+        data = e.FrameOffset | (e.IsWritable ? 0 : Tlb.ReadOnlyBit) | (e.IsPrivileged ? Tlb.PrivilegedBit : 0);
         return ApertureStatus.Ok;
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Memory;
 
 namespace Coproc.Fast.Device.Mmu;
@@ -17,11 +18,33 @@ public readonly unsafe struct GpuVirtualMemory
     private readonly Tlb? _tlb;
     private readonly AddressSpaceDescriptor _space;
     private readonly bool _privileged;
+    // Precomputed per view (i.e. per context load), so the hit path of small accesses reads no object but the TLB:
+    // the rights a write needs, and the bases of the two memories a cached translation can name.
+    private readonly ulong _writeDeny;
+    private readonly byte* _localBase, _systemBase;
 
     /// <summary>Creates a view.</summary>
     public GpuVirtualMemory(GpuMmu mmu, DeviceMemory memory, Tlb? tlb, in AddressSpaceDescriptor space, bool privileged)
     {
         _mmu = mmu; _memory = memory; _tlb = tlb; _space = space; _privileged = privileged;
+        _writeDeny = Tlb.DenyMask(AccessKind.Write, privileged);
+        _localBase = memory.Local.Base;
+        _systemBase = memory.System.Base;
+    }
+
+    /// <summary>
+    /// The fast path of a small write (WRITE_DATA, FENCE): a pointer to the <paramref name="bytes"/> at
+    /// <paramref name="va"/> when they lie in one page that the TLB holds with write rights, else null — then the caller
+    /// takes <see cref="Write"/>, which walks, counts and reports faults. Bounds were checked when the page was cached
+    /// (memories never shrink), and the TLB never caches the dummy page, so the pointer is always real memory.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* TryWritePointer(ulong va, uint bytes)
+    {
+        Tlb? tlb = _tlb;
+        if (tlb is null || (va & (PageTableLayout.PageSize - 1)) + bytes > PageTableLayout.PageSize) return null;
+        if (!GpuMmu.TryTranslateHit(tlb, _space.Asid, va, _writeDeny, out var location, out ulong offset)) return null;
+        return (location == MemoryLocation.Local ? _localBase : _systemBase) + offset;
     }
 
     /// <summary>The address space.</summary>
@@ -110,20 +133,36 @@ public readonly unsafe struct GpuVirtualMemory
     /// </summary>
     public TranslationStatus Copy(ulong dstVa, ulong srcVa, ulong bytes, out ulong done, out ulong faultVa)
     {
+        // Design: each side keeps its run until the run is used up, so each side is translated once per run of its own.
+        // (Translating the source afresh for every destination run re-walked the rest of a long source run each time —
+        // quadratic when one side is contiguous and the other is not.) A failing page is still reported when the copy
+        // reaches it, source first, with every byte before it copied.
         done = 0;
+        PageRun src = default, dst = default;
+        ulong srcUsed = 0, dstUsed = 0;
         while (done < bytes)
         {
-            var s = TranslateRun(srcVa + done, bytes - done, AccessKind.Read, out var src);
-            if (s != TranslationStatus.Ok) { faultVa = srcVa + done; return s; }
-            s = TranslateRun(dstVa + done, src.Length, AccessKind.Write, out var dst);
-            if (s != TranslationStatus.Ok) { faultVa = dstVa + done; return s; }
-            ulong n = dst.Length; // <= src.Length
+            if (srcUsed == src.Length)
+            {
+                var s = TranslateRun(srcVa + done, bytes - done, AccessKind.Read, out src);
+                if (s != TranslationStatus.Ok) { faultVa = srcVa + done; return s; }
+                srcUsed = 0;
+            }
+            if (dstUsed == dst.Length)
+            {
+                var s = TranslateRun(dstVa + done, bytes - done, AccessKind.Write, out dst);
+                if (s != TranslationStatus.Ok) { faultVa = dstVa + done; return s; }
+                dstUsed = 0;
+            }
+            ulong n = Math.Min(src.Length - srcUsed, dst.Length - dstUsed);
             if (!dst.IsDummy)
             {
-                byte* d = PointerOf(dst);
-                if (src.IsDummy) new Span<byte>(d, checked((int)n)).Clear();
-                else Buffer.MemoryCopy(PointerOf(src), d, n, n);
+                byte* d = PointerOf(dst) + dstUsed;
+                if (src.IsDummy) NativeMemory.Clear(d, (nuint)n);
+                else Buffer.MemoryCopy(PointerOf(src) + srcUsed, d, n, n);
             }
+            srcUsed += n;
+            dstUsed += n;
             done += n;
         }
         faultVa = 0;

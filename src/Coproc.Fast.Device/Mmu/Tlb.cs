@@ -17,19 +17,26 @@ public sealed unsafe class Tlb
 {
     // Design: direct-mapped, not set-associative. A hit is one indexed load of a 16-byte {tag, data} pair
     // (both on one cache line) and one compare — no way search, no replacement state to update — which is
-    // what lets a hit cost about as much as the 64-entry TLB of the PERFORMANCE.md anchor (goal 5: ≥ 0.9×
-    // of ~420 M translations/s). The usual cost of direct mapping, conflict misses, is small here: clients
-    // stream through VA (rings, DMA buffers, copy runs), and consecutive pages of one ASID land in
-    // consecutive slots (index = VPN ^ hash(ASID)), so any 64 consecutive pages coexist in a 64-entry TLB;
-    // copies and fills translate once per page run anyway (GpuMmu.TranslateRun). A conflict costs one walk,
-    // never a wrong answer: tags hold the full (ASID, VPN), so exactness does not depend on the layout.
-    // Measured (TranslationBenchmarks, same run): a full GpuMmu.Translate hit — ASID tag, rights check, location,
-    // PageRun — costs about 3× the bare anchor loop (tag compare + load, nothing else), i.e. ~150–250 M hits/s on
-    // this noisy 2-core machine; a set-associative lookup would only add compares to that path.
+    // what lets a hit come close to the 64-entry TLB of the PERFORMANCE.md anchor (goal 5). The usual cost of
+    // direct mapping, conflict misses, is small here: clients stream through VA (rings, DMA buffers, copy runs),
+    // and consecutive pages of one ASID land in consecutive slots (index = VPN ^ ASID), so any 64 consecutive
+    // pages coexist in a 64-entry TLB; copies and fills translate once per page run anyway (GpuMmu.TranslateRun).
+    // A conflict costs one walk, never a wrong answer: tags hold the full (ASID, VPN), so exactness does not
+    // depend on the layout.
+    // The hit path (TryHit) is branch-free up to one final test: tag, VA width (VPN < 2^36) and rights (the data
+    // stores read-only and P, so a precomputed deny mask checks both with one AND) are ORed into one word. Counting
+    // hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, the hit key carries a
+    // bit no tag has and every lookup goes through TryLookup, which counts.
+    // Measured (TranslationBenchmarks --job short, same run, shared 2-core machine at load 8–15): a full
+    // GpuMmu.Translate hit costs 1.8–2.9× the bare anchor loop (tag compare + load in native arrays, no ASID, rights,
+    // width or location), down from 3.6–4.7× — ~1.9–3.1 ns, 320–530 M hits/s by load, around the ~420 M/s anchor
+    // figure of PERFORMANCE.md but not within 1.1× of the in-run bare loop: the ASID, the width and rights checks
+    // and the PageRun cost ~15 more instructions than the bare loop's ~10. A set-associative lookup would only add
+    // compares to that path.
     // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
     //
     // Tag = 1 | VPN << 1 | ASID << 40 (VPN < 2^36, so the fields never overlap; tag 0 = empty slot).
-    // Data = 4 KiB-aligned physical frame offset | W << 0 | P << 1 | location << 2.
+    // Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 | location << 2.
 
     /// <summary>ASID value meaning "every address space" in invalidation requests (TLB_INV_ASID = 0xFFFF).</summary>
     public const ushort AllAsids = 0xFFFF;
@@ -83,7 +90,13 @@ public sealed unsafe class Tlb
     public long Hits { get; private set; }
 
     /// <summary>Turns hit counting on (off by default). Misses are always counted.</summary>
-    public bool CountHits { get; set; }
+    public bool CountHits
+    {
+        get => _hitKeyBias != 1;
+        set => _hitKeyBias = value ? 1UL | (1UL << 63) : 1UL;
+    }
+
+    private ulong _hitKeyBias = 1;
 
     /// <summary>Lookups that missed (and walked the table).</summary>
     public long Misses { get; private set; }
@@ -106,13 +119,43 @@ public sealed unsafe class Tlb
     private static ulong Tag(ushort asid, ulong vpn) => 1UL | (vpn << 1) | ((ulong)asid << 40);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private nint Index(ushort asid, ulong vpn) => (nint)((vpn ^ ((ulong)asid * 0x9E37u)) & (ulong)_mask);
+    private nint Index(ushort asid, ulong vpn) => (nint)((vpn ^ asid) & _mask);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref Entry Slot(nint i) => ref _base[i];
 
-    /// <summary>Looks up a page. On a hit returns the frame, writable and privileged bits and location.</summary>
+    /// <summary>Data bit: the page is read-only (stored inverted from the PTE's W so a write's check is one AND).</summary>
+    internal const ulong ReadOnlyBit = 1;
+
+    /// <summary>Data bit: the page is privileged (P).</summary>
+    internal const ulong PrivilegedBit = 2;
+
+    /// <summary>
+    /// The data bits that must be clear for an access to be allowed: read-only for a write, privileged for a limited
+    /// access (seed 001 §5.7). Precomputed once per access so a hit checks every right with one AND.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong DenyMask(AccessKind access, bool privileged) =>
+        (access == AccessKind.Write ? ReadOnlyBit : 0) | (privileged ? 0 : PrivilegedBit);
+
+    /// <summary>
+    /// The hit path: true when the page is cached for <paramref name="asid"/> and none of the <paramref name="deny"/>
+    /// bits is set. Tag, VA width and rights fold into one compare-and-branch; counts nothing (a false answer is
+    /// re-examined, and counted, by <see cref="TryLookup"/> on the caller's slow path).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryHit(ushort asid, ulong vpn, ulong deny, out ulong data)
+    {
+        ref Entry e = ref Slot(Index(asid, vpn));
+        data = e.Data;
+        // _hitKeyBias is 1 (the tag's valid bit), or 1 | 1 << 63 — a bit no tag has — while hits are counted, so every
+        // lookup then takes the counting slow path. A VPN of 36 bits or more never translates (it could alias the tag's
+        // ASID field), so it is refused here too, without a branch of its own.
+        ulong key = _hitKeyBias | (vpn << 1) | ((ulong)asid << 40);
+        return ((e.Tag ^ key) | (vpn >> VpnBits) | (data & deny)) == 0;
+    }
+
+    /// <summary>Looks up a page and counts the hit or miss. On a hit returns the frame, read-only and privileged bits and location.</summary>
     internal bool TryLookup(ushort asid, ulong vpn, out ulong data)
     {
         ref Entry e = ref Slot(Index(asid, vpn));
@@ -134,7 +177,7 @@ public sealed unsafe class Tlb
         if ((vpn >> VpnBits) != 0) return;
         ref Entry e = ref Slot(Index(asid, vpn));
         e.Tag = Tag(asid, vpn);
-        e.Data = frame | (writable ? 1UL : 0) | (privileged ? 2UL : 0) | ((ulong)location << 2);
+        e.Data = frame | (writable ? 0 : ReadOnlyBit) | (privileged ? PrivilegedBit : 0) | ((ulong)location << 2);
     }
 
     /// <summary>Drops every entry.</summary>

@@ -82,6 +82,7 @@ public sealed class DmaBuffer
     internal long Sequence;
     internal int NextChunkStart; // dword where the next chunk begins (0 = not split yet)
     internal int ChunkIndex;
+    internal VidSch.Sync.UserModeCompletionEvent? CompletionEvent; // seed 001 §10.4: signalled after its trailing fence
 
     /// <summary>The packets in device memory.</summary>
     public Span<uint> Dwords(DeviceMemory memory) =>
@@ -98,5 +99,6 @@ public sealed class DmaBuffer
         Sequence = 0;
         NextChunkStart = 0;
         ChunkIndex = 0;
+        CompletionEvent = null;
     }
 }

@@ -13,7 +13,7 @@ namespace Coproc.Fast.Driver.Kernel;
 /// <see cref="DmaBuffer"/> from the process's pool, and queued on the scheduler. Invalid input throws
 /// <see cref="CommandBufferRejectedException"/> with nothing queued.
 /// </summary>
-public sealed class Kmd
+public sealed partial class Kmd
 {
     private const int HeaderBytes = 16;
     [ThreadStatic] private static byte[]? t_arguments;
@@ -62,10 +62,12 @@ public sealed class Kmd
     /// <summary>
     /// Submits a command buffer and its resource list on <paramref name="context"/> for <paramref name="processId"/>:
     /// one ring-0 entry (the gate copies both in), validation, copy into a DMA buffer, queueing. Returns the
-    /// submission id (see <see cref="VidSchContext.StatusOf"/>).
+    /// submission id (see <see cref="VidSchContext.StatusOf"/>). <paramref name="completion"/>, if given, is signalled
+    /// once the buffer's trailing scheduler fence is reached and its interrupt serviced (seed 001 §10.4).
     /// </summary>
     /// <exception cref="CommandBufferRejectedException">Invalid buffer; nothing was queued.</exception>
-    public long Submit(uint processId, VidSchContext context, ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources)
+    public long Submit(uint processId, VidSchContext context, ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources,
+        VidSch.Sync.UserModeCompletionEvent? completion = null)
     {
         // Ring 3: marshal the call's arguments into one block (the system call's argument buffer).
         int cmdBytes = commands.Length * 4;
@@ -88,7 +90,10 @@ public sealed class Kmd
         int nCmd = h[1], nRef = h[2];
         var kCommands = MemoryMarshal.Cast<byte, uint>(k.Slice(HeaderBytes, nCmd * 4));
         var kResources = MemoryMarshal.Cast<byte, ResourceReference>(k.Slice(HeaderBytes + nCmd * 4, refBytes));
-        if (h[0] != context.Id || context.ProcessId != processId || !ReferenceEquals(_scheduler.FindContext(h[0]), context))
+        // The context's own engine scheduler, which must belong to this KMD's device (one kernel lock per device).
+        var scheduler = context.Scheduler;
+        if (h[0] != context.Id || context.ProcessId != processId || scheduler is null || scheduler.KernelLock != _scheduler.KernelLock
+            || !ReferenceEquals(scheduler.FindContext(h[0]), context))
             throw new CommandBufferRejectedException(CommandBufferRejection.UnknownContext, -1, $"context {h[0]} is not process {processId}'s");
         var o = _scheduler.Options;
         if (nCmd > o.DmaBufferDwords)
@@ -96,7 +101,7 @@ public sealed class Kmd
         var process = Process(processId);
         var sites = t_sites;
         if (sites is null || sites.Length < o.MaxReferences) t_sites = sites = new PatchSite[o.MaxReferences];
-        int nSites = KmdValidator.Validate(kCommands, kResources, process, o.MaxResourceId, sites);
+        int nSites = KmdValidator.Validate(kCommands, kResources, process, o.MaxResourceId, sites, context.Engine);
 
         DmaBuffer buffer;
         lock (_scheduler.KernelLock) buffer = process.RentDmaBuffer(_createDmaBuffer);
@@ -105,7 +110,8 @@ public sealed class Kmd
         sites.AsSpan(0, nSites).CopyTo(buffer.Sites);
         buffer.DwordCount = nCmd;
         buffer.ReferenceCount = nRef;
-        return _scheduler.Enqueue(buffer, context);
+        buffer.CompletionEvent = completion; // seed 001 §10.4: signalled after the buffer's trailing fence + interrupt
+        return scheduler.Enqueue(buffer, context);
     }
 
     /// <summary>A sink that submits a UMD builder's flushes on one context.</summary>

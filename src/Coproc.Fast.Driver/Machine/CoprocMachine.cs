@@ -1,6 +1,7 @@
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -20,9 +21,9 @@ namespace Coproc.Fast.Driver.Machine;
 /// while it has work, or jumps to the next event when it has none. No wall-clock time and one thread: the same
 /// inputs give the same bytes, order and trace.
 /// </remarks>
-public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
+public sealed partial class CoprocMachine : IDisposable
 {
-    private readonly PriorityQueue<MachineEvent, (ulong Cycle, long Seq)> _events = new();
+    private readonly PriorityQueue<(MachineEvent Kind, int Engine), (ulong Cycle, long Seq)> _events = new();
     private readonly DirectDeviceBus? _direct;
     private long _eventSeq;
     private bool _disposed;
@@ -47,7 +48,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
             if (Options.Mode == MachineRunMode.Deterministic) bus = _direct = new DirectDeviceBus(Device);
             else bus = _posted = new PostedDeviceBus(Device);
             Bus = bus;
-            Scheduler = new VidSchScheduler(Options.Scheduler, bus, VidMm, Residency) { Host = this };
+            Scheduler = CreateSchedulers(bus);
             var gate = Options.Gate;
             if (_direct is not null && gate.Policy == Ring0GatePolicy.Modeled && gate.ChargeVirtualCycles is null)
             {
@@ -57,6 +58,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
             }
             Gate = new Ring0Gate(gate);
             Kmd = new Kmd(Gate, VidMm, Residency, Scheduler);
+            Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer));
         }
         catch
         {
@@ -83,7 +85,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     /// <summary>The kernel-mode driver.</summary>
     public Kmd Kmd { get; }
 
-    /// <summary>The scheduler.</summary>
+    /// <summary>The scheduler of the default engine (<see cref="VidSchOptions.Engine"/>, render unless configured).</summary>
     public VidSchScheduler Scheduler { get; }
 
     /// <summary>The bus the scheduler uses.</summary>
@@ -112,7 +114,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         return h;
     }
 
-    /// <summary>Creates a scheduling context.</summary>
+    /// <summary>Creates a scheduling context on the default engine.</summary>
     public VidSchContext CreateContext(uint processId, int priority = 0) => Scheduler.CreateContext(processId, priority);
 
     /// <summary>
@@ -125,10 +127,10 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         ulong until = Now + maxCycles;
         while (Now < until)
         {
-            if (Scheduler.IsIdle && _events.Count == 0 && !_isrPending && !DeviceBusy()) return true;
-            if (!StepOnce(until)) return Scheduler.IsIdle;
+            if (AllIdle && _events.Count == 0 && !_isrPending && !DeviceBusy()) return true;
+            if (!StepOnce(until)) return AllIdle;
         }
-        return Scheduler.IsIdle;
+        return AllIdle;
     }
 
     /// <summary>Deterministic mode: runs for exactly <paramref name="cycles"/> of virtual time.</summary>
@@ -157,7 +159,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     private bool StepOnce(ulong until)
     {
         ulong now = Now;
-        if (_events.TryPeek(out var ev, out var key) && ev == MachineEvent.Timer && key.Cycle > now && Scheduler.IsIdle && !DeviceBusy())
+        if (_events.TryPeek(out var ev, out var key) && ev.Kind == MachineEvent.Timer && key.Cycle > now && AllIdle && !DeviceBusy())
         {
             // A quantum or timeout timer armed for work that has since retired: drop it rather than let idle
             // virtual time run to it.
@@ -195,15 +197,15 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         finally { _inGateCharge = false; }
     }
 
-    private void Run(MachineEvent ev)
+    private void Run((MachineEvent Kind, int Engine) ev)
     {
         EventsRun++;
-        switch (ev)
+        switch (ev.Kind)
         {
             case MachineEvent.Interrupt:
                 _isrPending = false;
                 int n = InterruptServiceRoutine.Drain(Device.Mmio, ref _records);
-                Scheduler.OnInterrupts(_records.AsSpan(0, n));
+                DeliverInterrupts(_records.AsSpan(0, n));
                 if (InterruptServiceRoutine.LineAsserted(Device.Mmio))
                 {
                     _isrPending = true;
@@ -211,10 +213,13 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
                 }
                 break;
             case MachineEvent.Preparation:
-                Scheduler.RunPreparation();
+                _schedulers[ev.Engine]!.RunPreparation();
+                break;
+            case MachineEvent.Timer when ev.Engine == DisplayTimer:
+                Display.OnTimer();
                 break;
             case MachineEvent.Timer:
-                Scheduler.OnTimer();
+                _schedulers[ev.Engine]!.OnTimer();
                 break;
         }
     }
@@ -231,19 +236,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         return false;
     }
 
-    private void Enqueue(MachineEvent ev, ulong cycle) => _events.Enqueue(ev, (cycle, ++_eventSeq));
-
-    void ISchedulerHost.RequestPreparation(ulong modeledCycles)
-    {
-        if (_posted is not null) { SignalWorker(); return; }
-        Enqueue(MachineEvent.Preparation, Now + modeledCycles);
-    }
-
-    void ISchedulerHost.RequestTimer(ulong cycle)
-    {
-        if (_posted is not null) { SetThreadedTimer(cycle); return; }
-        Enqueue(MachineEvent.Timer, cycle);
-    }
+    private void Enqueue(MachineEvent ev, ulong cycle, int engine = 0) => _events.Enqueue((ev, engine), (cycle, ++_eventSeq));
 
     private void RequireDeterministic()
     {

@@ -25,6 +25,10 @@ public enum ScheduleEventKind : byte
     BufferSplit,
     /// <summary>A buffer failed on its own (Value = <see cref="SubmissionStatus"/>, e.g. its resources never fit).</summary>
     BufferFailed,
+    /// <summary>A context reached a wait it cannot complete and went on the objects' wait lists (Value = first object handle).</summary>
+    ContextWaiting,
+    /// <summary>A context's wait completed (at once or by another's signal): its held-back work is released (Value = first object handle).</summary>
+    ContextReadied,
 }
 
 /// <summary>One scheduling event: a plain value so observers can record traces without allocating.</summary>

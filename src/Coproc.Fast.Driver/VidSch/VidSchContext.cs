@@ -26,7 +26,7 @@ public enum SubmissionStatus : byte
 /// local memory (rings are never in any context's VA, §7.4), a scheduler fence, a binding table that chunk state
 /// setups reprogram (§3.4), a priority, and its software queue of DMA buffers.
 /// </summary>
-public sealed class VidSchContext
+public sealed partial class VidSchContext
 {
     internal VidSchContext(int id, uint processId, int priority)
     {
@@ -115,6 +115,9 @@ public sealed class VidSchContext
     internal long QuantumCredit;
     internal bool Loaded;
     internal ulong LoadOrder;
+
+    // Synchronization objects and the event history (seed 001 §10–§11; VidSchScheduler.Sync.cs), created on first use.
+    internal Sync.ContextSyncState? Sync;
 
     // Reset in progress (waiting for the engine to switch away).
     internal SubmissionStatus ResetReason;

@@ -27,7 +27,11 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private void Pump()
     {
-        if (Retire() && _preparationDeferred) _retryDeferred = true; // pinned chunks retired: the deferred one may fit now
+        FlushAllSyncOperations(); // waits/signals a full ring or a reset held up (VidSchScheduler.Sync.cs)
+        if (Retire()) _group.Retirements++;
+        // Pinned chunks retired (on any engine): the deferred one may fit now.
+        if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
+        _retirementsSeen = _group.Retirements;
         FinishResets();
         bool launched = TryLaunch();
         StartPreparation();
@@ -107,10 +111,12 @@ public sealed partial class VidSchScheduler
                 {
                     c.Finish(b.SubmissionId, SubmissionStatus.Completed);
                     Emit(ScheduleEventKind.BufferCompleted, c.Id, b.SubmissionId, f.Fence);
-                    b.Process.ReturnDmaBuffer(b);
                 }
                 ReturnChunk(f);
             }
+            // Seed 001 §11: the event history is walked against the fence read from memory (the DMA-buffer-end event
+            // returns the buffer to its pool).
+            WalkEventHistory(c, done);
         }
         return any;
     }
@@ -141,6 +147,7 @@ public sealed partial class VidSchScheduler
             w.EnableContextSwitch();
         }
         var b = chunk.Buffer;
+        if (b is not null && SyncBlocksLaunch(ctx, b)) return false; // a wait/signal issued before it goes first
         if (b is not null)
         {
             // §3.4: a later chunk first reprograms the resources bound at its start, at their current addresses.
@@ -160,6 +167,7 @@ public sealed partial class VidSchScheduler
         ctx.InFlight.Add(chunk);
         _inFlightCount++;
         _prepared = null;
+        SyncOnLaunched(ctx, chunk);
         if (b is not null)
         {
             if (chunk.Last) b.Status = DmaBufferStatus.Running;

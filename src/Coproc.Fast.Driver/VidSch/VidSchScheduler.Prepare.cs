@@ -216,6 +216,7 @@ public sealed partial class VidSchScheduler
         _preparing = null;
         ctx.Finish(b.SubmissionId, SubmissionStatus.FailedDoesNotFit);
         Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedDoesNotFit);
+        SyncOnDropped(ctx, b);
         b.Process.ReturnDmaBuffer(b);
     }
 
@@ -240,8 +241,11 @@ public sealed partial class VidSchScheduler
 
     private bool HasPinned()
     {
-        if (_prepared is not null) return true;
-        foreach (var c in _contexts) if (c.InFlight.Count > 0) return true;
+        foreach (var s in _group.Members)
+        {
+            if (s._prepared is not null) return true;
+            foreach (var c in s._contexts) if (c.InFlight.Count > 0) return true;
+        }
         return false;
     }
 
@@ -252,9 +256,13 @@ public sealed partial class VidSchScheduler
         for (int i = firstRef; i < endRef; i++) Add(ref n, refs[i]);
         foreach (var s in setup) Add(ref n, s);
         if (!includePinned) return n;
-        if (_prepared is { } p) AddChunk(ref n, p.Chunk);
-        foreach (var c in _contexts)
-            foreach (var f in c.InFlight) AddChunk(ref n, f);
+        // Every engine's pinned chunks (SchedulerGroup invariant 1).
+        foreach (var s in _group.Members)
+        {
+            if (s._prepared is { } p) AddChunk(ref n, p.Chunk);
+            foreach (var c in s._contexts)
+                foreach (var f in c.InFlight) AddChunk(ref n, f);
+        }
         return n;
     }
 
@@ -284,10 +292,13 @@ public sealed partial class VidSchScheduler
 
     private bool IsPinned(AllocationHandle h)
     {
-        if (_prepared is { } p && ChunkUses(p.Chunk, h)) return true;
-        foreach (var c in _contexts)
-            foreach (var f in c.InFlight)
-                if (ChunkUses(f, h)) return true;
+        foreach (var s in _group.Members)
+        {
+            if (s._prepared is { } p && ChunkUses(p.Chunk, h)) return true;
+            foreach (var c in s._contexts)
+                foreach (var f in c.InFlight)
+                    if (ChunkUses(f, h)) return true;
+        }
         return false;
     }
 

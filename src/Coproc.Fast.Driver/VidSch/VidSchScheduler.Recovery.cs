@@ -42,8 +42,10 @@ public sealed partial class VidSchScheduler
                 continue;
             }
             c.Finish(b.SubmissionId, reason);
+            SyncOnDropped(c, b);
             b.Process.ReturnDmaBuffer(b);
         }
+        SyncOnResetBegin(c, reason);
         if (ReferenceEquals(_loaded, c) && !_switchPending) SwitchTo(Best(exclude: c));
         if (_nextRegister == c.SaveArea.Encoded) SetNext(null);
     }
@@ -88,13 +90,13 @@ public sealed partial class VidSchScheduler
             // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
             if (_preparing is { } pr && ReferenceEquals(pr.Owner, c))
             {
-                if (pr.Status != DmaBufferStatus.Free) { c.Finish(pr.SubmissionId, c.ResetReason); pr.Process.ReturnDmaBuffer(pr); failed++; }
+                if (pr.Status != DmaBufferStatus.Free) { c.Finish(pr.SubmissionId, c.ResetReason); SyncOnDropped(c, pr); pr.Process.ReturnDmaBuffer(pr); failed++; }
                 _preparing = null;
                 _preparationDeferred = false;
             }
             if (_prepared is { } pp && ReferenceEquals(pp.Context, c) && pp.Chunk.Buffer is { } pb2)
             {
-                if (pb2.Status != DmaBufferStatus.Free) { c.Finish(pb2.SubmissionId, c.ResetReason); pb2.Process.ReturnDmaBuffer(pb2); failed++; }
+                if (pb2.Status != DmaBufferStatus.Free) { c.Finish(pb2.SubmissionId, c.ResetReason); SyncOnDropped(c, pb2); pb2.Process.ReturnDmaBuffer(pb2); failed++; }
                 pp.Chunk.Buffer = null;
                 pp.Chunk.PagingOnly = true;
             }
@@ -113,6 +115,7 @@ public sealed partial class VidSchScheduler
             c.Resetting = false;
             c.Resets++;
             c.QuantumCredit = 0;
+            SyncOnResetFinish(c); // seed 001 §11: walk the history against the fence the reset set
             foreach (var f in rerun) { RerunPaging(c, f); ReturnChunk(f); }
             Emit(ScheduleEventKind.ContextReset, c.Id, 0, (ulong)failed, (ulong)c.ResetReason);
         }

@@ -36,10 +36,12 @@ public sealed partial class VidSchScheduler
     private readonly Stack<PagingBufferMemory> _pagingPool = new();
     private readonly uint _engineBase;
 
-    private readonly AllocationHandle _pagingPage;
+    // Shared with the other engines' schedulers (SchedulerGroup): lock, paging fence and its values, pinned chunks.
+    private readonly SchedulerGroup _group;
     private readonly PhysicalAddress _pagingFence;
-    private ulong _pagingIssued;
-    private ulong _pagingCompleted;
+    private ref ulong _pagingIssued => ref _group.PagingIssued;
+    private ref ulong _pagingCompleted => ref _group.PagingCompleted;
+    private long _retirementsSeen;
 
     private long _sequence;
     private ulong _currentRound;
@@ -47,6 +49,12 @@ public sealed partial class VidSchScheduler
 
     /// <summary>Creates the scheduler over VidMm, the residency manager and the device bus.</summary>
     public VidSchScheduler(VidSchOptions options, IDeviceBus bus, VideoMemoryManager vidmm, IResidencyManager residency)
+        : this(options, bus, vidmm, residency, null)
+    {
+    }
+
+    /// <summary>A member of <paramref name="group"/> (one scheduler per engine sharing lock, paging order and pins); null: alone.</summary>
+    internal VidSchScheduler(VidSchOptions options, IDeviceBus bus, VideoMemoryManager vidmm, IResidencyManager residency, SchedulerGroup? group)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -55,10 +63,10 @@ public sealed partial class VidSchScheduler
         _vidmm = vidmm;
         _rm = residency;
         _engineBase = MmioMap.EngineBase + (uint)options.Engine * 0x80;
-        _pagingPage = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
-            flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
-        _pagingFence = vidmm.PhysicalAddressOf(_pagingPage, 0);
-        bus.Memory.Write64(_pagingFence, 0);
+        _group = group ?? new SchedulerGroup();
+        _group.EnsurePagingFence(vidmm);
+        _pagingFence = _group.PagingFence;
+        _group.Members.Add(this);
         _scratchRing = new uint[96 + 5 * (options.MaxResourceId + 1)];
         _slotHandles = new AllocationHandle[options.MaxResourceId + 1];
         _slotOffsets = new uint[options.MaxResourceId + 1];
@@ -69,7 +77,7 @@ public sealed partial class VidSchScheduler
     public VidSchOptions Options => _o;
 
     /// <summary>The lock every kernel decision (and every VidMm call made for the scheduler) runs under.</summary>
-    public object KernelLock { get; } = new();
+    public object KernelLock => _group.Lock;
 
     /// <summary>Who runs preparation jobs and timers; set by the composition root before use.</summary>
     public ISchedulerHost? Host { get; set; }
@@ -112,7 +120,7 @@ public sealed partial class VidSchScheduler
     {
         lock (KernelLock)
         {
-            var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority);
+            var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority) { Engine = _o.Engine, Scheduler = this };
             ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
             ctx.RingAllocation = _vidmm.Allocate(_o.RingBytes, _o.RingBytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
             ctx.SystemPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
@@ -152,20 +160,29 @@ public sealed partial class VidSchScheduler
         lock (KernelLock)
         {
             buffer.SubmissionId = ++ctx.Submitted;
-            buffer.Priority = ctx.Priority;
-            buffer.Owner = ctx;
-            buffer.Sequence = ++_sequence;
-            // Fig. 2: each context's next outstanding buffer goes one round later; a context returning from idle
-            // joins the current round instead of jumping ahead of the others (§5.5 fairness among equals).
-            buffer.Round = Math.Max(ctx.LastRound + 1, _currentRound);
-            ctx.LastRound = buffer.Round;
-            buffer.Status = DmaBufferStatus.Ready;
-            _ready.Insert(buffer);
-            Emit(ScheduleEventKind.BufferSubmitted, ctx.Id, buffer.SubmissionId, (ulong)buffer.Priority, (ulong)buffer.DwordCount * 4);
-            // Only the ready queue changed: wake the worker if it is idle; the rest of a pass has nothing new to do.
-            StartPreparation();
+            // seed 001 §9.3: after flip n−1 the context's buffers wait in its virtual ring (VidSchScheduler.VirtualRing.cs).
+            if (HoldInVirtualRing(buffer, ctx)) return buffer.SubmissionId;
+            Admit(buffer, ctx);
             return buffer.SubmissionId;
         }
+    }
+
+    // Into the software queue and the ready queue (a buffer straight from the KMD, or one leaving the virtual ring).
+    private void Admit(DmaBuffer buffer, VidSchContext ctx)
+    {
+        buffer.Priority = ctx.Priority;
+        buffer.Owner = ctx;
+        buffer.Sequence = ++_sequence;
+        if (SyncHoldBack(ctx, buffer)) return; // seed 001 §10.1: behind an unsatisfied wait (VidSchScheduler.Sync.cs)
+        // Fig. 2: each context's next outstanding buffer goes one round later; a context returning from idle
+        // joins the current round instead of jumping ahead of the others (§5.5 fairness among equals).
+        buffer.Round = Math.Max(ctx.LastRound + 1, _currentRound);
+        ctx.LastRound = buffer.Round;
+        buffer.Status = DmaBufferStatus.Ready;
+        _ready.Insert(buffer);
+        Emit(ScheduleEventKind.BufferSubmitted, ctx.Id, buffer.SubmissionId, (ulong)buffer.Priority, (ulong)buffer.DwordCount * 4);
+        // Only the ready queue changed: wake the worker if it is idle; the rest of a pass has nothing new to do.
+        StartPreparation();
     }
 
     /// <summary>Timer callback (quantum end, timeout check).</summary>

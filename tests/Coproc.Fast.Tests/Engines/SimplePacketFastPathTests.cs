@@ -1,0 +1,134 @@
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmu;
+using Coproc.Fast.Device.Packets;
+
+namespace Coproc.Fast.Tests.Engines;
+
+/// <summary>
+/// NOP, WRITE_DATA and FENCE run inline in the fetch loops when the TLB holds their page with the needed rights
+/// (PERFORMANCE.md goal 3). These tests pin that the fast path sees exactly what the general path sees: a cached
+/// translation never grants a right it lacks, never outlives an invalidation, and counters stay exact.
+/// </summary>
+public class SimplePacketFastPathTests
+{
+    private EngineTestMachine _m = null!;
+    private TestAddressSpace _space = null!;
+    private EngineContext _ctx = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _m = new EngineTestMachine();
+        _space = _m.NewAddressSpace();
+        _ctx = _m.NewContext(_space, id: 9);
+    }
+
+    [TearDown]
+    public void TearDown() => _m.Dispose();
+
+    private CommandProcessor Copy => _m.Device.Engine(EngineKind.Copy);
+
+    private void Run(PacketBuild build)
+    {
+        _ctx.Submit(build);
+        _m.SwitchTo(EngineKind.Copy, _ctx);
+        _m.RunUntilIdle();
+    }
+
+    [Test]
+    public void WriteData_ToAReadOnlyPageThatAReadCached_FaultsAsWriteProtected()
+    {
+        // Given a read-only page whose translation a WAIT_FENCE (a read) has just put in the TLB
+        ulong va = _space.Alloc(4096, writable: false);
+        // When a WRITE_DATA to that page follows
+        Run((ref PacketWriter w) => { w.WaitFence(va, 0); w.WriteData(va, 0xDEADBEEF); });
+        // Then the context faults on the write, exactly as without the cached translation, and memory is unchanged
+        Assert.That(Copy.LastFault.Reason, Is.EqualTo(FaultReason.MemoryFault));
+        Assert.That(Copy.LastFault.Detail, Is.EqualTo((ushort)TranslationStatus.WriteProtected));
+        Assert.That(Copy.LastFault.Opcode, Is.EqualTo((byte)Opcode.WriteData));
+        Assert.That(_space.Read32(va), Is.Zero);
+        Assert.That(Copy.PacketsExecuted, Is.EqualTo(1), "only the WAIT_FENCE retired");
+    }
+
+    [Test]
+    public void Fence_FromALimitedDmaBuffer_ToAPrivilegedPageCachedByThePrivilegedRing_FaultsAsPrivilegeViolation()
+    {
+        // Given a privileged page written (and so cached) by the privileged ring
+        ulong va = _space.Alloc(4096, privileged: true);
+        ulong dma = _space.NewDmaBuffer(PacketStream.Build((ref PacketWriter w) => w.Fence(va, 5)));
+        // When a limited DMA buffer fences to it
+        Run((ref PacketWriter w) => { w.WriteData(va, 1); w.Indirect(dma, PacketFormat.FenceDwords, privileged: false); });
+        // Then the fence faults and the value the ring wrote stays
+        Assert.That(Copy.LastFault.Reason, Is.EqualTo(FaultReason.MemoryFault));
+        Assert.That(Copy.LastFault.Detail, Is.EqualTo((ushort)TranslationStatus.PrivilegeViolation));
+        Assert.That(Copy.LastFault.Where, Is.EqualTo(FaultLocation.DmaBuffer));
+        Assert.That(_space.Read64(va), Is.EqualTo(1UL));
+    }
+
+    [Test]
+    public void WriteData_CrossingIntoADiscontiguousPage_WritesBothParts()
+    {
+        // Given two physically discontiguous pages, the first cached by an earlier write
+        ulong va = _space.Alloc(2 * 4096, scattered: true);
+        // When a WRITE_DATA straddles the page boundary
+        Run((ref PacketWriter w) => { w.WriteData(va, 7u); w.WriteData(va + 4092, [0x11111111u, 0x22222222u]); });
+        // Then both halves land in their own frames
+        Assert.That(_space.Read32(va + 4092), Is.EqualTo(0x11111111u));
+        Assert.That(_space.Read32(va + 4096), Is.EqualTo(0x22222222u));
+        Assert.That(Copy.PacketsExecuted, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void WriteData_AfterAnInStreamUnmapAndTlbFlush_FaultsInsteadOfHittingTheStaleEntry()
+    {
+        // Given a page written once (so cached), then unmapped by UPDATE_PAGE_TABLE and flushed by TLB_FLUSH in the same ring
+        ulong va = _space.Alloc(4096);
+        var frame = _space.PhysicalOf(va);
+        ulong pte = LeafEntryAddress(va);
+        ushort asid = _space.Descriptor.Asid;
+        // When the stream writes the page again
+        Run((ref PacketWriter w) =>
+        {
+            w.WriteData(va, 1u);
+            w.UpdatePageTable(PhysicalAddress.Local(pte).Encoded, [0UL]);
+            w.TlbFlush(asid, va, 1);
+            w.WriteData(va, 2u);
+        });
+        // Then the second write faults as an invalid address and the old frame keeps the first value
+        Assert.That(Copy.LastFault.Reason, Is.EqualTo(FaultReason.MemoryFault));
+        Assert.That(Copy.LastFault.Detail, Is.EqualTo((ushort)TranslationStatus.InvalidAddress));
+        Assert.That(_m.Memory.Read32(frame), Is.EqualTo(1u));
+        Assert.That(Copy.PacketsExecuted, Is.EqualTo(3));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void TlbCounters_AreTheSame_WhetherTheFastPathRunsOrHitsAreCounted(bool countHits)
+    {
+        // Given one page and the copy engine's TLB with hit counting on or off
+        ulong va = _space.Alloc(4096);
+        var tlb = _m.Device.Tlbs[EngineKind.Copy];
+        tlb.CountHits = countHits;
+        long hits = tlb.Hits, misses = tlb.Misses;
+        // When ten WRITE_DATA and FENCE packets write to it
+        Run((ref PacketWriter w) =>
+        {
+            for (int i = 0; i < 5; i++) { w.WriteData(va + (ulong)i * 4, (uint)i); w.Fence(va + 64, (ulong)i); }
+        });
+        // Then there is one miss, and nine hits when they are counted
+        Assert.That(tlb.Misses - misses, Is.EqualTo(1));
+        Assert.That(tlb.Hits - hits, Is.EqualTo(countHits ? 9 : 0));
+        Assert.That(_space.Read32(va + 16), Is.EqualTo(4u));
+        Assert.That(_space.Read64(va + 64), Is.EqualTo(4UL));
+    }
+
+    private ulong LeafEntryAddress(ulong va)
+    {
+        ulong table = _space.Descriptor.Root.Offset;
+        for (int level = 3; level >= 1; level--)
+            table = new PageTableEntry(_m.Memory.Local.Ref<ulong>(table + (ulong)PageTableLayout.IndexAt(va, level) * 8)).FrameOffset;
+        return table + (ulong)PageTableLayout.IndexAt(va, 0) * 8;
+    }
+}
