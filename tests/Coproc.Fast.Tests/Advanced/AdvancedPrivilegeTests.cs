@@ -213,4 +213,29 @@ public class AdvancedPrivilegeTests
         Assert.That(highRan, Is.GreaterThan(lowDone));
         Assert.That(enabled.IsComplete && th.IsComplete, Is.True);
     }
+
+    [Test]
+    public void Option1_TheKernelValidatesItsOwnCopy_SoABufferChangedAfterTheFirstCheckIsStillRefused()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: PrivilegeEnforcement.KernelCopy));
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var buf = p.CreateDmaBuffer(64);
+        var w = buf.Writer();
+        w.Nop();
+        w.Nop();
+        int dwords = w.Written;
+        LimitedBufferValidator.Validate(buf.Dwords[..dwords]); // what the early check saw: harmless
+        // The process rewrites its buffer between the check and the copy (modelled by inserting directly)
+        new PacketWriter(buf.Dwords[1..]).DisableContextSwitch();
+        ulong tail = ctx.Hw.WritePtr;
+        uint head = ctx.CopyHead;
+
+        var ex = Assert.Throws<LimitedBufferRejectedException>(() =>
+            ctx.TryInsert(buf, dwords, [], 0, PrivilegeEnforcement.KernelCopy, out _));
+        Assert.That(ex!.Violation, Is.EqualTo(LimitedBufferViolation.PrivilegedPacket));
+        Assert.That(ctx.Hw.WritePtr, Is.EqualTo(tail));
+        Assert.That(ctx.CopyHead, Is.EqualTo(head));
+        Assert.That(ctx.SubmittedFence, Is.Zero);
+    }
 }

@@ -81,8 +81,10 @@ public sealed partial class AdvancedContext
         if (!Hw.HasRoomFor(w.Written)) { RingFullWaits++; return false; }
         if (option == PrivilegeEnforcement.KernelCopy)
         {
-            buffer.Dwords[..dwords].CopyTo(MemoryMarshal.Cast<byte, uint>(
-                _memory.GetSpan(CopyPa.Add((ulong)(copyStart % CopyCapacityDwords) * 4), dwords * 4)));
+            // Validate the kernel's copy, not the user's buffer: the process cannot change what was checked (no TOCTOU).
+            var copy = MemoryMarshal.Cast<byte, uint>(_memory.GetSpan(CopyPa.Add((ulong)(copyStart % CopyCapacityDwords) * 4), dwords * 4));
+            buffer.Dwords[..dwords].CopyTo(copy);
+            LimitedBufferValidator.Validate(copy); // throws with nothing committed (CopyHead, ring, fence unchanged)
             CopyHead = copyStart + copyDwords;
         }
         if (!Hw.TrySubmit(w.WrittenSpan)) throw new InvalidOperationException("ring space vanished under the context lock");

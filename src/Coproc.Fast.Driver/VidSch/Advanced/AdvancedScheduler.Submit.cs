@@ -67,7 +67,8 @@ public sealed partial class AdvancedScheduler
         if (dwords < 1 || dwords > buffer.CapacityDwords) throw new ArgumentOutOfRangeException(nameof(dwords), dwords, "outside the DMA buffer");
         if (Options.Privilege == PrivilegeEnforcement.KernelCopy)
         {
-            // Option 1: privileged-instruction check only; memory needs none (seed 001 §7.4).
+            // Option 1: privileged-instruction check only; memory needs none (seed 001 §7.4). This early check refuses a
+            // bad buffer before any paging; the authoritative one runs on the kernel copy (AdvancedContext.TryInsert).
             LimitedBufferValidator.Validate(buffer.Dwords[..dwords]);
             if ((uint)dwords > context.CopyCapacityDwords) throw new ArgumentOutOfRangeException(nameof(dwords), dwords, "larger than the kernel copy arena");
         }
