@@ -114,7 +114,7 @@ public class AdvancedFaultTests
         Assert.That(rig.Read32(log, 2048), Is.EqualTo(0xB0B0u), "b ran while a's fault waited for the CPU");
         Assert.That(rig.Machine.InterruptBatches, Is.Zero);
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
-        var records = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.Switch && e.ContextId == a.Id).Select(e => (SwitchReason)e.Detail);
+        var records = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.Switch && e.ContextId == a.Id).Select(e => (SwitchReason)(uint)e.Detail);
         Assert.That(records, Does.Contain(SwitchReason.PageFault));
         Assert.That(tb.IsComplete, Is.True);
     }

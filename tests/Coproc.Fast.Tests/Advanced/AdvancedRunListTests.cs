@@ -166,7 +166,7 @@ public class AdvancedRunListTests
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
 
         var first = rig.Scheduler.Events.First(e => e.Kind == AdvancedEventKind.Switch);
-        var firstBatch = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.Switch && e.Cycle == first.Cycle).Select(e => (SwitchReason)e.Detail).ToArray();
+        var firstBatch = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.Switch && e.Cycle == first.Cycle).Select(e => (SwitchReason)(uint)e.Detail).ToArray();
         Assert.That(firstBatch, Is.EqualTo(new[] { SwitchReason.NewRunList, SwitchReason.Empty, SwitchReason.PageFault, SwitchReason.PageFault }));
         Assert.That(rig.Scheduler.Events.Count(e => e.Kind == AdvancedEventKind.PageFault && e.Cycle == first.Cycle), Is.EqualTo(2),
             "both faults were learnt from the records of one interrupt");

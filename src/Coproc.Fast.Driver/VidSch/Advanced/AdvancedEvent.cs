@@ -13,7 +13,10 @@ public enum AdvancedEventKind : byte
     RunListDeferred,
     /// <summary>The pending run list was confirmed and became current (Detail = its serial).</summary>
     RunListConfirmed,
-    /// <summary>A context switch reconstructed from the history buffer or an interrupt (Detail = reason).</summary>
+    /// <summary>
+    /// A context switch reconstructed from the history buffer or an interrupt (ContextId = the context left; Detail = the
+    /// SwitchReason in bits 0..31, the context switched to in bits 32..63, 0 = idle).
+    /// </summary>
     Switch,
     /// <summary>A context page-faulted and joined the paging list (Detail = faulting VA).</summary>
     PageFault,

@@ -40,11 +40,7 @@ public sealed partial class AdvancedScheduler
                 switch (r.Source)
                 {
                     case InterruptRecord.Fence:
-                        if (_byFence.TryGetValue(r.Data1, out var done))
-                        {
-                            int n = done.Retire();
-                            if (n != 0) Log(AdvancedEventKind.Retired, done.Id, done.CompletedFence);
-                        }
+                        if (_byFence.TryGetValue(r.Data1, out var done)) RetireAndLog(done);
                         break;
                     case InterruptRecord.ContextSwitch when r.Engine == engine:
                         OnSwitchInterrupt(r);
@@ -67,7 +63,7 @@ public sealed partial class AdvancedScheduler
             if (RunLists.Refresh()) Log(AdvancedEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
             foreach (var c in _contexts)
             {
-                c.Retire();
+                RetireAndLog(c);
                 FreeRetiredKernelBuffers(c);
             }
             ReleaseResolved();
@@ -80,7 +76,7 @@ public sealed partial class AdvancedScheduler
         var reason = (SwitchReason)r.Data0;
         if (reason == SwitchReason.NewRunList && RunLists.Refresh()) Log(AdvancedEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
         if (History is not null) return; // the records say it all
-        Log(AdvancedEventKind.Switch, r.ContextId, r.Data0);
+        Log(AdvancedEventKind.Switch, r.ContextId, SwitchDetail((SwitchReason)r.Data0, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
         // Seed 001 §6.4: what the switch means, from the current/pending lists and the running context (query need 3).
         LastTwoElementOutcome = TwoElementRunListRules.Resolve(RunLists.Current, RunLists.Pending, RunLists.RunningContext);
         if (reason == SwitchReason.Empty && _byId.TryGetValue(r.ContextId, out var ctx)) EmptyReported(ctx);
@@ -97,17 +93,26 @@ public sealed partial class AdvancedScheduler
         for (int i = 0; i < n; i++)
         {
             ref readonly var h = ref _historyScratch[i];
-            Log(AdvancedEventKind.Switch, h.FromContextId, (ulong)h.Reason);
+            Log(AdvancedEventKind.Switch, h.FromContextId, SwitchDetail(h.Reason, h.ToContextId));
             if (!_bySaveArea.TryGetValue(h.FromSaveArea, out var from)) continue;
             if (SwitchReasons.IsFault(h.Reason)) OnFault(from, h.Reason, h.FaultAddress);
             else if (h.Reason == SwitchReason.Empty) EmptyReported(from);
         }
     }
 
+    // Every retirement is logged (Detail = the fence reached), whichever path noticed it first.
+    private void RetireAndLog(AdvancedContext ctx)
+    {
+        if (ctx.Retire() != 0) Log(AdvancedEventKind.Retired, ctx.Id, ctx.CompletedFence);
+    }
+
+    // Switch events: the reason in the low 32 bits, the context switched to (0 = idle) in the high 32.
+    private static ulong SwitchDetail(SwitchReason reason, uint to) => (uint)reason | ((ulong)to << 32);
+
     private void EmptyReported(AdvancedContext ctx)
     {
         if (ctx.State != AdvancedContextState.Ready) return;
-        ctx.Retire();
+        RetireAndLog(ctx);
         // Behaviour 19: buffers we submitted are still outstanding and the saved context shows them queued — the device
         // sampled the tail just before they arrived. Keep the context scheduled.
         if (ctx.HasWork && SavedContextQuery.HasQueuedWork(_memory, ctx.Hw.SaveArea))
