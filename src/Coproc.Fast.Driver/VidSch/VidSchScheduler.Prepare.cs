@@ -174,6 +174,7 @@ public sealed partial class VidSchScheduler
             _pagingIssued += (ulong)fences + 1;
             chunk.Paging = pb;
             PagingBuffersBuilt++;
+            CountPagingBytes(ops); // diagnostics: bytes per paging buffer (VidSchScheduler.PagingStats.cs)
             Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences);
         }
         chunk.PagingLast = _pagingIssued;
