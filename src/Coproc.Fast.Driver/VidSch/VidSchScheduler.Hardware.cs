@@ -274,7 +274,8 @@ public sealed partial class VidSchScheduler
             if (end > now) at = end;
         }
         foreach (var c in _contexts)
-            if (c.InFlight.Count > 0 && c.InFlight[0].Started) at = Math.Min(at, Math.Max(now + 1, c.InFlight[0].StartedAt + _o.TimeoutCycles));
+            // A context already resetting has nothing left to time out: re-arming for it would fire every cycle.
+            if (!c.Resetting && c.InFlight.Count > 0 && c.InFlight[0].Started) at = Math.Min(at, Math.Max(now + 1, c.InFlight[0].StartedAt + _o.TimeoutCycles));
         if (at == ulong.MaxValue) return;
         if (_timerArmedAt <= at && _timerArmedAt > now) return;
         _timerArmedAt = at;

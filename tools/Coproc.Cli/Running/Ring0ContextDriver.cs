@@ -20,7 +20,7 @@ namespace Coproc.Cli.Running;
 /// <remarks>
 /// Until the KMD accepts engine work packets (feat/engines), the basic model runs every ring-0 context on one engine
 /// and its command buffers carry only NOP/COPY/FILL/WRITE_DATA/FENCE/WAIT: DRAW_RECTS becomes a FILL of a band of
-/// the target surface (the rows a rectangle covers), DISPATCH a COPY inside a compute buffer, VIDEO_DECODE a FILL of
+/// the target surface (the rows a rectangle covers), DISPATCH a FILL of its compute buffer, VIDEO_DECODE a FILL of
 /// the output — the same device cycles of work, through the same memory.
 /// </remarks>
 internal sealed class Ring0ContextDriver
@@ -140,8 +140,7 @@ internal sealed class Ring0ContextDriver
         for (int i = 0; i < mix.Dispatch; i++)
         {
             var (h, bytes) = _process.Resource(frame * mix.Dispatch + i);
-            ulong half = bytes / 2 & ~3UL;
-            Repeat(copyPerPacket, half, chunk => _umd.Copy(h, 0, h, half, chunk));
+            Repeat(fillPerPacket, bytes & ~3UL, chunk => _umd.Fill(h, 0, 0x3F800000u, chunk));
         }
         for (int i = 0; i < mix.Copy; i++)
         {

@@ -45,7 +45,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         return ScenarioReportBuilder.Build(scenario, seed, RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes);
     }
 
-    /// <summary>The machine options a scenario asks for (device sizes, vsync, costs divided by the throughput divisor, scheduler).</summary>
+    /// <summary>The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput divisor, scheduler).</summary>
     public static CoprocMachineOptions MachineOptions(Scenario scenario, bool preemption)
     {
         ArgumentNullException.ThrowIfNull(scenario);
@@ -60,7 +60,8 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
             {
                 LocalMemoryBytes = o.LocalMemoryBytes, SystemMemoryBytes = o.SystemMemoryBytes, ApertureBytes = 4UL << 20,
                 HardwareSlotsPerEngine = o.HardwareSlotsPerEngine, VsyncPeriodCycles = o.VsyncPeriodCycles,
-                PacketCosts = pc with { CopyBytesPerCycle = Math.Max(1, pc.CopyBytesPerCycle / d), FillBytesPerCycle = Math.Max(1, pc.FillBytesPerCycle / d) },
+                // COPY keeps its speed: paging buffers are COPYs, and residency should cost what it costs on the real device.
+                PacketCosts = pc with { FillBytesPerCycle = Math.Max(1, pc.FillBytesPerCycle / d) },
                 WorkCosts = wc with
                 {
                     FillPixelsPerCycle = Math.Max(1u, wc.FillPixelsPerCycle / (uint)d), CopyPixelsPerCycle = Math.Max(1u, wc.CopyPixelsPerCycle / (uint)d),
@@ -75,6 +76,9 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
                 QuantumCycles = preemption ? o.QuantumCycles : ulong.MaxValue / 4,
                 TimeoutCycles = o.HungTimeoutCycles,
                 RingBytes = 64 * 1024,
+                // More than running + next: a waiting higher-priority context gets into the hardware, where the
+                // quantum decision (seed 001 §5.5) can preempt the running one for it.
+                MaxInFlight = Math.Max(2, Math.Min(8, scenario.Contexts.Count(c => c.Context.Submission.Path == SubmitPath.Ring0) + 1)),
             },
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
         };
@@ -222,6 +226,7 @@ internal sealed class ScenarioExecution : IDisposable
         yield return $"preemption {(preemption ? "on" : "off")}; VidSch preempted {Machine.Scheduler.PreemptionCount} times; " +
                      $"{_adapter.PagingBuffers} paging buffers moved {_adapter.BytesPaged / (1 << 20)} MiB " +
                      $"(managed allocations {_processes.Sum(p => (long)p.ManagedBytes) / (1 << 20)} MiB, local memory {_scenario.Options.LocalMemoryBytes / (1 << 20)} MiB).";
+        yield return $"machine: {Machine.DeviceSteps} device steps, {Machine.EventsRun} driver events (interrupts, preparations, timers).";
         foreach (var p in _presenters)
             if (p is not null)
                 yield return $"{p.Context.Spec.Name}: {p.Presented} frames presented, {p.Missed} missed vsyncs.";
