@@ -35,6 +35,10 @@ public enum CommandBufferRejection
     UnknownContext,
     /// <summary>The buffer is empty.</summary>
     Empty,
+    /// <summary>An engine work packet for another engine than the context's (native-layout.md §8A, §16.1).</summary>
+    WrongEngine,
+    /// <summary>An engine work packet whose length or fixed fields are not what §8A says (checked before its operands).</summary>
+    MalformedWorkPacket,
 }
 
 /// <summary>

@@ -88,7 +88,10 @@ public sealed class Kmd
         int nCmd = h[1], nRef = h[2];
         var kCommands = MemoryMarshal.Cast<byte, uint>(k.Slice(HeaderBytes, nCmd * 4));
         var kResources = MemoryMarshal.Cast<byte, ResourceReference>(k.Slice(HeaderBytes + nCmd * 4, refBytes));
-        if (h[0] != context.Id || context.ProcessId != processId || !ReferenceEquals(_scheduler.FindContext(h[0]), context))
+        // The context's own engine scheduler, which must belong to this KMD's device (one kernel lock per device).
+        var scheduler = context.Scheduler;
+        if (h[0] != context.Id || context.ProcessId != processId || scheduler is null || scheduler.KernelLock != _scheduler.KernelLock
+            || !ReferenceEquals(scheduler.FindContext(h[0]), context))
             throw new CommandBufferRejectedException(CommandBufferRejection.UnknownContext, -1, $"context {h[0]} is not process {processId}'s");
         var o = _scheduler.Options;
         if (nCmd > o.DmaBufferDwords)
@@ -96,7 +99,7 @@ public sealed class Kmd
         var process = Process(processId);
         var sites = t_sites;
         if (sites is null || sites.Length < o.MaxReferences) t_sites = sites = new PatchSite[o.MaxReferences];
-        int nSites = KmdValidator.Validate(kCommands, kResources, process, o.MaxResourceId, sites);
+        int nSites = KmdValidator.Validate(kCommands, kResources, process, o.MaxResourceId, sites, context.Engine);
 
         DmaBuffer buffer;
         lock (_scheduler.KernelLock) buffer = process.RentDmaBuffer(_createDmaBuffer);
@@ -105,7 +108,7 @@ public sealed class Kmd
         sites.AsSpan(0, nSites).CopyTo(buffer.Sites);
         buffer.DwordCount = nCmd;
         buffer.ReferenceCount = nRef;
-        return _scheduler.Enqueue(buffer, context);
+        return scheduler.Enqueue(buffer, context);
     }
 
     /// <summary>A sink that submits a UMD builder's flushes on one context.</summary>

@@ -16,15 +16,22 @@ public readonly record struct PatchSite(int FieldDword, int Reference, ulong All
 /// named by exactly one resource-list entry — in buffer order, at the packet's byte offset, owned by the caller,
 /// within its allocation, with the write flag when the packet writes. Produces the patch sites. Allocation-free.
 /// </summary>
-public static class KmdValidator
+public static partial class KmdValidator
 {
     /// <summary>
     /// Validates <paramref name="commands"/> against <paramref name="resources"/> for <paramref name="owner"/> and
     /// writes one <see cref="PatchSite"/> per operand into <paramref name="sites"/>; returns how many.
     /// </summary>
     /// <exception cref="CommandBufferRejectedException">The buffer is invalid; the offset and reason say where and why.</exception>
+    /// <param name="commands">The command buffer.</param>
+    /// <param name="resources">Its resource list.</param>
+    /// <param name="owner">The submitting process.</param>
+    /// <param name="maxResourceId">Highest resource id declared.</param>
+    /// <param name="sites">Receives one patch site per operand.</param>
+    /// <param name="engine">The engine of the context the buffer is for: its engine work packets are accepted
+    /// (native-layout.md §16.1); null refuses every engine work packet.</param>
     public static int Validate(ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources, KmdProcess owner,
-        ushort maxResourceId, Span<PatchSite> sites)
+        ushort maxResourceId, Span<PatchSite> sites, Coproc.Fast.Device.Engines.EngineKind? engine = null)
     {
         if (commands.IsEmpty) throw new CommandBufferRejectedException(CommandBufferRejection.Empty, -1, "no packets");
         if (resources.Length > sites.Length)
@@ -73,6 +80,12 @@ public static class KmdValidator
                     break;
                 case Opcode.Indirect:
                     throw new CommandBufferRejectedException(CommandBufferRejection.IndirectNotAllowed, at, "INDIRECT is the kernel ring's");
+                case Opcode.DrawRects:
+                case Opcode.Dispatch:
+                case Opcode.VideoDecode:
+                case Opcode.VideoEncode:
+                    WorkPacket(p.Opcode, s, engine, off, resources, owner, maxResourceId, sites, ref next);
+                    break;
                 default:
                     if (OpcodeInfo.IsPrivileged(p.Opcode))
                         throw new CommandBufferRejectedException(CommandBufferRejection.PrivilegedPacket, at, $"opcode {p.Opcode}");

@@ -44,11 +44,11 @@ public sealed partial class CoprocMachine
         while (sw.Elapsed < timeout)
         {
             if (ThreadFailure is { } f) throw new InvalidOperationException("a machine thread failed", f);
-            if (Scheduler.IsIdle) return true;
+            if (AllIdle) return true;
             if (spin.NextSpinWillYield) Thread.Sleep(1);
             spin.SpinOnce();
         }
-        return Scheduler.IsIdle;
+        return AllIdle;
     }
 
     // A failing thread stops the machine and reports instead of tearing the process down.
@@ -112,12 +112,13 @@ public sealed partial class CoprocMachine
                 if (n == batch.Length) Array.Resize(ref batch, n * 2);
                 batch[n++] = r;
             }
-            if (n > 0) Scheduler.OnInterrupts(batch.AsSpan(0, n));
+            if (n > 0) DeliverInterrupts(batch.AsSpan(0, n));
             long at = Interlocked.Read(ref _timerAt);
             if (at != long.MaxValue && (long)_posted!.Cycle >= at)
             {
                 Interlocked.CompareExchange(ref _timerAt, long.MaxValue, at);
-                Scheduler.OnTimer();
+                // One timer for every engine: each scheduler re-runs its decision and re-arms what it still needs.
+                foreach (var s in _schedulers) s?.OnTimer();
             }
         }
     }
@@ -127,7 +128,8 @@ public sealed partial class CoprocMachine
         while (!_stop)
         {
             if (!_workerSignal.Wait(5)) continue;
-            Scheduler.RunPreparation();
+            for (int e = 0; e < _preparationRequested.Length; e++)
+                if (Interlocked.Exchange(ref _preparationRequested[e], 0) != 0) _schedulers[e]!.RunPreparation();
         }
     }
 

@@ -20,9 +20,9 @@ namespace Coproc.Fast.Driver.Machine;
 /// while it has work, or jumps to the next event when it has none. No wall-clock time and one thread: the same
 /// inputs give the same bytes, order and trace.
 /// </remarks>
-public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
+public sealed partial class CoprocMachine : IDisposable
 {
-    private readonly PriorityQueue<MachineEvent, (ulong Cycle, long Seq)> _events = new();
+    private readonly PriorityQueue<(MachineEvent Kind, int Engine), (ulong Cycle, long Seq)> _events = new();
     private readonly DirectDeviceBus? _direct;
     private long _eventSeq;
     private bool _disposed;
@@ -46,7 +46,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
             if (Options.Mode == MachineRunMode.Deterministic) bus = _direct = new DirectDeviceBus(Device);
             else bus = _posted = new PostedDeviceBus(Device);
             Bus = bus;
-            Scheduler = new VidSchScheduler(Options.Scheduler, bus, VidMm, Residency) { Host = this };
+            Scheduler = CreateSchedulers(bus);
             Gate = new Ring0Gate(Options.Gate);
             Kmd = new Kmd(Gate, VidMm, Residency, Scheduler);
         }
@@ -75,7 +75,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     /// <summary>The kernel-mode driver.</summary>
     public Kmd Kmd { get; }
 
-    /// <summary>The scheduler.</summary>
+    /// <summary>The scheduler of the default engine (<see cref="VidSchOptions.Engine"/>, render unless configured).</summary>
     public VidSchScheduler Scheduler { get; }
 
     /// <summary>The bus the scheduler uses.</summary>
@@ -104,7 +104,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         return h;
     }
 
-    /// <summary>Creates a scheduling context.</summary>
+    /// <summary>Creates a scheduling context on the default engine.</summary>
     public VidSchContext CreateContext(uint processId, int priority = 0) => Scheduler.CreateContext(processId, priority);
 
     /// <summary>
@@ -117,10 +117,10 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         ulong until = Now + maxCycles;
         while (Now < until)
         {
-            if (Scheduler.IsIdle && _events.Count == 0 && !_isrPending && !DeviceBusy()) return true;
-            if (!StepOnce(until)) return Scheduler.IsIdle;
+            if (AllIdle && _events.Count == 0 && !_isrPending && !DeviceBusy()) return true;
+            if (!StepOnce(until)) return AllIdle;
         }
-        return Scheduler.IsIdle;
+        return AllIdle;
     }
 
     /// <summary>Deterministic mode: runs for exactly <paramref name="cycles"/> of virtual time.</summary>
@@ -149,7 +149,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
     private bool StepOnce(ulong until)
     {
         ulong now = Now;
-        if (_events.TryPeek(out var ev, out var key) && ev == MachineEvent.Timer && key.Cycle > now && Scheduler.IsIdle && !DeviceBusy())
+        if (_events.TryPeek(out var ev, out var key) && ev.Kind == MachineEvent.Timer && key.Cycle > now && AllIdle && !DeviceBusy())
         {
             // A quantum or timeout timer armed for work that has since retired: drop it rather than let idle
             // virtual time run to it.
@@ -179,15 +179,15 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         return true;
     }
 
-    private void Run(MachineEvent ev)
+    private void Run((MachineEvent Kind, int Engine) ev)
     {
         EventsRun++;
-        switch (ev)
+        switch (ev.Kind)
         {
             case MachineEvent.Interrupt:
                 _isrPending = false;
                 int n = InterruptServiceRoutine.Drain(Device.Mmio, ref _records);
-                Scheduler.OnInterrupts(_records.AsSpan(0, n));
+                DeliverInterrupts(_records.AsSpan(0, n));
                 if (InterruptServiceRoutine.LineAsserted(Device.Mmio))
                 {
                     _isrPending = true;
@@ -195,10 +195,10 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
                 }
                 break;
             case MachineEvent.Preparation:
-                Scheduler.RunPreparation();
+                _schedulers[ev.Engine]!.RunPreparation();
                 break;
             case MachineEvent.Timer:
-                Scheduler.OnTimer();
+                _schedulers[ev.Engine]!.OnTimer();
                 break;
         }
     }
@@ -215,19 +215,7 @@ public sealed partial class CoprocMachine : IDisposable, ISchedulerHost
         return false;
     }
 
-    private void Enqueue(MachineEvent ev, ulong cycle) => _events.Enqueue(ev, (cycle, ++_eventSeq));
-
-    void ISchedulerHost.RequestPreparation(ulong modeledCycles)
-    {
-        if (_posted is not null) { SignalWorker(); return; }
-        Enqueue(MachineEvent.Preparation, Now + modeledCycles);
-    }
-
-    void ISchedulerHost.RequestTimer(ulong cycle)
-    {
-        if (_posted is not null) { SetThreadedTimer(cycle); return; }
-        Enqueue(MachineEvent.Timer, cycle);
-    }
+    private void Enqueue(MachineEvent ev, ulong cycle, int engine = 0) => _events.Enqueue((ev, engine), (cycle, ++_eventSeq));
 
     private void RequireDeterministic()
     {

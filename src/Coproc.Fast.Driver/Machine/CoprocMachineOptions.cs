@@ -22,8 +22,14 @@ public sealed record CoprocMachineOptions
         LocalMemoryBytes = 64UL << 20, SystemMemoryBytes = 64UL << 20, ApertureBytes = 4UL << 20, VsyncPeriodCycles = 0,
     };
 
-    /// <summary>The scheduler.</summary>
+    /// <summary>The scheduler (its <see cref="VidSchOptions.Engine"/> is the default engine of new contexts).</summary>
     public VidSchOptions Scheduler { get; init; } = new();
+
+    /// <summary>
+    /// Engines with a scheduler of their own (same options, engine and context-id range changed). Null (the default):
+    /// all five. Must include the default engine.
+    /// </summary>
+    public IReadOnlyList<Coproc.Fast.Device.Engines.EngineKind>? ScheduledEngines { get; init; }
 
     /// <summary>The ring-0 gate. Default: modeled cost (deterministic).</summary>
     public Ring0GateOptions Gate { get; init; } = new();

@@ -19,7 +19,7 @@ namespace Coproc.Fast.Driver.Umd;
 /// a few stores and no allocation in steady state. Not thread-safe: one builder per submitting thread, as a UMD
 /// keeps one per device context.
 /// </remarks>
-public sealed class CommandBufferBuilder
+public sealed partial class CommandBufferBuilder
 {
     private readonly ObjectPool<CommandBuffer> _pool;
     private readonly ICommandBufferSink _sink;

@@ -7,7 +7,7 @@ public enum ScheduleEventKind : byte
     BufferSubmitted = 1,
     /// <summary>The preparation worker finished a buffer (or chunk): resident, patched, paging buffer built.</summary>
     BufferPrepared,
-    /// <summary>A paging buffer was built for the next chunk (Value = operations, Extra = fences).</summary>
+    /// <summary>A paging buffer was built for the next chunk (Value = operations, Extra = fences, Bytes = bytes moved).</summary>
     PagingBuffer,
     /// <summary>A chunk was written to its context's ring (handed to the hardware).</summary>
     BufferStarted,
@@ -15,7 +15,7 @@ public enum ScheduleEventKind : byte
     BufferCompleted,
     /// <summary>The running context was preempted mid-buffer (quantum expired, another of ≥ priority waits).</summary>
     ContextPreempted,
-    /// <summary>The engine switched to a context (Value = switch reason of the one left).</summary>
+    /// <summary>The engine switched to a context (Value = switch reason of the one left, Extra = id of the one left, 0 none).</summary>
     ContextSwitched,
     /// <summary>The device reported a fault of a context (Value = interrupt source, Extra = address).</summary>
     ContextFault,
@@ -23,6 +23,8 @@ public enum ScheduleEventKind : byte
     ContextReset,
     /// <summary>A buffer was split; Value = chunk end byte offset.</summary>
     BufferSplit,
+    /// <summary>A buffer failed on its own (Value = <see cref="SubmissionStatus"/>, e.g. its resources never fit).</summary>
+    BufferFailed,
 }
 
 /// <summary>One scheduling event: a plain value so observers can record traces without allocating.</summary>
@@ -32,7 +34,8 @@ public enum ScheduleEventKind : byte
 /// <param name="SubmissionId">The buffer concerned (per-context submission number, 0 none).</param>
 /// <param name="Value">Kind-specific value.</param>
 /// <param name="Extra">Kind-specific value.</param>
-public readonly record struct ScheduleEvent(ScheduleEventKind Kind, ulong Cycle, int ContextId, long SubmissionId, ulong Value, ulong Extra);
+/// <param name="Bytes">Bytes concerned (paging buffers), else 0.</param>
+public readonly record struct ScheduleEvent(ScheduleEventKind Kind, ulong Cycle, int ContextId, long SubmissionId, ulong Value, ulong Extra, ulong Bytes = 0);
 
 /// <summary>
 /// Receives scheduling events (for a Perfetto/Chrome trace or metrics recorder elsewhere). Called under the

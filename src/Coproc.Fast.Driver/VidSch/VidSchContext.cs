@@ -26,7 +26,7 @@ public enum SubmissionStatus : byte
 /// local memory (rings are never in any context's VA, §7.4), a scheduler fence, a binding table that chunk state
 /// setups reprogram (§3.4), a priority, and its software queue of DMA buffers.
 /// </summary>
-public sealed class VidSchContext
+public sealed partial class VidSchContext
 {
     internal VidSchContext(int id, uint processId, int priority)
     {

@@ -27,7 +27,10 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private void Pump()
     {
-        if (Retire() && _preparationDeferred) _retryDeferred = true; // pinned chunks retired: the deferred one may fit now
+        if (Retire()) _group.Retirements++;
+        // Pinned chunks retired (on any engine): the deferred one may fit now.
+        if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
+        _retirementsSeen = _group.Retirements;
         FinishResets();
         bool launched = TryLaunch();
         StartPreparation();
@@ -57,7 +60,7 @@ public sealed partial class VidSchScheduler
                     to.Loaded = true;
                     to.LoadedAt = r.Cycle;
                     to.LoadOrder = ++_loadTicket;
-                    Emit(ScheduleEventKind.ContextSwitched, to.Id, 0, (ulong)reason);
+                    Emit(ScheduleEventKind.ContextSwitched, to.Id, 0, (ulong)reason, left is null ? 0 : (ulong)left.Id);
                 }
                 if (reason == SwitchReason.Yielded && left is not null) _nextRegister = left.SaveArea.Encoded;
                 else if (reason == SwitchReason.Empty) _nextRegister = 0;

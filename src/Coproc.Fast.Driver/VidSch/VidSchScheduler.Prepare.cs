@@ -174,8 +174,10 @@ public sealed partial class VidSchScheduler
             _pagingIssued += (ulong)fences + 1;
             chunk.Paging = pb;
             PagingBuffersBuilt++;
-            CountPagingBytes(ops); // diagnostics: bytes per paging buffer (VidSchScheduler.PagingStats.cs)
-            Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences);
+            CountPagingBytes(ops); // diagnostics: bytes per paging buffer, split by kind (VidSchScheduler.PagingStats.cs)
+            ulong moved = 0;
+            foreach (var op in ops) moved += op.Bytes;
+            Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences, moved);
         }
         chunk.PagingLast = _pagingIssued;
         int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, setup, includePinned: false);
@@ -214,6 +216,7 @@ public sealed partial class VidSchScheduler
     {
         _preparing = null;
         ctx.Finish(b.SubmissionId, SubmissionStatus.FailedDoesNotFit);
+        Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedDoesNotFit);
         b.Process.ReturnDmaBuffer(b);
     }
 
@@ -238,8 +241,11 @@ public sealed partial class VidSchScheduler
 
     private bool HasPinned()
     {
-        if (_prepared is not null) return true;
-        foreach (var c in _contexts) if (c.InFlight.Count > 0) return true;
+        foreach (var s in _group.Members)
+        {
+            if (s._prepared is not null) return true;
+            foreach (var c in s._contexts) if (c.InFlight.Count > 0) return true;
+        }
         return false;
     }
 
@@ -250,9 +256,13 @@ public sealed partial class VidSchScheduler
         for (int i = firstRef; i < endRef; i++) Add(ref n, refs[i]);
         foreach (var s in setup) Add(ref n, s);
         if (!includePinned) return n;
-        if (_prepared is { } p) AddChunk(ref n, p.Chunk);
-        foreach (var c in _contexts)
-            foreach (var f in c.InFlight) AddChunk(ref n, f);
+        // Every engine's pinned chunks (SchedulerGroup invariant 1).
+        foreach (var s in _group.Members)
+        {
+            if (s._prepared is { } p) AddChunk(ref n, p.Chunk);
+            foreach (var c in s._contexts)
+                foreach (var f in c.InFlight) AddChunk(ref n, f);
+        }
         return n;
     }
 
@@ -282,10 +292,13 @@ public sealed partial class VidSchScheduler
 
     private bool IsPinned(AllocationHandle h)
     {
-        if (_prepared is { } p && ChunkUses(p.Chunk, h)) return true;
-        foreach (var c in _contexts)
-            foreach (var f in c.InFlight)
-                if (ChunkUses(f, h)) return true;
+        foreach (var s in _group.Members)
+        {
+            if (s._prepared is { } p && ChunkUses(p.Chunk, h)) return true;
+            foreach (var c in s._contexts)
+                foreach (var f in c.InFlight)
+                    if (ChunkUses(f, h)) return true;
+        }
         return false;
     }
 

@@ -36,10 +36,12 @@ public sealed partial class VidSchScheduler
     private readonly Stack<PagingBufferMemory> _pagingPool = new();
     private readonly uint _engineBase;
 
-    private readonly AllocationHandle _pagingPage;
+    // Shared with the other engines' schedulers (SchedulerGroup): lock, paging fence and its values, pinned chunks.
+    private readonly SchedulerGroup _group;
     private readonly PhysicalAddress _pagingFence;
-    private ulong _pagingIssued;
-    private ulong _pagingCompleted;
+    private ref ulong _pagingIssued => ref _group.PagingIssued;
+    private ref ulong _pagingCompleted => ref _group.PagingCompleted;
+    private long _retirementsSeen;
 
     private long _sequence;
     private ulong _currentRound;
@@ -47,6 +49,12 @@ public sealed partial class VidSchScheduler
 
     /// <summary>Creates the scheduler over VidMm, the residency manager and the device bus.</summary>
     public VidSchScheduler(VidSchOptions options, IDeviceBus bus, VideoMemoryManager vidmm, IResidencyManager residency)
+        : this(options, bus, vidmm, residency, null)
+    {
+    }
+
+    /// <summary>A member of <paramref name="group"/> (one scheduler per engine sharing lock, paging order and pins); null: alone.</summary>
+    internal VidSchScheduler(VidSchOptions options, IDeviceBus bus, VideoMemoryManager vidmm, IResidencyManager residency, SchedulerGroup? group)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -55,10 +63,10 @@ public sealed partial class VidSchScheduler
         _vidmm = vidmm;
         _rm = residency;
         _engineBase = MmioMap.EngineBase + (uint)options.Engine * 0x80;
-        _pagingPage = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
-            flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
-        _pagingFence = vidmm.PhysicalAddressOf(_pagingPage, 0);
-        bus.Memory.Write64(_pagingFence, 0);
+        _group = group ?? new SchedulerGroup();
+        _group.EnsurePagingFence(vidmm);
+        _pagingFence = _group.PagingFence;
+        _group.Members.Add(this);
         _scratchRing = new uint[96 + 5 * (options.MaxResourceId + 1)];
         _slotHandles = new AllocationHandle[options.MaxResourceId + 1];
         _slotOffsets = new uint[options.MaxResourceId + 1];
@@ -69,7 +77,7 @@ public sealed partial class VidSchScheduler
     public VidSchOptions Options => _o;
 
     /// <summary>The lock every kernel decision (and every VidMm call made for the scheduler) runs under.</summary>
-    public object KernelLock { get; } = new();
+    public object KernelLock => _group.Lock;
 
     /// <summary>Who runs preparation jobs and timers; set by the composition root before use.</summary>
     public ISchedulerHost? Host { get; set; }
@@ -112,7 +120,7 @@ public sealed partial class VidSchScheduler
     {
         lock (KernelLock)
         {
-            var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority);
+            var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority) { Engine = _o.Engine, Scheduler = this };
             ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
             ctx.RingAllocation = _vidmm.Allocate(_o.RingBytes, _o.RingBytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
             ctx.SystemPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
@@ -209,10 +217,10 @@ public sealed partial class VidSchScheduler
         return false;
     }
 
-    private void Emit(ScheduleEventKind kind, int context, long submission, ulong value = 0, ulong extra = 0)
+    private void Emit(ScheduleEventKind kind, int context, long submission, ulong value = 0, ulong extra = 0, ulong bytes = 0)
     {
         var o = Observer;
-        if (o is not null) o.OnEvent(new ScheduleEvent(kind, _bus.Cycle, context, submission, value, extra));
+        if (o is not null) o.OnEvent(new ScheduleEvent(kind, _bus.Cycle, context, submission, value, extra, bytes));
     }
 
     private VidSchContext? ContextById(uint id)

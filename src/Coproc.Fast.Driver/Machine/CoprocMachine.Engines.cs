@@ -1,0 +1,108 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Machine;
+
+public sealed partial class CoprocMachine
+{
+    /// <summary>
+    /// Context ids of one engine's scheduler: the default engine keeps <see cref="VidSchOptions.FirstContextId"/>, the
+    /// others follow in steps of this many ids (so an interrupt's context id names one engine's context only).
+    /// </summary>
+    public const int ContextIdsPerEngine = 0x1000;
+
+    private readonly VidSchScheduler?[] _schedulers = new VidSchScheduler?[Engines.Count];
+    private readonly int[] _preparationRequested = new int[Engines.Count];
+
+    /// <summary>
+    /// The schedulers, indexed by <see cref="EngineKind"/> (null for an engine the machine does not schedule). They
+    /// share the kernel lock, VidMm / residency, the paging fence and each other's pinned chunks (README "Scheduling
+    /// model", multiple engines).
+    /// </summary>
+    public IReadOnlyList<VidSchScheduler?> Schedulers => _schedulers;
+
+    /// <summary>The scheduler of <paramref name="engine"/>.</summary>
+    /// <exception cref="InvalidOperationException">The machine does not schedule that engine (<see cref="CoprocMachineOptions.ScheduledEngines"/>).</exception>
+    public VidSchScheduler SchedulerFor(EngineKind engine) =>
+        (uint)engine < Engines.Count && _schedulers[(int)engine] is { } s
+            ? s : throw new InvalidOperationException($"engine {engine} is not scheduled by this machine");
+
+    /// <summary>Creates a scheduling context of <paramref name="processId"/> on <paramref name="engine"/>.</summary>
+    /// <exception cref="InvalidOperationException">The engine is not scheduled, or it already has <see cref="ContextIdsPerEngine"/> contexts.</exception>
+    public VidSchContext CreateContext(uint processId, int priority, EngineKind engine)
+    {
+        var s = SchedulerFor(engine);
+        if (s.Contexts.Count >= ContextIdsPerEngine)
+            throw new InvalidOperationException($"engine {engine} already has {ContextIdsPerEngine} contexts (its id range is full)");
+        return s.CreateContext(processId, priority);
+    }
+
+    /// <summary>Sets the observer of every engine's scheduler (events carry their context id, unique across engines).</summary>
+    public void SetObserver(IScheduleObserver? observer)
+    {
+        foreach (var s in _schedulers)
+            if (s is not null) s.Observer = observer;
+    }
+
+    /// <summary>True when every engine's scheduler is idle.</summary>
+    public bool AllIdle
+    {
+        get
+        {
+            foreach (var s in _schedulers)
+                if (s is not null && !s.IsIdle) return false;
+            return true;
+        }
+    }
+
+    private VidSchScheduler CreateSchedulers(IDeviceBus bus)
+    {
+        var o = Options.Scheduler;
+        var group = new SchedulerGroup();
+        var engines = Options.ScheduledEngines ?? AllEngines;
+        if (!engines.Contains(o.Engine))
+            throw new ArgumentException($"the default engine {o.Engine} must be scheduled", nameof(Options));
+        foreach (var e in engines)
+        {
+            if ((uint)e >= Engines.Count) throw new ArgumentOutOfRangeException(nameof(Options), $"unknown engine {e}");
+            if (_schedulers[(int)e] is not null) continue;
+            int slot = ((int)e - (int)o.Engine + Engines.Count) % Engines.Count;
+            var options = o with { Engine = e, FirstContextId = checked(o.FirstContextId + slot * ContextIdsPerEngine) };
+            _schedulers[(int)e] = new VidSchScheduler(options, bus, VidMm, Residency, group) { Host = new EngineHost(this, (int)e) };
+        }
+        return _schedulers[(int)o.Engine]!;
+    }
+
+    private static readonly EngineKind[] AllEngines =
+        [EngineKind.Render, EngineKind.Compute, EngineKind.Copy, EngineKind.VideoDecode, EngineKind.VideoEncode];
+
+    // Interrupts routed by engine: every scheduler reads the batch and keeps only its engine's records (the
+    // information queue carries the engine). Then a member whose deferred preparation waited for another engine's
+    // chunks to retire runs again (SchedulerGroup: pinned chunks are shared).
+    private void DeliverInterrupts(ReadOnlySpan<InterruptRecord> records)
+    {
+        foreach (var s in _schedulers) s?.OnInterrupts(records);
+        foreach (var s in _schedulers) s?.PumpIfGroupRetired();
+    }
+
+    /// <summary>One engine's view of the machine as its scheduler's host (preparation jobs and timers carry the engine).</summary>
+    private sealed class EngineHost(CoprocMachine machine, int engine) : ISchedulerHost
+    {
+        public void RequestPreparation(ulong modeledCycles)
+        {
+            if (machine._posted is not null)
+            {
+                Volatile.Write(ref machine._preparationRequested[engine], 1);
+                machine.SignalWorker();
+                return;
+            }
+            machine.Enqueue(MachineEvent.Preparation, machine.Now + modeledCycles, engine);
+        }
+
+        public void RequestTimer(ulong cycle)
+        {
+            if (machine._posted is not null) { machine.SetThreadedTimer(cycle); return; }
+            machine.Enqueue(MachineEvent.Timer, cycle, engine);
+        }
+    }
+}

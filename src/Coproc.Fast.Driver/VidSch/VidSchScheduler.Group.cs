@@ -1,0 +1,16 @@
+namespace Coproc.Fast.Driver.VidSch;
+
+public sealed partial class VidSchScheduler
+{
+    /// <summary>
+    /// Runs a scheduling pass when another engine's scheduler retired chunks since this one's last pass and this one's
+    /// preparation was deferred for lack of room (the retired chunks were pinning memory, SchedulerGroup invariant 1).
+    /// </summary>
+    internal void PumpIfGroupRetired()
+    {
+        lock (KernelLock)
+        {
+            if (_preparationDeferred && _group.Retirements != _retirementsSeen) Pump();
+        }
+    }
+}
