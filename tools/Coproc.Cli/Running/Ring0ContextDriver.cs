@@ -1,5 +1,6 @@
 using Coproc.Cli.Scenarios;
 using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Kernel;
@@ -18,10 +19,10 @@ namespace Coproc.Cli.Running;
 /// <see cref="SubmissionPattern.WorkCycles"/> at the device's costs.
 /// </summary>
 /// <remarks>
-/// Until the KMD accepts engine work packets (feat/engines), the basic model runs every ring-0 context on one engine
-/// and its command buffers carry only NOP/COPY/FILL/WRITE_DATA/FENCE/WAIT: DRAW_RECTS becomes a FILL of a band of
-/// the target surface (the rows a rectangle covers), DISPATCH a FILL of its compute buffer, VIDEO_DECODE a FILL of
-/// the output — the same device cycles of work, through the same memory.
+/// Each context runs on its engine's scheduler, and the KMD accepts a work packet only on its own engine: DRAW_RECTS
+/// on render and DISPATCH (SAXPY) on compute are real; a work packet on another engine's context becomes a FILL of
+/// the memory it would have written (a band of the surface, the compute buffer) — the same device cycles of work.
+/// Ring-0 VIDEO_DECODE is such a FILL too (the scenario's decoder is the ring-3 one).
 /// </remarks>
 internal sealed class Ring0ContextDriver
 {
@@ -39,8 +40,8 @@ internal sealed class Ring0ContextDriver
         Spec = spec;
         Index = index;
         _observer = observer;
-        Context = machine.CreateContext(process.Id, spec.Priority);
-        Handle = observer.RegisterContext(process.Id, process.Spec.Name, (uint)Context.Id, spec.Name, machine.Scheduler.Options.Engine);
+        Context = machine.CreateContext(process.Id, spec.Priority, spec.Engine);
+        Handle = observer.RegisterContext(process.Id, process.Spec.Name, (uint)Context.Id, spec.Name, spec.Engine);
         process.EnsureManagedAllocations(machine, Context);
         // The context's fence (offset 0), WRITE_DATA slot (8) and a counter nobody signals (64, the hung WAIT).
         _fencePage = machine.AllocateManaged(process.Id, Context, VideoMemoryManager.PageSize);
@@ -124,23 +125,39 @@ internal sealed class Ring0ContextDriver
 
         var (target, targetBytes) = _process.Surface(frame);
         var geometry = SurfaceGeometry.For(targetBytes);
+        var wc = _machine.Device.Options.WorkCosts;
+        bool render = Spec.Engine == EngineKind.Render, compute = Spec.Engine == EngineKind.Compute;
         for (int i = 0; i < mix.DrawRects; i++)
         {
             // A rectangle as wide as the surface: a band of rows in a colour that changes with the frame.
-            ulong rows = Math.Max(1, fillPerPacket / geometry.Pitch);
+            ulong pixelsWanted = render ? (ulong)Math.Max(1, share - wc.PrimitiveSetup) * Math.Max(1u, wc.FillPixelsPerCycle) : fillPerPacket / 4;
+            ulong rows = Math.Max(1, pixelsWanted / geometry.Width);
             uint argb = 0xFF000000u | (uint)(((frame * 53 + i * 97) & 0xFF) << 16) | (uint)(((frame * 11 + 160) & 0xFF) << 8) | (uint)((i * 61 + 96) & 0xFF);
             for (int r = 0; r < MaxRepeats && rows > 0; r++)
             {
                 ulong band = Math.Min(rows, geometry.Height);
                 ulong y = ((ulong)frame * 37 + (ulong)i * 101 + (ulong)r * 13) % (geometry.Height - band + 1);
-                _umd.Fill(target, y * geometry.Pitch, argb, band * geometry.Pitch);
+                if (render) _umd.DrawRects(target, geometry.At(0), [RectPrimitive.Fill(0, (int)y, geometry.Width, (uint)band, argb)]);
+                else _umd.Fill(target, y * geometry.Pitch, argb, band * geometry.Pitch);
                 rows -= band;
             }
         }
         for (int i = 0; i < mix.Dispatch; i++)
         {
             var (h, bytes) = _process.Resource(frame * mix.Dispatch + i);
-            Repeat(fillPerPacket, bytes & ~3UL, chunk => _umd.Fill(h, 0, 0x3F800000u, chunk));
+            if (compute)
+            {
+                // SAXPY over the buffer's two halves (x, y), in 4,096-element groups: the compute preemption unit.
+                uint capacity = (uint)Math.Min(bytes / 8, int.MaxValue);
+                ulong elements = (ulong)Math.Max(1, share) * Math.Max(1u, wc.ElementsPerCycle);
+                for (int r = 0; r < MaxRepeats && elements > 0 && capacity > 0; r++)
+                {
+                    uint n = (uint)Math.Min(elements, capacity);
+                    _umd.Saxpy(n, Math.Min(4096u, n), h, 0, h, bytes / 2, 1.0f);
+                    elements -= n;
+                }
+            }
+            else Repeat(fillPerPacket, bytes & ~3UL, chunk => _umd.Fill(h, 0, 0x3F800000u, chunk));
         }
         for (int i = 0; i < mix.Copy; i++)
         {

@@ -17,8 +17,13 @@ namespace Coproc.Cli.Running;
 /// adapter keeps its own count of each context's pending buffers so an event the observer cannot match (e.g. a
 /// paging-only entry re-run after a reset) is ignored rather than thrown.
 /// </remarks>
-internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, VidSchScheduler scheduler, IResidencyManager residency) : IScheduleObserver
+internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResidencyManager residency) : IScheduleObserver
 {
+    private readonly Dictionary<int, VidSchScheduler> _schedulers = [];
+
+    /// <summary>Records which engine's scheduler owns context <paramref name="contextId"/> (paging statistics are per scheduler).</summary>
+    public void Track(int contextId, VidSchScheduler scheduler) => _schedulers[contextId] = scheduler;
+
     private readonly Dictionary<int, int> _pending = [];
     private readonly Dictionary<int, string> _faultPendingReset = [];
 
@@ -67,10 +72,11 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, VidSc
             }
             case ScheduleEventKind.PagingBuffer:
             {
-                // seed 001 §11: the paging buffer runs on the scheduler's engine just before the chunk it serves.
+                // seed 001 §11: the paging buffer runs on the context's engine just before the chunk it serves.
+                if (!_schedulers.TryGetValue(e.ContextId, out var scheduler)) break;
                 var (pagedIn, evicted) = scheduler.LastPagingBufferBytes;
                 long bytes = (long)(pagedIn + evicted);
-                ulong cycles = (pagedIn + evicted) / 32 + (ulong)e.Value * 64;
+                ulong cycles = (pagedIn + evicted) / 32 + e.Value * 64; // COPY at the device's default 32 B/cycle, 64 per packet
                 observer.Paged(h, scheduler.Options.Engine, e.Cycle, cycles, bytes, evict: evicted > pagedIn);
                 PagingBuffers++;
                 BytesPaged += bytes;

@@ -80,6 +80,9 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
                 // quantum decision (seed 001 §5.5) can preempt the running one for it.
                 MaxInFlight = Math.Max(2, Math.Min(8, scenario.Contexts.Count(c => c.Context.Submission.Path == SubmitPath.Ring0) + 1)),
             },
+            // One scheduler per engine a ring-0 context uses (render always: the default scheduler).
+            ScheduledEngines = scenario.Contexts.Where(c => c.Context.Submission.Path == SubmitPath.Ring0).Select(c => c.Context.Engine)
+                .Append(EngineKind.Render).Distinct().Order().ToArray(),
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
         };
     }
@@ -105,8 +108,8 @@ internal sealed class ScenarioExecution : IDisposable
         try
         {
             Observer = new SchedulingObserver(trace);
-            _adapter = new ScheduleObserverAdapter(Observer, Machine.Scheduler, Machine.Residency);
-            Machine.Scheduler.Observer = _adapter;
+            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency);
+            Machine.SetObserver(_adapter);
             var contexts = scenario.Contexts.ToList();
             _ring0 = new Ring0ContextDriver?[contexts.Count];
             _ring3 = new Ring3ContextDriver?[contexts.Count];
@@ -127,6 +130,7 @@ internal sealed class ScenarioExecution : IDisposable
                 if (cs.Submission.Path == SubmitPath.Ring0)
                 {
                     var driver = _ring0[i] = new Ring0ContextDriver(Machine, process, cs, i, Observer);
+                    _adapter.Track(driver.Context.Id, Machine.SchedulerFor(cs.Engine));
                     if (cs.Submission.Flip)
                         _presenters[i] = new PresentationTracker(driver, process, Observer, scenario.Options.VsyncPeriodCycles, i == displayOwner);
                 }
@@ -223,7 +227,7 @@ internal sealed class ScenarioExecution : IDisposable
     /// <summary>Lines for under the table.</summary>
     public IEnumerable<string> Notes(bool preemption)
     {
-        yield return $"preemption {(preemption ? "on" : "off")}; VidSch preempted {Machine.Scheduler.PreemptionCount} times; " +
+        yield return $"preemption {(preemption ? "on" : "off")}; VidSch preempted {Machine.Schedulers.Sum(s => s?.PreemptionCount ?? 0)} times; " +
                      $"{_adapter.PagingBuffers} paging buffers moved {_adapter.BytesPaged / (1 << 20)} MiB " +
                      $"(managed allocations {_processes.Sum(p => (long)p.ManagedBytes) / (1 << 20)} MiB, local memory {_scenario.Options.LocalMemoryBytes / (1 << 20)} MiB).";
         yield return $"machine: {Machine.DeviceSteps} device steps, {Machine.EventsRun} driver events (interrupts, preparations, timers).";
@@ -232,8 +236,6 @@ internal sealed class ScenarioExecution : IDisposable
                 yield return $"{p.Context.Spec.Name}: {p.Presented} frames presented, {p.Missed} missed vsyncs.";
         int rejected = _ring0.Sum(r => r?.Rejections ?? 0);
         if (rejected > 0) yield return $"{rejected} submission(s) rejected by the KMD (counted as faults of their context).";
-        if (_ring0.Any(r => r is not null && r.Spec.Engine != Machine.Scheduler.Options.Engine))
-            yield return $"basic model: every ring-0 context runs on the {SchedulingObserver.EngineName(Machine.Scheduler.Options.Engine)} engine.";
     }
 
     public void Dispose() => Machine.Dispose();
