@@ -47,6 +47,6 @@ public class SubmissionPlanTests
         Assert.That(carried, Is.EqualTo(new (int, MisbehaviourKind?)[] { (1, MisbehaviourKind.HungWait), (4, MisbehaviourKind.PrivilegedCommand) }));
         int compute = contexts.FindIndex(x => x.Context.Kind == ContextKind.Compute);
         Assert.That(plan.BackToBackContexts, Is.EqualTo(new[] { compute }));
-        Assert.That(plan.BackToBackLimit(compute), Is.EqualTo(12));
+        Assert.That(plan.BackToBackLimit(compute), Is.EqualTo(40));
     }
 }

@@ -163,6 +163,8 @@ internal sealed class Ring0ContextDriver
         {
             // Texture → render target: every resource of the process is touched over time (working sets move).
             var (h, bytes) = _process.Resource(frame * mix.Copy + i + 1);
+            if (h == target) (h, bytes) = _process.Resource(frame * mix.Copy + i + 2);
+            if (h == target) continue; // one allocation only: nothing to copy from
             ulong limit = Math.Min(bytes, targetBytes) & ~3UL;
             Repeat(copyPerPacket, limit, chunk => _umd.Copy(h, 0, target, 0, chunk));
         }
