@@ -13,7 +13,7 @@ namespace Coproc.Fast.Driver.Kernel;
 /// <see cref="DmaBuffer"/> from the process's pool, and queued on the scheduler. Invalid input throws
 /// <see cref="CommandBufferRejectedException"/> with nothing queued.
 /// </summary>
-public sealed class Kmd
+public sealed partial class Kmd
 {
     private const int HeaderBytes = 16;
     [ThreadStatic] private static byte[]? t_arguments;

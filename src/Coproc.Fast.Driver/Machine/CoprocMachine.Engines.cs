@@ -1,4 +1,5 @@
 using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Driver.Machine;
@@ -10,6 +11,9 @@ public sealed partial class CoprocMachine
     /// others follow in steps of this many ids (so an interrupt's context id names one engine's context only).
     /// </summary>
     public const int ContextIdsPerEngine = 0x1000;
+
+    // Timer events of the present path carry this pseudo-engine index.
+    private const int DisplayTimer = Engines.Count;
 
     private readonly VidSchScheduler?[] _schedulers = new VidSchScheduler?[Engines.Count];
     private readonly int[] _preparationRequested = new int[Engines.Count];
@@ -44,14 +48,17 @@ public sealed partial class CoprocMachine
             if (s is not null) s.Observer = observer;
     }
 
-    /// <summary>True when every engine's scheduler is idle.</summary>
+    /// <summary>The present path: display mode, primary surfaces, flips (seed 001 §9).</summary>
+    public PresentManager Display { get; }
+
+    /// <summary>True when every engine's scheduler is idle and no flip or held buffer waits for a vsync.</summary>
     public bool AllIdle
     {
         get
         {
             foreach (var s in _schedulers)
                 if (s is not null && !s.IsIdle) return false;
-            return true;
+            return Display.IsIdle;
         }
     }
 
@@ -83,6 +90,7 @@ public sealed partial class CoprocMachine
     {
         foreach (var s in _schedulers) s?.OnInterrupts(records);
         foreach (var s in _schedulers) s?.PumpIfGroupRetired();
+        Display.OnInterrupts(records);
     }
 
     /// <summary>One engine's view of the machine as its scheduler's host (preparation jobs and timers carry the engine).</summary>

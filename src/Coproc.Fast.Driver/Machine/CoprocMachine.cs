@@ -1,6 +1,7 @@
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -26,6 +27,7 @@ public sealed partial class CoprocMachine : IDisposable
     private readonly DirectDeviceBus? _direct;
     private long _eventSeq;
     private bool _disposed;
+    private bool _inGateCharge;
     private bool _isrPending;
     private InterruptRecord[] _records = new InterruptRecord[64];
 
@@ -47,8 +49,16 @@ public sealed partial class CoprocMachine : IDisposable
             else bus = _posted = new PostedDeviceBus(Device);
             Bus = bus;
             Scheduler = CreateSchedulers(bus);
-            Gate = new Ring0Gate(Options.Gate);
+            var gate = Options.Gate;
+            if (_direct is not null && gate.Policy == Ring0GatePolicy.Modeled && gate.ChargeVirtualCycles is null)
+            {
+                // Deterministic mode: the modeled kernel transition is CPU time during which the device keeps running,
+                // so each entry advances the virtual clock by its cost (ARCHITECTURE.md "Ring0Gate").
+                gate = gate with { ChargeVirtualCycles = ChargeGate };
+            }
+            Gate = new Ring0Gate(gate);
             Kmd = new Kmd(Gate, VidMm, Residency, Scheduler);
+            Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer));
         }
         catch
         {
@@ -179,6 +189,14 @@ public sealed partial class CoprocMachine : IDisposable
         return true;
     }
 
+    private void ChargeGate(ulong cycles)
+    {
+        if (_inGateCharge) return; // a charge while the machine is already running events (re-entry) is only counted
+        _inGateCharge = true;
+        try { RunFor(cycles); }
+        finally { _inGateCharge = false; }
+    }
+
     private void Run((MachineEvent Kind, int Engine) ev)
     {
         EventsRun++;
@@ -196,6 +214,9 @@ public sealed partial class CoprocMachine : IDisposable
                 break;
             case MachineEvent.Preparation:
                 _schedulers[ev.Engine]!.RunPreparation();
+                break;
+            case MachineEvent.Timer when ev.Engine == DisplayTimer:
+                Display.OnTimer();
                 break;
             case MachineEvent.Timer:
                 _schedulers[ev.Engine]!.OnTimer();

@@ -12,4 +12,7 @@ public sealed partial class VidSchContext
 
     /// <summary>The scheduler (of <see cref="Engine"/>) that owns this context.</summary>
     internal VidSchScheduler Scheduler { get; init; } = null!;
+
+    /// <summary>Its flip chain when it presents (n-buffering state, counters, virtual ring); null otherwise.</summary>
+    public Coproc.Fast.Driver.Display.FlipChain? FlipChain { get; internal set; }
 }

@@ -160,20 +160,28 @@ public sealed partial class VidSchScheduler
         lock (KernelLock)
         {
             buffer.SubmissionId = ++ctx.Submitted;
-            buffer.Priority = ctx.Priority;
-            buffer.Owner = ctx;
-            buffer.Sequence = ++_sequence;
-            // Fig. 2: each context's next outstanding buffer goes one round later; a context returning from idle
-            // joins the current round instead of jumping ahead of the others (§5.5 fairness among equals).
-            buffer.Round = Math.Max(ctx.LastRound + 1, _currentRound);
-            ctx.LastRound = buffer.Round;
-            buffer.Status = DmaBufferStatus.Ready;
-            _ready.Insert(buffer);
-            Emit(ScheduleEventKind.BufferSubmitted, ctx.Id, buffer.SubmissionId, (ulong)buffer.Priority, (ulong)buffer.DwordCount * 4);
-            // Only the ready queue changed: wake the worker if it is idle; the rest of a pass has nothing new to do.
-            StartPreparation();
+            // seed 001 §9.3: after flip n−1 the context's buffers wait in its virtual ring (VidSchScheduler.VirtualRing.cs).
+            if (HoldInVirtualRing(buffer, ctx)) return buffer.SubmissionId;
+            Admit(buffer, ctx);
             return buffer.SubmissionId;
         }
+    }
+
+    // Into the software queue and the ready queue (a buffer straight from the KMD, or one leaving the virtual ring).
+    private void Admit(DmaBuffer buffer, VidSchContext ctx)
+    {
+        buffer.Priority = ctx.Priority;
+        buffer.Owner = ctx;
+        buffer.Sequence = ++_sequence;
+        // Fig. 2: each context's next outstanding buffer goes one round later; a context returning from idle
+        // joins the current round instead of jumping ahead of the others (§5.5 fairness among equals).
+        buffer.Round = Math.Max(ctx.LastRound + 1, _currentRound);
+        ctx.LastRound = buffer.Round;
+        buffer.Status = DmaBufferStatus.Ready;
+        _ready.Insert(buffer);
+        Emit(ScheduleEventKind.BufferSubmitted, ctx.Id, buffer.SubmissionId, (ulong)buffer.Priority, (ulong)buffer.DwordCount * 4);
+        // Only the ready queue changed: wake the worker if it is idle; the rest of a pass has nothing new to do.
+        StartPreparation();
     }
 
     /// <summary>Timer callback (quantum end, timeout check).</summary>

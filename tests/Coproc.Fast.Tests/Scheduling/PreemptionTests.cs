@@ -156,3 +156,29 @@ public sealed class CompensationAndLimitsTests
         Assert.That(ctx.Submitted, Is.Zero);
     }
 }
+
+[TestFixture]
+public sealed class RingCapacityTests
+{
+    [Test]
+    public void FullKernelRing_HoldsBackLaunches_UntilChunksRetire_AndWrapsWithPadding()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { RingBytes = 4096, MaxInFlight = 512, PrepareBaseCycles = 1, PreparePerItemCycles = 0 });
+        var ctx = h.Machine.CreateContext(1);
+        var a = h.Allocate(1, 64 * 1024);
+        var ids = Enumerable.Range(0, 300).Select(i => h.Submit(1, ctx, cb =>
+        {
+            cb.Fill(a, 32 * 1024, (uint)i, 32 * 1024);
+            cb.WriteData(a, (ulong)i * 4, [(uint)i + 1]);
+        })).ToArray();
+
+        int most = 0;
+        Assert.That(h.Machine.RunUntil(() => { most = Math.Max(most, ctx.InFlight.Count); return h.Scheduler.IsIdle; }), Is.True);
+
+        // Each ring entry is 9 dwords (INDIRECT + FENCE): a 4 KiB ring holds at most 113 of them.
+        Assert.That(most, Is.InRange(100, 113), "launches were held back by the full ring");
+        Assert.That(ids.Select(ctx.StatusOf), Is.All.EqualTo(SubmissionStatus.Completed));
+        for (int i = 0; i < 300; i++) Assert.That(h.Read32(a, (ulong)i * 4), Is.EqualTo((uint)i + 1));
+        Assert.That(ctx.FenceIssued, Is.EqualTo(300UL));
+    }
+}

@@ -64,14 +64,14 @@ public sealed class RecoveryTests
 
     private static (List<ScheduleEvent> Trace, uint[] Checksums) Scenario(int seed)
     {
-        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 3_000 }, localBytes: 4UL << 20, systemBytes: 4UL << 20);
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 1_000 }, localBytes: 4UL << 20, systemBytes: 4UL << 20);
         var rng = new Random(seed);
         var ctx = Enumerable.Range(0, 3).Select(i => h.Machine.CreateContext((uint)i + 1, priority: i == 2 ? 1 : 0)).ToArray();
         var mem = Enumerable.Range(0, 3).Select(i => h.Allocate((uint)i + 1, 256 * 1024)).ToArray();
         for (int n = 0; n < 18; n++)
         {
             int c = rng.Next(3);
-            int ops = rng.Next(1, 6);
+            int ops = rng.Next(2, 9);
             var values = Enumerable.Range(0, ops).Select(_ => (Off: (ulong)rng.Next(16) * 4096, Pat: (uint)rng.Next(), Len: (ulong)rng.Next(1, 17) * 4096)).ToArray();
             h.Submit((uint)c + 1, ctx[c], cb => { foreach (var v in values) cb.Fill(mem[c], v.Off, v.Pat, v.Len); });
             if (rng.Next(3) == 0) h.Machine.RunFor((ulong)rng.Next(1, 20_000));

@@ -26,6 +26,18 @@ public sealed class SubmissionPathTests
     }
 
     [Test]
+    public void DeterministicMode_ModeledGateEntry_AdvancesTheVirtualClockByItsCost()
+    {
+        using var h = new SchedulingHarness();
+        var ctx = h.Machine.CreateContext(1);
+        var target = h.Allocate(1);
+        ulong before = h.Machine.Now;
+        h.Submit(1, ctx, b => b.WriteData(target, 0, [1u]));
+        Assert.That(h.Machine.Now - before, Is.EqualTo(Ring0GateOptions.DefaultModeledCycles));
+        Assert.That(h.Machine.Gate.ChargedCycles, Is.EqualTo((long)Ring0GateOptions.DefaultModeledCycles));
+    }
+
+    [Test]
     public void CopyIn_ApplicationChangesItsBufferAfterSubmit_WithoutEffect()
     {
         using var h = new SchedulingHarness();

@@ -1,0 +1,156 @@
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Display;
+
+public sealed partial class PresentManager
+{
+    private const byte VsyncSource = 6; // native-layout.md §9: source 6, data0 = VSYNC_COUNT, data1 = CURRENT_SURFACE
+
+    private readonly ISchedulerHost? _host;
+    private (VidSchContext Context, FlipChain Chain, PendingFlip Flip)? _latched; // the one vsync flip the display holds
+    private ulong _timerAt;
+
+    /// <summary>Vsync interrupts seen.</summary>
+    public long Vsyncs { get; private set; }
+
+    /// <summary>
+    /// True when nothing waits for a vsync: no latched flip and no held buffer (with a zero vsync period nothing ever
+    /// will, so it is idle too).
+    /// </summary>
+    public bool IsIdle
+    {
+        get
+        {
+            lock (_lock)
+            {
+                if (VsyncPeriod == 0) return true;
+                if (_latched is not null) return false;
+                foreach (var (_, chain) in _chains) if (chain.VirtualRing.Count > 0) return false;
+                return true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The interrupt batch after the schedulers have seen it (machine's interrupt service), in raise order: a flip
+    /// fence means that flip's FLIP executed, a vsync shows which surface is actually displayed. Then failed flips
+    /// (context reset), the virtual rings (queued flips ≤ n − 2 releases them), and a timer for the next vsync.
+    /// </summary>
+    internal void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
+    {
+        lock (_lock)
+        {
+            foreach (var r in records)
+            {
+                if (r.Source == InterruptRecord.Fence && _byFence.TryGetValue(r.Data1, out var e)) Executed(e.Context, e.Chain, r.Data0, r.Cycle);
+                else if (r.Source == VsyncSource) OnVsync(r.Data1, r.Cycle);
+            }
+            AfterBatch();
+        }
+    }
+
+    /// <summary>Timer at a vsync: nothing to decide (the vsync interrupt does), but time had to reach it; re-arms.</summary>
+    internal void OnTimer()
+    {
+        lock (_lock)
+        {
+            _timerAt = 0;
+            ArmVsyncTimer();
+        }
+    }
+
+    private void Executed(VidSchContext ctx, FlipChain chain, ulong sequence, ulong cycle)
+    {
+        // Flips up to `sequence` executed, oldest first (a chain's flips execute in its order). Each decision may remove
+        // entries, so the scan restarts; the handled flip is no longer Queued.
+        for (int i = 0; i < chain.Pending.Count;)
+        {
+            var p = chain.Pending[i];
+            if (p.Status != FlipStatus.Queued || (long)(sequence - p.Sequence) < 0) { i++; continue; }
+            // Whatever the display had latched is replaced: by this vsync flip (§9.1 "only the last one"), or
+            // dropped by this immediate flip (native-layout.md §12).
+            if (_latched is { } old)
+            {
+                _latched = null;
+                Decide(old.Context, old.Chain, old.Flip, FlipStatus.Dropped, cycle);
+            }
+            if (p.Kind == FlipKind.Immediate) Decide(ctx, chain, p, FlipStatus.Presented, cycle);
+            else
+            {
+                p.Status = FlipStatus.Latched;
+                _latched = (ctx, chain, p);
+            }
+            i = 0;
+        }
+    }
+
+    private void OnVsync(ulong displayed, ulong cycle)
+    {
+        Vsyncs++;
+        FlipChain? shown = null;
+        // §9.2: acknowledged only when CURRENT_SURFACE (carried by the vsync) is the flip's surface.
+        if (_latched is { } l && l.Flip.Surface == displayed)
+        {
+            _latched = null;
+            shown = l.Chain;
+            Decide(l.Context, l.Chain, l.Flip, FlipStatus.Presented, cycle);
+        }
+        // A frame not ready by its vsync: the context had a flip submitted whose FLIP had not executed, and none of
+        // its flips became visible at this vsync.
+        foreach (var (_, chain) in _chains)
+        {
+            if (ReferenceEquals(chain, shown)) continue;
+            foreach (var p in chain.Pending)
+                if (p.Status == FlipStatus.Queued) { chain.MissedVsyncs++; break; }
+        }
+    }
+
+    private void AfterBatch()
+    {
+        foreach (var (ctx, chain) in _chains)
+        {
+            // A reset context's flips never execute.
+            for (int i = 0; i < chain.Pending.Count; i++)
+            {
+                var p = chain.Pending[i];
+                if (p.Status != FlipStatus.Queued) continue;
+                var s = ctx.StatusOf(p.Id);
+                if (s is SubmissionStatus.FailedFault or SubmissionStatus.FailedTimeout or SubmissionStatus.FailedDoesNotFit)
+                {
+                    Decide(ctx, chain, p, FlipStatus.Failed, _bus.Cycle);
+                    i--;
+                }
+            }
+            // §9.3: the virtual ring drains into the real ring once queued flips ≤ n − 2.
+            if (chain.VirtualRing.Count > 0 && chain.Pending.Count <= chain.BufferCount - 2) ctx.Scheduler.ReleaseVirtualRing(ctx);
+        }
+        ArmVsyncTimer();
+    }
+
+    private void Decide(VidSchContext ctx, FlipChain chain, PendingFlip p, FlipStatus status, ulong cycle)
+    {
+        chain.Pending.Remove(p);
+        switch (status)
+        {
+            case FlipStatus.Presented: chain.Presented++; break;
+            case FlipStatus.Dropped: chain.Dropped++; break;
+            case FlipStatus.Failed: chain.Failed++; break;
+        }
+        chain.Decide(p.Id, status);
+        FlipCompleted?.Invoke(new FlipNotice(ctx.Id, p.Id, status, p.Surface, cycle));
+    }
+
+    // Time must reach the next vsync while something waits for one (a latched flip, held buffers): ask for a timer.
+    private void ArmVsyncTimer()
+    {
+        if (VsyncPeriod == 0 || _host is null) return;
+        bool waiting = _latched is not null;
+        foreach (var (_, chain) in _chains) waiting |= chain.VirtualRing.Count > 0;
+        if (!waiting) return;
+        ulong now = _bus.Cycle;
+        ulong next = (now / VsyncPeriod + 1) * VsyncPeriod;
+        if (_timerAt > now && _timerAt <= next) return;
+        _timerAt = next;
+        _host.RequestTimer(next);
+    }
+}

@@ -1,0 +1,226 @@
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Display;
+
+/// <summary>The display mode set through the display registers (native-layout.md §12): 32-bit BGRA pixels.</summary>
+/// <param name="Width">Pixels per line.</param>
+/// <param name="Height">Lines.</param>
+/// <param name="PitchBytes">Bytes from a line to the next.</param>
+public readonly record struct DisplayMode(uint Width, uint Height, uint PitchBytes)
+{
+    /// <summary>Bytes the display scans (pitch × height).</summary>
+    public ulong SurfaceBytes => (ulong)PitchBytes * Height;
+}
+
+/// <summary>
+/// The kernel present path (seed 001 §9; issue 5 §6): a mode set through the display registers, primary surfaces
+/// (contiguous local memory, <see cref="AllocationFlags.PrimarySurface"/>, plain VidMm allocations the residency
+/// manager never evicts — pinned while they may be scanned out), and flips submitted by a context: the KMD writes a
+/// kernel DMA buffer holding the privileged FLIP (optionally after WAIT_FOR_FLIP) and a privileged fence with
+/// interrupt into that context's queue, behind its earlier work. Completion is decided from the interrupt stream in
+/// device order: the flip fence says the FLIP executed (immediate: visible now; vsync: latched, replacing any latched
+/// one), the vsync interrupt carries the surface actually displayed (CURRENT_SURFACE) — a vsync flip is acknowledged
+/// only when that is its surface (§9.2). n-buffering (§9.3): at most n − 1 flips queued per context; DMA buffers
+/// submitted after flip n − 1 wait in the context's virtual ring until queued flips ≤ n − 2.
+/// </summary>
+/// <remarks>
+/// Every decision runs under the kernel lock shared with the schedulers. Simplifications: one display; a vsync flip
+/// is matched to the vsync by its fence interrupt's place in the information queue, so the queue must not overflow
+/// between a flip and the next vsync; with a zero vsync period latched flips never become visible (the manager then
+/// counts as idle so runs end).
+/// </remarks>
+public sealed partial class PresentManager
+{
+    private const int MaxChains = (int)(VideoMemoryManager.PageSize / 8);
+    private const uint WidthReg = MmioMap.DisplayBase + 0x28, HeightReg = MmioMap.DisplayBase + 0x2C;
+    private const uint PitchReg = MmioMap.DisplayBase + 0x30, FormatReg = MmioMap.DisplayBase + 0x34;
+    private const uint ScanoutBaseReg = MmioMap.DisplayBase + 0x38;
+
+    private readonly Kmd _kmd;
+    private readonly VideoMemoryManager _vidmm;
+    private readonly IDeviceBus _bus;
+    private readonly object _lock;
+    private readonly Dictionary<AllocationHandle, ulong> _primaries = new();
+    private readonly Dictionary<ulong, (VidSchContext Context, FlipChain Chain)> _byFence = new();
+    private readonly List<(VidSchContext Context, FlipChain Chain)> _chains = new();
+    private readonly PhysicalAddress _fencePage;
+    private readonly uint[] _packets = new uint[16];
+
+    internal PresentManager(Kmd kmd, VideoMemoryManager vidmm, IDeviceBus bus, object kernelLock, uint vsyncPeriod, ISchedulerHost? host)
+    {
+        _kmd = kmd;
+        _vidmm = vidmm;
+        _bus = bus;
+        _lock = kernelLock;
+        VsyncPeriod = vsyncPeriod;
+        _host = host;
+        lock (_lock)
+        {
+            var page = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
+                flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+            _fencePage = vidmm.PhysicalAddressOf(page, 0);
+            bus.Memory.GetSpan(_fencePage, (int)VideoMemoryManager.PageSize).Clear();
+        }
+    }
+
+    /// <summary>The vsync period in device cycles (0 = no vsync) the display was configured with.</summary>
+    public uint VsyncPeriod { get; }
+
+    /// <summary>The mode set, or null.</summary>
+    public DisplayMode? Mode { get; private set; }
+
+    /// <summary>Called (under the kernel lock) for every flip presented, dropped or failed; keep it short.</summary>
+    public Action<FlipNotice>? FlipCompleted { get; set; }
+
+    /// <summary>
+    /// Sets the display mode through the display registers (WIDTH, HEIGHT, PITCH = width × 4, FORMAT = BGRA8888).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A dimension is 0 or above 16384.</exception>
+    public DisplayMode SetMode(uint width, uint height)
+    {
+        if (width is 0 or > 16384) throw new ArgumentOutOfRangeException(nameof(width));
+        if (height is 0 or > 16384) throw new ArgumentOutOfRangeException(nameof(height));
+        var mode = new DisplayMode(width, height, width * 4);
+        lock (_lock)
+        {
+            _bus.WriteRegister(WidthReg, width);
+            _bus.WriteRegister(HeightReg, height);
+            _bus.WriteRegister(PitchReg, mode.PitchBytes);
+            _bus.WriteRegister(FormatReg, 0);
+            Mode = mode;
+        }
+        return mode;
+    }
+
+    /// <summary>
+    /// Allocates a primary surface for <paramref name="processId"/> sized for the current mode: contiguous local
+    /// memory (the CRTC reads it by physical address, §9.1), never evicted, owned by the process (it may render into
+    /// it with work packets).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No mode is set.</exception>
+    /// <exception cref="VidMmException">No contiguous local room.</exception>
+    public AllocationHandle CreatePrimarySurface(uint processId)
+    {
+        var mode = Mode ?? throw new InvalidOperationException("set a display mode first");
+        ulong bytes = (mode.SurfaceBytes + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
+        AllocationHandle h;
+        lock (_lock)
+        {
+            h = _vidmm.Allocate(bytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.PrimarySurface);
+            _primaries.Add(h, _vidmm.PhysicalAddressOf(h, 0).Encoded);
+        }
+        _kmd.Process(processId).Own(h, bytes);
+        return h;
+    }
+
+    /// <summary>The encoded physical address the display would scan for <paramref name="surface"/>, or 0 when it is not a primary surface.</summary>
+    public ulong ScanoutAddressOf(AllocationHandle surface)
+    {
+        lock (_lock) return _primaries.GetValueOrDefault(surface);
+    }
+
+    /// <summary>Mode-set scan-out (SCANOUT_BASE, immediate, not in any stream): shows <paramref name="surface"/> at once.</summary>
+    /// <exception cref="FlipRejectedException">Not a primary surface.</exception>
+    public void Show(AllocationHandle surface)
+    {
+        lock (_lock)
+        {
+            if (!_primaries.TryGetValue(surface, out ulong pa))
+                throw new FlipRejectedException(FlipRejection.NotPrimarySurface, $"{surface}");
+            _bus.WriteRegister(ScanoutBaseReg, pa);
+        }
+    }
+
+    /// <summary>Gives <paramref name="context"/> a flip chain of <paramref name="bufferCount"/> surfaces (n-buffering, §9.3).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">n below 2.</exception>
+    /// <exception cref="InvalidOperationException">The context already has one, or too many chains exist.</exception>
+    public FlipChain CreateFlipChain(VidSchContext context, int bufferCount)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentOutOfRangeException.ThrowIfLessThan(bufferCount, 2);
+        lock (_lock)
+        {
+            if (context.FlipChain is not null) throw new InvalidOperationException($"context {context.Id} already has a flip chain");
+            if (_chains.Count == MaxChains) throw new InvalidOperationException($"at most {MaxChains} flip chains");
+            var chain = new FlipChain(bufferCount, _chains.Count);
+            _chains.Add((context, chain));
+            _byFence.Add(FenceAddress(chain).Encoded, (context, chain));
+            context.FlipChain = chain;
+            return chain;
+        }
+    }
+
+    /// <summary>
+    /// Queues a flip of <paramref name="context"/> to <paramref name="surface"/> behind the context's earlier work
+    /// (one ring-0 entry). Returns false — queuing nothing — when n − 1 flips are already queued: the n-th flip
+    /// blocks (§9.3); retry once one is presented. <paramref name="waitForPreviousFlip"/> puts WAIT_FOR_FLIP first
+    /// (§9.4): the engine stalls while another vsync flip is latched, so no flip replaces another.
+    /// </summary>
+    /// <exception cref="FlipRejectedException">Bad context or surface; nothing queued.</exception>
+    public bool TryFlip(uint processId, VidSchContext context, AllocationHandle surface, FlipKind kind, out long flipId,
+        bool waitForPreviousFlip = false)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        // Ring 3 → ring 0: the call's arguments cross the gate (copied in) like a submission's.
+        Span<byte> args = stackalloc byte[16];
+        var a = MemoryMarshal.Cast<byte, int>(args);
+        a[0] = context.Id; a[1] = surface.Index; a[2] = (int)surface.Generation; a[3] = (int)kind | (waitForPreviousFlip ? 0x100 : 0);
+        using var call = _kmd.Gate.Enter(processId, args);
+        var k = MemoryMarshal.Cast<byte, int>(call.Arguments[..16]);
+        var target = new AllocationHandle(k[1], (uint)k[2]);
+        var flipKind = (FlipKind)(k[3] & 0xFF);
+        bool wait = (k[3] & 0x100) != 0;
+        lock (_lock)
+        {
+            Validate(processId, context, k[0], target, out var chain, out ulong pa);
+            if (chain.Pending.Count >= chain.BufferCount - 1)
+            {
+                flipId = 0;
+                return false;
+            }
+            ulong sequence = chain.SequenceIssued + 1;
+            var w = new PacketWriter(_packets);
+            if (wait) w.WaitForFlip();
+            w.Flip(pa, flipKind == FlipKind.Vsync);
+            // seed 001 §9.2: the fence + interrupt right after the FLIP says it executed (immediate: it is visible).
+            w.PrivilegedFence(FenceAddress(chain).Encoded, sequence, interrupt: true);
+            flipId = _kmd.SubmitKernelBuffer(context, w.WrittenSpan);
+            chain.SequenceIssued = sequence;
+            chain.Pending.Add(new PendingFlip { Id = flipId, Sequence = sequence, Surface = pa, Kind = flipKind, Status = FlipStatus.Queued });
+            return true;
+        }
+    }
+
+    /// <summary>The status of flip <paramref name="flipId"/> of <paramref name="context"/>.</summary>
+    public FlipStatus StatusOf(VidSchContext context, long flipId)
+    {
+        lock (_lock)
+        {
+            if (context.FlipChain is not { } chain) return FlipStatus.Unknown;
+            foreach (var p in chain.Pending) if (p.Id == flipId) return p.Status;
+            return chain.Decided.GetValueOrDefault(flipId);
+        }
+    }
+
+    private void Validate(uint processId, VidSchContext context, int contextId, AllocationHandle surface, out FlipChain chain, out ulong pa)
+    {
+        if (contextId != context.Id || context.ProcessId != processId || context.Scheduler?.KernelLock != _lock)
+            throw new FlipRejectedException(FlipRejection.UnknownContext, $"context {contextId} is not process {processId}'s");
+        chain = context.FlipChain ?? throw new FlipRejectedException(FlipRejection.NoFlipChain, $"context {context.Id}");
+        if (!_primaries.TryGetValue(surface, out pa))
+            throw new FlipRejectedException(FlipRejection.NotPrimarySurface, $"{surface}");
+        if (!_kmd.Process(processId).TryGetSize(surface, out ulong size))
+            throw new FlipRejectedException(FlipRejection.NotOwned, $"{surface} is not process {processId}'s");
+        var mode = Mode ?? throw new FlipRejectedException(FlipRejection.NoMode, "no display mode");
+        if (size < mode.SurfaceBytes)
+            throw new FlipRejectedException(FlipRejection.SurfaceTooSmall, $"{size} bytes < {mode.SurfaceBytes}");
+    }
+
+    private PhysicalAddress FenceAddress(FlipChain chain) => _fencePage.Add((ulong)chain.Slot * 8);
+}
