@@ -1,6 +1,6 @@
-using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.Diagnostics;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver.Display;
+using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Cli.Running;
@@ -10,18 +10,17 @@ namespace Coproc.Cli.Running;
 /// least ¾ of a period after its submission; at every vsync the newest completed frame is presented (seed 001 §9.1:
 /// only the last flip before a vsync takes effect — older completed frames are superseded), and a vsync at which a
 /// due frame is not ready — still running, failed, or never submitted because every buffer was in flight — is a
-/// missed vsync. The display owner's presented surface is scanned out (SCANOUT_BASE, native-layout.md §12).
+/// missed vsync. The display owner (the compositor) presents for real: each frame is followed by a vsync FLIP of its
+/// primary surface through the KMD's present path (<see cref="PresentManager.TryFlip"/>: a kernel DMA buffer with the
+/// privileged FLIP and a fence, n-buffered), and a frame counts as presented when its flip became visible.
 /// </summary>
 /// <remarks>
-/// Simplified until the KMD accepts FLIP from command buffers (feat/engines part 2): the runner, acting as the kernel
-/// display driver, performs the flip at the vsync through SCANOUT_BASE instead of a privileged FLIP packet.
+/// Simplified: there is one display, so only the display owner flips; the other presenters (a game) hand frames to
+/// the compositor, and a frame of theirs counts as presented at the first vsync after its buffer completed.
 /// </remarks>
-internal sealed class PresentationTracker(Ring0ContextDriver context, ScenarioProcess process, SchedulingObserver observer, ulong period, bool ownsDisplay)
+internal sealed class PresentationTracker(Ring0ContextDriver context, SchedulingObserver observer, ulong period, PresentManager? display)
 {
-    private const uint ScanoutBase = MmioMap.DisplayBase + 0x38, WidthReg = MmioMap.DisplayBase + 0x28;
-    private const uint HeightReg = MmioMap.DisplayBase + 0x2C, PitchReg = MmioMap.DisplayBase + 0x30, FormatReg = MmioMap.DisplayBase + 0x34;
-    private readonly List<(int Frame, long Submission, ulong Due)> _frames = [];
-    private bool _modeSet;
+    private readonly List<(int Frame, long Submission, long Flip, ulong Due)> _frames = [];
 
     /// <summary>The context presenting.</summary>
     public Ring0ContextDriver Context { get; } = context;
@@ -32,22 +31,59 @@ internal sealed class PresentationTracker(Ring0ContextDriver context, ScenarioPr
     /// <summary>Vsyncs missed.</summary>
     public long Missed { get; private set; }
 
-    /// <summary>Records a submitted frame (<paramref name="submission"/> 0 = not submitted: every buffer was in flight, or rejected).</summary>
-    public void Frame(int frame, long submission, ulong cycle) => _frames.Add((frame, submission, DueVsync(cycle)));
+    /// <summary>True when this presenter flips the display.</summary>
+    public bool OwnsDisplay => display is not null;
 
-    /// <summary>The vsync at <paramref name="cycle"/>: presents the newest completed frame, or counts a miss.</summary>
-    public void OnVsync(CoprocMachine machine, ulong cycle)
+    /// <summary>Flips refused because n − 1 were already queued (the frame is then never shown).</summary>
+    public long FlipsBlocked { get; private set; }
+
+    /// <summary>
+    /// Records a submitted frame (<paramref name="submission"/> 0 = not submitted: every buffer was in flight, or
+    /// rejected) and, for the display owner, queues its vsync flip of <paramref name="surface"/> behind it.
+    /// </summary>
+    public void Frame(int frame, long submission, ulong cycle, uint processId, AllocationHandle surface)
+    {
+        long flip = 0;
+        if (display is not null && submission != 0)
+        {
+            try
+            {
+                if (!display.TryFlip(processId, Context.Context, surface, FlipKind.Vsync, out flip)) FlipsBlocked++;
+            }
+            catch (FlipRejectedException e)
+            {
+                observer.Faulted(Context.Handle, cycle, $"flip rejected: {e.Message}");
+            }
+        }
+        _frames.Add((frame, submission, flip, DueVsync(cycle)));
+    }
+
+    private bool Shown((int Frame, long Submission, long Flip, ulong Due) f) =>
+        display is null
+            ? f.Submission != 0 && Context.Context.StatusOf(f.Submission) == SubmissionStatus.Completed
+            : f.Flip != 0 && display.StatusOf(Context.Context, f.Flip) == FlipStatus.Presented;
+
+    private bool CanStillShow((int Frame, long Submission, long Flip, ulong Due) f)
+    {
+        if (f.Submission == 0 || Context.Context.StatusOf(f.Submission) is not (SubmissionStatus.Pending or SubmissionStatus.Completed)) return false;
+        if (display is null) return Context.Context.StatusOf(f.Submission) == SubmissionStatus.Pending;
+        return f.Flip != 0 && display.StatusOf(Context.Context, f.Flip) is FlipStatus.Queued or FlipStatus.Latched;
+    }
+
+    /// <summary>
+    /// The vsync at <paramref name="cycle"/> (evaluated once its interrupt was handled): the newest frame shown since
+    /// the last vsync is presented, or a miss is counted.
+    /// </summary>
+    public void OnVsync(ulong cycle)
     {
         int newest = -1;
         for (int i = 0; i < _frames.Count; i++)
-            if (_frames[i].Submission != 0 && Context.Context.StatusOf(_frames[i].Submission) == SubmissionStatus.Completed) newest = i;
+            if (Shown(_frames[i])) newest = i;
         if (newest >= 0)
         {
-            var f = _frames[newest];
             _frames.RemoveRange(0, newest + 1);
             Presented++;
             observer.Presented(Context.Handle, cycle);
-            if (ownsDisplay) Scanout(machine, f.Frame);
             return;
         }
         // Nothing new to show: a miss if a frame was due by now; frames that can never complete are dropped.
@@ -57,8 +93,7 @@ internal sealed class PresentationTracker(Ring0ContextDriver context, ScenarioPr
             var f = _frames[i];
             if (f.Due > cycle) continue;
             due = true;
-            var status = f.Submission == 0 ? SubmissionStatus.Unknown : Context.Context.StatusOf(f.Submission);
-            if (status != SubmissionStatus.Pending) _frames.RemoveAt(i);
+            if (!CanStillShow(f)) _frames.RemoveAt(i);
         }
         if (due)
         {
@@ -68,22 +103,4 @@ internal sealed class PresentationTracker(Ring0ContextDriver context, ScenarioPr
     }
 
     private ulong DueVsync(ulong cycle) => period == 0 ? cycle : (cycle + period * 3 / 4 + period - 1) / period * period;
-
-    private void Scanout(CoprocMachine machine, int frame)
-    {
-        var (h, bytes) = process.Surface(frame);
-        var g = SurfaceGeometry.For(bytes);
-        var mmio = machine.Device.Mmio;
-        if (!_modeSet)
-        {
-            mmio.Write32(WidthReg, g.Width);
-            mmio.Write32(HeightReg, g.Height);
-            mmio.Write32(PitchReg, g.Pitch);
-            mmio.Write32(FormatReg, 0);
-            _modeSet = true;
-        }
-        ulong pa;
-        lock (machine.Scheduler.KernelLock) pa = machine.VidMm.PhysicalAddressOf(h, 0).Encoded;
-        mmio.Write64(ScanoutBase, pa);
-    }
 }

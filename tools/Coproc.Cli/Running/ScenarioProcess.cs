@@ -26,15 +26,30 @@ internal sealed class ScenarioProcess(uint id, ProcessSpec spec)
     /// <summary>The scenario's process.</summary>
     public ProcessSpec Spec { get; } = spec;
 
+    private bool _created;
+    private bool _primaries;
+
     /// <summary>Bytes of managed allocations made.</summary>
     public ulong ManagedBytes { get; private set; }
+
+    /// <summary>
+    /// Makes <paramref name="surfaces"/> (primary surfaces of <paramref name="bytes"/> each: pinned, scanned out by
+    /// the display) this process's surfaces in place of its first allocation spec (seed 001 §9.3 flip chain).
+    /// </summary>
+    public void UsePrimarySurfaces(IEnumerable<AllocationHandle> surfaces, ulong bytes)
+    {
+        if (_created) throw new InvalidOperationException("the process's allocations already exist");
+        foreach (var h in surfaces) _surfaces.Add((h, bytes));
+        _primaries = true;
+    }
 
     /// <summary>Creates the process's managed allocations once, in <paramref name="context"/>'s working set.</summary>
     public void EnsureManagedAllocations(CoprocMachine machine, VidSchContext context)
     {
-        if (_surfaces.Count > 0) return;
+        if (_created) return;
+        _created = true;
         var specs = Spec.Allocations.Count > 0 ? Spec.Allocations : [new AllocationSpec("default", 1UL << 20, 1, "local")];
-        for (int s = 0; s < specs.Count; s++)
+        for (int s = _primaries ? 1 : 0; s < specs.Count; s++)
         {
             var list = s == 0 ? _surfaces : _resources;
             for (int i = 0; i < specs[s].Count; i++)

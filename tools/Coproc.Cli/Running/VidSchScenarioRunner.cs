@@ -98,6 +98,7 @@ internal sealed class ScenarioExecution : IDisposable
     private readonly Ring3ContextDriver?[] _ring3;
     private readonly PresentationTracker?[] _presenters;
     private readonly int[] _submitted;
+    private readonly ScenarioProcess[] _processOf;
     private readonly ScheduleObserverAdapter _adapter;
 
     public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace)
@@ -115,6 +116,7 @@ internal sealed class ScenarioExecution : IDisposable
             _ring3 = new Ring3ContextDriver?[contexts.Count];
             _presenters = new PresentationTracker?[contexts.Count];
             _submitted = new int[contexts.Count];
+            _processOf = new ScenarioProcess[contexts.Count];
             var registrar = new UserQueueRegistrar(Machine.Device, Machine.Gate);
             var byProcess = new Dictionary<ProcessSpec, ScenarioProcess>();
             int displayOwner = contexts.FindIndex(c => c.Context.Submission.Flip && c.Context.Kind == ContextKind.Compositor);
@@ -127,12 +129,16 @@ internal sealed class ScenarioExecution : IDisposable
                     byProcess.Add(ps, process = new ScenarioProcess((uint)_processes.Count + 1, ps));
                     _processes.Add(process);
                 }
+                _processOf[i] = process;
                 if (cs.Submission.Path == SubmitPath.Ring0)
                 {
+                    int chain = 0;
+                    if (i == displayOwner) chain = PreparePrimarySurfaces(process);
                     var driver = _ring0[i] = new Ring0ContextDriver(Machine, process, cs, i, Observer);
                     _adapter.Track(driver.Context.Id, Machine.SchedulerFor(cs.Engine));
+                    if (chain > 0) Machine.Display.CreateFlipChain(driver.Context, chain);
                     if (cs.Submission.Flip)
-                        _presenters[i] = new PresentationTracker(driver, process, Observer, scenario.Options.VsyncPeriodCycles, i == displayOwner);
+                        _presenters[i] = new PresentationTracker(driver, Observer, scenario.Options.VsyncPeriodCycles, i == displayOwner ? Machine.Display : null);
                 }
                 else
                 {
@@ -150,6 +156,23 @@ internal sealed class ScenarioExecution : IDisposable
 
     public CoprocMachine Machine { get; }
 
+    /// <summary>Cycles after a vsync at which presenters look at it (its interrupt has been handled by then).</summary>
+    private const ulong PresentCheckDelay = 20_000;
+
+    // The display owner's swap chain: the mode from its first allocation's size, one primary surface per buffer of it
+    // (at least 2: seed 001 §9.3 n-buffering), in place of that allocation. Returns n.
+    private int PreparePrimarySurfaces(ScenarioProcess process)
+    {
+        var first = process.Spec.Allocations.Count > 0 ? process.Spec.Allocations[0] : new AllocationSpec("swap chain", 8UL << 20, 3, "local");
+        var g = SurfaceGeometry.For(first.Bytes);
+        var mode = Machine.Display.SetMode(g.Width, g.Height);
+        int n = Math.Max(2, first.Count);
+        var surfaces = Enumerable.Range(0, n).Select(_ => Machine.Display.CreatePrimarySurface(process.Id)).ToList();
+        process.UsePrimarySurfaces(surfaces, mode.SurfaceBytes);
+        Machine.Display.Show(surfaces[0]);
+        return n;
+    }
+
     public SchedulingObserver Observer { get; }
 
     /// <summary>Runs the scenario to its duration (or cancellation); returns the device cycles run.</summary>
@@ -157,7 +180,7 @@ internal sealed class ScenarioExecution : IDisposable
     {
         ulong duration = _scenario.DurationCycles;
         ulong period = _scenario.Options.VsyncPeriodCycles;
-        ulong nextVsync = period == 0 ? ulong.MaxValue : period, vsyncs = 0;
+        ulong nextVsync = period == 0 ? ulong.MaxValue : period, vsyncs = 0, evaluate = ulong.MaxValue;
         ulong reportEvery = Math.Max(duration / 200, 1), nextReport = 0;
         int next = 0;
         var periodic = _plan.Periodic;
@@ -167,6 +190,7 @@ internal sealed class ScenarioExecution : IDisposable
             for (; next < periodic.Count && periodic[next].Cycle <= now; next++) SubmitPlanned(periodic[next], now);
             foreach (int c in _plan.BackToBackContexts) RefillBackToBack(c, now);
             ulong target = Math.Min(Math.Min(duration, now + VidSchScenarioRunner.PollCycles), nextVsync);
+            if (evaluate != ulong.MaxValue) target = Math.Min(target, Math.Max(evaluate + PresentCheckDelay, now + 1));
             if (next < periodic.Count) target = Math.Min(target, Math.Max(periodic[next].Cycle, now + 1));
             Machine.RunFor(target - now);
             now = Machine.Now;
@@ -175,8 +199,13 @@ internal sealed class ScenarioExecution : IDisposable
             {
                 vsyncs++;
                 Observer.Vsync(nextVsync, vsyncs);
-                foreach (var p in _presenters) p?.OnVsync(Machine, nextVsync);
+                evaluate = nextVsync;
                 nextVsync += period;
+            }
+            if (evaluate != ulong.MaxValue && now >= evaluate + PresentCheckDelay)
+            {
+                foreach (var p in _presenters) p?.OnVsync(evaluate);
+                evaluate = ulong.MaxValue;
             }
             if (progress is not null && now >= nextReport)
             {
@@ -194,7 +223,8 @@ internal sealed class ScenarioExecution : IDisposable
         if (_ring0[p.Context] is { } r0)
         {
             long id = r0.Outstanding < limit ? r0.Submit(p.Index, p.Misbehaviour, now) : 0;
-            _presenters[p.Context]?.Frame(p.Index, id, p.Cycle);
+            var process = _processOf[p.Context];
+            _presenters[p.Context]?.Frame(p.Index, id, p.Cycle, process.Id, process.Surface(p.Index).Handle);
         }
         else if (_ring3[p.Context] is { } r3 && r3.Outstanding < limit)
         {
@@ -233,7 +263,8 @@ internal sealed class ScenarioExecution : IDisposable
         yield return $"machine: {Machine.DeviceSteps} device steps, {Machine.EventsRun} driver events (interrupts, preparations, timers).";
         foreach (var p in _presenters)
             if (p is not null)
-                yield return $"{p.Context.Spec.Name}: {p.Presented} frames presented, {p.Missed} missed vsyncs.";
+                yield return $"{p.Context.Spec.Name}: {p.Presented} frames presented, {p.Missed} missed vsyncs" +
+                             (p.OwnsDisplay ? $" (vsync FLIPs through the KMD; {p.FlipsBlocked} flips refused with n − 1 queued)." : " (frames handed to the compositor).");
         int rejected = _ring0.Sum(r => r?.Rejections ?? 0);
         if (rejected > 0) yield return $"{rejected} submission(s) rejected by the KMD (counted as faults of their context).";
     }
