@@ -72,9 +72,17 @@ public sealed partial class PresentManager
             if (_latched is { } old)
             {
                 _latched = null;
-                Decide(old.Context, old.Chain, old.Flip, FlipStatus.Dropped, cycle);
+                // Replaced by a vsync flip: the screen still shows what it showed, so the replaced flip stays counted
+                // as queued (§9.3: the buffers behind it must not touch that surface yet) until the vsync that shows
+                // its replacement decides it. Replaced by an immediate flip: the screen changed now.
+                if (p.Kind == FlipKind.Vsync) old.Flip.Status = FlipStatus.Dropped;
+                else Decide(old.Context, old.Chain, old.Flip, FlipStatus.Dropped, cycle);
             }
-            if (p.Kind == FlipKind.Immediate) Decide(ctx, chain, p, FlipStatus.Presented, cycle);
+            if (p.Kind == FlipKind.Immediate)
+            {
+                DecideReplaced(cycle);
+                Decide(ctx, chain, p, FlipStatus.Presented, cycle);
+            }
             else
             {
                 p.Status = FlipStatus.Latched;
@@ -88,6 +96,7 @@ public sealed partial class PresentManager
     {
         Vsyncs++;
         FlipChain? shown = null;
+        DecideReplaced(cycle);
         // §9.2: acknowledged only when CURRENT_SURFACE (carried by the vsync) is the flip's surface.
         if (_latched is { } l && l.Flip.Surface == displayed)
         {
@@ -103,6 +112,17 @@ public sealed partial class PresentManager
             foreach (var p in chain.Pending)
                 if (p.Status == FlipStatus.Queued) { chain.MissedVsyncs++; break; }
         }
+    }
+
+    // Replaced vsync flips are decided once the screen changes (a vsync or an immediate flip).
+    private void DecideReplaced(ulong cycle)
+    {
+        foreach (var (ctx, chain) in _chains)
+            for (int i = 0; i < chain.Pending.Count;)
+            {
+                if (chain.Pending[i].Status == FlipStatus.Dropped) Decide(ctx, chain, chain.Pending[i], FlipStatus.Dropped, cycle);
+                else i++;
+            }
     }
 
     private void AfterBatch()

@@ -89,10 +89,10 @@ public sealed partial class PresentManager
         var mode = new DisplayMode(width, height, width * 4);
         lock (_lock)
         {
-            _bus.WriteRegister(WidthReg, width);
-            _bus.WriteRegister(HeightReg, height);
-            _bus.WriteRegister(PitchReg, mode.PitchBytes);
-            _bus.WriteRegister(FormatReg, 0);
+            _bus.WriteRegister32(WidthReg, width);
+            _bus.WriteRegister32(HeightReg, height);
+            _bus.WriteRegister32(PitchReg, mode.PitchBytes);
+            _bus.WriteRegister32(FormatReg, 0);
             Mode = mode;
         }
         return mode;

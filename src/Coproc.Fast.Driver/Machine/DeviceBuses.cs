@@ -17,6 +17,8 @@ internal sealed class DirectDeviceBus(Coprocessor device) : IDeviceBus
 
     public void WriteRegister(uint offset, ulong value) => device.Mmio.Write64(offset, value);
 
+    public void WriteRegister32(uint offset, uint value) => device.Mmio.Write32(offset, value);
+
     public void Kick() => Kicked = true;
 }
 
@@ -26,7 +28,7 @@ internal sealed class DirectDeviceBus(Coprocessor device) : IDeviceBus
 /// </summary>
 internal sealed class PostedDeviceBus(Coprocessor device) : IDeviceBus
 {
-    private readonly ConcurrentQueue<(uint Offset, ulong Value)> _writes = new();
+    private readonly ConcurrentQueue<(uint Offset, ulong Value, bool Narrow)> _writes = new();
     private long _cycle;
     private int _kicked;
 
@@ -38,7 +40,13 @@ internal sealed class PostedDeviceBus(Coprocessor device) : IDeviceBus
 
     public void WriteRegister(uint offset, ulong value)
     {
-        _writes.Enqueue((offset, value));
+        _writes.Enqueue((offset, value, false));
+        Kick();
+    }
+
+    public void WriteRegister32(uint offset, uint value)
+    {
+        _writes.Enqueue((offset, value, true));
         Kick();
     }
 
@@ -54,7 +62,8 @@ internal sealed class PostedDeviceBus(Coprocessor device) : IDeviceBus
         bool any = Interlocked.Exchange(ref _kicked, 0) != 0;
         while (_writes.TryDequeue(out var w))
         {
-            device.Mmio.Write64(w.Offset, w.Value);
+            if (w.Narrow) device.Mmio.Write32(w.Offset, (uint)w.Value);
+            else device.Mmio.Write64(w.Offset, w.Value);
             any = true;
         }
         return any;

@@ -18,6 +18,9 @@ public interface IDeviceBus
     /// <summary>A 64-bit MMIO register write.</summary>
     void WriteRegister(uint offset, ulong value);
 
+    /// <summary>A 32-bit MMIO register write (display mode registers, native-layout.md §12).</summary>
+    void WriteRegister32(uint offset, uint value);
+
     /// <summary>Tells the device that a ring's write pointer moved (wakes a parked device thread).</summary>
     void Kick();
 }

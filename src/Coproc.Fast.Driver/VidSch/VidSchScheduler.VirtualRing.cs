@@ -13,6 +13,7 @@ public sealed partial class VidSchScheduler
         if (ctx.FlipChain is not { } chain || !chain.HoldsSubmissions) return false;
         buffer.Owner = ctx;
         chain.VirtualRing.Enqueue(buffer);
+        chain.BuffersHeld++;
         return true;
     }
 
