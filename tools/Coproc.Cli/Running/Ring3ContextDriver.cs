@@ -19,8 +19,9 @@ namespace Coproc.Cli.Running;
 /// </summary>
 /// <remarks>
 /// Simplified: ring-3 allocations are pinned (no residency management for user queues, as the basic model's VidMm
-/// does not page what a user queue may touch at any time); start times are observed when the runner polls the
-/// queue's read pointer, so their latency is rounded up to the runner's polling step.
+/// does not page what a user queue may touch at any time); the runner sees starts and completions when it polls the
+/// queue, but each submission is bracketed by two TIMESTAMP packets (native-layout.md §8.2), so its start and end on
+/// the engine are exact device cycles.
 /// </remarks>
 internal sealed class Ring3ContextDriver
 {
@@ -32,7 +33,8 @@ internal sealed class Ring3ContextDriver
     private readonly SubmissionTargets _targets;
     private readonly PhysicalAddress _fence;
     private readonly uint[] _packets;
-    private readonly Queue<(long Index, ulong StartPosition)> _inFlight = new();
+    private const int TimestampSlots = 64; // (start, end) pairs at fence page + 128, by submission index
+    private readonly Queue<long> _inFlight = new();
     private bool _headStarted;
 
     public Ring3ContextDriver(CoprocMachine machine, UserQueueRegistrar registrar, ScenarioProcess process, ContextSpec spec, int index,
@@ -91,7 +93,7 @@ internal sealed class Ring3ContextDriver
             }, new UserQueueExecution(vidmm.PhysicalAddressOf(save, 0), space.Descriptor));
             _queue = registration.Open(machine.Device.Memory);
         }
-        _packets = new uint[PacketMixEncoder.SizeInDwords(spec.Submission.Packets) + PacketMixEncoder.MisbehaviourDwords + 8];
+        _packets = new uint[PacketMixEncoder.SizeInDwords(spec.Submission.Packets) + PacketMixEncoder.MisbehaviourDwords + 16];
     }
 
     /// <summary>The scenario's context.</summary>
@@ -117,18 +119,22 @@ internal sealed class Ring3ContextDriver
     {
         var costs = _machine.Device.Options;
         Span<uint> dwords = _packets;
-        int n = misbehaviour is { } m
-            ? PacketMixEncoder.EncodeMisbehaviour(dwords, m, _targets)
-            : PacketMixEncoder.Encode(dwords, Spec.Submission.Packets, Spec.Submission.WorkCycles, _targets, (uint)index, (ulong)index + 1,
+        // TIMESTAMP (start) … the submission … TIMESTAMP (end), FENCE: exact engine cycles for the trace.
+        var slot = _fence.Add(128 + (ulong)(index % TimestampSlots) * 16);
+        _machine.Device.Memory.GetSpan(slot, 16).Clear();
+        ulong slotVa = _targets.FenceVa + 128 + (ulong)(index % TimestampSlots) * 16;
+        var head = new PacketWriter(dwords);
+        head.Timestamp(slotVa);
+        int n = head.Written;
+        n += misbehaviour is { } m
+            ? PacketMixEncoder.EncodeMisbehaviour(dwords[n..], m, _targets)
+            : PacketMixEncoder.Encode(dwords[n..], Spec.Submission.Packets, Spec.Submission.WorkCycles, _targets, (uint)index, (ulong)index + 1,
                 costs.PacketCosts, costs.WorkCosts).Dwords;
-        if (misbehaviour is not null || Spec.Submission.Packets.Fence == 0)
-        {
-            // Completion is observed through the fence: a submission without one gets one.
-            var w = new PacketWriter(dwords[n..]);
-            w.Fence(_targets.FenceVa, (ulong)index + 1);
-            n += w.Written;
-        }
-        ulong start = _queue.WritePosition;
+        var tail = new PacketWriter(dwords[n..]);
+        tail.Timestamp(slotVa + 8);
+        // Completion is observed through the fence: every submission ends with one (after the end timestamp).
+        tail.Fence(_targets.FenceVa, (ulong)index + 1);
+        n += tail.Written;
         for (int off = 0; off < n;)
         {
             int len = new PacketHeader(dwords[off]).LengthDwords;
@@ -140,26 +146,29 @@ internal sealed class Ring3ContextDriver
             off += len;
         }
         _queue.Flush(); // publish + one doorbell write
-        _inFlight.Enqueue((index, start));
+        _inFlight.Enqueue(index);
         _observer.Submitted(Handle, cycle, (ulong)index + 1, ring0: false);
         return true;
     }
 
-    /// <summary>Observes starts (the device's read pointer passed a submission's first packet) and completions (its fence).</summary>
+    /// <summary>Observes starts and completions from the submissions' TIMESTAMP slots and fences (exact device cycles).</summary>
     public void Poll(ulong cycle)
     {
-        ulong fence = _machine.Device.Memory.Read64(_fence);
-        while (_inFlight.TryPeek(out var head))
+        var memory = _machine.Device.Memory;
+        ulong fence = memory.Read64(_fence);
+        while (_inFlight.TryPeek(out long index))
         {
-            ulong read = _queue.DeviceReadPtr;
-            if (!_headStarted && read > head.StartPosition)
+            var slot = _fence.Add(128 + (ulong)(index % TimestampSlots) * 16);
+            ulong started = memory.Read64(slot);
+            if (!_headStarted && started != 0)
             {
-                _observer.Started(Handle, cycle);
+                _observer.Started(Handle, started);
                 _headStarted = true;
             }
-            if (fence < (ulong)head.Index + 1) break;
-            if (!_headStarted) _observer.Started(Handle, cycle);
-            _observer.Completed(Handle, cycle);
+            if (fence < (ulong)index + 1) break;
+            ulong ended = memory.Read64(slot.Add(8));
+            if (!_headStarted) _observer.Started(Handle, started != 0 ? started : cycle);
+            _observer.Completed(Handle, ended != 0 ? ended : cycle);
             _inFlight.Dequeue();
             _headStarted = false;
         }

@@ -1,4 +1,4 @@
-using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -7,10 +7,13 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Cli.Running;
 
 /// <summary>
-/// Feeds VidSch's scheduling events (<see cref="IScheduleObserver"/>) into a <see cref="SchedulingObserver"/> — trace,
-/// metrics and per-context statistics — by context id (the CLI author's mapping: BufferSubmitted → Submitted,
-/// BufferStarted → Started, BufferCompleted → Completed, ContextPreempted → Preempted, ContextFault + ContextReset →
-/// one Faulted that drops the queue, PagingBuffer → Paged + a residency counter sample).
+/// Feeds every engine's VidSch events (<see cref="IScheduleObserver"/>) into one <see cref="SchedulingObserver"/> —
+/// trace, metrics and per-context statistics — by context id, with the same mapping as the single-engine
+/// <see cref="SchedulingObserverBridge"/>: BufferSubmitted → Submitted; the engine switching to a context with work →
+/// Started, switching away (requested or yielded) from one still holding work → Preempted; BufferCompleted →
+/// Completed (and Started again when more is in its ring); ContextFault + ContextReset → one Faulted that drops the
+/// queue; PagingBuffer → Paged (bytes split page-in / evict) and a residency counter sample. The engine each context
+/// is loaded on is tracked per scheduler (one loaded context per engine).
 /// </summary>
 /// <remarks>
 /// Design: VidSch calls this under its kernel lock; the work per event is a dictionary lookup and a few stores. The
@@ -20,6 +23,7 @@ namespace Coproc.Cli.Running;
 internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResidencyManager residency) : IScheduleObserver
 {
     private readonly Dictionary<int, VidSchScheduler> _schedulers = [];
+    private readonly Dictionary<VidSchScheduler, int> _loaded = [];
 
     /// <summary>Records which engine's scheduler owns context <paramref name="contextId"/> (paging statistics are per scheduler).</summary>
     public void Track(int contextId, VidSchScheduler scheduler) => _schedulers[contextId] = scheduler;
@@ -44,19 +48,28 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
                 observer.Submitted(h, e.Cycle, (ulong)e.SubmissionId, ring0: true);
                 _pending[h] = pending + 1;
                 break;
-            case ScheduleEventKind.BufferStarted:
-                // seed 001 §6: the chunk is handed to the hardware queue; a later chunk of the same buffer changes nothing.
+            case ScheduleEventKind.ContextSwitched:
+            {
+                if (!_schedulers.TryGetValue(e.ContextId, out var engine)) break;
+                int leftId = (int)e.Extra;
+                if (leftId != 0 && leftId != e.ContextId && observer.TryGetHandle((uint)leftId, out int left)
+                    && _pending.GetValueOrDefault(left) > 0 && (SwitchReason)e.Value is SwitchReason.Requested or SwitchReason.Yielded)
+                    observer.Preempted(left, e.Cycle); // seed 001 §8: switched out mid-buffer
+                _loaded[engine] = e.ContextId;
                 if (pending > 0) observer.Started(h, e.Cycle);
+                break;
+            }
+            case ScheduleEventKind.BufferStarted:
+                // A chunk written to the ring of the context the engine runs: it runs now.
+                if (pending > 0 && IsLoaded(e.ContextId)) observer.Started(h, e.Cycle);
                 break;
             case ScheduleEventKind.BufferCompleted:
                 if (pending > 0)
                 {
                     observer.Completed(h, e.Cycle);
                     _pending[h] = pending - 1;
+                    if (pending > 1 && IsLoaded(e.ContextId)) observer.Started(h, e.Cycle);
                 }
-                break;
-            case ScheduleEventKind.ContextPreempted:
-                observer.Preempted(h, e.Cycle);
                 break;
             case ScheduleEventKind.ContextFault:
                 // A fault is followed by the reset that fails the context's work: counted once, at the reset.
@@ -68,6 +81,7 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
                     : (SubmissionStatus)e.Extra == SubmissionStatus.FailedTimeout ? "timeout (reset)" : "reset";
                 observer.Faulted(h, e.Cycle, reason, discardPending: true);
                 _pending[h] = 0;
+                if (_schedulers.TryGetValue(e.ContextId, out var engine) && IsLoaded(e.ContextId)) _loaded[engine] = -1;
                 break;
             }
             case ScheduleEventKind.PagingBuffer:
@@ -86,4 +100,7 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
         }
     }
 
+
+    private bool IsLoaded(int contextId) =>
+        _schedulers.TryGetValue(contextId, out var engine) && _loaded.TryGetValue(engine, out int id) && id == contextId;
 }
