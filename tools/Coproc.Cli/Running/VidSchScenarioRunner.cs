@@ -193,6 +193,7 @@ internal sealed class ScenarioExecution : IDisposable
             if (evaluate != ulong.MaxValue) target = Math.Min(target, Math.Max(evaluate + PresentCheckDelay, now + 1));
             if (next < periodic.Count) target = Math.Min(target, Math.Max(periodic[next].Cycle, now + 1));
             Machine.RunFor(target - now);
+            CoprocMetrics.DeviceCycles.Add((long)(Machine.Now - now));
             now = Machine.Now;
             foreach (var r3 in _ring3) r3?.Poll(now);
             if (now >= nextVsync)
