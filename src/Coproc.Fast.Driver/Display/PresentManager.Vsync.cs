@@ -9,6 +9,13 @@ public sealed partial class PresentManager
     private readonly ISchedulerHost? _host;
     private (VidSchContext Context, FlipChain Chain, PendingFlip Flip)? _latched; // the one vsync flip the display holds
     private ulong _timerAt;
+    private volatile bool _waitingForVsync;
+
+    /// <summary>
+    /// True while a latched flip or held buffers wait for a vsync: read without the lock by a threaded machine's device
+    /// thread, which then keeps its clock running to the vsync even with no engine busy.
+    /// </summary>
+    public bool WaitingForVsync => _waitingForVsync;
 
     /// <summary>Vsync interrupts seen.</summary>
     public long Vsyncs { get; private set; }
@@ -129,7 +136,8 @@ public sealed partial class PresentManager
     {
         foreach (var (ctx, chain) in _chains)
         {
-            // A reset context's flips never execute.
+            // A reset context's flips never execute; the buffers held behind them fail with them (queued work).
+            SubmissionStatus failed = SubmissionStatus.Unknown;
             for (int i = 0; i < chain.Pending.Count; i++)
             {
                 var p = chain.Pending[i];
@@ -137,10 +145,12 @@ public sealed partial class PresentManager
                 var s = ctx.StatusOf(p.Id);
                 if (s is SubmissionStatus.FailedFault or SubmissionStatus.FailedTimeout or SubmissionStatus.FailedDoesNotFit)
                 {
+                    failed = s;
                     Decide(ctx, chain, p, FlipStatus.Failed, _bus.Cycle);
                     i--;
                 }
             }
+            if (failed != SubmissionStatus.Unknown) ctx.Scheduler.FailVirtualRing(ctx, failed);
             // §9.3: the virtual ring drains into the real ring once queued flips ≤ n − 2.
             if (chain.VirtualRing.Count > 0 && chain.Pending.Count <= chain.BufferCount - 2) ctx.Scheduler.ReleaseVirtualRing(ctx);
         }
@@ -163,10 +173,11 @@ public sealed partial class PresentManager
     // Time must reach the next vsync while something waits for one (a latched flip, held buffers): ask for a timer.
     private void ArmVsyncTimer()
     {
-        if (VsyncPeriod == 0 || _host is null) return;
+        if (VsyncPeriod == 0) return;
         bool waiting = _latched is not null;
         foreach (var (_, chain) in _chains) waiting |= chain.VirtualRing.Count > 0;
-        if (!waiting) return;
+        _waitingForVsync = waiting;
+        if (!waiting || _host is null) return;
         ulong now = _bus.Cycle;
         ulong next = (now / VsyncPeriod + 1) * VsyncPeriod;
         if (_timerAt > now && _timerAt <= next) return;

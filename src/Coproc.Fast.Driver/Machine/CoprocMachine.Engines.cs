@@ -57,7 +57,7 @@ public sealed partial class CoprocMachine
         get
         {
             foreach (var s in _schedulers)
-                if (s is not null && !s.IsIdle) return false;
+                if (s is not null && s.Contexts.Count > 0 && !s.IsIdle) return false; // no context: nothing to run
             return Display.IsIdle;
         }
     }
@@ -88,8 +88,12 @@ public sealed partial class CoprocMachine
     // chunks to retire runs again (SchedulerGroup: pinned chunks are shared).
     private void DeliverInterrupts(ReadOnlySpan<InterruptRecord> records)
     {
-        foreach (var s in _schedulers) s?.OnInterrupts(records);
-        foreach (var s in _schedulers) s?.PumpIfGroupRetired();
+        // An engine without contexts has nothing to retire, prepare or switch: skipped (the common single-engine case
+        // then costs what it did with one scheduler).
+        foreach (var s in _schedulers)
+            if (s is not null && s.Contexts.Count > 0) s.OnInterrupts(records);
+        foreach (var s in _schedulers)
+            if (s is not null && s.Contexts.Count > 0) s.PumpIfGroupRetired();
         Display.OnInterrupts(records);
     }
 

@@ -70,7 +70,7 @@ public sealed partial class CoprocMachine
         while (!_stop)
         {
             bool poked = posted.ApplyPosted();
-            if (poked || AnyLoadedWithWork())
+            if (poked || AnyLoadedWithWork() || Display.WaitingForVsync)
             {
                 spin.Reset();
                 Device.Step(Options.StepCycles);

@@ -26,4 +26,18 @@ public sealed partial class VidSchScheduler
         if (ctx.FlipChain is not { } chain) return;
         while (chain.VirtualRing.TryDequeue(out var b)) Admit(b, ctx);
     }
+
+    /// <summary>
+    /// Fails every buffer held in <paramref name="ctx"/>'s virtual ring with <paramref name="status"/> (its context was
+    /// reset: held work is queued work, issue 4 §3) and returns them to their pool. Caller holds <see cref="KernelLock"/>.
+    /// </summary>
+    internal void FailVirtualRing(VidSchContext ctx, SubmissionStatus status)
+    {
+        if (ctx.FlipChain is not { } chain) return;
+        while (chain.VirtualRing.TryDequeue(out var b))
+        {
+            ctx.Finish(b.SubmissionId, status);
+            b.Process.ReturnDmaBuffer(b);
+        }
+    }
 }

@@ -106,6 +106,19 @@ public sealed class FlipTests
         Assert.That(h.Chain.Dropped, Is.Zero);
     }
 
+    [Test, CancelAfter(30_000)]
+    public void ThreadedMachine_VsyncFlip_BecomesVisible_AndTheMachineGoesIdle()
+    {
+        using var h = new PresentHarness(bufferCount: 2, mode: Coproc.Fast.Driver.Machine.MachineRunMode.Threaded);
+        h.Machine.Start();
+        long draw = h.Render(1, 0xFF445566);
+        long f = h.Flip(1, FlipKind.Vsync);
+        Assert.That(h.Machine.WaitUntilIdle(TimeSpan.FromSeconds(20)), Is.True, "the device clock ran to the vsync");
+        Assert.That(h.Context.StatusOf(draw), Is.EqualTo(SubmissionStatus.Completed));
+        Assert.That(h.Display.StatusOf(h.Context, f), Is.EqualTo(FlipStatus.Presented));
+        Assert.That(h.Pixel(h.Surfaces[1], 0), Is.EqualTo(0xFF445566u));
+    }
+
     [Test]
     public void MissedVsync_CountedWhenTheFrameIsNotReadyByItsVsync()
     {
@@ -120,6 +133,34 @@ public sealed class FlipTests
         Assert.That(h.Display.StatusOf(h.Context, f), Is.EqualTo(FlipStatus.Presented));
         Assert.That(h.Chain.MissedVsyncs, Is.GreaterThanOrEqualTo(1));
         Assert.That(h.Notices.Single().Cycle, Is.GreaterThan(2UL * PresentHarness.Period), "shown a vsync later than the first");
+    }
+
+    [Test]
+    public void ContextFault_FailsItsQueuedFlip_AndTheBuffersHeldBehindIt_OthersUnharmed()
+    {
+        using var h = new PresentHarness(bufferCount: 2);
+        // A DRAW_RECTS whose target format is 7: the KMD accepts it (operands in bounds), the device faults the context.
+        var bad = new Coproc.Fast.Device.Engines.Work.Surface(0, PresentHarness.Width * 4, PresentHarness.Width, PresentHarness.Height,
+            (Coproc.Fast.Device.Engines.Work.PixelFormat)7);
+        h.Builder.DrawRects(h.Surfaces[1], bad, [Coproc.Fast.Device.Engines.Work.RectPrimitive.Fill(0, 0, 4, 4, 1)]);
+        h.Builder.Flush();
+        long f = h.Flip(1, FlipKind.Vsync);
+        long held = h.Render(0, 0xFF999999);
+        Assert.That(h.Chain.HeldBuffers, Is.EqualTo(1));
+        var other = h.Machine.CreateContext(2);
+        var mine = h.Machine.Kmd.Allocate(2, 4096);
+        var umd = new Coproc.Fast.Driver.Umd.CommandBufferBuilder(h.Machine.Kmd.SinkFor(2, other));
+        umd.Fill(mine, 0, 0x5A5A5A5A, 4096);
+        umd.Flush();
+
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+
+        Assert.That(h.Display.StatusOf(h.Context, f), Is.EqualTo(FlipStatus.Failed));
+        Assert.That(h.Context.StatusOf(held), Is.EqualTo(SubmissionStatus.FailedFault), "held work fails with its context");
+        Assert.That((h.Chain.Failed, h.Chain.QueuedFlips, h.Chain.HeldBuffers), Is.EqualTo((1L, 0, 0)));
+        Assert.That(h.Pixel(h.Surfaces[0], 0), Is.EqualTo(0xFF111111u), "the held draw never ran");
+        Assert.That(h.Current, Is.EqualTo(h.Pa(h.Surfaces[0])));
+        Assert.That(other.Completed, Is.EqualTo(1));
     }
 
     [Test]

@@ -15,12 +15,13 @@ internal sealed class PresentHarness : IDisposable
     public const uint Width = 64, Height = 32;
     public const uint Period = 1_000_000;
 
-    public PresentHarness(int bufferCount, ulong localBytes = 16UL << 20, int surfaces = 3)
+    public PresentHarness(int bufferCount, ulong localBytes = 16UL << 20, int surfaces = 3, MachineRunMode mode = MachineRunMode.Deterministic)
     {
         Machine = new CoprocMachine(new CoprocMachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = localBytes, SystemMemoryBytes = 16UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = Period },
             Scheduler = new VidSchOptions { QuantumCycles = 200_000 },
+            Mode = mode,
         });
         Display.SetMode(Width, Height);
         Surfaces = Enumerable.Range(0, surfaces).Select(_ => Display.CreatePrimarySurface(1)).ToArray();
@@ -28,7 +29,7 @@ internal sealed class PresentHarness : IDisposable
         Display.Show(Surfaces[0]);
         Context = Machine.CreateContext(1, priority: 5);
         Chain = Display.CreateFlipChain(Context, bufferCount);
-        Display.FlipCompleted = n => Notices.Add(n);
+        Display.FlipCompleted = n => { lock (Notices) Notices.Add(n); };
         Builder = new CommandBufferBuilder(Machine.Kmd.SinkFor(1, Context));
     }
 
