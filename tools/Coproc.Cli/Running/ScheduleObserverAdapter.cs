@@ -1,6 +1,7 @@
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Driver.Diagnostics;
+using Coproc.Fast.Driver.Machine;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 
@@ -20,7 +21,7 @@ namespace Coproc.Cli.Running;
 /// adapter keeps its own count of each context's pending buffers so an event the observer cannot match (e.g. a
 /// paging-only entry re-run after a reset) is ignored rather than thrown.
 /// </remarks>
-internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResidencyManager residency) : IScheduleObserver
+internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResidencyManager residency) : IScheduleObserver, IInterruptTap
 {
     private readonly Dictionary<int, VidSchScheduler> _schedulers = [];
     private readonly Dictionary<VidSchScheduler, int> _loaded = [];
@@ -105,4 +106,20 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
 
     private bool IsLoaded(int contextId) =>
         _schedulers.TryGetValue(contextId, out var engine) && _loaded.TryGetValue(engine, out int id) && id == contextId;
+
+    /// <summary>
+    /// Every interrupt the ISR read becomes an instant on its engine's track (fence, context switch, doorbell …; vsyncs come from the runner). Faults of
+    /// VidSch contexts are left to <see cref="ScheduleEventKind.ContextFault"/> (counted once, at the reset); faults of
+    /// other contexts (ring-3 queues) are counted against them here.
+    /// </summary>
+    public void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
+    {
+        foreach (var r in records)
+        {
+            bool fault = r.Source is InterruptRecord.PageFault or InterruptRecord.ProtectionFault or InterruptRecord.InvalidCommand;
+            if (fault && _schedulers.ContainsKey((int)r.ContextId)) continue;
+            if ((InterruptSource)r.Source == InterruptSource.Vsync) continue; // the runner emits each vsync itself
+            observer.Interrupt(new InterruptInfo((InterruptSource)r.Source, r.Engine, r.ContextId, r.Data0, r.Data1, r.Cycle));
+        }
+    }
 }

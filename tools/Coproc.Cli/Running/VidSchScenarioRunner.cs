@@ -111,6 +111,7 @@ internal sealed class ScenarioExecution : IDisposable
             Observer = new SchedulingObserver(trace);
             _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency);
             Machine.SetObserver(_adapter);
+            Machine.InterruptTap = _adapter;
             var contexts = scenario.Contexts.ToList();
             _ring0 = new Ring0ContextDriver?[contexts.Count];
             _ring3 = new Ring3ContextDriver?[contexts.Count];
