@@ -108,6 +108,37 @@ public class VidSchScenarioRunnerTests
         Assert.That(report.Trace.Events.Any(e => e.Category == TraceCategory.Fault && e.Name.Contains("timeout")), Is.True);
     }
 
+    private const string Ring3BadAddress = """
+    {
+      "name": "ring3-bad-address", "seed": 5, "duration_cycles": 20000000,
+      "options": { "vsync_period_cycles": 0, "local_memory_bytes": 67108864, "system_memory_bytes": 67108864 },
+      "processes": [
+        { "name": "good", "allocations": [ { "name": "b", "bytes": 1048576 } ],
+          "contexts": [ { "name": "c", "engine": "render", "priority": 8, "kind": "generic",
+            "submission": { "path": "ring0", "count": 8, "bytes": 512, "period_cycles": 2000000, "start_cycle": 0, "work_cycles": 100000,
+                            "packets": { "fill": 1, "fence": 1 } } } ] },
+        { "name": "queue", "allocations": [ { "name": "b", "bytes": 1048576, "preferred": "system" } ],
+          "contexts": [ { "name": "q", "engine": "render", "priority": 8, "kind": "misbehaving",
+            "submission": { "path": "ring3", "count": 4, "bytes": 256, "period_cycles": 3000000, "start_cycle": 500000, "work_cycles": 50000,
+                            "packets": { "fill": 1, "fence": 1 } },
+            "misbehaviours": [ { "kind": "bad_address", "at_submission": 1 } ] } ] }
+      ]
+    }
+    """;
+
+    [Test]
+    public void Ring3Queue_WritingAnUnmappedVa_FaultsOnlyThatQueue_AndTheTraceHasInterruptInstants()
+    {
+        var report = Run(ScenarioLoader.Load(Ring3BadAddress));
+        var good = report.Rows.Single(r => r.Process == "good");
+        var queue = report.Rows.Single(r => r.Process == "queue");
+        Assert.That(good.BuffersCompleted, Is.EqualTo(8));
+        Assert.That(good.Faults, Is.Zero);
+        Assert.That(queue.BuffersCompleted, Is.EqualTo(1), "the submission before the bad one");
+        Assert.That(queue.Faults, Is.EqualTo(1), "the page fault, from the interrupt stream");
+        Assert.That(report.Trace.Events.Any(e => e.Category == TraceCategory.Interrupt && e.Name == "fence interrupt"), Is.True);
+    }
+
     [TestCase("many-small-submitters.json")]
     [TestCase("memory-thrash.json")]
     [TestCase("run-list-stress.json")]
