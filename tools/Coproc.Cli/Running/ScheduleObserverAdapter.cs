@@ -87,6 +87,11 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
                 if (_schedulers.TryGetValue(e.ContextId, out var engine) && IsLoaded(e.ContextId)) _loaded[engine] = -1;
                 break;
             }
+            case ScheduleEventKind.BufferFailed:
+                // Its resources can never be resident at once (seed 001 §3.4): a fault of that buffer only. It stays
+                // counted as pending in the observer (which has no "drop one" event), as in SchedulingObserverBridge.
+                observer.Faulted(h, e.Cycle, "does not fit");
+                break;
             case ScheduleEventKind.PagingBuffer:
             {
                 // seed 001 §11: the paging buffer runs on the context's engine just before the chunk it serves.
