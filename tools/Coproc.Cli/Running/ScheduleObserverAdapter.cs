@@ -21,7 +21,7 @@ namespace Coproc.Cli.Running;
 /// adapter keeps its own count of each context's pending buffers so an event the observer cannot match (e.g. a
 /// paging-only entry re-run after a reset) is ignored rather than thrown.
 /// </remarks>
-internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResidencyManager residency) : IScheduleObserver, IInterruptTap
+internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResidencyManager residency, int copyBytesPerCycle) : IScheduleObserver, IInterruptTap
 {
     private readonly Dictionary<int, VidSchScheduler> _schedulers = [];
     private readonly Dictionary<VidSchScheduler, int> _loaded = [];
@@ -98,7 +98,8 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
                 if (!_schedulers.TryGetValue(e.ContextId, out var scheduler)) break;
                 var (pagedIn, evicted) = scheduler.LastPagingBufferBytes;
                 long bytes = (long)(pagedIn + evicted);
-                ulong cycles = (pagedIn + evicted) / 32 + e.Value * 64; // COPY at the device's default 32 B/cycle, 64 per packet
+                // An estimate (the buffer runs later, inside the chunk's ring entry): its COPYs at the device's cost.
+                ulong cycles = (pagedIn + evicted) / (ulong)Math.Max(1, copyBytesPerCycle) + e.Value * 64;
                 observer.Paged(h, scheduler.Options.Engine, e.Cycle, cycles, bytes, evict: evicted > pagedIn);
                 PagingBuffers++;
                 BytesPaged += bytes;

@@ -109,7 +109,7 @@ internal sealed class ScenarioExecution : IDisposable
         try
         {
             Observer = new SchedulingObserver(trace);
-            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency);
+            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency, Machine.Device.Options.PacketCosts.CopyBytesPerCycle);
             Machine.SetObserver(_adapter);
             Machine.InterruptTap = _adapter;
             var contexts = scenario.Contexts.ToList();
