@@ -28,7 +28,7 @@ public class Ring0GateBenchmarks
     [GlobalCleanup]
     public void Cleanup() => _path.Dispose();
 
-    /// <summary>The whole ring-0 path (the one `coproc bench` measures): Real gate + copy-in + validation + kernel ring write, 256 B.</summary>
+    /// <summary>The whole ring-0 path (the one `coproc bench` measures): Real gate + copy-in + KMD validation + DMA buffer + VidSch queue, 256 B; every 64th call also runs the machine until all retired.</summary>
     [Benchmark]
     public bool Ring0Path_Submit256B() => _path.SubmitThroughRing0(1, _commandBuffer);
 

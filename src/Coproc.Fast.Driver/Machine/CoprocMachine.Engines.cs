@@ -90,6 +90,7 @@ public sealed partial class CoprocMachine
     {
         // An engine without contexts has nothing to retire, prepare or switch: skipped (the common single-engine case
         // then costs what it did with one scheduler).
+        InterruptTap?.OnInterrupts(records); // diagnostics (CoprocMachine.InterruptTap.cs)
         foreach (var s in _schedulers)
             if (s is not null && s.Contexts.Count > 0) s.OnInterrupts(records);
         foreach (var s in _schedulers)

@@ -139,7 +139,7 @@ public sealed partial class CoprocMachine : IDisposable
         RequireDeterministic();
         ulong until = Now + cycles;
         while (Now < until)
-            if (!StepOnce(until)) { Device.Step(until - Now); break; }
+            if (!StepOnce(until)) { Device.Step(until - Now); NoteInterruptLine(); break; }
     }
 
     /// <summary>Deterministic mode: runs until <paramref name="condition"/> holds (checked after each step) or the budget ends.</summary>
@@ -150,7 +150,7 @@ public sealed partial class CoprocMachine : IDisposable
         while (Now < until)
         {
             if (condition()) return true;
-            if (!StepOnce(until)) { if (Now < until) Device.Step(until - Now); break; }
+            if (!StepOnce(until)) { if (Now < until) { Device.Step(until - Now); NoteInterruptLine(); } break; }
         }
         return condition();
     }
@@ -174,18 +174,32 @@ public sealed partial class CoprocMachine : IDisposable
         }
         ulong next = _events.Count > 0 ? key.Cycle : ulong.MaxValue;
         bool busy = DeviceBusy();
-        if (!busy && next == ulong.MaxValue) return false;
+        if (!busy && next == ulong.MaxValue)
+        {
+            if (NoteInterruptLine()) return true; // an idle step may have raised one
+            // Idle with a vsync: time still moves vsync by vsync (each may complete a flip, native-layout.md §12), so
+            // every vsync interrupt is serviced after the modeled latency, not at the end of a long idle stretch.
+            uint period = Device.Mmio.Read32(MmioMap.DisplayBase + 0x10);
+            if (period == 0) return false;
+            next = (now / period + 1) * period;
+        }
         ulong target = busy ? Math.Min(now + Options.StepCycles, next) : next;
         target = Math.Min(target, until);
         if (target <= now) return false;
         _direct!.Kicked = false;
         Device.Step(target - now);
         DeviceSteps++;
-        if (!_isrPending && InterruptServiceRoutine.LineAsserted(Device.Mmio))
-        {
-            _isrPending = true;
-            Enqueue(MachineEvent.Interrupt, Now + Options.InterruptLatencyCycles);
-        }
+        NoteInterruptLine();
+        return true;
+    }
+
+    // After a device step: an asserted line gets the interrupt service routine after the modeled latency. True when
+    // that queued an event.
+    private bool NoteInterruptLine()
+    {
+        if (_isrPending || !InterruptServiceRoutine.LineAsserted(Device.Mmio)) return false;
+        _isrPending = true;
+        Enqueue(MachineEvent.Interrupt, Now + Options.InterruptLatencyCycles);
         return true;
     }
 

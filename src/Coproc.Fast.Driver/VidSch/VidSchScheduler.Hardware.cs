@@ -282,7 +282,12 @@ public sealed partial class VidSchScheduler
             if (end > now) at = end;
         }
         foreach (var c in _contexts)
-            if (c.InFlight.Count > 0 && c.InFlight[0].Started) at = Math.Min(at, Math.Max(now + 1, c.InFlight[0].StartedAt + _o.TimeoutCycles));
+        {
+            if (c.InFlight.Count == 0 || !c.InFlight[0].Started) continue;
+            // A context already resetting waits for the engine to leave it: poll every 10,000 cycles (10 µs), not
+            // every cycle (a per-cycle timer made long scenarios run 100 M timer events).
+            at = Math.Min(at, c.Resetting ? now + 10_000 : Math.Max(now + 1, c.InFlight[0].StartedAt + _o.TimeoutCycles));
+        }
         if (at == ulong.MaxValue) return;
         if (_timerArmedAt <= at && _timerArmedAt > now) return;
         _timerArmedAt = at;

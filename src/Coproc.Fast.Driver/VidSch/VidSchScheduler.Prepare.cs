@@ -174,6 +174,7 @@ public sealed partial class VidSchScheduler
             _pagingIssued += (ulong)fences + 1;
             chunk.Paging = pb;
             PagingBuffersBuilt++;
+            CountPagingBytes(ops); // diagnostics: bytes per paging buffer, split by kind (VidSchScheduler.PagingStats.cs)
             ulong moved = 0;
             foreach (var op in ops) moved += op.Bytes;
             Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences, moved);

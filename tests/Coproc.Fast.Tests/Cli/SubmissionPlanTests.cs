@@ -44,9 +44,9 @@ public class SubmissionPlanTests
         var plan = SubmissionPlan.Build(s, 42);
         int broken = contexts.FindIndex(x => x.Context.Kind == ContextKind.Misbehaving);
         var carried = plan.Periodic.Where(p => p.Context == broken && p.Misbehaviour is not null).Select(p => (p.Index, p.Misbehaviour)).ToArray();
-        Assert.That(carried, Is.EqualTo(new (int, MisbehaviourKind?)[] { (1, MisbehaviourKind.HungWait), (4, MisbehaviourKind.PrivilegedCommand) }));
+        Assert.That(carried, Is.EqualTo(new (int, MisbehaviourKind?)[] { (1, MisbehaviourKind.HungWait), (2, MisbehaviourKind.PrivilegedCommand) }));
         int compute = contexts.FindIndex(x => x.Context.Kind == ContextKind.Compute);
         Assert.That(plan.BackToBackContexts, Is.EqualTo(new[] { compute }));
-        Assert.That(plan.BackToBackLimit(compute), Is.EqualTo(12));
+        Assert.That(plan.BackToBackLimit(compute), Is.EqualTo(40));
     }
 }

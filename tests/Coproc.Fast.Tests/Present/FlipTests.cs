@@ -120,6 +120,15 @@ public sealed class FlipTests
     }
 
     [Test]
+    public void IdleMachine_ServicesVsyncInterrupts_AsVirtualTimePasses()
+    {
+        using var h = new PresentHarness(bufferCount: 2);
+        for (int i = 0; i < 5; i++) h.Machine.RunFor(PresentHarness.Period / 2);
+        h.Machine.RunFor(PresentHarness.Period / 2 + 10_000);
+        Assert.That(h.Display.Vsyncs, Is.EqualTo(3), "each vsync raised while nothing ran reached the interrupt handler");
+    }
+
+    [Test]
     public void MissedVsync_CountedWhenTheFrameIsNotReadyByItsVsync()
     {
         using var h = new PresentHarness(bufferCount: 2);

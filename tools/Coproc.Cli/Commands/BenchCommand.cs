@@ -98,7 +98,7 @@ public static class BenchCommand
             foreach (var (key, value) in results) w.WriteNumber(key, double.IsFinite(value) ? Math.Round(value, 4) : 0);
             w.WriteBoolean("quick", quick);
             w.WriteNumber("scale", scale);
-            w.WriteString("ring0_path", "Ring0Gate (Real policy), copy-in, PacketDecoder validation, kernel ring write");
+            w.WriteString("ring0_path", "UMD buffer, Ring0Gate (Real policy) copy-in, KMD validation, DMA buffer, VidSch queue; executed and retired every 64 submissions");
             w.WriteEndObject();
         }
         output.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));

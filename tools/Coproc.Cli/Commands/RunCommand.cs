@@ -80,8 +80,8 @@ public static class RunCommand
         if (runner is null)
         {
             // Two short lines: redirected output is wrapped at the console width.
-            io.Console.MarkupLine("The scenario is valid. Scenario execution is pending the scheduler (VidSch): no runner is connected yet.");
-            io.Console.MarkupLine("Nothing was run and no files were written (see README, Status).");
+            io.Console.MarkupLine("The scenario is valid. No scenario runner is set (ScenarioRunners.Current is null).");
+            io.Console.MarkupLine("Nothing was run and no files were written.");
             return 0;
         }
 

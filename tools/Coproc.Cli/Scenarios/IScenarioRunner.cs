@@ -32,11 +32,11 @@ public sealed record ScenarioRunOptions(TraceRecorder Trace, ulong? Seed = null,
 public readonly record struct ScenarioProgress(ulong Cycle, ulong TotalCycles, string Status);
 
 /// <summary>
-/// Which runner the CLI uses. None until the scheduler is connected: the integrator sets <see cref="Current"/>
-/// (one line, e.g. in <c>Program</c>'s static constructor) to the VidSch-backed runner.
+/// Which runner the CLI uses: the VidSch-backed <see cref="Running.VidSchScenarioRunner"/> unless a test (or an
+/// embedder) replaces it.
 /// </summary>
 public static class ScenarioRunners
 {
-    /// <summary>The runner <c>coproc run</c> and <c>coproc demo</c> use; null = execution pending the scheduler.</summary>
-    public static IScenarioRunner? Current { get; set; }
+    /// <summary>The runner <c>coproc run</c> and <c>coproc demo</c> use; null = validate only (nothing is run).</summary>
+    public static IScenarioRunner? Current { get; set; } = new Running.VidSchScenarioRunner();
 }

@@ -78,6 +78,10 @@ public sealed record Scenario(
 /// <param name="VsyncPeriodCycles">Vsync period (16,666,667 = 60 Hz at 1 GHz).</param>
 /// <param name="HardwareSlotsPerEngine">Run-list hardware slots per engine (seed 003).</param>
 /// <param name="HungTimeoutCycles">A context that makes no progress for this long is reset (timeout detection).</param>
+/// <param name="ThroughputDivisor">
+/// Divides every bytes/pixels/elements-per-cycle cost of the device (a slower device): the same device cycles of work
+/// then touch that many times fewer host bytes, so long scenarios run in seconds (1 = the device's defaults).
+/// </param>
 public sealed record ScenarioOptions(
     ulong QuantumCycles = 2_000_000,
     bool Preemption = true,
@@ -85,7 +89,8 @@ public sealed record ScenarioOptions(
     ulong SystemMemoryBytes = 256UL << 20,
     uint VsyncPeriodCycles = 16_666_667,
     int HardwareSlotsPerEngine = 8,
-    ulong HungTimeoutCycles = 100_000_000);
+    ulong HungTimeoutCycles = 100_000_000,
+    int ThroughputDivisor = 1);
 
 /// <summary>One emulated process.</summary>
 /// <param name="Name">Process name (unique in the scenario).</param>

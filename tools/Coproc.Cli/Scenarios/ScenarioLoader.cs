@@ -112,7 +112,7 @@ public static class ScenarioLoader
     private static ScenarioOptions? BindOptions(ScenarioBinder b, JsonElement e, string p)
     {
         if (!b.Object(e, p, ["quantum_cycles", "preemption", "local_memory_bytes", "system_memory_bytes", "vsync_period_cycles",
-                "hardware_slots_per_engine", "hung_timeout_cycles"], []))
+                "hardware_slots_per_engine", "hung_timeout_cycles", "throughput_divisor"], []))
             return null;
         var d = new ScenarioOptions();
         return new ScenarioOptions(
@@ -122,7 +122,8 @@ public static class ScenarioLoader
             b.UInt(e, p, "system_memory_bytes", d.SystemMemoryBytes, min: 1UL << 20, max: 16UL << 30),
             (uint)b.UInt(e, p, "vsync_period_cycles", d.VsyncPeriodCycles, max: uint.MaxValue),
             b.Int(e, p, "hardware_slots_per_engine", d.HardwareSlotsPerEngine, 1, 64),
-            b.UInt(e, p, "hung_timeout_cycles", d.HungTimeoutCycles, min: 1));
+            b.UInt(e, p, "hung_timeout_cycles", d.HungTimeoutCycles, min: 1),
+            b.Int(e, p, "throughput_divisor", d.ThroughputDivisor, 1, 1024));
     }
 
     private static ProcessSpec? BindProcess(ScenarioBinder b, JsonElement e, string p)

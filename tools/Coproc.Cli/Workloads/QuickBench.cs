@@ -69,7 +69,7 @@ internal static class QuickBench
         });
     }
 
-    /// <summary>Ring-0 submission of 256-byte command buffers (<see cref="Ring0SubmitPath.SubmitThroughRing0"/>, Real gate).</summary>
+    /// <summary>Ring-0 submission of 256-byte command buffers through the real KMD and VidSch (<see cref="Ring0SubmitPath.SubmitThroughRing0"/>, Real gate), executed.</summary>
     public static Rate Ring0Submits(QuickBenchPlan plan)
     {
         int submits = plan.Count(1 << 14, 16);
@@ -79,6 +79,7 @@ internal static class QuickBench
         {
             for (int i = 0; i < submits; i++)
                 if (!path.SubmitThroughRing0(1, buffer)) throw new InvalidOperationException("the ring-0 path rejected a valid NOP buffer");
+            path.Drain(); // executed, like the ring-3 side waits for its device thread
         });
     }
 

@@ -1,36 +1,51 @@
 using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Workloads;
 
 /// <summary>
-/// The ring-0 submission path as it exists today, for PERFORMANCE.md goal 2 (ring 3 vs ring 0): one entry through
-/// the <see cref="Ring0Gate"/> (policy Real: one real system call), copy-in of the command buffer, validation of
-/// every packet with <see cref="PacketDecoder"/> (structure) plus the limited-buffer privilege rule (seed 001 §7),
-/// then a copy into a kernel-owned ring and a write-pointer publish. Everything lives in
-/// <see cref="SubmitThroughRing0"/> so the integrator can switch it to the KMD/VidSch path in one place.
-/// The kernel ring is drained by nobody: its read pointer follows the write pointer (the consumer's cost is not
-/// part of the submit path being compared).
+/// The ring-0 submission path through the real driver, for PERFORMANCE.md goal 2 (ring 3 vs ring 0): one entry through
+/// the <see cref="Ring0Gate"/> (policy Real: one real system call), copy-in of the command buffer, the KMD's
+/// validation (<see cref="KmdValidator"/>: known unprivileged packets, resource list), a copy into a pooled kernel
+/// DMA buffer and queueing in VidSch (seed 001 §3.1 steps 5–9) — <see cref="Kmd.Submit"/> on a deterministic
+/// <see cref="CoprocMachine"/>. Every <see cref="DrainEvery"/> submissions the machine runs until they all executed and
+/// retired, so the DMA-buffer pool is reused (no growth, no allocation in steady state); that execution is part of
+/// the measured cost (submit → executed, the same work the ring-3 side does when its device thread drains the queue).
 /// </summary>
-internal sealed unsafe class Ring0SubmitPath : IDisposable
+internal sealed class Ring0SubmitPath : IDisposable
 {
-    private readonly Ring0Gate _gate;
-    private readonly uint* _ring;
-    private readonly uint _ringMask; // in dwords
-    private ulong _writeDwords;
+    /// <summary>Submissions between two drains of the machine.</summary>
+    public const int DrainEvery = 64;
 
-    /// <summary>Creates the path with a kernel ring of <paramref name="ringBytes"/> (a power of two).</summary>
-    public Ring0SubmitPath(Ring0GatePolicy policy = Ring0GatePolicy.Real, uint ringBytes = 1 << 20)
+    private readonly CoprocMachine _machine;
+    private readonly VidSchContext _context;
+    private int _sinceDrain;
+
+    /// <summary>Creates the machine (deterministic, 16 MiB local, 32 MiB system) and one context of process 1.</summary>
+    public Ring0SubmitPath(Ring0GatePolicy policy = Ring0GatePolicy.Real)
     {
-        if (!uint.IsPow2(ringBytes) || ringBytes < 4096) throw new ArgumentOutOfRangeException(nameof(ringBytes), ringBytes, "expected a power of two ≥ 4096");
-        _gate = new Ring0Gate(new Ring0GateOptions { Policy = policy });
-        _ring = (uint*)NativeMemory.AlignedAlloc(ringBytes, 4096);
-        _ringMask = ringBytes / 4 - 1;
+        _machine = new CoprocMachine(new CoprocMachineOptions
+        {
+            Device = new CoprocessorOptions { LocalMemoryBytes = 16UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
+            Gate = new Ring0GateOptions { Policy = policy },
+            Scheduler = new VidSchOptions { DmaBufferDwords = 4096, MaxReferences = 64, RingBytes = 256 * 1024 },
+        });
+        _context = _machine.CreateContext(1);
     }
 
     /// <summary>The gate (entry counts).</summary>
-    public Ring0Gate Gate => _gate;
+    public Ring0Gate Gate => _machine.Gate;
+
+    /// <summary>The machine behind the path.</summary>
+    public CoprocMachine Machine => _machine;
+
+    /// <summary>The context submissions go to.</summary>
+    public VidSchContext Context => _context;
 
     /// <summary>Submissions accepted.</summary>
     public long Accepted { get; private set; }
@@ -39,30 +54,31 @@ internal sealed unsafe class Ring0SubmitPath : IDisposable
     public long Rejected { get; private set; }
 
     /// <summary>
-    /// One ring-0 submission of <paramref name="commandBuffer"/> (whole packets) on behalf of
-    /// <paramref name="processId"/>. Returns false, writing nothing to the kernel ring, when a packet is malformed
-    /// or privileged (the buffer is limited).
+    /// One ring-0 submission of <paramref name="commandBuffer"/> (whole packets, no memory operands) on behalf of
+    /// <paramref name="processId"/> (must be 1, the context's owner). Returns false, queuing nothing, when the KMD
+    /// rejects it (malformed, privileged, or an operand without a resource-list entry).
     /// </summary>
     public bool SubmitThroughRing0(uint processId, ReadOnlySpan<byte> commandBuffer)
     {
-        // seed 001 §3.7: arguments crossing into the kernel are copied in before they are looked at.
-        using var call = _gate.Enter(processId, commandBuffer);
-        var dwords = MemoryMarshal.Cast<byte, uint>(call.Arguments);
-        for (int offset = 0; offset < dwords.Length;)
+        try
         {
-            if (!PacketDecoder.TryDecode(dwords, offset, out var packet, out _) || OpcodeInfo.IsPrivileged(packet.Opcode))
-            {
-                Rejected++;
-                return false;
-            }
-            offset += packet.LengthDwords;
+            _machine.Kmd.Submit(processId, _context, MemoryMarshal.Cast<byte, uint>(commandBuffer), ReadOnlySpan<ResourceReference>.Empty);
         }
-        // Validated: copy into the kernel ring (wrapping) and publish.
-        ulong w = _writeDwords;
-        for (int i = 0; i < dwords.Length; i++) _ring[(uint)(w + (ulong)i) & _ringMask] = dwords[i];
-        Volatile.Write(ref _writeDwords, w + (ulong)dwords.Length);
+        catch (CommandBufferRejectedException)
+        {
+            Rejected++;
+            return false;
+        }
         Accepted++;
+        if (++_sinceDrain >= DrainEvery) Drain();
         return true;
+    }
+
+    /// <summary>Runs the machine until everything submitted executed and retired.</summary>
+    public void Drain()
+    {
+        _sinceDrain = 0;
+        if (!_machine.RunUntilIdle(1_000_000_000)) throw new InvalidOperationException("the ring-0 path did not retire its submissions");
     }
 
     /// <summary>A command buffer of <paramref name="bytes"/> (a multiple of 64) made of 16-dword NOP packets.</summary>
@@ -75,5 +91,5 @@ internal sealed unsafe class Ring0SubmitPath : IDisposable
         return buffer;
     }
 
-    public void Dispose() => NativeMemory.AlignedFree(_ring);
+    public void Dispose() => _machine.Dispose();
 }

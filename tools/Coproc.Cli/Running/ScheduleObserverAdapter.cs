@@ -1,0 +1,131 @@
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Interrupts;
+using Coproc.Fast.Driver.Diagnostics;
+using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Cli.Running;
+
+/// <summary>
+/// Feeds every engine's VidSch events (<see cref="IScheduleObserver"/>) into one <see cref="SchedulingObserver"/> —
+/// trace, metrics and per-context statistics — by context id, with the same mapping as the single-engine
+/// <see cref="SchedulingObserverBridge"/>: BufferSubmitted → Submitted; the engine switching to a context with work →
+/// Started, switching away (requested or yielded) from one still holding work → Preempted; BufferCompleted →
+/// Completed (and Started again when more is in its ring); ContextFault + ContextReset → one Faulted that drops the
+/// queue; PagingBuffer → Paged (bytes split page-in / evict) and a residency counter sample. The engine each context
+/// is loaded on is tracked per scheduler (one loaded context per engine).
+/// </summary>
+/// <remarks>
+/// Design: VidSch calls this under its kernel lock; the work per event is a dictionary lookup and a few stores. The
+/// adapter keeps its own count of each context's pending buffers so an event the observer cannot match (e.g. a
+/// paging-only entry re-run after a reset) is ignored rather than thrown.
+/// </remarks>
+internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResidencyManager residency, int copyBytesPerCycle) : IScheduleObserver, IInterruptTap
+{
+    private readonly Dictionary<int, VidSchScheduler> _schedulers = [];
+    private readonly Dictionary<VidSchScheduler, int> _loaded = [];
+
+    /// <summary>Records which engine's scheduler owns context <paramref name="contextId"/> (paging statistics are per scheduler).</summary>
+    public void Track(int contextId, VidSchScheduler scheduler) => _schedulers[contextId] = scheduler;
+
+    private readonly Dictionary<int, int> _pending = [];
+    private readonly Dictionary<int, string> _faultPendingReset = [];
+
+    /// <summary>Paging buffers seen.</summary>
+    public long PagingBuffers { get; private set; }
+
+    /// <summary>Bytes paged in plus evicted, over every paging buffer seen.</summary>
+    public long BytesPaged { get; private set; }
+
+    /// <inheritdoc />
+    public void OnEvent(in ScheduleEvent e)
+    {
+        if (!observer.TryGetHandle((uint)e.ContextId, out int h)) return;
+        _pending.TryGetValue(h, out int pending);
+        switch (e.Kind)
+        {
+            case ScheduleEventKind.BufferSubmitted:
+                observer.Submitted(h, e.Cycle, (ulong)e.SubmissionId, ring0: true);
+                _pending[h] = pending + 1;
+                break;
+            case ScheduleEventKind.ContextSwitched:
+            {
+                if (!_schedulers.TryGetValue(e.ContextId, out var engine)) break;
+                CoprocMetrics.ContextSwitches.Add(1);
+                int leftId = (int)e.Extra;
+                if (leftId != 0 && leftId != e.ContextId && observer.TryGetHandle((uint)leftId, out int left)
+                    && _pending.GetValueOrDefault(left) > 0 && (SwitchReason)e.Value is SwitchReason.Requested or SwitchReason.Yielded)
+                    observer.Preempted(left, e.Cycle); // seed 001 §8: switched out mid-buffer
+                _loaded[engine] = e.ContextId;
+                if (pending > 0) observer.Started(h, e.Cycle);
+                break;
+            }
+            case ScheduleEventKind.BufferStarted:
+                // A chunk written to the ring of the context the engine runs: it runs now.
+                if (pending > 0 && IsLoaded(e.ContextId)) observer.Started(h, e.Cycle);
+                break;
+            case ScheduleEventKind.BufferCompleted:
+                CoprocMetrics.FencesSignaled.Add(1); // the scheduler fence that retired it
+                if (pending > 0)
+                {
+                    observer.Completed(h, e.Cycle);
+                    _pending[h] = pending - 1;
+                    if (pending > 1 && IsLoaded(e.ContextId)) observer.Started(h, e.Cycle);
+                }
+                break;
+            case ScheduleEventKind.ContextFault:
+                // A fault is followed by the reset that fails the context's work: counted once, at the reset.
+                _faultPendingReset[h] = SchedulingObserver.SourceName((InterruptSource)e.Value);
+                break;
+            case ScheduleEventKind.ContextReset:
+            {
+                string reason = _faultPendingReset.Remove(h, out var r) ? $"{r} (reset)"
+                    : (SubmissionStatus)e.Extra == SubmissionStatus.FailedTimeout ? "timeout (reset)" : "reset";
+                observer.Faulted(h, e.Cycle, reason, discardPending: true);
+                _pending[h] = 0;
+                if (_schedulers.TryGetValue(e.ContextId, out var engine) && IsLoaded(e.ContextId)) _loaded[engine] = -1;
+                break;
+            }
+            case ScheduleEventKind.BufferFailed:
+                // Its resources can never be resident at once (seed 001 §3.4): a fault of that buffer only. It stays
+                // counted as pending in the observer (which has no "drop one" event), as in SchedulingObserverBridge.
+                observer.Faulted(h, e.Cycle, "does not fit");
+                break;
+            case ScheduleEventKind.PagingBuffer:
+            {
+                // seed 001 §11: the paging buffer runs on the context's engine just before the chunk it serves.
+                if (!_schedulers.TryGetValue(e.ContextId, out var scheduler)) break;
+                var (pagedIn, evicted) = scheduler.LastPagingBufferBytes;
+                long bytes = (long)(pagedIn + evicted);
+                // An estimate (the buffer runs later, inside the chunk's ring entry): its COPYs at the device's cost.
+                ulong cycles = (pagedIn + evicted) / (ulong)Math.Max(1, copyBytesPerCycle) + e.Value * 64;
+                observer.Paged(h, scheduler.Options.Engine, e.Cycle, cycles, bytes, evict: evicted > pagedIn);
+                PagingBuffers++;
+                BytesPaged += bytes;
+                if (residency is ResidencyManager rm) observer.Residency(e.Cycle, (long)rm.ResidentBytes);
+                break;
+            }
+        }
+    }
+
+
+    private bool IsLoaded(int contextId) =>
+        _schedulers.TryGetValue(contextId, out var engine) && _loaded.TryGetValue(engine, out int id) && id == contextId;
+
+    /// <summary>
+    /// Every interrupt the ISR read becomes an instant on its engine's track (fence, context switch, doorbell …; vsyncs come from the runner). Faults of
+    /// VidSch contexts are left to <see cref="ScheduleEventKind.ContextFault"/> (counted once, at the reset); faults of
+    /// other contexts (ring-3 queues) are counted against them here.
+    /// </summary>
+    public void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
+    {
+        foreach (var r in records)
+        {
+            bool fault = r.Source is InterruptRecord.PageFault or InterruptRecord.ProtectionFault or InterruptRecord.InvalidCommand;
+            if (fault && _schedulers.ContainsKey((int)r.ContextId)) continue;
+            if ((InterruptSource)r.Source == InterruptSource.Vsync) continue; // the runner emits each vsync itself
+            observer.Interrupt(new InterruptInfo((InterruptSource)r.Source, r.Engine, r.ContextId, r.Data0, r.Data1, r.Cycle));
+        }
+    }
+}

@@ -1,0 +1,275 @@
+using Coproc.Cli.Scenarios;
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver.Diagnostics;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Cli.Running;
+
+/// <summary>
+/// The scenario runner behind <c>coproc demo</c> and <c>coproc run</c>: builds a <see cref="CoprocMachine"/> from the
+/// scenario's options, creates its processes, contexts and allocations, submits on the <see cref="SubmissionPlan"/>'s
+/// timeline (ring 0 through UMD → gate → KMD → VidSch; ring 3 through a user queue and a doorbell), presents frames
+/// at vsync, and reports what the scheduler did through a <see cref="SchedulingObserver"/>.
+/// </summary>
+/// <remarks>
+/// Design: deterministic mode only — the machine's virtual clock advances in steps no longer than
+/// <see cref="PollCycles"/> and never past the next planned submission or vsync, and between steps the runner (the
+/// emulated processes) submits, polls ring-3 fences and presents. Same scenario + seed ⇒ same report and trace.
+/// A scenario asking for threaded mode runs deterministically, and the report says so.
+/// </remarks>
+public sealed class VidSchScenarioRunner : IScenarioRunner
+{
+    /// <summary>Longest machine step between two looks by the emulated processes (0.25 ms at 1 GHz).</summary>
+    public const ulong PollCycles = 250_000;
+
+    /// <inheritdoc />
+    public ScenarioReport Run(Scenario scenario, ScenarioRunOptions options, IProgress<ScenarioProgress>? progress, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(options);
+        ulong seed = options.Seed ?? scenario.Seed;
+        bool preemption = options.Preemption ?? scenario.Options.Preemption;
+        var requested = options.Mode ?? scenario.Mode;
+        var notes = new List<string>();
+        if (requested == RunMode.Threaded)
+            notes.Add("threaded mode was requested; the scenario runner runs deterministically (virtual clock) only.");
+        using var run = new ScenarioExecution(scenario, seed, preemption, options.Trace);
+        ulong cycles = run.Execute(progress, cancellation);
+        notes.AddRange(run.Notes(preemption));
+        DisplayedFrame? frame = null;
+        try { frame = DisplayedFrame.Read(run.Machine.Device.Mmio, run.Machine.Device.Memory); }
+        catch (FrameCaptureException) { /* nothing was ever presented: no frame.png */ }
+        return ScenarioReportBuilder.Build(scenario, seed, RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes);
+    }
+
+    /// <summary>The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput divisor, scheduler).</summary>
+    public static CoprocMachineOptions MachineOptions(Scenario scenario, bool preemption)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var o = scenario.Options;
+        int d = Math.Max(1, o.ThroughputDivisor);
+        var pc = PacketCosts.Default;
+        var wc = Coproc.Fast.Device.Engines.Work.WorkCosts.Default;
+        return new CoprocMachineOptions
+        {
+            Mode = MachineRunMode.Deterministic,
+            Device = new CoprocessorOptions
+            {
+                LocalMemoryBytes = o.LocalMemoryBytes, SystemMemoryBytes = o.SystemMemoryBytes, ApertureBytes = 4UL << 20,
+                HardwareSlotsPerEngine = o.HardwareSlotsPerEngine, VsyncPeriodCycles = o.VsyncPeriodCycles,
+                // COPY keeps its speed: paging buffers are COPYs, and residency should cost what it costs on the real device.
+                PacketCosts = pc with { FillBytesPerCycle = Math.Max(1, pc.FillBytesPerCycle / d) },
+                WorkCosts = wc with
+                {
+                    FillPixelsPerCycle = Math.Max(1u, wc.FillPixelsPerCycle / (uint)d), CopyPixelsPerCycle = Math.Max(1u, wc.CopyPixelsPerCycle / (uint)d),
+                    BlendPixelsPerCycle = Math.Max(1u, wc.BlendPixelsPerCycle / (uint)d), ElementsPerCycle = Math.Max(1u, wc.ElementsPerCycle / (uint)d),
+                    DecodeBytesPerCycle = Math.Max(1u, wc.DecodeBytesPerCycle / (uint)d), DecodePixelsPerCycle = Math.Max(1u, wc.DecodePixelsPerCycle / (uint)d),
+                    EncodePixelsPerCycle = Math.Max(1u, wc.EncodePixelsPerCycle / (uint)d),
+                },
+            },
+            Scheduler = new VidSchOptions
+            {
+                // Without preemption a context keeps the engine until its buffer ends (the comparison of issue 7 §1).
+                QuantumCycles = preemption ? o.QuantumCycles : ulong.MaxValue / 4,
+                TimeoutCycles = o.HungTimeoutCycles,
+                RingBytes = 64 * 1024,
+                // More than running + next: a waiting higher-priority context gets into the hardware, where the
+                // quantum decision (seed 001 §5.5) can preempt the running one for it.
+                MaxInFlight = Math.Max(2, Math.Min(8, scenario.Contexts.Count(c => c.Context.Submission.Path == SubmitPath.Ring0) + 1)),
+            },
+            // One scheduler per engine a ring-0 context uses (render always: the default scheduler).
+            ScheduledEngines = scenario.Contexts.Where(c => c.Context.Submission.Path == SubmitPath.Ring0).Select(c => c.Context.Engine)
+                .Append(EngineKind.Render).Distinct().Order().ToArray(),
+            Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
+        };
+    }
+}
+
+/// <summary>One run of a scenario: the machine, the emulated processes and the loop that drives them.</summary>
+internal sealed class ScenarioExecution : IDisposable
+{
+    private readonly Scenario _scenario;
+    private readonly SubmissionPlan _plan;
+    private readonly List<ScenarioProcess> _processes = [];
+    private readonly Ring0ContextDriver?[] _ring0;
+    private readonly Ring3ContextDriver?[] _ring3;
+    private readonly PresentationTracker?[] _presenters;
+    private readonly int[] _submitted;
+    private readonly ScenarioProcess[] _processOf;
+    private readonly ScheduleObserverAdapter _adapter;
+
+    public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace)
+    {
+        _scenario = scenario;
+        _plan = SubmissionPlan.Build(scenario, seed);
+        Machine = new CoprocMachine(VidSchScenarioRunner.MachineOptions(scenario, preemption));
+        try
+        {
+            Observer = new SchedulingObserver(trace);
+            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency, Machine.Device.Options.PacketCosts.CopyBytesPerCycle);
+            Machine.SetObserver(_adapter);
+            Machine.InterruptTap = _adapter;
+            var contexts = scenario.Contexts.ToList();
+            _ring0 = new Ring0ContextDriver?[contexts.Count];
+            _ring3 = new Ring3ContextDriver?[contexts.Count];
+            _presenters = new PresentationTracker?[contexts.Count];
+            _submitted = new int[contexts.Count];
+            _processOf = new ScenarioProcess[contexts.Count];
+            var registrar = new UserQueueRegistrar(Machine.Device, Machine.Gate);
+            var byProcess = new Dictionary<ProcessSpec, ScenarioProcess>();
+            int displayOwner = contexts.FindIndex(c => c.Context.Submission.Flip && c.Context.Kind == ContextKind.Compositor);
+            if (displayOwner < 0) displayOwner = contexts.FindIndex(c => c.Context.Submission.Flip && c.Context.Submission.Path == SubmitPath.Ring0);
+            for (int i = 0; i < contexts.Count; i++)
+            {
+                var (ps, cs) = contexts[i];
+                if (!byProcess.TryGetValue(ps, out var process))
+                {
+                    byProcess.Add(ps, process = new ScenarioProcess((uint)_processes.Count + 1, ps));
+                    _processes.Add(process);
+                }
+                _processOf[i] = process;
+                if (cs.Submission.Path == SubmitPath.Ring0)
+                {
+                    int chain = 0;
+                    if (i == displayOwner) chain = PreparePrimarySurfaces(process);
+                    var driver = _ring0[i] = new Ring0ContextDriver(Machine, process, cs, i, Observer);
+                    _adapter.Track(driver.Context.Id, Machine.SchedulerFor(cs.Engine));
+                    if (chain > 0) Machine.Display.CreateFlipChain(driver.Context, chain);
+                    if (cs.Submission.Flip)
+                        _presenters[i] = new PresentationTracker(driver, Observer, scenario.Options.VsyncPeriodCycles, i == displayOwner ? Machine.Display : null);
+                }
+                else
+                {
+                    // Ring-3 context ids: a range of their own, below VidSch's (seed 003 queue contexts).
+                    _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer);
+                }
+            }
+        }
+        catch
+        {
+            Machine.Dispose();
+            throw;
+        }
+    }
+
+    public CoprocMachine Machine { get; }
+
+    /// <summary>Cycles after a vsync at which presenters look at it (its interrupt has been handled by then).</summary>
+    private const ulong PresentCheckDelay = 20_000;
+
+    // The display owner's swap chain: the mode from its first allocation's size, one primary surface per buffer of it
+    // (at least 2: seed 001 §9.3 n-buffering), in place of that allocation. Returns n.
+    private int PreparePrimarySurfaces(ScenarioProcess process)
+    {
+        var first = process.Spec.Allocations.Count > 0 ? process.Spec.Allocations[0] : new AllocationSpec("swap chain", 8UL << 20, 3, "local");
+        var g = SurfaceGeometry.For(first.Bytes);
+        var mode = Machine.Display.SetMode(g.Width, g.Height);
+        int n = Math.Max(2, first.Count);
+        var surfaces = Enumerable.Range(0, n).Select(_ => Machine.Display.CreatePrimarySurface(process.Id)).ToList();
+        process.UsePrimarySurfaces(surfaces, mode.SurfaceBytes);
+        Machine.Display.Show(surfaces[0]);
+        return n;
+    }
+
+    public SchedulingObserver Observer { get; }
+
+    /// <summary>Runs the scenario to its duration (or cancellation); returns the device cycles run.</summary>
+    public ulong Execute(IProgress<ScenarioProgress>? progress, CancellationToken cancellation)
+    {
+        ulong duration = _scenario.DurationCycles;
+        ulong period = _scenario.Options.VsyncPeriodCycles;
+        ulong nextVsync = period == 0 ? ulong.MaxValue : period, vsyncs = 0, evaluate = ulong.MaxValue;
+        ulong reportEvery = Math.Max(duration / 200, 1), nextReport = 0;
+        int next = 0;
+        var periodic = _plan.Periodic;
+        while (Machine.Now < duration && !cancellation.IsCancellationRequested)
+        {
+            ulong now = Machine.Now;
+            for (; next < periodic.Count && periodic[next].Cycle <= now; next++) SubmitPlanned(periodic[next], now);
+            foreach (int c in _plan.BackToBackContexts) RefillBackToBack(c, now);
+            ulong target = Math.Min(Math.Min(duration, now + VidSchScenarioRunner.PollCycles), nextVsync);
+            if (evaluate != ulong.MaxValue) target = Math.Min(target, Math.Max(evaluate + PresentCheckDelay, now + 1));
+            if (next < periodic.Count) target = Math.Min(target, Math.Max(periodic[next].Cycle, now + 1));
+            Machine.RunFor(target - now);
+            CoprocMetrics.DeviceCycles.Add((long)(Machine.Now - now));
+            now = Machine.Now;
+            foreach (var r3 in _ring3) r3?.Poll(now);
+            if (now >= nextVsync)
+            {
+                vsyncs++;
+                Observer.Vsync(nextVsync, vsyncs);
+                evaluate = nextVsync;
+                nextVsync += period;
+            }
+            if (evaluate != ulong.MaxValue && now >= evaluate + PresentCheckDelay)
+            {
+                foreach (var p in _presenters) p?.OnVsync(evaluate);
+                evaluate = ulong.MaxValue;
+            }
+            if (progress is not null && now >= nextReport)
+            {
+                nextReport = now + reportEvery;
+                progress.Report(new ScenarioProgress(Math.Min(now, duration), duration, $"{_scenario.Name}: vsync {vsyncs}"));
+            }
+        }
+        return Math.Min(Machine.Now, duration);
+    }
+
+    private void SubmitPlanned(PlannedSubmission p, ulong now)
+    {
+        var spec = _scenario.Contexts.ElementAt(p.Context).Context;
+        int limit = spec.Submission.BuffersInFlight <= 0 ? int.MaxValue : spec.Submission.BuffersInFlight;
+        if (_ring0[p.Context] is { } r0)
+        {
+            long id = r0.Outstanding < limit ? r0.Submit(p.Index, p.Misbehaviour, now) : 0;
+            var process = _processOf[p.Context];
+            _presenters[p.Context]?.Frame(p.Index, id, p.Cycle, process.Id, process.Surface(p.Index).Handle);
+        }
+        else if (_ring3[p.Context] is { } r3 && r3.Outstanding < limit)
+        {
+            r3.Submit(p.Index, p.Misbehaviour, now);
+        }
+    }
+
+    private void RefillBackToBack(int c, ulong now)
+    {
+        var spec = _scenario.Contexts.ElementAt(c).Context;
+        if (now < spec.Submission.StartCycle) return;
+        int limit = Math.Max(1, spec.Submission.BuffersInFlight);
+        int max = _plan.BackToBackLimit(c);
+        while (_submitted[c] < max)
+        {
+            var m = SubmissionPlan.MisbehaviourAt(spec, _submitted[c]);
+            if (_ring0[c] is { } r0)
+            {
+                if (r0.Outstanding >= limit) return;
+                r0.Submit(_submitted[c], m, now);
+            }
+            else if (_ring3[c] is { } r3)
+            {
+                if (r3.Outstanding >= limit || !r3.Submit(_submitted[c], m, now)) return;
+            }
+            _submitted[c]++;
+        }
+    }
+
+    /// <summary>Lines for under the table.</summary>
+    public IEnumerable<string> Notes(bool preemption)
+    {
+        yield return $"preemption {(preemption ? "on" : "off")}; VidSch preempted {Machine.Schedulers.Sum(s => s?.PreemptionCount ?? 0)} times; " +
+                     $"{_adapter.PagingBuffers} paging buffers moved {_adapter.BytesPaged / (1 << 20)} MiB " +
+                     $"(managed allocations {_processes.Sum(p => (long)p.ManagedBytes) / (1 << 20)} MiB, local memory {_scenario.Options.LocalMemoryBytes / (1 << 20)} MiB).";
+        yield return $"machine: {Machine.DeviceSteps} device steps, {Machine.EventsRun} driver events (interrupts, preparations, timers).";
+        foreach (var p in _presenters)
+            if (p is not null)
+                yield return $"{p.Context.Spec.Name}: {p.Presented} frames presented, {p.Missed} missed vsyncs" +
+                             (p.OwnsDisplay ? $" (vsync FLIPs through the KMD; {p.FlipsBlocked} flips refused with n − 1 queued)." : " (frames handed to the compositor).");
+        int rejected = _ring0.Sum(r => r?.Rejections ?? 0);
+        if (rejected > 0) yield return $"{rejected} submission(s) rejected by the KMD (counted as faults of their context).";
+    }
+
+    public void Dispose() => Machine.Dispose();
+}
