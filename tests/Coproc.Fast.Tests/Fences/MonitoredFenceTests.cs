@@ -46,9 +46,12 @@ public class MonitoredFenceTests
         t.Start();
         SpinUntil(() => f.BlockedWaiters == 1);
         _memory.Write64(at, 3); // the device's FENCE packet
-        Assert.That(f.NotifySignaled(), Is.EqualTo(1));
+        // The waiter may still be in its Dekker re-check after registering: then it sees the value itself and wakes
+        // itself, and this notification finds nobody left. Either way exactly one wake-up happens and nobody stays blocked.
+        Assert.That(f.NotifySignaled(), Is.InRange(0, 1));
         Assert.That(t.Join(TimeSpan.FromSeconds(30)), Is.True);
         Assert.That(result, Is.True);
+        Assert.That(f.BlockedWaiters, Is.Zero);
     }
 
     [Test]
