@@ -62,6 +62,15 @@ public sealed record UserQueueRegistration(int Doorbell, uint ProcessId, uint Co
     /// <summary>The CPU address space the page is mapped into (unmapped again by <see cref="UserQueueRegistrar.Unregister"/>).</summary>
     internal CpuAddressSpace? MappedInto { get; init; }
 
+    /// <summary>CPU address of the ring in the process (kernel-allocated queues, <see cref="UserQueueRegistrar.Open"/>), else 0.</summary>
+    public ulong RingVa { get; init; }
+
+    /// <summary>CPU address of the ring descriptor (ReadPtr/WritePtr) in the process (kernel-allocated queues), else 0.</summary>
+    public ulong DescriptorVa { get; init; }
+
+    /// <summary>The memory the kernel allocated for the queue, released at unregistration.</summary>
+    internal UserQueueMemory? KernelAllocated { get; init; }
+
     /// <summary>Opens the ring-3 writer over the process's mapping of device memory.</summary>
     public UserQueue Open(DeviceMemory memory) => new(memory, Descriptor, Page);
 }
@@ -72,7 +81,7 @@ public sealed record UserQueueRegistration(int Doorbell, uint ProcessId, uint Co
 /// monitor, owner, context, descriptor, engine, priority and time slice (native-layout.md §13.3), and maps the page
 /// into the process. Touches the device only through MMIO, memory and the doorbell aperture.
 /// </summary>
-public sealed class UserQueueRegistrar
+public sealed partial class UserQueueRegistrar
 {
     private readonly Coprocessor _device;
     private readonly Ring0Gate _gate;
@@ -119,6 +128,13 @@ public sealed class UserQueueRegistrar
     {
         using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(new ReadOnlySpan<UserQueueRegistrationRequest>(in request)));
         var req = call.Read<UserQueueRegistrationRequest>(); // from here on only the kernel's copy is used
+        lock (_mmio) return RegisterLocked(processId, req, execution, process);
+    }
+
+    // The registration proper, inside a gate entry and under _mmio: validate, allocate a doorbell, program the block.
+    private UserQueueRegistration RegisterLocked(uint processId, in UserQueueRegistrationRequest req, UserQueueExecution? execution,
+        CpuAddressSpace? process)
+    {
         var (descriptor, ring) = Validate(req);
         if (execution is { } e && (e.SaveArea.Location != MemoryLocation.Local || (e.SaveArea.Offset & (ContextSaveArea.Alignment - 1)) != 0
             || !_device.Memory.Contains(e.SaveArea, ContextSaveArea.SizeInBytes)))
@@ -126,7 +142,6 @@ public sealed class UserQueueRegistrar
 
         ref var d = ref MemoryMarshal.AsRef<RingDescriptor>(_device.Memory.GetSpan(descriptor, RingDescriptor.SizeInBytes));
         var mmio = _device.Mmio;
-        lock (_mmio)
         {
             mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Allocate);
             var status = (DoorbellStatus)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
@@ -187,6 +202,7 @@ public sealed class UserQueueRegistrar
             var status = (DoorbellStatus)_device.Mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"unregistering doorbell {doorbell}");
             registration.MappedInto?.UnmapDoorbellPage(registration.DoorbellVa);
+            registration.KernelAllocated?.Release();
         }
     }
 
