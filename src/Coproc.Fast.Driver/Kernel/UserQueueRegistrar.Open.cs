@@ -53,6 +53,7 @@ public sealed partial class UserQueueRegistrar
     /// system memory and maps both writable into the process's CPU address space <paramref name="process"/>, allocates the
     /// context's save area in local memory (the context runs in <paramref name="gpu"/>), picks a doorbell, programs the
     /// doorbell block and scheduling core, and maps the doorbell page into the process. <see cref="Unregister"/> undoes all of it.
+    /// VidMm and <see cref="CpuAddressSpace"/> are not thread-safe: call this under the kernel lock that serialises VidMm requests.
     /// </summary>
     /// <param name="processId">The calling process.</param>
     /// <param name="vidmm">The device's memory manager (kernel side; never crosses the gate).</param>

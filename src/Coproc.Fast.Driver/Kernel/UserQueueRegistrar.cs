@@ -187,7 +187,11 @@ public sealed partial class UserQueueRegistrar
         }
     }
 
-    /// <summary>Unregisters a queue (one ring-0 entry): its doorbell becomes free and its page stops ringing.</summary>
+    /// <summary>
+    /// Unregisters a queue (one ring-0 entry): its doorbell becomes free and its page stops ringing; a page mapped into a
+    /// CPU address space is unmapped, and for a queue from <see cref="Open"/> the descriptor, ring and save area are
+    /// unmapped and freed — so call it once the queue has drained (DeviceReadPtr = WritePtr).
+    /// </summary>
     public void Unregister(UserQueueRegistration registration)
     {
         ArgumentNullException.ThrowIfNull(registration);
