@@ -12,7 +12,7 @@ namespace Coproc.Fast.Driver.Cpu;
 /// Reads and writes reach exactly the device's bytes; an address with no entry raises
 /// <see cref="CpuPageFaultException"/>. VidMm creates the mappings (seed 002).
 /// </summary>
-public sealed class CpuAddressSpace
+public sealed partial class CpuAddressSpace
 {
     /// <summary>First user address (the lowest 64 KiB stay unmapped, so null-ish pointers fault).</summary>
     public const ulong UserBase = 0x1_0000;
@@ -59,8 +59,14 @@ public sealed class CpuAddressSpace
     {
         while (!destination.IsEmpty)
         {
-            var pa = ResolveOrThrow(va, write: false);
             int n = (int)Math.Min((ulong)destination.Length, 4096 - (va & PageMask));
+            if (TryDoorbellRead(va, destination[..n]))
+            {
+                destination = destination[n..];
+                va += (ulong)n;
+                continue;
+            }
+            var pa = ResolveOrThrow(va, write: false);
             _memory.Read(pa, destination[..n]);
             destination = destination[n..];
             va += (ulong)n;
@@ -73,8 +79,14 @@ public sealed class CpuAddressSpace
     {
         while (!source.IsEmpty)
         {
-            var pa = ResolveOrThrow(va, write: true);
             int n = (int)Math.Min((ulong)source.Length, 4096 - (va & PageMask));
+            if (TryDoorbellWrite(va, source[..n]))
+            {
+                source = source[n..];
+                va += (ulong)n;
+                continue;
+            }
+            var pa = ResolveOrThrow(va, write: true);
             _memory.Write(pa, source[..n]);
             source = source[n..];
             va += (ulong)n;
@@ -124,6 +136,7 @@ public sealed class CpuAddressSpace
     {
         physical = default;
         if (!_pageTable.TryGetValue(va >> PageShift, out entry) || !entry.IsPresent) return CpuFaultReason.NotMapped;
+        if (entry.IsDoorbell) return CpuFaultReason.NotMemory; // a device register page: Read/Write handle it before resolving
         if (write && !entry.IsWritable) return CpuFaultReason.WriteProtected;
         if (!entry.IsAperture)
         {

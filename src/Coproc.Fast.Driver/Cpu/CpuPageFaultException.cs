@@ -9,6 +9,8 @@ public enum CpuFaultReason
     WriteProtected,
     /// <summary>The CPU PTE points into the aperture but the aperture entry is invalid or not local memory.</summary>
     ApertureEntryInvalid,
+    /// <summary>The address maps a device register page (a doorbell page, seed 003), which has no memory behind it.</summary>
+    NotMemory,
 }
 
 /// <summary>An emulated CPU access to a virtual address that does not (or no longer) refer to memory.</summary>

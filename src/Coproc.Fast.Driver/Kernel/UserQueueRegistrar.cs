@@ -8,6 +8,7 @@ using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Rings;
+using Coproc.Fast.Driver.Cpu;
 using Coproc.Fast.Driver.Umd;
 
 namespace Coproc.Fast.Driver.Kernel;
@@ -52,6 +53,24 @@ public readonly record struct UserQueueExecution(PhysicalAddress SaveArea, Addre
 /// <param name="Page">The doorbell page mapped into the owner.</param>
 public sealed record UserQueueRegistration(int Doorbell, uint ProcessId, uint ContextId, PhysicalAddress Descriptor, DoorbellPage Page)
 {
+    /// <summary>
+    /// Where the doorbell page is mapped in the process's emulated CPU address space (seed 003), or 0 when the caller
+    /// registered without one (then <see cref="Page"/> is the only handle to the page).
+    /// </summary>
+    public ulong DoorbellVa { get; init; }
+
+    /// <summary>The CPU address space the page is mapped into (unmapped again by <see cref="UserQueueRegistrar.Unregister"/>).</summary>
+    internal CpuAddressSpace? MappedInto { get; init; }
+
+    /// <summary>CPU address of the ring in the process (kernel-allocated queues, <see cref="UserQueueRegistrar.Open"/>), else 0.</summary>
+    public ulong RingVa { get; init; }
+
+    /// <summary>CPU address of the ring descriptor (ReadPtr/WritePtr) in the process (kernel-allocated queues), else 0.</summary>
+    public ulong DescriptorVa { get; init; }
+
+    /// <summary>The memory the kernel allocated for the queue, released at unregistration.</summary>
+    internal UserQueueMemory? KernelAllocated { get; init; }
+
     /// <summary>Opens the ring-3 writer over the process's mapping of device memory.</summary>
     public UserQueue Open(DeviceMemory memory) => new(memory, Descriptor, Page);
 }
@@ -62,7 +81,7 @@ public sealed record UserQueueRegistration(int Doorbell, uint ProcessId, uint Co
 /// monitor, owner, context, descriptor, engine, priority and time slice (native-layout.md §13.3), and maps the page
 /// into the process. Touches the device only through MMIO, memory and the doorbell aperture.
 /// </summary>
-public sealed class UserQueueRegistrar
+public sealed partial class UserQueueRegistrar
 {
     private readonly Coprocessor _device;
     private readonly Ring0Gate _gate;
@@ -90,10 +109,32 @@ public sealed class UserQueueRegistrar
     public UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request, in UserQueueExecution execution) =>
         Register(processId, request, (UserQueueExecution?)execution);
 
-    private UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request, UserQueueExecution? execution)
+    /// <summary>
+    /// Registers a user queue and maps its doorbell page into <paramref name="process"/>, the process's emulated CPU
+    /// address space (seed 003: the kernel "maps it into the process's address space as its doorbell page"): exactly one
+    /// ring-0 entry. The returned <see cref="UserQueueRegistration.Page"/> is resolved from that mapping, and a 32-bit
+    /// store through <see cref="CpuAddressSpace.Write32"/> at <see cref="UserQueueRegistration.DoorbellVa"/> rings it too.
+    /// </summary>
+    /// <exception cref="DoorbellsExhaustedException">All 256 doorbells are in use (no doorbell virtualization).</exception>
+    /// <exception cref="UserQueueRegistrationException">The request is malformed or the device refused it.</exception>
+    public UserQueueRegistration Register(uint processId, CpuAddressSpace process, in UserQueueRegistrationRequest request, in UserQueueExecution execution)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        return Register(processId, request, (UserQueueExecution?)execution, process);
+    }
+
+    private UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request, UserQueueExecution? execution,
+        CpuAddressSpace? process = null)
     {
         using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(new ReadOnlySpan<UserQueueRegistrationRequest>(in request)));
         var req = call.Read<UserQueueRegistrationRequest>(); // from here on only the kernel's copy is used
+        lock (_mmio) return RegisterLocked(processId, req, execution, process);
+    }
+
+    // The registration proper, inside a gate entry and under _mmio: validate, allocate a doorbell, program the block.
+    private UserQueueRegistration RegisterLocked(uint processId, in UserQueueRegistrationRequest req, UserQueueExecution? execution,
+        CpuAddressSpace? process)
+    {
         var (descriptor, ring) = Validate(req);
         if (execution is { } e && (e.SaveArea.Location != MemoryLocation.Local || (e.SaveArea.Offset & (ContextSaveArea.Alignment - 1)) != 0
             || !_device.Memory.Contains(e.SaveArea, ContextSaveArea.SizeInBytes)))
@@ -101,7 +142,6 @@ public sealed class UserQueueRegistrar
 
         ref var d = ref MemoryMarshal.AsRef<RingDescriptor>(_device.Memory.GetSpan(descriptor, RingDescriptor.SizeInBytes));
         var mmio = _device.Mmio;
-        lock (_mmio)
         {
             mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Allocate);
             var status = (DoorbellStatus)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
@@ -135,12 +175,23 @@ public sealed class UserQueueRegistrar
             mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Register);
             status = (DoorbellStatus)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"registering doorbell {doorbell}");
-            return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
-                new DoorbellPage(_device.DoorbellAperture, doorbell, processId));
+            if (process is null)
+                return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
+                    new DoorbellPage(_device.DoorbellAperture, doorbell, processId));
+            // seed 003: map the page into the process; ring 3 then rings through that mapping.
+            ulong va = process.MapDoorbellPage(_device.DoorbellAperture, doorbell, processId);
+            return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor, DoorbellPage.FromCpuMapping(process, va))
+            {
+                DoorbellVa = va, MappedInto = process,
+            };
         }
     }
 
-    /// <summary>Unregisters a queue (one ring-0 entry): its doorbell becomes free and its page stops ringing.</summary>
+    /// <summary>
+    /// Unregisters a queue (one ring-0 entry): its doorbell becomes free and its page stops ringing; a page mapped into a
+    /// CPU address space is unmapped, and for a queue from <see cref="Open"/> the descriptor, ring and save area are
+    /// unmapped and freed — so call it once the queue has drained (DeviceReadPtr = WritePtr).
+    /// </summary>
     public void Unregister(UserQueueRegistration registration)
     {
         ArgumentNullException.ThrowIfNull(registration);
@@ -154,6 +205,8 @@ public sealed class UserQueueRegistrar
             _device.Mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
             var status = (DoorbellStatus)_device.Mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"unregistering doorbell {doorbell}");
+            registration.MappedInto?.UnmapDoorbellPage(registration.DoorbellVa);
+            registration.KernelAllocated?.Release();
         }
     }
 

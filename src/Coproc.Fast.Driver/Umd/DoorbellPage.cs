@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Driver.Cpu;
 
 namespace Coproc.Fast.Driver.Umd;
 
@@ -23,6 +24,18 @@ public readonly struct DoorbellPage
         _offset = DoorbellAperture.PageOffset(doorbell);
         Doorbell = doorbell;
         ProcessId = processId;
+    }
+
+    /// <summary>
+    /// The doorbell page a process reaches at <paramref name="va"/> of its CPU address space, resolved once through the
+    /// CPU page table (as a TLB fill would) so that ringing costs one store, not a page-table walk.
+    /// </summary>
+    /// <exception cref="CpuPageFaultException"><paramref name="va"/> does not map a doorbell page.</exception>
+    public static DoorbellPage FromCpuMapping(CpuAddressSpace space, ulong va)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        var (aperture, doorbell, processId) = space.ResolveDoorbellPage(va);
+        return new DoorbellPage(aperture, doorbell, processId);
     }
 
     /// <summary>The doorbell number.</summary>

@@ -46,6 +46,21 @@ internal sealed class EngineQueueRig : IDisposable
         return Registrar.Register(process, request, new UserQueueExecution(save, space.Descriptor));
     }
 
+    /// <summary>As <see cref="Register"/>, and maps the doorbell page into the process's CPU address space <paramref name="cpu"/>.</summary>
+    public UserQueueRegistration RegisterMapped(uint process, uint context, TestAddressSpace space, Coproc.Fast.Driver.Cpu.CpuAddressSpace cpu,
+        EngineKind engine = EngineKind.Render, uint ringBytes = 4096)
+    {
+        var desc = Machine.AllocLocal(RingDescriptor.SizeInBytes, 64);
+        var ring = Machine.AllocLocal(ringBytes);
+        var save = Machine.AllocLocal(256, 256);
+        var request = new UserQueueRegistrationRequest
+        {
+            ContextId = context, Engine = engine, Priority = 0, TimeSliceCycles = 10_000,
+            DescriptorAddress = desc.Encoded, RingBase = ring.Encoded, RingBytes = ringBytes,
+        };
+        return Registrar.Register(process, cpu, request, new UserQueueExecution(save, space.Descriptor));
+    }
+
     public UserQueue Open(UserQueueRegistration reg) => reg.Open(Device.Memory);
 
     /// <summary>Writes every packet of <paramref name="build"/> into the queue (no publish).</summary>

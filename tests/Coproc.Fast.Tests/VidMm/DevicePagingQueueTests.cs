@@ -4,6 +4,7 @@ using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Paging;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -143,6 +144,59 @@ public class DevicePagingQueueTests
 
         Assert.That(user.IsDrained, Is.True);
         Assert.That(BitConverter.ToUInt32(rig.Bytes(target)[0x10..]), Is.EqualTo(0xC0FFEEu), "written through the new mapping, never faulted");
+    }
+
+    [Test]
+    public void GpuWait_ThroughAUserQueue_TheDependentSubmissionNeverObservesTheRangeUnmapped()
+    {
+        // Given a map queued on the paging queue (held: the paging context has not run yet) ...
+        using var rig = new ResidencyRig();
+        var hold = new HeldScheduler(new IdleEngineContextSwitch(rig.Device.Mmio));
+        var q = new DevicePagingQueue(rig.Rm, hold);
+        var space = rig.Vm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+        ulong fenceVa = q.MapPagingFence(space);
+        var target = rig.Vm.Allocate(64 * KiB, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        rig.Bytes(target).Clear();
+        Assert.That(q.ReserveGpuVa(space, 64 * KiB, 4096, out ulong range), Is.Zero);
+        ulong v = q.MapGpuVa(space, range, target, 0, 64 * KiB);
+        Assert.That(v, Is.Not.Zero);
+
+        // ... and a process's ring-3 user queue (descriptor, ring, the kernel's save area) on the render engine.
+        var mem = rig.Vm.Allocate(3 * 4096, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        rig.Bytes(mem).Clear();
+        var registrar = new UserQueueRegistrar(rig.Device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
+        var reg = registrar.Register(5, new UserQueueRegistrationRequest
+        {
+            ContextId = 9, Engine = EngineKind.Render, Priority = 0, TimeSliceCycles = 10_000,
+            DescriptorAddress = rig.Vm.PhysicalAddressOf(mem, 0).Encoded, RingBase = rig.Vm.PhysicalAddressOf(mem, 4096).Encoded, RingBytes = 4096,
+        }, new UserQueueExecution(rig.Vm.PhysicalAddressOf(mem, 8192), space.Descriptor));
+        var uq = reg.Open(rig.Device.Memory);
+
+        // When the UMD queues a GPU wait on the paging fence before the first dependent submission, and rings.
+        var packets = new uint[64];
+        var pw = new PacketWriter(packets);
+        pw.WaitFence(fenceVa, v);
+        pw.WriteData(range + 0x10, 0xC0FFEEu);
+        for (int off = 0; off < pw.Written; off += new PacketHeader(packets[off]).LengthDwords)
+            Assert.That(uq.TryWrite(packets.AsSpan(off, new PacketHeader(packets[off]).LengthDwords)), Is.True);
+        uq.Flush();
+
+        // Then while the map has not run the queue stays parked on its WAIT_FENCE: no fault, range untouched ...
+        for (int i = 0; i < 8; i++) { rig.Device.Step(1 << 14); DrainAndCheck(rig); }
+        Assert.That(uq.DeviceReadPtr, Is.Not.EqualTo(uq.WritePosition), "the user queue is parked on WAIT_FENCE");
+        Assert.That(Walk(rig, space, range, out _), Is.Not.EqualTo(TranslationStatus.Ok), "the map has not run");
+        Assert.That(BitConverter.ToUInt32(rig.Bytes(target)[0x10..]), Is.Zero);
+
+        // ... and once the paging context runs, the dependent write goes through the new mapping (DrainAndCheck: no fault).
+        hold.Release();
+        for (int i = 0; i < 1000 && !(uq.DeviceReadPtr == uq.WritePosition && q.Fence.IsSignaled(v)); i++)
+        {
+            rig.Device.Step(1 << 14);
+            DrainAndCheck(rig);
+        }
+        Assert.That(uq.DeviceReadPtr, Is.EqualTo(uq.WritePosition));
+        Assert.That(BitConverter.ToUInt32(rig.Bytes(target)[0x10..]), Is.EqualTo(0xC0FFEEu));
+        Assert.That(rig.Device.SchedulingCore.QueueFaults, Is.Zero);
     }
 
     [Test]
