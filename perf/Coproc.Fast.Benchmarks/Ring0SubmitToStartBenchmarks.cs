@@ -16,8 +16,8 @@ namespace Coproc.Fast.Benchmarks;
 /// number, read back from device memory) — with the <b>Real</b> gate and with <b>None</b>, beside the bare system
 /// call. The machine is deterministic: the path in between (gate, copy-in, validation, DMA buffer, ready queue, the
 /// preparation job, patching, the ring write, NEXT_CONTEXT/CONTEXT_SWITCH, the device reaching the INDIRECT) all runs
-/// on this thread, so the number is the CPU cost of that path; the modeled CPU costs (preparation, interrupt latency)
-/// are virtual cycles and are reported separately (<see cref="VirtualSubmitToStartCycles"/>, printed at setup).
+/// on this thread, so the number is the CPU cost of that path; the modeled CPU costs (preparation, context switch)
+/// are virtual cycles, reported separately from a TIMESTAMP the buffer writes first (<see cref="VirtualSubmitToStartCycles"/>, printed at setup).
 /// One submission per iteration; the engine is idle before each (the setup drains, not measured).
 /// </summary>
 [MemoryDiagnoser]
@@ -34,10 +34,11 @@ public class Ring0SubmitToStartBenchmarks
         public readonly CoprocMachine Machine;
         public readonly VidSchContext Context;
         public readonly uint[] Commands = new uint[64]; // 256 B
-        public readonly ResourceReference[] Resources = new ResourceReference[4];
-        public readonly PhysicalAddress Marker;
+        public readonly ResourceReference[] Resources = new ResourceReference[5];
+        public readonly PhysicalAddress Marker, StartCycle;
         public readonly Func<bool> Started;
         public uint Sequence;
+        private const int TimestampDwords = 3;
 
         public Rig(Ring0GatePolicy policy)
         {
@@ -50,15 +51,20 @@ public class Ring0SubmitToStartBenchmarks
             Context = Machine.CreateContext(1);
             var target = Machine.Kmd.Allocate(1, 4096);
             var w = new PacketWriter(Commands);
+            // TIMESTAMP first (the device's cycle when it starts the buffer, for the virtual-time latency), then 4
+            // WRITE_DATA of 13 dwords; the first one's first data dword carries the sequence number.
+            w.Timestamp(256);
+            Resources[0] = new ResourceReference(target, 0, 1, true);
             Span<uint> data = stackalloc uint[10];
             for (int i = 0; i < 4; i++)
             {
                 data.Fill((uint)i);
+                Resources[i + 1] = new ResourceReference(target, (uint)(w.Written * 4), 0, true);
                 w.WriteData((ulong)i * 64, data);
-                Resources[i] = new ResourceReference(target, (uint)(i * 13 * 4), 0, true);
             }
             w.Nop(Commands.Length - w.Written);
             Marker = Machine.VidMm.PhysicalAddressOf(target, 0);
+            StartCycle = Machine.VidMm.PhysicalAddressOf(target, 256);
             var memory = Machine.VidMm.Memory;
             Started = () => BinaryPrimitives.ReadUInt32LittleEndian(memory.GetSpan(Marker, 4)) == Sequence;
             for (int i = 0; i < 64; i++) SubmitAndWaitStart(); // warm the pools, the JIT and the ring
@@ -68,7 +74,7 @@ public class Ring0SubmitToStartBenchmarks
         /// <summary>Submits with a fresh sequence number in the first WRITE_DATA and runs until the device wrote it.</summary>
         public bool SubmitAndWaitStart()
         {
-            Commands[3] = ++Sequence; // first data dword of the first WRITE_DATA (header, VA lo, VA hi, data…)
+            Commands[TimestampDwords + 3] = ++Sequence; // first data dword of the first WRITE_DATA (header, VA lo, VA hi, data…)
             Machine.Kmd.Submit(1, Context, Commands, Resources);
             return Machine.RunUntil(Started);
         }
@@ -84,7 +90,7 @@ public class Ring0SubmitToStartBenchmarks
         _none = new Rig(Ring0GatePolicy.None);
         ulong before = _none.Machine.Now;
         if (!_none.SubmitAndWaitStart()) throw new InvalidOperationException("the buffer never started");
-        VirtualSubmitToStartCycles = _none.Machine.Now - before;
+        VirtualSubmitToStartCycles = _none.Machine.VidMm.Memory.Read64(_none.StartCycle) - before;
         _none.Machine.RunUntilIdle();
         Console.WriteLine($"// virtual submit-to-start (None gate, modeled costs): {VirtualSubmitToStartCycles} device cycles");
     }
