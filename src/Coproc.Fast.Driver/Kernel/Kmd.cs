@@ -92,8 +92,9 @@ public sealed partial class Kmd
         var kResources = MemoryMarshal.Cast<byte, ResourceReference>(k.Slice(HeaderBytes + nCmd * 4, refBytes));
         // The context's own engine scheduler, which must belong to this KMD's device (one kernel lock per device).
         var scheduler = context.Scheduler;
-        if (h[0] != context.Id || context.ProcessId != processId || scheduler is null || scheduler.KernelLock != _scheduler.KernelLock
-            || !ReferenceEquals(scheduler.FindContext(h[0]), context))
+        // Contexts are created only by a scheduler (internal constructor) and never destroyed, so a context whose
+        // scheduler shares this KMD's kernel lock is one of this device's: no lookup under the lock is needed.
+        if (h[0] != context.Id || context.ProcessId != processId || scheduler is null || scheduler.KernelLock != _scheduler.KernelLock)
             throw new CommandBufferRejectedException(CommandBufferRejection.UnknownContext, -1, $"context {h[0]} is not process {processId}'s");
         var o = _scheduler.Options;
         if (nCmd > o.DmaBufferDwords)
@@ -104,7 +105,9 @@ public sealed partial class Kmd
         int nSites = KmdValidator.Validate(kCommands, kResources, process, o.MaxResourceId, sites, context.Engine);
 
         DmaBuffer buffer;
-        lock (_scheduler.KernelLock) buffer = process.RentDmaBuffer(_createDmaBuffer);
+        // Steady state: a pooled buffer under the process's own lock; creating one allocates from VidMm (kernel lock).
+        if (!process.TryRentPooled(out buffer))
+            lock (_scheduler.KernelLock) buffer = process.RentDmaBuffer(_createDmaBuffer);
         kCommands.CopyTo(buffer.Dwords(_vidmm.Memory));
         kResources.CopyTo(buffer.References);
         sites.AsSpan(0, nSites).CopyTo(buffer.Sites);

@@ -42,6 +42,12 @@ public sealed class KmdProcess
         lock (_gate) return _owned.TryGetValue(handle, out size);
     }
 
+    /// <summary>A pooled DMA buffer, if any (its own lock only: the steady-state submission path).</summary>
+    internal bool TryRentPooled(out DmaBuffer buffer)
+    {
+        lock (_gate) return _pool.TryPop(out buffer!);
+    }
+
     internal DmaBuffer RentDmaBuffer(Func<KmdProcess, DmaBuffer> create)
     {
         lock (_gate)

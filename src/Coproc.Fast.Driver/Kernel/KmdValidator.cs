@@ -104,6 +104,8 @@ public static partial class KmdValidator
         return next;
     }
 
+    [ThreadStatic] private static ulong t_lastSize; // size of the allocation the previous Operand call validated
+
     private static void Operand(ReadOnlySpan<uint> packet, int field, ulong bytes, bool write, int packetDword,
         ReadOnlySpan<ResourceReference> resources, KmdProcess owner, ushort maxResourceId, Span<PatchSite> sites, ref int next)
     {
@@ -118,13 +120,18 @@ public static partial class KmdValidator
         var r = resources[next];
         if (r.ResourceId > maxResourceId)
             throw new CommandBufferRejectedException(CommandBufferRejection.ResourceIdOutOfRange, at, $"resource id {r.ResourceId} > {maxResourceId}");
-        if (!owner.TryGetSize(r.Handle, out ulong size))
+        // Consecutive references to one allocation (the common case) reuse the ownership lookup the previous entry —
+        // validated just before by this same call on this thread — made (one lock and dictionary lookup fewer).
+        ulong size = t_lastSize;
+        bool sameAsPrevious = next > 0 && resources[next - 1].Handle == r.Handle;
+        if (!sameAsPrevious && !owner.TryGetSize(r.Handle, out size))
             throw new CommandBufferRejectedException(CommandBufferRejection.HandleNotOwned, at, $"{r.Handle} is not owned by process {owner.ProcessId}");
         ulong offset = PacketFormat.U64(packet[field], packet[field + 1]);
         if (offset > size || bytes > size - offset)
             throw new CommandBufferRejectedException(CommandBufferRejection.OutOfBounds, at, $"[0x{offset:X}, +0x{bytes:X}) outside {r.Handle} (0x{size:X} bytes)");
         if (write && !r.Write)
             throw new CommandBufferRejectedException(CommandBufferRejection.WriteNotDeclared, at, $"{r.Handle} is written but listed read-only");
+        t_lastSize = size;
         sites[next] = new PatchSite(packetDword + field, next, offset);
         next++;
     }

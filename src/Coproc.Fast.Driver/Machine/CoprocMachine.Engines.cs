@@ -56,11 +56,18 @@ public sealed partial class CoprocMachine
     {
         get
         {
+            // Threaded mode: an interrupt batch is delivered to the schedulers, then to the display; between the two a
+            // retired flip buffer leaves the schedulers idle before the display has noted the latch. A delivery
+            // sequence (odd while delivering) makes the snapshot consistent.
+            int before = Volatile.Read(ref _deliverySequence);
+            if ((before & 1) != 0) return false;
             foreach (var s in _schedulers)
                 if (s is not null && s.Contexts.Count > 0 && !s.IsIdle) return false; // no context: nothing to run
-            return Display.IsIdle;
+            return Display.IsIdle && Volatile.Read(ref _deliverySequence) == before;
         }
     }
+
+    private int _deliverySequence;
 
     private VidSchScheduler CreateSchedulers(IDeviceBus bus)
     {
@@ -91,11 +98,16 @@ public sealed partial class CoprocMachine
         // An engine without contexts has nothing to retire, prepare or switch: skipped (the common single-engine case
         // then costs what it did with one scheduler).
         InterruptTap?.OnInterrupts(records); // diagnostics (CoprocMachine.InterruptTap.cs)
-        foreach (var s in _schedulers)
-            if (s is not null && s.Contexts.Count > 0) s.OnInterrupts(records);
-        foreach (var s in _schedulers)
-            if (s is not null && s.Contexts.Count > 0) s.PumpIfGroupRetired();
-        Display.OnInterrupts(records);
+        Interlocked.Increment(ref _deliverySequence);
+        try
+        {
+            foreach (var s in _schedulers)
+                if (s is not null && s.Contexts.Count > 0) s.OnInterrupts(records);
+            foreach (var s in _schedulers)
+                if (s is not null && s.Contexts.Count > 0) s.PumpIfGroupRetired();
+            Display.OnInterrupts(records);
+        }
+        finally { Interlocked.Increment(ref _deliverySequence); }
     }
 
     /// <summary>One engine's view of the machine as its scheduler's host (preparation jobs and timers carry the engine).</summary>

@@ -29,6 +29,15 @@ internal sealed class SchedulerGroup
     /// <summary>The paging fence (8 bytes, system memory).</summary>
     public PhysicalAddress PagingFence { get; private set; }
 
+    /// <summary>The allocation holding the paging fence (its kernel-view address is what WAIT_FENCE reads).</summary>
+    public AllocationHandle PagingPage => _pagingPage;
+
+    /// <summary>Last paging-fence value written into a kernel paging ring, and the member whose ring holds it.</summary>
+    public ulong PagingWritten;
+
+    /// <summary>The member that wrote <see cref="PagingWritten"/> (a later paging buffer of the same member follows it in ring order).</summary>
+    public VidSchScheduler? PagingWriter;
+
     /// <summary>Last paging-fence value issued by any member.</summary>
     public ulong PagingIssued;
 

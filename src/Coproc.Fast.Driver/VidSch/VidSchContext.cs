@@ -150,7 +150,7 @@ public sealed partial class VidSchContext
 /// <summary>A chunk of a DMA buffer (or a lone paging buffer) written to a context's ring, not yet retired.</summary>
 internal sealed class InFlightChunk
 {
-    public DmaBuffer? Buffer;          // null: a paging-only entry re-run after a reset
+    public DmaBuffer? Buffer;          // null: a prepared chunk of a reset context (only its paging buffer runs)
     public int Start, End;             // dword range of the chunk
     public int FirstRef, EndRef;       // its resource-list entries
     public readonly List<Coproc.Fast.Driver.VidMm.Residency.ResourceReference> Setup = new();
@@ -158,7 +158,7 @@ internal sealed class InFlightChunk
     public ulong Fence;                // scheduler fence value written at its end
     public ulong PagingGate;           // paging fence value every earlier paging buffer reaches
     public ulong PagingLast;           // paging fence value its own paging buffer reaches (= gate when none)
-    public PagingBufferMemory? Paging; // its paging buffer, returned to the pool on retire
+    public PagingBufferMemory? Paging; // its paging buffer until written to the kernel paging ring
     public ulong StartedAt;            // first cycle its context ran it (0 = not yet), for the timeout
     public bool Started;
     public bool PagingOnly;            // its buffer failed (context reset) but VidMm already recorded its moves

@@ -43,7 +43,8 @@ public sealed record VidSchOptions
 
     /// <summary>
     /// Launched-but-unretired DMA buffers (chunks) at most: 2 = one running plus one next, the three stages of §3.3
-    /// (running / being prepared / ready) with the prepared one handed to the hardware.
+    /// (running / being prepared / ready) with the prepared one handed to the hardware. A context with nothing in the
+    /// hardware may always launch one chunk beyond it, so a context stuck on its own work cannot hold every slot.
     /// </summary>
     public int MaxInFlight { get; init; } = 2;
 

@@ -51,7 +51,7 @@ public sealed partial class VidSchScheduler
             case InterruptRecord.ContextSwitch:
             {
                 var reason = (SwitchReason)r.Data0;
-                var left = ContextById(r.ContextId);
+                var left = r.ContextId == (uint)_pagingContext.Id ? _pagingContext : ContextById(r.ContextId);
                 if (reason == SwitchReason.Empty && r.Data1 == 0) break; // stayed loaded, empty
                 if (left is not null && ReferenceEquals(left, _loaded)) Unload(left, r.Cycle);
                 var to = r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1);
@@ -95,6 +95,7 @@ public sealed partial class VidSchScheduler
     {
         var mem = _bus.Memory;
         _pagingCompleted = Volatile.Read(ref mem.System.Ref<ulong>(_pagingFence.Offset));
+        RetirePaging();
         bool any = false;
         foreach (var c in _contexts)
         {
@@ -106,7 +107,6 @@ public sealed partial class VidSchScheduler
                 c.InFlight.RemoveAt(0);
                 _inFlightCount--;
                 any = true;
-                if (f.Paging is { } pb) _pagingPool.Push(pb);
                 if (f.Last && f.Buffer is { } b)
                 {
                     c.Finish(b.SubmissionId, SubmissionStatus.Completed);
@@ -124,30 +124,29 @@ public sealed partial class VidSchScheduler
     /// <summary>Writes the prepared chunk into its context's ring once the paging order allows (class remarks, invariant 2).</summary>
     private bool TryLaunch()
     {
-        if (_prepared is not { } p || _inFlightCount >= _o.MaxInFlight) return false;
-        if ((long)(_pagingCompleted - p.Chunk.PagingGate) < 0) return false;
+        if (_prepared is not { } p) return false;
         var ctx = p.Context;
-        if (ctx.Resetting) return false;
         var chunk = p.Chunk;
-        if (chunk.PagingOnly && chunk.Paging is null)
+        // §3.6: the paging buffer goes to the engine's kernel paging context (VidSchScheduler.PagingContext.cs) as
+        // soon as the paging order allows — not behind the submitting context's own unfinished work (nor its reset).
+        if (chunk.Paging is not null && !TryIssuePaging(chunk)) return false;
+        if (ctx.Resetting) return false;
+        if (chunk.PagingOnly)
         {
             _prepared = null;
             ReturnChunk(chunk);
             return true;
         }
-        chunk.Fence = ctx.FenceIssued + 1;
-        var w = new PacketWriter(_scratchRing);
-        if (chunk.Paging is { } pb)
-        {
-            // §3.6: the paging buffer may not be interrupted — a quantum end or a new switch request is deferred by
-            // the device until ENABLE_CONTEXT_SWITCH (seed 001 §8.3).
-            w.DisableContextSwitch();
-            w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
-            w.PrivilegedFence(_pagingFence.Encoded, chunk.PagingLast, interrupt: true);
-            w.EnableContextSwitch();
-        }
+        // The in-flight bound (running + next) never keeps a context with nothing in the hardware out: chunks of a
+        // context stuck on a WAIT (or a long buffer) would otherwise hold every slot until its reset.
+        if (_inFlightCount >= _o.MaxInFlight && ctx.InFlight.Count > 0) return false;
         var b = chunk.Buffer;
         if (b is not null && SyncBlocksLaunch(ctx, b)) return false; // a wait/signal issued before it goes first
+        chunk.Fence = ctx.FenceIssued + 1;
+        var w = new PacketWriter(_scratchRing);
+        // The chunk's addresses were computed after every earlier move was recorded: it waits on the device for the
+        // paging fence (its own paging buffer's last value, or the gate when it has none) unless already passed.
+        WriteWaitForPaging(ref w, chunk);
         if (b is not null)
         {
             // §3.4: a later chunk first reprograms the resources bound at its start, at their current addresses.
@@ -210,6 +209,14 @@ public sealed partial class VidSchScheduler
     {
         if (_switchPending) return;
         var cur = _loaded;
+        if (PagingHasWork)
+        {
+            // §3.6: paging buffers are kernel work that later chunks wait on — the paging context runs now (a
+            // running context is switched out mid-buffer and resumes exactly there) and, non-interruptible, to the end.
+            if (!ReferenceEquals(cur, _pagingContext)) SwitchTo(_pagingContext);
+            else SetNext(Best(exclude: null));
+            return;
+        }
         bool curHasWork = cur is not null && cur.InFlight.Count > 0 && !cur.Resetting;
         var other = Best(exclude: cur);
         if (curHasWork)

@@ -9,8 +9,6 @@ namespace Coproc.Fast.Driver.VidSch;
 // chunk neither retires nor leaves within the timeout, or that faults, is reset without touching any other context.
 public sealed partial class VidSchScheduler
 {
-    private readonly List<InFlightChunk> _rerun = new();
-
     /// <summary>Timeout detection (TDR): a chunk that started and has not retired within the timeout resets its context.</summary>
     private void CheckTimeouts()
     {
@@ -58,9 +56,9 @@ public sealed partial class VidSchScheduler
 
     /// <summary>
     /// Completes recovery once the engine no longer runs the context: its in-flight buffers fail with the reset
-    /// status, its save area restarts at the ring's write pointer (nothing queued is run), and paging buffers whose
-    /// moves VidMm already recorded but that never executed are run again on their own so memory stays coherent.
-    /// Other contexts are untouched.
+    /// status and its save area restarts at the ring's write pointer (nothing queued is run). Its paging buffers are
+    /// not in its ring but in the engine's kernel paging context (VidSchScheduler.PagingContext.cs), so the moves VidMm
+    /// recorded for it still run, in order. Other contexts are untouched.
     /// </summary>
     private void FinishResets()
     {
@@ -70,13 +68,9 @@ public sealed partial class VidSchScheduler
             if (ReferenceEquals(_loaded, c) && _switchPending) continue;
             var mem = _bus.Memory;
             int failed = 0;
-            var rerun = _rerun;
-            rerun.Clear();
             foreach (var f in c.InFlight)
             {
                 _inFlightCount--;
-                if (f.Paging is { } pb && (long)(_pagingCompleted - f.PagingLast) < 0) rerun.Add(f);
-                else if (f.Paging is { } done) _pagingPool.Push(done);
                 if (f.Buffer is { } b && b.Status != DmaBufferStatus.Free)
                 {
                     c.Finish(b.SubmissionId, c.ResetReason);
@@ -84,7 +78,7 @@ public sealed partial class VidSchScheduler
                     failed++;
                 }
             }
-            foreach (var f in c.InFlight) if (!rerun.Contains(f)) ReturnChunk(f);
+            foreach (var f in c.InFlight) ReturnChunk(f);
             c.InFlight.Clear();
             // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
             // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
@@ -116,29 +110,7 @@ public sealed partial class VidSchScheduler
             c.Resets++;
             c.QuantumCredit = 0;
             SyncOnResetFinish(c); // seed 001 §11: walk the history against the fence the reset set
-            foreach (var f in rerun) { RerunPaging(c, f); ReturnChunk(f); }
             Emit(ScheduleEventKind.ContextReset, c.Id, 0, (ulong)failed, (ulong)c.ResetReason);
         }
-    }
-
-    private void RerunPaging(VidSchContext c, InFlightChunk f)
-    {
-        var pb = f.Paging!;
-        var chunk = RentChunk();
-        chunk.Paging = pb;
-        chunk.PagingGate = f.PagingGate;
-        chunk.PagingLast = f.PagingLast;
-        chunk.Fence = c.FenceIssued + 1;
-        var w = new PacketWriter(_scratchRing);
-        w.DisableContextSwitch();
-        w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
-        w.PrivilegedFence(_pagingFence.Encoded, f.PagingLast, interrupt: true);
-        w.EnableContextSwitch();
-        w.PrivilegedFence(c.Fence.Encoded, chunk.Fence, interrupt: true);
-        if (!TryWriteRing(c, w.WrittenSpan)) throw new InvalidOperationException("a freshly reset ring has no room for a paging buffer");
-        c.FenceIssued = chunk.Fence;
-        c.InFlight.Add(chunk);
-        _inFlightCount++;
-        _bus.Kick();
     }
 }

@@ -71,6 +71,7 @@ public sealed partial class VidSchScheduler
         _slotHandles = new AllocationHandle[options.MaxResourceId + 1];
         _slotOffsets = new uint[options.MaxResourceId + 1];
         _splits = new uint[options.MaxReferences + 1];
+        CreatePagingContext();
     }
 
     /// <summary>The configuration.</summary>
@@ -106,7 +107,7 @@ public sealed partial class VidSchScheduler
         get
         {
             lock (KernelLock)
-                return _ready.Count == 0 && _preparing is null && _prepared is null && _inFlightCount == 0 && !AnyResetting();
+                return _ready.Count == 0 && _preparing is null && _prepared is null && _inFlightCount == 0 && !PagingHasWork && !AnyResetting();
         }
     }
 
@@ -120,6 +121,8 @@ public sealed partial class VidSchScheduler
     {
         lock (KernelLock)
         {
+            if (_contexts.Count >= PagingContextSlot)
+                throw new InvalidOperationException($"at most {PagingContextSlot} contexts per engine (the last id is the kernel paging context's)");
             var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority) { Engine = _o.Engine, Scheduler = this };
             ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
             ctx.RingAllocation = _vidmm.Allocate(_o.RingBytes, _o.RingBytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);

@@ -123,13 +123,21 @@ public sealed class BasicModelBehaviourTests
 
         Assert.That(ctx.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
         Assert.That(h.Read(dst), Is.EqualTo(pattern), "the DMA buffer saw the paged-in bytes");
-        var ring = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(h.Machine.VidMm.Memory.GetSpan(ctx.Ring, 64)).ToArray();
-        var ops = new List<Opcode>();
-        for (int off = 0; off < ring.Length && ring[off] != 0; off += new PacketHeader(ring[off]).LengthDwords) ops.Add(new PacketHeader(ring[off]).Opcode);
-        Assert.That(ops, Is.EqualTo(new[]
+        // §3.6: the paging buffer ran in the engine's kernel paging context, non-interruptible; the context's own
+        // ring waits for the paging fence before its DMA buffer (nothing of the paging is behind the context's work).
+        Assert.That(RingOpcodes(h, h.Scheduler.PagingContext.Ring), Is.EqualTo(new[]
         {
-            Opcode.DisableContextSwitch, Opcode.Indirect, Opcode.Fence, Opcode.EnableContextSwitch, Opcode.Indirect, Opcode.Fence,
+            Opcode.DisableContextSwitch, Opcode.Indirect, Opcode.Fence, Opcode.EnableContextSwitch,
         }));
+        Assert.That(RingOpcodes(h, ctx.Ring), Is.EqualTo(new[] { Opcode.WaitFence, Opcode.Indirect, Opcode.Fence }));
+    }
+
+    private static List<Opcode> RingOpcodes(SchedulingHarness h, Coproc.Fast.Device.Memory.PhysicalAddress ring)
+    {
+        var dwords = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(h.Machine.VidMm.Memory.GetSpan(ring, 64)).ToArray();
+        var ops = new List<Opcode>();
+        for (int off = 0; off < dwords.Length && dwords[off] != 0; off += new PacketHeader(dwords[off]).LengthDwords) ops.Add(new PacketHeader(dwords[off]).Opcode);
+        return ops;
     }
 
     [Test]

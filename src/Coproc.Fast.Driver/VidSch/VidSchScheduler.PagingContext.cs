@@ -1,0 +1,109 @@
+using Coproc.Fast.Device.Contexts;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Device.Rings;
+using Coproc.Fast.Driver.VidMm;
+
+namespace Coproc.Fast.Driver.VidSch;
+
+// The engine's kernel paging context (seed 001 §3.6, §5.6; README "Scheduling model" step 5). Paging buffers run
+// in a kernel-owned context of their own on the scheduler's engine, never in the submitting context's ring: a paging
+// buffer queued behind a context's own unfinished work (a WAIT that never ends, a long buffer) would hold every later
+// paging buffer — and so every other context's next chunk — until that context finished or was reset. The chunk
+// itself starts with a WAIT_FENCE on the paging fence, so its DMA buffer still runs only after its paging buffer
+// (and every earlier one) has executed: "run immediately before their DMA-buffer counterpart" in dependency order.
+public sealed partial class VidSchScheduler
+{
+    // The paging context takes the last id of the engine's range (CoprocMachine.ContextIdsPerEngine = 0x1000).
+    private const int PagingContextSlot = 0xFFF;
+
+    // Ring bytes of the paging context: each entry is a few dwords (INDIRECT to the paging buffer + fence).
+    private const uint PagingRingBytes = 4096;
+
+    private VidSchContext _pagingContext = null!;
+    private ulong _pagingFenceKernelAddress;
+
+    // Paging buffers written to the paging ring and not yet executed: (buffer, paging-fence value it ends with).
+    private readonly Queue<(PagingBufferMemory Buffer, ulong Last)> _pagingRecords = new();
+
+    /// <summary>Context id of this engine's kernel paging context (the last id of the engine's range).</summary>
+    public int PagingContextId => _pagingContext.Id;
+
+    /// <summary>The kernel paging context (tests read its ring and save area).</summary>
+    internal VidSchContext PagingContext => _pagingContext;
+
+    /// <summary>Paging buffers written to the kernel paging context and not yet executed.</summary>
+    public int PagingBuffersInFlight { get { lock (KernelLock) return _pagingRecords.Count; } }
+
+    /// <summary>
+    /// Creates the kernel paging context: save area and ring descriptor in a local page, its ring in a system page
+    /// (a few dwords per paging buffer; kept out of local memory, which paging is there to manage). Process 0, not in
+    /// <see cref="Contexts"/>: it has no DMA buffers, no fence of its own and is never reset.
+    /// </summary>
+    private void CreatePagingContext()
+    {
+        var ctx = new VidSchContext(_o.FirstContextId + PagingContextSlot, 0, int.MaxValue) { Engine = _o.Engine, Scheduler = this };
+        ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
+        ctx.RingAllocation = _vidmm.Allocate(PagingRingBytes, PagingRingBytes, PlacementHint.SystemOnly,
+            AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+        var local = _vidmm.PhysicalAddressOf(ctx.LocalPage, 0);
+        ctx.SaveArea = local;
+        ctx.RingDescriptor = local.Add(ContextSaveArea.SizeInBytes);
+        ctx.Ring = _vidmm.PhysicalAddressOf(ctx.RingAllocation, 0);
+        ctx.RingBytes = PagingRingBytes;
+        var mem = _bus.Memory;
+        mem.GetSpan(local, (int)VideoMemoryManager.PageSize).Clear();
+        mem.GetSpan(ctx.Ring, (int)PagingRingBytes).Clear();
+        mem.Local.Ref<RingDescriptor>(ctx.RingDescriptor.Offset) = new RingDescriptor
+        {
+            Base = ctx.Ring.Encoded, SizeBytes = PagingRingBytes, ContextId = (uint)ctx.Id,
+        };
+        mem.Local.Ref<ContextSaveArea>(ctx.SaveArea.Offset) = new ContextSaveArea
+        {
+            RingDescriptor = ctx.RingDescriptor.Encoded, ContextId = (uint)ctx.Id, AddressSpace = _rm.KernelView,
+        };
+        _pagingContext = ctx;
+        _bySaveArea.Add(ctx.SaveArea.Encoded, ctx);
+        _pagingFenceKernelAddress = _rm.PatchAddress(_group.PagingPage, 0);
+    }
+
+    /// <summary>
+    /// Writes the chunk's paging buffer into the paging ring (non-interruptible: DISABLE_CONTEXT_SWITCH … ENABLE,
+    /// §3.6) once every earlier paging buffer has executed or precedes it in this same ring (paging buffers run in
+    /// the order VidMm recorded their moves). False: not yet (an earlier one is still queued on another engine, or
+    /// the ring is full).
+    /// </summary>
+    private bool TryIssuePaging(InFlightChunk chunk)
+    {
+        var pb = chunk.Paging!;
+        bool inOrder = (long)(_pagingCompleted - chunk.PagingGate) >= 0
+            || (ReferenceEquals(_group.PagingWriter, this) && _group.PagingWritten == chunk.PagingGate);
+        if (!inOrder) return false;
+        var w = new PacketWriter(_scratchRing);
+        w.DisableContextSwitch();
+        w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
+        w.PrivilegedFence(_pagingFence.Encoded, chunk.PagingLast, interrupt: true);
+        w.EnableContextSwitch();
+        if (!TryWriteRing(_pagingContext, w.WrittenSpan)) return false;
+        _pagingRecords.Enqueue((pb, chunk.PagingLast));
+        _group.PagingWritten = chunk.PagingLast;
+        _group.PagingWriter = this;
+        chunk.Paging = null; // now owned by the paging ring; returned to the pool when the paging fence passes it
+        _bus.Kick();
+        return true;
+    }
+
+    /// <summary>Paging buffers the paging fence has passed go back to the pool.</summary>
+    private void RetirePaging()
+    {
+        while (_pagingRecords.Count > 0 && (long)(_pagingCompleted - _pagingRecords.Peek().Last) >= 0)
+            _pagingPool.Push(_pagingRecords.Dequeue().Buffer);
+    }
+
+    /// <summary>A chunk whose paging (its own or an earlier one) has not executed yet starts with a WAIT_FENCE on it.</summary>
+    private void WriteWaitForPaging(ref PacketWriter w, InFlightChunk chunk)
+    {
+        if ((long)(_pagingCompleted - chunk.PagingLast) < 0) w.WaitFence(_pagingFenceKernelAddress, chunk.PagingLast);
+    }
+
+    private bool PagingHasWork => _pagingRecords.Count > 0;
+}
