@@ -73,4 +73,50 @@ public class AdvancedRelocationTests
         Assert.That((rig.Read32(log, 0), rig.Read32(log, 4)), Is.EqualTo((198u, 199u)));
         Assert.That(a.State, Is.EqualTo(AdvancedContextState.Ready));
     }
+
+    [Test]
+    public void PageTableRootOfAProcessOffTheDevice_IsMoved_AndItsSavedContextsAreFixedUp_SoTheOldPlaceIsNeverWalked()
+    {
+        // Given process 1 (two contexts) that rendered into a surface, and process 2 whose context the engine holds now.
+        using var rig = new AdvancedRig(AdvancedRig.Small());
+        var p1 = rig.Scheduler.CreateProcess();
+        var a = rig.Scheduler.CreateContext(p1);
+        var b = rig.Scheduler.CreateContext(p1);
+        var p2 = rig.Scheduler.CreateProcess();
+        var z = rig.Scheduler.CreateContext(p2);
+        var surface = p1.AllocateSurface(64 << 10);
+        rig.Submit(a, (ref PacketWriter w) => w.Fill(surface.Va, 0x11111111, 64 << 10), surface.Handle);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        var log = p2.AllocatePinned(4096);
+        rig.Submit(z, (ref PacketWriter w) => w.WriteData(log.Va, 1));
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(rig.Scheduler.IsOffDevice(a) && rig.Scheduler.IsOffDevice(b), Is.True);
+        var oldRoot = p1.Space.Descriptor.Root;
+
+        // When the kernel moves process 1's root table, and the old page is then wiped (as a reuse would).
+        Assert.That(rig.Scheduler.TryRelocatePageTable(p1), Is.True);
+        rig.Machine.VidMm.Memory.GetSpan(oldRoot, 4096).Clear();
+
+        // Then both saved contexts name the new root…
+        var newRoot = p1.Space.Descriptor.Root;
+        Assert.That(newRoot, Is.Not.EqualTo(oldRoot));
+        foreach (var c in new[] { a, b })
+            Assert.That(rig.Machine.VidMm.Memory.Local.Ref<Coproc.Fast.Device.Contexts.ContextSaveArea>(c.Hw.SaveArea.Offset).AddressSpace.Root,
+                Is.EqualTo(newRoot));
+        // …and old and new mappings work through it from either context (the old root would now fault everything).
+        var fresh = p1.AllocateSurface(16 << 10);
+        var t1 = rig.Submit(a, (ref PacketWriter w) => w.Fill(surface.Va, 0x22222222, 64 << 10), surface.Handle);
+        var t2 = rig.Submit(b, (ref PacketWriter w) => w.Fill(fresh.Va, 0x33333333, 16 << 10), fresh.Handle);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(t1.IsComplete && t2.IsComplete, Is.True);
+        Assert.That((a.State, b.State), Is.EqualTo((AdvancedContextState.Ready, AdvancedContextState.Ready)));
+        AdvancedRig.AssertBytes(rig.Read(surface), AdvancedRig.Pattern(0x22222222, 64 << 10), "old mapping");
+        AdvancedRig.AssertBytes(rig.Read(fresh), AdvancedRig.Pattern(0x33333333, 16 << 10), "mapping made after the move");
+        Assert.That(rig.Scheduler.PageTablesRelocated, Is.EqualTo(1));
+
+        // And while the device holds one of the process's contexts, the move is refused with nothing changed.
+        Assert.That(rig.Scheduler.IsOffDevice(a) && rig.Scheduler.IsOffDevice(b), Is.False);
+        Assert.That(rig.Scheduler.TryRelocatePageTable(p1), Is.False);
+        Assert.That(p1.Space.Descriptor.Root, Is.EqualTo(newRoot));
+    }
 }

@@ -1,6 +1,6 @@
 namespace Coproc.Fast.Driver.VidSch.Advanced;
 
-// Fix-ups of a saved context (seed 001 §4.1): "in a saved context the KMD can modify the ring location, the page table
+// Fix-ups of saved contexts (seed 001 §4.1): "in a saved context the KMD can modify the ring location, the page table
 // or any physical memory reference stored there (needed when those resources move in memory)". Safe only while the
 // device cannot load the context: it is not the engine's current context and is in neither the current nor the pending
 // run list. The device loads contexts only from those lists, and lists change only under KernelLock, so holding it
@@ -39,6 +39,34 @@ public sealed partial class AdvancedScheduler
             if (!IsOffDeviceLocked(context.SaveArea)) return false;
             lock (context.RingLock) context.Hw.RelocateRing();
             RingsRelocated++;
+            return true;
+        }
+    }
+
+    /// <summary>Page-table roots moved by <see cref="TryRelocatePageTable"/>.</summary>
+    public long PageTablesRelocated { get; private set; }
+
+    /// <summary>
+    /// Moves <paramref name="process"/>'s top-level page table and fixes up the address-space descriptor in the saved
+    /// context of every one of its contexts (seed 001 §4.1). Returns false, changing nothing, while any of them is
+    /// running or listed, or while VidMm's paging context still has queued paging buffers (they may name this space's
+    /// tables by physical address).
+    /// </summary>
+    public bool TryRelocatePageTable(AdvancedProcess process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        lock (KernelLock)
+        {
+            if (!_processes.Contains(process)) throw new ArgumentException("the process belongs to another scheduler", nameof(process));
+            if (Paging.HasWork) return false;
+            foreach (var c in _contexts)
+                if (c.Process == process && !IsOffDeviceLocked(c.SaveArea)) return false;
+            process.Space.RelocateTopLevelTable();
+            var descriptor = process.Space.Descriptor;
+            foreach (var c in _contexts)
+                if (c.Process == process)
+                    _memory.Region(c.Hw.SaveArea.Location).Ref<Coproc.Fast.Device.Contexts.ContextSaveArea>(c.Hw.SaveArea.Offset).AddressSpace = descriptor;
+            PageTablesRelocated++;
             return true;
         }
     }
