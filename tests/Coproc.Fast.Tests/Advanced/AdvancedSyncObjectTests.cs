@@ -161,4 +161,33 @@ public class AdvancedSyncObjectTests
             Throws.TypeOf<SyncObjectException>().With.Property(nameof(SyncObjectException.Error)).EqualTo(SyncObjectError.UnknownHandle));
         Assert.That(() => rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.Semaphore, 3, 2), Throws.TypeOf<SyncObjectException>());
     }
+
+    [Test]
+    public void WaitOnANeverSignalledObject_HarmsOnlyItsContext_OthersFinishAndTheMachineGoesIdle()
+    {
+        // Given a context stuck on an event nobody signals, with work queued behind the wait, and two busy neighbours.
+        var (rig, p, log) = NewRig();
+        using var _ = rig;
+        var ev = rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.NotificationEvent);
+        var stuck = rig.Scheduler.CreateContext(p, priority: 9);
+        rig.Scheduler.WaitOnSingleObject(stuck, ev);
+        var behind = rig.Submit(stuck, (ref PacketWriter w) => w.WriteData(log.Va, 0xDEAD));
+        var others = Enumerable.Range(0, 2).Select(_ => rig.Scheduler.CreateContext(p)).ToArray();
+        var work = new List<AdvancedTicket>();
+        for (uint i = 0; i < 20; i++)
+        {
+            uint v = i;
+            work.Add(rig.Submit(others[i % 2], (ref PacketWriter w) => w.WriteData(log.Va + 4 + (i % 2) * 4, v)));
+        }
+
+        // When the machine runs.
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        // Then the neighbours finished everything, the stuck context stays blocked (not failed) and its work never ran.
+        Assert.That(work.All(t => t.IsComplete), Is.True);
+        Assert.That((rig.Read32(log, 4), rig.Read32(log, 8)), Is.EqualTo((18u, 19u)));
+        Assert.That(stuck.IsBlockedOnSync && stuck.State == AdvancedContextState.Ready, Is.True);
+        Assert.That(behind.IsComplete, Is.False);
+        Assert.That(rig.Read32(log, 0), Is.Zero);
+    }
 }
