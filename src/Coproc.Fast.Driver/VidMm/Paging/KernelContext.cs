@@ -49,8 +49,8 @@ public sealed class KernelContext
     /// <summary>The ring descriptor's physical address.</summary>
     public PhysicalAddress Descriptor { get; }
 
-    /// <summary>The ring's first byte.</summary>
-    public PhysicalAddress Ring { get; }
+    /// <summary>The ring's first byte (changes only through <see cref="RelocateRing"/>).</summary>
+    public PhysicalAddress Ring { get; private set; }
 
     /// <summary>Ring size in bytes.</summary>
     public uint RingBytes { get; }
@@ -58,8 +58,8 @@ public sealed class KernelContext
     /// <summary>The pinned page holding save area and descriptor.</summary>
     public AllocationHandle ControlPage { get; }
 
-    /// <summary>The pinned ring allocation.</summary>
-    public AllocationHandle RingAllocation { get; }
+    /// <summary>The pinned ring allocation (changes only through <see cref="RelocateRing"/>).</summary>
+    public AllocationHandle RingAllocation { get; private set; }
 
     private ref RingDescriptor Desc => ref _vidmm.Memory.Local.Ref<RingDescriptor>(Descriptor.Offset);
 
@@ -114,5 +114,24 @@ public sealed class KernelContext
         Span<uint> p = stackalloc uint[PacketFormat.IndirectDwords];
         new PacketWriter(p).Indirect(va, lengthDwords, privileged);
         return TrySubmit(p);
+    }
+
+    /// <summary>
+    /// Moves the ring to a fresh pinned allocation and fixes up the ring descriptor's base (seed 001 §4.1: the kernel may
+    /// change the ring location stored with a saved context when the ring has to move). The whole ring is copied, so
+    /// the free-running ReadPtr/WritePtr keep naming the same packets and queued work runs from the new place. The
+    /// caller guarantees the device cannot load the context meanwhile (not running, in no run list) and holds off
+    /// producers; the old allocation is freed.
+    /// </summary>
+    public void RelocateRing()
+    {
+        var moved = _vidmm.Allocate(RingBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var to = _vidmm.PhysicalAddressOf(moved, 0);
+        _vidmm.Memory.GetSpan(Ring, (int)RingBytes).CopyTo(_vidmm.Memory.GetSpan(to, (int)RingBytes));
+        var old = RingAllocation;
+        Volatile.Write(ref Desc.Base, to.Encoded);
+        Ring = to;
+        RingAllocation = moved;
+        _vidmm.Free(old);
     }
 }

@@ -18,7 +18,9 @@ public sealed partial class AdvancedContext
     internal bool TryInsert(UserDmaBuffer buffer, int dwords, ResourceReference[] resources, ulong waitPagingFence,
         PrivilegeEnforcement option, out ulong fence)
     {
-        lock (RingLock) return TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence);
+        lock (RingLock)
+            return TryHold(buffer, dwords, resources, waitPagingFence, out fence) // behind an ungranted wait (§10.1)
+                || TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence);
     }
 
     /// <summary>
@@ -31,6 +33,7 @@ public sealed partial class AdvancedContext
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         lock (RingLock)
         {
+            if (TryHold(buffer, dwords, resources, waitPagingFence, out fence)) return true; // behind an ungranted wait (§10.1)
             while (!TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence))
             {
                 if (State == AdvancedContextState.Error) return false;
@@ -101,6 +104,16 @@ public sealed partial class AdvancedContext
     /// Returns false (nothing changed) when the ring is full.
     /// </summary>
     internal bool TryInsertKernel(ReadOnlySpan<uint> packets, KernelBuffer? kernelBuffer, PrivilegeEnforcement option, out ulong fence)
+    {
+        lock (RingLock)
+        {
+            fence = 0;
+            // Behind an ungranted wait nothing may overtake the held-back work: refused like a full ring.
+            return !Holding && TryInsertKernelUnchecked(packets, kernelBuffer, option, out fence);
+        }
+    }
+
+    private bool TryInsertKernelUnchecked(ReadOnlySpan<uint> packets, KernelBuffer? kernelBuffer, PrivilegeEnforcement option, out ulong fence)
     {
         lock (RingLock)
         {

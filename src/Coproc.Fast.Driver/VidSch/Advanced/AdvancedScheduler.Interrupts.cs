@@ -66,6 +66,7 @@ public sealed partial class AdvancedScheduler
                 RetireAndLog(c);
                 FreeRetiredKernelBuffers(c);
             }
+            ProcessSyncEvents(); // seed 001 §10–§11: waits and signals the coprocessor reached (AdvancedScheduler.Sync.cs)
             ReleaseResolved();
             Reschedule();
         }

@@ -1,0 +1,193 @@
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.Sync;
+
+namespace Coproc.Fast.Tests.Advanced;
+
+/// <summary>Synchronization objects in the advanced model (seed 001 §10–§11; issue 5 §5 "also usable in the advanced model").</summary>
+public class AdvancedSyncObjectTests
+{
+    private static (AdvancedRig Rig, AdvancedProcess P, GpuAllocation Log) NewRig(RunListMechanism mechanism = RunListMechanism.TwoElement)
+    {
+        var rig = new AdvancedRig(AdvancedRig.Small(mechanism));
+        var p = rig.Scheduler.CreateProcess();
+        return (rig, p, p.AllocatePinned(4096));
+    }
+
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void MutexHandoff_SignalWithAWaiter_TransfersOwnershipToIt_AndWithoutWaitersTheMutexIsFreed(RunListMechanism mechanism)
+    {
+        var (rig, p, log) = NewRig(mechanism);
+        using var _ = rig;
+        var a = rig.Scheduler.CreateContext(p);
+        var b = rig.Scheduler.CreateContext(p);
+        var big = p.AllocatePinned(1 << 20);
+        var m = rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.Mutex);
+
+        // Given A holds the mutex inside a long critical section, and B waits on it.
+        rig.Scheduler.WaitOnSingleObject(a, m);
+        rig.Submit(a, (ref PacketWriter w) => { w.Fill(big.Va, 0x5A5A5A5A, 1 << 20); w.WriteData(log.Va, 1); });
+        rig.Scheduler.SignalObject(a, m);
+        rig.Scheduler.WaitOnSingleObject(b, m);
+        var bWork = rig.Submit(b, (ref PacketWriter w) => w.WriteData(log.Va + 4, 2));
+        Assert.That(rig.Machine.RunUntil(() => m.WaiterCount == 1), Is.True);
+        Assert.That(m.OwnerId, Is.EqualTo(a.Id));
+        Assert.That(b.IsBlockedOnSync, Is.True);
+        Assert.That(b.HeldBackCount, Is.EqualTo(1), "B's later buffer is held back from its ring");
+        Assert.That(rig.Read32(log, 4), Is.Zero);
+
+        // When A's signal is reached: ownership passes to B (the first waiter) and B's held-back work runs.
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(bWork.IsComplete, Is.True);
+        Assert.That((rig.Read32(log, 0), rig.Read32(log, 4)), Is.EqualTo((1u, 2u)));
+        Assert.That(m.OwnerId, Is.EqualTo(b.Id));
+
+        // Then B's own signal, with nobody waiting, frees the mutex.
+        rig.Scheduler.SignalObject(b, m);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(m.OwnerId, Is.Zero);
+        Assert.That(m.Available, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void SemaphoreWithCountK_AdmitsKContexts_TheNextWaitsUntilASignal_WithoutHoldingUpTheOthers()
+    {
+        var (rig, p, log) = NewRig();
+        using var _ = rig;
+        var s = rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.Semaphore, initialCount: 2, maxCount: 2);
+        var ctxs = Enumerable.Range(0, 3).Select(_ => rig.Scheduler.CreateContext(p)).ToArray();
+        var tickets = new AdvancedTicket[3];
+        for (int i = 0; i < 3; i++)
+        {
+            int slot = i;
+            rig.Scheduler.WaitOnSingleObject(ctxs[i], s);
+            tickets[i] = rig.Submit(ctxs[i], (ref PacketWriter w) => w.WriteData(log.Va + (ulong)slot * 4, 10 + (uint)slot));
+        }
+
+        // Given count 2 and three waiters: two are admitted, the third waits, and the machine still goes idle.
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(tickets.Count(t => t.IsComplete), Is.EqualTo(2));
+        Assert.That(ctxs.Count(c => c.IsBlockedOnSync), Is.EqualTo(1));
+        Assert.That(s.Available, Is.Zero);
+        Assert.That(s.WaiterCount, Is.EqualTo(1));
+
+        // When one admitted context releases: the waiter is admitted (count stays 0).
+        var admitted = ctxs.First(c => !c.IsBlockedOnSync);
+        rig.Scheduler.SignalObject(admitted, s);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(tickets.All(t => t.IsComplete), Is.True);
+        Assert.That(s.Available, Is.Zero);
+        Assert.That(ctxs.Any(c => c.IsBlockedOnSync), Is.False);
+    }
+
+    [Test]
+    public void NotificationEvent_ReleasesEveryWaiter_StaysSignalled_UntilReset()
+    {
+        var (rig, p, log) = NewRig();
+        using var _ = rig;
+        var ev = rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.NotificationEvent);
+        var waiters = Enumerable.Range(0, 2).Select(_ => rig.Scheduler.CreateContext(p)).ToArray();
+        var signaller = rig.Scheduler.CreateContext(p);
+        foreach (var w in waiters) rig.Scheduler.WaitOnSingleObject(w, ev);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(ev.WaiterCount, Is.EqualTo(2));
+
+        rig.Scheduler.SignalObject(signaller, ev);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(waiters.Any(w => w.IsBlockedOnSync), Is.False);
+        Assert.That(ev.Available, Is.EqualTo(1));
+
+        // Still signalled: a later wait passes at once; after a reset, the next wait blocks.
+        var late = rig.Submit(waiters[0], (ref PacketWriter w) => w.WriteData(log.Va, 1));
+        rig.Scheduler.WaitOnSingleObject(waiters[0], ev);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(waiters[0].IsBlockedOnSync, Is.False);
+        rig.Scheduler.ResetEvent(ev);
+        rig.Scheduler.WaitOnSingleObject(waiters[1], ev);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(late.IsComplete && waiters[1].IsBlockedOnSync, Is.True);
+    }
+
+    [TestCase(PrivilegeEnforcement.KernelCopy)]
+    [TestCase(PrivilegeEnforcement.RingInsertion)]
+    [TestCase(PrivilegeEnforcement.IndirectBit)]
+    public void ProducerConsumer_Fig24_ThroughASemaphore_ConsumerNeverReadsBeforeTheProducersWrites(PrivilegeEnforcement option)
+    {
+        // Given a consumer (high priority, submitted first) that waits, then copies; a producer that fills, then signals.
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: option));
+        var p = rig.Scheduler.CreateProcess();
+        var consumer = rig.Scheduler.CreateContext(p, priority: 5);
+        var producer = rig.Scheduler.CreateContext(p, priority: 1);
+        var full = rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.Semaphore, 0, 8);
+        var src = p.AllocateSurface(64 << 10);
+        var dst = p.AllocateSurface(64 << 10);
+        const int Frames = 4, Chunk = 16 << 10;
+        var last = default(AdvancedTicket);
+        for (uint f = 0; f < Frames; f++)
+        {
+            ulong off = f * Chunk;
+            rig.Scheduler.WaitOnSingleObject(consumer, full);
+            last = rig.Submit(consumer, (ref PacketWriter w) => w.Copy(dst.Va + off, src.Va + off, Chunk), src.Handle, dst.Handle);
+            uint pattern = 0x0101_0101u * (f + 1);
+            rig.Submit(producer, (ref PacketWriter w) => w.Fill(src.Va + off, pattern, Chunk), src.Handle);
+            rig.Scheduler.SignalObject(producer, full);
+        }
+
+        // When everything runs. Then every copied frame is the producer's finished fill.
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(last.IsComplete, Is.True);
+        var bytes = rig.Read(dst);
+        for (int f = 0; f < Frames; f++)
+            AdvancedRig.AssertBytes(bytes.AsSpan(f * Chunk, Chunk).ToArray(), AdvancedRig.Pattern(0x0101_0101u * (uint)(f + 1), Chunk), $"frame {f}");
+        Assert.That(full.Available, Is.Zero);
+    }
+
+    [Test]
+    public void DeletingAnObjectWithAWaiter_IsRefused_ThenAllowedOnceFree_AndAForeignObjectIsRefusedTyped()
+    {
+        var (rig, p, _) = NewRig();
+        using var __ = rig;
+        var a = rig.Scheduler.CreateContext(p);
+        var s = rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.Semaphore, 0, 1);
+        rig.Scheduler.WaitOnSingleObject(a, s);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(() => rig.Scheduler.DeleteSynchronizationObject(s),
+            Throws.TypeOf<SyncObjectException>().With.Property(nameof(SyncObjectException.Error)).EqualTo(SyncObjectError.InUse));
+        rig.Scheduler.SignalObject(rig.Scheduler.CreateContext(p), s);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        rig.Scheduler.DeleteSynchronizationObject(s);
+        Assert.That(() => rig.Scheduler.WaitOnSingleObject(a, s),
+            Throws.TypeOf<SyncObjectException>().With.Property(nameof(SyncObjectException.Error)).EqualTo(SyncObjectError.UnknownHandle));
+        Assert.That(() => rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.Semaphore, 3, 2), Throws.TypeOf<SyncObjectException>());
+    }
+
+    [Test]
+    public void WaitOnANeverSignalledObject_HarmsOnlyItsContext_OthersFinishAndTheMachineGoesIdle()
+    {
+        // Given a context stuck on an event nobody signals, with work queued behind the wait, and two busy neighbours.
+        var (rig, p, log) = NewRig();
+        using var _ = rig;
+        var ev = rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.NotificationEvent);
+        var stuck = rig.Scheduler.CreateContext(p, priority: 9);
+        rig.Scheduler.WaitOnSingleObject(stuck, ev);
+        var behind = rig.Submit(stuck, (ref PacketWriter w) => w.WriteData(log.Va, 0xDEAD));
+        var others = Enumerable.Range(0, 2).Select(_ => rig.Scheduler.CreateContext(p)).ToArray();
+        var work = new List<AdvancedTicket>();
+        for (uint i = 0; i < 20; i++)
+        {
+            uint v = i;
+            work.Add(rig.Submit(others[i % 2], (ref PacketWriter w) => w.WriteData(log.Va + 4 + (i % 2) * 4, v)));
+        }
+
+        // When the machine runs.
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        // Then the neighbours finished everything, the stuck context stays blocked (not failed) and its work never ran.
+        Assert.That(work.All(t => t.IsComplete), Is.True);
+        Assert.That((rig.Read32(log, 4), rig.Read32(log, 8)), Is.EqualTo((18u, 19u)));
+        Assert.That(stuck.IsBlockedOnSync && stuck.State == AdvancedContextState.Ready, Is.True);
+        Assert.That(behind.IsComplete, Is.False);
+        Assert.That(rig.Read32(log, 0), Is.Zero);
+    }
+}
