@@ -64,6 +64,12 @@ internal sealed class Ring0ContextDriver
     /// <summary>Buffers queued and not yet retired or failed.</summary>
     public long Outstanding => Context.Submitted - Context.Completed - Context.Failed;
 
+    /// <summary>
+    /// When set (a compositor on the render engine), the context's DRAW_RECTS compose the desktop from the other
+    /// applications' surfaces instead of drawing bands (seed 001 §9.3).
+    /// </summary>
+    public DesktopComposer? Composer { get; set; }
+
     /// <summary>Submissions the KMD rejected (a misbehaving application's privileged packet or bad address).</summary>
     public int Rejections { get; private set; }
 
@@ -127,17 +133,32 @@ internal sealed class Ring0ContextDriver
         var geometry = SurfaceGeometry.For(targetBytes);
         var wc = _machine.Device.Options.WorkCosts;
         bool render = Spec.Engine == EngineKind.Render, compute = Spec.Engine == EngineKind.Compute;
-        for (int i = 0; i < mix.DrawRects; i++)
+        for (int i = 0; i < mix.Copy; i++)
         {
-            // A rectangle as wide as the surface: a band of rows in a colour that changes with the frame.
+            // Texture → render target first (the draws land on top of it): every resource of the process is
+            // touched over time (working sets move).
+            var (h, bytes) = _process.Resource(frame * mix.Copy + i + 1);
+            if (h == target) (h, bytes) = _process.Resource(frame * mix.Copy + i + 2);
+            if (h == target) continue; // one allocation only: nothing to copy from
+            ulong limit = Math.Min(bytes, targetBytes) & ~3UL;
+            Repeat(copyPerPacket, limit, chunk => _umd.Copy(h, 0, target, 0, chunk));
+        }
+        if (render && mix.DrawRects > 0 && Composer is { } composer) composer.Compose(_umd, target, geometry, frame);
+        for (int i = 0; i < mix.DrawRects && !(render && Composer is not null); i++)
+        {
+            // A band of rows in a colour that changes with the frame: as wide as the surface, or — a game's scene —
+            // a block of varying width that moves sideways from frame to frame.
             ulong pixelsWanted = render ? (ulong)Math.Max(1, share - wc.PrimitiveSetup) * Math.Max(1u, wc.FillPixelsPerCycle) : fillPerPacket / 4;
-            ulong rows = Math.Max(1, pixelsWanted / geometry.Width);
+            uint width = render && Spec.Kind == ContextKind.Game
+                ? Math.Max(1, geometry.Width * (uint)(30 + (frame * 7 + i * 13) % 50) / 100) : geometry.Width;
+            int x = (int)(((uint)frame * 29 + (uint)i * 181) % (geometry.Width - width + 1));
+            ulong rows = Math.Max(1, pixelsWanted / width);
             uint argb = 0xFF000000u | (uint)(((frame * 53 + i * 97) & 0xFF) << 16) | (uint)(((frame * 11 + 160) & 0xFF) << 8) | (uint)((i * 61 + 96) & 0xFF);
             for (int r = 0; r < MaxRepeats && rows > 0; r++)
             {
                 ulong band = Math.Min(rows, geometry.Height);
                 ulong y = ((ulong)frame * 37 + (ulong)i * 101 + (ulong)r * 13) % (geometry.Height - band + 1);
-                if (render) _umd.DrawRects(target, geometry.At(0), [RectPrimitive.Fill(0, (int)y, geometry.Width, (uint)band, argb)]);
+                if (render) _umd.DrawRects(target, geometry.At(0), [RectPrimitive.Fill(x, (int)y, width, (uint)band, argb)]);
                 else _umd.Fill(target, y * geometry.Pitch, argb, band * geometry.Pitch);
                 rows -= band;
             }
@@ -158,15 +179,6 @@ internal sealed class Ring0ContextDriver
                 }
             }
             else Repeat(fillPerPacket, bytes & ~3UL, chunk => _umd.Fill(h, 0, 0x3F800000u, chunk));
-        }
-        for (int i = 0; i < mix.Copy; i++)
-        {
-            // Texture → render target: every resource of the process is touched over time (working sets move).
-            var (h, bytes) = _process.Resource(frame * mix.Copy + i + 1);
-            if (h == target) (h, bytes) = _process.Resource(frame * mix.Copy + i + 2);
-            if (h == target) continue; // one allocation only: nothing to copy from
-            ulong limit = Math.Min(bytes, targetBytes) & ~3UL;
-            Repeat(copyPerPacket, limit, chunk => _umd.Copy(h, 0, target, 0, chunk));
         }
         for (int i = 0; i < mix.Fill; i++)
         {

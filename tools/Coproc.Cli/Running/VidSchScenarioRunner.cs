@@ -147,6 +147,7 @@ internal sealed class ScenarioExecution : IDisposable
                     _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer);
                 }
             }
+            if (displayOwner >= 0 && _ring0[displayOwner] is { Spec.Kind: ContextKind.Compositor } compositor) ShareWithCompositor(compositor);
         }
         catch
         {
@@ -156,6 +157,51 @@ internal sealed class ScenarioExecution : IDisposable
     }
 
     public CoprocMachine Machine { get; }
+
+    private static readonly uint[] Accents = [0xFFE74C3C, 0xFF2ECC71, 0xFFF39C12, 0xFF9B59B6, 0xFF1ABC9C, 0xFFE67E22];
+
+    // The compositor composes the other applications (seed 001 §9.3): their surfaces are shared with its process (it
+    // owns the handles too, so the KMD accepts its references), a game's window shows its last finished frame, a
+    // decoder's window its output surface; a compute job shows progress, a misbehaving application its state.
+    private void ShareWithCompositor(Ring0ContextDriver compositor)
+    {
+        var composer = new DesktopComposer();
+        var kmdProcess = Machine.Kmd.Process(compositor.Context.ProcessId);
+        var contexts = _scenario.Contexts.ToList();
+        var order = Enumerable.Range(0, contexts.Count).OrderBy(i => contexts[i].Context.Kind == ContextKind.Game ? 0 : 1).ToList();
+        foreach (int i in order)
+        {
+            var spec = contexts[i].Context;
+            uint accent = Accents[composer.WindowCount % Accents.Length];
+            if (_ring0[i] is { } r0 && r0 != compositor)
+            {
+                var process = _processOf[i];
+                if (spec.Kind == ContextKind.Misbehaving) composer.AddFaultableWindow(accent, () => r0.Context.Failed > 0 || r0.Rejections > 0);
+                else if (spec.Engine == EngineKind.Render && spec.Submission.Packets.DrawRects > 0 && process.SurfaceCount > 0)
+                {
+                    foreach (var (h, bytes) in process.Surfaces) kmdProcess.Own(h, bytes);
+                    composer.AddSurfaceWindow(accent, () =>
+                    {
+                        // The last frame the game finished (buffers retire in order, one per frame).
+                        var (h, bytes) = process.Surface((int)Math.Max(0, r0.Context.Completed - 1));
+                        return (h, SurfaceGeometry.For(bytes).At(0));
+                    });
+                }
+                else
+                {
+                    long total = Math.Max(1, spec.Submission.Count);
+                    composer.AddProgressWindow(accent, () => (double)r0.Context.Completed / total);
+                }
+            }
+            else if (_ring3[i] is { } r3 && !r3.VideoSource.Handle.IsNull)
+            {
+                kmdProcess.Own(r3.VideoSource.Handle, r3.VideoSource.Bytes);
+                var source = (r3.VideoSource.Handle, r3.VideoSource.Surface);
+                composer.AddSurfaceWindow(accent, () => source);
+            }
+        }
+        compositor.Composer = composer;
+    }
 
     /// <summary>Cycles after a vsync at which presenters look at it (its interrupt has been handled by then).</summary>
     private const ulong PresentCheckDelay = 20_000;
