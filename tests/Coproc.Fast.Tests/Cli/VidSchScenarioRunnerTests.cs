@@ -76,6 +76,25 @@ public class VidSchScenarioRunnerTests
         Assert.That(report.Rows.Single(r => r.Process == "game").Preemptions, Is.GreaterThan(0));
     }
 
+    [Test]
+    public void Demo_Short_DisplayedFrame_IsAComposedDesktop_WithTheDecodedVideoInAWindow()
+    {
+        // Given the demo's first five vsyncs, when the compositor composes its back buffers through DRAW_RECTS,
+        var frame = Run(ShortDemo(85_000_000)).Frame!;
+        uint Pixel(int x, int y) => BitConverter.ToUInt32(frame.Bgra, y * frame.PitchBytes + x * 4);
+        int w = frame.Width, h = frame.Height;
+        // then the last displayed frame has the desktop background, a taskbar along the bottom,
+        Assert.That(Pixel(2, 2), Is.EqualTo(0xFF1B4F72u), "desktop background at the top-left corner");
+        Assert.That(Pixel(w / 3, h - 4), Is.EqualTo(0xFF101820u), "taskbar along the bottom");
+        // and the right-hand column holds the video window: the decoder's many-coloured picture, copied 1:1.
+        var colours = new HashSet<uint>();
+        for (int y = h / 3; y < h * 2 / 3; y += 2)
+            for (int x = w * 60 / 100; x < w * 95 / 100; x += 2) colours.Add(Pixel(x, y));
+        Assert.That(colours.Count, Is.GreaterThan(16), "the decoded video (CRLE stripes) is composed into a window");
+        // and the game's window (left) shows what the game drew, not the desktop.
+        Assert.That(Pixel(w / 4, h / 3), Is.Not.EqualTo(0xFF1B4F72u));
+    }
+
     private const string Misbehaving = """
     {
       "name": "misbehaving", "seed": 3, "duration_cycles": 40000000,
