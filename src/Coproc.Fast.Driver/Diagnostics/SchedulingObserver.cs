@@ -77,16 +77,13 @@ public sealed class SchedulingObserver
         c.Pending.Enqueue((bufferId, cycle));
         c.Stats.BuffersSubmitted++;
         EmitDepth(c, cycle);
-        CoprocMetrics.Submissions.Add(1);
         if (ring0)
         {
             c.Stats.Ring0GateEntries++;
-            CoprocMetrics.Ring0Entries.Add(1);
         }
         else
         {
             c.Stats.Doorbells++;
-            CoprocMetrics.Doorbells.Add(1);
         }
     }
 
@@ -116,7 +113,6 @@ public sealed class SchedulingObserver
         var c = _contexts[context];
         EndRun(c, cycle, "preempted");
         c.Stats.Preemptions++;
-        CoprocMetrics.Preemptions.Add(1);
         if (_sink.IsEnabled)
             _sink.Emit(TraceEvent.Instant(_engineTracks[c.Stats.Engine], TraceCategory.Preemption, "preempt", cycle, c.Stats.ProcessId, c.Stats.ContextId));
     }
@@ -132,7 +128,6 @@ public sealed class SchedulingObserver
         c.HeadStarted = false;
         EmitDepth(c, cycle);
         c.Stats.BuffersCompleted++;
-        CoprocMetrics.DmaBuffersCompleted.Add(1);
         if (_sink.IsEnabled)
             _sink.Emit(TraceEvent.Slice(c.Track, TraceCategory.DmaBuffer, "queued", head.Submitted, cycle - Math.Min(cycle, head.Submitted),
                 c.Stats.ProcessId, c.Stats.ContextId, head.Id));
@@ -165,7 +160,6 @@ public sealed class SchedulingObserver
             EmitDepth(c, cycle);
         }
         c.Stats.Faults++;
-        CoprocMetrics.Faults.Add(1);
         if (_sink.IsEnabled)
             _sink.Emit(TraceEvent.Instant(_engineTracks[c.Stats.Engine], TraceCategory.Fault, reason, cycle, c.Stats.ProcessId, c.Stats.ContextId, address));
     }
@@ -176,7 +170,6 @@ public sealed class SchedulingObserver
         var c = _contexts[context];
         c.Stats.BytesPaged += bytes;
         _engineBusy[(int)engine] += cycles;
-        CoprocMetrics.BytesPaged.Add(bytes);
         if (_sink.IsEnabled)
             _sink.Emit(TraceEvent.Slice(_engineTracks[(int)engine], TraceCategory.PagingBuffer, evict ? "evict" : "page-in", startCycle, cycles,
                 c.Stats.ProcessId, c.Stats.ContextId, value: bytes));

@@ -95,7 +95,7 @@ public class VidSchScenarioRunnerTests
         Assert.That(Pixel(w / 4, h / 3), Is.Not.EqualTo(0xFF1B4F72u));
     }
 
-    private const string Misbehaving = """
+    internal const string Misbehaving = """
     {
       "name": "misbehaving", "seed": 3, "duration_cycles": 40000000,
       "options": { "hung_timeout_cycles": 5000000, "vsync_period_cycles": 0, "local_memory_bytes": 67108864, "system_memory_bytes": 67108864 },

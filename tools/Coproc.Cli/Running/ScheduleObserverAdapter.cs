@@ -52,7 +52,6 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
             case ScheduleEventKind.ContextSwitched:
             {
                 if (!_schedulers.TryGetValue(e.ContextId, out var engine)) break;
-                CoprocMetrics.ContextSwitches.Add(1);
                 int leftId = (int)e.Extra;
                 if (leftId != 0 && leftId != e.ContextId && observer.TryGetHandle((uint)leftId, out int left)
                     && _pending.GetValueOrDefault(left) > 0 && (SwitchReason)e.Value is SwitchReason.Requested or SwitchReason.Yielded)
@@ -66,7 +65,6 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
                 if (pending > 0 && IsLoaded(e.ContextId)) observer.Started(h, e.Cycle);
                 break;
             case ScheduleEventKind.BufferCompleted:
-                CoprocMetrics.FencesSignaled.Add(1); // the scheduler fence that retired it
                 if (pending > 0)
                 {
                     observer.Completed(h, e.Cycle);
