@@ -163,7 +163,7 @@ public class VidSchScenarioRunnerTests
     [TestCase("run-list-stress.json", 30_000_000UL)]
     public void ShippedScenario_ShortenedRun_CompletesBuffers_AndRunsItsWholeDuration(string file, ulong cycles)
     {
-        var scenario = ScenarioLoader.LoadFile(RepoFiles.Scenario(file)) with { DurationCycles = cycles };
+        var scenario = ScenarioLoader.LoadFile(RepoFiles.Scenario(file)) with { DurationCycles = cycles, Mode = RunMode.Deterministic };
         var report = Run(scenario);
         Assert.That(report.Rows, Has.Count.EqualTo(scenario.Contexts.Count()));
         Assert.That(report.Rows.Sum(r => r.BuffersCompleted), Is.GreaterThan(0));

@@ -15,10 +15,11 @@ namespace Coproc.Cli.Running;
 /// at vsync, and reports what the scheduler did through a <see cref="SchedulingObserver"/>.
 /// </summary>
 /// <remarks>
-/// Design: deterministic mode only — the machine's virtual clock advances in steps no longer than
+/// Design: in deterministic mode the machine's virtual clock advances in steps no longer than
 /// <see cref="PollCycles"/> and never past the next planned submission or vsync, and between steps the runner (the
 /// emulated processes) submits, polls ring-3 fences and presents. Same scenario + seed ⇒ same report and trace.
-/// A scenario asking for threaded mode runs deterministically, and the report says so.
+/// Threaded mode (<c>"mode": "threaded"</c>) starts the machine's threads and drives the same plan from the caller's
+/// thread against the free-running device clock (<see cref="ScenarioExecution.ExecuteThreaded"/>).
 /// </remarks>
 public sealed class VidSchScenarioRunner : IScenarioRunner
 {
@@ -34,19 +35,21 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         bool preemption = options.Preemption ?? scenario.Options.Preemption;
         var requested = options.Mode ?? scenario.Mode;
         var notes = new List<string>();
-        if (requested == RunMode.Threaded)
-            notes.Add("threaded mode was requested; the scenario runner runs deterministically (virtual clock) only.");
-        using var run = new ScenarioExecution(scenario, seed, preemption, options.Trace);
-        ulong cycles = run.Execute(progress, cancellation);
+        bool threaded = requested == RunMode.Threaded;
+        if (threaded)
+            notes.Add("threaded: device, scheduler and preparation threads run freely (results vary from run to run); every context " +
+                      "submits as fast as its buffers in flight allow (periods are not honoured; the device clock moves only while it has work).");
+        using var run = new ScenarioExecution(scenario, seed, preemption, options.Trace, threaded);
+        ulong cycles = threaded ? run.ExecuteThreaded(progress, cancellation) : run.Execute(progress, cancellation);
         notes.AddRange(run.Notes(preemption));
         DisplayedFrame? frame = null;
         try { frame = DisplayedFrame.Read(run.Machine.Device.Mmio, run.Machine.Device.Memory); }
         catch (FrameCaptureException) { /* nothing was ever presented: no frame.png */ }
-        return ScenarioReportBuilder.Build(scenario, seed, RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes);
+        return ScenarioReportBuilder.Build(scenario, seed, threaded ? RunMode.Threaded : RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes);
     }
 
     /// <summary>The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput divisor, scheduler).</summary>
-    public static CoprocMachineOptions MachineOptions(Scenario scenario, bool preemption)
+    public static CoprocMachineOptions MachineOptions(Scenario scenario, bool preemption, MachineRunMode mode = MachineRunMode.Deterministic)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         var o = scenario.Options;
@@ -55,7 +58,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         var wc = Coproc.Fast.Device.Engines.Work.WorkCosts.Default;
         return new CoprocMachineOptions
         {
-            Mode = MachineRunMode.Deterministic,
+            Mode = mode,
             Device = new CoprocessorOptions
             {
                 LocalMemoryBytes = o.LocalMemoryBytes, SystemMemoryBytes = o.SystemMemoryBytes, ApertureBytes = 4UL << 20,
@@ -89,7 +92,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
 }
 
 /// <summary>One run of a scenario: the machine, the emulated processes and the loop that drives them.</summary>
-internal sealed class ScenarioExecution : IDisposable
+internal sealed partial class ScenarioExecution : IDisposable
 {
     private readonly Scenario _scenario;
     private readonly SubmissionPlan _plan;
@@ -101,15 +104,19 @@ internal sealed class ScenarioExecution : IDisposable
     private readonly ScenarioProcess[] _processOf;
     private readonly ScheduleObserverAdapter _adapter;
 
-    public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace)
+    public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace, bool threaded = false)
     {
         _scenario = scenario;
         _plan = SubmissionPlan.Build(scenario, seed);
-        Machine = new CoprocMachine(VidSchScenarioRunner.MachineOptions(scenario, preemption));
+        Machine = new CoprocMachine(VidSchScenarioRunner.MachineOptions(scenario, preemption,
+            threaded ? MachineRunMode.Threaded : MachineRunMode.Deterministic));
         try
         {
             Observer = new SchedulingObserver(trace);
-            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency, Machine.Device.Options.PacketCosts.CopyBytesPerCycle);
+            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency, Machine.Device.Options.PacketCosts.CopyBytesPerCycle)
+            {
+                Deferred = threaded,
+            };
             Machine.SetObserver(_adapter);
             Machine.InterruptTap = _adapter;
             var contexts = scenario.Contexts.ToList();
@@ -308,7 +315,8 @@ internal sealed class ScenarioExecution : IDisposable
         yield return $"preemption {(preemption ? "on" : "off")}; VidSch preempted {Machine.Schedulers.Sum(s => s?.PreemptionCount ?? 0)} times; " +
                      $"{_adapter.PagingBuffers} paging buffers moved {_adapter.BytesPaged / (1 << 20)} MiB " +
                      $"(managed allocations {_processes.Sum(p => (long)p.ManagedBytes) / (1 << 20)} MiB, local memory {_scenario.Options.LocalMemoryBytes / (1 << 20)} MiB).";
-        yield return $"machine: {Machine.DeviceSteps} device steps, {Machine.EventsRun} driver events (interrupts, preparations, timers).";
+        if (Machine.DeviceSteps > 0) // deterministic mode counts these; threaded threads do not
+            yield return $"machine: {Machine.DeviceSteps} device steps, {Machine.EventsRun} driver events (interrupts, preparations, timers).";
         foreach (var p in _presenters)
             if (p is not null)
                 yield return $"{p.Context.Spec.Name}: {p.Presented} frames presented, {p.Missed} missed vsyncs" +
