@@ -20,7 +20,7 @@ namespace Coproc.Cli.Running;
 /// </remarks>
 internal sealed class DesktopComposer
 {
-    private const uint Background = 0xFF1B4F72, WallpaperA = 0x5040A0C0, WallpaperB = 0x40E08040, Shadow = 0x60000000;
+    private const uint Background = 0xFF1B4F72, WallpaperA = 0x5040A0C0, WallpaperB = 0x3050C8E8, Shadow = 0x60000000;
     private const uint TitleBar = 0xFF2C3E50, Taskbar = 0xFF101820, LampOn = 0xFF3EE0FF, LampOff = 0xFF2A3440, NotResponding = 0x90FFFFFF;
     private const int CounterBits = 12;
     private readonly List<Window> _windows = [];

@@ -158,7 +158,8 @@ internal sealed class Ring0ContextDriver
             {
                 ulong band = Math.Min(rows, geometry.Height);
                 ulong y = ((ulong)frame * 37 + (ulong)i * 101 + (ulong)r * 13) % (geometry.Height - band + 1);
-                if (render) _umd.DrawRects(target, geometry.At(0), [RectPrimitive.Fill(x, (int)y, width, (uint)band, argb)]);
+                if (render && Spec.Kind == ContextKind.Game) DrawTiles(target, geometry, x, (int)y, width, (uint)band, argb);
+                else if (render) _umd.DrawRects(target, geometry.At(0), [RectPrimitive.Fill(x, (int)y, width, (uint)band, argb)]);
                 else _umd.Fill(target, y * geometry.Pitch, argb, band * geometry.Pitch);
                 rows -= band;
             }
@@ -193,6 +194,28 @@ internal sealed class Ring0ContextDriver
         for (int i = 0; i < mix.Fence; i++) _umd.Fence(_fencePage, 0, (ulong)frame + 1);
         if (_umd.PendingDwords == 0) _umd.Nop(); // an empty mix still submits one buffer
     }
+
+    // A game's block as a 4 × 2 grid of tiles in shades of its colour (the same pixels: the same device work), so a
+    // frame looks like a scene of many objects rather than flat bands.
+    private void DrawTiles(AllocationHandle target, SurfaceGeometry geometry, int x, int y, uint width, uint height, uint argb)
+    {
+        const int Columns = 4, Rows = 2;
+        Span<RectPrimitive> tiles = stackalloc RectPrimitive[Columns * Rows];
+        int n = 0;
+        for (int r = 0; r < Rows; r++)
+            for (int c = 0; c < Columns; c++)
+            {
+                uint x0 = width * (uint)c / Columns, x1 = width * (uint)(c + 1) / Columns;
+                uint y0 = height * (uint)r / Rows, y1 = height * (uint)(r + 1) / Rows;
+                if (x1 == x0 || y1 == y0) continue;
+                int shade = (c * 3 + r * 5) % 6 * 18; // lighter tiles: an object's lit faces
+                uint colour = 0xFF000000u | Lighten(argb >> 16, shade) << 16 | Lighten(argb >> 8, shade) << 8 | Lighten(argb, shade);
+                tiles[n++] = RectPrimitive.Fill(x + (int)x0, y + (int)y0, x1 - x0, y1 - y0, colour);
+            }
+        _umd.DrawRects(target, geometry.At(0), tiles[..n]);
+    }
+
+    private static uint Lighten(uint channel, int by) => (uint)Math.Min(255, (int)(channel & 0xFF) + by);
 
     // Emits packets of at most `limit` bytes until `wanted` bytes are covered (bounded by MaxRepeats).
     private static void Repeat(ulong wanted, ulong limit, Action<ulong> emit)
