@@ -67,13 +67,16 @@ public class VidSchScenarioRunnerTests
     public void Demo_Short_CompositorPresentsEveryVsync_WithPreemption_AndTheVideoDecoderCompletesFromRing3()
     {
         var report = Run(ShortDemo(85_000_000));
-        var compositor = report.Rows.Single(r => r.Process == "compositor");
+        var compositor = report.Rows.Single(r => r.Context == "compose");
         var video = report.Rows.Single(r => r.Process == "video decoder");
         Assert.That(compositor.FramesPresented, Is.EqualTo(5), "vsyncs 1–5, one new frame each");
         Assert.That(compositor.MissedVsyncs, Is.Zero);
         Assert.That(video.BuffersCompleted, Is.GreaterThan(0));
         Assert.That(video.Ring0GateEntries, Is.Zero, "ring-3 submissions never cross the gate");
         Assert.That(report.Rows.Single(r => r.Process == "game").Preemptions, Is.GreaterThan(0));
+        // The compositor's effects pass (compute, priority 14) preempts the long low-priority dispatches.
+        Assert.That(report.Rows.Single(r => r.Process == "compute job").Preemptions, Is.GreaterThan(0));
+        Assert.That(report.Rows.Single(r => r.Context == "effects").BuffersCompleted, Is.GreaterThanOrEqualTo(4));
     }
 
     [Test]

@@ -180,7 +180,8 @@ internal sealed partial class ScenarioExecution : IDisposable
         {
             var spec = contexts[i].Context;
             uint accent = Accents[composer.WindowCount % Accents.Length];
-            if (_ring0[i] is { } r0 && r0 != compositor)
+            if (_processOf[i] == _processOf[compositor.Index]) continue; // its own contexts (e.g. an effects pass) have no window
+            if (_ring0[i] is { } r0)
             {
                 var process = _processOf[i];
                 if (spec.Kind == ContextKind.Misbehaving) composer.AddFaultableWindow(accent, () => r0.Context.Failed > 0 || r0.Rejections > 0);
