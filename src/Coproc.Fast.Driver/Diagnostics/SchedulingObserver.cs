@@ -7,7 +7,7 @@ namespace Coproc.Fast.Driver.Diagnostics;
 /// The one object a scheduler calls at each scheduling event (seed 001 §6 life of a DMA buffer: submitted → queued
 /// in the context's software queue → started on the engine's hardware queue → preempted/resumed → completed; plus
 /// faults, paging, flips, vsyncs, residency). It fans each event out to the trace sink (only when enabled — nothing
-/// is built otherwise), to <see cref="CoprocMetrics"/>, and to per-context <see cref="ContextStatistics"/> from which a
+/// is built otherwise), to <see cref="CoprocMetrics"/> (frames presented and missed vsyncs only: the driver counts its own events), and to per-context <see cref="ContextStatistics"/> from which a
 /// report is made. Times are device cycles. Not thread-safe: call it from the scheduler's thread (or under its lock).
 /// </summary>
 public sealed class SchedulingObserver

@@ -9,7 +9,7 @@ namespace Coproc.Cli.Running;
 
 /// <summary>
 /// Feeds every engine's VidSch events (<see cref="IScheduleObserver"/>) into one <see cref="SchedulingObserver"/> —
-/// trace, metrics and per-context statistics — by context id, with the same mapping as the single-engine
+/// trace and per-context statistics (the driver counts the metrics itself) — by context id, with the same mapping as the single-engine
 /// <see cref="SchedulingObserverBridge"/>: BufferSubmitted → Submitted; the engine switching to a context with work →
 /// Started, switching away (requested or yielded) from one still holding work → Preempted; BufferCompleted →
 /// Completed (and Started again when more is in its ring); ContextFault + ContextReset → one Faulted that drops the
