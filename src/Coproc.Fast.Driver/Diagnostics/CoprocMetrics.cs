@@ -64,4 +64,23 @@ public static class CoprocMetrics
     /// <summary>Device cycles executed (the device clock advancing).</summary>
     public static readonly Counter<long> DeviceCycles =
         Meter.CreateCounter<long>("coproc.device_cycles", "{cycle}", "Device cycles stepped");
+
+    /// <summary>
+    /// Counts one VidSch event (called by every scheduler as it emits, listener or not): submissions, retired
+    /// buffers and the scheduler fences that retired them, preemptions, context switches, faults (a fault and the
+    /// reset that follows count once, at the reset; a buffer that can never fit counts as its own fault) and the
+    /// bytes a paging buffer moves. The driver counts here, so an embedder sees the counters without any observer.
+    /// </summary>
+    internal static void OnScheduleEvent(VidSch.ScheduleEventKind kind, ulong bytes)
+    {
+        switch (kind)
+        {
+            case VidSch.ScheduleEventKind.BufferSubmitted: Submissions.Add(1); break;
+            case VidSch.ScheduleEventKind.BufferCompleted: DmaBuffersCompleted.Add(1); FencesSignaled.Add(1); break;
+            case VidSch.ScheduleEventKind.ContextPreempted: Preemptions.Add(1); break;
+            case VidSch.ScheduleEventKind.ContextSwitched: ContextSwitches.Add(1); break;
+            case VidSch.ScheduleEventKind.ContextReset or VidSch.ScheduleEventKind.BufferFailed: Faults.Add(1); break;
+            case VidSch.ScheduleEventKind.PagingBuffer: BytesPaged.Add((long)Math.Min(bytes, long.MaxValue)); break;
+        }
+    }
 }

@@ -7,7 +7,7 @@ namespace Coproc.Fast.Driver.Diagnostics;
 /// The one object a scheduler calls at each scheduling event (seed 001 §6 life of a DMA buffer: submitted → queued
 /// in the context's software queue → started on the engine's hardware queue → preempted/resumed → completed; plus
 /// faults, paging, flips, vsyncs, residency). It fans each event out to the trace sink (only when enabled — nothing
-/// is built otherwise), to <see cref="CoprocMetrics"/>, and to per-context <see cref="ContextStatistics"/> from which a
+/// is built otherwise), to <see cref="CoprocMetrics"/> (frames presented and missed vsyncs only: the driver counts its own events), and to per-context <see cref="ContextStatistics"/> from which a
 /// report is made. Times are device cycles. Not thread-safe: call it from the scheduler's thread (or under its lock).
 /// </summary>
 public sealed class SchedulingObserver
@@ -77,16 +77,13 @@ public sealed class SchedulingObserver
         c.Pending.Enqueue((bufferId, cycle));
         c.Stats.BuffersSubmitted++;
         EmitDepth(c, cycle);
-        CoprocMetrics.Submissions.Add(1);
         if (ring0)
         {
             c.Stats.Ring0GateEntries++;
-            CoprocMetrics.Ring0Entries.Add(1);
         }
         else
         {
             c.Stats.Doorbells++;
-            CoprocMetrics.Doorbells.Add(1);
         }
     }
 
@@ -116,7 +113,6 @@ public sealed class SchedulingObserver
         var c = _contexts[context];
         EndRun(c, cycle, "preempted");
         c.Stats.Preemptions++;
-        CoprocMetrics.Preemptions.Add(1);
         if (_sink.IsEnabled)
             _sink.Emit(TraceEvent.Instant(_engineTracks[c.Stats.Engine], TraceCategory.Preemption, "preempt", cycle, c.Stats.ProcessId, c.Stats.ContextId));
     }
@@ -132,7 +128,6 @@ public sealed class SchedulingObserver
         c.HeadStarted = false;
         EmitDepth(c, cycle);
         c.Stats.BuffersCompleted++;
-        CoprocMetrics.DmaBuffersCompleted.Add(1);
         if (_sink.IsEnabled)
             _sink.Emit(TraceEvent.Slice(c.Track, TraceCategory.DmaBuffer, "queued", head.Submitted, cycle - Math.Min(cycle, head.Submitted),
                 c.Stats.ProcessId, c.Stats.ContextId, head.Id));
@@ -165,7 +160,6 @@ public sealed class SchedulingObserver
             EmitDepth(c, cycle);
         }
         c.Stats.Faults++;
-        CoprocMetrics.Faults.Add(1);
         if (_sink.IsEnabled)
             _sink.Emit(TraceEvent.Instant(_engineTracks[c.Stats.Engine], TraceCategory.Fault, reason, cycle, c.Stats.ProcessId, c.Stats.ContextId, address));
     }
@@ -176,7 +170,6 @@ public sealed class SchedulingObserver
         var c = _contexts[context];
         c.Stats.BytesPaged += bytes;
         _engineBusy[(int)engine] += cycles;
-        CoprocMetrics.BytesPaged.Add(bytes);
         if (_sink.IsEnabled)
             _sink.Emit(TraceEvent.Slice(_engineTracks[(int)engine], TraceCategory.PagingBuffer, evict ? "evict" : "page-in", startCycle, cycles,
                 c.Stats.ProcessId, c.Stats.ContextId, value: bytes));

@@ -18,6 +18,7 @@ public static class TimelineHtmlWriter
     private const int RowHeight = 18;
     private const int LaneHeight = 9;
     private const int MaxLanes = 16;
+    private const int InstantStrip = 9; // rows of a track's instant markers under its slices
 
     // Distinguishable hues, assigned to processes in id order so the same run gets the same colours.
     private static readonly string[] Palette =
@@ -51,6 +52,9 @@ public static class TimelineHtmlWriter
         sb.Append("<p class=\"legend\">");
         foreach (var (pid, (name, colour)) in colours)
             sb.Append("<span class=\"swatch\" style=\"background:").Append(colour).Append("\"></span>").Append(Esc(name));
+        sb.Append(" &#160; markers:");
+        foreach (var (label, category) in new[] { ("fault", TraceCategory.Fault), ("flip", TraceCategory.Flip), ("preemption", TraceCategory.Preemption), ("vsync", TraceCategory.Vsync), ("interrupt / other", TraceCategory.Other) })
+            sb.Append("<span class=\"swatch\" style=\"background:").Append(InstantColour(category)).Append("\"></span>").Append(label);
         sb.Append("</p>\n");
 
         Axis(sb, trace, end);
@@ -90,7 +94,10 @@ public static class TimelineHtmlWriter
                 slices = Resolve(byTrack[t.Id], end);
                 lanes = AssignLanes(slices);
             }
-            int height = lanes == 1 ? RowHeight : lanes * LaneHeight + 4;
+            bool instants = kind != TraceTrackKind.Counter && byTrack[t.Id].Exists(e => e.Phase == TracePhase.Instant);
+            int slicesHeight = lanes == 1 ? RowHeight : lanes * LaneHeight + 4;
+            // Instants get a strip of their own under the slices, so hundreds of markers never hide the work.
+            int height = slicesHeight + (instants && slices.Count > 0 ? InstantStrip : 0);
             sb.Append("<div class=\"row ").Append(cssKind).Append("\" data-track=\"").Append(t.Id.ToString(CultureInfo.InvariantCulture))
               .Append("\" data-process=\"").Append(t.ProcessId.ToString(CultureInfo.InvariantCulture)).Append("\" data-lanes=\"")
               .Append(lanes.ToString(CultureInfo.InvariantCulture)).Append("\">")
@@ -105,18 +112,30 @@ public static class TimelineHtmlWriter
             {
                 int laneHeight = lanes == 1 ? RowHeight - 4 : LaneHeight - 1;
                 foreach (var p in slices) Rect(sb, trace, p, 2 + p.Lane * LaneHeight, laneHeight, colours, end, t);
+                int top = slices.Count > 0 ? slicesHeight : 2;
+                int size = slices.Count > 0 ? InstantStrip - 2 : RowHeight - 4;
                 foreach (var e in byTrack[t.Id])
                 {
                     if (e.Phase != TracePhase.Instant) continue;
                     double x = X(e.StartCycle, end);
-                    sb.Append("<path d=\"M").Append(Num(x)).Append(" 2 l4 7 l-4 7 l-4 -7 z\" fill=\"")
-                      .Append(e.Category == TraceCategory.Fault ? "#d62728" : "#333").Append("\"><title>")
+                    // A small triangle coloured by kind: faults red, flips blue, preemptions orange, the rest grey.
+                    sb.Append("<path d=\"M").Append(Num(x)).Append(' ').Append(top).Append(" l3 ").Append(size).Append(" l-6 0 z\" fill=\"")
+                      .Append(InstantColour(e.Category)).Append("\"><title>")
                       .Append(Esc(Details(trace, e, t))).Append("</title></path>");
                 }
             }
             sb.Append("</svg></div>\n");
         }
     }
+
+    private static string InstantColour(TraceCategory category) => category switch
+    {
+        TraceCategory.Fault => "#d62728",
+        TraceCategory.Flip => "#1f77b4",
+        TraceCategory.Preemption => "#ff7f0e",
+        TraceCategory.Vsync => "#9467bd",
+        _ => "#666",
+    };
 
     /// <summary>A time axis: ten ticks labelled in milliseconds of device time.</summary>
     private static void Axis(StringBuilder sb, TraceSnapshot trace, ulong end)

@@ -65,6 +65,7 @@ public sealed class Ring0Gate
                 break;
         }
         Interlocked.Increment(ref _totalEntries);
+        Diagnostics.CoprocMetrics.Ring0Entries.Add(1);
         Interlocked.Increment(ref _entriesByProcess.GetOrAdd(processId, static _ => new StrongBox<long>()).Value);
 
         var buffer = _buffers.Get();

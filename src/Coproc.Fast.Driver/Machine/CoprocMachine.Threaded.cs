@@ -92,6 +92,11 @@ public sealed partial class CoprocMachine
 
     private bool AnyLoadedWithWork()
     {
+        // User queues (seed 003): a rung doorbell or a queue in an engine's run list is work the device must step
+        // for, though no MMIO write was posted (ring 3 writes its doorbell page directly).
+        if (Device.DoorbellBlock.Vector.AnyPending) return true;
+        for (int e = 0; e < Engines.Count; e++)
+            if (!Device.SchedulingCore.RunList((EngineKind)e).IsEmpty) return true;
         for (int e = 0; e < Engines.Count; e++)
         {
             uint s = Device.Mmio.Read32(MmioMap.EngineBase + (uint)e * 0x80 + 0x20);

@@ -138,13 +138,18 @@ public sealed unsafe class UserQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Publish()
     {
+        if (_write != _published) Diagnostics.CoprocMetrics.Submissions.Add(1); // ring-3 work accepted (no gate, no VidSch)
         Volatile.Write(ref _descriptor->WritePtr, _write);
         _published = _write;
     }
 
     /// <summary>Writes the doorbell page: the doorbell block records the ring and interrupts the scheduling core.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void RingDoorbell() => _doorbell.Ring((uint)_published);
+    public void RingDoorbell()
+    {
+        _doorbell.Ring((uint)_published);
+        Diagnostics.CoprocMetrics.Doorbells.Add(1);
+    }
 
     /// <summary>Publishes and rings once for all packets written since the last flush; nothing when there are none.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -67,16 +67,38 @@ public class VidSchScenarioRunnerTests
     public void Demo_Short_CompositorPresentsEveryVsync_WithPreemption_AndTheVideoDecoderCompletesFromRing3()
     {
         var report = Run(ShortDemo(85_000_000));
-        var compositor = report.Rows.Single(r => r.Process == "compositor");
+        var compositor = report.Rows.Single(r => r.Context == "compose");
         var video = report.Rows.Single(r => r.Process == "video decoder");
         Assert.That(compositor.FramesPresented, Is.EqualTo(5), "vsyncs 1–5, one new frame each");
         Assert.That(compositor.MissedVsyncs, Is.Zero);
         Assert.That(video.BuffersCompleted, Is.GreaterThan(0));
         Assert.That(video.Ring0GateEntries, Is.Zero, "ring-3 submissions never cross the gate");
         Assert.That(report.Rows.Single(r => r.Process == "game").Preemptions, Is.GreaterThan(0));
+        // The compositor's effects pass (compute, priority 14) preempts the long low-priority dispatches.
+        Assert.That(report.Rows.Single(r => r.Process == "compute job").Preemptions, Is.GreaterThan(0));
+        Assert.That(report.Rows.Single(r => r.Context == "effects").BuffersCompleted, Is.GreaterThanOrEqualTo(4));
     }
 
-    private const string Misbehaving = """
+    [Test]
+    public void Demo_Short_DisplayedFrame_IsAComposedDesktop_WithTheDecodedVideoInAWindow()
+    {
+        // Given the demo's first five vsyncs, when the compositor composes its back buffers through DRAW_RECTS,
+        var frame = Run(ShortDemo(85_000_000)).Frame!;
+        uint Pixel(int x, int y) => BitConverter.ToUInt32(frame.Bgra, y * frame.PitchBytes + x * 4);
+        int w = frame.Width, h = frame.Height;
+        // then the last displayed frame has the desktop background, a taskbar along the bottom,
+        Assert.That(Pixel(2, 2), Is.EqualTo(0xFF1B4F72u), "desktop background at the top-left corner");
+        Assert.That(Pixel(w / 3, h - 4), Is.EqualTo(0xFF101820u), "taskbar along the bottom");
+        // and the right-hand column holds the video window: the decoder's many-coloured picture, copied 1:1.
+        var colours = new HashSet<uint>();
+        for (int y = h / 3; y < h * 2 / 3; y += 2)
+            for (int x = w * 60 / 100; x < w * 95 / 100; x += 2) colours.Add(Pixel(x, y));
+        Assert.That(colours.Count, Is.GreaterThan(16), "the decoded video (CRLE stripes) is composed into a window");
+        // and the game's window (left) shows what the game drew, not the desktop.
+        Assert.That(Pixel(w / 4, h / 3), Is.Not.EqualTo(0xFF1B4F72u));
+    }
+
+    internal const string Misbehaving = """
     {
       "name": "misbehaving", "seed": 3, "duration_cycles": 40000000,
       "options": { "hung_timeout_cycles": 5000000, "vsync_period_cycles": 0, "local_memory_bytes": 67108864, "system_memory_bytes": 67108864 },
@@ -144,7 +166,7 @@ public class VidSchScenarioRunnerTests
     [TestCase("run-list-stress.json", 30_000_000UL)]
     public void ShippedScenario_ShortenedRun_CompletesBuffers_AndRunsItsWholeDuration(string file, ulong cycles)
     {
-        var scenario = ScenarioLoader.LoadFile(RepoFiles.Scenario(file)) with { DurationCycles = cycles };
+        var scenario = ScenarioLoader.LoadFile(RepoFiles.Scenario(file)) with { DurationCycles = cycles, Mode = RunMode.Deterministic };
         var report = Run(scenario);
         Assert.That(report.Rows, Has.Count.EqualTo(scenario.Contexts.Count()));
         Assert.That(report.Rows.Sum(r => r.BuffersCompleted), Is.GreaterThan(0));

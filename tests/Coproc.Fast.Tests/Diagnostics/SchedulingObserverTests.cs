@@ -60,9 +60,11 @@ public class SchedulingObserverTests
     }
 
     [Test]
-    public void Observer_BumpsTheMeterInstruments()
+    public void Observer_CountsFramesOnTheMeter_AndLeavesDriverEventsToTheDriver()
     {
-        long submissions = 0, preemptions = 0, paged = 0;
+        // The driver (VidSch, gate, user queue) counts submissions, preemptions and paging itself; the observer
+        // only adds what the driver cannot know (presentation policy), so nothing is counted twice.
+        long submissions = 0, preemptions = 0, paged = 0, presented = 0, missed = 0;
         using var listener = new MeterListener();
         listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == CoprocMetrics.MeterName) l.EnableMeasurementEvents(i); };
         listener.SetMeasurementEventCallback<long>((i, v, _, _) =>
@@ -70,10 +72,17 @@ public class SchedulingObserverTests
             if (i.Name == "coproc.submissions") submissions += v;
             if (i.Name == "coproc.preemptions") preemptions += v;
             if (i.Name == "coproc.bytes_paged") paged += v;
+            if (i.Name == "coproc.frames_presented") presented += v;
+            if (i.Name == "coproc.missed_vsyncs") missed += v;
         });
         listener.Start();
-        Script();
-        Assert.That((submissions, preemptions, paged), Is.EqualTo((2L, 1L, 65_536L)));
+        Script(); // submissions, a preemption, paging, one presented frame and one missed vsync
+        Assert.That((submissions, preemptions, paged, presented, missed), Is.EqualTo((0L, 0L, 0L, 1L, 1L)));
+        var o = new SchedulingObserver();
+        int x = o.RegisterContext(9, "presenter", 9, "p", EngineKind.Render);
+        o.Presented(x, 100);
+        o.MissedVsync(x, 200);
+        Assert.That((submissions, preemptions, paged, presented, missed), Is.EqualTo((0L, 0L, 0L, 2L, 2L)));
     }
 
     [Test]

@@ -64,6 +64,12 @@ internal sealed class Ring0ContextDriver
     /// <summary>Buffers queued and not yet retired or failed.</summary>
     public long Outstanding => Context.Submitted - Context.Completed - Context.Failed;
 
+    /// <summary>
+    /// When set (a compositor on the render engine), the context's DRAW_RECTS compose the desktop from the other
+    /// applications' surfaces instead of drawing bands (seed 001 §9.3).
+    /// </summary>
+    public DesktopComposer? Composer { get; set; }
+
     /// <summary>Submissions the KMD rejected (a misbehaving application's privileged packet or bad address).</summary>
     public int Rejections { get; private set; }
 
@@ -127,17 +133,33 @@ internal sealed class Ring0ContextDriver
         var geometry = SurfaceGeometry.For(targetBytes);
         var wc = _machine.Device.Options.WorkCosts;
         bool render = Spec.Engine == EngineKind.Render, compute = Spec.Engine == EngineKind.Compute;
-        for (int i = 0; i < mix.DrawRects; i++)
+        for (int i = 0; i < mix.Copy; i++)
         {
-            // A rectangle as wide as the surface: a band of rows in a colour that changes with the frame.
+            // Texture → render target first (the draws land on top of it): every resource of the process is
+            // touched over time (working sets move).
+            var (h, bytes) = _process.Resource(frame * mix.Copy + i + 1);
+            if (h == target) (h, bytes) = _process.Resource(frame * mix.Copy + i + 2);
+            if (h == target) continue; // one allocation only: nothing to copy from
+            ulong limit = Math.Min(bytes, targetBytes) & ~3UL;
+            Repeat(copyPerPacket, limit, chunk => _umd.Copy(h, 0, target, 0, chunk));
+        }
+        if (render && mix.DrawRects > 0 && Composer is { } composer) composer.Compose(_umd, target, geometry, frame);
+        for (int i = 0; i < mix.DrawRects && !(render && Composer is not null); i++)
+        {
+            // A band of rows in a colour that changes with the frame: as wide as the surface, or — a game's scene —
+            // a block of varying width that moves sideways from frame to frame.
             ulong pixelsWanted = render ? (ulong)Math.Max(1, share - wc.PrimitiveSetup) * Math.Max(1u, wc.FillPixelsPerCycle) : fillPerPacket / 4;
-            ulong rows = Math.Max(1, pixelsWanted / geometry.Width);
+            uint width = render && Spec.Kind == ContextKind.Game
+                ? Math.Max(1, geometry.Width * (uint)(30 + (frame * 7 + i * 13) % 50) / 100) : geometry.Width;
+            int x = (int)(((uint)frame * 29 + (uint)i * 181) % (geometry.Width - width + 1));
+            ulong rows = Math.Max(1, pixelsWanted / width);
             uint argb = 0xFF000000u | (uint)(((frame * 53 + i * 97) & 0xFF) << 16) | (uint)(((frame * 11 + 160) & 0xFF) << 8) | (uint)((i * 61 + 96) & 0xFF);
             for (int r = 0; r < MaxRepeats && rows > 0; r++)
             {
                 ulong band = Math.Min(rows, geometry.Height);
                 ulong y = ((ulong)frame * 37 + (ulong)i * 101 + (ulong)r * 13) % (geometry.Height - band + 1);
-                if (render) _umd.DrawRects(target, geometry.At(0), [RectPrimitive.Fill(0, (int)y, geometry.Width, (uint)band, argb)]);
+                if (render && Spec.Kind == ContextKind.Game) DrawTiles(target, geometry, x, (int)y, width, (uint)band, argb);
+                else if (render) _umd.DrawRects(target, geometry.At(0), [RectPrimitive.Fill(x, (int)y, width, (uint)band, argb)]);
                 else _umd.Fill(target, y * geometry.Pitch, argb, band * geometry.Pitch);
                 rows -= band;
             }
@@ -159,15 +181,6 @@ internal sealed class Ring0ContextDriver
             }
             else Repeat(fillPerPacket, bytes & ~3UL, chunk => _umd.Fill(h, 0, 0x3F800000u, chunk));
         }
-        for (int i = 0; i < mix.Copy; i++)
-        {
-            // Texture → render target: every resource of the process is touched over time (working sets move).
-            var (h, bytes) = _process.Resource(frame * mix.Copy + i + 1);
-            if (h == target) (h, bytes) = _process.Resource(frame * mix.Copy + i + 2);
-            if (h == target) continue; // one allocation only: nothing to copy from
-            ulong limit = Math.Min(bytes, targetBytes) & ~3UL;
-            Repeat(copyPerPacket, limit, chunk => _umd.Copy(h, 0, target, 0, chunk));
-        }
         for (int i = 0; i < mix.Fill; i++)
         {
             var (h, bytes) = _process.Resource(frame * mix.Fill + i);
@@ -181,6 +194,28 @@ internal sealed class Ring0ContextDriver
         for (int i = 0; i < mix.Fence; i++) _umd.Fence(_fencePage, 0, (ulong)frame + 1);
         if (_umd.PendingDwords == 0) _umd.Nop(); // an empty mix still submits one buffer
     }
+
+    // A game's block as a 4 × 2 grid of tiles in shades of its colour (the same pixels: the same device work), so a
+    // frame looks like a scene of many objects rather than flat bands.
+    private void DrawTiles(AllocationHandle target, SurfaceGeometry geometry, int x, int y, uint width, uint height, uint argb)
+    {
+        const int Columns = 4, Rows = 2;
+        Span<RectPrimitive> tiles = stackalloc RectPrimitive[Columns * Rows];
+        int n = 0;
+        for (int r = 0; r < Rows; r++)
+            for (int c = 0; c < Columns; c++)
+            {
+                uint x0 = width * (uint)c / Columns, x1 = width * (uint)(c + 1) / Columns;
+                uint y0 = height * (uint)r / Rows, y1 = height * (uint)(r + 1) / Rows;
+                if (x1 == x0 || y1 == y0) continue;
+                int shade = (c * 3 + r * 5) % 6 * 18; // lighter tiles: an object's lit faces
+                uint colour = 0xFF000000u | Lighten(argb >> 16, shade) << 16 | Lighten(argb >> 8, shade) << 8 | Lighten(argb, shade);
+                tiles[n++] = RectPrimitive.Fill(x + (int)x0, y + (int)y0, x1 - x0, y1 - y0, colour);
+            }
+        _umd.DrawRects(target, geometry.At(0), tiles[..n]);
+    }
+
+    private static uint Lighten(uint channel, int by) => (uint)Math.Min(255, (int)(channel & 0xFF) + by);
 
     // Emits packets of at most `limit` bytes until `wanted` bytes are covered (bounded by MaxRepeats).
     private static void Repeat(ulong wanted, ulong limit, Action<ulong> emit)

@@ -51,6 +51,7 @@ internal sealed class Ring3ContextDriver
             var space = vidmm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
             var specs = process.Spec.Allocations.Count > 0 ? process.Spec.Allocations : [new AllocationSpec("default", 1UL << 20, 1, "system")];
             var vas = new List<(ulong Va, ulong Bytes)>();
+            var handles = new List<AllocationHandle>();
             foreach (var a in specs)
                 for (int i = 0; i < a.Count; i++)
                 {
@@ -58,6 +59,7 @@ internal sealed class Ring3ContextDriver
                     var h = vidmm.Allocate(bytes, placement: a.Preferred == "system" ? PlacementHint.SystemOnly : PlacementHint.PreferLocal,
                         flags: AllocationFlags.Contiguous);
                     vas.Add((space.MapAllocation(h), bytes));
+                    handles.Add(h);
                 }
             // Fence (0), WRITE_DATA slot (8), an unsignalled counter (64) and a CRLE bitstream, in one system buffer.
             ulong bitstreamBytes = VideoBitstream.MaxEncodedBytes(VideoWidth, VideoHeight);
@@ -77,6 +79,8 @@ internal sealed class Ring3ContextDriver
                 BitstreamVa: pageVa + 4096, BitstreamBytes: streamLength,
                 VideoOutput: surface.Bytes >= videoBytes ? Surface.Packed(surface.Va, VideoWidth, VideoHeight) : default,
                 CounterVa: pageVa + 64, UnmappedVa: unmapped);
+            // The decoder's output as another process sees it: offset 0 of the first allocation (a compositor window).
+            if (!_targets.VideoOutput.IsEmpty) VideoSource = (handles[0], Surface.Packed(0, VideoWidth, VideoHeight), vas[0].Bytes);
 
             // The queue's kernel objects: descriptor and ring in system memory, a save area in local memory.
             var descriptor = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly, flags: AllocationFlags.Contiguous);
@@ -98,6 +102,9 @@ internal sealed class Ring3ContextDriver
 
     /// <summary>The scenario's context.</summary>
     public ContextSpec Spec { get; }
+
+    /// <summary>The VIDEO_DECODE output surface's allocation, its surface at offset 0 and the allocation's size (null handle: no video output).</summary>
+    public (AllocationHandle Handle, Surface Surface, ulong Bytes) VideoSource { get; }
 
     /// <summary>Index in scenario order.</summary>
     public int Index { get; }

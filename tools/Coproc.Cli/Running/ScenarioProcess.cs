@@ -71,6 +71,9 @@ internal sealed class ScenarioProcess(uint id, ProcessSpec spec)
         return list[(int)((uint)k % (uint)list.Count)];
     }
 
+    /// <summary>Every surface (swap chain or render targets).</summary>
+    public IReadOnlyList<(AllocationHandle Handle, ulong Bytes)> Surfaces => _surfaces;
+
     /// <summary>Number of surfaces.</summary>
     public int SurfaceCount => _surfaces.Count;
 

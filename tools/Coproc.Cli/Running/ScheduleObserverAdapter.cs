@@ -9,7 +9,7 @@ namespace Coproc.Cli.Running;
 
 /// <summary>
 /// Feeds every engine's VidSch events (<see cref="IScheduleObserver"/>) into one <see cref="SchedulingObserver"/> —
-/// trace, metrics and per-context statistics — by context id, with the same mapping as the single-engine
+/// trace and per-context statistics (the driver counts the metrics itself) — by context id, with the same mapping as the single-engine
 /// <see cref="SchedulingObserverBridge"/>: BufferSubmitted → Submitted; the engine switching to a context with work →
 /// Started, switching away (requested or yielded) from one still holding work → Preempted; BufferCompleted →
 /// Completed (and Started again when more is in its ring); ContextFault + ContextReset → one Faulted that drops the
@@ -38,8 +38,38 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
     /// <summary>Bytes paged in plus evicted, over every paging buffer seen.</summary>
     public long BytesPaged { get; private set; }
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(ScheduleEvent Event, ulong PagedIn, ulong Evicted)> _events = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<InterruptRecord> _interrupts = new();
+
+    /// <summary>
+    /// Threaded runs: events and interrupts arrive on the machine's threads (scheduler, worker, submitter) while
+    /// VidSch holds its kernel lock; they are queued (a paging buffer's byte split captured at once) and applied to
+    /// the single-threaded observer by the runner's thread in <see cref="Drain"/>.
+    /// </summary>
+    public bool Deferred { get; init; }
+
+    /// <summary>Applies the events and interrupts queued by a <see cref="Deferred"/> adapter, in arrival order.</summary>
+    public void Drain()
+    {
+        while (_events.TryDequeue(out var q)) Apply(q.Event, q.PagedIn, q.Evicted);
+        Span<InterruptRecord> one = stackalloc InterruptRecord[1];
+        while (_interrupts.TryDequeue(out var r))
+        {
+            one[0] = r;
+            ApplyInterrupts(one);
+        }
+    }
+
     /// <inheritdoc />
     public void OnEvent(in ScheduleEvent e)
+    {
+        ulong pagedIn = 0, evicted = 0;
+        if (e.Kind == ScheduleEventKind.PagingBuffer && _schedulers.TryGetValue(e.ContextId, out var s)) (pagedIn, evicted) = s.LastPagingBufferBytes;
+        if (Deferred) _events.Enqueue((e, pagedIn, evicted));
+        else Apply(e, pagedIn, evicted);
+    }
+
+    private void Apply(in ScheduleEvent e, ulong pagedIn, ulong evicted)
     {
         if (!observer.TryGetHandle((uint)e.ContextId, out int h)) return;
         _pending.TryGetValue(h, out int pending);
@@ -52,7 +82,6 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
             case ScheduleEventKind.ContextSwitched:
             {
                 if (!_schedulers.TryGetValue(e.ContextId, out var engine)) break;
-                CoprocMetrics.ContextSwitches.Add(1);
                 int leftId = (int)e.Extra;
                 if (leftId != 0 && leftId != e.ContextId && observer.TryGetHandle((uint)leftId, out int left)
                     && _pending.GetValueOrDefault(left) > 0 && (SwitchReason)e.Value is SwitchReason.Requested or SwitchReason.Yielded)
@@ -66,7 +95,6 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
                 if (pending > 0 && IsLoaded(e.ContextId)) observer.Started(h, e.Cycle);
                 break;
             case ScheduleEventKind.BufferCompleted:
-                CoprocMetrics.FencesSignaled.Add(1); // the scheduler fence that retired it
                 if (pending > 0)
                 {
                     observer.Completed(h, e.Cycle);
@@ -96,7 +124,6 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
             {
                 // seed 001 §11: the paging buffer runs on the context's engine just before the chunk it serves.
                 if (!_schedulers.TryGetValue(e.ContextId, out var scheduler)) break;
-                var (pagedIn, evicted) = scheduler.LastPagingBufferBytes;
                 long bytes = (long)(pagedIn + evicted);
                 // An estimate (the buffer runs later, inside the chunk's ring entry): its COPYs at the device's cost.
                 ulong cycles = (pagedIn + evicted) / (ulong)Math.Max(1, copyBytesPerCycle) + e.Value * 64;
@@ -119,6 +146,16 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
     /// other contexts (ring-3 queues) are counted against them here.
     /// </summary>
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
+    {
+        if (Deferred)
+        {
+            foreach (var r in records) _interrupts.Enqueue(r);
+            return;
+        }
+        ApplyInterrupts(records);
+    }
+
+    private void ApplyInterrupts(ReadOnlySpan<InterruptRecord> records)
     {
         foreach (var r in records)
         {

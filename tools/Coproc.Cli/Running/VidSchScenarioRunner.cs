@@ -15,10 +15,11 @@ namespace Coproc.Cli.Running;
 /// at vsync, and reports what the scheduler did through a <see cref="SchedulingObserver"/>.
 /// </summary>
 /// <remarks>
-/// Design: deterministic mode only — the machine's virtual clock advances in steps no longer than
+/// Design: in deterministic mode the machine's virtual clock advances in steps no longer than
 /// <see cref="PollCycles"/> and never past the next planned submission or vsync, and between steps the runner (the
 /// emulated processes) submits, polls ring-3 fences and presents. Same scenario + seed ⇒ same report and trace.
-/// A scenario asking for threaded mode runs deterministically, and the report says so.
+/// Threaded mode (<c>"mode": "threaded"</c>) starts the machine's threads and drives the same plan from the caller's
+/// thread against the free-running device clock (<see cref="ScenarioExecution.ExecuteThreaded"/>).
 /// </remarks>
 public sealed class VidSchScenarioRunner : IScenarioRunner
 {
@@ -34,19 +35,21 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         bool preemption = options.Preemption ?? scenario.Options.Preemption;
         var requested = options.Mode ?? scenario.Mode;
         var notes = new List<string>();
-        if (requested == RunMode.Threaded)
-            notes.Add("threaded mode was requested; the scenario runner runs deterministically (virtual clock) only.");
-        using var run = new ScenarioExecution(scenario, seed, preemption, options.Trace);
-        ulong cycles = run.Execute(progress, cancellation);
+        bool threaded = requested == RunMode.Threaded;
+        if (threaded)
+            notes.Add("threaded: device, scheduler and preparation threads run freely (results vary from run to run); every context " +
+                      "submits as fast as its buffers in flight allow (periods are not honoured; the device clock moves only while it has work).");
+        using var run = new ScenarioExecution(scenario, seed, preemption, options.Trace, threaded);
+        ulong cycles = threaded ? run.ExecuteThreaded(progress, cancellation) : run.Execute(progress, cancellation);
         notes.AddRange(run.Notes(preemption));
         DisplayedFrame? frame = null;
         try { frame = DisplayedFrame.Read(run.Machine.Device.Mmio, run.Machine.Device.Memory); }
         catch (FrameCaptureException) { /* nothing was ever presented: no frame.png */ }
-        return ScenarioReportBuilder.Build(scenario, seed, RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes);
+        return ScenarioReportBuilder.Build(scenario, seed, threaded ? RunMode.Threaded : RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes);
     }
 
     /// <summary>The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput divisor, scheduler).</summary>
-    public static CoprocMachineOptions MachineOptions(Scenario scenario, bool preemption)
+    public static CoprocMachineOptions MachineOptions(Scenario scenario, bool preemption, MachineRunMode mode = MachineRunMode.Deterministic)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         var o = scenario.Options;
@@ -55,7 +58,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         var wc = Coproc.Fast.Device.Engines.Work.WorkCosts.Default;
         return new CoprocMachineOptions
         {
-            Mode = MachineRunMode.Deterministic,
+            Mode = mode,
             Device = new CoprocessorOptions
             {
                 LocalMemoryBytes = o.LocalMemoryBytes, SystemMemoryBytes = o.SystemMemoryBytes, ApertureBytes = 4UL << 20,
@@ -89,7 +92,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
 }
 
 /// <summary>One run of a scenario: the machine, the emulated processes and the loop that drives them.</summary>
-internal sealed class ScenarioExecution : IDisposable
+internal sealed partial class ScenarioExecution : IDisposable
 {
     private readonly Scenario _scenario;
     private readonly SubmissionPlan _plan;
@@ -101,15 +104,19 @@ internal sealed class ScenarioExecution : IDisposable
     private readonly ScenarioProcess[] _processOf;
     private readonly ScheduleObserverAdapter _adapter;
 
-    public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace)
+    public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace, bool threaded = false)
     {
         _scenario = scenario;
         _plan = SubmissionPlan.Build(scenario, seed);
-        Machine = new CoprocMachine(VidSchScenarioRunner.MachineOptions(scenario, preemption));
+        Machine = new CoprocMachine(VidSchScenarioRunner.MachineOptions(scenario, preemption,
+            threaded ? MachineRunMode.Threaded : MachineRunMode.Deterministic));
         try
         {
             Observer = new SchedulingObserver(trace);
-            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency, Machine.Device.Options.PacketCosts.CopyBytesPerCycle);
+            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency, Machine.Device.Options.PacketCosts.CopyBytesPerCycle)
+            {
+                Deferred = threaded,
+            };
             Machine.SetObserver(_adapter);
             Machine.InterruptTap = _adapter;
             var contexts = scenario.Contexts.ToList();
@@ -147,6 +154,7 @@ internal sealed class ScenarioExecution : IDisposable
                     _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer);
                 }
             }
+            if (displayOwner >= 0 && _ring0[displayOwner] is { Spec.Kind: ContextKind.Compositor } compositor) ShareWithCompositor(compositor);
         }
         catch
         {
@@ -156,6 +164,52 @@ internal sealed class ScenarioExecution : IDisposable
     }
 
     public CoprocMachine Machine { get; }
+
+    private static readonly uint[] Accents = [0xFFE74C3C, 0xFF2ECC71, 0xFFF39C12, 0xFF9B59B6, 0xFF1ABC9C, 0xFFE67E22];
+
+    // The compositor composes the other applications (seed 001 §9.3): their surfaces are shared with its process (it
+    // owns the handles too, so the KMD accepts its references), a game's window shows its last finished frame, a
+    // decoder's window its output surface; a compute job shows progress, a misbehaving application its state.
+    private void ShareWithCompositor(Ring0ContextDriver compositor)
+    {
+        var composer = new DesktopComposer();
+        var kmdProcess = Machine.Kmd.Process(compositor.Context.ProcessId);
+        var contexts = _scenario.Contexts.ToList();
+        var order = Enumerable.Range(0, contexts.Count).OrderBy(i => contexts[i].Context.Kind == ContextKind.Game ? 0 : 1).ToList();
+        foreach (int i in order)
+        {
+            var spec = contexts[i].Context;
+            uint accent = Accents[composer.WindowCount % Accents.Length];
+            if (_processOf[i] == _processOf[compositor.Index]) continue; // its own contexts (e.g. an effects pass) have no window
+            if (_ring0[i] is { } r0)
+            {
+                var process = _processOf[i];
+                if (spec.Kind == ContextKind.Misbehaving) composer.AddFaultableWindow(accent, () => r0.Context.Failed > 0 || r0.Rejections > 0);
+                else if (spec.Engine == EngineKind.Render && spec.Submission.Packets.DrawRects > 0 && process.SurfaceCount > 0)
+                {
+                    foreach (var (h, bytes) in process.Surfaces) kmdProcess.Own(h, bytes);
+                    composer.AddSurfaceWindow(accent, () =>
+                    {
+                        // The last frame the game finished (buffers retire in order, one per frame).
+                        var (h, bytes) = process.Surface((int)Math.Max(0, r0.Context.Completed - 1));
+                        return (h, SurfaceGeometry.For(bytes).At(0));
+                    });
+                }
+                else
+                {
+                    long total = Math.Max(1, spec.Submission.Count);
+                    composer.AddProgressWindow(accent, () => (double)r0.Context.Completed / total);
+                }
+            }
+            else if (_ring3[i] is { } r3 && !r3.VideoSource.Handle.IsNull)
+            {
+                kmdProcess.Own(r3.VideoSource.Handle, r3.VideoSource.Bytes);
+                var source = (r3.VideoSource.Handle, r3.VideoSource.Surface);
+                composer.AddSurfaceWindow(accent, () => source);
+            }
+        }
+        compositor.Composer = composer;
+    }
 
     /// <summary>Cycles after a vsync at which presenters look at it (its interrupt has been handled by then).</summary>
     private const ulong PresentCheckDelay = 20_000;
@@ -262,7 +316,8 @@ internal sealed class ScenarioExecution : IDisposable
         yield return $"preemption {(preemption ? "on" : "off")}; VidSch preempted {Machine.Schedulers.Sum(s => s?.PreemptionCount ?? 0)} times; " +
                      $"{_adapter.PagingBuffers} paging buffers moved {_adapter.BytesPaged / (1 << 20)} MiB " +
                      $"(managed allocations {_processes.Sum(p => (long)p.ManagedBytes) / (1 << 20)} MiB, local memory {_scenario.Options.LocalMemoryBytes / (1 << 20)} MiB).";
-        yield return $"machine: {Machine.DeviceSteps} device steps, {Machine.EventsRun} driver events (interrupts, preparations, timers).";
+        if (Machine.DeviceSteps > 0) // deterministic mode counts these; threaded threads do not
+            yield return $"machine: {Machine.DeviceSteps} device steps, {Machine.EventsRun} driver events (interrupts, preparations, timers).";
         foreach (var p in _presenters)
             if (p is not null)
                 yield return $"{p.Context.Spec.Name}: {p.Presented} frames presented, {p.Missed} missed vsyncs" +

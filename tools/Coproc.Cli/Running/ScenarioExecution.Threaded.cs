@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using Coproc.Cli.Scenarios;
+using Coproc.Fast.Driver.Diagnostics;
+
+namespace Coproc.Cli.Running;
+
+internal sealed partial class ScenarioExecution
+{
+    /// <summary>Wall-clock bound of a threaded run: a guard against a machine that stops making progress, not a timing.</summary>
+    public static readonly TimeSpan ThreadedWallLimit = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Threaded mode: starts the machine's device, scheduler and preparation threads (<c>CoprocMachine.Start</c>) and
+    /// plays the submission plan from this thread against the device clock as it runs — the emulated processes submit
+    /// (ring 0 through the KMD, ring 3 through their doorbells), poll their
+    /// ring-3 fences and present at vsync, as in deterministic mode — except that every context submits as fast as its
+    /// <c>buffers_in_flight</c> allow (planned periods are not honoured: the device clock moves only while the device
+    /// has work, so waiting for a planned cycle on an idle device would never end). The run ends
+    /// at the scenario's duration, or earlier once every planned buffer has retired or failed, or at
+    /// <see cref="ThreadedWallLimit"/>. Returns the device cycles run.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A machine thread failed.</exception>
+    public ulong ExecuteThreaded(IProgress<ScenarioProgress>? progress, CancellationToken cancellation)
+    {
+        ulong duration = _scenario.DurationCycles;
+        ulong period = _scenario.Options.VsyncPeriodCycles;
+        ulong nextVsync = period == 0 ? ulong.MaxValue : period, vsyncs = 0, evaluate = ulong.MaxValue;
+        ulong reportEvery = Math.Max(duration / 200, 1), nextReport = 0;
+        var waiting = new Queue<PlannedSubmission>[_submitted.Length];
+        for (int c = 0; c < waiting.Length; c++) waiting[c] = new Queue<PlannedSubmission>();
+        foreach (var p in _plan.Periodic) waiting[p.Context].Enqueue(p);
+        var wall = Stopwatch.StartNew();
+        var spin = new SpinWait();
+        Machine.Start();
+        while (!cancellation.IsCancellationRequested && wall.Elapsed < ThreadedWallLimit)
+        {
+            if (Machine.ThreadFailure is { } failure) throw new InvalidOperationException("a machine thread failed", failure);
+            ulong now = Machine.Now;
+            if (now >= duration) break;
+            // Every context submits as fast as its buffers in flight allow (periods are not honoured: a stress run).
+            bool progressed = false, planned = false;
+            for (int c = 0; c < waiting.Length; c++)
+            {
+                var spec = _scenario.Contexts.ElementAt(c).Context;
+                int limit = spec.Submission.BuffersInFlight <= 0 ? int.MaxValue : spec.Submission.BuffersInFlight;
+                while (waiting[c].Count > 0 && Outstanding(c) < limit)
+                {
+                    SubmitPlanned(waiting[c].Dequeue(), now);
+                    progressed = true;
+                }
+                planned |= waiting[c].Count > 0;
+            }
+            foreach (int c in _plan.BackToBackContexts)
+                RefillBackToBack(c, Math.Max(now, _scenario.Contexts.ElementAt(c).Context.Submission.StartCycle));
+            foreach (var r3 in _ring3) r3?.Poll(now);
+            _adapter.Drain();
+            if (now >= nextVsync)
+            {
+                vsyncs++;
+                Observer.Vsync(nextVsync, vsyncs);
+                evaluate = nextVsync;
+                nextVsync += period;
+            }
+            if (evaluate != ulong.MaxValue && now >= evaluate + PresentCheckDelay)
+            {
+                foreach (var p in _presenters) p?.OnVsync(evaluate);
+                evaluate = ulong.MaxValue;
+            }
+            if (progress is not null && now >= nextReport)
+            {
+                nextReport = now + reportEvery;
+                progress.Report(new ScenarioProgress(Math.Min(now, duration), duration, $"{_scenario.Name}: vsync {vsyncs} (threaded)"));
+            }
+            if (!planned && BackToBackDone() && Idle()) break; // every planned buffer retired or failed
+            if (progressed) spin.Reset();
+            else spin.SpinOnce();
+        }
+        Machine.WaitUntilIdle(TimeSpan.FromSeconds(5));
+        foreach (var r3 in _ring3) r3?.Poll(Machine.Now);
+        _adapter.Drain();
+        ulong end = Math.Min(Machine.Now, duration);
+        CoprocMetrics.DeviceCycles.Add((long)end);
+        return end;
+    }
+
+    private long Outstanding(int c) => _ring0[c]?.Outstanding ?? _ring3[c]?.Outstanding ?? 0;
+
+    // Nothing queued in VidSch and no ring-3 submission outstanding (a waiting flip keeps the device stepping).
+    private bool Idle()
+    {
+        if (!Machine.AllIdle) return false;
+        foreach (var r0 in _ring0) if (r0 is not null && r0.Outstanding > 0) return false;
+        foreach (var r3 in _ring3) if (r3 is not null && r3.Outstanding > 0) return false;
+        return true;
+    }
+
+    private bool BackToBackDone()
+    {
+        foreach (int c in _plan.BackToBackContexts)
+            if (_submitted[c] < _plan.BackToBackLimit(c)) return false;
+        return true;
+    }
+}
