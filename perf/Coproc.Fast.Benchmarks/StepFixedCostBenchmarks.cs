@@ -9,7 +9,8 @@ namespace Coproc.Fast.Benchmarks;
 /// <see cref="Coprocessor.Step"/> of the ring-3 workload's device with nothing to do (its user queue registered and
 /// drained, every engine idle); the other row writes one 64-byte NOP into the user queue, publishes it, rings the doorbell
 /// and steps once — the scheduling core services the doorbell and the render engine loads the queue, executes the packet
-/// and writes ReadPtr back. Their difference is the per-packet cost of a doorbell per packet on the device side.
+/// and writes ReadPtr back. Their difference is the per-packet cost of a doorbell per packet on the device side. The
+/// third row submits 64 packets with a doorbell each before one Step (the batching a busy device thread sees), per packet.
 /// </summary>
 [MemoryDiagnoser]
 public class StepFixedCostBenchmarks
@@ -44,6 +45,18 @@ public class StepFixedCostBenchmarks
         _queue.TrySubmit(_workload.Packet);
         _device.Step(Ring3DeviceThread.StepCycles);
         if (!_workload.Drained) throw new InvalidOperationException("one Step did not drain the packet");
+        return _device.Cycle;
+    }
+
+    /// <summary>64 packets each submitted with its own doorbell (coalesced until the core takes it), then one Step: per packet.</summary>
+    [Benchmark(OperationsPerInvoke = 64)]
+    public ulong SixtyFourDoorbellsThenStep()
+    {
+        var q = _queue;
+        ReadOnlySpan<uint> p = _workload.Packet;
+        for (int i = 0; i < 64; i++) q.TrySubmit(p);
+        _device.Step(Ring3DeviceThread.StepCycles);
+        if (!_workload.Drained) throw new InvalidOperationException("one Step did not drain the packets");
         return _device.Cycle;
     }
 }
