@@ -28,9 +28,6 @@ namespace Coproc.Fast.Device.Doorbells;
 // because the next snapshot sees summary bit w and exchanges word w. A ring whose R1 found the bit
 // already set is coalesced with the ring that set it: that bit is cleared by a W_w that happens after our
 // R1 (it was still set at our R1), so the same snapshot that reports it also sees our published data.
-// Ring first does a full fence and a plain load of the word and returns (coalesced) when the bit is already set:
-// the fence puts the ringer's WritePtr store before that load, and the W_w that clears the bit seen set comes after
-// the load, so the same argument as for a coalesced R1 holds without the RMW.
 // Spurious work is possible (summary bit w set, word w already emptied by an earlier snapshot); the
 // snapshot then exchanges a zero word, which costs one exchange and reports nothing.
 /// <summary>
@@ -55,13 +52,6 @@ public sealed class DoorbellVector
     {
         int w = (doorbell >> 6) & (WordCount - 1);
         ulong bit = 1UL << (doorbell & 63);
-        // Design: a doorbell rung again before the core took it (a producer ringing per packet) is coalesced without an
-        // atomic RMW on the word's cache line, which the core's exchanges keep stealing (issue perf2: the RMW per ring
-        // was a contended line transfer per packet). The full fence orders the ringer's earlier WritePtr store before
-        // this load, so a bit seen set here is cleared by a later W_w whose service reads that WritePtr — the same
-        // guarantee as a coalesced R1 below; a bit seen clear takes the normal path.
-        Interlocked.MemoryBarrier();
-        if ((Volatile.Read(ref _words[w].Value) & bit) != 0) return false;
         ulong before = Interlocked.Or(ref _words[w].Value, bit);
         if ((before & bit) != 0) return false;
         ulong wbit = 1UL << w;
