@@ -18,6 +18,8 @@ namespace Coproc.Fast.Device.Core;
 public sealed class Coprocessor : IDisposable
 {
     private readonly CommandProcessor[] _engines;
+    private uint _vsyncPeriodSeen;  // the period _nextVsync was computed for (0: none yet)
+    private ulong _nextVsync;       // the first multiple of _vsyncPeriodSeen after Cycle (when computed)
 
     /// <summary>Creates a device that allocates its own local and system memory.</summary>
     public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), null) { }
@@ -118,7 +120,14 @@ public sealed class Coprocessor : IDisposable
             ulong toVsync = 0;
             if (period != 0)
             {
-                toVsync = period - Cycle % period;
+                // Design: the next vsync boundary (the first multiple of the period after Cycle) is cached while the
+                // period is unchanged — Cycle only grows, here — saving a 64-bit division per Step (issue perf2).
+                if (period != _vsyncPeriodSeen || Cycle >= _nextVsync)
+                {
+                    _vsyncPeriodSeen = period;
+                    _nextVsync = Cycle + (period - Cycle % period);
+                }
+                toVsync = _nextVsync - Cycle;
                 if (toVsync < slice) slice = toVsync;
             }
             ulong end = Cycle + slice;

@@ -24,6 +24,14 @@ public sealed unsafe partial class CommandProcessor
     private ulong _kernelResume;     // a kernel context saved to let user queues run; resumed when it has work
     private readonly ulong[] _uqYielded = new ulong[4]; // doorbells that yielded during this Run
 
+    private bool _uqAnyYielded;      // some bit of _uqYielded is set (cleared with it at the top of Run)
+
+    private void ClearYielded()
+    {
+        Array.Clear(_uqYielded);
+        _uqAnyYielded = false;
+    }
+
     private bool Yielded(int doorbell) => (_uqYielded[doorbell >> 6] & (1UL << doorbell)) != 0;
 
     /// <summary>Connects the scheduling core's run list for this engine (done by the device at construction).</summary>
@@ -74,7 +82,11 @@ public sealed unsafe partial class CommandProcessor
         _mark += reserve;
         _budgetReserve = 0;
         if (!_uqActive) return true; // faulted: Fault() already faulted the queue
-        if (s is RunStatus.Yield or RunStatus.Stall) _uqYielded[q.Doorbell >> 6] |= 1UL << q.Doorbell;
+        if (s is RunStatus.Yield or RunStatus.Stall)
+        {
+            _uqYielded[q.Doorbell >> 6] |= 1UL << q.Doorbell;
+            _uqAnyYielded = true;
+        }
         _userQueues.Report(in q, used, drained: s == RunStatus.Empty);
         return true;
     }

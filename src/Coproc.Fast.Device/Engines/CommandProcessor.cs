@@ -169,7 +169,7 @@ public sealed unsafe partial class CommandProcessor
         long budget = cycles + _carry;
         _mark = budget + (_mark - _carry); // cycles charged between steps (switch costs) are not yet accounted
         _visited = 0;
-        if (_userQueues is not null) Array.Clear(_uqYielded);
+        if (_uqAnyYielded) ClearYielded(); // usually nothing yielded: skip the clear (an idle Run should cost a few ns)
         // seed 001 §6.2: a pending run list is taken at the first switch point (deferred inside a
         // disable-context-switch region until ENABLE, behaviour 28).
         if (RunList.PendingCount != 0 && CanTakePendingRunList) TakePendingRunList(ref budget);

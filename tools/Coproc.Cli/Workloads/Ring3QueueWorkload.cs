@@ -18,9 +18,10 @@ internal sealed class Ring3QueueWorkload : IDisposable
 {
     public const int Capacity = 4096;
     private readonly Coprocessor _device;
-    private readonly Ring3DeviceThread _deviceThread;
+    private readonly Ring3DeviceThread? _deviceThread;
 
-    public Ring3QueueWorkload()
+    /// <param name="startDeviceThread">False: no device thread; the caller steps <see cref="Device"/> itself (single-threaded probes).</param>
+    public Ring3QueueWorkload(bool startDeviceThread = true)
     {
         _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 4UL << 20, ApertureBytes = 1UL << 20 });
         var registrar = new UserQueueRegistrar(_device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
@@ -35,8 +36,11 @@ internal sealed class Ring3QueueWorkload : IDisposable
         }, execution).Open(_device.Memory);
         Packet[0] = PacketHeader.Make(Opcode.Nop, 16);
         for (int i = 1; i < 16; i++) Packet[i] = (uint)i;
-        _deviceThread = new Ring3DeviceThread(_device);
+        if (startDeviceThread) _deviceThread = new Ring3DeviceThread(_device);
     }
+
+    /// <summary>The device; step it only when the workload runs without its device thread.</summary>
+    public Coprocessor Device => _device;
 
     public UserQueue Queue { get; }
 
@@ -48,7 +52,7 @@ internal sealed class Ring3QueueWorkload : IDisposable
 
     public void Dispose()
     {
-        _deviceThread.Dispose();
+        _deviceThread?.Dispose();
         _device.Dispose();
     }
 }
