@@ -168,6 +168,7 @@ public sealed partial class PresentManager
         }
         chain.Decide(p.Id, status);
         FlipCompleted?.Invoke(new FlipNotice(ctx.Id, p.Id, status, p.Surface, cycle));
+        _flipPool.Push(p);
     }
 
     // Time must reach the next vsync while something waits for one (a latched flip, held buffers): ask for a timer.
