@@ -125,6 +125,7 @@ public sealed partial class PresentManager
             if (!_primaries.TryGetValue(surface, out ulong pa))
                 throw new FlipRejectedException(FlipRejection.NotPrimarySurface, $"{surface}");
             _bus.WriteRegister(ScanoutBaseReg, pa);
+            OnScanout(); // the device drops a latched flip on an immediate change (native-layout.md §12)
         }
     }
 
