@@ -105,11 +105,17 @@ public sealed partial class PresentManager
         FlipChain? shown = null;
         DecideReplaced(cycle);
         // §9.2: acknowledged only when CURRENT_SURFACE (carried by the vsync) is the flip's surface.
-        if (_latched is { } l && l.Flip.Surface == displayed)
+        if (_latched is { } l)
         {
             _latched = null;
-            shown = l.Chain;
-            Decide(l.Context, l.Chain, l.Flip, FlipStatus.Presented, cycle);
+            // Its fence came before this vsync in the queue, so it was latched in time: the display shows it unless a
+            // later immediate change (a mode-set scan-out) replaced it — then it was never visible.
+            if (l.Flip.Surface == displayed)
+            {
+                shown = l.Chain;
+                Decide(l.Context, l.Chain, l.Flip, FlipStatus.Presented, cycle);
+            }
+            else Decide(l.Context, l.Chain, l.Flip, FlipStatus.Dropped, cycle);
         }
         // A frame not ready by its vsync: the context had a flip submitted whose FLIP had not executed, and none of
         // its flips became visible at this vsync.
@@ -119,6 +125,19 @@ public sealed partial class PresentManager
             foreach (var p in chain.Pending)
                 if (p.Status == FlipStatus.Queued) { chain.MissedVsyncs++; break; }
         }
+    }
+
+    /// <summary>A mode-set scan-out (SCANOUT_BASE) changed the screen: the latched and replaced flips were never shown.</summary>
+    private void OnScanout()
+    {
+        ulong cycle = _bus.Cycle;
+        if (_latched is { } l)
+        {
+            _latched = null;
+            Decide(l.Context, l.Chain, l.Flip, FlipStatus.Dropped, cycle);
+        }
+        DecideReplaced(cycle);
+        AfterBatch();
     }
 
     // Replaced vsync flips are decided once the screen changes (a vsync or an immediate flip).
@@ -168,6 +187,7 @@ public sealed partial class PresentManager
         }
         chain.Decide(p.Id, status);
         FlipCompleted?.Invoke(new FlipNotice(ctx.Id, p.Id, status, p.Surface, cycle));
+        _flipPool.Push(p);
     }
 
     // Time must reach the next vsync while something waits for one (a latched flip, held buffers): ask for a timer.

@@ -41,6 +41,7 @@ public sealed partial class PresentManager
     private readonly List<(VidSchContext Context, FlipChain Chain)> _chains = new();
     private readonly PhysicalAddress _fencePage;
     private readonly uint[] _packets = new uint[16];
+    private readonly Stack<PendingFlip> _flipPool = new(); // flip records are reused: a steady flip rate allocates nothing
 
     internal PresentManager(Kmd kmd, VideoMemoryManager vidmm, IDeviceBus bus, object kernelLock, uint vsyncPeriod, ISchedulerHost? host)
     {
@@ -124,6 +125,7 @@ public sealed partial class PresentManager
             if (!_primaries.TryGetValue(surface, out ulong pa))
                 throw new FlipRejectedException(FlipRejection.NotPrimarySurface, $"{surface}");
             _bus.WriteRegister(ScanoutBaseReg, pa);
+            OnScanout(); // the device drops a latched flip on an immediate change (native-layout.md §12)
         }
     }
 
@@ -182,7 +184,13 @@ public sealed partial class PresentManager
             w.PrivilegedFence(FenceAddress(chain).Encoded, sequence, interrupt: true);
             flipId = _kmd.SubmitKernelBuffer(context, w.WrittenSpan);
             chain.SequenceIssued = sequence;
-            chain.Pending.Add(new PendingFlip { Id = flipId, Sequence = sequence, Surface = pa, Kind = flipKind, Status = FlipStatus.Queued });
+            var p = _flipPool.TryPop(out var pooled) ? pooled : new PendingFlip();
+            p.Id = flipId;
+            p.Sequence = sequence;
+            p.Surface = pa;
+            p.Kind = flipKind;
+            p.Status = FlipStatus.Queued;
+            chain.Pending.Add(p);
             return true;
         }
     }

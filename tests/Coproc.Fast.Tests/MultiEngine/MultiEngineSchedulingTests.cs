@@ -113,4 +113,20 @@ public sealed class MultiEngineSchedulingTests
         Assert.That(h.Machine.SchedulerFor(EngineKind.Compute).FindContext(c.Id), Is.SameAs(c));
         Assert.That(h.Machine.SchedulerFor(EngineKind.Render).FindContext(c.Id), Is.Null);
     }
+
+    [Test]
+    public void ScheduledEngines_LimitWhichEnginesGetContexts()
+    {
+        using var m = new Coproc.Fast.Driver.Machine.CoprocMachine(new Coproc.Fast.Driver.Machine.CoprocMachineOptions
+        {
+            ScheduledEngines = [EngineKind.Render, EngineKind.VideoDecode],
+        });
+        Assert.That(m.Schedulers.Select(s => s is not null), Is.EqualTo(new[] { true, false, false, true, false }));
+        Assert.That(m.CreateContext(1, 0, EngineKind.VideoDecode).Engine, Is.EqualTo(EngineKind.VideoDecode));
+        Assert.Throws<InvalidOperationException>(() => m.CreateContext(1, 0, EngineKind.Compute));
+        Assert.Throws<ArgumentException>(() => new Coproc.Fast.Driver.Machine.CoprocMachine(new Coproc.Fast.Driver.Machine.CoprocMachineOptions
+        {
+            ScheduledEngines = [EngineKind.Compute],
+        }), "the default engine must be scheduled");
+    }
 }

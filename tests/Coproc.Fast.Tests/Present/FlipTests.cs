@@ -120,6 +120,19 @@ public sealed class FlipTests
     }
 
     [Test]
+    public void ModeSetScanout_DropsALatchedFlip_AndTheMachineStillGoesIdle()
+    {
+        using var h = new PresentHarness(bufferCount: 2);
+        long f = h.Flip(1, FlipKind.Vsync);
+        Assert.That(h.Machine.RunUntil(() => h.Display.StatusOf(h.Context, f) == FlipStatus.Latched), Is.True);
+        h.Display.Show(h.Surfaces[2]);
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        Assert.That(h.Display.StatusOf(h.Context, f), Is.EqualTo(FlipStatus.Dropped));
+        Assert.That(h.Current, Is.EqualTo(h.Pa(h.Surfaces[2])));
+        Assert.That(h.Chain.QueuedFlips, Is.Zero);
+    }
+
+    [Test]
     public void IdleMachine_ServicesVsyncInterrupts_AsVirtualTimePasses()
     {
         using var h = new PresentHarness(bufferCount: 2);
