@@ -28,7 +28,7 @@ public class WorkPacketProperties
     /// (nothing queued) or accepts it — then it completes or faults only its own context, and memory outside the
     /// caller's allocations (another process's allocation, physically next to them) is never touched.
     /// </summary>
-    [FsProperty(MaxTest = 60)]
+    [FsProperty(MaxTest = 60, Replay = "(2026120606,47515)")]
     public void WorkPacket_AnyOperands_AcceptedOrRejectedTyped_NeverTouchesAnotherProcess(int seed)
     {
         using var h = new SchedulingHarness(new VidSchOptions { TimeoutCycles = 2_000_000 }, localBytes: 4UL << 20, systemBytes: 4UL << 20);
@@ -62,7 +62,8 @@ public class WorkPacketProperties
                 var stream = Pick();
                 // Half the time a real CRLE stream (a repeat of one pixel) so the decoder gets past its first token.
                 uint n = (uint)rng.Next(1, 129);
-                h.Write(stream, [(byte)(0x7F + n), 0x11, 0x22, 0x33, 0x44]);
+                // Pick() may hand out a stale handle (the KMD must reject it); only a live allocation can be written.
+                if (h.Machine.VidMm.IsLive(stream)) h.Write(stream, [(byte)(0x7F + n), 0x11, 0x22, 0x33, 0x44]);
                 cb.VideoDecode(stream, 0, rng.Next(2) == 0 ? 5u : (uint)rng.Next(0, 9000), Pick(), RandomSurface(rng));
                 break;
             default:

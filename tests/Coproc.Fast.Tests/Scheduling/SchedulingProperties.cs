@@ -16,7 +16,7 @@ public class SchedulingProperties
     /// Valid-looking command buffers with random corruption and random resource lists: the KMD either accepts (and the
     /// buffer then completes, or faults only its own context) or refuses with a typed rejection and queues nothing.
     /// </summary>
-    [FsProperty(MaxTest = 60)]
+    [FsProperty(MaxTest = 60, Replay = "(2026120707,55433)")]
     public void Kmd_AnyInput_IsAcceptedOrRejectedTyped_AndNeverHarmsAnotherContext(int seed, uint[] noise)
     {
         using var h = new SchedulingHarness(new VidSchOptions { TimeoutCycles = 200_000 }, localBytes: 4UL << 20, systemBytes: 4UL << 20);
@@ -73,7 +73,7 @@ public class SchedulingProperties
     }
 
     /// <summary>Any workload of two contexts, preempted at any quantum, ends byte-identical to an uninterrupted run.</summary>
-    [FsProperty(MaxTest = 15)]
+    [FsProperty(MaxTest = 15, Replay = "(2026120808,63353)")]
     public void Preemption_AnyWorkloadAndQuantum_EndsByteIdenticalToAnUninterruptedRun(int seed, ushort quantum)
     {
         var reference = Run(seed, 1UL << 40);

@@ -23,7 +23,7 @@ public class WorkMalformedProperties
         _ => [1, 7, 10],
     };
 
-    [FsProperty(MaxTest = 150)]
+    [FsProperty(MaxTest = 150, Replay = "(2026120202,15839)")]
     public void RandomPackets_EndMalformedFaultedOrDone_AndTouchOnlyMappedMemory(byte which, uint[] payload, int seed, bool honestLength)
     {
         var op = WorkOpcodes[which % 4];

@@ -32,7 +32,7 @@ public class WorkResumeProperties
         return WorkStatus.Yielded;
     }
 
-    [FsProperty(MaxTest = 40)]
+    [FsProperty(MaxTest = 40, Replay = "(2026120303,23757)")]
     public void DrawRects_InterruptedAtRandomBudgets_EndsIdenticalToOneRun_AndToTheModel(int seed, uint[] slices)
     {
         var scene = new DrawRectsScenario(seed);
@@ -46,7 +46,7 @@ public class WorkResumeProperties
         Assert.That(space.ReadU32(DrawRectsScenario.TargetVa, scene.TargetPixels.Length), Is.EqualTo(once));
     }
 
-    [FsProperty(MaxTest = 40)]
+    [FsProperty(MaxTest = 40, Replay = "(2026120404,31677)")]
     public void Dispatch_InterruptedAtRandomBudgets_EndsBitIdenticalToOneRun(int seed, uint[] slices)
     {
         const ulong A = 0x0000_0001_0000_0000, B = 0x0000_0002_0000_0000;
@@ -73,7 +73,7 @@ public class WorkResumeProperties
         Assert.That(space.Read(B, (int)count * 4 + 8), Is.EqualTo(once));
     }
 
-    [FsProperty(MaxTest = 30)]
+    [FsProperty(MaxTest = 30, Replay = "(2026120505,39595)")]
     public void VideoEncodeThenDecode_InterruptedAtRandomBudgets_EndIdenticalToOneRun(int seed, uint[] slices)
     {
         const ulong In = 0x0000_0003_0000_0000, Out = 0x0000_0005_0000_0000, Size = 0x0000_0006_0000_0000, Dec = 0x0000_0007_0000_0000;

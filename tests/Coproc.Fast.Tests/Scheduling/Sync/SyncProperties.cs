@@ -13,7 +13,7 @@ public class SyncProperties
     /// always reads back its own stamp (no other section ran inside it), every context ends unblocked with nothing
     /// held back, and every object is back in its initial state.
     /// </summary>
-    [FsProperty(MaxTest = 12)]
+    [FsProperty(MaxTest = 12, Replay = "(2026120909,71271)")]
     public void BalancedCriticalSections_AlwaysFinish_MutexSectionsNeverInterleave_ObjectsEndAsCreated(int seed)
     {
         using var h = new SyncHarness();
