@@ -8,16 +8,14 @@ namespace Coproc.Fast.Driver.Kernel;
 
 /// <summary>
 /// The kernel-mode driver's submission path of the basic model (seed 001 §3.1 steps 5–9, §3.7): every call enters
-/// through the <see cref="Ring0Gate"/> (arguments copied in), the command buffer is validated
-/// (<see cref="KmdValidator"/>) against the caller's allocations, copied into a kernel-only
-/// <see cref="DmaBuffer"/> from the process's pool, and queued on the scheduler. Invalid input throws
+/// through the <see cref="Ring0Gate"/>, the command buffer and resource list are copied in once, straight into a
+/// kernel-only <see cref="DmaBuffer"/> from the process's pool, validated there (<see cref="KmdValidator"/>) against
+/// the caller's allocations, and queued on the scheduler. Invalid input throws
 /// <see cref="CommandBufferRejectedException"/> with nothing queued.
 /// </summary>
 public sealed partial class Kmd
 {
-    private const int HeaderBytes = 16;
-    [ThreadStatic] private static byte[]? t_arguments;
-    [ThreadStatic] private static PatchSite[]? t_sites;
+    private const int HeaderBytes = 16; // the scalar arguments (context, lengths), counted as copied-in bytes
 
     private readonly Ring0Gate _gate;
     private readonly VideoMemoryManager _vidmm;
@@ -61,7 +59,7 @@ public sealed partial class Kmd
 
     /// <summary>
     /// Submits a command buffer and its resource list on <paramref name="context"/> for <paramref name="processId"/>:
-    /// one ring-0 entry (the gate copies both in), validation, copy into a DMA buffer, queueing. Returns the
+    /// one ring-0 entry, one copy-in of both straight into a kernel-only DMA buffer, validation of that copy, queueing. Returns the
     /// submission id (see <see cref="VidSchContext.StatusOf"/>). <paramref name="completion"/>, if given, is signalled
     /// once the buffer's trailing scheduler fence is reached and its interrupt serviced (seed 001 §10.4).
     /// </summary>
@@ -69,48 +67,45 @@ public sealed partial class Kmd
     public long Submit(uint processId, VidSchContext context, ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources,
         VidSch.Sync.UserModeCompletionEvent? completion = null)
     {
-        // Ring 3: marshal the call's arguments into one block (the system call's argument buffer).
         int cmdBytes = commands.Length * 4;
         int refBytes = resources.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<ResourceReference>();
-        int total = HeaderBytes + cmdBytes + refBytes;
-        var args = t_arguments;
-        if (args is null || args.Length < total) t_arguments = args = new byte[Math.Max(total, 4096)];
-        var header = MemoryMarshal.Cast<byte, int>(args.AsSpan(0, HeaderBytes));
-        header[0] = context.Id;
-        header[1] = commands.Length;
-        header[2] = resources.Length;
-        header[3] = 0;
-        MemoryMarshal.AsBytes(commands).CopyTo(args.AsSpan(HeaderBytes));
-        MemoryMarshal.AsBytes(resources).CopyTo(args.AsSpan(HeaderBytes + cmdBytes));
-
-        // Ring 0 from here on, on the kernel's copy only (seed 001 §3.7: no TOCTOU window).
-        using var call = _gate.Enter(processId, args.AsSpan(0, total));
-        var k = call.Arguments;
-        var h = MemoryMarshal.Cast<byte, int>(k[..HeaderBytes]);
-        int nCmd = h[1], nRef = h[2];
-        var kCommands = MemoryMarshal.Cast<byte, uint>(k.Slice(HeaderBytes, nCmd * 4));
-        var kResources = MemoryMarshal.Cast<byte, ResourceReference>(k.Slice(HeaderBytes + nCmd * 4, refBytes));
+        // One ring-0 entry. The scalar arguments (context, lengths) travel by value, like a system call's registers;
+        // the two arrays are copied in exactly once below, straight into the kernel-only DMA buffer and its resource
+        // list, and validated there (seed 001 §3.7: no TOCTOU window, and no second kernel copy — PERFORMANCE.md goal 2).
+        _gate.EnterForDirectCopy(processId, HeaderBytes + cmdBytes + refBytes);
+        int nCmd = commands.Length, nRef = resources.Length;
         // The context's own engine scheduler, which must belong to this KMD's device (one kernel lock per device).
         var scheduler = context.Scheduler;
         // Contexts are created only by a scheduler (internal constructor) and never destroyed, so a context whose
         // scheduler shares this KMD's kernel lock is one of this device's: no lookup under the lock is needed.
-        if (h[0] != context.Id || context.ProcessId != processId || scheduler is null || scheduler.KernelLock != _scheduler.KernelLock)
-            throw new CommandBufferRejectedException(CommandBufferRejection.UnknownContext, -1, $"context {h[0]} is not process {processId}'s");
+        if (context.ProcessId != processId || scheduler is null || scheduler.KernelLock != _scheduler.KernelLock)
+            throw new CommandBufferRejectedException(CommandBufferRejection.UnknownContext, -1, $"context {context.Id} is not process {processId}'s");
         var o = _scheduler.Options;
         if (nCmd > o.DmaBufferDwords)
             throw new CommandBufferRejectedException(CommandBufferRejection.TooLarge, -1, $"{nCmd} dwords, a DMA buffer holds {o.DmaBufferDwords}");
+        if (nCmd == 0) throw new CommandBufferRejectedException(CommandBufferRejection.Empty, -1, "no packets");
+        if (nRef > o.MaxReferences)
+            throw new CommandBufferRejectedException(CommandBufferRejection.TooLarge, -1, $"{nRef} resource-list entries, at most {o.MaxReferences}");
         var process = Process(processId);
-        var sites = t_sites;
-        if (sites is null || sites.Length < o.MaxReferences) t_sites = sites = new PatchSite[o.MaxReferences];
-        int nSites = KmdValidator.Validate(kCommands, kResources, process, o.MaxResourceId, sites, context.Engine);
 
         DmaBuffer buffer;
         // Steady state: a pooled buffer under the process's own lock; creating one allocates from VidMm (kernel lock).
         if (!process.TryRentPooled(out buffer))
             lock (_scheduler.KernelLock) buffer = process.RentDmaBuffer(_createDmaBuffer);
-        kCommands.CopyTo(buffer.Dwords(_vidmm.Memory));
-        kResources.CopyTo(buffer.References);
-        sites.AsSpan(0, nSites).CopyTo(buffer.Sites);
+        try
+        {
+            // The copy-in: from here on only the kernel's copies are read (the application may rewrite its arrays).
+            var kCommands = buffer.Dwords(_vidmm.Memory)[..nCmd];
+            commands.CopyTo(kCommands);
+            var kResources = buffer.References.AsSpan(0, nRef);
+            resources.CopyTo(kResources);
+            KmdValidator.Validate(kCommands, kResources, process, o.MaxResourceId, buffer.Sites, context.Engine);
+        }
+        catch
+        {
+            process.ReturnDmaBuffer(buffer); // rejected: the buffer goes back unused, nothing queued
+            throw;
+        }
         buffer.DwordCount = nCmd;
         buffer.ReferenceCount = nRef;
         buffer.CompletionEvent = completion; // seed 001 §10.4: signalled after the buffer's trailing fence + interrupt

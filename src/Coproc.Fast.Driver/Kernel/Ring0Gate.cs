@@ -1,23 +1,24 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using Microsoft.Extensions.ObjectPool;
 
 namespace Coproc.Fast.Driver.Kernel;
 
 /// <summary>
 /// The one door from ring 3 into ring 0 (ARCHITECTURE.md "Ring0Gate"; issue 4 §1). Every entry copies the caller's
-/// arguments into a pooled kernel-owned buffer (seed 001 §3.7), charges the transition per <see cref="Ring0GatePolicy"/>
+/// arguments into a kernel-owned buffer (seed 001 §3.7), charges the transition per <see cref="Ring0GatePolicy"/>
 /// and counts the entry against the calling process, so the ring-3 path can show one entry for registration and none
-/// per submission (seed 003 claim). Thread-safe; no allocation per entry in steady state.
+/// per submission (seed 003 claim). Thread-safe; no allocation and no interlocked operation per entry in steady state
+/// (PERFORMANCE.md goal 2): the counts live in single-writer per-thread slots (<see cref="Ring0GateCounters"/>) and
+/// the argument buffer is the entering thread's own.
 /// </summary>
 public sealed class Ring0Gate
 {
-    private readonly ObjectPool<KernelArgumentBuffer> _buffers;
-    private readonly ConcurrentDictionary<uint, StrongBox<long>> _entriesByProcess = new();
+    // The entering thread's argument buffer: a ring-0 call is a ref struct, so it is entered and left on one thread;
+    // a nested entry (a call made while another is held) takes a fresh buffer from the shared overflow stack.
+    [ThreadStatic] private static KernelArgumentBuffer? t_buffer;
+    private readonly Stack<KernelArgumentBuffer> _overflow = new();
+    private readonly Ring0GateCounters _counters = new();
     private readonly Action<ulong>? _charge;
-    private long _totalEntries;
     private long _chargedCycles;
-    private long _copiedBytes;
 
     /// <summary>Creates a gate.</summary>
     /// <exception cref="PlatformNotSupportedException">Real policy where no cheap system call is available.</exception>
@@ -28,25 +29,22 @@ public sealed class Ring0Gate
         if (Options.Policy == Ring0GatePolicy.Real && !Ring0GateSyscall.IsSupported)
             throw new PlatformNotSupportedException("the Real ring-0 gate needs libc's getppid");
         _charge = Options.ChargeVirtualCycles;
-        int size = Options.ArgumentBufferBytes;
-        _buffers = new DefaultObjectPool<KernelArgumentBuffer>(new BufferPolicy(size), Environment.ProcessorCount * 4);
     }
 
     /// <summary>The gate's configuration.</summary>
     public Ring0GateOptions Options { get; }
 
     /// <summary>Entries from every process.</summary>
-    public long TotalEntries => Interlocked.Read(ref _totalEntries);
+    public long TotalEntries => _counters.TotalEntries();
 
     /// <summary>Virtual cycles charged under <see cref="Ring0GatePolicy.Modeled"/>: the gate's own virtual clock.</summary>
     public long ChargedCycles => Interlocked.Read(ref _chargedCycles);
 
     /// <summary>Argument bytes copied into kernel memory.</summary>
-    public long CopiedBytes => Interlocked.Read(ref _copiedBytes);
+    public long CopiedBytes => _counters.TotalCopiedBytes();
 
     /// <summary>Entries made by process <paramref name="processId"/> (0 if it never entered).</summary>
-    public long EntriesOf(uint processId) =>
-        _entriesByProcess.TryGetValue(processId, out var box) ? Interlocked.Read(ref box.Value) : 0;
+    public long EntriesOf(uint processId) => _counters.EntriesOf(processId);
 
     /// <summary>
     /// Enters ring 0 on behalf of <paramref name="processId"/>: charges the transition, counts it and copies
@@ -54,33 +52,51 @@ public sealed class Ring0Gate
     /// </summary>
     public Ring0GateCall Enter(uint processId, ReadOnlySpan<byte> arguments)
     {
+        Transition(processId, arguments.Length);
+        var buffer = t_buffer;
+        if (buffer is not null) t_buffer = null;
+        else buffer = RentOverflow();
+        buffer.EnsureCapacity(arguments.Length);
+        arguments.CopyTo(buffer.Data);
+        return new Ring0GateCall(this, buffer, arguments.Length, processId);
+    }
+
+    /// <summary>
+    /// Enters ring 0 on behalf of <paramref name="processId"/> for a call whose <paramref name="argumentBytes"/> of
+    /// arguments the kernel code copies in itself, once, straight into memory the application never maps (the KMD's
+    /// DMA buffer), and validates there (seed 001 §3.7) — so no gate buffer and no second copy (PERFORMANCE.md goal 2).
+    /// Charges and counts (entry and bytes) exactly like <see cref="Enter"/>.
+    /// </summary>
+    internal void EnterForDirectCopy(uint processId, int argumentBytes) => Transition(processId, argumentBytes);
+
+    /// <summary>The transition itself: the policy's cost, then the counts (single-writer slot, plain stores).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Transition(uint processId, int argumentBytes)
+    {
         switch (Options.Policy)
         {
             case Ring0GatePolicy.Real:
-                Ring0GateSyscall.Transition();
+                Ring0GateSyscall.Transition(); // exactly one real system call per entry
                 break;
             case Ring0GatePolicy.Modeled:
                 Interlocked.Add(ref _chargedCycles, (long)Options.ModeledCycles);
                 _charge?.Invoke(Options.ModeledCycles);
                 break;
         }
-        Interlocked.Increment(ref _totalEntries);
         Diagnostics.CoprocMetrics.Ring0Entries.Add(1);
-        Interlocked.Increment(ref _entriesByProcess.GetOrAdd(processId, static _ => new StrongBox<long>()).Value);
-
-        var buffer = _buffers.Get();
-        buffer.EnsureCapacity(arguments.Length);
-        arguments.CopyTo(buffer.Data);
-        Interlocked.Add(ref _copiedBytes, arguments.Length);
-        return new Ring0GateCall(this, buffer, arguments.Length, processId);
+        _counters.Count(processId, argumentBytes);
     }
 
-    internal void Return(KernelArgumentBuffer buffer) => _buffers.Return(buffer);
-
-    private sealed class BufferPolicy(int size) : PooledObjectPolicy<KernelArgumentBuffer>
+    private KernelArgumentBuffer RentOverflow()
     {
-        public override KernelArgumentBuffer Create() => new(size);
+        lock (_overflow)
+            if (_overflow.TryPop(out var b)) return b;
+        return new KernelArgumentBuffer(Options.ArgumentBufferBytes);
+    }
 
-        public override bool Return(KernelArgumentBuffer obj) => true;
+    internal void Return(KernelArgumentBuffer buffer)
+    {
+        if (t_buffer is null) t_buffer = buffer; // the thread's own again (steady state)
+        else lock (_overflow) _overflow.Push(buffer); // a nested entry's buffer: bounded by the nesting depth
     }
 }

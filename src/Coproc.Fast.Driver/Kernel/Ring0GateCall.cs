@@ -5,7 +5,7 @@ namespace Coproc.Fast.Driver.Kernel;
 
 /// <summary>
 /// One entry into ring 0: the kernel-owned copy of the caller's arguments (seed 001 §3.7 — the caller may change its
-/// buffer afterwards without effect). Dispose returns the copy's buffer to the gate's pool; a <c>ref struct</c>, so
+/// buffer afterwards without effect). Dispose hands the copy's buffer back to the entering thread; a <c>ref struct</c>, so
 /// the copy cannot outlive the call.
 /// </summary>
 public ref struct Ring0GateCall
@@ -39,7 +39,7 @@ public ref struct Ring0GateCall
         return MemoryMarshal.Read<T>(args);
     }
 
-    /// <summary>Leaves ring 0: the argument buffer goes back to the pool.</summary>
+    /// <summary>Leaves ring 0: the argument buffer goes back to the entering thread (or the gate's nesting stack).</summary>
     public void Dispose()
     {
         if (_buffer is null) return;

@@ -24,6 +24,6 @@ public sealed record Ring0GateOptions
     /// </summary>
     public Action<ulong>? ChargeVirtualCycles { get; init; }
 
-    /// <summary>Initial size of each pooled kernel argument buffer; larger arguments grow a buffer once.</summary>
+    /// <summary>Initial size of a kernel argument buffer the gate creates (one per entering thread, shared by that thread's gates, plus one per nesting level); larger arguments grow a buffer once.</summary>
     public int ArgumentBufferBytes { get; init; } = 4096;
 }
