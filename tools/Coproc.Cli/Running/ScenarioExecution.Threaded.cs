@@ -23,9 +23,7 @@ internal sealed partial class ScenarioExecution
     public ulong ExecuteThreaded(IProgress<ScenarioProgress>? progress, CancellationToken cancellation)
     {
         ulong duration = _scenario.DurationCycles;
-        ulong period = _scenario.Options.VsyncPeriodCycles;
-        ulong nextVsync = period == 0 ? ulong.MaxValue : period, vsyncs = 0, evaluate = ulong.MaxValue;
-        ulong reportEvery = Math.Max(duration / 200, 1), nextReport = 0;
+        var clock = new RunClock(_scenario.Options.VsyncPeriodCycles, duration);
         var waiting = new Queue<PlannedSubmission>[_submitted.Length];
         for (int c = 0; c < waiting.Length; c++) waiting[c] = new Queue<PlannedSubmission>();
         foreach (var p in _plan.Periodic) waiting[p.Context].Enqueue(p);
@@ -54,23 +52,7 @@ internal sealed partial class ScenarioExecution
                 RefillBackToBack(c, Math.Max(now, _scenario.Contexts.ElementAt(c).Context.Submission.StartCycle));
             foreach (var r3 in _ring3) r3?.Poll(now);
             _adapter.Drain();
-            if (now >= nextVsync)
-            {
-                vsyncs++;
-                Observer.Vsync(nextVsync, vsyncs);
-                evaluate = nextVsync;
-                nextVsync += period;
-            }
-            if (evaluate != ulong.MaxValue && now >= evaluate + PresentCheckDelay)
-            {
-                foreach (var p in _presenters) p?.OnVsync(evaluate);
-                evaluate = ulong.MaxValue;
-            }
-            if (progress is not null && now >= nextReport)
-            {
-                nextReport = now + reportEvery;
-                progress.Report(new ScenarioProgress(Math.Min(now, duration), duration, $"{_scenario.Name}: vsync {vsyncs} (threaded)"));
-            }
+            AdvanceClock(ref clock, now, duration, progress, " (threaded)");
             if (!planned && BackToBackDone() && Idle()) break; // every planned buffer retired or failed
             if (progressed) spin.Reset();
             else spin.SpinOnce();

@@ -234,9 +234,7 @@ internal sealed partial class ScenarioExecution : IDisposable
     public ulong Execute(IProgress<ScenarioProgress>? progress, CancellationToken cancellation)
     {
         ulong duration = _scenario.DurationCycles;
-        ulong period = _scenario.Options.VsyncPeriodCycles;
-        ulong nextVsync = period == 0 ? ulong.MaxValue : period, vsyncs = 0, evaluate = ulong.MaxValue;
-        ulong reportEvery = Math.Max(duration / 200, 1), nextReport = 0;
+        var clock = new RunClock(_scenario.Options.VsyncPeriodCycles, duration);
         int next = 0;
         var periodic = _plan.Periodic;
         while (Machine.Now < duration && !cancellation.IsCancellationRequested)
@@ -244,30 +242,14 @@ internal sealed partial class ScenarioExecution : IDisposable
             ulong now = Machine.Now;
             for (; next < periodic.Count && periodic[next].Cycle <= now; next++) SubmitPlanned(periodic[next], now);
             foreach (int c in _plan.BackToBackContexts) RefillBackToBack(c, now);
-            ulong target = Math.Min(Math.Min(duration, now + VidSchScenarioRunner.PollCycles), nextVsync);
-            if (evaluate != ulong.MaxValue) target = Math.Min(target, Math.Max(evaluate + PresentCheckDelay, now + 1));
+            ulong target = Math.Min(Math.Min(duration, now + VidSchScenarioRunner.PollCycles), clock.NextVsync);
+            if (clock.Evaluate != ulong.MaxValue) target = Math.Min(target, Math.Max(clock.Evaluate + PresentCheckDelay, now + 1));
             if (next < periodic.Count) target = Math.Min(target, Math.Max(periodic[next].Cycle, now + 1));
             Machine.RunFor(target - now);
             CoprocMetrics.DeviceCycles.Add((long)(Machine.Now - now));
             now = Machine.Now;
             foreach (var r3 in _ring3) r3?.Poll(now);
-            if (now >= nextVsync)
-            {
-                vsyncs++;
-                Observer.Vsync(nextVsync, vsyncs);
-                evaluate = nextVsync;
-                nextVsync += period;
-            }
-            if (evaluate != ulong.MaxValue && now >= evaluate + PresentCheckDelay)
-            {
-                foreach (var p in _presenters) p?.OnVsync(evaluate);
-                evaluate = ulong.MaxValue;
-            }
-            if (progress is not null && now >= nextReport)
-            {
-                nextReport = now + reportEvery;
-                progress.Report(new ScenarioProgress(Math.Min(now, duration), duration, $"{_scenario.Name}: vsync {vsyncs}"));
-            }
+            AdvanceClock(ref clock, now, duration, progress, "");
         }
         return Math.Min(Machine.Now, duration);
     }
