@@ -125,6 +125,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
                     Vector.PeekWord((int)((offset - DoorbellRegisters.Pending0) >> 3)),
                 DoorbellRegisters.PendingSummary => Vector.PeekSummary(),
                 DoorbellRegisters.SlotsPerEngine when Core is not null => (uint)Core.SlotsPerEngine,
+                DoorbellRegisters.RunnableEngines when Core is not null => Core.RunnableEngineMask,
                 DoorbellRegisters.Services when Core is not null => (ulong)Core.Services,
                 DoorbellRegisters.QueueFaults when Core is not null => (ulong)Core.QueueFaults,
                 DoorbellRegisters.LastFault when Core is not null => Core.LastFaultRegister,

@@ -66,6 +66,18 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
     /// <summary>The run list of <paramref name="engine"/>.</summary>
     public EngineRunList RunList(EngineKind engine) => _runLists[(int)engine];
 
+    /// <summary>SC_RUNNABLE: bit <c>e</c> set while engine <c>e</c>'s run list holds a slotted or waiting queue.</summary>
+    public uint RunnableEngineMask
+    {
+        get
+        {
+            uint mask = 0;
+            for (int e = 0; e < _runLists.Length; e++)
+                if (!_runLists[e].IsEmpty) mask |= 1u << e;
+            return mask;
+        }
+    }
+
     /// <summary>
     /// Services the doorbell interrupt at device cycle <paramref name="cycle"/>: snapshot-and-clear, then one
     /// descriptor check per rung doorbell. Returns the number of doorbells in the snapshot. Allocation-free.

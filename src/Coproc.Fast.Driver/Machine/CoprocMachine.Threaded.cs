@@ -1,3 +1,4 @@
+using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.VidSch;
@@ -94,9 +95,9 @@ public sealed partial class CoprocMachine
     {
         // User queues (seed 003): a rung doorbell or a queue in an engine's run list is work the device must step
         // for, though no MMIO write was posted (ring 3 writes its doorbell page directly).
-        if (Device.DoorbellBlock.Vector.AnyPending) return true;
-        for (int e = 0; e < Engines.Count; e++)
-            if (!Device.SchedulingCore.RunList((EngineKind)e).IsEmpty) return true;
+        // Read through the doorbell block's registers (native-layout.md §13.3), like every other driver access.
+        if (Device.Mmio.Read64(MmioMap.DoorbellBase + DoorbellRegisters.PendingSummary) != 0) return true;
+        if (Device.Mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.RunnableEngines) != 0) return true;
         for (int e = 0; e < Engines.Count; e++)
         {
             uint s = Device.Mmio.Read32(MmioMap.EngineBase + (uint)e * 0x80 + 0x20);

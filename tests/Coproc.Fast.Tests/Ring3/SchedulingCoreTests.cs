@@ -20,6 +20,27 @@ public class SchedulingCoreTests
     }
 
     [Test]
+    public void RunnableEnginesRegister_ShowsEnginesWithRungQueues_UntilTheyDrain()
+    {
+        // Given a queue on the copy engine with one packet, rung but not yet serviced.
+        using var h = new Ring3Harness();
+        var (_, q) = h.Open(process: 3, slot: 0, context: 9, engine: EngineKind.Copy);
+        uint Runnable() => h.Device.Mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.RunnableEngines);
+        q.TrySubmit(Ring3Harness.Nop(4, 1));
+        Assert.That(h.Device.Mmio.Read64(MmioMap.DoorbellBase + DoorbellRegisters.PendingSummary), Is.Not.Zero);
+        Assert.That(Runnable(), Is.Zero, "nothing is on a run list before the scheduling core services the doorbell");
+
+        // When the core services it, the copy engine's bit is set (and only it).
+        h.Core.Service(cycle: 1);
+        Assert.That(Runnable(), Is.EqualTo(1u << (int)EngineKind.Copy));
+
+        // When the engine reports the queue drained, the bit clears.
+        Assert.That(h.Core.TryGetNext(EngineKind.Copy, out var rq), Is.True);
+        h.Core.Report(rq, 1, drained: true);
+        Assert.That(Runnable(), Is.Zero);
+    }
+
+    [Test]
     public void SpuriousRing_WithNothingNew_DoesNotMakeTheQueueRunnable()
     {
         using var h = new Ring3Harness();
