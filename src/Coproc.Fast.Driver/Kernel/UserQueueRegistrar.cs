@@ -178,8 +178,19 @@ public sealed partial class UserQueueRegistrar
             if (process is null)
                 return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
                     new DoorbellPage(_device.DoorbellAperture, doorbell, processId));
-            // seed 003: map the page into the process; ring 3 then rings through that mapping.
-            ulong va = process.MapDoorbellPage(_device.DoorbellAperture, doorbell, processId);
+            // seed 003: map the page into the process; ring 3 then rings through that mapping. A refused mapping
+            // must leave nothing changed: give the just-registered doorbell back before the error leaves ring 0.
+            ulong va;
+            try
+            {
+                va = process.MapDoorbellPage(_device.DoorbellAperture, doorbell, processId);
+            }
+            catch
+            {
+                mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Index, (uint)doorbell);
+                mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
+                throw;
+            }
             return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor, DoorbellPage.FromCpuMapping(process, va))
             {
                 DoorbellVa = va, MappedInto = process,
