@@ -148,9 +148,18 @@ public sealed partial class CoprocMachine
         do
         {
             cur = Interlocked.Read(ref _timerAt);
-            if (cur <= c && cur != long.MaxValue && (ulong)cur > _posted!.Cycle) return;
+            // Keep an earlier timer even once it has expired but the scheduler thread has not fired it yet: replacing
+            // it with a later one would postpone the other engines' quantum ends and timeouts it stood for (one
+            // timer serves every engine; firing re-runs all of them, so the later request is re-armed then).
+            if (cur <= c && cur != long.MaxValue) return;
         } while (Interlocked.CompareExchange(ref _timerAt, c, cur) != cur);
     }
+
+    /// <summary>The cycle the shared threaded-mode timer fires at (long.MaxValue: none); for tests.</summary>
+    internal long PendingTimerCycle => Interlocked.Read(ref _timerAt);
+
+    /// <summary>Publishes a device cycle to the posted bus as the device thread does; for tests of an unstarted machine.</summary>
+    internal void PublishCycleForTest(ulong cycle) => _posted!.Publish(cycle);
 
     private void StopThreads()
     {
