@@ -75,14 +75,20 @@ public sealed partial class CommandBufferBuilder
     /// <c>offset inside <paramref name="allocation"/></c>; the entry's buffer offset is the packet's byte offset.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Resource id above <see cref="MaxResourceId"/>.</exception>
-    /// <exception cref="InvalidOperationException">No packet is being written (call <see cref="GetSpan"/> first).</exception>
+    /// <exception cref="InvalidOperationException">No packet is being written (call <see cref="GetSpan"/> first), or the
+    /// command buffer's resource list is full (more operands than <see cref="GetSpan"/> reserved); nothing is recorded.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Reference(AllocationHandle allocation, ushort resourceId, bool write)
     {
         if (resourceId > MaxResourceId) ThrowResourceId(resourceId);
         if (_packetStart < 0) ThrowNoPacket();
         var b = _buffer;
-        b.References[b.ReferenceCount++] = new ResourceReference(allocation, (uint)_packetStart * 4, resourceId, write);
+        int n = b.ReferenceCount;
+        // More operands than GetSpan reserved room for: refuse before counting (a post-increment would leave the
+        // count past the list's end and the builder unable to flush).
+        if ((uint)n >= (uint)b.References.Length) ThrowReferencesFull(b.References.Length);
+        b.References[n] = new ResourceReference(allocation, (uint)_packetStart * 4, resourceId, write);
+        b.ReferenceCount = n + 1;
     }
 
     /// <summary>Commits <paramref name="dwords"/> dwords of the packet obtained from <see cref="GetSpan"/>.</summary>
@@ -208,6 +214,10 @@ public sealed partial class CommandBufferBuilder
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ThrowResourceId(ushort id) =>
         throw new ArgumentOutOfRangeException(nameof(id), $"resource id {id} exceeds the declared maximum {MaxResourceId}");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowReferencesFull(int capacity) =>
+        throw new InvalidOperationException($"the command buffer's resource list is full ({capacity} entries): reserve the operands in GetSpan");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowNoPacket() => throw new InvalidOperationException("Reference must follow GetSpan for the packet it belongs to");
