@@ -94,8 +94,10 @@ public sealed class Ring0Gate
         return new KernelArgumentBuffer(Options.ArgumentBufferBytes);
     }
 
-    internal void Return(KernelArgumentBuffer buffer)
+    internal void Return(KernelArgumentBuffer buffer, int lease)
     {
+        if (buffer.Lease != lease) return; // a copy of an already disposed call: this loan ended already
+        buffer.Lease = lease + 1;
         if (t_buffer is null) t_buffer = buffer; // the thread's own again (steady state)
         else lock (_overflow) _overflow.Push(buffer); // a nested entry's buffer: bounded by the nesting depth
     }

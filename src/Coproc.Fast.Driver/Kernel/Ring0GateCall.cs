@@ -13,12 +13,14 @@ public ref struct Ring0GateCall
     private readonly Ring0Gate? _gate;
     private KernelArgumentBuffer? _buffer;
     private readonly int _length;
+    private readonly int _lease;
 
     internal Ring0GateCall(Ring0Gate gate, KernelArgumentBuffer buffer, int length, uint processId)
     {
         _gate = gate;
         _buffer = buffer;
         _length = length;
+        _lease = buffer.Lease;
         ProcessId = processId;
     }
 
@@ -43,7 +45,7 @@ public ref struct Ring0GateCall
     public void Dispose()
     {
         if (_buffer is null) return;
-        _gate!.Return(_buffer);
+        _gate!.Return(_buffer, _lease);
         _buffer = null;
     }
 
@@ -55,6 +57,12 @@ public ref struct Ring0GateCall
 internal sealed class KernelArgumentBuffer(int size)
 {
     public byte[] Data = GC.AllocateUninitializedArray<byte>(size, pinned: true);
+
+    // Which loan of the buffer a call holds; bumped when the loan ends. A ref struct can still be copied, and disposing
+    // a second copy (even after the buffer was lent again) must not hand the buffer back twice — it would then serve
+    // two calls at once and a nested entry would overwrite the outer call's kernel copy. Only the entering thread
+    // touches it while lent; the overflow stack's lock orders it for the next borrower.
+    public int Lease;
 
     public void EnsureCapacity(int length)
     {
