@@ -63,6 +63,12 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
     /// <summary>SC_LAST_FAULT encoding of the most recent fault; 0 when none.</summary>
     public ulong LastFaultRegister => Volatile.Read(ref _lastFault);
 
+    /// <summary>
+    /// Start cycle of the device slice now running: the time stamp of faults the command processors report between
+    /// doorbell services (without it a fault found slices after the last ring carried that ring's cycle).
+    /// </summary>
+    internal ulong SliceCycle { set => _cycle = value; }
+
     /// <summary>The run list of <paramref name="engine"/>.</summary>
     public EngineRunList RunList(EngineKind engine) => _runLists[(int)engine];
 

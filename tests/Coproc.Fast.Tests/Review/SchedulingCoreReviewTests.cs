@@ -1,0 +1,40 @@
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Device.Scheduling;
+using Coproc.Fast.Tests.Ring3;
+
+namespace Coproc.Fast.Tests.Review;
+
+/// <summary>Review fixes in the scheduling core (seed 003).</summary>
+public class SchedulingCoreReviewTests
+{
+    [Test]
+    public void QueueFaultFoundByTheEngine_IsStampedWithTheCycleOfTheSliceThatFoundIt_NotTheLastDoorbellService()
+    {
+        // Given a user queue rung once at cycle 0 holding 150 good packets and then a malformed one.
+        using var rig = new EngineQueueRig();
+        var space = rig.Machine.NewAddressSpace();
+        ulong log = space.Alloc(4096);
+        var reg = rig.Register(1, 1, space);
+        var q = rig.Open(reg);
+        for (uint i = 0; i < 150; i++) EngineQueueRig.Write(q, (ref PacketWriter w) => w.WriteData(log + (i & 511) * 4, i + 1));
+        q.TryWrite([PacketHeader.Make(Opcode.Nop, 2, 0x5A), 0]);
+        q.Flush();
+
+        // When the device runs in short steps with no further ring until the engine reaches the bad packet.
+        ulong sliceStart = 0;
+        QueueFault fault = default;
+        bool faulted = false;
+        for (int step = 0; step < 1000 && !faulted; step++)
+        {
+            sliceStart = rig.Device.Cycle;
+            rig.Device.Step(50);
+            faulted = rig.Device.SchedulingCore.TryTakeFault(out fault);
+        }
+
+        // Then the fault record carries the cycle of the slice in which it happened.
+        Assert.That(faulted, Is.True);
+        Assert.That(sliceStart, Is.GreaterThan(0UL), "the fault must come after the first step for this test to mean anything");
+        Assert.That(fault.Reason, Is.EqualTo(QueueFaultReason.MalformedPacket));
+        Assert.That(fault.Cycle, Is.GreaterThanOrEqualTo(sliceStart));
+    }
+}
