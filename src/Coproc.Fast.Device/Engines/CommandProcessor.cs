@@ -363,7 +363,10 @@ public sealed unsafe partial class CommandProcessor
         _ringSize = size;
         _ringWritePtr = (ulong*)(d + RingDescriptor.WritePtrOffset);
         _ringReadPtr = (ulong*)(d + RingDescriptor.ReadPtrOffset);
-        _ringPrivileged = (desc.Flags & RingDescriptor.UserQueueFlag) == 0; // seed 003 queues are process-written: limited
+        // seed 003 queues are process-written: limited. A user queue's descriptor lives in the process's own memory, so its
+        // Flags word cannot be trusted to say so: a queue loaded through the scheduling core (_uqActive, set by SwitchTo
+        // before Load) is limited whatever the flag says (seed 001 §7).
+        _ringPrivileged = !_uqActive && (desc.Flags & RingDescriptor.UserQueueFlag) == 0;
         return true;
     }
 

@@ -38,3 +38,29 @@ public class SchedulingCoreReviewTests
         Assert.That(fault.Cycle, Is.GreaterThanOrEqualTo(sliceStart));
     }
 }
+
+/// <summary>Review fixes in the command processor's user-queue path (seed 003; seed 001 §7).</summary>
+public class UserQueuePrivilegeReviewTests
+{
+    [Test]
+    public void UserQueueWhoseOwnerClearsTheDescriptorUserFlag_StillRunsAsALimitedBuffer()
+    {
+        // Given a registered user queue whose process rewrites its own (process-writable) ring descriptor, clearing
+        // the user-queue flag, and then submits a privileged FLIP from ring 3.
+        using var rig = new EngineQueueRig();
+        var space = rig.Machine.NewAddressSpace();
+        var reg = rig.Register(1, 1, space);
+        var q = rig.Open(reg);
+        System.Runtime.InteropServices.MemoryMarshal.AsRef<Coproc.Fast.Device.Rings.RingDescriptor>(
+            rig.Device.Memory.GetSpan(reg.Descriptor, Coproc.Fast.Device.Rings.RingDescriptor.SizeInBytes)).Flags = 0;
+        EngineQueueRig.Write(q, (ref PacketWriter w) => w.Flip(Coproc.Fast.Device.Memory.PhysicalAddress.Local(0x20000).Encoded, vsync: false));
+        q.Flush();
+
+        // When the engine runs the queue.
+        rig.Device.Step(50_000);
+
+        // Then the flag from memory granted nothing: the FLIP faulted the queue and never reached the display.
+        Assert.That(rig.Device.Display.FlipCount, Is.Zero);
+        Assert.That(rig.StateOf(reg.Doorbell), Is.EqualTo(Coproc.Fast.Device.Doorbells.DoorbellState.Faulted));
+    }
+}
