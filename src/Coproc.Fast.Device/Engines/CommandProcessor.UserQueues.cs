@@ -117,6 +117,14 @@ public sealed unsafe partial class CommandProcessor
         _uq = q;
         _uqLoading = true;
         SwitchTo(q.SaveArea, reason, ref budget);
+        if (_uqActive && (_ctx.Flags & ContextFlags.Faulted) != 0)
+        {
+            // Load leaves a context still marked Faulted unbound (no ring pointers) until the driver clears the bit; a
+            // user queue is never run in that state — only it stops (seed 003), as for any other bad execution context.
+            SwitchTo(0, SwitchReason.Faulted, ref budget);
+            _userQueues!.FaultQueue(q.Doorbell, QueueFaultReason.ContextFault, q.SaveArea);
+            return false;
+        }
         return _uqActive;
     }
 

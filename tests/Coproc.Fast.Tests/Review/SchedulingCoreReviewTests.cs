@@ -63,4 +63,36 @@ public class UserQueuePrivilegeReviewTests
         Assert.That(rig.Device.Display.FlipCount, Is.Zero);
         Assert.That(rig.StateOf(reg.Doorbell), Is.EqualTo(Coproc.Fast.Device.Doorbells.DoorbellState.Faulted));
     }
+
+    [Test]
+    public void UserQueueWhoseSaveAreaIsStillMarkedFaulted_FaultsThatQueue_WithoutRunningItsUnboundRing()
+    {
+        // Given a registered user queue whose execution context (save area) still carries the Faulted flag, and a
+        // healthy queue on the same engine.
+        using var rig = new EngineQueueRig();
+        var space = rig.Machine.NewAddressSpace();
+        var other = rig.Machine.NewAddressSpace();
+        ulong log = space.Alloc(4096), otherLog = other.Alloc(4096);
+        var reg = rig.Register(1, 1, space);
+        var good = rig.Register(2, 2, other);
+        var q = rig.Open(reg);
+        var g = rig.Open(good);
+        var sa = Coproc.Fast.Device.Memory.PhysicalAddress.Decode(rig.Device.DoorbellBlock[reg.Doorbell].SaveArea);
+        System.Runtime.InteropServices.MemoryMarshal.AsRef<Coproc.Fast.Device.Contexts.ContextSaveArea>(
+            rig.Device.Memory.GetSpan(sa, Coproc.Fast.Device.Contexts.ContextSaveArea.SizeInBytes)).Flags |= Coproc.Fast.Device.Contexts.ContextFlags.Faulted;
+        EngineQueueRig.Write(q, (ref PacketWriter w) => w.WriteData(log, 1));
+        EngineQueueRig.Write(g, (ref PacketWriter w) => w.WriteData(otherLog, 2));
+        q.Flush();
+        g.Flush();
+
+        // When the engine runs.
+        rig.Device.Step(50_000);
+
+        // Then only that queue is faulted (not run, no crash on its unbound ring) and the other queue ran.
+        Assert.That(space.Read32(log), Is.Zero);
+        Assert.That(other.Read32(otherLog), Is.EqualTo(2u));
+        Assert.That(rig.StateOf(reg.Doorbell), Is.EqualTo(Coproc.Fast.Device.Doorbells.DoorbellState.Faulted));
+        Assert.That(rig.Device.SchedulingCore.TryTakeFault(out var f) && f.Doorbell == reg.Doorbell
+            && f.Reason == QueueFaultReason.ContextFault, Is.True);
+    }
 }
