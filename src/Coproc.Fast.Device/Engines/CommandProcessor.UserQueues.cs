@@ -24,6 +24,8 @@ public sealed unsafe partial class CommandProcessor
     private ulong _kernelResume;     // a kernel context saved to let user queues run; resumed when it has work
     private readonly ulong[] _uqYielded = new ulong[4]; // doorbells that yielded during this Run
 
+    private bool _uqOutgoingOwnsMemory = true; // LoadUserQueue: the queue being switched out still owns its memory
+
     private bool _uqAnyYielded;      // some bit of _uqYielded is set (cleared with it at the top of Run)
 
     private void ClearYielded()
@@ -36,6 +38,13 @@ public sealed unsafe partial class CommandProcessor
 
     /// <summary>Connects the scheduling core's run list for this engine (done by the device at construction).</summary>
     internal void AttachUserQueues(IEngineRunListSource source) => _userQueues = source;
+
+    /// <summary>
+    /// False when the loaded user queue was unregistered (or its doorbell re-registered) while loaded: the kernel may already
+    /// have freed and reused its save area and descriptor, so the engine drops the context without writing it back.
+    /// </summary>
+    private bool LoadedQueueOwnsItsMemory() =>
+        _userQueues is not SchedulingCore core || core.HoldsRegistration(_uq.Doorbell, _uq.Generation);
 
     /// <summary>True while the loaded context is a doorbell user queue's.</summary>
     public bool RunningUserQueue => _uqActive;
@@ -114,6 +123,8 @@ public sealed unsafe partial class CommandProcessor
             reason = (_ctx.Flags & ContextFlags.Waiting) != 0 ? SwitchReason.Yielded : SwitchReason.Empty;
             RunList.RunningIndex = -1;
         }
+        // Decided before _uq names the incoming queue: SwitchTo saves the outgoing one (see Save).
+        _uqOutgoingOwnsMemory = !_uqActive || LoadedQueueOwnsItsMemory();
         _uq = q;
         _uqLoading = true;
         SwitchTo(q.SaveArea, reason, ref budget);

@@ -320,9 +320,14 @@ public sealed unsafe partial class CommandProcessor
     private void Save(SwitchReason reason)
     {
         _ctx.LastSwitchReason = reason;
-        if (_ringReadPtr != null) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
-        var pa = PhysicalAddress.Decode(_ctxAddress);
-        Unsafe.WriteUnaligned(_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes), _ctx);
+        // A user queue unregistered while loaded (drained and left loaded, then freed by the kernel) is dropped unsaved:
+        // its save area and descriptor may already hold someone else's data.
+        if (!_uqActive || (_uqLoading ? _uqOutgoingOwnsMemory : LoadedQueueOwnsItsMemory()))
+        {
+            if (_ringReadPtr != null) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+            var pa = PhysicalAddress.Decode(_ctxAddress);
+            Unsafe.WriteUnaligned(_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes), _ctx);
+        }
         _ctxAddress = 0;
         _ctx = default;
         _ring = null;

@@ -151,6 +151,16 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
     public bool TryGetNext(EngineKind engine, ReadOnlySpan<ulong> skip, out RunnableQueue queue) =>
         _runLists[(int)engine].TryGetNext(skip, out queue);
 
+    /// <summary>
+    /// True while doorbell <paramref name="doorbell"/> still holds registration <paramref name="generation"/> (registered or
+    /// faulted, not freed or re-registered): only then does the queue's execution context and descriptor still belong to it.
+    /// </summary>
+    internal bool HoldsRegistration(int doorbell, uint generation)
+    {
+        var reg = _block[doorbell];
+        return reg.State != DoorbellState.Free && reg.Generation == generation;
+    }
+
     /// <inheritdoc />
     public bool IsSlotted(in RunnableQueue queue) => _runLists[(int)queue.Engine].IsSlotted(queue);
 

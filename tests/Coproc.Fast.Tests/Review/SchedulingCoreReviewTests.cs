@@ -95,4 +95,36 @@ public class UserQueuePrivilegeReviewTests
         Assert.That(rig.Device.SchedulingCore.TryTakeFault(out var f) && f.Doorbell == reg.Doorbell
             && f.Reason == QueueFaultReason.ContextFault, Is.True);
     }
+
+    [Test]
+    public void DrainedUserQueueUnregisteredWhileStillLoaded_IsNeverWrittenBack_IntoItsFreedSaveAreaOrDescriptor()
+    {
+        // Given a user queue that ran and drained (the engine keeps it loaded), then was unregistered as documented
+        // (after the drain), and whose save area and descriptor memory the kernel has since reused.
+        using var rig = new EngineQueueRig();
+        var space = rig.Machine.NewAddressSpace();
+        ulong log = space.Alloc(4096);
+        var regA = rig.Register(1, 1, space);
+        var a = rig.Open(regA);
+        EngineQueueRig.Write(a, (ref PacketWriter w) => w.WriteData(log, 1));
+        a.Flush();
+        rig.Device.Step(50_000);
+        Assert.That(space.Read32(log), Is.EqualTo(1u));
+        var saveA = Coproc.Fast.Device.Memory.PhysicalAddress.Decode(rig.Device.DoorbellBlock[regA.Doorbell].SaveArea);
+        rig.Registrar.Unregister(regA);
+        rig.Device.Memory.GetSpan(saveA, Coproc.Fast.Device.Contexts.ContextSaveArea.SizeInBytes).Fill(0xCC);
+        rig.Device.Memory.GetSpan(regA.Descriptor, Coproc.Fast.Device.Rings.RingDescriptor.SizeInBytes).Fill(0xCC);
+
+        // When another queue is registered and runs on the same engine.
+        var regB = rig.Register(2, 2, space);
+        var b = rig.Open(regB);
+        EngineQueueRig.Write(b, (ref PacketWriter w) => w.WriteData(log + 4, 2));
+        b.Flush();
+        rig.Device.Step(50_000);
+
+        // Then B ran, and the reused memory of A is untouched.
+        Assert.That(space.Read32(log + 4), Is.EqualTo(2u));
+        Assert.That(rig.Device.Memory.GetSpan(saveA, Coproc.Fast.Device.Contexts.ContextSaveArea.SizeInBytes).ToArray(), Has.All.EqualTo((byte)0xCC));
+        Assert.That(rig.Device.Memory.GetSpan(regA.Descriptor, Coproc.Fast.Device.Rings.RingDescriptor.SizeInBytes).ToArray(), Has.All.EqualTo((byte)0xCC));
+    }
 }
