@@ -77,11 +77,24 @@ public sealed unsafe partial class CommandProcessor
     /// <summary>Encoded physical address of the current context's save area, 0 when idle.</summary>
     public ulong CurrentContext => _ctxAddress;
 
-    /// <summary>The context to switch to when the current one yields, runs empty or faults (0 = none).</summary>
+    /// <summary>
+    /// The context to switch to when the current one yields, runs empty or faults (0 = none). A save-area address the
+    /// engine cannot load is rejected as for CONTEXT_SWITCH (REJECTED_REQUEST, ERROR interrupt) and NEXT is left unchanged:
+    /// the engine would otherwise switch to it later and read a save area outside memory.
+    /// </summary>
     public ulong NextContext
     {
         get => _next;
-        set => _next = value;
+        set
+        {
+            if (value != 0 && !IsValidSaveArea(value))
+            {
+                RejectedRequest = value;
+                _interrupts.Raise(new InterruptInfo(InterruptSource.Error, (byte)Kind, _ctx.ContextId, value, 0, _stepEnd));
+                return;
+            }
+            _next = value;
+        }
     }
 
     /// <summary>The target of a CONTEXT_SWITCH request deferred by a disable-context-switch region (valid with <see cref="HasDeferredSwitch"/>).</summary>
