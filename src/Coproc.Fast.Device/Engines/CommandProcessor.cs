@@ -215,11 +215,21 @@ public sealed unsafe partial class CommandProcessor
 
     /// <summary>
     /// Picks work when nothing runnable is loaded (idle, a faulted context, or a user queue between slices): kernel work
-    /// first — the next current-run-list entry with work, then a kernel context displaced by user queues — then the
+    /// first — NEXT_CONTEXT when a user queue is loaded, the next current-run-list entry with work, then a kernel context
+    /// displaced by user queues — then the
     /// scheduling core's user queues. False when there is nothing: the engine idles until the next Run.
     /// </summary>
     private bool Schedule(ref long budget)
     {
+        if (_uqActive && _next != 0)
+        {
+            // NEXT_CONTEXT is kernel work and comes before user queues (native-layout.md §13.7 sharing rule); with a user
+            // queue loaded nothing else would take it (OnEmpty/OnYield run only for kernel contexts).
+            ulong n = _next;
+            _next = 0;
+            SwitchTo(n, SwitchReason.Requested, ref budget);
+            return true;
+        }
         int idx = FindRunListCandidate();
         if (idx >= 0)
         {

@@ -127,4 +127,28 @@ public class UserQueuePrivilegeReviewTests
         Assert.That(rig.Device.Memory.GetSpan(saveA, Coproc.Fast.Device.Contexts.ContextSaveArea.SizeInBytes).ToArray(), Has.All.EqualTo((byte)0xCC));
         Assert.That(rig.Device.Memory.GetSpan(regA.Descriptor, Coproc.Fast.Device.Rings.RingDescriptor.SizeInBytes).ToArray(), Has.All.EqualTo((byte)0xCC));
     }
+
+    [Test]
+    public void NextContextWrittenWhileAUserQueueIsLoaded_IsTakenAsKernelWork()
+    {
+        // Given a user queue that ran and drained on the render engine (the engine keeps it loaded, nothing else to do).
+        using var rig = new EngineQueueRig();
+        var space = rig.Machine.NewAddressSpace();
+        ulong log = space.Alloc(4096);
+        var reg = rig.Register(1, 1, space);
+        var q = rig.Open(reg);
+        EngineQueueRig.Write(q, (ref PacketWriter w) => w.WriteData(log, 1));
+        q.Flush();
+        rig.Device.Step(50_000);
+        Assert.That(rig.Device.Engine(Coproc.Fast.Device.Engines.EngineKind.Render).RunningUserQueue, Is.True);
+
+        // When the kernel queues a context with work through NEXT_CONTEXT (native-layout.md §13.7: kernel work first).
+        var kernel = rig.Machine.NewContext(space, 50);
+        kernel.Submit((ref PacketWriter w) => w.WriteData(log + 8, 0xCAFE));
+        rig.Machine.SetNext(Coproc.Fast.Device.Engines.EngineKind.Render, kernel);
+        rig.Device.Step(50_000);
+
+        // Then the engine switched to it and ran its work.
+        Assert.That(space.Read32(log + 8), Is.EqualTo(0xCAFEu));
+    }
 }
