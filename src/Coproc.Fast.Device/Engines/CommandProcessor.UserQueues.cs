@@ -91,12 +91,17 @@ public sealed unsafe partial class CommandProcessor
         _mark += reserve;
         _budgetReserve = 0;
         if (!_uqActive) return true; // faulted: Fault() already faulted the queue
-        if (s is RunStatus.Yield or RunStatus.Stall)
+        bool waiting = s is RunStatus.Yield or RunStatus.Stall;
+        if (waiting)
         {
             _uqYielded[q.Doorbell >> 6] |= 1UL << q.Doorbell;
             _uqAnyYielded = true;
         }
-        _userQueues.Report(in q, used, drained: s == RunStatus.Empty);
+        // A queue stopped on an unsatisfied wait has no use for the rest of its slice: it is charged whole, so the core
+        // hands its slot to a peer waiting for one (seed 003 round robin). Charged only the few cycles the wait costs, it
+        // kept the slot for thousands of slices — with one slot, a queue waiting on a fence only a slot-less peer signals
+        // held the engine ~1250 × its slice.
+        _userQueues.Report(in q, waiting ? Math.Max(used, q.TimeSliceCycles) : used, drained: s == RunStatus.Empty);
         return true;
     }
 

@@ -151,4 +151,26 @@ public class UserQueuePrivilegeReviewTests
         // Then the engine switched to it and ran its work.
         Assert.That(space.Read32(log + 8), Is.EqualTo(0xCAFEu));
     }
+
+    [Test]
+    public void QueueBlockedOnAWait_GivesItsOnlySlotToAWaitingPeer_WithinAFewSlices()
+    {
+        // Given one hardware slot, held by queue A waiting on a fence that only queue B (waiting for the slot) signals.
+        using var rig = new EngineQueueRig(slotsPerEngine: 1);
+        var space = rig.Machine.NewAddressSpace();
+        ulong log = space.Alloc(4096);
+        var a = rig.Open(rig.Register(1, 1, space, timeSlice: 10_000));
+        var b = rig.Open(rig.Register(2, 2, space, timeSlice: 10_000));
+        EngineQueueRig.Write(a, (ref PacketWriter w) => { w.WaitFence(log, 1); w.WriteData(log + 8, 5); });
+        a.Flush();
+        rig.Device.Step(1000);
+        EngineQueueRig.Write(b, (ref PacketWriter w) => w.Fence(log, 1));
+        b.Flush();
+
+        // When the device runs for a few time slices.
+        for (int step = 0; step < 10 && space.Read32(log + 8) != 5; step++) rig.Device.Step(10_000);
+
+        // Then B got the slot, signalled, and A went on past its wait.
+        Assert.That(space.Read32(log + 8), Is.EqualTo(5u));
+    }
 }
