@@ -133,6 +133,7 @@ public sealed class Coprocessor : IDisposable
             ulong end = Cycle + slice;
             long budget = slice > long.MaxValue / 64 ? long.MaxValue / 64 : (long)slice;
             // Doorbells rung since the last slice are serviced by the scheduling core first (seed 003).
+            SchedulingCore.SliceCycle = Cycle; // fault records of this slice carry its cycle
             if (DoorbellBlock.Vector.AnyPending) SchedulingCore.Service(Cycle);
             for (int i = 0; i < _engines.Length; i++) _engines[i].Run(budget, end);
             Cycle = end;

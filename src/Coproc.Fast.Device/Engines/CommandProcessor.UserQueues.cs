@@ -24,6 +24,8 @@ public sealed unsafe partial class CommandProcessor
     private ulong _kernelResume;     // a kernel context saved to let user queues run; resumed when it has work
     private readonly ulong[] _uqYielded = new ulong[4]; // doorbells that yielded during this Run
 
+    private bool _uqOutgoingOwnsMemory = true; // LoadUserQueue: the queue being switched out still owns its memory
+
     private bool _uqAnyYielded;      // some bit of _uqYielded is set (cleared with it at the top of Run)
 
     private void ClearYielded()
@@ -36,6 +38,13 @@ public sealed unsafe partial class CommandProcessor
 
     /// <summary>Connects the scheduling core's run list for this engine (done by the device at construction).</summary>
     internal void AttachUserQueues(IEngineRunListSource source) => _userQueues = source;
+
+    /// <summary>
+    /// False when the loaded user queue was unregistered (or its doorbell re-registered) while loaded: the kernel may already
+    /// have freed and reused its save area and descriptor, so the engine drops the context without writing it back.
+    /// </summary>
+    private bool LoadedQueueOwnsItsMemory() =>
+        _userQueues is not SchedulingCore core || core.HoldsRegistration(_uq.Doorbell, _uq.Generation);
 
     /// <summary>True while the loaded context is a doorbell user queue's.</summary>
     public bool RunningUserQueue => _uqActive;
@@ -82,12 +91,17 @@ public sealed unsafe partial class CommandProcessor
         _mark += reserve;
         _budgetReserve = 0;
         if (!_uqActive) return true; // faulted: Fault() already faulted the queue
-        if (s is RunStatus.Yield or RunStatus.Stall)
+        bool waiting = s is RunStatus.Yield or RunStatus.Stall;
+        if (waiting)
         {
             _uqYielded[q.Doorbell >> 6] |= 1UL << q.Doorbell;
             _uqAnyYielded = true;
         }
-        _userQueues.Report(in q, used, drained: s == RunStatus.Empty);
+        // A queue stopped on an unsatisfied wait has no use for the rest of its slice: it is charged whole, so the core
+        // hands its slot to a peer waiting for one (seed 003 round robin). Charged only the few cycles the wait costs, it
+        // kept the slot for thousands of slices — with one slot, a queue waiting on a fence only a slot-less peer signals
+        // held the engine ~1250 × its slice.
+        _userQueues.Report(in q, waiting ? Math.Max(used, q.TimeSliceCycles) : used, drained: s == RunStatus.Empty);
         return true;
     }
 
@@ -114,9 +128,19 @@ public sealed unsafe partial class CommandProcessor
             reason = (_ctx.Flags & ContextFlags.Waiting) != 0 ? SwitchReason.Yielded : SwitchReason.Empty;
             RunList.RunningIndex = -1;
         }
+        // Decided before _uq names the incoming queue: SwitchTo saves the outgoing one (see Save).
+        _uqOutgoingOwnsMemory = !_uqActive || LoadedQueueOwnsItsMemory();
         _uq = q;
         _uqLoading = true;
         SwitchTo(q.SaveArea, reason, ref budget);
+        if (_uqActive && (_ctx.Flags & ContextFlags.Faulted) != 0)
+        {
+            // Load leaves a context still marked Faulted unbound (no ring pointers) until the driver clears the bit; a
+            // user queue is never run in that state — only it stops (seed 003), as for any other bad execution context.
+            SwitchTo(0, SwitchReason.Faulted, ref budget);
+            _userQueues!.FaultQueue(q.Doorbell, QueueFaultReason.ContextFault, q.SaveArea);
+            return false;
+        }
         return _uqActive;
     }
 

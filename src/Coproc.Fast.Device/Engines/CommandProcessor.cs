@@ -77,11 +77,24 @@ public sealed unsafe partial class CommandProcessor
     /// <summary>Encoded physical address of the current context's save area, 0 when idle.</summary>
     public ulong CurrentContext => _ctxAddress;
 
-    /// <summary>The context to switch to when the current one yields, runs empty or faults (0 = none).</summary>
+    /// <summary>
+    /// The context to switch to when the current one yields, runs empty or faults (0 = none). A save-area address the
+    /// engine cannot load is rejected as for CONTEXT_SWITCH (REJECTED_REQUEST, ERROR interrupt) and NEXT is left unchanged:
+    /// the engine would otherwise switch to it later and read a save area outside memory.
+    /// </summary>
     public ulong NextContext
     {
         get => _next;
-        set => _next = value;
+        set
+        {
+            if (value != 0 && !IsValidSaveArea(value))
+            {
+                RejectedRequest = value;
+                _interrupts.Raise(new InterruptInfo(InterruptSource.Error, (byte)Kind, _ctx.ContextId, value, 0, _stepEnd));
+                return;
+            }
+            _next = value;
+        }
     }
 
     /// <summary>The target of a CONTEXT_SWITCH request deferred by a disable-context-switch region (valid with <see cref="HasDeferredSwitch"/>).</summary>
@@ -202,11 +215,21 @@ public sealed unsafe partial class CommandProcessor
 
     /// <summary>
     /// Picks work when nothing runnable is loaded (idle, a faulted context, or a user queue between slices): kernel work
-    /// first — the next current-run-list entry with work, then a kernel context displaced by user queues — then the
+    /// first — NEXT_CONTEXT when a user queue is loaded, the next current-run-list entry with work, then a kernel context
+    /// displaced by user queues — then the
     /// scheduling core's user queues. False when there is nothing: the engine idles until the next Run.
     /// </summary>
     private bool Schedule(ref long budget)
     {
+        if (_uqActive && _next != 0)
+        {
+            // NEXT_CONTEXT is kernel work and comes before user queues (native-layout.md §13.7 sharing rule); with a user
+            // queue loaded nothing else would take it (OnEmpty/OnYield run only for kernel contexts).
+            ulong n = _next;
+            _next = 0;
+            SwitchTo(n, SwitchReason.Requested, ref budget);
+            return true;
+        }
         int idx = FindRunListCandidate();
         if (idx >= 0)
         {
@@ -320,9 +343,14 @@ public sealed unsafe partial class CommandProcessor
     private void Save(SwitchReason reason)
     {
         _ctx.LastSwitchReason = reason;
-        if (_ringReadPtr != null) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
-        var pa = PhysicalAddress.Decode(_ctxAddress);
-        Unsafe.WriteUnaligned(_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes), _ctx);
+        // A user queue unregistered while loaded (drained and left loaded, then freed by the kernel) is dropped unsaved:
+        // its save area and descriptor may already hold someone else's data.
+        if (!_uqActive || (_uqLoading ? _uqOutgoingOwnsMemory : LoadedQueueOwnsItsMemory()))
+        {
+            if (_ringReadPtr != null) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+            var pa = PhysicalAddress.Decode(_ctxAddress);
+            Unsafe.WriteUnaligned(_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes), _ctx);
+        }
         _ctxAddress = 0;
         _ctx = default;
         _ring = null;
@@ -363,7 +391,10 @@ public sealed unsafe partial class CommandProcessor
         _ringSize = size;
         _ringWritePtr = (ulong*)(d + RingDescriptor.WritePtrOffset);
         _ringReadPtr = (ulong*)(d + RingDescriptor.ReadPtrOffset);
-        _ringPrivileged = (desc.Flags & RingDescriptor.UserQueueFlag) == 0; // seed 003 queues are process-written: limited
+        // seed 003 queues are process-written: limited. A user queue's descriptor lives in the process's own memory, so its
+        // Flags word cannot be trusted to say so: a queue loaded through the scheduling core (_uqActive, set by SwitchTo
+        // before Load) is limited whatever the flag says (seed 001 §7).
+        _ringPrivileged = !_uqActive && (desc.Flags & RingDescriptor.UserQueueFlag) == 0;
         return true;
     }
 

@@ -63,6 +63,12 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
     /// <summary>SC_LAST_FAULT encoding of the most recent fault; 0 when none.</summary>
     public ulong LastFaultRegister => Volatile.Read(ref _lastFault);
 
+    /// <summary>
+    /// Start cycle of the device slice now running: the time stamp of faults the command processors report between
+    /// doorbell services (without it a fault found slices after the last ring carried that ring's cycle).
+    /// </summary>
+    internal ulong SliceCycle { set => _cycle = value; }
+
     /// <summary>The run list of <paramref name="engine"/>.</summary>
     public EngineRunList RunList(EngineKind engine) => _runLists[(int)engine];
 
@@ -144,6 +150,16 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
     /// <inheritdoc />
     public bool TryGetNext(EngineKind engine, ReadOnlySpan<ulong> skip, out RunnableQueue queue) =>
         _runLists[(int)engine].TryGetNext(skip, out queue);
+
+    /// <summary>
+    /// True while doorbell <paramref name="doorbell"/> still holds registration <paramref name="generation"/> (registered or
+    /// faulted, not freed or re-registered): only then does the queue's execution context and descriptor still belong to it.
+    /// </summary>
+    internal bool HoldsRegistration(int doorbell, uint generation)
+    {
+        var reg = _block[doorbell];
+        return reg.State != DoorbellState.Free && reg.Generation == generation;
+    }
 
     /// <inheritdoc />
     public bool IsSlotted(in RunnableQueue queue) => _runLists[(int)queue.Engine].IsSlotted(queue);
