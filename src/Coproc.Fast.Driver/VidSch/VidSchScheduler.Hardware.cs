@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Device.Rings;
@@ -179,23 +178,11 @@ public sealed partial class VidSchScheduler
     private bool TryWriteRing(VidSchContext ctx, ReadOnlySpan<uint> packets)
     {
         var mem = _bus.Memory;
-        ref var desc = ref mem.Local.Ref<RingDescriptor>(ctx.RingDescriptor.Offset);
         ulong wp = ctx.RingWrite;
-        ulong rp = Volatile.Read(ref desc.ReadPtr);
-        ulong bytes = (ulong)packets.Length * 4;
-        ulong index = wp & (ctx.RingBytes - 1);
-        ulong pad = index + bytes > ctx.RingBytes ? ctx.RingBytes - index : 0;
-        if (wp + pad + bytes - rp > ctx.RingBytes) return false; // ring full: retry after a retire
-        if (pad != 0)
-        {
-            var padSpan = MemoryMarshal.Cast<byte, uint>(mem.GetSpan(ctx.Ring.Add(index), (int)pad));
-            new PacketWriter(padSpan).Nop(padSpan.Length);
-            wp += pad;
-            index = 0;
-        }
-        MemoryMarshal.AsBytes(packets).CopyTo(mem.GetSpan(ctx.Ring.Add(index), (int)bytes));
-        ctx.RingWrite = wp + bytes;
-        Volatile.Write(ref desc.WritePtr, ctx.RingWrite);
+        if (!KernelRingWriter.TryAppend(mem, ctx.Ring, ctx.RingBytes, ref mem.Local.Ref<RingDescriptor>(ctx.RingDescriptor.Offset),
+                ref wp, packets))
+            return false; // ring full: retry after a retire
+        ctx.RingWrite = wp;
         return true;
     }
 

@@ -1,9 +1,9 @@
-using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Device.Rings;
+using Coproc.Fast.Driver.Kernel;
 
 namespace Coproc.Fast.Driver.VidMm.Paging;
 
@@ -91,21 +91,8 @@ public sealed class KernelContext
         ulong bytes = (ulong)packets.Length * 4;
         if (bytes == 0) return true;
         if (bytes > RingBytes / 2) throw new ArgumentException($"{bytes} bytes of packets exceed half the {RingBytes}-byte ring", nameof(packets));
-        ulong wp = Desc.WritePtr, rp = ReadPtr;
-        ulong index = wp & (RingBytes - 1);
-        ulong pad = index + bytes > RingBytes ? RingBytes - index : 0;
-        if (wp + pad + bytes - rp > RingBytes) return false;
-        if (pad != 0)
-        {
-            // native-layout §10.2: packets never straddle the ring's end; one NOP fills the gap.
-            var gap = MemoryMarshal.Cast<byte, uint>(_vidmm.Memory.GetSpan(Ring.Add(index), (int)pad));
-            new PacketWriter(gap).Nop(gap.Length);
-            wp += pad;
-            index = 0;
-        }
-        MemoryMarshal.AsBytes(packets).CopyTo(_vidmm.Memory.GetSpan(Ring.Add(index), (int)bytes));
-        Volatile.Write(ref Desc.WritePtr, wp + bytes);
-        return true;
+        ulong wp = Desc.WritePtr;
+        return KernelRingWriter.TryAppend(_vidmm.Memory, Ring, RingBytes, ref Desc, ref wp, packets);
     }
 
     /// <summary>Appends an INDIRECT to the DMA buffer at <paramref name="va"/> (bit 0 = privileged); false when the ring is full.</summary>
