@@ -57,18 +57,20 @@ public static class ChromeTraceWriter
 
     private static void Meta(Utf8JsonWriter w, string name, int pid, int? tid, string argName, string value)
     {
-        w.WriteStartObject();
-        w.WriteString("name", name);
-        w.WriteString("ph", "M");
-        w.WriteNumber("pid", pid);
-        if (tid is int t) w.WriteNumber("tid", t);
-        w.WriteStartObject("args");
+        BeginMeta(w, name, pid, tid);
         w.WriteString(argName, value);
-        w.WriteEndObject();
-        w.WriteEndObject();
+        EndMeta(w);
     }
 
     private static void Meta(Utf8JsonWriter w, string name, int pid, int? tid, string argName, int value)
+    {
+        BeginMeta(w, name, pid, tid);
+        w.WriteNumber(argName, value);
+        EndMeta(w);
+    }
+
+    // A metadata ("M") event: name, pid, optional tid, then an args object holding one value.
+    private static void BeginMeta(Utf8JsonWriter w, string name, int pid, int? tid)
     {
         w.WriteStartObject();
         w.WriteString("name", name);
@@ -76,7 +78,10 @@ public static class ChromeTraceWriter
         w.WriteNumber("pid", pid);
         if (tid is int t) w.WriteNumber("tid", t);
         w.WriteStartObject("args");
-        w.WriteNumber(argName, value);
+    }
+
+    private static void EndMeta(Utf8JsonWriter w)
+    {
         w.WriteEndObject();
         w.WriteEndObject();
     }
