@@ -4,7 +4,7 @@ using Coproc.Fast.Device.Packets;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 3: simple packets decoded and executed per second, and emulated cycles per host second.
+/// docs/performance.md goal 3: simple packets decoded and executed per second, and emulated cycles per host second.
 /// Each benchmark drains a 1 MiB ring of one packet kind; the baseline walks the same NOP stream with a bare
 /// header-length loop (the floor of touching the stream at all). Times are per packet
 /// (OperationsPerInvoke), so packets/s = 1 / time; cycles/s = packets/s × the packet's cost (NOP 1, WRITE_DATA of

@@ -12,7 +12,7 @@ using Coproc.Fast.Device.Rings;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 6, first half: the host time of one engine CONTEXT_SWITCH between two loaded contexts, driven
+/// docs/performance.md goal 6, first half: the host time of one engine CONTEXT_SWITCH between two loaded contexts, driven
 /// as the driver drives it — a 64-bit MMIO write of the incoming save area to the engine's CONTEXT_SWITCH register
 /// (native-layout.md §10.1), which saves the running context's 256-byte save area (§11), loads the other one, binds
 /// and verifies its ring (seed 001 §4.1 step 3) and raises the ContextSwitch interrupt, which the benchmark consumes

@@ -4,7 +4,7 @@ using BenchmarkDotNet.Configs;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 4: COPY and FILL packets through page tables (4 KiB pages, physically contiguous
+/// docs/performance.md goal 4: COPY and FILL packets through page tables (4 KiB pages, physically contiguous
 /// allocations, as the video memory manager places them) against <c>Buffer.MemoryCopy</c> and
 /// <see cref="Span{T}.Fill"/> over the very same physical bytes — so size and relative alignment are identical
 /// (the shared <see cref="CopyFillWorkload"/>, also measured by <c>coproc bench</c>).

@@ -9,7 +9,7 @@ using Coproc.Fast.Driver.Kernel;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 6: the doorbell snapshot's cost grows with the number of rung doorbells, not with 256.
+/// docs/performance.md goal 6: the doorbell snapshot's cost grows with the number of rung doorbells, not with 256.
 /// Each operation rings <see cref="Rung"/> doorbells (spread over all four vector words) and takes them: the baseline
 /// exchanges all four words and tests all 256 bits one by one; the summary snapshot exchanges only non-empty words and
 /// walks set bits with TrailingZeroCount; the scheduling-core service adds the per-doorbell descriptor check. The

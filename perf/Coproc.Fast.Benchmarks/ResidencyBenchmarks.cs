@@ -6,7 +6,7 @@ using Coproc.Fast.Driver.VidMm.Residency;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 7 (scale) for residency bookkeeping: with local memory full of N resident 4 KiB managed
+/// docs/performance.md goal 7 (scale) for residency bookkeeping: with local memory full of N resident 4 KiB managed
 /// allocations (N swept), make one more resident — which plans one LRU eviction and one page-in and appends two
 /// command-list entries (the paging buffers are not run: this measures the VidMm decision only). Flat cost across the
 /// sweep = per-context LRU lists, no scans. Baseline: <see cref="ResidencyManager.Touch"/> of one allocation (an O(1)

@@ -4,7 +4,7 @@ using Coproc.Fast.Driver.Kernel;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 2 (the gate part): one Real ring-0 gate entry with a 256-byte argument copy-in, against the
+/// docs/performance.md goal 2 (the gate part): one Real ring-0 gate entry with a 256-byte argument copy-in, against the
 /// bare system call it is built on; the None and Modeled policies show the gate's own bookkeeping.
 /// </summary>
 [MemoryDiagnoser]

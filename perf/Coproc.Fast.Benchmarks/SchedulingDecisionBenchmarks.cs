@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 6, second half, swept for goal 7: the basic-model VidSch's scheduling decision — take the
+/// docs/performance.md goal 6, second half, swept for goal 7: the basic-model VidSch's scheduling decision — take the
 /// highest-priority, earliest-round buffer from the <see cref="ReadyQueue"/> (seed 001 §3.3, §13) and insert the same
 /// context's next buffer one round later (§5.5 Fig. 2 round-robin among equals) — with 16, 256 and 4,096 contexts
 /// each holding one buffer in the queue (4,096 is goal 7's context count). The baseline in the same class is the

@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.Umd;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 1, the device's fixed cost per service: single-threaded, no device thread. The baseline is one
+/// docs/performance.md goal 1, the device's fixed cost per service: single-threaded, no device thread. The baseline is one
 /// <see cref="Coprocessor.Step"/> of the ring-3 workload's device with nothing to do (its user queue registered and
 /// drained, every engine idle); the other row writes one 64-byte NOP into the user queue, publishes it, rings the doorbell
 /// and steps once — the scheduling core services the doorbell and the render engine loads the queue, executes the packet

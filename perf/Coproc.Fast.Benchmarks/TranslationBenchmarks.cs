@@ -6,7 +6,7 @@ using Coproc.Fast.Device.Mmu;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 5 — translation. A 1 GiB GPU VA range is mapped with real multi-level page tables in
+/// docs/performance.md goal 5 — translation. A 1 GiB GPU VA range is mapped with real multi-level page tables in
 /// emulated local memory (its 262,144 pages aliased onto a 4 MiB physical pool to keep the device small).
 /// Baseline: a plain lookup in a native <c>ulong</c> array indexed by VPN (the physical limit of a translation).
 /// Every benchmark translates the same count of independent addresses; results are per translation.
@@ -24,7 +24,7 @@ public unsafe class TranslationBenchmarks
     private ulong[] _randomVas = null!;   // over the whole 1 GiB: TLB misses
     private ulong[] _hotVas = null!;      // over 64 consecutive pages: TLB hits
     private ulong* _nativeTable;          // baseline: VPN-indexed frame offsets
-    private ulong* _anchorTags;           // PERFORMANCE.md anchor: a bare 64-entry direct-mapped TLB in native memory
+    private ulong* _anchorTags;           // docs/performance.md anchor: a bare 64-entry direct-mapped TLB in native memory
     private ulong* _anchorData;
 
     /// <summary>Builds the page tables by writing PTEs into emulated memory, as a driver would (shared <see cref="TranslationWorkload"/>).</summary>
@@ -87,7 +87,7 @@ public unsafe class TranslationBenchmarks
     }
 
     /// <summary>
-    /// The anchor of PERFORMANCE.md goal 5 (~420 M translations/s): the least a 64-entry TLB hit can cost — tag
+    /// The anchor of docs/performance.md goal 5 (~420 M translations/s): the least a 64-entry TLB hit can cost — tag
     /// compare and data load in native arrays, no ASID, no rights, no counters. Goal: TlbHit ≥ 0.9× this rate.
     /// </summary>
     [Benchmark(OperationsPerInvoke = Ops)]

@@ -8,7 +8,7 @@ using Coproc.Fast.Driver.VidMm;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// PERFORMANCE.md goal 7 (scale): VidMm alloc/free and map/unmap cost per operation with 1 K, 64 K and 1 M live
+/// docs/performance.md goal 7 (scale): VidMm alloc/free and map/unmap cost per operation with 1 K, 64 K and 1 M live
 /// allocations, each also mapped into one GPU and one CPU address space. Flat cost across the sweep means
 /// O(1)/O(log n) bookkeeping. Baseline: the bare buddy allocator's alloc+free of one page with the same number
 /// of live blocks (the floor of the design). Ops/s = 1 / Mean. Device memory: 4 GiB system (host-supplied, committed lazily, so

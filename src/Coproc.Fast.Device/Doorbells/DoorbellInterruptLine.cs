@@ -7,7 +7,7 @@ namespace Coproc.Fast.Device.Doorbells;
 // beyond the ring's own atomic OR unless the servicing thread is parked. Parking is a Dekker pair: the parker
 // publishes _parked with an atomic exchange and then re-reads the summary; a ringer ORs the summary (atomic,
 // full fence) and then reads _parked. One of the two always sees the other, so a ring never sleeps unseen.
-// Waking a parked thread costs ~40 µs on a 2-vCPU machine (PERFORMANCE.md), hence spin first, park after.
+// Waking a parked thread costs ~40 µs on a 2-vCPU machine (docs/performance.md), hence spin first, park after.
 /// <summary>
 /// The scheduling core's interrupt line in threaded mode: rings raise it; the thread that runs the device
 /// spins briefly, then parks on it. In deterministic mode nobody parks and <see cref="Raise"/> is one load.

@@ -14,7 +14,7 @@ namespace Coproc.Fast.Device.Doorbells;
 // exchange (after our R1) visits word w, which is all I below needs.
 // Snapshot is:  S = Exchange(summary, 0);  then for each bit w of S:  W_w = Exchange(word[w], 0).
 // Cost: one exchange plus one per non-empty word, then one TrailingZeroCount per rung doorbell — it grows
-// with the number of rung doorbells, never with 256 (PERFORMANCE.md goal 6).
+// with the number of rung doorbells, never with 256 (docs/performance.md goal 6).
 //
 // Invariant I: whenever bit d of word w is set, either summary bit w is set or the ring that set bit d is
 // between R1 and R2 (it will set the summary bit). Rings keep I because R2 follows R1; a snapshot keeps I

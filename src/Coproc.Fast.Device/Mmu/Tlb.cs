@@ -17,7 +17,7 @@ public sealed unsafe class Tlb
 {
     // Design: direct-mapped, not set-associative. A hit is one indexed load of a 16-byte {tag, data} pair
     // (both on one cache line) and one compare — no way search, no replacement state to update — which is
-    // what lets a hit come close to the 64-entry TLB of the PERFORMANCE.md anchor (goal 5). The usual cost of
+    // what lets a hit come close to the 64-entry TLB of the docs/performance.md anchor (goal 5). The usual cost of
     // direct mapping, conflict misses, is small here: clients stream through VA (rings, DMA buffers, copy runs),
     // and consecutive pages of one ASID land in consecutive slots (index = VPN ^ ASID), so any 64 consecutive
     // pages coexist in a 64-entry TLB; copies and fills translate once per page run anyway (GpuMmu.TranslateRun).
@@ -30,7 +30,7 @@ public sealed unsafe class Tlb
     // Measured (TranslationBenchmarks --job short, same run, shared 2-core machine at load 8–15): a full
     // GpuMmu.Translate hit costs 1.8–2.9× the bare anchor loop (tag compare + load in native arrays, no ASID, rights,
     // width or location), down from 3.6–4.7× — ~1.9–3.1 ns, 320–530 M hits/s by load, around the ~420 M/s anchor
-    // figure of PERFORMANCE.md but not within 1.1× of the in-run bare loop: the ASID, the width and rights checks
+    // figure of docs/performance.md but not within 1.1× of the in-run bare loop: the ASID, the width and rights checks
     // and the PageRun cost ~15 more instructions than the bare loop's ~10. A set-associative lookup would only add
     // compares to that path.
     // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.

@@ -7,7 +7,7 @@ namespace Coproc.Fast.Driver.Diagnostics;
 /// <see cref="MeterName"/>, so <c>dotnet-counters monitor --counters Coproc.Fast</c> and OpenTelemetry users can
 /// watch a threaded run live. Static so a hot path calls <c>CoprocMetrics.Submissions.Add(1)</c> with no lookup;
 /// a <see cref="Counter{T}"/> with no listener costs one check of its enabled flag. Instrument names are
-/// documented in the README ("Observability").
+/// documented in docs/observability.md.
 /// </summary>
 public static class CoprocMetrics
 {

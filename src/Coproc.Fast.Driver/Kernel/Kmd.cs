@@ -71,7 +71,7 @@ public sealed partial class Kmd
         int refBytes = resources.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<ResourceReference>();
         // One ring-0 entry. The scalar arguments (context, lengths) travel by value, like a system call's registers;
         // the two arrays are copied in exactly once below, straight into the kernel-only DMA buffer and its resource
-        // list, and validated there (seed 001 §3.7: no TOCTOU window, and no second kernel copy — PERFORMANCE.md goal 2).
+        // list, and validated there (seed 001 §3.7: no TOCTOU window, and no second kernel copy — docs/performance.md goal 2).
         _gate.EnterForDirectCopy(processId, HeaderBytes + cmdBytes + refBytes);
         int nCmd = commands.Length, nRef = resources.Length;
         // The context's own engine scheduler, which must belong to this KMD's device (one kernel lock per device).

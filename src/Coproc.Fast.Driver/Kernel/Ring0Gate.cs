@@ -7,7 +7,7 @@ namespace Coproc.Fast.Driver.Kernel;
 /// arguments into a kernel-owned buffer (seed 001 §3.7), charges the transition per <see cref="Ring0GatePolicy"/>
 /// and counts the entry against the calling process, so the ring-3 path can show one entry for registration and none
 /// per submission (seed 003 claim). Thread-safe; no allocation and no interlocked operation per entry in steady state
-/// (PERFORMANCE.md goal 2): the counts live in single-writer per-thread slots (<see cref="Ring0GateCounters"/>) and
+/// (docs/performance.md goal 2): the counts live in single-writer per-thread slots (<see cref="Ring0GateCounters"/>) and
 /// the argument buffer is the entering thread's own.
 /// </summary>
 public sealed class Ring0Gate
@@ -64,7 +64,7 @@ public sealed class Ring0Gate
     /// <summary>
     /// Enters ring 0 on behalf of <paramref name="processId"/> for a call whose <paramref name="argumentBytes"/> of
     /// arguments the kernel code copies in itself, once, straight into memory the application never maps (the KMD's
-    /// DMA buffer), and validates there (seed 001 §3.7) — so no gate buffer and no second copy (PERFORMANCE.md goal 2).
+    /// DMA buffer), and validates there (seed 001 §3.7) — so no gate buffer and no second copy (docs/performance.md goal 2).
     /// Charges and counts (entry and bytes) exactly like <see cref="Enter"/>.
     /// </summary>
     internal void EnterForDirectCopy(uint processId, int argumentBytes) => Transition(processId, argumentBytes);

@@ -4,7 +4,7 @@ namespace Coproc.Fast.Driver.Kernel;
 
 /// <summary>
 /// The <see cref="Ring0Gate"/>'s entry counts, exact per process without an interlocked operation or a dictionary
-/// lookup per entry (PERFORMANCE.md goal 2). Each (thread, process) pair has its own slot that only that thread
+/// lookup per entry (docs/performance.md goal 2). Each (thread, process) pair has its own slot that only that thread
 /// writes (plain stores: a single writer loses no update); a reader sums the process's slots. The entering thread
 /// remembers its last slot, so the steady state is one compare and two stores. Slots outlive their threads, so a
 /// finished thread's entries still count.

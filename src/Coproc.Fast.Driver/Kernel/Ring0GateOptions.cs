@@ -6,7 +6,7 @@ public sealed record Ring0GateOptions
     /// <summary>Device clock rate the modeled cost is expressed in: 1 GHz, one cycle per nanosecond (native-layout.md §13.6).</summary>
     public const ulong DeviceClockHz = 1_000_000_000;
 
-    /// <summary>A real kernel transition measured on this class of machine (PERFORMANCE.md: 210–300 ns; median ~250 ns).</summary>
+    /// <summary>A real kernel transition measured on this class of machine (docs/performance.md: 210–300 ns; median ~250 ns).</summary>
     public const ulong MeasuredTransitionNanoseconds = 250;
 
     /// <summary>Default modeled cost: 250 ns × 1 GHz = 250 device cycles.</summary>

@@ -20,8 +20,8 @@ public sealed partial class CoprocMachine
 
     /// <summary>
     /// The schedulers, indexed by <see cref="EngineKind"/> (null for an engine the machine does not schedule). They
-    /// share the kernel lock, VidMm / residency, the paging fence and each other's pinned chunks (README "Scheduling
-    /// model", multiple engines).
+    /// share the kernel lock, VidMm / residency, the paging fence and each other's pinned chunks (docs/concepts.md, "Several
+    /// engines").
     /// </summary>
     public IReadOnlyList<VidSchScheduler?> Schedulers => _schedulers;
 

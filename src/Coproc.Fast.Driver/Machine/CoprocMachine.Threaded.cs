@@ -84,7 +84,7 @@ public sealed partial class CoprocMachine
                 }
                 continue;
             }
-            // Idle: spin briefly, then park until a register write or a ring update (PERFORMANCE.md: wake-ups cost ~40 µs).
+            // Idle: spin briefly, then park until a register write or a ring update (docs/performance.md: wake-ups cost ~40 µs).
             if (!spin.NextSpinWillYield) { spin.SpinOnce(); continue; }
             posted.Wake.Reset();
             if (!posted.ApplyPostedPeek()) posted.Wake.Wait(5);

@@ -10,7 +10,7 @@ namespace Coproc.Fast.Driver.VidSch;
 /// </summary>
 /// <remarks>
 /// Stored as the sorted window [_head, _tail) of one array so a scheduling decision is O(1) in the count
-/// (PERFORMANCE.md goals 6–7): taking the head only advances <c>_head</c>, and an insert shifts only the buffers
+/// (docs/performance.md goals 6–7): taking the head only advances <c>_head</c>, and an insert shifts only the buffers
 /// that sort after the new one — none in the common round-robin case, where the next buffer of a context goes to
 /// the end of its round. The window is slid back to 0 when it reaches the array's end (amortised O(1) per take);
 /// the array grows only when the queue holds more buffers than ever before.

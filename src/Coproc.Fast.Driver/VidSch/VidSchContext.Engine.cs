@@ -5,7 +5,7 @@ namespace Coproc.Fast.Driver.VidSch;
 public sealed partial class VidSchContext
 {
     /// <summary>
-    /// The engine this context runs on (fixed at creation, README "Scheduling model": one scheduler per engine). The
+    /// The engine this context runs on (fixed at creation, docs/concepts.md, "The basic model": one scheduler per engine). The
     /// KMD accepts an engine work packet only on a context of that packet's engine (native-layout.md §16.1).
     /// </summary>
     public EngineKind Engine { get; internal init; }

@@ -2,7 +2,7 @@ using Coproc.Fast.Device.Engines;
 
 namespace Coproc.Fast.Driver.VidSch;
 
-/// <summary>Configuration of the basic-model scheduler (seed 001 §3, §5.5, §13; README "Scheduling model").</summary>
+/// <summary>Configuration of the basic-model scheduler (seed 001 §3, §5.5, §13; docs/concepts.md, "The basic model").</summary>
 public sealed record VidSchOptions
 {
     /// <summary>The engine the basic model drives (every context runs on it). Default render.</summary>

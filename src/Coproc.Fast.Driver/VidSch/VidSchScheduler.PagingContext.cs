@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.VidMm;
 
 namespace Coproc.Fast.Driver.VidSch;
 
-// The engine's kernel paging context (seed 001 §3.6, §5.6; README "Scheduling model" step 5). Paging buffers run
+// The engine's kernel paging context (seed 001 §3.6, §5.6; docs/concepts.md, "The basic model" step 5). Paging buffers run
 // in a kernel-owned context of their own on the scheduler's engine, never in the submitting context's ring: a paging
 // buffer queued behind a context's own unfinished work (a WAIT that never ends, a long buffer) would hold every later
 // paging buffer — and so every other context's next chunk — until that context finished or was reset. The chunk

@@ -231,7 +231,7 @@ public sealed partial class VidSchScheduler
 
     private void Emit(ScheduleEventKind kind, int context, long submission, ulong value = 0, ulong extra = 0, ulong bytes = 0)
     {
-        Diagnostics.CoprocMetrics.OnScheduleEvent(kind, bytes); // the library's counters (README "Observability")
+        Diagnostics.CoprocMetrics.OnScheduleEvent(kind, bytes); // the library's counters (docs/observability.md)
         var o = Observer;
         if (o is not null) o.OnEvent(new ScheduleEvent(kind, _bus.Cycle, context, submission, value, extra, bytes));
     }

@@ -8,7 +8,7 @@ namespace Coproc.Fast.Tests.Engines;
 
 /// <summary>
 /// NOP, WRITE_DATA and FENCE run inline in the fetch loops when the TLB holds their page with the needed rights
-/// (PERFORMANCE.md goal 3). These tests pin that the fast path sees exactly what the general path sees: a cached
+/// (docs/performance.md goal 3). These tests pin that the fast path sees exactly what the general path sees: a cached
 /// translation never grants a right it lacks, never outlives an invalidation, and counters stay exact.
 /// </summary>
 public class SimplePacketFastPathTests

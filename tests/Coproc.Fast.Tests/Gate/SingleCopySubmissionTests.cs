@@ -7,7 +7,7 @@ using Coproc.Fast.Tests.Scheduling;
 namespace Coproc.Fast.Tests.Gate;
 
 /// <summary>
-/// PERFORMANCE.md goal 2's cheaper ring-0 path must keep its semantics: one copy-in straight into the kernel-only DMA
+/// docs/performance.md goal 2's cheaper ring-0 path must keep its semantics: one copy-in straight into the kernel-only DMA
 /// buffer (seed 001 §3.7), exact per-process counts without a dictionary or interlocked operations, one entry per call.
 /// </summary>
 [TestFixture]

@@ -8,7 +8,7 @@ using Microsoft.FSharp.Core;
 namespace Coproc.Fast.Tests.Mmu;
 
 /// <summary>
-/// TLB exactness (PERFORMANCE.md goal 5): random map / unmap / remap / invalidate sequences against a dictionary
+/// TLB exactness (docs/performance.md goal 5): random map / unmap / remap / invalidate sequences against a dictionary
 /// model. The driver side follows the documented rule — a changed or removed PTE is followed by an invalidation
 /// through TLB_INV_CMD that covers it — and no translation may ever disagree with the model.
 /// </summary>

@@ -9,7 +9,7 @@ namespace Coproc.Fast.Tests.MultiEngine;
 
 /// <summary>
 /// One scheduler per engine sharing the kernel lock, VidMm / residency, the paging order and each other's pinned
-/// chunks (README "Scheduling model"): engines run at once, interrupts reach their engine's scheduler, a fault resets
+/// chunks (docs/concepts.md, "The basic model"): engines run at once, interrupts reach their engine's scheduler, a fault resets
 /// only its context, memory pressure across engines keeps every byte, and replay is exact.
 /// </summary>
 [TestFixture]

@@ -4,7 +4,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Tests.Scheduling;
 
 /// <summary>
-/// The ready queue's window-over-an-array storage (O(1) scheduling decision, PERFORMANCE.md goal 6) against a plain
+/// The ready queue's window-over-an-array storage (O(1) scheduling decision, docs/performance.md goal 6) against a plain
 /// sorted list with the same order (seed 001 §3.3: priority, then round, then submission), through the slide, the
 /// growth and owner removal.
 /// </summary>

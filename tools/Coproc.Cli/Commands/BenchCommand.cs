@@ -7,8 +7,8 @@ namespace Coproc.Cli.Commands;
 
 /// <summary>
 /// <c>coproc bench [--quick] [--json] [--scale X]</c>: quick side-by-side versions of the perf/ comparisons in one
-/// process, printed as a table or, with <c>--json</c>, as one JSON object whose keys the README documents. Ratios
-/// are quotients of two measurements of this run (PERFORMANCE.md); there are no pass/fail thresholds here.
+/// process, printed as a table or, with <c>--json</c>, as one JSON object whose keys docs/cli.md documents. Ratios
+/// are quotients of two measurements of this run (docs/performance.md); there are no pass/fail thresholds here.
 /// </summary>
 public static class BenchCommand
 {

@@ -5,7 +5,7 @@ using Coproc.Fast.Device.Engines;
 namespace Coproc.Cli.Scenarios;
 
 /// <summary>
-/// Loads and validates a scenario file (README, "Scenario files"). Syntax errors come from
+/// Loads and validates a scenario file (docs/scenarios.md). Syntax errors come from
 /// <see cref="JsonException"/> (its line and path); everything else — unknown keys, missing required fields,
 /// wrong types, unknown engines, negative or out-of-range sizes, packets an engine cannot run, duplicate names —
 /// is checked here and reported with the line and JSON path of the offending property and what was expected.
@@ -37,7 +37,7 @@ public static class ScenarioLoader
 
     private static readonly Dictionary<string, string> Segments = new() { ["local"] = "local", ["system"] = "system" };
 
-    /// <summary>Most contexts a scenario may declare (PERFORMANCE.md goal 7's scale).</summary>
+    /// <summary>Most contexts a scenario may declare (docs/performance.md goal 7's scale).</summary>
     public const int MaxContexts = 4096;
 
     /// <summary>Most ring-3 contexts: one doorbell each, 256 doorbells (native-layout.md §13.1).</summary>

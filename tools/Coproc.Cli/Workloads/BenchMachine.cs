@@ -35,7 +35,7 @@ internal sealed class BenchMachine : IDisposable
     }
 
     /// <summary>
-    /// PERFORMANCE.md goal 3's workload: a machine whose <paramref name="ringBytes"/> ring is all 1-dword NOPs
+    /// docs/performance.md goal 3's workload: a machine whose <paramref name="ringBytes"/> ring is all 1-dword NOPs
     /// (ringBytes / 4 packets), replayed once to warm the JIT.
     /// </summary>
     public static BenchMachine NopRing(uint ringBytes)

@@ -11,7 +11,7 @@ internal struct Payload64
 }
 
 /// <summary>
-/// Peer of the ring-3 queue in PERFORMANCE.md goal 1: a bounded <see cref="Channel{T}"/> (single reader and writer,
+/// Peer of the ring-3 queue in docs/performance.md goal 1: a bounded <see cref="Channel{T}"/> (single reader and writer,
 /// wait when full) of 64-byte structs with a consumer thread that spins briefly, then waits asynchronously.
 /// </summary>
 internal sealed class ChannelPipe64 : IDisposable

@@ -3,10 +3,10 @@ using Coproc.Fast.Device.Packets;
 namespace Coproc.Fast.Workloads;
 
 /// <summary>
-/// PERFORMANCE.md goal 4's workload: one COPY packet and one FILL packet of <see cref="Size"/> bytes through 4 KiB
+/// docs/performance.md goal 4's workload: one COPY packet and one FILL packet of <see cref="Size"/> bytes through 4 KiB
 /// page tables (physically contiguous allocations, as VidMm places them), each in its own <see cref="BenchMachine"/>
 /// ring, plus raw pointers to the very same physical bytes for the <c>Buffer.MemoryCopy</c> / <c>Span.Fill</c>
-/// baselines — so size and relative alignment are identical (PERFORMANCE.md's 4 KiB-aliasing trap).
+/// baselines — so size and relative alignment are identical (docs/performance.md's 4 KiB-aliasing trap).
 /// </summary>
 internal sealed unsafe class CopyFillWorkload : IDisposable
 {

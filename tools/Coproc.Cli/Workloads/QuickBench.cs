@@ -17,7 +17,7 @@ internal readonly record struct Rate(double OpsPerSecond, double AllocatedBytesP
 
 /// <summary>
 /// The `coproc bench` measurements: quick versions of the perf/ suites, run one after another in this process so
-/// each ratio compares two measurements of the same run (PERFORMANCE.md). Each consumer thread is started only
+/// each ratio compares two measurements of the same run (docs/performance.md). Each consumer thread is started only
 /// for its own measurement: on a 2-core machine an idle spinning consumer would steal the measured one's core.
 /// </summary>
 internal static class QuickBench

@@ -9,7 +9,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Workloads;
 
 /// <summary>
-/// The ring-0 submission path through the real driver, for PERFORMANCE.md goal 2 (ring 3 vs ring 0): one entry through
+/// The ring-0 submission path through the real driver, for docs/performance.md goal 2 (ring 3 vs ring 0): one entry through
 /// the <see cref="Ring0Gate"/> (policy Real: one real system call), copy-in of the command buffer, the KMD's
 /// validation (<see cref="KmdValidator"/>: known unprivileged packets, resource list), a copy into a pooled kernel
 /// DMA buffer and queueing in VidSch (seed 001 §3.1 steps 5–9) — <see cref="Kmd.Submit"/> on a deterministic

@@ -7,7 +7,7 @@ namespace Coproc.Fast.Workloads;
 /// The device side of the ring-3 benchmarks: a thread that runs the real device path, <see cref="Coprocessor.Step"/> —
 /// the scheduling core services the doorbells and the render engine's command processor decodes and executes every
 /// packet of the user queue, writing ReadPtr back. Steps only while a doorbell is pending or a queue is slotted; otherwise
-/// spins on the doorbell summary word, then parks on the doorbell interrupt line (PERFORMANCE.md: waking costs ~40 µs).
+/// spins on the doorbell summary word, then parks on the doorbell interrupt line (docs/performance.md: waking costs ~40 µs).
 /// </summary>
 internal sealed class Ring3DeviceThread : IDisposable
 {
@@ -45,7 +45,7 @@ internal sealed class Ring3DeviceThread : IDisposable
             }
             // Nothing pending: first a tight spin on the summary word alone (a plain load per check, so the producer's
             // next ring is seen within ≈ one SpinWait(1)), then the interrupt line's spin-then-park (waking a parked
-            // thread costs ≈ 40 µs here; PERFORMANCE.md).
+            // thread costs ≈ 40 µs here; docs/performance.md).
             for (int i = 0; i < SummarySpins && !vector.AnyPending && !_stop; i++) Thread.SpinWait(1);
             if (!vector.AnyPending) line.Wait(spinIterations: 20_000, parkMilliseconds: 50);
         }

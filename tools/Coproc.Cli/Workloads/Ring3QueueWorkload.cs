@@ -9,7 +9,7 @@ using Coproc.Fast.Driver.Umd;
 namespace Coproc.Fast.Workloads;
 
 /// <summary>
-/// PERFORMANCE.md goal 1's ring-3 side: a device with one user queue of 4,096 × 64-byte slots registered once
+/// docs/performance.md goal 1's ring-3 side: a device with one user queue of 4,096 × 64-byte slots registered once
 /// through ring 0 (gate policy None: registration cost is not what is measured) with its execution context, a
 /// 16-dword NOP packet, and the device thread (<c>Coprocessor.Step</c>: scheduling core + the render engine's command
 /// processor executing each packet) that drains it.

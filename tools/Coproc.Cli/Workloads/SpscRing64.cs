@@ -5,7 +5,7 @@ namespace Coproc.Fast.Workloads;
 /// <summary>
 /// Baseline: a plain hand-written single-producer/single-consumer ring of 64-byte slots over native memory, head
 /// and tail on their own cache lines, each side caching the other's index — the physical limit the ring-3 path is
-/// measured against (PERFORMANCE.md goal 1). Its consumer thread busy-spins (yielding after a while). Everything the
+/// measured against (docs/performance.md goal 1). Its consumer thread busy-spins (yielding after a while). Everything the
 /// consumer touches lives in native memory on cache lines of its own (tail, head, consumed count, stop flag) and it
 /// keeps the slot pointer and mask in locals: an earlier version read <c>_stop</c>/<c>_mask</c> and wrote a
 /// <c>_consumed</c> field in this object, on the line holding the producer's <c>_tail</c>, so every batch bounced that

@@ -5,7 +5,7 @@ using Coproc.Fast.Device.Mmu;
 namespace Coproc.Fast.Workloads;
 
 /// <summary>
-/// PERFORMANCE.md goal 5's workload: <see cref="MappedBytes"/> of GPU VA mapped with real multi-level page tables
+/// docs/performance.md goal 5's workload: <see cref="MappedBytes"/> of GPU VA mapped with real multi-level page tables
 /// in emulated local memory (pages aliased at random onto a 4 MiB frame pool to keep the device small), a
 /// VPN-indexed native table with the same mapping as the baseline, a 64-entry client TLB, and two address sets —
 /// random over the whole range (TLB misses) and inside 64 consecutive pages (TLB hits).

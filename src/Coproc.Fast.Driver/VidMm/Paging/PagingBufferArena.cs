@@ -14,7 +14,7 @@ namespace Coproc.Fast.Driver.VidMm.Paging;
 // the region is too short, it starts again at 0 (the skipped tail is reclaimed with the buffer before it).
 internal sealed class PagingBufferArena
 {
-    private const ulong Align = 64; // co-aligned to cache lines (PERFORMANCE.md: avoid 4 KiB aliasing offsets)
+    private const ulong Align = 64; // co-aligned to cache lines (docs/performance.md: avoid 4 KiB aliasing offsets)
     private readonly VideoMemoryManager _vidmm;
     private readonly PhysicalAddress _base;
     private readonly ulong _bytes;
