@@ -1,12 +1,12 @@
 namespace Coproc.Fast.Driver.Diagnostics;
 
 /// <summary>
-/// What <see cref="SchedulingObserver"/> counted for one context: the numbers of a report row. Latencies are kept
-/// as samples (submit → first start on the engine, in device cycles) so percentiles can be taken at the end.
+/// What <see cref="SchedulingObserver"/> counted for one context: the numbers of a report row. Latencies (submit →
+/// first start on the engine, in device cycles) go into a bounded histogram, so a long run keeps no per-sample list.
 /// </summary>
 public sealed class ContextStatistics
 {
-    private readonly List<ulong> _latencies = [];
+    private readonly LatencyHistogram _latencies = new();
 
     internal ContextStatistics(uint processId, string processName, uint contextId, string contextName, int engine)
     {
@@ -62,11 +62,18 @@ public sealed class ContextStatistics
     /// <summary>Doorbells it rang.</summary>
     public long Doorbells { get; internal set; }
 
-    /// <summary>Submit-to-start latencies, in completion order of the starts.</summary>
-    public IReadOnlyList<ulong> SubmitToStartCycles => _latencies;
+    /// <summary>Submit-to-start latencies recorded (one per buffer that started).</summary>
+    public long SubmitToStartCount => _latencies.Count;
 
-    internal void AddLatency(ulong cycles) => _latencies.Add(cycles);
+    /// <summary>The longest submit-to-start latency, in device cycles (0 when none).</summary>
+    public ulong SubmitToStartMaxCycles => _latencies.Max;
 
-    /// <summary>Nearest-rank percentile (0 &lt; p ≤ 100) of the submit-to-start latencies; 0 when there are none.</summary>
-    public ulong LatencyPercentile(double percentile) => LatencyPercentiles.Of(_latencies.ToArray(), percentile);
+    internal void AddLatency(ulong cycles) => _latencies.Record(cycles);
+
+    /// <summary>
+    /// Nearest-rank percentile (0 &lt; p ≤ 100) of the submit-to-start latencies in device cycles: exact below 256
+    /// cycles, otherwise at most 1/128 above the exact value (a bounded histogram); 0 when there are none.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The percentile is not in (0, 100].</exception>
+    public ulong LatencyPercentile(double percentile) => _latencies.Percentile(percentile);
 }

@@ -14,8 +14,8 @@ public static class CoprocMetrics
     /// <summary>The meter's name.</summary>
     public const string MeterName = "Coproc.Fast";
 
-    /// <summary>The meter every instrument lives on.</summary>
-    public static readonly Meter Meter = new(MeterName, "0.1.0");
+    /// <summary>The meter every instrument lives on; its version is the package's (from git tags, see the README).</summary>
+    public static readonly Meter Meter = new(MeterName, LibraryVersion.Informational);
 
     /// <summary>DMA buffers and ring-3 packets accepted for execution (seed 001 §6.1), ring 0 and ring 3 alike.</summary>
     public static readonly Counter<long> Submissions =

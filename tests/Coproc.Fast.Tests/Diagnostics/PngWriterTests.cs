@@ -50,7 +50,7 @@ public class PngWriterTests
 
     [Test]
     public void Crc32_OfTheCheckString_IsTheStandardValue() =>
-        Assert.That(Crc32.Compute("123456789"u8), Is.EqualTo(0xCBF43926u));
+        Assert.That(System.IO.Hashing.Crc32.HashToUInt32("123456789"u8), Is.EqualTo(0xCBF43926u));
 
     [Test]
     public void Png_Decodes_WithValidChunks_SizeAndPixels()

@@ -36,7 +36,7 @@ public class SchedulingObserverTests
         var c = o.Contexts[comp];
         Assert.That((g.GpuCycles, c.GpuCycles), Is.EqualTo((10_000UL, 2_000UL)));
         Assert.That(o.GpuTimeShare(game), Is.EqualTo(10_000.0 / 12_000));
-        Assert.That(g.SubmitToStartCycles, Is.EqualTo(new ulong[] { 1_000 }));
+        Assert.That((g.SubmitToStartCount, g.LatencyPercentile(50), g.SubmitToStartMaxCycles), Is.EqualTo((1L, 1_000UL, 1_000UL)));
         Assert.That(c.LatencyPercentile(99), Is.EqualTo(1_000UL));
         Assert.That((g.Preemptions, g.BuffersCompleted, g.MissedVsyncs, g.BytesPaged), Is.EqualTo((1L, 1L, 1L, 65_536L)));
         Assert.That((c.FramesPresented, c.Ring0GateEntries), Is.EqualTo((1L, 1L)));

@@ -32,7 +32,7 @@ public sealed class SchedulingObserverBridgeTests
         {
             Assert.That(stats[i].BuffersSubmitted, Is.EqualTo(ctx[i].Submitted), $"context {i} submitted");
             Assert.That(stats[i].BuffersCompleted, Is.EqualTo(ctx[i].Completed), $"context {i} completed");
-            Assert.That(stats[i].SubmitToStartCycles.Count, Is.GreaterThanOrEqualTo((int)ctx[i].Completed));
+            Assert.That(stats[i].SubmitToStartCount, Is.GreaterThanOrEqualTo(ctx[i].Completed));
             Assert.That(stats[i].GpuCycles, Is.GreaterThan(0UL));
         }
         Assert.That(stats[0].Preemptions + stats[1].Preemptions, Is.GreaterThan(0));
