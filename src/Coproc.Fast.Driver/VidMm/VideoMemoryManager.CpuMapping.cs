@@ -109,7 +109,7 @@ public sealed partial class VideoMemoryManager
     {
         var m = FindHandedOut(space, va);
         ref var rec = ref _allocations.Get(m.Allocation);
-        if (m.RefCount != 1 || rec.MapCount != 1)
+        if (m.RefCount != 1 || rec.CallerMapCount != 1)
             throw new VidMmException(VidMmError.StillMapped, $"{m.Allocation} has other mappings or references; unmap them first");
         var h = m.Allocation;
         UnmapFromCpu(space, va);

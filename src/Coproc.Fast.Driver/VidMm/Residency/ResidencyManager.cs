@@ -112,7 +112,7 @@ public sealed partial class ResidencyManager : IResidencyManager
     public void DestroyAllocation(AllocationHandle handle)
     {
         int s = Slot(handle);
-        if (_vidmm.MapCountOf(handle) != 0)
+        if (_vidmm.MapCountOf(handle) != 0) // the kernel alias, if any, is not counted: RemoveManaged drops it
             throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {_vidmm.MapCountOf(handle)} mapping(s)");
         ref var m = ref _m[s];
         if (m.Resident)
@@ -164,7 +164,9 @@ public sealed partial class ResidencyManager : IResidencyManager
     }
 
     /// <inheritdoc />
-    public ulong PatchAddress(AllocationHandle handle, ulong offset) => View.VaOf(_vidmm.PhysicalAddressOf(handle, offset));
+    /// <remarks>Linear from there to the allocation's end even when it lies in several physical extents (the kernel-view
+    /// alias, <see cref="KernelViewSpace.AddressOf"/>), so an operand never runs on into memory the allocation does not own.</remarks>
+    public ulong PatchAddress(AllocationHandle handle, ulong offset) => View.AddressOf(handle, offset);
 
     /// <summary>
     /// Evicts one resident managed allocation (the paging queue's evict service): appends its Evict operation and
