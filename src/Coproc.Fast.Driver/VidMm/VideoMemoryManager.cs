@@ -180,18 +180,21 @@ public sealed partial class VideoMemoryManager
     internal AllocationHandle AddManaged(ulong bytes, ulong alignment, PhysicalExtent at) =>
         _allocations.Add(new AllocationRecord
         {
-            Size = bytes, Alignment = alignment, Flags = AllocationFlags.Evictable | AllocationFlags.Contiguous,
+            Size = bytes, Alignment = alignment, Flags = AllocationFlags.Evictable, // resident copies may be scattered (LocalHome)
             Placement = PlacementHint.PreferLocal, Location = at.Address.Location, First = at, ExtentCount = 1,
         });
 
-    /// <summary>Records that a managed allocation now lives at <paramref name="at"/> (one extent), so <see cref="PhysicalAddressOf"/> stays true.</summary>
-    internal void MoveManaged(AllocationHandle handle, PhysicalExtent at)
+    /// <summary>
+    /// Records that a managed allocation now lives at <paramref name="first"/> followed by <paramref name="more"/> (in
+    /// allocation order; null for one extent), so <see cref="PhysicalAddressOf"/> and <see cref="ExtentsOf"/> stay true.
+    /// </summary>
+    internal void MoveManaged(AllocationHandle handle, PhysicalExtent first, PhysicalExtent[]? more)
     {
         ref var r = ref _allocations.Get(handle);
-        r.Location = at.Address.Location;
-        r.First = at;
-        r.ExtentCount = 1;
-        r.More = null;
+        r.Location = first.Address.Location;
+        r.First = first;
+        r.ExtentCount = 1 + (more?.Length ?? 0);
+        r.More = more;
     }
 
     /// <summary>Drops a managed allocation's record; the residency manager has already returned its memory.</summary>

@@ -80,6 +80,9 @@ public sealed partial class VidSchScheduler
         int firstRef = RefIndexAt(refs, start);
 
         // §3.2/§3.4: a chunk after the first re-establishes the resources bound at its start (last handle per slot).
+        // Invariant: the setup is state (binding-table writes at launch), never an operand: no packet of the chunk
+        // dereferences it, so it is not part of the chunk's residency request (BuildRequest) and a later chunk keeps
+        // resident only the allocations its own packets use (docs/memory.md "Split chunks").
         var chunk = RentChunk();
         var setup = chunk.Setup;
         if (start > 0)
@@ -250,12 +253,15 @@ public sealed partial class VidSchScheduler
         return false;
     }
 
-    /// <summary>Chunk references + setup + (optionally) every pinned chunk's references into <see cref="_request"/>.</summary>
+    /// <summary>
+    /// Chunk references + (optionally) every pinned chunk's references into <see cref="_request"/>. The chunks' state
+    /// setup is not included: it is never dereferenced (see <see cref="Prepare"/>).
+    /// </summary>
     private int BuildRequest(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, List<ResourceReference> setup, bool includePinned = true)
     {
+        _ = setup;
         int n = 0;
         for (int i = firstRef; i < endRef; i++) Add(ref n, refs[i]);
-        foreach (var s in setup) Add(ref n, s);
         if (!includePinned) return n;
         // Every engine's pinned chunks (SchedulerGroup invariant 1).
         foreach (var s in _group.Members)
@@ -271,7 +277,6 @@ public sealed partial class VidSchScheduler
     {
         if (f.Buffer is { } fb)
             for (int i = f.FirstRef; i < f.EndRef; i++) Add(ref n, fb.References[i]);
-        foreach (var s in f.Setup) Add(ref n, s);
     }
 
     private void Add(ref int n, in ResourceReference r)
@@ -307,7 +312,6 @@ public sealed partial class VidSchScheduler
     {
         if (f.Buffer is { } b)
             for (int i = f.FirstRef; i < f.EndRef; i++) if (b.References[i].Handle == h) return true;
-        foreach (var s in f.Setup) if (s.Handle == h) return true;
         return false;
     }
 

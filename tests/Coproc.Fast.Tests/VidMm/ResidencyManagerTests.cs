@@ -45,8 +45,8 @@ public class ResidencyManagerTests
         Assert.That(ops.Select(o => o.Kind), Is.All.EqualTo(PagingOperationKind.PageIn));
         Assert.That(ops, Has.Count.EqualTo(2), "a set naming an allocation twice pages it in once");
         Assert.That(rig.Vm.LocationOf(a), Is.EqualTo(MemoryLocation.Local));
-        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(11, (int)(192 * KiB))), Is.True);
-        Assert.That(rig.Bytes(b).SequenceEqual(Pattern(12, (int)(64 * KiB))), Is.True);
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(11, (int)(192 * KiB))), Is.True);
+        Assert.That(rig.Read(b).AsSpan().SequenceEqual(Pattern(12, (int)(64 * KiB))), Is.True);
         Assert.That(rig.Rm.PatchAddress(a, 0x123), Is.EqualTo(KernelViewSpace.LocalBase + rig.Vm.PhysicalAddressOf(a, 0x123).Offset));
         Assert.That(rig.Rm.MakeResident(Refs(a, b), 1, new()), Is.EqualTo(ResidencyOutcome.AlreadyResident));
     }
@@ -64,13 +64,13 @@ public class ResidencyManagerTests
         Assert.That(rig.Rm.Evict(a, ops), Is.True);
         rig.RunPaging(ops);
         Assert.That(rig.Vm.LocationOf(a), Is.EqualTo(MemoryLocation.System));
-        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True, "evict copied local → backing");
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True, "evict copied local → backing");
 
         var blocker = rig.Rm.CreateAllocation(128 * KiB, 2);
         rig.MakeResident(2, blocker); // takes the freed range
         rig.MakeResident(1, a);
         Assert.That(rig.Vm.PhysicalAddressOf(a, 0), Is.Not.EqualTo(first));
-        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True);
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True);
     }
 
     [Test]
@@ -152,8 +152,8 @@ public class ResidencyManagerTests
             Assert.That(op.From.Location, Is.EqualTo(MemoryLocation.Local));
             Assert.That(op.To.Location, Is.EqualTo(MemoryLocation.Local));
         }
-        for (int i = 0; i < small.Count; i++) Assert.That(rig.Bytes(small[i]).SequenceEqual(Pattern(100 + i, (int)(256 * KiB))), Is.True, $"small[{i}]");
-        Assert.That(rig.Bytes(big).SequenceEqual(Pattern(7, (int)MiB)), Is.True);
+        for (int i = 0; i < small.Count; i++) Assert.That(rig.Read(small[i]).AsSpan().SequenceEqual(Pattern(100 + i, (int)(256 * KiB))), Is.True, $"small[{i}]");
+        Assert.That(rig.Read(big).AsSpan().SequenceEqual(Pattern(7, (int)MiB)), Is.True);
     }
 
     [Test]
@@ -174,7 +174,7 @@ public class ResidencyManagerTests
     }
 
     [Test]
-    public void SetThatFitsTheBudgetButCannotBePlaced_DoesNotFit_AfterPlannedEvictionsAreRolledBack()
+    public void GivenPinnedMemoryThatSplitsEveryLargeBlock_WhenASetThatFitsTheBudgetIsMadeResident_ThenItIsPlacedInPiecesAndEveryByteArrives()
     {
         using var rig = new ResidencyRig();
         var others = new List<AllocationHandle>();
@@ -184,17 +184,42 @@ public class ResidencyManagerTests
             rig.MakeResident(3, h);
             others.Add(h);
         }
-        // 4 MiB + 3 MiB fit the budget in bytes, but each needs an aligned 4 MiB block and pinned memory sits in the low one.
+        // 4 MiB + 3 MiB fit the budget in bytes, but no aligned 4 MiB block is free of pinned memory.
         var a = rig.Rm.CreateAllocation(4 * MiB, 1);
         var b = rig.Rm.CreateAllocation(3 * MiB, 1);
+        rig.Stamp(a, 41);
+        rig.Stamp(b, 42);
         Assert.That(rig.Rm.FootprintOf(Refs(a, b)), Is.LessThanOrEqualTo(rig.Rm.ResidentBudget));
-        var all = others.Append(a).Append(b).ToArray();
-        string before = rig.State(all, 1, 3);
-        var ops = new List<PagingOperation>();
 
-        Assert.That(rig.Rm.MakeResident(Refs(a, b), 1, ops), Is.EqualTo(ResidencyOutcome.DoesNotFit));
-        Assert.That(ops, Is.Empty);
-        Assert.That(rig.State(all, 1, 3), Is.EqualTo(before));
+        var ops = rig.MakeResident(1, a, b);
+
+        Assert.That(rig.Rm.IsResident(a) && rig.Rm.IsResident(b), Is.True);
+        Assert.That(rig.Vm.ExtentsOf(a).Length + rig.Vm.ExtentsOf(b).Length, Is.GreaterThan(2), "at least one lies in several extents");
+        Assert.That(rig.Vm.ExtentsOf(a).Concat(rig.Vm.ExtentsOf(b)).All(e => e.Address.Location == MemoryLocation.Local), Is.True);
+        Assert.That(ops.Where(o => o.Kind == PagingOperationKind.PageIn).Sum(o => (long)o.Bytes), Is.EqualTo((long)(7 * MiB)), "one page-in per piece, covering both");
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(41, (int)(4 * MiB))), Is.True);
+        Assert.That(rig.Read(b).AsSpan().SequenceEqual(Pattern(42, (int)(3 * MiB))), Is.True);
+    }
+
+    [Test]
+    public void GivenAScatteredResidentAllocation_WhenItIsEvictedAndPagedInAgain_ThenEveryByteSurvivesBothMoves()
+    {
+        using var rig = new ResidencyRig();
+        // 4,100 KiB: more than half of the 8 MiB local memory, so never one buddy block once kernel pages split the top one.
+        var big = rig.Rm.CreateAllocation(4100 * KiB, 1);
+        rig.Stamp(big, 9);
+        rig.MakeResident(1, big);
+        Assert.That(rig.Vm.ExtentsOf(big), Has.Length.GreaterThan(1), "precondition: scattered");
+        var evict = new List<PagingOperation>();
+        Assert.That(rig.Rm.Evict(big, evict), Is.True);
+        Assert.That(evict.Select(o => o.Offset), Is.Ordered.Ascending.And.Unique, "one evict per piece, in allocation order");
+
+        rig.RunPaging(evict);
+        Assert.That(rig.Read(big).AsSpan().SequenceEqual(Pattern(9, (int)(4100 * KiB))), Is.True, "back in its backing store");
+        rig.MakeResident(2, big);
+
+        Assert.That(rig.Rm.IsResident(big), Is.True);
+        Assert.That(rig.Read(big).AsSpan().SequenceEqual(Pattern(9, (int)(4100 * KiB))), Is.True);
     }
 
     [Test]
@@ -209,7 +234,7 @@ public class ResidencyManagerTests
             for (int i = 0; i < managed.Length; i++) rig.MakeResident(i % 3, managed[i], pinned);
 
         Assert.That(rig.Vm.ExtentsOf(pinned), Is.EqualTo(where));
-        Assert.That(rig.Bytes(pinned).SequenceEqual(Pattern(5, (int)(512 * KiB))), Is.True);
+        Assert.That(rig.Read(pinned).AsSpan().SequenceEqual(Pattern(5, (int)(512 * KiB))), Is.True);
         Assert.That(rig.Rm.FootprintOf(Refs(pinned)), Is.Zero, "pinned memory is outside the budget");
         Assert.That(() => rig.Rm.Evict(pinned, new()), Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.NotManaged));
     }

@@ -6,7 +6,8 @@ namespace Coproc.Fast.Driver.VidMm.Residency;
 
 /// <summary>
 /// VidMm's residency manager (seed 001 §3.5–§3.6, §5.3, §5.5): <b>managed</b> allocations that live in a
-/// system-memory backing store and, while resident, in one contiguous extent of local memory; making a DMA buffer's
+/// system-memory backing store and, while resident, in local memory — one extent when a free block fits, else several
+/// (discontiguous residency, reached through the page tables; docs/memory.md); making a DMA buffer's
 /// resource set resident by paging in, evicting least-recently-used allocations (the current context's first) and
 /// relocating to defragment; the command list of those moves and its paging buffer; patch addresses in the
 /// <see cref="KernelViewSpace"/>. Allocations made with <see cref="VideoMemoryManager.Allocate"/> are pinned and never
@@ -39,14 +40,14 @@ public sealed partial class ResidencyManager : IResidencyManager
         public ulong Bytes;
         public ulong Alignment;
         public PhysicalExtent Backing;
-        public PhysicalExtent Local;
+        public LocalHome Local;
         public bool Resident;
         public int LastContext;
         public int CPrev, CNext, GPrev, GNext;
         public ulong SetEpoch;
         public ulong PlanEpoch;
         public bool PlanResident;
-        public PhysicalExtent PlanLocal;
+        public LocalHome PlanLocal;
     }
 
     /// <summary>Creates the residency manager over VidMm, building the kernel view of physical memory.</summary>
@@ -118,8 +119,11 @@ public sealed partial class ResidencyManager : IResidencyManager
         if (m.Resident)
         {
             Unlink(s);
-            _vidmm.Local.Free(m.Local);
-            SetOwnerRaw(m.Local, 0);
+            for (int i = 0; i < m.Local.Count; i++)
+            {
+                _vidmm.Local.Free(m.Local[i]);
+                SetOwnerRaw(m.Local[i], 0);
+            }
             _residentBytes -= m.Bytes;
         }
         _vidmm.System.Free(m.Backing);
@@ -179,10 +183,13 @@ public sealed partial class ResidencyManager : IResidencyManager
         ref var m = ref _m[s];
         if (!m.Resident) return false;
         var local = m.Local;
-        _vidmm.Local.Free(local);
-        SetOwnerRaw(local, 0);
+        for (int i = 0; i < local.Count; i++)
+        {
+            _vidmm.Local.Free(local[i]);
+            SetOwnerRaw(local[i], 0);
+        }
         ApplyEvicted(s);
-        commands.Add(new PagingOperation(PagingOperationKind.Evict, handle, local.Address, m.Backing.Address, m.Bytes, false, true));
+        AddEvictOperations(commands, s, local);
         return true;
     }
 
@@ -209,7 +216,22 @@ public sealed partial class ResidencyManager : IResidencyManager
         m.Resident = false;
         m.Local = default;
         _residentBytes -= m.Bytes;
-        _vidmm.MoveManaged(m.Handle, m.Backing);
+        _vidmm.MoveManaged(m.Handle, m.Backing, null);
+    }
+
+    // One Evict per local piece, each back to the same offset of the backing store. Post: free the local range and
+    // unlock the backing pages once the copy is done (seed 001 §3.6, Fig. 8).
+    private void AddEvictOperations(List<PagingOperation> commands, int s, LocalHome from)
+    {
+        ref var m = ref _m[s];
+        ulong offset = 0;
+        for (int i = 0; i < from.Count; i++)
+        {
+            var piece = from[i];
+            commands.Add(new PagingOperation(PagingOperationKind.Evict, m.Handle, piece.Address, m.Backing.Address.Add(offset), piece.Bytes,
+                false, true, offset));
+            offset += piece.Bytes;
+        }
     }
 
     private void ClearMemory(PhysicalExtent e)
