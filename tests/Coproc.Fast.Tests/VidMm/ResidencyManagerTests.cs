@@ -21,14 +21,54 @@ public class ResidencyManagerTests
     }
 
     [Test]
-    public void CpuMappingOfAManagedAllocation_IsRefused_BecauseItMoves()
+    public void GivenACpuMappedResidentManagedAllocation_WhenMemoryPressureEvictsEverythingElse_ThenItStaysWhereItIsUntilUnmapped()
     {
         using var rig = new ResidencyRig();
-        var h = rig.Rm.CreateAllocation(64 * KiB, 1);
+        var mapped = rig.Rm.CreateAllocation(1 * MiB, 1);
+        rig.MakeResident(1, mapped);
+        var where = rig.Vm.ExtentsOf(mapped);
         var cpu = rig.Vm.CreateCpuAddressSpace();
-        Assert.That(() => rig.Vm.MapToCpu(cpu, h, 0, 64 * KiB, Coproc.Fast.Driver.Cpu.CpuAddressHalf.User),
-            Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.ManagedAllocation));
-        Assert.That(rig.Vm.MapCountOf(h), Is.Zero);
+        ulong va = rig.Vm.MapToCpu(cpu, mapped, 0, 1 * MiB, Coproc.Fast.Driver.Cpu.CpuAddressHalf.User);
+        cpu.Write32(va + 0x100, 0xFEEDu);
+        ulong budget = rig.Rm.ResidentBudget;
+
+        var others = Enumerable.Range(0, 12).Select(i => rig.Rm.CreateAllocation(1 * MiB, 2)).ToArray();
+        foreach (var o in others) rig.MakeResident(2, o); // 12 MiB through 8 MiB of local memory: evicts all it may
+
+        Assert.That(rig.Vm.IsCpuPinned(mapped), Is.True);
+        Assert.That(rig.Rm.IsResident(mapped), Is.True);
+        Assert.That(rig.Vm.ExtentsOf(mapped), Is.EqualTo(where), "never moved while mapped");
+        Assert.That(budget, Is.EqualTo(rig.Rm.ResidentBudget), "its bytes are outside the budget the sets compete for");
+        Assert.That(rig.Rm.Evict(mapped, new()), Is.False);
+        Assert.That(cpu.Read32(va + 0x100), Is.EqualTo(0xFEEDu));
+
+        rig.Vm.UnmapFromCpu(cpu, va);
+        Assert.That(rig.Vm.IsCpuPinned(mapped), Is.False);
+        var evict = new List<PagingOperation>();
+        Assert.That(rig.Rm.Evict(mapped, evict), Is.True, "unmap released it");
+        rig.RunPaging(evict);
+        Assert.That(BitConverter.ToUInt32(rig.Read(mapped), 0x100), Is.EqualTo(0xFEEDu), "the CPU's write travelled with it");
+    }
+
+    [Test]
+    public void GivenACpuMappedManagedAllocationInItsBackingStore_WhenASetUsesIt_ThenItIsUsedInPlaceAndNotPagedIn()
+    {
+        using var rig = new ResidencyRig();
+        var mapped = rig.Rm.CreateAllocation(64 * KiB, 1);
+        var cpu = rig.Vm.CreateCpuAddressSpace();
+        ulong va = rig.Vm.MapToCpu(cpu, mapped, 0, 64 * KiB, Coproc.Fast.Driver.Cpu.CpuAddressHalf.User);
+        var backing = rig.Rm.BackingOf(mapped);
+
+        var ops = new List<PagingOperation>();
+        Assert.That(rig.Rm.MakeResident(Refs(mapped), 1, ops), Is.EqualTo(ResidencyOutcome.AlreadyResident));
+
+        Assert.That(ops, Is.Empty);
+        Assert.That(rig.Rm.IsResident(mapped), Is.False);
+        Assert.That(rig.Vm.PhysicalAddressOf(mapped, 0), Is.EqualTo(backing.Address), "the device reaches it where the CPU does");
+        Assert.That(rig.Rm.PatchAddress(mapped, 0), Is.EqualTo(rig.Rm.View.VaOf(backing.Address)));
+        Assert.That(() => rig.Rm.DestroyAllocation(mapped), Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.StillMapped));
+        rig.Vm.UnmapFromCpu(cpu, va);
+        rig.Rm.DestroyAllocation(mapped);
     }
 
     [Test]

@@ -86,5 +86,6 @@ public sealed partial class ResidencyManager
         return false;
     }
 
-    private bool Eligible(int s) => _m[s].SetEpoch != _epoch && PlannedResident(s);
+    // A CPU-mapped allocation is pinned where it is (VideoMemoryManager.MapToCpu): never a victim.
+    private bool Eligible(int s) => _m[s].SetEpoch != _epoch && PlannedResident(s) && !IsCpuPinned(s);
 }

@@ -16,6 +16,7 @@ public sealed partial class ResidencyManager
     private readonly List<Undo> _undo = new(32);
     private readonly List<Step> _plan = new(32);
     private readonly List<int> _need = new(16);
+    private readonly List<int> _inPlace = new(4);
     private readonly List<int> _displaced = new(8);
     private readonly List<(ulong Start, ulong Pages)> _claims = new(8);
     private readonly int[] _owner; // per local page: managed slot + 1 (planned state), 0 = free or pinned
@@ -29,6 +30,7 @@ public sealed partial class ResidencyManager
         ArgumentNullException.ThrowIfNull(commands);
         ulong footprint = FootprintOf(resources); // stamps the set with a fresh epoch; throws for a dead handle first
         _need.Clear();
+        _inPlace.Clear();
         foreach (var r in resources)
         {
             // PlanEpoch doubles as "already listed" here: FootprintOf just moved _epoch past every older stamp.
@@ -36,13 +38,15 @@ public sealed partial class ResidencyManager
             _m[s].PlanEpoch = _epoch;
             _m[s].PlanResident = false;
             _m[s].PlanLocal = default;
-            _need.Add(s);
+            // CPU-mapped: used in its backing store (system memory the device reaches through the page tables).
+            if (IsCpuPinned(s)) _inPlace.Add(s);
+            else _need.Add(s);
         }
         if (footprint > ResidentBudget) return ResidencyOutcome.DoesNotFit;
         if (_need.Count == 0)
         {
             Touch(resources, contextId);
-            return ResidencyOutcome.AlreadyResident;
+            return AddInPlace(commands) ? ResidencyOutcome.PagingRequired : ResidencyOutcome.AlreadyResident;
         }
         // Largest first: big contiguous extents are the hard ones to place.
         _need.Sort(LargestFirst);
@@ -59,8 +63,26 @@ public sealed partial class ResidencyManager
             }
         }
         Commit(commands);
+        AddInPlace(commands);
         Touch(resources, contextId);
         return ResidencyOutcome.PagingRequired;
+    }
+
+    // Advanced model: an evicted allocation's GPU mappings were made invalid (V = 0) so its next use faults; one that is
+    // CPU-mapped is not paged in, so its mappings are made valid again where it is — a PageIn of 0 bytes, which copies
+    // nothing and rewrites the mappings to the backing store (ResidencyManager.PagingBuffer.cs).
+    private bool AddInPlace(List<PagingOperation> commands)
+    {
+        if (!InvalidateEvictedMappings) return false;
+        bool any = false;
+        foreach (int s in _inPlace)
+        {
+            if (_vidmm.Allocations.Get(_m[s].Handle).GpuMappings is not { Count: > 0 }) continue;
+            var at = _m[s].Backing.Address;
+            commands.Add(new PagingOperation(PagingOperationKind.PageIn, _m[s].Handle, at, at, 0, false, false));
+            any = true;
+        }
+        return any;
     }
 
     private bool PlannedResident(int s) => _m[s].PlanEpoch == _epoch ? _m[s].PlanResident : _m[s].Resident;
@@ -136,7 +158,7 @@ public sealed partial class ResidencyManager
                     continue;
                 }
                 int d = o - 1;
-                if (_m[d].SetEpoch == _epoch) { ok = false; break; }
+                if (_m[d].SetEpoch == _epoch || IsCpuPinned(d)) { ok = false; break; }
                 if (!PlannedLocal(d).IsContiguous) { ok = false; break; } // scattered allocations are not relocated
                 var ext = PlannedLocal(d).Single;
                 ulong end = (ext.Address.Offset + ext.Bytes) >> 12;

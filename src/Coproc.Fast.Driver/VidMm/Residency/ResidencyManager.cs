@@ -31,6 +31,7 @@ public sealed partial class ResidencyManager : IResidencyManager
     private readonly List<PhysicalExtent> _scratch = new(2);
     private Managed[] _m = new Managed[64];
     private ulong _residentBytes;
+    private ulong _cpuPinnedResidentBytes;
     private ulong _epoch;
 
     private struct Managed
@@ -56,6 +57,7 @@ public sealed partial class ResidencyManager : IResidencyManager
         _vidmm = vidmm ?? throw new ArgumentNullException(nameof(vidmm));
         View = new KernelViewSpace(vidmm);
         _owner = new int[vidmm.Local.SizeBytes >> 12];
+        vidmm.ManagedPinChanged = OnCpuPinChanged;
     }
 
     /// <summary>VidMm underneath.</summary>
@@ -68,8 +70,9 @@ public sealed partial class ResidencyManager : IResidencyManager
     public AddressSpaceDescriptor KernelView => View.Descriptor;
 
     /// <inheritdoc />
-    /// <remarks>Local memory not held by pinned allocations: free bytes plus bytes of resident managed allocations.</remarks>
-    public ulong ResidentBudget => _vidmm.Local.FreeBytes + _residentBytes;
+    /// <remarks>Local memory not held by pinned allocations: free bytes plus bytes of resident managed allocations that
+    /// may move (a CPU-mapped one may not, <see cref="VideoMemoryManager.MapToCpu"/>).</remarks>
+    public ulong ResidentBudget => _vidmm.Local.FreeBytes + _residentBytes - _cpuPinnedResidentBytes;
 
     /// <summary>Bytes of managed allocations currently resident in local memory.</summary>
     public ulong ResidentBytes => _residentBytes;
@@ -155,6 +158,7 @@ public sealed partial class ResidencyManager : IResidencyManager
             if (!TryManagedSlot(r.Handle, out int s)) continue; // pinned: always reachable, outside the budget
             if (_m[s].SetEpoch == epoch) continue;
             _m[s].SetEpoch = epoch;
+            if (IsCpuPinned(s)) continue; // used where it is pinned: outside the budget, like a pinned allocation
             bytes += _m[s].Bytes;
         }
         return bytes;
@@ -173,15 +177,16 @@ public sealed partial class ResidencyManager : IResidencyManager
     public ulong PatchAddress(AllocationHandle handle, ulong offset) => View.AddressOf(handle, offset);
 
     /// <summary>
-    /// Evicts one resident managed allocation (the paging queue's evict service): appends its Evict operation and
-    /// frees its local extent. Returns false (nothing appended) when it is not resident.
+    /// Evicts one resident managed allocation (the paging queue's evict service): appends its Evict operations (one per
+    /// local extent) and frees its local memory. Returns false (nothing appended) when it is not resident or is pinned
+    /// by a CPU mapping.
     /// </summary>
     public bool Evict(AllocationHandle handle, List<PagingOperation> commands)
     {
         ArgumentNullException.ThrowIfNull(commands);
         int s = Slot(handle);
         ref var m = ref _m[s];
-        if (!m.Resident) return false;
+        if (!m.Resident || IsCpuPinned(s)) return false;
         var local = m.Local;
         for (int i = 0; i < local.Count; i++)
         {
@@ -207,6 +212,16 @@ public sealed partial class ResidencyManager : IResidencyManager
         if (!_vidmm.IsLive(handle))
             throw new VidMmException(VidMmError.InvalidHandle, $"{handle} is not a live allocation (never allocated, already freed or stale)");
         return false;
+    }
+
+    private bool IsCpuPinned(int s) => _vidmm.Allocations.Get(_m[s].Handle).CpuPins != 0;
+
+    // A CPU-mapped allocation stays where it is; its resident bytes leave the budget the sets compete for.
+    private void OnCpuPinChanged(AllocationHandle handle, bool pinned)
+    {
+        if (!IsManaged(handle) || !_m[handle.Index].Resident) return;
+        if (pinned) _cpuPinnedResidentBytes += _m[handle.Index].Bytes;
+        else _cpuPinnedResidentBytes -= _m[handle.Index].Bytes;
     }
 
     private void ApplyEvicted(int s)
