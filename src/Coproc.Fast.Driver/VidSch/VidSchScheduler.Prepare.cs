@@ -10,6 +10,7 @@ public sealed partial class VidSchScheduler
     private PreparedChunk? _prepared;       // prepared, waiting for the hardware
     private bool _preparationRequested;
     private bool _preparationDeferred;      // did not fit beside the pinned chunks: retry after a retire
+    private bool _waitingForMemory;         // deferred because its own chunk cannot be resident beside the pinned ones
     private bool _retryDeferred;
     private readonly List<PagingOperation> _pagingOps = new();
     private readonly List<PagingBufferMemory> _pagingSpare = new();
@@ -61,6 +62,7 @@ public sealed partial class VidSchScheduler
         {
             if (!_ready.TryTake(out var b)) return;
             _preparing = b;
+            _waitingForMemory = false;
             b.Status = DmaBufferStatus.Preparing;
             _currentRound = b.Round;
         }
@@ -75,6 +77,15 @@ public sealed partial class VidSchScheduler
     private void Prepare(DmaBuffer b)
     {
         var ctx = (VidSchContext)b.Owner!;
+        // Memory admission by priority (seed 001 §5.5, docs/memory.md "Eviction order"): while a higher-priority buffer
+        // on another engine waits for pinned chunks to retire, a lower-priority context pins no new chunk — otherwise a
+        // back-to-back low-priority job keeps its working set pinned for ever and the higher-priority work never
+        // becomes resident (the engine idles with work queued). This buffer retries after the next retirement.
+        if (HigherPriorityWaitsForMemory(ctx.Priority))
+        {
+            _preparationDeferred = true;
+            return;
+        }
         var refs = new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount);
         int start = b.NextChunkStart;
         int firstRef = RefIndexAt(refs, start);
@@ -114,21 +125,44 @@ public sealed partial class VidSchScheduler
             while (choice > 0 && Footprint(refs, firstRef, RefIndexAt(refs, ends[choice]), setup) > _o.SplitThresholdBytes) choice--;
         }
 
+        // seed 001 §5.5 eviction policy: first evict only from this context's own working set, splitting its buffer
+        // down to the smallest permitted chunk; only when even that does not fit take memory from other contexts
+        // (lower priorities first, ResidencyManager.Lru.cs), from the largest chunk down again.
+        bool withinWorkingSet = true;
+        int largest = choice;
         while (true)
         {
             int end = ends[choice];
             int endRef = RefIndexAt(refs, end);
             int n = BuildRequest(refs, firstRef, endRef, setup);
             _pagingOps.Clear();
-            var outcome = _rm.MakeResident(_request.AsSpan(0, n), ctx.Id, _pagingOps);
+            var outcome = withinWorkingSet
+                ? _rm.MakeResidentWithinWorkingSet(_request.AsSpan(0, n), ctx.Id, _pagingOps)
+                : _rm.MakeResident(_request.AsSpan(0, n), ctx.Id, _pagingOps);
             if (outcome == ResidencyOutcome.DoesNotFit)
             {
                 // §3.5: evicting did not make room — split smaller at the next permitted offset.
                 if (choice > 0) { choice--; continue; }
+                if (withinWorkingSet)
+                {
+                    // Its own earlier chunks still pin part of its working set: wait for them to retire rather than
+                    // take another context's memory (§5.5: the current context first).
+                    if (ctx.InFlight.Count > 0 || (_prepared is { } own && ReferenceEquals(own.Context, ctx)))
+                    {
+                        ReturnChunk(chunk);
+                        _preparationDeferred = true;
+                        _waitingForMemory = true;
+                        return;
+                    }
+                    withinWorkingSet = false;
+                    choice = largest;
+                    continue;
+                }
                 ReturnChunk(chunk);
                 if (HasPinned())
                 {
                     _preparationDeferred = true; // the pinned chunks must retire first
+                    _waitingForMemory = true;
                     return;
                 }
                 FailDoesNotFit(b, ctx);
@@ -200,6 +234,7 @@ public sealed partial class VidSchScheduler
         _preparedSlot.Chunk = chunk;
         _prepared = _preparedSlot;
         _preparing = null;
+        _waitingForMemory = false;
         Emit(ScheduleEventKind.BufferPrepared, ctx.Id, b.SubmissionId, (ulong)b.ChunkIndex, (ulong)(chunk.Paging?.Operations ?? 0));
         if (!chunk.Last || start > 0) Emit(ScheduleEventKind.BufferSplit, ctx.Id, b.SubmissionId, (ulong)end * 4, (ulong)start * 4);
         if (!chunk.Last)
@@ -218,6 +253,7 @@ public sealed partial class VidSchScheduler
     private void FailDoesNotFit(DmaBuffer b, VidSchContext ctx)
     {
         _preparing = null;
+        _waitingForMemory = false;
         ctx.Finish(b.SubmissionId, SubmissionStatus.FailedDoesNotFit);
         Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedDoesNotFit);
         SyncOnDropped(ctx, b);
@@ -241,6 +277,19 @@ public sealed partial class VidSchScheduler
     {
         int n = BuildRequest(refs, firstRef, endRef, setup, includePinned: false);
         return _rm.FootprintOf(_request.AsSpan(0, n));
+    }
+
+    // True when a buffer of higher priority than `priority`, being prepared on another engine, waits for memory.
+    private bool HigherPriorityWaitsForMemory(int priority)
+    {
+        foreach (var s in _group.Members)
+        {
+            // Waiting lasts from the first deferral to the chunk's preparation, across retries (whose modeled delay
+            // would otherwise let a lower priority pin memory again in between).
+            if (ReferenceEquals(s, this) || !s._waitingForMemory) continue;
+            if (s._preparing?.Owner is VidSchContext waiter && waiter.Priority > priority) return true;
+        }
+        return false;
     }
 
     private bool HasPinned()

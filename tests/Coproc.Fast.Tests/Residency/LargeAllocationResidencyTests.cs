@@ -31,7 +31,7 @@ public sealed class LargeAllocationResidencyTests
         Assert.That(rm.IsResident(big), Is.True);
         var bytes = h.Read(big);
         Assert.That(bytes.AsSpan(0, (int)(4096 * KiB)).SequenceEqual(seed.AsSpan(0, (int)(4096 * KiB))), Is.True, "paged in intact");
-        Assert.That(bytes.AsSpan((int)(4096 * KiB)).ToArray(), Is.All.EqualTo((byte)0x5A), "the FILL reached the allocation's end");
+        Assert.That(bytes.AsSpan((int)(4096 * KiB)).ToArray().All(x => x == 0x5A), Is.True, "the FILL reached the allocation's end");
     }
 
     [Test]
@@ -49,7 +49,7 @@ public sealed class LargeAllocationResidencyTests
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
 
         Assert.That(ctx.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
-        for (int i = 0; i < targets.Length; i++) Assert.That(h.Read(targets[i]), Is.All.EqualTo((byte)(i + 1)), $"target {i}");
+        for (int i = 0; i < targets.Length; i++) Assert.That(h.Read(targets[i]).All(x => x == i + 1), Is.True, $"target {i}");
         Assert.That(h.Trace.Of(ScheduleEventKind.BufferSplit).Count(), Is.GreaterThanOrEqualTo(2), "split into a chunk per target");
     }
 }

@@ -87,6 +87,15 @@ public interface IResidencyManager
     /// </summary>
     ResidencyOutcome MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands);
 
+    /// <summary>
+    /// Like <see cref="MakeResident"/>, but evicts only from <paramref name="contextId"/>'s own working set (seed 001
+    /// §5.5: before evicting memory from other contexts, evict from the current context and split its DMA buffers so
+    /// they fit; only at their minimum size take memory from another context). The default, for residency managers
+    /// without working sets, is <see cref="MakeResident"/>.
+    /// </summary>
+    ResidencyOutcome MakeResidentWithinWorkingSet(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands) =>
+        MakeResident(resources, contextId, commands);
+
     /// <summary>Marks the allocations referenced by a buffer as used now (LRU), e.g. when the buffer is submitted.</summary>
     void Touch(ReadOnlySpan<ResourceReference> resources, int contextId);
 

@@ -25,6 +25,14 @@ public sealed partial class ResidencyManager
     private Comparison<int> LargestFirst => _largestFirstCache ??= (a, b) => _m[b].Bytes.CompareTo(_m[a].Bytes);
 
     /// <inheritdoc />
+    public ResidencyOutcome MakeResidentWithinWorkingSet(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands)
+    {
+        _ownWorkingSetOnly = true;
+        try { return MakeResident(resources, contextId, commands); }
+        finally { _ownWorkingSetOnly = false; }
+    }
+
+    /// <inheritdoc />
     public ResidencyOutcome MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands)
     {
         ArgumentNullException.ThrowIfNull(commands);
