@@ -77,16 +77,17 @@ public sealed partial class VidSchScheduler
     private void Prepare(DmaBuffer b)
     {
         var ctx = (VidSchContext)b.Owner!;
+        var refs = new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount);
         // Memory admission by priority (seed 001 §5.5, docs/memory.md "Eviction order"): while a higher-priority buffer
-        // on another engine waits for pinned chunks to retire, a lower-priority context pins no new chunk — otherwise a
-        // back-to-back low-priority job keeps its working set pinned for ever and the higher-priority work never
-        // becomes resident (the engine idles with work queued). This buffer retries after the next retirement.
-        if (HigherPriorityWaitsForMemory(ctx.Priority))
+        // on another engine waits for pinned chunks to retire, a lower-priority context pins no new managed memory —
+        // otherwise a back-to-back low-priority job keeps its working set pinned for ever and the higher-priority work
+        // never becomes resident (the engine idles with work queued). This buffer retries after the next retirement.
+        // A buffer that uses no managed memory pins nothing and goes on (it may be the signal an in-flight chunk waits for).
+        if (HigherPriorityWaitsForMemory(ctx.Priority) && _rm.FootprintOf(refs) > 0)
         {
             _preparationDeferred = true;
             return;
         }
-        var refs = new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount);
         int start = b.NextChunkStart;
         int firstRef = RefIndexAt(refs, start);
 

@@ -13,7 +13,7 @@ namespace Coproc.Fast.Tests.Residency;
 [TestFixture]
 public sealed class TwoGamesResidencyTests
 {
-    // The scenario of the scheduling report (also tools/scenarios/two-games.json), shortened to 200 M cycles: the render
+    // The two-games mix (tools/scenarios/two-games.json) without its misbehaving process, shortened to 200 M cycles: the render
     // engine used to stop for good after about 66 M cycles, the batch job's working set pinned in local memory.
     private const string TwoGames = """
         {"name":"two-games","seed":5,"duration_cycles":200000000,"options":{"quantum_cycles":1000000,"local_memory_bytes":134217728},"processes":[
