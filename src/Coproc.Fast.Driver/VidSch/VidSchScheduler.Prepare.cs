@@ -123,7 +123,7 @@ public sealed partial class VidSchScheduler
         int choice = ends.Count - 1;
         if (_o.SplitThresholdBytes != ulong.MaxValue)
         {
-            while (choice > 0 && Footprint(refs, firstRef, RefIndexAt(refs, ends[choice]), setup) > _o.SplitThresholdBytes) choice--;
+            while (choice > 0 && Footprint(refs, firstRef, RefIndexAt(refs, ends[choice])) > _o.SplitThresholdBytes) choice--;
         }
 
         // seed 001 §5.5 eviction policy: first evict only from this context's own working set, splitting its buffer
@@ -135,7 +135,7 @@ public sealed partial class VidSchScheduler
         {
             int end = ends[choice];
             int endRef = RefIndexAt(refs, end);
-            int n = BuildRequest(refs, firstRef, endRef, setup);
+            int n = BuildRequest(refs, firstRef, endRef);
             _pagingOps.Clear();
             var outcome = withinWorkingSet
                 ? _rm.MakeResidentWithinWorkingSet(_request.AsSpan(0, n), ctx.Id, _pagingOps)
@@ -218,7 +218,7 @@ public sealed partial class VidSchScheduler
             Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences, moved);
         }
         chunk.PagingLast = _pagingIssued;
-        int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, setup, includePinned: false);
+        int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, includePinned: false);
         _rm.Touch(_request.AsSpan(0, n), ctx.Id);
 
         // Seed 000 claim 8 / §3.1 step 16: patch the chunk's operands with the resources' current addresses.
@@ -274,9 +274,9 @@ public sealed partial class VidSchScheduler
         return lo;
     }
 
-    private ulong Footprint(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, List<ResourceReference> setup)
+    private ulong Footprint(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef)
     {
-        int n = BuildRequest(refs, firstRef, endRef, setup, includePinned: false);
+        int n = BuildRequest(refs, firstRef, endRef, includePinned: false);
         return _rm.FootprintOf(_request.AsSpan(0, n));
     }
 
@@ -307,9 +307,8 @@ public sealed partial class VidSchScheduler
     /// Chunk references + (optionally) every pinned chunk's references into <see cref="_request"/>. The chunks' state
     /// setup is not included: it is never dereferenced (see <see cref="Prepare"/>).
     /// </summary>
-    private int BuildRequest(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, List<ResourceReference> setup, bool includePinned = true)
+    private int BuildRequest(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, bool includePinned = true)
     {
-        _ = setup;
         int n = 0;
         for (int i = firstRef; i < endRef; i++) Add(ref n, refs[i]);
         if (!includePinned) return n;
