@@ -23,6 +23,18 @@ internal struct AllocationRecord
     public int NextFree;
     /// <summary>GPU mappings of an evictable allocation (space, start VA), so a move can rewrite their PTEs (seed 001 §4.2).</summary>
     public List<GpuMappingRef>? GpuMappings;
+    /// <summary>
+    /// Start VA of the allocation's alias in the kernel view (0 = none): a linear VA range whose PTEs point at the
+    /// extents in order, created the first time an allocation in several extents is patched into a DMA buffer. It is
+    /// one of the mappings counted in <see cref="MapCount"/> (and, for an evictable allocation, in
+    /// <see cref="GpuMappings"/>, so moves retarget it); it dies with the allocation.
+    /// </summary>
+    public ulong KernelAliasVa;
+    /// <summary>CPU mappings (not references) of a residency-managed allocation: while non-zero it is pinned where it is.</summary>
+    public int CpuPins;
+
+    /// <summary>Mappings other than the kernel alias (what a caller must undo before freeing).</summary>
+    public readonly int CallerMapCount => MapCount - (KernelAliasVa != 0 ? 1 : 0);
 
     public readonly PhysicalExtent Extent(int i) => i == 0 ? First : More![i - 1];
 

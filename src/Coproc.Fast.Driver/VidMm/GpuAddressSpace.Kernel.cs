@@ -30,18 +30,26 @@ public sealed partial class GpuAddressSpace
     internal ulong MappingBytes(ulong va) => _mappings[va].Bytes;
 
     /// <summary>
-    /// Gathers the leaf-PTE writes that point the mapping starting at <paramref name="va"/> at a new home of its
-    /// allocation, whose byte 0 is now at <paramref name="newAllocationBase"/> (contiguous), keeping every other PTE bit
-    /// (V, W, P, TYPE, SW); then the TLB invalidation of the mapping's range. With <paramref name="valid"/> false the
-    /// entries are written with V = 0 (an evicted allocation of the advanced model faults, seed 001 §5.3 step 4).
+    /// Gathers the leaf-PTE writes that point the mapping starting at <paramref name="va"/> at a new home of the piece
+    /// [<paramref name="pieceOffset"/>, +<paramref name="pieceBytes"/>) of its allocation, whose byte
+    /// <paramref name="pieceOffset"/> is now at <paramref name="newPieceBase"/> (the piece is contiguous), keeping every
+    /// other PTE bit (V, W, P, TYPE, SW); then the TLB invalidation of the range rewritten. Pages of the mapping outside
+    /// the piece are left alone. With <paramref name="valid"/> false the entries are written with V = 0 (an evicted
+    /// allocation of the advanced model faults, seed 001 §5.3 step 4).
     /// </summary>
-    internal void CollectRetarget(ulong va, PhysicalAddress newAllocationBase, PteWriteList sink, bool valid = true)
+    internal void CollectRetarget(ulong va, PhysicalAddress newPieceBase, PteWriteList sink, bool valid = true,
+        ulong pieceOffset = 0, ulong pieceBytes = ulong.MaxValue)
     {
         var m = _mappings[va];
-        ulong pages = m.Bytes >> PageTableLayout.PageShift;
-        ulong phys = newAllocationBase.Offset + m.AllocationOffset;
+        ulong lo = Math.Max(m.AllocationOffset, pieceOffset);
+        ulong pieceEnd = pieceBytes > ulong.MaxValue - pieceOffset ? ulong.MaxValue : pieceOffset + pieceBytes;
+        ulong hi = Math.Min(m.AllocationOffset + m.Bytes, pieceEnd);
+        if (lo >= hi) return;
+        ulong pages = (hi - lo) >> PageTableLayout.PageShift;
+        ulong start = va + (lo - m.AllocationOffset);
+        ulong phys = newPieceBase.Offset + (lo - pieceOffset);
         bool writable = (m.Flags & GpuMappingFlags.Writable) != 0, privileged = (m.Flags & GpuMappingFlags.Privileged) != 0;
-        ulong v = va;
+        ulong v = start;
         for (ulong left = pages; left > 0;)
         {
             ulong n = PagesInChunk(v, left);
@@ -51,14 +59,14 @@ public sealed partial class GpuAddressSpace
             // Values come from the mapping's rights, not from memory: a deferred map may not have been written yet.
             for (ulong k = 0; k < n; k++)
             {
-                ulong raw = PageTableEntry.Create(newAllocationBase.Location, phys, writable, privileged).Raw;
+                ulong raw = PageTableEntry.Create(newPieceBase.Location, phys, writable, privileged).Raw;
                 sink.Add(valid ? raw : raw & ~PageTableEntry.ValidBit);
                 phys += VideoMemoryManager.PageSize;
             }
             v += n << PageTableLayout.PageShift;
             left -= n;
         }
-        sink.Flush(Asid, va, pages);
+        sink.Flush(Asid, start, pages);
     }
 
     /// <summary>Software bit 9 of a PTE (ignored by the device): a map of this page is queued on the paging queue.</summary>

@@ -43,7 +43,7 @@ public enum VidMmError
     StillMapped,
     /// <summary>The address space was released.</summary>
     AddressSpaceReleased,
-    /// <summary>The allocation is managed by the residency manager (evictable): free it there, not with <c>Free</c>; it cannot be CPU-mapped.</summary>
+    /// <summary>The allocation is managed by the residency manager (evictable): free it there, not with <c>Free</c>.</summary>
     ManagedAllocation,
     /// <summary>The operation needs an evictable (residency-managed) allocation and got a pinned one.</summary>
     NotManaged,

@@ -11,6 +11,9 @@ public sealed partial class VideoMemoryManager
     /// <paramref name="space"/>'s <paramref name="half"/> and returns the CPU address of its first byte. A
     /// portion lying entirely inside an existing mapping of the same allocation (same half, enough rights) reuses
     /// that mapping (reference counted). Local memory is reached through the aperture; system memory directly.
+    /// A residency-managed allocation is pinned where it is — resident in local memory or in its backing store — from
+    /// its first CPU mapping until its last is unmapped: the residency manager neither evicts, relocates nor pages it
+    /// in meanwhile, so the CPU and the device see the same bytes (seed 002: device memory is mapped "at any time").
     /// </summary>
     /// <exception cref="VidMmException">Bad handle or range, or no CPU VA or aperture space; nothing changes.</exception>
     public ulong MapToCpu(CpuAddressSpace space, AllocationHandle allocation, ulong offset, ulong bytes, CpuAddressHalf half,
@@ -18,9 +21,6 @@ public sealed partial class VideoMemoryManager
     {
         ArgumentNullException.ThrowIfNull(space);
         ref var rec = ref _allocations.Get(allocation);
-        // A CPU mapping names physical pages; a residency-managed allocation moves, so it would go stale.
-        if ((rec.Flags & AllocationFlags.Evictable) != 0)
-            throw new VidMmException(VidMmError.ManagedAllocation, $"{allocation} is residency-managed and cannot be CPU-mapped (it moves)");
         ValidateRange(rec, allocation, offset, bytes);
         if (space.MappingsByAllocation.TryGetValue(allocation, out var existing))
         {
@@ -67,6 +67,8 @@ public sealed partial class VideoMemoryManager
         if (existing is null) space.MappingsByAllocation.Add(allocation, existing = new List<CpuMapping>(1));
         existing.Add(mapping);
         rec.MapCount++;
+        // Invariant: a CPU mapping names physical pages, so a managed allocation does not move while one exists.
+        if ((rec.Flags & AllocationFlags.Evictable) != 0 && rec.CpuPins++ == 0) ManagedPinChanged?.Invoke(allocation, true);
         return va;
     }
 
@@ -87,8 +89,16 @@ public sealed partial class VideoMemoryManager
         var list = space.MappingsByAllocation[m.Allocation];
         list.Remove(m);
         if (list.Count == 0) space.MappingsByAllocation.Remove(m.Allocation);
-        _allocations.Get(m.Allocation).MapCount--;
+        ref var rec = ref _allocations.Get(m.Allocation);
+        rec.MapCount--;
+        if ((rec.Flags & AllocationFlags.Evictable) != 0 && --rec.CpuPins == 0) ManagedPinChanged?.Invoke(m.Allocation, false);
     }
+
+    /// <summary>Raised (under the kernel lock) when a managed allocation gets its first CPU mapping (true) or loses its last (false).</summary>
+    internal Action<AllocationHandle, bool>? ManagedPinChanged { get; set; }
+
+    /// <summary>True while a residency-managed allocation has a CPU mapping (it is pinned where it is).</summary>
+    public bool IsCpuPinned(AllocationHandle handle) => _allocations.Get(handle).CpuPins != 0;
 
     /// <summary>seed 002: allocate-and-map: allocates from the heap, then maps the whole allocation.</summary>
     /// <returns>The allocation and the CPU address of its first byte.</returns>
@@ -109,7 +119,7 @@ public sealed partial class VideoMemoryManager
     {
         var m = FindHandedOut(space, va);
         ref var rec = ref _allocations.Get(m.Allocation);
-        if (m.RefCount != 1 || rec.MapCount != 1)
+        if (m.RefCount != 1 || rec.CallerMapCount != 1)
             throw new VidMmException(VidMmError.StillMapped, $"{m.Allocation} has other mappings or references; unmap them first");
         var h = m.Allocation;
         UnmapFromCpu(space, va);

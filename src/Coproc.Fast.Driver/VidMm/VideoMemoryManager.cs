@@ -120,8 +120,10 @@ public sealed partial class VideoMemoryManager
         ref var r = ref _allocations.Get(handle);
         if ((r.Flags & AllocationFlags.Evictable) != 0)
             throw new VidMmException(VidMmError.ManagedAllocation, $"{handle} is residency-managed; destroy it through the residency manager");
-        if (r.MapCount != 0)
-            throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {r.MapCount} mapping(s)");
+        if (r.CallerMapCount != 0)
+            throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {r.CallerMapCount} mapping(s)");
+        DropKernelAlias(handle);
+        r = ref _allocations.Get(handle);
         var seg = SegmentOf(r.Location);
         for (int i = 0; i < r.ExtentCount; i++) seg.Free(r.Extent(i));
         _allocations.Remove(handle);
@@ -139,8 +141,8 @@ public sealed partial class VideoMemoryManager
     /// <summary>Flags as stored (PrimarySurface implies Contiguous).</summary>
     public AllocationFlags FlagsOf(AllocationHandle handle) => _allocations.Get(handle).Flags;
 
-    /// <summary>Number of mappings (GPU and CPU) that refer to the allocation.</summary>
-    public int MapCountOf(AllocationHandle handle) => _allocations.Get(handle).MapCount;
+    /// <summary>Number of mappings (GPU and CPU) that refer to the allocation (the kernel's own alias not counted).</summary>
+    public int MapCountOf(AllocationHandle handle) => _allocations.Get(handle).CallerMapCount;
 
     /// <summary>The physically contiguous pieces of the allocation, in order.</summary>
     public PhysicalExtent[] ExtentsOf(AllocationHandle handle)
@@ -178,26 +180,29 @@ public sealed partial class VideoMemoryManager
     internal AllocationHandle AddManaged(ulong bytes, ulong alignment, PhysicalExtent at) =>
         _allocations.Add(new AllocationRecord
         {
-            Size = bytes, Alignment = alignment, Flags = AllocationFlags.Evictable | AllocationFlags.Contiguous,
+            Size = bytes, Alignment = alignment, Flags = AllocationFlags.Evictable, // resident copies may be scattered (LocalHome)
             Placement = PlacementHint.PreferLocal, Location = at.Address.Location, First = at, ExtentCount = 1,
         });
 
-    /// <summary>Records that a managed allocation now lives at <paramref name="at"/> (one extent), so <see cref="PhysicalAddressOf"/> stays true.</summary>
-    internal void MoveManaged(AllocationHandle handle, PhysicalExtent at)
+    /// <summary>
+    /// Records that a managed allocation now lives at <paramref name="first"/> followed by <paramref name="more"/> (in
+    /// allocation order; null for one extent), so <see cref="PhysicalAddressOf"/> and <see cref="ExtentsOf"/> stay true.
+    /// </summary>
+    internal void MoveManaged(AllocationHandle handle, PhysicalExtent first, PhysicalExtent[]? more)
     {
         ref var r = ref _allocations.Get(handle);
-        r.Location = at.Address.Location;
-        r.First = at;
-        r.ExtentCount = 1;
-        r.More = null;
+        r.Location = first.Address.Location;
+        r.First = first;
+        r.ExtentCount = 1 + (more?.Length ?? 0);
+        r.More = more;
     }
 
     /// <summary>Drops a managed allocation's record; the residency manager has already returned its memory.</summary>
     internal void RemoveManaged(AllocationHandle handle)
     {
-        ref var r = ref _allocations.Get(handle);
-        if (r.MapCount != 0)
-            throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {r.MapCount} mapping(s)");
+        if (_allocations.Get(handle).CallerMapCount is var n && n != 0)
+            throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {n} mapping(s)");
+        DropKernelAlias(handle);
         _allocations.Remove(handle);
     }
 

@@ -152,6 +152,8 @@ public sealed partial class VidSchScheduler
             Span<uint> pair = stackalloc uint[2];
             foreach (var s in chunk.Setup)
             {
+                // State, not an operand (VidSchScheduler.Prepare.cs): a binding whose allocation died meanwhile is skipped.
+                if (!_vidmm.IsLive(s.Handle)) continue;
                 ulong address = _rm.PatchAddress(s.Handle, 0);
                 pair[0] = (uint)address;
                 pair[1] = (uint)(address >> 32);

@@ -10,6 +10,7 @@ public sealed partial class VidSchScheduler
     private PreparedChunk? _prepared;       // prepared, waiting for the hardware
     private bool _preparationRequested;
     private bool _preparationDeferred;      // did not fit beside the pinned chunks: retry after a retire
+    private bool _waitingForMemory;         // deferred because its own chunk cannot be resident beside the pinned ones
     private bool _retryDeferred;
     private readonly List<PagingOperation> _pagingOps = new();
     private readonly List<PagingBufferMemory> _pagingSpare = new();
@@ -61,6 +62,7 @@ public sealed partial class VidSchScheduler
         {
             if (!_ready.TryTake(out var b)) return;
             _preparing = b;
+            _waitingForMemory = false;
             b.Status = DmaBufferStatus.Preparing;
             _currentRound = b.Round;
         }
@@ -76,10 +78,23 @@ public sealed partial class VidSchScheduler
     {
         var ctx = (VidSchContext)b.Owner!;
         var refs = new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount);
+        // Memory admission by priority (seed 001 §5.5, docs/memory.md "Eviction order"): while a higher-priority buffer
+        // on another engine waits for pinned chunks to retire, a lower-priority context pins no new managed memory —
+        // otherwise a back-to-back low-priority job keeps its working set pinned for ever and the higher-priority work
+        // never becomes resident (the engine idles with work queued). This buffer retries after the next retirement.
+        // A buffer that uses no managed memory pins nothing and goes on (it may be the signal an in-flight chunk waits for).
+        if (HigherPriorityWaitsForMemory(ctx.Priority) && _rm.FootprintOf(refs) > 0)
+        {
+            _preparationDeferred = true;
+            return;
+        }
         int start = b.NextChunkStart;
         int firstRef = RefIndexAt(refs, start);
 
         // §3.2/§3.4: a chunk after the first re-establishes the resources bound at its start (last handle per slot).
+        // Invariant: the setup is state (binding-table writes at launch), never an operand: no packet of the chunk
+        // dereferences it, so it is not part of the chunk's residency request (BuildRequest) and a later chunk keeps
+        // resident only the allocations its own packets use (docs/memory.md "Split chunks").
         var chunk = RentChunk();
         var setup = chunk.Setup;
         if (start > 0)
@@ -108,24 +123,47 @@ public sealed partial class VidSchScheduler
         int choice = ends.Count - 1;
         if (_o.SplitThresholdBytes != ulong.MaxValue)
         {
-            while (choice > 0 && Footprint(refs, firstRef, RefIndexAt(refs, ends[choice]), setup) > _o.SplitThresholdBytes) choice--;
+            while (choice > 0 && Footprint(refs, firstRef, RefIndexAt(refs, ends[choice])) > _o.SplitThresholdBytes) choice--;
         }
 
+        // seed 001 §5.5 eviction policy: first evict only from this context's own working set, splitting its buffer
+        // down to the smallest permitted chunk; only when even that does not fit take memory from other contexts
+        // (lower priorities first, ResidencyManager.Lru.cs), from the largest chunk down again.
+        bool withinWorkingSet = true;
+        int largest = choice;
         while (true)
         {
             int end = ends[choice];
             int endRef = RefIndexAt(refs, end);
-            int n = BuildRequest(refs, firstRef, endRef, setup);
+            int n = BuildRequest(refs, firstRef, endRef);
             _pagingOps.Clear();
-            var outcome = _rm.MakeResident(_request.AsSpan(0, n), ctx.Id, _pagingOps);
+            var outcome = withinWorkingSet
+                ? _rm.MakeResidentWithinWorkingSet(_request.AsSpan(0, n), ctx.Id, _pagingOps)
+                : _rm.MakeResident(_request.AsSpan(0, n), ctx.Id, _pagingOps);
             if (outcome == ResidencyOutcome.DoesNotFit)
             {
                 // §3.5: evicting did not make room — split smaller at the next permitted offset.
                 if (choice > 0) { choice--; continue; }
+                if (withinWorkingSet)
+                {
+                    // Its own earlier chunks still pin part of its working set: wait for them to retire rather than
+                    // take another context's memory (§5.5: the current context first).
+                    if (ctx.InFlight.Count > 0 || (_prepared is { } own && ReferenceEquals(own.Context, ctx)))
+                    {
+                        ReturnChunk(chunk);
+                        _preparationDeferred = true;
+                        _waitingForMemory = true;
+                        return;
+                    }
+                    withinWorkingSet = false;
+                    choice = largest;
+                    continue;
+                }
                 ReturnChunk(chunk);
                 if (HasPinned())
                 {
                     _preparationDeferred = true; // the pinned chunks must retire first
+                    _waitingForMemory = true;
                     return;
                 }
                 FailDoesNotFit(b, ctx);
@@ -180,7 +218,7 @@ public sealed partial class VidSchScheduler
             Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences, moved);
         }
         chunk.PagingLast = _pagingIssued;
-        int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, setup, includePinned: false);
+        int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, includePinned: false);
         _rm.Touch(_request.AsSpan(0, n), ctx.Id);
 
         // Seed 000 claim 8 / §3.1 step 16: patch the chunk's operands with the resources' current addresses.
@@ -197,6 +235,7 @@ public sealed partial class VidSchScheduler
         _preparedSlot.Chunk = chunk;
         _prepared = _preparedSlot;
         _preparing = null;
+        _waitingForMemory = false;
         Emit(ScheduleEventKind.BufferPrepared, ctx.Id, b.SubmissionId, (ulong)b.ChunkIndex, (ulong)(chunk.Paging?.Operations ?? 0));
         if (!chunk.Last || start > 0) Emit(ScheduleEventKind.BufferSplit, ctx.Id, b.SubmissionId, (ulong)end * 4, (ulong)start * 4);
         if (!chunk.Last)
@@ -215,6 +254,7 @@ public sealed partial class VidSchScheduler
     private void FailDoesNotFit(DmaBuffer b, VidSchContext ctx)
     {
         _preparing = null;
+        _waitingForMemory = false;
         ctx.Finish(b.SubmissionId, SubmissionStatus.FailedDoesNotFit);
         Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedDoesNotFit);
         SyncOnDropped(ctx, b);
@@ -234,10 +274,23 @@ public sealed partial class VidSchScheduler
         return lo;
     }
 
-    private ulong Footprint(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, List<ResourceReference> setup)
+    private ulong Footprint(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef)
     {
-        int n = BuildRequest(refs, firstRef, endRef, setup, includePinned: false);
+        int n = BuildRequest(refs, firstRef, endRef, includePinned: false);
         return _rm.FootprintOf(_request.AsSpan(0, n));
+    }
+
+    // True when a buffer of higher priority than `priority`, being prepared on another engine, waits for memory.
+    private bool HigherPriorityWaitsForMemory(int priority)
+    {
+        foreach (var s in _group.Members)
+        {
+            // Waiting lasts from the first deferral to the chunk's preparation, across retries (whose modeled delay
+            // would otherwise let a lower priority pin memory again in between).
+            if (ReferenceEquals(s, this) || !s._waitingForMemory) continue;
+            if (s._preparing?.Owner is VidSchContext waiter && waiter.Priority > priority) return true;
+        }
+        return false;
     }
 
     private bool HasPinned()
@@ -250,12 +303,14 @@ public sealed partial class VidSchScheduler
         return false;
     }
 
-    /// <summary>Chunk references + setup + (optionally) every pinned chunk's references into <see cref="_request"/>.</summary>
-    private int BuildRequest(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, List<ResourceReference> setup, bool includePinned = true)
+    /// <summary>
+    /// Chunk references + (optionally) every pinned chunk's references into <see cref="_request"/>. The chunks' state
+    /// setup is not included: it is never dereferenced (see <see cref="Prepare"/>).
+    /// </summary>
+    private int BuildRequest(ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef, bool includePinned = true)
     {
         int n = 0;
         for (int i = firstRef; i < endRef; i++) Add(ref n, refs[i]);
-        foreach (var s in setup) Add(ref n, s);
         if (!includePinned) return n;
         // Every engine's pinned chunks (SchedulerGroup invariant 1).
         foreach (var s in _group.Members)
@@ -271,7 +326,6 @@ public sealed partial class VidSchScheduler
     {
         if (f.Buffer is { } fb)
             for (int i = f.FirstRef; i < f.EndRef; i++) Add(ref n, fb.References[i]);
-        foreach (var s in f.Setup) Add(ref n, s);
     }
 
     private void Add(ref int n, in ResourceReference r)
@@ -307,7 +361,6 @@ public sealed partial class VidSchScheduler
     {
         if (f.Buffer is { } b)
             for (int i = f.FirstRef; i < f.EndRef; i++) if (b.References[i].Handle == h) return true;
-        foreach (var s in f.Setup) if (s.Handle == h) return true;
         return false;
     }
 

@@ -124,6 +124,7 @@ public sealed partial class VidSchScheduler
             if (_contexts.Count >= PagingContextSlot)
                 throw new InvalidOperationException($"at most {PagingContextSlot} contexts per engine (the last id is the kernel paging context's)");
             var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority) { Engine = _o.Engine, Scheduler = this };
+            (_rm as ResidencyManager)?.SetContextPriority(ctx.Id, priority); // eviction prefers lower priorities (seed 001 §5.5)
             ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
             ctx.RingAllocation = _vidmm.Allocate(_o.RingBytes, _o.RingBytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
             ctx.SystemPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,

@@ -21,14 +21,54 @@ public class ResidencyManagerTests
     }
 
     [Test]
-    public void CpuMappingOfAManagedAllocation_IsRefused_BecauseItMoves()
+    public void GivenACpuMappedResidentManagedAllocation_WhenMemoryPressureEvictsEverythingElse_ThenItStaysWhereItIsUntilUnmapped()
     {
         using var rig = new ResidencyRig();
-        var h = rig.Rm.CreateAllocation(64 * KiB, 1);
+        var mapped = rig.Rm.CreateAllocation(1 * MiB, 1);
+        rig.MakeResident(1, mapped);
+        var where = rig.Vm.ExtentsOf(mapped);
         var cpu = rig.Vm.CreateCpuAddressSpace();
-        Assert.That(() => rig.Vm.MapToCpu(cpu, h, 0, 64 * KiB, Coproc.Fast.Driver.Cpu.CpuAddressHalf.User),
-            Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.ManagedAllocation));
-        Assert.That(rig.Vm.MapCountOf(h), Is.Zero);
+        ulong va = rig.Vm.MapToCpu(cpu, mapped, 0, 1 * MiB, Coproc.Fast.Driver.Cpu.CpuAddressHalf.User);
+        cpu.Write32(va + 0x100, 0xFEEDu);
+        ulong budget = rig.Rm.ResidentBudget;
+
+        var others = Enumerable.Range(0, 12).Select(i => rig.Rm.CreateAllocation(1 * MiB, 2)).ToArray();
+        foreach (var o in others) rig.MakeResident(2, o); // 12 MiB through 8 MiB of local memory: evicts all it may
+
+        Assert.That(rig.Vm.IsCpuPinned(mapped), Is.True);
+        Assert.That(rig.Rm.IsResident(mapped), Is.True);
+        Assert.That(rig.Vm.ExtentsOf(mapped), Is.EqualTo(where), "never moved while mapped");
+        Assert.That(budget, Is.EqualTo(rig.Rm.ResidentBudget), "its bytes are outside the budget the sets compete for");
+        Assert.That(rig.Rm.Evict(mapped, new()), Is.False);
+        Assert.That(cpu.Read32(va + 0x100), Is.EqualTo(0xFEEDu));
+
+        rig.Vm.UnmapFromCpu(cpu, va);
+        Assert.That(rig.Vm.IsCpuPinned(mapped), Is.False);
+        var evict = new List<PagingOperation>();
+        Assert.That(rig.Rm.Evict(mapped, evict), Is.True, "unmap released it");
+        rig.RunPaging(evict);
+        Assert.That(BitConverter.ToUInt32(rig.Read(mapped), 0x100), Is.EqualTo(0xFEEDu), "the CPU's write travelled with it");
+    }
+
+    [Test]
+    public void GivenACpuMappedManagedAllocationInItsBackingStore_WhenASetUsesIt_ThenItIsUsedInPlaceAndNotPagedIn()
+    {
+        using var rig = new ResidencyRig();
+        var mapped = rig.Rm.CreateAllocation(64 * KiB, 1);
+        var cpu = rig.Vm.CreateCpuAddressSpace();
+        ulong va = rig.Vm.MapToCpu(cpu, mapped, 0, 64 * KiB, Coproc.Fast.Driver.Cpu.CpuAddressHalf.User);
+        var backing = rig.Rm.BackingOf(mapped);
+
+        var ops = new List<PagingOperation>();
+        Assert.That(rig.Rm.MakeResident(Refs(mapped), 1, ops), Is.EqualTo(ResidencyOutcome.AlreadyResident));
+
+        Assert.That(ops, Is.Empty);
+        Assert.That(rig.Rm.IsResident(mapped), Is.False);
+        Assert.That(rig.Vm.PhysicalAddressOf(mapped, 0), Is.EqualTo(backing.Address), "the device reaches it where the CPU does");
+        Assert.That(rig.Rm.PatchAddress(mapped, 0), Is.EqualTo(rig.Rm.View.VaOf(backing.Address)));
+        Assert.That(() => rig.Rm.DestroyAllocation(mapped), Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.StillMapped));
+        rig.Vm.UnmapFromCpu(cpu, va);
+        rig.Rm.DestroyAllocation(mapped);
     }
 
     [Test]
@@ -45,8 +85,8 @@ public class ResidencyManagerTests
         Assert.That(ops.Select(o => o.Kind), Is.All.EqualTo(PagingOperationKind.PageIn));
         Assert.That(ops, Has.Count.EqualTo(2), "a set naming an allocation twice pages it in once");
         Assert.That(rig.Vm.LocationOf(a), Is.EqualTo(MemoryLocation.Local));
-        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(11, (int)(192 * KiB))), Is.True);
-        Assert.That(rig.Bytes(b).SequenceEqual(Pattern(12, (int)(64 * KiB))), Is.True);
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(11, (int)(192 * KiB))), Is.True);
+        Assert.That(rig.Read(b).AsSpan().SequenceEqual(Pattern(12, (int)(64 * KiB))), Is.True);
         Assert.That(rig.Rm.PatchAddress(a, 0x123), Is.EqualTo(KernelViewSpace.LocalBase + rig.Vm.PhysicalAddressOf(a, 0x123).Offset));
         Assert.That(rig.Rm.MakeResident(Refs(a, b), 1, new()), Is.EqualTo(ResidencyOutcome.AlreadyResident));
     }
@@ -64,13 +104,13 @@ public class ResidencyManagerTests
         Assert.That(rig.Rm.Evict(a, ops), Is.True);
         rig.RunPaging(ops);
         Assert.That(rig.Vm.LocationOf(a), Is.EqualTo(MemoryLocation.System));
-        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True, "evict copied local → backing");
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True, "evict copied local → backing");
 
         var blocker = rig.Rm.CreateAllocation(128 * KiB, 2);
         rig.MakeResident(2, blocker); // takes the freed range
         rig.MakeResident(1, a);
         Assert.That(rig.Vm.PhysicalAddressOf(a, 0), Is.Not.EqualTo(first));
-        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True);
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True);
     }
 
     [Test]
@@ -152,8 +192,8 @@ public class ResidencyManagerTests
             Assert.That(op.From.Location, Is.EqualTo(MemoryLocation.Local));
             Assert.That(op.To.Location, Is.EqualTo(MemoryLocation.Local));
         }
-        for (int i = 0; i < small.Count; i++) Assert.That(rig.Bytes(small[i]).SequenceEqual(Pattern(100 + i, (int)(256 * KiB))), Is.True, $"small[{i}]");
-        Assert.That(rig.Bytes(big).SequenceEqual(Pattern(7, (int)MiB)), Is.True);
+        for (int i = 0; i < small.Count; i++) Assert.That(rig.Read(small[i]).AsSpan().SequenceEqual(Pattern(100 + i, (int)(256 * KiB))), Is.True, $"small[{i}]");
+        Assert.That(rig.Read(big).AsSpan().SequenceEqual(Pattern(7, (int)MiB)), Is.True);
     }
 
     [Test]
@@ -174,7 +214,7 @@ public class ResidencyManagerTests
     }
 
     [Test]
-    public void SetThatFitsTheBudgetButCannotBePlaced_DoesNotFit_AfterPlannedEvictionsAreRolledBack()
+    public void GivenPinnedMemoryThatSplitsEveryLargeBlock_WhenASetThatFitsTheBudgetIsMadeResident_ThenItIsPlacedInPiecesAndEveryByteArrives()
     {
         using var rig = new ResidencyRig();
         var others = new List<AllocationHandle>();
@@ -184,17 +224,42 @@ public class ResidencyManagerTests
             rig.MakeResident(3, h);
             others.Add(h);
         }
-        // 4 MiB + 3 MiB fit the budget in bytes, but each needs an aligned 4 MiB block and pinned memory sits in the low one.
+        // 4 MiB + 3 MiB fit the budget in bytes, but no aligned 4 MiB block is free of pinned memory.
         var a = rig.Rm.CreateAllocation(4 * MiB, 1);
         var b = rig.Rm.CreateAllocation(3 * MiB, 1);
+        rig.Stamp(a, 41);
+        rig.Stamp(b, 42);
         Assert.That(rig.Rm.FootprintOf(Refs(a, b)), Is.LessThanOrEqualTo(rig.Rm.ResidentBudget));
-        var all = others.Append(a).Append(b).ToArray();
-        string before = rig.State(all, 1, 3);
-        var ops = new List<PagingOperation>();
 
-        Assert.That(rig.Rm.MakeResident(Refs(a, b), 1, ops), Is.EqualTo(ResidencyOutcome.DoesNotFit));
-        Assert.That(ops, Is.Empty);
-        Assert.That(rig.State(all, 1, 3), Is.EqualTo(before));
+        var ops = rig.MakeResident(1, a, b);
+
+        Assert.That(rig.Rm.IsResident(a) && rig.Rm.IsResident(b), Is.True);
+        Assert.That(rig.Vm.ExtentsOf(a).Length + rig.Vm.ExtentsOf(b).Length, Is.GreaterThan(2), "at least one lies in several extents");
+        Assert.That(rig.Vm.ExtentsOf(a).Concat(rig.Vm.ExtentsOf(b)).All(e => e.Address.Location == MemoryLocation.Local), Is.True);
+        Assert.That(ops.Where(o => o.Kind == PagingOperationKind.PageIn).Sum(o => (long)o.Bytes), Is.EqualTo((long)(7 * MiB)), "one page-in per piece, covering both");
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(41, (int)(4 * MiB))), Is.True);
+        Assert.That(rig.Read(b).AsSpan().SequenceEqual(Pattern(42, (int)(3 * MiB))), Is.True);
+    }
+
+    [Test]
+    public void GivenAScatteredResidentAllocation_WhenItIsEvictedAndPagedInAgain_ThenEveryByteSurvivesBothMoves()
+    {
+        using var rig = new ResidencyRig();
+        // 4,100 KiB: more than half of the 8 MiB local memory, so never one buddy block once kernel pages split the top one.
+        var big = rig.Rm.CreateAllocation(4100 * KiB, 1);
+        rig.Stamp(big, 9);
+        rig.MakeResident(1, big);
+        Assert.That(rig.Vm.ExtentsOf(big), Has.Length.GreaterThan(1), "precondition: scattered");
+        var evict = new List<PagingOperation>();
+        Assert.That(rig.Rm.Evict(big, evict), Is.True);
+        Assert.That(evict.Select(o => o.Offset), Is.Ordered.Ascending.And.Unique, "one evict per piece, in allocation order");
+
+        rig.RunPaging(evict);
+        Assert.That(rig.Read(big).AsSpan().SequenceEqual(Pattern(9, (int)(4100 * KiB))), Is.True, "back in its backing store");
+        rig.MakeResident(2, big);
+
+        Assert.That(rig.Rm.IsResident(big), Is.True);
+        Assert.That(rig.Read(big).AsSpan().SequenceEqual(Pattern(9, (int)(4100 * KiB))), Is.True);
     }
 
     [Test]
@@ -209,7 +274,7 @@ public class ResidencyManagerTests
             for (int i = 0; i < managed.Length; i++) rig.MakeResident(i % 3, managed[i], pinned);
 
         Assert.That(rig.Vm.ExtentsOf(pinned), Is.EqualTo(where));
-        Assert.That(rig.Bytes(pinned).SequenceEqual(Pattern(5, (int)(512 * KiB))), Is.True);
+        Assert.That(rig.Read(pinned).AsSpan().SequenceEqual(Pattern(5, (int)(512 * KiB))), Is.True);
         Assert.That(rig.Rm.FootprintOf(Refs(pinned)), Is.Zero, "pinned memory is outside the budget");
         Assert.That(() => rig.Rm.Evict(pinned, new()), Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.NotManaged));
     }

@@ -101,7 +101,7 @@ public class ResidencyPagingBufferTests
         Assert.That(rig.Device.Mmio.Read64(copyBank + 0x08), Is.EqualTo(rig.Paging.SaveArea.Encoded));
         for (int i = 0; i < 100 && rig.Device.Mmio.Read64(copyBank + 0x08) != other.SaveArea.Encoded; i++) rig.Device.Step(1 << 16);
         Assert.That(rig.FenceValue, Is.EqualTo(1UL), "the paging buffer finished before the switch");
-        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(8, (int)(4 * MiB))), Is.True);
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(8, (int)(4 * MiB))), Is.True);
     }
 
     [Test]
@@ -118,7 +118,7 @@ public class ResidencyPagingBufferTests
             ulong size = sizes[rnd.Next(sizes.Length)];
             var h = rig.Rm.CreateAllocation(size, rnd.Next(4));
             var content = Pattern(handles.Count * 7919, (int)size);
-            content.CopyTo(rig.Bytes(h));
+            rig.Write(h, content);
             handles.Add(h);
             expected.Add(content);
             total += size;
@@ -134,16 +134,16 @@ public class ResidencyPagingBufferTests
             foreach (int i in set)
             {
                 Assert.That(rig.Rm.IsResident(handles[i]), Is.True);
-                Assert.That(rig.Bytes(handles[i]).SequenceEqual(expected[i]), Is.True, $"step {step}: allocation {i} arrived intact");
+                Assert.That(rig.Read(handles[i]).AsSpan().SequenceEqual(expected[i]), Is.True, $"step {step}: allocation {i} arrived intact");
             }
             // The "GPU" writes one member of the set while it is resident.
             int w = set[rnd.Next(set.Length)];
             expected[w] = Pattern(step * 31 + w, expected[w].Length);
-            expected[w].CopyTo(rig.Bytes(handles[w]));
+            rig.Write(handles[w], expected[w]);
         }
         Assert.That(evictions, Is.GreaterThan(10), "memory pressure forced repeated eviction");
         Assert.That(pageIns, Is.GreaterThan(20));
-        for (int i = 0; i < handles.Count; i++) Assert.That(rig.Bytes(handles[i]).SequenceEqual(expected[i]), Is.True, $"allocation {i} at the end");
+        for (int i = 0; i < handles.Count; i++) Assert.That(rig.Read(handles[i]).AsSpan().SequenceEqual(expected[i]), Is.True, $"allocation {i} at the end");
     }
 
     [Test]
@@ -168,7 +168,7 @@ public class ResidencyPagingBufferTests
         var firstHome = rig.Vm.PhysicalAddressOf(m, 0);
         Assert.That(space.ReadLeaf(va).Location, Is.EqualTo(MemoryLocation.Local), "page-in rewrote the PTE");
         RunUser(rig, user, dmaVa, dmaDwords);   // translations of va now sit in the render engine's TLB
-        Assert.That(rig.Bytes(result).SequenceEqual(Pattern(1, (int)(64 * KiB))), Is.True);
+        Assert.That(rig.Read(result).AsSpan().SequenceEqual(Pattern(1, (int)(64 * KiB))), Is.True);
 
         var ops = new List<PagingOperation>();
         rig.Rm.Evict(m, ops);
@@ -184,7 +184,7 @@ public class ResidencyPagingBufferTests
         RunUser(rig, user, dmaVa, dmaDwords);
 
         Assert.That(space.ReadLeaf(va).FrameOffset, Is.EqualTo(rig.Vm.PhysicalAddressOf(m, 0).Offset), "same VA, new frame");
-        Assert.That(rig.Bytes(result).SequenceEqual(Pattern(1, (int)(64 * KiB))), Is.True, "no stale TLB entry, no patching");
+        Assert.That(rig.Read(result).AsSpan().SequenceEqual(Pattern(1, (int)(64 * KiB))), Is.True, "no stale TLB entry, no patching");
     }
 
     private static void RunUser(ResidencyRig rig, KernelContext user, ulong dmaVa, int dwords)

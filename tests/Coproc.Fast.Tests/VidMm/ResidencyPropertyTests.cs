@@ -32,7 +32,7 @@ public class ResidencyPropertyTests
                     ulong align = b % 4 == 0 ? 64 * KiB : 4096;
                     var h = rig.Rm.CreateAllocation(size, ctx, align);
                     content[h] = Pattern(i, (int)size);
-                    content[h].CopyTo(rig.Bytes(h));
+                    rig.Write(h, content[h]);
                     live.Add(h);
                     break;
                 }
@@ -53,7 +53,7 @@ public class ResidencyPropertyTests
                     // The "GPU" rewrites one member while resident.
                     var w = set[(int)(a % (uint)set.Length)];
                     content[w] = Pattern(i * 31 + 1, content[w].Length);
-                    content[w].CopyTo(rig.Bytes(w));
+                    rig.Write(w, content[w]);
                     break;
                 }
                 case 4 when live.Count > 0:
@@ -107,7 +107,7 @@ public class ResidencyPropertyTests
         var byRecency = rig.Rm.ResidentByRecency();
         Assert.That(bySets, Is.EquivalentTo(byRecency).And.Unique);
         Assert.That(byRecency, Is.EquivalentTo(live.Where(rig.Rm.IsResident)));
-        foreach (var h in live) Assert.That(rig.Bytes(h).SequenceEqual(content[h]), Is.True, $"{h} lost bytes");
+        foreach (var h in live) Assert.That(rig.Read(h).AsSpan().SequenceEqual(content[h]), Is.True, $"{h} lost bytes");
     }
 
     private static ulong Mix(ulong z)

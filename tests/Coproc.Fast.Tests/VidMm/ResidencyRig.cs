@@ -94,11 +94,42 @@ internal sealed class ResidencyRig : IDisposable
         return ops;
     }
 
-    /// <summary>The allocation's bytes at its current home.</summary>
-    public Span<byte> Bytes(AllocationHandle h) => Device.Memory.GetSpan(Vm.PhysicalAddressOf(h, 0), (int)Vm.SizeOf(h));
+    /// <summary>The allocation's bytes at its current home, which must be one extent (see <see cref="Read"/> / <see cref="Write"/>).</summary>
+    public Span<byte> Bytes(AllocationHandle h)
+    {
+        var extents = Vm.ExtentsOf(h);
+        if (extents.Length != 1) throw new InvalidOperationException($"{h} lies in {extents.Length} extents: use Read/Write");
+        return Device.Memory.GetSpan(extents[0].Address, (int)extents[0].Bytes);
+    }
+
+    /// <summary>A copy of the allocation's bytes, gathered from its extents in order.</summary>
+    public byte[] Read(AllocationHandle h)
+    {
+        var bytes = new byte[Vm.SizeOf(h)];
+        int at = 0;
+        foreach (var e in Vm.ExtentsOf(h))
+        {
+            Device.Memory.GetSpan(e.Address, (int)e.Bytes).CopyTo(bytes.AsSpan(at));
+            at += (int)e.Bytes;
+        }
+        return bytes;
+    }
+
+    /// <summary>Writes <paramref name="data"/> over the allocation's extents in order.</summary>
+    public void Write(AllocationHandle h, ReadOnlySpan<byte> data)
+    {
+        int at = 0;
+        foreach (var e in Vm.ExtentsOf(h))
+        {
+            if (at >= data.Length) break;
+            int n = Math.Min((int)e.Bytes, data.Length - at);
+            data.Slice(at, n).CopyTo(Device.Memory.GetSpan(e.Address, n));
+            at += n;
+        }
+    }
 
     /// <summary>Fills the allocation (at its current home) with bytes derived from <paramref name="seed"/>.</summary>
-    public void Stamp(AllocationHandle h, int seed) => Pattern(seed, Bytes(h));
+    public void Stamp(AllocationHandle h, int seed) => Write(h, Pattern(seed, (int)Vm.SizeOf(h)));
 
     public static void Pattern(int seed, Span<byte> into)
     {

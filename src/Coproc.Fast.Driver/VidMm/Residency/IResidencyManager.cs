@@ -32,15 +32,20 @@ public enum PagingOperationKind : byte
 /// copy (e.g. unlocking system pages, freeing the source range); the paging-buffer builder aggregates the post
 /// fences and merges a post fence with a later dependent pre fence (§3.6).
 /// </summary>
+/// <remarks>
+/// A resident allocation may lie in several extents of local memory (docs/memory.md): its page-in or eviction is then
+/// one operation per extent, each moving the piece [<see cref="Offset"/>, +<see cref="Bytes"/>) of the allocation.
+/// </remarks>
 /// <param name="Kind">What the operation does.</param>
 /// <param name="Handle">The allocation moved.</param>
-/// <param name="From">Current physical location of the allocation's first byte.</param>
-/// <param name="To">New physical location of its first byte.</param>
-/// <param name="Bytes">Bytes copied.</param>
+/// <param name="From">Current physical location of the piece's first byte (byte <paramref name="Offset"/> of the allocation).</param>
+/// <param name="To">New physical location of the piece's first byte.</param>
+/// <param name="Bytes">Bytes copied (the piece's length; the whole allocation when it moves in one piece).</param>
 /// <param name="PreFence">CPU work must complete before the copy starts (needs a fence after earlier ops).</param>
 /// <param name="PostFence">CPU work must follow the copy (needs a fence after it).</param>
+/// <param name="Offset">Byte offset in the allocation of the piece moved (0 when it moves in one piece).</param>
 public readonly record struct PagingOperation(PagingOperationKind Kind, AllocationHandle Handle, PhysicalAddress From,
-    PhysicalAddress To, ulong Bytes, bool PreFence, bool PostFence);
+    PhysicalAddress To, ulong Bytes, bool PreFence, bool PostFence, ulong Offset = 0);
 
 /// <summary>Result of <see cref="IResidencyManager.MakeResident"/>.</summary>
 public enum ResidencyOutcome
@@ -81,6 +86,15 @@ public interface IResidencyManager
     /// On <see cref="ResidencyOutcome.DoesNotFit"/> nothing changes.
     /// </summary>
     ResidencyOutcome MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands);
+
+    /// <summary>
+    /// Like <see cref="MakeResident"/>, but evicts only from <paramref name="contextId"/>'s own working set (seed 001
+    /// §5.5: before evicting memory from other contexts, evict from the current context and split its DMA buffers so
+    /// they fit; only at their minimum size take memory from another context). The default, for residency managers
+    /// without working sets, is <see cref="MakeResident"/>.
+    /// </summary>
+    ResidencyOutcome MakeResidentWithinWorkingSet(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands) =>
+        MakeResident(resources, contextId, commands);
 
     /// <summary>Marks the allocations referenced by a buffer as used now (LRU), e.g. when the buffer is submitted.</summary>
     void Touch(ReadOnlySpan<ResourceReference> resources, int contextId);

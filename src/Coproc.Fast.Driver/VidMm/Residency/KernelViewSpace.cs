@@ -32,7 +32,22 @@ public sealed class KernelViewSpace
         Space.MapPhysical(SystemBase, PhysicalAddress.System(0), vidmm.System.SizeBytes, rights);
         LocalBytes = vidmm.Local.SizeBytes;
         SystemBytes = vidmm.System.SizeBytes;
+        _vidmm = vidmm;
+        vidmm.KernelAliasSpace = Space;
+        _linear = VaOf; // cached: patching must not allocate a delegate per operand
     }
+
+    private readonly VideoMemoryManager _vidmm;
+    private readonly Func<PhysicalAddress, ulong> _linear;
+
+    /// <summary>
+    /// The address in this view of byte <paramref name="offset"/> of an allocation, from which the device may run
+    /// linearly to the allocation's end: the linear map while the allocation is one physical extent, else the
+    /// allocation's alias (a VA range outside the linear maps whose PTEs point at its extents in order, made on
+    /// first use and kept until the allocation dies; see VideoMemoryManager.KernelAlias.cs).
+    /// </summary>
+    /// <exception cref="VidMmException">Stale handle, offset past the allocation, or no memory for the alias's tables.</exception>
+    public ulong AddressOf(Coproc.Fast.Driver.VidMm.AllocationHandle handle, ulong offset) => _vidmm.KernelAddressOf(handle, offset, _linear);
 
     /// <summary>The address space (its descriptor goes into kernel contexts' save areas).</summary>
     public GpuAddressSpace Space { get; }

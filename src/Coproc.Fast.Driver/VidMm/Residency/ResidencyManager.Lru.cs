@@ -1,13 +1,27 @@
 namespace Coproc.Fast.Driver.VidMm.Residency;
 
 // The LRU half of ResidencyManager: per-context working-set lists and one global list, both intrusive through _m
-// (head = least recently used), so touching, unlinking and choosing a victim never scan all allocations
-// (seed 001 §5.5: evict from the current context's working set first, then from the others, least recent first).
+// (head = least recently used), so touching, unlinking and choosing a victim never scan all allocations.
+// Eviction order (seed 001 §5.5 "eviction policy", docs/memory.md): the requesting context's own working set first;
+// then the working sets of lower-priority contexts, least recent first; then everyone else's by global recency. With
+// OwnWorkingSetOnly a request stops after the first step, so the caller can split the current context's buffer to fit
+// its own working set before it takes memory from another context.
 public sealed partial class ResidencyManager
 {
     private readonly Dictionary<int, (int Head, int Tail)> _contextLists = new();
     private int _globalHead = -1, _globalTail = -1;
-    private int _contextCursor = -1, _globalCursor = -1;
+    private int _contextCursor = -1, _lowerCursor = -1, _globalCursor = -1;
+    private int _requesterPriority;
+    private bool _ownWorkingSetOnly;
+    private readonly Dictionary<int, int> _priorities = new();
+
+    /// <summary>
+    /// Records the scheduling priority of <paramref name="contextId"/> (higher runs first); working sets of contexts of
+    /// lower priority than a requester are evicted before those of equal or higher priority. Unknown contexts count as 0.
+    /// </summary>
+    public void SetContextPriority(int contextId, int priority) => _priorities[contextId] = priority;
+
+    private int PriorityOf(int contextId) => _priorities.TryGetValue(contextId, out int p) ? p : 0;
 
     /// <summary>Resident managed allocations in the working set of <paramref name="contextId"/>, least recently used first.</summary>
     public List<AllocationHandle> WorkingSet(int contextId)
@@ -62,12 +76,15 @@ public sealed partial class ResidencyManager
     private void StartVictimSearch(int contextId)
     {
         _contextCursor = _contextLists.TryGetValue(contextId, out var ends) ? ends.Head : -1;
-        _globalCursor = _globalHead;
+        _lowerCursor = _ownWorkingSetOnly ? -1 : _globalHead;
+        _globalCursor = _ownWorkingSetOnly ? -1 : _globalHead;
+        _requesterPriority = PriorityOf(contextId);
     }
 
     // The next eviction candidate of the current request: the current context's working set first, least recent
-    // first, then every other resident allocation by global recency. Members of the set being made resident and
-    // allocations the plan already evicted are skipped; cursors only move forward, so a request walks each list once.
+    // first, then lower-priority contexts' allocations by global recency, then every other resident allocation by global
+    // recency. Members of the set being made resident and allocations the plan already evicted are skipped; cursors
+    // only move forward, so a request walks each list at most twice.
     private bool NextVictim(out int victim)
     {
         while (_contextCursor != -1)
@@ -75,6 +92,12 @@ public sealed partial class ResidencyManager
             int s = _contextCursor;
             _contextCursor = _m[s].CNext;
             if (Eligible(s)) { victim = s; return true; }
+        }
+        while (_lowerCursor != -1)
+        {
+            int s = _lowerCursor;
+            _lowerCursor = _m[s].GNext;
+            if (PriorityOf(_m[s].LastContext) < _requesterPriority && Eligible(s)) { victim = s; return true; }
         }
         while (_globalCursor != -1)
         {
@@ -86,5 +109,6 @@ public sealed partial class ResidencyManager
         return false;
     }
 
-    private bool Eligible(int s) => _m[s].SetEpoch != _epoch && PlannedResident(s);
+    // A CPU-mapped allocation is pinned where it is (VideoMemoryManager.MapToCpu): never a victim.
+    private bool Eligible(int s) => _m[s].SetEpoch != _epoch && PlannedResident(s) && !IsCpuPinned(s);
 }

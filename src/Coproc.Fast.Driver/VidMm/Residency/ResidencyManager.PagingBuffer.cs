@@ -27,7 +27,8 @@ public sealed partial class ResidencyManager
             if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) continue;
             foreach (var map in maps)
             {
-                ulong pages = map.Space.MappingBytes(map.Va) >> 12;
+                // Only the piece moved is rewritten; an in-place PageIn (0 bytes) rewrites the whole mapping.
+                ulong pages = (op.Bytes == 0 ? map.Space.MappingBytes(map.Va) : Math.Min(map.Space.MappingBytes(map.Va), op.Bytes)) >> 12;
                 // One UPDATE_PAGE_TABLE per leaf table touched (at most one per 512 pages, plus the ragged ends), one TLB_FLUSH.
                 long runs = (long)(pages / 512) + 2;
                 dwords += runs * PacketFormat.UpdatePageTableFixedDwords + 2 * (long)pages + PacketFormat.TlbFlushDwords;
@@ -88,8 +89,11 @@ public sealed partial class ResidencyManager
         if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) return;
         _ptes.Clear();
         // Advanced model (seed 001 §5.3 step 4): an evicted allocation's VA is invalidated, so its next use faults.
-        bool valid = !(InvalidateEvictedMappings && op.Kind == PagingOperationKind.Evict);
-        foreach (var map in maps) map.Space.CollectRetarget(map.Va, op.To, _ptes, valid);
+        bool invalidate = InvalidateEvictedMappings && op.Kind == PagingOperationKind.Evict;
+        // The kernel view's alias stays valid (the basic model's rule, native-layout.md §14.1): only privileged kernel
+        // buffers reach it, and a patched operand must keep naming the allocation wherever it lives.
+        foreach (var map in maps)
+            map.Space.CollectRetarget(map.Va, op.To, _ptes, !invalidate || map.Space == View.Space, op.Offset, op.Bytes == 0 ? ulong.MaxValue : op.Bytes);
         WritePteEdits(ref w, _ptes);
     }
 

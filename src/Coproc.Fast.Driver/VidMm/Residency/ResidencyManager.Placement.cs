@@ -10,12 +10,13 @@ public sealed partial class ResidencyManager
     private enum UndoKind : byte { Alloc, Free, Owner, Plan }
     private enum StepKind : byte { PageIn, Evict, Relocate }
 
-    private readonly record struct Undo(UndoKind Kind, int Slot, PhysicalExtent Extent, bool PrevResident, ulong PrevEpoch);
-    private readonly record struct Step(StepKind Kind, int Slot, PhysicalExtent From, PhysicalExtent To);
+    private readonly record struct Undo(UndoKind Kind, int Slot, PhysicalExtent Extent, bool PrevResident, ulong PrevEpoch, LocalHome Home = default);
+    private readonly record struct Step(StepKind Kind, int Slot, LocalHome From, LocalHome To);
 
     private readonly List<Undo> _undo = new(32);
     private readonly List<Step> _plan = new(32);
     private readonly List<int> _need = new(16);
+    private readonly List<int> _inPlace = new(4);
     private readonly List<int> _displaced = new(8);
     private readonly List<(ulong Start, ulong Pages)> _claims = new(8);
     private readonly int[] _owner; // per local page: managed slot + 1 (planned state), 0 = free or pinned
@@ -24,11 +25,20 @@ public sealed partial class ResidencyManager
     private Comparison<int> LargestFirst => _largestFirstCache ??= (a, b) => _m[b].Bytes.CompareTo(_m[a].Bytes);
 
     /// <inheritdoc />
+    public ResidencyOutcome MakeResidentWithinWorkingSet(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands)
+    {
+        _ownWorkingSetOnly = true;
+        try { return MakeResident(resources, contextId, commands); }
+        finally { _ownWorkingSetOnly = false; }
+    }
+
+    /// <inheritdoc />
     public ResidencyOutcome MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId, List<PagingOperation> commands)
     {
         ArgumentNullException.ThrowIfNull(commands);
         ulong footprint = FootprintOf(resources); // stamps the set with a fresh epoch; throws for a dead handle first
         _need.Clear();
+        _inPlace.Clear();
         foreach (var r in resources)
         {
             // PlanEpoch doubles as "already listed" here: FootprintOf just moved _epoch past every older stamp.
@@ -36,13 +46,15 @@ public sealed partial class ResidencyManager
             _m[s].PlanEpoch = _epoch;
             _m[s].PlanResident = false;
             _m[s].PlanLocal = default;
-            _need.Add(s);
+            // CPU-mapped: used in its backing store (system memory the device reaches through the page tables).
+            if (IsCpuPinned(s)) _inPlace.Add(s);
+            else _need.Add(s);
         }
         if (footprint > ResidentBudget) return ResidencyOutcome.DoesNotFit;
         if (_need.Count == 0)
         {
             Touch(resources, contextId);
-            return ResidencyOutcome.AlreadyResident;
+            return AddInPlace(commands) ? ResidencyOutcome.PagingRequired : ResidencyOutcome.AlreadyResident;
         }
         // Largest first: big contiguous extents are the hard ones to place.
         _need.Sort(LargestFirst);
@@ -59,15 +71,35 @@ public sealed partial class ResidencyManager
             }
         }
         Commit(commands);
+        AddInPlace(commands);
         Touch(resources, contextId);
         return ResidencyOutcome.PagingRequired;
     }
 
+    // Advanced model: an evicted allocation's GPU mappings were made invalid (V = 0) so its next use faults; one that is
+    // CPU-mapped is not paged in, so its mappings are made valid again where it is — a PageIn of 0 bytes, which copies
+    // nothing and rewrites the mappings to the backing store (ResidencyManager.PagingBuffer.cs).
+    private bool AddInPlace(List<PagingOperation> commands)
+    {
+        if (!InvalidateEvictedMappings) return false;
+        bool any = false;
+        foreach (int s in _inPlace)
+        {
+            if (_vidmm.Allocations.Get(_m[s].Handle).GpuMappings is not { Count: > 0 }) continue;
+            var at = _m[s].Backing.Address;
+            commands.Add(new PagingOperation(PagingOperationKind.PageIn, _m[s].Handle, at, at, 0, false, false));
+            any = true;
+        }
+        return any;
+    }
+
     private bool PlannedResident(int s) => _m[s].PlanEpoch == _epoch ? _m[s].PlanResident : _m[s].Resident;
 
-    private PhysicalExtent PlannedLocal(int s) => _m[s].PlanEpoch == _epoch ? _m[s].PlanLocal : _m[s].Local;
+    private LocalHome PlannedLocal(int s) => _m[s].PlanEpoch == _epoch ? _m[s].PlanLocal : _m[s].Local;
 
-    // Finds a contiguous local home for s: free space, else defragment, else evict one LRU victim and retry.
+    // Finds a local home for s: one free block, else defragment into one block, else several free blocks
+    // (discontiguous residency), else evict one victim and retry. So an allocation up to the local memory not held by
+    // pinned allocations can always be made resident, however the pinned pages split the buddy blocks.
     private bool TryPlace(int s)
     {
         ulong bytes = _m[s].Bytes, align = _m[s].Alignment;
@@ -80,14 +112,35 @@ public sealed partial class ResidencyManager
                 _plan.Add(new Step(StepKind.PageIn, s, _m[s].Backing, home));
                 return true;
             }
-            if (_vidmm.Local.FreeBytes >= bytes && TryCompact(s)) return true;
+            if (_vidmm.Local.FreeBytes >= bytes && (TryCompact(s) || TryScatter(s))) return true;
             if (!NextVictim(out int v)) return false;
             var local = PlannedLocal(v);
-            FreeLocal(local);
-            SetOwner(local, 0);
+            for (int i = 0; i < local.Count; i++)
+            {
+                FreeLocal(local[i]);
+                SetOwner(local[i], 0);
+            }
             SetPlan(v, false, default);
             _plan.Add(new Step(StepKind.Evict, v, local, _m[v].Backing));
         }
+    }
+
+    // Enough free pages, but no aligned block and no window compaction can clear: gather free blocks (at most
+    // MemorySegment.MaxExtents), largest first. The page tables make the pieces one linear range for the device.
+    private bool TryScatter(int s)
+    {
+        _scratch.Clear();
+        if (_vidmm.Local.TryAllocate(_m[s].Bytes, _m[s].Alignment, contiguous: false, _scratch) is not null) return false;
+        var pieces = _scratch.ToArray();
+        foreach (var piece in pieces)
+        {
+            _undo.Add(new Undo(UndoKind.Alloc, -1, piece, false, 0));
+            SetOwner(piece, s + 1);
+        }
+        var home = new LocalHome(pieces);
+        SetPlan(s, true, home);
+        _plan.Add(new Step(StepKind.PageIn, s, _m[s].Backing, home));
+        return true;
     }
 
     // Free space exists but not as one aligned block: pick the aligned window of the needed buddy order that holds
@@ -113,8 +166,9 @@ public sealed partial class ResidencyManager
                     continue;
                 }
                 int d = o - 1;
-                if (_m[d].SetEpoch == _epoch) { ok = false; break; }
-                var ext = PlannedLocal(d);
+                if (_m[d].SetEpoch == _epoch || IsCpuPinned(d)) { ok = false; break; }
+                if (!PlannedLocal(d).IsContiguous) { ok = false; break; } // scattered allocations are not relocated
+                var ext = PlannedLocal(d).Single;
                 ulong end = (ext.Address.Offset + ext.Bytes) >> 12;
                 ulong inWindow = Math.Min(end, w + window) - p;
                 cost += inWindow;
@@ -133,7 +187,7 @@ public sealed partial class ResidencyManager
             int o = _owner[p];
             if (o != 0)
             {
-                var ext = PlannedLocal(o - 1);
+                var ext = PlannedLocal(o - 1).Single;
                 _displaced.Add(o - 1);
                 p = (ext.Address.Offset + ext.Bytes) >> 12;
                 continue;
@@ -148,7 +202,7 @@ public sealed partial class ResidencyManager
         }
         foreach (int d in _displaced)
         {
-            var from = PlannedLocal(d);
+            var from = PlannedLocal(d).Single;
             if (!TryAllocLocal(_m[d].Bytes, _m[d].Alignment, out var to)) { RollBack(mark); TruncatePlan(planMark); return false; }
             SetOwner(from, 0);
             SetOwner(to, d + 1);
@@ -156,7 +210,7 @@ public sealed partial class ResidencyManager
             _plan.Add(new Step(StepKind.Relocate, d, from, to));
         }
         // Only now vacate the window: freeing a source earlier would let the next relocation land back inside it.
-        for (int i = planMark; i < _plan.Count; i++) FreeLocal(_plan[i].From);
+        for (int i = planMark; i < _plan.Count; i++) FreeLocal(_plan[i].From.Single);
         foreach (var (start, n) in _claims) FreeLocal(new PhysicalExtent(PhysicalAddress.Local(start << 12), n << 12));
         if (!TryAllocLocal(_m[s].Bytes, _m[s].Alignment, out var home)) { RollBack(mark); TruncatePlan(planMark); return false; }
         SetOwner(home, s + 1);
@@ -189,10 +243,10 @@ public sealed partial class ResidencyManager
     private void SetOwnerRaw(PhysicalExtent extent, int ownerPlusOne) =>
         _owner.AsSpan((int)(extent.Address.Offset >> 12), (int)(extent.Bytes >> 12)).Fill(ownerPlusOne);
 
-    private void SetPlan(int s, bool resident, PhysicalExtent local)
+    private void SetPlan(int s, bool resident, LocalHome local)
     {
         ref var m = ref _m[s];
-        _undo.Add(new Undo(UndoKind.Plan, s, m.PlanLocal, m.PlanResident, m.PlanEpoch));
+        _undo.Add(new Undo(UndoKind.Plan, s, default, m.PlanResident, m.PlanEpoch, m.PlanLocal));
         m.PlanEpoch = _epoch;
         m.PlanResident = resident;
         m.PlanLocal = local;
@@ -214,7 +268,7 @@ public sealed partial class ResidencyManager
                 case UndoKind.Owner: SetOwnerRaw(u.Extent, u.Slot); break;
                 case UndoKind.Plan:
                     ref var m = ref _m[u.Slot];
-                    m.PlanLocal = u.Extent;
+                    m.PlanLocal = u.Home;
                     m.PlanResident = u.PrevResident;
                     m.PlanEpoch = u.PrevEpoch;
                     break;
@@ -235,24 +289,31 @@ public sealed partial class ResidencyManager
             {
                 case StepKind.Evict:
                     ApplyEvicted(step.Slot);
-                    // Post: free the local range and unlock the backing pages once the copy is done (seed 001 §3.6, Fig. 8).
-                    commands.Add(new PagingOperation(PagingOperationKind.Evict, m.Handle, step.From.Address, step.To.Address, m.Bytes, false, true));
+                    AddEvictOperations(commands, step.Slot, step.From);
                     break;
                 case StepKind.PageIn:
                     m.Resident = true;
                     m.Local = step.To;
                     _residentBytes += m.Bytes;
-                    _vidmm.MoveManaged(m.Handle, step.To);
+                    var (first, more) = step.To.Split();
+                    _vidmm.MoveManaged(m.Handle, first, more);
                     MoveToMostRecent(step.Slot, m.LastContext);
-                    // Pre: the target may be a range an earlier evict/relocate frees only after its copy (§3.6 merge rule).
-                    commands.Add(new PagingOperation(PagingOperationKind.PageIn, m.Handle, step.From.Address, step.To.Address, m.Bytes,
-                        OverlapsFreedSource(commands, step.To), true));
+                    // One PageIn per local piece, each from the same offset of the backing store.
+                    ulong offset = 0;
+                    for (int i = 0; i < step.To.Count; i++)
+                    {
+                        var piece = step.To[i];
+                        // Pre: the target may be a range an earlier evict/relocate frees only after its copy (§3.6 merge rule).
+                        commands.Add(new PagingOperation(PagingOperationKind.PageIn, m.Handle, m.Backing.Address.Add(offset), piece.Address,
+                            piece.Bytes, OverlapsFreedSource(commands, piece), true, offset));
+                        offset += piece.Bytes;
+                    }
                     break;
                 case StepKind.Relocate:
                     m.Local = step.To;
-                    _vidmm.MoveManaged(m.Handle, step.To);
-                    commands.Add(new PagingOperation(PagingOperationKind.Relocate, m.Handle, step.From.Address, step.To.Address, m.Bytes,
-                        OverlapsFreedSource(commands, step.To), true));
+                    _vidmm.MoveManaged(m.Handle, step.To.Single, null);
+                    commands.Add(new PagingOperation(PagingOperationKind.Relocate, m.Handle, step.From.Single.Address, step.To.Single.Address, m.Bytes,
+                        OverlapsFreedSource(commands, step.To.Single), true));
                     break;
             }
         }

@@ -6,7 +6,8 @@ namespace Coproc.Fast.Driver.VidMm.Residency;
 
 /// <summary>
 /// VidMm's residency manager (seed 001 §3.5–§3.6, §5.3, §5.5): <b>managed</b> allocations that live in a
-/// system-memory backing store and, while resident, in one contiguous extent of local memory; making a DMA buffer's
+/// system-memory backing store and, while resident, in local memory — one extent when a free block fits, else several
+/// (discontiguous residency, reached through the page tables; docs/memory.md); making a DMA buffer's
 /// resource set resident by paging in, evicting least-recently-used allocations (the current context's first) and
 /// relocating to defragment; the command list of those moves and its paging buffer; patch addresses in the
 /// <see cref="KernelViewSpace"/>. Allocations made with <see cref="VideoMemoryManager.Allocate"/> are pinned and never
@@ -30,6 +31,7 @@ public sealed partial class ResidencyManager : IResidencyManager
     private readonly List<PhysicalExtent> _scratch = new(2);
     private Managed[] _m = new Managed[64];
     private ulong _residentBytes;
+    private ulong _cpuPinnedResidentBytes;
     private ulong _epoch;
 
     private struct Managed
@@ -39,14 +41,14 @@ public sealed partial class ResidencyManager : IResidencyManager
         public ulong Bytes;
         public ulong Alignment;
         public PhysicalExtent Backing;
-        public PhysicalExtent Local;
+        public LocalHome Local;
         public bool Resident;
         public int LastContext;
         public int CPrev, CNext, GPrev, GNext;
         public ulong SetEpoch;
         public ulong PlanEpoch;
         public bool PlanResident;
-        public PhysicalExtent PlanLocal;
+        public LocalHome PlanLocal;
     }
 
     /// <summary>Creates the residency manager over VidMm, building the kernel view of physical memory.</summary>
@@ -55,6 +57,7 @@ public sealed partial class ResidencyManager : IResidencyManager
         _vidmm = vidmm ?? throw new ArgumentNullException(nameof(vidmm));
         View = new KernelViewSpace(vidmm);
         _owner = new int[vidmm.Local.SizeBytes >> 12];
+        vidmm.ManagedPinChanged = OnCpuPinChanged;
     }
 
     /// <summary>VidMm underneath.</summary>
@@ -67,8 +70,9 @@ public sealed partial class ResidencyManager : IResidencyManager
     public AddressSpaceDescriptor KernelView => View.Descriptor;
 
     /// <inheritdoc />
-    /// <remarks>Local memory not held by pinned allocations: free bytes plus bytes of resident managed allocations.</remarks>
-    public ulong ResidentBudget => _vidmm.Local.FreeBytes + _residentBytes;
+    /// <remarks>Local memory not held by pinned allocations: free bytes plus bytes of resident managed allocations that
+    /// may move (a CPU-mapped one may not, <see cref="VideoMemoryManager.MapToCpu"/>).</remarks>
+    public ulong ResidentBudget => _vidmm.Local.FreeBytes + _residentBytes - _cpuPinnedResidentBytes;
 
     /// <summary>Bytes of managed allocations currently resident in local memory.</summary>
     public ulong ResidentBytes => _residentBytes;
@@ -112,14 +116,17 @@ public sealed partial class ResidencyManager : IResidencyManager
     public void DestroyAllocation(AllocationHandle handle)
     {
         int s = Slot(handle);
-        if (_vidmm.MapCountOf(handle) != 0)
+        if (_vidmm.MapCountOf(handle) != 0) // the kernel alias, if any, is not counted: RemoveManaged drops it
             throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {_vidmm.MapCountOf(handle)} mapping(s)");
         ref var m = ref _m[s];
         if (m.Resident)
         {
             Unlink(s);
-            _vidmm.Local.Free(m.Local);
-            SetOwnerRaw(m.Local, 0);
+            for (int i = 0; i < m.Local.Count; i++)
+            {
+                _vidmm.Local.Free(m.Local[i]);
+                SetOwnerRaw(m.Local[i], 0);
+            }
             _residentBytes -= m.Bytes;
         }
         _vidmm.System.Free(m.Backing);
@@ -151,6 +158,7 @@ public sealed partial class ResidencyManager : IResidencyManager
             if (!TryManagedSlot(r.Handle, out int s)) continue; // pinned: always reachable, outside the budget
             if (_m[s].SetEpoch == epoch) continue;
             _m[s].SetEpoch = epoch;
+            if (IsCpuPinned(s)) continue; // used where it is pinned: outside the budget, like a pinned allocation
             bytes += _m[s].Bytes;
         }
         return bytes;
@@ -164,23 +172,29 @@ public sealed partial class ResidencyManager : IResidencyManager
     }
 
     /// <inheritdoc />
-    public ulong PatchAddress(AllocationHandle handle, ulong offset) => View.VaOf(_vidmm.PhysicalAddressOf(handle, offset));
+    /// <remarks>Linear from there to the allocation's end even when it lies in several physical extents (the kernel-view
+    /// alias, <see cref="KernelViewSpace.AddressOf"/>), so an operand never runs on into memory the allocation does not own.</remarks>
+    public ulong PatchAddress(AllocationHandle handle, ulong offset) => View.AddressOf(handle, offset);
 
     /// <summary>
-    /// Evicts one resident managed allocation (the paging queue's evict service): appends its Evict operation and
-    /// frees its local extent. Returns false (nothing appended) when it is not resident.
+    /// Evicts one resident managed allocation (the paging queue's evict service): appends its Evict operations (one per
+    /// local extent) and frees its local memory. Returns false (nothing appended) when it is not resident or is pinned
+    /// by a CPU mapping.
     /// </summary>
     public bool Evict(AllocationHandle handle, List<PagingOperation> commands)
     {
         ArgumentNullException.ThrowIfNull(commands);
         int s = Slot(handle);
         ref var m = ref _m[s];
-        if (!m.Resident) return false;
+        if (!m.Resident || IsCpuPinned(s)) return false;
         var local = m.Local;
-        _vidmm.Local.Free(local);
-        SetOwnerRaw(local, 0);
+        for (int i = 0; i < local.Count; i++)
+        {
+            _vidmm.Local.Free(local[i]);
+            SetOwnerRaw(local[i], 0);
+        }
         ApplyEvicted(s);
-        commands.Add(new PagingOperation(PagingOperationKind.Evict, handle, local.Address, m.Backing.Address, m.Bytes, false, true));
+        AddEvictOperations(commands, s, local);
         return true;
     }
 
@@ -200,6 +214,16 @@ public sealed partial class ResidencyManager : IResidencyManager
         return false;
     }
 
+    private bool IsCpuPinned(int s) => _vidmm.Allocations.Get(_m[s].Handle).CpuPins != 0;
+
+    // A CPU-mapped allocation stays where it is; its resident bytes leave the budget the sets compete for.
+    private void OnCpuPinChanged(AllocationHandle handle, bool pinned)
+    {
+        if (!IsManaged(handle) || !_m[handle.Index].Resident) return;
+        if (pinned) _cpuPinnedResidentBytes += _m[handle.Index].Bytes;
+        else _cpuPinnedResidentBytes -= _m[handle.Index].Bytes;
+    }
+
     private void ApplyEvicted(int s)
     {
         ref var m = ref _m[s];
@@ -207,7 +231,22 @@ public sealed partial class ResidencyManager : IResidencyManager
         m.Resident = false;
         m.Local = default;
         _residentBytes -= m.Bytes;
-        _vidmm.MoveManaged(m.Handle, m.Backing);
+        _vidmm.MoveManaged(m.Handle, m.Backing, null);
+    }
+
+    // One Evict per local piece, each back to the same offset of the backing store. Post: free the local range and
+    // unlock the backing pages once the copy is done (seed 001 §3.6, Fig. 8).
+    private void AddEvictOperations(List<PagingOperation> commands, int s, LocalHome from)
+    {
+        ref var m = ref _m[s];
+        ulong offset = 0;
+        for (int i = 0; i < from.Count; i++)
+        {
+            var piece = from[i];
+            commands.Add(new PagingOperation(PagingOperationKind.Evict, m.Handle, piece.Address, m.Backing.Address.Add(offset), piece.Bytes,
+                false, true, offset));
+            offset += piece.Bytes;
+        }
     }
 
     private void ClearMemory(PhysicalExtent e)
