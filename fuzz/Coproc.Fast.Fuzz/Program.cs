@@ -12,6 +12,7 @@ namespace Coproc.Fast.Fuzz;
 /// soak [--seconds S] [--seed N]
 /// target &lt;packet-decoder|kmd-validator|mmio&gt;           (under afl-fuzz: reads inputs from stdin, SharpFuzz)
 /// replay &lt;packet-decoder|kmd-validator|mmio&gt; FILE...     (runs a target on saved inputs, e.g. a crash)
+/// write-corpus DIR                                          (writes the seed corpus, fuzz/corpus)
 /// </code>
 /// Exit codes: 0 every oracle held; 1 an oracle failed (seed, case and reproducer printed); 2 usage; 3 hang (watchdog).
 /// </summary>
@@ -50,6 +51,7 @@ internal static class Program
             "soak" => RunSoak(o),
             "target" when args.Length == 2 => FuzzTargets.RunUnderAfl(args[1]),
             "replay" when args.Length >= 3 => FuzzTargets.Replay(args[1], args[2..]),
+            "write-corpus" when args.Length == 2 => FuzzTargets.WriteCorpus(args[1]),
             _ => Usage(),
         };
     }
@@ -132,6 +134,7 @@ internal static class Program
         Console.Error.WriteLine("       coproc-fuzz soak [--seconds S] [--seed N]");
         Console.Error.WriteLine("       coproc-fuzz target <packet-decoder|kmd-validator|mmio>     (under afl-fuzz)");
         Console.Error.WriteLine("       coproc-fuzz replay <packet-decoder|kmd-validator|mmio> FILE...");
+        Console.Error.WriteLine("       coproc-fuzz write-corpus DIR");
         return 2;
     }
 }

@@ -29,7 +29,7 @@ internal sealed class MaliciousGuestCampaign : ICampaign
 
     public string Description => "random MMIO, memory and doorbell writes against Coprocessor alone; never throws; fresh job right";
 
-    private static PhysicalAddress SaveArea(int i) => PhysicalAddress.Local(Pool + (ulong)i * 256);
+    internal static PhysicalAddress SaveArea(int i) => PhysicalAddress.Local(Pool + (ulong)i * 256);
     private static PhysicalAddress Descriptor(int i) => PhysicalAddress.Local(Pool + 0x10000 + (ulong)i * 256);
     private static PhysicalAddress Ring(int i) => PhysicalAddress.Local(Pool + 0x20000 + (ulong)i * 4096);
     private static PhysicalAddress Table(int i) => PhysicalAddress.Local(Pool + 0x40000 + (ulong)i * 4096);
@@ -261,7 +261,7 @@ internal sealed class MaliciousGuestCampaign : ICampaign
 
     // Flat page table (native-layout.md §4.2) in Table(slot): 16 pages of VA 0.. onto local memory 0x0..0x10000;
     // a ring of mostly good packets with, sometimes, one that faults (past the limit, privileged, malformed) or waits.
-    private static string WriteContext(ref FuzzRandom rng, DeviceMemory mem, int slot)
+    internal static string WriteContext(ref FuzzRandom rng, DeviceMemory mem, int slot)
     {
         for (int p = 0; p < 16; p++)
             mem.Write64(Table(slot).Add((ulong)p * 8), PageTableEntry.Create(MemoryLocation.Local, (ulong)p * 4096, writable: !rng.OneIn(16)).Raw);

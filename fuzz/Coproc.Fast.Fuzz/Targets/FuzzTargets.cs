@@ -24,7 +24,7 @@ namespace Coproc.Fast.Fuzz.Targets;
 /// (handles drawn from the caller's own, a stranger's, null and invented); only <c>CommandBufferRejectedException</c>
 /// may escape, and every accepted operand's offset lies within its allocation.</item>
 /// <item><c>mmio</c>: a fresh small <c>Coprocessor</c> driven by the input as a program of register writes and reads,
-/// memory writes, doorbell writes and steps; nothing may escape but <c>MmioAccessException</c> on a misaligned
+/// memory writes, doorbell writes, whole contexts handed to an engine (CONTEXT_SWITCH or NEXT_CONTEXT) and steps; nothing may escape but <c>MmioAccessException</c> on a misaligned
 /// register access (native-layout.md §6).</item>
 /// </list>
 /// </summary>
@@ -62,6 +62,82 @@ internal static class FuzzTargets
         Console.WriteLine($"{target}: {files.Count} inputs, {failed} failed");
         return failed == 0 ? 0 : 1;
     }
+
+    /// <summary>
+    /// Writes the seed corpus (fuzz/corpus/&lt;target&gt;/): well-formed inputs the fuzzer mutates from — every packet
+    /// kind, valid command buffers with their resource lists, and register programs that switch contexts and submit
+    /// run lists. Deterministic: the committed files are exactly what this writes.
+    /// </summary>
+    public static int WriteCorpus(string root)
+    {
+        static byte[] Dwords(PacketBuild build)
+        {
+            var buffer = new uint[256];
+            var w = new PacketWriter(buffer);
+            build(ref w);
+            return MemoryMarshal.AsBytes(buffer.AsSpan(0, w.Written)).ToArray();
+        }
+        var decoder = new Dictionary<string, byte[]>
+        {
+            ["nop"] = Dwords((ref PacketWriter w) => w.Nop(3)),
+            ["write-data"] = Dwords((ref PacketWriter w) => w.WriteData(0x1000, [1, 2, 3])),
+            ["copy-fill"] = Dwords((ref PacketWriter w) => { w.Copy(0x2000, 0x1000, 256); w.Fill(0x3000, 0xABCD, 4096); }),
+            ["sync"] = Dwords((ref PacketWriter w) => { w.Fence(0x100, 7, interrupt: true); w.Wait(0x200); w.Signal(0x200); w.WaitFence(0x100, 7); w.Trap(3); w.Timestamp(0x300); }),
+            ["privileged"] = Dwords((ref PacketWriter w) =>
+            {
+                w.Indirect(0x4000, 16, privileged: true); w.DisableContextSwitch(); w.EnableContextSwitch(); w.RegWrite(0x400, 1);
+                w.UpdatePageTable(0x10_0000, [0x1003, 0x2003]); w.TlbFlushAll(); w.PrivilegedFence(0x10, 1); w.Flip(0x20_0000, true); w.WaitForFlip();
+            }),
+        };
+        // kmd-validator: [references, engine] then 8-byte entries (handle index, offset/4 u16, id, write) then dwords.
+        static byte[] Kmd(byte engine, (byte Handle, ushort Offset, byte Id, bool Write)[] refs, byte[] commands)
+        {
+            var b = new List<byte> { (byte)refs.Length, engine };
+            foreach (var r in refs) b.AddRange([r.Handle, (byte)r.Offset, (byte)(r.Offset >> 8), r.Id, (byte)(r.Write ? 1 : 0), 0, 0, 0]);
+            b.AddRange(commands);
+            return b.ToArray();
+        }
+        var kmd = new Dictionary<string, byte[]>
+        {
+            ["fill"] = Kmd(0, [(0, 0, 0, true)], Dwords((ref PacketWriter w) => w.Fill(0, 0x11, 4096))),
+            ["copy"] = Kmd(2, [(1, 0, 0, false), (1, 0, 1, true)], Dwords((ref PacketWriter w) => w.Copy(0x8000, 0, 0x1000))),
+            ["write-fence"] = Kmd(0, [(2, 0, 0, true), (2, 5, 3, true)], Dwords((ref PacketWriter w) => { w.WriteData(16, [1, 2]); w.Fence(64, 9); })),
+            ["wait-signal"] = Kmd(0, [(2, 0, 3, false), (2, 2, 3, true)], Dwords((ref PacketWriter w) => { w.Wait(128); w.Signal(128); })),
+            ["stranger"] = Kmd(0, [(3, 0, 0, true)], Dwords((ref PacketWriter w) => w.Fill(0, 1, 4096))),
+            ["zero-length-at-end"] = Kmd(0, [(0, 0, 0, true)], Dwords((ref PacketWriter w) => w.Fill(4096, 1, 0))),
+        };
+        // mmio: 12-byte records (op, offset u16, spare, value u64).
+        static byte[] Program(params (byte Op, ushort Offset, byte Spare, ulong Value)[] records)
+        {
+            var b = new List<byte>();
+            foreach (var r in records)
+            {
+                b.AddRange([r.Op, (byte)r.Offset, (byte)(r.Offset >> 8), r.Spare]);
+                b.AddRange(BitConverter.GetBytes(r.Value));
+            }
+            return b.ToArray();
+        }
+        var mmio = new Dictionary<string, byte[]>
+        {
+            ["switch-and-step"] = Program((7, 0, 0, 0x1000), (7, 8, 1, 0x2000), (6, 0, 0, 20_000)),
+            ["contexts-next"] = Program((7, 1, 2, 11), (7, 9, 3, 12), (6, 0, 0, 8000), (7, 2, 4, 13), (6, 0, 0, 16000)),
+            ["run-list"] = Program((4, 0x100, 1, PhysicalAddress.Local(0x1000).Encoded), (1, 0x840, 0, PhysicalAddress.System(0x1000).Encoded),
+                (0, 0x848, 0, 1), (0, 0x84C, 0, 1), (6, 0, 0, 50_000)),
+            ["interrupts"] = Program((0, 0x104, 0, 0xFFFF_FFFF), (2, 0x100, 0, 0), (0, 0x108, 0, 0xFFFF_FFFF), (6, 0, 0, 1000)),
+            ["doorbells"] = Program((0, 0xA04, 0, 3), (0, 0xA00, 0, 1), (5, 0x100, 2, 1), (6, 0, 0, 5000)),
+            ["mmu"] = Program((1, 0x208, 0, 0x1000), (0, 0x210, 0, 16), (0, 0x220, 0, 0xFFFF), (0, 0x238, 0, 1), (3, 0x258, 0, 0)),
+        };
+        foreach (var (target, files) in new[] { ("packet-decoder", decoder), ("kmd-validator", kmd), ("mmio", mmio) })
+        {
+            string dir = Path.Combine(root, target);
+            Directory.CreateDirectory(dir);
+            foreach (var (name, bytes) in files) File.WriteAllBytes(Path.Combine(dir, name), bytes);
+        }
+        Console.WriteLine($"seed corpus written under {root}");
+        return 0;
+    }
+
+    private delegate void PacketBuild(ref PacketWriter w);
 
     private delegate void TargetAction(ReadOnlySpan<byte> input);
 
@@ -145,7 +221,7 @@ internal static class FuzzTargets
     {
         using var dev = new Coprocessor(new CoprocessorOptions
         {
-            LocalMemoryBytes = 1UL << 20, SystemMemoryBytes = 1UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 10_000,
+            LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 2UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 10_000,
         });
         // Program: records of 12 bytes — op (1), offset (2), spare (1), value (8).
         for (int at = 0; at + 12 <= input.Length; at += 12)
@@ -171,9 +247,15 @@ internal static class FuzzTargets
                     }
                     case 5: dev.DoorbellAperture.Write32(((ulong)offset << 4) & ~3UL, (uint)value, r[3]); break;
                     case 6: dev.Step(1 + (value & 0x3FFFF)); break;
-                    default: // a structure address the device will chase: the value as a local PA, 256-aligned
-                        dev.Mmio.Write64(MmioMap.EngineBase + (uint)(r[3] % 5) * 0x80 + (uint)(offset & 1) * 0x10, PhysicalAddress.Local((value & 0xFFF00)).Encoded);
+                    default: // a whole context built from the value (as the guest campaign builds one), handed to an engine
+                    {
+                        var rng = new Coproc.Fast.Fuzz.Harness.FuzzRandom(value);
+                        int slot = r[3] % 8;
+                        Coproc.Fast.Fuzz.Campaigns.MaliciousGuestCampaign.WriteContext(ref rng, dev.Memory, slot);
+                        dev.Mmio.Write64(MmioMap.EngineBase + (uint)(offset % 5) * 0x80 + (uint)((offset >> 3) & 1) * 0x10,
+                            Coproc.Fast.Fuzz.Campaigns.MaliciousGuestCampaign.SaveArea(slot).Encoded);
                         break;
+                    }
                 }
             }
             catch (MmioAccessException) when (misaligned) { }
