@@ -36,7 +36,9 @@ for target in "${targets[@]}"; do
   if [[ -n $crashes ]]; then
     status=1
     # shellcheck disable=SC2086
-    "$bin/coproc-fuzz" replay "$target" $crashes || true
+    # replay with the uninstrumented build: instrumented code writes to AFL's shared map, which exists only under afl-fuzz
+    dotnet build fuzz/Coproc.Fast.Fuzz -c Release --nologo -v q >/dev/null
+    fuzz/Coproc.Fast.Fuzz/bin/Release/net10.0/coproc-fuzz replay "$target" $crashes || true
   fi
 done
 exit $status

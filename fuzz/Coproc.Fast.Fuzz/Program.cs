@@ -9,7 +9,7 @@ namespace Coproc.Fast.Fuzz;
 /// <c>coproc-fuzz</c>: the in-process campaigns, the threaded soak and the coverage-guided targets (docs/reliability.md).
 /// <code>
 /// campaign &lt;ring0|ring3|guest|scenario|all&gt; [--seed N] [--iterations N] [--seconds S] [--hang-seconds S]
-/// soak [--seconds S] [--seed N]
+/// soak [--seconds S] [--seed N] [--without ring3|faults]
 /// target &lt;packet-decoder|kmd-validator|mmio&gt;           (under afl-fuzz: reads inputs from stdin, SharpFuzz)
 /// replay &lt;packet-decoder|kmd-validator|mmio&gt; FILE...     (runs a target on saved inputs, e.g. a crash)
 /// write-corpus DIR                                          (writes the seed corpus, fuzz/corpus)
@@ -33,6 +33,7 @@ internal static class Program
                 {
                     "seed" or "iterations" => (double)ulong.Parse(v, System.Globalization.CultureInfo.InvariantCulture),
                     "seconds" or "hang-seconds" => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture),
+                    "without" when args[0] == "soak" && v is "ring3" or "faults" => 0,
                     _ => throw new ArgumentException($"unknown option --{k}"),
                 };
             if (args[0] is "target" or "replay" && args.Length >= 2 && !FuzzTargets.Names.Contains(args[1]))
@@ -101,7 +102,8 @@ internal static class Program
         using var watchdog = new Watchdog("soak", seed, heartbeat, TimeSpan.FromSeconds(60));
         try
         {
-            new ThreadedSoak().Run(new CampaignSettings(seed, long.MaxValue, seconds, TimeSpan.FromSeconds(60)), stats, heartbeat);
+            string without = o.GetValueOrDefault("without", "");
+            new ThreadedSoak(withRing3: without != "ring3", withFaults: without != "faults").Run(new CampaignSettings(seed, long.MaxValue, seconds, TimeSpan.FromSeconds(60)), stats, heartbeat);
             Console.WriteLine($"PASS soak: {stats} in {clock.Elapsed.TotalSeconds:0.0} s");
             return 0;
         }
@@ -131,7 +133,7 @@ internal static class Program
     private static int Usage()
     {
         Console.Error.WriteLine("usage: coproc-fuzz campaign <ring0|ring3|guest|scenario|all> [--seed N] [--iterations N] [--seconds S] [--hang-seconds S]");
-        Console.Error.WriteLine("       coproc-fuzz soak [--seconds S] [--seed N]");
+        Console.Error.WriteLine("       coproc-fuzz soak [--seconds S] [--seed N] [--without ring3|faults]");
         Console.Error.WriteLine("       coproc-fuzz target <packet-decoder|kmd-validator|mmio>     (under afl-fuzz)");
         Console.Error.WriteLine("       coproc-fuzz replay <packet-decoder|kmd-validator|mmio> FILE...");
         Console.Error.WriteLine("       coproc-fuzz write-corpus DIR");

@@ -17,9 +17,10 @@ namespace Coproc.Fast.Fuzz.Campaigns;
 /// + FENCE through a user queue on the render engine (sharing it with ring 0) and storms its doorbell; a faulting
 /// process submits buffers the device faults on and WAITs nobody signals (TDR) under that load. Oracle: no machine
 /// thread dies, no healthy buffer ends other than Completed or with a wrong byte, no ring-3 fence goes backwards or
-/// stalls for the watchdog's time, and the machine goes idle at the end with nothing pending.
+/// stalls for the watchdog's time, and the machine goes idle at the end with nothing pending. <c>--without ring3</c> or
+/// <c>--without faults</c> leaves one load out, to tell which one a failure needs.
 /// </summary>
-internal sealed class ThreadedSoak
+internal sealed class ThreadedSoak(bool withRing3 = true, bool withFaults = true)
 {
     public void Run(CampaignSettings settings, CampaignStats stats, Heartbeat heartbeat)
     {
@@ -160,7 +161,9 @@ internal sealed class ThreadedSoak
             }
         })) { IsBackground = true };
 
-        var threads = new[] { Ring0(2, EngineKind.Render, settings.Seed), Ring0(3, EngineKind.Copy, settings.Seed + 1), faulter, user };
+        var threads = new List<Thread> { Ring0(2, EngineKind.Render, settings.Seed), Ring0(3, EngineKind.Copy, settings.Seed + 1) };
+        if (withFaults) threads.Add(faulter);
+        if (withRing3) threads.Add(user);
         foreach (var t in threads) t.Start();
         while (threads.Any(t => t.IsAlive))
         {
