@@ -11,13 +11,14 @@ namespace Coproc.Fast.Fuzz.Campaigns;
 /// limits, strings long, empty or odd, keys dropped, duplicated or invented, values of the wrong type, deep nesting)
 /// and as bytes (flips, truncation, insertion), through <c>ScenarioLoader.Load</c> (parser, line map and binder).
 /// Oracle: a file loads or is refused with <c>ScenarioValidationException</c> whose every error names a line and a
-/// JSON path starting at <c>$</c> and a message; nothing else is thrown, nothing hangs (watchdog).
+/// JSON path starting at <c>$</c> and a message; a file with a key given twice is refused (unknown keys are errors, so
+/// a silently dropped duplicate is too); nothing else is thrown, nothing hangs (watchdog).
 /// </summary>
 internal sealed class ScenarioFileCampaign : ICampaign
 {
     public string Name => "scenario";
 
-    public string Description => "mutated scenario JSON through ScenarioLoader.Load; only ScenarioValidationException with paths";
+    public string Description => "mutated scenario JSON through ScenarioLoader.Load; only ScenarioValidationException with paths; duplicated keys refused";
 
     public void Run(CampaignSettings settings, CampaignStats stats, Heartbeat heartbeat)
     {
@@ -34,6 +35,9 @@ internal sealed class ScenarioFileCampaign : ICampaign
             {
                 ScenarioLoader.Load(text, "fuzz.json");
                 stats.Count("loaded");
+                // Unknown keys are errors, so a key given twice is too: one of the two values would be dropped silently.
+                if (how.Contains(DuplicatedKey, StringComparison.Ordinal))
+                    throw new CampaignFailure(i, "a file with a duplicated key loaded without an error", Reproducer(text, how));
             }
             catch (ScenarioValidationException e)
             {
@@ -42,12 +46,14 @@ internal sealed class ScenarioFileCampaign : ICampaign
                     if (!error.Path.StartsWith('$') || string.IsNullOrWhiteSpace(error.Message) || error.Line < 0)
                         throw new CampaignFailure(i, $"a refusal without a usable place: line {error.Line}, path '{error.Path}', message '{error.Message}'", Reproducer(text, how));
             }
-            catch (Exception e)
+            catch (Exception e) when (e is not CampaignFailure)
             {
                 throw new CampaignFailure(i, $"ScenarioLoader.Load threw {e.GetType().FullName}: {e.Message}", Reproducer(text, how), e);
             }
         }
     }
+
+    private const string DuplicatedKey = "duplicated a top-level key";
 
     private static string Reproducer(string text, string how)
     {
@@ -68,7 +74,7 @@ internal sealed class ScenarioFileCampaign : ICampaign
             // A duplicated key (JsonNode cannot hold one): repeat the first property of an object textually.
             int at = text.IndexOf("\n  \"", StringComparison.Ordinal);
             int end = at < 0 ? -1 : text.IndexOf('\n', at + 1);
-            if (at >= 0 && end > at) { text = text.Insert(end + 1, text[(at + 1)..end].TrimEnd(',') + ",\n"); hows.Add("duplicated a top-level key"); }
+            if (at >= 0 && end > at) { text = text.Insert(end + 1, text[(at + 1)..end].TrimEnd(',') + ",\n"); hows.Add(DuplicatedKey); }
         }
         if (rng.OneIn(12))
         {
