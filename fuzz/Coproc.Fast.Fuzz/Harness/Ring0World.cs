@@ -10,7 +10,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Fuzz.Harness;
 
 /// <summary>
-/// A deterministic machine shared by an attacker process and two victims, set up the way the isolation findings
+/// A deterministic machine shared by an attacker process and two victims, set up the way isolation defects
 /// need it: contexts first, then local memory fragmented into 4 KiB holes between a bystander's allocations, so the
 /// allocations made after (attacker's and victim's) come in several physical extents. The attacker also holds
 /// handles it freed (stale) and knows the victims' handles. Everything a victim owns sits in a <see cref="VictimLedger"/>.
