@@ -26,10 +26,16 @@ public sealed partial class VidSchScheduler
     private void BeginReset(VidSchContext c, SubmissionStatus reason)
     {
         if (c.Resetting) return;
+        Auditor?.OnReset(AuditorState!, c, reason, _bus.Cycle);
         c.Resetting = true;
         c.ResetReason = reason;
         _removed.Clear();
         _ready.RemoveOwnedBy(c, _removed);
+        while (c.Parked.TryDequeue(out var parked))
+        {
+            _parkedCount--;
+            _removed.Add(parked);
+        }
         foreach (var b in _removed)
         {
             // A buffer whose earlier chunk is in flight, prepared or being prepared fails in FinishResets, once the
@@ -107,6 +113,7 @@ public sealed partial class VidSchScheduler
             // The scheduler fence jumps to the last issued value: nothing of the reset context is outstanding.
             Volatile.Write(ref mem.System.Ref<ulong>(c.Fence.Offset), c.FenceIssued);
             c.Resetting = false;
+            c.Queued = 0; // everything it had queued failed above or in BeginReset
             c.Resets++;
             c.QuantumCredit = 0;
             SyncOnResetFinish(c); // seed 001 §11: walk the history against the fence the reset set
