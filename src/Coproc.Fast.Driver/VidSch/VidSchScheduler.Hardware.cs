@@ -28,10 +28,10 @@ public sealed partial class VidSchScheduler
     {
         FlushAllSyncOperations(); // waits/signals a full ring or a reset held up (VidSchScheduler.Sync.cs)
         if (Retire()) _group.Retirements++;
-        // Pinned chunks retired (on any engine): the deferred one may fit now.
+        FinishResets();
+        // Pinned chunks retired or released by a reset (on any engine): the deferred one may fit now.
         if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
         _retirementsSeen = _group.Retirements;
-        FinishResets();
         bool launched = TryLaunch();
         StartPreparation();
         if (launched) TryLaunch();

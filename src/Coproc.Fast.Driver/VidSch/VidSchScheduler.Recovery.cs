@@ -85,6 +85,9 @@ public sealed partial class VidSchScheduler
                 }
             }
             foreach (var f in c.InFlight) ReturnChunk(f);
+            // Its pinned chunks are released like retired ones: a preparation deferred behind them retries now
+            // (otherwise it would wait for a retirement that may never come, the engine idle with work queued).
+            if (c.InFlight.Count > 0) _group.Retirements++;
             c.InFlight.Clear();
             // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
             // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
