@@ -152,6 +152,9 @@ internal sealed partial class ScenarioExecution : IDisposable
                 }
                 else
                 {
+                    // The scenario is the administrator: a process may hold the priority its context declares, no more
+                    // (the kernel grants queue priorities, docs/scheduling-policy.md rule 3).
+                    registrar.SetPriorityLimit(process.Id, (byte)Math.Clamp(cs.Priority, 0, 15));
                     // Ring-3 context ids: a range of their own, below VidSch's (seed 003 queue contexts).
                     _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer);
                 }
