@@ -128,8 +128,8 @@ public sealed class SchedulingAuditor
                     var ctx = contexts[i];
                     var a = e.Contexts[i];
                     long outstanding = ctx.Submitted - ctx.Completed - ctx.Failed;
-                    // Held the engine for a quantum or more since its last completion: a long buffer being served, not stuck.
-                    if (outstanding > 0 && a.HeldSinceProgress < e.Threshold(1))
+                    // Preempted while running since its last completion: a long buffer being served in turns, not stuck.
+                    if (outstanding > 0 && !a.PreemptedSinceProgress)
                         NoteOutstanding(e.Engine, ctx.Id, Name(ctx.Id), outstanding, Math.Max(a.PendingSince, a.LastProgress), cycle,
                             e.Threshold(_o.StarvationQuanta) * (ulong)competing.GetValueOrDefault(ctx.Priority, 1));
                 }

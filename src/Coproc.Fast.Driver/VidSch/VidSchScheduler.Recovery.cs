@@ -54,6 +54,16 @@ public sealed partial class VidSchScheduler
         if (_nextRegister == c.SaveArea.Encoded) SetNext(null);
     }
 
+    // Buffers of c in the ready queue, parked, being prepared or prepared (a reset is rare: a scan is fine).
+    private int QueuedOf(VidSchContext c)
+    {
+        int n = c.Parked.Count;
+        for (int i = 0; i < _ready.Count; i++) if (ReferenceEquals(_ready[i].Owner, c)) n++;
+        if (_preparing is { } p && ReferenceEquals(p.Owner, c)) n++;
+        if (_prepared is { } q && ReferenceEquals(q.Context, c) && q.Chunk.Buffer is not null) n++;
+        return n;
+    }
+
     private static bool IsInFlight(VidSchContext c, DmaBuffer b)
     {
         foreach (var f in c.InFlight) if (ReferenceEquals(f.Buffer, b)) return true;
@@ -116,7 +126,9 @@ public sealed partial class VidSchScheduler
             // The scheduler fence jumps to the last issued value: nothing of the reset context is outstanding.
             Volatile.Write(ref mem.System.Ref<ulong>(c.Fence.Offset), c.FenceIssued);
             c.Resetting = false;
-            c.Queued = 0; // everything it had queued failed above or in BeginReset
+            // What it had queued failed above or in BeginReset; buffers admitted since (while it was resetting) remain.
+            c.Queued = QueuedOf(c);
+            UnparkIfRoom(c);
             c.Resets++;
             c.QuantumCredit = 0;
             SyncOnResetFinish(c); // seed 001 §11: walk the history against the fence the reset set

@@ -34,7 +34,7 @@ internal sealed class SchedulingHarness : IDisposable
             Scheduler = scheduler ?? new VidSchOptions { QuantumCycles = 200_000 },
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
             Mode = mode,
-            ScheduledEngines = engines ?? [Coproc.Fast.Device.Engines.EngineKind.Render],
+            ScheduledEngines = engines ?? new CoprocMachineOptions().ScheduledEngines,
         }, realResidency ? null : residency ?? ((vidmm, _) => new TestResidencyManager(vidmm)));
         Machine.SetObserver(Trace);
     }
