@@ -57,7 +57,7 @@ public static class Program
         w.WriteLine("usage: coproc <verb> [options]");
         w.WriteLine("  demo [--out DIR] [--seed N] [--mode deterministic|threaded] [--no-preemption]");
         w.WriteLine("                     run the built-in deterministic desktop-under-pressure scenario");
-        w.WriteLine("  run [--validate] <scenario.json> [--out DIR] [--seed N] [--mode deterministic|threaded] [--no-preemption]");
+        w.WriteLine("  run [--validate] <scenario.json> [--out DIR] [--seed N] [--mode deterministic|threaded] [--no-preemption] [--strict]");
         w.WriteLine("                     validate (prints \"ok\" or the errors, exit 2) or run a scenario file");
         w.WriteLine("  bench [--quick] [--json] [--iterations-scale X]");
         w.WriteLine("                     side-by-side measurements (ring 3 vs ring 0, SPSC, Channels, CP, copy/fill, TLB)");

@@ -24,7 +24,7 @@ public struct UserQueueRegistrationRequest
     public uint ContextId;
     /// <summary>Engine that runs the queue.</summary>
     public EngineKind Engine;
-    /// <summary>Priority 0 (lowest) .. 15 (highest).</summary>
+    /// <summary>Priority asked for, 0 (lowest) .. 15 (highest); the kernel grants at most the process's limit (<see cref="UserQueueRegistrar.SetPriorityLimit"/>).</summary>
     public byte Priority;
     /// <summary>Time slice in device cycles (≥ 1).</summary>
     public uint TimeSliceCycles;
@@ -71,6 +71,9 @@ public sealed record UserQueueRegistration(int Doorbell, uint ProcessId, uint Co
     /// <summary>The memory the kernel allocated for the queue, released at unregistration.</summary>
     internal UserQueueMemory? KernelAllocated { get; init; }
 
+    /// <summary>The priority the kernel granted (the request's, capped at the process's limit).</summary>
+    public byte Priority { get; init; }
+
     /// <summary>Opens the ring-3 writer over the process's mapping of device memory.</summary>
     public UserQueue Open(DeviceMemory memory) => new(memory, Descriptor, Page);
 }
@@ -86,6 +89,31 @@ public sealed partial class UserQueueRegistrar
     private readonly Coprocessor _device;
     private readonly Ring0Gate _gate;
     private readonly Lock _mmio = new();
+    private readonly Dictionary<uint, byte> _priorityLimits = new();
+
+    /// <summary>
+    /// The highest queue priority a process may hold unless <see cref="SetPriorityLimit"/> says otherwise (0..15; default 15).
+    /// Queue priorities are on the kernel scheduler's scale (docs/scheduling-policy.md rule 3, native-layout.md §13.7).
+    /// </summary>
+    public byte DefaultPriorityLimit { get; init; } = 15;
+
+    /// <summary>
+    /// Sets the highest priority the kernel grants <paramref name="processId"/>'s queues (0..15): a registration asking for
+    /// more is granted this limit (the kernel decides priorities; ring 3 only asks, seed 003 "registration through ring 0").
+    /// </summary>
+    public void SetPriorityLimit(uint processId, byte maxPriority)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxPriority, (byte)15);
+        lock (_priorityLimits) _priorityLimits[processId] = maxPriority;
+    }
+
+    /// <summary>The priority the kernel grants <paramref name="processId"/> when it asks for <paramref name="requested"/>.</summary>
+    public byte GrantedPriority(uint processId, byte requested)
+    {
+        byte limit;
+        lock (_priorityLimits) limit = _priorityLimits.TryGetValue(processId, out var l) ? l : DefaultPriorityLimit;
+        return Math.Min(requested, limit);
+    }
 
     /// <summary>Creates the registrar.</summary>
     public UserQueueRegistrar(Coprocessor device, Ring0Gate gate)
@@ -170,14 +198,16 @@ public sealed partial class UserQueueRegistrar
             mmio.Write64(MmioMap.DoorbellBase + DoorbellRegisters.QueueDescriptor, descriptor.Encoded);
             mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Owner, processId);
             mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Context, req.ContextId);
-            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Scheduling, (uint)req.Engine | ((uint)req.Priority << 8));
+            // The kernel grants the priority (within the process's limit); the request is only a wish.
+            byte priority = GrantedPriority(processId, req.Priority);
+            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Scheduling, (uint)req.Engine | ((uint)priority << 8));
             mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.TimeSlice, req.TimeSliceCycles);
             mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Register);
             status = (DoorbellStatus)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"registering doorbell {doorbell}");
             if (process is null)
                 return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
-                    new DoorbellPage(_device.DoorbellAperture, doorbell, processId));
+                    new DoorbellPage(_device.DoorbellAperture, doorbell, processId)) { Priority = priority };
             // seed 003: map the page into the process; ring 3 then rings through that mapping. A refused mapping
             // must leave nothing changed: give the just-registered doorbell back before the error leaves ring 0.
             ulong va;
@@ -193,7 +223,7 @@ public sealed partial class UserQueueRegistrar
             }
             return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor, DoorbellPage.FromCpuMapping(process, va))
             {
-                DoorbellVa = va, MappedInto = process,
+                DoorbellVa = va, MappedInto = process, Priority = priority,
             };
         }
     }

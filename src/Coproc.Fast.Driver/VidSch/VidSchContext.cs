@@ -110,6 +110,16 @@ public sealed partial class VidSchContext
     // Chunks written to the ring and not yet retired, oldest first.
     internal readonly List<InFlightChunk> InFlight = new();
 
+    // Buffers admitted to the ready queue whose last chunk is not yet in the ring (ready, parked, being prepared or
+    // prepared): the context still has work on its way, so the engine is kept for it within its quantum (seed 001
+    // §5.5 "pick the current context again") and never handed to a lower level meanwhile.
+    internal int Queued;
+
+    // Ready buffers taken off the ready queue while the context already had MaxInFlight chunks in its ring: they go
+    // back, in their original order (priority, round, sequence), when one of those chunks retires. Parking keeps a
+    // context that cannot launch from occupying the single prepared stage that every other context needs.
+    internal readonly Queue<DmaBuffer> Parked = new();
+
     // Quantum accounting: when it was last loaded, and time owed or overdrawn (§5.5 compensation).
     internal ulong LoadedAt;
     internal long QuantumCredit;

@@ -8,7 +8,10 @@ public sealed record VidSchOptions
     /// <summary>The engine the basic model drives (every context runs on it). Default render.</summary>
     public EngineKind Engine { get; init; } = EngineKind.Render;
 
-    /// <summary>Time slice in device cycles (1 GHz: 1 ms). A context past it is preempted when another of equal or higher priority waits (§5.5).</summary>
+    /// <summary>
+    /// Time slice in device cycles (1 GHz: 1 ms). A context past it (± compensation) is preempted when another of equal
+    /// priority has work; a higher priority preempts at once (§5.5; docs/scheduling-policy.md).
+    /// </summary>
     public ulong QuantumCycles { get; init; } = 1_000_000;
 
     /// <summary>
@@ -42,9 +45,11 @@ public sealed record VidSchOptions
     public int PagingBufferDwords { get; init; } = 8 * 1024;
 
     /// <summary>
-    /// Launched-but-unretired DMA buffers (chunks) at most: 2 = one running plus one next, the three stages of §3.3
-    /// (running / being prepared / ready) with the prepared one handed to the hardware. A context with nothing in the
-    /// hardware may always launch one chunk beyond it, so a context stuck on its own work cannot hold every slot.
+    /// Launched-but-unretired chunks per context at most: 2 = one running plus one next, the three stages of §3.3
+    /// (running / being prepared / ready) with the prepared one handed to the hardware. The bound is per context, so
+    /// another context's chunks never keep a context out of its own ring (strict priority and "pick the current context
+    /// again", seed 001 §5.5; docs/scheduling-policy.md); a ready buffer of a context at the bound waits parked, outside
+    /// the preparation stage, until one of its chunks retires.
     /// </summary>
     public int MaxInFlight { get; init; } = 2;
 

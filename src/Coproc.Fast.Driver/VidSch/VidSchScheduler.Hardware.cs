@@ -28,16 +28,32 @@ public sealed partial class VidSchScheduler
     {
         FlushAllSyncOperations(); // waits/signals a full ring or a reset held up (VidSchScheduler.Sync.cs)
         if (Retire()) _group.Retirements++;
-        // Pinned chunks retired (on any engine): the deferred one may fit now.
+        FinishResets();
+        // Pinned chunks retired or released by a reset (on any engine): the deferred one may fit now.
         if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
         _retirementsSeen = _group.Retirements;
-        FinishResets();
         bool launched = TryLaunch();
         StartPreparation();
         if (launched) TryLaunch();
         CheckTimeouts();
         DriveEngine();
         ArmTimer();
+        if (Auditor is { } auditor) AuditPass(auditor);
+    }
+
+    /// <summary>The auditor watching this scheduler (Diagnostics/SchedulingAuditor.cs), or null: no cost.</summary>
+    internal Diagnostics.SchedulingAuditor? Auditor;
+    internal Diagnostics.SchedulingAuditor.EngineState? AuditorState;
+
+    /// <summary>Work that is not yet in any context's ring: ready, parked, being prepared, prepared, or paging.</summary>
+    internal bool HasQueuedOrPagingWork => _ready.Count > 0 || _parkedCount > 0 || _preparing is not null || _prepared is not null || PagingHasWork;
+
+    private void AuditPass(Diagnostics.SchedulingAuditor auditor)
+    {
+        var l = _loaded;
+        bool paging = ReferenceEquals(l, _pagingContext);
+        bool busy = paging ? PagingHasWork || l!.InFlight.Count > 0 : l is not null && l.InFlight.Count > 0 && !l.Resetting;
+        auditor.OnPass(AuditorState!, _bus.Cycle, paging ? null : l, busy);
     }
 
     private void Handle(in InterruptRecord r)
@@ -113,6 +129,7 @@ public sealed partial class VidSchScheduler
                 }
                 ReturnChunk(f);
             }
+            UnparkIfRoom(c);
             // Seed 001 §11: the event history is walked against the fence read from memory (the DMA-buffer-end event
             // returns the buffer to its pool).
             WalkEventHistory(c, done);
@@ -136,9 +153,10 @@ public sealed partial class VidSchScheduler
             ReturnChunk(chunk);
             return true;
         }
-        // The in-flight bound (running + next) never keeps a context with nothing in the hardware out: chunks of a
-        // context stuck on a WAIT (or a long buffer) would otherwise hold every slot until its reset.
-        if (_inFlightCount >= _o.MaxInFlight && ctx.InFlight.Count > 0) return false;
+        // The in-flight bound (running + next) is per context: another context's chunks never keep this one out, so
+        // a higher level refills its ring while a lower one holds chunks (seed 001 §5.5 strict priority), and a
+        // context keeps its next short buffer in its ring for the rest of its quantum (fair share by time).
+        if (ctx.InFlight.Count >= _o.MaxInFlight) return false;
         var b = chunk.Buffer;
         if (b is not null && SyncBlocksLaunch(ctx, b)) return false; // a wait/signal issued before it goes first
         chunk.Fence = ctx.FenceIssued + 1;
@@ -170,7 +188,11 @@ public sealed partial class VidSchScheduler
         SyncOnLaunched(ctx, chunk);
         if (b is not null)
         {
-            if (chunk.Last) b.Status = DmaBufferStatus.Running;
+            if (chunk.Last)
+            {
+                b.Status = DmaBufferStatus.Running;
+                ctx.Queued--;
+            }
             Emit(ScheduleEventKind.BufferStarted, ctx.Id, b.SubmissionId, chunk.Fence, (ulong)chunk.Start * 4);
         }
         _bus.Kick();
@@ -189,10 +211,13 @@ public sealed partial class VidSchScheduler
     }
 
     /// <summary>
-    /// Chooses what the engine runs (seed 001 §5.5, §13): keep the loaded context while it has work unless its
-    /// quantum (plus compensation) is spent and another context of equal or higher priority has work in the
-    /// hardware — then preempt it mid-buffer with CONTEXT_SWITCH (the device saves it; it resumes exactly there
-    /// later). NEXT_CONTEXT names the best other context so the engine moves on by itself when the ring runs empty.
+    /// Chooses what the engine runs (seed 001 §5.5, §13; docs/scheduling-policy.md):
+    /// strict priority — a context of higher priority with work in its ring preempts the loaded one at once
+    /// (mid-buffer, through CONTEXT_SWITCH; the device saves it and it resumes exactly there later); among equals the
+    /// loaded context keeps the engine until its quantum (plus compensation) is spent and another equal has work.
+    /// NEXT_CONTEXT names where the engine goes by itself when the loaded ring runs empty: never a lower level while
+    /// a higher one's buffer is on its way, and not another equal while the loaded context's own next buffer is on
+    /// its way within its quantum ("pick the current context again").
     /// </summary>
     private void DriveEngine()
     {
@@ -208,10 +233,11 @@ public sealed partial class VidSchScheduler
         }
         bool curHasWork = cur is not null && cur.InFlight.Count > 0 && !cur.Resetting;
         var other = Best(exclude: cur);
+        int coming = ComingPriority();
         if (curHasWork)
         {
             var c = cur!;
-            if (other is not null && other.Priority >= c.Priority && QuantumSpent(c))
+            if (other is not null && (other.Priority > c.Priority || (other.Priority == c.Priority && QuantumSpent(c))))
             {
                 c.Preemptions++;
                 PreemptionCount++;
@@ -219,12 +245,35 @@ public sealed partial class VidSchScheduler
                 SwitchTo(other);
                 return;
             }
-            SetNext(other);
+            SetNext(NextAfter(c, other, coming));
             MarkStarted(c);
             return;
         }
-        if (other is not null) SwitchTo(other);
+        // The loaded context has nothing in its ring. Hand the engine on unless a higher level's buffer is being
+        // prepared (it takes the engine in a few thousand cycles; a lower context would only be preempted again).
+        if (other is not null && other.Priority >= coming) SwitchTo(other);
         else if (cur is not null && cur.Resetting) SwitchTo(null);
+    }
+
+    /// <summary>Where the engine may go by itself when <paramref name="c"/>'s ring runs empty (class remarks of DriveEngine).</summary>
+    private VidSchContext? NextAfter(VidSchContext c, VidSchContext? other, int coming)
+    {
+        if (other is null || other.Priority < coming) return null;
+        if (c.Queued > 0 && (other.Priority < c.Priority || !QuantumSpent(c))) return null;
+        return other;
+    }
+
+    /// <summary>
+    /// The highest priority of work that will reach a ring without any context running first: the buffer being
+    /// prepared and the ready queue's head (when preparation is not deferred behind pinned chunks). Int.MinValue: none.
+    /// </summary>
+    private int ComingPriority()
+    {
+        if (_preparationDeferred) return int.MinValue;
+        int p = int.MinValue;
+        if (_preparing is { } b && !((VidSchContext)b.Owner!).Resetting) p = b.Priority;
+        if (_prepared is null && _ready.Count > 0) p = Math.Max(p, _ready[0].Priority);
+        return p;
     }
 
     private bool QuantumSpent(VidSchContext c) =>

@@ -30,6 +30,17 @@ public sealed partial class VidSchScheduler
     private readonly PreparedChunk _preparedSlot = new();
     private readonly List<int> _ends = new();
 
+    /// <summary>Puts <paramref name="c"/>'s parked buffers back into the ready queue (same keys: same places) once its ring has room.</summary>
+    private void UnparkIfRoom(VidSchContext c)
+    {
+        if (c.Parked.Count == 0 || c.InFlight.Count >= _o.MaxInFlight) return;
+        while (c.Parked.TryDequeue(out var b))
+        {
+            _parkedCount--;
+            _ready.Insert(b);
+        }
+    }
+
     private InFlightChunk RentChunk() => _chunkPool.TryPop(out var c) ? c : new InFlightChunk();
 
     private void ReturnChunk(InFlightChunk c)
@@ -60,7 +71,17 @@ public sealed partial class VidSchScheduler
         if (_preparationRequested || _prepared is not null) return;
         if (_preparing is null)
         {
-            if (!_ready.TryTake(out var b)) return;
+            DmaBuffer b;
+            while (true)
+            {
+                if (!_ready.TryTake(out b)) return;
+                var owner = (VidSchContext)b.Owner!;
+                // A context whose ring already holds MaxInFlight chunks could not launch this one: park it so it does
+                // not block the prepared stage for every other context (it returns on the next retire, in order).
+                if (owner.InFlight.Count < _o.MaxInFlight) break;
+                owner.Parked.Enqueue(b);
+                _parkedCount++;
+            }
             _preparing = b;
             _waitingForMemory = false;
             b.Status = DmaBufferStatus.Preparing;
@@ -255,6 +276,7 @@ public sealed partial class VidSchScheduler
     {
         _preparing = null;
         _waitingForMemory = false;
+        ctx.Queued--;
         ctx.Finish(b.SubmissionId, SubmissionStatus.FailedDoesNotFit);
         Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedDoesNotFit);
         SyncOnDropped(ctx, b);

@@ -26,10 +26,16 @@ public sealed partial class VidSchScheduler
     private void BeginReset(VidSchContext c, SubmissionStatus reason)
     {
         if (c.Resetting) return;
+        Auditor?.OnReset(AuditorState!, c, reason, _bus.Cycle);
         c.Resetting = true;
         c.ResetReason = reason;
         _removed.Clear();
         _ready.RemoveOwnedBy(c, _removed);
+        while (c.Parked.TryDequeue(out var parked))
+        {
+            _parkedCount--;
+            _removed.Add(parked);
+        }
         foreach (var b in _removed)
         {
             // A buffer whose earlier chunk is in flight, prepared or being prepared fails in FinishResets, once the
@@ -46,6 +52,16 @@ public sealed partial class VidSchScheduler
         SyncOnResetBegin(c, reason);
         if (ReferenceEquals(_loaded, c) && !_switchPending) SwitchTo(Best(exclude: c));
         if (_nextRegister == c.SaveArea.Encoded) SetNext(null);
+    }
+
+    // Buffers of c in the ready queue, parked, being prepared or prepared (a reset is rare: a scan is fine).
+    private int QueuedOf(VidSchContext c)
+    {
+        int n = c.Parked.Count;
+        for (int i = 0; i < _ready.Count; i++) if (ReferenceEquals(_ready[i].Owner, c)) n++;
+        if (_preparing is { } p && ReferenceEquals(p.Owner, c)) n++;
+        if (_prepared is { } q && ReferenceEquals(q.Context, c) && q.Chunk.Buffer is not null) n++;
+        return n;
     }
 
     private static bool IsInFlight(VidSchContext c, DmaBuffer b)
@@ -79,6 +95,9 @@ public sealed partial class VidSchScheduler
                 }
             }
             foreach (var f in c.InFlight) ReturnChunk(f);
+            // Its pinned chunks are released like retired ones: a preparation deferred behind them retries now
+            // (otherwise it would wait for a retirement that may never come, the engine idle with work queued).
+            if (c.InFlight.Count > 0) _group.Retirements++;
             c.InFlight.Clear();
             // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
             // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
@@ -107,6 +126,9 @@ public sealed partial class VidSchScheduler
             // The scheduler fence jumps to the last issued value: nothing of the reset context is outstanding.
             Volatile.Write(ref mem.System.Ref<ulong>(c.Fence.Offset), c.FenceIssued);
             c.Resetting = false;
+            // What it had queued failed above or in BeginReset; buffers admitted since (while it was resetting) remain.
+            c.Queued = QueuedOf(c);
+            UnparkIfRoom(c);
             c.Resets++;
             c.QuantumCredit = 0;
             SyncOnResetFinish(c); // seed 001 §11: walk the history against the fence the reset set

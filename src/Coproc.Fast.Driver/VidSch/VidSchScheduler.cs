@@ -46,6 +46,7 @@ public sealed partial class VidSchScheduler
     private long _sequence;
     private ulong _currentRound;
     private int _inFlightCount;
+    private int _parkedCount;
 
     /// <summary>Creates the scheduler over VidMm, the residency manager and the device bus.</summary>
     public VidSchScheduler(VidSchOptions options, IDeviceBus bus, VideoMemoryManager vidmm, IResidencyManager residency)
@@ -89,8 +90,8 @@ public sealed partial class VidSchScheduler
     /// <summary>Contexts created.</summary>
     public IReadOnlyList<VidSchContext> Contexts => _contexts;
 
-    /// <summary>Buffers in the ready queue.</summary>
-    public int ReadyCount { get { lock (KernelLock) return _ready.Count; } }
+    /// <summary>Buffers in the ready queue (including those parked behind their context's full ring, see <see cref="VidSchOptions.MaxInFlight"/>).</summary>
+    public int ReadyCount { get { lock (KernelLock) return _ready.Count + _parkedCount; } }
 
     /// <summary>Paging buffers built so far.</summary>
     public long PagingBuffersBuilt { get; private set; }
@@ -183,6 +184,7 @@ public sealed partial class VidSchScheduler
         buffer.Round = Math.Max(ctx.LastRound + 1, _currentRound);
         ctx.LastRound = buffer.Round;
         buffer.Status = DmaBufferStatus.Ready;
+        ctx.Queued++;
         _ready.Insert(buffer);
         Emit(ScheduleEventKind.BufferSubmitted, ctx.Id, buffer.SubmissionId, (ulong)buffer.Priority, (ulong)buffer.DwordCount * 4);
         // Only the ready queue changed: wake the worker if it is idle; the rest of a pass has nothing new to do.

@@ -82,7 +82,11 @@ public sealed class BasicModelBehaviourTests
 
         var prepared = h.Trace.Of(ScheduleEventKind.BufferPrepared).Select(e => e.ContextId).ToArray();
         Assert.That(prepared, Is.EqualTo(new[] { low.Id, high.Id }));
-        Assert.That(h.Read32(a, 0), Is.EqualTo(2u));
+        // Once in its ring, Y takes the engine from X at the next preemption point (strict priority, seed 001 §5.5):
+        // Y completes first and X, resumed mid-buffer, writes last.
+        var completed = h.Trace.Of(ScheduleEventKind.BufferCompleted).Select(e => e.ContextId).ToArray();
+        Assert.That(completed, Is.EqualTo(new[] { high.Id, low.Id }));
+        Assert.That(h.Read32(a, 0), Is.EqualTo(1u));
     }
 
     [Test]

@@ -25,7 +25,8 @@ internal sealed class TraceRecorder : IScheduleObserver
 internal sealed class SchedulingHarness : IDisposable
 {
     public SchedulingHarness(VidSchOptions? scheduler = null, MachineRunMode mode = MachineRunMode.Deterministic,
-        Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false, ulong systemBytes = 32UL << 20)
+        Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false, ulong systemBytes = 32UL << 20,
+        Coproc.Fast.Device.Engines.EngineKind[]? engines = null)
     {
         Machine = new CoprocMachine(new CoprocMachineOptions
         {
@@ -33,8 +34,9 @@ internal sealed class SchedulingHarness : IDisposable
             Scheduler = scheduler ?? new VidSchOptions { QuantumCycles = 200_000 },
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
             Mode = mode,
+            ScheduledEngines = engines ?? new CoprocMachineOptions().ScheduledEngines,
         }, realResidency ? null : residency ?? ((vidmm, _) => new TestResidencyManager(vidmm)));
-        Machine.Scheduler.Observer = Trace;
+        Machine.SetObserver(Trace);
     }
 
     public CoprocMachine Machine { get; }

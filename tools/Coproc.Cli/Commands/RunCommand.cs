@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace Coproc.Cli.Commands;
 
 /// <summary>
-/// <c>coproc run [--validate] &lt;scenario.json&gt; [--out DIR] [--seed N] [--mode M] [--no-preemption]</c> and <c>coproc demo</c>
+/// <c>coproc run [--validate] &lt;scenario.json&gt; [--out DIR] [--seed N] [--mode M] [--no-preemption] [--strict]</c> and <c>coproc demo</c>
 /// (the same with the built-in desktop-under-pressure scenario). Validation errors name the line, the JSON path
 /// and what was expected; they exit with code 2 and never print a stack trace.
 /// </summary>
@@ -14,6 +14,9 @@ public static class RunCommand
 {
     /// <summary>Exit code of an invalid scenario or command line.</summary>
     public const int InvalidInput = 2;
+
+    /// <summary>Exit code of a run with <c>--strict</c> in which the scheduling auditor found something (docs/scheduling-policy.md).</summary>
+    public const int AuditWarnings = 3;
 
     /// <summary>The built-in demo scenario's JSON (tools/scenarios/demo.json, embedded).</summary>
     public static string DemoScenarioJson()
@@ -112,7 +115,7 @@ public static class RunCommand
         }
         var dir = settings.OutputDirectory ?? DemoReportRenderer.DefaultOutputDirectory(scenario.Name, report!.Seed);
         DemoReportRenderer.Render(report!, dir, io.Console);
-        return 0;
+        return settings.Strict && report!.Warnings.Count > 0 ? AuditWarnings : 0;
     }
 
     /// <summary>Reports progress on the caller's thread (Progress&lt;T&gt; would post to the thread pool and arrive late).</summary>
@@ -132,6 +135,7 @@ public static class RunCommand
         public ulong? Seed { get; private set; }
         public bool? Preemption { get; private set; }
         public RunMode? Mode { get; private set; }
+        public bool Strict { get; private set; }
 
         public bool TryParse(IReadOnlyList<string> args, ref int i)
         {
@@ -143,6 +147,9 @@ public static class RunCommand
                 case "--seed":
                     var v = Value(args, ref i);
                     Seed = ulong.TryParse(v, out ulong seed) ? seed : throw new UsageException($"--seed expects a non-negative integer, got '{v}'");
+                    return true;
+                case "--strict":
+                    Strict = true; // scheduling-auditor warnings make the exit code non-zero
                     return true;
                 case "--no-preemption":
                     Preemption = false;

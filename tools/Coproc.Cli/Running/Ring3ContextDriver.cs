@@ -115,6 +115,9 @@ internal sealed class Ring3ContextDriver
     /// <summary>Submissions written and not yet completed.</summary>
     public int Outstanding => _inFlight.Count;
 
+    /// <summary>Device cycle of its last completion, or of its first submission after it had none outstanding (whichever is later).</summary>
+    public ulong ProgressSince { get; private set; }
+
     /// <summary>Submissions dropped because the queue was full.</summary>
     public int QueueFull { get; private set; }
 
@@ -153,6 +156,7 @@ internal sealed class Ring3ContextDriver
             off += len;
         }
         _queue.Flush(); // publish + one doorbell write
+        if (_inFlight.Count == 0) ProgressSince = cycle;
         _inFlight.Enqueue(index);
         _observer.Submitted(Handle, cycle, (ulong)index + 1, ring0: false);
         return true;
@@ -178,6 +182,7 @@ internal sealed class Ring3ContextDriver
             _observer.Completed(Handle, ended != 0 ? ended : cycle);
             _inFlight.Dequeue();
             _headStarted = false;
+            ProgressSince = Math.Max(ProgressSince, cycle);
         }
     }
 

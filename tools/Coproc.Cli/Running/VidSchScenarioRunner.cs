@@ -42,10 +42,12 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         using var run = new ScenarioExecution(scenario, seed, preemption, options.Trace, threaded);
         ulong cycles = threaded ? run.ExecuteThreaded(progress, cancellation) : run.Execute(progress, cancellation);
         notes.AddRange(run.Notes(preemption));
+        var findings = run.FinishAudit(cycles);
         DisplayedFrame? frame = null;
         try { frame = DisplayedFrame.Read(run.Machine.Device.Mmio, run.Machine.Device.Memory); }
         catch (FrameCaptureException) { /* nothing was ever presented: no frame.png */ }
-        return ScenarioReportBuilder.Build(scenario, seed, threaded ? RunMode.Threaded : RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes);
+        return ScenarioReportBuilder.Build(scenario, seed, threaded ? RunMode.Threaded : RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes)
+            with { Warnings = findings.Select(f => f.Message).ToArray() };
     }
 
     /// <summary>The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput divisor, scheduler).</summary>
@@ -150,11 +152,21 @@ internal sealed partial class ScenarioExecution : IDisposable
                 }
                 else
                 {
+                    // The scenario is the administrator: a process may hold the priority its context declares, no more
+                    // (the kernel grants queue priorities, docs/scheduling-policy.md rule 3).
+                    registrar.SetPriorityLimit(process.Id, (byte)Math.Clamp(cs.Priority, 0, 15));
                     // Ring-3 context ids: a range of their own, below VidSch's (seed 003 queue contexts).
                     _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer);
                 }
             }
             if (displayOwner >= 0 && _ring0[displayOwner] is { Spec.Kind: ContextKind.Compositor } compositor) ShareWithCompositor(compositor);
+            // The scheduling auditor watches every engine's VidSch (docs/scheduling-policy.md "Auditor").
+            Auditor = new SchedulingAuditor(threaded ? SchedulingAuditorOptions.Threaded : null, trace);
+            var names = new Dictionary<int, string>();
+            for (int i = 0; i < contexts.Count; i++)
+                if (_ring0[i] is { } r0) names[r0.Context.Id] = $"{contexts[i].Process.Name} / {contexts[i].Context.Name}";
+            Auditor.ContextName = id => names.TryGetValue(id, out var n) ? n : $"context {id}";
+            foreach (var s in Machine.Schedulers) if (s is not null) Auditor.Attach(s);
         }
         catch
         {
@@ -229,6 +241,21 @@ internal sealed partial class ScenarioExecution : IDisposable
     }
 
     public SchedulingObserver Observer { get; }
+
+    /// <summary>The scheduling auditor of this run.</summary>
+    public SchedulingAuditor Auditor { get; } = null!;
+
+    /// <summary>Ends the audit at <paramref name="end"/> (ring-3 queues included: their end state) and returns the findings.</summary>
+    public IReadOnlyList<SchedulingFinding> FinishAudit(ulong end)
+    {
+        Auditor.Finish(end);
+        foreach (var r3 in _ring3)
+            if (r3 is not null && r3.Outstanding > 0)
+                Auditor.NoteOutstandingAtEnd(r3.Spec.Engine, -1, $"{_processOf[r3.Index].Spec.Name} / {r3.Spec.Name} (ring 3)", r3.Outstanding,
+                    r3.ProgressSince, end, _scenario.Options.QuantumCycles,
+                    _ring3.Count(o => o is not null && o.Outstanding > 0 && o.Spec.Engine == r3.Spec.Engine && o.Spec.Priority == r3.Spec.Priority));
+        return Auditor.Findings;
+    }
 
     /// <summary>Runs the scenario to its duration (or cancellation); returns the device cycles run.</summary>
     public ulong Execute(IProgress<ScenarioProgress>? progress, CancellationToken cancellation)

@@ -53,6 +53,7 @@ public static class DemoReportRenderer
         ArgumentNullException.ThrowIfNull(console);
         console.Write(SummaryTable(report));
         foreach (var note in report.Notes) console.MarkupLine(Markup.Escape(note));
+        foreach (var warning in report.Warnings) console.MarkupLine("[yellow]warning:[/] " + Markup.Escape(warning));
         var files = WriteFiles(report, outputDirectory);
         console.MarkupLine($"Wrote [bold]{Markup.Escape(files.Directory)}[/]:");
         console.MarkupLine($"  {Markup.Escape(Path.GetFileName(files.TraceJson))}     open in https://ui.perfetto.dev");

@@ -20,7 +20,14 @@ public sealed record ScenarioReport(
     IReadOnlyList<ContextReportRow> Rows,
     TraceSnapshot Trace,
     DisplayedFrame? Frame,
-    IReadOnlyList<string> Notes);
+    IReadOnlyList<string> Notes)
+{
+    /// <summary>
+    /// What the scheduling auditor found wrong (Coproc.Fast.Driver.Diagnostics.SchedulingAuditor; docs/scheduling-policy.md):
+    /// printed as warnings; <c>coproc run --strict</c> exits non-zero when there is any.
+    /// </summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 /// <summary>One context's results.</summary>
 /// <param name="Process">Process name.</param>

@@ -1,0 +1,311 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Diagnostics;
+
+/// <summary>What the <see cref="SchedulingAuditor"/> found wrong in a run (docs/scheduling-policy.md "Auditor").</summary>
+public enum SchedulingFindingKind : byte
+{
+    /// <summary>The engine ran nothing while work was queued or in a ring for longer than the idle threshold (seed 001 §13 starvation).</summary>
+    IdleWithWork = 1,
+    /// <summary>A context with work in its ring was not run for longer than the starvation threshold while an equal or lower priority ran.</summary>
+    Starved,
+    /// <summary>A context was reset as hung although it had not held the engine for the timeout since it last made progress.</summary>
+    ResetWhileProgressing,
+    /// <summary>A context still had buffers queued at the end of the run and had made no progress for longer than the starvation threshold.</summary>
+    QueuedAtEnd,
+}
+
+/// <summary>One finding of the auditor.</summary>
+/// <param name="Kind">What was found.</param>
+/// <param name="Engine">The engine concerned.</param>
+/// <param name="ContextId">The context concerned (−1: the engine as a whole).</param>
+/// <param name="StartCycle">Device cycle at which the condition began.</param>
+/// <param name="Cycles">How long it lasted (0 for a reset).</param>
+/// <param name="Message">One line for a person.</param>
+public readonly record struct SchedulingFinding(SchedulingFindingKind Kind, EngineKind Engine, int ContextId, ulong StartCycle, ulong Cycles, string Message)
+{
+    /// <inheritdoc />
+    public override string ToString() => Message;
+}
+
+/// <summary>Thresholds of the <see cref="SchedulingAuditor"/>.</summary>
+public sealed record SchedulingAuditorOptions
+{
+    /// <summary>An idle-with-work stretch longer than this many quanta is reported. Default 2.</summary>
+    public int IdleQuanta { get; init; } = 2;
+
+    /// <summary>
+    /// A context waiting longer than this many quanta per runnable context of its priority (round robin among k
+    /// equals makes a context wait up to 2(k − 1) quanta with compensation) while an equal or lower priority runs is
+    /// reported as starved. Default 4.
+    /// </summary>
+    public int StarvationQuanta { get; init; } = 4;
+
+    /// <summary>Upper bound of the quantum the thresholds use (a run without preemption has an unbounded quantum). Default 10 M cycles.</summary>
+    public ulong MaxQuantumCycles { get; init; } = 10_000_000;
+
+    /// <summary>
+    /// Thresholds for threaded runs: the device clock runs free while the scheduler thread waits for the host to run it
+    /// (milliseconds of device time on a loaded host), so only stretches ten times longer are reported.
+    /// </summary>
+    public static SchedulingAuditorOptions Threaded { get; } = new() { IdleQuanta = 20, StarvationQuanta = 40 };
+}
+
+/// <summary>
+/// Watches VidSch's scheduling decisions and reports runs that break the scheduling policy (docs/scheduling-policy.md):
+/// an engine idle while runnable work is queued (seed 001 §13: starvation), a context runnable but not run for longer
+/// than N quanta while an equal or lower priority runs (§5.5), a timeout reset of a context that had not held the engine
+/// for the timeout since its last progress (a turn waited is not a hang), and buffers still queued at the end. Findings
+/// are kept in <see cref="Findings"/> and, when a trace sink is given, emitted as instants on a "scheduling audit" track.
+/// </summary>
+/// <remarks>
+/// Design: each attached scheduler calls the auditor at the end of every scheduling pass, under its kernel lock, with
+/// its state after the decision; that state holds until the next pass (the next interrupt, timer or submission), so
+/// the time between two passes is charged to it. Costs nothing when no auditor is attached (one null test per pass).
+/// Ring-3 user queues are scheduled by the device's scheduling core: their end state is given through
+/// <see cref="NoteOutstandingAtEnd"/>.
+/// </remarks>
+public sealed class SchedulingAuditor
+{
+    private readonly SchedulingAuditorOptions _o;
+    private readonly ITraceSink? _sink;
+    private readonly int _track = -1;
+    private readonly List<SchedulingFinding> _findings = new();
+    private readonly List<EngineState> _engines = new();
+
+    /// <summary>Creates an auditor; findings also go to <paramref name="trace"/> as instants when it is enabled.</summary>
+    public SchedulingAuditor(SchedulingAuditorOptions? options = null, ITraceSink? trace = null)
+    {
+        _o = options ?? new SchedulingAuditorOptions();
+        if (trace is { IsEnabled: true })
+        {
+            _sink = trace;
+            _track = trace.DefineTrack(TraceTrackKind.Device, "scheduling audit", 0, "device");
+        }
+    }
+
+    /// <summary>Names contexts in messages (default "context &lt;id&gt;").</summary>
+    public Func<int, string>? ContextName { get; set; }
+
+    /// <summary>Findings so far, in the order found.</summary>
+    public IReadOnlyList<SchedulingFinding> Findings
+    {
+        get { lock (_findings) return _findings.ToArray(); }
+    }
+
+    /// <summary>Watches <paramref name="scheduler"/> from its next scheduling pass on.</summary>
+    public void Attach(VidSchScheduler scheduler)
+    {
+        ArgumentNullException.ThrowIfNull(scheduler);
+        lock (scheduler.KernelLock)
+        {
+            var e = new EngineState(scheduler) { MaxQuantum = _o.MaxQuantumCycles };
+            _engines.Add(e);
+            scheduler.Auditor = this;
+            scheduler.AuditorState = e;
+        }
+    }
+
+    /// <summary>Ends the run at <paramref name="cycle"/>: closes open stretches and reports contexts with buffers still queued.</summary>
+    public void Finish(ulong cycle)
+    {
+        foreach (var e in _engines)
+        {
+            lock (e.Scheduler.KernelLock)
+            {
+                Advance(e, cycle);
+                CloseIdle(e, cycle);
+                foreach (var c in e.Contexts) CloseWait(e, c, cycle);
+                var contexts = e.Scheduler.Contexts;
+                // Equals with work left share the engine round robin: the threshold grows with their number.
+                var competing = e.RunnableByPriority;
+                competing.Clear();
+                foreach (var ctx in contexts)
+                    if (ctx.Submitted - ctx.Completed - ctx.Failed > 0) competing[ctx.Priority] = competing.GetValueOrDefault(ctx.Priority) + 1;
+                for (int i = 0; i < e.Contexts.Count && i < contexts.Count; i++)
+                {
+                    var ctx = contexts[i];
+                    var a = e.Contexts[i];
+                    long outstanding = ctx.Submitted - ctx.Completed - ctx.Failed;
+                    // Preempted while running since its last completion: a long buffer being served in turns, not stuck.
+                    if (outstanding > 0 && !a.PreemptedSinceProgress)
+                        NoteOutstanding(e.Engine, ctx.Id, Name(ctx.Id), outstanding, Math.Max(a.PendingSince, a.LastProgress), cycle,
+                            e.Threshold(_o.StarvationQuanta) * (ulong)competing.GetValueOrDefault(ctx.Priority, 1));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reports a context the auditor does not watch (a ring-3 user queue) that still had <paramref name="outstanding"/>
+    /// buffers at <paramref name="endCycle"/> and made no progress since <paramref name="sinceCycle"/>, when that is longer
+    /// than the starvation threshold at <paramref name="quantumCycles"/> times <paramref name="competitors"/> (the queues of its
+    /// priority on its engine that also had work left: they share the engine round robin).
+    /// </summary>
+    public void NoteOutstandingAtEnd(EngineKind engine, int contextId, string name, long outstanding, ulong sinceCycle, ulong endCycle,
+        ulong quantumCycles, int competitors = 1)
+    {
+        ulong q = Math.Clamp(quantumCycles, 1, _o.MaxQuantumCycles);
+        NoteOutstanding(engine, contextId, name, outstanding, sinceCycle, endCycle, q * (ulong)_o.StarvationQuanta * (ulong)Math.Max(1, competitors));
+    }
+
+    private void NoteOutstanding(EngineKind engine, int id, string name, long outstanding, ulong since, ulong end, ulong threshold)
+    {
+        if (outstanding <= 0 || end <= since || end - since <= threshold) return;
+        Add(new SchedulingFinding(SchedulingFindingKind.QueuedAtEnd, engine, id, since, end - since,
+            $"{name}: {outstanding} buffer(s) still queued at the end; no progress on {Engine(engine)} for the last {Ms(end - since)}"));
+    }
+
+    /// <summary>A scheduling pass of <paramref name="e"/>'s scheduler ended at <paramref name="now"/> (under its kernel lock).</summary>
+    internal void OnPass(EngineState e, ulong now, VidSchContext? loaded, bool engineBusy)
+    {
+        Advance(e, now);
+        var s = e.Scheduler;
+        var contexts = s.Contexts;
+        while (e.Contexts.Count < contexts.Count) e.Contexts.Add(new ContextAudit { LastProgress = now, PendingSince = now });
+
+        // The state from now to the next pass.
+        bool anyWork = s.HasQueuedOrPagingWork;
+        int loadedPriority = loaded is not null && loaded.InFlight.Count > 0 && !loaded.Resetting ? loaded.Priority : int.MinValue;
+        for (int i = 0; i < contexts.Count; i++)
+        {
+            var c = contexts[i];
+            var a = e.Contexts[i];
+            if (c.Completed != a.Completed || c.Failed != a.Failed)
+            {
+                a.Completed = c.Completed;
+                a.Failed = c.Failed;
+                a.LastProgress = now;
+                a.HeldSinceProgress = 0;
+                a.PreemptedSinceProgress = false;
+            }
+            if (c.Preemptions != a.Preemptions)
+            {
+                a.Preemptions = c.Preemptions;
+                a.PreemptedSinceProgress = true;
+            }
+            long outstanding = c.Submitted - c.Completed - c.Failed;
+            if (outstanding > 0 && a.Outstanding <= 0) a.PendingSince = now;
+            a.Outstanding = outstanding;
+            bool runnable = c.InFlight.Count > 0 && !c.Resetting;
+            anyWork |= runnable || c.Queued > 0;
+            a.Loaded = ReferenceEquals(c, loaded) && runnable;
+            // Waiting while an equal or lower priority holds the engine (a higher one may keep it: strict priority).
+            a.Waiting = runnable && !a.Loaded && loadedPriority != int.MinValue && loadedPriority <= c.Priority;
+            if (!a.Waiting) CloseWait(e, a, now, c);
+            else if (a.WaitStart == ulong.MaxValue) a.WaitStart = now;
+        }
+        // Equals competing for the engine: the starvation threshold grows with them (round robin).
+        var equals = e.RunnableByPriority;
+        equals.Clear();
+        foreach (var c in contexts)
+            if (c.InFlight.Count > 0) equals[c.Priority] = equals.GetValueOrDefault(c.Priority) + 1;
+        for (int i = 0; i < contexts.Count; i++)
+        {
+            var a = e.Contexts[i];
+            if (a.Waiting) a.EqualsMax = Math.Max(a.EqualsMax, equals.GetValueOrDefault(contexts[i].Priority));
+        }
+        bool idle = !engineBusy && anyWork;
+        if (!idle) CloseIdle(e, now);
+        else if (e.IdleStart == ulong.MaxValue) e.IdleStart = now;
+        e.LastPass = now;
+    }
+
+    /// <summary><paramref name="c"/> is being reset for <paramref name="reason"/> at <paramref name="now"/>.</summary>
+    internal void OnReset(EngineState e, VidSchContext c, SubmissionStatus reason, ulong now)
+    {
+        if (reason != SubmissionStatus.FailedTimeout) return; // a fault is the context's own doing
+        Advance(e, now);
+        int i = IndexOf(e, c);
+        if (i < 0) return;
+        var a = e.Contexts[i];
+        ulong timeout = e.Scheduler.Options.TimeoutCycles;
+        // Progressing: it completed a buffer within the timeout, or the scheduler took the engine from it while it still
+        // had work (it was running, then waited for its turn). A context that held the engine for the whole timeout
+        // without progress, or that left it only by yielding on a wait nobody satisfies, is hung.
+        bool progressing = (a.Completed + a.Failed > 0 && now - a.LastProgress < timeout) || a.PreemptedSinceProgress;
+        if (a.HeldSinceProgress >= timeout || !progressing) return;
+        Add(new SchedulingFinding(SchedulingFindingKind.ResetWhileProgressing, e.Engine, c.Id, now, 0,
+            $"{Name(c.Id)}: reset as hung at cycle {now:N0} although it held {Engine(e.Engine)} only {Ms(a.HeldSinceProgress)} since its last progress " +
+            $"(timeout {Ms(timeout)}): waiting for a turn is not a hang"));
+    }
+
+    // Charges the time since the last pass to the state that pass left.
+    private static void Advance(EngineState e, ulong now)
+    {
+        if (e.LastPass == ulong.MaxValue || now <= e.LastPass) return;
+        ulong dt = now - e.LastPass;
+        foreach (var a in e.Contexts) if (a.Loaded) a.HeldSinceProgress += dt;
+        e.LastPass = now;
+    }
+
+    private void CloseIdle(EngineState e, ulong now)
+    {
+        if (e.IdleStart == ulong.MaxValue) return;
+        ulong start = e.IdleStart, length = now - start;
+        e.IdleStart = ulong.MaxValue;
+        if (length <= e.Threshold(_o.IdleQuanta)) return;
+        Add(new SchedulingFinding(SchedulingFindingKind.IdleWithWork, e.Engine, -1, start, length,
+            $"{Engine(e.Engine)} idle for {Ms(length)} from cycle {start:N0} while work was queued"));
+    }
+
+    private void CloseWait(EngineState e, ContextAudit a, ulong now, VidSchContext? c = null)
+    {
+        if (a.WaitStart == ulong.MaxValue) return;
+        ulong start = a.WaitStart, length = now - start;
+        int equals = Math.Max(1, a.EqualsMax);
+        a.WaitStart = ulong.MaxValue;
+        a.EqualsMax = 0;
+        if (length <= e.Threshold(_o.StarvationQuanta) * (ulong)equals) return;
+        int i = e.Contexts.IndexOf(a);
+        int id = c?.Id ?? (i >= 0 && i < e.Scheduler.Contexts.Count ? e.Scheduler.Contexts[i].Id : -1);
+        Add(new SchedulingFinding(SchedulingFindingKind.Starved, e.Engine, id, start, length,
+            $"{Name(id)}: runnable but not run on {Engine(e.Engine)} for {Ms(length)} from cycle {start:N0} while an equal or lower priority ran"));
+    }
+
+    private static int IndexOf(EngineState e, VidSchContext c)
+    {
+        var list = e.Scheduler.Contexts;
+        for (int i = 0; i < list.Count && i < e.Contexts.Count; i++) if (ReferenceEquals(list[i], c)) return i;
+        return -1;
+    }
+
+    private void Add(in SchedulingFinding f)
+    {
+        lock (_findings) _findings.Add(f);
+        _sink?.Emit(TraceEvent.Instant(_track, TraceCategory.Other, "audit: " + f.Kind, f.StartCycle, 0, f.ContextId < 0 ? 0 : (uint)f.ContextId,
+            (ulong)f.Kind, (long)f.Cycles));
+    }
+
+    private string Name(int id) => ContextName?.Invoke(id) ?? $"context {id}";
+
+    private static string Engine(EngineKind e) => SchedulingObserver.EngineName(e);
+
+    private static string Ms(ulong cycles) => $"{cycles / 1e6:0.###} ms";
+
+    /// <summary>Per attached scheduler (one engine).</summary>
+    internal sealed class EngineState(VidSchScheduler scheduler)
+    {
+        public readonly VidSchScheduler Scheduler = scheduler;
+        public readonly EngineKind Engine = scheduler.Options.Engine;
+        public readonly List<ContextAudit> Contexts = new();
+        public ulong LastPass = ulong.MaxValue;
+        public ulong IdleStart = ulong.MaxValue;
+        public ulong MaxQuantum = 10_000_000;
+        public readonly Dictionary<int, int> RunnableByPriority = new();
+
+        public ulong Threshold(int quanta) => Math.Min(Scheduler.Options.QuantumCycles, MaxQuantum) * (ulong)Math.Max(1, quanta);
+    }
+
+    /// <summary>Per context of an attached scheduler, by index.</summary>
+    internal sealed class ContextAudit
+    {
+        public long Completed, Failed, Outstanding;
+        public ulong LastProgress, PendingSince, HeldSinceProgress;
+        public ulong WaitStart = ulong.MaxValue;
+        public int EqualsMax, Preemptions;
+        public bool PreemptedSinceProgress;
+        public bool Loaded, Waiting;
+    }
+}

@@ -1,0 +1,145 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver.Diagnostics;
+using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Tests.Scheduling;
+
+namespace Coproc.Fast.Tests.Diagnostics;
+
+/// <summary>
+/// The scheduling auditor (docs/scheduling-policy.md "Auditor") on deliberate cases: each kind of finding is produced
+/// by a run that really has that problem, and a healthy run of the same shape is silent.
+/// </summary>
+[TestFixture]
+public sealed class SchedulingAuditorTests
+{
+    private static (SchedulingHarness H, SchedulingAuditor Auditor) Rig(VidSchOptions options, SchedulingAuditorOptions? audit = null, EngineKind[]? engines = null)
+    {
+        var h = new SchedulingHarness(options, engines: engines);
+        var auditor = new SchedulingAuditor(audit);
+        foreach (var s in h.Machine.Schedulers) if (s is not null) auditor.Attach(s);
+        return (h, auditor);
+    }
+
+    [Test]
+    public void GivenAHungContextPinningMemoryAnotherNeeds_ThenTheIdleEngineWithQueuedWorkIsReported_AndTheHangsResetIsNot()
+    {
+        var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = 100_000, TimeoutCycles = 5_000_000 }, engines: [EngineKind.Render, EngineKind.Copy]);
+        using var _ = h;
+        var hung = h.Machine.CreateContext(1, priority: 4, EngineKind.Copy);
+        var other = h.Machine.CreateContext(2, priority: 4);
+        var counter = h.Allocate(1, 4096);
+        var mine = h.Allocate(2, 1 << 20);
+        // The hung buffer WAITs on a counter nobody signals: it yields the engine but stays pinned until its reset.
+        h.Submit(1, hung, cb => cb.Wait(counter, 0));
+        h.Machine.RunFor(200_000);
+        // The other buffer does not fit beside the pinned one: its preparation waits for the pinned chunk to retire.
+        h.Residency!.FitLimit = 512 * 1024;
+        long id = h.Submit(2, other, cb => cb.Fill(mine, 0, 7, 4096));
+        h.Machine.RunFor(1_000_000);
+        h.Residency.FitLimit = ulong.MaxValue;
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        auditor.Finish(h.Machine.Now);
+
+        Assert.That(hung.Resets, Is.EqualTo(1), "the hang was reset by the timeout");
+        Assert.That(other.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
+        var findings = auditor.Findings;
+        Assert.That(findings.Where(f => f.Kind == SchedulingFindingKind.IdleWithWork).Select(f => f.Engine), Does.Contain(EngineKind.Render), string.Join("\n", findings));
+        Assert.That(findings.Select(f => f.Kind), Does.Not.Contain(SchedulingFindingKind.ResetWhileProgressing), "a wait nobody satisfies is a hang");
+    }
+
+    [Test]
+    public void GivenNoPreemption_WhenALongBufferHoldsTheEngine_ThenTheWaitingEqualIsReportedAsStarved()
+    {
+        var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = ulong.MaxValue / 4 }, new SchedulingAuditorOptions { MaxQuantumCycles = 100_000 });
+        using var _ = h;
+        var longJob = h.Machine.CreateContext(1, priority: 3);
+        var waiting = h.Machine.CreateContext(2, priority: 3);
+        var x = h.Allocate(1, 4 << 20);
+        var y = h.Allocate(2, 4096);
+        h.Submit(1, longJob, cb => { for (int i = 0; i < 40; i++) cb.Fill(x, 0, (uint)i, 4 << 20); }); // ~2.6 M cycles
+        h.Machine.RunFor(50_000);
+        h.Submit(2, waiting, cb => cb.Fill(y, 0, 1, 4096));
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        auditor.Finish(h.Machine.Now);
+
+        var starved = auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.Starved).ToArray();
+        Assert.That(starved.Select(f => f.ContextId), Is.EqualTo(new[] { waiting.Id }), string.Join("\n", auditor.Findings));
+    }
+
+    [Test]
+    public void GivenPreemptionAndTheSameWork_ThenTheAuditorIsSilent()
+    {
+        var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = 100_000 });
+        using var _ = h;
+        var longJob = h.Machine.CreateContext(1, priority: 3);
+        var waiting = h.Machine.CreateContext(2, priority: 3);
+        var x = h.Allocate(1, 4 << 20);
+        var y = h.Allocate(2, 4096);
+        h.Submit(1, longJob, cb => { for (int i = 0; i < 40; i++) cb.Fill(x, 0, (uint)i, 4 << 20); });
+        h.Machine.RunFor(50_000);
+        for (int i = 0; i < 20; i++) h.Submit(2, waiting, cb => cb.Fill(y, 0, 1, 4096));
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        auditor.Finish(h.Machine.Now);
+
+        Assert.That(auditor.Findings, Is.Empty);
+    }
+
+    [Test]
+    public void GivenEqualContextsSharingTheEngine_EveryTimeoutResetOfOneThatWasRunning_IsReported()
+    {
+        // Four equal contexts with buffers longer than the timeout allows when shared: a timeout counted from a
+        // buffer's first start resets them although each was preempted, not hung. Whatever the timeout rule, the
+        // auditor reports exactly the resets of contexts that were progressing.
+        var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = 100_000, TimeoutCycles = 2_000_000 });
+        using var _ = h;
+        var contexts = Enumerable.Range(1, 4).Select(p => h.Machine.CreateContext((uint)p, priority: 5)).ToArray();
+        foreach (var c in contexts)
+        {
+            var x = h.Allocate(c.ProcessId, 4 << 20);
+            h.Submit(c.ProcessId, c, cb => { for (int i = 0; i < 16; i++) cb.Fill(x, 0, (uint)i, 4 << 20); }); // ~1 M cycles
+        }
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        auditor.Finish(h.Machine.Now);
+
+        int timeoutResets = h.Trace.Of(ScheduleEventKind.ContextReset).Count(e => e.Extra == (ulong)SubmissionStatus.FailedTimeout);
+        var reported = auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.ResetWhileProgressing).ToArray();
+        Assert.That(reported, Has.Length.EqualTo(timeoutResets), string.Join("\n", auditor.Findings));
+        Warn.If(timeoutResets == 0, "no innocent reset happened (the timeout counts active time): nothing to report");
+    }
+
+    [Test]
+    public void GivenAContextWhoseBuffersNeverRun_ThenItsQueuedBuffersAreReportedAtTheEnd()
+    {
+        var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = 100_000, TimeoutCycles = 1UL << 40 });
+        using var _ = h;
+        var stuck = h.Machine.CreateContext(1);
+        var counter = h.Allocate(1, 4096);
+        h.Submit(1, stuck, cb => cb.Wait(counter, 0));
+        h.Submit(1, stuck, cb => cb.Fill(counter, 64, 1, 64));
+        h.Machine.RunFor(5_000_000);
+        auditor.Finish(h.Machine.Now);
+
+        var atEnd = auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.QueuedAtEnd).ToArray();
+        Assert.That(atEnd.Select(f => f.ContextId), Is.EqualTo(new[] { stuck.Id }), string.Join("\n", auditor.Findings));
+        Assert.That(atEnd[0].Message, Does.Contain("2 buffer(s) still queued"));
+    }
+
+    [Test]
+    public void GivenATraceSink_FindingsAreInstantsOnASchedulingAuditTrack()
+    {
+        var recorder = new Coproc.Fast.Driver.Diagnostics.TraceRecorder();
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000, TimeoutCycles = 1UL << 40 });
+        var auditor = new SchedulingAuditor(trace: recorder);
+        auditor.Attach(h.Scheduler);
+        var stuck = h.Machine.CreateContext(1);
+        var counter = h.Allocate(1, 4096);
+        h.Submit(1, stuck, cb => cb.Wait(counter, 0));
+        h.Machine.RunFor(5_000_000);
+        auditor.Finish(h.Machine.Now);
+
+        var snapshot = recorder.Snapshot();
+        int track = snapshot.Tracks.Single(t => t.Name == "scheduling audit").Id;
+        Assert.That(snapshot.Events.Count(e => e.Track == track && e.Phase == TracePhase.Instant), Is.EqualTo(auditor.Findings.Count));
+        Assert.That(auditor.Findings, Is.Not.Empty);
+    }
+}
