@@ -103,6 +103,36 @@ public sealed class Coprocessor : IDisposable
     /// <summary>Device clock: cycles run so far.</summary>
     public ulong Cycle { get; private set; }
 
+    /// <summary>Device internal errors contained so far (INTERNAL_ERRORS, native-layout.md §6.1, §10.3).</summary>
+    public long InternalErrors
+    {
+        get
+        {
+            long n = 0;
+            foreach (var e in _engines) n += e.InternalErrors;
+            return n;
+        }
+    }
+
+    /// <summary>
+    /// WORK_PENDING (native-layout.md §6.1): bit e when engine e holds work (<see cref="CommandProcessor.HoldsWork"/>),
+    /// <see cref="DeviceRegisters.WorkPendingUserQueues"/> when a doorbell is pending or a scheduling-core run list holds a
+    /// queue, <see cref="DeviceRegisters.WorkPendingFlipLatched"/> while a vsync flip is latched. Zero means stepping the
+    /// device changes nothing but CYCLE and vsync: a host may stop stepping it until its next register or memory write.
+    /// </summary>
+    public uint WorkPending
+    {
+        get
+        {
+            uint mask = 0;
+            for (int i = 0; i < _engines.Length; i++)
+                if (_engines[i].HoldsWork) mask |= 1u << i;
+            if (DoorbellBlock.Vector.AnyPending || SchedulingCore.RunnableEngineMask != 0) mask |= DeviceRegisters.WorkPendingUserQueues;
+            if (Display.FlipPending) mask |= DeviceRegisters.WorkPendingFlipLatched;
+            return mask;
+        }
+    }
+
     /// <summary>Capability bits reported in the CAPS register (native-layout.md).</summary>
     public uint Capabilities => 0;
 
@@ -135,7 +165,14 @@ public sealed class Coprocessor : IDisposable
             // Doorbells rung since the last slice are serviced by the scheduling core first (seed 003).
             SchedulingCore.SliceCycle = Cycle; // fault records of this slice carry its cycle
             if (DoorbellBlock.Vector.AnyPending) SchedulingCore.Service(Cycle);
-            for (int i = 0; i < _engines.Length; i++) _engines[i].Run(budget, end);
+            for (int i = 0; i < _engines.Length; i++)
+            {
+                // Defence in depth (native-layout.md §10.3 "Device internal error"): the engines keep their invariants
+                // by construction; whatever still escapes one is contained on that engine, never thrown into the host.
+                // An exception thrown by the host's own IInterruptLine.SetLevel is the host's and passes through.
+                try { _engines[i].Run(budget, end); }
+                catch (Exception) when (!Interrupts.InLineCallback) { _engines[i].ContainInternalError(end); }
+            }
             Cycle = end;
             cycles -= slice;
             if (period != 0 && slice == toVsync) Display.Vsync(Cycle);

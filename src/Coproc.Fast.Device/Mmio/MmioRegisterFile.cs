@@ -3,8 +3,8 @@ namespace Coproc.Fast.Device.Mmio;
 /// <summary>
 /// The register BAR: the only way software controls the device. 32- and 64-bit accesses by byte offset,
 /// naturally aligned. Reads of unimplemented registers return all ones and writes to them are dropped, as
-/// on a PCI bus; both are counted in <see cref="UnclaimedAccesses"/>. A misaligned access or one outside the
-/// BAR throws <see cref="MmioAccessException"/> (a host-side programming error, not a device condition).
+/// on a PCI bus; both are counted in <see cref="UnclaimedAccesses"/>. A misaligned access or one outside the BAR is
+/// treated the same way (all ones, dropped, counted): whatever a guest does on the bus, nothing is thrown into the host.
 /// </summary>
 public sealed class MmioRegisterFile
 {
@@ -54,26 +54,8 @@ public sealed class MmioRegisterFile
 
     private IMmioBlock? Resolve(uint offset, int width)
     {
-        if ((offset & (uint)(width - 1)) != 0 || offset + (uint)width > MmioMap.RegisterBarSize)
-            throw new MmioAccessException(offset, width);
+        if ((offset & (uint)(width - 1)) != 0 || offset >= MmioMap.RegisterBarSize || offset + (uint)width > MmioMap.RegisterBarSize)
+            return null;
         return _byPage[offset >> 8];
     }
-}
-
-/// <summary>A misaligned MMIO access or one outside the register BAR.</summary>
-public sealed class MmioAccessException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public MmioAccessException(uint offset, int width)
-        : base($"MMIO access of {width} bytes at 0x{offset:X} is misaligned or outside the 0x{MmioMap.RegisterBarSize:X}-byte register BAR")
-    {
-        Offset = offset;
-        Width = width;
-    }
-
-    /// <summary>The offending offset.</summary>
-    public uint Offset { get; }
-
-    /// <summary>The access width in bytes.</summary>
-    public int Width { get; }
 }
