@@ -25,13 +25,20 @@ public sealed class Coprocessor : IDisposable
     public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), null) { }
 
     /// <summary>
-    /// Creates a device over a host emulator's system memory (its guest RAM); the device allocates only
-    /// local memory. The host keeps <paramref name="hostSystemMemory"/> alive.
+    /// Creates a device. With <paramref name="hostSystemMemory"/> (a host emulator's guest RAM, 4 KiB aligned) the device's
+    /// system memory is that region, used in place — the host keeps it alive and its length must equal
+    /// <see cref="CoprocessorOptions.SystemMemoryBytes"/>; with null the device allocates system memory itself. Local
+    /// memory is always allocated by the device (native-layout.md §1).
     /// </summary>
+    /// <exception cref="ArgumentException">The host region's length differs from <see cref="CoprocessorOptions.SystemMemoryBytes"/>.</exception>
     public Coprocessor(CoprocessorOptions options, NativeRegion? hostSystemMemory)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (hostSystemMemory is not null && hostSystemMemory.Length != options.SystemMemoryBytes)
+            throw new ArgumentException(
+                $"the host's system memory is 0x{hostSystemMemory.Length:X} bytes but SystemMemoryBytes is 0x{options.SystemMemoryBytes:X}; they must be equal",
+                nameof(hostSystemMemory));
         Options = options;
         Memory = new DeviceMemory(NativeRegion.Allocate(options.LocalMemoryBytes),
             hostSystemMemory ?? NativeRegion.Allocate(options.SystemMemoryBytes));

@@ -34,7 +34,10 @@ public class WorkPendingTests
         // When ring 0 appends to the set-aside kernel context's ring (a memory write only: no register is touched).
         kernel.Submit((ref PacketWriter w) => w.WriteData(klog, 0xC0));
 
-        // Then the device reports the engine as holding work, and stepping runs it.
+        // Then the device reports the engine as holding work, though the engine's STATUS shows only the loaded, drained
+        // user queue (empty) — a device loop watching the loaded context alone would park here — and stepping runs it.
+        uint status = rig.Device.Mmio.Read32(MmioMap.EngineBase + (uint)EngineKind.Copy * 0x80 + 0x20);
+        Assert.That(status & 0b111, Is.EqualTo(0b101u), "STATUS: loaded, empty, not runnable");
         Assert.That(WorkPending(rig.Device), Is.EqualTo(1u << (int)EngineKind.Copy));
         rig.Device.Step(5_000);
         Assert.That(kspace.Read32(klog), Is.EqualTo(0xC0u));

@@ -37,7 +37,7 @@ public class DeviceMemoryTests
         try
         {
             host[0x123] = 0xAB;
-            using var dev = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2 << 20 }, NativeRegion.Wrap(host, 1 << 20));
+            using var dev = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2 << 20, SystemMemoryBytes = 1 << 20 }, NativeRegion.Wrap(host, 1 << 20));
             Assert.That(dev.Memory.GetSpan(PhysicalAddress.System(0x123), 1)[0], Is.EqualTo(0xAB));
             dev.Memory.Write32(PhysicalAddress.System(0x200), 0xDEADBEEF);
             Assert.That(*(uint*)(host + 0x200), Is.EqualTo(0xDEADBEEF));
