@@ -77,7 +77,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
     public void OnPageWrite(int doorbell, uint writerProcessId)
     {
         var reg = _registrations[doorbell & (DoorbellVector.Count - 1)];
-        if (reg.State != DoorbellState.Registered || reg.OwnerProcessId != writerProcessId)
+        if (reg.State != DoorbellState.Registered || (reg.OwnerProcessId != writerProcessId && writerProcessId != DoorbellAperture.BusWriter))
         {
             RejectSlow(reg, writerProcessId);
             return;
@@ -94,7 +94,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
             case DoorbellState.Free: Interlocked.Increment(ref _unregisteredWrites); break;
             case DoorbellState.Faulted: Interlocked.Increment(ref _faultedWrites); break;
             default:
-                if (reg.OwnerProcessId != writer) Interlocked.Increment(ref _wrongOwnerWrites);
+                if (reg.OwnerProcessId != writer && writer != DoorbellAperture.BusWriter) Interlocked.Increment(ref _wrongOwnerWrites);
                 else OnPageWrite(reg.Index, writer); // registered between the two reads: a normal ring
                 break;
         }
