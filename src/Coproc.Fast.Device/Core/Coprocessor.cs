@@ -43,6 +43,7 @@ public sealed class Coprocessor : IDisposable
         Memory = new DeviceMemory(NativeRegion.Allocate(options.LocalMemoryBytes),
             hostSystemMemory ?? NativeRegion.Allocate(options.SystemMemoryBytes));
         Mmu = new GpuMmu(Memory);
+        LocalMemoryBar = new LocalMemoryBar(Memory);
         Aperture = new Aperture(Memory, Mmu, options.ApertureBytes);
         Mmio = new MmioRegisterFile();
         Interrupts = new InterruptController();
@@ -74,6 +75,12 @@ public sealed class Coprocessor : IDisposable
 
     /// <summary>Local and system memory.</summary>
     public DeviceMemory Memory { get; }
+
+    /// <summary>
+    /// The local-memory BAR: local memory identity-mapped for the CPU from reset (native-layout.md §1.1) — the power-on
+    /// path a guest driver uses to write its first structures into local memory.
+    /// </summary>
+    public LocalMemoryBar LocalMemoryBar { get; }
 
     /// <summary>The GPU MMU that walks page tables in <see cref="Memory"/>.</summary>
     public GpuMmu Mmu { get; }
