@@ -47,6 +47,7 @@ public sealed class Coprocessor : IDisposable
         Aperture = new Aperture(Memory, Mmu, options.ApertureBytes);
         Mmio = new MmioRegisterFile();
         Interrupts = new InterruptController();
+        Mmio.InLineCallback = () => Interrupts.InLineCallback;
         Display = new DisplayController(Memory, Interrupts, options.VsyncPeriodCycles);
         Tlbs = new EngineTlbs(Mmu, options.EngineTlbEntries);
         RunLists = new RunListControl(Memory);
@@ -190,6 +191,52 @@ public sealed class Coprocessor : IDisposable
             Cycle = end;
             cycles -= slice;
             if (period != 0 && slice == toVsync) Display.Vsync(Cycle);
+        }
+    }
+
+    /// <summary>
+    /// Device reset (native-layout.md §20.3; the RESET register does the same): every register, engine, TLB, run list,
+    /// doorbell registration, the scheduling core, the display, the interrupt controller (line deasserted) and CYCLE return
+    /// to their power-on values. Memory — local and system — is not touched; the objects this device handed out
+    /// (<see cref="Mmio"/>, <see cref="Aperture"/>, <see cref="DoorbellAperture"/>, <see cref="LocalMemoryBar"/>,
+    /// <see cref="Interrupts"/> and its <see cref="InterruptController.Line"/>) stay valid. Call it between steps, never from
+    /// inside <see cref="Step"/> or an <see cref="IInterruptLine.SetLevel"/> callback (§20.4).
+    /// </summary>
+    public void Reset()
+    {
+        foreach (var e in _engines) e.Reset();
+        RunLists.Reset();
+        SchedulingCore.Reset();
+        DoorbellBlock.Reset();
+        DoorbellAperture.Reset();
+        Display.Reset(Options.VsyncPeriodCycles);
+        Aperture.Reset();
+        Mmu.Reset();
+        Mmio.Reset();
+        Cycle = 0;
+        _vsyncPeriodSeen = 0;
+        _nextVsync = 0;
+        ResetCount++;
+        Interrupts.Reset();
+    }
+
+    /// <summary>Resets since creation (not itself reset).</summary>
+    public long ResetCount { get; private set; }
+
+    /// <summary>
+    /// The first device cycle at which stepping can change anything (native-layout.md §20.5): <see cref="Cycle"/> when
+    /// <see cref="WorkPending"/> has an engine or user-queue bit; else the next vsync boundary when vsync is on; else
+    /// <see cref="ulong.MaxValue"/> — only a register or memory write can create work. A host may advance an idle device
+    /// in one <c>Step(NextEventCycle - Cycle)</c> (Step splits at vsync itself) or not step it at all until then; the
+    /// bytes, interrupts and cycles are the same as stepping it in small slices.
+    /// </summary>
+    public ulong NextEventCycle
+    {
+        get
+        {
+            if ((WorkPending & ~DeviceRegisters.WorkPendingFlipLatched) != 0) return Cycle;
+            uint period = Display.VsyncPeriod;
+            return period == 0 ? ulong.MaxValue : Cycle + (period - Cycle % period);
         }
     }
 

@@ -24,9 +24,16 @@ internal sealed class DeviceIdentityBlock(Coprocessor device) : IMmioBlock
             case DeviceRegisters.ApertureSize: value = device.Options.ApertureBytes; return true;
             case DeviceRegisters.InternalErrors: value = (ulong)device.InternalErrors; return true;
             case DeviceRegisters.WorkPending: value = device.WorkPending; return true;
+            case DeviceRegisters.NextEvent when width == 8: value = device.NextEventCycle; return true;
+            case DeviceRegisters.ResetCount when width == 8: value = (ulong)device.ResetCount; return true;
             default: value = 0; return false;
         }
     }
 
-    public bool TryWrite(uint offset, int width, ulong value) => false;
+    public bool TryWrite(uint offset, int width, ulong value)
+    {
+        if (offset != DeviceRegisters.Reset || width != 4 || (uint)value != DeviceRegisters.ResetKey) return false;
+        device.Reset();
+        return true;
+    }
 }

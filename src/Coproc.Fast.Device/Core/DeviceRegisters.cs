@@ -25,6 +25,16 @@ public static class DeviceRegisters
     /// <summary>R32 WORK_PENDING: bits 0..4 engine e holds work, bit 8 user-queue work, bit 9 a vsync flip is latched.</summary>
     public const uint WorkPending = 0x38;
 
+    /// <summary>W32 RESET: writing <see cref="ResetKey"/> resets the device (§20.3); any other value is ignored (counted unclaimed).</summary>
+    public const uint Reset = 0x40;
+    /// <summary>R64 NEXT_EVENT: the first cycle at which stepping can change anything (§20.5); all ones = none.</summary>
+    public const uint NextEvent = 0x48;
+    /// <summary>R64 RESET_COUNT: resets since creation.</summary>
+    public const uint ResetCount = 0x50;
+
+    /// <summary>The value that RESET accepts ("RSET").</summary>
+    public const uint ResetKey = 0x5253_4554;
+
     /// <summary>Value of the ID register: "CF" + device 0x0001.</summary>
     public const uint IdValue = 0x43460001;
     /// <summary>Value of the REVISION register.</summary>

@@ -69,4 +69,7 @@ public sealed class DoorbellAperture
         _ = offset;
         return 0;
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset() => Interlocked.Exchange(ref _outOfRange, 0);
 }

@@ -211,4 +211,19 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
 
     /// <summary>Releases the interrupt line's wait handle.</summary>
     public void Dispose() => Interrupt.Dispose();
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        lock (_commandLock)
+        {
+            foreach (var r in _registrations) r.Free(); // generations are kept: an engine never mistakes a new registration for an old one
+            _registered = 0;
+            Vector.SnapshotAndClear();
+            _unregisteredWrites = _wrongOwnerWrites = _faultedWrites = 0;
+            _index = _owner = _context = _scheduling = _timeSlice = 0;
+            _descriptor = _saveArea = 0;
+            _status = default;
+        }
+    }
 }

@@ -93,4 +93,36 @@ public sealed unsafe partial class CommandProcessor
         if (wasQueue && _userQueues is not null) _userQueues.FaultQueue(queue.Doorbell, QueueFaultReason.ContextFault, sa);
         _interrupts.Raise(new InterruptInfo(InterruptSource.Error, (byte)Kind, id, InternalErrorMarker, sa, cycle));
     }
+
+    /// <summary>
+    /// Device reset (native-layout.md §20.3): the engine drops whatever it holds without saving it (a reset does not write
+    /// memory), forgets NEXT_CONTEXT, deferred requests, set-aside contexts, run lists and counters, and empties its TLB.
+    /// </summary>
+    internal void Reset()
+    {
+        _ctxAddress = 0;
+        _ctx = default;
+        _ring = null;
+        _ringReadPtr = _ringWritePtr = null;
+        _ringSize = 0;
+        _ringPrivileged = false;
+        _next = _deferred = _kernelResume = 0;
+        _hasDeferred = _uqActive = _uqLoading = _driverSwitch = false;
+        _uq = default;
+        _uqSliceLeft = 0;
+        _uqOutgoingOwnsMemory = true;
+        ClearYielded();
+        _carry = _mark = _budgetReserve = 0;
+        _stepEnd = 0;
+        _visited = 0;
+        _emptyNew = false;
+        PacketsExecuted = BusyCycles = SwitchCount = 0;
+        LastSwitchReason = SwitchReason.None;
+        LastFault = default;
+        LastFaultContext = 0;
+        RejectedRequest = 0;
+        InternalErrors = 0;
+        RunList.Reset();
+        _tlb.InvalidateAll();
+    }
 }

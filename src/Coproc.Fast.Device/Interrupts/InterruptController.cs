@@ -142,4 +142,16 @@ public sealed class InterruptController : IMmioBlock
             default: return false;
         }
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        Array.Clear(_queue);
+        _head = _count = 0;
+        _status = 0;
+        _enable = InterruptSources.AllMask;
+        RaisedCount = 0;
+        DroppedCount = 0;
+        UpdateLine(); // a line asserted before the reset goes down (SetLevel(false))
+    }
 }

@@ -45,9 +45,24 @@ public sealed class MmioRegisterFile
         return width == 4 ? uint.MaxValue : ulong.MaxValue;
     }
 
+    /// <summary>Register writes refused because they were made from inside <c>IInterruptLine.SetLevel</c> (native-layout.md §20.4).</summary>
+    public long RefusedReentrantWrites { get; private set; }
+
+    /// <summary>Set by the device: true while the host's interrupt-line callback runs.</summary>
+    internal Func<bool>? InLineCallback { get; set; }
+
     private void Write(uint offset, int width, ulong value)
     {
         var block = Resolve(offset, width);
+        // Threading contract (native-layout.md §20.4): an interrupt handler called from SetLevel runs in the middle of a
+        // device operation; it may read any register and acknowledge or pop interrupts, but any other write is refused
+        // (it would change an engine or block halfway through its own update).
+        if (block is not null && block is not Interrupts.InterruptController && InLineCallback is { } inCallback && inCallback())
+        {
+            RefusedReentrantWrites++;
+            UnclaimedAccesses++;
+            return;
+        }
         if (block is null || !block.TryWrite(offset - block.Base, width, width == 4 ? (uint)value : value))
             UnclaimedAccesses++;
     }
@@ -57,5 +72,12 @@ public sealed class MmioRegisterFile
         if ((offset & (uint)(width - 1)) != 0 || offset >= MmioMap.RegisterBarSize || offset + (uint)width > MmioMap.RegisterBarSize)
             return null;
         return _byPage[offset >> 8];
+    }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        UnclaimedAccesses = 0;
+        RefusedReentrantWrites = 0;
     }
 }

@@ -182,4 +182,13 @@ public sealed unsafe class Aperture
         data = e.FrameOffset | (e.IsWritable ? 0 : Tlb.ReadOnlyBit) | (e.IsPrivileged ? Tlb.PrivilegedBit : 0);
         return ApertureStatus.Ok;
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        TableRegister = 0;
+        Entries = 0;
+        FailedPageAccesses = 0;
+        Tlb.InvalidateAll();
+    }
 }
