@@ -18,6 +18,7 @@ namespace Coproc.Fast.Device.Core;
 public sealed class Coprocessor : IDisposable
 {
     private readonly CommandProcessor[] _engines;
+    private readonly MmuRegisterBlock _mmuRegisters;
     private uint _vsyncPeriodSeen;  // the period _nextVsync was computed for (0: none yet)
     private ulong _nextVsync;       // the first multiple of _vsyncPeriodSeen after Cycle (when computed)
 
@@ -61,7 +62,7 @@ public sealed class Coprocessor : IDisposable
         if (options.UserQueuesOnEngines) foreach (var e in _engines) e.AttachUserQueues(SchedulingCore);
         DoorbellAperture = new DoorbellAperture(DoorbellBlock);
         Mmio.Attach(DoorbellBlock);
-        Mmio.Attach(new MmuRegisterBlock(Mmu, Aperture));
+        Mmio.Attach(_mmuRegisters = new MmuRegisterBlock(Mmu, Aperture));
         Mmio.Attach(Interrupts);
         Mmio.Attach(new EngineRegisterBlock(_engines));
         Mmio.Attach(Display);
@@ -212,6 +213,7 @@ public sealed class Coprocessor : IDisposable
         Display.Reset(Options.VsyncPeriodCycles);
         Aperture.Reset();
         Mmu.Reset();
+        _mmuRegisters.Reset();
         Mmio.Reset();
         Cycle = 0;
         _vsyncPeriodSeen = 0;
