@@ -94,8 +94,10 @@ public sealed partial class CoprocMachine
     // (native-layout.md §6.1), read through the register BAR like every other driver access; a check of the loaded context
     // alone parked the device while a kernel context set aside for a user queue still had ring work, which stopped the
     // device clock (timers never fired, healthy buffers were failed by timeout).
+    // A latched flip (bit 9) is left to Display.WaitingForVsync, the driver's own view: with vsync off it would never clear.
     private bool AnyLoadedWithWork() =>
-        Device.Mmio.Read32(MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.WorkPending) != 0;
+        (Device.Mmio.Read32(MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.WorkPending)
+            & ~Coproc.Fast.Device.Core.DeviceRegisters.WorkPendingFlipLatched) != 0;
 
     private void SchedulerLoop()
     {
