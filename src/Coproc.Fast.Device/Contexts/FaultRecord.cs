@@ -85,4 +85,9 @@ public enum FaultReason : ushort
     OverlappingCopy = 10,
     /// <summary>The write pointer is behind the read pointer or more than the ring size ahead.</summary>
     RingPointersInvalid = 11,
+    /// <summary>
+    /// The engine met a state it has no rule for and abandoned the context (native-layout.md §10.3, "Device internal
+    /// error"): the device's last-resort containment instead of an exception into its host.
+    /// </summary>
+    DeviceInternalError = 12,
 }

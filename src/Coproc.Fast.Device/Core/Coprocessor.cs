@@ -18,6 +18,7 @@ namespace Coproc.Fast.Device.Core;
 public sealed class Coprocessor : IDisposable
 {
     private readonly CommandProcessor[] _engines;
+    private readonly MmuRegisterBlock _mmuRegisters;
     private uint _vsyncPeriodSeen;  // the period _nextVsync was computed for (0: none yet)
     private ulong _nextVsync;       // the first multiple of _vsyncPeriodSeen after Cycle (when computed)
 
@@ -25,20 +26,29 @@ public sealed class Coprocessor : IDisposable
     public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), null) { }
 
     /// <summary>
-    /// Creates a device over a host emulator's system memory (its guest RAM); the device allocates only
-    /// local memory. The host keeps <paramref name="hostSystemMemory"/> alive.
+    /// Creates a device. With <paramref name="hostSystemMemory"/> (a host emulator's guest RAM, 4 KiB aligned) the device's
+    /// system memory is that region, used in place — the host keeps it alive and its length must equal
+    /// <see cref="CoprocessorOptions.SystemMemoryBytes"/>; with null the device allocates system memory itself. Local
+    /// memory is always allocated by the device (native-layout.md §1).
     /// </summary>
+    /// <exception cref="ArgumentException">The host region's length differs from <see cref="CoprocessorOptions.SystemMemoryBytes"/>.</exception>
     public Coprocessor(CoprocessorOptions options, NativeRegion? hostSystemMemory)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (hostSystemMemory is not null && hostSystemMemory.Length != options.SystemMemoryBytes)
+            throw new ArgumentException(
+                $"the host's system memory is 0x{hostSystemMemory.Length:X} bytes but SystemMemoryBytes is 0x{options.SystemMemoryBytes:X}; they must be equal",
+                nameof(hostSystemMemory));
         Options = options;
         Memory = new DeviceMemory(NativeRegion.Allocate(options.LocalMemoryBytes),
             hostSystemMemory ?? NativeRegion.Allocate(options.SystemMemoryBytes));
         Mmu = new GpuMmu(Memory);
+        LocalMemoryBar = new LocalMemoryBar(Memory);
         Aperture = new Aperture(Memory, Mmu, options.ApertureBytes);
         Mmio = new MmioRegisterFile();
         Interrupts = new InterruptController();
+        Mmio.InLineCallback = () => Interrupts.InLineCallback;
         Display = new DisplayController(Memory, Interrupts, options.VsyncPeriodCycles);
         Tlbs = new EngineTlbs(Mmu, options.EngineTlbEntries);
         RunLists = new RunListControl(Memory);
@@ -52,7 +62,7 @@ public sealed class Coprocessor : IDisposable
         if (options.UserQueuesOnEngines) foreach (var e in _engines) e.AttachUserQueues(SchedulingCore);
         DoorbellAperture = new DoorbellAperture(DoorbellBlock);
         Mmio.Attach(DoorbellBlock);
-        Mmio.Attach(new MmuRegisterBlock(Mmu, Aperture));
+        Mmio.Attach(_mmuRegisters = new MmuRegisterBlock(Mmu, Aperture));
         Mmio.Attach(Interrupts);
         Mmio.Attach(new EngineRegisterBlock(_engines));
         Mmio.Attach(Display);
@@ -67,6 +77,12 @@ public sealed class Coprocessor : IDisposable
 
     /// <summary>Local and system memory.</summary>
     public DeviceMemory Memory { get; }
+
+    /// <summary>
+    /// The local-memory BAR: local memory identity-mapped for the CPU from reset (native-layout.md §1.1) — the power-on
+    /// path a guest driver uses to write its first structures into local memory.
+    /// </summary>
+    public LocalMemoryBar LocalMemoryBar { get; }
 
     /// <summary>The GPU MMU that walks page tables in <see cref="Memory"/>.</summary>
     public GpuMmu Mmu { get; }
@@ -103,6 +119,36 @@ public sealed class Coprocessor : IDisposable
     /// <summary>Device clock: cycles run so far.</summary>
     public ulong Cycle { get; private set; }
 
+    /// <summary>Device internal errors contained so far (INTERNAL_ERRORS, native-layout.md §6.1, §10.3).</summary>
+    public long InternalErrors
+    {
+        get
+        {
+            long n = 0;
+            foreach (var e in _engines) n += e.InternalErrors;
+            return n;
+        }
+    }
+
+    /// <summary>
+    /// WORK_PENDING (native-layout.md §6.1): bit e when engine e holds work (<see cref="CommandProcessor.HoldsWork"/>),
+    /// <see cref="DeviceRegisters.WorkPendingUserQueues"/> when a doorbell is pending or a scheduling-core run list holds a
+    /// queue, <see cref="DeviceRegisters.WorkPendingFlipLatched"/> while a vsync flip is latched. Zero means stepping the
+    /// device changes nothing but CYCLE and vsync: a host may stop stepping it until its next register or memory write.
+    /// </summary>
+    public uint WorkPending
+    {
+        get
+        {
+            uint mask = 0;
+            for (int i = 0; i < _engines.Length; i++)
+                if (_engines[i].HoldsWork) mask |= 1u << i;
+            if (DoorbellBlock.Vector.AnyPending || SchedulingCore.RunnableEngineMask != 0) mask |= DeviceRegisters.WorkPendingUserQueues;
+            if (Display.FlipPending) mask |= DeviceRegisters.WorkPendingFlipLatched;
+            return mask;
+        }
+    }
+
     /// <summary>Capability bits reported in the CAPS register (native-layout.md).</summary>
     public uint Capabilities => 0;
 
@@ -135,10 +181,64 @@ public sealed class Coprocessor : IDisposable
             // Doorbells rung since the last slice are serviced by the scheduling core first (seed 003).
             SchedulingCore.SliceCycle = Cycle; // fault records of this slice carry its cycle
             if (DoorbellBlock.Vector.AnyPending) SchedulingCore.Service(Cycle);
-            for (int i = 0; i < _engines.Length; i++) _engines[i].Run(budget, end);
+            for (int i = 0; i < _engines.Length; i++)
+            {
+                // Defence in depth (native-layout.md §10.3 "Device internal error"): the engines keep their invariants
+                // by construction; whatever still escapes one is contained on that engine, never thrown into the host.
+                // An exception thrown by the host's own IInterruptLine.SetLevel is the host's and passes through.
+                try { _engines[i].Run(budget, end); }
+                catch (Exception) when (!Interrupts.InLineCallback) { _engines[i].ContainInternalError(end); }
+            }
             Cycle = end;
             cycles -= slice;
             if (period != 0 && slice == toVsync) Display.Vsync(Cycle);
+        }
+    }
+
+    /// <summary>
+    /// Device reset (native-layout.md §20.3; the RESET register does the same): every register, engine, TLB, run list,
+    /// doorbell registration, the scheduling core, the display, the interrupt controller (line deasserted) and CYCLE return
+    /// to their power-on values. Memory — local and system — is not touched; the objects this device handed out
+    /// (<see cref="Mmio"/>, <see cref="Aperture"/>, <see cref="DoorbellAperture"/>, <see cref="LocalMemoryBar"/>,
+    /// <see cref="Interrupts"/> and its <see cref="InterruptController.Line"/>) stay valid. Call it between steps, never from
+    /// inside <see cref="Step"/> or an <see cref="IInterruptLine.SetLevel"/> callback (§20.4).
+    /// </summary>
+    public void Reset()
+    {
+        foreach (var e in _engines) e.Reset();
+        RunLists.Reset();
+        SchedulingCore.Reset();
+        DoorbellBlock.Reset();
+        DoorbellAperture.Reset();
+        Display.Reset(Options.VsyncPeriodCycles);
+        Aperture.Reset();
+        Mmu.Reset();
+        _mmuRegisters.Reset();
+        Mmio.Reset();
+        Cycle = 0;
+        _vsyncPeriodSeen = 0;
+        _nextVsync = 0;
+        ResetCount++;
+        Interrupts.Reset();
+    }
+
+    /// <summary>Resets since creation (not itself reset).</summary>
+    public long ResetCount { get; private set; }
+
+    /// <summary>
+    /// The first device cycle at which stepping can change anything (native-layout.md §20.5): <see cref="Cycle"/> when
+    /// <see cref="WorkPending"/> has an engine or user-queue bit; else the next vsync boundary when vsync is on; else
+    /// <see cref="ulong.MaxValue"/> — only a register or memory write can create work. A host may advance an idle device
+    /// in one <c>Step(NextEventCycle - Cycle)</c> (Step splits at vsync itself) or not step it at all until then; the
+    /// bytes, interrupts and cycles are the same as stepping it in small slices.
+    /// </summary>
+    public ulong NextEventCycle
+    {
+        get
+        {
+            if ((WorkPending & ~DeviceRegisters.WorkPendingFlipLatched) != 0) return Cycle;
+            uint period = Display.VsyncPeriod;
+            return period == 0 ? ulong.MaxValue : Cycle + (period - Cycle % period);
         }
     }
 

@@ -146,4 +146,15 @@ public sealed class DisplayController : IMmioBlock
             default: return false;
         }
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset(uint vsyncPeriod)
+    {
+        _latched = 0;
+        _flipPending = false;
+        CurrentSurface = 0;
+        VsyncPeriod = vsyncPeriod;
+        VsyncCount = FlipCount = 0;
+        Width = Height = Pitch = Format = 0;
+    }
 }

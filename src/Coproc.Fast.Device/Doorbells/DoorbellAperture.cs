@@ -28,12 +28,28 @@ public sealed class DoorbellAperture
     /// <summary>Writes outside the 1 MiB aperture or misaligned (dropped).</summary>
     public long DroppedWrites => Interlocked.Read(ref _outOfRange);
 
+    /// <summary>
+    /// The writer id of a plain bus store, which carries no process identity (native-layout.md §13.1 "Writer identity"):
+    /// it matches any owner. Protection then comes from where the doorbell page is mapped — the kernel maps a page only
+    /// into its owner's address space (seed 003), so on a real bus only the owner can store to it.
+    /// </summary>
+    public const uint BusWriter = uint.MaxValue;
+
+    /// <summary>
+    /// A 32-bit bus store at <paramref name="offset"/> (what a host emulator forwards from its bus): rings the doorbell whose
+    /// page contains it if that doorbell is Registered, whoever owns it (<see cref="BusWriter"/>). Use the overload with a
+    /// process id when the host knows which guest process stored (the owner check then applies).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write32(ulong offset, uint value) => Write32(offset, value, BusWriter);
+
     /// <summary>Byte offset of doorbell <paramref name="doorbell"/>'s page in the aperture.</summary>
     public static ulong PageOffset(int doorbell) => (ulong)doorbell << PageShift;
 
     /// <summary>
     /// A 32-bit write by process <paramref name="writerProcessId"/> at <paramref name="offset"/> in the aperture: rings the
-    /// doorbell whose page contains it (if registered and owned by the writer). Lock-free, allocation-free.
+    /// doorbell whose page contains it (if registered and owned by the writer, or the writer is <see cref="BusWriter"/>).
+    /// Lock-free, allocation-free.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write32(ulong offset, uint value, uint writerProcessId)
@@ -53,4 +69,7 @@ public sealed class DoorbellAperture
         _ = offset;
         return 0;
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset() => Interlocked.Exchange(ref _outOfRange, 0);
 }

@@ -77,7 +77,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
     public void OnPageWrite(int doorbell, uint writerProcessId)
     {
         var reg = _registrations[doorbell & (DoorbellVector.Count - 1)];
-        if (reg.State != DoorbellState.Registered || reg.OwnerProcessId != writerProcessId)
+        if (reg.State != DoorbellState.Registered || (reg.OwnerProcessId != writerProcessId && writerProcessId != DoorbellAperture.BusWriter))
         {
             RejectSlow(reg, writerProcessId);
             return;
@@ -94,7 +94,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
             case DoorbellState.Free: Interlocked.Increment(ref _unregisteredWrites); break;
             case DoorbellState.Faulted: Interlocked.Increment(ref _faultedWrites); break;
             default:
-                if (reg.OwnerProcessId != writer) Interlocked.Increment(ref _wrongOwnerWrites);
+                if (reg.OwnerProcessId != writer && writer != DoorbellAperture.BusWriter) Interlocked.Increment(ref _wrongOwnerWrites);
                 else OnPageWrite(reg.Index, writer); // registered between the two reads: a normal ring
                 break;
         }
@@ -211,4 +211,19 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
 
     /// <summary>Releases the interrupt line's wait handle.</summary>
     public void Dispose() => Interrupt.Dispose();
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        lock (_commandLock)
+        {
+            foreach (var r in _registrations) r.Free(); // generations are kept: an engine never mistakes a new registration for an old one
+            _registered = 0;
+            Vector.SnapshotAndClear();
+            _unregisteredWrites = _wrongOwnerWrites = _faultedWrites = 0;
+            _index = _owner = _context = _scheduling = _timeSlice = 0;
+            _descriptor = _saveArea = 0;
+            _status = default;
+        }
+    }
 }

@@ -86,7 +86,10 @@ public sealed unsafe partial class CommandProcessor
             b = budget;
             pos = _ctx.RingPosition;
         }
-        if (_ctxAddress != 0) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+        // A fault (or a switch after ENABLE_CONTEXT_SWITCH) already saved the context that ran — its ReadPtr included — and
+        // may have loaded another one, possibly a context still marked Faulted whose ring is not bound: only a context
+        // that is still the one fetched from publishes here.
+        if (status != RunStatus.Faulted) PublishReadPtr();
         return status;
     }
 
@@ -105,7 +108,7 @@ public sealed unsafe partial class CommandProcessor
             _ctx.RingPosition += PacketFormat.IndirectDwords * 4;
             _ctx.IndirectAddress = 0;
             _ctx.IndirectLength = _ctx.IndirectOffset = 0;
-            Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+            PublishReadPtr();
             return RunStatus.Continue;
         }
         bool privileged = (_ctx.IndirectAddress & PacketFormat.IndirectPrivilegedBit) != 0;

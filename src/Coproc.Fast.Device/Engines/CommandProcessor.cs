@@ -44,6 +44,10 @@ public sealed unsafe partial class CommandProcessor
     private GpuVirtualMemory _vmLimited, _vmPrivileged;
     private byte* _ring;
     private ulong _ringSize;
+    // Invariant: _ring, _ringWritePtr and _ringReadPtr are non-null exactly while a context whose ring TryBindRing accepted
+    // is loaded. Load leaves them null for a context still marked Faulted (never fetched from) and Save clears them; so a
+    // loaded context that is not Faulted always has a bound ring, and every ReadPtr write-back goes through
+    // PublishReadPtr, which is a no-op when nothing is bound.
     private ulong* _ringWritePtr, _ringReadPtr;
     private bool _ringPrivileged;       // false for a user queue's ring (descriptor Flags bit 0): it executes as a limited buffer
     private ulong _next, _deferred;
@@ -178,6 +182,11 @@ public sealed unsafe partial class CommandProcessor
     /// </summary>
     public void Run(long cycles, ulong stepEnd)
     {
+        if (InjectedFailureForTests is { } injected)
+        {
+            InjectedFailureForTests = null;
+            throw injected;
+        }
         _stepEnd = stepEnd;
         long budget = cycles + _carry;
         _mark = budget + (_mark - _carry); // cycles charged between steps (switch costs) are not yet accounted
@@ -347,7 +356,7 @@ public sealed unsafe partial class CommandProcessor
         // its save area and descriptor may already hold someone else's data.
         if (!_uqActive || (_uqLoading ? _uqOutgoingOwnsMemory : LoadedQueueOwnsItsMemory()))
         {
-            if (_ringReadPtr != null) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+            PublishReadPtr();
             var pa = PhysicalAddress.Decode(_ctxAddress);
             Unsafe.WriteUnaligned(_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes), _ctx);
         }
@@ -396,6 +405,13 @@ public sealed unsafe partial class CommandProcessor
         // before Load) is limited whatever the flag says (seed 001 §7).
         _ringPrivileged = !_uqActive && (desc.Flags & RingDescriptor.UserQueueFlag) == 0;
         return true;
+    }
+
+    /// <summary>Writes the loaded context's ring position to its ring's ReadPtr (device-owned, §10.2) when a ring is bound.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PublishReadPtr()
+    {
+        if (_ringReadPtr != null) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -22,6 +22,7 @@ public sealed class InterruptController : IMmioBlock
     private int _head, _count;
     private uint _status, _enable = InterruptSources.AllMask;
     private bool _asserted;
+    private bool _inLineCallback;
 
     /// <summary>Pending sources (bit per source).</summary>
     public uint Status => _status;
@@ -90,8 +91,16 @@ public sealed class InterruptController : IMmioBlock
         bool level = (_status & _enable) != 0;
         if (level == _asserted) return;
         _asserted = level;
-        Line?.SetLevel(level);
+        if (Line is not { } line) return;
+        // The flag lets Coprocessor.Step's containment filter tell an exception thrown by the host's own SetLevel (the
+        // host's, passed through unchanged) from one of the device's (exception filters run before this finally).
+        _inLineCallback = true;
+        try { line.SetLevel(level); }
+        finally { _inLineCallback = false; }
     }
+
+    /// <summary>True while the host's <see cref="IInterruptLine.SetLevel"/> runs (see <see cref="Core.Coprocessor.Step"/>).</summary>
+    internal bool InLineCallback => _inLineCallback;
 
     /// <inheritdoc />
     public uint Base => MmioMap.InterruptBase;
@@ -132,5 +141,17 @@ public sealed class InterruptController : IMmioBlock
             case InfoPopReg: TryDequeue(out _); return true;
             default: return false;
         }
+    }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        Array.Clear(_queue);
+        _head = _count = 0;
+        _status = 0;
+        _enable = InterruptSources.AllMask;
+        RaisedCount = 0;
+        DroppedCount = 0;
+        UpdateLine(); // a line asserted before the reset goes down (SetLevel(false))
     }
 }

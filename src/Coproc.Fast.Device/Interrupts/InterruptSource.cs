@@ -45,9 +45,9 @@ public static class InterruptSources
 /// </summary>
 /// <param name="Source">The source.</param>
 /// <param name="Engine">The engine (<see cref="InterruptSources.NoEngine"/> for none).</param>
-/// <param name="ContextId">The context (from its save area), 0 when none.</param>
+/// <param name="ContextId">The context (from its save area), 0 when none; for CONTEXT_SWITCH the context switched away from.</param>
 /// <param name="Data0">Source-specific: fence value, trap id, switch reason, fault address, vsync count.</param>
-/// <param name="Data1">Source-specific: fence address, trap offset, new context, fault record address.</param>
+/// <param name="Data1">Source-specific: fence address, trap offset, save area switched to, save area of the faulted context (its fault record is at +128).</param>
 /// <param name="Cycle">Device cycle at which it was raised.</param>
 public readonly record struct InterruptInfo(InterruptSource Source, byte Engine, uint ContextId, ulong Data0, ulong Data1, ulong Cycle);
 

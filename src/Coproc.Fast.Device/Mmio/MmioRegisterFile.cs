@@ -3,8 +3,8 @@ namespace Coproc.Fast.Device.Mmio;
 /// <summary>
 /// The register BAR: the only way software controls the device. 32- and 64-bit accesses by byte offset,
 /// naturally aligned. Reads of unimplemented registers return all ones and writes to them are dropped, as
-/// on a PCI bus; both are counted in <see cref="UnclaimedAccesses"/>. A misaligned access or one outside the
-/// BAR throws <see cref="MmioAccessException"/> (a host-side programming error, not a device condition).
+/// on a PCI bus; both are counted in <see cref="UnclaimedAccesses"/>. A misaligned access or one outside the BAR is
+/// treated the same way (all ones, dropped, counted): whatever a guest does on the bus, nothing is thrown into the host.
 /// </summary>
 public sealed class MmioRegisterFile
 {
@@ -45,35 +45,39 @@ public sealed class MmioRegisterFile
         return width == 4 ? uint.MaxValue : ulong.MaxValue;
     }
 
+    /// <summary>Register writes refused because they were made from inside <c>IInterruptLine.SetLevel</c> (native-layout.md §20.4).</summary>
+    public long RefusedReentrantWrites { get; private set; }
+
+    /// <summary>Set by the device: true while the host's interrupt-line callback runs.</summary>
+    internal Func<bool>? InLineCallback { get; set; }
+
     private void Write(uint offset, int width, ulong value)
     {
         var block = Resolve(offset, width);
+        // Threading contract (native-layout.md §20.4): an interrupt handler called from SetLevel runs in the middle of a
+        // device operation; it may read any register and acknowledge or pop interrupts, but any other write is refused
+        // (it would change an engine or block halfway through its own update).
+        if (block is not null && block is not Interrupts.InterruptController && InLineCallback is { } inCallback && inCallback())
+        {
+            RefusedReentrantWrites++;
+            UnclaimedAccesses++;
+            return;
+        }
         if (block is null || !block.TryWrite(offset - block.Base, width, width == 4 ? (uint)value : value))
             UnclaimedAccesses++;
     }
 
     private IMmioBlock? Resolve(uint offset, int width)
     {
-        if ((offset & (uint)(width - 1)) != 0 || offset + (uint)width > MmioMap.RegisterBarSize)
-            throw new MmioAccessException(offset, width);
+        if ((offset & (uint)(width - 1)) != 0 || offset >= MmioMap.RegisterBarSize || offset + (uint)width > MmioMap.RegisterBarSize)
+            return null;
         return _byPage[offset >> 8];
     }
-}
 
-/// <summary>A misaligned MMIO access or one outside the register BAR.</summary>
-public sealed class MmioAccessException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public MmioAccessException(uint offset, int width)
-        : base($"MMIO access of {width} bytes at 0x{offset:X} is misaligned or outside the 0x{MmioMap.RegisterBarSize:X}-byte register BAR")
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
     {
-        Offset = offset;
-        Width = width;
+        UnclaimedAccesses = 0;
+        RefusedReentrantWrites = 0;
     }
-
-    /// <summary>The offending offset.</summary>
-    public uint Offset { get; }
-
-    /// <summary>The access width in bytes.</summary>
-    public int Width { get; }
 }

@@ -34,10 +34,12 @@ public sealed unsafe class Aperture
     public const ushort TlbAsid = 0xFFFE;
 
     private readonly DeviceMemory _memory;
+    private readonly GpuMmu _mmu;
 
     internal Aperture(DeviceMemory memory, GpuMmu mmu, ulong sizeBytes)
     {
         _memory = memory;
+        _mmu = mmu;
         Size = sizeBytes;
         Tlb = mmu.CreateClientTlb("aperture");
     }
@@ -100,7 +102,7 @@ public sealed unsafe class Aperture
             PhysicalAddress pa = default;
             var s = at < apertureOffset ? ApertureStatus.OutsideWindow : Translate(at, AccessKind.Read, out pa);
             if (s == ApertureStatus.Ok) new ReadOnlySpan<byte>(_memory.TryPointer(MemoryLocation.Local, pa.Offset, (ulong)n), n).CopyTo(chunk);
-            else { chunk.Fill(0xFF); first = Fail(first, s); }
+            else { chunk.Fill(0xFF); first = Fail(first, s, at, AccessKind.Read); }
             done += n;
         }
         return first;
@@ -118,7 +120,7 @@ public sealed unsafe class Aperture
             PhysicalAddress pa = default;
             var s = at < apertureOffset ? ApertureStatus.OutsideWindow : Translate(at, AccessKind.Write, out pa);
             if (s == ApertureStatus.Ok) source.Slice(done, n).CopyTo(new Span<byte>(_memory.TryPointer(MemoryLocation.Local, pa.Offset, (ulong)n), n));
-            else first = Fail(first, s);
+            else first = Fail(first, s, at, AccessKind.Write);
             done += n;
         }
         return first;
@@ -149,9 +151,18 @@ public sealed unsafe class Aperture
     private static int ChunkLength(ulong at, int remaining) =>
         (int)Math.Min((ulong)remaining, PageTableLayout.PageSize - (at & (PageTableLayout.PageSize - 1)));
 
-    private ApertureStatus Fail(ApertureStatus first, ApertureStatus s)
+    // Every failed aperture page is also an MMU fault of the aperture client (native-layout.md §7.5): FAULT_COUNT counts it,
+    // FAULT_VA holds the aperture offset, FAULT_INFO the mapped status, the access kind, ASID 0xFFFE and client 0.
+    private ApertureStatus Fail(ApertureStatus first, ApertureStatus s, ulong at, AccessKind access)
     {
         FailedPageAccesses++;
+        var status = s switch
+        {
+            ApertureStatus.ReadOnly => TranslationStatus.WriteProtected,
+            ApertureStatus.PhysicalOutOfRange => TranslationStatus.PhysicalOutOfRange,
+            _ => TranslationStatus.InvalidAddress,
+        };
+        _mmu.ReportFault(Tlb.ClientId, TlbAsid, at, status, access);
         return first == ApertureStatus.Ok ? s : first;
     }
 
@@ -170,5 +181,14 @@ public sealed unsafe class Aperture
         Tlb.Insert(TlbAsid, page, e.FrameOffset, e.IsWritable, e.IsPrivileged, MemoryLocation.Local);
         data = e.FrameOffset | (e.IsWritable ? 0 : Tlb.ReadOnlyBit) | (e.IsPrivileged ? Tlb.PrivilegedBit : 0);
         return ApertureStatus.Ok;
+    }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        TableRegister = 0;
+        Entries = 0;
+        FailedPageAccesses = 0;
+        Tlb.InvalidateAll();
     }
 }

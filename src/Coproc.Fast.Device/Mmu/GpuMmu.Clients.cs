@@ -84,4 +84,13 @@ public sealed partial class GpuMmu
         _lastFault = new MmuFault((byte)clientId, asid, va, status, access);
         FaultCount++;
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        foreach (var tlb in _clients) tlb.InvalidateAll();
+        InvalidationCount = 0;
+        FaultCount = 0;
+        _lastFault = default;
+    }
 }

@@ -122,4 +122,13 @@ public sealed class MmuRegisterBlock : IMmioBlock
             default: RejectedCommands++; break;
         }
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): the staged TLB_INV_* registers and the rejected-command count.</summary>
+    internal void Reset()
+    {
+        _invAsid = 0;
+        _invVa = 0;
+        _invPages = 0;
+        RejectedCommands = 0;
+    }
 }

@@ -125,4 +125,20 @@ public sealed unsafe class HardwareRunList
         CurrentBase = 0;
         RunningIndex = -1;
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        Array.Clear(Current);
+        Array.Clear(Pending);
+        CurrentCount = PendingCount = 0;
+        RunningIndex = -1;
+        CurrentSerial = PendingSerial = 0;
+        CurrentBase = 0;
+        LastStatus = default;
+        StagedBase = 0;
+        StagedCount = 0;
+        _pendingBase = 0;
+        _serials = 0;
+    }
 }

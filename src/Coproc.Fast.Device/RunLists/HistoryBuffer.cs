@@ -53,4 +53,13 @@ public sealed unsafe class HistoryBuffer
         Unsafe.WriteUnaligned(_base + (long)((n - 1) % (ulong)Capacity) * HistoryRecord.SizeInBytes, record);
         Volatile.Write(ref _writePtr, n); // seed 001 §6.5 claim 11: the record is visible before the pointer moves
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        _base = null;
+        BaseAddress = 0;
+        Capacity = 0;
+        Volatile.Write(ref _writePtr, 0);
+    }
 }

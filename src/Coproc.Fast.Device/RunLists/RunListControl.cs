@@ -47,4 +47,14 @@ public sealed class RunListControl
         Mode = (RunListMode)value;
         return RunListConfigStatus.Ok;
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        Mode = RunListMode.TwoElement;
+        StagedHistoryBase = 0;
+        StagedHistorySize = 0;
+        LastStatus = default;
+        History.Reset();
+    }
 }

@@ -295,4 +295,21 @@ public sealed class EngineRunList
         if (--_fifoCount[level] == 0) _waitingMask &= ~(1 << level);
         return db;
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        Array.Fill(_slots, -1);
+        Array.Clear(_slotGeneration);
+        Array.Clear(_slotUsed);
+        Array.Clear(_fifo);
+        Array.Clear(_fifoGeneration);
+        Array.Clear(_fifoHead);
+        Array.Clear(_fifoCount);
+        Array.Clear(_member);
+        Array.Clear(_memberGeneration);
+        _waitingMask = 0;
+        _cursor = -1;
+        TimeSliceRotations = 0;
+    }
 }

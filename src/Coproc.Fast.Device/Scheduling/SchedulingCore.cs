@@ -204,4 +204,18 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
             return true;
         }
     }
+
+    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    internal void Reset()
+    {
+        foreach (var r in _runLists) r.Reset();
+        lock (_faultLock)
+        {
+            Array.Clear(_faultLog);
+            _faultHead = _faultCount = 0;
+        }
+        _services = _queueFaults = _lostFaultRecords = 0;
+        _lastFault = 0;
+        _cycle = 0;
+    }
 }

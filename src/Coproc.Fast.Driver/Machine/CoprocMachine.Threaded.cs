@@ -1,5 +1,3 @@
-using Coproc.Fast.Device.Doorbells;
-using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.VidSch;
 
@@ -91,20 +89,15 @@ public sealed partial class CoprocMachine
         }
     }
 
-    private bool AnyLoadedWithWork()
-    {
-        // User queues (seed 003): a rung doorbell or a queue in an engine's run list is work the device must step
-        // for, though no MMIO write was posted (ring 3 writes its doorbell page directly).
-        // Read through the doorbell block's registers (native-layout.md §13.3), like every other driver access.
-        if (Device.Mmio.Read64(MmioMap.DoorbellBase + DoorbellRegisters.PendingSummary) != 0) return true;
-        if (Device.Mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.RunnableEngines) != 0) return true;
-        for (int e = 0; e < Engines.Count; e++)
-        {
-            uint s = Device.Mmio.Read32(MmioMap.EngineBase + (uint)e * 0x80 + 0x20);
-            if ((s & 1) != 0 && (s & 2) != 0 && (s & 4) == 0) return true; // waiting contexts keep time moving (timeouts)
-        }
-        return false;
-    }
+    // Invariant: the device loop steps while any context the device holds — loaded, set aside for user queues, NEXT_CONTEXT,
+    // a run-list entry, a pending list, a user queue, a latched flip — has work. The device answers that itself in WORK_PENDING
+    // (native-layout.md §6.1), read through the register BAR like every other driver access; a check of the loaded context
+    // alone parked the device while a kernel context set aside for a user queue still had ring work, which stopped the
+    // device clock (timers never fired, healthy buffers were failed by timeout).
+    // A latched flip (bit 9) is left to Display.WaitingForVsync, the driver's own view: with vsync off it would never clear.
+    private bool AnyLoadedWithWork() =>
+        (Device.Mmio.Read32(MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.WorkPending)
+            & ~Coproc.Fast.Device.Core.DeviceRegisters.WorkPendingFlipLatched) != 0;
 
     private void SchedulerLoop()
     {

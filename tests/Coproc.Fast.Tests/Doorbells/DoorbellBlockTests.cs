@@ -47,6 +47,25 @@ public class DoorbellBlockTests
     }
 
     [Test]
+    public void BusStoreWithoutAProcessId_RingsARegisteredDoorbellWhoeverOwnsIt_ButNotAnUnregisteredOne()
+    {
+        // Given a doorbell owned by process 42 and a host bus that forwards stores with no process identity (§13.1).
+        using var h = new Ring3Harness();
+        var (reg, _) = h.Open(process: 42, slot: 0, context: 5);
+        var aperture = h.Device.DoorbellAperture;
+
+        // When the bus stores to its page and to an unregistered page.
+        aperture.Write32(DoorbellAperture.PageOffset(reg.Doorbell), 0x40);
+        aperture.Write32(DoorbellAperture.PageOffset(reg.Doorbell + 1), 0x40);
+
+        // Then the registered one rang (the mapping is the protection), the unregistered one is counted, no owner mismatch.
+        Assert.That(h.Device.Mmio.Read64(B + DoorbellRegisters.Pending0), Is.EqualTo(1UL << reg.Doorbell));
+        Assert.That(h.Device.DoorbellBlock.UnregisteredWrites, Is.EqualTo(1));
+        Assert.That(h.Device.DoorbellBlock.WrongOwnerWrites, Is.Zero);
+        Assert.That(DoorbellAperture.BusWriter, Is.EqualTo(0xFFFF_FFFFu));
+    }
+
+    [Test]
     public void The257thRegistration_FailsWithDoorbellsExhausted_AndAFreedDoorbellIsReused()
     {
         using var h = new Ring3Harness(systemBytes: 16UL << 20);

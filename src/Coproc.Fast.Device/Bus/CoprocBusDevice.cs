@@ -1,0 +1,131 @@
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Interrupts;
+using Coproc.Fast.Device.Mmio;
+
+namespace Coproc.Fast.Device.Bus;
+
+/// <summary>
+/// The device as a PCI function on a host emulator's bus (native-layout.md §20.7): configuration space, per-BAR reads
+/// and writes of 1, 2, 4 or 8 bytes, the interrupt line, the clock, reset and NEXT_EVENT — the whole surface a host
+/// needs, with nothing that reaches into engines. Never throws, whatever the offset, width or value.
+/// </summary>
+public sealed class CoprocBusDevice
+{
+    /// <summary>BAR slot of the register window (4 KiB).</summary>
+    public const int RegistersBar = 0;
+    /// <summary>BAR slot of the aperture window (64-bit, prefetchable; slots 1–2).</summary>
+    public const int ApertureBar = 1;
+    /// <summary>BAR slot of the local-memory window (64-bit, prefetchable; slots 3–4).</summary>
+    public const int LocalMemoryBar = 3;
+    /// <summary>BAR slot of the doorbell window (1 MiB).</summary>
+    public const int DoorbellBar = 5;
+
+    /// <summary>Wraps <paramref name="device"/>; the host keeps owning (and disposes) it.</summary>
+    public CoprocBusDevice(Coprocessor device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        Device = device;
+        Config = new PciConfigSpace(MmioMap.RegisterBarSize, device.Options.ApertureBytes, device.LocalMemoryBar.Size, DoorbellAperture.SizeInBytes);
+    }
+
+    /// <summary>The device behind the façade.</summary>
+    public Coprocessor Device { get; }
+
+    /// <summary>PCI configuration space.</summary>
+    public PciConfigSpace Config { get; }
+
+    /// <summary>The interrupt line (INTA): the host's pin.</summary>
+    public IInterruptLine? InterruptLine
+    {
+        get => Device.Interrupts.Line;
+        set => Device.Interrupts.Line = value;
+    }
+
+    /// <summary>Bus reads that returned all ones because memory space was disabled, the BAR unknown or the width unsupported.</summary>
+    public long IgnoredAccesses { get; private set; }
+
+    /// <summary>
+    /// A read of <paramref name="width"/> (1, 2, 4, 8) bytes at <paramref name="offset"/> in BAR <paramref name="bar"/>,
+    /// little-endian. Registers: 4/8-byte aligned accesses as §6; 1- and 2-byte reads return bytes of the containing dword.
+    /// Doorbells read 0. All ones when memory space is disabled (COMMAND bit 1) or the BAR/width is not one of these.
+    /// </summary>
+    public ulong ReadBar(int bar, ulong offset, int width)
+    {
+        if (!Config.MemorySpaceEnabled || width is not (1 or 2 or 4 or 8)) return Ignored(width);
+        switch (bar)
+        {
+            case RegistersBar:
+                if (offset >= MmioMap.RegisterBarSize) return Ignored(width);
+                if (width >= 4) return width == 8 ? Device.Mmio.Read64((uint)offset) : Device.Mmio.Read32((uint)offset);
+                uint dword = Device.Mmio.Read32((uint)offset & ~3u);
+                return (dword >> (int)(8 * (offset & 3))) & Mask(width);
+            case ApertureBar:
+            {
+                ulong v = 0;
+                Device.Aperture.Read(offset, AsBytes(ref v, width));
+                return v;
+            }
+            case LocalMemoryBar:
+            {
+                ulong v = 0;
+                Device.LocalMemoryBar.Read(offset, AsBytes(ref v, width));
+                return v;
+            }
+            case DoorbellBar: return 0;
+            default: return Ignored(width);
+        }
+    }
+
+    /// <summary>
+    /// A write of <paramref name="width"/> bytes. Registers: 4/8-byte only (1/2-byte writes are dropped as unclaimed).
+    /// Doorbells: a 4- or 8-byte store rings the page's doorbell as a bus store without a process id
+    /// (<see cref="DoorbellAperture.BusWriter"/>, §13.1); narrower stores are dropped. Dropped while memory space is disabled.
+    /// </summary>
+    public void WriteBar(int bar, ulong offset, int width, ulong value)
+    {
+        if (!Config.MemorySpaceEnabled || width is not (1 or 2 or 4 or 8))
+        {
+            IgnoredAccesses++;
+            return;
+        }
+        switch (bar)
+        {
+            case RegistersBar:
+                if (offset < MmioMap.RegisterBarSize && width >= 4)
+                {
+                    if (width == 8) Device.Mmio.Write64((uint)offset, value);
+                    else Device.Mmio.Write32((uint)offset, (uint)value);
+                }
+                else IgnoredAccesses++;
+                return;
+            case ApertureBar: Device.Aperture.Write(offset, AsBytes(ref value, width)); return;
+            case LocalMemoryBar: Device.LocalMemoryBar.Write(offset, AsBytes(ref value, width)); return;
+            case DoorbellBar:
+                if (width >= 4) Device.DoorbellAperture.Write32(offset & ~3UL, (uint)value);
+                else IgnoredAccesses++;
+                return;
+            default: IgnoredAccesses++; return;
+        }
+    }
+
+    /// <summary>Advances the device clock (<see cref="Coprocessor.Step"/>).</summary>
+    public void Step(ulong cycles) => Device.Step(cycles);
+
+    /// <summary>Device reset (§20.3). Configuration space is the bus's and is not changed (BARs stay programmed).</summary>
+    public void Reset() => Device.Reset();
+
+    /// <summary>The first cycle at which stepping can change anything (§20.5).</summary>
+    public ulong NextEventCycle => Device.NextEventCycle;
+
+    private ulong Ignored(int width)
+    {
+        IgnoredAccesses++;
+        return width >= 8 ? ulong.MaxValue : Mask(width);
+    }
+
+    private static ulong Mask(int width) => width >= 8 ? ulong.MaxValue : (1UL << (8 * width)) - 1;
+
+    private static unsafe Span<byte> AsBytes(ref ulong value, int width) =>
+        new(System.Runtime.CompilerServices.Unsafe.AsPointer(ref value), width);
+}
