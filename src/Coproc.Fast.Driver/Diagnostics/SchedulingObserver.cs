@@ -243,7 +243,7 @@ public sealed class SchedulingObserver
     /// <summary>Bytes of local memory resident now.</summary>
     public void Residency(ulong cycle, long residentBytes)
     {
-        if (_sink.IsEnabled) _sink.Emit(TraceEvent.Counter(_residencyTrack, TraceCategory.Residency, "resident_bytes", cycle, residentBytes));
+        if (_sink.IsEnabled) _sink.Emit(TraceEvent.Counter(_residencyTrack, TraceCategory.Residency, "local memory resident", cycle, residentBytes));
     }
 
     private void EmitDepth(ContextState c, ulong cycle)
