@@ -7,7 +7,7 @@ namespace Coproc.Fast.Driver.Diagnostics;
 /// <see cref="MeterName"/>, so <c>dotnet-counters monitor --counters Coproc.Fast</c> and OpenTelemetry users can
 /// watch a threaded run live. Static so a hot path calls <c>CoprocMetrics.Submissions.Add(1)</c> with no lookup;
 /// a <see cref="Counter{T}"/> with no listener costs one check of its enabled flag. Instrument names are
-/// documented in the README ("Observability").
+/// documented in docs/observability.md.
 /// </summary>
 public static class CoprocMetrics
 {
@@ -64,6 +64,15 @@ public static class CoprocMetrics
     /// <summary>Device cycles executed (the device clock advancing).</summary>
     public static readonly Counter<long> DeviceCycles =
         Meter.CreateCounter<long>("coproc.device_cycles", "{cycle}", "Device cycles stepped");
+
+    /// <summary>
+    /// Device cycles from a DMA buffer's submission to its engine picking it up (seed 001 §6: the latency a process
+    /// feels), one recording per buffer as it first starts. dotnet-counters shows its percentiles; OpenTelemetry
+    /// exports it as a histogram. In cycles because the device clock is the run's, not the host's (divide by the
+    /// clock rate, 1 GHz by default, for seconds).
+    /// </summary>
+    public static readonly Histogram<long> SubmitToStartLatency =
+        Meter.CreateHistogram<long>("coproc.submit_to_start_latency", "{cycle}", "Device cycles from a buffer's submission to its start on the engine");
 
     /// <summary>
     /// Counts one VidSch event (called by every scheduler as it emits, listener or not): submissions, retired
