@@ -87,6 +87,12 @@ internal static class TimelineAssets
               row.max = max || 1; row.unit = r.unit; row.height = COUNTER_H; row.strips = [];
               return row;
             }
+            if (r.depth) {
+              const n = r.depth.length / 2;
+              row.depth = { t: new Float64Array(n), v: new Float64Array(n), max: 1 };
+              let t = 0;
+              for (let i = 0; i < n; i++) { t += r.depth[2 * i]; row.depth.t[i] = t; row.depth.v[i] = r.depth[2 * i + 1]; if (row.depth.v[i] > row.depth.max) row.depth.max = row.depth.v[i]; }
+            }
             row.lanes = [];
             for (let l = 0; l < r.lanes; l++) row.lanes.push({ s: [], e: [], k: [], o: [], id: [] });
             let t = 0;
@@ -111,7 +117,7 @@ internal static class TimelineAssets
             }
             row.strips = [...strips.values()].sort((a, b) => markerIndex[a.kind] - markerIndex[b.kind]);
             row.laneH = r.lanes > 1 ? LANE_H : SINGLE_H;
-            row.slicesH = sl.length > 0 ? r.lanes * row.laneH : 0;
+            row.slicesH = sl.length > 0 || row.depth ? r.lanes * row.laneH : 0;
             row.height = PAD + row.slicesH + row.strips.length * STRIP_H + PAD;
             return row;
           });
@@ -260,8 +266,23 @@ internal static class TimelineAssets
           }
           // Decimation: a slice narrower than a pixel whose pixel its lane has already painted is skipped, so the
           // cost of a frame is bounded by the canvas width per lane, whatever the zoom.
+          // A context's queue depth, shaded behind its lanes (full height = its deepest queue).
+          function drawDepth(g, row, y) {
+            const d = row.depth, base = y + PAD + row.slicesH, scale = (row.slicesH - 1) / d.max;
+            g.fillStyle = "rgba(0,0,0,0.08)";
+            let i = Math.max(0, lowerBound(d.t, v0) - 1), lastPx = -1;
+            for (; i < d.t.length && d.t[i] <= v1; i++) {
+              if (d.v[i] <= 0) continue;
+              const a = Math.max(LABEL_W, X(d.t[i])), b = Math.min(LABEL_W + plotW, i + 1 < d.t.length ? X(d.t[i + 1]) : LABEL_W + plotW);
+              if (b - a < 1 && Math.floor(a) <= lastPx) continue;
+              const h = d.v[i] * scale;
+              g.fillRect(a, base - h, Math.max(1, b - a), h); lastPx = Math.floor(Math.max(a, b));
+            }
+          }
+          function depthAt(row, t) { const i = lowerBound(row.depth.t, t + 1e-9) - 1; return i >= 0 ? row.depth.v[i] : 0; }
           function drawSlices(g, row, y) {
             const right = LABEL_W + plotW;
+            if (row.depth) drawDepth(g, row, y);
             for (let l = 0; l < row.lanes.length; l++) {
               const lane = row.lanes[l], top = y + PAD + l * row.laneH, h = row.laneH - 1;
               let i = lowerBound(lane.e, v0), painted = -1;
@@ -375,7 +396,7 @@ internal static class TimelineAssets
                 const lane = row.lanes[Math.min(row.lanes.length - 1, Math.floor((y - PAD) / row.laneH))];
                 let best = -1;
                 for (let i = lowerBound(lane.e, t - tol); i < lane.s.length && lane.s[i] <= t + tol; i++) { best = i; if (lane.s[i] <= t && lane.e[i] >= t) break; }
-                if (best < 0) return null;
+                if (best < 0) return row.depth ? { title: row.name, lines: ["at " + fmtCycles(t) + ": queue depth " + depthAt(row, t) + " buffers waiting"] } : null;
                 const k = kinds[lane.k[best]], d = lane.e[best] - lane.s[best];
                 const lines = ["on " + row.name, "start: " + fmtCycles(lane.s[best]), "duration: " + fmtCycles(d) + " (" + d + " cycles)"].concat(ownerText(lane.o[best]));
                 if (lane.id[best]) lines.push("id: " + lane.id[best]);

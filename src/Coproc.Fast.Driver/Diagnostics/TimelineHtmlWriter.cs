@@ -19,7 +19,8 @@ namespace Coproc.Fast.Driver.Diagnostics;
 /// a slice's or marker's details with its duration. Ticks fall on round times (1, 2 or 5 × 10^k). Each process gets
 /// its own colour (golden-angle hues, so they stay distinct past ten processes); paging buffers and every marker
 /// kind are in the legend, each marker kind on its own strip of a row (vsyncs never hide under flips). Rows with
-/// nothing to show are left out.
+/// nothing to show are left out. A context's queue depth is shaded behind its row, so a starved context (buffers
+/// waiting, none completing) shows even though none of its "queued" slices ever closed.
 /// </para>
 /// <para>
 /// Data layout (the <c>script#timeline-data</c> JSON): slices per row as flat 6-tuples <c>[start delta, duration,
@@ -134,6 +135,12 @@ public static class TimelineHtmlWriter
         {
             if ((uint)e.Track >= (uint)tracks.Count) continue;
             if (e.Phase == TracePhase.Instant) rows[e.Track].Instants.Add(e);
+            else if (e.Phase == TracePhase.Counter && tracks[e.Track].Kind == TraceTrackKind.ContextQueue)
+            {
+                // A context's queue depth is drawn behind its own row: buffers waiting that never complete (a starved
+                // context) show there even though no "queued" slice was ever closed.
+                rows[e.Track].Samples.Add(e);
+            }
             else if (e.Phase == TracePhase.Counter)
             {
                 if (!series.TryGetValue((e.Track, e.Name), out var row))
@@ -155,7 +162,7 @@ public static class TimelineHtmlWriter
             .Concat(rows.Where(r => r.Kind == "engine"))
             .Concat(rows.Where(r => r.Kind == "device"))
             .Concat(rows.Where(r => r.Kind == "counter"))
-            .Where(r => r.Slices.Count > 0 || r.Instants.Count > 0)
+            .Where(r => r.Slices.Count > 0 || r.Instants.Count > 0 || r.Samples.Exists(x => x.Value != 0))
             .Concat(seriesOrder.Where(r => r.Samples.Exists(s => s.Value != 0))
                 .OrderBy(r => r.Track.Kind == TraceTrackKind.Counter ? 0 : 1).ThenBy(r => r.Track.ProcessId).ThenBy(r => r.Track.Id))
             .ToList();
@@ -195,21 +202,11 @@ public static class TimelineHtmlWriter
                 if (r.Kind == "counter")
                 {
                     w.WriteString("unit", r.Unit.Length > 0 ? r.Unit : "value");
-                    w.WriteStartArray("samples"); // [time delta, value] pairs, repeats of the last value dropped
-                    ulong last = 0;
-                    long? lastValue = null;
-                    foreach (var s in r.Samples)
-                    {
-                        if (lastValue == s.Value) continue;
-                        w.WriteNumberValue(s.StartCycle - last);
-                        w.WriteNumberValue(s.Value);
-                        last = s.StartCycle;
-                        lastValue = s.Value;
-                    }
-                    w.WriteEndArray();
+                    WriteSamples(w, "samples", r.Samples);
                 }
                 else
                 {
+                    if (r.Samples.Count > 0) WriteSamples(w, "depth", r.Samples);
                     w.WriteNumber("lanes", r.Lanes);
                     w.WriteStartArray("slices");
                     ulong last = 0;
@@ -263,6 +260,23 @@ public static class TimelineHtmlWriter
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.GetBuffer(), 0, (int)ms.Length);
+    }
+
+    // [time delta, value] pairs in time order, repeats of the last value dropped.
+    private static void WriteSamples(Utf8JsonWriter w, string name, List<TraceEvent> samples)
+    {
+        w.WriteStartArray(name);
+        ulong last = 0;
+        long? lastValue = null;
+        foreach (var s in samples)
+        {
+            if (lastValue == s.Value) continue;
+            w.WriteNumberValue(s.StartCycle - last);
+            w.WriteNumberValue(s.Value);
+            last = s.StartCycle;
+            lastValue = s.Value;
+        }
+        w.WriteEndArray();
     }
 
     // Ids beyond 2^53 (fault addresses) as strings: JavaScript numbers would round them.

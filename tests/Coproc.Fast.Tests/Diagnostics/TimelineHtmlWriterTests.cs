@@ -58,6 +58,20 @@ public class TimelineHtmlWriterTests
     }
 
     [Test]
+    public void StarvedContext_WithBuffersWaitingAndNoneCompleted_KeepsItsRow_WithItsQueueDepth_AndNoSeparateCounterRow()
+    {
+        // Given a context whose two buffers wait from cycle 100 on and never complete (no "queued" slice ever closes),
+        var r = new TraceRecorder();
+        int q = r.DefineTrack(TraceTrackKind.ContextQueue, "starved / q", 4, "starved", 4);
+        r.Emit(TraceEvent.Counter(q, TraceCategory.QueueDepth, "queue depth starved / q", 100, 1));
+        r.Emit(TraceEvent.Counter(q, TraceCategory.QueueDepth, "queue depth starved / q", 100, 2));
+        // then its row is shown, carrying the depth samples (time deltas and values) drawn behind it.
+        var rows = Data(Render(r.Snapshot())).GetProperty("rows").EnumerateArray().ToArray();
+        Assert.That(rows.Select(x => x.GetProperty("name").GetString()), Is.EqualTo(new[] { "starved / q" }));
+        Assert.That(rows[0].GetProperty("depth").EnumerateArray().Select(x => x.GetInt64()), Is.EqualTo(new long[] { 100, 1, 0, 2 }));
+    }
+
+    [Test]
     public void OverlappingQueuedBuffers_AreStackedInLanes_LikeGpuView()
     {
         var r = new TraceRecorder();
