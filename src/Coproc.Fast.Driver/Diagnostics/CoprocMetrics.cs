@@ -66,6 +66,15 @@ public static class CoprocMetrics
         Meter.CreateCounter<long>("coproc.device_cycles", "{cycle}", "Device cycles stepped");
 
     /// <summary>
+    /// Device cycles from a DMA buffer's submission to its engine picking it up (seed 001 §6: the latency a process
+    /// feels), one recording per buffer as it first starts. dotnet-counters shows its percentiles; OpenTelemetry
+    /// exports it as a histogram. In cycles because the device clock is the run's, not the host's (divide by the
+    /// clock rate, 1 GHz by default, for seconds).
+    /// </summary>
+    public static readonly Histogram<long> SubmitToStartLatency =
+        Meter.CreateHistogram<long>("coproc.submit_to_start_latency", "{cycle}", "Device cycles from a buffer's submission to its start on the engine");
+
+    /// <summary>
     /// Counts one VidSch event (called by every scheduler as it emits, listener or not): submissions, retired
     /// buffers and the scheduler fences that retired them, preemptions, context switches, faults (a fault and the
     /// reset that follows count once, at the reset; a buffer that can never fit counts as its own fault) and the

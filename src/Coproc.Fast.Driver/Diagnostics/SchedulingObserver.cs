@@ -7,7 +7,7 @@ namespace Coproc.Fast.Driver.Diagnostics;
 /// The one object a scheduler calls at each scheduling event (seed 001 §6 life of a DMA buffer: submitted → queued
 /// in the context's software queue → started on the engine's hardware queue → preempted/resumed → completed; plus
 /// faults, paging, flips, vsyncs, residency). It fans each event out to the trace sink (only when enabled — nothing
-/// is built otherwise), to <see cref="CoprocMetrics"/> (frames presented and missed vsyncs only: the driver counts its own events), and to per-context <see cref="ContextStatistics"/> from which a
+/// is built otherwise), to <see cref="CoprocMetrics"/> (frames presented, missed vsyncs and the submit-to-start latency histogram: the driver counts its own events), and to per-context <see cref="ContextStatistics"/> from which a
 /// report is made. Times are device cycles. Not thread-safe: call it from the scheduler's thread (or under its lock).
 /// </summary>
 public sealed class SchedulingObserver
@@ -100,7 +100,9 @@ public sealed class SchedulingObserver
         if (!c.HeadStarted)
         {
             // seed 001 §6: the latency a process feels is from submission to the engine picking the buffer up.
-            c.Stats.AddLatency(cycle >= head.Submitted ? cycle - head.Submitted : 0);
+            ulong latency = cycle >= head.Submitted ? cycle - head.Submitted : 0;
+            c.Stats.AddLatency(latency);
+            CoprocMetrics.SubmitToStartLatency.Record((long)Math.Min(latency, long.MaxValue));
             c.HeadStarted = true;
         }
         c.Running = true;
@@ -243,7 +245,7 @@ public sealed class SchedulingObserver
     /// <summary>Bytes of local memory resident now.</summary>
     public void Residency(ulong cycle, long residentBytes)
     {
-        if (_sink.IsEnabled) _sink.Emit(TraceEvent.Counter(_residencyTrack, TraceCategory.Residency, "resident_bytes", cycle, residentBytes));
+        if (_sink.IsEnabled) _sink.Emit(TraceEvent.Counter(_residencyTrack, TraceCategory.Residency, "local memory resident", cycle, residentBytes));
     }
 
     private void EmitDepth(ContextState c, ulong cycle)

@@ -1,30 +1,39 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 
 namespace Coproc.Fast.Driver.Diagnostics;
 
 /// <summary>
-/// Writes a GPUView-like picture of a <see cref="TraceSnapshot"/> as one self-contained HTML file (inline CSS and
-/// SVG, no scripts, no network): the per-context software queues stacked over time (grouped by process), above
-/// the engines' hardware queues, then counter rows. Slices are coloured per process; hovering one shows its
-/// details through an SVG <c>title</c>. The markup is also well-formed XML, so tests can parse it.
+/// Writes an interactive GPUView-like timeline of a <see cref="TraceSnapshot"/> as one self-contained HTML file
+/// (inline CSS, data and script; no network, no external resources): the per-context software queues, grouped by
+/// process, above the engines' hardware queues, the device row (vsyncs, flips, interrupts) and counter rows.
+/// <para>
+/// The page draws on a canvas with decimation — slices narrower than a pixel that fall on an already painted pixel
+/// of their lane are skipped — so a 300 ms run with two dozen queues draws quickly at any zoom. Controls: wheel to
+/// zoom at the cursor, shift+drag (or shift+wheel, A/D) to pan, drag to select a range (its summary shows the range
+/// and every context's busy time on the engines inside it), Z zooms to the selection, 0 resets, Esc clears, the
+/// search box keeps the contexts whose name matches (and fades other contexts' work on the engines), hovering shows
+/// a slice's or marker's details with its duration. Ticks fall on round times (1, 2 or 5 × 10^k). Each process gets
+/// its own colour (golden-angle hues, so they stay distinct past ten processes); paging buffers and every marker
+/// kind are in the legend, each marker kind on its own strip of a row (vsyncs never hide under flips). Rows with
+/// nothing to show are left out. A context's queue depth is shaded behind its row, so a starved context (buffers
+/// waiting, none completing) shows even though none of its "queued" slices ever closed.
+/// </para>
+/// <para>
+/// Data layout (the <c>script#timeline-data</c> JSON): slices per row as flat 6-tuples <c>[start delta, duration,
+/// lane, kind, owner, id]</c> in start order (lanes from <see cref="TraceLayout"/>), kinds and owners interned, so
+/// a large run stays a few MB. The script also exposes <c>window.timeline</c> (view, zoom, locate) for tests.
+/// </para>
 /// </summary>
 public static class TimelineHtmlWriter
 {
-    /// <summary>Drawing width of the time axis, in SVG units.</summary>
-    public const int PlotWidth = 1200;
+    /// <summary>Most lanes a row draws; deeper queues share the last lane.</summary>
+    public const int MaxLanes = 16;
 
-    private const int RowHeight = 18;
-    private const int LaneHeight = 9;
-    private const int MaxLanes = 16;
-    private const int InstantStrip = 9; // rows of a track's instant markers under its slices
-
-    // Distinguishable hues, assigned to processes in id order so the same run gets the same colours.
-    private static readonly string[] Palette =
-        ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#bab0ac"];
-
-    /// <summary>Writes the timeline to <paramref name="output"/> (UTF-8).</summary>
+    /// <summary>Writes the timeline to <paramref name="output"/>.</summary>
     /// <param name="output">Destination.</param>
     /// <param name="trace">The recorded trace.</param>
     /// <param name="title">Page title (e.g. the scenario's name).</param>
@@ -33,232 +42,247 @@ public static class TimelineHtmlWriter
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(trace);
         ArgumentNullException.ThrowIfNull(title);
-        ulong end = Math.Max(1, trace.EndCycle);
-        var colours = AssignColours(trace);
-        var byTrack = new List<TraceEvent>[trace.Tracks.Count];
-        for (int i = 0; i < byTrack.Length; i++) byTrack[i] = [];
-        foreach (var e in trace.Events)
-            if ((uint)e.Track < (uint)byTrack.Length) byTrack[e.Track].Add(e);
-
-        var sb = new StringBuilder();
-        sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n<title>").Append(Esc(title)).Append("</title>\n");
-        sb.Append("<style>\nbody{font:12px sans-serif;margin:12px;background:#fafafa}\n.row{display:flex;align-items:center;margin:1px 0}\n.label{width:220px;flex:none;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\n")
-          .Append("svg.lane{flex:none;background:#fff;border-bottom:1px solid #eee}\nh2{font-size:13px;margin:10px 0 4px}\n")
-          .Append(".swatch{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}\n</style>\n</head>\n<body>\n");
-        sb.Append("<h1>").Append(Esc(title)).Append("</h1>\n<p>Time runs left to right over ")
-          .Append(Num(trace.ToMicroseconds(end) / 1000)).Append(" ms of device time (")
-          .Append(end.ToString(CultureInfo.InvariantCulture)).Append(" cycles at ")
-          .Append(trace.ClockHz.ToString(CultureInfo.InvariantCulture)).Append(" Hz). Hover a slice for details.</p>\n");
-        sb.Append("<p class=\"legend\">");
-        foreach (var (pid, (name, colour)) in colours)
-            sb.Append("<span class=\"swatch\" style=\"background:").Append(colour).Append("\"></span>").Append(Esc(name));
-        sb.Append(" &#160; markers:");
-        foreach (var (label, category) in new[] { ("fault", TraceCategory.Fault), ("flip", TraceCategory.Flip), ("preemption", TraceCategory.Preemption), ("vsync", TraceCategory.Vsync), ("interrupt / other", TraceCategory.Other) })
-            sb.Append("<span class=\"swatch\" style=\"background:").Append(InstantColour(category)).Append("\"></span>").Append(label);
-        sb.Append("</p>\n");
-
-        Axis(sb, trace, end);
-        Section(sb, trace, byTrack, colours, end, TraceTrackKind.ContextQueue, "Software queues (per context)", "context");
-        Section(sb, trace, byTrack, colours, end, TraceTrackKind.Engine, "Hardware queues (per engine)", "engine");
-        Section(sb, trace, byTrack, colours, end, TraceTrackKind.Device, "Device", "device");
-        Section(sb, trace, byTrack, colours, end, TraceTrackKind.Counter, "Counters", "counter");
-        if (trace.Dropped > 0)
-            sb.Append("<p>").Append(trace.Dropped.ToString(CultureInfo.InvariantCulture)).Append(" events were dropped (recorder full).</p>\n");
-        sb.Append("</body>\n</html>\n");
-        output.Write(sb.ToString());
-    }
-
-    private static SortedDictionary<uint, (string Name, string Colour)> AssignColours(TraceSnapshot trace)
-    {
-        var names = new SortedDictionary<uint, string>();
-        foreach (var t in trace.Tracks)
-            if (t.ProcessId != 0) names.TryAdd(t.ProcessId, t.ProcessName);
-        var result = new SortedDictionary<uint, (string, string)>();
-        int i = 0;
-        foreach (var (pid, name) in names) result[pid] = (name, Palette[i++ % Palette.Length]);
-        return result;
-    }
-
-    private static void Section(StringBuilder sb, TraceSnapshot trace, List<TraceEvent>[] byTrack,
-        SortedDictionary<uint, (string Name, string Colour)> colours, ulong end, TraceTrackKind kind, string heading, string cssKind)
-    {
-        var rows = trace.Tracks.Where(t => t.Kind == kind).OrderBy(t => kind == TraceTrackKind.ContextQueue ? t.ProcessId : 0).ThenBy(t => t.Id).ToList();
-        if (rows.Count == 0) return;
-        sb.Append("<h2>").Append(Esc(heading)).Append("</h2>\n");
-        foreach (var t in rows)
-        {
-            List<Placed> slices = [];
-            int lanes = 1;
-            if (kind != TraceTrackKind.Counter)
-            {
-                slices = Resolve(byTrack[t.Id], end);
-                lanes = AssignLanes(slices);
-            }
-            bool instants = kind != TraceTrackKind.Counter && byTrack[t.Id].Exists(e => e.Phase == TracePhase.Instant);
-            int slicesHeight = lanes == 1 ? RowHeight : lanes * LaneHeight + 4;
-            // Instants get a strip of their own under the slices, so hundreds of markers never hide the work.
-            int height = slicesHeight + (instants && slices.Count > 0 ? InstantStrip : 0);
-            sb.Append("<div class=\"row ").Append(cssKind).Append("\" data-track=\"").Append(t.Id.ToString(CultureInfo.InvariantCulture))
-              .Append("\" data-process=\"").Append(t.ProcessId.ToString(CultureInfo.InvariantCulture)).Append("\" data-lanes=\"")
-              .Append(lanes.ToString(CultureInfo.InvariantCulture)).Append("\">")
-              .Append("<span class=\"label\">").Append(Esc(t.Name)).Append("</span>")
-              .Append("<svg class=\"lane\" xmlns=\"http://www.w3.org/2000/svg\" width=\"").Append(PlotWidth).Append("\" height=\"").Append(height)
-              .Append("\" viewBox=\"0 0 ").Append(PlotWidth).Append(' ').Append(height).Append("\">");
-            if (kind == TraceTrackKind.Counter)
-            {
-                CounterLine(sb, byTrack[t.Id], end);
-            }
-            else
-            {
-                int laneHeight = lanes == 1 ? RowHeight - 4 : LaneHeight - 1;
-                foreach (var p in slices) Rect(sb, trace, p, 2 + p.Lane * LaneHeight, laneHeight, colours, end, t);
-                int top = slices.Count > 0 ? slicesHeight : 2;
-                int size = slices.Count > 0 ? InstantStrip - 2 : RowHeight - 4;
-                foreach (var e in byTrack[t.Id])
-                {
-                    if (e.Phase != TracePhase.Instant) continue;
-                    double x = X(e.StartCycle, end);
-                    // A small triangle coloured by kind: faults red, flips blue, preemptions orange, the rest grey.
-                    sb.Append("<path d=\"M").Append(Num(x)).Append(' ').Append(top).Append(" l3 ").Append(size).Append(" l-6 0 z\" fill=\"")
-                      .Append(InstantColour(e.Category)).Append("\"><title>")
-                      .Append(Esc(Details(trace, e, t))).Append("</title></path>");
-                }
-            }
-            sb.Append("</svg></div>\n");
-        }
-    }
-
-    private static string InstantColour(TraceCategory category) => category switch
-    {
-        TraceCategory.Fault => "#d62728",
-        TraceCategory.Flip => "#1f77b4",
-        TraceCategory.Preemption => "#ff7f0e",
-        TraceCategory.Vsync => "#9467bd",
-        _ => "#666",
-    };
-
-    /// <summary>A time axis: ten ticks labelled in milliseconds of device time.</summary>
-    private static void Axis(StringBuilder sb, TraceSnapshot trace, ulong end)
-    {
-        sb.Append("<div class=\"row axis\"><span class=\"label\">time (ms)</span><svg class=\"lane\" xmlns=\"http://www.w3.org/2000/svg\" width=\"")
-          .Append(PlotWidth).Append("\" height=\"16\" viewBox=\"0 0 ").Append(PlotWidth).Append(" 16\">");
-        for (int i = 0; i <= 10; i++)
-        {
-            double x = PlotWidth * i / 10.0;
-            ulong cycle = end / 10 * (ulong)i;
-            sb.Append("<line x1=\"").Append(Num(x)).Append("\" y1=\"10\" x2=\"").Append(Num(x)).Append("\" y2=\"16\" stroke=\"#999\" />")
-              .Append("<text x=\"").Append(Num(Math.Min(x + 2, PlotWidth - 40))).Append("\" y=\"9\" font-size=\"9\" fill=\"#555\">")
-              .Append(Num(trace.ToMicroseconds(cycle) / 1000)).Append("</text>");
-        }
-        sb.Append("</svg></div>\n");
-    }
-
-    /// <summary>A slice with its resolved extent and the lane (sub-row) it is drawn in.</summary>
-    private sealed class Placed(TraceEvent e, ulong start, ulong duration)
-    {
-        public TraceEvent Event { get; } = e;
-        public ulong Start { get; } = start;
-        public ulong Duration { get; } = duration;
-        public int Lane { get; set; }
-    }
-
-    /// <summary>Complete slices as they are; begin/end pairs matched innermost-first; a slice still open runs to the end.</summary>
-    private static List<Placed> Resolve(List<TraceEvent> events, ulong end)
-    {
-        var placed = new List<Placed>();
-        var open = new Stack<TraceEvent>();
-        foreach (var e in events)
-        {
-            switch (e.Phase)
-            {
-                case TracePhase.Complete:
-                    placed.Add(new Placed(e, e.StartCycle, e.DurationCycles));
-                    break;
-                case TracePhase.Begin:
-                    open.Push(e);
-                    break;
-                case TracePhase.End when open.Count > 0:
-                    var b = open.Pop();
-                    placed.Add(new Placed(b, b.StartCycle, e.StartCycle >= b.StartCycle ? e.StartCycle - b.StartCycle : 0));
-                    break;
-            }
-        }
-        while (open.Count > 0)
-        {
-            var b = open.Pop();
-            placed.Add(new Placed(b, b.StartCycle, end - Math.Min(end, b.StartCycle)));
-        }
-        return placed;
+        output.Write("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n<title>");
+        output.Write(WebUtility.HtmlEncode(title));
+        output.Write("</title>\n<style>\n");
+        output.Write(TimelineAssets.Css);
+        output.Write("</style>\n</head>\n<body>\n<h1>");
+        output.Write(WebUtility.HtmlEncode(title));
+        output.Write("</h1>\n");
+        output.Write(TimelineAssets.Body);
+        output.Write("<script id=\"timeline-data\" type=\"application/json\">");
+        output.Write(DataJson(trace, title));
+        output.Write("</script>\n<script>\n");
+        output.Write(TimelineAssets.Script);
+        output.Write("</script>\n</body>\n</html>\n");
     }
 
     /// <summary>
-    /// Stacks overlapping slices GPUView-style: each goes to the first lane free at its start (greedy interval
-    /// packing in start order), so a software queue with three buffers outstanding shows three boxes stacked.
-    /// Returns the lane count (at most <see cref="MaxLanes"/>; deeper queues share the last lane).
+    /// The colour of the <paramref name="index"/>-th process (in id order): hues a golden angle apart with two
+    /// alternating lightnesses, so neighbours differ and no two of the first few hundred coincide.
     /// </summary>
-    private static int AssignLanes(List<Placed> slices)
+    public static string ProcessColour(int index)
     {
-        var laneEnds = new List<ulong>();
-        foreach (var p in slices.OrderBy(p => p.Start).ThenBy(p => p.Event.StartCycle))
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        double hue = (index * 137.50776405) % 360;
+        double light = index % 2 == 0 ? 0.46 : 0.62;
+        double sat = (index / 2) % 2 == 0 ? 0.62 : 0.50;
+        return Hsl(hue, sat, light);
+    }
+
+    private static string Hsl(double h, double s, double l)
+    {
+        double c = (1 - Math.Abs(2 * l - 1)) * s, x = c * (1 - Math.Abs(h / 60 % 2 - 1)), m = l - c / 2;
+        (double r, double g, double b) = h switch
         {
-            int lane = laneEnds.FindIndex(e => e <= p.Start);
-            if (lane < 0)
+            < 60 => (c, x, 0.0),
+            < 120 => (x, c, 0.0),
+            < 180 => (0.0, c, x),
+            < 240 => (0.0, x, c),
+            < 300 => (x, 0.0, c),
+            _ => (c, 0.0, x),
+        };
+        static int B(double v) => (int)Math.Round(Math.Clamp(v, 0, 1) * 255);
+        return string.Create(CultureInfo.InvariantCulture, $"#{B(r + m):x2}{B(g + m):x2}{B(b + m):x2}");
+    }
+
+    /// <summary>The marker kind of an instant: its own strip and legend entry.</summary>
+    internal static string MarkerKind(in TraceEvent e) => e.Category switch
+    {
+        TraceCategory.Vsync when e.Name == "missed vsync" => "missed vsync",
+        TraceCategory.Vsync => "vsync",
+        TraceCategory.Flip => "flip",
+        TraceCategory.Preemption => "preemption",
+        TraceCategory.Fault => "fault",
+        TraceCategory.Interrupt => "interrupt",
+        _ => "other",
+    };
+
+    private sealed class Row(string name, string kind, TraceTrack track)
+    {
+        public string Name { get; } = name;
+        public string Kind { get; } = kind;
+        public TraceTrack Track { get; } = track;
+        public List<TraceLayout.Slice> Slices { get; } = [];
+        public List<TraceEvent> Instants { get; } = [];
+        public List<TraceEvent> Samples { get; } = [];
+        public int Lanes { get; set; } = 1;
+        public string Unit { get; set; } = "";
+    }
+
+    private static string DataJson(TraceSnapshot trace, string title)
+    {
+        var layout = TraceLayout.Build(trace);
+        var tracks = trace.Tracks;
+        var rows = new Row[tracks.Count];
+        for (int t = 0; t < tracks.Count; t++)
+        {
+            var kind = tracks[t].Kind switch
             {
-                lane = Math.Min(laneEnds.Count, MaxLanes - 1);
-                if (lane == laneEnds.Count) laneEnds.Add(0);
-            }
-            p.Lane = lane;
-            laneEnds[lane] = Math.Max(laneEnds[lane], p.Start + Math.Max(1, p.Duration));
+                TraceTrackKind.Engine => "engine",
+                TraceTrackKind.ContextQueue => "context",
+                TraceTrackKind.Counter => "counter",
+                _ => "device",
+            };
+            rows[t] = new Row(tracks[t].Name, kind, tracks[t]) { Lanes = Math.Min(MaxLanes, layout.LaneCount[t]) };
         }
-        return Math.Max(1, laneEnds.Count);
-    }
-
-    private static void Rect(StringBuilder sb, TraceSnapshot trace, Placed p, int y, int height,
-        SortedDictionary<uint, (string Name, string Colour)> colours, ulong end, TraceTrack track)
-    {
-        var e = p.Event;
-        uint pid = e.ProcessId != 0 ? e.ProcessId : track.ProcessId;
-        string colour = colours.TryGetValue(pid, out var c) ? c.Colour : "#888";
-        if (e.Category == TraceCategory.PagingBuffer) colour = "#7f7f7f";
-        double x = X(p.Start, end), w = Math.Max(1.0, X(p.Start + p.Duration, end) - x);
-        var shown = e with { StartCycle = p.Start, DurationCycles = p.Duration };
-        sb.Append("<rect x=\"").Append(Num(x)).Append("\" y=\"").Append(y).Append("\" width=\"").Append(Num(w)).Append("\" height=\"").Append(height)
-          .Append("\" fill=\"").Append(colour).Append("\" stroke=\"#fff\" stroke-width=\"0.5\"><title>").Append(Esc(Details(trace, shown, track))).Append("</title></rect>");
-    }
-
-    private static void CounterLine(StringBuilder sb, List<TraceEvent> events, ulong end)
-    {
-        long max = 1;
-        foreach (var e in events) max = Math.Max(max, e.Value);
-        sb.Append("<polyline fill=\"none\" stroke=\"#4e79a7\" points=\"");
-        double lastY = RowHeight - 1;
-        foreach (var e in events)
+        foreach (var s in layout.Slices)
+            if (s.Parent is null) rows[s.Track].Slices.Add(s); // the zero-length submit slices are flow anchors only
+        // Counter series become counter rows of their own (a context's queue depth is emitted on its queue's track).
+        var series = new Dictionary<(int, string), Row>();
+        var seriesOrder = new List<Row>();
+        foreach (var e in trace.Events)
         {
-            double x = X(e.StartCycle, end), y = RowHeight - 1 - (RowHeight - 3) * (double)Math.Max(0, e.Value) / max;
-            sb.Append(Num(x)).Append(',').Append(Num(lastY)).Append(' ').Append(Num(x)).Append(',').Append(Num(y)).Append(' ');
-            lastY = y;
+            if ((uint)e.Track >= (uint)tracks.Count) continue;
+            if (e.Phase == TracePhase.Instant) rows[e.Track].Instants.Add(e);
+            else if (e.Phase == TracePhase.Counter && tracks[e.Track].Kind == TraceTrackKind.ContextQueue)
+            {
+                // A context's queue depth is drawn behind its own row: buffers waiting that never complete (a starved
+                // context) show there even though no "queued" slice was ever closed.
+                rows[e.Track].Samples.Add(e);
+            }
+            else if (e.Phase == TracePhase.Counter)
+            {
+                if (!series.TryGetValue((e.Track, e.Name), out var row))
+                {
+                    row = new Row(e.Name, "counter", tracks[e.Track]) { Unit = ChromeTraceWriter.CounterUnit(e.Category) };
+                    series[(e.Track, e.Name)] = row;
+                    seriesOrder.Add(row);
+                }
+                row.Samples.Add(e);
+            }
         }
-        sb.Append(PlotWidth).Append(',').Append(Num(lastY)).Append("\"><title>max ").Append(max.ToString(CultureInfo.InvariantCulture))
-          .Append("</title></polyline>");
+
+        var processes = new SortedDictionary<uint, string>();
+        foreach (var t in tracks)
+            if (t.ProcessId != 0) processes.TryAdd(t.ProcessId, t.ProcessName);
+
+        // Display order: software queues grouped by process, hardware queues, device, counters; empty rows left out.
+        var ordered = rows.Where(r => r.Kind == "context").OrderBy(r => r.Track.ProcessId).ThenBy(r => r.Track.Id)
+            .Concat(rows.Where(r => r.Kind == "engine"))
+            .Concat(rows.Where(r => r.Kind == "device"))
+            .Concat(rows.Where(r => r.Kind == "counter"))
+            .Where(r => r.Slices.Count > 0 || r.Instants.Count > 0 || r.Samples.Exists(x => x.Value != 0))
+            .Concat(seriesOrder.Where(r => r.Samples.Exists(s => s.Value != 0))
+                .OrderBy(r => r.Track.Kind == TraceTrackKind.Counter ? 0 : 1).ThenBy(r => r.Track.ProcessId).ThenBy(r => r.Track.Id))
+            .ToList();
+
+        var kinds = new Dictionary<(string, TraceCategory), int>();
+        var owners = new Dictionary<(uint, uint), int>();
+        int Kind(string name, TraceCategory c) => kinds.TryGetValue((name, c), out int k) ? k : kinds[(name, c)] = kinds.Count;
+        int Owner(uint pid, uint ctx) => owners.TryGetValue((pid, ctx), out int o) ? o : owners[(pid, ctx)] = owners.Count;
+
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = JavaScriptEncoder.Default }))
+        {
+            w.WriteStartObject();
+            w.WriteString("title", title);
+            w.WriteNumber("clockHz", trace.ClockHz);
+            w.WriteNumber("end", Math.Max(1, trace.EndCycle));
+            w.WriteNumber("dropped", trace.Dropped);
+            w.WriteStartArray("processes");
+            int i = 0;
+            foreach (var (pid, name) in processes)
+            {
+                w.WriteStartArray();
+                w.WriteNumberValue(pid);
+                w.WriteStringValue(name);
+                w.WriteStringValue(ProcessColour(i++));
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("rows");
+            foreach (var r in ordered)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", r.Name);
+                w.WriteString("kind", r.Kind);
+                w.WriteNumber("pid", r.Track.ProcessId);
+                w.WriteNumber("ctx", r.Track.ContextId);
+                if (r.Kind == "counter")
+                {
+                    w.WriteString("unit", r.Unit.Length > 0 ? r.Unit : "value");
+                    WriteSamples(w, "samples", r.Samples);
+                }
+                else
+                {
+                    if (r.Samples.Count > 0) WriteSamples(w, "depth", r.Samples);
+                    w.WriteNumber("lanes", r.Lanes);
+                    w.WriteStartArray("slices");
+                    ulong last = 0;
+                    foreach (var s in r.Slices)
+                    {
+                        var e = s.Event;
+                        w.WriteNumberValue(s.Start - last);
+                        w.WriteNumberValue(e.DurationCycles);
+                        w.WriteNumberValue(Math.Min(s.Lane, MaxLanes - 1));
+                        w.WriteNumberValue(Kind(e.Name, e.Category));
+                        w.WriteNumberValue(Owner(e.ProcessId != 0 ? e.ProcessId : r.Track.ProcessId, e.ContextId));
+                        WriteSafe(w, e.Id);
+                        last = s.Start;
+                    }
+                    w.WriteEndArray();
+                    w.WriteStartArray("instants"); // [time delta, kind, owner, id, value] in time order
+                    last = 0;
+                    foreach (var e in r.Instants.OrderBy(e => e.StartCycle))
+                    {
+                        w.WriteNumberValue(e.StartCycle - last);
+                        w.WriteNumberValue(Kind(e.Name, e.Category));
+                        w.WriteNumberValue(Owner(e.ProcessId, e.ContextId));
+                        WriteSafe(w, e.Id);
+                        w.WriteNumberValue(e.Value);
+                        last = e.StartCycle;
+                    }
+                    w.WriteEndArray();
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("kinds"); // [name, category, marker kind or "" for slices]
+            foreach (var ((name, cat), _) in kinds.OrderBy(k => k.Value))
+            {
+                w.WriteStartArray();
+                w.WriteStringValue(name);
+                w.WriteStringValue(ChromeTraceWriter.CategoryName(cat));
+                w.WriteStringValue(MarkerKind(new TraceEvent(TracePhase.Instant, 0, cat, name, 0)));
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("owners"); // [process id, context id]
+            foreach (var ((pid, ctx), _) in owners.OrderBy(o => o.Value))
+            {
+                w.WriteStartArray();
+                w.WriteNumberValue(pid);
+                w.WriteNumberValue(ctx);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(ms.GetBuffer(), 0, (int)ms.Length);
     }
 
-    private static string Details(TraceSnapshot trace, in TraceEvent e, TraceTrack track)
+    // [time delta, value] pairs in time order, repeats of the last value dropped.
+    private static void WriteSamples(Utf8JsonWriter w, string name, List<TraceEvent> samples)
     {
-        var s = new StringBuilder();
-        s.Append(e.Name).Append(" [").Append(ChromeTraceWriter.CategoryName(e.Category)).Append("] on ").Append(track.Name)
-         .Append(": start ").Append(Num(trace.ToMicroseconds(e.StartCycle))).Append(" µs");
-        if (e.Phase is TracePhase.Complete or TracePhase.Begin)
-            s.Append(", ").Append(Num(trace.ToMicroseconds(e.DurationCycles))).Append(" µs (").Append(e.DurationCycles.ToString(CultureInfo.InvariantCulture)).Append(" cycles)");
-        if (e.ProcessId != 0) s.Append(", process ").Append(e.ProcessId.ToString(CultureInfo.InvariantCulture));
-        if (e.ContextId != 0) s.Append(", context ").Append(e.ContextId.ToString(CultureInfo.InvariantCulture));
-        if (e.Id != 0) s.Append(", id ").Append(e.Id.ToString(CultureInfo.InvariantCulture));
-        if (e.Value != 0) s.Append(", value ").Append(e.Value.ToString(CultureInfo.InvariantCulture));
-        return s.ToString();
+        w.WriteStartArray(name);
+        ulong last = 0;
+        long? lastValue = null;
+        foreach (var s in samples)
+        {
+            if (lastValue == s.Value) continue;
+            w.WriteNumberValue(s.StartCycle - last);
+            w.WriteNumberValue(s.Value);
+            last = s.StartCycle;
+            lastValue = s.Value;
+        }
+        w.WriteEndArray();
     }
 
-    private static double X(ulong cycle, ulong end) => (double)Math.Min(cycle, end) * PlotWidth / end;
-
-    private static string Num(double v) => Math.Round(v, 3).ToString("0.###", CultureInfo.InvariantCulture);
-
-    private static string Esc(string s) => WebUtility.HtmlEncode(s);
+    // Ids beyond 2^53 (fault addresses) as strings: JavaScript numbers would round them.
+    private static void WriteSafe(Utf8JsonWriter w, ulong id)
+    {
+        if (id < (1UL << 53)) w.WriteNumberValue(id);
+        else w.WriteStringValue(id.ToString(CultureInfo.InvariantCulture));
+    }
 }

@@ -23,8 +23,8 @@ internal static class SampleTrace
         r.Emit(TraceEvent.Slice(copy, TraceCategory.PagingBuffer, "page-in", 2_000, 800, 2, 0, value: 65536));
         r.Emit(TraceEvent.Instant(render, TraceCategory.Fault, "protection fault", 3_000, 2, 2, id: 0x4000));
         r.Emit(TraceEvent.Instant(dev, TraceCategory.Flip, "flip", 4_100, 1, 1));
-        r.Emit(TraceEvent.Counter(resident, TraceCategory.Residency, "resident_bytes", 0, 1 << 20));
-        r.Emit(TraceEvent.Counter(resident, TraceCategory.Residency, "resident_bytes", 2_800, 2 << 20));
+        r.Emit(TraceEvent.Counter(resident, TraceCategory.Residency, "local memory resident", 0, 1 << 20));
+        r.Emit(TraceEvent.Counter(resident, TraceCategory.Residency, "local memory resident", 2_800, 2 << 20));
         return r.Snapshot();
     }
 }

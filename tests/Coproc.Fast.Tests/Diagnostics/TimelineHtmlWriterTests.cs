@@ -1,58 +1,76 @@
-using System.Xml;
-using System.Xml.Linq;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using Coproc.Fast.Driver.Diagnostics;
 
 namespace Coproc.Fast.Tests.Diagnostics;
 
+/// <summary>
+/// timeline.html as written: one self-contained page whose embedded data holds the rows in display order (software
+/// queues by process, then engines, device, counters; empty rows left out), stacked lanes, a distinct colour per
+/// process and every marker. How it behaves in a browser is in <see cref="TimelineBrowserTests"/>.
+/// </summary>
 public class TimelineHtmlWriterTests
 {
-    private static XDocument Parse(string html)
-    {
-        using var reader = XmlReader.Create(new StringReader(html), new XmlReaderSettings { DtdProcessing = DtdProcessing.Ignore });
-        return XDocument.Load(reader);
-    }
-
-    private static string Render(TraceSnapshot trace)
+    internal static string Render(TraceSnapshot trace)
     {
         var sw = new StringWriter();
         TimelineHtmlWriter.Write(sw, trace, "demo <test>");
         return sw.ToString();
     }
 
-    [Test]
-    public void Timeline_IsWellFormed_WithOneRowPerContextAboveTheEngineRows()
+    internal static JsonElement Data(string html)
     {
-        var trace = SampleTrace.Build();
-        var doc = Parse(Render(trace));
-        var rows = doc.Descendants("div").Where(d => ((string?)d.Attribute("class"))?.StartsWith("row") == true).ToList();
-        var contextRows = rows.Where(d => ((string)d.Attribute("class")!).Contains("context")).ToList();
-        var engineRows = rows.Where(d => ((string)d.Attribute("class")!).Contains("engine")).ToList();
-
-        Assert.That(contextRows.Select(r => r.Element("span")!.Value), Is.EqualTo(new[] { "compositor / ctx 1", "game & co / ctx 2" }));
-        Assert.That(engineRows, Has.Count.EqualTo(2));
-        Assert.That(rows.IndexOf(contextRows[^1]), Is.LessThan(rows.IndexOf(engineRows[0])));
+        var m = Regex.Match(html, "<script id=\"timeline-data\" type=\"application/json\">(.*?)</script>", RegexOptions.Singleline);
+        Assert.That(m.Success, "the page embeds its data");
+        using var doc = JsonDocument.Parse(m.Groups[1].Value);
+        return doc.RootElement.Clone();
     }
 
+    private static string[] RowNames(JsonElement data) =>
+        data.GetProperty("rows").EnumerateArray().Select(r => r.GetProperty("name").GetString()!).ToArray();
+
     [Test]
-    public void Timeline_IsSelfContained_AndColoursSlicesPerProcess_WithHoverDetails()
+    public void Timeline_IsSelfContained_NoNetworkNoExternalResources_AndEscapesTheTitle()
     {
         var html = Render(SampleTrace.Build());
-        Assert.That(html, Does.Not.Contain("<script"));
-        Assert.That(html, Does.Not.Contain("http://").IgnoreCase.Or.Contain("xmlns=\"http://www.w3.org/2000/svg\""));
-        Assert.That(html, Does.Not.Contain("https://"));
-
-        var doc = Parse(html);
-        XNamespace svg = "http://www.w3.org/2000/svg";
-        var engineRects = doc.Descendants("div").Where(d => ((string?)d.Attribute("class")) == "row engine")
-            .SelectMany(d => d.Descendants(svg + "rect")).ToList();
-        var fills = engineRects.Where(r => r.Element(svg + "title")!.Value.Contains("dma_buffer")).Select(r => (string)r.Attribute("fill")!).Distinct().ToList();
-        Assert.That(fills, Has.Count.EqualTo(2), "the compositor's and the game's buffers on the render engine differ in colour");
-        Assert.That(engineRects.Select(r => r.Element(svg + "title")!.Value), Has.Some.Contains("frame <1>"));
+        Assert.That(html, Does.Not.Contain("http://").And.Not.Contain("https://").And.Not.Contain(" src=").And.Not.Contain("<link"));
+        Assert.That(html, Does.Contain("<canvas id=\"plot\">"));
+        Assert.That(html, Does.Contain("<title>demo &lt;test&gt;</title>"));
+        Assert.That(Regex.Matches(html, "</script>").Count, Is.EqualTo(2), "data and viewer, nothing able to close a script early");
     }
-}
 
-public class TimelineStackingTests
-{
+    [Test]
+    public void Timeline_ListsContextRowsByProcess_AboveEngines_Device_AndCounters()
+    {
+        var names = RowNames(Data(Render(SampleTrace.Build())));
+        Assert.That(names, Is.EqualTo(new[] { "compositor / ctx 1", "game & co / ctx 2", "render", "copy", "display", "local memory resident" }));
+    }
+
+    [Test]
+    public void Timeline_LeavesOutRowsWithNothingToShow()
+    {
+        var r = new TraceRecorder();
+        int render = r.DefineTrack(TraceTrackKind.Engine, "render", 0, "device");
+        r.DefineTrack(TraceTrackKind.Engine, "video_encode", 0, "device");
+        r.DefineTrack(TraceTrackKind.ContextQueue, "idle / ctx 3", 3, "idle", 3);
+        r.Emit(TraceEvent.Slice(render, TraceCategory.DmaBuffer, "dma buffer", 0, 10, 1, 1));
+        Assert.That(RowNames(Data(Render(r.Snapshot()))), Is.EqualTo(new[] { "render" }));
+    }
+
+    [Test]
+    public void StarvedContext_WithBuffersWaitingAndNoneCompleted_KeepsItsRow_WithItsQueueDepth_AndNoSeparateCounterRow()
+    {
+        // Given a context whose two buffers wait from cycle 100 on and never complete (no "queued" slice ever closes),
+        var r = new TraceRecorder();
+        int q = r.DefineTrack(TraceTrackKind.ContextQueue, "starved / q", 4, "starved", 4);
+        r.Emit(TraceEvent.Counter(q, TraceCategory.QueueDepth, "queue depth starved / q", 100, 1));
+        r.Emit(TraceEvent.Counter(q, TraceCategory.QueueDepth, "queue depth starved / q", 100, 2));
+        // then its row is shown, carrying the depth samples (time deltas and values) drawn behind it.
+        var rows = Data(Render(r.Snapshot())).GetProperty("rows").EnumerateArray().ToArray();
+        Assert.That(rows.Select(x => x.GetProperty("name").GetString()), Is.EqualTo(new[] { "starved / q" }));
+        Assert.That(rows[0].GetProperty("depth").EnumerateArray().Select(x => x.GetInt64()), Is.EqualTo(new long[] { 100, 1, 0, 2 }));
+    }
+
     [Test]
     public void OverlappingQueuedBuffers_AreStackedInLanes_LikeGpuView()
     {
@@ -62,17 +80,50 @@ public class TimelineStackingTests
         r.Emit(TraceEvent.Slice(q, TraceCategory.DmaBuffer, "b2", 10, 100, 2, 2));
         r.Emit(TraceEvent.Slice(q, TraceCategory.DmaBuffer, "b3", 20, 100, 2, 2));
         r.Emit(TraceEvent.Slice(q, TraceCategory.DmaBuffer, "b4", 105, 50, 2, 2)); // b1's lane is free again
-        var sw = new StringWriter();
-        TimelineHtmlWriter.Write(sw, r.Snapshot(), "stack");
+        var row = Data(Render(r.Snapshot())).GetProperty("rows")[0];
+        Assert.That(row.GetProperty("lanes").GetInt32(), Is.EqualTo(3));
+        var flat = row.GetProperty("slices").EnumerateArray().Select(x => x.GetInt64()).ToArray();
+        var lanes = Enumerable.Range(0, flat.Length / 6).Select(i => flat[i * 6 + 2]).ToArray();
+        Assert.That(lanes, Is.EqualTo(new long[] { 0, 1, 2, 0 }), "three outstanding buffers, three lanes; the fourth reuses the first");
+    }
 
-        using var reader = System.Xml.XmlReader.Create(new StringReader(sw.ToString()), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore });
-        var doc = System.Xml.Linq.XDocument.Load(reader);
-        System.Xml.Linq.XNamespace svg = "http://www.w3.org/2000/svg";
-        var row = doc.Descendants("div").Single(d => (string?)d.Attribute("class") == "row context");
-        Assert.That((string?)row.Attribute("data-lanes"), Is.EqualTo("3"));
-        var ys = row.Descendants(svg + "rect").Select(x => (string)x.Attribute("y")!).ToArray();
-        Assert.That(ys, Has.Length.EqualTo(4));
-        Assert.That(ys.Take(3).Distinct().Count(), Is.EqualTo(3), "three outstanding buffers, three lanes");
-        Assert.That(ys[3], Is.EqualTo(ys[0]), "the fourth reuses the first lane");
+    [Test]
+    public void ProcessColours_StayDistinct_PastTenProcesses()
+    {
+        var colours = Enumerable.Range(0, 64).Select(TimelineHtmlWriter.ProcessColour).ToArray();
+        Assert.That(colours, Is.Unique);
+        Assert.That(colours, Has.All.Match("^#[0-9a-f]{6}$"));
+
+        var r = new TraceRecorder();
+        for (uint p = 1; p <= 24; p++)
+        {
+            int t = r.DefineTrack(TraceTrackKind.ContextQueue, $"p{p} / c", p, $"p{p}", p);
+            r.Emit(TraceEvent.Slice(t, TraceCategory.DmaBuffer, "queued", p, 10, p, p));
+        }
+        var shown = Data(Render(r.Snapshot())).GetProperty("processes").EnumerateArray().Select(p => p[2].GetString()).ToArray();
+        Assert.That(shown, Has.Length.EqualTo(24).And.Unique);
+    }
+
+    [Test]
+    public void Timeline_KeepsIdsBeyond2Pow53_AsStrings_AndNamesEveryMarkerKind()
+    {
+        var r = new TraceRecorder();
+        int render = r.DefineTrack(TraceTrackKind.Engine, "render", 0, "device");
+        r.Emit(TraceEvent.Instant(render, TraceCategory.Fault, "page fault", 5, 1, 1, id: (1UL << 62) + 1));
+        r.Emit(TraceEvent.Instant(render, TraceCategory.Vsync, "vsync", 6));
+        r.Emit(TraceEvent.Instant(render, TraceCategory.Flip, "flip", 6));
+        var data = Data(Render(r.Snapshot()));
+        var instants = data.GetProperty("rows")[0].GetProperty("instants").EnumerateArray().ToArray();
+        Assert.That(instants[3].GetString(), Is.EqualTo(((1UL << 62) + 1).ToString()));
+        var markers = data.GetProperty("kinds").EnumerateArray().Select(k => k[2].GetString()).ToArray();
+        Assert.That(markers, Is.EquivalentTo(new[] { "fault", "vsync", "flip" }), "vsync and flip are separate kinds, so separate strips");
+    }
+
+    [Test]
+    public void RunListStress_Timeline_StaysAFewMegabytes()
+    {
+        // 300 ms of 24 queues: ~85,000 slices and as many counter samples, delta-encoded and interned.
+        var (_, files) = ShippedScenarioTraces.Get("run-list-stress");
+        Assert.That(new FileInfo(files.TimelineHtml).Length, Is.LessThan(4L << 20));
     }
 }

@@ -56,14 +56,14 @@ public static class DemoReportRenderer
         foreach (var warning in report.Warnings) console.MarkupLine("[yellow]warning:[/] " + Markup.Escape(warning));
         var files = WriteFiles(report, outputDirectory);
         console.MarkupLine($"Wrote [bold]{Markup.Escape(files.Directory)}[/]:");
-        console.MarkupLine($"  {Markup.Escape(Path.GetFileName(files.TraceJson))}     open in https://ui.perfetto.dev");
+        console.MarkupLine($"  {Markup.Escape(Path.GetFileName(files.TraceJson))}     open in https://ui.perfetto.dev (trace.perfetto-trace beside it: native Perfetto)");
         console.MarkupLine($"  {Markup.Escape(Path.GetFileName(files.TimelineHtml))}  open in a browser (no network needed)");
         console.MarkupLine(files.FramePng is null ? "  (no frame.png: nothing was displayed)" : $"  {Markup.Escape(Path.GetFileName(files.FramePng))}      the last displayed frame");
         if (report.Trace.Dropped > 0) console.MarkupLine($"[yellow]{report.Trace.Dropped:N0} trace events were dropped (recorder full).[/]");
         return files;
     }
 
-    /// <summary>Writes trace.json, timeline.html and (when a frame was displayed) frame.png.</summary>
+    /// <summary>Writes trace.json, trace.perfetto-trace, timeline.html and (when a frame was displayed) frame.png.</summary>
     public static RenderedFiles WriteFiles(ScenarioReport report, string outputDirectory)
     {
         ArgumentNullException.ThrowIfNull(report);
@@ -72,6 +72,7 @@ public static class DemoReportRenderer
         Directory.CreateDirectory(dir);
         var trace = Path.Combine(dir, "trace.json");
         using (var f = File.Create(trace)) ChromeTraceWriter.Write(f, report.Trace);
+        using (var f = File.Create(Path.Combine(dir, "trace.perfetto-trace"))) PerfettoTraceWriter.Write(f, report.Trace);
         var timeline = Path.Combine(dir, "timeline.html");
         using (var f = new StreamWriter(timeline)) TimelineHtmlWriter.Write(f, report.Trace, $"{report.ScenarioName} (seed {report.Seed})");
         string? png = null;
