@@ -8,7 +8,7 @@ using Coproc.Fast.Driver.Diagnostics;
 namespace Coproc.Fast.Tests.Cli;
 
 /// <summary>
-/// The library's counters (issue 7 §4) during real scenario runs: the driver (VidSch, the ring-0 gate, the UMD's
+/// The library's counters during real scenario runs: the driver (VidSch, the ring-0 gate, the UMD's
 /// user queue) increments them as it works, so a <see cref="MeterListener"/> — what dotnet-counters and OpenTelemetry
 /// use — sees submissions, fences, preemptions, bytes paged, doorbells and faults.
 /// </summary>

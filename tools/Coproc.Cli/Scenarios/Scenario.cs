@@ -48,7 +48,7 @@ public enum MisbehaviourKind
     BadAddress,
 }
 
-/// <summary>A whole scenario (README, "Scenario files").</summary>
+/// <summary>A whole scenario (docs/scenarios.md).</summary>
 /// <param name="Name">Short name, used for the output folder and titles.</param>
 /// <param name="Description">Free text.</param>
 /// <param name="Seed">Seed of every pseudo-random choice (jitter, packet order).</param>

@@ -5,7 +5,7 @@ using Coproc.Fast.Device.Engines;
 namespace Coproc.Cli.Scenarios;
 
 /// <summary>
-/// Loads and validates a scenario file (README, "Scenario files"). Syntax errors come from
+/// Loads and validates a scenario file (docs/scenarios.md). Syntax errors come from
 /// <see cref="JsonException"/> (its line and path); everything else — unknown keys, missing required fields,
 /// wrong types, unknown engines, negative or out-of-range sizes, packets an engine cannot run, duplicate names —
 /// is checked here and reported with the line and JSON path of the offending property and what was expected.
@@ -37,26 +37,68 @@ public static class ScenarioLoader
 
     private static readonly Dictionary<string, string> Segments = new() { ["local"] = "local", ["system"] = "system" };
 
-    /// <summary>Most contexts a scenario may declare (PERFORMANCE.md goal 7's scale).</summary>
+    /// <summary>Most contexts a scenario may declare (the scale of docs/performance.md goal 7).</summary>
     public const int MaxContexts = 4096;
 
     /// <summary>Most ring-3 contexts: one doorbell each, 256 doorbells (native-layout.md §13.1).</summary>
     public const int MaxRing3Contexts = 256;
 
-    /// <summary>Reads and validates a file.</summary>
-    /// <exception cref="ScenarioValidationException">The file is missing, unreadable or invalid.</exception>
-    public static Scenario LoadFile(string path)
+    /// <summary>Longest name (scenario, process, context, allocation): names label tables, folders and trace tracks.</summary>
+    public const int MaxNameLength = 100;
+
+    /// <summary>Longest description.</summary>
+    public const int MaxDescriptionLength = 4000;
+
+    /// <summary>Largest scenario file read (a scenario is a page of settings, not data).</summary>
+    public const long MaxFileBytes = 16L << 20;
+
+    /// <summary>Local memory is carved in 2 MiB blocks (<c>CoprocessorOptions.Validate</c>, native-layout.md §1).</summary>
+    public const ulong LocalMemoryGranule = 2UL << 20;
+
+    /// <summary>System memory is mapped in 4 KiB pages.</summary>
+    public const ulong SystemMemoryGranule = 4096;
+
+    /// <summary>
+    /// Most emulated memory (local + system) a scenario may ask for: the smaller of 24 GiB and half the memory this
+    /// process may use (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>), so a run cannot exhaust its host.
+    /// </summary>
+    public static ulong EmulatedMemoryBudgetBytes { get; } =
+        Math.Min(24UL << 30, (ulong)Math.Max(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, 1L << 30) / 2);
+
+    /// <summary>Reads a scenario file's bytes (bounded by <see cref="MaxFileBytes"/>).</summary>
+    /// <exception cref="ScenarioValidationException">The file is missing, unreadable or too large.</exception>
+    public static byte[] ReadFile(string path)
     {
-        byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            var length = new FileInfo(path).Length;
+            if (length > MaxFileBytes)
+                throw new ScenarioValidationException(path, [new ScenarioError(0, "$", $"the file is {length:N0} bytes; expected at most {MaxFileBytes:N0} (a scenario is settings, not data)")]);
+            return File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             throw new ScenarioValidationException(path, [new ScenarioError(0, "$", $"cannot read the file: {e.Message}")]);
         }
-        return Load(bytes, path);
+    }
+
+    /// <summary>Reads and validates a file.</summary>
+    /// <exception cref="ScenarioValidationException">The file is missing, unreadable or invalid.</exception>
+    public static Scenario LoadFile(string path) => Load(ReadFile(path), path);
+
+    /// <summary>
+    /// Gives errors found after loading (e.g. by a runner's setup check, which knows JSON paths but not lines) the
+    /// line of their path in the scenario's source <paramref name="utf8"/>.
+    /// </summary>
+    public static IReadOnlyList<ScenarioError> Locate(IReadOnlyList<ScenarioError> errors, ReadOnlySpan<byte> utf8)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
+        if (utf8.StartsWith("\uFEFF"u8)) utf8 = utf8[3..];
+        var b = new ScenarioBinder(JsonLineMap.Build(utf8));
+        foreach (var e in errors)
+            if (e.Line > 0) b.Errors.Add(e);
+            else b.Error(e.Path, e.Message);
+        return b.Errors;
     }
 
     /// <summary>Parses and validates scenario text.</summary>
@@ -82,7 +124,9 @@ public static class ScenarioLoader
         }
         using (doc)
         {
-            var b = new ScenarioBinder(JsonLineMap.Build(utf8));
+            var duplicates = new List<ScenarioError>();
+            var b = new ScenarioBinder(JsonLineMap.Build(utf8, duplicates));
+            b.Errors.AddRange(duplicates);
             var scenario = BindScenario(b, doc.RootElement);
             if (b.Errors.Count > 0 || scenario is null)
                 throw new ScenarioValidationException(source, b.Errors.OrderBy(x => x.Line).ToList()); // stable: file order
@@ -98,8 +142,8 @@ public static class ScenarioLoader
         var options = root.TryGetProperty("options", out var o) ? BindOptions(b, o, "$.options") : new ScenarioOptions();
         var processes = b.Items(root, P, "processes", nonEmpty: true).Select(x => BindProcess(b, x.Item, x.Path)).ToList();
         var scenario = new Scenario(
-            b.String(root, P, "name", "scenario"),
-            root.TryGetProperty("description", out _) ? b.String(root, P, "description", "") : "",
+            b.String(root, P, "name", "scenario", MaxNameLength),
+            root.TryGetProperty("description", out _) ? b.String(root, P, "description", "", MaxDescriptionLength) : "",
             b.UInt(root, P, "seed", 1),
             b.Enum(root, P, "mode", RunMode.Deterministic, Modes, "run mode"),
             b.UInt(root, P, "duration_cycles", 1, min: 1),
@@ -115,29 +159,41 @@ public static class ScenarioLoader
                 "hardware_slots_per_engine", "hung_timeout_cycles", "throughput_divisor"], []))
             return null;
         var d = new ScenarioOptions();
-        return new ScenarioOptions(
+        var options = new ScenarioOptions(
             b.UInt(e, p, "quantum_cycles", d.QuantumCycles, min: 1),
             b.Bool(e, p, "preemption", d.Preemption),
-            b.UInt(e, p, "local_memory_bytes", d.LocalMemoryBytes, min: 1UL << 20, max: 16UL << 30),
+            b.UInt(e, p, "local_memory_bytes", d.LocalMemoryBytes, min: 4UL << 20, max: 16UL << 30),
             b.UInt(e, p, "system_memory_bytes", d.SystemMemoryBytes, min: 1UL << 20, max: 16UL << 30),
             (uint)b.UInt(e, p, "vsync_period_cycles", d.VsyncPeriodCycles, max: uint.MaxValue),
             b.Int(e, p, "hardware_slots_per_engine", d.HardwareSlotsPerEngine, 1, 64),
             b.UInt(e, p, "hung_timeout_cycles", d.HungTimeoutCycles, min: 1),
             b.Int(e, p, "throughput_divisor", d.ThroughputDivisor, 1, 1024));
+        // What the device refuses at construction (CoprocessorOptions.Validate), said here with a path.
+        if (options.LocalMemoryBytes % LocalMemoryGranule != 0)
+            b.Error(p + ".local_memory_bytes", $"{options.LocalMemoryBytes:N0} is not a whole number of 2 MiB blocks; expected a multiple of {LocalMemoryGranule:N0}");
+        if (options.SystemMemoryBytes % SystemMemoryGranule != 0)
+            b.Error(p + ".system_memory_bytes", $"{options.SystemMemoryBytes:N0} is not a whole number of 4 KiB pages; expected a multiple of {SystemMemoryGranule:N0}");
+        ulong total = options.LocalMemoryBytes + options.SystemMemoryBytes;
+        if (total > EmulatedMemoryBudgetBytes)
+            b.Error(p, $"local + system memory is {Mib(total)}; expected at most {Mib(EmulatedMemoryBudgetBytes)} on this host " +
+                       "(the smaller of 24 GiB and half the memory available to the process), so a run cannot exhaust it");
+        return options;
     }
+
+    private static string Mib(ulong bytes) => $"{bytes / (1UL << 20):N0} MiB";
 
     private static ProcessSpec? BindProcess(ScenarioBinder b, JsonElement e, string p)
     {
         if (!b.Object(e, p, ["name", "allocations", "contexts"], ["name", "contexts"])) return null;
         var allocations = b.Items(e, p, "allocations", nonEmpty: false).Select(x => BindAllocation(b, x.Item, x.Path)).Where(a => a is not null).ToList();
         var contexts = b.Items(e, p, "contexts", nonEmpty: true).Select(x => BindContext(b, x.Item, x.Path)).Where(c => c is not null).ToList();
-        return new ProcessSpec(b.String(e, p, "name", "process"), allocations!, contexts!);
+        return new ProcessSpec(b.String(e, p, "name", "process", MaxNameLength), allocations!, contexts!);
     }
 
     private static AllocationSpec? BindAllocation(ScenarioBinder b, JsonElement e, string p)
     {
         if (!b.Object(e, p, ["name", "bytes", "count", "preferred"], ["name", "bytes"])) return null;
-        return new AllocationSpec(b.String(e, p, "name", "allocation"), b.UInt(e, p, "bytes", 4096, min: 1, max: 4UL << 30),
+        return new AllocationSpec(b.String(e, p, "name", "allocation", MaxNameLength), b.UInt(e, p, "bytes", 4096, min: 1, max: 4UL << 30),
             b.Int(e, p, "count", 1, 1, 1 << 20), b.Enum(e, p, "preferred", "local", Segments, "segment"));
     }
 
@@ -165,7 +221,7 @@ public static class ScenarioLoader
             b.Error(p + ".misbehaviours", "missing required property 'misbehaviours' (a context of kind \"misbehaving\" must say what it does)");
         }
         if (submission is null) return null;
-        return new ContextSpec(b.String(e, p, "name", "context"), engine, b.Int(e, p, "priority", 8, 0, 15), kind, submission, misbehaviours);
+        return new ContextSpec(b.String(e, p, "name", "context", MaxNameLength), engine, b.Int(e, p, "priority", 8, 0, 15), kind, submission, misbehaviours);
     }
 
     private static SubmissionPattern? BindSubmission(ScenarioBinder b, JsonElement e, string p, EngineKind engine)
@@ -217,12 +273,12 @@ public static class ScenarioLoader
         int i = 0, contexts = 0, ring3 = 0;
         foreach (var process in s.Processes)
         {
-            if (!names.Add(process.Name)) b.Error($"$.processes[{i}].name", $"duplicate process name '{process.Name}'; expected unique names");
+            if (!names.Add(process.Name)) b.Error($"$.processes[{i}].name", $"duplicate process name '{ScenarioBinder.Clip(process.Name)}'; expected unique names");
             var contextNames = new HashSet<string>(StringComparer.Ordinal);
             int j = 0;
             foreach (var c in process.Contexts)
             {
-                if (!contextNames.Add(c.Name)) b.Error($"$.processes[{i}].contexts[{j}].name", $"duplicate context name '{c.Name}' in process '{process.Name}'");
+                if (!contextNames.Add(c.Name)) b.Error($"$.processes[{i}].contexts[{j}].name", $"duplicate context name '{ScenarioBinder.Clip(c.Name)}' in process '{ScenarioBinder.Clip(process.Name)}'");
                 if (c.Submission.Path == SubmitPath.Ring3) ring3++;
                 contexts++;
                 j++;

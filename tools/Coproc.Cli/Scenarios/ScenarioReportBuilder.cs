@@ -33,6 +33,6 @@ public static class ScenarioReportBuilder
                 s.BuffersCompleted, s.FramesPresented, s.MissedVsyncs, s.Preemptions, s.Faults, s.BytesPaged,
                 s.LatencyPercentile(50), s.LatencyPercentile(99), s.Ring0GateEntries));
         }
-        return new ScenarioReport(scenario.Name, seed, mode, cyclesRun, rows, trace.Snapshot(), frame, notes ?? []);
+        return new ScenarioReport(scenario.Name, seed, mode, cyclesRun, rows, trace.Snapshot(), frame, notes ?? []) { DurationCycles = scenario.DurationCycles };
     }
 }
