@@ -27,7 +27,7 @@ internal sealed class ScenarioBinder(Dictionary<string, long> lines)
     }
 
     /// <summary>Checks that <paramref name="e"/> is an object with only <paramref name="allowed"/> keys and every <paramref name="required"/> one.</summary>
-    public bool Object(JsonElement e, string path, string[] allowed, string[] required)
+    public bool Object(JsonElement e, string path, IReadOnlyList<string> allowed, IReadOnlyList<string> required)
     {
         if (e.ValueKind != JsonValueKind.Object)
         {
@@ -35,7 +35,7 @@ internal sealed class ScenarioBinder(Dictionary<string, long> lines)
             return false;
         }
         foreach (var p in e.EnumerateObject())
-            if (Array.IndexOf(allowed, p.Name) < 0)
+            if (!allowed.Contains(p.Name))
                 Error($"{path}.{Clip(p.Name)}", $"unknown property '{Clip(p.Name)}'; expected one of: {string.Join(", ", allowed)}");
         foreach (var r in required)
             if (!e.TryGetProperty(r, out _))

@@ -137,8 +137,9 @@ public static class ScenarioLoader
     private static Scenario? BindScenario(ScenarioBinder b, JsonElement root)
     {
         const string P = "$";
-        if (!b.Object(root, P, ["name", "description", "seed", "mode", "duration_cycles", "options", "processes"], ["name", "duration_cycles", "processes"]))
+        if (!b.Object(root, P, ScenarioKeys.Root, ScenarioKeys.RootRequired))
             return null;
+        if (root.TryGetProperty("$schema", out _)) b.String(root, P, "$schema", "", 2000); // for editors only, but still a string
         var options = root.TryGetProperty("options", out var o) ? BindOptions(b, o, "$.options") : new ScenarioOptions();
         var processes = b.Items(root, P, "processes", nonEmpty: true).Select(x => BindProcess(b, x.Item, x.Path)).ToList();
         var scenario = new Scenario(
@@ -155,8 +156,7 @@ public static class ScenarioLoader
 
     private static ScenarioOptions? BindOptions(ScenarioBinder b, JsonElement e, string p)
     {
-        if (!b.Object(e, p, ["quantum_cycles", "preemption", "local_memory_bytes", "system_memory_bytes", "vsync_period_cycles",
-                "hardware_slots_per_engine", "hung_timeout_cycles", "throughput_divisor"], []))
+        if (!b.Object(e, p, ScenarioKeys.Options, []))
             return null;
         var d = new ScenarioOptions();
         var options = new ScenarioOptions(
@@ -184,7 +184,7 @@ public static class ScenarioLoader
 
     private static ProcessSpec? BindProcess(ScenarioBinder b, JsonElement e, string p)
     {
-        if (!b.Object(e, p, ["name", "allocations", "contexts"], ["name", "contexts"])) return null;
+        if (!b.Object(e, p, ScenarioKeys.Process, ScenarioKeys.ProcessRequired)) return null;
         var allocations = b.Items(e, p, "allocations", nonEmpty: false).Select(x => BindAllocation(b, x.Item, x.Path)).Where(a => a is not null).ToList();
         var contexts = b.Items(e, p, "contexts", nonEmpty: true).Select(x => BindContext(b, x.Item, x.Path)).Where(c => c is not null).ToList();
         return new ProcessSpec(b.String(e, p, "name", "process", MaxNameLength), allocations!, contexts!);
@@ -192,14 +192,14 @@ public static class ScenarioLoader
 
     private static AllocationSpec? BindAllocation(ScenarioBinder b, JsonElement e, string p)
     {
-        if (!b.Object(e, p, ["name", "bytes", "count", "preferred"], ["name", "bytes"])) return null;
+        if (!b.Object(e, p, ScenarioKeys.Allocation, ScenarioKeys.AllocationRequired)) return null;
         return new AllocationSpec(b.String(e, p, "name", "allocation", MaxNameLength), b.UInt(e, p, "bytes", 4096, min: 1, max: 4UL << 30),
             b.Int(e, p, "count", 1, 1, 1 << 20), b.Enum(e, p, "preferred", "local", Segments, "segment"));
     }
 
     private static ContextSpec? BindContext(ScenarioBinder b, JsonElement e, string p)
     {
-        if (!b.Object(e, p, ["name", "engine", "priority", "kind", "submission", "misbehaviours"], ["name", "engine", "submission"])) return null;
+        if (!b.Object(e, p, ScenarioKeys.Context, ScenarioKeys.ContextRequired)) return null;
         var kind = b.Enum(e, p, "kind", ContextKind.Generic, Kinds, "context kind");
         var engine = b.Enum(e, p, "engine", EngineKind.Render, Engines, "engine");
         SubmissionPattern? submission = e.TryGetProperty("submission", out var s) ? BindSubmission(b, s, p + ".submission", engine) : null;
@@ -226,8 +226,7 @@ public static class ScenarioLoader
 
     private static SubmissionPattern? BindSubmission(ScenarioBinder b, JsonElement e, string p, EngineKind engine)
     {
-        if (!b.Object(e, p, ["path", "count", "bytes", "period_cycles", "start_cycle", "work_cycles", "packets", "flip", "buffers_in_flight"],
-                ["bytes", "work_cycles"]))
+        if (!b.Object(e, p, ScenarioKeys.Submission, ScenarioKeys.SubmissionRequired))
             return null;
         var packets = e.TryGetProperty("packets", out var k) ? BindPackets(b, k, p + ".packets", engine) : new PacketMix(Nop: 1);
         var pattern = new SubmissionPattern(
@@ -247,8 +246,7 @@ public static class ScenarioLoader
 
     private static PacketMix? BindPackets(ScenarioBinder b, JsonElement e, string p, EngineKind engine)
     {
-        string[] keys = ["nop", "write_data", "copy", "fill", "draw_rects", "dispatch", "video_decode", "fence"];
-        if (!b.Object(e, p, keys, [])) return null;
+        if (!b.Object(e, p, ScenarioKeys.Packets, [])) return null;
         var mix = new PacketMix(
             b.Int(e, p, "nop", 0, 0, 1 << 20), b.Int(e, p, "write_data", 0, 0, 1 << 20), b.Int(e, p, "copy", 0, 0, 1 << 20),
             b.Int(e, p, "fill", 0, 0, 1 << 20), b.Int(e, p, "draw_rects", 0, 0, 1 << 20), b.Int(e, p, "dispatch", 0, 0, 1 << 20),
@@ -263,7 +261,7 @@ public static class ScenarioLoader
 
     private static MisbehaviourSpec? BindMisbehaviour(ScenarioBinder b, JsonElement e, string p)
     {
-        if (!b.Object(e, p, ["kind", "at_submission"], ["kind"])) return null;
+        if (!b.Object(e, p, ScenarioKeys.Misbehaviour, ScenarioKeys.MisbehaviourRequired)) return null;
         return new MisbehaviourSpec(b.Enum(e, p, "kind", MisbehaviourKind.HungWait, Misbehaviours, "misbehaviour"), b.Int(e, p, "at_submission", 0, 0, int.MaxValue));
     }
 
@@ -291,4 +289,58 @@ public static class ScenarioLoader
 
     /// <summary>The scenario-file name of an engine.</summary>
     public static string Name(EngineKind engine) => Engines.First(kv => kv.Value == engine).Key;
+}
+
+/// <summary>
+/// The keys each object of a scenario file may have and must have — what the loader accepts, and what
+/// tools/scenarios/scenario.schema.json declares (a test keeps the two equal).
+/// </summary>
+public static class ScenarioKeys
+{
+    /// <summary>The root object's keys (<c>$schema</c> names the JSON Schema for editors and is otherwise ignored).</summary>
+    public static readonly IReadOnlyList<string> Root = ["$schema", "name", "description", "seed", "mode", "duration_cycles", "options", "processes"];
+
+    /// <summary>Required root keys.</summary>
+    public static readonly IReadOnlyList<string> RootRequired = ["name", "duration_cycles", "processes"];
+
+    /// <summary><c>options</c> keys (none required).</summary>
+    public static readonly IReadOnlyList<string> Options =
+    [
+        "quantum_cycles", "preemption", "local_memory_bytes", "system_memory_bytes", "vsync_period_cycles", "hardware_slots_per_engine",
+        "hung_timeout_cycles", "throughput_divisor",
+    ];
+
+    /// <summary><c>processes[]</c> keys.</summary>
+    public static readonly IReadOnlyList<string> Process = ["name", "allocations", "contexts"];
+
+    /// <summary>Required <c>processes[]</c> keys.</summary>
+    public static readonly IReadOnlyList<string> ProcessRequired = ["name", "contexts"];
+
+    /// <summary><c>allocations[]</c> keys.</summary>
+    public static readonly IReadOnlyList<string> Allocation = ["name", "bytes", "count", "preferred"];
+
+    /// <summary>Required <c>allocations[]</c> keys.</summary>
+    public static readonly IReadOnlyList<string> AllocationRequired = ["name", "bytes"];
+
+    /// <summary><c>contexts[]</c> keys.</summary>
+    public static readonly IReadOnlyList<string> Context = ["name", "engine", "priority", "kind", "submission", "misbehaviours"];
+
+    /// <summary>Required <c>contexts[]</c> keys.</summary>
+    public static readonly IReadOnlyList<string> ContextRequired = ["name", "engine", "submission"];
+
+    /// <summary><c>submission</c> keys.</summary>
+    public static readonly IReadOnlyList<string> Submission =
+        ["path", "count", "bytes", "period_cycles", "start_cycle", "work_cycles", "packets", "flip", "buffers_in_flight"];
+
+    /// <summary>Required <c>submission</c> keys.</summary>
+    public static readonly IReadOnlyList<string> SubmissionRequired = ["bytes", "work_cycles"];
+
+    /// <summary><c>packets</c> keys (none required; at least one packet in total).</summary>
+    public static readonly IReadOnlyList<string> Packets = ["nop", "write_data", "copy", "fill", "draw_rects", "dispatch", "video_decode", "fence"];
+
+    /// <summary><c>misbehaviours[]</c> keys.</summary>
+    public static readonly IReadOnlyList<string> Misbehaviour = ["kind", "at_submission"];
+
+    /// <summary>Required <c>misbehaviours[]</c> keys.</summary>
+    public static readonly IReadOnlyList<string> MisbehaviourRequired = ["kind"];
 }
