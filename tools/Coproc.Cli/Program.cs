@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
+using Coproc.Fast.Scenarios.Running;
 
 namespace Coproc.Cli;
 
@@ -11,8 +12,8 @@ public static class Program
     /// <summary>Dispatches a verb on the process console. Returns the process exit code (<see cref="ExitCodes"/>).</summary>
     public static int Main(string[] args) => Run(args, CliConsole.System());
 
-    /// <summary>Runs a command line with the VidSch-backed scenario runner (<see cref="Running.VidSchScenarioRunner"/>).</summary>
-    public static int Run(IReadOnlyList<string> args, CliConsole io) => Run(args, io, new Running.VidSchScenarioRunner());
+    /// <summary>Runs a command line with the VidSch-backed scenario runner (<see cref="VidSchScenarioRunner"/>).</summary>
+    public static int Run(IReadOnlyList<string> args, CliConsole io) => Run(args, io, new VidSchScenarioRunner());
 
     /// <summary>
     /// Parses and runs a command line with the given console and scenario runner (tests run commands in-process this

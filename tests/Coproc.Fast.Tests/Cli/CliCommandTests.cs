@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Coproc.Cli;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 
 namespace Coproc.Fast.Tests.Cli;
 

@@ -1,9 +1,10 @@
+using Coproc.Cli.Reports;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Reflection;
 using System.Text;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 using Spectre.Console;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Coproc.Cli;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 
 namespace Coproc.Fast.Tests.Cli.CommandLine;
 

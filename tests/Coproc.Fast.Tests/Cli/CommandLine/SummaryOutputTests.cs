@@ -1,7 +1,8 @@
+using Coproc.Cli.Reports;
 using System.Text.Json;
 using Coproc.Cli;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Tests.Diagnostics;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Json.Schema;
 
 namespace Coproc.Fast.Tests.Cli.Validation;

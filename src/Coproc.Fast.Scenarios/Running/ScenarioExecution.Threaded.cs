@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 internal sealed partial class ScenarioExecution
 {

@@ -1,4 +1,4 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
@@ -7,7 +7,7 @@ using Coproc.Fast.Driver.Machine;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// The scenario runner behind <c>coproc demo</c> and <c>coproc run</c>: builds a <see cref="CoprocMachine"/> from the

@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>
 /// Turns what a <see cref="SchedulingObserver"/> counted during a run into a <see cref="ScenarioReport"/>: one row per

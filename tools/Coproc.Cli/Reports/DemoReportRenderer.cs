@@ -1,17 +1,11 @@
 using System.Globalization;
 using Coproc.Fast.Driver.Diagnostics;
+using Coproc.Fast.Scenarios;
 using System.Text;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
-namespace Coproc.Cli.Scenarios;
-
-/// <summary>The files a rendered report produced.</summary>
-/// <param name="Directory">The output folder.</param>
-/// <param name="TraceJson">trace.json (Chrome/Perfetto trace events).</param>
-/// <param name="TimelineHtml">timeline.html (self-contained picture).</param>
-/// <param name="FramePng">frame.png, or null when the run displayed nothing.</param>
-public sealed record RenderedFiles(string Directory, string TraceJson, string TimelineHtml, string? FramePng);
+namespace Coproc.Cli.Reports;
 
 /// <summary>
 /// Shows a <see cref="ScenarioReport"/>: a summary table per process/context (Spectre.Console) and the three output

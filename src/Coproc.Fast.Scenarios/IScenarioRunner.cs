@@ -1,11 +1,11 @@
 using Coproc.Fast.Driver.Diagnostics;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>
-/// Executes a parsed scenario and reports what the scheduler did. The seam between the CLI and the scheduler:
-/// <c>coproc run</c> and <c>coproc demo</c> call <see cref="Run"/>, then hand the report to
-/// <see cref="DemoReportRenderer"/>. An implementation records scheduling events into
+/// Executes a parsed scenario and reports what the scheduler did: <see cref="Running.VidSchScenarioRunner"/> runs it on
+/// the emulated machine; <c>coproc run</c> and <c>coproc demo</c> call <see cref="Run"/> and print the report, a test
+/// asserts on it. An implementation records scheduling events into
 /// <see cref="ScenarioRunOptions.Trace"/> (a <see cref="TraceRecorder"/>) and puts its snapshot in the report.
 /// </summary>
 public interface IScenarioRunner

@@ -1,8 +1,8 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// A part of a scenario that the machine refuses to set up (capacity: contexts in system memory, an allocation that

@@ -1,4 +1,4 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
@@ -8,7 +8,7 @@ using Coproc.Fast.Driver.Machine;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// One ring-3 context of a scenario (seed 003): the process's own GPU address space with its allocations mapped, a

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>
 /// Reads typed values out of a parsed scenario document, collecting every problem as a <see cref="ScenarioError"/>

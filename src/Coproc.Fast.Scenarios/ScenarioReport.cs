@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>What a run measured: one row per context, the recorded trace and the last displayed frame.</summary>
 /// <param name="ScenarioName">The scenario's name.</param>

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Coproc.Fast.Device.Engines;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>
 /// Loads and validates a scenario file (docs/scenarios.md). Syntax errors come from

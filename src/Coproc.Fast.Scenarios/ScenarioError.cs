@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>One problem in a scenario file: where (line, JSON path) and what was expected.</summary>
 /// <param name="Line">1-based line in the file (0 when unknown).</param>

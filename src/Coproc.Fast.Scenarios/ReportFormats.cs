@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>
 /// The machine-readable summaries of a run (<c>coproc run/demo --json</c> and <c>--csv</c>; docs/cli.md describes the
@@ -119,3 +119,10 @@ public static class ReportFormats
     private static string Quote(string s) =>
         s.AsSpan().IndexOfAny(",\"\r\n") < 0 ? s : "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }
+
+/// <summary>The files a rendered report produced.</summary>
+/// <param name="Directory">The output folder.</param>
+/// <param name="TraceJson">trace.json (Chrome/Perfetto trace events).</param>
+/// <param name="TimelineHtml">timeline.html (self-contained picture).</param>
+/// <param name="FramePng">frame.png, or null when the run displayed nothing.</param>
+public sealed record RenderedFiles(string Directory, string TraceJson, string TimelineHtml, string? FramePng);
