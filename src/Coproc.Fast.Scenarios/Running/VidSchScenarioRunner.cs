@@ -123,7 +123,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
             },
             Scheduler = new VidSchOptions
             {
-                // Without preemption a context keeps the engine until its buffer ends (the with/without-preemption comparison of docs/scenarios.md).
+                // Without preemption a context keeps the engine until its buffer ends (`--no-preemption`, docs/cli.md).
                 QuantumCycles = preemption ? o.QuantumCycles : ulong.MaxValue / 4,
                 TimeoutCycles = o.HungTimeoutCycles,
                 RingBytes = 64 * 1024,

@@ -190,7 +190,7 @@ public static class BenchCommand
             w.WriteNumber("repetitions", rounds);
             if (load is { } l) w.WriteNumber("load_average_1m", l);
             else w.WriteNull("load_average_1m");
-            w.WriteString("statistic", "each key is the median over the repetitions (rounds in which every measurement runs once, interleaved); <key>_min and <key>_max are the extremes; a ratio is computed within each round");
+            w.WriteString("statistic", "each key is the median over the repetitions (rounds in which every measurement runs once, interleaved); the keys ending in _min and _max are the extremes; a ratio is computed within each round");
             w.WriteString("ring0_path", "UMD buffer, Ring0Gate (Real policy) copy-in, KMD validation, DMA buffer, VidSch queue; executed and retired every 64 submissions");
             w.WriteEndObject();
         }
