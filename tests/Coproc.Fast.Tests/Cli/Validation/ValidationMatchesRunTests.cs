@@ -178,6 +178,23 @@ public class ValidationMatchesRunTests
     }
 
     [Test]
+    [CancelAfter(120_000)] // a failure guard only: the run stops at once
+    public void AThreadedRunOf2To64Cycles_IsStoppedByItsWallClockGuard_WithANote()
+    {
+        var scenario = ScenarioLoader.Load(Scenario(r =>
+        {
+            r["duration_cycles"] = ulong.MaxValue;
+            r["mode"] = "threaded";
+            r["processes"]![0]!["contexts"]![0]!["submission"]!["period_cycles"] = 0; // back to back: always work to do
+        }));
+        var report = new VidSchScenarioRunner().Run(scenario, new ScenarioRunOptions(new TraceRecorder()) { TimeLimit = TimeSpan.FromTicks(1) },
+            null, CancellationToken.None);
+        Assert.That(report.Stop, Is.EqualTo(RunStop.TimeLimit));
+        Assert.That(report.Mode, Is.EqualTo(RunMode.Threaded));
+        Assert.That(report.Notes, Has.Some.StartsWith("stopped by the wall-clock guard"));
+    }
+
+    [Test]
     public void TheCli_ReportsAGuardStop_WithExitCode3_AndAMessage()
     {
         var file = Write("endless.json", Scenario(r => r["duration_cycles"] = ulong.MaxValue));
