@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Coproc.Cli;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 
 namespace Coproc.Fast.Tests.Cli;
 
@@ -41,13 +41,7 @@ public class CliCommandTests
     {
         Assert.That(Run("frobnicate").Code, Is.EqualTo(2));
         Assert.That(Run("bench", "--fast").Code, Is.EqualTo(2));
-        Assert.That(Run("run").Err, Does.Contain("run needs a scenario file"));
-    }
-
-    [Test]
-    public void TheCli_UsesTheVidSchRunner_ByDefault()
-    {
-        Assert.That(ScenarioRunners.Current, Is.TypeOf<Coproc.Cli.Running.VidSchScenarioRunner>());
+        Assert.That(Run("run").Err, Does.Contain("Required argument 'scenario' missing"));
     }
 
     [Test]
@@ -73,18 +67,10 @@ public class CliOptionTests
     {
         var o = new StringWriter();
         var e = new StringWriter();
-        var previous = Coproc.Cli.Scenarios.ScenarioRunners.Current;
-        Coproc.Cli.Scenarios.ScenarioRunners.Current = null; // validate-only: the header line is what is checked
-        try
-        {
-            Assert.That(Coproc.Cli.Program.Run(["demo", "--mode", "threaded"], Coproc.Cli.Commands.CliConsole.To(o, e)), Is.Zero);
-        }
-        finally
-        {
-            Coproc.Cli.Scenarios.ScenarioRunners.Current = previous;
-        }
+        // No runner: validate only, so the header line is what is checked.
+        Assert.That(Coproc.Cli.Program.Run(["demo", "--mode", "threaded"], CliConsole.To(o, e), runner: null), Is.Zero);
         Assert.That(o.ToString(), Does.Contain("seed 42, threaded"));
-        Assert.That(Coproc.Cli.Program.Run(["demo", "--mode", "fast"], Coproc.Cli.Commands.CliConsole.To(o, e)), Is.EqualTo(2));
-        Assert.That(e.ToString(), Does.Contain("--mode expects deterministic or threaded"));
+        Assert.That(Coproc.Cli.Program.Run(["demo", "--mode", "fast"], CliConsole.To(o, e), runner: null), Is.EqualTo(2));
+        Assert.That(e.ToString(), Does.Contain("'fast' not recognized").And.Contain("deterministic").And.Contain("threaded"));
     }
 }

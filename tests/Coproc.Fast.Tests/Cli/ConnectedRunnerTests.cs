@@ -1,6 +1,6 @@
 using Coproc.Cli;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 
 namespace Coproc.Fast.Tests.Cli;
@@ -37,10 +37,10 @@ public class ConnectedRunnerTests
         }
     }
 
-    private static (int Code, string Out) Demo(string dir)
+    private static (int Code, string Out) Demo(string dir, IScenarioRunner runner)
     {
         var o = new StringWriter();
-        int code = Program.Run(["demo", "--out", dir], CliConsole.To(o, TextWriter.Null));
+        int code = Program.Run(["demo", "--out", dir], CliConsole.To(o, TextWriter.Null), runner);
         return (code, o.ToString());
     }
 
@@ -48,24 +48,15 @@ public class ConnectedRunnerTests
     public void Demo_WithAConnectedRunner_PrintsTheTable_AndWritesTraceAndTimeline_Deterministically()
     {
         var runner = new PlanReplayRunner();
-        var previous = ScenarioRunners.Current;
-        ScenarioRunners.Current = runner;
-        try
-        {
-            string a = Path.Combine(TestContext.CurrentContext.WorkDirectory, "connected-a"), b = Path.Combine(TestContext.CurrentContext.WorkDirectory, "connected-b");
-            var (code, output) = Demo(a);
-            var (code2, output2) = Demo(b);
+        string a = Path.Combine(TestContext.CurrentContext.WorkDirectory, "connected-a"), b = Path.Combine(TestContext.CurrentContext.WorkDirectory, "connected-b");
+        var (code, output) = Demo(a, runner);
+        var (code2, output2) = Demo(b, runner);
 
-            Assert.That((code, code2, runner.Runs), Is.EqualTo((0, 0, 2)));
-            Assert.That(output, Does.Contain("compositor").And.Contain("video decoder").And.Contain("test double"));
-            Assert.That(output.Replace(a, "<dir>"), Is.EqualTo(output2.Replace(b, "<dir>")), "same seed ⇒ identical summary");
-            Assert.That(File.ReadAllBytes(Path.Combine(b, "trace.json")), Is.EqualTo(File.ReadAllBytes(Path.Combine(a, "trace.json"))), "same seed ⇒ identical trace");
-            Assert.That(File.Exists(Path.Combine(a, "timeline.html")), Is.True);
-            Assert.That(File.Exists(Path.Combine(a, "frame.png")), Is.False, "the double displays nothing");
-        }
-        finally
-        {
-            ScenarioRunners.Current = previous;
-        }
+        Assert.That((code, code2, runner.Runs), Is.EqualTo((0, 0, 2)));
+        Assert.That(output, Does.Contain("compositor").And.Contain("video decoder").And.Contain("test double"));
+        Assert.That(output.Replace(a, "<dir>"), Is.EqualTo(output2.Replace(b, "<dir>")), "same seed ⇒ identical summary");
+        Assert.That(File.ReadAllBytes(Path.Combine(b, "trace.json")), Is.EqualTo(File.ReadAllBytes(Path.Combine(a, "trace.json"))), "same seed ⇒ identical trace");
+        Assert.That(File.Exists(Path.Combine(a, "timeline.html")), Is.True);
+        Assert.That(File.Exists(Path.Combine(a, "frame.png")), Is.False, "the double displays nothing");
     }
 }

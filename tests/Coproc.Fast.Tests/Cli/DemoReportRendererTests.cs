@@ -1,6 +1,7 @@
+using Coproc.Cli.Reports;
 using System.Text.Json;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Tests.Diagnostics;

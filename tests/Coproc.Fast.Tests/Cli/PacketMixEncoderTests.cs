@@ -1,4 +1,4 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;

@@ -1,4 +1,4 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Device.Engines;
 

@@ -1,14 +1,14 @@
 using System.Diagnostics.Metrics;
 using Coproc.Cli;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Running;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios.Running;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 
 namespace Coproc.Fast.Tests.Cli;
 
 /// <summary>
-/// The library's counters (issue 7 §4) during real scenario runs: the driver (VidSch, the ring-0 gate, the UMD's
+/// The library's counters during real scenario runs: the driver (VidSch, the ring-0 gate, the UMD's
 /// user queue) increments them as it works, so a <see cref="MeterListener"/> — what dotnet-counters and OpenTelemetry
 /// use — sees submissions, fences, preemptions, bytes paged, doorbells and faults.
 /// </summary>

@@ -1,4 +1,4 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 

@@ -1,4 +1,4 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 
 namespace Coproc.Fast.Tests.Cli;
 

@@ -1,12 +1,12 @@
 using Coproc.Cli;
-using Coproc.Cli.Running;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios.Running;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 
 namespace Coproc.Fast.Tests.Cli;
 
 /// <summary>
-/// <c>"mode": "threaded"</c> scenarios (issue 7 §2): the machine's device, scheduler and preparation threads run
+/// <c>"mode": "threaded"</c> scenarios (docs/scenarios.md, "Running modes"): the machine's device, scheduler and preparation threads run
 /// freely while the runner submits from its own thread. Results vary from run to run, so the tests check only what
 /// must hold in every interleaving: every buffer retires, and the report says it ran threaded.
 /// </summary>

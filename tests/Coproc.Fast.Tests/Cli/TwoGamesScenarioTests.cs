@@ -1,5 +1,5 @@
-using Coproc.Cli.Running;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios.Running;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 
 namespace Coproc.Fast.Tests.Cli;

@@ -1,8 +1,9 @@
+using Coproc.Cli.Reports;
 using System.Text.Json;
 using Coproc.Cli;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Running;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios.Running;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 
 namespace Coproc.Fast.Tests.Cli;

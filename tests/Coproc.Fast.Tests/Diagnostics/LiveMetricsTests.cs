@@ -1,8 +1,8 @@
 using System.Diagnostics.Metrics;
 using Coproc.Cli;
 using Coproc.Cli.Commands;
-using Coproc.Cli.Running;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios.Running;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Tests.Cli;
 

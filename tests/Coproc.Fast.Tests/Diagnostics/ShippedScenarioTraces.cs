@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
-using Coproc.Cli.Running;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios.Running;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
+using Coproc.Cli.Reports;
 using Coproc.Fast.Tests.Cli;
 
 namespace Coproc.Fast.Tests.Diagnostics;

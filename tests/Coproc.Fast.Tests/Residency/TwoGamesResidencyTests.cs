@@ -1,6 +1,6 @@
 using Coproc.Cli;
-using Coproc.Cli.Running;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios.Running;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 
 namespace Coproc.Fast.Tests.Residency;

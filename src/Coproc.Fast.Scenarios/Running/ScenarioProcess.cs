@@ -1,9 +1,9 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Machine;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// One emulated process of a scenario and its video memory: the allocations of its first <see cref="AllocationSpec"/>
@@ -52,11 +52,18 @@ internal sealed class ScenarioProcess(uint id, ProcessSpec spec)
         for (int s = _primaries ? 1 : 0; s < specs.Count; s++)
         {
             var list = s == 0 ? _surfaces : _resources;
-            for (int i = 0; i < specs[s].Count; i++)
+            try
             {
-                ulong bytes = RoundToPage(specs[s].Bytes);
-                list.Add((machine.AllocateManaged(Id, context, bytes), bytes));
-                ManagedBytes += bytes;
+                for (int i = 0; i < specs[s].Count; i++)
+                {
+                    ulong bytes = RoundToPage(specs[s].Bytes);
+                    list.Add((machine.AllocateManaged(Id, context, bytes), bytes));
+                    ManagedBytes += bytes;
+                }
+            }
+            catch (VidMmException e) when (Spec.Allocations.Count > 0)
+            {
+                throw ScenarioSetupException.Allocation(this, s, e);
             }
         }
     }

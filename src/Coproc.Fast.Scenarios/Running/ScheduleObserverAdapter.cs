@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.Machine;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// Feeds every engine's VidSch events (<see cref="IScheduleObserver"/>) into one <see cref="SchedulingObserver"/> —

@@ -1,4 +1,4 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
@@ -8,7 +8,7 @@ using Coproc.Fast.Driver.Machine;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// One ring-3 context of a scenario (seed 003): the process's own GPU address space with its allocations mapped, a
@@ -52,15 +52,26 @@ internal sealed class Ring3ContextDriver
             var specs = process.Spec.Allocations.Count > 0 ? process.Spec.Allocations : [new AllocationSpec("default", 1UL << 20, 1, "system")];
             var vas = new List<(ulong Va, ulong Bytes)>();
             var handles = new List<AllocationHandle>();
-            foreach (var a in specs)
-                for (int i = 0; i < a.Count; i++)
+            for (int s = 0; s < specs.Count; s++)
+            {
+                var a = specs[s];
+                try
                 {
-                    ulong bytes = ScenarioProcess.RoundToPage(a.Bytes);
-                    var h = vidmm.Allocate(bytes, placement: a.Preferred == "system" ? PlacementHint.SystemOnly : PlacementHint.PreferLocal,
-                        flags: AllocationFlags.Contiguous);
-                    vas.Add((space.MapAllocation(h), bytes));
-                    handles.Add(h);
+                    for (int i = 0; i < a.Count; i++)
+                    {
+                        ulong bytes = ScenarioProcess.RoundToPage(a.Bytes);
+                        var h = vidmm.Allocate(bytes, placement: a.Preferred == "system" ? PlacementHint.SystemOnly : PlacementHint.PreferLocal,
+                            flags: AllocationFlags.Contiguous);
+                        vas.Add((space.MapAllocation(h), bytes));
+                        handles.Add(h);
+                    }
                 }
+                catch (VidMmException e) when (process.Spec.Allocations.Count > 0)
+                {
+                    // Ring-3 allocations are pinned and contiguous: each must fit its segment for the whole run.
+                    throw ScenarioSetupException.Allocation(process, s, e);
+                }
+            }
             // Fence (0), WRITE_DATA slot (8), an unsignalled counter (64) and a CRLE bitstream, in one system buffer.
             ulong bitstreamBytes = VideoBitstream.MaxEncodedBytes(VideoWidth, VideoHeight);
             var page = vidmm.Allocate(ScenarioProcess.RoundToPage(4096 + bitstreamBytes), placement: PlacementHint.SystemOnly, flags: AllocationFlags.Contiguous);

@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>
 /// Turns what a <see cref="SchedulingObserver"/> counted during a run into a <see cref="ScenarioReport"/>: one row per
@@ -33,6 +33,6 @@ public static class ScenarioReportBuilder
                 s.BuffersCompleted, s.FramesPresented, s.MissedVsyncs, s.Preemptions, s.Faults, s.BytesPaged,
                 s.LatencyPercentile(50), s.LatencyPercentile(99), s.Ring0GateEntries));
         }
-        return new ScenarioReport(scenario.Name, seed, mode, cyclesRun, rows, trace.Snapshot(), frame, notes ?? []);
+        return new ScenarioReport(scenario.Name, seed, mode, cyclesRun, rows, trace.Snapshot(), frame, notes ?? []) { DurationCycles = scenario.DurationCycles };
     }
 }

@@ -1,6 +1,6 @@
 using Coproc.Fast.Device.Engines;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>How a scenario is executed (ARCHITECTURE.md, "Two ways to run the same code").</summary>
 public enum RunMode

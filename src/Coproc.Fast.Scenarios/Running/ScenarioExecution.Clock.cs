@@ -1,6 +1,6 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 internal sealed partial class ScenarioExecution
 {

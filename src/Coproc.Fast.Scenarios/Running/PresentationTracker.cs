@@ -3,7 +3,7 @@ using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// Vsync-locked presentation of one presenting context (compositor, game): each frame is due at the first vsync at

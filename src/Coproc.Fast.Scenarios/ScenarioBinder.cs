@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>
 /// Reads typed values out of a parsed scenario document, collecting every problem as a <see cref="ScenarioError"/>
@@ -27,7 +27,7 @@ internal sealed class ScenarioBinder(Dictionary<string, long> lines)
     }
 
     /// <summary>Checks that <paramref name="e"/> is an object with only <paramref name="allowed"/> keys and every <paramref name="required"/> one.</summary>
-    public bool Object(JsonElement e, string path, string[] allowed, string[] required)
+    public bool Object(JsonElement e, string path, IReadOnlyList<string> allowed, IReadOnlyList<string> required)
     {
         if (e.ValueKind != JsonValueKind.Object)
         {
@@ -35,21 +35,33 @@ internal sealed class ScenarioBinder(Dictionary<string, long> lines)
             return false;
         }
         foreach (var p in e.EnumerateObject())
-            if (Array.IndexOf(allowed, p.Name) < 0)
-                Error($"{path}.{p.Name}", $"unknown property '{p.Name}'; expected one of: {string.Join(", ", allowed)}");
+            if (!allowed.Contains(p.Name))
+                Error($"{path}.{Clip(p.Name)}", $"unknown property '{Clip(p.Name)}'; expected one of: {string.Join(", ", allowed)}");
         foreach (var r in required)
             if (!e.TryGetProperty(r, out _))
                 Error($"{path}.{r}", $"missing required property '{r}'");
         return true;
     }
 
-    public string String(JsonElement obj, string path, string key, string fallback)
+    /// <summary>A string property, non-empty and at most <paramref name="maxLength"/> characters (names label tables, folders and traces).</summary>
+    public string String(JsonElement obj, string path, string key, string fallback, int maxLength)
     {
         if (!obj.TryGetProperty(key, out var v)) return fallback;
-        if (v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } s) return s;
+        if (v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } s)
+        {
+            if (s.Length <= maxLength) return s;
+            Error($"{path}.{key}", $"the string is {s.Length:N0} characters long; expected at most {maxLength}");
+            return fallback;
+        }
         Error($"{path}.{key}", $"expected a non-empty string, found {Describe(v)}");
         return fallback;
     }
+
+    /// <summary>Longest excerpt of user text quoted in a message (a message stays one readable line).</summary>
+    public const int QuoteLength = 40;
+
+    /// <summary><paramref name="text"/>, cut to <see cref="QuoteLength"/> characters with an ellipsis.</summary>
+    public static string Clip(string text) => text.Length <= QuoteLength ? text : text[..QuoteLength] + "…";
 
     public bool Bool(JsonElement obj, string path, string key, bool fallback)
     {
@@ -82,7 +94,7 @@ internal sealed class ScenarioBinder(Dictionary<string, long> lines)
     {
         if (!obj.TryGetProperty(key, out var v)) return fallback;
         if (v.ValueKind == JsonValueKind.String && names.TryGetValue(v.GetString()!, out var value)) return value;
-        string found = v.ValueKind == JsonValueKind.String ? $"'{v.GetString()}'" : Describe(v);
+        string found = v.ValueKind == JsonValueKind.String ? $"'{Clip(v.GetString()!)}'" : Describe(v);
         Error($"{path}.{key}", $"unknown {what} {found}; expected one of: {string.Join(", ", names.Keys)}");
         return fallback;
     }
@@ -105,8 +117,8 @@ internal sealed class ScenarioBinder(Dictionary<string, long> lines)
 
     private static string Describe(JsonElement v) => v.ValueKind switch
     {
-        JsonValueKind.String => $"the string \"{v.GetString()}\"",
-        JsonValueKind.Number => $"the number {v.GetRawText()}",
+        JsonValueKind.String => $"the string \"{Clip(v.GetString()!)}\"",
+        JsonValueKind.Number => $"the number {Clip(v.GetRawText())}",
         JsonValueKind.Object => "an object",
         JsonValueKind.Array => "an array",
         JsonValueKind.True or JsonValueKind.False => $"the boolean {v.GetRawText()}",

@@ -2,7 +2,7 @@ using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Packets;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>
 /// Where the packets of one submission point, in the submitting context's GPU VA space. A runner allocates and

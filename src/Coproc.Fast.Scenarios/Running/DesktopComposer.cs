@@ -2,7 +2,7 @@ using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// What a compositor's frame draws (seed 001 §9.3: the compositor composes other applications' surfaces into its

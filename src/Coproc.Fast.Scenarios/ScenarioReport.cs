@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>What a run measured: one row per context, the recorded trace and the last displayed frame.</summary>
 /// <param name="ScenarioName">The scenario's name.</param>
@@ -27,6 +27,12 @@ public sealed record ScenarioReport(
     /// printed as warnings; <c>coproc run --strict</c> exits non-zero when there is any.
     /// </summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>Why the run ended (a guard or Ctrl+C leaves <see cref="CyclesRun"/> short of the duration).</summary>
+    public RunStop Stop { get; init; }
+
+    /// <summary>The device cycles the scenario asked for (its <c>duration_cycles</c>; 0 when unknown).</summary>
+    public ulong DurationCycles { get; init; }
 }
 
 /// <summary>One context's results.</summary>
@@ -34,14 +40,17 @@ public sealed record ScenarioReport(
 /// <param name="Context">Context name.</param>
 /// <param name="Engine">Engine it ran on.</param>
 /// <param name="GpuCycles">Engine cycles spent running its buffers.</param>
-/// <param name="GpuTimeShare">Its share of its engine's busy time, 0..1.</param>
+/// <param name="GpuTimeShare">
+/// Its share of its engine's busy time, 0..1: cycles its buffers ran over every cycle that engine was busy (paging
+/// buffers included) — not a share of the run's duration (a lone decoder that is busy 5 % of the time shows 1).
+/// </param>
 /// <param name="BuffersCompleted">DMA buffers (or ring-3 batches) completed.</param>
 /// <param name="FramesPresented">Flips that became visible.</param>
 /// <param name="MissedVsyncs">Vsyncs at which a frame was due and not ready.</param>
 /// <param name="Preemptions">Times it was preempted off its engine.</param>
 /// <param name="Faults">Faults and resets.</param>
 /// <param name="BytesPaged">Bytes paged in or out for its allocations.</param>
-/// <param name="SubmitToStartP50Cycles">Median cycles from submission to start on the engine.</param>
+/// <param name="SubmitToStartP50Cycles">Median cycles from submission to start on the engine (queueing latency, not execution time).</param>
 /// <param name="SubmitToStartP99Cycles">99th percentile of the same.</param>
 /// <param name="Ring0GateEntries">Entries through the ring-0 gate.</param>
 public sealed record ContextReportRow(

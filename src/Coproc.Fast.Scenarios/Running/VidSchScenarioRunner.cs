@@ -1,12 +1,13 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// The scenario runner behind <c>coproc demo</c> and <c>coproc run</c>: builds a <see cref="CoprocMachine"/> from the
@@ -26,7 +27,14 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
     /// <summary>Longest machine step between two looks by the emulated processes (0.25 ms at 1 GHz).</summary>
     public const ulong PollCycles = 250_000;
 
+    /// <summary>Default wall-clock guard of a deterministic run (10 minutes; the shipped scenarios take seconds).</summary>
+    public static readonly TimeSpan DefaultDeterministicTimeLimit = TimeSpan.FromMinutes(10);
+
+    /// <summary>Default wall-clock guard of a threaded run: against a machine that stops making progress.</summary>
+    public static readonly TimeSpan DefaultThreadedTimeLimit = TimeSpan.FromMinutes(2);
+
     /// <inheritdoc />
+    /// <exception cref="ScenarioValidationException">The scenario cannot be set up (see <see cref="CheckSetup"/>).</exception>
     public ScenarioReport Run(Scenario scenario, ScenarioRunOptions options, IProgress<ScenarioProgress>? progress, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(scenario);
@@ -36,18 +44,57 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         var requested = options.Mode ?? scenario.Mode;
         var notes = new List<string>();
         bool threaded = requested == RunMode.Threaded;
+        var limit = options.TimeLimit ?? (threaded ? DefaultThreadedTimeLimit : DefaultDeterministicTimeLimit);
         if (threaded)
             notes.Add("threaded: device, scheduler and preparation threads run freely (results vary from run to run); every context " +
                       "submits as fast as its buffers in flight allow (periods are not honoured; the device clock moves only while it has work).");
-        using var run = new ScenarioExecution(scenario, seed, preemption, options.Trace, threaded);
-        ulong cycles = threaded ? run.ExecuteThreaded(progress, cancellation) : run.Execute(progress, cancellation);
+        using var run = Setup(scenario, seed, preemption, options.Trace, threaded);
+        ulong cycles = threaded ? run.ExecuteThreaded(progress, limit, cancellation) : run.Execute(progress, limit, cancellation);
+        if (run.Stop == RunStop.TimeLimit)
+            notes.Add($"stopped by the wall-clock guard after {limit.TotalSeconds:0.###} s at cycle {cycles:N0} of {scenario.DurationCycles:N0} " +
+                      $"({100.0 * cycles / scenario.DurationCycles:0.#} %); the report covers the cycles run (raise the guard with --time-limit).");
+        else if (run.Stop == RunStop.Cancelled)
+            notes.Add($"cancelled at cycle {cycles:N0} of {scenario.DurationCycles:N0}; the report covers the cycles run.");
         notes.AddRange(run.Notes(preemption));
         var findings = run.FinishAudit(cycles);
         DisplayedFrame? frame = null;
         try { frame = DisplayedFrame.Read(run.Machine.Device.Mmio, run.Machine.Device.Memory); }
         catch (FrameCaptureException) { /* nothing was ever presented: no frame.png */ }
         return ScenarioReportBuilder.Build(scenario, seed, threaded ? RunMode.Threaded : RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes)
-            with { Warnings = findings.Select(f => f.Message).ToArray() };
+            with { Stop = run.Stop, Warnings = findings.Select(f => f.Message).ToArray() };
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Sets the scenario up exactly as <see cref="Run"/> does (machine, processes, contexts, allocations, user
+    /// queues) and tears it down without running a cycle, so nothing that validates can fail to start.
+    /// </remarks>
+    public IReadOnlyList<ScenarioError> CheckSetup(Scenario scenario, ScenarioRunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(options);
+        try
+        {
+            using var run = new ScenarioExecution(scenario, options.Seed ?? scenario.Seed, options.Preemption ?? scenario.Options.Preemption,
+                NullTraceSink.Instance, threaded: false);
+            return [];
+        }
+        catch (ScenarioSetupException e)
+        {
+            return [new ScenarioError(0, e.Path, e.Message)];
+        }
+    }
+
+    private static ScenarioExecution Setup(Scenario scenario, ulong seed, bool preemption, ITraceSink trace, bool threaded)
+    {
+        try
+        {
+            return new ScenarioExecution(scenario, seed, preemption, trace, threaded);
+        }
+        catch (ScenarioSetupException e)
+        {
+            throw new ScenarioValidationException(scenario.Name, [new ScenarioError(0, e.Path, e.Message)]);
+        }
     }
 
     /// <summary>The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput divisor, scheduler).</summary>
@@ -77,7 +124,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
             },
             Scheduler = new VidSchOptions
             {
-                // Without preemption a context keeps the engine until its buffer ends (the comparison of issue 7 §1).
+                // Without preemption a context keeps the engine until its buffer ends (`--no-preemption`, docs/cli.md).
                 QuantumCycles = preemption ? o.QuantumCycles : ulong.MaxValue / 4,
                 TimeoutCycles = o.HungTimeoutCycles,
                 RingBytes = 64 * 1024,
@@ -110,8 +157,15 @@ internal sealed partial class ScenarioExecution : IDisposable
     {
         _scenario = scenario;
         _plan = SubmissionPlan.Build(scenario, seed);
-        Machine = new CoprocMachine(VidSchScenarioRunner.MachineOptions(scenario, preemption,
-            threaded ? MachineRunMode.Threaded : MachineRunMode.Deterministic));
+        try
+        {
+            Machine = new CoprocMachine(VidSchScenarioRunner.MachineOptions(scenario, preemption,
+                threaded ? MachineRunMode.Threaded : MachineRunMode.Deterministic));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OutOfMemoryException or VidMmException)
+        {
+            throw new ScenarioSetupException("$.options", $"the machine cannot be built with these options: {e.Message}", e);
+        }
         try
         {
             Observer = new SchedulingObserver(trace);
@@ -131,7 +185,21 @@ internal sealed partial class ScenarioExecution : IDisposable
             var byProcess = new Dictionary<ProcessSpec, ScenarioProcess>();
             int displayOwner = contexts.FindIndex(c => c.Context.Submission.Flip && c.Context.Kind == ContextKind.Compositor);
             if (displayOwner < 0) displayOwner = contexts.FindIndex(c => c.Context.Submission.Flip && c.Context.Submission.Path == SubmitPath.Ring0);
+            var paths = ScenarioSetupException.ContextPaths(scenario);
             for (int i = 0; i < contexts.Count; i++)
+            {
+                try
+                {
+                    SetUpContext(i);
+                }
+                catch (Exception e) when (e is not ScenarioSetupException && ScenarioSetupException.IsRefusal(e))
+                {
+                    throw new ScenarioSetupException(paths[i], $"context {i + 1} of {contexts.Count} cannot be set up: {e.Message}" +
+                        ScenarioSetupException.Hint(e, i, contexts.Count), e);
+                }
+            }
+
+            void SetUpContext(int i)
             {
                 var (ps, cs) = contexts[i];
                 if (!byProcess.TryGetValue(ps, out var process))
@@ -257,15 +325,34 @@ internal sealed partial class ScenarioExecution : IDisposable
         return Auditor.Findings;
     }
 
-    /// <summary>Runs the scenario to its duration (or cancellation); returns the device cycles run.</summary>
-    public ulong Execute(IProgress<ScenarioProgress>? progress, CancellationToken cancellation)
+    /// <summary>Why the last <see cref="Execute"/> or <see cref="ExecuteThreaded"/> ended.</summary>
+    public RunStop Stop { get; private set; }
+
+    /// <summary>
+    /// Runs the scenario to its duration, cancellation or <paramref name="wallLimit"/> of host time (<see cref="Stop"/>
+    /// says which); returns the device cycles run.
+    /// </summary>
+    public ulong Execute(IProgress<ScenarioProgress>? progress, TimeSpan wallLimit, CancellationToken cancellation)
     {
         ulong duration = _scenario.DurationCycles;
         var clock = new RunClock(_scenario.Options.VsyncPeriodCycles, duration);
         int next = 0;
         var periodic = _plan.Periodic;
-        while (Machine.Now < duration && !cancellation.IsCancellationRequested)
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        Stop = RunStop.Completed;
+        while (Machine.Now < duration)
         {
+            if (cancellation.IsCancellationRequested)
+            {
+                Stop = RunStop.Cancelled;
+                break;
+            }
+            // The guard is looked at once per step of at most PollCycles: a run of 2^64 - 1 cycles ends here, with a note.
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(started) >= wallLimit)
+            {
+                Stop = RunStop.TimeLimit;
+                break;
+            }
             ulong now = Machine.Now;
             for (; next < periodic.Count && periodic[next].Cycle <= now; next++) SubmitPlanned(periodic[next], now);
             foreach (int c in _plan.BackToBackContexts) RefillBackToBack(c, now);

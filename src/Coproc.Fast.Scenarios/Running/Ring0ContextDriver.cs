@@ -1,4 +1,4 @@
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Packets;
@@ -9,7 +9,7 @@ using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// One ring-0 context of a scenario (seed 001 §3.1): a VidSch context, a UMD <see cref="CommandBufferBuilder"/> whose

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>One problem in a scenario file: where (line, JSON path) and what was expected.</summary>
 /// <param name="Line">1-based line in the file (0 when unknown).</param>
@@ -38,9 +38,16 @@ internal static class JsonLineMap
         public string Path { get; } = path;
         public bool IsArray { get; } = isArray;
         public int Index { get; set; }
+
+        /// <summary>Property names seen so far in this object (duplicates are reported, never silently overwritten).</summary>
+        public HashSet<string>? Names { get; set; }
     }
 
-    public static Dictionary<string, long> Build(ReadOnlySpan<byte> utf8)
+    /// <summary>
+    /// Builds the map; when <paramref name="duplicates"/> is given, adds one error per property name that occurs twice
+    /// in the same object (JSON parsers keep only one of them, so the file would not mean what it says).
+    /// </summary>
+    public static Dictionary<string, long> Build(ReadOnlySpan<byte> utf8, List<ScenarioError>? duplicates = null)
     {
         var lines = new Dictionary<string, long>(StringComparer.Ordinal);
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
@@ -55,9 +62,16 @@ internal static class JsonLineMap
             switch (reader.TokenType)
             {
                 case JsonTokenType.PropertyName:
-                    pending = stack[^1].Path + "." + reader.GetString();
-                    lines[pending] = line;
+                {
+                    string name = reader.GetString()!;
+                    pending = stack[^1].Path + "." + name;
+                    var names = stack[^1].Names ??= new HashSet<string>(StringComparer.Ordinal);
+                    if (!names.Add(name))
+                        duplicates?.Add(new ScenarioError(line, pending, $"duplicate property '{ScenarioBinder.Clip(name)}' (first at line {lines[pending]}); expected each key once per object"));
+                    else
+                        lines[pending] = line;
                     break;
+                }
                 case JsonTokenType.StartObject:
                 case JsonTokenType.StartArray:
                 {

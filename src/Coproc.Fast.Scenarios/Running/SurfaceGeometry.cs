@@ -1,6 +1,6 @@
 using Coproc.Fast.Device.Engines.Work;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
 /// The picture an allocation holds when a scenario draws into it or flips it: the largest common 16:9 size (or a

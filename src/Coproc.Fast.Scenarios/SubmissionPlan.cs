@@ -1,4 +1,4 @@
-namespace Coproc.Cli.Scenarios;
+namespace Coproc.Fast.Scenarios;
 
 /// <summary>One planned submission of a periodic context.</summary>
 /// <param name="Cycle">Device cycle at which the process submits.</param>

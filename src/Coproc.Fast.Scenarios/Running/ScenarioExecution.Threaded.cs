@@ -1,14 +1,11 @@
 using System.Diagnostics;
-using Coproc.Cli.Scenarios;
+using Coproc.Fast.Scenarios;
 using Coproc.Fast.Driver.Diagnostics;
 
-namespace Coproc.Cli.Running;
+namespace Coproc.Fast.Scenarios.Running;
 
 internal sealed partial class ScenarioExecution
 {
-    /// <summary>Wall-clock bound of a threaded run: a guard against a machine that stops making progress, not a timing.</summary>
-    public static readonly TimeSpan ThreadedWallLimit = TimeSpan.FromMinutes(2);
-
     /// <summary>
     /// Threaded mode: starts the machine's device, scheduler and preparation threads (<c>CoprocMachine.Start</c>) and
     /// plays the submission plan from this thread against the device clock as it runs — the emulated processes submit
@@ -17,10 +14,10 @@ internal sealed partial class ScenarioExecution
     /// <c>buffers_in_flight</c> allow (planned periods are not honoured: the device clock moves only while the device
     /// has work, so waiting for a planned cycle on an idle device would never end). The run ends
     /// at the scenario's duration, or earlier once every planned buffer has retired or failed, or at
-    /// <see cref="ThreadedWallLimit"/>. Returns the device cycles run.
+    /// <paramref name="wallLimit"/> of host time (<see cref="Stop"/> says which). Returns the device cycles run.
     /// </summary>
     /// <exception cref="InvalidOperationException">A machine thread failed.</exception>
-    public ulong ExecuteThreaded(IProgress<ScenarioProgress>? progress, CancellationToken cancellation)
+    public ulong ExecuteThreaded(IProgress<ScenarioProgress>? progress, TimeSpan wallLimit, CancellationToken cancellation)
     {
         ulong duration = _scenario.DurationCycles;
         var clock = new RunClock(_scenario.Options.VsyncPeriodCycles, duration);
@@ -31,8 +28,19 @@ internal sealed partial class ScenarioExecution
         var spin = new SpinWait();
         ulong counted = 0; // device cycles already added to coproc.device_cycles: the counter moves live, not only at the end
         Machine.Start();
-        while (!cancellation.IsCancellationRequested && wall.Elapsed < ThreadedWallLimit)
+        Stop = RunStop.Completed;
+        while (true)
         {
+            if (cancellation.IsCancellationRequested)
+            {
+                Stop = RunStop.Cancelled;
+                break;
+            }
+            if (wall.Elapsed >= wallLimit)
+            {
+                Stop = RunStop.TimeLimit;
+                break;
+            }
             if (Machine.ThreadFailure is { } failure) throw new InvalidOperationException("a machine thread failed", failure);
             ulong now = Machine.Now;
             if (now >= duration) break;
