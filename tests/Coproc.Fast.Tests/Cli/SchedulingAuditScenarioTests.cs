@@ -61,6 +61,10 @@ public sealed class SchedulingAuditScenarioTests
             var report = Run(scenario with { Mode = mode });
             Assert.That(report.Rows, Has.Count.EqualTo(24));
             Assert.That(report.Rows.Where(r => r.BuffersCompleted == 0).Select(r => r.Process), Is.Empty, $"{mode}: queues that never ran");
+            // Shares are asserted on the reproducible run only: in threaded mode the device, scheduler and submitter
+            // threads run freely, so on a loaded host a queue's share depends on when its submitter thread was scheduled
+            // (what must agree between the modes is who runs, asserted above).
+            if (mode == RunMode.Threaded) continue;
             foreach (var engine in new[] { EngineKind.Render, EngineKind.Compute })
             {
                 // Twelve equal queues share four slots round robin: each gets a comparable share (no queue below a third of fair).
@@ -71,7 +75,7 @@ public sealed class SchedulingAuditScenarioTests
     }
 
     [Test]
-    public void StrictRun_WithAuditorWarnings_ExitsThree_AndPrintsThem_WithoutStrictExitsZero()
+    public void StrictRun_WithAuditorWarnings_ExitsWithTheAuditCode_AndPrintsThem_WithoutStrictExitsZero()
     {
         var json = JsonNode.Parse(File.ReadAllText(RepoFiles.Scenario("run-list-stress.json")))!;
         var processes = json["processes"]!.AsArray();

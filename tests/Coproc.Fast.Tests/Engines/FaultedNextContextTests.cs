@@ -11,7 +11,7 @@ namespace Coproc.Fast.Tests.Engines;
 /// </summary>
 public class FaultedNextContextTests
 {
-    [Test, Explicit("Known device crash found by fuzz/run-afl.sh mmio: Step throws NullReferenceException. Run it with the device fix.")]
+    [Test]
     public void GivenAFaultedNextContext_WhenTheRunningContextFaults_ThenStepDoesNotThrowAndNeitherRuns()
     {
         // Given context B, whose save area says Faulted, named as the copy engine's NEXT_CONTEXT.
