@@ -4,9 +4,8 @@ using System.Runtime.InteropServices;
 namespace Coproc.Fast.Device.Memory;
 
 /// <summary>
-/// A pinned, aligned block of unmanaged memory: either allocated here with
-/// <see cref="NativeMemory.AlignedAlloc(nuint, nuint)"/> (and zeroed) or supplied by a host emulator
-/// (its guest RAM). All access is through spans and refs over the block; every entry point checks bounds.
+/// A pinned, aligned block of unmanaged memory: either allocated here already zero with
+/// <see cref="NativeMemory.AllocZeroed(nuint)"/> or supplied by a host emulator (its guest RAM). All access is through spans and refs over the block; every entry point checks bounds.
 /// </summary>
 public sealed unsafe class NativeRegion : IDisposable
 {
@@ -14,11 +13,13 @@ public sealed unsafe class NativeRegion : IDisposable
     public const nuint DefaultAlignment = 2 * 1024 * 1024;
 
     private byte* _base;
+    private void* _allocation; // what NativeMemory.AllocZeroed returned (owned regions only); _base is it aligned up
     private readonly bool _owned;
 
-    private NativeRegion(byte* @base, ulong length, bool owned)
+    private NativeRegion(byte* @base, void* allocation, ulong length, bool owned)
     {
         _base = @base;
+        _allocation = allocation;
         Length = length;
         _owned = owned;
     }
@@ -36,7 +37,13 @@ public sealed unsafe class NativeRegion : IDisposable
         get => _base;
     }
 
-    /// <summary>Allocates a zeroed, aligned region.</summary>
+    /// <summary>
+    /// Allocates a region that reads as zero, aligned to <paramref name="alignment"/>. The memory comes from the C
+    /// runtime's zeroing allocator (calloc), not from an allocation followed by a clear: a block this large is mapped
+    /// fresh from the operating system (glibc, musl and the Windows heap all do so), whose pages are zero already and
+    /// are touched, and so backed by physical memory, only when first used. Alignment is obtained by over-allocating
+    /// <paramref name="alignment"/> bytes and rounding the base up; the unused head and tail are never touched.
+    /// </summary>
     /// <param name="length">Bytes; must be a non-zero multiple of 4 KiB.</param>
     /// <param name="alignment">Power-of-two alignment, at least 4 KiB.</param>
     public static NativeRegion Allocate(ulong length, nuint alignment = DefaultAlignment)
@@ -45,9 +52,9 @@ public sealed unsafe class NativeRegion : IDisposable
             throw new ArgumentOutOfRangeException(nameof(length), length, "region length must be a non-zero multiple of 4 KiB");
         if (alignment < 4096 || (alignment & (alignment - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "alignment must be a power of two >= 4096");
-        var p = (byte*)NativeMemory.AlignedAlloc((nuint)length, alignment);
-        NativeMemory.Clear(p, (nuint)length);
-        return new NativeRegion(p, length, owned: true);
+        void* allocation = NativeMemory.AllocZeroed((nuint)length + alignment);
+        var p = (byte*)(((nuint)allocation + alignment - 1) & ~(alignment - 1));
+        return new NativeRegion(p, allocation, length, owned: true);
     }
 
     /// <summary>
@@ -62,7 +69,7 @@ public sealed unsafe class NativeRegion : IDisposable
         if (((nuint)pointer & 0xFFF) != 0) throw new ArgumentException("host memory must be 4 KiB aligned", nameof(pointer));
         if (length == 0 || (length & 0xFFF) != 0)
             throw new ArgumentOutOfRangeException(nameof(length), length, "region length must be a non-zero multiple of 4 KiB");
-        return new NativeRegion(pointer, length, owned: false);
+        return new NativeRegion(pointer, null, length, owned: false);
     }
 
     /// <summary>True when [offset, offset+length) lies inside the region.</summary>
@@ -86,7 +93,8 @@ public sealed unsafe class NativeRegion : IDisposable
     /// <summary>Frees an owned region. Idempotent.</summary>
     public void Dispose()
     {
-        if (_owned && _base != null) NativeMemory.AlignedFree(_base);
+        if (_owned && _allocation != null) NativeMemory.Free(_allocation);
+        _allocation = null;
         _base = null;
     }
 

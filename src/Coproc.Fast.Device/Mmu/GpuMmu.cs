@@ -30,10 +30,9 @@ public sealed unsafe partial class GpuMmu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TranslationStatus Translate(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run)
     {
-        if (tlb is not null && tlb.TryHit(space.Asid, va >> PageTableLayout.PageShift, Tlb.DenyMask(access, privileged), out ulong d))
+        if (tlb is not null && tlb.TryHit(space.Asid, va, Tlb.AccessClass(access, privileged), out ulong d, out ulong offset))
         {
-            ulong inPage = va & (PageTableLayout.PageSize - 1);
-            run = new PageRun((MemoryLocation)((d >> 2) & 3), (d & ~(PageTableLayout.PageSize - 1)) + inPage, PageTableLayout.PageSize - inPage);
+            run = new PageRun((MemoryLocation)((d >> 2) & 3), offset, PageTableLayout.PageSize - (va & (PageTableLayout.PageSize - 1)));
             return TranslationStatus.Ok;
         }
         // The slow path fills a local of its own: passing 'run' itself by reference would keep it in memory on the hit path too.
@@ -49,11 +48,10 @@ public sealed unsafe partial class GpuMmu
     /// "take the full path" (<see cref="Translate"/>), which counts, walks and reports the status; nothing is counted here.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool TryTranslateHit(Tlb tlb, ushort asid, ulong va, ulong deny, out MemoryLocation location, out ulong offset)
+    internal static bool TryTranslateHit(Tlb tlb, ushort asid, ulong va, int accessClass, out MemoryLocation location, out ulong offset)
     {
-        bool hit = tlb.TryHit(asid, va >> PageTableLayout.PageShift, deny, out ulong d);
+        bool hit = tlb.TryHit(asid, va, accessClass, out ulong d, out offset);
         location = (MemoryLocation)((d >> 2) & 3);
-        offset = (d & ~(PageTableLayout.PageSize - 1)) + (va & (PageTableLayout.PageSize - 1));
         return hit;
     }
 

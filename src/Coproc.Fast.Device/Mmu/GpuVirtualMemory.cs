@@ -19,15 +19,15 @@ public readonly unsafe struct GpuVirtualMemory
     private readonly AddressSpaceDescriptor _space;
     private readonly bool _privileged;
     // Precomputed per view (i.e. per context load), so the hit path of small accesses reads no object but the TLB:
-    // the rights a write needs, and the bases of the two memories a cached translation can name.
-    private readonly ulong _writeDeny;
+    // the access class of a write, and the bases of the two memories a cached translation can name.
+    private readonly int _writeClass;
     private readonly byte* _localBase, _systemBase;
 
     /// <summary>Creates a view.</summary>
     public GpuVirtualMemory(GpuMmu mmu, DeviceMemory memory, Tlb? tlb, in AddressSpaceDescriptor space, bool privileged)
     {
         _mmu = mmu; _memory = memory; _tlb = tlb; _space = space; _privileged = privileged;
-        _writeDeny = Tlb.DenyMask(AccessKind.Write, privileged);
+        _writeClass = Tlb.AccessClass(AccessKind.Write, privileged);
         _localBase = memory.Local.Base;
         _systemBase = memory.System.Base;
     }
@@ -43,7 +43,7 @@ public readonly unsafe struct GpuVirtualMemory
     {
         Tlb? tlb = _tlb;
         if (tlb is null || (va & (PageTableLayout.PageSize - 1)) + bytes > PageTableLayout.PageSize) return null;
-        if (!GpuMmu.TryTranslateHit(tlb, _space.Asid, va, _writeDeny, out var location, out ulong offset)) return null;
+        if (!GpuMmu.TryTranslateHit(tlb, _space.Asid, va, _writeClass, out var location, out ulong offset)) return null;
         return (location == MemoryLocation.Local ? _localBase : _systemBase) + offset;
     }
 

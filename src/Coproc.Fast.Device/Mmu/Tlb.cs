@@ -15,24 +15,27 @@ namespace Coproc.Fast.Device.Mmu;
 /// </summary>
 public sealed unsafe class Tlb
 {
-    // Design: direct-mapped, not set-associative. A hit is one indexed load of a 16-byte {tag, data} pair
-    // (both on one cache line) and one compare — no way search, no replacement state to update — which is
-    // what lets a hit come close to the 64-entry TLB of the docs/performance.md anchor (goal 5). The usual cost of
-    // direct mapping, conflict misses, is small here: clients stream through VA (rings, DMA buffers, copy runs),
-    // and consecutive pages of one ASID land in consecutive slots (index = VPN ^ ASID), so any 64 consecutive
-    // pages coexist in a 64-entry TLB; copies and fills translate once per page run anyway (GpuMmu.TranslateRun).
-    // A conflict costs one walk, never a wrong answer: tags hold the full (ASID, VPN), so exactness does not
-    // depend on the layout.
-    // The hit path (TryHit) is branch-free up to one final test: tag, VA width (VPN < 2^36) and rights (the data
-    // stores read-only and P, so a precomputed deny mask checks both with one AND) are ORed into one word. Counting
-    // hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, the hit key carries a
-    // bit no tag has and every lookup goes through TryLookup, which counts.
-    // Measured (TranslationBenchmarks --job short, same run, shared 2-core machine at load 8–15): a full
-    // GpuMmu.Translate hit costs 1.8–2.9× the bare anchor loop (tag compare + load in native arrays, no ASID, rights,
-    // width or location), down from 3.6–4.7× — ~1.9–3.1 ns, 320–530 M hits/s by load, around the ~420 M/s anchor
-    // figure of docs/performance.md but not within 1.1× of the in-run bare loop: the ASID, the width and rights checks
-    // and the PageRun cost ~15 more instructions than the bare loop's ~10. A set-associative lookup would only add
-    // compares to that path.
+    // Design: direct-mapped, not set-associative. A hit is one indexed load of a comparator and one of the data word,
+    // both in the entry's 64-byte line, and one compare — no way search, no replacement state to update — which is what
+    // lets a hit come close to the 64-entry TLB of the docs/performance.md anchor (goal 5). The usual cost of direct
+    // mapping, conflict misses, is small here: clients stream through VA (rings, DMA buffers, copy runs), and consecutive
+    // pages of one ASID land in consecutive slots (index = VPN ^ ASID), so any 64 consecutive pages coexist in a 64-entry
+    // TLB; copies and fills translate once per page run anyway (GpuMmu.TranslateRun). A conflict costs one walk, never a
+    // wrong answer: tags hold the full (ASID, VPN), so exactness does not depend on the layout.
+    //
+    // The hit path (TryHit) folds the access check into the tag compare, as a software-MMU TLB does: besides its tag, an
+    // entry holds one comparator per access class (read / write × privileged / limited, seed 001 §5.7), which Insert sets
+    // to the tag when the page allows that class and to 0 (never a key: every key has the valid bit) when it does not.
+    // Validity, ASID, VPN and rights are then one compare of the class's comparator with the key; only the VA width
+    // (VPN < 2^36, which keeps a VPN from reaching the ASID field) adds a shift and an OR, without a branch of its own.
+    // Counting hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, every comparator
+    // carries bit 63, which no key has, so every lookup falls through to TryLookup, which compares the tag and counts.
+    // Invalidation clears the whole entry (tag and comparators), so it stays exact. The entry also keeps an addend
+    // (frame − page VA) so the hit's physical offset is one add, with no masking.
+    // Measured (TranslationBenchmarks --job short, same run, loaded shared 2-core machine): a full GpuMmu.Translate hit
+    // takes 2.0–2.2× the bare anchor loop's time (≈ 0.45×), down from 4.2× in a run before this layout (docs/performance.md
+    // goal 5, not met). The JIT's loop shows what is left: seven loads per hit (VA, ASID, TLB base and mask, data word,
+    // addend, comparator) against the anchor's three, the tag built from ASID and VPN, and the null and VA-width tests.
     // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
     //
     // Tag = 1 | VPN << 1 | ASID << 40 (VPN < 2^36, so the fields never overlap; tag 0 = empty slot).
@@ -46,12 +49,18 @@ public sealed unsafe class Tlb
 
     private const int VpnBits = 36;
 
-    [StructLayout(LayoutKind.Sequential)]
+    // One 64-byte entry: tag, data, the comparators of the four access classes (see AccessClass), the addend, padding.
+    [StructLayout(LayoutKind.Sequential, Size = 64)]
     private struct Entry
     {
         public ulong Tag;
         public ulong Data;
+        public ulong ReadPrivileged, WritePrivileged, ReadLimited, WriteLimited;
+        public ulong Addend; // frame − page VA (wrapping): the physical offset of any byte of the page is its VA + Addend
     }
+
+    private const int ComparatorSlot = 2; // ulong index of ReadPrivileged inside Entry
+    private const ulong CountingBit = 1UL << 63; // in every comparator while hits are counted: no key has it
 
     private readonly Entry[] _entries; // pinned (pinned object heap): _base points into it for its whole life
     private readonly Entry* _base;
@@ -92,11 +101,27 @@ public sealed unsafe class Tlb
     /// <summary>Turns hit counting on (off by default). Misses are always counted.</summary>
     public bool CountHits
     {
-        get => _hitKeyBias != 1;
-        set => _hitKeyBias = value ? 1UL | (1UL << 63) : 1UL;
+        get => _comparatorBias != 0;
+        set
+        {
+            ulong bias = value ? CountingBit : 0;
+            if (bias == _comparatorBias) return;
+            _comparatorBias = bias;
+            // Re-bias the comparators of cached pages (0, "class not allowed", stays 0): no translation is lost.
+            foreach (ref var e in _entries.AsSpan())
+            {
+                if (e.Tag == 0) continue;
+                e.ReadPrivileged = Rebias(e.ReadPrivileged, bias);
+                e.WritePrivileged = Rebias(e.WritePrivileged, bias);
+                e.ReadLimited = Rebias(e.ReadLimited, bias);
+                e.WriteLimited = Rebias(e.WriteLimited, bias);
+            }
+        }
     }
 
-    private ulong _hitKeyBias = 1;
+    private static ulong Rebias(ulong comparator, ulong bias) => comparator == 0 ? 0 : (comparator & ~CountingBit) | bias;
+
+    private ulong _comparatorBias;
 
     /// <summary>Lookups that missed (and walked the table).</summary>
     public long Misses { get; private set; }
@@ -131,28 +156,29 @@ public sealed unsafe class Tlb
     internal const ulong PrivilegedBit = 2;
 
     /// <summary>
-    /// The data bits that must be clear for an access to be allowed: read-only for a write, privileged for a limited
-    /// access (seed 001 §5.7). Precomputed once per access so a hit checks every right with one AND.
+    /// The access class of an access: which of an entry's four comparators a hit compares (0 privileged read,
+    /// 1 privileged write, 2 limited read, 3 limited write; a limited access may not touch P pages, seed 001 §5.7).
+    /// Computed once per access kind, or once per view, so a hit checks every right within its one tag compare.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong DenyMask(AccessKind access, bool privileged) =>
-        (access == AccessKind.Write ? ReadOnlyBit : 0) | (privileged ? 0 : PrivilegedBit);
+    internal static int AccessClass(AccessKind access, bool privileged) =>
+        (access == AccessKind.Write ? 1 : 0) | (privileged ? 0 : 2);
 
     /// <summary>
-    /// The hit path: true when the page is cached for <paramref name="asid"/> and none of the <paramref name="deny"/>
-    /// bits is set. Tag, VA width and rights fold into one compare-and-branch; counts nothing (a false answer is
-    /// re-examined, and counted, by <see cref="TryLookup"/> on the caller's slow path).
+    /// The hit path: true when the page of <paramref name="va"/> is cached for <paramref name="asid"/> and allows
+    /// <paramref name="accessClass"/> (<see cref="AccessClass"/>); <paramref name="offset"/> is then the physical offset
+    /// of the byte at <paramref name="va"/>, and <paramref name="data"/> the entry's data word (location, rights). Validity, tag, rights and VA width fold into one compare-and-branch; counts nothing
+    /// (a false answer is re-examined, and counted, by <see cref="TryLookup"/> on the caller's slow path).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryHit(ushort asid, ulong vpn, ulong deny, out ulong data)
+    internal bool TryHit(ushort asid, ulong va, int accessClass, out ulong data, out ulong offset)
     {
-        ref Entry e = ref Slot(Index(asid, vpn));
-        data = e.Data;
-        // _hitKeyBias is 1 (the tag's valid bit), or 1 | 1 << 63 — a bit no tag has — while hits are counted, so every
-        // lookup then takes the counting slow path. A VPN of 36 bits or more never translates (it could alias the tag's
-        // ASID field), so it is refused here too, without a branch of its own.
-        ulong key = _hitKeyBias | (vpn << 1) | ((ulong)asid << 40);
-        return ((e.Tag ^ key) | (vpn >> VpnBits) | (data & deny)) == 0;
+        ulong vpn = va >> PageTableLayout.PageShift;
+        ulong* e = (ulong*)(_base + Index(asid, vpn));
+        data = ((Entry*)e)->Data;
+        offset = va + ((Entry*)e)->Addend; // one add, no masking: the frame offset plus the byte's offset in the page
+        // A VPN of 36 bits or more never translates (it could alias the tag's ASID field), so it is refused here too.
+        return ((e[ComparatorSlot + accessClass] ^ Tag(asid, vpn)) | (vpn >> VpnBits)) == 0;
     }
 
     /// <summary>Looks up a page and counts the hit or miss. On a hit returns the frame, read-only and privileged bits and location.</summary>
@@ -176,8 +202,15 @@ public sealed unsafe class Tlb
     {
         if ((vpn >> VpnBits) != 0) return;
         ref Entry e = ref Slot(Index(asid, vpn));
-        e.Tag = Tag(asid, vpn);
+        ulong tag = Tag(asid, vpn), cmp = tag | _comparatorBias;
+        e.Tag = tag;
         e.Data = frame | (writable ? 0 : ReadOnlyBit) | (privileged ? PrivilegedBit : 0) | ((ulong)location << 2);
+        e.Addend = frame - (vpn << PageTableLayout.PageShift);
+        // A comparator is the tag when its access class is allowed, 0 (matches no key) when it is not.
+        e.ReadPrivileged = cmp;
+        e.WritePrivileged = writable ? cmp : 0;
+        e.ReadLimited = privileged ? 0 : cmp;
+        e.WriteLimited = writable && !privileged ? cmp : 0;
     }
 
     /// <summary>Drops every entry.</summary>
@@ -222,7 +255,7 @@ public sealed unsafe class Tlb
             for (ulong vpn = first; ; vpn++)
             {
                 ref Entry e = ref Slot(Index(asid, vpn));
-                if (e.Tag == Tag(asid, vpn)) e.Tag = 0;
+                if (e.Tag == Tag(asid, vpn)) e = default; // tag and comparators: no access class may hit it again
                 if (vpn == last) break;
             }
             return;
@@ -233,7 +266,7 @@ public sealed unsafe class Tlb
             ulong t = e.Tag;
             if (t == 0) continue;
             ulong vpn = (t >> 1) & ((1UL << VpnBits) - 1);
-            if ((asid == AllAsids || (ushort)(t >> 40) == asid) && vpn >= first && vpn <= last) e.Tag = 0;
+            if ((asid == AllAsids || (ushort)(t >> 40) == asid) && vpn >= first && vpn <= last) e = default;
         }
     }
 }

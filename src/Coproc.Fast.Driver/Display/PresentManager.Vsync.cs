@@ -28,13 +28,22 @@ public sealed partial class PresentManager
     {
         get
         {
-            lock (_lock)
-            {
-                if (VsyncPeriod == 0) return true;
-                if (_latched is not null) return false;
-                foreach (var (_, chain) in _chains) if (chain.VirtualRing.Count > 0) return false;
-                return true;
-            }
+            lock (_lock) return IsIdleUnlocked;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="IsIdle"/> without taking the kernel lock: for a caller that holds it, or for a deterministic machine,
+    /// whose kernel state only its one stepping thread changes.
+    /// </summary>
+    internal bool IsIdleUnlocked
+    {
+        get
+        {
+            if (VsyncPeriod == 0) return true;
+            if (_latched is not null) return false;
+            foreach (var (_, chain) in _chains) if (chain.VirtualRing.Count > 0) return false;
+            return true;
         }
     }
 

@@ -59,6 +59,15 @@ public sealed partial class CoprocMachine
             // Threaded mode: an interrupt batch is delivered to the schedulers, then to the display; between the two a
             // retired flip buffer leaves the schedulers idle before the display has noted the latch. A delivery
             // sequence (odd while delivering) makes the snapshot consistent.
+            // Deterministic mode: the kernel state changes only on the thread that steps the machine, which is the thread
+            // asking (progress is reported synchronously on it), so the per-step test reads it without the kernel lock.
+            // Threaded mode: each part is read under the kernel lock.
+            if (_posted is null)
+            {
+                foreach (var s in _schedulers)
+                    if (s is not null && s.Contexts.Count > 0 && !s.IsIdleUnlocked) return false;
+                return Display.IsIdleUnlocked;
+            }
             int before = Volatile.Read(ref _deliverySequence);
             if ((before & 1) != 0) return false;
             foreach (var s in _schedulers)

@@ -107,10 +107,16 @@ public sealed partial class VidSchScheduler
     {
         get
         {
-            lock (KernelLock)
-                return _ready.Count == 0 && _preparing is null && _prepared is null && _inFlightCount == 0 && !PagingHasWork && !AnyResetting();
+            lock (KernelLock) return IsIdleUnlocked;
         }
     }
+
+    /// <summary>
+    /// <see cref="IsIdle"/> without taking the kernel lock: for a caller that holds it, or for a deterministic machine,
+    /// whose kernel state only its one stepping thread changes (the machine's per-step idle test).
+    /// </summary>
+    internal bool IsIdleUnlocked =>
+        _ready.Count == 0 && _preparing is null && _prepared is null && _inFlightCount == 0 && !PagingHasWork && !AnyResetting();
 
     /// <summary>
     /// Creates a context of <paramref name="processId"/> at <paramref name="priority"/>: save area and ring
