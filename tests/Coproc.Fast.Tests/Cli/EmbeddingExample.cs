@@ -1,4 +1,4 @@
-// The README's "Embedding the device in your emulator" quotes this file; EmbeddingExampleTests runs it.
+// A host-side example: it writes local memory directly from the host (docs/embedding.md points guest authors at Embedding/PowerOnExample.cs instead); EmbeddingExampleTests runs it.
 using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Core;

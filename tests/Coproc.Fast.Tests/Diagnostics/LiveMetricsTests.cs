@@ -70,14 +70,19 @@ public class LiveMetricsTests
             var scenario = ScenarioLoader.Load(RunCommand.DemoScenarioJson(), "demo.json") with { DurationCycles = 85_000_000 };
             report = new VidSchScenarioRunner().Run(scenario, new ScenarioRunOptions(new TraceRecorder()), null, CancellationToken.None);
         }
-        // Nearest-rank percentiles are samples, so every context's p50 and p99 in the report is a recorded value.
+        // The report's percentiles come from a bounded histogram (Diagnostics/LatencyHistogram): each is at least the
+        // exact nearest-rank sample and at most 1/128 above it, so every context's p50 and p99 lies within that bound
+        // above some value the instrument recorded.
         Assert.That(values, Has.Count.GreaterThan(0));
         Assert.That(values, Has.All.GreaterThanOrEqualTo(0));
         foreach (var row in report.Rows.Where(r => r.SubmitToStartP99Cycles > 0))
         {
-            Assert.That(values, Does.Contain((long)row.SubmitToStartP50Cycles), $"{row.Process} / {row.Context} p50");
-            Assert.That(values, Does.Contain((long)row.SubmitToStartP99Cycles), $"{row.Process} / {row.Context} p99");
+            Assert.That(values.Any(v => CoveredBy(v, row.SubmitToStartP50Cycles)), $"{row.Process} / {row.Context} p50 {row.SubmitToStartP50Cycles}");
+            Assert.That(values.Any(v => CoveredBy(v, row.SubmitToStartP99Cycles)), $"{row.Process} / {row.Context} p99 {row.SubmitToStartP99Cycles}");
         }
+
+        static bool CoveredBy(long recorded, ulong percentile) =>
+            (ulong)recorded <= percentile && percentile <= (ulong)recorded + (ulong)recorded / 128;
     }
 
     [Test]

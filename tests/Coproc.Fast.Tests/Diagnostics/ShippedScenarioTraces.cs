@@ -19,6 +19,7 @@ internal static class ShippedScenarioTraces
     /// <summary>The shipped scenario file names (without extension), sorted.</summary>
     public static IEnumerable<string> Names() =>
         Directory.GetFiles(Path.Combine(RepoFiles.Root, "tools", "scenarios"), "*.json")
+            .Where(f => !f.EndsWith(".schema.json", StringComparison.Ordinal)) // the JSON Schema, not a scenario
             .Select(Path.GetFileNameWithoutExtension).OfType<string>()
             .Where(n => n != "soak") // the long-running dotnet-counters scenario: same shape as the others, minutes long
             .Order(StringComparer.Ordinal);

@@ -83,7 +83,7 @@ public class CodeSamplesTests
     {
         var trusted = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         string framework = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
-        Assembly[] libraries = [typeof(Coprocessor).Assembly, typeof(CoprocMachine).Assembly];
+        Assembly[] libraries = [typeof(Coprocessor).Assembly, typeof(CoprocMachine).Assembly, typeof(Coproc.Fast.Scenarios.ScenarioLoader).Assembly];
         var dependencyNames = libraries.SelectMany(a => a.GetReferencedAssemblies()).Select(n => n.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
         return trusted
             .Where(p => Path.GetDirectoryName(p) == framework || dependencyNames.Contains(Path.GetFileNameWithoutExtension(p)))
