@@ -168,12 +168,13 @@ public sealed partial class VidSchScheduler
                 if (withinWorkingSet)
                 {
                     // Its own earlier chunks still pin part of its working set: wait for them to retire rather than
-                    // take another context's memory (§5.5: the current context first).
+                    // take another context's memory (§5.5: the current context first). This is not a wait for other
+                    // contexts' memory, so it does not hold back lower priorities on other engines
+                    // (HigherPriorityWaitsForMemory): their chunks pin nothing this buffer is waiting for.
                     if (ctx.InFlight.Count > 0 || (_prepared is { } own && ReferenceEquals(own.Context, ctx)))
                     {
                         ReturnChunk(chunk);
                         _preparationDeferred = true;
-                        _waitingForMemory = true;
                         return;
                     }
                     withinWorkingSet = false;
