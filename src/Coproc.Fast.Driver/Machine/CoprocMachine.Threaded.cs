@@ -75,13 +75,16 @@ public sealed partial class CoprocMachine
             {
                 spin.Reset();
                 Device.Step(Options.StepCycles);
-                posted.Publish(Device.Cycle);
-                if (InterruptServiceRoutine.LineAsserted(mmio))
+                bool raised = InterruptServiceRoutine.LineAsserted(mmio);
+                if (raised)
                 {
                     int n = InterruptServiceRoutine.Drain(mmio, ref _records);
                     for (int i = 0; i < n; i++) _delivered.Enqueue(_records[i]);
-                    _schedulerSignal.Release();
                 }
+                // Published only after the step's interrupt records are queued: a scheduler that reads cycle C and then
+                // drains the queue has seen every record up to C (the horizon of VidSchScheduler.ObserveThrough).
+                posted.Publish(Device.Cycle);
+                if (raised) _schedulerSignal.Release();
                 continue;
             }
             // Idle: spin briefly, then park until a register write or a ring update (PERFORMANCE.md: wake-ups cost ~40 µs).
@@ -112,6 +115,9 @@ public sealed partial class CoprocMachine
         while (!_stop)
         {
             _schedulerSignal.Wait(1);
+            // Read before draining: every record up to this cycle is already queued (DeviceLoop publishes after queueing).
+            ulong horizon = _posted!.Cycle;
+            foreach (var s in _schedulers) s?.ObserveThrough(horizon);
             int n = 0;
             while (_delivered.TryDequeue(out var r))
             {

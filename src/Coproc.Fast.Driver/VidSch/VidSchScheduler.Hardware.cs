@@ -52,6 +52,9 @@ public sealed partial class VidSchScheduler
                 var reason = (SwitchReason)r.Data0;
                 var left = r.ContextId == (uint)_pagingContext.Id ? _pagingContext : ContextById(r.ContextId);
                 if (reason == SwitchReason.Empty && r.Data1 == 0) break; // stayed loaded, empty
+                // Recovery's proof that the engine left a resetting context (VidSchScheduler.Recovery.cs): only this
+                // driver requests a switch to idle, and each such write yields exactly one Requested→0 report.
+                if (reason == SwitchReason.Requested && r.Data1 == 0) _idleSwitchesConfirmed++;
                 if (left is not null && ReferenceEquals(left, _loaded)) Unload(left, r.Cycle);
                 var to = r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1);
                 _loaded = to;
@@ -82,6 +85,7 @@ public sealed partial class VidSchScheduler
     private void Unload(VidSchContext c, ulong cycle)
     {
         c.Loaded = false;
+        if (cycle > c.LoadedAt) c.ActiveCycles += cycle - c.LoadedAt; // timeout detection counts engine time only
         // §5.5 compensation: time not used out of the slice is owed, time overdrawn (a non-interruptible paging
         // buffer held the engine) is taken from the next slice; bounded to one quantum either way.
         long used = (long)(cycle - c.LoadedAt);
@@ -106,6 +110,7 @@ public sealed partial class VidSchScheduler
                 c.InFlight.RemoveAt(0);
                 _inFlightCount--;
                 any = true;
+                c.ProgressMark = ActiveTime(c); // progress: the timeout counts from here
                 if (f.Last && f.Buffer is { } b)
                 {
                     c.Finish(b.SubmissionId, SubmissionStatus.Completed);
@@ -140,6 +145,7 @@ public sealed partial class VidSchScheduler
         // context stuck on a WAIT (or a long buffer) would otherwise hold every slot until its reset.
         if (_inFlightCount >= _o.MaxInFlight && ctx.InFlight.Count > 0) return false;
         var b = chunk.Buffer;
+        if (ctx.InFlight.Count == 0) ctx.ProgressMark = ActiveTime(ctx); // idle time before this work is no hang
         if (b is not null && SyncBlocksLaunch(ctx, b)) return false; // a wait/signal issued before it goes first
         chunk.Fence = ctx.FenceIssued + 1;
         var w = new PacketWriter(_scratchRing);
@@ -218,7 +224,6 @@ public sealed partial class VidSchScheduler
                 return;
             }
             SetNext(other);
-            MarkStarted(c);
             return;
         }
         if (other is not null) SwitchTo(other);
@@ -243,6 +248,7 @@ public sealed partial class VidSchScheduler
     {
         ulong value = target?.SaveArea.Encoded ?? 0;
         if (target is not null && _nextRegister == value) SetNext(null);
+        if (value == 0) _idleSwitchesIssued++; // each is confirmed by one Requested→0 report (Handle)
         _switchPending = true;
         _switchTarget = value;
         _bus.WriteRegister(_engineBase + ContextSwitchRegister, value);
@@ -256,14 +262,6 @@ public sealed partial class VidSchScheduler
         _bus.WriteRegister(_engineBase + NextContextRegister, value);
     }
 
-    private void MarkStarted(VidSchContext c)
-    {
-        var f = c.InFlight[0];
-        if (f.Started) return;
-        f.Started = true;
-        f.StartedAt = _bus.Cycle;
-    }
-
     private void ArmTimer()
     {
         ulong now = _bus.Cycle;
@@ -275,13 +273,7 @@ public sealed partial class VidSchScheduler
             ulong end = l.LoadedAt + (ulong)Math.Max(1, (long)_o.QuantumCycles + l.QuantumCredit);
             if (end > now) at = end;
         }
-        foreach (var c in _contexts)
-        {
-            if (c.InFlight.Count == 0 || !c.InFlight[0].Started) continue;
-            // A context already resetting waits for the engine to leave it: poll every 10,000 cycles (10 µs), not
-            // every cycle (a per-cycle timer made long scenarios run 100 M timer events).
-            at = Math.Min(at, c.Resetting ? now + 10_000 : Math.Max(now + 1, c.InFlight[0].StartedAt + _o.TimeoutCycles));
-        }
+        at = Math.Min(at, TimeoutTimerCycle(now));
         if (at == ulong.MaxValue) return;
         if (_timerArmedAt <= at && _timerArmedAt > now) return;
         _timerArmedAt = at;

@@ -5,21 +5,79 @@ using Coproc.Fast.Driver.Kernel;
 
 namespace Coproc.Fast.Driver.VidSch;
 
-// Timeout detection and recovery (issue 4 §3; seed 001 §19.3 "Running → invalid command → Error"): a context whose
-// chunk neither retires nor leaves within the timeout, or that faults, is reset without touching any other context.
+// Timeout detection and recovery (seed 001 §19.3 "Running → invalid command → Error"; docs/containment.md): a context
+// that holds the engine without progress for the timeout, or that faults, is reset without touching any other context.
+//
+// Invariants (each kept by the code below, broken by the tests in tests/Coproc.Fast.Tests/Containment):
+// (R1) Hung means "holds the engine and makes no progress": only cycles the context spends loaded on the engine count
+//      (from the device's CONTEXT_SWITCH reports), and a retired chunk resets the count. Waiting for a turn is never a
+//      hang, and the count never runs past what the device has reported (ObservedThrough, threaded mode).
+// (R2) A context is reset only after the device has confirmed that it is off the engine and cannot come back by
+//      itself: the reset writes NEXT_CONTEXT = 0 and then CONTEXT_SWITCH = 0 (which also drops a run list and a
+//      kernel context set aside for user queues, native-layout.md §10.1, §13.7), and waits for that idle switch's
+//      report. From then on the engine can load the context only if this driver names it, which it never does while
+//      the context is resetting. Before the report the save area is left alone: the engine may still hold a working
+//      copy that it would save over a rewritten one.
+// (R3) A DMA buffer returns to its pool only when no ring or save area can reach it: never launched, its trailing
+//      fence reached, or its context reset under (R2) (ring and save area then restart at the write pointer).
 public sealed partial class VidSchScheduler
 {
-    /// <summary>Timeout detection (TDR): a chunk that started and has not retired within the timeout resets its context.</summary>
+    // Idle-switch requests written (SwitchTo(null)) and their reports seen; reports arrive in write order.
+    private ulong _idleSwitchesIssued, _idleSwitchesConfirmed;
+    private ulong _observedThrough = ulong.MaxValue;
+
+    /// <summary>A reset idle-switch not confirmed after this many cycles is written again (a report may be lost to a full information queue).</summary>
+    private const ulong ResetReissueCycles = 1_000_000;
+
+    /// <summary>
+    /// Threaded mode: the device cycle up to which every interrupt record has been delivered to this scheduler. Active
+    /// time is never counted past it, so a scheduler thread that lags the free-running device clock cannot see a
+    /// context that already yielded as still holding the engine (invariant R1). Deterministic mode leaves it unset.
+    /// </summary>
+    internal void ObserveThrough(ulong cycle) => Volatile.Write(ref _observedThrough, cycle);
+
+    // The device cycle the scheduler's picture of the engine is complete up to.
+    private ulong Horizon
+    {
+        get
+        {
+            ulong now = _bus.Cycle, seen = Volatile.Read(ref _observedThrough);
+            return seen < now ? seen : now;
+        }
+    }
+
+    /// <summary>Engine cycles <paramref name="c"/> has held the engine, up to the horizon (invariant R1).</summary>
+    private ulong ActiveTime(VidSchContext c)
+    {
+        ulong t = c.ActiveCycles;
+        if (c.Loaded && ReferenceEquals(_loaded, c))
+        {
+            ulong h = Horizon;
+            if (h > c.LoadedAt) t += h - c.LoadedAt;
+        }
+        return t;
+    }
+
+    /// <summary>Timeout detection (TDR) on active time without progress (invariant R1).</summary>
     private void CheckTimeouts()
     {
-        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting) MarkStarted(l);
-        ulong now = _bus.Cycle;
-        foreach (var c in _contexts)
+        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting && ActiveTime(l) - l.ProgressMark >= _o.TimeoutCycles)
+            BeginReset(l, SubmissionStatus.FailedTimeout);
+        IssueResetFence();
+    }
+
+    /// <summary>The cycle the next timeout check is due (the loaded context's deadline, or a reset fence's re-issue).</summary>
+    private ulong TimeoutTimerCycle(ulong now)
+    {
+        ulong at = ulong.MaxValue;
+        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting)
         {
-            if (c.Resetting || c.InFlight.Count == 0) continue;
-            var f = c.InFlight[0];
-            if (f.Started && now - f.StartedAt >= _o.TimeoutCycles) BeginReset(c, SubmissionStatus.FailedTimeout);
+            ulong used = ActiveTime(l) - l.ProgressMark;
+            at = now + Math.Max(1, used >= _o.TimeoutCycles ? 1 : _o.TimeoutCycles - used);
         }
+        foreach (var c in _contexts)
+            if (c.Resetting) at = Math.Min(at, c.ResetTicket == 0 ? now + 10_000 : Math.Max(now + 1, c.ResetIssuedAt + ResetReissueCycles));
+        return at;
     }
 
     /// <summary>Starts recovery of <paramref name="c"/>: queued buffers fail now; the rest once the engine left it.</summary>
@@ -28,12 +86,13 @@ public sealed partial class VidSchScheduler
         if (c.Resetting) return;
         c.Resetting = true;
         c.ResetReason = reason;
+        c.ResetTicket = 0;
         _removed.Clear();
         _ready.RemoveOwnedBy(c, _removed);
         foreach (var b in _removed)
         {
             // A buffer whose earlier chunk is in flight, prepared or being prepared fails in FinishResets, once the
-            // engine no longer reads it; the others were never seen by the hardware and go back to the pool now.
+            // engine no longer reads it; the others were never seen by the hardware and go back to the pool now (R3).
             if (IsInFlight(c, b) || ReferenceEquals(_preparing, b) || ReferenceEquals(_prepared?.Chunk.Buffer, b))
             {
                 b.Status = DmaBufferStatus.Running;
@@ -44,8 +103,34 @@ public sealed partial class VidSchScheduler
             b.Process.ReturnDmaBuffer(b);
         }
         SyncOnResetBegin(c, reason);
-        if (ReferenceEquals(_loaded, c) && !_switchPending) SwitchTo(Best(exclude: c));
-        if (_nextRegister == c.SaveArea.Encoded) SetNext(null);
+        IssueResetFence();
+    }
+
+    /// <summary>
+    /// Invariant R2: NEXT_CONTEXT = 0, then CONTEXT_SWITCH = 0, for every resetting context without a ticket (when no
+    /// other switch is outstanding), or again for one whose confirmation is overdue. Posted writes reach the device in
+    /// order, so once the idle switch is reported NEXT_CONTEXT no longer names a resetting context.
+    /// </summary>
+    private void IssueResetFence()
+    {
+        ulong now = _bus.Cycle;
+        bool need = false;
+        foreach (var c in _contexts)
+        {
+            if (!c.Resetting) continue;
+            if (c.ResetTicket == 0 ? !_switchPending : _idleSwitchesConfirmed < c.ResetTicket && now - c.ResetIssuedAt >= ResetReissueCycles)
+                need = true;
+        }
+        if (!need) return;
+        _nextRegister = 0;
+        _bus.WriteRegister(_engineBase + NextContextRegister, 0); // always written: the device may have set it on a yield
+        SwitchTo(null);
+        foreach (var c in _contexts)
+        {
+            if (!c.Resetting || (c.ResetTicket != 0 && _idleSwitchesConfirmed >= c.ResetTicket)) continue;
+            c.ResetTicket = _idleSwitchesIssued;
+            c.ResetIssuedAt = now;
+        }
     }
 
     private static bool IsInFlight(VidSchContext c, DmaBuffer b)
@@ -55,7 +140,7 @@ public sealed partial class VidSchScheduler
     }
 
     /// <summary>
-    /// Completes recovery once the engine no longer runs the context: its in-flight buffers fail with the reset
+    /// Completes recovery once the device confirmed the engine left the context (invariant R2): its in-flight buffers fail with the reset
     /// status and its save area restarts at the ring's write pointer (nothing queued is run). Its paging buffers are
     /// not in its ring but in the engine's kernel paging context (VidSchScheduler.PagingContext.cs), so the moves VidMm
     /// recorded for it still run, in order. Other contexts are untouched.
@@ -64,8 +149,8 @@ public sealed partial class VidSchScheduler
     {
         foreach (var c in _contexts)
         {
-            if (!c.Resetting || ReferenceEquals(_loaded, c) || (_switchPending && _switchTarget == c.SaveArea.Encoded)) continue;
-            if (ReferenceEquals(_loaded, c) && _switchPending) continue;
+            // Invariant R2: only once the device reported the idle switch written after the reset began.
+            if (!c.Resetting || c.ResetTicket == 0 || _idleSwitchesConfirmed < c.ResetTicket || ReferenceEquals(_loaded, c)) continue;
             var mem = _bus.Memory;
             int failed = 0;
             foreach (var f in c.InFlight)
@@ -107,6 +192,8 @@ public sealed partial class VidSchScheduler
             // The scheduler fence jumps to the last issued value: nothing of the reset context is outstanding.
             Volatile.Write(ref mem.System.Ref<ulong>(c.Fence.Offset), c.FenceIssued);
             c.Resetting = false;
+            c.ResetTicket = 0;
+            c.ProgressMark = c.ActiveCycles;
             c.Resets++;
             c.QuantumCredit = 0;
             SyncOnResetFinish(c); // seed 001 §11: walk the history against the fence the reset set
