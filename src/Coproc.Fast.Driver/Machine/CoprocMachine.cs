@@ -58,7 +58,7 @@ public sealed partial class CoprocMachine : IDisposable
                 gate = gate with { ChargeVirtualCycles = ChargeGate };
             }
             Gate = new Ring0Gate(gate);
-            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler);
+            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler, Options.Quotas);
             Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer));
         }
         catch

@@ -19,6 +19,11 @@ public enum SubmissionStatus : byte
     FailedFault,
     /// <summary>Failed: its resources cannot be resident at once even after eviction and splitting.</summary>
     FailedDoesNotFit,
+    /// <summary>
+    /// Failed: the kernel could not prepare it (an allocation it names was freed after submission, or preparation
+    /// failed unexpectedly). Only this buffer fails; the context and the engine keep serving (docs/containment.md).
+    /// </summary>
+    FailedPreparation,
 }
 
 /// <summary>
@@ -109,6 +114,10 @@ public sealed partial class VidSchContext
 
     // Chunks written to the ring and not yet retired, oldest first.
     internal readonly List<InFlightChunk> InFlight = new();
+
+    // A prepared chunk set aside because the in-flight bound kept it out of the ring (VidSchScheduler.Hardware.cs,
+    // head-of-line invariant): launched before any later chunk of this context.
+    internal InFlightChunk? Parked;
 
     // Quantum accounting: when it was last loaded, and time owed or overdrawn (§5.5 compensation).
     internal ulong LoadedAt;

@@ -18,6 +18,7 @@ public sealed partial class VidSchScheduler
     private ulong _timerArmedAt = ulong.MaxValue;
     private ulong _loadTicket;            // round robin among equal-priority in-flight contexts
     private readonly List<DmaBuffer> _removed = new();
+    private int _parkedCount;             // contexts with a parked chunk (TryLaunch remarks)
 
     /// <summary>
     /// One scheduling pass (seed 001 §19.4 "interrupt handler"): retire by scheduler fences, finish resets, hand the
@@ -126,15 +127,22 @@ public sealed partial class VidSchScheduler
     }
 
     /// <summary>Writes the prepared chunk into its context's ring once the paging order allows (class remarks, invariant 2).</summary>
+    /// <remarks>
+    /// Head-of-line invariant: the single preparation slot is never held by a chunk whose own context keeps it out of
+    /// the ring. A prepared chunk refused by the in-flight bound (its context already has work in the hardware — a hung
+    /// or slow context fills the bound) is parked on its context and the slot serves the next buffer; the context's
+    /// later buffers are not prepared until its parked chunk is launched (StartPreparation), so its chunks stay in order.
+    /// </remarks>
     private bool TryLaunch()
     {
-        if (_prepared is not { } p) return false;
+        bool launched = _parkedCount > 0 && TryLaunchParked();
+        if (_prepared is not { } p) return launched;
         var ctx = p.Context;
         var chunk = p.Chunk;
         // §3.6: the paging buffer goes to the engine's kernel paging context (VidSchScheduler.PagingContext.cs) as
         // soon as the paging order allows — not behind the submitting context's own unfinished work (nor its reset).
-        if (chunk.Paging is not null && !TryIssuePaging(chunk)) return false;
-        if (ctx.Resetting) return false;
+        if (chunk.Paging is not null && !TryIssuePaging(chunk)) return launched;
+        if (ctx.Resetting) return launched;
         if (chunk.PagingOnly)
         {
             _prepared = null;
@@ -143,11 +151,40 @@ public sealed partial class VidSchScheduler
         }
         // The in-flight bound (running + next) never keeps a context with nothing in the hardware out: chunks of a
         // context stuck on a WAIT (or a long buffer) would otherwise hold every slot until its reset.
-        if (_inFlightCount >= _o.MaxInFlight && ctx.InFlight.Count > 0) return false;
+        if (_inFlightCount >= _o.MaxInFlight && ctx.InFlight.Count > 0)
+        {
+            ctx.Parked = chunk; // head-of-line invariant (remarks): the slot moves on
+            _parkedCount++;
+            _prepared = null;
+            return true;
+        }
+        if (!LaunchChunk(ctx, chunk)) return launched;
+        _prepared = null;
+        return true;
+    }
+
+    private bool TryLaunchParked()
+    {
+        bool any = false;
+        foreach (var c in _contexts)
+        {
+            if (c.Parked is not { } chunk || c.Resetting) continue;
+            if (_inFlightCount >= _o.MaxInFlight && c.InFlight.Count > 0) continue;
+            if (!LaunchChunk(c, chunk)) continue;
+            c.Parked = null;
+            _parkedCount--;
+            any = true;
+        }
+        return any;
+    }
+
+    // Writes one prepared chunk (its paging buffer already issued) into its context's ring.
+    private bool LaunchChunk(VidSchContext ctx, InFlightChunk chunk)
+    {
         var b = chunk.Buffer;
-        if (ctx.InFlight.Count == 0) ctx.ProgressMark = ActiveTime(ctx); // idle time before this work is no hang
         if (b is not null && SyncBlocksLaunch(ctx, b)) return false; // a wait/signal issued before it goes first
-        chunk.Fence = ctx.FenceIssued + 1;
+        ulong fence = ctx.FenceIssued + 1;
+        chunk.Fence = fence;
         var w = new PacketWriter(_scratchRing);
         // The chunk's addresses were computed after every earlier move was recorded: it waits on the device for the
         // paging fence (its own paging buffer's last value, or the gate when it has none) unless already passed.
@@ -165,12 +202,12 @@ public sealed partial class VidSchScheduler
             }
             w.Indirect(b.KernelAddress + (ulong)chunk.Start * 4, (uint)(chunk.End - chunk.Start), privileged: true);
         }
-        w.PrivilegedFence(ctx.Fence.Encoded, chunk.Fence, interrupt: true);
+        w.PrivilegedFence(ctx.Fence.Encoded, fence, interrupt: true);
         if (!TryWriteRing(ctx, w.WrittenSpan)) return false;
-        ctx.FenceIssued = chunk.Fence;
+        if (ctx.InFlight.Count == 0) ctx.ProgressMark = ActiveTime(ctx); // idle time before this work is no hang
+        ctx.FenceIssued = fence;
         ctx.InFlight.Add(chunk);
         _inFlightCount++;
-        _prepared = null;
         SyncOnLaunched(ctx, chunk);
         if (b is not null)
         {

@@ -7,6 +7,7 @@ namespace Coproc.Fast.Driver.VidSch;
 public sealed partial class VidSchScheduler
 {
     private DmaBuffer? _preparing;          // stage 2: selected, owned by the worker (§3.3: never displaced)
+    private InFlightChunk? _chunkInPreparation; // the chunk Prepare is building (FailPreparation's cleanup)
     private PreparedChunk? _prepared;       // prepared, waiting for the hardware
     private bool _preparationRequested;
     private bool _preparationDeferred;      // did not fit beside the pinned chunks: retry after a retire
@@ -29,6 +30,8 @@ public sealed partial class VidSchScheduler
     private readonly PreparedChunk _preparedSlot = new();
     private readonly List<int> _ends = new();
 
+    private static readonly Func<DmaBuffer, bool> s_notParked = static b => ((VidSchContext)b.Owner!).Parked is null;
+
     private InFlightChunk RentChunk() => _chunkPool.TryPop(out var c) ? c : new InFlightChunk();
 
     private void ReturnChunk(InFlightChunk c)
@@ -49,7 +52,16 @@ public sealed partial class VidSchScheduler
         lock (KernelLock)
         {
             _preparationRequested = false;
-            if (_preparing is { } b && _prepared is null) Prepare(b);
+            if (_preparing is { } b && _prepared is null)
+            {
+                // Invariant: preparing one buffer can fail only that buffer. Whatever it throws, the buffer fails with
+                // a typed status, the slot is freed and the engine goes on serving every process.
+                try { Prepare(b); }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    FailPreparation(b, e);
+                }
+            }
             Pump();
         }
     }
@@ -59,7 +71,9 @@ public sealed partial class VidSchScheduler
         if (_preparationRequested || _prepared is not null) return;
         if (_preparing is null)
         {
-            if (!_ready.TryTake(out var b)) return;
+            // Head-of-line invariant (VidSchScheduler.Hardware.cs TryLaunch): a context with a parked chunk waits its turn.
+            DmaBuffer b;
+            if (_parkedCount == 0 ? !_ready.TryTake(out b) : !_ready.TryTakeFirst(s_notParked, out b)) return;
             _preparing = b;
             b.Status = DmaBufferStatus.Preparing;
             _currentRound = b.Round;
@@ -79,8 +93,21 @@ public sealed partial class VidSchScheduler
         int start = b.NextChunkStart;
         int firstRef = RefIndexAt(refs, start);
 
+        // An allocation freed after submission (the KMD refuses stale handles at Submit) cannot be made resident or
+        // patched: fail the buffer before anything is recorded for it.
+        for (int i = firstRef; i < refs.Length; i++)
+        {
+            if (i > firstRef && refs[i].Handle == refs[i - 1].Handle) continue;
+            if (!_vidmm.IsLive(refs[i].Handle) || b.Sites[i].AllocationOffset >= _vidmm.SizeOf(refs[i].Handle))
+            {
+                FailPreparation(b, null);
+                return;
+            }
+        }
+
         // §3.2/§3.4: a chunk after the first re-establishes the resources bound at its start (last handle per slot).
         var chunk = RentChunk();
+        _chunkInPreparation = chunk;
         var setup = chunk.Setup;
         if (start > 0)
         {
@@ -123,6 +150,7 @@ public sealed partial class VidSchScheduler
                 // §3.5: evicting did not make room — split smaller at the next permitted offset.
                 if (choice > 0) { choice--; continue; }
                 ReturnChunk(chunk);
+                _chunkInPreparation = null;
                 if (HasPinned())
                 {
                     _preparationDeferred = true; // the pinned chunks must retire first
@@ -197,6 +225,7 @@ public sealed partial class VidSchScheduler
         _preparedSlot.Chunk = chunk;
         _prepared = _preparedSlot;
         _preparing = null;
+        _chunkInPreparation = null;
         Emit(ScheduleEventKind.BufferPrepared, ctx.Id, b.SubmissionId, (ulong)b.ChunkIndex, (ulong)(chunk.Paging?.Operations ?? 0));
         if (!chunk.Last || start > 0) Emit(ScheduleEventKind.BufferSplit, ctx.Id, b.SubmissionId, (ulong)end * 4, (ulong)start * 4);
         if (!chunk.Last)
@@ -211,6 +240,54 @@ public sealed partial class VidSchScheduler
         }
         else b.Status = DmaBufferStatus.Prepared;
     }
+
+    /// <summary>
+    /// A buffer whose preparation failed (<paramref name="error"/>, or null for a stale allocation found before any
+    /// work): it fails with <see cref="SubmissionStatus.FailedPreparation"/>, the slot is freed, and a paging buffer
+    /// already built for it still runs (VidMm recorded those moves). Its memory returns to the pool only when no ring can
+    /// reach it (Recovery invariant R3): at once when none of its chunks is in the ring, else at the context's last fence.
+    /// </summary>
+    private void FailPreparation(DmaBuffer b, Exception? error)
+    {
+        if (!ReferenceEquals(_preparing, b)) return; // already moved on (prepared) before the failure
+        var ctx = (VidSchContext)b.Owner!;
+        if (_chunkInPreparation is { } chunk)
+        {
+            _chunkInPreparation = null;
+            if (chunk.Paging is not null && _prepared is null)
+            {
+                chunk.Buffer = null;
+                chunk.PagingOnly = true;
+                _preparedSlot.Context = ctx;
+                _preparedSlot.Chunk = chunk;
+                _prepared = _preparedSlot;
+            }
+            else if (!ReferenceEquals(_prepared?.Chunk, chunk)) ReturnChunk(chunk);
+        }
+        _preparing = null;
+        _preparationDeferred = false;
+        PreparationFailures++;
+        LastPreparationError = error;
+        ctx.Finish(b.SubmissionId, SubmissionStatus.FailedPreparation);
+        Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedPreparation);
+        SyncOnDropped(ctx, b);
+        if (IsInFlight(ctx, b))
+        {
+            // An earlier chunk is in the ring: the buffer returns once the context's fence passes everything issued.
+            b.Status = DmaBufferStatus.Running;
+            SyncOf(ctx).History.Enqueue(new Sync.HistoryEvent
+            {
+                Kind = Sync.SchedulerEventKind.DmaBufferEnd, Fence = ctx.FenceIssued, Buffer = b, SubmissionId = b.SubmissionId,
+            });
+        }
+        else b.Process.ReturnDmaBuffer(b);
+    }
+
+    /// <summary>Buffers failed because preparing them threw or named a freed allocation.</summary>
+    public long PreparationFailures { get; private set; }
+
+    /// <summary>The exception of the last failed preparation (null: none, or a freed allocation found by the check).</summary>
+    public Exception? LastPreparationError { get; private set; }
 
     private void FailDoesNotFit(DmaBuffer b, VidSchContext ctx)
     {
@@ -244,7 +321,7 @@ public sealed partial class VidSchScheduler
     {
         foreach (var s in _group.Members)
         {
-            if (s._prepared is not null) return true;
+            if (s._prepared is not null || s._parkedCount > 0) return true;
             foreach (var c in s._contexts) if (c.InFlight.Count > 0) return true;
         }
         return false;
@@ -262,7 +339,10 @@ public sealed partial class VidSchScheduler
         {
             if (s._prepared is { } p) AddChunk(ref n, p.Chunk);
             foreach (var c in s._contexts)
+            {
+                if (c.Parked is { } parked) AddChunk(ref n, parked);
                 foreach (var f in c.InFlight) AddChunk(ref n, f);
+            }
         }
         return n;
     }
@@ -297,8 +377,11 @@ public sealed partial class VidSchScheduler
         {
             if (s._prepared is { } p && ChunkUses(p.Chunk, h)) return true;
             foreach (var c in s._contexts)
+            {
+                if (c.Parked is { } parked && ChunkUses(parked, h)) return true;
                 foreach (var f in c.InFlight)
                     if (ChunkUses(f, h)) return true;
+            }
         }
         return false;
     }

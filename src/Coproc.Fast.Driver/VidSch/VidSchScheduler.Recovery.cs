@@ -58,10 +58,20 @@ public sealed partial class VidSchScheduler
         return t;
     }
 
+    /// <summary>
+    /// Active cycles since <paramref name="c"/> last made progress. Saturating: a switch report delivered after the
+    /// progress mark was taken may close the load period a little before the horizon the mark counted to.
+    /// </summary>
+    private ulong StalledFor(VidSchContext c)
+    {
+        ulong t = ActiveTime(c);
+        return t > c.ProgressMark ? t - c.ProgressMark : 0;
+    }
+
     /// <summary>Timeout detection (TDR) on active time without progress (invariant R1).</summary>
     private void CheckTimeouts()
     {
-        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting && ActiveTime(l) - l.ProgressMark >= _o.TimeoutCycles)
+        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting && StalledFor(l) >= _o.TimeoutCycles)
             BeginReset(l, SubmissionStatus.FailedTimeout);
         IssueResetFence();
     }
@@ -72,7 +82,7 @@ public sealed partial class VidSchScheduler
         ulong at = ulong.MaxValue;
         if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting)
         {
-            ulong used = ActiveTime(l) - l.ProgressMark;
+            ulong used = StalledFor(l);
             at = now + Math.Max(1, used >= _o.TimeoutCycles ? 1 : _o.TimeoutCycles - used);
         }
         foreach (var c in _contexts)
@@ -93,7 +103,7 @@ public sealed partial class VidSchScheduler
         {
             // A buffer whose earlier chunk is in flight, prepared or being prepared fails in FinishResets, once the
             // engine no longer reads it; the others were never seen by the hardware and go back to the pool now (R3).
-            if (IsInFlight(c, b) || ReferenceEquals(_preparing, b) || ReferenceEquals(_prepared?.Chunk.Buffer, b))
+            if (IsInFlight(c, b) || ReferenceEquals(_preparing, b) || ReferenceEquals(_prepared?.Chunk.Buffer, b) || ReferenceEquals(c.Parked?.Buffer, b))
             {
                 b.Status = DmaBufferStatus.Running;
                 continue;
@@ -165,6 +175,20 @@ public sealed partial class VidSchScheduler
             }
             foreach (var f in c.InFlight) ReturnChunk(f);
             c.InFlight.Clear();
+            if (c.Parked is { } parked)
+            {
+                // Never in the ring (its paging buffer already issued): its buffer fails unless an in-flight chunk did.
+                if (parked.Buffer is { } pb && pb.Status != DmaBufferStatus.Free)
+                {
+                    c.Finish(pb.SubmissionId, c.ResetReason);
+                    SyncOnDropped(c, pb);
+                    pb.Process.ReturnDmaBuffer(pb);
+                    failed++;
+                }
+                ReturnChunk(parked);
+                c.Parked = null;
+                _parkedCount--;
+            }
             // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
             // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
             if (_preparing is { } pr && ReferenceEquals(pr.Owner, c))

@@ -107,7 +107,7 @@ public sealed partial class VidSchScheduler
         get
         {
             lock (KernelLock)
-                return _ready.Count == 0 && _preparing is null && _prepared is null && _inFlightCount == 0 && !PagingHasWork && !AnyResetting();
+                return _ready.Count == 0 && _preparing is null && _prepared is null && _parkedCount == 0 && _inFlightCount == 0 && !PagingHasWork && !AnyResetting();
         }
     }
 
