@@ -52,7 +52,12 @@ public sealed partial class VidSchScheduler
         lock (KernelLock)
         {
             _preparationRequested = false;
-            if (_preparing is { } b && _prepared is null)
+            // A buffer of a context being reset is not prepared: FinishResets fails it and frees the slot. Preparing it
+            // would put the rest of a split buffer back into the ready queue after BeginReset removed it, and
+            // FinishResets would then return that buffer to its pool while the queue still held it — a pooled buffer
+            // later taken for preparation again (ownerless: a NullReferenceException in Prepare) or handed to two
+            // submissions at once (Recovery invariant R3).
+            if (_preparing is { } b && _prepared is null && !((VidSchContext)b.Owner!).Resetting)
             {
                 // Invariant: preparing one buffer can fail only that buffer. Whatever it throws, the buffer fails with
                 // a typed status, the slot is freed and the engine goes on serving every process.

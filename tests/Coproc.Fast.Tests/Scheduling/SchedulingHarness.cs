@@ -25,7 +25,8 @@ internal sealed class TraceRecorder : IScheduleObserver
 internal sealed class SchedulingHarness : IDisposable
 {
     public SchedulingHarness(VidSchOptions? scheduler = null, MachineRunMode mode = MachineRunMode.Deterministic,
-        Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false, ulong systemBytes = 32UL << 20)
+        Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false, ulong systemBytes = 32UL << 20,
+        KmdQuotas? quotas = null, ulong interruptLatencyCycles = 2_000)
     {
         Machine = new CoprocMachine(new CoprocMachineOptions
         {
@@ -33,6 +34,8 @@ internal sealed class SchedulingHarness : IDisposable
             Scheduler = scheduler ?? new VidSchOptions { QuantumCycles = 200_000 },
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
             Mode = mode,
+            Quotas = quotas ?? new KmdQuotas(),
+            InterruptLatencyCycles = interruptLatencyCycles,
         }, realResidency ? null : residency ?? ((vidmm, _) => new TestResidencyManager(vidmm)));
         Machine.Scheduler.Observer = Trace;
     }
