@@ -163,6 +163,10 @@ public sealed partial class VidSchScheduler
             if (!c.Resetting || c.ResetTicket == 0 || _idleSwitchesConfirmed < c.ResetTicket || ReferenceEquals(_loaded, c)) continue;
             var mem = _bus.Memory;
             int failed = 0;
+            // Decided before any buffer goes back to its pool: returning the in-flight chunks' buffer clears its owner,
+            // and a split buffer whose rest is being prepared is that same buffer — the slot must still be freed (R3:
+            // a pooled buffer is never also the one being prepared).
+            bool preparingOurs = _preparing is { } p0 && ReferenceEquals(p0.Owner, c);
             foreach (var f in c.InFlight)
             {
                 _inFlightCount--;
@@ -191,7 +195,7 @@ public sealed partial class VidSchScheduler
             }
             // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
             // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
-            if (_preparing is { } pr && ReferenceEquals(pr.Owner, c))
+            if (preparingOurs && _preparing is { } pr)
             {
                 if (pr.Status != DmaBufferStatus.Free) { c.Finish(pr.SubmissionId, c.ResetReason); SyncOnDropped(c, pr); pr.Process.ReturnDmaBuffer(pr); failed++; }
                 _preparing = null;
