@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver.Machine;
 using Coproc.Fast.Driver.VidSch;
 using Coproc.Fast.Tests.Scheduling;
 
@@ -82,5 +83,42 @@ public class TimeoutDetectionTests
 
         // Then active time without progress is what counts: it is reset as hung.
         Assert.That(ctx.StatusOf(id), Is.EqualTo(SubmissionStatus.FailedTimeout));
+    }
+}
+
+/// <summary>Threaded mode: the timeout decision does not depend on how far the device clock ran ahead of the scheduler thread.</summary>
+public class ThreadedTimeoutDetectionTests
+{
+    [Test]
+    [CancelAfter(60_000)]
+    public void ThreadedMode_EightEqualContextsSharingTheEngine_AreNeverReset()
+    {
+        // Given eight equal contexts in threaded mode, each with FILLs that need ~33 K cycles of engine time (a third of
+        // the timeout), sharing the engine in 5 K-cycle quanta: together far longer than the timeout.
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 5_000, TimeoutCycles = 100_000 }, MachineRunMode.Threaded,
+            localBytes: 64UL << 20);
+        var work = new List<(VidSchContext Ctx, Coproc.Fast.Driver.VidMm.AllocationHandle Target, List<long> Ids)>();
+        for (uint p = 1; p <= 8; p++)
+            work.Add((h.Machine.CreateContext(p), h.Allocate(p, 2 << 20), new List<long>()));
+        h.Machine.Start();
+
+        // When each submits three such buffers.
+        for (int round = 0; round < 3; round++)
+            for (int i = 0; i < work.Count; i++)
+            {
+                var (ctx, target, ids) = work[i];
+                uint value = (uint)(0x01010101 * (i + 1) + round);
+                ids.Add(h.Submit((uint)(i + 1), ctx, cb => cb.Fill(target, 0, value, 2 << 20)));
+            }
+        Assert.That(h.Machine.WaitUntilIdle(TimeSpan.FromSeconds(45)), Is.True, "bounded: the machine finishes");
+
+        // Then none was taken for hung: every buffer completed and the last one's bytes are in place.
+        for (int i = 0; i < work.Count; i++)
+        {
+            var (ctx, target, ids) = work[i];
+            Assert.That(ids.Select(ctx.StatusOf), Is.All.EqualTo(SubmissionStatus.Completed), $"context {i}");
+            Assert.That(ctx.Resets, Is.Zero, $"context {i}");
+            Assert.That(h.Read32(target, (2 << 20) - 4), Is.EqualTo((uint)(0x01010101 * (i + 1) + 2)));
+        }
     }
 }
