@@ -183,19 +183,22 @@ public sealed partial class Kmd
                 throw new CommandBufferRejectedException(CommandBufferRejection.QuotaExceeded, -1,
                     $"process {process.ProcessId} holds its {quotas!.MaxKernelMemoryBytes} bytes of DMA buffers (KmdQuotas.MaxKernelMemoryBytes)");
         }
-        AllocationHandle h;
-        try
+        // Every VidMm and residency-manager call (the kernel view's mapping included) runs under the kernel lock.
+        lock (_scheduler.KernelLock)
         {
-            // Kernel-only: system memory the application never maps (seed 001 §3.7), contiguous so one INDIRECT covers it.
-            lock (_scheduler.KernelLock)
+            AllocationHandle h;
+            try
+            {
+                // Kernel-only: system memory the application never maps (seed 001 §3.7), contiguous so one INDIRECT covers it.
                 h = _vidmm.Allocate(bytes, placement: PlacementHint.SystemOnly, flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+            }
+            catch (VidMmException e)
+            {
+                process.CancelCreate(bytes);
+                throw new CommandBufferRejectedException(CommandBufferRejection.OutOfKernelMemory, -1, $"no system memory for a {bytes}-byte DMA buffer ({e.Error})");
+            }
+            return new DmaBuffer(process, h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4), _scheduler.Options.MaxReferences, cls);
         }
-        catch (VidMmException e)
-        {
-            process.CancelCreate(bytes);
-            throw new CommandBufferRejectedException(CommandBufferRejection.OutOfKernelMemory, -1, $"no system memory for a {bytes}-byte DMA buffer ({e.Error})");
-        }
-        return new DmaBuffer(process, h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4), _scheduler.Options.MaxReferences, cls);
     }
 
     /// <summary>A sink that submits a UMD builder's flushes on one context.</summary>

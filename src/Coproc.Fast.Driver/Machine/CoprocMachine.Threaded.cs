@@ -25,6 +25,8 @@ public sealed partial class CoprocMachine
     {
         if (_posted is null) throw new InvalidOperationException("this machine runs in deterministic mode");
         if (_deviceThread is not null) return;
+        // No active time is counted before the scheduler thread has seen the device's records (VidSchScheduler.ObserveThrough).
+        foreach (var s in _schedulers) s?.ObserveThrough(_posted.Cycle);
         _deviceThread = new Thread(() => Guard(DeviceLoop)) { IsBackground = true, Name = "coproc-device" };
         _schedulerThread = new Thread(() => Guard(SchedulerLoop)) { IsBackground = true, Name = "vidsch-scheduler" };
         _workerThread = new Thread(() => Guard(WorkerLoop)) { IsBackground = true, Name = "vidsch-worker" };
@@ -117,7 +119,6 @@ public sealed partial class CoprocMachine
             _schedulerSignal.Wait(1);
             // Read before draining: every record up to this cycle is already queued (DeviceLoop publishes after queueing).
             ulong horizon = _posted!.Cycle;
-            foreach (var s in _schedulers) s?.ObserveThrough(horizon);
             int n = 0;
             while (_delivered.TryDequeue(out var r))
             {
@@ -125,6 +126,9 @@ public sealed partial class CoprocMachine
                 batch[n++] = r;
             }
             if (n > 0) DeliverInterrupts(batch.AsSpan(0, n));
+            // Only once those records are delivered: a worker-thread pass that reads the new horizon holds the kernel
+            // lock after the delivery released it, so it never counts active time the delivered records would end.
+            foreach (var s in _schedulers) s?.ObserveThrough(horizon);
             long at = Interlocked.Read(ref _timerAt);
             if (at != long.MaxValue && (long)_posted!.Cycle >= at)
             {

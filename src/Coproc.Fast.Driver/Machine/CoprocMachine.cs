@@ -162,6 +162,9 @@ public sealed partial class CoprocMachine : IDisposable
     private bool StepOnce(ulong until)
     {
         ulong now = Now;
+        // An interrupt raised by a register write of a driver event (e.g. a reset's CONTEXT_SWITCH from a timer) is
+        // serviced after the modeled latency, not at the end of the next idle jump.
+        if (NoteInterruptLine()) return true;
         // Invariant: a timer a scheduler requested is never dropped. Each scheduler remembers the timer it armed and
         // does not ask again for a later cycle while that one is pending (VidSchScheduler.ArmTimer); a timer removed
         // behind its back would leave a hung context that is submitted later without a timeout. Idle stretches are

@@ -26,9 +26,6 @@ public sealed partial class VidSchScheduler
     private ulong _idleSwitchesIssued, _idleSwitchesConfirmed;
     private ulong _observedThrough = ulong.MaxValue;
 
-    /// <summary>A reset idle-switch not confirmed after this many cycles is written again (a report may be lost to a full information queue).</summary>
-    private const ulong ResetReissueCycles = 1_000_000;
-
     /// <summary>
     /// Threaded mode: the device cycle up to which every interrupt record has been delivered to this scheduler. Active
     /// time is never counted past it, so a scheduler thread that lags the free-running device clock cannot see a
@@ -85,8 +82,10 @@ public sealed partial class VidSchScheduler
             ulong used = StalledFor(l);
             at = now + Math.Max(1, used >= _o.TimeoutCycles ? 1 : _o.TimeoutCycles - used);
         }
+        // A reset waiting to issue its idle switch (another switch outstanding) re-checks every 10,000 cycles; one
+        // whose idle switch is issued completes on that switch's interrupt.
         foreach (var c in _contexts)
-            if (c.Resetting) at = Math.Min(at, c.ResetTicket == 0 ? now + 10_000 : Math.Max(now + 1, c.ResetIssuedAt + ResetReissueCycles));
+            if (c.Resetting && c.ResetTicket == 0) at = Math.Min(at, now + 10_000);
         return at;
     }
 
@@ -117,27 +116,26 @@ public sealed partial class VidSchScheduler
     }
 
     /// <summary>
-    /// Invariant R2: NEXT_CONTEXT = 0, then CONTEXT_SWITCH = 0, for every resetting context without a ticket (when no
-    /// other switch is outstanding), or again for one whose confirmation is overdue. Posted writes reach the device in
-    /// order, so once the idle switch is reported NEXT_CONTEXT no longer names a resetting context.
+    /// Invariant R2: NEXT_CONTEXT = 0, then CONTEXT_SWITCH = 0, for every resetting context without a ticket, once no
+    /// other switch is outstanding. Posted writes reach the device in order, so once the idle switch is reported
+    /// NEXT_CONTEXT no longer names a resetting context. Only when no switch is outstanding: a CONTEXT_SWITCH written
+    /// over one the device deferred (a disable-context-switch region) would replace it and leave one report for two
+    /// writes, and the count of reports would never catch up.
     /// </summary>
     private void IssueResetFence()
     {
+        if (_switchPending) return;
         ulong now = _bus.Cycle;
         bool need = false;
         foreach (var c in _contexts)
-        {
-            if (!c.Resetting) continue;
-            if (c.ResetTicket == 0 ? !_switchPending : _idleSwitchesConfirmed < c.ResetTicket && now - c.ResetIssuedAt >= ResetReissueCycles)
-                need = true;
-        }
+            if (c.Resetting && c.ResetTicket == 0) need = true;
         if (!need) return;
         _nextRegister = 0;
         _bus.WriteRegister(_engineBase + NextContextRegister, 0); // always written: the device may have set it on a yield
         SwitchTo(null);
         foreach (var c in _contexts)
         {
-            if (!c.Resetting || (c.ResetTicket != 0 && _idleSwitchesConfirmed >= c.ResetTicket)) continue;
+            if (!c.Resetting || c.ResetTicket != 0) continue;
             c.ResetTicket = _idleSwitchesIssued;
             c.ResetIssuedAt = now;
         }
