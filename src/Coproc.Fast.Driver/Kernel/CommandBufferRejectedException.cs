@@ -39,6 +39,13 @@ public enum CommandBufferRejection
     WrongEngine,
     /// <summary>An engine work packet whose length or fixed fields are not what §8A says (checked before its operands).</summary>
     MalformedWorkPacket,
+    /// <summary>
+    /// The process reached one of its <see cref="KmdQuotas"/> (outstanding submissions or kernel memory): retry once
+    /// some of its work has finished (docs/containment.md).
+    /// </summary>
+    QuotaExceeded,
+    /// <summary>The kernel could not allocate a DMA buffer (system memory is exhausted); nothing was queued.</summary>
+    OutOfKernelMemory,
 }
 
 /// <summary>

@@ -29,9 +29,10 @@ public enum DmaBufferStatus : byte
 public sealed class DmaBuffer
 {
     internal DmaBuffer(KmdProcess process, AllocationHandle allocation, PhysicalAddress physical, ulong kernelAddress,
-        int capacityDwords, int maxReferences)
+        int capacityDwords, int maxReferences, int sizeClass = 0)
     {
         Process = process;
+        SizeClass = sizeClass;
         Allocation = allocation;
         Physical = physical;
         KernelAddress = kernelAddress;
@@ -51,6 +52,9 @@ public sealed class DmaBuffer
 
     /// <summary>Address of dword 0 in the residency manager's kernel view (what the ring's INDIRECT names).</summary>
     public ulong KernelAddress { get; }
+
+    /// <summary>Its pool's size class (capacity 4 KiB × 2^class, the largest class capped at the DMA buffer size).</summary>
+    public int SizeClass { get; }
 
     /// <summary>Capacity in dwords.</summary>
     public int CapacityDwords { get; }

@@ -15,8 +15,7 @@ public sealed partial class Kmd
         if (privilegedPackets.Length > scheduler.Options.DmaBufferDwords)
             throw new ArgumentOutOfRangeException(nameof(privilegedPackets), "a kernel buffer larger than a DMA buffer");
         var process = Process(context.ProcessId);
-        DmaBuffer buffer;
-        lock (scheduler.KernelLock) buffer = process.RentDmaBuffer(_createDmaBuffer);
+        var buffer = Rent(process, privilegedPackets.Length, quotas: null); // the kernel's own buffer: no quota
         privilegedPackets.CopyTo(buffer.Dwords(_vidmm.Memory));
         buffer.DwordCount = privilegedPackets.Length;
         buffer.ReferenceCount = 0;

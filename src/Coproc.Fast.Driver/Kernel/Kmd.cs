@@ -22,17 +22,33 @@ public sealed partial class Kmd
     private readonly IResidencyManager _rm;
     private readonly VidSchScheduler _scheduler;
     private readonly Dictionary<uint, KmdProcess> _processes = new();
-    private readonly Func<KmdProcess, DmaBuffer> _createDmaBuffer;
+    private readonly KmdQuotas _quotas;
+    private readonly int _classes;          // DMA-buffer size classes: 4 KiB << class, the last capped at _maxBufferBytes
+    private readonly ulong _maxBufferBytes; // the largest DMA buffer, page-rounded
 
-    /// <summary>Creates the KMD.</summary>
+    /// <summary>Creates the KMD with default <see cref="KmdQuotas"/>.</summary>
     public Kmd(Ring0Gate gate, VideoMemoryManager vidmm, IResidencyManager residency, VidSchScheduler scheduler)
+        : this(gate, vidmm, residency, scheduler, null)
+    {
+    }
+
+    /// <summary>Creates the KMD with per-process <paramref name="quotas"/> (null: the defaults).</summary>
+    public Kmd(Ring0Gate gate, VideoMemoryManager vidmm, IResidencyManager residency, VidSchScheduler scheduler, KmdQuotas? quotas)
     {
         _gate = gate;
         _vidmm = vidmm;
         _rm = residency;
         _scheduler = scheduler;
-        _createDmaBuffer = CreateDmaBuffer; // cached: a method group would allocate a delegate per submission
+        _quotas = quotas ?? new KmdQuotas();
+        _quotas.Validate();
+        _maxBufferBytes = ((ulong)scheduler.Options.DmaBufferDwords * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
+        int classes = 1;
+        while (((ulong)KmdProcess.MinClassBytes << (classes - 1)) < _maxBufferBytes) classes++;
+        _classes = classes;
     }
+
+    /// <summary>The per-process limits.</summary>
+    public KmdQuotas Quotas => _quotas;
 
     /// <summary>The gate every submission crosses.</summary>
     public Ring0Gate Gate => _gate;
@@ -42,7 +58,7 @@ public sealed partial class Kmd
     {
         lock (_processes)
         {
-            if (!_processes.TryGetValue(processId, out var p)) _processes.Add(processId, p = new KmdProcess(processId));
+            if (!_processes.TryGetValue(processId, out var p)) _processes.Add(processId, p = new KmdProcess(processId, _classes));
             return p;
         }
     }
@@ -87,15 +103,13 @@ public sealed partial class Kmd
         if (nRef > o.MaxReferences)
             throw new CommandBufferRejectedException(CommandBufferRejection.TooLarge, -1, $"{nRef} resource-list entries, at most {o.MaxReferences}");
         var process = Process(processId);
-
-        DmaBuffer buffer;
-        // Steady state: a pooled buffer under the process's own lock; creating one allocates from VidMm (kernel lock).
-        if (!process.TryRentPooled(out buffer))
-            lock (_scheduler.KernelLock) buffer = process.RentDmaBuffer(_createDmaBuffer);
+        // Sized to its content (a size class), within the process's quotas: a refusal is typed, never a VidMm error.
+        var buffer = Rent(process, nCmd, _quotas);
+        Span<uint> kCommands;
         try
         {
             // The copy-in: from here on only the kernel's copies are read (the application may rewrite its arrays).
-            var kCommands = buffer.Dwords(_vidmm.Memory)[..nCmd];
+            kCommands = buffer.Dwords(_vidmm.Memory)[..nCmd];
             commands.CopyTo(kCommands);
             var kResources = buffer.References.AsSpan(0, nRef);
             resources.CopyTo(kResources);
@@ -103,26 +117,92 @@ public sealed partial class Kmd
         }
         catch
         {
-            process.ReturnDmaBuffer(buffer); // rejected: the buffer goes back unused, nothing queued
+            Scrub(buffer, nCmd); // rejected: the buffer goes back scrubbed and unused, nothing queued
             throw;
         }
         buffer.DwordCount = nCmd;
         buffer.ReferenceCount = nRef;
         buffer.CompletionEvent = completion; // seed 001 §10.4: signalled after the buffer's trailing fence + interrupt
-        return scheduler.Enqueue(buffer, context);
+        lock (_scheduler.KernelLock)
+        {
+            // The ownership table names handles the process was given; a handle freed since (VidMm.Free,
+            // ResidencyManager.DestroyAllocation) is stale and refused here, where VidMm is stable, so every buffer the
+            // KMD accepts can be prepared (docs/containment.md).
+            int stale = FirstStaleReference(buffer.References.AsSpan(0, nRef));
+            if (stale >= 0)
+            {
+                var handle = buffer.References[stale].Handle;
+                long at = buffer.References[stale].BufferOffset;
+                Scrub(buffer, nCmd);
+                throw new CommandBufferRejectedException(CommandBufferRejection.HandleNotOwned, at, $"{handle} was freed (stale handle)");
+            }
+            return scheduler.Enqueue(buffer, context);
+        }
+    }
+
+    // Invariant: rejected bytes are never device-visible. A rented buffer is reachable by no ring or save area
+    // (VidSchScheduler.Recovery.cs, R3), and on rejection its copied-in dwords are cleared before it returns to the pool,
+    // so even a stale redirection could never run them. Zero dwords decode as no valid packet (an InvalidCommand fault of
+    // the context that ran them).
+    private void Scrub(DmaBuffer buffer, int dwords)
+    {
+        buffer.Dwords(_vidmm.Memory)[..dwords].Clear();
+        buffer.Process.ReturnDmaBuffer(buffer);
+    }
+
+    private int FirstStaleReference(ReadOnlySpan<ResourceReference> refs)
+    {
+        for (int i = 0; i < refs.Length; i++)
+        {
+            if (i > 0 && refs[i].Handle == refs[i - 1].Handle) continue;
+            if (!_vidmm.IsLive(refs[i].Handle)) return i;
+        }
+        return -1;
+    }
+
+    /// <summary>Rents a DMA buffer of at least <paramref name="dwords"/> for <paramref name="process"/> (quotas null: the kernel's own).</summary>
+    /// <exception cref="CommandBufferRejectedException"><see cref="CommandBufferRejection.QuotaExceeded"/> or <see cref="CommandBufferRejection.OutOfKernelMemory"/>.</exception>
+    private DmaBuffer Rent(KmdProcess process, int dwords, KmdQuotas? quotas)
+    {
+        int cls = 0;
+        while (cls < _classes - 1 && ((ulong)KmdProcess.MinClassBytes << cls) < (ulong)dwords * 4) cls++;
+        ulong bytes = Math.Min((ulong)KmdProcess.MinClassBytes << cls, _maxBufferBytes);
+        List<DmaBuffer>? trimmed = null;
+        var outcome = process.TryRent(cls, bytes, quotas, out var buffer, ref trimmed);
+        if (trimmed is not null)
+            lock (_scheduler.KernelLock)
+                foreach (var idle in trimmed) _vidmm.Free(idle.Allocation);
+        switch (outcome)
+        {
+            case KmdProcess.RentOutcome.Rented:
+                return buffer;
+            case KmdProcess.RentOutcome.OutstandingQuota:
+                throw new CommandBufferRejectedException(CommandBufferRejection.QuotaExceeded, -1,
+                    $"process {process.ProcessId} has {quotas!.MaxOutstandingSubmissions} submissions outstanding (KmdQuotas.MaxOutstandingSubmissions)");
+            case KmdProcess.RentOutcome.MemoryQuota:
+                throw new CommandBufferRejectedException(CommandBufferRejection.QuotaExceeded, -1,
+                    $"process {process.ProcessId} holds its {quotas!.MaxKernelMemoryBytes} bytes of DMA buffers (KmdQuotas.MaxKernelMemoryBytes)");
+        }
+        // Every VidMm and residency-manager call (the kernel view's mapping included) runs under the kernel lock.
+        lock (_scheduler.KernelLock)
+        {
+            AllocationHandle h;
+            try
+            {
+                // Kernel-only: system memory the application never maps (seed 001 §3.7), contiguous so one INDIRECT covers it.
+                h = _vidmm.Allocate(bytes, placement: PlacementHint.SystemOnly, flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+            }
+            catch (VidMmException e)
+            {
+                process.CancelCreate(bytes);
+                throw new CommandBufferRejectedException(CommandBufferRejection.OutOfKernelMemory, -1, $"no system memory for a {bytes}-byte DMA buffer ({e.Error})");
+            }
+            return new DmaBuffer(process, h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4), _scheduler.Options.MaxReferences, cls);
+        }
     }
 
     /// <summary>A sink that submits a UMD builder's flushes on one context.</summary>
     public ICommandBufferSink SinkFor(uint processId, VidSchContext context) => new ContextSink(this, processId, context);
-
-    private DmaBuffer CreateDmaBuffer(KmdProcess process)
-    {
-        var o = _scheduler.Options;
-        ulong bytes = ((ulong)o.DmaBufferDwords * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
-        // Kernel-only: system memory the application never maps (seed 001 §3.7), contiguous so one INDIRECT covers it.
-        var h = _vidmm.Allocate(bytes, placement: PlacementHint.SystemOnly, flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
-        return new DmaBuffer(process, h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4), o.MaxReferences);
-    }
 
     private sealed class ContextSink(Kmd kmd, uint processId, VidSchContext context) : ICommandBufferSink
     {

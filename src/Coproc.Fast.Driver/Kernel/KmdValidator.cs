@@ -127,7 +127,9 @@ public static partial class KmdValidator
         if (!sameAsPrevious && !owner.TryGetSize(r.Handle, out size))
             throw new CommandBufferRejectedException(CommandBufferRejection.HandleNotOwned, at, $"{r.Handle} is not owned by process {owner.ProcessId}");
         ulong offset = PacketFormat.U64(packet[field], packet[field + 1]);
-        if (offset > size || bytes > size - offset)
+        // The operand's first byte lies inside the allocation, even for zero bytes: patching needs its address
+        // (invariant: every buffer the KMD accepts can be prepared, docs/containment.md).
+        if (offset >= size || bytes > size - offset)
             throw new CommandBufferRejectedException(CommandBufferRejection.OutOfBounds, at, $"[0x{offset:X}, +0x{bytes:X}) outside {r.Handle} (0x{size:X} bytes)");
         if (write && !r.Write)
             throw new CommandBufferRejectedException(CommandBufferRejection.WriteNotDeclared, at, $"{r.Handle} is written but listed read-only");

@@ -23,6 +23,8 @@ public sealed partial class CoprocMachine
     {
         if (_posted is null) throw new InvalidOperationException("this machine runs in deterministic mode");
         if (_deviceThread is not null) return;
+        // No active time is counted before the scheduler thread has seen the device's records (VidSchScheduler.ObserveThrough).
+        foreach (var s in _schedulers) s?.ObserveThrough(_posted.Cycle);
         _deviceThread = new Thread(() => Guard(DeviceLoop)) { IsBackground = true, Name = "coproc-device" };
         _schedulerThread = new Thread(() => Guard(SchedulerLoop)) { IsBackground = true, Name = "vidsch-scheduler" };
         _workerThread = new Thread(() => Guard(WorkerLoop)) { IsBackground = true, Name = "vidsch-worker" };
@@ -73,13 +75,16 @@ public sealed partial class CoprocMachine
             {
                 spin.Reset();
                 Device.Step(Options.StepCycles);
-                posted.Publish(Device.Cycle);
-                if (InterruptServiceRoutine.LineAsserted(mmio))
+                bool raised = InterruptServiceRoutine.LineAsserted(mmio);
+                if (raised)
                 {
                     int n = InterruptServiceRoutine.Drain(mmio, ref _records);
                     for (int i = 0; i < n; i++) _delivered.Enqueue(_records[i]);
-                    _schedulerSignal.Release();
                 }
+                // Published only after the step's interrupt records are queued: a scheduler that reads cycle C and then
+                // drains the queue has seen every record up to C (the horizon of VidSchScheduler.ObserveThrough).
+                posted.Publish(Device.Cycle);
+                if (raised) _schedulerSignal.Release();
                 continue;
             }
             // Idle: spin briefly, then park until a register write or a ring update (docs/performance.md: wake-ups cost ~40 µs).
@@ -105,6 +110,8 @@ public sealed partial class CoprocMachine
         while (!_stop)
         {
             _schedulerSignal.Wait(1);
+            // Read before draining: every record up to this cycle is already queued (DeviceLoop publishes after queueing).
+            ulong horizon = _posted!.Cycle;
             int n = 0;
             while (_delivered.TryDequeue(out var r))
             {
@@ -112,6 +119,9 @@ public sealed partial class CoprocMachine
                 batch[n++] = r;
             }
             if (n > 0) DeliverInterrupts(batch.AsSpan(0, n));
+            // Only once those records are delivered: a worker-thread pass that reads the new horizon holds the kernel
+            // lock after the delivery released it, so it never counts active time the delivered records would end.
+            foreach (var s in _schedulers) s?.ObserveThrough(horizon);
             long at = Interlocked.Read(ref _timerAt);
             if (at != long.MaxValue && (long)_posted!.Cycle >= at)
             {

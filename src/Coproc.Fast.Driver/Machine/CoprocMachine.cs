@@ -26,6 +26,7 @@ public sealed partial class CoprocMachine : IDisposable
     private readonly PriorityQueue<(MachineEvent Kind, int Engine), (ulong Cycle, long Seq)> _events = new();
     private readonly DirectDeviceBus? _direct;
     private long _eventSeq;
+    private int _pendingWork; // queued events other than timers (interrupt service, preparation jobs)
     private bool _disposed;
     private bool _inGateCharge;
     private bool _isrPending;
@@ -57,7 +58,7 @@ public sealed partial class CoprocMachine : IDisposable
                 gate = gate with { ChargeVirtualCycles = ChargeGate };
             }
             Gate = new Ring0Gate(gate);
-            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler);
+            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler, Options.Quotas);
             Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer));
         }
         catch
@@ -127,7 +128,9 @@ public sealed partial class CoprocMachine : IDisposable
         ulong until = Now + maxCycles;
         while (Now < until)
         {
-            if (AllIdle && _events.Count == 0 && !_isrPending && !DeviceBusy()) return true;
+            // Timers left armed for work that has since retired do not keep the machine busy; they stay queued (see
+            // StepOnce) and fire harmlessly when time reaches them.
+            if (AllIdle && _pendingWork == 0 && !_isrPending && !DeviceBusy()) return true;
             if (!StepOnce(until)) return AllIdle;
         }
         return AllIdle;
@@ -159,16 +162,17 @@ public sealed partial class CoprocMachine : IDisposable
     private bool StepOnce(ulong until)
     {
         ulong now = Now;
-        if (_events.TryPeek(out var ev, out var key) && ev.Kind == MachineEvent.Timer && key.Cycle > now && AllIdle && !DeviceBusy())
+        // An interrupt raised by a register write of a driver event (e.g. a reset's CONTEXT_SWITCH from a timer) is
+        // serviced after the modeled latency, not at the end of the next idle jump.
+        if (NoteInterruptLine()) return true;
+        // Invariant: a timer a scheduler requested is never dropped. Each scheduler remembers the timer it armed and
+        // does not ask again for a later cycle while that one is pending (VidSchScheduler.ArmTimer); a timer removed
+        // behind its back would leave a hung context that is submitted later without a timeout. Idle stretches are
+        // handled by RunUntilIdle, which does not wait for timers.
+        if (_events.TryPeek(out var ev, out var key) && key.Cycle <= now)
         {
-            // A quantum or timeout timer armed for work that has since retired: drop it rather than let idle
-            // virtual time run to it.
             _events.Dequeue();
-            return true;
-        }
-        if (_events.TryPeek(out ev, out key) && key.Cycle <= now)
-        {
-            _events.Dequeue();
+            if (ev.Kind != MachineEvent.Timer) _pendingWork--;
             Run(ev);
             return true;
         }
@@ -250,7 +254,11 @@ public sealed partial class CoprocMachine : IDisposable
         return false;
     }
 
-    private void Enqueue(MachineEvent ev, ulong cycle, int engine = 0) => _events.Enqueue((ev, engine), (cycle, ++_eventSeq));
+    private void Enqueue(MachineEvent ev, ulong cycle, int engine = 0)
+    {
+        if (ev != MachineEvent.Timer) _pendingWork++;
+        _events.Enqueue((ev, engine), (cycle, ++_eventSeq));
+    }
 
     private void RequireDeterministic()
     {

@@ -34,6 +34,9 @@ public sealed record CoprocMachineOptions
     /// <summary>The ring-0 gate. Default: modeled cost (deterministic).</summary>
     public Ring0GateOptions Gate { get; init; } = new();
 
+    /// <summary>Per-process limits of the KMD (outstanding submissions, kernel memory; docs/containment.md).</summary>
+    public KmdQuotas Quotas { get; init; } = new();
+
     /// <summary>Run mode.</summary>
     public MachineRunMode Mode { get; init; } = MachineRunMode.Deterministic;
 

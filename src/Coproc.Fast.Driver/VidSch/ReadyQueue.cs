@@ -56,6 +56,23 @@ internal sealed class ReadyQueue
         return true;
     }
 
+    /// <summary>Takes the first buffer (in queue order) that <paramref name="accept"/> admits.</summary>
+    public bool TryTakeFirst(Func<DmaBuffer, bool> accept, out DmaBuffer buffer)
+    {
+        for (int i = _head; i < _tail; i++)
+        {
+            var b = _items[i]!;
+            if (!accept(b)) continue;
+            if (i == _head) return TryTake(out buffer);
+            Array.Copy(_items, i + 1, _items, i, _tail - i - 1);
+            _items[--_tail] = null;
+            buffer = b;
+            return true;
+        }
+        buffer = null!;
+        return false;
+    }
+
     /// <summary>Removes every buffer of <paramref name="owner"/> into <paramref name="removed"/>, in queue order.</summary>
     public void RemoveOwnedBy(object owner, List<DmaBuffer> removed)
     {

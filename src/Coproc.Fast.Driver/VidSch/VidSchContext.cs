@@ -19,6 +19,11 @@ public enum SubmissionStatus : byte
     FailedFault,
     /// <summary>Failed: its resources cannot be resident at once even after eviction and splitting.</summary>
     FailedDoesNotFit,
+    /// <summary>
+    /// Failed: the kernel could not prepare it (an allocation it names was freed after submission, or preparation
+    /// failed unexpectedly). Only this buffer fails; the context and the engine keep serving (docs/containment.md).
+    /// </summary>
+    FailedPreparation,
 }
 
 /// <summary>
@@ -119,6 +124,9 @@ public sealed partial class VidSchContext
     // back, in their original order (priority, round, sequence), when one of those chunks retires. Parking keeps a
     // context that cannot launch from occupying the single prepared stage that every other context needs.
     internal readonly Queue<DmaBuffer> Parked = new();
+    // A prepared chunk set aside because the in-flight bound kept it out of the ring (VidSchScheduler.Hardware.cs,
+    // head-of-line invariant): launched before any later chunk of this context.
+    internal InFlightChunk? ParkedChunk;
 
     // Quantum accounting: when it was last loaded, and time owed or overdrawn (§5.5 compensation).
     internal ulong LoadedAt;
@@ -129,9 +137,18 @@ public sealed partial class VidSchContext
     // Synchronization objects and the event history (seed 001 §10–§11; VidSchScheduler.Sync.cs), created on first use.
     internal Sync.ContextSyncState? Sync;
 
-    // Reset in progress (waiting for the engine to switch away).
+    // Timeout detection on active time (VidSchScheduler.Recovery.cs): engine cycles this context held the engine over
+    // its finished load periods (from the device's switch reports), and that count when it last made progress
+    // (a chunk retired, or work arrived while it had none).
+    internal ulong ActiveCycles;
+    internal ulong ProgressMark;
+
+    // Reset in progress: ResetTicket is the idle-switch request whose confirmation proves the engine left the context
+    // for good (0 = not issued yet), issued at ResetIssuedAt.
     internal SubmissionStatus ResetReason;
     internal bool Resetting;
+    internal ulong ResetTicket;
+    internal ulong ResetIssuedAt;
 
     // Statuses without a per-submission record: buffers of a context finish almost in order, so a watermark (every id
     // up to it finished) plus the few finished ahead of it, plus the (rare) failures, say everything. Bounded memory.
@@ -169,8 +186,6 @@ internal sealed class InFlightChunk
     public ulong PagingGate;           // paging fence value every earlier paging buffer reaches
     public ulong PagingLast;           // paging fence value its own paging buffer reaches (= gate when none)
     public PagingBufferMemory? Paging; // its paging buffer until written to the kernel paging ring
-    public ulong StartedAt;            // first cycle its context ran it (0 = not yet), for the timeout
-    public bool Started;
     public bool PagingOnly;            // its buffer failed (context reset) but VidMm already recorded its moves
 
     public void Reset()
@@ -179,8 +194,8 @@ internal sealed class InFlightChunk
         Start = End = FirstRef = EndRef = 0;
         Setup.Clear();
         Last = false;
-        Fence = PagingGate = PagingLast = StartedAt = 0;
+        Fence = PagingGate = PagingLast = 0;
         Paging = null;
-        Started = PagingOnly = false;
+        PagingOnly = false;
     }
 }

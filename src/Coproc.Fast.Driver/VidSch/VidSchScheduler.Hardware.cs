@@ -18,6 +18,7 @@ public sealed partial class VidSchScheduler
     private ulong _timerArmedAt = ulong.MaxValue;
     private ulong _loadTicket;            // round robin among equal-priority in-flight contexts
     private readonly List<DmaBuffer> _removed = new();
+    private int _parkedChunkCount;        // contexts with a parked chunk (TryLaunch remarks)
 
     /// <summary>
     /// One scheduling pass (seed 001 §19.4 "interrupt handler"): retire by scheduler fences, finish resets, hand the
@@ -46,7 +47,7 @@ public sealed partial class VidSchScheduler
     internal Diagnostics.SchedulingAuditor.EngineState? AuditorState;
 
     /// <summary>Work that is not yet in any context's ring: ready, parked, being prepared, prepared, or paging.</summary>
-    internal bool HasQueuedOrPagingWork => _ready.Count > 0 || _parkedCount > 0 || _preparing is not null || _prepared is not null || PagingHasWork;
+    internal bool HasQueuedOrPagingWork => _ready.Count > 0 || _parkedCount > 0 || _parkedChunkCount > 0 || _preparing is not null || _prepared is not null || PagingHasWork;
 
     private void AuditPass(Diagnostics.SchedulingAuditor auditor)
     {
@@ -68,6 +69,9 @@ public sealed partial class VidSchScheduler
                 var reason = (SwitchReason)r.Data0;
                 var left = r.ContextId == (uint)_pagingContext.Id ? _pagingContext : ContextById(r.ContextId);
                 if (reason == SwitchReason.Empty && r.Data1 == 0) break; // stayed loaded, empty
+                // Recovery's proof that the engine left a resetting context (VidSchScheduler.Recovery.cs): only this
+                // driver requests a switch to idle, and each such write yields exactly one Requested→0 report.
+                if (reason == SwitchReason.Requested && r.Data1 == 0) _idleSwitchesConfirmed++;
                 if (left is not null && ReferenceEquals(left, _loaded)) Unload(left, r.Cycle);
                 var to = r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1);
                 _loaded = to;
@@ -98,6 +102,7 @@ public sealed partial class VidSchScheduler
     private void Unload(VidSchContext c, ulong cycle)
     {
         c.Loaded = false;
+        if (cycle > c.LoadedAt) c.ActiveCycles += cycle - c.LoadedAt; // timeout detection counts engine time only
         // §5.5 compensation: time not used out of the slice is owed, time overdrawn (a non-interruptible paging
         // buffer held the engine) is taken from the next slice; bounded to one quantum either way.
         long used = (long)(cycle - c.LoadedAt);
@@ -122,6 +127,7 @@ public sealed partial class VidSchScheduler
                 c.InFlight.RemoveAt(0);
                 _inFlightCount--;
                 any = true;
+                c.ProgressMark = ActiveTime(c); // progress: the timeout counts from here
                 if (f.Last && f.Buffer is { } b)
                 {
                     c.Finish(b.SubmissionId, SubmissionStatus.Completed);
@@ -138,15 +144,22 @@ public sealed partial class VidSchScheduler
     }
 
     /// <summary>Writes the prepared chunk into its context's ring once the paging order allows (class remarks, invariant 2).</summary>
+    /// <remarks>
+    /// Head-of-line invariant: the single preparation slot is never held by a chunk whose own context keeps it out of
+    /// the ring. A prepared chunk refused by the in-flight bound (its context already has work in the hardware — a hung
+    /// or slow context fills the bound) is parked on its context and the slot serves the next buffer; the context's
+    /// later buffers are not prepared until its parked chunk is launched (StartPreparation), so its chunks stay in order.
+    /// </remarks>
     private bool TryLaunch()
     {
-        if (_prepared is not { } p) return false;
+        bool launched = _parkedChunkCount > 0 && TryLaunchParked();
+        if (_prepared is not { } p) return launched;
         var ctx = p.Context;
         var chunk = p.Chunk;
         // §3.6: the paging buffer goes to the engine's kernel paging context (VidSchScheduler.PagingContext.cs) as
         // soon as the paging order allows — not behind the submitting context's own unfinished work (nor its reset).
-        if (chunk.Paging is not null && !TryIssuePaging(chunk)) return false;
-        if (ctx.Resetting) return false;
+        if (chunk.Paging is not null && !TryIssuePaging(chunk)) return launched;
+        if (ctx.Resetting) return launched;
         if (chunk.PagingOnly)
         {
             _prepared = null;
@@ -155,11 +168,42 @@ public sealed partial class VidSchScheduler
         }
         // The in-flight bound (running + next) is per context: another context's chunks never keep this one out, so
         // a higher level refills its ring while a lower one holds chunks (seed 001 §5.5 strict priority), and a
-        // context keeps its next short buffer in its ring for the rest of its quantum (fair share by time).
-        if (ctx.InFlight.Count >= _o.MaxInFlight) return false;
+        // context keeps its next short buffer in its ring for the rest of its quantum (fair share by time). When its
+        // own bound keeps the chunk out, it is parked on the context and the slot moves on (head-of-line invariant).
+        if (ctx.InFlight.Count >= _o.MaxInFlight)
+        {
+            ctx.ParkedChunk = chunk;
+            _parkedChunkCount++;
+            _prepared = null;
+            return true;
+        }
+        if (!LaunchChunk(ctx, chunk)) return launched;
+        _prepared = null;
+        return true;
+    }
+
+    private bool TryLaunchParked()
+    {
+        bool any = false;
+        foreach (var c in _contexts)
+        {
+            if (c.ParkedChunk is not { } chunk || c.Resetting) continue;
+            if (c.InFlight.Count >= _o.MaxInFlight) continue;
+            if (!LaunchChunk(c, chunk)) continue;
+            c.ParkedChunk = null;
+            _parkedChunkCount--;
+            any = true;
+        }
+        return any;
+    }
+
+    // Writes one prepared chunk (its paging buffer already issued) into its context's ring.
+    private bool LaunchChunk(VidSchContext ctx, InFlightChunk chunk)
+    {
         var b = chunk.Buffer;
         if (b is not null && SyncBlocksLaunch(ctx, b)) return false; // a wait/signal issued before it goes first
-        chunk.Fence = ctx.FenceIssued + 1;
+        ulong fence = ctx.FenceIssued + 1;
+        chunk.Fence = fence;
         var w = new PacketWriter(_scratchRing);
         // The chunk's addresses were computed after every earlier move was recorded: it waits on the device for the
         // paging fence (its own paging buffer's last value, or the gate when it has none) unless already passed.
@@ -179,12 +223,12 @@ public sealed partial class VidSchScheduler
             }
             w.Indirect(b.KernelAddress + (ulong)chunk.Start * 4, (uint)(chunk.End - chunk.Start), privileged: true);
         }
-        w.PrivilegedFence(ctx.Fence.Encoded, chunk.Fence, interrupt: true);
+        w.PrivilegedFence(ctx.Fence.Encoded, fence, interrupt: true);
         if (!TryWriteRing(ctx, w.WrittenSpan)) return false;
-        ctx.FenceIssued = chunk.Fence;
+        if (ctx.InFlight.Count == 0) ctx.ProgressMark = ActiveTime(ctx); // idle time before this work is no hang
+        ctx.FenceIssued = fence;
         ctx.InFlight.Add(chunk);
         _inFlightCount++;
-        _prepared = null;
         SyncOnLaunched(ctx, chunk);
         if (b is not null)
         {
@@ -246,7 +290,6 @@ public sealed partial class VidSchScheduler
                 return;
             }
             SetNext(NextAfter(c, other, coming));
-            MarkStarted(c);
             return;
         }
         // The loaded context has nothing in its ring. Hand the engine on unless a higher level's buffer is being
@@ -294,6 +337,7 @@ public sealed partial class VidSchScheduler
     {
         ulong value = target?.SaveArea.Encoded ?? 0;
         if (target is not null && _nextRegister == value) SetNext(null);
+        if (value == 0) _idleSwitchesIssued++; // each is confirmed by one Requested→0 report (Handle)
         _switchPending = true;
         _switchTarget = value;
         _bus.WriteRegister(_engineBase + ContextSwitchRegister, value);
@@ -307,14 +351,6 @@ public sealed partial class VidSchScheduler
         _bus.WriteRegister(_engineBase + NextContextRegister, value);
     }
 
-    private void MarkStarted(VidSchContext c)
-    {
-        var f = c.InFlight[0];
-        if (f.Started) return;
-        f.Started = true;
-        f.StartedAt = _bus.Cycle;
-    }
-
     private void ArmTimer()
     {
         ulong now = _bus.Cycle;
@@ -326,13 +362,7 @@ public sealed partial class VidSchScheduler
             ulong end = l.LoadedAt + (ulong)Math.Max(1, (long)_o.QuantumCycles + l.QuantumCredit);
             if (end > now) at = end;
         }
-        foreach (var c in _contexts)
-        {
-            if (c.InFlight.Count == 0 || !c.InFlight[0].Started) continue;
-            // A context already resetting waits for the engine to leave it: poll every 10,000 cycles (10 µs), not
-            // every cycle (a per-cycle timer made long scenarios run 100 M timer events).
-            at = Math.Min(at, c.Resetting ? now + 10_000 : Math.Max(now + 1, c.InFlight[0].StartedAt + _o.TimeoutCycles));
-        }
+        at = Math.Min(at, TimeoutTimerCycle(now));
         if (at == ulong.MaxValue) return;
         if (_timerArmedAt <= at && _timerArmedAt > now) return;
         _timerArmedAt = at;

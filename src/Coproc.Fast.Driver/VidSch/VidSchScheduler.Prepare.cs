@@ -7,6 +7,7 @@ namespace Coproc.Fast.Driver.VidSch;
 public sealed partial class VidSchScheduler
 {
     private DmaBuffer? _preparing;          // stage 2: selected, owned by the worker (§3.3: never displaced)
+    private InFlightChunk? _chunkInPreparation; // the chunk Prepare is building (FailPreparation's cleanup)
     private PreparedChunk? _prepared;       // prepared, waiting for the hardware
     private bool _preparationRequested;
     private bool _preparationDeferred;      // did not fit beside the pinned chunks: retry after a retire
@@ -41,6 +42,8 @@ public sealed partial class VidSchScheduler
         }
     }
 
+    private static readonly Func<DmaBuffer, bool> s_noParkedChunk = static b => ((VidSchContext)b.Owner!).ParkedChunk is null;
+
     private InFlightChunk RentChunk() => _chunkPool.TryPop(out var c) ? c : new InFlightChunk();
 
     private void ReturnChunk(InFlightChunk c)
@@ -61,7 +64,21 @@ public sealed partial class VidSchScheduler
         lock (KernelLock)
         {
             _preparationRequested = false;
-            if (_preparing is { } b && _prepared is null) Prepare(b);
+            // A buffer of a context being reset is not prepared: FinishResets fails it and frees the slot. Preparing it
+            // would put the rest of a split buffer back into the ready queue after BeginReset removed it, and
+            // FinishResets would then return that buffer to its pool while the queue still held it — a pooled buffer
+            // later taken for preparation again (ownerless: a NullReferenceException in Prepare) or handed to two
+            // submissions at once (Recovery invariant R3).
+            if (_preparing is { } b && _prepared is null && !((VidSchContext)b.Owner!).Resetting)
+            {
+                // Invariant: preparing one buffer can fail only that buffer. Whatever it throws, the buffer fails with
+                // a typed status, the slot is freed and the engine goes on serving every process.
+                try { Prepare(b); }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    FailPreparation(b, e);
+                }
+            }
             Pump();
         }
     }
@@ -74,7 +91,8 @@ public sealed partial class VidSchScheduler
             DmaBuffer b;
             while (true)
             {
-                if (!_ready.TryTake(out b)) return;
+                // Head-of-line invariant (VidSchScheduler.Hardware.cs TryLaunch): a context with a parked chunk waits its turn.
+                if (_parkedChunkCount == 0 ? !_ready.TryTake(out b) : !_ready.TryTakeFirst(s_noParkedChunk, out b)) return;
                 var owner = (VidSchContext)b.Owner!;
                 // A context whose ring already holds MaxInFlight chunks could not launch this one: park it so it does
                 // not block the prepared stage for every other context (it returns on the next retire, in order).
@@ -112,11 +130,24 @@ public sealed partial class VidSchScheduler
         int start = b.NextChunkStart;
         int firstRef = RefIndexAt(refs, start);
 
+        // An allocation freed after submission (the KMD refuses stale handles at Submit) cannot be made resident or
+        // patched: fail the buffer before anything is recorded for it.
+        for (int i = firstRef; i < refs.Length; i++)
+        {
+            if (i > firstRef && refs[i].Handle == refs[i - 1].Handle) continue;
+            if (!_vidmm.IsLive(refs[i].Handle) || b.Sites[i].AllocationOffset >= _vidmm.SizeOf(refs[i].Handle))
+            {
+                FailPreparation(b, null);
+                return;
+            }
+        }
+
         // §3.2/§3.4: a chunk after the first re-establishes the resources bound at its start (last handle per slot).
         // Invariant: the setup is state (binding-table writes at launch), never an operand: no packet of the chunk
         // dereferences it, so it is not part of the chunk's residency request (BuildRequest) and a later chunk keeps
         // resident only the allocations its own packets use (docs/memory.md "Split chunks").
         var chunk = RentChunk();
+        _chunkInPreparation = chunk;
         var setup = chunk.Setup;
         if (start > 0)
         {
@@ -182,6 +213,7 @@ public sealed partial class VidSchScheduler
                     continue;
                 }
                 ReturnChunk(chunk);
+                _chunkInPreparation = null;
                 if (HasPinned())
                 {
                     _preparationDeferred = true; // the pinned chunks must retire first
@@ -258,6 +290,7 @@ public sealed partial class VidSchScheduler
         _prepared = _preparedSlot;
         _preparing = null;
         _waitingForMemory = false;
+        _chunkInPreparation = null;
         Emit(ScheduleEventKind.BufferPrepared, ctx.Id, b.SubmissionId, (ulong)b.ChunkIndex, (ulong)(chunk.Paging?.Operations ?? 0));
         if (!chunk.Last || start > 0) Emit(ScheduleEventKind.BufferSplit, ctx.Id, b.SubmissionId, (ulong)end * 4, (ulong)start * 4);
         if (!chunk.Last)
@@ -272,6 +305,54 @@ public sealed partial class VidSchScheduler
         }
         else b.Status = DmaBufferStatus.Prepared;
     }
+
+    /// <summary>
+    /// A buffer whose preparation failed (<paramref name="error"/>, or null for a stale allocation found before any
+    /// work): it fails with <see cref="SubmissionStatus.FailedPreparation"/>, the slot is freed, and a paging buffer
+    /// already built for it still runs (VidMm recorded those moves). Its memory returns to the pool only when no ring can
+    /// reach it (Recovery invariant R3): at once when none of its chunks is in the ring, else at the context's last fence.
+    /// </summary>
+    private void FailPreparation(DmaBuffer b, Exception? error)
+    {
+        if (!ReferenceEquals(_preparing, b)) return; // already moved on (prepared) before the failure
+        var ctx = (VidSchContext)b.Owner!;
+        if (_chunkInPreparation is { } chunk)
+        {
+            _chunkInPreparation = null;
+            if (chunk.Paging is not null && _prepared is null)
+            {
+                chunk.Buffer = null;
+                chunk.PagingOnly = true;
+                _preparedSlot.Context = ctx;
+                _preparedSlot.Chunk = chunk;
+                _prepared = _preparedSlot;
+            }
+            else if (!ReferenceEquals(_prepared?.Chunk, chunk)) ReturnChunk(chunk);
+        }
+        _preparing = null;
+        _preparationDeferred = false;
+        PreparationFailures++;
+        LastPreparationError = error;
+        ctx.Finish(b.SubmissionId, SubmissionStatus.FailedPreparation);
+        Emit(ScheduleEventKind.BufferFailed, ctx.Id, b.SubmissionId, (ulong)SubmissionStatus.FailedPreparation);
+        SyncOnDropped(ctx, b);
+        if (IsInFlight(ctx, b))
+        {
+            // An earlier chunk is in the ring: the buffer returns once the context's fence passes everything issued.
+            b.Status = DmaBufferStatus.Running;
+            SyncOf(ctx).History.Enqueue(new Sync.HistoryEvent
+            {
+                Kind = Sync.SchedulerEventKind.DmaBufferEnd, Fence = ctx.FenceIssued, Buffer = b, SubmissionId = b.SubmissionId,
+            });
+        }
+        else b.Process.ReturnDmaBuffer(b);
+    }
+
+    /// <summary>Buffers failed because preparing them threw or named a freed allocation.</summary>
+    public long PreparationFailures { get; private set; }
+
+    /// <summary>The exception of the last failed preparation (null: none, or a freed allocation found by the check).</summary>
+    public Exception? LastPreparationError { get; private set; }
 
     private void FailDoesNotFit(DmaBuffer b, VidSchContext ctx)
     {
@@ -320,7 +401,7 @@ public sealed partial class VidSchScheduler
     {
         foreach (var s in _group.Members)
         {
-            if (s._prepared is not null) return true;
+            if (s._prepared is not null || s._parkedChunkCount > 0) return true;
             foreach (var c in s._contexts) if (c.InFlight.Count > 0) return true;
         }
         return false;
@@ -340,7 +421,10 @@ public sealed partial class VidSchScheduler
         {
             if (s._prepared is { } p) AddChunk(ref n, p.Chunk);
             foreach (var c in s._contexts)
+            {
+                if (c.ParkedChunk is { } parked) AddChunk(ref n, parked);
                 foreach (var f in c.InFlight) AddChunk(ref n, f);
+            }
         }
         return n;
     }
@@ -374,8 +458,11 @@ public sealed partial class VidSchScheduler
         {
             if (s._prepared is { } p && ChunkUses(p.Chunk, h)) return true;
             foreach (var c in s._contexts)
+            {
+                if (c.ParkedChunk is { } parked && ChunkUses(parked, h)) return true;
                 foreach (var f in c.InFlight)
                     if (ChunkUses(f, h)) return true;
+            }
         }
         return false;
     }

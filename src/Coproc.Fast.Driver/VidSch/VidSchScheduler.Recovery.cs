@@ -5,21 +5,88 @@ using Coproc.Fast.Driver.Kernel;
 
 namespace Coproc.Fast.Driver.VidSch;
 
-// Timeout detection and recovery (issue 4 §3; seed 001 §19.3 "Running → invalid command → Error"): a context whose
-// chunk neither retires nor leaves within the timeout, or that faults, is reset without touching any other context.
+// Timeout detection and recovery (seed 001 §19.3 "Running → invalid command → Error"; docs/containment.md): a context
+// that holds the engine without progress for the timeout, or that faults, is reset without touching any other context.
+//
+// Invariants (each kept by the code below, broken by the tests in tests/Coproc.Fast.Tests/Containment):
+// (R1) Hung means "holds the engine and makes no progress": only cycles the context spends loaded on the engine count
+//      (from the device's CONTEXT_SWITCH reports), and a retired chunk resets the count. Waiting for a turn is never a
+//      hang, and the count never runs past what the device has reported (ObservedThrough, threaded mode).
+// (R2) A context is reset only after the device has confirmed that it is off the engine and cannot come back by
+//      itself: the reset writes NEXT_CONTEXT = 0 and then CONTEXT_SWITCH = 0 (which also drops a run list and a
+//      kernel context set aside for user queues, native-layout.md §10.1, §13.7), and waits for that idle switch's
+//      report. From then on the engine can load the context only if this driver names it, which it never does while
+//      the context is resetting. Before the report the save area is left alone: the engine may still hold a working
+//      copy that it would save over a rewritten one.
+// (R3) A DMA buffer returns to its pool only when no ring or save area can reach it: never launched, its trailing
+//      fence reached, or its context reset under (R2) (ring and save area then restart at the write pointer).
 public sealed partial class VidSchScheduler
 {
-    /// <summary>Timeout detection (TDR): a chunk that started and has not retired within the timeout resets its context.</summary>
+    // Idle-switch requests written (SwitchTo(null)) and their reports seen; reports arrive in write order.
+    private ulong _idleSwitchesIssued, _idleSwitchesConfirmed;
+    private ulong _observedThrough = ulong.MaxValue;
+
+    /// <summary>
+    /// Threaded mode: the device cycle up to which every interrupt record has been delivered to this scheduler. Active
+    /// time is never counted past it, so a scheduler thread that lags the free-running device clock cannot see a
+    /// context that already yielded as still holding the engine (invariant R1). Deterministic mode leaves it unset.
+    /// </summary>
+    internal void ObserveThrough(ulong cycle) => Volatile.Write(ref _observedThrough, cycle);
+
+    // The device cycle the scheduler's picture of the engine is complete up to.
+    private ulong Horizon
+    {
+        get
+        {
+            ulong now = _bus.Cycle, seen = Volatile.Read(ref _observedThrough);
+            return seen < now ? seen : now;
+        }
+    }
+
+    /// <summary>Engine cycles <paramref name="c"/> has held the engine, up to the horizon (invariant R1).</summary>
+    private ulong ActiveTime(VidSchContext c)
+    {
+        ulong t = c.ActiveCycles;
+        if (c.Loaded && ReferenceEquals(_loaded, c))
+        {
+            ulong h = Horizon;
+            if (h > c.LoadedAt) t += h - c.LoadedAt;
+        }
+        return t;
+    }
+
+    /// <summary>
+    /// Active cycles since <paramref name="c"/> last made progress. Saturating: a switch report delivered after the
+    /// progress mark was taken may close the load period a little before the horizon the mark counted to.
+    /// </summary>
+    private ulong StalledFor(VidSchContext c)
+    {
+        ulong t = ActiveTime(c);
+        return t > c.ProgressMark ? t - c.ProgressMark : 0;
+    }
+
+    /// <summary>Timeout detection (TDR) on active time without progress (invariant R1).</summary>
     private void CheckTimeouts()
     {
-        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting) MarkStarted(l);
-        ulong now = _bus.Cycle;
-        foreach (var c in _contexts)
+        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting && StalledFor(l) >= _o.TimeoutCycles)
+            BeginReset(l, SubmissionStatus.FailedTimeout);
+        IssueResetFence();
+    }
+
+    /// <summary>The cycle the next timeout check is due (the loaded context's deadline, or a reset fence's re-issue).</summary>
+    private ulong TimeoutTimerCycle(ulong now)
+    {
+        ulong at = ulong.MaxValue;
+        if (_loaded is { } l && l.InFlight.Count > 0 && !l.Resetting)
         {
-            if (c.Resetting || c.InFlight.Count == 0) continue;
-            var f = c.InFlight[0];
-            if (f.Started && now - f.StartedAt >= _o.TimeoutCycles) BeginReset(c, SubmissionStatus.FailedTimeout);
+            ulong used = StalledFor(l);
+            at = now + Math.Max(1, used >= _o.TimeoutCycles ? 1 : _o.TimeoutCycles - used);
         }
+        // A reset waiting to issue its idle switch (another switch outstanding) re-checks every 10,000 cycles; one
+        // whose idle switch is issued completes on that switch's interrupt.
+        foreach (var c in _contexts)
+            if (c.Resetting && c.ResetTicket == 0) at = Math.Min(at, now + 10_000);
+        return at;
     }
 
     /// <summary>Starts recovery of <paramref name="c"/>: queued buffers fail now; the rest once the engine left it.</summary>
@@ -29,6 +96,7 @@ public sealed partial class VidSchScheduler
         Auditor?.OnReset(AuditorState!, c, reason, _bus.Cycle);
         c.Resetting = true;
         c.ResetReason = reason;
+        c.ResetTicket = 0;
         _removed.Clear();
         _ready.RemoveOwnedBy(c, _removed);
         while (c.Parked.TryDequeue(out var parked))
@@ -39,8 +107,8 @@ public sealed partial class VidSchScheduler
         foreach (var b in _removed)
         {
             // A buffer whose earlier chunk is in flight, prepared or being prepared fails in FinishResets, once the
-            // engine no longer reads it; the others were never seen by the hardware and go back to the pool now.
-            if (IsInFlight(c, b) || ReferenceEquals(_preparing, b) || ReferenceEquals(_prepared?.Chunk.Buffer, b))
+            // engine no longer reads it; the others were never seen by the hardware and go back to the pool now (R3).
+            if (IsInFlight(c, b) || ReferenceEquals(_preparing, b) || ReferenceEquals(_prepared?.Chunk.Buffer, b) || ReferenceEquals(c.ParkedChunk?.Buffer, b))
             {
                 b.Status = DmaBufferStatus.Running;
                 continue;
@@ -50,8 +118,33 @@ public sealed partial class VidSchScheduler
             b.Process.ReturnDmaBuffer(b);
         }
         SyncOnResetBegin(c, reason);
-        if (ReferenceEquals(_loaded, c) && !_switchPending) SwitchTo(Best(exclude: c));
-        if (_nextRegister == c.SaveArea.Encoded) SetNext(null);
+        IssueResetFence();
+    }
+
+    /// <summary>
+    /// Invariant R2: NEXT_CONTEXT = 0, then CONTEXT_SWITCH = 0, for every resetting context without a ticket, once no
+    /// other switch is outstanding. Posted writes reach the device in order, so once the idle switch is reported
+    /// NEXT_CONTEXT no longer names a resetting context. Only when no switch is outstanding: a CONTEXT_SWITCH written
+    /// over one the device deferred (a disable-context-switch region) would replace it and leave one report for two
+    /// writes, and the count of reports would never catch up.
+    /// </summary>
+    private void IssueResetFence()
+    {
+        if (_switchPending) return;
+        ulong now = _bus.Cycle;
+        bool need = false;
+        foreach (var c in _contexts)
+            if (c.Resetting && c.ResetTicket == 0) need = true;
+        if (!need) return;
+        _nextRegister = 0;
+        _bus.WriteRegister(_engineBase + NextContextRegister, 0); // always written: the device may have set it on a yield
+        SwitchTo(null);
+        foreach (var c in _contexts)
+        {
+            if (!c.Resetting || c.ResetTicket != 0) continue;
+            c.ResetTicket = _idleSwitchesIssued;
+            c.ResetIssuedAt = now;
+        }
     }
 
     // Buffers of c in the ready queue, parked, being prepared or prepared (a reset is rare: a scan is fine).
@@ -71,7 +164,7 @@ public sealed partial class VidSchScheduler
     }
 
     /// <summary>
-    /// Completes recovery once the engine no longer runs the context: its in-flight buffers fail with the reset
+    /// Completes recovery once the device confirmed the engine left the context (invariant R2): its in-flight buffers fail with the reset
     /// status and its save area restarts at the ring's write pointer (nothing queued is run). Its paging buffers are
     /// not in its ring but in the engine's kernel paging context (VidSchScheduler.PagingContext.cs), so the moves VidMm
     /// recorded for it still run, in order. Other contexts are untouched.
@@ -80,10 +173,14 @@ public sealed partial class VidSchScheduler
     {
         foreach (var c in _contexts)
         {
-            if (!c.Resetting || ReferenceEquals(_loaded, c) || (_switchPending && _switchTarget == c.SaveArea.Encoded)) continue;
-            if (ReferenceEquals(_loaded, c) && _switchPending) continue;
+            // Invariant R2: only once the device reported the idle switch written after the reset began.
+            if (!c.Resetting || c.ResetTicket == 0 || _idleSwitchesConfirmed < c.ResetTicket || ReferenceEquals(_loaded, c)) continue;
             var mem = _bus.Memory;
             int failed = 0;
+            // Decided before any buffer goes back to its pool: returning the in-flight chunks' buffer clears its owner,
+            // and a split buffer whose rest is being prepared is that same buffer — the slot must still be freed (R3:
+            // a pooled buffer is never also the one being prepared).
+            bool preparingOurs = _preparing is { } p0 && ReferenceEquals(p0.Owner, c);
             foreach (var f in c.InFlight)
             {
                 _inFlightCount--;
@@ -99,9 +196,23 @@ public sealed partial class VidSchScheduler
             // (otherwise it would wait for a retirement that may never come, the engine idle with work queued).
             if (c.InFlight.Count > 0) _group.Retirements++;
             c.InFlight.Clear();
+            if (c.ParkedChunk is { } parked)
+            {
+                // Never in the ring (its paging buffer already issued): its buffer fails unless an in-flight chunk did.
+                if (parked.Buffer is { } pb && pb.Status != DmaBufferStatus.Free)
+                {
+                    c.Finish(pb.SubmissionId, c.ResetReason);
+                    SyncOnDropped(c, pb);
+                    pb.Process.ReturnDmaBuffer(pb);
+                    failed++;
+                }
+                ReturnChunk(parked);
+                c.ParkedChunk = null;
+                _parkedChunkCount--;
+            }
             // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
             // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
-            if (_preparing is { } pr && ReferenceEquals(pr.Owner, c))
+            if (preparingOurs && _preparing is { } pr)
             {
                 if (pr.Status != DmaBufferStatus.Free) { c.Finish(pr.SubmissionId, c.ResetReason); SyncOnDropped(c, pr); pr.Process.ReturnDmaBuffer(pr); failed++; }
                 _preparing = null;
@@ -129,6 +240,8 @@ public sealed partial class VidSchScheduler
             // What it had queued failed above or in BeginReset; buffers admitted since (while it was resetting) remain.
             c.Queued = QueuedOf(c);
             UnparkIfRoom(c);
+            c.ResetTicket = 0;
+            c.ProgressMark = c.ActiveCycles;
             c.Resets++;
             c.QuantumCredit = 0;
             SyncOnResetFinish(c); // seed 001 §11: walk the history against the fence the reset set

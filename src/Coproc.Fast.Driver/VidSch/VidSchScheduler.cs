@@ -116,7 +116,8 @@ public sealed partial class VidSchScheduler
     /// whose kernel state only its one stepping thread changes (the machine's per-step idle test).
     /// </summary>
     internal bool IsIdleUnlocked =>
-        _ready.Count == 0 && _preparing is null && _prepared is null && _inFlightCount == 0 && !PagingHasWork && !AnyResetting();
+        _ready.Count == 0 && _parkedCount == 0 && _parkedChunkCount == 0 && _preparing is null && _prepared is null && _inFlightCount == 0
+        && !PagingHasWork && !AnyResetting();
 
     /// <summary>
     /// Creates a context of <paramref name="processId"/> at <paramref name="priority"/>: save area and ring

@@ -26,7 +26,8 @@ internal sealed class SchedulingHarness : IDisposable
 {
     public SchedulingHarness(VidSchOptions? scheduler = null, MachineRunMode mode = MachineRunMode.Deterministic,
         Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false, ulong systemBytes = 32UL << 20,
-        Coproc.Fast.Device.Engines.EngineKind[]? engines = null)
+        Coproc.Fast.Device.Engines.EngineKind[]? engines = null,
+        KmdQuotas? quotas = null, ulong interruptLatencyCycles = 2_000)
     {
         Machine = new CoprocMachine(new CoprocMachineOptions
         {
@@ -35,6 +36,8 @@ internal sealed class SchedulingHarness : IDisposable
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
             Mode = mode,
             ScheduledEngines = engines ?? new CoprocMachineOptions().ScheduledEngines,
+            Quotas = quotas ?? new KmdQuotas(),
+            InterruptLatencyCycles = interruptLatencyCycles,
         }, realResidency ? null : residency ?? ((vidmm, _) => new TestResidencyManager(vidmm)));
         Machine.SetObserver(Trace);
     }
