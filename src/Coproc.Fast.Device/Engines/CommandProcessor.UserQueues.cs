@@ -4,7 +4,7 @@ using Coproc.Fast.Device.Scheduling;
 
 namespace Coproc.Fast.Device.Engines;
 
-// Design: doorbell user queues on the engines (seed 003; issue 6 §3; native-layout.md §13.7). Sharing rule: kernel
+// Design: doorbell user queues on the engines (seed 003; native-layout.md §13.7). Sharing rule: kernel
 // work comes first — a pending run list, a runnable entry of the current run list, the context loaded by
 // CONTEXT_SWITCH/NEXT_CONTEXT, or a kernel context displaced earlier — and the scheduling core's queues run when the
 // kernel side has nothing runnable (empty, waiting, faulted or idle). The engine then asks the core for its next queue

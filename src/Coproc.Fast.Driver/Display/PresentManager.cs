@@ -9,7 +9,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Driver.Display;
 
 /// <summary>
-/// The kernel present path (seed 001 §9; issue 5 §6): a mode set through the display registers, primary surfaces
+/// The kernel present path (seed 001 §9): a mode set through the display registers, primary surfaces
 /// (contiguous local memory, <see cref="AllocationFlags.PrimarySurface"/>, plain VidMm allocations the residency
 /// manager never evicts — pinned while they may be scanned out), and flips submitted by a context: the KMD writes a
 /// kernel DMA buffer holding the privileged FLIP (optionally after WAIT_FOR_FLIP) and a privileged fence with

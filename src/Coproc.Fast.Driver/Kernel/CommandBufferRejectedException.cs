@@ -49,7 +49,7 @@ public enum CommandBufferRejection
 }
 
 /// <summary>
-/// The KMD refused a command buffer: nothing was queued and the context stays usable (issue 4 §3). Names the byte
+/// The KMD refused a command buffer: nothing was queued and the context stays usable. Names the byte
 /// offset of the offending packet (or resource-list index for list errors) and the reason.
 /// </summary>
 public sealed class CommandBufferRejectedException : Exception

@@ -11,7 +11,7 @@ namespace Coproc.Fast.Driver.Kernel;
 public readonly record struct PatchSite(int FieldDword, int Reference, ulong AllocationOffset);
 
 /// <summary>
-/// The KMD's validation of a command buffer (seed 001 §3.7, issue 4 §3): known packets only (decoded with
+/// The KMD's validation of a command buffer (seed 001 §3.7): known packets only (decoded with
 /// <see cref="PacketDecoder"/>), no privileged packets or privileged fences, no INDIRECT, and every memory operand
 /// named by exactly one resource-list entry — in buffer order, at the packet's byte offset, owned by the caller,
 /// within its allocation, with the write flag when the packet writes. Produces the patch sites. Allocation-free.

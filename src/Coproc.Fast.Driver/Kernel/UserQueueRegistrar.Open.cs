@@ -48,7 +48,7 @@ public sealed partial class UserQueueRegistrar
     private uint _nextContextId = FirstKernelContextId;
 
     /// <summary>
-    /// Opens a ring-3 queue for <paramref name="processId"/> (seed 003 "registration, once, through ring 0"; issue 6 §1),
+    /// Opens a ring-3 queue for <paramref name="processId"/> (seed 003 "registration, once, through ring 0"),
     /// all in exactly one gate entry: the kernel creates a fresh context id, allocates the ring descriptor and the ring in
     /// system memory and maps both writable into the process's CPU address space <paramref name="process"/>, allocates the
     /// context's save area in local memory (the context runs in <paramref name="gpu"/>), picks a doorbell, programs the

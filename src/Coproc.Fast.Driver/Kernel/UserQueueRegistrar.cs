@@ -128,7 +128,7 @@ public sealed partial class UserQueueRegistrar
     public UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request) => Register(processId, request, null);
 
     /// <summary>
-    /// Registers a user queue that the engines execute (seed 003 + issue 6 §3): exactly one ring-0 entry. The kernel
+    /// Registers a user queue that the engines execute (seed 003): exactly one ring-0 entry. The kernel
     /// writes the execution context's save area (ring = the queue's descriptor, context id, address space) and hands it to
     /// the doorbell block in DB_SAVE_AREA.
     /// </summary>

@@ -8,7 +8,7 @@ using Coproc.Fast.Device.Rings;
 
 namespace Coproc.Fast.Driver.Umd;
 
-// Design: the ring-3 producer of one user queue (seed 003 "submission, every time, in ring 3"; issue 6 §2).
+// Design: the ring-3 producer of one user queue (seed 003 "submission, every time, in ring 3").
 // Single writer: exactly one thread owns a UserQueue, so every field of this object is producer-owned and needs no
 // synchronisation. The state shared with the device is the descriptor in memory (native-layout.md §10): WritePtr
 // (+64, written only here) and ReadPtr (+128, written only by the device) on separate cache lines. Both are

@@ -1,6 +1,6 @@
 namespace Coproc.Fast.Driver.VidSch;
 
-/// <summary>What happened (issue 4: the scheduling events a trace records).</summary>
+/// <summary>What happened (the scheduling events a trace records).</summary>
 public enum ScheduleEventKind : byte
 {
     /// <summary>A DMA buffer entered its context's software queue and the ready queue.</summary>

@@ -4,7 +4,7 @@ using Coproc.Fast.Driver.VidMm;
 
 namespace Coproc.Fast.Driver.VidSch;
 
-/// <summary>What became of a submission (issue 4 §3: a reset context's queued work fails with a typed status).</summary>
+/// <summary>What became of a submission (a reset context's queued work fails with a typed status).</summary>
 public enum SubmissionStatus : byte
 {
     /// <summary>Unknown id (never submitted on this context).</summary>

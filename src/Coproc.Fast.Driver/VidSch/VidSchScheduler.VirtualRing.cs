@@ -29,7 +29,7 @@ public sealed partial class VidSchScheduler
 
     /// <summary>
     /// Fails every buffer held in <paramref name="ctx"/>'s virtual ring with <paramref name="status"/> (its context was
-    /// reset: held work is queued work, issue 4 §3) and returns them to their pool. Caller holds <see cref="KernelLock"/>.
+    /// reset: held work is queued work) and returns them to their pool. Caller holds <see cref="KernelLock"/>.
     /// </summary>
     internal void FailVirtualRing(VidSchContext ctx, SubmissionStatus status)
     {

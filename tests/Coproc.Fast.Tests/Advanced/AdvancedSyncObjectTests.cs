@@ -4,7 +4,7 @@ using Coproc.Fast.Driver.VidSch.Sync;
 
 namespace Coproc.Fast.Tests.Advanced;
 
-/// <summary>Synchronization objects in the advanced model (seed 001 §10–§11; issue 5 §5 "also usable in the advanced model").</summary>
+/// <summary>Synchronization objects in the advanced model (seed 001 §10–§11).</summary>
 public class AdvancedSyncObjectTests
 {
     private static (AdvancedRig Rig, AdvancedProcess P, GpuAllocation Log) NewRig(RunListMechanism mechanism = RunListMechanism.TwoElement)

@@ -10,7 +10,7 @@ using Coproc.Fast.Tests.RunLists;
 namespace Coproc.Fast.Tests.Advanced;
 
 /// <summary>
-/// Seed 001 §21 behaviours 12, 20, 26, 27 and 29, each as one test named after the behaviour (issue 5 §7). The other
+/// Seed 001 §21 behaviours 12, 20, 26, 27 and 29, each as one test named after the behaviour. The other
 /// behaviours already have behaviour-named tests; BEHAVIOURS.md maps every behaviour to its tests.
 /// </summary>
 public class NamedBehaviourTests

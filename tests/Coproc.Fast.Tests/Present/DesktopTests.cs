@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.Umd;
 
 namespace Coproc.Fast.Tests.Present;
 
-/// <summary>A small desktop through the basic-model stack: what `coproc demo` builds on (issue 7 §1).</summary>
+/// <summary>A small desktop through the basic-model stack: what `coproc demo` builds on.</summary>
 [TestFixture]
 public sealed class DesktopTests
 {

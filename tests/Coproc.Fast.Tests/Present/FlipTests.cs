@@ -6,7 +6,7 @@ using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Tests.Present;
 
-/// <summary>Flips and the display (seed 001 §9, §21 behaviour 30; issue 5 §6) through the whole stack.</summary>
+/// <summary>Flips and the display (seed 001 §9, §21 behaviour 30) through the whole stack.</summary>
 [TestFixture]
 public sealed class FlipTests
 {

@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.Cpu;
 namespace Coproc.Fast.Tests.Ring3;
 
 /// <summary>
-/// Seed 003 / issue 6 §1: registration maps the doorbell page (a page of the device's doorbell BAR) into the process's
+/// Seed 003 / registration maps the doorbell page (a page of the device's doorbell BAR) into the process's
 /// emulated CPU address space, and the kernel can submit through the same mechanism.
 /// </summary>
 public class DoorbellMappingTests

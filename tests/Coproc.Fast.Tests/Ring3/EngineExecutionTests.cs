@@ -9,7 +9,7 @@ using Coproc.Fast.Tests.Engines;
 
 namespace Coproc.Fast.Tests.Ring3;
 
-/// <summary>Issue 6 §3: doorbell user queues executed by the engines (real packets on real memory).</summary>
+/// <summary>doorbell user queues executed by the engines (real packets on real memory).</summary>
 public class EngineExecutionTests
 {
     private static readonly EngineKind[] AllEngines = Enum.GetValues<EngineKind>();

@@ -2,7 +2,7 @@ using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Tests.Scheduling;
 
-/// <summary>Timeout detection and recovery (issue 4 §3), and determinism of the virtual-clock mode.</summary>
+/// <summary>Timeout detection and recovery, and determinism of the virtual-clock mode.</summary>
 [TestFixture]
 public sealed class RecoveryTests
 {

@@ -6,7 +6,7 @@ namespace Coproc.Fast.Tests.Scheduling;
 
 /// <summary>
 /// Threaded mode under memory pressure: paging buffers run in the kernel paging context while submitting threads,
-/// the scheduler, the worker and the free-running device race (issue 4 §4–§5).
+/// the scheduler, the worker and the free-running device race.
 /// </summary>
 [TestFixture]
 public sealed class ThreadedPagingTests

@@ -6,7 +6,7 @@ namespace Coproc.Fast.Device.Engines.Work;
 /// <summary>
 /// Source-over blending of 32-bit pixels (native-layout.md §8A.2), vectorised with <see cref="Vector256"/> where the
 /// host accelerates it and scalar otherwise — both paths run the same integer arithmetic, so results are
-/// bit-identical on every host (issue 3 §4: same inputs ⇒ same bytes).
+/// bit-identical on every host (same inputs ⇒ same bytes).
 /// </summary>
 /// <remarks>
 /// Design: for a source alpha <c>a</c> every channel becomes <c>div255(s·a + d·(255 − a))</c>, where the source's

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace Coproc.Fast.Device.Engines.Work;
 
 /// <summary>
-/// Cycle costs of the long packets (issue 3 §4: base + per byte / per primitive / per group). A unit of work
+/// Cycle costs of the long packets (base + per byte / per primitive / per group). A unit of work
 /// (one rectangle, one thread group, one bitstream chunk) costs a fixed setup plus its size divided by the engine's
 /// throughput, rounded up. Throughputs of 0 are treated as 1 so a bad configuration cannot divide by zero.
 /// </summary>

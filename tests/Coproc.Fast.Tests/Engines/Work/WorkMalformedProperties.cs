@@ -6,7 +6,7 @@ using FsProperty = FsCheck.NUnit.PropertyAttribute;
 namespace Coproc.Fast.Tests.Engines.Work;
 
 /// <summary>
-/// Issue 3 §5: malformed packets (random bytes, truncated, lengths past the end, huge sizes) never crash the host and
+/// malformed packets (random bytes, truncated, lengths past the end, huge sizes) never crash the host and
 /// never touch memory outside the context's mappings; the result is always one of the four statuses.
 /// </summary>
 public class WorkMalformedProperties

@@ -7,7 +7,7 @@ using FsProperty = FsCheck.NUnit.PropertyAttribute;
 namespace Coproc.Fast.Tests.Engines.Work;
 
 /// <summary>
-/// Seed 001 §4.1 / issue 3 §2: a packet interrupted at any unit boundary, its <see cref="WorkState"/> saved and
+/// Seed 001 §4.1 / a packet interrupted at any unit boundary, its <see cref="WorkState"/> saved and
 /// restored verbatim, ends with memory byte-identical to one uninterrupted run.
 /// </summary>
 public class WorkResumeProperties
