@@ -1,7 +1,7 @@
 using Coproc.Fast.Driver.VidSch;
 using Coproc.Fast.Tests.Scheduling;
 
-namespace Coproc.Fast.Tests.Review;
+namespace Coproc.Fast.Tests.Scheduling;
 
 /// <summary>Review fixes: a timer the deterministic machine drops while idle must not leave the scheduler thinking it is armed.</summary>
 public class IdleTimerDropTests

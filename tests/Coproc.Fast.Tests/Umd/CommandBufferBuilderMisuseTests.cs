@@ -2,7 +2,7 @@ using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Tests.Review;
+namespace Coproc.Fast.Tests.Umd;
 
 /// <summary>Review fixes: misusing the builder's public API throws a typed error and leaves the builder usable.</summary>
 public class CommandBufferBuilderMisuseTests

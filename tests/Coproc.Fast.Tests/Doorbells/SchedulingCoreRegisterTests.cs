@@ -2,10 +2,10 @@ using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Device.Scheduling;
 using Coproc.Fast.Tests.Ring3;
 
-namespace Coproc.Fast.Tests.Review;
+namespace Coproc.Fast.Tests.Doorbells;
 
 /// <summary>Review fixes in the scheduling core (seed 003).</summary>
-public class SchedulingCoreReviewTests
+public class SchedulingCoreRegisterTests
 {
     [Test]
     public void QueueFaultFoundByTheEngine_IsStampedWithTheCycleOfTheSliceThatFoundIt_NotTheLastDoorbellService()
@@ -40,7 +40,7 @@ public class SchedulingCoreReviewTests
 }
 
 /// <summary>Review fixes in the command processor's user-queue path (seed 003; seed 001 §7).</summary>
-public class UserQueuePrivilegeReviewTests
+public class UserQueuePrivilegeTests
 {
     [Test]
     public void UserQueueWhoseOwnerClearsTheDescriptorUserFlag_StillRunsAsALimitedBuffer()

@@ -1,6 +1,6 @@
 using Coproc.Fast.Driver.Machine;
 
-namespace Coproc.Fast.Tests.Review;
+namespace Coproc.Fast.Tests.Scheduling;
 
 /// <summary>Review fixes: the threaded machine's one shared timer must not lose an expired-but-unfired request.</summary>
 public class ThreadedTimerTests

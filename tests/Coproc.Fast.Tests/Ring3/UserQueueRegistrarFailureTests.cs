@@ -2,7 +2,7 @@ using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Cpu;
 using Coproc.Fast.Tests.Ring3;
 
-namespace Coproc.Fast.Tests.Review;
+namespace Coproc.Fast.Tests.Ring3;
 
 /// <summary>Review fixes: a refused registration leaves the doorbell block as it was (typed errors change nothing).</summary>
 public class UserQueueRegistrarFailureTests

@@ -5,10 +5,10 @@ using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Tests.Engines;
 
-namespace Coproc.Fast.Tests.Review;
+namespace Coproc.Fast.Tests.Engines;
 
 /// <summary>Review fixes in the engine registers (native-layout.md §10.3).</summary>
-public class EngineRegisterReviewTests
+public class EngineRegisterTests
 {
     [Test]
     public void NextContextWrite_WithAnAddressOutsideMemory_IsRejectedLikeContextSwitch_AndTheEngineKeepsRunning()

@@ -1,6 +1,6 @@
 using Coproc.Fast.Driver.Kernel;
 
-namespace Coproc.Fast.Tests.Review;
+namespace Coproc.Fast.Tests.Gate;
 
 /// <summary>Review fixes: disposing a copy of a ring-0 call must not hand its argument buffer back twice.</summary>
 public class Ring0GateCallTests
