@@ -124,6 +124,10 @@ public sealed partial class VidSchContext
     // back, in their original order (priority, round, sequence), when one of those chunks retires. Parking keeps a
     // context that cannot launch from occupying the single prepared stage that every other context needs.
     internal readonly Queue<DmaBuffer> Parked = new();
+    // The head of Parked was set aside because it fits in memory only beside fewer of this context's own pinned
+    // chunks (VidSchScheduler.Prepare.cs, own working set first): Parked returns on this context's next retirement or
+    // reset, not merely when the ring has room.
+    internal bool ParkedForOwnRetirement;
     // A prepared chunk set aside because the in-flight bound kept it out of the ring (VidSchScheduler.Hardware.cs,
     // head-of-line invariant): launched before any later chunk of this context.
     internal InFlightChunk? ParkedChunk;

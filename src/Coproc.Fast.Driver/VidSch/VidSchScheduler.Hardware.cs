@@ -121,6 +121,7 @@ public sealed partial class VidSchScheduler
         {
             if (c.InFlight.Count == 0) continue;
             ulong done = Volatile.Read(ref mem.System.Ref<ulong>(c.Fence.Offset));
+            int before = c.InFlight.Count;
             while (c.InFlight.Count > 0 && (long)(done - c.InFlight[0].Fence) >= 0)
             {
                 var f = c.InFlight[0];
@@ -135,6 +136,7 @@ public sealed partial class VidSchScheduler
                 }
                 ReturnChunk(f);
             }
+            if (c.InFlight.Count < before) c.ParkedForOwnRetirement = false; // its own pinned memory shrank: retry
             UnparkIfRoom(c);
             // Seed 001 §11: the event history is walked against the fence read from memory (the DMA-buffer-end event
             // returns the buffer to its pool).

@@ -31,15 +31,37 @@ public sealed partial class VidSchScheduler
     private readonly PreparedChunk _preparedSlot = new();
     private readonly List<int> _ends = new();
 
-    /// <summary>Puts <paramref name="c"/>'s parked buffers back into the ready queue (same keys: same places) once its ring has room.</summary>
+    /// <summary>
+    /// Puts <paramref name="c"/>'s parked buffers back into the ready queue (same keys: same places) once its ring has
+    /// room — and, for a buffer parked for its own pinned memory, once one of its chunks retired or it was reset.
+    /// </summary>
     private void UnparkIfRoom(VidSchContext c)
     {
-        if (c.Parked.Count == 0 || c.InFlight.Count >= _o.MaxInFlight) return;
+        if (c.Parked.Count == 0 || c.InFlight.Count >= _o.MaxInFlight || c.ParkedForOwnRetirement) return;
         while (c.Parked.TryDequeue(out var b))
         {
             _parkedCount--;
             _ready.Insert(b);
         }
+    }
+
+    /// <summary>
+    /// Sets <paramref name="b"/>, being prepared, aside on <paramref name="ctx"/> until one of ctx's chunks retires or
+    /// ctx is reset (head-of-line invariant, see Prepare), and frees the preparation slot. It goes first: the context's
+    /// other buffers are still in the ready queue (StartPreparation parks them behind it in their order).
+    /// </summary>
+    private void ParkForOwnRetirement(DmaBuffer b, VidSchContext ctx)
+    {
+        var behind = ctx.Parked.ToArray();
+        ctx.Parked.Clear();
+        ctx.Parked.Enqueue(b);
+        foreach (var x in behind) ctx.Parked.Enqueue(x);
+        _parkedCount++;
+        ctx.ParkedForOwnRetirement = true;
+        b.Status = DmaBufferStatus.Ready;
+        _preparing = null;
+        _preparationDeferred = false;
+        _waitingForMemory = false;
     }
 
     private static readonly Func<DmaBuffer, bool> s_noParkedChunk = static b => ((VidSchContext)b.Owner!).ParkedChunk is null;
@@ -96,7 +118,8 @@ public sealed partial class VidSchScheduler
                 var owner = (VidSchContext)b.Owner!;
                 // A context whose ring already holds MaxInFlight chunks could not launch this one: park it so it does
                 // not block the prepared stage for every other context (it returns on the next retire, in order).
-                if (owner.InFlight.Count < _o.MaxInFlight) break;
+                // Parked buffers keep their order: while any is parked, the context's later ones park behind it.
+                if (owner.InFlight.Count < _o.MaxInFlight && owner.Parked.Count == 0) break;
                 owner.Parked.Enqueue(b);
                 _parkedCount++;
             }
@@ -202,10 +225,17 @@ public sealed partial class VidSchScheduler
                     // take another context's memory (§5.5: the current context first). This is not a wait for other
                     // contexts' memory, so it does not hold back lower priorities on other engines
                     // (HigherPriorityWaitsForMemory): their chunks pin nothing this buffer is waiting for.
-                    if (ctx.InFlight.Count > 0 || (_prepared is { } own && ReferenceEquals(own.Context, ctx)))
+                    //
+                    // Head-of-line invariant (VidSchScheduler.Hardware.cs TryLaunch): the single preparation slot is
+                    // never held by a buffer whose own context keeps it out. Only this context's retirement (or its
+                    // reset) can make room here, and its pinned chunk may be hung until the timeout: the buffer is
+                    // parked on its context, first in its Parked queue (StartPreparation parks its later buffers
+                    // behind it), and the slot serves the other contexts meanwhile. Retire and FinishResets put it back.
+                    if (ctx.InFlight.Count > 0)
                     {
                         ReturnChunk(chunk);
-                        _preparationDeferred = true;
+                        _chunkInPreparation = null;
+                        ParkForOwnRetirement(b, ctx);
                         return;
                     }
                     withinWorkingSet = false;

@@ -104,6 +104,7 @@ public sealed partial class VidSchScheduler
             _parkedCount--;
             _removed.Add(parked);
         }
+        c.ParkedForOwnRetirement = false;
         foreach (var b in _removed)
         {
             // A buffer whose earlier chunk is in flight, prepared or being prepared fails in FinishResets, once the
@@ -239,6 +240,7 @@ public sealed partial class VidSchScheduler
             c.Resetting = false;
             // What it had queued failed above or in BeginReset; buffers admitted since (while it was resetting) remain.
             c.Queued = QueuedOf(c);
+            c.ParkedForOwnRetirement = false; // its pinned chunks are released
             UnparkIfRoom(c);
             c.ResetTicket = 0;
             c.ProgressMark = c.ActiveCycles;
