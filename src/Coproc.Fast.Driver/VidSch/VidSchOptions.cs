@@ -15,6 +15,14 @@ public sealed record VidSchOptions
     public ulong QuantumCycles { get; init; } = 1_000_000;
 
     /// <summary>
+    /// Mid-buffer preemption (seed 001 §5.5; default on). When off, VidSch never writes CONTEXT_SWITCH to take the
+    /// engine from a context whose ring still has work: a higher priority, or an equal whose quantum came, gets the
+    /// engine only at the next buffer boundary (NEXT_CONTEXT when the ring runs empty) — the comparison a
+    /// non-preemptible coprocessor gives. Paging and timeout recovery still switch.
+    /// </summary>
+    public bool Preemption { get; init; } = true;
+
+    /// <summary>
     /// A DMA buffer whose resource footprint exceeds this many bytes is split at its resource-list offsets
     /// (seed 000 "threshold"; §3.4). Default: no threshold (split only when it does not fit).
     /// </summary>

@@ -172,7 +172,7 @@ public sealed partial class VidSchScheduler
         // a higher level refills its ring while a lower one holds chunks (seed 001 §5.5 strict priority), and a
         // context keeps its next short buffer in its ring for the rest of its quantum (fair share by time). When its
         // own bound keeps the chunk out, it is parked on the context and the slot moves on (head-of-line invariant).
-        if (ctx.InFlight.Count >= _o.MaxInFlight)
+        if (ctx.InFlight.Count >= _o.MaxInFlight || HeldForBufferBoundary(ctx))
         {
             ctx.ParkedChunk = chunk;
             _parkedChunkCount++;
@@ -184,13 +184,25 @@ public sealed partial class VidSchScheduler
         return true;
     }
 
+    /// <summary>
+    /// Without mid-buffer preemption (<see cref="VidSchOptions.Preemption"/> off) the engine changes context only when
+    /// the loaded ring runs empty, so feeding the loaded context more work while a context that should go next (higher
+    /// priority, or an equal once the quantum is spent — seed 001 §5.5) waits would keep that ring from ever emptying:
+    /// its next chunk waits, parked, until the buffer boundary has handed the engine on.
+    /// </summary>
+    private bool HeldForBufferBoundary(VidSchContext ctx)
+    {
+        if (_o.Preemption || !ReferenceEquals(ctx, _loaded) || ctx.InFlight.Count == 0) return false;
+        return Best(exclude: ctx) is { } next && (next.Priority > ctx.Priority || (next.Priority == ctx.Priority && QuantumSpent(ctx)));
+    }
+
     private bool TryLaunchParked()
     {
         bool any = false;
         foreach (var c in _contexts)
         {
             if (c.ParkedChunk is not { } chunk || c.Resetting) continue;
-            if (c.InFlight.Count >= _o.MaxInFlight) continue;
+            if (c.InFlight.Count >= _o.MaxInFlight || HeldForBufferBoundary(c)) continue;
             if (!LaunchChunk(c, chunk)) continue;
             c.ParkedChunk = null;
             _parkedChunkCount--;
@@ -283,7 +295,7 @@ public sealed partial class VidSchScheduler
         if (curHasWork)
         {
             var c = cur!;
-            if (other is not null && (other.Priority > c.Priority || (other.Priority == c.Priority && QuantumSpent(c))))
+            if (_o.Preemption && other is not null && (other.Priority > c.Priority || (other.Priority == c.Priority && QuantumSpent(c))))
             {
                 c.Preemptions++;
                 PreemptionCount++;

@@ -124,8 +124,10 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
             },
             Scheduler = new VidSchOptions
             {
-                // Without preemption a context keeps the engine until its buffer ends (`--no-preemption`, docs/cli.md).
-                QuantumCycles = preemption ? o.QuantumCycles : ulong.MaxValue / 4,
+                // Without preemption a context keeps the engine until its buffer ends; the next buffer still follows
+                // the policy at the boundary (`--no-preemption`, docs/cli.md; VidSchOptions.Preemption).
+                QuantumCycles = o.QuantumCycles,
+                Preemption = preemption,
                 TimeoutCycles = o.HungTimeoutCycles,
                 RingBytes = 64 * 1024,
                 // More than running + next: a waiting higher-priority context gets into the hardware, where the

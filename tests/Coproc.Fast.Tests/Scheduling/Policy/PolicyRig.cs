@@ -15,9 +15,10 @@ internal sealed class PolicyRig : IDisposable
     private readonly SchedulingHarness _h;
     private readonly List<Worker> _workers = new();
 
-    public PolicyRig(ulong quantum = 100_000, int maxInFlight = 2)
+    public PolicyRig(ulong quantum = 100_000, int maxInFlight = 2, bool preemption = true)
     {
-        _h = new SchedulingHarness(new VidSchOptions { QuantumCycles = quantum, MaxInFlight = maxInFlight }, localBytes: 32UL << 20, systemBytes: 16UL << 20);
+        _h = new SchedulingHarness(new VidSchOptions { QuantumCycles = quantum, MaxInFlight = maxInFlight, Preemption = preemption },
+            localBytes: 32UL << 20, systemBytes: 16UL << 20);
     }
 
     public SchedulingHarness Harness => _h;
