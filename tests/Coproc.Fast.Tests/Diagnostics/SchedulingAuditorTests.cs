@@ -85,11 +85,11 @@ public sealed class SchedulingAuditorTests
     }
 
     [Test]
-    public void GivenEqualContextsSharingTheEngine_EveryTimeoutResetOfOneThatWasRunning_IsReported()
+    public void GivenEqualContextsSharingTheEngine_WithBuffersLongerThanTheTimeoutWhenShared_NoneIsReset_AndNoInnocentResetIsReported()
     {
-        // Four equal contexts with buffers longer than the timeout allows when shared: a timeout counted from a
-        // buffer's first start resets them although each was preempted, not hung. Whatever the timeout rule, the
-        // auditor reports exactly the resets of contexts that were progressing.
+        // Four equal contexts whose buffers, shared round robin, take longer than the timeout from their first start:
+        // the timeout counts active engine time without progress (docs/containment.md), so none is reset, and the
+        // auditor, which would report a reset of a context that was progressing, has nothing to report.
         var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = 100_000, TimeoutCycles = 2_000_000 });
         using var _ = h;
         var contexts = Enumerable.Range(1, 4).Select(p => h.Machine.CreateContext((uint)p, priority: 5)).ToArray();
@@ -102,9 +102,9 @@ public sealed class SchedulingAuditorTests
         auditor.Finish(h.Machine.Now);
 
         int timeoutResets = h.Trace.Of(ScheduleEventKind.ContextReset).Count(e => e.Extra == (ulong)SubmissionStatus.FailedTimeout);
-        var reported = auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.ResetWhileProgressing).ToArray();
-        Assert.That(reported, Has.Length.EqualTo(timeoutResets), string.Join("\n", auditor.Findings));
-        Warn.If(timeoutResets == 0, "no innocent reset happened (the timeout counts active time): nothing to report");
+        Assert.That(timeoutResets, Is.Zero, "waiting for a turn is never a hang");
+        Assert.That(contexts.Select(c => c.Completed), Is.All.EqualTo(1));
+        Assert.That(auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.ResetWhileProgressing), Is.Empty, string.Join("\n", auditor.Findings));
     }
 
     [Test]
