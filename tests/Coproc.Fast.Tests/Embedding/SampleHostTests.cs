@@ -1,0 +1,30 @@
+using Coproc.SampleHost;
+
+namespace Coproc.Fast.Tests.Embedding;
+
+/// <summary>
+/// tools/Coproc.SampleHost (docs/embedding.md): a machine with guest RAM in two ranges and a guest driver that uses only
+/// the bus façade and native-layout.md, run in-process.
+/// </summary>
+public class SampleHostTests
+{
+    [Test]
+    public void GivenTheSampleHost_WhenRun_ThenBatchesSnapshotRestoreAndResetBehaveAsDocumented()
+    {
+        var log = new StringWriter();
+        var r = SampleMachine.Run(log);
+        Assert.Multiple(() =>
+        {
+            Assert.That(r.Id, Is.Not.Zero);
+            Assert.That(r.FirstFence, Is.EqualTo(1UL), "the first batch's fence interrupt");
+            Assert.That(r.ContinuedFence, Is.EqualTo(2UL));
+            Assert.That(r.RestoredFence, Is.EqualTo(r.ContinuedFence), "a restored snapshot finishes the batch as the original did");
+            Assert.That(r.ContinuedWord, Is.EqualTo(0x5A5A_5A5Au));
+            Assert.That(r.RestoredWord, Is.EqualTo(r.ContinuedWord));
+            Assert.That(r.CycleAfterReset, Is.Zero, "RESET returns CYCLE to 0 (native-layout.md §20.3)");
+            Assert.That(r.FenceAfterReset, Is.EqualTo(1UL), "the device powers on again after a reset");
+            Assert.That(r.Succeeded, Is.True);
+        });
+        Assert.That(log.ToString(), Does.Contain("sample host: OK"), log.ToString());
+    }
+}
