@@ -20,12 +20,16 @@ namespace Coproc.SampleHost;
 /// <param name="RestoredWord">The same word in the restored run.</param>
 /// <param name="CycleAfterReset">CYCLE read through BAR0 right after the guest wrote RESET.</param>
 /// <param name="FenceAfterReset">The fence of the batch run again after the reset.</param>
+/// <param name="PageFaults">PAGE_FAULT interrupts the guest handled (one: the unmapped page).</param>
+/// <param name="FenceAfterRepair">The faulting batch's fence after the driver mapped the page and cleared Faulted.</param>
+/// <param name="RepairedWord">The word the faulting packet wrote once re-executed.</param>
 public readonly record struct SampleResult(uint Id, ulong FirstFence, ulong ContinuedFence, ulong RestoredFence, uint ContinuedWord,
-    uint RestoredWord, ulong CycleAfterReset, ulong FenceAfterReset)
+    uint RestoredWord, ulong CycleAfterReset, ulong FenceAfterReset, int PageFaults, ulong FenceAfterRepair, uint RepairedWord)
 {
     /// <summary>True when every step did what native-layout.md says.</summary>
     public bool Succeeded => Id != 0 && FirstFence == 1 && ContinuedFence == 2 && RestoredFence == 2 && ContinuedWord == RestoredWord
-                             && ContinuedWord == 0x5A5A_5A5A && CycleAfterReset == 0 && FenceAfterReset == 1;
+                             && ContinuedWord == 0x5A5A_5A5A && CycleAfterReset == 0 && FenceAfterReset == 1
+                             && PageFaults == 1 && FenceAfterRepair == 3 && RepairedWord == 0x7777_7777;
 }
 
 /// <summary>
@@ -98,6 +102,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
     private const ulong Root = 0x1000, Level2 = 0x2000, Level1 = 0x3000, Level0 = 0x4000, SaveArea = 0x8000, DataPage = 0x10_000;
     private const ulong DataVa = 0x4000_0000;
     private ulong _writePtr;
+    private int _pageFaults;
 
     private void PowerOn()
     {
@@ -122,11 +127,12 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
 
     // Packets are built in the guest's high RAM (CPU-only staging), then copied into the ring in low RAM, and published
     // by WritePtr (native-layout.md §10.2).
-    private void Submit(uint fill, ulong fence)
+    private void Submit(uint fill, ulong fence, bool touchSecondPage = false)
     {
         var packets = new uint[64];
         var w = new PacketWriter(packets);
-        w.Fill(DataVa + 0x80, fill, 4096 - 0x80);
+        if (touchSecondPage) w.WriteData(DataVa + 0x1000, fill); // page 2 is not mapped until the driver repairs the fault
+        else w.Fill(DataVa + 0x80, fill, 4096 - 0x80);
         w.PrivilegedFence(PhysicalAddress.System(FenceRam).Encoded, fence, interrupt: true);
         for (int i = 0; i < w.Written; i++) Store(StagingHigh + (ulong)i * 4, 4, packets[i]);
         for (int i = 0; i < w.Written; i++) Store(RingRam + _writePtr + (ulong)i * 4, 4, Load(StagingHigh + (ulong)i * 4, 4));
@@ -144,18 +150,21 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
             if (!_pin) continue;
             uint status = (uint)Load(ic + 0x00, 4);
             ulong fence = 0;
+            bool faulted = false;
             while (Load(ic + 0x10, 4) != 0)
             {
-                if ((InterruptSource)(Load(ic + 0x18, 4) & 0xFF) == InterruptSource.Fence) fence = Load(ic + 0x20, 8);
+                var source = (InterruptSource)(Load(ic + 0x18, 4) & 0xFF);
+                if (source == InterruptSource.Fence) fence = Load(ic + 0x20, 8);
+                if (source == InterruptSource.PageFault) { _pageFaults++; faulted = true; }
                 Store(ic + 0x38, 4, 1);
             }
             Store(ic + 0x08, 4, status);
-            if (fence != 0) return fence;
+            if (fence != 0 || faulted) return fence;
         }
         return 0;
     }
 
-    /// <summary>Runs the sample: power on, a batch, a snapshot mid-batch continued two ways, a guest-initiated reset.</summary>
+    /// <summary>Runs the sample: power on, a batch, a snapshot mid-batch continued two ways, a fault and its repair, a guest-initiated reset.</summary>
     public static SampleResult Run(TextWriter log)
     {
         using var m = new SampleMachine();
@@ -178,6 +187,21 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         uint restoredWord = (uint)m.Load(LocalBarAt + DataPage + 0x80, 4);
         log.WriteLine($"batch 2: fence {continued} continued, {restored} after restoring the snapshot; word 0x{continuedWord:X8} / 0x{restoredWord:X8}");
 
+        // A fault and its repair (native-layout.md §10.3): page 2 is unmapped; the engine faults the context, raises
+        // PAGE_FAULT and switches away. The driver maps the page, clears Faulted in the save area and switches back: the
+        // faulting packet re-executes.
+        m.Submit(0x7777_7777, 3, touchSecondPage: true);
+        ulong beforeRepair = m.RunUntilFence();
+        void Local64(ulong offset, ulong value) => m.Store(LocalBarAt + offset, 8, value);
+        Local64(Level0 + (ulong)PageTableLayout.IndexAt(DataVa + 0x1000, 0) * 8,
+            PageTableEntry.Create(MemoryLocation.Local, DataPage + 0x1000, writable: true).Raw);
+        ulong flagsWord = m.Load(LocalBarAt + SaveArea + 8, 8);   // +12 Flags is the high half (§11)
+        Local64(SaveArea + 8, flagsWord & ~((ulong)ContextFlags.Faulted << 32));
+        m.Store(RegistersAt + MmioMap.EngineBase + 0x00, 8, PhysicalAddress.Local(SaveArea).Encoded);
+        ulong repaired = m.RunUntilFence();
+        uint repairedWord = (uint)m.Load(LocalBarAt + DataPage + 0x1000, 4);
+        log.WriteLine($"fault: {m._pageFaults} page fault(s), fence {beforeRepair} before the repair, {repaired} after; word 0x{repairedWord:X8}");
+
         m.Store(RegistersAt + MmioMap.DeviceBase + DeviceRegisters.Reset, 4, DeviceRegisters.ResetKey);
         ulong cycle = m.Load(RegistersAt + MmioMap.DeviceBase + DeviceRegisters.Cycle, 8);
         m.PowerOn();
@@ -185,7 +209,8 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         ulong again = m.RunUntilFence();
         log.WriteLine($"reset: CYCLE {cycle}; batch 1 again: fence {again}");
 
-        var result = new SampleResult(id, first, continued, restored, continuedWord, restoredWord, cycle, again);
+        var result = new SampleResult(id, first, continued, restored, continuedWord, restoredWord, cycle, again,
+            m._pageFaults, repaired, repairedWord);
         log.WriteLine(result.Succeeded ? "sample host: OK" : "sample host: FAILED");
         return result;
     }

@@ -9,7 +9,7 @@ namespace Coproc.Fast.Tests.Embedding;
 public class SampleHostTests
 {
     [Test]
-    public void GivenTheSampleHost_WhenRun_ThenBatchesSnapshotRestoreAndResetBehaveAsDocumented()
+    public void GivenTheSampleHost_WhenRun_ThenBatchesSnapshotRestoreFaultRepairAndResetBehaveAsDocumented()
     {
         var log = new StringWriter();
         var r = SampleMachine.Run(log);
@@ -23,6 +23,9 @@ public class SampleHostTests
             Assert.That(r.RestoredWord, Is.EqualTo(r.ContinuedWord));
             Assert.That(r.CycleAfterReset, Is.Zero, "RESET returns CYCLE to 0 (native-layout.md §20.3)");
             Assert.That(r.FenceAfterReset, Is.EqualTo(1UL), "the device powers on again after a reset");
+            Assert.That(r.PageFaults, Is.EqualTo(1), "the unmapped page faults once");
+            Assert.That(r.FenceAfterRepair, Is.EqualTo(3UL), "after the repair the faulting packet re-executes and the batch ends");
+            Assert.That(r.RepairedWord, Is.EqualTo(0x7777_7777u));
             Assert.That(r.Succeeded, Is.True);
         });
         Assert.That(log.ToString(), Does.Contain("sample host: OK"), log.ToString());
