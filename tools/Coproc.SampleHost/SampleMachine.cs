@@ -23,13 +23,18 @@ namespace Coproc.SampleHost;
 /// <param name="PageFaults">PAGE_FAULT interrupts the guest handled (one: the unmapped page).</param>
 /// <param name="FenceAfterRepair">The faulting batch's fence after the driver mapped the page and cleared Faulted.</param>
 /// <param name="RepairedWord">The word the faulting packet wrote once re-executed.</param>
+/// <param name="DoorbellRegisterStatus">DB_STATUS after registering the user queue (0 = Ok).</param>
+/// <param name="DoorbellFence">The user queue's fence interrupt value after the doorbell rang.</param>
+/// <param name="DoorbellWord">The word the user queue wrote.</param>
 public readonly record struct SampleResult(uint Id, ulong FirstFence, ulong ContinuedFence, ulong RestoredFence, uint ContinuedWord,
-    uint RestoredWord, ulong CycleAfterReset, ulong FenceAfterReset, int PageFaults, ulong FenceAfterRepair, uint RepairedWord)
+    uint RestoredWord, ulong CycleAfterReset, ulong FenceAfterReset, int PageFaults, ulong FenceAfterRepair, uint RepairedWord,
+    uint DoorbellRegisterStatus, ulong DoorbellFence, uint DoorbellWord)
 {
     /// <summary>True when every step did what native-layout.md says.</summary>
     public bool Succeeded => Id != 0 && FirstFence == 1 && ContinuedFence == 2 && RestoredFence == 2 && ContinuedWord == RestoredWord
                              && ContinuedWord == 0x5A5A_5A5A && CycleAfterReset == 0 && FenceAfterReset == 1
-                             && PageFaults == 1 && FenceAfterRepair == 3 && RepairedWord == 0x7777_7777;
+                             && PageFaults == 1 && FenceAfterRepair == 3 && RepairedWord == 0x7777_7777
+                             && DoorbellRegisterStatus == 0 && DoorbellFence == 9 && DoorbellWord == 0xD00B_E11;
 }
 
 /// <summary>
@@ -40,7 +45,7 @@ public readonly record struct SampleResult(uint Id, ulong FirstFence, ulong Cont
 public sealed class SampleMachine : IDisposable, IInterruptLine
 {
     private const ulong LowRamBytes = 16UL << 20, HighRamBase = 1UL << 32, HighRamBytes = 8UL << 20;
-    private const ulong RegistersAt = 0xFE00_0000, LocalBarAt = 0x2_0000_0000;
+    private const ulong RegistersAt = 0xFE00_0000, LocalBarAt = 0x2_0000_0000, DoorbellsAt = 0xFD00_0000;
 
     private readonly NativeRegion _lowRam = NativeRegion.Allocate(LowRamBytes);
     private readonly NativeRegion _highRam = NativeRegion.Allocate(HighRamBytes);
@@ -55,6 +60,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         Bus.Config.Write(0x10, 4, (uint)RegistersAt);
         Bus.Config.Write(0x1C, 4, unchecked((uint)LocalBarAt));
         Bus.Config.Write(0x20, 4, (uint)(LocalBarAt >> 32));
+        Bus.Config.Write(0x24, 4, (uint)DoorbellsAt);
         Bus.Config.Write(0x04, 2, PciConfigSpace.CommandMemorySpace);
     }
 
@@ -164,7 +170,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         return 0;
     }
 
-    /// <summary>Runs the sample: power on, a batch, a snapshot mid-batch continued two ways, a fault and its repair, a guest-initiated reset.</summary>
+    /// <summary>Runs the sample: power on, a batch, a snapshot mid-batch continued two ways, a fault and its repair, a doorbell queue, a guest-initiated reset.</summary>
     public static SampleResult Run(TextWriter log)
     {
         using var m = new SampleMachine();
@@ -202,6 +208,42 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         uint repairedWord = (uint)m.Load(LocalBarAt + DataPage + 0x1000, 4);
         log.WriteLine($"fault: {m._pageFaults} page fault(s), fence {beforeRepair} before the repair, {repaired} after; word 0x{repairedWord:X8}");
 
+        // A doorbell queue (native-layout.md §13.3, §13.5, §13.7): a user-queue ring in guest RAM, its execution context in
+        // local memory, registered through the doorbell block; the guest publishes packets, then WritePtr, then rings.
+        ulong queueDesc = 0x0F_D000, queueRing = 0x11_0000, queueSave = 0x9000;
+        var qsave = new ContextSaveArea
+        {
+            RingDescriptor = PhysicalAddress.System(queueDesc).Encoded, ContextId = 0x20,
+            AddressSpace = AddressSpaceDescriptor.MultiLevel(PhysicalAddress.Local(Root), asid: 1, faultOnInvalid: true),
+        };
+        var qs = MemoryMarshal.AsBytes(new ReadOnlySpan<ContextSaveArea>(in qsave));
+        for (int i = 0; i < qs.Length; i += 8) Local64(queueSave + (ulong)i, BitConverter.ToUInt64(qs[i..]));
+        m.Store(queueDesc + 0, 8, PhysicalAddress.System(queueRing).Encoded);
+        m.Store(queueDesc + 8, 4, 4096);
+        m.Store(queueDesc + 12, 4, RingDescriptor.UserQueueFlag);
+        m.Store(queueDesc + 16, 4, 0x20);
+        ulong db = RegistersAt + MmioMap.DoorbellBase;
+        m.Store(db + 0x04, 4, 3);                                     // DB_COMMAND Allocate
+        uint doorbell = (uint)m.Load(db + 0x00, 4);
+        m.Store(db + 0x10, 8, PhysicalAddress.System(queueDesc).Encoded);
+        m.Store(db + 0x18, 4, 0);                                     // DB_OWNER: kernel
+        m.Store(db + 0x1C, 4, 0x20);                                  // DB_CONTEXT
+        m.Store(db + 0x20, 4, 2 | 8 << 8);                            // DB_SCHED: copy engine, priority 8
+        m.Store(db + 0x24, 4, 10_000);                                // DB_TIMESLICE
+        m.Store(db + 0x70, 8, PhysicalAddress.Local(queueSave).Encoded);
+        m.Store(db + 0x04, 4, 1);                                     // DB_COMMAND Register
+        uint registerStatus = (uint)m.Load(db + 0x08, 4);
+        var qpackets = new uint[32];
+        var qw = new PacketWriter(qpackets);
+        qw.WriteData(DataVa + 0x900, 0xD00B_E11u);
+        qw.Fence(DataVa + 0x800, 9, interrupt: true);
+        for (int i = 0; i < qw.Written; i++) m.Store(queueRing + (ulong)i * 4, 4, qpackets[i]);
+        m.Store(queueDesc + RingDescriptor.WritePtrOffset, 8, (ulong)qw.Written * 4);
+        m.Store(DoorbellsAt + doorbell * 0x1000UL, 4, (uint)(qw.Written * 4)); // ring it
+        ulong doorbellFence = m.RunUntilFence();
+        uint doorbellWord = (uint)m.Load(LocalBarAt + DataPage + 0x900, 4);
+        log.WriteLine($"doorbell {doorbell}: register status {registerStatus}, fence {doorbellFence}, word 0x{doorbellWord:X8}");
+
         m.Store(RegistersAt + MmioMap.DeviceBase + DeviceRegisters.Reset, 4, DeviceRegisters.ResetKey);
         ulong cycle = m.Load(RegistersAt + MmioMap.DeviceBase + DeviceRegisters.Cycle, 8);
         m.PowerOn();
@@ -210,7 +252,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         log.WriteLine($"reset: CYCLE {cycle}; batch 1 again: fence {again}");
 
         var result = new SampleResult(id, first, continued, restored, continuedWord, restoredWord, cycle, again,
-            m._pageFaults, repaired, repairedWord);
+            m._pageFaults, repaired, repairedWord, registerStatus, doorbellFence, doorbellWord);
         log.WriteLine(result.Succeeded ? "sample host: OK" : "sample host: FAILED");
         return result;
     }

@@ -86,9 +86,11 @@ internal static unsafe class StateGraph
         return size;
     });
 
+    private static bool IsHostSlot(Type declared) => declared == typeof(IInterruptLine) || typeof(Delegate).IsAssignableFrom(declared);
+
     private static bool IsExternal(object value, FieldInfo? field)
     {
-        if (field is not null && field.FieldType == typeof(IInterruptLine)) return true;
+        if (field is not null && IsHostSlot(field.FieldType)) return true;
         if (value is Delegate or Lock or ManualResetEventSlim or SemaphoreSlim or WaitHandle or Thread or MemberInfo
             or CancellationTokenSource) return true;
         var asm = value.GetType().Assembly;
@@ -150,6 +152,8 @@ internal static unsafe class StateGraph
 
         private void WriteReference(object? value, FieldInfo? field)
         {
+            // A host-owned slot (the interrupt line, a callback) stays the restoring device's even when it is empty here.
+            if (field is not null && IsHostSlot(field.FieldType)) { w.Write(TagExternal); return; }
             if (value is null) { w.Write(TagNull); return; }
             if (value is string s) { w.Write(TagString); w.Write(s); return; }
             int known = Array.IndexOf(ctx.Known, value);

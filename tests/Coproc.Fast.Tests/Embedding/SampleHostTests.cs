@@ -9,7 +9,7 @@ namespace Coproc.Fast.Tests.Embedding;
 public class SampleHostTests
 {
     [Test]
-    public void GivenTheSampleHost_WhenRun_ThenBatchesSnapshotRestoreFaultRepairAndResetBehaveAsDocumented()
+    public void GivenTheSampleHost_WhenRun_ThenBatchesSnapshotRestoreFaultRepairDoorbellQueueAndResetBehaveAsDocumented()
     {
         var log = new StringWriter();
         var r = SampleMachine.Run(log);
@@ -26,6 +26,9 @@ public class SampleHostTests
             Assert.That(r.PageFaults, Is.EqualTo(1), "the unmapped page faults once");
             Assert.That(r.FenceAfterRepair, Is.EqualTo(3UL), "after the repair the faulting packet re-executes and the batch ends");
             Assert.That(r.RepairedWord, Is.EqualTo(0x7777_7777u));
+            Assert.That(r.DoorbellRegisterStatus, Is.Zero, "DB_STATUS Ok");
+            Assert.That(r.DoorbellFence, Is.EqualTo(9UL), "the user queue ran after its doorbell rang");
+            Assert.That(r.DoorbellWord, Is.EqualTo(0xD00B_E11u));
             Assert.That(r.Succeeded, Is.True);
         });
         Assert.That(log.ToString(), Does.Contain("sample host: OK"), log.ToString());

@@ -229,4 +229,28 @@ public class DeviceSaveStateTests
         s.Position = 0;
         Assert.Throws<DeviceStateException>(() => fresh.RestoreState(s), "a façade snapshot is restored through the façade");
     }
+
+    private sealed class Pin : IInterruptLine
+    {
+        public List<bool> Calls { get; } = new();
+        public void SetLevel(bool asserted) => Calls.Add(asserted);
+    }
+
+    [Test]
+    public void GivenASnapshotWithTheLineAsserted_WhenRestored_ThenTheHostsLineIsRaisedOnceAndTheQueueIsThere()
+    {
+        using var m = new EngineTestMachine(Options());
+        Submit(m);
+        m.Device.Step(Slice * 200);
+        Assert.That(m.Device.Interrupts.IsAsserted, Is.True, "nobody acknowledged the fences");
+        byte[] snapshot = Snapshot(m.Device, system: false);
+        uint queued = m.Device.Mmio.Read32(MmioMap.InterruptBase + 0x10);
+
+        using var fresh = new Coprocessor(Options());
+        var pin = new Pin();
+        fresh.Interrupts.Line = pin;
+        fresh.RestoreState(new MemoryStream(snapshot));
+        Assert.That(pin.Calls, Is.EqualTo(new[] { true }));
+        Assert.That(fresh.Mmio.Read32(MmioMap.InterruptBase + 0x10), Is.EqualTo(queued).And.Not.Zero);
+    }
 }
