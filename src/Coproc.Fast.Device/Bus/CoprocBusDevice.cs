@@ -128,4 +128,15 @@ public sealed class CoprocBusDevice
 
     private static unsafe Span<byte> AsBytes(ref ulong value, int width) =>
         new(System.Runtime.CompilerServices.Unsafe.AsPointer(ref value), width);
+
+    /// <summary>
+    /// Writes the device state (as <see cref="Coprocessor.SaveState(Stream, bool)"/>) and this façade's: configuration space
+    /// (BARs, COMMAND, INTERRUPT_LINE) and its counters (native-layout.md §20.8, block BUSF).
+    /// </summary>
+    public void SaveState(Stream stream, bool includeSystemMemory = false) => Device.SaveState(stream, includeSystemMemory, this);
+
+    /// <summary>Restores a stream written by <see cref="SaveState"/> into this façade and its device (native-layout.md §20.8).</summary>
+    /// <exception cref="DeviceStateException">As <see cref="Coprocessor.RestoreState(Stream)"/>, and for a stream written by
+    /// <see cref="Coprocessor.SaveState(Stream, bool)"/> (no façade block).</exception>
+    public void RestoreState(Stream stream) => Device.RestoreState(stream, this);
 }

@@ -15,7 +15,7 @@ namespace Coproc.Fast.Device.Core;
 /// MMIO, memory and the interrupt line — is everything a driver or a host emulator may touch
 /// (native-layout.md). Nothing here reads wall-clock time: the device advances only in <see cref="Step"/>.
 /// </summary>
-public sealed class Coprocessor : IDisposable
+public sealed partial class Coprocessor : IDisposable
 {
     private readonly CommandProcessor[] _engines;
     private readonly MmuRegisterBlock _mmuRegisters;
