@@ -34,7 +34,16 @@ public sealed class TwoGamesScenarioTests
     }
 
     [Test]
-    [Explicit("needs eviction fix: a pinned low-priority working set keeps the games' and compositor's buffers from becoming resident (VidMm eviction, seed 001 §5.5)")]
+    public void TwoGames_OnTightLocalMemory_EveryContextRuns()
+    {
+        // Own-working-set-first eviction, priority-ordered eviction and memory admission (docs/memory.md) let every
+        // context of the mix make its allocations resident and run on 128 MiB.
+        var (_, report) = Run();
+        Assert.That(report.Rows.Where(r => r.BuffersCompleted == 0).Select(r => $"{r.Process} / {r.Context}"), Is.Empty);
+    }
+
+    [Test]
+    [Explicit("not met yet: the compositor still misses about 8 of its vsyncs on 128 MiB, because a pinned lower-priority game chunk is not preempted to free memory for it (it must retire first; docs/memory.md, docs/status.md)")]
     public void TwoGames_EveryContextRuns_AndTheCompositorMissesNoVsyncItCouldHaveMade()
     {
         var (scenario, report) = Run();
