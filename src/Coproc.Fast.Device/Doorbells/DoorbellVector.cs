@@ -30,11 +30,19 @@ namespace Coproc.Fast.Device.Doorbells;
 // R1 (it was still set at our R1), so the same snapshot that reports it also sees our published data.
 // Spurious work is possible (summary bit w set, word w already emptied by an earlier snapshot); the
 // snapshot then exchanges a zero word, which costs one exchange and reports nothing.
+//
+// Layout: the summary and the four words share ONE 64-byte cache line (40 bytes, 128-byte aligned inside a pinned
+// array, so no other data shares the line or its adjacent-line prefetch pair). A ring is then one cache-line transfer
+// to the ringing core (R1 brings the line in, R2 and the summary load hit it), and so is a snapshot and the device
+// thread's poll of the summary. With one line per word (the earlier layout) a ring into an emptied vector cost two
+// cross-core transfers and a snapshot two more, which bounded ring-3 submission with a doorbell per packet
+// (docs/performance.md goal 1). Rings of doorbells in different words now contend on the line — they already
+// contended on the summary word whenever their word was empty.
 /// <summary>
 /// The 256-bit doorbell vector with a summary word (seed 003). Lock-free; any thread may <see cref="Ring"/>,
 /// exactly one thread (the scheduling core) calls <see cref="SnapshotAndClear"/>.
 /// </summary>
-public sealed class DoorbellVector
+public sealed unsafe class DoorbellVector
 {
     /// <summary>Number of doorbells.</summary>
     public const int Count = 256;
@@ -42,9 +50,22 @@ public sealed class DoorbellVector
     /// <summary>Number of 64-bit words in the vector.</summary>
     public const int WordCount = Count / 64;
 
-    // Each word on its own cache line so rings of doorbells in different words do not contend.
-    private PaddedWords _words;
-    private PaddedWord _summary;
+    // _line[0] = summary, _line[1 + w] = word w; _line points into _storage, which is pinned (pinned object heap) and
+    // lives as long as this object, so the pointer stays valid.
+    private readonly ulong[] _storage = GC.AllocateArray<ulong>(48, pinned: true);
+    private readonly ulong* _line;
+
+    /// <summary>A vector with no doorbell pending.</summary>
+    public DoorbellVector()
+    {
+        ulong* p = (ulong*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
+        // 128 bytes of array on either side of the line at most 127 bytes in: the 384-byte array always holds them.
+        _line = (ulong*)(((nuint)p + 128 + 127) & ~(nuint)127);
+    }
+
+    private ref ulong Summary => ref *_line;
+
+    private ref ulong Word(int w) => ref _line[1 + w];
 
     /// <summary>Marks doorbell <paramref name="doorbell"/> rung. Returns false when it was already pending (coalesced).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -52,10 +73,10 @@ public sealed class DoorbellVector
     {
         int w = (doorbell >> 6) & (WordCount - 1);
         ulong bit = 1UL << (doorbell & 63);
-        ulong before = Interlocked.Or(ref _words[w].Value, bit);
+        ulong before = Interlocked.Or(ref Word(w), bit);
         if ((before & bit) != 0) return false;
         ulong wbit = 1UL << w;
-        if ((Volatile.Read(ref _summary.Value) & wbit) == 0) Interlocked.Or(ref _summary.Value, wbit);
+        if ((Volatile.Read(ref Summary) & wbit) == 0) Interlocked.Or(ref Summary, wbit);
         return true;
     }
 
@@ -63,14 +84,14 @@ public sealed class DoorbellVector
     public bool AnyPending
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => Volatile.Read(ref _summary.Value) != 0;
+        get => Volatile.Read(ref Summary) != 0;
     }
 
     /// <summary>The summary word (bit w = word w may hold rung doorbells); for the DB_PENDING_SUMMARY register.</summary>
-    public ulong PeekSummary() => Volatile.Read(ref _summary.Value);
+    public ulong PeekSummary() => Volatile.Read(ref Summary);
 
     /// <summary>Reads word <paramref name="word"/> without clearing it (DB_PENDING registers; diagnostics).</summary>
-    public ulong PeekWord(int word) => Volatile.Read(ref _words[word & (WordCount - 1)].Value);
+    public ulong PeekWord(int word) => Volatile.Read(ref Word(word & (WordCount - 1)));
 
     /// <summary>
     /// Takes every doorbell rung since the previous snapshot and clears them, atomically per word
@@ -80,26 +101,14 @@ public sealed class DoorbellVector
     public DoorbellSnapshot SnapshotAndClear()
     {
         DoorbellSnapshot s = default;
-        if (Volatile.Read(ref _summary.Value) == 0) return s;
-        ulong summary = Interlocked.Exchange(ref _summary.Value, 0);
+        if (Volatile.Read(ref Summary) == 0) return s;
+        ulong summary = Interlocked.Exchange(ref Summary, 0);
         while (summary != 0)
         {
             int w = BitOperations.TrailingZeroCount(summary);
             summary &= summary - 1;
-            s[w] = Interlocked.Exchange(ref _words[w].Value, 0);
+            s[w] = Interlocked.Exchange(ref Word(w), 0);
         }
         return s;
-    }
-
-    [StructLayout(LayoutKind.Explicit, Size = 128)]
-    private struct PaddedWord
-    {
-        [FieldOffset(64)] public ulong Value;
-    }
-
-    [InlineArray(WordCount)]
-    private struct PaddedWords
-    {
-        private PaddedWord _element;
     }
 }

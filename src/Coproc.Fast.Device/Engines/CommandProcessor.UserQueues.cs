@@ -37,7 +37,13 @@ public sealed unsafe partial class CommandProcessor
     private bool Yielded(int doorbell) => (_uqYielded[doorbell >> 6] & (1UL << doorbell)) != 0;
 
     /// <summary>Connects the scheduling core's run list for this engine (done by the device at construction).</summary>
-    internal void AttachUserQueues(IEngineRunListSource source) => _userQueues = source;
+    internal void AttachUserQueues(IEngineRunListSource source)
+    {
+        _userQueues = source;
+        _uqRunList = (source as SchedulingCore)?.RunList(Kind); // for the idle test of Run; null = always ask the source
+    }
+
+    private EngineRunList? _uqRunList;
 
     /// <summary>
     /// False when the loaded user queue was unregistered (or its doorbell re-registered) while loaded: the kernel may already

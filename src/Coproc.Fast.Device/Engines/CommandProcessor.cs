@@ -188,6 +188,17 @@ public sealed unsafe partial class CommandProcessor
             throw injected;
         }
         _stepEnd = stepEnd;
+        if (IsIdleForRun())
+        {
+            // Nothing loaded, no kernel run list, no displaced kernel context, no user queue for this engine: the loop
+            // below would call Schedule once, find nothing and account nothing (no context is loaded), ending with the
+            // same _mark, _carry and _visited as set here. A Step runs every engine, so an idle engine is a few loads
+            // (docs/performance.md goals 1 and 6).
+            _visited = 0;
+            _carry = 0;
+            _mark = 0;
+            return;
+        }
         long budget = cycles + _carry;
         _mark = budget + (_mark - _carry); // cycles charged between steps (switch costs) are not yet accounted
         _visited = 0;
@@ -221,6 +232,16 @@ public sealed unsafe partial class CommandProcessor
         _carry = _ctxAddress != 0 && budget < 0 ? budget : 0;
         _mark = _carry;
     }
+
+    /// <summary>
+    /// True when <see cref="Run"/> has nothing to do and nothing to account: no context loaded, no pending or current
+    /// kernel run list, no displaced kernel context, and this engine's user-queue run list is empty.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsIdleForRun() =>
+        _ctxAddress == 0 && !_uqActive && _kernelResume == 0 && !_uqAnyYielded
+        && RunList.PendingCount == 0 && RunList.CurrentCount == 0
+        && (_userQueues is null || _uqRunList is { IsEmpty: true });
 
     /// <summary>
     /// Picks work when nothing runnable is loaded (idle, a faulted context, or a user queue between slices): kernel work

@@ -138,7 +138,8 @@ public sealed unsafe class UserQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Publish()
     {
-        if (_write != _published) Diagnostics.CoprocMetrics.Submissions.Add(1); // ring-3 work accepted (no gate, no VidSch)
+        // ring-3 work accepted (no gate, no VidSch); the Enabled test keeps the call off the path when nobody listens
+        if (_write != _published && Diagnostics.CoprocMetrics.Submissions.Enabled) Diagnostics.CoprocMetrics.Submissions.Add(1);
         Volatile.Write(ref _descriptor->WritePtr, _write);
         _published = _write;
     }
@@ -148,7 +149,7 @@ public sealed unsafe class UserQueue
     public void RingDoorbell()
     {
         _doorbell.Ring((uint)_published);
-        Diagnostics.CoprocMetrics.Doorbells.Add(1);
+        if (Diagnostics.CoprocMetrics.Doorbells.Enabled) Diagnostics.CoprocMetrics.Doorbells.Add(1);
     }
 
     /// <summary>Publishes and rings once for all packets written since the last flush; nothing when there are none.</summary>

@@ -14,8 +14,11 @@ internal sealed class Ring3DeviceThread : IDisposable
     /// <summary>Device cycles per Step: 64 Ki one-cycle NOPs at most per call.</summary>
     public const ulong StepCycles = 1 << 16;
 
-    /// <summary>Tight checks of the doorbell summary word before falling back to the interrupt line's wait.</summary>
+    /// <summary>Tight checks of the doorbell summary word before yielding.</summary>
     private const int SummarySpins = 4096;
+
+    /// <summary>Checks of the summary word with a <see cref="Thread.Yield"/> between them before parking on the interrupt line.</summary>
+    private const int SummaryYields = 4096;
 
     private readonly Coprocessor _device;
     private readonly Thread _thread;
@@ -43,11 +46,15 @@ internal sealed class Ring3DeviceThread : IDisposable
                 _device.Step(StepCycles);
                 continue;
             }
-            // Nothing pending: first a tight spin on the summary word alone (a plain load per check, so the producer's
-            // next ring is seen within ≈ one SpinWait(1)), then the interrupt line's spin-then-park (waking a parked
-            // thread costs ≈ 40 µs here; docs/performance.md).
+            // Nothing pending: first a tight spin on the summary word alone (a plain load per check of the one cache line
+            // the doorbell vector occupies, so the producer's next ring is seen within ≈ one SpinWait(1)), then checks with
+            // a yield between them, and only then the interrupt line's park. The yield phase matters on a loaded 2-core
+            // machine: a producer descheduled for a time slice used to find the device thread parked, and every such ring
+            // paid a wake-up (≈ 40 µs here, far more under load; docs/performance.md), while the SPSC baseline's consumer
+            // only yields. Yielding hands the core to a runnable producer instead of spinning it away.
             for (int i = 0; i < SummarySpins && !vector.AnyPending && !_stop; i++) Thread.SpinWait(1);
-            if (!vector.AnyPending) line.Wait(spinIterations: 20_000, parkMilliseconds: 50);
+            for (int i = 0; i < SummaryYields && !vector.AnyPending && !_stop; i++) Thread.Yield();
+            if (!vector.AnyPending) line.Wait(spinIterations: 64, parkMilliseconds: 50);
         }
     }
 
