@@ -22,6 +22,7 @@ public sealed unsafe partial class CommandProcessor
     private RunnableQueue _uq;       // the queue loaded (valid with _uqActive)
     private long _uqSliceLeft;       // cycles left in the loaded queue's time slice
     private ulong _kernelResume;     // a kernel context saved to let user queues run; resumed when it has work
+    private bool _uqResumingAside;   // SwitchTo is bringing _kernelResume back from a user queue (quiet, see SwitchTo)
     private readonly ulong[] _uqYielded = new ulong[4]; // doorbells that yielded during this Run
 
     private bool _uqOutgoingOwnsMemory = true; // LoadUserQueue: the queue being switched out still owns its memory

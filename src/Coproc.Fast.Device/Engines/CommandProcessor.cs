@@ -257,6 +257,7 @@ public sealed unsafe partial class CommandProcessor
             // queue loaded nothing else would take it (OnEmpty/OnYield run only for kernel contexts).
             ulong n = _next;
             _next = 0;
+            _kernelResume = 0; // reported: the driver now knows the set-aside context is off the engine
             SwitchTo(n, SwitchReason.Requested, ref budget);
             return true;
         }
@@ -273,6 +274,7 @@ public sealed unsafe partial class CommandProcessor
         {
             ulong k = _kernelResume;
             _kernelResume = 0;
+            _uqResumingAside = _uqActive;
             SwitchTo(k, SwitchReason.Requested, ref budget);
             return true;
         }
@@ -345,7 +347,13 @@ public sealed unsafe partial class CommandProcessor
         uint oldId = _ctx.ContextId;
         ulong old = _ctxAddress;
         ulong faultAddress = SwitchReasons.IsFault(reason) ? _ctx.Fault.Address : 0;
-        bool quiet = (_uqActive || _uqLoading) && reason != SwitchReason.NewRunList && !_driverSwitch;
+        // Quiet (native-layout.md §9, §13.7): a switch into a user queue or from one to idle, and the set-aside kernel
+        // context coming back — from the driver's side that context never left. Any other switch from a user queue to kernel work
+        // (NEXT_CONTEXT, a run-list entry) is reported: it changes which kernel context holds the engine, the driver's
+        // only picture of that is these reports, and a quiet one left it charging the incoming context's engine time
+        // (a hung WAIT included) to the set-aside one, which the engine meanwhile dropped (Schedule).
+        bool quiet = (_uqLoading || (_uqActive && (saveArea == 0 || _uqResumingAside))) && reason != SwitchReason.NewRunList && !_driverSwitch;
+        _uqResumingAside = false;
         if (_ctxAddress != 0)
         {
             Account(budget);

@@ -141,11 +141,11 @@ public sealed partial class VidSchContext
     // Synchronization objects and the event history (seed 001 §10–§11; VidSchScheduler.Sync.cs), created on first use.
     internal Sync.ContextSyncState? Sync;
 
-    // Timeout detection on active time (VidSchScheduler.Recovery.cs): engine cycles this context held the engine over
-    // its finished load periods (from the device's switch reports), and that count when it last made progress
-    // (a chunk retired, or work arrived while it had none).
-    internal ulong ActiveCycles;
-    internal ulong ProgressMark;
+    // Timeout detection on active time (VidSchScheduler.Recovery.cs): the device cycle at which the scheduler saw this
+    // context's last progress (a chunk retired, work arrived while it had none, a reset finished), and the engine
+    // cycles it held the engine since then over its finished load periods (from the device's switch reports).
+    internal ulong ProgressAt;
+    internal ulong StallCycles;
 
     // Reset in progress: ResetTicket is the idle-switch request whose confirmation proves the engine left the context
     // for good (0 = not issued yet), issued at ResetIssuedAt.

@@ -102,7 +102,9 @@ public sealed partial class VidSchScheduler
     private void Unload(VidSchContext c, ulong cycle)
     {
         c.Loaded = false;
-        if (cycle > c.LoadedAt) c.ActiveCycles += cycle - c.LoadedAt; // timeout detection counts engine time only
+        // Timeout detection counts engine time only, and only after the last progress (invariant R1a, Recovery.cs).
+        ulong from = Math.Max(c.LoadedAt, c.ProgressAt);
+        if (cycle > from) c.StallCycles += cycle - from;
         // §5.5 compensation: time not used out of the slice is owed, time overdrawn (a non-interruptible paging
         // buffer held the engine) is taken from the next slice; bounded to one quantum either way.
         long used = (long)(cycle - c.LoadedAt);
@@ -128,7 +130,7 @@ public sealed partial class VidSchScheduler
                 c.InFlight.RemoveAt(0);
                 _inFlightCount--;
                 any = true;
-                c.ProgressMark = ActiveTime(c); // progress: the timeout counts from here
+                MarkProgress(c); // progress: the timeout counts from here
                 if (f.Last && f.Buffer is { } b)
                 {
                     c.Finish(b.SubmissionId, SubmissionStatus.Completed);
@@ -239,7 +241,7 @@ public sealed partial class VidSchScheduler
         }
         w.PrivilegedFence(ctx.Fence.Encoded, fence, interrupt: true);
         if (!TryWriteRing(ctx, w.WrittenSpan)) return false;
-        if (ctx.InFlight.Count == 0) ctx.ProgressMark = ActiveTime(ctx); // idle time before this work is no hang
+        if (ctx.InFlight.Count == 0) MarkProgress(ctx); // idle time before this work is no hang
         ctx.FenceIssued = fence;
         ctx.InFlight.Add(chunk);
         _inFlightCount++;

@@ -11,7 +11,8 @@ namespace Coproc.Fast.Driver.VidSch;
 // Invariants (each kept by the code below, broken by the tests in tests/Coproc.Fast.Tests/Containment):
 // (R1) Hung means "holds the engine and makes no progress": only cycles the context spends loaded on the engine count
 //      (from the device's CONTEXT_SWITCH reports), and a retired chunk resets the count. Waiting for a turn is never a
-//      hang, and the count never runs past what the device has reported (ObservedThrough, threaded mode).
+//      hang, and the count never runs past what the device has reported (ObservedThrough, threaded mode) nor starts
+//      before the device cycle at which the scheduler saw the progress (MarkProgress, invariant R1a).
 // (R2) A context is reset only after the device has confirmed that it is off the engine and cannot come back by
 //      itself: the reset writes NEXT_CONTEXT = 0 and then CONTEXT_SWITCH = 0 (which also drops a run list and a
 //      kernel context set aside for user queues, native-layout.md §10.1, §13.7), and waits for that idle switch's
@@ -43,26 +44,39 @@ public sealed partial class VidSchScheduler
         }
     }
 
-    /// <summary>Engine cycles <paramref name="c"/> has held the engine, up to the horizon (invariant R1).</summary>
-    private ulong ActiveTime(VidSchContext c)
+    /// <summary>
+    /// Engine cycles <paramref name="c"/> has held the engine since its last progress (invariant R1): its closed load
+    /// periods, and the open one up to the horizon, each counted only from the progress cycle on.
+    /// </summary>
+    private ulong StalledFor(VidSchContext c)
     {
-        ulong t = c.ActiveCycles;
+        ulong t = c.StallCycles;
         if (c.Loaded && ReferenceEquals(_loaded, c))
         {
-            ulong h = Horizon;
-            if (h > c.LoadedAt) t += h - c.LoadedAt;
+            ulong from = Math.Max(c.LoadedAt, c.ProgressAt), h = Horizon;
+            if (h > from) t += h - from;
         }
         return t;
     }
 
     /// <summary>
-    /// Active cycles since <paramref name="c"/> last made progress. Saturating: a switch report delivered after the
-    /// progress mark was taken may close the load period a little before the horizon the mark counted to.
+    /// <paramref name="c"/> made progress (a chunk retired, work arrived while it had none, a reset finished): the
+    /// timeout counts again from the device's current cycle (invariant R1).
     /// </summary>
-    private ulong StalledFor(VidSchContext c)
+    /// <remarks>
+    /// Invariant R1a (threaded mode): progress is stamped with the device cycle now, which is at or after the cycle it
+    /// happened on (to within the device step being run), never with the horizon. The scheduler learns of progress
+    /// from memory (a fence) at once but of switches only when their records arrive, and the free-running device can be
+    /// any distance ahead of the horizon: a stamp at the horizon charged the stretch from the horizon to the progress —
+    /// cycles the context spent running the work that retired, or sitting loaded with an empty ring before its next
+    /// buffer arrived — as time without progress, and reset healthy contexts whenever the scheduler thread fell more
+    /// than the timeout behind. Switch reports that arrive later are counted only from the stamp on (Unload), so a
+    /// late report of a load that began before the progress cannot charge it either.
+    /// </remarks>
+    private void MarkProgress(VidSchContext c)
     {
-        ulong t = ActiveTime(c);
-        return t > c.ProgressMark ? t - c.ProgressMark : 0;
+        c.StallCycles = 0;
+        c.ProgressAt = _bus.Cycle;
     }
 
     /// <summary>Timeout detection (TDR) on active time without progress (invariant R1).</summary>
@@ -243,7 +257,7 @@ public sealed partial class VidSchScheduler
             c.ParkedForOwnRetirement = false; // its pinned chunks are released
             UnparkIfRoom(c);
             c.ResetTicket = 0;
-            c.ProgressMark = c.ActiveCycles;
+            MarkProgress(c);
             c.Resets++;
             c.QuantumCredit = 0;
             SyncOnResetFinish(c); // seed 001 §11: walk the history against the fence the reset set

@@ -234,7 +234,7 @@ public sealed partial class VidSchScheduler
             if (!TryWriteRing(ctx, w.WrittenSpan)) return; // ring full: the next pass retries
             var chunk = RentChunk();
             chunk.Fence = fence;
-            if (ctx.InFlight.Count == 0) ctx.ProgressMark = ActiveTime(ctx); // idle time before this work is no hang
+            if (ctx.InFlight.Count == 0) MarkProgress(ctx); // idle time before this work is no hang
             ctx.FenceIssued = fence;
             ctx.InFlight.Add(chunk);
             _inFlightCount++;
