@@ -10,7 +10,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// docs/performance.md goal 2 / issue 4 §5: ring-0 submission of a 256-byte command buffer (gate with copy-in,
+/// docs/performance.md goal 2: ring-0 submission of a 256-byte command buffer (gate with copy-in,
 /// validation, copy into a pooled kernel DMA buffer, queueing on the scheduler) with the <b>Real</b> gate (one
 /// <c>getppid</c> per entry) and with <b>None</b>, beside the bare system call in the same class. Each iteration
 /// submits <see cref="PerIteration"/> buffers; the cleanup runs the machine (deterministic mode) until they all

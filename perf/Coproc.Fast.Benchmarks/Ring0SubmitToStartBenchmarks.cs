@@ -11,7 +11,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// docs/performance.md goal 2 / issue 4 §5: ring-0 <b>submit-to-start</b> latency of a 256-byte command buffer — host time
+/// docs/performance.md goal 2: ring-0 <b>submit-to-start</b> latency of a 256-byte command buffer — host time
 /// from the submit call until the device has executed the buffer's first packet (a WRITE_DATA of a fresh sequence
 /// number, read back from device memory) — with the <b>Real</b> gate and with <b>None</b>, beside the bare system
 /// call. The machine is deterministic: the path in between (gate, copy-in, validation, DMA buffer, ready queue, the

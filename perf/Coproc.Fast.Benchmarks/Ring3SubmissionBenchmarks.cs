@@ -7,7 +7,7 @@ using Coproc.Fast.Driver.Umd;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// docs/performance.md goal 1 / issue 6 §5: ring-3 submissions of 64-byte packets (one 16-dword NOP each) into a user
+/// docs/performance.md goal 1: ring-3 submissions of 64-byte packets (one 16-dword NOP each) into a user
 /// queue, doorbell per packet and per 64, consumed by a device thread running the real device path (<c>Coprocessor.Step</c>:
 /// scheduling core + the render engine's command processor decoding and executing each packet),
 /// against a hand-written SPSC ring, a bounded single-reader/writer Channel and a ConcurrentQueue moving the same

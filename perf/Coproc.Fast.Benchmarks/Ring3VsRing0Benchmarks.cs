@@ -8,7 +8,7 @@ using Coproc.Fast.Driver.VidMm;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// docs/performance.md goal 2 / issue 6 §5: the same work — 64-byte NOP submissions executed by the render engine —
+/// docs/performance.md goal 2: the same work — 64-byte NOP submissions executed by the render engine —
 /// submitted from ring 3 (a registered user queue + doorbell, no gate crossing) and from ring 0 (UMD buffer → Real
 /// gate → KMD validation → DMA buffer → VidSch, <see cref="Ring0SubmitPath"/>) on one deterministic machine, as
 /// throughput (64 submissions then run until executed) and as submit-to-execute latency (one submission, run until

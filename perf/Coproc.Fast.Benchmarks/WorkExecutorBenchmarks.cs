@@ -9,7 +9,7 @@ using Coproc.Fast.Device.Packets;
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// Work executors against the plain host loop over the same native pixels (issue 3 §4): DRAW_RECTS solid fill and
+/// Work executors against the plain host loop over the same native pixels: DRAW_RECTS solid fill and
 /// constant-colour blend of a 1920×1080 BGRA target through 4 KiB page tables and a 64-entry TLB, and DISPATCH SAXPY
 /// over 1 Mi floats. Each category's baseline is the same work done directly on the native buffer.
 /// </summary>

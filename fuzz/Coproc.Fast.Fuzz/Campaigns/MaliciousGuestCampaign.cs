@@ -139,7 +139,6 @@ internal sealed class MaliciousGuestCampaign : ICampaign
         return s.ToString();
     }
 
-    private static bool LastWasMisaligned;
     private static string _pending = "";
 
     private static readonly uint[] Blocks = [MmioMap.EngineBase, MmioMap.EngineBase + 0x80, MmioMap.EngineBase + 0x100, MmioMap.EngineBase + 0x180,
@@ -151,7 +150,6 @@ internal sealed class MaliciousGuestCampaign : ICampaign
     {
         var dev = guest.Device;
         var mem = dev.Memory;
-        LastWasMisaligned = false;
         switch (rng.Below(12))
         {
             case 10:
@@ -173,7 +171,6 @@ internal sealed class MaliciousGuestCampaign : ICampaign
                 uint block = rng.OneIn(8) ? (uint)rng.Below(0x1000) : rng.Pick(Blocks) + (uint)rng.Below(0x80);
                 bool wide = rng.OneIn(2);
                 uint offset = rng.OneIn(16) ? block : block & (wide ? ~7u : ~3u);
-                LastWasMisaligned = (offset & (wide ? 7u : 3u)) != 0;
                 ulong value = Value(ref rng);
                 _pending = wide ? $"Mmio.Write64(0x{offset:X}, 0x{value:X})" : $"Mmio.Write32(0x{offset:X}, 0x{(uint)value:X})";
                 stats.Count("mmio writes");
@@ -184,7 +181,6 @@ internal sealed class MaliciousGuestCampaign : ICampaign
             {
                 uint offset = (uint)rng.Below(0x1000);
                 bool wide = rng.OneIn(2);
-                LastWasMisaligned = (offset & (wide ? 7u : 3u)) != 0;
                 _pending = $"Mmio.Read{(wide ? 64 : 32)}(0x{offset:X})";
                 if (wide) dev.Mmio.Read64(offset); else dev.Mmio.Read32(offset);
                 return _pending;
