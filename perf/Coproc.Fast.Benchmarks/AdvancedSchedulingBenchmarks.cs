@@ -1,12 +1,13 @@
 using BenchmarkDotNet.Attributes;
 using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Benchmarks;
 
 /// <summary>
-/// The advanced model (seed 001 §4–§6) in host time through the deterministic <see cref="AdvancedMachine"/>: one user
+/// The advanced model (seed 001 §4–§6) in host time through a deterministic <see cref="Machine"/> in the advanced model: one user
 /// DMA buffer submitted as is and retired (ring insertion, run list, device, fence interrupt) — the baseline — beside one
 /// demand-paging round trip (the buffer touches an evicted surface: page fault, paging list, paging thread, paging buffer
 /// in VidMm's context, Faulted cleared, re-execution). The ratio is what a fault costs the driver over a plain submission.
@@ -14,8 +15,8 @@ namespace Coproc.Fast.Benchmarks;
 [MemoryDiagnoser]
 public class AdvancedSchedulingBenchmarks
 {
-    private AdvancedMachine _m = null!;
-    private AdvancedContext _ctx = null!, _evictor = null!;
+    private Machine _m = null!;
+    private VaContext _ctx = null!, _evictor = null!;
     private UserDmaBuffer _plain = null!, _faulting = null!, _evict = null!;
     private int _plainDwords, _faultingDwords, _evictDwords;
 
@@ -23,14 +24,15 @@ public class AdvancedSchedulingBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _m = new AdvancedMachine(new AdvancedOptions
+        _m = new Machine(new MachineOptions
         {
+            Model = SchedulingModel.Advanced,
             Device = new() { LocalMemoryBytes = 6UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
-            RunLists = RunListMechanism.History,
+            RunLists = new RunListOptions { Mechanism = RunListMechanism.History },
         });
-        var p = _m.Scheduler.CreateProcess();
-        _ctx = _m.Scheduler.CreateContext(p);
-        _evictor = _m.Scheduler.CreateContext(p);
+        var p = _m.RunListScheduler.CreateProcess();
+        _ctx = _m.RunListScheduler.CreateContext(p);
+        _evictor = _m.RunListScheduler.CreateContext(p);
         var log = p.AllocatePinned(4096);
         var a = p.AllocateSurface(2 << 20);
         var b = p.AllocateSurface(2 << 20);
@@ -46,7 +48,7 @@ public class AdvancedSchedulingBenchmarks
 
     private delegate void Emit(ref PacketWriter w);
 
-    private static UserDmaBuffer Write(AdvancedProcess p, Emit emit, out int dwords)
+    private static UserDmaBuffer Write(VaProcess p, Emit emit, out int dwords)
     {
         var buf = p.CreateDmaBuffer(64);
         var w = buf.Writer();
@@ -59,7 +61,7 @@ public class AdvancedSchedulingBenchmarks
     [Benchmark(Baseline = true)]
     public bool SubmitToRetire()
     {
-        _m.Scheduler.TrySubmit(_ctx, _plain, _plainDwords, [], out var t);
+        _m.RunListScheduler.TrySubmit(_ctx, _plain, _plainDwords, [], out var t);
         return _m.RunUntil(() => t.IsComplete);
     }
 
@@ -67,9 +69,9 @@ public class AdvancedSchedulingBenchmarks
     [Benchmark]
     public bool FaultRoundTrip()
     {
-        _m.Scheduler.TrySubmit(_evictor, _evict, _evictDwords, _evictHandles, out var e);
+        _m.RunListScheduler.TrySubmit(_evictor, _evict, _evictDwords, _evictHandles, out var e);
         _m.RunUntil(() => e.IsComplete);
-        _m.Scheduler.TrySubmit(_ctx, _faulting, _faultingDwords, [], out var t);
+        _m.RunListScheduler.TrySubmit(_ctx, _faulting, _faultingDwords, [], out var t);
         return _m.RunUntil(() => t.IsComplete);
     }
 

@@ -2,7 +2,7 @@ using BenchmarkDotNet.Attributes;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
@@ -24,7 +24,7 @@ public class Ring0SubmissionBenchmarks
     /// <summary>Submissions per iteration (the DMA-buffer pool grows to this once, then is reused).</summary>
     public const int PerIteration = 256;
 
-    private CoprocMachine _real = null!, _none = null!;
+    private Machine _real = null!, _none = null!;
     private VidSchContext _realCtx = null!, _noneCtx = null!;
     private readonly uint[] _commands = new uint[64]; // 256 B
     private readonly ResourceReference[] _resources = new ResourceReference[4];
@@ -38,9 +38,9 @@ public class Ring0SubmissionBenchmarks
         for (int i = 0; i < 2; i++) { FillAndDrain(_real, _realCtx); FillAndDrain(_none, _noneCtx); }
     }
 
-    private (CoprocMachine, VidSchContext) Build(Ring0GatePolicy policy)
+    private (Machine, VidSchContext) Build(Ring0GatePolicy policy)
     {
-        var m = new CoprocMachine(new CoprocMachineOptions
+        var m = new Machine(new MachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = 16UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Gate = new Ring0GateOptions { Policy = policy },
@@ -60,7 +60,7 @@ public class Ring0SubmissionBenchmarks
         return (m, ctx);
     }
 
-    private void FillAndDrain(CoprocMachine m, VidSchContext ctx)
+    private void FillAndDrain(Machine m, VidSchContext ctx)
     {
         for (int i = 0; i < PerIteration; i++) m.Kmd.Submit(1, ctx, _commands, _resources);
         m.RunUntilIdle();

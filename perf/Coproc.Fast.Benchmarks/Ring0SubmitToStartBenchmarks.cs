@@ -4,7 +4,7 @@ using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 
@@ -31,7 +31,7 @@ public class Ring0SubmitToStartBenchmarks
 
     private sealed class Rig : IDisposable
     {
-        public readonly CoprocMachine Machine;
+        public readonly Machine Machine;
         public readonly VidSchContext Context;
         public readonly uint[] Commands = new uint[64]; // 256 B
         public readonly ResourceReference[] Resources = new ResourceReference[5];
@@ -42,7 +42,7 @@ public class Ring0SubmitToStartBenchmarks
 
         public Rig(Ring0GatePolicy policy)
         {
-            Machine = new CoprocMachine(new CoprocMachineOptions
+            Machine = new Machine(new MachineOptions
             {
                 Device = new CoprocessorOptions { LocalMemoryBytes = 16UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
                 Gate = new Ring0GateOptions { Policy = policy },

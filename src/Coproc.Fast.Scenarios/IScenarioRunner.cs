@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Diagnostics;
 
 namespace Coproc.Fast.Scenarios;
@@ -45,6 +46,9 @@ public sealed record ScenarioRunOptions(TraceRecorder Trace, ulong? Seed = null,
 
     /// <summary>Strict mode (<c>coproc run --strict</c>): the runner audits scheduling invariants as it runs.</summary>
     public bool Strict { get; init; }
+
+    /// <summary>Overrides the scenario's scheduling model when set (<c>--model</c>, <c>coproc compare</c>).</summary>
+    public SchedulingModel? Model { get; init; }
 }
 
 /// <summary>Why a run ended.</summary>

@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using Coproc.Fast.Device.Engines;
 
 namespace Coproc.Fast.Scenarios;
@@ -65,6 +66,12 @@ public sealed record Scenario(
     ScenarioOptions Options,
     IReadOnlyList<ProcessSpec> Processes)
 {
+    /// <summary>
+    /// The scheduling model the scenario runs in (<c>"model"</c>: <c>basic</c> — the default, <c>advanced</c> or
+    /// <c>hardware</c>; docs/models.md). <c>coproc run --model</c> and <c>coproc compare</c> override it.
+    /// </summary>
+    public SchedulingModel Model { get; init; } = SchedulingModel.Basic;
+
     /// <summary>Every context of every process, in file order, with its process.</summary>
     public IEnumerable<(ProcessSpec Process, ContextSpec Context)> Contexts =>
         Processes.SelectMany(p => p.Contexts.Select(c => (p, c)));

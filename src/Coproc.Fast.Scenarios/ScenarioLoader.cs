@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using System.Text;
 using System.Text.Json;
 using Coproc.Fast.Device.Engines;
@@ -20,6 +21,12 @@ public static class ScenarioLoader
     };
 
     private static readonly Dictionary<string, RunMode> Modes = new() { ["deterministic"] = RunMode.Deterministic, ["threaded"] = RunMode.Threaded };
+
+    /// <summary>The <c>"model"</c> names (docs/models.md).</summary>
+    public static readonly IReadOnlyDictionary<string, SchedulingModel> Models = new Dictionary<string, SchedulingModel>
+    {
+        ["basic"] = SchedulingModel.Basic, ["advanced"] = SchedulingModel.Advanced, ["hardware"] = SchedulingModel.Hardware,
+    };
 
     private static readonly Dictionary<string, ContextKind> Kinds = new()
     {
@@ -149,7 +156,10 @@ public static class ScenarioLoader
             b.Enum(root, P, "mode", RunMode.Deterministic, Modes, "run mode"),
             b.UInt(root, P, "duration_cycles", 1, min: 1),
             options ?? new ScenarioOptions(),
-            processes.Where(p => p is not null).ToList()!);
+            processes.Where(p => p is not null).ToList()!)
+        {
+            Model = b.Enum(root, P, "model", SchedulingModel.Basic, Models, "scheduling model"),
+        };
         CheckWhole(b, scenario);
         return scenario;
     }
@@ -298,7 +308,7 @@ public static class ScenarioLoader
 public static class ScenarioKeys
 {
     /// <summary>The root object's keys (<c>$schema</c> names the JSON Schema for editors and is otherwise ignored).</summary>
-    public static readonly IReadOnlyList<string> Root = ["$schema", "name", "description", "seed", "mode", "duration_cycles", "options", "processes"];
+    public static readonly IReadOnlyList<string> Root = ["$schema", "name", "description", "seed", "mode", "model", "duration_cycles", "options", "processes"];
 
     /// <summary>Required root keys.</summary>
     public static readonly IReadOnlyList<string> RootRequired = ["name", "duration_cycles", "processes"];

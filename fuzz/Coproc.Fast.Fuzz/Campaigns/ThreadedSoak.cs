@@ -3,7 +3,7 @@ using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
@@ -24,7 +24,7 @@ internal sealed class ThreadedSoak(bool withRing3 = true, bool withFaults = true
 {
     public void Run(CampaignSettings settings, CampaignStats stats, Heartbeat heartbeat)
     {
-        using var machine = new CoprocMachine(new CoprocMachineOptions
+        using var machine = new Machine(new MachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = 32UL << 20, SystemMemoryBytes = 64UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Scheduler = new VidSchOptions { QuantumCycles = 200_000, TimeoutCycles = 20_000_000 },

@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -22,7 +22,7 @@ internal sealed class Ring0World : IDisposable
 
     public Ring0World(ulong timeoutCycles = 5_000_000)
     {
-        Machine = new CoprocMachine(new CoprocMachineOptions
+        Machine = new Machine(new MachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Scheduler = new VidSchOptions { QuantumCycles = 200_000, TimeoutCycles = timeoutCycles },
@@ -73,7 +73,7 @@ internal sealed class Ring0World : IDisposable
         KnownHandles = [.. AttackerAllocations, .. StaleHandles, VictimBig, VictimSmall, pages[1], default, new AllocationHandle(999, 7)];
     }
 
-    public CoprocMachine Machine { get; }
+    public Machine Machine { get; }
     public VidSchContext[] AttackerContexts { get; }
     public VidSchContext VictimContext { get; }
     public VidSchContext VictimCopyContext { get; }

@@ -5,7 +5,7 @@ using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Device.Rings;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
@@ -41,7 +41,7 @@ internal sealed class Ring3World : IDisposable
 
     public Ring3World()
     {
-        Machine = new CoprocMachine(new CoprocMachineOptions
+        Machine = new Machine(new MachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 16UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Scheduler = new VidSchOptions { QuantumCycles = 200_000, TimeoutCycles = 5_000_000 },
@@ -61,7 +61,7 @@ internal sealed class Ring3World : IDisposable
         Register(VictimQueue);
     }
 
-    public CoprocMachine Machine { get; }
+    public Machine Machine { get; }
     public VictimLedger Ledger { get; }
     public Queue AttackerQueue { get; }
     public Queue VictimQueue { get; }

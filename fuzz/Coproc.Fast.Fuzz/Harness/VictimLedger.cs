@@ -1,5 +1,5 @@
 using Coproc.Fast.Device.Mmu;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
@@ -10,7 +10,7 @@ namespace Coproc.Fast.Fuzz.Harness;
 /// one of their pages (the page tables that reach them) and the victims' kernel rings. Snapshots are kept whole so a
 /// difference names its first byte.
 /// </summary>
-internal sealed class VictimLedger(CoprocMachine machine)
+internal sealed class VictimLedger(Machine machine)
 {
     private readonly List<(string Name, AllocationHandle Handle, byte[] Bytes, ulong[] Leaves)> _allocations = new();
     private readonly List<(string Name, VidSchContext Context, byte[] Ring)> _rings = new();

@@ -6,7 +6,7 @@ using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
 using SharpFuzz;
@@ -166,7 +166,7 @@ internal static class FuzzTargets
 
     private sealed class KmdFixture
     {
-        public readonly CoprocMachine Machine;
+        public readonly Machine Machine;
         public readonly KmdProcess Owner;
         public readonly AllocationHandle[] Handles;
         public readonly ulong[] Sizes;
@@ -174,7 +174,7 @@ internal static class FuzzTargets
 
         public KmdFixture()
         {
-            Machine = new CoprocMachine(new CoprocMachineOptions
+            Machine = new Machine(new MachineOptions
             {
                 Device = new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 2UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
                 ScheduledEngines = [EngineKind.Render],

@@ -4,7 +4,7 @@ using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Fast.Driver.Machine;
+namespace Coproc.Fast.Driver;
 
 /// <summary>Deterministic mode's bus: MMIO writes take effect at once (same thread as the device).</summary>
 internal sealed class DirectDeviceBus(Coprocessor device) : IDeviceBus

@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Fast.Driver.Machine;
+namespace Coproc.Fast.Driver;
 
 /// <summary>
 /// Reads the interrupt controller through its registers (native-layout.md §9.1–9.2): STATUS, then the information

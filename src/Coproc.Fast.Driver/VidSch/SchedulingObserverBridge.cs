@@ -5,7 +5,7 @@ namespace Coproc.Fast.Driver.VidSch;
 
 /// <summary>
 /// Feeds the basic-model scheduler's events (<see cref="IScheduleObserver"/>) into the CLI's
-/// <see cref="SchedulingObserver"/> (trace, metrics, per-context statistics), so a run of <c>CoprocMachine</c> can be
+/// <see cref="SchedulingObserver"/> (trace, metrics, per-context statistics), so a run of <c>Machine</c> can be
 /// traced like any other scheduler: submitted → <c>Submitted</c> (ring 0), the engine switching to a context with work →
 /// <c>Started</c>, switching away from one still holding work → <c>Preempted</c>, completed → <c>Completed</c> (and
 /// <c>Started</c> again when the next buffer is already in its ring), fault → <c>Faulted</c>, reset →

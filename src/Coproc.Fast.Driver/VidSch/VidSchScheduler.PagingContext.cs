@@ -13,7 +13,7 @@ namespace Coproc.Fast.Driver.VidSch;
 // (and every earlier one) has executed: "run immediately before their DMA-buffer counterpart" in dependency order.
 public sealed partial class VidSchScheduler
 {
-    // The paging context takes the last id of the engine's range (CoprocMachine.ContextIdsPerEngine = 0x1000).
+    // The paging context takes the last id of the engine's range (Machine.ContextIdsPerEngine = 0x1000).
     private const int PagingContextSlot = 0xFFF;
 
     // Ring bytes of the paging context: each entry is a few dwords (INDIRECT to the paging buffer + fence).

@@ -4,7 +4,7 @@ using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
@@ -27,13 +27,13 @@ namespace Coproc.Fast.Scenarios.Running;
 internal sealed class Ring0ContextDriver
 {
     private const int MaxRepeats = 64; // work packets per mix entry when one target cannot absorb the budget
-    private readonly CoprocMachine _machine;
+    private readonly Machine _machine;
     private readonly ScenarioProcess _process;
     private readonly CommandBufferBuilder _umd;
     private readonly SchedulingObserver _observer;
     private readonly AllocationHandle _fencePage;
 
-    public Ring0ContextDriver(CoprocMachine machine, ScenarioProcess process, ContextSpec spec, int index, SchedulingObserver observer)
+    public Ring0ContextDriver(Machine machine, ScenarioProcess process, ContextSpec spec, int index, SchedulingObserver observer)
     {
         _machine = machine;
         _process = process;

@@ -4,7 +4,7 @@ using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 
@@ -27,7 +27,7 @@ internal sealed class Ring3ContextDriver
 {
     private const uint RingBytes = 64 * 1024;
     private const uint VideoWidth = 320, VideoHeight = 180;
-    private readonly CoprocMachine _machine;
+    private readonly Machine _machine;
     private readonly SchedulingObserver _observer;
     private readonly UserQueue _queue;
     private readonly SubmissionTargets _targets;
@@ -37,7 +37,7 @@ internal sealed class Ring3ContextDriver
     private readonly Queue<long> _inFlight = new();
     private bool _headStarted;
 
-    public Ring3ContextDriver(CoprocMachine machine, UserQueueRegistrar registrar, ScenarioProcess process, ContextSpec spec, int index,
+    public Ring3ContextDriver(Machine machine, UserQueueRegistrar registrar, ScenarioProcess process, ContextSpec spec, int index,
         uint contextId, SchedulingObserver observer)
     {
         _machine = machine;

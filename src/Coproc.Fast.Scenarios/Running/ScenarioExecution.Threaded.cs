@@ -7,7 +7,7 @@ namespace Coproc.Fast.Scenarios.Running;
 internal sealed partial class ScenarioExecution
 {
     /// <summary>
-    /// Threaded mode: starts the machine's device, scheduler and preparation threads (<c>CoprocMachine.Start</c>) and
+    /// Threaded mode: starts the machine's device, scheduler and preparation threads (<c>Machine.Start</c>) and
     /// plays the submission plan from this thread against the device clock as it runs — the emulated processes submit
     /// (ring 0 through the KMD, ring 3 through their doorbells), poll their
     /// ring-3 fences and present at vsync, as in deterministic mode — except that every context submits as fast as its

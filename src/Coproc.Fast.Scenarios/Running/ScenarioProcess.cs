@@ -1,5 +1,5 @@
 using Coproc.Fast.Scenarios;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
@@ -44,7 +44,7 @@ internal sealed class ScenarioProcess(uint id, ProcessSpec spec)
     }
 
     /// <summary>Creates the process's managed allocations once, in <paramref name="context"/>'s working set.</summary>
-    public void EnsureManagedAllocations(CoprocMachine machine, VidSchContext context)
+    public void EnsureManagedAllocations(Machine machine, VidSchContext context)
     {
         if (_created) return;
         _created = true;

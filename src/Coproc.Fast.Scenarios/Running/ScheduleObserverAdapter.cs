@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Driver.Diagnostics;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 

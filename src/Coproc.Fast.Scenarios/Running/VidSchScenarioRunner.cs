@@ -3,14 +3,14 @@ using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Scenarios.Running;
 
 /// <summary>
-/// The scenario runner behind <c>coproc demo</c> and <c>coproc run</c>: builds a <see cref="CoprocMachine"/> from the
+/// The scenario runner behind <c>coproc demo</c> and <c>coproc run</c>: builds a <see cref="Machine"/> from the
 /// scenario's options, creates its processes, contexts and allocations, submits on the <see cref="SubmissionPlan"/>'s
 /// timeline (ring 0 through UMD → gate → KMD → VidSch; ring 3 through a user queue and a doorbell), presents frames
 /// at vsync, and reports what the scheduler did through a <see cref="SchedulingObserver"/>.
@@ -98,14 +98,14 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
     }
 
     /// <summary>The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput divisor, scheduler).</summary>
-    public static CoprocMachineOptions MachineOptions(Scenario scenario, bool preemption, MachineRunMode mode = MachineRunMode.Deterministic)
+    public static MachineOptions MachineOptions(Scenario scenario, bool preemption, MachineRunMode mode = MachineRunMode.Deterministic)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         var o = scenario.Options;
         int d = Math.Max(1, o.ThroughputDivisor);
         var pc = PacketCosts.Default;
         var wc = Coproc.Fast.Device.Engines.Work.WorkCosts.Default;
-        return new CoprocMachineOptions
+        return new MachineOptions
         {
             Mode = mode,
             Device = new CoprocessorOptions
@@ -161,7 +161,7 @@ internal sealed partial class ScenarioExecution : IDisposable
         _plan = SubmissionPlan.Build(scenario, seed);
         try
         {
-            Machine = new CoprocMachine(VidSchScenarioRunner.MachineOptions(scenario, preemption,
+            Machine = new Machine(VidSchScenarioRunner.MachineOptions(scenario, preemption,
                 threaded ? MachineRunMode.Threaded : MachineRunMode.Deterministic));
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or OutOfMemoryException or VidMmException)
@@ -245,7 +245,7 @@ internal sealed partial class ScenarioExecution : IDisposable
         }
     }
 
-    public CoprocMachine Machine { get; }
+    public Machine Machine { get; }
 
     private static readonly uint[] Accents = [0xFFE74C3C, 0xFF2ECC71, 0xFFF39C12, 0xFF9B59B6, 0xFF1ABC9C, 0xFFE67E22];
 

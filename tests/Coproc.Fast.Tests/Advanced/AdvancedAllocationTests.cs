@@ -1,12 +1,12 @@
 using Coproc.Fast.Device.Packets;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
 [TestFixture]
 public class AdvancedAllocationTests
 {
-    private AdvancedTicket _ticket;
+    private VaTicket _ticket;
 
     [TestCase(RunListMechanism.TwoElement)]
     [TestCase(RunListMechanism.History)]

@@ -2,7 +2,7 @@ using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
@@ -63,7 +63,7 @@ public class AdvancedFaultTests
         var tg = rig.Submit(good, (ref PacketWriter w) => w.Fill(s.Va, 0x5A5A5A5A, 64 << 10), s.Handle);
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
 
-        Assert.That(bad.State, Is.EqualTo(AdvancedContextState.Error));
+        Assert.That(bad.State, Is.EqualTo(VaContextState.Error));
         Assert.That(bad.ErrorAddress, Is.EqualTo(0x7700_0000UL));
         Assert.That(tb.HasFailed, Is.True);
         Assert.That(tg.IsComplete, Is.True);
@@ -87,10 +87,10 @@ public class AdvancedFaultTests
 
         // Then the history shows the device left the faulted context for the next entry by itself, fault address included
         Assert.That(rig.Scheduler.HistoryRecordsRead, Is.GreaterThanOrEqualTo(2));
-        var fault = rig.Scheduler.Events.First(e => e.Kind == AdvancedEventKind.PageFault);
+        var fault = rig.Scheduler.Events.First(e => e.Kind == RunListEventKind.PageFault);
         Assert.That(fault.ContextId, Is.EqualTo(faulting.Id));
         Assert.That(fault.Detail, Is.EqualTo(texture.Va));
-        Assert.That(rig.Scheduler.Events.Any(e => e.Kind == AdvancedEventKind.FaultResolved && e.ContextId == faulting.Id), Is.True);
+        Assert.That(rig.Scheduler.Events.Any(e => e.Kind == RunListEventKind.FaultResolved && e.ContextId == faulting.Id), Is.True);
         Assert.That(t1.IsComplete && t2.IsComplete, Is.True);
         Assert.That(faulting.PageFaults, Is.EqualTo(1));
         Assert.That(next.PageFaults, Is.Zero);
@@ -114,7 +114,7 @@ public class AdvancedFaultTests
         Assert.That(rig.Read32(log, 2048), Is.EqualTo(0xB0B0u), "b ran while a's fault waited for the CPU");
         Assert.That(rig.Machine.InterruptBatches, Is.Zero);
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
-        var records = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.Switch && e.ContextId == a.Id).Select(e => (SwitchReason)(uint)e.Detail);
+        var records = rig.Scheduler.Events.Where(e => e.Kind == RunListEventKind.Switch && e.ContextId == a.Id).Select(e => (SwitchReason)(uint)e.Detail);
         Assert.That(records, Does.Contain(SwitchReason.PageFault));
         Assert.That(tb.IsComplete, Is.True);
     }
@@ -161,7 +161,7 @@ public class AdvancedFaultTests
         rig.Submit(high, (ref PacketWriter w) => w.Fill(sh.Va, 2, 4096));
         // Both fault before the paging thread runs (the paging thread's modeled cost exceeds one switch)
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
-        var served = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.PagingServed).Select(e => e.ContextId).ToArray();
+        var served = rig.Scheduler.Events.Where(e => e.Kind == RunListEventKind.PagingServed).Select(e => e.ContextId).ToArray();
         Assert.That(served, Is.EqualTo(new[] { high.Id, low.Id }));
     }
 
@@ -184,7 +184,7 @@ public class AdvancedFaultTests
 
         // Then VidMm's context headed a run list ahead of the priority-5 context, and the paging buffer ran in it: the
         // history shows a switch into VidMm's context (memory changed only after the running context was switched out)
-        var heads = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.RunListSubmitted).Select(e => e.ContextId).ToArray();
+        var heads = rig.Scheduler.Events.Where(e => e.Kind == RunListEventKind.RunListSubmitted).Select(e => e.ContextId).ToArray();
         Assert.That(heads, Does.Contain(VidMmPagingContext.ContextId));
         Assert.That(rig.Scheduler.Paging.BuffersSubmitted, Is.GreaterThan(0));
         Assert.That(rig.Scheduler.Paging.Completed, Is.EqualTo(rig.Scheduler.Paging.LastSubmitted));
@@ -205,7 +205,7 @@ public class AdvancedFaultTests
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
 
         Assert.That(t.IsComplete, Is.True);
-        var faults = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.PageFault).Select(e => e.Detail).ToArray();
+        var faults = rig.Scheduler.Events.Where(e => e.Kind == RunListEventKind.PageFault).Select(e => e.Detail).ToArray();
         Assert.That(faults, Is.EqualTo(new[] { a.Va, b.Va }), "one fault per allocation touched, each reporting only its VA");
         AdvancedRig.AssertBytes(rig.Read(b), AdvancedRig.Pattern(0xAAAAAAAA, 64 << 10));
     }
@@ -247,7 +247,7 @@ public class AdvancedFaultTests
         var t = rig.Submit(ctx, (ref PacketWriter w) => w.Fill(va, 0xEEEEEEEE, 3 * 4096));
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
 
-        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Error));
+        Assert.That(ctx.State, Is.EqualTo(VaContextState.Error));
         Assert.That(ctx.ErrorReason, Is.EqualTo(nameof(SwitchReason.ProtectionFault)));
         Assert.That(ctx.ErrorAddress, Is.EqualTo(va + 4096), "the privileged page in the middle faulted");
         Assert.That(t.HasFailed, Is.True);
@@ -325,7 +325,7 @@ public class AdvancedFaultTests
 
         // Then x faulted inside its copy (not at a surface's first byte) and resumed it: every byte arrived
         Assert.That(tx.IsComplete && ty.IsComplete, Is.True);
-        var faults = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.PageFault && e.ContextId == x.Id).Select(e => e.Detail).ToArray();
+        var faults = rig.Scheduler.Events.Where(e => e.Kind == RunListEventKind.PageFault && e.ContextId == x.Id).Select(e => e.Detail).ToArray();
         Assert.That(faults, Is.Not.Empty);
         Assert.That(faults.Any(va => va != a.Va && va != b.Va), Is.True, $"a mid-copy fault; got {string.Join(", ", faults.Select(f => $"0x{f:X}"))} (a 0x{a.Va:X}, b 0x{b.Va:X})");
         AdvancedRig.AssertBytes(rig.Read(b), AdvancedRig.Pattern(0x5EED5EED, (int)size), "b");

@@ -1,12 +1,12 @@
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Packets;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
 /// <summary>
 /// Behaviour 30 in the advanced model (seed 001 §9, §7.3): flips are privileged, so the kernel queues them on the
-/// context with <see cref="AdvancedScheduler.TrySubmitKernelCommands"/> under every enforcement option, behind the
+/// context with <see cref="RunListScheduler.TrySubmitKernelCommands"/> under every enforcement option, behind the
 /// process's own rendering. (N-buffering and completion notification live in the basic model's present path.)
 /// </summary>
 public class AdvancedFlipTests
@@ -57,7 +57,7 @@ public class AdvancedFlipTests
         // Then at the vsync only the last one counts: C is shown, B never was.
         Assert.That(mmio.Read64(MmioMap.DisplayBase + 0x00), Is.EqualTo(paC));
         Assert.That(rig.Machine.Device.Display.FlipCount - flipsBefore, Is.EqualTo(2UL), "the immediate flip to A and the latched C");
-        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Ready));
+        Assert.That(ctx.State, Is.EqualTo(VaContextState.Ready));
     }
 
     private static ulong Pa(AdvancedRig rig, GpuAllocation s) => rig.Machine.VidMm.PhysicalAddressOf(s.Handle, 0).Encoded;

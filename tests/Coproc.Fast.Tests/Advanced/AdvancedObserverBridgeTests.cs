@@ -1,18 +1,18 @@
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Diagnostics;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
 [TestFixture]
-public class AdvancedObserverBridgeTests
+public class RunListObserverBridgeTests
 {
     [TestCase(RunListMechanism.TwoElement)]
     [TestCase(RunListMechanism.History)]
     public void Replay_CountsEveryBufferAndFault_AndChargesEngineTime(RunListMechanism runLists)
     {
         using var rig = new AdvancedRig(AdvancedRig.Small(runLists) with { QuantumCycles = 20_000 });
-        var contexts = new List<AdvancedContext>();
+        var contexts = new List<VaContext>();
         for (int i = 0; i < 3; i++)
         {
             var p = rig.Scheduler.CreateProcess();
@@ -26,7 +26,7 @@ public class AdvancedObserverBridgeTests
 
         var recorder = new TraceRecorder();
         var observer = new SchedulingObserver(recorder);
-        AdvancedObserverBridge.Replay(rig.Scheduler, observer);
+        RunListObserverBridge.Replay(rig.Scheduler, observer);
 
         var stats = observer.Contexts;
         Assert.That(stats, Has.Count.EqualTo(3));

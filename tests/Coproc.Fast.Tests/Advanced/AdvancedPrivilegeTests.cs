@@ -3,7 +3,7 @@ using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm.Residency;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
@@ -60,7 +60,7 @@ public class AdvancedPrivilegeTests
         var tg = rig.Submit(good, (ref PacketWriter w) => w.Fill(s.Va, 0x0F0F0F0F, 64 << 10), s.Handle);
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
 
-        Assert.That(evil.State, Is.EqualTo(AdvancedContextState.Error));
+        Assert.That(evil.State, Is.EqualTo(VaContextState.Error));
         Assert.That(evil.ErrorReason, Is.EqualTo(nameof(SwitchReason.ProtectionFault)));
         Assert.That(te.HasFailed, Is.True);
         // The kernel's own privileged fence (ring or privileged buffer) retired the good buffer.
@@ -98,7 +98,7 @@ public class AdvancedPrivilegeTests
         var priv = p.Allocations.Single(a => p.Space.ReadLeaf(a.Va).IsPrivileged);
         var t = rig.Submit(ctx, (ref PacketWriter w) => w.Copy(priv.Va + 64, priv.Va, 32));
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
-        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Error));
+        Assert.That(ctx.State, Is.EqualTo(VaContextState.Error));
         Assert.That(ctx.ErrorReason, Is.EqualTo(nameof(SwitchReason.ProtectionFault)));
         Assert.That(t.HasFailed, Is.True);
     }
@@ -112,7 +112,7 @@ public class AdvancedPrivilegeTests
         var other = p.CreateDmaBuffer(16);
         var t = rig.Submit(ctx, (ref PacketWriter w) => w.Indirect(other.Va, 1, privileged: true));
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
-        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Error));
+        Assert.That(ctx.State, Is.EqualTo(VaContextState.Error));
         Assert.That(ctx.ErrorReason, Is.EqualTo(nameof(SwitchReason.InvalidCommand)));
         Assert.That(t.HasFailed, Is.True);
     }
@@ -152,7 +152,7 @@ public class AdvancedPrivilegeTests
                 Assert.That(rig.Machine.RunUntilIdle(), Is.True);
                 if (!ownMemory)
                 {
-                    Assert.That(evil.State, Is.EqualTo(AdvancedContextState.Error), $"write at 0x{va:X}");
+                    Assert.That(evil.State, Is.EqualTo(VaContextState.Error), $"write at 0x{va:X}");
                     Assert.That(te.HasFailed, Is.True);
                 }
                 Assert.That(rig.Machine.VidMm.Memory.GetSpan(t, 8).ToArray(), Is.Not.EqualTo(new byte[] { 0xD0, 0xBA, 0xD0, 0xBA, 0xD0, 0xBA, 0xD0, 0xBA }));
@@ -180,7 +180,7 @@ public class AdvancedPrivilegeTests
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
 
         Assert.That(t.IsComplete, Is.True);
-        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Ready));
+        Assert.That(ctx.State, Is.EqualTo(VaContextState.Ready));
         Assert.That(rig.Machine.Device.Display.Width, Is.EqualTo(640u));
         Assert.That(p.Space.MappingCount, Is.EqualTo(mappedBefore), "option 3's kernel buffer is unmapped once it retired");
     }

@@ -1,6 +1,6 @@
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 using FsCheck;
 using FsCheck.Fluent;
 using Microsoft.FSharp.Core;
@@ -34,7 +34,7 @@ public class AdvancedPropertyTests
         using var rig = new AdvancedRig(options);
         const ulong size = 256 << 10;
         int contexts = random.Next(2, 6);
-        var ctxs = new List<AdvancedContext>();
+        var ctxs = new List<VaContext>();
         var surfaces = new List<GpuAllocation[]>();
         var model = new List<byte[][]>();
         for (int i = 0; i < contexts; i++)
@@ -46,7 +46,7 @@ public class AdvancedPropertyTests
             surfaces.Add(Enumerable.Range(0, n).Select(_ => p.AllocateSurface(size)).ToArray());
             model.Add(Enumerable.Range(0, n).Select(_ => new byte[size]).ToArray());
         }
-        var tickets = new List<AdvancedTicket>();
+        var tickets = new List<VaTicket>();
         for (int op = 0; op < 6 * contexts; op++)
         {
             int c = random.Next(contexts);
@@ -73,6 +73,12 @@ public class AdvancedPropertyTests
         {
             TestContext.Out.WriteLine($"seed {seed}: idle {idle}, {options.RunLists}/{options.Privilege}/{options.Faults}; " +
                 string.Join("; ", ctxs.Select(x => $"{x} {x.ErrorReason} 0x{x.ErrorAddress:X} {x.CompletedFence}/{x.SubmittedFence}")));
+            TestContext.Out.WriteLine($"now {rig.Machine.Now} paging list {rig.Scheduler.PagingList.Count} events {rig.Machine.EventsRun} irq {rig.Machine.InterruptBatches} steps {rig.Machine.DeviceSteps} paging {rig.Scheduler.Paging.Completed}/{rig.Scheduler.Paging.LastSubmitted} haswork {rig.Scheduler.Paging.HasWork}");
+            var mm = rig.Machine.Device.Mmio;
+            TestContext.Out.WriteLine($"engine0 status 0x{mm.Read32(Coproc.Fast.Device.Mmio.MmioMap.EngineBase + 0x20):X} ctx 0x{mm.Read64(Coproc.Fast.Device.Mmio.MmioMap.EngineBase + 0x08):X} rl state 0x{mm.Read32(Coproc.Fast.Device.Mmio.MmioMap.RunListBase + 0x0):X} {rig.Scheduler.RunLists.Mode}");
+            TestContext.Out.WriteLine($"paging sa 0x{rig.Scheduler.Paging.SaveArea:X} rp {rig.Scheduler.Paging.Hw.ReadPtr} wp {rig.Scheduler.Paging.Hw.WritePtr}; " + string.Join(", ", ctxs.Select(x => $"0x{x.SaveArea:X}")));
+            TestContext.Out.WriteLine($"current [{string.Join(",", rig.Scheduler.RunLists.Current.ToArray().Select(x => $"0x{x:X}"))}] pending {rig.Scheduler.RunLists.HasPending} vidmm prio {rig.Scheduler.PagingContextPriority} ctx prios {string.Join(",", ctxs.Select(x => x.Priority + (x.HasWork ? "w" : "")))}");
+            foreach (var e in rig.Scheduler.Events.Where(e => e.Kind != RunListEventKind.Submitted && e.Kind != RunListEventKind.Prefetched).TakeLast(25)) TestContext.Out.WriteLine(e.ToString());
             return false;
         }
         for (int c = 0; c < contexts; c++)

@@ -1,5 +1,5 @@
 using Coproc.Fast.Device.Packets;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
@@ -71,7 +71,7 @@ public class AdvancedRelocationTests
         // Then every buffer completed in order on both contexts, across many moves.
         Assert.That(moved, Is.GreaterThan(5));
         Assert.That((rig.Read32(log, 0), rig.Read32(log, 4)), Is.EqualTo((198u, 199u)));
-        Assert.That(a.State, Is.EqualTo(AdvancedContextState.Ready));
+        Assert.That(a.State, Is.EqualTo(VaContextState.Ready));
     }
 
     [Test]
@@ -109,7 +109,7 @@ public class AdvancedRelocationTests
         var t2 = rig.Submit(b, (ref PacketWriter w) => w.Fill(fresh.Va, 0x33333333, 16 << 10), fresh.Handle);
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
         Assert.That(t1.IsComplete && t2.IsComplete, Is.True);
-        Assert.That((a.State, b.State), Is.EqualTo((AdvancedContextState.Ready, AdvancedContextState.Ready)));
+        Assert.That((a.State, b.State), Is.EqualTo((VaContextState.Ready, VaContextState.Ready)));
         AdvancedRig.AssertBytes(rig.Read(surface), AdvancedRig.Pattern(0x22222222, 64 << 10), "old mapping");
         AdvancedRig.AssertBytes(rig.Read(fresh), AdvancedRig.Pattern(0x33333333, 16 << 10), "mapping made after the move");
         Assert.That(rig.Scheduler.PageTablesRelocated, Is.EqualTo(1));

@@ -1,20 +1,25 @@
 using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
-/// <summary>Helpers over an <see cref="AdvancedMachine"/>: processes, surfaces, user DMA buffers written at VAs.</summary>
+/// <summary>
+/// Helpers over a <see cref="Machine"/> in the advanced model (<see cref="SchedulingModel.Advanced"/>): processes,
+/// surfaces, user DMA buffers written at VAs, all on the run-list back end.
+/// </summary>
 internal sealed class AdvancedRig : IDisposable
 {
     public delegate void Emit(ref PacketWriter w);
 
-    public AdvancedRig(AdvancedOptions? options = null) => Machine = new AdvancedMachine(options);
+    public AdvancedRig(RigOptions? options = null) => Machine = new Machine((options ?? new RigOptions()).ToMachineOptions());
 
     /// <summary>Options with 8 MiB of local memory, so a few MiB of surfaces oversubscribe it.</summary>
-    public static AdvancedOptions Small(RunListMechanism runLists = RunListMechanism.TwoElement,
+    public static RigOptions Small(RunListMechanism runLists = RunListMechanism.TwoElement,
         PrivilegeEnforcement privilege = PrivilegeEnforcement.IndirectBit, FaultGranularity faults = FaultGranularity.Surface) => new()
     {
         Device = new() { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 4UL << 20, VsyncPeriodCycles = 0 },
@@ -23,11 +28,11 @@ internal sealed class AdvancedRig : IDisposable
         Faults = faults,
     };
 
-    public AdvancedMachine Machine { get; }
-    public AdvancedScheduler Scheduler => Machine.Scheduler;
+    public Machine Machine { get; }
+    public RunListScheduler Scheduler => Machine.RunListScheduler;
 
     /// <summary>Writes packets into a fresh DMA buffer of the context's process and submits it with <paramref name="resources"/>.</summary>
-    public AdvancedTicket Submit(AdvancedContext ctx, Emit emit, params AllocationHandle[] resources)
+    public VaTicket Submit(VaContext ctx, Emit emit, params AllocationHandle[] resources)
     {
         var buf = ctx.Process.CreateDmaBuffer(1024);
         var w = buf.Writer();
@@ -60,7 +65,37 @@ internal sealed class AdvancedRig : IDisposable
     public void Dispose() => Machine.Dispose();
 }
 
+/// <summary>The machine and run-list settings the advanced-model tests vary, flattened (mapped to <see cref="MachineOptions"/>).</summary>
+internal sealed record RigOptions
+{
+    public CoprocessorOptions Device { get; init; } = new()
+    {
+        LocalMemoryBytes = 32UL << 20, SystemMemoryBytes = 64UL << 20, ApertureBytes = 4UL << 20, VsyncPeriodCycles = 0,
+    };
+    public RunListMechanism RunLists { get; init; } = RunListMechanism.TwoElement;
+    public int RunListLength { get; init; } = 4;
+    public PrivilegeEnforcement Privilege { get; init; } = PrivilegeEnforcement.IndirectBit;
+    public FaultGranularity Faults { get; init; } = FaultGranularity.Surface;
+    public uint RingBytes { get; init; } = 16 << 10;
+    public ulong QuantumCycles { get; init; } = 200_000;
+    public ulong PagingServiceCycles { get; init; } = 5_000;
+    public ulong InterruptLatencyCycles { get; init; } = 2_000;
+    public int EventLogCapacity { get; init; } = 1 << 20;
+
+    public MachineOptions ToMachineOptions() => new()
+    {
+        Model = SchedulingModel.Advanced,
+        Device = Device,
+        InterruptLatencyCycles = InterruptLatencyCycles,
+        RunLists = new RunListOptions
+        {
+            Mechanism = RunLists, RunListLength = RunListLength, Privilege = Privilege, Faults = Faults, RingBytes = RingBytes,
+            QuantumCycles = QuantumCycles, PagingServiceCycles = PagingServiceCycles, EventLogCapacity = EventLogCapacity,
+        },
+    };
+}
+
 internal static class AdvancedRigExtensions
 {
-    public static ResidencyManager Residency(this AdvancedRig rig) => rig.Machine.Residency;
+    public static ResidencyManager Residency(this AdvancedRig rig) => (ResidencyManager)rig.Machine.Residency;
 }

@@ -1,7 +1,6 @@
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm;
-using Coproc.Fast.Driver.VidSch.Advanced;
 using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
@@ -10,7 +9,7 @@ namespace Coproc.Fast.Tests.Advanced;
 [TestFixture]
 public class AdvancedRunListTests
 {
-    private static UserDmaBuffer Buffer(AdvancedContext ctx, AdvancedRig.Emit emit, out int dwords)
+    private static UserDmaBuffer Buffer(VaContext ctx, AdvancedRig.Emit emit, out int dwords)
     {
         var b = ctx.Process.CreateDmaBuffer(256);
         var w = b.Writer();
@@ -92,7 +91,7 @@ public class AdvancedRunListTests
 
         Assert.That(rig.Scheduler.EmptyRaceRequeues, Is.GreaterThanOrEqualTo(1), "the handler's saved-context query saw the queued buffer");
         Assert.That(t2.IsComplete, Is.True);
-        Assert.That(ctx.State, Is.EqualTo(AdvancedContextState.Ready));
+        Assert.That(ctx.State, Is.EqualTo(VaContextState.Ready));
     }
 
     [Test]
@@ -114,10 +113,10 @@ public class AdvancedRunListTests
         Assert.That(rig.Scheduler.RunListsDeferred, Is.EqualTo(1));
 
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
-        var kinds = rig.Scheduler.Events.Select(e => e.Kind).Where(k => k is AdvancedEventKind.RunListSubmitted or AdvancedEventKind.RunListDeferred
-            or AdvancedEventKind.RunListConfirmed).Take(4).ToArray();
-        Assert.That(kinds, Is.EqualTo(new[] { AdvancedEventKind.RunListSubmitted, AdvancedEventKind.RunListDeferred,
-            AdvancedEventKind.RunListConfirmed, AdvancedEventKind.RunListSubmitted }));
+        var kinds = rig.Scheduler.Events.Select(e => e.Kind).Where(k => k is RunListEventKind.RunListSubmitted or RunListEventKind.RunListDeferred
+            or RunListEventKind.RunListConfirmed).Take(4).ToArray();
+        Assert.That(kinds, Is.EqualTo(new[] { RunListEventKind.RunListSubmitted, RunListEventKind.RunListDeferred,
+            RunListEventKind.RunListConfirmed, RunListEventKind.RunListSubmitted }));
         Assert.That(rig.Scheduler.SubmittedLists[1][0], Is.EqualTo(high.SaveArea), "the resubmitted list is headed by the new priority");
         Assert.That(tl.IsComplete && th.IsComplete, Is.True);
     }
@@ -126,7 +125,7 @@ public class AdvancedRunListTests
     public void Behaviour22_EveryTwoElementListTheSchedulerSubmits_ObeysRules1And2()
     {
         using var rig = new AdvancedRig(AdvancedRig.Small() with { QuantumCycles = 20_000 });
-        var contexts = new List<AdvancedContext>();
+        var contexts = new List<VaContext>();
         var logs = new List<GpuAllocation>();
         for (int i = 0; i < 4; i++)
         {
@@ -134,7 +133,7 @@ public class AdvancedRunListTests
             contexts.Add(rig.Scheduler.CreateContext(p, i % 2));
             logs.Add(p.AllocatePinned(256 << 10));
         }
-        var tickets = new List<AdvancedTicket>();
+        var tickets = new List<VaTicket>();
         for (int round = 0; round < 3; round++)
             for (int i = 0; i < contexts.Count; i++)
             {
@@ -165,10 +164,10 @@ public class AdvancedRunListTests
         rig.Submit(c[3], (ref PacketWriter w) => w.Fill(log.Va + 4096, 4, 512 << 10));      // runs
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
 
-        var first = rig.Scheduler.Events.First(e => e.Kind == AdvancedEventKind.Switch);
-        var firstBatch = rig.Scheduler.Events.Where(e => e.Kind == AdvancedEventKind.Switch && e.Cycle == first.Cycle).Select(e => (SwitchReason)(uint)e.Detail).ToArray();
+        var first = rig.Scheduler.Events.First(e => e.Kind == RunListEventKind.Switch);
+        var firstBatch = rig.Scheduler.Events.Where(e => e.Kind == RunListEventKind.Switch && e.Cycle == first.Cycle).Select(e => (SwitchReason)(uint)e.Detail).ToArray();
         Assert.That(firstBatch, Is.EqualTo(new[] { SwitchReason.NewRunList, SwitchReason.Empty, SwitchReason.PageFault, SwitchReason.PageFault }));
-        Assert.That(rig.Scheduler.Events.Count(e => e.Kind == AdvancedEventKind.PageFault && e.Cycle == first.Cycle), Is.EqualTo(2),
+        Assert.That(rig.Scheduler.Events.Count(e => e.Kind == RunListEventKind.PageFault && e.Cycle == first.Cycle), Is.EqualTo(2),
             "both faults were learnt from the records of one interrupt");
         Assert.That(c[1].PageFaults + c[2].PageFaults, Is.EqualTo(2));
         Assert.That(rig.Scheduler.History!.LostRecords, Is.Zero);
@@ -182,7 +181,7 @@ public class AdvancedRunListTests
         var p = rig.Scheduler.CreateProcess();
         var c = Enumerable.Range(0, 4).Select(_ => rig.Scheduler.CreateContext(p)).ToArray();
         var log = p.AllocatePinned(64 << 10);
-        var tickets = new List<AdvancedTicket>();
+        var tickets = new List<VaTicket>();
         for (int wave = 0; wave < 10; wave++)
         {
             // Each wave: a new list, then each context runs empty in turn — several records per wave.

@@ -1,6 +1,6 @@
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
@@ -8,7 +8,7 @@ namespace Coproc.Fast.Tests.Advanced;
 [TestFixture]
 public class AdvancedStressTests
 {
-    private sealed record Workload(AdvancedContext Ctx, GpuAllocation A, GpuAllocation B, uint Fill, uint Patch, List<AdvancedTicket> Tickets);
+    private sealed record Workload(VaContext Ctx, GpuAllocation A, GpuAllocation B, uint Fill, uint Patch, List<VaTicket> Tickets);
 
     // Each context: FILL A, COPY A→B, patch one page of B. Even contexts list their resources, odd ones list nothing.
     private static List<Workload> Storm(AdvancedRig rig, int contexts, ulong surfaceBytes, Random? random = null)
@@ -37,7 +37,7 @@ public class AdvancedStressTests
     {
         foreach (var w in storm)
         {
-            Assert.That(w.Ctx.State, Is.EqualTo(AdvancedContextState.Ready), w.Ctx.ToString());
+            Assert.That(w.Ctx.State, Is.EqualTo(VaContextState.Ready), w.Ctx.ToString());
             Assert.That(w.Tickets.All(t => t.IsComplete), Is.True, $"{w.Ctx}: no lost work");
             AdvancedRig.AssertBytes(rig.Read(w.A), AdvancedRig.Pattern(w.Fill, (int)surfaceBytes), $"{w.Ctx}: A");
             var expected = AdvancedRig.Pattern(w.Fill, (int)surfaceBytes);
@@ -90,22 +90,22 @@ public class AdvancedStressTests
         var t1 = rig.Submit(victim, (ref PacketWriter w) => w.Fill(vs.Va, 0x12121212, 256 << 10), vs.Handle);
         var t2 = rig.Submit(victim, (ref PacketWriter w) => w.Copy(vd.Va, vs.Va, 256 << 10), vs.Handle, vd.Handle);
 
-        Assert.That(rig.Machine.RunUntil(() => t1.IsComplete && t2.IsComplete && tf.IsComplete && tp.HasFailed && foreign.State != AdvancedContextState.Faulted), Is.True);
+        Assert.That(rig.Machine.RunUntil(() => t1.IsComplete && t2.IsComplete && tf.IsComplete && tp.HasFailed && foreign.State != VaContextState.Faulted), Is.True);
 
         AdvancedRig.AssertBytes(rig.Read(vs), AdvancedRig.Pattern(0x12121212, 256 << 10));
         AdvancedRig.AssertBytes(rig.Read(vd), AdvancedRig.Pattern(0x12121212, 256 << 10));
-        Assert.That(victim.State, Is.EqualTo(AdvancedContextState.Ready));
+        Assert.That(victim.State, Is.EqualTo(VaContextState.Ready));
         Assert.That(victim.PageFaults, Is.Zero);
         Assert.That(forged.PageFaults, Is.EqualTo(1), "the forged list cost its own process a fault");
         AdvancedRig.AssertBytes(rig.Read(own), AdvancedRig.Pattern(0x66666666, 64 << 10));
-        Assert.That(privileged.State, Is.EqualTo(AdvancedContextState.Error));
-        Assert.That(foreign.State, Is.EqualTo(AdvancedContextState.Error), "the victim's VAs are unbacked in the attacker's space");
+        Assert.That(privileged.State, Is.EqualTo(VaContextState.Error));
+        Assert.That(foreign.State, Is.EqualTo(VaContextState.Error), "the victim's VAs are unbacked in the attacker's space");
         Assert.That(tx.HasFailed, Is.True);
         Assert.That(tw.IsComplete, Is.False, "the endless wait never completes");
-        Assert.That(waiter.State, Is.EqualTo(AdvancedContextState.Ready));
+        Assert.That(waiter.State, Is.EqualTo(VaContextState.Ready));
     }
 
-    private static AdvancedEvent[] RunSeeded(int seed, out byte[] bytes)
+    private static RunListEvent[] RunSeeded(int seed, out byte[] bytes)
     {
         using var rig = new AdvancedRig(AdvancedRig.Small(RunListMechanism.History) with { QuantumCycles = 30_000 });
         var random = new Random(seed);

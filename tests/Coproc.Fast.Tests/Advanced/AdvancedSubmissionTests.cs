@@ -1,5 +1,5 @@
 using Coproc.Fast.Device.Packets;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
@@ -20,6 +20,6 @@ public class AdvancedSubmissionTests
         Assert.That(t.IsComplete, Is.True);
         AdvancedRig.AssertBytes(rig.Read(surface), AdvancedRig.Pattern(0xA1B2C3D4, 64 << 10));
         Assert.That(ctx.PageFaults, Is.Zero, "the listed resource was prefetched, so nothing faulted");
-        Assert.That(rig.Scheduler.Events.Any(e => e.Kind == AdvancedEventKind.Prefetched), Is.True);
+        Assert.That(rig.Scheduler.Events.Any(e => e.Kind == RunListEventKind.Prefetched), Is.True);
     }
 }

@@ -1,5 +1,5 @@
 using Coproc.Fast.Device.Packets;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 using Coproc.Fast.Driver.VidSch.Sync;
 
 namespace Coproc.Fast.Tests.Advanced;
@@ -7,7 +7,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// <summary>Synchronization objects in the advanced model (seed 001 §10–§11).</summary>
 public class AdvancedSyncObjectTests
 {
-    private static (AdvancedRig Rig, AdvancedProcess P, GpuAllocation Log) NewRig(RunListMechanism mechanism = RunListMechanism.TwoElement)
+    private static (AdvancedRig Rig, VaProcess P, GpuAllocation Log) NewRig(RunListMechanism mechanism = RunListMechanism.TwoElement)
     {
         var rig = new AdvancedRig(AdvancedRig.Small(mechanism));
         var p = rig.Scheduler.CreateProcess();
@@ -57,7 +57,7 @@ public class AdvancedSyncObjectTests
         using var _ = rig;
         var s = rig.Scheduler.CreateSynchronizationObject(SyncObjectKind.Semaphore, initialCount: 2, maxCount: 2);
         var ctxs = Enumerable.Range(0, 3).Select(_ => rig.Scheduler.CreateContext(p)).ToArray();
-        var tickets = new AdvancedTicket[3];
+        var tickets = new VaTicket[3];
         for (int i = 0; i < 3; i++)
         {
             int slot = i;
@@ -123,7 +123,7 @@ public class AdvancedSyncObjectTests
         var src = p.AllocateSurface(64 << 10);
         var dst = p.AllocateSurface(64 << 10);
         const int Frames = 4, Chunk = 16 << 10;
-        var last = default(AdvancedTicket);
+        var last = default(VaTicket);
         for (uint f = 0; f < Frames; f++)
         {
             ulong off = f * Chunk;
@@ -173,7 +173,7 @@ public class AdvancedSyncObjectTests
         rig.Scheduler.WaitOnSingleObject(stuck, ev);
         var behind = rig.Submit(stuck, (ref PacketWriter w) => w.WriteData(log.Va, 0xDEAD));
         var others = Enumerable.Range(0, 2).Select(_ => rig.Scheduler.CreateContext(p)).ToArray();
-        var work = new List<AdvancedTicket>();
+        var work = new List<VaTicket>();
         for (uint i = 0; i < 20; i++)
         {
             uint v = i;
@@ -186,7 +186,7 @@ public class AdvancedSyncObjectTests
         // Then the neighbours finished everything, the stuck context stays blocked (not failed) and its work never ran.
         Assert.That(work.All(t => t.IsComplete), Is.True);
         Assert.That((rig.Read32(log, 4), rig.Read32(log, 8)), Is.EqualTo((18u, 19u)));
-        Assert.That(stuck.IsBlockedOnSync && stuck.State == AdvancedContextState.Ready, Is.True);
+        Assert.That(stuck.IsBlockedOnSync && stuck.State == VaContextState.Ready, Is.True);
         Assert.That(behind.IsComplete, Is.False);
         Assert.That(rig.Read32(log, 0), Is.Zero);
     }

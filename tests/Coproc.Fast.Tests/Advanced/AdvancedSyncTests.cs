@@ -1,5 +1,5 @@
 using Coproc.Fast.Device.Packets;
-using Coproc.Fast.Driver.VidSch.Advanced;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
 
@@ -7,7 +7,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// Synchronization in the advanced model: user buffers synchronize through the device's own
 /// WAIT / SIGNAL on a counter in a shared allocation (seed 001 §8.4; behaviour 29) — the waiter yields the engine
 /// and the run list moves on without the CPU. The scheduler-level objects (mutex / semaphore / event thunks) are the
-/// basic model's (VidSchScheduler.Sync) and are not wired into AdvancedScheduler.
+/// basic model's (VidSchScheduler.Sync) and are not wired into RunListScheduler.
 /// </summary>
 public class AdvancedSyncTests
 {
@@ -25,7 +25,7 @@ public class AdvancedSyncTests
         var src = p.AllocateSurface(64 << 10);
         var dst = p.AllocateSurface(64 << 10);
         const int Frames = 4;
-        var tickets = new List<AdvancedTicket>();
+        var tickets = new List<VaTicket>();
         for (uint f = 0; f < Frames; f++)
         {
             uint pattern = 0x1000_0001u * (f + 1);
@@ -50,7 +50,7 @@ public class AdvancedSyncTests
         for (int f = 0; f < Frames; f++)
             AdvancedRig.AssertBytes(bytes.AsSpan(f * (16 << 10), 16 << 10).ToArray(), AdvancedRig.Pattern(0x1000_0001u * (uint)(f + 1), 16 << 10), $"frame {f}");
         Assert.That(rig.Read32(counter, 0), Is.Zero);
-        Assert.That(consumer.State, Is.EqualTo(AdvancedContextState.Ready));
-        Assert.That(producer.State, Is.EqualTo(AdvancedContextState.Ready));
+        Assert.That(consumer.State, Is.EqualTo(VaContextState.Ready));
+        Assert.That(producer.State, Is.EqualTo(VaContextState.Ready));
     }
 }

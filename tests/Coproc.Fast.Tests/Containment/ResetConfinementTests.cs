@@ -1,6 +1,6 @@
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -18,7 +18,7 @@ public class ResetConfinementTests
     private const uint EngineRegs = MmioMap.EngineBase; // render engine's bank (native-layout.md §10.1)
 
     /// <summary>Reads CURRENT_CONTEXT and NEXT_CONTEXT when each reset completes.</summary>
-    private sealed class ResetProbe(CoprocMachine machine, TraceRecorder inner) : IScheduleObserver
+    private sealed class ResetProbe(Machine machine, TraceRecorder inner) : IScheduleObserver
     {
         public readonly List<(int Context, ulong Current, ulong Next)> Resets = new();
 

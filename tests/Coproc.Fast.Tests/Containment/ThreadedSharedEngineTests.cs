@@ -2,7 +2,7 @@ using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
@@ -102,7 +102,7 @@ public sealed class ThreadedSharedEngineTests
         }
     }
 
-    private static (UserQueue Queue, (ulong Va, Coproc.Fast.Device.Memory.PhysicalAddress Pa) Log) OpenRenderQueue(CoprocMachine machine)
+    private static (UserQueue Queue, (ulong Va, Coproc.Fast.Device.Memory.PhysicalAddress Pa) Log) OpenRenderQueue(Machine machine)
     {
         var vidmm = machine.VidMm;
         lock (machine.Scheduler.KernelLock)

@@ -1,6 +1,6 @@
 using System.Reflection;
 using Coproc.Fast.Device.Core;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -49,8 +49,8 @@ public class CodeSamplesTests
     [Test]
     public void TheCompiler_RejectsASampleWithoutItsUsings()
     {
-        // The check is real: the README's first lines of a machine sample, without "using Coproc.Fast.Driver.Machine;".
-        var errors = Compile("using var m = new CoprocMachine();\nm.RunUntilIdle();").Where(d => d.Severity == DiagnosticSeverity.Error);
+        // The check is real: the README's first lines of a machine sample, without "using Coproc.Fast.Driver;".
+        var errors = Compile("using var m = new Machine();\nm.RunUntilIdle();").Where(d => d.Severity == DiagnosticSeverity.Error);
         Assert.That(errors.Select(d => d.Id), Does.Contain("CS0246"));
     }
 
@@ -83,7 +83,7 @@ public class CodeSamplesTests
     {
         var trusted = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         string framework = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
-        Assembly[] libraries = [typeof(Coprocessor).Assembly, typeof(CoprocMachine).Assembly, typeof(Coproc.Fast.Scenarios.ScenarioLoader).Assembly];
+        Assembly[] libraries = [typeof(Coprocessor).Assembly, typeof(Machine).Assembly, typeof(Coproc.Fast.Scenarios.ScenarioLoader).Assembly];
         var dependencyNames = libraries.SelectMany(a => a.GetReferencedAssemblies()).Select(n => n.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
         return trusted
             .Where(p => Path.GetDirectoryName(p) == framework || dependencyNames.Contains(Path.GetFileNameWithoutExtension(p)))

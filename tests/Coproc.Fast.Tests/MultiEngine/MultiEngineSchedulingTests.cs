@@ -117,14 +117,14 @@ public sealed class MultiEngineSchedulingTests
     [Test]
     public void ScheduledEngines_LimitWhichEnginesGetContexts()
     {
-        using var m = new Coproc.Fast.Driver.Machine.CoprocMachine(new Coproc.Fast.Driver.Machine.CoprocMachineOptions
+        using var m = new Coproc.Fast.Driver.Machine(new Coproc.Fast.Driver.MachineOptions
         {
             ScheduledEngines = [EngineKind.Render, EngineKind.VideoDecode],
         });
         Assert.That(m.Schedulers.Select(s => s is not null), Is.EqualTo(new[] { true, false, false, true, false }));
         Assert.That(m.CreateContext(1, 0, EngineKind.VideoDecode).Engine, Is.EqualTo(EngineKind.VideoDecode));
         Assert.Throws<InvalidOperationException>(() => m.CreateContext(1, 0, EngineKind.Compute));
-        Assert.Throws<ArgumentException>(() => new Coproc.Fast.Driver.Machine.CoprocMachine(new Coproc.Fast.Driver.Machine.CoprocMachineOptions
+        Assert.Throws<ArgumentException>(() => new Coproc.Fast.Driver.Machine(new Coproc.Fast.Driver.MachineOptions
         {
             ScheduledEngines = [EngineKind.Compute],
         }), "the default engine must be scheduled");

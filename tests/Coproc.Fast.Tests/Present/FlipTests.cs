@@ -109,7 +109,7 @@ public sealed class FlipTests
     [Test, CancelAfter(30_000)]
     public void ThreadedMachine_VsyncFlip_BecomesVisible_AndTheMachineGoesIdle()
     {
-        using var h = new PresentHarness(bufferCount: 2, mode: Coproc.Fast.Driver.Machine.MachineRunMode.Threaded);
+        using var h = new PresentHarness(bufferCount: 2, mode: Coproc.Fast.Driver.MachineRunMode.Threaded);
         h.Machine.Start();
         long draw = h.Render(1, 0xFF445566);
         long f = h.Flip(1, FlipKind.Vsync);

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.Display;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
@@ -17,7 +17,7 @@ internal sealed class PresentHarness : IDisposable
 
     public PresentHarness(int bufferCount, ulong localBytes = 16UL << 20, int surfaces = 3, MachineRunMode mode = MachineRunMode.Deterministic)
     {
-        Machine = new CoprocMachine(new CoprocMachineOptions
+        Machine = new Machine(new MachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = localBytes, SystemMemoryBytes = 16UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = Period },
             Scheduler = new VidSchOptions { QuantumCycles = 200_000 },
@@ -33,7 +33,7 @@ internal sealed class PresentHarness : IDisposable
         Builder = new CommandBufferBuilder(Machine.Kmd.SinkFor(1, Context));
     }
 
-    public CoprocMachine Machine { get; }
+    public Machine Machine { get; }
     public PresentManager Display => Machine.Display;
     public AllocationHandle[] Surfaces { get; }
     public VidSchContext Context { get; }

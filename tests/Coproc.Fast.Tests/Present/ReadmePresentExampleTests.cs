@@ -3,7 +3,7 @@ using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Display;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 
 namespace Coproc.Fast.Tests.Present;
@@ -14,7 +14,7 @@ public sealed class ReadmePresentExampleTests
     [Test]
     public void ReadmePresentExample_DrawsIntoTheBackBufferAndFlipsAtTheVsync()
     {
-        using var m = new CoprocMachine(new CoprocMachineOptions { Device = new CoprocessorOptions { VsyncPeriodCycles = 1_000_000 } });
+        using var m = new Machine(new MachineOptions { Device = new CoprocessorOptions { VsyncPeriodCycles = 1_000_000 } });
         m.Display.SetMode(320, 200);
         var front = m.Display.CreatePrimarySurface(1); var back = m.Display.CreatePrimarySurface(1);
         m.Display.Show(front);

@@ -1,4 +1,4 @@
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidSch;
 
@@ -10,7 +10,7 @@ public sealed class ReadmeExampleTests
     [Test]
     public void ReadmeExample_FillsASurfaceThroughTheWholeStack()
     {
-        using var m = new CoprocMachine();
+        using var m = new Machine();
         var ctx = m.CreateContext(processId: 1, priority: 0);
         var surface = m.AllocateManaged(1, ctx, 64 * 1024);
         var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));

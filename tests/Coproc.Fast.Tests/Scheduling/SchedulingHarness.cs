@@ -1,6 +1,6 @@
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -29,20 +29,20 @@ internal sealed class SchedulingHarness : IDisposable
         Coproc.Fast.Device.Engines.EngineKind[]? engines = null,
         KmdQuotas? quotas = null, ulong interruptLatencyCycles = 2_000)
     {
-        Machine = new CoprocMachine(new CoprocMachineOptions
+        Machine = new Machine(new MachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = localBytes, SystemMemoryBytes = systemBytes, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Scheduler = scheduler ?? new VidSchOptions { QuantumCycles = 200_000 },
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
             Mode = mode,
-            ScheduledEngines = engines ?? new CoprocMachineOptions().ScheduledEngines,
+            ScheduledEngines = engines ?? new MachineOptions().ScheduledEngines,
             Quotas = quotas ?? new KmdQuotas(),
             InterruptLatencyCycles = interruptLatencyCycles,
         }, realResidency ? null : residency ?? ((vidmm, _) => new TestResidencyManager(vidmm)));
         Machine.SetObserver(Trace);
     }
 
-    public CoprocMachine Machine { get; }
+    public Machine Machine { get; }
     public TraceRecorder Trace { get; } = new();
     public TestResidencyManager? Residency => Machine.Residency as TestResidencyManager;
     public VidSchScheduler Scheduler => Machine.Scheduler;

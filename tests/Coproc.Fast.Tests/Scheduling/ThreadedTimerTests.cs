@@ -1,4 +1,4 @@
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 
 namespace Coproc.Fast.Tests.Scheduling;
 
@@ -9,7 +9,7 @@ public class ThreadedTimerTests
     public void ExpiredTimerNotYetFired_IsNotPostponedByALaterRequest()
     {
         // Given a threaded machine (threads not started) whose timer was armed for cycle 100 by one engine ...
-        using var machine = new CoprocMachine(new CoprocMachineOptions { Mode = MachineRunMode.Threaded });
+        using var machine = new Machine(new MachineOptions { Mode = MachineRunMode.Threaded });
         var host = machine.Scheduler.Host!;
         host.RequestTimer(100);
         // ... and the device has passed cycle 100 before the scheduler thread fired it.
@@ -25,7 +25,7 @@ public class ThreadedTimerTests
     [Test]
     public void EarlierRequest_ReplacesALaterPendingTimer()
     {
-        using var machine = new CoprocMachine(new CoprocMachineOptions { Mode = MachineRunMode.Threaded });
+        using var machine = new Machine(new MachineOptions { Mode = MachineRunMode.Threaded });
         var host = machine.Scheduler.Host!;
         host.RequestTimer(5_000);
         host.RequestTimer(300);

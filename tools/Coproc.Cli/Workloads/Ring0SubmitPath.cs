@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 
@@ -13,7 +13,7 @@ namespace Coproc.Fast.Workloads;
 /// the <see cref="Ring0Gate"/> (policy Real: one real system call), copy-in of the command buffer, the KMD's
 /// validation (<see cref="KmdValidator"/>: known unprivileged packets, resource list), a copy into a pooled kernel
 /// DMA buffer and queueing in VidSch (seed 001 §3.1 steps 5–9) — <see cref="Kmd.Submit"/> on a deterministic
-/// <see cref="CoprocMachine"/>. Every <see cref="DrainEvery"/> submissions the machine runs until they all executed and
+/// <see cref="Machine"/>. Every <see cref="DrainEvery"/> submissions the machine runs until they all executed and
 /// retired, so the DMA-buffer pool is reused (no growth, no allocation in steady state); that execution is part of
 /// the measured cost (submit → executed, the same work the ring-3 side does when its device thread drains the queue).
 /// </summary>
@@ -22,14 +22,14 @@ internal sealed class Ring0SubmitPath : IDisposable
     /// <summary>Submissions between two drains of the machine.</summary>
     public const int DrainEvery = 64;
 
-    private readonly CoprocMachine _machine;
+    private readonly Machine _machine;
     private readonly VidSchContext _context;
     private int _sinceDrain;
 
     /// <summary>Creates the machine (deterministic, 16 MiB local, 32 MiB system) and one context of process 1.</summary>
     public Ring0SubmitPath(Ring0GatePolicy policy = Ring0GatePolicy.Real)
     {
-        _machine = new CoprocMachine(new CoprocMachineOptions
+        _machine = new Machine(new MachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = 16UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Gate = new Ring0GateOptions { Policy = policy },
@@ -42,7 +42,7 @@ internal sealed class Ring0SubmitPath : IDisposable
     public Ring0Gate Gate => _machine.Gate;
 
     /// <summary>The machine behind the path.</summary>
-    public CoprocMachine Machine => _machine;
+    public Machine Machine => _machine;
 
     /// <summary>The context submissions go to.</summary>
     public VidSchContext Context => _context;

@@ -88,7 +88,7 @@ public sealed partial class ResidencyManager
     {
         if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) return;
         _ptes.Clear();
-        // Advanced model (seed 001 §5.3 step 4): an evicted allocation's VA is invalidated, so its next use faults.
+        // The advanced model (SchedulingModel.Advanced, seed 001 §5.3 step 4): an evicted allocation's VA is invalidated, so its next use faults.
         bool invalidate = InvalidateEvictedMappings && op.Kind == PagingOperationKind.Evict;
         // The kernel view's alias stays valid (the basic model's rule, native-layout.md §14.1): only privileged kernel
         // buffers reach it, and a patched operand must keep naming the allocation wherever it lives.

@@ -76,7 +76,7 @@ public sealed partial class ResidencyManager
         return ResidencyOutcome.PagingRequired;
     }
 
-    // Advanced model: an evicted allocation's GPU mappings were made invalid (V = 0) so its next use faults; one that is
+    // The advanced model (SchedulingModel.Advanced): an evicted allocation's GPU mappings were made invalid (V = 0) so its next use faults; one that is
     // CPU-mapped is not paged in, so its mappings are made valid again where it is — a PageIn of 0 bytes, which copies
     // nothing and rewrites the mappings to the backing store (ResidencyManager.PagingBuffer.cs).
     private bool AddInPlace(List<PagingOperation> commands)

@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Rings;
 using Coproc.Fast.Driver.Kernel;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
@@ -15,7 +15,7 @@ internal sealed class SyncHarness : IDisposable
     public SyncHarness(ulong interruptLatencyCycles = 2_000, ulong quantumCycles = 5_000, ulong timeoutCycles = 2_000_000_000,
         MachineRunMode mode = MachineRunMode.Deterministic)
     {
-        Machine = new CoprocMachine(new CoprocMachineOptions
+        Machine = new Machine(new MachineOptions
         {
             Device = new CoprocessorOptions { LocalMemoryBytes = 16UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Scheduler = new VidSchOptions { QuantumCycles = quantumCycles, TimeoutCycles = timeoutCycles },
@@ -28,7 +28,7 @@ internal sealed class SyncHarness : IDisposable
         Machine.SetObserver(Trace);
     }
 
-    public CoprocMachine Machine { get; }
+    public Machine Machine { get; }
     public List<SchedulerEventRecord> Log { get; } = new();
     public TraceRecorder Trace { get; } = new();
     public VidSchScheduler Scheduler => Machine.Scheduler;

@@ -1,4 +1,4 @@
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidSch;
 using Coproc.Fast.Driver.VidSch.Sync;
 

@@ -1,13 +1,13 @@
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>One context waiting on the paging list: what it needs and since when.</summary>
 /// <param name="Context">The faulted context.</param>
 /// <param name="FaultVa">The faulting VA (all a page-level fault reports, seed 001 §5.8).</param>
 /// <param name="Resources">What VidMm must make resident for it to progress.</param>
 /// <param name="Since">Device cycle it joined the list (the boost clock).</param>
-public readonly record struct PagingRequest(AdvancedContext Context, ulong FaultVa, ResourceReference[] Resources, ulong Since);
+public readonly record struct PagingRequest(VaContext Context, ulong FaultVa, ResourceReference[] Resources, ulong Since);
 
 /// <summary>
 /// The scheduler's list of contexts needing fault resolution (seed 001 §5.6, §13): the paging thread takes the highest
@@ -71,5 +71,5 @@ public sealed class PagingList
     }
 
     /// <summary>Removes every request of <paramref name="context"/> (it went into error).</summary>
-    public void Remove(AdvancedContext context) => _items.RemoveAll(r => r.Context == context);
+    public void Remove(VaContext context) => _items.RemoveAll(r => r.Context == context);
 }

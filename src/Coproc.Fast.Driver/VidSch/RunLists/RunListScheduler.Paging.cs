@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 // Faults and demand paging (seed 001 §5.6 Fig. 15, §5.8; behaviours 15–17). A page fault on a VA inside one of the
 // process's evictable allocations puts the context on the paging list; anything else (an unbacked VA, a protection
@@ -11,16 +11,16 @@ namespace Coproc.Fast.Driver.VidSch.Advanced;
 // and writes the paging buffer into VidMm's context, whose run-list priority is the highest on the list (and of the
 // contexts waiting for its buffers). When the paging fence passes a request's value, Faulted is cleared in the saved
 // context and the device re-executes the faulting packet/unit when it next runs it.
-public sealed partial class AdvancedScheduler
+public sealed partial class RunListScheduler
 {
-    private readonly List<(AdvancedContext Context, ulong Fence, int Priority, bool Releases)> _awaiting = new();
+    private readonly List<(VaContext Context, ulong Fence, int Priority, bool Releases)> _awaiting = new();
     private bool _pagingScheduled;
 
     /// <summary>Paging requests served.</summary>
     public long PagingServed { get; private set; }
 
     // Releases = true: the fence resolves the context's fault; false: a submission's prefetch (only lends its priority).
-    private void TrackPaging(AdvancedContext context, ulong fence, bool releases) =>
+    private void TrackPaging(VaContext context, ulong fence, bool releases) =>
         _awaiting.Add((context, fence, context.Priority, releases));
 
     // The VidMm context's priority (seed 001 §5.6): the highest priority on the paging list, or of whoever waits for it.
@@ -31,15 +31,15 @@ public sealed partial class AdvancedScheduler
         return p;
     }
 
-    private void OnFault(AdvancedContext ctx, SwitchReason reason, ulong address)
+    private void OnFault(VaContext ctx, SwitchReason reason, ulong address)
     {
-        if (ctx.State != AdvancedContextState.Ready) return; // already on the paging list or stopped: one report per fault
+        if (ctx.State != VaContextState.Ready) return; // already on the paging list or stopped: one report per fault
         if (reason == SwitchReason.PageFault && ctx.Process.TryFind(address, out var a) && a.Managed)
         {
-            ctx.State = AdvancedContextState.Faulted;
+            ctx.State = VaContextState.Faulted;
             ctx.PageFaults++;
             PagingList.Add(new PagingRequest(ctx, address, NeededFor(ctx, a), Clock()));
-            Log(AdvancedEventKind.PageFault, ctx.Id, address);
+            Log(RunListEventKind.PageFault, ctx.Id, address);
             SchedulePaging(Clock() + Options.PagingServiceCycles);
             return;
         }
@@ -50,11 +50,11 @@ public sealed partial class AdvancedScheduler
     // last retirement — the driver's memory of "the entire list needed to make progress" (seed 001 §5.8), so an element
     // touching A and B cannot loop by paging B in over A. Surface level adds every resource the outstanding buffers listed
     // (§5.6: the list is usage information); page level uses nothing but the reported VAs.
-    private ResourceReference[] NeededFor(AdvancedContext ctx, GpuAllocation faulted)
+    private ResourceReference[] NeededFor(VaContext ctx, GpuAllocation faulted)
     {
         if (!ctx.FaultSet.Contains(faulted.Handle)) ctx.FaultSet.Add(faulted.Handle);
         var set = new List<ResourceReference>(ctx.FaultSet.Count + 4);
-        foreach (var h in ctx.FaultSet) set.Add(AdvancedProcess.Reference(h));
+        foreach (var h in ctx.FaultSet) set.Add(VaProcess.Reference(h));
         if (Options.Faults == FaultGranularity.Surface)
             lock (ctx.RingLock)
                 foreach (var s in ctx.Outstanding)
@@ -63,14 +63,14 @@ public sealed partial class AdvancedScheduler
         return set.ToArray();
     }
 
-    private void Fail(AdvancedContext ctx, string reason, ulong address)
+    private void Fail(VaContext ctx, string reason, ulong address)
     {
-        if (ctx.State == AdvancedContextState.Error) return;
-        ctx.State = AdvancedContextState.Error;
+        if (ctx.State == VaContextState.Error) return;
+        ctx.State = VaContextState.Error;
         ctx.ErrorReason = reason;
         ctx.ErrorAddress = address;
         PagingList.Remove(ctx);
-        Log(AdvancedEventKind.ContextError, ctx.Id, address);
+        Log(RunListEventKind.ContextError, ctx.Id, address);
         ctx.NotifyRingSpace(); // blocked submitters give up
     }
 
@@ -78,7 +78,8 @@ public sealed partial class AdvancedScheduler
     {
         if (_pagingScheduled || Host is null) return;
         _pagingScheduled = true;
-        Host.RequestPaging(cycle);
+        ulong now = Clock();
+        Host.RequestPreparation(cycle > now ? cycle - now : 0);
     }
 
     /// <summary>
@@ -98,7 +99,7 @@ public sealed partial class AdvancedScheduler
             if (outcome == ResidencyOutcome.DoesNotFit && req.Resources.Length > 1 && ctx.Process.TryFind(req.FaultVa, out var a))
             {
                 // The whole list does not fit: bring in only what the fault names (the page-level answer).
-                outcome = Residency.MakeResident([AdvancedProcess.Reference(a.Handle)], (int)ctx.Id, _commands);
+                outcome = Residency.MakeResident([VaProcess.Reference(a.Handle)], (int)ctx.Id, _commands);
             }
             if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
             else
@@ -107,7 +108,7 @@ public sealed partial class AdvancedScheduler
                 // Already resident by the bookkeeping may still mean "its paging buffer has not run": wait for the last one.
                 ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
                 PagingServed++;
-                Log(AdvancedEventKind.PagingServed, ctx.Id, fence);
+                Log(RunListEventKind.PagingServed, ctx.Id, fence);
                 TrackPaging(ctx, fence, releases: true);
                 ReleaseResolved();
             }
@@ -127,12 +128,12 @@ public sealed partial class AdvancedScheduler
             var (ctx, fence, _, releases) = _awaiting[i];
             if (fence > done) { i++; continue; }
             _awaiting.RemoveAt(i);
-            if (!releases || ctx.State != AdvancedContextState.Faulted) continue;
+            if (!releases || ctx.State != VaContextState.Faulted) continue;
             ref var save = ref _memory.Region(ctx.Hw.SaveArea.Location).Ref<ContextSaveArea>(ctx.Hw.SaveArea.Offset);
             save.Flags &= ~ContextFlags.Faulted;
-            ctx.State = AdvancedContextState.Ready;
-            Log(AdvancedEventKind.FaultResolved, ctx.Id, fence);
-            Host?.Kick(); // the device re-polls its list at its next slice: make sure it gets one
+            ctx.State = VaContextState.Ready;
+            Log(RunListEventKind.FaultResolved, ctx.Id, fence);
+            _bus.Kick(); // the device re-polls its list at its next slice: make sure it gets one
         }
     }
 }

@@ -1,9 +1,9 @@
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Fast.Driver.Machine;
+namespace Coproc.Fast.Driver;
 
-public sealed partial class CoprocMachine
+public sealed partial class Machine
 {
     private readonly PostedDeviceBus? _posted;
     private readonly SemaphoreSlim _workerSignal = new(0);

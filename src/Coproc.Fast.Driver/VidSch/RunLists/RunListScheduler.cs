@@ -4,22 +4,8 @@ using Coproc.Fast.Device.RunLists;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Paging;
 using Coproc.Fast.Driver.VidMm.Residency;
-using Coproc.Fast.Driver.VidSch.RunLists;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
-
-/// <summary>What the advanced scheduler asks of its host (the machine's event loop): deferred work on the virtual clock.</summary>
-public interface IAdvancedSchedulerHost
-{
-    /// <summary>Run <see cref="AdvancedScheduler.RunPagingThread"/> at <paramref name="cycle"/>.</summary>
-    void RequestPaging(ulong cycle);
-
-    /// <summary>Run <see cref="AdvancedScheduler.OnTimer"/> at <paramref name="cycle"/>.</summary>
-    void RequestTimer(ulong cycle);
-
-    /// <summary>Registers or save areas changed: give the device at least one step even if it looks idle.</summary>
-    void Kick();
-}
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>
 /// The advanced scheduling model (seed 001 §4–§7): per-process GPU address spaces with invariant VAs, user-written DMA
@@ -28,28 +14,35 @@ public interface IAdvancedSchedulerHost
 /// the three limited-vs-privileged enforcement options. Talks to the device through MMIO, memory and the interrupt
 /// records only. Kernel state is guarded by <see cref="KernelLock"/>; ring insertion by each context's own lock.
 /// </summary>
-public sealed partial class AdvancedScheduler
+public sealed partial class RunListScheduler
 {
     private readonly MmioRegisterFile _mmio;
+    private readonly IDeviceBus _bus;
     private readonly DeviceMemory _memory;
-    private readonly Dictionary<ulong, AdvancedContext> _bySaveArea = new();
-    private readonly Dictionary<uint, AdvancedContext> _byId = new();
-    private readonly Dictionary<ulong, AdvancedContext> _byFence = new();
-    private readonly List<AdvancedContext> _contexts = new();
-    private readonly List<AdvancedProcess> _processes = new();
-    private readonly List<AdvancedEvent> _log = new();
+    private readonly Dictionary<ulong, VaContext> _bySaveArea = new();
+    private readonly Dictionary<uint, VaContext> _byId = new();
+    private readonly Dictionary<ulong, VaContext> _byFence = new();
+    private readonly List<VaContext> _contexts = new();
+    private readonly List<VaProcess> _processes = new();
+    private readonly List<RunListEvent> _log = new();
     private readonly List<PagingOperation> _commands = new();
     private uint _nextContextId;
     private uint _nextProcessId = 1;
     private int _workArrived;
 
-    /// <summary>Creates the scheduler over VidMm and the device's registers; programs the run-list mode.</summary>
-    public AdvancedScheduler(AdvancedOptions options, VideoMemoryManager vidmm, ResidencyManager residency, Func<ulong> clock)
+    /// <summary>
+    /// Creates the run-list back end over VidMm, the residency manager and the device bus, sharing
+    /// <paramref name="kernelLock"/> with the machine's other schedulers; programs the run-list mode. Built by
+    /// <see cref="Machine"/> when <see cref="MachineOptions.Model"/> is <see cref="SchedulingModel.Advanced"/>.
+    /// </summary>
+    internal RunListScheduler(RunListOptions options, VideoMemoryManager vidmm, ResidencyManager residency, IDeviceBus bus, object kernelLock)
     {
         Options = options ?? throw new ArgumentNullException(nameof(options));
         VidMm = vidmm ?? throw new ArgumentNullException(nameof(vidmm));
         Residency = residency ?? throw new ArgumentNullException(nameof(residency));
-        Clock = clock ?? throw new ArgumentNullException(nameof(clock));
+        _bus = bus ?? throw new ArgumentNullException(nameof(bus));
+        KernelLock = kernelLock ?? throw new ArgumentNullException(nameof(kernelLock));
+        Clock = () => _bus.Cycle;
         if (options.RunListLength is < 2 or > HardwareRunList.MaxEntries)
             throw new ArgumentOutOfRangeException(nameof(options), options.RunListLength, "run-list length must be 2 … 16");
         _mmio = vidmm.Mmio;
@@ -60,7 +53,7 @@ public sealed partial class AdvancedScheduler
         Paging = new VidMmPagingContext(residency, options.PagingRingBytes);
         PagingList = new PagingList(options.PagingBoostPeriodCycles);
         var listArray = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
-        if (options.RunLists == RunListMechanism.History)
+        if (options.Mechanism == RunListMechanism.History)
         {
             // One history buffer per device, system memory, 4 KiB aligned, ≥ 2 × the run-list length (seed 001 §6.5).
             var hb = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
@@ -73,7 +66,7 @@ public sealed partial class AdvancedScheduler
     }
 
     /// <summary>Configuration.</summary>
-    public AdvancedOptions Options { get; }
+    public RunListOptions Options { get; }
 
     /// <summary>VidMm.</summary>
     public VideoMemoryManager VidMm { get; }
@@ -84,11 +77,15 @@ public sealed partial class AdvancedScheduler
     /// <summary>The virtual clock (device cycle).</summary>
     public Func<ulong> Clock { get; }
 
-    /// <summary>Host for deferred work; null = nothing deferred is scheduled (tests drive the scheduler by hand).</summary>
-    public IAdvancedSchedulerHost? Host { get; set; }
+    /// <summary>
+    /// The machine's event loop (deterministic) or threads (threaded): the paging thread runs as the back end's
+    /// deferred work (<see cref="ISchedulerHost.RequestPreparation"/>), the quantum as its timer. Null: nothing
+    /// deferred is scheduled.
+    /// </summary>
+    internal ISchedulerHost? Host { get; set; }
 
-    /// <summary>Guards every kernel structure except ring insertion (which has per-context locks).</summary>
-    public object KernelLock { get; } = new();
+    /// <summary>Guards every kernel structure except ring insertion (which has per-context locks); the machine's kernel lock.</summary>
+    public object KernelLock { get; }
 
     /// <summary>VidMm's dedicated paging context.</summary>
     public VidMmPagingContext Paging { get; }
@@ -106,10 +103,10 @@ public sealed partial class AdvancedScheduler
     public PhysicalAddress HistoryPa { get; }
 
     /// <summary>The contexts.</summary>
-    public IReadOnlyList<AdvancedContext> Contexts => _contexts;
+    public IReadOnlyList<VaContext> Contexts => _contexts;
 
     /// <summary>The event log (a copy).</summary>
-    public AdvancedEvent[] Events { get { lock (KernelLock) return _log.ToArray(); } }
+    public RunListEvent[] Events { get { lock (KernelLock) return _log.ToArray(); } }
 
     /// <summary>Empty reports the saved-context query showed to be races (behaviour 19).</summary>
     public long EmptyRaceRequeues { get; private set; }
@@ -123,20 +120,20 @@ public sealed partial class AdvancedScheduler
             {
                 if (PagingList.Count != 0 || _awaiting.Count != 0 || Paging.HasWork) return false;
                 foreach (var c in _contexts)
-                    if (c.State != AdvancedContextState.Error && c.HasWork) return false;
+                    if (c.State != VaContextState.Error && c.HasWork) return false;
                 return true;
             }
         }
     }
 
     /// <summary>Creates a process: its own GPU address space (invalid VAs fault) with VidMm's paging fence mapped read-only.</summary>
-    public AdvancedProcess CreateProcess()
+    public VaProcess CreateProcess()
     {
         lock (KernelLock)
         {
             var space = VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
             ulong fenceVa = space.MapAllocation(Paging.FencePage, GpuMappingFlags.ReadOnly);
-            var p = new AdvancedProcess(this, _nextProcessId++, space, fenceVa);
+            var p = new VaProcess(this, _nextProcessId++, space, fenceVa);
             _processes.Add(p);
             return p;
         }
@@ -146,7 +143,7 @@ public sealed partial class AdvancedScheduler
     /// Creates a context of <paramref name="process"/> at <paramref name="priority"/>: save area and ring (pinned, kernel
     /// only), scheduler fence (kernel only), and the kernel-owned buffers its enforcement option needs.
     /// </summary>
-    public AdvancedContext CreateContext(AdvancedProcess process, int priority = 0)
+    public VaContext CreateContext(VaProcess process, int priority = 0)
     {
         ArgumentNullException.ThrowIfNull(process);
         lock (KernelLock)
@@ -167,7 +164,7 @@ public sealed partial class AdvancedScheduler
                 privPa = VidMm.PhysicalAddressOf(priv, 0);
                 privVa = process.Space.MapAllocation(priv, GpuMappingFlags.Privileged);
                 process.Add(new GpuAllocation(priv, privVa, Options.RingBytes, false));
-                slots = (int)(Options.RingBytes / (AdvancedContext.PrivilegedSlotDwords * 4));
+                slots = (int)(Options.RingBytes / (VaContext.PrivilegedSlotDwords * 4));
             }
             else if (Options.Privilege == PrivilegeEnforcement.KernelCopy)
             {
@@ -178,7 +175,7 @@ public sealed partial class AdvancedScheduler
                 process.Add(new GpuAllocation(copy, copyVa, Options.KernelCopyBytes, false));
                 copyDwords = Options.KernelCopyBytes / 4;
             }
-            var ctx = new AdvancedContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords);
+            var ctx = new VaContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords);
             _contexts.Add(ctx);
             _byId.Add(id, ctx);
             _bySaveArea.Add(ctx.SaveArea, ctx);
@@ -187,7 +184,7 @@ public sealed partial class AdvancedScheduler
         }
     }
 
-    internal GpuAllocation AllocateSurface(AdvancedProcess p, ulong bytes)
+    internal GpuAllocation AllocateSurface(VaProcess p, ulong bytes)
     {
         lock (KernelLock)
         {
@@ -201,7 +198,7 @@ public sealed partial class AdvancedScheduler
         }
     }
 
-    internal GpuAllocation AllocatePinned(AdvancedProcess p, ulong bytes, GpuMappingFlags flags)
+    internal GpuAllocation AllocatePinned(VaProcess p, ulong bytes, GpuMappingFlags flags)
     {
         lock (KernelLock)
         {
@@ -214,7 +211,7 @@ public sealed partial class AdvancedScheduler
         }
     }
 
-    internal UserDmaBuffer CreateDmaBuffer(AdvancedProcess p, int dwords)
+    internal UserDmaBuffer CreateDmaBuffer(VaProcess p, int dwords)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(dwords, 1);
         lock (KernelLock)
@@ -230,13 +227,13 @@ public sealed partial class AdvancedScheduler
         }
     }
 
-    private void Log(AdvancedEventKind kind, uint contextId, ulong detail)
+    private void Log(RunListEventKind kind, uint contextId, ulong detail)
     {
-        if (_log.Count < Options.EventLogCapacity) _log.Add(new AdvancedEvent(Clock(), kind, contextId, detail));
+        if (_log.Count < Options.EventLogCapacity) _log.Add(new RunListEvent(Clock(), kind, contextId, detail));
         else EventsDropped++;
     }
 
-    /// <summary>Events not stored because the log reached <see cref="AdvancedOptions.EventLogCapacity"/>.</summary>
+    /// <summary>Events not stored because the log reached <see cref="RunListOptions.EventLogCapacity"/>.</summary>
     public long EventsDropped { get; private set; }
 
     /// <summary>
@@ -244,7 +241,7 @@ public sealed partial class AdvancedScheduler
     /// it ran, the fault address (valid after a fault) and the resources in use — those its outstanding buffers listed
     /// plus those it faulted on. Read from the saved context in memory and the scheduler's own records.
     /// </summary>
-    public SavedContextInfo QuerySavedContext(AdvancedContext context)
+    public SavedContextInfo QuerySavedContext(VaContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var save = SavedContextQuery.Read(_memory, context.Hw.SaveArea);
@@ -263,5 +260,5 @@ public sealed partial class AdvancedScheduler
     }
 
     /// <summary>The context whose save area is <paramref name="saveArea"/>, if it is one of this scheduler's.</summary>
-    public AdvancedContext? ContextBySaveArea(ulong saveArea) => _bySaveArea.GetValueOrDefault(saveArea);
+    public VaContext? ContextBySaveArea(ulong saveArea) => _bySaveArea.GetValueOrDefault(saveArea);
 }

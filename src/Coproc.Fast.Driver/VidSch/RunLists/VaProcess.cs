@@ -1,7 +1,7 @@
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>An allocation as a process sees it in the advanced model: a handle and its invariant GPU VA (seed 001 §4.2).</summary>
 /// <param name="Handle">The VidMm allocation.</param>
@@ -17,14 +17,14 @@ public readonly record struct GpuAllocation(AllocationHandle Handle, ulong Va, u
 /// <summary>
 /// One application process of the advanced model (seed 001 §4.2, §5.1): a private GPU address space whose invalid VAs
 /// fault, the allocations mapped in it at invariant VAs, and the DMA buffers the UMD writes directly. Created by
-/// <see cref="AdvancedScheduler.CreateProcess"/>.
+/// <see cref="RunListScheduler.CreateProcess"/>.
 /// </summary>
-public sealed class AdvancedProcess
+public sealed class VaProcess
 {
-    private readonly AdvancedScheduler _owner;
+    private readonly RunListScheduler _owner;
     private readonly List<GpuAllocation> _allocations = new();
 
-    internal AdvancedProcess(AdvancedScheduler owner, uint id, GpuAddressSpace space, ulong pagingFenceVa)
+    internal VaProcess(RunListScheduler owner, uint id, GpuAddressSpace space, ulong pagingFenceVa)
     {
         _owner = owner;
         Id = id;

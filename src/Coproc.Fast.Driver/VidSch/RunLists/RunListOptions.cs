@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>How the advanced scheduler tells the device which contexts to run (seed 001 §6.4 / §6.5).</summary>
 public enum RunListMechanism
@@ -32,20 +32,17 @@ public enum FaultGranularity
     Page = 1,
 }
 
-/// <summary>Configuration of an <see cref="AdvancedMachine"/> (the advanced scheduling model, seed 001 §4–§7).</summary>
-public sealed record AdvancedOptions
+/// <summary>
+/// The run-list back end of the advanced scheduling model (seed 001 §4–§7; <see cref="MachineOptions.RunLists"/>, used when
+/// <see cref="MachineOptions.Model"/> is <see cref="SchedulingModel.Advanced"/>).
+/// </summary>
+public sealed record RunListOptions
 {
-    /// <summary>The device. Default: 32 MiB local, 64 MiB system, no vsync.</summary>
-    public CoprocessorOptions Device { get; init; } = new()
-    {
-        LocalMemoryBytes = 32UL << 20, SystemMemoryBytes = 64UL << 20, ApertureBytes = 4UL << 20, VsyncPeriodCycles = 0,
-    };
-
     /// <summary>The engine every context (and VidMm's paging context) runs on. Default render.</summary>
     public EngineKind Engine { get; init; } = EngineKind.Render;
 
     /// <summary>Run-list mechanism. Default two-element.</summary>
-    public RunListMechanism RunLists { get; init; } = RunListMechanism.TwoElement;
+    public RunListMechanism Mechanism { get; init; } = RunListMechanism.TwoElement;
 
     /// <summary>History mode: the longest run list (2 … 16); the history buffer holds at least twice as many records.</summary>
     public int RunListLength { get; init; } = 4;
@@ -73,12 +70,6 @@ public sealed record AdvancedOptions
 
     /// <summary>Modeled CPU cost of the paging thread serving one request (deterministic mode). Default 5 µs.</summary>
     public ulong PagingServiceCycles { get; init; } = 5_000;
-
-    /// <summary>Modeled interrupt latency + handler cost (deterministic mode). Default 2 µs.</summary>
-    public ulong InterruptLatencyCycles { get; init; } = 2_000;
-
-    /// <summary>Device cycles per step while it has work.</summary>
-    public ulong StepCycles { get; init; } = 4096;
 
     /// <summary>Most entries the scheduler's event log keeps; later events are counted, not stored. Default 1 Mi.</summary>
     public int EventLogCapacity { get; init; } = 1 << 20;

@@ -2,7 +2,7 @@ using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>
 /// A DMA buffer of the advanced model (seed 001 §5.1): pinned memory mapped into the process — read-only for the GPU,
@@ -14,7 +14,7 @@ public sealed class UserDmaBuffer
     private readonly DeviceMemory _memory;
     private readonly PhysicalAddress _pa;
 
-    internal UserDmaBuffer(AdvancedProcess process, DeviceMemory memory, AllocationHandle handle, PhysicalAddress pa, ulong va, int capacity)
+    internal UserDmaBuffer(VaProcess process, DeviceMemory memory, AllocationHandle handle, PhysicalAddress pa, ulong va, int capacity)
     {
         Process = process;
         _memory = memory;
@@ -25,7 +25,7 @@ public sealed class UserDmaBuffer
     }
 
     /// <summary>The owning process.</summary>
-    public AdvancedProcess Process { get; }
+    public VaProcess Process { get; }
 
     /// <summary>The allocation.</summary>
     public AllocationHandle Handle { get; }

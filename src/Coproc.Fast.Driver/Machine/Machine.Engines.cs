@@ -2,9 +2,9 @@ using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Fast.Driver.Machine;
+namespace Coproc.Fast.Driver;
 
-public sealed partial class CoprocMachine
+public sealed partial class Machine
 {
     /// <summary>
     /// Context ids of one engine's scheduler: the default engine keeps <see cref="VidSchOptions.FirstContextId"/>, the
@@ -26,7 +26,7 @@ public sealed partial class CoprocMachine
     public IReadOnlyList<VidSchScheduler?> Schedulers => _schedulers;
 
     /// <summary>The scheduler of <paramref name="engine"/>.</summary>
-    /// <exception cref="InvalidOperationException">The machine does not schedule that engine (<see cref="CoprocMachineOptions.ScheduledEngines"/>).</exception>
+    /// <exception cref="InvalidOperationException">The machine does not schedule that engine (<see cref="MachineOptions.ScheduledEngines"/>).</exception>
     public VidSchScheduler SchedulerFor(EngineKind engine) =>
         (uint)engine < Engines.Count && _schedulers[(int)engine] is { } s
             ? s : throw new InvalidOperationException($"engine {engine} is not scheduled by this machine");
@@ -35,6 +35,8 @@ public sealed partial class CoprocMachine
     /// <exception cref="InvalidOperationException">The engine is not scheduled, or it already has <see cref="ContextIdsPerEngine"/> contexts.</exception>
     public VidSchContext CreateContext(uint processId, int priority, EngineKind engine)
     {
+        if (IsRunListEngine(engine))
+            throw new InvalidOperationException($"engine {engine} is driven by run lists in the advanced model: create a process and a context on RunListScheduler");
         var s = SchedulerFor(engine);
         if (s.Contexts.Count >= ContextIdsPerEngine)
             throw new InvalidOperationException($"engine {engine} already has {ContextIdsPerEngine} contexts (its id range is full)");
@@ -66,6 +68,7 @@ public sealed partial class CoprocMachine
             {
                 foreach (var s in _schedulers)
                     if (s is not null && s.Contexts.Count > 0 && !s.IsIdleUnlocked) return false;
+                if (_runLists is not null && !_runLists.IsIdle) return false;
                 return Display.IsIdleUnlocked;
             }
             int before = Volatile.Read(ref _deliverySequence);
@@ -106,12 +109,15 @@ public sealed partial class CoprocMachine
     {
         // An engine without contexts has nothing to retire, prepare or switch: skipped (the common single-engine case
         // then costs what it did with one scheduler).
-        InterruptTap?.OnInterrupts(records); // diagnostics (CoprocMachine.InterruptTap.cs)
+        InterruptTap?.OnInterrupts(records); // diagnostics (Machine.InterruptTap.cs)
         Interlocked.Increment(ref _deliverySequence);
         try
         {
+            // The run-list engine's records belong to the run-list back end alone: its direct-switching scheduler has
+            // no contexts there and must not react to them (advanced model).
             foreach (var s in _schedulers)
-                if (s is not null && s.Contexts.Count > 0) s.OnInterrupts(records);
+                if (s is not null && s.Contexts.Count > 0 && !IsRunListEngine(s.Options.Engine)) s.OnInterrupts(records);
+            _runLists?.OnInterrupts(records);
             foreach (var s in _schedulers)
                 if (s is not null && s.Contexts.Count > 0) s.PumpIfGroupRetired();
             Display.OnInterrupts(records);
@@ -120,7 +126,7 @@ public sealed partial class CoprocMachine
     }
 
     /// <summary>One engine's view of the machine as its scheduler's host (preparation jobs and timers carry the engine).</summary>
-    private sealed class EngineHost(CoprocMachine machine, int engine) : ISchedulerHost
+    private sealed class EngineHost(Machine machine, int engine) : ISchedulerHost
     {
         public void RequestPreparation(ulong modeledCycles)
         {

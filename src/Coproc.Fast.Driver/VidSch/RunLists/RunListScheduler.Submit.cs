@@ -1,12 +1,12 @@
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>A submitted buffer: its context and scheduler-fence value.</summary>
 /// <param name="Context">The context.</param>
 /// <param name="Fence">Scheduler-fence value written when it retires.</param>
-public readonly record struct AdvancedTicket(AdvancedContext Context, ulong Fence)
+public readonly record struct VaTicket(VaContext Context, ulong Fence)
 {
     /// <summary>True when the buffer retired.</summary>
     public bool IsComplete => Context.IsComplete(Fence);
@@ -19,7 +19,7 @@ public readonly record struct AdvancedTicket(AdvancedContext Context, ulong Fenc
 // process does not own, or that are not evictable, are dropped (a forged list hurts only its own process: its real
 // resources fault in later). The listed resources are paged in by VidMm's context and the ring gets a WAIT_FENCE on the
 // paging fence, then the buffer as is.
-public sealed partial class AdvancedScheduler
+public sealed partial class RunListScheduler
 {
     /// <summary>
     /// Deterministic submission: inserts <paramref name="dwords"/> of <paramref name="buffer"/> into
@@ -28,11 +28,11 @@ public sealed partial class AdvancedScheduler
     /// </summary>
     /// <exception cref="LimitedBufferRejectedException">Option 1 and a privileged packet, a PA or a malformed packet.</exception>
     /// <exception cref="ArgumentException">Buffer of another process, or a length outside it.</exception>
-    public bool TrySubmit(AdvancedContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources, out AdvancedTicket ticket)
+    public bool TrySubmit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources, out VaTicket ticket)
     {
         var refs = Prepare(context, buffer, dwords, resources, out ulong wait);
         bool ok = context.TryInsert(buffer, dwords, refs, wait, Options.Privilege, out ulong fence);
-        ticket = new AdvancedTicket(context, fence);
+        ticket = new VaTicket(context, fence);
         if (ok) Arrived(context, fence);
         return ok;
     }
@@ -41,25 +41,25 @@ public sealed partial class AdvancedScheduler
     /// Blocking submission (threaded callers): waits while <paramref name="context"/>'s ring is full — holding only that
     /// context's lock, so other contexts' submitters proceed (behaviour 18, Fig. 16) — up to <paramref name="timeout"/>.
     /// </summary>
-    public bool Submit(AdvancedContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
-        TimeSpan timeout, out AdvancedTicket ticket)
+    public bool Submit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
+        TimeSpan timeout, out VaTicket ticket)
     {
         var refs = Prepare(context, buffer, dwords, resources, out ulong wait);
         bool ok = context.Insert(buffer, dwords, refs, wait, Options.Privilege, timeout, out ulong fence);
-        ticket = new AdvancedTicket(context, fence);
+        ticket = new VaTicket(context, fence);
         if (ok) Arrived(context, fence);
         return ok;
     }
 
     /// <summary>Convenience: <see cref="TrySubmit"/> that throws when the ring is full.</summary>
-    public AdvancedTicket Submit(AdvancedContext context, UserDmaBuffer buffer, int dwords, params AllocationHandle[] resources)
+    public VaTicket Submit(VaContext context, UserDmaBuffer buffer, int dwords, params AllocationHandle[] resources)
     {
         if (!TrySubmit(context, buffer, dwords, resources, out var t))
             throw new InvalidOperationException($"{context}: ring full (use TrySubmit or the blocking Submit)");
         return t;
     }
 
-    private ResourceReference[] Prepare(AdvancedContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources, out ulong wait)
+    private ResourceReference[] Prepare(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources, out ulong wait)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(buffer);
@@ -68,7 +68,7 @@ public sealed partial class AdvancedScheduler
         if (Options.Privilege == PrivilegeEnforcement.KernelCopy)
         {
             // Option 1: privileged-instruction check only; memory needs none (seed 001 §7.4). This early check refuses a
-            // bad buffer before any paging; the authoritative one runs on the kernel copy (AdvancedContext.TryInsert).
+            // bad buffer before any paging; the authoritative one runs on the kernel copy (VaContext.TryInsert).
             LimitedBufferValidator.Validate(buffer.Dwords[..dwords]);
             if ((uint)dwords > context.CopyCapacityDwords) throw new ArgumentOutOfRangeException(nameof(dwords), dwords, "larger than the kernel copy arena");
         }
@@ -79,27 +79,29 @@ public sealed partial class AdvancedScheduler
         var refs = kept == 0 ? Array.Empty<ResourceReference>() : new ResourceReference[kept];
         kept = 0;
         foreach (var h in resources)
-            if (context.Process.Owns(h) && Residency.IsManaged(h)) refs[kept++] = AdvancedProcess.Reference(h);
+            if (context.Process.Owns(h) && Residency.IsManaged(h)) refs[kept++] = VaProcess.Reference(h);
         if (refs.Length == 0) return refs;
         lock (KernelLock)
         {
             _commands.Clear();
             var outcome = Residency.MakeResident(refs, (int)context.Id, _commands);
             if (outcome == ResidencyOutcome.PagingRequired)
-            {
                 Paging.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_commands));
-                TrackPaging(context, Paging.LastSubmitted, releases: false);
-            }
             // DoesNotFit: no prefetch — the buffer demand-faults what it really touches.
             if (outcome != ResidencyOutcome.DoesNotFit && Paging.LastSubmitted > Paging.Completed) wait = Paging.LastSubmitted;
-            if (wait != 0) Log(AdvancedEventKind.Prefetched, context.Id, wait);
+            // Invariant (seed 001 §5.6): a context whose ring waits on the paging fence lends its priority to VidMm's
+            // context until that value passes — also when the wait is for paging another context caused (its resources
+            // were already on their way in). Without the loan a waiting head outranks the paging it waits for, and a
+            // two-element run list can hold only waiters: the engine stalls with paging queued.
+            if (wait != 0) TrackPaging(context, wait, releases: false);
+            if (wait != 0) Log(RunListEventKind.Prefetched, context.Id, wait);
         }
         return refs;
     }
 
-    private void Arrived(AdvancedContext context, ulong fence)
+    private void Arrived(VaContext context, ulong fence)
     {
-        lock (KernelLock) Log(AdvancedEventKind.Submitted, context.Id, fence);
+        lock (KernelLock) Log(RunListEventKind.Submitted, context.Id, fence);
         Volatile.Write(ref _workArrived, 1);
     }
 
@@ -121,7 +123,7 @@ public sealed partial class AdvancedScheduler
     /// from a user buffer. Returns false when the ring is full.
     /// </summary>
     /// <exception cref="ArgumentException">The packets are malformed or contain an INDIRECT.</exception>
-    public bool TrySubmitKernelCommands(AdvancedContext context, ReadOnlySpan<uint> packets, out AdvancedTicket ticket)
+    public bool TrySubmitKernelCommands(VaContext context, ReadOnlySpan<uint> packets, out VaTicket ticket)
     {
         ArgumentNullException.ThrowIfNull(context);
         for (int at = 0; at < packets.Length;)
@@ -145,19 +147,19 @@ public sealed partial class AdvancedScheduler
         }
         bool ok = context.TryInsertKernel(packets, kb, Options.Privilege, out ulong fence);
         if (!ok && kb is not null) lock (KernelLock) FreeKernelBuffer(context, kb);
-        ticket = new AdvancedTicket(context, fence);
+        ticket = new VaTicket(context, fence);
         if (ok) Arrived(context, fence);
         return ok;
     }
 
-    private void FreeKernelBuffer(AdvancedContext context, KernelBuffer kb)
+    private void FreeKernelBuffer(VaContext context, KernelBuffer kb)
     {
         context.Process.Space.UnmapAllocation(kb.Va);
         VidMm.Free(kb.Handle);
     }
 
     // Frees option-3 kernel buffers whose submissions retired (under the kernel lock).
-    private void FreeRetiredKernelBuffers(AdvancedContext context)
+    private void FreeRetiredKernelBuffers(VaContext context)
     {
         lock (context.RingLock)
         {

@@ -1,8 +1,7 @@
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.RunLists;
-using Coproc.Fast.Driver.VidSch.RunLists;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 // The interrupt handler (seed 001 §6.3–§6.5, Fig. 19). Fences retire buffers (scheduler fences) and release faulted
 // contexts (the paging fence). Two-element mode learns about switches and faults from the interrupts themselves plus the
@@ -10,7 +9,7 @@ namespace Coproc.Fast.Driver.VidSch.Advanced;
 // several behind one interrupt — from the history buffer between its read pointer and HB_WRPTR. An "empty" report is
 // checked with the saved-context query (the race of behaviour 19): work queued after the device's tail re-read keeps the
 // context scheduled.
-public sealed partial class AdvancedScheduler
+public sealed partial class RunListScheduler
 {
     private HistoryRecord[] _historyScratch = [];
 
@@ -60,13 +59,13 @@ public sealed partial class AdvancedScheduler
                         break;
                 }
             }
-            if (RunLists.Refresh()) Log(AdvancedEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
+            if (RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
             foreach (var c in _contexts)
             {
                 RetireAndLog(c);
                 FreeRetiredKernelBuffers(c);
             }
-            ProcessSyncEvents(); // seed 001 §10–§11: waits and signals the coprocessor reached (AdvancedScheduler.Sync.cs)
+            ProcessSyncEvents(); // seed 001 §10–§11: waits and signals the coprocessor reached (RunListScheduler.Sync.cs)
             ReleaseResolved();
             Reschedule();
         }
@@ -75,9 +74,9 @@ public sealed partial class AdvancedScheduler
     private void OnSwitchInterrupt(in InterruptRecord r)
     {
         var reason = (SwitchReason)r.Data0;
-        if (reason == SwitchReason.NewRunList && RunLists.Refresh()) Log(AdvancedEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
+        if (reason == SwitchReason.NewRunList && RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
         if (History is not null) return; // the records say it all
-        Log(AdvancedEventKind.Switch, r.ContextId, SwitchDetail((SwitchReason)r.Data0, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
+        Log(RunListEventKind.Switch, r.ContextId, SwitchDetail((SwitchReason)r.Data0, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
         // Seed 001 §6.4: what the switch means, from the current/pending lists and the running context (query need 3).
         LastTwoElementOutcome = TwoElementRunListRules.Resolve(RunLists.Current, RunLists.Pending, RunLists.RunningContext);
         if (reason == SwitchReason.Empty && _byId.TryGetValue(r.ContextId, out var ctx)) EmptyReported(ctx);
@@ -94,7 +93,7 @@ public sealed partial class AdvancedScheduler
         for (int i = 0; i < n; i++)
         {
             ref readonly var h = ref _historyScratch[i];
-            Log(AdvancedEventKind.Switch, h.FromContextId, SwitchDetail(h.Reason, h.ToContextId));
+            Log(RunListEventKind.Switch, h.FromContextId, SwitchDetail(h.Reason, h.ToContextId));
             if (!_bySaveArea.TryGetValue(h.FromSaveArea, out var from)) continue;
             if (SwitchReasons.IsFault(h.Reason)) OnFault(from, h.Reason, h.FaultAddress);
             else if (h.Reason == SwitchReason.Empty) EmptyReported(from);
@@ -102,24 +101,24 @@ public sealed partial class AdvancedScheduler
     }
 
     // Every retirement is logged (Detail = the fence reached), whichever path noticed it first.
-    private void RetireAndLog(AdvancedContext ctx)
+    private void RetireAndLog(VaContext ctx)
     {
-        if (ctx.Retire() != 0) Log(AdvancedEventKind.Retired, ctx.Id, ctx.CompletedFence);
+        if (ctx.Retire() != 0) Log(RunListEventKind.Retired, ctx.Id, ctx.CompletedFence);
     }
 
     // Switch events: the reason in the low 32 bits, the context switched to (0 = idle) in the high 32.
     private static ulong SwitchDetail(SwitchReason reason, uint to) => (uint)reason | ((ulong)to << 32);
 
-    private void EmptyReported(AdvancedContext ctx)
+    private void EmptyReported(VaContext ctx)
     {
-        if (ctx.State != AdvancedContextState.Ready) return;
+        if (ctx.State != VaContextState.Ready) return;
         RetireAndLog(ctx);
         // Behaviour 19: buffers we submitted are still outstanding and the saved context shows them queued — the device
         // sampled the tail just before they arrived. Keep the context scheduled.
         if (ctx.HasWork && SavedContextQuery.HasQueuedWork(_memory, ctx.Hw.SaveArea))
         {
             EmptyRaceRequeues++;
-            Log(AdvancedEventKind.EmptyRaceRequeued, ctx.Id, ctx.Hw.WritePtr);
+            Log(RunListEventKind.EmptyRaceRequeued, ctx.Id, ctx.Hw.WritePtr);
         }
     }
 }

@@ -2,13 +2,13 @@ using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 // Ring insertion (seed 001 §5.6 Fig. 16, §7.4). Everything a submission changes — the ring bytes and WritePtr, the fence
 // value, the option-1 copy arena, the option-3 privileged slot, the outstanding queue — belongs to this context and is
 // changed under its RingLock only, so submitters of different contexts never contend, and a full ring makes only this
 // context's submitters wait (Monitor.Wait releases the lock; Retire/NotifyRingSpace pulse it).
-public sealed partial class AdvancedContext
+public sealed partial class VaContext
 {
     /// <summary>
     /// Appends one user DMA buffer to the ring if it fits now; returns false (nothing changed) when the ring — or, for
@@ -36,7 +36,7 @@ public sealed partial class AdvancedContext
             if (TryHold(buffer, dwords, resources, waitPagingFence, out fence)) return true; // behind an ungranted wait (§10.1)
             while (!TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence))
             {
-                if (State == AdvancedContextState.Error) return false;
+                if (State == VaContextState.Error) return false;
                 long left = deadline - Environment.TickCount64;
                 if (left <= 0) return false;
                 // Woken by Retire / NotifyRingSpace; the bounded wait is only a guard against a lost device.
@@ -93,7 +93,7 @@ public sealed partial class AdvancedContext
         if (!Hw.TrySubmit(w.WrittenSpan)) throw new InvalidOperationException("ring space vanished under the context lock");
         _nextFence = value;
         fence = value;
-        Outstanding.Enqueue(new AdvancedSubmission(value, resources, copyStart, copyDwords));
+        Outstanding.Enqueue(new VaSubmission(value, resources, copyStart, copyDwords));
         return true;
     }
 
@@ -139,7 +139,7 @@ public sealed partial class AdvancedContext
             if (!Hw.TrySubmit(w.WrittenSpan)) throw new InvalidOperationException("ring space vanished under the context lock");
             _nextFence = value;
             fence = value;
-            Outstanding.Enqueue(new AdvancedSubmission(value, [], 0, 0, kernelBuffer));
+            Outstanding.Enqueue(new VaSubmission(value, [], 0, 0, kernelBuffer));
             return true;
         }
     }

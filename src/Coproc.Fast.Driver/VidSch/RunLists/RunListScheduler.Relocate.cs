@@ -1,4 +1,4 @@
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 // Fix-ups of saved contexts (seed 001 §4.1): "in a saved context the KMD can modify the ring location, the page table
 // or any physical memory reference stored there (needed when those resources move in memory)". Safe only while the
@@ -6,7 +6,7 @@ namespace Coproc.Fast.Driver.VidSch.Advanced;
 // run list. The device loads contexts only from those lists, and lists change only under KernelLock, so holding it
 // keeps the context off the device for the whole fix-up; its RingLock holds off its submitters (lock order: kernel,
 // then ring — as everywhere else).
-public sealed partial class AdvancedScheduler
+public sealed partial class RunListScheduler
 {
     /// <summary>Rings moved by <see cref="TryRelocateRing"/>.</summary>
     public long RingsRelocated { get; private set; }
@@ -15,7 +15,7 @@ public sealed partial class AdvancedScheduler
     /// True when the device cannot load <paramref name="context"/> now: it is neither the engine's current context nor
     /// in the current or pending run list (seed 001 §4.1 "a context that is not running").
     /// </summary>
-    public bool IsOffDevice(AdvancedContext context)
+    public bool IsOffDevice(VaContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         lock (KernelLock) return IsOffDeviceLocked(context.SaveArea);
@@ -29,7 +29,7 @@ public sealed partial class AdvancedScheduler
     /// context refers to (seed 001 §4.1), keeping every queued DMA buffer: the next load runs them from the new ring.
     /// Returns false, changing nothing, while the context is running or listed (<see cref="IsOffDevice"/>).
     /// </summary>
-    public bool TryRelocateRing(AdvancedContext context)
+    public bool TryRelocateRing(VaContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         lock (KernelLock)
@@ -52,7 +52,7 @@ public sealed partial class AdvancedScheduler
     /// running or listed, or while VidMm's paging context still has queued paging buffers (they may name this space's
     /// tables by physical address).
     /// </summary>
-    public bool TryRelocatePageTable(AdvancedProcess process)
+    public bool TryRelocatePageTable(VaProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
         lock (KernelLock)

@@ -1,7 +1,7 @@
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Driver.VidMm;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>What the driver learns about a non-running context (seed 001 §4.1 queries 1–4).</summary>
 /// <param name="LastSwitchReason">Why it was last switched away (empty, new run list, page fault, …).</param>

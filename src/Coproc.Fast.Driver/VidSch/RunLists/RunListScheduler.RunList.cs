@@ -1,14 +1,13 @@
 using Coproc.Fast.Device.RunLists;
-using Coproc.Fast.Driver.VidSch.RunLists;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 // Run lists driven by VidSch (seed 001 §6; behaviours 20–22). The scheduler's "running context" is the current run list;
 // a new list is submitted only when none is pending — otherwise the change is remembered and made by the handler that
 // sees the confirmation (§6.2). Order: priority (VidMm's context takes the paging list's), VidMm first among equals,
 // then least recently rotated (the quantum), then id. Two-element lists obey rules 1 and 2 against the current list; a
 // head that is already the current head is left alone (the device is on it or will be: it walks its list by itself).
-public sealed partial class AdvancedScheduler
+public sealed partial class RunListScheduler
 {
     private readonly List<Candidate> _candidates = new();
     private readonly ulong[] _list = new ulong[HardwareRunList.MaxEntries];
@@ -47,7 +46,7 @@ public sealed partial class AdvancedScheduler
     {
         if (RunLists.HasPending)
         {
-            if (!_dirty) { RunListsDeferred++; Log(AdvancedEventKind.RunListDeferred, 0, RunLists.PendingSerial); }
+            if (!_dirty) { RunListsDeferred++; Log(RunListEventKind.RunListDeferred, 0, RunLists.PendingSerial); }
             _dirty = true; // seed 001 §6.2: never replace a pending list; the confirmation handler resubmits
             return;
         }
@@ -56,12 +55,12 @@ public sealed partial class AdvancedScheduler
         _candidates.Clear();
         if (Paging.HasWork) _candidates.Add(new Candidate(Paging.SaveArea, VidMmPriority(now), true, 0, VidMmPagingContext.ContextId));
         foreach (var c in _contexts)
-            if (c.State == AdvancedContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastHeadCycle, c.Id));
+            if (c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastHeadCycle, c.Id));
         if (_candidates.Count == 0) return;
         _candidates.Sort(CandidateOrder);
         var current = RunLists.Current;
         int n = 0;
-        if (Options.RunLists == RunListMechanism.TwoElement)
+        if (Options.Mechanism == RunListMechanism.TwoElement)
         {
             if (current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
             foreach (var c in _candidates)
@@ -85,8 +84,8 @@ public sealed partial class AdvancedScheduler
         if (status != RunListSubmitStatus.Ok) throw new RunListSubmitException(Options.Engine, status);
         RunListsSubmitted++;
         if (_submittedLists.Count < Options.EventLogCapacity) _submittedLists.Add(_list.AsSpan(0, n).ToArray());
-        Host?.Kick();
-        Log(AdvancedEventKind.RunListSubmitted, IdOf(_list[0]), (ulong)n);
+        _bus.Kick();
+        Log(RunListEventKind.RunListSubmitted, IdOf(_list[0]), (ulong)n);
         ArmTimer(now);
     }
 
@@ -99,7 +98,7 @@ public sealed partial class AdvancedScheduler
     {
         foreach (var c in _contexts)
         {
-            if (c.State != AdvancedContextState.Ready || c.SaveArea == running || !c.HasWork) continue;
+            if (c.State != VaContextState.Ready || c.SaveArea == running || !c.HasWork) continue;
             var save = SavedContextQuery.Read(_memory, c.Hw.SaveArea);
             if ((save.Flags & Coproc.Fast.Device.Contexts.ContextFlags.Faulted) == 0) continue;
             FaultsFoundBySweep++;
@@ -132,18 +131,18 @@ public sealed partial class AdvancedScheduler
             {
                 bool rival = false;
                 foreach (var c in _contexts)
-                    rival |= c != ctx && c.State == AdvancedContextState.Ready && c.Priority >= ctx.Priority && c.HasWork;
+                    rival |= c != ctx && c.State == VaContextState.Ready && c.Priority >= ctx.Priority && c.HasWork;
                 if (rival)
                 {
                     ctx.LastHeadCycle = now;
-                    Log(AdvancedEventKind.QuantumExpired, ctx.Id, now);
+                    Log(RunListEventKind.QuantumExpired, ctx.Id, now);
                     Reschedule();
                 }
             }
             _lastTickRunning = running;
             SweepSavedContexts(running);
             bool any = Paging.HasWork;
-            foreach (var c in _contexts) any |= c.State == AdvancedContextState.Ready && c.HasWork;
+            foreach (var c in _contexts) any |= c.State == VaContextState.Ready && c.HasWork;
             if (any) ArmTimer(now);
         }
     }

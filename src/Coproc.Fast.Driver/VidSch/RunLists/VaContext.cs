@@ -3,10 +3,10 @@ using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Paging;
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>Scheduling state of an advanced-model context (seed 001 §19.3 "Context (advanced, surface faulting)").</summary>
-public enum AdvancedContextState
+public enum VaContextState
 {
     /// <summary>Runnable whenever it has work: every context is assumed ready at any time (seed 001 §5.6 Fig. 15 step 1).</summary>
     Ready = 0,
@@ -17,7 +17,7 @@ public enum AdvancedContextState
 }
 
 /// <summary>One buffer a context submitted: its scheduler-fence value and the resources it listed.</summary>
-internal readonly record struct AdvancedSubmission(ulong Fence, ResourceReference[] Resources, uint CopyStart, uint CopyDwords,
+internal readonly record struct VaSubmission(ulong Fence, ResourceReference[] Resources, uint CopyStart, uint CopyDwords,
     KernelBuffer? Kernel = null);
 
 /// <summary>An option-3 privileged DMA buffer the kernel built for one submission (freed once it retired).</summary>
@@ -29,15 +29,15 @@ internal sealed record KernelBuffer(AllocationHandle Handle, ulong Va);
 /// mapped into the process (read-only, the option 3 ones privileged). Ring insertion happens under this context's own
 /// lock, so a full ring blocks only this context's submitters (behaviour 18).
 /// </summary>
-public sealed partial class AdvancedContext
+public sealed partial class VaContext
 {
     internal const int PrivilegedSlotDwords = 8;
     internal readonly object RingLock = new();
-    internal readonly Queue<AdvancedSubmission> Outstanding = new();
+    internal readonly Queue<VaSubmission> Outstanding = new();
     private readonly DeviceMemory _memory;
     private ulong _nextFence;
 
-    internal AdvancedContext(AdvancedProcess process, uint id, int priority, KernelContext hw, DeviceMemory memory,
+    internal VaContext(VaProcess process, uint id, int priority, KernelContext hw, DeviceMemory memory,
         PhysicalAddress fencePa, PhysicalAddress privilegedPa, ulong privilegedVa, int privilegedSlots,
         PhysicalAddress copyPa, ulong copyVa, uint copyDwords)
     {
@@ -56,7 +56,7 @@ public sealed partial class AdvancedContext
     }
 
     /// <summary>The owning process.</summary>
-    public AdvancedProcess Process { get; }
+    public VaProcess Process { get; }
 
     /// <summary>Context id (save area and ring descriptor).</summary>
     public uint Id { get; }
@@ -71,7 +71,7 @@ public sealed partial class AdvancedContext
     public ulong SaveArea => Hw.SaveArea.Encoded;
 
     /// <summary>Scheduling state.</summary>
-    public AdvancedContextState State { get; internal set; }
+    public VaContextState State { get; internal set; }
 
     /// <summary>PA of the scheduler fence (8 bytes, kernel-only) the ring's privileged FENCE writes after each buffer.</summary>
     public PhysicalAddress FencePa { get; }
@@ -85,7 +85,7 @@ public sealed partial class AdvancedContext
     /// <summary>Page faults this context took.</summary>
     public int PageFaults { get; internal set; }
 
-    /// <summary>Why the context stopped for good (<see cref="AdvancedContextState.Error"/>), else null.</summary>
+    /// <summary>Why the context stopped for good (<see cref="VaContextState.Error"/>), else null.</summary>
     public string? ErrorReason { get; internal set; }
 
     /// <summary>Fault address reported with the error (0 when none).</summary>
@@ -98,7 +98,7 @@ public sealed partial class AdvancedContext
     public bool IsComplete(ulong fence) => CompletedFence >= fence;
 
     /// <summary>True when buffer <paramref name="fence"/> will never run (the context is in error and it had not retired).</summary>
-    public bool HasFailed(ulong fence) => State == AdvancedContextState.Error && !IsComplete(fence);
+    public bool HasFailed(ulong fence) => State == VaContextState.Error && !IsComplete(fence);
 
     internal PhysicalAddress PrivilegedPa { get; }
     internal ulong PrivilegedVa { get; }

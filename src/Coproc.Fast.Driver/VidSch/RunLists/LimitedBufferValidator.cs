@@ -1,6 +1,6 @@
 using Coproc.Fast.Device.Packets;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>Why the kernel refused a user DMA buffer under enforcement option 1.</summary>
 public enum LimitedBufferViolation

@@ -4,7 +4,7 @@ using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Paging;
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>
 /// VidMm's dedicated coprocessor context of the advanced model (seed 001 §5.6 "VidMm context", behaviour 17): a kernel

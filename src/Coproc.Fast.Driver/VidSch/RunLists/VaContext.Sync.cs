@@ -1,23 +1,23 @@
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm.Residency;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 internal enum HeldKind : byte { Buffer, Wait, Signal }
 
 // One piece of a context's stream held back behind an ungranted wait (seed 001 §10.1): its fence value was reserved
 // when it was submitted, so tickets are final; the entries reach the ring in order once the wait is granted.
 internal readonly record struct HeldItem(HeldKind Kind, UserDmaBuffer? Buffer, int Dwords, ResourceReference[]? Resources,
-    ulong PagingWait, AdvancedSyncObject? Object, ulong Fence);
+    ulong PagingWait, VaSyncObject? Object, ulong Fence);
 
 // Synchronization-object plumbing of one context (seed 001 §10.1): a wait or a signal is a kernel FENCE + interrupt in
 // the ring after everything submitted before it; after a wait, later work is held back here (never written to the
 // ring) until the scheduler grants the object. HeldBack, Blocked and the reserved fence are under RingLock;
 // SyncEvents (the context's event history, §11) is the scheduler's, under its KernelLock.
-public sealed partial class AdvancedContext
+public sealed partial class VaContext
 {
     internal readonly Queue<HeldItem> HeldBack = new();
-    internal readonly Queue<(ulong Fence, HeldKind Kind, AdvancedSyncObject Object)> SyncEvents = new();
+    internal readonly Queue<(ulong Fence, HeldKind Kind, VaSyncObject Object)> SyncEvents = new();
     internal bool Blocked;
     private ulong _reservedFence;
 
@@ -44,7 +44,7 @@ public sealed partial class AdvancedContext
 
     // Under RingLock: a wait or signal — held back when blocked, else a kernel NOP + FENCE(interrupt) in the ring.
     // Returns false when the ring is full (nothing changed). `inserted` tells the caller to record the event.
-    internal bool TryAddSyncPoint(HeldKind kind, AdvancedSyncObject o, PrivilegeEnforcement option, out ulong fence, out bool inserted)
+    internal bool TryAddSyncPoint(HeldKind kind, VaSyncObject o, PrivilegeEnforcement option, out ulong fence, out bool inserted)
     {
         inserted = false;
         if (Holding)

@@ -7,7 +7,7 @@ using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Fast.Driver.Machine;
+namespace Coproc.Fast.Driver;
 
 /// <summary>
 /// The composition root (ARCHITECTURE.md): a <see cref="Coprocessor"/>, VidMm, the residency manager, the ring-0
@@ -16,12 +16,12 @@ namespace Coproc.Fast.Driver.Machine;
 /// </summary>
 /// <remarks>
 /// Design (deterministic mode): the virtual clock is the device's cycle counter. Driver work is a queue of events
-/// ordered by (cycle, sequence) — interrupt service after <see cref="CoprocMachineOptions.InterruptLatencyCycles"/>,
+/// ordered by (cycle, sequence) — interrupt service after <see cref="MachineOptions.InterruptLatencyCycles"/>,
 /// preparation jobs after their modeled CPU cost, timers at their cycle. Between events the device is stepped
 /// while it has work, or jumps to the next event when it has none. No wall-clock time and one thread: the same
 /// inputs give the same bytes, order and trace.
 /// </remarks>
-public sealed partial class CoprocMachine : IDisposable
+public sealed partial class Machine : IDisposable
 {
     private readonly PriorityQueue<(MachineEvent Kind, int Engine), (ulong Cycle, long Seq)> _events = new();
     private readonly DirectDeviceBus? _direct;
@@ -36,10 +36,10 @@ public sealed partial class CoprocMachine : IDisposable
     /// Builds the machine. <paramref name="residency"/> creates the residency manager over VidMm and the device;
     /// null (the default) uses VidMm's <see cref="ResidencyManager"/>.
     /// </summary>
-    public CoprocMachine(CoprocMachineOptions? options = null, Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null)
+    public Machine(MachineOptions? options = null, Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null)
     {
         residency ??= static (vidmm, _) => new ResidencyManager(vidmm);
-        Options = options ?? new CoprocMachineOptions();
+        Options = options ?? new MachineOptions();
         Device = new Coprocessor(Options.Device);
         try
         {
@@ -50,6 +50,7 @@ public sealed partial class CoprocMachine : IDisposable
             else bus = _posted = new PostedDeviceBus(Device);
             Bus = bus;
             Scheduler = CreateSchedulers(bus);
+            if (Options.Model == SchedulingModel.Advanced) CreateRunListBackEnd(bus);
             var gate = Options.Gate;
             if (_direct is not null && gate.Policy == Ring0GatePolicy.Modeled && gate.ChargeVirtualCycles is null)
             {
@@ -69,7 +70,7 @@ public sealed partial class CoprocMachine : IDisposable
     }
 
     /// <summary>The configuration.</summary>
-    public CoprocMachineOptions Options { get; }
+    public MachineOptions Options { get; }
 
     /// <summary>The device.</summary>
     public Coprocessor Device { get; }
@@ -97,6 +98,9 @@ public sealed partial class CoprocMachine : IDisposable
 
     /// <summary>Deterministic mode: driver events run (interrupt service, preparation jobs, timers).</summary>
     public long EventsRun { get; private set; }
+
+    /// <summary>Deterministic mode: interrupt batches the interrupt service routine drained and delivered.</summary>
+    public long InterruptBatches { get; private set; }
 
     /// <summary>Virtual time: the device clock.</summary>
     public ulong Now => Device.Cycle;
@@ -162,6 +166,8 @@ public sealed partial class CoprocMachine : IDisposable
     private bool StepOnce(ulong until)
     {
         ulong now = Now;
+        // Work submitted to the run-list back end since the last step is put on the run list before time moves.
+        if (_runLists is not null && _runLists.Poll()) _direct!.Kicked = true;
         // An interrupt raised by a register write of a driver event (e.g. a reset's CONTEXT_SWITCH from a timer) is
         // serviced after the modeled latency, not at the end of the next idle jump.
         if (NoteInterruptLine()) return true;
@@ -223,6 +229,7 @@ public sealed partial class CoprocMachine : IDisposable
             case MachineEvent.Interrupt:
                 _isrPending = false;
                 int n = InterruptServiceRoutine.Drain(Device.Mmio, ref _records);
+                InterruptBatches++;
                 DeliverInterrupts(_records.AsSpan(0, n));
                 if (InterruptServiceRoutine.LineAsserted(Device.Mmio))
                 {
@@ -230,11 +237,17 @@ public sealed partial class CoprocMachine : IDisposable
                     Enqueue(MachineEvent.Interrupt, Now + Options.InterruptLatencyCycles);
                 }
                 break;
+            case MachineEvent.Preparation when ev.Engine == RunListSlot:
+                _runLists!.RunPagingThread();
+                break;
             case MachineEvent.Preparation:
                 _schedulers[ev.Engine]!.RunPreparation();
                 break;
             case MachineEvent.Timer when ev.Engine == DisplayTimer:
                 Display.OnTimer();
+                break;
+            case MachineEvent.Timer when ev.Engine == RunListSlot:
+                _runLists!.OnTimer();
                 break;
             case MachineEvent.Timer:
                 _schedulers[ev.Engine]!.OnTimer();

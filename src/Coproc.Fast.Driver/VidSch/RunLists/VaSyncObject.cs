@@ -1,15 +1,15 @@
 using Coproc.Fast.Driver.VidSch.Sync;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>
 /// A synchronization object of the advanced model (seed 001 §10): a mutex, a semaphore or a notification event, with
-/// a FIFO wait list (§10.3 "the first waiter"). Created and used through <see cref="AdvancedScheduler"/>; its state
+/// a FIFO wait list (§10.3 "the first waiter"). Created and used through <see cref="RunListScheduler"/>; its state
 /// changes only when the coprocessor reaches the wait or signal in a context's stream (the scheduler fence).
 /// </summary>
-public sealed class AdvancedSyncObject
+public sealed class VaSyncObject
 {
-    internal AdvancedSyncObject(uint handle, SyncObjectKind kind, int count, int max)
+    internal VaSyncObject(uint handle, SyncObjectKind kind, int count, int max)
     {
         Handle = handle;
         Kind = kind;
@@ -23,10 +23,10 @@ public sealed class AdvancedSyncObject
     /// <summary>Mutex, semaphore or notification event.</summary>
     public SyncObjectKind Kind { get; }
 
-    internal AdvancedContext? Owner;  // mutex: the context holding it
+    internal VaContext? Owner;  // mutex: the context holding it
     internal int Count;               // semaphore: available; event: 1 signalled, 0 not
     internal readonly int MaxCount;
-    internal readonly List<AdvancedContext> Waiters = new();
+    internal readonly List<VaContext> Waiters = new();
     internal bool Deleted;
 
     /// <summary>Mutex: the owning context's id (0 = free). Other kinds: 0.</summary>
@@ -45,7 +45,7 @@ public sealed class AdvancedSyncObject
         _ => Count != 0,
     };
 
-    internal void Acquire(AdvancedContext ctx)
+    internal void Acquire(VaContext ctx)
     {
         if (Kind == SyncObjectKind.Mutex) Owner = ctx;
         else if (Kind == SyncObjectKind.Semaphore) Count--;

@@ -1,7 +1,7 @@
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 /// <summary>What happened (the advanced scheduler's event log; same inputs ⇒ same sequence).</summary>
-public enum AdvancedEventKind : byte
+public enum RunListEventKind : byte
 {
     /// <summary>A user DMA buffer entered a context's ring (Detail = fence value).</summary>
     Submitted,
@@ -39,4 +39,4 @@ public enum AdvancedEventKind : byte
 /// <param name="Kind">What happened.</param>
 /// <param name="ContextId">Context concerned (0 = none; VidMm's paging context has its own id).</param>
 /// <param name="Detail">Kind-specific value.</param>
-public readonly record struct AdvancedEvent(ulong Cycle, AdvancedEventKind Kind, uint ContextId, ulong Detail);
+public readonly record struct RunListEvent(ulong Cycle, RunListEventKind Kind, uint ContextId, ulong Detail);

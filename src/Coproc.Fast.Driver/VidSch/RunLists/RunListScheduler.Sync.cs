@@ -1,6 +1,6 @@
 using Coproc.Fast.Driver.VidSch.Sync;
 
-namespace Coproc.Fast.Driver.VidSch.Advanced;
+namespace Coproc.Fast.Driver.VidSch.RunLists;
 
 // Synchronization objects in the advanced model (seed 001 §10–§11, Fig. 24), the way the seed describes them: a wait
 // or a signal becomes a kernel FENCE + interrupt in the context's ring after its earlier work; work submitted after a
@@ -8,9 +8,9 @@ namespace Coproc.Fast.Driver.VidSch.Advanced;
 // (§11) and the §10.3 algorithm runs — a wait takes the object or puts the context on its wait list (it then has no
 // work in the ring and drops out of the run list); a signal hands a mutex to the first waiter, wakes one semaphore
 // waiter (or counts up) and releases every event waiter.
-public sealed partial class AdvancedScheduler
+public sealed partial class RunListScheduler
 {
-    private readonly Dictionary<uint, AdvancedSyncObject> _syncObjects = new();
+    private readonly Dictionary<uint, VaSyncObject> _syncObjects = new();
     private uint _nextSyncHandle;
 
     /// <summary>
@@ -18,7 +18,7 @@ public sealed partial class AdvancedScheduler
     /// of <paramref name="maxCount"/>. Notification event: signalled when <paramref name="initialCount"/> ≠ 0.
     /// </summary>
     /// <exception cref="SyncObjectException">Unknown kind, or a semaphore count outside 0 ≤ initial ≤ max, max ≥ 1.</exception>
-    public AdvancedSyncObject CreateSynchronizationObject(SyncObjectKind kind, int initialCount = 0, int maxCount = 1)
+    public VaSyncObject CreateSynchronizationObject(SyncObjectKind kind, int initialCount = 0, int maxCount = 1)
     {
         if (kind is < SyncObjectKind.Mutex or > SyncObjectKind.NotificationEvent)
             throw new SyncObjectException(SyncObjectError.InvalidArgument, 0, $"unknown object kind {(int)kind}");
@@ -26,7 +26,7 @@ public sealed partial class AdvancedScheduler
             throw new SyncObjectException(SyncObjectError.InvalidArgument, 0, $"semaphore count {initialCount} of {maxCount}");
         lock (KernelLock)
         {
-            var o = new AdvancedSyncObject(++_nextSyncHandle, kind,
+            var o = new VaSyncObject(++_nextSyncHandle, kind,
                 kind == SyncObjectKind.Semaphore ? initialCount : kind == SyncObjectKind.NotificationEvent && initialCount != 0 ? 1 : 0,
                 kind == SyncObjectKind.Semaphore ? maxCount : 1);
             _syncObjects.Add(o.Handle, o);
@@ -36,7 +36,7 @@ public sealed partial class AdvancedScheduler
 
     /// <summary>DeleteSynchronizationObject (seed 001 §10.2): refused while contexts wait on it or own it.</summary>
     /// <exception cref="SyncObjectException">Unknown object, or in use.</exception>
-    public void DeleteSynchronizationObject(AdvancedSyncObject o)
+    public void DeleteSynchronizationObject(VaSyncObject o)
     {
         ArgumentNullException.ThrowIfNull(o);
         lock (KernelLock)
@@ -52,15 +52,15 @@ public sealed partial class AdvancedScheduler
     /// <summary>WaitOnSingleObject (seed 001 §10.2): queued in <paramref name="context"/>'s stream after its earlier work.</summary>
     /// <exception cref="SyncObjectException">Unknown or deleted object.</exception>
     /// <exception cref="InvalidOperationException">The ring is full.</exception>
-    public AdvancedTicket WaitOnSingleObject(AdvancedContext context, AdvancedSyncObject o) => AddSyncPoint(context, o, HeldKind.Wait);
+    public VaTicket WaitOnSingleObject(VaContext context, VaSyncObject o) => AddSyncPoint(context, o, HeldKind.Wait);
 
     /// <summary>SignalObject (seed 001 §10.2): takes effect once <paramref name="context"/>'s earlier work retired.</summary>
     /// <exception cref="SyncObjectException">Unknown or deleted object.</exception>
     /// <exception cref="InvalidOperationException">The ring is full.</exception>
-    public AdvancedTicket SignalObject(AdvancedContext context, AdvancedSyncObject o) => AddSyncPoint(context, o, HeldKind.Signal);
+    public VaTicket SignalObject(VaContext context, VaSyncObject o) => AddSyncPoint(context, o, HeldKind.Signal);
 
     /// <summary>ResetEvent for a notification event: takes effect at once (no stream position needed).</summary>
-    public void ResetEvent(AdvancedSyncObject o)
+    public void ResetEvent(VaSyncObject o)
     {
         ArgumentNullException.ThrowIfNull(o);
         lock (KernelLock)
@@ -71,7 +71,7 @@ public sealed partial class AdvancedScheduler
         }
     }
 
-    private AdvancedTicket AddSyncPoint(AdvancedContext context, AdvancedSyncObject o, HeldKind kind)
+    private VaTicket AddSyncPoint(VaContext context, VaSyncObject o, HeldKind kind)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(o);
@@ -87,16 +87,16 @@ public sealed partial class AdvancedScheduler
             }
         }
         Arrived(context, fence);
-        return new AdvancedTicket(context, fence);
+        return new VaTicket(context, fence);
     }
 
-    private void Check(AdvancedSyncObject o)
+    private void Check(VaSyncObject o)
     {
         if (o.Deleted || !_syncObjects.TryGetValue(o.Handle, out var known) || known != o)
             throw new SyncObjectException(SyncObjectError.UnknownHandle, o.Handle, $"object {o.Handle} is not one of this scheduler's");
     }
 
-    private static bool HeldNames(AdvancedContext c, AdvancedSyncObject o)
+    private static bool HeldNames(VaContext c, VaSyncObject o)
     {
         lock (c.RingLock) return c.HeldBack.Any(h => h.Object == o);
     }
@@ -107,7 +107,7 @@ public sealed partial class AdvancedScheduler
     {
         foreach (var c in _contexts)
         {
-            if (c.State == AdvancedContextState.Error) continue;
+            if (c.State == VaContextState.Error) continue;
             ulong done = c.CompletedFence;
             while (c.SyncEvents.TryPeek(out var e) && e.Fence <= done)
             {
@@ -119,16 +119,16 @@ public sealed partial class AdvancedScheduler
         // Then move released work into the rings (entries it inserts have fences the device has not reached yet; an
         // entry that does not fit waits for the next interrupt, i.e. for the device to free ring space).
         foreach (var c in _contexts)
-            if (c.State != AdvancedContextState.Error && c.DrainHeldBack(Options.Privilege)) Volatile.Write(ref _workArrived, 1);
+            if (c.State != VaContextState.Error && c.DrainHeldBack(Options.Privilege)) Volatile.Write(ref _workArrived, 1);
     }
 
-    private void OnWaitReached(AdvancedContext c, AdvancedSyncObject o)
+    private void OnWaitReached(VaContext c, VaSyncObject o)
     {
         if (o.CanAcquire) { o.Acquire(c); Unblock(c); }
         else o.Waiters.Add(c); // §10.3: the context moves to the object's wait list; nothing of it is in the ring
     }
 
-    private void OnSignalReached(AdvancedSyncObject o)
+    private void OnSignalReached(VaSyncObject o)
     {
         switch (o.Kind)
         {
@@ -149,7 +149,7 @@ public sealed partial class AdvancedScheduler
         }
     }
 
-    private static void Unblock(AdvancedContext c)
+    private static void Unblock(VaContext c)
     {
         lock (c.RingLock) c.Blocked = false;
     }

@@ -1,6 +1,6 @@
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Fast.Driver.Machine;
+namespace Coproc.Fast.Driver;
 
 /// <summary>
 /// Sees every batch of interrupt records the machine's interrupt service routine read (native-layout.md §9.2), before
@@ -13,7 +13,7 @@ public interface IInterruptTap
     void OnInterrupts(ReadOnlySpan<InterruptRecord> records);
 }
 
-public sealed partial class CoprocMachine
+public sealed partial class Machine
 {
     /// <summary>Receives every interrupt record the ISR drained (null: none, at no cost).</summary>
     public IInterruptTap? InterruptTap { get; set; }

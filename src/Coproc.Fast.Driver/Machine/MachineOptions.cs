@@ -1,0 +1,82 @@
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Driver.VidSch.RunLists;
+
+namespace Coproc.Fast.Driver;
+
+/// <summary>How a <see cref="Machine"/> drives time (ARCHITECTURE.md "Two ways to run the same code").</summary>
+public enum MachineRunMode
+{
+    /// <summary>One thread, a virtual clock; device steps, interrupt handling, preparation jobs and timers are events on it.</summary>
+    Deterministic = 0,
+    /// <summary>The device runs free on its own thread; the scheduler and the preparation worker are real threads.</summary>
+    Threaded = 1,
+}
+
+/// <summary>
+/// Which scheduling model a <see cref="Machine"/> runs (docs/models.md): the engine back end and the submission path
+/// its contexts use. Ring-3 user queues, flips, sync objects and every engine exist in every model.
+/// </summary>
+public enum SchedulingModel
+{
+    /// <summary>
+    /// Seed 000 / seed 001 §3: the KMD copies each command buffer in, validates and patches it, splits it and builds
+    /// paging buffers; VidSch drives every engine with CONTEXT_SWITCH / NEXT_CONTEXT (direct switching).
+    /// </summary>
+    Basic = 0,
+    /// <summary>
+    /// Seed 001 §4–§8: processes with their own GPU virtual address spaces submit user-built (limited) DMA buffers as
+    /// they are; surface- or page-level demand faulting with the paging list; the run-list engine
+    /// (<see cref="RunListOptions.Engine"/>) is driven by hardware run lists (two-element rules or the history buffer).
+    /// The other engines keep direct switching for kernel-path contexts.
+    /// </summary>
+    Advanced = 1,
+    /// <summary>
+    /// Seed 003 as the whole model (hardware-accelerated scheduling): applications' contexts are user queues
+    /// registered once with the device's scheduling core and submitted through doorbells; the core arbitrates them by
+    /// priority with time slices; the kernel registers queues, pages memory and handles faults. Kernel-path contexts
+    /// (the present path's flips) remain available on every engine.
+    /// </summary>
+    Hardware = 2,
+}
+
+/// <summary>Configuration of a <see cref="Machine"/>.</summary>
+public sealed record MachineOptions
+{
+    /// <summary>The scheduling model (default <see cref="SchedulingModel.Basic"/>).</summary>
+    public SchedulingModel Model { get; init; } = SchedulingModel.Basic;
+
+    /// <summary>The run-list back end of <see cref="SchedulingModel.Advanced"/> (ignored by the other models).</summary>
+    public RunListOptions RunLists { get; init; } = new();
+
+    /// <summary>The device. Default: 64 MiB local, 64 MiB system, no vsync.</summary>
+    public CoprocessorOptions Device { get; init; } = new()
+    {
+        LocalMemoryBytes = 64UL << 20, SystemMemoryBytes = 64UL << 20, ApertureBytes = 4UL << 20, VsyncPeriodCycles = 0,
+    };
+
+    /// <summary>The scheduler (its <see cref="VidSchOptions.Engine"/> is the default engine of new contexts).</summary>
+    public VidSchOptions Scheduler { get; init; } = new();
+
+    /// <summary>
+    /// Engines with a scheduler of their own (same options, engine and context-id range changed). Null (the default):
+    /// all five. Must include the default engine.
+    /// </summary>
+    public IReadOnlyList<Coproc.Fast.Device.Engines.EngineKind>? ScheduledEngines { get; init; }
+
+    /// <summary>The ring-0 gate. Default: modeled cost (deterministic).</summary>
+    public Ring0GateOptions Gate { get; init; } = new();
+
+    /// <summary>Per-process limits of the KMD (outstanding submissions, kernel memory; docs/containment.md).</summary>
+    public KmdQuotas Quotas { get; init; } = new();
+
+    /// <summary>Run mode.</summary>
+    public MachineRunMode Mode { get; init; } = MachineRunMode.Deterministic;
+
+    /// <summary>Device cycles per step while the device has work.</summary>
+    public ulong StepCycles { get; init; } = 4096;
+
+    /// <summary>Modeled interrupt latency + handler cost in device cycles (deterministic mode; 2 µs at 1 GHz).</summary>
+    public ulong InterruptLatencyCycles { get; init; } = 2_000;
+}
