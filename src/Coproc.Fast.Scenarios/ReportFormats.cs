@@ -35,6 +35,7 @@ public static class ReportFormats
             w.WriteString("scenario", report.ScenarioName);
             w.WriteNumber("seed", report.Seed);
             w.WriteString("mode", report.Mode.ToString().ToLowerInvariant());
+            w.WriteString("model", report.Model.ToString().ToLowerInvariant());
             w.WriteNumber("duration_cycles", report.DurationCycles);
             w.WriteNumber("cycles_run", report.CyclesRun);
             w.WriteString("stopped_by", report.Stop switch
@@ -62,6 +63,7 @@ public static class ReportFormats
                 w.WriteNumber("missed_vsyncs", r.MissedVsyncs);
                 w.WriteNumber("preemptions", r.Preemptions);
                 w.WriteNumber("faults", r.Faults);
+                w.WriteNumber("page_faults", r.PageFaults);
                 w.WriteNumber("bytes_paged", r.BytesPaged);
                 w.WriteNumber("submit_to_start_p50_cycles", r.SubmitToStartP50Cycles);
                 w.WriteNumber("submit_to_start_p99_cycles", r.SubmitToStartP99Cycles);

@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.Diagnostics;
 
@@ -30,6 +31,9 @@ public sealed record ScenarioReport(
 
     /// <summary>Why the run ended (a guard or Ctrl+C leaves <see cref="CyclesRun"/> short of the duration).</summary>
     public RunStop Stop { get; init; }
+
+    /// <summary>The scheduling model the run used (docs/models.md).</summary>
+    public SchedulingModel Model { get; init; }
 
     /// <summary>The device cycles the scenario asked for (its <c>duration_cycles</c>; 0 when unknown).</summary>
     public ulong DurationCycles { get; init; }
@@ -67,4 +71,8 @@ public sealed record ContextReportRow(
     long BytesPaged,
     ulong SubmitToStartP50Cycles,
     ulong SubmitToStartP99Cycles,
-    long Ring0GateEntries);
+    long Ring0GateEntries)
+{
+    /// <summary>Page faults resolved by demand paging (the advanced model; 0 in the others). Not counted in <see cref="Faults"/>.</summary>
+    public long PageFaults { get; init; }
+}

@@ -31,7 +31,7 @@ public static class ScenarioReportBuilder
             var s = contexts[i];
             rows.Add(new ContextReportRow(s.ProcessName, s.ContextName, (EngineKind)s.Engine, s.GpuCycles, observer.GpuTimeShare(i),
                 s.BuffersCompleted, s.FramesPresented, s.MissedVsyncs, s.Preemptions, s.Faults, s.BytesPaged,
-                s.LatencyPercentile(50), s.LatencyPercentile(99), s.Ring0GateEntries));
+                s.LatencyPercentile(50), s.LatencyPercentile(99), s.Ring0GateEntries) { PageFaults = s.PageFaults });
         }
         return new ScenarioReport(scenario.Name, seed, mode, cyclesRun, rows, trace.Snapshot(), frame, notes ?? []) { DurationCycles = scenario.DurationCycles };
     }

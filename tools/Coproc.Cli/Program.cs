@@ -62,7 +62,7 @@ public static class Program
     }
 
     /// <summary>
-    /// The command tree: <c>demo</c>, <c>run</c>, <c>bench</c>, with <c>--help</c> on each, <c>--version</c> and the
+    /// The command tree: <c>demo</c>, <c>run</c>, <c>compare</c>, <c>bench</c>, with <c>--help</c> on each, <c>--version</c> and the
     /// <c>[suggest]</c> completion directive (dotnet-suggest) on the root.
     /// </summary>
     public static RootCommand BuildCommandLine(CliConsole io, IScenarioRunner? runner)
@@ -73,11 +73,12 @@ public static class Program
         {
             RunCommand.CreateDemo(io, runner),
             RunCommand.CreateRun(io, runner),
+            CompareCommand.Create(io, runner),
             BenchCommand.Create(io),
         };
         root.HelpName = "coproc";
         // Reached only by options alone (e.g. "coproc --strict"): a verb is needed.
-        root.SetAction(new Func<ParseResult, int>(_ => throw new UsageException("a verb is needed: demo, run or bench")));
+        root.SetAction(new Func<ParseResult, int>(_ => throw new UsageException("a verb is needed: demo, run, compare or bench")));
         return root;
     }
 }

@@ -53,6 +53,9 @@ public sealed class ContextStatistics
     /// <summary>Faults and resets.</summary>
     public long Faults { get; internal set; }
 
+    /// <summary>Page faults resolved by demand paging (advanced model); not errors.</summary>
+    public long PageFaults { get; internal set; }
+
     /// <summary>Bytes paged on its behalf.</summary>
     public long BytesPaged { get; internal set; }
 

@@ -166,6 +166,18 @@ public sealed class SchedulingObserver
             _sink.Emit(TraceEvent.Instant(_engineTracks[c.Stats.Engine], TraceCategory.Fault, reason, cycle, c.Stats.ProcessId, c.Stats.ContextId, address));
     }
 
+    /// <summary>
+    /// A page fault of the context that demand paging resolves (the advanced model, seed 001 §5.6–§5.8): counted apart
+    /// from <see cref="Faulted"/> (errors and resets); its work stays queued and resumes once the page is resident.
+    /// </summary>
+    public void PageFaulted(int context, ulong cycle, ulong address = 0)
+    {
+        var c = _contexts[context];
+        c.Stats.PageFaults++;
+        if (_sink.IsEnabled)
+            _sink.Emit(TraceEvent.Instant(_engineTracks[c.Stats.Engine], TraceCategory.Fault, "page fault", cycle, c.Stats.ProcessId, c.Stats.ContextId, address));
+    }
+
     /// <summary>A paging buffer ran on <paramref name="engine"/> for the context's allocations (seed 001 §11).</summary>
     public void Paged(int context, EngineKind engine, ulong startCycle, ulong cycles, long bytes, bool evict)
     {

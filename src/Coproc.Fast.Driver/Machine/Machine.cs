@@ -87,6 +87,15 @@ public sealed partial class Machine : IDisposable
     /// <summary>The kernel-mode driver.</summary>
     public Kmd Kmd { get; }
 
+    private UserQueueRegistrar? _userQueues;
+
+    /// <summary>
+    /// Ring-3 user queues (seed 003): registered once through the ring-0 gate, then filled and rung from ring 3; the
+    /// device's scheduling core runs them. Available in every <see cref="SchedulingModel"/>; the hardware model runs
+    /// every application context this way.
+    /// </summary>
+    public UserQueueRegistrar UserQueues => LazyInitializer.EnsureInitialized(ref _userQueues, () => new UserQueueRegistrar(Device, Gate));
+
     /// <summary>The scheduler of the default engine (<see cref="VidSchOptions.Engine"/>, render unless configured).</summary>
     public VidSchScheduler Scheduler { get; }
 

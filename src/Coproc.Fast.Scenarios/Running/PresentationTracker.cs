@@ -18,12 +18,15 @@ namespace Coproc.Fast.Scenarios.Running;
 /// Simplified: there is one display, so only the display owner flips; the other presenters (a game) hand frames to
 /// the compositor, and a frame of theirs counts as presented at the first vsync after its buffer completed.
 /// </remarks>
-internal sealed class PresentationTracker(Ring0ContextDriver context, SchedulingObserver observer, ulong period, PresentManager? display)
+internal sealed class PresentationTracker(IScenarioContext context, SchedulingObserver observer, ulong period, PresentManager? display)
 {
     private readonly List<(int Frame, long Submission, long Flip, ulong Due)> _frames = [];
 
     /// <summary>The context presenting.</summary>
-    public Ring0ContextDriver Context { get; } = context;
+    public IScenarioContext Context { get; } = context;
+
+    // The display owner flips through the KMD's present path: a ring-0 context (null otherwise).
+    private VidSchContext? Kernel => (Context as Ring0ContextDriver)?.Context;
 
     /// <summary>Frames presented.</summary>
     public long Presented { get; private set; }
@@ -48,7 +51,7 @@ internal sealed class PresentationTracker(Ring0ContextDriver context, Scheduling
         {
             try
             {
-                if (!display.TryFlip(processId, Context.Context, surface, FlipKind.Vsync, out flip)) FlipsBlocked++;
+                if (!display.TryFlip(processId, Kernel!, surface, FlipKind.Vsync, out flip)) FlipsBlocked++;
             }
             catch (FlipRejectedException e)
             {
@@ -60,14 +63,14 @@ internal sealed class PresentationTracker(Ring0ContextDriver context, Scheduling
 
     private bool Shown((int Frame, long Submission, long Flip, ulong Due) f) =>
         display is null
-            ? f.Submission != 0 && Context.Context.StatusOf(f.Submission) == SubmissionStatus.Completed
-            : f.Flip != 0 && display.StatusOf(Context.Context, f.Flip) == FlipStatus.Presented;
+            ? f.Submission != 0 && Context.StatusOf(f.Submission) == SubmissionStatus.Completed
+            : f.Flip != 0 && display.StatusOf(Kernel!, f.Flip) == FlipStatus.Presented;
 
     private bool CanStillShow((int Frame, long Submission, long Flip, ulong Due) f)
     {
-        if (f.Submission == 0 || Context.Context.StatusOf(f.Submission) is not (SubmissionStatus.Pending or SubmissionStatus.Completed)) return false;
-        if (display is null) return Context.Context.StatusOf(f.Submission) == SubmissionStatus.Pending;
-        return f.Flip != 0 && display.StatusOf(Context.Context, f.Flip) is FlipStatus.Queued or FlipStatus.Latched;
+        if (f.Submission == 0 || Context.StatusOf(f.Submission) is not (SubmissionStatus.Pending or SubmissionStatus.Completed)) return false;
+        if (display is null) return Context.StatusOf(f.Submission) == SubmissionStatus.Pending;
+        return f.Flip != 0 && display.StatusOf(Kernel!, f.Flip) is FlipStatus.Queued or FlipStatus.Latched;
     }
 
     /// <summary>

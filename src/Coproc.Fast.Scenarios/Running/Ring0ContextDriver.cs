@@ -24,7 +24,7 @@ namespace Coproc.Fast.Scenarios.Running;
 /// the memory it would have written (a band of the surface, the compute buffer) — the same device cycles of work.
 /// Ring-0 VIDEO_DECODE is such a FILL too (the scenario's decoder is the ring-3 one).
 /// </remarks>
-internal sealed class Ring0ContextDriver
+internal sealed class Ring0ContextDriver : IScenarioContext
 {
     private const int MaxRepeats = 64; // work packets per mix entry when one target cannot absorb the budget
     private readonly Machine _machine;
@@ -60,6 +60,9 @@ internal sealed class Ring0ContextDriver
 
     /// <summary>The VidSch context.</summary>
     public VidSchContext Context { get; }
+
+    /// <inheritdoc />
+    public SubmissionStatus StatusOf(long id) => Context.StatusOf(id);
 
     /// <summary>Buffers queued and not yet retired or failed.</summary>
     public long Outstanding => Context.Submitted - Context.Completed - Context.Failed;

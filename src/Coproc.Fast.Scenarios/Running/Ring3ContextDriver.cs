@@ -7,6 +7,7 @@ using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Scenarios.Running;
 
@@ -23,7 +24,7 @@ namespace Coproc.Fast.Scenarios.Running;
 /// queue, but each submission is bracketed by two TIMESTAMP packets (native-layout.md §8.2), so its start and end on
 /// the engine are exact device cycles.
 /// </remarks>
-internal sealed class Ring3ContextDriver
+internal sealed class Ring3ContextDriver : IScenarioContext
 {
     private const uint RingBytes = 64 * 1024;
     private const uint VideoWidth = 320, VideoHeight = 180;
@@ -93,19 +94,8 @@ internal sealed class Ring3ContextDriver
             // The decoder's output as another process sees it: offset 0 of the first allocation (a compositor window).
             if (!_targets.VideoOutput.IsEmpty) VideoSource = (handles[0], Surface.Packed(0, VideoWidth, VideoHeight), vas[0].Bytes);
 
-            // The queue's kernel objects: descriptor and ring in system memory, a save area in local memory.
-            var descriptor = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly, flags: AllocationFlags.Contiguous);
-            var ring = vidmm.Allocate(RingBytes, RingBytes, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
-            var save = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
-            machine.Device.Memory.GetSpan(vidmm.PhysicalAddressOf(descriptor, 0), 4096).Clear();
-            machine.Device.Memory.GetSpan(vidmm.PhysicalAddressOf(save, 0), 4096).Clear();
-            var registration = registrar.Register(process.Id, new UserQueueRegistrationRequest
-            {
-                ContextId = contextId, Engine = spec.Engine, Priority = (byte)spec.Priority,
-                TimeSliceCycles = (uint)Math.Min(machine.Scheduler.Options.QuantumCycles, uint.MaxValue),
-                DescriptorAddress = vidmm.PhysicalAddressOf(descriptor, 0).Encoded,
-                RingBase = vidmm.PhysicalAddressOf(ring, 0).Encoded, RingBytes = RingBytes,
-            }, new UserQueueExecution(vidmm.PhysicalAddressOf(save, 0), space.Descriptor));
+            // The queue's kernel objects (descriptor, ring, save area) and its registration through the gate.
+            var registration = machine.CreateUserQueue(process.Id, space, contextId, spec.Engine, (byte)spec.Priority, RingBytes);
             _queue = registration.Open(machine.Device.Memory);
         }
         _packets = new uint[PacketMixEncoder.SizeInDwords(spec.Submission.Packets) + PacketMixEncoder.MisbehaviourDwords + 16];
@@ -122,6 +112,13 @@ internal sealed class Ring3ContextDriver
 
     /// <summary>The observer handle.</summary>
     public int Handle { get; }
+
+    /// <summary>
+    /// Submission <paramref name="id"/> (its index + 1, the value its FENCE writes): completed once the queue's fence
+    /// reached it.
+    /// </summary>
+    public SubmissionStatus StatusOf(long id) =>
+        id <= 0 ? SubmissionStatus.Unknown : _machine.Device.Memory.Read64(_fence) >= (ulong)id ? SubmissionStatus.Completed : SubmissionStatus.Pending;
 
     /// <summary>Submissions written and not yet completed.</summary>
     public int Outstanding => _inFlight.Count;

@@ -32,6 +32,11 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
     private readonly Dictionary<int, int> _pending = [];
     private readonly Dictionary<int, string> _faultPendingReset = [];
 
+    private readonly HashSet<uint> _demandPaged = [];
+
+    /// <summary>Marks <paramref name="contextId"/> as demand-paged (advanced model): its page-fault interrupts are not errors.</summary>
+    public void TrackDemandPaged(uint contextId) => _demandPaged.Add(contextId);
+
     /// <summary>Paging buffers seen.</summary>
     public long PagingBuffers { get; private set; }
 
@@ -161,6 +166,9 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
         {
             bool fault = r.Source is InterruptRecord.PageFault or InterruptRecord.ProtectionFault or InterruptRecord.InvalidCommand;
             if (fault && _schedulers.ContainsKey((int)r.ContextId)) continue;
+            // A page fault of a demand-paged context (advanced model) is its normal operation, reported by its driver
+            // as a page fault (SchedulingObserver.PageFaulted), not an error.
+            if (r.Source == InterruptRecord.PageFault && _demandPaged.Contains(r.ContextId)) continue;
             if ((InterruptSource)r.Source == InterruptSource.Vsync) continue; // the runner emits each vsync itself
             observer.Interrupt(new InterruptInfo((InterruptSource)r.Source, r.Engine, r.ContextId, r.Data0, r.Data1, r.Cycle));
         }

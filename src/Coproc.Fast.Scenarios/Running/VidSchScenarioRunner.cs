@@ -48,7 +48,8 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         if (threaded)
             notes.Add("threaded: device, scheduler and preparation threads run freely (results vary from run to run); every context " +
                       "submits as fast as its buffers in flight allow (periods are not honoured; the device clock moves only while it has work).");
-        using var run = Setup(scenario, seed, preemption, options.Trace, threaded);
+        var model = options.Model ?? scenario.Model;
+        using var run = Setup(scenario, seed, preemption, options.Trace, threaded, model);
         ulong cycles = threaded ? run.ExecuteThreaded(progress, limit, cancellation) : run.Execute(progress, limit, cancellation);
         if (run.Stop == RunStop.TimeLimit)
             notes.Add($"stopped by the wall-clock guard after {limit.TotalSeconds:0.###} s at cycle {cycles:N0} of {scenario.DurationCycles:N0} " +
@@ -61,7 +62,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         try { frame = DisplayedFrame.Read(run.Machine.Device.Mmio, run.Machine.Device.Memory); }
         catch (FrameCaptureException) { /* nothing was ever presented: no frame.png */ }
         return ScenarioReportBuilder.Build(scenario, seed, threaded ? RunMode.Threaded : RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes)
-            with { Stop = run.Stop, Warnings = findings.Select(f => f.Message).ToArray() };
+            with { Stop = run.Stop, Warnings = findings.Select(f => f.Message).ToArray(), Model = model };
     }
 
     /// <inheritdoc />
@@ -76,7 +77,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         try
         {
             using var run = new ScenarioExecution(scenario, options.Seed ?? scenario.Seed, options.Preemption ?? scenario.Options.Preemption,
-                NullTraceSink.Instance, threaded: false);
+                NullTraceSink.Instance, threaded: (options.Mode ?? scenario.Mode) == RunMode.Threaded, options.Model ?? scenario.Model);
             return [];
         }
         catch (ScenarioSetupException e)
@@ -85,11 +86,11 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         }
     }
 
-    private static ScenarioExecution Setup(Scenario scenario, ulong seed, bool preemption, ITraceSink trace, bool threaded)
+    private static ScenarioExecution Setup(Scenario scenario, ulong seed, bool preemption, ITraceSink trace, bool threaded, SchedulingModel model)
     {
         try
         {
-            return new ScenarioExecution(scenario, seed, preemption, trace, threaded);
+            return new ScenarioExecution(scenario, seed, preemption, trace, threaded, model);
         }
         catch (ScenarioSetupException e)
         {
@@ -97,16 +98,32 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         }
     }
 
-    /// <summary>The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput divisor, scheduler).</summary>
-    public static MachineOptions MachineOptions(Scenario scenario, bool preemption, MachineRunMode mode = MachineRunMode.Deterministic)
+    /// <summary>
+    /// The machine options a scenario asks for (device sizes, vsync, fill and work costs divided by the throughput
+    /// divisor, scheduler) in <paramref name="model"/> (null: the scenario's own).
+    /// </summary>
+    public static MachineOptions MachineOptions(Scenario scenario, bool preemption, MachineRunMode mode = MachineRunMode.Deterministic,
+        SchedulingModel? model = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         var o = scenario.Options;
         int d = Math.Max(1, o.ThroughputDivisor);
         var pc = PacketCosts.Default;
         var wc = Coproc.Fast.Device.Engines.Work.WorkCosts.Default;
+        var m = model ?? scenario.Model;
+        var contexts = scenario.Contexts.ToList();
+        int displayOwner = ScenarioExecution.DisplayOwner(contexts);
+        var kernelPath = Enumerable.Range(0, contexts.Count).Where(i => ScenarioExecution.PathOf(m, contexts, i, displayOwner) == ContextPath.Kernel).ToList();
         return new MachineOptions
         {
+            Model = m,
+            // The advanced model's run-list back end drives the render engine (docs/models.md): history-buffer run lists
+            // of up to four contexts, the scenario's quantum, limited buffers under option 3, surface-level faulting.
+            RunLists = new Driver.VidSch.RunLists.RunListOptions
+            {
+                Engine = EngineKind.Render, Mechanism = Driver.VidSch.RunLists.RunListMechanism.History, RunListLength = 4,
+                QuantumCycles = o.QuantumCycles, RingBytes = 64 * 1024,
+            },
             Mode = mode,
             Device = new CoprocessorOptions
             {
@@ -132,11 +149,10 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
                 RingBytes = 64 * 1024,
                 // More than running + next: a waiting higher-priority context gets into the hardware, where the
                 // quantum decision (seed 001 §5.5) can preempt the running one for it.
-                MaxInFlight = Math.Max(2, Math.Min(8, scenario.Contexts.Count(c => c.Context.Submission.Path == SubmitPath.Ring0) + 1)),
+                MaxInFlight = Math.Max(2, Math.Min(8, kernelPath.Count + 1)),
             },
-            // One scheduler per engine a ring-0 context uses (render always: the default scheduler).
-            ScheduledEngines = scenario.Contexts.Where(c => c.Context.Submission.Path == SubmitPath.Ring0).Select(c => c.Context.Engine)
-                .Append(EngineKind.Render).Distinct().Order().ToArray(),
+            // One scheduler per engine a kernel-path context uses (render always: the default scheduler).
+            ScheduledEngines = kernelPath.Select(i => contexts[i].Context.Engine).Append(EngineKind.Render).Distinct().Order().ToArray(),
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
         };
     }
@@ -150,19 +166,27 @@ internal sealed partial class ScenarioExecution : IDisposable
     private readonly List<ScenarioProcess> _processes = [];
     private readonly Ring0ContextDriver?[] _ring0;
     private readonly Ring3ContextDriver?[] _ring3;
+    private readonly VaContextDriver?[] _va;
+    private readonly SchedulingModel _model;
     private readonly PresentationTracker?[] _presenters;
     private readonly int[] _submitted;
     private readonly ScenarioProcess[] _processOf;
     private readonly ScheduleObserverAdapter _adapter;
 
-    public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace, bool threaded = false)
+    public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace, bool threaded = false,
+        SchedulingModel model = SchedulingModel.Basic)
     {
         _scenario = scenario;
+        _model = model;
         _plan = SubmissionPlan.Build(scenario, seed);
         try
         {
             Machine = new Machine(VidSchScenarioRunner.MachineOptions(scenario, preemption,
-                threaded ? MachineRunMode.Threaded : MachineRunMode.Deterministic));
+                threaded ? MachineRunMode.Threaded : MachineRunMode.Deterministic, model));
+        }
+        catch (NotSupportedException e)
+        {
+            throw new ScenarioSetupException("$.model", $"the {model.ToString().ToLowerInvariant()} model cannot run this way: {e.Message}", e);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or OutOfMemoryException or VidMmException)
         {
@@ -180,13 +204,14 @@ internal sealed partial class ScenarioExecution : IDisposable
             var contexts = scenario.Contexts.ToList();
             _ring0 = new Ring0ContextDriver?[contexts.Count];
             _ring3 = new Ring3ContextDriver?[contexts.Count];
+            _va = new VaContextDriver?[contexts.Count];
+            var vaProcesses = new Dictionary<ScenarioProcess, Driver.VidSch.RunLists.VaProcess>();
             _presenters = new PresentationTracker?[contexts.Count];
             _submitted = new int[contexts.Count];
             _processOf = new ScenarioProcess[contexts.Count];
-            var registrar = new UserQueueRegistrar(Machine.Device, Machine.Gate);
+            var registrar = Machine.UserQueues;
             var byProcess = new Dictionary<ProcessSpec, ScenarioProcess>();
-            int displayOwner = contexts.FindIndex(c => c.Context.Submission.Flip && c.Context.Kind == ContextKind.Compositor);
-            if (displayOwner < 0) displayOwner = contexts.FindIndex(c => c.Context.Submission.Flip && c.Context.Submission.Path == SubmitPath.Ring0);
+            int displayOwner = DisplayOwner(contexts);
             var paths = ScenarioSetupException.ContextPaths(scenario);
             for (int i = 0; i < contexts.Count; i++)
             {
@@ -210,7 +235,23 @@ internal sealed partial class ScenarioExecution : IDisposable
                     _processes.Add(process);
                 }
                 _processOf[i] = process;
-                if (cs.Submission.Path == SubmitPath.Ring0)
+                var path = PathOf(model, contexts, i, displayOwner);
+                if (path == ContextPath.UserBuffer)
+                {
+                    // The advanced model (docs/models.md): the process's own GPU VA space, demand-faulted allocations,
+                    // user-built buffers on the run-list engine; the display owner flips its primaries through kernel commands.
+                    if (!vaProcesses.TryGetValue(process, out var vaProcess)) vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess());
+                    IReadOnlyList<(Driver.VidMm.AllocationHandle, ulong)>? primaries = null;
+                    if (i == displayOwner)
+                    {
+                        PreparePrimarySurfaces(process);
+                        primaries = process.Surfaces;
+                    }
+                    var va = _va[i] = new VaContextDriver(Machine, vaProcess, process, cs, i, Observer, primaries);
+                    _adapter.TrackDemandPaged(va.Context.Id);
+                    if (cs.Submission.Flip) _presenters[i] = new PresentationTracker(va, Observer, scenario.Options.VsyncPeriodCycles, null);
+                }
+                else if (path == ContextPath.Kernel)
                 {
                     int chain = 0;
                     if (i == displayOwner) chain = PreparePrimarySurfaces(process);
@@ -226,7 +267,9 @@ internal sealed partial class ScenarioExecution : IDisposable
                     // (the kernel grants queue priorities, docs/scheduling-policy.md rule 3).
                     registrar.SetPriorityLimit(process.Id, (byte)Math.Clamp(cs.Priority, 0, 15));
                     // Ring-3 context ids: a range of their own, below VidSch's (seed 003 queue contexts).
-                    _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer);
+                    var r3 = _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer);
+                    // A presenting application turned into a user queue (the hardware model) still has its frames counted.
+                    if (cs.Submission.Flip) _presenters[i] = new PresentationTracker(r3, Observer, scenario.Options.VsyncPeriodCycles, null);
                 }
             }
             if (displayOwner >= 0 && _ring0[displayOwner] is { Spec.Kind: ContextKind.Compositor } compositor) ShareWithCompositor(compositor);
@@ -246,6 +289,38 @@ internal sealed partial class ScenarioExecution : IDisposable
     }
 
     public Machine Machine { get; }
+
+    /// <summary>
+    /// The display owner: the compositor that flips, else the first ring-0 context that flips (-1: none). It keeps the
+    /// kernel present path in the basic and hardware models.
+    /// </summary>
+    public static int DisplayOwner(IReadOnlyList<(ProcessSpec Process, ContextSpec Context)> contexts)
+    {
+        int owner = -1;
+        for (int i = 0; i < contexts.Count && owner < 0; i++)
+            if (contexts[i].Context.Submission.Flip && contexts[i].Context.Kind == ContextKind.Compositor) owner = i;
+        for (int i = 0; i < contexts.Count && owner < 0; i++)
+            if (contexts[i].Context.Submission.Flip && contexts[i].Context.Submission.Path == SubmitPath.Ring0) owner = i;
+        return owner;
+    }
+
+    /// <summary>
+    /// How context <paramref name="i"/> submits in <paramref name="model"/> (docs/models.md): basic — as the scenario
+    /// says; hardware — every ring-0 context but the display owner becomes a doorbell user queue; advanced — every
+    /// context on the run-list engine (render) submits user-built buffers to the run-list back end, the others as the
+    /// scenario says.
+    /// </summary>
+    public static ContextPath PathOf(SchedulingModel model, IReadOnlyList<(ProcessSpec Process, ContextSpec Context)> contexts, int i, int displayOwner)
+    {
+        var c = contexts[i].Context;
+        var declared = c.Submission.Path == SubmitPath.Ring0 ? ContextPath.Kernel : ContextPath.UserQueue;
+        return model switch
+        {
+            SchedulingModel.Hardware when declared == ContextPath.Kernel && i != displayOwner => ContextPath.UserQueue,
+            SchedulingModel.Advanced when c.Engine == EngineKind.Render => ContextPath.UserBuffer,
+            _ => declared,
+        };
+    }
 
     private static readonly uint[] Accents = [0xFFE74C3C, 0xFF2ECC71, 0xFFF39C12, 0xFF9B59B6, 0xFF1ABC9C, 0xFFE67E22];
 
@@ -324,6 +399,11 @@ internal sealed partial class ScenarioExecution : IDisposable
                 Auditor.NoteOutstandingAtEnd(r3.Spec.Engine, -1, $"{_processOf[r3.Index].Spec.Name} / {r3.Spec.Name} (ring 3)", r3.Outstanding,
                     r3.ProgressSince, end, _scenario.Options.QuantumCycles,
                     _ring3.Count(o => o is not null && o.Outstanding > 0 && o.Spec.Engine == r3.Spec.Engine && o.Spec.Priority == r3.Spec.Priority));
+        foreach (var va in _va)
+            if (va is not null && va.Outstanding > 0)
+                Auditor.NoteOutstandingAtEnd(va.Spec.Engine, -1, $"{_processOf[va.Index].Spec.Name} / {va.Spec.Name} (run list)", va.Outstanding,
+                    va.ProgressSince, end, _scenario.Options.QuantumCycles,
+                    _va.Count(o => o is not null && o.Outstanding > 0 && o.Spec.Priority == va.Spec.Priority));
         return Auditor.Findings;
     }
 
@@ -365,6 +445,7 @@ internal sealed partial class ScenarioExecution : IDisposable
             CoprocMetrics.DeviceCycles.Add((long)(Machine.Now - now));
             now = Machine.Now;
             foreach (var r3 in _ring3) r3?.Poll(now);
+            foreach (var va in _va) va?.Poll(now);
             AdvanceClock(ref clock, now, duration, progress, "");
         }
         return Math.Min(Machine.Now, duration);
@@ -374,15 +455,21 @@ internal sealed partial class ScenarioExecution : IDisposable
     {
         var spec = _scenario.Contexts.ElementAt(p.Context).Context;
         int limit = spec.Submission.BuffersInFlight <= 0 ? int.MaxValue : spec.Submission.BuffersInFlight;
+        var process = _processOf[p.Context];
         if (_ring0[p.Context] is { } r0)
         {
             long id = r0.Outstanding < limit ? r0.Submit(p.Index, p.Misbehaviour, now) : 0;
-            var process = _processOf[p.Context];
             _presenters[p.Context]?.Frame(p.Index, id, p.Cycle, process.Id, process.Surface(p.Index).Handle);
         }
-        else if (_ring3[p.Context] is { } r3 && r3.Outstanding < limit)
+        else if (_va[p.Context] is { } va)
         {
-            r3.Submit(p.Index, p.Misbehaviour, now);
+            long id = va.Outstanding < limit ? va.Submit(p.Index, p.Misbehaviour, now) : 0;
+            _presenters[p.Context]?.Frame(p.Index, id, p.Cycle, process.Id, default);
+        }
+        else if (_ring3[p.Context] is { } r3)
+        {
+            long id = r3.Outstanding < limit && r3.Submit(p.Index, p.Misbehaviour, now) ? p.Index + 1 : 0;
+            _presenters[p.Context]?.Frame(p.Index, id, p.Cycle, process.Id, default);
         }
     }
 
@@ -400,6 +487,10 @@ internal sealed partial class ScenarioExecution : IDisposable
                 if (r0.Outstanding >= limit) return;
                 r0.Submit(_submitted[c], m, now);
             }
+            else if (_va[c] is { } va)
+            {
+                if (va.Outstanding >= limit || va.Submit(_submitted[c], m, now) == 0) return;
+            }
             else if (_ring3[c] is { } r3)
             {
                 if (r3.Outstanding >= limit || !r3.Submit(_submitted[c], m, now)) return;
@@ -411,6 +502,7 @@ internal sealed partial class ScenarioExecution : IDisposable
     /// <summary>Lines for under the table.</summary>
     public IEnumerable<string> Notes(bool preemption)
     {
+        if (_model != SchedulingModel.Basic) yield return ModelNote();
         yield return $"preemption {(preemption ? "on" : "off")}; VidSch preempted {Machine.Schedulers.Sum(s => s?.PreemptionCount ?? 0)} times; " +
                      $"{_adapter.PagingBuffers} paging buffers moved {_adapter.BytesPaged / (1 << 20)} MiB " +
                      $"(managed allocations {_processes.Sum(p => (long)p.ManagedBytes) / (1 << 20)} MiB, local memory {_scenario.Options.LocalMemoryBytes / (1 << 20)} MiB).";
@@ -424,5 +516,27 @@ internal sealed partial class ScenarioExecution : IDisposable
         if (rejected > 0) yield return $"{rejected} submission(s) rejected by the KMD (counted as faults of their context).";
     }
 
+    private string ModelNote()
+    {
+        int queues = _ring3.Count(r => r is not null), va = _va.Count(v => v is not null), kernel = _ring0.Count(r => r is not null);
+        if (_model == SchedulingModel.Hardware)
+            return $"model hardware: {queues} context(s) as doorbell user queues arbitrated by the device's scheduling core, {kernel} on the kernel path (the display owner's flips).";
+        var rl = Machine.RunListScheduler;
+        return $"model advanced: {va} context(s) on render's run lists ({rl.Options.Mechanism}), {rl.RunListsSubmitted} run lists submitted, " +
+               $"{_va.Sum(v => v?.Context.PageFaults ?? 0)} page faults served by {rl.PagingServed} paging-thread turns, " +
+               $"{_va.Sum(v => v?.Context.BytesPaged ?? 0) / (1 << 20)} MiB paged by VidMm's context; {kernel} context(s) on the kernel path, {queues} user queue(s).";
+    }
+
     public void Dispose() => Machine.Dispose();
+}
+
+/// <summary>How a scenario context submits in the model it runs in.</summary>
+internal enum ContextPath
+{
+    /// <summary>UMD → ring-0 gate → KMD copy-in, patch, split → VidSch (direct switching).</summary>
+    Kernel,
+    /// <summary>A ring-3 user queue and its doorbell (seed 003).</summary>
+    UserQueue,
+    /// <summary>User-built buffers in the process's GPU VA space, run by the run-list back end (advanced model).</summary>
+    UserBuffer,
 }

@@ -105,8 +105,10 @@ public static class RunCommand
         int contexts = scenario.Contexts.Count();
         ulong seed = settings.Seed ?? scenario.Seed;
         var mode = settings.Mode ?? scenario.Mode;
+        var model = settings.Model ?? scenario.Model;
         human.MarkupLine($"Scenario [bold]{Markup.Escape(scenario.Name)}[/]: {scenario.Processes.Count} processes, {contexts} contexts, " +
-                         $"{scenario.DurationCycles:N0} device cycles, seed {seed}, {mode.ToString().ToLowerInvariant()}.");
+                         $"{scenario.DurationCycles:N0} device cycles, seed {seed}, {mode.ToString().ToLowerInvariant()}" +
+                         (model == Coproc.Fast.Driver.SchedulingModel.Basic ? "." : $", {model.ToString().ToLowerInvariant()} model."));
         if (runner is null)
         {
             // Two short lines: redirected output is wrapped at the console width.
@@ -211,6 +213,12 @@ public static class RunCommand
             Description = "deterministic (one thread, virtual clock, reproducible) or threaded (free-running threads), overriding the scenario's.",
             HelpName = "deterministic|threaded",
         };
+        private readonly Option<string?> _model = new("--model")
+        {
+            Description = "Scheduling model, overriding the scenario's: basic (KMD copy-in, patching, paging buffers, direct switching), " +
+                          "advanced (per-process GPU VA, demand faulting, run lists) or hardware (doorbell user queues arbitrated by the device). docs/models.md.",
+            HelpName = "basic|advanced|hardware",
+        };
         private readonly Option<bool> _noPreemption = new("--no-preemption") { Description = "Run without preemption (the with/without comparison)." };
         private readonly Option<bool> _json = new("--json") { Description = "Print the summary as one JSON object on standard output (people's lines go to standard error)." };
         private readonly Option<bool> _csv = new("--csv") { Description = "Print the summary as CSV, one row per context, on standard output." };
@@ -225,6 +233,7 @@ public static class RunCommand
         public RunOptions(bool withRunOnlyOptions)
         {
             _mode.AcceptOnlyFromAmong("deterministic", "threaded");
+            _model.AcceptOnlyFromAmong([.. ScenarioLoader.Models.Keys]);
             if (!withRunOnlyOptions) return;
             _validate = new Option<bool>("--validate") { Description = "Only check the file (and that the machine can set it up): prints \"ok\", or every problem and exit code 2." };
             _strict = new Option<bool>("--strict") { Description = "Exit with code 4 when the scheduling auditor reports findings (they are printed as warnings either way; docs/scheduling-policy.md)." };
@@ -236,6 +245,7 @@ public static class RunCommand
             command.Add(_out);
             command.Add(_seed);
             command.Add(_mode);
+            command.Add(_model);
             command.Add(_noPreemption);
             command.Add(_json);
             command.Add(_csv);
@@ -258,6 +268,7 @@ public static class RunCommand
                 "threaded" => RunMode.Threaded,
                 _ => null,
             },
+            Model = parse.GetValue(_model) is { } m ? ScenarioLoader.Models[m] : null,
             Preemption = parse.GetValue(_noPreemption) ? false : null,
             Format = parse.GetValue(_json) ? SummaryFormat.Json : parse.GetValue(_csv) ? SummaryFormat.Csv : SummaryFormat.Table,
             TimeLimit = parse.GetValue(_timeLimit) is { } s ? TimeSpan.FromSeconds(s) : null,
@@ -309,6 +320,9 @@ public sealed record RunSettings
     /// <summary><c>--mode</c>.</summary>
     public RunMode? Mode { get; init; }
 
+    /// <summary><c>--model</c>.</summary>
+    public Coproc.Fast.Driver.SchedulingModel? Model { get; init; }
+
     /// <summary><c>--no-preemption</c> sets false.</summary>
     public bool? Preemption { get; init; }
 
@@ -323,5 +337,5 @@ public sealed record RunSettings
 
     /// <summary>The runner's options for these settings.</summary>
     public ScenarioRunOptions RunOptions(TraceRecorder trace) =>
-        new(trace, Seed, Mode, Preemption) { TimeLimit = TimeLimit, Strict = Strict };
+        new(trace, Seed, Mode, Preemption) { TimeLimit = TimeLimit, Strict = Strict, Model = Model };
 }

@@ -74,6 +74,15 @@ public sealed partial class RunListScheduler
         ctx.NotifyRingSpace(); // blocked submitters give up
     }
 
+    // Hands the paging operations in _commands to VidMm's context and charges their bytes to the context they serve.
+    private void SubmitPaging(VaContext ctx)
+    {
+        long bytes = 0;
+        foreach (var c in _commands) bytes += (long)c.Bytes;
+        ctx.BytesPaged += bytes;
+        Paging.Submit(CollectionsMarshal.AsSpan(_commands));
+    }
+
     private void SchedulePaging(ulong cycle)
     {
         if (_pagingScheduled || Host is null) return;
@@ -104,7 +113,7 @@ public sealed partial class RunListScheduler
             if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
             else
             {
-                if (outcome == ResidencyOutcome.PagingRequired) Paging.Submit(CollectionsMarshal.AsSpan(_commands));
+                if (outcome == ResidencyOutcome.PagingRequired) SubmitPaging(ctx);
                 // Already resident by the bookkeeping may still mean "its paging buffer has not run": wait for the last one.
                 ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
                 PagingServed++;

@@ -86,7 +86,7 @@ public sealed partial class RunListScheduler
             _commands.Clear();
             var outcome = Residency.MakeResident(refs, (int)context.Id, _commands);
             if (outcome == ResidencyOutcome.PagingRequired)
-                Paging.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_commands));
+                SubmitPaging(context);
             // DoesNotFit: no prefetch — the buffer demand-faults what it really touches.
             if (outcome != ResidencyOutcome.DoesNotFit && Paging.LastSubmitted > Paging.Completed) wait = Paging.LastSubmitted;
             // Invariant (seed 001 §5.6): a context whose ring waits on the paging fence lends its priority to VidMm's

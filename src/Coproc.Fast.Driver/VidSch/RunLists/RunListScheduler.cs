@@ -211,6 +211,23 @@ public sealed partial class RunListScheduler
         }
     }
 
+    /// <summary>
+    /// Maps an allocation the kernel made elsewhere (e.g. a primary surface of the present path, pinned in local
+    /// memory) into <paramref name="process"/>'s address space, writable, and records it as the process's (pinned: never
+    /// evicted, so never faulted on).
+    /// </summary>
+    public GpuAllocation MapPinnedAllocation(VaProcess process, AllocationHandle handle, ulong bytes)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        lock (KernelLock)
+        {
+            ulong va = process.Space.MapAllocation(handle, GpuMappingFlags.Writable);
+            var a = new GpuAllocation(handle, va, bytes, false);
+            process.Add(a);
+            return a;
+        }
+    }
+
     internal UserDmaBuffer CreateDmaBuffer(VaProcess p, int dwords)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(dwords, 1);

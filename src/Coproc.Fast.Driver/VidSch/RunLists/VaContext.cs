@@ -85,6 +85,9 @@ public sealed partial class VaContext
     /// <summary>Page faults this context took.</summary>
     public int PageFaults { get; internal set; }
 
+    /// <summary>Bytes VidMm's context moved (paged in or evicted) to serve this context's prefetches and faults.</summary>
+    public long BytesPaged { get; internal set; }
+
     /// <summary>Why the context stopped for good (<see cref="VaContextState.Error"/>), else null.</summary>
     public string? ErrorReason { get; internal set; }
 

@@ -79,7 +79,23 @@ public sealed class VidMmPagingContext
         }
         LastSubmitted += (ulong)fences;
         BuffersSubmitted++;
-        if (_overflow.Count != 0 || !Hw.TrySubmit(_scratch.AsSpan(0, n))) _overflow.Enqueue(_scratch.AsSpan(0, n).ToArray());
+        // A paging buffer larger than a quarter of the ring (a big allocation's page-table updates and copies) goes in as
+        // consecutive pieces cut at packet boundaries: the ring executes them in order, so the whole buffer still runs
+        // before its fence, and the device drains the ring between pieces instead of the submission being refused.
+        int max = (int)(Hw.RingBytes / 16);
+        for (int at = 0; at < n;)
+        {
+            int end = at;
+            while (end < n)
+            {
+                int len = new PacketHeader(_scratch[end]).LengthDwords;
+                if (end > at && end + len - at > max) break;
+                end += len;
+            }
+            var piece = _scratch.AsSpan(at, end - at);
+            if (_overflow.Count != 0 || !Hw.TrySubmit(piece)) _overflow.Enqueue(piece.ToArray());
+            at = end;
+        }
         return LastSubmitted;
     }
 

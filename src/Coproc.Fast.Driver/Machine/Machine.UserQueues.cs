@@ -1,0 +1,61 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidMm;
+
+namespace Coproc.Fast.Driver;
+
+public sealed partial class Machine
+{
+    /// <summary>
+    /// Creates a ring-3 user queue of <paramref name="processId"/> on <paramref name="engine"/> (seed 003), in every
+    /// model: the kernel allocates its descriptor and ring (system memory) and its save area (local memory), registers it
+    /// with the device's scheduling core through the ring-0 gate at the granted <paramref name="priority"/>
+    /// (<see cref="UserQueueRegistrar.SetPriorityLimit"/>), and the queue then runs in <paramref name="space"/>.
+    /// Open it with <see cref="UserQueueRegistration.Open"/>; submissions are written and rung from ring 3 with no
+    /// further gate crossing.
+    /// </summary>
+    /// <param name="processId">The owning process.</param>
+    /// <param name="space">The process's GPU address space (its packets use VAs of it).</param>
+    /// <param name="contextId">The queue's context id (seed 003 queue contexts; distinct from the kernel schedulers' ids).</param>
+    /// <param name="engine">The engine.</param>
+    /// <param name="priority">Requested priority 0 … 15 (refused above the process's limit).</param>
+    /// <param name="ringBytes">Ring size (a power of two, 4 KiB … 16 MiB).</param>
+    /// <param name="timeSliceCycles">Time slice among equal priorities; 0: the scheduler's quantum.</param>
+    /// <exception cref="VidMmException">No memory for the queue's kernel objects.</exception>
+    /// <exception cref="UserQueueRegistrationException">The registrar refused the request (priority, ring, doorbells).</exception>
+    public UserQueueRegistration CreateUserQueue(uint processId, GpuAddressSpace space, uint contextId, EngineKind engine, byte priority = 0,
+        uint ringBytes = 64 << 10, uint timeSliceCycles = 0)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        if (timeSliceCycles == 0) timeSliceCycles = (uint)Math.Min(Options.Scheduler.QuantumCycles, uint.MaxValue);
+        AllocationHandle descriptor = default, ring = default, save = default;
+        try
+        {
+            lock (Scheduler.KernelLock)
+            {
+                descriptor = VidMm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly, flags: AllocationFlags.Contiguous);
+                ring = VidMm.Allocate(ringBytes, ringBytes, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+                save = VidMm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
+                Device.Memory.GetSpan(VidMm.PhysicalAddressOf(descriptor, 0), (int)VideoMemoryManager.PageSize).Clear();
+                Device.Memory.GetSpan(VidMm.PhysicalAddressOf(save, 0), (int)VideoMemoryManager.PageSize).Clear();
+            }
+            return UserQueues.Register(processId, new UserQueueRegistrationRequest
+            {
+                ContextId = contextId, Engine = engine, Priority = priority, TimeSliceCycles = timeSliceCycles,
+                DescriptorAddress = VidMm.PhysicalAddressOf(descriptor, 0).Encoded,
+                RingBase = VidMm.PhysicalAddressOf(ring, 0).Encoded, RingBytes = ringBytes,
+            }, new UserQueueExecution(VidMm.PhysicalAddressOf(save, 0), space.Descriptor));
+        }
+        catch
+        {
+            // Nothing is left allocated for a refused queue.
+            lock (Scheduler.KernelLock)
+            {
+                if (!save.IsNull) VidMm.Free(save);
+                if (!ring.IsNull) VidMm.Free(ring);
+                if (!descriptor.IsNull) VidMm.Free(descriptor);
+            }
+            throw;
+        }
+    }
+}

@@ -1,0 +1,246 @@
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver;
+using Coproc.Fast.Driver.Diagnostics;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Driver.VidSch.RunLists;
+
+namespace Coproc.Fast.Scenarios.Running;
+
+/// <summary>What the runner asks of any scenario context, whatever its submission path.</summary>
+internal interface IScenarioContext
+{
+    /// <summary>The scenario's context.</summary>
+    ContextSpec Spec { get; }
+
+    /// <summary>Index in scenario order.</summary>
+    int Index { get; }
+
+    /// <summary>The observer handle.</summary>
+    int Handle { get; }
+
+    /// <summary>The status of submission <paramref name="id"/> (an id <see cref="IScenarioContext"/>'s submit returned).</summary>
+    SubmissionStatus StatusOf(long id);
+}
+
+/// <summary>
+/// One context of a scenario in the advanced model (seed 001 §4–§8) on the run-list engine: the process's own GPU
+/// address space (<see cref="VaProcess"/>) with its allocations created evictable and not resident (their first use
+/// faults, or a listed resource is prefetched), user-built DMA buffers written with VAs (<see cref="PacketMixEncoder"/>)
+/// and submitted as they are with the process's allocations as the resource list, run by the run-list back end.
+/// Each submission is bracketed by TIMESTAMP packets (native-layout.md §8.2), so its start and end are exact device
+/// cycles; completion is the scheduler fence of its <see cref="VaTicket"/>. The display owner's frames end with a
+/// kernel-queued vsync FLIP of its primary surface (seed 001 §7.3: privileged commands queued by the kernel).
+/// </summary>
+/// <remarks>
+/// Simplified: the display owner draws its own bands rather than composing other processes' surfaces (their VAs are
+/// in other address spaces); its frames count as presented at the first vsync after the frame and its flip retired.
+/// </remarks>
+internal sealed class VaContextDriver : IScenarioContext
+{
+    private const int TimestampSlots = 64;
+    private const int BufferSlots = 16; // DMA buffers reused round robin (at most this many in flight)
+    private readonly Machine _machine;
+    private readonly RunListScheduler _scheduler;
+    private readonly SchedulingObserver _observer;
+    private readonly VaContext _context;
+    private readonly SubmissionTargets _targets;
+    private readonly GpuAllocation _page;
+    private readonly GpuAllocation[] _surfaces;
+    private readonly GpuAllocation _scratch;
+    private readonly AllocationHandle[] _listed = new AllocationHandle[2];
+    private readonly UserDmaBuffer[] _buffers;
+    private readonly (GpuAllocation Surface, ulong ScanoutPa)[] _primaries;
+    private readonly List<(long Id, int Index, VaTicket Ticket, VaTicket? Flip)> _inFlight = [];
+    private readonly Dictionary<long, SubmissionStatus> _done = [];
+    private long _nextId;
+    private bool _headStarted;
+    private int _faultsSeen;
+    private long _bytesPagedSeen;
+
+    public VaContextDriver(Machine machine, VaProcess process, ScenarioProcess scenarioProcess, ContextSpec spec, int index,
+        SchedulingObserver observer, IReadOnlyList<(AllocationHandle Handle, ulong Bytes)>? primaries)
+    {
+        _machine = machine;
+        _scheduler = machine.RunListScheduler;
+        _observer = observer;
+        Spec = spec;
+        Index = index;
+        _context = _scheduler.CreateContext(process, spec.Priority);
+        Handle = observer.RegisterContext(scenarioProcess.Id, scenarioProcess.Spec.Name, _context.Id, spec.Name, spec.Engine);
+        var specs = scenarioProcess.Spec.Allocations.Count > 0 ? scenarioProcess.Spec.Allocations : [new AllocationSpec("default", 1UL << 20, 1, "local")];
+        var allocations = new List<GpuAllocation>();
+        _primaries = primaries is null ? [] : primaries.Select(p => (_scheduler.MapPinnedAllocation(process, p.Handle, p.Bytes),
+            machine.Display.ScanoutAddressOf(p.Handle))).ToArray();
+        for (int s = _primaries.Length > 0 ? 1 : 0; s < specs.Count; s++)
+        {
+            try
+            {
+                for (int i = 0; i < specs[s].Count; i++) allocations.Add(process.AllocateSurface(ScenarioProcess.RoundToPage(specs[s].Bytes)));
+            }
+            catch (VidMmException e) when (scenarioProcess.Spec.Allocations.Count > 0)
+            {
+                throw ScenarioSetupException.Allocation(scenarioProcess, s, e);
+            }
+        }
+        // Fence and WRITE_DATA slot (0, 8), an unsignalled counter (64), TIMESTAMP pairs (128 …): pinned, never faulted on.
+        _page = process.AllocatePinned(VideoMemoryManager.PageSize);
+        ulong unmapped = process.Space.Reserve(VideoMemoryManager.PageSize); // reserved, never mapped: a page fault that stays one
+        // Surfaces: the swap chain (primaries) or the first allocation spec's allocations, drawn into in turn; scratch: the
+        // last allocation (FILL, COPY and DISPATCH operands), as the kernel path's rotation of targets and resources.
+        int firstSpecCount = _primaries.Length > 0 ? 0 : specs[0].Count;
+        _surfaces = _primaries.Length > 0 ? _primaries.Select(p => p.Surface).ToArray() : allocations.Take(Math.Max(1, firstSpecCount)).ToArray();
+        _scratch = allocations.Count > firstSpecCount ? allocations[^1] : _surfaces[^1];
+        var surface = _surfaces[0];
+        _targets = new SubmissionTargets(SurfaceGeometry.For(surface.Bytes).At(surface.Va), _scratch.Va, _scratch.Bytes, _page.Va,
+            ComputeAVa: _scratch.Va, ComputeBVa: _scratch.Va + _scratch.Bytes / 2, ComputeElements: (uint)Math.Min(_scratch.Bytes / 8, int.MaxValue),
+            CounterVa: _page.Va + 64, UnmappedVa: unmapped);
+        int dwords = PacketMixEncoder.SizeInDwords(spec.Submission.Packets) + PacketMixEncoder.MisbehaviourDwords + 32;
+        _buffers = Enumerable.Range(0, BufferSlots).Select(_ => process.CreateDmaBuffer(dwords)).ToArray();
+    }
+
+    /// <inheritdoc />
+    public ContextSpec Spec { get; }
+
+    /// <inheritdoc />
+    public int Index { get; }
+
+    /// <inheritdoc />
+    public int Handle { get; }
+
+    /// <summary>The run-list back end's context.</summary>
+    public VaContext Context => _context;
+
+    /// <summary>Submissions queued and not yet retired or failed.</summary>
+    public int Outstanding => _inFlight.Count;
+
+    /// <summary>Device cycle of its last completion, or of its first submission after it had none outstanding.</summary>
+    public ulong ProgressSince { get; private set; }
+
+    /// <summary>Submissions that did not fit the context's ring (dropped).</summary>
+    public int RingFull { get; private set; }
+
+    /// <summary>
+    /// Writes the <paramref name="index"/>-th submission into a DMA buffer of the process and submits it with the
+    /// process's allocations as its resource list. Returns its id, or 0 when nothing was queued.
+    /// </summary>
+    public long Submit(int index, MisbehaviourKind? misbehaviour, ulong cycle)
+    {
+        if (_inFlight.Count >= BufferSlots || _context.State == VaContextState.Error) return 0;
+        var buffer = _buffers[index % BufferSlots];
+        var dwords = buffer.Dwords;
+        var slot = (ulong)(index % TimestampSlots) * 16;
+        _machine.Device.Memory.GetSpan(_machine.VidMm.PhysicalAddressOf(_page.Handle, 128 + slot), 16).Clear();
+        var w = new PacketWriter(dwords);
+        w.Timestamp(_page.Va + 128 + slot);
+        int n = w.Written;
+        var costs = _machine.Device.Options;
+        var surface = _surfaces[index % _surfaces.Length];
+        var targets = surface.Va == _surfaces[0].Va ? _targets : _targets with { RenderTarget = SurfaceGeometry.For(surface.Bytes).At(surface.Va) };
+        n += misbehaviour is { } m
+            ? PacketMixEncoder.EncodeMisbehaviour(dwords[n..], m, targets)
+            : PacketMixEncoder.Encode(dwords[n..], Spec.Submission.Packets, Spec.Submission.WorkCycles, targets, (uint)index, (ulong)index + 1,
+                costs.PacketCosts, costs.WorkCosts).Dwords;
+        // The resource list names what the buffer touches (its render target and scratch): VidMm prefetches those;
+        // anything else it touches faults in (seed 001 §5.6).
+        int listed = 0;
+        if (surface.Managed) _listed[listed++] = surface.Handle;
+        if (_scratch.Managed && _scratch.Handle != surface.Handle) _listed[listed++] = _scratch.Handle;
+        var tail = new PacketWriter(dwords[n..]);
+        tail.Timestamp(_page.Va + 128 + slot + 8);
+        n += tail.Written;
+        // The submission is a kernel call (seed 001 §5.1 UMD → KMD → scheduler): it crosses the ring-0 gate (copied-in
+        // arguments: context, buffer, length), which charges its modeled cost like a kernel-path submission's.
+        Span<byte> args = stackalloc byte[12];
+        BitConverter.TryWriteBytes(args, _context.Id);
+        BitConverter.TryWriteBytes(args[4..], buffer.Handle.Index);
+        BitConverter.TryWriteBytes(args[8..], n);
+        using (_machine.Gate.Enter(_context.Process.Id, args)) { }
+        VaTicket ticket;
+        try
+        {
+            if (!_scheduler.TrySubmit(_context, buffer, n, _listed.AsSpan(0, listed), out ticket))
+            {
+                RingFull++;
+                return 0;
+            }
+        }
+        catch (LimitedBufferRejectedException e)
+        {
+            // Enforcement option 1 refuses a privileged packet before it runs: a fault of this application only.
+            _observer.Faulted(Handle, cycle, $"rejected by the kernel: {e.Message}");
+            return 0;
+        }
+        VaTicket? flip = null;
+        if (_primaries.Length > 0 && misbehaviour is null)
+        {
+            Span<uint> packets = stackalloc uint[PacketFormat.FlipDwords];
+            var f = new PacketWriter(packets);
+            f.Flip(_primaries[index % _primaries.Length].ScanoutPa, vsync: true);
+            if (_scheduler.TrySubmitKernelCommands(_context, packets, out var t)) flip = t;
+        }
+        long id = ++_nextId;
+        if (_inFlight.Count == 0) ProgressSince = cycle;
+        _inFlight.Add((id, index, ticket, flip));
+        _observer.Submitted(Handle, cycle, (ulong)id, ring0: true);
+        return id;
+    }
+
+    /// <inheritdoc />
+    public SubmissionStatus StatusOf(long id)
+    {
+        if (id <= 0 || id > _nextId) return SubmissionStatus.Unknown;
+        if (_done.TryGetValue(id, out var s)) return s;
+        foreach (var f in _inFlight)
+            if (f.Id == id) return Status(f.Ticket, f.Flip) ?? SubmissionStatus.Pending;
+        return SubmissionStatus.Completed;
+    }
+
+    private static SubmissionStatus? Status(VaTicket ticket, VaTicket? flip)
+    {
+        if (ticket.HasFailed || flip is { HasFailed: true }) return SubmissionStatus.FailedFault;
+        if (ticket.IsComplete && (flip is null || flip.Value.IsComplete)) return SubmissionStatus.Completed;
+        return null;
+    }
+
+    /// <summary>Observes starts, completions, failures and page faults (exact device cycles from the TIMESTAMP slots).</summary>
+    public void Poll(ulong cycle)
+    {
+        var memory = _machine.Device.Memory;
+        for (; _faultsSeen < _context.PageFaults; _faultsSeen++) _observer.PageFaulted(Handle, cycle);
+        long paged = _context.BytesPaged;
+        if (paged > _bytesPagedSeen)
+        {
+            // VidMm's context ran the paging on this engine; its COPYs at the device's cost (an estimate of when).
+            long bytes = paged - _bytesPagedSeen;
+            _bytesPagedSeen = paged;
+            ulong cycles = (ulong)bytes / (ulong)Math.Max(1, _machine.Device.Options.PacketCosts.CopyBytesPerCycle);
+            _observer.Paged(Handle, Spec.Engine, cycle, cycles, bytes, evict: false);
+        }
+        while (_inFlight.Count > 0)
+        {
+            var (id, index, ticket, flip) = _inFlight[0];
+            var slot = _machine.VidMm.PhysicalAddressOf(_page.Handle, 128 + (ulong)(index % TimestampSlots) * 16);
+            ulong started = memory.Read64(slot);
+            if (!_headStarted && started != 0)
+            {
+                _observer.Started(Handle, started);
+                _headStarted = true;
+            }
+            var status = Status(ticket, flip);
+            if (status is null) break;
+            if (status == SubmissionStatus.Completed)
+            {
+                ulong ended = memory.Read64(slot.Add(8));
+                if (!_headStarted) _observer.Started(Handle, started != 0 ? started : cycle);
+                _observer.Completed(Handle, ended != 0 ? ended : cycle);
+            }
+            else if (_done.Count == 0 || !_done.ContainsValue(SubmissionStatus.FailedFault))
+                _observer.Faulted(Handle, cycle, _context.ErrorReason ?? "context stopped", _context.ErrorAddress, discardPending: true);
+            _done[id] = status.Value;
+            _inFlight.RemoveAt(0);
+            _headStarted = false;
+            ProgressSince = Math.Max(ProgressSince, cycle);
+        }
+    }
+}
