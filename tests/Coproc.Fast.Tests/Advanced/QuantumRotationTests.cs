@@ -1,0 +1,76 @@
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.VidSch.RunLists;
+
+namespace Coproc.Fast.Tests.Advanced;
+
+/// <summary>
+/// The advanced model's quantum (seed 001 §5.5 next-buffer rule, run-list back end): a context that held the head of
+/// the run list for a quantum yields it to a ready context of equal or higher priority — so equal priorities take turns
+/// inside long buffers — and never to a lower one. Each buffer is many FILLs, each followed by a WRITE_DATA of its
+/// index to a progress word, so the progress of the other context at the moment one finishes shows whether they
+/// alternated.
+/// </summary>
+public class QuantumRotationTests
+{
+    private const int Chunks = 24;
+    private const int ChunkBytes = 512 << 10;
+
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void EqualPriorities_TakeTurnsInsideLongBuffers_WhenTheQuantumExpires(RunListMechanism mechanism)
+    {
+        // Given two contexts of equal priority, each with one long buffer (many chunks), and a quantum far shorter than a buffer.
+        using var rig = new AdvancedRig(AdvancedRig.Small(mechanism) with { QuantumCycles = 20_000 });
+        var (a, aProgress, ta) = LongBuffer(rig, priority: 1);
+        var (b, bProgress, tb) = LongBuffer(rig, priority: 1);
+
+        // When the first of them is half way through its buffer.
+        Assert.That(rig.Machine.RunUntil(() => rig.Read32(aProgress, 0) >= Chunks / 2 || rig.Read32(bProgress, 0) >= Chunks / 2), Is.True);
+
+        // Then the other one has already run part of its own (they alternated inside their buffers), and quanta expired.
+        uint ahead = Math.Max(rig.Read32(aProgress, 0), rig.Read32(bProgress, 0));
+        uint behind = Math.Min(rig.Read32(aProgress, 0), rig.Read32(bProgress, 0));
+        Assert.That(behind, Is.GreaterThan(0u), $"the other context ran between the first one's chunks (ahead {ahead})");
+        Assert.That(rig.Scheduler.Events.Count(e => e.Kind == RunListEventKind.QuantumExpired), Is.GreaterThan(1));
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(ta.IsComplete && tb.IsComplete, Is.True);
+        Assert.That((rig.Read32(aProgress, 0), rig.Read32(bProgress, 0)), Is.EqualTo(((uint)Chunks, (uint)Chunks)));
+        _ = (a, b);
+    }
+
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void AHigherPriorityHead_KeepsTheEngineAcrossQuanta_WhileALowerOneWaits(RunListMechanism mechanism)
+    {
+        // Given a priority-2 context and a priority-1 context, each with one long buffer, and a short quantum.
+        using var rig = new AdvancedRig(AdvancedRig.Small(mechanism) with { QuantumCycles = 20_000 });
+        var (_, _, high) = LongBuffer(rig, priority: 2);
+        var (_, lowProgress, low) = LongBuffer(rig, priority: 1);
+
+        // When the high one finishes.
+        Assert.That(rig.Machine.RunUntil(() => high.IsComplete), Is.True);
+
+        // Then the low one has not run a single chunk: a quantum yields only to equal or higher priority.
+        Assert.That(rig.Read32(lowProgress, 0), Is.Zero);
+        Assert.That(rig.Scheduler.Events.Count(e => e.Kind == RunListEventKind.QuantumExpired), Is.Zero);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(low.IsComplete, Is.True);
+    }
+
+    private static (VaContext Context, GpuAllocation Progress, VaTicket Ticket) LongBuffer(AdvancedRig rig, int priority)
+    {
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p, priority);
+        var target = p.AllocatePinned(ChunkBytes);
+        var progress = p.AllocatePinned(4096);
+        var buffer = p.CreateDmaBuffer(Chunks * 12);
+        var w = buffer.Writer();
+        for (int i = 1; i <= Chunks; i++)
+        {
+            w.Fill(target.Va, (uint)i, ChunkBytes);
+            w.WriteData(progress.Va, (uint)i);
+        }
+        Assert.That(rig.Scheduler.TrySubmit(ctx, buffer, w.Written, [], out var ticket), Is.True);
+        return (ctx, progress, ticket);
+    }
+}

@@ -1,0 +1,134 @@
+using Coproc.Cli;
+using Coproc.Cli.Commands;
+using Coproc.Fast.Driver;
+using Coproc.Fast.Scenarios;
+using Coproc.Fast.Scenarios.Running;
+using Coproc.Fast.Tests.Cli;
+
+namespace Coproc.Fast.Tests.Models;
+
+/// <summary>
+/// Scheduling models as a scenario and command-line choice: the <c>"model"</c> field (validated like every field), the
+/// <c>--model</c> override, and <c>coproc compare</c>, which runs one workload under each model (docs/models.md).
+/// </summary>
+public class ModelScenarioTests
+{
+    private const string Tiny = """
+        {
+          "name": "tiny",
+          "model": "MODEL",
+          "duration_cycles": 20000000,
+          "options": { "vsync_period_cycles": 16666667 },
+          "processes": [
+            { "name": "game", "allocations": [ { "name": "targets", "bytes": 1048576, "count": 2 } ],
+              "contexts": [ { "name": "frames", "engine": "render", "priority": 8, "kind": "game",
+                              "submission": { "bytes": 4096, "period_cycles": 2000000, "work_cycles": 200000, "packets": { "draw_rects": 2, "fence": 1 } } } ] },
+            { "name": "batch", "allocations": [ { "name": "data", "bytes": 1048576 } ],
+              "contexts": [ { "name": "jobs", "engine": "compute", "priority": 2, "kind": "compute",
+                              "submission": { "bytes": 4096, "count": 4, "work_cycles": 500000, "packets": { "dispatch": 1, "fence": 1 } } } ] }
+          ]
+        }
+        """;
+
+    [TestCase("basic", SchedulingModel.Basic)]
+    [TestCase("advanced", SchedulingModel.Advanced)]
+    [TestCase("hardware", SchedulingModel.Hardware)]
+    public void TheModelField_SelectsTheModel(string name, SchedulingModel expected) =>
+        Assert.That(ScenarioLoader.Load(Tiny.Replace("MODEL", name)).Model, Is.EqualTo(expected));
+
+    [Test]
+    public void WithoutAModelField_TheScenarioRunsInTheBasicModel() =>
+        Assert.That(ScenarioLoader.Load(Tiny.Replace("  \"model\": \"MODEL\",\n", "")).Model, Is.EqualTo(SchedulingModel.Basic));
+
+    [Test]
+    public void AnUnknownModel_IsRefused_WithItsPath()
+    {
+        var e = Assert.Throws<ScenarioValidationException>(() => ScenarioLoader.Load(Tiny.Replace("MODEL", "quantum"), "t.json"))!;
+        Assert.That(e.Errors.Select(x => x.Path), Does.Contain("$.model"));
+        Assert.That(string.Join("\n", e.Errors), Does.Contain("basic").And.Contain("advanced").And.Contain("hardware"));
+    }
+
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void EveryContext_RunsItsWork_InEveryModel(SchedulingModel model)
+    {
+        // Given a game on render and a compute batch, run in the model.
+        var scenario = ScenarioLoader.Load(Tiny.Replace("MODEL", "basic"));
+        var report = new VidSchScenarioRunner().Run(scenario, new ScenarioRunOptions(new Driver.Diagnostics.TraceRecorder(1)) { Model = model }, null, default);
+
+        // Then the report says which model ran, every context completed buffers, and the batch finished all four.
+        Assert.That(report.Model, Is.EqualTo(model));
+        Assert.That(report.Rows.Select(r => r.BuffersCompleted), Is.All.GreaterThan(0));
+        Assert.That(report.Rows.Single(r => r.Context == "jobs").BuffersCompleted, Is.EqualTo(4));
+        Assert.That(report.Warnings, Is.Empty);
+    }
+
+    [Test]
+    public void TheAdvancedModel_RefusesThreadedMode_AsAScenarioError()
+    {
+        var scenario = ScenarioLoader.Load(Tiny.Replace("MODEL", "advanced"));
+        var errors = new VidSchScenarioRunner().CheckSetup(scenario, new ScenarioRunOptions(new Driver.Diagnostics.TraceRecorder(1), Mode: RunMode.Threaded));
+        Assert.That(errors.Select(x => x.Path), Does.Contain("$.model"));
+    }
+
+    [Test]
+    public void Compare_RunsEachModel_AndPrintsOneTablePerContextAndAVerdictPerMetric()
+    {
+        // Given the tiny scenario on disk.
+        var dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, "compare-tiny");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "tiny.json");
+        File.WriteAllText(file, Tiny.Replace("MODEL", "basic"));
+        var o = new StringWriter();
+        var e = new StringWriter();
+
+        // When `coproc compare` runs it under the three models.
+        int code = Program.Run(["compare", file, "--out", Path.Combine(dir, "out")], CliConsole.To(o, e));
+
+        // Then it succeeds, prints a column per model for each context and a verdict per metric, and writes each run's files.
+        Assert.That(code, Is.Zero, e.ToString());
+        string text = o.ToString();
+        Assert.That(text, Does.Contain("game / frames (render)").And.Contain("batch / jobs (compute)"));
+        Assert.That(text, Does.Contain("basic").And.Contain("advanced").And.Contain("hardware"));
+        foreach (var m in ModelComparison.Metrics.Where(m => m.Name != "GPU share"))
+            Assert.That(text, Does.Contain($"  {m.Name}"), $"a verdict line for {m.Name}");
+        foreach (var m in new[] { "basic", "advanced", "hardware" })
+            Assert.That(File.Exists(Path.Combine(dir, "out", m, "trace.json")), Is.True, $"{m}/trace.json");
+    }
+
+    [Test]
+    public void Compare_Json_HasOneRunPerModel_InTheOrderAsked()
+    {
+        var o = new StringWriter();
+        var dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, "compare-json");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "tiny.json");
+        File.WriteAllText(file, Tiny.Replace("MODEL", "basic"));
+        int code = Program.Run(["compare", file, "--models", "hardware,basic", "--json", "--out", Path.Combine(dir, "out")], CliConsole.To(o, TextWriter.Null));
+        Assert.That(code, Is.Zero);
+        using var doc = System.Text.Json.JsonDocument.Parse(o.ToString());
+        var models = doc.RootElement.GetProperty("runs").EnumerateArray().Select(r => r.GetProperty("model").GetString()).ToArray();
+        Assert.That(models, Is.EqualTo(new[] { "hardware", "basic" }));
+        Assert.That(doc.RootElement.GetProperty("verdicts").GetArrayLength(), Is.EqualTo(ModelComparison.Metrics.Count - 1));
+    }
+
+    [TestCase("basic,quantum")]
+    [TestCase("basic,basic")]
+    [TestCase(",")]
+    public void Compare_RefusesABadModelList(string list)
+    {
+        var e = new StringWriter();
+        Assert.That(Program.Run(["compare", "demo", "--models", list], CliConsole.To(TextWriter.Null, e), runner: null), Is.EqualTo(ExitCodes.InvalidInput));
+        Assert.That(e.ToString(), Does.Contain("--models"));
+    }
+
+    [Test]
+    public void RunAndDemo_AcceptModel_AndRefuseAnUnknownOne()
+    {
+        var o = new StringWriter();
+        Assert.That(Program.Run(["demo", "--model", "hardware"], CliConsole.To(o, TextWriter.Null), runner: null), Is.Zero);
+        Assert.That(o.ToString(), Does.Contain("hardware model"));
+        Assert.That(Program.Run(["demo", "--model", "turbo"], CliConsole.To(TextWriter.Null, TextWriter.Null), runner: null), Is.EqualTo(ExitCodes.InvalidInput));
+    }
+}
