@@ -122,7 +122,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
             RunLists = new Driver.VidSch.RunLists.RunListOptions
             {
                 Engine = EngineKind.Render, Mechanism = Driver.VidSch.RunLists.RunListMechanism.History, RunListLength = 4,
-                QuantumCycles = o.QuantumCycles, RingBytes = 64 * 1024,
+                QuantumCycles = o.QuantumCycles, RingBytes = 64 * 1024, TimeoutCycles = o.HungTimeoutCycles,
             },
             Mode = mode,
             Device = new CoprocessorOptions

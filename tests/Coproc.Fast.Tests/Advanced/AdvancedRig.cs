@@ -78,6 +78,7 @@ internal sealed record RigOptions
     public FaultGranularity Faults { get; init; } = FaultGranularity.Surface;
     public uint RingBytes { get; init; } = 16 << 10;
     public ulong QuantumCycles { get; init; } = 200_000;
+    public ulong TimeoutCycles { get; init; } = 2_000_000_000;
     public ulong PagingServiceCycles { get; init; } = 5_000;
     public ulong InterruptLatencyCycles { get; init; } = 2_000;
     public int EventLogCapacity { get; init; } = 1 << 20;
@@ -90,7 +91,7 @@ internal sealed record RigOptions
         RunLists = new RunListOptions
         {
             Mechanism = RunLists, RunListLength = RunListLength, Privilege = Privilege, Faults = Faults, RingBytes = RingBytes,
-            QuantumCycles = QuantumCycles, PagingServiceCycles = PagingServiceCycles, EventLogCapacity = EventLogCapacity,
+            QuantumCycles = QuantumCycles, TimeoutCycles = TimeoutCycles, PagingServiceCycles = PagingServiceCycles, EventLogCapacity = EventLogCapacity,
         },
     };
 }

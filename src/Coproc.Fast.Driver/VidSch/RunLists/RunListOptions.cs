@@ -62,6 +62,13 @@ public sealed record RunListOptions
     /// <summary>Option 1: bytes of each context's kernel copy arena. Default 64 KiB.</summary>
     public uint KernelCopyBytes { get; init; } = 64 << 10;
 
+    /// <summary>
+    /// Timeout detection (seed 001 §13): a context that stays the running context of the engine this long — active time,
+    /// sampled at every quantum tick — without its scheduler fence advancing is stopped (<see cref="VaContextState.Error"/>,
+    /// its buffers fail; no other context is touched). Waiting for a turn never counts. Default 2·10⁹ cycles (2 s).
+    /// </summary>
+    public ulong TimeoutCycles { get; init; } = 2_000_000_000;
+
     /// <summary>Quantum: a head that ran this long yields to an equal-or-higher-priority ready context. Default 200 µs at 1 GHz.</summary>
     public ulong QuantumCycles { get; init; } = 200_000;
 

@@ -14,6 +14,31 @@ public sealed partial class RunListScheduler
     private bool _dirty;
     private bool _timerArmed;
     private ulong _lastTickRunning;
+    private ulong _lastTickCycle;
+
+    /// <summary>Contexts stopped by timeout detection.</summary>
+    public long Timeouts { get; private set; }
+
+    // Invariant (seed 001 §13, docs/scheduling-policy.md "timeouts"): only active time counts — the intervals between
+    // two ticks at which the same context was the engine's running context, with work outstanding, summed since its
+    // fence last moved. Waiting for a turn adds nothing; progress (the fence moving) starts again from zero.
+    private void CheckTimeout(ulong running, ulong now)
+    {
+        if (running == 0 || !_bySaveArea.TryGetValue(running, out var ctx) || ctx.State != VaContextState.Ready) return;
+        ulong fence = ctx.CompletedFence;
+        if (fence != ctx.ProgressFence || !ctx.HasWork)
+        {
+            ctx.ProgressFence = fence;
+            ctx.ActiveWithoutProgress = 0;
+            return;
+        }
+        // Counted across turns (the engine time it held since its fence last moved), not only in one stretch.
+        if (running == _lastTickRunning) ctx.ActiveWithoutProgress += now - _lastTickCycle;
+        if (ctx.ActiveWithoutProgress < Options.TimeoutCycles) return;
+        Timeouts++;
+        Fail(ctx, $"timeout: no progress for {ctx.ActiveWithoutProgress} cycles on the engine", 0);
+        Reschedule();
+    }
 
     private readonly record struct Candidate(ulong SaveArea, int Priority, bool IsPaging, ulong LastHead, uint Id);
 
@@ -139,7 +164,9 @@ public sealed partial class RunListScheduler
                     Reschedule();
                 }
             }
+            CheckTimeout(running, now);
             _lastTickRunning = running;
+            _lastTickCycle = now;
             SweepSavedContexts(running);
             bool any = Paging.HasWork;
             foreach (var c in _contexts) any |= c.State == VaContextState.Ready && c.HasWork;

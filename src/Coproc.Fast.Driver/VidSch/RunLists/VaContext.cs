@@ -112,6 +112,10 @@ public sealed partial class VaContext
     internal uint CopyHead; // next free dword of the copy arena (free-running)
     internal uint CopyTail; // oldest dword still used by an outstanding buffer (free-running)
     internal ulong LastHeadCycle;
+
+    // Timeout detection (RunListScheduler.OnTimer): the fence seen at the last tick and the active cycles since it moved.
+    internal ulong ProgressFence;
+    internal ulong ActiveWithoutProgress;
     internal readonly List<AllocationHandle> FaultSet = new();
     internal readonly List<KernelBuffer> RetiredKernelBuffers = new(); // freed by the scheduler under the kernel lock
 
