@@ -49,9 +49,10 @@ public sealed partial class GpuAddressSpace
                 || options.FlatMaxBytes > PageTableLayout.MaxFlatEntries << PageTableLayout.PageShift)
                 throw new VidMmException(VidMmError.RequestTooLarge, $"flat VA space of 0x{options.FlatMaxBytes:X} bytes is not a power of two in [2 MiB, 256 TiB]");
             LimitBytes = options.FlatMaxBytes;
-            _flatTablePages = 1;
-            var table = vidmm.AllocateTablePages(1);
-            _descriptor = AddressSpaceDescriptor.Flat(table, PageTableLayout.EntriesPerTable, asid, options.FaultOnInvalid);
+            ulong entries = options.FlatFixedSize ? options.FlatMaxBytes >> PageTableLayout.PageShift : (ulong)PageTableLayout.EntriesPerTable;
+            _flatTablePages = Math.Max(1, entries * 8 / VideoMemoryManager.PageSize);
+            var table = vidmm.AllocateTablePages(_flatTablePages);
+            _descriptor = AddressSpaceDescriptor.Flat(table, entries, asid, options.FaultOnInvalid);
         }
         else if (Format == PageTableFormat.MultiLevel)
         {

@@ -16,6 +16,14 @@ public sealed record GpuAddressSpaceOptions
     /// seed's "at least 2 GB of address space" (seed 001 §5.4.1). Multi-level spaces always span 48 bits.
     /// </summary>
     public ulong FlatMaxBytes { get; init; } = 2UL << 30;
+
+    /// <summary>
+    /// Flat format only: allocate the whole table (<see cref="FlatMaxBytes"/> of VA) up front, so its root and limit
+    /// never change. Growing moves the table (seed 001 §5.4.1), which a context holding the descriptor in its save area
+    /// would not see; spaces that contexts run in are created fixed-size (the advanced model,
+    /// <c>RunListOptions.FlatVaBytes</c>). Default false: the table grows by powers of two as mappings need it.
+    /// </summary>
+    public bool FlatFixedSize { get; init; }
 }
 
 /// <summary>Rights of one GPU mapping, written into its leaf PTEs.</summary>

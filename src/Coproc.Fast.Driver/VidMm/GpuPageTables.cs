@@ -140,6 +140,12 @@ public sealed partial class GpuAddressSpace
     /// seed 001 §5.4.1: the flat table grows by powers of two. Allocates a bigger contiguous table, copies
     /// the entries, moves the descriptor (limit register) to it and frees the old one.
     /// </summary>
+    /// <remarks>
+    /// Invariant: a space whose descriptor is held in contexts' save areas never grows — the saved copies would keep
+    /// the old root and limit (and the freed table). Such spaces are created with
+    /// <see cref="GpuAddressSpaceOptions.FlatFixedSize"/>; a mapping beyond their limit is refused
+    /// (<see cref="VidMmError.BeyondAddressSpaceLimit"/>) before this is reached.
+    /// </remarks>
     private void GrowFlat(ulong neededEntries)
     {
         ulong entries = Math.Max(BitOperations.RoundUpToPowerOf2(neededEntries), (ulong)PageTableLayout.EntriesPerTable);

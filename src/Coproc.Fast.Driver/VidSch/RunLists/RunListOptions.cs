@@ -63,6 +63,20 @@ public sealed record RunListOptions
     public uint KernelCopyBytes { get; init; } = 64 << 10;
 
     /// <summary>
+    /// Page-table format of the processes' GPU address spaces (seed 001 §5.4.1 flat with a limit register, §5.4.2
+    /// multi-level). Default multi-level; <see cref="RunListScheduler.CreateProcess(Coproc.Fast.Device.Mmu.PageTableFormat)"/> can choose per
+    /// process, so one machine may run both.
+    /// </summary>
+    public Coproc.Fast.Device.Mmu.PageTableFormat PageTables { get; init; } = Coproc.Fast.Device.Mmu.PageTableFormat.MultiLevel;
+
+    /// <summary>
+    /// Flat page tables: the VA each process may use, a power of two ≥ 2 MiB. The whole table (8 bytes per 4 KiB page:
+    /// 512 KiB for the default 256 MiB) is allocated when the process is created and never moves, because every
+    /// context of the process holds its root and limit in its save area (seed 001 §5.4.1).
+    /// </summary>
+    public ulong FlatVaBytes { get; init; } = 256UL << 20;
+
+    /// <summary>
     /// Timeout detection (seed 001 §13): a context that stays the running context of the engine this long — active time,
     /// sampled at every quantum tick — without its scheduler fence advancing is stopped (<see cref="VaContextState.Error"/>,
     /// its buffers fail; no other context is touched). Waiting for a turn never counts. Default 2·10⁹ cycles (2 s).

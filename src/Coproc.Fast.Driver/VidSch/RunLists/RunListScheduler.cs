@@ -126,12 +126,22 @@ public sealed partial class RunListScheduler
         }
     }
 
-    /// <summary>Creates a process: its own GPU address space (invalid VAs fault) with VidMm's paging fence mapped read-only.</summary>
-    public VaProcess CreateProcess()
+    /// <summary>
+    /// Creates a process: its own GPU address space (invalid VAs fault; page tables in <see cref="RunListOptions.PageTables"/>'s
+    /// format) with VidMm's paging fence mapped read-only.
+    /// </summary>
+    public VaProcess CreateProcess() => CreateProcess(Options.PageTables);
+
+    /// <summary>Creates a process whose GPU address space uses <paramref name="pageTables"/> (flat or multi-level, seed 001 §5.4).</summary>
+    public VaProcess CreateProcess(Coproc.Fast.Device.Mmu.PageTableFormat pageTables)
     {
         lock (KernelLock)
         {
-            var space = VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+            // A flat table is sized once (FlatVaBytes) and never grows: contexts keep its root and limit in their save areas.
+            var space = VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions
+            {
+                FaultOnInvalid = true, Format = pageTables, FlatMaxBytes = Options.FlatVaBytes, FlatFixedSize = true,
+            });
             ulong fenceVa = space.MapAllocation(Paging.FencePage, GpuMappingFlags.ReadOnly);
             var p = new VaProcess(this, _nextProcessId++, space, fenceVa);
             _processes.Add(p);

@@ -17,7 +17,7 @@ public readonly record struct GpuAllocation(AllocationHandle Handle, ulong Va, u
 /// <summary>
 /// One application process of the advanced model (seed 001 §4.2, §5.1): a private GPU address space whose invalid VAs
 /// fault, the allocations mapped in it at invariant VAs, and the DMA buffers the UMD writes directly. Created by
-/// <see cref="RunListScheduler.CreateProcess"/>.
+/// <see cref="RunListScheduler.CreateProcess()"/>.
 /// </summary>
 public sealed class VaProcess
 {
