@@ -79,4 +79,30 @@ public sealed class Ring3AgainstRing0ScenarioTests
         Assert.That(batch.Faults, Is.Zero, "waiting for a higher user queue is not a hang (only time holding the engine counts)");
         Assert.That(batch.BuffersCompleted, Is.EqualTo(20));
     }
+
+    [Test]
+    [CancelAfter(120_000)] // a failure guard only
+    public void ThreadedMode_ARing0ContextKeptOffByABackToBackHigherRing3Queue_IsNeverResetAsHung()
+    {
+        // Threaded runs submit back to back: the priority-15 queue keeps the engine for the whole run, so the priority-0
+        // ring-0 context waits far longer than its 2 M-cycle timeout. Waiting is not holding the engine: no reset.
+        const string json = """
+        {
+          "name": "kept-off-threaded", "seed": 4, "mode": "threaded", "duration_cycles": 20000000,
+          "options": { "quantum_cycles": 1000000, "hung_timeout_cycles": 2000000 },
+          "processes": [
+            { "name": "batch", "allocations": [ { "name": "buf", "bytes": 1048576 } ],
+              "contexts": [ { "name": "jobs", "engine": "render", "priority": 0, "kind": "generic",
+                "submission": { "bytes": 8192, "count": 0, "work_cycles": 100000, "packets": { "draw_rects": 4 } } } ] },
+            { "name": "ui", "allocations": [ { "name": "frames", "bytes": 16777216 } ],
+              "contexts": [ { "name": "q", "engine": "render", "priority": 15, "kind": "generic",
+                "submission": { "path": "ring3", "bytes": 1024, "count": 0, "work_cycles": 2000000, "packets": { "draw_rects": 4 } } } ] }
+          ]
+        }
+        """;
+        var report = new VidSchScenarioRunner().Run(ScenarioLoader.Load(json, "kept-off-threaded.json"),
+            new ScenarioRunOptions(new TraceRecorder()), null, CancellationToken.None);
+        Assert.That(report.Rows.Single(r => r.Process == "ui").BuffersCompleted, Is.GreaterThan(0));
+        Assert.That(report.Rows.Single(r => r.Process == "batch").Faults, Is.Zero, "waiting for a higher user queue is not a hang");
+    }
 }
