@@ -12,7 +12,8 @@ namespace Coproc.Fast.Device.Engines;
 // kernel side's candidate with the user queue the scheduling core would hand out next:
 //   - the higher priority takes the engine; the loser is set aside (a kernel context) or keeps its slot (a queue);
 //   - equal priorities take turns by time: a kernel context gives way after running one time slice of the waiting
-//     queue's length, a queue after its own slice;
+//     queue's length; the equal queues then run one slice each (the core's round robin) before the kernel context's
+//     next turn, so N equal queues and the kernel context each get about 1/(N + 1) of the engine;
 //   - a kernel context without bit 8 ranks above every queue (16): the rule before one arbitration existed, kept for
 //     kernels that do not give priorities (a paging context, the advanced model).
 // Invariant A1: a kernel context with work is never off the engine for a user queue without the driver having been told
@@ -27,6 +28,7 @@ public sealed unsafe partial class CommandProcessor
     private bool _uqPreempting;          // RunUserQueue is taking the engine from a runnable kernel context
     private bool _kernelAsideReported;   // the driver was told _kernelResume is off the engine (invariant A1)
     private ulong _kernelSliceMark;      // the loaded kernel context's CyclesRun when it got the engine
+    private int _queueTurnsSinceKernel;  // queue slices started since a kernel context last got the engine
 
     /// <summary>The arbitration rank of the context at <paramref name="saveArea"/> (16 when it gives none or cannot be read).</summary>
     private int PriorityAt(ulong saveArea)
@@ -61,7 +63,9 @@ public sealed unsafe partial class CommandProcessor
         if (pu < 0) return true;
         int pk = PriorityAt(saveArea);
         if (pk != pu) return pk > pu;
-        return !LoadedQueueMidSlice(); // equals: a queue finishes its slice, then the kernel context has its turn
+        // Equals: a queue finishes its slice, and the kernel context has its turn once every equal queue had one since
+        // its last (a round of the core's round robin).
+        return !LoadedQueueMidSlice() && (_uqRunList is null || _queueTurnsSinceKernel >= Math.Max(1, _uqRunList.CountAt(pu)));
     }
 
     /// <summary>

@@ -74,6 +74,7 @@ public sealed unsafe partial class CommandProcessor
             // Round robin among the slotted queues of the highest priority, skipping those that yielded in this Run.
             if (!_userQueues.TryGetNext(Kind, _uqYielded, out q)) return false;
             _uqSliceLeft = Math.Max(1u, q.TimeSliceCycles);
+            _queueTurnsSinceKernel++; // the equal kernel context's turn comes after a round (CommandProcessor.Arbitration.cs)
         }
         if (!(_uqActive && _uq.Doorbell == q.Doorbell && _uq.Generation == q.Generation && _ctxAddress == q.SaveArea))
         {

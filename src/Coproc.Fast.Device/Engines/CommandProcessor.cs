@@ -386,7 +386,11 @@ public sealed unsafe partial class CommandProcessor
         if (!quiet) ReportSwitch(old, oldId, saveArea, ContextIdAt(saveArea), reason, faultAddress, Now(budget));
         budget -= _costs.ContextSwitch; // accounted to the incoming context at its next accounting point
         if (saveArea != 0) Load(saveArea, ref budget);
-        if (!_uqActive) _kernelSliceMark = _ctx.CyclesRun; // a kernel context's turn against equal queues starts here
+        if (!_uqActive)
+        {
+            _kernelSliceMark = _ctx.CyclesRun; // a kernel context's turn against equal queues starts here
+            _queueTurnsSinceKernel = 0;
+        }
     }
 
     private uint ContextIdAt(ulong saveArea)

@@ -179,6 +179,20 @@ public sealed class EngineRunList
         return best;
     }
 
+    /// <summary>Live queues of priority <paramref name="priority"/> slotted or waiting here (equals the kernel context takes turns with).</summary>
+    internal int CountAt(int priority)
+    {
+        int n = _fifoCount[priority];
+        for (int s = 0; s < _slots.Length; s++)
+        {
+            int db = _slots[s];
+            if (db < 0) continue;
+            var reg = _block[db];
+            if (reg.State == DoorbellState.Registered && reg.Generation == _slotGeneration[s] && reg.Priority == priority) n++;
+        }
+        return n;
+    }
+
     internal bool IsSlotted(in RunnableQueue q)
     {
         int s = q.Slot;

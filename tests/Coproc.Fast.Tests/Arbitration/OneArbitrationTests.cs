@@ -150,6 +150,25 @@ public sealed class OneArbitrationTests
         Assert.That(share, Is.InRange(0.35, 0.65), $"kernel {kernel} vs queue {queue} cycles");
     }
 
+    [Test]
+    public void GivenAKernelContextAndTwoEqualUserQueues_WhenAllAreBacklogged_ThenEachGetsAboutAThirdOfTheEngine()
+    {
+        using var rig = new EngineQueueRig();
+        var (k, _, _) = KernelBacklog(rig, 100, fills: 300, priority: 4);
+        rig.Machine.SwitchTo(Engine, k);
+        var (q1, _, _) = QueueBacklog(rig, 7, fills: 300, priority: 4, timeSlice: 10_000);
+        var (q2, _, _) = QueueBacklog(rig, 8, fills: 300, priority: 4, timeSlice: 10_000);
+        for (int i = 0; i < 240; i++) rig.Device.Step(1_000);
+
+        var engine = rig.Device.Engine(Engine);
+        ulong kernel = engine.CurrentContext == k.SaveArea.Encoded ? engine.Context.CyclesRun : rig.Machine.ReadSaveArea(k).CyclesRun;
+        ulong Queue(UserQueue q) => engine.UserQueueDoorbell == q.Doorbell ? engine.Context.CyclesRun : QueueCycles(rig, q);
+        double total = kernel + Queue(q1) + Queue(q2);
+        Assert.That(total, Is.GreaterThan(200_000.0), "the engine was busy");
+        foreach (var (name, cycles) in new[] { ("kernel", (double)kernel), ("queue 1", Queue(q1)), ("queue 2", Queue(q2)) })
+            Assert.That(cycles / total, Is.InRange(0.25, 0.42), $"{name}: {cycles} of {total} cycles");
+    }
+
     private static ulong QueueCycles(EngineQueueRig rig, UserQueue q)
     {
         rig.Device.Mmio.Write32(Coproc.Fast.Device.Mmio.MmioMap.DoorbellBase + DoorbellRegisters.Index, (uint)q.Doorbell);
