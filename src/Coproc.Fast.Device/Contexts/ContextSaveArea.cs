@@ -21,10 +21,12 @@ namespace Coproc.Fast.Device.Contexts;
 /// +72  u64 CyclesRun        cycles the context ran on engines
 /// +80  u32 LastSwitchReason SwitchReason of the last switch away
 /// +84  u32 LoadCount        times an engine loaded the context
-/// +88  u64 Reserved0
+/// +88  u32 SchedulingPriority  bit 8 = valid, bits 0..3 the kernel's priority for the context (native-layout.md §13.7)
+/// +92  u32 reserved
 /// +96  WorkState (32 bytes) mid-packet progress of the current packet
 /// +128 FaultRecord (32 bytes)
-/// +160..255 reserved, zero
+/// +160 u64 StallCycles      user queues: cycles run on engines since the last completed packet (§13.7 hang detection)
+/// +168..255 reserved, zero
 /// </code>
 /// </summary>
 [StructLayout(LayoutKind.Explicit, Size = SizeInBytes)]
@@ -57,12 +59,35 @@ public struct ContextSaveArea
     [FieldOffset(80)] public SwitchReason LastSwitchReason;
     /// <summary>Times an engine loaded this context.</summary>
     [FieldOffset(84)] public uint LoadCount;
+    /// <summary>
+    /// The kernel's priority for this context on the scale user queues use (native-layout.md §13.7): bits 0..3 the
+    /// priority (0 lowest .. 15 highest), bit 8 (<see cref="PriorityValid"/>) set when the kernel gives one. Without bit 8
+    /// the context ranks above every user queue (kernel work first). Other bits reserved, zero.
+    /// </summary>
+    [FieldOffset(88)] public uint SchedulingPriority;
     /// <summary>Reserved, zero.</summary>
-    [FieldOffset(88)] public ulong Reserved0;
+    [FieldOffset(92)] public uint Reserved0;
     /// <summary>Progress inside the current packet (all zero = not started).</summary>
     [FieldOffset(96)] public WorkState Work;
     /// <summary>The last fault (valid with <see cref="ContextFlags.Faulted"/>).</summary>
     [FieldOffset(128)] public FaultRecord Fault;
+    /// <summary>
+    /// User queues: cycles the queue ran on engines since it last completed a packet, kept by the engine; the scheduling
+    /// core faults the queue (QueueFaultReason.Timeout) when it reaches SC_QUEUE_TIMEOUT (native-layout.md §13.7).
+    /// </summary>
+    [FieldOffset(160)] public ulong StallCycles;
+
+    /// <summary><see cref="SchedulingPriority"/> bit 8: the kernel gave the context a priority.</summary>
+    public const uint PriorityValid = 0x100;
+
+    /// <summary>The <see cref="SchedulingPriority"/> word for <paramref name="priority"/> (0..15; higher values are clamped to 15).</summary>
+    public static uint PriorityWord(int priority) => PriorityValid | (uint)Math.Clamp(priority, 0, 15);
+
+    /// <summary>
+    /// The context's rank against user queues: its priority (0..15) when the kernel gave one, else 16 (above every
+    /// user queue: kernel work first).
+    /// </summary>
+    public readonly int ArbitrationPriority => (SchedulingPriority & PriorityValid) != 0 ? (int)(SchedulingPriority & 0xF) : 16;
 
     /// <summary>True while the context is inside a DMA buffer.</summary>
     public readonly bool InIndirect => (Flags & ContextFlags.InIndirect) != 0;
@@ -110,6 +135,12 @@ public enum SwitchReason : uint
     ProtectionFault = 7,
     /// <summary>The context's stream held a malformed or misplaced packet (seed 001 §5.6 event 4).</summary>
     InvalidCommand = 8,
+    /// <summary>
+    /// The engine took the kernel context off for a user queue that outranks it on the common priority scale (or an
+    /// equal one whose turn it is), or kept it off while it had work (native-layout.md §13.7 "Arbitration"). The engine
+    /// resumes it by itself; that switch back is reported too.
+    /// </summary>
+    UserQueuePreempted = 9,
 }
 
 /// <summary>Helpers for <see cref="SwitchReason"/>.</summary>

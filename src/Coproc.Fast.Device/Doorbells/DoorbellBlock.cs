@@ -126,6 +126,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
                 DoorbellRegisters.PendingSummary => Vector.PeekSummary(),
                 DoorbellRegisters.SlotsPerEngine when Core is not null => (uint)Core.SlotsPerEngine,
                 DoorbellRegisters.RunnableEngines when Core is not null => Core.RunnableEngineMask,
+                DoorbellRegisters.QueueTimeout when Core is not null => Core.QueueTimeoutCycles,
                 DoorbellRegisters.Services when Core is not null => (ulong)Core.Services,
                 DoorbellRegisters.QueueFaults when Core is not null => (ulong)Core.QueueFaults,
                 DoorbellRegisters.LastFault when Core is not null => Core.LastFaultRegister,
@@ -156,6 +157,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
                 case DoorbellRegisters.Scheduling: _scheduling = (uint)value; return true;
                 case DoorbellRegisters.TimeSlice: _timeSlice = (uint)value; return true;
                 case DoorbellRegisters.Command: _status = Execute((DoorbellCommand)(uint)value); return true;
+                case DoorbellRegisters.QueueTimeout when Core is not null: Core.QueueTimeoutCycles = value; return true;
                 default: return false;
             }
         }

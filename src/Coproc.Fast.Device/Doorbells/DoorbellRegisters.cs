@@ -49,6 +49,9 @@ public static class DoorbellRegisters
     /// <summary>R32 SC_RUNNABLE: bit <c>e</c> set while engine <c>e</c>'s run list holds a slotted or waiting user queue
     /// (what a host's device loop polls to know the device has ring-3 work without a posted register write).</summary>
     public const uint RunnableEngines = 0x9C;
+    /// <summary>RW64 SC_QUEUE_TIMEOUT: cycles a user queue may run on engines without completing a packet before the core
+    /// faults it (<see cref="Scheduling.QueueFaultReason.Timeout"/>); 0 = no limit; power-on 2,000,000,000 (native-layout.md §13.7).</summary>
+    public const uint QueueTimeout = 0xA0;
     /// <summary>RW64 DB_SAVE_AREA: encoded PA of the queue's execution context (a 256-byte save area in local memory naming the
     /// queue's ring descriptor, context id and address space), 0 = none (the queue cannot run on an engine).</summary>
     public const uint SaveArea = 0x70;

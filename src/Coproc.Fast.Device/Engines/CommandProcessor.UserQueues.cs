@@ -4,10 +4,10 @@ using Coproc.Fast.Device.Scheduling;
 
 namespace Coproc.Fast.Device.Engines;
 
-// Design: doorbell user queues on the engines (seed 003; native-layout.md §13.7). Sharing rule: kernel
-// work comes first — a pending run list, a runnable entry of the current run list, the context loaded by
-// CONTEXT_SWITCH/NEXT_CONTEXT, or a kernel context displaced earlier — and the scheduling core's queues run when the
-// kernel side has nothing runnable (empty, waiting, faulted or idle). The engine then asks the core for its next queue
+// Design: doorbell user queues on the engines (seed 003; native-layout.md §13.7). Kernel work and the scheduling core's
+// queues compete by priority on one scale (CommandProcessor.Arbitration.cs); a kernel context that gives no priority
+// ranks above every queue, and the queues run when the kernel side has nothing runnable (empty, waiting, faulted or idle)
+// or is outranked. The engine then asks the core for its next queue
 // (highest priority, round-robin among equals), loads the queue's execution context (its save area: address space +
 // ring = the user queue), runs it for at most the queue's time slice, and reports the cycles used and whether the ring
 // drained; the core's EngineRunList does the slot round robin. Before each slice the engine re-checks the kernel side,
@@ -74,6 +74,7 @@ public sealed unsafe partial class CommandProcessor
             // Round robin among the slotted queues of the highest priority, skipping those that yielded in this Run.
             if (!_userQueues.TryGetNext(Kind, _uqYielded, out q)) return false;
             _uqSliceLeft = Math.Max(1u, q.TimeSliceCycles);
+            _queueTurnsSinceKernel++; // the equal kernel context's turn comes after a round (CommandProcessor.Arbitration.cs)
         }
         if (!(_uqActive && _uq.Doorbell == q.Doorbell && _uq.Generation == q.Generation && _ctxAddress == q.SaveArea))
         {
@@ -86,6 +87,7 @@ public sealed unsafe partial class CommandProcessor
         _mark -= reserve;
         _budgetReserve = reserve;
         long start = budget;
+        long packetsBefore = PacketsExecuted;
         RunStatus s = RunStatus.Continue;
         while (budget > 0 && _uqActive)
         {
@@ -99,6 +101,7 @@ public sealed unsafe partial class CommandProcessor
         _budgetReserve = 0;
         if (!_uqActive) return true; // faulted: Fault() already faulted the queue
         bool waiting = s is RunStatus.Yield or RunStatus.Stall;
+        if (CheckQueueHang(in q, used, PacketsExecuted != packetsBefore, waiting, ref budget)) return true;
         if (waiting)
         {
             _uqYielded[q.Doorbell >> 6] |= 1UL << q.Doorbell;
@@ -131,8 +134,11 @@ public sealed unsafe partial class CommandProcessor
         if (_ctxAddress != 0 && !_uqActive)
         {
             // A kernel context with nothing runnable gives the engine to user queues; it is resumed when it has work.
+            // One outranked by a queue (CommandProcessor.Arbitration.cs) is preempted, and the driver is told (A1).
             _kernelResume = _ctxAddress;
-            reason = (_ctx.Flags & ContextFlags.Waiting) != 0 ? SwitchReason.Yielded : SwitchReason.Empty;
+            _kernelAsideReported = _uqPreempting;
+            reason = _uqPreempting ? SwitchReason.UserQueuePreempted
+                : (_ctx.Flags & ContextFlags.Waiting) != 0 ? SwitchReason.Yielded : SwitchReason.Empty;
             RunList.RunningIndex = -1;
         }
         // Decided before _uq names the incoming queue: SwitchTo saves the outgoing one (see Save).

@@ -213,6 +213,11 @@ public sealed unsafe partial class CommandProcessor
                 if (!Schedule(ref budget)) break;
                 continue;
             }
+            // One arbitration (CommandProcessor.Arbitration.cs): a user queue that outranks the loaded kernel context
+            // takes the engine at this packet boundary.
+            if ((_ctx.SchedulingPriority & ContextSaveArea.PriorityValid) != 0 && UserQueueOutranksLoaded(budget)
+                && PreemptForUserQueue(ref budget))
+                continue;
             RunStatus s = (_ctx.Flags & ContextFlags.InIndirect) != 0 ? RunDmaBuffer(ref budget) : RunRing(ref budget);
             if (s == RunStatus.Continue) continue;
             if (s == RunStatus.Empty)
@@ -244,24 +249,35 @@ public sealed unsafe partial class CommandProcessor
         && (_userQueues is null || _uqRunList is { IsEmpty: true });
 
     /// <summary>
-    /// Picks work when nothing runnable is loaded (idle, a faulted context, or a user queue between slices): kernel work
-    /// first — NEXT_CONTEXT when a user queue is loaded, the next current-run-list entry with work, then a kernel context
-    /// displaced by user queues — then the
-    /// scheduling core's user queues. False when there is nothing: the engine idles until the next Run.
+    /// Picks work when nothing runnable is loaded (idle, a faulted context, or a user queue between slices): the kernel
+    /// side's candidate — NEXT_CONTEXT when a user queue is loaded, the next current-run-list entry with work, then a
+    /// kernel context displaced by user queues — against the scheduling core's user queues, by priority on one scale
+    /// (CommandProcessor.Arbitration.cs). False when there is nothing: the engine idles until the next Run.
     /// </summary>
     private bool Schedule(ref long budget)
     {
+        // The kernel side's candidate, in its own order: NEXT_CONTEXT while a user queue is loaded (OnEmpty/OnYield run
+        // only for kernel contexts, so nothing else would take it), the next current-run-list entry with work, a kernel
+        // context set aside for user queues. It competes with the queues by priority (CommandProcessor.Arbitration.cs).
+        int idx = -1;
+        ulong candidate = _uqActive && _next != 0 ? _next
+            : (idx = FindRunListCandidate()) >= 0 ? RunList.Current[idx]
+            : _kernelResume != 0 && _kernelResume != _ctxAddress && HasWork(_kernelResume) ? _kernelResume
+            : 0;
+        if (candidate == 0) return RunUserQueue(ref budget);
+        if (!KernelFirst(candidate))
+        {
+            if (candidate == _kernelResume && idx < 0 && !(_uqActive && _next != 0)) ReportKeptOff(budget);
+            return RunUserQueue(ref budget);
+        }
         if (_uqActive && _next != 0)
         {
-            // NEXT_CONTEXT is kernel work and comes before user queues (native-layout.md §13.7 sharing rule); with a user
-            // queue loaded nothing else would take it (OnEmpty/OnYield run only for kernel contexts).
             ulong n = _next;
             _next = 0;
             _kernelResume = 0; // reported: the driver now knows the set-aside context is off the engine
             SwitchTo(n, SwitchReason.Requested, ref budget);
             return true;
         }
-        int idx = FindRunListCandidate();
         if (idx >= 0)
         {
             var reason = _ctxAddress == 0 ? SwitchReason.Empty
@@ -270,15 +286,12 @@ public sealed unsafe partial class CommandProcessor
             SwitchTo(RunList.Current[idx], reason, ref budget);
             return true;
         }
-        if (_kernelResume != 0 && _kernelResume != _ctxAddress && HasWork(_kernelResume))
-        {
-            ulong k = _kernelResume;
-            _kernelResume = 0;
-            _uqResumingAside = _uqActive;
-            SwitchTo(k, SwitchReason.Requested, ref budget);
-            return true;
-        }
-        return RunUserQueue(ref budget);
+        ulong k = _kernelResume;
+        _kernelResume = 0;
+        _uqResumingAside = _uqActive;
+        SwitchTo(k, SwitchReason.Requested, ref budget);
+        _kernelAsideReported = false;
+        return true;
     }
 
     /// <summary>The loaded kernel context ran empty: NEXT_CONTEXT, else the next run-list entry, else user queues.</summary>
@@ -352,7 +365,11 @@ public sealed unsafe partial class CommandProcessor
         // (NEXT_CONTEXT, a run-list entry) is reported: it changes which kernel context holds the engine, the driver's
         // only picture of that is these reports, and a quiet one left it charging the incoming context's engine time
         // (a hung WAIT included) to the set-aside one, which the engine meanwhile dropped (Schedule).
-        bool quiet = (_uqLoading || (_uqActive && (saveArea == 0 || _uqResumingAside))) && reason != SwitchReason.NewRunList && !_driverSwitch;
+        // A kernel context preempted for a queue, and its return, are reported (invariant A1, CommandProcessor.Arbitration.cs).
+        bool reportedAside = _uqResumingAside && _kernelAsideReported;
+        bool quiet = (_uqLoading || (_uqActive && (saveArea == 0 || _uqResumingAside))) && reason != SwitchReason.NewRunList && !_driverSwitch
+            && reason != SwitchReason.UserQueuePreempted && !reportedAside;
+        if (_uqResumingAside) _kernelAsideReported = false;
         _uqResumingAside = false;
         if (_ctxAddress != 0)
         {
@@ -369,6 +386,11 @@ public sealed unsafe partial class CommandProcessor
         if (!quiet) ReportSwitch(old, oldId, saveArea, ContextIdAt(saveArea), reason, faultAddress, Now(budget));
         budget -= _costs.ContextSwitch; // accounted to the incoming context at its next accounting point
         if (saveArea != 0) Load(saveArea, ref budget);
+        if (!_uqActive)
+        {
+            _kernelSliceMark = _ctx.CyclesRun; // a kernel context's turn against equal queues starts here
+            _queueTurnsSinceKernel = 0;
+        }
     }
 
     private uint ContextIdAt(ulong saveArea)

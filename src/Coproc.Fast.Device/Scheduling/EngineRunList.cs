@@ -145,6 +145,54 @@ public sealed class EngineRunList
         return best;
     }
 
+    /// <summary>
+    /// The priority the next <see cref="TryGetNext(ReadOnlySpan{ulong}, out RunnableQueue)"/> would hand out — the highest
+    /// of the live slotted queues not in <paramref name="skip"/> and of the waiting levels — with that queue's time slice;
+    /// -1 when there is none. Changes nothing (the engine's arbitration against its kernel context, native-layout.md
+    /// §13.7). Allocation-free.
+    /// </summary>
+    internal int PeekPriority(ReadOnlySpan<ulong> skip, out uint timeSlice)
+    {
+        int best = -1;
+        timeSlice = 0;
+        if (_waitingMask == 0 && !AnySlotted()) return -1;
+        for (int s = 0; s < _slots.Length; s++)
+        {
+            int db = _slots[s];
+            if (db < 0) continue;
+            var reg = _block[db];
+            if (reg.State != DoorbellState.Registered || reg.Generation != _slotGeneration[s]) continue;
+            if (!skip.IsEmpty && (skip[db >> 6] & (1UL << db)) != 0) continue;
+            if (reg.Priority > best)
+            {
+                best = reg.Priority;
+                timeSlice = reg.TimeSliceCycles;
+            }
+        }
+        int level = HighestWaitingPriority();
+        if (level > best)
+        {
+            var head = _block[_fifo[level * DoorbellVector.Count + _fifoHead[level]]];
+            best = level;
+            timeSlice = head.TimeSliceCycles;
+        }
+        return best;
+    }
+
+    /// <summary>Live queues of priority <paramref name="priority"/> slotted or waiting here (equals the kernel context takes turns with).</summary>
+    internal int CountAt(int priority)
+    {
+        int n = _fifoCount[priority];
+        for (int s = 0; s < _slots.Length; s++)
+        {
+            int db = _slots[s];
+            if (db < 0) continue;
+            var reg = _block[db];
+            if (reg.State == DoorbellState.Registered && reg.Generation == _slotGeneration[s] && reg.Priority == priority) n++;
+        }
+        return n;
+    }
+
     internal bool IsSlotted(in RunnableQueue q)
     {
         int s = q.Slot;

@@ -25,6 +25,11 @@ public enum QueueFaultReason : byte
     SaveAreaMismatch = 9,
     /// <summary>The command processor faulted the queue's context (page, protection or other fault; its save area's fault record says why).</summary>
     ContextFault = 10,
+    /// <summary>
+    /// The queue ran on engines for SC_QUEUE_TIMEOUT cycles without completing a packet (hang detection, native-layout.md
+    /// §13.7); detail = the cycles counted. Waiting on a WAIT is not counted.
+    /// </summary>
+    Timeout = 11,
 }
 
 /// <summary>A fault record: which queue stopped, why, and when (device cycle).</summary>

@@ -36,6 +36,10 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
     private long _services, _queueFaults, _lostFaultRecords;
     private ulong _lastFault;
     private ulong _cycle;
+    private ulong _queueTimeout = DefaultQueueTimeoutCycles;
+
+    /// <summary>SC_QUEUE_TIMEOUT at power-on: 2,000,000,000 cycles (2 s at 1 GHz, the kernel contexts' default timeout).</summary>
+    public const ulong DefaultQueueTimeoutCycles = 2_000_000_000;
 
     internal SchedulingCore(DeviceMemory memory, DoorbellBlock block, int slotsPerEngine)
     {
@@ -68,6 +72,17 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
     /// doorbell services (without it a fault found slices after the last ring carried that ring's cycle).
     /// </summary>
     internal ulong SliceCycle { set => _cycle = value; }
+
+    /// <summary>
+    /// SC_QUEUE_TIMEOUT: cycles a user queue may run on engines without completing a packet before it is faulted with
+    /// <see cref="QueueFaultReason.Timeout"/> (native-layout.md §13.7 hang detection); 0 = no limit. Power-on:
+    /// <see cref="DefaultQueueTimeoutCycles"/>.
+    /// </summary>
+    public ulong QueueTimeoutCycles
+    {
+        get => Volatile.Read(ref _queueTimeout);
+        set => Volatile.Write(ref _queueTimeout, value);
+    }
 
     /// <summary>The run list of <paramref name="engine"/>.</summary>
     public EngineRunList RunList(EngineKind engine) => _runLists[(int)engine];
@@ -217,5 +232,6 @@ public sealed unsafe class SchedulingCore : IEngineRunListSource
         _services = _queueFaults = _lostFaultRecords = 0;
         _lastFault = 0;
         _cycle = 0;
+        _queueTimeout = DefaultQueueTimeoutCycles;
     }
 }

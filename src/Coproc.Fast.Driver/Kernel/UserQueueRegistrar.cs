@@ -122,6 +122,18 @@ public sealed partial class UserQueueRegistrar
         _gate = gate ?? throw new ArgumentNullException(nameof(gate));
     }
 
+    /// <summary>
+    /// Hang detection for user queues, the rule kernel contexts get (docs/containment.md): a queue that runs
+    /// <paramref name="cycles"/> engine cycles without completing a packet is faulted alone (QueueFaultReason.Timeout) and
+    /// must be registered again; waiting on a WAIT is not counted. Writes SC_QUEUE_TIMEOUT (native-layout.md §13.7);
+    /// 0 = no limit. The device's power-on value is 2,000,000,000 cycles (2 s at 1 GHz), the kernel contexts' default
+    /// timeout (<c>VidSchOptions.TimeoutCycles</c>).
+    /// </summary>
+    public void SetQueueTimeout(ulong cycles)
+    {
+        lock (_mmio) _device.Mmio.Write64(MmioMap.DoorbellBase + DoorbellRegisters.QueueTimeout, cycles);
+    }
+
     /// <summary>Registers a user queue for <paramref name="processId"/>: exactly one ring-0 entry.</summary>
     /// <exception cref="DoorbellsExhaustedException">All 256 doorbells are in use (no doorbell virtualization).</exception>
     /// <exception cref="UserQueueRegistrationException">The request is malformed or the device refused it.</exception>

@@ -40,6 +40,12 @@ public sealed partial class VidSchContext
         Priority = priority;
     }
 
+    /// <summary>
+    /// Times the engine set this context aside for a user queue that outranked it, or whose equal turn it was
+    /// (native-layout.md §13.7 "Arbitration").
+    /// </summary>
+    public long UserQueuePreemptions { get; internal set; }
+
     /// <summary>Context id (also written into its save area and ring descriptor).</summary>
     public int Id { get; }
 

@@ -69,10 +69,23 @@ public sealed partial class VidSchScheduler
                 var reason = (SwitchReason)r.Data0;
                 var left = r.ContextId == (uint)_pagingContext.Id ? _pagingContext : ContextById(r.ContextId);
                 if (reason == SwitchReason.Empty && r.Data1 == 0) break; // stayed loaded, empty
+                if (reason == SwitchReason.UserQueuePreempted)
+                {
+                    // One arbitration (native-layout.md §13.7): a user queue outranks the context (or it is an equal's
+                    // turn). The engine set it aside and resumes it by itself — reported, as its return will be — so it
+                    // stays what this driver has loaded, but its time off the engine is not charged (invariant R1).
+                    if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded)
+                    {
+                        Unload(left, r.Cycle);
+                        left.UserQueuePreemptions++;
+                        Emit(ScheduleEventKind.ContextPreempted, left.Id, left.InFlight.Count > 0 ? left.InFlight[0].Buffer?.SubmissionId ?? 0 : 0, 0);
+                    }
+                    break;
+                }
                 // Recovery's proof that the engine left a resetting context (VidSchScheduler.Recovery.cs): only this
                 // driver requests a switch to idle, and each such write yields exactly one Requested→0 report.
                 if (reason == SwitchReason.Requested && r.Data1 == 0) _idleSwitchesConfirmed++;
-                if (left is not null && ReferenceEquals(left, _loaded)) Unload(left, r.Cycle);
+                if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded) Unload(left, r.Cycle);
                 var to = r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1);
                 _loaded = to;
                 if (to is not null)
@@ -297,7 +310,8 @@ public sealed partial class VidSchScheduler
         if (curHasWork)
         {
             var c = cur!;
-            if (_o.Preemption && other is not null && (other.Priority > c.Priority || (other.Priority == c.Priority && QuantumSpent(c))))
+            // A context the engine set aside for a user queue (not Loaded) is not charged a quantum meanwhile.
+            if (_o.Preemption && other is not null && (other.Priority > c.Priority || (other.Priority == c.Priority && c.Loaded && QuantumSpent(c))))
             {
                 c.Preemptions++;
                 PreemptionCount++;

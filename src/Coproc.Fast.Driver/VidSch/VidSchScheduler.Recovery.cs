@@ -245,6 +245,7 @@ public sealed partial class VidSchScheduler
             {
                 RingDescriptor = save.RingDescriptor, ContextId = save.ContextId, AddressSpace = save.AddressSpace,
                 RingPosition = c.RingWrite, CyclesRun = save.CyclesRun, LoadCount = save.LoadCount, LastSwitchReason = save.LastSwitchReason,
+                SchedulingPriority = save.SchedulingPriority, // its rank against user queues (native-layout.md §13.7)
             };
             save = fresh;
             Volatile.Write(ref desc.ReadPtr, c.RingWrite);

@@ -156,6 +156,8 @@ public sealed partial class VidSchScheduler
             mem.Local.Ref<ContextSaveArea>(ctx.SaveArea.Offset) = new ContextSaveArea
             {
                 RingDescriptor = ctx.RingDescriptor.Encoded, ContextId = (uint)ctx.Id, AddressSpace = _rm.KernelView,
+                // The device arbitrates this context against user queues on the same 0..15 scale (native-layout.md §13.7).
+                SchedulingPriority = ContextSaveArea.PriorityWord(priority),
             };
             _contexts.Add(ctx);
             _bySaveArea.Add(ctx.SaveArea.Encoded, ctx);
