@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Coproc.Fast.Driver.Machine;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidSch;
 using FsProperty = FsCheck.NUnit.PropertyAttribute;
 
