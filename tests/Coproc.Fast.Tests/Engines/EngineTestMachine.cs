@@ -28,6 +28,9 @@ public sealed class EngineTestMachine : IDisposable
         });
     }
 
+    /// <summary>Wraps a device the test built itself (e.g. over guest RAM in ranges); disposed with the machine.</summary>
+    public EngineTestMachine(Coprocessor device) => Device = device;
+
     public Coprocessor Device { get; }
     public DeviceMemory Memory => Device.Memory;
 
