@@ -25,24 +25,26 @@ namespace Coproc.SampleHost;
 /// <param name="RepairedWord">The word the faulting packet wrote once re-executed.</param>
 /// <param name="DoorbellRegisterStatus">DB_STATUS after registering the user queue (0 = Ok).</param>
 /// <param name="DoorbellFence">The user queue's fence interrupt value after the doorbell rang.</param>
-/// <param name="DoorbellWord">The word the user queue wrote.</param>
+/// <param name="DoorbellWord">The word the user queue wrote (into guest RAM above the hole).</param>
+/// <param name="DirtyHighPages">Pages of the high RAM range the device reported writing (the queue's ReadPtr and word).</param>
 public readonly record struct SampleResult(uint Id, ulong FirstFence, ulong ContinuedFence, ulong RestoredFence, uint ContinuedWord,
     uint RestoredWord, ulong CycleAfterReset, ulong FenceAfterReset, int PageFaults, ulong FenceAfterRepair, uint RepairedWord,
-    uint DoorbellRegisterStatus, ulong DoorbellFence, uint DoorbellWord)
+    uint DoorbellRegisterStatus, ulong DoorbellFence, uint DoorbellWord, int DirtyHighPages)
 {
     /// <summary>True when every step did what native-layout.md says.</summary>
     public bool Succeeded => Id != 0 && FirstFence == 1 && ContinuedFence == 2 && RestoredFence == 2 && ContinuedWord == RestoredWord
                              && ContinuedWord == 0x5A5A_5A5A && CycleAfterReset == 0 && FenceAfterReset == 1
                              && PageFaults == 1 && FenceAfterRepair == 3 && RepairedWord == 0x7777_7777
-                             && DoorbellRegisterStatus == 0 && DoorbellFence == 9 && DoorbellWord == 0xD00B_E11;
+                             && DoorbellRegisterStatus == 0 && DoorbellFence == 9 && DoorbellWord == 0xD00B_E11 && DirtyHighPages == 2;
 }
 
 /// <summary>
-/// A small machine: guest RAM in two ranges (low 16 MiB at guest-physical 0, which is also the device's system memory,
-/// and 8 MiB at 4 GiB, CPU-only), the coprocessor as a PCI function, and a guest driver that reaches it only through
-/// guest-physical loads and stores decoded by the bus (configuration space, BARs) and the constants of native-layout.md.
+/// A small machine: guest RAM in two ranges around a hole (16 MiB at guest-physical 0 and 8 MiB at 4 GiB), both the
+/// device's system memory (native-layout.md §20.6), the coprocessor as a PCI function, and a guest driver that reaches it
+/// only through guest-physical loads and stores decoded by the bus (configuration space, BARs) and the constants of
+/// native-layout.md. The machine tracks which guest pages the device dirtied (<see cref="IGuestRamWriteObserver"/>).
 /// </summary>
-public sealed class SampleMachine : IDisposable, IInterruptLine
+public sealed class SampleMachine : IDisposable, IInterruptLine, IGuestRamWriteObserver
 {
     private const ulong LowRamBytes = 16UL << 20, HighRamBase = 1UL << 32, HighRamBytes = 8UL << 20;
     private const ulong RegistersAt = 0xFE00_0000, LocalBarAt = 0x2_0000_0000, DoorbellsAt = 0xFD00_0000;
@@ -55,7 +57,11 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
     /// <summary>Builds the machine; firmware programs BAR0 and BAR3–4 and enables memory space (native-layout.md §20.7).</summary>
     public SampleMachine()
     {
-        _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = LowRamBytes, VsyncPeriodCycles = 0 }, _lowRam);
+        // Guest RAM is the machine's; the device gets views of it (disposing the device does not free it).
+        _device = new Coprocessor(
+            new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = LowRamBytes + HighRamBytes, VsyncPeriodCycles = 0 },
+            [new GuestRamRange(0, View(_lowRam)), new GuestRamRange(HighRamBase, View(_highRam))]);
+        _device.Memory.WriteObserver = this;
         Bus = new CoprocBusDevice(_device) { InterruptLine = this };
         Bus.Config.Write(0x10, 4, (uint)RegistersAt);
         Bus.Config.Write(0x1C, 4, unchecked((uint)LocalBarAt));
@@ -69,6 +75,17 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
 
     /// <summary>The interrupt pin (INTA) level.</summary>
     public void SetLevel(bool asserted) => _pin = asserted;
+
+    private static unsafe NativeRegion View(NativeRegion ram) => NativeRegion.Wrap(ram.Base, ram.Length);
+
+    /// <summary>Guest pages (guest-physical page numbers) the device has written: the machine's dirty log.</summary>
+    public HashSet<ulong> DirtyPages { get; } = [];
+
+    /// <summary>Dirty tracking: the device wrote guest RAM.</summary>
+    public void DeviceWrote(ulong guestPhysicalAddress, ulong length)
+    {
+        for (ulong page = guestPhysicalAddress >> 12; page <= (guestPhysicalAddress + length - 1) >> 12; page++) DirtyPages.Add(page);
+    }
 
     /// <summary>A guest-physical load of 4 or 8 bytes.</summary>
     public ulong Load(ulong address, int width)
@@ -210,7 +227,12 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
 
         // A doorbell queue (native-layout.md §13.3, §13.5, §13.7): a user-queue ring in guest RAM, its execution context in
         // local memory, registered through the doorbell block; the guest publishes packets, then WritePtr, then rings.
-        ulong queueDesc = 0x0F_D000, queueRing = 0x11_0000, queueSave = 0x9000;
+        // The queue's descriptor and ring live above the hole, and it writes its word there too (a page of high RAM mapped
+        // at DataVa + 0x2000): the device reaches both ranges at their guest-physical addresses.
+        ulong queueDesc = HighRamBase + 0x2000, queueRing = HighRamBase + 0x3000, queueSave = 0x9000, queueData = HighRamBase + 0x10_000;
+        Local64(Level0 + (ulong)PageTableLayout.IndexAt(DataVa + 0x2000, 0) * 8,
+            PageTableEntry.Create(MemoryLocation.System, queueData, writable: true).Raw);
+        m.DirtyPages.Clear();
         var qsave = new ContextSaveArea
         {
             RingDescriptor = PhysicalAddress.System(queueDesc).Encoded, ContextId = 0x20,
@@ -235,14 +257,16 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         uint registerStatus = (uint)m.Load(db + 0x08, 4);
         var qpackets = new uint[32];
         var qw = new PacketWriter(qpackets);
-        qw.WriteData(DataVa + 0x900, 0xD00B_E11u);
+        qw.WriteData(DataVa + 0x2000 + 0x900, 0xD00B_E11u);
         qw.Fence(DataVa + 0x800, 9, interrupt: true);
         for (int i = 0; i < qw.Written; i++) m.Store(queueRing + (ulong)i * 4, 4, qpackets[i]);
         m.Store(queueDesc + RingDescriptor.WritePtrOffset, 8, (ulong)qw.Written * 4);
         m.Store(DoorbellsAt + doorbell * 0x1000UL, 4, (uint)(qw.Written * 4)); // ring it
         ulong doorbellFence = m.RunUntilFence();
-        uint doorbellWord = (uint)m.Load(LocalBarAt + DataPage + 0x900, 4);
-        log.WriteLine($"doorbell {doorbell}: register status {registerStatus}, fence {doorbellFence}, word 0x{doorbellWord:X8}");
+        uint doorbellWord = (uint)m.Load(queueData + 0x900, 4);
+        int dirtyHigh = m.DirtyPages.Count(p => p >= HighRamBase >> 12);
+        log.WriteLine($"doorbell {doorbell}: register status {registerStatus}, fence {doorbellFence}, word 0x{doorbellWord:X8}; " +
+                      $"device dirtied {dirtyHigh} page(s) above the hole");
 
         m.Store(RegistersAt + MmioMap.DeviceBase + DeviceRegisters.Reset, 4, DeviceRegisters.ResetKey);
         ulong cycle = m.Load(RegistersAt + MmioMap.DeviceBase + DeviceRegisters.Cycle, 8);
@@ -252,7 +276,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         log.WriteLine($"reset: CYCLE {cycle}; batch 1 again: fence {again}");
 
         var result = new SampleResult(id, first, continued, restored, continuedWord, restoredWord, cycle, again,
-            m._pageFaults, repaired, repairedWord, registerStatus, doorbellFence, doorbellWord);
+            m._pageFaults, repaired, repairedWord, registerStatus, doorbellFence, doorbellWord, dirtyHigh);
         log.WriteLine(result.Succeeded ? "sample host: OK" : "sample host: FAILED");
         return result;
     }
