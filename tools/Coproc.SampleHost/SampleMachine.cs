@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Bus;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Core;
+using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
@@ -63,11 +65,12 @@ public sealed class SampleMachine : IDisposable, IInterruptLine, IGuestRamWriteO
             [new GuestRamRange(0, View(_lowRam)), new GuestRamRange(HighRamBase, View(_highRam))]);
         _device.Memory.WriteObserver = this;
         Bus = new CoprocBusDevice(_device) { InterruptLine = this };
-        Bus.Config.Write(0x10, 4, (uint)RegistersAt);
-        Bus.Config.Write(0x1C, 4, unchecked((uint)LocalBarAt));
-        Bus.Config.Write(0x20, 4, (uint)(LocalBarAt >> 32));
-        Bus.Config.Write(0x24, 4, (uint)DoorbellsAt);
-        Bus.Config.Write(0x04, 2, PciConfigSpace.CommandMemorySpace);
+        static int Bar(int slot) => PciConfigSpace.Bar0Offset + slot * 4;
+        Bus.Config.Write(Bar(CoprocBusDevice.RegistersBar), 4, (uint)RegistersAt);
+        Bus.Config.Write(Bar(CoprocBusDevice.LocalMemoryBar), 4, unchecked((uint)LocalBarAt));
+        Bus.Config.Write(Bar(CoprocBusDevice.LocalMemoryBar + 1), 4, (uint)(LocalBarAt >> 32));
+        Bus.Config.Write(Bar(CoprocBusDevice.DoorbellBar), 4, (uint)DoorbellsAt);
+        Bus.Config.Write(PciConfigSpace.CommandOffset, 2, PciConfigSpace.CommandMemorySpace);
     }
 
     /// <summary>The device as the bus sees it.</summary>
@@ -145,7 +148,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine, IGuestRamWriteO
         var d = MemoryMarshal.AsBytes(new ReadOnlySpan<RingDescriptor>(in desc));
         for (int i = 0; i < d.Length; i += 8) Store(DescriptorRam + (ulong)i, 8, BitConverter.ToUInt64(d[i..]));
         _writePtr = 0;
-        Store(RegistersAt + MmioMap.EngineBase + 0x00, 8, PhysicalAddress.Local(SaveArea).Encoded); // CONTEXT_SWITCH, render
+        Store(RegistersAt + EngineRegisters.At(EngineKind.Render, EngineRegisters.ContextSwitch), 8, PhysicalAddress.Local(SaveArea).Encoded);
     }
 
     // Packets are built in the guest's high RAM (CPU-only staging), then copied into the ring in low RAM, and published
@@ -171,17 +174,17 @@ public sealed class SampleMachine : IDisposable, IInterruptLine, IGuestRamWriteO
         {
             Bus.Step(500);
             if (!_pin) continue;
-            uint status = (uint)Load(ic + 0x00, 4);
+            uint status = (uint)Load(ic + InterruptRegisters.Status, 4);
             ulong fence = 0;
             bool faulted = false;
-            while (Load(ic + 0x10, 4) != 0)
+            while (Load(ic + InterruptRegisters.InfoCount, 4) != 0)
             {
-                var source = (InterruptSource)(Load(ic + 0x18, 4) & 0xFF);
-                if (source == InterruptSource.Fence) fence = Load(ic + 0x20, 8);
+                var source = (InterruptSource)(Load(ic + InterruptRegisters.InfoSource, 4) & 0xFF);
+                if (source == InterruptSource.Fence) fence = Load(ic + InterruptRegisters.InfoData0, 8);
                 if (source == InterruptSource.PageFault) { _pageFaults++; faulted = true; }
-                Store(ic + 0x38, 4, 1);
+                Store(ic + InterruptRegisters.InfoPop, 4, 1);
             }
-            Store(ic + 0x08, 4, status);
+            Store(ic + InterruptRegisters.Ack, 4, status);
             if (fence != 0 || faulted) return fence;
         }
         return 0;
@@ -220,7 +223,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine, IGuestRamWriteO
             PageTableEntry.Create(MemoryLocation.Local, DataPage + 0x1000, writable: true).Raw);
         ulong flagsWord = m.Load(LocalBarAt + SaveArea + 8, 8);   // +12 Flags is the high half (§11)
         Local64(SaveArea + 8, flagsWord & ~((ulong)ContextFlags.Faulted << 32));
-        m.Store(RegistersAt + MmioMap.EngineBase + 0x00, 8, PhysicalAddress.Local(SaveArea).Encoded);
+        m.Store(RegistersAt + EngineRegisters.At(EngineKind.Render, EngineRegisters.ContextSwitch), 8, PhysicalAddress.Local(SaveArea).Encoded);
         ulong repaired = m.RunUntilFence();
         uint repairedWord = (uint)m.Load(LocalBarAt + DataPage + 0x1000, 4);
         log.WriteLine($"fault: {m._pageFaults} page fault(s), fence {beforeRepair} before the repair, {repaired} after; word 0x{repairedWord:X8}");
@@ -245,16 +248,16 @@ public sealed class SampleMachine : IDisposable, IInterruptLine, IGuestRamWriteO
         m.Store(queueDesc + 12, 4, RingDescriptor.UserQueueFlag);
         m.Store(queueDesc + 16, 4, 0x20);
         ulong db = RegistersAt + MmioMap.DoorbellBase;
-        m.Store(db + 0x04, 4, 3);                                     // DB_COMMAND Allocate
-        uint doorbell = (uint)m.Load(db + 0x00, 4);
-        m.Store(db + 0x10, 8, PhysicalAddress.System(queueDesc).Encoded);
-        m.Store(db + 0x18, 4, 0);                                     // DB_OWNER: kernel
-        m.Store(db + 0x1C, 4, 0x20);                                  // DB_CONTEXT
-        m.Store(db + 0x20, 4, 2 | 8 << 8);                            // DB_SCHED: copy engine, priority 8
-        m.Store(db + 0x24, 4, 10_000);                                // DB_TIMESLICE
-        m.Store(db + 0x70, 8, PhysicalAddress.Local(queueSave).Encoded);
-        m.Store(db + 0x04, 4, 1);                                     // DB_COMMAND Register
-        uint registerStatus = (uint)m.Load(db + 0x08, 4);
+        m.Store(db + DoorbellRegisters.Command, 4, 3);                // DB_COMMAND Allocate
+        uint doorbell = (uint)m.Load(db + DoorbellRegisters.Index, 4);
+        m.Store(db + DoorbellRegisters.QueueDescriptor, 8, PhysicalAddress.System(queueDesc).Encoded);
+        m.Store(db + DoorbellRegisters.Owner, 4, 0);                  // kernel
+        m.Store(db + DoorbellRegisters.Context, 4, 0x20);
+        m.Store(db + DoorbellRegisters.Scheduling, 4, 2 | 8 << 8);    // copy engine, priority 8
+        m.Store(db + DoorbellRegisters.TimeSlice, 4, 10_000);
+        m.Store(db + DoorbellRegisters.SaveArea, 8, PhysicalAddress.Local(queueSave).Encoded);
+        m.Store(db + DoorbellRegisters.Command, 4, 1);                // DB_COMMAND Register
+        uint registerStatus = (uint)m.Load(db + DoorbellRegisters.Status, 4);
         var qpackets = new uint[32];
         var qw = new PacketWriter(qpackets);
         qw.WriteData(DataVa + 0x2000 + 0x900, 0xD00B_E11u);

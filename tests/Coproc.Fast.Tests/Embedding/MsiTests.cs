@@ -54,7 +54,7 @@ public class MsiTests
         c.Write(PciConfigSpace.MsiControlOffset, 2, enable ? PciConfigSpace.MsiControlEnable : 0u);
     }
 
-    private void Ack() => _device.Mmio.Write32(Device.Mmio.MmioMap.InterruptBase + 0x08, uint.MaxValue);
+    private void Ack() => _device.Mmio.Write32(Device.Mmio.MmioMap.InterruptBase + InterruptRegisters.Ack, uint.MaxValue);
 
     [Test]
     public void GivenConfigSpace_WhenTheCapabilityListIsWalked_ThenItHoldsOneMsiCapabilityWithTheDocumentedFields()

@@ -115,7 +115,7 @@ public sealed unsafe class GuestRamRangesTests
     public void GivenRamInTwoRanges_WhenSystemSizeIsRead_ThenItIsTheEndOfTheHighestRange()
     {
         Assert.That(_m.Device.Memory.SystemEnd, Is.EqualTo(HighBase + High));
-        Assert.That(_m.Device.Mmio.Read64(Device.Core.DeviceRegisters.SystemSize), Is.EqualTo(HighBase + High));
+        Assert.That(_m.Device.Mmio.Read64(Device.Mmio.MmioMap.DeviceBase + DeviceRegisters.SystemSize), Is.EqualTo(HighBase + High));
         Assert.That(_m.Device.Memory.SystemBytes, Is.EqualTo(Low + High));
     }
 

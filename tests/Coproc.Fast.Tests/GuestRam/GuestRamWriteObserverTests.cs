@@ -120,7 +120,7 @@ public sealed class GuestRamWriteObserverTests
         var packets = PacketStream.Build((ref PacketWriter w) => w.Nop(4));
         System.Runtime.InteropServices.MemoryMarshal.AsBytes(packets.AsSpan()).CopyTo(_m.Memory.GetSpan(ring, packets.Length * 4));
         _m.Memory.System.Ref<Coproc.Fast.Device.Rings.RingDescriptor>(desc.Offset).WritePtr = (ulong)packets.Length * 4;
-        _m.Device.Mmio.Write64(Device.Mmio.MmioMap.EngineBase + (uint)EngineKind.Copy * 0x80, save.Encoded);
+        _m.Device.Mmio.Write64(EngineRegisters.At(EngineKind.Copy, EngineRegisters.ContextSwitch), save.Encoded);
         _m.RunUntilIdle();
         Assert.That(_m.Memory.System.Ref<Coproc.Fast.Device.Rings.RingDescriptor>(desc.Offset).ReadPtr, Is.EqualTo((ulong)packets.Length * 4));
         Assert.That(_rec.Covers(desc.Offset + Coproc.Fast.Device.Rings.RingDescriptor.ReadPtrOffset, 8));
