@@ -200,8 +200,28 @@ public sealed class CoprocBusDevice
     /// </summary>
     public void SaveState(Stream stream, bool includeSystemMemory = false) => Device.SaveState(stream, includeSystemMemory, this);
 
-    /// <summary>Restores a stream written by <see cref="SaveState"/> into this façade and its device (native-layout.md §20.8).</summary>
+    /// <summary>
+    /// Restores a stream written by <see cref="SaveState"/> into this façade and its device (native-layout.md §20.8). The
+    /// interrupt is re-routed for the restored configuration: INTA gets one <see cref="IInterruptLine.SetLevel"/> call
+    /// when its level (<see cref="InterruptLineLevel"/>) differs from before, and one MSI message is sent when MSI is
+    /// enabled and the device's level rose.
+    /// </summary>
     /// <exception cref="DeviceStateException">As <see cref="Coprocessor.RestoreState(Stream)"/>, and for a stream written by
     /// <see cref="Coprocessor.SaveState(Stream, bool)"/> (no façade block).</exception>
-    public void RestoreState(Stream stream) => Device.RestoreState(stream, this);
+    public void RestoreState(Stream stream)
+    {
+        // The restored configuration may route the interrupt differently (MSI enable), so the device's own post-restore
+        // SetLevel is held back (its line is a host slot, kept as set here) and the façade decides what INTA and MSI see.
+        bool levelBefore = Device.Interrupts.IsAsserted, pinBefore = InterruptLineLevel;
+        Device.Interrupts.Line = null;
+        try { Device.RestoreState(stream, this); }
+        finally
+        {
+            Device.Interrupts.Line = _router;
+            Config.MsiEnableChanged = _router.OnMsiEnableChanged;
+            bool pinAfter = InterruptLineLevel;
+            if (pinAfter != pinBefore) _hostLine?.SetLevel(pinAfter);
+            if (Config.MsiEnabled && Device.Interrupts.IsAsserted && !levelBefore) SendMessage();
+        }
+    }
 }

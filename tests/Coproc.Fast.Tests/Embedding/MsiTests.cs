@@ -141,4 +141,33 @@ public class MsiTests
         _device.Step(Period);
         Assert.That(_apic.Messages, Has.Count.EqualTo(1), "the restored façade keeps the host's target");
     }
+
+    [Test]
+    public void GivenIntaHigh_WhenASnapshotTakenWithMsiEnabledIsRestored_ThenIntaIsLowered_AndNoMessageIsRepeated()
+    {
+        ProgramMsi(enable: true);
+        _device.Step(Period);                                             // level high, message 1
+        using var state = new MemoryStream();
+        _bus.SaveState(state);
+        _bus.Config.Write(PciConfigSpace.MsiControlOffset, 2, 0);         // INTA takes over: high
+        Assert.That(_pin.Levels, Is.EqualTo(new[] { true }));
+        state.Position = 0;
+        _bus.RestoreState(state);
+        Assert.That(_pin.Levels, Is.EqualTo(new[] { true, false }), "MSI is enabled again: INTA released");
+        Assert.That(_apic.Messages, Has.Count.EqualTo(1), "the snapshot's interrupt was already signalled");
+    }
+
+    [Test]
+    public void GivenAnIdleDevice_WhenASnapshotWithAPendingInterruptAndMsiIsRestored_ThenOneMessageIsSent()
+    {
+        ProgramMsi(enable: true);
+        _device.Step(Period);
+        using var state = new MemoryStream();
+        _bus.SaveState(state);
+        Ack();
+        state.Position = 0;
+        _bus.RestoreState(state);
+        Assert.That(_apic.Messages, Has.Count.EqualTo(2), "the restored level rose: one message");
+        Assert.That(_pin.Levels, Is.Empty);
+    }
 }
