@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Bus;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Core;
+using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Interrupts;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
@@ -25,24 +27,26 @@ namespace Coproc.SampleHost;
 /// <param name="RepairedWord">The word the faulting packet wrote once re-executed.</param>
 /// <param name="DoorbellRegisterStatus">DB_STATUS after registering the user queue (0 = Ok).</param>
 /// <param name="DoorbellFence">The user queue's fence interrupt value after the doorbell rang.</param>
-/// <param name="DoorbellWord">The word the user queue wrote.</param>
+/// <param name="DoorbellWord">The word the user queue wrote (into guest RAM above the hole).</param>
+/// <param name="DirtyHighPages">Pages of the high RAM range the device reported writing (the queue's ReadPtr and word).</param>
 public readonly record struct SampleResult(uint Id, ulong FirstFence, ulong ContinuedFence, ulong RestoredFence, uint ContinuedWord,
     uint RestoredWord, ulong CycleAfterReset, ulong FenceAfterReset, int PageFaults, ulong FenceAfterRepair, uint RepairedWord,
-    uint DoorbellRegisterStatus, ulong DoorbellFence, uint DoorbellWord)
+    uint DoorbellRegisterStatus, ulong DoorbellFence, uint DoorbellWord, int DirtyHighPages)
 {
     /// <summary>True when every step did what native-layout.md says.</summary>
     public bool Succeeded => Id != 0 && FirstFence == 1 && ContinuedFence == 2 && RestoredFence == 2 && ContinuedWord == RestoredWord
                              && ContinuedWord == 0x5A5A_5A5A && CycleAfterReset == 0 && FenceAfterReset == 1
                              && PageFaults == 1 && FenceAfterRepair == 3 && RepairedWord == 0x7777_7777
-                             && DoorbellRegisterStatus == 0 && DoorbellFence == 9 && DoorbellWord == 0xD00B_E11;
+                             && DoorbellRegisterStatus == 0 && DoorbellFence == 9 && DoorbellWord == 0xD00B_E11 && DirtyHighPages == 2;
 }
 
 /// <summary>
-/// A small machine: guest RAM in two ranges (low 16 MiB at guest-physical 0, which is also the device's system memory,
-/// and 8 MiB at 4 GiB, CPU-only), the coprocessor as a PCI function, and a guest driver that reaches it only through
-/// guest-physical loads and stores decoded by the bus (configuration space, BARs) and the constants of native-layout.md.
+/// A small machine: guest RAM in two ranges around a hole (16 MiB at guest-physical 0 and 8 MiB at 4 GiB), both the
+/// device's system memory (native-layout.md §20.6), the coprocessor as a PCI function, and a guest driver that reaches it
+/// only through guest-physical loads and stores decoded by the bus (configuration space, BARs) and the constants of
+/// native-layout.md. The machine tracks which guest pages the device dirtied (<see cref="IGuestRamWriteObserver"/>).
 /// </summary>
-public sealed class SampleMachine : IDisposable, IInterruptLine
+public sealed class SampleMachine : IDisposable, IInterruptLine, IGuestRamWriteObserver
 {
     private const ulong LowRamBytes = 16UL << 20, HighRamBase = 1UL << 32, HighRamBytes = 8UL << 20;
     private const ulong RegistersAt = 0xFE00_0000, LocalBarAt = 0x2_0000_0000, DoorbellsAt = 0xFD00_0000;
@@ -55,13 +59,18 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
     /// <summary>Builds the machine; firmware programs BAR0 and BAR3–4 and enables memory space (native-layout.md §20.7).</summary>
     public SampleMachine()
     {
-        _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = LowRamBytes, VsyncPeriodCycles = 0 }, _lowRam);
+        // Guest RAM is the machine's; the device gets views of it (disposing the device does not free it).
+        _device = new Coprocessor(
+            new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = LowRamBytes + HighRamBytes, VsyncPeriodCycles = 0 },
+            [new GuestRamRange(0, View(_lowRam)), new GuestRamRange(HighRamBase, View(_highRam))]);
+        _device.Memory.WriteObserver = this;
         Bus = new CoprocBusDevice(_device) { InterruptLine = this };
-        Bus.Config.Write(0x10, 4, (uint)RegistersAt);
-        Bus.Config.Write(0x1C, 4, unchecked((uint)LocalBarAt));
-        Bus.Config.Write(0x20, 4, (uint)(LocalBarAt >> 32));
-        Bus.Config.Write(0x24, 4, (uint)DoorbellsAt);
-        Bus.Config.Write(0x04, 2, PciConfigSpace.CommandMemorySpace);
+        static int Bar(int slot) => PciConfigSpace.Bar0Offset + slot * 4;
+        Bus.Config.Write(Bar(CoprocBusDevice.RegistersBar), 4, (uint)RegistersAt);
+        Bus.Config.Write(Bar(CoprocBusDevice.LocalMemoryBar), 4, unchecked((uint)LocalBarAt));
+        Bus.Config.Write(Bar(CoprocBusDevice.LocalMemoryBar + 1), 4, (uint)(LocalBarAt >> 32));
+        Bus.Config.Write(Bar(CoprocBusDevice.DoorbellBar), 4, (uint)DoorbellsAt);
+        Bus.Config.Write(PciConfigSpace.CommandOffset, 2, PciConfigSpace.CommandMemorySpace);
     }
 
     /// <summary>The device as the bus sees it.</summary>
@@ -69,6 +78,17 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
 
     /// <summary>The interrupt pin (INTA) level.</summary>
     public void SetLevel(bool asserted) => _pin = asserted;
+
+    private static unsafe NativeRegion View(NativeRegion ram) => NativeRegion.Wrap(ram.Base, ram.Length);
+
+    /// <summary>Guest pages (guest-physical page numbers) the device has written: the machine's dirty log.</summary>
+    public HashSet<ulong> DirtyPages { get; } = [];
+
+    /// <summary>Dirty tracking: the device wrote guest RAM.</summary>
+    public void DeviceWrote(ulong guestPhysicalAddress, ulong length)
+    {
+        for (ulong page = guestPhysicalAddress >> 12; page <= (guestPhysicalAddress + length - 1) >> 12; page++) DirtyPages.Add(page);
+    }
 
     /// <summary>A guest-physical load of 4 or 8 bytes.</summary>
     public ulong Load(ulong address, int width)
@@ -128,7 +148,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         var d = MemoryMarshal.AsBytes(new ReadOnlySpan<RingDescriptor>(in desc));
         for (int i = 0; i < d.Length; i += 8) Store(DescriptorRam + (ulong)i, 8, BitConverter.ToUInt64(d[i..]));
         _writePtr = 0;
-        Store(RegistersAt + MmioMap.EngineBase + 0x00, 8, PhysicalAddress.Local(SaveArea).Encoded); // CONTEXT_SWITCH, render
+        Store(RegistersAt + EngineRegisters.At(EngineKind.Render, EngineRegisters.ContextSwitch), 8, PhysicalAddress.Local(SaveArea).Encoded);
     }
 
     // Packets are built in the guest's high RAM (CPU-only staging), then copied into the ring in low RAM, and published
@@ -154,17 +174,17 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         {
             Bus.Step(500);
             if (!_pin) continue;
-            uint status = (uint)Load(ic + 0x00, 4);
+            uint status = (uint)Load(ic + InterruptRegisters.Status, 4);
             ulong fence = 0;
             bool faulted = false;
-            while (Load(ic + 0x10, 4) != 0)
+            while (Load(ic + InterruptRegisters.InfoCount, 4) != 0)
             {
-                var source = (InterruptSource)(Load(ic + 0x18, 4) & 0xFF);
-                if (source == InterruptSource.Fence) fence = Load(ic + 0x20, 8);
+                var source = (InterruptSource)(Load(ic + InterruptRegisters.InfoSource, 4) & 0xFF);
+                if (source == InterruptSource.Fence) fence = Load(ic + InterruptRegisters.InfoData0, 8);
                 if (source == InterruptSource.PageFault) { _pageFaults++; faulted = true; }
-                Store(ic + 0x38, 4, 1);
+                Store(ic + InterruptRegisters.InfoPop, 4, 1);
             }
-            Store(ic + 0x08, 4, status);
+            Store(ic + InterruptRegisters.Ack, 4, status);
             if (fence != 0 || faulted) return fence;
         }
         return 0;
@@ -203,14 +223,19 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
             PageTableEntry.Create(MemoryLocation.Local, DataPage + 0x1000, writable: true).Raw);
         ulong flagsWord = m.Load(LocalBarAt + SaveArea + 8, 8);   // +12 Flags is the high half (§11)
         Local64(SaveArea + 8, flagsWord & ~((ulong)ContextFlags.Faulted << 32));
-        m.Store(RegistersAt + MmioMap.EngineBase + 0x00, 8, PhysicalAddress.Local(SaveArea).Encoded);
+        m.Store(RegistersAt + EngineRegisters.At(EngineKind.Render, EngineRegisters.ContextSwitch), 8, PhysicalAddress.Local(SaveArea).Encoded);
         ulong repaired = m.RunUntilFence();
         uint repairedWord = (uint)m.Load(LocalBarAt + DataPage + 0x1000, 4);
         log.WriteLine($"fault: {m._pageFaults} page fault(s), fence {beforeRepair} before the repair, {repaired} after; word 0x{repairedWord:X8}");
 
         // A doorbell queue (native-layout.md §13.3, §13.5, §13.7): a user-queue ring in guest RAM, its execution context in
         // local memory, registered through the doorbell block; the guest publishes packets, then WritePtr, then rings.
-        ulong queueDesc = 0x0F_D000, queueRing = 0x11_0000, queueSave = 0x9000;
+        // The queue's descriptor and ring live above the hole, and it writes its word there too (a page of high RAM mapped
+        // at DataVa + 0x2000): the device reaches both ranges at their guest-physical addresses.
+        ulong queueDesc = HighRamBase + 0x2000, queueRing = HighRamBase + 0x3000, queueSave = 0x9000, queueData = HighRamBase + 0x10_000;
+        Local64(Level0 + (ulong)PageTableLayout.IndexAt(DataVa + 0x2000, 0) * 8,
+            PageTableEntry.Create(MemoryLocation.System, queueData, writable: true).Raw);
+        m.DirtyPages.Clear();
         var qsave = new ContextSaveArea
         {
             RingDescriptor = PhysicalAddress.System(queueDesc).Encoded, ContextId = 0x20,
@@ -223,26 +248,28 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         m.Store(queueDesc + 12, 4, RingDescriptor.UserQueueFlag);
         m.Store(queueDesc + 16, 4, 0x20);
         ulong db = RegistersAt + MmioMap.DoorbellBase;
-        m.Store(db + 0x04, 4, 3);                                     // DB_COMMAND Allocate
-        uint doorbell = (uint)m.Load(db + 0x00, 4);
-        m.Store(db + 0x10, 8, PhysicalAddress.System(queueDesc).Encoded);
-        m.Store(db + 0x18, 4, 0);                                     // DB_OWNER: kernel
-        m.Store(db + 0x1C, 4, 0x20);                                  // DB_CONTEXT
-        m.Store(db + 0x20, 4, 2 | 8 << 8);                            // DB_SCHED: copy engine, priority 8
-        m.Store(db + 0x24, 4, 10_000);                                // DB_TIMESLICE
-        m.Store(db + 0x70, 8, PhysicalAddress.Local(queueSave).Encoded);
-        m.Store(db + 0x04, 4, 1);                                     // DB_COMMAND Register
-        uint registerStatus = (uint)m.Load(db + 0x08, 4);
+        m.Store(db + DoorbellRegisters.Command, 4, 3);                // DB_COMMAND Allocate
+        uint doorbell = (uint)m.Load(db + DoorbellRegisters.Index, 4);
+        m.Store(db + DoorbellRegisters.QueueDescriptor, 8, PhysicalAddress.System(queueDesc).Encoded);
+        m.Store(db + DoorbellRegisters.Owner, 4, 0);                  // kernel
+        m.Store(db + DoorbellRegisters.Context, 4, 0x20);
+        m.Store(db + DoorbellRegisters.Scheduling, 4, 2 | 8 << 8);    // copy engine, priority 8
+        m.Store(db + DoorbellRegisters.TimeSlice, 4, 10_000);
+        m.Store(db + DoorbellRegisters.SaveArea, 8, PhysicalAddress.Local(queueSave).Encoded);
+        m.Store(db + DoorbellRegisters.Command, 4, 1);                // DB_COMMAND Register
+        uint registerStatus = (uint)m.Load(db + DoorbellRegisters.Status, 4);
         var qpackets = new uint[32];
         var qw = new PacketWriter(qpackets);
-        qw.WriteData(DataVa + 0x900, 0xD00B_E11u);
+        qw.WriteData(DataVa + 0x2000 + 0x900, 0xD00B_E11u);
         qw.Fence(DataVa + 0x800, 9, interrupt: true);
         for (int i = 0; i < qw.Written; i++) m.Store(queueRing + (ulong)i * 4, 4, qpackets[i]);
         m.Store(queueDesc + RingDescriptor.WritePtrOffset, 8, (ulong)qw.Written * 4);
         m.Store(DoorbellsAt + doorbell * 0x1000UL, 4, (uint)(qw.Written * 4)); // ring it
         ulong doorbellFence = m.RunUntilFence();
-        uint doorbellWord = (uint)m.Load(LocalBarAt + DataPage + 0x900, 4);
-        log.WriteLine($"doorbell {doorbell}: register status {registerStatus}, fence {doorbellFence}, word 0x{doorbellWord:X8}");
+        uint doorbellWord = (uint)m.Load(queueData + 0x900, 4);
+        int dirtyHigh = m.DirtyPages.Count(p => p >= HighRamBase >> 12);
+        log.WriteLine($"doorbell {doorbell}: register status {registerStatus}, fence {doorbellFence}, word 0x{doorbellWord:X8}; " +
+                      $"device dirtied {dirtyHigh} page(s) above the hole");
 
         m.Store(RegistersAt + MmioMap.DeviceBase + DeviceRegisters.Reset, 4, DeviceRegisters.ResetKey);
         ulong cycle = m.Load(RegistersAt + MmioMap.DeviceBase + DeviceRegisters.Cycle, 8);
@@ -252,7 +279,7 @@ public sealed class SampleMachine : IDisposable, IInterruptLine
         log.WriteLine($"reset: CYCLE {cycle}; batch 1 again: fence {again}");
 
         var result = new SampleResult(id, first, continued, restored, continuedWord, restoredWord, cycle, again,
-            m._pageFaults, repaired, repairedWord, registerStatus, doorbellFence, doorbellWord);
+            m._pageFaults, repaired, repairedWord, registerStatus, doorbellFence, doorbellWord, dirtyHigh);
         log.WriteLine(result.Succeeded ? "sample host: OK" : "sample host: FAILED");
         return result;
     }

@@ -27,7 +27,16 @@ public sealed class CoprocBusDevice
         ArgumentNullException.ThrowIfNull(device);
         Device = device;
         Config = new PciConfigSpace(MmioMap.RegisterBarSize, device.Options.ApertureBytes, device.LocalMemoryBar.Size, DoorbellAperture.SizeInBytes);
+        // The device's one interrupt level goes through the router, which drives INTA or sends MSI messages (§20.7.1).
+        _hostLine = device.Interrupts.Line;
+        _router = new InterruptRouter(this);
+        device.Interrupts.Line = _router;
+        Config.MsiEnableChanged = _router.OnMsiEnableChanged;
     }
+
+    private IInterruptLine? _hostLine;
+    private IMsiTarget? _msiTarget;
+    private readonly InterruptRouter _router;
 
     /// <summary>The device behind the façade.</summary>
     public Coprocessor Device { get; }
@@ -35,11 +44,67 @@ public sealed class CoprocBusDevice
     /// <summary>PCI configuration space.</summary>
     public PciConfigSpace Config { get; }
 
-    /// <summary>The interrupt line (INTA): the host's pin.</summary>
+    /// <summary>
+    /// The interrupt line (INTA): the host's pin. It follows the device's interrupt level (§9) while MSI is disabled, and
+    /// stays low while MSI is enabled (§20.7.1). Setting it does not call <see cref="IInterruptLine.SetLevel"/>; read
+    /// <see cref="InterruptLineLevel"/> for the current level.
+    /// </summary>
     public IInterruptLine? InterruptLine
     {
-        get => Device.Interrupts.Line;
-        set => Device.Interrupts.Line = value;
+        get => _hostLine;
+        set => _hostLine = value;
+    }
+
+    /// <summary>The INTA level now: the device's level while MSI is disabled, false while it is enabled.</summary>
+    public bool InterruptLineLevel => !Config.MsiEnabled && Device.Interrupts.IsAsserted;
+
+    /// <summary>Where MSI messages go (native-layout.md §20.7.1); null drops them (counted in <see cref="SuppressedMessages"/>).</summary>
+    public IMsiTarget? MsiTarget
+    {
+        get => _msiTarget;
+        set => _msiTarget = value;
+    }
+
+    /// <summary>MSI messages sent to <see cref="MsiTarget"/>.</summary>
+    public long MessagesSent { get; private set; }
+
+    /// <summary>MSI messages not sent: bus master disabled (COMMAND bit 2) or no <see cref="MsiTarget"/>.</summary>
+    public long SuppressedMessages { get; private set; }
+
+    // Design: the interrupt controller keeps one level (§9) and calls SetLevel on each change; a rising edge is exactly
+    // "a new interrupt after the handler had cleared every pending source", which is when an MSI function sends a
+    // message. So MSI is a view of the same level: no second pending state to save, reset or keep consistent.
+    private sealed class InterruptRouter(CoprocBusDevice bus) : IInterruptLine
+    {
+        public void SetLevel(bool asserted)
+        {
+            if (!bus.Config.MsiEnabled) bus._hostLine?.SetLevel(asserted);
+            else if (asserted) bus.SendMessage();
+        }
+
+        // Called after a config write flipped MSI enable: INTA is handed over without losing a pending interrupt.
+        public void OnMsiEnableChanged()
+        {
+            bool level = bus.Device.Interrupts.IsAsserted;
+            if (!level) return;
+            if (bus.Config.MsiEnabled)
+            {
+                bus._hostLine?.SetLevel(false);
+                bus.SendMessage();
+            }
+            else bus._hostLine?.SetLevel(true);
+        }
+    }
+
+    private void SendMessage()
+    {
+        if (!Config.BusMasterEnabled || _msiTarget is not { } target)
+        {
+            SuppressedMessages++;
+            return;
+        }
+        MessagesSent++;
+        target.WriteMessage(Config.MsiAddress, Config.MsiData);
     }
 
     /// <summary>Bus reads that returned all ones because memory space was disabled, the BAR unknown or the width unsupported.</summary>
@@ -135,8 +200,28 @@ public sealed class CoprocBusDevice
     /// </summary>
     public void SaveState(Stream stream, bool includeSystemMemory = false) => Device.SaveState(stream, includeSystemMemory, this);
 
-    /// <summary>Restores a stream written by <see cref="SaveState"/> into this façade and its device (native-layout.md §20.8).</summary>
+    /// <summary>
+    /// Restores a stream written by <see cref="SaveState"/> into this façade and its device (native-layout.md §20.8). The
+    /// interrupt is re-routed for the restored configuration: INTA gets one <see cref="IInterruptLine.SetLevel"/> call
+    /// when its level (<see cref="InterruptLineLevel"/>) differs from before, and one MSI message is sent when MSI is
+    /// enabled and the device's level rose.
+    /// </summary>
     /// <exception cref="DeviceStateException">As <see cref="Coprocessor.RestoreState(Stream)"/>, and for a stream written by
     /// <see cref="Coprocessor.SaveState(Stream, bool)"/> (no façade block).</exception>
-    public void RestoreState(Stream stream) => Device.RestoreState(stream, this);
+    public void RestoreState(Stream stream)
+    {
+        // The restored configuration may route the interrupt differently (MSI enable), so the device's own post-restore
+        // SetLevel is held back (its line is a host slot, kept as set here) and the façade decides what INTA and MSI see.
+        bool levelBefore = Device.Interrupts.IsAsserted, pinBefore = InterruptLineLevel;
+        Device.Interrupts.Line = null;
+        try { Device.RestoreState(stream, this); }
+        finally
+        {
+            Device.Interrupts.Line = _router;
+            Config.MsiEnableChanged = _router.OnMsiEnableChanged;
+            bool pinAfter = InterruptLineLevel;
+            if (pinAfter != pinBefore) _hostLine?.SetLevel(pinAfter);
+            if (Config.MsiEnabled && Device.Interrupts.IsAsserted && !levelBefore) SendMessage();
+        }
+    }
 }

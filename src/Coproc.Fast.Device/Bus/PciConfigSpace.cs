@@ -6,9 +6,10 @@ namespace Coproc.Fast.Device.Bus;
 /// <summary>
 /// The device's PCI configuration space (native-layout.md §20.7): a 256-byte type-0 header with the identity, the
 /// command register and four memory BARs — BAR0 registers, BAR1–2 the aperture, BAR3–4 local memory (both 64-bit
-/// prefetchable), BAR5 doorbells — sized as PCI requires (power of two; write all ones, read back the size mask) and
-/// one legacy interrupt pin (INTA). Reads and writes of 1, 2 or 4 bytes at any offset inside the 256 bytes; anything
-/// else reads all ones and is dropped. Never throws.
+/// prefetchable), BAR5 doorbells — sized as PCI requires (power of two; write all ones, read back the size mask), one
+/// legacy interrupt pin (INTA) and an MSI capability (one vector, 64-bit address) at <see cref="MsiCapabilityOffset"/>.
+/// Reads and writes of 1, 2 or 4 bytes at any offset inside the 256 bytes; anything else reads all ones and is dropped.
+/// Never throws.
 /// </summary>
 public sealed class PciConfigSpace
 {
@@ -19,11 +20,29 @@ public sealed class PciConfigSpace
     /// <summary>Class code 0x03 (display controller), subclass 0x02 (3D controller), programming interface 0.</summary>
     public const uint ClassCode = 0x03_02_00;
     /// <summary>Config-space offsets of the header fields this device implements.</summary>
-    public const int VendorIdOffset = 0x00, CommandOffset = 0x04, RevisionOffset = 0x08, HeaderTypeOffset = 0x0E,
-        Bar0Offset = 0x10, SubsystemOffset = 0x2C, InterruptLineOffset = 0x3C, InterruptPinOffset = 0x3D;
+    public const int VendorIdOffset = 0x00, CommandOffset = 0x04, StatusOffset = 0x06, RevisionOffset = 0x08, HeaderTypeOffset = 0x0E,
+        Bar0Offset = 0x10, SubsystemOffset = 0x2C, CapabilitiesPointerOffset = 0x34, InterruptLineOffset = 0x3C, InterruptPinOffset = 0x3D;
+    /// <summary>STATUS bit 4: the capabilities list at <see cref="CapabilitiesPointerOffset"/> exists.</summary>
+    public const ushort StatusCapabilitiesList = 1 << 4;
+    /// <summary>Offset of the MSI capability (the only capability; its next pointer is 0).</summary>
+    public const int MsiCapabilityOffset = 0x50;
+    /// <summary>PCI capability id of MSI.</summary>
+    public const byte MsiCapabilityId = 0x05;
+    /// <summary>MSI capability field offsets, from the start of config space: message control, address low, address high, data.</summary>
+    public const int MsiControlOffset = MsiCapabilityOffset + 2, MsiAddressOffset = MsiCapabilityOffset + 4,
+        MsiUpperAddressOffset = MsiCapabilityOffset + 8, MsiDataOffset = MsiCapabilityOffset + 12;
+    /// <summary>MSI message control bit 0: MSI enable (RW, reset 0).</summary>
+    public const ushort MsiControlEnable = 1 << 0;
+    /// <summary>MSI message control bit 7: 64-bit message address capable (read-only 1).</summary>
+    public const ushort MsiControl64Bit = 1 << 7;
+    /// <summary>MSI message control bits 4–6: multiple message enable (RW; the device sends one vector whatever is written).</summary>
+    public const ushort MsiControlMultipleMessageEnableMask = 0x70;
     /// <summary>COMMAND bit 1: memory space enable. While clear the façade's BAR accesses read all ones and are dropped.</summary>
     public const ushort CommandMemorySpace = 1 << 1;
-    /// <summary>COMMAND bit 2: bus master enable (recorded; the device's DMA does not depend on it in this revision).</summary>
+    /// <summary>
+    /// COMMAND bit 2: bus master enable. MSI messages are sent only while it is set (a PCI function may not write
+    /// without it); the device's DMA to guest RAM does not depend on it in this revision.
+    /// </summary>
     public const ushort CommandBusMaster = 1 << 2;
 
     private readonly byte[] _space = new byte[256];
@@ -57,6 +76,21 @@ public sealed class PciConfigSpace
     /// <summary>True while COMMAND bit 1 (memory space) is set.</summary>
     public bool MemorySpaceEnabled => (Command & CommandMemorySpace) != 0;
 
+    /// <summary>True while COMMAND bit 2 (bus master) is set.</summary>
+    public bool BusMasterEnabled => (Command & CommandBusMaster) != 0;
+
+    /// <summary>True while the MSI capability's enable bit is set: interrupts are messages, not the INTA line.</summary>
+    public bool MsiEnabled => (BinaryPrimitives.ReadUInt16LittleEndian(_space.AsSpan(MsiControlOffset)) & MsiControlEnable) != 0;
+
+    /// <summary>The MSI message address (64-bit; bits 0–1 read 0).</summary>
+    public ulong MsiAddress => Dword(MsiAddressOffset) | ((ulong)Dword(MsiUpperAddressOffset) << 32);
+
+    /// <summary>The MSI message data (16 bits; the message is a 32-bit write of it, upper half 0).</summary>
+    public ushort MsiData => BinaryPrimitives.ReadUInt16LittleEndian(_space.AsSpan(MsiDataOffset));
+
+    /// <summary>Called after a config write changed <see cref="MsiEnabled"/> (the bus façade re-routes the interrupt).</summary>
+    internal Action? MsiEnableChanged { get; set; }
+
     /// <summary>A config read of 1, 2 or 4 bytes (naturally aligned, inside the 256 bytes); all ones otherwise.</summary>
     public uint Read(int offset, int width)
     {
@@ -71,12 +105,15 @@ public sealed class PciConfigSpace
 
     /// <summary>
     /// A config write of 1, 2 or 4 bytes. Writable: COMMAND bits 1–2, the BARs (their size bits read back as zero, the
-    /// PCI sizing protocol) and INTERRUPT_LINE; every other byte is read-only and the write is ignored.
+    /// PCI sizing protocol), INTERRUPT_LINE, and the MSI capability's enable and multiple-message-enable bits, address
+    /// (bits 2–63) and data; every other byte is read-only and the write is ignored.
     /// </summary>
     public void Write(int offset, int width, uint value)
     {
         if (!Valid(offset, width)) return;
+        bool msi = MsiEnabled;
         for (int i = 0; i < width; i++) WriteByte(offset + i, (byte)(value >> (8 * i)));
+        if (MsiEnabled != msi) MsiEnableChanged?.Invoke();
     }
 
     /// <summary>
@@ -102,7 +139,10 @@ public sealed class PciConfigSpace
         return false;
     }
 
-    /// <summary>PCI reset values: identity, BARs 0 (flags kept), COMMAND 0, INTERRUPT_LINE 0xFF, INTERRUPT_PIN 1 (INTA).</summary>
+    /// <summary>
+    /// PCI reset values: identity, BARs 0 (flags kept), COMMAND 0, INTERRUPT_LINE 0xFF, INTERRUPT_PIN 1 (INTA), STATUS
+    /// capabilities list, the MSI capability disabled with address and data 0.
+    /// </summary>
     internal void Reset()
     {
         Array.Clear(_space);
@@ -115,6 +155,11 @@ public sealed class PciConfigSpace
         BinaryPrimitives.WriteUInt16LittleEndian(s[(SubsystemOffset + 2)..], DeviceId);
         s[InterruptLineOffset] = 0xFF;
         s[InterruptPinOffset] = 1;
+        BinaryPrimitives.WriteUInt16LittleEndian(s[StatusOffset..], StatusCapabilitiesList);
+        s[CapabilitiesPointerOffset] = MsiCapabilityOffset;
+        s[MsiCapabilityOffset] = MsiCapabilityId;
+        s[MsiCapabilityOffset + 1] = 0; // next capability: none
+        BinaryPrimitives.WriteUInt16LittleEndian(s[MsiControlOffset..], MsiControl64Bit);
         for (int b = 0; b < 6; b++) BinaryPrimitives.WriteUInt32LittleEndian(s[(Bar0Offset + b * 4)..], _barFlags[b]);
     }
 
@@ -133,6 +178,9 @@ public sealed class PciConfigSpace
     {
         if (offset == CommandOffset) _space[offset] = (byte)(value & (CommandMemorySpace | CommandBusMaster));
         else if (offset == InterruptLineOffset) _space[offset] = value;
+        else if (offset == MsiControlOffset) _space[offset] = (byte)((value & (MsiControlEnable | MsiControlMultipleMessageEnableMask)) | MsiControl64Bit);
+        else if (offset == MsiAddressOffset) _space[offset] = (byte)(value & 0xFC); // dword-aligned message address
+        else if (offset > MsiAddressOffset && offset < MsiDataOffset + 2) _space[offset] = value; // address 8..63, data
         else if (offset >= Bar0Offset && offset < Bar0Offset + 24)
         {
             int slot = (offset - Bar0Offset) / 4;

@@ -55,8 +55,8 @@ public sealed partial class Coprocessor
         w.Write(Options.ApertureBytes);
         WriteGraphBlock(w, "DEVS", this, StateContext());
         if (facade is not null) WriteGraphBlock(w, "BUSF", facade, StateContext(facade));
-        WriteMemoryBlock(w, "LMEM", Memory.Local);
-        if (includeSystemMemory) WriteMemoryBlock(w, "SMEM", Memory.System);
+        WriteMemoryBlock(w, "LMEM", [Memory.Local]);
+        if (includeSystemMemory) WriteMemoryBlock(w, "SMEM", SystemRegions());
         WriteBlockHeader(w, "END!", 0);
     }
 
@@ -91,8 +91,8 @@ public sealed partial class Coprocessor
         {
             ReadGraphBlock(r, "DEVS", this, StateContext());
             if (facade is not null) ReadGraphBlock(r, "BUSF", facade, StateContext(facade));
-            ReadMemoryBlock(r, "LMEM", Memory.Local);
-            if ((flags & SaveStateFlagSystemMemory) != 0) ReadMemoryBlock(r, "SMEM", Memory.System);
+            ReadMemoryBlock(r, "LMEM", [Memory.Local]);
+            if ((flags & SaveStateFlagSystemMemory) != 0) ReadMemoryBlock(r, "SMEM", SystemRegions());
             if (ReadBlockHeader(r) is not ("END!", 0)) throw new InvalidDataException("no END! block");
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException or NotSupportedException or ArgumentException
@@ -105,9 +105,22 @@ public sealed partial class Coprocessor
         if (levelAfter != levelBefore) Interrupts.Line?.SetLevel(levelAfter);
     }
 
-    private unsafe StateGraph.Context StateContext(object? facade = null) =>
-        new(Memory.Local.Base, Memory.Local.Length, Memory.System.Base, Memory.System.Length,
-            facade is null ? [Memory, Memory.Local, Memory.System, Options, this] : [Memory, Memory.Local, Memory.System, Options, this, facade]);
+    // SMEM holds the guest-RAM ranges' bytes one after another, in guest-physical order (native-layout.md §20.8).
+    private NativeRegion[] SystemRegions()
+    {
+        var ranges = Memory.SystemRanges;
+        var regions = new NativeRegion[ranges.Length];
+        for (int i = 0; i < regions.Length; i++) regions[i] = ranges[i].Memory;
+        return regions;
+    }
+
+    private StateGraph.Context StateContext(object? facade = null)
+    {
+        var known = new List<object> { Memory, Memory.Local, Options, this };
+        known.AddRange(SystemRegions());
+        if (facade is not null) known.Add(facade);
+        return new(Memory, known.ToArray());
+    }
 
     private static void WriteGraphBlock(BinaryWriter w, string tag, object root, StateGraph.Context context)
     {
@@ -129,20 +142,30 @@ public sealed partial class Coprocessor
             throw new InvalidDataException($"block {tag} is 0x{length:X} bytes but 0x{r.BaseStream.Position - start:X} were read");
     }
 
-    private static void WriteMemoryBlock(BinaryWriter w, string tag, NativeRegion region)
+    private static void WriteMemoryBlock(BinaryWriter w, string tag, NativeRegion[] regions)
     {
-        WriteBlockHeader(w, tag, region.Length);
+        WriteBlockHeader(w, tag, TotalLength(regions));
         w.Flush();
-        for (ulong o = 0; o < region.Length; o += ChunkBytes)
-            w.BaseStream.Write(region.Slice(o, (int)Math.Min(ChunkBytes, region.Length - o)));
+        foreach (var region in regions)
+            for (ulong o = 0; o < region.Length; o += ChunkBytes)
+                w.BaseStream.Write(region.Slice(o, (int)Math.Min(ChunkBytes, region.Length - o)));
     }
 
-    private static void ReadMemoryBlock(BinaryReader r, string tag, NativeRegion region)
+    private static void ReadMemoryBlock(BinaryReader r, string tag, NativeRegion[] regions)
     {
         var (t, length) = ReadBlockHeader(r);
-        if (t != tag || length != region.Length) throw new InvalidDataException($"block {t} of 0x{length:X} bytes where {tag} of 0x{region.Length:X} was expected");
-        for (ulong o = 0; o < region.Length; o += ChunkBytes)
-            r.BaseStream.ReadExactly(region.Slice(o, (int)Math.Min(ChunkBytes, region.Length - o)));
+        ulong expected = TotalLength(regions);
+        if (t != tag || length != expected) throw new InvalidDataException($"block {t} of 0x{length:X} bytes where {tag} of 0x{expected:X} was expected");
+        foreach (var region in regions)
+            for (ulong o = 0; o < region.Length; o += ChunkBytes)
+                r.BaseStream.ReadExactly(region.Slice(o, (int)Math.Min(ChunkBytes, region.Length - o)));
+    }
+
+    private static ulong TotalLength(NativeRegion[] regions)
+    {
+        ulong n = 0;
+        foreach (var region in regions) n += region.Length;
+        return n;
     }
 
     private static void WriteBlockHeader(BinaryWriter w, string tag, ulong length)

@@ -23,26 +23,56 @@ public sealed partial class Coprocessor : IDisposable
     private ulong _nextVsync;       // the first multiple of _vsyncPeriodSeen after Cycle (when computed)
 
     /// <summary>Creates a device that allocates its own local and system memory.</summary>
-    public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), null) { }
+    public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), (NativeRegion?)null) { }
 
     /// <summary>
     /// Creates a device. With <paramref name="hostSystemMemory"/> (a host emulator's guest RAM, 4 KiB aligned) the device's
-    /// system memory is that region, used in place — the host keeps it alive and its length must equal
-    /// <see cref="CoprocessorOptions.SystemMemoryBytes"/>; with null the device allocates system memory itself. Local
-    /// memory is always allocated by the device (native-layout.md §1).
+    /// system memory is that region at guest-physical address 0, used in place — the host keeps it alive and its length
+    /// must equal <see cref="CoprocessorOptions.SystemMemoryBytes"/>; with null the device allocates system memory itself.
+    /// Local memory is always allocated by the device (native-layout.md §1).
     /// </summary>
     /// <exception cref="ArgumentException">The host region's length differs from <see cref="CoprocessorOptions.SystemMemoryBytes"/>.</exception>
     public Coprocessor(CoprocessorOptions options, NativeRegion? hostSystemMemory)
+        : this(options, hostSystemMemory is null ? null : [new GuestRamRange(0, hostSystemMemory)], nameof(hostSystemMemory)) { }
+
+    /// <summary>
+    /// Creates a device whose system memory is a host emulator's guest RAM in one or more ranges at guest-physical
+    /// addresses (native-layout.md §20.6), e.g. RAM below and above a PCI hole. The device reads and writes the ranges in
+    /// place; a system-memory physical address (in a page-table entry, ring descriptor, register) is a guest-physical
+    /// address, and one in a hole or across a range boundary faults the context that used it. The lengths must add up
+    /// to <see cref="CoprocessorOptions.SystemMemoryBytes"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">No range; a range not 4 KiB aligned, reaching 2^48 or overlapping another; or
+    /// the lengths do not add up to <see cref="CoprocessorOptions.SystemMemoryBytes"/>.</exception>
+    public Coprocessor(CoprocessorOptions options, IReadOnlyList<GuestRamRange> guestRam)
+        : this(options, guestRam ?? throw new ArgumentNullException(nameof(guestRam)), nameof(guestRam)) { }
+
+    private Coprocessor(CoprocessorOptions options, IReadOnlyList<GuestRamRange>? guestRam, string parameter)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        if (hostSystemMemory is not null && hostSystemMemory.Length != options.SystemMemoryBytes)
-            throw new ArgumentException(
-                $"the host's system memory is 0x{hostSystemMemory.Length:X} bytes but SystemMemoryBytes is 0x{options.SystemMemoryBytes:X}; they must be equal",
-                nameof(hostSystemMemory));
+        if (guestRam is not null)
+        {
+            ulong total = 0;
+            foreach (var r in guestRam) total += r.Memory?.Length ?? 0;
+            if (total != options.SystemMemoryBytes)
+                throw new ArgumentException(
+                    $"the host's system memory is 0x{total:X} bytes but SystemMemoryBytes is 0x{options.SystemMemoryBytes:X}; they must be equal",
+                    parameter);
+        }
         Options = options;
-        Memory = new DeviceMemory(NativeRegion.Allocate(options.LocalMemoryBytes),
-            hostSystemMemory ?? NativeRegion.Allocate(options.SystemMemoryBytes));
+        var local = NativeRegion.Allocate(options.LocalMemoryBytes);
+        try
+        {
+            Memory = guestRam is null
+                ? new DeviceMemory(local, NativeRegion.Allocate(options.SystemMemoryBytes))
+                : new DeviceMemory(local, guestRam);
+        }
+        catch (ArgumentException e)
+        {
+            local.Dispose();
+            throw new ArgumentException(e.Message, parameter, e);
+        }
         Mmu = new GpuMmu(Memory);
         LocalMemoryBar = new LocalMemoryBar(Memory);
         Aperture = new Aperture(Memory, Mmu, options.ApertureBytes);
@@ -185,9 +215,10 @@ public sealed partial class Coprocessor : IDisposable
             {
                 // Defence in depth (native-layout.md §10.3 "Device internal error"): the engines keep their invariants
                 // by construction; whatever still escapes one is contained on that engine, never thrown into the host.
-                // An exception thrown by the host's own IInterruptLine.SetLevel is the host's and passes through.
+                // An exception thrown by the host's own IInterruptLine.SetLevel or IGuestRamWriteObserver is the host's and
+                // passes through.
                 try { _engines[i].Run(budget, end); }
-                catch (Exception) when (!Interrupts.InLineCallback) { _engines[i].ContainInternalError(end); }
+                catch (Exception) when (!Interrupts.InLineCallback && !Memory.InObserverCallback) { _engines[i].ContainInternalError(end); }
             }
             Cycle = end;
             cycles -= slice;

@@ -20,7 +20,7 @@ internal sealed class DeviceIdentityBlock(Coprocessor device) : IMmioBlock
             case DeviceRegisters.Caps: value = device.Capabilities; return true;
             case DeviceRegisters.Cycle: value = device.Cycle; return true;
             case DeviceRegisters.LocalSize: value = device.Memory.Local.Length; return true;
-            case DeviceRegisters.SystemSize: value = device.Memory.System.Length; return true;
+            case DeviceRegisters.SystemSize: value = device.Memory.SystemEnd; return true;
             case DeviceRegisters.ApertureSize: value = device.Options.ApertureBytes; return true;
             case DeviceRegisters.InternalErrors: value = (ulong)device.InternalErrors; return true;
             case DeviceRegisters.WorkPending: value = device.WorkPending; return true;

@@ -20,7 +20,7 @@ namespace Coproc.Fast.Device.Core;
 // What is not walked (kept as the restoring device has it):
 //   - the memories (DeviceMemory, NativeRegion) and the options: "known" objects, mapped to the restoring device's own;
 //     their bytes are the LMEM / SMEM blocks;
-//   - host objects: the IInterruptLine, delegates, synchronisation objects (Lock, ManualResetEventSlim, ...) and any
+//   - host objects: the IInterruptLine, IMsiTarget, IGuestRamWriteObserver, delegates, synchronisation objects (Lock, ManualResetEventSlim, ...) and any
 //     object of an assembly other than the device, CoreLib and System.Collections;
 //   - raw pointers: a pointer into local or system memory (a bound ring, the history buffer) is saved as (location,
 //     offset) and rebased onto the restoring device's memory; any other pointer points into a pinned array of the same
@@ -41,12 +41,12 @@ internal static unsafe class StateGraph
     private sealed class RawBox { public byte Data; }
 
     /// <summary>The regions pointers are rebased against, and the objects mapped rather than walked.</summary>
-    internal readonly struct Context(byte* localBase, ulong localLength, byte* systemBase, ulong systemLength, object[] known)
+    internal readonly struct Context(Memory.DeviceMemory memory, object[] known)
     {
-        public byte* LocalBase { get; } = localBase;
-        public ulong LocalLength { get; } = localLength;
-        public byte* SystemBase { get; } = systemBase;
-        public ulong SystemLength { get; } = systemLength;
+        public byte* LocalBase { get; } = memory.Local.Base;
+        public ulong LocalLength { get; } = memory.Local.Length;
+        /// <summary>System memory: a pointer into a guest-RAM range is saved as its guest-physical address.</summary>
+        public Memory.DeviceMemory Memory { get; } = memory;
         public object[] Known { get; } = known;
     }
 
@@ -86,7 +86,9 @@ internal static unsafe class StateGraph
         return size;
     });
 
-    private static bool IsHostSlot(Type declared) => declared == typeof(IInterruptLine) || typeof(Delegate).IsAssignableFrom(declared);
+    private static bool IsHostSlot(Type declared) =>
+        declared == typeof(IInterruptLine) || declared == typeof(Bus.IMsiTarget) || declared == typeof(Memory.IGuestRamWriteObserver)
+        || typeof(Delegate).IsAssignableFrom(declared);
 
     private static bool IsExternal(object value, FieldInfo? field)
     {
@@ -143,10 +145,10 @@ internal static unsafe class StateGraph
         private void WritePointer(Type t, object value)
         {
             ulong p = t.IsPointer ? (ulong)Pointer.Unbox(value) : t == typeof(IntPtr) ? (ulong)(nint)value : (ulong)(nuint)value;
-            ulong local = (ulong)ctx.LocalBase, system = (ulong)ctx.SystemBase;
+            ulong local = (ulong)ctx.LocalBase;
             if (p == 0) w.Write(PointerNull);
             else if (p - local < ctx.LocalLength) { w.Write(PointerLocal); w.Write(p - local); }
-            else if (p - system < ctx.SystemLength) { w.Write(PointerSystem); w.Write(p - system); }
+            else if (ctx.Memory.TryGuestPhysicalOf((byte*)p, out ulong gpa)) { w.Write(PointerSystem); w.Write(gpa); }
             else w.Write(PointerOwn);
         }
 
@@ -249,7 +251,13 @@ internal static unsafe class StateGraph
             {
                 case PointerNull: p = null; break;
                 case PointerLocal: p = Rebase(ctx.LocalBase, ctx.LocalLength, r.ReadUInt64()); break;
-                case PointerSystem: p = Rebase(ctx.SystemBase, ctx.SystemLength, r.ReadUInt64()); break;
+                case PointerSystem:
+                {
+                    ulong gpa = r.ReadUInt64();
+                    p = ctx.Memory.TryPointer(Coproc.Fast.Device.Memory.MemoryLocation.System, gpa, 1);
+                    if (p == null) throw new InvalidDataException($"pointer to guest-physical 0x{gpa:X} outside system memory");
+                    break;
+                }
                 case PointerOwn: value = null; return false;
                 default: throw new InvalidDataException($"pointer kind {kind}");
             }

@@ -12,10 +12,6 @@ namespace Coproc.Fast.Device.Display;
 /// </summary>
 public sealed class DisplayController : IMmioBlock
 {
-    internal const uint CurrentSurfaceReg = 0x00, LatchedSurfaceReg = 0x08, VsyncPeriodReg = 0x10, StatusReg = 0x14;
-    internal const uint VsyncCountReg = 0x18, FlipCountReg = 0x20, WidthReg = 0x28, HeightReg = 0x2C, PitchReg = 0x30;
-    internal const uint FormatReg = 0x34, ScanoutBaseReg = 0x38;
-
     private readonly DeviceMemory _memory;
     private readonly InterruptController _interrupts;
     private ulong _latched;
@@ -109,21 +105,21 @@ public sealed class DisplayController : IMmioBlock
     {
         value = offset switch
         {
-            CurrentSurfaceReg => CurrentSurface,
-            LatchedSurfaceReg => LatchedSurface,
-            VsyncPeriodReg => VsyncPeriod,
-            StatusReg => _flipPending ? 1u : 0u,
-            VsyncCountReg => VsyncCount,
-            FlipCountReg => FlipCount,
-            WidthReg => Width,
-            HeightReg => Height,
-            PitchReg => Pitch,
-            FormatReg => Format,
-            ScanoutBaseReg => CurrentSurface,
+            DisplayRegisters.CurrentSurface => CurrentSurface,
+            DisplayRegisters.LatchedSurface => LatchedSurface,
+            DisplayRegisters.VsyncPeriod => VsyncPeriod,
+            DisplayRegisters.Status => _flipPending ? DisplayRegisters.StatusFlipLatched : 0u,
+            DisplayRegisters.VsyncCount => VsyncCount,
+            DisplayRegisters.FlipCount => FlipCount,
+            DisplayRegisters.Width => Width,
+            DisplayRegisters.Height => Height,
+            DisplayRegisters.Pitch => Pitch,
+            DisplayRegisters.Format => Format,
+            DisplayRegisters.ScanoutBase => CurrentSurface,
             _ => ulong.MaxValue,
         };
         if (value == ulong.MaxValue) return false;
-        bool is64 = offset is CurrentSurfaceReg or LatchedSurfaceReg or VsyncCountReg or FlipCountReg or ScanoutBaseReg;
+        bool is64 = offset is DisplayRegisters.CurrentSurface or DisplayRegisters.LatchedSurface or DisplayRegisters.VsyncCount or DisplayRegisters.FlipCount or DisplayRegisters.ScanoutBase;
         if (width == 4 && is64) value = (uint)value;
         return true;
     }
@@ -133,12 +129,12 @@ public sealed class DisplayController : IMmioBlock
     {
         switch (offset)
         {
-            case VsyncPeriodReg: VsyncPeriod = (uint)value; return true;
-            case WidthReg: Width = (uint)value; return true;
-            case HeightReg: Height = (uint)value; return true;
-            case PitchReg: Pitch = (uint)value; return true;
-            case FormatReg: Format = (uint)value; return true;
-            case ScanoutBaseReg when width == 8:
+            case DisplayRegisters.VsyncPeriod: VsyncPeriod = (uint)value; return true;
+            case DisplayRegisters.Width: Width = (uint)value; return true;
+            case DisplayRegisters.Height: Height = (uint)value; return true;
+            case DisplayRegisters.Pitch: Pitch = (uint)value; return true;
+            case DisplayRegisters.Format: Format = (uint)value; return true;
+            case DisplayRegisters.ScanoutBase when width == 8:
                 // Mode set by the kernel driver (seed 001 §7.2): immediate, not queued in a stream.
                 // A surface outside memory is ignored (the write is still claimed).
                 Flip(value, vsync: false);

@@ -78,6 +78,7 @@ public sealed unsafe partial class CommandProcessor
                 p->Fault = record;
                 p->Flags = (p->Flags | ContextFlags.Faulted) & ~ContextFlags.Waiting;
                 p->LastSwitchReason = SwitchReason.Faulted;
+                _memory.NoteWritten(p, (ulong)sizeof(ContextSaveArea));
             }
         }
         _ctxAddress = 0;

@@ -121,6 +121,7 @@ public sealed unsafe partial class CommandProcessor
                     byte* target = _memory.TryPointer(pa.Location, pa.Offset, 8);
                     if (target == null) return PacketFault(FaultReason.PhysicalOutOfRange, 0, op, address, ref budget);
                     Volatile.Write(ref *(ulong*)target, value);
+                    _memory.NoteWritten(pa.Location, pa.Offset, 8);
                 }
                 else
                 {
@@ -227,6 +228,7 @@ public sealed unsafe partial class CommandProcessor
                 byte* target = _memory.TryPointer(pa.Location, pa.Offset, (ulong)entries.Length * 4);
                 if (target == null) return PacketFault(FaultReason.PhysicalOutOfRange, 0, op, address, ref budget);
                 MemoryMarshal.AsBytes(entries).CopyTo(new Span<byte>(target, entries.Length * 4));
+                _memory.NoteWritten(pa.Location, pa.Offset, (ulong)entries.Length * 4);
                 budget -= _costs.PageTableBase + (entries.Length >> 1) * _costs.PageTablePerEntry;
                 return ExecResult.Done;
             }

@@ -410,6 +410,7 @@ public sealed unsafe partial class CommandProcessor
             PublishReadPtr();
             var pa = PhysicalAddress.Decode(_ctxAddress);
             Unsafe.WriteUnaligned(_memory.TryPointer(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes), _ctx);
+            _memory.NoteWritten(pa.Location, pa.Offset, ContextSaveArea.SizeInBytes);
         }
         _ctxAddress = 0;
         _ctx = default;
@@ -462,7 +463,9 @@ public sealed unsafe partial class CommandProcessor
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void PublishReadPtr()
     {
-        if (_ringReadPtr != null) Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+        if (_ringReadPtr == null) return;
+        Volatile.Write(ref *_ringReadPtr, _ctx.RingPosition);
+        _memory.NoteWritten(_ringReadPtr, sizeof(ulong));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

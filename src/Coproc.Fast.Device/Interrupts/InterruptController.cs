@@ -14,9 +14,6 @@ public sealed class InterruptController : IMmioBlock
     public const int QueueCapacity = 64;
 
     // Register offsets inside the block (native-layout.md §9.1).
-    internal const uint StatusReg = 0x00, EnableReg = 0x04, AckReg = 0x08, RaiseCountReg = 0x0C;
-    internal const uint InfoCountReg = 0x10, InfoDroppedReg = 0x14, InfoSourceReg = 0x18, InfoContextReg = 0x1C;
-    internal const uint InfoData0Reg = 0x20, InfoData1Reg = 0x28, InfoCycleReg = 0x30, InfoPopReg = 0x38;
 
     private readonly InterruptInfo[] _queue = new InterruptInfo[QueueCapacity];
     private int _head, _count;
@@ -114,19 +111,19 @@ public sealed class InterruptController : IMmioBlock
         var head = _count > 0 ? _queue[_head] : default;
         switch (offset)
         {
-            case StatusReg: value = _status; return true;
-            case EnableReg: value = _enable; return true;
-            case RaiseCountReg: value = (uint)RaisedCount; return true;
-            case InfoCountReg: value = (uint)_count; return true;
-            case InfoDroppedReg: value = DroppedCount; return true;
-            case InfoSourceReg: value = _count == 0 ? 0xFFFF_FFFFu : (uint)head.Source | ((uint)head.Engine << 8); return true;
-            case InfoContextReg: value = head.ContextId; return true;
-            case InfoData0Reg: value = width == 8 ? head.Data0 : (uint)head.Data0; return true;
-            case InfoData0Reg + 4 when width == 4: value = (uint)(head.Data0 >> 32); return true;
-            case InfoData1Reg: value = width == 8 ? head.Data1 : (uint)head.Data1; return true;
-            case InfoData1Reg + 4 when width == 4: value = (uint)(head.Data1 >> 32); return true;
-            case InfoCycleReg: value = width == 8 ? head.Cycle : (uint)head.Cycle; return true;
-            case InfoCycleReg + 4 when width == 4: value = (uint)(head.Cycle >> 32); return true;
+            case InterruptRegisters.Status: value = _status; return true;
+            case InterruptRegisters.Enable: value = _enable; return true;
+            case InterruptRegisters.RaiseCount: value = (uint)RaisedCount; return true;
+            case InterruptRegisters.InfoCount: value = (uint)_count; return true;
+            case InterruptRegisters.InfoDropped: value = DroppedCount; return true;
+            case InterruptRegisters.InfoSource: value = _count == 0 ? InterruptRegisters.InfoSourceEmpty : (uint)head.Source | ((uint)head.Engine << 8); return true;
+            case InterruptRegisters.InfoContext: value = head.ContextId; return true;
+            case InterruptRegisters.InfoData0: value = width == 8 ? head.Data0 : (uint)head.Data0; return true;
+            case InterruptRegisters.InfoData0 + 4 when width == 4: value = (uint)(head.Data0 >> 32); return true;
+            case InterruptRegisters.InfoData1: value = width == 8 ? head.Data1 : (uint)head.Data1; return true;
+            case InterruptRegisters.InfoData1 + 4 when width == 4: value = (uint)(head.Data1 >> 32); return true;
+            case InterruptRegisters.InfoCycle: value = width == 8 ? head.Cycle : (uint)head.Cycle; return true;
+            case InterruptRegisters.InfoCycle + 4 when width == 4: value = (uint)(head.Cycle >> 32); return true;
             default: value = 0; return false;
         }
     }
@@ -136,9 +133,9 @@ public sealed class InterruptController : IMmioBlock
     {
         switch (offset)
         {
-            case EnableReg: Enable = (uint)value; return true;
-            case AckReg: Acknowledge((uint)value); return true;
-            case InfoPopReg: TryDequeue(out _); return true;
+            case InterruptRegisters.Enable: Enable = (uint)value; return true;
+            case InterruptRegisters.Ack: Acknowledge((uint)value); return true;
+            case InterruptRegisters.InfoPop: TryDequeue(out _); return true;
             default: return false;
         }
     }

@@ -4,50 +4,212 @@ using System.Runtime.CompilerServices;
 namespace Coproc.Fast.Device.Memory;
 
 /// <summary>
-/// The device's two physical memories: local video memory and system memory. Every access names a
-/// typed <see cref="PhysicalAddress"/> and is bounds-checked; out-of-range accesses either return
-/// false (Try* methods, used by the device's hot paths) or throw <see cref="PhysicalAccessFaultException"/>.
-/// All values are little-endian, as on the wire.
+/// The device's two physical memories: local video memory and system memory. System memory is one or more
+/// <see cref="GuestRamRange"/>s at guest-physical addresses (native-layout.md §1, §20.6): a system-memory offset is a
+/// guest-physical address, and an address in no range is a hole. Every access names a typed <see cref="PhysicalAddress"/>
+/// and is bounds-checked; an access must lie inside one range (one that crosses a range boundary, even into an adjacent
+/// range, or touches a hole is out of range). Out-of-range accesses either return false / null (Try* methods, used by
+/// the device's hot paths, which turn them into faults) or throw <see cref="PhysicalAccessFaultException"/> (the API
+/// boundary). All values are little-endian, as on the wire.
 /// </summary>
 public sealed unsafe class DeviceMemory : IDisposable
 {
     private readonly NativeRegion _local;
-    private readonly NativeRegion _system;
+    private readonly GuestRamRange[] _ranges; // sorted by address, disjoint
+    // Design (the common case must not get slower): the lowest range is tested inline in TryPointer with three fields of
+    // this object, as the single block was; only an access outside it looks at the other ranges, out of line.
+    private byte* _base0;
+    private ulong _address0, _length0;
+    private byte* _writeBias; // base0 − address0 while there is one range and no observer (else null): the TLB-hit write path
+    private IGuestRamWriteObserver? _observer;
+    private bool _inObserver;
 
-    /// <summary>Creates the memories. Takes ownership of both regions.</summary>
+    /// <summary>Creates the memories with system memory as one block at guest-physical 0. Takes ownership of both regions.</summary>
     public DeviceMemory(NativeRegion local, NativeRegion system)
+        : this(local, [new GuestRamRange(0, system ?? throw new ArgumentNullException(nameof(system)))]) { }
+
+    /// <summary>
+    /// Creates the memories with system memory as <paramref name="systemRanges"/> (any order; at least one). Takes
+    /// ownership of every region (<see cref="Dispose"/> disposes them; wrapped host memory is not freed).
+    /// </summary>
+    /// <exception cref="ArgumentException">A range is not 4 KiB aligned, reaches 2^48, or overlaps another; or there is none.</exception>
+    public DeviceMemory(NativeRegion local, IReadOnlyList<GuestRamRange> systemRanges)
     {
         _local = local ?? throw new ArgumentNullException(nameof(local));
-        _system = system ?? throw new ArgumentNullException(nameof(system));
+        ArgumentNullException.ThrowIfNull(systemRanges);
+        _ranges = ValidateRanges(systemRanges);
+        _base0 = _ranges[0].Memory.Base;
+        _address0 = _ranges[0].GuestPhysicalAddress;
+        _length0 = _ranges[0].Memory.Length;
+        UpdateWriteBias();
     }
 
-    /// <summary>Allocates both memories internally from sizes.</summary>
+    /// <summary>Allocates both memories internally from sizes (system memory one block at guest-physical 0).</summary>
     public static DeviceMemory Allocate(ulong localBytes, ulong systemBytes) =>
         new(NativeRegion.Allocate(localBytes), NativeRegion.Allocate(systemBytes));
 
     /// <summary>Local video memory.</summary>
     public NativeRegion Local => _local;
 
-    /// <summary>System memory as seen by the device (possibly a host emulator's guest RAM).</summary>
-    public NativeRegion System => _system;
+    /// <summary>
+    /// The lowest system-memory range's memory — all of system memory when it is one block at guest-physical 0 (the
+    /// default). With several ranges use <see cref="SystemRanges"/>.
+    /// </summary>
+    public NativeRegion System => _ranges[0].Memory;
 
-    /// <summary>The region behind a location (local or system).</summary>
+    /// <summary>The system-memory ranges, sorted by guest-physical address.</summary>
+    public ReadOnlySpan<GuestRamRange> SystemRanges => _ranges;
+
+    /// <summary>Bytes of guest RAM in all system-memory ranges.</summary>
+    public ulong SystemBytes
+    {
+        get
+        {
+            ulong n = 0;
+            foreach (var r in _ranges) n += r.Memory.Length;
+            return n;
+        }
+    }
+
+    /// <summary>One past the highest guest-physical address of system memory (SYSTEM_SIZE, native-layout.md §6.1).</summary>
+    public ulong SystemEnd => _ranges[^1].End;
+
+    /// <summary>
+    /// The host's observer of device writes to guest RAM (<see cref="IGuestRamWriteObserver"/>), or null (default: none,
+    /// and no cost). Set it between steps.
+    /// </summary>
+    public IGuestRamWriteObserver? WriteObserver
+    {
+        get => _observer;
+        set
+        {
+            _observer = value;
+            UpdateWriteBias();
+        }
+    }
+
+    /// <summary>The region behind a location: local memory, or the lowest system-memory range (see <see cref="System"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public NativeRegion Region(MemoryLocation location) => location == MemoryLocation.Local ? _local : _system;
+    public NativeRegion Region(MemoryLocation location) => location == MemoryLocation.Local ? _local : _ranges[0].Memory;
 
-    /// <summary>Size of a memory in bytes.</summary>
-    public ulong SizeOf(MemoryLocation location) => Region(location).Length;
+    /// <summary>Size of a memory in bytes (system memory: the bytes of all its ranges).</summary>
+    public ulong SizeOf(MemoryLocation location) => location == MemoryLocation.Local ? _local.Length : SystemBytes;
 
-    /// <summary>True when [address, address+length) is inside its memory.</summary>
-    public bool Contains(PhysicalAddress address, ulong length) =>
-        address.Location is MemoryLocation.Local or MemoryLocation.System && Region(address.Location).Contains(address.Offset, length);
+    /// <summary>True when [address, address+length) is inside its memory (inside one range of system memory).</summary>
+    public bool Contains(PhysicalAddress address, ulong length) => TryPointer(address.Location, address.Offset, length) != null;
 
-    /// <summary>Pointer to [address, address+length) or null when out of bounds. Hot-path primitive.</summary>
+    /// <summary>Pointer to [address, address+length) or null when out of bounds (or across a range boundary, or in a hole). Hot-path primitive.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte* TryPointer(MemoryLocation location, ulong offset, ulong length)
     {
-        var r = location == MemoryLocation.Local ? _local : location == MemoryLocation.System ? _system : null;
-        return r is not null && r.Contains(offset, length) ? r.Base + offset : null;
+        if (location == MemoryLocation.Local) return _local.Contains(offset, length) ? _local.Base + offset : null;
+        if (location != MemoryLocation.System) return null;
+        ulong rel = offset - _address0; // wraps below the range: then far above its length
+        if (rel <= _length0 && length <= _length0 - rel) return _base0 + rel;
+        return _ranges.Length > 1 ? TryPointerAnyRange(offset, length) : null;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private byte* TryPointerAnyRange(ulong offset, ulong length)
+    {
+        int i = RangeIndex(offset);
+        if (i < 0) return null;
+        ref readonly var r = ref _ranges[i];
+        ulong rel = offset - r.GuestPhysicalAddress;
+        return length <= r.Memory.Length - rel ? r.Memory.Base + rel : null;
+    }
+
+    // The range holding guest-physical 'address', or -1 (a hole). Binary search over the sorted ranges.
+    private int RangeIndex(ulong address)
+    {
+        int lo = 0, hi = _ranges.Length - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >> 1;
+            ref readonly var r = ref _ranges[mid];
+            if (address < r.GuestPhysicalAddress) hi = mid - 1;
+            else if (address - r.GuestPhysicalAddress >= r.Memory.Length) lo = mid + 1;
+            else return mid;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// One past the last byte of the memory block that holds <paramref name="offset"/> (local memory, or the system range
+    /// holding that guest-physical address); 0 when no block holds it. A contiguous physical run never extends past it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ulong BlockEnd(MemoryLocation location, ulong offset)
+    {
+        if (location == MemoryLocation.Local) return offset < _local.Length ? _local.Length : 0;
+        if (location != MemoryLocation.System) return 0;
+        if (offset - _address0 < _length0) return _address0 + _length0;
+        int i = _ranges.Length > 1 ? RangeIndex(offset) : -1;
+        return i < 0 ? 0 : _ranges[i].End;
+    }
+
+    /// <summary>
+    /// The TLB-hit write path of system memory (<see cref="Mmu.GpuVirtualMemory"/>): a pointer to the cached page's bytes,
+    /// or null when the caller must take the general path (an observer is set: only the general path reports writes).
+    /// The page was bounds-checked when it was cached.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* SystemWritePointer(ulong offset, uint bytes)
+    {
+        byte* bias = _writeBias;
+        if (bias != null) return bias + offset;
+        return _observer is null ? TryPointerAnyRange(offset, bytes) : null;
+    }
+
+    /// <summary>Reports a device write of [offset, offset+length) in <paramref name="location"/> to the observer (system memory only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void NoteWritten(MemoryLocation location, ulong offset, ulong length)
+    {
+        if (_observer is { } o && location == MemoryLocation.System && length != 0) Notify(o, offset, length);
+    }
+
+    /// <summary>Reports a device write through a raw pointer into memory (found back to its guest-physical range; local memory is ignored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void NoteWritten(void* pointer, ulong length)
+    {
+        if (_observer is { } o && length != 0) NotifyPointer(o, (byte*)pointer, length);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void NotifyPointer(IGuestRamWriteObserver o, byte* p, ulong length)
+    {
+        foreach (var r in _ranges)
+            if ((ulong)(p - r.Memory.Base) < r.Memory.Length)
+            {
+                Notify(o, r.GuestPhysicalAddress + (ulong)(p - r.Memory.Base), length);
+                return;
+            }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Notify(IGuestRamWriteObserver o, ulong address, ulong length)
+    {
+        // The flag lets Coprocessor.Step's containment filter tell the observer's own exception (the host's, passed through)
+        // from the device's (exception filters run before this finally).
+        _inObserver = true;
+        try { o.DeviceWrote(address, length); }
+        finally { _inObserver = false; }
+    }
+
+    /// <summary>True while the host's <see cref="IGuestRamWriteObserver.DeviceWrote"/> runs.</summary>
+    internal bool InObserverCallback => _inObserver;
+
+    /// <summary>The guest-physical address of a pointer into a system-memory range, or false.</summary>
+    internal bool TryGuestPhysicalOf(byte* p, out ulong address)
+    {
+        foreach (var r in _ranges)
+            if ((ulong)(p - r.Memory.Base) < r.Memory.Length)
+            {
+                address = r.GuestPhysicalAddress + (ulong)(p - r.Memory.Base);
+                return true;
+            }
+        address = 0;
+        return false;
     }
 
     /// <summary>A span over [address, address+length), or false when out of bounds.</summary>
@@ -88,7 +250,35 @@ public sealed unsafe class DeviceMemory : IDisposable
     public void Dispose()
     {
         _local.Dispose();
-        _system.Dispose();
+        foreach (var r in _ranges) r.Memory.Dispose();
+        _base0 = null;
+        _length0 = 0;
+        _writeBias = null;
+    }
+
+    private void UpdateWriteBias() =>
+        _writeBias = _ranges.Length == 1 && _observer is null && _base0 != null ? _base0 - _address0 : null;
+
+    private static GuestRamRange[] ValidateRanges(IReadOnlyList<GuestRamRange> ranges)
+    {
+        if (ranges.Count == 0) throw new ArgumentException("system memory needs at least one range", nameof(ranges));
+        var sorted = new GuestRamRange[ranges.Count];
+        for (int i = 0; i < sorted.Length; i++)
+        {
+            var r = ranges[i];
+            if (r.Memory is null) throw new ArgumentException($"range {i} has no memory", nameof(ranges));
+            if ((r.GuestPhysicalAddress & 0xFFF) != 0)
+                throw new ArgumentException($"range {i} starts at 0x{r.GuestPhysicalAddress:X}, not 4 KiB aligned", nameof(ranges));
+            if (r.GuestPhysicalAddress > PhysicalAddress.OffsetMask + 1 - r.Memory.Length)
+                throw new ArgumentException($"range {i} at 0x{r.GuestPhysicalAddress:X} reaches past 2^48", nameof(ranges));
+            sorted[i] = r;
+        }
+        Array.Sort(sorted, static (a, b) => a.GuestPhysicalAddress.CompareTo(b.GuestPhysicalAddress));
+        for (int i = 1; i < sorted.Length; i++)
+            if (sorted[i].GuestPhysicalAddress < sorted[i - 1].End)
+                throw new ArgumentException(
+                    $"ranges at 0x{sorted[i - 1].GuestPhysicalAddress:X} and 0x{sorted[i].GuestPhysicalAddress:X} overlap", nameof(ranges));
+        return sorted;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

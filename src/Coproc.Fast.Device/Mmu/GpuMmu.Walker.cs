@@ -52,11 +52,13 @@ public sealed unsafe partial class GpuMmu
             // seed 001 §5.4.1: "any memory reference past the end of the page table is ... an invalid access".
             ulong limit = Math.Min(space.FlatLimit, PageTableLayout.MaxFlatEntries);
             if (vpn >= limit) return InvalidSpan(ref span, 1);
-            ulong size = _memory.SizeOf(root.Location);
+            // A flat table may span adjacent guest-RAM ranges: the span ends at the end of the block holding this entry, and
+            // the next page descends again (native-layout.md §20.6).
             ulong off = root.Offset + vpn * PageTableLayout.EntrySize;
-            if (off >= size || size - off < PageTableLayout.EntrySize) return TranslationStatus.PhysicalOutOfRange;
+            ulong end = _memory.BlockEnd(root.Location, off);
+            if (end == 0 || end - off < PageTableLayout.EntrySize) return TranslationStatus.PhysicalOutOfRange;
             span.Entry = (ulong*)_memory.TryPointer(root.Location, off, PageTableLayout.EntrySize);
-            span.Pages = Math.Min(limit - vpn, (size - off) / PageTableLayout.EntrySize);
+            span.Pages = Math.Min(limit - vpn, (end - off) / PageTableLayout.EntrySize);
             return TranslationStatus.Ok;
         }
         if (space.Format != PageTableFormat.MultiLevel || (va >> PageTableLayout.MultiLevelVaBits) != 0)

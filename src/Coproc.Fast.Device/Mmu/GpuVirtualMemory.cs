@@ -18,10 +18,11 @@ public readonly unsafe struct GpuVirtualMemory
     private readonly Tlb? _tlb;
     private readonly AddressSpaceDescriptor _space;
     private readonly bool _privileged;
-    // Precomputed per view (i.e. per context load), so the hit path of small accesses reads no object but the TLB:
-    // the access class of a write, and the bases of the two memories a cached translation can name.
+    // Precomputed per view (i.e. per context load), so the hit path of small accesses to local memory reads no object but
+    // the TLB: the access class of a write and local memory's base. System memory's pointer comes from DeviceMemory
+    // (SystemWritePointer), which knows its ranges and whether the host observes writes.
     private readonly int _writeClass;
-    private readonly byte* _localBase, _systemBase;
+    private readonly byte* _localBase;
 
     /// <summary>Creates a view.</summary>
     public GpuVirtualMemory(GpuMmu mmu, DeviceMemory memory, Tlb? tlb, in AddressSpaceDescriptor space, bool privileged)
@@ -29,14 +30,15 @@ public readonly unsafe struct GpuVirtualMemory
         _mmu = mmu; _memory = memory; _tlb = tlb; _space = space; _privileged = privileged;
         _writeClass = Tlb.AccessClass(AccessKind.Write, privileged);
         _localBase = memory.Local.Base;
-        _systemBase = memory.System.Base;
     }
 
     /// <summary>
     /// The fast path of a small write (WRITE_DATA, FENCE): a pointer to the <paramref name="bytes"/> at
     /// <paramref name="va"/> when they lie in one page that the TLB holds with write rights, else null — then the caller
     /// takes <see cref="Write"/>, which walks, counts and reports faults. Bounds were checked when the page was cached
-    /// (memories never shrink), and the TLB never caches the dummy page, so the pointer is always real memory.
+    /// (memories never shrink), and the TLB never caches the dummy page, so the pointer is always real memory. Null also
+    /// for system memory while the host observes guest-RAM writes (<see cref="DeviceMemory.WriteObserver"/>): the
+    /// general path reports them.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal byte* TryWritePointer(ulong va, uint bytes)
@@ -44,7 +46,7 @@ public readonly unsafe struct GpuVirtualMemory
         Tlb? tlb = _tlb;
         if (tlb is null || (va & (PageTableLayout.PageSize - 1)) + bytes > PageTableLayout.PageSize) return null;
         if (!GpuMmu.TryTranslateHit(tlb, _space.Asid, va, _writeClass, out var location, out ulong offset)) return null;
-        return (location == MemoryLocation.Local ? _localBase : _systemBase) + offset;
+        return location == MemoryLocation.Local ? _localBase + offset : _memory.SystemWritePointer(offset, bytes);
     }
 
     /// <summary>The address space.</summary>
@@ -64,6 +66,14 @@ public readonly unsafe struct GpuVirtualMemory
     /// <summary>Pointer to a non-dummy run's bytes (already bounds-checked by translation).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte* PointerOf(in PageRun run) => _memory.TryPointer(run.Location, run.PhysicalOffset, run.Length);
+
+    /// <summary>
+    /// Reports a write to <paramref name="length"/> bytes at <paramref name="skip"/> into a run to the host's guest-RAM
+    /// observer (native-layout.md §20.6); nothing for local memory, the dummy page or no observer. Every write through
+    /// <see cref="PointerOf"/> is followed by this call.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void NoteWritten(in PageRun run, ulong skip, ulong length) => _memory.NoteWritten(run.Location, run.PhysicalOffset + skip, length);
 
     /// <summary>Reads bytes at a VA into <paramref name="destination"/>. Dummy pages read as zero.</summary>
     public TranslationStatus Read(ulong va, Span<byte> destination, out ulong faultVa)
@@ -94,7 +104,11 @@ public readonly unsafe struct GpuVirtualMemory
             {
                 var s = TranslateRun(va + done, total - done, AccessKind.Write, out var run);
                 if (s != TranslationStatus.Ok) { faultVa = va + done; return s; }
-                if (!run.IsDummy) Buffer.MemoryCopy(src + done, PointerOf(run), run.Length, run.Length);
+                if (!run.IsDummy)
+                {
+                    Buffer.MemoryCopy(src + done, PointerOf(run), run.Length, run.Length);
+                    NoteWritten(run, 0, run.Length);
+                }
                 done += run.Length;
             }
         }
@@ -160,6 +174,7 @@ public readonly unsafe struct GpuVirtualMemory
                 byte* d = PointerOf(dst) + dstUsed;
                 if (src.IsDummy) NativeMemory.Clear(d, (nuint)n);
                 else Buffer.MemoryCopy(PointerOf(src) + srcUsed, d, n, n);
+                NoteWritten(dst, dstUsed, n);
             }
             srcUsed += n;
             dstUsed += n;
@@ -180,7 +195,11 @@ public readonly unsafe struct GpuVirtualMemory
         {
             var s = TranslateRun(dstVa + done, bytes - done, AccessKind.Write, out var dst);
             if (s != TranslationStatus.Ok) { faultVa = dstVa + done; return s; }
-            if (!dst.IsDummy) FillRun(PointerOf(dst), dst.Length, pattern, (int)((dstVa + done) & 3));
+            if (!dst.IsDummy)
+            {
+                FillRun(PointerOf(dst), dst.Length, pattern, (int)((dstVa + done) & 3));
+                NoteWritten(dst, 0, dst.Length);
+            }
             done += dst.Length;
         }
         faultVa = 0;

@@ -21,34 +21,6 @@ namespace Coproc.Fast.Device.Mmu;
 /// </summary>
 public sealed class MmuRegisterBlock : IMmioBlock
 {
-    /// <summary>APERTURE_TABLE offset.</summary>
-    public const uint ApertureTable = 0x08;
-    /// <summary>APERTURE_ENTRIES offset.</summary>
-    public const uint ApertureEntries = 0x10;
-    /// <summary>TLB_INV_ASID offset.</summary>
-    public const uint TlbInvAsid = 0x20;
-    /// <summary>TLB_INV_VA offset.</summary>
-    public const uint TlbInvVa = 0x28;
-    /// <summary>TLB_INV_PAGES offset.</summary>
-    public const uint TlbInvPages = 0x30;
-    /// <summary>TLB_INV_CMD offset.</summary>
-    public const uint TlbInvCmd = 0x38;
-    /// <summary>TLB_INV_COUNT offset.</summary>
-    public const uint TlbInvCount = 0x40;
-    /// <summary>FAULT_COUNT offset.</summary>
-    public const uint FaultCountRegister = 0x50;
-    /// <summary>FAULT_VA offset.</summary>
-    public const uint FaultVa = 0x58;
-    /// <summary>FAULT_INFO offset.</summary>
-    public const uint FaultInfo = 0x60;
-
-    /// <summary>TLB_INV_CMD value: invalidate (TLB_INV_ASID, TLB_INV_VA, TLB_INV_PAGES) on every client TLB.</summary>
-    public const uint CommandInvalidateRange = 1;
-    /// <summary>TLB_INV_CMD value: invalidate every entry of every client TLB.</summary>
-    public const uint CommandInvalidateAll = 2;
-    /// <summary>TLB_INV_CMD value: invalidate the aperture TLB.</summary>
-    public const uint CommandInvalidateAperture = 3;
-
     private readonly GpuMmu _mmu;
     private readonly Aperture _aperture;
     private ushort _invAsid;
@@ -77,15 +49,15 @@ public sealed class MmuRegisterBlock : IMmioBlock
         value = 0;
         switch (offset, width)
         {
-            case (ApertureTable, 8): value = _aperture.TableRegister; return true;
-            case (ApertureEntries, 4): value = _aperture.Entries; return true;
-            case (TlbInvAsid, 4): value = _invAsid; return true;
-            case (TlbInvVa, 8): value = _invVa; return true;
-            case (TlbInvPages, 8): value = _invPages; return true;
-            case (TlbInvCount, 8): value = (ulong)_mmu.InvalidationCount; return true;
-            case (FaultCountRegister, 8): value = (ulong)_mmu.FaultCount; return true;
-            case (FaultVa, 8): value = _mmu.LastFault.VirtualAddress; return true;
-            case (FaultInfo, 8): value = _mmu.FaultCount == 0 ? 0 : _mmu.LastFault.Info; return true;
+            case (MmuRegisters.ApertureTable, 8): value = _aperture.TableRegister; return true;
+            case (MmuRegisters.ApertureEntries, 4): value = _aperture.Entries; return true;
+            case (MmuRegisters.TlbInvAsid, 4): value = _invAsid; return true;
+            case (MmuRegisters.TlbInvVa, 8): value = _invVa; return true;
+            case (MmuRegisters.TlbInvPages, 8): value = _invPages; return true;
+            case (MmuRegisters.TlbInvCount, 8): value = (ulong)_mmu.InvalidationCount; return true;
+            case (MmuRegisters.FaultCount, 8): value = (ulong)_mmu.FaultCount; return true;
+            case (MmuRegisters.FaultVa, 8): value = _mmu.LastFault.VirtualAddress; return true;
+            case (MmuRegisters.FaultInfo, 8): value = _mmu.FaultCount == 0 ? 0 : _mmu.LastFault.Info; return true;
             default: return false;
         }
     }
@@ -95,19 +67,19 @@ public sealed class MmuRegisterBlock : IMmioBlock
     {
         switch (offset, width)
         {
-            case (ApertureTable, 8):
+            case (MmuRegisters.ApertureTable, 8):
                 // A new table makes every cached aperture translation stale: drop them at once.
                 _aperture.TableRegister = value;
                 _aperture.FlushTlb();
                 return true;
-            case (ApertureEntries, 4):
+            case (MmuRegisters.ApertureEntries, 4):
                 _aperture.Entries = (uint)Math.Min(value, _aperture.PageCount);
                 _aperture.FlushTlb();
                 return true;
-            case (TlbInvAsid, 4): _invAsid = (ushort)value; return true;
-            case (TlbInvVa, 8): _invVa = value & ~(PageTableLayout.PageSize - 1); return true;
-            case (TlbInvPages, 8): _invPages = value; return true;
-            case (TlbInvCmd, 4): Execute((uint)value); return true;
+            case (MmuRegisters.TlbInvAsid, 4): _invAsid = (ushort)value; return true;
+            case (MmuRegisters.TlbInvVa, 8): _invVa = value & ~(PageTableLayout.PageSize - 1); return true;
+            case (MmuRegisters.TlbInvPages, 8): _invPages = value; return true;
+            case (MmuRegisters.TlbInvCmd, 4): Execute((uint)value); return true;
             default: return false;
         }
     }
@@ -116,9 +88,9 @@ public sealed class MmuRegisterBlock : IMmioBlock
     {
         switch (command)
         {
-            case CommandInvalidateRange: _mmu.Invalidate(_invAsid, _invVa, _invPages); break;
-            case CommandInvalidateAll: _mmu.InvalidateAll(); break;
-            case CommandInvalidateAperture: _mmu.InvalidateClient(_aperture.Tlb); break;
+            case MmuRegisters.CommandInvalidateRange: _mmu.Invalidate(_invAsid, _invVa, _invPages); break;
+            case MmuRegisters.CommandInvalidateAll: _mmu.InvalidateAll(); break;
+            case MmuRegisters.CommandInvalidateAperture: _mmu.InvalidateClient(_aperture.Tlb); break;
             default: RejectedCommands++; break;
         }
     }

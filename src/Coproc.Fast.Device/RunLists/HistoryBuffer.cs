@@ -50,8 +50,10 @@ public sealed unsafe class HistoryBuffer
         if (_base == null) return;
         ulong n = _writePtr + 1;
         record.Sequence = n;
-        Unsafe.WriteUnaligned(_base + (long)((n - 1) % (ulong)Capacity) * HistoryRecord.SizeInBytes, record);
+        byte* slot = _base + (long)((n - 1) % (ulong)Capacity) * HistoryRecord.SizeInBytes;
+        Unsafe.WriteUnaligned(slot, record);
         Volatile.Write(ref _writePtr, n); // seed 001 §6.5 claim 11: the record is visible before the pointer moves
+        _memory.NoteWritten(slot, HistoryRecord.SizeInBytes);
     }
 
     /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>

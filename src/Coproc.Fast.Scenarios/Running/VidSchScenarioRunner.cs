@@ -171,7 +171,7 @@ internal sealed partial class ScenarioExecution : IDisposable
     private readonly PresentationTracker?[] _presenters;
     private readonly int[] _submitted;
     private readonly ScenarioProcess[] _processOf;
-    private readonly ScheduleObserverAdapter _adapter;
+    private readonly MachineObserver _adapter;
 
     public ScenarioExecution(Scenario scenario, ulong seed, bool preemption, ITraceSink trace, bool threaded = false,
         SchedulingModel model = SchedulingModel.Basic)
@@ -195,12 +195,8 @@ internal sealed partial class ScenarioExecution : IDisposable
         try
         {
             Observer = new SchedulingObserver(trace);
-            _adapter = new ScheduleObserverAdapter(Observer, Machine.Residency, Machine.Device.Options.PacketCosts.CopyBytesPerCycle)
-            {
-                Deferred = threaded,
-            };
-            Machine.SetObserver(_adapter);
-            Machine.InterruptTap = _adapter;
+            _adapter = new MachineObserver(Observer, Machine) { Deferred = threaded };
+            _adapter.Attach(Machine);
             var contexts = scenario.Contexts.ToList();
             _ring0 = new Ring0ContextDriver?[contexts.Count];
             _ring3 = new Ring3ContextDriver?[contexts.Count];

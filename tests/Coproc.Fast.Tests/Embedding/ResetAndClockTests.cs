@@ -47,12 +47,12 @@ public class ResetAndClockTests
         EngineQueueRig.Write(q, (ref PacketWriter w) => w.WriteData(log + 32, [5u]));
         q.Flush();
         rig.Device.Mmio.Write32(MmioMap.DisplayBase + 0x28, 64);
-        rig.Device.Mmio.Write64(MmioMap.MmuBase + MmuRegisterBlock.ApertureTable, m.AllocLocal(4096).Encoded);
-        rig.Device.Mmio.Write32(MmioMap.MmuBase + MmuRegisterBlock.ApertureEntries, 4);
+        rig.Device.Mmio.Write64(MmioMap.MmuBase + MmuRegisters.ApertureTable, m.AllocLocal(4096).Encoded);
+        rig.Device.Mmio.Write32(MmioMap.MmuBase + MmuRegisters.ApertureEntries, 4);
         rig.Device.Aperture.Write32(0x10_0000, 1);
-        rig.Device.Mmio.Write32(MmioMap.MmuBase + MmuRegisterBlock.TlbInvAsid, 3);
-        rig.Device.Mmio.Write64(MmioMap.MmuBase + MmuRegisterBlock.TlbInvVa, 0x5000);
-        rig.Device.Mmio.Write64(MmioMap.MmuBase + MmuRegisterBlock.TlbInvPages, 2);
+        rig.Device.Mmio.Write32(MmioMap.MmuBase + MmuRegisters.TlbInvAsid, 3);
+        rig.Device.Mmio.Write64(MmioMap.MmuBase + MmuRegisters.TlbInvVa, 0x5000);
+        rig.Device.Mmio.Write64(MmioMap.MmuBase + MmuRegisters.TlbInvPages, 2);
         rig.Device.Mmio.Write64(MmioMap.RunListBase + 0x08, PhysicalAddress.System(0x1000).Encoded); // HB_BASE, HB_SIZE staged
         rig.Device.Mmio.Write32(MmioMap.RunListBase + 0x10, 128);
         rig.Device.Mmio.Write32(MmioMap.DisplayBase + 0x10, 5000); // VSYNC_PERIOD

@@ -3,8 +3,8 @@ using Coproc.SampleHost;
 namespace Coproc.Fast.Tests.Embedding;
 
 /// <summary>
-/// tools/Coproc.SampleHost (docs/embedding.md): a machine with guest RAM in two ranges and a guest driver that uses only
-/// the bus façade and native-layout.md, run in-process.
+/// tools/Coproc.SampleHost (docs/embedding.md): a machine with guest RAM in two ranges around a hole, both reached by the
+/// device, and a guest driver that uses only the bus façade and native-layout.md, run in-process.
 /// </summary>
 public class SampleHostTests
 {
@@ -28,7 +28,8 @@ public class SampleHostTests
             Assert.That(r.RepairedWord, Is.EqualTo(0x7777_7777u));
             Assert.That(r.DoorbellRegisterStatus, Is.Zero, "DB_STATUS Ok");
             Assert.That(r.DoorbellFence, Is.EqualTo(9UL), "the user queue ran after its doorbell rang");
-            Assert.That(r.DoorbellWord, Is.EqualTo(0xD00B_E11u));
+            Assert.That(r.DoorbellWord, Is.EqualTo(0xD00B_E11u), "the queue's write landed in guest RAM above the hole");
+            Assert.That(r.DirtyHighPages, Is.EqualTo(2), "the device reported its writes above the hole: the queue's ReadPtr page and its data page");
             Assert.That(r.Succeeded, Is.True);
         });
         Assert.That(log.ToString(), Does.Contain("sample host: OK"), log.ToString());

@@ -28,6 +28,9 @@ public sealed class EngineTestMachine : IDisposable
         });
     }
 
+    /// <summary>Wraps a device the test built itself (e.g. over guest RAM in ranges); disposed with the machine.</summary>
+    public EngineTestMachine(Coprocessor device) => Device = device;
+
     public Coprocessor Device { get; }
     public DeviceMemory Memory => Device.Memory;
 
@@ -64,11 +67,11 @@ public sealed class EngineTestMachine : IDisposable
 
     /// <summary>CONTEXT_SWITCH through MMIO.</summary>
     public void SwitchTo(EngineKind engine, EngineContext? context) =>
-        Device.Mmio.Write64(MmioMap.EngineBase + (uint)engine * 0x80, context?.SaveArea.Encoded ?? 0);
+        Device.Mmio.Write64(EngineRegisters.At(engine, EngineRegisters.ContextSwitch), context?.SaveArea.Encoded ?? 0);
 
     /// <summary>NEXT_CONTEXT through MMIO.</summary>
     public void SetNext(EngineKind engine, EngineContext? context) =>
-        Device.Mmio.Write64(MmioMap.EngineBase + (uint)engine * 0x80 + 0x10, context?.SaveArea.Encoded ?? 0);
+        Device.Mmio.Write64(EngineRegisters.At(engine, EngineRegisters.NextContext), context?.SaveArea.Encoded ?? 0);
 
     /// <summary>Steps until no engine is runnable-and-busy or <paramref name="maxSteps"/> steps of <paramref name="slice"/> cycles.</summary>
     public void RunUntilIdle(ulong slice = 1 << 20, int maxSteps = 1000)

@@ -22,8 +22,8 @@ public class DocumentedBehaviourTests
     private static uint MmuReg(uint offset) => MmioMap.MmuBase + offset;
 
     private static (ulong Count, ulong Va, ulong Info) FaultLog(Coprocessor d) =>
-        (d.Mmio.Read64(MmuReg(MmuRegisterBlock.FaultCountRegister)), d.Mmio.Read64(MmuReg(MmuRegisterBlock.FaultVa)),
-            d.Mmio.Read64(MmuReg(MmuRegisterBlock.FaultInfo)));
+        (d.Mmio.Read64(MmuReg(MmuRegisters.FaultCount)), d.Mmio.Read64(MmuReg(MmuRegisters.FaultVa)),
+            d.Mmio.Read64(MmuReg(MmuRegisters.FaultInfo)));
 
     [Test]
     public void FaultInfo_Section7_5_EngineFaults_SetTheWriteBitOnlyForWriteProtection_AndNameClientOnePlusEngine()
@@ -65,8 +65,8 @@ public class DocumentedBehaviourTests
     public void ApertureFailures_Section7_5_ReachTheFaultLog_WithTheApertureOffset_Asid0xFFFE_AndTheAccessKind()
     {
         using var m = new EngineTestMachine();
-        Assert.That(m.Device.Mmio.Read64(MmuReg(MmuRegisterBlock.ApertureTable)), Is.Zero, "APERTURE_TABLE resets to 0");
-        Assert.That(m.Device.Mmio.Read32(MmuReg(MmuRegisterBlock.ApertureEntries)), Is.Zero, "APERTURE_ENTRIES resets to 0");
+        Assert.That(m.Device.Mmio.Read64(MmuReg(MmuRegisters.ApertureTable)), Is.Zero, "APERTURE_TABLE resets to 0");
+        Assert.That(m.Device.Mmio.Read32(MmuReg(MmuRegisters.ApertureEntries)), Is.Zero, "APERTURE_ENTRIES resets to 0");
         Assert.That(m.Device.Aperture.Write32(0x3004, 5), Is.EqualTo(ApertureStatus.NotMapped));
         var (count, va, info) = FaultLog(m.Device);
         Assert.That((count, va), Is.EqualTo((1UL, 0x3004UL)));

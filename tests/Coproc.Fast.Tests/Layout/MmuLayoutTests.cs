@@ -12,11 +12,11 @@ public class MmuLayoutTests
         Assert.That(MmioMap.MmuBase, Is.EqualTo(0x200u));
         Assert.That(new[]
         {
-            MmuRegisterBlock.ApertureTable, MmuRegisterBlock.ApertureEntries, MmuRegisterBlock.TlbInvAsid, MmuRegisterBlock.TlbInvVa,
-            MmuRegisterBlock.TlbInvPages, MmuRegisterBlock.TlbInvCmd, MmuRegisterBlock.TlbInvCount, MmuRegisterBlock.FaultCountRegister,
-            MmuRegisterBlock.FaultVa, MmuRegisterBlock.FaultInfo,
+            MmuRegisters.ApertureTable, MmuRegisters.ApertureEntries, MmuRegisters.TlbInvAsid, MmuRegisters.TlbInvVa,
+            MmuRegisters.TlbInvPages, MmuRegisters.TlbInvCmd, MmuRegisters.TlbInvCount, MmuRegisters.FaultCount,
+            MmuRegisters.FaultVa, MmuRegisters.FaultInfo,
         }, Is.EqualTo(new uint[] { 0x08, 0x10, 0x20, 0x28, 0x30, 0x38, 0x40, 0x50, 0x58, 0x60 }));
-        Assert.That((MmuRegisterBlock.CommandInvalidateRange, MmuRegisterBlock.CommandInvalidateAll, MmuRegisterBlock.CommandInvalidateAperture),
+        Assert.That((MmuRegisters.CommandInvalidateRange, MmuRegisters.CommandInvalidateAll, MmuRegisters.CommandInvalidateAperture),
             Is.EqualTo((1u, 2u, 3u)));
         Assert.That(Tlb.AllAsids, Is.EqualTo(0xFFFF));
     }

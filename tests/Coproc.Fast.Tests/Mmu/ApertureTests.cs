@@ -18,8 +18,8 @@ public class ApertureTests
     public void SetUp()
     {
         _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 4UL << 20, SystemMemoryBytes = 64 * 1024, ApertureBytes = 64 * 1024 });
-        _device.Mmio.Write64(Reg(MmuRegisterBlock.ApertureTable), Table.Encoded);
-        _device.Mmio.Write32(Reg(MmuRegisterBlock.ApertureEntries), 16);
+        _device.Mmio.Write64(Reg(MmuRegisters.ApertureTable), Table.Encoded);
+        _device.Mmio.Write32(Reg(MmuRegisters.ApertureEntries), 16);
     }
 
     [TearDown]
@@ -32,7 +32,7 @@ public class ApertureTests
     private void MapPage(int page, ulong frame, bool writable = true) =>
         SetPte(page, PageTableEntry.Create(MemoryLocation.Local, frame, writable).Raw);
 
-    private void InvalidateApertureTlb() => _device.Mmio.Write32(Reg(MmuRegisterBlock.TlbInvCmd), MmuRegisterBlock.CommandInvalidateAperture);
+    private void InvalidateApertureTlb() => _device.Mmio.Write32(Reg(MmuRegisters.TlbInvCmd), MmuRegisters.CommandInvalidateAperture);
 
     [Test]
     public void MappedPages_RedirectToLocalMemory_AndAnAccessSpanningPagesIsSplitPerPage()
@@ -84,9 +84,9 @@ public class ApertureTests
         MapPage(2, 0x6000); // remap: the PTE changes in memory ...
         Assert.That(_device.Aperture.Read32(2 * 4096, out v), Is.EqualTo(ApertureStatus.Ok));
         Assert.That(v, Is.EqualTo(0xAAAA_AAAAu), "... but the aperture TLB still holds the old translation");
-        long countBefore = (long)_device.Mmio.Read64(Reg(MmuRegisterBlock.TlbInvCount));
+        long countBefore = (long)_device.Mmio.Read64(Reg(MmuRegisters.TlbInvCount));
         InvalidateApertureTlb();
-        Assert.That(_device.Mmio.Read64(Reg(MmuRegisterBlock.TlbInvCount)), Is.EqualTo((ulong)countBefore + 1));
+        Assert.That(_device.Mmio.Read64(Reg(MmuRegisters.TlbInvCount)), Is.EqualTo((ulong)countBefore + 1));
         Assert.That(_device.Aperture.Read32(2 * 4096, out v), Is.EqualTo(ApertureStatus.Ok));
         Assert.That(v, Is.EqualTo(0xBBBB_BBBBu));
 
@@ -104,11 +104,11 @@ public class ApertureTests
         MapPage(0, 0x5000);
         InvalidateApertureTlb();
         Assert.That(_device.Aperture.TryTranslate(0, out _), Is.True);
-        _device.Mmio.Write32(Reg(MmuRegisterBlock.TlbInvAsid), 1);
-        _device.Mmio.Write64(Reg(MmuRegisterBlock.TlbInvPages), 0);
-        _device.Mmio.Write32(Reg(MmuRegisterBlock.TlbInvCmd), MmuRegisterBlock.CommandInvalidateRange);
+        _device.Mmio.Write32(Reg(MmuRegisters.TlbInvAsid), 1);
+        _device.Mmio.Write64(Reg(MmuRegisters.TlbInvPages), 0);
+        _device.Mmio.Write32(Reg(MmuRegisters.TlbInvCmd), MmuRegisters.CommandInvalidateRange);
         Assert.That(_device.Aperture.Tlb.ValidEntries, Is.EqualTo(1), "ASID 1 names a context, not the aperture");
-        _device.Mmio.Write32(Reg(MmuRegisterBlock.TlbInvCmd), MmuRegisterBlock.CommandInvalidateAll);
+        _device.Mmio.Write32(Reg(MmuRegisters.TlbInvCmd), MmuRegisters.CommandInvalidateAll);
         Assert.That(_device.Aperture.Tlb.ValidEntries, Is.EqualTo(0), "command 2 reaches every client, the aperture included");
     }
 
@@ -132,15 +132,15 @@ public class ApertureTests
         Assert.That(_device.Aperture.Translate(4 * 4096, AccessKind.Write, out _), Is.EqualTo(ApertureStatus.ReadOnly));
         Assert.That(_device.Aperture.Translate(5 * 4096, AccessKind.Read, out _), Is.EqualTo(ApertureStatus.PhysicalOutOfRange));
 
-        _device.Mmio.Write32(Reg(MmuRegisterBlock.ApertureEntries), 15);
+        _device.Mmio.Write32(Reg(MmuRegisters.ApertureEntries), 15);
         Assert.That(_device.Aperture.Translate(15 * 4096, AccessKind.Read, out _), Is.EqualTo(ApertureStatus.NotMapped), "page at APERTURE_ENTRIES");
-        _device.Mmio.Write32(Reg(MmuRegisterBlock.ApertureEntries), 16);
+        _device.Mmio.Write32(Reg(MmuRegisters.ApertureEntries), 16);
         Assert.That(_device.Aperture.Translate(15 * 4096, AccessKind.Read, out _), Is.EqualTo(ApertureStatus.Ok));
 
-        _device.Mmio.Write64(Reg(MmuRegisterBlock.ApertureTable), PhysicalAddress.System(0).Encoded);
+        _device.Mmio.Write64(Reg(MmuRegisters.ApertureTable), PhysicalAddress.System(0).Encoded);
         Assert.That(_device.Aperture.Translate(15 * 4096, AccessKind.Read, out _), Is.EqualTo(ApertureStatus.TableNotLocal),
             "a new APERTURE_TABLE drops cached translations at once");
-        _device.Mmio.Write64(Reg(MmuRegisterBlock.ApertureTable), PhysicalAddress.Local((4UL << 20) - 8).Encoded);
+        _device.Mmio.Write64(Reg(MmuRegisters.ApertureTable), PhysicalAddress.Local((4UL << 20) - 8).Encoded);
         Assert.That(_device.Aperture.Translate(4096, AccessKind.Read, out _), Is.EqualTo(ApertureStatus.PhysicalOutOfRange), "table entry 1 past local memory");
     }
 }

@@ -57,13 +57,13 @@ public class MmuRegisterTests
         Assert.That(_device.Mmu.Translate(a, _tables.Space(1), va, AccessKind.Read, false, out var stale), Is.EqualTo(TranslationStatus.Ok));
         Assert.That(stale.IsDummy, Is.False, "the TLB really caches: the PTE change is invisible until invalidated");
 
-        _device.Mmio.Write32(R(MmuRegisterBlock.TlbInvAsid), 1);
-        _device.Mmio.Write64(R(MmuRegisterBlock.TlbInvVa), va + 0xABC);
-        _device.Mmio.Write64(R(MmuRegisterBlock.TlbInvPages), 1);
-        _device.Mmio.Write32(R(MmuRegisterBlock.TlbInvCmd), MmuRegisterBlock.CommandInvalidateRange);
+        _device.Mmio.Write32(R(MmuRegisters.TlbInvAsid), 1);
+        _device.Mmio.Write64(R(MmuRegisters.TlbInvVa), va + 0xABC);
+        _device.Mmio.Write64(R(MmuRegisters.TlbInvPages), 1);
+        _device.Mmio.Write32(R(MmuRegisters.TlbInvCmd), MmuRegisters.CommandInvalidateRange);
 
-        Assert.That(_device.Mmio.Read64(R(MmuRegisterBlock.TlbInvVa)), Is.EqualTo(va), "bits 0..11 of TLB_INV_VA are ignored");
-        Assert.That(_device.Mmio.Read64(R(MmuRegisterBlock.TlbInvCount)), Is.EqualTo(1UL));
+        Assert.That(_device.Mmio.Read64(R(MmuRegisters.TlbInvVa)), Is.EqualTo(va), "bits 0..11 of TLB_INV_VA are ignored");
+        Assert.That(_device.Mmio.Read64(R(MmuRegisters.TlbInvCount)), Is.EqualTo(1UL));
         foreach (var tlb in new[] { a, b })
         {
             Assert.That(_device.Mmu.Translate(tlb, _tables.Space(1), va, AccessKind.Read, false, out var now), Is.EqualTo(TranslationStatus.Ok));
@@ -83,10 +83,10 @@ public class MmuRegisterTests
 
         void Cmd(ushort asid, ulong va, ulong pages)
         {
-            _device.Mmio.Write32(R(MmuRegisterBlock.TlbInvAsid), asid);
-            _device.Mmio.Write64(R(MmuRegisterBlock.TlbInvVa), va);
-            _device.Mmio.Write64(R(MmuRegisterBlock.TlbInvPages), pages);
-            _device.Mmio.Write32(R(MmuRegisterBlock.TlbInvCmd), 1);
+            _device.Mmio.Write32(R(MmuRegisters.TlbInvAsid), asid);
+            _device.Mmio.Write64(R(MmuRegisters.TlbInvVa), va);
+            _device.Mmio.Write64(R(MmuRegisters.TlbInvPages), pages);
+            _device.Mmio.Write32(R(MmuRegisters.TlbInvCmd), 1);
         }
         Cmd(3, 0, 0);
         Assert.That(tlb.ValidEntries, Is.EqualTo(3), "another ASID's whole space: nothing of ASID 1 or 2 dropped");
@@ -96,9 +96,9 @@ public class MmuRegisterTests
         Cmd(Tlb.AllAsids, 0x10_0000, 1);
         Assert.That(tlb.ValidEntries, Is.EqualTo(0), "ASID 0xFFFF: that page in every space");
         Fill(tlb, 1, 0x10_0000); Fill(tlb, 2, 0x10_1000);
-        _device.Mmio.Write32(R(MmuRegisterBlock.TlbInvCmd), MmuRegisterBlock.CommandInvalidateAll);
+        _device.Mmio.Write32(R(MmuRegisters.TlbInvCmd), MmuRegisters.CommandInvalidateAll);
         Assert.That(tlb.ValidEntries, Is.EqualTo(0));
-        Assert.That(_device.Mmio.Read64(R(MmuRegisterBlock.TlbInvCount)), Is.EqualTo(4UL));
+        Assert.That(_device.Mmio.Read64(R(MmuRegisters.TlbInvCount)), Is.EqualTo(4UL));
     }
 
     [Test]
@@ -115,41 +115,41 @@ public class MmuRegisterTests
     public void Registers_ReadBack_WrongWidthsAreUnclaimed_AndUnknownCommandsAreRejected()
     {
         var mmio = _device.Mmio;
-        mmio.Write64(R(MmuRegisterBlock.ApertureTable), 0x1234_5000);
-        mmio.Write32(R(MmuRegisterBlock.ApertureEntries), 7);
-        mmio.Write32(R(MmuRegisterBlock.TlbInvAsid), 0xFFFF);
-        mmio.Write64(R(MmuRegisterBlock.TlbInvPages), 99);
-        Assert.That(mmio.Read64(R(MmuRegisterBlock.ApertureTable)), Is.EqualTo(0x1234_5000UL));
-        Assert.That(mmio.Read32(R(MmuRegisterBlock.ApertureEntries)), Is.EqualTo(7u));
-        Assert.That(mmio.Read32(R(MmuRegisterBlock.TlbInvAsid)), Is.EqualTo(0xFFFFu));
-        Assert.That(mmio.Read64(R(MmuRegisterBlock.TlbInvPages)), Is.EqualTo(99UL));
+        mmio.Write64(R(MmuRegisters.ApertureTable), 0x1234_5000);
+        mmio.Write32(R(MmuRegisters.ApertureEntries), 7);
+        mmio.Write32(R(MmuRegisters.TlbInvAsid), 0xFFFF);
+        mmio.Write64(R(MmuRegisters.TlbInvPages), 99);
+        Assert.That(mmio.Read64(R(MmuRegisters.ApertureTable)), Is.EqualTo(0x1234_5000UL));
+        Assert.That(mmio.Read32(R(MmuRegisters.ApertureEntries)), Is.EqualTo(7u));
+        Assert.That(mmio.Read32(R(MmuRegisters.TlbInvAsid)), Is.EqualTo(0xFFFFu));
+        Assert.That(mmio.Read64(R(MmuRegisters.TlbInvPages)), Is.EqualTo(99UL));
 
-        mmio.Write32(R(MmuRegisterBlock.ApertureEntries), 1_000_000);
-        Assert.That(mmio.Read32(R(MmuRegisterBlock.ApertureEntries)), Is.EqualTo(16u), "clamped to APERTURE_SIZE / 4096");
+        mmio.Write32(R(MmuRegisters.ApertureEntries), 1_000_000);
+        Assert.That(mmio.Read32(R(MmuRegisters.ApertureEntries)), Is.EqualTo(16u), "clamped to APERTURE_SIZE / 4096");
 
         long unclaimed = mmio.UnclaimedAccesses;
-        Assert.That(mmio.Read32(R(MmuRegisterBlock.ApertureTable)), Is.EqualTo(uint.MaxValue), "RW64 read as 32 bits");
-        mmio.Write64(R(MmuRegisterBlock.TlbInvCount), 5);
-        Assert.That(mmio.Read32(R(MmuRegisterBlock.TlbInvCmd)), Is.EqualTo(uint.MaxValue), "TLB_INV_CMD is write-only");
+        Assert.That(mmio.Read32(R(MmuRegisters.ApertureTable)), Is.EqualTo(uint.MaxValue), "RW64 read as 32 bits");
+        mmio.Write64(R(MmuRegisters.TlbInvCount), 5);
+        Assert.That(mmio.Read32(R(MmuRegisters.TlbInvCmd)), Is.EqualTo(uint.MaxValue), "TLB_INV_CMD is write-only");
         Assert.That(mmio.Read64(R(0x1F8)), Is.EqualTo(ulong.MaxValue));
         Assert.That(mmio.UnclaimedAccesses - unclaimed, Is.EqualTo(4));
 
-        mmio.Write32(R(MmuRegisterBlock.TlbInvCmd), 9);
-        Assert.That(mmio.Read64(R(MmuRegisterBlock.TlbInvCount)), Is.EqualTo(0UL), "unknown commands are not counted");
+        mmio.Write32(R(MmuRegisters.TlbInvCmd), 9);
+        Assert.That(mmio.Read64(R(MmuRegisters.TlbInvCount)), Is.EqualTo(0UL), "unknown commands are not counted");
     }
 
     [Test]
     public void ReportFault_FillsTheFaultLogRegisters_InTheDocumentedEncoding()
     {
         var mmio = _device.Mmio;
-        Assert.That((mmio.Read64(R(MmuRegisterBlock.FaultCountRegister)), mmio.Read64(R(MmuRegisterBlock.FaultInfo))), Is.EqualTo((0UL, 0UL)));
+        Assert.That((mmio.Read64(R(MmuRegisters.FaultCount)), mmio.Read64(R(MmuRegisters.FaultInfo))), Is.EqualTo((0UL, 0UL)));
         var copy = _device.Mmu.CreateClientTlb("copy0");
         _device.Mmu.ReportFault(copy.ClientId, 0x123, 0xDEAD_B000, TranslationStatus.InvalidAddress, AccessKind.Read);
         _device.Mmu.ReportFault(copy.ClientId, 0xABC, 0x7_0000_1008, TranslationStatus.WriteProtected, AccessKind.Write);
 
-        Assert.That(mmio.Read64(R(MmuRegisterBlock.FaultCountRegister)), Is.EqualTo(2UL));
-        Assert.That(mmio.Read64(R(MmuRegisterBlock.FaultVa)), Is.EqualTo(0x7_0000_1008UL));
-        ulong info = mmio.Read64(R(MmuRegisterBlock.FaultInfo));
+        Assert.That(mmio.Read64(R(MmuRegisters.FaultCount)), Is.EqualTo(2UL));
+        Assert.That(mmio.Read64(R(MmuRegisters.FaultVa)), Is.EqualTo(0x7_0000_1008UL));
+        ulong info = mmio.Read64(R(MmuRegisters.FaultInfo));
         Assert.That(info, Is.EqualTo(2UL | (1UL << 8) | (0xABCUL << 16) | ((ulong)copy.ClientId << 32)));
         Assert.That(MmuFault.Decode(info, 0x7_0000_1008), Is.EqualTo(_device.Mmu.LastFault));
         Assert.Throws<ArgumentOutOfRangeException>(() => _device.Mmu.ReportFault(256, 0, 0, TranslationStatus.InvalidAddress, AccessKind.Read));

@@ -89,16 +89,16 @@ public class TlbInvalidationPropertyTests
             case 1: Invalidate(device, asid, va - (ulong)before * 4096 + 0x123, (ulong)(before + 1 + after)); break; // low bits ignored
             case 2: Invalidate(device, Tlb.AllAsids, va, 1); break;
             case 3: Invalidate(device, asid, 0, 0); break; // pages = 0: the whole space
-            default: device.Mmio.Write32(MmioMap(MmuRegisterBlock.TlbInvCmd), MmuRegisterBlock.CommandInvalidateAll); break;
+            default: device.Mmio.Write32(MmioMap(MmuRegisters.TlbInvCmd), MmuRegisters.CommandInvalidateAll); break;
         }
     }
 
     private static void Invalidate(Coprocessor device, ushort asid, ulong va, ulong pages)
     {
-        device.Mmio.Write32(MmioMap(MmuRegisterBlock.TlbInvAsid), asid);
-        device.Mmio.Write64(MmioMap(MmuRegisterBlock.TlbInvVa), va);
-        device.Mmio.Write64(MmioMap(MmuRegisterBlock.TlbInvPages), pages);
-        device.Mmio.Write32(MmioMap(MmuRegisterBlock.TlbInvCmd), MmuRegisterBlock.CommandInvalidateRange);
+        device.Mmio.Write32(MmioMap(MmuRegisters.TlbInvAsid), asid);
+        device.Mmio.Write64(MmioMap(MmuRegisters.TlbInvVa), va);
+        device.Mmio.Write64(MmioMap(MmuRegisters.TlbInvPages), pages);
+        device.Mmio.Write32(MmioMap(MmuRegisters.TlbInvCmd), MmuRegisters.CommandInvalidateRange);
     }
 
     private static uint MmioMap(uint offset) => Coproc.Fast.Device.Mmio.MmioMap.MmuBase + offset;

@@ -98,6 +98,7 @@ internal static unsafe class DispatchExecutor
                     if (yp != null) ComputeKernels.Saxpy((float*)yp, (float*)xp, BitConverter.UInt32BitsToSingle(parameter), (nuint)(length / 4));
                 }
                 else state.Scratch0 = ComputeKernels.PrefixSum((uint*)yp, (uint*)xp, (nuint)(length / 4), (uint)state.Scratch0);
+                if (yp != null) memory.NoteWritten(y, 0, length);
             }
             else if (kernel == DispatchKernel.ReduceSumU32)
             {

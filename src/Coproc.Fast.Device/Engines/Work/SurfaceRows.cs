@@ -39,6 +39,7 @@ internal static unsafe class SurfaceRows
                     else if (swapRedBlue) PixelBlend.CopySwapRow(d, sp, (nuint)n);
                     else Buffer.MemoryCopy(sp, d, n * 4, n * 4);
                 }
+                memory.NoteWritten(dst, 0, n * 4);
             }
             done += n;
         }
@@ -57,7 +58,11 @@ internal static unsafe class SurfaceRows
             var s = memory.TranslateRun(dstVa + offset, (pixels - done) * 4, AccessKind.Write, out var dst);
             if (s != TranslationStatus.Ok) { faultVa = dstVa + offset; return s; }
             ulong n = dst.Length >> 2;
-            if (!dst.IsDummy) PixelBlend.SourceOverConstantRow((uint*)memory.PointerOf(dst), (nuint)n, pixel);
+            if (!dst.IsDummy)
+            {
+                PixelBlend.SourceOverConstantRow((uint*)memory.PointerOf(dst), (nuint)n, pixel);
+                memory.NoteWritten(dst, 0, n * 4);
+            }
             done += n;
         }
         faultVa = 0;

@@ -1,21 +1,22 @@
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Tests.Scheduling;
 
-namespace Coproc.Fast.Tests.Scheduling;
+namespace Coproc.Fast.Tests.Diagnostics;
 
 [TestFixture]
-public sealed class SchedulingObserverBridgeTests
+public sealed class MachineObserverTests
 {
     [Test]
-    public void Bridge_FeedsTheCliObserver_CountsMatchTheScheduler()
+    public void TheMachineObserver_FeedsTheSchedulingObserver_CountsMatchTheScheduler()
     {
         var options = new VidSchOptions { QuantumCycles = 3_000, TimeoutCycles = 2_000_000 };
         using var h = new SchedulingHarness(options, realResidency: true);
         var observer = new SchedulingObserver();
-        var bridge = new SchedulingObserverBridge(observer, options);
-        h.Machine.Scheduler.Observer = bridge;
+        var machineObserver = new MachineObserver(observer, h.Machine);
+        machineObserver.Attach(h.Machine);
         var ctx = Enumerable.Range(0, 3).Select(i => h.Machine.CreateContext((uint)i + 1)).ToArray();
-        for (int i = 0; i < 3; i++) bridge.Register(ctx[i], $"app{i}", "ctx");
+        for (int i = 0; i < 3; i++) machineObserver.Register(ctx[i], $"app{i}", "ctx");
         var mem = Enumerable.Range(0, 3).Select(i => h.Machine.AllocateManaged((uint)i + 1, ctx[i], 256 * 1024)).ToArray();
         for (int n = 0; n < 4; n++)
             for (int i = 0; i < 2; i++)

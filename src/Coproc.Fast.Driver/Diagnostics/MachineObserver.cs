@@ -1,33 +1,59 @@
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Interrupts;
-using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 
-namespace Coproc.Fast.Scenarios.Running;
+namespace Coproc.Fast.Driver.Diagnostics;
 
 /// <summary>
-/// Feeds every engine's VidSch events (<see cref="IScheduleObserver"/>) into one <see cref="SchedulingObserver"/> —
-/// trace and per-context statistics (the driver counts the metrics itself) — by context id, with the same mapping as the single-engine
-/// <see cref="SchedulingObserverBridge"/>: BufferSubmitted → Submitted; the engine switching to a context with work →
-/// Started, switching away (requested or yielded) from one still holding work → Preempted; BufferCompleted →
-/// Completed (and Started again when more is in its ring); ContextFault + ContextReset → one Faulted that drops the
-/// queue; PagingBuffer → Paged (bytes split page-in / evict) and a residency counter sample. The engine each context
-/// is loaded on is tracked per scheduler (one loaded context per engine).
+/// The one observer path of a <see cref="Machine"/> (docs/observability.md): feeds every engine's VidSch events
+/// (<see cref="IScheduleObserver"/>) and every interrupt batch (<see cref="IInterruptTap"/>) into one
+/// <see cref="SchedulingObserver"/> — trace and per-context statistics (the driver counts the metrics itself) — by
+/// context id: BufferSubmitted → Submitted; the engine switching to a context with work → Started, switching away
+/// (requested or yielded) from one still holding work → Preempted; BufferCompleted → Completed (and Started again when
+/// more is in its ring); ContextFault + ContextReset → one Faulted that drops the queue; PagingBuffer → Paged (bytes
+/// split page-in / evict) and a residency counter sample; faults of contexts that are not VidSch's (user queues) →
+/// Faulted, page faults of demand-paged contexts (the advanced model) left to their driver's
+/// <see cref="SchedulingObserver.PageFaulted"/>. The engine each context is loaded on is tracked per scheduler.
 /// </summary>
 /// <remarks>
 /// Design: VidSch calls this under its kernel lock; the work per event is a dictionary lookup and a few stores. The
-/// adapter keeps its own count of each context's pending buffers so an event the observer cannot match (e.g. a
-/// paging-only entry re-run after a reset) is ignored rather than thrown.
+/// observer keeps its own count of each context's pending buffers so an event it cannot match (e.g. a paging-only
+/// entry re-run after a reset) is ignored rather than thrown. Contexts of the run-list back end and user queues report
+/// through <see cref="SchedulingObserver"/> directly (their submitters see starts and ends in memory).
 /// </remarks>
-internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResidencyManager residency, int copyBytesPerCycle) : IScheduleObserver, IInterruptTap
+public sealed class MachineObserver(SchedulingObserver observer, IResidencyManager residency, int copyBytesPerCycle) : IScheduleObserver, IInterruptTap
 {
     private readonly Dictionary<int, VidSchScheduler> _schedulers = [];
     private readonly Dictionary<VidSchScheduler, int> _loaded = [];
 
+    /// <summary>Observes <paramref name="machine"/> (its schedulers' events and its interrupt batches) into <paramref name="observer"/>.</summary>
+    public MachineObserver(SchedulingObserver observer, Machine machine)
+        : this(observer, (machine ?? throw new ArgumentNullException(nameof(machine))).Residency, machine.Device.Options.PacketCosts.CopyBytesPerCycle)
+    {
+    }
+
+    /// <summary>Makes this the observer of every engine's scheduler of <paramref name="machine"/> and its interrupt tap.</summary>
+    public void Attach(Machine machine)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        machine.SetObserver(this);
+        machine.InterruptTap = this;
+    }
+
     /// <summary>Records which engine's scheduler owns context <paramref name="contextId"/> (paging statistics are per scheduler).</summary>
     public void Track(int contextId, VidSchScheduler scheduler) => _schedulers[contextId] = scheduler;
+
+    /// <summary>Registers a kernel-path context with the observer under the given names and tracks its scheduler.</summary>
+    public int Register(VidSchContext context, string processName, string contextName)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var scheduler = context.Scheduler ?? throw new ArgumentException("the context has no scheduler", nameof(context));
+        int handle = observer.RegisterContext(context.ProcessId, processName, (uint)context.Id, contextName, scheduler.Options.Engine);
+        Track(context.Id, scheduler);
+        return handle;
+    }
 
     private readonly Dictionary<int, int> _pending = [];
     private readonly Dictionary<int, string> _faultPendingReset = [];
@@ -47,9 +73,9 @@ internal sealed class ScheduleObserverAdapter(SchedulingObserver observer, IResi
     private readonly System.Collections.Concurrent.ConcurrentQueue<InterruptRecord> _interrupts = new();
 
     /// <summary>
-    /// Threaded runs: events and interrupts arrive on the machine's threads (scheduler, worker, submitter) while
+    /// Threaded machines: events and interrupts arrive on the machine's threads (scheduler, worker, submitter) while
     /// VidSch holds its kernel lock; they are queued (a paging buffer's byte split captured at once) and applied to
-    /// the single-threaded observer by the runner's thread in <see cref="Drain"/>.
+    /// the single-threaded observer by the caller's thread in <see cref="Drain"/>.
     /// </summary>
     public bool Deferred { get; init; }
 
