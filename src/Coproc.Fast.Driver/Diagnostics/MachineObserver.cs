@@ -148,7 +148,7 @@ public sealed class MachineObserver(SchedulingObserver observer, IResidencyManag
             }
             case ScheduleEventKind.BufferFailed:
                 // Its resources can never be resident at once (seed 001 §3.4): a fault of that buffer only. It stays
-                // counted as pending in the observer (which has no "drop one" event), as in SchedulingObserverBridge.
+                // counted as pending in the observer (which has no "drop one" event).
                 observer.Faulted(h, e.Cycle, "does not fit");
                 break;
             case ScheduleEventKind.PagingBuffer:
