@@ -73,6 +73,7 @@ public sealed partial class Machine
             }
             int before = Volatile.Read(ref _deliverySequence);
             if ((before & 1) != 0) return false;
+            if (_runLists is not null && !_runLists.IsIdle) return false;
             foreach (var s in _schedulers)
                 if (s is not null && s.Contexts.Count > 0 && !s.IsIdle) return false; // no context: nothing to run
             return Display.IsIdle && Volatile.Read(ref _deliverySequence) == before;
@@ -117,7 +118,7 @@ public sealed partial class Machine
             // no contexts there and must not react to them (advanced model).
             foreach (var s in _schedulers)
                 if (s is not null && s.Contexts.Count > 0 && !IsRunListEngine(s.Options.Engine)) s.OnInterrupts(records);
-            _runLists?.OnInterrupts(records);
+            if (_posted is null) _runLists?.OnInterrupts(records); // threaded: the device thread delivers them (Machine.RunLists.cs)
             foreach (var s in _schedulers)
                 if (s is not null && s.Contexts.Count > 0) s.PumpIfGroupRetired();
             Display.OnInterrupts(records);
@@ -130,6 +131,11 @@ public sealed partial class Machine
     {
         public void RequestPreparation(ulong modeledCycles)
         {
+            if (machine._posted is not null && engine == RunListSlot)
+            {
+                machine.RequestRunListPaging();
+                return;
+            }
             if (machine._posted is not null)
             {
                 Volatile.Write(ref machine._preparationRequested[engine], 1);
@@ -141,6 +147,7 @@ public sealed partial class Machine
 
         public void RequestTimer(ulong cycle)
         {
+            if (machine._posted is not null && engine == RunListSlot) { machine.SetRunListTimer(cycle); return; }
             if (machine._posted is not null) { machine.SetThreadedTimer(cycle); return; }
             machine.Enqueue(MachineEvent.Timer, cycle, engine);
         }

@@ -6,14 +6,57 @@ using Coproc.Fast.Driver.VidSch.RunLists;
 namespace Coproc.Fast.Driver;
 
 // The advanced model's engine back end (SchedulingModel.Advanced): the run-list scheduler, hosted by the same event
-// loop as every other scheduler. Its paging thread is its deferred work (a preparation event of the pseudo-engine
-// RunListSlot), its quantum its timer; its interrupts arrive in the machine's one delivery (DeliverInterrupts).
+// loop as every other scheduler. Deterministic mode: its paging thread is its deferred work (a preparation event of
+// the pseudo-engine RunListSlot), its quantum its timer; its interrupts arrive in the machine's one delivery
+// (DeliverInterrupts).
+// Threaded mode: the run-list register protocol reads SUBMIT status and SERIAL right after writing (native-layout.md
+// §10.5), which a posted bus cannot answer, so every run-list register access happens on the device thread between
+// steps — the run-list back end is serviced there (ServiceRunListsOnDeviceThread): new work (Poll), its interrupt
+// records, its quantum timer and its paging thread. Submitters on other threads only write rings and save areas in
+// memory and raise the work flag; the kernel lock (shared with VidSch) orders them against the device thread's pass.
 public sealed partial class Machine
 {
     // Preparation and timer events of the run-list back end carry this pseudo-engine index (after the display's).
     private const int RunListSlot = Engines.Count + 1;
 
     private RunListScheduler? _runLists;
+    private int _runListPagingRequested;
+    private long _runListTimerAt = long.MaxValue;
+
+    private void RequestRunListPaging()
+    {
+        Volatile.Write(ref _runListPagingRequested, 1);
+        _posted!.Kick();
+    }
+
+    private void SetRunListTimer(ulong cycle)
+    {
+        long c = (long)Math.Min(cycle, long.MaxValue - 1);
+        long cur;
+        do
+        {
+            cur = Interlocked.Read(ref _runListTimerAt);
+            if (cur <= c && cur != long.MaxValue) return; // keep the earlier one (it re-arms what it still needs)
+        } while (Interlocked.CompareExchange(ref _runListTimerAt, c, cur) != cur);
+    }
+
+    // Threaded mode, device thread, between steps: the run-list back end's whole register traffic happens here.
+    // Returns true when it did something (the device should step even if it looked idle).
+    private bool ServiceRunListsOnDeviceThread(ReadOnlySpan<InterruptRecord> records)
+    {
+        var rl = _runLists!;
+        bool any = false;
+        if (records.Length > 0) { rl.OnInterrupts(records); any = true; }
+        if (Interlocked.Exchange(ref _runListPagingRequested, 0) != 0) { rl.RunPagingThread(); any = true; }
+        long at = Interlocked.Read(ref _runListTimerAt);
+        if (at != long.MaxValue && (long)Device.Cycle >= at && Interlocked.CompareExchange(ref _runListTimerAt, long.MaxValue, at) == at)
+        {
+            rl.OnTimer();
+            any = true;
+        }
+        any |= rl.Poll();
+        return any;
+    }
 
     /// <summary>
     /// The run-list back end of the advanced model (seed 001 §4–§8): processes with their own GPU address spaces,
@@ -28,8 +71,6 @@ public sealed partial class Machine
 
     private void CreateRunListBackEnd(IDeviceBus bus)
     {
-        if (Options.Mode != MachineRunMode.Deterministic)
-            throw new NotSupportedException("the advanced model's run-list back end runs in deterministic mode only (docs/models.md)");
         if (Residency is not ResidencyManager rm)
             throw new ArgumentException("the advanced model needs VidMm's ResidencyManager (demand faulting invalidates evicted VAs)", nameof(Options));
         _runLists = new RunListScheduler(Options.RunLists, VidMm, rm, bus, Scheduler.KernelLock) { Host = new EngineHost(this, RunListSlot) };

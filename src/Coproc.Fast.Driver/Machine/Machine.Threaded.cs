@@ -71,7 +71,8 @@ public sealed partial class Machine
         while (!_stop)
         {
             bool poked = posted.ApplyPosted();
-            if (poked || AnyLoadedWithWork() || Display.WaitingForVsync)
+            if (_runLists is not null) poked |= ServiceRunListsOnDeviceThread([]);
+            if (poked || AnyLoadedWithWork() || Display.WaitingForVsync || RunListTimerPending())
             {
                 spin.Reset();
                 Device.Step(Options.StepCycles);
@@ -79,6 +80,9 @@ public sealed partial class Machine
                 if (raised)
                 {
                     int n = InterruptServiceRoutine.Drain(mmio, ref _records);
+                    // The run-list back end takes its records here, on the device thread (Machine.RunLists.cs); every
+                    // record also goes to the scheduler thread for VidSch, the display and the interrupt tap.
+                    if (_runLists is not null) ServiceRunListsOnDeviceThread(_records.AsSpan(0, n));
                     for (int i = 0; i < n; i++) _delivered.Enqueue(_records[i]);
                 }
                 // Published only after the step's interrupt records are queued: a scheduler that reads cycle C and then
@@ -103,6 +107,10 @@ public sealed partial class Machine
     private bool AnyLoadedWithWork() =>
         (Device.Mmio.Read32(MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.WorkPending)
             & ~Coproc.Fast.Device.Core.DeviceRegisters.WorkPendingFlipLatched) != 0;
+
+    // A run-list quantum timer is armed: the device clock must keep moving to reach it (the run-list back end only
+    // runs while work exists, so an armed timer means work).
+    private bool RunListTimerPending() => _runLists is not null && Interlocked.Read(ref _runListTimerAt) != long.MaxValue;
 
     private void SchedulerLoop()
     {

@@ -65,6 +65,7 @@ internal sealed partial class ScenarioExecution
             foreach (int c in _plan.BackToBackContexts)
                 RefillBackToBack(c, Math.Max(now, _scenario.Contexts.ElementAt(c).Context.Submission.StartCycle));
             foreach (var r3 in _ring3) r3?.Poll(now);
+            foreach (var va in _va) va?.Poll(now);
             _adapter.Drain();
             AdvanceClock(ref clock, now, duration, progress, " (threaded)");
             if (!planned && BackToBackDone() && Idle()) break; // every planned buffer retired or failed
@@ -73,13 +74,14 @@ internal sealed partial class ScenarioExecution
         }
         Machine.WaitUntilIdle(TimeSpan.FromSeconds(5));
         foreach (var r3 in _ring3) r3?.Poll(Machine.Now);
+        foreach (var va in _va) va?.Poll(Machine.Now);
         _adapter.Drain();
         ulong end = Math.Min(Machine.Now, duration);
         if (end > counted) CoprocMetrics.DeviceCycles.Add((long)(end - counted));
         return end;
     }
 
-    private long Outstanding(int c) => _ring0[c]?.Outstanding ?? _ring3[c]?.Outstanding ?? 0;
+    private long Outstanding(int c) => _ring0[c]?.Outstanding ?? _ring3[c]?.Outstanding ?? _va[c]?.Outstanding ?? 0;
 
     // Nothing queued in VidSch and no ring-3 submission outstanding (a waiting flip keeps the device stepping).
     private bool Idle()
@@ -87,6 +89,7 @@ internal sealed partial class ScenarioExecution
         if (!Machine.AllIdle) return false;
         foreach (var r0 in _ring0) if (r0 is not null && r0.Outstanding > 0) return false;
         foreach (var r3 in _ring3) if (r3 is not null && r3.Outstanding > 0) return false;
+        foreach (var va in _va) if (va is not null && va.Outstanding > 0) return false;
         return true;
     }
 
