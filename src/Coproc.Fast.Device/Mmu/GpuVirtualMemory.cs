@@ -19,15 +19,17 @@ public readonly unsafe struct GpuVirtualMemory
     private readonly AddressSpaceDescriptor _space;
     private readonly bool _privileged;
     // Precomputed per view (i.e. per context load), so the hit path of small accesses reads no object but the TLB:
-    // the access class of a write, and the bases of the two memories a cached translation can name.
-    private readonly int _writeClass;
+    // the TLB bound to this space for writes (a TlbPort: entry base, mask, ASID, key and comparator slot), and the bases of
+    // the two memories a cached translation can name.
+    private readonly TlbPort _writePort;
     private readonly byte* _localBase, _systemBase;
 
     /// <summary>Creates a view.</summary>
     public GpuVirtualMemory(GpuMmu mmu, DeviceMemory memory, Tlb? tlb, in AddressSpaceDescriptor space, bool privileged)
     {
         _mmu = mmu; _memory = memory; _tlb = tlb; _space = space; _privileged = privileged;
-        _writeClass = Tlb.AccessClass(AccessKind.Write, privileged);
+        int writeClass = Tlb.AccessClass(AccessKind.Write, privileged);
+        _writePort = tlb is null ? TlbPort.None(space.Asid, writeClass) : tlb.Port(space.Asid, writeClass);
         _localBase = memory.Local.Base;
         _systemBase = memory.System.Base;
     }
@@ -41,10 +43,9 @@ public readonly unsafe struct GpuVirtualMemory
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal byte* TryWritePointer(ulong va, uint bytes)
     {
-        Tlb? tlb = _tlb;
-        if (tlb is null || (va & (PageTableLayout.PageSize - 1)) + bytes > PageTableLayout.PageSize) return null;
-        if (!GpuMmu.TryTranslateHit(tlb, _space.Asid, va, _writeClass, out var location, out ulong offset)) return null;
-        return (location == MemoryLocation.Local ? _localBase : _systemBase) + offset;
+        if ((va & (PageTableLayout.PageSize - 1)) + bytes > PageTableLayout.PageSize) return null;
+        if (!_writePort.TryHit(va, out ulong data, out ulong offset)) return null; // no TLB: a port that never hits
+        return ((MemoryLocation)((data >> 2) & 3) == MemoryLocation.Local ? _localBase : _systemBase) + offset;
     }
 
     /// <summary>The address space.</summary>
