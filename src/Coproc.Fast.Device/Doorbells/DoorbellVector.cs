@@ -37,14 +37,15 @@ namespace Coproc.Fast.Device.Doorbells;
 // plain stores the ringer has no fence between R2 and that read, so the parker issues the process-wide barrier instead
 // (the asymmetric Dekker pair described there): a ring is never left unseen by a parked core.
 //
-// Layout: the summary's line and the four word lines are 64-byte lines of a pinned array, the summary 128-byte aligned
-// with the next line left empty (no adjacent-line prefetch pairing with the words). The device thread's poll reads only
-// the summary's line.
+// Layout: one array; the summary at index 128 and the flags at 256..511, so the summary's cache line holds nothing but
+// padding around it (no other object's data, no flags), and the device thread's poll reads only that line. The flag
+// words are not line-aligned (an array's address is not), so a word may span two lines; a ring still touches one flag
+// line and the summary's.
 /// <summary>
 /// The 256-bit doorbell vector with a summary word (seed 003). Lock-free; any thread may <see cref="Ring"/>,
 /// exactly one thread (the scheduling core) calls <see cref="SnapshotAndClear"/>.
 /// </summary>
-public sealed unsafe class DoorbellVector
+public sealed class DoorbellVector
 {
     /// <summary>Number of doorbells.</summary>
     public const int Count = 256;
@@ -52,29 +53,29 @@ public sealed unsafe class DoorbellVector
     /// <summary>Number of 64-bit words in the vector (as reported: a <see cref="DoorbellSnapshot"/> word, DB_PENDING).</summary>
     public const int WordCount = Count / 64;
 
-    private const int FlagsOffset = 128; // bytes from the summary to word 0's flags
+    private const int SummaryIndex = 128, FlagsIndex = 256; // in _storage; 128 bytes of padding before and after
 
-    // _summary points into _storage, 128-byte aligned, with the flags FlagsOffset bytes after it; _storage is pinned
-    // (pinned object heap) and lives as long as this object, so the pointers stay valid.
-    private readonly byte[] _storage = GC.AllocateArray<byte>(128 + FlagsOffset + Count + 128, pinned: true);
-    private readonly byte* _summary;
-    private readonly byte* _flags;
+    // Fixed indices, not pointers or an alignment computed from the array's address: a save-state restores the array's
+    // bytes in place (Core/StateGraph.cs), so a restored device must find the summary and the flags where the saved one
+    // had them, whatever its own array's address. Array data is 8-aligned, so the atomic 4- and 8-byte accesses are too.
+    private readonly byte[] _storage = new byte[FlagsIndex + Count + 128];
 
     /// <summary>A vector with no doorbell pending.</summary>
-    public DoorbellVector()
-    {
-        byte* p = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
-        _summary = (byte*)(((nuint)p + 127) & ~(nuint)127);
-        _flags = _summary + FlagsOffset;
-    }
+    public DoorbellVector() { }
 
-    private ref uint Summary => ref *(uint*)_summary;
+    private ref byte Byte(int index) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_storage), index);
+
+    private ref uint Summary => ref Unsafe.As<byte, uint>(ref Byte(SummaryIndex));
+
+    private ref byte Flag(int doorbell) => ref Byte(FlagsIndex + doorbell);
+
+    private ref ulong Group(int word, int group) => ref Unsafe.As<byte, ulong>(ref Byte(FlagsIndex + 64 * word + 8 * group));
 
     /// <summary>Marks doorbell <paramref name="doorbell"/> rung. Returns false when it was already pending (coalesced).</summary>
     /// <remarks>The answer comes from a plain read before the ring and is exact only when no other thread rings or snapshots meanwhile.</remarks>
     public bool Ring(int doorbell)
     {
-        bool pending = Volatile.Read(ref _flags[doorbell & (Count - 1)]) != 0;
+        bool pending = Volatile.Read(ref Flag(doorbell & (Count - 1))) != 0;
         Mark(doorbell);
         return !pending;
     }
@@ -84,8 +85,8 @@ public sealed unsafe class DoorbellVector
     internal void Mark(int doorbell)
     {
         int d = doorbell & (Count - 1);
-        Volatile.Write(ref _flags[d], 1);        // R1
-        Volatile.Write(ref _summary[d >> 6], 1); // R2
+        Volatile.Write(ref Flag(d), 1);      // R1
+        Volatile.Write(ref Byte(SummaryIndex + (d >> 6)), 1); // R2: summary byte d / 64
     }
 
     /// <summary>True when some doorbell may be pending (the scheduling core's interrupt condition).</summary>
@@ -107,9 +108,8 @@ public sealed unsafe class DoorbellVector
     /// <summary>Reads word <paramref name="word"/> without clearing it (DB_PENDING registers; diagnostics).</summary>
     public ulong PeekWord(int word)
     {
-        ulong* groups = (ulong*)(_flags + 64 * (word & (WordCount - 1)));
         ulong bits = 0;
-        for (int g = 0; g < 8; g++) bits |= Pack(Volatile.Read(ref groups[g])) << (8 * g);
+        for (int g = 0; g < 8; g++) bits |= Pack(Volatile.Read(ref Group(word & (WordCount - 1), g))) << (8 * g);
         return bits;
     }
 
@@ -141,12 +141,12 @@ public sealed unsafe class DoorbellVector
         {
             int w = BitOperations.TrailingZeroCount(summary) >> 3;
             summary &= ~(0xFFu << (8 * w));
-            ulong* groups = (ulong*)(_flags + 64 * w);
             ulong bits = 0;
             for (int g = 0; g < 8; g++)
             {
-                if (Volatile.Read(ref groups[g]) == 0) continue;
-                bits |= Pack(Interlocked.Exchange(ref groups[g], 0)) << (8 * g);
+                ref ulong group = ref Group(w, g);
+                if (Volatile.Read(ref group) == 0) continue;
+                bits |= Pack(Interlocked.Exchange(ref group, 0)) << (8 * g);
             }
             s[w] = bits;
         }

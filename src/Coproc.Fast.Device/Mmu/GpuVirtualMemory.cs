@@ -19,17 +19,16 @@ public readonly unsafe struct GpuVirtualMemory
     private readonly AddressSpaceDescriptor _space;
     private readonly bool _privileged;
     // Precomputed per view (i.e. per context load), so the hit path of small accesses reads no object but the TLB:
-    // the TLB bound to this space for writes (a TlbPort: entry base, mask, ASID, key and comparator slot), and the bases of
-    // the two memories a cached translation can name.
-    private readonly TlbPort _writePort;
+    // the access class of a write, and the bases of the two memories a cached translation can name. (Not a TlbPort: a view
+    // is device state, which a save-state restores, and a port's pointer into the TLB's entries would not be rebased.)
+    private readonly int _writeClass;
     private readonly byte* _localBase, _systemBase;
 
     /// <summary>Creates a view.</summary>
     public GpuVirtualMemory(GpuMmu mmu, DeviceMemory memory, Tlb? tlb, in AddressSpaceDescriptor space, bool privileged)
     {
         _mmu = mmu; _memory = memory; _tlb = tlb; _space = space; _privileged = privileged;
-        int writeClass = Tlb.AccessClass(AccessKind.Write, privileged);
-        _writePort = tlb is null ? TlbPort.None(space.Asid, writeClass) : tlb.Port(space.Asid, writeClass);
+        _writeClass = Tlb.AccessClass(AccessKind.Write, privileged);
         _localBase = memory.Local.Base;
         _systemBase = memory.System.Base;
     }
@@ -43,8 +42,9 @@ public readonly unsafe struct GpuVirtualMemory
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal byte* TryWritePointer(ulong va, uint bytes)
     {
-        if ((va & (PageTableLayout.PageSize - 1)) + bytes > PageTableLayout.PageSize) return null;
-        if (!_writePort.TryHit(va, out ulong data, out ulong offset)) return null; // no TLB: a port that never hits
+        Tlb? tlb = _tlb;
+        if (tlb is null || (va & (PageTableLayout.PageSize - 1)) + bytes > PageTableLayout.PageSize) return null;
+        if (!tlb.TryHit(_space.Asid, va, _writeClass, out ulong data, out ulong offset)) return null;
         return ((MemoryLocation)((data >> 2) & 3) == MemoryLocation.Local ? _localBase : _systemBase) + offset;
     }
 

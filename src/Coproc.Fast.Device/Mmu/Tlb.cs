@@ -32,13 +32,14 @@ public sealed unsafe class Tlb
     // carries bit 63, which no key has, so every lookup falls through to TryLookup, which compares the tag and counts.
     // Invalidation clears the whole entry (tag and comparators), so it stays exact. The entry also keeps an addend
     // (frame − page VA) so the hit's physical offset is one add, with no masking.
-    // A client that translates many addresses of one context holds a TlbPort (see below): the entry base, the mask and the
-    // key bias of its ASID in registers, so a hit reads nothing but the VA and the entry.
-    // Measured (TranslationBenchmarks --job short, same run, docs/performance.md goal 5, not met): a hit through a port
-    // takes about 1.7× the bare anchor loop's time (≈ 0.57×), a full GpuMmu.Translate hit about the same. What is left is
-    // inherent to the key: the 16-bit ASID (guest-written descriptors, the aperture's 0xFFFE) and a 36-bit VPN fill the
-    // 64-bit tag, so the key costs three operations and the VA width a shift and an OR, where the anchor, with no ASID,
-    // compares the bare VPN; and a hit also loads the data word (the location).
+    // A client that translates many addresses of one context in a loop holds a TlbPort (see below) in a local: the entry
+    // base, the mask and the key bias of its ASID in registers, so a hit reads nothing but the VA and the entry.
+    // Measured (TranslationBenchmarks --job short, 3 launches, docs/performance.md goal 5, not met): a hit through a port
+    // runs at 0.50× the bare anchor loop's rate (0.41–0.57), a full GpuMmu.Translate hit at 0.37× (0.27–0.48). The
+    // port's hit is 15 instructions and 4 loads against the anchor's 9 and 3; what is left is inherent to the key: the
+    // 16-bit ASID (guest-written descriptors, the aperture's 0xFFFE) and a 36-bit VPN fill the 64-bit tag, so the key
+    // costs three operations and the VA width a shift and an OR, where the anchor, with no ASID, compares the bare VPN;
+    // and a hit also loads the data word (the location).
     // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
     //
     // Tag = (VPN << 6 | 63) ^ ASID << 6 ^ ASID << 42 (VPN < 2^36). The low six bits are all ones, so no tag or key is 0
@@ -307,8 +308,9 @@ public sealed unsafe class Tlb
 }
 
 /// <summary>
-/// A TLB's hit path bound to one address space and one access class, as a translation client holds it for a run of
-/// accesses (a view of one context: <see cref="GpuVirtualMemory"/>). It copies the TLB's entry base and byte mask, the
+/// A TLB's hit path bound to one address space and one access class, as a translation client holds it in a local for a
+/// run of accesses. Never kept in device state: a save-state restores the TLB's entries in place but does not rebase a
+/// pointer into another object's array (Core/StateGraph.cs), so a stored port could point at another device's TLB. It copies the TLB's entry base and byte mask, the
 /// key bias of the ASID and the slot of the class's comparator, so a hit is: the key built from the VA (which, masked, is
 /// the slot's offset), one comparator load and compare, one addend load — the loads the bare TLB of docs/performance.md
 /// goal 5 does, plus the data word, with nothing read through the TLB object or the address-space descriptor. It sees every insertion and invalidation
