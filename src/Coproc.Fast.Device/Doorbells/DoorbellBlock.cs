@@ -82,7 +82,7 @@ public sealed class DoorbellBlock : IMmioBlock, IDisposable
             RejectSlow(reg, writerProcessId);
             return;
         }
-        Vector.Ring(doorbell);
+        Vector.Mark(doorbell);
         Interrupt.Raise();
     }
 

@@ -4,9 +4,13 @@ namespace Coproc.Fast.Device.Doorbells;
 
 // Design: the doorbell block's interrupt to the scheduling core (seed 003: "the doorbell block … interrupts the
 // scheduling core"). The pending condition is the doorbell vector's summary word itself, so raising costs nothing
-// beyond the ring's own atomic OR unless the servicing thread is parked. Parking is a Dekker pair: the parker
-// publishes _parked with an atomic exchange and then re-reads the summary; a ringer ORs the summary (atomic,
-// full fence) and then reads _parked. One of the two always sees the other, so a ring never sleeps unseen.
+// beyond the ring's own stores unless the servicing thread is parked. Parking is an asymmetric Dekker pair: a ringer
+// stores the summary (a plain release store, no fence: ringing is the hot path) and then reads _parked; the parker
+// publishes _parked with an atomic exchange, then runs the process-wide memory barrier (Interlocked.
+// MemoryBarrierProcessWide: every other thread executes a full fence during it), then re-reads the summary. A ringer
+// whose summary store precedes its fence in that barrier has it visible to the re-read; one whose fence comes first
+// reads _parked after the exchange and wakes the parker. Either way a ring never sleeps unseen; the barrier's cost
+// (microseconds) is paid only on parking, which already costs a wake-up.
 // Waking a parked thread costs ~40 µs on a 2-vCPU machine (docs/performance.md), hence spin first, park after.
 /// <summary>
 /// The scheduling core's interrupt line in threaded mode: rings raise it; the thread that runs the device
@@ -51,6 +55,7 @@ public sealed class DoorbellInterruptLine : IDisposable
             Thread.SpinWait(8);
         }
         Interlocked.Exchange(ref _parked, 1);
+        Interlocked.MemoryBarrierProcessWide(); // pairs with the ringers' unfenced summary store (see the design note)
         if (!IsRaised) _wake.Wait(parkMilliseconds);
         Volatile.Write(ref _parked, 0);
         _wake.Reset();

@@ -7,77 +7,86 @@ namespace Coproc.Fast.Device.Doorbells;
 // Design: the 256-bit doorbell vector of seed 003 ("the doorbell block records the ring in its vector of
 // 256 doorbells"), written by any number of ringing threads and snapshot-and-cleared by the one scheduling core.
 //
-// State: four 64-bit words (bit i of word w = doorbell 64w+i) and a summary word (bit w set = word w may
-// hold set bits). Ringing doorbell d is two atomic steps:  R1 = Or(word[d>>6], bit);  R2 = Or(summary, 1<<(d>>6)).
-// R2 is skipped when R1 finds the bit already set (a coalesced ring, see below), and is a plain load instead of an
-// atomic OR when summary bit w is already set: a summary bit seen set after R1 guarantees that the next summary
-// exchange (after our R1) visits word w, which is all I below needs.
-// Snapshot is:  S = Exchange(summary, 0);  then for each bit w of S:  W_w = Exchange(word[w], 0).
-// Cost: one exchange plus one per non-empty word, then one TrailingZeroCount per rung doorbell — it grows
-// with the number of rung doorbells, never with 256 (docs/performance.md goal 6).
+// State: one flag byte per doorbell (byte d = doorbell d; 0 clear, 1 rung), in four 64-byte words of the vector
+// (word w = doorbells 64w..64w+63, one cache line each), and a 32-bit summary of four bytes (byte w = word w may hold
+// rung doorbells) on a line of its own. Ringing doorbell d is two release stores:  R1: flag[d] = 1;  R2: summary[w] = 1.
+// No read-modify-write: every ringer writes the same value, so a plain store marks the doorbell as well as an atomic OR
+// of a bit would, and a store does not wait for the line (the store buffer hides its transfer), where the locked OR of
+// the earlier bit vector stalled the ringing thread for a cross-core cache-line transfer on every ring — the largest
+// cost of ring-3 submission with a doorbell per packet (docs/performance.md goal 1).
+// Snapshot is:  S = Exchange(summary, 0);  then for each byte w of S: read word w's eight 8-byte groups and exchange each
+// non-zero one with 0. Cost: one exchange plus one per group of 8 doorbells holding a rung one (and one line read per
+// non-empty word), then one TrailingZeroCount per rung doorbell — it grows with the number of rung doorbells, never with
+// 256 (docs/performance.md goal 6).
 //
-// Invariant I: whenever bit d of word w is set, either summary bit w is set or the ring that set bit d is
-// between R1 and R2 (it will set the summary bit). Rings keep I because R2 follows R1; a snapshot keeps I
-// because it clears summary bit w before it clears word w (a word bit set after W_w was set by a ring
-// whose R2 comes after it, hence after S).
+// Invariant I: whenever flag[d] is set, either summary byte w(d) is set or the ring that set it is between R1 and R2.
+// Rings keep I because R2 follows R1 in store order (release stores; on x86 every store); a snapshot keeps I because it
+// clears summary byte w before it reads and clears word w's groups (a flag set after that was set by a ring whose R2
+// comes after it, hence after S; a group read as zero and skipped is the same case).
 //
-// No-loss argument: take any ring of d whose R1 set the bit (the bit was clear). Either some later W_w
-// (of word w) clears it — then that snapshot reports d, after the ring's R1, so the scheduling core reads
-// the queue's WritePtr after the producer published it (the producer publishes before ringing, and every
-// step here is a full fence); or no W_w ever comes, which by I is impossible once the ring's R2 has run,
-// because the next snapshot sees summary bit w and exchanges word w. A ring whose R1 found the bit
-// already set is coalesced with the ring that set it: that bit is cleared by a W_w that happens after our
-// R1 (it was still set at our R1), so the same snapshot that reports it also sees our published data.
-// Spurious work is possible (summary bit w set, word w already emptied by an earlier snapshot); the
-// snapshot then exchanges a zero word, which costs one exchange and reports nothing.
+// No-loss argument: take any ring of d. Its producer published WritePtr before R1 (release store, so in store order
+// before R1). Either some later group exchange takes flag[d] set by this R1 — that exchange is a full fence and the
+// scheduling core reads WritePtr after it, so it sees the published value; or flag[d] was already set by an earlier ring
+// and is taken by an exchange after our R1 (our R1 stored 1 over a 1: the same exchange sees both, and since it follows
+// our R1 it sees our WritePtr); or no exchange takes it, which by I is impossible once R2 has run, because the next
+// snapshot sees summary byte w and reads word w. Coalescing: rings of a pending doorbell leave it pending once.
+// Spurious work is possible (summary byte set, word already emptied); it costs one line read and reports nothing.
+// Flags and summary are written only with the values 0 and 1, by this class; nothing guest-written reaches them.
 //
-// Layout: the summary and the four words share ONE 64-byte cache line (40 bytes, 128-byte aligned inside a pinned
-// array, so no other data shares the line or its adjacent-line prefetch pair). A ring is then one cache-line transfer
-// to the ringing core (R1 brings the line in, R2 and the summary load hit it), and so is a snapshot and the device
-// thread's poll of the summary. With one line per word (the earlier layout) a ring into an emptied vector cost two
-// cross-core transfers and a snapshot two more, which bounded ring-3 submission with a doorbell per packet
-// (docs/performance.md goal 1). Rings of doorbells in different words now contend on the line — they already
-// contended on the summary word whenever their word was empty.
+// Waking a parked scheduling core: a ring reads the interrupt line's parked flag after R2 (DoorbellInterruptLine). With
+// plain stores the ringer has no fence between R2 and that read, so the parker issues the process-wide barrier instead
+// (the asymmetric Dekker pair described there): a ring is never left unseen by a parked core.
+//
+// Layout: one array; the summary at index 128 and the flags at 256..511, so the summary's cache line holds nothing but
+// padding around it (no other object's data, no flags), and the device thread's poll reads only that line. The flag
+// words are not line-aligned (an array's address is not), so a word may span two lines; a ring still touches one flag
+// line and the summary's.
 /// <summary>
 /// The 256-bit doorbell vector with a summary word (seed 003). Lock-free; any thread may <see cref="Ring"/>,
 /// exactly one thread (the scheduling core) calls <see cref="SnapshotAndClear"/>.
 /// </summary>
-public sealed unsafe class DoorbellVector
+public sealed class DoorbellVector
 {
     /// <summary>Number of doorbells.</summary>
     public const int Count = 256;
 
-    /// <summary>Number of 64-bit words in the vector.</summary>
+    /// <summary>Number of 64-bit words in the vector (as reported: a <see cref="DoorbellSnapshot"/> word, DB_PENDING).</summary>
     public const int WordCount = Count / 64;
 
-    // _line[0] = summary, _line[1 + w] = word w; _line points into _storage, which is pinned (pinned object heap) and
-    // lives as long as this object, so the pointer stays valid.
-    private readonly ulong[] _storage = GC.AllocateArray<ulong>(48, pinned: true);
-    private readonly ulong* _line;
+    private const int SummaryIndex = 128, FlagsIndex = 256; // in _storage; 128 bytes of padding before and after
+
+    // Fixed indices, not pointers or an alignment computed from the array's address: a save-state restores the array's
+    // bytes in place (Core/StateGraph.cs), so a restored device must find the summary and the flags where the saved one
+    // had them, whatever its own array's address. Array data is 8-aligned, so the atomic 4- and 8-byte accesses are too.
+    private readonly byte[] _storage = new byte[FlagsIndex + Count + 128];
 
     /// <summary>A vector with no doorbell pending.</summary>
-    public DoorbellVector()
-    {
-        ulong* p = (ulong*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
-        // 128 bytes of array on either side of the line at most 127 bytes in: the 384-byte array always holds them.
-        _line = (ulong*)(((nuint)p + 128 + 127) & ~(nuint)127);
-    }
+    public DoorbellVector() { }
 
-    private ref ulong Summary => ref *_line;
+    private ref byte Byte(int index) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_storage), index);
 
-    private ref ulong Word(int w) => ref _line[1 + w];
+    private ref uint Summary => ref Unsafe.As<byte, uint>(ref Byte(SummaryIndex));
+
+    private ref byte Flag(int doorbell) => ref Byte(FlagsIndex + doorbell);
+
+    private ref ulong Group(int word, int group) => ref Unsafe.As<byte, ulong>(ref Byte(FlagsIndex + 64 * word + 8 * group));
 
     /// <summary>Marks doorbell <paramref name="doorbell"/> rung. Returns false when it was already pending (coalesced).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <remarks>The answer comes from a plain read before the ring and is exact only when no other thread rings or snapshots meanwhile.</remarks>
     public bool Ring(int doorbell)
     {
-        int w = (doorbell >> 6) & (WordCount - 1);
-        ulong bit = 1UL << (doorbell & 63);
-        ulong before = Interlocked.Or(ref Word(w), bit);
-        if ((before & bit) != 0) return false;
-        ulong wbit = 1UL << w;
-        if ((Volatile.Read(ref Summary) & wbit) == 0) Interlocked.Or(ref Summary, wbit);
-        return true;
+        bool pending = Volatile.Read(ref Flag(doorbell & (Count - 1))) != 0;
+        Mark(doorbell);
+        return !pending;
+    }
+
+    /// <summary>Marks doorbell <paramref name="doorbell"/> rung (the ring of a doorbell page write): two release stores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Mark(int doorbell)
+    {
+        int d = doorbell & (Count - 1);
+        Volatile.Write(ref Flag(d), 1);      // R1
+        Volatile.Write(ref Byte(SummaryIndex + (d >> 6)), 1); // R2: summary byte d / 64
     }
 
     /// <summary>True when some doorbell may be pending (the scheduling core's interrupt condition).</summary>
@@ -88,13 +97,38 @@ public sealed unsafe class DoorbellVector
     }
 
     /// <summary>The summary word (bit w = word w may hold rung doorbells); for the DB_PENDING_SUMMARY register.</summary>
-    public ulong PeekSummary() => Volatile.Read(ref Summary);
+    public ulong PeekSummary()
+    {
+        uint s = Volatile.Read(ref Summary);
+        ulong bits = 0;
+        for (int w = 0; w < WordCount; w++) if (((s >> (8 * w)) & 0xFF) != 0) bits |= 1UL << w;
+        return bits;
+    }
 
     /// <summary>Reads word <paramref name="word"/> without clearing it (DB_PENDING registers; diagnostics).</summary>
-    public ulong PeekWord(int word) => Volatile.Read(ref Word(word & (WordCount - 1)));
+    public ulong PeekWord(int word)
+    {
+        ulong bits = 0;
+        for (int g = 0; g < 8; g++) bits |= Pack(Volatile.Read(ref Group(word & (WordCount - 1), g))) << (8 * g);
+        return bits;
+    }
+
+    // Eight flag bytes (each 0 or 1) to eight bits: byte i becomes bit i.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Pack(ulong flags)
+    {
+        ulong bits = 0;
+        while (flags != 0)
+        {
+            int b = BitOperations.TrailingZeroCount(flags) >> 3;
+            bits |= 1UL << b;
+            flags &= ~(0xFFUL << (8 * b));
+        }
+        return bits;
+    }
 
     /// <summary>
-    /// Takes every doorbell rung since the previous snapshot and clears them, atomically per word
+    /// Takes every doorbell rung since the previous snapshot and clears them, atomically per group of 8 doorbells
     /// (see the design note: no ring is lost, rings racing the snapshot land in this one or the next).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -102,12 +136,19 @@ public sealed unsafe class DoorbellVector
     {
         DoorbellSnapshot s = default;
         if (Volatile.Read(ref Summary) == 0) return s;
-        ulong summary = Interlocked.Exchange(ref Summary, 0);
+        uint summary = Interlocked.Exchange(ref Summary, 0);
         while (summary != 0)
         {
-            int w = BitOperations.TrailingZeroCount(summary);
-            summary &= summary - 1;
-            s[w] = Interlocked.Exchange(ref Word(w), 0);
+            int w = BitOperations.TrailingZeroCount(summary) >> 3;
+            summary &= ~(0xFFu << (8 * w));
+            ulong bits = 0;
+            for (int g = 0; g < 8; g++)
+            {
+                ref ulong group = ref Group(w, g);
+                if (Volatile.Read(ref group) == 0) continue;
+                bits |= Pack(Interlocked.Exchange(ref group, 0)) << (8 * g);
+            }
+            s[w] = bits;
         }
         return s;
     }

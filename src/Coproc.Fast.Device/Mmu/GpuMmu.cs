@@ -41,20 +41,6 @@ public sealed unsafe partial class GpuMmu
         return s;
     }
 
-    /// <summary>
-    /// The TLB hit path for callers that need only the physical address: true when <paramref name="tlb"/> holds the page
-    /// of <paramref name="va"/> with every right the access needs (never for dummy pages, which are not cached).
-    /// <paramref name="location"/> and <paramref name="offset"/> then give the byte at <paramref name="va"/>. False means
-    /// "take the full path" (<see cref="Translate"/>), which counts, walks and reports the status; nothing is counted here.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool TryTranslateHit(Tlb tlb, ushort asid, ulong va, int accessClass, out MemoryLocation location, out ulong offset)
-    {
-        bool hit = tlb.TryHit(asid, va, accessClass, out ulong d, out offset);
-        location = (MemoryLocation)((d >> 2) & 3);
-        return hit;
-    }
-
     // Keeps the walk cursor (a LeafSpan) out of Translate's frame, so a TLB hit zeroes and spills nothing. Re-examines the
     // TLB with counting (a rights failure on a cached page is a hit that reports its status; anything else a miss).
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -20,7 +20,8 @@ public readonly unsafe struct GpuVirtualMemory
     private readonly bool _privileged;
     // Precomputed per view (i.e. per context load), so the hit path of small accesses to local memory reads no object but
     // the TLB: the access class of a write and local memory's base. System memory's pointer comes from DeviceMemory
-    // (SystemWritePointer), which knows its ranges and whether the host observes writes.
+    // (SystemWritePointer), which knows its ranges and whether the host observes writes. (Not a TlbPort: a view is
+    // device state, which a save-state restores, and a port's pointer into the TLB's entries would not be rebased.)
     private readonly int _writeClass;
     private readonly byte* _localBase;
 
@@ -45,8 +46,8 @@ public readonly unsafe struct GpuVirtualMemory
     {
         Tlb? tlb = _tlb;
         if (tlb is null || (va & (PageTableLayout.PageSize - 1)) + bytes > PageTableLayout.PageSize) return null;
-        if (!GpuMmu.TryTranslateHit(tlb, _space.Asid, va, _writeClass, out var location, out ulong offset)) return null;
-        return location == MemoryLocation.Local ? _localBase + offset : _memory.SystemWritePointer(offset, bytes);
+        if (!tlb.TryHit(_space.Asid, va, _writeClass, out ulong data, out ulong offset)) return null;
+        return (MemoryLocation)((data >> 2) & 3) == MemoryLocation.Local ? _localBase + offset : _memory.SystemWritePointer(offset, bytes);
     }
 
     /// <summary>The address space.</summary>

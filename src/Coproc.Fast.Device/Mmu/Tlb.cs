@@ -25,20 +25,27 @@ public sealed unsafe class Tlb
     //
     // The hit path (TryHit) folds the access check into the tag compare, as a software-MMU TLB does: besides its tag, an
     // entry holds one comparator per access class (read / write × privileged / limited, seed 001 §5.7), which Insert sets
-    // to the tag when the page allows that class and to 0 (never a key: every key has the valid bit) when it does not.
-    // Validity, ASID, VPN and rights are then one compare of the class's comparator with the key; only the VA width
-    // (VPN < 2^36, which keeps a VPN from reaching the ASID field) adds a shift and an OR, without a branch of its own.
+    // to the tag when the page allows that class and to 0 (never a key: every key has its six low bits set) when it does
+    // not. Validity, ASID, VPN and rights are then one compare of the class's comparator with the key; only the VA width
+    // (VA < 2^48, which keeps high VA bits from reaching the ASID field) adds a shift and an OR, without a branch of its own.
     // Counting hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, every comparator
     // carries bit 63, which no key has, so every lookup falls through to TryLookup, which compares the tag and counts.
     // Invalidation clears the whole entry (tag and comparators), so it stays exact. The entry also keeps an addend
     // (frame − page VA) so the hit's physical offset is one add, with no masking.
-    // Measured (TranslationBenchmarks --job short, same run, loaded shared 2-core machine): a full GpuMmu.Translate hit
-    // takes 2.0–2.2× the bare anchor loop's time (≈ 0.45×), down from 4.2× in a run before this layout (docs/performance.md
-    // goal 5, not met). The JIT's loop shows what is left: seven loads per hit (VA, ASID, TLB base and mask, data word,
-    // addend, comparator) against the anchor's three, the tag built from ASID and VPN, and the null and VA-width tests.
+    // A client that translates many addresses of one context in a loop holds a TlbPort (see below) in a local: the entry
+    // base, the mask and the key bias of its ASID in registers, so a hit reads nothing but the VA and the entry.
+    // Measured (TranslationBenchmarks --job short, 3 launches, docs/performance.md goal 5, not met): a hit through a port
+    // runs at 0.50× the bare anchor loop's rate (0.41–0.57), a full GpuMmu.Translate hit at 0.37× (0.27–0.48). The
+    // port's hit is 15 instructions and 4 loads against the anchor's 9 and 3; what is left is inherent to the key: the
+    // 16-bit ASID (guest-written descriptors, the aperture's 0xFFFE) and a 36-bit VPN fill the 64-bit tag, so the key
+    // costs three operations and the VA width a shift and an OR, where the anchor, with no ASID, compares the bare VPN;
+    // and a hit also loads the data word (the location).
     // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
     //
-    // Tag = 1 | VPN << 1 | ASID << 40 (VPN < 2^36, so the fields never overlap; tag 0 = empty slot).
+    // Tag = (VPN << 6 | 63) ^ ASID << 6 ^ ASID << 42 (VPN < 2^36). The low six bits are all ones, so no tag or key is 0
+    // (0 = empty slot, or class not allowed); bits 42..57 hold the ASID, so (ASID, VPN) is recoverable and the tag exact.
+    // The layout lets the key double as the slot's byte offset: key & ((entries − 1) × 64) = ((VPN ^ ASID) & mask) × 64,
+    // the slot Index names, and the key is built from the VA in three operations ((VA >> 6 | 63) ^ bias, see Key).
     // Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 | location << 2.
 
     /// <summary>ASID value meaning "every address space" in invalidation requests (TLB_INV_ASID = 0xFFFF).</summary>
@@ -59,12 +66,17 @@ public sealed unsafe class Tlb
         public ulong Addend; // frame − page VA (wrapping): the physical offset of any byte of the page is its VA + Addend
     }
 
-    private const int ComparatorSlot = 2; // ulong index of ReadPrivileged inside Entry
+    internal const int DataSlot = 1;       // ulong index of Data inside Entry
+    internal const int ComparatorSlot = 2; // ulong index of ReadPrivileged inside Entry
+    internal const int AddendSlot = 6;     // ulong index of Addend inside Entry
+    internal const int EntryBytesShift = 6; // log2 of an Entry's size in bytes
+    internal const int VaBits = PageTableLayout.PageShift + VpnBits; // VAs at or above 2^48 never hit
     private const ulong CountingBit = 1UL << 63; // in every comparator while hits are counted: no key has it
 
     private readonly Entry[] _entries; // pinned (pinned object heap): _base points into it for its whole life
     private readonly Entry* _base;
     private readonly ulong _mask;
+    private readonly ulong _byteMask; // _mask × 64: masks a key to its slot's byte offset
 
     /// <summary>
     /// Creates an unregistered TLB with <paramref name="entries"/> entries (a power of two, 1..65536). MMIO
@@ -79,6 +91,7 @@ public sealed unsafe class Tlb
         _entries = GC.AllocateArray<Entry>(entries, pinned: true);
         _base = (Entry*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_entries));
         _mask = (ulong)entries - 1;
+        _byteMask = _mask << EntryBytesShift;
         ClientName = clientName;
         ClientId = clientId;
     }
@@ -141,7 +154,7 @@ public sealed unsafe class Tlb
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Tag(ushort asid, ulong vpn) => 1UL | (vpn << 1) | ((ulong)asid << 40);
+    private static ulong Tag(ushort asid, ulong vpn) => ((vpn << EntryBytesShift) | KeyOnes) ^ KeyBias(asid);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private nint Index(ushort asid, ulong vpn) => (nint)((vpn ^ asid) & _mask);
@@ -173,13 +186,35 @@ public sealed unsafe class Tlb
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryHit(ushort asid, ulong va, int accessClass, out ulong data, out ulong offset)
     {
-        ulong vpn = va >> PageTableLayout.PageShift;
-        ulong* e = (ulong*)(_base + Index(asid, vpn));
-        data = ((Entry*)e)->Data;
-        offset = va + ((Entry*)e)->Addend; // one add, no masking: the frame offset plus the byte's offset in the page
+        ulong key = Key(va, KeyBias(asid));
+        ulong* e = (ulong*)((byte*)_base + (key & _byteMask));
+        data = e[DataSlot];
+        offset = va + e[AddendSlot]; // one add, no masking: the frame offset plus the byte's offset in the page
         // A VPN of 36 bits or more never translates (it could alias the tag's ASID field), so it is refused here too.
-        return ((e[ComparatorSlot + accessClass] ^ Tag(asid, vpn)) | (vpn >> VpnBits)) == 0;
+        return ((e[ComparatorSlot + accessClass] ^ key) | (va >> VaBits)) == 0;
     }
+
+    /// <summary>
+    /// This TLB's hit path bound to one address space and one access class (<see cref="TlbPort"/>): everything a hit
+    /// needs besides the VA, computed once, so a client that holds the port in a local reads only the entry per hit.
+    /// </summary>
+    internal TlbPort Port(ushort asid, int accessClass) => new(_base, _byteMask, asid, accessClass);
+
+    /// <summary>
+    /// The key a lookup compares: <see cref="Tag"/> of (ASID, VA page), built from the VA in three operations, and the
+    /// byte offset of its slot once masked (see the layout above). (va &gt;&gt; 6) | 63 is VPN &lt;&lt; 6 | 63: the OR
+    /// overwrites the six in-page bits the shift leaves. Only for VAs below 2^48; a caller ORs <c>va &gt;&gt; </c>
+    /// <see cref="VaBits"/> into the compare, since higher VA bits would reach the ASID field.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Key(ulong va, ulong keyBias) => ((va >> (PageTableLayout.PageShift - EntryBytesShift)) | KeyOnes) ^ keyBias;
+
+    /// <summary>The part of every key of <paramref name="asid"/> that does not depend on the VA: the ASID, twice.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong KeyBias(ushort asid) => ((ulong)asid << EntryBytesShift) ^ ((ulong)asid << AsidShift);
+
+    private const ulong KeyOnes = (1UL << EntryBytesShift) - 1;
+    private const int AsidShift = EntryBytesShift + VpnBits;
 
     /// <summary>Looks up a page and counts the hit or miss. On a hit returns the frame, read-only and privileged bits and location.</summary>
     internal bool TryLookup(ushort asid, ulong vpn, out ulong data)
@@ -265,8 +300,58 @@ public sealed unsafe class Tlb
         {
             ulong t = e.Tag;
             if (t == 0) continue;
-            ulong vpn = (t >> 1) & ((1UL << VpnBits) - 1);
-            if ((asid == AllAsids || (ushort)(t >> 40) == asid) && vpn >= first && vpn <= last) e = default;
+            ushort tagAsid = (ushort)(t >> AsidShift);
+            ulong vpn = ((t >> EntryBytesShift) ^ tagAsid) & ((1UL << VpnBits) - 1);
+            if ((asid == AllAsids || tagAsid == asid) && vpn >= first && vpn <= last) e = default;
         }
+    }
+}
+
+/// <summary>
+/// A TLB's hit path bound to one address space and one access class, as a translation client holds it in a local for a
+/// run of accesses. Never kept in device state: a save-state restores the TLB's entries in place but does not rebase a
+/// pointer into another object's array (Core/StateGraph.cs), so a stored port could point at another device's TLB. It copies the TLB's entry base and byte mask, the
+/// key bias of the ASID and the slot of the class's comparator, so a hit is: the key built from the VA (which, masked, is
+/// the slot's offset), one comparator load and compare, one addend load — the loads the bare TLB of docs/performance.md
+/// goal 5 does, plus the data word, with nothing read through the TLB object or the address-space descriptor. It sees every insertion and invalidation
+/// at once (it reads the same pinned entries, which live as long as the TLB), and counts nothing: a false answer is
+/// re-examined, counted and reported by the full path (<see cref="GpuMmu.Translate"/>), exactly as for <see cref="Tlb.TryHit"/>.
+/// A default port (no TLB) never hits: it points at a shared entry whose comparators are all 0, and no key is 0.
+/// </summary>
+internal readonly unsafe struct TlbPort
+{
+    private static readonly ulong* NeverHits = (ulong*)NativeMemory.AlignedAlloc(64, 64); // one empty entry, never freed
+    static TlbPort() => NativeMemory.Clear(NeverHits, 64);
+
+    private readonly byte* _entries;
+    private readonly ulong _byteMask;  // (entries − 1) × 64: masks a key to its slot's byte offset
+    private readonly ulong _keyBias;
+    private readonly nint _comparator; // ulong index of the class's comparator inside an entry
+
+    internal TlbPort(void* entries, ulong byteMask, ushort asid, int accessClass)
+    {
+        _entries = (byte*)entries;
+        _byteMask = byteMask;
+        _keyBias = Tlb.KeyBias(asid);
+        _comparator = Tlb.ComparatorSlot + accessClass;
+    }
+
+    /// <summary>A port that never hits, for a client without a TLB.</summary>
+    internal static TlbPort None(ushort asid, int accessClass) => new(NeverHits, 0, asid, accessClass);
+
+    /// <summary>
+    /// True when the page of <paramref name="va"/> is cached for this port's ASID with its access class allowed;
+    /// <paramref name="offset"/> is then the physical offset of the byte at <paramref name="va"/> and
+    /// <paramref name="data"/> the entry's data word (location in bits 2..3).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryHit(ulong va, out ulong data, out ulong offset)
+    {
+        ulong key = Tlb.Key(va, _keyBias);
+        ulong* e = (ulong*)(_entries + (key & _byteMask)); // the key masked is the slot's byte offset
+        data = e[Tlb.DataSlot];
+        offset = va + e[Tlb.AddendSlot];
+        // Same compare as Tlb.TryHit: validity, ASID, page and rights in one, the VA width (< 2^48) ORed in.
+        return ((e[_comparator] ^ key) | (va >> Tlb.VaBits)) == 0;
     }
 }
