@@ -12,7 +12,8 @@ namespace Coproc.Fast.Scenarios.Running;
 /// </summary>
 /// <remarks>
 /// Ring-0 contexts use managed (evictable) allocations in the first context's working set (seed 001 §5.1), so a
-/// scenario may allocate more than local memory and VidMm evicts and pages. A process without allocations gets one
+/// scenario may allocate more than local memory and VidMm evicts and pages; an allocation with <c>"preferred":
+/// "system"</c> is pinned in system memory instead (the device reads it there; it is never paged). A process without allocations gets one
 /// 1 MiB buffer.
 /// </remarks>
 internal sealed class ScenarioProcess(uint id, ProcessSpec spec)
@@ -57,6 +58,13 @@ internal sealed class ScenarioProcess(uint id, ProcessSpec spec)
                 for (int i = 0; i < specs[s].Count; i++)
                 {
                     ulong bytes = RoundToPage(specs[s].Bytes);
+                    if (specs[s].Preferred == "system")
+                    {
+                        // "preferred": "system" — the device reads it where it is (system memory through the GPU page
+                        // tables): pinned there, owned by the process, never paged into local memory.
+                        list.Add((machine.Kmd.Allocate(Id, bytes, PlacementHint.SystemOnly), bytes));
+                        continue;
+                    }
                     list.Add((machine.AllocateManaged(Id, context, bytes), bytes));
                     ManagedBytes += bytes;
                 }

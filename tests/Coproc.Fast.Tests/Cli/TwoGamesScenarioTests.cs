@@ -43,15 +43,24 @@ public sealed class TwoGamesScenarioTests
     }
 
     [Test]
-    [Explicit("not met yet: the compositor still misses about 8 of its vsyncs on 128 MiB, because a pinned lower-priority game chunk is not preempted to free memory for it (it must retire first; docs/memory.md, docs/status.md)")]
     public void TwoGames_EveryContextRuns_AndTheCompositorMissesNoVsyncItCouldHaveMade()
     {
+        // The batch's 64 MiB dataset is "preferred": "system": pinned there, read in place, never paged into the 128 MiB
+        // of local memory the games and the compositor need (ScenarioProcess).
         var (scenario, report) = Run();
 
         Assert.That(report.Rows.Where(r => r.BuffersCompleted == 0).Select(r => $"{r.Process} / {r.Context}"), Is.Empty);
         var compositor = report.Rows.Single(r => r.Process == "compositor");
         Assert.That(compositor.MissedVsyncs, Is.Zero);
         Assert.That(compositor.FramesPresented, Is.GreaterThanOrEqualTo(ReachableVsyncs(scenario) - 1));
+        Assert.That(report.Rows.Single(r => r.Process == "batch").BytesPaged, Is.Zero, "the system-preferred dataset is never paged");
+    }
+
+    [Test]
+    [Explicit("not met yet: the auditor still reports a compute chunk that waits about 2 ms for the paging fence at the start, and the slow game's last frame still running at the end, as findings (docs/status.md)")]
+    public void TwoGames_TheAuditorIsSilent()
+    {
+        var (_, report) = Run();
         Assert.That(report.Warnings, Is.Empty, string.Join("\n", report.Warnings));
     }
 
