@@ -53,7 +53,7 @@ public sealed class TwoGamesScenarioTests
         var compositor = report.Rows.Single(r => r.Process == "compositor");
         Assert.That(compositor.MissedVsyncs, Is.Zero);
         Assert.That(compositor.FramesPresented, Is.GreaterThanOrEqualTo(ReachableVsyncs(scenario) - 1));
-        Assert.That(report.Rows.Single(r => r.Process == "batch").BytesPaged, Is.Zero, "the system-preferred dataset is never paged");
+        Assert.That(report.Rows.Single(r => r.Process == "batch").BytesPaged, Is.LessThanOrEqualTo(4096), "the system-preferred 64 MiB dataset is never paged (only the context's 4 KiB fence page)");
     }
 
     [Test]
