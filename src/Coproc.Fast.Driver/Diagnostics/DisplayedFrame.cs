@@ -1,5 +1,6 @@
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Device.Display;
 
 namespace Coproc.Fast.Driver.Diagnostics;
 
@@ -14,8 +15,9 @@ namespace Coproc.Fast.Driver.Diagnostics;
 /// <param name="Bgra">A copy of the surface bytes (B8G8R8A8).</param>
 public sealed record DisplayedFrame(int Width, int Height, int PitchBytes, ulong Surface, byte[] Bgra)
 {
-    private const uint CurrentSurface = MmioMap.DisplayBase + 0x00, WidthReg = MmioMap.DisplayBase + 0x28;
-    private const uint HeightReg = MmioMap.DisplayBase + 0x2C, PitchReg = MmioMap.DisplayBase + 0x30, FormatReg = MmioMap.DisplayBase + 0x34;
+    private const uint CurrentSurface = MmioMap.DisplayBase + DisplayRegisters.CurrentSurface, WidthReg = MmioMap.DisplayBase + DisplayRegisters.Width;
+    private const uint HeightReg = MmioMap.DisplayBase + DisplayRegisters.Height, PitchReg = MmioMap.DisplayBase + DisplayRegisters.Pitch;
+    private const uint FormatReg = MmioMap.DisplayBase + DisplayRegisters.Format;
 
     /// <summary>Reads the displayed frame.</summary>
     /// <exception cref="FrameCaptureException">No surface is displayed, the mode is unset, the format is not

@@ -5,6 +5,7 @@ using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Device.Display;
 
 namespace Coproc.Fast.Driver.Display;
 
@@ -28,9 +29,9 @@ namespace Coproc.Fast.Driver.Display;
 public sealed partial class PresentManager
 {
     private const int MaxChains = (int)(VideoMemoryManager.PageSize / 8);
-    private const uint WidthReg = MmioMap.DisplayBase + 0x28, HeightReg = MmioMap.DisplayBase + 0x2C;
-    private const uint PitchReg = MmioMap.DisplayBase + 0x30, FormatReg = MmioMap.DisplayBase + 0x34;
-    private const uint ScanoutBaseReg = MmioMap.DisplayBase + 0x38;
+    private const uint WidthReg = MmioMap.DisplayBase + DisplayRegisters.Width, HeightReg = MmioMap.DisplayBase + DisplayRegisters.Height;
+    private const uint PitchReg = MmioMap.DisplayBase + DisplayRegisters.Pitch, FormatReg = MmioMap.DisplayBase + DisplayRegisters.Format;
+    private const uint ScanoutBaseReg = MmioMap.DisplayBase + DisplayRegisters.ScanoutBase;
 
     private readonly Kmd _kmd;
     private readonly VideoMemoryManager _vidmm;

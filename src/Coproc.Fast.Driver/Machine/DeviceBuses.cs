@@ -11,7 +11,7 @@ internal sealed class DirectDeviceBus(Coprocessor device) : IDeviceBus
 {
     public DeviceMemory Memory => device.Memory;
 
-    public ulong Cycle => device.Mmio.Read64(MmioMap.DeviceBase + 0x10);
+    public ulong Cycle => device.Mmio.Read64(MmioMap.DeviceBase + DeviceRegisters.Cycle);
 
     public bool Kicked;
 

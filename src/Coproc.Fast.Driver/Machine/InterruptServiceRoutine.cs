@@ -1,5 +1,6 @@
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Device.Interrupts;
 
 namespace Coproc.Fast.Driver;
 
@@ -9,10 +10,11 @@ namespace Coproc.Fast.Driver;
 /// </summary>
 internal static class InterruptServiceRoutine
 {
-    private const uint Status = MmioMap.InterruptBase + 0x00, Enable = MmioMap.InterruptBase + 0x04, Ack = MmioMap.InterruptBase + 0x08;
-    private const uint InfoCount = MmioMap.InterruptBase + 0x10, InfoSource = MmioMap.InterruptBase + 0x18;
-    private const uint InfoContext = MmioMap.InterruptBase + 0x1C, InfoData0 = MmioMap.InterruptBase + 0x20;
-    private const uint InfoData1 = MmioMap.InterruptBase + 0x28, InfoCycle = MmioMap.InterruptBase + 0x30, InfoPop = MmioMap.InterruptBase + 0x38;
+    private const uint Status = MmioMap.InterruptBase + InterruptRegisters.Status, Enable = MmioMap.InterruptBase + InterruptRegisters.Enable;
+    private const uint Ack = MmioMap.InterruptBase + InterruptRegisters.Ack, InfoCount = MmioMap.InterruptBase + InterruptRegisters.InfoCount;
+    private const uint InfoSource = MmioMap.InterruptBase + InterruptRegisters.InfoSource, InfoContext = MmioMap.InterruptBase + InterruptRegisters.InfoContext;
+    private const uint InfoData0 = MmioMap.InterruptBase + InterruptRegisters.InfoData0, InfoData1 = MmioMap.InterruptBase + InterruptRegisters.InfoData1;
+    private const uint InfoCycle = MmioMap.InterruptBase + InterruptRegisters.InfoCycle, InfoPop = MmioMap.InterruptBase + InterruptRegisters.InfoPop;
 
     /// <summary>True while the line is asserted (STATUS &amp; ENABLE ≠ 0).</summary>
     public static bool LineAsserted(MmioRegisterFile mmio) => (mmio.Read32(Status) & mmio.Read32(Enable)) != 0;

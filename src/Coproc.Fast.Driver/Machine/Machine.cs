@@ -6,6 +6,7 @@ using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Device.Display;
 
 namespace Coproc.Fast.Driver;
 
@@ -198,7 +199,7 @@ public sealed partial class Machine : IDisposable
             if (NoteInterruptLine()) return true; // an idle step may have raised one
             // Idle with a vsync: time still moves vsync by vsync (each may complete a flip, native-layout.md §12), so
             // every vsync interrupt is serviced after the modeled latency, not at the end of a long idle stretch.
-            uint period = Device.Mmio.Read32(MmioMap.DisplayBase + 0x10);
+            uint period = Device.Mmio.Read32(MmioMap.DisplayBase + DisplayRegisters.VsyncPeriod);
             if (period == 0) return false;
             next = (now / period + 1) * period;
         }
@@ -269,9 +270,9 @@ public sealed partial class Machine : IDisposable
         if (_direct!.Kicked) return true;
         for (int e = 0; e < Engines.Count; e++)
         {
-            uint s = Device.Mmio.Read32(MmioMap.EngineBase + (uint)e * 0x80 + 0x20);
+            uint s = Device.Mmio.Read32(EngineRegisters.At((EngineKind)e, EngineRegisters.Status));
             // Loaded, runnable, not empty; a context stalled on WAIT with nothing to yield to is not busy (time jumps).
-            if ((s & 1) != 0 && (s & 2) != 0 && (s & 4) == 0 && (s & 8) == 0) return true;
+            if ((s & (EngineRegisters.StatusLoaded | EngineRegisters.StatusRunnable | EngineRegisters.StatusEmpty | EngineRegisters.StatusWaiting)) == (EngineRegisters.StatusLoaded | EngineRegisters.StatusRunnable)) return true;
         }
         return false;
     }

@@ -9,17 +9,17 @@ namespace Coproc.Fast.Driver.VidMm;
 public static class MmuRegisters
 {
     /// <summary>APERTURE_TABLE (u64): encoded physical address of the flat aperture PTE table in local memory.</summary>
-    public const uint ApertureTable = MmioMap.MmuBase + 0x08;
+    public const uint ApertureTable = MmioMap.MmuBase + Coproc.Fast.Device.Mmu.MmuRegisters.ApertureTable;
     /// <summary>APERTURE_ENTRIES (u32): number of entries in the aperture table (one per 4 KiB aperture page).</summary>
-    public const uint ApertureEntries = MmioMap.MmuBase + 0x10;
+    public const uint ApertureEntries = MmioMap.MmuBase + Coproc.Fast.Device.Mmu.MmuRegisters.ApertureEntries;
     /// <summary>TLB_INV_ASID (u32): address space to invalidate; <see cref="AllAsids"/> = every address space.</summary>
-    public const uint TlbInvalidateAsid = MmioMap.MmuBase + 0x20;
+    public const uint TlbInvalidateAsid = MmioMap.MmuBase + Coproc.Fast.Device.Mmu.MmuRegisters.TlbInvAsid;
     /// <summary>TLB_INV_VA (u64): first virtual address of a range invalidation.</summary>
-    public const uint TlbInvalidateVa = MmioMap.MmuBase + 0x28;
+    public const uint TlbInvalidateVa = MmioMap.MmuBase + Coproc.Fast.Device.Mmu.MmuRegisters.TlbInvVa;
     /// <summary>TLB_INV_PAGES (u64): 4 KiB pages of a range invalidation; 0 = the whole address space.</summary>
-    public const uint TlbInvalidatePages = MmioMap.MmuBase + 0x30;
+    public const uint TlbInvalidatePages = MmioMap.MmuBase + Coproc.Fast.Device.Mmu.MmuRegisters.TlbInvPages;
     /// <summary>TLB_INV_CMD (u32): writing a command performs it (<see cref="CommandRange"/>, …).</summary>
-    public const uint TlbInvalidateCommand = MmioMap.MmuBase + 0x38;
+    public const uint TlbInvalidateCommand = MmioMap.MmuBase + Coproc.Fast.Device.Mmu.MmuRegisters.TlbInvCmd;
 
     /// <summary>TLB_INV_ASID value meaning every address space.</summary>
     public const uint AllAsids = 0xFFFF;
@@ -31,11 +31,11 @@ public static class MmuRegisters
     public const uint CommandAperture = 3;
 
     /// <summary>APERTURE_SIZE (R64) in the device block: bytes of the CPU-visible aperture window.</summary>
-    public const uint ApertureSize = MmioMap.DeviceBase + 0x28;
+    public const uint ApertureSize = MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.ApertureSize;
     /// <summary>LOCAL_SIZE (R64) in the device block.</summary>
-    public const uint LocalSize = MmioMap.DeviceBase + 0x18;
+    public const uint LocalSize = MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.LocalSize;
     /// <summary>SYSTEM_SIZE (R64) in the device block.</summary>
-    public const uint SystemSize = MmioMap.DeviceBase + 0x20;
+    public const uint SystemSize = MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.SystemSize;
 
     /// <summary>Invalidates GPU TLB entries of <paramref name="asid"/> for [va, va + pages·4 KiB) through MMIO.</summary>
     public static void InvalidateRange(MmioRegisterFile mmio, ushort asid, ulong va, ulong pages)

@@ -5,6 +5,7 @@ using Coproc.Fast.Device.Rings;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Device.Engines;
 
 namespace Coproc.Fast.Driver.VidSch;
 
@@ -63,7 +64,7 @@ public sealed partial class VidSchScheduler
         _bus = bus;
         _vidmm = vidmm;
         _rm = residency;
-        _engineBase = MmioMap.EngineBase + (uint)options.Engine * 0x80;
+        _engineBase = EngineRegisters.At(options.Engine, 0);
         _group = group ?? new SchedulerGroup();
         _group.EnsurePagingFence(vidmm);
         _pagingFence = _group.PagingFence;

@@ -70,7 +70,7 @@ public sealed class RunListSubmitter
     public long RefusedWhilePending { get; private set; }
 
     /// <summary>Save area of the context the engine runs now (CURRENT_CONTEXT; seed 001 §6.4 need 3), 0 when idle.</summary>
-    public ulong RunningContext => _mmio.Read64(MmioMap.EngineBase + (uint)Engine * 0x80 + 0x08);
+    public ulong RunningContext => _mmio.Read64(EngineRegisters.At(Engine, EngineRegisters.CurrentContext));
 
     /// <summary>Index of the running entry in the device's current list, -1 when none (RL_STATE bits 0..7).</summary>
     public int RunningIndex
