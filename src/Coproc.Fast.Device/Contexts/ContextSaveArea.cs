@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Mmu;
@@ -97,6 +98,7 @@ public struct ContextSaveArea
 }
 
 /// <summary>Bits of <see cref="ContextSaveArea.Flags"/>.</summary>
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "Public name used by callers and the docs: the bits of the save area's Flags word (native-layout.md); renaming would break the API.")]
 [Flags]
 public enum ContextFlags : uint
 {

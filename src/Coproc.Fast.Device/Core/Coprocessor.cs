@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Device.Display;
 using Coproc.Fast.Device.Engines;
@@ -180,6 +181,7 @@ public sealed partial class Coprocessor : IDisposable
     }
 
     /// <summary>Capability bits reported in the CAPS register (native-layout.md).</summary>
+    [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API: the CAPS register value of this device (native-layout.md); static would break callers that read it from an instance.")]
     public uint Capabilities => 0;
 
     /// <summary>

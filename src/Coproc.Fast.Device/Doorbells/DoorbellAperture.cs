@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
 namespace Coproc.Fast.Device.Doorbells;
@@ -64,6 +65,7 @@ public sealed class DoorbellAperture
     }
 
     /// <summary>Doorbell pages are write-only: every read returns 0.</summary>
+    [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API: the aperture's MMIO read, the pair of Write32; static would break callers.")]
     public uint Read32(ulong offset)
     {
         _ = offset;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -63,6 +64,7 @@ public sealed unsafe class NativeRegion : IDisposable
     /// </summary>
     /// <param name="pointer">Start of the memory; must be 4 KiB aligned.</param>
     /// <param name="length">Bytes; a non-zero multiple of 4 KiB.</param>
+    [SuppressMessage("Naming", "CA1720:Identifiers should not contain type names", Justification = "Public parameter name (callers may pass it by name); the argument is a raw host pointer and the name says so.")]
     public static NativeRegion Wrap(byte* pointer, ulong length)
     {
         if (pointer == null) throw new ArgumentNullException(nameof(pointer));

@@ -98,6 +98,12 @@ public readonly struct PageTableEntry : IEquatable<PageTableEntry>
     /// <inheritdoc />
     public override int GetHashCode() => Raw.GetHashCode();
 
+    /// <summary>True when both entries have the same raw value (as <see cref="Equals(PageTableEntry)"/>).</summary>
+    public static bool operator ==(PageTableEntry left, PageTableEntry right) => left.Raw == right.Raw;
+
+    /// <summary>True when the entries' raw values differ.</summary>
+    public static bool operator !=(PageTableEntry left, PageTableEntry right) => left.Raw != right.Raw;
+
     /// <inheritdoc />
     public override string ToString() =>
         IsValid ? $"PTE[{Location} 0x{FrameOffset:X}{(IsWritable ? " W" : "")}{(IsPrivileged ? " P" : "")}{(IsLargePage ? " PS" : "")}]" : $"PTE[invalid 0x{Raw:X}]";

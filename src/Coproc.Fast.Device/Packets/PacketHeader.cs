@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
 namespace Coproc.Fast.Device.Packets;
@@ -9,6 +10,7 @@ namespace Coproc.Fast.Device.Packets;
 public readonly struct PacketHeader(uint raw)
 {
     /// <summary>The raw dword.</summary>
+    [SuppressMessage("Design", "CA1051:Do not declare visible instance fields", Justification = "Mirrors the packet header dword of native-layout.md §8 byte for byte; a public field of the API (a property would change its binary shape).")]
     public readonly uint Raw = raw;
 
     /// <summary>Opcode byte.</summary>

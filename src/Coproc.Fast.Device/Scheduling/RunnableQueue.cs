@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
@@ -11,6 +12,7 @@ namespace Coproc.Fast.Device.Scheduling;
 /// <see cref="IEngineRunListSource.Report"/> with this value.
 /// </summary>
 [StructLayout(LayoutKind.Auto)]
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "A hardware user queue (seed 003), not a collection; a public name used by callers and the docs.")]
 public readonly record struct RunnableQueue
 {
     /// <summary>The queue's doorbell (0..255).</summary>

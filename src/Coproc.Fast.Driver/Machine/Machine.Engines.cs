@@ -82,20 +82,21 @@ public sealed partial class Machine
 
     private int _deliverySequence;
 
-    private VidSchScheduler CreateSchedulers(IDeviceBus bus)
+    // options: the constructor's argument (or its default), named in the exceptions that reject it.
+    private VidSchScheduler CreateSchedulers(IDeviceBus bus, MachineOptions options)
     {
-        var o = Options.Scheduler;
+        var o = options.Scheduler;
         var group = new SchedulerGroup();
-        var engines = Options.ScheduledEngines ?? AllEngines;
+        var engines = options.ScheduledEngines ?? AllEngines;
         if (!engines.Contains(o.Engine))
-            throw new ArgumentException($"the default engine {o.Engine} must be scheduled", nameof(Options));
+            throw new ArgumentException($"the default engine {o.Engine} must be scheduled", nameof(options));
         foreach (var e in engines)
         {
-            if ((uint)e >= Engines.Count) throw new ArgumentOutOfRangeException(nameof(Options), $"unknown engine {e}");
+            if ((uint)e >= Engines.Count) throw new ArgumentOutOfRangeException(nameof(options), $"unknown engine {e}");
             if (_schedulers[(int)e] is not null) continue;
             int slot = ((int)e - (int)o.Engine + Engines.Count) % Engines.Count;
-            var options = o with { Engine = e, FirstContextId = checked(o.FirstContextId + slot * ContextIdsPerEngine) };
-            _schedulers[(int)e] = new VidSchScheduler(options, bus, VidMm, Residency, group) { Host = new EngineHost(this, (int)e) };
+            var engineOptions = o with { Engine = e, FirstContextId = checked(o.FirstContextId + slot * ContextIdsPerEngine) };
+            _schedulers[(int)e] = new VidSchScheduler(engineOptions, bus, VidMm, Residency, group) { Host = new EngineHost(this, (int)e) };
         }
         return _schedulers[(int)o.Engine]!;
     }

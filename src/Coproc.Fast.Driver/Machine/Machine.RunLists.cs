@@ -69,10 +69,11 @@ public sealed partial class Machine
     /// <summary>True when <paramref name="engine"/> is driven by the run-list back end (advanced model), not by direct switching.</summary>
     public bool IsRunListEngine(EngineKind engine) => _runLists is not null && _runLists.Options.Engine == engine;
 
-    private void CreateRunListBackEnd(IDeviceBus bus)
+    // residency: what the constructor's residency factory returned; the exception names that argument.
+    private void CreateRunListBackEnd(IDeviceBus bus, IResidencyManager residency)
     {
-        if (Residency is not ResidencyManager rm)
-            throw new ArgumentException("the advanced model needs VidMm's ResidencyManager (demand faulting invalidates evicted VAs)", nameof(Options));
+        if (residency is not ResidencyManager rm)
+            throw new ArgumentException("the advanced model needs VidMm's ResidencyManager (demand faulting invalidates evicted VAs)", nameof(residency));
         _runLists = new RunListScheduler(Options.RunLists, VidMm, rm, bus, Scheduler.KernelLock) { Host = new EngineHost(this, RunListSlot) };
     }
 }

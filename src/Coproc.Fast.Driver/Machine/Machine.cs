@@ -50,8 +50,8 @@ public sealed partial class Machine : IDisposable
             if (Options.Mode == MachineRunMode.Deterministic) bus = _direct = new DirectDeviceBus(Device);
             else bus = _posted = new PostedDeviceBus(Device);
             Bus = bus;
-            Scheduler = CreateSchedulers(bus);
-            if (Options.Model == SchedulingModel.Advanced) CreateRunListBackEnd(bus);
+            Scheduler = CreateSchedulers(bus, Options);
+            if (Options.Model == SchedulingModel.Advanced) CreateRunListBackEnd(bus, Residency);
             var gate = Options.Gate;
             if (_direct is not null && gate.Policy == Ring0GatePolicy.Modeled && gate.ChargeVirtualCycles is null)
             {

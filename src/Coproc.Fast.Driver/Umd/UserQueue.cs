@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -27,6 +28,7 @@ namespace Coproc.Fast.Driver.Umd;
 /// one doorbell for any number of packets. <see cref="TrySubmit"/> reports a full queue; <see cref="Submit"/> waits
 /// with a <see cref="UserQueueWaitStrategy"/>. No lock, no allocation, no ring-0 entry.
 /// </summary>
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "A ring-3 user-mode queue (seed 003), not a collection; a public name used by callers and the docs.")]
 public sealed unsafe class UserQueue
 {
     private readonly RingDescriptor* _descriptor;
@@ -126,7 +128,7 @@ public sealed unsafe class UserQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryWrite(ReadOnlySpan<uint> packet)
     {
-        if (packet.IsEmpty || new PacketHeader(packet[0]).LengthDwords != packet.Length) ThrowPacket(packet.Length);
+        if (packet.IsEmpty || new PacketHeader(packet[0]).LengthDwords != packet.Length) ThrowPacket(packet.Length, nameof(packet));
         if (!TryGetSpan(packet.Length * 4, out var span)) return false;
         MemoryMarshal.AsBytes(packet).CopyTo(span);
         _write += (uint)(packet.Length * 4);
@@ -234,6 +236,6 @@ public sealed unsafe class UserQueue
         throw new ArgumentOutOfRangeException(nameof(bytes), bytes, $"advance must be a multiple of 4 and at most the {_reserved} bytes reserved");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowPacket(int length) =>
-        throw new ArgumentException($"packet of {length} dwords does not match its header's length field", "packet");
+    private static void ThrowPacket(int length, string paramName) =>
+        throw new ArgumentException($"packet of {length} dwords does not match its header's length field", paramName);
 }

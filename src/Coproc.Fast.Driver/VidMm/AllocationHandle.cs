@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Coproc.Fast.Driver.VidMm;
 
 /// <summary>
@@ -28,6 +30,7 @@ public enum PlacementHint : byte
 }
 
 /// <summary>What an allocation is for and what it needs.</summary>
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "Public name used by callers and the docs (VidMm allocation flags); renaming would break the API.")]
 [Flags]
 public enum AllocationFlags : uint
 {

@@ -149,7 +149,7 @@ public sealed partial class GpuAddressSpace
     {
         CheckLive();
         ref var rec = ref _vidmm.Allocations.Get(allocation);
-        _vidmm.ValidateRange(rec, allocation, allocationOffset, bytes);
+        VideoMemoryManager.ValidateRange(rec, allocation, allocationOffset, bytes);
         if ((va & (VideoMemoryManager.PageSize - 1)) != 0)
             throw new VidMmException(VidMmError.UnalignedOffset, $"VA 0x{va:X} is not 4 KiB aligned");
         if (va >= LimitBytes || bytes > LimitBytes - va)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Coproc.Fast.Device.Mmu;
 
 namespace Coproc.Fast.Driver.VidMm;
@@ -27,6 +28,7 @@ public sealed record GpuAddressSpaceOptions
 }
 
 /// <summary>Rights of one GPU mapping, written into its leaf PTEs.</summary>
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "Public name used by callers and the docs (GPU VA mapping flags); renaming would break the API.")]
 [Flags]
 public enum GpuMappingFlags : byte
 {

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Driver.Cpu;
 
@@ -127,6 +128,7 @@ public sealed partial class VideoMemoryManager
     }
 
     /// <summary>The allocation a CPU address handed out by a map request refers to.</summary>
+    [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API of VidMm's CPU-mapping services; static would break callers.")]
     public AllocationHandle AllocationAt(CpuAddressSpace space, ulong va) => FindHandedOut(space, va).Allocation;
 
     /// <summary>Number of distinct CPU mappings (not references) in a space.</summary>

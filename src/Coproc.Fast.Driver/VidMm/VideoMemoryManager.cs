@@ -208,7 +208,7 @@ public sealed partial class VideoMemoryManager
 
     internal MemorySegment SegmentOf(MemoryLocation location) => location == MemoryLocation.Local ? Local : System;
 
-    internal void ValidateRange(in AllocationRecord r, AllocationHandle h, ulong offset, ulong bytes)
+    internal static void ValidateRange(in AllocationRecord r, AllocationHandle h, ulong offset, ulong bytes)
     {
         if ((offset & (PageSize - 1)) != 0)
             throw new VidMmException(VidMmError.UnalignedOffset, $"offset 0x{offset:X} is not 4 KiB aligned");

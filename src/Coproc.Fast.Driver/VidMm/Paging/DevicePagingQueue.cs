@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
@@ -19,6 +20,7 @@ namespace Coproc.Fast.Driver.VidMm.Paging;
 // change only when its paging buffer runs: copies, then UPDATE_PAGE_TABLE + TLB_FLUSH, then the fence. Maps/unmaps
 // mark their PTEs with software bits meanwhile (native-layout §15.3) so conflicting requests are refused or ordered
 // behind. Buffers live in a PagingBufferArena freed by fence value; the ring holds one INDIRECT per operation.
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "The device paging queue of seed 004, not a collection; a public name used by callers and the docs.")]
 public sealed class DevicePagingQueue
 {
     /// <summary>Context id of the paging context (in its save area and ring descriptor).</summary>
@@ -97,6 +99,7 @@ public sealed class DevicePagingQueue
     }
 
     /// <summary>Reserves GPU VA in <paramref name="space"/>: pure bookkeeping, done at once (returns fence value 0).</summary>
+    [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API: one of the paging queue's operations, which all return a paging fence value; static would break callers.")]
     public ulong ReserveGpuVa(GpuAddressSpace space, ulong bytes, ulong alignment, out ulong va)
     {
         ArgumentNullException.ThrowIfNull(space);

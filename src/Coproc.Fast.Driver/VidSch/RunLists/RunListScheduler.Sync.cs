@@ -122,13 +122,13 @@ public sealed partial class RunListScheduler
             if (c.State != VaContextState.Error && c.DrainHeldBack(Options.Privilege)) Volatile.Write(ref _workArrived, 1);
     }
 
-    private void OnWaitReached(VaContext c, VaSyncObject o)
+    private static void OnWaitReached(VaContext c, VaSyncObject o)
     {
         if (o.CanAcquire) { o.Acquire(c); Unblock(c); }
         else o.Waiters.Add(c); // §10.3: the context moves to the object's wait list; nothing of it is in the ring
     }
 
-    private void OnSignalReached(VaSyncObject o)
+    private static void OnSignalReached(VaSyncObject o)
     {
         switch (o.Kind)
         {
