@@ -100,8 +100,25 @@ public static class ReportFormats
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(report);
-        double usPerCycle = 1_000_000.0 / report.Trace.ClockHz;
         output.WriteLine(string.Join(',', CsvColumns));
+        WriteCsvRows(output, report, null);
+    }
+
+    /// <summary>
+    /// Writes several runs of one scenario (<c>coproc compare --csv</c>) as one CSV table: a <c>model</c> column, then
+    /// <see cref="CsvColumns"/> and <c>page_faults</c>; one row per context per run, runs in the order given.
+    /// </summary>
+    public static void WriteCsv(TextWriter output, IReadOnlyList<ScenarioReport> reports)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(reports);
+        output.WriteLine(string.Join(',', ["model", .. CsvColumns, "page_faults"]));
+        foreach (var report in reports) WriteCsvRows(output, report, report.Model.ToString().ToLowerInvariant());
+    }
+
+    private static void WriteCsvRows(TextWriter output, ScenarioReport report, string? model)
+    {
+        double usPerCycle = 1_000_000.0 / report.Trace.ClockHz;
         foreach (var r in report.Rows)
         {
             string[] cells =
@@ -111,7 +128,7 @@ public static class ReportFormats
                 I(r.SubmitToStartP50Cycles), I(r.SubmitToStartP99Cycles), F(r.SubmitToStartP50Cycles * usPerCycle, "0.###"),
                 F(r.SubmitToStartP99Cycles * usPerCycle, "0.###"), I(r.Ring0GateEntries),
             ];
-            output.WriteLine(string.Join(',', cells));
+            output.WriteLine(model is null ? string.Join(',', cells) : string.Join(',', [model, .. cells, I(r.PageFaults)]));
         }
     }
 

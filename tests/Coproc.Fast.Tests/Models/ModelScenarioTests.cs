@@ -121,6 +121,22 @@ public class ModelScenarioTests
         Assert.That(doc.RootElement.GetProperty("verdicts").GetArrayLength(), Is.EqualTo(ModelComparison.Metrics.Count - 1));
     }
 
+    [Test]
+    public void Compare_Csv_HasAModelColumn_AndOneRowPerContextPerModel()
+    {
+        var o = new StringWriter();
+        var dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, "compare-csv");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "tiny.json");
+        File.WriteAllText(file, Tiny.Replace("MODEL", "basic"));
+        int code = Program.Run(["compare", file, "--models", "basic,advanced", "--csv", "--out", Path.Combine(dir, "out")], CliConsole.To(o, TextWriter.Null));
+        Assert.That(code, Is.Zero);
+        var lines = o.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.That(lines[0], Does.StartWith("model,process,context,engine,").And.EndWith(",page_faults"));
+        Assert.That(lines.Skip(1).Select(l => l.Split(',')[0]), Is.EqualTo(new[] { "basic", "basic", "advanced", "advanced" }));
+        Assert.That(Program.Run(["compare", file, "--json", "--csv"], CliConsole.To(TextWriter.Null, TextWriter.Null)), Is.EqualTo(ExitCodes.InvalidInput));
+    }
+
     [TestCase("basic,quantum")]
     [TestCase("basic,basic")]
     [TestCase(",")]

@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace Coproc.Cli.Commands;
 
 /// <summary>
-/// <c>coproc compare &lt;scenario.json|demo&gt; [--models basic,advanced,hardware]</c>: runs the same workload (same
+/// <c>coproc compare &lt;scenario.json|demo&gt; [--models basic,advanced,hardware] [--json | --csv]</c>: runs the same workload (same
 /// seed, deterministic) under each scheduling model and prints, per context, one table with a column per model, then
 /// one verdict line per metric; each run's trace and timeline go under one folder (docs/models.md, docs/cli.md).
 /// </summary>
@@ -28,11 +28,17 @@ public static class CompareCommand
         var seed = new Option<ulong?>("--seed") { Description = "Seed of every run, overriding the scenario's.", HelpName = "N" };
         var output = new Option<string?>("--out", "-o") { Description = "Folder for each model's files (default: coproc-out/<name>-seed<seed>-compare).", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print the comparison as one JSON object on standard output." };
+        var csv = new Option<bool>("--csv") { Description = "Print one CSV table on standard output: a model column, then the run --csv columns and page_faults." };
         var command = new Command("compare", "Run one scenario under each scheduling model (basic, advanced, hardware) and print the results side by side.")
         {
-            file, models, seed, output, json,
+            file, models, seed, output, json, csv,
         };
-        command.SetAction(parse => Run(parse.GetValue(file)!, parse.GetValue(models)!, parse.GetValue(seed), parse.GetValue(output), parse.GetValue(json), io, runner));
+        command.Validators.Add(r =>
+        {
+            if (r.GetValue(json) && r.GetValue(csv)) r.AddError("--json and --csv cannot be combined; choose one summary format");
+        });
+        command.SetAction(parse => Run(parse.GetValue(file)!, parse.GetValue(models)!, parse.GetValue(seed), parse.GetValue(output),
+            parse.GetValue(json) ? SummaryFormat.Json : parse.GetValue(csv) ? SummaryFormat.Csv : SummaryFormat.Table, io, runner));
         return command;
     }
 
@@ -53,7 +59,7 @@ public static class CompareCommand
         return models;
     }
 
-    private static int Run(string file, string modelList, ulong? seed, string? output, bool json, CliConsole io, IScenarioRunner? runner)
+    private static int Run(string file, string modelList, ulong? seed, string? output, SummaryFormat format, CliConsole io, IScenarioRunner? runner)
     {
         var models = ParseModels(modelList);
         byte[] source;
@@ -69,7 +75,7 @@ public static class CompareCommand
             foreach (var error in e.Errors) io.Error.WriteLine($"  {error}");
             return ExitCodes.InvalidInput;
         }
-        var human = json ? io.Diagnostics : io.Console;
+        var human = format == SummaryFormat.Table ? io.Console : io.Diagnostics;
         ulong s = seed ?? scenario.Seed;
         human.MarkupLine($"Comparing [bold]{Markup.Escape(scenario.Name)}[/] (seed {s}, deterministic) under {string.Join(", ", models.Select(ModelComparison.Name))}.");
         if (runner is null)
@@ -90,9 +96,14 @@ public static class CompareCommand
         }
         var dir = output ?? DemoReportRenderer.DefaultOutputDirectory(scenario.Name, s) + "-compare";
         var files = comparison.Reports.Select(r => DemoReportRenderer.WriteFiles(r, Path.Combine(dir, ModelComparison.Name(r.Model)))).ToList();
-        if (json)
+        if (format == SummaryFormat.Json)
         {
             WriteJson(io.Out, comparison, files);
+            return ExitCodes.Success;
+        }
+        if (format == SummaryFormat.Csv)
+        {
+            ReportFormats.WriteCsv(io.Out, comparison.Reports);
             return ExitCodes.Success;
         }
         Print(comparison, human);

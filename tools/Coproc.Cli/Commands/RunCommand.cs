@@ -301,7 +301,7 @@ public enum SummaryFormat
     Table,
     /// <summary>One JSON object (<see cref="ReportFormats.WriteJson"/>).</summary>
     Json,
-    /// <summary>CSV, one row per context (<see cref="ReportFormats.WriteCsv"/>).</summary>
+    /// <summary>CSV, one row per context (<see cref="ReportFormats.WriteCsv(TextWriter, ScenarioReport)"/>).</summary>
     Csv,
 }
 
