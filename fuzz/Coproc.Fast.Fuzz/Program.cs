@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using Coproc.Fast.Fuzz.Campaigns;
 using Coproc.Fast.Fuzz.Harness;
@@ -60,8 +61,8 @@ internal static class Program
     private static int RunCampaigns(string which, Dictionary<string, string> o)
     {
         var chosen = which == "all" ? Campaigns : Campaigns.Where(c => c.Name == which).ToArray();
-        ulong seed = ulong.Parse(o.GetValueOrDefault("seed", "1"));
-        var settings = new CampaignSettings(seed, long.Parse(o.GetValueOrDefault("iterations", long.MaxValue.ToString())),
+        ulong seed = ulong.Parse(o.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture);
+        var settings = new CampaignSettings(seed, long.Parse(o.GetValueOrDefault("iterations", long.MaxValue.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture),
             TimeSpan.FromSeconds(double.Parse(o.GetValueOrDefault("seconds", "60"), System.Globalization.CultureInfo.InvariantCulture)),
             TimeSpan.FromSeconds(double.Parse(o.GetValueOrDefault("hang-seconds", "120"), System.Globalization.CultureInfo.InvariantCulture)));
         int failed = 0;
@@ -94,7 +95,7 @@ internal static class Program
 
     private static int RunSoak(Dictionary<string, string> o)
     {
-        ulong seed = ulong.Parse(o.GetValueOrDefault("seed", "1"));
+        ulong seed = ulong.Parse(o.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture);
         var seconds = TimeSpan.FromSeconds(double.Parse(o.GetValueOrDefault("seconds", "600"), System.Globalization.CultureInfo.InvariantCulture));
         var heartbeat = new Heartbeat();
         var stats = new CampaignStats();

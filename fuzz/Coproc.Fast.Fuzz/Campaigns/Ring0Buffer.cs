@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Umd;
@@ -144,16 +145,16 @@ internal sealed record Ring0Buffer(int Context, uint[] Commands, ResourceReferen
     public string Describe(Ring0World world)
     {
         var s = new StringBuilder();
-        s.Append($"    attacker context {Context} ({world.AttackerContexts[Context].Engine}); {Commands.Length} dwords:");
+        s.Append(CultureInfo.InvariantCulture, $"    attacker context {Context} ({world.AttackerContexts[Context].Engine}); {Commands.Length} dwords:");
         for (int i = 0; i < Commands.Length; i++)
         {
-            if (i % 8 == 0) s.Append($"\n      [{i * 4,5}] ");
-            s.Append($"0x{Commands[i]:X8} ");
+            if (i % 8 == 0) s.Append(CultureInfo.InvariantCulture, $"\n      [{i * 4,5}] ");
+            s.Append(CultureInfo.InvariantCulture, $"0x{Commands[i]:X8} ");
         }
         s.Append("\n    resources:");
         if (Resources.Length == 0) s.Append(" none");
         foreach (var r in Resources)
-            s.Append($"\n      {world.NameOf(r.Handle)} at buffer byte {r.BufferOffset}, id {r.ResourceId}, {(r.Write ? "write" : "read")}");
+            s.Append(CultureInfo.InvariantCulture, $"\n      {world.NameOf(r.Handle)} at buffer byte {r.BufferOffset}, id {r.ResourceId}, {(r.Write ? "write" : "read")}");
         return s.ToString();
     }
 }

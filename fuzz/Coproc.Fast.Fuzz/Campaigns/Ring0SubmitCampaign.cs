@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text;
 using Coproc.Fast.Fuzz.Harness;
@@ -99,14 +100,14 @@ internal sealed class Ring0SubmitCampaign : ICampaign
                     trial[b] = trial[b] with { Commands = trial[b].Commands.Where((_, j) => j != d).ToArray() };
                     if (Kind(Replay(trial)) == kind) buffers = trial;
                 }
-            repro.AppendLine($"  minimized: on a fresh Ring0World (fuzz/Coproc.Fast.Fuzz/Harness/Ring0World.cs) submit, then RunAndCheck:");
+            repro.AppendLine(CultureInfo.InvariantCulture, $"  minimized: on a fresh Ring0World (fuzz/Coproc.Fast.Fuzz/Harness/Ring0World.cs) submit, then RunAndCheck:");
             using var fresh = new Ring0World();
             foreach (var b in buffers) repro.AppendLine(b.Describe(fresh));
         }
         else
         {
-            repro.AppendLine($"  does not reproduce from this batch alone (needs the machine's history): replay cases 0..{failingCase}");
-            foreach (var (c, b) in batch) repro.AppendLine($"  case {c}:").AppendLine(b.Describe(world));
+            repro.AppendLine(CultureInfo.InvariantCulture, $"  does not reproduce from this batch alone (needs the machine's history): replay cases 0..{failingCase}");
+            foreach (var (c, b) in batch) repro.AppendLine(CultureInfo.InvariantCulture, $"  case {c}:").AppendLine(b.Describe(world));
         }
         return new CampaignFailure(failingCase, what, repro.ToString(), inner);
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -98,7 +99,7 @@ internal sealed class Ring3QueueCampaign : ICampaign
                             _ => world.Machine.Residency.PatchAddress(world.Ring0Data, 0), // a kernel-view VA
                         };
                         int kind = rng.OneIn(2) ? 0 : rng.Below(13); // mostly good packets, so the queue lives to run the bad ones
-                        names.Add(kind.ToString());
+                        names.Add(kind.ToString(CultureInfo.InvariantCulture));
                         switch (kind)
                         {
                             case 0: w.WriteData(va, rng.NextU32()); break;

@@ -164,8 +164,11 @@ internal static class FuzzTargets
     // --- KMD validator ---
     private static KmdFixture? _kmd;
 
-    private sealed class KmdFixture
+    // Lives for the whole fuzzing process (one per process, reused by every input); Dispose frees the machine's memory.
+    private sealed class KmdFixture : IDisposable
     {
+        public void Dispose() => Machine.Dispose();
+
         public readonly Machine Machine;
         public readonly KmdProcess Owner;
         public readonly AllocationHandle[] Handles;

@@ -142,7 +142,7 @@ public class NamedBehaviourTests
         ulong target = space.Alloc(Side * Side * 4), fence = space.Alloc(4096);
         var surface = Surface.Packed(target, Side, Side);
         var rects = Scene();
-        var packets = PacketStream.Build((ref PacketWriter w) => { Draw(ref w, surface, rects); w.Fence(fence, 1); w.Trap(77); });
+        var packets = PacketProgram.Build((ref PacketWriter w) => { Draw(ref w, surface, rects); w.Fence(fence, 1); w.Trap(77); });
         ulong dma = space.NewDmaBuffer(packets);
         ctx.Submit((ref PacketWriter w) => w.Indirect(dma, (uint)packets.Length, privileged: false));
         var expected = new uint[Side * Side];

@@ -123,7 +123,7 @@ public class ScenarioLoaderTests
         {
             "$.processes[0].contexts[1].submission.packets.draw_rects", "$.processes[0].contexts[1].name",
         }));
-        Assert.That(errors.Single(e => e.Path.EndsWith("draw_rects")).Message, Does.Contain("render engine, not copy"));
+        Assert.That(errors.Single(e => e.Path.EndsWith("draw_rects", StringComparison.Ordinal)).Message, Does.Contain("render engine, not copy"));
     }
 
     [Test]

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Coproc.Cli;
 using Coproc.Cli.Commands;
@@ -69,7 +70,7 @@ public sealed class SchedulingAuditScenarioTests
             {
                 // Twelve equal queues share four slots round robin: each gets a comparable share (no queue below a third of fair).
                 var shares = report.Rows.Where(r => r.Engine == engine).Select(r => r.GpuTimeShare).ToArray();
-                Assert.That(shares.Min(), Is.GreaterThan(1.0 / 12 / 3), $"{mode} {engine}: {string.Join(", ", shares.Select(s => s.ToString("P1")))}");
+                Assert.That(shares.Min(), Is.GreaterThan(1.0 / 12 / 3), $"{mode} {engine}: {string.Join(", ", shares.Select(s => s.ToString("P1", CultureInfo.InvariantCulture)))}");
             }
         }
     }

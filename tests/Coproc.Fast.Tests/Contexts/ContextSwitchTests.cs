@@ -23,7 +23,7 @@ public class ContextSwitchTests
         var data = new byte[96 * 1024];
         new Random(42).NextBytes(data);
         space.WriteBytes(src, data);
-        var dmaPackets = PacketStream.Build((ref PacketWriter w) =>
+        var dmaPackets = PacketProgram.Build((ref PacketWriter w) =>
         {
             w.Fill(dst + 50_000, 0x5A5AA5A5, 30_001);
             w.WriteData(misc + 16, [9u, 8u, 7u]);

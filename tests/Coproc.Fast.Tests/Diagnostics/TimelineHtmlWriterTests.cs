@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Coproc.Fast.Driver.Diagnostics;
@@ -36,7 +37,7 @@ public class TimelineHtmlWriterTests
         Assert.That(html, Does.Not.Contain("http://").And.Not.Contain("https://").And.Not.Contain(" src=").And.Not.Contain("<link"));
         Assert.That(html, Does.Contain("<canvas id=\"plot\">"));
         Assert.That(html, Does.Contain("<title>demo &lt;test&gt;</title>"));
-        Assert.That(Regex.Matches(html, "</script>").Count, Is.EqualTo(2), "data and viewer, nothing able to close a script early");
+        Assert.That(Regex.Count(html, "</script>"), Is.EqualTo(2), "data and viewer, nothing able to close a script early");
     }
 
     [Test]
@@ -114,7 +115,7 @@ public class TimelineHtmlWriterTests
         r.Emit(TraceEvent.Instant(render, TraceCategory.Flip, "flip", 6));
         var data = Data(Render(r.Snapshot()));
         var instants = data.GetProperty("rows")[0].GetProperty("instants").EnumerateArray().ToArray();
-        Assert.That(instants[3].GetString(), Is.EqualTo(((1UL << 62) + 1).ToString()));
+        Assert.That(instants[3].GetString(), Is.EqualTo(((1UL << 62) + 1).ToString(CultureInfo.InvariantCulture)));
         var markers = data.GetProperty("kinds").EnumerateArray().Select(k => k[2].GetString()).ToArray();
         Assert.That(markers, Is.EquivalentTo(new[] { "fault", "vsync", "flip" }), "vsync and flip are separate kinds, so separate strips");
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Driver;
@@ -41,7 +42,7 @@ public class CodeSamplesTests
     {
         var diagnostics = Compile(block.Code)
             .Where(d => d.Severity is DiagnosticSeverity.Error or DiagnosticSeverity.Warning)
-            .Select(d => $"{block.File}:{block.Line + d.Location.GetLineSpan().StartLinePosition.Line + 1}: {d.Id} {d.GetMessage()}")
+            .Select(d => $"{block.File}:{block.Line + d.Location.GetLineSpan().StartLinePosition.Line + 1}: {d.Id} {d.GetMessage(CultureInfo.InvariantCulture)}")
             .ToList();
         Assert.That(diagnostics, Is.Empty, string.Join("\n", diagnostics));
     }

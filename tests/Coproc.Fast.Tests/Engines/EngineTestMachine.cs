@@ -255,7 +255,7 @@ public sealed class EngineContext(EngineTestMachine machine, TestAddressSpace sp
 public delegate void PacketBuild(ref PacketWriter writer);
 
 /// <summary>Encodes packets into an array.</summary>
-public static class PacketStream
+public static class PacketProgram
 {
     public static uint[] Build(PacketBuild build)
     {

@@ -34,7 +34,7 @@ public class PrivilegeAndMalformedTests
         var b = m.NewContext(spaceB, 20);
         ulong logA = spaceA.Alloc(4096), logB = spaceB.Alloc(4096);
         var before = m.Memory.GetSpan(PhysicalAddress.Local(0x10000), 64).ToArray();
-        var packets = PacketStream.Build((ref PacketWriter w) => { w.WriteData(logA, 1); bad(ref w); w.WriteData(logA + 4, 2); });
+        var packets = PacketProgram.Build((ref PacketWriter w) => { w.WriteData(logA, 1); bad(ref w); w.WriteData(logA + 4, 2); });
         ulong dma = spaceA.NewDmaBuffer(packets);
         a.Submit((ref PacketWriter w) => { w.Indirect(dma, (uint)packets.Length, privileged: false); w.WriteData(logA + 8, 3); });
         b.Submit((ref PacketWriter w) => { w.WriteData(logB, 7); w.Signal(logB + 4); });
@@ -76,7 +76,7 @@ public class PrivilegeAndMalformedTests
         var space = m.NewAddressSpace();
         var ctx = m.NewContext(space, 1);
         ulong log = space.Alloc(4096);
-        var packets = PacketStream.Build((ref PacketWriter w) => { w.Nop(2); w.GetSpan(2)[0] = header; w.Advance(2); w.WriteData(log, 1); });
+        var packets = PacketProgram.Build((ref PacketWriter w) => { w.Nop(2); w.GetSpan(2)[0] = header; w.Advance(2); w.WriteData(log, 1); });
         ulong dma = space.NewDmaBuffer(packets);
         ctx.Submit((ref PacketWriter w) => w.Indirect(dma, (uint)packets.Length, false));
         m.SwitchTo(EngineKind.Copy, ctx);

@@ -42,7 +42,7 @@ public class RingAndIndirectTests
         var ctx = m.NewContext(space, 1);
         ulong va = space.Alloc(4096);
         // A DMA buffer spanning scattered pages, with a packet straddling a page boundary.
-        var dmaPackets = PacketStream.Build((ref PacketWriter w) =>
+        var dmaPackets = PacketProgram.Build((ref PacketWriter w) =>
         {
             w.Nop(1020);
             w.WriteData(va, [1u, 2u, 3u, 4u, 5u, 6u]);
@@ -73,7 +73,7 @@ public class RingAndIndirectTests
         var ctx = m.NewContext(space, 1);
         ulong kernelVa = space.Alloc(4096, privileged: true);
         var pa = m.AllocLocal(4096);
-        var packets = PacketStream.Build((ref PacketWriter w) =>
+        var packets = PacketProgram.Build((ref PacketWriter w) =>
         {
             w.DisableContextSwitch();
             w.WriteData(kernelVa, 5);
@@ -95,7 +95,7 @@ public class RingAndIndirectTests
         using var m = new EngineTestMachine();
         var space = m.NewAddressSpace();
         var ctx = m.NewContext(space, 1);
-        ulong dma = space.NewDmaBuffer(PacketStream.Build((ref PacketWriter w) => w.Nop()), privilegedPages: true);
+        ulong dma = space.NewDmaBuffer(PacketProgram.Build((ref PacketWriter w) => w.Nop()), privilegedPages: true);
         ctx.Submit((ref PacketWriter w) => w.Indirect(dma, 1, privileged: false));
         m.SwitchTo(EngineKind.Copy, ctx);
         m.RunUntilIdle();
@@ -115,7 +115,7 @@ public class RingAndIndirectTests
         ulong va = space.Alloc(4096);
         ulong dma = space.Alloc(4096);
         // The buffer redirects to itself: a loop if INDIRECT were allowed outside the ring.
-        space.WriteDwords(dma, PacketStream.Build((ref PacketWriter w) => { w.WriteData(va, 1); w.Indirect(dma, 8, privileged: true); }));
+        space.WriteDwords(dma, PacketProgram.Build((ref PacketWriter w) => { w.WriteData(va, 1); w.Indirect(dma, 8, privileged: true); }));
         ctx.Submit((ref PacketWriter w) => { w.Indirect(dma, 8, privileged: true); w.WriteData(va + 4, 2); });
         m.SwitchTo(EngineKind.Copy, ctx);
         m.RunUntilIdle();
@@ -134,7 +134,7 @@ public class RingAndIndirectTests
         var space = m.NewAddressSpace();
         var ctx = m.NewContext(space, 1);
         ulong counter = space.Alloc(4096);
-        var packets = PacketStream.Build((ref PacketWriter w) => w.Signal(counter));
+        var packets = PacketProgram.Build((ref PacketWriter w) => w.Signal(counter));
         ulong dma = space.NewDmaBuffer(packets);
         ctx.Submit((ref PacketWriter w) => { for (int i = 0; i < 50; i++) w.Indirect(dma, (uint)packets.Length, false); });
         m.SwitchTo(EngineKind.Compute, ctx);

@@ -57,7 +57,7 @@ public class SimplePacketFastPathTests
     {
         // Given a privileged page written (and so cached) by the privileged ring
         ulong va = _space.Alloc(4096, privileged: true);
-        ulong dma = _space.NewDmaBuffer(PacketStream.Build((ref PacketWriter w) => w.Fence(va, 5)));
+        ulong dma = _space.NewDmaBuffer(PacketProgram.Build((ref PacketWriter w) => w.Fence(va, 5)));
         // When a limited DMA buffer fences to it
         Run((ref PacketWriter w) => { w.WriteData(va, 1); w.Indirect(dma, PacketFormat.FenceDwords, privileged: false); });
         // Then the fence faults and the value the ring wrote stays

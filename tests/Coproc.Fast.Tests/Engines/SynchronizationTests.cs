@@ -48,7 +48,7 @@ public class SynchronizationTests
         var space = m.NewAddressSpace();
         var ctx = m.NewContext(space, 4);
         ulong dst = space.Alloc(8192), fence = space.Alloc(4096);
-        var packets = PacketStream.Build((ref PacketWriter w) =>
+        var packets = PacketProgram.Build((ref PacketWriter w) =>
         {
             w.Fill(dst, 0x01020304, 8192);
             w.Fence(fence, 9);

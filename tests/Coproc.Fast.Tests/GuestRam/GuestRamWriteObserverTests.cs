@@ -117,7 +117,7 @@ public sealed class GuestRamWriteObserverTests
         {
             RingDescriptor = desc.Encoded, ContextId = 6, AddressSpace = _space.Descriptor,
         };
-        var packets = PacketStream.Build((ref PacketWriter w) => w.Nop(4));
+        var packets = PacketProgram.Build((ref PacketWriter w) => w.Nop(4));
         System.Runtime.InteropServices.MemoryMarshal.AsBytes(packets.AsSpan()).CopyTo(_m.Memory.GetSpan(ring, packets.Length * 4));
         _m.Memory.System.Ref<Coproc.Fast.Device.Rings.RingDescriptor>(desc.Offset).WritePtr = (ulong)packets.Length * 4;
         _m.Device.Mmio.Write64(EngineRegisters.At(EngineKind.Copy, EngineRegisters.ContextSwitch), save.Encoded);

@@ -188,7 +188,7 @@ public class DocumentedBehaviourTests
         using var m = new EngineTestMachine();
         var space = m.NewAddressSpace(faultOnInvalid: true);
         ulong log = space.Alloc(4096);
-        var dmaPackets = PacketStream.Build((ref PacketWriter w) =>
+        var dmaPackets = PacketProgram.Build((ref PacketWriter w) =>
         {
             w.WriteData(log, [1u]);
             w.Copy(0x7000_0000, log, 64); // faults every time: the destination is never mapped

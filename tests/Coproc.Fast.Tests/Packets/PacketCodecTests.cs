@@ -5,7 +5,7 @@ namespace Coproc.Fast.Tests.Packets;
 
 public class PacketCodecTests
 {
-    private static uint[] Encode(Coproc.Fast.Tests.Engines.PacketBuild build) => Coproc.Fast.Tests.Engines.PacketStream.Build(build);
+    private static uint[] Encode(Coproc.Fast.Tests.Engines.PacketBuild build) => Coproc.Fast.Tests.Engines.PacketProgram.Build(build);
 
     [Test]
     public void Writer_EncodesEveryControlPacket_AsDocumentedDwords()

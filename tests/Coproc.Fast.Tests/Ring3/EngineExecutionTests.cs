@@ -21,7 +21,7 @@ public class EngineExecutionTests
         using var rig = new EngineQueueRig();
         var space = rig.Machine.NewAddressSpace();
         ulong log = space.Alloc(4096);
-        ulong dma = space.NewDmaBuffer(PacketStream.Build((ref PacketWriter w) => w.WriteData(log + 8, 0xD0 + (uint)engine)));
+        ulong dma = space.NewDmaBuffer(PacketProgram.Build((ref PacketWriter w) => w.WriteData(log + 8, 0xD0 + (uint)engine)));
         var reg = rig.Register(process: 40, context: 7, space, engine);
         var q = rig.Open(reg);
 
@@ -146,7 +146,7 @@ public class EngineExecutionTests
             { (regA.Doorbell, QueueFaultReason.MalformedPacket), (regC.Doorbell, QueueFaultReason.ContextFault) }));
 
         // Later rings of a faulted queue are ignored and counted; the healthy queue keeps working.
-        a.TryWrite(PacketStream.Build((ref PacketWriter w) => w.WriteData(logA + 8, 9)));
+        a.TryWrite(PacketProgram.Build((ref PacketWriter w) => w.WriteData(logA + 8, 9)));
         a.Flush();
         EngineQueueRig.Write(b, (ref PacketWriter w) => w.WriteData(logB + 4, 4));
         b.Flush();
@@ -162,7 +162,7 @@ public class EngineExecutionTests
         using var rig = new EngineQueueRig();
         var space = rig.Machine.NewAddressSpace();
         ulong log = space.Alloc(4096);
-        ulong dma = space.NewDmaBuffer(PacketStream.Build((ref PacketWriter w) => w.WriteData(log, 1)));
+        ulong dma = space.NewDmaBuffer(PacketProgram.Build((ref PacketWriter w) => w.WriteData(log, 1)));
         var reg = rig.Register(1, 1, space);
         var q = rig.Open(reg);
         EngineQueueRig.Write(q, (ref PacketWriter w) => w.Indirect(dma, 4, privileged: true));
@@ -217,7 +217,7 @@ public class EngineExecutionTests
             RingBase = ring.Encoded, RingBytes = 4096,
         });
         var q = rig.Open(reg);
-        q.TrySubmit(PacketStream.Build((ref PacketWriter w) => w.Nop()));
+        q.TrySubmit(PacketProgram.Build((ref PacketWriter w) => w.Nop()));
         rig.Device.Step(10_000);
         Assert.That(rig.StateOf(reg.Doorbell), Is.EqualTo(DoorbellState.Faulted));
         Assert.That(rig.Device.SchedulingCore.TryTakeFault(out var f) ? f.Reason : QueueFaultReason.None, Is.EqualTo(QueueFaultReason.NoExecutionContext));

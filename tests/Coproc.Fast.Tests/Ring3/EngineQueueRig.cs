@@ -66,7 +66,7 @@ internal sealed class EngineQueueRig : IDisposable
     /// <summary>Writes every packet of <paramref name="build"/> into the queue (no publish).</summary>
     public static void Write(UserQueue q, PacketBuild build)
     {
-        var packets = PacketStream.Build(build);
+        var packets = PacketProgram.Build(build);
         for (int off = 0; off < packets.Length;)
         {
             int len = new PacketHeader(packets[off]).LengthDwords;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Driver.Cpu;
@@ -31,10 +32,10 @@ internal sealed class VidMmTestRig : IDisposable
         foreach (var g in gpu ?? [])
         {
             var d = g.Descriptor;
-            sb.Append($"G{g.Asid}: m={g.MappingCount} r={g.ReservationCount} root={d.RootTable:X} lim={d.FlatLimit} t={g.TablePages}").AppendLine();
+            sb.Append(CultureInfo.InvariantCulture, $"G{g.Asid}: m={g.MappingCount} r={g.ReservationCount} root={d.RootTable:X} lim={d.FlatLimit} t={g.TablePages}").AppendLine();
         }
         foreach (var c in cpu ?? [])
-            sb.Append($"C: pages={c.MappedPages} maps={VideoMemoryManager.CpuMappingCount(c)} va={c.FreeVaPages}").AppendLine();
+            sb.Append(CultureInfo.InvariantCulture, $"C: pages={c.MappedPages} maps={VideoMemoryManager.CpuMappingCount(c)} va={c.FreeVaPages}").AppendLine();
         return new Snapshot(Device.Memory.Local.Slice(0, (int)Device.Memory.Local.Length).ToArray(),
             Device.Memory.System.Slice(0, (int)Device.Memory.System.Length).ToArray(), sb.ToString());
     }

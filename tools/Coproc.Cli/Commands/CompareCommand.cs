@@ -137,7 +137,7 @@ public static class CompareCommand
         }
     }
 
-    private static void WriteJson(TextWriter output, ModelComparison comparison, IReadOnlyList<RenderedFiles> files)
+    private static void WriteJson(TextWriter output, ModelComparison comparison, List<RenderedFiles> files)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))

@@ -76,7 +76,7 @@ public class SummaryOutputTests
         var (code, output, err) = RunSmall("--no-preemption");
         Assert.That(code, Is.Zero, err);
         int esc = (output + err).IndexOf('\u001b', StringComparison.Ordinal);
-        Assert.That(esc, Is.EqualTo(-1), esc < 0 ? "" : "no ANSI escapes in files and pipes: " + (output + err).Substring(Math.Max(0, esc - 60), 80));
+        Assert.That(esc, Is.EqualTo(-1), esc < 0 ? "" : string.Concat("no ANSI escapes in files and pipes: ", (output + err).AsSpan(Math.Max(0, esc - 60), 80)));
         Assert.That(output, Does.Contain("GPU share: the context's share of its engine's busy time"));
         Assert.That(output, Does.Contain("p50 / p99 µs: submit-to-start latency"));
         Assert.That(err, Is.Empty, "no progress lines when standard error is not a terminal");

@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace Coproc.Fast.Tests.Scheduling.Policy;
 
 /// <summary>
@@ -45,6 +46,6 @@ public sealed class FairShareTests
         double fair = 1.0 / workers.Length;
         for (int i = 0; i < workers.Length; i++)
             Assert.That(cycles[i] / total, Is.InRange(fair * 0.75, fair * 1.25),
-                $"context {i} ({workers[i].FillBytes * (ulong)workers[i].FillsPerBuffer / 64} cycles per buffer) got {cycles[i] / total:P1} of the engine; all: {string.Join(", ", cycles.Select(c => (c / total).ToString("P1")))}");
+                $"context {i} ({workers[i].FillBytes * (ulong)workers[i].FillsPerBuffer / 64} cycles per buffer) got {cycles[i] / total:P1} of the engine; all: {string.Join(", ", cycles.Select(c => (c / total).ToString("P1", CultureInfo.InvariantCulture)))}");
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Coproc.Fast.Driver.VidSch;
 using FsProperty = FsCheck.NUnit.PropertyAttribute;
 
@@ -47,7 +48,7 @@ public class SchedulingPolicyProperties
         double total = cycles.Sum(), fair = 1.0 / n;
         for (int i = 0; i < n; i++)
             Assert.That(cycles[i] / total, Is.InRange(fair * 0.75, fair * 1.25),
-                $"seed {seed}: lengths {string.Join(", ", workers.Select(w => w.FillBytes * (ulong)w.FillsPerBuffer / 64))}; shares {string.Join(", ", cycles.Select(c => (c / total).ToString("P1")))}");
+                $"seed {seed}: lengths {string.Join(", ", workers.Select(w => w.FillBytes * (ulong)w.FillsPerBuffer / 64))}; shares {string.Join(", ", cycles.Select(c => (c / total).ToString("P1", CultureInfo.InvariantCulture)))}");
     }
 
     [FsProperty(MaxTest = 12, Replay = "(2026120713,777)")]
