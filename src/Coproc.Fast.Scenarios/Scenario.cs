@@ -3,7 +3,7 @@ using Coproc.Fast.Device.Engines;
 
 namespace Coproc.Fast.Scenarios;
 
-/// <summary>How a scenario is executed (ARCHITECTURE.md, "Two ways to run the same code").</summary>
+/// <summary>How a scenario is executed (docs/concepts.md "Two ways to run").</summary>
 public enum RunMode
 {
     /// <summary>One thread and a virtual clock: same scenario + same seed ⇒ identical report and trace.</summary>

@@ -199,7 +199,7 @@ public sealed partial class Coprocessor : IDisposable
             if (period != 0)
             {
                 // Design: the next vsync boundary (the first multiple of the period after Cycle) is cached while the
-                // period is unchanged — Cycle only grows, here — saving a 64-bit division per Step (issue perf2).
+                // period is unchanged — Cycle only grows, here — saving a 64-bit division per Step.
                 if (period != _vsyncPeriodSeen || Cycle >= _nextVsync)
                 {
                     _vsyncPeriodSeen = period;

@@ -92,7 +92,7 @@ public sealed class EngineRunList
     internal bool TryGetNext(ReadOnlySpan<ulong> skip, out RunnableQueue queue)
     {
         // Design: every engine asks once per Step slice, idle or not; with nothing slotted or waiting, Pick and Refill
-        // below would change nothing, so answer at once (an idle Step was ≈ 260 ns, mostly these scans; issue perf2).
+        // below would change nothing, so answer at once (an idle Step was ≈ 260 ns, mostly these scans; docs/performance.md).
         if (_waitingMask == 0 && !AnySlotted())
         {
             queue = default;

@@ -2,8 +2,8 @@ namespace Coproc.Fast.Driver.Diagnostics;
 
 /// <summary>
 /// Where scheduling events go. Emitters check <see cref="IsEnabled"/> before building an event, so a run with
-/// nobody listening pays one predictable branch per would-be event (ARCHITECTURE.md, "Observability is built
-/// in … at no cost when disabled").
+/// nobody listening pays one predictable branch per would-be event (docs/observability.md: tracing
+/// costs nothing when disabled).
 /// </summary>
 public interface ITraceSink
 {

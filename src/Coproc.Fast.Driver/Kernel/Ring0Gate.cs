@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace Coproc.Fast.Driver.Kernel;
 
 /// <summary>
-/// The one door from ring 3 into ring 0 (ARCHITECTURE.md "Ring0Gate"). Every entry copies the caller's
+/// The one door from ring 3 into ring 0 (docs/concepts.md "The pipeline"). Every entry copies the caller's
 /// arguments into a kernel-owned buffer (seed 001 §3.7), charges the transition per <see cref="Ring0GatePolicy"/>
 /// and counts the entry against the calling process, so the ring-3 path can show one entry for registration and none
 /// per submission (seed 003 claim). Thread-safe; no allocation and no interlocked operation per entry in steady state

@@ -1,6 +1,6 @@
 namespace Coproc.Fast.Driver.Kernel;
 
-/// <summary>How the <see cref="Ring0Gate"/> charges a ring-3 → ring-0 transition (ARCHITECTURE.md "Ring0Gate").</summary>
+/// <summary>How the <see cref="Ring0Gate"/> charges a ring-3 → ring-0 transition (docs/concepts.md "The pipeline").</summary>
 public enum Ring0GatePolicy
 {
     /// <summary>No charge: arguments are still copied in and entries counted.</summary>

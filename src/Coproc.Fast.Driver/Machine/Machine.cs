@@ -11,7 +11,7 @@ using Coproc.Fast.Device.Display;
 namespace Coproc.Fast.Driver;
 
 /// <summary>
-/// The composition root (ARCHITECTURE.md): a <see cref="Coprocessor"/>, VidMm, the residency manager, the ring-0
+/// The composition root (docs/concepts.md): a <see cref="Coprocessor"/>, VidMm, the residency manager, the ring-0
 /// gate, the KMD and the basic-model scheduler, wired through the hardware interface only, run either
 /// deterministically on a virtual clock or with real threads (<see cref="MachineRunMode"/>).
 /// </summary>
@@ -56,7 +56,7 @@ public sealed partial class Machine : IDisposable
             if (_direct is not null && gate.Policy == Ring0GatePolicy.Modeled && gate.ChargeVirtualCycles is null)
             {
                 // Deterministic mode: the modeled kernel transition is CPU time during which the device keeps running,
-                // so each entry advances the virtual clock by its cost (ARCHITECTURE.md "Ring0Gate").
+                // so each entry advances the virtual clock by its cost (docs/concepts.md "The pipeline").
                 gate = gate with { ChargeVirtualCycles = ChargeGate };
             }
             Gate = new Ring0Gate(gate);

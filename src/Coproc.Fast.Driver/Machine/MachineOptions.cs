@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Driver;
 
-/// <summary>How a <see cref="Machine"/> drives time (ARCHITECTURE.md "Two ways to run the same code").</summary>
+/// <summary>How a <see cref="Machine"/> drives time (docs/concepts.md "Two ways to run").</summary>
 public enum MachineRunMode
 {
     /// <summary>One thread, a virtual clock; device steps, interrupt handling, preparation jobs and timers are events on it.</summary>

@@ -3,7 +3,7 @@ using Coproc.Fast.Device.Memory;
 namespace Coproc.Fast.Driver.VidSch;
 
 /// <summary>
-/// The scheduler's view of the hardware interface (ARCHITECTURE.md "Two ways to run the same code"): memory,
+/// The scheduler's view of the hardware interface (docs/concepts.md "Two ways to run"): memory,
 /// the device clock and MMIO register writes. Deterministic mode writes registers at once; threaded mode posts them
 /// to the device thread, which applies them between steps (no lock on the device's loop).
 /// </summary>

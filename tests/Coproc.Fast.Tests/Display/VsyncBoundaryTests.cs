@@ -6,7 +6,7 @@ using Coproc.Fast.Tests.Engines;
 namespace Coproc.Fast.Tests.Display;
 
 /// <summary>
-/// Coprocessor.Step caches the next vsync boundary while the period is unchanged (issue perf2); these pin that the
+/// Coprocessor.Step caches the next vsync boundary while the period is unchanged (docs/performance.md); these pin that the
 /// vsyncs still land on the multiples of the period in force, however the steps are cut and when the period changes.
 /// </summary>
 public class VsyncBoundaryTests

@@ -3,7 +3,7 @@ using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Tests.Scheduling;
 
-/// <summary>Threaded mode (ARCHITECTURE.md): device, scheduler and worker threads, several submitting threads.</summary>
+/// <summary>Threaded mode (docs/concepts.md): device, scheduler and worker threads, several submitting threads.</summary>
 [TestFixture]
 public sealed class ThreadedStressTests
 {

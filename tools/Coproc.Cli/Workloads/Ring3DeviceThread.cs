@@ -40,7 +40,7 @@ internal sealed class Ring3DeviceThread : IDisposable
         {
             // Step only when there is something to do: a rung doorbell, or a queue still slotted (it used the whole
             // step or its time slice). A Step with nothing to do costs ≈ 60 ns and touches the vector's cache lines the
-            // producer rings, so idle steps are not free even after the idle-Step fast path (issue perf2).
+            // producer rings, so idle steps are not free even after the idle-Step fast path.
             if (vector.AnyPending || !runList.IsEmpty)
             {
                 _device.Step(StepCycles);
