@@ -34,8 +34,11 @@ internal sealed class Ring3ContextDriver : IScenarioContext
     private readonly SubmissionTargets _targets;
     private readonly PhysicalAddress _fence;
     private readonly uint[] _packets;
-    private const int TimestampSlots = 64; // (start, end) pairs at fence page + 128, by submission index
-    private readonly Queue<long> _inFlight = new();
+    private const int TimestampSlots = 64; // (start, end) pairs at fence page + 128, in submission order
+    // (submission index, its TIMESTAMP slot). Slots go round in submission order, so two submissions in flight share
+    // one only with more than TimestampSlots in flight (a plan index, skipping held-back submissions, could sooner).
+    private readonly Queue<(long Index, int Slot)> _inFlight = new();
+    private long _cursor;
     private bool _headStarted;
 
     public Ring3ContextDriver(Machine machine, UserQueueRegistrar registrar, ScenarioProcess process, ContextSpec spec, int index,
@@ -138,9 +141,10 @@ internal sealed class Ring3ContextDriver : IScenarioContext
         var costs = _machine.Device.Options;
         Span<uint> dwords = _packets;
         // TIMESTAMP (start) … the submission … TIMESTAMP (end), FENCE: exact engine cycles for the trace.
-        var slot = _fence.Add(128 + (ulong)(index % TimestampSlots) * 16);
+        int slotIndex = (int)(_cursor % TimestampSlots);
+        var slot = _fence.Add(128 + (ulong)slotIndex * 16);
         _machine.Device.Memory.GetSpan(slot, 16).Clear();
-        ulong slotVa = _targets.FenceVa + 128 + (ulong)(index % TimestampSlots) * 16;
+        ulong slotVa = _targets.FenceVa + 128 + (ulong)slotIndex * 16;
         var head = new PacketWriter(dwords);
         head.Timestamp(slotVa);
         int n = head.Written;
@@ -165,7 +169,8 @@ internal sealed class Ring3ContextDriver : IScenarioContext
         }
         _queue.Flush(); // publish + one doorbell write
         if (_inFlight.Count == 0) ProgressSince = cycle;
-        _inFlight.Enqueue(index);
+        _inFlight.Enqueue((index, slotIndex));
+        _cursor++;
         _observer.Submitted(Handle, cycle, (ulong)index + 1, ring0: false);
         return true;
     }
@@ -175,9 +180,10 @@ internal sealed class Ring3ContextDriver : IScenarioContext
     {
         var memory = _machine.Device.Memory;
         ulong fence = memory.Read64(_fence);
-        while (_inFlight.TryPeek(out long index))
+        while (_inFlight.TryPeek(out var head))
         {
-            var slot = _fence.Add(128 + (ulong)(index % TimestampSlots) * 16);
+            long index = head.Index;
+            var slot = _fence.Add(128 + (ulong)head.Slot * 16);
             ulong started = memory.Read64(slot);
             if (!_headStarted && started != 0)
             {

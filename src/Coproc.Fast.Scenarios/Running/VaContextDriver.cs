@@ -51,7 +51,11 @@ internal sealed class VaContextDriver : IScenarioContext
     private readonly AllocationHandle[] _listed = new AllocationHandle[2];
     private readonly UserDmaBuffer[] _buffers;
     private readonly (GpuAllocation Surface, ulong ScanoutPa)[] _primaries;
-    private readonly List<(long Id, int Index, VaTicket Ticket, VaTicket? Flip)> _inFlight = [];
+    private readonly List<(long Id, int Slot, VaTicket Ticket, VaTicket? Flip)> _inFlight = [];
+    // Submissions made so far: picks the DMA buffer and the TIMESTAMP slot of the next one. Buffers retire in order and
+    // at most BufferSlots are in flight, so the next buffer (and slot: TimestampSlots ≥ BufferSlots) is never in use —
+    // which a plan index would not guarantee (indices skipped while the in-flight bound held submissions back).
+    private long _cursor;
     private readonly Dictionary<long, SubmissionStatus> _done = [];
     private long _nextId;
     private bool _headStarted;
@@ -127,9 +131,10 @@ internal sealed class VaContextDriver : IScenarioContext
     public long Submit(int index, MisbehaviourKind? misbehaviour, ulong cycle)
     {
         if (_inFlight.Count >= BufferSlots || _context.State == VaContextState.Error) return 0;
-        var buffer = _buffers[index % BufferSlots];
+        var buffer = _buffers[(int)(_cursor % BufferSlots)];
         var dwords = buffer.Dwords;
-        var slot = (ulong)(index % TimestampSlots) * 16;
+        int slotIndex = (int)(_cursor % TimestampSlots);
+        var slot = (ulong)slotIndex * 16;
         _machine.Device.Memory.GetSpan(_machine.VidMm.PhysicalAddressOf(_page.Handle, 128 + slot), 16).Clear();
         var w = new PacketWriter(dwords);
         w.Timestamp(_page.Va + 128 + slot);
@@ -181,7 +186,8 @@ internal sealed class VaContextDriver : IScenarioContext
         }
         long id = ++_nextId;
         if (_inFlight.Count == 0) ProgressSince = cycle;
-        _inFlight.Add((id, index, ticket, flip));
+        _inFlight.Add((id, slotIndex, ticket, flip));
+        _cursor++;
         _observer.Submitted(Handle, cycle, (ulong)id, ring0: true);
         return id;
     }
@@ -219,8 +225,8 @@ internal sealed class VaContextDriver : IScenarioContext
         }
         while (_inFlight.Count > 0)
         {
-            var (id, index, ticket, flip) = _inFlight[0];
-            var slot = _machine.VidMm.PhysicalAddressOf(_page.Handle, 128 + (ulong)(index % TimestampSlots) * 16);
+            var (id, slotIndex, ticket, flip) = _inFlight[0];
+            var slot = _machine.VidMm.PhysicalAddressOf(_page.Handle, 128 + (ulong)slotIndex * 16);
             ulong started = memory.Read64(slot);
             if (!_headStarted && started != 0)
             {
