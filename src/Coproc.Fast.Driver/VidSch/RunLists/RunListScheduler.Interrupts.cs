@@ -24,9 +24,6 @@ public sealed partial class RunListScheduler
     /// <summary>Most records one handler run read (several switches behind one interrupt, Fig. 19).</summary>
     public int LargestHistoryBatch { get; private set; }
 
-    /// <summary>Two-element mode: switch interrupts whose outcome said the engine left the head of the current list.</summary>
-    public long HeadsLeft { get; private set; }
-
     /// <summary>Two-element mode: the decision-table outcome of the last context-switch interrupt.</summary>
     public TwoElementOutcome LastTwoElementOutcome { get; private set; }
 
@@ -62,7 +59,7 @@ public sealed partial class RunListScheduler
                         break;
                 }
             }
-            if (RunLists.Refresh()) Confirmed();
+            if (RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
             foreach (var c in _contexts)
             {
                 RetireAndLog(c);
@@ -77,26 +74,11 @@ public sealed partial class RunListScheduler
     private void OnSwitchInterrupt(in InterruptRecord r)
     {
         var reason = (SwitchReason)r.Data0;
-        if (reason == SwitchReason.NewRunList && RunLists.Refresh()) Confirmed();
+        if (reason == SwitchReason.NewRunList && RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
         if (History is not null) return; // the records say it all
         Log(RunListEventKind.Switch, r.ContextId, SwitchDetail((SwitchReason)r.Data0, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
         // Seed 001 §6.4: what the switch means, from the current/pending lists and the running context (query need 3).
         LastTwoElementOutcome = TwoElementRunListRules.Resolve(RunLists.Current, RunLists.Pending, RunLists.RunningContext);
-        // The decision table drives the reaction: once the engine has left the head of the current list (it yielded on
-        // a WAIT, ran empty, or moved on inside a list it took), the head is no longer "already running" — new work of
-        // it needs a new list (RunListScheduler.Reschedule), or it would wait until the engine leaves the second entry.
-        switch (LastTwoElementOutcome)
-        {
-            case TwoElementOutcome.LeftHead:
-            case TwoElementOutcome.PendingLeftHead:
-                _headLeft = true;
-                HeadsLeft++;
-                break;
-            case TwoElementOutcome.StillOnHead:
-            case TwoElementOutcome.PendingHeadRunning:
-                _headLeft = false;
-                break;
-        }
         if (reason == SwitchReason.Empty && _byId.TryGetValue(r.ContextId, out var ctx)) EmptyReported(ctx);
     }
 
@@ -116,13 +98,6 @@ public sealed partial class RunListScheduler
             if (SwitchReasons.IsFault(h.Reason)) OnFault(from, h.Reason, h.FaultAddress);
             else if (h.Reason == SwitchReason.Empty) EmptyReported(from);
         }
-    }
-
-    // A new current list: the engine starts at its head.
-    private void Confirmed()
-    {
-        _headLeft = false;
-        Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
     }
 
     // Every retirement is logged (Detail = the fence reached), whichever path noticed it first.

@@ -12,8 +12,6 @@ public sealed partial class RunListScheduler
     private readonly List<Candidate> _candidates = new();
     private readonly ulong[] _list = new ulong[HardwareRunList.MaxEntries];
     private bool _dirty;
-    private bool _headLeft; // two-element mode: the last switch interrupt's outcome said the engine left the current head
-    private bool _quantumTick; // Reschedule called from the quantum timer
     private bool _timerArmed;
     private ulong _lastTickRunning;
     private ulong _lastTickCycle;
@@ -89,12 +87,7 @@ public sealed partial class RunListScheduler
         int n = 0;
         if (Options.Mechanism == RunListMechanism.TwoElement)
         {
-            // The head is left alone while the engine is on it (or will return to it). When the decision table said the
-            // engine left it (it yielded on a WAIT) and it is still the best candidate, the quantum tick builds a new list
-            // without it (rule 1) so that the next one is headed by it again: a yielded head is retried once per
-            // quantum instead of waiting for the second entry's whole buffer — and not at every interrupt (no churn
-            // while its wait is unsatisfied).
-            if (current.Length > 0 && _candidates[0].SaveArea == current[0] && !(_headLeft && _quantumTick)) return;
+            if (current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
             foreach (var c in _candidates)
             {
                 if (n == TwoElementRunListRules.MaxEntries) break;
@@ -175,13 +168,6 @@ public sealed partial class RunListScheduler
             _lastTickRunning = running;
             _lastTickCycle = now;
             SweepSavedContexts(running);
-            if (_headLeft && RunLists.Current.Length > 0 && running != RunLists.Current[0])
-            {
-                // Seed 001 §6.4: the engine left the head (decision table) and is elsewhere; give the head its turn back.
-                _quantumTick = true;
-                try { Reschedule(); }
-                finally { _quantumTick = false; }
-            }
             bool any = Paging.HasWork;
             foreach (var c in _contexts) any |= c.State == VaContextState.Ready && c.HasWork;
             if (any) ArmTimer(now);
