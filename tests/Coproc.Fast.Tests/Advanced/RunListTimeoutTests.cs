@@ -44,6 +44,34 @@ public class RunListTimeoutTests
         Assert.That(healthy.State, Is.EqualTo(VaContextState.Ready));
     }
 
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void AStoppedContext_IsTakenOffTheEngine_AndItsFailedBufferNeverRunsLater(RunListMechanism mechanism)
+    {
+        // Given a lone context whose buffer WAITs on a counter and then fills a surface, stopped by the timeout.
+        using var rig = new AdvancedRig(AdvancedRig.Small(mechanism) with { QuantumCycles = 100_000, TimeoutCycles = 1_000_000 });
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p, priority: 1);
+        var counter = p.AllocatePinned(4096);
+        var target = p.AllocatePinned(4096);
+        var stuck = rig.Submit(ctx, (ref PacketWriter w) => { w.Wait(counter.Va); w.Fill(target.Va, 0xDEAD, 4096); });
+        rig.Machine.RunFor(3_000_000);
+        Assert.That(ctx.State, Is.EqualTo(VaContextState.Error));
+        Assert.That(stuck.HasFailed, Is.True);
+
+        // When the counter it waited on is written afterwards and the machine runs on.
+        rig.Machine.Device.Memory.Write32(rig.Machine.VidMm.PhysicalAddressOf(counter.Handle, 0), 1);
+        rig.Machine.RunFor(3_000_000);
+
+        // Then the stopped context never ran again: off the engine, its buffer still failed, the surface untouched.
+        Assert.That(rig.Scheduler.RunLists.RunningContext, Is.Not.EqualTo(ctx.SaveArea));
+        Assert.That(rig.Scheduler.RunLists.Current.ToArray(), Does.Not.Contain(ctx.SaveArea));
+        Assert.That(stuck.HasFailed, Is.True);
+        Assert.That(stuck.IsComplete, Is.False);
+        Assert.That(rig.Read32(target, 0), Is.Zero);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+    }
+
     [Test]
     public void AContextWaitingForItsTurn_BehindAHigherPriorityOne_IsNeverStopped()
     {

@@ -81,13 +81,21 @@ public sealed partial class RunListScheduler
         if (Paging.HasWork) _candidates.Add(new Candidate(Paging.SaveArea, VidMmPriority(now), true, 0, VidMmPagingContext.ContextId));
         foreach (var c in _contexts)
             if (c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastHeadCycle, c.Id));
-        if (_candidates.Count == 0) return;
-        _candidates.Sort(CandidateOrder);
         var current = RunLists.Current;
+        // Invariant: a stopped context (State Error: a timeout, or a fault that cannot be served) is never left on the
+        // device — the lists are rebuilt without it at once, and when nothing else has work the list names VidMm's own
+        // context (valid, idle) so the engine leaves it. Otherwise it would run on, and its failed buffers complete.
+        bool stoppedListed = ListsAStoppedContext(current);
+        if (_candidates.Count == 0)
+        {
+            if (!stoppedListed || (current.Length > 0 && current[0] == Paging.SaveArea)) return;
+            _candidates.Add(new Candidate(Paging.SaveArea, VidMmPriority(now), true, 0, VidMmPagingContext.ContextId));
+        }
+        _candidates.Sort(CandidateOrder);
         int n = 0;
         if (Options.Mechanism == RunListMechanism.TwoElement)
         {
-            if (current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
+            if (!stoppedListed && current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
             foreach (var c in _candidates)
             {
                 if (n == TwoElementRunListRules.MaxEntries) break;
@@ -104,6 +112,8 @@ public sealed partial class RunListScheduler
                 _list[n++] = c.SaveArea;
             }
         }
+        // A stopped context listed with only the current head left to run: a list of VidMm's context takes both off.
+        if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != Paging.SaveArea)) _list[n++] = Paging.SaveArea;
         if (n == 0 || current.SequenceEqual(_list.AsSpan(0, n))) return;
         var status = RunLists.TrySubmit(_list.AsSpan(0, n));
         if (status != RunListSubmitStatus.Ok) throw new RunListSubmitException(Options.Engine, status);
@@ -112,6 +122,14 @@ public sealed partial class RunListScheduler
         _bus.Kick();
         Log(RunListEventKind.RunListSubmitted, IdOf(_list[0]), (ulong)n);
         ArmTimer(now);
+    }
+
+    private bool ListsAStoppedContext(ReadOnlySpan<ulong> current)
+    {
+        foreach (ulong sa in current)
+            if (_bySaveArea.TryGetValue(sa, out var c) && c.State == VaContextState.Error) return true;
+        ulong running = RunLists.RunningContext;
+        return running != 0 && _bySaveArea.TryGetValue(running, out var r) && r.State == VaContextState.Error;
     }
 
     /// <summary>Faults found by the periodic saved-context sweep rather than by an interrupt or a history record.</summary>
