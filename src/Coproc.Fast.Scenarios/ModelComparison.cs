@@ -79,6 +79,9 @@ public sealed class ModelComparison
         ArgumentNullException.ThrowIfNull(metric);
         var rows = Reports[i].Rows;
         if (metric.Summed) return rows.Sum(metric.Value);
+        // A context that completed nothing has no latency samples (its percentiles read 0): it must not make a model
+        // that starved it look best, so only contexts with completed buffers are compared.
+        rows = rows.Where(r => r.BuffersCompleted > 0).ToList();
         if (rows.Count == 0) return 0;
         // Shares and latencies do not add up: the verdict looks at the context that fares worst.
         return metric.HigherIsBetter ? rows.Min(metric.Value) : rows.Max(metric.Value);

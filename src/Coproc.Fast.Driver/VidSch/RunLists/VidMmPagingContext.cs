@@ -22,6 +22,7 @@ public sealed class VidMmPagingContext
     private readonly ResidencyManager _residency;
     private readonly DeviceMemory _memory;
     private readonly Queue<uint[]> _overflow = new();
+    private readonly Queue<(AllocationHandle Buffer, ulong Last)> _buffers = new(); // large paging buffers, by last fence value
     private uint[] _scratch = new uint[4096];
 
     /// <summary>Creates the context (pinned ring and fence page in local memory).</summary>
@@ -79,29 +80,41 @@ public sealed class VidMmPagingContext
         }
         LastSubmitted += (ulong)fences;
         BuffersSubmitted++;
-        // A paging buffer larger than a quarter of the ring (a big allocation's page-table updates and copies) goes in as
-        // consecutive pieces cut at packet boundaries: the ring executes them in order, so the whole buffer still runs
-        // before its fence, and the device drains the ring between pieces instead of the submission being refused.
-        int max = (int)(Hw.RingBytes / 16);
-        for (int at = 0; at < n;)
+        RetireBuffers();
+        if (n <= Hw.RingBytes / 16)
         {
-            int end = at;
-            while (end < n)
-            {
-                int len = new PacketHeader(_scratch[end]).LengthDwords;
-                if (end > at && end + len - at > max) break;
-                end += len;
-            }
-            var piece = _scratch.AsSpan(at, end - at);
-            if (_overflow.Count != 0 || !Hw.TrySubmit(piece)) _overflow.Enqueue(piece.ToArray());
-            at = end;
+            // Small: the packets go straight into the ring.
+            if (_overflow.Count != 0 || !Hw.TrySubmit(_scratch.AsSpan(0, n))) _overflow.Enqueue(_scratch.AsSpan(0, n).ToArray());
+        }
+        else
+        {
+            // Large (a big allocation's copies and page-table updates): the buffer goes to kernel memory and the ring
+            // gets one privileged INDIRECT to it, so it runs as one unit — its DISABLE/ENABLE_CONTEXT_SWITCH bracket
+            // is never cut by the ring running empty between pieces (the engine leaves an empty ring even with
+            // switching disabled). Freed once the paging fence passes its last value.
+            ulong bytes = ((ulong)n * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
+            var vidmm = _residency.VideoMemory;
+            var h = vidmm.Allocate(bytes, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(_scratch.AsSpan(0, n)).CopyTo(_memory.GetSpan(vidmm.PhysicalAddressOf(h, 0), n * 4));
+            _buffers.Enqueue((h, LastSubmitted));
+            Span<uint> indirect = stackalloc uint[PacketFormat.IndirectDwords];
+            new PacketWriter(indirect).Indirect(_residency.PatchAddress(h, 0), (uint)n, privileged: true);
+            if (_overflow.Count != 0 || !Hw.TrySubmit(indirect)) _overflow.Enqueue(indirect.ToArray());
         }
         return LastSubmitted;
     }
 
     /// <summary>Moves paging buffers that waited for ring space into the ring, in order (after the device caught up).</summary>
+    // Large paging buffers whose last fence value the device has written go back to VidMm.
+    private void RetireBuffers()
+    {
+        ulong done = Completed;
+        while (_buffers.TryPeek(out var b) && b.Last <= done) _residency.VideoMemory.Free(_buffers.Dequeue().Buffer);
+    }
+
     public void Pump()
     {
+        RetireBuffers();
         while (_overflow.TryPeek(out var b) && Hw.TrySubmit(b)) _overflow.Dequeue();
     }
 }
