@@ -56,6 +56,10 @@ internal sealed class VaContextDriver : IScenarioContext
     // at most BufferSlots are in flight, so the next buffer (and slot: TimestampSlots ≥ BufferSlots) is never in use —
     // which a plan index would not guarantee (indices skipped while the in-flight bound held submissions back).
     private long _cursor;
+    private readonly HashSet<long> _unflipped = [];
+
+    /// <summary>Frames whose flip could not be queued (ring full, or no kernel memory for it): rendered, never shown.</summary>
+    public int FlipsRefused { get; private set; }
     private readonly Dictionary<long, SubmissionStatus> _done = [];
     private long _nextId;
     private bool _headStarted;
@@ -177,14 +181,25 @@ internal sealed class VaContextDriver : IScenarioContext
             return 0;
         }
         VaTicket? flip = null;
+        bool flipMissing = false;
         if (_primaries.Length > 0 && misbehaviour is null)
         {
             Span<uint> packets = stackalloc uint[PacketFormat.FlipDwords];
             var f = new PacketWriter(packets);
             f.Flip(_primaries[index % _primaries.Length].ScanoutPa, vsync: true);
-            if (_scheduler.TrySubmitKernelCommands(_context, packets, out var t)) flip = t;
+            try
+            {
+                if (_scheduler.TrySubmitKernelCommands(_context, packets, out var t)) flip = t;
+                else flipMissing = true; // the ring had no room: this frame is rendered but never shown
+            }
+            catch (VidMmException)
+            {
+                flipMissing = true; // no memory for the kernel's privileged buffer (option 3): the frame is not shown
+            }
+            if (flipMissing) FlipsRefused++;
         }
         long id = ++_nextId;
+        if (flipMissing) _unflipped.Add(id);
         if (_inFlight.Count == 0) ProgressSince = cycle;
         _inFlight.Add((id, slotIndex, ticket, flip));
         _cursor++;
@@ -196,9 +211,15 @@ internal sealed class VaContextDriver : IScenarioContext
     public SubmissionStatus StatusOf(long id)
     {
         if (id <= 0 || id > _nextId) return SubmissionStatus.Unknown;
-        if (_done.TryGetValue(id, out var s)) return s;
+        if (_done.TryGetValue(id, out var s))
+            // A frame whose flip was never queued did not reach the display: not presentable.
+            return s == SubmissionStatus.Completed && _unflipped.Contains(id) ? SubmissionStatus.FailedPreparation : s;
         foreach (var f in _inFlight)
-            if (f.Id == id) return Status(f.Ticket, f.Flip) ?? SubmissionStatus.Pending;
+            if (f.Id == id)
+            {
+                var st = Status(f.Ticket, f.Flip) ?? SubmissionStatus.Pending;
+                return st == SubmissionStatus.Completed && _unflipped.Contains(id) ? SubmissionStatus.FailedPreparation : st;
+            }
         return SubmissionStatus.Completed;
     }
 

@@ -518,7 +518,9 @@ internal sealed partial class ScenarioExecution : IDisposable
         if (_model == SchedulingModel.Hardware)
             return $"model hardware: {queues} context(s) as doorbell user queues arbitrated by the device's scheduling core, {kernel} on the kernel path (the display owner's flips).";
         var rl = Machine.RunListScheduler;
+        int refused = _va.Sum(v => v?.FlipsRefused ?? 0);
         return $"model advanced: {va} context(s) on render's run lists ({rl.Options.Mechanism}), {rl.RunListsSubmitted} run lists submitted, " +
+               (refused > 0 ? $"{refused} flip(s) not queued (ring or kernel memory full; those frames were not shown), " : "") +
                $"{_va.Sum(v => v?.Context.PageFaults ?? 0)} page faults served by {rl.PagingServed} paging-thread turns, " +
                $"{_va.Sum(v => v?.Context.BytesPaged ?? 0) / (1 << 20)} MiB paged by VidMm's context; {kernel} context(s) on the kernel path, {queues} user queue(s).";
     }
