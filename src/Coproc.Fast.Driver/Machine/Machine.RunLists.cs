@@ -74,6 +74,6 @@ public sealed partial class Machine
     {
         if (residency is not ResidencyManager rm)
             throw new ArgumentException("the advanced model needs VidMm's ResidencyManager (demand faulting invalidates evicted VAs)", nameof(residency));
-        _runLists = new RunListScheduler(Options.RunLists, VidMm, rm, bus, Scheduler.KernelLock) { Host = new EngineHost(this, RunListSlot) };
+        _runLists = new RunListScheduler(Options.RunLists, VidMm, rm, bus, Scheduler.KernelLock) { Host = new EngineHost(this, RunListSlot), KernelPath = Scheduler };
     }
 }

@@ -459,6 +459,30 @@ public sealed partial class VidSchScheduler
         return n;
     }
 
+    /// <summary>
+    /// Appends the references of every chunk any engine of this scheduler's group has pinned (prepared, parked or in
+    /// flight) — what a residency request of another back end must keep resident (SchedulerGroup invariant 1, across
+    /// back ends: the advanced model's run-list back end shares VidMm with these schedulers). Under the kernel lock.
+    /// </summary>
+    internal void AppendGroupPinned(List<ResourceReference> into)
+    {
+        foreach (var s in _group.Members)
+        {
+            if (s._prepared is { } p) AppendChunk(into, p.Chunk);
+            foreach (var c in s._contexts)
+            {
+                if (c.ParkedChunk is { } parked) AppendChunk(into, parked);
+                foreach (var f in c.InFlight) AppendChunk(into, f);
+            }
+        }
+    }
+
+    private static void AppendChunk(List<ResourceReference> into, InFlightChunk f)
+    {
+        if (f.Buffer is { } fb)
+            for (int i = f.FirstRef; i < f.EndRef; i++) into.Add(fb.References[i]);
+    }
+
     private void AddChunk(ref int n, InFlightChunk f)
     {
         if (f.Buffer is { } fb)

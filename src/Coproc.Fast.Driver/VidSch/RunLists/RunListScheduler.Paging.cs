@@ -74,6 +74,29 @@ public sealed partial class RunListScheduler
         ctx.NotifyRingSpace(); // blocked submitters give up
     }
 
+    private readonly List<ResourceReference> _withPinned = new();
+
+    /// <summary>Fault requests put back on the paging list because serving them would evict kernel-path memory in use.</summary>
+    public long DeferredForKernelPath { get; private set; }
+
+    /// <summary>The machine's kernel-path scheduler group (any member), whose pinned chunks this back end must not evict.</summary>
+    internal VidSchScheduler? KernelPath { get; set; }
+
+    // Invariant (VidSch's SchedulerGroup invariant 1, across back ends): a residency request of the run-list back end
+    // includes every chunk the kernel path has pinned on any engine (prepared, parked, in flight), so VidMm never moves
+    // memory a kernel-path buffer in flight uses. (The other direction is safe by design: the kernel path evicting a
+    // VA allocation invalidates its mappings, and the VA context faults it back in.)
+    private ReadOnlySpan<ResourceReference> WithKernelPathPinned(ReadOnlySpan<ResourceReference> refs, out int pinned)
+    {
+        pinned = 0;
+        if (KernelPath is null) return refs;
+        _withPinned.Clear();
+        foreach (var r in refs) _withPinned.Add(r);
+        KernelPath.AppendGroupPinned(_withPinned);
+        pinned = _withPinned.Count - refs.Length;
+        return pinned == 0 ? refs : CollectionsMarshal.AsSpan(_withPinned);
+    }
+
     // Hands the paging operations in _commands to VidMm's context and charges their bytes to the context they serve.
     private void SubmitPaging(VaContext ctx)
     {
@@ -104,13 +127,19 @@ public sealed partial class RunListScheduler
             if (!PagingList.TryTake(now, out var req)) return;
             var ctx = req.Context;
             _commands.Clear();
-            var outcome = Residency.MakeResident(req.Resources, (int)ctx.Id, _commands);
+            var outcome = Residency.MakeResident(WithKernelPathPinned(req.Resources, out int pinned), (int)ctx.Id, _commands);
             if (outcome == ResidencyOutcome.DoesNotFit && req.Resources.Length > 1 && ctx.Process.TryFind(req.FaultVa, out var a))
             {
                 // The whole list does not fit: bring in only what the fault names (the page-level answer).
-                outcome = Residency.MakeResident([VaProcess.Reference(a.Handle)], (int)ctx.Id, _commands);
+                outcome = Residency.MakeResident(WithKernelPathPinned([VaProcess.Reference(a.Handle)], out pinned), (int)ctx.Id, _commands);
             }
-            if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
+            if (outcome == ResidencyOutcome.DoesNotFit && pinned > 0)
+            {
+                // It would fit without evicting what kernel-path buffers in flight use: wait for them to retire.
+                PagingList.Add(req);
+                DeferredForKernelPath++;
+            }
+            else if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
             else
             {
                 if (outcome == ResidencyOutcome.PagingRequired) SubmitPaging(ctx);

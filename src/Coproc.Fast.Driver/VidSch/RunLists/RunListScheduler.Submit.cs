@@ -84,7 +84,7 @@ public sealed partial class RunListScheduler
         lock (KernelLock)
         {
             _commands.Clear();
-            var outcome = Residency.MakeResident(refs, (int)context.Id, _commands);
+            var outcome = Residency.MakeResident(WithKernelPathPinned(refs, out _), (int)context.Id, _commands);
             if (outcome == ResidencyOutcome.PagingRequired)
                 SubmitPaging(context);
             // DoesNotFit: no prefetch — the buffer demand-faults what it really touches.
