@@ -103,6 +103,7 @@ public sealed partial class RunListScheduler
     {
         lock (KernelLock) Log(RunListEventKind.Submitted, context.Id, fence);
         Volatile.Write(ref _workArrived, 1);
+        _bus.Kick(); // threaded mode: wakes a parked device thread, which services the new work (Machine.RunLists.cs)
     }
 
     /// <summary>
