@@ -108,14 +108,9 @@ public class ModelScenarioTests
     [Test]
     public void Compare_Json_HasOneRunPerModel_InTheOrderAsked()
     {
-        var o = new StringWriter();
-        var dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, "compare-json");
-        Directory.CreateDirectory(dir);
-        var file = Path.Combine(dir, "tiny.json");
-        File.WriteAllText(file, Tiny.Replace("MODEL", "basic"));
-        int code = Program.Run(["compare", file, "--models", "hardware,basic", "--json", "--out", Path.Combine(dir, "out")], CliConsole.To(o, TextWriter.Null));
+        var (code, output, _) = Compare("compare-json", "--models", "hardware,basic", "--json");
         Assert.That(code, Is.Zero);
-        using var doc = System.Text.Json.JsonDocument.Parse(o.ToString());
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
         var models = doc.RootElement.GetProperty("runs").EnumerateArray().Select(r => r.GetProperty("model").GetString()).ToArray();
         Assert.That(models, Is.EqualTo(new[] { "hardware", "basic" }));
         Assert.That(doc.RootElement.GetProperty("verdicts").GetArrayLength(), Is.EqualTo(ModelComparison.Metrics.Count - 1));
@@ -124,17 +119,24 @@ public class ModelScenarioTests
     [Test]
     public void Compare_Csv_HasAModelColumn_AndOneRowPerContextPerModel()
     {
-        var o = new StringWriter();
-        var dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, "compare-csv");
-        Directory.CreateDirectory(dir);
-        var file = Path.Combine(dir, "tiny.json");
-        File.WriteAllText(file, Tiny.Replace("MODEL", "basic"));
-        int code = Program.Run(["compare", file, "--models", "basic,advanced", "--csv", "--out", Path.Combine(dir, "out")], CliConsole.To(o, TextWriter.Null));
+        var (code, output, file) = Compare("compare-csv", "--models", "basic,advanced", "--csv");
         Assert.That(code, Is.Zero);
-        var lines = o.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.That(lines[0], Does.StartWith("model,process,context,engine,").And.EndWith(",page_faults"));
         Assert.That(lines.Skip(1).Select(l => l.Split(',')[0]), Is.EqualTo(new[] { "basic", "basic", "advanced", "advanced" }));
         Assert.That(Program.Run(["compare", file, "--json", "--csv"], CliConsole.To(TextWriter.Null, TextWriter.Null)), Is.EqualTo(ExitCodes.InvalidInput));
+    }
+
+    // Writes the tiny scenario into a folder of its own and runs `coproc compare` on it with the given options.
+    private static (int Code, string Output, string File) Compare(string folder, params string[] options)
+    {
+        var dir = Path.Combine(TestContext.CurrentContext.WorkDirectory, folder);
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "tiny.json");
+        File.WriteAllText(file, Tiny.Replace("MODEL", "basic"));
+        var o = new StringWriter();
+        int code = Program.Run(["compare", file, .. options, "--out", Path.Combine(dir, "out")], CliConsole.To(o, TextWriter.Null));
+        return (code, o.ToString(), file);
     }
 
     [TestCase("basic,quantum")]
