@@ -87,7 +87,7 @@ internal sealed class ScenarioFileCampaign : ICampaign
         return text;
     }
 
-    private static readonly string[] Keys = ["name", "engine", "priority", "count", "bytes", "path", "mode", "local_memory_bytes", "system_memory_bytes",
+    private static readonly string[] Keys = ["name", "engine", "priority", "count", "bytes", "path", "mode", "model", "local_memory_bytes", "system_memory_bytes",
         "duration_cycles", "seed", "contexts", "processes", "allocations", "submission", "packets", "kind", "interval_cycles", "quantum_cycles", "x"];
 
     private static string MutateNode(ref FuzzRandom rng, JsonNode root)
