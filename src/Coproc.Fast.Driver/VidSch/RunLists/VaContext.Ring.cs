@@ -10,6 +10,12 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 // context's submitters wait (Monitor.Wait releases the lock; Retire/NotifyRingSpace pulse it).
 public sealed partial class VaContext
 {
+    // Option 3's privileged fence slots, handed out in the order entries enter the ring. Invariant: a slot is reused only
+    // after PrivilegedSlots later slot-using entries entered the ring; each such entry is at least two INDIRECTs
+    // (32 bytes) and there are RingBytes / 32 slots, so the entry that used it before has left the ring. (By fence
+    // value, sync-point entries — fence values without a slot — let two entries in flight share a slot.)
+    private ulong _slotCursor;
+
     /// <summary>
     /// Appends one user DMA buffer to the ring if it fits now; returns false (nothing changed) when the ring — or, for
     /// option 1, the copy arena — is full. <paramref name="waitPagingFence"/> ≠ 0 puts a WAIT_FENCE on VidMm's paging
@@ -70,7 +76,7 @@ public sealed partial class VaContext
         if (option == PrivilegeEnforcement.IndirectBit)
         {
             // Option 3: the privileged fence lives in a kernel-built DMA buffer named with INDIRECT bit 0 set (Fig. 21).
-            int slot = (int)(value % (ulong)PrivilegedSlots);
+            int slot = (int)(_slotCursor % (ulong)PrivilegedSlots);
             var slotSpan = MemoryMarshal.Cast<byte, uint>(_memory.GetSpan(PrivilegedPa.Add((ulong)slot * PrivilegedSlotDwords * 4), PrivilegedSlotDwords * 4));
             var pw = new PacketWriter(slotSpan);
             pw.PrivilegedFence(FencePa.Encoded, value, interrupt: true);
@@ -91,6 +97,7 @@ public sealed partial class VaContext
             CopyHead = copyStart + copyDwords;
         }
         if (!Hw.TrySubmit(w.WrittenSpan)) throw new InvalidOperationException("ring space vanished under the context lock");
+        if (option == PrivilegeEnforcement.IndirectBit) _slotCursor++;
         _nextFence = value;
         fence = value;
         Outstanding.Enqueue(new VaSubmission(value, resources, copyStart, copyDwords));
@@ -119,7 +126,7 @@ public sealed partial class VaContext
         {
             fence = 0;
             ulong value = _nextFence + 1;
-            int slot = (int)(value % (ulong)Math.Max(1, PrivilegedSlots));
+            int slot = (int)(_slotCursor % (ulong)Math.Max(1, PrivilegedSlots));
             int dwords = (kernelBuffer is null ? packets.Length : PacketFormat.IndirectDwords)
                 + (option == PrivilegeEnforcement.IndirectBit ? PacketFormat.IndirectDwords : PacketFormat.FenceDwords);
             var entry = new uint[dwords];
@@ -137,6 +144,7 @@ public sealed partial class VaContext
             else w.PrivilegedFence(FencePa.Encoded, value, interrupt: true);
             if (!Hw.HasRoomFor(w.Written)) { RingFullWaits++; return false; }
             if (!Hw.TrySubmit(w.WrittenSpan)) throw new InvalidOperationException("ring space vanished under the context lock");
+            if (option == PrivilegeEnforcement.IndirectBit) _slotCursor++;
             _nextFence = value;
             fence = value;
             Outstanding.Enqueue(new VaSubmission(value, [], 0, 0, kernelBuffer));
