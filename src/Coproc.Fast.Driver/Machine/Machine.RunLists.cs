@@ -29,16 +29,7 @@ public sealed partial class Machine
         _posted!.Kick();
     }
 
-    private void SetRunListTimer(ulong cycle)
-    {
-        long c = (long)Math.Min(cycle, long.MaxValue - 1);
-        long cur;
-        do
-        {
-            cur = Interlocked.Read(ref _runListTimerAt);
-            if (cur <= c && cur != long.MaxValue) return; // keep the earlier one (it re-arms what it still needs)
-        } while (Interlocked.CompareExchange(ref _runListTimerAt, c, cur) != cur);
-    }
+    private void SetRunListTimer(ulong cycle) => ArmEarliest(ref _runListTimerAt, cycle);
 
     // Threaded mode, device thread, between steps: the run-list back end's whole register traffic happens here.
     // Returns true when it did something (the device should step even if it looked idle).

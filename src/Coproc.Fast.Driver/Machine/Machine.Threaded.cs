@@ -152,18 +152,21 @@ public sealed partial class Machine
 
     private void SignalWorker() => _workerSignal.Release();
 
-    private void SetThreadedTimer(ulong cycle)
+    private void SetThreadedTimer(ulong cycle) => ArmEarliest(ref _timerAt, cycle);
+
+    // Arms a threaded-mode timer slot (long.MaxValue: none) at `cycle` unless an earlier one is armed. An earlier timer
+    // is kept even once it has expired but not fired yet: replacing it with a later one would postpone the quantum
+    // ends and timeouts it stood for (one timer serves several requesters; firing re-runs all of them, so the later
+    // request is re-armed then).
+    private static void ArmEarliest(ref long slot, ulong cycle)
     {
         long c = (long)Math.Min(cycle, long.MaxValue - 1);
         long cur;
         do
         {
-            cur = Interlocked.Read(ref _timerAt);
-            // Keep an earlier timer even once it has expired but the scheduler thread has not fired it yet: replacing
-            // it with a later one would postpone the other engines' quantum ends and timeouts it stood for (one
-            // timer serves every engine; firing re-runs all of them, so the later request is re-armed then).
+            cur = Interlocked.Read(ref slot);
             if (cur <= c && cur != long.MaxValue) return;
-        } while (Interlocked.CompareExchange(ref _timerAt, c, cur) != cur);
+        } while (Interlocked.CompareExchange(ref slot, c, cur) != cur);
     }
 
     /// <summary>The cycle the shared threaded-mode timer fires at (long.MaxValue: none); for tests.</summary>

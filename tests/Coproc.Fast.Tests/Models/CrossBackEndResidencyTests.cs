@@ -53,9 +53,9 @@ public class CrossBackEndResidencyTests
         // Then both finished and every byte is right: the kernel-path allocation holds its last round, the surfaces theirs.
         Assert.That(kernel.StatusOf(kernel.Submitted), Is.EqualTo(Coproc.Fast.Driver.VidSch.SubmissionStatus.Completed));
         Assert.That(ticket.IsComplete, Is.True, ctx.ErrorReason);
-        AssertAll(Read(m, a, 4 * Chunk), 0x0A0A0A06u, "the kernel-path allocation");
-        AssertAll(Read(m, s1.Handle, 3 * Chunk), 0x11111111u, "surface 1");
-        AssertAll(Read(m, s2.Handle, 3 * Chunk), 0x22222222u, "surface 2");
+        AssertAll(ModelWorkload.Read(m, a, 4 * Chunk), 0x0A0A0A06u, "the kernel-path allocation");
+        AssertAll(ModelWorkload.Read(m, s1.Handle, 3 * Chunk), 0x11111111u, "surface 1");
+        AssertAll(ModelWorkload.Read(m, s2.Handle, 3 * Chunk), 0x22222222u, "surface 2");
     }
 
     // Reports the first wrong word only (NUnit would print megabytes).
@@ -65,12 +65,5 @@ public class CrossBackEndResidencyTests
         int bad = -1;
         for (int i = 0; i < words.Length && bad < 0; i++) if (words[i] != expected) bad = i;
         Assert.That(bad, Is.EqualTo(-1), bad < 0 ? "" : $"{what}: word {bad} is 0x{words[bad]:X8}, expected 0x{expected:X8}");
-    }
-
-    private static byte[] Read(Machine m, Coproc.Fast.Driver.VidMm.AllocationHandle h, int bytes)
-    {
-        var result = new List<byte>(bytes);
-        foreach (var e in m.VidMm.ExtentsOf(h)) result.AddRange(m.Device.Memory.GetSpan(e.Address, (int)e.Bytes).ToArray());
-        return [.. result.Take(bytes)];
     }
 }

@@ -53,7 +53,7 @@ public class EveryModelServicesTests
         Assert.That(m.RunUntilIdle(), Is.True);
 
         // Then the copy saw the producer's whole fill (the wait held it back), and the flip became visible at a vsync.
-        var bytes = ModelWorkload.Read(m, copy).AsSpan(0, Frame).ToArray();
+        var bytes = ModelWorkload.Read(m, copy, Frame);
         Assert.That(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(bytes).ToArray(), Is.All.EqualTo(0x5A5A5A5Au));
         Assert.That(m.Display.StatusOf(consumer, flip), Is.EqualTo(FlipStatus.Presented));
         Assert.That(m.Scheduler.QuerySynchronizationObject(filled).Count, Is.Zero);
@@ -92,12 +92,7 @@ public class EveryModelServicesTests
         var w = new PacketWriter(packets);
         w.Fill(targetVa, 0x22222222u, Frame);
         w.Fence(fenceVa, 1);
-        for (int off = 0; off < w.Written;)
-        {
-            int len = new PacketHeader(packets[off]).LengthDwords;
-            Assert.That(queue.TryWrite(packets.AsSpan(off, len)), Is.True);
-            off += len;
-        }
+        ModelWorkload.Write(queue, w.WrittenSpan);
         queue.Flush();
         // The advanced model: a user-built buffer on the run-list engine, faulting its surface in, from this thread too.
         Coproc.Fast.Driver.VidSch.RunLists.VaTicket? vaTicket = null;
@@ -125,7 +120,7 @@ public class EveryModelServicesTests
         if (vaTicket is { } vt)
         {
             Assert.That(vt.IsComplete, Is.True, "the user buffer retired through the run lists");
-            var bytes = ModelWorkload.Read(m, vaSurface.Handle).AsSpan(0, Frame).ToArray();
+            var bytes = ModelWorkload.Read(m, vaSurface.Handle, Frame);
             Assert.That(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(bytes).ToArray(), Is.All.EqualTo(0x33333333u));
         }
     }

@@ -138,12 +138,7 @@ internal static class ModelWorkload
                 if (op.IsCopy) w.Copy(va[op.Destination] + op.Offset, va[op.Source] + op.Offset, op.Bytes);
                 else w.Fill(va[op.Destination] + op.Offset, op.Pattern, op.Bytes);
             w.Fence(fenceVa, (ulong)b + 1);
-            for (int off = 0; off < w.Written;)
-            {
-                int len = new PacketHeader(packets[off]).LengthDwords;
-                Assert.That(queue.TryWrite(packets.AsSpan(off, len)), Is.True, "room in the queue");
-                off += len;
-            }
+            Write(queue, w.WrittenSpan);
             queue.Flush(); // publish + one doorbell write: no gate crossing
         }
         ulong last = (ulong)batches.Count;
@@ -158,11 +153,22 @@ internal static class ModelWorkload
         return h;
     }
 
-    /// <summary>An allocation's bytes where VidMm says they live now (every extent, in order).</summary>
-    public static byte[] Read(Machine m, AllocationHandle h)
+    /// <summary>The first <paramref name="bytes"/> of an allocation where VidMm says they live now (every extent, in order).</summary>
+    public static byte[] Read(Machine m, AllocationHandle h, int bytes = (int)SurfaceBytes)
     {
-        var bytes = new List<byte>();
-        foreach (var e in m.VidMm.ExtentsOf(h)) bytes.AddRange(m.Device.Memory.GetSpan(e.Address, (int)e.Bytes).ToArray());
-        return [.. bytes.Take((int)SurfaceBytes)];
+        var result = new List<byte>(bytes);
+        foreach (var e in m.VidMm.ExtentsOf(h)) result.AddRange(m.Device.Memory.GetSpan(e.Address, (int)e.Bytes).ToArray());
+        return [.. result.Take(bytes)];
+    }
+
+    /// <summary>Writes whole packets into a user queue (no publish), asserting there is room.</summary>
+    public static void Write(UserQueue queue, ReadOnlySpan<uint> packets)
+    {
+        for (int off = 0; off < packets.Length;)
+        {
+            int len = new PacketHeader(packets[off]).LengthDwords;
+            Assert.That(queue.TryWrite(packets.Slice(off, len)), Is.True, "room in the queue");
+            off += len;
+        }
     }
 }

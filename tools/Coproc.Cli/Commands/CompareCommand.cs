@@ -148,19 +148,17 @@ public static class CompareCommand
             w.WriteStartArray("verdicts");
             foreach (var v in comparison.Verdicts()) w.WriteStringValue(v);
             w.WriteEndArray();
+            // Each run's full report: the same object `coproc run --json` prints, in model order.
             w.WriteStartArray("runs");
+            for (int i = 0; i < comparison.Reports.Count; i++)
+            {
+                using var run = new StringWriter();
+                ReportFormats.WriteJson(run, comparison.Reports[i], files[i]);
+                w.WriteRawValue(run.ToString());
+            }
             w.WriteEndArray();
             w.WriteEndObject();
         }
-        // Each run's full report (the same object `coproc run --json` prints), keyed by model.
-        var runs = new StringBuilder();
-        for (int i = 0; i < comparison.Reports.Count; i++)
-        {
-            using var sw = new StringWriter();
-            ReportFormats.WriteJson(sw, comparison.Reports[i], files[i]);
-            runs.Append(i == 0 ? "" : ",\n").Append(sw.ToString().TrimEnd());
-        }
-        string head = Encoding.UTF8.GetString(ms.ToArray());
-        output.WriteLine(head.Replace("\"runs\": []", "\"runs\": [\n" + runs + "\n  ]", StringComparison.Ordinal));
+        output.WriteLine(Encoding.UTF8.GetString(ms.ToArray()));
     }
 }
