@@ -106,4 +106,11 @@ public sealed partial class VidSchScheduler
     }
 
     private bool PagingHasWork => _pagingRecords.Count > 0;
+
+    /// <summary>The last paging-fence value any engine's scheduler has issued (a paging buffer recorded); caller holds
+    /// the kernel lock.</summary>
+    internal ulong PagingIssuedUnlocked => _pagingIssued;
+
+    /// <summary>The paging fence as the device last wrote it in memory (every paging buffer up to it has executed).</summary>
+    internal ulong PagingCompletedInMemory => Volatile.Read(ref _bus.Memory.System.Ref<ulong>(_pagingFence.Offset));
 }

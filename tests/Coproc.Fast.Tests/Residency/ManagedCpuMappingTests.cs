@@ -60,4 +60,35 @@ public sealed class ManagedCpuMappingTests
         lock (h.Scheduler.KernelLock) h.Machine.VidMm.UnmapFromCpu(cpu, va);
         Assert.That(h.Machine.VidMm.IsCpuPinned(shared), Is.False, "unmap released it");
     }
+
+    [Test]
+    public void GivenAPageInRecordedButNotYetExecuted_WhenTheCpuMapsAndWrites_ThenTheWriteSurvivesThePageInAndTheDeviceReadsIt()
+    {
+        // Given a buffer whose page-in of `shared` VidMm has recorded (VidMm already names its new place in local memory)
+        // while the paging buffer that copies its bytes there has not executed yet.
+        using var h = new SchedulingHarness(localBytes: 8 * MiB, realResidency: true);
+        var ctx = h.Machine.CreateContext(1);
+        var shared = h.Machine.AllocateManaged(1, ctx, 64 * KiB);
+        var copy = h.Machine.AllocateManaged(1, ctx, 64 * KiB);
+        long first = h.Submit(1, ctx, cb => cb.Fill(shared, 0x1000, 0x5A5A5A5A, 4 * KiB));
+        bool inFlight = h.Machine.RunUntil(() =>
+            h.Scheduler.PagingBuffersBuilt > 0 && h.Scheduler.PagingCompletedInMemory != h.Scheduler.PagingIssuedUnlocked);
+        Assert.That(inFlight, Is.True, "a recorded page-in had not executed yet (precondition)");
+        var cpu = h.Machine.VidMm.CreateCpuAddressSpace();
+
+        // When the process maps it and writes through the mapping.
+        ulong va = h.Machine.MapToCpu(cpu, shared, 0, 64 * KiB, CpuAddressHalf.User);
+        cpu.Write32(va + 0x40, 0xFEED_BEEFu);
+
+        // Then the page-in did not overwrite the write: a later buffer copies what the CPU wrote, beside the device's fill.
+        Assert.That(h.Scheduler.PagingCompletedInMemory, Is.EqualTo(h.Scheduler.PagingIssuedUnlocked), "mapping waited for the paging");
+        long second = h.Submit(1, ctx, cb => cb.Copy(shared, 0, copy, 0, 64 * KiB));
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        Assert.That(new[] { ctx.StatusOf(first), ctx.StatusOf(second) }, Is.All.EqualTo(SubmissionStatus.Completed));
+        Assert.That(h.Read32(copy, 0x40), Is.EqualTo(0xFEED_BEEFu), "the device read what the CPU wrote");
+        Assert.That(h.Read32(copy, 0x1000), Is.EqualTo(0x5A5A5A5Au), "and what the first buffer filled");
+        Assert.That(cpu.Read32(va + 0x1000), Is.EqualTo(0x5A5A5A5Au), "the CPU reads the device's fill through the mapping");
+        h.Machine.UnmapFromCpu(cpu, va);
+        Assert.That(h.Machine.VidMm.IsCpuPinned(shared), Is.False, "unmap released it");
+    }
 }

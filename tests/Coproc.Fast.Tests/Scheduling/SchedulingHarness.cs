@@ -68,16 +68,32 @@ internal sealed class SchedulingHarness : IDisposable
 
     public uint Read32(AllocationHandle h, ulong offset) => BitConverter.ToUInt32(Read(h), (int)offset);
 
+    /// <summary>
+    /// Writes the allocation's first bytes the way <see cref="Machine.MapToCpu"/> gives CPU access: only once every paging
+    /// transfer recorded so far has executed (a page-in planned but not yet copied would overwrite the write), and under
+    /// the kernel lock so no new move is planned meanwhile. Deterministic mode runs the machine while it waits.
+    /// </summary>
     public void Write(AllocationHandle h, ReadOnlySpan<byte> data)
     {
         var vidmm = Machine.VidMm;
-        int at = 0;
-        foreach (var e in vidmm.ExtentsOf(h))
+        while (true)
         {
-            if (at >= data.Length) break;
-            int n = Math.Min((int)e.Bytes, data.Length - at);
-            data.Slice(at, n).CopyTo(vidmm.Memory.GetSpan(e.Address, n));
-            at += n;
+            ulong target;
+            lock (Scheduler.KernelLock) target = Scheduler.PagingIssuedUnlocked;
+            Assert.That(Machine.WaitForPaging(target, 0), Is.True, "recorded paging executed (failure guard)");
+            lock (Scheduler.KernelLock)
+            {
+                if (Scheduler.PagingIssuedUnlocked != target) continue; // another move was planned meanwhile
+                int at = 0;
+                foreach (var e in vidmm.ExtentsOf(h))
+                {
+                    if (at >= data.Length) break;
+                    int n = Math.Min((int)e.Bytes, data.Length - at);
+                    data.Slice(at, n).CopyTo(vidmm.Memory.GetSpan(e.Address, n));
+                    at += n;
+                }
+                return;
+            }
         }
     }
 

@@ -1,0 +1,74 @@
+using Coproc.Fast.Driver.Cpu;
+using Coproc.Fast.Driver.VidMm;
+
+namespace Coproc.Fast.Driver;
+
+// CPU access to allocations the way a driver's Lock gives it (seed 002: device memory mapped "at any time"; seed 001
+// §3.6: paging buffers move allocations on the device). Planning a move and executing it are two moments: VidMm records
+// an allocation at its new place when the residency manager commits the move, and the paging buffer that copies the
+// bytes runs on the device later. A CPU access in between read stale bytes, and a CPU write was overwritten when the
+// paging COPY executed (a WAIT satisfied by such a write then spun for ever).
+// Invariant: MapToCpu returns only once (1) the allocation is pinned where it is (nothing moves it while mapped) and
+// (2) every paging transfer recorded before the pin has executed on the device — so the bytes at the mapped place are
+// the allocation's, and stay its until the last unmap.
+public sealed partial class Machine
+{
+    /// <summary>
+    /// Maps [<paramref name="offset"/>, +<paramref name="bytes"/>) of <paramref name="allocation"/> into
+    /// <paramref name="space"/> (<see cref="VideoMemoryManager.MapToCpu"/>: a managed allocation is pinned where it is
+    /// until the last unmap) and waits until every paging transfer recorded before the pin — on every engine's paging
+    /// context and, in the advanced model, VidMm's run-list paging context — has executed on the device, so the CPU
+    /// sees and changes the allocation's own bytes. Deterministic mode runs the machine until then; threaded mode
+    /// spins (the machine's threads execute the paging). Any thread; takes the kernel lock to map.
+    /// </summary>
+    /// <returns>The CPU address of the first mapped byte.</returns>
+    /// <exception cref="VidMmException">Bad handle or range, or no CPU VA or aperture space; nothing changes.</exception>
+    /// <exception cref="TimeoutException">The paging did not complete within 10 G cycles (deterministic) or 30 s
+    /// (threaded: a failure guard); the mapping is removed again.</exception>
+    public ulong MapToCpu(CpuAddressSpace space, AllocationHandle allocation, ulong offset, ulong bytes, CpuAddressHalf half,
+        bool writable = true)
+    {
+        ulong va, kernelTarget, runListTarget;
+        lock (Scheduler.KernelLock)
+        {
+            va = VidMm.MapToCpu(space, allocation, offset, bytes, half, writable);
+            kernelTarget = Scheduler.PagingIssuedUnlocked;
+            runListTarget = _runLists?.Paging.LastSubmitted ?? 0;
+        }
+        if (!WaitForPaging(kernelTarget, runListTarget))
+        {
+            lock (Scheduler.KernelLock) VidMm.UnmapFromCpu(space, va);
+            throw new TimeoutException($"the paging recorded before mapping {allocation} did not complete");
+        }
+        return va;
+    }
+
+    /// <summary>Drops a mapping <see cref="MapToCpu"/> returned (<see cref="VideoMemoryManager.UnmapFromCpu"/>); any thread.</summary>
+    /// <exception cref="VidMmException"><see cref="VidMmError.NotMapped"/> when no map request returned <paramref name="va"/>.</exception>
+    public void UnmapFromCpu(CpuAddressSpace space, ulong va)
+    {
+        lock (Scheduler.KernelLock) VidMm.UnmapFromCpu(space, va);
+    }
+
+    // True once the kernel paging fence has reached `kernel` and the run-list paging context's fence `runList` — read
+    // from the fences in memory, which the device writes: the device's own word, not the driver's view of it.
+    private bool PagingReached(ulong kernel, ulong runList) =>
+        (long)(Scheduler.PagingCompletedInMemory - kernel) >= 0
+        && (_runLists is null || (long)(_runLists.Paging.Completed - runList) >= 0);
+
+    // Waits until PagingReached(kernel, runList); false on the failure guard's timeout.
+    internal bool WaitForPaging(ulong kernel, ulong runList)
+    {
+        if (PagingReached(kernel, runList)) return true;
+        if (_posted is null) return RunUntil(() => PagingReached(kernel, runList));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var spin = new SpinWait();
+        while (!PagingReached(kernel, runList))
+        {
+            if (ThreadFailure is { } f) throw new InvalidOperationException("a machine thread failed", f);
+            if (sw.Elapsed > TimeSpan.FromSeconds(30)) return false;
+            spin.SpinOnce();
+        }
+        return true;
+    }
+}
