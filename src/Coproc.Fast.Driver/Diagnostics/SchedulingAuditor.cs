@@ -129,8 +129,11 @@ public sealed class SchedulingAuditor
                     var a = e.Contexts[i];
                     long outstanding = ctx.Submitted - ctx.Completed - ctx.Failed;
                     // Preempted while running since its last completion: a long buffer being served in turns, not stuck.
+                    // A wait starts when the context's work became pending (its submission, OnSubmitted), not at its
+                    // last progress: a context idle for long that submits at the end has waited no time.
+                    ulong since = Math.Max(a.PendingSince, a.LastProgress);
                     if (outstanding > 0 && !a.PreemptedSinceProgress)
-                        NoteOutstanding(e.Engine, ctx.Id, Name(ctx.Id), outstanding, Math.Max(a.PendingSince, a.LastProgress), cycle,
+                        NoteOutstanding(e.Engine, ctx.Id, Name(ctx.Id), outstanding, since, cycle,
                             e.Threshold(_o.StarvationQuanta) * (ulong)competing.GetValueOrDefault(ctx.Priority, 1));
                 }
             }
@@ -155,6 +158,25 @@ public sealed class SchedulingAuditor
         if (outstanding <= 0 || end <= since || end - since <= threshold) return;
         Add(new SchedulingFinding(SchedulingFindingKind.QueuedAtEnd, engine, id, since, end - since,
             $"{name}: {outstanding} buffer(s) still queued at the end; no progress on {Engine(engine)} for the last {Ms(end - since)}"));
+    }
+
+    /// <summary>
+    /// A buffer of <paramref name="context"/> was queued at <paramref name="now"/> (under the kernel lock): a context
+    /// that had nothing outstanding starts waiting now — before the next scheduling pass sees the buffer.
+    /// </summary>
+    internal static void OnSubmitted(EngineState e, VidSchContext context, ulong now)
+    {
+        var contexts = e.Scheduler.Contexts;
+        while (e.Contexts.Count < contexts.Count) e.Contexts.Add(new ContextAudit { LastProgress = now, PendingSince = now });
+        for (int i = 0; i < contexts.Count; i++)
+        {
+            if (!ReferenceEquals(contexts[i], context)) continue;
+            var a = e.Contexts[i];
+            long outstanding = context.Submitted - context.Completed - context.Failed;
+            if (outstanding > 0 && a.Outstanding <= 0) a.PendingSince = now;
+            a.Outstanding = outstanding;
+            return;
+        }
     }
 
     /// <summary>A scheduling pass of <paramref name="e"/>'s scheduler ended at <paramref name="now"/> (under its kernel lock).</summary>

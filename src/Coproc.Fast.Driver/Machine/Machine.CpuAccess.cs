@@ -28,14 +28,15 @@ public sealed partial class Machine
     public ulong MapToCpu(CpuAddressSpace space, AllocationHandle allocation, ulong offset, ulong bytes, CpuAddressHalf half,
         bool writable = true)
     {
-        ulong va, kernelTarget, runListTarget;
+        ulong va, runListTarget;
+        var kernelTargets = new ulong[VidSch.SchedulerGroup.MaxMembers];
         lock (Scheduler.KernelLock)
         {
             va = VidMm.MapToCpu(space, allocation, offset, bytes, half, writable);
-            kernelTarget = Scheduler.PagingIssuedUnlocked;
+            Scheduler.SnapshotPagingIssued(kernelTargets);
             runListTarget = _runLists?.Paging.LastSubmitted ?? 0;
         }
-        if (!WaitForPaging(kernelTarget, runListTarget))
+        if (!WaitForPaging(kernelTargets, runListTarget))
         {
             lock (Scheduler.KernelLock) VidMm.UnmapFromCpu(space, va);
             throw new TimeoutException($"the paging recorded before mapping {allocation} did not complete");
@@ -50,14 +51,14 @@ public sealed partial class Machine
         lock (Scheduler.KernelLock) VidMm.UnmapFromCpu(space, va);
     }
 
-    // True once the kernel paging fence has reached `kernel` and the run-list paging context's fence `runList` — read
-    // from the fences in memory, which the device writes: the device's own word, not the driver's view of it.
-    private bool PagingReached(ulong kernel, ulong runList) =>
-        (long)(Scheduler.PagingCompletedInMemory - kernel) >= 0
-        && (_runLists is null || (long)(_runLists.Paging.Completed - runList) >= 0);
+    // True once every engine's kernel paging fence has reached `kernel` (index = engine's scheduler in the group) and the
+    // run-list paging context's fence `runList` — read from the fences in memory, which the device writes: the device's
+    // own word, not the driver's view of it.
+    private bool PagingReached(ulong[] kernel, ulong runList) =>
+        Scheduler.PagingReached(kernel) && (_runLists is null || (long)(_runLists.Paging.Completed - runList) >= 0);
 
     // Waits until PagingReached(kernel, runList); false on the failure guard's timeout.
-    internal bool WaitForPaging(ulong kernel, ulong runList)
+    internal bool WaitForPaging(ulong[] kernel, ulong runList)
     {
         if (PagingReached(kernel, runList)) return true;
         if (_posted is null) return RunUntil(() => PagingReached(kernel, runList));

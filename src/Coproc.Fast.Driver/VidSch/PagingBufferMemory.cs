@@ -18,5 +18,16 @@ internal sealed class PagingBufferMemory(AllocationHandle allocation, PhysicalAd
     public int Operations;
     public int Fences;
 
+    /// <summary>Paging-fence value of each other group member this buffer must wait for before it runs (0: none):
+    /// earlier-recorded paging buffers of other engines whose memory it touches.</summary>
+    public readonly ulong[] WaitBefore = new ulong[SchedulerGroup.MaxMembers];
+
+    /// <summary>The memory its operations read and write, as [start, end) of encoded physical addresses, and the
+    /// allocations they move: what a later paging buffer of another engine must not touch before this one ran.</summary>
+    public readonly List<(ulong Start, ulong End)> Ranges = new();
+
+    /// <summary>Allocations its operations move.</summary>
+    public readonly HashSet<AllocationHandle> Moved = new();
+
     public Span<uint> Dwords(DeviceMemory memory) => MemoryMarshal.Cast<byte, uint>(memory.GetSpan(Physical, CapacityDwords * 4));
 }

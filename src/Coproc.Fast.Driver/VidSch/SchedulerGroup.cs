@@ -8,13 +8,13 @@ namespace Coproc.Fast.Driver.VidSch;
 /// the paging fence and its issued / completed values, and the list of members, so that
 /// (1) a residency request of any engine includes the chunks every engine has pinned — VidMm never moves what a
 /// buffer on another engine still uses (seed 001 §5.6: memory never changes under a running context), and
-/// (2) paging buffers run in the order their moves were recorded, whichever engine's ring carries them (one paging
-/// fence, one comparison).
+/// (2) a paging buffer runs after every earlier-recorded paging buffer of another engine whose memory it touches, and a
+/// chunk after the paging buffers that moved what it references (each engine has its own paging fence and ring;
+/// dependencies across engines become WAIT_FENCE packets on the other engine's fence).
 /// </summary>
 /// <remarks>
 /// One lock for all engines keeps every kernel decision serial, as the single scheduler was; the engines still run
-/// in parallel on the device. The cost is that a chunk may wait for an earlier paging buffer queued on another
-/// engine (conservative: its addresses were computed after those moves were recorded).
+/// in parallel on the device, and their paging buffers too unless one touches memory another has yet to move.
 /// </remarks>
 internal sealed class SchedulerGroup
 {
@@ -26,23 +26,19 @@ internal sealed class SchedulerGroup
     /// <summary>The members (one per scheduled engine), in creation order.</summary>
     public List<VidSchScheduler> Members { get; } = new();
 
-    /// <summary>The paging fence (8 bytes, system memory).</summary>
-    public PhysicalAddress PagingFence { get; private set; }
+    /// <summary>Most members a group has (one per engine; each gets an 8-byte paging fence in <see cref="PagingPage"/>).</summary>
+    public const int MaxMembers = 8;
 
-    /// <summary>The allocation holding the paging fence (its kernel-view address is what WAIT_FENCE reads).</summary>
+    /// <summary>The page holding every member's paging fence (member i at byte 8 × i, system memory).</summary>
+    public PhysicalAddress PagingFences { get; private set; }
+
+    /// <summary>The allocation holding the paging fences (their kernel-view addresses are what WAIT_FENCE reads).</summary>
     public AllocationHandle PagingPage => _pagingPage;
 
-    /// <summary>Last paging-fence value written into a kernel paging ring, and the member whose ring holds it.</summary>
-    public ulong PagingWritten;
-
-    /// <summary>The member that wrote <see cref="PagingWritten"/> (a later paging buffer of the same member follows it in ring order).</summary>
-    public VidSchScheduler? PagingWriter;
-
-    /// <summary>Last paging-fence value issued by any member.</summary>
-    public ulong PagingIssued;
-
-    /// <summary>Last paging-fence value read back (the lowest every member agrees has executed).</summary>
-    public ulong PagingCompleted;
+    /// <summary>The member and paging-fence value of the last paging buffer that moved each allocation
+    /// (VidSchScheduler.Prepare.cs, NoteMoves): what a chunk referencing it waits for. Entries whose fence has passed
+    /// may be pruned.</summary>
+    public readonly Dictionary<AllocationHandle, (int Member, ulong Value)> LastMove = new();
 
     /// <summary>Synchronization objects by handle: shared, so contexts of different engines synchronize (VidSchScheduler.Sync.cs).</summary>
     public readonly Dictionary<uint, Sync.SyncObject> SyncObjects = new();
@@ -53,13 +49,13 @@ internal sealed class SchedulerGroup
     /// <summary>Chunks retired by any member so far: a member with a deferred preparation retries when it moves.</summary>
     public long Retirements;
 
-    /// <summary>Allocates the paging fence on first use (the first member's constructor).</summary>
+    /// <summary>Allocates the paging-fence page on first use (the first member's constructor).</summary>
     public void EnsurePagingFence(VideoMemoryManager vidmm)
     {
         if (!_pagingPage.IsNull) return;
         _pagingPage = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
             flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
-        PagingFence = vidmm.PhysicalAddressOf(_pagingPage, 0);
-        vidmm.Memory.Write64(PagingFence, 0);
+        PagingFences = vidmm.PhysicalAddressOf(_pagingPage, 0);
+        vidmm.Memory.GetSpan(PagingFences, 8 * MaxMembers).Clear();
     }
 }

@@ -193,8 +193,10 @@ internal sealed class InFlightChunk
     public readonly List<Coproc.Fast.Driver.VidMm.Residency.ResourceReference> Setup = new();
     public bool Last;                  // the buffer's last chunk: retiring it completes the buffer
     public ulong Fence;                // scheduler fence value written at its end
-    public ulong PagingGate;           // paging fence value every earlier paging buffer reaches
-    public ulong PagingLast;           // paging fence value its own paging buffer reaches (= gate when none)
+    public ulong PagingLast;           // this engine's paging-fence value its own paging buffer ends with (0: none)
+    // Paging-fence value of each group member the chunk waits for before it runs (0: none; index = member): its own
+    // paging buffer, and the last paging buffer of any engine that moved what it references (SchedulerGroup (2)).
+    public readonly ulong[] PagingWait = new ulong[SchedulerGroup.MaxMembers];
     public PagingBufferMemory? Paging; // its paging buffer until written to the kernel paging ring
     public bool PagingOnly;            // its buffer failed (context reset) but VidMm already recorded its moves
 
@@ -204,7 +206,8 @@ internal sealed class InFlightChunk
         Start = End = FirstRef = EndRef = 0;
         Setup.Clear();
         Last = false;
-        Fence = PagingGate = PagingLast = 0;
+        Fence = PagingLast = 0;
+        Array.Clear(PagingWait);
         Paging = null;
         PagingOnly = false;
     }

@@ -63,30 +63,32 @@ public sealed partial class VidSchScheduler
         };
         _pagingContext = ctx;
         _bySaveArea.Add(ctx.SaveArea.Encoded, ctx);
-        _pagingFenceKernelAddress = _rm.PatchAddress(_group.PagingPage, 0);
+        _pagingFenceKernelAddress = _rm.PatchAddress(_group.PagingPage, 8 * (ulong)_member);
     }
 
     /// <summary>
-    /// Writes the chunk's paging buffer into the paging ring (non-interruptible: DISABLE_CONTEXT_SWITCH … ENABLE,
-    /// §3.6) once every earlier paging buffer has executed or precedes it in this same ring (paging buffers run in
-    /// the order VidMm recorded their moves). False: not yet (an earlier one is still queued on another engine, or
-    /// the ring is full).
+    /// Writes the chunk's paging buffer into this engine's paging ring (non-interruptible: DISABLE_CONTEXT_SWITCH …
+    /// ENABLE, §3.6), preceded by a WAIT_FENCE on each other engine's paging fence it depends on (an earlier-recorded
+    /// paging buffer there touches the same memory; SchedulerGroup (2)). Paging buffers of this engine run in ring
+    /// order, which is the order VidMm recorded them. False: the ring is full.
     /// </summary>
     private bool TryIssuePaging(InFlightChunk chunk)
     {
         var pb = chunk.Paging!;
-        bool inOrder = (long)(_pagingCompleted - chunk.PagingGate) >= 0
-            || (ReferenceEquals(_group.PagingWriter, this) && _group.PagingWritten == chunk.PagingGate);
-        if (!inOrder) return false;
         var w = new PacketWriter(_scratchRing);
+        var members = _group.Members;
+        for (int m = 0; m < members.Count; m++)
+        {
+            ulong v = pb.WaitBefore[m];
+            if (m != _member && v != 0 && (long)(members[m].PagingCompletedInMemory - v) < 0)
+                w.WaitFence(members[m]._pagingFenceKernelAddress, v);
+        }
         w.DisableContextSwitch();
         w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
         w.PrivilegedFence(_pagingFence.Encoded, chunk.PagingLast, interrupt: true);
         w.EnableContextSwitch();
         if (!TryWriteRing(_pagingContext, w.WrittenSpan)) return false;
         _pagingRecords.Enqueue((pb, chunk.PagingLast));
-        _group.PagingWritten = chunk.PagingLast;
-        _group.PagingWriter = this;
         chunk.Paging = null; // now owned by the paging ring; returned to the pool when the paging fence passes it
         _bus.Kick();
         return true;
@@ -97,20 +99,49 @@ public sealed partial class VidSchScheduler
     {
         while (_pagingRecords.Count > 0 && (long)(_pagingCompleted - _pagingRecords.Peek().Last) >= 0)
             _pagingPool.Push(_pagingRecords.Dequeue().Buffer);
+        // Recorded paging buffers the fence has passed no longer order other engines' paging (Prepare.cs, SchedulerGroup (2)).
+        int k = 0;
+        while (k < _pagingOutstanding.Count && (long)(_pagingCompleted - _pagingOutstanding[k].Last) >= 0) k++;
+        if (k > 0) _pagingOutstanding.RemoveRange(0, k);
     }
 
-    /// <summary>A chunk whose paging (its own or an earlier one) has not executed yet starts with a WAIT_FENCE on it.</summary>
+    /// <summary>A chunk starts with a WAIT_FENCE on each engine's paging fence whose paging it depends on and that has
+    /// not passed yet (its own paging buffer; the last move of anything it references).</summary>
     private void WriteWaitForPaging(ref PacketWriter w, InFlightChunk chunk)
     {
-        if ((long)(_pagingCompleted - chunk.PagingLast) < 0) w.WaitFence(_pagingFenceKernelAddress, chunk.PagingLast);
+        var members = _group.Members;
+        for (int m = 0; m < members.Count; m++)
+        {
+            ulong v = chunk.PagingWait[m];
+            if (v != 0 && (long)(members[m].PagingCompletedInMemory - v) < 0) w.WaitFence(members[m]._pagingFenceKernelAddress, v);
+        }
     }
 
     private bool PagingHasWork => _pagingRecords.Count > 0;
 
-    /// <summary>The last paging-fence value any engine's scheduler has issued (a paging buffer recorded); caller holds
-    /// the kernel lock.</summary>
-    internal ulong PagingIssuedUnlocked => _pagingIssued;
+    /// <summary>Copies every group member's last issued paging-fence value into <paramref name="into"/> (index = member;
+    /// at least <see cref="SchedulerGroup.MaxMembers"/> long); caller holds the kernel lock.</summary>
+    internal void SnapshotPagingIssued(Span<ulong> into)
+    {
+        into.Clear();
+        var members = _group.Members;
+        for (int m = 0; m < members.Count; m++) into[m] = members[m]._pagingIssued;
+    }
 
-    /// <summary>The paging fence as the device last wrote it in memory (every paging buffer up to it has executed).</summary>
+    /// <summary>True once every group member's paging fence, as the device wrote it in memory, has reached
+    /// <paramref name="targets"/> (index = member).</summary>
+    internal bool PagingReached(ReadOnlySpan<ulong> targets)
+    {
+        var members = _group.Members;
+        for (int m = 0; m < members.Count && m < targets.Length; m++)
+            if ((long)(members[m].PagingCompletedInMemory - targets[m]) < 0) return false;
+        return true;
+    }
+
+    /// <summary>This engine's paging fence as the device last wrote it in memory (every paging buffer of this engine up to
+    /// it has executed).</summary>
     internal ulong PagingCompletedInMemory => Volatile.Read(ref _bus.Memory.System.Ref<ulong>(_pagingFence.Offset));
+
+    /// <summary>This engine's last issued paging-fence value; caller holds the kernel lock.</summary>
+    internal ulong PagingIssuedUnlocked => _pagingIssued;
 }

@@ -268,7 +268,6 @@ public sealed partial class VidSchScheduler
         chunk.FirstRef = firstRef;
         chunk.EndRef = endRef;
         chunk.Last = end >= b.DwordCount;
-        chunk.PagingGate = _pagingIssued;
         if (_pagingOps.Count > 0)
         {
             // §3.6: VidMm's command list becomes a paging buffer that runs immediately before the chunk.
@@ -294,6 +293,10 @@ public sealed partial class VidSchScheduler
             pb.Fences = fences;
             // One more paging-fence value written by the ring after the paging buffer: marks it executed.
             _pagingIssued += (ulong)fences + 1;
+            RecordFootprint(pb, ops);
+            DependOnOtherEnginesPaging(pb);
+            _pagingOutstanding.Add((pb, _pagingIssued));
+            NoteMoves(ops, _pagingIssued);
             chunk.Paging = pb;
             PagingBuffersBuilt++;
             CountPagingBytes(ops); // diagnostics: bytes per paging buffer, split by kind (VidSchScheduler.PagingStats.cs)
@@ -301,8 +304,9 @@ public sealed partial class VidSchScheduler
             foreach (var op in ops) moved += op.Bytes;
             Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences, moved);
         }
-        chunk.PagingLast = _pagingIssued;
         int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, includePinned: false);
+        chunk.PagingLast = chunk.Paging is not null ? _pagingIssued : 0;
+        SetPagingWaits(chunk, _request.AsSpan(0, n));
         _rm.Touch(_request.AsSpan(0, n), ctx.Id);
 
         // Seed 000 claim 8 / §3.1 step 16: patch the chunk's operands with the resources' current addresses.
@@ -545,5 +549,81 @@ public sealed partial class VidSchScheduler
         ulong bytes = ((ulong)minDwords * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
         var h = _vidmm.Allocate(bytes, placement: PlacementHint.SystemOnly, flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
         return new PagingBufferMemory(h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4));
+    }
+
+    // Invariant (paging dependency, seed 001 §3.6 "in dependency order"): a chunk waits for the last paging buffer that
+    // moved an allocation it references (the ones it patches and the ones its state setup re-binds) — its own when it
+    // has one — on that buffer's engine's paging fence, and for nothing else; a paging buffer waits for every
+    // earlier-recorded, unexecuted paging buffer of another engine that reads or writes memory it reads or writes, or
+    // moves an allocation it moves (its own engine's earlier ones precede it in its ring). Every move is recorded here
+    // under the kernel lock before any chunk is patched with its new address, and dependencies point only to earlier
+    // records, so there is no cycle; a chunk whose resources no paging buffer is moving starts at once — a compute job
+    // on memory that stays put no longer idles its engine behind another engine's page-ins.
+    private readonly List<(PagingBufferMemory Buffer, ulong Last)> _pagingOutstanding = new();
+
+    private void NoteMoves(ReadOnlySpan<PagingOperation> ops, ulong fence)
+    {
+        var moves = _group.LastMove;
+        if (moves.Count >= 4096)
+        {
+            // Entries whose fence has passed no longer make anyone wait.
+            var members = _group.Members;
+            foreach (var (h, f) in moves)
+                if ((long)(members[f.Member].PagingCompletedInMemory - f.Value) >= 0) moves.Remove(h);
+        }
+        foreach (var op in ops) moves[op.Handle] = (_member, fence);
+    }
+
+    private void SetPagingWaits(InFlightChunk chunk, ReadOnlySpan<ResourceReference> refs)
+    {
+        var wait = chunk.PagingWait;
+        Array.Clear(wait);
+        if (chunk.PagingLast != 0) wait[_member] = chunk.PagingLast;
+        var moves = _group.LastMove;
+        if (moves.Count == 0) return;
+        foreach (var r in refs) Depend(wait, moves, r.Handle);
+        foreach (var r in chunk.Setup) Depend(wait, moves, r.Handle);
+
+        static void Depend(ulong[] wait, Dictionary<AllocationHandle, (int Member, ulong Value)> moves, AllocationHandle h)
+        {
+            if (moves.TryGetValue(h, out var f) && f.Value > wait[f.Member]) wait[f.Member] = f.Value;
+        }
+    }
+
+    private static void RecordFootprint(PagingBufferMemory pb, ReadOnlySpan<PagingOperation> ops)
+    {
+        pb.Ranges.Clear();
+        pb.Moved.Clear();
+        foreach (var op in ops)
+        {
+            pb.Moved.Add(op.Handle);
+            if (op.Bytes == 0) continue;
+            pb.Ranges.Add((op.From.Encoded, op.From.Encoded + op.Bytes));
+            pb.Ranges.Add((op.To.Encoded, op.To.Encoded + op.Bytes));
+        }
+    }
+
+    private void DependOnOtherEnginesPaging(PagingBufferMemory pb)
+    {
+        Array.Clear(pb.WaitBefore);
+        var members = _group.Members;
+        for (int m = 0; m < members.Count; m++)
+        {
+            if (m == _member) continue;
+            var other = members[m];
+            ulong done = other.PagingCompletedInMemory;
+            foreach (var (earlier, last) in other._pagingOutstanding)
+                if ((long)(done - last) < 0 && Touches(pb, earlier) && last > pb.WaitBefore[m]) pb.WaitBefore[m] = last;
+        }
+    }
+
+    private static bool Touches(PagingBufferMemory a, PagingBufferMemory b)
+    {
+        foreach (var h in a.Moved)
+            if (b.Moved.Contains(h)) return true;
+        foreach (var (s1, e1) in a.Ranges)
+            foreach (var (s2, e2) in b.Ranges)
+                if (s1 < e2 && s2 < e1) return true;
+        return false;
     }
 }

@@ -40,8 +40,9 @@ public sealed partial class VidSchScheduler
     // Shared with the other engines' schedulers (SchedulerGroup): lock, paging fence and its values, pinned chunks.
     private readonly SchedulerGroup _group;
     private readonly PhysicalAddress _pagingFence;
-    private ref ulong _pagingIssued => ref _group.PagingIssued;
-    private ref ulong _pagingCompleted => ref _group.PagingCompleted;
+    private readonly int _member;       // index in the group: which paging fence is this engine's
+    private ulong _pagingIssued;        // last value of this engine's paging fence written by a recorded paging buffer
+    private ulong _pagingCompleted;     // last value read back from it
     private long _retirementsSeen;
 
     private long _sequence;
@@ -67,7 +68,10 @@ public sealed partial class VidSchScheduler
         _engineBase = EngineRegisters.At(options.Engine, 0);
         _group = group ?? new SchedulerGroup();
         _group.EnsurePagingFence(vidmm);
-        _pagingFence = _group.PagingFence;
+        if (_group.Members.Count >= SchedulerGroup.MaxMembers)
+            throw new InvalidOperationException($"a scheduler group has at most {SchedulerGroup.MaxMembers} engines");
+        _member = _group.Members.Count;
+        _pagingFence = _group.PagingFences.Add(8 * (ulong)_member);
         _group.Members.Add(this);
         _scratchRing = new uint[96 + 5 * (options.MaxResourceId + 1)];
         _slotHandles = new AllocationHandle[options.MaxResourceId + 1];
@@ -175,6 +179,7 @@ public sealed partial class VidSchScheduler
         lock (KernelLock)
         {
             buffer.SubmissionId = ++ctx.Submitted;
+            if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSubmitted(AuditorState!, ctx, _bus.Cycle);
             // seed 001 §9.3: after flip n−1 the context's buffers wait in its virtual ring (VidSchScheduler.VirtualRing.cs).
             if (HoldInVirtualRing(buffer, ctx)) return buffer.SubmissionId;
             Admit(buffer, ctx);

@@ -57,7 +57,6 @@ public sealed class TwoGamesScenarioTests
     }
 
     [Test]
-    [Explicit("not met yet: the auditor still reports a compute chunk that waits about 2 ms for the paging fence at the start, and the slow game's last frame still running at the end, as findings (docs/status.md)")]
     public void TwoGames_TheAuditorIsSilent()
     {
         var (_, report) = Run();

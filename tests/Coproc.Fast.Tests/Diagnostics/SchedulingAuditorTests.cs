@@ -125,6 +125,25 @@ public sealed class SchedulingAuditorTests
     }
 
     [Test]
+    public void GivenAContextIdleForLong_WhenItSubmitsJustBeforeTheEnd_ThenItsNewBufferIsNotReportedAsQueuedSinceItsLastProgress()
+    {
+        // A context that finished its work long ago submits again at the very end of the run (a periodic frame due at
+        // the last cycle): no scheduling pass has seen that buffer yet, so it has waited no time at all.
+        var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = 100_000 });
+        using var _ = h;
+        var ctx = h.Machine.CreateContext(1);
+        var target = h.Allocate(1, 4096);
+        h.Submit(1, ctx, cb => cb.Fill(target, 0, 1, 4096));
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        h.Machine.RunFor(5_000_000); // 50 quanta of nothing to do
+
+        h.Submit(1, ctx, cb => cb.Fill(target, 0, 2, 4096));
+        auditor.Finish(h.Machine.Now);
+
+        Assert.That(auditor.Findings, Is.Empty, string.Join("\n", auditor.Findings));
+    }
+
+    [Test]
     public void GivenATraceSink_FindingsAreInstantsOnASchedulingAuditTrack()
     {
         var recorder = new Coproc.Fast.Driver.Diagnostics.TraceRecorder();

@@ -76,14 +76,16 @@ internal sealed class SchedulingHarness : IDisposable
     public void Write(AllocationHandle h, ReadOnlySpan<byte> data)
     {
         var vidmm = Machine.VidMm;
+        var target = new ulong[SchedulerGroup.MaxMembers];
+        var now = new ulong[SchedulerGroup.MaxMembers];
         while (true)
         {
-            ulong target;
-            lock (Scheduler.KernelLock) target = Scheduler.PagingIssuedUnlocked;
+            lock (Scheduler.KernelLock) Scheduler.SnapshotPagingIssued(target);
             Assert.That(Machine.WaitForPaging(target, 0), Is.True, "recorded paging executed (failure guard)");
             lock (Scheduler.KernelLock)
             {
-                if (Scheduler.PagingIssuedUnlocked != target) continue; // another move was planned meanwhile
+                Scheduler.SnapshotPagingIssued(now);
+                if (!now.AsSpan().SequenceEqual(target)) continue; // another move was planned meanwhile
                 int at = 0;
                 foreach (var e in vidmm.ExtentsOf(h))
                 {
