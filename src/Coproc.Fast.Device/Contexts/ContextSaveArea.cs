@@ -85,6 +85,14 @@ public struct ContextSaveArea
     public static uint PriorityWord(int priority) => PriorityValid | (uint)Math.Clamp(priority, 0, 15);
 
     /// <summary>
+    /// Guest driver: true for the <see cref="LastSwitchReason"/> (and history-record reason, native-layout.md §10.6) values
+    /// that mean the context faulted — Faulted, PageFault, ProtectionFault, InvalidCommand (§10.3, §11.1). Such a context
+    /// stays stopped until the driver clears <see cref="ContextFlags.Faulted"/>.
+    /// </summary>
+    public static bool IsFaultReason(SwitchReason reason) =>
+        reason is SwitchReason.Faulted or SwitchReason.PageFault or SwitchReason.ProtectionFault or SwitchReason.InvalidCommand;
+
+    /// <summary>
     /// The context's rank against user queues: its priority (0..15) when the kernel gave one, else 16 (above every
     /// user queue: kernel work first).
     /// </summary>
@@ -145,10 +153,9 @@ public enum SwitchReason : uint
     UserQueuePreempted = 9,
 }
 
-/// <summary>Helpers for <see cref="SwitchReason"/>.</summary>
-public static class SwitchReasons
+/// <summary>Helpers for <see cref="SwitchReason"/> (device side; software uses <see cref="ContextSaveArea.IsFaultReason"/>).</summary>
+internal static class SwitchReasons
 {
     /// <summary>True for the reasons that mean the context faulted (it stays stopped until the driver clears Faulted).</summary>
-    public static bool IsFault(SwitchReason reason) =>
-        reason is SwitchReason.Faulted or SwitchReason.PageFault or SwitchReason.ProtectionFault or SwitchReason.InvalidCommand;
+    public static bool IsFault(SwitchReason reason) => ContextSaveArea.IsFaultReason(reason);
 }

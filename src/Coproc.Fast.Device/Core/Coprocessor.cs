@@ -101,7 +101,7 @@ public sealed partial class Coprocessor : IDisposable
     }
 
     /// <summary>Run-list mode and the history buffer (native-layout.md §10.5–§10.6).</summary>
-    public RunListControl RunLists { get; }
+    internal RunListControl RunLists { get; }
 
     /// <summary>The options the device was built with.</summary>
     public CoprocessorOptions Options { get; }
@@ -116,7 +116,7 @@ public sealed partial class Coprocessor : IDisposable
     public LocalMemoryBar LocalMemoryBar { get; }
 
     /// <summary>The GPU MMU that walks page tables in <see cref="Memory"/>.</summary>
-    public GpuMmu Mmu { get; }
+    internal GpuMmu Mmu { get; }
 
     /// <summary>
     /// The CPU-visible aperture window onto local memory (seed 001 §12), programmed through the MMU registers
@@ -128,24 +128,40 @@ public sealed partial class Coprocessor : IDisposable
     public MmioRegisterFile Mmio { get; }
 
     /// <summary>The doorbell block (seed 003); its registers are at <see cref="MmioMap.DoorbellBase"/>.</summary>
-    public DoorbellBlock DoorbellBlock { get; }
+    internal DoorbellBlock DoorbellBlock { get; }
 
     /// <summary>The doorbell aperture BAR: 256 doorbell pages (native-layout.md §13.1).</summary>
     public DoorbellAperture DoorbellAperture { get; }
 
-    /// <summary>The scheduling core: services doorbells and keeps the engines' run lists.</summary>
-    public SchedulingCore SchedulingCore { get; }
+    /// <summary>The scheduling core: services doorbells and keeps the engines' run lists (internal: reached by software
+    /// only through the doorbell registers and BAR, native-layout.md §13).</summary>
+    internal SchedulingCore SchedulingCore { get; }
+
+    /// <summary>
+    /// Host: the single level-triggered interrupt line (native-layout.md §9, §20.2). The device calls
+    /// <see cref="IInterruptLine.SetLevel"/> on every level change, synchronously from <see cref="Step"/> or the register
+    /// write that changed it. A host that uses <see cref="Bus.CoprocBusDevice"/> gives its pin to the façade instead.
+    /// </summary>
+    public IInterruptLine? InterruptLine
+    {
+        get => Interrupts.Line;
+        set => Interrupts.Line = value;
+    }
+
+    /// <summary>Host: the line's current level (STATUS &amp; ENABLE ≠ 0, native-layout.md §9.1).</summary>
+    public bool InterruptAsserted => Interrupts.IsAsserted;
+
     /// <summary>The interrupt controller; its <see cref="InterruptController.Line"/> is the single outgoing line.</summary>
-    public InterruptController Interrupts { get; }
+    internal InterruptController Interrupts { get; }
 
     /// <summary>The display controller.</summary>
-    public DisplayController Display { get; }
+    internal DisplayController Display { get; }
 
     /// <summary>The engines' TLBs (one per engine).</summary>
-    public EngineTlbs Tlbs { get; }
+    internal EngineTlbs Tlbs { get; }
 
     /// <summary>The command processor of an engine.</summary>
-    public CommandProcessor Engine(EngineKind kind) => _engines[(int)kind];
+    internal CommandProcessor Engine(EngineKind kind) => _engines[(int)kind];
 
     /// <summary>Device clock: cycles run so far.</summary>
     public ulong Cycle { get; private set; }

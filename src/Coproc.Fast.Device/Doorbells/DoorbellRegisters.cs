@@ -8,6 +8,12 @@ namespace Coproc.Fast.Device.Doorbells;
 /// </summary>
 public static class DoorbellRegisters
 {
+    /// <summary>
+    /// Number of doorbells (pages of the doorbell BAR, bits of the doorbell vector; native-layout.md §13.1–§13.2).
+    /// Guest driver: DB_INDEX ranges over 0 .. DoorbellCount − 1.
+    /// </summary>
+    public const int DoorbellCount = 256;
+
     /// <summary>RW32 DB_INDEX: the doorbell (0..255) the staging registers and commands refer to.</summary>
     public const uint Index = 0x00;
     /// <summary>W32 DB_COMMAND: a <see cref="DoorbellCommand"/>.</summary>

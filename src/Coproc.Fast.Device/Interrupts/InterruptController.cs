@@ -8,7 +8,7 @@ namespace Coproc.Fast.Device.Interrupts;
 /// The single outgoing line is asserted while (STATUS &amp; ENABLE) ≠ 0; the owner is told of level changes
 /// through <see cref="IInterruptLine"/> and may also poll <see cref="IsAsserted"/>.
 /// </summary>
-public sealed class InterruptController : IMmioBlock
+internal sealed class InterruptController : IMmioBlock
 {
     /// <summary>Capacity of the information queue.</summary>
     public const int QueueCapacity = 64;

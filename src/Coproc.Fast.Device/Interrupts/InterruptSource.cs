@@ -49,7 +49,7 @@ public static class InterruptSources
 /// <param name="Data0">Source-specific: fence value, trap id, switch reason, fault address, vsync count.</param>
 /// <param name="Data1">Source-specific: fence address, trap offset, save area switched to, save area of the faulted context (its fault record is at +128).</param>
 /// <param name="Cycle">Device cycle at which it was raised.</param>
-public readonly record struct InterruptInfo(InterruptSource Source, byte Engine, uint ContextId, ulong Data0, ulong Data1, ulong Cycle);
+internal readonly record struct InterruptInfo(InterruptSource Source, byte Engine, uint ContextId, ulong Data0, ulong Data1, ulong Cycle);
 
 /// <summary>
 /// The device's single outgoing interrupt line, owned by a driver or a host emulator. Called only when the

@@ -25,7 +25,7 @@ public sealed unsafe class DeviceMemory : IDisposable
     private bool _inObserver;
 
     /// <summary>Creates the memories with system memory as one block at guest-physical 0. Takes ownership of both regions.</summary>
-    public DeviceMemory(NativeRegion local, NativeRegion system)
+    internal DeviceMemory(NativeRegion local, NativeRegion system)
         : this(local, [new GuestRamRange(0, system ?? throw new ArgumentNullException(nameof(system)))]) { }
 
     /// <summary>
@@ -33,7 +33,7 @@ public sealed unsafe class DeviceMemory : IDisposable
     /// ownership of every region (<see cref="Dispose"/> disposes them; wrapped host memory is not freed).
     /// </summary>
     /// <exception cref="ArgumentException">A range is not 4 KiB aligned, reaches 2^48, or overlaps another; or there is none.</exception>
-    public DeviceMemory(NativeRegion local, IReadOnlyList<GuestRamRange> systemRanges)
+    internal DeviceMemory(NativeRegion local, IReadOnlyList<GuestRamRange> systemRanges)
     {
         _local = local ?? throw new ArgumentNullException(nameof(local));
         ArgumentNullException.ThrowIfNull(systemRanges);
@@ -45,7 +45,7 @@ public sealed unsafe class DeviceMemory : IDisposable
     }
 
     /// <summary>Allocates both memories internally from sizes (system memory one block at guest-physical 0).</summary>
-    public static DeviceMemory Allocate(ulong localBytes, ulong systemBytes) =>
+    internal static DeviceMemory Allocate(ulong localBytes, ulong systemBytes) =>
         new(NativeRegion.Allocate(localBytes), NativeRegion.Allocate(systemBytes));
 
     /// <summary>Local video memory.</summary>

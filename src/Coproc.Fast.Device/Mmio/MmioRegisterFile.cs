@@ -14,7 +14,7 @@ public sealed class MmioRegisterFile
     public long UnclaimedAccesses { get; private set; }
 
     /// <summary>Attaches a block. Blocks must be 256-byte aligned and must not overlap.</summary>
-    public void Attach(IMmioBlock block)
+    internal void Attach(IMmioBlock block)
     {
         ArgumentNullException.ThrowIfNull(block);
         if ((block.Base & 0xFF) != 0 || (block.Size & 0xFF) != 0 || block.Size == 0 || block.Base + block.Size > MmioMap.RegisterBarSize)

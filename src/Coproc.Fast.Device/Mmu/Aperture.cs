@@ -31,7 +31,7 @@ public enum ApertureStatus : byte
 public sealed unsafe class Aperture
 {
     /// <summary>ASID that tags aperture translations in the aperture TLB (outside the contexts' 0..4095).</summary>
-    public const ushort TlbAsid = 0xFFFE;
+    internal const ushort TlbAsid = 0xFFFE;
 
     private readonly DeviceMemory _memory;
     private readonly GpuMmu _mmu;
@@ -57,7 +57,7 @@ public sealed unsafe class Aperture
     public uint Entries { get; internal set; }
 
     /// <summary>The aperture's client TLB (registered with the MMU).</summary>
-    public Tlb Tlb { get; }
+    internal Tlb Tlb { get; }
 
     /// <summary>Aperture pages whose bus transaction failed (any status but Ok).</summary>
     public long FailedPageAccesses { get; private set; }
@@ -65,7 +65,7 @@ public sealed unsafe class Aperture
     /// <summary>
     /// Translates the aperture offset to the local-memory address behind it, checking the access right.
     /// </summary>
-    public ApertureStatus Translate(ulong apertureOffset, AccessKind access, out PhysicalAddress address)
+    internal ApertureStatus Translate(ulong apertureOffset, AccessKind access, out PhysicalAddress address)
     {
         address = default;
         ulong page = apertureOffset >> PageTableLayout.PageShift;
@@ -83,7 +83,7 @@ public sealed unsafe class Aperture
     }
 
     /// <summary>Translates for a read; false when the page is not mapped (see <see cref="Translate"/> for why).</summary>
-    public bool TryTranslate(ulong apertureOffset, out PhysicalAddress address) =>
+    internal bool TryTranslate(ulong apertureOffset, out PhysicalAddress address) =>
         Translate(apertureOffset, AccessKind.Read, out address) == ApertureStatus.Ok;
 
     /// <summary>

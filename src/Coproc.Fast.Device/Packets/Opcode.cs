@@ -53,11 +53,11 @@ public enum Opcode : byte
 }
 
 /// <summary>Helpers over <see cref="Opcode"/>.</summary>
-public static class OpcodeInfo
+internal static class OpcodeInfo
 {
     /// <summary>First privileged opcode value.</summary>
-    public const byte FirstPrivileged = 0x40;
+    public const byte FirstPrivileged = PacketFormat.FirstPrivilegedOpcode;
 
     /// <summary>True for opcodes only privileged DMA buffers may contain.</summary>
-    public static bool IsPrivileged(Opcode op) => (byte)op >= FirstPrivileged;
+    public static bool IsPrivileged(Opcode op) => PacketFormat.IsPrivileged(op);
 }

@@ -189,7 +189,7 @@ public static class PacketDecoder
     }
 
     /// <summary>True for BAR offsets a REG_WRITE may target: the display and clock/power blocks (seed 001 §7.2).</summary>
-    public static bool IsRegWriteTarget(uint barOffset) =>
+    internal static bool IsRegWriteTarget(uint barOffset) =>
         (barOffset >= MmioMap.DisplayBase && barOffset < MmioMap.DisplayBase + MmioMap.BlockSize) ||
         (barOffset >= MmioMap.ClockPowerBase && barOffset < MmioMap.ClockPowerBase + MmioMap.BlockSize);
 

@@ -9,8 +9,13 @@ public static class RunListRegisters
 {
     /// <summary>RW32 RL_MODE: a <see cref="RunListMode"/>. A write is refused (RL_CONFIG_STATUS) while any engine has a run list.</summary>
     public const uint Mode = 0x00;
-    /// <summary>R32 RL_MAX_ENTRIES: the longest run list accepted in N-element mode (<see cref="HardwareRunList.MaxEntries"/>).</summary>
+    /// <summary>R32 RL_MAX_ENTRIES: the longest run list accepted in N-element mode (it reads <see cref="MaxEntriesValue"/>).</summary>
     public const uint MaxEntries = 0x04;
+    /// <summary>
+    /// The value RL_MAX_ENTRIES reads: at most 16 save areas per run list (native-layout.md §10.5). Guest driver: size
+    /// run-list arrays and check RL_COUNT with it.
+    /// </summary>
+    public const int MaxEntriesValue = 16;
     /// <summary>RW64 HB_BASE: encoded PA of the history buffer (system memory, 4 KiB aligned); latched by an RL_MODE write.</summary>
     public const uint HistoryBase = 0x08;
     /// <summary>RW32 HB_SIZE: history buffer size in bytes (a multiple of 64); latched by an RL_MODE write.</summary>

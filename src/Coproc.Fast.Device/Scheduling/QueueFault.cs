@@ -38,7 +38,7 @@ public enum QueueFaultReason : byte
 /// <param name="Reason">Why.</param>
 /// <param name="Detail">Reason-specific value (e.g. the offending WritePtr or packet offset).</param>
 /// <param name="Cycle">Device cycle of the fault.</param>
-public readonly record struct QueueFault(int Doorbell, uint ContextId, QueueFaultReason Reason, ulong Detail, ulong Cycle)
+internal readonly record struct QueueFault(int Doorbell, uint ContextId, QueueFaultReason Reason, ulong Detail, ulong Cycle)
 {
     /// <summary>Encoding in SC_LAST_FAULT: bits 0..7 doorbell, 8..15 reason, 32..63 context id.</summary>
     public ulong Register => (uint)Doorbell | ((ulong)Reason << 8) | ((ulong)ContextId << 32);

@@ -24,7 +24,7 @@ public struct WorkState
 }
 
 /// <summary>Result of running (part of) a long packet.</summary>
-public enum WorkStatus : byte
+internal enum WorkStatus : byte
 {
     /// <summary>The packet completed.</summary>
     Done = 0,
@@ -37,4 +37,4 @@ public enum WorkStatus : byte
 }
 
 /// <summary>Where and why a long packet faulted.</summary>
-public readonly record struct WorkFault(ulong Va, TranslationStatus Status);
+internal readonly record struct WorkFault(ulong Va, TranslationStatus Status);
