@@ -138,21 +138,10 @@ public sealed partial class Coprocessor : IDisposable
     internal SchedulingCore SchedulingCore { get; }
 
     /// <summary>
-    /// Host: the single level-triggered interrupt line (native-layout.md §9, §20.2). The device calls
-    /// <see cref="IInterruptLine.SetLevel"/> on every level change, synchronously from <see cref="Step"/> or the register
-    /// write that changed it. A host that uses <see cref="Bus.CoprocBusDevice"/> gives its pin to the façade instead.
+    /// Host: the interrupt controller's output — connect your pin to <see cref="InterruptController.Line"/> (native-layout.md
+    /// §9, §20.2). Its registers are read and written through <see cref="Mmio"/>, like a guest driver does.
     /// </summary>
-    public IInterruptLine? InterruptLine
-    {
-        get => Interrupts.Line;
-        set => Interrupts.Line = value;
-    }
-
-    /// <summary>Host: the line's current level (STATUS &amp; ENABLE ≠ 0, native-layout.md §9.1).</summary>
-    public bool InterruptAsserted => Interrupts.IsAsserted;
-
-    /// <summary>The interrupt controller; its <see cref="InterruptController.Line"/> is the single outgoing line.</summary>
-    internal InterruptController Interrupts { get; }
+    public InterruptController Interrupts { get; }
 
     /// <summary>The display controller.</summary>
     internal DisplayController Display { get; }
