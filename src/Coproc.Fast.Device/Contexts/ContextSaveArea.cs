@@ -30,6 +30,7 @@ namespace Coproc.Fast.Device.Contexts;
 /// +168..255 reserved, zero
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Explicit, Size = SizeInBytes)]
 public struct ContextSaveArea
 {
@@ -106,6 +107,7 @@ public struct ContextSaveArea
 }
 
 /// <summary>Bits of <see cref="ContextSaveArea.Flags"/>.</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "Public name used by callers and the docs: the bits of the save area's Flags word (native-layout.md); renaming would break the API.")]
 [Flags]
 public enum ContextFlags : uint
@@ -125,6 +127,7 @@ public enum ContextFlags : uint
 }
 
 /// <summary>Why an engine switched away from a context (seed 001 §4.1 query 1).</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum SwitchReason : uint
 {
     /// <summary>Never switched away.</summary>

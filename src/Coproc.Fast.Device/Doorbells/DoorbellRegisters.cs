@@ -6,6 +6,7 @@ namespace Coproc.Fast.Device.Doorbells;
 /// in <see cref="Index"/>, write the staging registers, then write a command to <see cref="Command"/> and read
 /// the outcome from <see cref="Status"/>.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class DoorbellRegisters
 {
     /// <summary>
@@ -64,6 +65,7 @@ public static class DoorbellRegisters
 }
 
 /// <summary>Commands written to DB_COMMAND.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum DoorbellCommand : uint
 {
     /// <summary>Register the doorbell at DB_INDEX with the staged fields; it must be free.</summary>
@@ -75,6 +77,7 @@ public enum DoorbellCommand : uint
 }
 
 /// <summary>DB_STATUS values: the outcome of the last <see cref="DoorbellCommand"/>.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum DoorbellStatus : uint
 {
     /// <summary>Done.</summary>
@@ -102,6 +105,7 @@ public enum DoorbellStatus : uint
 }
 
 /// <summary>State of one doorbell (DB_STATE).</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum DoorbellState : uint
 {
     /// <summary>Not registered: writes to its page are ignored and counted.</summary>

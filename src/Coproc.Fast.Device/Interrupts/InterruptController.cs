@@ -10,6 +10,7 @@ namespace Coproc.Fast.Device.Interrupts;
 /// Public surface: the output pin only — the host connects <see cref="Line"/> (or polls <see cref="IsAsserted"/>); the
 /// guest driver reaches the controller through its registers (<see cref="InterruptRegisters"/>), never through this object.
 /// </summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class InterruptController : IMmioBlock
 {
     /// <summary>Guest driver and host: capacity of the information queue (native-layout.md §9.2; INFO_DROPPED counts overflow).</summary>

@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Packets;
 /// Payload layout of every control packet (native-layout.md §8): exact lengths in dwords (header included),
 /// flag bits and field positions. Multi-dword values are little-endian: low dword first.
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class PacketFormat
 {
     /// <summary>WRITE_DATA: header, VA lo, VA hi, then n ≥ 1 data dwords.</summary>
@@ -85,6 +86,7 @@ public static class PacketFormat
 }
 
 /// <summary>Kinds of fence (seed 001 §8.1).</summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum FenceKind : byte
 {
     /// <summary>All earlier writes are globally visible before the value is written (the required kind).</summary>

@@ -5,6 +5,7 @@ namespace Coproc.Fast.Device.RunLists;
 /// native-layout.md §10.5). Device-wide registers (mode, history buffer) come first; each engine then has
 /// <see cref="EngineStride"/> bytes at <see cref="EngineBase"/> + engine × <see cref="EngineStride"/>.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class RunListRegisters
 {
     /// <summary>RW32 RL_MODE: a <see cref="RunListMode"/>. A write is refused (RL_CONFIG_STATUS) while any engine has a run list.</summary>
@@ -47,6 +48,7 @@ public static class RunListRegisters
 }
 
 /// <summary>Bit fields of RL_STATE.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class RunListState
 {
     /// <summary>Bits 0..7: index of the running entry in the current list; 0xFF when the engine runs none of them.</summary>
@@ -64,6 +66,7 @@ public static class RunListState
 }
 
 /// <summary>RL_MODE values: how run lists report switches (seed 001 §6.4 / §6.5).</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum RunListMode : uint
 {
     /// <summary>Solution 1: at most two entries; an interrupt on every switch including X→X; the driver queries the running context.</summary>
@@ -73,6 +76,7 @@ public enum RunListMode : uint
 }
 
 /// <summary>RL_CONFIG_STATUS values.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum RunListConfigStatus : uint
 {
     /// <summary>Applied.</summary>
@@ -88,6 +92,7 @@ public enum RunListConfigStatus : uint
 }
 
 /// <summary>RL_SUBMIT read-back: the outcome of the last submission.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum RunListSubmitStatus : uint
 {
     /// <summary>Accepted: the list is pending until the engine's next switch point.</summary>

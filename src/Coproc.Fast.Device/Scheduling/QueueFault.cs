@@ -1,6 +1,7 @@
 namespace Coproc.Fast.Device.Scheduling;
 
 /// <summary>Why a user queue was faulted (SC_LAST_FAULT bits 8..15; native-layout.md §13.4).</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum QueueFaultReason : byte
 {
     /// <summary>No fault.</summary>

@@ -8,6 +8,7 @@ namespace Coproc.Fast.Device.Engines.Work;
 /// context save area so an interrupted packet resumes exactly where it stopped (seed 001 §4.1 "mid-triangle").
 /// 32 bytes; all zero = not started. Meaning of the fields is per opcode (native-layout.md §8).
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Explicit, Size = 32)]
 public struct WorkState
 {
