@@ -82,6 +82,7 @@ public partial class PublicSurfaceTests
     {
         yield return new TestCaseData(typeof(Coproc.Fast.Driver.Machine).Assembly).SetArgDisplayNames("Coproc.Fast.Driver");
         yield return new TestCaseData(typeof(IScenarioRunner).Assembly).SetArgDisplayNames("Coproc.Fast.Scenarios");
+        yield return new TestCaseData(Assembly.Load("Coproc.SampleHost")).SetArgDisplayNames("Coproc.SampleHost");
     }
 
     [TestCaseSource(nameof(Clients))]
@@ -108,6 +109,105 @@ public partial class PublicSurfaceTests
             if (!isPublic) violations.Add($"member {type}.{member} is not public");
         }
         Assert.That(violations, Is.Empty);
+        Assert.That(InternalDeviceUses(client), Is.Empty, "no field, signature, local or IL token names a device internal");
+    }
+
+    [Test]
+    public void GivenTheCli_WhenItsCodeIsScanned_ThenOnlyItsDeviceMicroWorkloadsReachDeviceInternals()
+    {
+        // coproc sees internals (InternalsVisibleTo) for two measurements of device parts, shared with perf/: MMU
+        // translation through a client TLB and the scheduling core's device thread. Everything else in it — commands,
+        // reports, the other workloads — must use the documented surface like any client.
+        var allowed = new HashSet<string>(StringComparer.Ordinal) { "Coproc.Fast.Workloads.TranslationWorkload", "Coproc.Fast.Workloads.Ring3DeviceThread" };
+        var cli = Assembly.Load("coproc");
+        var uses = InternalDeviceUses(cli);
+        // The scan is real: it finds the known uses, in a field type and in a method body's call.
+        Assert.That(uses, Does.Contain(("Coproc.Fast.Workloads.TranslationWorkload", "Coproc.Fast.Device.Mmu.GpuMmu (field <Mmu>k__BackingField)")));
+        Assert.That(uses.Where(u => u.User == "Coproc.Fast.Workloads.Ring3DeviceThread").Select(u => u.What),
+            Has.Some.StartsWith("Coproc.Fast.Device.Core.Coprocessor.get_SchedulingCore"));
+        Assert.That(uses.Where(u => !allowed.Contains(u.User)).Select(u => $"{u.User} uses {u.What}"), Is.Empty);
+    }
+
+    private const BindingFlags Everything = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+
+    // IL opcodes by value, to walk method bodies for the tokens they name.
+    private static readonly Dictionary<short, System.Reflection.Emit.OpCode> OpCodesByValue =
+        typeof(System.Reflection.Emit.OpCodes).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Select(f => (System.Reflection.Emit.OpCode)f.GetValue(null)!).ToDictionary(o => o.Value);
+
+    /// <summary>
+    /// Every place in <paramref name="assembly"/> that names a device type or member that is not public: field, parameter,
+    /// return and local types, and the tokens of method bodies. The user is the outermost declaring type (a lambda's
+    /// closure counts as the type that wrote it).
+    /// </summary>
+    private static List<(string User, string What)> InternalDeviceUses(Assembly assembly)
+    {
+        var found = new List<(string, string)>();
+        static bool Hidden(Type? t) => t is not null && t.Assembly == Device && !t.IsVisible;
+        static Type Outermost(Type t) { while (t.DeclaringType is { } d) t = d; return t; }
+
+        foreach (var type in assembly.GetTypes())
+        {
+            string user = Outermost(type).FullName!;
+            void Check(Type? t, string where)
+            {
+                if (t is null) return;
+                if (t.HasElementType) { Check(t.GetElementType(), where); return; }
+                if (t.IsGenericType) foreach (var a in t.GetGenericArguments()) Check(a, where);
+                if (Hidden(t)) found.Add((user, $"{t.FullName} ({where})"));
+            }
+            foreach (var f in type.GetFields(Everything)) Check(f.FieldType, $"field {f.Name}");
+            foreach (var m in type.GetMethods(Everything).Cast<MethodBase>().Concat(type.GetConstructors(Everything)))
+            {
+                if (m is MethodInfo mi) Check(mi.ReturnType, $"{m.Name} return");
+                foreach (var p in m.GetParameters()) Check(p.ParameterType, $"{m.Name} parameter");
+                var body = m.GetMethodBody();
+                if (body is null) continue;
+                foreach (var l in body.LocalVariables) Check(l.LocalType, $"{m.Name} local");
+                byte[] il = body.GetILAsByteArray() ?? [];
+                for (int i = 0; i < il.Length;)
+                {
+                    short value = il[i] == 0xFE ? (short)(0xFE00 | il[i + 1]) : il[i];
+                    i += il[i] == 0xFE ? 2 : 1;
+                    var op = OpCodesByValue[value];
+                    int size = op.OperandType switch
+                    {
+                        System.Reflection.Emit.OperandType.InlineNone => 0,
+                        System.Reflection.Emit.OperandType.ShortInlineBrTarget or System.Reflection.Emit.OperandType.ShortInlineI or System.Reflection.Emit.OperandType.ShortInlineVar => 1,
+                        System.Reflection.Emit.OperandType.InlineVar => 2,
+                        System.Reflection.Emit.OperandType.InlineI8 or System.Reflection.Emit.OperandType.InlineR => 8,
+                        System.Reflection.Emit.OperandType.InlineSwitch => 4 + 4 * BitConverter.ToInt32(il, i),
+                        _ => 4,
+                    };
+                    if (op.OperandType is System.Reflection.Emit.OperandType.InlineMethod or System.Reflection.Emit.OperandType.InlineField
+                        or System.Reflection.Emit.OperandType.InlineType or System.Reflection.Emit.OperandType.InlineTok)
+                    {
+                        MemberInfo? member = null;
+                        try
+                        {
+                            member = m.Module.ResolveMember(BitConverter.ToInt32(il, i),
+                                type.IsGenericType ? type.GetGenericArguments() : null,
+                                m.IsGenericMethod ? m.GetGenericArguments() : null);
+                        }
+                        catch (ArgumentException) { } // a generic context the scan does not model: not a device member
+                        if (member is Type t) Check(t, $"{m.Name} body");
+                        else if (member is not null && member.DeclaringType?.Assembly == Device)
+                        {
+                            Check(member.DeclaringType, $"{m.Name} body");
+                            bool isPublic = member switch
+                            {
+                                MethodBase mb => mb.IsPublic,
+                                FieldInfo fi => fi.IsPublic,
+                                _ => true,
+                            };
+                            if (!isPublic) found.Add((user, $"{member.DeclaringType!.FullName}.{member.Name} ({m.Name} body)"));
+                        }
+                    }
+                    i += size;
+                }
+            }
+        }
+        return found;
     }
 
     /// <summary>
