@@ -91,7 +91,7 @@ public unsafe class WorkExecutorBenchmarks
 
     /// <summary>DRAW_RECTS: one full-screen solid fill.</summary>
     [Benchmark, BenchmarkCategory("Fill1080p")]
-    public WorkStatus DrawRectsFill() => Run(Opcode.DrawRects, _fill);
+    public int DrawRectsFill() => (int)Run(Opcode.DrawRects, _fill);
 
     /// <summary>Baseline: a plain scalar source-over loop over the target's native pixels.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("Blend1080p")]
@@ -103,7 +103,7 @@ public unsafe class WorkExecutorBenchmarks
 
     /// <summary>DRAW_RECTS: one full-screen constant-colour blend (Vector256 where accelerated).</summary>
     [Benchmark, BenchmarkCategory("Blend1080p")]
-    public WorkStatus DrawRectsBlend() => Run(Opcode.DrawRects, _blend);
+    public int DrawRectsBlend() => (int)Run(Opcode.DrawRects, _blend);
 
     /// <summary>Baseline: plain SAXPY loop over the native buffers.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("Saxpy1M")]
@@ -115,7 +115,7 @@ public unsafe class WorkExecutorBenchmarks
 
     /// <summary>DISPATCH SAXPY, groups of 256.</summary>
     [Benchmark, BenchmarkCategory("Saxpy1M")]
-    public WorkStatus DispatchSaxpy() => Run(Opcode.Dispatch, _saxpy);
+    public int DispatchSaxpy() => (int)Run(Opcode.Dispatch, _saxpy);
 
     /// <summary>Frees the device.</summary>
     [GlobalCleanup]

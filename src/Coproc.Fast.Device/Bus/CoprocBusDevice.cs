@@ -10,18 +10,19 @@ namespace Coproc.Fast.Device.Bus;
 /// and writes of 1, 2, 4 or 8 bytes, the interrupt line, the clock, reset and NEXT_EVENT — the whole surface a host
 /// needs, with nothing that reaches into engines. Never throws, whatever the offset, width or value.
 /// </summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class CoprocBusDevice
 {
-    /// <summary>BAR slot of the register window (4 KiB).</summary>
+    /// <summary>Host: BAR slot of the register window (4 KiB).</summary>
     public const int RegistersBar = 0;
-    /// <summary>BAR slot of the aperture window (64-bit, prefetchable; slots 1–2).</summary>
+    /// <summary>Host: BAR slot of the aperture window (64-bit, prefetchable; slots 1–2).</summary>
     public const int ApertureBar = 1;
-    /// <summary>BAR slot of the local-memory window (64-bit, prefetchable; slots 3–4).</summary>
+    /// <summary>Host: BAR slot of the local-memory window (64-bit, prefetchable; slots 3–4).</summary>
     public const int LocalMemoryBar = 3;
-    /// <summary>BAR slot of the doorbell window (1 MiB).</summary>
+    /// <summary>Host: BAR slot of the doorbell window (1 MiB).</summary>
     public const int DoorbellBar = 5;
 
-    /// <summary>Wraps <paramref name="device"/>; the host keeps owning (and disposes) it.</summary>
+    /// <summary>Host: wraps <paramref name="device"/>; the host keeps owning (and disposes) it.</summary>
     public CoprocBusDevice(Coprocessor device)
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -38,14 +39,14 @@ public sealed class CoprocBusDevice
     private IMsiTarget? _msiTarget;
     private readonly InterruptRouter _router;
 
-    /// <summary>The device behind the façade.</summary>
+    /// <summary>Host: the device behind the façade.</summary>
     public Coprocessor Device { get; }
 
-    /// <summary>PCI configuration space.</summary>
+    /// <summary>Host: PCI configuration space.</summary>
     public PciConfigSpace Config { get; }
 
     /// <summary>
-    /// The interrupt line (INTA): the host's pin. It follows the device's interrupt level (§9) while MSI is disabled, and
+    /// Host: the interrupt line (INTA): the host's pin. It follows the device's interrupt level (§9) while MSI is disabled, and
     /// stays low while MSI is enabled (§20.7.1). Setting it does not call <see cref="IInterruptLine.SetLevel"/>; read
     /// <see cref="InterruptLineLevel"/> for the current level.
     /// </summary>
@@ -55,20 +56,20 @@ public sealed class CoprocBusDevice
         set => _hostLine = value;
     }
 
-    /// <summary>The INTA level now: the device's level while MSI is disabled, false while it is enabled.</summary>
+    /// <summary>Host: the INTA level now: the device's level while MSI is disabled, false while it is enabled.</summary>
     public bool InterruptLineLevel => !Config.MsiEnabled && Device.Interrupts.IsAsserted;
 
-    /// <summary>Where MSI messages go (native-layout.md §20.7.1); null drops them (counted in <see cref="SuppressedMessages"/>).</summary>
+    /// <summary>Host: where MSI messages go (native-layout.md §20.7.1); null drops them (counted in <see cref="SuppressedMessages"/>).</summary>
     public IMsiTarget? MsiTarget
     {
         get => _msiTarget;
         set => _msiTarget = value;
     }
 
-    /// <summary>MSI messages sent to <see cref="MsiTarget"/>.</summary>
+    /// <summary>Host: MSI messages sent to <see cref="MsiTarget"/>.</summary>
     public long MessagesSent { get; private set; }
 
-    /// <summary>MSI messages not sent: bus master disabled (COMMAND bit 2) or no <see cref="MsiTarget"/>.</summary>
+    /// <summary>Host: MSI messages not sent: bus master disabled (COMMAND bit 2) or no <see cref="MsiTarget"/>.</summary>
     public long SuppressedMessages { get; private set; }
 
     // Design: the interrupt controller keeps one level (§9) and calls SetLevel on each change; a rising edge is exactly
@@ -107,11 +108,11 @@ public sealed class CoprocBusDevice
         target.WriteMessage(Config.MsiAddress, Config.MsiData);
     }
 
-    /// <summary>Bus reads that returned all ones because memory space was disabled, the BAR unknown or the width unsupported.</summary>
+    /// <summary>Host: bus reads that returned all ones because memory space was disabled, the BAR unknown or the width unsupported.</summary>
     public long IgnoredAccesses { get; private set; }
 
     /// <summary>
-    /// A read of <paramref name="width"/> (1, 2, 4, 8) bytes at <paramref name="offset"/> in BAR <paramref name="bar"/>,
+    /// Host: a read of <paramref name="width"/> (1, 2, 4, 8) bytes at <paramref name="offset"/> in BAR <paramref name="bar"/>,
     /// little-endian. Registers: 4/8-byte aligned accesses as §6; 1- and 2-byte reads return bytes of the containing dword.
     /// Doorbells read 0. All ones when memory space is disabled (COMMAND bit 1) or the BAR/width is not one of these.
     /// </summary>
@@ -143,7 +144,7 @@ public sealed class CoprocBusDevice
     }
 
     /// <summary>
-    /// A write of <paramref name="width"/> bytes. Registers: 4/8-byte only (1/2-byte writes are dropped as unclaimed).
+    /// Host: a write of <paramref name="width"/> bytes. Registers: 4/8-byte only (1/2-byte writes are dropped as unclaimed).
     /// Doorbells: a 4- or 8-byte store rings the page's doorbell as a bus store without a process id
     /// (<see cref="DoorbellAperture.BusWriter"/>, §13.1); narrower stores are dropped. Dropped while memory space is disabled.
     /// </summary>
@@ -174,13 +175,13 @@ public sealed class CoprocBusDevice
         }
     }
 
-    /// <summary>Advances the device clock (<see cref="Coprocessor.Step"/>).</summary>
+    /// <summary>Host: advances the device clock (<see cref="Coprocessor.Step"/>).</summary>
     public void Step(ulong cycles) => Device.Step(cycles);
 
-    /// <summary>Device reset (§20.3). Configuration space is the bus's and is not changed (BARs stay programmed).</summary>
+    /// <summary>Host: device reset (§20.3). Configuration space is the bus's and is not changed (BARs stay programmed).</summary>
     public void Reset() => Device.Reset();
 
-    /// <summary>The first cycle at which stepping can change anything (§20.5).</summary>
+    /// <summary>Host: the first cycle at which stepping can change anything (§20.5).</summary>
     public ulong NextEventCycle => Device.NextEventCycle;
 
     private ulong Ignored(int width)
@@ -195,13 +196,13 @@ public sealed class CoprocBusDevice
         new(System.Runtime.CompilerServices.Unsafe.AsPointer(ref value), width);
 
     /// <summary>
-    /// Writes the device state (as <see cref="Coprocessor.SaveState(Stream, bool)"/>) and this façade's: configuration space
+    /// Host: writes the device state (as <see cref="Coprocessor.SaveState(Stream, bool)"/>) and this façade's: configuration space
     /// (BARs, COMMAND, INTERRUPT_LINE) and its counters (native-layout.md §20.8, block BUSF).
     /// </summary>
     public void SaveState(Stream stream, bool includeSystemMemory = false) => Device.SaveState(stream, includeSystemMemory, this);
 
     /// <summary>
-    /// Restores a stream written by <see cref="SaveState"/> into this façade and its device (native-layout.md §20.8). The
+    /// Host: restores a stream written by <see cref="SaveState"/> into this façade and its device (native-layout.md §20.8). The
     /// interrupt is re-routed for the restored configuration: INTA gets one <see cref="IInterruptLine.SetLevel"/> call
     /// when its level (<see cref="InterruptLineLevel"/>) differs from before, and one MSI message is sent when MSI is
     /// enabled and the device's level rose.

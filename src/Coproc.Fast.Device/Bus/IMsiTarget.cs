@@ -10,9 +10,10 @@ namespace Coproc.Fast.Device.Bus;
 /// raised (inside <c>Step</c>, a register write, <c>RestoreState</c>, or the config write that enabled MSI), under the
 /// same re-entrancy rules as <see cref="Interrupts.IInterruptLine.SetLevel"/> (§20.4); an exception it throws is the host's
 /// and passes through unchanged.
+/// <para>Called by: host, which implements it; see docs/embedding.md, "What is public, and who calls it".</para>
 /// </remarks>
 public interface IMsiTarget
 {
-    /// <summary>The device writes <paramref name="data"/> to guest-physical <paramref name="address"/>.</summary>
+    /// <summary>Host: the device writes <paramref name="data"/> to guest-physical <paramref name="address"/>.</summary>
     void WriteMessage(ulong address, uint data);
 }

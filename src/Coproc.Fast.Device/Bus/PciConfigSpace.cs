@@ -11,36 +11,37 @@ namespace Coproc.Fast.Device.Bus;
 /// Reads and writes of 1, 2 or 4 bytes at any offset inside the 256 bytes; anything else reads all ones and is dropped.
 /// Never throws.
 /// </summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class PciConfigSpace
 {
-    /// <summary>Vendor id 0x4346 ("CF"): not a PCI-SIG-assigned id; a host that needs a real one overrides it in its bus model.</summary>
+    /// <summary>Host: vendor id 0x4346 ("CF"): not a PCI-SIG-assigned id; a host that needs a real one overrides it in its bus model.</summary>
     public const ushort VendorId = 0x4346;
-    /// <summary>Device id.</summary>
+    /// <summary>Host: device id.</summary>
     public const ushort DeviceId = 0x0001;
-    /// <summary>Class code 0x03 (display controller), subclass 0x02 (3D controller), programming interface 0.</summary>
+    /// <summary>Host: class code 0x03 (display controller), subclass 0x02 (3D controller), programming interface 0.</summary>
     public const uint ClassCode = 0x03_02_00;
-    /// <summary>Config-space offsets of the header fields this device implements.</summary>
+    /// <summary>Host: config-space offsets of the header fields this device implements.</summary>
     public const int VendorIdOffset = 0x00, CommandOffset = 0x04, StatusOffset = 0x06, RevisionOffset = 0x08, HeaderTypeOffset = 0x0E,
         Bar0Offset = 0x10, SubsystemOffset = 0x2C, CapabilitiesPointerOffset = 0x34, InterruptLineOffset = 0x3C, InterruptPinOffset = 0x3D;
-    /// <summary>STATUS bit 4: the capabilities list at <see cref="CapabilitiesPointerOffset"/> exists.</summary>
+    /// <summary>Host: STATUS bit 4: the capabilities list at <see cref="CapabilitiesPointerOffset"/> exists.</summary>
     public const ushort StatusCapabilitiesList = 1 << 4;
-    /// <summary>Offset of the MSI capability (the only capability; its next pointer is 0).</summary>
+    /// <summary>Host: offset of the MSI capability (the only capability; its next pointer is 0).</summary>
     public const int MsiCapabilityOffset = 0x50;
-    /// <summary>PCI capability id of MSI.</summary>
+    /// <summary>Host: PCI capability id of MSI.</summary>
     public const byte MsiCapabilityId = 0x05;
-    /// <summary>MSI capability field offsets, from the start of config space: message control, address low, address high, data.</summary>
+    /// <summary>Host: MSI capability field offsets, from the start of config space: message control, address low, address high, data.</summary>
     public const int MsiControlOffset = MsiCapabilityOffset + 2, MsiAddressOffset = MsiCapabilityOffset + 4,
         MsiUpperAddressOffset = MsiCapabilityOffset + 8, MsiDataOffset = MsiCapabilityOffset + 12;
-    /// <summary>MSI message control bit 0: MSI enable (RW, reset 0).</summary>
+    /// <summary>Host: MSI message control bit 0: MSI enable (RW, reset 0).</summary>
     public const ushort MsiControlEnable = 1 << 0;
-    /// <summary>MSI message control bit 7: 64-bit message address capable (read-only 1).</summary>
+    /// <summary>Host: MSI message control bit 7: 64-bit message address capable (read-only 1).</summary>
     public const ushort MsiControl64Bit = 1 << 7;
-    /// <summary>MSI message control bits 4–6: multiple message enable (RW; the device sends one vector whatever is written).</summary>
+    /// <summary>Host: MSI message control bits 4–6: multiple message enable (RW; the device sends one vector whatever is written).</summary>
     public const ushort MsiControlMultipleMessageEnableMask = 0x70;
-    /// <summary>COMMAND bit 1: memory space enable. While clear the façade's BAR accesses read all ones and are dropped.</summary>
+    /// <summary>Host: COMMAND bit 1: memory space enable. While clear the façade's BAR accesses read all ones and are dropped.</summary>
     public const ushort CommandMemorySpace = 1 << 1;
     /// <summary>
-    /// COMMAND bit 2: bus master enable. MSI messages are sent only while it is set (a PCI function may not write
+    /// Host: COMMAND bit 2: bus master enable. MSI messages are sent only while it is set (a PCI function may not write
     /// without it); the device's DMA to guest RAM does not depend on it in this revision.
     /// </summary>
     public const ushort CommandBusMaster = 1 << 2;
@@ -58,10 +59,10 @@ public sealed class PciConfigSpace
         Reset();
     }
 
-    /// <summary>The decode size of BAR slot <paramref name="bar"/> (a power of two; 0 for a slot that is not a BAR base).</summary>
+    /// <summary>Host: the decode size of BAR slot <paramref name="bar"/> (a power of two; 0 for a slot that is not a BAR base).</summary>
     public ulong BarSize(int bar) => (uint)bar < 6 ? _barSize[bar] : 0;
 
-    /// <summary>The base address the host's firmware programmed into BAR <paramref name="bar"/> (64-bit for BAR1 and BAR3).</summary>
+    /// <summary>Host: the base address the host's firmware programmed into BAR <paramref name="bar"/> (64-bit for BAR1 and BAR3).</summary>
     public ulong BarBase(int bar)
     {
         if ((uint)bar >= 6 || _barSize[bar] == 0) return 0;
@@ -70,28 +71,28 @@ public sealed class PciConfigSpace
         return wide ? low | ((ulong)Dword(Bar0Offset + (bar + 1) * 4) << 32) : low;
     }
 
-    /// <summary>The COMMAND register.</summary>
+    /// <summary>Host: the COMMAND register.</summary>
     public ushort Command => BinaryPrimitives.ReadUInt16LittleEndian(_space.AsSpan(CommandOffset));
 
-    /// <summary>True while COMMAND bit 1 (memory space) is set.</summary>
+    /// <summary>Host: true while COMMAND bit 1 (memory space) is set.</summary>
     public bool MemorySpaceEnabled => (Command & CommandMemorySpace) != 0;
 
-    /// <summary>True while COMMAND bit 2 (bus master) is set.</summary>
+    /// <summary>Host: true while COMMAND bit 2 (bus master) is set.</summary>
     public bool BusMasterEnabled => (Command & CommandBusMaster) != 0;
 
-    /// <summary>True while the MSI capability's enable bit is set: interrupts are messages, not the INTA line.</summary>
+    /// <summary>Host: true while the MSI capability's enable bit is set: interrupts are messages, not the INTA line.</summary>
     public bool MsiEnabled => (BinaryPrimitives.ReadUInt16LittleEndian(_space.AsSpan(MsiControlOffset)) & MsiControlEnable) != 0;
 
-    /// <summary>The MSI message address (64-bit; bits 0–1 read 0).</summary>
+    /// <summary>Host: the MSI message address (64-bit; bits 0–1 read 0).</summary>
     public ulong MsiAddress => Dword(MsiAddressOffset) | ((ulong)Dword(MsiUpperAddressOffset) << 32);
 
-    /// <summary>The MSI message data (16 bits; the message is a 32-bit write of it, upper half 0).</summary>
+    /// <summary>Host: the MSI message data (16 bits; the message is a 32-bit write of it, upper half 0).</summary>
     public ushort MsiData => BinaryPrimitives.ReadUInt16LittleEndian(_space.AsSpan(MsiDataOffset));
 
     /// <summary>Called after a config write changed <see cref="MsiEnabled"/> (the bus façade re-routes the interrupt).</summary>
     internal Action? MsiEnableChanged { get; set; }
 
-    /// <summary>A config read of 1, 2 or 4 bytes (naturally aligned, inside the 256 bytes); all ones otherwise.</summary>
+    /// <summary>Host: a config read of 1, 2 or 4 bytes (naturally aligned, inside the 256 bytes); all ones otherwise.</summary>
     public uint Read(int offset, int width)
     {
         if (!Valid(offset, width)) return width >= 4 ? uint.MaxValue : (1u << (8 * width)) - 1;
@@ -104,7 +105,7 @@ public sealed class PciConfigSpace
     }
 
     /// <summary>
-    /// A config write of 1, 2 or 4 bytes. Writable: COMMAND bits 1–2, the BARs (their size bits read back as zero, the
+    /// Host: a config write of 1, 2 or 4 bytes. Writable: COMMAND bits 1–2, the BARs (their size bits read back as zero, the
     /// PCI sizing protocol), INTERRUPT_LINE, and the MSI capability's enable and multiple-message-enable bits, address
     /// (bits 2–63) and data; every other byte is read-only and the write is ignored.
     /// </summary>
@@ -117,7 +118,7 @@ public sealed class PciConfigSpace
     }
 
     /// <summary>
-    /// Which BAR, if any, a host physical address falls in (memory space enabled, BARs programmed): what a host's bus
+    /// Host: which BAR, if any, a host physical address falls in (memory space enabled, BARs programmed): what a host's bus
     /// decoder asks before forwarding an access to <see cref="CoprocBusDevice.ReadBar"/> / <see cref="CoprocBusDevice.WriteBar"/>.
     /// </summary>
     public bool TryDecode(ulong address, out int bar, out ulong offset)

@@ -30,6 +30,7 @@ namespace Coproc.Fast.Device.Contexts;
 /// +168..255 reserved, zero
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Explicit, Size = SizeInBytes)]
 public struct ContextSaveArea
 {
@@ -85,6 +86,14 @@ public struct ContextSaveArea
     public static uint PriorityWord(int priority) => PriorityValid | (uint)Math.Clamp(priority, 0, 15);
 
     /// <summary>
+    /// Guest driver: true for the <see cref="LastSwitchReason"/> (and history-record reason, native-layout.md §10.6) values
+    /// that mean the context faulted — Faulted, PageFault, ProtectionFault, InvalidCommand (§10.3, §11.1). Such a context
+    /// stays stopped until the driver clears <see cref="ContextFlags.Faulted"/>.
+    /// </summary>
+    public static bool IsFaultReason(SwitchReason reason) =>
+        reason is SwitchReason.Faulted or SwitchReason.PageFault or SwitchReason.ProtectionFault or SwitchReason.InvalidCommand;
+
+    /// <summary>
     /// The context's rank against user queues: its priority (0..15) when the kernel gave one, else 16 (above every
     /// user queue: kernel work first).
     /// </summary>
@@ -98,6 +107,7 @@ public struct ContextSaveArea
 }
 
 /// <summary>Bits of <see cref="ContextSaveArea.Flags"/>.</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "Public name used by callers and the docs: the bits of the save area's Flags word (native-layout.md); renaming would break the API.")]
 [Flags]
 public enum ContextFlags : uint
@@ -117,6 +127,7 @@ public enum ContextFlags : uint
 }
 
 /// <summary>Why an engine switched away from a context (seed 001 §4.1 query 1).</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum SwitchReason : uint
 {
     /// <summary>Never switched away.</summary>
@@ -145,10 +156,9 @@ public enum SwitchReason : uint
     UserQueuePreempted = 9,
 }
 
-/// <summary>Helpers for <see cref="SwitchReason"/>.</summary>
-public static class SwitchReasons
+/// <summary>Helpers for <see cref="SwitchReason"/> (device side; software uses <see cref="ContextSaveArea.IsFaultReason"/>).</summary>
+internal static class SwitchReasons
 {
     /// <summary>True for the reasons that mean the context faulted (it stays stopped until the driver clears Faulted).</summary>
-    public static bool IsFault(SwitchReason reason) =>
-        reason is SwitchReason.Faulted or SwitchReason.PageFault or SwitchReason.ProtectionFault or SwitchReason.InvalidCommand;
+    public static bool IsFault(SwitchReason reason) => ContextSaveArea.IsFaultReason(reason);
 }

@@ -17,6 +17,7 @@ namespace Coproc.Fast.Device.Contexts;
 /// +24 u64 BufferAddress  DMA buffer start (VA | bit 0 privileged) or ring descriptor physical address
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Explicit, Size = 32)]
 public struct FaultRecord
 {
@@ -48,6 +49,7 @@ public struct FaultRecord
 }
 
 /// <summary>Where the faulting packet was fetched from.</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum FaultLocation : byte
 {
     /// <summary>No packet (e.g. context load).</summary>
@@ -59,6 +61,7 @@ public enum FaultLocation : byte
 }
 
 /// <summary>Why a context faulted.</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum FaultReason : ushort
 {
     /// <summary>No fault.</summary>

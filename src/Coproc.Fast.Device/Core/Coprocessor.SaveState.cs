@@ -6,22 +6,22 @@ namespace Coproc.Fast.Device.Core;
 
 public sealed partial class Coprocessor
 {
-    /// <summary>"CPSS" little-endian: the first four bytes of a save-state stream (native-layout.md §20.8).</summary>
+    /// <summary>Host: "CPSS" little-endian: the first four bytes of a save-state stream (native-layout.md §20.8).</summary>
     public const uint SaveStateMagic = 0x5353_5043;
 
-    /// <summary>The save-state format version this build writes and reads (native-layout.md §20.8).</summary>
+    /// <summary>Host: the save-state format version this build writes and reads (native-layout.md §20.8).</summary>
     public const uint SaveStateVersion = 1;
 
-    /// <summary>Header flag: the stream holds system memory (block SMEM).</summary>
+    /// <summary>Host: header flag: the stream holds system memory (block SMEM).</summary>
     public const uint SaveStateFlagSystemMemory = 1;
 
-    /// <summary>Header flag: the stream was written by <see cref="Bus.CoprocBusDevice.SaveState"/> (block BUSF follows DEVS).</summary>
+    /// <summary>Host: header flag: the stream was written by <see cref="Bus.CoprocBusDevice.SaveState"/> (block BUSF follows DEVS).</summary>
     public const uint SaveStateFlagBusFacade = 2;
 
     private const int ChunkBytes = 1 << 20;
 
     /// <summary>
-    /// Writes the whole device state to <paramref name="stream"/> (native-layout.md §20.8): registers and CYCLE, every
+    /// Host: writes the whole device state to <paramref name="stream"/> (native-layout.md §20.8): registers and CYCLE, every
     /// engine's loaded context (its private copy of the save area, work state, ring binding), the TLBs, latched and
     /// pending run lists, the scheduling core's slots, doorbells and their vector, the display latch, the interrupt
     /// controller's queue and line level, then local memory and, with <paramref name="includeSystemMemory"/>, system
@@ -31,7 +31,7 @@ public sealed partial class Coprocessor
     public void SaveState(Stream stream, bool includeSystemMemory = false) => SaveState(stream, includeSystemMemory, null);
 
     /// <summary>
-    /// Replaces the whole device state with a stream written by <see cref="SaveState(Stream, bool)"/> of the same build
+    /// Host: replaces the whole device state with a stream written by <see cref="SaveState(Stream, bool)"/> of the same build
     /// of this library, for a device with the same local, system and aperture sizes (native-layout.md §20.8). Continuing
     /// gives the same bytes, cycles and interrupts as the device that was saved. Without a system-memory block, system
     /// memory is left as it is: the host restores its guest RAM itself. The objects this device handed out stay valid;

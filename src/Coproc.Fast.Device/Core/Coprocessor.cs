@@ -16,6 +16,7 @@ namespace Coproc.Fast.Device.Core;
 /// MMIO, memory and the interrupt line — is everything a driver or a host emulator may touch
 /// (native-layout.md). Nothing here reads wall-clock time: the device advances only in <see cref="Step"/>.
 /// </summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed partial class Coprocessor : IDisposable
 {
     private readonly CommandProcessor[] _engines;
@@ -23,11 +24,11 @@ public sealed partial class Coprocessor : IDisposable
     private uint _vsyncPeriodSeen;  // the period _nextVsync was computed for (0: none yet)
     private ulong _nextVsync;       // the first multiple of _vsyncPeriodSeen after Cycle (when computed)
 
-    /// <summary>Creates a device that allocates its own local and system memory.</summary>
+    /// <summary>Host: creates a device that allocates its own local and system memory.</summary>
     public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), (NativeRegion?)null) { }
 
     /// <summary>
-    /// Creates a device. With <paramref name="hostSystemMemory"/> (a host emulator's guest RAM, 4 KiB aligned) the device's
+    /// Host: creates a device. With <paramref name="hostSystemMemory"/> (a host emulator's guest RAM, 4 KiB aligned) the device's
     /// system memory is that region at guest-physical address 0, used in place — the host keeps it alive and its length
     /// must equal <see cref="CoprocessorOptions.SystemMemoryBytes"/>; with null the device allocates system memory itself.
     /// Local memory is always allocated by the device (native-layout.md §1).
@@ -37,7 +38,7 @@ public sealed partial class Coprocessor : IDisposable
         : this(options, hostSystemMemory is null ? null : [new GuestRamRange(0, hostSystemMemory)], nameof(hostSystemMemory)) { }
 
     /// <summary>
-    /// Creates a device whose system memory is a host emulator's guest RAM in one or more ranges at guest-physical
+    /// Host: creates a device whose system memory is a host emulator's guest RAM in one or more ranges at guest-physical
     /// addresses (native-layout.md §20.6), e.g. RAM below and above a PCI hole. The device reads and writes the ranges in
     /// place; a system-memory physical address (in a page-table entry, ring descriptor, register) is a guest-physical
     /// address, and one in a hole or across a range boundary faults the context that used it. The lengths must add up
@@ -101,56 +102,61 @@ public sealed partial class Coprocessor : IDisposable
     }
 
     /// <summary>Run-list mode and the history buffer (native-layout.md §10.5–§10.6).</summary>
-    public RunListControl RunLists { get; }
+    internal RunListControl RunLists { get; }
 
-    /// <summary>The options the device was built with.</summary>
+    /// <summary>Host: the options the device was built with.</summary>
     public CoprocessorOptions Options { get; }
 
-    /// <summary>Local and system memory.</summary>
+    /// <summary>Host: local and system memory.</summary>
     public DeviceMemory Memory { get; }
 
     /// <summary>
-    /// The local-memory BAR: local memory identity-mapped for the CPU from reset (native-layout.md §1.1) — the power-on
+    /// Host: the local-memory BAR: local memory identity-mapped for the CPU from reset (native-layout.md §1.1) — the power-on
     /// path a guest driver uses to write its first structures into local memory.
     /// </summary>
     public LocalMemoryBar LocalMemoryBar { get; }
 
     /// <summary>The GPU MMU that walks page tables in <see cref="Memory"/>.</summary>
-    public GpuMmu Mmu { get; }
+    internal GpuMmu Mmu { get; }
 
     /// <summary>
-    /// The CPU-visible aperture window onto local memory (seed 001 §12), programmed through the MMU registers
+    /// Host: the CPU-visible aperture window onto local memory (seed 001 §12), programmed through the MMU registers
     /// (APERTURE_TABLE, APERTURE_ENTRIES, TLB_INV_CMD 3). This is the host/CPU side of the bus.
     /// </summary>
     public Aperture Aperture { get; }
 
-    /// <summary>The register BAR.</summary>
+    /// <summary>Host: the register BAR.</summary>
     public MmioRegisterFile Mmio { get; }
 
     /// <summary>The doorbell block (seed 003); its registers are at <see cref="MmioMap.DoorbellBase"/>.</summary>
-    public DoorbellBlock DoorbellBlock { get; }
+    internal DoorbellBlock DoorbellBlock { get; }
 
-    /// <summary>The doorbell aperture BAR: 256 doorbell pages (native-layout.md §13.1).</summary>
+    /// <summary>Host: the doorbell aperture BAR: 256 doorbell pages (native-layout.md §13.1).</summary>
     public DoorbellAperture DoorbellAperture { get; }
 
-    /// <summary>The scheduling core: services doorbells and keeps the engines' run lists.</summary>
-    public SchedulingCore SchedulingCore { get; }
-    /// <summary>The interrupt controller; its <see cref="InterruptController.Line"/> is the single outgoing line.</summary>
+    /// <summary>The scheduling core: services doorbells and keeps the engines' run lists (internal: reached by software
+    /// only through the doorbell registers and BAR, native-layout.md §13).</summary>
+    internal SchedulingCore SchedulingCore { get; }
+
+    /// <summary>
+    /// Host: the interrupt controller's output — connect your pin to <see cref="InterruptController.Line"/> (native-layout.md
+    /// §9, §20.2). Its registers are read and written through <see cref="Mmio"/>, like a guest driver does.
+    /// </summary>
     public InterruptController Interrupts { get; }
 
     /// <summary>The display controller.</summary>
-    public DisplayController Display { get; }
+    internal DisplayController Display { get; }
 
     /// <summary>The engines' TLBs (one per engine).</summary>
-    public EngineTlbs Tlbs { get; }
+    internal EngineTlbs Tlbs { get; }
 
     /// <summary>The command processor of an engine.</summary>
-    public CommandProcessor Engine(EngineKind kind) => _engines[(int)kind];
+    internal CommandProcessor Engine(EngineKind kind) => _engines[(int)kind];
 
-    /// <summary>Device clock: cycles run so far.</summary>
+    /// <summary>Host: device clock: cycles run so far.</summary>
     public ulong Cycle { get; private set; }
 
-    /// <summary>Device internal errors contained so far (INTERNAL_ERRORS, native-layout.md §6.1, §10.3).</summary>
+    /// <summary>Host: device internal errors contained so far (INTERNAL_ERRORS, native-layout.md §6.1, §10.3).</summary>
     public long InternalErrors
     {
         get
@@ -162,7 +168,7 @@ public sealed partial class Coprocessor : IDisposable
     }
 
     /// <summary>
-    /// WORK_PENDING (native-layout.md §6.1): bit e when engine e holds work (<see cref="CommandProcessor.HoldsWork"/>),
+    /// Host: WORK_PENDING (native-layout.md §6.1): bit e when engine e holds work (<see cref="CommandProcessor.HoldsWork"/>),
     /// <see cref="DeviceRegisters.WorkPendingUserQueues"/> when a doorbell is pending or a scheduling-core run list holds a
     /// queue, <see cref="DeviceRegisters.WorkPendingFlipLatched"/> while a vsync flip is latched. Zero means stepping the
     /// device changes nothing but CYCLE and vsync: a host may stop stepping it until its next register or memory write.
@@ -180,12 +186,12 @@ public sealed partial class Coprocessor : IDisposable
         }
     }
 
-    /// <summary>Capability bits reported in the CAPS register (native-layout.md).</summary>
+    /// <summary>Host: capability bits reported in the CAPS register (native-layout.md).</summary>
     [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API: the CAPS register value of this device (native-layout.md); static would break callers that read it from an instance.")]
     public uint Capabilities => 0;
 
     /// <summary>
-    /// Advances the device by <paramref name="cycles"/>: the engines run in engine order over the same span of
+    /// Host: advances the device by <paramref name="cycles"/>: the engines run in engine order over the same span of
     /// time, split at vsync boundaries so that flips latch and WAIT_FOR_FLIP releases at the exact cycle.
     /// Deterministic: the same state and the same sequence of steps give the same bytes, cycles and interrupts.
     /// </summary>
@@ -229,7 +235,7 @@ public sealed partial class Coprocessor : IDisposable
     }
 
     /// <summary>
-    /// Device reset (native-layout.md §20.3; the RESET register does the same): every register, engine, TLB, run list,
+    /// Host: device reset (native-layout.md §20.3; the RESET register does the same): every register, engine, TLB, run list,
     /// doorbell registration, the scheduling core, the display, the interrupt controller (line deasserted) and CYCLE return
     /// to their power-on values. Memory — local and system — is not touched; the objects this device handed out
     /// (<see cref="Mmio"/>, <see cref="Aperture"/>, <see cref="DoorbellAperture"/>, <see cref="LocalMemoryBar"/>,
@@ -255,11 +261,11 @@ public sealed partial class Coprocessor : IDisposable
         Interrupts.Reset();
     }
 
-    /// <summary>Resets since creation (not itself reset).</summary>
+    /// <summary>Host: resets since creation (not itself reset).</summary>
     public long ResetCount { get; private set; }
 
     /// <summary>
-    /// The first device cycle at which stepping can change anything (native-layout.md §20.5): <see cref="Cycle"/> when
+    /// Host: the first device cycle at which stepping can change anything (native-layout.md §20.5): <see cref="Cycle"/> when
     /// <see cref="WorkPending"/> has an engine or user-queue bit; else the next vsync boundary when vsync is on; else
     /// <see cref="ulong.MaxValue"/> — only a register or memory write can create work. A host may advance an idle device
     /// in one <c>Step(NextEventCycle - Cycle)</c> (Step splits at vsync itself) or not step it at all until then; the
@@ -275,7 +281,7 @@ public sealed partial class Coprocessor : IDisposable
         }
     }
 
-    /// <summary>Frees device-owned memory.</summary>
+    /// <summary>Host: frees device-owned memory.</summary>
     public void Dispose()
     {
         DoorbellBlock.Dispose();

@@ -4,38 +4,39 @@ using Coproc.Fast.Device.Engines;
 namespace Coproc.Fast.Device.Core;
 
 /// <summary>Construction-time configuration of a <see cref="Coprocessor"/>.</summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed record CoprocessorOptions
 {
-    /// <summary>Local video memory size in bytes (multiple of 2 MiB). Default 256 MiB.</summary>
+    /// <summary>Host: local video memory size in bytes (multiple of 2 MiB). Default 256 MiB.</summary>
     public ulong LocalMemoryBytes { get; init; } = 256UL << 20;
 
-    /// <summary>System memory size in bytes when the device allocates it itself. Default 256 MiB.</summary>
+    /// <summary>Host: system memory size in bytes when the device allocates it itself. Default 256 MiB.</summary>
     public ulong SystemMemoryBytes { get; init; } = 256UL << 20;
 
-    /// <summary>Aperture (CPU-visible BAR window onto local memory) size in bytes, multiple of 4 KiB. Default 64 MiB.</summary>
+    /// <summary>Host: aperture (CPU-visible BAR window onto local memory) size in bytes, multiple of 4 KiB. Default 64 MiB.</summary>
     public ulong ApertureBytes { get; init; } = 64UL << 20;
 
-    /// <summary>Hardware run-list slots per engine in the scheduling core (1..256). Default 8.</summary>
+    /// <summary>Host: hardware run-list slots per engine in the scheduling core (1..256). Default 8.</summary>
     public int HardwareSlotsPerEngine { get; init; } = 8;
     /// <summary>
-    /// True (default): the engines execute the scheduling core's doorbell user queues when their kernel work is idle.
+    /// Host: true (default): the engines execute the scheduling core's doorbell user queues when their kernel work is idle.
     /// False leaves the run lists to a host-side consumer (tests of the scheduling core alone).
     /// </summary>
     public bool UserQueuesOnEngines { get; init; } = true;
 
-    /// <summary>Entries of each engine's TLB (power of two). Default 64.</summary>
+    /// <summary>Host: entries of each engine's TLB (power of two). Default 64.</summary>
     public int EngineTlbEntries { get; init; } = 64;
 
-    /// <summary>Cycle cost of each packet (native-layout.md §10.4). Default <see cref="PacketCosts.Default"/>.</summary>
+    /// <summary>Host: cycle cost of each packet (native-layout.md §10.4). Default <see cref="PacketCosts.Default"/>.</summary>
     public PacketCosts PacketCosts { get; init; } = PacketCosts.Default;
 
-    /// <summary>Cycle cost of the work packets (native-layout.md §8A). Default <see cref="WorkCosts.Default"/>.</summary>
+    /// <summary>Host: cycle cost of the work packets (native-layout.md §8A). Default <see cref="WorkCosts.Default"/>.</summary>
     public WorkCosts WorkCosts { get; init; } = WorkCosts.Default;
 
-    /// <summary>Display vsync period in device cycles; 0 disables vsync. Default 16,666,667 (60 Hz at 1 GHz).</summary>
+    /// <summary>Host: display vsync period in device cycles; 0 disables vsync. Default 16,666,667 (60 Hz at 1 GHz).</summary>
     public uint VsyncPeriodCycles { get; init; } = 16_666_667;
 
-    /// <summary>Checks the options; throws <see cref="ArgumentOutOfRangeException"/> naming the bad property.</summary>
+    /// <summary>Host: checks the options; throws <see cref="ArgumentOutOfRangeException"/> naming the bad property.</summary>
     public void Validate()
     {
         if (LocalMemoryBytes == 0 || LocalMemoryBytes % (2UL << 20) != 0)

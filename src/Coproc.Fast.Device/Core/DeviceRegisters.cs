@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Core;
 /// Register offsets of the device block at <see cref="Mmio.MmioMap.DeviceBase"/> (native-layout.md §6.1), relative to
 /// the block. Drivers, hosts and tests use these names instead of raw offsets.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class DeviceRegisters
 {
     /// <summary>R32 ID = <see cref="IdValue"/>.</summary>

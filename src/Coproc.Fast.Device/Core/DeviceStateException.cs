@@ -7,11 +7,12 @@ namespace Coproc.Fast.Device.Core;
 /// <see cref="Bus.CoprocBusDevice.RestoreState"/>; when it is thrown after the header was accepted the device has been
 /// reset (§20.3), never left half-restored.
 /// </summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class DeviceStateException : Exception
 {
-    /// <summary>Creates the exception with a message saying what did not match.</summary>
+    /// <summary>Host: creates the exception with a message saying what did not match.</summary>
     public DeviceStateException(string message) : base(message) { }
 
-    /// <summary>Creates the exception with a message and the exception that revealed the problem.</summary>
+    /// <summary>Host: creates the exception with a message and the exception that revealed the problem.</summary>
     public DeviceStateException(string message, Exception inner) : base(message, inner) { }
 }

@@ -10,7 +10,7 @@ namespace Coproc.Fast.Device.Display;
 /// synchronized flips (latched; only the last one before a vsync takes effect). CURRENT_SURFACE reports the
 /// surface actually displayed, never a latched one (§9.2), so a flip is acknowledged only once it is effective.
 /// </summary>
-public sealed class DisplayController : IMmioBlock
+internal sealed class DisplayController : IMmioBlock
 {
     private readonly DeviceMemory _memory;
     private readonly InterruptController _interrupts;

@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Display;
 /// Register offsets of the display controller at <see cref="Mmio.MmioMap.DisplayBase"/> (native-layout.md §12), relative
 /// to the block. Drivers, hosts and tests use these names instead of raw offsets.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class DisplayRegisters
 {
     /// <summary>R64 CURRENT_SURFACE: PA actually displayed.</summary>

@@ -10,15 +10,16 @@ namespace Coproc.Fast.Device.Doorbells;
 /// of the queue's new WritePtr at offset 0 — the device ignores the value and reads WritePtr from the queue
 /// descriptor). Pages read as zero. Writes outside the aperture are dropped and counted.
 /// </summary>
+/// <remarks>Called by: host, forwarding the guest's accesses to this window; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class DoorbellAperture
 {
-    /// <summary>Size of one doorbell page.</summary>
+    /// <summary>Host: size of one doorbell page.</summary>
     public const int PageSize = 4096;
 
-    /// <summary>log2 of <see cref="PageSize"/>.</summary>
+    /// <summary>Host: log2 of <see cref="PageSize"/>.</summary>
     public const int PageShift = 12;
 
-    /// <summary>Size of the aperture BAR in bytes.</summary>
+    /// <summary>Host: size of the aperture BAR in bytes.</summary>
     public const ulong SizeInBytes = (ulong)DoorbellVector.Count * PageSize;
 
     private readonly DoorbellBlock _block;
@@ -26,29 +27,29 @@ public sealed class DoorbellAperture
 
     internal DoorbellAperture(DoorbellBlock block) => _block = block;
 
-    /// <summary>Writes outside the 1 MiB aperture or misaligned (dropped).</summary>
+    /// <summary>Host: writes outside the 1 MiB aperture or misaligned (dropped).</summary>
     public long DroppedWrites => Interlocked.Read(ref _outOfRange);
 
     /// <summary>
-    /// The writer id of a plain bus store, which carries no process identity (native-layout.md §13.1 "Writer identity"):
+    /// Host: the writer id of a plain bus store, which carries no process identity (native-layout.md §13.1 "Writer identity"):
     /// it matches any owner. Protection then comes from where the doorbell page is mapped — the kernel maps a page only
     /// into its owner's address space (seed 003), so on a real bus only the owner can store to it.
     /// </summary>
     public const uint BusWriter = uint.MaxValue;
 
     /// <summary>
-    /// A 32-bit bus store at <paramref name="offset"/> (what a host emulator forwards from its bus): rings the doorbell whose
+    /// Host: a 32-bit bus store at <paramref name="offset"/> (what a host emulator forwards from its bus): rings the doorbell whose
     /// page contains it if that doorbell is Registered, whoever owns it (<see cref="BusWriter"/>). Use the overload with a
     /// process id when the host knows which guest process stored (the owner check then applies).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write32(ulong offset, uint value) => Write32(offset, value, BusWriter);
 
-    /// <summary>Byte offset of doorbell <paramref name="doorbell"/>'s page in the aperture.</summary>
+    /// <summary>Host: byte offset of doorbell <paramref name="doorbell"/>'s page in the aperture.</summary>
     public static ulong PageOffset(int doorbell) => (ulong)doorbell << PageShift;
 
     /// <summary>
-    /// A 32-bit write by process <paramref name="writerProcessId"/> at <paramref name="offset"/> in the aperture: rings the
+    /// Host: a 32-bit write by process <paramref name="writerProcessId"/> at <paramref name="offset"/> in the aperture: rings the
     /// doorbell whose page contains it (if registered and owned by the writer, or the writer is <see cref="BusWriter"/>).
     /// Lock-free, allocation-free.
     /// </summary>
@@ -64,7 +65,7 @@ public sealed class DoorbellAperture
         _block.OnPageWrite((int)(offset >> PageShift), writerProcessId);
     }
 
-    /// <summary>Doorbell pages are write-only: every read returns 0.</summary>
+    /// <summary>Host: doorbell pages are write-only: every read returns 0.</summary>
     [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API: the aperture's MMIO read, the pair of Write32; static would break callers.")]
     public uint Read32(ulong offset)
     {
@@ -72,6 +73,6 @@ public sealed class DoorbellAperture
         return 0;
     }
 
-    /// <summary>Device reset (native-layout.md §20.3): back to the power-on state.</summary>
+    /// <summary>Host: device reset (native-layout.md §20.3): back to the power-on state.</summary>
     internal void Reset() => Interlocked.Exchange(ref _outOfRange, 0);
 }

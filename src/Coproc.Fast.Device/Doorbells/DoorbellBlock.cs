@@ -18,7 +18,7 @@ namespace Coproc.Fast.Device.Doorbells;
 /// (DB_WRONG_OWNER_WRITES) — it models a page mapped into the wrong process.
 /// </para>
 /// </summary>
-public sealed class DoorbellBlock : IMmioBlock, IDisposable
+internal sealed class DoorbellBlock : IMmioBlock, IDisposable
 {
     private readonly DeviceMemory _memory;
     private readonly DoorbellRegistration[] _registrations = new DoorbellRegistration[DoorbellVector.Count];

@@ -16,7 +16,7 @@ namespace Coproc.Fast.Device.Doorbells;
 /// The scheduling core's interrupt line in threaded mode: rings raise it; the thread that runs the device
 /// spins briefly, then parks on it. In deterministic mode nobody parks and <see cref="Raise"/> is one load.
 /// </summary>
-public sealed class DoorbellInterruptLine : IDisposable
+internal sealed class DoorbellInterruptLine : IDisposable
 {
     private readonly DoorbellVector _vector;
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);

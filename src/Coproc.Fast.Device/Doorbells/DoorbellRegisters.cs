@@ -6,8 +6,15 @@ namespace Coproc.Fast.Device.Doorbells;
 /// in <see cref="Index"/>, write the staging registers, then write a command to <see cref="Command"/> and read
 /// the outcome from <see cref="Status"/>.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class DoorbellRegisters
 {
+    /// <summary>
+    /// Number of doorbells (pages of the doorbell BAR, bits of the doorbell vector; native-layout.md §13.1–§13.2).
+    /// Guest driver: DB_INDEX ranges over 0 .. DoorbellCount − 1.
+    /// </summary>
+    public const int DoorbellCount = 256;
+
     /// <summary>RW32 DB_INDEX: the doorbell (0..255) the staging registers and commands refer to.</summary>
     public const uint Index = 0x00;
     /// <summary>W32 DB_COMMAND: a <see cref="DoorbellCommand"/>.</summary>
@@ -58,6 +65,7 @@ public static class DoorbellRegisters
 }
 
 /// <summary>Commands written to DB_COMMAND.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum DoorbellCommand : uint
 {
     /// <summary>Register the doorbell at DB_INDEX with the staged fields; it must be free.</summary>
@@ -69,6 +77,7 @@ public enum DoorbellCommand : uint
 }
 
 /// <summary>DB_STATUS values: the outcome of the last <see cref="DoorbellCommand"/>.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum DoorbellStatus : uint
 {
     /// <summary>Done.</summary>
@@ -96,6 +105,7 @@ public enum DoorbellStatus : uint
 }
 
 /// <summary>State of one doorbell (DB_STATE).</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum DoorbellState : uint
 {
     /// <summary>Not registered: writes to its page are ignored and counted.</summary>

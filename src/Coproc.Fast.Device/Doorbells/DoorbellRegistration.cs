@@ -9,7 +9,7 @@ namespace Coproc.Fast.Device.Doorbells;
 /// published last with a release store so a ringing thread or the scheduling core that reads it with an
 /// acquire load sees the other fields complete.
 /// </summary>
-public sealed class DoorbellRegistration
+internal sealed class DoorbellRegistration
 {
     private int _state;
 

@@ -8,7 +8,7 @@ namespace Coproc.Fast.Device.Doorbells;
 /// read"): 256 bits inline, no allocation. Walk it with <see cref="NextSet"/>, which costs one
 /// <see cref="BitOperations.TrailingZeroCount(ulong)"/> per rung doorbell.
 /// </summary>
-public struct DoorbellSnapshot
+internal struct DoorbellSnapshot
 {
     private Words _words;
 

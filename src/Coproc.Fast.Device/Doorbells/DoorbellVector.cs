@@ -45,10 +45,10 @@ namespace Coproc.Fast.Device.Doorbells;
 /// The 256-bit doorbell vector with a summary word (seed 003). Lock-free; any thread may <see cref="Ring"/>,
 /// exactly one thread (the scheduling core) calls <see cref="SnapshotAndClear"/>.
 /// </summary>
-public sealed class DoorbellVector
+internal sealed class DoorbellVector
 {
     /// <summary>Number of doorbells.</summary>
-    public const int Count = 256;
+    public const int Count = DoorbellRegisters.DoorbellCount;
 
     /// <summary>Number of 64-bit words in the vector (as reported: a <see cref="DoorbellSnapshot"/> word, DB_PENDING).</summary>
     public const int WordCount = Count / 64;

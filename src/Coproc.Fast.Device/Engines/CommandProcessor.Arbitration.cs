@@ -23,7 +23,7 @@ namespace Coproc.Fast.Device.Engines;
 // Invariant A2 (hang detection for queues): a queue that runs StallCycles ≥ SC_QUEUE_TIMEOUT engine cycles without
 // completing a packet is faulted alone (QueueFaultReason.Timeout); cycles spent waiting on a WAIT are not counted, and
 // any completed packet restarts the count — the rule the driver applies to kernel contexts (active time without progress).
-public sealed unsafe partial class CommandProcessor
+internal sealed unsafe partial class CommandProcessor
 {
     private bool _uqPreempting;          // RunUserQueue is taking the engine from a runnable kernel context
     private bool _kernelAsideReported;   // the driver was told _kernelResume is off the engine (invariant A1)

@@ -14,7 +14,7 @@ namespace Coproc.Fast.Device.Engines;
 // happening (e.g. the ring-binding invariant in CommandProcessor.cs); as defence in depth, Coprocessor.Step catches
 // what escapes an engine and calls ContainInternalError, which turns it into a documented fault record and an ERROR
 // interrupt (§10.3 "Device internal error") instead of an exception into the host.
-public sealed unsafe partial class CommandProcessor
+internal sealed unsafe partial class CommandProcessor
 {
     /// <summary>ERROR interrupt data0 that marks a device internal error (native-layout.md §9, §10.3).</summary>
     public const ulong InternalErrorMarker = ulong.MaxValue;

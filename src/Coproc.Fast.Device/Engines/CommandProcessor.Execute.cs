@@ -9,7 +9,7 @@ using Coproc.Fast.Device.Packets;
 
 namespace Coproc.Fast.Device.Engines;
 
-public sealed unsafe partial class CommandProcessor
+internal sealed unsafe partial class CommandProcessor
 {
     private enum ExecResult : byte { Done, OutOfBudget, Yield, Stall, Faulted, EnterIndirect, DoneThenSwitch }
 

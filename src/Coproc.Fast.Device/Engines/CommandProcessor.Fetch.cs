@@ -6,7 +6,7 @@ using Coproc.Fast.Device.Packets;
 
 namespace Coproc.Fast.Device.Engines;
 
-public sealed unsafe partial class CommandProcessor
+internal sealed unsafe partial class CommandProcessor
 {
     /// <summary>
     /// Fetches and executes packets from the ring, from the saved position up to the write pointer or the ring's

@@ -14,7 +14,7 @@ namespace Coproc.Fast.Device.Engines;
 // skipped without paying a switch. Entries that went empty or yielded during the current Run are not retried in the
 // same Run (_visited), which bounds the work per step; an engine that finds nothing idles and re-polls its list once
 // per Run (one Step slice), deterministically.
-public sealed unsafe partial class CommandProcessor
+internal sealed unsafe partial class CommandProcessor
 {
     private readonly RunListControl _control;
     private uint _visited;   // run-list entries that went empty or yielded during this Run

@@ -14,7 +14,7 @@ namespace Coproc.Fast.Device.Engines;
 // so kernel work waits at most one time slice. A user queue's ring is process-writable, so its packets execute as a
 // limited buffer (descriptor Flags bit 0; seed 001 §7). Switches between user queues raise no CPU interrupt (the core
 // is the scheduler); faults do, and fault only that queue (FaultQueue, SC counters).
-public sealed unsafe partial class CommandProcessor
+internal sealed unsafe partial class CommandProcessor
 {
     private IEngineRunListSource? _userQueues;
     private bool _uqActive;          // the loaded context is a user queue's

@@ -26,7 +26,7 @@ namespace Coproc.Fast.Device.Engines;
 /// (§8.2). The engine stops only at packet or unit boundaries, so <see cref="Run"/> returning is always a
 /// point where a context switch is exact.
 /// </remarks>
-public sealed unsafe partial class CommandProcessor
+internal sealed unsafe partial class CommandProcessor
 {
     private readonly DeviceMemory _memory;
     private readonly GpuMmu _mmu;

@@ -1,6 +1,7 @@
 namespace Coproc.Fast.Device.Engines;
 
 /// <summary>The device's engines (SEEDS.md 003), each with its own command processor, context and TLB.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum EngineKind : byte
 {
     /// <summary>3D/render engine (DRAW_RECTS).</summary>
@@ -16,6 +17,7 @@ public enum EngineKind : byte
 }
 
 /// <summary>Engine constants.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class Engines
 {
     /// <summary>Number of engines.</summary>

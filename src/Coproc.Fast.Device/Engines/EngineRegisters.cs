@@ -5,6 +5,7 @@ namespace Coproc.Fast.Device.Engines;
 /// <see cref="Mmio.MmioMap.EngineBase"/> + e × <see cref="Stride"/> + offset (<see cref="At"/>). Drivers, hosts and tests
 /// use these names instead of raw offsets.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class EngineRegisters
 {
     /// <summary>Bytes per engine block.</summary>

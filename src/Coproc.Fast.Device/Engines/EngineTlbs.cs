@@ -6,7 +6,7 @@ namespace Coproc.Fast.Device.Engines;
 /// The engines' TLBs, created in one place so the MMU's TLB registry can adopt them (one per engine, each a
 /// translation client of its own). TLB_FLUSH and the MMU's invalidation registers invalidate all of them.
 /// </summary>
-public sealed class EngineTlbs
+internal sealed class EngineTlbs
 {
     private readonly Tlb[] _tlbs;
 

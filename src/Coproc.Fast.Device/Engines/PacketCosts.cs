@@ -7,46 +7,47 @@ namespace Coproc.Fast.Device.Engines;
 /// restore of the 256-byte save area plus a TLB warm-up. Every value is a plain cycle count so a benchmark or a
 /// policy study can change it.
 /// </summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public readonly record struct PacketCosts
 {
-    /// <summary>NOP (and fetch/decode of any packet).</summary>
+    /// <summary>Host: NOP (and fetch/decode of any packet).</summary>
     public int Nop { get; init; }
-    /// <summary>WRITE_DATA base cost.</summary>
+    /// <summary>Host: WRITE_DATA base cost.</summary>
     public int WriteDataBase { get; init; }
-    /// <summary>WRITE_DATA per data dword.</summary>
+    /// <summary>Host: WRITE_DATA per data dword.</summary>
     public int WriteDataPerDword { get; init; }
-    /// <summary>COPY base cost (charged once, when the packet starts).</summary>
+    /// <summary>Host: COPY base cost (charged once, when the packet starts).</summary>
     public int CopyBase { get; init; }
-    /// <summary>COPY throughput, bytes per cycle.</summary>
+    /// <summary>Host: COPY throughput, bytes per cycle.</summary>
     public int CopyBytesPerCycle { get; init; }
-    /// <summary>FILL base cost (charged once, when the packet starts).</summary>
+    /// <summary>Host: FILL base cost (charged once, when the packet starts).</summary>
     public int FillBase { get; init; }
-    /// <summary>FILL throughput, bytes per cycle.</summary>
+    /// <summary>Host: FILL throughput, bytes per cycle.</summary>
     public int FillBytesPerCycle { get; init; }
-    /// <summary>TIMESTAMP.</summary>
+    /// <summary>Host: TIMESTAMP.</summary>
     public int Timestamp { get; init; }
-    /// <summary>FENCE (any kind).</summary>
+    /// <summary>Host: FENCE (any kind).</summary>
     public int Fence { get; init; }
-    /// <summary>TRAP.</summary>
+    /// <summary>Host: TRAP.</summary>
     public int Trap { get; init; }
-    /// <summary>WAIT, SIGNAL and WAIT_FENCE (one counter read-modify-write).</summary>
+    /// <summary>Host: WAIT, SIGNAL and WAIT_FENCE (one counter read-modify-write).</summary>
     public int Sync { get; init; }
-    /// <summary>INDIRECT (redirect set-up).</summary>
+    /// <summary>Host: INDIRECT (redirect set-up).</summary>
     public int Indirect { get; init; }
-    /// <summary>ENABLE/DISABLE_CONTEXT_SWITCH, WAIT_FOR_FLIP when satisfied.</summary>
+    /// <summary>Host: ENABLE/DISABLE_CONTEXT_SWITCH, WAIT_FOR_FLIP when satisfied.</summary>
     public int Control { get; init; }
-    /// <summary>FLIP and REG_WRITE.</summary>
+    /// <summary>Host: FLIP and REG_WRITE.</summary>
     public int Register { get; init; }
-    /// <summary>UPDATE_PAGE_TABLE base cost.</summary>
+    /// <summary>Host: UPDATE_PAGE_TABLE base cost.</summary>
     public int PageTableBase { get; init; }
-    /// <summary>UPDATE_PAGE_TABLE per entry.</summary>
+    /// <summary>Host: UPDATE_PAGE_TABLE per entry.</summary>
     public int PageTablePerEntry { get; init; }
-    /// <summary>TLB_FLUSH.</summary>
+    /// <summary>Host: TLB_FLUSH.</summary>
     public int TlbFlush { get; init; }
-    /// <summary>A context switch: save the current context and load the next.</summary>
+    /// <summary>Host: a context switch: save the current context and load the next.</summary>
     public int ContextSwitch { get; init; }
 
-    /// <summary>The documented defaults.</summary>
+    /// <summary>Host: the documented defaults.</summary>
     public static PacketCosts Default { get; } = new()
     {
         Nop = 1, WriteDataBase = 4, WriteDataPerDword = 1, CopyBase = 64, CopyBytesPerCycle = 32, FillBase = 64,
@@ -54,7 +55,7 @@ public readonly record struct PacketCosts
         PageTableBase = 16, PageTablePerEntry = 2, TlbFlush = 64, ContextSwitch = 500,
     };
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a negative cost, a zero throughput or a free context switch.</summary>
+    /// <summary>Host: throws <see cref="ArgumentOutOfRangeException"/> for a negative cost, a zero throughput or a free context switch.</summary>
     public void Validate()
     {
         if (CopyBytesPerCycle <= 0) throw new ArgumentOutOfRangeException(nameof(CopyBytesPerCycle), CopyBytesPerCycle, "must be positive");

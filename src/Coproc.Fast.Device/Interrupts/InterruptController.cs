@@ -7,11 +7,16 @@ namespace Coproc.Fast.Device.Interrupts;
 /// mask, write-1-to-clear acknowledge, and a bounded information queue of <see cref="InterruptInfo"/> entries.
 /// The single outgoing line is asserted while (STATUS &amp; ENABLE) ≠ 0; the owner is told of level changes
 /// through <see cref="IInterruptLine"/> and may also poll <see cref="IsAsserted"/>.
+/// Public surface: the output pin only — the host connects <see cref="Line"/> (or polls <see cref="IsAsserted"/>); the
+/// guest driver reaches the controller through its registers (<see cref="InterruptRegisters"/>), never through this object.
 /// </summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class InterruptController : IMmioBlock
 {
-    /// <summary>Capacity of the information queue.</summary>
+    /// <summary>Guest driver and host: capacity of the information queue (native-layout.md §9.2; INFO_DROPPED counts overflow).</summary>
     public const int QueueCapacity = 64;
+
+    internal InterruptController() { }
 
     // Register offsets inside the block (native-layout.md §9.1).
 
@@ -22,32 +27,35 @@ public sealed class InterruptController : IMmioBlock
     private bool _inLineCallback;
 
     /// <summary>Pending sources (bit per source).</summary>
-    public uint Status => _status;
+    internal uint Status => _status;
 
     /// <summary>Enabled sources; all enabled at reset.</summary>
-    public uint Enable
+    internal uint Enable
     {
         get => _enable;
         set { _enable = value & InterruptSources.AllMask; UpdateLine(); }
     }
 
-    /// <summary>True while the outgoing line is asserted.</summary>
+    /// <summary>Host: true while the outgoing line is asserted (STATUS &amp; ENABLE ≠ 0).</summary>
     public bool IsAsserted => _asserted;
 
-    /// <summary>Who is told of level changes; null = polled only.</summary>
+    /// <summary>
+    /// Host: who is told of level changes; null = polled only (native-layout.md §20.2). Owned by
+    /// <see cref="Bus.CoprocBusDevice"/> when the device sits behind the PCI façade: give your pin to the façade then.
+    /// </summary>
     public IInterruptLine? Line { get; set; }
 
     /// <summary>Interrupts raised since reset (all sources).</summary>
-    public ulong RaisedCount { get; private set; }
+    internal ulong RaisedCount { get; private set; }
 
     /// <summary>Information entries dropped because the queue was full (the STATUS bit is still set).</summary>
-    public uint DroppedCount { get; private set; }
+    internal uint DroppedCount { get; private set; }
 
     /// <summary>Entries in the information queue.</summary>
-    public int QueuedCount => _count;
+    internal int QueuedCount => _count;
 
     /// <summary>Raises an interrupt: sets the source's pending bit and queues its information.</summary>
-    public void Raise(in InterruptInfo info)
+    internal void Raise(in InterruptInfo info)
     {
         RaisedCount++;
         if (_count == QueueCapacity) DroppedCount++;
@@ -61,21 +69,21 @@ public sealed class InterruptController : IMmioBlock
     }
 
     /// <summary>Clears the pending bits set in <paramref name="mask"/> (write-1-to-clear).</summary>
-    public void Acknowledge(uint mask)
+    internal void Acknowledge(uint mask)
     {
         _status &= ~mask;
         UpdateLine();
     }
 
     /// <summary>The oldest queued entry, without removing it.</summary>
-    public bool TryPeek(out InterruptInfo info)
+    internal bool TryPeek(out InterruptInfo info)
     {
         info = _count > 0 ? _queue[_head] : default;
         return _count > 0;
     }
 
     /// <summary>Removes and returns the oldest queued entry.</summary>
-    public bool TryDequeue(out InterruptInfo info)
+    internal bool TryDequeue(out InterruptInfo info)
     {
         if (!TryPeek(out info)) return false;
         _head = (_head + 1) % QueueCapacity;
@@ -100,13 +108,13 @@ public sealed class InterruptController : IMmioBlock
     internal bool InLineCallback => _inLineCallback;
 
     /// <inheritdoc />
-    public uint Base => MmioMap.InterruptBase;
+    uint IMmioBlock.Base => MmioMap.InterruptBase;
 
     /// <inheritdoc />
-    public uint Size => MmioMap.BlockSize;
+    uint IMmioBlock.Size => MmioMap.BlockSize;
 
     /// <inheritdoc />
-    public bool TryRead(uint offset, int width, out ulong value)
+    bool IMmioBlock.TryRead(uint offset, int width, out ulong value)
     {
         var head = _count > 0 ? _queue[_head] : default;
         switch (offset)
@@ -129,7 +137,7 @@ public sealed class InterruptController : IMmioBlock
     }
 
     /// <inheritdoc />
-    public bool TryWrite(uint offset, int width, ulong value)
+    bool IMmioBlock.TryWrite(uint offset, int width, ulong value)
     {
         switch (offset)
         {

@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Interrupts;
 /// Register offsets of the interrupt controller at <see cref="Mmio.MmioMap.InterruptBase"/> (native-layout.md §9.1),
 /// relative to the block. Drivers, hosts and tests use these names instead of raw offsets.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class InterruptRegisters
 {
     /// <summary>R32 STATUS: pending sources, one bit per <see cref="InterruptSource"/>.</summary>

@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Interrupts;
 /// Interrupt sources; the value is the source's bit number in the STATUS, ENABLE and ACK registers
 /// (native-layout.md §9).
 /// </summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum InterruptSource : byte
 {
     /// <summary>A FENCE with the interrupt flag wrote its value.</summary>
@@ -27,6 +28,7 @@ public enum InterruptSource : byte
 }
 
 /// <summary>Interrupt constants.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class InterruptSources
 {
     /// <summary>Number of sources.</summary>
@@ -49,14 +51,16 @@ public static class InterruptSources
 /// <param name="Data0">Source-specific: fence value, trap id, switch reason, fault address, vsync count.</param>
 /// <param name="Data1">Source-specific: fence address, trap offset, save area switched to, save area of the faulted context (its fault record is at +128).</param>
 /// <param name="Cycle">Device cycle at which it was raised.</param>
-public readonly record struct InterruptInfo(InterruptSource Source, byte Engine, uint ContextId, ulong Data0, ulong Data1, ulong Cycle);
+internal readonly record struct InterruptInfo(InterruptSource Source, byte Engine, uint ContextId, ulong Data0, ulong Data1, ulong Cycle);
 
 /// <summary>
 /// The device's single outgoing interrupt line, owned by a driver or a host emulator. Called only when the
 /// level changes; the owner then reads STATUS and the information queue over MMIO.
+/// Host: implements it and connects it (<see cref="InterruptController.Line"/> or <see cref="Bus.CoprocBusDevice.InterruptLine"/>).
 /// </summary>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public interface IInterruptLine
 {
-    /// <summary>The line went up (true) or down (false).</summary>
+    /// <summary>Called by the device on the host's pin: the line went up (true) or down (false) (native-layout.md §20.2, §20.4).</summary>
     void SetLevel(bool asserted);
 }

@@ -12,6 +12,7 @@ namespace Coproc.Fast.Device.Memory;
 /// the device's hot paths, which turn them into faults) or throw <see cref="PhysicalAccessFaultException"/> (the API
 /// boundary). All values are little-endian, as on the wire.
 /// </summary>
+/// <remarks>Called by: host (guest RAM, dirty tracking) and guest driver (physical memory, the bytes it has through its mappings); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed unsafe class DeviceMemory : IDisposable
 {
     private readonly NativeRegion _local;
@@ -25,7 +26,7 @@ public sealed unsafe class DeviceMemory : IDisposable
     private bool _inObserver;
 
     /// <summary>Creates the memories with system memory as one block at guest-physical 0. Takes ownership of both regions.</summary>
-    public DeviceMemory(NativeRegion local, NativeRegion system)
+    internal DeviceMemory(NativeRegion local, NativeRegion system)
         : this(local, [new GuestRamRange(0, system ?? throw new ArgumentNullException(nameof(system)))]) { }
 
     /// <summary>
@@ -33,7 +34,7 @@ public sealed unsafe class DeviceMemory : IDisposable
     /// ownership of every region (<see cref="Dispose"/> disposes them; wrapped host memory is not freed).
     /// </summary>
     /// <exception cref="ArgumentException">A range is not 4 KiB aligned, reaches 2^48, or overlaps another; or there is none.</exception>
-    public DeviceMemory(NativeRegion local, IReadOnlyList<GuestRamRange> systemRanges)
+    internal DeviceMemory(NativeRegion local, IReadOnlyList<GuestRamRange> systemRanges)
     {
         _local = local ?? throw new ArgumentNullException(nameof(local));
         ArgumentNullException.ThrowIfNull(systemRanges);
@@ -45,22 +46,22 @@ public sealed unsafe class DeviceMemory : IDisposable
     }
 
     /// <summary>Allocates both memories internally from sizes (system memory one block at guest-physical 0).</summary>
-    public static DeviceMemory Allocate(ulong localBytes, ulong systemBytes) =>
+    internal static DeviceMemory Allocate(ulong localBytes, ulong systemBytes) =>
         new(NativeRegion.Allocate(localBytes), NativeRegion.Allocate(systemBytes));
 
-    /// <summary>Local video memory.</summary>
+    /// <summary>Host and guest driver: local video memory.</summary>
     public NativeRegion Local => _local;
 
     /// <summary>
-    /// The lowest system-memory range's memory — all of system memory when it is one block at guest-physical 0 (the
+    /// Host and guest driver: the lowest system-memory range's memory — all of system memory when it is one block at guest-physical 0 (the
     /// default). With several ranges use <see cref="SystemRanges"/>.
     /// </summary>
     public NativeRegion System => _ranges[0].Memory;
 
-    /// <summary>The system-memory ranges, sorted by guest-physical address.</summary>
+    /// <summary>Host and guest driver: the system-memory ranges, sorted by guest-physical address.</summary>
     public ReadOnlySpan<GuestRamRange> SystemRanges => _ranges;
 
-    /// <summary>Bytes of guest RAM in all system-memory ranges.</summary>
+    /// <summary>Host and guest driver: bytes of guest RAM in all system-memory ranges.</summary>
     public ulong SystemBytes
     {
         get
@@ -71,11 +72,11 @@ public sealed unsafe class DeviceMemory : IDisposable
         }
     }
 
-    /// <summary>One past the highest guest-physical address of system memory (SYSTEM_SIZE, native-layout.md §6.1).</summary>
+    /// <summary>Host and guest driver: one past the highest guest-physical address of system memory (SYSTEM_SIZE, native-layout.md §6.1).</summary>
     public ulong SystemEnd => _ranges[^1].End;
 
     /// <summary>
-    /// The host's observer of device writes to guest RAM (<see cref="IGuestRamWriteObserver"/>), or null (default: none,
+    /// Host and guest driver: the host's observer of device writes to guest RAM (<see cref="IGuestRamWriteObserver"/>), or null (default: none,
     /// and no cost). Set it between steps.
     /// </summary>
     public IGuestRamWriteObserver? WriteObserver
@@ -88,17 +89,17 @@ public sealed unsafe class DeviceMemory : IDisposable
         }
     }
 
-    /// <summary>The region behind a location: local memory, or the lowest system-memory range (see <see cref="System"/>).</summary>
+    /// <summary>Host and guest driver: the region behind a location: local memory, or the lowest system-memory range (see <see cref="System"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public NativeRegion Region(MemoryLocation location) => location == MemoryLocation.Local ? _local : _ranges[0].Memory;
 
-    /// <summary>Size of a memory in bytes (system memory: the bytes of all its ranges).</summary>
+    /// <summary>Host and guest driver: size of a memory in bytes (system memory: the bytes of all its ranges).</summary>
     public ulong SizeOf(MemoryLocation location) => location == MemoryLocation.Local ? _local.Length : SystemBytes;
 
-    /// <summary>True when [address, address+length) is inside its memory (inside one range of system memory).</summary>
+    /// <summary>Host and guest driver: true when [address, address+length) is inside its memory (inside one range of system memory).</summary>
     public bool Contains(PhysicalAddress address, ulong length) => TryPointer(address.Location, address.Offset, length) != null;
 
-    /// <summary>Pointer to [address, address+length) or null when out of bounds (or across a range boundary, or in a hole). Hot-path primitive.</summary>
+    /// <summary>Host and guest driver: pointer to [address, address+length) or null when out of bounds (or across a range boundary, or in a hole). Hot-path primitive.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte* TryPointer(MemoryLocation location, ulong offset, ulong length)
     {
@@ -212,7 +213,7 @@ public sealed unsafe class DeviceMemory : IDisposable
         return false;
     }
 
-    /// <summary>A span over [address, address+length), or false when out of bounds.</summary>
+    /// <summary>Host and guest driver: a span over [address, address+length), or false when out of bounds.</summary>
     public bool TryGetSpan(PhysicalAddress address, int length, out Span<byte> span)
     {
         byte* p = length >= 0 ? TryPointer(address.Location, address.Offset, (ulong)length) : null;
@@ -220,7 +221,7 @@ public sealed unsafe class DeviceMemory : IDisposable
         return p != null;
     }
 
-    /// <summary>A span over [address, address+length).</summary>
+    /// <summary>Host and guest driver: a span over [address, address+length).</summary>
     /// <exception cref="PhysicalAccessFaultException">The range is outside its memory.</exception>
     public Span<byte> GetSpan(PhysicalAddress address, int length)
     {
@@ -228,25 +229,25 @@ public sealed unsafe class DeviceMemory : IDisposable
         return s;
     }
 
-    /// <summary>Reads a little-endian 32-bit value.</summary>
+    /// <summary>Host and guest driver: reads a little-endian 32-bit value.</summary>
     public uint Read32(PhysicalAddress address) => BinaryPrimitives.ReadUInt32LittleEndian(GetSpan(address, 4));
 
-    /// <summary>Writes a little-endian 32-bit value.</summary>
+    /// <summary>Host and guest driver: writes a little-endian 32-bit value.</summary>
     public void Write32(PhysicalAddress address, uint value) => BinaryPrimitives.WriteUInt32LittleEndian(GetSpan(address, 4), value);
 
-    /// <summary>Reads a little-endian 64-bit value.</summary>
+    /// <summary>Host and guest driver: reads a little-endian 64-bit value.</summary>
     public ulong Read64(PhysicalAddress address) => BinaryPrimitives.ReadUInt64LittleEndian(GetSpan(address, 8));
 
-    /// <summary>Writes a little-endian 64-bit value.</summary>
+    /// <summary>Host and guest driver: writes a little-endian 64-bit value.</summary>
     public void Write64(PhysicalAddress address, ulong value) => BinaryPrimitives.WriteUInt64LittleEndian(GetSpan(address, 8), value);
 
-    /// <summary>Copies bytes from memory into <paramref name="destination"/>.</summary>
+    /// <summary>Host and guest driver: copies bytes from memory into <paramref name="destination"/>.</summary>
     public void Read(PhysicalAddress address, Span<byte> destination) => GetSpan(address, destination.Length).CopyTo(destination);
 
-    /// <summary>Copies <paramref name="source"/> into memory.</summary>
+    /// <summary>Host and guest driver: copies <paramref name="source"/> into memory.</summary>
     public void Write(PhysicalAddress address, ReadOnlySpan<byte> source) => source.CopyTo(GetSpan(address, source.Length));
 
-    /// <summary>Frees internally allocated regions.</summary>
+    /// <summary>Host (through <see cref="Core.Coprocessor.Dispose"/>): frees internally allocated regions.</summary>
     public void Dispose()
     {
         _local.Dispose();

@@ -10,9 +10,10 @@ namespace Coproc.Fast.Device.Memory;
 /// range inside one <see cref="GuestRamRange"/>. Every byte the device writes to system memory is reported at least
 /// once; a range may be reported more than once. Local memory is never reported. The observer may read guest RAM; it must
 /// not call into the device. An exception it throws is the host's and passes through <c>Step</c> unchanged.
+/// <para>Called by: host, which implements it; see docs/embedding.md, "What is public, and who calls it".</para>
 /// </remarks>
 public interface IGuestRamWriteObserver
 {
-    /// <summary>The device wrote guest-physical bytes [<paramref name="guestPhysicalAddress"/>, + <paramref name="length"/>).</summary>
+    /// <summary>Host: the device wrote guest-physical bytes [<paramref name="guestPhysicalAddress"/>, + <paramref name="length"/>).</summary>
     void DeviceWrote(ulong guestPhysicalAddress, ulong length);
 }

@@ -13,6 +13,7 @@ namespace Coproc.Fast.Device.Memory;
 /// <remarks>
 /// Threading: like a real BAR, an access is a plain memory access; it is not ordered against a <c>Step</c> running on
 /// another thread beyond what the host's own synchronisation provides (native-layout.md §20.4).
+/// <para>Called by: host, forwarding the guest's accesses to this window; see docs/embedding.md, "What is public, and who calls it".</para>
 /// </remarks>
 public sealed unsafe class LocalMemoryBar
 {
@@ -21,13 +22,13 @@ public sealed unsafe class LocalMemoryBar
 
     internal LocalMemoryBar(DeviceMemory memory) => _memory = memory;
 
-    /// <summary>Window size in bytes: LOCAL_SIZE.</summary>
+    /// <summary>Host: window size in bytes: LOCAL_SIZE.</summary>
     public ulong Size => _memory.Local.Length;
 
-    /// <summary>Accesses (or parts of accesses) that fell past the window's end.</summary>
+    /// <summary>Host: accesses (or parts of accesses) that fell past the window's end.</summary>
     public long FailedAccesses => Interlocked.Read(ref _failed);
 
-    /// <summary>Reads <paramref name="destination"/>.Length bytes at <paramref name="offset"/>; bytes past the end read as 0xFF.</summary>
+    /// <summary>Host: reads <paramref name="destination"/>.Length bytes at <paramref name="offset"/>; bytes past the end read as 0xFF.</summary>
     /// <returns>True when every byte was inside the window.</returns>
     public bool Read(ulong offset, Span<byte> destination)
     {
@@ -39,7 +40,7 @@ public sealed unsafe class LocalMemoryBar
         return false;
     }
 
-    /// <summary>Writes <paramref name="source"/> at <paramref name="offset"/>; bytes past the end are dropped.</summary>
+    /// <summary>Host: writes <paramref name="source"/> at <paramref name="offset"/>; bytes past the end are dropped.</summary>
     /// <returns>True when every byte was inside the window.</returns>
     public bool Write(ulong offset, ReadOnlySpan<byte> source)
     {
@@ -50,7 +51,7 @@ public sealed unsafe class LocalMemoryBar
         return false;
     }
 
-    /// <summary>A 32-bit little-endian load (all ones outside the window).</summary>
+    /// <summary>Host: a 32-bit little-endian load (all ones outside the window).</summary>
     public uint Read32(ulong offset)
     {
         uint v;
@@ -58,7 +59,7 @@ public sealed unsafe class LocalMemoryBar
         return v;
     }
 
-    /// <summary>A 64-bit little-endian load (all ones outside the window).</summary>
+    /// <summary>Host: a 64-bit little-endian load (all ones outside the window).</summary>
     public ulong Read64(ulong offset)
     {
         ulong v;
@@ -66,13 +67,13 @@ public sealed unsafe class LocalMemoryBar
         return v;
     }
 
-    /// <summary>A 32-bit little-endian store (dropped outside the window).</summary>
+    /// <summary>Host: a 32-bit little-endian store (dropped outside the window).</summary>
     public void Write32(ulong offset, uint value) => Write(offset, new ReadOnlySpan<byte>(&value, 4));
 
-    /// <summary>A 64-bit little-endian store (dropped outside the window).</summary>
+    /// <summary>Host: a 64-bit little-endian store (dropped outside the window).</summary>
     public void Write64(ulong offset, ulong value) => Write(offset, new ReadOnlySpan<byte>(&value, 8));
 
-    /// <summary>Stores a structure (a save area, a descriptor, a PTE) as its bytes.</summary>
+    /// <summary>Host: stores a structure (a save area, a descriptor, a PTE) as its bytes.</summary>
     public void WriteStruct<T>(ulong offset, in T value) where T : unmanaged
     {
         T copy = value;

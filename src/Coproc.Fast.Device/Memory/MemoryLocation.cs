@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Memory;
 /// Where a physical page lives. Encoded in bits 62..63 of a <see cref="PhysicalAddress"/> and in
 /// bits 3..4 of a page-table entry (see native-layout.md, "Physical addresses" and "Page-table entry").
 /// </summary>
+/// <remarks>Called by: host (guest RAM, dirty tracking) and guest driver (physical memory, the bytes it has through its mappings); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum MemoryLocation : byte
 {
     /// <summary>Device-local video memory (seed 001 "supplemental memory").</summary>

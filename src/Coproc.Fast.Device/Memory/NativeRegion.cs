@@ -8,9 +8,10 @@ namespace Coproc.Fast.Device.Memory;
 /// A pinned, aligned block of unmanaged memory: either allocated here already zero with
 /// <see cref="NativeMemory.AllocZeroed(nuint)"/> or supplied by a host emulator (its guest RAM). All access is through spans and refs over the block; every entry point checks bounds.
 /// </summary>
+/// <remarks>Called by: host, to supply guest RAM; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed unsafe class NativeRegion : IDisposable
 {
-    /// <summary>Alignment of regions this type allocates (one 2 MiB large page).</summary>
+    /// <summary>Host: alignment of regions this type allocates (one 2 MiB large page).</summary>
     public const nuint DefaultAlignment = 2 * 1024 * 1024;
 
     private byte* _base;
@@ -25,13 +26,13 @@ public sealed unsafe class NativeRegion : IDisposable
         _owned = owned;
     }
 
-    /// <summary>Size of the region in bytes.</summary>
+    /// <summary>Host: size of the region in bytes.</summary>
     public ulong Length { get; }
 
-    /// <summary>True when the region was allocated by this object (and is freed by <see cref="Dispose"/>).</summary>
+    /// <summary>Host: true when the region was allocated by this object (and is freed by <see cref="Dispose"/>).</summary>
     public bool IsOwned => _owned;
 
-    /// <summary>Base pointer. Valid until <see cref="Dispose"/>; use only inside small tested primitives.</summary>
+    /// <summary>Host: base pointer. Valid until <see cref="Dispose"/>; use only inside small tested primitives.</summary>
     public byte* Base
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -39,7 +40,7 @@ public sealed unsafe class NativeRegion : IDisposable
     }
 
     /// <summary>
-    /// Allocates a region that reads as zero, aligned to <paramref name="alignment"/>. The memory comes from the C
+    /// Host: allocates a region that reads as zero, aligned to <paramref name="alignment"/>. The memory comes from the C
     /// runtime's zeroing allocator (calloc), not from an allocation followed by a clear: a block this large is mapped
     /// fresh from the operating system (glibc, musl and the Windows heap all do so), whose pages are zero already and
     /// are touched, and so backed by physical memory, only when first used. Alignment is obtained by over-allocating
@@ -59,7 +60,7 @@ public sealed unsafe class NativeRegion : IDisposable
     }
 
     /// <summary>
-    /// Wraps host-owned memory (e.g. a host emulator's guest RAM). The caller keeps it alive and pinned
+    /// Host: wraps host-owned memory (e.g. a host emulator's guest RAM). The caller keeps it alive and pinned
     /// for the lifetime of this object; <see cref="Dispose"/> does not free it.
     /// </summary>
     /// <param name="pointer">Start of the memory; must be 4 KiB aligned.</param>
@@ -74,25 +75,25 @@ public sealed unsafe class NativeRegion : IDisposable
         return new NativeRegion(pointer, null, length, owned: false);
     }
 
-    /// <summary>True when [offset, offset+length) lies inside the region.</summary>
+    /// <summary>Host: true when [offset, offset+length) lies inside the region.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Contains(ulong offset, ulong length) => offset <= Length && length <= Length - offset;
 
-    /// <summary>A span over [offset, offset+length). Throws <see cref="ArgumentOutOfRangeException"/> when out of bounds.</summary>
+    /// <summary>Host: a span over [offset, offset+length). Throws <see cref="ArgumentOutOfRangeException"/> when out of bounds.</summary>
     public Span<byte> Slice(ulong offset, int length)
     {
         if (length < 0 || !Contains(offset, (ulong)length)) ThrowOutOfRange(offset, length);
         return new Span<byte>(_base + offset, length);
     }
 
-    /// <summary>A ref to an unmanaged value at a byte offset (bounds-checked).</summary>
+    /// <summary>Host: a ref to an unmanaged value at a byte offset (bounds-checked).</summary>
     public ref T Ref<T>(ulong offset) where T : unmanaged
     {
         if (!Contains(offset, (ulong)sizeof(T))) ThrowOutOfRange(offset, sizeof(T));
         return ref Unsafe.AsRef<T>(_base + offset);
     }
 
-    /// <summary>Frees an owned region. Idempotent.</summary>
+    /// <summary>Host: frees an owned region. Idempotent.</summary>
     public void Dispose()
     {
         if (_owned && _allocation != null) NativeMemory.Free(_allocation);

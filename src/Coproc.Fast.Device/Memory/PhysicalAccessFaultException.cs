@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Memory;
 /// A physical access outside the bounds of its memory. Thrown only at the API boundary (host or driver
 /// touching memory directly); the device's own hot paths report the same condition as a fault record.
 /// </summary>
+/// <remarks>Called by: host (guest RAM, dirty tracking) and guest driver (physical memory, the bytes it has through its mappings); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class PhysicalAccessFaultException : Exception
 {
     /// <summary>Creates the exception.</summary>

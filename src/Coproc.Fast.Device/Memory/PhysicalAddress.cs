@@ -7,6 +7,7 @@ namespace Coproc.Fast.Device.Memory;
 /// memory. Wire encoding (registers, descriptors, packets): bits 0..47 offset, bits 62..63 location,
 /// bits 48..61 zero. See native-layout.md, "Physical addresses".
 /// </summary>
+/// <remarks>Called by: host (guest RAM, dirty tracking) and guest driver (physical memory, the bytes it has through its mappings); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public readonly record struct PhysicalAddress
 {
     /// <summary>Number of offset bits in the wire encoding.</summary>

@@ -1,7 +1,7 @@
 namespace Coproc.Fast.Device.Mmio;
 
 /// <summary>A range of registers in the register BAR, implemented by one device part.</summary>
-public interface IMmioBlock
+internal interface IMmioBlock
 {
     /// <summary>Byte offset of the block in the BAR.</summary>
     uint Base { get; }

@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Mmio;
 /// Byte offsets of the register blocks in the device's register BAR (native-layout.md, "MMIO register map").
 /// Each block owns its range; a block's registers are documented beside its implementation.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class MmioMap
 {
     /// <summary>Size of the register BAR in bytes.</summary>

@@ -6,15 +6,16 @@ namespace Coproc.Fast.Device.Mmio;
 /// on a PCI bus; both are counted in <see cref="UnclaimedAccesses"/>. A misaligned access or one outside the BAR is
 /// treated the same way (all ones, dropped, counted): whatever a guest does on the bus, nothing is thrown into the host.
 /// </summary>
+/// <remarks>Called by: host, forwarding the guest's accesses to this window; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class MmioRegisterFile
 {
     private readonly IMmioBlock?[] _byPage = new IMmioBlock?[MmioMap.RegisterBarSize >> 8];
 
-    /// <summary>Accesses that hit no register.</summary>
+    /// <summary>Host: accesses that hit no register.</summary>
     public long UnclaimedAccesses { get; private set; }
 
     /// <summary>Attaches a block. Blocks must be 256-byte aligned and must not overlap.</summary>
-    public void Attach(IMmioBlock block)
+    internal void Attach(IMmioBlock block)
     {
         ArgumentNullException.ThrowIfNull(block);
         if ((block.Base & 0xFF) != 0 || (block.Size & 0xFF) != 0 || block.Size == 0 || block.Base + block.Size > MmioMap.RegisterBarSize)
@@ -24,16 +25,16 @@ public sealed class MmioRegisterFile
         for (uint p = block.Base >> 8; p < (block.Base + block.Size) >> 8; p++) _byPage[p] = block;
     }
 
-    /// <summary>Reads a 32-bit register.</summary>
+    /// <summary>Host: reads a 32-bit register.</summary>
     public uint Read32(uint offset) => (uint)Read(offset, 4);
 
-    /// <summary>Reads a 64-bit register.</summary>
+    /// <summary>Host: reads a 64-bit register.</summary>
     public ulong Read64(uint offset) => Read(offset, 8);
 
-    /// <summary>Writes a 32-bit register.</summary>
+    /// <summary>Host: writes a 32-bit register.</summary>
     public void Write32(uint offset, uint value) => Write(offset, 4, value);
 
-    /// <summary>Writes a 64-bit register.</summary>
+    /// <summary>Host: writes a 64-bit register.</summary>
     public void Write64(uint offset, ulong value) => Write(offset, 8, value);
 
     private ulong Read(uint offset, int width)
@@ -45,7 +46,7 @@ public sealed class MmioRegisterFile
         return width == 4 ? uint.MaxValue : ulong.MaxValue;
     }
 
-    /// <summary>Register writes refused because they were made from inside <c>IInterruptLine.SetLevel</c> (native-layout.md §20.4).</summary>
+    /// <summary>Host: register writes refused because they were made from inside <c>IInterruptLine.SetLevel</c> (native-layout.md §20.4).</summary>
     public long RefusedReentrantWrites { get; private set; }
 
     /// <summary>Set by the device: true while the host's interrupt-line callback runs.</summary>

@@ -16,6 +16,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// +28 u32 Reserved1
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Explicit, Size = 32)]
 public struct AddressSpaceDescriptor
 {

@@ -4,6 +4,7 @@ using Coproc.Fast.Device.Memory;
 namespace Coproc.Fast.Device.Mmu;
 
 /// <summary>Outcome of a CPU access through the aperture. Anything but <see cref="Ok"/> is a failed bus transaction.</summary>
+/// <remarks>Called by: host, forwarding the guest's accesses to this window; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum ApertureStatus : byte
 {
     /// <summary>The access reached local memory.</summary>
@@ -28,10 +29,11 @@ public enum ApertureStatus : byte
 /// TLB_INV_CMD 3. Each access is split per aperture page, each page one bus transaction: a failed page reads as
 /// all ones and drops writes, and the first failure's status is returned — never a host exception.
 /// </summary>
+/// <remarks>Called by: host, forwarding the guest's accesses to this window; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed unsafe class Aperture
 {
     /// <summary>ASID that tags aperture translations in the aperture TLB (outside the contexts' 0..4095).</summary>
-    public const ushort TlbAsid = 0xFFFE;
+    internal const ushort TlbAsid = 0xFFFE;
 
     private readonly DeviceMemory _memory;
     private readonly GpuMmu _mmu;
@@ -44,28 +46,28 @@ public sealed unsafe class Aperture
         Tlb = mmu.CreateClientTlb("aperture");
     }
 
-    /// <summary>Window size in bytes (APERTURE_SIZE).</summary>
+    /// <summary>Host: window size in bytes (APERTURE_SIZE).</summary>
     public ulong Size { get; }
 
-    /// <summary>Aperture pages in the window: the most APERTURE_ENTRIES can describe.</summary>
+    /// <summary>Host: aperture pages in the window: the most APERTURE_ENTRIES can describe.</summary>
     public ulong PageCount => Size >> PageTableLayout.PageShift;
 
-    /// <summary>The APERTURE_TABLE register as written: encoded physical address of aperture PTE 0.</summary>
+    /// <summary>Host: the APERTURE_TABLE register as written: encoded physical address of aperture PTE 0.</summary>
     public ulong TableRegister { get; internal set; }
 
-    /// <summary>The APERTURE_ENTRIES register: pages the table describes (writes above <see cref="PageCount"/> are clamped).</summary>
+    /// <summary>Host: the APERTURE_ENTRIES register: pages the table describes (writes above <see cref="PageCount"/> are clamped).</summary>
     public uint Entries { get; internal set; }
 
     /// <summary>The aperture's client TLB (registered with the MMU).</summary>
-    public Tlb Tlb { get; }
+    internal Tlb Tlb { get; }
 
-    /// <summary>Aperture pages whose bus transaction failed (any status but Ok).</summary>
+    /// <summary>Host: aperture pages whose bus transaction failed (any status but Ok).</summary>
     public long FailedPageAccesses { get; private set; }
 
     /// <summary>
     /// Translates the aperture offset to the local-memory address behind it, checking the access right.
     /// </summary>
-    public ApertureStatus Translate(ulong apertureOffset, AccessKind access, out PhysicalAddress address)
+    internal ApertureStatus Translate(ulong apertureOffset, AccessKind access, out PhysicalAddress address)
     {
         address = default;
         ulong page = apertureOffset >> PageTableLayout.PageShift;
@@ -83,11 +85,11 @@ public sealed unsafe class Aperture
     }
 
     /// <summary>Translates for a read; false when the page is not mapped (see <see cref="Translate"/> for why).</summary>
-    public bool TryTranslate(ulong apertureOffset, out PhysicalAddress address) =>
+    internal bool TryTranslate(ulong apertureOffset, out PhysicalAddress address) =>
         Translate(apertureOffset, AccessKind.Read, out address) == ApertureStatus.Ok;
 
     /// <summary>
-    /// CPU read through the aperture. Pages that fail read as all ones (0xFF bytes), as a PCI bus returns for a
+    /// Host: CPU read through the aperture. Pages that fail read as all ones (0xFF bytes), as a PCI bus returns for a
     /// failed read; the first failure's status is returned.
     /// </summary>
     public ApertureStatus Read(ulong apertureOffset, Span<byte> destination)
@@ -108,7 +110,7 @@ public sealed unsafe class Aperture
         return first;
     }
 
-    /// <summary>CPU write through the aperture. Pages that fail drop their bytes; the first failure's status is returned.</summary>
+    /// <summary>Host: CPU write through the aperture. Pages that fail drop their bytes; the first failure's status is returned.</summary>
     public ApertureStatus Write(ulong apertureOffset, ReadOnlySpan<byte> source)
     {
         var first = ApertureStatus.Ok;
@@ -126,13 +128,13 @@ public sealed unsafe class Aperture
         return first;
     }
 
-    /// <summary>Reads through the aperture; false when any page failed (those bytes read as all ones).</summary>
+    /// <summary>Host: reads through the aperture; false when any page failed (those bytes read as all ones).</summary>
     public bool TryRead(ulong apertureOffset, Span<byte> destination) => Read(apertureOffset, destination) == ApertureStatus.Ok;
 
-    /// <summary>Writes through the aperture; false when any page failed (those bytes were dropped).</summary>
+    /// <summary>Host: writes through the aperture; false when any page failed (those bytes were dropped).</summary>
     public bool TryWrite(ulong apertureOffset, ReadOnlySpan<byte> source) => Write(apertureOffset, source) == ApertureStatus.Ok;
 
-    /// <summary>Reads a little-endian 32-bit value (all ones on failure).</summary>
+    /// <summary>Host: reads a little-endian 32-bit value (all ones on failure).</summary>
     public ApertureStatus Read32(ulong apertureOffset, out uint value)
     {
         uint v = 0;
@@ -141,10 +143,10 @@ public sealed unsafe class Aperture
         return s;
     }
 
-    /// <summary>Writes a little-endian 32-bit value.</summary>
+    /// <summary>Host: writes a little-endian 32-bit value.</summary>
     public ApertureStatus Write32(ulong apertureOffset, uint value) => Write(apertureOffset, new ReadOnlySpan<byte>(&value, 4));
 
-    /// <summary>Drops every cached aperture translation (TLB_INV_CMD 3 and writes to the table registers).</summary>
+    /// <summary>Host: drops every cached aperture translation (TLB_INV_CMD 3 and writes to the table registers).</summary>
     internal void FlushTlb() => Tlb.InvalidateAll();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,6 +1,6 @@
 namespace Coproc.Fast.Device.Mmu;
 
-public sealed partial class GpuMmu
+internal sealed partial class GpuMmu
 {
     /// <summary>Most translation clients the registry holds (the client id is 8 bits in FAULT_INFO).</summary>
     public const int MaxClients = 256;

@@ -3,7 +3,7 @@ using Coproc.Fast.Device.Memory;
 
 namespace Coproc.Fast.Device.Mmu;
 
-public sealed unsafe partial class GpuMmu
+internal sealed unsafe partial class GpuMmu
 {
     /// <summary>
     /// Where a walk ended: a stretch of consecutive 4 KiB VA pages, starting at the walked page, that share

@@ -8,7 +8,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// virtual addresses into <see cref="PageRun"/>s. Holds the registry of client TLBs (one per translation
 /// client, all reached by invalidation requests) and the MMU fault log. Translation never allocates.
 /// </summary>
-public sealed unsafe partial class GpuMmu
+internal sealed unsafe partial class GpuMmu
 {
     private readonly DeviceMemory _memory;
 

@@ -11,7 +11,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// and never allocate. On failure they return the status and the faulting VA; bytes before the fault may
 /// have been written (exactly as hardware would), bytes after it never are.
 /// </summary>
-public readonly unsafe struct GpuVirtualMemory
+internal readonly unsafe struct GpuVirtualMemory
 {
     private readonly GpuMmu _mmu;
     private readonly DeviceMemory _memory;

@@ -11,7 +11,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// other bits   0
 /// </code>
 /// </summary>
-public readonly record struct MmuFault(byte ClientId, ushort Asid, ulong VirtualAddress, TranslationStatus Status, AccessKind Access)
+internal readonly record struct MmuFault(byte ClientId, ushort Asid, ulong VirtualAddress, TranslationStatus Status, AccessKind Access)
 {
     /// <summary>The FAULT_INFO register value.</summary>
     public ulong Info => (byte)Status | ((ulong)Access << 8) | ((ulong)Asid << 16) | ((ulong)ClientId << 32);

@@ -19,7 +19,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// 0x60 FAULT_INFO       R64   last fault: bits 0..7 status, 8 access, 16..31 ASID, 32..39 client id
 /// </code>
 /// </summary>
-public sealed class MmuRegisterBlock : IMmioBlock
+internal sealed class MmuRegisterBlock : IMmioBlock
 {
     private readonly GpuMmu _mmu;
     private readonly Aperture _aperture;

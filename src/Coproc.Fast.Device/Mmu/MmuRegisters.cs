@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// Register offsets of the MMU block at <see cref="Mmio.MmioMap.MmuBase"/> (native-layout.md §7.1), relative to the
 /// block, and the TLB_INV_CMD commands. Drivers, hosts and tests use these names instead of raw offsets.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class MmuRegisters
 {
     /// <summary>RW64 APERTURE_TABLE: encoded physical address of aperture PTE 0 (local memory).</summary>

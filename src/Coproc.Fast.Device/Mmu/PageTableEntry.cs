@@ -19,6 +19,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// bits 52..63 reserved, must be 0 (a set bit makes the entry invalid)
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Sequential, Size = 8)]
 public readonly struct PageTableEntry : IEquatable<PageTableEntry>
 {
@@ -110,6 +111,7 @@ public readonly struct PageTableEntry : IEquatable<PageTableEntry>
 }
 
 /// <summary>The cache/type field of a page-table entry (bits 6..8).</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum CacheType : byte
 {
     /// <summary>Cached, write-back.</summary>

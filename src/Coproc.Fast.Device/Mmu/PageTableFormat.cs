@@ -1,6 +1,7 @@
 namespace Coproc.Fast.Device.Mmu;
 
 /// <summary>The two page-table formats of seed 001 §5.4 (native-layout.md, "Page tables").</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum PageTableFormat : uint
 {
     /// <summary>
@@ -17,6 +18,7 @@ public enum PageTableFormat : uint
 }
 
 /// <summary>Constants of the page-table formats.</summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class PageTableLayout
 {
     /// <summary>Small page size, bytes.</summary>

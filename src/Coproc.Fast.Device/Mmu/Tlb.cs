@@ -13,7 +13,7 @@ namespace Coproc.Fast.Device.Mmu;
 /// or the MMU's TLB_INV_CMD register, which reaches every registered client), and invalidation is exact:
 /// no entry for an invalidated page survives. A TLB is used by one client on the device thread only.
 /// </summary>
-public sealed unsafe class Tlb
+internal sealed unsafe class Tlb
 {
     // Design: direct-mapped, not set-associative. A hit is one indexed load of a comparator and one of the data word,
     // both in the entry's 64-byte line, and one compare — no way search, no replacement state to update — which is what

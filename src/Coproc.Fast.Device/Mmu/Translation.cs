@@ -4,7 +4,7 @@ using Coproc.Fast.Device.Memory;
 namespace Coproc.Fast.Device.Mmu;
 
 /// <summary>What an access intends to do with the bytes.</summary>
-public enum AccessKind : byte
+internal enum AccessKind : byte
 {
     /// <summary>Read.</summary>
     Read = 0,
@@ -13,7 +13,7 @@ public enum AccessKind : byte
 }
 
 /// <summary>Outcome of a translation. Anything but <see cref="Ok"/> is a page fault for the context.</summary>
-public enum TranslationStatus : byte
+internal enum TranslationStatus : byte
 {
     /// <summary>Translated (possibly to the dummy page).</summary>
     Ok = 0,
@@ -33,7 +33,7 @@ public enum TranslationStatus : byte
 /// means the dummy page: reads zero, writes discarded, <see cref="PhysicalOffset"/> meaningless.
 /// </summary>
 [StructLayout(LayoutKind.Auto)]
-public readonly struct PageRun(MemoryLocation location, ulong physicalOffset, ulong length)
+internal readonly struct PageRun(MemoryLocation location, ulong physicalOffset, ulong length)
 {
     /// <summary>Where the run lives.</summary>
     public MemoryLocation Location { get; } = location;

@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Packets;
 /// Command-packet opcodes (native-layout.md §8). Values 0x40 and above are privileged: a limited
 /// (non-privileged) DMA buffer containing one faults its context (seed 001 §7.1).
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum Opcode : byte
 {
     /// <summary>No operation (also used as padding to the end of a ring).</summary>
@@ -53,11 +54,11 @@ public enum Opcode : byte
 }
 
 /// <summary>Helpers over <see cref="Opcode"/>.</summary>
-public static class OpcodeInfo
+internal static class OpcodeInfo
 {
     /// <summary>First privileged opcode value.</summary>
-    public const byte FirstPrivileged = 0x40;
+    public const byte FirstPrivileged = PacketFormat.FirstPrivilegedOpcode;
 
     /// <summary>True for opcodes only privileged DMA buffers may contain.</summary>
-    public static bool IsPrivileged(Opcode op) => (byte)op >= FirstPrivileged;
+    public static bool IsPrivileged(Opcode op) => PacketFormat.IsPrivileged(op);
 }

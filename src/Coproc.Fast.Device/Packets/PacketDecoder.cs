@@ -5,6 +5,7 @@ using Coproc.Fast.Device.Mmio;
 namespace Coproc.Fast.Device.Packets;
 
 /// <summary>Why a packet failed structural validation (native-layout.md §8.1).</summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum DecodeError : byte
 {
     /// <summary>The packet is well formed.</summary>
@@ -34,6 +35,7 @@ public enum DecodeError : byte
 /// <summary>One structurally valid packet: where it is in its stream and what its header says.</summary>
 /// <param name="Offset">Dword offset of the header in the stream.</param>
 /// <param name="Header">The header dword.</param>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public readonly record struct DecodedPacket(int Offset, PacketHeader Header)
 {
     /// <summary>Opcode.</summary>
@@ -56,6 +58,7 @@ public readonly record struct DecodedPacket(int Offset, PacketHeader Header)
 /// Work packets (DRAW_RECTS, DISPATCH, VIDEO_*) are checked here for a sane header only; their payload is
 /// validated by the work executor.
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class PacketDecoder
 {
     /// <summary>Decodes the packet at <paramref name="offset"/> of <paramref name="stream"/>.</summary>
@@ -189,7 +192,7 @@ public static class PacketDecoder
     }
 
     /// <summary>True for BAR offsets a REG_WRITE may target: the display and clock/power blocks (seed 001 §7.2).</summary>
-    public static bool IsRegWriteTarget(uint barOffset) =>
+    internal static bool IsRegWriteTarget(uint barOffset) =>
         (barOffset >= MmioMap.DisplayBase && barOffset < MmioMap.DisplayBase + MmioMap.BlockSize) ||
         (barOffset >= MmioMap.ClockPowerBase && barOffset < MmioMap.ClockPowerBase + MmioMap.BlockSize);
 

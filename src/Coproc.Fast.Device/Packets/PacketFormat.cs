@@ -4,6 +4,7 @@ namespace Coproc.Fast.Device.Packets;
 /// Payload layout of every control packet (native-layout.md §8): exact lengths in dwords (header included),
 /// flag bits and field positions. Multi-dword values are little-endian: low dword first.
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class PacketFormat
 {
     /// <summary>WRITE_DATA: header, VA lo, VA hi, then n ≥ 1 data dwords.</summary>
@@ -54,11 +55,38 @@ public static class PacketFormat
     /// <summary>Width of the VA space: bits above must be zero in packet addresses.</summary>
     public const int VaBits = 48;
 
+    /// <summary>
+    /// First privileged opcode (native-layout.md §8.3): every opcode ≥ 0x40 is privileged — only the ring and privileged
+    /// DMA buffers may carry it. Guest driver (KMD validator): refuse such packets in buffers it does not build.
+    /// </summary>
+    public const byte FirstPrivilegedOpcode = 0x40;
+
     /// <summary>Joins a little-endian (lo, hi) dword pair.</summary>
     public static ulong U64(uint lo, uint hi) => lo | ((ulong)hi << 32);
+
+    /// <summary>Guest driver: true for an opcode only the ring and privileged DMA buffers may carry (≥ <see cref="FirstPrivilegedOpcode"/>, §8.3).</summary>
+    public static bool IsPrivileged(Opcode opcode) => (byte)opcode >= FirstPrivilegedOpcode;
+
+    /// <summary>
+    /// Guest driver: the engine that runs an engine work packet (native-layout.md §8A: DRAW_RECTS render, DISPATCH
+    /// compute, VIDEO_DECODE / VIDEO_ENCODE the video engines); the packet on any other engine is an invalid command.
+    /// </summary>
+    /// <returns>False (and <paramref name="engine"/> = Copy) when <paramref name="opcode"/> is not a work packet.</returns>
+    public static bool TryGetWorkEngine(Opcode opcode, out Engines.EngineKind engine)
+    {
+        switch (opcode)
+        {
+            case Opcode.DrawRects: engine = Engines.EngineKind.Render; return true;
+            case Opcode.Dispatch: engine = Engines.EngineKind.Compute; return true;
+            case Opcode.VideoDecode: engine = Engines.EngineKind.VideoDecode; return true;
+            case Opcode.VideoEncode: engine = Engines.EngineKind.VideoEncode; return true;
+            default: engine = Engines.EngineKind.Copy; return false;
+        }
+    }
 }
 
 /// <summary>Kinds of fence (seed 001 §8.1).</summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum FenceKind : byte
 {
     /// <summary>All earlier writes are globally visible before the value is written (the required kind).</summary>

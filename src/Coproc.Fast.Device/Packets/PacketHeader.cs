@@ -7,6 +7,7 @@ namespace Coproc.Fast.Device.Packets;
 /// The first dword of every packet (native-layout.md §8): bits 0..7 opcode, bits 8..15 flags
 /// (meaning per opcode), bits 16..31 total packet length in dwords including the header (1..65535).
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public readonly struct PacketHeader(uint raw)
 {
     /// <summary>The raw dword.</summary>

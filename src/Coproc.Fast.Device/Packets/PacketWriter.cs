@@ -9,6 +9,7 @@ namespace Coproc.Fast.Device.Packets;
 /// <see cref="PacketBufferFullException"/> without writing anything; <see cref="GetSpan"/> / <see cref="Advance"/>
 /// let other encoders (the work packets) write in place.
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public ref struct PacketWriter
 {
     private readonly Span<uint> _buffer;
@@ -226,6 +227,7 @@ public ref struct PacketWriter
 }
 
 /// <summary>A packet did not fit in the space left in a command buffer; nothing was written.</summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public sealed class PacketBufferFullException(int neededDwords, int remainingDwords)
     : Exception($"packet of {neededDwords} dwords does not fit: {remainingDwords} dwords left")
 {

@@ -19,6 +19,7 @@ namespace Coproc.Fast.Device.Rings;
 /// </code>
 /// Packets never straddle the end of the ring: a producer pads to the end with one NOP packet.
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Explicit, Size = 192)]
 public struct RingDescriptor
 {

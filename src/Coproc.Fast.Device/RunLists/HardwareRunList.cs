@@ -8,10 +8,10 @@ namespace Coproc.Fast.Device.RunLists;
 /// the <b>pending</b> list it switches to at its next switch point. Entries are save-area PAs latched from memory at
 /// submission, so the driver may reuse the array afterwards. Owned by the engine's command processor (device thread).
 /// </summary>
-public sealed unsafe class HardwareRunList
+internal sealed unsafe class HardwareRunList
 {
     /// <summary>Longest run list accepted (RL_MAX_ENTRIES).</summary>
-    public const int MaxEntries = 16;
+    public const int MaxEntries = RunListRegisters.MaxEntriesValue;
 
     private readonly DeviceMemory _memory;
     private readonly RunListControl _control;

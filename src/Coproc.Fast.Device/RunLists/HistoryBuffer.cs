@@ -11,7 +11,7 @@ namespace Coproc.Fast.Device.RunLists;
 // yet — the driver sizes the buffer at ≥ 2 × the run-list length (checked at submission) and detects overruns from
 // the pointer distance.
 /// <summary>The history buffer of run-list mode <see cref="RunListMode.History"/> (native-layout.md §10.6).</summary>
-public sealed unsafe class HistoryBuffer
+internal sealed unsafe class HistoryBuffer
 {
     private readonly DeviceMemory _memory;
     private byte* _base;

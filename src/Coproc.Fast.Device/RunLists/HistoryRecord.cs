@@ -22,6 +22,7 @@ namespace Coproc.Fast.Device.RunLists;
 /// +56 u64 FaultAddress    faulting VA/PA for fault reasons, else 0
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Explicit, Size = SizeInBytes)]
 public struct HistoryRecord
 {

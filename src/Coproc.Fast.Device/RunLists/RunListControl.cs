@@ -6,7 +6,7 @@ namespace Coproc.Fast.Device.RunLists;
 /// Device-wide run-list configuration (native-layout.md §10.5): the <see cref="RunListMode"/> (seed 001 §6.4 two-element
 /// lists or §6.5 N-element lists with the history buffer) and the one <see cref="HistoryBuffer"/> per device.
 /// </summary>
-public sealed class RunListControl
+internal sealed class RunListControl
 {
     internal RunListControl(DeviceMemory memory) => History = new HistoryBuffer(memory);
 

@@ -5,12 +5,18 @@ namespace Coproc.Fast.Device.RunLists;
 /// native-layout.md §10.5). Device-wide registers (mode, history buffer) come first; each engine then has
 /// <see cref="EngineStride"/> bytes at <see cref="EngineBase"/> + engine × <see cref="EngineStride"/>.
 /// </summary>
+/// <remarks>Called by: guest driver (register offsets, with MmioMap) and host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class RunListRegisters
 {
     /// <summary>RW32 RL_MODE: a <see cref="RunListMode"/>. A write is refused (RL_CONFIG_STATUS) while any engine has a run list.</summary>
     public const uint Mode = 0x00;
-    /// <summary>R32 RL_MAX_ENTRIES: the longest run list accepted in N-element mode (<see cref="HardwareRunList.MaxEntries"/>).</summary>
+    /// <summary>R32 RL_MAX_ENTRIES: the longest run list accepted in N-element mode (it reads <see cref="MaxEntriesValue"/>).</summary>
     public const uint MaxEntries = 0x04;
+    /// <summary>
+    /// The value RL_MAX_ENTRIES reads: at most 16 save areas per run list (native-layout.md §10.5). Guest driver: size
+    /// run-list arrays and check RL_COUNT with it.
+    /// </summary>
+    public const int MaxEntriesValue = 16;
     /// <summary>RW64 HB_BASE: encoded PA of the history buffer (system memory, 4 KiB aligned); latched by an RL_MODE write.</summary>
     public const uint HistoryBase = 0x08;
     /// <summary>RW32 HB_SIZE: history buffer size in bytes (a multiple of 64); latched by an RL_MODE write.</summary>
@@ -42,6 +48,7 @@ public static class RunListRegisters
 }
 
 /// <summary>Bit fields of RL_STATE.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class RunListState
 {
     /// <summary>Bits 0..7: index of the running entry in the current list; 0xFF when the engine runs none of them.</summary>
@@ -59,6 +66,7 @@ public static class RunListState
 }
 
 /// <summary>RL_MODE values: how run lists report switches (seed 001 §6.4 / §6.5).</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum RunListMode : uint
 {
     /// <summary>Solution 1: at most two entries; an interrupt on every switch including X→X; the driver queries the running context.</summary>
@@ -68,6 +76,7 @@ public enum RunListMode : uint
 }
 
 /// <summary>RL_CONFIG_STATUS values.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum RunListConfigStatus : uint
 {
     /// <summary>Applied.</summary>
@@ -83,6 +92,7 @@ public enum RunListConfigStatus : uint
 }
 
 /// <summary>RL_SUBMIT read-back: the outcome of the last submission.</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum RunListSubmitStatus : uint
 {
     /// <summary>Accepted: the list is pending until the engine's next switch point.</summary>

@@ -16,7 +16,7 @@ namespace Coproc.Fast.Device.Scheduling;
 /// One engine's run list: <see cref="SlotCount"/> hardware slots plus priority-ordered waiting queues
 /// (seed 003 "engine run lists"; priorities 0 lowest .. 15 highest).
 /// </summary>
-public sealed class EngineRunList
+internal sealed class EngineRunList
 {
     /// <summary>Number of priority levels.</summary>
     public const int PriorityLevels = 16;

@@ -1,6 +1,7 @@
 namespace Coproc.Fast.Device.Scheduling;
 
 /// <summary>Why a user queue was faulted (SC_LAST_FAULT bits 8..15; native-layout.md §13.4).</summary>
+/// <remarks>Called by: guest driver (values of registers and of documented fields); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum QueueFaultReason : byte
 {
     /// <summary>No fault.</summary>
@@ -38,7 +39,7 @@ public enum QueueFaultReason : byte
 /// <param name="Reason">Why.</param>
 /// <param name="Detail">Reason-specific value (e.g. the offending WritePtr or packet offset).</param>
 /// <param name="Cycle">Device cycle of the fault.</param>
-public readonly record struct QueueFault(int Doorbell, uint ContextId, QueueFaultReason Reason, ulong Detail, ulong Cycle)
+internal readonly record struct QueueFault(int Doorbell, uint ContextId, QueueFaultReason Reason, ulong Detail, ulong Cycle)
 {
     /// <summary>Encoding in SC_LAST_FAULT: bits 0..7 doorbell, 8..15 reason, 32..63 context id.</summary>
     public ulong Register => (uint)Doorbell | ((ulong)Reason << 8) | ((ulong)ContextId << 32);

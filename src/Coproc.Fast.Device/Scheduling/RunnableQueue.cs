@@ -13,7 +13,7 @@ namespace Coproc.Fast.Device.Scheduling;
 /// </summary>
 [StructLayout(LayoutKind.Auto)]
 [SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "A hardware user queue (seed 003), not a collection; a public name used by callers and the docs.")]
-public readonly record struct RunnableQueue
+internal readonly record struct RunnableQueue
 {
     /// <summary>The queue's doorbell (0..255).</summary>
     public required int Doorbell { get; init; }
@@ -48,7 +48,7 @@ public readonly record struct RunnableQueue
 /// reports back how long it ran and whether it drained the queue. All calls come from the device thread (the one
 /// that calls <see cref="SchedulingCore.Service"/>).
 /// </summary>
-public interface IEngineRunListSource
+internal interface IEngineRunListSource
 {
     /// <summary>The next queue <paramref name="engine"/> should run: the highest-priority slotted queue, round-robin among equals.</summary>
     bool TryGetNext(EngineKind engine, out RunnableQueue queue);

@@ -13,7 +13,7 @@ namespace Coproc.Fast.Device.Scheduling;
 /// A queue with a bad descriptor or a runaway write pointer is faulted alone, counted and logged. <see cref="Service"/>,
 /// <see cref="TryGetNext(EngineKind, out RunnableQueue)"/>, <see cref="Report"/> and <see cref="FaultQueue"/> run on the device thread only.
 /// </summary>
-public sealed unsafe class SchedulingCore : IEngineRunListSource
+internal sealed unsafe class SchedulingCore : IEngineRunListSource
 {
     /// <summary>Default hardware run-list slots per engine.</summary>
     public const int DefaultSlotsPerEngine = 8;

@@ -196,7 +196,7 @@ public sealed class MachineObserver(SchedulingObserver observer, IResidencyManag
             // as a page fault (SchedulingObserver.PageFaulted), not an error.
             if (r.Source == InterruptRecord.PageFault && _demandPaged.Contains(r.ContextId)) continue;
             if ((InterruptSource)r.Source == InterruptSource.Vsync) continue; // the runner emits each vsync itself
-            observer.Interrupt(new InterruptInfo((InterruptSource)r.Source, r.Engine, r.ContextId, r.Data0, r.Data1, r.Cycle));
+            observer.Interrupt(r);
         }
     }
 }

@@ -1,5 +1,6 @@
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Interrupts;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Driver.Diagnostics;
 
@@ -226,18 +227,19 @@ public sealed class SchedulingObserver
     /// (native-layout.md §9.2): an instant on the engine's track (or the device track), named after its source;
     /// faults are in the fault category (and counted against their context when it is registered), vsyncs in vsync.
     /// </summary>
-    public void Interrupt(in InterruptInfo info)
+    public void Interrupt(in InterruptRecord info)
     {
-        bool fault = info.Source is InterruptSource.PageFault or InterruptSource.ProtectionFault or InterruptSource.InvalidCommand;
+        var source = (InterruptSource)info.Source;
+        bool fault = source is InterruptSource.PageFault or InterruptSource.ProtectionFault or InterruptSource.InvalidCommand;
         if (fault && _byContextId.TryGetValue(info.ContextId, out int handle))
         {
-            Faulted(handle, info.Cycle, SourceName(info.Source), info.Data0);
+            Faulted(handle, info.Cycle, SourceName(source), info.Data0);
             return;
         }
         if (!_sink.IsEnabled) return;
         int track = info.Engine < Engines.Count ? _engineTracks[info.Engine] : _deviceTrack;
-        var category = fault ? TraceCategory.Fault : info.Source == InterruptSource.Vsync ? TraceCategory.Vsync : TraceCategory.Interrupt;
-        _sink.Emit(TraceEvent.Instant(track, category, SourceName(info.Source), info.Cycle, 0, info.ContextId, info.Data1, (long)info.Data0));
+        var category = fault ? TraceCategory.Fault : source == InterruptSource.Vsync ? TraceCategory.Vsync : TraceCategory.Interrupt;
+        _sink.Emit(TraceEvent.Instant(track, category, SourceName(source), info.Cycle, 0, info.ContextId, info.Data1, (long)info.Data0));
     }
 
     /// <summary>The trace name of an interrupt source (constant strings: emitting allocates nothing).</summary>

@@ -20,7 +20,7 @@ public static partial class KmdValidator
         long at = (long)off * 4;
         if (engine is not { } e)
             throw new CommandBufferRejectedException(CommandBufferRejection.UnsupportedPacket, at, $"{opcode} needs a context of an engine");
-        WorkExecutor.TryGetEngine(opcode, out var wanted);
+        PacketFormat.TryGetWorkEngine(opcode, out var wanted);
         if (wanted != e)
             throw new CommandBufferRejectedException(CommandBufferRejection.WrongEngine, at, $"{opcode} runs on the {wanted} engine, the context is {e}'s");
         switch (opcode)

@@ -87,7 +87,7 @@ public static partial class KmdValidator
                     WorkPacket(p.Opcode, s, engine, off, resources, owner, maxResourceId, sites, ref next);
                     break;
                 default:
-                    if (OpcodeInfo.IsPrivileged(p.Opcode))
+                    if (PacketFormat.IsPrivileged(p.Opcode))
                         throw new CommandBufferRejectedException(CommandBufferRejection.PrivilegedPacket, at, $"opcode {p.Opcode}");
                     throw new CommandBufferRejectedException(CommandBufferRejection.UnsupportedPacket, at, $"opcode {p.Opcode} is not carried by basic-model command buffers");
             }

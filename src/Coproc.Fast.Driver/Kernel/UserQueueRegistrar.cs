@@ -284,7 +284,7 @@ public sealed class DoorbellsExhaustedException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public DoorbellsExhaustedException(uint processId, uint contextId)
-        : base($"all {DoorbellVector.Count} doorbells are registered; process {processId} context {contextId} cannot get one — unregister a queue first")
+        : base($"all {DoorbellRegisters.DoorbellCount} doorbells are registered; process {processId} context {contextId} cannot get one — unregister a queue first")
     {
         ProcessId = processId;
         ContextId = contextId;

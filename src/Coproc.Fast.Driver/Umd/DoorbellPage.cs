@@ -19,7 +19,7 @@ public readonly struct DoorbellPage
     {
         ArgumentNullException.ThrowIfNull(aperture);
         ArgumentOutOfRangeException.ThrowIfNegative(doorbell);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(doorbell, DoorbellVector.Count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(doorbell, DoorbellRegisters.DoorbellCount);
         _aperture = aperture;
         _offset = DoorbellAperture.PageOffset(doorbell);
         Doorbell = doorbell;

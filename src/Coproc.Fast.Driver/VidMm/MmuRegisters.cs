@@ -22,13 +22,13 @@ public static class MmuRegisters
     public const uint TlbInvalidateCommand = MmioMap.MmuBase + Coproc.Fast.Device.Mmu.MmuRegisters.TlbInvCmd;
 
     /// <summary>TLB_INV_ASID value meaning every address space.</summary>
-    public const uint AllAsids = 0xFFFF;
+    public const uint AllAsids = Coproc.Fast.Device.Mmu.MmuRegisters.AllAsids;
     /// <summary>TLB_INV_CMD: invalidate (ASID, VA, PAGES).</summary>
-    public const uint CommandRange = 1;
+    public const uint CommandRange = Coproc.Fast.Device.Mmu.MmuRegisters.CommandInvalidateRange;
     /// <summary>TLB_INV_CMD: invalidate every GPU TLB entry.</summary>
-    public const uint CommandEverything = 2;
+    public const uint CommandEverything = Coproc.Fast.Device.Mmu.MmuRegisters.CommandInvalidateAll;
     /// <summary>TLB_INV_CMD: invalidate the aperture TLB (after aperture PTEs change).</summary>
-    public const uint CommandAperture = 3;
+    public const uint CommandAperture = Coproc.Fast.Device.Mmu.MmuRegisters.CommandInvalidateAperture;
 
     /// <summary>APERTURE_SIZE (R64) in the device block: bytes of the CPU-visible aperture window.</summary>
     public const uint ApertureSize = MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.ApertureSize;

@@ -184,8 +184,8 @@ public class SchedulingObserverInterruptTests
         var r = new TraceRecorder();
         var o = new SchedulingObserver(r);
         int h = o.RegisterContext(4, "misbehaving app", 9, "broken", EngineKind.Render);
-        o.Interrupt(new Coproc.Fast.Device.Interrupts.InterruptInfo(Coproc.Fast.Device.Interrupts.InterruptSource.ProtectionFault, 0, 9, 0, 0x2000, 1_234));
-        o.Interrupt(new Coproc.Fast.Device.Interrupts.InterruptInfo(Coproc.Fast.Device.Interrupts.InterruptSource.Vsync, 0xFF, 0, 7, 0x5000, 16_666_667));
+        o.Interrupt(new Coproc.Fast.Driver.VidSch.InterruptRecord(Coproc.Fast.Driver.VidSch.InterruptRecord.ProtectionFault, 0, 9, 0, 0x2000, 1_234));
+        o.Interrupt(new Coproc.Fast.Driver.VidSch.InterruptRecord((byte)Coproc.Fast.Device.Interrupts.InterruptSource.Vsync, 0xFF, 0, 7, 0x5000, 16_666_667));
 
         Assert.That(o.Contexts[h].Faults, Is.EqualTo(1));
         var s = r.Snapshot();

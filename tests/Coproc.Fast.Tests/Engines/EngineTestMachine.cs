@@ -90,7 +90,7 @@ public sealed class EngineTestMachine : IDisposable
     }
 
     /// <summary>Drains the interrupt information queue.</summary>
-    public List<InterruptInfo> DrainInterrupts()
+    internal List<InterruptInfo> DrainInterrupts()
     {
         var list = new List<InterruptInfo>();
         while (Device.Interrupts.TryDequeue(out var i)) list.Add(i);

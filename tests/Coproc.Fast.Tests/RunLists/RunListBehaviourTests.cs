@@ -111,8 +111,12 @@ public class RunListBehaviourTests
 
         // Then the confirmation interrupt (NewRunList) makes pending current and clears it; a fresh list may follow.
         rig.Device.Step(10_000);
-        var confirmations = new List<InterruptInfo>();
-        while (rig.Device.Interrupts.TryDequeue(out var info)) if (rig.Submitter.OnInterrupt(info)) confirmations.Add(info);
+        var confirmations = new List<Coproc.Fast.Driver.VidSch.InterruptRecord>();
+        while (rig.Device.Interrupts.TryDequeue(out var i))
+        {
+            var info = new Coproc.Fast.Driver.VidSch.InterruptRecord((byte)i.Source, i.Engine, i.ContextId, i.Data0, i.Data1, i.Cycle);
+            if (rig.Submitter.OnInterrupt(info)) confirmations.Add(info);
+        }
         Assert.That(confirmations, Has.Count.EqualTo(1));
         Assert.That(confirmations[0].Data0, Is.EqualTo((ulong)SwitchReason.NewRunList));
         Assert.That(rig.Submitter.HasPending, Is.False);

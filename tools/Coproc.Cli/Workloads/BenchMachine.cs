@@ -31,7 +31,7 @@ internal sealed class BenchMachine : IDisposable
         RingBytes = ringBytes;
         Device.Memory.Local.Ref<RingDescriptor>(_descriptor.Offset) = new RingDescriptor { Base = _ring.Encoded, SizeBytes = ringBytes, ContextId = 1 };
         Device.Memory.Local.Ref<ContextSaveArea>(save.Offset) = new ContextSaveArea { RingDescriptor = _descriptor.Encoded, ContextId = 1, AddressSpace = _space };
-        Device.Mmio.Write64(MmioMap.EngineBase + (uint)EngineKind.Copy * 0x80, save.Encoded);
+        Device.Mmio.Write64(EngineRegisters.At(EngineKind.Copy, EngineRegisters.ContextSwitch), save.Encoded);
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using Coproc.Fast.Device.Packets;
 namespace Coproc.Fast.Device.Engines.Work;
 
 /// <summary>Built-in compute kernels of DISPATCH (native-layout.md §8A.3).</summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum DispatchKernel : uint
 {
     /// <summary>float32 <c>B[i] = a·A[i] + B[i]</c> (multiply, then add: no fused rounding); <c>a</c> = the parameter's bits.</summary>
@@ -29,6 +30,7 @@ public enum DispatchKernel : uint
 /// 8     parameter (Saxpy: float32 bits of a; Crc32C: CRC to continue from; others 0)
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class DispatchPacket
 {
     /// <summary>Packet length in dwords.</summary>

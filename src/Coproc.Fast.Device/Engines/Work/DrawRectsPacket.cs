@@ -3,6 +3,7 @@ using Coproc.Fast.Device.Packets;
 namespace Coproc.Fast.Device.Engines.Work;
 
 /// <summary>What a DRAW_RECTS primitive does to its pixels (native-layout.md §8A.2).</summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum RectMode : byte
 {
     /// <summary>Write a constant colour.</summary>
@@ -26,6 +27,7 @@ public enum RectMode : byte
 /// <param name="Mode">What to do.</param>
 /// <param name="Argument">Fill/BlendColor: the colour as 0xAARRGGBB; Copy/BlendSource: source x (bits 0..15) and y (16..31)
 /// of the pixel that lands on (X, Y).</param>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public readonly record struct RectPrimitive(int X, int Y, uint Width, uint Height, RectMode Mode, uint Argument)
 {
     /// <summary>Dwords per primitive.</summary>
@@ -56,6 +58,7 @@ public readonly record struct RectPrimitive(int X, int Y, uint Width, uint Heigh
 /// 14+6i   primitive i: x (int32), y (int32), width, height, mode (bits 0..7; other bits 0), colour or source x|y&lt;&lt;16
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class DrawRectsPacket
 {
     /// <summary>Dwords before the first primitive (header included).</summary>

@@ -16,7 +16,7 @@ namespace Coproc.Fast.Device.Engines.Work;
 /// each product and sum stays ≤ 65407, so no field carries into the next. The format does not matter — alpha is
 /// byte 3 in both formats and the other channels are treated alike.
 /// </remarks>
-public static unsafe class PixelBlend
+internal static unsafe class PixelBlend
 {
     private const uint FieldMask = 0x00FF00FF;
 

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 namespace Coproc.Fast.Device.Engines.Work;
 
 /// <summary>32-bit pixel formats of render targets and surfaces (native-layout.md §8A.1). Alpha is byte 3 in both.</summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public enum PixelFormat : uint
 {
     /// <summary>Bytes B, G, R, A in memory: the little-endian dword is 0xAARRGGBB.</summary>
@@ -20,6 +21,7 @@ public enum PixelFormat : uint
 /// <param name="Width">Pixels per row, at most <see cref="MaxDimension"/>.</param>
 /// <param name="Height">Rows, at most <see cref="MaxDimension"/>.</param>
 /// <param name="Format">Pixel format.</param>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public readonly record struct Surface(ulong Va, uint PitchBytes, uint Width, uint Height, PixelFormat Format)
 {
     /// <summary>Dwords a surface takes in a packet.</summary>

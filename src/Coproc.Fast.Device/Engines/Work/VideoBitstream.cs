@@ -14,6 +14,7 @@ namespace Coproc.Fast.Device.Engines.Work;
 /// The encoder never lets a run cross a row or a <see cref="SegmentPixels"/>-pixel segment, so it can work one
 /// segment at a time; the decoder accepts any run layout.
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class VideoBitstream
 {
     /// <summary>Longest run of one token.</summary>

@@ -11,6 +11,7 @@ namespace Coproc.Fast.Device.Engines.Work;
 /// 4..9   output surface (VA lo, VA hi, pitch, width, height, format)
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class VideoDecodePacket
 {
     /// <summary>Packet length in dwords.</summary>
@@ -39,6 +40,7 @@ public static class VideoDecodePacket
 /// 10..11  VA that receives the bitstream length (uint32) when the packet completes
 /// </code>
 /// </summary>
+/// <remarks>Called by: guest driver (builds and validates command buffers); see docs/embedding.md, "What is public, and who calls it".</remarks>
 public static class VideoEncodePacket
 {
     /// <summary>Packet length in dwords.</summary>

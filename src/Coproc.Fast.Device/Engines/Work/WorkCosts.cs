@@ -23,6 +23,7 @@ namespace Coproc.Fast.Device.Engines.Work;
 /// <param name="DecodeBytesPerCycle">Bitstream bytes parsed per cycle (decode). Default 8.</param>
 /// <param name="DecodePixelsPerCycle">Pixels written per cycle (decode). Default 16.</param>
 /// <param name="EncodePixelsPerCycle">Pixels analysed per cycle (encode). Default 4.</param>
+/// <remarks>Called by: host; see docs/embedding.md, "What is public, and who calls it".</remarks>
 public readonly record struct WorkCosts(
     long PrimitiveSetup,
     uint FillPixelsPerCycle,
@@ -35,7 +36,7 @@ public readonly record struct WorkCosts(
     uint DecodePixelsPerCycle,
     uint EncodePixelsPerCycle)
 {
-    /// <summary>The documented defaults (native-layout.md §8A.5).</summary>
+    /// <summary>Host: the documented defaults (native-layout.md §8A.5).</summary>
     public static WorkCosts Default { get; } = new(
         PrimitiveSetup: 32, FillPixelsPerCycle: 16, CopyPixelsPerCycle: 8, BlendPixelsPerCycle: 8,
         GroupLaunch: 16, ElementsPerCycle: 32,

@@ -17,25 +17,14 @@ namespace Coproc.Fast.Device.Engines.Work;
 /// unit at the faulting page run; the state records how far the unit got. Nothing here allocates, throws for any
 /// packet bytes or state, or touches memory other than through <see cref="GpuVirtualMemory"/>.
 /// </remarks>
-public static class WorkExecutor
+internal static class WorkExecutor
 {
     /// <summary>True for the opcodes this executor runs (DRAW_RECTS, DISPATCH, VIDEO_DECODE, VIDEO_ENCODE).</summary>
     public static bool Handles(Opcode opcode) => opcode is Opcode.DrawRects or Opcode.Dispatch or Opcode.VideoDecode or Opcode.VideoEncode;
 
     /// <summary>The engine that runs a work opcode (a work opcode on another engine is an invalid command).</summary>
     /// <returns>False when <paramref name="opcode"/> is not a work opcode.</returns>
-    public static bool TryGetEngine(Opcode opcode, out EngineKind engine)
-    {
-        engine = opcode switch
-        {
-            Opcode.DrawRects => EngineKind.Render,
-            Opcode.Dispatch => EngineKind.Compute,
-            Opcode.VideoDecode => EngineKind.VideoDecode,
-            Opcode.VideoEncode => EngineKind.VideoEncode,
-            _ => EngineKind.Copy,
-        };
-        return Handles(opcode);
-    }
+    public static bool TryGetEngine(Opcode opcode, out EngineKind engine) => PacketFormat.TryGetWorkEngine(opcode, out engine);
 
     /// <summary>
     /// Runs (part of) one work packet. <paramref name="packet"/> is the whole packet including its header dword.

@@ -8,6 +8,7 @@ namespace Coproc.Fast.Device.Engines.Work;
 /// context save area so an interrupted packet resumes exactly where it stopped (seed 001 §4.1 "mid-triangle").
 /// 32 bytes; all zero = not started. Meaning of the fields is per opcode (native-layout.md §8).
 /// </summary>
+/// <remarks>Called by: guest driver (structures it lays out in memory for the device); see docs/embedding.md, "What is public, and who calls it".</remarks>
 [StructLayout(LayoutKind.Explicit, Size = 32)]
 public struct WorkState
 {
@@ -24,7 +25,7 @@ public struct WorkState
 }
 
 /// <summary>Result of running (part of) a long packet.</summary>
-public enum WorkStatus : byte
+internal enum WorkStatus : byte
 {
     /// <summary>The packet completed.</summary>
     Done = 0,
@@ -37,4 +38,4 @@ public enum WorkStatus : byte
 }
 
 /// <summary>Where and why a long packet faulted.</summary>
-public readonly record struct WorkFault(ulong Va, TranslationStatus Status);
+internal readonly record struct WorkFault(ulong Va, TranslationStatus Status);

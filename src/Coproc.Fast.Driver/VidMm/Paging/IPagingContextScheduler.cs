@@ -29,9 +29,10 @@ public interface IPagingContextScheduler
 public sealed class IdleEngineContextSwitch(MmioRegisterFile mmio, EngineKind engine = EngineKind.Copy) : IPagingContextScheduler
 {
     private readonly MmioRegisterFile _mmio = mmio ?? throw new ArgumentNullException(nameof(mmio));
-    // native-layout.md §10.1: engine register bank = 0x400 + engine × 0x80.
-    private const uint Stride = 0x80, ContextSwitchReg = 0x00, CurrentContextReg = 0x08, NextContextReg = 0x10;
-    private readonly uint _bank = MmioMap.EngineBase + (uint)engine * Stride;
+    // native-layout.md §10.1: the engine's CONTEXT_SWITCH, CURRENT_CONTEXT and NEXT_CONTEXT registers.
+    private readonly uint _contextSwitch = EngineRegisters.At(engine, EngineRegisters.ContextSwitch);
+    private readonly uint _currentContext = EngineRegisters.At(engine, EngineRegisters.CurrentContext);
+    private readonly uint _nextContext = EngineRegisters.At(engine, EngineRegisters.NextContext);
 
     /// <summary>The engine this hook drives.</summary>
     public EngineKind Engine { get; } = engine;
@@ -39,17 +40,17 @@ public sealed class IdleEngineContextSwitch(MmioRegisterFile mmio, EngineKind en
     /// <inheritdoc />
     public bool RequestRun(PhysicalAddress saveArea)
     {
-        ulong current = _mmio.Read64(_bank + CurrentContextReg);
+        ulong current = _mmio.Read64(_currentContext);
         if (current == saveArea.Encoded) return true;
         if (current == 0)
         {
-            _mmio.Write64(_bank + ContextSwitchReg, saveArea.Encoded);
+            _mmio.Write64(_contextSwitch, saveArea.Encoded);
             return true;
         }
-        ulong next = _mmio.Read64(_bank + NextContextReg);
+        ulong next = _mmio.Read64(_nextContext);
         if (next == saveArea.Encoded) return true;
         if (next != 0) return false;
-        _mmio.Write64(_bank + NextContextReg, saveArea.Encoded);
+        _mmio.Write64(_nextContext, saveArea.Encoded);
         return true;
     }
 }

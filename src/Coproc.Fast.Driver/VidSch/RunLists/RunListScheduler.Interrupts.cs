@@ -95,7 +95,7 @@ public sealed partial class RunListScheduler
             ref readonly var h = ref _historyScratch[i];
             Log(RunListEventKind.Switch, h.FromContextId, SwitchDetail(h.Reason, h.ToContextId));
             if (!_bySaveArea.TryGetValue(h.FromSaveArea, out var from)) continue;
-            if (SwitchReasons.IsFault(h.Reason)) OnFault(from, h.Reason, h.FaultAddress);
+            if (ContextSaveArea.IsFaultReason(h.Reason)) OnFault(from, h.Reason, h.FaultAddress);
             else if (h.Reason == SwitchReason.Empty) EmptyReported(from);
         }
     }

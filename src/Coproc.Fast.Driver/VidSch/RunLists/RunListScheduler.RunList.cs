@@ -10,7 +10,7 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 public sealed partial class RunListScheduler
 {
     private readonly List<Candidate> _candidates = new();
-    private readonly ulong[] _list = new ulong[HardwareRunList.MaxEntries];
+    private readonly ulong[] _list = new ulong[RunListRegisters.MaxEntriesValue];
     private bool _dirty;
     private bool _timerArmed;
     private ulong _lastTickRunning;

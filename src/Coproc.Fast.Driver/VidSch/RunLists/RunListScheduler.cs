@@ -43,7 +43,7 @@ public sealed partial class RunListScheduler
         _bus = bus ?? throw new ArgumentNullException(nameof(bus));
         KernelLock = kernelLock ?? throw new ArgumentNullException(nameof(kernelLock));
         Clock = () => _bus.Cycle;
-        if (options.RunListLength is < 2 or > HardwareRunList.MaxEntries)
+        if (options.RunListLength is < 2 or > RunListRegisters.MaxEntriesValue)
             throw new ArgumentOutOfRangeException(nameof(options), options.RunListLength, "run-list length must be 2 … 16");
         _mmio = vidmm.Mmio;
         _memory = vidmm.Memory;

@@ -26,20 +26,20 @@ public sealed class RunListSubmitter
     private readonly DeviceMemory _memory;
     private readonly PhysicalAddress _array;
     private readonly uint _regs;
-    private readonly ulong[] _current = new ulong[HardwareRunList.MaxEntries];
-    private readonly ulong[] _pending = new ulong[HardwareRunList.MaxEntries];
+    private readonly ulong[] _current = new ulong[RunListRegisters.MaxEntriesValue];
+    private readonly ulong[] _pending = new ulong[RunListRegisters.MaxEntriesValue];
     private int _currentCount, _pendingCount;
 
     /// <summary>
     /// Creates the submitter of <paramref name="engine"/>'s run lists; <paramref name="listArray"/> is kernel memory for
-    /// <see cref="HardwareRunList.MaxEntries"/> 64-bit entries (8-byte aligned), reused for every submission.
+    /// <see cref="RunListRegisters.MaxEntriesValue"/> 64-bit entries (8-byte aligned), reused for every submission.
     /// </summary>
     public RunListSubmitter(MmioRegisterFile mmio, DeviceMemory memory, EngineKind engine, PhysicalAddress listArray)
     {
         _mmio = mmio ?? throw new ArgumentNullException(nameof(mmio));
         _memory = memory ?? throw new ArgumentNullException(nameof(memory));
-        if ((listArray.Offset & 7) != 0 || !memory.Contains(listArray, HardwareRunList.MaxEntries * 8UL))
-            throw new ArgumentException($"run-list array {listArray} must be 8-byte aligned with room for {HardwareRunList.MaxEntries} entries", nameof(listArray));
+        if ((listArray.Offset & 7) != 0 || !memory.Contains(listArray, RunListRegisters.MaxEntriesValue * 8UL))
+            throw new ArgumentException($"run-list array {listArray} must be 8-byte aligned with room for {RunListRegisters.MaxEntriesValue} entries", nameof(listArray));
         Engine = engine;
         _array = listArray;
         _regs = MmioMap.RunListBase + RunListRegisters.EngineBase + (uint)engine * RunListRegisters.EngineStride;
@@ -95,7 +95,7 @@ public sealed class RunListSubmitter
             return RunListSubmitStatus.PendingBusy; // seed 001 §6.2: only when no pending list is outstanding
         }
         if (Mode == RunListMode.TwoElement) TwoElementRunListRules.Validate(Current, saveAreas);
-        if (saveAreas.Length is < 1 or > HardwareRunList.MaxEntries) return RunListSubmitStatus.BadCount;
+        if (saveAreas.Length is < 1 or > RunListRegisters.MaxEntriesValue) return RunListSubmitStatus.BadCount;
         saveAreas.CopyTo(MemoryMarshal.Cast<byte, ulong>(_memory.GetSpan(_array, saveAreas.Length * 8)));
         _mmio.Write64(_regs + RunListRegisters.ListBase, _array.Encoded);
         _mmio.Write32(_regs + RunListRegisters.ListCount, (uint)saveAreas.Length);
@@ -119,8 +119,8 @@ public sealed class RunListSubmitter
     /// Handles an interrupt-queue entry: a CONTEXT_SWITCH of this engine with reason NewRunList confirms the pending list.
     /// Returns true when the pending list became current.
     /// </summary>
-    public bool OnInterrupt(in InterruptInfo info) =>
-        info.Source == InterruptSource.ContextSwitch && info.Engine == (byte)Engine && info.Data0 == (ulong)SwitchReason.NewRunList && Refresh();
+    public bool OnInterrupt(in InterruptRecord info) =>
+        info.Source == InterruptRecord.ContextSwitch && info.Engine == (byte)Engine && info.Data0 == (ulong)SwitchReason.NewRunList && Refresh();
 
     /// <summary>
     /// Reads RL_SERIAL: when the device runs the pending list (its serial is current), pending becomes current and is
