@@ -88,7 +88,7 @@ public sealed partial class Machine
                 // Published only after the step's interrupt records are queued: a scheduler that reads cycle C and then
                 // drains the queue has seen every record up to C (the horizon of VidSchScheduler.ObserveThrough).
                 posted.Publish(Device.Cycle);
-                if (raised) _schedulerSignal.Release();
+                if (raised || TimerDueUnsignaled()) _schedulerSignal.Release();
                 continue;
             }
             // Idle: spin briefly, then park until a register write or a ring update (docs/performance.md: wake-ups cost ~40 µs).
@@ -107,6 +107,21 @@ public sealed partial class Machine
     private bool AnyLoadedWithWork() =>
         (Device.Mmio.Read32(MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.WorkPending)
             & ~Coproc.Fast.Device.Core.DeviceRegisters.WorkPendingFlipLatched) != 0;
+
+    // The scheduler's timer (quantum ends, timeouts) fires at a device cycle, so the device thread wakes the scheduler
+    // thread when its clock passes the armed cycle — once per armed value. Invariant: a quantum lasts its cycles of
+    // device time, not "until the scheduler thread next wakes" (an interrupt or its 1 ms wall-clock poll, in which a
+    // free-running device runs hundreds of thousands of cycles): without this, a context whose long buffer raises no
+    // interrupt kept the engine for several quanta while short-buffer contexts were re-decided at every interrupt.
+    private long _timerSignaledFor = long.MaxValue;
+
+    private bool TimerDueUnsignaled()
+    {
+        long at = Interlocked.Read(ref _timerAt);
+        if (at == long.MaxValue || (long)Device.Cycle < at || _timerSignaledFor == at) return false;
+        _timerSignaledFor = at; // device thread only
+        return true;
+    }
 
     // A run-list quantum timer is armed: the device clock must keep moving to reach it (the run-list back end only
     // runs while work exists, so an armed timer means work).

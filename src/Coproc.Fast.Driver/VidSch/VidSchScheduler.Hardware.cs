@@ -323,10 +323,21 @@ public sealed partial class VidSchScheduler
             return;
         }
         // The loaded context has nothing in its ring. Hand the engine on unless a higher level's buffer is being
-        // prepared (it takes the engine in a few thousand cycles; a lower context would only be preempted again).
-        if (other is not null && other.Priority >= coming) SwitchTo(other);
+        // prepared (it takes the engine in a few thousand cycles; a lower context would only be preempted again), or
+        // the loaded context's own next buffer is on its way and its quantum is not spent: then an equal does not get
+        // the engine for a whole quantum each time a short buffer retires before the next one is prepared (seed 001
+        // §5.5: "pick the current context again"; the bad guess of handing it on is what fair share by time forbids).
+        // Invariant: the engine waits so only while that buffer is being prepared or queued for preparation, and at
+        // most until the quantum ends (the quantum timer re-runs this decision, ArmTimer).
+        if (other is not null && other.Priority >= coming && !KeepForOwnNextBuffer(cur, other)) SwitchTo(other);
         else if (cur is not null && cur.Resetting) SwitchTo(null);
     }
+
+    // The loaded context `cur`, its ring empty, has its next buffer on its way (queued for preparation, being prepared or
+    // prepared) and quantum left, and `other` is not of higher priority: keep the engine for it (DriveEngine).
+    private bool KeepForOwnNextBuffer(VidSchContext? cur, VidSchContext other) =>
+        cur is not null && cur.Loaded && !cur.Resetting && cur.Queued > 0 && !_preparationDeferred
+        && other.Priority <= cur.Priority && !QuantumSpent(cur);
 
     /// <summary>Where the engine may go by itself when <paramref name="c"/>'s ring runs empty (class remarks of DriveEngine).</summary>
     private VidSchContext? NextAfter(VidSchContext c, VidSchContext? other, int coming)
@@ -387,7 +398,7 @@ public sealed partial class VidSchScheduler
         ulong at = ulong.MaxValue;
         // Quantum end: only while it lies ahead. Once spent with nobody of equal or higher priority waiting, the next
         // launch or interrupt re-runs the decision (no timer spinning every cycle).
-        if (_loaded is { } l && l.InFlight.Count > 0)
+        if (_loaded is { } l && (l.InFlight.Count > 0 || (l.Queued > 0 && !l.Resetting)))
         {
             ulong end = l.LoadedAt + (ulong)Math.Max(1, (long)_o.QuantumCycles + l.QuantumCredit);
             if (end > now) at = end;

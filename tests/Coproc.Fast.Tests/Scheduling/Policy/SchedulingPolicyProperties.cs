@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Globalization;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidSch;
 using FsProperty = FsCheck.NUnit.PropertyAttribute;
 
@@ -84,5 +86,60 @@ public class SchedulingPolicyProperties
         SubmissionStatus[] typed = [SubmissionStatus.Completed, SubmissionStatus.FailedTimeout, SubmissionStatus.FailedFault, SubmissionStatus.FailedDoesNotFit];
         foreach (var (c, id) in ids)
             Assert.That(c.StatusOf(id), Is.AnyOf(typed.Cast<object>().ToArray()), $"seed {seed}: context {c.Id} submission {id}");
+    }
+    /// <summary>
+    /// Fair share by time among equals (deterministic mode), checked by the device itself: equal-priority contexts each get
+    /// the same total work (2 M cycles) cut into buffers of very different lengths, all queued before the machine starts.
+    /// Each buffer ends by writing how much of its context's work is done into the context's log slot, and each context's
+    /// last buffer then copies every slot. Shared by time, the contexts finish close together, so when any of them
+    /// finishes every other one has done at least half of its work; shared by turns (one short buffer against a long
+    /// buffer's whole quantum) the short-buffer context would have done a fraction.
+    /// </summary>
+    [FsProperty(MaxTest = 6, Replay = "(2026120724,6063)")]
+        public void FairShare_EqualsWithDifferentBufferLengthsFinishTogether_CheckedByTheDevice(int seed)
+    {
+        var rng = new Random(seed);
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000, MaxInFlight = rng.Next(1, 4) },
+            MachineRunMode.Deterministic, localBytes: 32UL << 20);
+        const ulong Work = 2_000_000;
+        ulong[] lengths = [25_000, 50_000, 200_000, 1_000_000, 2_000_000];
+        int n = rng.Next(2, 5);
+        int priority = rng.Next(0, 16);
+        var contexts = Enumerable.Range(0, n).Select(_ => h.Machine.CreateContext(1, priority)).ToArray();
+        var log = h.Allocate(1, 4096);
+        var chosen = contexts.Select(_ => lengths[rng.Next(lengths.Length)]).ToArray();
+        chosen[rng.Next(n)] = lengths[0]; // at least one short-buffer context: the case fairness by turns gets wrong
+        chosen[(Array.IndexOf(chosen, lengths[0]) + 1) % n] = lengths[^1]; // and one that runs a whole quantum per turn
+        var targets = contexts.Select(_ => h.Allocate(1, 1 << 20)).ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            ulong len = chosen[i], bytes = Math.Min(len * 64, 1UL << 20);
+            int fills = (int)(len * 64 / bytes), count = (int)(Work / len);
+            for (int k = 1; k <= count; k++)
+            {
+                int ci = i, seq = k;
+                h.Submit(1, contexts[ci], cb =>
+                {
+                    for (int f = 0; f < fills; f++) cb.Fill(targets[ci], 0, (uint)f, bytes);
+                    cb.WriteData(log, (ulong)ci * 4, [(uint)((ulong)seq * len / 1000)]); // kilocycles of work done
+                    if (seq == count) cb.Copy(log, 0, log, 256 + (ulong)ci * 64, 64);  // everyone's progress at my finish
+                });
+            }
+        }
+
+        Assert.That(h.Machine.RunUntilIdle(), Is.True, $"seed {seed}: the machine goes idle");
+
+        var bytesLog = h.Read(log);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                if (i == j) continue;
+                // Progress is written only when a buffer ends: j's count may lag its engine time by one buffer.
+                long bound = (long)(Work / 2) - (long)chosen[j];
+                if (bound <= 0) continue;
+                uint done = BinaryPrimitives.ReadUInt32LittleEndian(bytesLog.AsSpan(256 + i * 64 + j * 4));
+                Assert.That(done, Is.GreaterThanOrEqualTo((uint)(bound / 1000)),
+                    $"seed {seed}: when the context of {chosen[i]}-cycle buffers finished, the one of {chosen[j]}-cycle buffers had done {done} of {Work / 1000} kilocycles (lengths {string.Join(", ", chosen)})");
+            }
     }
 }
