@@ -57,7 +57,7 @@ public static class PerfettoTraceWriter
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(trace);
-        var layout = TraceLayout.Build(trace);
+        var layout = TraceLayout.For(trace);
         var w = new Writer(output);
         var lanes = Descriptors(layout, w, out var counterUuids);
         var entries = Events(layout);
@@ -241,8 +241,14 @@ public static class PerfettoTraceWriter
                 result.Add(new Entry(Nanoseconds(trace, e.StartCycle), Marks + i + 1, e.Phase == TracePhase.Instant ? EntryKind.Instant : EntryKind.Counter, i));
         }
         var sorted = result.ToArray();
-        Array.Sort(sorted, static (a, b) => a.Ts != b.Ts ? a.Ts.CompareTo(b.Ts) : a.Key.CompareTo(b.Key));
+        sorted.AsSpan().Sort(new EntryOrder());
         return sorted;
+    }
+
+    // A struct comparer: the sort's comparisons are inlined instead of called through a delegate.
+    private readonly struct EntryOrder : IComparer<Entry>
+    {
+        public int Compare(Entry a, Entry b) => a.Ts != b.Ts ? a.Ts.CompareTo(b.Ts) : a.Key.CompareTo(b.Key);
     }
 
     // The debug annotations of an event, each a DebugAnnotation (value, then name: fields by number).
