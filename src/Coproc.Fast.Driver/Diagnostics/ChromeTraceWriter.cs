@@ -33,7 +33,7 @@ public static class ChromeTraceWriter
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(trace);
-        var layout = TraceLayout.Build(trace);
+        var layout = TraceLayout.For(trace);
         var tids = LaneTids(layout);
         using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = false });
         w.WriteStartObject();

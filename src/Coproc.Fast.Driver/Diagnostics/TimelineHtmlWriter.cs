@@ -112,7 +112,7 @@ public static class TimelineHtmlWriter
 
     private static string DataJson(TraceSnapshot trace, string title)
     {
-        var layout = TraceLayout.Build(trace);
+        var layout = TraceLayout.For(trace);
         var tracks = trace.Tracks;
         var rows = new Row[tracks.Count];
         for (int t = 0; t < tracks.Count; t++)

@@ -67,6 +67,17 @@ internal sealed class TraceLayout
     /// <summary>Name of the synthetic zero-length slice a flow starts from.</summary>
     public const string SubmitSliceName = "submit";
 
+    // One layout per snapshot (by reference): the report writes the same snapshot as JSON, Perfetto and HTML, and each
+    // writer only reads its layout. A snapshot's lists are not changed after it is taken (TraceRecorder.Snapshot).
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<TraceSnapshot, TraceLayout> Layouts = new();
+
+    /// <summary>The layout of <paramref name="trace"/>, built on first use and shared by every writer of that snapshot.</summary>
+    public static TraceLayout For(TraceSnapshot trace)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        return Layouts.GetValue(trace, Build);
+    }
+
     /// <summary>Lays out <paramref name="trace"/>.</summary>
     public static TraceLayout Build(TraceSnapshot trace)
     {

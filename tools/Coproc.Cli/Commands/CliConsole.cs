@@ -12,8 +12,15 @@ namespace Coproc.Cli.Commands;
 /// <param name="Console">Rich output (tables) to <paramref name="Out"/>.</param>
 public sealed record CliConsole(TextWriter Out, TextWriter Error, IAnsiConsole Console)
 {
+    private IAnsiConsole? _diagnostics;
+
     /// <summary>Rich output to <see cref="Error"/>: progress and status lines (plain when standard error is not a terminal).</summary>
-    public IAnsiConsole Diagnostics { get; init; } = Plain(Error);
+    /// <remarks>The plain default is made on first use, so a console given at construction is the only one made.</remarks>
+    public IAnsiConsole Diagnostics
+    {
+        get => _diagnostics ??= Plain(Error);
+        init => _diagnostics = value;
+    }
 
     /// <summary>Whether a live progress bar may be drawn on <see cref="Diagnostics"/> (standard error is an interactive terminal).</summary>
     public bool LiveProgress { get; init; }
