@@ -334,6 +334,7 @@ public sealed unsafe class Tlb
     {
         Invalidations++;
         for (int k = 0; k < AddressSpaceSlots; k++) if (_owner[k] != NoOwner) FreeSlot(k);
+        _bindClock = 0; // every slot free: the recycling order starts afresh, as at power-on
     }
 
     /// <summary>Drops every entry of <paramref name="asid"/> whose page lies in [va, va + bytes).</summary>
