@@ -30,11 +30,12 @@ public sealed unsafe class Tlb
     // comparator has bit 0 cleared, which every key has set, so every lookup falls through to TryLookup, which compares
     // the tag and counts. The entry also keeps an addend (frame − page VA) so the hit's physical offset is one add.
     //
-    // Invariants (who keeps them: Bind, Recycle, the invalidations; tests: Mmu/TlbAddressSpaceSlotTests and the
-    // invalidation property):
+    // Invariants (kept by Bind, FreeSlot and the invalidations; tests: Mmu/TlbAddressSpaceSlotTests, Mmu/TlbPortTests and
+    // the invalidation property):
     //   1. every non-empty entry of table k belongs to _owner[k]; a slot whose owner is NoOwner has an empty table.
-    //      A slot is given to another ASID only after its whole table is cleared (Recycle), so a context whose slot was
-    //      recycled can never hit an entry of the ASID that took it over, nor one of its own from before;
+    //      A slot is given to another ASID only after its whole table is cleared (Bind), so a context whose slot was
+    //      recycled can never hit an entry of the ASID that took it over, nor one of its own from before; a TlbPort, which
+    //      holds a table's address, compares that table's owner with its ASID on every hit for the same reason;
     //   2. _boundAsid is NoOwner or _owner[_boundSlot], and _boundOffset is the byte offset of table _boundSlot. The hit
     //      path (TryHit) compares the access's ASID with _boundAsid inside its one compare, so only the bound ASID hits;
     //      any other falls through to TryLookup, which binds the ASID's slot if it has one (Insert gives it one);
@@ -47,7 +48,8 @@ public sealed unsafe class Tlb
     // pages land in consecutive entries, so any 64 consecutive pages coexist in a 64-entry table; copies and fills
     // translate once per page run anyway (GpuMmu.TranslateRun). Address spaces no longer evict each other's entries
     // until more than AddressSpaceSlots of them translate through one client; then the least recently bound slot is
-    // recycled (its table cleared), which costs walks, never a wrong answer.
+    // recycled (its table cleared), which costs walks, never a wrong answer. The price is memory: AddressSpaceSlots
+    // tables of 64-byte entries, 16 KiB for a 64-entry TLB.
     // Measured (TranslationBenchmarks, docs/performance.md goal 5): see that page for the current figures.
     //
     // Tag = VPN << 12 | 0xFFF (VPN < 2^36). Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 |
