@@ -97,7 +97,7 @@ public unsafe class TranslationBenchmarks
     public ulong TlbPortHit()
     {
         ulong sum = 0;
-        var port = _tlb.Port(_space.Asid, Tlb.AccessClass(AccessKind.Read, false));
+        using var port = _tlb.Port(_space.Asid, Tlb.AccessClass(AccessKind.Read, false));
         ReadOnlySpan<ulong> vas = _hotVas;
         while (true)
         {

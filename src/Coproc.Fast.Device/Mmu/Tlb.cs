@@ -34,12 +34,14 @@ public sealed unsafe class Tlb
     // the invalidation property):
     //   1. every non-empty entry of table k belongs to _owner[k]; a slot whose owner is NoOwner has an empty table.
     //      A slot is given to another ASID only after its whole table is cleared (Bind), so a context whose slot was
-    //      recycled can never hit an entry of the ASID that took it over, nor one of its own from before; a TlbPort, which
-    //      holds a table's address, compares that table's owner with its ASID on every hit for the same reason;
+    //      recycled can never hit an entry of the ASID that took it over, nor one of its own from before;
     //   2. _boundAsid is NoOwner or _owner[_boundSlot], and _boundOffset is the byte offset of table _boundSlot. The hit
     //      path (TryHit) compares the access's ASID with _boundAsid inside its one compare, so only the bound ASID hits;
     //      any other falls through to TryLookup, which binds the ASID's slot if it has one (Insert gives it one);
-    //   3. two slots never share an owner.
+    //   3. two slots never share an owner;
+    //   4. a slot held by a TlbPort (_pins[k] > 0) keeps its owner: it is never recycled nor given up (invalidation only
+    //      clears its entries), so a port, which holds its table's address and compares nothing but the key, only ever
+    //      sees entries of its own ASID. A fifth ASID while every slot is held is translated, but not cached.
     // The bound table is kept as an offset, not a pointer: a save-state restores the TLB's pinned arrays in place and
     // keeps the restoring object's own pointers (Core/StateGraph.cs), so only _base may be a pointer.
     //
@@ -93,7 +95,8 @@ public sealed unsafe class Tlb
     private readonly int _perSpace;    // entries per table (Capacity)
     private readonly ulong _mask;      // _perSpace − 1
     private readonly ulong _byteMask;  // _mask × 64: masks VA >> 6 to its entry's byte offset in a table
-    private readonly int[] _owner;     // ASID of each slot, or NoOwner; pinned, so a port can read its slot's owner
+    private readonly int[] _owner;     // ASID of each slot, or NoOwner
+    private readonly int[] _pins;      // live TlbPorts of each slot (invariant 4)
     private readonly long[] _lastBound; // bind clock of each slot, for choosing the slot to recycle
     private long _bindClock;
     private int _boundAsid = NoOwner;  // the ASID whose table the hit path reads (invariant 2)
@@ -116,8 +119,9 @@ public sealed unsafe class Tlb
         _perSpace = entries;
         _mask = (ulong)entries - 1;
         _byteMask = _mask << EntryBytesShift;
-        _owner = GC.AllocateArray<int>(AddressSpaceSlots, pinned: true);
+        _owner = new int[AddressSpaceSlots];
         _owner.AsSpan().Fill(NoOwner);
+        _pins = new int[AddressSpaceSlots];
         _lastBound = new long[AddressSpaceSlots];
         ClientName = clientName;
         ClientId = clientId;
@@ -232,14 +236,22 @@ public sealed unsafe class Tlb
 
     /// <summary>
     /// This TLB's hit path bound to one address space and one access class (<see cref="TlbPort"/>): the ASID's table,
-    /// computed once, so a client that holds the port in a local reads only the entry and its slot's owner per hit.
-    /// Gives the ASID a slot if it has none (recycling one if all are taken).
+    /// computed once, so a client that holds the port in a local reads only the entry per hit. Gives the ASID a slot if
+    /// it has none (recycling one if all are taken) and holds that slot until the port is disposed (invariant 4). When
+    /// every slot is held by other ports, the port never hits (the full path still translates).
     /// </summary>
     internal TlbPort Port(ushort asid, int accessClass)
     {
         int slot = Bind(asid);
-        return new TlbPort((byte*)_base + (nint)slot * _perSpace * sizeof(Entry), _byteMask,
-            (int*)Unsafe.AsPointer(ref _owner[slot]), asid, accessClass);
+        if (slot < 0) return TlbPort.None(accessClass);
+        _pins[slot]++;
+        return new TlbPort(this, (byte*)_base + (nint)slot * _perSpace * sizeof(Entry), _byteMask, slot, accessClass);
+    }
+
+    /// <summary>Releases a slot held by a port (<see cref="TlbPort.Dispose"/>).</summary>
+    internal void Release(int slot)
+    {
+        if (_pins[slot] > 0) _pins[slot]--;
     }
 
     /// <summary>Looks up a page and counts the hit or miss. On a hit returns the frame, read-only and privileged bits and location.</summary>
@@ -267,7 +279,9 @@ public sealed unsafe class Tlb
     internal void Insert(ushort asid, ulong vpn, ulong frame, bool writable, bool privileged, MemoryLocation location)
     {
         if ((vpn >> VpnBits) != 0) return;
-        ref Entry e = ref Slot(Bind(asid), vpn);
+        int slot = Bind(asid);
+        if (slot < 0) return; // every slot held by ports of other ASIDs: translated, not cached
+        ref Entry e = ref Slot(slot, vpn);
         ulong tag = Tag(vpn), cmp = tag & _comparatorMask;
         e.Tag = tag;
         e.Data = frame | (writable ? 0 : ReadOnlyBit) | (privileged ? PrivilegedBit : 0) | ((ulong)location << 2);
@@ -296,18 +310,21 @@ public sealed unsafe class Tlb
         _lastBound[slot] = ++_bindClock;
     }
 
-    /// <summary>Binds <paramref name="asid"/>'s slot, giving it one (a free one, else the least recently bound, emptied) if it has none.</summary>
+    /// <summary>
+    /// Binds <paramref name="asid"/>'s slot, giving it one if it has none: a free one, else the least recently bound one
+    /// that no port holds, emptied first. −1 when every slot is held by ports of other ASIDs.
+    /// </summary>
     private int Bind(ushort asid)
     {
         int slot = Find(asid);
         if (slot < 0)
         {
-            slot = 0;
             for (int k = 0; k < AddressSpaceSlots; k++)
             {
                 if (_owner[k] == NoOwner) { slot = k; break; }
-                if (_lastBound[k] < _lastBound[slot]) slot = k;
+                if (_pins[k] == 0 && (slot < 0 || _lastBound[k] < _lastBound[slot])) slot = k;
             }
+            if (slot < 0) return -1;
             if (_owner[slot] != NoOwner)
             {
                 // Invariant 1: the table is emptied before it changes hands, so nothing of the old ASID can hit for the new.
@@ -322,10 +339,11 @@ public sealed unsafe class Tlb
 
     private void ClearTable(int slot) => _entries.AsSpan(slot * _perSpace, _perSpace).Clear();
 
-    /// <summary>Empties a slot and gives it up (its ASID then has no slot); unbinds it if it was bound.</summary>
+    /// <summary>Empties a slot and gives it up (its ASID then has no slot), unless a port holds it (invariant 4).</summary>
     private void FreeSlot(int slot)
     {
         ClearTable(slot);
+        if (_pins[slot] > 0) return;
         _owner[slot] = NoOwner;
         _lastBound[slot] = 0;
         if (_boundSlot == slot) { _boundAsid = NoOwner; _boundSlot = 0; _boundOffset = 0; }
@@ -335,8 +353,13 @@ public sealed unsafe class Tlb
     public void InvalidateAll()
     {
         Invalidations++;
-        for (int k = 0; k < AddressSpaceSlots; k++) if (_owner[k] != NoOwner) FreeSlot(k);
-        _bindClock = 0; // every slot free: the recycling order starts afresh, as at power-on
+        bool held = false;
+        for (int k = 0; k < AddressSpaceSlots; k++)
+        {
+            if (_owner[k] != NoOwner) FreeSlot(k);
+            held |= _pins[k] > 0;
+        }
+        if (!held) _bindClock = 0; // every slot free: the recycling order starts afresh, as at power-on
     }
 
     /// <summary>Drops every entry of <paramref name="asid"/> whose page lies in [va, va + bytes).</summary>
@@ -397,40 +420,42 @@ public sealed unsafe class Tlb
 
 /// <summary>
 /// A TLB's hit path bound to one address space and one access class, as a translation client holds it in a local for a
-/// run of accesses. Never kept in device state: a save-state restores the TLB's entries in place but does not rebase a
-/// pointer into another object's array (Core/StateGraph.cs), so a stored port could point at another device's TLB. It
-/// copies the address of its ASID's table, the table's byte mask, the address of the slot's owner word, the ASID and the
-/// slot of the class's comparator, so a hit is: the entry's offset from the VA (a shift and a mask), one comparator load
-/// compared with the key (VA | 0xFFF), the owner word compared with the ASID, one addend load — with nothing read
-/// through the TLB object or the address-space descriptor. The owner test keeps a port exact when its slot is recycled
-/// for another ASID while the port is held (then it never hits again; the full path, <see cref="GpuMmu.Translate"/>,
-/// answers). It sees every insertion and invalidation at once (it reads the same pinned entries, which live as long as
-/// the TLB), and counts nothing: a false answer is re-examined, counted and reported by the full path, exactly as for
-/// <see cref="Tlb.TryHit"/>. A default port (no TLB) never hits: it points at a shared entry whose comparators are all
-/// 0, and no key is 0.
+/// run of accesses (<c>using var port = tlb.Port(asid, accessClass);</c>). It holds its ASID's slot in the TLB until it is
+/// disposed, so the slot keeps its owner — never recycled for another ASID (Tlb invariant 4) — and the hit compares
+/// nothing but the key: the entry's offset from the VA (a shift and a mask), one comparator load compared with
+/// VA | 0xFFF (page, rights and VA width at once), one addend load — the loads and compares of the bare TLB of
+/// docs/performance.md goal 5, with nothing read through the TLB object or the address-space descriptor. A ref struct:
+/// it cannot outlive the method that holds it, nor be kept in device state (a save-state would not rebase its pointer,
+/// Core/StateGraph.cs); use it after <see cref="Dispose"/> and it may see another ASID's entries. It sees every insertion
+/// and invalidation at once (it reads the same pinned entries) and counts nothing: a false answer is re-examined, counted
+/// and reported by the full path, <see cref="GpuMmu.Translate"/>, exactly as for <see cref="Tlb.TryHit"/>. A port
+/// without a TLB (<see cref="None"/>) never hits: it points at a shared entry whose comparators are all 0, and no key is 0.
 /// </summary>
-internal readonly unsafe struct TlbPort
+internal readonly unsafe ref struct TlbPort
 {
     private static readonly ulong* NeverHits = (ulong*)NativeMemory.AlignedAlloc(64, 64); // one empty entry, never freed
     static TlbPort() => NativeMemory.Clear(NeverHits, 64);
 
+    private readonly Tlb? _tlb;
     private readonly byte* _table;
     private readonly ulong _byteMask;  // (entries − 1) × 64: masks VA >> 6 to its entry's byte offset
-    private readonly int* _owner;      // the ASID owning the table now (Tlb invariant 1)
-    private readonly int _asid;
     private readonly nint _comparator; // ulong index of the class's comparator inside an entry
+    private readonly int _slot;
 
-    internal TlbPort(void* table, ulong byteMask, int* owner, ushort asid, int accessClass)
+    internal TlbPort(Tlb? tlb, void* table, ulong byteMask, int slot, int accessClass)
     {
+        _tlb = tlb;
         _table = (byte*)table;
         _byteMask = byteMask;
-        _owner = owner;
-        _asid = asid;
+        _slot = slot;
         _comparator = Tlb.ComparatorSlot + accessClass;
     }
 
-    /// <summary>A port that never hits, for a client without a TLB.</summary>
-    internal static TlbPort None(ushort asid, int accessClass) => new(NeverHits, 0, (int*)NeverHits, asid, accessClass);
+    /// <summary>A port that never hits and holds nothing, for a client without a TLB.</summary>
+    internal static TlbPort None(int accessClass) => new(null, NeverHits, 0, 0, accessClass);
+
+    /// <summary>Releases the port's slot: the TLB may then recycle it. The port must not be used afterwards.</summary>
+    public void Dispose() => _tlb?.Release(_slot);
 
     /// <summary>
     /// True when the page of <paramref name="va"/> is cached for this port's ASID with its access class allowed;
@@ -443,8 +468,7 @@ internal readonly unsafe struct TlbPort
         ulong* e = (ulong*)(_table + ((va >> Tlb.EntryBytesShift) & _byteMask));
         data = e[Tlb.DataSlot];
         offset = va + e[Tlb.AddendSlot];
-        // Same compare as Tlb.TryHit: page, rights and VA width in the key compare, the table's owner ORed in.
-        return ((e[_comparator] ^ Tlb.Key(va)) | (uint)(*_owner ^ _asid)) == 0;
+        return (e[_comparator] ^ Tlb.Key(va)) == 0; // the table is this ASID's for the port's life (Tlb invariant 4)
     }
 
     /// <summary>
@@ -456,6 +480,6 @@ internal readonly unsafe struct TlbPort
     {
         ulong* e = (ulong*)(_table + ((va >> Tlb.EntryBytesShift) & _byteMask));
         offset = va + e[Tlb.AddendSlot];
-        return ((e[_comparator] ^ Tlb.Key(va)) | (uint)(*_owner ^ _asid)) == 0;
+        return (e[_comparator] ^ Tlb.Key(va)) == 0;
     }
 }

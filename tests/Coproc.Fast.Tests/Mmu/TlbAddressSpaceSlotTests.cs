@@ -88,23 +88,65 @@ public class TlbAddressSpaceSlotTests
     }
 
     [Test]
-    public void GivenAPortWhoseSlotWasRecycledForAnotherAsid_WhenItLooksUpThePageItHeld_ThenItNeverHits()
+    public void GivenAHeldPort_WhenMoreOtherAsidsTranslateThanThereAreSlots_ThenItsSlotIsNeverRecycledAndItHitsOnlyItsOwnPages()
     {
         var tlb = new Tlb(64);
         int read = Tlb.AccessClass(AccessKind.Read, false);
         var port = tlb.Port(Asid(0), read);
         Translated(tlb, 0, 0);
-        Assert.That(port.TryHit(Va, out ulong offset) && offset == Frame(0, 0), Is.True);
-
-        // Four other spaces take the slots; the last takes space 0's and caches the same VA there.
-        for (int s = 1; s <= Tlb.AddressSpaceSlots; s++) Translated(tlb, s, 0);
-        Assert.That(tlb.SlotRecycles, Is.EqualTo(1));
-        Assert.That(port.TryHit(Va, out _), Is.False, "the slot's entry is another ASID's now");
-        Assert.That(port.TryHit(Va, out _, out _), Is.False);
-        // Space 0 translating again gets a slot of its own; the stale port still never hits the new owner's entry.
+        for (int round = 0; round < 3; round++)
+            for (int s = 1; s < Spaces; s++) Assert.That(Translated(tlb, s, 0), Is.EqualTo(Frame(s, 0) + 0x18));
+        Assert.That(tlb.SlotRecycles, Is.GreaterThan(0), "the other spaces shared the remaining slots");
+        Assert.That(port.TryHit(Va + 0x18, out ulong offset) && offset == Frame(0, 0) + 0x18, Is.True, "the held slot is still space 0's");
+        long misses = tlb.Misses;
         Translated(tlb, 0, 0);
-        Assert.That(port.TryHit(Va, out _), Is.False);
-        Assert.That(tlb.Port(Asid(0), read).TryHit(Va, out offset) && offset == Frame(0, 0), Is.True, "a fresh port hits");
+        Assert.That(tlb.Misses, Is.EqualTo(misses), "space 0 kept its entry");
+
+        // Released, the slot is recycled like any other; a later port of space 0 sees only space 0's pages again.
+        port.Dispose();
+        for (int s = 1; s < Spaces; s++) Translated(tlb, s, 0);
+        misses = tlb.Misses;
+        Assert.That(Translated(tlb, 0, 0), Is.EqualTo(Frame(0, 0) + 0x18));
+        Assert.That(tlb.Misses, Is.EqualTo(misses + 1), "space 0's slot went to another space once released");
+        using var again = tlb.Port(Asid(0), read);
+        Assert.That(again.TryHit(Va + 0x18, out offset) && offset == Frame(0, 0) + 0x18, Is.True);
+    }
+
+    [Test]
+    public void GivenEverySlotHeldByPortsOfOtherAsids_WhenAnotherAsidTranslates_ThenItGetsTheWalksAnswerAndNothingIsCachedForIt()
+    {
+        var tlb = new Tlb(64);
+        int read = Tlb.AccessClass(AccessKind.Read, false);
+        using var p0 = tlb.Port(Asid(0), read);
+        using var p1 = tlb.Port(Asid(1), read);
+        using var p2 = tlb.Port(Asid(2), read);
+        using var p3 = tlb.Port(Asid(3), read);
+        for (int s = 0; s < Tlb.AddressSpaceSlots; s++) Translated(tlb, s, 0);
+        long misses = tlb.Misses;
+        for (int i = 0; i < 3; i++) Assert.That(Translated(tlb, Tlb.AddressSpaceSlots, 0), Is.EqualTo(Frame(Tlb.AddressSpaceSlots, 0) + 0x18));
+        Assert.That((tlb.Misses, tlb.SlotRecycles, tlb.ValidEntries), Is.EqualTo((misses + 3, 0L, Tlb.AddressSpaceSlots)), "walked each time, cached nowhere");
+        using var p4 = tlb.Port(Asid(Tlb.AddressSpaceSlots), read);
+        Assert.That(p4.TryHit(Va, out _), Is.False, "no slot to hold: the port never hits");
+        Assert.That(p0.TryHit(Va, out ulong offset) && offset == Frame(0, 0), Is.True);
+        Assert.That(p3.TryHit(Va, out offset) && offset == Frame(3, 0), Is.True);
+    }
+
+    [Test]
+    public void GivenAHeldPort_WhenItsWholeSpaceOrEveryEntryIsInvalidated_ThenItMissesUntilThePageIsCachedAgainInTheSameSlot()
+    {
+        var tlb = new Tlb(64);
+        int read = Tlb.AccessClass(AccessKind.Read, false);
+        using var port = tlb.Port(Asid(0), read);
+        Translated(tlb, 0, 0);
+        tlb.InvalidateAsid(Asid(0));
+        Assert.That(port.TryHit(Va, out _), Is.False, "whole space invalidated");
+        Translated(tlb, 0, 0);
+        Assert.That(port.TryHit(Va, out _), Is.True, "the held slot stayed space 0's");
+        tlb.InvalidateAll();
+        Assert.That(port.TryHit(Va, out _), Is.False, "every entry invalidated");
+        for (int s = 1; s < Spaces; s++) Translated(tlb, s, 0);
+        Translated(tlb, 0, 0);
+        Assert.That(port.TryHit(Va, out ulong offset) && offset == Frame(0, 0), Is.True);
     }
 
     [Test]
@@ -157,7 +199,7 @@ public class TlbAddressSpaceSlotTests
         foreach (ulong va in new[] { 1UL << 48, (1UL << 48) | top, (1UL << 48) + 0xFFF, 1UL << 63, ulong.MaxValue, ulong.MaxValue - 0xFFF })
         {
             Assert.That(tlb.TryHit(Asid(0), va, read, out _, out _), Is.False, $"0x{va:X}");
-            Assert.That(tlb.Port(Asid(0), read).TryHit(va, out _), Is.False, $"port, 0x{va:X}");
+            using (var port = tlb.Port(Asid(0), read)) Assert.That(port.TryHit(va, out _), Is.False, $"port, 0x{va:X}");
             Assert.That(_mmu.Translate(tlb, space, va, AccessKind.Read, false, out _), Is.EqualTo(TranslationStatus.InvalidAddress), $"0x{va:X}");
         }
     }
