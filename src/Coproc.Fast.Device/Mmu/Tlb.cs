@@ -54,8 +54,8 @@ public sealed unsafe class Tlb
     // tables of 64-byte entries, 16 KiB for a 64-entry TLB.
     // Measured (TranslationBenchmarks --job short, 3 launches alternating with the build before, load average 8–13,
     // docs/performance.md goal 5): a TlbPort hit 0.94× the bare TLB's rate (0.88–1.18; 14 instructions and 3 loads per
-    // hit, as the bare TLB's loop), a full GpuMmu.Translate hit 0.46× (0.31–0.64; 27 instructions: the null tests, the
-    // ASID read and compared with the bound one, the TLB's fields, the data word).
+    // hit, as the bare TLB's loop), a full GpuMmu.Translate hit 0.46× (0.31–0.64; 24 instructions and 10 loads: the null
+    // tests, the ASID read and compared with the bound one, the TLB's fields, the data word).
     //
     // Tag = VPN << 12 | 0xFFF (VPN < 2^36). Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 |
     // location << 2.
