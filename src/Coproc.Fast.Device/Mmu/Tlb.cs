@@ -439,19 +439,21 @@ internal readonly unsafe ref struct TlbPort
     private static readonly ulong* NeverHits = (ulong*)NativeMemory.AlignedAlloc(64, 64); // one empty entry, never freed
     static TlbPort() => NativeMemory.Clear(NeverHits, 64);
 
+    // The table's base advanced to the class's comparator and to the addend: a hit then addresses both words as
+    // base + entry offset, with no add of its own (x64 addressing has one base and one index).
     private readonly Tlb? _tlb;
-    private readonly byte* _table;
+    private readonly byte* _comparators;
+    private readonly byte* _addends;
     private readonly ulong _byteMask;  // (entries − 1) × 64: masks VA >> 6 to its entry's byte offset
-    private readonly nint _comparator; // ulong index of the class's comparator inside an entry
     private readonly int _slot;
 
     internal TlbPort(Tlb? tlb, void* table, ulong byteMask, int slot, int accessClass)
     {
         _tlb = tlb;
-        _table = (byte*)table;
+        _comparators = (byte*)table + (Tlb.ComparatorSlot + accessClass) * sizeof(ulong);
+        _addends = (byte*)table + Tlb.AddendSlot * sizeof(ulong);
         _byteMask = byteMask;
         _slot = slot;
-        _comparator = Tlb.ComparatorSlot + accessClass;
     }
 
     /// <summary>A port that never hits and holds nothing, for a client without a TLB.</summary>
@@ -468,10 +470,10 @@ internal readonly unsafe ref struct TlbPort
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryHit(ulong va, out ulong data, out ulong offset)
     {
-        ulong* e = (ulong*)(_table + ((va >> Tlb.EntryBytesShift) & _byteMask));
-        data = e[Tlb.DataSlot];
-        offset = va + e[Tlb.AddendSlot];
-        return (e[_comparator] ^ Tlb.Key(va)) == 0; // the table is this ASID's for the port's life (Tlb invariant 4)
+        nuint entry = (nuint)((va >> Tlb.EntryBytesShift) & _byteMask);
+        data = *(ulong*)(_addends + entry - (Tlb.AddendSlot - Tlb.DataSlot) * sizeof(ulong));
+        offset = va + *(ulong*)(_addends + entry);
+        return (*(ulong*)(_comparators + entry) ^ Tlb.Key(va)) == 0; // the table is this ASID's while held (Tlb invariant 4)
     }
 
     /// <summary>
@@ -481,8 +483,8 @@ internal readonly unsafe ref struct TlbPort
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryHit(ulong va, out ulong offset)
     {
-        ulong* e = (ulong*)(_table + ((va >> Tlb.EntryBytesShift) & _byteMask));
-        offset = va + e[Tlb.AddendSlot];
-        return (e[_comparator] ^ Tlb.Key(va)) == 0;
+        nuint entry = (nuint)((va >> Tlb.EntryBytesShift) & _byteMask);
+        offset = va + *(ulong*)(_addends + entry);
+        return (*(ulong*)(_comparators + entry) ^ Tlb.Key(va)) == 0;
     }
 }
