@@ -52,10 +52,11 @@ public sealed unsafe class Tlb
     // until more than AddressSpaceSlots of them translate through one client; then the least recently bound slot is
     // recycled (its table cleared), which costs walks, never a wrong answer. The price is memory: AddressSpaceSlots
     // tables of 64-byte entries, 16 KiB for a 64-entry TLB.
-    // Measured (TranslationBenchmarks --job short, 3 launches alternating with the build before, load average 8–13,
-    // docs/performance.md goal 5): a TlbPort hit 0.94× the bare TLB's rate (0.88–1.18; 14 instructions and 3 loads per
-    // hit, as the bare TLB's loop), a full GpuMmu.Translate hit 0.46× (0.31–0.64; 24 instructions and 10 loads: the null
-    // tests, the ASID read and compared with the bound one, the TLB's fields, the data word).
+    // Measured (TranslationBenchmarks --job short, 3 launches alternating with the build before, load average 1.6–5.8,
+    // docs/performance.md goal 5): a held TlbPort's hit 0.89× the bare TLB's rate (0.83–0.91; 13 instructions and 3
+    // loads per hit, as the bare TLB's loop; 0.67× before), a full GpuMmu.Translate hit 0.44× (0.44–0.47; 24
+    // instructions and 10 loads: the null tests, the ASID read and compared with the bound one, the TLB's fields, the
+    // data word; 0.53× before).
     //
     // Tag = VPN << 12 | 0xFFF (VPN < 2^36). Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 |
     // location << 2.
