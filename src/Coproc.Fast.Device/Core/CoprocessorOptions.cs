@@ -24,7 +24,10 @@ public sealed record CoprocessorOptions
     /// </summary>
     public bool UserQueuesOnEngines { get; init; } = true;
 
-    /// <summary>Host: entries of each engine's TLB (power of two). Default 64.</summary>
+    /// <summary>
+    /// Host: entries of each engine's TLB per address space (power of two). Default 64. Each TLB holds
+    /// <see cref="Mmu.Tlb.AddressSpaceSlots"/> such tables of 64-byte entries (16 KiB at the default).
+    /// </summary>
     public int EngineTlbEntries { get; init; } = 64;
 
     /// <summary>Host: cycle cost of each packet (native-layout.md §10.4). Default <see cref="PacketCosts.Default"/>.</summary>

@@ -15,7 +15,7 @@ internal sealed partial class GpuMmu
     /// client id the fault log records.
     /// </summary>
     /// <param name="clientName">A name for diagnostics (e.g. "copy0", "display", "aperture"); unique.</param>
-    /// <param name="entries">TLB entries, a power of two in 1..65536.</param>
+    /// <param name="entries">TLB entries per address space, a power of two in 1..65536 (the TLB holds <see cref="Tlb.AddressSpaceSlots"/> such tables).</param>
     /// <exception cref="ArgumentException">The name is empty or already registered.</exception>
     /// <exception cref="InvalidOperationException"><see cref="MaxClients"/> TLBs already exist.</exception>
     public Tlb CreateClientTlb(string clientName, int entries = 64)

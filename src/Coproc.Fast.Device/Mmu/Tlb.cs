@@ -7,7 +7,8 @@ namespace Coproc.Fast.Device.Mmu;
 
 /// <summary>
 /// A translation look-aside buffer for one translation client (an engine, the display, the aperture).
-/// Direct-mapped, power-of-two entries, each caching one 4 KiB leaf translation tagged by (ASID, VA page).
+/// Holds the translations of up to <see cref="AddressSpaceSlots"/> address spaces at once, each in a direct-mapped table
+/// of <see cref="Capacity"/> entries, each entry caching one 4 KiB leaf translation of its table's ASID.
 /// Only successful, non-dummy translations are cached, so a mapping made later is seen at once; every
 /// unmap or change must be followed by an invalidation (<see cref="InvalidatePages"/>, <see cref="InvalidateAll"/>,
 /// or the MMU's TLB_INV_CMD register, which reaches every registered client), and invalidation is exact:
@@ -15,38 +16,50 @@ namespace Coproc.Fast.Device.Mmu;
 /// </summary>
 internal sealed unsafe class Tlb
 {
-    // Design: direct-mapped, not set-associative. A hit is one indexed load of a comparator and one of the data word,
-    // both in the entry's 64-byte line, and one compare — no way search, no replacement state to update — which is what
-    // lets a hit come close to the 64-entry TLB of the docs/performance.md anchor (goal 5). The usual cost of direct
-    // mapping, conflict misses, is small here: clients stream through VA (rings, DMA buffers, copy runs), and consecutive
-    // pages of one ASID land in consecutive slots (index = VPN ^ ASID), so any 64 consecutive pages coexist in a 64-entry
-    // TLB; copies and fills translate once per page run anyway (GpuMmu.TranslateRun). A conflict costs one walk, never a
-    // wrong answer: tags hold the full (ASID, VPN), so exactness does not depend on the layout.
+    // Design: the ASID is not in the tag. Each TLB keeps a table per address-space slot (a TLB-local short ASID, as a
+    // CPU's PCID is), and a tiny map from the 16-bit ASID to its slot, so the tag of a cached page is its page VA alone
+    // and the key a hit compares is built from the VA in one operation: VA | 0xFFF. That key needs no VA-width test
+    // either: a stored tag is a page below 2^48 (Insert refuses higher VPNs), so a VA with any of bits 48..63 set never
+    // equals one; and since every key has its twelve low bits set, 0 is never a key (0 = empty entry, or class not
+    // allowed). The slot of a page within its table is (VA >> 6) & ((entries − 1) × 64): the byte offset of the entry.
     //
-    // The hit path (TryHit) folds the access check into the tag compare, as a software-MMU TLB does: besides its tag, an
-    // entry holds one comparator per access class (read / write × privileged / limited, seed 001 §5.7), which Insert sets
-    // to the tag when the page allows that class and to 0 (never a key: every key has its six low bits set) when it does
-    // not. Validity, ASID, VPN and rights are then one compare of the class's comparator with the key; only the VA width
-    // (VA < 2^48, which keeps high VA bits from reaching the ASID field) adds a shift and an OR, without a branch of its own.
-    // Counting hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, every comparator
-    // carries bit 63, which no key has, so every lookup falls through to TryLookup, which compares the tag and counts.
-    // Invalidation clears the whole entry (tag and comparators), so it stays exact. The entry also keeps an addend
-    // (frame − page VA) so the hit's physical offset is one add, with no masking.
-    // A client that translates many addresses of one context in a loop holds a TlbPort (see below) in a local: the entry
-    // base, the mask and the key bias of its ASID in registers, so a hit reads nothing but the VA and the entry.
-    // Measured (TranslationBenchmarks --job short, 3 launches, docs/performance.md goal 5, not met): a hit through a port
-    // runs at 0.50× the bare anchor loop's rate (0.41–0.57), a full GpuMmu.Translate hit at 0.37× (0.27–0.48). The
-    // port's hit is 15 instructions and 4 loads against the anchor's 9 and 3; what is left is inherent to the key: the
-    // 16-bit ASID (guest-written descriptors, the aperture's 0xFFFE) and a 36-bit VPN fill the 64-bit tag, so the key
-    // costs three operations and the VA width a shift and an OR, where the anchor, with no ASID, compares the bare VPN;
-    // and a hit also loads the data word (the location).
-    // The entries live in a pinned array addressed through a raw pointer: no null or bounds check on a hit.
+    // Access checks fold into the same compare, as a software-MMU TLB does: an entry holds one comparator per access
+    // class (read / write × privileged / limited, seed 001 §5.7), which Insert sets to the tag when the page allows that
+    // class and to 0 when it does not. Validity, page and rights are then one compare of the class's comparator with the
+    // key. Counting hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, every
+    // comparator has bit 0 cleared, which every key has set, so every lookup falls through to TryLookup, which compares
+    // the tag and counts. The entry also keeps an addend (frame − page VA) so the hit's physical offset is one add.
     //
-    // Tag = (VPN << 6 | 63) ^ ASID << 6 ^ ASID << 42 (VPN < 2^36). The low six bits are all ones, so no tag or key is 0
-    // (0 = empty slot, or class not allowed); bits 42..57 hold the ASID, so (ASID, VPN) is recoverable and the tag exact.
-    // The layout lets the key double as the slot's byte offset: key & ((entries − 1) × 64) = ((VPN ^ ASID) & mask) × 64,
-    // the slot Index names, and the key is built from the VA in three operations ((VA >> 6 | 63) ^ bias, see Key).
-    // Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 | location << 2.
+    // Invariants (kept by Bind, FreeSlot and the invalidations; tests: Mmu/TlbAddressSpaceSlotTests, Mmu/TlbPortTests and
+    // the invalidation property):
+    //   1. every non-empty entry of table k belongs to _owner[k]; a slot whose owner is NoOwner has an empty table.
+    //      A slot is given to another ASID only after its whole table is cleared (Bind), so a context whose slot was
+    //      recycled can never hit an entry of the ASID that took it over, nor one of its own from before;
+    //   2. _boundAsid is NoOwner or _owner[_boundSlot], and _boundOffset is the byte offset of table _boundSlot. The hit
+    //      path (TryHit) compares the access's ASID with _boundAsid inside its one compare, so only the bound ASID hits;
+    //      any other falls through to TryLookup, which binds the ASID's slot if it has one (Insert gives it one);
+    //   3. two slots never share an owner;
+    //   4. a slot held by a TlbPort (_pins[k] > 0) keeps its owner: it is never recycled nor given up (invalidation only
+    //      clears its entries), so a port, which holds its table's address and compares nothing but the key, only ever
+    //      sees entries of its own ASID. A fifth ASID while every slot is held is translated, but not cached.
+    // The bound table is kept as an offset, not a pointer: a save-state restores the TLB's pinned arrays in place and
+    // keeps the restoring object's own pointers (Core/StateGraph.cs), so only _base may be a pointer.
+    //
+    // Direct-mapped within a table, not set-associative: a hit is one indexed load of a comparator, one of the addend and
+    // of the data word, all in the entry's 64-byte line — no way search, no replacement state to update. Consecutive
+    // pages land in consecutive entries, so any 64 consecutive pages coexist in a 64-entry table; copies and fills
+    // translate once per page run anyway (GpuMmu.TranslateRun). Address spaces no longer evict each other's entries
+    // until more than AddressSpaceSlots of them translate through one client; then the least recently bound slot is
+    // recycled (its table cleared), which costs walks, never a wrong answer. The price is memory: AddressSpaceSlots
+    // tables of 64-byte entries, 16 KiB for a 64-entry TLB.
+    // Measured (TranslationBenchmarks --job short, 3 launches alternating with the build before, load average 1.6–5.8,
+    // docs/performance.md goal 5): a held TlbPort's hit 0.89× the bare TLB's rate (0.83–0.91; 13 instructions and 3
+    // loads per hit, as the bare TLB's loop; 0.67× before), a full GpuMmu.Translate hit 0.44× (0.44–0.47; 24
+    // instructions and 10 loads: the null tests, the ASID read and compared with the bound one, the TLB's fields, the
+    // data word; 0.53× before).
+    //
+    // Tag = VPN << 12 | 0xFFF (VPN < 2^36). Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 |
+    // location << 2.
 
     /// <summary>ASID value meaning "every address space" in invalidation requests (TLB_INV_ASID = 0xFFFF).</summary>
     public const ushort AllAsids = 0xFFFF;
@@ -54,7 +67,14 @@ internal sealed unsafe class Tlb
     /// <summary>Client id of a TLB created directly rather than through <see cref="GpuMmu.CreateClientTlb"/>.</summary>
     public const int UnregisteredClientId = -1;
 
+    /// <summary>
+    /// Address spaces whose translations a TLB holds at once (TLB-local slots, each a table of <see cref="Capacity"/>
+    /// entries). When one more ASID translates through the TLB, the least recently bound slot is emptied and reused.
+    /// </summary>
+    public const int AddressSpaceSlots = 4;
+
     private const int VpnBits = 36;
+    private const int NoOwner = -1; // no ASID (ASIDs are 0..0xFFFF)
 
     // One 64-byte entry: tag, data, the comparators of the four access classes (see AccessClass), the addend, padding.
     [StructLayout(LayoutKind.Sequential, Size = 64)]
@@ -71,16 +91,26 @@ internal sealed unsafe class Tlb
     internal const int AddendSlot = 6;     // ulong index of Addend inside Entry
     internal const int EntryBytesShift = 6; // log2 of an Entry's size in bytes
     internal const int VaBits = PageTableLayout.PageShift + VpnBits; // VAs at or above 2^48 never hit
-    private const ulong CountingBit = 1UL << 63; // in every comparator while hits are counted: no key has it
+    private const ulong KeyOnes = PageTableLayout.PageSize - 1;      // in every key and every tag
+    private const ulong CountingMask = ~1UL; // ANDed into every comparator while hits are counted: no key matches it
 
-    private readonly Entry[] _entries; // pinned (pinned object heap): _base points into it for its whole life
+    private readonly Entry[] _entries; // AddressSpaceSlots tables; pinned (pinned object heap): _base points into it
     private readonly Entry* _base;
-    private readonly ulong _mask;
-    private readonly ulong _byteMask; // _mask × 64: masks a key to its slot's byte offset
+    private readonly int _perSpace;    // entries per table (Capacity)
+    private readonly ulong _mask;      // _perSpace − 1
+    private readonly ulong _byteMask;  // _mask × 64: masks VA >> 6 to its entry's byte offset in a table
+    private readonly int[] _owner;     // ASID of each slot, or NoOwner
+    private readonly int[] _pins;      // live TlbPorts of each slot (invariant 4)
+    private readonly long[] _lastBound; // bind clock of each slot, for choosing the slot to recycle
+    private long _bindClock;
+    private int _boundAsid = NoOwner;  // the ASID whose table the hit path reads (invariant 2)
+    private int _boundSlot;
+    private long _boundOffset;         // byte offset of table _boundSlot in _entries
+    private ulong _comparatorMask = ulong.MaxValue;
 
     /// <summary>
-    /// Creates an unregistered TLB with <paramref name="entries"/> entries (a power of two, 1..65536). MMIO
-    /// invalidation commands do not reach it; prefer <see cref="GpuMmu.CreateClientTlb"/>.
+    /// Creates an unregistered TLB with <paramref name="entries"/> entries per address space (a power of two, 1..65536).
+    /// MMIO invalidation commands do not reach it; prefer <see cref="GpuMmu.CreateClientTlb"/>.
     /// </summary>
     public Tlb(int entries = 64) : this(entries, "unregistered", UnregisteredClientId) { }
 
@@ -88,16 +118,21 @@ internal sealed unsafe class Tlb
     {
         if (entries < 1 || entries > 65536 || !BitOperations.IsPow2(entries))
             throw new ArgumentOutOfRangeException(nameof(entries), entries, "TLB size must be a power of two in 1..65536");
-        _entries = GC.AllocateArray<Entry>(entries, pinned: true);
+        _entries = GC.AllocateArray<Entry>(entries * AddressSpaceSlots, pinned: true);
         _base = (Entry*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_entries));
+        _perSpace = entries;
         _mask = (ulong)entries - 1;
         _byteMask = _mask << EntryBytesShift;
+        _owner = new int[AddressSpaceSlots];
+        _owner.AsSpan().Fill(NoOwner);
+        _pins = new int[AddressSpaceSlots];
+        _lastBound = new long[AddressSpaceSlots];
         ClientName = clientName;
         ClientId = clientId;
     }
 
-    /// <summary>Number of entries.</summary>
-    public int Capacity => _entries.Length;
+    /// <summary>Number of entries per address space (each of the <see cref="AddressSpaceSlots"/> tables).</summary>
+    public int Capacity => _perSpace;
 
     /// <summary>Name of the translation client that owns this TLB.</summary>
     public string ClientName { get; }
@@ -114,33 +149,37 @@ internal sealed unsafe class Tlb
     /// <summary>Turns hit counting on (off by default). Misses are always counted.</summary>
     public bool CountHits
     {
-        get => _comparatorBias != 0;
+        get => _comparatorMask != ulong.MaxValue;
         set
         {
-            ulong bias = value ? CountingBit : 0;
-            if (bias == _comparatorBias) return;
-            _comparatorBias = bias;
-            // Re-bias the comparators of cached pages (0, "class not allowed", stays 0): no translation is lost.
+            ulong mask = value ? CountingMask : ulong.MaxValue;
+            if (mask == _comparatorMask) return;
+            _comparatorMask = mask;
+            // Re-mask the comparators of cached pages (0, "class not allowed", stays 0): no translation is lost.
             foreach (ref var e in _entries.AsSpan())
             {
                 if (e.Tag == 0) continue;
-                e.ReadPrivileged = Rebias(e.ReadPrivileged, bias);
-                e.WritePrivileged = Rebias(e.WritePrivileged, bias);
-                e.ReadLimited = Rebias(e.ReadLimited, bias);
-                e.WriteLimited = Rebias(e.WriteLimited, bias);
+                e.ReadPrivileged = Remask(e.ReadPrivileged, mask);
+                e.WritePrivileged = Remask(e.WritePrivileged, mask);
+                e.ReadLimited = Remask(e.ReadLimited, mask);
+                e.WriteLimited = Remask(e.WriteLimited, mask);
             }
         }
     }
 
-    private static ulong Rebias(ulong comparator, ulong bias) => comparator == 0 ? 0 : (comparator & ~CountingBit) | bias;
-
-    private ulong _comparatorBias;
+    private static ulong Remask(ulong comparator, ulong mask) => comparator == 0 ? 0 : (comparator | 1) & mask;
 
     /// <summary>Lookups that missed (and walked the table).</summary>
     public long Misses { get; private set; }
 
     /// <summary>Invalidation requests applied to this TLB (any kind).</summary>
     public long Invalidations { get; private set; }
+
+    /// <summary>
+    /// Times an address-space slot was taken from one ASID for another (its entries dropped first), because more than
+    /// <see cref="AddressSpaceSlots"/> address spaces translated through this TLB.
+    /// </summary>
+    public long SlotRecycles { get; private set; }
 
     /// <summary>Entries currently holding a translation (a diagnostic; scans the TLB).</summary>
     public int ValidEntries
@@ -154,13 +193,10 @@ internal sealed unsafe class Tlb
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Tag(ushort asid, ulong vpn) => ((vpn << EntryBytesShift) | KeyOnes) ^ KeyBias(asid);
+    private static ulong Tag(ulong vpn) => (vpn << PageTableLayout.PageShift) | KeyOnes;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private nint Index(ushort asid, ulong vpn) => (nint)((vpn ^ asid) & _mask);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref Entry Slot(nint i) => ref _base[i];
+    private ref Entry Slot(int slot, ulong vpn) => ref _base[(nint)slot * _perSpace + (nint)(vpn & _mask)];
 
     /// <summary>Data bit: the page is read-only (stored inverted from the PTE's W so a write's check is one AND).</summary>
     internal const ulong ReadOnlyBit = 1;
@@ -178,54 +214,65 @@ internal sealed unsafe class Tlb
         (access == AccessKind.Write ? 1 : 0) | (privileged ? 0 : 2);
 
     /// <summary>
-    /// The hit path: true when the page of <paramref name="va"/> is cached for <paramref name="asid"/> and allows
-    /// <paramref name="accessClass"/> (<see cref="AccessClass"/>); <paramref name="offset"/> is then the physical offset
-    /// of the byte at <paramref name="va"/>, and <paramref name="data"/> the entry's data word (location, rights). Validity, tag, rights and VA width fold into one compare-and-branch; counts nothing
-    /// (a false answer is re-examined, and counted, by <see cref="TryLookup"/> on the caller's slow path).
+    /// The key a hit compares with a comparator: the VA with its twelve in-page bits set. Equal to the tag of the VA's
+    /// page when the VA is below 2^48; never equal to any tag above (tags have bits 48..63 clear), and never 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Key(ulong va) => va | KeyOnes;
+
+    /// <summary>
+    /// The hit path: true when the page of <paramref name="va"/> is cached for <paramref name="asid"/>, that ASID is the
+    /// one the TLB is bound to (the last one looked up), and the page allows <paramref name="accessClass"/>
+    /// (<see cref="AccessClass"/>); <paramref name="offset"/> is then the physical offset of the byte at
+    /// <paramref name="va"/>, and <paramref name="data"/> the entry's data word (location, rights). ASID, validity, page,
+    /// rights and VA width fold into one compare-and-branch; counts nothing (a false answer is re-examined, and counted,
+    /// by <see cref="TryLookup"/> on the caller's slow path, which also binds the ASID's slot).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryHit(ushort asid, ulong va, int accessClass, out ulong data, out ulong offset)
     {
-        ulong key = Key(va, KeyBias(asid));
-        ulong* e = (ulong*)((byte*)_base + (key & _byteMask));
+        // With no ASID bound, _boundOffset is 0 and the entry read is a real one; the ASID term then refuses the hit.
+        ulong* e = (ulong*)((byte*)_base + (nint)_boundOffset + (nint)((va >> EntryBytesShift) & _byteMask));
         data = e[DataSlot];
         offset = va + e[AddendSlot]; // one add, no masking: the frame offset plus the byte's offset in the page
-        // A VPN of 36 bits or more never translates (it could alias the tag's ASID field), so it is refused here too.
-        return ((e[ComparatorSlot + accessClass] ^ key) | (va >> VaBits)) == 0;
+        return ((e[ComparatorSlot + accessClass] ^ Key(va)) | (uint)(asid ^ _boundAsid)) == 0;
     }
 
     /// <summary>
-    /// This TLB's hit path bound to one address space and one access class (<see cref="TlbPort"/>): everything a hit
-    /// needs besides the VA, computed once, so a client that holds the port in a local reads only the entry per hit.
+    /// This TLB's hit path bound to one address space and one access class (<see cref="TlbPort"/>): the ASID's table,
+    /// computed once, so a client that holds the port in a local reads only the entry per hit. Gives the ASID a slot if
+    /// it has none (recycling one if all are taken) and holds that slot until the port is disposed (invariant 4). When
+    /// every slot is held by other ports, the port never hits (the full path still translates).
     /// </summary>
-    internal TlbPort Port(ushort asid, int accessClass) => new(_base, _byteMask, asid, accessClass);
+    internal TlbPort Port(ushort asid, int accessClass)
+    {
+        int slot = Bind(asid);
+        if (slot < 0) return TlbPort.None(accessClass);
+        _pins[slot]++;
+        return new TlbPort(this, (byte*)_base + (nint)slot * _perSpace * sizeof(Entry), _byteMask, slot, accessClass);
+    }
 
-    /// <summary>
-    /// The key a lookup compares: <see cref="Tag"/> of (ASID, VA page), built from the VA in three operations, and the
-    /// byte offset of its slot once masked (see the layout above). (va &gt;&gt; 6) | 63 is VPN &lt;&lt; 6 | 63: the OR
-    /// overwrites the six in-page bits the shift leaves. Only for VAs below 2^48; a caller ORs <c>va &gt;&gt; </c>
-    /// <see cref="VaBits"/> into the compare, since higher VA bits would reach the ASID field.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong Key(ulong va, ulong keyBias) => ((va >> (PageTableLayout.PageShift - EntryBytesShift)) | KeyOnes) ^ keyBias;
-
-    /// <summary>The part of every key of <paramref name="asid"/> that does not depend on the VA: the ASID, twice.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong KeyBias(ushort asid) => ((ulong)asid << EntryBytesShift) ^ ((ulong)asid << AsidShift);
-
-    private const ulong KeyOnes = (1UL << EntryBytesShift) - 1;
-    private const int AsidShift = EntryBytesShift + VpnBits;
+    /// <summary>Releases a slot held by a port (<see cref="TlbPort.Dispose"/>).</summary>
+    internal void Release(int slot)
+    {
+        if (_pins[slot] > 0) _pins[slot]--;
+    }
 
     /// <summary>Looks up a page and counts the hit or miss. On a hit returns the frame, read-only and privileged bits and location.</summary>
     internal bool TryLookup(ushort asid, ulong vpn, out ulong data)
     {
-        ref Entry e = ref Slot(Index(asid, vpn));
-        // A VPN of 36 bits or more never translates; refusing it keeps it from aliasing the ASID field of a tag.
-        if (e.Tag == Tag(asid, vpn) && (vpn >> VpnBits) == 0)
+        int slot = Find(asid);
+        if (slot >= 0)
         {
-            data = e.Data;
-            if (CountHits) Hits++;
-            return true;
+            MakeBound(slot);
+            ref Entry e = ref Slot(slot, vpn);
+            // A VPN of 36 bits or more never translates (Insert refuses it; its shifted tag could wrap onto a real one).
+            if (e.Tag == Tag(vpn) && (vpn >> VpnBits) == 0)
+            {
+                data = e.Data;
+                if (CountHits) Hits++;
+                return true;
+            }
         }
         data = 0;
         Misses++;
@@ -236,8 +283,10 @@ internal sealed unsafe class Tlb
     internal void Insert(ushort asid, ulong vpn, ulong frame, bool writable, bool privileged, MemoryLocation location)
     {
         if ((vpn >> VpnBits) != 0) return;
-        ref Entry e = ref Slot(Index(asid, vpn));
-        ulong tag = Tag(asid, vpn), cmp = tag | _comparatorBias;
+        int slot = Bind(asid);
+        if (slot < 0) return; // every slot held by ports of other ASIDs: translated, not cached
+        ref Entry e = ref Slot(slot, vpn);
+        ulong tag = Tag(vpn), cmp = tag & _comparatorMask;
         e.Tag = tag;
         e.Data = frame | (writable ? 0 : ReadOnlyBit) | (privileged ? PrivilegedBit : 0) | ((ulong)location << 2);
         e.Addend = frame - (vpn << PageTableLayout.PageShift);
@@ -248,11 +297,73 @@ internal sealed unsafe class Tlb
         e.WriteLimited = writable && !privileged ? cmp : 0;
     }
 
+    /// <summary>The slot of <paramref name="asid"/>, or −1 when it has none.</summary>
+    private int Find(ushort asid)
+    {
+        if (asid == _boundAsid) return _boundSlot;
+        for (int k = 0; k < AddressSpaceSlots; k++) if (_owner[k] == asid) return k;
+        return -1;
+    }
+
+    private void MakeBound(int slot)
+    {
+        if (_boundAsid == _owner[slot] && _boundSlot == slot) return;
+        _boundAsid = _owner[slot];
+        _boundSlot = slot;
+        _boundOffset = (long)slot * _perSpace * sizeof(Entry);
+        _lastBound[slot] = ++_bindClock;
+    }
+
+    /// <summary>
+    /// Binds <paramref name="asid"/>'s slot, giving it one if it has none: a free one, else the least recently bound one
+    /// that no port holds, emptied first. −1 when every slot is held by ports of other ASIDs.
+    /// </summary>
+    private int Bind(ushort asid)
+    {
+        int slot = Find(asid);
+        if (slot < 0)
+        {
+            for (int k = 0; k < AddressSpaceSlots; k++)
+            {
+                if (_owner[k] == NoOwner) { slot = k; break; }
+                if (_pins[k] == 0 && (slot < 0 || _lastBound[k] < _lastBound[slot])) slot = k;
+            }
+            if (slot < 0) return -1;
+            if (_owner[slot] != NoOwner)
+            {
+                // Invariant 1: the table is emptied before it changes hands, so nothing of the old ASID can hit for the new.
+                ClearTable(slot);
+                SlotRecycles++;
+            }
+            _owner[slot] = asid;
+        }
+        MakeBound(slot);
+        return slot;
+    }
+
+    private void ClearTable(int slot) => _entries.AsSpan(slot * _perSpace, _perSpace).Clear();
+
+    /// <summary>Empties a slot and gives it up (its ASID then has no slot), unless a port holds it (invariant 4).</summary>
+    private void FreeSlot(int slot)
+    {
+        ClearTable(slot);
+        if (_pins[slot] > 0) return;
+        _owner[slot] = NoOwner;
+        _lastBound[slot] = 0;
+        if (_boundSlot == slot) { _boundAsid = NoOwner; _boundSlot = 0; _boundOffset = 0; }
+    }
+
     /// <summary>Drops every entry.</summary>
     public void InvalidateAll()
     {
-        Array.Clear(_entries);
         Invalidations++;
+        bool held = false;
+        for (int k = 0; k < AddressSpaceSlots; k++)
+        {
+            if (_owner[k] != NoOwner) FreeSlot(k);
+            held |= _pins[k] > 0;
+        }
+        if (!held) _bindClock = 0; // every slot free: the recycling order starts afresh, as at power-on
     }
 
     /// <summary>Drops every entry of <paramref name="asid"/> whose page lies in [va, va + bytes).</summary>
@@ -283,61 +394,74 @@ internal sealed unsafe class Tlb
     private void InvalidateVpns(ushort asid, ulong first, ulong last)
     {
         Invalidations++;
-        if (asid == AllAsids && first == 0 && last == ulong.MaxValue) { Array.Clear(_entries); return; }
-        if (asid != AllAsids && last - first < (ulong)_entries.Length)
+        for (int k = 0; k < AddressSpaceSlots; k++)
         {
-            // Few pages: probe the one slot each page can live in.
-            for (ulong vpn = first; ; vpn++)
+            int owner = _owner[k];
+            if (owner == NoOwner || (asid != AllAsids && owner != asid)) continue;
+            // The whole space: the slot is emptied and given up (invariant 1 holds trivially).
+            if (first == 0 && last == ulong.MaxValue) { FreeSlot(k); continue; }
+            if (last - first < (ulong)_perSpace)
             {
-                ref Entry e = ref Slot(Index(asid, vpn));
-                if (e.Tag == Tag(asid, vpn)) e = default; // tag and comparators: no access class may hit it again
-                if (vpn == last) break;
+                // Few pages: probe the one entry each page can live in (pages at or above 2^36 are never cached).
+                for (ulong vpn = first; ; vpn++)
+                {
+                    ref Entry e = ref Slot(k, vpn);
+                    if ((vpn >> VpnBits) == 0 && e.Tag == Tag(vpn)) e = default; // tag and comparators: no class may hit it
+                    if (vpn == last) break;
+                }
+                continue;
             }
-            return;
-        }
-        // Many pages or every ASID: cheaper to scan the whole TLB than to probe each page; still exact.
-        foreach (ref var e in _entries.AsSpan())
-        {
-            ulong t = e.Tag;
-            if (t == 0) continue;
-            ushort tagAsid = (ushort)(t >> AsidShift);
-            ulong vpn = ((t >> EntryBytesShift) ^ tagAsid) & ((1UL << VpnBits) - 1);
-            if ((asid == AllAsids || tagAsid == asid) && vpn >= first && vpn <= last) e = default;
+            // Many pages: cheaper to scan the table than to probe each page; still exact.
+            foreach (ref var e in _entries.AsSpan(k * _perSpace, _perSpace))
+            {
+                if (e.Tag == 0) continue;
+                ulong vpn = e.Tag >> PageTableLayout.PageShift;
+                if (vpn >= first && vpn <= last) e = default;
+            }
         }
     }
 }
 
 /// <summary>
 /// A TLB's hit path bound to one address space and one access class, as a translation client holds it in a local for a
-/// run of accesses. Never kept in device state: a save-state restores the TLB's entries in place but does not rebase a
-/// pointer into another object's array (Core/StateGraph.cs), so a stored port could point at another device's TLB. It copies the TLB's entry base and byte mask, the
-/// key bias of the ASID and the slot of the class's comparator, so a hit is: the key built from the VA (which, masked, is
-/// the slot's offset), one comparator load and compare, one addend load — the loads the bare TLB of docs/performance.md
-/// goal 5 does, plus the data word, with nothing read through the TLB object or the address-space descriptor. It sees every insertion and invalidation
-/// at once (it reads the same pinned entries, which live as long as the TLB), and counts nothing: a false answer is
-/// re-examined, counted and reported by the full path (<see cref="GpuMmu.Translate"/>), exactly as for <see cref="Tlb.TryHit"/>.
-/// A default port (no TLB) never hits: it points at a shared entry whose comparators are all 0, and no key is 0.
+/// run of accesses (<c>using var port = tlb.Port(asid, accessClass);</c>). It holds its ASID's slot in the TLB until it is
+/// disposed, so the slot keeps its owner — never recycled for another ASID (Tlb invariant 4) — and the hit compares
+/// nothing but the key: the entry's offset from the VA (a shift and a mask), one comparator load compared with
+/// VA | 0xFFF (page, rights and VA width at once), one addend load — the loads and compares of the bare TLB of
+/// docs/performance.md goal 5, with nothing read through the TLB object or the address-space descriptor. A ref struct:
+/// it cannot outlive the method that holds it, nor be kept in device state (a save-state would not rebase its pointer,
+/// Core/StateGraph.cs); use it after <see cref="Dispose"/> and it may see another ASID's entries. It sees every insertion
+/// and invalidation at once (it reads the same pinned entries) and counts nothing: a false answer is re-examined, counted
+/// and reported by the full path, <see cref="GpuMmu.Translate"/>, exactly as for <see cref="Tlb.TryHit"/>. A port
+/// without a TLB (<see cref="None"/>) never hits: it points at a shared entry whose comparators are all 0, and no key is 0.
 /// </summary>
-internal readonly unsafe struct TlbPort
+internal readonly unsafe ref struct TlbPort
 {
     private static readonly ulong* NeverHits = (ulong*)NativeMemory.AlignedAlloc(64, 64); // one empty entry, never freed
     static TlbPort() => NativeMemory.Clear(NeverHits, 64);
 
-    private readonly byte* _entries;
-    private readonly ulong _byteMask;  // (entries − 1) × 64: masks a key to its slot's byte offset
-    private readonly ulong _keyBias;
-    private readonly nint _comparator; // ulong index of the class's comparator inside an entry
+    // The table's base advanced to the class's comparator and to the addend: a hit then addresses both words as
+    // base + entry offset, with no add of its own (x64 addressing has one base and one index).
+    private readonly Tlb? _tlb;
+    private readonly byte* _comparators;
+    private readonly byte* _addends;
+    private readonly ulong _byteMask;  // (entries − 1) × 64: masks VA >> 6 to its entry's byte offset
+    private readonly int _slot;
 
-    internal TlbPort(void* entries, ulong byteMask, ushort asid, int accessClass)
+    internal TlbPort(Tlb? tlb, void* table, ulong byteMask, int slot, int accessClass)
     {
-        _entries = (byte*)entries;
+        _tlb = tlb;
+        _comparators = (byte*)table + (Tlb.ComparatorSlot + accessClass) * sizeof(ulong);
+        _addends = (byte*)table + Tlb.AddendSlot * sizeof(ulong);
         _byteMask = byteMask;
-        _keyBias = Tlb.KeyBias(asid);
-        _comparator = Tlb.ComparatorSlot + accessClass;
+        _slot = slot;
     }
 
-    /// <summary>A port that never hits, for a client without a TLB.</summary>
-    internal static TlbPort None(ushort asid, int accessClass) => new(NeverHits, 0, asid, accessClass);
+    /// <summary>A port that never hits and holds nothing, for a client without a TLB.</summary>
+    internal static TlbPort None(int accessClass) => new(null, NeverHits, 0, 0, accessClass);
+
+    /// <summary>Releases the port's slot: the TLB may then recycle it. The port must not be used afterwards.</summary>
+    public void Dispose() => _tlb?.Release(_slot);
 
     /// <summary>
     /// True when the page of <paramref name="va"/> is cached for this port's ASID with its access class allowed;
@@ -347,11 +471,21 @@ internal readonly unsafe struct TlbPort
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryHit(ulong va, out ulong data, out ulong offset)
     {
-        ulong key = Tlb.Key(va, _keyBias);
-        ulong* e = (ulong*)(_entries + (key & _byteMask)); // the key masked is the slot's byte offset
-        data = e[Tlb.DataSlot];
-        offset = va + e[Tlb.AddendSlot];
-        // Same compare as Tlb.TryHit: validity, ASID, page and rights in one, the VA width (< 2^48) ORed in.
-        return ((e[_comparator] ^ key) | (va >> Tlb.VaBits)) == 0;
+        nuint entry = (nuint)((va >> Tlb.EntryBytesShift) & _byteMask);
+        data = *(ulong*)(_addends + entry - (Tlb.AddendSlot - Tlb.DataSlot) * sizeof(ulong));
+        offset = va + *(ulong*)(_addends + entry);
+        return (*(ulong*)(_comparators + entry) ^ Tlb.Key(va)) == 0; // the table is this ASID's while held (Tlb invariant 4)
+    }
+
+    /// <summary>
+    /// <see cref="TryHit(ulong, out ulong, out ulong)"/> for a client that needs only the physical offset (it knows the
+    /// location, or reads it on another path): the same compare, without loading the data word.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryHit(ulong va, out ulong offset)
+    {
+        nuint entry = (nuint)((va >> Tlb.EntryBytesShift) & _byteMask);
+        offset = va + *(ulong*)(_addends + entry);
+        return (*(ulong*)(_comparators + entry) ^ Tlb.Key(va)) == 0;
     }
 }

@@ -81,7 +81,7 @@ public class TlbPortTests
     [Test]
     public void GivenNoTlb_WhenItsPortLooksUpAnyAddress_ThenItNeverHits()
     {
-        var port = TlbPort.None(0, Read);
+        var port = TlbPort.None(Read);
         Assert.That(port.TryHit(0, out _, out _) || port.TryHit(Va, out _, out _) || port.TryHit(ulong.MaxValue, out _, out _), Is.False);
     }
 }
