@@ -23,11 +23,17 @@ public sealed partial class Machine
     /// </summary>
     /// <returns>The CPU address of the first mapped byte.</returns>
     /// <exception cref="VidMmException">Bad handle or range, or no CPU VA or aperture space; nothing changes.</exception>
+    /// <exception cref="InvalidOperationException">Called under the kernel lock (from an observer or scheduler callback)
+    /// or on one of the machine's threads.</exception>
     /// <exception cref="TimeoutException">The paging did not complete within 10 G cycles (deterministic) or 30 s
     /// (threaded: a failure guard); the mapping is removed again.</exception>
     public ulong MapToCpu(CpuAddressSpace space, AllocationHandle allocation, ulong offset, ulong bytes, CpuAddressHalf half,
         bool writable = true)
     {
+        // It waits for the device: from under the kernel lock (an observer, a scheduler callback) or from one of the
+        // machine's own threads, the work it waits for could not run (or a nested run would re-enter a half-done pass).
+        if (Monitor.IsEntered(Scheduler.KernelLock) || IsMachineThread())
+            throw new InvalidOperationException("MapToCpu waits for paging on the device: call it from the host's own thread, not under the kernel lock or on a machine thread");
         ulong va, runListTarget;
         var kernelTargets = new ulong[VidSch.SchedulerGroup.MaxMembers];
         lock (Scheduler.KernelLock)

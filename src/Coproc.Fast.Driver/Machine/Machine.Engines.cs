@@ -20,7 +20,7 @@ public sealed partial class Machine
 
     /// <summary>
     /// The schedulers, indexed by <see cref="EngineKind"/> (null for an engine the machine does not schedule). They
-    /// share the kernel lock, VidMm / residency, the paging fence and each other's pinned chunks (docs/concepts.md, "Several
+    /// share the kernel lock, VidMm / residency, one page of per-engine paging fences and each other's pinned chunks (docs/concepts.md, "Several
     /// engines").
     /// </summary>
     public IReadOnlyList<VidSchScheduler?> Schedulers => _schedulers;

@@ -72,7 +72,7 @@ public sealed partial class Machine
         {
             bool poked = posted.ApplyPosted();
             if (_runLists is not null) poked |= ServiceRunListsOnDeviceThread([]);
-            if (poked || AnyLoadedWithWork() || Display.WaitingForVsync || RunListTimerPending())
+            if (poked || AnyLoadedWithWork() || Display.WaitingForVsync || RunListTimerPending() || AnyEngineHeld())
             {
                 spin.Reset();
                 Device.Step(Options.StepCycles);
@@ -121,6 +121,21 @@ public sealed partial class Machine
         if (at == long.MaxValue || (long)Device.Cycle < at || _timerSignaledFor == at) return false;
         _timerSignaledFor = at; // device thread only
         return true;
+    }
+
+    private bool IsMachineThread()
+    {
+        var t = Thread.CurrentThread;
+        return ReferenceEquals(t, _deviceThread) || ReferenceEquals(t, _schedulerThread) || ReferenceEquals(t, _workerThread);
+    }
+
+    // An engine kept for its loaded context's own next buffer (VidSchScheduler.HoldingForOwnNextBuffer): the device
+    // clock must move so the quantum timer bounds the wait.
+    private bool AnyEngineHeld()
+    {
+        foreach (var s in _schedulers)
+            if (s is not null && s.HoldingForOwnNextBuffer) return true;
+        return false;
     }
 
     // A run-list quantum timer is armed: the device clock must keep moving to reach it (the run-list back end only

@@ -5,7 +5,7 @@ namespace Coproc.Fast.Driver.VidSch;
 
 /// <summary>
 /// What the per-engine schedulers of one device share (docs/concepts.md, "The basic model", multiple engines): the kernel lock,
-/// the paging fence and its issued / completed values, and the list of members, so that
+/// the page of per-engine paging fences with the last move of each allocation, and the list of members, so that
 /// (1) a residency request of any engine includes the chunks every engine has pinned — VidMm never moves what a
 /// buffer on another engine still uses (seed 001 §5.6: memory never changes under a running context), and
 /// (2) a paging buffer runs after every earlier-recorded paging buffer of another engine whose memory it touches, and a

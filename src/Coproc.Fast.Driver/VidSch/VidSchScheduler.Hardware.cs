@@ -234,8 +234,9 @@ public sealed partial class VidSchScheduler
         ulong fence = ctx.FenceIssued + 1;
         chunk.Fence = fence;
         var w = new PacketWriter(_scratchRing);
-        // The chunk's addresses were computed after every earlier move was recorded: it waits on the device for the
-        // paging fence (its own paging buffer's last value, or the gate when it has none) unless already passed.
+        // The chunk's addresses assume the moves recorded before it: it waits on the device for each engine's paging
+        // fence it depends on (its own paging buffer, the last move of what it references, paging still touching the
+        // memory it uses; VidSchScheduler.Prepare.cs SetPagingWaits) unless already passed.
         WriteWaitForPaging(ref w, chunk);
         if (b is not null)
         {
@@ -294,6 +295,7 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private void DriveEngine()
     {
+        HoldingForOwnNextBuffer = false;
         if (_switchPending) return;
         var cur = _loaded;
         if (PagingHasWork)
@@ -329,9 +331,20 @@ public sealed partial class VidSchScheduler
         // §5.5: "pick the current context again"; the bad guess of handing it on is what fair share by time forbids).
         // Invariant: the engine waits so only while that buffer is being prepared or queued for preparation, and at
         // most until the quantum ends (the quantum timer re-runs this decision, ArmTimer).
-        if (other is not null && other.Priority >= coming && !KeepForOwnNextBuffer(cur, other)) SwitchTo(other);
+        if (other is not null && other.Priority >= coming)
+        {
+            if (KeepForOwnNextBuffer(cur, other)) HoldingForOwnNextBuffer = true;
+            else SwitchTo(other);
+        }
         else if (cur is not null && cur.Resetting) SwitchTo(null);
     }
+
+    /// <summary>
+    /// True while the engine is kept for the loaded context's own next buffer with an equal waiting (DriveEngine): the
+    /// threaded device loop keeps stepping meanwhile, so the device clock reaches the quantum end whose timer hands the
+    /// engine on even if that buffer never arrives (Machine.Threaded.cs).
+    /// </summary>
+    internal volatile bool HoldingForOwnNextBuffer;
 
     // The loaded context `cur`, its ring empty, has its next buffer on its way (queued for preparation, being prepared or
     // prepared) and quantum left, and `other` is not of higher priority: keep the engine for it (DriveEngine).

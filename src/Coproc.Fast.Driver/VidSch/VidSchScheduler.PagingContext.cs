@@ -9,8 +9,9 @@ namespace Coproc.Fast.Driver.VidSch;
 // in a kernel-owned context of their own on the scheduler's engine, never in the submitting context's ring: a paging
 // buffer queued behind a context's own unfinished work (a WAIT that never ends, a long buffer) would hold every later
 // paging buffer — and so every other context's next chunk — until that context finished or was reset. The chunk
-// itself starts with a WAIT_FENCE on the paging fence, so its DMA buffer still runs only after its paging buffer
-// (and every earlier one) has executed: "run immediately before their DMA-buffer counterpart" in dependency order.
+// itself starts with a WAIT_FENCE on this engine's paging fence (and on other engines' where it depends on their paging),
+// so its DMA buffer still runs only after its paging buffer and the paging it depends on have executed: "run
+// immediately before their DMA-buffer counterpart" in dependency order (SchedulerGroup (2)).
 public sealed partial class VidSchScheduler
 {
     // The paging context takes the last id of the engine's range (Machine.ContextIdsPerEngine = 0x1000).

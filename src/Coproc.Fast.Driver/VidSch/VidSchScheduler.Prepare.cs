@@ -293,6 +293,7 @@ public sealed partial class VidSchScheduler
             pb.Fences = fences;
             // One more paging-fence value written by the ring after the paging buffer: marks it executed.
             _pagingIssued += (ulong)fences + 1;
+            chunk.PagingLast = _pagingIssued; // at once: a failure below still issues the buffer (PagingOnly) with its value
             RecordFootprint(pb, ops);
             DependOnOtherEnginesPaging(pb);
             _pagingOutstanding.Add((pb, _pagingIssued));
@@ -305,7 +306,7 @@ public sealed partial class VidSchScheduler
             Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences, moved);
         }
         int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, includePinned: false);
-        chunk.PagingLast = chunk.Paging is not null ? _pagingIssued : 0;
+        if (chunk.Paging is null) chunk.PagingLast = 0;
         SetPagingWaits(chunk, _request.AsSpan(0, n));
         _rm.Touch(_request.AsSpan(0, n), ctx.Id);
 
@@ -365,6 +366,7 @@ public sealed partial class VidSchScheduler
         }
         _preparing = null;
         _preparationDeferred = false;
+        ctx.Queued--; // its last chunk never reached the ring (Queued counts it until then)
         PreparationFailures++;
         LastPreparationError = error;
         ctx.Finish(b.SubmissionId, SubmissionStatus.FailedPreparation);
@@ -580,14 +582,53 @@ public sealed partial class VidSchScheduler
         Array.Clear(wait);
         if (chunk.PagingLast != 0) wait[_member] = chunk.PagingLast;
         var moves = _group.LastMove;
-        if (moves.Count == 0) return;
-        foreach (var r in refs) Depend(wait, moves, r.Handle);
-        foreach (var r in chunk.Setup) Depend(wait, moves, r.Handle);
+        if (moves.Count > 0)
+        {
+            foreach (var r in refs) Depend(wait, moves, r.Handle);
+            foreach (var r in chunk.Setup) Depend(wait, moves, r.Handle);
+        }
+        // Memory a recorded but unexecuted paging buffer still reads or writes (an eviction's source range, handed back
+        // to VidMm when the move was recorded, may already hold another allocation this chunk uses): wait for it too.
+        var members = _group.Members;
+        for (int m = 0; m < members.Count; m++)
+        {
+            var outstanding = members[m]._pagingOutstanding;
+            if (outstanding.Count == 0) continue;
+            ulong done = members[m].PagingCompletedInMemory;
+            foreach (var (pb, last) in outstanding)
+            {
+                if ((long)(done - last) >= 0 || last <= wait[m]) continue;
+                if (ReferencesOverlap(pb, refs) || ReferencesOverlap(pb, CollectionsMarshalSetup(chunk))) wait[m] = last;
+            }
+        }
 
         static void Depend(ulong[] wait, Dictionary<AllocationHandle, (int Member, ulong Value)> moves, AllocationHandle h)
         {
             if (moves.TryGetValue(h, out var f) && f.Value > wait[f.Member]) wait[f.Member] = f.Value;
         }
+    }
+
+    private static ReadOnlySpan<ResourceReference> CollectionsMarshalSetup(InFlightChunk chunk) =>
+        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(chunk.Setup);
+
+    // True when a referenced allocation's memory overlaps what the paging buffer reads or writes.
+    private bool ReferencesOverlap(PagingBufferMemory pb, ReadOnlySpan<ResourceReference> refs)
+    {
+        if (pb.Ranges.Count == 0) return false;
+        var table = _vidmm.Allocations;
+        foreach (var r in refs)
+        {
+            if (!_vidmm.IsLive(r.Handle)) continue;
+            ref var rec = ref table.Get(r.Handle);
+            for (int i = 0; i < rec.ExtentCount; i++)
+            {
+                var e = rec.Extent(i);
+                ulong s1 = e.Address.Encoded, e1 = s1 + e.Bytes;
+                foreach (var (s2, e2) in pb.Ranges)
+                    if (s1 < e2 && s2 < e1) return true;
+            }
+        }
+        return false;
     }
 
     private static void RecordFootprint(PagingBufferMemory pb, ReadOnlySpan<PagingOperation> ops)

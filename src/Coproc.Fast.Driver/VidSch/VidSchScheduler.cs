@@ -37,7 +37,7 @@ public sealed partial class VidSchScheduler
     private readonly Stack<PagingBufferMemory> _pagingPool = new();
     private readonly uint _engineBase;
 
-    // Shared with the other engines' schedulers (SchedulerGroup): lock, paging fence and its values, pinned chunks.
+    // Shared with the other engines' schedulers (SchedulerGroup): lock, paging-fence page and last moves, pinned chunks.
     private readonly SchedulerGroup _group;
     private readonly PhysicalAddress _pagingFence;
     private readonly int _member;       // index in the group: which paging fence is this engine's
