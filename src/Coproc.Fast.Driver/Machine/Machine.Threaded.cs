@@ -130,11 +130,13 @@ public sealed partial class Machine
     }
 
     // An engine kept for its loaded context's own next buffer (VidSchScheduler.HoldingForOwnNextBuffer): the device
-    // clock must move so the quantum timer bounds the wait.
+    // clock must move so the quantum timer bounds the wait — but only up to that timer. Once the clock has reached it
+    // (the scheduler thread is signalled, TimerDueUnsignaled) the device parks again: stepping on while the scheduler
+    // thread is slow to run would race the idle clock ahead of the host and show as idle engines with queued work.
     private bool AnyEngineHeld()
     {
         foreach (var s in _schedulers)
-            if (s is not null && s.HoldingForOwnNextBuffer) return true;
+            if (s is not null && s.HoldingForOwnNextBuffer) return (long)Device.Cycle < Interlocked.Read(ref _timerAt);
         return false;
     }
 
