@@ -78,8 +78,11 @@ internal sealed class SchedulingHarness : IDisposable
         var vidmm = Machine.VidMm;
         var target = new ulong[SchedulerGroup.MaxMembers];
         var now = new ulong[SchedulerGroup.MaxMembers];
-        while (true)
+        for (int attempt = 0; ; attempt++)
         {
+            // Failure guard: under steady paging on another engine the snapshot may keep moving; a test that writes
+            // while paging never stops is waiting for something that will not come.
+            Assert.That(attempt, Is.LessThan(10_000), "paging kept being recorded while the harness waited to write (failure guard)");
             lock (Scheduler.KernelLock) Scheduler.SnapshotPagingIssued(target);
             Assert.That(Machine.WaitForPaging(target, 0), Is.True, "recorded paging executed (failure guard)");
             lock (Scheduler.KernelLock)
