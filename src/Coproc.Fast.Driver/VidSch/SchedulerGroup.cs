@@ -5,7 +5,7 @@ namespace Coproc.Fast.Driver.VidSch;
 
 /// <summary>
 /// What the per-engine schedulers of one device share (docs/concepts.md, "The basic model", multiple engines): the kernel lock,
-/// the page of per-engine paging fences with the last move of each allocation, and the list of members, so that
+/// the page of per-engine paging fences, and the list of members, so that
 /// (1) a residency request of any engine includes the chunks every engine has pinned — VidMm never moves what a
 /// buffer on another engine still uses (seed 001 §5.6: memory never changes under a running context), and
 /// (2) a paging buffer runs after every earlier-recorded paging buffer of another engine whose memory it touches, and a
@@ -35,10 +35,6 @@ internal sealed class SchedulerGroup
     /// <summary>The allocation holding the paging fences (their kernel-view addresses are what WAIT_FENCE reads).</summary>
     public AllocationHandle PagingPage => _pagingPage;
 
-    /// <summary>The member and paging-fence value of the last paging buffer that moved each allocation
-    /// (VidSchScheduler.Prepare.cs, NoteMoves): what a chunk referencing it waits for. Entries whose fence has passed
-    /// may be pruned.</summary>
-    public readonly Dictionary<AllocationHandle, (int Member, ulong Value)> LastMove = new();
 
     /// <summary>Synchronization objects by handle: shared, so contexts of different engines synchronize (VidSchScheduler.Sync.cs).</summary>
     public readonly Dictionary<uint, Sync.SyncObject> SyncObjects = new();

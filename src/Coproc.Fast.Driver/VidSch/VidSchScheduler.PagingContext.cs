@@ -77,13 +77,7 @@ public sealed partial class VidSchScheduler
     {
         var pb = chunk.Paging!;
         var w = new PacketWriter(_scratchRing);
-        var members = _group.Members;
-        for (int m = 0; m < members.Count; m++)
-        {
-            ulong v = pb.WaitBefore[m];
-            if (m != _member && v != 0 && (long)(members[m].PagingCompletedInMemory - v) < 0)
-                w.WaitFence(members[m]._pagingFenceKernelAddress, v);
-        }
+        WriteFenceWaits(ref w, pb.WaitBefore); // its own member's slot is always 0: ring order covers its own engine
         w.DisableContextSwitch();
         w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
         w.PrivilegedFence(_pagingFence.Encoded, chunk.PagingLast, interrupt: true);
@@ -107,13 +101,16 @@ public sealed partial class VidSchScheduler
     }
 
     /// <summary>A chunk starts with a WAIT_FENCE on each engine's paging fence whose paging it depends on and that has
-    /// not passed yet (its own paging buffer; the last move of anything it references).</summary>
-    private void WriteWaitForPaging(ref PacketWriter w, InFlightChunk chunk)
+    /// not passed yet (Prepare.cs, SetPagingWaits).</summary>
+    private void WriteWaitForPaging(ref PacketWriter w, InFlightChunk chunk) => WriteFenceWaits(ref w, chunk.PagingWait);
+
+    // One WAIT_FENCE per group member whose paging fence has not reached values[member] yet (0: no wait).
+    private void WriteFenceWaits(ref PacketWriter w, ulong[] values)
     {
         var members = _group.Members;
         for (int m = 0; m < members.Count; m++)
         {
-            ulong v = chunk.PagingWait[m];
+            ulong v = values[m];
             if (v != 0 && (long)(members[m].PagingCompletedInMemory - v) < 0) w.WaitFence(members[m]._pagingFenceKernelAddress, v);
         }
     }

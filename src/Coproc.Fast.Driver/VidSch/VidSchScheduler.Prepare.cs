@@ -297,7 +297,6 @@ public sealed partial class VidSchScheduler
             RecordFootprint(pb, ops);
             DependOnOtherEnginesPaging(pb);
             _pagingOutstanding.Add((pb, _pagingIssued));
-            NoteMoves(ops, _pagingIssued);
             chunk.Paging = pb;
             PagingBuffersBuilt++;
             CountPagingBytes(ops); // diagnostics: bytes per paging buffer, split by kind (VidSchScheduler.PagingStats.cs)
@@ -553,42 +552,24 @@ public sealed partial class VidSchScheduler
         return new PagingBufferMemory(h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4));
     }
 
-    // Invariant (paging dependency, seed 001 §3.6 "in dependency order"): a chunk waits for the last paging buffer that
-    // moved an allocation it references (the ones it patches and the ones its state setup re-binds) — its own when it
-    // has one — on that buffer's engine's paging fence, and for nothing else; a paging buffer waits for every
-    // earlier-recorded, unexecuted paging buffer of another engine that reads or writes memory it reads or writes, or
-    // moves an allocation it moves (its own engine's earlier ones precede it in its ring). Every move is recorded here
-    // under the kernel lock before any chunk is patched with its new address, and dependencies point only to earlier
-    // records, so there is no cycle; a chunk whose resources no paging buffer is moving starts at once — a compute job
-    // on memory that stays put no longer idles its engine behind another engine's page-ins.
+    // Invariant (paging dependency, seed 001 §3.6 "in dependency order"): a chunk waits for its own paging buffer and for
+    // every recorded, unexecuted paging buffer (of any engine) that moves an allocation it references — the ones it
+    // patches and the ones its state setup re-binds — or reads or writes memory such an allocation occupies (an
+    // eviction's source range is handed back to VidMm when the move is recorded and may already hold another
+    // allocation), and for nothing else; a paging buffer waits for every earlier-recorded, unexecuted paging buffer of
+    // another engine that touches memory or an allocation it touches (its own engine's earlier ones precede it in its
+    // ring). Every move is recorded here under the kernel lock before any chunk is patched with its new address, and
+    // dependencies point only to earlier records, so there is no cycle; a chunk whose resources no paging buffer is
+    // moving starts at once — a compute job on memory that stays put no longer idles its engine behind another
+    // engine's page-ins. Records leave _pagingOutstanding when their engine's fence passes them (RetirePaging).
     private readonly List<(PagingBufferMemory Buffer, ulong Last)> _pagingOutstanding = new();
-
-    private void NoteMoves(ReadOnlySpan<PagingOperation> ops, ulong fence)
-    {
-        var moves = _group.LastMove;
-        if (moves.Count >= 4096)
-        {
-            // Entries whose fence has passed no longer make anyone wait.
-            var members = _group.Members;
-            foreach (var (h, f) in moves)
-                if ((long)(members[f.Member].PagingCompletedInMemory - f.Value) >= 0) moves.Remove(h);
-        }
-        foreach (var op in ops) moves[op.Handle] = (_member, fence);
-    }
 
     private void SetPagingWaits(InFlightChunk chunk, ReadOnlySpan<ResourceReference> refs)
     {
         var wait = chunk.PagingWait;
         Array.Clear(wait);
         if (chunk.PagingLast != 0) wait[_member] = chunk.PagingLast;
-        var moves = _group.LastMove;
-        if (moves.Count > 0)
-        {
-            foreach (var r in refs) Depend(wait, moves, r.Handle);
-            foreach (var r in chunk.Setup) Depend(wait, moves, r.Handle);
-        }
-        // Memory a recorded but unexecuted paging buffer still reads or writes (an eviction's source range, handed back
-        // to VidMm when the move was recorded, may already hold another allocation this chunk uses): wait for it too.
+        var setup = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(chunk.Setup);
         var members = _group.Members;
         for (int m = 0; m < members.Count; m++)
         {
@@ -598,36 +579,33 @@ public sealed partial class VidSchScheduler
             foreach (var (pb, last) in outstanding)
             {
                 if ((long)(done - last) >= 0 || last <= wait[m]) continue;
-                if (ReferencesOverlap(pb, refs) || ReferencesOverlap(pb, CollectionsMarshalSetup(chunk))) wait[m] = last;
+                if (ReferencesTouch(pb, refs) || ReferencesTouch(pb, setup)) wait[m] = last;
             }
-        }
-
-        static void Depend(ulong[] wait, Dictionary<AllocationHandle, (int Member, ulong Value)> moves, AllocationHandle h)
-        {
-            if (moves.TryGetValue(h, out var f) && f.Value > wait[f.Member]) wait[f.Member] = f.Value;
         }
     }
 
-    private static ReadOnlySpan<ResourceReference> CollectionsMarshalSetup(InFlightChunk chunk) =>
-        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(chunk.Setup);
-
-    // True when a referenced allocation's memory overlaps what the paging buffer reads or writes.
-    private bool ReferencesOverlap(PagingBufferMemory pb, ReadOnlySpan<ResourceReference> refs)
+    // True when the paging buffer moves a referenced allocation or its copies overlap a referenced allocation's memory.
+    private bool ReferencesTouch(PagingBufferMemory pb, ReadOnlySpan<ResourceReference> refs)
     {
-        if (pb.Ranges.Count == 0) return false;
         var table = _vidmm.Allocations;
         foreach (var r in refs)
         {
-            if (!_vidmm.IsLive(r.Handle)) continue;
+            if (pb.Moved.Contains(r.Handle)) return true;
+            if (pb.Ranges.Count == 0 || !_vidmm.IsLive(r.Handle)) continue;
             ref var rec = ref table.Get(r.Handle);
             for (int i = 0; i < rec.ExtentCount; i++)
             {
                 var e = rec.Extent(i);
-                ulong s1 = e.Address.Encoded, e1 = s1 + e.Bytes;
-                foreach (var (s2, e2) in pb.Ranges)
-                    if (s1 < e2 && s2 < e1) return true;
+                if (Overlaps(pb.Ranges, e.Address.Encoded, e.Address.Encoded + e.Bytes)) return true;
             }
         }
+        return false;
+    }
+
+    private static bool Overlaps(List<(ulong Start, ulong End)> ranges, ulong start, ulong end)
+    {
+        foreach (var (s, e) in ranges)
+            if (start < e && s < end) return true;
         return false;
     }
 
@@ -662,9 +640,8 @@ public sealed partial class VidSchScheduler
     {
         foreach (var h in a.Moved)
             if (b.Moved.Contains(h)) return true;
-        foreach (var (s1, e1) in a.Ranges)
-            foreach (var (s2, e2) in b.Ranges)
-                if (s1 < e2 && s2 < e1) return true;
+        foreach (var (s, e) in a.Ranges)
+            if (Overlaps(b.Ranges, s, e)) return true;
         return false;
     }
 }
