@@ -17,6 +17,8 @@ public sealed partial class Machine
 
     private readonly VidSchScheduler?[] _schedulers = new VidSchScheduler?[Engines.Count];
     private readonly int[] _preparationRequested = new int[Engines.Count];
+    // Threaded mode: the device cycle of each engine's oldest preparation request the worker has not taken yet (long.MaxValue: none).
+    private readonly long[] _preparationRequestedAt = Enumerable.Repeat(long.MaxValue, Engines.Count).ToArray();
 
     /// <summary>
     /// The schedulers, indexed by <see cref="EngineKind"/> (null for an engine the machine does not schedule). They
@@ -139,6 +141,8 @@ public sealed partial class Machine
             }
             if (machine._posted is not null)
             {
+                // Stamped before the flag (invariant T1, Machine.Threaded.cs): the worker clears the stamp when it takes the flag.
+                Interlocked.CompareExchange(ref machine._preparationRequestedAt[engine], (long)machine._posted.Cycle, long.MaxValue);
                 Volatile.Write(ref machine._preparationRequested[engine], 1);
                 machine.SignalWorker();
                 return;

@@ -70,9 +70,13 @@ public sealed partial class Machine
         var spin = new SpinWait();
         while (!_stop)
         {
+            long handledSeen = Volatile.Read(ref _handledThrough);
             bool poked = posted.ApplyPosted();
             if (_runLists is not null) poked |= ServiceRunListsOnDeviceThread([]);
-            if (poked || AnyLoadedWithWork() || Display.WaitingForVsync || RunListTimerPending() || AnyEngineHeld())
+            bool work = poked || AnyLoadedWithWork() || Display.WaitingForVsync || RunListTimerPending();
+            bool lagging = work && SchedulerLagging(handledSeen);
+            WaitingForDriver = lagging;
+            if (work && !lagging)
             {
                 spin.Reset();
                 Device.Step(Options.StepCycles);
@@ -85,17 +89,54 @@ public sealed partial class Machine
                     if (_runLists is not null) ServiceRunListsOnDeviceThread(_records.AsSpan(0, n));
                     for (int i = 0; i < n; i++) _delivered.Enqueue(_records[i]);
                 }
+                bool timerDue = TimerDueUnsignaled();
+                if (raised || timerDue) _unhandled.Enqueue((long)Device.Cycle);
                 // Published only after the step's interrupt records are queued: a scheduler that reads cycle C and then
                 // drains the queue has seen every record up to C (the horizon of VidSchScheduler.ObserveThrough).
                 posted.Publish(Device.Cycle);
-                if (raised || TimerDueUnsignaled()) _schedulerSignal.Release();
+                if (raised || timerDue) _schedulerSignal.Release();
                 continue;
             }
-            // Idle: spin briefly, then park until a register write or a ring update (docs/performance.md: wake-ups cost ~40 µs).
+            // Idle, or waiting for the scheduler thread: spin briefly, then park until a register write, a ring update
+            // or the scheduler's hand-back (docs/performance.md: wake-ups cost ~40 µs).
             if (!spin.NextSpinWillYield) { spin.SpinOnce(); continue; }
             posted.Wake.Reset();
-            if (!posted.ApplyPostedPeek()) posted.Wake.Wait(5);
+            if (!posted.ApplyPostedPeek() && (!work || SchedulerLagging(Volatile.Read(ref _handledThrough)))) posted.Wake.Wait(5);
         }
+    }
+
+    // Bounded lag (invariant T1): the device clock runs at most MachineOptions.SchedulerLagCycles past an interrupt or a
+    // due timer the scheduler thread has not handled yet, or a preparation request the worker thread has not taken.
+    // The driver's decisions and work (a quantum's end, the context a CONTEXT_SWITCH report names, a retirement that
+    // refills a ring, the next short buffer's preparation) then land within a bounded stretch of device time whatever
+    // the host does to its threads: without this bound a descheduled scheduler or worker thread let the free-running
+    // device run an equal for a million cycles or more (five quanta) while a short-buffer context's next buffer waited
+    // for a host thread, and fair share by time depended on the host's load. `_unhandled` (device thread only) holds
+    // the cycle of each step that raised records or found the timer due; the scheduler thread publishes in
+    // `_handledThrough` the horizon it has handled; `_preparationRequestedAt` (Machine.Engines.cs) the requests.
+    private readonly Queue<long> _unhandled = new(64);
+
+    /// <summary>Threaded mode: the device has work but waits for a driver thread (invariant T1); for tests.</summary>
+    internal volatile bool WaitingForDriver;
+
+    /// <summary>Threaded mode: the device cycle the oldest unhandled interrupt, due timer or preparation request dates from; for tests.</summary>
+    internal long OldestUnhandledCycle
+    {
+        get
+        {
+            long oldest = _unhandled.TryPeek(out long u) ? u : long.MaxValue;
+            foreach (long at in _preparationRequestedAt) oldest = Math.Min(oldest, Volatile.Read(in at));
+            return oldest;
+        }
+    }
+    private long _handledThrough = -1;
+
+    private bool SchedulerLagging(long handled)
+    {
+        while (_unhandled.Count > 0 && _unhandled.Peek() <= handled) _unhandled.Dequeue();
+        long oldest = _unhandled.Count > 0 ? _unhandled.Peek() : long.MaxValue;
+        foreach (ref long at in _preparationRequestedAt.AsSpan()) oldest = Math.Min(oldest, Volatile.Read(ref at));
+        return oldest != long.MaxValue && (long)Device.Cycle - oldest >= (long)Math.Min(Options.SchedulerLagCycles, long.MaxValue);
     }
 
     // Invariant: the device loop steps while any context the device holds — loaded, set aside for user queues, NEXT_CONTEXT,
@@ -129,17 +170,6 @@ public sealed partial class Machine
         return ReferenceEquals(t, _deviceThread) || ReferenceEquals(t, _schedulerThread) || ReferenceEquals(t, _workerThread);
     }
 
-    // An engine kept for its loaded context's own next buffer (VidSchScheduler.HoldingForOwnNextBuffer): the device
-    // clock must move so the quantum timer bounds the wait — but only up to that timer. Once the clock has reached it
-    // (the scheduler thread is signalled, TimerDueUnsignaled) the device parks again: stepping on while the scheduler
-    // thread is slow to run would race the idle clock ahead of the host and show as idle engines with queued work.
-    private bool AnyEngineHeld()
-    {
-        foreach (var s in _schedulers)
-            if (s is not null && s.HoldingForOwnNextBuffer) return (long)Device.Cycle < Interlocked.Read(ref _timerAt);
-        return false;
-    }
-
     // A run-list quantum timer is armed: the device clock must keep moving to reach it (the run-list back end only
     // runs while work exists, so an armed timer means work).
     private bool RunListTimerPending() => _runLists is not null && Interlocked.Read(ref _runListTimerAt) != long.MaxValue;
@@ -163,11 +193,19 @@ public sealed partial class Machine
             // lock after the delivery released it, so it never counts active time the delivered records would end.
             foreach (var s in _schedulers) s?.ObserveThrough(horizon);
             long at = Interlocked.Read(ref _timerAt);
+            bool fired = false;
             if (at != long.MaxValue && (long)_posted!.Cycle >= at)
             {
                 Interlocked.CompareExchange(ref _timerAt, long.MaxValue, at);
                 // One timer for every engine: each scheduler re-runs its decision and re-arms what it still needs.
                 foreach (var s in _schedulers) s?.OnTimer();
+                fired = true;
+            }
+            // Every record and due timer up to the horizon is handled (invariant T1): a device waiting for that goes on.
+            if ((long)horizon > Volatile.Read(ref _handledThrough))
+            {
+                Volatile.Write(ref _handledThrough, (long)horizon);
+                if (n > 0 || fired) _posted.Wake.Set();
             }
         }
     }
@@ -178,7 +216,13 @@ public sealed partial class Machine
         {
             if (!_workerSignal.Wait(5)) continue;
             for (int e = 0; e < _preparationRequested.Length; e++)
-                if (Interlocked.Exchange(ref _preparationRequested[e], 0) != 0) _schedulers[e]!.RunPreparation();
+            {
+                if (Interlocked.Exchange(ref _preparationRequested[e], 0) == 0) continue;
+                // Taken: a device waiting for this request goes on (invariant T1). A request made meanwhile stamps anew.
+                Interlocked.Exchange(ref _preparationRequestedAt[e], long.MaxValue);
+                _posted!.Wake.Set();
+                _schedulers[e]!.RunPreparation();
+            }
         }
     }
 

@@ -79,4 +79,12 @@ public sealed record MachineOptions
 
     /// <summary>Modeled interrupt latency + handler cost in device cycles (deterministic mode; 2 µs at 1 GHz).</summary>
     public ulong InterruptLatencyCycles { get; init; } = 2_000;
+
+    /// <summary>
+    /// Threaded mode: how far the device clock may run past an interrupt or a due scheduler timer that the scheduler
+    /// thread has not handled yet (default 50,000 cycles, 50 µs at 1 GHz). Past it the device waits for the scheduler
+    /// thread, so scheduling decisions land within this much device time whatever the host does to its threads
+    /// (docs/scheduling-policy.md rule 2). <see cref="ulong.MaxValue"/>: unbounded (the device runs free).
+    /// </summary>
+    public ulong SchedulerLagCycles { get; init; } = 50_000;
 }

@@ -295,7 +295,6 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private void DriveEngine()
     {
-        HoldingForOwnNextBuffer = false;
         if (_switchPending) return;
         var cur = _loaded;
         if (PagingHasWork)
@@ -329,22 +328,17 @@ public sealed partial class VidSchScheduler
         // the loaded context's own next buffer is on its way and its quantum is not spent: then an equal does not get
         // the engine for a whole quantum each time a short buffer retires before the next one is prepared (seed 001
         // §5.5: "pick the current context again"; the bad guess of handing it on is what fair share by time forbids).
-        // Invariant: the engine waits so only while that buffer is being prepared or queued for preparation, and at
-        // most until the quantum ends (the quantum timer re-runs this decision, ArmTimer).
+        // Invariant: the engine waits so only while that buffer is being prepared or queued for preparation (so it
+        // reaches the ring without the device running first, or its failed preparation re-runs this decision), and at
+        // most until the quantum ends (the quantum timer re-runs this decision, ArmTimer). In threaded mode nothing runs
+        // meanwhile, so the device parks and its clock stands still: the host's time between the short buffer's end and
+        // the next launch is not charged to the context's quantum (Machine.Threaded.cs; docs/scheduling-policy.md rule 2).
         if (other is not null && other.Priority >= coming)
         {
-            if (KeepForOwnNextBuffer(cur, other)) HoldingForOwnNextBuffer = true;
-            else SwitchTo(other);
+            if (!KeepForOwnNextBuffer(cur, other)) SwitchTo(other);
         }
         else if (cur is not null && cur.Resetting) SwitchTo(null);
     }
-
-    /// <summary>
-    /// True while the engine is kept for the loaded context's own next buffer with an equal waiting (DriveEngine): the
-    /// threaded device loop keeps stepping meanwhile, so the device clock reaches the quantum end whose timer hands the
-    /// engine on even if that buffer never arrives (Machine.Threaded.cs).
-    /// </summary>
-    internal volatile bool HoldingForOwnNextBuffer;
 
     // The loaded context `cur`, its ring empty, has its next buffer on its way (queued for preparation, being prepared or
     // prepared) and quantum left, and `other` is not of higher priority: keep the engine for it (DriveEngine).

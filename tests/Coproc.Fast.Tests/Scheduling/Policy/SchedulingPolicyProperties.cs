@@ -96,11 +96,15 @@ public class SchedulingPolicyProperties
     /// buffer's whole quantum) the short-buffer context would have done a fraction.
     /// </summary>
     [FsProperty(MaxTest = 6, Replay = "(2026120724,6063)")]
-        public void FairShare_EqualsWithDifferentBufferLengthsFinishTogether_CheckedByTheDevice(int seed)
+    public void FairShare_EqualsWithDifferentBufferLengthsFinishTogether_CheckedByTheDevice(int seed) =>
+        EqualsFinishTogether(seed, MachineRunMode.Deterministic);
+
+    /// <summary>The body of the fair-share-by-time property, in either run mode (threaded: ThreadedSchedulingPolicyProperties).</summary>
+    internal static void EqualsFinishTogether(int seed, MachineRunMode mode)
     {
         var rng = new Random(seed);
         using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000, MaxInFlight = rng.Next(1, 4) },
-            MachineRunMode.Deterministic, localBytes: 32UL << 20);
+            mode, localBytes: 32UL << 20);
         const ulong Work = 2_000_000;
         ulong[] lengths = [25_000, 50_000, 200_000, 1_000_000, 2_000_000];
         int n = rng.Next(2, 5);
@@ -127,7 +131,12 @@ public class SchedulingPolicyProperties
             }
         }
 
-        Assert.That(h.Machine.RunUntilIdle(), Is.True, $"seed {seed}: the machine goes idle");
+        if (mode == MachineRunMode.Threaded)
+        {
+            h.Machine.Start();
+            Assert.That(h.Machine.WaitUntilIdle(TimeSpan.FromSeconds(60)), Is.True, $"seed {seed}: bounded: the machine goes idle");
+        }
+        else Assert.That(h.Machine.RunUntilIdle(), Is.True, $"seed {seed}: the machine goes idle");
 
         var bytesLog = h.Read(log);
         for (int i = 0; i < n; i++)

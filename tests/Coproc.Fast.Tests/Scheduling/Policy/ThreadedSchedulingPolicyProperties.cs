@@ -114,4 +114,15 @@ public class ThreadedSchedulingPolicyProperties
                     $"seed {seed}: priority {priorities[lo]} first ran when priority {priorities[hi]} had finished {seen} of {buffers[hi]} buffers");
             }
     }
+
+    /// <summary>
+    /// Fair share by engine time among equals in threaded mode (the deterministic property's body,
+    /// SchedulingPolicyProperties.EqualsFinishTogether): all work queued before the machine starts, so every context is
+    /// backlogged; the host threads' latency between a short buffer's end and its context's next launch must not be
+    /// charged to that context's quantum.
+    /// </summary>
+    [FsProperty(MaxTest = 6, Replay = "(2026120724,6063)")]
+    [CancelAfter(240_000)]
+    public void ThreadedMode_FairShare_EqualsWithDifferentBufferLengthsFinishTogether_CheckedByTheDevice(int seed) =>
+        SchedulingPolicyProperties.EqualsFinishTogether(seed, MachineRunMode.Threaded);
 }

@@ -1,0 +1,59 @@
+using Coproc.Fast.Driver;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Tests.Scheduling;
+
+/// <summary>
+/// Threaded mode's bounded lag (Machine.Threaded.cs invariant T1, docs/scheduling-policy.md rule 2): the device clock
+/// runs at most <see cref="MachineOptions.SchedulerLagCycles"/> past an interrupt or due timer the scheduler thread has
+/// not handled, so a host that deschedules the scheduler thread cannot hand an engine to one context for many quanta.
+/// </summary>
+public class ThreadedLagBoundTests
+{
+    [Test]
+    [CancelAfter(60_000)]
+    public void GivenTheSchedulerThreadCannotRun_WhenTheQuantumEnds_ThenTheDeviceWaitsWithinTheLagBound()
+    {
+        const ulong Quantum = 100_000, Step = 4096;
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = Quantum, MaxInFlight = 1 }, MachineRunMode.Threaded,
+            localBytes: 32UL << 20);
+        Assert.That(h.Machine.Options.SchedulerLagCycles, Is.EqualTo(50_000UL), "the documented default");
+        // Given two equal contexts, each with one long buffer (about 5 M cycles of fills) ...
+        var contexts = new[] { h.Machine.CreateContext(1, 4), h.Machine.CreateContext(1, 4) };
+        var target = h.Allocate(1, 1 << 20);
+        var ids = contexts.Select(c => h.Submit(1, c, cb => { for (int f = 0; f < 400; f++) cb.Fill(target, 0, (uint)f, 1 << 20); })).ToArray();
+        h.Machine.Start();
+        // ... both in their rings (the quantum timer is armed for the loaded one) ...
+        for (int guard = 0; Started(h) < 2; guard++)
+        {
+            Assert.That(guard, Is.LessThan(50_000_000), "failure guard: both buffers reach their rings");
+            Thread.SpinWait(64);
+        }
+
+        // When the scheduler thread cannot run (the test holds the kernel lock every scheduler pass takes) ...
+        ulong stalledAt, oldest;
+        lock (h.Scheduler.KernelLock)
+        {
+            for (long guard = 0; !h.Machine.WaitingForDriver; guard++)
+            {
+                // Without the bound the device would run both buffers to their end (about 10 M cycles) meanwhile.
+                Assert.That(h.Machine.Device.Cycle, Is.LessThan(4_000_000UL), "the device ran on while the scheduler could not decide");
+                Assert.That(guard, Is.LessThan(500_000_000L), "failure guard");
+                Thread.SpinWait(64);
+            }
+            stalledAt = h.Machine.Device.Cycle;
+            oldest = (ulong)h.Machine.OldestUnhandledCycle;
+        }
+
+        // Then the device stopped within the lag bound of the oldest event the scheduler had not handled ...
+        Assert.That(stalledAt - oldest, Is.LessThanOrEqualTo(h.Machine.Options.SchedulerLagCycles + Step));
+        // ... and once the scheduler runs again, everything completes.
+        Assert.That(h.Machine.WaitUntilIdle(TimeSpan.FromSeconds(30)), Is.True, "bounded: the machine goes idle");
+        Assert.That(contexts.Zip(ids).Select(x => x.First.StatusOf(x.Second)), Is.All.EqualTo(SubmissionStatus.Completed));
+    }
+
+    private static int Started(SchedulingHarness h)
+    {
+        lock (h.Trace.Events) return h.Trace.Events.Count(e => e.Kind == ScheduleEventKind.BufferStarted);
+    }
+}
