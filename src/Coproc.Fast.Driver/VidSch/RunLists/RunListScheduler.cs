@@ -1,5 +1,4 @@
 using Coproc.Fast.Device.Memory;
-using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.RunLists;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Paging;
