@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using System.Numerics;
 using BenchmarkDotNet.Attributes;
 using Coproc.Fast.Device.Core;
@@ -35,7 +36,7 @@ public class DoorbellSnapshotBenchmarks
         int stride = DoorbellVector.Count / Rung;
         _doorbells = Enumerable.Range(0, Rung).Select(i => (i * stride + i / 4) % DoorbellVector.Count).Distinct().ToArray();
         _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 4UL << 20, ApertureBytes = 1UL << 20 });
-        var registrar = new UserQueueRegistrar(_device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
+        var registrar = new UserQueueRegistrar(new DirectDeviceBus(_device), new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
         for (int i = 0; i < DoorbellVector.Count; i++)
             registrar.Register(1, new UserQueueRegistrationRequest
             {

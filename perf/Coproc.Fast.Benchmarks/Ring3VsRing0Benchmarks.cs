@@ -36,7 +36,7 @@ public class Ring3VsRing0Benchmarks
         var save = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
         m.Device.Memory.GetSpan(vidmm.PhysicalAddressOf(descriptor, 0), 4096).Clear();
         m.Device.Memory.GetSpan(vidmm.PhysicalAddressOf(save, 0), 4096).Clear();
-        var registrar = new UserQueueRegistrar(m.Device, m.Gate);
+        var registrar = new UserQueueRegistrar(m.Bus, m.Gate);
         _queue = registrar.Register(1, new UserQueueRegistrationRequest
         {
             ContextId = 0x100, Engine = EngineKind.Render, Priority = 0, TimeSliceCycles = 1_000_000,

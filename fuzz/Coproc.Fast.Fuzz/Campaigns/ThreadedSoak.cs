@@ -32,7 +32,7 @@ internal sealed class ThreadedSoak(bool withRing3 = true, bool withFaults = true
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.None },
             Mode = MachineRunMode.Threaded,
         });
-        var registrar = new UserQueueRegistrar(machine.Device, machine.Gate);
+        var registrar = new UserQueueRegistrar(machine.Bus, machine.Gate);
         // The ring-3 queue (as tools/Coproc.Cli/Running/Ring3ContextDriver.cs registers one).
         GpuAddressSpace space;
         AllocationHandle page;

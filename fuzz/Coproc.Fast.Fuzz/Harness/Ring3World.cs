@@ -48,7 +48,7 @@ internal sealed class Ring3World : IDisposable
             ScheduledEngines = [EngineKind.Render, EngineKind.Copy],
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.None },
         });
-        _registrar = new UserQueueRegistrar(Machine.Device, Machine.Gate);
+        _registrar = new UserQueueRegistrar(Machine.Bus, Machine.Gate);
         Ledger = new VictimLedger(Machine);
         AttackerQueue = NewQueue(Attacker, 0x10, EngineKind.Render);
         VictimQueue = NewQueue(Ring3Victim, 0x11, EngineKind.Render);

@@ -1,12 +1,13 @@
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Display;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Driver.Diagnostics;
 
 /// <summary>
 /// The frame the display controller is scanning out, read as a driver would: CURRENT_SURFACE, WIDTH, HEIGHT,
-/// PITCH and FORMAT over MMIO (native-layout.md §12), then the surface's bytes from device memory.
+/// PITCH and FORMAT on the device bus (native-layout.md §12), then the surface's bytes from device memory.
 /// </summary>
 /// <param name="Width">Pixels per line.</param>
 /// <param name="Height">Lines.</param>
@@ -19,15 +20,16 @@ public sealed record DisplayedFrame(int Width, int Height, int PitchBytes, ulong
     private const uint HeightReg = MmioMap.DisplayBase + DisplayRegisters.Height, PitchReg = MmioMap.DisplayBase + DisplayRegisters.Pitch;
     private const uint FormatReg = MmioMap.DisplayBase + DisplayRegisters.Format;
 
-    /// <summary>Reads the displayed frame.</summary>
+    /// <summary>Reads the displayed frame through <paramref name="bus"/> (a machine's <see cref="Machine.Bus"/>).</summary>
     /// <exception cref="FrameCaptureException">No surface is displayed, the mode is unset, the format is not
     /// B8G8R8A8, or the surface does not lie in memory.</exception>
-    public static DisplayedFrame Read(MmioRegisterFile mmio, DeviceMemory memory)
+    public static DisplayedFrame Read(IDeviceBus bus)
     {
-        ArgumentNullException.ThrowIfNull(mmio);
-        ArgumentNullException.ThrowIfNull(memory);
-        ulong surface = mmio.Read64(CurrentSurface);
-        uint width = mmio.Read32(WidthReg), height = mmio.Read32(HeightReg), pitch = mmio.Read32(PitchReg), format = mmio.Read32(FormatReg);
+        ArgumentNullException.ThrowIfNull(bus);
+        var memory = bus.Memory;
+        ulong surface = bus.ReadRegister(CurrentSurface);
+        uint width = bus.ReadRegister32(WidthReg), height = bus.ReadRegister32(HeightReg), pitch = bus.ReadRegister32(PitchReg);
+        uint format = bus.ReadRegister32(FormatReg);
         if (surface == 0) throw new FrameCaptureException("the display shows no surface (CURRENT_SURFACE is 0)");
         if (width == 0 || height == 0) throw new FrameCaptureException($"the display mode is unset (WIDTH {width}, HEIGHT {height})");
         if (format != 0) throw new FrameCaptureException($"display FORMAT {format} is not 0 (B8G8R8A8)");

@@ -75,7 +75,7 @@ public sealed partial class UserQueueRegistrar
         if (req.RingBytes < 4096 || req.RingBytes > (16u << 20) || !BitOperations.IsPow2(req.RingBytes))
             throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"ring size {req.RingBytes} is not a power of two in 4 KiB .. 16 MiB");
 
-        lock (_mmio)
+        lock (_doorbellBlock)
         {
             var flags = AllocationFlags.Contiguous | AllocationFlags.CpuVisible;
             AllocationHandle desc = default, ring = default, save = default;

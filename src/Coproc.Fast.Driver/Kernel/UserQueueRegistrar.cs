@@ -1,7 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Contexts;
-using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
@@ -10,6 +9,7 @@ using Coproc.Fast.Device.Mmu;
 using Coproc.Fast.Device.Rings;
 using Coproc.Fast.Driver.Cpu;
 using Coproc.Fast.Driver.Umd;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Driver.Kernel;
 
@@ -82,13 +82,13 @@ public sealed record UserQueueRegistration(int Doorbell, uint ProcessId, uint Co
 /// Ring-0 registration of user queues (seed 003 "registration, once, through ring 0"): one gate entry picks a free
 /// doorbell (DB_COMMAND Allocate), initialises the queue's descriptor, programs the doorbell block with the page to
 /// monitor, owner, context, descriptor, engine, priority and time slice (native-layout.md §13.3), and maps the page
-/// into the process. Touches the device only through MMIO, memory and the doorbell aperture.
+/// into the process. Touches the device only through the device bus: registers, memory and the doorbell aperture.
 /// </summary>
 public sealed partial class UserQueueRegistrar
 {
-    private readonly Coprocessor _device;
+    private readonly IDeviceBus _bus;
     private readonly Ring0Gate _gate;
-    private readonly Lock _mmio = new();
+    private readonly Lock _doorbellBlock = new(); // one register sequence (DB_INDEX, DB_COMMAND, DB_STATUS …) at a time
     private readonly Dictionary<uint, byte> _priorityLimits = new();
 
     /// <summary>
@@ -115,10 +115,13 @@ public sealed partial class UserQueueRegistrar
         return Math.Min(requested, limit);
     }
 
-    /// <summary>Creates the registrar.</summary>
-    public UserQueueRegistrar(Coprocessor device, Ring0Gate gate)
+    /// <summary>
+    /// Creates the registrar over <paramref name="bus"/> (the machine's <see cref="Machine.Bus"/>, or a
+    /// <see cref="DirectDeviceBus"/> over a device you step yourself).
+    /// </summary>
+    public UserQueueRegistrar(IDeviceBus bus, Ring0Gate gate)
     {
-        _device = device ?? throw new ArgumentNullException(nameof(device));
+        _bus = bus ?? throw new ArgumentNullException(nameof(bus));
         _gate = gate ?? throw new ArgumentNullException(nameof(gate));
     }
 
@@ -131,7 +134,7 @@ public sealed partial class UserQueueRegistrar
     /// </summary>
     public void SetQueueTimeout(ulong cycles)
     {
-        lock (_mmio) _device.Mmio.Write64(MmioMap.DoorbellBase + DoorbellRegisters.QueueTimeout, cycles);
+        lock (_doorbellBlock) _bus.WriteRegister(MmioMap.DoorbellBase + DoorbellRegisters.QueueTimeout, cycles);
     }
 
     /// <summary>Registers a user queue for <paramref name="processId"/>: exactly one ring-0 entry.</summary>
@@ -168,26 +171,25 @@ public sealed partial class UserQueueRegistrar
     {
         using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(new ReadOnlySpan<UserQueueRegistrationRequest>(in request)));
         var req = call.Read<UserQueueRegistrationRequest>(); // from here on only the kernel's copy is used
-        lock (_mmio) return RegisterLocked(processId, req, execution, process);
+        lock (_doorbellBlock) return RegisterLocked(processId, req, execution, process);
     }
 
-    // The registration proper, inside a gate entry and under _mmio: validate, allocate a doorbell, program the block.
+    // The registration proper, inside a gate entry and under _doorbellBlock: validate, allocate a doorbell, program the block.
     private UserQueueRegistration RegisterLocked(uint processId, in UserQueueRegistrationRequest req, UserQueueExecution? execution,
         CpuAddressSpace? process)
     {
         var (descriptor, ring) = Validate(req);
         if (execution is { } e && (e.SaveArea.Location != MemoryLocation.Local || (e.SaveArea.Offset & (ContextSaveArea.Alignment - 1)) != 0
-            || !_device.Memory.Contains(e.SaveArea, ContextSaveArea.SizeInBytes)))
+            || !_bus.Memory.Contains(e.SaveArea, ContextSaveArea.SizeInBytes)))
             throw new UserQueueRegistrationException(DoorbellStatus.BadSaveArea, $"save area {e.SaveArea}");
 
-        ref var d = ref MemoryMarshal.AsRef<RingDescriptor>(_device.Memory.GetSpan(descriptor, RingDescriptor.SizeInBytes));
-        var mmio = _device.Mmio;
+        ref var d = ref MemoryMarshal.AsRef<RingDescriptor>(_bus.Memory.GetSpan(descriptor, RingDescriptor.SizeInBytes));
         {
-            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Allocate);
-            var status = (DoorbellStatus)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
+            _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Allocate);
+            var status = (DoorbellStatus)_bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status == DoorbellStatus.NoFreeDoorbell) throw new DoorbellsExhaustedException(processId, req.ContextId);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, "allocating a doorbell");
-            int doorbell = (int)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Index);
+            int doorbell = (int)_bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Index);
 
             d = default;
             d.Base = ring.Encoded;
@@ -199,38 +201,38 @@ public sealed partial class UserQueueRegistrar
             if (execution is { } x)
             {
                 // seed 001 §4.1: a context = private address space + private ring + save area; here the ring is the user queue.
-                _device.Memory.Local.Ref<ContextSaveArea>(x.SaveArea.Offset) = new ContextSaveArea
+                _bus.Memory.Local.Ref<ContextSaveArea>(x.SaveArea.Offset) = new ContextSaveArea
                 {
                     RingDescriptor = descriptor.Encoded, ContextId = req.ContextId, AddressSpace = x.AddressSpace,
                 };
                 saveArea = x.SaveArea.Encoded;
             }
-            mmio.Write64(MmioMap.DoorbellBase + DoorbellRegisters.SaveArea, saveArea);
+            _bus.WriteRegister(MmioMap.DoorbellBase + DoorbellRegisters.SaveArea, saveArea);
 
-            mmio.Write64(MmioMap.DoorbellBase + DoorbellRegisters.QueueDescriptor, descriptor.Encoded);
-            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Owner, processId);
-            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Context, req.ContextId);
+            _bus.WriteRegister(MmioMap.DoorbellBase + DoorbellRegisters.QueueDescriptor, descriptor.Encoded);
+            _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Owner, processId);
+            _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Context, req.ContextId);
             // The kernel grants the priority (within the process's limit); the request is only a wish.
             byte priority = GrantedPriority(processId, req.Priority);
-            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Scheduling, (uint)req.Engine | ((uint)priority << 8));
-            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.TimeSlice, req.TimeSliceCycles);
-            mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Register);
-            status = (DoorbellStatus)mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
+            _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Scheduling, (uint)req.Engine | ((uint)priority << 8));
+            _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.TimeSlice, req.TimeSliceCycles);
+            _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Register);
+            status = (DoorbellStatus)_bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"registering doorbell {doorbell}");
             if (process is null)
                 return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
-                    new DoorbellPage(_device.DoorbellAperture, doorbell, processId)) { Priority = priority };
+                    new DoorbellPage(_bus.Doorbells, doorbell, processId)) { Priority = priority };
             // seed 003: map the page into the process; ring 3 then rings through that mapping. A refused mapping
             // must leave nothing changed: give the just-registered doorbell back before the error leaves ring 0.
             ulong va;
             try
             {
-                va = process.MapDoorbellPage(_device.DoorbellAperture, doorbell, processId);
+                va = process.MapDoorbellPage(_bus.Doorbells, doorbell, processId);
             }
             catch
             {
-                mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Index, (uint)doorbell);
-                mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
+                _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Index, (uint)doorbell);
+                _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
                 throw;
             }
             return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor, DoorbellPage.FromCpuMapping(process, va))
@@ -252,11 +254,11 @@ public sealed partial class UserQueueRegistrar
         BitConverter.TryWriteBytes(args, registration.Doorbell);
         using var call = _gate.Enter(registration.ProcessId, args);
         int doorbell = BitConverter.ToInt32(call.Arguments);
-        lock (_mmio)
+        lock (_doorbellBlock)
         {
-            _device.Mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Index, (uint)doorbell);
-            _device.Mmio.Write32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
-            var status = (DoorbellStatus)_device.Mmio.Read32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
+            _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Index, (uint)doorbell);
+            _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
+            var status = (DoorbellStatus)_bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"unregistering doorbell {doorbell}");
             registration.MappedInto?.UnmapDoorbellPage(registration.DoorbellVa);
             registration.KernelAllocated?.Release();
@@ -271,9 +273,9 @@ public sealed partial class UserQueueRegistrar
         if (r.RingBytes < 4096 || r.RingBytes > (16u << 20) || !BitOperations.IsPow2(r.RingBytes))
             throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"ring size {r.RingBytes} is not a power of two in 4 KiB .. 16 MiB");
         if (!PhysicalAddress.TryDecode(r.DescriptorAddress, out var desc) || (desc.Offset & 63) != 0
-            || !_device.Memory.Contains(desc, RingDescriptor.SizeInBytes))
+            || !_bus.Memory.Contains(desc, RingDescriptor.SizeInBytes))
             throw new UserQueueRegistrationException(DoorbellStatus.BadDescriptorAddress, $"descriptor 0x{r.DescriptorAddress:X16}");
-        if (!PhysicalAddress.TryDecode(r.RingBase, out var ring) || (ring.Offset & 0xFFF) != 0 || !_device.Memory.Contains(ring, r.RingBytes))
+        if (!PhysicalAddress.TryDecode(r.RingBase, out var ring) || (ring.Offset & 0xFFF) != 0 || !_bus.Memory.Contains(ring, r.RingBytes))
             throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"ring base 0x{r.RingBase:X16} is not 4 KiB aligned inside memory");
         return (desc, ring);
     }

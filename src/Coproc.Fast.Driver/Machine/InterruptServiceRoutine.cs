@@ -5,7 +5,7 @@ using Coproc.Fast.Device.Interrupts;
 namespace Coproc.Fast.Driver;
 
 /// <summary>
-/// Reads the interrupt controller through its registers (native-layout.md §9.1–9.2): STATUS, then the information
+/// Reads the interrupt controller through its registers on the device bus (native-layout.md §9.1–9.2): STATUS, then the information
 /// queue head by head (INFO_SOURCE / CONTEXT / DATA0 / DATA1 / CYCLE, POP), then ACK of the STATUS read.
 /// </summary>
 internal static class InterruptServiceRoutine
@@ -17,22 +17,22 @@ internal static class InterruptServiceRoutine
     private const uint InfoCycle = MmioMap.InterruptBase + InterruptRegisters.InfoCycle, InfoPop = MmioMap.InterruptBase + InterruptRegisters.InfoPop;
 
     /// <summary>True while the line is asserted (STATUS &amp; ENABLE ≠ 0).</summary>
-    public static bool LineAsserted(MmioRegisterFile mmio) => (mmio.Read32(Status) & mmio.Read32(Enable)) != 0;
+    public static bool LineAsserted(IDeviceBus bus) => (bus.ReadRegister32(Status) & bus.ReadRegister32(Enable)) != 0;
 
     /// <summary>Drains the queue into <paramref name="into"/> (grown as needed) and acknowledges; returns the count.</summary>
-    public static int Drain(MmioRegisterFile mmio, ref InterruptRecord[] into)
+    public static int Drain(IDeviceBus bus, ref InterruptRecord[] into)
     {
-        uint status = mmio.Read32(Status);
+        uint status = bus.ReadRegister32(Status);
         int n = 0;
-        while (mmio.Read32(InfoCount) != 0)
+        while (bus.ReadRegister32(InfoCount) != 0)
         {
-            uint src = mmio.Read32(InfoSource);
+            uint src = bus.ReadRegister32(InfoSource);
             if (n == into.Length) Array.Resize(ref into, n * 2);
-            into[n++] = new InterruptRecord((byte)src, (byte)(src >> 8), mmio.Read32(InfoContext), mmio.Read64(InfoData0),
-                mmio.Read64(InfoData1), mmio.Read64(InfoCycle));
-            mmio.Write32(InfoPop, 1);
+            into[n++] = new InterruptRecord((byte)src, (byte)(src >> 8), bus.ReadRegister32(InfoContext), bus.ReadRegister(InfoData0),
+                bus.ReadRegister(InfoData1), bus.ReadRegister(InfoCycle));
+            bus.WriteRegister32(InfoPop, 1);
         }
-        mmio.Write32(Ack, status);
+        bus.WriteRegister32(Ack, status);
         return n;
     }
 }

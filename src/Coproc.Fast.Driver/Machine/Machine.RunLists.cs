@@ -10,8 +10,9 @@ namespace Coproc.Fast.Driver;
 // the pseudo-engine RunListSlot), its quantum its timer; its interrupts arrive in the machine's one delivery
 // (DeliverInterrupts).
 // Threaded mode: the run-list register protocol reads SUBMIT status and SERIAL right after writing (native-layout.md
-// §10.5), which a posted bus cannot answer, so every run-list register access happens on the device thread between
-// steps — the run-list back end is serviced there (ServiceRunListsOnDeviceThread): new work (Poll), its interrupt
+// §10.5); on another thread each such read would wait for the device's current step (IDeviceBus's ordering rule: a read
+// applies the posted writes under the bus lock the stepping device thread holds), so every run-list register access
+// happens on the device thread between steps — the run-list back end is serviced there (ServiceRunListsOnDeviceThread): new work (Poll), its interrupt
 // records, its quantum timer and its paging thread. Submitters on other threads only write rings and save areas in
 // memory and raise the work flag; the kernel lock (shared with VidSch) orders them against the device thread's pass.
 public sealed partial class Machine

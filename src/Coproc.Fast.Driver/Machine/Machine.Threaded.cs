@@ -66,7 +66,6 @@ public sealed partial class Machine
     private void DeviceLoop()
     {
         var posted = _posted!;
-        var mmio = Device.Mmio;
         var spin = new SpinWait();
         while (!_stop)
         {
@@ -79,11 +78,11 @@ public sealed partial class Machine
             if (work && !lagging)
             {
                 spin.Reset();
-                Device.Step(Options.StepCycles);
-                bool raised = InterruptServiceRoutine.LineAsserted(mmio);
+                posted.Step(Options.StepCycles);
+                bool raised = InterruptServiceRoutine.LineAsserted(posted);
                 if (raised)
                 {
-                    int n = InterruptServiceRoutine.Drain(mmio, ref _records);
+                    int n = InterruptServiceRoutine.Drain(posted, ref _records);
                     // The run-list back end takes its records here, on the device thread (Machine.RunLists.cs); every
                     // record also goes to the scheduler thread for VidSch, the display and the interrupt tap.
                     if (_runLists is not null) ServiceRunListsOnDeviceThread(_records.AsSpan(0, n));
@@ -146,7 +145,7 @@ public sealed partial class Machine
     // device clock (timers never fired, healthy buffers were failed by timeout).
     // A latched flip (bit 9) is left to Display.WaitingForVsync, the driver's own view: with vsync off it would never clear.
     private bool AnyLoadedWithWork() =>
-        (Device.Mmio.Read32(MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.WorkPending)
+        (_posted!.ReadRegister32(MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.WorkPending)
             & ~Coproc.Fast.Device.Core.DeviceRegisters.WorkPendingFlipLatched) != 0;
 
     // The scheduler's timer (quantum ends, timeouts) fires at a device cycle, so the device thread wakes the scheduler

@@ -44,12 +44,13 @@ public sealed partial class Machine : IDisposable
         Device = new Coprocessor(Options.Device);
         try
         {
-            VidMm = VideoMemoryManager.ForDevice(Device);
-            Residency = residency(VidMm, Device);
+            // The bus is the driver's only way to the registers (docs/embedding.md "How the driver reaches the device").
             IDeviceBus bus;
             if (Options.Mode == MachineRunMode.Deterministic) bus = _direct = new DirectDeviceBus(Device);
             else bus = _posted = new PostedDeviceBus(Device);
             Bus = bus;
+            VidMm = new VideoMemoryManager(bus);
+            Residency = residency(VidMm, Device);
             Scheduler = CreateSchedulers(bus, Options);
             if (Options.Model == SchedulingModel.Advanced) CreateRunListBackEnd(bus, Residency);
             var gate = Options.Gate;
@@ -95,12 +96,15 @@ public sealed partial class Machine : IDisposable
     /// device's scheduling core runs them. Available in every <see cref="SchedulingModel"/>; the hardware model runs
     /// every application context this way.
     /// </summary>
-    public UserQueueRegistrar UserQueues => LazyInitializer.EnsureInitialized(ref _userQueues, () => new UserQueueRegistrar(Device, Gate));
+    public UserQueueRegistrar UserQueues => LazyInitializer.EnsureInitialized(ref _userQueues, () => new UserQueueRegistrar(Bus, Gate));
 
     /// <summary>The scheduler of the default engine (<see cref="VidSchOptions.Engine"/>, render unless configured).</summary>
     public VidSchScheduler Scheduler { get; }
 
-    /// <summary>The bus the scheduler uses.</summary>
+    /// <summary>
+    /// The device bus: every driver part reaches the registers through it (deterministic: at once; threaded: writes posted
+    /// to the device thread, a read applies them first — <see cref="IDeviceBus"/>).
+    /// </summary>
     public IDeviceBus Bus { get; }
 
     /// <summary>Deterministic mode: device steps taken.</summary>
@@ -199,7 +203,7 @@ public sealed partial class Machine : IDisposable
             if (NoteInterruptLine()) return true; // an idle step may have raised one
             // Idle with a vsync: time still moves vsync by vsync (each may complete a flip, native-layout.md §12), so
             // every vsync interrupt is serviced after the modeled latency, not at the end of a long idle stretch.
-            uint period = Device.Mmio.Read32(MmioMap.DisplayBase + DisplayRegisters.VsyncPeriod);
+            uint period = _direct!.ReadRegister32(MmioMap.DisplayBase + DisplayRegisters.VsyncPeriod);
             if (period == 0) return false;
             next = (now / period + 1) * period;
         }
@@ -217,7 +221,7 @@ public sealed partial class Machine : IDisposable
     // that queued an event.
     private bool NoteInterruptLine()
     {
-        if (_isrPending || !InterruptServiceRoutine.LineAsserted(Device.Mmio)) return false;
+        if (_isrPending || !InterruptServiceRoutine.LineAsserted(Bus)) return false;
         _isrPending = true;
         Enqueue(MachineEvent.Interrupt, Now + Options.InterruptLatencyCycles);
         return true;
@@ -238,10 +242,10 @@ public sealed partial class Machine : IDisposable
         {
             case MachineEvent.Interrupt:
                 _isrPending = false;
-                int n = InterruptServiceRoutine.Drain(Device.Mmio, ref _records);
+                int n = InterruptServiceRoutine.Drain(Bus, ref _records);
                 InterruptBatches++;
                 DeliverInterrupts(_records.AsSpan(0, n));
-                if (InterruptServiceRoutine.LineAsserted(Device.Mmio))
+                if (InterruptServiceRoutine.LineAsserted(Bus))
                 {
                     _isrPending = true;
                     Enqueue(MachineEvent.Interrupt, Now + Options.InterruptLatencyCycles);
@@ -270,7 +274,7 @@ public sealed partial class Machine : IDisposable
         if (_direct!.Kicked) return true;
         for (int e = 0; e < Engines.Count; e++)
         {
-            uint s = Device.Mmio.Read32(EngineRegisters.At((EngineKind)e, EngineRegisters.Status));
+            uint s = _direct!.ReadRegister32(EngineRegisters.At((EngineKind)e, EngineRegisters.Status));
             // Loaded, runnable, not empty; a context stalled on WAIT with nothing to yield to is not busy (time jumps).
             if ((s & (EngineRegisters.StatusLoaded | EngineRegisters.StatusRunnable | EngineRegisters.StatusEmpty | EngineRegisters.StatusWaiting)) == (EngineRegisters.StatusLoaded | EngineRegisters.StatusRunnable)) return true;
         }

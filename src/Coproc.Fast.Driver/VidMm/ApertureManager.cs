@@ -25,9 +25,9 @@ public sealed class ApertureManager
         TableAddress = vidmm.AllocateTablePages(tablePages, localOnly: true);
         _pages = new BuddyAllocator(Entries);
         Window = new ApertureWindow(vidmm.Memory, TableAddress, Entries);
-        vidmm.Mmio.Write64(MmuRegisters.ApertureTable, TableAddress.Encoded);
-        vidmm.Mmio.Write32(MmuRegisters.ApertureEntries, (uint)Entries);
-        MmuRegisters.InvalidateAperture(vidmm.Mmio);
+        vidmm.Bus.WriteRegister(MmuRegisters.ApertureTable, TableAddress.Encoded);
+        vidmm.Bus.WriteRegister32(MmuRegisters.ApertureEntries, (uint)Entries);
+        MmuRegisters.InvalidateAperture(vidmm.Bus);
     }
 
     /// <summary>Aperture pages (entries of the aperture table).</summary>
@@ -74,7 +74,7 @@ public sealed class ApertureManager
                 var pte = PageTableEntry.Create(MemoryLocation.Local, pa.Offset, writable, type: CacheType.WriteCombined);
                 _vidmm.Memory.Write64(TableAddress.Add((first + i) * 8), pte.Raw);
             }
-        MmuRegisters.InvalidateAperture(_vidmm.Mmio);
+        MmuRegisters.InvalidateAperture(_vidmm.Bus);
         return runs.ToArray();
     }
 
@@ -83,7 +83,7 @@ public sealed class ApertureManager
     {
         foreach (var (first, pages) in runs)
             for (ulong i = 0; i < pages; i++) _vidmm.Memory.Write64(TableAddress.Add((first + i) * 8), 0);
-        MmuRegisters.InvalidateAperture(_vidmm.Mmio);
+        MmuRegisters.InvalidateAperture(_vidmm.Bus);
         foreach (var (first, pages) in runs) _pages.FreeRange(first, pages);
     }
 }

@@ -27,6 +27,6 @@ public sealed partial class GpuAddressSpace
             v += n << PageTableLayout.PageShift;
             left -= n;
         }
-        MmuRegisters.InvalidateRange(_vidmm.Mmio, Asid, va, pages);
+        MmuRegisters.InvalidateRange(_vidmm.Bus, Asid, va, pages);
     }
 }

@@ -206,7 +206,7 @@ public sealed partial class GpuAddressSpace
         if (deferred is null)
         {
             ClearLeaves(va, pages);
-            MmuRegisters.InvalidateRange(_vidmm.Mmio, Asid, va, pages);
+            MmuRegisters.InvalidateRange(_vidmm.Bus, Asid, va, pages);
         }
         else CollectClear(va, pages, deferred);
         ref var rec = ref _vidmm.Allocations.Get(m.Allocation);
@@ -228,7 +228,7 @@ public sealed partial class GpuAddressSpace
     {
         if (_destroyed) return;
         foreach (var va in _mappings.Keys.ToArray()) Unmap(va);
-        MmuRegisters.InvalidateRange(_vidmm.Mmio, Asid, 0, 0);
+        MmuRegisters.InvalidateRange(_vidmm.Bus, Asid, 0, 0);
         if (Format == PageTableFormat.Flat) _vidmm.FreeTablePages(_descriptor.Root, _flatTablePages);
         foreach (var t in _tables) _vidmm.FreeTablePages(t, 1);
         _tables.Clear();

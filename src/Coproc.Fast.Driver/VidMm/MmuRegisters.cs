@@ -1,4 +1,5 @@
 using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Driver.VidMm;
 
@@ -37,15 +38,20 @@ public static class MmuRegisters
     /// <summary>SYSTEM_SIZE (R64) in the device block.</summary>
     public const uint SystemSize = MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.SystemSize;
 
-    /// <summary>Invalidates GPU TLB entries of <paramref name="asid"/> for [va, va + pages·4 KiB) through MMIO.</summary>
-    public static void InvalidateRange(MmioRegisterFile mmio, ushort asid, ulong va, ulong pages)
+    /// <summary>Invalidates GPU TLB entries of <paramref name="asid"/> for [va, va + pages·4 KiB) through the device bus.</summary>
+    public static void InvalidateRange(IDeviceBus bus, ushort asid, ulong va, ulong pages)
     {
-        mmio.Write32(TlbInvalidateAsid, asid);
-        mmio.Write64(TlbInvalidateVa, va);
-        mmio.Write64(TlbInvalidatePages, pages);
-        mmio.Write32(TlbInvalidateCommand, CommandRange);
+        ArgumentNullException.ThrowIfNull(bus);
+        bus.WriteRegister32(TlbInvalidateAsid, asid);
+        bus.WriteRegister(TlbInvalidateVa, va);
+        bus.WriteRegister(TlbInvalidatePages, pages);
+        bus.WriteRegister32(TlbInvalidateCommand, CommandRange);
     }
 
-    /// <summary>Invalidates the aperture TLB through MMIO (after aperture PTEs change; seed 001 §12).</summary>
-    public static void InvalidateAperture(MmioRegisterFile mmio) => mmio.Write32(TlbInvalidateCommand, CommandAperture);
+    /// <summary>Invalidates the aperture TLB through the device bus (after aperture PTEs change; seed 001 §12).</summary>
+    public static void InvalidateAperture(IDeviceBus bus)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+        bus.WriteRegister32(TlbInvalidateCommand, CommandAperture);
+    }
 }

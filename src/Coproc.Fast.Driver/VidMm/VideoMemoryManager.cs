@@ -1,8 +1,8 @@
 using System.Numerics;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Memory;
-using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.Cpu;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Driver.VidMm;
 
@@ -10,7 +10,7 @@ namespace Coproc.Fast.Driver.VidMm;
 /// VidMm, the kernel-mode video memory manager (seed 001 §5.1, seed 002): segments and their allocators,
 /// typed allocation handles, per-process GPU virtual address spaces and CPU mappings of device memory
 /// through the aperture. It reaches the device only through the hardware interface: physical memory
-/// reads/writes (<see cref="DeviceMemory"/>) and registers (<see cref="MmioRegisterFile"/>).
+/// reads/writes (<see cref="DeviceMemory"/>) and registers, through the device bus (<see cref="IDeviceBus"/>).
 /// Not thread-safe: one kernel lock (the caller) serialises requests.
 /// </summary>
 public sealed partial class VideoMemoryManager
@@ -23,28 +23,28 @@ public sealed partial class VideoMemoryManager
     private readonly Stack<ushort> _freeAsids = new();
     private ushort _nextAsid = 1;
 
-    /// <summary>Creates VidMm over a device's memory and registers; segment and aperture sizes come from the device block registers.</summary>
-    public VideoMemoryManager(DeviceMemory memory, MmioRegisterFile mmio)
+    /// <summary>Creates VidMm over a device bus (memory and registers); segment and aperture sizes come from the device block registers.</summary>
+    public VideoMemoryManager(IDeviceBus bus)
     {
-        Memory = memory ?? throw new ArgumentNullException(nameof(memory));
-        Mmio = mmio ?? throw new ArgumentNullException(nameof(mmio));
-        Local = new MemorySegment(MemoryLocation.Local, mmio.Read64(MmuRegisters.LocalSize));
-        System = new MemorySegment(MemoryLocation.System, mmio.Read64(MmuRegisters.SystemSize));
-        Aperture = new ApertureManager(this, mmio.Read64(MmuRegisters.ApertureSize));
+        Bus = bus ?? throw new ArgumentNullException(nameof(bus));
+        Memory = bus.Memory;
+        Local = new MemorySegment(MemoryLocation.Local, bus.ReadRegister(MmuRegisters.LocalSize));
+        System = new MemorySegment(MemoryLocation.System, bus.ReadRegister(MmuRegisters.SystemSize));
+        Aperture = new ApertureManager(this, bus.ReadRegister(MmuRegisters.ApertureSize));
     }
 
-    /// <summary>Creates VidMm for a device, using only its hardware interface (memory and MMIO).</summary>
+    /// <summary>Creates VidMm for a device stepped on the caller's thread, over a <see cref="DirectDeviceBus"/>.</summary>
     public static VideoMemoryManager ForDevice(Coprocessor device)
     {
         ArgumentNullException.ThrowIfNull(device);
-        return new VideoMemoryManager(device.Memory, device.Mmio);
+        return new VideoMemoryManager(new DirectDeviceBus(device));
     }
 
     /// <summary>Physical memory (the "memory" part of the hardware interface).</summary>
     public DeviceMemory Memory { get; }
 
-    /// <summary>The register BAR.</summary>
-    public MmioRegisterFile Mmio { get; }
+    /// <summary>The device bus: VidMm's only way to the registers (MMU block: TLB invalidation, the aperture table).</summary>
+    public IDeviceBus Bus { get; }
 
     /// <summary>The local video memory segment.</summary>
     public MemorySegment Local { get; }

@@ -59,7 +59,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         notes.AddRange(run.Notes(preemption));
         var findings = run.FinishAudit(cycles);
         DisplayedFrame? frame = null;
-        try { frame = DisplayedFrame.Read(run.Machine.Device.Mmio, run.Machine.Device.Memory); }
+        try { frame = DisplayedFrame.Read(run.Machine.Bus); }
         catch (FrameCaptureException) { /* nothing was ever presented: no frame.png */ }
         return ScenarioReportBuilder.Build(scenario, seed, threaded ? RunMode.Threaded : RunMode.Deterministic, cycles, run.Observer, options.Trace, frame, notes)
             with { Stop = run.Stop, Warnings = findings.Select(f => f.Message).ToArray(), Model = model };

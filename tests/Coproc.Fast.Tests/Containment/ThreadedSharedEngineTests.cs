@@ -118,7 +118,7 @@ public sealed class ThreadedSharedEngineTests
             var save = vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
             machine.Device.Memory.GetSpan(vidmm.PhysicalAddressOf(descriptor, 0), 4096).Clear();
             machine.Device.Memory.GetSpan(vidmm.PhysicalAddressOf(save, 0), 4096).Clear();
-            var registrar = new UserQueueRegistrar(machine.Device, machine.Gate);
+            var registrar = new UserQueueRegistrar(machine.Bus, machine.Gate);
             var registration = registrar.Register(7, new UserQueueRegistrationRequest
             {
                 ContextId = 0x107, Engine = EngineKind.Render, Priority = 0, TimeSliceCycles = 2_000,

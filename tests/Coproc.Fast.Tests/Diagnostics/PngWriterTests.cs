@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Coproc.Fast.Device.Core;
@@ -101,13 +102,13 @@ public class PngWriterTests
         var surface = PhysicalAddress.Local(0x10000);
         var pixels = device.Memory.GetSpan(surface, 4 * 4 * 2);
         for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)i;
-        Assert.Throws<FrameCaptureException>(() => DisplayedFrame.Read(device.Mmio, device.Memory));
+        Assert.Throws<FrameCaptureException>(() => DisplayedFrame.Read(new DirectDeviceBus(device)));
 
         device.Mmio.Write32(MmioMap.DisplayBase + 0x28, 4);
         device.Mmio.Write32(MmioMap.DisplayBase + 0x2C, 2);
         device.Mmio.Write32(MmioMap.DisplayBase + 0x30, 16);
         device.Mmio.Write64(MmioMap.DisplayBase + 0x38, surface.Encoded);
-        var frame = DisplayedFrame.Read(device.Mmio, device.Memory);
+        var frame = DisplayedFrame.Read(new DirectDeviceBus(device));
 
         Assert.That((frame.Width, frame.Height, frame.PitchBytes), Is.EqualTo((4, 2, 16)));
         Assert.That(frame.Bgra, Is.EqualTo(pixels.ToArray()));

@@ -26,7 +26,7 @@ public sealed class FlipTests
         Assert.That((h.Display.StatusOf(h.Context, f1), h.Display.StatusOf(h.Context, f2)), Is.EqualTo((FlipStatus.Dropped, FlipStatus.Presented)));
         Assert.That((h.Chain.Presented, h.Chain.Dropped), Is.EqualTo((1L, 1L)));
         Assert.That(h.Notices.Select(n => (n.FlipId, n.Status)), Is.EqualTo(new[] { (f1, FlipStatus.Dropped), (f2, FlipStatus.Presented) }));
-        var frame = DisplayedFrame.Read(h.Machine.Device.Mmio, h.Machine.Device.Memory);
+        var frame = DisplayedFrame.Read(h.Machine.Bus);
         Assert.That(BitConverter.ToUInt32(frame.Bgra, 0), Is.EqualTo(0xFF333333u), "the displayed frame is surface 2's pixels");
     }
 

@@ -35,7 +35,7 @@ public sealed class PrimarySurfaceTests
         Assert.That(h.Surfaces.Select(s => h.Machine.VidMm.LocationOf(s)), Is.All.EqualTo(MemoryLocation.Local));
         Assert.That(h.Surfaces.Select(s => (h.Machine.VidMm.FlagsOf(s) & AllocationFlags.PrimarySurface) != 0), Is.All.True);
         Assert.That(h.Display.StatusOf(h.Context, flip), Is.EqualTo(FlipStatus.Presented));
-        var frame = DisplayedFrame.Read(h.Machine.Device.Mmio, h.Machine.Device.Memory);
+        var frame = DisplayedFrame.Read(h.Machine.Bus);
         Assert.That(frame.Surface, Is.EqualTo(before[1]));
         Assert.That(BitConverter.ToUInt32(frame.Bgra, frame.Bgra.Length - 4), Is.EqualTo(0xFF222222u), "its pixels intact");
     }
@@ -56,7 +56,7 @@ public sealed class PrimarySurfaceTests
 
         Assert.That(h.Display.StatusOf(game, flip), Is.EqualTo(FlipStatus.Presented));
         Assert.That((chain.Presented, game.Completed), Is.EqualTo((1L, 2L)));
-        var frame = DisplayedFrame.Read(h.Machine.Device.Mmio, h.Machine.Device.Memory);
+        var frame = DisplayedFrame.Read(h.Machine.Bus);
         Assert.That(BitConverter.ToUInt32(frame.Bgra, 0), Is.EqualTo(0xFF0000FFu), "drawn pixel");
         Assert.That(BitConverter.ToUInt32(frame.Bgra, 4 * 20), Is.EqualTo(0xFF333333u), "outside the rectangle");
         Assert.That(game.StatusOf(1), Is.EqualTo(SubmissionStatus.Completed));

@@ -27,7 +27,7 @@ public sealed class ReadmePresentExampleTests
         m.RunUntilIdle();
 
         Assert.That(m.Display.StatusOf(ctx, flip), Is.EqualTo(FlipStatus.Presented));
-        var frame = DisplayedFrame.Read(m.Device.Mmio, m.Device.Memory);
+        var frame = DisplayedFrame.Read(m.Bus);
         Assert.That((frame.Width, frame.Height, BitConverter.ToUInt32(frame.Bgra, 320 * 4 * 100)), Is.EqualTo((320, 200, 0xFF2060A0u)));
     }
 }

@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Device.Engines;
@@ -276,10 +277,9 @@ public class EngineExecutionTests
     public void KernelRunList_GoesFirst_UserQueuesRunWhenEveryEntryIsEmpty_AndLeaveNoHistoryRecords()
     {
         using var rig = new EngineQueueRig();
-        var history = Coproc.Fast.Driver.VidSch.RunLists.HistoryBufferReader.Enable(rig.Device.Mmio, rig.Device.Memory,
-            PhysicalAddress.System(0x10000), 4096);
-        var submitter = new Coproc.Fast.Driver.VidSch.RunLists.RunListSubmitter(rig.Device.Mmio, rig.Device.Memory, EngineKind.Render,
-            rig.Machine.AllocLocal(4096));
+        var bus = new DirectDeviceBus(rig.Device);
+        var history = Coproc.Fast.Driver.VidSch.RunLists.HistoryBufferReader.Enable(bus, PhysicalAddress.System(0x10000), 4096);
+        var submitter = new Coproc.Fast.Driver.VidSch.RunLists.RunListSubmitter(bus, EngineKind.Render, rig.Machine.AllocLocal(4096));
         var kspace = rig.Machine.NewAddressSpace();
         var kernel = rig.Machine.NewContext(kspace, 100);
         ulong src = kspace.Alloc(128 << 10), dst = kspace.Alloc(128 << 10), klog = kspace.Alloc(4096);

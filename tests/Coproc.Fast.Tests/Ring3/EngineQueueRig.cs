@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Device.Engines;
@@ -23,7 +24,7 @@ internal sealed class EngineQueueRig : IDisposable
             LocalMemoryBytes = 16UL << 20, SystemMemoryBytes = 2UL << 20, VsyncPeriodCycles = 0, HardwareSlotsPerEngine = slotsPerEngine,
         });
         Gate = new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None });
-        Registrar = new UserQueueRegistrar(Device, Gate);
+        Registrar = new UserQueueRegistrar(new DirectDeviceBus(Device), Gate);
     }
 
     public EngineTestMachine Machine { get; }

@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
@@ -28,7 +29,7 @@ internal sealed unsafe class Ring3Harness : IDisposable
             UserQueuesOnEngines = false, // these tests drive the scheduling core alone with the stand-in consumer below
         });
         Gate = new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None });
-        Registrar = new UserQueueRegistrar(Device, Gate);
+        Registrar = new UserQueueRegistrar(new DirectDeviceBus(Device), Gate);
     }
 
     public Coprocessor Device { get; }

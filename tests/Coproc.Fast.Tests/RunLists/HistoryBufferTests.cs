@@ -143,17 +143,17 @@ public class HistoryBufferTests
     public void HistoryBufferConfiguration_RejectsBadPlacement_AndModeChangesWhileAListIsHeld()
     {
         using var rig = new RunListRig(history: false);
-        var mmio = rig.Device.Mmio;
-        Assert.That(() => HistoryBufferReader.Enable(mmio, rig.Device.Memory, PhysicalAddress.System(0x10800), 4096),
+        var bus = rig.Bus;
+        Assert.That(() => HistoryBufferReader.Enable(bus, PhysicalAddress.System(0x10800), 4096),
             Throws.TypeOf<RunListConfigurationException>().With.Property("Status").EqualTo(RunListConfigStatus.BadHistoryBase));
-        Assert.That(() => HistoryBufferReader.Enable(mmio, rig.Device.Memory, PhysicalAddress.Local(0x10000), 4096),
+        Assert.That(() => HistoryBufferReader.Enable(bus, PhysicalAddress.Local(0x10000), 4096),
             Throws.TypeOf<RunListConfigurationException>().With.Property("Status").EqualTo(RunListConfigStatus.BadHistoryBase));
-        Assert.That(() => HistoryBufferReader.Enable(mmio, rig.Device.Memory, PhysicalAddress.System(0x10000), 100),
+        Assert.That(() => HistoryBufferReader.Enable(bus, PhysicalAddress.System(0x10000), 100),
             Throws.TypeOf<RunListConfigurationException>().With.Property("Status").EqualTo(RunListConfigStatus.BadHistorySize));
         Assert.That(rig.Device.RunLists.Mode, Is.EqualTo(RunListMode.TwoElement), "nothing changed");
 
         rig.Submitter.Submit(rig.List(1));
-        Assert.That(() => HistoryBufferReader.Enable(mmio, rig.Device.Memory, RunListRig.HistoryBase, 4096),
+        Assert.That(() => HistoryBufferReader.Enable(bus, RunListRig.HistoryBase, 4096),
             Throws.TypeOf<RunListConfigurationException>().With.Property("Status").EqualTo(RunListConfigStatus.Busy));
     }
 

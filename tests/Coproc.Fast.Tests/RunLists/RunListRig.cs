@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Interrupts;
@@ -26,11 +27,13 @@ internal sealed class RunListRig : IDisposable
     {
         Machine = new EngineTestMachine();
         Engine = engine;
-        Submitter = new RunListSubmitter(Device.Mmio, Device.Memory, engine, Machine.AllocLocal(4096));
-        if (history) History = HistoryBufferReader.Enable(Device.Mmio, Device.Memory, HistoryBase, historyBytes);
+        Submitter = new RunListSubmitter(Bus, engine, Machine.AllocLocal(4096));
+        if (history) History = HistoryBufferReader.Enable(Bus, HistoryBase, historyBytes);
     }
 
     public EngineTestMachine Machine { get; }
+    public DirectDeviceBus Bus => _bus ??= new DirectDeviceBus(Device);
+    private DirectDeviceBus? _bus;
     public Coproc.Fast.Device.Core.Coprocessor Device => Machine.Device;
     public EngineKind Engine { get; }
     public RunListSubmitter Submitter { get; }

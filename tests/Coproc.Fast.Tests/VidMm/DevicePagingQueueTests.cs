@@ -116,7 +116,7 @@ public class DevicePagingQueueTests
     public void GpuWait_ContextWaitsOnThePagingFence_AndTouchesTheRangeOnlyAfterTheMap()
     {
         using var rig = new ResidencyRig();
-        var hold = new HeldScheduler(new IdleEngineContextSwitch(rig.Device.Mmio));
+        var hold = new HeldScheduler(new IdleEngineContextSwitch(rig.Vm.Bus));
         var q = new DevicePagingQueue(rig.Rm, hold);
         var space = rig.Vm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
         ulong fenceVa = q.MapPagingFence(space);
@@ -151,7 +151,7 @@ public class DevicePagingQueueTests
     {
         // Given a map queued on the paging queue (held: the paging context has not run yet) ...
         using var rig = new ResidencyRig();
-        var hold = new HeldScheduler(new IdleEngineContextSwitch(rig.Device.Mmio));
+        var hold = new HeldScheduler(new IdleEngineContextSwitch(rig.Vm.Bus));
         var q = new DevicePagingQueue(rig.Rm, hold);
         var space = rig.Vm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
         ulong fenceVa = q.MapPagingFence(space);
@@ -164,7 +164,7 @@ public class DevicePagingQueueTests
         // ... and a process's ring-3 user queue (descriptor, ring, the kernel's save area) on the render engine.
         var mem = rig.Vm.Allocate(3 * 4096, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
         rig.Bytes(mem).Clear();
-        var registrar = new UserQueueRegistrar(rig.Device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
+        var registrar = new UserQueueRegistrar(rig.Vm.Bus, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
         var reg = registrar.Register(5, new UserQueueRegistrationRequest
         {
             ContextId = 9, Engine = EngineKind.Render, Priority = 0, TimeSliceCycles = 10_000,

@@ -1,7 +1,9 @@
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.Cpu;
+using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Tests.VidMm;
 
@@ -32,6 +34,19 @@ public class MmuRegisterProgrammingTests
         public bool TryWrite(uint offset, int width, ulong value) { Writes.Add((offset, value)); return true; }
     }
 
+    // A bus over the bare register file (no device behind it): VidMm's register accesses arrive exactly as written.
+    private sealed class RegisterFileBus(MmioRegisterFile registers, DeviceMemory memory) : IDeviceBus
+    {
+        public DeviceMemory Memory => memory;
+        public DoorbellAperture Doorbells => throw new NotSupportedException("no doorbell BAR on this bus");
+        public ulong Cycle => 0;
+        public uint ReadRegister32(uint offset) => registers.Read32(offset);
+        public ulong ReadRegister(uint offset) => registers.Read64(offset);
+        public void WriteRegister(uint offset, ulong value) => registers.Write64(offset, value);
+        public void WriteRegister32(uint offset, uint value) => registers.Write32(offset, value);
+        public void Kick() { }
+    }
+
     private static (VideoMemoryManager, RecordingMmuBlock, DeviceMemory) Create()
     {
         var mmio = new MmioRegisterFile();
@@ -39,7 +54,7 @@ public class MmuRegisterProgrammingTests
         var mmu = new RecordingMmuBlock();
         mmio.Attach(mmu);
         var memory = DeviceMemory.Allocate(4 << 20, 4 << 20);
-        return (new VideoMemoryManager(memory, mmio), mmu, memory);
+        return (new VideoMemoryManager(new RegisterFileBus(mmio, memory)), mmu, memory);
     }
 
     [Test]

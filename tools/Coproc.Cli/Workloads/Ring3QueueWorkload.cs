@@ -1,3 +1,4 @@
+using Coproc.Fast.Driver;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
@@ -24,7 +25,7 @@ internal sealed class Ring3QueueWorkload : IDisposable
     public Ring3QueueWorkload(bool startDeviceThread = true)
     {
         _device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 2UL << 20, SystemMemoryBytes = 4UL << 20, ApertureBytes = 1UL << 20 });
-        var registrar = new UserQueueRegistrar(_device, new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
+        var registrar = new UserQueueRegistrar(new DirectDeviceBus(_device), new Ring0Gate(new Ring0GateOptions { Policy = Ring0GatePolicy.None }));
         // The queue's execution context: a save area and an (empty) address space in local memory; NOPs touch no VA.
         var execution = new UserQueueExecution(PhysicalAddress.Local(0x2000),
             AddressSpaceDescriptor.MultiLevel(PhysicalAddress.Local(0x1000), asid: 1, faultOnInvalid: true));

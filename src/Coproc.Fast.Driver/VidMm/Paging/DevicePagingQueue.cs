@@ -53,7 +53,7 @@ public sealed class DevicePagingQueue
         _isReached = Fence.IsSignaled;
         Context = new KernelContext(_vidmm, residency.KernelView, ContextId, ringBytes);
         _arena = new PagingBufferArena(_vidmm, arenaBytes);
-        _scheduler = scheduler ?? new IdleEngineContextSwitch(_vidmm.Mmio);
+        _scheduler = scheduler ?? new IdleEngineContextSwitch(_vidmm.Bus);
     }
 
     /// <summary>The device paging fence (the <c>GetDevicePagingFenceObject</c> of seed 004).</summary>

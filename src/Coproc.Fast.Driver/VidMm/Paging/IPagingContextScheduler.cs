@@ -1,6 +1,6 @@
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
-using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Driver.VidMm.Paging;
 
@@ -20,15 +20,15 @@ public interface IPagingContextScheduler
 }
 
 /// <summary>
-/// Default <see cref="IPagingContextScheduler"/>: through MMIO only (native-layout.md §10.1) — nothing to do when the
+/// Default <see cref="IPagingContextScheduler"/>: through registers only, on the device bus (native-layout.md §10.1) — nothing to do when the
 /// engine already has the context loaded (a loaded empty context resumes when its WritePtr moves); CONTEXT_SWITCH to
 /// it when the engine is idle; otherwise NEXT_CONTEXT when that register is free, so the engine switches when its
 /// current context runs empty. Returns false (the caller retries with <see cref="DevicePagingQueue.Kick"/>) when the
 /// engine is busy and NEXT_CONTEXT is taken by someone else.
 /// </summary>
-public sealed class IdleEngineContextSwitch(MmioRegisterFile mmio, EngineKind engine = EngineKind.Copy) : IPagingContextScheduler
+public sealed class IdleEngineContextSwitch(IDeviceBus bus, EngineKind engine = EngineKind.Copy) : IPagingContextScheduler
 {
-    private readonly MmioRegisterFile _mmio = mmio ?? throw new ArgumentNullException(nameof(mmio));
+    private readonly IDeviceBus _bus = bus ?? throw new ArgumentNullException(nameof(bus));
     // native-layout.md §10.1: the engine's CONTEXT_SWITCH, CURRENT_CONTEXT and NEXT_CONTEXT registers.
     private readonly uint _contextSwitch = EngineRegisters.At(engine, EngineRegisters.ContextSwitch);
     private readonly uint _currentContext = EngineRegisters.At(engine, EngineRegisters.CurrentContext);
@@ -40,17 +40,17 @@ public sealed class IdleEngineContextSwitch(MmioRegisterFile mmio, EngineKind en
     /// <inheritdoc />
     public bool RequestRun(PhysicalAddress saveArea)
     {
-        ulong current = _mmio.Read64(_currentContext);
+        ulong current = _bus.ReadRegister(_currentContext);
         if (current == saveArea.Encoded) return true;
         if (current == 0)
         {
-            _mmio.Write64(_contextSwitch, saveArea.Encoded);
+            _bus.WriteRegister(_contextSwitch, saveArea.Encoded);
             return true;
         }
-        ulong next = _mmio.Read64(_nextContext);
+        ulong next = _bus.ReadRegister(_nextContext);
         if (next == saveArea.Encoded) return true;
         if (next != 0) return false;
-        _mmio.Write64(_nextContext, saveArea.Encoded);
+        _bus.WriteRegister(_nextContext, saveArea.Encoded);
         return true;
     }
 }

@@ -13,19 +13,19 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 // and counts the loss — the buffer must be ≥ 2 × the run-list length so this cannot happen between two interrupts.
 /// <summary>
 /// Reads the device's context-switch history buffer between its read pointer and the hardware write pointer
-/// (native-layout.md §10.6). Talks to the device only through MMIO and memory. Not thread-safe (the scheduler's
+/// (native-layout.md §10.6). Talks to the device only through the device bus (registers and memory). Not thread-safe (the scheduler's
 /// interrupt handler owns it).
 /// </summary>
 public sealed class HistoryBufferReader
 {
-    private readonly MmioRegisterFile _mmio;
+    private readonly IDeviceBus _bus;
     private readonly DeviceMemory _memory;
     private readonly PhysicalAddress _base;
 
-    private HistoryBufferReader(MmioRegisterFile mmio, DeviceMemory memory, PhysicalAddress buffer, int capacity)
+    private HistoryBufferReader(IDeviceBus bus, PhysicalAddress buffer, int capacity)
     {
-        _mmio = mmio;
-        _memory = memory;
+        _bus = bus;
+        _memory = bus.Memory;
         _base = buffer;
         Capacity = capacity;
     }
@@ -35,26 +35,25 @@ public sealed class HistoryBufferReader
     /// The buffer must be in system memory, 4 KiB aligned, a multiple of 64 bytes, and no engine may hold a run list.
     /// </summary>
     /// <exception cref="RunListConfigurationException">The device refused (status says why); nothing changed.</exception>
-    public static HistoryBufferReader Enable(MmioRegisterFile mmio, DeviceMemory memory, PhysicalAddress buffer, uint bytes)
+    public static HistoryBufferReader Enable(IDeviceBus bus, PhysicalAddress buffer, uint bytes)
     {
-        ArgumentNullException.ThrowIfNull(mmio);
-        ArgumentNullException.ThrowIfNull(memory);
-        mmio.Write64(MmioMap.RunListBase + RunListRegisters.HistoryBase, buffer.Encoded);
-        mmio.Write32(MmioMap.RunListBase + RunListRegisters.HistorySize, bytes);
-        mmio.Write32(MmioMap.RunListBase + RunListRegisters.Mode, (uint)RunListMode.History);
-        var status = (RunListConfigStatus)mmio.Read32(MmioMap.RunListBase + RunListRegisters.ConfigStatus);
+        ArgumentNullException.ThrowIfNull(bus);
+        bus.WriteRegister(MmioMap.RunListBase + RunListRegisters.HistoryBase, buffer.Encoded);
+        bus.WriteRegister32(MmioMap.RunListBase + RunListRegisters.HistorySize, bytes);
+        bus.WriteRegister32(MmioMap.RunListBase + RunListRegisters.Mode, (uint)RunListMode.History);
+        var status = (RunListConfigStatus)bus.ReadRegister32(MmioMap.RunListBase + RunListRegisters.ConfigStatus);
         if (status != RunListConfigStatus.Ok) throw new RunListConfigurationException(status, $"history buffer {buffer} of {bytes} bytes");
-        int capacity = (int)mmio.Read32(MmioMap.RunListBase + RunListRegisters.HistoryCapacity);
-        return new HistoryBufferReader(mmio, memory, buffer, capacity);
+        int capacity = (int)bus.ReadRegister32(MmioMap.RunListBase + RunListRegisters.HistoryCapacity);
+        return new HistoryBufferReader(bus, buffer, capacity);
     }
 
     /// <summary>Switches the device to two-element run lists (seed 001 §6.4); the history buffer is no longer written.</summary>
     /// <exception cref="RunListConfigurationException">An engine still holds a run list.</exception>
-    public static void UseTwoElementLists(MmioRegisterFile mmio)
+    public static void UseTwoElementLists(IDeviceBus bus)
     {
-        ArgumentNullException.ThrowIfNull(mmio);
-        mmio.Write32(MmioMap.RunListBase + RunListRegisters.Mode, (uint)RunListMode.TwoElement);
-        var status = (RunListConfigStatus)mmio.Read32(MmioMap.RunListBase + RunListRegisters.ConfigStatus);
+        ArgumentNullException.ThrowIfNull(bus);
+        bus.WriteRegister32(MmioMap.RunListBase + RunListRegisters.Mode, (uint)RunListMode.TwoElement);
+        var status = (RunListConfigStatus)bus.ReadRegister32(MmioMap.RunListBase + RunListRegisters.ConfigStatus);
         if (status != RunListConfigStatus.Ok) throw new RunListConfigurationException(status, "two-element mode");
     }
 
@@ -68,7 +67,7 @@ public sealed class HistoryBufferReader
     public long LostRecords { get; private set; }
 
     /// <summary>The device's write pointer, read now (HB_WRPTR).</summary>
-    public ulong WritePointer => _mmio.Read64(MmioMap.RunListBase + RunListRegisters.HistoryWritePtr);
+    public ulong WritePointer => _bus.ReadRegister(MmioMap.RunListBase + RunListRegisters.HistoryWritePtr);
 
     /// <summary>Records written and not yet read (capped at <see cref="Capacity"/>).</summary>
     public int Available => (int)Math.Min((ulong)Capacity, WritePointer - ReadPointer);

@@ -1,5 +1,4 @@
 using Coproc.Fast.Device.Memory;
-using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.RunLists;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Paging;
@@ -16,7 +15,6 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 /// </summary>
 public sealed partial class RunListScheduler
 {
-    private readonly MmioRegisterFile _mmio;
     private readonly IDeviceBus _bus;
     private readonly DeviceMemory _memory;
     private readonly Dictionary<ulong, VaContext> _bySaveArea = new();
@@ -45,7 +43,6 @@ public sealed partial class RunListScheduler
         Clock = () => _bus.Cycle;
         if (options.RunListLength is < 2 or > RunListRegisters.MaxEntriesValue)
             throw new ArgumentOutOfRangeException(nameof(options), options.RunListLength, "run-list length must be 2 … 16");
-        _mmio = vidmm.Mmio;
         _memory = vidmm.Memory;
         // Demand faulting: an evicted allocation's VA must fault, not reach its backing store (seed 001 §5.3 step 4).
         residency.InvalidateEvictedMappings = true;
@@ -59,10 +56,10 @@ public sealed partial class RunListScheduler
             var hb = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
             HistoryPa = vidmm.PhysicalAddressOf(hb, 0);
             uint records = (uint)Math.Max(2 * options.RunListLength, 16);
-            History = HistoryBufferReader.Enable(_mmio, _memory, HistoryPa, records * HistoryRecord.SizeInBytes);
+            History = HistoryBufferReader.Enable(_bus, HistoryPa, records * HistoryRecord.SizeInBytes);
         }
-        else HistoryBufferReader.UseTwoElementLists(_mmio);
-        RunLists = new RunListSubmitter(_mmio, _memory, options.Engine, vidmm.PhysicalAddressOf(listArray, 0));
+        else HistoryBufferReader.UseTwoElementLists(_bus);
+        RunLists = new RunListSubmitter(_bus, options.Engine, vidmm.PhysicalAddressOf(listArray, 0));
     }
 
     /// <summary>Configuration.</summary>

@@ -17,12 +17,12 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 // array the device reads lives in kernel memory given at construction; the device latches it at RL_SUBMIT, so it is
 // reused for every submission.
 /// <summary>
-/// Submits hardware run lists for one engine through MMIO (RL_BASE, RL_COUNT, RL_SUBMIT) and tracks the current and
+/// Submits hardware run lists for one engine through the device bus (RL_BASE, RL_COUNT, RL_SUBMIT) and tracks the current and
 /// pending lists (native-layout.md §10.5). Not thread-safe: the scheduler calls it under its own lock.
 /// </summary>
 public sealed class RunListSubmitter
 {
-    private readonly MmioRegisterFile _mmio;
+    private readonly IDeviceBus _bus;
     private readonly DeviceMemory _memory;
     private readonly PhysicalAddress _array;
     private readonly uint _regs;
@@ -34,10 +34,10 @@ public sealed class RunListSubmitter
     /// Creates the submitter of <paramref name="engine"/>'s run lists; <paramref name="listArray"/> is kernel memory for
     /// <see cref="RunListRegisters.MaxEntriesValue"/> 64-bit entries (8-byte aligned), reused for every submission.
     /// </summary>
-    public RunListSubmitter(MmioRegisterFile mmio, DeviceMemory memory, EngineKind engine, PhysicalAddress listArray)
+    public RunListSubmitter(IDeviceBus bus, EngineKind engine, PhysicalAddress listArray)
     {
-        _mmio = mmio ?? throw new ArgumentNullException(nameof(mmio));
-        _memory = memory ?? throw new ArgumentNullException(nameof(memory));
+        _bus = bus ?? throw new ArgumentNullException(nameof(bus));
+        var memory = _memory = bus.Memory;
         if ((listArray.Offset & 7) != 0 || !memory.Contains(listArray, RunListRegisters.MaxEntriesValue * 8UL))
             throw new ArgumentException($"run-list array {listArray} must be 8-byte aligned with room for {RunListRegisters.MaxEntriesValue} entries", nameof(listArray));
         Engine = engine;
@@ -49,7 +49,7 @@ public sealed class RunListSubmitter
     public EngineKind Engine { get; }
 
     /// <summary>The device's run-list mode (RL_MODE).</summary>
-    public RunListMode Mode => (RunListMode)_mmio.Read32(MmioMap.RunListBase + RunListRegisters.Mode);
+    public RunListMode Mode => (RunListMode)_bus.ReadRegister32(MmioMap.RunListBase + RunListRegisters.Mode);
 
     /// <summary>The current run list: what the scheduler may assume the engine runs.</summary>
     public ReadOnlySpan<ulong> Current => _current.AsSpan(0, _currentCount);
@@ -70,14 +70,14 @@ public sealed class RunListSubmitter
     public long RefusedWhilePending { get; private set; }
 
     /// <summary>Save area of the context the engine runs now (CURRENT_CONTEXT; seed 001 §6.4 need 3), 0 when idle.</summary>
-    public ulong RunningContext => _mmio.Read64(EngineRegisters.At(Engine, EngineRegisters.CurrentContext));
+    public ulong RunningContext => _bus.ReadRegister(EngineRegisters.At(Engine, EngineRegisters.CurrentContext));
 
     /// <summary>Index of the running entry in the device's current list, -1 when none (RL_STATE bits 0..7).</summary>
     public int RunningIndex
     {
         get
         {
-            uint s = _mmio.Read32(_regs + RunListRegisters.State) & RunListState.RunningIndexMask;
+            uint s = _bus.ReadRegister32(_regs + RunListRegisters.State) & RunListState.RunningIndexMask;
             return s == RunListState.RunningIndexMask ? -1 : (int)s;
         }
     }
@@ -97,14 +97,14 @@ public sealed class RunListSubmitter
         if (Mode == RunListMode.TwoElement) TwoElementRunListRules.Validate(Current, saveAreas);
         if (saveAreas.Length is < 1 or > RunListRegisters.MaxEntriesValue) return RunListSubmitStatus.BadCount;
         saveAreas.CopyTo(MemoryMarshal.Cast<byte, ulong>(_memory.GetSpan(_array, saveAreas.Length * 8)));
-        _mmio.Write64(_regs + RunListRegisters.ListBase, _array.Encoded);
-        _mmio.Write32(_regs + RunListRegisters.ListCount, (uint)saveAreas.Length);
-        _mmio.Write32(_regs + RunListRegisters.Submit, 1);
-        var status = (RunListSubmitStatus)_mmio.Read32(_regs + RunListRegisters.Submit);
+        _bus.WriteRegister(_regs + RunListRegisters.ListBase, _array.Encoded);
+        _bus.WriteRegister32(_regs + RunListRegisters.ListCount, (uint)saveAreas.Length);
+        _bus.WriteRegister32(_regs + RunListRegisters.Submit, 1);
+        var status = (RunListSubmitStatus)_bus.ReadRegister32(_regs + RunListRegisters.Submit);
         if (status != RunListSubmitStatus.Ok) return status;
         saveAreas.CopyTo(_pending);
         _pendingCount = saveAreas.Length;
-        PendingSerial = _mmio.Read32(_regs + RunListRegisters.Serial) >> 16;
+        PendingSerial = _bus.ReadRegister32(_regs + RunListRegisters.Serial) >> 16;
         return status;
     }
 
@@ -129,7 +129,7 @@ public sealed class RunListSubmitter
     public bool Refresh()
     {
         if (_pendingCount == 0) return false;
-        uint current = _mmio.Read32(_regs + RunListRegisters.Serial) & 0xFFFF;
+        uint current = _bus.ReadRegister32(_regs + RunListRegisters.Serial) & 0xFFFF;
         if (current != (PendingSerial & 0xFFFF)) return false;
         Array.Copy(_pending, _current, _pendingCount);
         _currentCount = _pendingCount;
