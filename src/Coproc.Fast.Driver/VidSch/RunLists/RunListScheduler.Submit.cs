@@ -113,7 +113,12 @@ public sealed partial class RunListScheduler
     public bool Poll()
     {
         if (Interlocked.Exchange(ref _workArrived, 0) == 0) return false;
-        lock (KernelLock) Reschedule();
+        lock (KernelLock)
+        {
+            // A kernel-path context's signal granted a wait of ours since the last interrupt batch (RunListScheduler.Sync.cs).
+            if (Volatile.Read(ref _heldBackReleased) != 0) DrainReleased();
+            Reschedule();
+        }
         return true;
     }
 
