@@ -200,4 +200,47 @@ public class AdvancedSyncObjectTests
         Assert.That(behind.IsComplete, Is.False);
         Assert.That(rig.Read32(log, 0), Is.Zero);
     }
+
+    [Test]
+    public void AContextThatStopsForGood_SignalsTheCompletionEventsOfItsUnfinishedBuffers_WhileANeighboursFiresOnCompletion()
+    {
+        // Given a context whose first buffer writes its own read-only DMA buffer (a protection fault stops it for good),
+        // a second buffer of it submitted with a CPU event, and a neighbour's buffer with one.
+        var (rig, p, log) = NewRig();
+        using var _ = rig;
+        var bad = rig.Scheduler.CreateContext(p);
+        var good = rig.Scheduler.CreateContext(p);
+        var evil = bad.Process.CreateDmaBuffer(64);
+        var w = evil.Writer();
+        w.WriteData(evil.Va, 0xBAD);
+        var faulting = rig.Scheduler.Submit(bad, evil, w.Written);
+        using var lost = new UserModeCompletionEvent();
+        using var fine = new UserModeCompletionEvent();
+        var never = Submit(rig, bad, (ref PacketWriter pw) => pw.WriteData(log.Va, 1), lost);
+        var works = Submit(rig, good, (ref PacketWriter pw) => pw.WriteData(log.Va + 4, 2), fine);
+
+        // When the machine runs, and a third buffer with an event is submitted to the stopped context afterwards.
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        using var late = new UserModeCompletionEvent();
+        var after = Submit(rig, bad, (ref PacketWriter pw) => pw.WriteData(log.Va, 3), late);
+
+        // Then no CPU waiter hangs: the stopped context's events are signalled and their tickets say the work failed;
+        // the neighbour's event fired once its buffer retired.
+        Assert.That(bad.State, Is.EqualTo(VaContextState.Error));
+        Assert.That((faulting.HasFailed, never.HasFailed, after.HasFailed), Is.EqualTo((true, true, true)));
+        Assert.That((lost.SignalCount, late.SignalCount), Is.EqualTo((1L, 1L)));
+        Assert.That(lost.SignaledAtFence, Is.LessThan(never.Fence), "signalled at the fence reached, short of the buffer's");
+        Assert.That(rig.Read32(log, 0), Is.Zero);
+        Assert.That(works.IsComplete && fine.SignalCount == 1 && fine.SignaledAtFence >= works.Fence, Is.True);
+        Assert.That(rig.Read32(log, 4), Is.EqualTo(2u));
+    }
+
+    private static VaTicket Submit(AdvancedRig rig, VaContext ctx, AdvancedRig.Emit emit, UserModeCompletionEvent done)
+    {
+        var buf = ctx.Process.CreateDmaBuffer(64);
+        var w = buf.Writer();
+        emit(ref w);
+        Assert.That(rig.Scheduler.TrySubmit(ctx, buf, w.Written, [], done, out var ticket), Is.True);
+        return ticket;
+    }
 }

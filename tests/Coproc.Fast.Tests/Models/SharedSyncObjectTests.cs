@@ -108,6 +108,32 @@ public class SharedSyncObjectTests
         }
     }
 
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    public void UserModeCompletionEvent_IsSignalledOnlyOnceTheBuffersTrailingFenceIsReadBack_NotWhenItIsWritten(SchedulingModel model)
+    {
+        // Given a long interrupt latency and a buffer submitted with a CPU event (seed 001 §10.4).
+        using var stage = SyncStage.For(model, interruptLatencyCycles: 100_000);
+        var c = stage.NewContext(1);
+        using var done = new UserModeCompletionEvent();
+        ulong trailing = stage.FillLogNotifying(c, 0x0D0E_0D0E, done);
+
+        // When the device has written the buffer's trailing fence: not yet signalled (the interrupt is not serviced).
+        Assert.That(stage.Machine.RunUntil(() => stage.FenceInMemory(c) >= trailing), Is.True);
+        ulong writtenBy = stage.Machine.Now;
+        Assert.That(done.IsSignaled, Is.False);
+
+        // Then the walk that reads it back signals the event once, with the buffer's work in memory.
+        Assert.That(stage.RunUntilIdle(), Is.True);
+        Assert.That(done.Wait(TimeSpan.FromSeconds(10)), Is.True);
+        Assert.That(done.SignalCount, Is.EqualTo(1));
+        Assert.That(done.SignaledAtFence, Is.GreaterThanOrEqualTo(trailing));
+        Assert.That(done.SignaledAtCycle, Is.GreaterThan(writtenBy));
+        Assert.That(stage.Read(1023), Is.EqualTo(0x0D0E_0D0Eu));
+        var note = stage.Log.Single(r => r.ContextId == stage.IdOf(c) && r.Kind == SchedulerEventKind.UserModeNotification);
+        Assert.That((note.Fence, note.Outcome), Is.EqualTo((trailing, SchedulerEventOutcome.Notified)));
+    }
+
     [TestCase(true)]
     [TestCase(false)]
     public void AMutexSharedAcrossProcesses_PassesBetweenAKernelPathContextAndARunListContext(bool kernelPathFirst)
@@ -198,14 +224,15 @@ public class SharedSyncObjectTests
     /// </summary>
     private abstract class SyncStage : IDisposable
     {
-        protected SyncStage(SchedulingModel model)
+        protected SyncStage(SchedulingModel model, ulong interruptLatencyCycles)
         {
-            Machine = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device(), InterruptLatencyCycles = 2_000 });
+            Machine = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device(), InterruptLatencyCycles = interruptLatencyCycles });
             foreach (var s in Machine.Schedulers)
                 if (s is not null) s.EventHistoryLog = Log;
         }
 
-        public static SyncStage For(SchedulingModel model) => model == SchedulingModel.Basic ? new BasicStage() : new AdvancedStage();
+        public static SyncStage For(SchedulingModel model, ulong interruptLatencyCycles = 2_000) =>
+            model == SchedulingModel.Basic ? new BasicStage(interruptLatencyCycles) : new AdvancedStage(interruptLatencyCycles);
 
         public Machine Machine { get; }
         public List<SchedulerEventRecord> Log { get; } = new();
@@ -218,6 +245,9 @@ public class SharedSyncObjectTests
         public abstract void Copy(object context, int fromSlot, int toSlot);
         public abstract ContextSyncInfo Info(object context);
         public abstract ulong FenceOfLastWrite(object context);
+        /// <summary>Fills the whole log with <paramref name="pattern"/>, signalling <paramref name="done"/>; returns the buffer's trailing fence.</summary>
+        public abstract ulong FillLogNotifying(object context, uint pattern, UserModeCompletionEvent done);
+        public abstract ulong FenceInMemory(object context);
         public SyncObjectState Query(uint handle) => Machine.Scheduler.QuerySynchronizationObject(handle);
         public bool RunUntilIdle() => Machine.RunUntilIdle();
         public uint Read(int slot) => MemoryMarshal.Read<uint>(ModelWorkload.Read(Machine, LogAllocation, 4096).AsSpan(slot * 4));
@@ -229,7 +259,7 @@ public class SharedSyncObjectTests
     {
         private readonly AllocationHandle _log;
 
-        public BasicStage() : base(SchedulingModel.Basic)
+        public BasicStage(ulong interruptLatencyCycles) : base(SchedulingModel.Basic, interruptLatencyCycles)
         {
             _log = Machine.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
             lock (Machine.Scheduler.KernelLock) Machine.VidMm.Memory.GetSpan(Machine.VidMm.PhysicalAddressOf(_log, 0), 4096).Clear();
@@ -270,6 +300,21 @@ public class SharedSyncObjectTests
             Log.Last(r => r.ContextId == IdOf(context) && r.Kind == SchedulerEventKind.DmaBufferEnd).Fence;
 
         private void Submit(VidSchContext c, Action<CommandBufferBuilder> build) => SubmitKernel(Machine, c, build);
+
+        public override ulong FillLogNotifying(object context, uint pattern, UserModeCompletionEvent done)
+        {
+            var c = (VidSchContext)context;
+            var sink = new Scheduling.CapturingSink();
+            var b = new CommandBufferBuilder(sink, capacityDwords: 256, capacityReferences: 16);
+            b.Fill(_log, 0, pattern, 4096);
+            b.Flush();
+            Machine.Kmd.Submit(c.ProcessId, c, sink.Commands, sink.References, done);
+            Assert.That(Machine.RunUntil(() => c.FenceIssued > 0), Is.True);
+            return c.FenceIssued; // one chunk: its trailing fence
+        }
+
+        public override ulong FenceInMemory(object context) =>
+            BitConverter.ToUInt64(Machine.VidMm.Memory.GetSpan(((VidSchContext)context).Fence, 8));
     }
 
     private sealed class AdvancedStage : SyncStage
@@ -278,7 +323,7 @@ public class SharedSyncObjectTests
         private readonly Dictionary<uint, VaProcess> _processes = new();
         private readonly Dictionary<VaContext, ulong> _lastWrite = new();
 
-        public AdvancedStage() : base(SchedulingModel.Advanced)
+        public AdvancedStage(ulong interruptLatencyCycles) : base(SchedulingModel.Advanced, interruptLatencyCycles)
         {
             Machine.RunListScheduler.EventHistoryLog = Log;
             _log = Machine.Kmd.Allocate(0, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
@@ -323,6 +368,18 @@ public class SharedSyncObjectTests
         public override ContextSyncInfo Info(object context) => Machine.RunListScheduler.QueryContextSync((VaContext)context);
 
         public override ulong FenceOfLastWrite(object context) => _lastWrite[(VaContext)context];
+
+        public override ulong FillLogNotifying(object context, uint pattern, UserModeCompletionEvent done)
+        {
+            var c = (VaContext)context;
+            var buf = c.Process.CreateDmaBuffer(64);
+            var w = buf.Writer();
+            w.Fill(LogVa(c), pattern, 4096);
+            Assert.That(Machine.RunListScheduler.TrySubmit(c, buf, w.Written, [], done, out var ticket), Is.True);
+            return ticket.Fence;
+        }
+
+        public override ulong FenceInMemory(object context) => ((VaContext)context).CompletedFence;
 
         public VaTicket Submit(VaContext ctx, Advanced.AdvancedRig.Emit emit)
         {

@@ -126,7 +126,6 @@ public sealed partial class RunListScheduler
     // Under KernelLock; the operation already counts as pending on its objects.
     private VaTicket AddSyncPoint(VaContext context, SyncOperation op)
     {
-        context.Sync ??= new VaSyncState(context, this);
         ulong fence;
         lock (context.RingLock)
         {
@@ -162,8 +161,36 @@ public sealed partial class RunListScheduler
     private void ProcessSyncEvents()
     {
         foreach (var c in _contexts)
-            if (c.State != VaContextState.Error && c.Sync is { } s) Objects.Walk(s, c.CompletedFence, this, Clock(), EventHistoryLog);
+        {
+            if (c.State == VaContextState.Error || c.Sync is not { } s) continue;
+            lock (c.RingLock) Objects.Walk(s, c.CompletedFence, this, Clock(), EventHistoryLog);
+        }
         DrainReleased();
+    }
+
+    // Under KernelLock, when a context stopped for good (Fail): its buffers will never run, so the CPU events of the
+    // ones not retired are signalled now — a CPU waiter never hangs (the ticket's HasFailed says which). The rest of
+    // its history (waits, signals) is never reached, as its fence never moves again.
+    private void FailCompletionEvents(VaContext ctx)
+    {
+        if (ctx.Sync is not { } s) return;
+        ulong done = ctx.CompletedFence, cycle = Clock();
+        lock (ctx.RingLock)
+        {
+            Objects.Walk(s, done, this, cycle, EventHistoryLog); // what did retire is processed in order first
+            for (int n = s.History.Count; n > 0; n--)
+            {
+                var e = s.History.Dequeue();
+                if (e.Kind == SchedulerEventKind.UserModeNotification) e.Event!.Signal(done, cycle);
+                else s.History.Enqueue(e);
+            }
+            for (int n = ctx.HeldBack.Count; n > 0; n--)
+            {
+                var h = ctx.HeldBack.Dequeue();
+                h.Completion?.Signal(done, cycle);
+                ctx.HeldBack.Enqueue(h with { Completion = null });
+            }
+        }
     }
 
     // Under KernelLock: moves released work into the rings (entries it inserts have fences the device has not reached

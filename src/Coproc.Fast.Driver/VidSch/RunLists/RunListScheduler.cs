@@ -208,6 +208,7 @@ public sealed partial class RunListScheduler
                 copyDwords = Options.KernelCopyBytes / 4;
             }
             var ctx = new VaContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords);
+            ctx.Sync = new VaSyncState(ctx, this); // its event history and its part in the machine's sync objects
             _contexts.Add(ctx);
             _byId.Add(id, ctx);
             _bySaveArea.Add(ctx.SaveArea, ctx);

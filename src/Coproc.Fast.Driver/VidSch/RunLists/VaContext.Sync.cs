@@ -4,11 +4,11 @@ using Coproc.Fast.Driver.VidSch.Sync;
 
 namespace Coproc.Fast.Driver.VidSch.RunLists;
 
-// One piece of a context's stream held back behind an ungranted wait (seed 001 §10.1): a user buffer, or a wait,
-// signal or reset (Operation). Its fence value was reserved when it was submitted, so tickets are final; the entries
-// reach the ring in order once the wait is granted.
+// One piece of a context's stream held back behind an ungranted wait (seed 001 §10.1): a user buffer (with the CPU
+// event to signal when it completes, §10.4), or a wait, signal or reset (Operation). Its fence value was reserved when
+// it was submitted, so tickets are final; the entries reach the ring in order once the wait is granted.
 internal readonly record struct HeldItem(UserDmaBuffer? Buffer, int Dwords, ResourceReference[]? Resources,
-    ulong PagingWait, SyncOperation? Operation, ulong Fence);
+    ulong PagingWait, SyncOperation? Operation, ulong Fence, UserModeCompletionEvent? Completion = null);
 
 /// <summary>
 /// A run-list context as the machine's synchronization objects see it (Sync/SyncParty.cs): a granted wait clears the
@@ -31,12 +31,14 @@ internal sealed class VaSyncState(VaContext context, RunListScheduler scheduler)
 
 // Synchronization-object plumbing of one context (seed 001 §10.1): a wait or a signal is a kernel FENCE + interrupt in
 // the ring after everything submitted before it; after a wait, later work is held back here (never written to the
-// ring) until the scheduler grants the objects. HeldBack, Blocked and the reserved fence are under RingLock;
-// Sync (the context's event history and its part in the objects' state, §11) is the scheduler's, under its KernelLock.
+// ring) until the scheduler grants the objects. HeldBack, Blocked and the reserved fence are under RingLock.
+// Sync (the context's event history and its part in the objects' state, §11) is the scheduler's, under its KernelLock —
+// except the history queue itself, which is appended to under RingLock when an entry gets its fence value (so it is in
+// fence order; a submitter may hold only RingLock) and walked under both locks.
 public sealed partial class VaContext
 {
     internal readonly Queue<HeldItem> HeldBack = new();
-    internal VaSyncState? Sync;
+    internal VaSyncState? Sync; // set by RunListScheduler.CreateContext
     internal bool Blocked;
     private ulong _reservedFence;
 
@@ -50,13 +52,23 @@ public sealed partial class VaContext
     private bool Holding => Blocked || HeldBack.Count != 0;
 
     // Under RingLock: holds a user buffer back when the stream is blocked; false = insert it normally.
-    private bool TryHold(UserDmaBuffer buffer, int dwords, ResourceReference[] resources, ulong waitPagingFence, out ulong fence)
+    private bool TryHold(UserDmaBuffer buffer, int dwords, ResourceReference[] resources, ulong waitPagingFence,
+        UserModeCompletionEvent? completion, out ulong fence)
     {
         fence = 0;
         if (!Holding) return false;
         fence = ReserveFence();
-        HeldBack.Enqueue(new HeldItem(buffer, dwords, resources, waitPagingFence, null, fence));
+        HeldBack.Enqueue(new HeldItem(buffer, dwords, resources, waitPagingFence, null, fence, completion));
         return true;
+    }
+
+    // Under RingLock, right after a user buffer entered the ring: seed 001 §10.4's user-mode notification takes the
+    // buffer's trailing scheduler FENCE (it already has an interrupt), so the CPU event is signalled when the walk reads
+    // that value back — never before the buffer retired.
+    private void RecordCompletion(ulong fence, UserModeCompletionEvent? completion)
+    {
+        if (completion is not null)
+            Sync!.History.Enqueue(new HistoryEvent { Kind = SchedulerEventKind.UserModeNotification, Fence = fence, SubmissionId = (long)fence, Event = completion });
     }
 
     private ulong ReserveFence() => _reservedFence = Math.Max(_reservedFence, _nextFence) + 1;
@@ -100,7 +112,8 @@ public sealed partial class VaContext
                 {
                     if (!InsertSyncPoint(op, option, out fence)) break;
                 }
-                else if (!TryInsertLocked(item.Buffer!, item.Dwords, item.Resources!, item.PagingWait, option, out fence)) break;
+                else if (TryInsertLocked(item.Buffer!, item.Dwords, item.Resources!, item.PagingWait, option, out fence)) RecordCompletion(fence, item.Completion);
+                else break;
                 if (fence != item.Fence) throw new InvalidOperationException($"{this}: held-back entry got fence {fence}, reserved {item.Fence}");
                 HeldBack.Dequeue();
                 moved = true;
