@@ -195,6 +195,53 @@ public class SharedSyncObjectTests
         Assert.That(release.Woken, Is.EqualTo(new[] { second }));
     }
 
+    [Test]
+    public void TwoSemaphores_PingPongBetweenARunListContextAndAKernelPathContext_InThreadedMode_OrderEveryRound()
+    {
+        // Given a threaded advanced-model machine: process 2's run-list context R fills a shared surface each round,
+        // process 1's kernel-path context K (compute) copies it away; "to R" (1 of 1) and "to K" (0 of 1) alternate them.
+        // Each back end's interrupts are handled on its own thread here, so a signal of one readies a waiter of the other
+        // from outside the waiter's own pass.
+        const int Rounds = 6, Bytes = 64 << 10;
+        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Advanced, Mode = MachineRunMode.Threaded, Device = ModelWorkload.Device() });
+        var rl = m.RunListScheduler;
+        var kernel = m.CreateContext(1, 0, EngineKind.Compute);
+        var vp = rl.CreateProcess(2, PageTableFormat.MultiLevel);
+        var runList = rl.CreateContext(vp);
+        uint toR = m.Kmd.CreateSynchronizationObject(1, SyncObjectKind.Semaphore, 1, 1);
+        uint toK = m.Kmd.CreateSynchronizationObject(1, SyncObjectKind.Semaphore, 0, 1);
+        m.Kmd.ShareSynchronizationObject(1, toR, 2);
+        m.Kmd.ShareSynchronizationObject(1, toK, 2);
+        var surface = m.Kmd.Allocate(1, Bytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var copies = m.Kmd.Allocate(1, Rounds * Bytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var shared = rl.MapPinnedAllocation(vp, surface, Bytes);
+        m.Start();
+
+        // When every round is queued up front from this thread.
+        for (int i = 0; i < Rounds; i++)
+        {
+            uint pattern = 0x0101_0101u * (uint)(i + 1);
+            rl.WaitOnSingleObject(runList, toR);
+            var buf = vp.CreateDmaBuffer(64);
+            var w = buf.Writer();
+            w.Fill(shared.Va, pattern, Bytes);
+            Assert.That(rl.Submit(runList, buf, w.Written, [], TimeSpan.FromSeconds(30), out _), Is.True);
+            rl.SignalObject(runList, toK);
+            m.Kmd.WaitOnSingleObject(1, kernel, toK);
+            int round = i;
+            SubmitKernel(m, kernel, cb => cb.Copy(surface, 0, copies, (ulong)round * Bytes, Bytes));
+            m.Kmd.SignalObject(1, kernel, toR);
+        }
+
+        // Then (bounded: the wait is a failure guard) every copy holds exactly its round's fill.
+        Assert.That(m.WaitUntilIdle(TimeSpan.FromSeconds(60)), Is.True);
+        Assert.That(m.RunListScheduler.IsIdle, Is.True);
+        var words = MemoryMarshal.Cast<byte, uint>(ModelWorkload.Read(m, copies, Rounds * Bytes));
+        for (int i = 0; i < Rounds; i++)
+            Assert.That(words.Slice(i * Bytes / 4, Bytes / 4).ToArray(), Is.All.EqualTo(0x0101_0101u * (uint)(i + 1)), $"round {i}");
+        Assert.That((m.Scheduler.QuerySynchronizationObject(toR).Count, m.Scheduler.QuerySynchronizationObject(toK).Count), Is.EqualTo((1, 0)));
+    }
+
     // Contexts X, W, Y of process 1; a mutex X has taken (its wait was reached) and an empty semaphore (0 of 1).
     private static (object X, object W, object Y, uint Mutex, uint Semaphore) MutexHeldAndEmptySemaphore(SyncStage stage)
     {

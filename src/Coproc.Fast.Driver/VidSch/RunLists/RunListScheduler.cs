@@ -120,7 +120,7 @@ public sealed partial class RunListScheduler
             {
                 if (PagingList.Count != 0 || _awaiting.Count != 0 || Paging.HasWork) return false;
                 foreach (var c in _contexts)
-                    if (c.State != VaContextState.Error && c.HasWork) return false;
+                    if (c.State != VaContextState.Error && (c.HasWork || c.HasReleasedWork)) return false;
                 return true;
             }
         }

@@ -48,6 +48,9 @@ public sealed partial class VaContext
     /// <summary>Entries (buffers, waits, signals) held back behind an ungranted wait.</summary>
     public int HeldBackCount { get { lock (RingLock) return HeldBack.Count; } }
 
+    // Held-back work whose wait was granted but which is not in the ring yet (the next pass moves it): not idle.
+    internal bool HasReleasedWork { get { lock (RingLock) return !Blocked && HeldBack.Count != 0; } }
+
     // Under RingLock: later work must queue behind a wait (or behind entries still waiting for ring space).
     private bool Holding => Blocked || HeldBack.Count != 0;
 
