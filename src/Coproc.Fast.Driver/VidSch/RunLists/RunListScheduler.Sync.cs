@@ -13,6 +13,7 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 public sealed partial class RunListScheduler
 {
     private SyncObjectTable? _ownObjects;
+    private int _heldBackReleased; // a wait was granted since the last drain (HeldBackReleased)
 
     // The machine's table through the kernel path (one lock, one set of objects); a back end without one keeps its own.
     private SyncObjectTable Objects => KernelPath?.SyncObjects ?? (_ownObjects ??= new SyncObjectTable());
@@ -153,8 +154,6 @@ public sealed partial class RunListScheduler
         Volatile.Write(ref _workArrived, 1);
         _bus.Kick();
     }
-
-    private int _heldBackReleased;
 
     // Under KernelLock, on every interrupt batch before rescheduling: walk each context's event history against its
     // scheduler fence (§11), in fence order, then move newly released work into rings.
