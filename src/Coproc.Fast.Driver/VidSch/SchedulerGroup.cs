@@ -36,11 +36,11 @@ internal sealed class SchedulerGroup
     public AllocationHandle PagingPage => _pagingPage;
 
 
-    /// <summary>Synchronization objects by handle: shared, so contexts of different engines synchronize (VidSchScheduler.Sync.cs).</summary>
-    public readonly Dictionary<uint, Sync.SyncObject> SyncObjects = new();
-
-    /// <summary>Last synchronization-object handle issued.</summary>
-    public uint NextSyncHandle;
+    /// <summary>
+    /// The machine's synchronization objects: shared, so contexts of different engines and back ends synchronize
+    /// (Sync/SyncObjectTable.cs).
+    /// </summary>
+    public readonly Sync.SyncObjectTable SyncObjects = new();
 
     /// <summary>Chunks retired by any member so far: a member with a deferred preparation retries when it moves.</summary>
     public long Retirements;

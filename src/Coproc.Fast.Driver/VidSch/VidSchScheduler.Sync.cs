@@ -14,10 +14,13 @@ namespace Coproc.Fast.Driver.VidSch;
 public sealed partial class VidSchScheduler
 {
     /// <summary>Most objects one <see cref="WaitOnMultipleObjects"/> may name.</summary>
-    public const int MaxWaitObjects = 64;
+    public const int MaxWaitObjects = SyncObjectTable.MaxWaitObjects;
 
-    // The object table lives in the SchedulerGroup: every engine's scheduler of the device sees the same objects.
-    private Dictionary<uint, SyncObject> _syncObjects => _group.SyncObjects;
+    /// <summary>
+    /// The machine's synchronization objects (SyncObjectTable.cs): in the SchedulerGroup, so every engine's scheduler —
+    /// and the run-list back end, which reaches it through its kernel path — sees the same objects.
+    /// </summary>
+    internal SyncObjectTable SyncObjects => _group.SyncObjects;
 
     /// <summary>The schedulers of the device's engines (this one included), which share the lock and the objects.</summary>
     internal IReadOnlyList<VidSchScheduler> GroupMembers => _group.Members;
@@ -31,29 +34,14 @@ public sealed partial class VidSchScheduler
     /// <exception cref="SyncObjectException">Unknown kind, or a semaphore with max &lt; 1 or initial outside 0…max.</exception>
     public uint CreateSynchronizationObject(uint processId, SyncObjectKind kind, int initialCount = 0, int maxCount = 1)
     {
-        if (kind is < SyncObjectKind.Mutex or > SyncObjectKind.NotificationEvent)
-            throw new SyncObjectException(SyncObjectError.InvalidArgument, 0, $"unknown object kind {(int)kind}");
-        if (kind == SyncObjectKind.Semaphore && (maxCount < 1 || initialCount < 0 || initialCount > maxCount))
-            throw new SyncObjectException(SyncObjectError.InvalidArgument, 0, $"semaphore count {initialCount} of {maxCount}: need 0 ≤ initial ≤ max, max ≥ 1");
-        lock (KernelLock)
-        {
-            uint handle = ++_group.NextSyncHandle;
-            var o = kind switch
-            {
-                SyncObjectKind.Mutex => new SyncObject(handle, processId, kind, 0, 1),
-                SyncObjectKind.Semaphore => new SyncObject(handle, processId, kind, initialCount, maxCount),
-                _ => new SyncObject(handle, processId, kind, initialCount != 0 ? 1 : 0, 1),
-            };
-            _syncObjects.Add(handle, o);
-            return handle;
-        }
+        lock (KernelLock) return SyncObjects.Create(processId, kind, initialCount, maxCount);
     }
 
     /// <summary>Lets <paramref name="otherProcessId"/> use an object of <paramref name="processId"/> (a shared object, Fig. 24).</summary>
     /// <exception cref="SyncObjectException">Unknown handle, or the caller may not use it.</exception>
     public void ShareSynchronizationObject(uint processId, uint handle, uint otherProcessId)
     {
-        lock (KernelLock) Lookup(processId, handle).Processes.Add(otherProcessId);
+        lock (KernelLock) SyncObjects.Share(processId, handle, otherProcessId);
     }
 
     /// <summary>DeleteSynchronizationObject (seed 001 §10.2).</summary>
@@ -61,14 +49,7 @@ public sealed partial class VidSchScheduler
     /// waits/signals naming it that the coprocessor has not reached yet); nothing is changed.</exception>
     public void DeleteSynchronizationObject(uint processId, uint handle)
     {
-        lock (KernelLock)
-        {
-            var o = Lookup(processId, handle);
-            if (o.Waiters.Count > 0 || o.PendingOperations > 0 || o.Owner is not null)
-                throw new SyncObjectException(SyncObjectError.InUse, handle,
-                    $"{o.Waiters.Count} waiter(s), {o.PendingOperations} pending operation(s), owner {(o.Owner is null ? "none" : o.Owner.Id.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
-            _syncObjects.Remove(handle);
-        }
+        lock (KernelLock) SyncObjects.Delete(processId, handle);
     }
 
     /// <summary>WaitOnSingleObject (seed 001 §10.2): see <see cref="WaitOnMultipleObjects"/>.</summary>
@@ -86,19 +67,10 @@ public sealed partial class VidSchScheduler
     /// duplicate handles; nothing is changed.</exception>
     public void WaitOnMultipleObjects(uint processId, VidSchContext context, ReadOnlySpan<uint> handles, bool waitAll)
     {
-        if (handles.Length is 0 or > MaxWaitObjects)
-            throw new SyncObjectException(SyncObjectError.InvalidArgument, 0, $"{handles.Length} objects: a wait names 1 … {MaxWaitObjects}");
         lock (KernelLock)
         {
             CheckContext(processId, context);
-            var objects = new SyncObject[handles.Length];
-            for (int i = 0; i < handles.Length; i++)
-            {
-                objects[i] = Lookup(processId, handles[i]);
-                for (int j = 0; j < i; j++)
-                    if (handles[j] == handles[i]) throw new SyncObjectException(SyncObjectError.InvalidArgument, handles[i], "named twice in one wait");
-            }
-            QueueOperation(context, new SyncOperation { Kind = SchedulerEventKind.WaitSync, Objects = objects, WaitAll = waitAll });
+            QueueOperation(context, SyncObjects.NewWait(processId, handles, waitAll));
         }
     }
 
@@ -123,11 +95,7 @@ public sealed partial class VidSchScheduler
     /// <exception cref="SyncObjectException">Unknown handle.</exception>
     public SyncObjectState QuerySynchronizationObject(uint handle)
     {
-        lock (KernelLock)
-        {
-            if (!_syncObjects.TryGetValue(handle, out var o)) throw new SyncObjectException(SyncObjectError.UnknownHandle, handle, "no such object");
-            return o.Snapshot();
-        }
+        lock (KernelLock) return SyncObjects.Query(handle);
     }
 
     /// <summary>A context's synchronization state: blocked behind a wait, on wait lists, work held back, faults.</summary>
@@ -140,8 +108,7 @@ public sealed partial class VidSchScheduler
             if (s is null) return ContextSyncInfo.None;
             int buffers = 0;
             foreach (var item in s.Held) if (item is DmaBuffer) buffers++;
-            return new ContextSyncInfo(s.BlockingWait is not null, s.Waiting is not null, buffers, s.Held.Count - buffers,
-                s.Unwritten.Count, s.History.Count, s.Owned.Count, s.LastFault, s.Faults, s.LastSatisfiedBy);
+            return s.Info(s.BlockingWait is not null, buffers, s.Held.Count - buffers, s.Unwritten.Count);
         }
     }
 
@@ -150,18 +117,8 @@ public sealed partial class VidSchScheduler
         lock (KernelLock)
         {
             CheckContext(processId, context);
-            var o = Lookup(processId, handle);
-            if (kind == SchedulerEventKind.ResetSync && o.Kind != SyncObjectKind.NotificationEvent)
-                throw new SyncObjectException(SyncObjectError.WrongKind, handle, $"only a notification event is reset; this is a {o.Kind}");
-            QueueOperation(context, new SyncOperation { Kind = kind, Objects = [o] });
+            QueueOperation(context, SyncObjects.NewSignal(processId, handle, reset: kind == SchedulerEventKind.ResetSync));
         }
-    }
-
-    private SyncObject Lookup(uint processId, uint handle)
-    {
-        if (!_syncObjects.TryGetValue(handle, out var o)) throw new SyncObjectException(SyncObjectError.UnknownHandle, handle, "no such object");
-        if (!o.Processes.Contains(processId)) throw new SyncObjectException(SyncObjectError.WrongProcess, handle, $"process {processId} may not use it");
-        return o;
     }
 
     private void CheckContext(uint processId, VidSchContext context)
@@ -173,14 +130,13 @@ public sealed partial class VidSchScheduler
 
     private VidSchContext? FindContextLocked(int id) => id < 0 ? null : ContextById((uint)id);
 
-    private static ContextSyncState SyncOf(VidSchContext ctx) => ctx.Sync ??= new ContextSyncState();
+    private static ContextSyncState SyncOf(VidSchContext ctx) => ctx.Sync ??= new ContextSyncState(ctx);
 
     /// <summary>Places a wait/signal in the context's stream: behind held-back work, or next for its ring.</summary>
     private void QueueOperation(VidSchContext ctx, SyncOperation op)
     {
         var s = SyncOf(ctx);
         op.AfterSubmission = ctx.Submitted;
-        foreach (var o in op.Objects) o.PendingOperations++;
         if (s.BlockingWait is not null) s.Held.Add(op); // §10.1: everything after an unsatisfied wait is held back
         else
         {
@@ -313,7 +269,6 @@ public sealed partial class VidSchScheduler
     {
         var s = SyncOf(ctx);
         s.BlockingWait = null;
-        s.Waiting = null;
         while (s.Held.Count > 0)
         {
             var item = s.Held[0];

@@ -236,7 +236,9 @@ internal sealed partial class ScenarioExecution : IDisposable
                 {
                     // The advanced model (docs/models.md): the process's own GPU VA space, demand-faulted allocations,
                     // user-built buffers on the run-list engine; the display owner flips its primaries through kernel commands.
-                    if (!vaProcesses.TryGetValue(process, out var vaProcess)) vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess());
+                    // The process's address space carries its kernel-path id (the one synchronization objects and Kmd know).
+                    if (!vaProcesses.TryGetValue(process, out var vaProcess))
+                        vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess(process.Id, Machine.RunListScheduler.Options.PageTables));
                     IReadOnlyList<(Driver.VidMm.AllocationHandle, ulong)>? primaries = null;
                     if (i == displayOwner)
                     {

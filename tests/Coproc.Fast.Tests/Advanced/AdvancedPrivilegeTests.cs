@@ -232,7 +232,7 @@ public class AdvancedPrivilegeTests
         uint head = ctx.CopyHead;
 
         var ex = Assert.Throws<LimitedBufferRejectedException>(() =>
-            ctx.TryInsert(buf, dwords, [], 0, PrivilegeEnforcement.KernelCopy, out _));
+            ctx.TryInsert(buf, dwords, [], 0, PrivilegeEnforcement.KernelCopy, completion: null, out _));
         Assert.That(ex!.Violation, Is.EqualTo(LimitedBufferViolation.PrivilegedPacket));
         Assert.That(ctx.Hw.WritePtr, Is.EqualTo(tail));
         Assert.That(ctx.CopyHead, Is.EqualTo(head));

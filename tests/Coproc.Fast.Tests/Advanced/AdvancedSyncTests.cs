@@ -6,8 +6,8 @@ namespace Coproc.Fast.Tests.Advanced;
 /// <summary>
 /// Synchronization in the advanced model: user buffers synchronize through the device's own
 /// WAIT / SIGNAL on a counter in a shared allocation (seed 001 §8.4; behaviour 29) — the waiter yields the engine
-/// and the run list moves on without the CPU. The scheduler-level objects (mutex / semaphore / event thunks) are the
-/// basic model's (VidSchScheduler.Sync) and are not wired into RunListScheduler.
+/// and the run list moves on without the CPU. The scheduler-level objects (mutex / semaphore / event thunks) are in
+/// AdvancedSyncObjectTests.cs and Models/SharedSyncObjectTests.cs.
 /// </summary>
 public class AdvancedSyncTests
 {

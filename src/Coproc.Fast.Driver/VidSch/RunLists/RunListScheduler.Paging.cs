@@ -71,6 +71,7 @@ public sealed partial class RunListScheduler
         ctx.ErrorAddress = address;
         PagingList.Remove(ctx);
         Log(RunListEventKind.ContextError, ctx.Id, address);
+        FailCompletionEvents(ctx); // seed 001 §10.4: no CPU waiter hangs on work that will never run (RunListScheduler.Sync.cs)
         ctx.NotifyRingSpace(); // blocked submitters give up
     }
 

@@ -1,5 +1,6 @@
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch.Sync;
 
 namespace Coproc.Fast.Driver.VidSch.RunLists;
 
@@ -28,12 +29,24 @@ public sealed partial class RunListScheduler
     /// </summary>
     /// <exception cref="LimitedBufferRejectedException">Option 1 and a privileged packet, a PA or a malformed packet.</exception>
     /// <exception cref="ArgumentException">Buffer of another process, or a length outside it.</exception>
-    public bool TrySubmit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources, out VaTicket ticket)
+    public bool TrySubmit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources, out VaTicket ticket) =>
+        TrySubmit(context, buffer, dwords, resources, null, out ticket);
+
+    /// <summary>
+    /// <see cref="TrySubmit(VaContext, UserDmaBuffer, int, ReadOnlySpan{AllocationHandle}, out VaTicket)"/> with a CPU
+    /// event to signal when the buffer completed (seed 001 §10.4): the scheduler signals <paramref name="completion"/>
+    /// when its event-history walk reads the buffer's trailing scheduler fence back — or at once when the context stops
+    /// for good first (then <see cref="VaTicket.HasFailed"/>).
+    /// </summary>
+    /// <exception cref="LimitedBufferRejectedException">Option 1 and a privileged packet, a PA or a malformed packet.</exception>
+    /// <exception cref="ArgumentException">Buffer of another process, or a length outside it.</exception>
+    public bool TrySubmit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
+        UserModeCompletionEvent? completion, out VaTicket ticket)
     {
         var refs = Prepare(context, buffer, dwords, resources, out ulong wait);
-        bool ok = context.TryInsert(buffer, dwords, refs, wait, Options.Privilege, out ulong fence);
+        bool ok = context.TryInsert(buffer, dwords, refs, wait, Options.Privilege, completion, out ulong fence);
         ticket = new VaTicket(context, fence);
-        if (ok) Arrived(context, fence);
+        if (ok) Submitted(context, fence, completion);
         return ok;
     }
 
@@ -42,16 +55,31 @@ public sealed partial class RunListScheduler
     /// context's lock, so other contexts' submitters proceed (behaviour 18, Fig. 16) — up to <paramref name="timeout"/>.
     /// </summary>
     public bool Submit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
-        TimeSpan timeout, out VaTicket ticket)
+        TimeSpan timeout, out VaTicket ticket) => Submit(context, buffer, dwords, resources, null, timeout, out ticket);
+
+    /// <summary>
+    /// Blocking submission with a CPU event signalled when the buffer completed (seed 001 §10.4; see
+    /// <see cref="TrySubmit(VaContext, UserDmaBuffer, int, ReadOnlySpan{AllocationHandle}, UserModeCompletionEvent?, out VaTicket)"/>).
+    /// </summary>
+    public bool Submit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
+        UserModeCompletionEvent? completion, TimeSpan timeout, out VaTicket ticket)
     {
         var refs = Prepare(context, buffer, dwords, resources, out ulong wait);
-        bool ok = context.Insert(buffer, dwords, refs, wait, Options.Privilege, timeout, out ulong fence);
+        bool ok = context.Insert(buffer, dwords, refs, wait, Options.Privilege, completion, timeout, out ulong fence);
         ticket = new VaTicket(context, fence);
-        if (ok) Arrived(context, fence);
+        if (ok) Submitted(context, fence, completion);
         return ok;
     }
 
-    /// <summary>Convenience: <see cref="TrySubmit"/> that throws when the ring is full.</summary>
+    private void Submitted(VaContext context, ulong fence, UserModeCompletionEvent? completion)
+    {
+        // A context that stopped for good before (or while) the buffer entered its ring never walks its history again.
+        if (completion is not null && context.State == VaContextState.Error)
+            lock (KernelLock) FailCompletionEvents(context);
+        Arrived(context, fence);
+    }
+
+    /// <summary>Convenience: <see cref="TrySubmit(VaContext, UserDmaBuffer, int, ReadOnlySpan{AllocationHandle}, out VaTicket)"/> that throws when the ring is full.</summary>
     public VaTicket Submit(VaContext context, UserDmaBuffer buffer, int dwords, params AllocationHandle[] resources)
     {
         if (!TrySubmit(context, buffer, dwords, resources, out var t))
@@ -113,7 +141,12 @@ public sealed partial class RunListScheduler
     public bool Poll()
     {
         if (Interlocked.Exchange(ref _workArrived, 0) == 0) return false;
-        lock (KernelLock) Reschedule();
+        lock (KernelLock)
+        {
+            // A kernel-path context's signal granted a wait of ours since the last interrupt batch (RunListScheduler.Sync.cs).
+            if (Volatile.Read(ref _heldBackReleased) != 0) DrainReleased();
+            Reschedule();
+        }
         return true;
     }
 

@@ -117,7 +117,7 @@ public sealed partial class RunListScheduler
             {
                 if (PagingList.Count != 0 || _awaiting.Count != 0 || Paging.HasWork) return false;
                 foreach (var c in _contexts)
-                    if (c.State != VaContextState.Error && c.HasWork) return false;
+                    if (c.State != VaContextState.Error && (c.HasWork || c.HasReleasedWork)) return false;
                 return true;
             }
         }
@@ -134,16 +134,38 @@ public sealed partial class RunListScheduler
     {
         lock (KernelLock)
         {
-            // A flat table is sized once (FlatVaBytes) and never grows: contexts keep its root and limit in their save areas.
-            var space = VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions
-            {
-                FaultOnInvalid = true, Format = pageTables, FlatMaxBytes = Options.FlatVaBytes, FlatFixedSize = true,
-            });
-            ulong fenceVa = space.MapAllocation(Paging.FencePage, GpuMappingFlags.ReadOnly);
-            var p = new VaProcess(this, _nextProcessId++, space, fenceVa);
-            _processes.Add(p);
-            return p;
+            while (_processes.Exists(p => p.Id == _nextProcessId)) _nextProcessId++;
+            return CreateProcessLocked(_nextProcessId++, pageTables);
         }
+    }
+
+    /// <summary>
+    /// Creates the GPU address space of process <paramref name="processId"/> — the id the kernel path knows it by
+    /// (<see cref="Kernel.Kmd.Process"/>, synchronization-object access): one process may have contexts on both back
+    /// ends and share objects across them.
+    /// </summary>
+    /// <exception cref="ArgumentException">The process already has an address space here.</exception>
+    public VaProcess CreateProcess(uint processId, Coproc.Fast.Device.Mmu.PageTableFormat pageTables)
+    {
+        lock (KernelLock)
+        {
+            if (_processes.Exists(p => p.Id == processId))
+                throw new ArgumentException($"process {processId} already has an address space", nameof(processId));
+            return CreateProcessLocked(processId, pageTables);
+        }
+    }
+
+    private VaProcess CreateProcessLocked(uint processId, Coproc.Fast.Device.Mmu.PageTableFormat pageTables)
+    {
+        // A flat table is sized once (FlatVaBytes) and never grows: contexts keep its root and limit in their save areas.
+        var space = VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions
+        {
+            FaultOnInvalid = true, Format = pageTables, FlatMaxBytes = Options.FlatVaBytes, FlatFixedSize = true,
+        });
+        ulong fenceVa = space.MapAllocation(Paging.FencePage, GpuMappingFlags.ReadOnly);
+        var p = new VaProcess(this, processId, space, fenceVa);
+        _processes.Add(p);
+        return p;
     }
 
     /// <summary>
@@ -183,6 +205,7 @@ public sealed partial class RunListScheduler
                 copyDwords = Options.KernelCopyBytes / 4;
             }
             var ctx = new VaContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords);
+            ctx.Sync = new VaSyncState(ctx, this); // its event history and its part in the machine's sync objects
             _contexts.Add(ctx);
             _byId.Add(id, ctx);
             _bySaveArea.Add(ctx.SaveArea, ctx);

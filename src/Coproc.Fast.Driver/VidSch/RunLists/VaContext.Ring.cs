@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch.Sync;
 
 namespace Coproc.Fast.Driver.VidSch.RunLists;
 
@@ -22,11 +23,15 @@ public sealed partial class VaContext
     /// fence first (the buffer's resources are being paged in, seed 001 §5.1).
     /// </summary>
     internal bool TryInsert(UserDmaBuffer buffer, int dwords, ResourceReference[] resources, ulong waitPagingFence,
-        PrivilegeEnforcement option, out ulong fence)
+        PrivilegeEnforcement option, UserModeCompletionEvent? completion, out ulong fence)
     {
         lock (RingLock)
-            return TryHold(buffer, dwords, resources, waitPagingFence, out fence) // behind an ungranted wait (§10.1)
-                || TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence);
+        {
+            if (TryHold(buffer, dwords, resources, waitPagingFence, completion, out fence)) return true; // behind an ungranted wait (§10.1)
+            if (!TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence)) return false;
+            RecordCompletion(fence, completion);
+            return true;
+        }
     }
 
     /// <summary>
@@ -34,12 +39,12 @@ public sealed partial class VaContext
     /// passes (false then). Only this context's lock is held — other contexts' submitters proceed (behaviour 18).
     /// </summary>
     internal bool Insert(UserDmaBuffer buffer, int dwords, ResourceReference[] resources, ulong waitPagingFence,
-        PrivilegeEnforcement option, TimeSpan timeout, out ulong fence)
+        PrivilegeEnforcement option, UserModeCompletionEvent? completion, TimeSpan timeout, out ulong fence)
     {
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         lock (RingLock)
         {
-            if (TryHold(buffer, dwords, resources, waitPagingFence, out fence)) return true; // behind an ungranted wait (§10.1)
+            if (TryHold(buffer, dwords, resources, waitPagingFence, completion, out fence)) return true; // behind an ungranted wait (§10.1)
             while (!TryInsertLocked(buffer, dwords, resources, waitPagingFence, option, out fence))
             {
                 if (State == VaContextState.Error) return false;
@@ -48,6 +53,7 @@ public sealed partial class VaContext
                 // Woken by Retire / NotifyRingSpace; the bounded wait is only a guard against a lost device.
                 Monitor.Wait(RingLock, (int)Math.Min(left, 50));
             }
+            RecordCompletion(fence, completion);
             return true;
         }
     }

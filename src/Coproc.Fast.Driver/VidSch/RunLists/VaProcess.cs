@@ -32,7 +32,10 @@ public sealed class VaProcess
         PagingFenceVa = pagingFenceVa;
     }
 
-    /// <summary>Process id.</summary>
+    /// <summary>
+    /// Process id: the id the kernel path knows the process by (the same number space as <see cref="Kernel.Kmd.Process"/>),
+    /// which synchronization-object access lists name.
+    /// </summary>
     public uint Id { get; }
 
     /// <summary>The process's GPU address space (FaultOnInvalid: an unbacked VA stops only the context using it).</summary>

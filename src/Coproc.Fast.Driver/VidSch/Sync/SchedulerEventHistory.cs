@@ -74,20 +74,36 @@ internal struct HistoryEvent
 }
 
 /// <summary>
-/// A context's synchronization state: the scheduler event history (seed 001 §11: per-context array of event
-/// structures in fence order), the software queue of work held back behind an unsatisfied wait (§10.1), the stream
-/// operations not yet written to the ring, and the mutexes it owns.
+/// A direct-switching context's synchronization state: the <see cref="SyncParty"/> every back end has (event history,
+/// owned mutexes, wait lists, faults) plus the software queue of work held back behind an unsatisfied wait (seed 001
+/// §10.1) and the stream operations not yet written to the ring (VidSchScheduler.Sync.cs).
 /// </summary>
-internal sealed class ContextSyncState
+internal sealed class ContextSyncState(VidSchContext context) : SyncParty(context.Id)
 {
-    public readonly Queue<HistoryEvent> History = new();
     public readonly List<object> Held = new();           // DmaBuffer or SyncOperation, in stream order
     public readonly Queue<SyncOperation> Unwritten = new();
-    public readonly List<SyncObject> Owned = new();
     public SyncOperation? BlockingWait;                 // the wait later work is held behind (null: not blocked)
-    public SyncWaiter? Waiting;                          // on wait lists (the wait was reached and not satisfied)
     public long LaunchedThrough;                         // every buffer ≤ this id is in the ring (or failed)
-    public int LastSatisfiedBy = -1;                    // the object the last satisfied wait-any took
-    public SyncFault LastFault;
-    public int Faults;
+
+    public VidSchContext Context { get; } = context;
+
+    // The waiter may run on another engine, or the signal came from the run-list back end: the context's own scheduler
+    // releases its held-back work (one kernel lock), running the rest of a pass when the processor was not it.
+    public override void Readied(uint handle, object processor)
+    {
+        var owner = Context.Scheduler ?? (VidSchScheduler)processor;
+        owner.SyncReadied(Context, handle, foreign: !ReferenceEquals(owner, processor));
+    }
+
+    public override void WaitListed(uint handle) => Context.Scheduler?.SyncWaitListed(Context, handle);
+
+    public override SchedulerEventOutcome BufferEnd(in HistoryEvent e)
+    {
+        var b = e.Buffer!;
+        // A reset already failed and returned it (its pool may even have handed it out again).
+        if (b.SubmissionId != e.SubmissionId || b.Status == DmaBufferStatus.Free || !ReferenceEquals(b.Owner, Context))
+            return SchedulerEventOutcome.BufferAlreadyReturned;
+        b.Process.ReturnDmaBuffer(b);
+        return SchedulerEventOutcome.BufferReturned;
+    }
 }

@@ -3,7 +3,9 @@ namespace Coproc.Fast.Driver.VidSch.Sync;
 /// <summary>
 /// The kernel tracking structure of one synchronization object (seed 001 §10.2 "CreateSynchronizationObject"): its
 /// kind and state, the processes that may name it, its wait list (FIFO, §10.3 "the first waiter"), and how many
-/// stream operations naming it the coprocessor has not reached yet. Only the scheduler touches it, under its lock.
+/// stream operations naming it the coprocessor has not reached yet. One type for every back end: its owner and
+/// waiters are contexts of any back end (<see cref="SyncParty"/>), so one object synchronizes a direct-switching
+/// context with a run-list context. Only the schedulers touch it, under the machine's kernel lock.
 /// </summary>
 internal sealed class SyncObject
 {
@@ -20,7 +22,7 @@ internal sealed class SyncObject
     public SyncObjectKind Kind { get; }
 
     // Mutex: owner (null = not taken). Semaphore: available count. Event: 1 signalled, 0 not.
-    public VidSchContext? Owner;
+    public SyncParty? Owner;
     public int Count;
     public int MaxCount;
 
@@ -28,24 +30,26 @@ internal sealed class SyncObject
     public readonly List<SyncWaiter> Waiters = new();
     public int PendingOperations;
 
-    /// <summary>True when <paramref name="ctx"/> could take the object now (§10.3 "if not taken").</summary>
-    public bool CanAcquire(VidSchContext ctx) => Kind switch
+    /// <summary>True when the object can be taken now (§10.3 "if not taken").</summary>
+    /// <remarks>
+    /// Not recursive: a context waiting on a mutex it owns waits until it is handed back to it (never, unless the
+    /// owner releases it first) — the seed's algorithm knows only "taken" and "not taken".
+    /// </remarks>
+    public bool CanAcquire => Kind switch
     {
-        // Not recursive: a context waiting on a mutex it owns waits until it is handed back to it (never, unless the
-        // owner is reset) — the seed's algorithm knows only "taken" and "not taken".
         SyncObjectKind.Mutex => Owner is null,
         SyncObjectKind.Semaphore => Count > 0,
         _ => Count != 0,
     };
 
-    /// <summary>Takes the object for <paramref name="ctx"/> (mutex: owner; semaphore: one count; event: nothing).</summary>
-    public void Acquire(VidSchContext ctx)
+    /// <summary>Takes the object for <paramref name="party"/> (mutex: owner; semaphore: one count; event: nothing).</summary>
+    public void Acquire(SyncParty party)
     {
         switch (Kind)
         {
             case SyncObjectKind.Mutex:
-                Owner = ctx;
-                ctx.Sync!.Owned.Add(this);
+                Owner = party;
+                party.Owned.Add(this);
                 break;
             case SyncObjectKind.Semaphore:
                 Count--;
@@ -53,7 +57,7 @@ internal sealed class SyncObject
         }
     }
 
-    public SyncObjectState Snapshot() => new(Kind, Owner?.Id ?? -1,
+    public SyncObjectState Snapshot() => new(Kind, Owner?.ContextId ?? -1,
         Kind == SyncObjectKind.Mutex ? (Owner is null ? 1 : 0) : Count, MaxCount, Waiters.Count, PendingOperations);
 }
 
@@ -63,14 +67,14 @@ internal sealed class SyncObject
 /// </summary>
 internal sealed class SyncWaiter
 {
-    public SyncWaiter(VidSchContext context, SyncObject[] objects, bool waitAll)
+    public SyncWaiter(SyncParty party, SyncObject[] objects, bool waitAll)
     {
-        Context = context;
+        Party = party;
         Objects = objects;
         WaitAll = waitAll;
     }
 
-    public VidSchContext Context { get; }
+    public SyncParty Party { get; }
     public SyncObject[] Objects { get; }
     public bool WaitAll { get; }
 
@@ -82,10 +86,10 @@ internal sealed class SyncWaiter
     {
         if (WaitAll)
         {
-            foreach (var o in Objects) if (!o.CanAcquire(Context)) return false;
+            foreach (var o in Objects) if (!o.CanAcquire) return false;
             return true;
         }
-        foreach (var o in Objects) if (o.CanAcquire(Context)) return true;
+        foreach (var o in Objects) if (o.CanAcquire) return true;
         return false;
     }
 
@@ -94,8 +98,8 @@ internal sealed class SyncWaiter
     {
         for (int i = 0; i < Objects.Length; i++)
         {
-            if (!Objects[i].CanAcquire(Context)) continue;
-            Objects[i].Acquire(Context);
+            if (!Objects[i].CanAcquire) continue;
+            Objects[i].Acquire(Party);
             if (!WaitAll) { SatisfiedBy = i; return; }
         }
     }
