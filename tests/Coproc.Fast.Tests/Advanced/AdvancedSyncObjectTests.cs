@@ -202,6 +202,42 @@ public class AdvancedSyncObjectTests
     }
 
     [Test]
+    public void AContextThatStopsForGoodHoldingAMutex_AbandonsItToTheNextWaiter_AndLeavesTheObjectDeletable()
+    {
+        var (rig, p, log) = NewRig();
+        using var _ = rig;
+        var bad = rig.Scheduler.CreateContext(p);
+        var other = rig.Scheduler.CreateContext(p);
+        uint m = rig.Scheduler.CreateSynchronizationObject(p, SyncObjectKind.Mutex);
+        // Given a context that owns the mutex ...
+        rig.Scheduler.WaitOnSingleObject(bad, m);
+        Assert.That(rig.Machine.RunUntil(() => State(rig, m).OwnerContextId == (int)bad.Id), Is.True);
+        // ... then faults for good (it writes its own read-only DMA buffer) before its release is reached,
+        var evil = bad.Process.CreateDmaBuffer(64);
+        var w = evil.Writer();
+        w.WriteData(evil.Va, 0xBAD);
+        rig.Scheduler.Submit(bad, evil, w.Written);
+        rig.Scheduler.SignalObject(bad, m);
+        // and another context waits on the mutex with work behind the wait.
+        rig.Scheduler.WaitOnSingleObject(other, m);
+        var otherWork = rig.Submit(other, (ref PacketWriter pw) => pw.WriteData(log.Va + 4, 2));
+
+        // When the machine runs.
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        // Then the stopped context's mutex is abandoned to the waiter, whose held-back work runs ...
+        Assert.That(bad.State, Is.EqualTo(VaContextState.Error));
+        Assert.That(State(rig, m).OwnerContextId, Is.EqualTo((int)other.Id));
+        Assert.That(otherWork.IsComplete, Is.True);
+        Assert.That(rig.Read32(log, 4), Is.EqualTo(2u));
+        // ... and once the new owner releases it, nothing of the stopped stream keeps the object in use.
+        rig.Scheduler.SignalObject(other, m);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(State(rig, m).OwnerContextId, Is.EqualTo(-1));
+        Assert.DoesNotThrow(() => rig.Scheduler.DeleteSynchronizationObject(p, m));
+    }
+
+    [Test]
     public void AContextThatStopsForGood_SignalsTheCompletionEventsOfItsUnfinishedBuffers_WhileANeighboursFiresOnCompletion()
     {
         // Given a context whose first buffer writes its own read-only DMA buffer (a protection fault stops it for good),

@@ -169,11 +169,14 @@ public sealed partial class RunListScheduler
 
     // Under KernelLock, when a context stopped for good (Fail): its buffers will never run, so the CPU events of the
     // ones not retired are signalled now — a CPU waiter never hangs (the ticket's HasFailed says which). The rest of
-    // its history (waits, signals) is never reached, as its fence never moves again.
+    // its stream (waits, signals) is never reached, as its fence never moves again: it leaves the objects' wait lists,
+    // the mutexes it owns are abandoned to their next waiters, and its unreached operations stop counting as pending
+    // (SyncObjectTable.Abandon) — so a faulting process never wedges another process waiting on a shared mutex.
     private void FailCompletionEvents(VaContext ctx)
     {
         if (ctx.Sync is not { } s) return;
         ulong done = ctx.CompletedFence, cycle = Clock();
+        var unreached = new List<SyncOperation>();
         lock (ctx.RingLock)
         {
             Objects.Walk(s, done, this, cycle, EventHistoryLog); // what did retire is processed in order first
@@ -181,15 +184,18 @@ public sealed partial class RunListScheduler
             {
                 var e = s.History.Dequeue();
                 if (e.Kind == SchedulerEventKind.UserModeNotification) e.Event!.Signal(done, cycle);
+                else if (e.Operation is { } op) unreached.Add(op);
                 else s.History.Enqueue(e);
             }
             for (int n = ctx.HeldBack.Count; n > 0; n--)
             {
                 var h = ctx.HeldBack.Dequeue();
                 h.Completion?.Signal(done, cycle);
-                ctx.HeldBack.Enqueue(h with { Completion = null });
+                if (h.Operation is { } op) unreached.Add(op);
+                else ctx.HeldBack.Enqueue(h with { Completion = null });
             }
         }
+        Objects.Abandon(s, unreached, this);
     }
 
     // Under KernelLock: moves released work into the rings (entries it inserts have fences the device has not reached

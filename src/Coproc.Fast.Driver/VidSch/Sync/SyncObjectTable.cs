@@ -122,6 +122,37 @@ internal sealed class SyncObjectTable
         }
     }
 
+    /// <summary>
+    /// <paramref name="party"/>'s context stopped for good (its stream will never run again): it leaves every wait list,
+    /// each mutex it owns is abandoned — handed to the next waiter that can take it, or freed — and the operations of
+    /// its stream that were never reached (<paramref name="unreached"/>) no longer count as pending on their objects.
+    /// Invariant: a context that stops for good never keeps another context waiting on a mutex it held, and leaves no
+    /// object "in use" (seed 001 §10.3; containment: one process's fault never wedges another's work).
+    /// Returns the mutexes abandoned.
+    /// </summary>
+    public int Abandon(SyncParty party, IEnumerable<SyncOperation> unreached, object processor)
+    {
+        foreach (var op in unreached)
+            foreach (var o in op.Objects) o.PendingOperations--;
+        if (party.Waiting is { } w)
+        {
+            foreach (var o in w.Objects) o.Waiters.Remove(w);
+            party.Waiting = null;
+        }
+        int abandoned = 0;
+        while (party.Owned.Count > 0)
+        {
+            var o = party.Owned[^1];
+            party.Owned.RemoveAt(party.Owned.Count - 1);
+            if (!ReferenceEquals(o.Owner, party)) continue;
+            o.Owner = null;
+            abandoned++;
+            _woken.Clear();
+            WakeWaiters(o, processor);
+        }
+        return abandoned;
+    }
+
     /// <summary>§10.4: the user-mode notification after the buffer's trailing fence signals the CPU event.</summary>
     private static SchedulerEventOutcome Notify(in HistoryEvent e, ulong done, ulong cycle)
     {
