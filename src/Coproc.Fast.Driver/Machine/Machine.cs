@@ -38,6 +38,16 @@ public sealed partial class Machine : IDisposable
     /// null (the default) uses VidMm's <see cref="ResidencyManager"/>.
     /// </summary>
     public Machine(MachineOptions? options = null, Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null)
+        : this(options, residency, runListBusView: null)
+    {
+    }
+
+    /// <summary>
+    /// For tests: <paramref name="runListBusView"/> wraps the bus the advanced model's run-list back end sees (e.g. a
+    /// device whose registers report less, as the seed's hardware would).
+    /// </summary>
+    internal Machine(MachineOptions? options, Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency,
+        Func<IDeviceBus, IDeviceBus>? runListBusView)
     {
         residency ??= static (vidmm, _) => new ResidencyManager(vidmm);
         Options = options ?? new MachineOptions();
@@ -52,7 +62,7 @@ public sealed partial class Machine : IDisposable
             VidMm = new VideoMemoryManager(bus);
             Residency = residency(VidMm, Device);
             Scheduler = CreateSchedulers(bus, Options);
-            if (Options.Model == SchedulingModel.Advanced) CreateRunListBackEnd(bus, Residency);
+            if (Options.Model == SchedulingModel.Advanced) CreateRunListBackEnd(runListBusView?.Invoke(bus) ?? bus, Residency);
             var gate = Options.Gate;
             if (_direct is not null && gate.Policy == Ring0GatePolicy.Modeled && gate.ChargeVirtualCycles is null)
             {

@@ -16,7 +16,8 @@ internal sealed class AdvancedRig : IDisposable
 {
     public delegate void Emit(ref PacketWriter w);
 
-    public AdvancedRig(RigOptions? options = null) => Machine = new Machine((options ?? new RigOptions()).ToMachineOptions());
+    public AdvancedRig(RigOptions? options = null, Func<Coproc.Fast.Driver.VidSch.IDeviceBus, Coproc.Fast.Driver.VidSch.IDeviceBus>? runListBusView = null) =>
+        Machine = new Machine((options ?? new RigOptions()).ToMachineOptions(), null, runListBusView);
 
     /// <summary>Options with 8 MiB of local memory, so a few MiB of surfaces oversubscribe it.</summary>
     public static RigOptions Small(RunListMechanism runLists = RunListMechanism.TwoElement,

@@ -59,7 +59,10 @@ public sealed partial class RunListScheduler
                         break;
                 }
             }
-            if (RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
+            // History mode reads the confirmation from RL_SERIAL (the records carry it too); two-element mode learned it
+            // from the decision table at each switch interrupt (OnSwitchInterrupt) and never reads the serial.
+            if (History is not null && RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
+            else if (History is null && RunLists.HasPending) ActOnTwoElementOutcome(); // a switch interrupt may have been lost
             foreach (var c in _contexts)
             {
                 RetireAndLog(c);
@@ -74,12 +77,43 @@ public sealed partial class RunListScheduler
     private void OnSwitchInterrupt(in InterruptRecord r)
     {
         var reason = (SwitchReason)r.Data0;
-        if (reason == SwitchReason.NewRunList && RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
-        if (History is not null) return; // the records say it all
-        Log(RunListEventKind.Switch, r.ContextId, SwitchDetail((SwitchReason)r.Data0, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
-        // Seed 001 §6.4: what the switch means, from the current/pending lists and the running context (query need 3).
-        LastTwoElementOutcome = TwoElementRunListRules.Resolve(RunLists.Current, RunLists.Pending, RunLists.RunningContext);
+        if (History is not null)
+        {
+            // The records say it all (ReadHistory); the confirmation is RL_SERIAL.
+            if (reason == SwitchReason.NewRunList && RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
+            return;
+        }
+        Log(RunListEventKind.Switch, r.ContextId, SwitchDetail(reason, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
+        ActOnTwoElementOutcome();
         if (reason == SwitchReason.Empty && _byId.TryGetValue(r.ContextId, out var ctx)) EmptyReported(ctx);
+    }
+
+    /// <summary>Two-element mode: how often the decision table resolved to each outcome (index = outcome; evaluated at each switch interrupt, and at each handler run or timer tick while a list is pending).</summary>
+    public long[] TwoElementOutcomeCounts { get { lock (KernelLock) return (long[])_outcomeCounts.Clone(); } }
+
+    private readonly long[] _outcomeCounts = new long[Enum.GetValues<TwoElementOutcome>().Length];
+
+    // Seed 001 §6.4 (solution 1): a context-switch interrupt says only that the engine switched; the decision table
+    // (TwoElementRunListRules.Resolve), from the current and pending lists the driver submitted under rules 1 and 2 and
+    // the running context read from the device (query need 3), says what happened — and that is what the driver acts
+    // on: the engine on the pending list's entries means the pending list is current now (the driver adopts it, and
+    // the next list may be built against it); on the current head, nothing changed; having left the head with nothing
+    // pending, the pass's Reschedule builds the next list. The table cannot tell an idle engine's history: there the
+    // driver asks the device whether it still holds the pending list (RL_STATE bit 8). Interrupts can be lost (§6.4 "some
+    // information may be lost": a full information queue), so while a list is pending the table is also evaluated at
+    // every handler run and timer tick — it needs only the lists and the running context, not the interrupt.
+    private void ActOnTwoElementOutcome()
+    {
+        var outcome = TwoElementRunListRules.Resolve(RunLists.Current, RunLists.Pending, RunLists.RunningContext);
+        LastTwoElementOutcome = outcome;
+        _outcomeCounts[(int)outcome]++;
+        bool adopt = outcome switch
+        {
+            TwoElementOutcome.PendingHeadRunning or TwoElementOutcome.PendingLeftHead => true,
+            TwoElementOutcome.Idle => RunLists.HasPending && !RunLists.DeviceHoldsPending,
+            _ => false,
+        };
+        if (adopt && RunLists.AdoptPending()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
     }
 
     private void ReadHistory()

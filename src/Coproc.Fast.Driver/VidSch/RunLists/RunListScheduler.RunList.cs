@@ -169,6 +169,7 @@ public sealed partial class RunListScheduler
         {
             _timerArmed = false;
             ulong now = Clock();
+            if (History is null && RunLists.HasPending) ActOnTwoElementOutcome(); // lost switch interrupts (RunListScheduler.Interrupts.cs)
             ulong running = RunLists.RunningContext;
             if (running != 0 && running == _lastTickRunning && _bySaveArea.TryGetValue(running, out var ctx))
             {

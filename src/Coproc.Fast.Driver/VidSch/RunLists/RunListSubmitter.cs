@@ -29,6 +29,7 @@ public sealed class RunListSubmitter
     private readonly ulong[] _current = new ulong[RunListRegisters.MaxEntriesValue];
     private readonly ulong[] _pending = new ulong[RunListRegisters.MaxEntriesValue];
     private int _currentCount, _pendingCount;
+    private long _accepted;
 
     /// <summary>
     /// Creates the submitter of <paramref name="engine"/>'s run lists; <paramref name="listArray"/> is kernel memory for
@@ -94,7 +95,8 @@ public sealed class RunListSubmitter
             RefusedWhilePending++;
             return RunListSubmitStatus.PendingBusy; // seed 001 §6.2: only when no pending list is outstanding
         }
-        if (Mode == RunListMode.TwoElement) TwoElementRunListRules.Validate(Current, saveAreas);
+        bool twoElement = Mode == RunListMode.TwoElement;
+        if (twoElement) TwoElementRunListRules.Validate(Current, saveAreas);
         if (saveAreas.Length is < 1 or > RunListRegisters.MaxEntriesValue) return RunListSubmitStatus.BadCount;
         saveAreas.CopyTo(MemoryMarshal.Cast<byte, ulong>(_memory.GetSpan(_array, saveAreas.Length * 8)));
         _bus.WriteRegister(_regs + RunListRegisters.ListBase, _array.Encoded);
@@ -104,7 +106,10 @@ public sealed class RunListSubmitter
         if (status != RunListSubmitStatus.Ok) return status;
         saveAreas.CopyTo(_pending);
         _pendingCount = saveAreas.Length;
-        PendingSerial = _bus.ReadRegister32(_regs + RunListRegisters.Serial) >> 16;
+        // Two-element mode needs no serial from the device (seed 001 §6.4: the decision table tells which list runs):
+        // the driver numbers its accepted lists itself, as the device does (from 1).
+        _accepted++;
+        PendingSerial = twoElement ? (uint)_accepted : _bus.ReadRegister32(_regs + RunListRegisters.Serial) >> 16;
         return status;
     }
 
@@ -121,6 +126,25 @@ public sealed class RunListSubmitter
     /// </summary>
     public bool OnInterrupt(in InterruptRecord info) =>
         info.Source == InterruptRecord.ContextSwitch && info.Engine == (byte)Engine && info.Data0 == (ulong)SwitchReason.NewRunList && Refresh();
+
+    /// <summary>
+    /// Makes the pending list current without asking the device (seed 001 §6.4: in two-element mode the driver concludes
+    /// it from a context-switch interrupt and the running context, <see cref="TwoElementRunListRules.Resolve"/>).
+    /// Returns false when no list was pending.
+    /// </summary>
+    public bool AdoptPending()
+    {
+        if (_pendingCount == 0) return false;
+        Array.Copy(_pending, _current, _pendingCount);
+        _currentCount = _pendingCount;
+        CurrentSerial = PendingSerial;
+        _pendingCount = 0;
+        PendingSerial = 0;
+        return true;
+    }
+
+    /// <summary>True while the device still holds a pending list of this engine (RL_STATE bit 8).</summary>
+    public bool DeviceHoldsPending => (_bus.ReadRegister32(_regs + RunListRegisters.State) & RunListState.PendingBit) != 0;
 
     /// <summary>
     /// Reads RL_SERIAL: when the device runs the pending list (its serial is current), pending becomes current and is
