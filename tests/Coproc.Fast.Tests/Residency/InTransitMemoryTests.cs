@@ -1,0 +1,151 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Tests.Scheduling;
+using Coproc.Fast.Tests.VidMm;
+
+namespace Coproc.Fast.Tests.Residency;
+
+/// <summary>
+/// Local memory an eviction frees is "in transit" until the device has executed the eviction's COPY (seed 001 §3.6: the
+/// paging buffer runs later, on an engine). The kernel writes its own structures (a context's save area and ring, page
+/// tables, fence pages) with CPU stores the moment it allocates them, so such a structure must never be placed on a
+/// range an unexecuted paging operation still reads: the evicted allocation's backing store would receive the kernel's
+/// bytes instead of the process's data (docs/memory.md, "Memory in transit").
+/// </summary>
+[TestFixture]
+public sealed class InTransitMemoryTests
+{
+    private const ulong MiB = 1024 * 1024;
+    private const uint PatternY = 0x1111_1111;
+
+    [Test]
+    public void GivenAnEvictionRecordedButNotExecuted_WhenTheKernelCreatesAContextWhoseOnlyRoomIsTheEvictedRange_ThenTheEvictedBytesSurvive()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,
+            localBytes: 32 * MiB, systemBytes: 96 * MiB, engines: [EngineKind.Render, EngineKind.Compute]);
+        var (y, render, r2Busy) = FillLocalThenRecordEvictionOfY(h);
+
+        // When the kernel creates a context on the other engine: its save-area page and ring are local-only, and the only
+        // free local memory is what y's recorded (not executed) eviction handed back.
+        ulong evictionRecorded = render.PagingIssuedUnlocked;
+        var c = h.Machine.CreateContext(2, 0, EngineKind.Compute);
+        Assert.That(render.PagingCompletedInMemory, Is.GreaterThanOrEqualTo(evictionRecorded),
+            "the context was created once the eviction that vacated its only room had executed (ordering, not refusal)");
+        var out1 = h.Allocate(2, 4096, PlacementHint.SystemOnly);
+        long id = h.Submit(2, c, cb => cb.Fill(out1, 0, 0xC0FFEE00, 4096));
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+
+        // Then y's evicted bytes are its own, and the new context works.
+        Assert.That(h.Machine.SchedulerFor(EngineKind.Render).PagingCompletedInMemory, Is.EqualTo(render.PagingIssuedUnlocked));
+        Assert.That(CountNot(h.Read(y), PatternY), Is.Zero, "y's backing store holds y's bytes, not the kernel's");
+        Assert.That(c.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
+        Assert.That(h.Read32(out1, 4092), Is.EqualTo(0xC0FFEE00u));
+        Assert.That(r2Busy(), Is.EqualTo(SubmissionStatus.Completed));
+    }
+
+    [Test]
+    public void GivenAnEvictionRecordedButNotExecuted_WhenVidMmAllocatesAndClearsKernelPagesInLocalMemory_ThenNoneLandsOnTheEvictedRange()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,
+            localBytes: 32 * MiB, systemBytes: 96 * MiB, engines: [EngineKind.Render, EngineKind.Compute]);
+        var (y, _, _) = FillLocalThenRecordEvictionOfY(h);
+        var vidmm = h.Machine.VidMm;
+        var rm = (ResidencyManager)h.Machine.Residency;
+        Assert.That(rm.InTransitBytes, Is.EqualTo(8 * MiB), "the half of y's range v did not take is in transit (precondition)");
+
+        // When the kernel asks VidMm for page-table pages (local memory first, then system memory; zeroed by the CPU at
+        // once) and for a local page it fills itself, as a fence page or a save area is.
+        var space = vidmm.CreateGpuAddressSpace();
+        AllocationHandle page;
+        lock (h.Scheduler.KernelLock) page = vidmm.Allocate(4096, placement: PlacementHint.PreferLocal, flags: AllocationFlags.Contiguous);
+        vidmm.Memory.GetSpan(vidmm.PhysicalAddressOf(page, 0), 4096).Fill(0xEE);
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+
+        // Then y's evicted bytes are its own.
+        Assert.That(CountNot(h.Read(y), PatternY), Is.Zero, "y's backing store holds y's bytes, not the kernel's");
+        Assert.That(space.Asid, Is.Not.Zero);
+        Assert.That(vidmm.LocationOf(page), Is.EqualTo(MemoryLocation.System), "the only local room was in transit: system memory, as PreferLocal allows");
+        Assert.That(rm.InTransitBytes, Is.Zero, "returned to VidMm once the paging fence passed the eviction");
+        Assert.That(vidmm.Local.FreeBytes, Is.EqualTo(8 * MiB));
+    }
+
+    [Test]
+    public void GivenAPageInRecordedButNotExecuted_WhenTheAllocationIsDestroyed_ThenKernelPagesFilledMeanwhileAreNotOverwrittenByThePageIn()
+    {
+        // Given a managed allocation whose page-in into local memory is recorded (paging buffer built and queued), not run.
+        using var rig = new ResidencyRig();
+        var a = rig.Rm.CreateAllocation(1 * MiB, 1);
+        rig.Stamp(a, 5);
+        var ops = new List<PagingOperation>();
+        Assert.That(rig.Rm.MakeResident(ResidencyRig.Refs(a), 1, ops), Is.EqualTo(ResidencyOutcome.PagingRequired));
+        rig.SubmitPaging(ops);
+        var home = rig.Vm.ExtentsOf(a)[0];
+
+        // When it is destroyed, and the kernel then takes every free local page and fills it with the CPU.
+        rig.Rm.DestroyAllocation(a);
+        var pages = new List<AllocationHandle>();
+        while (true)
+        {
+            try { pages.Add(rig.Vm.Allocate(4096, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous)); }
+            catch (VidMmException e) when (e.Error == VidMmError.OutOfLocalMemory) { break; }
+            rig.Bytes(pages[^1]).Fill(0xA5);
+        }
+
+        // Then none of them lies in the page-in's target, and once the page-in ran every kernel byte is intact.
+        foreach (var p in pages)
+        {
+            var at = rig.Vm.PhysicalAddressOf(p, 0).Offset;
+            Assert.That(at + 4096 <= home.Address.Offset || at >= home.Address.Offset + home.Bytes, Is.True, $"page at 0x{at:X} is in the page-in's target");
+        }
+        Assert.That(rig.Rm.InTransitBytes, Is.EqualTo(1 * MiB + 1 * MiB), "its local home and backing store wait for the page-in");
+        rig.RunContext(EngineKind.Copy, rig.Paging);
+        Assert.That(pages.Count(p => rig.Bytes(p).ToArray().Any(b => b != 0xA5)), Is.Zero, "kernel pages overwritten by the page-in");
+        Assert.That(rig.Rm.RetireInTransit(), Is.EqualTo(2 * MiB), "returned once the paging fence passed");
+        Assert.That(rig.Vm.Local.FreeBytes, Is.EqualTo(1 * MiB));
+    }
+
+    // Given render and compute, 32 MiB of local memory: y (16 MiB) and g (8 MiB) resident and filled, every other free
+    // local page held by pinned allocations; render busy with a long buffer on system memory so its paging context cannot
+    // take the engine; then a buffer that needs v (8 MiB) besides g: y (least recently used) is evicted for it — recorded
+    // in a paging buffer, not executed. Returns y, the render scheduler and the busy buffer's status.
+    private static (AllocationHandle Y, VidSchScheduler Render, Func<SubmissionStatus> Busy) FillLocalThenRecordEvictionOfY(SchedulingHarness h)
+    {
+        var r = h.Machine.CreateContext(1, 0, EngineKind.Render);
+        var r2 = h.Machine.CreateContext(1, 0, EngineKind.Render);
+        var y = h.Machine.AllocateManaged(1, r, 16 * MiB);
+        var g = h.Machine.AllocateManaged(1, r, 8 * MiB);
+        var v = h.Machine.AllocateManaged(1, r, 8 * MiB);
+        var big = h.Allocate(1, 24 * MiB, PlacementHint.SystemOnly);
+        var render = h.Machine.SchedulerFor(EngineKind.Render);
+
+        h.Submit(1, r, cb => cb.Fill(y, 0, PatternY, 16 * MiB));
+        h.Submit(1, r, cb => cb.Fill(g, 0, 0x2222_2222, 8 * MiB));
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        var vidmm = h.Machine.VidMm;
+        lock (h.Scheduler.KernelLock)
+        {
+            while (vidmm.Local.FreeBytes > 0)
+                vidmm.Allocate(4096, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
+        }
+
+        long busy = h.Submit(1, r2, cb => cb.Fill(big, 0, 0x3333_3333, 24 * MiB));
+        Assert.That(h.Machine.RunUntil(() => h.Trace.Of(ScheduleEventKind.BufferStarted).Any(e => e.ContextId == r2.Id)), Is.True);
+        h.Machine.RunFor(5_000);
+        long built = render.PagingBuffersBuilt;
+        h.Submit(1, r, cb => { cb.Fill(g, 0, 0x4444_4444, 4096); cb.Fill(v, 0, 0x5555_5555, 4096); });
+        Assert.That(h.Machine.RunUntil(() => render.PagingBuffersBuilt > built), Is.True);
+        Assert.That(render.PagingCompletedInMemory, Is.LessThan(render.PagingIssuedUnlocked), "y's eviction recorded, not executed (precondition)");
+        Assert.That(h.Machine.Residency is ResidencyManager rm && !rm.IsResident(y), Is.True, "y was the victim (precondition)");
+        return (y, render, () => r2.StatusOf(busy));
+    }
+
+    private static int CountNot(byte[] bytes, uint pattern)
+    {
+        int bad = 0;
+        for (int i = 0; i < bytes.Length; i += 4) if (BitConverter.ToUInt32(bytes, i) != pattern) bad++;
+        return bad;
+    }
+}
