@@ -135,7 +135,8 @@ public sealed partial class ResidencyManager
     // memory in transit, because every write to it is ordered after the paging that still reads that memory — a chunk
     // that references it waits on the device for outstanding paging touching its memory (VidSch, Prepare.cs
     // SetPagingWaits) and the CPU reaches it only through Machine.MapToCpu, which waits for all recorded paging. The
-    // kernel's own structures never come here: the CPU writes them at once.
+    // kernel's own structures never come here: the CPU writes them at once. (Not ordered: writes through a process GPU
+    // VA mapping — ring-3 user queues, the advanced model's contexts — which wait for no paging; docs/memory.md.)
     private VidMmError? TakeInTransit(ulong bytes, ulong alignment, bool contiguous, List<PhysicalExtent> extents)
     {
         if (_inTransitLocalBytes == 0 || _inTransitReleased) return VidMmError.OutOfLocalMemory;
