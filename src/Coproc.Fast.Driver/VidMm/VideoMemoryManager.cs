@@ -29,6 +29,10 @@ public sealed partial class VideoMemoryManager
         Memory = memory ?? throw new ArgumentNullException(nameof(memory));
         Mmio = mmio ?? throw new ArgumentNullException(nameof(mmio));
         Local = new MemorySegment(MemoryLocation.Local, mmio.Read64(MmuRegisters.LocalSize));
+        // Local PA 0 is "none" to the engines (native-layout.md §10.1: CONTEXT_SWITCH 0 = go idle, CURRENT_CONTEXT 0 =
+        // idle, "a save area can therefore not live at PA 0"): a save area placed there could never be loaded — its
+        // switch request went idle and its work never ran. The first local page is therefore never handed out.
+        Local.Pages.TryAllocateAt(0, 1);
         System = new MemorySegment(MemoryLocation.System, mmio.Read64(MmuRegisters.SystemSize));
         Aperture = new ApertureManager(this, mmio.Read64(MmuRegisters.ApertureSize));
     }

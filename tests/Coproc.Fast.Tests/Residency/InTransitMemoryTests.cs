@@ -1,4 +1,5 @@
 using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
@@ -105,6 +106,90 @@ public sealed class InTransitMemoryTests
         Assert.That(pages.Count(p => rig.Bytes(p).ToArray().Any(b => b != 0xA5)), Is.Zero, "kernel pages overwritten by the page-in");
         Assert.That(rig.Rm.RetireInTransit(), Is.EqualTo(2 * MiB), "returned once the paging fence passed");
         Assert.That(rig.Vm.Local.FreeBytes, Is.EqualTo(1 * MiB));
+    }
+
+    [Test]
+    public void ThreadedMode_ContextsCreatedWhileSubmittersThrashLocalMemory_EveryManagedByteIsKept_AndNothingDeadlocks()
+    {
+        // Given a threaded machine whose render submitters oversubscribe local memory (evictions recorded all the time).
+        const int threads = 2, perContext = 4, perThread = 40, created = 12;
+        // 2 × (1 + 0.5 + 1 + 0.5) MiB = 6 MiB on the 4 MiB of local memory left free (the rest is pinned): evicting a
+        // large one for a small one leaves half of its range in transit, often the only room for a new context. (This run
+        // also put a save area at local PA 0 before VidMm reserved that page: the engine went idle and 12 buffers hung.)
+        static ulong SizeOf(int k) => k % 2 == 0 ? 1 * MiB : 512 * 1024;
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 20_000 }, mode: MachineRunMode.Threaded,
+            localBytes: 6 * MiB, realResidency: true, engines: [EngineKind.Render, EngineKind.Compute]);
+        var ctx = Enumerable.Range(0, threads).Select(i => h.Machine.CreateContext((uint)i + 1, 0, EngineKind.Render)).ToArray();
+        var alloc = new AllocationHandle[threads][];
+        var value = new uint[threads][];
+        for (int t = 0; t < threads; t++)
+        {
+            alloc[t] = Enumerable.Range(0, perContext).Select(k => h.Machine.AllocateManaged((uint)t + 1, ctx[t], SizeOf(k))).ToArray();
+            value[t] = new uint[perContext];
+        }
+        var output = h.Allocate(9, 4096 * created, PlacementHint.SystemOnly);
+        var vidmm = h.Machine.VidMm;
+        lock (h.Scheduler.KernelLock)
+        {
+            while (vidmm.Local.FreeBytes > 4 * MiB)
+                vidmm.Allocate(4096, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
+        }
+        h.Machine.Start();
+
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            var rng = new Random(300 + t);
+            for (int i = 0; i < perThread; i++)
+            {
+                int a = rng.Next(perContext), b = (a + 1 + rng.Next(perContext - 1)) % perContext;
+                uint va = (uint)rng.Next(), vb = (uint)rng.Next();
+                h.Submit((uint)t + 1, ctx[t], cb => { cb.Fill(alloc[t][a], 0, va, SizeOf(a), resourceId: 0); cb.Fill(alloc[t][b], 0, vb, SizeOf(b), resourceId: 1); });
+                value[t][a] = va;
+                value[t][b] = vb;
+            }
+        })).ToArray();
+        foreach (var w in workers) w.Start();
+
+        // When the host thread creates compute contexts meanwhile (save areas and rings in local memory), each as soon as
+        // render has recorded another paging buffer, and runs one buffer on each.
+        var render = h.Machine.SchedulerFor(EngineKind.Render);
+        var made = new List<(VidSchContext Context, long Id, int Slot)>();
+        int refused = 0;
+        long seen = 0;
+        var guard = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < created; i++)
+        {
+            while (seen == render.PagingBuffersBuilt && workers.Any(w => w.IsAlive) && guard.Elapsed < TimeSpan.FromSeconds(30))
+                Thread.SpinWait(100);
+            seen = render.PagingBuffersBuilt;
+            try
+            {
+                var c = h.Machine.CreateContext(9, 0, EngineKind.Compute);
+                int slot = i;
+                made.Add((c, h.Submit(9, c, cb => cb.Fill(output, (ulong)slot * 4096, 0xC0DE_0000u + (uint)slot, 4096)), slot));
+            }
+            catch (VidMmException e) when (e.Error == VidMmError.OutOfLocalMemory)
+            {
+                // Every local page held by resident allocations (not in transit) at that moment: kernel structures do
+                // not evict, the typed refusal stands.
+                refused++;
+            }
+        }
+        foreach (var w in workers) Assert.That(w.Join(TimeSpan.FromSeconds(30)), Is.True, "submitters finished (failure guard)");
+        Assert.That(h.Machine.WaitUntilIdle(TimeSpan.FromSeconds(30)), Is.True, "every buffer retired (failure guard)");
+
+        // Then every managed allocation holds its last fill and every created context ran.
+        for (int t = 0; t < threads; t++)
+            for (int k = 0; k < perContext; k++)
+                if (value[t][k] != 0)
+                    Assert.That(CountNot(h.Read(alloc[t][k]), value[t][k]), Is.Zero, $"submitter {t} allocation {k}");
+        foreach (var (c, id, slot) in made)
+        {
+            Assert.That(c.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
+            Assert.That(h.Read32(output, (ulong)slot * 4096 + 4092), Is.EqualTo(0xC0DE_0000u + (uint)slot));
+        }
+        Assert.That(made.Count + refused, Is.EqualTo(created));
+        Assert.That(h.Machine.SchedulerFor(EngineKind.Render).PagingBuffersBuilt, Is.GreaterThan(threads * perContext), "allocations were evicted and paged in again");
     }
 
     // Given render and compute, 32 MiB of local memory: y (16 MiB) and g (8 MiB) resident and filled, every other free
