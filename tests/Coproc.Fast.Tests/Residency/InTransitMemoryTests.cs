@@ -74,6 +74,40 @@ public sealed class InTransitMemoryTests
     }
 
     [Test]
+    public void GivenAnEvictionRecordedButNotExecuted_WhenAPageInNeedsTheRoom_ThenItIsPlacedThereAtOnce_AndBothAllocationsKeepTheirBytes()
+    {
+        // Given A (4 MiB) resident with its bytes, every other local page pinned, and A's eviction recorded (queued, not run).
+        using var rig = new ResidencyRig();
+        var a = rig.Rm.CreateAllocation(4 * MiB, 1);
+        var b = rig.Rm.CreateAllocation(4 * MiB, 2);
+        rig.MakeResident(1, a);
+        rig.Stamp(a, 11);
+        var home = rig.Vm.ExtentsOf(a)[0];
+        while (rig.Vm.Local.FreeBytes > 0) rig.Vm.Allocate(4096, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
+        var evict = new List<PagingOperation>();
+        Assert.That(rig.Rm.Evict(a, evict), Is.True);
+        rig.SubmitPaging(evict);
+        Assert.That(rig.Rm.InTransitBytes, Is.EqualTo(4 * MiB));
+        rig.Write(b, ResidencyRig.Pattern(22, (int)(4 * MiB))); // b's backing store
+
+        // When the kernel asks for a local page, and then a buffer needs B resident.
+        var kernel = Assert.Throws<VidMmException>(() => rig.Vm.Allocate(4096, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous));
+        var pageIn = new List<PagingOperation>();
+        var outcome = rig.Rm.MakeResident(ResidencyRig.Refs(b), 2, pageIn);
+
+        // Then the kernel is refused (typed) while B is placed in A's range at once — ordering, not refusal: its page-in
+        // runs after A's eviction in the paging order — and both keep their bytes.
+        Assert.That(kernel!.Error, Is.EqualTo(VidMmError.OutOfLocalMemory));
+        Assert.That(outcome, Is.EqualTo(ResidencyOutcome.PagingRequired));
+        Assert.That(rig.Vm.ExtentsOf(b)[0], Is.EqualTo(home));
+        Assert.That(rig.Rm.InTransitBytes, Is.Zero, "all of A's range is B's now");
+        rig.SubmitPaging(pageIn);
+        rig.RunQueuedPaging();
+        Assert.That(rig.Read(a).AsSpan().SequenceEqual(ResidencyRig.Pattern(11, (int)(4 * MiB))), Is.True, "A's backing store holds A's bytes");
+        Assert.That(rig.Read(b).AsSpan().SequenceEqual(ResidencyRig.Pattern(22, (int)(4 * MiB))), Is.True, "B's local copy holds B's bytes");
+    }
+
+    [Test]
     public void GivenAPageInRecordedButNotExecuted_WhenTheAllocationIsDestroyed_ThenKernelPagesFilledMeanwhileAreNotOverwrittenByThePageIn()
     {
         // Given a managed allocation whose page-in into local memory is recorded (paging buffer built and queued), not run.
