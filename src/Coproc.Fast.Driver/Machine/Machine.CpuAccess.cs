@@ -69,11 +69,11 @@ public sealed partial class Machine
     // memory is memory in transit — vacated by a recorded eviction the device has not executed yet — is created once that
     // paging has run. The wait needs the machine to progress, so it is taken only outside the kernel lock and off the
     // machine's threads (as MapToCpu); there the typed OutOfLocalMemory stands.
-    private T AfterPagingWhenInTransit<T, TArg>(VidSchScheduler scheduler, Func<VidSchScheduler, TArg, T> create, TArg arg)
+    private T AfterPagingWhenInTransit<T, TArg>(Func<TArg, T> create, TArg arg)
     {
         // Decided before the call: an exception filter runs before the callee's lock is released.
         bool mayWait = !Monitor.IsEntered(Scheduler.KernelLock) && !IsMachineThread();
-        try { return create(scheduler, arg); }
+        try { return create(arg); }
         catch (VidMmException e) when (mayWait && e.Error == VidMmError.OutOfLocalMemory && Residency is ResidencyManager rm)
         {
             ulong runListTarget;
@@ -86,7 +86,7 @@ public sealed partial class Machine
             }
             if (!WaitForPaging(kernelTargets, runListTarget)) throw;
             lock (Scheduler.KernelLock) rm.RetireInTransit();
-            return create(scheduler, arg);
+            return create(arg);
         }
     }
 

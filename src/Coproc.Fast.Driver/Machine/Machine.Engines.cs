@@ -46,7 +46,7 @@ public sealed partial class Machine
         var s = SchedulerFor(engine);
         if (s.Contexts.Count >= ContextIdsPerEngine)
             throw new InvalidOperationException($"engine {engine} already has {ContextIdsPerEngine} contexts (its id range is full)");
-        return AfterPagingWhenInTransit(s, static (sch, a) => sch.CreateContext(a.ProcessId, a.Priority), (ProcessId: processId, Priority: priority));
+        return AfterPagingWhenInTransit(static a => a.S.CreateContext(a.ProcessId, a.Priority), (S: s, ProcessId: processId, Priority: priority));
     }
 
     /// <summary>Sets the observer of every engine's scheduler (events carry their context id, unique across engines).</summary>

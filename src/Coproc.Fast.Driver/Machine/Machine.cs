@@ -132,7 +132,7 @@ public sealed partial class Machine : IDisposable
     /// <summary>Creates a scheduling context on the default engine (see <see cref="CreateContext(uint, int, EngineKind)"/>
     /// for when it waits for paging).</summary>
     public VidSchContext CreateContext(uint processId, int priority = 0) =>
-        AfterPagingWhenInTransit(Scheduler, static (s, a) => s.CreateContext(a.ProcessId, a.Priority), (ProcessId: processId, Priority: priority));
+        AfterPagingWhenInTransit(static a => a.S.CreateContext(a.ProcessId, a.Priority), (S: Scheduler, ProcessId: processId, Priority: priority));
 
     /// <summary>
     /// Deterministic mode: runs events and the device until the scheduler is idle (everything submitted retired or

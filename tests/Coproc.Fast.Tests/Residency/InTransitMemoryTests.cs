@@ -48,6 +48,26 @@ public sealed class InTransitMemoryTests
     }
 
     [Test]
+    public void GivenAnEvictionRecordedButNotExecuted_WhenAUserQueueIsRegisteredWhoseSaveAreaOnlyFitsInTheEvictedRange_ThenTheEvictedBytesSurvive()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,
+            localBytes: 32 * MiB, systemBytes: 96 * MiB, engines: [EngineKind.Render, EngineKind.Compute]);
+        var (y, render, _) = FillLocalThenRecordEvictionOfY(h);
+
+        // When a process registers a user queue: its save area is a local page the kernel clears at once.
+        GpuAddressSpace space;
+        lock (h.Scheduler.KernelLock) space = h.Machine.VidMm.CreateGpuAddressSpace();
+        ulong evictionRecorded = render.PagingIssuedUnlocked;
+        var registration = h.Machine.CreateUserQueue(2, space, 0x100, EngineKind.Copy);
+
+        // Then it was registered once the eviction had run, and y's evicted bytes are its own.
+        Assert.That(registration, Is.Not.Null);
+        Assert.That(render.PagingCompletedInMemory, Is.GreaterThanOrEqualTo(evictionRecorded), "registered after the eviction ran (ordering, not refusal)");
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        Assert.That(CountNot(h.Read(y), PatternY), Is.Zero, "y's backing store holds y's bytes, not the kernel's");
+    }
+
+    [Test]
     public void GivenAnEvictionRecordedButNotExecuted_WhenVidMmAllocatesAndClearsKernelPagesInLocalMemory_ThenNoneLandsOnTheEvictedRange()
     {
         using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,

@@ -23,7 +23,8 @@ namespace Coproc.Fast.Driver.VidMm.Residency;
 // waits. Everything else (VideoMemoryManager.Allocate, page tables, backing stores) gets the range only once the device
 // has written the tag's value to the fence (RetireInTransit, read from memory: the device's own word): a kernel
 // allocation whose only room is in transit fails with OutOfLocalMemory as if the evicted data were still there, and the
-// callers that may wait (Machine.CreateContext, outside the kernel lock) wait for the paging and try again.
+// callers that may wait (Machine.CreateContext and CreateUserQueue, outside the kernel lock) wait for the paging and
+// try again.
 public sealed partial class ResidencyManager
 {
     private readonly record struct InTransit(PhysicalExtent Range, PhysicalAddress Fence, ulong Value) // Value 0: not built yet
