@@ -68,7 +68,7 @@ public sealed partial class Kmd
         AllocationFlags flags = AllocationFlags.None)
     {
         AllocationHandle h;
-        lock (_scheduler.KernelLock) h = _vidmm.Allocate(bytes, VideoMemoryManager.PageSize, placement, flags);
+        lock (_scheduler.KernelLock) h = _vidmm.AllocateForProcess(bytes, VideoMemoryManager.PageSize, placement, flags);
         Process(processId).Own(h, bytes);
         return h;
     }

@@ -1,5 +1,7 @@
 using Coproc.Fast.Driver.Cpu;
 using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Residency;
+using Coproc.Fast.Driver.VidSch;
 
 namespace Coproc.Fast.Driver;
 
@@ -62,6 +64,31 @@ public sealed partial class Machine
     // own word, not the driver's view of it.
     private bool PagingReached(ulong[] kernel, ulong runList) =>
         Scheduler.PagingReached(kernel) && (_runLists is null || (long)(_runLists.Paging.Completed - runList) >= 0);
+
+    // Ordering, not refusal (VidMm/Residency/ResidencyManager.InTransit.cs): a kernel structure whose only room in local
+    // memory is memory in transit — vacated by a recorded eviction the device has not executed yet — is created once that
+    // paging has run. The wait needs the machine to progress, so it is taken only outside the kernel lock and off the
+    // machine's threads (as MapToCpu); there the typed OutOfLocalMemory stands.
+    private T AfterPagingWhenInTransit<T, TArg>(Func<TArg, T> create, TArg arg)
+    {
+        // Decided before the call: an exception filter runs before the callee's lock is released.
+        bool mayWait = !Monitor.IsEntered(Scheduler.KernelLock) && !IsMachineThread();
+        try { return create(arg); }
+        catch (VidMmException e) when (mayWait && e.Error == VidMmError.OutOfLocalMemory && Residency is ResidencyManager rm)
+        {
+            ulong runListTarget;
+            var kernelTargets = new ulong[VidSch.SchedulerGroup.MaxMembers];
+            lock (Scheduler.KernelLock)
+            {
+                if (rm.InTransitBytes == 0) throw;
+                Scheduler.SnapshotPagingIssued(kernelTargets);
+                runListTarget = _runLists?.Paging.LastSubmitted ?? 0;
+            }
+            if (!WaitForPaging(kernelTargets, runListTarget)) throw;
+            lock (Scheduler.KernelLock) rm.RetireInTransit();
+            return create(arg);
+        }
+    }
 
     // Waits until PagingReached(kernel, runList); false on the failure guard's timeout.
     internal bool WaitForPaging(ulong[] kernel, ulong runList)

@@ -33,8 +33,14 @@ public sealed partial class Machine
         (uint)engine < Engines.Count && _schedulers[(int)engine] is { } s
             ? s : throw new InvalidOperationException($"engine {engine} is not scheduled by this machine");
 
-    /// <summary>Creates a scheduling context of <paramref name="processId"/> on <paramref name="engine"/>.</summary>
+    /// <summary>
+    /// Creates a scheduling context of <paramref name="processId"/> on <paramref name="engine"/>. Its save area and ring
+    /// are local memory the kernel writes at once; when the only room is memory a recorded eviction has not finished
+    /// reading yet (memory in transit, docs/memory.md), it waits for that paging — running the machine in deterministic
+    /// mode — and tries again, unless called under the kernel lock or on a machine thread.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The engine is not scheduled, or it already has <see cref="ContextIdsPerEngine"/> contexts.</exception>
+    /// <exception cref="VidMm.VidMmException"><see cref="VidMm.VidMmError.OutOfLocalMemory"/>: no room for the save area or the ring.</exception>
     public VidSchContext CreateContext(uint processId, int priority, EngineKind engine)
     {
         if (IsRunListEngine(engine))
@@ -42,7 +48,7 @@ public sealed partial class Machine
         var s = SchedulerFor(engine);
         if (s.Contexts.Count >= ContextIdsPerEngine)
             throw new InvalidOperationException($"engine {engine} already has {ContextIdsPerEngine} contexts (its id range is full)");
-        return s.CreateContext(processId, priority);
+        return AfterPagingWhenInTransit(static a => a.S.CreateContext(a.ProcessId, a.Priority), (S: s, ProcessId: processId, Priority: priority));
     }
 
     /// <summary>Sets the observer of every engine's scheduler (events carry their context id, unique across engines).</summary>

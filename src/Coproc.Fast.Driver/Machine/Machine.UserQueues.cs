@@ -21,10 +21,16 @@ public sealed partial class Machine
     /// <param name="priority">Requested priority 0 … 15 (refused above the process's limit).</param>
     /// <param name="ringBytes">Ring size (a power of two, 4 KiB … 16 MiB).</param>
     /// <param name="timeSliceCycles">Time slice among equal priorities; 0: the scheduler's quantum.</param>
-    /// <exception cref="VidMmException">No memory for the queue's kernel objects.</exception>
+    /// <exception cref="VidMmException">No memory for the queue's kernel objects (its save area is local memory: when the
+    /// only room is memory in transit, it waits for that paging first, as <see cref="CreateContext(uint, int, EngineKind)"/>).</exception>
     /// <exception cref="UserQueueRegistrationException">The registrar refused the request (priority, ring, doorbells).</exception>
     public UserQueueRegistration CreateUserQueue(uint processId, GpuAddressSpace space, uint contextId, EngineKind engine, byte priority = 0,
-        uint ringBytes = 64 << 10, uint timeSliceCycles = 0)
+        uint ringBytes = 64 << 10, uint timeSliceCycles = 0) =>
+        AfterPagingWhenInTransit(static a => a.M.CreateUserQueueOnce(a.ProcessId, a.Space, a.ContextId, a.Engine, a.Priority, a.RingBytes, a.TimeSlice),
+            (M: this, ProcessId: processId, Space: space, ContextId: contextId, Engine: engine, Priority: priority, RingBytes: ringBytes, TimeSlice: timeSliceCycles));
+
+    private UserQueueRegistration CreateUserQueueOnce(uint processId, GpuAddressSpace space, uint contextId, EngineKind engine, byte priority,
+        uint ringBytes, uint timeSliceCycles)
     {
         ArgumentNullException.ThrowIfNull(space);
         if (timeSliceCycles == 0) timeSliceCycles = (uint)Math.Min(Options.Scheduler.QuantumCycles, uint.MaxValue);

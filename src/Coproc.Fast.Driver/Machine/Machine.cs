@@ -143,8 +143,10 @@ public sealed partial class Machine : IDisposable
         return h;
     }
 
-    /// <summary>Creates a scheduling context on the default engine.</summary>
-    public VidSchContext CreateContext(uint processId, int priority = 0) => Scheduler.CreateContext(processId, priority);
+    /// <summary>Creates a scheduling context on the default engine (see <see cref="CreateContext(uint, int, EngineKind)"/>
+    /// for when it waits for paging).</summary>
+    public VidSchContext CreateContext(uint processId, int priority = 0) =>
+        AfterPagingWhenInTransit(static a => a.S.CreateContext(a.ProcessId, a.Priority), (S: Scheduler, ProcessId: processId, Priority: priority));
 
     /// <summary>
     /// Deterministic mode: runs events and the device until the scheduler is idle (everything submitted retired or

@@ -29,6 +29,10 @@ public sealed partial class VideoMemoryManager
         Bus = bus ?? throw new ArgumentNullException(nameof(bus));
         Memory = bus.Memory;
         Local = new MemorySegment(MemoryLocation.Local, bus.ReadRegister(MmuRegisters.LocalSize));
+        // Local PA 0 is "none" to the engines (native-layout.md §10.1: CONTEXT_SWITCH 0 = go idle, CURRENT_CONTEXT 0 =
+        // idle, "a save area can therefore not live at PA 0"): a save area placed there could never be loaded — its
+        // switch request went idle and its work never ran. The first local page is therefore never handed out.
+        Local.Pages.TryAllocateAt(0, 1);
         System = new MemorySegment(MemoryLocation.System, bus.ReadRegister(MmuRegisters.SystemSize));
         Aperture = new ApertureManager(this, bus.ReadRegister(MmuRegisters.ApertureSize));
     }
@@ -67,9 +71,21 @@ public sealed partial class VideoMemoryManager
     /// <param name="alignment">Physical alignment; a power of two ≥ 4 KiB (64 KiB, 2 MiB, …).</param>
     /// <param name="placement">Which segment to try, and whether the other is acceptable.</param>
     /// <param name="flags">Use and requirements.</param>
-    /// <exception cref="VidMmException">Bad size, alignment or placement, or no room; nothing changes.</exception>
+    /// <exception cref="VidMmException">Bad size, alignment or placement, or no room; nothing changes. Memory a recorded
+    /// eviction has not finished reading is not room yet (memory in transit, docs/memory.md): the caller may write what it
+    /// gets with the CPU at once.</exception>
     public AllocationHandle Allocate(ulong bytes, ulong alignment = PageSize, PlacementHint placement = PlacementHint.PreferLocal,
-        AllocationFlags flags = AllocationFlags.None)
+        AllocationFlags flags = AllocationFlags.None) => AllocateCore(bytes, alignment, placement, flags, orderedWrites: false);
+
+    /// <summary>
+    /// <see cref="Allocate(ulong, ulong, PlacementHint, AllocationFlags)"/> for a process (the KMD's allocation service):
+    /// when no other local memory fits, it may take local memory in transit (ResidencyManager.InTransit.cs), since the
+    /// kernel never writes a process's allocation with the CPU and every other writer waits for the paging.
+    /// </summary>
+    internal AllocationHandle AllocateForProcess(ulong bytes, ulong alignment, PlacementHint placement, AllocationFlags flags) =>
+        AllocateCore(bytes, alignment, placement, flags, orderedWrites: true);
+
+    private AllocationHandle AllocateCore(ulong bytes, ulong alignment, PlacementHint placement, AllocationFlags flags, bool orderedWrites)
     {
         if (bytes == 0 || (bytes & (PageSize - 1)) != 0)
             throw new VidMmException(VidMmError.UnalignedSize, $"size 0x{bytes:X} is not a non-zero multiple of 4 KiB");
@@ -94,13 +110,16 @@ public sealed partial class VideoMemoryManager
         };
         if (bytes > first.SizeBytes && (second is null || bytes > second.SizeBytes))
             throw new VidMmException(VidMmError.RequestTooLarge, $"0x{bytes:X} bytes exceed every permitted segment");
+        // Memory a recorded, unexecuted paging operation still touches is not free here (ResidencyManager.InTransit.cs):
+        // return what the device has finished with before looking.
+        RetireInTransit?.Invoke();
         _scratch.Clear();
         var segment = first;
-        var error = bytes <= first.SizeBytes ? first.TryAllocate(bytes, alignment, contiguous, _scratch) : VidMmError.RequestTooLarge;
+        var error = bytes <= first.SizeBytes ? TryAllocateIn(first, bytes, alignment, contiguous, orderedWrites) : VidMmError.RequestTooLarge;
         if (error is not null && second is not null && bytes <= second.SizeBytes)
         {
             segment = second;
-            error = second.TryAllocate(bytes, alignment, contiguous, _scratch);
+            error = TryAllocateIn(second, bytes, alignment, contiguous, orderedWrites);
         }
         if (error is { } e) throw new VidMmException(e, $"cannot place 0x{bytes:X} bytes aligned 0x{alignment:X} ({placement})");
         var rec = new AllocationRecord
@@ -224,6 +243,7 @@ public sealed partial class VideoMemoryManager
     /// </summary>
     internal PhysicalAddress AllocateTablePages(ulong pages, bool localOnly = false)
     {
+        RetireInTransit?.Invoke(); // as in Allocate: the CPU zeroes the pages at once
         _scratch.Clear();
         var error = Local.TryAllocate(pages * PageSize, PageSize, contiguous: true, _scratch);
         if (error is not null && !localOnly) error = System.TryAllocate(pages * PageSize, PageSize, contiguous: true, _scratch);
@@ -236,6 +256,22 @@ public sealed partial class VideoMemoryManager
 
     internal void FreeTablePages(PhysicalAddress at, ulong pages) =>
         SegmentOf(at.Location).Free(new PhysicalExtent(at, pages * PageSize));
+
+    private VidMmError? TryAllocateIn(MemorySegment segment, ulong bytes, ulong alignment, bool contiguous, bool orderedWrites)
+    {
+        var error = segment.TryAllocate(bytes, alignment, contiguous, _scratch);
+        if (error is not null && orderedWrites && segment == Local && TakeInTransit is { } take)
+            error = take(bytes, alignment, contiguous, _scratch);
+        return error;
+    }
+
+    /// <summary>Set by the residency manager: allocates local memory for an allocation whose every writer waits for the
+    /// paging, allowing memory in transit (<see cref="AllocateForProcess"/>).</summary>
+    internal Func<ulong, ulong, bool, List<PhysicalExtent>, VidMmError?>? TakeInTransit { get; set; }
+
+    /// <summary>Set by the residency manager: returns memory in transit whose paging has executed to the segments
+    /// (<see cref="Residency.ResidencyManager.RetireInTransit"/>); true when any was returned.</summary>
+    internal Func<bool>? RetireInTransit { get; set; }
 
     private ushort TakeAsid()
     {

@@ -98,6 +98,8 @@ public sealed partial class VidSchScheduler
         int k = 0;
         while (k < _pagingOutstanding.Count && (long)(_pagingCompleted - _pagingOutstanding[k].Last) >= 0) k++;
         if (k > 0) _pagingOutstanding.RemoveRange(0, k);
+        // Memory the executed paging vacated may now go to the kernel's own allocations (ResidencyManager.InTransit.cs).
+        (_rm as VidMm.Residency.ResidencyManager)?.RetireInTransit();
     }
 
     /// <summary>A chunk starts with a WAIT_FENCE on each engine's paging fence whose paging it depends on and that has

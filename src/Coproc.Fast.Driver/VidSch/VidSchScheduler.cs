@@ -139,9 +139,25 @@ public sealed partial class VidSchScheduler
             var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority) { Engine = _o.Engine, Scheduler = this };
             (_rm as ResidencyManager)?.SetContextPriority(ctx.Id, priority); // eviction prefers lower priorities (seed 001 §5.5)
             ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
-            ctx.RingAllocation = _vidmm.Allocate(_o.RingBytes, _o.RingBytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
-            ctx.SystemPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
-                flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+            try
+            {
+                ctx.RingAllocation = _vidmm.Allocate(_o.RingBytes, _o.RingBytes, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+                try
+                {
+                    ctx.SystemPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly,
+                        flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
+                }
+                catch
+                {
+                    _vidmm.Free(ctx.RingAllocation);
+                    throw;
+                }
+            }
+            catch
+            {
+                _vidmm.Free(ctx.LocalPage); // a refused context leaves no memory behind (the caller may try again)
+                throw;
+            }
             var local = _vidmm.PhysicalAddressOf(ctx.LocalPage, 0);
             ctx.SaveArea = local;
             ctx.RingDescriptor = local.Add(ContextSaveArea.SizeInBytes);

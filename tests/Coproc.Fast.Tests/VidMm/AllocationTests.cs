@@ -14,9 +14,23 @@ public class AllocationTests
         Assert.That(rig.Vm.Local.SizeBytes, Is.EqualTo(4UL << 20));
         Assert.That(rig.Vm.System.SizeBytes, Is.EqualTo(6UL << 20));
         Assert.That(rig.Vm.Aperture.Entries, Is.EqualTo(64UL));
-        // The aperture table itself (64 entries × 8 B = one page) came out of local memory.
-        Assert.That(rig.Vm.Local.FreeBytes, Is.EqualTo((4UL << 20) - Page));
+        // The aperture table itself (64 entries × 8 B = one page) came out of local memory; local page 0 is never handed
+        // out (PA 0 is "idle" to CONTEXT_SWITCH, native-layout.md §10.1).
+        Assert.That(rig.Vm.Local.FreeBytes, Is.EqualTo((4UL << 20) - 2 * Page));
         Assert.That(rig.Vm.Aperture.TableAddress.Location, Is.EqualTo(MemoryLocation.Local));
+    }
+
+    [Test]
+    public void EveryLocalPageAllocated_NoneIsAtPhysicalAddressZero()
+    {
+        // PA 0 is "idle" to CONTEXT_SWITCH and CURRENT_CONTEXT (native-layout.md §10.1): a save area there could never be
+        // loaded, so VidMm never hands out local page 0 — also once every other page is taken.
+        using var rig = new VidMmTestRig(localBytes: 6 << 20, systemBytes: 2 << 20, apertureBytes: 64 << 10); // not a power of two: the first block taken is not at 0
+        var pages = new List<AllocationHandle>();
+        while (rig.Vm.Local.FreeBytes > 0) pages.Add(rig.Vm.Allocate(Page, placement: PlacementHint.LocalOnly));
+        Assert.That(pages.Select(p => rig.Vm.PhysicalAddressOf(p, 0)), Has.None.EqualTo(PhysicalAddress.Local(0)));
+        Assert.That(Assert.Throws<VidMmException>(() => rig.Vm.Allocate(Page, placement: PlacementHint.LocalOnly))!.Error,
+            Is.EqualTo(VidMmError.OutOfLocalMemory));
     }
 
     [TestCase(PlacementHint.PreferLocal, MemoryLocation.Local)]

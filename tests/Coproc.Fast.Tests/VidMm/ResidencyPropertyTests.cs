@@ -102,6 +102,7 @@ public class ResidencyPropertyTests
         for (int i = 1; i < extents.Count; i++) Assert.That(extents[i].Start, Is.GreaterThanOrEqualTo(extents[i - 1].End), "local extents overlap");
         Assert.That(rig.Rm.ResidentBytes, Is.EqualTo(resident));
         Assert.That(rig.Vm.Local.FreeBytes + pinned + resident, Is.LessThanOrEqualTo(rig.Vm.Local.SizeBytes), "page tables are the only unlisted pinned memory");
+        Assert.That(rig.Rm.InTransitBytes, Is.Zero, "the rig ran every paging buffer: nothing it vacated is still held");
         Assert.That(rig.Rm.ResidentBudget, Is.EqualTo(rig.Vm.Local.FreeBytes + resident));
         var bySets = Enumerable.Range(0, 3).SelectMany(rig.Rm.WorkingSet).ToList();
         var byRecency = rig.Rm.ResidentByRecency();

@@ -21,6 +21,7 @@ internal sealed class ResidencyRig : IDisposable
     public const ulong KiB = 1024, MiB = 1024 * 1024;
     private const int BufferBytes = 256 << 10;
     private ulong _nextFence = 1;
+    private int _queuedDwords; // paging buffers queued in Buffer and not run yet
 
     public ResidencyRig(ulong localBytes = 8 * MiB, ulong systemBytes = 32 * MiB)
     {
@@ -55,16 +56,36 @@ internal sealed class ResidencyRig : IDisposable
     /// <summary>Builds the paging buffer for <paramref name="ops"/>, runs it on the copy engine and returns the fences emitted.</summary>
     public int RunPaging(List<PagingOperation> ops)
     {
-        var pa = Vm.PhysicalAddressOf(Buffer, 0);
-        var dst = MemoryMarshal.Cast<byte, uint>(Device.Memory.GetSpan(pa, BufferBytes));
+        int fences = SubmitPaging(ops);
+        ulong last = _nextFence - 1;
+        RunContext(EngineKind.Copy, Paging);
+        _queuedDwords = 0;
+        if (fences > 0) Assert.That(FenceValue, Is.EqualTo(last), "the last paging fence was written");
+        Rm.RetireInTransit(); // as a paging channel does when its fence passes: what the paging vacated is free again
+        return fences;
+    }
+
+    /// <summary>Builds the paging buffer for <paramref name="ops"/> and queues it on the paging context without running
+    /// the device (the paging is recorded, not executed); returns the fences emitted. Several may be queued (behind one
+    /// another in <see cref="Buffer"/>) before <see cref="RunQueuedPaging"/>.</summary>
+    public int SubmitPaging(List<PagingOperation> ops)
+    {
+        var pa = Vm.PhysicalAddressOf(Buffer, (ulong)_queuedDwords * 4);
+        var dst = MemoryMarshal.Cast<byte, uint>(Device.Memory.GetSpan(pa, BufferBytes - _queuedDwords * 4));
         int dwords = Rm.BuildPagingBuffer(CollectionsMarshal.AsSpan(ops), dst, FenceAddress, _nextFence, out int fences);
+        _queuedDwords += (dwords + 15) & ~15;
         Assert.That(dwords, Is.LessThanOrEqualTo(Rm.MeasurePagingBuffer(CollectionsMarshal.AsSpan(ops))), "measure is an upper bound");
-        ulong last = _nextFence + (ulong)fences - 1;
         _nextFence += (ulong)fences;
         Assert.That(Paging.TrySubmitIndirect(Rm.View.VaOf(pa), (uint)dwords, privileged: true), Is.True);
-        RunContext(EngineKind.Copy, Paging);
-        if (fences > 0) Assert.That(FenceValue, Is.EqualTo(last), "the last paging fence was written");
         return fences;
+    }
+
+    /// <summary>Runs the paging buffers <see cref="SubmitPaging"/> queued, in order, and returns memory in transit.</summary>
+    public void RunQueuedPaging()
+    {
+        RunContext(EngineKind.Copy, Paging);
+        _queuedDwords = 0;
+        Rm.RetireInTransit();
     }
 
     /// <summary>Loads <paramref name="ctx"/> on <paramref name="engine"/> (if not loaded) and steps until its ring drained.</summary>

@@ -150,6 +150,7 @@ public sealed class DevicePagingQueue
     {
         Fence.NotifySignaled();
         _arena.Retire(_isReached);
+        _rm.RetireInTransit(); // memory the executed paging vacated (ResidencyManager.InTransit.cs)
     }
 
     /// <summary>Asks the scheduler hook again to run the paging context (after it reported the engine busy).</summary>

@@ -79,6 +79,8 @@ public sealed partial class ResidencyManager
             fences++;
         }
         w.EnableContextSwitch();
+        // Its last fence follows every copy: the memory these operations vacated stays in transit until it is written.
+        if (fences > 0) SealInTransit(commands, fenceAddress, firstFenceValue + (ulong)fences - 1);
         fencesEmitted = fences;
         return w.Written;
     }

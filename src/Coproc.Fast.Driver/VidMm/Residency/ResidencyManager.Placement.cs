@@ -60,6 +60,7 @@ public sealed partial class ResidencyManager
         _need.Sort(LargestFirst);
         _undo.Clear();
         _plan.Clear();
+        ReleaseInTransitForPlan(); // the plan's paging is ordered after what vacated it (InTransit.cs)
         StartVictimSearch(contextId);
         foreach (int s in _need)
         {
@@ -67,10 +68,12 @@ public sealed partial class ResidencyManager
             {
                 RollBack(0);
                 _plan.Clear();
+                EndPlanRefused();
                 return ResidencyOutcome.DoesNotFit;
             }
         }
         Commit(commands);
+        EndPlanCommitted();
         AddInPlace(commands);
         Touch(resources, contextId);
         return ResidencyOutcome.PagingRequired;
@@ -290,10 +293,12 @@ public sealed partial class ResidencyManager
                 case StepKind.Evict:
                     ApplyEvicted(step.Slot);
                     AddEvictOperations(commands, step.Slot, step.From);
+                    for (int i = 0; i < step.From.Count; i++) _vacated.Add(step.From[i]); // read by the COPY: in transit
                     break;
                 case StepKind.PageIn:
                     m.Resident = true;
                     m.Local = step.To;
+                    m.PagingValue = ulong.MaxValue;
                     _residentBytes += m.Bytes;
                     var (first, more) = step.To.Split();
                     _vidmm.MoveManaged(m.Handle, first, more);
@@ -311,6 +316,8 @@ public sealed partial class ResidencyManager
                     break;
                 case StepKind.Relocate:
                     m.Local = step.To;
+                    m.PagingValue = ulong.MaxValue;
+                    _vacated.Add(step.From.Single); // read by the COPY: in transit
                     _vidmm.MoveManaged(m.Handle, step.To.Single, null);
                     commands.Add(new PagingOperation(PagingOperationKind.Relocate, m.Handle, step.From.Single.Address, step.To.Single.Address, m.Bytes,
                         OverlapsFreedSource(commands, step.To.Single), true));

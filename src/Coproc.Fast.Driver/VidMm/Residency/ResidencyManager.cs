@@ -25,6 +25,8 @@ namespace Coproc.Fast.Driver.VidMm.Residency;
 //   compaction) is logged in an undo log, so a request that cannot be satisfied restores the exact previous state
 //   (seed: DoesNotFit changes nothing). Commit then applies the plan to the records and the LRU lists and appends the
 //   PagingOperations in plan order.
+// - Memory a recorded move vacates stays allocated, "in transit", until the device has executed the move; only the
+//   planner (whose paging is ordered after it) places into it at once (ResidencyManager.InTransit.cs).
 public sealed partial class ResidencyManager : IResidencyManager
 {
     private readonly VideoMemoryManager _vidmm;
@@ -49,6 +51,8 @@ public sealed partial class ResidencyManager : IResidencyManager
         public ulong PlanEpoch;
         public bool PlanResident;
         public LocalHome PlanLocal;
+        public PhysicalAddress PagingFence; // the paging fence and value of the last buffer that moves it (InTransit.cs)
+        public ulong PagingValue;           // 0: none recorded; ulong.MaxValue: recorded, its paging buffer not built yet
     }
 
     /// <summary>Creates the residency manager over VidMm, building the kernel view of physical memory.</summary>
@@ -58,6 +62,8 @@ public sealed partial class ResidencyManager : IResidencyManager
         View = new KernelViewSpace(vidmm);
         _owner = new int[vidmm.Local.SizeBytes >> 12];
         vidmm.ManagedPinChanged = OnCpuPinChanged;
+        vidmm.RetireInTransit = () => RetireInTransit() != 0;
+        vidmm.TakeInTransit = TakeInTransit;
     }
 
     /// <summary>VidMm underneath.</summary>
@@ -70,9 +76,11 @@ public sealed partial class ResidencyManager : IResidencyManager
     public AddressSpaceDescriptor KernelView => View.Descriptor;
 
     /// <inheritdoc />
-    /// <remarks>Local memory not held by pinned allocations: free bytes plus bytes of resident managed allocations that
-    /// may move (a CPU-mapped one may not, <see cref="VideoMemoryManager.MapToCpu"/>).</remarks>
-    public ulong ResidentBudget => _vidmm.Local.FreeBytes + _residentBytes - _cpuPinnedResidentBytes;
+    /// <remarks>Local memory not held by pinned allocations: free bytes, local memory in transit (only paging may reuse
+    /// it, <see cref="InTransitBytes"/>) and bytes of resident managed allocations that may move (a CPU-mapped one may
+    /// not, <see cref="VideoMemoryManager.MapToCpu"/>).</remarks>
+    public ulong ResidentBudget =>
+        _vidmm.Local.FreeBytes + (_inTransitReleased ? 0 : _inTransitLocalBytes) + _residentBytes - _cpuPinnedResidentBytes;
 
     /// <summary>Bytes of managed allocations currently resident in local memory.</summary>
     public ulong ResidentBytes => _residentBytes;
@@ -95,6 +103,7 @@ public sealed partial class ResidencyManager : IResidencyManager
             throw new VidMmException(VidMmError.InvalidAlignment, $"alignment 0x{alignment:X} is not a power of two >= 4 KiB");
         if (bytes > _vidmm.Local.SizeBytes)
             throw new VidMmException(VidMmError.RequestTooLarge, $"0x{bytes:X} bytes can never be resident in 0x{_vidmm.Local.SizeBytes:X} bytes of local memory");
+        RetireInTransit();
         _scratch.Clear();
         if (_vidmm.System.TryAllocate(bytes, VideoMemoryManager.PageSize, contiguous: true, _scratch) is { } e)
             throw new VidMmException(e, $"no contiguous backing store of 0x{bytes:X} bytes in system memory");
@@ -111,7 +120,8 @@ public sealed partial class ResidencyManager : IResidencyManager
         return h;
     }
 
-    /// <summary>Destroys a managed allocation (it must have no GPU or CPU mapping): frees its local extent and backing store.</summary>
+    /// <summary>Destroys a managed allocation (it must have no GPU or CPU mapping): frees its local extent and backing store
+    /// (once its recorded paging has executed: until then they are memory in transit, <see cref="InTransitBytes"/>).</summary>
     /// <exception cref="VidMmException">Stale handle, a pinned allocation, or still mapped; nothing changes.</exception>
     public void DestroyAllocation(AllocationHandle handle)
     {
@@ -119,17 +129,23 @@ public sealed partial class ResidencyManager : IResidencyManager
         if (_vidmm.MapCountOf(handle) != 0) // the kernel alias, if any, is not counted: RemoveManaged drops it
             throw new VidMmException(VidMmError.StillMapped, $"{handle} still has {_vidmm.MapCountOf(handle)} mapping(s)");
         ref var m = ref _m[s];
+        // A page-in still to copy into its local home, or an eviction still to copy into its backing store, would write
+        // memory handed to someone else meanwhile (InTransit.cs invariant).
+        bool pending = PagingPending(s);
+        ulong tag = m.PagingValue == ulong.MaxValue ? 0 : m.PagingValue;
         if (m.Resident)
         {
             Unlink(s);
             for (int i = 0; i < m.Local.Count; i++)
             {
-                _vidmm.Local.Free(m.Local[i]);
+                if (pending) HoldInTransit(m.Local[i], m.PagingFence, tag);
+                else _vidmm.Local.Free(m.Local[i]);
                 SetOwnerRaw(m.Local[i], 0);
             }
             _residentBytes -= m.Bytes;
         }
-        _vidmm.System.Free(m.Backing);
+        if (pending) HoldInTransit(m.Backing, m.PagingFence, tag);
+        else _vidmm.System.Free(m.Backing);
         _vidmm.RemoveManaged(handle);
         m = default;
         ManagedCount--;
@@ -178,8 +194,8 @@ public sealed partial class ResidencyManager : IResidencyManager
 
     /// <summary>
     /// Evicts one resident managed allocation (the paging queue's evict service): appends its Evict operations (one per
-    /// local extent) and frees its local memory. Returns false (nothing appended) when it is not resident or is pinned
-    /// by a CPU mapping.
+    /// local extent); its local memory is in transit until the paging buffer built from them has executed
+    /// (<see cref="InTransitBytes"/>). Returns false (nothing appended) when it is not resident or is pinned by a CPU mapping.
     /// </summary>
     public bool Evict(AllocationHandle handle, List<PagingOperation> commands)
     {
@@ -190,7 +206,7 @@ public sealed partial class ResidencyManager : IResidencyManager
         var local = m.Local;
         for (int i = 0; i < local.Count; i++)
         {
-            _vidmm.Local.Free(local[i]);
+            HoldInTransit(local[i], default, 0); // the eviction's COPY still reads it
             SetOwnerRaw(local[i], 0);
         }
         ApplyEvicted(s);
@@ -230,6 +246,7 @@ public sealed partial class ResidencyManager : IResidencyManager
         Unlink(s);
         m.Resident = false;
         m.Local = default;
+        m.PagingValue = ulong.MaxValue;
         _residentBytes -= m.Bytes;
         _vidmm.MoveManaged(m.Handle, m.Backing, null);
     }

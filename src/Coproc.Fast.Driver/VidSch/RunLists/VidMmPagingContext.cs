@@ -110,6 +110,7 @@ public sealed class VidMmPagingContext
     {
         ulong done = Completed;
         while (_buffers.TryPeek(out var b) && b.Last <= done) _residency.VideoMemory.Free(_buffers.Dequeue().Buffer);
+        _residency.RetireInTransit(); // memory the executed paging vacated (ResidencyManager.InTransit.cs)
     }
 
     public void Pump()

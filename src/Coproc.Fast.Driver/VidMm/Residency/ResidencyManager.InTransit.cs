@@ -1,0 +1,204 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Memory;
+
+namespace Coproc.Fast.Driver.VidMm.Residency;
+
+// Memory in transit (seed 001 §3.6: VidMm records a move at once, the device executes its paging buffer later).
+//
+// Invariant: memory free in VidMm's segments is never a range that a recorded, unexecuted paging operation still reads
+// or writes. The kernel writes the structures it allocates with CPU stores at once (a context's save area and ring, page
+// tables, fence pages, zeroed backing stores), and a CPU store lands before the device's COPY runs: an eviction's source
+// handed back to the allocator at once let a new save area overwrite the evicted allocation's bytes before the COPY read
+// them, so the process's backing store received the kernel's bytes.
+//
+// So a range an eviction or relocation vacates (its source), and the memory of an allocation destroyed while its paging
+// is still pending (local home and backing store), stays allocated here, tagged with the paging fence that says the
+// operation executed: (fence address, value), set when the paging buffer is built (BuildPagingBuffer: the last fence
+// value that buffer writes follows every one of its copies). Only the residency planner may place into it
+// (MakeResident releases the local ranges for the plan and takes back what the plan left free): its page-ins and
+// relocations are ordered after the operation that vacated the range by the paging order itself — the same paging
+// buffer after the merged fence (§3.6), the same paging ring, or a WAIT_FENCE on another engine's paging fence for
+// overlapping ranges (VidSch, Prepare.cs DependOnOtherEnginesPaging) — so reuse by paging is never refused and never
+// waits. Everything else (VideoMemoryManager.Allocate, page tables, backing stores) gets the range only once the device
+// has written the tag's value to the fence (RetireInTransit, read from memory: the device's own word): a kernel
+// allocation whose only room is in transit fails with OutOfLocalMemory as if the evicted data were still there, and the
+// callers that may wait (Machine.CreateContext and CreateUserQueue, outside the kernel lock) wait for the paging and
+// try again.
+public sealed partial class ResidencyManager
+{
+    private readonly record struct InTransit(PhysicalExtent Range, PhysicalAddress Fence, ulong Value) // Value 0: not built yet
+    {
+        public bool Sealed => Value != 0;
+    }
+
+    private readonly List<InTransit> _inTransit = new();
+    private readonly List<InTransit> _inTransitKeep = new();
+    private readonly List<PhysicalExtent> _vacated = new(8); // sources a committed plan vacated
+    private ulong _inTransitLocalBytes; // local bytes held in _inTransit (0 while released for a plan)
+    private bool _inTransitReleased;
+
+    /// <summary>
+    /// Bytes of local and system memory held back because a recorded paging operation that has not executed yet still
+    /// reads or writes them (an eviction's or relocation's source; a destroyed allocation's memory while its paging is
+    /// pending). Only paging ordered after that operation may reuse them; other allocations get them once the device has
+    /// written the operation's paging fence (<see cref="RetireInTransit"/>; docs/memory.md, "Memory in transit").
+    /// </summary>
+    public ulong InTransitBytes
+    {
+        get
+        {
+            ulong bytes = 0;
+            foreach (var e in _inTransit) bytes += e.Range.Bytes;
+            return bytes;
+        }
+    }
+
+    /// <summary>
+    /// Returns to VidMm's segments the memory in transit whose paging has executed (its paging fence, read from memory,
+    /// has reached the value of the buffer that recorded it). Returns the bytes returned. Cheap when nothing is in
+    /// transit; VidMm calls it before allocating, the paging channels when their fence advances.
+    /// </summary>
+    public ulong RetireInTransit()
+    {
+        if (_inTransit.Count == 0 || _inTransitReleased) return 0;
+        ulong freed = 0;
+        int k = 0;
+        for (int i = 0; i < _inTransit.Count; i++)
+        {
+            var e = _inTransit[i];
+            if (!e.Sealed || !Passed(e.Fence, e.Value)) { _inTransit[k++] = e; continue; }
+            _vidmm.SegmentOf(e.Range.Address.Location).Free(e.Range);
+            if (e.Range.Address.Location == MemoryLocation.Local) _inTransitLocalBytes -= e.Range.Bytes;
+            freed += e.Range.Bytes;
+        }
+        _inTransit.RemoveRange(k, _inTransit.Count - k);
+        return freed;
+    }
+
+    // The range stays allocated until the paging that still touches it has executed.
+    private void HoldInTransit(PhysicalExtent range, PhysicalAddress fence, ulong value)
+    {
+        _inTransit.Add(new InTransit(range, fence, value));
+        if (range.Address.Location == MemoryLocation.Local) _inTransitLocalBytes += range.Bytes;
+    }
+
+    // True while a paging operation recorded for slot s may not have executed yet (not built, or its fence not reached).
+    private bool PagingPending(int s) => _m[s].PagingValue == ulong.MaxValue || (_m[s].PagingValue != 0 && !Passed(_m[s].PagingFence, _m[s].PagingValue));
+
+    private bool Passed(PhysicalAddress fence, ulong value)
+    {
+        var word = _vidmm.Memory.GetSpan(fence, sizeof(ulong));
+        ulong now = Volatile.Read(ref Unsafe.As<byte, ulong>(ref MemoryMarshal.GetReference(word)));
+        return (long)(now - value) >= 0;
+    }
+
+    // BuildPagingBuffer: every operation recorded so far and not yet in a built paging buffer is in this one, which
+    // writes `last` to `fence` after all its copies.
+    private void SealInTransit(ReadOnlySpan<PagingOperation> commands, PhysicalAddress fence, ulong last)
+    {
+        for (int i = 0; i < _inTransit.Count; i++)
+            if (!_inTransit[i].Sealed) _inTransit[i] = _inTransit[i] with { Fence = fence, Value = last };
+        foreach (var op in commands)
+        {
+            if (!IsManaged(op.Handle)) continue;
+            _m[op.Handle.Index].PagingFence = fence;
+            _m[op.Handle.Index].PagingValue = last;
+        }
+    }
+
+    // MakeResident, before planning: the planner may place into local memory in transit (its paging is ordered after the
+    // operation that vacated it). Logged as frees, so a refused request takes it back exactly (RollBack).
+    private void ReleaseInTransitForPlan()
+    {
+        RetireInTransit();
+        foreach (var e in _inTransit)
+            if (e.Range.Address.Location == MemoryLocation.Local) FreeLocal(e.Range);
+        _inTransitReleased = true;
+    }
+
+    // After a refused plan (RollBack re-allocated the released ranges).
+    private void EndPlanRefused() => _inTransitReleased = false;
+
+    // After a committed plan: the sources it vacated (new, not built yet) and the released ranges (with their tags) are
+    // held again, except the pages the plan placed an allocation in. New ranges first: where a page is in both, the newer
+    // operation is the one that still reads it last.
+    private void EndPlanCommitted()
+    {
+        _inTransitReleased = false;
+        _inTransitKeep.Clear();
+        foreach (var range in _vacated) ClaimFreePages(range, default, 0);
+        _vacated.Clear();
+        HoldAgain();
+    }
+
+    // VideoMemoryManager, for a process's allocation when nothing else fits (ordering, not refusal): it may take local
+    // memory in transit, because every write to it is ordered after the paging that still reads that memory — a chunk
+    // that references it waits on the device for outstanding paging touching its memory (VidSch, Prepare.cs
+    // SetPagingWaits) and the CPU reaches it only through Machine.MapToCpu, which waits for all recorded paging. The
+    // kernel's own structures never come here: the CPU writes them at once. (Not ordered: writes through a process GPU
+    // VA mapping — ring-3 user queues, the advanced model's contexts — which wait for no paging; docs/memory.md.)
+    private VidMmError? TakeInTransit(ulong bytes, ulong alignment, bool contiguous, List<PhysicalExtent> extents)
+    {
+        if (_inTransitLocalBytes == 0 || _inTransitReleased) return VidMmError.OutOfLocalMemory;
+        foreach (var e in _inTransit)
+            if (e.Range.Address.Location == MemoryLocation.Local) _vidmm.Local.Free(e.Range);
+        int first = extents.Count;
+        var error = _vidmm.Local.TryAllocate(bytes, alignment, contiguous, extents);
+        // Its pages are not free any more: marked so the ranges are held again around them.
+        for (int i = first; i < extents.Count; i++) SetOwnerRaw(extents[i], int.MaxValue);
+        _inTransitKeep.Clear();
+        HoldAgain();
+        for (int i = first; i < extents.Count; i++) SetOwnerRaw(extents[i], 0);
+        return error;
+    }
+
+    // Holds again, with their tags, the free pages of the local ranges in _inTransit (released to the allocator).
+    private void HoldAgain()
+    {
+        foreach (var e in _inTransit)
+        {
+            if (e.Range.Address.Location == MemoryLocation.Local) ClaimFreePages(e.Range, e.Fence, e.Value);
+            else _inTransitKeep.Add(e);
+        }
+        _inTransit.Clear();
+        _inTransit.AddRange(_inTransitKeep);
+        _inTransitKeep.Clear();
+        _inTransitLocalBytes = 0;
+        foreach (var e in _inTransit)
+            if (e.Range.Address.Location == MemoryLocation.Local) _inTransitLocalBytes += e.Range.Bytes;
+    }
+
+    // Holds the pages of `range` that no managed allocation owns (the plan left them free) as runs in _inTransitKeep.
+    private void ClaimFreePages(PhysicalExtent range, PhysicalAddress fence, ulong value)
+    {
+        ulong first = range.Address.Offset >> 12, end = first + (range.Bytes >> 12);
+        for (ulong p = first; p < end;)
+        {
+            if (_owner[p] != 0) { p++; continue; }
+            ulong run = p;
+            while (run < end && _owner[run] == 0) run++;
+            if (_vidmm.Local.Pages.TryAllocateAt(p, run - p)) Keep(p, run - p, fence, value);
+            else
+            {
+                // Part of the run is already held (by a newer range over the same pages): take the rest page by page.
+                for (ulong q = p; q < run; q++)
+                    if (_vidmm.Local.Pages.TryAllocateAt(q, 1)) Keep(q, 1, fence, value);
+            }
+            p = run;
+        }
+    }
+
+    private void Keep(ulong page, ulong pages, PhysicalAddress fence, ulong value)
+    {
+        var extent = new PhysicalExtent(PhysicalAddress.Local(page << 12), pages << 12);
+        // Neighbouring single pages of one range merge back into one entry.
+        if (_inTransitKeep.Count > 0 && _inTransitKeep[^1] is var last && last.Value == value && last.Fence == fence
+            && last.Range.Address.Location == MemoryLocation.Local && last.Range.Address.Offset + last.Range.Bytes == extent.Address.Offset)
+        {
+            _inTransitKeep[^1] = last with { Range = new PhysicalExtent(last.Range.Address, last.Range.Bytes + extent.Bytes) };
+            return;
+        }
+        _inTransitKeep.Add(new InTransit(extent, fence, value));
+    }
+}
