@@ -16,8 +16,8 @@ public sealed partial class Machine
     private const int DisplayTimer = Engines.Count;
 
     private readonly VidSchScheduler?[] _schedulers = new VidSchScheduler?[Engines.Count];
-    private readonly int[] _preparationRequested = new int[Engines.Count];
-    // Threaded mode: the device cycle of each engine's oldest preparation request the worker has not taken yet (long.MaxValue: none).
+    // Threaded mode: each engine's preparation request the worker has not taken yet, as the device cycle it was made at
+    // (long.MaxValue: none). One word is both the request and its stamp, so no request is ever pending unstamped.
     private readonly long[] _preparationRequestedAt = Enumerable.Repeat(long.MaxValue, Engines.Count).ToArray();
 
     /// <summary>
@@ -147,9 +147,9 @@ public sealed partial class Machine
             }
             if (machine._posted is not null)
             {
-                // Stamped before the flag (invariant T1, Machine.Threaded.cs): the worker clears the stamp when it takes the flag.
+                // The request is its stamp: the device cycle it was made at (invariant T1, Machine.Threaded.cs). A request
+                // already pending (stamped, not taken) covers this one — the worker's run prepares whatever is pending.
                 Interlocked.CompareExchange(ref machine._preparationRequestedAt[engine], (long)machine._posted.Cycle, long.MaxValue);
-                Volatile.Write(ref machine._preparationRequested[engine], 1);
                 machine.SignalWorker();
                 return;
             }

@@ -75,21 +75,28 @@ public sealed partial class Machine
             bool work = poked || AnyLoadedWithWork() || Display.WaitingForVsync || RunListTimerPending();
             bool lagging = work && SchedulerLagging(handledSeen);
             WaitingForDriver = lagging;
-            if (work && !lagging)
+            bool stepped = work && !lagging;
+            if (stepped)
             {
                 spin.Reset();
                 posted.Step(Options.StepCycles);
-                bool raised = InterruptServiceRoutine.LineAsserted(posted);
-                if (raised)
-                {
-                    int n = InterruptServiceRoutine.Drain(posted, ref _records);
-                    // The run-list back end takes its records here, on the device thread (Machine.RunLists.cs); every
-                    // record also goes to the scheduler thread for VidSch, the display and the interrupt tap.
-                    if (_runLists is not null) ServiceRunListsOnDeviceThread(_records.AsSpan(0, n));
-                    for (int i = 0; i < n; i++) _delivered.Enqueue(_records[i]);
-                }
-                bool timerDue = TimerDueUnsignaled();
-                if (raised || timerDue) _unhandled.Enqueue((long)Device.Cycle);
+            }
+            // Interrupts are drained whether or not the device stepped: a posted write applied above (a CONTEXT_SWITCH to
+            // idle for a reset, say) raises its report at once, and a device waiting for the driver that left it on the
+            // line would park with nothing to do while the driver waits for that report (invariant T2).
+            bool raised = InterruptServiceRoutine.LineAsserted(posted);
+            if (raised)
+            {
+                int n = InterruptServiceRoutine.Drain(posted, ref _records);
+                // The run-list back end takes its records here, on the device thread (Machine.RunLists.cs); every
+                // record also goes to the scheduler thread for VidSch, the display and the interrupt tap.
+                if (_runLists is not null) ServiceRunListsOnDeviceThread(_records.AsSpan(0, n));
+                for (int i = 0; i < n; i++) _delivered.Enqueue(_records[i]);
+            }
+            bool timerDue = stepped && TimerDueUnsignaled();
+            if (raised || timerDue) _unhandled.Enqueue((long)Device.Cycle);
+            if (stepped || raised)
+            {
                 // Published only after the step's interrupt records are queued: a scheduler that reads cycle C and then
                 // drains the queue has seen every record up to C (the horizon of VidSchScheduler.ObserveThrough).
                 posted.Publish(Device.Cycle);
@@ -113,7 +120,21 @@ public sealed partial class Machine
     // for a host thread, and fair share by time depended on the host's load. `_unhandled` (device thread only) holds
     // the cycle of each step that raised records or found the timer due; the scheduler thread publishes in
     // `_handledThrough` the horizon it has handled; `_preparationRequestedAt` (Machine.Engines.cs) the requests.
+    // The bound is checked before each step and stamped with the cycle at the end of the step that raised, so the device
+    // may run up to about SchedulerLagCycles + 2 × StepCycles past the event itself.
+    // Invariant T2: interrupt records are drained every pass, stepped or not — a posted write the device applies while
+    // it waits for the driver (a CONTEXT_SWITCH to idle for a reset) raises its report then, and the driver may be
+    // waiting for exactly that report (a reset hung for ever before, found by review).
     private readonly Queue<long> _unhandled = new(64);
+
+    /// <summary>
+    /// For tests: runs on the scheduler thread after a pass that handled records or the timer, before it publishes the
+    /// handled horizon — a test can hold the pass there until the device thread is waiting for the driver.
+    /// </summary>
+    internal Action? BeforeHandledPublishedForTests;
+
+    /// <summary>Threaded mode: register writes are posted and not yet applied by the device thread; for tests.</summary>
+    internal bool PostedWritesPending => _posted?.ApplyPostedPeek() ?? false;
 
     /// <summary>Threaded mode: the device has work but waits for a driver thread (invariant T1); for tests.</summary>
     internal volatile bool WaitingForDriver;
@@ -200,11 +221,14 @@ public sealed partial class Machine
                 foreach (var s in _schedulers) s?.OnTimer();
                 fired = true;
             }
+            if (n > 0 || fired) BeforeHandledPublishedForTests?.Invoke();
             // Every record and due timer up to the horizon is handled (invariant T1): a device waiting for that goes on.
+            // Woken whenever the horizon advances (cheap without a waiter): the records or timer this pass handled may
+            // date from after its horizon, so the pass that finally covers them may have nothing left to handle.
             if ((long)horizon > Volatile.Read(ref _handledThrough))
             {
                 Volatile.Write(ref _handledThrough, (long)horizon);
-                if (n > 0 || fired) _posted.Wake.Set();
+                _posted.Wake.Set();
             }
         }
     }
@@ -214,11 +238,11 @@ public sealed partial class Machine
         while (!_stop)
         {
             if (!_workerSignal.Wait(5)) continue;
-            for (int e = 0; e < _preparationRequested.Length; e++)
+            for (int e = 0; e < _preparationRequestedAt.Length; e++)
             {
-                if (Interlocked.Exchange(ref _preparationRequested[e], 0) == 0) continue;
-                // Taken: a device waiting for this request goes on (invariant T1). A request made meanwhile stamps anew.
-                Interlocked.Exchange(ref _preparationRequestedAt[e], long.MaxValue);
+                // The stamp is the request (one word, Machine.Engines.cs): taking it lets a device waiting for it go on
+                // (invariant T1); a request made from here on stamps anew and gets a run of its own.
+                if (Interlocked.Exchange(ref _preparationRequestedAt[e], long.MaxValue) == long.MaxValue) continue;
                 _posted!.Wake.Set();
                 _schedulers[e]!.RunPreparation();
             }

@@ -56,4 +56,35 @@ public class ThreadedLagBoundTests
     {
         lock (h.Trace.Events) return h.Trace.Events.Count(e => e.Kind == ScheduleEventKind.BufferStarted);
     }
+
+    /// <summary>
+    /// Invariant T2 (Machine.Threaded.cs): a reset's CONTEXT_SWITCH to idle, applied while the device waits for the driver,
+    /// still reaches the scheduler. The test holds every scheduler pass that handled something until the device thread
+    /// is waiting for the driver with the pass's register writes applied — the interleaving a descheduled scheduler
+    /// thread produces — so the reset's report is raised while the device does not step. It hung before T2.
+    /// </summary>
+    [Test]
+    [CancelAfter(120_000)]
+    public void GivenTheDeviceWaitsForTheDriver_WhenAHungContextIsReset_ThenTheResetCompletes()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000, TimeoutCycles = 300_000 }, MachineRunMode.Threaded);
+        var m = h.Machine;
+        m.BeforeHandledPublishedForTests = () =>
+        {
+            var spin = new SpinWait();
+            for (int i = 0; i < 2_000 && !(m.WaitingForDriver && !m.PostedWritesPending); i++) spin.SpinOnce();
+        };
+        var ctx = m.CreateContext(1, 4);
+        var counter = h.Allocate(1, 4096);
+        m.Start();
+        for (int round = 0; round < 3; round++)
+        {
+            // Given a context alone on the engine whose buffer WAITs on a counter nobody writes (a hang) ...
+            long id = h.Submit(1, ctx, cb => cb.Wait(counter, 0));
+            // When its timeout resets it, then the reset completes and the buffer ends in its typed failure.
+            Assert.That(m.WaitUntilIdle(TimeSpan.FromSeconds(30)), Is.True, $"round {round}: bounded: the reset completes");
+            Assert.That(ctx.StatusOf(id), Is.EqualTo(SubmissionStatus.FailedTimeout), $"round {round}");
+        }
+        Assert.That(ctx.Resets, Is.EqualTo(3));
+    }
 }
