@@ -34,15 +34,24 @@ public class ThreadedLagBoundTests
         ulong stalledAt, oldest;
         lock (h.Scheduler.KernelLock)
         {
-            for (long guard = 0; !h.Machine.WaitingForDriver; guard++)
+            for (long guard = 0; ; guard++)
             {
                 // Without the bound the device would run both buffers to their end (about 10 M cycles) meanwhile.
                 Assert.That(h.Machine.Device.Cycle, Is.LessThan(4_000_000UL), "the device ran on while the scheduler could not decide");
                 Assert.That(guard, Is.LessThan(500_000_000L), "failure guard");
+                // A consistent sample: waiting, and the clock did not move while the oldest event was read (a wait for
+                // the worker thread ends when it takes its request, even with the kernel lock held; the wait for the
+                // scheduler thread lasts as long as the lock).
+                ulong before = h.Machine.Device.Cycle;
+                long o = h.Machine.OldestUnhandledCycle;
+                if (h.Machine.WaitingForDriver && h.Machine.Device.Cycle == before && o <= (long)before)
+                {
+                    stalledAt = before;
+                    oldest = (ulong)o;
+                    break;
+                }
                 Thread.SpinWait(64);
             }
-            stalledAt = h.Machine.Device.Cycle;
-            oldest = (ulong)h.Machine.OldestUnhandledCycle;
         }
 
         // Then the device stopped within the lag bound of the oldest event the scheduler had not handled ...
