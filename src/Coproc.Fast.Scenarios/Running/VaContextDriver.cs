@@ -53,6 +53,11 @@ internal sealed class VaContextDriver : IScenarioContext
     private readonly VaProcess _process;
     private readonly Dictionary<AllocationHandle, GpuAllocation> _shared = [];
     private DesktopComposer? _composer;
+    private readonly int _composeDwords;
+    // The composed desktop replaces the mix's DRAW_RECTS: the mix without them, and the work budget of what is left
+    // (the kernel path splits the budget over every work packet, DRAW_RECTS included).
+    private PacketMix? _composedMix;
+    private ulong _composedWorkCycles;
     private int _lastCompletedIndex = -1;
     private readonly UserDmaBuffer[] _buffers;
     private readonly (GpuAllocation Surface, ulong ScanoutPa)[] _primaries;
@@ -159,10 +164,12 @@ internal sealed class VaContextDriver : IScenarioContext
             throw new InvalidOperationException($"a composed frame needs {composer.MaxDwords} dwords; {_composeDwords} were reserved");
         foreach (var h in sources) _shared.TryAdd(h, _process.MapShared(h));
         _listed = new AllocationHandle[2 + _shared.Count];
+        var mix = Spec.Submission.Packets;
+        int work = mix.DrawRects + mix.Dispatch + mix.Fill + mix.Copy; // PacketMixEncoder's work packets
+        _composedMix = mix with { DrawRects = 0 };
+        _composedWorkCycles = work == 0 ? 0 : Spec.Submission.WorkCycles / (ulong)work * (ulong)(work - mix.DrawRects);
         _composer = composer;
     }
-
-    private readonly int _composeDwords;
 
     /// <summary>Submissions queued and not yet retired or failed.</summary>
     public int Outstanding => _inFlight.Count;
@@ -197,15 +204,16 @@ internal sealed class VaContextDriver : IScenarioContext
         if (surface.Managed) _listed[listed++] = surface.Handle;
         if (_scratch.Managed && _scratch.Handle != surface.Handle) _listed[listed++] = _scratch.Handle;
         var mix = Spec.Submission.Packets;
+        ulong workCycles = Spec.Submission.WorkCycles;
         if (misbehaviour is null && mix.DrawRects > 0 && _composer is not null)
         {
             // The composed desktop replaces the mix's DRAW_RECTS (as on the kernel path).
             n += EncodeComposition(dwords[n..], surface, index, ref listed);
-            mix = mix with { DrawRects = 0 };
+            (mix, workCycles) = (_composedMix!, _composedWorkCycles);
         }
         n += misbehaviour is { } m
             ? PacketMixEncoder.EncodeMisbehaviour(dwords[n..], m, targets)
-            : PacketMixEncoder.Encode(dwords[n..], mix, Spec.Submission.WorkCycles, targets, (uint)index, (ulong)index + 1,
+            : PacketMixEncoder.Encode(dwords[n..], mix, workCycles, targets, (uint)index, (ulong)index + 1,
                 costs.PacketCosts, costs.WorkCosts).Dwords;
         var tail = new PacketWriter(dwords[n..]);
         tail.Timestamp(_page.Va + 128 + slot + 8);
