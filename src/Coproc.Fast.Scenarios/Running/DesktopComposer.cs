@@ -1,5 +1,4 @@
 using Coproc.Fast.Device.Engines.Work;
-using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 
 namespace Coproc.Fast.Scenarios.Running;
@@ -9,22 +8,33 @@ namespace Coproc.Fast.Scenarios.Running;
 /// back buffer, then flips it): a desktop background, one window per other application — a real COPY of the
 /// game's last finished render target and of the decoder's output surface, progress for a compute job, a greyed
 /// "not responding" window for a faulted application — drop shadows blended over the background, and a taskbar
-/// whose lamps show the frame number in binary. Everything is DRAW_RECTS packets (native-layout.md §8A.2) built by
-/// the compositor's UMD and submitted through the normal ring-0 path, so the displayed frame is what the device drew.
+/// whose lamps show the frame number in binary. Everything is DRAW_RECTS packets (native-layout.md §8A.2), so the
+/// displayed frame is what the device drew.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Design: <see cref="Plan"/> is the one layout — the DRAW_RECTS of a frame as primitives plus, per packet, the source
+/// allocation it copies from. Only how those become packets differs by submission path: the kernel path's UMD names
+/// allocations with offsets (<see cref="Ring0ContextDriver"/>), the advanced model's user-built buffer names VAs in the
+/// compositor's own address space, where the sources are mapped as shared allocations (<see cref="VaContextDriver"/>).
+/// </para>
+/// <para>
 /// Simplified: windows are placed by a fixed layout (one large window on the left, the others stacked on the right)
 /// and are not scaled (DRAW_RECTS copies 1:1), so a window shows the part of its source that fits. The compositor
 /// reads a source surface without waiting for it (no cross-process sync object), as a compositor that shows the last
 /// frame it was told about would; the emulated processes only tell it about finished frames.
+/// </para>
 /// </remarks>
 internal sealed class DesktopComposer
 {
     private const uint Background = 0xFF1B4F72, WallpaperA = 0x5040A0C0, WallpaperB = 0x3050C8E8, Shadow = 0x60000000;
     private const uint TitleBar = 0xFF2C3E50, Taskbar = 0xFF101820, LampOn = 0xFF3EE0FF, LampOff = 0xFF2A3440, NotResponding = 0x90FFFFFF;
     private const int CounterBits = 12;
+    private const int DesktopRects = 64; // the first packet's primitives at most (the rest are not drawn)
+    private const int WindowRects = 2;   // a window's packet: letterbox and copy
     private readonly List<Window> _windows = [];
-    private readonly RectPrimitive[] _rects = new RectPrimitive[64];
+    private RectPrimitive[] _rects = new RectPrimitive[DesktopRects];
+    private ComposedDraw[] _draws = new ComposedDraw[1];
 
     /// <summary>What a window shows.</summary>
     private enum WindowKind { Surface, Progress, Faulted }
@@ -34,7 +44,16 @@ internal sealed class DesktopComposer
     /// <summary>Windows added so far.</summary>
     public int WindowCount => _windows.Count;
 
-    /// <summary>A window showing another process's surface (shared with the compositor's process: it must own the handle).</summary>
+    /// <summary>Dwords the packets of one <see cref="Plan"/> take at most.</summary>
+    public int MaxDwords => MaxDwordsFor(_windows.Count);
+
+    /// <summary>Dwords the packets of one <see cref="Plan"/> take at most with <paramref name="windows"/> windows.</summary>
+    public static int MaxDwordsFor(int windows) => DrawRectsPacket.SizeInDwords(DesktopRects) + windows * DrawRectsPacket.SizeInDwords(WindowRects);
+
+    /// <summary>
+    /// A window showing another process's surface, given as its allocation and the surface at an offset inside it
+    /// (shared with the compositor's process: the kernel's record of that process must name the handle).
+    /// </summary>
     public void AddSurfaceWindow(uint accent, Func<(AllocationHandle Handle, Surface Surface)> source) =>
         _windows.Add(new Window(WindowKind.Surface, accent, source, null, null));
 
@@ -44,11 +63,16 @@ internal sealed class DesktopComposer
     /// <summary>A window that turns grey ("not responding") once <paramref name="failed"/> says its application faulted.</summary>
     public void AddFaultableWindow(uint accent, Func<bool> failed) => _windows.Add(new Window(WindowKind.Faulted, accent, null, null, failed));
 
-    /// <summary>Writes frame <paramref name="frame"/>'s DRAW_RECTS into <paramref name="umd"/> for the back buffer <paramref name="target"/>.</summary>
-    public void Compose(CommandBufferBuilder umd, AllocationHandle target, SurfaceGeometry g, int frame)
+    /// <summary>
+    /// Frame <paramref name="frame"/> on a back buffer of geometry <paramref name="g"/>: its DRAW_RECTS packets in order,
+    /// each with its primitives (<see cref="Primitives"/>) and the source it copies from (none for the first, the
+    /// desktop). Valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<ComposedDraw> Plan(SurfaceGeometry g, int frame)
     {
-        ArgumentNullException.ThrowIfNull(umd);
-        var targetSurface = g.At(0);
+        int capacity = DesktopRects + _windows.Count * WindowRects;
+        if (_rects.Length < capacity) _rects = new RectPrimitive[capacity];
+        if (_draws.Length < _windows.Count + 1) _draws = new ComposedDraw[_windows.Count + 1];
         int n = 0;
         uint w = g.Width, h = g.Height;
         uint bar = Math.Max(2, h / 22);
@@ -108,7 +132,8 @@ internal sealed class DesktopComposer
             bool on = ((frame >> (CounterBits - 1 - b)) & 1) != 0;
             Add(ref n, RectPrimitive.Fill((int)(w - (CounterBits - b) * step), (int)(h - bar + bar / 4), lamp, lamp, on ? LampOn : LampOff));
         }
-        umd.DrawRects(target, targetSurface, _rects.AsSpan(0, n));
+        int draws = 0;
+        _draws[draws++] = new ComposedDraw(0, n, default, default);
 
         // Window contents: one DRAW_RECTS per source surface (a packet names one source), copied 1:1 and clipped.
         for (int i = 0; i < _windows.Count; i++)
@@ -120,16 +145,20 @@ internal sealed class DesktopComposer
             uint cw = Math.Min(c.W, source.Width), ch = Math.Min(c.H, source.Height);
             // The middle of the source: where a game's action and a video's picture are.
             ushort sx = (ushort)Math.Min(ushort.MaxValue, (source.Width - cw) / 2), sy = (ushort)Math.Min(ushort.MaxValue, (source.Height - ch) / 2);
-            int k = 0;
-            if (cw < c.W || ch < c.H) _rects[k++] = RectPrimitive.Fill(c.X, c.Y, c.W, c.H, 0xFF000000); // letterbox
-            _rects[k++] = RectPrimitive.Copy(c.X + (int)(c.W - cw) / 2, c.Y + (int)(c.H - ch) / 2, cw, ch, sx, sy);
-            umd.DrawRects(target, targetSurface, _rects.AsSpan(0, k), handle, source);
+            int first = n;
+            if (cw < c.W || ch < c.H) _rects[n++] = RectPrimitive.Fill(c.X, c.Y, c.W, c.H, 0xFF000000); // letterbox
+            _rects[n++] = RectPrimitive.Copy(c.X + (int)(c.W - cw) / 2, c.Y + (int)(c.H - ch) / 2, cw, ch, sx, sy);
+            _draws[draws++] = new ComposedDraw(first, n - first, handle, source);
         }
+        return _draws.AsSpan(0, draws);
     }
+
+    /// <summary>The primitives of <paramref name="draw"/> (one of the last <see cref="Plan"/>'s).</summary>
+    public ReadOnlySpan<RectPrimitive> Primitives(in ComposedDraw draw) => _rects.AsSpan(draw.First, draw.Count);
 
     private void Add(ref int n, RectPrimitive r)
     {
-        if (n < _rects.Length && r.Width > 0 && r.Height > 0) _rects[n++] = r;
+        if (n < DesktopRects && r.Width > 0 && r.Height > 0) _rects[n++] = r;
     }
 
     // Client rectangle of window i on a w × h desktop (above a taskbar of `bar` rows): window 0 large on the left,
@@ -148,3 +177,9 @@ internal sealed class DesktopComposer
 
     private static uint Sub(uint a, uint b) => a > b ? a - b : 0;
 }
+
+/// <summary>
+/// One DRAW_RECTS of a composed frame: primitives [<paramref name="First"/>, +<paramref name="Count"/>) of the plan and
+/// the allocation its copies read, with the source surface at an offset inside it (a null handle: no source).
+/// </summary>
+internal readonly record struct ComposedDraw(int First, int Count, AllocationHandle Source, Surface SourceSurface);

@@ -146,7 +146,12 @@ internal sealed class Ring0ContextDriver : IScenarioContext
             ulong limit = Math.Min(bytes, targetBytes) & ~3UL;
             Repeat(copyPerPacket, limit, chunk => _umd.Copy(h, 0, target, 0, chunk));
         }
-        if (render && mix.DrawRects > 0 && Composer is { } composer) composer.Compose(_umd, target, geometry, frame);
+        if (render && mix.DrawRects > 0 && Composer is { } composer)
+        {
+            // The composed desktop: its surfaces named by allocation and offset (the KMD patches them).
+            foreach (ref readonly var d in composer.Plan(geometry, frame))
+                _umd.DrawRects(target, geometry.At(0), composer.Primitives(d), d.Source, d.SourceSurface);
+        }
         for (int i = 0; i < mix.DrawRects && !(render && Composer is not null); i++)
         {
             // A band of rows in a colour that changes with the frame: as wide as the surface, or — a game's scene —

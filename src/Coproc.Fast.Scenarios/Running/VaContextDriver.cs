@@ -1,3 +1,4 @@
+using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Diagnostics;
@@ -30,12 +31,12 @@ internal interface IScenarioContext
 /// and submitted as they are with the process's allocations as the resource list, run by the run-list back end.
 /// Each submission is bracketed by TIMESTAMP packets (native-layout.md §8.2), so its start and end are exact device
 /// cycles; completion is the scheduler fence of its <see cref="VaTicket"/>. The display owner's frames end with a
-/// kernel-queued vsync FLIP of its primary surface (seed 001 §7.3: privileged commands queued by the kernel).
+/// kernel-queued vsync FLIP of its primary surface (seed 001 §7.3: privileged commands queued by the kernel); they count
+/// as presented at the first vsync after the frame and its flip retired. A compositor display owner composes the other
+/// processes' windows as the kernel path's does (<see cref="DesktopComposer"/>, seed 001 §9.3): their surfaces, shared
+/// with its process, are mapped into its own address space (<see cref="VaProcess.MapShared"/>), and each frame's
+/// DRAW_RECTS name them by those VAs and list them as resources (prefetched; a source evicted meanwhile faults in).
 /// </summary>
-/// <remarks>
-/// Simplified: the display owner draws its own bands rather than composing other processes' surfaces (their VAs are
-/// in other address spaces); its frames count as presented at the first vsync after the frame and its flip retired.
-/// </remarks>
 internal sealed class VaContextDriver : IScenarioContext
 {
     private const int TimestampSlots = 64;
@@ -48,10 +49,19 @@ internal sealed class VaContextDriver : IScenarioContext
     private readonly GpuAllocation _page;
     private readonly GpuAllocation[] _surfaces;
     private readonly GpuAllocation _scratch;
-    private readonly AllocationHandle[] _listed = new AllocationHandle[2];
+    private AllocationHandle[] _listed = new AllocationHandle[2];
+    private readonly VaProcess _process;
+    private readonly Dictionary<AllocationHandle, GpuAllocation> _shared = [];
+    private DesktopComposer? _composer;
+    private readonly int _composeDwords;
+    // The composed desktop replaces the mix's DRAW_RECTS: the mix without them, and the work budget of what is left
+    // (the kernel path splits the budget over every work packet, DRAW_RECTS included).
+    private PacketMix? _composedMix;
+    private ulong _composedWorkCycles;
+    private int _lastCompletedIndex = -1;
     private readonly UserDmaBuffer[] _buffers;
     private readonly (GpuAllocation Surface, ulong ScanoutPa)[] _primaries;
-    private readonly List<(long Id, int Slot, VaTicket Ticket, VaTicket? Flip)> _inFlight = [];
+    private readonly List<(long Id, int Index, int Slot, VaTicket Ticket, VaTicket? Flip)> _inFlight = [];
     // Submissions made so far: picks the DMA buffer and the TIMESTAMP slot of the next one. Buffers retire in order and
     // at most BufferSlots are in flight, so the next buffer (and slot: TimestampSlots ≥ BufferSlots) is never in use —
     // which a plan index would not guarantee (indices skipped while the in-flight bound held submissions back).
@@ -66,10 +76,12 @@ internal sealed class VaContextDriver : IScenarioContext
     private int _faultsSeen;
     private long _bytesPagedSeen;
 
+    // composeDwords: DMA buffer room for a composed desktop (DesktopComposer.MaxDwordsFor; 0: none).
     public VaContextDriver(Machine machine, VaProcess process, ScenarioProcess scenarioProcess, ContextSpec spec, int index,
-        SchedulingObserver observer, IReadOnlyList<(AllocationHandle Handle, ulong Bytes)>? primaries)
+        SchedulingObserver observer, IReadOnlyList<(AllocationHandle Handle, ulong Bytes)>? primaries, int composeDwords = 0)
     {
         _machine = machine;
+        _process = process;
         _scheduler = machine.RunListScheduler;
         _observer = observer;
         Spec = spec;
@@ -103,7 +115,8 @@ internal sealed class VaContextDriver : IScenarioContext
         _targets = new SubmissionTargets(SurfaceGeometry.For(surface.Bytes).At(surface.Va), _scratch.Va, _scratch.Bytes, _page.Va,
             ComputeAVa: _scratch.Va, ComputeBVa: _scratch.Va + _scratch.Bytes / 2, ComputeElements: (uint)Math.Min(_scratch.Bytes / 8, int.MaxValue),
             CounterVa: _page.Va + 64, UnmappedVa: unmapped);
-        int dwords = PacketMixEncoder.SizeInDwords(spec.Submission.Packets) + PacketMixEncoder.MisbehaviourDwords + 32;
+        int dwords = PacketMixEncoder.SizeInDwords(spec.Submission.Packets) + PacketMixEncoder.MisbehaviourDwords + 32 + composeDwords;
+        _composeDwords = composeDwords;
         _buffers = Enumerable.Range(0, BufferSlots).Select(_ => process.CreateDmaBuffer(dwords)).ToArray();
     }
 
@@ -118,6 +131,45 @@ internal sealed class VaContextDriver : IScenarioContext
 
     /// <summary>The run-list back end's context.</summary>
     public VaContext Context => _context;
+
+    /// <summary>The surfaces its frames draw into, in turn (submission i draws into surface i mod count).</summary>
+    public IReadOnlyList<GpuAllocation> Surfaces => _surfaces;
+
+    /// <summary>Submissions completed.</summary>
+    public long Completed { get; private set; }
+
+    /// <summary>The surface of the last completed submission (the first surface before any completed).</summary>
+    public GpuAllocation LastFinishedSurface => _surfaces[Math.Max(0, _lastCompletedIndex) % _surfaces.Length];
+
+    /// <summary>True once the context stopped on an error or the kernel rejected one of its buffers.</summary>
+    public bool HasFailed => _context.State == VaContextState.Error || Rejections > 0;
+
+    /// <summary>Buffers the kernel's validation rejected (enforcement option 1).</summary>
+    public int Rejections { get; private set; }
+
+    /// <summary>The composer of its frames (null: it draws bands).</summary>
+    public DesktopComposer? Composer => _composer;
+
+    /// <summary>
+    /// Makes this context's frames compose the desktop (the display owner as a compositor): maps each of
+    /// <paramref name="sources"/> — shared with its process through the kernel's record — into its address space.
+    /// </summary>
+    /// <exception cref="AllocationNotSharedException">A source is not shared with the process.</exception>
+    /// <exception cref="InvalidOperationException">The composed frame does not fit the room reserved at construction.</exception>
+    public void Compose(DesktopComposer composer, IEnumerable<AllocationHandle> sources)
+    {
+        ArgumentNullException.ThrowIfNull(composer);
+        ArgumentNullException.ThrowIfNull(sources);
+        if (composer.MaxDwords > _composeDwords)
+            throw new InvalidOperationException($"a composed frame needs {composer.MaxDwords} dwords; {_composeDwords} were reserved");
+        foreach (var h in sources) _shared.TryAdd(h, _process.MapShared(h));
+        _listed = new AllocationHandle[2 + _shared.Count];
+        var mix = Spec.Submission.Packets;
+        int work = mix.DrawRects + mix.Dispatch + mix.Fill + mix.Copy; // PacketMixEncoder's work packets
+        _composedMix = mix with { DrawRects = 0 };
+        _composedWorkCycles = work == 0 ? 0 : Spec.Submission.WorkCycles / (ulong)work * (ulong)(work - mix.DrawRects);
+        _composer = composer;
+    }
 
     /// <summary>Submissions queued and not yet retired or failed.</summary>
     public int Outstanding => _inFlight.Count;
@@ -146,15 +198,23 @@ internal sealed class VaContextDriver : IScenarioContext
         var costs = _machine.Device.Options;
         var surface = _surfaces[index % _surfaces.Length];
         var targets = surface.Va == _surfaces[0].Va ? _targets : _targets with { RenderTarget = SurfaceGeometry.For(surface.Bytes).At(surface.Va) };
-        n += misbehaviour is { } m
-            ? PacketMixEncoder.EncodeMisbehaviour(dwords[n..], m, targets)
-            : PacketMixEncoder.Encode(dwords[n..], Spec.Submission.Packets, Spec.Submission.WorkCycles, targets, (uint)index, (ulong)index + 1,
-                costs.PacketCosts, costs.WorkCosts).Dwords;
-        // The resource list names what the buffer touches (its render target and scratch): VidMm prefetches those;
-        // anything else it touches faults in (seed 001 §5.6).
+        // The resource list names what the buffer touches (its render target, scratch and composed sources): VidMm
+        // prefetches those; anything else it touches faults in (seed 001 §5.6).
         int listed = 0;
         if (surface.Managed) _listed[listed++] = surface.Handle;
         if (_scratch.Managed && _scratch.Handle != surface.Handle) _listed[listed++] = _scratch.Handle;
+        var mix = Spec.Submission.Packets;
+        ulong workCycles = Spec.Submission.WorkCycles;
+        if (misbehaviour is null && mix.DrawRects > 0 && _composer is not null)
+        {
+            // The composed desktop replaces the mix's DRAW_RECTS (as on the kernel path).
+            n += EncodeComposition(dwords[n..], surface, index, ref listed);
+            (mix, workCycles) = (_composedMix!, _composedWorkCycles);
+        }
+        n += misbehaviour is { } m
+            ? PacketMixEncoder.EncodeMisbehaviour(dwords[n..], m, targets)
+            : PacketMixEncoder.Encode(dwords[n..], mix, workCycles, targets, (uint)index, (ulong)index + 1,
+                costs.PacketCosts, costs.WorkCosts).Dwords;
         var tail = new PacketWriter(dwords[n..]);
         tail.Timestamp(_page.Va + 128 + slot + 8);
         n += tail.Written;
@@ -177,6 +237,7 @@ internal sealed class VaContextDriver : IScenarioContext
         catch (LimitedBufferRejectedException e)
         {
             // Enforcement option 1 refuses a privileged packet before it runs: a fault of this application only.
+            Rejections++;
             _observer.Faulted(Handle, cycle, $"rejected by the kernel: {e.Message}");
             return 0;
         }
@@ -201,7 +262,7 @@ internal sealed class VaContextDriver : IScenarioContext
         long id = ++_nextId;
         if (flipMissing) _unflipped.Add(id);
         if (_inFlight.Count == 0) ProgressSince = cycle;
-        _inFlight.Add((id, slotIndex, ticket, flip));
+        _inFlight.Add((id, index, slotIndex, ticket, flip));
         _cursor++;
         _observer.Submitted(Handle, cycle, (ulong)id, ring0: true);
         return id;
@@ -221,6 +282,29 @@ internal sealed class VaContextDriver : IScenarioContext
                 return st == SubmissionStatus.Completed && _unflipped.Contains(id) ? SubmissionStatus.FailedPreparation : st;
             }
         return SubmissionStatus.Completed;
+    }
+
+    // The composer's plan as packets of this process: the back buffer and every source named by its VA here (sources
+    // mapped by Compose), each source listed once. Returns the dwords written.
+    private int EncodeComposition(Span<uint> dwords, GpuAllocation target, int frame, ref int listed)
+    {
+        var g = SurfaceGeometry.For(target.Bytes);
+        var targetSurface = g.At(target.Va);
+        var w = new PacketWriter(dwords);
+        foreach (ref readonly var d in _composer!.Plan(g, frame))
+        {
+            Surface source = default;
+            if (!d.Source.IsNull)
+            {
+                if (!_shared.TryGetValue(d.Source, out var mapped)) continue; // never shared with this process: no window content
+                source = d.SourceSurface with { Va = mapped.Va + d.SourceSurface.Va };
+                if (mapped.Managed && Array.IndexOf(_listed, mapped.Handle, 0, listed) < 0) _listed[listed++] = mapped.Handle;
+            }
+            var rects = _composer.Primitives(d);
+            var span = w.GetSpan(DrawRectsPacket.SizeInDwords(rects.Length));
+            w.Advance(DrawRectsPacket.Encode(span, targetSurface, source, rects));
+        }
+        return w.Written;
     }
 
     private static SubmissionStatus? Status(VaTicket ticket, VaTicket? flip)
@@ -246,7 +330,7 @@ internal sealed class VaContextDriver : IScenarioContext
         }
         while (_inFlight.Count > 0)
         {
-            var (id, slotIndex, ticket, flip) = _inFlight[0];
+            var (id, index, slotIndex, ticket, flip) = _inFlight[0];
             var slot = _machine.VidMm.PhysicalAddressOf(_page.Handle, 128 + (ulong)slotIndex * 16);
             ulong started = memory.Read64(slot);
             if (!_headStarted && started != 0)
@@ -261,6 +345,8 @@ internal sealed class VaContextDriver : IScenarioContext
                 ulong ended = memory.Read64(slot.Add(8));
                 if (!_headStarted) _observer.Started(Handle, started != 0 ? started : cycle);
                 _observer.Completed(Handle, ended != 0 ? ended : cycle);
+                Completed++;
+                _lastCompletedIndex = index;
             }
             else if (_done.Count == 0 || !_done.ContainsValue(SubmissionStatus.FailedFault))
                 _observer.Faulted(Handle, cycle, _context.ErrorReason ?? "context stopped", _context.ErrorAddress, discardPending: true);

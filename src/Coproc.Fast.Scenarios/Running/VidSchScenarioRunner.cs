@@ -245,7 +245,9 @@ internal sealed partial class ScenarioExecution : IDisposable
                         PreparePrimarySurfaces(process);
                         primaries = process.Surfaces;
                     }
-                    var va = _va[i] = new VaContextDriver(Machine, vaProcess, process, cs, i, Observer, primaries);
+                    // A compositor display owner composes the desktop (ShareWithCompositor): room for a window per other context.
+                    int composeDwords = i == displayOwner && cs.Kind == ContextKind.Compositor ? DesktopComposer.MaxDwordsFor(contexts.Count) : 0;
+                    var va = _va[i] = new VaContextDriver(Machine, vaProcess, process, cs, i, Observer, primaries, composeDwords);
                     _adapter.TrackDemandPaged(va.Context.Id);
                     if (cs.Submission.Flip) _presenters[i] = new PresentationTracker(va, Observer, scenario.Options.VsyncPeriodCycles, null);
                 }
@@ -270,7 +272,8 @@ internal sealed partial class ScenarioExecution : IDisposable
                     if (cs.Submission.Flip) _presenters[i] = new PresentationTracker(r3, Observer, scenario.Options.VsyncPeriodCycles, null);
                 }
             }
-            if (displayOwner >= 0 && _ring0[displayOwner] is { Spec.Kind: ContextKind.Compositor } compositor) ShareWithCompositor(compositor);
+            if (displayOwner >= 0 && contexts[displayOwner].Context.Kind == ContextKind.Compositor && (_ring0[displayOwner] is not null || _va[displayOwner] is not null))
+                ShareWithCompositor(displayOwner);
             // The scheduling auditor watches every engine's VidSch (docs/scheduling-policy.md "Auditor").
             Auditor = new SchedulingAuditor(threaded ? SchedulingAuditorOptions.Threaded : null, trace);
             var names = new Dictionary<int, string>();
@@ -322,49 +325,78 @@ internal sealed partial class ScenarioExecution : IDisposable
 
     private static readonly uint[] Accents = [0xFFE74C3C, 0xFF2ECC71, 0xFFF39C12, 0xFF9B59B6, 0xFF1ABC9C, 0xFFE67E22];
 
-    // The compositor composes the other applications (seed 001 §9.3): their surfaces are shared with its process (it
-    // owns the handles too, so the KMD accepts its references), a game's window shows its last finished frame, a
-    // decoder's window its output surface; a compute job shows progress, a misbehaving application its state.
-    private void ShareWithCompositor(Ring0ContextDriver compositor)
+    // The compositor composes the other applications (seed 001 §9.3): their surfaces are shared with its process (the
+    // kernel's record of it names the handles too, so the KMD accepts its references and, in the advanced model, its
+    // address space may map them), a game's window shows its last finished frame, a decoder's window its output surface;
+    // a compute job shows progress, a misbehaving application its state. One set of windows whatever the compositor's
+    // submission path: the kernel path names the sources by handle, the run-list path by the VAs it maps them at.
+    private void ShareWithCompositor(int compositorIndex)
     {
         var composer = new DesktopComposer();
-        var kmdProcess = Machine.Kmd.Process(compositor.Context.ProcessId);
+        var kmdProcess = Machine.Kmd.Process(_processOf[compositorIndex].Id);
+        var shared = new List<AllocationHandle>();
+        void Share(AllocationHandle h, ulong bytes)
+        {
+            kmdProcess.Own(h, bytes);
+            shared.Add(h);
+        }
         var contexts = _scenario.Contexts.ToList();
         var order = Enumerable.Range(0, contexts.Count).OrderBy(i => contexts[i].Context.Kind == ContextKind.Game ? 0 : 1).ToList();
         foreach (int i in order)
         {
             var spec = contexts[i].Context;
             uint accent = Accents[composer.WindowCount % Accents.Length];
-            if (_processOf[i] == _processOf[compositor.Index]) continue; // its own contexts (e.g. an effects pass) have no window
-            if (_ring0[i] is { } r0)
+            if (_processOf[i] == _processOf[compositorIndex]) continue; // its own contexts (e.g. an effects pass) have no window
+            if (Window(i) is { } app)
             {
-                var process = _processOf[i];
-                if (spec.Kind == ContextKind.Misbehaving) composer.AddFaultableWindow(accent, () => r0.Context.Failed > 0 || r0.Rejections > 0);
-                else if (spec.Engine == EngineKind.Render && spec.Submission.Packets.DrawRects > 0 && process.SurfaceCount > 0)
+                if (spec.Kind == ContextKind.Misbehaving) composer.AddFaultableWindow(accent, app.Failed);
+                else if (spec.Engine == EngineKind.Render && spec.Submission.Packets.DrawRects > 0 && app.Surfaces.Count > 0)
                 {
-                    foreach (var (h, bytes) in process.Surfaces) kmdProcess.Own(h, bytes);
+                    foreach (var (h, bytes) in app.Surfaces) Share(h, bytes);
                     composer.AddSurfaceWindow(accent, () =>
                     {
-                        // The last frame the game finished (buffers retire in order, one per frame).
-                        var (h, bytes) = process.Surface((int)Math.Max(0, r0.Context.Completed - 1));
+                        // The last frame the application finished (buffers retire in order, one per frame).
+                        var (h, bytes) = app.LastFinished();
                         return (h, SurfaceGeometry.For(bytes).At(0));
                     });
                 }
                 else
                 {
                     long total = Math.Max(1, spec.Submission.Count);
-                    composer.AddProgressWindow(accent, () => (double)r0.Context.Completed / total);
+                    composer.AddProgressWindow(accent, () => (double)app.Completed() / total);
                 }
             }
             else if (_ring3[i] is { } r3 && !r3.VideoSource.Handle.IsNull)
             {
-                kmdProcess.Own(r3.VideoSource.Handle, r3.VideoSource.Bytes);
+                Share(r3.VideoSource.Handle, r3.VideoSource.Bytes);
                 var source = (r3.VideoSource.Handle, r3.VideoSource.Surface);
                 composer.AddSurfaceWindow(accent, () => source);
             }
         }
-        compositor.Composer = composer;
+        if (_ring0[compositorIndex] is { } kernelPath) kernelPath.Composer = composer;
+        else _va[compositorIndex]!.Compose(composer, shared);
+        Composer = composer;
     }
+
+    // What a window needs of an application on the kernel path or the run lists: whether it failed, its surfaces, the
+    // surface of its last finished frame and its completed buffers. Null: neither (a ring-3 queue).
+    private (Func<bool> Failed, IReadOnlyList<(AllocationHandle Handle, ulong Bytes)> Surfaces, Func<(AllocationHandle, ulong)> LastFinished, Func<long> Completed)?
+        Window(int i)
+    {
+        if (_ring0[i] is { } r0)
+        {
+            var process = _processOf[i];
+            return (() => r0.Context.Failed > 0 || r0.Rejections > 0, process.Surfaces,
+                () => process.Surface((int)Math.Max(0, r0.Context.Completed - 1)), () => r0.Context.Completed);
+        }
+        if (_va[i] is { } va)
+            return (() => va.HasFailed, va.Surfaces.Select(a => (a.Handle, a.Bytes)).ToList(),
+                () => (va.LastFinishedSurface.Handle, va.LastFinishedSurface.Bytes), () => va.Completed);
+        return null;
+    }
+
+    /// <summary>The compositor's composer (null: the scenario has no compositor display owner).</summary>
+    internal DesktopComposer? Composer { get; private set; }
 
     /// <summary>Cycles after a vsync at which presenters look at it (its interrupt has been handled by then).</summary>
     private const ulong PresentCheckDelay = 20_000;

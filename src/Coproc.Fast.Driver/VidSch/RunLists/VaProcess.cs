@@ -59,6 +59,21 @@ public sealed class VaProcess
     /// </summary>
     public GpuAllocation AllocatePinned(ulong bytes, GpuMappingFlags flags = GpuMappingFlags.Writable) => _owner.AllocatePinned(this, bytes, flags);
 
+    /// <summary>
+    /// Maps another process's allocation into this process's address space (seed 001 §9.3: a compositor reads other
+    /// applications' surfaces) and records it as one of the process's allocations, so a fault on it is served like a
+    /// fault on its own. The process may map only what the kernel's record of it names — sharing is
+    /// <see cref="Kernel.KmdProcess.Own"/> on that record, as on the kernel path. A managed allocation's mapping is valid
+    /// only while it is resident (list it in a submission's resources to have it prefetched). An allocation already in
+    /// the space is returned as it is.
+    /// </summary>
+    /// <param name="handle">The allocation.</param>
+    /// <param name="flags">How this process may access it (read-only by default: a reader of another's surface).</param>
+    /// <returns>The allocation at its VA in this process's space.</returns>
+    /// <exception cref="AllocationNotSharedException">The allocation is neither the process's nor shared with it.</exception>
+    /// <exception cref="VidMmException">The handle is not live, or the address space has no room for it.</exception>
+    public GpuAllocation MapShared(AllocationHandle handle, GpuMappingFlags flags = GpuMappingFlags.ReadOnly) => _owner.MapShared(this, handle, flags);
+
     /// <summary>Creates a DMA buffer of <paramref name="dwords"/> that the UMD writes directly (seed 001 §5.1).</summary>
     public UserDmaBuffer CreateDmaBuffer(int dwords) => _owner.CreateDmaBuffer(this, dwords);
 
