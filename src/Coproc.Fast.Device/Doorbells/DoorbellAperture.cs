@@ -65,6 +65,18 @@ public sealed class DoorbellAperture
         _block.OnPageWrite((int)(offset >> PageShift), writerProcessId);
     }
 
+    /// <summary>
+    /// Host: the doorbell wait of a host's device thread (what an ioeventfd gives a device thread in a KVM host): returns
+    /// true as soon as a doorbell is pending or <see cref="WakeDoorbellWaiter"/> was called since the last wait —
+    /// checking up to <paramref name="spinIterations"/> times in a spin, then parking for at most
+    /// <paramref name="parkMilliseconds"/> (-1: until woken); false on timeout. A doorbell store wakes a parked waiter
+    /// and costs nothing extra when none is parked. One waiting thread at a time (the device thread).
+    /// </summary>
+    public bool WaitForDoorbell(int spinIterations, int parkMilliseconds) => _block.Interrupt.Wait(spinIterations, parkMilliseconds);
+
+    /// <summary>Host: wakes the thread in <see cref="WaitForDoorbell"/> without a doorbell (e.g. to make it re-check a stop request).</summary>
+    public void WakeDoorbellWaiter() => _block.Interrupt.Kick();
+
     /// <summary>Host: doorbell pages are write-only: every read returns 0.</summary>
     [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API: the aperture's MMIO read, the pair of Write32; static would break callers.")]
     public uint Read32(ulong offset)

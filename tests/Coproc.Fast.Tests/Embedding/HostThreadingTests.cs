@@ -1,3 +1,4 @@
+using Coproc.Fast.Device.Doorbells;
 using Coproc.Fast.Device.Bus;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Packets;
@@ -69,5 +70,44 @@ public class HostThreadingTests
         foreach (var g in guests) Assert.That(g.Space.Read32(g.Counter), Is.EqualTo((uint)PerVcpu), "every entry ran exactly once");
         Assert.That(rig.Device.DoorbellBlock.WrongOwnerWrites + rig.Device.DoorbellBlock.UnregisteredWrites, Is.Zero);
         Assert.That(bus.NextEventCycle, Is.EqualTo(ulong.MaxValue), "quiet: nothing left to step for (vsync off)");
+    }
+
+    /// <summary>
+    /// The host's doorbell wait (DoorbellAperture.WaitForDoorbell, docs/embedding.md §6): a device thread parked in it
+    /// wakes on a vCPU's doorbell store, or on WakeDoorbellWaiter; with nothing rung it times out.
+    /// </summary>
+    [Test]
+    [CancelAfter(60_000)]
+    public void GivenADeviceThreadParkedInTheDoorbellWait_WhenAVcpuRings_ThenItWakes()
+    {
+        using var rig = new EngineQueueRig();
+        var space = rig.Machine.NewAddressSpace();
+        var q = rig.Open(rig.Register(10, 1, space, EngineKind.Render, timeSlice: 500));
+        var aperture = rig.Device.DoorbellAperture;
+
+        // Nothing rung: the wait times out.
+        Assert.That(aperture.WaitForDoorbell(spinIterations: 4, parkMilliseconds: 1), Is.False);
+
+        // A parked device thread (no time-out) wakes on the store ...
+        bool woke = false;
+        var waiter = new Thread(() => woke = aperture.WaitForDoorbell(spinIterations: 0, parkMilliseconds: -1));
+        waiter.Start();
+        var entry = new uint[3];
+        new PacketWriter(entry).Signal(space.Alloc(4096));
+        q.Write(entry, new UserQueueWaitStrategy(200, 50, 1, TimeSpan.FromSeconds(30)));
+        q.Publish();
+        aperture.Write32(DoorbellAperture.PageOffset(q.Doorbell), (uint)q.WritePosition);
+        Assert.That(waiter.Join(TimeSpan.FromSeconds(30)), Is.True, "failure guard: the store wakes the waiter");
+        Assert.That(woke, Is.True);
+
+        // ... and, once the device served that doorbell, WakeDoorbellWaiter wakes it without one.
+        rig.Device.Step(100_000);
+        Assert.That(aperture.WaitForDoorbell(spinIterations: 4, parkMilliseconds: 1), Is.False, "the step served the doorbell");
+        var stopper = new Thread(() => woke = aperture.WaitForDoorbell(spinIterations: 0, parkMilliseconds: -1));
+        woke = false;
+        stopper.Start();
+        aperture.WakeDoorbellWaiter();
+        Assert.That(stopper.Join(TimeSpan.FromSeconds(30)), Is.True, "failure guard: the kick wakes the waiter");
+        Assert.That(woke, Is.True);
     }
 }
