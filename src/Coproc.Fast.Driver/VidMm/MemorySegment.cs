@@ -13,12 +13,16 @@ public sealed class MemorySegment
     public const int MaxExtents = 64;
 
     private readonly BuddyAllocator _pages;
+    // One bit per page: freed at least once since power-on (it may hold a former owner's bytes). Pages never handed out
+    // are still the zeros the memory was allocated with, so clearing them for a new owner would only cost page faults.
+    private readonly ulong[] _reused;
 
     internal MemorySegment(MemoryLocation location, ulong bytes)
     {
         Location = location;
         SizeBytes = bytes & ~(Page - 1);
         _pages = new BuddyAllocator(SizeBytes >> PageShift);
+        _reused = new ulong[((SizeBytes >> PageShift) + 63) / 64];
     }
 
     internal const ulong Page = 4096;
@@ -77,7 +81,42 @@ public sealed class MemorySegment
         return null;
     }
 
-    internal void Free(PhysicalExtent extent) => _pages.FreeRange(extent.Address.Offset >> PageShift, extent.Bytes >> PageShift);
+    internal void Free(PhysicalExtent extent)
+    {
+        ulong first = extent.Address.Offset >> PageShift, n = extent.Bytes >> PageShift;
+        for (ulong p = first; p < first + n; p++) _reused[p >> 6] |= 1UL << (int)(p & 63);
+        _pages.FreeRange(first, n);
+    }
+
+    /// <summary>
+    /// Zeroes, on the CPU, the pages of <paramref name="extent"/> (just allocated) that a former owner may have written,
+    /// so a new owner never reads another's bytes. Only for memory no unexecuted paging operation still touches (the
+    /// free pool; memory in transit never comes here). Returns the bytes cleared.
+    /// </summary>
+    internal ulong ClearReused(DeviceMemory memory, PhysicalExtent extent)
+    {
+        ulong cleared = 0;
+        ulong first = extent.Address.Offset >> PageShift, end = first + (extent.Bytes >> PageShift);
+        for (ulong p = first; p < end;)
+        {
+            if ((_reused[p >> 6] & (1UL << (int)(p & 63))) == 0) { p++; continue; }
+            ulong run = p;
+            while (run < end && (_reused[run >> 6] & (1UL << (int)(run & 63))) != 0)
+            {
+                _reused[run >> 6] &= ~(1UL << (int)(run & 63));
+                run++;
+            }
+            for (ulong at = p; at < run;)
+            {
+                ulong pages = Math.Min(run - at, 1UL << 18); // 1 GiB per span
+                memory.GetSpan(new PhysicalAddress(Location, at << PageShift), (int)(pages << PageShift)).Clear();
+                at += pages;
+            }
+            cleared += (run - p) << PageShift;
+            p = run;
+        }
+        return cleared;
+    }
 
     private void Rollback(List<PhysicalExtent> extents, int first)
     {

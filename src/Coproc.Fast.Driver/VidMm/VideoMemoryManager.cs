@@ -260,7 +260,14 @@ public sealed partial class VideoMemoryManager
     private VidMmError? TryAllocateIn(MemorySegment segment, ulong bytes, ulong alignment, bool contiguous, bool orderedWrites)
     {
         var error = segment.TryAllocate(bytes, alignment, contiguous, _scratch);
-        if (error is not null && orderedWrites && segment == Local && TakeInTransit is { } take)
+        if (error is null)
+        {
+            // A process's allocation never shows it a former owner's bytes (isolation): pages freed before are zeroed
+            // here — they are in the free pool, so no unexecuted paging touches them.
+            if (orderedWrites) foreach (var e in _scratch) segment.ClearReused(Memory, e);
+            return null;
+        }
+        if (orderedWrites && segment == Local && TakeInTransit is { } take)
             error = take(bytes, alignment, contiguous, _scratch);
         return error;
     }

@@ -20,6 +20,23 @@ public class AllocationTests
         Assert.That(rig.Vm.Aperture.TableAddress.Location, Is.EqualTo(MemoryLocation.Local));
     }
 
+    [TestCase(PlacementHint.LocalOnly)]
+    [TestCase(PlacementHint.SystemOnly)]
+    public void AProcessAllocationOnFreedMemory_ReadsZeros_NotTheFormerOwnersBytes(PlacementHint placement)
+    {
+        using var rig = new VidMmTestRig(localBytes: 4 << 20, systemBytes: 4 << 20, apertureBytes: 64 << 10);
+        // Given memory a former owner filled and freed ...
+        var old = rig.Vm.Allocate(16 * Page, placement: placement);
+        var at = rig.Vm.PhysicalAddressOf(old, 0);
+        rig.Vm.Memory.GetSpan(at, (int)(16 * Page)).Fill(0xA5);
+        rig.Vm.Free(old);
+        // ... when a process's allocation is placed there,
+        var mine = rig.Vm.AllocateForProcess(16 * Page, Page, placement, AllocationFlags.None);
+        Assert.That(rig.Vm.PhysicalAddressOf(mine, 0), Is.EqualTo(at), "precondition: the freed block is reused");
+        // then it reads zeros (isolation: no process sees another's bytes).
+        Assert.That(rig.Vm.Memory.GetSpan(at, (int)(16 * Page)).ToArray(), Is.All.EqualTo((byte)0));
+    }
+
     [Test]
     public void EveryLocalPageAllocated_NoneIsAtPhysicalAddressZero()
     {
