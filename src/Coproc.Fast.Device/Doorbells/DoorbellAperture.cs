@@ -69,8 +69,9 @@ public sealed class DoorbellAperture
     /// Host: the doorbell wait of a host's device thread (what an ioeventfd gives a device thread in a KVM host): returns
     /// true as soon as a doorbell is pending or <see cref="WakeDoorbellWaiter"/> was called since the last wait —
     /// checking up to <paramref name="spinIterations"/> times in a spin, then parking for at most
-    /// <paramref name="parkMilliseconds"/> (-1: until woken); false on timeout. A doorbell store wakes a parked waiter
-    /// and costs nothing extra when none is parked. One waiting thread at a time (the device thread).
+    /// <paramref name="parkMilliseconds"/> (-1: until woken); false when it returns without one (timeout, or a spurious
+    /// wake-up: check WORK_PENDING and wait again). A doorbell store wakes a parked waiter and costs nothing extra when
+    /// none is parked. One waiting thread at a time (the device thread): a second waiter may miss wake-ups.
     /// </summary>
     public bool WaitForDoorbell(int spinIterations, int parkMilliseconds) => _block.Interrupt.Wait(spinIterations, parkMilliseconds);
 

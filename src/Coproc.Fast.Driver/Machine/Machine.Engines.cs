@@ -16,9 +16,12 @@ public sealed partial class Machine
     private const int DisplayTimer = Engines.Count;
 
     private readonly VidSchScheduler?[] _schedulers = new VidSchScheduler?[Engines.Count];
-    // Threaded mode: each engine's preparation request the worker has not taken yet, as the device cycle it was made at
-    // (long.MaxValue: none). One word is both the request and its stamp, so no request is ever pending unstamped.
+    // Threaded mode: each engine's oldest preparation request the worker has not finished, as the device cycle it was made at
+    // (long.MaxValue: none); set by the requester, cleared by the worker once it has served every request counted so far.
     private readonly long[] _preparationRequestedAt = Enumerable.Repeat(long.MaxValue, Engines.Count).ToArray();
+    // Threaded mode: preparation requests made per engine (the worker runs a preparation while it has not served them all).
+    private readonly long[] _preparationRequests = new long[Engines.Count];
+    private readonly long[] _preparationsServed = new long[Engines.Count]; // worker thread only
 
     /// <summary>
     /// The schedulers, indexed by <see cref="EngineKind"/> (null for an engine the machine does not schedule). They
@@ -147,8 +150,9 @@ public sealed partial class Machine
             }
             if (machine._posted is not null)
             {
-                // The request is its stamp: the device cycle it was made at (invariant T1, Machine.Threaded.cs). A request
-                // already pending (stamped, not taken) covers this one — the worker's run prepares whatever is pending.
+                // Counted, then stamped with the device cycle unless an older request's stamp stands (invariant T1,
+                // Machine.Threaded.cs): the device waits for the worker until every request is served.
+                Interlocked.Increment(ref machine._preparationRequests[engine]);
                 Interlocked.CompareExchange(ref machine._preparationRequestedAt[engine], (long)machine._posted.Cycle, long.MaxValue);
                 machine.SignalWorker();
                 return;

@@ -112,7 +112,7 @@ public sealed partial class Machine
     }
 
     // Bounded lag (invariant T1): the device clock runs at most MachineOptions.SchedulerLagCycles past an interrupt or a
-    // due timer the scheduler thread has not handled yet, or a preparation request the worker thread has not taken.
+    // due timer the scheduler thread has not handled yet, or a preparation request the worker thread has not finished.
     // The driver's decisions and work (a quantum's end, the context a CONTEXT_SWITCH report names, a retirement that
     // refills a ring, the next short buffer's preparation) then land within a bounded stretch of device time whatever
     // the host does to its threads: without this bound a descheduled scheduler or worker thread let the free-running
@@ -240,11 +240,18 @@ public sealed partial class Machine
             if (!_workerSignal.Wait(5)) continue;
             for (int e = 0; e < _preparationRequestedAt.Length; e++)
             {
-                // The stamp is the request (one word, Machine.Engines.cs): taking it lets a device waiting for it go on
-                // (invariant T1); a request made from here on stamps anew and gets a run of its own.
-                if (Interlocked.Exchange(ref _preparationRequestedAt[e], long.MaxValue) == long.MaxValue) continue;
-                _posted!.Wake.Set();
+                long seen = Volatile.Read(ref _preparationRequests[e]);
+                if (seen == _preparationsServed[e]) continue;
                 _schedulers[e]!.RunPreparation();
+                _preparationsServed[e] = seen;
+                // Served through `seen` (the preparation and its launch are done): the stamp goes, and a request made
+                // meanwhile is stamped again, so the device waits for its run too (invariant T1). Stamping only when
+                // the preparation is done, not when it starts, keeps a worker slowed down mid-preparation (descheduled,
+                // or compiling on first use) from letting the device run an equal meanwhile.
+                Interlocked.Exchange(ref _preparationRequestedAt[e], long.MaxValue);
+                if (Volatile.Read(ref _preparationRequests[e]) != seen)
+                    Interlocked.CompareExchange(ref _preparationRequestedAt[e], (long)_posted!.Cycle, long.MaxValue);
+                _posted!.Wake.Set();
             }
         }
     }

@@ -82,7 +82,7 @@ public sealed record MachineOptions
 
     /// <summary>
     /// Threaded mode: how far the device clock may run past an interrupt or a due scheduler timer that the scheduler
-    /// thread has not handled yet, or a preparation request the worker thread has not taken (default 50,000 cycles,
+    /// thread has not handled yet, or a preparation request the worker thread has not finished (default 50,000 cycles,
     /// 50 µs at 1 GHz; checked before each step, so the device may overshoot by up to about 2 × <see cref="StepCycles"/>).
     /// Past it the device waits for that thread, so scheduling decisions land within this much device time whatever
     /// the host does to its threads (docs/scheduling-policy.md rule 2). 0: lock step (the device waits at every

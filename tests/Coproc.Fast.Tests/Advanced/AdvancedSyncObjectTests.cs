@@ -202,6 +202,29 @@ public class AdvancedSyncObjectTests
     }
 
     [Test]
+    public void ASignalQueuedOnAContextThatAlreadyStoppedForGood_DoesNotKeepTheObjectInUse()
+    {
+        var (rig, p, _) = NewRig();
+        using var __ = rig;
+        var bad = rig.Scheduler.CreateContext(p);
+        uint sem = rig.Scheduler.CreateSynchronizationObject(p, SyncObjectKind.Semaphore, 0, 4);
+        var evil = bad.Process.CreateDmaBuffer(64);
+        var w = evil.Writer();
+        w.WriteData(evil.Va, 0xBAD); // its own read-only DMA buffer: a protection fault stops it for good
+        rig.Scheduler.Submit(bad, evil, w.Written);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(bad.State, Is.EqualTo(VaContextState.Error));
+
+        // When the process, not knowing yet, queues a signal on the stopped context,
+        rig.Scheduler.SignalObject(bad, sem);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        // then the operation never reached does not keep the object in use.
+        Assert.That(State(rig, sem).Count, Is.Zero, "the signal never took effect");
+        Assert.DoesNotThrow(() => rig.Scheduler.DeleteSynchronizationObject(p, sem));
+    }
+
+    [Test]
     public void AContextThatStopsForGoodHoldingAMutex_AbandonsItToTheNextWaiter_AndLeavesTheObjectDeletable()
     {
         var (rig, p, log) = NewRig();

@@ -91,4 +91,36 @@ public class TwoElementDecisionTableTests
         var visible = Run(hideSerial: false);
         Assert.That(hidden.Lists, Is.EqualTo(visible.Lists));
     }
+
+    /// <summary>
+    /// The table's one ambiguous case: the pending list's head is the current list's second entry and the engine runs
+    /// it — inside the current list (here held there by a no-switch region, so the device keeps the new list pending)
+    /// or already on the new one. The driver adopts only once the device no longer holds the pending list; adopting
+    /// early made its next submission meet PendingBusy (a RunListSubmitException out of the timer).
+    /// </summary>
+    [Test]
+    public void WhenThePendingHeadIsTheRunningSecondEntry_TheDriverAdoptsOnlyOnceTheDeviceTookTheList()
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(RunListMechanism.TwoElement) with { QuantumCycles = 20_000 });
+        var p = rig.Scheduler.CreateProcess();
+        var a = rig.Scheduler.CreateContext(p);
+        var b = rig.Scheduler.CreateContext(p);
+        var c = rig.Scheduler.CreateContext(p);
+        var big = p.AllocatePinned(4 << 20);
+        var stamps = p.AllocatePinned(4096);
+        var packets = new uint[4];
+        var ta = rig.Submit(a, (ref PacketWriter w) => w.Timestamp(stamps.Va));
+        // b: a long stretch inside a no-switch region (the device defers taking a pending list until ENABLE).
+        new PacketWriter(packets).DisableContextSwitch();
+        Assert.That(rig.Scheduler.TrySubmitKernelCommands(b, packets.AsSpan(0, 1), out _), Is.True);
+        var tb = rig.Submit(b, (ref PacketWriter w) => { for (int i = 0; i < 8; i++) w.Fill(big.Va, (uint)i, 4 << 20); w.Timestamp(stamps.Va + 8); });
+        new PacketWriter(packets).EnableContextSwitch();
+        Assert.That(rig.Scheduler.TrySubmitKernelCommands(b, packets.AsSpan(0, 1), out var enabled), Is.True);
+        var tc = rig.Submit(c, (ref PacketWriter w) => w.Timestamp(stamps.Va + 16));
+
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(ta.IsComplete && tb.IsComplete && tc.IsComplete && enabled.IsComplete, Is.True);
+        // (a, b) then (b, c): the case the table cannot tell by the running context alone.
+        Assert.That(rig.Scheduler.SubmittedLists.Any(l => l.Length == 2), Is.True);
+    }
 }

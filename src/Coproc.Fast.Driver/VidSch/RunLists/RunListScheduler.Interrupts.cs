@@ -62,7 +62,7 @@ public sealed partial class RunListScheduler
             // History mode reads the confirmation from RL_SERIAL (the records carry it too); two-element mode learned it
             // from the decision table at each switch interrupt (OnSwitchInterrupt) and never reads the serial.
             if (History is not null && RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
-            else if (History is null && RunLists.HasPending) ActOnTwoElementOutcome(); // a switch interrupt may have been lost
+            else if (History is null && RunLists.HasPending) ActOnTwoElementOutcome(atSwitch: false); // a switch interrupt may have been lost
             foreach (var c in _contexts)
             {
                 RetireAndLog(c);
@@ -84,7 +84,7 @@ public sealed partial class RunListScheduler
             return;
         }
         Log(RunListEventKind.Switch, r.ContextId, SwitchDetail(reason, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
-        ActOnTwoElementOutcome();
+        ActOnTwoElementOutcome(atSwitch: true);
         if (reason == SwitchReason.Empty && _byId.TryGetValue(r.ContextId, out var ctx)) EmptyReported(ctx);
     }
 
@@ -99,17 +99,27 @@ public sealed partial class RunListScheduler
     // on: the engine on the pending list's entries means the pending list is current now (the driver adopts it, and
     // the next list may be built against it); on the current head, nothing changed; having left the head with nothing
     // pending, the pass's Reschedule builds the next list. The table cannot tell an idle engine's history: there the
-    // driver asks the device whether it still holds the pending list (RL_STATE bit 8). Interrupts can be lost (§6.4 "some
+    // driver asks the device whether it still holds the pending list (RL_STATE bit 8), as it does in the one ambiguous
+    // case below. Interrupts can be lost (§6.4 "some
     // information may be lost": a full information queue), so while a list is pending the table is also evaluated at
     // every handler run and timer tick — it needs only the lists and the running context, not the interrupt.
-    private void ActOnTwoElementOutcome()
+    // One case is ambiguous to the table: the pending list's head is the current list's second entry (rule 2 allows
+    // it), and the engine runs it — it may have reached it inside the current list, with the pending list not taken
+    // yet (taken only at the engine's next switch point, or after a no-switch region). The seed's hardware would not
+    // care (it runs that context either way), but this device refuses a new list while one is pending, so there, and
+    // outside a CONTEXT_SWITCH record (a handler run or timer tick: the running context may be read between the
+    // switch and the take), the driver confirms with RL_STATE bit 8 before adopting.
+    private void ActOnTwoElementOutcome(bool atSwitch)
     {
-        var outcome = TwoElementRunListRules.Resolve(RunLists.Current, RunLists.Pending, RunLists.RunningContext);
+        var current = RunLists.Current;
+        var pending = RunLists.Pending;
+        var outcome = TwoElementRunListRules.Resolve(current, pending, RunLists.RunningContext);
         LastTwoElementOutcome = outcome;
         _outcomeCounts[(int)outcome]++;
+        bool ambiguous = !atSwitch || (outcome == TwoElementOutcome.PendingHeadRunning && current.Length > 1 && current[1] == pending[0]);
         bool adopt = outcome switch
         {
-            TwoElementOutcome.PendingHeadRunning or TwoElementOutcome.PendingLeftHead => true,
+            TwoElementOutcome.PendingHeadRunning or TwoElementOutcome.PendingLeftHead => !ambiguous || !RunLists.DeviceHoldsPending,
             TwoElementOutcome.Idle => RunLists.HasPending && !RunLists.DeviceHoldsPending,
             _ => false,
         };

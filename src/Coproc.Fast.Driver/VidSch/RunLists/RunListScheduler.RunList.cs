@@ -116,6 +116,13 @@ public sealed partial class RunListScheduler
         if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != Paging.SaveArea)) _list[n++] = Paging.SaveArea;
         if (n == 0 || current.SequenceEqual(_list.AsSpan(0, n))) return;
         var status = RunLists.TrySubmit(_list.AsSpan(0, n));
+        if (status == RunListSubmitStatus.PendingBusy)
+        {
+            // The device still holds a pending list the driver took for current (defence in depth: the decision table's
+            // adoption is checked against RL_STATE where it is ambiguous): try again at the next handler run.
+            _dirty = true;
+            return;
+        }
         if (status != RunListSubmitStatus.Ok) throw new RunListSubmitException(Options.Engine, status);
         RunListsSubmitted++;
         if (_submittedLists.Count < Options.EventLogCapacity) _submittedLists.Add(_list.AsSpan(0, n).ToArray());
@@ -169,7 +176,7 @@ public sealed partial class RunListScheduler
         {
             _timerArmed = false;
             ulong now = Clock();
-            if (History is null && RunLists.HasPending) ActOnTwoElementOutcome(); // lost switch interrupts (RunListScheduler.Interrupts.cs)
+            if (History is null && RunLists.HasPending) ActOnTwoElementOutcome(atSwitch: false); // lost switch interrupts (RunListScheduler.Interrupts.cs)
             ulong running = RunLists.RunningContext;
             if (running != 0 && running == _lastTickRunning && _bySaveArea.TryGetValue(running, out var ctx))
             {

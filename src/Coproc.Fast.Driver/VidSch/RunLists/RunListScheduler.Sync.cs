@@ -137,6 +137,8 @@ public sealed partial class RunListScheduler
             }
         }
         Arrived(context, fence);
+        // A context that already stopped for good never reaches this operation: it must not keep its objects in use.
+        if (context.State == VaContextState.Error) FailCompletionEvents(context);
         return new VaTicket(context, fence);
     }
 
