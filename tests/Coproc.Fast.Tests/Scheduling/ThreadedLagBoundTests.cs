@@ -17,47 +17,56 @@ public class ThreadedLagBoundTests
         const ulong Quantum = 100_000, Step = 4096;
         using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = Quantum, MaxInFlight = 1 }, MachineRunMode.Threaded,
             localBytes: 32UL << 20);
-        Assert.That(h.Machine.Options.SchedulerLagCycles, Is.EqualTo(50_000UL), "the documented default");
-        // Given two equal contexts, each with one long buffer (about 5 M cycles of fills) ...
-        var contexts = new[] { h.Machine.CreateContext(1, 4), h.Machine.CreateContext(1, 4) };
+        var m = h.Machine;
+        Assert.That(m.Options.SchedulerLagCycles, Is.EqualTo(50_000UL), "the documented default");
+        // The scheduler thread is held (as a descheduled host thread would be) in the first pass, once armed, that handled
+        // an interrupt or the quantum timer, before it publishes what it handled.
+        using var release = new ManualResetEventSlim(false);
+        int armed = 0;
+        long heldAt = -1;
+        m.BeforeHandledPublishedForTests = () =>
+        {
+            if (Volatile.Read(ref armed) == 0 || Interlocked.CompareExchange(ref heldAt, (long)m.Device.Cycle, -1) != -1) return;
+            release.Wait(TimeSpan.FromSeconds(30)); // failure guard only
+        };
+        // Given two equal contexts, each with one long buffer (about 15 M cycles of fills), both in their rings ...
+        var contexts = new[] { m.CreateContext(1, 4), m.CreateContext(1, 4) };
         var target = h.Allocate(1, 1 << 20);
-        var ids = contexts.Select(c => h.Submit(1, c, cb => { for (int f = 0; f < 400; f++) cb.Fill(target, 0, (uint)f, 1 << 20); })).ToArray();
-        h.Machine.Start();
-        // ... both in their rings (the quantum timer is armed for the loaded one) ...
+        var ids = contexts.Select(c => h.Submit(1, c, cb => { for (int f = 0; f < 1200; f++) cb.Fill(target, 0, (uint)f, 1 << 20); })).ToArray();
+        m.Start();
         for (int guard = 0; Started(h) < 2; guard++)
         {
             Assert.That(guard, Is.LessThan(50_000_000), "failure guard: both buffers reach their rings");
             Thread.SpinWait(64);
         }
 
-        // When the scheduler thread cannot run (the test holds the kernel lock every scheduler pass takes) ...
-        ulong stalledAt, oldest;
-        lock (h.Scheduler.KernelLock)
+        // When the scheduler thread stops before publishing a pass (the next quantum end or switch report) ...
+        Volatile.Write(ref armed, 1);
+        ulong stalledAt = 0, oldest = 0;
+        for (long guard = 0; ; guard++)
         {
-            for (long guard = 0; ; guard++)
+            Assert.That(guard, Is.LessThan(500_000_000L), "failure guard: the device waits for the driver");
+            // A consistent sample: waiting, and the clock did not move while the oldest event was read.
+            ulong before = m.Device.Cycle;
+            long o = m.OldestUnhandledCycle;
+            if (Volatile.Read(ref heldAt) >= 0 && m.WaitingForDriver && m.Device.Cycle == before && o <= (long)before)
             {
-                // Without the bound the device would run both buffers to their end (about 10 M cycles) meanwhile.
-                Assert.That(h.Machine.Device.Cycle, Is.LessThan(4_000_000UL), "the device ran on while the scheduler could not decide");
-                Assert.That(guard, Is.LessThan(500_000_000L), "failure guard");
-                // A consistent sample: waiting, and the clock did not move while the oldest event was read (a wait for
-                // the worker thread ends when it takes its request, even with the kernel lock held; the wait for the
-                // scheduler thread lasts as long as the lock).
-                ulong before = h.Machine.Device.Cycle;
-                long o = h.Machine.OldestUnhandledCycle;
-                if (h.Machine.WaitingForDriver && h.Machine.Device.Cycle == before && o <= (long)before)
-                {
-                    stalledAt = before;
-                    oldest = (ulong)o;
-                    break;
-                }
-                Thread.SpinWait(64);
+                stalledAt = before;
+                oldest = (ulong)o;
+                break;
             }
+            // Without the bound the device would run both buffers to their end meanwhile.
+            Assert.That(m.AllIdle, Is.False, "the device ran everything while the scheduler thread was held");
+            Thread.SpinWait(64);
         }
 
         // Then the device stopped within the lag bound of the oldest event the scheduler had not handled ...
-        Assert.That(stalledAt - oldest, Is.LessThanOrEqualTo(h.Machine.Options.SchedulerLagCycles + Step));
+        Assert.That(stalledAt - oldest, Is.LessThanOrEqualTo(m.Options.SchedulerLagCycles + Step));
+        Assert.That(stalledAt, Is.LessThanOrEqualTo((ulong)Volatile.Read(ref heldAt) + m.Options.SchedulerLagCycles + 2 * Step),
+            "no further than the bound past the point the scheduler thread was held");
         // ... and once the scheduler runs again, everything completes.
-        Assert.That(h.Machine.WaitUntilIdle(TimeSpan.FromSeconds(30)), Is.True, "bounded: the machine goes idle");
+        release.Set();
+        Assert.That(m.WaitUntilIdle(TimeSpan.FromSeconds(30)), Is.True, "bounded: the machine goes idle");
         Assert.That(contexts.Zip(ids).Select(x => x.First.StatusOf(x.Second)), Is.All.EqualTo(SubmissionStatus.Completed));
     }
 
