@@ -96,6 +96,7 @@ internal sealed class Ring3ContextDriver : IScenarioContext
                 CounterVa: pageVa + 64, UnmappedVa: unmapped);
             // The decoder's output as another process sees it: offset 0 of the first allocation (a compositor window).
             if (!_targets.VideoOutput.IsEmpty) VideoSource = (handles[0], Surface.Packed(0, VideoWidth, VideoHeight), vas[0].Bytes);
+            RenderTarget = (handles[0], vas[0].Bytes);
 
             // The queue's kernel objects (descriptor, ring, save area) and its registration through the gate.
             var registration = machine.CreateUserQueue(process.Id, space, contextId, spec.Engine, (byte)spec.Priority, RingBytes);
@@ -106,6 +107,12 @@ internal sealed class Ring3ContextDriver : IScenarioContext
 
     /// <summary>The scenario's context.</summary>
     public ContextSpec Spec { get; }
+
+    /// <summary>The allocation its DRAW_RECTS render into (its first one) and its size: a compositor's window onto it.</summary>
+    public (AllocationHandle Handle, ulong Bytes) RenderTarget { get; }
+
+    /// <summary>Submissions completed (their fence reached), as of the last <see cref="Poll"/>.</summary>
+    public long Completed { get; private set; }
 
     /// <summary>The VIDEO_DECODE output surface's allocation, its surface at offset 0 and the allocation's size (null handle: no video output).</summary>
     public (AllocationHandle Handle, Surface Surface, ulong Bytes) VideoSource { get; }
@@ -195,6 +202,7 @@ internal sealed class Ring3ContextDriver : IScenarioContext
             if (!_headStarted) _observer.Started(Handle, started != 0 ? started : cycle);
             _observer.Completed(Handle, ended != 0 ? ended : cycle);
             _inFlight.Dequeue();
+            Completed++;
             _headStarted = false;
             ProgressSince = Math.Max(ProgressSince, cycle);
         }

@@ -366,11 +366,34 @@ internal sealed partial class ScenarioExecution : IDisposable
                     composer.AddProgressWindow(accent, () => (double)app.Completed() / total);
                 }
             }
-            else if (_ring3[i] is { } r3 && !r3.VideoSource.Handle.IsNull)
+            else if (_ring3[i] is { } r3)
             {
-                Share(r3.VideoSource.Handle, r3.VideoSource.Bytes);
-                var source = (r3.VideoSource.Handle, r3.VideoSource.Surface);
-                composer.AddSurfaceWindow(accent, () => source);
+                // A ring-3 queue gets the same window as on the other paths: a faulting app's window greys when the
+                // device faults its queue, a renderer's shows its render target (one buffer: it may show a frame being
+                // drawn), a decoder's its decoded picture, anything else a progress bar of its completed submissions.
+                if (spec.Kind == ContextKind.Misbehaving)
+                {
+                    int handle = r3.Handle;
+                    composer.AddFaultableWindow(accent, () => Observer.Contexts[handle].Faults > 0);
+                }
+                else if (spec.Engine == EngineKind.Render && spec.Submission.Packets.DrawRects > 0)
+                {
+                    Share(r3.RenderTarget.Handle, r3.RenderTarget.Bytes);
+                    var target = (r3.RenderTarget.Handle, SurfaceGeometry.For(r3.RenderTarget.Bytes).At(0));
+                    composer.AddSurfaceWindow(accent, () => target);
+                }
+                else if (spec.Submission.Packets.VideoDecode > 0 && !r3.VideoSource.Handle.IsNull)
+                {
+                    // A decoder's window shows the picture it decodes (its output surface).
+                    Share(r3.VideoSource.Handle, r3.VideoSource.Bytes);
+                    var source = (r3.VideoSource.Handle, r3.VideoSource.Surface);
+                    composer.AddSurfaceWindow(accent, () => source);
+                }
+                else
+                {
+                    long total = Math.Max(1, spec.Submission.Count);
+                    composer.AddProgressWindow(accent, () => (double)r3.Completed / total);
+                }
             }
         }
         if (_ring0[compositorIndex] is { } kernelPath) kernelPath.Composer = composer;

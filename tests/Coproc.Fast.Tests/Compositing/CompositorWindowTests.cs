@@ -9,7 +9,8 @@ namespace Coproc.Fast.Tests.Compositing;
 /// <summary>
 /// The display owner of a scenario composes the same desktop in the basic and the advanced model (seed 001 §9.3): the
 /// game's window is a 1:1 copy of the game's last finished render target, read by the compositor — through the KMD's
-/// patched references in the basic model, through the compositor's own VAs of the shared surface in the advanced one.
+/// patched references in the basic model, through the compositor's own VAs of the shared surface in the advanced one;
+/// in the hardware model the game is a ring-3 queue and its window shows its render target.
 /// </summary>
 public class CompositorWindowTests
 {
@@ -34,6 +35,7 @@ public class CompositorWindowTests
 
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
     public void GivenAGameThatFinishedItsFrames_WhenTheCompositorComposes_ThenTheGameWindowIsACopyOfTheGamesLastFrame(SchedulingModel model)
     {
         // Given the desktop, when it runs in the model,
@@ -46,6 +48,8 @@ public class CompositorWindowTests
         // then the displayed frame's game window (the composer's one copy from a source) holds the source's pixels:
         var composer = run.Composer!;
         var draw = composer.Plan(new SurfaceGeometry((uint)frame.Width, (uint)frame.Height), 0).ToArray().Single(d => !d.Source.IsNull);
+        // The window's source is the game's whole render target (921,600 bytes: 640 × 360), not a video-sized view of it.
+        Assert.That(draw.SourceSurface.PitchBytes, Is.EqualTo(SurfaceGeometry.For(921600).At(0).PitchBytes), $"{model}: the game's render target");
         var copy = composer.Primitives(draw).ToArray().Single(p => p.Mode == RectMode.Copy);
         int sx = (int)(copy.Argument & 0xFFFF), sy = (int)(copy.Argument >> 16);
         var memory = run.Machine.Device.Memory;
