@@ -140,22 +140,22 @@ public sealed partial class Machine
     internal volatile bool WaitingForDriver;
 
     /// <summary>Threaded mode: the device cycle the oldest unhandled interrupt, due timer or preparation request dates from; for tests.</summary>
-    internal long OldestUnhandledCycle
-    {
-        get
-        {
-            long oldest = _unhandled.TryPeek(out long u) ? u : long.MaxValue;
-            foreach (long at in _preparationRequestedAt) oldest = Math.Min(oldest, Volatile.Read(in at));
-            return oldest;
-        }
-    }
+    internal long OldestUnhandledCycle => OldestOutstanding();
+
     private long _handledThrough = -1;
+
+    // The oldest event a driver thread still owes the device (long.MaxValue: none). `_unhandled` is the device thread's.
+    private long OldestOutstanding()
+    {
+        long oldest = _unhandled.TryPeek(out long u) ? u : long.MaxValue;
+        foreach (ref long at in _preparationRequestedAt.AsSpan()) oldest = Math.Min(oldest, Volatile.Read(ref at));
+        return oldest;
+    }
 
     private bool SchedulerLagging(long handled)
     {
-        while (_unhandled.Count > 0 && _unhandled.Peek() <= handled) _unhandled.Dequeue();
-        long oldest = _unhandled.Count > 0 ? _unhandled.Peek() : long.MaxValue;
-        foreach (ref long at in _preparationRequestedAt.AsSpan()) oldest = Math.Min(oldest, Volatile.Read(ref at));
+        while (_unhandled.TryPeek(out long u) && u <= handled) _unhandled.Dequeue();
+        long oldest = OldestOutstanding();
         return oldest != long.MaxValue && (long)Device.Cycle - oldest >= (long)Math.Min(Options.SchedulerLagCycles, long.MaxValue);
     }
 

@@ -1,6 +1,7 @@
 using Coproc.Fast.Scenarios;
 using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver;
@@ -347,53 +348,29 @@ internal sealed partial class ScenarioExecution : IDisposable
             var spec = contexts[i].Context;
             uint accent = Accents[composer.WindowCount % Accents.Length];
             if (_processOf[i] == _processOf[compositorIndex]) continue; // its own contexts (e.g. an effects pass) have no window
-            if (Window(i) is { } app)
+            if (Window(i) is not { } app) continue;
+            if (spec.Kind == ContextKind.Misbehaving) composer.AddFaultableWindow(accent, app.Failed);
+            else if (spec.Engine == EngineKind.Render && spec.Submission.Packets.DrawRects > 0 && app.Surfaces.Count > 0)
             {
-                if (spec.Kind == ContextKind.Misbehaving) composer.AddFaultableWindow(accent, app.Failed);
-                else if (spec.Engine == EngineKind.Render && spec.Submission.Packets.DrawRects > 0 && app.Surfaces.Count > 0)
+                foreach (var (h, bytes) in app.Surfaces) Share(h, bytes);
+                composer.AddSurfaceWindow(accent, () =>
                 {
-                    foreach (var (h, bytes) in app.Surfaces) Share(h, bytes);
-                    composer.AddSurfaceWindow(accent, () =>
-                    {
-                        // The last frame the application finished (buffers retire in order, one per frame).
-                        var (h, bytes) = app.LastFinished();
-                        return (h, SurfaceGeometry.For(bytes).At(0));
-                    });
-                }
-                else
-                {
-                    long total = Math.Max(1, spec.Submission.Count);
-                    composer.AddProgressWindow(accent, () => (double)app.Completed() / total);
-                }
+                    // The last frame the application finished (buffers retire in order, one per frame).
+                    var (h, bytes) = app.LastFinished();
+                    return (h, SurfaceGeometry.For(bytes).At(0));
+                });
             }
-            else if (_ring3[i] is { } r3)
+            else if (spec.Submission.Packets.VideoDecode > 0 && app.Picture is { } picture)
             {
-                // A ring-3 queue gets the same window as on the other paths: a faulting app's window greys when the
-                // device faults its queue, a renderer's shows its render target (one buffer: it may show a frame being
-                // drawn), a decoder's its decoded picture, anything else a progress bar of its completed submissions.
-                if (spec.Kind == ContextKind.Misbehaving)
-                {
-                    int handle = r3.Handle;
-                    composer.AddFaultableWindow(accent, () => Observer.Contexts[handle].Faults > 0);
-                }
-                else if (spec.Engine == EngineKind.Render && spec.Submission.Packets.DrawRects > 0)
-                {
-                    Share(r3.RenderTarget.Handle, r3.RenderTarget.Bytes);
-                    var target = (r3.RenderTarget.Handle, SurfaceGeometry.For(r3.RenderTarget.Bytes).At(0));
-                    composer.AddSurfaceWindow(accent, () => target);
-                }
-                else if (spec.Submission.Packets.VideoDecode > 0 && !r3.VideoSource.Handle.IsNull)
-                {
-                    // A decoder's window shows the picture it decodes (its output surface).
-                    Share(r3.VideoSource.Handle, r3.VideoSource.Bytes);
-                    var source = (r3.VideoSource.Handle, r3.VideoSource.Surface);
-                    composer.AddSurfaceWindow(accent, () => source);
-                }
-                else
-                {
-                    long total = Math.Max(1, spec.Submission.Count);
-                    composer.AddProgressWindow(accent, () => (double)r3.Completed / total);
-                }
+                // A decoder's window shows the picture it decodes (its output surface).
+                Share(picture.Handle, picture.Bytes);
+                var source = (picture.Handle, picture.Surface);
+                composer.AddSurfaceWindow(accent, () => source);
+            }
+            else
+            {
+                long total = Math.Max(1, spec.Submission.Count);
+                composer.AddProgressWindow(accent, () => (double)app.Completed() / total);
             }
         }
         if (_ring0[compositorIndex] is { } kernelPath) kernelPath.Composer = composer;
@@ -401,20 +378,28 @@ internal sealed partial class ScenarioExecution : IDisposable
         Composer = composer;
     }
 
-    // What a window needs of an application on the kernel path or the run lists: whether it failed, its surfaces, the
-    // surface of its last finished frame and its completed buffers. Null: neither (a ring-3 queue).
-    private (Func<bool> Failed, IReadOnlyList<(AllocationHandle Handle, ulong Bytes)> Surfaces, Func<(AllocationHandle, ulong)> LastFinished, Func<long> Completed)?
-        Window(int i)
+    // What a window needs of an application on any path: whether it failed, its surfaces, the surface of its last
+    // finished frame, its completed buffers and, for a ring-3 decoder, the picture it decodes. A ring-3 queue renders
+    // into one buffer (its window may show a frame being drawn) and has failed once the device faulted it.
+    private (Func<bool> Failed, IReadOnlyList<(AllocationHandle Handle, ulong Bytes)> Surfaces, Func<(AllocationHandle, ulong)> LastFinished,
+        Func<long> Completed, (AllocationHandle Handle, Surface Surface, ulong Bytes)? Picture)? Window(int i)
     {
         if (_ring0[i] is { } r0)
         {
             var process = _processOf[i];
             return (() => r0.Context.Failed > 0 || r0.Rejections > 0, process.Surfaces,
-                () => process.Surface((int)Math.Max(0, r0.Context.Completed - 1)), () => r0.Context.Completed);
+                () => process.Surface((int)Math.Max(0, r0.Context.Completed - 1)), () => r0.Context.Completed, null);
         }
         if (_va[i] is { } va)
             return (() => va.HasFailed, va.Surfaces.Select(a => (a.Handle, a.Bytes)).ToList(),
-                () => (va.LastFinishedSurface.Handle, va.LastFinishedSurface.Bytes), () => va.Completed);
+                () => (va.LastFinishedSurface.Handle, va.LastFinishedSurface.Bytes), () => va.Completed, null);
+        if (_ring3[i] is { } r3)
+        {
+            int handle = r3.Handle;
+            var target = r3.RenderTarget;
+            return (() => Observer.Contexts[handle].Faults > 0, [target], () => target, () => r3.Completed,
+                r3.VideoSource.Handle.IsNull ? null : r3.VideoSource);
+        }
         return null;
     }
 

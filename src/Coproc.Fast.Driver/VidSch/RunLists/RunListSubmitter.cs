@@ -154,12 +154,6 @@ public sealed class RunListSubmitter
     {
         if (_pendingCount == 0) return false;
         uint current = _bus.ReadRegister32(_regs + RunListRegisters.Serial) & 0xFFFF;
-        if (current != (PendingSerial & 0xFFFF)) return false;
-        Array.Copy(_pending, _current, _pendingCount);
-        _currentCount = _pendingCount;
-        CurrentSerial = PendingSerial;
-        _pendingCount = 0;
-        PendingSerial = 0;
-        return true;
+        return current == (PendingSerial & 0xFFFF) && AdoptPending();
     }
 }
