@@ -108,6 +108,20 @@ public sealed partial class VidSchScheduler
     private void StartPreparation()
     {
         if (_preparationRequested || _prepared is not null) return;
+        if (_preparing is { } deferred && _preparationDeferred && _ready.Count > 0 && _ready[0].Priority > deferred.Priority)
+        {
+            // Slot invariant (seed 001 §5.5 strict priority; docs/scheduling-policy.md rule 4): a buffer deferred for
+            // memory — other engines' chunks pin it, or a higher priority elsewhere waits for it — never keeps a
+            // higher-priority buffer of this engine out of preparation. It goes back to the ready queue at its own
+            // place (same priority, round and sequence) and is prepared again, from its next chunk, when its turn
+            // comes; the engine meanwhile runs the higher buffer, which may fit where the deferred one did not.
+            deferred.Status = DmaBufferStatus.Ready;
+            _ready.Insert(deferred);
+            _preparing = null;
+            _preparationDeferred = false;
+            _retryDeferred = false;
+            _waitingForMemory = false;
+        }
         if (_preparing is null)
         {
             DmaBuffer b;
