@@ -199,6 +199,7 @@ public sealed class SchedulingAuditor
                 a.Completed = c.Completed;
                 a.Failed = c.Failed;
                 a.LastProgress = now;
+                a.ProgressCycle = c.ProgressAt;
                 a.HeldSinceProgress = 0;
                 a.PreemptedSinceProgress = false;
             }
@@ -247,18 +248,56 @@ public sealed class SchedulingAuditor
         // had work (it was running, then waited for its turn). A context that held the engine for the whole timeout
         // without progress, or that left it only by yielding on a wait nobody satisfies, is hung.
         bool progressing = (a.Completed + a.Failed > 0 && now - a.LastProgress < timeout) || a.PreemptedSinceProgress;
-        if (a.HeldSinceProgress >= timeout || !progressing) return;
+        ulong held = a.HeldSinceProgress + HeldFrom(a, a.OnEngineSince, now);
+        if (held >= timeout || !progressing) return;
         Add(new SchedulingFinding(SchedulingFindingKind.ResetWhileProgressing, e.Engine, c.Id, now, 0,
-            $"{Name(c.Id)}: reset as hung at cycle {now:N0} although it held {Engine(e.Engine)} only {Ms(a.HeldSinceProgress)} since its last progress " +
+            $"{Name(c.Id)}: reset as hung at cycle {now:N0} although it held {Engine(e.Engine)} only {Ms(held)} since its last progress " +
             $"(timeout {Ms(timeout)}): waiting for a turn is not a hang"));
     }
 
-    // Charges the time since the last pass to the state that pass left.
+    /// <summary>
+    /// The engine of <paramref name="e"/> switched from <paramref name="left"/> to <paramref name="to"/> at device cycle
+    /// <paramref name="cycle"/> (a CONTEXT_SWITCH record, under the kernel lock; null: idle, a paging or foreign context).
+    /// </summary>
+    /// <remarks>
+    /// Engine time is charged from these device-stamped switches, not from the passes that notice them: in threaded mode
+    /// a pass runs when the scheduler thread gets to it, so pass-to-pass sampling missed the short turns of a context that
+    /// is switched in and out between two passes (the threaded demo's hung app was reported as "held only 46 ms" by a
+    /// 50 ms timeout it had really used). Progress is the cycle the scheduler observed it (<see cref="VidSchContext"/>'s
+    /// progress stamp), so a context's held time is measured exactly as the timeout is (docs/containment.md).
+    /// </remarks>
+    internal static void OnSwitch(EngineState e, VidSchContext? left, VidSchContext? to, ulong cycle)
+    {
+        if (AuditOf(e, left) is { } a)
+        {
+            a.HeldSinceProgress += HeldFrom(a, a.OnEngineSince, cycle);
+            a.OnEngineSince = ulong.MaxValue;
+        }
+        if (AuditOf(e, to) is { } b) b.OnEngineSince = cycle;
+    }
+
+    // The record of a context of e's scheduler by its id (contexts are numbered from the scheduler's first id), or null.
+    private static ContextAudit? AuditOf(EngineState e, VidSchContext? c)
+    {
+        if (c is null) return null;
+        long i = (long)c.Id - e.Scheduler.Options.FirstContextId;
+        var contexts = e.Scheduler.Contexts;
+        if (i < 0 || i >= contexts.Count || !ReferenceEquals(contexts[(int)i], c)) return null;
+        while (e.Contexts.Count <= i) e.Contexts.Add(new ContextAudit { LastProgress = c.ProgressAt, PendingSince = c.ProgressAt });
+        return e.Contexts[(int)i];
+    }
+
+    // Engine time from `since` (ulong.MaxValue: not on the engine) to `now`, counted only after the last progress.
+    private static ulong HeldFrom(ContextAudit a, ulong since, ulong now)
+    {
+        if (since == ulong.MaxValue) return 0;
+        ulong from = Math.Max(since, a.ProgressCycle);
+        return now > from ? now - from : 0;
+    }
+
     private static void Advance(EngineState e, ulong now)
     {
         if (e.LastPass == ulong.MaxValue || now <= e.LastPass) return;
-        ulong dt = now - e.LastPass;
-        foreach (var a in e.Contexts) if (a.Loaded) a.HeldSinceProgress += dt;
         e.LastPass = now;
     }
 
@@ -325,6 +364,8 @@ public sealed class SchedulingAuditor
     {
         public long Completed, Failed, Outstanding;
         public ulong LastProgress, PendingSince, HeldSinceProgress;
+        public ulong ProgressCycle;                 // the scheduler's stamp of the last progress (device cycle)
+        public ulong OnEngineSince = ulong.MaxValue; // device cycle of the switch that loaded it; MaxValue: off the engine
         public ulong WaitStart = ulong.MaxValue;
         public int EqualsMax, Preemptions;
         public bool PreemptedSinceProgress;

@@ -76,6 +76,7 @@ public sealed partial class VidSchScheduler
                     // stays what this driver has loaded, but its time off the engine is not charged (invariant R1).
                     if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded)
                     {
+                        if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, left, null, r.Cycle);
                         Unload(left, r.Cycle);
                         left.UserQueuePreemptions++;
                         Emit(ScheduleEventKind.ContextPreempted, left.Id, left.InFlight.Count > 0 ? left.InFlight[0].Buffer?.SubmissionId ?? 0 : 0, 0);
@@ -87,6 +88,7 @@ public sealed partial class VidSchScheduler
                 if (reason == SwitchReason.Requested && r.Data1 == 0) _idleSwitchesConfirmed++;
                 if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded) Unload(left, r.Cycle);
                 var to = r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1);
+                if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, left, to, r.Cycle);
                 _loaded = to;
                 if (to is not null)
                 {
