@@ -180,7 +180,7 @@ public sealed class SchedulingAuditor
     }
 
     /// <summary>A scheduling pass of <paramref name="e"/>'s scheduler ended at <paramref name="now"/> (under its kernel lock).</summary>
-    internal void OnPass(EngineState e, ulong now, VidSchContext? loaded, bool engineBusy)
+    internal void OnPass(EngineState e, ulong now, VidSchContext? loaded, bool engineBusy, VidSchContext? preparing = null, bool deferredForMemory = false)
     {
         Advance(e, now);
         var s = e.Scheduler;
@@ -231,7 +231,14 @@ public sealed class SchedulingAuditor
         }
         bool idle = !engineBusy && anyWork;
         if (!idle) CloseIdle(e, now);
-        else if (e.IdleStart == ulong.MaxValue) e.IdleStart = now;
+        else if (e.IdleStart == ulong.MaxValue)
+        {
+            e.IdleStart = now;
+            e.IdleMemoryCycles = 0;
+        }
+        // Until the next pass, the engine's next buffer waits for memory (or not): idle time it explains (Advance).
+        e.MemoryWaiter = deferredForMemory ? preparing : null;
+        if (idle && e.MemoryWaiter is not null) e.IdleMemoryWaiter = e.MemoryWaiter;
         e.LastPass = now;
     }
 
@@ -298,6 +305,7 @@ public sealed class SchedulingAuditor
     private static void Advance(EngineState e, ulong now)
     {
         if (e.LastPass == ulong.MaxValue || now <= e.LastPass) return;
+        if (e.IdleStart != ulong.MaxValue && e.MemoryWaiter is not null) e.IdleMemoryCycles += now - e.LastPass;
         e.LastPass = now;
     }
 
@@ -306,9 +314,17 @@ public sealed class SchedulingAuditor
         if (e.IdleStart == ulong.MaxValue) return;
         ulong start = e.IdleStart, length = now - start;
         e.IdleStart = ulong.MaxValue;
+        var waiter = e.IdleMemoryWaiter;
+        e.IdleMemoryWaiter = null;
         if (length <= e.Threshold(_o.IdleQuanta)) return;
+        // A buffer that cannot be made resident is not runnable: the engine idles because its next buffer waits for memory
+        // other engines' chunks pin or a higher priority elsewhere waits for (docs/scheduling-policy.md rule 4,
+        // docs/memory.md eviction order). Said so when that wait covers the stretch but for less than the threshold.
+        string why = waiter is { } w && e.IdleMemoryCycles > 0 && length - Math.Min(length, e.IdleMemoryCycles) <= e.Threshold(_o.IdleQuanta)
+            ? $": its next buffer ({Name(w.Id)}, priority {w.Priority}) was waiting for memory pinned by other engines' chunks or kept for a higher priority"
+            : "";
         Add(new SchedulingFinding(SchedulingFindingKind.IdleWithWork, e.Engine, -1, start, length,
-            $"{Engine(e.Engine)} idle for {Ms(length)} from cycle {start:N0} while work was queued"));
+            $"{Engine(e.Engine)} idle for {Ms(length)} from cycle {start:N0} while work was queued{why}"));
     }
 
     private void CloseWait(EngineState e, ContextAudit a, ulong now, VidSchContext? c = null)
@@ -353,6 +369,9 @@ public sealed class SchedulingAuditor
         public readonly List<ContextAudit> Contexts = new();
         public ulong LastPass = ulong.MaxValue;
         public ulong IdleStart = ulong.MaxValue;
+        public VidSchContext? MemoryWaiter;     // from the last pass on: the context whose next buffer waits for memory
+        public VidSchContext? IdleMemoryWaiter; // the last such context in the current idle stretch
+        public ulong IdleMemoryCycles;          // idle cycles of the current stretch during which a buffer waited for memory
         public ulong MaxQuantum = 10_000_000;
         public readonly Dictionary<int, int> RunnableByPriority = new();
 

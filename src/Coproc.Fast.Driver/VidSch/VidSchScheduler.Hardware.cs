@@ -54,7 +54,8 @@ public sealed partial class VidSchScheduler
         var l = _loaded;
         bool paging = ReferenceEquals(l, _pagingContext);
         bool busy = paging ? PagingHasWork || l!.InFlight.Count > 0 : l is not null && l.InFlight.Count > 0 && !l.Resetting;
-        auditor.OnPass(AuditorState!, _bus.Cycle, paging ? null : l, busy);
+        // A buffer deferred for memory pinned by, or kept for, higher priorities (Prepare): the auditor says why the engine idles.
+        auditor.OnPass(AuditorState!, _bus.Cycle, paging ? null : l, busy, _preparing?.Owner as VidSchContext, _preparationDeferred || _waitingForMemory);
     }
 
     private void Handle(in InterruptRecord r)

@@ -1,5 +1,6 @@
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver;
+using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
 
@@ -48,5 +49,29 @@ public class DeferredPreparationTests
         Assert.That(batch.StatusOf(batchId), Is.EqualTo(SubmissionStatus.Completed), "the waiting buffer runs once the memory is free");
         Assert.That(h.Read32(small, 60UL << 10), Is.EqualTo(0x11223344u));
         Assert.That(h.Read32(big, 8UL << 20), Is.EqualTo(0xB0B0B0B0u));
+    }
+
+    [Test]
+    public void GivenAnEngineWhoseOnlyBufferWaitsForMemoryPinnedOnAnotherEngine_ThenTheAuditorSaysTheIdleStretchIsAMemoryWait()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000, MaxInFlight = 2 },
+            localBytes: 16UL << 20, systemBytes: 128UL << 20, realResidency: true, engines: [EngineKind.Render, EngineKind.Compute]);
+        var m = h.Machine;
+        var auditor = new SchedulingAuditor();
+        foreach (var s in m.Schedulers) if (s is not null) auditor.Attach(s);
+        var render = m.CreateContext(1, 8, EngineKind.Render);
+        var pinned = m.AllocateManaged(1, render, 10UL << 20);
+        h.Submit(1, render, cb => { for (int i = 0; i < 40; i++) cb.Fill(pinned, 0, (uint)i, 10UL << 20); });
+        m.RunFor(50_000);
+        var batch = m.CreateContext(2, 2, EngineKind.Compute);
+        var big = m.AllocateManaged(2, batch, 10UL << 20);
+        long batchId = h.Submit(2, batch, cb => cb.Fill(big, 0, 0xB0B0B0B0u, 10UL << 20));
+
+        Assert.That(m.RunUntilIdle(), Is.True);
+        auditor.Finish(m.Now);
+        Assert.That(batch.StatusOf(batchId), Is.EqualTo(SubmissionStatus.Completed));
+        var idle = auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.IdleWithWork && f.Engine == EngineKind.Compute).ToArray();
+        Assert.That(idle, Has.Length.EqualTo(1), string.Join("\n", auditor.Findings));
+        Assert.That(idle[0].Message, Does.Contain("was waiting for memory pinned by other engines' chunks"));
     }
 }
