@@ -108,6 +108,31 @@ public sealed class SchedulingAuditorTests
     }
 
     [Test]
+    public void GivenTurnsShorterThanTheInterruptLatency_WhenLongBuffersUseUpTheTimeout_ThenTheResetsAreNotReportedAsInnocent()
+    {
+        // Two equal contexts take turns of one quantum (100 K cycles) while interrupts are serviced 250 K cycles after they
+        // are raised, so several switches reach the scheduler in one batch — as a lagging scheduler thread sees them in
+        // threaded mode. Each buffer needs more engine time than the timeout: both are reset as hung, rightly. The auditor
+        // charges engine time from the switch records' device cycles, so it agrees; sampled at the passes, it lost the
+        // turns that began and ended inside one batch and reported the resets as innocent.
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000, TimeoutCycles = 2_000_000 }, interruptLatencyCycles: 250_000);
+        var auditor = new SchedulingAuditor();
+        foreach (var s in h.Machine.Schedulers) if (s is not null) auditor.Attach(s);
+        var contexts = Enumerable.Range(1, 2).Select(p => h.Machine.CreateContext((uint)p, priority: 5)).ToArray();
+        foreach (var c in contexts)
+        {
+            var x = h.Allocate(c.ProcessId, 4 << 20);
+            h.Submit(c.ProcessId, c, cb => { for (int i = 0; i < 80; i++) cb.Fill(x, 0, (uint)i, 4 << 20); }); // ~5 M cycles
+        }
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        auditor.Finish(h.Machine.Now);
+
+        int timeoutResets = h.Trace.Of(ScheduleEventKind.ContextReset).Count(e => e.Extra == (ulong)SubmissionStatus.FailedTimeout);
+        Assert.That(timeoutResets, Is.EqualTo(2), "a buffer that needs more engine time than the timeout is hung (docs/containment.md)");
+        Assert.That(auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.ResetWhileProgressing), Is.Empty, string.Join("\n", auditor.Findings));
+    }
+
+    [Test]
     public void GivenAContextWhoseBuffersNeverRun_ThenItsQueuedBuffersAreReportedAtTheEnd()
     {
         var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = 100_000, TimeoutCycles = 1UL << 40 });
