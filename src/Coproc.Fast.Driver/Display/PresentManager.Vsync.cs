@@ -7,7 +7,7 @@ public sealed partial class PresentManager
     private const byte VsyncSource = 6; // native-layout.md §9: source 6, data0 = VSYNC_COUNT, data1 = CURRENT_SURFACE
 
     private readonly ISchedulerHost? _host;
-    private (VidSchContext Context, FlipChain Chain, PendingFlip Flip)? _latched; // the one vsync flip the display holds
+    private (FlipPresenter Context, FlipChain Chain, PendingFlip Flip)? _latched; // the one vsync flip the display holds
     private ulong _timerAt;
     private volatile bool _waitingForVsync;
 
@@ -75,7 +75,7 @@ public sealed partial class PresentManager
         }
     }
 
-    private void Executed(VidSchContext ctx, FlipChain chain, ulong sequence, ulong cycle)
+    private void Executed(FlipPresenter ctx, FlipChain chain, ulong sequence, ulong cycle)
     {
         // Flips up to `sequence` executed, oldest first (a chain's flips execute in its order). Each decision may remove
         // entries, so the scan restarts; the handled flip is no longer Queued.
@@ -170,22 +170,21 @@ public sealed partial class PresentManager
             {
                 var p = chain.Pending[i];
                 if (p.Status != FlipStatus.Queued) continue;
-                var s = ctx.StatusOf(p.Id);
-                if (s is SubmissionStatus.FailedFault or SubmissionStatus.FailedTimeout or SubmissionStatus.FailedDoesNotFit)
+                if (ctx.Failed(p.Id, out var s))
                 {
                     failed = s;
                     Decide(ctx, chain, p, FlipStatus.Failed, _bus.Cycle);
                     i--;
                 }
             }
-            if (failed != SubmissionStatus.Unknown) ctx.Scheduler.FailVirtualRing(ctx, failed);
+            if (failed != SubmissionStatus.Unknown) ctx.FailHeld(failed);
             // §9.3: the virtual ring drains into the real ring once queued flips ≤ n − 2.
-            if (chain.VirtualRing.Count > 0 && chain.Pending.Count <= chain.BufferCount - 2) ctx.Scheduler.ReleaseVirtualRing(ctx);
+            if (chain.VirtualRing.Count > 0 && chain.Pending.Count <= chain.BufferCount - 2) ctx.ReleaseHeld();
         }
         ArmVsyncTimer();
     }
 
-    private void Decide(VidSchContext ctx, FlipChain chain, PendingFlip p, FlipStatus status, ulong cycle)
+    private void Decide(FlipPresenter ctx, FlipChain chain, PendingFlip p, FlipStatus status, ulong cycle)
     {
         chain.Pending.Remove(p);
         switch (status)
@@ -195,7 +194,7 @@ public sealed partial class PresentManager
             case FlipStatus.Failed: chain.Failed++; break;
         }
         chain.Decide(p.Id, status);
-        FlipCompleted?.Invoke(new FlipNotice(ctx.Id, p.Id, status, p.Surface, cycle));
+        FlipCompleted?.Invoke(new FlipNotice(ctx.ContextId, p.Id, status, p.Surface, cycle));
         _flipPool.Push(p);
     }
 

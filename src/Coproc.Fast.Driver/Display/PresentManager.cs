@@ -5,6 +5,7 @@ using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Driver.VidSch.RunLists;
 using Coproc.Fast.Device.Display;
 
 namespace Coproc.Fast.Driver.Display;
@@ -38,8 +39,9 @@ public sealed partial class PresentManager
     private readonly IDeviceBus _bus;
     private readonly object _lock;
     private readonly Dictionary<AllocationHandle, ulong> _primaries = new();
-    private readonly Dictionary<ulong, (VidSchContext Context, FlipChain Chain)> _byFence = new();
-    private readonly List<(VidSchContext Context, FlipChain Chain)> _chains = new();
+    private readonly Dictionary<ulong, (FlipPresenter Context, FlipChain Chain)> _byFence = new();
+    private readonly List<(FlipPresenter Context, FlipChain Chain)> _chains = new();
+    private readonly Dictionary<VaContext, RunListFlipPresenter> _runListPresenters = new();
     private readonly PhysicalAddress _fencePage;
     private readonly uint[] _packets = new uint[16];
     private readonly Stack<PendingFlip> _flipPool = new(); // flip records are reused: a steady flip rate allocates nothing
@@ -140,13 +142,42 @@ public sealed partial class PresentManager
         lock (_lock)
         {
             if (context.FlipChain is not null) throw new InvalidOperationException($"context {context.Id} already has a flip chain");
-            if (_chains.Count == MaxChains) throw new InvalidOperationException($"at most {MaxChains} flip chains");
-            var chain = new FlipChain(bufferCount, _chains.Count);
-            _chains.Add((context, chain));
-            _byFence.Add(FenceAddress(chain).Encoded, (context, chain));
-            context.FlipChain = chain;
-            return chain;
+            return context.FlipChain = AddChain(new KernelFlipPresenter(context, _kmd), bufferCount);
         }
+    }
+
+    /// <summary>
+    /// Gives run-list context <paramref name="context"/> (advanced model) a flip chain of <paramref name="bufferCount"/>
+    /// surfaces. Its flips are decided exactly as a kernel-path context's (the fence after the FLIP, the vsync's
+    /// CURRENT_SURFACE); n-buffering holds its submissions back by refusing them (<see cref="FlipChain.HoldsSubmissions"/>).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">n below 2.</exception>
+    /// <exception cref="InvalidOperationException">The machine has no run-list back end, the context already has a chain, or too many chains exist.</exception>
+    public FlipChain CreateFlipChain(VaContext context, int bufferCount)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentOutOfRangeException.ThrowIfLessThan(bufferCount, 2);
+        var scheduler = RunLists ?? throw new InvalidOperationException("the machine has no run-list back end (SchedulingModel.Advanced)");
+        lock (_lock)
+        {
+            if (context.FlipChain is not null) throw new InvalidOperationException($"context {context.Id} already has a flip chain");
+            var presenter = new RunListFlipPresenter(context, scheduler);
+            var chain = AddChain(presenter, bufferCount);
+            _runListPresenters.Add(context, presenter);
+            return context.FlipChain = chain;
+        }
+    }
+
+    /// <summary>The advanced model's run-list back end, when the machine has one (set by the machine).</summary>
+    internal RunListScheduler? RunLists { get; set; }
+
+    private FlipChain AddChain(FlipPresenter presenter, int bufferCount)
+    {
+        if (_chains.Count == MaxChains) throw new InvalidOperationException($"at most {MaxChains} flip chains");
+        var chain = new FlipChain(bufferCount, _chains.Count);
+        _chains.Add((presenter, chain));
+        _byFence.Add(FenceAddress(chain).Encoded, (presenter, chain));
+        return chain;
     }
 
     /// <summary>
@@ -160,10 +191,50 @@ public sealed partial class PresentManager
         bool waitForPreviousFlip = false)
     {
         ArgumentNullException.ThrowIfNull(context);
+        return TryFlip(processId, context, context.Id, surface, kind, waitForPreviousFlip, out flipId);
+    }
+
+    /// <summary>
+    /// Queues a flip of run-list context <paramref name="context"/> (advanced model) to <paramref name="surface"/> as
+    /// privileged kernel commands behind its earlier work (one ring-0 entry; seed 001 §7.3). Returns false — queuing
+    /// nothing — when n − 1 flips are already queued (§9.3) or its ring has no room now.
+    /// </summary>
+    /// <exception cref="FlipRejectedException">No chain, or a surface that is not a primary surface of the context's process; nothing queued.</exception>
+    public bool TryFlip(VaContext context, AllocationHandle surface, FlipKind kind, out long flipId, bool waitForPreviousFlip = false)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return TryFlip(context.Process.Id, context, (int)context.Id, surface, kind, waitForPreviousFlip, out flipId);
+    }
+
+    // Under the kernel lock: the context the copied-in id `k` names, checked against the caller's, its chain and the
+    // size of `target` as the caller's process holds it.
+    private (FlipPresenter Presenter, FlipChain Chain, ulong Size) Resolve(uint processId, object context, int k, AllocationHandle target)
+    {
+        if (context is VidSchContext c)
+        {
+            if (k != c.Id || c.ProcessId != processId || c.Scheduler?.KernelLock != _lock)
+                throw new FlipRejectedException(FlipRejection.UnknownContext, $"context {k} is not process {processId}'s");
+            var chain = c.FlipChain ?? throw new FlipRejectedException(FlipRejection.NoFlipChain, $"context {c.Id}");
+            if (!_kmd.Process(processId).TryGetSize(target, out ulong size))
+                throw new FlipRejectedException(FlipRejection.NotOwned, $"{target} is not process {processId}'s");
+            return (_chains[chain.Slot].Context, chain, size);
+        }
+        var v = (VaContext)context;
+        if (k != (int)v.Id) throw new FlipRejectedException(FlipRejection.UnknownContext, $"context {k} is not process {processId}'s");
+        if (!_runListPresenters.TryGetValue(v, out var presenter)) throw new FlipRejectedException(FlipRejection.NoFlipChain, $"context {v.Id}");
+        if (!v.Process.Owns(target))
+            throw new FlipRejectedException(FlipRejection.NotOwned, $"{target} is not mapped into process {v.Process.Id}");
+        return (presenter, v.FlipChain!, _vidmm.SizeOf(target));
+    }
+
+    // The shared body: arguments copied in through the gate, the context resolved and checked by Resolve (under the
+    // kernel lock), then the FLIP and its fence queued behind the context's work.
+    private bool TryFlip(uint processId, object context, int contextId, AllocationHandle surface, FlipKind kind, bool waitForPreviousFlip, out long flipId)
+    {
         // Ring 3 → ring 0: the call's arguments cross the gate (copied in) like a submission's.
         Span<byte> args = stackalloc byte[16];
         var a = MemoryMarshal.Cast<byte, int>(args);
-        a[0] = context.Id; a[1] = surface.Index; a[2] = (int)surface.Generation; a[3] = (int)kind | (waitForPreviousFlip ? 0x100 : 0);
+        a[0] = contextId; a[1] = surface.Index; a[2] = (int)surface.Generation; a[3] = (int)kind | (waitForPreviousFlip ? 0x100 : 0);
         using var call = _kmd.Gate.Enter(processId, args);
         var k = MemoryMarshal.Cast<byte, int>(call.Arguments[..16]);
         var target = new AllocationHandle(k[1], (uint)k[2]);
@@ -171,7 +242,12 @@ public sealed partial class PresentManager
         bool wait = (k[3] & 0x100) != 0;
         lock (_lock)
         {
-            Validate(processId, context, k[0], target, out var chain, out ulong pa);
+            var (presenter, chain, size) = Resolve(processId, context, k[0], target);
+            if (!_primaries.TryGetValue(target, out ulong pa))
+                throw new FlipRejectedException(FlipRejection.NotPrimarySurface, $"{target}");
+            var mode = Mode ?? throw new FlipRejectedException(FlipRejection.NoMode, "no display mode");
+            if (size < mode.SurfaceBytes)
+                throw new FlipRejectedException(FlipRejection.SurfaceTooSmall, $"{size} bytes < {mode.SurfaceBytes}");
             if (chain.Pending.Count >= chain.BufferCount - 1)
             {
                 flipId = 0;
@@ -183,7 +259,7 @@ public sealed partial class PresentManager
             w.Flip(pa, flipKind == FlipKind.Vsync);
             // seed 001 §9.2: the fence + interrupt right after the FLIP says it executed (immediate: it is visible).
             w.PrivilegedFence(FenceAddress(chain).Encoded, sequence, interrupt: true);
-            flipId = _kmd.SubmitKernelBuffer(context, w.WrittenSpan);
+            if (!presenter.TryQueue(w.WrittenSpan, out flipId)) return false;
             chain.SequenceIssued = sequence;
             var p = _flipPool.TryPop(out var pooled) ? pooled : new PendingFlip();
             p.Id = flipId;
@@ -197,28 +273,19 @@ public sealed partial class PresentManager
     }
 
     /// <summary>The status of flip <paramref name="flipId"/> of <paramref name="context"/>.</summary>
-    public FlipStatus StatusOf(VidSchContext context, long flipId)
+    public FlipStatus StatusOf(VidSchContext context, long flipId) => StatusOf(context.FlipChain, flipId);
+
+    /// <summary>The status of flip <paramref name="flipId"/> of run-list context <paramref name="context"/>.</summary>
+    public FlipStatus StatusOf(VaContext context, long flipId) => StatusOf(context.FlipChain, flipId);
+
+    private FlipStatus StatusOf(FlipChain? chain, long flipId)
     {
         lock (_lock)
         {
-            if (context.FlipChain is not { } chain) return FlipStatus.Unknown;
+            if (chain is null) return FlipStatus.Unknown;
             foreach (var p in chain.Pending) if (p.Id == flipId) return p.Status;
             return chain.Decided.GetValueOrDefault(flipId);
         }
-    }
-
-    private void Validate(uint processId, VidSchContext context, int contextId, AllocationHandle surface, out FlipChain chain, out ulong pa)
-    {
-        if (contextId != context.Id || context.ProcessId != processId || context.Scheduler?.KernelLock != _lock)
-            throw new FlipRejectedException(FlipRejection.UnknownContext, $"context {contextId} is not process {processId}'s");
-        chain = context.FlipChain ?? throw new FlipRejectedException(FlipRejection.NoFlipChain, $"context {context.Id}");
-        if (!_primaries.TryGetValue(surface, out pa))
-            throw new FlipRejectedException(FlipRejection.NotPrimarySurface, $"{surface}");
-        if (!_kmd.Process(processId).TryGetSize(surface, out ulong size))
-            throw new FlipRejectedException(FlipRejection.NotOwned, $"{surface} is not process {processId}'s");
-        var mode = Mode ?? throw new FlipRejectedException(FlipRejection.NoMode, "no display mode");
-        if (size < mode.SurfaceBytes)
-            throw new FlipRejectedException(FlipRejection.SurfaceTooSmall, $"{size} bytes < {mode.SurfaceBytes}");
     }
 
     private PhysicalAddress FenceAddress(FlipChain chain) => _fencePage.Add((ulong)chain.Slot * 8);

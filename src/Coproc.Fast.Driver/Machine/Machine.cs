@@ -72,7 +72,10 @@ public sealed partial class Machine : IDisposable
             }
             Gate = new Ring0Gate(gate);
             Kmd = new Kmd(Gate, VidMm, Residency, Scheduler, Options.Quotas);
-            Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer));
+            Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer))
+            {
+                RunLists = _runLists, // the advanced model's contexts flip through the same present path
+            };
         }
         catch
         {

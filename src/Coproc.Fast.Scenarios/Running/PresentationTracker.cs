@@ -2,6 +2,7 @@ using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Scenarios.Running;
 
@@ -11,8 +12,9 @@ namespace Coproc.Fast.Scenarios.Running;
 /// only the last flip before a vsync takes effect — older completed frames are superseded), and a vsync at which a
 /// due frame is not ready — still running, failed, or never submitted because every buffer was in flight — is a
 /// missed vsync. The display owner (the compositor) presents for real: each frame is followed by a vsync FLIP of its
-/// primary surface through the KMD's present path (<see cref="PresentManager.TryFlip"/>: a kernel DMA buffer with the
-/// privileged FLIP and a fence, n-buffered), and a frame counts as presented when its flip became visible.
+/// primary surface through the present path (<see cref="PresentManager.TryFlip(uint, VidSchContext, AllocationHandle, FlipKind, out long, bool)"/>:
+/// a kernel DMA buffer with the privileged FLIP and a fence; for a run-list context of the advanced model the same
+/// packets as privileged kernel commands; n-buffered), and a frame counts as presented when its flip became visible.
 /// </summary>
 /// <remarks>
 /// Simplified: there is one display, so only the display owner flips; the other presenters (a game) hand frames to
@@ -25,8 +27,15 @@ internal sealed class PresentationTracker(IScenarioContext context, SchedulingOb
     /// <summary>The context presenting.</summary>
     public IScenarioContext Context { get; } = context;
 
-    // The display owner flips through the KMD's present path: a ring-0 context (null otherwise).
+    // The display owner flips through the present path: a ring-0 context (basic and hardware models) or a run-list
+    // context (advanced model) — one present path, the same decisions (Display/FlipPresenter.cs).
     private VidSchContext? Kernel => (Context as Ring0ContextDriver)?.Context;
+    private VaContext? RunList => (Context as VaContextDriver)?.Context;
+
+    private bool TryFlip(uint processId, AllocationHandle surface, out long flip) =>
+        RunList is { } v ? display!.TryFlip(v, surface, FlipKind.Vsync, out flip) : display!.TryFlip(processId, Kernel!, surface, FlipKind.Vsync, out flip);
+
+    private FlipStatus FlipStatusOf(long flip) => RunList is { } v ? display!.StatusOf(v, flip) : display!.StatusOf(Kernel!, flip);
 
     /// <summary>Frames presented.</summary>
     public long Presented { get; private set; }
@@ -51,7 +60,7 @@ internal sealed class PresentationTracker(IScenarioContext context, SchedulingOb
         {
             try
             {
-                if (!display.TryFlip(processId, Kernel!, surface, FlipKind.Vsync, out flip)) FlipsBlocked++;
+                if (!TryFlip(processId, surface, out flip)) FlipsBlocked++;
             }
             catch (FlipRejectedException e)
             {
@@ -64,13 +73,13 @@ internal sealed class PresentationTracker(IScenarioContext context, SchedulingOb
     private bool Shown((int Frame, long Submission, long Flip, ulong Due) f) =>
         display is null
             ? f.Submission != 0 && Context.StatusOf(f.Submission) == SubmissionStatus.Completed
-            : f.Flip != 0 && display.StatusOf(Kernel!, f.Flip) == FlipStatus.Presented;
+            : f.Flip != 0 && FlipStatusOf(f.Flip) == FlipStatus.Presented;
 
     private bool CanStillShow((int Frame, long Submission, long Flip, ulong Due) f)
     {
         if (f.Submission == 0 || Context.StatusOf(f.Submission) is not (SubmissionStatus.Pending or SubmissionStatus.Completed)) return false;
         if (display is null) return Context.StatusOf(f.Submission) == SubmissionStatus.Pending;
-        return f.Flip != 0 && display.StatusOf(Kernel!, f.Flip) is FlipStatus.Queued or FlipStatus.Latched;
+        return f.Flip != 0 && FlipStatusOf(f.Flip) is FlipStatus.Queued or FlipStatus.Latched;
     }
 
     /// <summary>

@@ -30,9 +30,10 @@ internal interface IScenarioContext
 /// faults, or a listed resource is prefetched), user-built DMA buffers written with VAs (<see cref="PacketMixEncoder"/>)
 /// and submitted as they are with the process's allocations as the resource list, run by the run-list back end.
 /// Each submission is bracketed by TIMESTAMP packets (native-layout.md §8.2), so its start and end are exact device
-/// cycles; completion is the scheduler fence of its <see cref="VaTicket"/>. The display owner's frames end with a
-/// kernel-queued vsync FLIP of its primary surface (seed 001 §7.3: privileged commands queued by the kernel); they count
-/// as presented at the first vsync after the frame and its flip retired. A compositor display owner composes the other
+/// cycles; completion is the scheduler fence of its <see cref="VaTicket"/>. The display owner flips its primary surfaces
+/// through the machine's present path like a kernel-path owner (<see cref="Driver.Display.PresentManager.TryFlip(VaContext, AllocationHandle, Driver.Display.FlipKind, out long, bool)"/>:
+/// privileged kernel commands, seed 001 §7.3; n-buffered, §9.3 — while n − 1 flips are queued its next frame waits, and
+/// is not submitted). A compositor display owner composes the other
 /// processes' windows as the kernel path's does (<see cref="DesktopComposer"/>, seed 001 §9.3): their surfaces, shared
 /// with its process, are mapped into its own address space (<see cref="VaProcess.MapShared"/>), and each frame's
 /// DRAW_RECTS name them by those VAs and list them as resources (prefetched; a source evicted meanwhile faults in).
@@ -61,15 +62,14 @@ internal sealed class VaContextDriver : IScenarioContext
     private int _lastCompletedIndex = -1;
     private readonly UserDmaBuffer[] _buffers;
     private readonly (GpuAllocation Surface, ulong ScanoutPa)[] _primaries;
-    private readonly List<(long Id, int Index, int Slot, VaTicket Ticket, VaTicket? Flip)> _inFlight = [];
+    private readonly List<(long Id, int Index, int Slot, VaTicket Ticket)> _inFlight = [];
     // Submissions made so far: picks the DMA buffer and the TIMESTAMP slot of the next one. Buffers retire in order and
     // at most BufferSlots are in flight, so the next buffer (and slot: TimestampSlots ≥ BufferSlots) is never in use —
     // which a plan index would not guarantee (indices skipped while the in-flight bound held submissions back).
     private long _cursor;
-    private readonly HashSet<long> _unflipped = [];
 
-    /// <summary>Frames whose flip could not be queued (ring full, or no kernel memory for it): rendered, never shown.</summary>
-    public int FlipsRefused { get; private set; }
+    /// <summary>Frames not submitted because its flip chain held submissions (n − 1 flips queued, seed 001 §9.3).</summary>
+    public int HeldByFlips { get; private set; }
     private readonly Dictionary<long, SubmissionStatus> _done = [];
     private long _nextId;
     private bool _headStarted;
@@ -187,6 +187,11 @@ internal sealed class VaContextDriver : IScenarioContext
     public long Submit(int index, MisbehaviourKind? misbehaviour, ulong cycle)
     {
         if (_inFlight.Count >= BufferSlots || _context.State == VaContextState.Error) return 0;
+        if (_context.FlipChain is { } chain && chain.QueuedFlips >= chain.BufferCount - 1)
+        {
+            HeldByFlips++; // §9.3: the next frame waits for a queued flip to be shown (RunListScheduler.TrySubmit would refuse it)
+            return 0;
+        }
         var buffer = _buffers[(int)(_cursor % BufferSlots)];
         var dwords = buffer.Dwords;
         int slotIndex = (int)(_cursor % TimestampSlots);
@@ -241,28 +246,9 @@ internal sealed class VaContextDriver : IScenarioContext
             _observer.Faulted(Handle, cycle, $"rejected by the kernel: {e.Message}");
             return 0;
         }
-        VaTicket? flip = null;
-        bool flipMissing = false;
-        if (_primaries.Length > 0 && misbehaviour is null)
-        {
-            Span<uint> packets = stackalloc uint[PacketFormat.FlipDwords];
-            var f = new PacketWriter(packets);
-            f.Flip(_primaries[index % _primaries.Length].ScanoutPa, vsync: true);
-            try
-            {
-                if (_scheduler.TrySubmitKernelCommands(_context, packets, out var t)) flip = t;
-                else flipMissing = true; // the ring had no room: this frame is rendered but never shown
-            }
-            catch (VidMmException)
-            {
-                flipMissing = true; // no memory for the kernel's privileged buffer (option 3): the frame is not shown
-            }
-            if (flipMissing) FlipsRefused++;
-        }
         long id = ++_nextId;
-        if (flipMissing) _unflipped.Add(id);
         if (_inFlight.Count == 0) ProgressSince = cycle;
-        _inFlight.Add((id, index, slotIndex, ticket, flip));
+        _inFlight.Add((id, index, slotIndex, ticket));
         _cursor++;
         _observer.Submitted(Handle, cycle, (ulong)id, ring0: true);
         return id;
@@ -272,15 +258,9 @@ internal sealed class VaContextDriver : IScenarioContext
     public SubmissionStatus StatusOf(long id)
     {
         if (id <= 0 || id > _nextId) return SubmissionStatus.Unknown;
-        if (_done.TryGetValue(id, out var s))
-            // A frame whose flip was never queued did not reach the display: not presentable.
-            return s == SubmissionStatus.Completed && _unflipped.Contains(id) ? SubmissionStatus.FailedPreparation : s;
+        if (_done.TryGetValue(id, out var s)) return s;
         foreach (var f in _inFlight)
-            if (f.Id == id)
-            {
-                var st = Status(f.Ticket, f.Flip) ?? SubmissionStatus.Pending;
-                return st == SubmissionStatus.Completed && _unflipped.Contains(id) ? SubmissionStatus.FailedPreparation : st;
-            }
+            if (f.Id == id) return Status(f.Ticket) ?? SubmissionStatus.Pending;
         return SubmissionStatus.Completed;
     }
 
@@ -307,10 +287,10 @@ internal sealed class VaContextDriver : IScenarioContext
         return w.Written;
     }
 
-    private static SubmissionStatus? Status(VaTicket ticket, VaTicket? flip)
+    private static SubmissionStatus? Status(VaTicket ticket)
     {
-        if (ticket.HasFailed || flip is { HasFailed: true }) return SubmissionStatus.FailedFault;
-        if (ticket.IsComplete && (flip is null || flip.Value.IsComplete)) return SubmissionStatus.Completed;
+        if (ticket.HasFailed) return SubmissionStatus.FailedFault;
+        if (ticket.IsComplete) return SubmissionStatus.Completed;
         return null;
     }
 
@@ -330,7 +310,7 @@ internal sealed class VaContextDriver : IScenarioContext
         }
         while (_inFlight.Count > 0)
         {
-            var (id, index, slotIndex, ticket, flip) = _inFlight[0];
+            var (id, index, slotIndex, ticket) = _inFlight[0];
             var slot = _machine.VidMm.PhysicalAddressOf(_page.Handle, 128 + (ulong)slotIndex * 16);
             ulong started = memory.Read64(slot);
             if (!_headStarted && started != 0)
@@ -338,7 +318,7 @@ internal sealed class VaContextDriver : IScenarioContext
                 _observer.Started(Handle, started);
                 _headStarted = true;
             }
-            var status = Status(ticket, flip);
+            var status = Status(ticket);
             if (status is null) break;
             if (status == SubmissionStatus.Completed)
             {

@@ -241,16 +241,20 @@ internal sealed partial class ScenarioExecution : IDisposable
                     if (!vaProcesses.TryGetValue(process, out var vaProcess))
                         vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess(process.Id, Machine.RunListScheduler.Options.PageTables));
                     IReadOnlyList<(Driver.VidMm.AllocationHandle, ulong)>? primaries = null;
+                    int chain = 0;
                     if (i == displayOwner)
                     {
-                        PreparePrimarySurfaces(process);
+                        chain = PreparePrimarySurfaces(process);
                         primaries = process.Surfaces;
                     }
                     // A compositor display owner composes the desktop (ShareWithCompositor): room for a window per other context.
                     int composeDwords = i == displayOwner && cs.Kind == ContextKind.Compositor ? DesktopComposer.MaxDwordsFor(contexts.Count) : 0;
                     var va = _va[i] = new VaContextDriver(Machine, vaProcess, process, cs, i, Observer, primaries, composeDwords);
                     _adapter.TrackDemandPaged(va.Context.Id);
-                    if (cs.Submission.Flip) _presenters[i] = new PresentationTracker(va, Observer, scenario.Options.VsyncPeriodCycles, null);
+                    // The display owner flips through the machine's present path, as on the kernel path (n-buffered).
+                    if (chain > 0) Machine.Display.CreateFlipChain(va.Context, chain);
+                    if (cs.Submission.Flip)
+                        _presenters[i] = new PresentationTracker(va, Observer, scenario.Options.VsyncPeriodCycles, chain > 0 ? Machine.Display : null);
                 }
                 else if (path == ContextPath.Kernel)
                 {
@@ -502,7 +506,8 @@ internal sealed partial class ScenarioExecution : IDisposable
         else if (_va[p.Context] is { } va)
         {
             long id = va.Outstanding < limit ? va.Submit(p.Index, p.Misbehaviour, now) : 0;
-            _presenters[p.Context]?.Frame(p.Index, id, p.Cycle, process.Id, default);
+            // Submission i draws into surface i mod count (VaContextDriver): for the display owner, its primary surface i.
+            _presenters[p.Context]?.Frame(p.Index, id, p.Cycle, process.Id, process.Surfaces.Count > 0 ? process.Surface(p.Index).Handle : default);
         }
         else if (_ring3[p.Context] is { } r3)
         {
@@ -549,7 +554,7 @@ internal sealed partial class ScenarioExecution : IDisposable
         foreach (var p in _presenters)
             if (p is not null)
                 yield return $"{p.Context.Spec.Name}: {p.Presented} frames presented, {p.Missed} missed vsyncs" +
-                             (p.OwnsDisplay ? $" (vsync FLIPs through the KMD; {p.FlipsBlocked} flips refused with n − 1 queued)." : " (frames handed to the compositor).");
+                             (p.OwnsDisplay ? $" (vsync FLIPs through the {(_va[p.Context.Index] is null ? "KMD" : "kernel's privileged commands")}; {p.FlipsBlocked} flips refused with n − 1 queued)." : " (frames handed to the compositor).");
         int rejected = _ring0.Sum(r => r?.Rejections ?? 0);
         if (rejected > 0) yield return $"{rejected} submission(s) rejected by the KMD (counted as faults of their context).";
     }
@@ -560,9 +565,9 @@ internal sealed partial class ScenarioExecution : IDisposable
         if (_model == SchedulingModel.Hardware)
             return $"model hardware: {queues} context(s) as doorbell user queues arbitrated by the device's scheduling core, {kernel} on the kernel path (the display owner's flips).";
         var rl = Machine.RunListScheduler;
-        int refused = _va.Sum(v => v?.FlipsRefused ?? 0);
+        int held = _va.Sum(v => v?.HeldByFlips ?? 0);
         return $"model advanced: {va} context(s) on render's run lists ({rl.Options.Mechanism}), {rl.RunListsSubmitted} run lists submitted, " +
-               (refused > 0 ? $"{refused} flip(s) not queued (ring or kernel memory full; those frames were not shown), " : "") +
+               (held > 0 ? $"{held} frame(s) not submitted while n − 1 flips were queued, " : "") +
                $"{_va.Sum(v => v?.Context.PageFaults ?? 0)} page faults served by {rl.PagingServed} paging-thread turns, " +
                $"{_va.Sum(v => v?.Context.BytesPaged ?? 0) / (1 << 20)} MiB paged by VidMm's context; {kernel} context(s) on the kernel path, {queues} user queue(s).";
     }

@@ -1,5 +1,6 @@
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Advanced;
@@ -7,7 +8,9 @@ namespace Coproc.Fast.Tests.Advanced;
 /// <summary>
 /// Behaviour 30 in the advanced model (seed 001 §9, §7.3): flips are privileged, so the kernel queues them on the
 /// context with <see cref="RunListScheduler.TrySubmitKernelCommands"/> under every enforcement option, behind the
-/// process's own rendering. (N-buffering and completion notification live in the basic model's present path.)
+/// process's own rendering; and through the machine's one present path (<see cref="PresentManager"/>, docs/models.md),
+/// which decides a run-list context's flips exactly as a kernel-path context's (the fence after the FLIP, the vsync's
+/// CURRENT_SURFACE), notifies their completion and n-buffers them (§9.3).
 /// </summary>
 public class AdvancedFlipTests
 {
@@ -58,6 +61,83 @@ public class AdvancedFlipTests
         Assert.That(mmio.Read64(MmioMap.DisplayBase + 0x00), Is.EqualTo(paC));
         Assert.That(rig.Machine.Device.Display.FlipCount - flipsBefore, Is.EqualTo(2UL), "the immediate flip to A and the latched C");
         Assert.That(ctx.State, Is.EqualTo(VaContextState.Ready));
+    }
+
+    [TestCase(PrivilegeEnforcement.KernelCopy)]
+    [TestCase(PrivilegeEnforcement.RingInsertion)]
+    [TestCase(PrivilegeEnforcement.IndirectBit)]
+    public void PresentPath_ARunListContextsVsyncFlip_IsPresentedAtTheVsyncAndNotified_AndDoubleBufferingHoldsTheNextFlipAndBuffer(PrivilegeEnforcement option)
+    {
+        // Given a double-buffered chain of two primary surfaces mapped into an advanced-model process.
+        using var rig = new AdvancedRig(AdvancedRig.Small(privilege: option) with
+        {
+            Device = AdvancedRig.Small().Device with { VsyncPeriodCycles = Vsync },
+        });
+        var display = rig.Machine.Display;
+        var mode = display.SetMode(64, 64);
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var surfaces = new[] { display.CreatePrimarySurface(p.Id), display.CreatePrimarySurface(p.Id) };
+        var mapped = surfaces.Select(h => rig.Scheduler.MapPinnedAllocation(p, h, mode.SurfaceBytes)).ToArray();
+        var chain = display.CreateFlipChain(ctx, 2);
+        var notices = new List<FlipNotice>();
+        display.FlipCompleted = n => notices.Add(n);
+
+        // When it renders into surface 0 and flips to it at the next vsync.
+        rig.Submit(ctx, (ref PacketWriter w) => w.Fill(mapped[0].Va, 0x11223344, (uint)mode.SurfaceBytes));
+        Assert.That(display.TryFlip(ctx, surfaces[0], FlipKind.Vsync, out long first), Is.True);
+
+        // Then, with n − 1 = 1 flip queued, the next flip and the next buffer are held back: nothing is queued.
+        Assert.That(display.TryFlip(ctx, surfaces[1], FlipKind.Vsync, out _), Is.False, "the n-th flip blocks (§9.3)");
+        var next = p.CreateDmaBuffer(64);
+        var nw = next.Writer();
+        nw.Fill(mapped[1].Va, 0x55667788, (uint)mode.SurfaceBytes);
+        Assert.That(rig.Scheduler.TrySubmit(ctx, next, nw.Written, [], out _), Is.False, "the next frame waits for a flip to be shown");
+        Assert.That(chain.QueuedFlips, Is.EqualTo(1));
+
+        // When the vsync shows it: presented, notified with its context, and scanned out after its rendering.
+        Assert.That(rig.Machine.RunUntil(() => display.StatusOf(ctx, first) == FlipStatus.Presented, 3UL * Vsync), Is.True);
+        Assert.That(notices, Has.Count.EqualTo(1));
+        Assert.That(notices[0] is { Status: FlipStatus.Presented } && notices[0].Context == (int)ctx.Id && notices[0].FlipId == first, Is.True, notices[0].ToString());
+        Assert.That(rig.Machine.Device.Mmio.Read64(MmioMap.DisplayBase + 0x00), Is.EqualTo(display.ScanoutAddressOf(surfaces[0])));
+        Assert.That(rig.Read32(mapped[0], mode.SurfaceBytes - 4), Is.EqualTo(0x11223344u));
+        Assert.That(chain is { Presented: 1, QueuedFlips: 0 }, Is.True);
+
+        // Then the held frame goes on, and its flip with it.
+        Assert.That(rig.Scheduler.TrySubmit(ctx, next, nw.Written, [], out var nextTicket), Is.True);
+        Assert.That(display.TryFlip(ctx, surfaces[1], FlipKind.Vsync, out long second), Is.True);
+        Assert.That(rig.Machine.RunUntil(() => display.StatusOf(ctx, second) == FlipStatus.Presented, 3UL * Vsync), Is.True);
+        Assert.That(nextTicket.IsComplete, Is.True);
+        Assert.That(rig.Machine.Device.Mmio.Read64(MmioMap.DisplayBase + 0x00), Is.EqualTo(display.ScanoutAddressOf(surfaces[1])));
+        Assert.That(rig.Read32(mapped[1], 0), Is.EqualTo(0x55667788u));
+    }
+
+    [Test]
+    public void PresentPath_ARunListContextThatStopsBeforeItsFlipExecutes_FailsTheFlip()
+    {
+        // Given a context whose buffer touches an unbacked VA (it stops for good, seed 001 §5.6) ahead of its flip.
+        using var rig = new AdvancedRig(AdvancedRig.Small() with
+        {
+            Device = AdvancedRig.Small().Device with { VsyncPeriodCycles = Vsync },
+        });
+        var display = rig.Machine.Display;
+        var mode = display.SetMode(64, 64);
+        var p = rig.Scheduler.CreateProcess();
+        var ctx = rig.Scheduler.CreateContext(p);
+        var surface = display.CreatePrimarySurface(p.Id);
+        rig.Scheduler.MapPinnedAllocation(p, surface, mode.SurfaceBytes);
+        display.CreateFlipChain(ctx, 3);
+        var notices = new List<FlipNotice>();
+        display.FlipCompleted = n => notices.Add(n);
+        ulong unbacked = p.Space.Reserve(4096);
+        rig.Submit(ctx, (ref PacketWriter w) => w.Fill(unbacked, 1, 4096));
+        Assert.That(display.TryFlip(ctx, surface, FlipKind.Vsync, out long flip), Is.True);
+
+        Assert.That(rig.Machine.RunUntil(() => display.StatusOf(ctx, flip) != FlipStatus.Queued, 3UL * Vsync), Is.True);
+
+        Assert.That(ctx.State, Is.EqualTo(VaContextState.Error));
+        Assert.That(display.StatusOf(ctx, flip), Is.EqualTo(FlipStatus.Failed));
+        Assert.That(notices.Select(n => n.Status), Is.EqualTo(new[] { FlipStatus.Failed }));
     }
 
     private static ulong Pa(AdvancedRig rig, GpuAllocation s) => rig.Machine.VidMm.PhysicalAddressOf(s.Handle, 0).Encoded;

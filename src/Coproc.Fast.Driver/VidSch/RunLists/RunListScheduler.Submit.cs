@@ -25,7 +25,8 @@ public sealed partial class RunListScheduler
     /// <summary>
     /// Deterministic submission: inserts <paramref name="dwords"/> of <paramref name="buffer"/> into
     /// <paramref name="context"/>'s ring if there is room now (false, nothing queued, when it is full — behaviour 18's
-    /// try-insert). Enforcement option 1 first checks the buffer for privileged instructions.
+    /// try-insert — or while its flip chain holds submissions: n − 1 flips queued, seed 001 §9.3). Enforcement option 1
+    /// first checks the buffer for privileged instructions.
     /// </summary>
     /// <exception cref="LimitedBufferRejectedException">Option 1 and a privileged packet, a PA or a malformed packet.</exception>
     /// <exception cref="ArgumentException">Buffer of another process, or a length outside it.</exception>
@@ -43,6 +44,11 @@ public sealed partial class RunListScheduler
     public bool TrySubmit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
         UserModeCompletionEvent? completion, out VaTicket ticket)
     {
+        if (HeldByFlips(context))
+        {
+            ticket = new VaTicket(context, 0);
+            return false;
+        }
         var refs = Prepare(context, buffer, dwords, resources, out ulong wait);
         bool ok = context.TryInsert(buffer, dwords, refs, wait, Options.Privilege, completion, out ulong fence);
         ticket = new VaTicket(context, fence);
@@ -53,6 +59,7 @@ public sealed partial class RunListScheduler
     /// <summary>
     /// Blocking submission (threaded callers): waits while <paramref name="context"/>'s ring is full — holding only that
     /// context's lock, so other contexts' submitters proceed (behaviour 18, Fig. 16) — up to <paramref name="timeout"/>.
+    /// Returns false at once while its flip chain holds submissions (n − 1 flips queued, seed 001 §9.3).
     /// </summary>
     public bool Submit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
         TimeSpan timeout, out VaTicket ticket) => Submit(context, buffer, dwords, resources, null, timeout, out ticket);
@@ -64,11 +71,25 @@ public sealed partial class RunListScheduler
     public bool Submit(VaContext context, UserDmaBuffer buffer, int dwords, ReadOnlySpan<AllocationHandle> resources,
         UserModeCompletionEvent? completion, TimeSpan timeout, out VaTicket ticket)
     {
+        if (HeldByFlips(context))
+        {
+            ticket = new VaTicket(context, 0);
+            return false; // §9.3: refused at once while n − 1 flips are queued (HeldByFlips)
+        }
         var refs = Prepare(context, buffer, dwords, resources, out ulong wait);
         bool ok = context.Insert(buffer, dwords, refs, wait, Options.Privilege, completion, timeout, out ulong fence);
         ticket = new VaTicket(context, fence);
         if (ok) Submitted(context, fence, completion);
         return ok;
+    }
+
+    // seed 001 §9.3 n-buffering: after flip n − 1 the context's next buffer waits until queued flips ≤ n − 2. The buffer is
+    // the process's own (nothing for the kernel to hold in a virtual ring), so it is refused — nothing queued, nothing
+    // paged — and submitted again later (Display/FlipPresenter.cs). Kernel commands (the flips themselves) are not held.
+    private bool HeldByFlips(VaContext context)
+    {
+        if (context.FlipChain is not { } chain) return false;
+        lock (KernelLock) return chain.HoldsSubmissions;
     }
 
     private void Submitted(VaContext context, ulong fence, UserModeCompletionEvent? completion)

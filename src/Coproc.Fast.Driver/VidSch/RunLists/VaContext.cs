@@ -73,6 +73,9 @@ public sealed partial class VaContext
     /// <summary>Scheduling state.</summary>
     public VaContextState State { get; internal set; }
 
+    /// <summary>Its flip chain when it presents (<see cref="Display.PresentManager.CreateFlipChain(VaContext, int)"/>), else null.</summary>
+    public Display.FlipChain? FlipChain { get; internal set; }
+
     /// <summary>PA of the scheduler fence (8 bytes, kernel-only) the ring's privileged FENCE writes after each buffer.</summary>
     public PhysicalAddress FencePa { get; }
 
