@@ -7,7 +7,9 @@ namespace Coproc.Fast.Benchmarks;
 /// docs/performance.md goal 5, measured so that a loaded shared machine still gives a usable ratio: the bare TLB, the
 /// full <c>GpuMmu.Translate</c> hit and the <c>TlbPort</c> hit of <see cref="TranslationBenchmarks"/> run in one process,
 /// interleaved (A B C A B C …) in short samples, and each is summarised by its fastest sample and its 10th percentile —
-/// the samples no other process interrupted — instead of a mean that swallows every preemption.
+/// the samples no other process interrupted — instead of a mean that swallows every preemption. Run it a few times:
+/// the JIT does not lay the loops out alike in every process, and the ratios move with the layout (docs/performance.md,
+/// goal 5).
 /// <c>dotnet run -c Release --project perf/Coproc.Fast.Benchmarks -- --interleaved-translation [ROUNDS]</c>.
 /// </summary>
 internal static class InterleavedTranslationRatios
@@ -22,6 +24,7 @@ internal static class InterleavedTranslationRatios
     /// <summary>Runs <paramref name="rounds"/> interleaved rounds after a warm-up and prints one line per method.</summary>
     public static void Run(int rounds)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
         var b = new TranslationBenchmarks();
         b.Setup();
         try
