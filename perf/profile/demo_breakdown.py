@@ -71,9 +71,11 @@ def main(paths):
             leaf = [n for n in names if n not in ('CPU_TIME', 'UNMANAGED_CODE_TIME')][-1]
             leaves[leaf.split('(')[0][-90:]] += 100 * w / total / len(paths)
         outside = total - groups['emulation'] - groups['the rest of the device']
+        # The absolute time outside moves much less between runs than the share, which follows the emulation's speed
+        # (docs/performance.md, "Goals 5 and 9 in the fifth session").
         print(f'{path}: {total:.0f} ms sampled; outside the work executors and copies '
               f'{100 * (outside + groups["the rest of the device"]) / total:.1f} % '
-              f'(outside the device {100 * outside / total:.1f} %)')
+              f'= {outside + groups["the rest of the device"]:.0f} ms (outside the device {100 * outside / total:.1f} %)')
         for k, v in groups.most_common():
             print(f'  {100 * v / total:5.1f} %  {k}')
     print('largest leaves outside the device (mean share):')
