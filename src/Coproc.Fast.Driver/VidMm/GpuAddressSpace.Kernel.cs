@@ -77,9 +77,77 @@ public sealed partial class GpuAddressSpace
 
     // Whether a leaf entry blocks a new mapping. A deferred map may follow a queued unmap (its writes run after the
     // unmap's); an immediate CPU map may not, or the queued zeroes would later erase it.
-    private static bool IsTaken(ulong e, bool deferred) =>
-        (e & PendingMapBit) != 0
-        || (deferred ? (e & PageTableEntry.ValidBit) != 0 && (e & PendingUnmapBit) == 0 : (e & (PageTableEntry.ValidBit | PendingUnmapBit)) != 0);
+    // In a tiled-resource range (ReserveTiledDeferred) a dummy-page entry is a free page, and a dummy write still queued
+    // (both pending bits) may be followed by a deferred map (queued behind it) but not by an immediate one.
+    private static bool IsTaken(ulong e, bool deferred)
+    {
+        if ((e & PendingBits) == PendingBits) return !deferred;
+        if ((e & PendingBits) == 0 && e == PageTableEntry.Dummy.Raw) return false;
+        return (e & PendingMapBit) != 0
+            || (deferred ? (e & PageTableEntry.ValidBit) != 0 && (e & PendingUnmapBit) == 0 : (e & (PageTableEntry.ValidBit | PendingUnmapBit)) != 0);
+    }
+
+    private const ulong PendingBits = PendingMapBit | PendingUnmapBit;
+
+    /// <summary>
+    /// Reserves a tiled-resource range (seed 004: "after reserving the virtual address for a tile resource … wait until
+    /// the reserve operation completes before a GPU engine starts accessing the range"): the VA and its page tables at
+    /// once, and every leaf set to the dummy page (V = 1, LOC = 2: reads zero, writes discarded, native-layout.md §4.3)
+    /// through <paramref name="deferred"/> — UPDATE_PAGE_TABLE packets on the paging queue. Until they run the pages are
+    /// invalid (a fault in a fault-on-invalid space); meanwhile the slots carry both pending bits, so a deferred map may
+    /// queue behind the reserve and an immediate one is refused. Unmapping a page of the range restores the dummy page.
+    /// Returns the VA.
+    /// </summary>
+    internal ulong ReserveTiledDeferred(ulong bytes, ulong alignment, PteWriteList deferred)
+    {
+        ulong va = Reserve(bytes, alignment);
+        ulong pages = bytes >> PageTableLayout.PageShift;
+        try
+        {
+            EnsureTables(va, pages, default, 0, allowLargePages: false);
+        }
+        catch
+        {
+            Release(va);
+            throw;
+        }
+        var r = _reservations[va];
+        r.Tiled = true;
+        ulong at = va, left = pages;
+        while (left > 0)
+        {
+            ulong n = PagesInChunk(at, left);
+            var table = LeafTable(at)!.Value;
+            var entries = LeafEntries(table, at, n);
+            deferred.BeginRun(table.Add(LeafIndex(at) * 8));
+            for (int k = 0; k < entries.Length; k++)
+            {
+                deferred.Add(PageTableEntry.Dummy.Raw);
+                entries[k] = PendingBits; // V = 0 until the paging queue writes the dummy entry
+            }
+            at += n << PageTableLayout.PageShift;
+            left -= n;
+        }
+        return va;
+    }
+
+    // Release of a tiled range (no mappings left): its dummy entries become invalid at once (dummy translations are never
+    // cached, native-layout.md §7.2). Refused while the reserve's own writes are still queued: they would land later.
+    private void ReleaseTiled(Reservation r)
+    {
+        ulong pages = r.Bytes >> PageTableLayout.PageShift;
+        for (ulong at = r.Start, left = pages; left > 0;)
+        {
+            ulong n = PagesInChunk(at, left);
+            foreach (ulong e in LeafEntries(LeafTable(at)!.Value, at, n))
+                if ((e & PendingBits) != 0)
+                    throw new VidMmException(VidMmError.StillMapped, $"tiled reservation 0x{r.Start:X} has page-table writes still queued on the paging queue");
+            at += n << PageTableLayout.PageShift;
+            left -= n;
+        }
+        ClearLeaves(r.Start, pages);
+        MmuRegisters.InvalidateRange(_vidmm.Bus, Asid, r.Start, pages);
+    }
 
     // Deferred WriteLeaves: gathers the final entries (tables exist, no 2 MiB entries) and marks the slots map-pending.
     private void CollectLeaves(ulong va, ulong pages, in AllocationRecord rec, ulong offset, GpuMappingFlags flags, PteWriteList sink)
@@ -106,8 +174,9 @@ public sealed partial class GpuAddressSpace
         sink.Flush(Asid, start, total);
     }
 
-    // Deferred ClearLeaves: gathers zero entries and the flush; the live entries only get the unmap-pending bit.
-    private void CollectClear(ulong va, ulong pages, PteWriteList sink)
+    // Deferred ClearLeaves: gathers `entry` (zero; the dummy page in a tiled range) and the flush; the live entries only
+    // get the unmap-pending bit.
+    private void CollectClear(ulong va, ulong pages, PteWriteList sink, ulong entry = 0)
     {
         ulong start = va, total = pages;
         while (pages > 0)
@@ -126,7 +195,7 @@ public sealed partial class GpuAddressSpace
                 sink.BeginRun(table.Add(LeafIndex(va) * 8));
                 for (int k = 0; k < entries.Length; k++)
                 {
-                    sink.Add(0);
+                    sink.Add(entry);
                     entries[k] = (entries[k] & ~PendingMapBit) | PendingUnmapBit;
                 }
             }

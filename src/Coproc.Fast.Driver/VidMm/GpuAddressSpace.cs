@@ -34,6 +34,7 @@ public sealed partial class GpuAddressSpace
         public readonly ulong Start = start;
         public readonly ulong Bytes = bytes;
         public int Mappings;
+        public bool Tiled; // a tiled-resource range: its unmapped pages are the dummy page (GpuAddressSpace.Kernel.cs)
     }
 
     private readonly record struct Mapping(ulong Bytes, AllocationHandle Allocation, ulong AllocationOffset, ulong ReservationStart, bool OwnsReservation, GpuMappingFlags Flags);
@@ -126,6 +127,7 @@ public sealed partial class GpuAddressSpace
             throw new VidMmException(VidMmError.NotReserved, $"0x{va:X} is not the start of a reservation");
         if (r.Mappings != 0)
             throw new VidMmException(VidMmError.StillMapped, $"reservation 0x{va:X} still holds {r.Mappings} mapping(s)");
+        if (r.Tiled) ReleaseTiled(r);
         RemoveReservation(r);
     }
 
@@ -203,16 +205,17 @@ public sealed partial class GpuAddressSpace
         if (!_mappings.Remove(va, out var m))
             throw new VidMmException(VidMmError.NotMapped, $"0x{va:X} is not the start of a GPU mapping in ASID {Asid}");
         ulong pages = m.Bytes >> PageTableLayout.PageShift;
+        // In a tiled-resource range an unmapped page goes back to the dummy page (reads zero), not to invalid.
+        var res = _reservations[m.ReservationStart];
         if (deferred is null)
         {
-            ClearLeaves(va, pages);
+            ClearLeaves(va, pages, res.Tiled ? PageTableEntry.Dummy.Raw : 0);
             MmuRegisters.InvalidateRange(_vidmm.Bus, Asid, va, pages);
         }
-        else CollectClear(va, pages, deferred);
+        else CollectClear(va, pages, deferred, res.Tiled ? PageTableEntry.Dummy.Raw : 0);
         ref var rec = ref _vidmm.Allocations.Get(m.Allocation);
         rec.MapCount--;
         rec.GpuMappings?.Remove(new GpuMappingRef(this, va));
-        var res = _reservations[m.ReservationStart];
         res.Mappings--;
         if (m.OwnsReservation) RemoveReservation(res);
     }

@@ -194,7 +194,9 @@ public sealed partial class GpuAddressSpace
         }
     }
 
-    private void ClearLeaves(ulong va, ulong pages)
+    // Sets the leaves of [va, +pages) to `entry` (0: invalid; a tiled range's unmapped pages: the dummy page, whose
+    // reservation never holds 2 MiB entries).
+    private void ClearLeaves(ulong va, ulong pages, ulong entry = 0)
     {
         while (pages > 0)
         {
@@ -202,7 +204,7 @@ public sealed partial class GpuAddressSpace
             if (Format == PageTableFormat.MultiLevel && L1Entry(va, out var l1Slot) is { IsLargePage: true })
                 Mem.Write64(l1Slot, 0);
             else
-                LeafEntries(LeafTable(va)!.Value, va, n).Clear();
+                LeafEntries(LeafTable(va)!.Value, va, n).Fill(entry);
             va += n << PageTableLayout.PageShift;
             pages -= n;
         }

@@ -200,6 +200,75 @@ public class DevicePagingQueueTests
     }
 
     [Test]
+    public void TiledReserve_IsAsynchronous_AGpuWaitOnItsFenceLetsTheContextReadZerosFromTheRange_WithoutAFault()
+    {
+        // Given a tiled-resource reserve queued on the paging queue (held: the paging context has not run yet) in a
+        // fault-on-invalid space, and a context that waits on its fence, then copies the range's first page over a
+        // target filled with 0xFF and writes into the range.
+        using var rig = new ResidencyRig();
+        var hold = new HeldScheduler(new IdleEngineContextSwitch(rig.Vm.Bus));
+        var q = new DevicePagingQueue(rig.Rm, hold);
+        var space = rig.Vm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+        ulong fenceVa = q.MapPagingFence(space);
+        ulong v = q.ReserveTiledGpuVa(space, 64 * KiB, 4096, out ulong range);
+        Assert.That(v, Is.Not.Zero, "a reserve that writes page tables is asynchronous (seed 004)");
+        Assert.That(Walk(rig, space, range, out _), Is.Not.EqualTo(TranslationStatus.Ok), "the range is not usable before its fence");
+        var target = rig.Vm.Allocate(4096, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        rig.Bytes(target).Fill(0xFF);
+        ulong targetVa = space.MapAllocation(target);
+        var dma = rig.Vm.Allocate(4096, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        ulong dmaVa = space.MapAllocation(dma);
+        var pw = new PacketWriter(MemoryMarshal.Cast<byte, uint>(rig.Bytes(dma)));
+        pw.WaitFence(fenceVa, v);
+        pw.WriteData(range + 0x10, 0xC0FFEEu); // discarded: the dummy page
+        pw.Copy(targetVa, range, 4096);
+        var user = new KernelContext(rig.Vm, space.Descriptor, 9);
+        Assert.That(user.TrySubmitIndirect(dmaVa, (uint)pw.Written, privileged: false), Is.True);
+        rig.Device.Mmio.Write64(0x400 + (uint)EngineKind.Render * 0x80, user.SaveArea.Encoded);
+
+        // Then it waits (no fault) while the reserve has not run ...
+        for (int i = 0; i < 8; i++) { rig.Device.Step(1 << 14); DrainAndCheck(rig); }
+        Assert.That(user.IsDrained, Is.False, "the context is parked on WAIT_FENCE");
+        Assert.That(rig.Bytes(target)[0], Is.EqualTo(0xFF));
+
+        // ... and once it ran, the range reads zeros and swallows writes: the target is all zero, nothing faulted.
+        hold.Release();
+        for (int i = 0; i < 1000 && !(user.IsDrained && q.Fence.IsSignaled(v)); i++) { rig.Device.Step(1 << 14); DrainAndCheck(rig); }
+        Assert.That(user.IsDrained, Is.True);
+        Assert.That(rig.Bytes(target).ToArray(), Is.All.EqualTo((byte)0));
+        Assert.That(space.ReadLeaf(range).Raw, Is.EqualTo(PageTableEntry.Dummy.Raw));
+    }
+
+    [Test]
+    public void TiledReserve_ATileMappedBehindTheReserveAndUnmapped_GoesBackToTheDummyPage_AndReleaseInvalidatesTheRange()
+    {
+        using var rig = new ResidencyRig();
+        var q = new DevicePagingQueue(rig.Rm);
+        var space = rig.Vm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+        var tile = rig.Vm.Allocate(16 * KiB, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        ulong reserved = q.ReserveTiledGpuVa(space, 64 * KiB, 4096, out ulong range);
+
+        // A deferred map of a tile may queue behind the reserve's own writes; an immediate one may not (they would land after it).
+        Assert.That(() => space.Map(range + 16 * KiB, tile, 0, 16 * KiB), Throws.TypeOf<VidMmException>());
+        Assert.That(() => space.Release(range), Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.StillMapped),
+            "the reserve's writes are still queued");
+        ulong mapped = q.MapGpuVa(space, range + 16 * KiB, tile, 0, 16 * KiB);
+        Assert.That(mapped, Is.GreaterThan(reserved));
+        Pump(rig, q);
+        Assert.That(space.ReadLeaf(range).Raw, Is.EqualTo(PageTableEntry.Dummy.Raw), "an unmapped tile is the dummy page");
+        Assert.That(Walk(rig, space, range + 16 * KiB, out var leaf), Is.EqualTo(TranslationStatus.Ok));
+        Assert.That(leaf.FrameOffset, Is.EqualTo(rig.Vm.PhysicalAddressOf(tile, 0).Offset), "the mapped tile is the allocation");
+
+        q.UnmapGpuVa(space, range + 16 * KiB);
+        Pump(rig, q);
+        Assert.That(space.ReadLeaf(range + 16 * KiB).Raw, Is.EqualTo(PageTableEntry.Dummy.Raw), "unmapping a tile restores the dummy page");
+
+        space.Release(range);
+        Assert.That(space.ReadLeaf(range).Raw, Is.Zero, "a released range is invalid again");
+        Assert.That(Walk(rig, space, range, out _), Is.Not.EqualTo(TranslationStatus.Ok));
+    }
+
+    [Test]
     public void MapAndUnmap_AreVisibleToTheDeviceOnlyAfterTheirFence()
     {
         using var rig = new ResidencyRig();

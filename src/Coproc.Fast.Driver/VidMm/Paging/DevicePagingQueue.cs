@@ -108,6 +108,26 @@ public sealed class DevicePagingQueue
     }
 
     /// <summary>
+    /// Reserves a tiled-resource range of <paramref name="bytes"/> in <paramref name="space"/> (seed 004): the VA at once,
+    /// and every page set to the dummy page (reads zero, writes discarded; native-layout.md §4.3) by UPDATE_PAGE_TABLE
+    /// packets on the paging context — so the range is usable by the GPU only from the returned fence value on (before
+    /// it, an access is an invalid VA: a fault in a fault-on-invalid space). A context queues WAIT_FENCE on that value
+    /// (<see cref="MapPagingFence"/>) before touching the range. <see cref="MapGpuVa"/> may map tiles into the range at
+    /// once (queued behind the reserve); unmapping a tile restores the dummy page. Release the range with
+    /// <see cref="GpuAddressSpace.Release"/> once the fence passed and no tile is mapped.
+    /// </summary>
+    /// <exception cref="PagingQueueFullException">The ring has no room; nothing changed.</exception>
+    /// <exception cref="VidMmException">No VA or page-table room; nothing changed.</exception>
+    public ulong ReserveTiledGpuVa(GpuAddressSpace space, ulong bytes, ulong alignment, out ulong va)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        EnsureRingRoom();
+        _ptes.Clear();
+        va = space.ReserveTiledDeferred(bytes, alignment, _ptes);
+        return SubmitPteEdits();
+    }
+
+    /// <summary>
     /// Maps [offset, +bytes) of an allocation at <paramref name="va"/> (inside a reservation): the PTEs are written by
     /// UPDATE_PAGE_TABLE packets on the paging context, so the device sees the mapping only once the returned fence
     /// value is reached. A context that must not touch the range earlier waits for it with WAIT_FENCE.
