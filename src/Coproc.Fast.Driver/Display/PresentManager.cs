@@ -41,7 +41,7 @@ public sealed partial class PresentManager
     private readonly Dictionary<AllocationHandle, ulong> _primaries = new();
     private readonly Dictionary<ulong, (FlipPresenter Context, FlipChain Chain)> _byFence = new();
     private readonly List<(FlipPresenter Context, FlipChain Chain)> _chains = new();
-    private readonly Dictionary<VaContext, RunListFlipPresenter> _runListPresenters = new();
+    private readonly Dictionary<uint, RunListFlipPresenter> _runListPresenters = new(); // by context id (a save-state keeps buckets: no identity-hashed keys)
     private readonly PhysicalAddress _fencePage;
     private readonly uint[] _packets = new uint[16];
     private readonly Stack<PendingFlip> _flipPool = new(); // flip records are reused: a steady flip rate allocates nothing
@@ -163,7 +163,7 @@ public sealed partial class PresentManager
             if (context.FlipChain is not null) throw new InvalidOperationException($"context {context.Id} already has a flip chain");
             var presenter = new RunListFlipPresenter(context, scheduler);
             var chain = AddChain(presenter, bufferCount);
-            _runListPresenters.Add(context, presenter);
+            _runListPresenters.Add(context.Id, presenter);
             return context.FlipChain = chain;
         }
     }
@@ -221,7 +221,7 @@ public sealed partial class PresentManager
         }
         var v = (VaContext)context;
         if (k != (int)v.Id) throw new FlipRejectedException(FlipRejection.UnknownContext, $"context {k} is not process {processId}'s");
-        if (!_runListPresenters.TryGetValue(v, out var presenter)) throw new FlipRejectedException(FlipRejection.NoFlipChain, $"context {v.Id}");
+        if (!_runListPresenters.TryGetValue(v.Id, out var presenter) || !ReferenceEquals(presenter.Context, v)) throw new FlipRejectedException(FlipRejection.NoFlipChain, $"context {v.Id}");
         if (!v.Process.Owns(target))
             throw new FlipRejectedException(FlipRejection.NotOwned, $"{target} is not mapped into process {v.Process.Id}");
         return (presenter, v.FlipChain!, _vidmm.SizeOf(target));
