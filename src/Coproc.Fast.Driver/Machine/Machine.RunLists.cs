@@ -52,14 +52,14 @@ public sealed partial class Machine
 
     /// <summary>
     /// The run-list back end of the advanced model (seed 001 §4–§8): processes with their own GPU address spaces,
-    /// user-built DMA buffers, demand faulting, run lists on <see cref="RunListOptions.Engine"/>.
+    /// user-built DMA buffers, demand faulting, run lists on <see cref="RunListOptions.Engines"/> (default: <see cref="RunListOptions.Engine"/>).
     /// </summary>
     /// <exception cref="InvalidOperationException">The machine does not run <see cref="SchedulingModel.Advanced"/>.</exception>
     public RunListScheduler RunListScheduler =>
         _runLists ?? throw new InvalidOperationException($"the run-list back end exists only in the {SchedulingModel.Advanced} model (this machine runs {Options.Model})");
 
     /// <summary>True when <paramref name="engine"/> is driven by the run-list back end (advanced model), not by direct switching.</summary>
-    public bool IsRunListEngine(EngineKind engine) => _runLists is not null && _runLists.Options.Engine == engine;
+    public bool IsRunListEngine(EngineKind engine) => _runLists is not null && _runLists.Drives(engine);
 
     // residency: what the constructor's residency factory returned; the exception names that argument.
     private void CreateRunListBackEnd(IDeviceBus bus, IResidencyManager residency)

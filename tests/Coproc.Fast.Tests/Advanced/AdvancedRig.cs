@@ -83,6 +83,7 @@ internal sealed record RigOptions
     public ulong PagingServiceCycles { get; init; } = 5_000;
     public ulong InterruptLatencyCycles { get; init; } = 2_000;
     public int EventLogCapacity { get; init; } = 1 << 20;
+    public IReadOnlyList<Coproc.Fast.Device.Engines.EngineKind>? Engines { get; init; }
 
     public MachineOptions ToMachineOptions() => new()
     {
@@ -93,6 +94,7 @@ internal sealed record RigOptions
         {
             Mechanism = RunLists, RunListLength = RunListLength, Privilege = Privilege, Faults = Faults, RingBytes = RingBytes,
             QuantumCycles = QuantumCycles, TimeoutCycles = TimeoutCycles, PagingServiceCycles = PagingServiceCycles, EventLogCapacity = EventLogCapacity,
+            Engines = Engines,
         },
     };
 }

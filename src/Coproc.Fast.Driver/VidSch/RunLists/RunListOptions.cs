@@ -41,6 +41,13 @@ public sealed record RunListOptions
     /// <summary>The engine every context (and VidMm's paging context) runs on. Default render.</summary>
     public EngineKind Engine { get; init; } = EngineKind.Render;
 
+    /// <summary>
+    /// Every engine the run-list back end drives, each with its own current and pending list (native-layout.md §10.5)
+    /// and the device's one history buffer read once and dispatched by each record's engine (§10.6). Null (the
+    /// default): <see cref="Engine"/> alone. <see cref="Engine"/> must be one of them: VidMm's paging context runs there.
+    /// </summary>
+    public IReadOnlyList<EngineKind>? Engines { get; init; }
+
     /// <summary>Run-list mechanism. Default two-element.</summary>
     public RunListMechanism Mechanism { get; init; } = RunListMechanism.TwoElement;
 

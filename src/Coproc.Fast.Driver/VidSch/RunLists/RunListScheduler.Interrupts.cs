@@ -33,7 +33,6 @@ public sealed partial class RunListScheduler
         lock (KernelLock)
         {
             if (History is not null) ReadHistory();
-            byte engine = (byte)Options.Engine;
             foreach (var r in records)
             {
                 switch (r.Source)
@@ -41,8 +40,8 @@ public sealed partial class RunListScheduler
                     case InterruptRecord.Fence:
                         if (_byFence.TryGetValue(r.Data1, out var done)) RetireAndLog(done);
                         break;
-                    case InterruptRecord.ContextSwitch when r.Engine == engine:
-                        OnSwitchInterrupt(r);
+                    case InterruptRecord.ContextSwitch when r.Engine < Coproc.Fast.Device.Engines.Engines.Count && LaneOf((Coproc.Fast.Device.Engines.EngineKind)r.Engine) is { } lane:
+                        OnSwitchInterrupt(lane, r);
                         break;
                     case InterruptRecord.PageFault or InterruptRecord.ProtectionFault or InterruptRecord.InvalidCommand or InterruptRecord.Error
                         when History is null && _bySaveArea.TryGetValue(r.Data1, out var faulted):
@@ -61,8 +60,12 @@ public sealed partial class RunListScheduler
             }
             // History mode reads the confirmation from RL_SERIAL (the records carry it too); two-element mode learned it
             // from the decision table at each switch interrupt (OnSwitchInterrupt) and never reads the serial.
-            if (History is not null && RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
-            else if (History is null && RunLists.HasPending) ActOnTwoElementOutcome(atSwitch: false); // a switch interrupt may have been lost
+            foreach (var lane in _lanes)
+            {
+                var runLists = lane.Submitter;
+                if (History is not null && runLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, runLists.CurrentSerial);
+                else if (History is null && runLists.HasPending) ActOnTwoElementOutcome(lane, atSwitch: false); // a switch interrupt may have been lost
+            }
             foreach (var c in _contexts)
             {
                 RetireAndLog(c);
@@ -74,17 +77,17 @@ public sealed partial class RunListScheduler
         }
     }
 
-    private void OnSwitchInterrupt(in InterruptRecord r)
+    private void OnSwitchInterrupt(Lane lane, in InterruptRecord r)
     {
         var reason = (SwitchReason)r.Data0;
         if (History is not null)
         {
             // The records say it all (ReadHistory); the confirmation is RL_SERIAL.
-            if (reason == SwitchReason.NewRunList && RunLists.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
+            if (reason == SwitchReason.NewRunList && lane.Submitter.Refresh()) Log(RunListEventKind.RunListConfirmed, 0, lane.Submitter.CurrentSerial);
             return;
         }
         Log(RunListEventKind.Switch, r.ContextId, SwitchDetail(reason, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
-        ActOnTwoElementOutcome(atSwitch: true);
+        ActOnTwoElementOutcome(lane, atSwitch: true);
         if (reason == SwitchReason.Empty && _byId.TryGetValue(r.ContextId, out var ctx)) EmptyReported(ctx);
     }
 
@@ -109,21 +112,22 @@ public sealed partial class RunListScheduler
     // care (it runs that context either way), but this device refuses a new list while one is pending, so there, and
     // outside a CONTEXT_SWITCH record (a handler run or timer tick: the running context may be read between the
     // switch and the take), the driver confirms with RL_STATE bit 8 before adopting.
-    private void ActOnTwoElementOutcome(bool atSwitch)
+    private void ActOnTwoElementOutcome(Lane lane, bool atSwitch)
     {
-        var current = RunLists.Current;
-        var pending = RunLists.Pending;
-        var outcome = TwoElementRunListRules.Resolve(current, pending, RunLists.RunningContext);
+        var runLists = lane.Submitter;
+        var current = runLists.Current;
+        var pending = runLists.Pending;
+        var outcome = TwoElementRunListRules.Resolve(current, pending, runLists.RunningContext);
         LastTwoElementOutcome = outcome;
         _outcomeCounts[(int)outcome]++;
         bool ambiguous = !atSwitch || (outcome == TwoElementOutcome.PendingHeadRunning && current.Length > 1 && current[1] == pending[0]);
         bool adopt = outcome switch
         {
-            TwoElementOutcome.PendingHeadRunning or TwoElementOutcome.PendingLeftHead => !ambiguous || !RunLists.DeviceHoldsPending,
-            TwoElementOutcome.Idle => RunLists.HasPending && !RunLists.DeviceHoldsPending,
+            TwoElementOutcome.PendingHeadRunning or TwoElementOutcome.PendingLeftHead => !ambiguous || !runLists.DeviceHoldsPending,
+            TwoElementOutcome.Idle => runLists.HasPending && !runLists.DeviceHoldsPending,
             _ => false,
         };
-        if (adopt && RunLists.AdoptPending()) Log(RunListEventKind.RunListConfirmed, 0, RunLists.CurrentSerial);
+        if (adopt && runLists.AdoptPending()) Log(RunListEventKind.RunListConfirmed, 0, runLists.CurrentSerial);
     }
 
     private void ReadHistory()

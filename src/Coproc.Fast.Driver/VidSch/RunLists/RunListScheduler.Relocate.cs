@@ -21,8 +21,15 @@ public sealed partial class RunListScheduler
         lock (KernelLock) return IsOffDeviceLocked(context.SaveArea);
     }
 
-    private bool IsOffDeviceLocked(ulong saveArea) =>
-        RunLists.RunningContext != saveArea && !RunLists.Current.Contains(saveArea) && !RunLists.Pending.Contains(saveArea);
+    private bool IsOffDeviceLocked(ulong saveArea)
+    {
+        foreach (var l in _lanes)
+        {
+            var r = l.Submitter;
+            if (r.RunningContext == saveArea || r.Current.Contains(saveArea) || r.Pending.Contains(saveArea)) return false;
+        }
+        return true;
+    }
 
     /// <summary>
     /// Moves <paramref name="context"/>'s ring to a new place in local memory and fixes up the ring location its saved

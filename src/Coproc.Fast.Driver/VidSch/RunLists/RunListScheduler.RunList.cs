@@ -11,10 +11,7 @@ public sealed partial class RunListScheduler
 {
     private readonly List<Candidate> _candidates = new();
     private readonly ulong[] _list = new ulong[RunListRegisters.MaxEntriesValue];
-    private bool _dirty;
     private bool _timerArmed;
-    private ulong _lastTickRunning;
-    private ulong _lastTickCycle;
 
     /// <summary>Contexts stopped by timeout detection.</summary>
     public long Timeouts { get; private set; }
@@ -22,7 +19,7 @@ public sealed partial class RunListScheduler
     // Invariant (seed 001 §13, docs/scheduling-policy.md "timeouts"): only active time counts — the intervals between
     // two ticks at which the same context was the engine's running context, with work outstanding, summed since its
     // fence last moved. Waiting for a turn adds nothing; progress (the fence moving) starts again from zero.
-    private void CheckTimeout(ulong running, ulong now)
+    private void CheckTimeout(Lane lane, ulong running, ulong now)
     {
         if (running == 0 || !_bySaveArea.TryGetValue(running, out var ctx) || ctx.State != VaContextState.Ready) return;
         ulong fence = ctx.CompletedFence;
@@ -33,7 +30,7 @@ public sealed partial class RunListScheduler
             return;
         }
         // Counted across turns (the engine time it held since its fence last moved), not only in one stretch.
-        if (running == _lastTickRunning) ctx.ActiveWithoutProgress += now - _lastTickCycle;
+        if (running == lane.LastTickRunning) ctx.ActiveWithoutProgress += now - lane.LastTickCycle;
         if (ctx.ActiveWithoutProgress < Options.TimeoutCycles) return;
         Timeouts++;
         Fail(ctx, $"timeout: no progress for {ctx.ActiveWithoutProgress} cycles on the engine", 0);
@@ -67,25 +64,35 @@ public sealed partial class RunListScheduler
 
     private static readonly Comparison<Candidate> CandidateOrder = Compare;
 
+    // Every engine's lists (each engine runs only its own contexts; VidMm's paging context is on the first).
     private void Reschedule()
     {
-        if (RunLists.HasPending)
+        foreach (var lane in _lanes) Reschedule(lane);
+    }
+
+    private void Reschedule(Lane lane)
+    {
+        var runLists = lane.Submitter;
+        bool primary = ReferenceEquals(lane, _lanes[0]);
+        if (runLists.HasPending)
         {
-            if (!_dirty) { RunListsDeferred++; Log(RunListEventKind.RunListDeferred, 0, RunLists.PendingSerial); }
-            _dirty = true; // seed 001 §6.2: never replace a pending list; the confirmation handler resubmits
+            if (!lane.Dirty) { RunListsDeferred++; Log(RunListEventKind.RunListDeferred, 0, runLists.PendingSerial); }
+            lane.Dirty = true; // seed 001 §6.2: never replace a pending list; the confirmation handler resubmits
             return;
         }
-        _dirty = false;
+        lane.Dirty = false;
         ulong now = Clock();
         _candidates.Clear();
-        if (Paging.HasWork) _candidates.Add(new Candidate(Paging.SaveArea, VidMmPriority(now), true, 0, VidMmPagingContext.ContextId));
+        if (primary && Paging.HasWork) _candidates.Add(new Candidate(Paging.SaveArea, VidMmPriority(now), true, 0, VidMmPagingContext.ContextId));
         foreach (var c in _contexts)
-            if (c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastHeadCycle, c.Id));
-        var current = RunLists.Current;
+            if (c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastHeadCycle, c.Id));
+        var current = runLists.Current;
         // Invariant: a stopped context (State Error: a timeout, or a fault that cannot be served) is never left on the
         // device — the lists are rebuilt without it at once, and when nothing else has work the list names VidMm's own
         // context (valid, idle) so the engine leaves it. Otherwise it would run on, and its failed buffers complete.
-        bool stoppedListed = ListsAStoppedContext(current);
+        // On another engine than the paging context's, that idle context is VidMm's too: a valid save area with an
+        // empty ring, loaded by several engines only while it has nothing to run (the paging list runs it on the first).
+        bool stoppedListed = ListsAStoppedContext(runLists);
         if (_candidates.Count == 0)
         {
             if (!stoppedListed || (current.Length > 0 && current[0] == Paging.SaveArea)) return;
@@ -115,15 +122,15 @@ public sealed partial class RunListScheduler
         // A stopped context listed with only the current head left to run: a list of VidMm's context takes both off.
         if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != Paging.SaveArea)) _list[n++] = Paging.SaveArea;
         if (n == 0 || current.SequenceEqual(_list.AsSpan(0, n))) return;
-        var status = RunLists.TrySubmit(_list.AsSpan(0, n));
+        var status = runLists.TrySubmit(_list.AsSpan(0, n));
         if (status == RunListSubmitStatus.PendingBusy)
         {
             // The device still holds a pending list the driver took for current (defence in depth: the decision table's
             // adoption is checked against RL_STATE where it is ambiguous): try again at the next handler run.
-            _dirty = true;
+            lane.Dirty = true;
             return;
         }
-        if (status != RunListSubmitStatus.Ok) throw new RunListSubmitException(Options.Engine, status);
+        if (status != RunListSubmitStatus.Ok) throw new RunListSubmitException(lane.Engine, status);
         RunListsSubmitted++;
         if (_submittedLists.Count < Options.EventLogCapacity) _submittedLists.Add(_list.AsSpan(0, n).ToArray());
         _bus.Kick();
@@ -131,11 +138,11 @@ public sealed partial class RunListScheduler
         ArmTimer(now);
     }
 
-    private bool ListsAStoppedContext(ReadOnlySpan<ulong> current)
+    private bool ListsAStoppedContext(RunListSubmitter runLists)
     {
-        foreach (ulong sa in current)
+        foreach (ulong sa in runLists.Current)
             if (_bySaveArea.TryGetValue(sa, out var c) && c.State == VaContextState.Error) return true;
-        ulong running = RunLists.RunningContext;
+        ulong running = runLists.RunningContext;
         return running != 0 && _bySaveArea.TryGetValue(running, out var r) && r.State == VaContextState.Error;
     }
 
@@ -144,11 +151,11 @@ public sealed partial class RunListScheduler
 
     // Seed 001 §6.4 "some information may be lost" (a fault hidden behind other switches, or an interrupt dropped from a
     // full information queue): a context the scheduler believes ready whose saved context says Faulted is handled now.
-    private void SweepSavedContexts(ulong running)
+    private void SweepSavedContexts()
     {
         foreach (var c in _contexts)
         {
-            if (c.State != VaContextState.Ready || c.SaveArea == running || !c.HasWork) continue;
+            if (c.State != VaContextState.Ready || !c.HasWork || c.SaveArea == LaneOf(c.Engine)!.Submitter.RunningContext) continue;
             var save = SavedContextQuery.Read(_memory, c.Hw.SaveArea);
             if ((save.Flags & Coproc.Fast.Device.Contexts.ContextFlags.Faulted) == 0) continue;
             FaultsFoundBySweep++;
@@ -176,24 +183,29 @@ public sealed partial class RunListScheduler
         {
             _timerArmed = false;
             ulong now = Clock();
-            if (History is null && RunLists.HasPending) ActOnTwoElementOutcome(atSwitch: false); // lost switch interrupts (RunListScheduler.Interrupts.cs)
-            ulong running = RunLists.RunningContext;
-            if (running != 0 && running == _lastTickRunning && _bySaveArea.TryGetValue(running, out var ctx))
+            foreach (var lane in _lanes)
             {
-                bool rival = false;
-                foreach (var c in _contexts)
-                    rival |= c != ctx && c.State == VaContextState.Ready && c.Priority >= ctx.Priority && c.HasWork;
-                if (rival)
+                var runLists = lane.Submitter;
+                if (History is null && runLists.HasPending) ActOnTwoElementOutcome(lane, atSwitch: false); // lost switch interrupts (RunListScheduler.Interrupts.cs)
+                ulong running = runLists.RunningContext;
+                if (running != 0 && running == lane.LastTickRunning && _bySaveArea.TryGetValue(running, out var ctx))
                 {
-                    ctx.LastHeadCycle = now;
-                    Log(RunListEventKind.QuantumExpired, ctx.Id, now);
-                    Reschedule();
+                    // Rivals are contexts of the same engine (each engine's lists are its own).
+                    bool rival = false;
+                    foreach (var c in _contexts)
+                        rival |= c != ctx && c.Engine == lane.Engine && c.State == VaContextState.Ready && c.Priority >= ctx.Priority && c.HasWork;
+                    if (rival)
+                    {
+                        ctx.LastHeadCycle = now;
+                        Log(RunListEventKind.QuantumExpired, ctx.Id, now);
+                        Reschedule(lane);
+                    }
                 }
+                CheckTimeout(lane, running, now);
+                lane.LastTickRunning = running;
+                lane.LastTickCycle = now;
             }
-            CheckTimeout(running, now);
-            _lastTickRunning = running;
-            _lastTickCycle = now;
-            SweepSavedContexts(running);
+            SweepSavedContexts();
             bool any = Paging.HasWork;
             foreach (var c in _contexts) any |= c.State == VaContextState.Ready && c.HasWork;
             if (any) ArmTimer(now);

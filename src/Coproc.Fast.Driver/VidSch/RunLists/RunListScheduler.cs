@@ -1,3 +1,4 @@
+using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.RunLists;
 using Coproc.Fast.Driver.VidMm;
@@ -49,6 +50,11 @@ public sealed partial class RunListScheduler
         _nextContextId = options.FirstContextId;
         Paging = new VidMmPagingContext(residency, options.PagingRingBytes);
         PagingList = new PagingList(options.PagingBoostPeriodCycles);
+        var engines = options.Engines ?? [options.Engine];
+        if (engines.Count == 0 || !engines.Contains(options.Engine) || engines.Distinct().Count() != engines.Count
+            || engines.Any(e => (uint)e >= Coproc.Fast.Device.Engines.Engines.Count))
+            throw new ArgumentException($"run-list engines must be distinct engines including {options.Engine} (VidMm's paging context runs there)", nameof(options));
+        // One page holds every engine's list array (16 entries × 8 bytes each).
         var listArray = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
         if (options.Mechanism == RunListMechanism.History)
         {
@@ -59,8 +65,43 @@ public sealed partial class RunListScheduler
             History = HistoryBufferReader.Enable(_bus, HistoryPa, records * HistoryRecord.SizeInBytes);
         }
         else HistoryBufferReader.UseTwoElementLists(_bus);
-        RunLists = new RunListSubmitter(_bus, options.Engine, vidmm.PhysicalAddressOf(listArray, 0));
+        // The primary engine (VidMm's paging context) first.
+        var ordered = engines.OrderBy(e => e == options.Engine ? 0 : 1).ToArray();
+        _lanes = new Lane[ordered.Length];
+        for (int i = 0; i < ordered.Length; i++)
+            _lanes[i] = new Lane(ordered[i], new RunListSubmitter(_bus, ordered[i],
+                vidmm.PhysicalAddressOf(listArray, (ulong)i * RunListRegisters.MaxEntriesValue * 8)));
+        RunLists = _lanes[0].Submitter;
     }
+
+    // One engine's run lists (seed 001 §6: per engine, a current and a pending list).
+    private sealed class Lane(EngineKind engine, RunListSubmitter submitter)
+    {
+        public readonly EngineKind Engine = engine;
+        public readonly RunListSubmitter Submitter = submitter;
+        public bool Dirty;               // a list change waits for the pending list's confirmation (§6.2)
+        public ulong LastTickRunning;    // the running context at the last quantum tick
+        public ulong LastTickCycle;
+    }
+
+    private readonly Lane[] _lanes;
+
+    private Lane? LaneOf(EngineKind engine)
+    {
+        foreach (var l in _lanes) if (l.Engine == engine) return l;
+        return null;
+    }
+
+    /// <summary>The engines this back end drives (<see cref="RunListOptions.Engines"/>), the paging context's first.</summary>
+    public IReadOnlyList<EngineKind> Engines => Array.ConvertAll(_lanes, l => l.Engine);
+
+    /// <summary>True when <paramref name="engine"/> is driven by this back end.</summary>
+    public bool Drives(EngineKind engine) => LaneOf(engine) is not null;
+
+    /// <summary>The run-list register layer of <paramref name="engine"/>.</summary>
+    /// <exception cref="ArgumentException">The back end does not drive that engine.</exception>
+    public RunListSubmitter RunListsFor(EngineKind engine) =>
+        LaneOf(engine)?.Submitter ?? throw new ArgumentException($"engine {engine} is not driven by run lists", nameof(engine));
 
     /// <summary>Configuration.</summary>
     public RunListOptions Options { get; }
@@ -90,7 +131,7 @@ public sealed partial class RunListScheduler
     /// <summary>The paging list.</summary>
     public PagingList PagingList { get; }
 
-    /// <summary>The run-list register layer (current and pending lists).</summary>
+    /// <summary>The run-list register layer (current and pending lists) of <see cref="RunListOptions.Engine"/>.</summary>
     public RunListSubmitter RunLists { get; }
 
     /// <summary>History mode: the history-buffer reader.</summary>
@@ -172,9 +213,17 @@ public sealed partial class RunListScheduler
     /// Creates a context of <paramref name="process"/> at <paramref name="priority"/>: save area and ring (pinned, kernel
     /// only), scheduler fence (kernel only), and the kernel-owned buffers its enforcement option needs.
     /// </summary>
-    public VaContext CreateContext(VaProcess process, int priority = 0)
+    public VaContext CreateContext(VaProcess process, int priority = 0) => CreateContext(process, priority, Options.Engine);
+
+    /// <summary>
+    /// <see cref="CreateContext(VaProcess, int)"/> on <paramref name="engine"/>, one of <see cref="Engines"/>: its buffers
+    /// run on that engine's run lists.
+    /// </summary>
+    /// <exception cref="ArgumentException">The back end does not drive <paramref name="engine"/>.</exception>
+    public VaContext CreateContext(VaProcess process, int priority, EngineKind engine)
     {
         ArgumentNullException.ThrowIfNull(process);
+        if (LaneOf(engine) is null) throw new ArgumentException($"engine {engine} is not driven by run lists ({nameof(RunListOptions)}.{nameof(RunListOptions.Engines)})", nameof(engine));
         lock (KernelLock)
         {
             uint id = _nextContextId++;
@@ -204,7 +253,7 @@ public sealed partial class RunListScheduler
                 process.Add(new GpuAllocation(copy, copyVa, Options.KernelCopyBytes, false));
                 copyDwords = Options.KernelCopyBytes / 4;
             }
-            var ctx = new VaContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords);
+            var ctx = new VaContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords) { Engine = engine };
             ctx.Sync = new VaSyncState(ctx, this); // its event history and its part in the machine's sync objects
             _contexts.Add(ctx);
             _byId.Add(id, ctx);

@@ -64,6 +64,9 @@ public sealed partial class VaContext
     /// <summary>Base priority (higher runs first).</summary>
     public int Priority { get; }
 
+    /// <summary>The engine whose run lists name it (<see cref="RunListScheduler.CreateContext(VaProcess, int, Coproc.Fast.Device.Engines.EngineKind)"/>).</summary>
+    public Coproc.Fast.Device.Engines.EngineKind Engine { get; internal init; }
+
     /// <summary>Save area, ring descriptor and ring (pinned, never mapped into any process VA, seed 001 §7.4).</summary>
     public KernelContext Hw { get; }
 
