@@ -81,7 +81,12 @@ internal sealed class PostedDeviceBus(Coprocessor device) : IDeviceBus
 
     public ulong Cycle => (ulong)Volatile.Read(ref _cycle);
 
-    public ManualResetEventSlim Wake { get; } = new(false, spinCount: 200);
+    /// <summary>
+    /// Wakes the device thread from its idle wait. That wait is the doorbell block's host wait
+    /// (<see cref="DoorbellAperture.WaitForDoorbell"/>, docs/embedding.md), so a ring-3 doorbell store wakes it by itself;
+    /// posted writes, kicks and the driver threads' hand-backs raise the same line here.
+    /// </summary>
+    public void WakeDevice() => device.DoorbellAperture.WakeDoorbellWaiter();
 
     public uint ReadRegister32(uint offset)
     {
@@ -120,7 +125,7 @@ internal sealed class PostedDeviceBus(Coprocessor device) : IDeviceBus
     public void Kick()
     {
         Volatile.Write(ref _kicked, 1);
-        Wake.Set();
+        WakeDevice();
     }
 
     /// <summary>Device thread: applies posted writes; true when anything was pending or a kick arrived.</summary>
