@@ -106,13 +106,21 @@ public sealed partial class Machine
             // Idle, or waiting for the scheduler thread: spin briefly, then park until a register write, a ring update,
             // the scheduler's hand-back or a ring-3 doorbell store (docs/performance.md: wake-ups cost ~40 µs).
             if (!spin.NextSpinWillYield) { spin.SpinOnce(); continue; }
-            if (!posted.ApplyPostedPeek() && (!work || SchedulerLagging(Volatile.Read(ref _handledThrough)))) IdleWait(posted);
+            if (!work)
+            {
+                if (!posted.ApplyPostedPeek()) IdleWait(posted);
+                continue;
+            }
+            // Work, but waiting for a driver thread (invariant T1): park until its hand-back or a posted write. Not on the
+            // doorbell line: a pending doorbell keeps that raised, and the wait would turn into a spin.
+            posted.Wake.Reset();
+            if (!posted.ApplyPostedPeek() && SchedulerLagging(Volatile.Read(ref _handledThrough))) posted.Wake.Wait(5);
         }
     }
 
-    // Invariant: the device thread's idle wait ends at any event that gives the device work — a posted write or kick, a
-    // driver thread's hand-back (PostedDeviceBus.WakeDevice) and a ring-3 doorbell store — because it is the doorbell
-    // block's own host wait (DoorbellAperture.WaitForDoorbell: what an ioeventfd gives a KVM host's device thread,
+    // Invariant: the device thread's idle wait (no work at all) ends at any event that gives the device work — a posted
+    // write or kick, a driver thread's hand-back (PostedDeviceBus.WakeDevice) and a ring-3 doorbell store — because it is
+    // the doorbell block's own host wait (DoorbellAperture.WaitForDoorbell: what an ioeventfd gives a KVM host's device thread,
     // docs/embedding.md), which every one of them raises. A raise between the checks above and the wait is kept by the
     // line until this wait consumes it, so none is lost. The park is bounded only as a safety net.
     private void IdleWait(PostedDeviceBus posted)
