@@ -105,6 +105,33 @@ public sealed class InTransitIsolationTests
     }
 
     [Test]
+    public void GivenAnEvictionRecordedButNotExecuted_WhenAnAdvancedModelContextWritesAProcessAllocationWhoseOnlyRoomWasTheEvictedRange_ThenTheEvictedBytesSurvive()
+    {
+        // Given the advanced model (render scheduled by VidSch, where y's eviction is recorded; compute by the run lists)
+        // and a run-list process with a context, created before local memory fills up.
+        using var h = Harness(SchedulingModel.Advanced);
+        var rl = h.Machine.RunListScheduler;
+        var process = rl.CreateProcess();
+        var ctx = rl.CreateContext(process);
+        var buffer = process.CreateDmaBuffer(64);
+        var (y, _, _, _) = FillLocalThenRecordEvictionOfY(h);
+
+        // When the process allocates the only local room and fills it through its own GPU VA (a user DMA buffer, which
+        // waits for no paging).
+        var b = h.Kmd.Allocate(process.Id, 8 * MiB, PlacementHint.LocalOnly);
+        var mapped = process.MapShared(b, Coproc.Fast.Driver.VidMm.GpuMappingFlags.Writable);
+        var w = buffer.Writer();
+        w.Fill(mapped.Va, 0x6666_6666, 8 * MiB);
+        Assert.That(rl.TrySubmit(ctx, buffer, w.Written, [], out var ticket), Is.True);
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+
+        // Then the eviction copied y's own bytes, and the context's fill is all there.
+        Assert.That(ticket.IsComplete, Is.True, ctx.ErrorReason);
+        Assert.That(CountNot(h.Read(y), PatternY), Is.Zero, "y's backing store holds y's bytes, not the context's fill");
+        Assert.That(CountNot(h.Read(b), 0x6666_6666), Is.Zero);
+    }
+
+    [Test]
     public void GivenAnEvictionRecordedButNotExecuted_WhenAProcessOpensAUserQueueWhoseSaveAreaOnlyFitsInTheEvictedRange_ThenItWaitsForThePaging_AndTheEvictedBytesSurvive()
     {
         using var h = Harness();
