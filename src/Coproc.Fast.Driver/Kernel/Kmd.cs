@@ -63,15 +63,35 @@ public sealed partial class Kmd
         }
     }
 
-    /// <summary>Allocates video memory for <paramref name="processId"/> and records it as that process's (seed 001 §5.1).</summary>
+    /// <summary>
+    /// Allocates video memory for <paramref name="processId"/> and records it as that process's (seed 001 §5.1). The
+    /// memory reads as zeros: a process never sees a former owner's bytes. When the only room in local memory is memory
+    /// a recorded eviction has not finished reading (memory in transit, docs/memory.md), a machine's KMD waits for that
+    /// paging and tries again — deterministic mode runs the machine meanwhile — unless called under the kernel lock or
+    /// on a machine thread, where the typed refusal stands.
+    /// </summary>
+    /// <exception cref="VidMmException">Bad size or placement, or no room (after that wait, where allowed); nothing changes.</exception>
     public AllocationHandle Allocate(uint processId, ulong bytes, PlacementHint placement = PlacementHint.PreferLocal,
         AllocationFlags flags = AllocationFlags.None)
     {
+        // Decided before the call: an exception filter runs before the lock below is released.
+        bool mayWait = placement != PlacementHint.SystemOnly && InTransitWait is { MayWait: true };
         AllocationHandle h;
-        lock (_scheduler.KernelLock) h = _vidmm.AllocateForProcess(bytes, VideoMemoryManager.PageSize, placement, flags);
+        try
+        {
+            lock (_scheduler.KernelLock) h = _vidmm.AllocateForProcess(bytes, VideoMemoryManager.PageSize, placement, flags);
+        }
+        catch (VidMmException e) when (mayWait && e.Error is VidMmError.OutOfLocalMemory or VidMmError.OutOfSystemMemory or VidMmError.TooFragmented)
+        {
+            if (!InTransitWait!.WaitAndRetire()) throw;
+            lock (_scheduler.KernelLock) h = _vidmm.AllocateForProcess(bytes, VideoMemoryManager.PageSize, placement, flags);
+        }
         Process(processId).Own(h, bytes);
         return h;
     }
+
+    /// <summary>Set by <c>Machine</c>: <see cref="Allocate"/> waits for memory in transit instead of refusing.</summary>
+    internal InTransitWait? InTransitWait { get; init; }
 
     /// <summary>
     /// Submits a command buffer and its resource list on <paramref name="context"/> for <paramref name="processId"/>:

@@ -53,7 +53,11 @@ public sealed partial class UserQueueRegistrar
     /// system memory and maps both writable into the process's CPU address space <paramref name="process"/>, allocates the
     /// context's save area in local memory (the context runs in <paramref name="gpu"/>), picks a doorbell, programs the
     /// doorbell block and scheduling core, and maps the doorbell page into the process. <see cref="Unregister"/> undoes all of it.
-    /// VidMm and <see cref="CpuAddressSpace"/> are not thread-safe: call this under the kernel lock that serialises VidMm requests.
+    /// VidMm and <see cref="CpuAddressSpace"/> are not thread-safe: call this under the kernel lock that serialises VidMm
+    /// requests — except on a <see cref="Machine"/>'s registrar (<see cref="Machine.UserQueues"/>), which takes its kernel
+    /// lock itself: called from the host's thread outside that lock, it waits, when the save area's only room in local
+    /// memory is memory in transit (docs/memory.md), for that paging and tries again, as
+    /// <see cref="Machine.CreateUserQueue"/> does; under the lock or on a machine thread the typed refusal stands.
     /// </summary>
     /// <param name="processId">The calling process.</param>
     /// <param name="vidmm">The device's memory manager (kernel side; never crosses the gate).</param>
@@ -75,6 +79,34 @@ public sealed partial class UserQueueRegistrar
         if (req.RingBytes < 4096 || req.RingBytes > (16u << 20) || !BitOperations.IsPow2(req.RingBytes))
             throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"ring size {req.RingBytes} is not a power of two in 4 KiB .. 16 MiB");
 
+        // Ordering, not refusal (VidMm/Residency/ResidencyManager.InTransit.cs). Decided before the call: an exception
+        // filter runs before the call's locks are released.
+        bool mayWait = KernelLock is not null && InTransitWait is { MayWait: true };
+        try { return OpenUnderKernelLock(processId, vidmm, process, gpu, req); }
+        catch (VidMmException e) when (mayWait && e.Error == VidMmError.OutOfLocalMemory)
+        {
+            // Nothing stays allocated for the refused attempt; wait (outside every lock) for the paging, then once more.
+            if (!InTransitWait!.WaitAndRetire()) throw;
+            return OpenUnderKernelLock(processId, vidmm, process, gpu, req);
+        }
+    }
+
+    /// <summary>Set by <c>Machine</c>: the kernel lock <see cref="Open"/> takes (lock order: kernel lock, then the doorbell block's).</summary>
+    internal object? KernelLock { get; init; }
+
+    /// <summary>Set by <c>Machine</c>: <see cref="Open"/> waits for memory in transit instead of refusing.</summary>
+    internal VidMm.Residency.InTransitWait? InTransitWait { get; init; }
+
+    private UserQueueRegistration OpenUnderKernelLock(uint processId, VideoMemoryManager vidmm, CpuAddressSpace process, GpuAddressSpace gpu,
+        UserQueueOpenRequest req)
+    {
+        if (KernelLock is null) return OpenOnce(processId, vidmm, process, gpu, req);
+        lock (KernelLock) return OpenOnce(processId, vidmm, process, gpu, req);
+    }
+
+    private UserQueueRegistration OpenOnce(uint processId, VideoMemoryManager vidmm, CpuAddressSpace process, GpuAddressSpace gpu,
+        UserQueueOpenRequest req)
+    {
         lock (_doorbellBlock)
         {
             var flags = AllocationFlags.Contiguous | AllocationFlags.CpuVisible;

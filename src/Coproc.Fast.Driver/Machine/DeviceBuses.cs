@@ -81,7 +81,19 @@ internal sealed class PostedDeviceBus(Coprocessor device) : IDeviceBus
 
     public ulong Cycle => (ulong)Volatile.Read(ref _cycle);
 
+    /// <summary>The device thread's park while it waits for a driver thread (it has work; Machine.Threaded.cs).</summary>
     public ManualResetEventSlim Wake { get; } = new(false, spinCount: 200);
+
+    /// <summary>
+    /// Wakes the device thread from either wait: the park above, and its idle wait, which is the doorbell block's host
+    /// wait (<see cref="DoorbellAperture.WaitForDoorbell"/>, docs/embedding.md) — a ring-3 doorbell store wakes that one
+    /// by itself; posted writes, kicks and the driver threads' hand-backs raise the same line here.
+    /// </summary>
+    public void WakeDevice()
+    {
+        Wake.Set();
+        device.DoorbellAperture.WakeDoorbellWaiter();
+    }
 
     public uint ReadRegister32(uint offset)
     {
@@ -120,7 +132,7 @@ internal sealed class PostedDeviceBus(Coprocessor device) : IDeviceBus
     public void Kick()
     {
         Volatile.Write(ref _kicked, 1);
-        Wake.Set();
+        WakeDevice();
     }
 
     /// <summary>Device thread: applies posted writes; true when anything was pending or a kick arrived.</summary>

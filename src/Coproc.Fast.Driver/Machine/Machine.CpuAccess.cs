@@ -72,22 +72,39 @@ public sealed partial class Machine
     private T AfterPagingWhenInTransit<T, TArg>(Func<TArg, T> create, TArg arg)
     {
         // Decided before the call: an exception filter runs before the callee's lock is released.
-        bool mayWait = !Monitor.IsEntered(Scheduler.KernelLock) && !IsMachineThread();
+        bool mayWait = MayWaitForPaging();
         try { return create(arg); }
-        catch (VidMmException e) when (mayWait && e.Error == VidMmError.OutOfLocalMemory && Residency is ResidencyManager rm)
+        catch (VidMmException e) when (mayWait && e.Error == VidMmError.OutOfLocalMemory)
         {
-            ulong runListTarget;
-            var kernelTargets = new ulong[VidSch.SchedulerGroup.MaxMembers];
-            lock (Scheduler.KernelLock)
-            {
-                if (rm.InTransitBytes == 0) throw;
-                Scheduler.SnapshotPagingIssued(kernelTargets);
-                runListTarget = _runLists?.Paging.LastSubmitted ?? 0;
-            }
-            if (!WaitForPaging(kernelTargets, runListTarget)) throw;
-            lock (Scheduler.KernelLock) rm.RetireInTransit();
+            if (!WaitForInTransit()) throw;
             return create(arg);
         }
+    }
+
+    // The machine's InTransitWait, handed to the kernel services that allocate on the caller's thread (Kmd.Allocate,
+    // UserQueueRegistrar.Open, RunListScheduler.CreateContext): the same wait as AfterPagingWhenInTransit.
+    private InTransitWait? _inTransitWait;
+
+    internal InTransitWait InTransitWaiter => LazyInitializer.EnsureInitialized(ref _inTransitWait, () => new InTransitWait(MayWaitForPaging, WaitForInTransit));
+
+    private bool MayWaitForPaging() => !Monitor.IsEntered(Scheduler.KernelLock) && !IsMachineThread();
+
+    // Waits until every paging operation recorded so far has executed and returns what it vacated to VidMm; false when
+    // nothing was in transit (a retry would fail alike) or the failure guard expired.
+    private bool WaitForInTransit()
+    {
+        if (Residency is not ResidencyManager rm) return false;
+        ulong runListTarget;
+        var kernelTargets = new ulong[VidSch.SchedulerGroup.MaxMembers];
+        lock (Scheduler.KernelLock)
+        {
+            if (rm.InTransitBytes == 0) return false;
+            Scheduler.SnapshotPagingIssued(kernelTargets);
+            runListTarget = _runLists?.Paging.LastSubmitted ?? 0;
+        }
+        if (!WaitForPaging(kernelTargets, runListTarget)) return false;
+        lock (Scheduler.KernelLock) rm.RetireInTransit();
+        return true;
     }
 
     // Waits until PagingReached(kernel, runList); false on the failure guard's timeout.

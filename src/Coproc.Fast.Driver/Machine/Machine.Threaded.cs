@@ -103,13 +103,48 @@ public sealed partial class Machine
                 if (raised || timerDue) _schedulerSignal.Release();
                 continue;
             }
-            // Idle, or waiting for the scheduler thread: spin briefly, then park until a register write, a ring update
-            // or the scheduler's hand-back (docs/performance.md: wake-ups cost ~40 µs).
+            // Idle, or waiting for the scheduler thread: spin briefly, then park until a register write, a ring update,
+            // the scheduler's hand-back or a ring-3 doorbell store (docs/performance.md: wake-ups cost ~40 µs).
             if (!spin.NextSpinWillYield) { spin.SpinOnce(); continue; }
+            if (!work)
+            {
+                if (!posted.ApplyPostedPeek()) IdleWait(posted);
+                continue;
+            }
+            // Work, but waiting for a driver thread (invariant T1): park until its hand-back or a posted write. Not on the
+            // doorbell line: a pending doorbell keeps that raised, and the wait would turn into a spin.
             posted.Wake.Reset();
-            if (!posted.ApplyPostedPeek() && (!work || SchedulerLagging(Volatile.Read(ref _handledThrough)))) posted.Wake.Wait(5);
+            if (!posted.ApplyPostedPeek() && SchedulerLagging(Volatile.Read(ref _handledThrough))) posted.Wake.Wait(5);
         }
     }
+
+    // Invariant: the device thread's idle wait (no work at all) ends at any event that gives the device work — a posted
+    // write or kick, a driver thread's hand-back (PostedDeviceBus.WakeDevice) and a ring-3 doorbell store — because it is
+    // the doorbell block's own host wait (DoorbellAperture.WaitForDoorbell: what an ioeventfd gives a KVM host's device thread,
+    // docs/embedding.md), which every one of them raises. A raise between the checks above and the wait is kept by the
+    // line until this wait consumes it, so none is lost. The park is bounded only as a safety net.
+    private void IdleWait(PostedDeviceBus posted)
+    {
+        _idleWaiting = true;
+        bool raised = posted.Doorbells.WaitForDoorbell(spinIterations: 0, IdleParkMilliseconds);
+        _idleWaiting = false;
+        // Ended by a doorbell: the line is up and the doorbell vector holds a ring (WORK_PENDING bit 8, native-layout.md §6.1).
+        if (raised && (posted.ReadRegister32(MmioMap.DeviceBase + Coproc.Fast.Device.Core.DeviceRegisters.WorkPending)
+                & Coproc.Fast.Device.Core.DeviceRegisters.WorkPendingUserQueues) != 0)
+            Interlocked.Increment(ref _doorbellWakes);
+    }
+
+    // The safety net of IdleWait (every wake-up source raises the line).
+    private const int IdleParkMilliseconds = 5;
+
+    private volatile bool _idleWaiting;
+    private long _doorbellWakes;
+
+    /// <summary>Threaded mode: the device thread is parked in its idle wait now; for tests.</summary>
+    internal bool DeviceThreadIdleWaiting => _idleWaiting;
+
+    /// <summary>Threaded mode: idle waits of the device thread that a ring-3 doorbell store ended; for tests.</summary>
+    internal long DoorbellWakes => Interlocked.Read(ref _doorbellWakes);
 
     // Bounded lag (invariant T1): the device clock runs at most MachineOptions.SchedulerLagCycles past an interrupt or a
     // due timer the scheduler thread has not handled yet, or a preparation request the worker thread has not finished.
@@ -228,7 +263,7 @@ public sealed partial class Machine
             if ((long)horizon > Volatile.Read(ref _handledThrough))
             {
                 Volatile.Write(ref _handledThrough, (long)horizon);
-                _posted.Wake.Set();
+                _posted.WakeDevice();
             }
         }
     }
@@ -251,7 +286,7 @@ public sealed partial class Machine
                 Interlocked.Exchange(ref _preparationRequestedAt[e], long.MaxValue);
                 if (Volatile.Read(ref _preparationRequests[e]) != seen)
                     Interlocked.CompareExchange(ref _preparationRequestedAt[e], (long)_posted!.Cycle, long.MaxValue);
-                _posted!.Wake.Set();
+                _posted!.WakeDevice();
             }
         }
     }
@@ -284,7 +319,7 @@ public sealed partial class Machine
     private void StopThreads()
     {
         _stop = true;
-        _posted?.Wake.Set();
+        _posted?.WakeDevice();
         _deviceThread?.Join(2000);
         _schedulerThread?.Join(2000);
         _workerThread?.Join(2000);

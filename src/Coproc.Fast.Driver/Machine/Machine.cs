@@ -71,7 +71,7 @@ public sealed partial class Machine : IDisposable
                 gate = gate with { ChargeVirtualCycles = ChargeGate };
             }
             Gate = new Ring0Gate(gate);
-            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler, Options.Quotas);
+            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler, Options.Quotas) { InTransitWait = InTransitWaiter };
             Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer))
             {
                 RunLists = _runLists, // the advanced model's contexts flip through the same present path
@@ -109,7 +109,10 @@ public sealed partial class Machine : IDisposable
     /// device's scheduling core runs them. Available in every <see cref="SchedulingModel"/>; the hardware model runs
     /// every application context this way.
     /// </summary>
-    public UserQueueRegistrar UserQueues => LazyInitializer.EnsureInitialized(ref _userQueues, () => new UserQueueRegistrar(Bus, Gate));
+    public UserQueueRegistrar UserQueues => LazyInitializer.EnsureInitialized(ref _userQueues, () => new UserQueueRegistrar(Bus, Gate)
+    {
+        KernelLock = Scheduler.KernelLock, InTransitWait = InTransitWaiter, // Open waits for memory in transit (Machine.CpuAccess.cs)
+    });
 
     /// <summary>The scheduler of the default engine (<see cref="VidSchOptions.Engine"/>, render unless configured).</summary>
     public VidSchScheduler Scheduler { get; }

@@ -75,17 +75,18 @@ public sealed partial class VideoMemoryManager
     /// eviction has not finished reading is not room yet (memory in transit, docs/memory.md): the caller may write what it
     /// gets with the CPU at once.</exception>
     public AllocationHandle Allocate(ulong bytes, ulong alignment = PageSize, PlacementHint placement = PlacementHint.PreferLocal,
-        AllocationFlags flags = AllocationFlags.None) => AllocateCore(bytes, alignment, placement, flags, orderedWrites: false);
+        AllocationFlags flags = AllocationFlags.None) => AllocateCore(bytes, alignment, placement, flags, clearReused: false);
 
     /// <summary>
     /// <see cref="Allocate(ulong, ulong, PlacementHint, AllocationFlags)"/> for a process (the KMD's allocation service):
-    /// when no other local memory fits, it may take local memory in transit (ResidencyManager.InTransit.cs), since the
-    /// kernel never writes a process's allocation with the CPU and every other writer waits for the paging.
+    /// the memory is cleared (pages a former owner may have written are zeroed, <see cref="MemorySegment.ClearReused"/>).
+    /// Like every allocation it never gets memory in transit (ResidencyManager.InTransit.cs): the caller waits for that
+    /// paging and asks again (Kmd.Allocate).
     /// </summary>
     internal AllocationHandle AllocateForProcess(ulong bytes, ulong alignment, PlacementHint placement, AllocationFlags flags) =>
-        AllocateCore(bytes, alignment, placement, flags, orderedWrites: true);
+        AllocateCore(bytes, alignment, placement, flags, clearReused: true);
 
-    private AllocationHandle AllocateCore(ulong bytes, ulong alignment, PlacementHint placement, AllocationFlags flags, bool orderedWrites)
+    private AllocationHandle AllocateCore(ulong bytes, ulong alignment, PlacementHint placement, AllocationFlags flags, bool clearReused)
     {
         if (bytes == 0 || (bytes & (PageSize - 1)) != 0)
             throw new VidMmException(VidMmError.UnalignedSize, $"size 0x{bytes:X} is not a non-zero multiple of 4 KiB");
@@ -115,11 +116,11 @@ public sealed partial class VideoMemoryManager
         RetireInTransit?.Invoke();
         _scratch.Clear();
         var segment = first;
-        var error = bytes <= first.SizeBytes ? TryAllocateIn(first, bytes, alignment, contiguous, orderedWrites) : VidMmError.RequestTooLarge;
+        var error = bytes <= first.SizeBytes ? TryAllocateIn(first, bytes, alignment, contiguous, clearReused) : VidMmError.RequestTooLarge;
         if (error is not null && second is not null && bytes <= second.SizeBytes)
         {
             segment = second;
-            error = TryAllocateIn(second, bytes, alignment, contiguous, orderedWrites);
+            error = TryAllocateIn(second, bytes, alignment, contiguous, clearReused);
         }
         if (error is { } e) throw new VidMmException(e, $"cannot place 0x{bytes:X} bytes aligned 0x{alignment:X} ({placement})");
         var rec = new AllocationRecord
@@ -257,24 +258,16 @@ public sealed partial class VideoMemoryManager
     internal void FreeTablePages(PhysicalAddress at, ulong pages) =>
         SegmentOf(at.Location).Free(new PhysicalExtent(at, pages * PageSize));
 
-    private VidMmError? TryAllocateIn(MemorySegment segment, ulong bytes, ulong alignment, bool contiguous, bool orderedWrites)
+    private VidMmError? TryAllocateIn(MemorySegment segment, ulong bytes, ulong alignment, bool contiguous, bool clearReused)
     {
         var error = segment.TryAllocate(bytes, alignment, contiguous, _scratch);
-        if (error is null)
-        {
-            // A process's allocation never shows it a former owner's bytes (isolation): pages freed before are zeroed
-            // here — they are in the free pool, so no unexecuted paging touches them.
-            if (orderedWrites) foreach (var e in _scratch) segment.ClearReused(Memory, e);
-            return null;
-        }
-        if (orderedWrites && segment == Local && TakeInTransit is { } take)
-            error = take(bytes, alignment, contiguous, _scratch);
+        // Invariant (isolation): a process's allocation never shows it a former owner's bytes. Pages freed before are
+        // zeroed here, by the CPU, at once — they are in the free pool, so no unexecuted paging operation still reads or
+        // writes them (memory in transit is not in the pool until the device has executed that paging), and no writer of
+        // the new owner exists yet.
+        if (error is null && clearReused) foreach (var e in _scratch) segment.ClearReused(Memory, e);
         return error;
     }
-
-    /// <summary>Set by the residency manager: allocates local memory for an allocation whose every writer waits for the
-    /// paging, allowing memory in transit (<see cref="AllocateForProcess"/>).</summary>
-    internal Func<ulong, ulong, bool, List<PhysicalExtent>, VidMmError?>? TakeInTransit { get; set; }
 
     /// <summary>Set by the residency manager: returns memory in transit whose paging has executed to the segments
     /// (<see cref="Residency.ResidencyManager.RetireInTransit"/>); true when any was returned.</summary>

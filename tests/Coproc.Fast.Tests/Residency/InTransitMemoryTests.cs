@@ -20,14 +20,14 @@ namespace Coproc.Fast.Tests.Residency;
 public sealed class InTransitMemoryTests
 {
     private const ulong MiB = 1024 * 1024;
-    private const uint PatternY = 0x1111_1111;
+    internal const uint PatternY = 0x1111_1111;
 
     [Test]
     public void GivenAnEvictionRecordedButNotExecuted_WhenTheKernelCreatesAContextWhoseOnlyRoomIsTheEvictedRange_ThenTheEvictedBytesSurvive()
     {
         using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,
             localBytes: 32 * MiB, systemBytes: 96 * MiB, engines: [EngineKind.Render, EngineKind.Compute]);
-        var (y, render, r2Busy) = FillLocalThenRecordEvictionOfY(h);
+        var (y, render, r2Busy, _) = FillLocalThenRecordEvictionOfY(h);
 
         // When the kernel creates a context on the other engine: its save-area page and ring are local-only, and the only
         // free local memory is what y's recorded (not executed) eviction handed back.
@@ -52,7 +52,7 @@ public sealed class InTransitMemoryTests
     {
         using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,
             localBytes: 32 * MiB, systemBytes: 96 * MiB, engines: [EngineKind.Render, EngineKind.Compute]);
-        var (y, render, _) = FillLocalThenRecordEvictionOfY(h);
+        var (y, render, _, _) = FillLocalThenRecordEvictionOfY(h);
 
         // When a process registers a user queue: its save area is a local page the kernel clears at once.
         GpuAddressSpace space;
@@ -72,7 +72,7 @@ public sealed class InTransitMemoryTests
     {
         using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,
             localBytes: 32 * MiB, systemBytes: 96 * MiB, engines: [EngineKind.Render, EngineKind.Compute]);
-        var (y, _, _) = FillLocalThenRecordEvictionOfY(h);
+        var (y, _, _, _) = FillLocalThenRecordEvictionOfY(h);
         var vidmm = h.Machine.VidMm;
         var rm = (ResidencyManager)h.Machine.Residency;
         Assert.That(rm.InTransitBytes, Is.EqualTo(8 * MiB), "the half of y's range v did not take is in transit (precondition)");
@@ -249,8 +249,8 @@ public sealed class InTransitMemoryTests
     // Given render and compute, 32 MiB of local memory: y (16 MiB) and g (8 MiB) resident and filled, every other free
     // local page held by pinned allocations; render busy with a long buffer on system memory so its paging context cannot
     // take the engine; then a buffer that needs v (8 MiB) besides g: y (least recently used) is evicted for it — recorded
-    // in a paging buffer, not executed. Returns y, the render scheduler and the busy buffer's status.
-    private static (AllocationHandle Y, VidSchScheduler Render, Func<SubmissionStatus> Busy) FillLocalThenRecordEvictionOfY(SchedulingHarness h)
+    // in a paging buffer, not executed. Returns y, the render scheduler, the busy buffer's status and y's local home.
+    internal static (AllocationHandle Y, VidSchScheduler Render, Func<SubmissionStatus> Busy, PhysicalExtent[] YHome) FillLocalThenRecordEvictionOfY(SchedulingHarness h)
     {
         var r = h.Machine.CreateContext(1, 0, EngineKind.Render);
         var r2 = h.Machine.CreateContext(1, 0, EngineKind.Render);
@@ -264,6 +264,7 @@ public sealed class InTransitMemoryTests
         h.Submit(1, r, cb => cb.Fill(g, 0, 0x2222_2222, 8 * MiB));
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
         var vidmm = h.Machine.VidMm;
+        var yHome = vidmm.ExtentsOf(y);
         lock (h.Scheduler.KernelLock)
         {
             while (vidmm.Local.FreeBytes > 0)
@@ -278,10 +279,10 @@ public sealed class InTransitMemoryTests
         Assert.That(h.Machine.RunUntil(() => render.PagingBuffersBuilt > built), Is.True);
         Assert.That(render.PagingCompletedInMemory, Is.LessThan(render.PagingIssuedUnlocked), "y's eviction recorded, not executed (precondition)");
         Assert.That(h.Machine.Residency is ResidencyManager rm && !rm.IsResident(y), Is.True, "y was the victim (precondition)");
-        return (y, render, () => r2.StatusOf(busy));
+        return (y, render, () => r2.StatusOf(busy), yHome);
     }
 
-    private static int CountNot(byte[] bytes, uint pattern)
+    internal static int CountNot(byte[] bytes, uint pattern)
     {
         int bad = 0;
         for (int i = 0; i < bytes.Length; i += 4) if (BitConverter.ToUInt32(bytes, i) != pattern) bad++;

@@ -27,10 +27,13 @@ internal sealed class SchedulingHarness : IDisposable
     public SchedulingHarness(VidSchOptions? scheduler = null, MachineRunMode mode = MachineRunMode.Deterministic,
         Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false, ulong systemBytes = 32UL << 20,
         Coproc.Fast.Device.Engines.EngineKind[]? engines = null,
-        KmdQuotas? quotas = null, ulong interruptLatencyCycles = 2_000)
+        KmdQuotas? quotas = null, ulong interruptLatencyCycles = 2_000, SchedulingModel model = SchedulingModel.Basic,
+        Coproc.Fast.Driver.VidSch.RunLists.RunListOptions? runLists = null)
     {
         Machine = new Machine(new MachineOptions
         {
+            Model = model,
+            RunLists = runLists ?? new(),
             Device = new CoprocessorOptions { LocalMemoryBytes = localBytes, SystemMemoryBytes = systemBytes, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Scheduler = scheduler ?? new VidSchOptions { QuantumCycles = 200_000 },
             Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },

@@ -20,6 +20,13 @@ namespace Coproc.Fast.Driver.VidMm.Paging;
 // change only when its paging buffer runs: copies, then UPDATE_PAGE_TABLE + TLB_FLUSH, then the fence. Maps/unmaps
 // mark their PTEs with software bits meanwhile (native-layout §15.3) so conflicting requests are refused or ordered
 // behind. Buffers live in a PagingBufferArena freed by fence value; the ring holds one INDIRECT per operation.
+// Invariant (no lost operation): every refusal happens before the bookkeeping changes — the ring's room is checked
+// first, and PagingQueueFullException then means nothing changed — and once the residency manager (or the address
+// space) has recorded an operation, its paging buffer is built at once (so the memory it vacates is tagged with its own
+// fence value, ResidencyManager.InTransit.cs) and reaches the ring, in order, whatever fails after that: a buffer the
+// arena has no room for (its overflow allocation refused) waits as a copy in _backlog, and a buffer the ring cannot take
+// waits there too; the backlog is written to the ring, oldest first, before any later operation and whenever the fence
+// advances (NotifyFenceInterrupt, Kick). While it is not empty, new operations are refused up front (nothing changed).
 [SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "The device paging queue of seed 004, not a collection; a public name used by callers and the docs.")]
 public sealed class DevicePagingQueue
 {
@@ -34,7 +41,13 @@ public sealed class DevicePagingQueue
     private readonly PteWriteList _ptes = new();
     private readonly Func<ulong, bool> _isReached;
     private readonly AllocationHandle _fencePage;
+    private readonly List<Pending> _backlog = new(); // oldest first
+    private uint[] _scratch = new uint[1024];
     private ulong _nextFence = 1;
+
+    // A recorded operation's paging buffer not in the ring yet: its packets (Packets non-null: not placed in the arena
+    // yet) or its place in the arena (At), and the fence value it ends with.
+    private readonly record struct Pending(uint[]? Packets, PhysicalAddress At, int Dwords, ulong Fence);
 
     /// <summary>
     /// Creates the queue: a pinned fence page (value 0), the kernel context (save area + ring in local memory, kernel
@@ -65,15 +78,28 @@ public sealed class DevicePagingQueue
     /// <summary>The last fence value handed out (0 before the first asynchronous operation).</summary>
     public ulong LastSubmitted => _nextFence - 1;
 
-    /// <summary>Paging buffers whose fence has not been seen reached yet.</summary>
-    public int InFlight => _arena.LiveBuffers;
+    /// <summary>Paging buffers whose fence has not been seen reached yet (including those still waiting for ring or
+    /// arena room, <see cref="Backlog"/>).</summary>
+    public int InFlight
+    {
+        get
+        {
+            int unplaced = 0;
+            foreach (var p in _backlog) if (p.Packets is not null) unplaced++;
+            return _arena.LiveBuffers + unplaced;
+        }
+    }
+
+    /// <summary>Recorded operations whose paging buffer waits for room in the ring or the buffer arena (written there,
+    /// in order, as the device catches up: <see cref="NotifyFenceInterrupt"/>, <see cref="Kick"/>, the next operation).</summary>
+    public int Backlog => _backlog.Count;
 
     /// <summary>
     /// Makes the resource set resident for <paramref name="contextId"/> (evicting others as
     /// <see cref="ResidencyManager.MakeResident"/> decides). Returns the fence value, or 0 when all was resident.
     /// </summary>
     /// <exception cref="VidMmException"><see cref="VidMmError.OutOfLocalMemory"/> when the set cannot fit (nothing changed).</exception>
-    /// <exception cref="PagingQueueFullException">The ring is full (nothing changed).</exception>
+    /// <exception cref="PagingQueueFullException">The ring is full, or earlier operations still wait in <see cref="Backlog"/> (nothing changed).</exception>
     public ulong MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId)
     {
         EnsureRingRoom();
@@ -171,33 +197,76 @@ public sealed class DevicePagingQueue
         Fence.NotifySignaled();
         _arena.Retire(_isReached);
         _rm.RetireInTransit(); // memory the executed paging vacated (ResidencyManager.InTransit.cs)
+        FlushBacklog();
     }
 
-    /// <summary>Asks the scheduler hook again to run the paging context (after it reported the engine busy).</summary>
-    public bool Kick() => _scheduler.RequestRun(Context.SaveArea);
+    /// <summary>Writes waiting paging buffers to the ring (<see cref="Backlog"/>) and asks the scheduler hook again to run
+    /// the paging context (after it reported the engine busy).</summary>
+    public bool Kick()
+    {
+        FlushBacklog();
+        return _scheduler.RequestRun(Context.SaveArea);
+    }
 
+    // Before any bookkeeping changes: the refusal that changes nothing.
     private void EnsureRingRoom()
     {
         _arena.Retire(_isReached);
-        if (!Context.HasRoomFor(PacketFormat.IndirectDwords)) throw new PagingQueueFullException(LastSubmitted, Fence.CurrentValue);
+        if (!FlushBacklog() || !Context.HasRoomFor(PacketFormat.IndirectDwords)) throw new PagingQueueFullException(LastSubmitted, Fence.CurrentValue);
     }
 
+    // Writes the backlog to the ring, oldest first, as far as arena and ring room allow; true when it is empty.
+    private bool FlushBacklog()
+    {
+        bool wrote = false;
+        while (_backlog.Count > 0)
+        {
+            var p = _backlog[0];
+            if (p.Packets is not null)
+            {
+                if (!TryPlace(p.Packets.AsSpan(0, p.Dwords), p.Fence, out var at)) break;
+                _backlog[0] = p = new Pending(null, at, p.Dwords, p.Fence); // live in the arena now: only the ring write is left
+            }
+            if (!Context.TrySubmitIndirect(_rm.View.VaOf(p.At), (uint)p.Dwords, privileged: true)) break;
+            _backlog.RemoveAt(0);
+            wrote = true;
+        }
+        if (wrote) _scheduler.RequestRun(Context.SaveArea);
+        return _backlog.Count == 0;
+    }
+
+    // Copies a built buffer into the arena (its own allocation when the region is full); false when VidMm has no room for
+    // that allocation either (nothing taken).
+    private bool TryPlace(ReadOnlySpan<uint> packets, ulong fence, out PhysicalAddress at)
+    {
+        Span<uint> buffer;
+        bool overflow;
+        try { buffer = _arena.Take(packets.Length, out at, out overflow); }
+        catch (VidMmException) { at = default; return false; }
+        packets.CopyTo(buffer);
+        _arena.Commit(overflow, fence);
+        return true;
+    }
+
+    // After the residency manager recorded the operations: nothing here may lose them (the invariant above).
     private ulong SubmitPaging()
     {
         var ops = CollectionsMarshal.AsSpan(_ops);
         int capacity = _rm.MeasurePagingBuffer(ops) + PacketFormat.FenceDwords;
-        var buffer = _arena.Take(capacity, out var at, out bool overflow);
-        int written = _rm.BuildPagingBuffer(ops, buffer, Fence.Address, _nextFence, out int fences);
+        if (_scratch.Length < capacity) _scratch = new uint[Math.Max(capacity, _scratch.Length * 2)];
+        // Built at once, in kernel memory the driver owns: the packets name only the kernel view's VAs and the fence,
+        // never their own place, so they run the same from wherever the arena puts them.
+        int written = _rm.BuildPagingBuffer(ops, _scratch, Fence.Address, _nextFence, out int fences);
         if (fences == 0)
         {
             // No operation asked for CPU post-processing: still signal completion (seed 004: every operation gets a value).
-            var w = new PacketWriter(buffer[written..]);
+            var w = new PacketWriter(_scratch.AsSpan(written));
             w.PrivilegedFence(Fence.Address.Encoded, _nextFence, interrupt: true);
             written += w.Written;
             fences = 1;
         }
         ulong value = _nextFence + (ulong)fences - 1;
-        return Submit(at, written, value, overflow);
+        return Submit(_scratch.AsSpan(0, written), value);
     }
 
     private ulong SubmitPteEdits()
@@ -205,23 +274,28 @@ public sealed class DevicePagingQueue
         int capacity = 0;
         for (int i = 0; i < _ptes.RunCount; i++) capacity += PacketFormat.UpdatePageTableFixedDwords + 2 * _ptes.Run(i).Count;
         capacity += _ptes.FlushCount * PacketFormat.TlbFlushDwords + PacketFormat.FenceDwords;
-        var buffer = _arena.Take(capacity, out var at, out bool overflow);
-        var w = new PacketWriter(buffer);
+        if (_scratch.Length < capacity) _scratch = new uint[Math.Max(capacity, _scratch.Length * 2)];
+        var w = new PacketWriter(_scratch);
         ResidencyManager.WritePteEdits(ref w, _ptes);
         w.PrivilegedFence(Fence.Address.Encoded, _nextFence, interrupt: true);
-        return Submit(at, w.Written, _nextFence, overflow);
+        return Submit(_scratch.AsSpan(0, w.Written), _nextFence);
     }
 
-    private ulong Submit(PhysicalAddress buffer, int dwords, ulong lastFence, bool overflow)
+    // The fence value is handed out whatever happens next: the buffer reaches the ring now, or waits in the backlog.
+    private ulong Submit(ReadOnlySpan<uint> packets, ulong lastFence)
     {
-        // EnsureRingRoom checked the ring before any state changed, and nothing else writes this ring.
-        if (!Context.TrySubmitIndirect(_rm.View.VaOf(buffer), (uint)dwords, privileged: true))
-        {
-            _arena.Abandon(overflow);
-            throw new PagingQueueFullException(LastSubmitted, Fence.CurrentValue);
-        }
-        _arena.Commit(overflow, lastFence);
         _nextFence = lastFence + 1;
+        if (!TryPlace(packets, lastFence, out var at))
+        {
+            _backlog.Add(new Pending(packets.ToArray(), default, packets.Length, lastFence)); // the arena's overflow allocation was refused
+            return lastFence;
+        }
+        // EnsureRingRoom checked the ring before any state changed, and nothing else writes this ring.
+        if (!Context.TrySubmitIndirect(_rm.View.VaOf(at), (uint)packets.Length, privileged: true))
+        {
+            _backlog.Add(new Pending(null, at, packets.Length, lastFence));
+            return lastFence;
+        }
         _scheduler.RequestRun(Context.SaveArea);
         return lastFence;
     }

@@ -26,7 +26,12 @@ public sealed class KernelContext
         if (ringBytes < 4096 || ringBytes > 16u << 20 || (ringBytes & (ringBytes - 1)) != 0)
             throw new ArgumentException($"ring size {ringBytes} is not a power of two in 4 KiB .. 16 MiB", nameof(ringBytes));
         ControlPage = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
-        RingAllocation = vidmm.Allocate(ringBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        try { RingAllocation = vidmm.Allocate(ringBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous); }
+        catch
+        {
+            vidmm.Free(ControlPage); // a refused context leaves nothing allocated
+            throw;
+        }
         SaveArea = vidmm.PhysicalAddressOf(ControlPage, 0);
         Descriptor = SaveArea.Add(DescriptorOffset);
         Ring = vidmm.PhysicalAddressOf(RingAllocation, 0);

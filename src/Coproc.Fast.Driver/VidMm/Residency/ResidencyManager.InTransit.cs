@@ -20,11 +20,17 @@ namespace Coproc.Fast.Driver.VidMm.Residency;
 // relocations are ordered after the operation that vacated the range by the paging order itself — the same paging
 // buffer after the merged fence (§3.6), the same paging ring, or a WAIT_FENCE on another engine's paging fence for
 // overlapping ranges (VidSch, Prepare.cs DependOnOtherEnginesPaging) — so reuse by paging is never refused and never
-// waits. Everything else (VideoMemoryManager.Allocate, page tables, backing stores) gets the range only once the device
-// has written the tag's value to the fence (RetireInTransit, read from memory: the device's own word): a kernel
-// allocation whose only room is in transit fails with OutOfLocalMemory as if the evicted data were still there, and the
-// callers that may wait (Machine.CreateContext and CreateUserQueue, outside the kernel lock) wait for the paging and
-// try again.
+// waits. Everything else — the kernel's structures (VideoMemoryManager.Allocate, page tables, backing stores) and
+// processes' allocations (Kmd.Allocate) alike — gets the range only once the device has written the tag's value to the
+// fence (RetireInTransit, read from memory: the device's own word): an allocation whose only room is in transit fails
+// with OutOfLocalMemory as if the evicted data were still there, and the callers that may wait (outside the kernel lock,
+// off the machine's threads: Machine.CreateContext and CreateUserQueue, Kmd.Allocate, UserQueueRegistrar.Open,
+// RunListScheduler.CreateContext; InTransitWait) wait for the paging and try again.
+//
+// So a process never reads or writes memory in transit: its allocation is handed out after the eviction's COPY ran, and
+// cleared then by the CPU (VideoMemoryManager.AllocateForProcess: a retired range is "freed before", so ClearReused
+// zeroes it) — it never sees the evicted allocation's old local copy, and a writer that waits for no paging (a ring-3
+// user queue, an advanced-model context writing through its GPU VA) cannot overwrite bytes the COPY has yet to read.
 public sealed partial class ResidencyManager
 {
     private readonly record struct InTransit(PhysicalExtent Range, PhysicalAddress Fence, ulong Value) // Value 0: not built yet
@@ -130,27 +136,6 @@ public sealed partial class ResidencyManager
         foreach (var range in _vacated) ClaimFreePages(range, default, 0);
         _vacated.Clear();
         HoldAgain();
-    }
-
-    // VideoMemoryManager, for a process's allocation when nothing else fits (ordering, not refusal): it may take local
-    // memory in transit, because every write to it is ordered after the paging that still reads that memory — a chunk
-    // that references it waits on the device for outstanding paging touching its memory (VidSch, Prepare.cs
-    // SetPagingWaits) and the CPU reaches it only through Machine.MapToCpu, which waits for all recorded paging. The
-    // kernel's own structures never come here: the CPU writes them at once. (Not ordered: writes through a process GPU
-    // VA mapping — ring-3 user queues, the advanced model's contexts — which wait for no paging; docs/memory.md.)
-    private VidMmError? TakeInTransit(ulong bytes, ulong alignment, bool contiguous, List<PhysicalExtent> extents)
-    {
-        if (_inTransitLocalBytes == 0 || _inTransitReleased) return VidMmError.OutOfLocalMemory;
-        foreach (var e in _inTransit)
-            if (e.Range.Address.Location == MemoryLocation.Local) _vidmm.Local.Free(e.Range);
-        int first = extents.Count;
-        var error = _vidmm.Local.TryAllocate(bytes, alignment, contiguous, extents);
-        // Its pages are not free any more: marked so the ranges are held again around them.
-        for (int i = first; i < extents.Count; i++) SetOwnerRaw(extents[i], int.MaxValue);
-        _inTransitKeep.Clear();
-        HoldAgain();
-        for (int i = first; i < extents.Count; i++) SetOwnerRaw(extents[i], 0);
-        return error;
     }
 
     // Holds again, with their tags, the free pages of the local ranges in _inTransit (released to the allocator).

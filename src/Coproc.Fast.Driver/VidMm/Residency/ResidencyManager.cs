@@ -63,7 +63,6 @@ public sealed partial class ResidencyManager : IResidencyManager
         _owner = new int[vidmm.Local.SizeBytes >> 12];
         vidmm.ManagedPinChanged = OnCpuPinChanged;
         vidmm.RetireInTransit = () => RetireInTransit() != 0;
-        vidmm.TakeInTransit = TakeInTransit;
     }
 
     /// <summary>VidMm underneath.</summary>

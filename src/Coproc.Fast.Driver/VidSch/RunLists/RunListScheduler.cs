@@ -211,8 +211,12 @@ public sealed partial class RunListScheduler
 
     /// <summary>
     /// Creates a context of <paramref name="process"/> at <paramref name="priority"/>: save area and ring (pinned, kernel
-    /// only), scheduler fence (kernel only), and the kernel-owned buffers its enforcement option needs.
+    /// only), scheduler fence (kernel only), and the kernel-owned buffers its enforcement option needs. When their only
+    /// room in local memory is memory in transit (docs/memory.md), it waits for that paging and tries again, as
+    /// <see cref="Machine.CreateContext(uint, int)"/> does — from the host's thread, outside the kernel lock; there
+    /// (or on a machine thread) the typed refusal stands.
     /// </summary>
+    /// <exception cref="VidMmException">No room for the context's kernel objects; nothing stays allocated.</exception>
     public VaContext CreateContext(VaProcess process, int priority = 0) => CreateContext(process, priority, Options.Engine);
 
     /// <summary>
@@ -220,15 +224,47 @@ public sealed partial class RunListScheduler
     /// run on that engine's run lists.
     /// </summary>
     /// <exception cref="ArgumentException">The back end does not drive <paramref name="engine"/>.</exception>
+    /// <exception cref="VidMmException">No room for the context's kernel objects; nothing stays allocated.</exception>
     public VaContext CreateContext(VaProcess process, int priority, EngineKind engine)
     {
         ArgumentNullException.ThrowIfNull(process);
         if (LaneOf(engine) is null) throw new ArgumentException($"engine {engine} is not driven by run lists ({nameof(RunListOptions)}.{nameof(RunListOptions.Engines)})", nameof(engine));
+        // Ordering, not refusal (VidMm/Residency/ResidencyManager.InTransit.cs). Decided before the call: an exception
+        // filter runs before the call's lock is released.
+        bool mayWait = InTransitWait is { MayWait: true };
+        try { return CreateContextOnce(process, priority, engine); }
+        catch (VidMmException e) when (mayWait && e.Error == VidMmError.OutOfLocalMemory)
+        {
+            if (!InTransitWait!.WaitAndRetire()) throw;
+            return CreateContextOnce(process, priority, engine);
+        }
+    }
+
+    /// <summary>Set by <see cref="Machine"/>: <see cref="CreateContext(VaProcess, int, EngineKind)"/> waits for memory in transit instead of refusing.</summary>
+    internal InTransitWait? InTransitWait { get; init; }
+
+    private VaContext CreateContextOnce(VaProcess process, int priority, EngineKind engine)
+    {
         lock (KernelLock)
         {
-            uint id = _nextContextId++;
-            var hw = new KernelContext(VidMm, process.Space.Descriptor, id, Options.RingBytes);
-            var fencePage = VidMm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+            uint id = _nextContextId;
+            var hw = new KernelContext(VidMm, process.Space.Descriptor, id, Options.RingBytes); // frees its pages if it fails
+            AllocationHandle fencePage = default, priv = default;
+            try
+            {
+                fencePage = VidMm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+                if (Options.Privilege == PrivilegeEnforcement.IndirectBit)
+                    priv = VidMm.Allocate(Options.RingBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+            }
+            catch
+            {
+                // A failure leaves nothing allocated (the caller may wait for memory in transit and try again).
+                if (!fencePage.IsNull) VidMm.Free(fencePage);
+                VidMm.Free(hw.RingAllocation);
+                VidMm.Free(hw.ControlPage);
+                throw;
+            }
+            _nextContextId++;
             var fencePa = VidMm.PhysicalAddressOf(fencePage, 0);
             _memory.GetSpan(fencePa, (int)VideoMemoryManager.PageSize).Clear();
             PhysicalAddress privPa = default, copyPa = default;
@@ -238,7 +274,6 @@ public sealed partial class RunListScheduler
             if (Options.Privilege == PrivilegeEnforcement.IndirectBit)
             {
                 // Option 3: privileged DMA buffers in kernel memory, mapped P = 1 read-only — a limited buffer touching them faults.
-                var priv = VidMm.Allocate(Options.RingBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
                 privPa = VidMm.PhysicalAddressOf(priv, 0);
                 privVa = process.Space.MapAllocation(priv, GpuMappingFlags.Privileged);
                 process.Add(new GpuAllocation(priv, privVa, Options.RingBytes, false));
