@@ -199,9 +199,14 @@ public sealed class SchedulingAuditor
                 a.Completed = c.Completed;
                 a.Failed = c.Failed;
                 a.LastProgress = now;
+                a.PreemptedSinceProgress = false;
+            }
+            // Engine progress as the timeout sees it (a chunk retired, a launch into an empty ring: the scheduler's
+            // progress stamp): held time counts from there (OnSwitch, OnReset).
+            if (c.ProgressAt != a.ProgressCycle)
+            {
                 a.ProgressCycle = c.ProgressAt;
                 a.HeldSinceProgress = 0;
-                a.PreemptedSinceProgress = false;
             }
             if (c.Preemptions != a.Preemptions)
             {

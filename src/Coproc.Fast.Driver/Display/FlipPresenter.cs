@@ -66,9 +66,17 @@ internal sealed class RunListFlipPresenter(VaContext context, RunListScheduler s
 
     public override bool TryQueue(ReadOnlySpan<uint> packets, out long flipId)
     {
-        bool ok = scheduler.TrySubmitKernelCommands(Context, packets, out var ticket);
-        flipId = ok ? (long)ticket.Fence : 0;
-        return ok;
+        flipId = 0;
+        try
+        {
+            if (!scheduler.TrySubmitKernelCommands(Context, packets, out var ticket)) return false; // ring full
+            flipId = (long)ticket.Fence;
+            return true;
+        }
+        catch (VidMm.VidMmException)
+        {
+            return false; // option 3: no local memory for the kernel's privileged buffer — not queued, like a full ring
+        }
     }
 
     public override bool Failed(long flipId, out SubmissionStatus status)

@@ -197,7 +197,8 @@ public sealed partial class PresentManager
     /// <summary>
     /// Queues a flip of run-list context <paramref name="context"/> (advanced model) to <paramref name="surface"/> as
     /// privileged kernel commands behind its earlier work (one ring-0 entry; seed 001 §7.3). Returns false — queuing
-    /// nothing — when n − 1 flips are already queued (§9.3) or its ring has no room now.
+    /// nothing — when n − 1 flips are already queued (§9.3), its ring has no room now, or (enforcement option 3) there is
+    /// no local memory for the kernel's privileged buffer.
     /// </summary>
     /// <exception cref="FlipRejectedException">No chain, or a surface that is not a primary surface of the context's process; nothing queued.</exception>
     public bool TryFlip(VaContext context, AllocationHandle surface, FlipKind kind, out long flipId, bool waitForPreviousFlip = false)

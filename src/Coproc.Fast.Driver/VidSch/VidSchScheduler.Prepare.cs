@@ -105,16 +105,32 @@ public sealed partial class VidSchScheduler
         }
     }
 
+    // The priority of the ready buffer StartPreparation would take next (int.MinValue: none).
+    private int FirstTakeablePriority()
+    {
+        for (int i = 0; i < _ready.Count; i++)
+        {
+            var b = _ready[i];
+            if (_parkedChunkCount == 0 || s_noParkedChunk(b)) return b.Priority;
+        }
+        return int.MinValue;
+    }
+
     private void StartPreparation()
     {
         if (_preparationRequested || _prepared is not null) return;
-        if (_preparing is { } deferred && _preparationDeferred && _ready.Count > 0 && _ready[0].Priority > deferred.Priority)
+        if (_preparing is { } deferred && _preparationDeferred && !((VidSchContext)deferred.Owner!).Resetting
+            && FirstTakeablePriority() > deferred.Priority)
         {
             // Slot invariant (seed 001 §5.5 strict priority; docs/scheduling-policy.md rule 4): a buffer deferred for
             // memory — other engines' chunks pin it, or a higher priority elsewhere waits for it — never keeps a
             // higher-priority buffer of this engine out of preparation. It goes back to the ready queue at its own
             // place (same priority, round and sequence) and is prepared again, from its next chunk, when its turn
             // comes; the engine meanwhile runs the higher buffer, which may fit where the deferred one did not.
+            // Not for a context being reset: its buffer in the slot is FinishResets' to fail (Recovery invariant R3;
+            // back in the ready queue it would survive the reset, or be pooled while still queued). And only for a
+            // buffer the slot can take now (a context with a parked chunk waits its turn), or the deferred one would be
+            // taken straight back and prepared again in a loop.
             deferred.Status = DmaBufferStatus.Ready;
             _ready.Insert(deferred);
             _preparing = null;
