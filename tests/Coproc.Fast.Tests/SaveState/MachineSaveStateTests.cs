@@ -36,7 +36,7 @@ public class MachineSaveStateTests
     private static readonly Lazy<Run> Reference = new(Uninterrupted);
 
     [Test]
-    public void GivenTheWorkload_WhenRunUninterrupted_ThenItPagesSwitchesAndWaitsOnTheMutex()
+    public void GivenTheWorkload_WhenRunUninterrupted_ThenItPagesSwitchesWaitsOnTheMutexAndFlips()
     {
         var r = Reference.Value;
         Assert.That(r.Trace.Count(e => e.Kind == ScheduleEventKind.PagingBuffer), Is.GreaterThan(5), "managed allocations exceed local memory");
@@ -44,6 +44,7 @@ public class MachineSaveStateTests
         Assert.That(r.Trace.Count(e => e.Kind == ScheduleEventKind.ContextWaiting), Is.GreaterThan(0), "a context waited on the mutex");
         Assert.That(r.Interrupts.Count, Is.GreaterThan(20));
         Assert.That(r.EndedAt - r.SubmittedAt, Is.GreaterThan(100_000UL));
+        Assert.That(r.Interrupts.Count(i => i.Contains("Source = 6,", StringComparison.Ordinal)), Is.GreaterThan(2), "vsync interrupts (the flips)");
     }
 
     [FsProperty(MaxTest = 10, Replay = "(2026120710,3571)")]

@@ -24,8 +24,8 @@ internal sealed class InterruptLog(Machine machine) : IInterruptTap
 /// <summary>
 /// A deterministic basic-model workload for machine save-state tests, submitted up front: three processes, five
 /// contexts on the render and copy engines at three priorities, managed allocations of 1.5 × local memory (so the
-/// residency manager pages), a mutex shared by two contexts of one process around their sections, and fills, copies and
-/// data writes over them. <see cref="Build"/> returns every allocation whose bytes the tests compare.
+/// residency manager pages), a mutex shared by two contexts of one process around their sections, fills, copies and data
+/// writes over them, and two vsync flips of another process. <see cref="Build"/> returns every allocation whose bytes the tests compare.
 /// </summary>
 internal sealed class MachineSaveStateWorkload
 {
@@ -35,7 +35,7 @@ internal sealed class MachineSaveStateWorkload
 
     public static MachineOptions Options() => new()
     {
-        Device = new CoprocessorOptions { LocalMemoryBytes = LocalBytes, SystemMemoryBytes = 24UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
+        Device = new CoprocessorOptions { LocalMemoryBytes = LocalBytes, SystemMemoryBytes = 24UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 60_000 },
         Scheduler = new VidSchOptions { QuantumCycles = 20_000 },
         Gate = new Ring0GateOptions { Policy = Ring0GatePolicy.Modeled },
         ScheduledEngines = new[] { EngineKind.Render, EngineKind.Copy }, // an array: a collection expression here is a type of this assembly
@@ -79,7 +79,19 @@ internal sealed class MachineSaveStateWorkload
             })));
             if (guarded) m.Kmd.SignalObject(1, ctx, mutex);
         }
-        var all = surfaces.SelectMany(x => x).Append(log).ToList();
+        // Process 2 presents two frames on a flip chain of three: a fill of a primary surface, then a vsync flip to it.
+        m.Display.SetMode(64, 64);
+        var primaries = new[] { m.Display.CreatePrimarySurface(2), m.Display.CreatePrimarySurface(2) };
+        m.Display.CreateFlipChain(contexts[2], 3);
+        for (int f = 0; f < 2; f++)
+        {
+            var target = primaries[f];
+            uint colour = 0xFF00_0000u | (uint)(0x40 * (f + 1));
+            submissions.Add((contexts[2].Id, Submit(m, contexts[2], cb => cb.Fill(target, 0, colour, 64 * 64 * 4, resourceId: 0))));
+            if (!m.Display.TryFlip(2, contexts[2], target, Coproc.Fast.Driver.Display.FlipKind.Vsync, out _))
+                throw new InvalidOperationException("the flip chain has room for two queued flips");
+        }
+        var all = surfaces.SelectMany(x => x).Append(log).Concat(primaries).ToList();
         return (m, all, submissions);
     }
 
