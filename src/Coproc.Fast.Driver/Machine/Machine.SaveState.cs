@@ -37,7 +37,9 @@ public sealed partial class Machine
         ArgumentNullException.ThrowIfNull(stream);
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_direct is null) throw new MachineStateException("a threaded machine cannot be saved: its state changes on several threads (use MachineRunMode.Deterministic)");
-        if (_inGateCharge || Monitor.IsEntered(Scheduler.KernelLock))
+        // Inside a step: a modeled gate charge, a kernel decision (observers, flip callbacks run under the kernel lock),
+        // or an interrupt batch being delivered (the tap) — the state is between two halves of one event there.
+        if (_inGateCharge || Monitor.IsEntered(Scheduler.KernelLock) || (Volatile.Read(ref _deliverySequence) & 1) != 0)
             throw new MachineStateException("SaveState was called from inside the machine's step: save between steps");
         // Both driver blocks are built first: a state the save-state does not cover is refused before a byte is written.
         var options = WriteGraph(Options, new MachineStateGraph.Context(null, [], allowDeviceObjects: true), out var optionObjects);

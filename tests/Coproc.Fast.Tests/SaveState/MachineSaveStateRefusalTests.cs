@@ -54,6 +54,35 @@ public class MachineSaveStateRefusalTests
         }
     }
 
+    [Test]
+    public void GivenAnInterruptTapThatSavesWhileABatchIsDelivered_WhenTheMachineRuns_ThenMachineStateException()
+    {
+        var (m, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
+        using (m)
+        {
+            var saver = new SavingTap(m);
+            m.InterruptTap = saver;
+            m.RunFor(300_000);
+            Assert.That(saver.Refusal, Is.TypeOf<MachineStateException>().And.Message.Contains("inside the machine's step"));
+            Assert.That(saver.Written, Is.Zero);
+        }
+    }
+
+    private sealed class SavingTap(Machine machine) : IInterruptTap
+    {
+        public Exception? Refusal { get; private set; }
+        public long Written { get; private set; }
+
+        public void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
+        {
+            if (Refusal is not null) return;
+            using var s = new MemoryStream();
+            try { machine.SaveState(s); }
+            catch (MachineStateException x) { Refusal = x; }
+            Written = s.Length;
+        }
+    }
+
     private sealed class SavingObserver(Machine machine) : IScheduleObserver
     {
         public Exception? Refusal { get; private set; }
