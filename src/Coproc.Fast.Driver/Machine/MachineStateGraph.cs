@@ -29,8 +29,9 @@ namespace Coproc.Fast.Driver;
 //   - device objects (the Coprocessor, its memory, registers, apertures, interrupt controller) are "known": saved as an
 //     index into a list both sides build from their own device, whose state is the DEVS block; any other reference
 //     object of the device assembly is refused (the options block may hold device option records, which are data);
-//   - objects of the driver, CoreLib and the BCL collection assemblies are walked; any other assembly's (a caller's own
-//     residency manager, scheduler host or delegate target) is refused;
+//   - objects of the driver are walked, and the framework's values, strings and collections (namespaces System,
+//     System.Collections.*, System.Text); any other assembly's (a caller's own residency manager, scheduler host or
+//     delegate target) or framework service's (a timer, a pool, a thread) is refused;
 //   - delegates are saved as (type, method, target) and rebuilt over the restored target;
 //   - synchronisation objects (a bare lock object, Lock, SemaphoreSlim, ManualResetEventSlim) are rebuilt fresh with the
 //     same count or signal state (the machine is saved between steps, with no lock held);
@@ -61,6 +62,10 @@ internal static unsafe class MachineStateGraph
         typeof(SortedSet<int>).Assembly, typeof(LinkedList<int>).Assembly, typeof(ConcurrentQueue<int>).Assembly,
         typeof(ConcurrentDictionary<int, int>).Assembly, typeof(HashSet<int>).Assembly,
     ];
+
+    // Framework types walked field by field: values and collections, never runtime services (timers, pools, threads).
+    private static readonly string[] WalkedNamespaces =
+        ["System", "System.Collections.Generic", "System.Collections.Concurrent", "System.Collections.ObjectModel", "System.Text"];
 
     // Host attachments (see the design note): by declared type, and the callback / log properties by their backing field.
     private static readonly Type[] HostSlotTypes =
@@ -322,6 +327,8 @@ internal static unsafe class MachineStateGraph
                     throw Refuse($"a device object {Name(type)} that is not the machine's device or one of its parts");
             }
             else if (!IsWalkedAssembly(asm)) throw Refuse($"an object of {Name(type)} ({asm.GetName().Name}), which is not the driver's");
+            else if (asm != DriverAssembly && Array.IndexOf(WalkedNamespaces, core.Namespace) < 0)
+                throw Refuse($"a {Name(type)}: of the framework only values, collections and strings are walked");
             if (value is Thread or Task or Stream or MemberInfo or WaitHandle or CancellationTokenSource)
                 throw Refuse($"a {type.Name}");
             if (type.IsGenericType)
