@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using Coproc.Fast.Device.Core;
@@ -123,14 +124,18 @@ public sealed partial class Machine
     }
 
     // The device's objects the driver holds: saved as an index into this list, which both sides build from their own
-    // device (its state is the DEVS block), then the options block's objects (shared with the options the driver holds).
+    // device (its state is the DEVS block) — the device, each of its public parts (memory, apertures, interrupt
+    // controller, ... : every public property of a device reference type, by name, so a part added later is known too;
+    // the driver touches registers only through its IDeviceBus), the memory regions — then the options block's objects
+    // (shared with the options the driver holds).
     private static List<object> KnownObjects(Coprocessor device, IReadOnlyList<object> options)
     {
-        var known = new List<object>
-        {
-            device, device.Options, device.Memory, device.Memory.Local, device.LocalMemoryBar, device.Aperture, device.Mmio,
-            device.DoorbellAperture, device.Interrupts,
-        };
+        var known = new List<object> { device };
+        foreach (var property in typeof(Coprocessor).GetProperties(BindingFlags.Public | BindingFlags.Instance).OrderBy(p => p.Name, StringComparer.Ordinal))
+            if (!property.PropertyType.IsValueType && property.PropertyType.Assembly == typeof(Coprocessor).Assembly
+                && property.GetIndexParameters().Length == 0 && property.GetValue(device) is { } part)
+                known.Add(part);
+        known.Add(device.Memory.Local);
         foreach (var range in device.Memory.SystemRanges) known.Add(range.Memory);
         known.AddRange(options);
         return known;
