@@ -13,7 +13,7 @@ public class MachineSaveStateRefusalTests
 {
     private static readonly Lazy<byte[]> MidRun = new(() =>
     {
-        var (m, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
+        var (m, _, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
         using (m)
         {
             m.RunFor(400_000);
@@ -43,7 +43,7 @@ public class MachineSaveStateRefusalTests
     [Test]
     public void GivenAnObserverThatSavesFromInsideTheStep_WhenTheMachineRuns_ThenMachineStateException()
     {
-        var (m, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
+        var (m, _, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
         using (m)
         {
             var saver = new SavingObserver(m);
@@ -57,7 +57,7 @@ public class MachineSaveStateRefusalTests
     [Test]
     public void GivenAnInterruptTapThatSavesWhileABatchIsDelivered_WhenTheMachineRuns_ThenMachineStateException()
     {
-        var (m, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
+        var (m, _, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
         using (m)
         {
             var saver = new SavingTap(m);

@@ -1,5 +1,6 @@
 using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Driver.VidSch.Sync;
 using Coproc.Fast.Tests.Scheduling;
 using FsCheck;
 using FsProperty = FsCheck.NUnit.PropertyAttribute;
@@ -20,7 +21,7 @@ public class MachineSaveStateTests
     {
         var trace = new TraceRecorder();
         InterruptLog? log = null;
-        var (m, allocations, submissions) = MachineSaveStateWorkload.Build(trace, x => log = new InterruptLog(x));
+        var (m, allocations, submissions, _) = MachineSaveStateWorkload.Build(trace, x => log = new InterruptLog(x));
         using (m)
         {
             ulong submitted = m.Now;
@@ -68,7 +69,7 @@ public class MachineSaveStateTests
     public void GivenARestoredMachine_WhenSavedAgain_ThenTheStreamIsIdenticalAndSoIsTheNextRoundTrip()
     {
         var r = Reference.Value;
-        var (m, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
+        var (m, _, _, _) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
         byte[] first;
         using (m)
         {
@@ -87,7 +88,7 @@ public class MachineSaveStateTests
     public void GivenARestoredMachine_WhenLookingUpTheSavedObjects_ThenContextsProcessesAllocationsAndSubmissionsAreThereUnderTheirIds()
     {
         var r = Reference.Value;
-        var (m, allocations, submissions) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
+        var (m, allocations, submissions, mutex) = MachineSaveStateWorkload.Build(new TraceRecorder(), x => new InterruptLog(x));
         byte[] state;
         using (m)
         {
@@ -104,9 +105,25 @@ public class MachineSaveStateTests
             Assert.That(restored.Kmd.Process(ctx.ProcessId).TryGetSize(allocations[0], out _) || ctx.ProcessId != 1, Is.True);
         }
         foreach (var a in allocations) Assert.That(restored.VidMm.IsLive(a), Is.True, $"{a} is live under its saved handle");
+        Assert.That(restored.Scheduler.QuerySynchronizationObject(mutex).Kind, Is.EqualTo(SyncObjectKind.Mutex), "the mutex under its saved handle");
         Assert.That(restored.RunUntilIdle(), Is.True);
         foreach (var (c, id) in submissions)
             Assert.That(restored.Schedulers.Select(s => s?.FindContext(c)).Single(x => x is not null)!.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
+
+        // The caller goes on with the restored objects: a new submission on a looked-up context, under the mutex.
+        var (firstContext, _) = submissions.First(x => restored.Scheduler.FindContext(x.Context)?.ProcessId == 1);
+        var context = restored.Scheduler.FindContext(firstContext)!;
+        var target = allocations.First(a => restored.Kmd.Process(1).TryGetSize(a, out _));
+        restored.Kmd.WaitOnSingleObject(1, context, mutex);
+        var sink = new CapturingSink();
+        var builder = new Coproc.Fast.Driver.Umd.CommandBufferBuilder(sink);
+        builder.Fill(target, 0, 0x600D_F00Du, 4096, resourceId: 0);
+        builder.Flush();
+        long next = restored.Kmd.Submit(1, context, sink.Commands, sink.References);
+        restored.Kmd.SignalObject(1, context, mutex);
+        Assert.That(restored.RunUntilIdle(), Is.True);
+        Assert.That(context.StatusOf(next), Is.EqualTo(SubmissionStatus.Completed));
+        Assert.That(MachineSaveStateWorkload.Read(restored, target).Take(4096).Chunk(4).Select(b => BitConverter.ToUInt32(b)), Is.All.EqualTo(0x600D_F00Du));
     }
 
     private static void Check(ulong at)
@@ -114,7 +131,7 @@ public class MachineSaveStateTests
         var r = Reference.Value;
         var trace = new TraceRecorder();
         InterruptLog? log = null;
-        var (m, allocations, _) = MachineSaveStateWorkload.Build(trace, x => log = new InterruptLog(x));
+        var (m, allocations, _, _) = MachineSaveStateWorkload.Build(trace, x => log = new InterruptLog(x));
         byte[] state;
         int traceBefore;
         using (m)

@@ -42,7 +42,7 @@ internal sealed class MachineSaveStateWorkload
     };
 
     /// <summary>Builds the machine, attaches <paramref name="trace"/> and <paramref name="interrupts"/>, and submits everything.</summary>
-    public static (Machine Machine, List<AllocationHandle> Allocations, List<(int Context, long Id)> Submissions) Build(
+    public static (Machine Machine, List<AllocationHandle> Allocations, List<(int Context, long Id)> Submissions, uint Mutex) Build(
         IScheduleObserver trace, Func<Machine, IInterruptTap> interrupts)
     {
         var m = new Machine(Options());
@@ -92,7 +92,7 @@ internal sealed class MachineSaveStateWorkload
                 throw new InvalidOperationException("the flip chain has room for two queued flips");
         }
         var all = surfaces.SelectMany(x => x).Append(log).Concat(primaries).ToList();
-        return (m, all, submissions);
+        return (m, all, submissions, mutex);
     }
 
     private static long Submit(Machine m, VidSchContext ctx, Action<CommandBufferBuilder> build)
