@@ -49,7 +49,7 @@ internal static unsafe class MachineStateGraph
         TagHostSlot = 7;
     private const byte SyncMonitor = 0, SyncLock = 1, SyncSemaphore = 2, SyncEvent = 3;
     private const byte PointerNull = 0, PointerLocal = 1, PointerSystem = 2;
-    private const int MaxArrayLength = 1 << 28;
+    private const long MaxArrayBytes = 1L << 31; // a corrupt length must not make the reader allocate more before the checksum
 
     private static readonly ConcurrentDictionary<Type, FieldInfo[]> FieldsCache = new();
     private static readonly ConcurrentDictionary<Type, int> RawSizeCache = new();
@@ -149,6 +149,9 @@ internal static unsafe class MachineStateGraph
             if (!IsHashStable(f.FieldType)) return false;
         return true;
     });
+
+    // The bound both sides apply to an array (elements not copied as bytes counted at 16 bytes each).
+    private static bool ArrayFits(Type element, int length) => (long)length * Math.Max(RawSize(element), 16) <= MaxArrayBytes;
 
     private static bool IsHostSlot(FieldInfo f) => Array.IndexOf(HostSlotTypes, f.FieldType) >= 0 || Array.IndexOf(HostSlotFields, f) >= 0;
 
@@ -264,7 +267,8 @@ internal static unsafe class MachineStateGraph
             WriteType(type);
             if (value is Array array)
             {
-                if (array.Rank != 1) throw Refuse($"a multi-dimensional array {type}");
+                if (array.Rank != 1) throw Refuse($"a multi-dimensional array {Name(type)}");
+                if (!ArrayFits(type.GetElementType()!, array.Length)) throw Refuse($"an array of {array.Length} {Name(type.GetElementType()!)}");
                 w.Write(array.Length);
             }
             _ids[value] = _objects.Count;
@@ -514,7 +518,7 @@ internal static unsafe class MachineStateGraph
             if (type.IsArray)
             {
                 int length = r.ReadInt32();
-                if (length < 0 || length > MaxArrayLength) throw new InvalidDataException($"array length {length}");
+                if (length < 0 || !ArrayFits(type.GetElementType()!, length)) throw new InvalidDataException($"array length {length}");
                 o = Array.CreateInstance(type.GetElementType()!, length);
             }
             else if (type.IsAbstract || type.IsInterface || type.ContainsGenericParameters) throw new InvalidDataException($"type {type} cannot have objects");
