@@ -122,10 +122,11 @@ public sealed partial class Machine
     {
         // An engine without contexts has nothing to retire, prepare or switch: skipped (the common single-engine case
         // then costs what it did with one scheduler).
-        InterruptTap?.OnInterrupts(records); // diagnostics (Machine.InterruptTap.cs)
         Interlocked.Increment(ref _deliverySequence);
         try
         {
+            // Inside the odd delivery sequence: a tap that calls SaveState is refused (the batch is drained, not delivered).
+            InterruptTap?.OnInterrupts(records); // diagnostics (Machine.InterruptTap.cs)
             // The run-list engine's records belong to the run-list back end alone: its direct-switching scheduler has
             // no contexts there and must not react to them (advanced model).
             foreach (var s in _schedulers)
