@@ -290,6 +290,10 @@ public sealed partial class Machine : IDisposable
     private bool DeviceBusy()
     {
         if (_direct!.Kicked) return true;
+        // Ring-3 user queues run under the device's scheduling core, not as an engine's loaded context: a pending doorbell
+        // or a queue on a scheduling-core run list is work too (WORK_PENDING bit 8, native-layout.md §6.1). Without it a
+        // hardware-model run jumped its whole budget in one step and noticed the queues' interrupts only at its end.
+        if ((_direct.ReadRegister32(MmioMap.DeviceBase + DeviceRegisters.WorkPending) & DeviceRegisters.WorkPendingUserQueues) != 0) return true;
         for (int e = 0; e < Engines.Count; e++)
         {
             uint s = _direct!.ReadRegister32(EngineRegisters.At((EngineKind)e, EngineRegisters.Status));
