@@ -85,6 +85,26 @@ public class MultiEngineRunListTests
         Assert.That(rig.Machine.RunUntilIdle(), Is.True);
     }
 
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void AHigherPriorityContextOnTheSecondEngine_TakesItFromALowerOnesLongBuffer(RunListMechanism mechanism)
+    {
+        using var rig = Rig(mechanism);
+        var s = rig.Scheduler;
+        var p = s.CreateProcess();
+        var low = s.CreateContext(p, 2, EngineKind.Compute);
+        var high = s.CreateContext(p, 14, EngineKind.Compute);
+        var x = p.AllocatePinned(1 << 20);
+        var y = p.AllocatePinned(Bytes);
+        var longLow = rig.Submit(low, (ref PacketWriter w) => { for (int i = 0; i < 100; i++) w.Fill(x.Va, (uint)i, 1 << 20); });
+        rig.Machine.RunFor(100_000);
+        var urgent = rig.Submit(high, (ref PacketWriter w) => w.Fill(y.Va, 0xE, Bytes));
+
+        Assert.That(rig.Machine.RunUntil(() => urgent.IsComplete || longLow.IsComplete, 100_000_000), Is.True);
+        Assert.That(urgent.IsComplete && !longLow.IsComplete, Is.True, "strict priority on the second engine's lists");
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+    }
+
     [Test]
     public void CreatingAContextOnAnEngineTheBackEndDoesNotDrive_IsRefused()
     {
