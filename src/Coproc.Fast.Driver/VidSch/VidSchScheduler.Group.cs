@@ -15,9 +15,5 @@ public sealed partial class VidSchScheduler
         }
     }
 
-    private bool AnyLent()
-    {
-        foreach (var c in _contexts) if (c.Lending == LendState.Lent) return true;
-        return false;
-    }
+    private bool AnyLent() => _lendingCount > 0;
 }

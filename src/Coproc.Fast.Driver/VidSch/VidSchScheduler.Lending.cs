@@ -46,6 +46,7 @@ public sealed partial class VidSchScheduler
     private readonly List<VidSchContext> _lendCandidates = new();
     private readonly List<LendState> _lendStates = new();
     private readonly List<InFlightChunk> _returnPaging = new(); // return paging buffers not yet in the paging ring
+    private int _lendingCount; // this engine's contexts whose Lending is not None
 
     /// <summary>Times a context of this engine was asked to lend its pinned memory to higher-priority work.</summary>
     internal long MemoryLends { get; private set; }
@@ -113,6 +114,7 @@ public sealed partial class VidSchScheduler
             return;
         }
         c.Lending = LendState.Requested;
+        _lendingCount++;
         c.LendNeedsSwitch = true; // confirmed by a reported switch, unless plainly off the engine (AdvanceLending)
         AdvanceLending(allowReturn: false);
     }
@@ -123,6 +125,7 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private void AdvanceLending(bool allowReturn)
     {
+        if (_lendingCount == 0) return; // the common case: one test per pass, not a walk of every context
         bool released = false;
         foreach (var c in _contexts)
         {
@@ -147,6 +150,7 @@ public sealed partial class VidSchScheduler
                     if (_returnPaging.Count == 0 && PagingReached(c.ReturnWait))
                     {
                         c.Lending = LendState.None;
+                        _lendingCount--;
                         MemoryReturns++;
                         UnparkIfRoom(c);
                     }

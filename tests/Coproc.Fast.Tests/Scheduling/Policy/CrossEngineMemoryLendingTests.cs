@@ -57,4 +57,27 @@ public class CrossEngineMemoryLendingTests
         Assert.That(h.Read(target).AsSpan().SequenceEqual(highModel), Is.True, "the high buffer's bytes");
         Assert.That(h.Read(data).AsSpan().SequenceEqual(lowModel), Is.True, "the preempted buffer resumed where it stopped: its bytes equal the CPU model");
     }
+
+    [Test]
+    public void GivenNoMidBufferPreemption_WhenAHighPriorityBufferNeedsALowChunksMemory_ThenTheLowChunkDoesNotLend_AndTheHighBufferWaitsForIt()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000, Preemption = false }, localBytes: 8 * MiB, systemBytes: 64 * MiB,
+            realResidency: true, engines: [EngineKind.Render, EngineKind.Copy]);
+        var low = h.Machine.CreateContext(1, 2, EngineKind.Copy);
+        var high = h.Machine.CreateContext(2, 12, EngineKind.Render);
+        var data = h.Machine.AllocateManaged(1, low, 5 * MiB);
+        var target = h.Machine.AllocateManaged(2, high, 5 * MiB);
+        long lowId = h.Submit(1, low, cb => { for (int i = 0; i < 16; i++) cb.Fill(data, 0, (uint)i, 5 * MiB); });
+        h.Machine.RunFor(300_000);
+        long highId = h.Submit(2, high, cb => cb.Fill(target, 0, 0xABCD_0123u, 5 * MiB));
+        Assert.That(h.Machine.RunUntilIdle(), Is.True, "the machine goes idle");
+
+        Assert.That((low.StatusOf(lowId), high.StatusOf(highId)), Is.EqualTo((SubmissionStatus.Completed, SubmissionStatus.Completed)));
+        ulong lowDone = h.Trace.Of(ScheduleEventKind.BufferCompleted).Single(e => e.ContextId == low.Id).Cycle;
+        ulong highDone = h.Trace.Of(ScheduleEventKind.BufferCompleted).Single(e => e.ContextId == high.Id).Cycle;
+        Assert.That(highDone, Is.GreaterThan(lowDone), "lending takes the engine mid-buffer: without preemption the low chunk keeps its memory");
+        Assert.That(h.Machine.SchedulerFor(EngineKind.Copy).MemoryLends, Is.Zero);
+        Assert.That(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(h.Read(data)).ToArray(), Is.All.EqualTo(15u), "the low buffer's last fill");
+        Assert.That(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(h.Read(target)).ToArray(), Is.All.EqualTo(0xABCD_0123u), "the high buffer's bytes");
+    }
 }
