@@ -255,6 +255,10 @@ public sealed partial class VidSchScheduler
         int own = 0;
         foreach (var f in c.InFlight) AddChunk(ref own, f);
         if (c.ParkedChunk is { } parked) AddChunk(ref own, parked);
+        // An allocation freed meanwhile cannot be made resident (nor can the chunk use it): left out of the request.
+        int live = 0;
+        for (int i = 0; i < own; i++) if (_vidmm.IsLive(_request[i].Handle)) _request[live++] = _request[i];
+        own = live;
         c.Lending = LendState.Returning; // pins from here: BuildRequest now includes its chunks (after `own`)
         int n = AppendPinned(own);
         _pagingOps.Clear();
