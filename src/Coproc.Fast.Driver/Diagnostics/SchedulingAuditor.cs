@@ -188,7 +188,8 @@ public sealed class SchedulingAuditor
         while (e.Contexts.Count < contexts.Count) e.Contexts.Add(new ContextAudit { LastProgress = now, PendingSince = now });
 
         // The state from now to the next pass.
-        bool anyWork = s.HasQueuedOrPagingWork;
+        // Runnable work only: a context lending its memory to higher-priority work waits by policy (VidSchScheduler.Lending.cs).
+        bool anyWork = s.HasRunnableWork;
         int loadedPriority = loaded is not null && loaded.InFlight.Count > 0 && !loaded.Resetting ? loaded.Priority : int.MinValue;
         for (int i = 0; i < contexts.Count; i++)
         {
@@ -216,8 +217,7 @@ public sealed class SchedulingAuditor
             long outstanding = c.Submitted - c.Completed - c.Failed;
             if (outstanding > 0 && a.Outstanding <= 0) a.PendingSince = now;
             a.Outstanding = outstanding;
-            bool runnable = c.InFlight.Count > 0 && !c.Resetting;
-            anyWork |= runnable || c.Queued > 0;
+            bool runnable = c.InFlight.Count > 0 && !c.Resetting && !VidSchScheduler.LendsMemory(c);
             a.Loaded = ReferenceEquals(c, loaded) && runnable;
             // Waiting while an equal or lower priority holds the engine (a higher one may keep it: strict priority).
             a.Waiting = runnable && !a.Loaded && loadedPriority != int.MinValue && loadedPriority <= c.Priority;

@@ -25,7 +25,7 @@ internal struct AllocationRecord
     public List<GpuMappingRef>? GpuMappings;
     /// <summary>
     /// Start VA of the allocation's alias in the kernel view (0 = none): a linear VA range whose PTEs point at the
-    /// extents in order, created the first time an allocation in several extents is patched into a DMA buffer. It is
+    /// extents in order, created the first time an evictable allocation or one in several extents is patched into a DMA buffer. It is
     /// one of the mappings counted in <see cref="MapCount"/> (and, for an evictable allocation, in
     /// <see cref="GpuMappings"/>, so moves retarget it); it dies with the allocation.
     /// </summary>

@@ -11,7 +11,9 @@ namespace Coproc.Fast.Driver.VidMm;
 // linearly, which is linear over an allocation only while the allocation is ONE extent; an allocation in several
 // extents is therefore patched with the address of its alias — one VA range of the kernel view whose PTEs point at
 // the extents in order — so a FILL or COPY that crosses an extent boundary continues in the allocation's next
-// extent, never in whatever physically follows the first one (another process's memory).
+// extent, never in whatever physically follows the first one (another process's memory). An evictable allocation is
+// patched through its alias even in one extent: its patched operands must stay valid when it moves under a chunk
+// that has started (seed 001 §3.5 preemption to make room; the alias is retargeted by every move, §4.2).
 public sealed partial class VideoMemoryManager
 {
     /// <summary>The kernel view's address space, in which aliases are mapped (set by the kernel view).</summary>
@@ -31,7 +33,11 @@ public sealed partial class VideoMemoryManager
         ref var r = ref _allocations.Get(handle);
         if (offset >= r.Size)
             throw new VidMmException(VidMmError.RangeOutsideAllocation, $"offset 0x{offset:X} is past {handle} (0x{r.Size:X} bytes)");
-        if (r.KernelAliasVa == 0 && r.ExtentCount == 1) return linear(r.First.Address.Add(offset));
+        // An evictable (residency-managed) allocation is always patched through its alias, whatever its extents: a
+        // chunk preempted to lend its memory to higher-priority work resumes with the operands it was patched with after
+        // its memory moved (evicted and paged in again elsewhere), and only the alias follows a move (every move
+        // retargets it in the paging buffer; VidSch's memory-lending invariant, VidSchScheduler.Lending.cs).
+        if (r.KernelAliasVa == 0 && r.ExtentCount == 1 && (r.Flags & AllocationFlags.Evictable) == 0) return linear(r.First.Address.Add(offset));
         return EnsureKernelAlias(handle) + offset;
     }
 

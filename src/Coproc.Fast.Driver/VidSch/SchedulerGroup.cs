@@ -7,7 +7,8 @@ namespace Coproc.Fast.Driver.VidSch;
 /// What the per-engine schedulers of one device share (docs/concepts.md, "The basic model", multiple engines): the kernel lock,
 /// the page of per-engine paging fences, and the list of members, so that
 /// (1) a residency request of any engine includes the chunks every engine has pinned — VidMm never moves what a
-/// buffer on another engine still uses (seed 001 §5.6: memory never changes under a running context), and
+/// buffer on another engine still uses (seed 001 §5.6: memory never changes under a running context; a context lending
+/// its memory is off its engine and pins nothing, VidSchScheduler.Lending.cs invariant L), and
 /// (2) a paging buffer runs after every earlier-recorded paging buffer of another engine whose memory it touches, and a
 /// chunk after the paging buffers that moved what it references (each engine has its own paging fence and ring;
 /// dependencies across engines become WAIT_FENCE packets on the other engine's fence).
@@ -42,7 +43,8 @@ internal sealed class SchedulerGroup
     /// </summary>
     public readonly Sync.SyncObjectTable SyncObjects = new();
 
-    /// <summary>Chunks retired by any member so far: a member with a deferred preparation retries when it moves.</summary>
+    /// <summary>Chunks retired (or pins released by lending) by any member so far: a member with a deferred preparation,
+    /// or a lent context, retries when it moves.</summary>
     public long Retirements;
 
     /// <summary>Allocates the paging-fence page on first use (the first member's constructor).</summary>

@@ -138,6 +138,15 @@ public sealed partial class VidSchContext
     // head-of-line invariant): launched before any later chunk of this context.
     internal InFlightChunk? ParkedChunk;
 
+    // Memory lending (VidSchScheduler.Lending.cs, invariant L): the state, whether a reported CONTEXT_SWITCH away from it
+    // is still needed, the context it lends to, the group retirement count at its last return attempt, and the paging-
+    // fence value of each group member its return waits for.
+    internal LendState Lending;
+    internal bool LendNeedsSwitch;
+    internal int LentFor;
+    internal long LendRetrySeen = -1;
+    internal readonly ulong[] ReturnWait = new ulong[SchedulerGroup.MaxMembers];
+
     // Quantum accounting: when it was last loaded, and time owed or overdrawn (§5.5 compensation).
     internal ulong LoadedAt;
     internal long QuantumCredit;

@@ -10,7 +10,10 @@ public sealed partial class VidSchScheduler
     {
         lock (KernelLock)
         {
-            if (_preparationDeferred && _group.Retirements != _retirementsSeen) Pump();
+            // A context lending its memory retries its return after another engine's retirement too (Lending.cs).
+            if ((_preparationDeferred || AnyLent()) && _group.Retirements != _retirementsSeen) Pump();
         }
     }
+
+    private bool AnyLent() => _lendingCount > 0;
 }

@@ -8,6 +8,7 @@ namespace Coproc.Fast.Driver.VidSch;
 public sealed partial class VidSchScheduler
 {
     private const uint ContextSwitchRegister = 0x00; // native-layout.md §10.1
+    private const uint CurrentContextRegister = 0x08;
     private const uint NextContextRegister = 0x10;
 
     private readonly uint[] _scratchRing;
@@ -29,6 +30,7 @@ public sealed partial class VidSchScheduler
     {
         FlushAllSyncOperations(); // waits/signals a full ring or a reset held up (VidSchScheduler.Sync.cs)
         if (Retire()) _group.Retirements++;
+        WakeForOtherEnginesPaging(); // VidSchScheduler.Lending.cs
         FinishResets();
         // Pinned chunks retired or released by a reset (on any engine): the deferred one may fit now.
         if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
@@ -37,6 +39,7 @@ public sealed partial class VidSchScheduler
         StartPreparation();
         if (launched) TryLaunch();
         CheckTimeouts();
+        AdvanceLending(allowReturn: true); // invariant L (VidSchScheduler.Lending.cs)
         DriveEngine();
         ArmTimer();
         if (Auditor is { } auditor) AuditPass(auditor);
@@ -45,9 +48,6 @@ public sealed partial class VidSchScheduler
     /// <summary>The auditor watching this scheduler (Diagnostics/SchedulingAuditor.cs), or null: no cost.</summary>
     internal Diagnostics.SchedulingAuditor? Auditor;
     internal Diagnostics.SchedulingAuditor.EngineState? AuditorState;
-
-    /// <summary>Work that is not yet in any context's ring: ready, parked, being prepared, prepared, or paging.</summary>
-    internal bool HasQueuedOrPagingWork => _ready.Count > 0 || _parkedCount > 0 || _parkedChunkCount > 0 || _preparing is not null || _prepared is not null || PagingHasWork;
 
     private void AuditPass(Diagnostics.SchedulingAuditor auditor)
     {
@@ -174,6 +174,9 @@ public sealed partial class VidSchScheduler
     {
         bool launched = _parkedChunkCount > 0 && TryLaunchParked();
         if (_prepared is not { } p) return launched;
+        // Paging order (class remarks, invariant 2): a return's paging buffer, recorded earlier, goes to the ring first.
+        if (_returnPaging.Count > 0) IssueReturnPaging();
+        if (_returnPaging.Count > 0) return launched;
         var ctx = p.Context;
         var chunk = p.Chunk;
         // §3.6: the paging buffer goes to the engine's kernel paging context (VidSchScheduler.PagingContext.cs) as
@@ -378,7 +381,8 @@ public sealed partial class VidSchScheduler
         VidSchContext? best = null;
         foreach (var c in _contexts)
         {
-            if (ReferenceEquals(c, exclude) || c.InFlight.Count == 0 || c.Resetting) continue;
+            // A context lending its memory is never named (VidSchScheduler.Lending.cs, invariant L).
+            if (ReferenceEquals(c, exclude) || c.InFlight.Count == 0 || c.Resetting || IsLending(c)) continue;
             if (best is null || c.Priority > best.Priority || (c.Priority == best.Priority && c.LoadOrder < best.LoadOrder)) best = c;
         }
         return best;

@@ -37,7 +37,8 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private void UnparkIfRoom(VidSchContext c)
     {
-        if (c.Parked.Count == 0 || c.InFlight.Count >= _o.MaxInFlight || c.ParkedForOwnRetirement) return;
+        // A context lending its memory prepares nothing new until it is back (VidSchScheduler.Lending.cs).
+        if (c.Parked.Count == 0 || c.InFlight.Count >= _o.MaxInFlight || c.ParkedForOwnRetirement || IsLending(c)) return;
         while (c.Parked.TryDequeue(out var b))
         {
             _parkedCount--;
@@ -149,7 +150,8 @@ public sealed partial class VidSchScheduler
                 // A context whose ring already holds MaxInFlight chunks could not launch this one: park it so it does
                 // not block the prepared stage for every other context (it returns on the next retire, in order).
                 // Parked buffers keep their order: while any is parked, the context's later ones park behind it.
-                if (owner.InFlight.Count < _o.MaxInFlight && owner.Parked.Count == 0) break;
+                // A context lending its memory to higher-priority work prepares nothing new until it is back.
+                if (owner.InFlight.Count < _o.MaxInFlight && owner.Parked.Count == 0 && !IsLending(owner)) break;
                 owner.Parked.Enqueue(b);
                 _parkedCount++;
             }
@@ -276,8 +278,12 @@ public sealed partial class VidSchScheduler
                 _chunkInPreparation = null;
                 if (HasPinned())
                 {
-                    _preparationDeferred = true; // the pinned chunks must retire first
+                    _preparationDeferred = true; // the pinned chunks must retire first — or be lent (invariant L)
                     _waitingForMemory = true;
+                    // seed 001 §5.5 strict priority: lower-priority contexts whose pinned chunks keep this one out are
+                    // switched off their engines and lend their memory (VidSchScheduler.Lending.cs); the preparation
+                    // retries once they are off. Memory pinned by equal or higher priorities is waited for.
+                    RequestLending(ctx, refs, firstRef, endRef);
                     return;
                 }
                 FailDoesNotFit(b, ctx);
@@ -298,42 +304,7 @@ public sealed partial class VidSchScheduler
         chunk.FirstRef = firstRef;
         chunk.EndRef = endRef;
         chunk.Last = end >= b.DwordCount;
-        if (_pagingOps.Count > 0)
-        {
-            // §3.6: VidMm's command list becomes a paging buffer that runs immediately before the chunk.
-            var ops = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pagingOps);
-            var pb = RentPagingBuffer(_o.PagingBufferDwords);
-            int fences;
-            while (true)
-            {
-                try
-                {
-                    pb.DwordCount = _rm.BuildPagingBuffer(ops, pb.Dwords(_bus.Memory), _pagingFence, _pagingIssued + 1, out fences);
-                    break;
-                }
-                catch (Coproc.Fast.Device.Packets.PacketBufferFullException)
-                {
-                    // A long command list: a larger paging buffer (kept in the pool afterwards).
-                    int bigger = pb.CapacityDwords * 2;
-                    _pagingPool.Push(pb);
-                    pb = RentPagingBuffer(bigger);
-                }
-            }
-            pb.Operations = _pagingOps.Count;
-            pb.Fences = fences;
-            // One more paging-fence value written by the ring after the paging buffer: marks it executed.
-            _pagingIssued += (ulong)fences + 1;
-            chunk.PagingLast = _pagingIssued; // at once: a failure below still issues the buffer (PagingOnly) with its value
-            RecordFootprint(pb, ops);
-            DependOnOtherEnginesPaging(pb);
-            _pagingOutstanding.Add((pb, _pagingIssued));
-            chunk.Paging = pb;
-            PagingBuffersBuilt++;
-            CountPagingBytes(ops); // diagnostics: bytes per paging buffer, split by kind (VidSchScheduler.PagingStats.cs)
-            ulong moved = 0;
-            foreach (var op in ops) moved += op.Bytes;
-            Emit(ScheduleEventKind.PagingBuffer, ctx.Id, b.SubmissionId, (ulong)pb.Operations, (ulong)fences, moved);
-        }
+        if (_pagingOps.Count > 0) BuildChunkPaging(chunk, ctx, b.SubmissionId);
         int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, includePinned: false);
         if (chunk.Paging is null) chunk.PagingLast = 0;
         SetPagingWaits(chunk, _request.AsSpan(0, n));
@@ -368,6 +339,44 @@ public sealed partial class VidSchScheduler
             _ready.Insert(b);
         }
         else b.Status = DmaBufferStatus.Prepared;
+    }
+
+    // §3.6: VidMm's command list (_pagingOps) becomes a paging buffer that runs immediately before the chunk: built,
+    // ordered after other engines' paging it touches, recorded as outstanding and attached to the chunk.
+    private void BuildChunkPaging(InFlightChunk chunk, VidSchContext ctx, long submissionId)
+    {
+        var ops = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pagingOps);
+        var pb = RentPagingBuffer(_o.PagingBufferDwords);
+        int fences;
+        while (true)
+        {
+            try
+            {
+                pb.DwordCount = _rm.BuildPagingBuffer(ops, pb.Dwords(_bus.Memory), _pagingFence, _pagingIssued + 1, out fences);
+                break;
+            }
+            catch (Coproc.Fast.Device.Packets.PacketBufferFullException)
+            {
+                // A long command list: a larger paging buffer (kept in the pool afterwards).
+                int bigger = pb.CapacityDwords * 2;
+                _pagingPool.Push(pb);
+                pb = RentPagingBuffer(bigger);
+            }
+        }
+        pb.Operations = _pagingOps.Count;
+        pb.Fences = fences;
+        // One more paging-fence value written by the ring after the paging buffer: marks it executed.
+        _pagingIssued += (ulong)fences + 1;
+        chunk.PagingLast = _pagingIssued; // at once: a failure below still issues the buffer (PagingOnly) with its value
+        RecordFootprint(pb, ops);
+        DependOnOtherEnginesPaging(pb);
+        _pagingOutstanding.Add((pb, _pagingIssued));
+        chunk.Paging = pb;
+        PagingBuffersBuilt++;
+        CountPagingBytes(ops); // diagnostics: bytes per paging buffer, split by kind (VidSchScheduler.PagingStats.cs)
+        ulong moved = 0;
+        foreach (var op in ops) moved += op.Bytes;
+        Emit(ScheduleEventKind.PagingBuffer, ctx.Id, submissionId, (ulong)pb.Operations, (ulong)fences, moved);
     }
 
     /// <summary>
@@ -466,8 +475,8 @@ public sealed partial class VidSchScheduler
     {
         foreach (var s in _group.Members)
         {
-            if (s._prepared is not null || s._parkedChunkCount > 0) return true;
-            foreach (var c in s._contexts) if (c.InFlight.Count > 0) return true;
+            if (s._prepared is not null) return true;
+            foreach (var c in s._contexts) if (PinsMemory(c) && (c.InFlight.Count > 0 || c.ParkedChunk is not null)) return true;
         }
         return false;
     }
@@ -480,13 +489,19 @@ public sealed partial class VidSchScheduler
     {
         int n = 0;
         for (int i = firstRef; i < endRef; i++) Add(ref n, refs[i]);
-        if (!includePinned) return n;
-        // Every engine's pinned chunks (SchedulerGroup invariant 1).
+        return includePinned ? AppendPinned(n) : n;
+    }
+
+    // Every engine's pinned chunks (SchedulerGroup invariant 1) after the first n request entries; a context lending its
+    // memory pins nothing (VidSchScheduler.Lending.cs, invariant L).
+    private int AppendPinned(int n)
+    {
         foreach (var s in _group.Members)
         {
             if (s._prepared is { } p) AddChunk(ref n, p.Chunk);
             foreach (var c in s._contexts)
             {
+                if (!PinsMemory(c)) continue;
                 if (c.ParkedChunk is { } parked) AddChunk(ref n, parked);
                 foreach (var f in c.InFlight) AddChunk(ref n, f);
             }
@@ -506,6 +521,7 @@ public sealed partial class VidSchScheduler
             if (s._prepared is { } p) AppendChunk(into, p.Chunk);
             foreach (var c in s._contexts)
             {
+                if (!PinsMemory(c)) continue; // invariant L
                 if (c.ParkedChunk is { } parked) AppendChunk(into, parked);
                 foreach (var f in c.InFlight) AppendChunk(into, f);
             }
@@ -548,6 +564,7 @@ public sealed partial class VidSchScheduler
             if (s._prepared is { } p && ChunkUses(p.Chunk, h)) return true;
             foreach (var c in s._contexts)
             {
+                if (!PinsMemory(c)) continue; // invariant L
                 if (c.ParkedChunk is { } parked && ChunkUses(parked, h)) return true;
                 foreach (var f in c.InFlight)
                     if (ChunkUses(f, h)) return true;

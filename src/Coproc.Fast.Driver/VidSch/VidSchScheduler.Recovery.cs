@@ -253,6 +253,9 @@ public sealed partial class VidSchScheduler
             // The scheduler fence jumps to the last issued value: nothing of the reset context is outstanding.
             Volatile.Write(ref mem.System.Ref<ulong>(c.Fence.Offset), c.FenceIssued);
             c.Resetting = false;
+            if (c.Lending != LendState.None) _lendingCount--;
+            c.Lending = LendState.None; // nothing of it is left to return (invariant L)
+            c.LendNeedsSwitch = false;
             // What it had queued failed above or in BeginReset; buffers admitted since (while it was resetting) remain.
             c.Queued = QueuedOf(c);
             c.ParkedForOwnRetirement = false; // its pinned chunks are released

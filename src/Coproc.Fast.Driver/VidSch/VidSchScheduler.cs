@@ -21,7 +21,9 @@ namespace Coproc.Fast.Driver.VidSch;
 /// <see cref="IDeviceBus"/> (MMIO writes, memory) and interrupt records. Invariants that keep memory coherent:
 /// (1) MakeResident calls happen in preparation order and every request includes the resources of every chunk
 /// already handed to the hardware or prepared ("pinned"), so VidMm never evicts what a started or preempted buffer
-/// still uses — a preempted buffer resumes at the same addresses (seed 001 §16 "interrupted-buffer resume");
+/// still uses — a preempted buffer resumes at the same addresses (seed 001 §16 "interrupted-buffer resume") — except
+/// the chunks of a context the device confirmed off its engine to lend its memory to higher-priority work, which
+/// is not loaded again until that memory is back (VidSchScheduler.Lending.cs, invariant L);
 /// (2) a prepared chunk is written to its ring only once every earlier paging buffer has executed (the paging
 /// fence), so paging buffers run in the order their moves were recorded.
 /// </remarks>

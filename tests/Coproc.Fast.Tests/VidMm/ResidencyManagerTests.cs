@@ -65,7 +65,8 @@ public class ResidencyManagerTests
         Assert.That(ops, Is.Empty);
         Assert.That(rig.Rm.IsResident(mapped), Is.False);
         Assert.That(rig.Vm.PhysicalAddressOf(mapped, 0), Is.EqualTo(backing.Address), "the device reaches it where the CPU does");
-        Assert.That(rig.Rm.PatchAddress(mapped, 0), Is.EqualTo(rig.Rm.View.VaOf(backing.Address)));
+        // Patched through its kernel-view alias, which points where it is (docs/memory.md, "Contiguity and extents").
+        Assert.That(rig.Rm.PatchAddress(mapped, 0), Is.LessThan(KernelViewSpace.LocalBase), "an evictable allocation is patched through its alias");
         Assert.That(() => rig.Rm.DestroyAllocation(mapped), Throws.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.StillMapped));
         rig.Vm.UnmapFromCpu(cpu, va);
         rig.Rm.DestroyAllocation(mapped);
@@ -87,7 +88,9 @@ public class ResidencyManagerTests
         Assert.That(rig.Vm.LocationOf(a), Is.EqualTo(MemoryLocation.Local));
         Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(11, (int)(192 * KiB))), Is.True);
         Assert.That(rig.Read(b).AsSpan().SequenceEqual(Pattern(12, (int)(64 * KiB))), Is.True);
-        Assert.That(rig.Rm.PatchAddress(a, 0x123), Is.EqualTo(KernelViewSpace.LocalBase + rig.Vm.PhysicalAddressOf(a, 0x123).Offset));
+        ulong patched = rig.Rm.PatchAddress(a, 0x123);
+        Assert.That(patched, Is.EqualTo(rig.Rm.PatchAddress(a, 0) + 0x123).And.LessThan(KernelViewSpace.LocalBase),
+            "an evictable allocation is patched through its kernel-view alias, linear over the allocation");
         Assert.That(rig.Rm.MakeResident(Refs(a, b), 1, new()), Is.EqualTo(ResidencyOutcome.AlreadyResident));
     }
 
@@ -99,6 +102,7 @@ public class ResidencyManagerTests
         rig.MakeResident(1, a);
         rig.Stamp(a, 21); // the "GPU" wrote it while resident
         var first = rig.Vm.PhysicalAddressOf(a, 0);
+        ulong patched = rig.Rm.PatchAddress(a, 0);
 
         var ops = new List<PagingOperation>();
         Assert.That(rig.Rm.Evict(a, ops), Is.True);
@@ -111,6 +115,7 @@ public class ResidencyManagerTests
         rig.MakeResident(1, a);
         Assert.That(rig.Vm.PhysicalAddressOf(a, 0), Is.Not.EqualTo(first));
         Assert.That(rig.Read(a).AsSpan().SequenceEqual(Pattern(21, (int)(128 * KiB))), Is.True);
+        Assert.That(rig.Rm.PatchAddress(a, 0), Is.EqualTo(patched), "a patched operand keeps naming the allocation after it moved (its alias)");
     }
 
     [Test]

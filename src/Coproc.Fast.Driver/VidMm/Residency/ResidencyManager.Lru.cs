@@ -109,6 +109,14 @@ public sealed partial class ResidencyManager
         return false;
     }
 
+    /// <summary>
+    /// Contexts whose working sets requests may not evict while it is non-empty (their allocations are never victims).
+    /// VidSch fills it for the length of one request: a context getting back memory it lent to higher-priority work does
+    /// not page out the working sets of higher-priority contexts with work on its way (seed 001 §5.5).
+    /// </summary>
+    internal HashSet<int> ProtectedContexts { get; } = new();
+
     // A CPU-mapped allocation is pinned where it is (VideoMemoryManager.MapToCpu): never a victim.
-    private bool Eligible(int s) => _m[s].SetEpoch != _epoch && PlannedResident(s) && !IsCpuPinned(s);
+    private bool Eligible(int s) => _m[s].SetEpoch != _epoch && PlannedResident(s) && !IsCpuPinned(s)
+        && (ProtectedContexts.Count == 0 || !ProtectedContexts.Contains(_m[s].LastContext));
 }

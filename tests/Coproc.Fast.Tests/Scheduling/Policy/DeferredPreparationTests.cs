@@ -51,9 +51,14 @@ public class DeferredPreparationTests
         Assert.That(h.Read32(big, 8UL << 20), Is.EqualTo(0xB0B0B0B0u));
     }
 
-    [Test]
-    public void GivenAnEngineWhoseOnlyBufferWaitsForMemoryPinnedOnAnotherEngine_ThenTheAuditorSaysTheIdleStretchIsAMemoryWait()
+    [TestCase(2, false)]
+    [TestCase(8, true)]
+    public void GivenAnEngineWhoseOnlyBufferWaitsForMemoryPinnedOnAnotherEngine_ThenTheAuditorReportsTheStretchOnlyWhenAnEqualHoldsIt_AndSaysItIsAMemoryWait(int batchPriority, bool reported)
     {
+        // Render (priority 8) pins 10 MiB of 16; a compute buffer needing 10 MiB waits. Below render's priority that is
+        // the policy (strict priority extends to memory): not runnable work, no finding. At render's priority nothing is
+        // lent (equals do not preempt each other for memory, docs/scheduling-policy.md rule 7): the auditor reports the
+        // idle stretch and says the buffer was waiting for memory.
         using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000, MaxInFlight = 2 },
             localBytes: 16UL << 20, systemBytes: 128UL << 20, realResidency: true, engines: [EngineKind.Render, EngineKind.Compute]);
         var m = h.Machine;
@@ -63,14 +68,20 @@ public class DeferredPreparationTests
         var pinned = m.AllocateManaged(1, render, 10UL << 20);
         h.Submit(1, render, cb => { for (int i = 0; i < 40; i++) cb.Fill(pinned, 0, (uint)i, 10UL << 20); });
         m.RunFor(50_000);
-        var batch = m.CreateContext(2, 2, EngineKind.Compute);
+        var batch = m.CreateContext(2, batchPriority, EngineKind.Compute);
         var big = m.AllocateManaged(2, batch, 10UL << 20);
         long batchId = h.Submit(2, batch, cb => cb.Fill(big, 0, 0xB0B0B0B0u, 10UL << 20));
 
         Assert.That(m.RunUntilIdle(), Is.True);
         auditor.Finish(m.Now);
         Assert.That(batch.StatusOf(batchId), Is.EqualTo(SubmissionStatus.Completed));
+        Assert.That(h.Read32(big, 8UL << 20), Is.EqualTo(0xB0B0B0B0u));
         var idle = auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.IdleWithWork && f.Engine == EngineKind.Compute).ToArray();
+        if (!reported)
+        {
+            Assert.That(idle, Is.Empty, string.Join("\n", auditor.Findings));
+            return;
+        }
         Assert.That(idle, Has.Length.EqualTo(1), string.Join("\n", auditor.Findings));
         Assert.That(idle[0].Message, Does.Contain("was waiting for memory pinned by other engines' chunks"));
     }

@@ -11,18 +11,20 @@ namespace Coproc.Fast.Tests.Scheduling.Policy;
 /// The scheduling policy under memory pressure (seed 001 §5.5, §13; docs/scheduling-policy.md, docs/memory.md eviction
 /// order) over random mixes of priorities, buffer lengths, engines and memory sizes — working sets that together exceed
 /// local memory, so VidMm evicts and pages while contexts compete — checked by the scheduling auditor (FsCheck, fixed
-/// replay seed): no context is passed over while an equal or lower priority runs, no innocent reset, nothing is left
-/// queued, every buffer completes and every byte equals a CPU model of the fills.
-/// Not asserted: "no engine idles with work queued". It does not hold yet across engines: a lower-priority chunk
-/// running on one engine keeps its memory pinned until it retires, and a higher-priority buffer of another engine that
-/// needs that memory waits for it (the replay seed shows render idle 1.9 ms behind a priority-10 copy-engine chunk while
-/// a priority-13 buffer is queued). The missing mechanism — preempt the lower chunk and unpin it — is listed in
-/// docs/status.md and docs/memory.md.
+/// replay seed): no engine idles while it has runnable work, no context is passed over while an equal or lower priority
+/// runs, no innocent reset, nothing is left queued, every buffer completes and every byte equals a CPU model of the fills.
+/// "Runnable" follows the policy (docs/scheduling-policy.md rule 7, the auditor's IdleWithWork): the work of a
+/// lower-priority context that lent its memory to higher-priority work, and buffers waiting for memory that only
+/// higher-priority chunks hold, wait by design. The replay seed once showed render idle 1.9 ms behind a priority-10
+/// copy-engine chunk while a priority-13 buffer was queued; that chunk now lends its memory (VidSchScheduler.Lending.cs,
+/// CrossEngineMemoryLendingTests). Memory contention between equal priorities on different engines is still reported
+/// (neither lends to the other): e.g. seed 53 (20 MiB; three priority-13 contexts on copy and render) shows the copy
+/// engine idle 1.9 ms; the fixed replay seed's ten cases do not meet it.
 /// </summary>
 public class WorkConservingProperties
 {
     [FsProperty(MaxTest = 10, Replay = "(2026120731,4049)")]
-    public void UnderMemoryPressure_NoEqualStarved_NothingLeftQueued_EveryBufferCompletes_AndBytesEqualACpuModel(int seed)
+    public void UnderMemoryPressure_NoIdleEngineWithRunnableWork_NoEqualStarved_NothingLeftQueued_EveryBufferCompletes_AndBytesEqualACpuModel(int seed)
     {
         var rng = new Random(seed);
         ulong local = (ulong)rng.Next(6, 17) << 21;
@@ -60,8 +62,7 @@ public class WorkConservingProperties
         auditor.Finish(h.Machine.Now);
 
         string mix = $"seed {seed}: local {local >> 20} MiB; contexts {string.Join(", ", contexts.Select((c, i) => $"{c.Engine}/p{c.Priority}/{sizes[i] >> 20} MiB"))}";
-        // IdleWithWork is left out (class remarks: cross-engine pinned memory is not preempted yet).
-        Assert.That(auditor.Findings.Where(f => f.Kind != SchedulingFindingKind.IdleWithWork), Is.Empty, $"{mix}\n{string.Join("\n", auditor.Findings)}");
+        Assert.That(auditor.Findings, Is.Empty, $"{mix}\n{string.Join("\n", auditor.Findings)}");
         foreach (var (i, id) in ids)
             Assert.That(contexts[i].StatusOf(id), Is.EqualTo(SubmissionStatus.Completed), $"{mix}: context {i} submission {id}");
         for (int i = 0; i < n; i++)
