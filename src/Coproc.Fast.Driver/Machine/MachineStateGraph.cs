@@ -45,7 +45,7 @@ namespace Coproc.Fast.Driver;
 //     none (the caller attaches its own again).
 internal static unsafe class MachineStateGraph
 {
-    private const byte TagNull = 0, TagBackReference = 1, TagKnown = 2, TagObject = 3, TagString = 4, TagDelegate = 5, TagSync = 6,
+    private const byte TagNull = 0, TagBackReference = 1, TagKnown = 2, TagObject = 3, TagString = 4, TagDelegate = 5, TagSync = 6, TagSyncBackReference = 8,
         TagHostSlot = 7;
     private const byte SyncMonitor = 0, SyncLock = 1, SyncSemaphore = 2, SyncEvent = 3;
     private const byte PointerNull = 0, PointerLocal = 1, PointerSystem = 2;
@@ -165,6 +165,9 @@ internal static unsafe class MachineStateGraph
     internal sealed class Writer(BinaryWriter w, Context ctx)
     {
         private readonly Dictionary<object, int> _ids = new(ReferenceEqualityComparer.Instance);
+        // Synchronisation objects keep their identity too (a lock shared by several parts — the machine's kernel lock —
+        // is one lock after a restore), in an id space of their own: they are rebuilt, never walked.
+        private readonly Dictionary<object, int> _syncIds = new(ReferenceEqualityComparer.Instance);
         private readonly Dictionary<Type, int> _types = new();
         private readonly List<object> _objects = new();
         private readonly List<(int Parent, string Field)> _from = new(); // where each object was first referenced (messages)
@@ -303,6 +306,8 @@ internal static unsafe class MachineStateGraph
 
         private void WriteSync(object value)
         {
+            if (_syncIds.TryGetValue(value, out int syncId)) { w.Write(TagSyncBackReference); w.Write(syncId); return; }
+            _syncIds[value] = _syncIds.Count;
             w.Write(TagSync);
             switch (value)
             {
@@ -372,6 +377,7 @@ internal static unsafe class MachineStateGraph
     internal sealed class Reader(BinaryReader r, Context ctx)
     {
         private readonly List<object> _objects = new();
+        private readonly List<object> _syncs = new(); // TagSync objects in the order written (TagSyncBackReference ids)
         private readonly List<Type> _types = new();
 
         /// <summary>The objects read, in id order.</summary>
@@ -499,16 +505,24 @@ internal static unsafe class MachineStateGraph
                 case TagSync:
                 {
                     byte kind = r.ReadByte();
-                    switch (kind)
+                    object sync = kind switch
                     {
-                        case SyncMonitor: return new object();
+                        SyncMonitor => new object(),
 #pragma warning disable CS9216 // boxed only to be stored by reflection into the Lock-typed field it came from
-                        case SyncLock: return new Lock();
+                        SyncLock => new Lock(),
 #pragma warning restore CS9216
-                        case SyncSemaphore: return new SemaphoreSlim(r.ReadInt32());
-                        case SyncEvent: return new ManualResetEventSlim(r.ReadBoolean(), r.ReadInt32());
-                        default: throw new InvalidDataException($"synchronisation object kind {kind}");
-                    }
+                        SyncSemaphore => new SemaphoreSlim(r.ReadInt32()),
+                        SyncEvent => new ManualResetEventSlim(r.ReadBoolean(), r.ReadInt32()),
+                        _ => throw new InvalidDataException($"synchronisation object kind {kind}"),
+                    };
+                    _syncs.Add(sync);
+                    return sync;
+                }
+                case TagSyncBackReference:
+                {
+                    int id = r.ReadInt32();
+                    if ((uint)id >= (uint)_syncs.Count) throw new InvalidDataException($"synchronisation object {id}");
+                    return _syncs[id];
                 }
                 case TagObject: break;
                 default: throw new InvalidDataException($"reference tag {tag}");
