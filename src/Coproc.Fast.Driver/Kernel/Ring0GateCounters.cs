@@ -15,7 +15,9 @@ internal sealed class Ring0GateCounters
     [ThreadStatic] private static Slot? t_last;
 
     private readonly object _lock = new();
-    private readonly Dictionary<(int Thread, uint Process), Slot> _byThreadAndProcess = new();
+    // Keyed by (thread << 32) | process: a primitive key hashes the same in every process (a machine save-state keeps the
+    // dictionary's buckets, MachineStateGraph.cs; a tuple's hash is seeded per process).
+    private readonly Dictionary<ulong, Slot> _byThreadAndProcess = new();
     private Slot[] _slots = [];
 
     /// <summary>Counts one entry of <paramref name="processId"/> carrying <paramref name="bytes"/> argument bytes.</summary>
@@ -57,7 +59,7 @@ internal sealed class Ring0GateCounters
     [MethodImpl(MethodImplOptions.NoInlining)]
     private Slot Find(uint processId)
     {
-        var key = (Environment.CurrentManagedThreadId, processId);
+        ulong key = ((ulong)(uint)Environment.CurrentManagedThreadId << 32) | processId;
         lock (_lock)
         {
             if (!_byThreadAndProcess.TryGetValue(key, out var slot))
