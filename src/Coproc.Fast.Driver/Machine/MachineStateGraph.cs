@@ -142,14 +142,16 @@ internal static unsafe class MachineStateGraph
 
     // A key whose hash is the same in every process (a hashed collection keeps its buckets as saved).
     // Keys whose hash is the same in every process: primitives, enums, strings (a Dictionary's default string comparer is
-    // the non-randomized one) and structs of those (the compiler's record-struct hash and the runtime's default struct
-    // hash combine field hashes without a seed). Not a value tuple: its hash (HashCode.Combine) is seeded per process, so
-    // saved buckets would not find its keys after a restore in another process.
+    // the non-randomized one) and structs of those that declare their own hash (a record struct's combines its fields'
+    // hashes without a seed; no driver type overrides it with HashCode). Not a struct using the runtime's default hash,
+    // nor a value tuple: both go through HashCode, which is seeded per process, so saved buckets would not find their
+    // keys after a restore in another process.
     private static bool IsHashStable(Type t) => HashStableCache.GetOrAdd(t, static type =>
     {
         if (type == typeof(string) || type.IsPrimitive || type.IsEnum) return true;
         if (!type.IsValueType || IsPointerLike(type)) return false;
         if (type.IsGenericType && type.Namespace == "System" && type.Name.StartsWith("ValueTuple", StringComparison.Ordinal)) return false;
+        if (type.GetMethod(nameof(GetHashCode), Type.EmptyTypes)?.DeclaringType != type) return false;
         foreach (var f in Fields(type))
             if (!IsHashStable(f.FieldType)) return false;
         return true;
