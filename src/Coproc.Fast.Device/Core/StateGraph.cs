@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Coproc.Fast.Device.Interrupts;
+using static Coproc.Fast.Layout.ObjectLayout;
 
 namespace Coproc.Fast.Device.Core;
 
@@ -32,8 +33,6 @@ internal static unsafe class StateGraph
     private const byte TagNull = 0, TagBackReference = 1, TagKnown = 2, TagExternal = 3, TagObject = 4, TagString = 5;
     private const byte PointerNull = 0, PointerLocal = 1, PointerSystem = 2, PointerOwn = 3;
 
-    private static readonly ConcurrentDictionary<Type, FieldInfo[]> FieldsCache = new();
-    private static readonly ConcurrentDictionary<Type, int> RawSizeCache = new();
     private static readonly Assembly DeviceAssembly = typeof(StateGraph).Assembly;
     private static readonly Assembly CoreLib = typeof(object).Assembly;
     private static readonly Assembly CollectionsAssembly = typeof(Queue<int>).Assembly;
@@ -49,42 +48,6 @@ internal static unsafe class StateGraph
         public Memory.DeviceMemory Memory { get; } = memory;
         public object[] Known { get; } = known;
     }
-
-    private static FieldInfo[] Fields(Type t) => FieldsCache.GetOrAdd(t, static type =>
-    {
-        var chain = new List<Type>();
-        for (var c = type; c is not null && c != typeof(object) && c != typeof(ValueType); c = c.BaseType) chain.Add(c);
-        chain.Reverse();
-        var list = new List<FieldInfo>();
-        foreach (var c in chain)
-            list.AddRange(c.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
-                .OrderBy(f => f.MetadataToken));
-        return list.ToArray();
-    });
-
-    private static bool IsPointerLike(Type t) => t.IsPointer || t == typeof(IntPtr) || t == typeof(UIntPtr) || t.IsFunctionPointer;
-
-    // Unmanaged, free of pointers and of padding: copied as bytes (-1: written field by field).
-    private static int RawSize(Type t) => RawSizeCache.GetOrAdd(t, static type =>
-    {
-        if (!type.IsValueType || IsPointerLike(type)) return -1;
-        int size = (int)typeof(Unsafe).GetMethod(nameof(Unsafe.SizeOf))!.MakeGenericMethod(type).Invoke(null, null)!;
-        if (!type.IsPrimitive && !type.IsEnum)
-        {
-            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Nullable<>)) return -1;
-            // Only padding-free structs are copied as bytes: padding holds whatever a copy left there, and a snapshot must
-            // be a function of the state (two equal devices give equal bytes). Others are written field by field.
-            int sum = 0;
-            foreach (var f in Fields(type))
-            {
-                int fieldSize = RawSize(f.FieldType);
-                if (fieldSize < 0) return -1;
-                sum += fieldSize;
-            }
-            if (sum != size) return -1;
-        }
-        return size;
-    });
 
     private static bool IsHostSlot(Type declared) =>
         declared == typeof(IInterruptLine) || declared == typeof(Bus.IMsiTarget) || declared == typeof(Memory.IGuestRamWriteObserver)

@@ -7,6 +7,7 @@ using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.VidSch;
 using Coproc.Fast.Driver.VidSch.RunLists;
+using static Coproc.Fast.Layout.ObjectLayout;
 
 namespace Coproc.Fast.Driver;
 
@@ -51,8 +52,6 @@ internal static unsafe class MachineStateGraph
     private const byte PointerNull = 0, PointerLocal = 1, PointerSystem = 2;
     private const long MaxArrayBytes = 1L << 31; // a corrupt length must not make the reader allocate more before the checksum
 
-    private static readonly ConcurrentDictionary<Type, FieldInfo[]> FieldsCache = new();
-    private static readonly ConcurrentDictionary<Type, int> RawSizeCache = new();
     private static readonly ConcurrentDictionary<Type, bool> HashStableCache = new();
     private static readonly Assembly DriverAssembly = typeof(MachineStateGraph).Assembly;
     private static readonly Assembly DeviceAssembly = typeof(DeviceMemory).Assembly;
@@ -105,42 +104,6 @@ internal static unsafe class MachineStateGraph
         public bool AllowDeviceObjects { get; }
     }
 
-    private static FieldInfo[] Fields(Type t) => FieldsCache.GetOrAdd(t, static type =>
-    {
-        var chain = new List<Type>();
-        for (var c = type; c is not null && c != typeof(object) && c != typeof(ValueType); c = c.BaseType) chain.Add(c);
-        chain.Reverse();
-        var list = new List<FieldInfo>();
-        foreach (var c in chain)
-            list.AddRange(c.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
-                .OrderBy(f => f.MetadataToken));
-        return list.ToArray();
-    });
-
-    private static bool IsPointerLike(Type t) => t.IsPointer || t == typeof(IntPtr) || t == typeof(UIntPtr) || t.IsFunctionPointer;
-
-    // Unmanaged, free of pointers and of padding: copied as bytes (-1: field by field). Padding is excluded so that a
-    // save-state is a function of the state (two equal machines give equal streams).
-    private static int RawSize(Type t) => RawSizeCache.GetOrAdd(t, static type =>
-    {
-        if (!type.IsValueType || IsPointerLike(type)) return -1;
-        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Nullable<>)) return -1;
-        int size = (int)typeof(Unsafe).GetMethod(nameof(Unsafe.SizeOf))!.MakeGenericMethod(type).Invoke(null, null)!;
-        if (!type.IsPrimitive && !type.IsEnum)
-        {
-            int sum = 0;
-            foreach (var f in Fields(type))
-            {
-                int fieldSize = RawSize(f.FieldType);
-                if (fieldSize < 0) return -1;
-                sum += fieldSize;
-            }
-            if (sum != size) return -1;
-        }
-        return size;
-    });
-
-    // A key whose hash is the same in every process (a hashed collection keeps its buckets as saved).
     // Keys whose hash is the same in every process: primitives, enums, strings (a Dictionary's default string comparer is
     // the non-randomized one) and structs of those that declare their own hash (a record struct's combines its fields'
     // hashes without a seed; no driver type overrides it with HashCode). Not a struct using the runtime's default hash,
