@@ -110,25 +110,30 @@ internal static class ModelWorkload
         return [Read(m, s[0].Handle), Read(m, s[1].Handle)];
     }
 
+    /// <summary>What a user queue of the workload works on: its address space, two pinned surfaces and their VAs, a fence.</summary>
+    public sealed record UserQueueSurfaces(GpuAddressSpace Space, AllocationHandle[] Surfaces, ulong[] Va, ulong FenceVa,
+        Coproc.Fast.Device.Memory.PhysicalAddress Fence);
+
+    /// <summary>Creates a fault-on-invalid address space with two zeroed pinned surfaces and a fence page mapped (under the kernel lock).</summary>
+    public static UserQueueSurfaces CreateUserQueueSurfaces(Machine m)
+    {
+        lock (m.Scheduler.KernelLock)
+        {
+            var space = m.VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+            AllocationHandle[] s = [Pinned(m), Pinned(m)];
+            ulong[] va = [space.MapAllocation(s[0]), space.MapAllocation(s[1])];
+            var page = m.VidMm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly, flags: AllocationFlags.Contiguous);
+            var fence = m.VidMm.PhysicalAddressOf(page, 0);
+            m.Device.Memory.GetSpan(fence, (int)VideoMemoryManager.PageSize).Clear();
+            return new UserQueueSurfaces(space, s, va, space.MapAllocation(page), fence);
+        }
+    }
+
     /// <summary>A ring-3 user queue of process 1 on <paramref name="engine"/> of a machine in <paramref name="model"/>.</summary>
     public static byte[][] RunUserQueue(SchedulingModel model, IReadOnlyList<SurfaceOp[]> batches, EngineKind engine)
     {
         using var m = new Machine(new MachineOptions { Model = model, Device = Device() });
-        GpuAddressSpace space;
-        AllocationHandle[] s;
-        ulong[] va;
-        ulong fenceVa;
-        Coproc.Fast.Device.Memory.PhysicalAddress fence;
-        lock (m.Scheduler.KernelLock)
-        {
-            space = m.VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
-            s = [Pinned(m), Pinned(m)];
-            va = [space.MapAllocation(s[0]), space.MapAllocation(s[1])];
-            var page = m.VidMm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly, flags: AllocationFlags.Contiguous);
-            fence = m.VidMm.PhysicalAddressOf(page, 0);
-            m.Device.Memory.GetSpan(fence, (int)VideoMemoryManager.PageSize).Clear();
-            fenceVa = space.MapAllocation(page);
-        }
+        var (space, s, va, fenceVa, fence) = CreateUserQueueSurfaces(m);
         var queue = m.CreateUserQueue(1, space, 0x100, engine).Open(m.Device.Memory);
         var packets = new uint[256];
         for (int b = 0; b < batches.Count; b++)

@@ -46,21 +46,7 @@ public class MachineSaveStateModelTests
 
     private static UserQueueRig SubmitUserQueue(Machine m)
     {
-        GpuAddressSpace space;
-        AllocationHandle[] s;
-        ulong[] va;
-        ulong fenceVa;
-        PhysicalAddress fence;
-        lock (m.Scheduler.KernelLock)
-        {
-            space = m.VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
-            s = [Pinned(m), Pinned(m)];
-            va = [space.MapAllocation(s[0]), space.MapAllocation(s[1])];
-            var page = m.VidMm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.SystemOnly, flags: AllocationFlags.Contiguous);
-            fence = m.VidMm.PhysicalAddressOf(page, 0);
-            m.Device.Memory.GetSpan(fence, (int)VideoMemoryManager.PageSize).Clear();
-            fenceVa = space.MapAllocation(page);
-        }
+        var (space, s, va, fenceVa, fence) = ModelWorkload.CreateUserQueueSurfaces(m);
         var registration = m.CreateUserQueue(1, space, 0x100, EngineKind.Render);
         var queue = registration.Open(m.Device.Memory);
         for (int b = 0; b < Batches.Count; b++) Publish(queue, Batches[b], va, fenceVa, (ulong)b + 1);
@@ -77,13 +63,6 @@ public class MachineSaveStateModelTests
         w.Fence(fenceVa, value);
         ModelWorkload.Write(queue, w.WrittenSpan);
         queue.Flush();
-    }
-
-    private static AllocationHandle Pinned(Machine m)
-    {
-        var h = m.VidMm.Allocate(ModelWorkload.SurfaceBytes, placement: PlacementHint.PreferLocal, flags: AllocationFlags.Contiguous);
-        m.Device.Memory.GetSpan(m.VidMm.PhysicalAddressOf(h, 0), (int)ModelWorkload.SurfaceBytes).Clear();
-        return h;
     }
 
     // Advanced: every buffer retired. Hardware: the queue's last fence is written (its user queue stays registered, so
