@@ -87,7 +87,11 @@ public sealed partial class Machine
 
     internal InTransitWait InTransitWaiter => LazyInitializer.EnsureInitialized(ref _inTransitWait, () => new InTransitWait(MayWaitForPaging, WaitForInTransit));
 
-    private bool MayWaitForPaging() => !Monitor.IsEntered(Scheduler.KernelLock) && !IsMachineThread();
+    // Waiting runs the machine (deterministic mode): never from inside one of its steps — under the kernel lock, on a
+    // machine thread, during a modeled gate charge, or while an interrupt batch is being delivered (an interrupt tap) —
+    // where a nested run would reuse the outer one's state; the typed refusal stands there.
+    private bool MayWaitForPaging() => !Monitor.IsEntered(Scheduler.KernelLock) && !IsMachineThread() && !_inGateCharge
+        && (Volatile.Read(ref _deliverySequence) & 1) == 0;
 
     // Waits until every paging operation recorded so far has executed and returns what it vacated to VidMm; false when
     // nothing was in transit (a retry would fail alike) or the failure guard expired.

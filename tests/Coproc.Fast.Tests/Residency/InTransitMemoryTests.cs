@@ -47,6 +47,40 @@ public sealed class InTransitMemoryTests
         Assert.That(r2Busy(), Is.EqualTo(SubmissionStatus.Completed));
     }
 
+    private sealed class CreateContextTap(Machine m) : IInterruptTap
+    {
+        public Exception? Refusal;
+        public bool Called;
+
+        public void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
+        {
+            if (Called) return;
+            Called = true;
+            try { m.CreateContext(2, 0, EngineKind.Compute); }
+            catch (VidMmException e) { Refusal = e; }
+        }
+    }
+
+    [Test]
+    public void GivenAnEvictionRecordedButNotExecuted_WhenAnInterruptTapCreatesAContextThatOnlyFitsInTheEvictedRange_ThenItIsRefusedInsteadOfRunningTheMachineInsideTheDelivery()
+    {
+        // From inside an interrupt delivery, waiting for the paging would run the machine within its own step (the nested
+        // run would drain interrupts into the records the outer delivery is still reading): the typed refusal stands.
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,
+            localBytes: 32 * MiB, systemBytes: 96 * MiB, engines: [EngineKind.Render, EngineKind.Compute]);
+        var (y, render, r2Busy, _) = FillLocalThenRecordEvictionOfY(h);
+        var tap = new CreateContextTap(h.Machine);
+        h.Machine.InterruptTap = tap;
+
+        Assert.That(h.Machine.RunUntil(() => tap.Called, 50_000_000), Is.True);
+        h.Machine.InterruptTap = null;
+
+        Assert.That(tap.Refusal, Is.TypeOf<VidMmException>().With.Property(nameof(VidMmException.Error)).EqualTo(VidMmError.OutOfLocalMemory));
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+        Assert.That(CountNot(h.Read(y), PatternY), Is.Zero, "y's evicted bytes are its own");
+        Assert.That(r2Busy(), Is.EqualTo(SubmissionStatus.Completed));
+    }
+
     [Test]
     public void GivenAnEvictionRecordedButNotExecuted_WhenAUserQueueIsRegisteredWhoseSaveAreaOnlyFitsInTheEvictedRange_ThenTheEvictedBytesSurvive()
     {
