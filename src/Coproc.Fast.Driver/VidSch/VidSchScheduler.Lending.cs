@@ -279,7 +279,7 @@ public sealed partial class VidSchScheduler
         }
         CheckPinnedNotMoved();
         var chunk = RentChunk();
-        if (_pagingOps.Count > 0)
+        if (_pagingOps.Count > 0 || ForeignPagingPending())
         {
             BuildChunkPaging(chunk, c, 0);
             chunk.PagingOnly = true;

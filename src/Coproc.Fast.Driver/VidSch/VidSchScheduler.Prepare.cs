@@ -304,7 +304,7 @@ public sealed partial class VidSchScheduler
         chunk.FirstRef = firstRef;
         chunk.EndRef = endRef;
         chunk.Last = end >= b.DwordCount;
-        if (_pagingOps.Count > 0) BuildChunkPaging(chunk, ctx, b.SubmissionId);
+        if (_pagingOps.Count > 0 || ForeignPagingPending()) BuildChunkPaging(chunk, ctx, b.SubmissionId);
         int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, includePinned: false);
         if (chunk.Paging is null) chunk.PagingLast = 0;
         SetPagingWaits(chunk, _request.AsSpan(0, n));
@@ -668,6 +668,10 @@ public sealed partial class VidSchScheduler
             pb.Ranges.Add((op.To.Encoded, op.To.Encoded + op.Bytes));
         }
     }
+
+    // The chunk's memory is still being paged by another paging channel (the advanced model's run-list back end, or the
+    // seed 004 paging queue): a paging buffer of WAIT_FENCEs alone orders the chunk after it (ResidencyManager.Order.cs).
+    private bool ForeignPagingPending() => _rm is ResidencyManager r && r.HasForeignPagingWaits(_pagingFence);
 
     private void DependOnOtherEnginesPaging(PagingBufferMemory pb)
     {

@@ -106,7 +106,8 @@ public sealed class DevicePagingQueue
         _ops.Clear();
         if (_rm.MakeResident(resources, contextId, _ops) == ResidencyOutcome.DoesNotFit)
             throw new VidMmException(VidMmError.OutOfLocalMemory, $"the resource set ({_rm.FootprintOf(resources)} bytes) cannot be resident at once");
-        return _ops.Count == 0 ? 0 : SubmitPaging();
+        // Resident, but still being paged by another channel: a buffer of waits gives the caller a fence that says it ran.
+        return _ops.Count == 0 && !_rm.HasForeignPagingWaits(Fence.Address) ? 0 : SubmitPaging();
     }
 
     /// <summary>Makes one allocation resident for <paramref name="contextId"/>; see <see cref="MakeResident(ReadOnlySpan{ResourceReference}, int)"/>.</summary>

@@ -158,9 +158,10 @@ public sealed partial class ResidencyManager
     private void ClaimFreePages(PhysicalExtent range, PhysicalAddress fence, ulong value)
     {
         ulong first = range.Address.Offset >> 12, end = first + (range.Bytes >> 12);
+        bool placed = false;
         for (ulong p = first; p < end;)
         {
-            if (_owner[p] != 0) { p++; continue; }
+            if (_owner[p] != 0) { placed = true; p++; continue; }
             ulong run = p;
             while (run < end && _owner[run] == 0) run++;
             if (_vidmm.Local.Pages.TryAllocateAt(p, run - p)) Keep(p, run - p, fence, value);
@@ -172,6 +173,9 @@ public sealed partial class ResidencyManager
             }
             p = run;
         }
+        // The plan placed an allocation into memory an earlier paging (maybe another channel's) still reads or writes:
+        // its paging buffer waits for that fence (ResidencyManager.Order.cs).
+        if (placed) NoteWait(fence, value);
     }
 
     private void Keep(ulong page, ulong pages, PhysicalAddress fence, ulong value)

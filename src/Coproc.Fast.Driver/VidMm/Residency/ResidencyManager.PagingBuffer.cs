@@ -20,18 +20,20 @@ public sealed partial class ResidencyManager
     public int MeasurePagingBuffer(ReadOnlySpan<PagingOperation> commands)
     {
         // DISABLE + ENABLE, one fence per operation plus the final one in the worst case.
-        long dwords = 2 + (long)PacketFormat.FenceDwords * (commands.Length + 1);
+        long dwords = 2 + (long)PacketFormat.FenceDwords * (commands.Length + 1) + ForeignWaitDwords;
         foreach (var op in commands)
         {
             dwords += PacketFormat.CopyDwords;
             if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) continue;
+            // A relocation in the advanced model writes its mappings twice: invalid before the COPY, valid after.
+            long passes = InvalidateEvictedMappings && op.Kind == PagingOperationKind.Relocate && op.Bytes != 0 ? 2 : 1;
             foreach (var map in maps)
             {
                 // Only the piece moved is rewritten; an in-place PageIn (0 bytes) rewrites the whole mapping.
                 ulong pages = (op.Bytes == 0 ? map.Space.MappingBytes(map.Va) : Math.Min(map.Space.MappingBytes(map.Va), op.Bytes)) >> 12;
                 // One UPDATE_PAGE_TABLE per leaf table touched (at most one per 512 pages, plus the ragged ends), one TLB_FLUSH.
                 long runs = (long)(pages / 512) + 2;
-                dwords += runs * PacketFormat.UpdatePageTableFixedDwords + 2 * (long)pages + PacketFormat.TlbFlushDwords;
+                dwords += passes * (runs * PacketFormat.UpdatePageTableFixedDwords + 2 * (long)pages + PacketFormat.TlbFlushDwords);
             }
         }
         return (int)Math.Min(dwords, int.MaxValue);
@@ -55,6 +57,7 @@ public sealed partial class ResidencyManager
     {
         if ((fenceAddress.Offset & 7) != 0) throw new ArgumentException($"fence address {fenceAddress} is not 8-byte aligned", nameof(fenceAddress));
         var w = new PacketWriter(destination);
+        WriteForeignWaits(ref w, fenceAddress); // after other channels' paging of the same memory (ResidencyManager.Order.cs)
         w.DisableContextSwitch();
         bool pendingPost = false;
         ulong value = firstFenceValue;
@@ -68,8 +71,13 @@ public sealed partial class ResidencyManager
                 fences++;
                 pendingPost = false;
             }
+            // The advanced model invalidates a process mapping before its COPY reads the old home: a context still
+            // running on another engine (the other paging channel's, or another run-list engine's) faults from then on
+            // instead of writing bytes the COPY has already read. A relocation's mapping becomes valid again after it.
+            bool invalidateFirst = InvalidateEvictedMappings && op.Bytes != 0 && op.Kind != PagingOperationKind.PageIn;
+            if (invalidateFirst) InvalidateMappings(ref w, op);
             if (op.Bytes != 0) w.Copy(View.VaOf(op.To), View.VaOf(op.From), op.Bytes);
-            RetargetMappings(ref w, op);
+            if (!invalidateFirst || op.Kind != PagingOperationKind.Evict) RetargetMappings(ref w, op);
             pendingPost |= op.PostFence;
         }
         if (pendingPost)
@@ -96,6 +104,26 @@ public sealed partial class ResidencyManager
         // buffers reach it, and a patched operand must keep naming the allocation wherever it lives.
         foreach (var map in maps)
             map.Space.CollectRetarget(map.Va, op.To, _ptes, !invalidate || map.Space == View.Space, op.Offset, op.Bytes == 0 ? ulong.MaxValue : op.Bytes);
+        WritePteEdits(ref w, _ptes);
+    }
+
+    // Marks every process mapping of the moved piece invalid (the kernel view's alias is left alone: only privileged
+    // kernel buffers reach it, and they never run on memory being moved), then flushes those VAs from every TLB.
+    private void InvalidateMappings(ref PacketWriter w, in PagingOperation op)
+    {
+        if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) return;
+        _ptes.Clear();
+        bool evict = op.Kind == PagingOperationKind.Evict;
+        foreach (var map in maps)
+        {
+            if (map.Space == View.Space)
+            {
+                // An eviction retargets the alias (valid) to the backing store here, as RetargetMappings would after the COPY.
+                if (evict) map.Space.CollectRetarget(map.Va, op.To, _ptes, true, op.Offset, op.Bytes);
+                continue;
+            }
+            map.Space.CollectRetarget(map.Va, op.To, _ptes, false, op.Offset, op.Bytes);
+        }
         WritePteEdits(ref w, _ptes);
     }
 

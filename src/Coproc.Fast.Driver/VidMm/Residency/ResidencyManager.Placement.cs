@@ -42,7 +42,10 @@ public sealed partial class ResidencyManager
         foreach (var r in resources)
         {
             // PlanEpoch doubles as "already listed" here: FootprintOf just moved _epoch past every older stamp.
-            if (!TryManagedSlot(r.Handle, out int s) || _m[s].Resident || _m[s].PlanEpoch == _epoch) continue;
+            if (!TryManagedSlot(r.Handle, out int s)) continue;
+            // Used where it is, or moved below: either way after its last paging on any channel (Order.cs).
+            NotePriorPaging(s);
+            if (_m[s].Resident || _m[s].PlanEpoch == _epoch) continue;
             _m[s].PlanEpoch = _epoch;
             _m[s].PlanResident = false;
             _m[s].PlanLocal = default;
@@ -291,6 +294,7 @@ public sealed partial class ResidencyManager
             switch (step.Kind)
             {
                 case StepKind.Evict:
+                    NotePriorPaging(step.Slot); // a victim: its last paging (any channel) runs before this eviction reads it
                     ApplyEvicted(step.Slot);
                     AddEvictOperations(commands, step.Slot, step.From);
                     for (int i = 0; i < step.From.Count; i++) _vacated.Add(step.From[i]); // read by the COPY: in transit
@@ -315,6 +319,7 @@ public sealed partial class ResidencyManager
                     }
                     break;
                 case StepKind.Relocate:
+                    NotePriorPaging(step.Slot);
                     m.Local = step.To;
                     m.PagingValue = ulong.MaxValue;
                     _vacated.Add(step.From.Single); // read by the COPY: in transit

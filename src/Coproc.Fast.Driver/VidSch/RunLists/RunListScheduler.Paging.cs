@@ -143,7 +143,8 @@ public sealed partial class RunListScheduler
             else if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
             else
             {
-                if (outcome == ResidencyOutcome.PagingRequired) SubmitPaging(ctx);
+                // Resident may still mean "being paged by the kernel path's channel": a buffer of waits orders the release after it.
+                if (outcome == ResidencyOutcome.PagingRequired || Residency.HasForeignPagingWaits(Paging.FencePa)) SubmitPaging(ctx);
                 // Already resident by the bookkeeping may still mean "its paging buffer has not run": wait for the last one.
                 ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
                 PagingServed++;

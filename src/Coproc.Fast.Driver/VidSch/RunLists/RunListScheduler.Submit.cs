@@ -134,7 +134,7 @@ public sealed partial class RunListScheduler
         {
             _commands.Clear();
             var outcome = Residency.MakeResident(WithKernelPathPinned(refs, out _), (int)context.Id, _commands);
-            if (outcome == ResidencyOutcome.PagingRequired)
+            if (outcome == ResidencyOutcome.PagingRequired || (outcome != ResidencyOutcome.DoesNotFit && Residency.HasForeignPagingWaits(Paging.FencePa)))
                 SubmitPaging(context);
             // DoesNotFit: no prefetch — the buffer demand-faults what it really touches.
             if (outcome != ResidencyOutcome.DoesNotFit && Paging.LastSubmitted > Paging.Completed) wait = Paging.LastSubmitted;

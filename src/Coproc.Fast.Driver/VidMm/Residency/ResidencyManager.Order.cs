@@ -1,0 +1,66 @@
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Packets;
+
+namespace Coproc.Fast.Driver.VidMm.Residency;
+
+// Order between paging channels. Within one channel, paging buffers run in the order VidMm recorded them (one ring, or
+// the VidSch group's own cross-engine waits, VidSchScheduler.Prepare.cs). The advanced model has two channels over the
+// same local memory — the kernel path's paging contexts and the run-list back end's VidMm context — and the seed 004
+// paging queue is a third; nothing in their rings orders one after the other.
+//
+// Invariant: a paging buffer runs after every earlier-recorded paging operation, on any channel, that touches the same
+// memory — the allocation it moves (its last paging's tag, _m[s].PagingFence/PagingValue), or local memory in transit it
+// places into (the range's tag, InTransit.cs). A plan notes each such tag whose fence has not passed; the next paging
+// buffer built starts with a WAIT_FENCE on each noted fence of another channel (a channel is identified by its fence's
+// page: one ring per fence page, or a VidSch scheduler group that orders its members itself). A request whose
+// allocations are all resident but still being paged by another channel (a relocation, say) returns
+// PagingRequired-free but HasForeignPagingWaits: its caller builds a paging buffer of waits alone and makes its work wait
+// for that buffer's fence. Waits only point at buffers built earlier, so no cycle can form.
+public sealed partial class ResidencyManager
+{
+    private readonly List<(PhysicalAddress Fence, ulong Value)> _waits = new(4);
+
+    /// <summary>
+    /// True when the allocations of the last requests (since the last <see cref="BuildPagingBuffer"/>) are still being
+    /// paged by another paging channel than the one whose fence is <paramref name="ownFence"/> (a fence on another page):
+    /// the caller must build a paging buffer — of waits alone when there is no operation — and order its work after it.
+    /// </summary>
+    public bool HasForeignPagingWaits(PhysicalAddress ownFence)
+    {
+        foreach (var (fence, value) in _waits)
+            if (!SameChannel(fence, ownFence) && !Passed(fence, value)) return true;
+        return false;
+    }
+
+    // The allocation in slot s is about to be moved again (or used where it is): order after its last paging.
+    private void NotePriorPaging(int s)
+    {
+        ref var m = ref _m[s];
+        if (m.PagingValue != 0 && m.PagingValue != ulong.MaxValue) NoteWait(m.PagingFence, m.PagingValue);
+    }
+
+    private void NoteWait(PhysicalAddress fence, ulong value)
+    {
+        if (value == 0 || Passed(fence, value)) return;
+        for (int i = 0; i < _waits.Count; i++)
+        {
+            if (_waits[i].Fence != fence) continue;
+            if ((long)(value - _waits[i].Value) > 0) _waits[i] = (fence, value);
+            return;
+        }
+        _waits.Add((fence, value));
+    }
+
+    private static bool SameChannel(PhysicalAddress a, PhysicalAddress b) =>
+        a.Location == b.Location && (a.Offset >> 12) == (b.Offset >> 12);
+
+    private int ForeignWaitDwords => _waits.Count * PacketFormat.WaitFenceDwords;
+
+    // BuildPagingBuffer: the noted waits of other channels, then forget them all (the same channel is ordered already).
+    private void WriteForeignWaits(ref PacketWriter w, PhysicalAddress ownFence)
+    {
+        foreach (var (fence, value) in _waits)
+            if (!SameChannel(fence, ownFence) && !Passed(fence, value)) w.WaitFence(View.VaOf(fence), value);
+        _waits.Clear();
+    }
+}
