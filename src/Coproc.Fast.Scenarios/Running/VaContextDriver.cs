@@ -25,7 +25,7 @@ internal interface IScenarioContext
 }
 
 /// <summary>
-/// One context of a scenario in the advanced model (seed 001 §4–§8) on the run-list engine: the process's own GPU
+/// One context of a scenario in the advanced model (seed 001 §4–§8) on a run-list engine: the process's own GPU
 /// address space (<see cref="VaProcess"/>) with its allocations created evictable and not resident (their first use
 /// faults, or a listed resource is prefetched), user-built DMA buffers written with VAs (<see cref="PacketMixEncoder"/>)
 /// and submitted as they are with the process's allocations as the resource list, run by the run-list back end.
@@ -86,7 +86,7 @@ internal sealed class VaContextDriver : IScenarioContext
         _observer = observer;
         Spec = spec;
         Index = index;
-        _context = _scheduler.CreateContext(process, spec.Priority);
+        _context = _scheduler.CreateContext(process, spec.Priority, spec.Engine);
         Handle = observer.RegisterContext(scenarioProcess.Id, scenarioProcess.Spec.Name, _context.Id, spec.Name, spec.Engine);
         var specs = scenarioProcess.Spec.Allocations.Count > 0 ? scenarioProcess.Spec.Allocations : [new AllocationSpec("default", 1UL << 20, 1, "local")];
         var allocations = new List<GpuAllocation>();
@@ -96,7 +96,11 @@ internal sealed class VaContextDriver : IScenarioContext
         {
             try
             {
-                for (int i = 0; i < specs[s].Count; i++) allocations.Add(process.AllocateSurface(ScenarioProcess.RoundToPage(specs[s].Bytes)));
+                // "preferred": "system" — read where it is, as on the kernel path (ScenarioProcess): never paged in.
+                for (int i = 0; i < specs[s].Count; i++)
+                    allocations.Add(specs[s].Preferred == "system"
+                        ? process.AllocateInSystemMemory(ScenarioProcess.RoundToPage(specs[s].Bytes))
+                        : process.AllocateSurface(ScenarioProcess.RoundToPage(specs[s].Bytes)));
             }
             catch (VidMmException e) when (scenarioProcess.Spec.Allocations.Count > 0)
             {

@@ -118,11 +118,12 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
         return new MachineOptions
         {
             Model = m,
-            // The advanced model's run-list back end drives the render engine (docs/models.md): history-buffer run lists
-            // of up to four contexts, the scenario's quantum, limited buffers under option 3, surface-level faulting.
+            // The advanced model's run-list back end drives render, compute and copy (docs/models.md): history-buffer run
+            // lists of up to four contexts per engine, the scenario's quantum, limited buffers under option 3,
+            // surface-level faulting; VidMm's paging context runs on render's lists.
             RunLists = new Driver.VidSch.RunLists.RunListOptions
             {
-                Engine = EngineKind.Render, Mechanism = Driver.VidSch.RunLists.RunListMechanism.History, RunListLength = 4,
+                Engine = EngineKind.Render, Engines = ScenarioExecution.RunListEngines, Mechanism = Driver.VidSch.RunLists.RunListMechanism.History, RunListLength = 4,
                 QuantumCycles = o.QuantumCycles, RingBytes = 64 * 1024, TimeoutCycles = o.HungTimeoutCycles,
             },
             Mode = mode,
@@ -313,7 +314,8 @@ internal sealed partial class ScenarioExecution : IDisposable
     /// <summary>
     /// How context <paramref name="i"/> submits in <paramref name="model"/> (docs/models.md): basic — as the scenario
     /// says; hardware — every ring-0 context but the display owner becomes a doorbell user queue; advanced — every
-    /// context on the run-list engine (render) submits user-built buffers to the run-list back end, the others as the
+    /// context on a run-list engine (<see cref="RunListEngines"/>: render, compute, copy) submits user-built buffers to
+    /// the run-list back end, the others (the video engines, whose packets need the kernel's decoder set-up) as the
     /// scenario says.
     /// </summary>
     public static ContextPath PathOf(SchedulingModel model, IReadOnlyList<(ProcessSpec Process, ContextSpec Context)> contexts, int i, int displayOwner)
@@ -323,10 +325,14 @@ internal sealed partial class ScenarioExecution : IDisposable
         return model switch
         {
             SchedulingModel.Hardware when declared == ContextPath.Kernel && i != displayOwner => ContextPath.UserQueue,
-            SchedulingModel.Advanced when c.Engine == EngineKind.Render => ContextPath.UserBuffer,
+            SchedulingModel.Advanced when RunListEngines.Contains(c.Engine) => ContextPath.UserBuffer,
             _ => declared,
         };
     }
+
+    /// <summary>The engines whose contexts use the run-list back end in the advanced model (docs/models.md). The video
+    /// engines keep the scenario's path: a ring-0 VIDEO_DECODE is set up by the kernel (Ring0ContextDriver).</summary>
+    internal static readonly EngineKind[] RunListEngines = [EngineKind.Render, EngineKind.Compute, EngineKind.Copy];
 
     private static readonly uint[] Accents = [0xFFE74C3C, 0xFF2ECC71, 0xFFF39C12, 0xFF9B59B6, 0xFF1ABC9C, 0xFFE67E22];
 
@@ -566,7 +572,7 @@ internal sealed partial class ScenarioExecution : IDisposable
             return $"model hardware: {queues} context(s) as doorbell user queues arbitrated by the device's scheduling core, {kernel} on the kernel path (the display owner's flips).";
         var rl = Machine.RunListScheduler;
         int held = _va.Sum(v => v?.HeldByFlips ?? 0);
-        return $"model advanced: {va} context(s) on render's run lists ({rl.Options.Mechanism}), {rl.RunListsSubmitted} run lists submitted, " +
+        return $"model advanced: {va} context(s) on the run lists of {string.Join(", ", rl.Engines.Select(ScenarioLoader.Name))} ({rl.Options.Mechanism}), {rl.RunListsSubmitted} run lists submitted, " +
                (held > 0 ? $"{held} frame(s) not submitted while n − 1 flips were queued, " : "") +
                $"{_va.Sum(v => v?.Context.PageFaults ?? 0)} page faults served by {rl.PagingServed} paging-thread turns, " +
                $"{_va.Sum(v => v?.Context.BytesPaged ?? 0) / (1 << 20)} MiB paged by VidMm's context; {kernel} context(s) on the kernel path, {queues} user queue(s).";

@@ -77,6 +77,10 @@ public sealed partial class RunListScheduler
 
     private readonly List<ResourceReference> _withPinned = new();
 
+    /// <summary>Fault requests put back on the paging list because serving them would evict the working set of a
+    /// higher-priority run-list context with work outstanding (it is served once that work retires or its boost lifts it).</summary>
+    public long DeferredForPriority { get; private set; }
+
     /// <summary>Fault requests put back on the paging list because serving them would evict kernel-path memory in use.</summary>
     public long DeferredForKernelPath { get; private set; }
 
@@ -96,6 +100,28 @@ public sealed partial class RunListScheduler
         KernelPath.AppendGroupPinned(_withPinned);
         pinned = _withPinned.Count - refs.Length;
         return pinned == 0 ? refs : CollectionsMarshal.AsSpan(_withPinned);
+    }
+
+    // Invariant (no paging thrash between run-list contexts, seed 001 §5.5 eviction policy): a request made for
+    // `requester` never evicts the working set of another run-list context that has work outstanding (submitted, not
+    // retired) and a priority at least `minProtected` — memory that context's buffers are using or about to use. A
+    // submission's prefetch protects every busy context (a prefetch is a hint: when only busy memory would do, the
+    // buffer demand-faults instead of taking it); a fault protects the busy contexts above its own priority and waits
+    // on the paging list when only their memory would do (RunPagingThread), for at most ProtectionCycles, so a higher
+    // context waiting for this one cannot deadlock it. Without it, a low-priority context on one engine and a
+    // high-priority one on another paged each other's surfaces out between every buffer.
+    // How long a fault waits for higher-priority work to retire before it may evict that work's memory: sixteen quanta.
+    private ulong ProtectionCycles => 16 * Options.QuantumCycles;
+
+    private ResidencyOutcome MakeResidentProtecting(ReadOnlySpan<ResourceReference> refs, VaContext requester, int minProtected, out int pinned, out int protectedCount)
+    {
+        var protectedSet = Residency.ProtectedContexts;
+        protectedSet.Clear();
+        foreach (var c in _contexts)
+            if (c != requester && c.Priority >= minProtected && c.State != VaContextState.Error && c.HasWork) protectedSet.Add((int)c.Id);
+        protectedCount = protectedSet.Count;
+        try { return Residency.MakeResident(WithKernelPathPinned(refs, out pinned), (int)requester.Id, _commands); }
+        finally { protectedSet.Clear(); }
     }
 
     // Hands the paging operations in _commands to VidMm's context and charges their bytes to the context they serve.
@@ -128,17 +154,27 @@ public sealed partial class RunListScheduler
             if (!PagingList.TryTake(now, out var req)) return;
             var ctx = req.Context;
             _commands.Clear();
-            var outcome = Residency.MakeResident(WithKernelPathPinned(req.Resources, out int pinned), (int)ctx.Id, _commands);
+            // Strict priority over memory (seed 001 §5.5): the request may not evict working sets of higher-priority
+            // contexts that have work outstanding — for at most ProtectionCycles, after which it takes what it needs (a
+            // higher context may be waiting for this one: a bounded wait, never a deadlock).
+            int floor = now - req.Since >= ProtectionCycles ? int.MaxValue : ctx.Priority + 1;
+            var outcome = MakeResidentProtecting(req.Resources, ctx, floor, out int pinned, out int protectedCount);
             if (outcome == ResidencyOutcome.DoesNotFit && req.Resources.Length > 1 && ctx.Process.TryFind(req.FaultVa, out var a))
             {
                 // The whole list does not fit: bring in only what the fault names (the page-level answer).
-                outcome = Residency.MakeResident(WithKernelPathPinned([VaProcess.Reference(a.Handle)], out pinned), (int)ctx.Id, _commands);
+                outcome = MakeResidentProtecting([VaProcess.Reference(a.Handle)], ctx, floor, out pinned, out protectedCount);
             }
             if (outcome == ResidencyOutcome.DoesNotFit && pinned > 0)
             {
                 // It would fit without evicting what kernel-path buffers in flight use: wait for them to retire.
                 PagingList.Add(req);
                 DeferredForKernelPath++;
+            }
+            else if (outcome == ResidencyOutcome.DoesNotFit && protectedCount > 0)
+            {
+                // It may fit once higher-priority work retires, or once its boost lifts it above that work.
+                PagingList.Add(req);
+                DeferredForPriority++;
             }
             else if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
             else
@@ -168,6 +204,7 @@ public sealed partial class RunListScheduler
             var (ctx, fence, _, releases) = _awaiting[i];
             if (fence > done) { i++; continue; }
             _awaiting.RemoveAt(i);
+            _headWaitMayBeOver = true; // a head that yielded on the paging fence may run again (RunList.cs), at the next Reschedule
             if (!releases || ctx.State != VaContextState.Faulted) continue;
             ref var save = ref _memory.Region(ctx.Hw.SaveArea.Location).Ref<ContextSaveArea>(ctx.Hw.SaveArea.Offset);
             save.Flags &= ~ContextFlags.Faulted;

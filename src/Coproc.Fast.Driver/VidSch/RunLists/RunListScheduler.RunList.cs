@@ -68,6 +68,7 @@ public sealed partial class RunListScheduler
     private void Reschedule()
     {
         foreach (var lane in _lanes) Reschedule(lane);
+        _headWaitMayBeOver = false;
     }
 
     private void Reschedule(Lane lane)
@@ -121,7 +122,7 @@ public sealed partial class RunListScheduler
         }
         // A stopped context listed with only the current head left to run: a list of VidMm's context takes both off.
         if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != Paging.SaveArea)) _list[n++] = Paging.SaveArea;
-        if (n == 0 || current.SequenceEqual(_list.AsSpan(0, n))) return;
+        if (n == 0 || (current.SequenceEqual(_list.AsSpan(0, n)) && !(_headWaitMayBeOver && HeadWaitsBehindLower(runLists, _candidates[0])))) return;
         var status = runLists.TrySubmit(_list.AsSpan(0, n));
         if (status == RunListSubmitStatus.PendingBusy)
         {
@@ -136,6 +137,25 @@ public sealed partial class RunListScheduler
         _bus.Kick();
         Log(RunListEventKind.RunListSubmitted, IdOf(_list[0]), (ulong)n);
         ArmTimer(now);
+    }
+
+    // Invariant (seed 001 §5.5 strict priority, §6.3 switch on a wait): the engine never runs a lower-priority context
+    // while a higher one at the head of its list has work. The device leaves a head that stops on a WAIT for the next
+    // element and does not come back by itself; the same list submitted again makes it start from the head at the next
+    // switch point — so an unchanged list is resubmitted when its head outranks the context running and its wait may be
+    // over: at a quantum tick (any wait), and when paging a context waited for has run (ReleaseResolved). Not at every
+    // event: a head whose wait is still unsatisfied yields again at once, and resubmitting it on each interrupt would
+    // keep the engine switching.
+    private bool _headWaitMayBeOver;
+
+    private bool HeadWaitsBehindLower(RunListSubmitter runLists, in Candidate head)
+    {
+        if (Options.Mechanism == RunListMechanism.TwoElement) return false; // rule 1: the current head cannot lead again
+        ulong running = runLists.RunningContext;
+        if (running == 0 || running == head.SaveArea) return false;
+        int runningPriority = running == Paging.SaveArea ? VidMmPriority(Clock())
+            : _bySaveArea.TryGetValue(running, out var r) ? r.Priority : int.MinValue;
+        return head.Priority > runningPriority;
     }
 
     private bool ListsAStoppedContext(RunListSubmitter runLists)
@@ -198,7 +218,9 @@ public sealed partial class RunListScheduler
                     {
                         ctx.LastHeadCycle = now;
                         Log(RunListEventKind.QuantumExpired, ctx.Id, now);
-                        Reschedule(lane);
+                        _headWaitMayBeOver = true;
+                        try { Reschedule(lane); }
+                        finally { _headWaitMayBeOver = false; }
                     }
                 }
                 CheckTimeout(lane, running, now);

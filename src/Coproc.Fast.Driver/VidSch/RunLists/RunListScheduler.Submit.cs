@@ -133,7 +133,7 @@ public sealed partial class RunListScheduler
         lock (KernelLock)
         {
             _commands.Clear();
-            var outcome = Residency.MakeResident(WithKernelPathPinned(refs, out _), (int)context.Id, _commands);
+            var outcome = MakeResidentProtecting(refs, context, int.MinValue, out _, out _); // never a busy context's memory (Paging.cs)
             if (outcome == ResidencyOutcome.PagingRequired || (outcome != ResidencyOutcome.DoesNotFit && Residency.HasForeignPagingWaits(Paging.FencePa)))
                 SubmitPaging(context);
             // DoesNotFit: no prefetch — the buffer demand-faults what it really touches.

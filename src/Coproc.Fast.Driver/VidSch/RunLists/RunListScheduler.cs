@@ -291,6 +291,7 @@ public sealed partial class RunListScheduler
             var ctx = new VaContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords) { Engine = engine };
             ctx.Sync = new VaSyncState(ctx, this); // its event history and its part in the machine's sync objects
             _contexts.Add(ctx);
+            Residency.SetContextPriority((int)id, priority); // eviction prefers lower priorities (seed 001 §5.5)
             _byId.Add(id, ctx);
             _bySaveArea.Add(ctx.SaveArea, ctx);
             _byFence.Add(fencePa.Encoded, ctx);
@@ -312,11 +313,11 @@ public sealed partial class RunListScheduler
         }
     }
 
-    internal GpuAllocation AllocatePinned(VaProcess p, ulong bytes, GpuMappingFlags flags)
+    internal GpuAllocation AllocatePinned(VaProcess p, ulong bytes, GpuMappingFlags flags, PlacementHint placement = PlacementHint.LocalOnly)
     {
         lock (KernelLock)
         {
-            var h = VidMm.Allocate(bytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+            var h = VidMm.Allocate(bytes, VideoMemoryManager.PageSize, placement, AllocationFlags.Contiguous);
             _memory.GetSpan(VidMm.PhysicalAddressOf(h, 0), checked((int)bytes)).Clear();
             ulong va = p.Space.MapAllocation(h, flags);
             var a = new GpuAllocation(h, va, bytes, false);

@@ -60,6 +60,14 @@ public sealed class VaProcess
     public GpuAllocation AllocatePinned(ulong bytes, GpuMappingFlags flags = GpuMappingFlags.Writable) => _owner.AllocatePinned(this, bytes, flags);
 
     /// <summary>
+    /// Creates memory of <paramref name="bytes"/> pinned in <b>system</b> memory and maps it writable: the device reads
+    /// and writes it where it is, through the GPU page tables (seed 001 §4.2, location bit), and it is never paged into
+    /// local memory — for data a context streams once rather than reuses. Reads zeros at first.
+    /// </summary>
+    /// <exception cref="VidMm.VidMmException"><see cref="VidMm.VidMmError.OutOfSystemMemory"/> (nothing changed).</exception>
+    public GpuAllocation AllocateInSystemMemory(ulong bytes) => _owner.AllocatePinned(this, bytes, GpuMappingFlags.Writable, VidMm.PlacementHint.SystemOnly);
+
+    /// <summary>
     /// Maps another process's allocation into this process's address space (seed 001 §9.3: a compositor reads other
     /// applications' surfaces) and records it as one of the process's allocations, so a fault on it is served like a
     /// fault on its own. The process may map only what the kernel's record of it names — sharing is
