@@ -182,6 +182,34 @@ public sealed class DevicePagingQueueLargeBufferTests
     }
 
     [Test]
+    public void GivenABufferWhoseFenceIsWrittenBeforeItsLastPacketIsRead_WhenTheNextOperationIsWritten_ThenItDoesNotOverwriteThatBuffer()
+    {
+        // Given a page-in whose buffer ends FENCE, ENABLE_CONTEXT_SWITCH (native-layout.md §14.4), run until its fence is
+        // written but the ENABLE not yet read, and the fence interrupt serviced.
+        using var rig = new ResidencyRig();
+        var q = new DevicePagingQueue(rig.Rm, arenaBytes: 4096);
+        var a = rig.Rm.CreateAllocation(64 * KiB, 1);
+        rig.Stamp(a, 3);
+        ulong v = q.MakeResident(a, 1);
+        for (int i = 0; i < 100_000 && !q.Fence.IsSignaled(v); i++) rig.Device.Step(1);
+        Assert.That(q.Fence.IsSignaled(v), Is.True, "failure guard");
+        Assert.That(q.Context.IsDrained, Is.False, "precondition: the device has not retired the buffer yet");
+        q.NotifyFenceInterrupt();
+
+        // When a map is queued (its UPDATE_PAGE_TABLE would put PTE values where the page-in's ENABLE lies).
+        var space = rig.Vm.CreateGpuAddressSpace();
+        var t = rig.Vm.Allocate(64 * KiB, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        q.ReserveGpuVa(space, 64 * KiB, 4096, out ulong va);
+        ulong mapped = q.MapGpuVa(space, va, t, 0, 64 * KiB);
+
+        // Then the device finishes the page-in's buffer as written (no malformed packet) and runs the map after it.
+        Pump(rig, q, mapped);
+        Assert.That(rig.Bytes(a).SequenceEqual(Pattern(3, (int)(64 * KiB))), Is.True);
+        Assert.That(rig.Device.Mmu.Walk(space.Descriptor, va + 0x3000, out var leaf, out _, out _, out _), Is.EqualTo(TranslationStatus.Ok));
+        Assert.That(leaf.FrameOffset, Is.EqualTo(rig.Vm.PhysicalAddressOf(t, 0x3000).Offset));
+    }
+
+    [Test]
     public void GivenAnArenaSmallerThanAPage_WhenTheQueueIsCreated_ThenItIsRefusedBeforeAnythingIsAllocated()
     {
         using var rig = new ResidencyRig();

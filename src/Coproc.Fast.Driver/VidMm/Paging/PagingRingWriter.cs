@@ -133,7 +133,8 @@ internal sealed class PagingRingWriter
             if (rest.Length <= free) room = rest.Length;
             else if (rest.Length <= _arena.CapacityDwords || free < _minPiece) break; // waits for room; written whole when it fits
             else room = free;
-            int whole = MeasurePiece(rest, room, out int entries);
+            int entries = 0;
+            int whole = room == rest.Length ? room : MeasurePiece(rest, room, out entries);
             int pieceDwords = whole + (entries > 0 ? PacketFormat.UpdatePageTableFixedDwords + 2 * entries : 0);
             if (pieceDwords == 0) break; // cannot happen: room >= _minPiece is larger than any unsplittable packet
             var piece = _arena.Take(pieceDwords, out var at);
