@@ -139,7 +139,7 @@ internal sealed class PagingRingWriter
             if (pieceDwords == 0) break; // cannot happen: room >= _minPiece is larger than any unsplittable packet
             var piece = _arena.Take(pieceDwords, out var at);
             rest[..pieceDwords].CopyTo(piece);
-            if (entries > 0) piece[whole] = PacketHeader.Make(Opcode.UpdatePageTable, pieceDwords - whole);
+            if (entries > 0) piece[whole] = PacketHeader.Make(Opcode.UpdatePageTable, pieceDwords - whole, new PacketHeader(rest[whole]).Flags);
             // Room was checked and this writer is the ring's only producer; a refusal would leave the room taken unused
             // (the next Take gives it back) and the packets unchanged.
             if (!_context.TrySubmitIndirect(_view.VaOf(at), (uint)pieceDwords, privileged: true)) break;
@@ -187,7 +187,7 @@ internal sealed class PagingRingWriter
     // The value the paging fence holds after `piece` ran: its last privileged FENCE to the paging fence, else `before`.
     private ulong LastFenceValue(ReadOnlySpan<uint> piece, ulong before)
     {
-        for (int at = 0; at < piece.Length; at += new PacketHeader(piece[at]).LengthDwords)
+        for (int at = 0; at < piece.Length; at += Math.Max(1, new PacketHeader(piece[at]).LengthDwords))
         {
             var h = new PacketHeader(piece[at]);
             if (h.Opcode == Opcode.Fence && (h.Flags & PacketFormat.FencePrivilegedFlag) != 0
