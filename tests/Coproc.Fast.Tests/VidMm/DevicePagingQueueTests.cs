@@ -381,7 +381,7 @@ public class DevicePagingQueueTests
     }
 
     [Test]
-    public void BufferLargerThanTheArena_GetsItsOwnAllocation_FreedAfterItsFence()
+    public void BufferLargerThanTheArena_IsWrittenInPieces_WithoutAnAllocationOfItsOwn()
     {
         using var rig = new ResidencyRig();
         var q = new DevicePagingQueue(rig.Rm, arenaBytes: 4096);
@@ -390,12 +390,20 @@ public class DevicePagingQueueTests
         q.ReserveGpuVa(space, 2 * MiB, 4096, out ulong va);
         int live = rig.Vm.LiveAllocations;
 
-        q.MapGpuVa(space, va, t, 0, 2 * MiB); // 512 PTEs: more than 4 KiB of packets
-        Assert.That(rig.Vm.LiveAllocations, Is.EqualTo(live + 1));
+        ulong v = q.MapGpuVa(space, va, t, 0, 2 * MiB); // 512 PTEs: more than 4 KiB of packets
+        Assert.That(rig.Vm.LiveAllocations, Is.EqualTo(live), "no memory taken for the buffer");
+        Assert.That(q.Backlog, Is.EqualTo(1), "its first piece is in the ring, the rest waits for the arena");
+        Assert.That(Walk(rig, space, va, out _), Is.EqualTo(TranslationStatus.InvalidAddress), "a first piece does not finish the map");
         Pump(rig, q);
 
+        Assert.That(q.Fence.IsSignaled(v), Is.True);
+        Assert.That(q.Backlog, Is.Zero);
         Assert.That(rig.Vm.LiveAllocations, Is.EqualTo(live));
-        Assert.That(Walk(rig, space, va + 2 * MiB - 4096, out _), Is.EqualTo(TranslationStatus.Ok));
+        for (ulong page = 0; page < 512; page++)
+        {
+            Assert.That(Walk(rig, space, va + page * 4096, out var leaf), Is.EqualTo(TranslationStatus.Ok));
+            Assert.That(leaf.FrameOffset, Is.EqualTo(rig.Vm.PhysicalAddressOf(t, page * 4096).Offset), $"page {page}");
+        }
     }
 
     [Test]

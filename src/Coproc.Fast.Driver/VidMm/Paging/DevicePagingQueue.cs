@@ -19,14 +19,16 @@ namespace Coproc.Fast.Driver.VidMm.Paging;
 // Design: operations change VidMm's bookkeeping at once (a later call sees the new state) while the device sees the
 // change only when its paging buffer runs: copies, then UPDATE_PAGE_TABLE + TLB_FLUSH, then the fence. Maps/unmaps
 // mark their PTEs with software bits meanwhile (native-layout §15.3) so conflicting requests are refused or ordered
-// behind. Buffers live in a PagingBufferArena freed by fence value; the ring holds one INDIRECT per operation.
-// Invariant (no lost operation): every refusal happens before the bookkeeping changes — the ring's room is checked
-// first, and PagingQueueFullException then means nothing changed — and once the residency manager (or the address
-// space) has recorded an operation, its paging buffer is built at once (so the memory it vacates is tagged with its own
-// fence value, ResidencyManager.InTransit.cs) and reaches the ring, in order, whatever fails after that: a buffer the
-// arena has no room for (its overflow allocation refused) waits as a copy in _backlog, and a buffer the ring cannot take
-// waits there too; the backlog is written to the ring, oldest first, before any later operation and whenever the fence
-// advances (NotifyFenceInterrupt, Kick). While it is not empty, new operations are refused up front (nothing changed).
+// behind. PagingRingWriter puts the buffers on the ring: INDIRECTs to a fixed PagingBufferArena, a buffer larger than
+// the arena in pieces, what does not fit yet in a backlog of driver memory.
+// Invariant (no lost operation): every refusal happens before the bookkeeping changes — back-pressure is checked first
+// (ring room, backlog below one arena), and PagingQueueFullException then means nothing changed — and once the residency
+// manager (or the address space) has recorded an operation, its paging buffer is built at once into driver memory (so
+// the memory it vacates is tagged with its own fence value, ResidencyManager.InTransit.cs) and handed to the writer,
+// which never refuses: it reaches the ring in order, behind every operation recorded before it.
+// Invariant (progress, PagingRingWriter): every recorded operation reaches the ring once the device has passed the
+// buffers written before it; it never needs memory that only its own execution frees — nothing after construction is
+// allocated from VidMm, so the memory an eviction vacates (held in transit until its last fence) is never waited for.
 [SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "The device paging queue of seed 004, not a collection; a public name used by callers and the docs.")]
 public sealed class DevicePagingQueue
 {
@@ -36,37 +38,33 @@ public sealed class DevicePagingQueue
     private readonly ResidencyManager _rm;
     private readonly VideoMemoryManager _vidmm;
     private readonly IPagingContextScheduler _scheduler;
-    private readonly PagingBufferArena _arena;
+    private readonly PagingRingWriter _writer;
     private readonly List<PagingOperation> _ops = new(16);
     private readonly PteWriteList _ptes = new();
-    private readonly Func<ulong, bool> _isReached;
     private readonly AllocationHandle _fencePage;
-    private readonly List<Pending> _backlog = new(); // oldest first
     private uint[] _scratch = new uint[1024];
     private ulong _nextFence = 1;
 
-    // A recorded operation's paging buffer not in the ring yet: its packets (Packets non-null: not placed in the arena
-    // yet) or its place in the arena (At), and the fence value it ends with.
-    private readonly record struct Pending(uint[]? Packets, PhysicalAddress At, int Dwords, ulong Fence);
-
     /// <summary>
     /// Creates the queue: a pinned fence page (value 0), the kernel context (save area + ring in local memory, kernel
-    /// view address space) and a buffer arena. <paramref name="scheduler"/> defaults to <see cref="IdleEngineContextSwitch"/>
-    /// on the copy engine.
+    /// view address space) and a buffer arena of <paramref name="arenaBytes"/> — the only VidMm memory the queue ever
+    /// takes. <paramref name="scheduler"/> defaults to <see cref="IdleEngineContextSwitch"/> on the copy engine.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="arenaBytes"/> is less than 4 KiB.</exception>
     public DevicePagingQueue(ResidencyManager residency, IPagingContextScheduler? scheduler = null, uint ringBytes = 64 << 10,
         ulong arenaBytes = 256 << 10)
     {
         _rm = residency ?? throw new ArgumentNullException(nameof(residency));
+        ArgumentOutOfRangeException.ThrowIfLessThan(arenaBytes, PagingBufferArena.MinimumBytes);
         _vidmm = residency.VideoMemory;
         _fencePage = _vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
         var fenceAt = _vidmm.PhysicalAddressOf(_fencePage, 0);
         _vidmm.Memory.GetSpan(fenceAt, (int)VideoMemoryManager.PageSize).Clear();
         Fence = new MonitoredFence(_vidmm.Memory, fenceAt);
-        _isReached = Fence.IsSignaled;
         Context = new KernelContext(_vidmm, residency.KernelView, ContextId, ringBytes);
-        _arena = new PagingBufferArena(_vidmm, arenaBytes);
+        var arena = new PagingBufferArena(_vidmm, arenaBytes);
         _scheduler = scheduler ?? new IdleEngineContextSwitch(_vidmm.Bus);
+        _writer = new PagingRingWriter(Context, arena, residency.View, _scheduler, fenceAt, Fence.IsSignaled);
     }
 
     /// <summary>The device paging fence (the <c>GetDevicePagingFenceObject</c> of seed 004).</summary>
@@ -78,28 +76,21 @@ public sealed class DevicePagingQueue
     /// <summary>The last fence value handed out (0 before the first asynchronous operation).</summary>
     public ulong LastSubmitted => _nextFence - 1;
 
-    /// <summary>Paging buffers whose fence has not been seen reached yet (including those still waiting for ring or
-    /// arena room, <see cref="Backlog"/>).</summary>
-    public int InFlight
-    {
-        get
-        {
-            int unplaced = 0;
-            foreach (var p in _backlog) if (p.Packets is not null) unplaced++;
-            return _arena.LiveBuffers + unplaced;
-        }
-    }
+    /// <summary>Operations whose fence value has not been seen reached yet (including those still waiting in
+    /// <see cref="Backlog"/>).</summary>
+    public int InFlight => _writer.InFlight;
 
-    /// <summary>Recorded operations whose paging buffer waits for room in the ring or the buffer arena (written there,
-    /// in order, as the device catches up: <see cref="NotifyFenceInterrupt"/>, <see cref="Kick"/>, the next operation).</summary>
-    public int Backlog => _backlog.Count;
+    /// <summary>Recorded operations whose paging buffer is not completely in the ring yet: waiting for ring room or for
+    /// arena room that earlier buffers hold (written there, in order, as the device catches up:
+    /// <see cref="NotifyFenceInterrupt"/>, <see cref="Kick"/>, the next operation).</summary>
+    public int Backlog => _writer.Backlog;
 
     /// <summary>
     /// Makes the resource set resident for <paramref name="contextId"/> (evicting others as
     /// <see cref="ResidencyManager.MakeResident"/> decides). Returns the fence value, or 0 when all was resident.
     /// </summary>
     /// <exception cref="VidMmException"><see cref="VidMmError.OutOfLocalMemory"/> when the set cannot fit (nothing changed).</exception>
-    /// <exception cref="PagingQueueFullException">The ring is full, or earlier operations still wait in <see cref="Backlog"/> (nothing changed).</exception>
+    /// <exception cref="PagingQueueFullException">The ring is full, or one arena's worth of earlier packets still waits in <see cref="Backlog"/> (nothing changed).</exception>
     public ulong MakeResident(ReadOnlySpan<ResourceReference> resources, int contextId)
     {
         EnsureRingRoom();
@@ -190,63 +181,30 @@ public sealed class DevicePagingQueue
     }
 
     /// <summary>
-    /// Call from the Fence interrupt handler (data1 = <see cref="MonitoredFence.Address"/>): wakes CPU waiters and frees
-    /// the paging buffers whose fence was reached.
+    /// Call from the Fence interrupt handler (data1 = <see cref="MonitoredFence.Address"/>): wakes CPU waiters, frees
+    /// the paging buffers the device has retired and writes what waits in <see cref="Backlog"/>.
     /// </summary>
     public void NotifyFenceInterrupt()
     {
         Fence.NotifySignaled();
-        _arena.Retire(_isReached);
+        _writer.Retire();
         _rm.RetireInTransit(); // memory the executed paging vacated (ResidencyManager.InTransit.cs)
-        FlushBacklog();
+        _writer.Flush();
     }
 
     /// <summary>Writes waiting paging buffers to the ring (<see cref="Backlog"/>) and asks the scheduler hook again to run
     /// the paging context (after it reported the engine busy).</summary>
     public bool Kick()
     {
-        FlushBacklog();
+        _writer.Flush();
         return _scheduler.RequestRun(Context.SaveArea);
     }
 
     // Before any bookkeeping changes: the refusal that changes nothing.
     private void EnsureRingRoom()
     {
-        _arena.Retire(_isReached);
-        if (!FlushBacklog() || !Context.HasRoomFor(PacketFormat.IndirectDwords)) throw new PagingQueueFullException(LastSubmitted, Fence.CurrentValue);
-    }
-
-    // Writes the backlog to the ring, oldest first, as far as arena and ring room allow; true when it is empty.
-    private bool FlushBacklog()
-    {
-        bool wrote = false;
-        while (_backlog.Count > 0)
-        {
-            var p = _backlog[0];
-            if (p.Packets is not null)
-            {
-                if (!TryPlace(p.Packets.AsSpan(0, p.Dwords), p.Fence, out var at)) break;
-                _backlog[0] = p = new Pending(null, at, p.Dwords, p.Fence); // live in the arena now: only the ring write is left
-            }
-            if (!Context.TrySubmitIndirect(_rm.View.VaOf(p.At), (uint)p.Dwords, privileged: true)) break;
-            _backlog.RemoveAt(0);
-            wrote = true;
-        }
-        if (wrote) _scheduler.RequestRun(Context.SaveArea);
-        return _backlog.Count == 0;
-    }
-
-    // Copies a built buffer into the arena (its own allocation when the region is full); false when VidMm has no room for
-    // that allocation either (nothing taken).
-    private bool TryPlace(ReadOnlySpan<uint> packets, ulong fence, out PhysicalAddress at)
-    {
-        Span<uint> buffer;
-        bool overflow;
-        try { buffer = _arena.Take(packets.Length, out at, out overflow); }
-        catch (VidMmException) { at = default; return false; }
-        packets.CopyTo(buffer);
-        _arena.Commit(overflow, fence);
-        return true;
+        _writer.Flush();
+        if (!_writer.CanAccept) throw new PagingQueueFullException(LastSubmitted, Fence.CurrentValue);
     }
 
     // After the residency manager recorded the operations: nothing here may lose them (the invariant above).
@@ -282,22 +240,11 @@ public sealed class DevicePagingQueue
         return Submit(_scratch.AsSpan(0, w.Written), _nextFence);
     }
 
-    // The fence value is handed out whatever happens next: the buffer reaches the ring now, or waits in the backlog.
-    private ulong Submit(ReadOnlySpan<uint> packets, ulong lastFence)
+    // The fence value is handed out whatever happens next: the writer takes the buffer and never refuses.
+    private ulong Submit(Span<uint> packets, ulong lastFence)
     {
         _nextFence = lastFence + 1;
-        if (!TryPlace(packets, lastFence, out var at))
-        {
-            _backlog.Add(new Pending(packets.ToArray(), default, packets.Length, lastFence)); // the arena's overflow allocation was refused
-            return lastFence;
-        }
-        // EnsureRingRoom checked the ring before any state changed, and nothing else writes this ring.
-        if (!Context.TrySubmitIndirect(_rm.View.VaOf(at), (uint)packets.Length, privileged: true))
-        {
-            _backlog.Add(new Pending(null, at, packets.Length, lastFence));
-            return lastFence;
-        }
-        _scheduler.RequestRun(Context.SaveArea);
+        _writer.Submit(packets, lastFence);
         return lastFence;
     }
 }
