@@ -185,10 +185,10 @@ public class AdvancedFaultTests
         // Then VidMm's context headed a run list ahead of the priority-5 context, and the paging buffer ran in it: the
         // history shows a switch into VidMm's context (memory changed only after the running context was switched out)
         var heads = rig.Scheduler.Events.Where(e => e.Kind == RunListEventKind.RunListSubmitted).Select(e => e.ContextId).ToArray();
-        Assert.That(heads, Does.Contain(VidMmPagingContext.ContextId));
+        Assert.That(heads, Does.Contain(Coproc.Fast.Driver.VidMm.Paging.DevicePagingQueue.ContextId));
         Assert.That(rig.Scheduler.Paging.BuffersSubmitted, Is.GreaterThan(0));
         Assert.That(rig.Scheduler.Paging.Completed, Is.EqualTo(rig.Scheduler.Paging.LastSubmitted));
-        Assert.That(rig.Scheduler.Paging.Hw.IsDrained, Is.True);
+        Assert.That(rig.Scheduler.Paging.Context.IsDrained, Is.True);
     }
 
     [Test]

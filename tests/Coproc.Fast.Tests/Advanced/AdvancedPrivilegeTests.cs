@@ -130,7 +130,7 @@ public class AdvancedPrivilegeTests
         var targets = new[]
         {
             victim.Hw.Ring, victim.Hw.SaveArea, victim.Hw.Descriptor, p.Space.Descriptor.Root, rig.Scheduler.HistoryPa,
-            rig.Scheduler.Paging.Hw.Ring, rig.Scheduler.Paging.Hw.SaveArea, victim.FencePa,
+            rig.Scheduler.Paging.Context.Ring, rig.Scheduler.Paging.Context.SaveArea, victim.FencePa,
         };
 
         // No page any process maps is one of those pages

@@ -76,7 +76,7 @@ public class AdvancedPropertyTests
             TestContext.Out.WriteLine($"now {rig.Machine.Now} paging list {rig.Scheduler.PagingList.Count} events {rig.Machine.EventsRun} irq {rig.Machine.InterruptBatches} steps {rig.Machine.DeviceSteps} paging {rig.Scheduler.Paging.Completed}/{rig.Scheduler.Paging.LastSubmitted} haswork {rig.Scheduler.Paging.HasWork}");
             var mm = rig.Machine.Device.Mmio;
             TestContext.Out.WriteLine($"engine0 status 0x{mm.Read32(Coproc.Fast.Device.Mmio.MmioMap.EngineBase + 0x20):X} ctx 0x{mm.Read64(Coproc.Fast.Device.Mmio.MmioMap.EngineBase + 0x08):X} rl state 0x{mm.Read32(Coproc.Fast.Device.Mmio.MmioMap.RunListBase + 0x0):X} {rig.Scheduler.RunLists.Mode}");
-            TestContext.Out.WriteLine($"paging sa 0x{rig.Scheduler.Paging.SaveArea:X} rp {rig.Scheduler.Paging.Hw.ReadPtr} wp {rig.Scheduler.Paging.Hw.WritePtr}; " + string.Join(", ", ctxs.Select(x => $"0x{x.SaveArea:X}")));
+            TestContext.Out.WriteLine($"paging sa 0x{rig.Scheduler.Paging.Context.SaveArea.Encoded:X} rp {rig.Scheduler.Paging.Context.ReadPtr} wp {rig.Scheduler.Paging.Context.WritePtr}; " + string.Join(", ", ctxs.Select(x => $"0x{x.SaveArea:X}")));
             TestContext.Out.WriteLine($"current [{string.Join(",", rig.Scheduler.RunLists.Current.ToArray().Select(x => $"0x{x:X}"))}] pending {rig.Scheduler.RunLists.HasPending} vidmm prio {rig.Scheduler.PagingContextPriority} ctx prios {string.Join(",", ctxs.Select(x => x.Priority + (x.HasWork ? "w" : "")))}");
             foreach (var e in rig.Scheduler.Events.Where(e => e.Kind != RunListEventKind.Submitted && e.Kind != RunListEventKind.Prefetched).TakeLast(25)) TestContext.Out.WriteLine(e.ToString());
             return false;

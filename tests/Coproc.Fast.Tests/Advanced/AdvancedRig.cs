@@ -41,8 +41,8 @@ internal sealed class AdvancedRig : IDisposable
         return Scheduler.Submit(ctx, buf, w.Written, resources);
     }
 
-    /// <summary>The bytes of an allocation where VidMm says it lives now (valid when the machine is idle).</summary>
-    public byte[] Read(GpuAllocation a) => Machine.VidMm.Memory.GetSpan(Machine.VidMm.PhysicalAddressOf(a.Handle, 0), (int)a.Bytes).ToArray();
+    /// <summary>The bytes of an allocation where VidMm says it lives now, piece by piece (valid when the machine is idle).</summary>
+    public byte[] Read(GpuAllocation a) => SaveState.MachineSaveStateWorkload.Read(Machine, a.Handle);
 
     public uint Read32(GpuAllocation a, ulong offset) =>
         MemoryMarshal.Read<uint>(Machine.VidMm.Memory.GetSpan(Machine.VidMm.PhysicalAddressOf(a.Handle, offset), 4));

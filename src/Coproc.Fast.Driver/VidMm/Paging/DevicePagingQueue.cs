@@ -76,6 +76,16 @@ public sealed class DevicePagingQueue
     /// <summary>The last fence value handed out (0 before the first asynchronous operation).</summary>
     public ulong LastSubmitted => _nextFence - 1;
 
+    /// <summary>The last fence value the device wrote (read from memory).</summary>
+    public ulong Completed => Fence.CurrentValue;
+
+    /// <summary>True while paging work is recorded and not finished: a fence value not reached, packets in the ring, or
+    /// a buffer waiting in <see cref="Backlog"/>.</summary>
+    public bool HasWork => Completed < LastSubmitted || !Context.IsDrained || Backlog > 0;
+
+    /// <summary>Paging buffers built (one per operation that needed the device).</summary>
+    public long BuffersSubmitted { get; private set; }
+
     /// <summary>Operations whose fence value has not been seen reached yet (including those still waiting in
     /// <see cref="Backlog"/>).</summary>
     public int InFlight => _writer.InFlight;
@@ -207,10 +217,19 @@ public sealed class DevicePagingQueue
         if (!_writer.CanAccept) throw new PagingQueueFullException(LastSubmitted, Fence.CurrentValue);
     }
 
+    /// <summary>
+    /// Queues the paging buffer of operations the residency manager has already recorded (a caller that plans itself,
+    /// e.g. the run-list back end's fault service with its own eviction constraints): never refused — the buffer reaches
+    /// the ring in order behind everything recorded before it. Returns its fence value.
+    /// </summary>
+    internal ulong SubmitRecorded(ReadOnlySpan<PagingOperation> ops) => SubmitPaging(ops);
+
+    private ulong SubmitPaging() => SubmitPaging(CollectionsMarshal.AsSpan(_ops));
+
     // After the residency manager recorded the operations: nothing here may lose them (the invariant above).
-    private ulong SubmitPaging()
+    private ulong SubmitPaging(ReadOnlySpan<PagingOperation> ops)
     {
-        var ops = CollectionsMarshal.AsSpan(_ops);
+        BuffersSubmitted++;
         int capacity = _rm.MeasurePagingBuffer(ops) + PacketFormat.FenceDwords;
         if (_scratch.Length < capacity) _scratch = new uint[Math.Max(capacity, _scratch.Length * 2)];
         // Built at once, in kernel memory the driver owns: the packets name only the kernel view's VAs and the fence,

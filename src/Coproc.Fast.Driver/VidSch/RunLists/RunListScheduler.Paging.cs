@@ -130,7 +130,7 @@ public sealed partial class RunListScheduler
         long bytes = 0;
         foreach (var c in _commands) bytes += (long)c.Bytes;
         ctx.BytesPaged += bytes;
-        Paging.Submit(CollectionsMarshal.AsSpan(_commands));
+        Paging.SubmitRecorded(CollectionsMarshal.AsSpan(_commands));
     }
 
     private void SchedulePaging(ulong cycle)
@@ -180,7 +180,7 @@ public sealed partial class RunListScheduler
             else
             {
                 // Resident may still mean "being paged by the kernel path's channel": a buffer of waits orders the release after it.
-                if (outcome == ResidencyOutcome.PagingRequired || Residency.HasForeignPagingWaits(Paging.FencePa)) SubmitPaging(ctx);
+                if (outcome == ResidencyOutcome.PagingRequired || Residency.HasForeignPagingWaits(Paging.Fence.Address)) SubmitPaging(ctx);
                 // Already resident by the bookkeeping may still mean "its paging buffer has not run": wait for the last one.
                 ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
                 PagingServed++;
@@ -197,7 +197,7 @@ public sealed partial class RunListScheduler
     // switched away on the fault), so the device runs it again from the faulting packet (native-layout.md §10.3).
     private void ReleaseResolved()
     {
-        Paging.Pump();
+        Paging.NotifyFenceInterrupt();
         ulong done = Paging.Completed;
         for (int i = 0; i < _awaiting.Count;)
         {

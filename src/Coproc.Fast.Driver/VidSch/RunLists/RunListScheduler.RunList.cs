@@ -1,4 +1,5 @@
 using Coproc.Fast.Device.RunLists;
+using Coproc.Fast.Driver.VidMm.Paging;
 
 namespace Coproc.Fast.Driver.VidSch.RunLists;
 
@@ -84,7 +85,7 @@ public sealed partial class RunListScheduler
         lane.Dirty = false;
         ulong now = Clock();
         _candidates.Clear();
-        if (primary && Paging.HasWork) _candidates.Add(new Candidate(Paging.SaveArea, VidMmPriority(now), true, 0, VidMmPagingContext.ContextId));
+        if (primary && Paging.HasWork) _candidates.Add(new Candidate(Paging.Context.SaveArea.Encoded, VidMmPriority(now), true, 0, DevicePagingQueue.ContextId));
         foreach (var c in _contexts)
             if (c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastHeadCycle, c.Id));
         var current = runLists.Current;
@@ -96,8 +97,8 @@ public sealed partial class RunListScheduler
         bool stoppedListed = ListsAStoppedContext(runLists);
         if (_candidates.Count == 0)
         {
-            if (!stoppedListed || (current.Length > 0 && current[0] == Paging.SaveArea)) return;
-            _candidates.Add(new Candidate(Paging.SaveArea, VidMmPriority(now), true, 0, VidMmPagingContext.ContextId));
+            if (!stoppedListed || (current.Length > 0 && current[0] == Paging.Context.SaveArea.Encoded)) return;
+            _candidates.Add(new Candidate(Paging.Context.SaveArea.Encoded, VidMmPriority(now), true, 0, DevicePagingQueue.ContextId));
         }
         _candidates.Sort(CandidateOrder);
         int n = 0;
@@ -121,7 +122,7 @@ public sealed partial class RunListScheduler
             }
         }
         // A stopped context listed with only the current head left to run: a list of VidMm's context takes both off.
-        if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != Paging.SaveArea)) _list[n++] = Paging.SaveArea;
+        if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != Paging.Context.SaveArea.Encoded)) _list[n++] = Paging.Context.SaveArea.Encoded;
         if (n == 0 || (current.SequenceEqual(_list.AsSpan(0, n)) && !(_headWaitMayBeOver && HeadWaitsBehindLower(runLists, _candidates[0])))) return;
         var status = runLists.TrySubmit(_list.AsSpan(0, n));
         if (status == RunListSubmitStatus.PendingBusy)
@@ -153,7 +154,7 @@ public sealed partial class RunListScheduler
         if (Options.Mechanism == RunListMechanism.TwoElement) return false; // rule 1: the current head cannot lead again
         ulong running = runLists.RunningContext;
         if (running == 0 || running == head.SaveArea) return false;
-        int runningPriority = running == Paging.SaveArea ? VidMmPriority(Clock())
+        int runningPriority = running == Paging.Context.SaveArea.Encoded ? VidMmPriority(Clock())
             : _bySaveArea.TryGetValue(running, out var r) ? r.Priority : int.MinValue;
         return head.Priority > runningPriority;
     }
@@ -184,7 +185,7 @@ public sealed partial class RunListScheduler
     }
 
     private uint IdOf(ulong saveArea) =>
-        saveArea == Paging.SaveArea ? VidMmPagingContext.ContextId : _bySaveArea.TryGetValue(saveArea, out var c) ? c.Id : 0;
+        saveArea == Paging.Context.SaveArea.Encoded ? DevicePagingQueue.ContextId : _bySaveArea.TryGetValue(saveArea, out var c) ? c.Id : 0;
 
     private void ArmTimer(ulong now)
     {

@@ -134,7 +134,7 @@ public sealed partial class RunListScheduler
         {
             _commands.Clear();
             var outcome = MakeResidentProtecting(refs, context, int.MinValue, out _, out _); // never a busy context's memory (Paging.cs)
-            if (outcome == ResidencyOutcome.PagingRequired || (outcome != ResidencyOutcome.DoesNotFit && Residency.HasForeignPagingWaits(Paging.FencePa)))
+            if (outcome == ResidencyOutcome.PagingRequired || (outcome != ResidencyOutcome.DoesNotFit && Residency.HasForeignPagingWaits(Paging.Fence.Address)))
                 SubmitPaging(context);
             // DoesNotFit: no prefetch — the buffer demand-faults what it really touches.
             if (outcome != ResidencyOutcome.DoesNotFit && Paging.LastSubmitted > Paging.Completed) wait = Paging.LastSubmitted;

@@ -48,7 +48,9 @@ public sealed partial class RunListScheduler
         // Demand faulting: an evicted allocation's VA must fault, not reach its backing store (seed 001 §5.3 step 4).
         residency.InvalidateEvictedMappings = true;
         _nextContextId = options.FirstContextId;
-        Paging = new VidMmPagingContext(residency, options.PagingRingBytes);
+        // VidMm's context of the advanced model is the seed 004 device paging queue, run in this back end's lists on the
+        // first engine at the paging list's priority (seed 001 §5.6, behaviour 17): Reschedule lists it while it has work.
+        Paging = new DevicePagingQueue(residency, new ListedByRunLists(), options.PagingRingBytes);
         PagingList = new PagingList(options.PagingBoostPeriodCycles);
         var engines = options.Engines ?? [options.Engine];
         if (engines.Count == 0 || !engines.Contains(options.Engine) || engines.Distinct().Count() != engines.Count
@@ -125,8 +127,16 @@ public sealed partial class RunListScheduler
     /// <summary>Guards every kernel structure except ring insertion (which has per-context locks); the machine's kernel lock.</summary>
     public object KernelLock { get; }
 
-    /// <summary>VidMm's dedicated paging context.</summary>
-    public VidMmPagingContext Paging { get; }
+    /// <summary>VidMm's paging channel: the device paging queue (seed 004), whose kernel context this back end runs in
+    /// its first engine's lists as VidMm's context (seed 001 §5.6).</summary>
+    public DevicePagingQueue Paging { get; }
+
+    // The paging queue's hook: nothing to do at submission — every caller reschedules after queuing paging, and the
+    // lists name the paging context while it has work (RunListScheduler.RunList.cs).
+    private sealed class ListedByRunLists : IPagingContextScheduler
+    {
+        public bool RequestRun(Coproc.Fast.Device.Memory.PhysicalAddress saveArea) => true;
+    }
 
     /// <summary>The paging list.</summary>
     public PagingList PagingList { get; }
@@ -203,7 +213,7 @@ public sealed partial class RunListScheduler
         {
             FaultOnInvalid = true, Format = pageTables, FlatMaxBytes = Options.FlatVaBytes, FlatFixedSize = true,
         });
-        ulong fenceVa = space.MapAllocation(Paging.FencePage, GpuMappingFlags.ReadOnly);
+        ulong fenceVa = Paging.MapPagingFence(space);
         var p = new VaProcess(this, processId, space, fenceVa);
         _processes.Add(p);
         return p;
