@@ -29,7 +29,7 @@ internal sealed unsafe class Tlb
     // key. Counting hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, every
     // comparator has bit 0 cleared, which every key has set, so every lookup falls through to TryLookup, which compares
     // the tag and counts. The entry also keeps an addend (frame − page VA) so the hit's physical offset is one add, and
-    // the ASID it was inserted for (Owner), which the hit compares with the access's ASID in the same test.
+    // the ASID it was inserted for (Owner), which the hit compares with the access's ASID after the comparator.
     //
     // Invariants (kept by Bind, FreeSlot and the invalidations; tests: Mmu/TlbAddressSpaceSlotTests, Mmu/TlbPortTests and
     // the invalidation property):
@@ -58,11 +58,11 @@ internal sealed unsafe class Tlb
     // until more than AddressSpaceSlots of them translate through one client; then the least recently bound slot is
     // recycled (its table cleared), which costs walks, never a wrong answer. The price is memory: AddressSpaceSlots
     // tables of 64-byte entries, 16 KiB for a 64-entry TLB.
-    // Measured (docs/performance.md goal 5, sixth session; load average 12–25): a held TlbPort's hit 0.92–1.10× the bare
-    // TLB's rate (13 instructions and 3 loads per hit, as the bare TLB's loop); a full GpuMmu.Translate hit 0.65× in
-    // the median of 5 interleaved runs (0.50–0.71; 22 instructions and 8 loads per hit: the TLB null test, the
-    // descriptor's ASID, the table pointer and mask, the data word, comparator, addend and owner), 0.61× (0.50–0.62)
-    // with the bound-ASID compare and base + offset it replaced (24 instructions, 10 loads).
+    // Measured (docs/performance.md goal 5, sixth session; load average 14–20): a held TlbPort's hit 0.91–1.10× the bare
+    // TLB's rate (13 instructions and 3 loads per hit, as the bare TLB's loop); a full GpuMmu.Translate hit 0.67× in the
+    // median of 5 interleaved runs (0.62–0.68; 8 loads per hit: the VA, the descriptor's ASID, the table pointer and
+    // mask, the entry's data word, comparator, addend and owner), 0.61× (0.50–0.62) with the bound-ASID compare and
+    // base + offset it replaced (10 loads).
     //
     // Tag = VPN << 12 | 0xFFF (VPN < 2^36). Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 |
     // location << 2.
@@ -235,17 +235,19 @@ internal sealed unsafe class Tlb
     /// reads hits from (the slot of the ASID looked up last) and the page allows <paramref name="accessClass"/>
     /// (<see cref="AccessClass"/>); <paramref name="offset"/> is then the physical offset of the byte at
     /// <paramref name="va"/>, and <paramref name="data"/> the entry's data word (location, rights). ASID, validity, page,
-    /// rights and VA width fold into one test and branch; counts nothing (a false answer is re-examined, and counted,
+    /// rights and VA width are one compare, the ASID a second (the entry's Owner); counts nothing (a false answer is re-examined, and counted,
     /// by <see cref="TryLookup"/> on the caller's slow path, which also binds the ASID's slot).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryHit(ushort asid, ulong va, int accessClass, out ulong data, out ulong offset)
     {
-        // Two loads from the TLB (table, mask), then four words of one 64-byte entry line; the Owner term is invariant 2.
+        // Two loads from the TLB (table, mask), then four words of one 64-byte entry line; the Owner test is invariant 2.
+        // Two compares and branches, not one test of (comparator ^ key) | (owner ^ ASID): with one, the JIT laid a
+        // caller's loop out so that it ran at half the bare TLB's rate in most processes (docs/performance.md goal 5).
         byte* e = _hitTable + (nint)((va >> EntryBytesShift) & _byteMask);
         data = *(ulong*)(e + DataSlot * sizeof(ulong));
         offset = va + *(ulong*)(e + AddendSlot * sizeof(ulong)); // one add, no masking: frame offset plus the byte's offset in the page
-        return ((*(ulong*)(e + (ComparatorSlot + accessClass) * sizeof(ulong)) ^ Key(va)) | (*(ulong*)(e + OwnerSlot * sizeof(ulong)) ^ asid)) == 0;
+        return *(ulong*)(e + (ComparatorSlot + accessClass) * sizeof(ulong)) == Key(va) && *(ulong*)(e + OwnerSlot * sizeof(ulong)) == asid;
     }
 
     /// <summary>
