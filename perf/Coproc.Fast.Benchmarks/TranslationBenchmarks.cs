@@ -90,7 +90,7 @@ public unsafe class TranslationBenchmarks
     /// <summary>
     /// The same hits as a translation client that loops over many addresses of one context takes them: through a
     /// <see cref="TlbPort"/> bound to the space's ASID and the access class once, in a hit loop that holds no call (so
-    /// the port and the cursor stay in registers) and leaves at the first miss for the full <see cref="GpuMmu.Translate"/>.
+    /// the port and the cursor stay in registers) and leaves at the first miss for the full <see cref="GpuMmuTranslation.Translate"/>.
     /// The client needs only the physical offset, so the port's hit loads no data word (as the anchor's loads no rights).
     /// </summary>
     [Benchmark(OperationsPerInvoke = Ops)]

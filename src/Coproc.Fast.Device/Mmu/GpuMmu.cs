@@ -19,32 +19,12 @@ internal sealed unsafe partial class GpuMmu
     public long Walks { get; private set; }
 
     /// <summary>
-    /// Translates the page that holds <paramref name="va"/>. The run covers [va, end of that 4 KiB page).
+    /// The miss path of <see cref="GpuMmuTranslation.Translate"/>: re-examines the TLB with counting (a rights failure on a
+    /// cached page is a hit that reports its status; anything else a miss), then walks and fills the TLB.
     /// </summary>
-    /// <param name="tlb">The client's TLB, or null for an uncached walk.</param>
-    /// <param name="space">The address space.</param>
-    /// <param name="va">Virtual address.</param>
-    /// <param name="access">Read or write.</param>
-    /// <param name="privileged">True for a privileged DMA buffer (may touch P pages).</param>
-    /// <param name="run">The backing run on success.</param>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TranslationStatus Translate(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run)
-    {
-        if (tlb is not null && tlb.TryHit(space.Asid, va, Tlb.AccessClass(access, privileged), out ulong d, out ulong offset))
-        {
-            run = new PageRun((MemoryLocation)((d >> 2) & 3), offset, PageTableLayout.PageSize - (va & (PageTableLayout.PageSize - 1)));
-            return TranslationStatus.Ok;
-        }
-        // The slow path fills a local of its own: passing 'run' itself by reference would keep it in memory on the hit path too.
-        var s = TranslateMiss(tlb, space, va, access, privileged, out PageRun slow);
-        run = slow;
-        return s;
-    }
-
-    // Keeps the walk cursor (a LeafSpan) out of Translate's frame, so a TLB hit zeroes and spills nothing. Re-examines the
-    // TLB with counting (a rights failure on a cached page is a hit that reports its status; anything else a miss).
+    // Out of line, so the walk cursor (a LeafSpan) stays out of the caller's frame and a TLB hit zeroes and spills nothing.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationStatus TranslateMiss(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run)
+    internal TranslationStatus TranslateMiss(Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run)
     {
         if (tlb is not null && tlb.TryLookup(space.Asid, va >> PageTableLayout.PageShift, out ulong d))
             return FromHit(d, va, access, privileged, out run);

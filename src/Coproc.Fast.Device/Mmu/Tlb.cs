@@ -28,35 +28,41 @@ internal sealed unsafe class Tlb
     // class and to 0 when it does not. Validity, page and rights are then one compare of the class's comparator with the
     // key. Counting hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, every
     // comparator has bit 0 cleared, which every key has set, so every lookup falls through to TryLookup, which compares
-    // the tag and counts. The entry also keeps an addend (frame − page VA) so the hit's physical offset is one add.
+    // the tag and counts. The entry also keeps an addend (frame − page VA) so the hit's physical offset is one add, and
+    // the ASID it was inserted for (Owner), which the hit compares with the access's ASID after the comparator.
     //
     // Invariants (kept by Bind, FreeSlot and the invalidations; tests: Mmu/TlbAddressSpaceSlotTests, Mmu/TlbPortTests and
     // the invalidation property):
     //   1. every non-empty entry of table k belongs to _owner[k]; a slot whose owner is NoOwner has an empty table.
     //      A slot is given to another ASID only after its whole table is cleared (Bind), so a context whose slot was
     //      recycled can never hit an entry of the ASID that took it over, nor one of its own from before;
-    //   2. _boundAsid is NoOwner or _owner[_boundSlot], and _boundOffset is the byte offset of table _boundSlot. The hit
-    //      path (TryHit) compares the access's ASID with _boundAsid inside its one compare, so only the bound ASID hits;
-    //      any other falls through to TryLookup, which binds the ASID's slot if it has one (Insert gives it one);
+    //   2. _boundAsid is NoOwner or _owner[_boundSlot]; _hitTable points at the first entry of one of this TLB's tables —
+    //      table _boundSlot, except after a save-state restore until the next bind (see below). The hit path (TryHit)
+    //      reads only the table _hitTable points at and hits only when the entry's Owner equals the access's ASID, so
+    //      every hit is a translation of that ASID whichever table the pointer names; any other ASID falls through to
+    //      TryLookup, which binds the ASID's slot if it has one (Insert gives it one) and re-points _hitTable;
     //   3. two slots never share an owner;
     //   4. a slot held by a TlbPort (_pins[k] > 0) keeps its owner: it is never recycled nor given up (invalidation only
     //      clears its entries), so a port, which holds its table's address and compares nothing but the key, only ever
     //      sees entries of its own ASID. A fifth ASID while every slot is held is translated, but not cached.
-    // The bound table is kept as an offset, not a pointer: a save-state restores the TLB's pinned arrays in place and
-    // keeps the restoring object's own pointers (Core/StateGraph.cs), so only _base may be a pointer.
+    // _hitTable may be a pointer because of the Owner test: a save-state restores the TLB's pinned entries in place and
+    // keeps the restoring object's own pointers (Core/StateGraph.cs), so after a restore _hitTable may name another
+    // table than _boundSlot's; entries of that table still carry their own ASIDs, so the bound ASID misses there (and
+    // TryLookup re-points the pointer) and never hits another ASID's translation. An offset, as before, cost the hit
+    // path one more load and add.
     //
-    // Direct-mapped within a table, not set-associative: a hit is one indexed load of a comparator, one of the addend and
-    // of the data word, all in the entry's 64-byte line — no way search, no replacement state to update. Consecutive
+    // Direct-mapped within a table, not set-associative: a hit is one indexed load of a comparator, of the owner, of the
+    // addend and of the data word, all in the entry's 64-byte line — no way search, no replacement state to update. Consecutive
     // pages land in consecutive entries, so any 64 consecutive pages coexist in a 64-entry table; copies and fills
     // translate once per page run anyway (GpuMmu.TranslateRun). Address spaces no longer evict each other's entries
     // until more than AddressSpaceSlots of them translate through one client; then the least recently bound slot is
     // recycled (its table cleared), which costs walks, never a wrong answer. The price is memory: AddressSpaceSlots
     // tables of 64-byte entries, 16 KiB for a 64-entry TLB.
-    // Measured (TranslationBenchmarks --job short, 3 launches alternating with the build before, load average 1.6–5.8,
-    // docs/performance.md goal 5): a held TlbPort's hit 0.89× the bare TLB's rate (0.83–0.91; 13 instructions and 3
-    // loads per hit, as the bare TLB's loop; 0.67× before), a full GpuMmu.Translate hit 0.44× (0.44–0.47; 24
-    // instructions and 10 loads: the null tests, the ASID read and compared with the bound one, the TLB's fields, the
-    // data word; 0.53× before).
+    // Measured (docs/performance.md goal 5, sixth session; load average 14–20): a held TlbPort's hit 0.91–1.10× the bare
+    // TLB's rate (13 instructions and 3 loads per hit, as the bare TLB's loop); a full GpuMmu.Translate hit 0.67× in the
+    // median of 5 interleaved runs (0.62–0.68; 8 loads per hit: the VA, the descriptor's ASID, the table pointer and
+    // mask, the entry's data word, comparator, addend and owner), 0.61× (0.50–0.62) with the bound-ASID compare and
+    // base + offset it replaced (10 loads).
     //
     // Tag = VPN << 12 | 0xFFF (VPN < 2^36). Data = 4 KiB-aligned physical frame offset | read-only << 0 | P << 1 |
     // location << 2.
@@ -84,28 +90,31 @@ internal sealed unsafe class Tlb
         public ulong Data;
         public ulong ReadPrivileged, WritePrivileged, ReadLimited, WriteLimited;
         public ulong Addend; // frame − page VA (wrapping): the physical offset of any byte of the page is its VA + Addend
+        public ulong Owner;  // the ASID the entry translates for (its table's owner when it was inserted)
     }
 
     internal const int DataSlot = 1;       // ulong index of Data inside Entry
     internal const int ComparatorSlot = 2; // ulong index of ReadPrivileged inside Entry
     internal const int AddendSlot = 6;     // ulong index of Addend inside Entry
+    internal const int OwnerSlot = 7;      // ulong index of Owner inside Entry
     internal const int EntryBytesShift = 6; // log2 of an Entry's size in bytes
     internal const int VaBits = PageTableLayout.PageShift + VpnBits; // VAs at or above 2^48 never hit
     private const ulong KeyOnes = PageTableLayout.PageSize - 1;      // in every key and every tag
     private const ulong CountingMask = ~1UL; // ANDed into every comparator while hits are counted: no key matches it
 
+    // The hit path's two loads from the TLB object come first, so their displacements stay short (one byte).
+    private byte* _hitTable;           // a table of this TLB, normally the bound slot's (invariant 2)
+    private readonly ulong _byteMask;  // _mask × 64: masks VA >> 6 to its entry's byte offset in a table
     private readonly Entry[] _entries; // AddressSpaceSlots tables; pinned (pinned object heap): _base points into it
     private readonly Entry* _base;
     private readonly int _perSpace;    // entries per table (Capacity)
     private readonly ulong _mask;      // _perSpace − 1
-    private readonly ulong _byteMask;  // _mask × 64: masks VA >> 6 to its entry's byte offset in a table
     private readonly int[] _owner;     // ASID of each slot, or NoOwner
     private readonly int[] _pins;      // live TlbPorts of each slot (invariant 4)
     private readonly long[] _lastBound; // bind clock of each slot, for choosing the slot to recycle
     private long _bindClock;
-    private int _boundAsid = NoOwner;  // the ASID whose table the hit path reads (invariant 2)
+    private int _boundAsid = NoOwner;  // the ASID bound last (its slot is _boundSlot), or NoOwner
     private int _boundSlot;
-    private long _boundOffset;         // byte offset of table _boundSlot in _entries
     private ulong _comparatorMask = ulong.MaxValue;
 
     /// <summary>
@@ -120,6 +129,7 @@ internal sealed unsafe class Tlb
             throw new ArgumentOutOfRangeException(nameof(entries), entries, "TLB size must be a power of two in 1..65536");
         _entries = GC.AllocateArray<Entry>(entries * AddressSpaceSlots, pinned: true);
         _base = (Entry*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_entries));
+        _hitTable = (byte*)_base;
         _perSpace = entries;
         _mask = (ulong)entries - 1;
         _byteMask = _mask << EntryBytesShift;
@@ -221,21 +231,23 @@ internal sealed unsafe class Tlb
     internal static ulong Key(ulong va) => va | KeyOnes;
 
     /// <summary>
-    /// The hit path: true when the page of <paramref name="va"/> is cached for <paramref name="asid"/>, that ASID is the
-    /// one the TLB is bound to (the last one looked up), and the page allows <paramref name="accessClass"/>
+    /// The hit path: true when the page of <paramref name="va"/> is cached for <paramref name="asid"/> in the table the TLB
+    /// reads hits from (the slot of the ASID looked up last) and the page allows <paramref name="accessClass"/>
     /// (<see cref="AccessClass"/>); <paramref name="offset"/> is then the physical offset of the byte at
     /// <paramref name="va"/>, and <paramref name="data"/> the entry's data word (location, rights). ASID, validity, page,
-    /// rights and VA width fold into one compare-and-branch; counts nothing (a false answer is re-examined, and counted,
+    /// rights and VA width are one compare, the ASID a second (the entry's Owner); counts nothing (a false answer is re-examined, and counted,
     /// by <see cref="TryLookup"/> on the caller's slow path, which also binds the ASID's slot).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryHit(ushort asid, ulong va, int accessClass, out ulong data, out ulong offset)
     {
-        // With no ASID bound, _boundOffset is 0 and the entry read is a real one; the ASID term then refuses the hit.
-        ulong* e = (ulong*)((byte*)_base + (nint)_boundOffset + (nint)((va >> EntryBytesShift) & _byteMask));
-        data = e[DataSlot];
-        offset = va + e[AddendSlot]; // one add, no masking: the frame offset plus the byte's offset in the page
-        return ((e[ComparatorSlot + accessClass] ^ Key(va)) | (uint)(asid ^ _boundAsid)) == 0;
+        // Two loads from the TLB (table, mask), then four words of one 64-byte entry line; the Owner test is invariant 2.
+        // Two compares and branches, not one test of (comparator ^ key) | (owner ^ ASID): with one, the JIT laid a
+        // caller's loop out so that it ran at half the bare TLB's rate in most processes (docs/performance.md goal 5).
+        byte* e = _hitTable + (nint)((va >> EntryBytesShift) & _byteMask);
+        data = *(ulong*)(e + DataSlot * sizeof(ulong));
+        offset = va + *(ulong*)(e + AddendSlot * sizeof(ulong)); // one add, no masking: frame offset plus the byte's offset in the page
+        return *(ulong*)(e + (ComparatorSlot + accessClass) * sizeof(ulong)) == Key(va) && *(ulong*)(e + OwnerSlot * sizeof(ulong)) == asid;
     }
 
     /// <summary>
@@ -290,6 +302,7 @@ internal sealed unsafe class Tlb
         e.Tag = tag;
         e.Data = frame | (writable ? 0 : ReadOnlyBit) | (privileged ? PrivilegedBit : 0) | ((ulong)location << 2);
         e.Addend = frame - (vpn << PageTableLayout.PageShift);
+        e.Owner = asid;
         // A comparator is the tag when its access class is allowed, 0 (matches no key) when it is not.
         e.ReadPrivileged = cmp;
         e.WritePrivileged = writable ? cmp : 0;
@@ -307,10 +320,12 @@ internal sealed unsafe class Tlb
 
     private void MakeBound(int slot)
     {
+        // The pointer is set even when the slot is bound already: after a save-state restore it may point at another table
+        // (invariant 2), and re-pointing it must not move the bind clock, which the restored run shares with the original.
+        _hitTable = (byte*)(_base + (nint)slot * _perSpace);
         if (_boundAsid == _owner[slot] && _boundSlot == slot) return;
         _boundAsid = _owner[slot];
         _boundSlot = slot;
-        _boundOffset = (long)slot * _perSpace * sizeof(Entry);
         _lastBound[slot] = ++_bindClock;
     }
 
@@ -350,7 +365,7 @@ internal sealed unsafe class Tlb
         if (_pins[slot] > 0) return;
         _owner[slot] = NoOwner;
         _lastBound[slot] = 0;
-        if (_boundSlot == slot) { _boundAsid = NoOwner; _boundSlot = 0; _boundOffset = 0; }
+        if (_boundSlot == slot) { _boundAsid = NoOwner; _boundSlot = 0; }
     }
 
     /// <summary>Drops every entry.</summary>
@@ -432,7 +447,7 @@ internal sealed unsafe class Tlb
 /// it cannot outlive the method that holds it, nor be kept in device state (a save-state would not rebase its pointer,
 /// Core/StateGraph.cs); use it after <see cref="Dispose"/> and it may see another ASID's entries. It sees every insertion
 /// and invalidation at once (it reads the same pinned entries) and counts nothing: a false answer is re-examined, counted
-/// and reported by the full path, <see cref="GpuMmu.Translate"/>, exactly as for <see cref="Tlb.TryHit"/>. A port
+/// and reported by the full path, <see cref="GpuMmuTranslation.Translate"/>, exactly as for <see cref="Tlb.TryHit"/>. A port
 /// without a TLB (<see cref="None"/>) never hits: it points at a shared entry whose comparators are all 0, and no key is 0.
 /// </summary>
 internal readonly unsafe ref struct TlbPort

@@ -1,3 +1,4 @@
+using Coproc.Fast.Device.Core;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Mmu;
 
@@ -214,5 +215,31 @@ public class TlbAddressSpaceSlotTests
         long misses = tlb.Misses, recycles = tlb.SlotRecycles;
         for (int s = 0; s < Tlb.AddressSpaceSlots; s++) Assert.That(Translated(tlb, s, 1), Is.EqualTo(Frame(s, 1) + 0x18));
         Assert.That((tlb.Misses, tlb.SlotRecycles), Is.EqualTo((misses + Tlb.AddressSpaceSlots, recycles)), "InvalidateAll frees every slot");
+    }
+
+    [Test]
+    public void GivenATlbStateRestoredIntoATlbWhoseHitTableIsAnotherSpacesTable_WhenBothSpacesTranslate_ThenEachGetsItsOwnFramesAndHitsAgain()
+    {
+        // A save-state restores the TLB's fields and entries in place but keeps the restoring TLB's own table pointer
+        // (Core/StateGraph.cs): here the saved TLB is bound to space 1 (slot 1), the restoring one still points at slot 0,
+        // which holds space 0's entries. Every entry names its ASID, so space 1 never hits space 0's entries through it.
+        var saved = new Tlb(64);
+        Translated(saved, 0, 0);
+        Translated(saved, 1, 0);
+        var restoring = new Tlb(64);
+        using (var stream = new MemoryStream())
+        {
+            var context = new StateGraph.Context(_memory, []);
+            new StateGraph.Writer(new BinaryWriter(stream), context).WriteRoot(saved);
+            stream.Position = 0;
+            new StateGraph.Reader(new BinaryReader(stream), context).ReadRoot(restoring);
+        }
+        long misses = restoring.Misses;
+
+        Assert.That(Translated(restoring, 1, 0), Is.EqualTo(Frame(1, 0) + 0x18), "the bound space, through a table of another space");
+        Assert.That(Translated(restoring, 0, 0), Is.EqualTo(Frame(0, 0) + 0x18));
+        for (int i = 0; i < 3; i++)
+            Assert.That((Translated(restoring, 0, 0), Translated(restoring, 1, 0)), Is.EqualTo((Frame(0, 0) + 0x18, Frame(1, 0) + 0x18)));
+        Assert.That(restoring.Misses, Is.EqualTo(misses), "both spaces' restored entries are used: no walk");
     }
 }
