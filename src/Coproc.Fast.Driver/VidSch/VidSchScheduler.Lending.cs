@@ -157,6 +157,9 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private bool RequestLending(VidSchContext requester, int own)
     {
+        // Contexts already being switched off to lend still pin: asking more now would lend more than needed. The
+        // request is tried again when they are off (NotifyPinsReleased).
+        if (LendersPending()) return true;
         ulong now = _bus.Cycle;
         var candidates = _lendCandidates;
         candidates.Clear();
@@ -210,21 +213,23 @@ public sealed partial class VidSchScheduler
         if (candidates.Count == 0) return false;
         candidates.Sort(s_lendOrder);
         int lenders = TrialFit(candidates, own, lend: true);
+        bool unprepared = false;
         for (int k = 0; k < lenders; k++)
         {
             var c = candidates[k];
             var s = c.Scheduler;
             if (!s._o.Preemption)
             {
-                s.Unprepare(c); // as in the trial: only its unlaunched chunks
+                unprepared |= s.Unprepare(c); // as in the trial: only its unlaunched chunks
                 continue;
             }
             // A lender's chunk in the prepared slot would pin until launched (and then come back unpinned but not in its
             // return): it is un-prepared. Its parked chunk is lent with its ring and comes back with it (invariant L).
-            s.UnprepareSlotOf(c);
+            unprepared |= s.UnprepareSlotOf(c);
             if (c.InFlight.Count > 0 || c.ParkedChunk is not null || c.Lending == LendState.Returning) s.RequestLend(c, requester);
         }
-        if (lenders > 0) NotifyPinsReleased(); // un-prepared chunks pin nothing from now on
+        // Un-prepared chunks pin nothing from now on; lenders being switched off release theirs when confirmed (AdvanceLending).
+        if (unprepared) NotifyPinsReleased();
         return lenders > 0;
     }
 

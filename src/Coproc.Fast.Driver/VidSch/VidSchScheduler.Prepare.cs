@@ -74,23 +74,24 @@ public sealed partial class VidSchScheduler
 
     /// <summary>
     /// Un-prepares <paramref name="ctx"/>'s chunks that are prepared but not in a ring — in this engine's prepared slot,
-    /// or parked beside it — so they pin nothing (invariant U, VidSchScheduler.Lending.cs).
+    /// or parked beside it — so they pin nothing (invariant U, VidSchScheduler.Lending.cs). True when there was one.
     /// </summary>
-    private void Unprepare(VidSchContext ctx)
+    private bool Unprepare(VidSchContext ctx)
     {
-        UnprepareSlotOf(ctx);
-        if (ctx.ParkedChunk is not { Buffer: not null } chunk) return;
+        bool any = UnprepareSlotOf(ctx);
+        if (ctx.ParkedChunk is not { Buffer: not null } chunk) return any;
         ctx.ParkedChunk = null;
         _parkedChunkCount--;
         // A chunk is parked only after its paging buffer went to the paging ring (TryLaunch): nothing of it is left to run.
         Requeue(chunk, ctx);
         ReturnChunk(chunk);
+        return true;
     }
 
-    /// <summary>Un-prepares this engine's prepared-slot chunk when it is <paramref name="ctx"/>'s (invariant U).</summary>
-    private void UnprepareSlotOf(VidSchContext ctx)
+    /// <summary>Un-prepares this engine's prepared-slot chunk when it is <paramref name="ctx"/>'s (invariant U); true when it was.</summary>
+    private bool UnprepareSlotOf(VidSchContext ctx)
     {
-        if (_prepared is not { Chunk: { Buffer: not null, PagingOnly: false } chunk } p || !ReferenceEquals(p.Context, ctx)) return;
+        if (_prepared is not { Chunk: { Buffer: not null, PagingOnly: false } chunk } p || !ReferenceEquals(p.Context, ctx)) return false;
         Requeue(chunk, ctx);
         if (chunk.Paging is not null)
         {
@@ -105,6 +106,7 @@ public sealed partial class VidSchScheduler
             ReturnChunk(chunk);
             StartPreparation(); // the slot serves the next buffer (a lower one defers while the higher waits: Prepare)
         }
+        return true;
     }
 
     // The buffer of un-prepared `chunk` goes back to where it was before that chunk was prepared: its next chunk starts

@@ -1,4 +1,5 @@
 using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Diagnostics;
 using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidSch;
@@ -100,6 +101,34 @@ public class EqualMemoryTurnsTests
         var loadedSecondBefore = h.Trace.Of(ScheduleEventKind.ContextSwitched).Any(e => e.ContextId == second.Id && e.Cycle < CompletedAt(h, first, idA));
         Assert.That(loadedSecondBefore, Is.True, $"the second equal ran before the first finished (first finish at {firstFinished:N0})");
         Assert.That(auditor.Findings, Is.Empty, "no engine idled with runnable work:\n" + string.Join("\n", auditor.Findings));
+        Assert.That(h.Read(a).AsSpan().SequenceEqual(modelA), Is.True, "the first buffer's bytes, across its lends");
+        Assert.That(h.Read(b).AsSpan().SequenceEqual(modelB), Is.True, "the second buffer's bytes, across its lends");
+    }
+
+    [Test]
+    [CancelAfter(120_000)]
+    public void ThreadedMode_GivenTwoEqualsOnTwoEnginesWithLongChunksWhoseWorkingSetsDoNotFitTogether_ThenTheyTakeTurnsWithTheMemory_AndBothResultsAreRight()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000 }, MachineRunMode.Threaded, localBytes: 8 * MiB,
+            systemBytes: 64 * MiB, realResidency: true, engines: [EngineKind.Render, EngineKind.Copy]);
+        var auditor = new SchedulingAuditor(SchedulingAuditorOptions.Threaded);
+        foreach (var s in h.Machine.Schedulers) if (s is not null) auditor.Attach(s);
+        var first = h.Machine.CreateContext(1, 8, EngineKind.Render);
+        var second = h.Machine.CreateContext(2, 8, EngineKind.Copy);
+        var a = h.Machine.AllocateManaged(1, first, 5 * MiB);
+        var b = h.Machine.AllocateManaged(2, second, 5 * MiB);
+        var modelA = new byte[5 * MiB];
+        var modelB = new byte[5 * MiB];
+        long idA = SubmitLongChunk(h, 1, first, a, 0x1000_0000u, modelA);
+        long idB = SubmitLongChunk(h, 2, second, b, 0x2000_0000u, modelB);
+        h.Machine.Start();
+        Assert.That(h.Machine.WaitUntilIdle(TimeSpan.FromSeconds(60)), Is.True, "bounded: the machine goes idle");
+        auditor.Finish(h.Machine.Device.Cycle);
+
+        Assert.That((first.StatusOf(idA), second.StatusOf(idB)), Is.EqualTo((SubmissionStatus.Completed, SubmissionStatus.Completed)));
+        long lends = h.Machine.SchedulerFor(EngineKind.Render).EqualLends + h.Machine.SchedulerFor(EngineKind.Copy).EqualLends;
+        Assert.That(lends, Is.GreaterThanOrEqualTo(1), "the memory changed hands between the equals before either chunk ended");
+        Assert.That(auditor.Findings, Is.Empty, string.Join("\n", auditor.Findings));
         Assert.That(h.Read(a).AsSpan().SequenceEqual(modelA), Is.True, "the first buffer's bytes, across its lends");
         Assert.That(h.Read(b).AsSpan().SequenceEqual(modelB), Is.True, "the second buffer's bytes, across its lends");
     }

@@ -32,6 +32,12 @@ public class WorkConservingProperties
     public void GivenEqualsOfTwoEnginesCompetingForMemory_Seed53_ThenNoEngineIdlesWithRunnableWork_AndEveryBufferCompletesWithTheRightBytes() =>
         RunMix(53, threaded: false);
 
+    /// <summary>The mix of seed 53 in threaded mode, checked by the auditor's threaded thresholds (bounded by guards).</summary>
+    [Test]
+    [CancelAfter(240_000)]
+    public void ThreadedMode_GivenEqualsOfTwoEnginesCompetingForMemory_Seed53_ThenNoEngineIdlesWithRunnableWork_AndEveryBufferCompletesWithTheRightBytes() =>
+        RunMix(53, threaded: true);
+
     [FsProperty(MaxTest = 10, Replay = "(2026120731,4049)")]
     public void UnderMemoryPressure_NoIdleEngineWithRunnableWork_NoEqualStarved_NothingLeftQueued_EveryBufferCompletes_AndBytesEqualACpuModel(int seed) =>
         RunMix(seed, threaded: false);
