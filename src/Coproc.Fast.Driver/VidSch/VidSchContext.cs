@@ -147,6 +147,21 @@ public sealed partial class VidSchContext
     internal long LendRetrySeen = -1;
     internal readonly ulong[] ReturnWait = new ulong[SchedulerGroup.MaxMembers];
 
+    // Turns among equals for memory across engines (VidSchScheduler.Lending.cs, invariant E): whether it holds memory
+    // (a chunk in its ring since its last launch into an empty, idle stream, or its lent memory being returned), from
+    // which device cycle, the engine time it has been loaded since then over its finished load periods, and the cycles
+    // from then to its first load (its memory's arrival: paging; ulong.MaxValue until it is loaded).
+    internal bool HoldsMemory;
+    internal ulong MemorySince;
+    internal ulong MemoryRunCycles;
+    internal ulong MemoryArrival;
+
+    // Set only during a lending trial (VidSchScheduler.Lending.cs): its prepared-but-not-launched chunk is left out.
+    internal bool TrialUnprepared;
+
+    // Lent to give this context its lent memory back (invariant E): it does not return before that context has.
+    internal VidSchContext? LendsToReturnOf;
+
     // Quantum accounting: when it was last loaded, and time owed or overdrawn (§5.5 compensation).
     internal ulong LoadedAt;
     internal long QuantumCredit;

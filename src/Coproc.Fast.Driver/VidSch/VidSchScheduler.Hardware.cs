@@ -35,6 +35,7 @@ public sealed partial class VidSchScheduler
         // Pinned chunks retired or released by a reset (on any engine): the deferred one may fit now.
         if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
         _retirementsSeen = _group.Retirements;
+        CheckTurnRetry(); // an equal holder's turn ended: its memory may be lent now (Lending.cs, invariant E)
         bool launched = TryLaunch();
         StartPreparation();
         if (launched) TryLaunch();
@@ -96,6 +97,8 @@ public sealed partial class VidSchScheduler
                     to.Loaded = true;
                     to.LoadedAt = r.Cycle;
                     to.LoadOrder = ++_loadTicket;
+                    if (to.HoldsMemory && to.MemoryArrival == ulong.MaxValue) // its memory arrived (invariant E, Lending.cs)
+                        to.MemoryArrival = r.Cycle > to.MemorySince ? r.Cycle - to.MemorySince : 0;
                     Emit(ScheduleEventKind.ContextSwitched, to.Id, 0, (ulong)reason, left is null ? 0 : (ulong)left.Id);
                 }
                 if (reason == SwitchReason.Yielded && left is not null) _nextRegister = left.SaveArea.Encoded;
@@ -124,6 +127,7 @@ public sealed partial class VidSchScheduler
         // §5.5 compensation: time not used out of the slice is owed, time overdrawn (a non-interruptible paging
         // buffer held the engine) is taken from the next slice; bounded to one quantum either way.
         long used = (long)(cycle - c.LoadedAt);
+        if (c.HoldsMemory && cycle > Math.Max(c.LoadedAt, c.MemorySince)) c.MemoryRunCycles += cycle - Math.Max(c.LoadedAt, c.MemorySince);
         long q = (long)_o.QuantumCycles;
         c.QuantumCredit = Math.Clamp(c.QuantumCredit + q - used, -q / 2, q);
         if (c.InFlight.Count == 0) c.QuantumCredit = 0; // nothing left to compensate
@@ -155,6 +159,7 @@ public sealed partial class VidSchScheduler
                 ReturnChunk(f);
             }
             if (c.InFlight.Count < before) c.ParkedForOwnRetirement = false; // its own pinned memory shrank: retry
+            if (c.InFlight.Count == 0 && c.ParkedChunk is null && c.Queued == 0) c.HoldsMemory = false; // its turn ends (invariant E)
             UnparkIfRoom(c);
             // Seed 001 §11: the event history is walked against the fence read from memory (the DMA-buffer-end event
             // returns the buffer to its pool).
@@ -262,6 +267,7 @@ public sealed partial class VidSchScheduler
         w.PrivilegedFence(ctx.Fence.Encoded, fence, interrupt: true);
         if (!TryWriteRing(ctx, w.WrittenSpan)) return false;
         if (ctx.InFlight.Count == 0) MarkProgress(ctx); // idle time before this work is no hang
+        if (!ctx.HoldsMemory && !IsLending(ctx)) StartHolding(ctx); // its turn with this memory begins (Lending.cs, invariant E)
         ctx.FenceIssued = fence;
         ctx.InFlight.Add(chunk);
         _inFlightCount++;
@@ -418,6 +424,7 @@ public sealed partial class VidSchScheduler
             if (end > now) at = end;
         }
         at = Math.Min(at, TimeoutTimerCycle(now));
+        if (_turnRetryAt > now) at = Math.Min(at, _turnRetryAt); // an equal holder's turn ends (Lending.cs)
         if (at == ulong.MaxValue) return;
         if (_timerArmedAt <= at && _timerArmedAt > now) return;
         _timerArmedAt = at;

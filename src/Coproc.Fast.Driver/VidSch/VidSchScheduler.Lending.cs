@@ -34,13 +34,38 @@ internal enum LendState : byte
 // kernel-view alias, which each move retargets (VideoMemoryManager.KernelAlias.cs), and the device re-reads the packet
 // it stopped in from the DMA buffer, with only its progress in the save area (native-layout.md §11).
 //
-// Who lends: when a chunk at its smallest split does not fit beside the pinned chunks (Prepare), the fewest contexts of
-// lower priority than the requester — lowest priority first — whose pinned bytes, once released, let the request's
-// footprint fit the resident budget; a Returning context (not loadable yet, so not on its engine) lends again at once.
-// Engines without mid-buffer preemption never lend. A lent context's new buffers are parked (nothing new is prepared
-// for it) and it returns when no higher priority waits for memory and its chunks fit beside the pinned ones again
-// without evicting the working set of a higher-priority context with work on its way (retried after each retirement
-// or release). The return runs in the scheduling pass (no modeled preparation time).
+// Who gives memory up, when a chunk at its smallest split does not fit beside the pinned chunks (Prepare) — or a lent
+// context's return does not (TryReturn) — the cheapest release that makes the request's footprint fit the resident
+// budget (RequestLending):
+//  1. chunks of lower priorities prepared but not in a ring (invariant U below): no engine changes hands;
+//  2. else the fewest contexts, lowest priority first, then equals of other engines whose turn is over (invariant E),
+//     are switched off their engines and lend; a Returning lower context (not loadable yet, so not on its engine) lends
+//     again at once. Engines without mid-buffer preemption never lend (only their unlaunched chunks are released).
+// A lent context's new buffers are parked (nothing new is prepared for it) and it returns when no other buffer of its
+// priority or higher waits for memory, the context it lent to for a return (LendsToReturnOf) has returned, and its
+// chunks fit beside the pinned ones again without evicting the working set of a higher-priority context with work on
+// its way (retried after each retirement or release, and when an equal's turn ends). When they do not fit and it would
+// run at once, it asks in turn, as a preparation does (unless a higher priority's protected working set is in the way:
+// the trial weighs pinned memory only). The return runs in the scheduling pass (no modeled preparation time).
+//
+// Invariant (E), equals share memory by turns (seed 001 §5.5 fair share by time among equals, §13: an engine idle with
+// work queued is starvation): an equal of another engine holding memory that a buffer (or a return) of the same
+// priority needs lends it once its turn is over, and only then, and only to work that would run at once (no higher
+// priority has work in the requester's engine's ring). Its turn begins when it starts holding memory (a chunk launched
+// into its empty ring, or its return recorded; HoldsMemory, MemorySince) and ends when it has been loaded on its engine
+// for max(one quantum, its memory's arrival — the cycles from then to its first load, i.e. the paging), or when it is off
+// its engine with its memory in place and has held it for max(one quantum, twice the arrival) (TurnEnd). So the memory
+// changes hands at most once per turn, each turn at least a quantum of useful time and at least as long as the paging
+// that bought it: paging takes at most about half of the time, never a swap per quantum. A requester whose holder's
+// turn is not over retries at its end (_turnRetryAt, ArmTimer). Equals of one engine share it, and so its memory, by the
+// quantum (rule 2); they never lend to each other.
+//
+// Invariant (U), un-preparing: a lower-priority chunk prepared but not in a ring (this engine's prepared slot, or parked
+// beside its context's ring) stops pinning when higher-priority work needs its memory: its buffer goes back to where it
+// was before that chunk was prepared (its next chunk starts there again; its place in the ready queue, or first among
+// its context's parked buffers), and it is prepared — and patched — again later. Paging recorded for it still runs in
+// its order: a chunk whose paging buffer is not in the paging ring yet stays in the slot as paging-only (it pins
+// nothing); a parked chunk's paging is already in the paging ring. Unprepared counts these.
 public sealed partial class VidSchScheduler
 {
     private readonly List<VidSchContext> _lendCandidates = new();
@@ -54,58 +79,217 @@ public sealed partial class VidSchScheduler
     /// <summary>Times a context of this engine got its lent memory back and became loadable again.</summary>
     internal long MemoryReturns { get; private set; }
 
+    /// <summary>Of <see cref="MemoryLends"/>, those to an equal of another engine at the end of the lender's turn.</summary>
+    internal long EqualLends { get; private set; }
+
+    /// <summary>Chunks of this engine un-prepared (prepared, not in a ring) to give their memory to higher-priority work.</summary>
+    internal long Unprepared { get; private set; }
+
+    private ulong _turnRetryAt = ulong.MaxValue; // when the turn of an equal holding memory this engine waits for ends
+
+    // c's turn with its memory starts now (invariant E).
+    private void StartHolding(VidSchContext c)
+    {
+        c.HoldsMemory = true;
+        c.MemorySince = _bus.Cycle;
+        c.MemoryRunCycles = 0;
+        c.MemoryArrival = ulong.MaxValue;
+    }
+
+    /// <summary>
+    /// The turn of an equal holding memory this engine waits for has ended (the timer ArmTimer set for it): a deferred
+    /// preparation, and the return of each context of this engine lending its memory, are tried again now — they ask
+    /// that equal to lend (invariant E).
+    /// </summary>
+    private void CheckTurnRetry()
+    {
+        if (_turnRetryAt == ulong.MaxValue || _bus.Cycle < _turnRetryAt) return;
+        _turnRetryAt = ulong.MaxValue;
+        if (_preparationDeferred) _retryDeferred = true;
+        if (_lendingCount == 0) return;
+        foreach (var c in _contexts)
+            if (c.Lending == LendState.Lent) c.LendRetrySeen = -1;
+    }
+
+    // Engine time c has been loaded since it began holding its memory.
+    private static ulong HeldRun(VidSchContext c, ulong now)
+    {
+        ulong run = c.MemoryRunCycles;
+        ulong from = Math.Max(c.LoadedAt, c.MemorySince);
+        if (c.Loaded && now > from) run += now - from;
+        return run;
+    }
+
+    /// <summary>
+    /// The device cycle at which the turn of <paramref name="c"/> (holding memory) ends — at most <paramref name="now"/>
+    /// when it has ended (invariant E). A turn is one quantum of its engine's time, and at least as long as its memory
+    /// took to arrive (the paging before its first load), so a swap's paging takes at most about half of the time:
+    /// either it has been loaded that long with the memory, or it is off its engine with its memory in place (its next
+    /// chunk's paging executed) and has held it for the quantum and twice the arrival. While its memory is still being
+    /// paged in and it is not loaded, it is looked at again a quantum later.
+    /// </summary>
+    private static ulong TurnEnd(VidSchContext c, ulong now)
+    {
+        ulong q = c.Scheduler._o.QuantumCycles;
+        ulong arrival = c.MemoryArrival == ulong.MaxValue ? 0 : c.MemoryArrival;
+        ulong turn = Math.Max(q, arrival);
+        ulong run = HeldRun(c, now);
+        if (run >= turn) return now;
+        if (c.Loaded) return now + (turn - run);
+        bool inPlace = c.InFlight.Count == 0 || c.Scheduler.PagingReached(c.InFlight[0].PagingWait);
+        if (!inPlace) return now + q;
+        ulong end = c.MemorySince + Math.Max(q, 2 * arrival);
+        return end <= now ? now : end;
+    }
+
     private static bool PinsMemory(VidSchContext c) => c.Lending != LendState.Lent;
 
     private static bool IsLending(VidSchContext c) => c.Lending != LendState.None;
 
     /// <summary>
-    /// The chunk [<paramref name="firstRef"/>, <paramref name="endRef"/>) of <paramref name="requester"/>'s buffer does
-    /// not fit beside the pinned chunks: asks the fewest lowest-priority contexts below it to lend their memory
-    /// (invariant L). False when no set of lower-priority lenders would make it fit.
+    /// <paramref name="requester"/>'s residency request — its own entries are <see cref="_request"/>[0, <paramref
+    /// name="own"/>): a chunk being prepared, or its lent chunks' return — does not fit beside the pinned chunks. Frees
+    /// room the cheapest way that makes it fit (invariants L, E and U): first by un-preparing lower-priority chunks that
+    /// are prepared but not in a ring (no engine changes hands); else by asking the fewest contexts — lower priorities
+    /// first, then equals of other engines whose turn with the memory is over — to lend their memory (their unlaunched
+    /// chunks are un-prepared too). False when nothing would make it fit; an equal whose turn is not over yet sets the
+    /// retry timer at its turn's end.
     /// </summary>
-    private bool RequestLending(VidSchContext requester, ReadOnlySpan<ResourceReference> refs, int firstRef, int endRef)
+    private bool RequestLending(VidSchContext requester, int own)
     {
+        // Contexts already being switched off to lend still pin: asking more now would lend more than needed. The
+        // request is tried again when they are off (NotifyPinsReleased).
+        if (LendersPending()) return true;
+        ulong now = _bus.Cycle;
         var candidates = _lendCandidates;
         candidates.Clear();
+        // Trial 1 (invariant U): lower-priority chunks prepared but not launched pin memory no engine is using.
+        foreach (var s in _group.Members)
+            foreach (var c in s._contexts)
+                if (c.Priority < requester.Priority && !c.Resetting && HasUnlaunchedChunk(c)) candidates.Add(c);
+        if (candidates.Count > 0)
+        {
+            candidates.Sort(s_lendOrder);
+            int k = TrialFit(candidates, own, lend: false);
+            if (k > 0)
+            {
+                for (int i = 0; i < k; i++) candidates[i].Scheduler.Unprepare(candidates[i]);
+                NotifyPinsReleased();
+                return true;
+            }
+        }
+
+        // Trial 2 (invariants L and E): contexts switched off their engines lend their memory.
+        candidates.Clear();
+        // Equals share memory by turns only when the requester would run at once: memory lent to work that then waits
+        // behind a higher priority of its own engine would only idle.
+        bool equals = NothingHigherRuns(requester);
         foreach (var s in _group.Members)
         {
-            if (!s._o.Preemption) continue; // lending takes the engine mid-buffer
             foreach (var c in s._contexts)
             {
-                if (c.Priority >= requester.Priority || c.Resetting) continue;
-                // A returning context is not on its engine: it lends again at once (its return paging, recorded earlier,
-                // runs before the eviction that follows it, SchedulerGroup (2)).
-                if ((c.Lending == LendState.None && (c.InFlight.Count > 0 || c.ParkedChunk is not null)) || c.Lending == LendState.Returning)
-                    candidates.Add(c);
+                if (ReferenceEquals(c, requester) || c.Resetting || c.Priority > requester.Priority) continue;
+                bool lower = c.Priority < requester.Priority;
+                bool pins = c.Lending == LendState.None && (c.InFlight.Count > 0 || c.ParkedChunk is not null);
+                if (!s._o.Preemption) // lending takes the engine mid-buffer: here only unlaunched chunks can be released
+                {
+                    if (lower && HasUnlaunchedChunk(c)) candidates.Add(c);
+                    continue;
+                }
+                if (lower)
+                {
+                    // A returning context is not on its engine: it lends again at once (its return paging, recorded earlier,
+                    // runs before the eviction that follows it, SchedulerGroup (2)).
+                    if (pins || c.Lending == LendState.Returning || HasUnlaunchedChunk(c)) candidates.Add(c);
+                    continue;
+                }
+                // An equal of another engine (equals of one engine share it, and its memory, by the quantum: rule 2).
+                if (!equals || !pins || ReferenceEquals(s, requester.Scheduler)) continue;
+                ulong end = TurnEnd(c, now);
+                if (end <= now) candidates.Add(c);
+                else if (end < _turnRetryAt) _turnRetryAt = end; // asked again when its turn ends (CheckTurnRetry)
             }
         }
         if (candidates.Count == 0) return false;
-        candidates.Sort(static (a, b) => a.Priority != b.Priority ? a.Priority.CompareTo(b.Priority) : a.Id.CompareTo(b.Id));
-        int lenders = 0;
-        // Trial: mark lenders Lent one by one (so BuildRequest leaves their chunks out) until the request fits by size.
-        var states = _lendStates;
-        states.Clear();
-        foreach (var c in candidates) states.Add(c.Lending);
-        for (int k = 0; k < candidates.Count && lenders == 0; k++)
-        {
-            candidates[k].Lending = LendState.Lent;
-            int n = BuildRequest(refs, firstRef, endRef);
-            if (_rm.FootprintOf(_request.AsSpan(0, n)) <= _rm.ResidentBudget) lenders = k + 1;
-        }
-        for (int k = 0; k < candidates.Count; k++) candidates[k].Lending = states[k];
+        candidates.Sort(s_lendOrder);
+        int lenders = TrialFit(candidates, own, lend: true);
+        bool unprepared = false;
         for (int k = 0; k < lenders; k++)
         {
             var c = candidates[k];
-            c.Scheduler.RequestLend(c, requester);
+            var s = c.Scheduler;
+            if (!s._o.Preemption)
+            {
+                unprepared |= s.Unprepare(c); // as in the trial: only its unlaunched chunks
+                continue;
+            }
+            // A lender's chunk in the prepared slot would pin until launched (and then come back unpinned but not in its
+            // return): it is un-prepared. Its parked chunk is lent with its ring and comes back with it (invariant L).
+            unprepared |= s.UnprepareSlotOf(c);
+            if (c.InFlight.Count > 0 || c.ParkedChunk is not null || c.Lending == LendState.Returning) s.RequestLend(c, requester);
         }
+        // Un-prepared chunks pin nothing from now on; lenders being switched off release theirs when confirmed (AdvanceLending).
+        if (unprepared) NotifyPinsReleased();
         return lenders > 0;
+    }
+
+    // Lenders: lowest priority first; among equals the longest holder, then the oldest context (deterministic).
+    private static readonly Comparison<VidSchContext> s_lendOrder = static (a, b) =>
+        a.Priority != b.Priority ? a.Priority.CompareTo(b.Priority)
+        : a.MemorySince != b.MemorySince ? a.MemorySince.CompareTo(b.MemorySince) : a.Id.CompareTo(b.Id);
+
+    /// <summary>
+    /// The fewest leading <paramref name="candidates"/> whose release lets the request (own entries [0, <paramref
+    /// name="own"/>) of <see cref="_request"/>) fit the resident budget beside what stays pinned, or 0. Each is marked
+    /// released in turn — its prepared-but-unlaunched chunks left out and, when <paramref name="lend"/>, marked Lent so
+    /// its chunks in the ring are left out too (AppendPinned) — and every mark is undone before returning.
+    /// </summary>
+    private int TrialFit(List<VidSchContext> candidates, int own, bool lend)
+    {
+        var states = _lendStates;
+        states.Clear();
+        foreach (var c in candidates) states.Add(c.Lending);
+        int found = 0;
+        for (int k = 0; k < candidates.Count && found == 0; k++)
+        {
+            var c = candidates[k];
+            c.TrialUnprepared = true;
+            if (lend && c.Scheduler._o.Preemption) c.Lending = LendState.Lent;
+            int n = AppendPinned(own);
+            if (_rm.FootprintOf(_request.AsSpan(0, n)) <= _rm.ResidentBudget) found = k + 1;
+        }
+        for (int k = 0; k < candidates.Count; k++)
+        {
+            candidates[k].Lending = states[k];
+            candidates[k].TrialUnprepared = false;
+        }
+        return found;
+    }
+
+    // c has a chunk prepared but not in a ring (its engine's prepared slot, or parked beside it) that pins memory.
+    private static bool HasUnlaunchedChunk(VidSchContext c) =>
+        c.Lending == LendState.None && (c.ParkedChunk is { Buffer: not null }
+            || c.Scheduler._prepared is { Chunk: { Buffer: not null, PagingOnly: false } } p && ReferenceEquals(p.Context, c));
+
+    /// <summary>
+    /// True when no context of higher priority than <paramref name="r"/> has work in a ring on r's engine: r would run as
+    /// soon as its memory is resident.
+    /// </summary>
+    private static bool NothingHigherRuns(VidSchContext r)
+    {
+        foreach (var c in r.Scheduler._contexts)
+            if (c.Priority > r.Priority && c.InFlight.Count > 0 && !c.Resetting && !IsLending(c)) return false;
+        return true;
     }
 
     // Starts taking c off its engine for `requester` (invariant L).
     private void RequestLend(VidSchContext c, VidSchContext requester)
     {
         c.LentFor = requester.Id;
+        c.LendsToReturnOf = requester.Lending == LendState.Lent ? requester : null; // a return's lender waits for it (TryReturn)
+        c.HoldsMemory = false; // its turn with the memory ends (invariant E)
         MemoryLends++;
+        if (c.Priority == requester.Priority) EqualLends++;
         if (c.Lending == LendState.Returning)
         {
             // Not loadable yet, so not on the engine: its chunks stop pinning at once.
@@ -145,7 +329,10 @@ public sealed partial class VidSchScheduler
                     break;
                 case LendState.Lent:
                     if (allowReturn) TryReturn(c);
-                    break;
+                    // A return without paging (or whose paging already passed) completes now: no interrupt would come
+                    // to finish it later.
+                    if (c.Lending != LendState.Returning) break;
+                    goto case LendState.Returning;
                 case LendState.Returning:
                     if (_returnPaging.Count == 0 && PagingReached(c.ReturnWait))
                     {
@@ -228,11 +415,12 @@ public sealed partial class VidSchScheduler
         if (PagingHasWork || _inFlightCount > 0) _bus.Kick();
     }
 
-    // True when a buffer of higher priority than `priority`, on any engine (this one included), waits for memory.
-    private bool AnyWaiterAbove(int priority)
+    // True when a buffer of another context of c's priority or higher, on any engine (this one included), waits for memory.
+    private bool AnyWaiterAtOrAbove(VidSchContext c)
     {
         foreach (var s in _group.Members)
-            if (s._waitingForMemory && s._preparing?.Owner is VidSchContext waiter && waiter.Priority > priority) return true;
+            if (s._waitingForMemory && s._preparing?.Owner is VidSchContext waiter && waiter.Priority >= c.Priority && !ReferenceEquals(waiter, c))
+                return true;
         return false;
     }
 
@@ -248,7 +436,11 @@ public sealed partial class VidSchScheduler
     // Lent → Returning: make everything c's chunks reference resident again beside the pinned chunks (invariant L).
     private void TryReturn(VidSchContext c)
     {
-        if (c.LendRetrySeen == _group.Retirements || AnyWaiterAbove(c.Priority)) return;
+        // Invariant E: an equal waiting for memory (as a higher one) goes first — a return that took the memory just lent
+        // to it back before its preparation retried would only make it ask again, a paging round trip for nothing. And a
+        // context that lent to another's return waits for that return (else the two would take it from each other).
+        if (c.LendRetrySeen == _group.Retirements || AnyWaiterAtOrAbove(c)) return;
+        if (c.LendsToReturnOf is { Lending: LendState.Lent }) return;
         // Paging order (class remarks, invariant 2): a paging buffer recorded earlier goes to the ring first.
         if (_returnPaging.Count > 0 || _prepared is { Chunk.Paging: not null }) return;
         c.LendRetrySeen = _group.Retirements;
@@ -260,21 +452,33 @@ public sealed partial class VidSchScheduler
         for (int i = 0; i < own; i++) if (_vidmm.IsLive(_request[i].Handle)) _request[live++] = _request[i];
         own = live;
         c.Lending = LendState.Returning; // pins from here: BuildRequest now includes its chunks (after `own`)
+        StartHolding(c); // a new turn with the memory, its return paging included in its arrival (invariant E)
         int n = AppendPinned(own);
         _pagingOps.Clear();
         // A return is never urgent: it takes no memory from the working set of a higher-priority context with work on its
         // way (queued, being prepared or in a ring), which would page it out between two of its buffers and make that
         // work wait for the page-out and page-in. It waits instead (retried after the next retirement).
         var rm = _rm as ResidencyManager;
+        bool protectedAny = false;
         if (rm is not null)
             foreach (var s in _group.Members)
                 foreach (var h in s._contexts)
-                    if (h.Priority > c.Priority && !h.Resetting && (h.Queued > 0 || h.InFlight.Count > 0)) rm.ProtectedContexts.Add(h.Id);
+                    if (h.Priority > c.Priority && !h.Resetting && (h.Queued > 0 || h.InFlight.Count > 0))
+                    {
+                        rm.ProtectedContexts.Add(h.Id);
+                        protectedAny = true;
+                    }
         var outcome = _rm.MakeResident(_request.AsSpan(0, n), c.Id, _pagingOps);
         rm?.ProtectedContexts.Clear();
         if (outcome == ResidencyOutcome.DoesNotFit)
         {
             c.Lending = LendState.Lent;
+            c.HoldsMemory = false;
+            // Pinned chunks keep it out: lower priorities lend to it, and equals of other engines whose turn is over
+            // (invariant E: it gets its memory back in turn). Only when it would run at once, and only when no higher
+            // priority's working set is protected — the lending trial weighs pinned memory only, so a return refused for
+            // a protected working set would make others lend for nothing; it waits for a retirement instead.
+            if (!protectedAny && NothingHigherRuns(c) && RequestLending(c, own)) c.LendsToReturnOf = null;
             return;
         }
         CheckPinnedNotMoved();
@@ -332,20 +536,53 @@ public sealed partial class VidSchScheduler
         }
     }
 
-    // The preparation waits for memory (or behind a higher priority's wait for memory) and every chunk pinning memory,
-    // apart from the waiter's own context's, belongs to a higher priority.
+    // The preparation waits for memory (or behind a higher priority's wait for memory), and only chunks of higher
+    // priorities or of equals of other engines within their turn keep it out (computed when it was deferred, Prepare;
+    // every change that could alter it — a retirement, a release, an equal's turn ending — retries the preparation).
     private bool MemoryBlockedByHigher()
     {
-        if (!_preparationDeferred || _preparing?.Owner is not VidSchContext w) return false;
+        if (!_preparationDeferred || _preparing?.Owner is not VidSchContext) return false;
         if (!_waitingForMemory) return true; // deferred because a higher priority waits for memory (Prepare)
         if (LendersPending()) return false;
+        return _memoryWaitByPolicy;
+    }
+
+    /// <summary>
+    /// True when the request (own entries [0, <paramref name="own"/>) of <see cref="_request"/>) would fit the resident
+    /// budget if every chunk of a lower priority than <paramref name="requester"/>, and of an equal other than one of
+    /// another engine within its turn (invariant E), pinned nothing — i.e. when memory that policy does not reserve for
+    /// others keeps it out (an engine without preemption, a hung equal of its own engine): runnable work for the
+    /// auditor. Its own chunks stay pinned (they retire by themselves).
+    /// </summary>
+    private bool FitsWithoutLowerOrSpentEquals(VidSchContext requester, int own)
+    {
+        ulong now = _bus.Cycle;
+        var marked = _lendCandidates;
+        marked.Clear();
         foreach (var s in _group.Members)
-        {
-            if (s._prepared is { } p && !ReferenceEquals(p.Context, w) && p.Context.Priority <= w.Priority) return false;
             foreach (var c in s._contexts)
-                if (!ReferenceEquals(c, w) && PinsMemory(c) && (c.InFlight.Count > 0 || c.ParkedChunk is not null) && c.Priority <= w.Priority) return false;
+            {
+                if (ReferenceEquals(c, requester) || c.Priority > requester.Priority || !PinsMemory(c)) continue;
+                if (c.Priority == requester.Priority && s._o.Preemption && !ReferenceEquals(s, this) && c.InFlight.Count > 0 && TurnEnd(c, now) > now) continue;
+                marked.Add(c);
+            }
+        if (marked.Count == 0) return false;
+        var states = _lendStates;
+        states.Clear();
+        foreach (var c in marked)
+        {
+            states.Add(c.Lending);
+            c.Lending = LendState.Lent;
+            c.TrialUnprepared = true;
         }
-        return true;
+        int n = AppendPinned(own);
+        bool fits = _rm.FootprintOf(_request.AsSpan(0, n)) <= _rm.ResidentBudget;
+        for (int k = 0; k < marked.Count; k++)
+        {
+            marked[k].Lending = states[k];
+            marked[k].TrialUnprepared = false;
+        }
+        return fits;
     }
 
     /// <summary>True when <paramref name="c"/> lends its memory (lent or returning): its work is not runnable.</summary>

@@ -12,6 +12,7 @@ public sealed partial class VidSchScheduler
     private bool _preparationRequested;
     private bool _preparationDeferred;      // did not fit beside the pinned chunks: retry after a retire
     private bool _waitingForMemory;         // deferred because its own chunk cannot be resident beside the pinned ones
+    private bool _memoryWaitByPolicy;       // ... and only higher priorities or equals within their turn keep it out
     private bool _retryDeferred;
     private readonly List<PagingOperation> _pagingOps = new();
     private readonly List<PagingBufferMemory> _pagingSpare = new();
@@ -53,16 +54,80 @@ public sealed partial class VidSchScheduler
     /// </summary>
     private void ParkForOwnRetirement(DmaBuffer b, VidSchContext ctx)
     {
+        ParkFirst(b, ctx);
+        ctx.ParkedForOwnRetirement = true;
+        _preparing = null;
+        _preparationDeferred = false;
+        _waitingForMemory = false;
+    }
+
+    // Puts b at the head of ctx's parked buffers (it comes before every buffer parked behind it).
+    private void ParkFirst(DmaBuffer b, VidSchContext ctx)
+    {
         var behind = ctx.Parked.ToArray();
         ctx.Parked.Clear();
         ctx.Parked.Enqueue(b);
         foreach (var x in behind) ctx.Parked.Enqueue(x);
         _parkedCount++;
-        ctx.ParkedForOwnRetirement = true;
         b.Status = DmaBufferStatus.Ready;
-        _preparing = null;
-        _preparationDeferred = false;
-        _waitingForMemory = false;
+    }
+
+    /// <summary>
+    /// Un-prepares <paramref name="ctx"/>'s chunks that are prepared but not in a ring — in this engine's prepared slot,
+    /// or parked beside it — so they pin nothing (invariant U, VidSchScheduler.Lending.cs). True when there was one.
+    /// </summary>
+    private bool Unprepare(VidSchContext ctx)
+    {
+        bool any = UnprepareSlotOf(ctx);
+        if (ctx.ParkedChunk is not { Buffer: not null } chunk) return any;
+        ctx.ParkedChunk = null;
+        _parkedChunkCount--;
+        // A chunk is parked only after its paging buffer went to the paging ring (TryLaunch): nothing of it is left to run.
+        Requeue(chunk, ctx);
+        ReturnChunk(chunk);
+        return true;
+    }
+
+    /// <summary>Un-prepares this engine's prepared-slot chunk when it is <paramref name="ctx"/>'s (invariant U); true when it was.</summary>
+    private bool UnprepareSlotOf(VidSchContext ctx)
+    {
+        if (_prepared is not { Chunk: { Buffer: not null, PagingOnly: false } chunk } p || !ReferenceEquals(p.Context, ctx)) return false;
+        Requeue(chunk, ctx);
+        if (chunk.Paging is not null)
+        {
+            // Its paging buffer is recorded — VidMm made those moves, later requests and other engines' paging assume them
+            // (SchedulerGroup (2)) — so it still runs, in order, as a paging-only chunk that pins nothing.
+            chunk.Buffer = null;
+            chunk.PagingOnly = true;
+        }
+        else
+        {
+            _prepared = null;
+            ReturnChunk(chunk);
+            StartPreparation(); // the slot serves the next buffer (a lower one defers while the higher waits: Prepare)
+        }
+        return true;
+    }
+
+    // The buffer of un-prepared `chunk` goes back to where it was before that chunk was prepared: its next chunk starts
+    // at the chunk's start again, and it waits in its context's order — in the ready queue at its own place (same
+    // priority, round and sequence), or first among its context's parked buffers. It is prepared again later, patched
+    // with its resources' addresses then.
+    private void Requeue(InFlightChunk chunk, VidSchContext ctx)
+    {
+        var b = chunk.Buffer!;
+        Unprepared++;
+        b.NextChunkStart = chunk.Start;
+        if (!chunk.Last)
+        {
+            // Finish put the rest back in the ready queue (or the context's parked buffers) already: it restarts here.
+            b.ChunkIndex--;
+            if (chunk.Start == 0) Splits--; // counted again when it is split again
+            return;
+        }
+        b.Status = DmaBufferStatus.Ready;
+        if (ctx.Parked.Count > 0) ParkFirst(b, ctx);
+        else _ready.Insert(b);
     }
 
     private static readonly Func<DmaBuffer, bool> s_noParkedChunk = static b => ((VidSchContext)b.Owner!).ParkedChunk is null;
@@ -172,6 +237,16 @@ public sealed partial class VidSchScheduler
     {
         var ctx = (VidSchContext)b.Owner!;
         var refs = new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount);
+        if (IsLending(ctx))
+        {
+            // Asked to lend its memory while this buffer waited for the slot (invariant L): it prepares nothing new until
+            // its memory is back. The buffer goes first among its parked ones; UnparkIfRoom puts it back then.
+            ParkFirst(b, ctx);
+            _preparing = null;
+            _preparationDeferred = false;
+            _waitingForMemory = false;
+            return;
+        }
         // Memory admission by priority (seed 001 §5.5, docs/memory.md "Eviction order"): while a higher-priority buffer
         // on another engine waits for pinned chunks to retire, a lower-priority context pins no new managed memory —
         // otherwise a back-to-back low-priority job keeps its working set pinned for ever and the higher-priority work
@@ -180,6 +255,7 @@ public sealed partial class VidSchScheduler
         if (HigherPriorityWaitsForMemory(ctx.Priority) && _rm.FootprintOf(refs) > 0)
         {
             _preparationDeferred = true;
+            _memoryWaitByPolicy = true; // kept for a higher priority: by policy (MemoryBlockedByHigher)
             return;
         }
         int start = b.NextChunkStart;
@@ -282,8 +358,11 @@ public sealed partial class VidSchScheduler
                     _waitingForMemory = true;
                     // seed 001 §5.5 strict priority: lower-priority contexts whose pinned chunks keep this one out are
                     // switched off their engines and lend their memory (VidSchScheduler.Lending.cs); the preparation
-                    // retries once they are off. Memory pinned by equal or higher priorities is waited for.
-                    RequestLending(ctx, refs, firstRef, endRef);
+                    // retries once they are off. Memory pinned by higher priorities, or by equals of other engines within
+                    // their turn (invariant E), is waited for: by policy — said to the auditor (HasRunnableWork) when
+                    // nothing below or beside it that could give memory up would make the chunk fit.
+                    int own = BuildRequest(refs, firstRef, endRef, includePinned: false);
+                    _memoryWaitByPolicy = !RequestLending(ctx, own) && !FitsWithoutLowerOrSpentEquals(ctx, own);
                     return;
                 }
                 FailDoesNotFit(b, ctx);
@@ -498,11 +577,13 @@ public sealed partial class VidSchScheduler
     {
         foreach (var s in _group.Members)
         {
-            if (s._prepared is { } p) AddChunk(ref n, p.Chunk);
+            // A lending trial leaves out what it would release (VidSchScheduler.Lending.cs): outside a trial no lending
+            // context has a prepared chunk (RequestLending un-prepares it, Prepare parks a lending context's buffer).
+            if (s._prepared is { } p && PinsMemory(p.Context) && !p.Context.TrialUnprepared) AddChunk(ref n, p.Chunk);
             foreach (var c in s._contexts)
             {
                 if (!PinsMemory(c)) continue;
-                if (c.ParkedChunk is { } parked) AddChunk(ref n, parked);
+                if (c.ParkedChunk is { } parked && !c.TrialUnprepared) AddChunk(ref n, parked);
                 foreach (var f in c.InFlight) AddChunk(ref n, f);
             }
         }

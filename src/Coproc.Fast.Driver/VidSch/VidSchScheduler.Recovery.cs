@@ -256,6 +256,8 @@ public sealed partial class VidSchScheduler
             if (c.Lending != LendState.None) _lendingCount--;
             c.Lending = LendState.None; // nothing of it is left to return (invariant L)
             c.LendNeedsSwitch = false;
+            c.LendsToReturnOf = null;
+            c.HoldsMemory = false; // its chunks are gone: its turn with the memory ends (invariant E)
             // What it had queued failed above or in BeginReset; buffers admitted since (while it was resetting) remain.
             c.Queued = QueuedOf(c);
             c.ParkedForOwnRetirement = false; // its pinned chunks are released

@@ -51,15 +51,18 @@ public class DeferredPreparationTests
         Assert.That(h.Read32(big, 8UL << 20), Is.EqualTo(0xB0B0B0B0u));
     }
 
-    [TestCase(2, false)]
-    [TestCase(8, true)]
-    public void GivenAnEngineWhoseOnlyBufferWaitsForMemoryPinnedOnAnotherEngine_ThenTheAuditorReportsTheStretchOnlyWhenAnEqualHoldsIt_AndSaysItIsAMemoryWait(int batchPriority, bool reported)
+    [TestCase(2, true, false)]
+    [TestCase(8, true, false)]
+    [TestCase(8, false, true)]
+    public void GivenAnEngineWhoseOnlyBufferWaitsForMemoryPinnedOnAnotherEngine_ThenTheAuditorReportsTheStretchOnlyWhenAnEqualKeepsIt_AndSaysItIsAMemoryWait(
+        int batchPriority, bool preemption, bool reported)
     {
         // Render (priority 8) pins 10 MiB of 16; a compute buffer needing 10 MiB waits. Below render's priority that is
-        // the policy (strict priority extends to memory): not runnable work, no finding. At render's priority nothing is
-        // lent (equals do not preempt each other for memory, docs/scheduling-policy.md rule 7): the auditor reports the
-        // idle stretch and says the buffer was waiting for memory.
-        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000, MaxInFlight = 2 },
+        // the policy (strict priority extends to memory): not runnable work, no finding. At render's priority the render
+        // context lends its memory once its turn is over (equals share memory by turns, docs/scheduling-policy.md rule 7):
+        // no finding either. Without mid-buffer preemption nothing can be lent: the auditor reports the idle stretch and
+        // says the buffer was waiting for memory.
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 100_000, MaxInFlight = 2, Preemption = preemption },
             localBytes: 16UL << 20, systemBytes: 128UL << 20, realResidency: true, engines: [EngineKind.Render, EngineKind.Compute]);
         var m = h.Machine;
         var auditor = new SchedulingAuditor();
