@@ -40,7 +40,6 @@ public class AdvancedCrossProcessIsolationProperties
     // VidMm's paging context is never listed again (no RunListSubmitted for it after the prefetch), the innocent context
     // is charged as the running one and is stopped by the timeout; the attacker runs on.
     [Test]
-    [Explicit("bug: seed 26 - a prefetch's paging is never listed while another process's waiting context holds the two-element head; the innocent context times out")]
     public void GivenSeed26_WhenTheAttackersWaitingContextHoldsTheHead_ThenTheInnocentPrefetchStillRunsAndCompletes() => Run(26);
 
     private static void Run(int seed)

@@ -37,7 +37,6 @@ public class SmallPagingBufferCrossBackEndTests
         Run(seed, pagingBufferDwords: 64);
 
     [TestCaseSource(nameof(FailingSeeds))]
-    [Explicit("bug: BuildPagingBuffer clears its noted foreign waits before PacketBufferFullException; VidSch's larger rebuild (BuildChunkPaging) runs unordered against run-list paging")]
     public void GivenKernelPathPagingBuffersRebuiltLarger_WhenTheRebuildFollowsANotedForeignWait_ThenEveryAllocationStillMatchesItsCpuModel(int seed) =>
         Run(seed, pagingBufferDwords: 64);
 

@@ -20,7 +20,6 @@ public class PagingChannelOrderGapTests
         rig.Vm.PhysicalAddressOf(rig.Vm.Allocate(4096, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous), 0);
 
     [Test]
-    [Explicit("bug: BuildPagingBuffer clears the noted foreign waits before it can throw PacketBufferFullException; VidSch's retry with a larger buffer starts without them")]
     public void GivenAForeignWaitNoted_WhenTheFirstBuildOverflowsItsDestination_ThenTheRetriedBuildStillStartsWithTheWait()
     {
         using var rig = new ResidencyRig();
@@ -52,7 +51,6 @@ public class PagingChannelOrderGapTests
     }
 
     [Test]
-    [Explicit("bug: ResidencyManager.Evict (the seed 004 queue's evict service) never calls NotePriorPaging: its eviction can read the local home before another channel's page-in wrote it")]
     public void GivenAPageInRecordedOnAnotherChannel_WhenThePagingQueueEvictsTheAllocation_ThenItsBufferWaitsForThatPageIn()
     {
         using var rig = new ResidencyRig();

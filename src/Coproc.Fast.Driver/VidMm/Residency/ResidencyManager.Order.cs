@@ -56,11 +56,14 @@ public sealed partial class ResidencyManager
 
     private int ForeignWaitDwords => _waits.Count * PacketFormat.WaitFenceDwords;
 
-    // BuildPagingBuffer: the noted waits of other channels, then forget them all (the same channel is ordered already).
+    // BuildPagingBuffer: the noted waits of other channels (the same channel is ordered already). They are forgotten only
+    // once the buffer is built (ForgetWaits): a build that throws for want of room is retried with a larger buffer, and
+    // the retry must carry them too.
     private void WriteForeignWaits(ref PacketWriter w, PhysicalAddress ownFence)
     {
         foreach (var (fence, value) in _waits)
             if (!SameChannel(fence, ownFence) && !Passed(fence, value)) w.WaitFence(View.VaOf(fence), value);
-        _waits.Clear();
     }
+
+    private void ForgetWaits() => _waits.Clear();
 }

@@ -87,6 +87,7 @@ public sealed partial class ResidencyManager
             fences++;
         }
         w.EnableContextSwitch();
+        ForgetWaits(); // built: the waits are in it (Order.cs)
         // Its last fence follows every copy: the memory these operations vacated stays in transit until it is written.
         if (fences > 0) SealInTransit(commands, fenceAddress, firstFenceValue + (ulong)fences - 1);
         fencesEmitted = fences;

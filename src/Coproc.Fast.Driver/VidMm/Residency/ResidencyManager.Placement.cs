@@ -294,8 +294,7 @@ public sealed partial class ResidencyManager
             switch (step.Kind)
             {
                 case StepKind.Evict:
-                    NotePriorPaging(step.Slot); // a victim: its last paging (any channel) runs before this eviction reads it
-                    ApplyEvicted(step.Slot);
+                    ApplyEvicted(step.Slot); // notes the victim's last paging (any channel): it runs before this eviction reads it
                     AddEvictOperations(commands, step.Slot, step.From);
                     for (int i = 0; i < step.From.Count; i++) _vacated.Add(step.From[i]); // read by the COPY: in transit
                     break;

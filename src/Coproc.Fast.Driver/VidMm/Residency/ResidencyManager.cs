@@ -241,6 +241,7 @@ public sealed partial class ResidencyManager : IResidencyManager
 
     private void ApplyEvicted(int s)
     {
+        NotePriorPaging(s); // every eviction reads the allocation after its last paging, on any channel (Order.cs)
         ref var m = ref _m[s];
         Unlink(s);
         m.Resident = false;

@@ -7,7 +7,8 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 // a new list is submitted only when none is pending — otherwise the change is remembered and made by the handler that
 // sees the confirmation (§6.2). Order: priority (VidMm's context takes the paging list's), VidMm first among equals,
 // then least recently rotated (the quantum), then id. Two-element lists obey rules 1 and 2 against the current list; a
-// head that is already the current head is left alone (the device is on it or will be: it walks its list by itself).
+// head that is already the current head is left alone (the device is on it or will be: it walks its list by itself),
+// unless VidMm's context has work and is not on the list.
 public sealed partial class RunListScheduler
 {
     private readonly List<Candidate> _candidates = new();
@@ -104,7 +105,11 @@ public sealed partial class RunListScheduler
         int n = 0;
         if (Options.Mechanism == RunListMechanism.TwoElement)
         {
-            if (!stoppedListed && current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
+            // Invariant: VidMm's context is on the list while it has work. A current head that outranks it and stopped
+            // on a wait that never ends would otherwise keep the list (and the contexts waiting for paging behind it)
+            // unchanged for ever: rule 1 then gives the new list to the paging context and the next candidate.
+            bool pagingUnlisted = primary && Paging.HasWork && current.IndexOf(Paging.Context.SaveArea.Encoded) < 0;
+            if (!stoppedListed && !pagingUnlisted && current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
             foreach (var c in _candidates)
             {
                 if (n == TwoElementRunListRules.MaxEntries) break;
