@@ -151,46 +151,64 @@ public sealed partial class RunListScheduler
         {
             _pagingScheduled = false;
             ulong now = Clock();
-            if (!PagingList.TryTake(now, out var req)) return;
-            var ctx = req.Context;
-            _commands.Clear();
-            // Strict priority over memory (seed 001 §5.5): the request may not evict working sets of higher-priority
-            // contexts that have work outstanding — for at most ProtectionCycles, after which it takes what it needs (a
-            // higher context may be waiting for this one: a bounded wait, never a deadlock).
-            int floor = now - req.Since >= ProtectionCycles ? int.MaxValue : ctx.Priority + 1;
-            var outcome = MakeResidentProtecting(req.Resources, ctx, floor, out int pinned, out int protectedCount);
-            if (outcome == ResidencyOutcome.DoesNotFit && req.Resources.Length > 1 && ctx.Process.TryFind(req.FaultVa, out var a))
+            // One request served per turn, the highest effective priority first. A request that must wait (deferred for
+            // priority or for kernel-path memory) does not use the turn: the next one is tried, so a boosted request that
+            // keeps waiting never holds back a later one that fits. The waiting ones go back with their join cycle.
+            _deferred.Clear();
+            while (PagingList.TryTake(now, out var req))
             {
-                // The whole list does not fit: bring in only what the fault names (the page-level answer).
-                outcome = MakeResidentProtecting([VaProcess.Reference(a.Handle)], ctx, floor, out pinned, out protectedCount);
+                if (ServeRequest(req, now)) break;
+                _deferred.Add(req);
             }
-            if (outcome == ResidencyOutcome.DoesNotFit && pinned > 0)
-            {
-                // It would fit without evicting what kernel-path buffers in flight use: wait for them to retire.
-                PagingList.Add(req);
-                DeferredForKernelPath++;
-            }
-            else if (outcome == ResidencyOutcome.DoesNotFit && protectedCount > 0)
-            {
-                // It may fit once higher-priority work retires, or once its boost lifts it above that work.
-                PagingList.Add(req);
-                DeferredForPriority++;
-            }
-            else if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
-            else
-            {
-                // Resident may still mean "being paged by the kernel path's channel": a buffer of waits orders the release after it.
-                if (outcome == ResidencyOutcome.PagingRequired || Residency.HasForeignPagingWaits(Paging.Fence.Address)) SubmitPaging(ctx);
-                // Already resident by the bookkeeping may still mean "its paging buffer has not run": wait for the last one.
-                ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
-                PagingServed++;
-                Log(RunListEventKind.PagingServed, ctx.Id, fence);
-                TrackPaging(ctx, fence, releases: true);
-                ReleaseResolved();
-            }
+            foreach (var d in _deferred) PagingList.Add(d);
+            _deferred.Clear();
             if (PagingList.Count != 0) SchedulePaging(now + Options.PagingServiceCycles);
             Reschedule();
         }
+    }
+
+    private readonly List<PagingRequest> _deferred = new();
+
+    // Serves one paging-list request; false when it must wait (it was not served and changed nothing).
+    private bool ServeRequest(in PagingRequest req, ulong now)
+    {
+        var ctx = req.Context;
+        _commands.Clear();
+        // Strict priority over memory (seed 001 §5.5): the request may not evict working sets of higher-priority
+        // contexts that have work outstanding — for at most ProtectionCycles, after which it takes what it needs (a
+        // higher context may be waiting for this one: a bounded wait, never a deadlock).
+        int floor = now - req.Since >= ProtectionCycles ? int.MaxValue : ctx.Priority + 1;
+        var outcome = MakeResidentProtecting(req.Resources, ctx, floor, out int pinned, out int protectedCount);
+        if (outcome == ResidencyOutcome.DoesNotFit && req.Resources.Length > 1 && ctx.Process.TryFind(req.FaultVa, out var a))
+        {
+            // The whole list does not fit: bring in only what the fault names (the page-level answer).
+            outcome = MakeResidentProtecting([VaProcess.Reference(a.Handle)], ctx, floor, out pinned, out protectedCount);
+        }
+        if (outcome == ResidencyOutcome.DoesNotFit && pinned > 0)
+        {
+            // It would fit without evicting what kernel-path buffers in flight use: wait for them to retire.
+            DeferredForKernelPath++;
+            return false;
+        }
+        if (outcome == ResidencyOutcome.DoesNotFit && protectedCount > 0)
+        {
+            // It may fit once higher-priority work retires, or once its protection window has passed.
+            DeferredForPriority++;
+            return false;
+        }
+        if (outcome == ResidencyOutcome.DoesNotFit) Fail(ctx, "working set cannot be resident", req.FaultVa);
+        else
+        {
+            // Resident may still mean "being paged by the kernel path's channel": a buffer of waits orders the release after it.
+            if (outcome == ResidencyOutcome.PagingRequired || Residency.HasForeignPagingWaits(Paging.Fence.Address)) SubmitPaging(ctx);
+            // Already resident by the bookkeeping may still mean "its paging buffer has not run": wait for the last one.
+            ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
+            PagingServed++;
+            Log(RunListEventKind.PagingServed, ctx.Id, fence);
+            TrackPaging(ctx, fence, releases: true);
+            ReleaseResolved();
+        }
+        return true;
     }
 
     // Releases every context whose paging buffer ran: Faulted cleared in its saved context (it is not running — the device

@@ -93,13 +93,13 @@ public sealed partial class RunListScheduler
         // Invariant: a stopped context (State Error: a timeout, or a fault that cannot be served) is never left on the
         // device — the lists are rebuilt without it at once, and when nothing else has work the list names VidMm's own
         // context (valid, idle) so the engine leaves it. Otherwise it would run on, and its failed buffers complete.
-        // On another engine than the paging context's, that idle context is VidMm's too: a valid save area with an
-        // empty ring, loaded by several engines only while it has nothing to run (the paging list runs it on the first).
+        // On another engine than the paging context's, the stand-in is that engine's own idle kernel context (an empty
+        // ring, Lane.IdleSaveArea): the paging context is only ever loaded by the first engine.
         bool stoppedListed = ListsAStoppedContext(runLists);
         if (_candidates.Count == 0)
         {
-            if (!stoppedListed || (current.Length > 0 && current[0] == Paging.Context.SaveArea.Encoded)) return;
-            _candidates.Add(new Candidate(Paging.Context.SaveArea.Encoded, VidMmPriority(now), true, 0, DevicePagingQueue.ContextId));
+            if (!stoppedListed || (current.Length > 0 && current[0] == lane.IdleSaveArea)) return;
+            _candidates.Add(new Candidate(lane.IdleSaveArea, VidMmPriority(now), true, 0, primary ? DevicePagingQueue.ContextId : 0));
         }
         _candidates.Sort(CandidateOrder);
         int n = 0;
@@ -127,7 +127,7 @@ public sealed partial class RunListScheduler
             }
         }
         // A stopped context listed with only the current head left to run: a list of VidMm's context takes both off.
-        if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != Paging.Context.SaveArea.Encoded)) _list[n++] = Paging.Context.SaveArea.Encoded;
+        if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != lane.IdleSaveArea)) _list[n++] = lane.IdleSaveArea;
         if (n == 0 || (current.SequenceEqual(_list.AsSpan(0, n)) && !(_headWaitMayBeOver && HeadWaitsBehindLower(runLists, _candidates[0])))) return;
         var status = runLists.TrySubmit(_list.AsSpan(0, n));
         if (status == RunListSubmitStatus.PendingBusy)

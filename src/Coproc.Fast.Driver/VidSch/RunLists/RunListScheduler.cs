@@ -71,22 +71,33 @@ public sealed partial class RunListScheduler
         var ordered = engines.OrderBy(e => e == options.Engine ? 0 : 1).ToArray();
         _lanes = new Lane[ordered.Length];
         for (int i = 0; i < ordered.Length; i++)
+        {
+            // The idle stand-in a list names to take a stopped context off the engine (RunList.cs): on the first engine
+            // VidMm's paging context, which runs there anyway; on every other engine a kernel context of its own whose
+            // ring stays empty — never the paging context, which two engines would then run at once once it has work.
+            ulong idle = i == 0 ? Paging.Context.SaveArea.Encoded
+                : new KernelContext(vidmm, residency.KernelView, IdleContextIdBase + (uint)i, 4096).SaveArea.Encoded;
             _lanes[i] = new Lane(ordered[i], new RunListSubmitter(_bus, ordered[i],
-                vidmm.PhysicalAddressOf(listArray, (ulong)i * RunListRegisters.MaxEntriesValue * 8)));
+                vidmm.PhysicalAddressOf(listArray, (ulong)i * RunListRegisters.MaxEntriesValue * 8)), idle);
+        }
         RunLists = _lanes[0].Submitter;
     }
 
     // One engine's run lists (seed 001 §6: per engine, a current and a pending list).
-    private sealed class Lane(EngineKind engine, RunListSubmitter submitter)
+    private sealed class Lane(EngineKind engine, RunListSubmitter submitter, ulong idleSaveArea)
     {
         public readonly EngineKind Engine = engine;
         public readonly RunListSubmitter Submitter = submitter;
+        public readonly ulong IdleSaveArea = idleSaveArea; // the stand-in that takes a stopped context off (empty ring)
         public bool Dirty;               // a list change waits for the pending list's confirmation (§6.2)
         public ulong LastTickRunning;    // the running context at the last quantum tick
         public ulong LastTickCycle;
     }
 
     private readonly Lane[] _lanes;
+
+    // Context ids of the idle stand-ins of the second and later run-list engines (+ lane index).
+    private const uint IdleContextIdBase = 0xFFFF_FD00;
 
     private Lane? LaneOf(EngineKind engine)
     {
