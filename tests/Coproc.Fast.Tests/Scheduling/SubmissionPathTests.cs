@@ -155,10 +155,17 @@ public sealed class SubmissionPathTests
         // Warm up every call the measured loop makes (pool and JIT): a first Copy compiled inside the measured loop
         // allocated on this thread and made the test fail now and then.
         for (int i = 0; i < 2000; i++) { b.Fill(x, 0, 0, 64); b.Copy(x, 0, x, 64, 64); }
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10_000; i++) { b.Fill(x, 0, 0, 64); b.Copy(x, 0, x, 64, 64); }
-        long after = GC.GetAllocatedBytesForCurrentThread();
-        Assert.That(after - before, Is.Zero);
+        // Several measured rounds, the least kept: a per-command allocation would show in every round, while the
+        // runtime's own one-off work on this thread (a tier-1 or on-stack replacement of the loop under a loaded
+        // machine's timing) shows in one at most.
+        long least = long.MaxValue;
+        for (int round = 0; round < 5; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10_000; i++) { b.Fill(x, 0, 0, 64); b.Copy(x, 0, x, 64, 64); }
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.That(least, Is.Zero);
         Assert.That(sink.Flushes, Is.GreaterThan(100));
     }
 
