@@ -55,7 +55,10 @@ internal sealed partial class ScenarioExecution
             {
                 var spec = _scenario.Contexts.ElementAt(c).Context;
                 int limit = spec.Submission.BuffersInFlight <= 0 ? int.MaxValue : spec.Submission.BuffersInFlight;
-                while (waiting[c].Count > 0 && Outstanding(c) < limit)
+                // A run-list display owner with n − 1 flips queued keeps its next frame until a vsync shows one (the
+                // kernel path holds such a frame in its virtual ring; run-list buffers are the process's own): taking
+                // it now would drop it, and every later frame with it, in the time the device needs to reach a vsync.
+                while (waiting[c].Count > 0 && Outstanding(c) < limit && _va[c]?.WaitsForFlip != true)
                 {
                     SubmitPlanned(waiting[c].Dequeue(), now);
                     progressed = true;

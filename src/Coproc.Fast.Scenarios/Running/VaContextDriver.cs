@@ -184,6 +184,9 @@ internal sealed class VaContextDriver : IScenarioContext
     /// <summary>Submissions that did not fit the context's ring (dropped).</summary>
     public int RingFull { get; private set; }
 
+    /// <summary>True while n − 1 of its flips are queued: its next frame waits for one to be shown (§9.3).</summary>
+    public bool WaitsForFlip => _context.FlipChain is { } chain && chain.QueuedFlips >= chain.BufferCount - 1;
+
     /// <summary>
     /// Writes the <paramref name="index"/>-th submission into a DMA buffer of the process and submits it with the
     /// process's allocations as its resource list. Returns its id, or 0 when nothing was queued.
