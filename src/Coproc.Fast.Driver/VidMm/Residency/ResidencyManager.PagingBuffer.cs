@@ -74,10 +74,13 @@ public sealed partial class ResidencyManager
             // The advanced model invalidates a process mapping before its COPY reads the old home: a context still
             // running on another engine (the other paging channel's, or another run-list engine's) faults from then on
             // instead of writing bytes the COPY has already read. A relocation's mapping becomes valid again after it.
+            // An eviction's alias in the kernel view is pointed at the backing store at once (nothing runs on it).
             bool invalidateFirst = InvalidateEvictedMappings && op.Bytes != 0 && op.Kind != PagingOperationKind.PageIn;
-            if (invalidateFirst) InvalidateMappings(ref w, op);
+            bool evict = op.Kind == PagingOperationKind.Evict;
+            if (invalidateFirst) WriteMappings(ref w, op, processValid: false, kernelView: evict);
             if (op.Bytes != 0) w.Copy(View.VaOf(op.To), View.VaOf(op.From), op.Bytes);
-            if (!invalidateFirst || op.Kind != PagingOperationKind.Evict) RetargetMappings(ref w, op);
+            // The advanced model (seed 001 §5.3 step 4): an evicted allocation's VA stays invalid, so its next use faults.
+            if (!(invalidateFirst && evict)) WriteMappings(ref w, op, processValid: !(InvalidateEvictedMappings && evict), kernelView: true);
             pendingPost |= op.PostFence;
         }
         if (pendingPost)
@@ -94,36 +97,18 @@ public sealed partial class ResidencyManager
         return w.Written;
     }
 
-    // Points every GPU mapping of the moved allocation at its new home, then flushes those VAs from every TLB.
-    private void RetargetMappings(ref PacketWriter w, in PagingOperation op)
+    // Points the GPU mappings of the moved piece at its new home — the process mappings valid or not, the kernel view's
+    // alias (when asked) always valid: only privileged kernel buffers reach it, and a patched operand must keep naming
+    // the allocation wherever it lives (native-layout.md §14.1) — then flushes those VAs from every TLB.
+    private void WriteMappings(ref PacketWriter w, in PagingOperation op, bool processValid, bool kernelView)
     {
         if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) return;
         _ptes.Clear();
-        // The advanced model (SchedulingModel.Advanced, seed 001 §5.3 step 4): an evicted allocation's VA is invalidated, so its next use faults.
-        bool invalidate = InvalidateEvictedMappings && op.Kind == PagingOperationKind.Evict;
-        // The kernel view's alias stays valid (the basic model's rule, native-layout.md §14.1): only privileged kernel
-        // buffers reach it, and a patched operand must keep naming the allocation wherever it lives.
-        foreach (var map in maps)
-            map.Space.CollectRetarget(map.Va, op.To, _ptes, !invalidate || map.Space == View.Space, op.Offset, op.Bytes == 0 ? ulong.MaxValue : op.Bytes);
-        WritePteEdits(ref w, _ptes);
-    }
-
-    // Marks every process mapping of the moved piece invalid (the kernel view's alias is left alone: only privileged
-    // kernel buffers reach it, and they never run on memory being moved), then flushes those VAs from every TLB.
-    private void InvalidateMappings(ref PacketWriter w, in PagingOperation op)
-    {
-        if (!_vidmm.IsLive(op.Handle) || _vidmm.Allocations.Get(op.Handle).GpuMappings is not { Count: > 0 } maps) return;
-        _ptes.Clear();
-        bool evict = op.Kind == PagingOperationKind.Evict;
+        ulong bytes = op.Bytes == 0 ? ulong.MaxValue : op.Bytes; // an in-place PageIn (0 bytes) rewrites the whole mapping
         foreach (var map in maps)
         {
-            if (map.Space == View.Space)
-            {
-                // An eviction retargets the alias (valid) to the backing store here, as RetargetMappings would after the COPY.
-                if (evict) map.Space.CollectRetarget(map.Va, op.To, _ptes, true, op.Offset, op.Bytes);
-                continue;
-            }
-            map.Space.CollectRetarget(map.Va, op.To, _ptes, false, op.Offset, op.Bytes);
+            bool alias = map.Space == View.Space;
+            if (!alias || kernelView) map.Space.CollectRetarget(map.Va, op.To, _ptes, alias || processValid, op.Offset, bytes);
         }
         WritePteEdits(ref w, _ptes);
     }

@@ -39,6 +39,15 @@ public class EqualMemoryTurnsTests
         return id;
     }
 
+    // Two equals (priority 8) on render (process 1) and copy (process 2) with 5 MiB of managed memory each: on 8 MiB of
+    // local memory their working sets cannot be resident together.
+    private static (VidSchContext Render, VidSchContext Copy, AllocationHandle RenderData, AllocationHandle CopyData) TwoEquals(SchedulingHarness h)
+    {
+        var render = h.Machine.CreateContext(1, 8, EngineKind.Render);
+        var copy = h.Machine.CreateContext(2, 8, EngineKind.Copy);
+        return (render, copy, h.Machine.AllocateManaged(1, render, 5 * MiB), h.Machine.AllocateManaged(2, copy, 5 * MiB));
+    }
+
     private static ulong CompletedAt(SchedulingHarness h, VidSchContext c, long id) =>
         h.Trace.Of(ScheduleEventKind.BufferCompleted).Single(e => e.ContextId == c.Id && e.SubmissionId == id).Cycle;
 
@@ -47,11 +56,7 @@ public class EqualMemoryTurnsTests
     {
         var (h, auditor) = Rig();
         using var _ = h;
-        var holder = h.Machine.CreateContext(1, 8, EngineKind.Render);
-        var waiter = h.Machine.CreateContext(2, 8, EngineKind.Copy);
-        // 5 MiB each on 8 MiB of local memory: the two working sets cannot be resident together.
-        var data = h.Machine.AllocateManaged(1, holder, 5 * MiB);
-        var target = h.Machine.AllocateManaged(2, waiter, 5 * MiB);
+        var (holder, waiter, data, target) = TwoEquals(h);
         var holderModel = new byte[5 * MiB];
         long holderId = SubmitLongChunk(h, 1, holder, data, 0x1000_0000u, holderModel);
         h.Machine.RunFor(300_000);
@@ -76,10 +81,7 @@ public class EqualMemoryTurnsTests
     {
         var (h, auditor) = Rig();
         using var _ = h;
-        var first = h.Machine.CreateContext(1, 8, EngineKind.Render);
-        var second = h.Machine.CreateContext(2, 8, EngineKind.Copy);
-        var a = h.Machine.AllocateManaged(1, first, 5 * MiB);
-        var b = h.Machine.AllocateManaged(2, second, 5 * MiB);
+        var (first, second, a, b) = TwoEquals(h);
         var modelA = new byte[5 * MiB];
         var modelB = new byte[5 * MiB];
         long idA = SubmitLongChunk(h, 1, first, a, 0x1000_0000u, modelA);
@@ -113,10 +115,7 @@ public class EqualMemoryTurnsTests
             systemBytes: 64 * MiB, realResidency: true, engines: [EngineKind.Render, EngineKind.Copy]);
         var auditor = new SchedulingAuditor(SchedulingAuditorOptions.Threaded);
         foreach (var s in h.Machine.Schedulers) if (s is not null) auditor.Attach(s);
-        var first = h.Machine.CreateContext(1, 8, EngineKind.Render);
-        var second = h.Machine.CreateContext(2, 8, EngineKind.Copy);
-        var a = h.Machine.AllocateManaged(1, first, 5 * MiB);
-        var b = h.Machine.AllocateManaged(2, second, 5 * MiB);
+        var (first, second, a, b) = TwoEquals(h);
         var modelA = new byte[5 * MiB];
         var modelB = new byte[5 * MiB];
         long idA = SubmitLongChunk(h, 1, first, a, 0x1000_0000u, modelA);
@@ -140,10 +139,7 @@ public class EqualMemoryTurnsTests
         // holder's turn, and the auditor does not report that wait.
         var (h, auditor) = Rig();
         using var _ = h;
-        var holder = h.Machine.CreateContext(1, 8, EngineKind.Render);
-        var waiter = h.Machine.CreateContext(2, 8, EngineKind.Copy);
-        var data = h.Machine.AllocateManaged(1, holder, 5 * MiB);
-        var target = h.Machine.AllocateManaged(2, waiter, 5 * MiB);
+        var (holder, waiter, data, target) = TwoEquals(h);
         var holderModel = new byte[5 * MiB];
         long holderId = SubmitLongChunk(h, 1, holder, data, 0x1000_0000u, holderModel);
         h.Machine.RunFor(5_000); // the holder's memory is on its way in; its chunk has not run yet
