@@ -57,6 +57,37 @@ public class QuantumRotationTests
         Assert.That(low.IsComplete, Is.True);
     }
 
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void EqualsWithBuffersShorterThanTheQuantum_AllTakeTurns_WhenTheListCannotHoldThemAll(RunListMechanism mechanism)
+    {
+        // Given three equal contexts and lists of two entries; A and B submit a short buffer again as soon as their last
+        // one completes (each goes empty for a moment, never for a quantum), C has one short buffer queued.
+        using var rig = new AdvancedRig(AdvancedRig.Small(mechanism) with { RunListLength = 2, QuantumCycles = 1_000_000 });
+        var p = rig.Scheduler.CreateProcess();
+        var target = p.AllocatePinned(64 << 10);
+        VaContext a = rig.Scheduler.CreateContext(p), b = rig.Scheduler.CreateContext(p), c = rig.Scheduler.CreateContext(p);
+        VaTicket Short(VaContext ctx, uint value) => rig.Submit(ctx, (ref PacketWriter w) => w.Fill(target.Va, value, 64 << 10));
+        var ta = Short(a, 1);
+        var tb = Short(b, 2);
+        var tc = Short(c, 3);
+
+        // When A and B keep resubmitting for up to 40 buffers each.
+        int served = 0;
+        while (!tc.IsComplete && served < 80)
+        {
+            Assert.That(rig.Machine.RunUntil(() => ta.IsComplete || tb.IsComplete || tc.IsComplete), Is.True);
+            if (ta.IsComplete) { ta = Short(a, 1); served++; }
+            if (tb.IsComplete) { tb = Short(b, 2); served++; }
+        }
+
+        // Then C's turn came within the first round of turns (a turn ends when the engine leaves a context, so the
+        // least recently served equal is listed first), not after A and B stopped.
+        Assert.That(tc.IsComplete, Is.True, $"A and B completed {served} buffers while C waited");
+        Assert.That(served, Is.LessThanOrEqualTo(4));
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+    }
+
     private static (VaContext Context, GpuAllocation Progress, VaTicket Ticket) LongBuffer(AdvancedRig rig, int priority)
     {
         var p = rig.Scheduler.CreateProcess();

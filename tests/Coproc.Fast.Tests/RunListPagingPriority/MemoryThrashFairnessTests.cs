@@ -14,7 +14,6 @@ namespace Coproc.Fast.Tests.RunListPagingPriority;
 public class MemoryThrashFairnessTests
 {
     [Test]
-    [Explicit("bug: deterministic advanced memory-thrash: renderers 0-2 finish 40 buffers paging 848 MiB each, renderers 3-5 finish 38/24/12 paging 96 MiB")]
     public void GivenSixEqualRenderersBeyondLocalMemory_WhenTheyRunInTheAdvancedModel_ThenEachFinishesAFairShareOfBuffers()
     {
         var scenario = ScenarioLoader.LoadFile(RepoFiles.Scenario("memory-thrash.json"));

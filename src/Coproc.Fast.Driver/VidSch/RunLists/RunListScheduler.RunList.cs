@@ -6,7 +6,7 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 // Run lists driven by VidSch (seed 001 §6; behaviours 20–22). The scheduler's "running context" is the current run list;
 // a new list is submitted only when none is pending — otherwise the change is remembered and made by the handler that
 // sees the confirmation (§6.2). Order: priority (VidMm's context takes the paging list's), VidMm first among equals,
-// then least recently rotated (the quantum), then id. Two-element lists obey rules 1 and 2 against the current list; a
+// then least recently served, then id. Two-element lists obey rules 1 and 2 against the current list; a
 // head that is already the current head is left alone (the device is on it or will be: it walks its list by itself),
 // unless VidMm's context has work and is not on the list.
 public sealed partial class RunListScheduler
@@ -39,7 +39,7 @@ public sealed partial class RunListScheduler
         Reschedule();
     }
 
-    private readonly record struct Candidate(ulong SaveArea, int Priority, bool IsPaging, ulong LastHead, uint Id);
+    private readonly record struct Candidate(ulong SaveArea, int Priority, bool IsPaging, ulong LastTurnEnded, uint Id);
 
     private readonly List<ulong[]> _submittedLists = new();
 
@@ -60,11 +60,20 @@ public sealed partial class RunListScheduler
         int c = b.Priority.CompareTo(a.Priority);
         if (c != 0) return c;
         if (a.IsPaging != b.IsPaging) return a.IsPaging ? -1 : 1;
-        c = a.LastHead.CompareTo(b.LastHead);
+        c = a.LastTurnEnded.CompareTo(b.LastTurnEnded);
         return c != 0 ? c : a.Id.CompareTo(b.Id);
     }
 
     private static readonly Comparison<Candidate> CandidateOrder = Compare;
+
+    // Invariant (seed 001 §5.5 fair share among equals): equal-priority contexts are listed least recently served first.
+    // A turn ends when the engine leaves the context — it ran empty, stopped on a WAIT or a fault, or a new list took the
+    // engine (history records, two-element switch interrupts) — or when its quantum expires while others wait (OnTimer).
+    // Ending turns only at quantum expiry let a context whose buffers are shorter than the quantum keep its place at
+    // the front for ever: listed by id, the first contexts of a full engine took every turn and the last ones starved.
+    private ulong _turnSerial;
+
+    private void EndTurn(VaContext ctx) => ctx.LastTurnEnded = ++_turnSerial;
 
     // Every engine's lists (each engine runs only its own contexts; VidMm's paging context is on the first).
     private void Reschedule()
@@ -88,7 +97,7 @@ public sealed partial class RunListScheduler
         _candidates.Clear();
         if (primary && Paging.HasWork) _candidates.Add(new Candidate(Paging.Context.SaveArea.Encoded, VidMmPriority(now), true, 0, DevicePagingQueue.ContextId));
         foreach (var c in _contexts)
-            if (c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastHeadCycle, c.Id));
+            if (c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastTurnEnded, c.Id));
         var current = runLists.Current;
         // Invariant: a stopped context (State Error: a timeout, or a fault that cannot be served) is never left on the
         // device — the lists are rebuilt without it at once, and when nothing else has work the list names VidMm's own
@@ -222,7 +231,7 @@ public sealed partial class RunListScheduler
                         rival |= c != ctx && c.Engine == lane.Engine && c.State == VaContextState.Ready && c.Priority >= ctx.Priority && c.HasWork;
                     if (rival)
                     {
-                        ctx.LastHeadCycle = now;
+                        EndTurn(ctx);
                         Log(RunListEventKind.QuantumExpired, ctx.Id, now);
                         _headWaitMayBeOver = true;
                         try { Reschedule(lane); }

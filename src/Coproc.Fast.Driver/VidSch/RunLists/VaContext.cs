@@ -117,7 +117,9 @@ public sealed partial class VaContext
     internal uint CopyCapacityDwords { get; }
     internal uint CopyHead; // next free dword of the copy arena (free-running)
     internal uint CopyTail; // oldest dword still used by an outstanding buffer (free-running)
-    internal ulong LastHeadCycle;
+    // When its last turn on the engine ended (RunListScheduler's turn serial; 0 = never had one): equals are listed
+    // least recently served first (RunListScheduler.RunList.cs, fair share among equals).
+    internal ulong LastTurnEnded;
 
     // Timeout detection (RunListScheduler.OnTimer): the fence seen at the last tick and the active cycles since it moved.
     internal ulong ProgressFence;
