@@ -1,5 +1,6 @@
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Driver.Diagnostics;
 
@@ -73,6 +74,7 @@ public sealed class SchedulingAuditor
     private readonly int _track = -1;
     private readonly List<SchedulingFinding> _findings = new();
     private readonly List<EngineState> _engines = new();
+    private readonly List<RunListAudit> _runLists = new();
 
     /// <summary>Creates an auditor; findings also go to <paramref name="trace"/> as instants when it is enabled.</summary>
     public SchedulingAuditor(SchedulingAuditorOptions? options = null, ITraceSink? trace = null)
@@ -107,9 +109,75 @@ public sealed class SchedulingAuditor
         }
     }
 
+    /// <summary>
+    /// Watches the advanced model's run-list back end from its next scheduling pass on: a context of its lists that is
+    /// ready with work but not run for longer than the starvation threshold while an equal or lower priority runs on its
+    /// engine is reported as <see cref="SchedulingFindingKind.Starved"/> (docs/scheduling-policy.md "Auditor").
+    /// </summary>
+    public void Attach(RunListScheduler scheduler)
+    {
+        ArgumentNullException.ThrowIfNull(scheduler);
+        lock (scheduler.KernelLock)
+        {
+            var s = new RunListAudit(scheduler, Math.Clamp(scheduler.Options.QuantumCycles, 1, _o.MaxQuantumCycles));
+            _runLists.Add(s);
+            scheduler.Auditor = this;
+            scheduler.AuditorState = s;
+        }
+    }
+
+    /// <summary>
+    /// A scheduling pass of a run-list back end ended at <paramref name="now"/> with <paramref name="running"/> (a save
+    /// area, 0: idle) on <paramref name="engine"/> (under its kernel lock). A context is waiting for a turn while it is
+    /// ready with work, its last turn did not end on an unsatisfied WAIT (then it waits for a fence), and a context of
+    /// its own or a lower priority with work runs on its engine; VidMm's paging context and idle stand-ins outrank or
+    /// are nobody, so their time is never a turn taken from it.
+    /// </summary>
+    internal void OnRunListPass(RunListAudit s, EngineKind engine, ulong running, ulong now)
+    {
+        var contexts = s.Scheduler.Contexts;
+        int runningPriority = int.MinValue;
+        var equals = s.RunnableByPriority;
+        equals.Clear();
+        foreach (var c in contexts)
+        {
+            if (c.Engine != engine || c.State != VaContextState.Ready || !c.HasWork) continue;
+            if (c.SaveArea == running) runningPriority = c.Priority;
+            if (!c.LeftOnWait) equals[c.Priority] = equals.GetValueOrDefault(c.Priority) + 1;
+        }
+        foreach (var c in contexts)
+        {
+            if (c.Engine != engine) continue;
+            if (!s.Contexts.TryGetValue(c, out var a)) s.Contexts.Add(c, a = new RunListContextAudit());
+            bool waiting = c.State == VaContextState.Ready && c.HasWork && !c.LeftOnWait && c.SaveArea != running
+                && runningPriority != int.MinValue && runningPriority <= c.Priority;
+            if (!waiting) CloseRunListWait(s, c, a, now);
+            else
+            {
+                if (a.WaitStart == ulong.MaxValue) a.WaitStart = now;
+                a.EqualsMax = Math.Max(a.EqualsMax, equals.GetValueOrDefault(c.Priority));
+            }
+        }
+    }
+
+    private void CloseRunListWait(RunListAudit s, VaContext c, RunListContextAudit a, ulong now)
+    {
+        if (a.WaitStart == ulong.MaxValue) return;
+        ulong start = a.WaitStart, length = now > start ? now - start : 0; // a run may end before the last pass's cycle
+        int equals = Math.Max(1, a.EqualsMax);
+        a.WaitStart = ulong.MaxValue;
+        a.EqualsMax = 0;
+        if (length <= s.Quantum * (ulong)Math.Max(1, _o.StarvationQuanta) * (ulong)equals) return;
+        Add(new SchedulingFinding(SchedulingFindingKind.Starved, c.Engine, (int)c.Id, start, length,
+            $"{Name((int)c.Id)}: runnable but not run on {Engine(c.Engine)} for {Ms(length)} from cycle {start:N0} while an equal or lower priority ran (run list)"));
+    }
+
     /// <summary>Ends the run at <paramref name="cycle"/>: closes open stretches and reports contexts with buffers still queued.</summary>
     public void Finish(ulong cycle)
     {
+        foreach (var s in _runLists)
+            lock (s.Scheduler.KernelLock)
+                foreach (var (c, a) in s.Contexts) CloseRunListWait(s, c, a, cycle);
         foreach (var e in _engines)
         {
             lock (e.Scheduler.KernelLock)
@@ -381,6 +449,22 @@ public sealed class SchedulingAuditor
         public readonly Dictionary<int, int> RunnableByPriority = new();
 
         public ulong Threshold(int quanta) => Math.Min(Scheduler.Options.QuantumCycles, MaxQuantum) * (ulong)Math.Max(1, quanta);
+    }
+
+    /// <summary>Per attached run-list back end.</summary>
+    internal sealed class RunListAudit(RunListScheduler scheduler, ulong quantum)
+    {
+        public readonly RunListScheduler Scheduler = scheduler;
+        public readonly ulong Quantum = quantum;
+        public readonly Dictionary<VaContext, RunListContextAudit> Contexts = new();
+        public readonly Dictionary<int, int> RunnableByPriority = new();
+    }
+
+    /// <summary>Per context of an attached run-list back end.</summary>
+    internal sealed class RunListContextAudit
+    {
+        public ulong WaitStart = ulong.MaxValue;
+        public int EqualsMax;
     }
 
     /// <summary>Per context of an attached scheduler, by index.</summary>

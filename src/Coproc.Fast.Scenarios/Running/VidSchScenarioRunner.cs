@@ -285,8 +285,10 @@ internal sealed partial class ScenarioExecution : IDisposable
             var names = new Dictionary<int, string>();
             for (int i = 0; i < contexts.Count; i++)
                 if (_ring0[i] is { } r0) names[r0.Context.Id] = $"{contexts[i].Process.Name} / {contexts[i].Context.Name}";
+                else if (_va[i] is { } va) names[(int)va.Context.Id] = $"{contexts[i].Process.Name} / {contexts[i].Context.Name}";
             Auditor.ContextName = id => names.TryGetValue(id, out var n) ? n : $"context {id}";
             foreach (var s in Machine.Schedulers) if (s is not null) Auditor.Attach(s);
+            if (Machine.Options.Model == SchedulingModel.Advanced) Auditor.Attach(Machine.RunListScheduler);
         }
         catch
         {

@@ -87,7 +87,12 @@ public sealed partial class RunListScheduler
             return;
         }
         Log(RunListEventKind.Switch, r.ContextId, SwitchDetail(reason, r.Data1 == 0 ? 0 : IdOf(r.Data1)));
-        if (_byId.TryGetValue(r.ContextId, out var left) && left.SaveArea != r.Data1) EndTurn(left);
+        if (_byId.TryGetValue(r.ContextId, out var left) && left.SaveArea != r.Data1)
+        {
+            EndTurn(left);
+            left.LeftOnWait = reason == SwitchReason.Yielded;
+        }
+        if (_bySaveArea.TryGetValue(r.Data1, out var to)) to.LeftOnWait = false;
         ActOnTwoElementOutcome(lane, atSwitch: true);
         if (reason == SwitchReason.Empty && _byId.TryGetValue(r.ContextId, out var ctx)) EmptyReported(ctx);
     }
@@ -143,8 +148,13 @@ public sealed partial class RunListScheduler
         {
             ref readonly var h = ref _historyScratch[i];
             Log(RunListEventKind.Switch, h.FromContextId, SwitchDetail(h.Reason, h.ToContextId));
+            if (_bySaveArea.TryGetValue(h.ToSaveArea, out var to)) to.LeftOnWait = false;
             if (!_bySaveArea.TryGetValue(h.FromSaveArea, out var from)) continue;
-            if (h.ToSaveArea != h.FromSaveArea) EndTurn(from);
+            if (h.ToSaveArea != h.FromSaveArea)
+            {
+                EndTurn(from);
+                from.LeftOnWait = h.Reason == SwitchReason.Yielded;
+            }
             if (ContextSaveArea.IsFaultReason(h.Reason)) OnFault(from, h.Reason, h.FaultAddress);
             else if (h.Reason == SwitchReason.Empty) EmptyReported(from);
         }

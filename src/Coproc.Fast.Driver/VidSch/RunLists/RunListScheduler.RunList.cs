@@ -80,6 +80,19 @@ public sealed partial class RunListScheduler
     {
         foreach (var lane in _lanes) Reschedule(lane);
         _headWaitMayBeOver = false;
+        AuditPass();
+    }
+
+    /// <summary>The auditor watching this back end (Diagnostics/SchedulingAuditor.cs), or null: no cost.</summary>
+    internal Diagnostics.SchedulingAuditor? Auditor;
+    internal Diagnostics.SchedulingAuditor.RunListAudit? AuditorState;
+
+    // After every scheduling pass (a handler run, a submission, paging, a quantum tick): each engine's running context.
+    private void AuditPass()
+    {
+        if (Auditor is not { } auditor) return;
+        ulong now = Clock();
+        foreach (var lane in _lanes) auditor.OnRunListPass(AuditorState!, lane.Engine, lane.Submitter.RunningContext, now);
     }
 
     private void Reschedule(Lane lane)
@@ -246,6 +259,7 @@ public sealed partial class RunListScheduler
             bool any = Paging.HasWork;
             foreach (var c in _contexts) any |= c.State == VaContextState.Ready && c.HasWork;
             if (any) ArmTimer(now);
+            AuditPass();
         }
     }
 }

@@ -120,6 +120,9 @@ public sealed partial class VaContext
     // When its last turn on the engine ended (RunListScheduler's turn serial; 0 = never had one): equals are listed
     // least recently served first (RunListScheduler.RunList.cs, fair share among equals).
     internal ulong LastTurnEnded;
+    // Its last turn ended on an unsatisfied WAIT (SwitchReason.Yielded) and it has not run since: it waits for a fence,
+    // not for a turn (the auditor does not count that time as starvation).
+    internal bool LeftOnWait;
 
     // Timeout detection (RunListScheduler.OnTimer): the fence seen at the last tick and the active cycles since it moved.
     internal ulong ProgressFence;

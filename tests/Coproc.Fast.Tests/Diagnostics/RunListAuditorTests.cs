@@ -1,0 +1,110 @@
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.Diagnostics;
+using Coproc.Fast.Driver.VidSch.RunLists;
+using Coproc.Fast.Tests.Advanced;
+
+namespace Coproc.Fast.Tests.Diagnostics;
+
+/// <summary>
+/// The scheduling auditor watching the advanced model's run-list back end (docs/scheduling-policy.md "Auditor"): a
+/// context ready with work that an equal or lower priority keeps off its engine for longer than the starvation
+/// threshold is reported; waiting behind a higher priority, or for a fence, is not.
+/// </summary>
+public class RunListAuditorTests
+{
+    private const ulong Quantum = 200_000;
+
+    [Test]
+    public void GivenAnEqualKeptOffTheEngine_WhenItWaitsLongerThanTheThreshold_ThenItIsReportedStarved()
+    {
+        // Given two equal contexts with work, and passes that show A running all along (the state a scheduler that never
+        // rotated equals would leave).
+        using var rig = new AdvancedRig(new RigOptions { QuantumCycles = Quantum });
+        var (a, b) = TwoContexts(rig, 5, 5);
+        var auditor = new SchedulingAuditor();
+        auditor.Attach(rig.Scheduler);
+        var state = rig.Scheduler.AuditorState!;
+
+        lock (rig.Scheduler.KernelLock)
+        {
+            auditor.OnRunListPass(state, EngineKind.Render, a.SaveArea, 1_000);
+            auditor.OnRunListPass(state, EngineKind.Render, a.SaveArea, 1_000 + 20 * Quantum);
+        }
+        auditor.Finish(1_000 + 20 * Quantum);
+
+        // Then B is reported: 20 quanta is beyond 4 quanta × 2 equals.
+        var starved = auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.Starved).ToArray();
+        Assert.That(starved.Select(f => f.ContextId), Is.EqualTo(new[] { (int)b.Id }));
+        Assert.That(starved[0].Cycles, Is.EqualTo(20 * Quantum));
+        Assert.That(starved[0].Message, Does.Contain("run list"));
+    }
+
+    [Test]
+    public void GivenALowerPriorityBehindAHigherOne_OrAContextWaitingForAFence_ThenNothingIsReported()
+    {
+        // Given a priority-9 context running and a priority-2 one with work (strict priority: it waits by policy), and an
+        // equal whose last turn ended on an unsatisfied WAIT (it waits for its fence, not for a turn).
+        using var rig = new AdvancedRig(new RigOptions { QuantumCycles = Quantum });
+        var (high, low) = TwoContexts(rig, 9, 2);
+        var (_, equalOnWait) = TwoContexts(rig, 1, 9);
+        equalOnWait.LeftOnWait = true;
+        var auditor = new SchedulingAuditor();
+        auditor.Attach(rig.Scheduler);
+        var state = rig.Scheduler.AuditorState!;
+
+        lock (rig.Scheduler.KernelLock)
+        {
+            auditor.OnRunListPass(state, EngineKind.Render, high.SaveArea, 1_000);
+            auditor.OnRunListPass(state, EngineKind.Render, high.SaveArea, 1_000 + 50 * Quantum);
+        }
+        auditor.Finish(1_000 + 50 * Quantum);
+
+        Assert.That(auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.Starved), Is.Empty);
+        _ = low;
+    }
+
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void GivenEqualsWithShortBuffersResubmittingWhileAThirdWaits_WhenTheMachineRuns_ThenTheAuditorFindsNoStarvation(RunListMechanism mechanism)
+    {
+        // Given three equals on lists of two (QuantumRotationTests' set-up) watched by the auditor.
+        using var rig = new AdvancedRig(AdvancedRig.Small(mechanism) with { RunListLength = 2, QuantumCycles = 20_000 });
+        var auditor = new SchedulingAuditor();
+        auditor.Attach(rig.Scheduler);
+        var p = rig.Scheduler.CreateProcess();
+        var target = p.AllocatePinned(64 << 10);
+        VaContext a = rig.Scheduler.CreateContext(p), b = rig.Scheduler.CreateContext(p), c = rig.Scheduler.CreateContext(p);
+        VaTicket Short(VaContext ctx) => rig.Submit(ctx, (ref PacketWriter w) => w.Fill(target.Va, 1, 64 << 10));
+        var ta = Short(a);
+        var tb = Short(b);
+        var tcs = Enumerable.Range(0, 20).Select(_ => Short(c)).ToList();
+
+        // When A and B resubmit as soon as theirs complete, until C's twenty buffers are done.
+        int served = 0;
+        while (!tcs[^1].IsComplete && served < 400)
+        {
+            Assert.That(rig.Machine.RunUntil(() => ta.IsComplete || tb.IsComplete || tcs[^1].IsComplete), Is.True);
+            if (ta.IsComplete) { ta = Short(a); served++; }
+            if (tb.IsComplete) { tb = Short(b); served++; }
+        }
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        auditor.Finish(rig.Machine.Device.Cycle);
+
+        // Then C finished while they still ran, and the auditor, which watched every pass, reports no starvation.
+        Assert.That(tcs[^1].IsComplete, Is.True);
+        Assert.That(auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.Starved), Is.Empty);
+    }
+
+    // Two contexts of one process with the given priorities, each with one buffer queued (nothing run yet).
+    private static (VaContext, VaContext) TwoContexts(AdvancedRig rig, int first, int second)
+    {
+        var p = rig.Scheduler.CreateProcess();
+        var target = p.AllocatePinned(4096);
+        var x = rig.Scheduler.CreateContext(p, first);
+        var y = rig.Scheduler.CreateContext(p, second);
+        rig.Submit(x, (ref PacketWriter w) => w.WriteData(target.Va, 1));
+        rig.Submit(y, (ref PacketWriter w) => w.WriteData(target.Va + 4, 2));
+        return (x, y);
+    }
+}
