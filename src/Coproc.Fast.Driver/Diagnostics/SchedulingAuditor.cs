@@ -112,7 +112,9 @@ public sealed class SchedulingAuditor
     /// <summary>
     /// Watches the advanced model's run-list back end from its next scheduling pass on: a context of its lists that is
     /// ready with work but not run for longer than the starvation threshold while an equal or lower priority runs on its
-    /// engine is reported as <see cref="SchedulingFindingKind.Starved"/> (docs/scheduling-policy.md "Auditor").
+    /// engine is reported as <see cref="SchedulingFindingKind.Starved"/>, and an engine that runs nothing with work for
+    /// longer than the idle threshold while such a context waits as <see cref="SchedulingFindingKind.IdleWithWork"/>
+    /// (docs/scheduling-policy.md "Auditor").
     /// </summary>
     public void Attach(RunListScheduler scheduler)
     {
@@ -139,12 +141,22 @@ public sealed class SchedulingAuditor
         int runningPriority = int.MinValue;
         var equals = s.RunnableByPriority;
         equals.Clear();
+        bool anyRunnable = false;
         foreach (var c in contexts)
         {
             if (c.Engine != engine || c.State != VaContextState.Ready || !c.HasWork) continue;
             if (c.SaveArea == running) runningPriority = c.Priority;
-            if (!c.LeftOnWait) equals[c.Priority] = equals.GetValueOrDefault(c.Priority) + 1;
+            if (c.LeftOnWait) continue;
+            equals[c.Priority] = equals.GetValueOrDefault(c.Priority) + 1;
+            anyRunnable = true;
         }
+        // Idle with work: nothing with work runs (the engine is idle, on a context that ran empty, or on an idle
+        // stand-in) while a context is ready with work that is not waiting for a fence; VidMm's paging context with work
+        // is busy (it pages for someone).
+        var idle = s.Idle(engine);
+        bool isIdle = anyRunnable && runningPriority == int.MinValue && !s.Scheduler.IsBusyKernelContext(running);
+        if (!isIdle) CloseRunListIdle(s, engine, idle, now);
+        else if (idle.Start == ulong.MaxValue) idle.Start = now;
         foreach (var c in contexts)
         {
             if (c.Engine != engine) continue;
@@ -158,6 +170,16 @@ public sealed class SchedulingAuditor
                 a.EqualsMax = Math.Max(a.EqualsMax, equals.GetValueOrDefault(c.Priority));
             }
         }
+    }
+
+    private void CloseRunListIdle(RunListAudit s, EngineKind engine, RunListIdle idle, ulong now)
+    {
+        if (idle.Start == ulong.MaxValue) return;
+        ulong start = idle.Start, length = now > start ? now - start : 0;
+        idle.Start = ulong.MaxValue;
+        if (length <= s.Quantum * (ulong)Math.Max(1, _o.IdleQuanta)) return;
+        Add(new SchedulingFinding(SchedulingFindingKind.IdleWithWork, engine, -1, start, length,
+            $"{Engine(engine)} idle for {Ms(length)} from cycle {start:N0} while work was queued (run list)"));
     }
 
     private void CloseRunListWait(RunListAudit s, VaContext c, RunListContextAudit a, ulong now)
@@ -177,7 +199,10 @@ public sealed class SchedulingAuditor
     {
         foreach (var s in _runLists)
             lock (s.Scheduler.KernelLock)
+            {
                 foreach (var (c, a) in s.Contexts) CloseRunListWait(s, c, a, cycle);
+                foreach (var (engine, idle) in s.IdleByEngine) CloseRunListIdle(s, engine, idle, cycle);
+            }
         foreach (var e in _engines)
         {
             lock (e.Scheduler.KernelLock)
@@ -458,6 +483,19 @@ public sealed class SchedulingAuditor
         public readonly ulong Quantum = quantum;
         public readonly Dictionary<VaContext, RunListContextAudit> Contexts = new();
         public readonly Dictionary<int, int> RunnableByPriority = new();
+        public readonly Dictionary<EngineKind, RunListIdle> IdleByEngine = new();
+
+        public RunListIdle Idle(EngineKind engine)
+        {
+            if (!IdleByEngine.TryGetValue(engine, out var idle)) IdleByEngine.Add(engine, idle = new RunListIdle());
+            return idle;
+        }
+    }
+
+    /// <summary>An idle-with-work stretch of one run-list engine (Start = MaxValue: none open).</summary>
+    internal sealed class RunListIdle
+    {
+        public ulong Start = ulong.MaxValue;
     }
 
     /// <summary>Per context of an attached run-list back end.</summary>

@@ -87,6 +87,9 @@ public sealed partial class RunListScheduler
     internal Diagnostics.SchedulingAuditor? Auditor;
     internal Diagnostics.SchedulingAuditor.RunListAudit? AuditorState;
 
+    // VidMm's paging context with work to do (the auditor counts it as busy, not idle); caller holds the kernel lock.
+    internal bool IsBusyKernelContext(ulong saveArea) => saveArea != 0 && saveArea == Paging.Context.SaveArea.Encoded && Paging.HasWork;
+
     // After every scheduling pass (a handler run, a submission, paging, a quantum tick): each engine's running context.
     private void AuditPass()
     {
