@@ -15,7 +15,13 @@ Only the main thread (the lowest thread id) is counted: the demo runs there; the
 background compiler. A sample is emulation when its stack holds a work executor or a copy/fill of emulated memory, the
 rest of the device when it is otherwise inside Coprocessor.Step, else it is put in the group of its innermost frame
 that names one (as demo_breakdown.py does), with "[JIT]" when the JIT was compiling. Then the on-CPU share of a few
-named costs (the JIT, page faults, lock and clock calls) is listed.
+named costs (the JIT, page faults, lock and clock calls) is listed, then the time outside the executors and copies split
+by cause (CAUSES: the first that matches a sample's stack), and each busy thread's on-CPU time and the JIT's part of it
+(the runtime's background compiler is the second busy thread: tier-1 recompilation happens there, not on the main one).
+
+`perf` names only JIT-compiled methods (the perf map); code precompiled by ReadyToRun shows as "[unknown]" in its
+assembly's file, so a ReadyToRun publish is split correctly only where its emulation code is JIT-compiled (the executors'
+Vector256 methods are; run demo_breakdown.py on a dotnet-trace profile for the rest).
 """
 import collections
 import re
@@ -34,6 +40,18 @@ GROUPS = [
     ('report numbers', ['ScenarioReportBuilder', 'FinishAudit']),
 ]
 NAMED = ['libclrjit', 'exc_page_fault', '__memset', '__munmap', 'Monitor', 'clock_gettime']
+# Causes of time outside the executors and copies, first match wins (keys are looked for in the whole stack).
+CAUSES = [
+    ('the JIT (first calls and loop transitions on this thread)', ['libclrjit']),
+    ('page faults (first touch of new memory)', ['exc_page_fault']),
+    ('freeing memory (munmap, at exit)', ['__munmap']),
+    ('report files and console table', ['DemoReportRenderer', 'PerfettoTraceWriter', 'TimelineHtmlWriter',
+                                        'ChromeTraceWriter', 'WritePng', 'Spectre.Console']),
+    ('device outside the executors (Coprocessor.Step)', ['Coprocessor::Step']),
+    ('machine loop, schedulers, interrupts, VidMm', ['Machine::StepOnce', 'Machine::Run(', 'Machine::RunFor',
+                                                     'VidSchScheduler', 'DeliverInterrupts', 'ResidencyManager']),
+    ('scenario set-up and loop', ['ScenarioExecution', 'VidSchScenarioRunner', 'ScenarioLoader']),
+]
 FRAME = re.compile(r'\s*[0-9a-f]+ (.*) \((.*)\)$')
 
 
@@ -85,6 +103,30 @@ def main(path):
     print('named costs, anywhere on the main thread:')
     for k in NAMED:
         print(f'  {100 * named[k] / total:5.2f} %  {k}')
+    causes = collections.Counter()
+    for frames in stacks:
+        joined = ' '.join(frames)
+        if any(k in joined for k in EMULATION):
+            continue
+        hit = [c for c, keys in CAUSES if any(k in joined for k in keys)]
+        if hit and hit[0] in [c for c, _ in CAUSES[:3]]:
+            causes[hit[0]] += 1
+        elif frames and '[libcoreclr.so]' in frames[0]:  # innermost frame in the runtime, outside the JIT
+            causes['the runtime itself (type loading, stubs, GC; not the JIT)'] += 1
+        elif hit:
+            causes[hit[0]] += 1
+        else:
+            causes['the rest (start-up, command line, native libraries)'] += 1
+    print('outside the executors and copies, by cause (share of the main thread):')
+    for k, v in causes.most_common():
+        print(f'  {100 * v / total:5.1f} %  {k}')
+    busy, jit = collections.Counter(), collections.Counter()
+    for tid, frames in everything:
+        busy[tid] += 1
+        jit[tid] += any('libclrjit' in f for f in frames)
+    print('busy threads (samples; of them in the JIT):')
+    for tid, n in busy.most_common(3):
+        print(f'  {tid}{" (main)" if tid == main_tid else ""}: {n} samples, {jit[tid]} in the JIT')
 
 
 if __name__ == '__main__':
