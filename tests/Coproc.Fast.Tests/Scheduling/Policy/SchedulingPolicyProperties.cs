@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.VidSch;
@@ -105,20 +104,17 @@ public class SchedulingPolicyProperties
         var rng = new Random(seed);
         using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000, MaxInFlight = rng.Next(1, 4) },
             mode, localBytes: 32UL << 20);
-        const ulong Work = 2_000_000;
-        ulong[] lengths = [25_000, 50_000, 200_000, 1_000_000, 2_000_000];
         int n = rng.Next(2, 5);
         int priority = rng.Next(0, 16);
         var contexts = Enumerable.Range(0, n).Select(_ => h.Machine.CreateContext(1, priority)).ToArray();
         var log = h.Allocate(1, 4096);
-        var chosen = contexts.Select(_ => lengths[rng.Next(lengths.Length)]).ToArray();
-        chosen[rng.Next(n)] = lengths[0]; // at least one short-buffer context: the case fairness by turns gets wrong
-        chosen[(Array.IndexOf(chosen, lengths[0]) + 1) % n] = lengths[^1]; // and one that runs a whole quantum per turn
+        var chosen = FinishTogether.Choose(rng, n);
         var targets = contexts.Select(_ => h.Allocate(1, 1 << 20)).ToArray();
         for (int i = 0; i < n; i++)
         {
-            ulong len = chosen[i], bytes = Math.Min(len * 64, 1UL << 20);
-            int fills = (int)(len * 64 / bytes), count = (int)(Work / len);
+            ulong len = chosen[i];
+            var (bytes, fills) = FinishTogether.Fills(len);
+            int count = (int)(FinishTogether.Work / len);
             for (int k = 1; k <= count; k++)
             {
                 int ci = i, seq = k;
@@ -138,17 +134,6 @@ public class SchedulingPolicyProperties
         }
         else Assert.That(h.Machine.RunUntilIdle(), Is.True, $"seed {seed}: the machine goes idle");
 
-        var bytesLog = h.Read(log);
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-            {
-                if (i == j) continue;
-                // Progress is written only when a buffer ends: j's count may lag its engine time by one buffer.
-                long bound = (long)(Work / 2) - (long)chosen[j];
-                if (bound <= 0) continue;
-                uint done = BinaryPrimitives.ReadUInt32LittleEndian(bytesLog.AsSpan(256 + i * 64 + j * 4));
-                Assert.That(done, Is.GreaterThanOrEqualTo((uint)(bound / 1000)),
-                    $"seed {seed}: when the context of {chosen[i]}-cycle buffers finished, the one of {chosen[j]}-cycle buffers had done {done} of {Work / 1000} kilocycles (lengths {string.Join(", ", chosen)})");
-            }
+        FinishTogether.AssertFinishedTogether(h.Read(log), chosen, $"seed {seed}");
     }
 }
