@@ -281,8 +281,8 @@ public sealed class InTransitMemoryTests
     }
 
     // Given render and compute, 32 MiB of local memory: y (16 MiB) and g (8 MiB) resident and filled, every other free
-    // local page held by pinned allocations; render busy with a long buffer on system memory so its paging context cannot
-    // take the engine; then a buffer that needs v (8 MiB) besides g: y (least recently used) is evicted for it — recorded
+    // local page held by pinned allocations; render busy with a long buffer on system memory, and render is the paging engine
+    // (no copy engine scheduled), so the paging queue's context cannot take the engine; then a buffer that needs v (8 MiB) besides g: y (least recently used) is evicted for it — recorded
     // in a paging buffer, not executed. Returns y, the render scheduler, the busy buffer's status and y's local home.
     internal static (AllocationHandle Y, VidSchScheduler Render, Func<SubmissionStatus> Busy, PhysicalExtent[] YHome) FillLocalThenRecordEvictionOfY(SchedulingHarness h)
     {

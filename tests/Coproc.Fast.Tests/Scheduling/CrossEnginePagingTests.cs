@@ -64,7 +64,7 @@ public sealed class CrossEnginePagingTests
         long r = h.Submit(1, render, cb => cb.Copy(shared, 4096, renderOut, 0, 4096));
         bool copying = h.Machine.RunUntil(() => h.Trace.Events.Any(e =>
             e.Kind == ScheduleEventKind.ContextSwitched && e.ContextId == renderScheduler.PagingContextId));
-        Assert.That(copying, Is.True, "render's paging context took the engine (precondition)");
+        Assert.That(copying, Is.True, "the paging queue's context took render, the paging engine (precondition)");
         h.Machine.RunFor(20_000); // inside the 24 MiB copy, past its first pages
         Assert.That(renderScheduler.Paging.Completed, Is.LessThan(renderScheduler.Paging.LastSubmitted), "the page-in is still running (precondition)");
         long c = h.Submit(1, compute, cb => cb.Fill(shared, 0, 0xC0DE_CAFEu, 4096));
@@ -98,7 +98,7 @@ public sealed class CrossEnginePagingTests
 
         // (The free memory that a recorded eviction hands back to VidMm at once may go to a pinned allocation before the
         // eviction's copy has read it; a chunk of another engine filling that allocation must wait for the eviction.)
-        // Keep render busy with a long packet so its paging context cannot take the engine at once.
+        // Keep render (the paging engine) busy with a long packet so the paging queue's context cannot take it at once.
         long longId = h.Submit(1, r2, cb => cb.Fill(big, 0, 0x33333333, 24 * MiB));
         Assert.That(h.Machine.RunUntil(() => h.Trace.Of(ScheduleEventKind.BufferStarted).Any(e => e.ContextId == r2.Id)), Is.True);
         h.Machine.RunFor(5_000);

@@ -127,7 +127,7 @@ public sealed class CompensationAndLimitsTests
             return balanceAtFirstPreemption is not null;
         });
 
-        // The 2 MiB page-in (≈ 65,000 cycles, 16 quanta) ran in the paging context, not in B's slice (seed 001 §3.6).
+        // The 2 MiB page-in (≈ 65,000 cycles, 16 quanta) ran in the paging queue's context, not in B's slice (seed 001 §3.6).
         Assert.That(balanceAtFirstPreemption, Is.GreaterThanOrEqualTo(0), "B did not pay for the paging buffer");
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
         Assert.That(a.Completed + b.Completed, Is.EqualTo(2));

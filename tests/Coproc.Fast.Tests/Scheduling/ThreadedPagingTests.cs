@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Tests.Scheduling;
 
 /// <summary>
-/// Threaded mode under memory pressure: paging buffers run in the kernel paging context while submitting threads,
+/// Threaded mode under memory pressure: paging buffers run in the device paging queue's context while submitting threads,
 /// the scheduler, the worker and the free-running device race.
 /// </summary>
 [TestFixture]
