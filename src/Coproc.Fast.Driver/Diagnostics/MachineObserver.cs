@@ -153,12 +153,13 @@ public sealed class MachineObserver(SchedulingObserver observer, IResidencyManag
                 break;
             case ScheduleEventKind.PagingBuffer:
             {
-                // seed 001 §11: the paging buffer runs on the context's engine just before the chunk it serves.
+                // seed 001 §11: the paging buffer runs on the paging engine (the device paging queue's context) just before
+                // the chunk it serves.
                 if (!_schedulers.TryGetValue(e.ContextId, out var scheduler)) break;
                 long bytes = (long)(pagedIn + evicted);
                 // An estimate (the buffer runs later, inside the chunk's ring entry): its COPYs at the device's cost.
                 ulong cycles = (pagedIn + evicted) / (ulong)Math.Max(1, copyBytesPerCycle) + e.Value * 64;
-                observer.Paged(h, scheduler.Options.Engine, e.Cycle, cycles, bytes, evict: evicted > pagedIn);
+                observer.Paged(h, scheduler.PagingEngine, e.Cycle, cycles, bytes, evict: evicted > pagedIn);
                 PagingBuffers++;
                 BytesPaged += bytes;
                 if (residency is ResidencyManager rm) observer.Residency(e.Cycle, (long)rm.ResidentBytes);

@@ -18,8 +18,8 @@ public sealed partial class Machine
     /// <summary>
     /// Maps [<paramref name="offset"/>, +<paramref name="bytes"/>) of <paramref name="allocation"/> into
     /// <paramref name="space"/> (<see cref="VideoMemoryManager.MapToCpu"/>: a managed allocation is pinned where it is
-    /// until the last unmap) and waits until every paging transfer recorded before the pin — on every engine's paging
-    /// context and, in the advanced model, VidMm's run-list paging context — has executed on the device, so the CPU
+    /// until the last unmap) and waits until every paging transfer recorded before the pin — on the machine's one paging
+    /// channel, <see cref="Paging"/> — has executed on the device, so the CPU
     /// sees and changes the allocation's own bytes. Deterministic mode runs the machine until then; threaded mode
     /// spins (the machine's threads execute the paging). Any thread; takes the kernel lock to map.
     /// </summary>
@@ -36,15 +36,13 @@ public sealed partial class Machine
         // machine's own threads, the work it waits for could not run (or a nested run would re-enter a half-done pass).
         if (Monitor.IsEntered(Scheduler.KernelLock) || IsMachineThread())
             throw new InvalidOperationException("MapToCpu waits for paging on the device: call it from the host's own thread, not under the kernel lock or on a machine thread");
-        ulong va, runListTarget;
-        var kernelTargets = new ulong[VidSch.SchedulerGroup.MaxMembers];
+        ulong va, target;
         lock (Scheduler.KernelLock)
         {
             va = VidMm.MapToCpu(space, allocation, offset, bytes, half, writable);
-            Scheduler.SnapshotPagingIssued(kernelTargets);
-            runListTarget = _runLists?.Paging.LastSubmitted ?? 0;
+            target = Paging.LastSubmitted;
         }
-        if (!WaitForPaging(kernelTargets, runListTarget))
+        if (!WaitForPaging(target))
         {
             lock (Scheduler.KernelLock) VidMm.UnmapFromCpu(space, va);
             throw new TimeoutException($"the paging recorded before mapping {allocation} did not complete");
@@ -59,11 +57,9 @@ public sealed partial class Machine
         lock (Scheduler.KernelLock) VidMm.UnmapFromCpu(space, va);
     }
 
-    // True once every engine's kernel paging fence has reached `kernel` (index = engine's scheduler in the group) and the
-    // run-list paging context's fence `runList` — read from the fences in memory, which the device writes: the device's
-    // own word, not the driver's view of it.
-    private bool PagingReached(ulong[] kernel, ulong runList) =>
-        Scheduler.PagingReached(kernel) && (_runLists is null || (long)(_runLists.Paging.Completed - runList) >= 0);
+    // True once the paging queue's fence has reached `target` — read from the fence in memory, which the device writes:
+    // the device's own word, not the driver's view of it. One channel: every paging buffer recorded up to `target` ran.
+    private bool PagingReached(ulong target) => (long)(Paging.Completed - target) >= 0;
 
     // Ordering, not refusal (VidMm/Residency/ResidencyManager.InTransit.cs): a kernel structure whose only room in local
     // memory is memory in transit — vacated by a recorded eviction the device has not executed yet — is created once that
@@ -98,27 +94,25 @@ public sealed partial class Machine
     private bool WaitForInTransit()
     {
         if (Residency is not ResidencyManager rm) return false;
-        ulong runListTarget;
-        var kernelTargets = new ulong[VidSch.SchedulerGroup.MaxMembers];
+        ulong target;
         lock (Scheduler.KernelLock)
         {
             if (rm.InTransitBytes == 0) return false;
-            Scheduler.SnapshotPagingIssued(kernelTargets);
-            runListTarget = _runLists?.Paging.LastSubmitted ?? 0;
+            target = Paging.LastSubmitted;
         }
-        if (!WaitForPaging(kernelTargets, runListTarget)) return false;
+        if (!WaitForPaging(target)) return false;
         lock (Scheduler.KernelLock) rm.RetireInTransit();
         return true;
     }
 
-    // Waits until PagingReached(kernel, runList); false on the failure guard's timeout.
-    internal bool WaitForPaging(ulong[] kernel, ulong runList)
+    // Waits until PagingReached(target); false on the failure guard's timeout.
+    internal bool WaitForPaging(ulong target)
     {
-        if (PagingReached(kernel, runList)) return true;
-        if (_posted is null) return RunUntil(() => PagingReached(kernel, runList));
+        if (PagingReached(target)) return true;
+        if (_posted is null) return RunUntil(() => PagingReached(target));
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var spin = new SpinWait();
-        while (!PagingReached(kernel, runList))
+        while (!PagingReached(target))
         {
             if (ThreadFailure is { } f) throw new InvalidOperationException("a machine thread failed", f);
             if (sw.Elapsed > TimeSpan.FromSeconds(30)) return false;

@@ -25,10 +25,17 @@ public sealed partial class Machine
 
     /// <summary>
     /// The schedulers, indexed by <see cref="EngineKind"/> (null for an engine the machine does not schedule). They
-    /// share the kernel lock, VidMm / residency, one page of per-engine paging fences and each other's pinned chunks (docs/concepts.md, "Several
-    /// engines").
+    /// share the kernel lock, VidMm / residency, the device paging queue (<see cref="Paging"/>) and each other's pinned
+    /// chunks (docs/concepts.md, "Several engines").
     /// </summary>
     public IReadOnlyList<VidSchScheduler?> Schedulers => _schedulers;
+
+    /// <summary>
+    /// The machine's one paging channel, the seed 004 device paging queue (docs/memory.md "One paging channel"): every
+    /// paging buffer of every engine's scheduler and of the advanced model's run-list back end runs on its kernel context,
+    /// on <see cref="MachineOptions.PagingEngine"/> (the advanced model: in the run lists of <see cref="VidSch.RunLists.RunListOptions.Engine"/>).
+    /// </summary>
+    public VidMm.Paging.DevicePagingQueue Paging { get; private set; } = null!;
 
     /// <summary>The scheduler of <paramref name="engine"/>.</summary>
     /// <exception cref="InvalidOperationException">The machine does not schedule that engine (<see cref="MachineOptions.ScheduledEngines"/>).</exception>
@@ -75,8 +82,10 @@ public sealed partial class Machine
             // Deterministic mode: the kernel state changes only on the thread that steps the machine, which is the thread
             // asking (progress is reported synchronously on it), so the per-step test reads it without the kernel lock.
             // Threaded mode: each part is read under the kernel lock.
+            // Paging still to run (the queue's context may run on an engine without contexts) keeps the machine busy.
             if (_posted is null)
             {
+                if (Paging.HasWork) return false;
                 foreach (var s in _schedulers)
                     if (s is not null && s.Contexts.Count > 0 && !s.IsIdleUnlocked) return false;
                 if (_runLists is not null && !_runLists.IsIdle) return false;
@@ -85,6 +94,7 @@ public sealed partial class Machine
             int before = Volatile.Read(ref _deliverySequence);
             if ((before & 1) != 0) return false;
             if (_runLists is not null && !_runLists.IsIdle) return false;
+            lock (Scheduler.KernelLock) if (Paging.HasWork) return false;
             foreach (var s in _schedulers)
                 if (s is not null && s.Contexts.Count > 0 && !s.IsIdle) return false; // no context: nothing to run
             return Display.IsIdle && Volatile.Read(ref _deliverySequence) == before;
@@ -101,6 +111,14 @@ public sealed partial class Machine
         var engines = options.ScheduledEngines ?? AllEngines;
         if (!engines.Contains(o.Engine))
             throw new ArgumentException($"the default engine {o.Engine} must be scheduled", nameof(options));
+        if (options.PagingEngine is { } pe && options.Model != SchedulingModel.Advanced && !engines.Contains(pe))
+            throw new ArgumentException($"the paging engine {pe} must be scheduled", nameof(options));
+        // One paging channel for every engine and model (seed 004; docs/memory.md "One paging channel"): created before
+        // the schedulers, which share it; the advanced model's run-list back end uses the same queue (its ring size, in
+        // local memory as its VidMm context always was; the other models keep it in system memory, as their paging buffers
+        // always were, so it takes nothing from the local memory paging manages).
+        bool advanced = options.Model == SchedulingModel.Advanced;
+        group.CreatePaging(VidMm, Residency, advanced ? options.RunLists.PagingRingBytes : 64 << 10, inSystemMemory: !advanced);
         foreach (var e in engines)
         {
             if ((uint)e >= Engines.Count) throw new ArgumentOutOfRangeException(nameof(options), $"unknown engine {e}");
@@ -108,6 +126,17 @@ public sealed partial class Machine
             int slot = ((int)e - (int)o.Engine + Engines.Count) % Engines.Count;
             var engineOptions = o with { Engine = e, FirstContextId = checked(o.FirstContextId + slot * ContextIdsPerEngine) };
             _schedulers[(int)e] = new VidSchScheduler(engineOptions, bus, VidMm, Residency, group) { Host = new EngineHost(this, (int)e) };
+        }
+        Paging = group.Paging;
+        if (options.Model == SchedulingModel.Advanced)
+        {
+            group.PagingQueuedElsewhere = () => _runLists?.PagingQueued(); // its run lists list the queue's context
+            group.PagingEngine = options.RunLists.Engine;
+        }
+        else
+        {
+            var pagingEngine = options.PagingEngine ?? (engines.Contains(EngineKind.Copy) ? EngineKind.Copy : o.Engine);
+            group.SetPagingMember(_schedulers[(int)pagingEngine]!);
         }
         return _schedulers[(int)o.Engine]!;
     }
@@ -129,11 +158,12 @@ public sealed partial class Machine
             InterruptTap?.OnInterrupts(records); // diagnostics (Machine.InterruptTap.cs)
             // The run-list engine's records belong to the run-list back end alone: its direct-switching scheduler has
             // no contexts there and must not react to them (advanced model).
+            // The paging engine's scheduler hears its engine even without contexts: it runs the paging queue's context.
             foreach (var s in _schedulers)
-                if (s is not null && s.Contexts.Count > 0 && !IsRunListEngine(s.Options.Engine)) s.OnInterrupts(records);
+                if (s is not null && (s.Contexts.Count > 0 || s.IsPagingEngine) && !IsRunListEngine(s.Options.Engine)) s.OnInterrupts(records);
             if (_posted is null) _runLists?.OnInterrupts(records); // threaded: the device thread delivers them (Machine.RunLists.cs)
             foreach (var s in _schedulers)
-                if (s is not null && s.Contexts.Count > 0) s.PumpIfGroupRetired();
+                if (s is not null && (s.Contexts.Count > 0 || s.IsPagingEngine)) s.PumpIfGroupRetired();
             Display.OnInterrupts(records);
         }
         finally { Interlocked.Increment(ref _deliverySequence); }

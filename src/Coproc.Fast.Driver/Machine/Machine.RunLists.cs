@@ -66,7 +66,7 @@ public sealed partial class Machine
     {
         if (residency is not ResidencyManager rm)
             throw new ArgumentException("the advanced model needs VidMm's ResidencyManager (demand faulting invalidates evicted VAs)", nameof(residency));
-        _runLists = new RunListScheduler(Options.RunLists, VidMm, rm, bus, Scheduler.KernelLock)
+        _runLists = new RunListScheduler(Options.RunLists, VidMm, rm, bus, Scheduler.KernelLock, Paging)
         {
             Host = new EngineHost(this, RunListSlot), KernelPath = Scheduler, InTransitWait = InTransitWaiter,
             // One access record for both back ends: what the KMD's record of the process names (owned or shared).

@@ -65,6 +65,21 @@ public sealed record MachineOptions
     /// </summary>
     public IReadOnlyList<Coproc.Fast.Device.Engines.EngineKind>? ScheduledEngines { get; init; }
 
+    /// <summary>
+    /// The paging engine: the engine whose scheduler runs the machine's device paging queue (seed 004; docs/memory.md
+    /// "One paging channel") — the kernel context that executes every paging buffer of every engine — at top priority
+    /// while it has work. Null (the default): the copy engine when it is scheduled (<see cref="ScheduledEngines"/>),
+    /// else the default engine (<see cref="VidSchOptions.Engine"/>). Must be a scheduled engine. Ignored in
+    /// <see cref="SchedulingModel.Advanced"/>, whose run lists list the queue's context on
+    /// <see cref="RunListOptions.Engine"/>.
+    /// </summary>
+    /// <remarks>
+    /// The copy engine is WDDM's choice (a "paging node"): paging buffers are copies and page-table writes, and while
+    /// they run they hold an engine no render or compute work then needs; the other engines' chunks wait on the paging
+    /// fence only where they use memory being moved.
+    /// </remarks>
+    public Coproc.Fast.Device.Engines.EngineKind? PagingEngine { get; init; }
+
     /// <summary>The ring-0 gate. Default: modeled cost (deterministic).</summary>
     public Ring0GateOptions Gate { get; init; } = new();
 

@@ -140,12 +140,12 @@ public sealed partial class VidSchContext
 
     // Memory lending (VidSchScheduler.Lending.cs, invariant L): the state, whether a reported CONTEXT_SWITCH away from it
     // is still needed, the context it lends to, the group retirement count at its last return attempt, and the paging-
-    // fence value of each group member its return waits for.
+    // fence value its return waits for (the paging queue's; 0: none).
     internal LendState Lending;
     internal bool LendNeedsSwitch;
     internal int LentFor;
     internal long LendRetrySeen = -1;
-    internal readonly ulong[] ReturnWait = new ulong[SchedulerGroup.MaxMembers];
+    internal ulong ReturnWait;
 
     // Turns among equals for memory across engines (VidSchScheduler.Lending.cs, invariant E): whether it holds memory
     // (a chunk in its ring since its last launch into an empty, idle stream, or its lent memory being returned), from
@@ -208,21 +208,19 @@ public sealed partial class VidSchContext
     }
 }
 
-/// <summary>A chunk of a DMA buffer (or a lone paging buffer) written to a context's ring, not yet retired.</summary>
+/// <summary>A chunk of a DMA buffer written to a context's ring (or prepared, or parked), not yet retired.</summary>
 internal sealed class InFlightChunk
 {
-    public DmaBuffer? Buffer;          // null: a prepared chunk of a reset context (only its paging buffer runs)
+    public DmaBuffer? Buffer;          // its buffer (null only once returned to the pool)
     public int Start, End;             // dword range of the chunk
     public int FirstRef, EndRef;       // its resource-list entries
     public readonly List<Coproc.Fast.Driver.VidMm.Residency.ResourceReference> Setup = new();
     public bool Last;                  // the buffer's last chunk: retiring it completes the buffer
     public ulong Fence;                // scheduler fence value written at its end
-    public ulong PagingLast;           // this engine's paging-fence value its own paging buffer ends with (0: none)
-    // Paging-fence value of each group member the chunk waits for before it runs (0: none; index = member): its own
-    // paging buffer, and the last paging buffer of any engine that moved what it references (SchedulerGroup (2)).
-    public readonly ulong[] PagingWait = new ulong[SchedulerGroup.MaxMembers];
-    public PagingBufferMemory? Paging; // its paging buffer until written to the kernel paging ring
-    public bool PagingOnly;            // its buffer failed (context reset) but VidMm already recorded its moves
+    public ulong PagingLast;           // the paging-queue fence value its own paging buffer ends with (0: none)
+    // The paging-queue fence value the chunk waits for before it runs (0: none): its own paging buffer, and the last
+    // paging buffer that moved what it references (SchedulerGroup (2)).
+    public ulong PagingWait;
 
     public void Reset()
     {
@@ -230,9 +228,6 @@ internal sealed class InFlightChunk
         Start = End = FirstRef = EndRef = 0;
         Setup.Clear();
         Last = false;
-        Fence = PagingLast = 0;
-        Array.Clear(PagingWait);
-        Paging = null;
-        PagingOnly = false;
+        Fence = PagingLast = PagingWait = 0;
     }
 }

@@ -2,6 +2,7 @@ using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Packets;
 using Coproc.Fast.Device.Rings;
 using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidMm.Paging;
 
 namespace Coproc.Fast.Driver.VidSch;
 
@@ -30,7 +31,7 @@ public sealed partial class VidSchScheduler
     {
         FlushAllSyncOperations(); // waits/signals a full ring or a reset held up (VidSchScheduler.Sync.cs)
         if (Retire()) _group.Retirements++;
-        WakeForOtherEnginesPaging(); // VidSchScheduler.Lending.cs
+        WakeForPaging(); // VidSchScheduler.Lending.cs
         FinishResets();
         // Pinned chunks retired or released by a reset (on any engine): the deferred one may fit now.
         if (_group.Retirements != _retirementsSeen && _preparationDeferred) _retryDeferred = true;
@@ -53,7 +54,7 @@ public sealed partial class VidSchScheduler
     private void AuditPass(Diagnostics.SchedulingAuditor auditor)
     {
         var l = _loaded;
-        bool paging = ReferenceEquals(l, _pagingContext);
+        bool paging = l is not null && ReferenceEquals(l, _pagingContext);
         bool busy = paging ? PagingHasWork || l!.InFlight.Count > 0 : l is not null && l.InFlight.Count > 0 && !l.Resetting;
         // A buffer deferred for memory pinned by, or kept for, higher priorities (Prepare): the auditor says why the engine idles.
         auditor.OnPass(AuditorState!, _bus.Cycle, paging ? null : l, busy, _preparing?.Owner as VidSchContext, _preparationDeferred || _waitingForMemory);
@@ -61,15 +62,15 @@ public sealed partial class VidSchScheduler
 
     private void Handle(in InterruptRecord r)
     {
-        // Only this model's engine: other engines (VidMm's paging context on the copy engine, user queues) raise
-        // their own switch and fault interrupts, which are not ours to interpret.
+        // Only this model's engine: other engines (the paging engine, user queues) raise their own switch and fault
+        // interrupts, which are not ours to interpret.
         if (r.Engine != (byte)_o.Engine) return;
         switch (r.Source)
         {
             case InterruptRecord.ContextSwitch:
             {
                 var reason = (SwitchReason)r.Data0;
-                var left = r.ContextId == (uint)_pagingContext.Id ? _pagingContext : ContextById(r.ContextId);
+                var left = _pagingContext is not null && r.ContextId == DevicePagingQueue.ContextId ? _pagingContext : ContextById(r.ContextId);
                 if (reason == SwitchReason.Empty && r.Data1 == 0) break; // stayed loaded, empty
                 if (reason == SwitchReason.UserQueuePreempted)
                 {
@@ -136,8 +137,8 @@ public sealed partial class VidSchScheduler
     private bool Retire()
     {
         var mem = _bus.Memory;
-        _pagingCompleted = Volatile.Read(ref mem.System.Ref<ulong>(_pagingFence.Offset));
-        RetirePaging();
+        // The paging queue's executed buffers and the memory they vacated (SchedulerGroup.RetirePaging).
+        _group.RetirePaging();
         bool any = false;
         foreach (var c in _contexts)
         {
@@ -168,7 +169,7 @@ public sealed partial class VidSchScheduler
         return any;
     }
 
-    /// <summary>Writes the prepared chunk into its context's ring once the paging order allows (class remarks, invariant 2).</summary>
+    /// <summary>Writes the prepared chunk into its context's ring (its paging buffer is in the paging queue already).</summary>
     /// <remarks>
     /// Head-of-line invariant: the single preparation slot is never held by a chunk whose own context keeps it out of
     /// the ring. A prepared chunk refused by the in-flight bound (its context already has work in the hardware — a hung
@@ -179,21 +180,9 @@ public sealed partial class VidSchScheduler
     {
         bool launched = _parkedChunkCount > 0 && TryLaunchParked();
         if (_prepared is not { } p) return launched;
-        // Paging order (class remarks, invariant 2): a return's paging buffer, recorded earlier, goes to the ring first.
-        if (_returnPaging.Count > 0) IssueReturnPaging();
-        if (_returnPaging.Count > 0) return launched;
         var ctx = p.Context;
         var chunk = p.Chunk;
-        // §3.6: the paging buffer goes to the engine's kernel paging context (VidSchScheduler.PagingContext.cs) as
-        // soon as the paging order allows — not behind the submitting context's own unfinished work (nor its reset).
-        if (chunk.Paging is not null && !TryIssuePaging(chunk)) return launched;
         if (ctx.Resetting) return launched;
-        if (chunk.PagingOnly)
-        {
-            _prepared = null;
-            ReturnChunk(chunk);
-            return true;
-        }
         // The in-flight bound (running + next) is per context: another context's chunks never keep this one out, so
         // a higher level refills its ring while a lower one holds chunks (seed 001 §5.5 strict priority), and a
         // context keeps its next short buffer in its ring for the rest of its quantum (fair share by time). When its
@@ -237,7 +226,7 @@ public sealed partial class VidSchScheduler
         return any;
     }
 
-    // Writes one prepared chunk (its paging buffer already issued) into its context's ring.
+    // Writes one prepared chunk (its paging buffer already in the paging queue) into its context's ring.
     private bool LaunchChunk(VidSchContext ctx, InFlightChunk chunk)
     {
         var b = chunk.Buffer;
@@ -245,8 +234,8 @@ public sealed partial class VidSchScheduler
         ulong fence = ctx.FenceIssued + 1;
         chunk.Fence = fence;
         var w = new PacketWriter(_scratchRing);
-        // The chunk's addresses assume the moves recorded before it: it waits on the device for each engine's paging
-        // fence it depends on (its own paging buffer, the last move of what it references, paging still touching the
+        // The chunk's addresses assume the moves recorded before it: it waits on the device for the paging queue's fence
+        // value it depends on (its own paging buffer, the last move of what it references, paging still touching the
         // memory it uses; VidSchScheduler.Prepare.cs SetPagingWaits) unless already passed.
         WriteWaitForPaging(ref w, chunk);
         if (b is not null)
@@ -311,8 +300,9 @@ public sealed partial class VidSchScheduler
         var cur = _loaded;
         if (PagingHasWork)
         {
-            // §3.6: paging buffers are kernel work that later chunks wait on — the paging context runs now (a
-            // running context is switched out mid-buffer and resumes exactly there) and, non-interruptible, to the end.
+            // §3.6, seed 001 behaviour 17: paging buffers are kernel work that later chunks (of every engine) wait on —
+            // the paging queue's context runs now (a running context is switched out mid-buffer and resumes exactly
+            // there) and, non-interruptible, to the end of its buffers. Only the paging engine has work here.
             if (!ReferenceEquals(cur, _pagingContext)) SwitchTo(_pagingContext);
             else SetNext(Best(exclude: null));
             return;

@@ -28,7 +28,7 @@ internal enum LendState : byte
 //    and NEXT_CONTEXT does not name it), and this driver names it in neither CONTEXT_SWITCH nor NEXT_CONTEXT (Best
 //    skips it) until it is None again; only then do its chunks stop pinning (BuildRequest, IsPinned, HasPinned);
 //  - Returning: everything its chunks reference was made resident again beside every pinned chunk and is pinned; it
-//    becomes None — loadable — only once each engine's paging fence, read from memory, has passed the paging buffers
+//    becomes None — loadable — only once the paging queue's fence, read from memory, has passed the paging buffers
 //    that moved any of it (ReturnWait).
 // A suspended chunk's operands stay right wherever its memory went: every managed allocation is patched through its
 // kernel-view alias, which each move retargets (VideoMemoryManager.KernelAlias.cs), and the device re-reads the packet
@@ -64,13 +64,12 @@ internal enum LendState : byte
 // beside its context's ring) stops pinning when higher-priority work needs its memory: its buffer goes back to where it
 // was before that chunk was prepared (its next chunk starts there again; its place in the ready queue, or first among
 // its context's parked buffers), and it is prepared — and patched — again later. Paging recorded for it still runs in
-// its order: a chunk whose paging buffer is not in the paging ring yet stays in the slot as paging-only (it pins
-// nothing); a parked chunk's paging is already in the paging ring. Unprepared counts these.
+// its order: every paging buffer goes to the machine's paging queue when its moves are recorded (before the chunk is
+// prepared), so nothing of it is held back by un-preparing. Unprepared counts these.
 public sealed partial class VidSchScheduler
 {
     private readonly List<VidSchContext> _lendCandidates = new();
     private readonly List<LendState> _lendStates = new();
-    private readonly List<InFlightChunk> _returnPaging = new(); // return paging buffers not yet in the paging ring
     private int _lendingCount; // this engine's contexts whose Lending is not None
 
     /// <summary>Times a context of this engine was asked to lend its pinned memory to higher-priority work.</summary>
@@ -269,7 +268,7 @@ public sealed partial class VidSchScheduler
     // c has a chunk prepared but not in a ring (its engine's prepared slot, or parked beside it) that pins memory.
     private static bool HasUnlaunchedChunk(VidSchContext c) =>
         c.Lending == LendState.None && (c.ParkedChunk is { Buffer: not null }
-            || c.Scheduler._prepared is { Chunk: { Buffer: not null, PagingOnly: false } } p && ReferenceEquals(p.Context, c));
+            || c.Scheduler._prepared is { Chunk.Buffer: not null } p && ReferenceEquals(p.Context, c));
 
     /// <summary>
     /// True when no context of higher priority than <paramref name="r"/> has work in a ring on r's engine: r would run as
@@ -334,7 +333,7 @@ public sealed partial class VidSchScheduler
                     if (c.Lending != LendState.Returning) break;
                     goto case LendState.Returning;
                 case LendState.Returning:
-                    if (_returnPaging.Count == 0 && PagingReached(c.ReturnWait))
+                    if (PagingReached(c.ReturnWait))
                     {
                         c.Lending = LendState.None;
                         _lendingCount--;
@@ -386,7 +385,7 @@ public sealed partial class VidSchScheduler
         if (_switchPending) return; // decide again after the outstanding switch's report
         var cur = _loaded;
         var to = cur is not null && !ReferenceEquals(cur, c) && !cur.Resetting && !IsLending(cur)
-            && (cur.InFlight.Count > 0 || ReferenceEquals(cur, _pagingContext)) ? cur : Best(exclude: c);
+            && (cur.InFlight.Count > 0 || (cur is not null && ReferenceEquals(cur, _pagingContext))) ? cur : Best(exclude: c);
         if (ReferenceEquals(_loaded, c))
         {
             c.Preemptions++;
@@ -398,20 +397,18 @@ public sealed partial class VidSchScheduler
         c.LendNeedsSwitch = false;
     }
 
-    private ulong _groupPagingSeen; // sum of the group's paging fences at the last pass (WakeForOtherEnginesPaging)
+    private ulong _pagingSeen; // the paging queue's fence at the last pass (WakeForPaging)
 
     /// <summary>
-    /// A chunk or paging buffer of this engine may wait (WAIT_FENCE) for another engine's paging fence — lending makes
-    /// that common (an eviction of a lent context's memory waits for the page-in that brought it). The engine re-reads a
-    /// waited-on fence only when it runs, and a deterministic device whose engines all wait is not stepped: when a group
-    /// member's paging fence moved since the last pass, this engine is kicked so it looks again.
+    /// A chunk of this engine may wait (WAIT_FENCE) for the paging queue's fence, which another engine's context (the
+    /// paging engine's) writes. The engine re-reads a waited-on fence only when it runs, and a deterministic device whose
+    /// engines all wait is not stepped: when the fence moved since the last pass, this engine is kicked so it looks again.
     /// </summary>
-    private void WakeForOtherEnginesPaging()
+    private void WakeForPaging()
     {
-        ulong sum = 0;
-        foreach (var s in _group.Members) sum += s.PagingCompletedInMemory;
-        if (sum == _groupPagingSeen) return;
-        _groupPagingSeen = sum;
+        ulong done = _group.Paging.Completed;
+        if (done == _pagingSeen) return;
+        _pagingSeen = done;
         if (PagingHasWork || _inFlightCount > 0) _bus.Kick();
     }
 
@@ -441,8 +438,6 @@ public sealed partial class VidSchScheduler
         // context that lent to another's return waits for that return (else the two would take it from each other).
         if (c.LendRetrySeen == _group.Retirements || AnyWaiterAtOrAbove(c)) return;
         if (c.LendsToReturnOf is { Lending: LendState.Lent }) return;
-        // Paging order (class remarks, invariant 2): a paging buffer recorded earlier goes to the ring first.
-        if (_returnPaging.Count > 0 || _prepared is { Chunk.Paging: not null }) return;
         c.LendRetrySeen = _group.Retirements;
         int own = 0;
         foreach (var f in c.InFlight) AddChunk(ref own, f);
@@ -482,33 +477,14 @@ public sealed partial class VidSchScheduler
             return;
         }
         CheckPinnedNotMoved();
+        // Its return paging goes to the paging queue now (in record order, behind every earlier move); the context is
+        // loadable once the queue's fence passed it and the earlier paging of what its chunks reference (AdvanceLending).
         var chunk = RentChunk();
-        if (_pagingOps.Count > 0 || ForeignPagingPending())
-        {
-            BuildChunkPaging(chunk, c, 0);
-            chunk.PagingOnly = true;
-        }
+        if (_pagingOps.Count > 0) BuildChunkPaging(chunk, c, 0);
         SetPagingWaits(chunk, _request.AsSpan(0, own));
-        Array.Copy(chunk.PagingWait, c.ReturnWait, c.ReturnWait.Length);
+        c.ReturnWait = chunk.PagingWait;
         _rm.Touch(_request.AsSpan(0, own), c.Id);
-        if (chunk.Paging is not null)
-        {
-            _returnPaging.Add(chunk);
-            IssueReturnPaging();
-        }
-        else ReturnChunk(chunk);
-    }
-
-    // Writes return paging buffers into the paging ring, in the order they were recorded.
-    private void IssueReturnPaging()
-    {
-        while (_returnPaging.Count > 0)
-        {
-            var chunk = _returnPaging[0];
-            if (!TryIssuePaging(chunk)) return; // ring full: after the next paging retires
-            _returnPaging.RemoveAt(0);
-            ReturnChunk(chunk);
-        }
+        ReturnChunk(chunk);
     }
 
     /// <summary>
@@ -522,7 +498,7 @@ public sealed partial class VidSchScheduler
     {
         get
         {
-            if (_prepared is not null || PagingHasWork || _returnPaging.Count > 0) return true;
+            if (_prepared is not null || PagingHasWork) return true;
             bool blocked = MemoryBlockedByHigher();
             if (!blocked && (_ready.Count > 0 || _preparing is not null)) return true;
             foreach (var c in _contexts)

@@ -1,147 +1,94 @@
-using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Packets;
-using Coproc.Fast.Device.Rings;
-using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Paging;
 
 namespace Coproc.Fast.Driver.VidSch;
 
-// The engine's kernel paging context (seed 001 §3.6, §5.6; docs/concepts.md, "The basic model" step 5). Paging buffers run
-// in a kernel-owned context of their own on the scheduler's engine, never in the submitting context's ring: a paging
-// buffer queued behind a context's own unfinished work (a WAIT that never ends, a long buffer) would hold every later
-// paging buffer — and so every other context's next chunk — until that context finished or was reset. The chunk
-// itself starts with a WAIT_FENCE on this engine's paging fence (and on other engines' where it depends on their paging),
-// so its DMA buffer still runs only after its paging buffer and the paging it depends on have executed: "run
-// immediately before their DMA-buffer counterpart" in dependency order (SchedulerGroup (2)).
+// The paging channel (seed 001 §3.6, §5.6; seed 004; docs/memory.md "One paging channel"). Paging buffers run in a
+// kernel-owned context of their own, never in the submitting context's ring: a paging buffer queued behind a context's
+// own unfinished work (a WAIT that never ends, a long buffer) would hold every later paging buffer — and so every other
+// context's next chunk — until that context finished or was reset. That context is the machine's one device paging
+// queue (SchedulerGroup.Paging), whose ring takes every paging buffer of every engine (and of the advanced model's
+// run-list back end) in the order VidMm recorded the moves. The chunk itself starts with a WAIT_FENCE on the queue's
+// paging fence for the value its own paging and the earlier paging of what it references end with, so its DMA buffer
+// runs only after them: "run immediately before their DMA-buffer counterpart" in dependency order (SchedulerGroup (2)).
+//
+// The queue's context runs on the paging engine (MachineOptions.PagingEngine), whose scheduler — the paging member —
+// switches to it at top priority while it has work (seed 001 behaviour 17: VidMm's context outranks every process's)
+// and lets it run to the end of its buffers (they are non-interruptible, DISABLE_CONTEXT_SWITCH … ENABLE).
 public sealed partial class VidSchScheduler
 {
-    // The paging context takes the last id of the engine's range (Machine.ContextIdsPerEngine = 0x1000).
-    private const int PagingContextSlot = 0xFFF;
-
-    // Ring bytes of the paging context: each entry is a few dwords (INDIRECT to the paging buffer + fence).
-    private const uint PagingRingBytes = 4096;
-
-    private VidSchContext _pagingContext = null!;
-    private ulong _pagingFenceKernelAddress;
-
-    // Paging buffers written to the paging ring and not yet executed: (buffer, paging-fence value it ends with).
-    private readonly Queue<(PagingBufferMemory Buffer, ulong Last)> _pagingRecords = new();
-
-    /// <summary>Context id of this engine's kernel paging context (the last id of the engine's range).</summary>
-    public int PagingContextId => _pagingContext.Id;
-
-    /// <summary>The kernel paging context (tests read its ring and save area).</summary>
-    internal VidSchContext PagingContext => _pagingContext;
-
-    /// <summary>Paging buffers written to the kernel paging context and not yet executed.</summary>
-    public int PagingBuffersInFlight { get { lock (KernelLock) return _pagingRecords.Count; } }
+    // The paging member's stand-in for the queue's kernel context (null on every other engine): lets a CONTEXT_SWITCH
+    // report to or from it be read like any context's. Process 0, not in Contexts, never reset.
+    private VidSchContext? _pagingContext;
 
     /// <summary>
-    /// Creates the kernel paging context: save area and ring descriptor in a local page, its ring in a system page
-    /// (a few dwords per paging buffer; kept out of local memory, which paging is there to manage). Process 0, not in
-    /// <see cref="Contexts"/>: it has no DMA buffers, no fence of its own and is never reset.
+    /// Context id the scheduling events give the device paging queue's kernel context
+    /// (<see cref="DevicePagingQueue.ContextId"/>): the same on every engine, since one context runs every paging buffer.
     /// </summary>
-    private void CreatePagingContext()
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API read beside the scheduler's other paging members; static would break callers.")]
+    public int PagingContextId => unchecked((int)DevicePagingQueue.ContextId);
+
+    /// <summary>The machine's one paging channel, the seed 004 device paging queue (shared by every engine).</summary>
+    public DevicePagingQueue Paging => _group.Paging;
+
+    /// <summary>The engine the paging queue's context runs on (the paging engine, or the advanced model's first run-list engine).</summary>
+    internal Coproc.Fast.Device.Engines.EngineKind PagingEngine => _group.PagingEngine;
+
+    /// <summary>True when this engine runs the device paging queue's kernel context (the paging engine).</summary>
+    public bool IsPagingEngine => _pagingContext is not null;
+
+    /// <summary>SchedulerGroup.SetPagingMember: this engine runs the queue's context from now on.</summary>
+    internal void BecomePagingEngine()
     {
-        var ctx = new VidSchContext(_o.FirstContextId + PagingContextSlot, 0, int.MaxValue) { Engine = _o.Engine, Scheduler = this };
-        ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
-        ctx.RingAllocation = _vidmm.Allocate(PagingRingBytes, PagingRingBytes, PlacementHint.SystemOnly,
-            AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
-        var local = _vidmm.PhysicalAddressOf(ctx.LocalPage, 0);
-        ctx.SaveArea = local;
-        ctx.RingDescriptor = local.Add(ContextSaveArea.SizeInBytes);
-        ctx.Ring = _vidmm.PhysicalAddressOf(ctx.RingAllocation, 0);
-        ctx.RingBytes = PagingRingBytes;
-        var mem = _bus.Memory;
-        mem.GetSpan(local, (int)VideoMemoryManager.PageSize).Clear();
-        mem.GetSpan(ctx.Ring, (int)PagingRingBytes).Clear();
-        mem.Local.Ref<RingDescriptor>(ctx.RingDescriptor.Offset) = new RingDescriptor
+        var q = _group.Paging.Context;
+        var ctx = new VidSchContext(PagingContextId, 0, int.MaxValue)
         {
-            Base = ctx.Ring.Encoded, SizeBytes = PagingRingBytes, ContextId = (uint)ctx.Id,
-        };
-        mem.Local.Ref<ContextSaveArea>(ctx.SaveArea.Offset) = new ContextSaveArea
-        {
-            RingDescriptor = ctx.RingDescriptor.Encoded, ContextId = (uint)ctx.Id, AddressSpace = _rm.KernelView,
+            Engine = _o.Engine, Scheduler = this, SaveArea = q.SaveArea, RingDescriptor = q.Descriptor, Ring = q.Ring, RingBytes = q.RingBytes,
         };
         _pagingContext = ctx;
         _bySaveArea.Add(ctx.SaveArea.Encoded, ctx);
-        _pagingFenceKernelAddress = _rm.PatchAddress(_group.PagingPage, 8 * (ulong)_member);
     }
 
     /// <summary>
-    /// Writes the chunk's paging buffer into this engine's paging ring (non-interruptible: DISABLE_CONTEXT_SWITCH …
-    /// ENABLE, §3.6), preceded by a WAIT_FENCE on each other engine's paging fence it depends on (an earlier-recorded
-    /// paging buffer there touches the same memory; SchedulerGroup (2)). Paging buffers of this engine run in ring
-    /// order, which is the order VidMm recorded them. False: the ring is full.
+    /// The queue wrote paging buffers to its ring: a scheduling pass of this engine switches to its context. Requested as
+    /// a timer at the current cycle, not run here: the caller may be another engine's pass (its preparation or a return
+    /// of lent memory), which must not run this engine's pass inside its own.
     /// </summary>
-    private bool TryIssuePaging(InFlightChunk chunk)
+    internal void RequestPagingPass()
     {
-        var pb = chunk.Paging!;
-        var w = new PacketWriter(_scratchRing);
-        WriteFenceWaits(ref w, pb.WaitBefore); // its own member's slot is always 0: ring order covers its own engine
-        w.DisableContextSwitch();
-        w.Indirect(pb.KernelAddress, (uint)pb.DwordCount, privileged: true);
-        w.PrivilegedFence(_pagingFence.Encoded, chunk.PagingLast, interrupt: true);
-        w.EnableContextSwitch();
-        if (!TryWriteRing(_pagingContext, w.WrittenSpan)) return false;
-        _pagingRecords.Enqueue((pb, chunk.PagingLast));
-        chunk.Paging = null; // now owned by the paging ring; returned to the pool when the paging fence passes it
         _bus.Kick();
-        return true;
+        Host?.RequestTimer(_bus.Cycle);
     }
 
-    /// <summary>Paging buffers the paging fence has passed go back to the pool.</summary>
-    private void RetirePaging()
+    /// <summary>
+    /// §3.6: the chunk's VidMm command list goes to the paging queue at once (never refused, in order behind every
+    /// paging buffer recorded before it); returns the paging-fence value it ends with. Its footprint is kept until the
+    /// fence passes it, so later chunks that touch the same memory wait for it.
+    /// </summary>
+    private ulong SubmitPaging(ReadOnlySpan<VidMm.Residency.PagingOperation> ops)
     {
-        while (_pagingRecords.Count > 0 && (long)(_pagingCompleted - _pagingRecords.Peek().Last) >= 0)
-            _pagingPool.Push(_pagingRecords.Dequeue().Buffer);
-        // Recorded paging buffers the fence has passed no longer order other engines' paging (Prepare.cs, SchedulerGroup (2)).
-        int k = 0;
-        while (k < _pagingOutstanding.Count && (long)(_pagingCompleted - _pagingOutstanding[k].Last) >= 0) k++;
-        if (k > 0) _pagingOutstanding.RemoveRange(0, k);
-        // Memory the executed paging vacated may now go to the kernel's own allocations (ResidencyManager.InTransit.cs).
-        (_rm as VidMm.Residency.ResidencyManager)?.RetireInTransit();
+        ulong last = _group.Paging.SubmitRecorded(ops);
+        var footprint = _group.RentFootprint();
+        RecordFootprint(footprint, ops);
+        _group.PagingOutstanding.Add((footprint, last));
+        if (_group.PagingMember is null) _group.PagingQueuedElsewhere?.Invoke();
+        return last;
     }
 
-    /// <summary>A chunk starts with a WAIT_FENCE on each engine's paging fence whose paging it depends on and that has
-    /// not passed yet (Prepare.cs, SetPagingWaits).</summary>
-    private void WriteWaitForPaging(ref PacketWriter w, InFlightChunk chunk) => WriteFenceWaits(ref w, chunk.PagingWait);
-
-    // One WAIT_FENCE per group member whose paging fence has not reached values[member] yet (0: no wait).
-    private void WriteFenceWaits(ref PacketWriter w, ulong[] values)
+    /// <summary>A chunk starts with a WAIT_FENCE on the queue's paging fence when the paging it depends on has not run yet
+    /// (Prepare.cs, SetPagingWaits).</summary>
+    private void WriteWaitForPaging(ref PacketWriter w, InFlightChunk chunk)
     {
-        var members = _group.Members;
-        for (int m = 0; m < members.Count; m++)
-        {
-            ulong v = values[m];
-            if (v != 0 && (long)(members[m].PagingCompletedInMemory - v) < 0) w.WaitFence(members[m]._pagingFenceKernelAddress, v);
-        }
+        if (!PagingReached(chunk.PagingWait)) w.WaitFence(_group.Paging.FenceKernelAddress, chunk.PagingWait);
     }
 
-    private bool PagingHasWork => _pagingRecords.Count > 0;
+    // The paging engine: the queue's context has paging to run (values not reached, packets in its ring or waiting).
+    private bool PagingHasWork => _pagingContext is not null && _group.Paging.HasWork;
 
-    /// <summary>Copies every group member's last issued paging-fence value into <paramref name="into"/> (index = member;
-    /// at least <see cref="SchedulerGroup.MaxMembers"/> long); caller holds the kernel lock.</summary>
-    internal void SnapshotPagingIssued(Span<ulong> into)
-    {
-        into.Clear();
-        var members = _group.Members;
-        for (int m = 0; m < members.Count; m++) into[m] = members[m]._pagingIssued;
-    }
+    /// <summary>True once the queue's paging fence, as the device wrote it in memory, has reached <paramref name="value"/>
+    /// (0: nothing to wait for).</summary>
+    internal bool PagingReached(ulong value) => (long)(_group.Paging.Completed - value) >= 0;
 
-    /// <summary>True once every group member's paging fence, as the device wrote it in memory, has reached
-    /// <paramref name="targets"/> (index = member).</summary>
-    internal bool PagingReached(ReadOnlySpan<ulong> targets)
-    {
-        var members = _group.Members;
-        for (int m = 0; m < members.Count && m < targets.Length; m++)
-            if ((long)(members[m].PagingCompletedInMemory - targets[m]) < 0) return false;
-        return true;
-    }
-
-    /// <summary>This engine's paging fence as the device last wrote it in memory (every paging buffer of this engine up to
-    /// it has executed).</summary>
-    internal ulong PagingCompletedInMemory => Volatile.Read(ref _bus.Memory.System.Ref<ulong>(_pagingFence.Offset));
-
-    /// <summary>This engine's last issued paging-fence value; caller holds the kernel lock.</summary>
-    internal ulong PagingIssuedUnlocked => _pagingIssued;
+    /// <summary>The last paging-fence value handed out (every paging buffer recorded so far ends by it).</summary>
+    internal ulong PagingIssued => _group.Paging.LastSubmitted;
 }

@@ -15,7 +15,6 @@ public sealed partial class VidSchScheduler
     private bool _memoryWaitByPolicy;       // ... and only higher priorities or equals within their turn keep it out
     private bool _retryDeferred;
     private readonly List<PagingOperation> _pagingOps = new();
-    private readonly List<PagingBufferMemory> _pagingSpare = new();
     private ResourceReference[] _request = new ResourceReference[256];
     private readonly uint[] _splits;
     private readonly AllocationHandle[] _slotHandles;
@@ -82,7 +81,7 @@ public sealed partial class VidSchScheduler
         if (ctx.ParkedChunk is not { Buffer: not null } chunk) return any;
         ctx.ParkedChunk = null;
         _parkedChunkCount--;
-        // A chunk is parked only after its paging buffer went to the paging ring (TryLaunch): nothing of it is left to run.
+        // Its paging buffer went to the paging queue when it was prepared: nothing of it is left to run.
         Requeue(chunk, ctx);
         ReturnChunk(chunk);
         return true;
@@ -91,21 +90,12 @@ public sealed partial class VidSchScheduler
     /// <summary>Un-prepares this engine's prepared-slot chunk when it is <paramref name="ctx"/>'s (invariant U); true when it was.</summary>
     private bool UnprepareSlotOf(VidSchContext ctx)
     {
-        if (_prepared is not { Chunk: { Buffer: not null, PagingOnly: false } chunk } p || !ReferenceEquals(p.Context, ctx)) return false;
+        if (_prepared is not { Chunk: { Buffer: not null } chunk } p || !ReferenceEquals(p.Context, ctx)) return false;
         Requeue(chunk, ctx);
-        if (chunk.Paging is not null)
-        {
-            // Its paging buffer is recorded — VidMm made those moves, later requests and other engines' paging assume them
-            // (SchedulerGroup (2)) — so it still runs, in order, as a paging-only chunk that pins nothing.
-            chunk.Buffer = null;
-            chunk.PagingOnly = true;
-        }
-        else
-        {
-            _prepared = null;
-            ReturnChunk(chunk);
-            StartPreparation(); // the slot serves the next buffer (a lower one defers while the higher waits: Prepare)
-        }
+        // Its paging buffer, if any, is in the paging queue already (recorded moves still run, in order: SchedulerGroup (2)).
+        _prepared = null;
+        ReturnChunk(chunk);
+        StartPreparation(); // the slot serves the next buffer (a lower one defers while the higher waits: Prepare)
         return true;
     }
 
@@ -383,9 +373,8 @@ public sealed partial class VidSchScheduler
         chunk.FirstRef = firstRef;
         chunk.EndRef = endRef;
         chunk.Last = end >= b.DwordCount;
-        if (_pagingOps.Count > 0 || ForeignPagingPending()) BuildChunkPaging(chunk, ctx, b.SubmissionId);
+        if (_pagingOps.Count > 0) BuildChunkPaging(chunk, ctx, b.SubmissionId);
         int n = BuildRequest(new ReadOnlySpan<ResourceReference>(b.References, 0, b.ReferenceCount), firstRef, endRef, includePinned: false);
-        if (chunk.Paging is null) chunk.PagingLast = 0;
         SetPagingWaits(chunk, _request.AsSpan(0, n));
         _rm.Touch(_request.AsSpan(0, n), ctx.Id);
 
@@ -405,7 +394,7 @@ public sealed partial class VidSchScheduler
         _preparing = null;
         _waitingForMemory = false;
         _chunkInPreparation = null;
-        Emit(ScheduleEventKind.BufferPrepared, ctx.Id, b.SubmissionId, (ulong)b.ChunkIndex, (ulong)(chunk.Paging?.Operations ?? 0));
+        Emit(ScheduleEventKind.BufferPrepared, ctx.Id, b.SubmissionId, (ulong)b.ChunkIndex, (ulong)(chunk.PagingLast != 0 ? _pagingOps.Count : 0));
         if (!chunk.Last || start > 0) Emit(ScheduleEventKind.BufferSplit, ctx.Id, b.SubmissionId, (ulong)end * 4, (ulong)start * 4);
         if (!chunk.Last)
         {
@@ -420,42 +409,20 @@ public sealed partial class VidSchScheduler
         else b.Status = DmaBufferStatus.Prepared;
     }
 
-    // §3.6: VidMm's command list (_pagingOps) becomes a paging buffer that runs immediately before the chunk: built,
-    // ordered after other engines' paging it touches, recorded as outstanding and attached to the chunk.
+    // §3.6: VidMm's command list (_pagingOps) becomes a paging buffer on the machine's paging queue, which runs it
+    // before the chunk (the chunk waits for its fence value, SetPagingWaits); the moves are recorded, so it runs whatever
+    // becomes of the chunk (un-prepared, failed, its context reset).
     private void BuildChunkPaging(InFlightChunk chunk, VidSchContext ctx, long submissionId)
     {
         var ops = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pagingOps);
-        var pb = RentPagingBuffer(_o.PagingBufferDwords);
-        int fences;
-        while (true)
-        {
-            try
-            {
-                pb.DwordCount = _rm.BuildPagingBuffer(ops, pb.Dwords(_bus.Memory), _pagingFence, _pagingIssued + 1, out fences);
-                break;
-            }
-            catch (Coproc.Fast.Device.Packets.PacketBufferFullException)
-            {
-                // A long command list: a larger paging buffer (kept in the pool afterwards).
-                int bigger = pb.CapacityDwords * 2;
-                _pagingPool.Push(pb);
-                pb = RentPagingBuffer(bigger);
-            }
-        }
-        pb.Operations = _pagingOps.Count;
-        pb.Fences = fences;
-        // One more paging-fence value written by the ring after the paging buffer: marks it executed.
-        _pagingIssued += (ulong)fences + 1;
-        chunk.PagingLast = _pagingIssued; // at once: a failure below still issues the buffer (PagingOnly) with its value
-        RecordFootprint(pb, ops);
-        DependOnOtherEnginesPaging(pb);
-        _pagingOutstanding.Add((pb, _pagingIssued));
-        chunk.Paging = pb;
+        ulong before = _group.Paging.LastSubmitted;
+        chunk.PagingLast = SubmitPaging(ops);
         PagingBuffersBuilt++;
         CountPagingBytes(ops); // diagnostics: bytes per paging buffer, split by kind (VidSchScheduler.PagingStats.cs)
         ulong moved = 0;
         foreach (var op in ops) moved += op.Bytes;
-        Emit(ScheduleEventKind.PagingBuffer, ctx.Id, submissionId, (ulong)pb.Operations, (ulong)fences, moved);
+        // Fences: the paging-fence values the buffer writes (its operations' merged fences and its end).
+        Emit(ScheduleEventKind.PagingBuffer, ctx.Id, submissionId, (ulong)ops.Length, chunk.PagingLast - before, moved);
     }
 
     /// <summary>
@@ -470,16 +437,9 @@ public sealed partial class VidSchScheduler
         var ctx = (VidSchContext)b.Owner!;
         if (_chunkInPreparation is { } chunk)
         {
+            // A paging buffer built for it is in the paging queue already: those moves still run, in order.
             _chunkInPreparation = null;
-            if (chunk.Paging is not null && _prepared is null)
-            {
-                chunk.Buffer = null;
-                chunk.PagingOnly = true;
-                _preparedSlot.Context = ctx;
-                _preparedSlot.Chunk = chunk;
-                _prepared = _preparedSlot;
-            }
-            else if (!ReferenceEquals(_prepared?.Chunk, chunk)) ReturnChunk(chunk);
+            if (!ReferenceEquals(_prepared?.Chunk, chunk)) ReturnChunk(chunk);
         }
         _preparing = null;
         _preparationDeferred = false;
@@ -661,59 +621,35 @@ public sealed partial class VidSchScheduler
         return false;
     }
 
-    private PagingBufferMemory RentPagingBuffer(int minDwords)
-    {
-        // Small pool: take the first buffer large enough (pooled buffers are few: one per chunk in flight).
-        PagingBufferMemory? found = null;
-        int n = _pagingPool.Count;
-        for (int i = 0; i < n; i++)
-        {
-            var candidate = _pagingPool.Pop();
-            if (found is null && candidate.CapacityDwords >= minDwords) found = candidate;
-            else _pagingSpare.Add(candidate);
-        }
-        foreach (var spare in _pagingSpare) _pagingPool.Push(spare);
-        _pagingSpare.Clear();
-        if (found is not null) return found;
-        ulong bytes = ((ulong)minDwords * 4 + VideoMemoryManager.PageSize - 1) & ~(VideoMemoryManager.PageSize - 1);
-        var h = _vidmm.Allocate(bytes, placement: PlacementHint.SystemOnly, flags: AllocationFlags.CommandBuffer | AllocationFlags.Contiguous);
-        return new PagingBufferMemory(h, _vidmm.PhysicalAddressOf(h, 0), _rm.PatchAddress(h, 0), (int)(bytes / 4));
-    }
-
     // Invariant (paging dependency, seed 001 §3.6 "in dependency order"): a chunk waits for its own paging buffer and for
-    // every recorded, unexecuted paging buffer (of any engine) that moves an allocation it references — the ones it
-    // patches and the ones its state setup re-binds — or reads or writes memory such an allocation occupies (an
-    // eviction's source range is handed back to VidMm when the move is recorded and may already hold another
-    // allocation), and for nothing else; a paging buffer waits for every earlier-recorded, unexecuted paging buffer of
-    // another engine that touches memory or an allocation it touches (its own engine's earlier ones precede it in its
-    // ring). Every move is recorded here under the kernel lock before any chunk is patched with its new address, and
-    // dependencies point only to earlier records, so there is no cycle; a chunk whose resources no paging buffer is
-    // moving starts at once — a compute job on memory that stays put no longer idles its engine behind another
-    // engine's page-ins. Records leave _pagingOutstanding when their engine's fence passes them (RetirePaging).
-    private readonly List<(PagingBufferMemory Buffer, ulong Last)> _pagingOutstanding = new();
-
+    // every recorded, unexecuted paging buffer (of any engine, or of the run-list back end) that moves an allocation it
+    // references — the ones it patches and the ones its state setup re-binds — or reads or writes memory such an
+    // allocation occupies, and for nothing else. All of them are on the one paging queue, in record order, so that is one
+    // WAIT_FENCE for the largest such value. Every move is recorded under the kernel lock before any chunk is patched
+    // with its new address, so the value exists when the chunk is prepared; a chunk whose resources no paging buffer is
+    // moving starts at once — a compute job on memory that stays put does not idle its engine behind another engine's
+    // page-ins. Footprints leave SchedulerGroup.PagingOutstanding when the fence passes them (SchedulerGroup.RetirePaging).
     private void SetPagingWaits(InFlightChunk chunk, ReadOnlySpan<ResourceReference> refs)
     {
-        var wait = chunk.PagingWait;
-        Array.Clear(wait);
-        if (chunk.PagingLast != 0) wait[_member] = chunk.PagingLast;
+        ulong wait = chunk.PagingLast;
         var setup = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(chunk.Setup);
-        var members = _group.Members;
-        for (int m = 0; m < members.Count; m++)
+        ulong done = _group.Paging.Completed;
+        foreach (var (footprint, last) in _group.PagingOutstanding)
         {
-            var outstanding = members[m]._pagingOutstanding;
-            if (outstanding.Count == 0) continue;
-            ulong done = members[m].PagingCompletedInMemory;
-            foreach (var (pb, last) in outstanding)
-            {
-                if ((long)(done - last) >= 0 || last <= wait[m]) continue;
-                if (ReferencesTouch(pb, refs) || ReferencesTouch(pb, setup)) wait[m] = last;
-            }
+            if ((long)(done - last) >= 0 || last <= wait) continue;
+            if (ReferencesTouch(footprint, refs) || ReferencesTouch(footprint, setup)) wait = last;
         }
+        // Paging VidMm recorded for these allocations outside this group (the run-list back end's fault service).
+        if (_rm is ResidencyManager r)
+        {
+            foreach (var x in refs) wait = Math.Max(wait, r.PendingPagingValue(x.Handle));
+            foreach (var x in setup) wait = Math.Max(wait, r.PendingPagingValue(x.Handle));
+        }
+        chunk.PagingWait = (long)(done - wait) >= 0 ? 0 : wait;
     }
 
     // True when the paging buffer moves a referenced allocation or its copies overlap a referenced allocation's memory.
-    private bool ReferencesTouch(PagingBufferMemory pb, ReadOnlySpan<ResourceReference> refs)
+    private bool ReferencesTouch(PagingFootprint pb, ReadOnlySpan<ResourceReference> refs)
     {
         var table = _vidmm.Allocations;
         foreach (var r in refs)
@@ -737,10 +673,8 @@ public sealed partial class VidSchScheduler
         return false;
     }
 
-    private static void RecordFootprint(PagingBufferMemory pb, ReadOnlySpan<PagingOperation> ops)
+    private static void RecordFootprint(PagingFootprint pb, ReadOnlySpan<PagingOperation> ops)
     {
-        pb.Ranges.Clear();
-        pb.Moved.Clear();
         foreach (var op in ops)
         {
             pb.Moved.Add(op.Handle);
@@ -748,32 +682,5 @@ public sealed partial class VidSchScheduler
             pb.Ranges.Add((op.From.Encoded, op.From.Encoded + op.Bytes));
             pb.Ranges.Add((op.To.Encoded, op.To.Encoded + op.Bytes));
         }
-    }
-
-    // The chunk's memory is still being paged by another paging channel (the advanced model's run-list back end, or the
-    // seed 004 paging queue): a paging buffer of WAIT_FENCEs alone orders the chunk after it (ResidencyManager.Order.cs).
-    private bool ForeignPagingPending() => _rm is ResidencyManager r && r.HasForeignPagingWaits(_pagingFence);
-
-    private void DependOnOtherEnginesPaging(PagingBufferMemory pb)
-    {
-        Array.Clear(pb.WaitBefore);
-        var members = _group.Members;
-        for (int m = 0; m < members.Count; m++)
-        {
-            if (m == _member) continue;
-            var other = members[m];
-            ulong done = other.PagingCompletedInMemory;
-            foreach (var (earlier, last) in other._pagingOutstanding)
-                if ((long)(done - last) < 0 && Touches(pb, earlier) && last > pb.WaitBefore[m]) pb.WaitBefore[m] = last;
-        }
-    }
-
-    private static bool Touches(PagingBufferMemory a, PagingBufferMemory b)
-    {
-        foreach (var h in a.Moved)
-            if (b.Moved.Contains(h)) return true;
-        foreach (var (s, e) in a.Ranges)
-            if (Overlaps(b.Ranges, s, e)) return true;
-        return false;
     }
 }

@@ -181,7 +181,7 @@ public sealed partial class VidSchScheduler
     /// <summary>
     /// Completes recovery once the device confirmed the engine left the context (invariant R2): its in-flight buffers fail with the reset
     /// status and its save area restarts at the ring's write pointer (nothing queued is run). Its paging buffers are
-    /// not in its ring but in the engine's kernel paging context (VidSchScheduler.PagingContext.cs), so the moves VidMm
+    /// not in its ring but in the machine's paging queue (VidSchScheduler.PagingContext.cs), so the moves VidMm
     /// recorded for it still run, in order. Other contexts are untouched.
     /// </summary>
     private void FinishResets()
@@ -225,8 +225,8 @@ public sealed partial class VidSchScheduler
                 c.ParkedChunk = null;
                 _parkedChunkCount--;
             }
-            // Queued work in the two software stages fails too. A chunk already prepared keeps only its paging buffer:
-            // VidMm recorded those moves, so they must still run (in order) for memory to stay coherent.
+            // Queued work in the two software stages fails too. A chunk already prepared has its paging buffer in the
+            // paging queue: VidMm recorded those moves, and they still run (in order) for memory to stay coherent.
             if (preparingOurs && _preparing is { } pr)
             {
                 if (pr.Status != DmaBufferStatus.Free) { c.Finish(pr.SubmissionId, c.ResetReason); SyncOnDropped(c, pr); pr.Process.ReturnDmaBuffer(pr); failed++; }
@@ -236,8 +236,8 @@ public sealed partial class VidSchScheduler
             if (_prepared is { } pp && ReferenceEquals(pp.Context, c) && pp.Chunk.Buffer is { } pb2)
             {
                 if (pb2.Status != DmaBufferStatus.Free) { c.Finish(pb2.SubmissionId, c.ResetReason); SyncOnDropped(c, pb2); pb2.Process.ReturnDmaBuffer(pb2); failed++; }
-                pp.Chunk.Buffer = null;
-                pp.Chunk.PagingOnly = true;
+                ReturnChunk(pp.Chunk);
+                _prepared = null;
             }
             ref var desc = ref mem.Local.Ref<RingDescriptor>(c.RingDescriptor.Offset);
             ref var save = ref mem.Local.Ref<ContextSaveArea>(c.SaveArea.Offset);

@@ -24,8 +24,9 @@ namespace Coproc.Fast.Driver.VidSch;
 /// still uses — a preempted buffer resumes at the same addresses (seed 001 §16 "interrupted-buffer resume") — except
 /// the chunks of a context the device confirmed off its engine to lend its memory to higher-priority work, which
 /// is not loaded again until that memory is back (VidSchScheduler.Lending.cs, invariant L);
-/// (2) a prepared chunk is written to its ring only once every earlier paging buffer has executed (the paging
-/// fence), so paging buffers run in the order their moves were recorded.
+/// (2) every paging buffer goes to the machine's one paging queue when its moves are recorded, so paging buffers run
+/// in the order their moves were recorded, and a chunk starts with a WAIT_FENCE on the queue's paging fence for the
+/// paging it depends on (VidSchScheduler.PagingContext.cs).
 /// </remarks>
 public sealed partial class VidSchScheduler
 {
@@ -36,29 +37,33 @@ public sealed partial class VidSchScheduler
     private readonly List<VidSchContext> _contexts = new();
     private readonly Dictionary<ulong, VidSchContext> _bySaveArea = new();
     private readonly ReadyQueue _ready = new();
-    private readonly Stack<PagingBufferMemory> _pagingPool = new();
     private readonly uint _engineBase;
 
-    // Shared with the other engines' schedulers (SchedulerGroup): lock, paging-fence page and last moves, pinned chunks.
+    // Shared with the other engines' schedulers (SchedulerGroup): lock, the paging queue and its recorded footprints,
+    // pinned chunks.
     private readonly SchedulerGroup _group;
-    private readonly PhysicalAddress _pagingFence;
-    private readonly int _member;       // index in the group: which paging fence is this engine's
-    private ulong _pagingIssued;        // last value of this engine's paging fence written by a recorded paging buffer
-    private ulong _pagingCompleted;     // last value read back from it
     private long _retirementsSeen;
+
+    // Contexts per engine: the engine's id range (Machine.ContextIdsPerEngine) less its last id, which the kernel paging
+    // context of each engine once took — kept, so the limit a caller sees does not change.
+    private const int MaxContexts = 0xFFF;
 
     private long _sequence;
     private ulong _currentRound;
     private int _inFlightCount;
     private int _parkedCount;
 
-    /// <summary>Creates the scheduler over VidMm, the residency manager and the device bus.</summary>
+    /// <summary>
+    /// Creates the scheduler over VidMm, the residency manager and the device bus, alone: with a device paging queue of
+    /// its own (<see cref="Paging"/>), whose kernel context it runs on its engine.
+    /// </summary>
     public VidSchScheduler(VidSchOptions options, IDeviceBus bus, VideoMemoryManager vidmm, IResidencyManager residency)
         : this(options, bus, vidmm, residency, null)
     {
     }
 
-    /// <summary>A member of <paramref name="group"/> (one scheduler per engine sharing lock, paging order and pins); null: alone.</summary>
+    /// <summary>A member of <paramref name="group"/> (one scheduler per engine sharing lock, the paging queue and pins,
+    /// the group's queue created before its first member); null: alone, with a queue of its own run on its engine.</summary>
     internal VidSchScheduler(VidSchOptions options, IDeviceBus bus, VideoMemoryManager vidmm, IResidencyManager residency, SchedulerGroup? group)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -68,18 +73,19 @@ public sealed partial class VidSchScheduler
         _vidmm = vidmm;
         _rm = residency;
         _engineBase = EngineRegisters.At(options.Engine, 0);
-        _group = group ?? new SchedulerGroup();
-        _group.EnsurePagingFence(vidmm);
-        if (_group.Members.Count >= SchedulerGroup.MaxMembers)
-            throw new InvalidOperationException($"a scheduler group has at most {SchedulerGroup.MaxMembers} engines");
-        _member = _group.Members.Count;
-        _pagingFence = _group.PagingFences.Add(8 * (ulong)_member);
+        bool alone = group is null;
+        if (group is null)
+        {
+            group = new SchedulerGroup();
+            group.CreatePaging(vidmm, residency);
+        }
+        _group = group;
         _group.Members.Add(this);
         _scratchRing = new uint[96 + 5 * (options.MaxResourceId + 1)];
         _slotHandles = new AllocationHandle[options.MaxResourceId + 1];
         _slotOffsets = new uint[options.MaxResourceId + 1];
         _splits = new uint[options.MaxReferences + 1];
-        CreatePagingContext();
+        if (alone) _group.SetPagingMember(this); // a machine chooses its paging engine itself (Machine.Engines.cs)
     }
 
     /// <summary>The configuration.</summary>
@@ -136,8 +142,8 @@ public sealed partial class VidSchScheduler
     {
         lock (KernelLock)
         {
-            if (_contexts.Count >= PagingContextSlot)
-                throw new InvalidOperationException($"at most {PagingContextSlot} contexts per engine (the last id is the kernel paging context's)");
+            if (_contexts.Count >= MaxContexts)
+                throw new InvalidOperationException($"at most {MaxContexts} contexts per engine (the engine's context-id range)");
             var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority) { Engine = _o.Engine, Scheduler = this };
             (_rm as ResidencyManager)?.SetContextPriority(ctx.Id, priority); // eviction prefers lower priorities (seed 001 §5.5)
             ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);

@@ -281,7 +281,7 @@ public class AdvancedCrossProcessIsolationProperties
         {
             if (_rl.Paging.HasWork) return false;
             foreach (var s in _m.Schedulers)
-                if (s is not null && s.PagingCompletedInMemory < s.PagingIssuedUnlocked) return false;
+                if (s is not null && s.Paging.Completed < s.Paging.LastSubmitted) return false;
             return true;
         }
 

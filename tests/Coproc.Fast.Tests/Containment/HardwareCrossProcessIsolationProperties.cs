@@ -147,7 +147,7 @@ public class HardwareCrossProcessIsolationProperties
     private static bool PagingQuiet(Machine m)
     {
         foreach (var s in m.Schedulers)
-            if (s is not null && s.PagingCompletedInMemory < s.PagingIssuedUnlocked) return false;
+            if (s is not null && s.Paging.Completed < s.Paging.LastSubmitted) return false;
         return true;
     }
 

@@ -34,13 +34,13 @@ public sealed class InTransitIsolationTests
         using var h = Harness();
         var c = h.Machine.CreateContext(2, 0, EngineKind.Compute); // before local memory fills up
         var (y, render, _, yHome) = FillLocalThenRecordEvictionOfY(h);
-        ulong evictionRecorded = render.PagingIssuedUnlocked;
+        ulong evictionRecorded = render.Paging.LastSubmitted;
 
         // When process 2 allocates 8 MiB of local memory: the only room is the half of y's range v did not take.
         var b = h.Allocate(2, 8 * MiB, PlacementHint.LocalOnly);
 
         // Then it got that room once the eviction had read it (ordering, not refusal) ...
-        Assert.That(render.PagingCompletedInMemory, Is.GreaterThanOrEqualTo(evictionRecorded), "handed out after the eviction's COPY ran");
+        Assert.That(render.Paging.Completed, Is.GreaterThanOrEqualTo(evictionRecorded), "handed out after the eviction's COPY ran");
         var vidmm = h.Machine.VidMm;
         Assert.That(vidmm.ExtentsOf(b).All(e => yHome.Any(home => Inside(e, home))), Is.True, "placed on memory that held process 1's y");
 
@@ -141,7 +141,7 @@ public sealed class InTransitIsolationTests
         GpuAddressSpace gpu;
         lock (h.Scheduler.KernelLock) gpu = vidmm.CreateGpuAddressSpace();
         var registrar = h.Machine.UserQueues;
-        ulong evictionRecorded = render.PagingIssuedUnlocked;
+        ulong evictionRecorded = render.Paging.LastSubmitted;
 
         // When the process opens a queue from the host's thread (the kernel allocates its save area in local memory).
         var registration = registrar.Open(2, vidmm, cpu, gpu,
@@ -149,7 +149,7 @@ public sealed class InTransitIsolationTests
 
         // Then it was opened once the eviction had run (ordering, not refusal), and y's evicted bytes are its own.
         Assert.That(registration.RingVa, Is.Not.Zero);
-        Assert.That(render.PagingCompletedInMemory, Is.GreaterThanOrEqualTo(evictionRecorded), "opened after the eviction ran");
+        Assert.That(render.Paging.Completed, Is.GreaterThanOrEqualTo(evictionRecorded), "opened after the eviction ran");
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
         Assert.That(CountNot(h.Read(y), PatternY), Is.Zero, "y's backing store holds y's bytes, not the kernel's");
     }
@@ -162,7 +162,7 @@ public sealed class InTransitIsolationTests
         var rl = h.Machine.RunListScheduler;
         var process = rl.CreateProcess();
         var (y, render, _, _) = FillLocalThenRecordEvictionOfY(h);
-        ulong evictionRecorded = render.PagingIssuedUnlocked;
+        ulong evictionRecorded = render.Paging.LastSubmitted;
         long live = h.Machine.VidMm.LiveAllocations;
 
         // When the run-list back end creates a context (save area, ring and fence page: local memory the CPU clears).
@@ -170,7 +170,7 @@ public sealed class InTransitIsolationTests
 
         // Then it was created once the eviction had run (ordering, not refusal), and y's evicted bytes are its own.
         Assert.That(ctx, Is.Not.Null);
-        Assert.That(render.PagingCompletedInMemory, Is.GreaterThanOrEqualTo(evictionRecorded), "created after the eviction ran");
+        Assert.That(render.Paging.Completed, Is.GreaterThanOrEqualTo(evictionRecorded), "created after the eviction ran");
         Assert.That(h.Machine.VidMm.LiveAllocations, Is.EqualTo(live + 4),
             "save-area page, ring, fence page, privileged-buffer area: the refused first attempt left nothing allocated");
         Assert.That(h.Machine.RunUntilIdle(), Is.True);

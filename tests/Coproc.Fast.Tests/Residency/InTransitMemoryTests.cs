@@ -31,16 +31,16 @@ public sealed class InTransitMemoryTests
 
         // When the kernel creates a context on the other engine: its save-area page and ring are local-only, and the only
         // free local memory is what y's recorded (not executed) eviction handed back.
-        ulong evictionRecorded = render.PagingIssuedUnlocked;
+        ulong evictionRecorded = render.Paging.LastSubmitted;
         var c = h.Machine.CreateContext(2, 0, EngineKind.Compute);
-        Assert.That(render.PagingCompletedInMemory, Is.GreaterThanOrEqualTo(evictionRecorded),
+        Assert.That(render.Paging.Completed, Is.GreaterThanOrEqualTo(evictionRecorded),
             "the context was created once the eviction that vacated its only room had executed (ordering, not refusal)");
         var out1 = h.Allocate(2, 4096, PlacementHint.SystemOnly);
         long id = h.Submit(2, c, cb => cb.Fill(out1, 0, 0xC0FFEE00, 4096));
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
 
         // Then y's evicted bytes are its own, and the new context works.
-        Assert.That(h.Machine.SchedulerFor(EngineKind.Render).PagingCompletedInMemory, Is.EqualTo(render.PagingIssuedUnlocked));
+        Assert.That(h.Machine.SchedulerFor(EngineKind.Render).Paging.Completed, Is.EqualTo(render.Paging.LastSubmitted));
         Assert.That(CountNot(h.Read(y), PatternY), Is.Zero, "y's backing store holds y's bytes, not the kernel's");
         Assert.That(c.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
         Assert.That(h.Read32(out1, 4092), Is.EqualTo(0xC0FFEE00u));
@@ -91,12 +91,12 @@ public sealed class InTransitMemoryTests
         // When a process registers a user queue: its save area is a local page the kernel clears at once.
         GpuAddressSpace space;
         lock (h.Scheduler.KernelLock) space = h.Machine.VidMm.CreateGpuAddressSpace();
-        ulong evictionRecorded = render.PagingIssuedUnlocked;
+        ulong evictionRecorded = render.Paging.LastSubmitted;
         var registration = h.Machine.CreateUserQueue(2, space, 0x100, EngineKind.Copy);
 
         // Then it was registered once the eviction had run, and y's evicted bytes are its own.
         Assert.That(registration, Is.Not.Null);
-        Assert.That(render.PagingCompletedInMemory, Is.GreaterThanOrEqualTo(evictionRecorded), "registered after the eviction ran (ordering, not refusal)");
+        Assert.That(render.Paging.Completed, Is.GreaterThanOrEqualTo(evictionRecorded), "registered after the eviction ran (ordering, not refusal)");
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
         Assert.That(CountNot(h.Read(y), PatternY), Is.Zero, "y's backing store holds y's bytes, not the kernel's");
     }
@@ -281,8 +281,8 @@ public sealed class InTransitMemoryTests
     }
 
     // Given render and compute, 32 MiB of local memory: y (16 MiB) and g (8 MiB) resident and filled, every other free
-    // local page held by pinned allocations; render busy with a long buffer on system memory so its paging context cannot
-    // take the engine; then a buffer that needs v (8 MiB) besides g: y (least recently used) is evicted for it — recorded
+    // local page held by pinned allocations; render busy with a long buffer on system memory, and render is the paging engine
+    // (no copy engine scheduled), so the paging queue's context cannot take the engine; then a buffer that needs v (8 MiB) besides g: y (least recently used) is evicted for it — recorded
     // in a paging buffer, not executed. Returns y, the render scheduler, the busy buffer's status and y's local home.
     internal static (AllocationHandle Y, VidSchScheduler Render, Func<SubmissionStatus> Busy, PhysicalExtent[] YHome) FillLocalThenRecordEvictionOfY(SchedulingHarness h)
     {
@@ -311,7 +311,7 @@ public sealed class InTransitMemoryTests
         long built = render.PagingBuffersBuilt;
         h.Submit(1, r, cb => { cb.Fill(g, 0, 0x4444_4444, 4096); cb.Fill(v, 0, 0x5555_5555, 4096); });
         Assert.That(h.Machine.RunUntil(() => render.PagingBuffersBuilt > built), Is.True);
-        Assert.That(render.PagingCompletedInMemory, Is.LessThan(render.PagingIssuedUnlocked), "y's eviction recorded, not executed (precondition)");
+        Assert.That(render.Paging.Completed, Is.LessThan(render.Paging.LastSubmitted), "y's eviction recorded, not executed (precondition)");
         Assert.That(h.Machine.Residency is ResidencyManager rm && !rm.IsResident(y), Is.True, "y was the victim (precondition)");
         return (y, render, () => r2.StatusOf(busy), yHome);
     }

@@ -72,7 +72,7 @@ public sealed class ManagedCpuMappingTests
         var copy = h.Machine.AllocateManaged(1, ctx, 64 * KiB);
         long first = h.Submit(1, ctx, cb => cb.Fill(shared, 0x1000, 0x5A5A5A5A, 4 * KiB));
         bool inFlight = h.Machine.RunUntil(() =>
-            h.Scheduler.PagingBuffersBuilt > 0 && h.Scheduler.PagingCompletedInMemory != h.Scheduler.PagingIssuedUnlocked);
+            h.Scheduler.PagingBuffersBuilt > 0 && h.Scheduler.Paging.Completed != h.Scheduler.Paging.LastSubmitted);
         Assert.That(inFlight, Is.True, "a recorded page-in had not executed yet (precondition)");
         var cpu = h.Machine.VidMm.CreateCpuAddressSpace();
 
@@ -81,7 +81,7 @@ public sealed class ManagedCpuMappingTests
         cpu.Write32(va + 0x40, 0xFEED_BEEFu);
 
         // Then the page-in did not overwrite the write: a later buffer copies what the CPU wrote, beside the device's fill.
-        Assert.That(h.Scheduler.PagingCompletedInMemory, Is.EqualTo(h.Scheduler.PagingIssuedUnlocked), "mapping waited for the paging");
+        Assert.That(h.Scheduler.Paging.Completed, Is.EqualTo(h.Scheduler.Paging.LastSubmitted), "mapping waited for the paging");
         long second = h.Submit(1, ctx, cb => cb.Copy(shared, 0, copy, 0, 64 * KiB));
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
         Assert.That(new[] { ctx.StatusOf(first), ctx.StatusOf(second) }, Is.All.EqualTo(SubmissionStatus.Completed));

@@ -127,12 +127,10 @@ public sealed class BasicModelBehaviourTests
 
         Assert.That(ctx.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
         Assert.That(h.Read(dst), Is.EqualTo(pattern), "the DMA buffer saw the paged-in bytes");
-        // §3.6: the paging buffer ran in the engine's kernel paging context, non-interruptible; the context's own
-        // ring waits for the paging fence before its DMA buffer (nothing of the paging is behind the context's work).
-        Assert.That(RingOpcodes(h, h.Scheduler.PagingContext.Ring), Is.EqualTo(new[]
-        {
-            Opcode.DisableContextSwitch, Opcode.Indirect, Opcode.Fence, Opcode.EnableContextSwitch,
-        }));
+        // §3.6: the paging buffer ran in the device paging queue's kernel context (an INDIRECT to its non-interruptible
+        // buffer, Behaviour11); the context's own ring waits for the paging fence before its DMA buffer (nothing of the
+        // paging is behind the context's work).
+        Assert.That(RingOpcodes(h, h.Machine.Paging.Context.Ring), Is.EqualTo(new[] { Opcode.Indirect }));
         Assert.That(RingOpcodes(h, ctx.Ring), Is.EqualTo(new[] { Opcode.WaitFence, Opcode.Indirect, Opcode.Fence }));
     }
 

@@ -11,8 +11,10 @@ public sealed class CompensationTests
     [Test]
     public void ContextSwitchedOutEarly_ForAPagingBuffer_IsOwedTheMissedTime_AndItsNextSliceIsLonger()
     {
-        // Given A and B (equal priority) with long work in the hardware, A loaded for a quarter of its slice.
-        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = Quantum, PrepareBaseCycles = 500, PreparePerItemCycles = 10 });
+        // Given A and B (equal priority) with long work in the hardware of the paging engine, A loaded for a quarter of
+        // its slice.
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = Quantum, PrepareBaseCycles = 500, PreparePerItemCycles = 10 },
+            pagingEngine: Coproc.Fast.Device.Engines.EngineKind.Render);
         var a = h.Machine.CreateContext(1);
         var b = h.Machine.CreateContext(2);
         var c = h.Machine.CreateContext(3);
@@ -23,7 +25,7 @@ public sealed class CompensationTests
         bool bStarted() => h.Trace.Events.Any(e => e.Kind == ScheduleEventKind.BufferStarted && e.ContextId == b.Id);
         Assert.That(h.Machine.RunUntil(() => a.Loaded && bStarted() && h.Machine.Now - a.LoadedAt > Quantum / 4), Is.True);
 
-        // When a third context's buffer needs a page-in: the kernel paging context takes the engine at once.
+        // When a third context's buffer needs a page-in: the paging queue's context takes the engine at once.
         var src = h.Allocate(3);
         var dst = h.Allocate(3);
         h.Residency!.StagePageIn(src, new byte[4096]);

@@ -3,8 +3,9 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Tests.Scheduling;
 
 /// <summary>
-/// Paging buffers run in the engine's kernel paging context (seed 001 §3.6, §5.6): a context that hangs cannot hold
-/// the paging order — and so every other context's next chunk — behind its own unfinished work.
+/// Paging buffers run in the machine's device paging queue, a kernel context of its own on the paging engine (seed 001
+/// §3.6, §5.6; Paging/OnePagingChannelTests.cs): a context that hangs cannot hold the paging order — and so every other
+/// context's next chunk — behind its own unfinished work.
 /// </summary>
 [TestFixture]
 public sealed class PagingIsolationTests

@@ -73,7 +73,8 @@ public sealed class PreemptionTests
     [Test]
     public void Behaviour11_PagingBuffer_IsNotInterrupted_WhenTheQuantumExpires()
     {
-        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 2_000 });
+        // The paging engine is the contexts' own (render), so a switch request for one of them meets the paging buffer.
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 2_000 }, pagingEngine: Coproc.Fast.Device.Engines.EngineKind.Render);
         var a = h.Machine.CreateContext(1);
         var b = h.Machine.CreateContext(2);
         var x = h.Allocate(1, 4 << 20);
@@ -86,10 +87,10 @@ public sealed class PreemptionTests
 
         var mmio = h.Machine.Device.Mmio;
         uint engine = Coproc.Fast.Device.Mmio.MmioMap.EngineBase;
-        ulong paging = h.Scheduler.PagingContext.SaveArea.Encoded;
+        ulong paging = h.Machine.Paging.Context.SaveArea.Encoded;
         bool Deferred() => (mmio.Read32(engine + 0x20) & 64) != 0;
         Assert.That(h.Machine.RunUntil(() => mmio.Read64(engine + 0x08) == paging && (mmio.Read32(engine + 0x20) & 128) != 0), Is.True,
-            "the kernel paging context runs B's paging buffer");
+            "the paging queue's context runs B's paging buffer");
         // A's quantum has long expired: its switch request (what a quantum end writes) arrives inside the paging buffer.
         mmio.Write64(engine + 0x00, a.SaveArea.Encoded);
         Assert.That(h.Machine.RunUntil(Deferred), Is.True, "the switch request was deferred");
@@ -126,7 +127,7 @@ public sealed class CompensationAndLimitsTests
             return balanceAtFirstPreemption is not null;
         });
 
-        // The 2 MiB page-in (≈ 65,000 cycles, 16 quanta) ran in the paging context, not in B's slice (seed 001 §3.6).
+        // The 2 MiB page-in (≈ 65,000 cycles, 16 quanta) ran in the paging queue's context, not in B's slice (seed 001 §3.6).
         Assert.That(balanceAtFirstPreemption, Is.GreaterThanOrEqualTo(0), "B did not pay for the paging buffer");
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
         Assert.That(a.Completed + b.Completed, Is.EqualTo(2));

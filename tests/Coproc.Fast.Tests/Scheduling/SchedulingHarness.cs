@@ -28,7 +28,7 @@ internal sealed class SchedulingHarness : IDisposable
         Func<VideoMemoryManager, Coprocessor, IResidencyManager>? residency = null, ulong localBytes = 16UL << 20, bool realResidency = false, ulong systemBytes = 32UL << 20,
         Coproc.Fast.Device.Engines.EngineKind[]? engines = null,
         KmdQuotas? quotas = null, ulong interruptLatencyCycles = 2_000, SchedulingModel model = SchedulingModel.Basic,
-        Coproc.Fast.Driver.VidSch.RunLists.RunListOptions? runLists = null)
+        Coproc.Fast.Driver.VidSch.RunLists.RunListOptions? runLists = null, Coproc.Fast.Device.Engines.EngineKind? pagingEngine = null)
     {
         Machine = new Machine(new MachineOptions
         {
@@ -41,6 +41,7 @@ internal sealed class SchedulingHarness : IDisposable
             ScheduledEngines = engines ?? new MachineOptions().ScheduledEngines,
             Quotas = quotas ?? new KmdQuotas(),
             InterruptLatencyCycles = interruptLatencyCycles,
+            PagingEngine = pagingEngine,
         }, realResidency ? null : residency ?? ((vidmm, _) => new TestResidencyManager(vidmm)));
         Machine.SetObserver(Trace);
     }
@@ -79,19 +80,17 @@ internal sealed class SchedulingHarness : IDisposable
     public void Write(AllocationHandle h, ReadOnlySpan<byte> data)
     {
         var vidmm = Machine.VidMm;
-        var target = new ulong[SchedulerGroup.MaxMembers];
-        var now = new ulong[SchedulerGroup.MaxMembers];
         for (int attempt = 0; ; attempt++)
         {
             // Failure guard: under steady paging on another engine the snapshot may keep moving; a test that writes
             // while paging never stops is waiting for something that will not come.
             Assert.That(attempt, Is.LessThan(10_000), "paging kept being recorded while the harness waited to write (failure guard)");
-            lock (Scheduler.KernelLock) Scheduler.SnapshotPagingIssued(target);
-            Assert.That(Machine.WaitForPaging(target, 0), Is.True, "recorded paging executed (failure guard)");
+            ulong target;
+            lock (Scheduler.KernelLock) target = Machine.Paging.LastSubmitted;
+            Assert.That(Machine.WaitForPaging(target), Is.True, "recorded paging executed (failure guard)");
             lock (Scheduler.KernelLock)
             {
-                Scheduler.SnapshotPagingIssued(now);
-                if (!now.AsSpan().SequenceEqual(target)) continue; // another move was planned meanwhile
+                if (Machine.Paging.LastSubmitted != target) continue; // another move was planned meanwhile
                 int at = 0;
                 foreach (var e in vidmm.ExtentsOf(h))
                 {

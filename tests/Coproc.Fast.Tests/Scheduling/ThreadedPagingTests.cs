@@ -5,7 +5,7 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Tests.Scheduling;
 
 /// <summary>
-/// Threaded mode under memory pressure: paging buffers run in the kernel paging context while submitting threads,
+/// Threaded mode under memory pressure: paging buffers run in the device paging queue's context while submitting threads,
 /// the scheduler, the worker and the free-running device race.
 /// </summary>
 [TestFixture]
@@ -63,6 +63,7 @@ public sealed class ThreadedPagingTests
                 Assert.That(SchedulingHarness.Checksum(h.Read(alloc[t][k])), Is.EqualTo(SchedulingHarness.Checksum(model[t][k])), $"context {t} allocation {k}");
         }
         Assert.That(h.Scheduler.PagingBuffersBuilt, Is.GreaterThan(Threads * PerContext), "allocations were evicted and paged in again");
-        Assert.That(h.Scheduler.PagingBuffersInFlight, Is.Zero);
+        Assert.That(h.Machine.Paging.InFlight, Is.Zero, "every paging buffer's fence was seen reached");
+        Assert.That(h.Machine.Paging.Completed, Is.EqualTo(h.Machine.Paging.LastSubmitted));
     }
 }

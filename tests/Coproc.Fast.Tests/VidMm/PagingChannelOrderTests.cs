@@ -8,11 +8,12 @@ using static Coproc.Fast.Tests.VidMm.ResidencyRig;
 namespace Coproc.Fast.Tests.VidMm;
 
 /// <summary>
-/// Two paging channels over one residency manager (the advanced model's kernel path and run-list back end, the seed 004
-/// queue): a paging buffer of one channel starts with a WAIT_FENCE on the other channel's fence when that channel's
-/// earlier, unexecuted paging moved the same allocation (ResidencyManager.Order.cs) — also when the buffer is built a
-/// second time after its first destination was too small (VidSch grows its paging buffer, BuildChunkPaging), and also
-/// for the queue's eviction service (ResidencyManager.Evict); within one channel no wait is written.
+/// Two paging channels over one residency manager (a machine has one, its device paging queue; two seed 004 queues, or a
+/// caller building its own paging buffers beside a queue, over one ResidencyManager make two): a paging buffer of one
+/// channel starts with a WAIT_FENCE on the other channel's fence when that channel's earlier, unexecuted paging moved the
+/// same allocation (ResidencyManager.Order.cs) — also when the buffer is built a second time after its first
+/// destination was too small (the caller grows it), and also for the queue's eviction service (ResidencyManager.Evict);
+/// within one channel no wait is written.
 /// </summary>
 public class PagingChannelOrderTests
 {

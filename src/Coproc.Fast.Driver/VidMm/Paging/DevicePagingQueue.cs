@@ -35,7 +35,8 @@ public sealed class DevicePagingQueue
     /// <summary>Context id of the paging context (in its save area and ring descriptor).</summary>
     public const uint ContextId = 0xFFFF_FF00;
 
-    private readonly ResidencyManager _rm;
+    private readonly ResidencyManager? _rm;      // VidMm's residency manager: the services below that plan need it
+    private readonly IResidencyManager _residency; // builds the paging buffers of recorded operations
     private readonly VideoMemoryManager _vidmm;
     private readonly IPagingContextScheduler _scheduler;
     private readonly PagingRingWriter _writer;
@@ -53,24 +54,49 @@ public sealed class DevicePagingQueue
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="arenaBytes"/> is less than 4 KiB.</exception>
     public DevicePagingQueue(ResidencyManager residency, IPagingContextScheduler? scheduler = null, uint ringBytes = 64 << 10,
         ulong arenaBytes = 256 << 10)
+        : this((residency ?? throw new ArgumentNullException(nameof(residency))).VideoMemory, residency,
+            scheduler ?? new IdleEngineContextSwitch(residency.VideoMemory.Bus), ringBytes, arenaBytes, inSystemMemory: false)
     {
-        _rm = residency ?? throw new ArgumentNullException(nameof(residency));
+    }
+
+    /// <summary>
+    /// The machine's queue (Machine.cs): <paramref name="residency"/> may be any residency manager — the basic model's
+    /// preparation worker records its moves itself and hands them to <see cref="SubmitRecorded"/>; the services that
+    /// plan (<see cref="MakeResident(ReadOnlySpan{ResourceReference}, int)"/>, <see cref="Evict"/>) need VidMm's
+    /// <see cref="ResidencyManager"/>. <paramref name="inSystemMemory"/>: fence page, ring and arena in system memory
+    /// (only the context's control page is local), so the queue takes almost none of the memory paging manages.
+    /// </summary>
+    internal DevicePagingQueue(VideoMemoryManager vidmm, IResidencyManager residency, IPagingContextScheduler scheduler,
+        uint ringBytes, ulong arenaBytes, bool inSystemMemory)
+    {
+        var placement = inSystemMemory ? PlacementHint.SystemOnly : PlacementHint.LocalOnly;
         ArgumentOutOfRangeException.ThrowIfLessThan(arenaBytes, PagingBufferArena.MinimumBytes);
-        _vidmm = residency.VideoMemory;
-        _fencePage = _vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        _vidmm = vidmm;
+        _residency = residency;
+        _rm = residency as ResidencyManager;
+        _scheduler = scheduler;
+        _fencePage = _vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, placement, AllocationFlags.Contiguous);
         var fenceAt = _vidmm.PhysicalAddressOf(_fencePage, 0);
         _vidmm.Memory.GetSpan(fenceAt, (int)VideoMemoryManager.PageSize).Clear();
         Fence = new MonitoredFence(_vidmm.Memory, fenceAt);
-        Context = new KernelContext(_vidmm, residency.KernelView, ContextId, ringBytes);
-        var arena = new PagingBufferArena(_vidmm, arenaBytes);
-        _scheduler = scheduler ?? new IdleEngineContextSwitch(_vidmm.Bus);
-        _writer = new PagingRingWriter(Context, arena, residency.View, _scheduler, fenceAt, Fence.IsSignaled);
+        // The fence as a WAIT_FENCE in a kernel-view DMA buffer reads it (VidSch's chunks wait on it).
+        FenceKernelAddress = residency.PatchAddress(_fencePage, 0);
+        Context = new KernelContext(_vidmm, residency.KernelView, ContextId, ringBytes, placement);
+        var arena = new PagingBufferArena(_vidmm, arenaBytes, residency, inSystemMemory ? PlacementHint.SystemOnly : PlacementHint.PreferLocal);
+        _writer = new PagingRingWriter(Context, arena, _scheduler, fenceAt, Fence.IsSignaled);
     }
+
+    /// <summary>The paging fence's address in the residency manager's kernel view (what a kernel DMA buffer's
+    /// WAIT_FENCE names).</summary>
+    internal ulong FenceKernelAddress { get; }
+
+    // The services that plan moves themselves: VidMm's residency manager only.
+    private ResidencyManager Rm => _rm ?? throw new InvalidOperationException("this paging queue's residency manager is not VidMm's ResidencyManager: only recorded operations can be submitted");
 
     /// <summary>The device paging fence (the <c>GetDevicePagingFenceObject</c> of seed 004).</summary>
     public MonitoredFence Fence { get; }
 
-    /// <summary>The queue's kernel context on the copy engine.</summary>
+    /// <summary>The queue's kernel context (on the engine its <see cref="IPagingContextScheduler"/> runs it on).</summary>
     public KernelContext Context { get; }
 
     /// <summary>The last fence value handed out (0 before the first asynchronous operation).</summary>
@@ -105,10 +131,10 @@ public sealed class DevicePagingQueue
     {
         EnsureRingRoom();
         _ops.Clear();
-        if (_rm.MakeResident(resources, contextId, _ops) == ResidencyOutcome.DoesNotFit)
-            throw new VidMmException(VidMmError.OutOfLocalMemory, $"the resource set ({_rm.FootprintOf(resources)} bytes) cannot be resident at once");
+        if (Rm.MakeResident(resources, contextId, _ops) == ResidencyOutcome.DoesNotFit)
+            throw new VidMmException(VidMmError.OutOfLocalMemory, $"the resource set ({Rm.FootprintOf(resources)} bytes) cannot be resident at once");
         // Resident, but still being paged by another channel: a buffer of waits gives the caller a fence that says it ran.
-        return _ops.Count == 0 && !_rm.HasForeignPagingWaits(Fence.Address) ? 0 : SubmitPaging();
+        return _ops.Count == 0 && !Rm.HasForeignPagingWaits(Fence.Address) ? 0 : SubmitPaging();
     }
 
     /// <summary>Makes one allocation resident for <paramref name="contextId"/>; see <see cref="MakeResident(ReadOnlySpan{ResourceReference}, int)"/>.</summary>
@@ -123,7 +149,7 @@ public sealed class DevicePagingQueue
     {
         EnsureRingRoom();
         _ops.Clear();
-        return _rm.Evict(handle, _ops) ? SubmitPaging() : 0;
+        return Rm.Evict(handle, _ops) ? SubmitPaging() : 0;
     }
 
     /// <summary>Reserves GPU VA in <paramref name="space"/>: pure bookkeeping, done at once (returns fence value 0).</summary>
@@ -198,7 +224,7 @@ public sealed class DevicePagingQueue
     {
         Fence.NotifySignaled();
         _writer.Retire();
-        _rm.RetireInTransit(); // memory the executed paging vacated (ResidencyManager.InTransit.cs)
+        _rm?.RetireInTransit(); // memory the executed paging vacated (ResidencyManager.InTransit.cs)
         _writer.Flush();
     }
 
@@ -230,11 +256,31 @@ public sealed class DevicePagingQueue
     private ulong SubmitPaging(ReadOnlySpan<PagingOperation> ops)
     {
         BuffersSubmitted++;
-        int capacity = _rm.MeasurePagingBuffer(ops) + PacketFormat.FenceDwords;
-        if (_scratch.Length < capacity) _scratch = new uint[Math.Max(capacity, _scratch.Length * 2)];
+        if (_rm is not null)
+        {
+            int capacity = _rm.MeasurePagingBuffer(ops) + PacketFormat.FenceDwords;
+            if (_scratch.Length < capacity) _scratch = new uint[Math.Max(capacity, _scratch.Length * 2)];
+        }
         // Built at once, in kernel memory the driver owns: the packets name only the kernel view's VAs and the fence,
         // never their own place, so they run the same from wherever the arena puts them.
-        int written = _rm.BuildPagingBuffer(ops, _scratch, Fence.Address, _nextFence, out int fences);
+        // VidMm's buffers keep the engine until they complete (DISABLE_CONTEXT_SWITCH … ENABLE, native-layout.md §14.4);
+        // another residency manager's are put in that region here (seed 001 §3.6, behaviour 11).
+        int region = _rm is null ? 1 : 0;
+        int written, fences;
+        while (true)
+        {
+            try
+            {
+                written = region + _residency.BuildPagingBuffer(ops, _scratch.AsSpan(region, _scratch.Length - PacketFormat.FenceDwords - 2 * region),
+                    Fence.Address, _nextFence, out fences);
+                break;
+            }
+            catch (PacketBufferFullException) when (_rm is null)
+            {
+                // Another residency manager cannot measure: a larger scratch (kept), built again.
+                _scratch = new uint[_scratch.Length * 2];
+            }
+        }
         if (fences == 0)
         {
             // No operation asked for CPU post-processing: still signal completion (seed 004: every operation gets a value).
@@ -242,6 +288,14 @@ public sealed class DevicePagingQueue
             w.PrivilegedFence(Fence.Address.Encoded, _nextFence, interrupt: true);
             written += w.Written;
             fences = 1;
+        }
+        if (region != 0)
+        {
+            var w = new PacketWriter(_scratch);
+            w.DisableContextSwitch();
+            w = new PacketWriter(_scratch.AsSpan(written));
+            w.EnableContextSwitch();
+            written += w.Written;
         }
         ulong value = _nextFence + (ulong)fences - 1;
         return Submit(_scratch.AsSpan(0, written), value);

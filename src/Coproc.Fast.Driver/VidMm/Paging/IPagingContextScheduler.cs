@@ -5,10 +5,10 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Driver.VidMm.Paging;
 
 /// <summary>
-/// How the device paging queue gets its kernel context onto the copy engine. The scheduler (VidSch) owns engine
-/// scheduling and may implement this to put the paging context at the head of its run list (seed 001 behaviour 17:
-/// the VidMm context's priority is the highest on the paging list); <see cref="IdleEngineContextSwitch"/> is the
-/// stand-alone default.
+/// How the device paging queue gets its kernel context onto an engine. The scheduler owns engine scheduling and
+/// implements this to give the paging context the engine first (seed 001 behaviour 17: the VidMm context's priority is
+/// the highest): a machine's paging engine scheduler (VidSch, through its SchedulerGroup) switches to it at once, the
+/// advanced model's run lists list it; <see cref="IdleEngineContextSwitch"/> (copy engine) is the stand-alone default.
 /// </summary>
 public interface IPagingContextScheduler
 {

@@ -17,16 +17,22 @@ public sealed class KernelContext
 {
     private const ulong DescriptorOffset = 256;
     private readonly VideoMemoryManager _vidmm;
+    private readonly PlacementHint _ringPlacement;
 
-    /// <summary>Allocates and initialises the context (pinned local memory) for address space <paramref name="space"/>.</summary>
+    /// <summary>
+    /// Allocates and initialises the context for address space <paramref name="space"/>: its control page in pinned local
+    /// memory, its ring pinned where <paramref name="ringPlacement"/> says (local memory unless asked otherwise).
+    /// </summary>
     /// <exception cref="ArgumentException">Ring size not a power of two in 4 KiB … 16 MiB.</exception>
-    public KernelContext(VideoMemoryManager vidmm, AddressSpaceDescriptor space, uint contextId, uint ringBytes = 16 << 10)
+    public KernelContext(VideoMemoryManager vidmm, AddressSpaceDescriptor space, uint contextId, uint ringBytes = 16 << 10,
+        PlacementHint ringPlacement = PlacementHint.LocalOnly)
     {
         _vidmm = vidmm ?? throw new ArgumentNullException(nameof(vidmm));
         if (ringBytes < 4096 || ringBytes > 16u << 20 || (ringBytes & (ringBytes - 1)) != 0)
             throw new ArgumentException($"ring size {ringBytes} is not a power of two in 4 KiB .. 16 MiB", nameof(ringBytes));
+        _ringPlacement = ringPlacement;
         ControlPage = vidmm.Allocate(VideoMemoryManager.PageSize, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
-        try { RingAllocation = vidmm.Allocate(ringBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous); }
+        try { RingAllocation = vidmm.Allocate(ringBytes, VideoMemoryManager.PageSize, ringPlacement, AllocationFlags.Contiguous); }
         catch
         {
             vidmm.Free(ControlPage); // a refused context leaves nothing allocated
@@ -117,7 +123,7 @@ public sealed class KernelContext
     /// </summary>
     public void RelocateRing()
     {
-        var moved = _vidmm.Allocate(RingBytes, VideoMemoryManager.PageSize, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var moved = _vidmm.Allocate(RingBytes, VideoMemoryManager.PageSize, _ringPlacement, AllocationFlags.Contiguous);
         var to = _vidmm.PhysicalAddressOf(moved, 0);
         _vidmm.Memory.GetSpan(Ring, (int)RingBytes).CopyTo(_vidmm.Memory.GetSpan(to, (int)RingBytes));
         var old = RingAllocation;

@@ -29,13 +29,21 @@ internal sealed class PagingBufferArena
     private ulong _head;
     private ulong _takenOffset, _takenEnd;
 
-    public PagingBufferArena(VideoMemoryManager vidmm, ulong bytes)
+    // `residency` names the arena in its kernel view: the paging ring's INDIRECTs run there (one contiguous extent, so
+    // the view reaches it linearly from its first byte).
+    public PagingBufferArena(VideoMemoryManager vidmm, ulong bytes, Residency.IResidencyManager residency, PlacementHint placement = PlacementHint.PreferLocal)
     {
         _vidmm = vidmm;
         _bytes = bytes & ~(Align - 1);
-        Allocation = vidmm.Allocate(bytes, VideoMemoryManager.PageSize, PlacementHint.PreferLocal, AllocationFlags.Contiguous);
+        Allocation = vidmm.Allocate(bytes, VideoMemoryManager.PageSize, placement, AllocationFlags.Contiguous);
         _base = vidmm.PhysicalAddressOf(Allocation, 0);
+        _kernelVa = residency.PatchAddress(Allocation, 0);
     }
+
+    private readonly ulong _kernelVa;
+
+    /// <summary>The kernel-view VA of <paramref name="at"/>, an address <see cref="Take"/> returned.</summary>
+    public ulong VaOf(PhysicalAddress at) => _kernelVa + (at.Offset - _base.Offset);
 
     public AllocationHandle Allocation { get; }
 

@@ -30,7 +30,6 @@ internal sealed class PagingRingWriter
 {
     private readonly KernelContext _context;
     private readonly PagingBufferArena _arena;
-    private readonly KernelViewSpace _view;
     private readonly IPagingContextScheduler _scheduler;
     private readonly Func<ulong, bool> _isReached;
     private readonly ulong _fence; // the paging fence, encoded PA
@@ -43,12 +42,11 @@ internal sealed class PagingRingWriter
     private ulong _wakeAt = ulong.MaxValue;            // WritePtr just after the last wake-up fence
     private bool _wrote;
 
-    public PagingRingWriter(KernelContext context, PagingBufferArena arena, KernelViewSpace view, IPagingContextScheduler scheduler,
+    public PagingRingWriter(KernelContext context, PagingBufferArena arena, IPagingContextScheduler scheduler,
         PhysicalAddress fence, Func<ulong, bool> isReached)
     {
         _context = context;
         _arena = arena;
-        _view = view;
         _scheduler = scheduler;
         _fence = fence.Encoded;
         _isReached = isReached;
@@ -142,7 +140,7 @@ internal sealed class PagingRingWriter
             if (entries > 0) piece[whole] = PacketHeader.Make(Opcode.UpdatePageTable, pieceDwords - whole, new PacketHeader(rest[whole]).Flags);
             // Room was checked and this writer is the ring's only producer; a refusal would leave the room taken unused
             // (the next Take gives it back) and the packets unchanged.
-            if (!_context.TrySubmitIndirect(_view.VaOf(at), (uint)pieceDwords, privileged: true)) break;
+            if (!_context.TrySubmitIndirect(_arena.VaOf(at), (uint)pieceDwords, privileged: true)) break;
             _arena.Commit(_context.WritePtr);
             _ringFence = LastFenceValue(piece, _ringFence);
             _wrote = true;

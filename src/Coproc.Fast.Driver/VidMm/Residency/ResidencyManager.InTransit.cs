@@ -18,8 +18,8 @@ namespace Coproc.Fast.Driver.VidMm.Residency;
 // value that buffer writes follows every one of its copies). Only the residency planner may place into it
 // (MakeResident releases the local ranges for the plan and takes back what the plan left free): its page-ins and
 // relocations are ordered after the operation that vacated the range by the paging order itself — the same paging
-// buffer after the merged fence (§3.6), the same paging ring, or a WAIT_FENCE on another engine's paging fence for
-// overlapping ranges (VidSch, Prepare.cs DependOnOtherEnginesPaging) — so reuse by paging is never refused and never
+// buffer after the merged fence (§3.6), the same paging ring (a machine's one device paging queue), or a WAIT_FENCE on
+// another channel's paging fence (Order.cs) — so reuse by paging is never refused and never
 // waits. Everything else — the kernel's structures (VideoMemoryManager.Allocate, page tables, backing stores) and
 // processes' allocations (Kmd.Allocate) alike — gets the range only once the device has written the tag's value to the
 // fence (RetireInTransit, read from memory: the device's own word): an allocation whose only room is in transit fails

@@ -3,16 +3,17 @@ using Coproc.Fast.Device.Packets;
 
 namespace Coproc.Fast.Driver.VidMm.Residency;
 
-// Order between paging channels. Within one channel, paging buffers run in the order VidMm recorded them (one ring, or
-// the VidSch group's own cross-engine waits, VidSchScheduler.Prepare.cs). The advanced model has two channels over the
-// same local memory — the kernel path's paging contexts and the run-list back end's VidMm context — and the seed 004
-// paging queue is a third; nothing in their rings orders one after the other.
+// Order between paging channels. Within one channel, paging buffers run in the order VidMm recorded them (one ring). A
+// Machine has one channel for every model and back end — its seed 004 device paging queue (Machine.Paging) — so there
+// these waits are never written; several channels over one residency manager (two DevicePagingQueues, or a caller that
+// runs paging buffers of its own beside a queue) share local memory, and nothing in their rings orders one after the
+// other.
 //
 // Invariant: a paging buffer runs after every earlier-recorded paging operation, on any channel, that touches the same
 // memory — the allocation it moves (its last paging's tag, _m[s].PagingFence/PagingValue), or local memory in transit it
 // places into (the range's tag, InTransit.cs). A plan notes each such tag whose fence has not passed; the next paging
 // buffer built starts with a WAIT_FENCE on each noted fence of another channel (a channel is identified by its fence's
-// page: one ring per fence page, or a VidSch scheduler group that orders its members itself). A request whose
+// page: one ring per fence page). A request whose
 // allocations are all resident but still being paged by another channel (a relocation, say) returns
 // PagingRequired-free but HasForeignPagingWaits: its caller builds a paging buffer of waits alone and makes its work wait
 // for that buffer's fence. Waits only point at buffers built earlier, so no cycle can form.
@@ -66,4 +67,16 @@ public sealed partial class ResidencyManager
     }
 
     private void ForgetWaits() => _waits.Clear();
+
+    /// <summary>
+    /// The paging-fence value of the last built paging buffer that moves <paramref name="handle"/> while the device has
+    /// not reached it, else 0 (not managed, never moved, executed). A DMA buffer that uses the allocation waits for it
+    /// (VidSch's chunks, VidSchScheduler.Prepare.cs SetPagingWaits).
+    /// </summary>
+    internal ulong PendingPagingValue(AllocationHandle handle)
+    {
+        if (!IsManaged(handle)) return 0;
+        ref var m = ref _m[handle.Index];
+        return m.PagingValue is 0 or ulong.MaxValue || Passed(m.PagingFence, m.PagingValue) ? 0 : m.PagingValue;
+    }
 }

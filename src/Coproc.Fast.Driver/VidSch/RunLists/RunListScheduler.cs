@@ -31,10 +31,12 @@ public sealed partial class RunListScheduler
 
     /// <summary>
     /// Creates the run-list back end over VidMm, the residency manager and the device bus, sharing
-    /// <paramref name="kernelLock"/> with the machine's other schedulers; programs the run-list mode. Built by
-    /// <see cref="Machine"/> when <see cref="MachineOptions.Model"/> is <see cref="SchedulingModel.Advanced"/>.
+    /// <paramref name="kernelLock"/> and the device paging queue <paramref name="paging"/> with the machine's other
+    /// schedulers; programs the run-list mode. Built by <see cref="Machine"/> when <see cref="MachineOptions.Model"/> is
+    /// <see cref="SchedulingModel.Advanced"/>.
     /// </summary>
-    internal RunListScheduler(RunListOptions options, VideoMemoryManager vidmm, ResidencyManager residency, IDeviceBus bus, object kernelLock)
+    internal RunListScheduler(RunListOptions options, VideoMemoryManager vidmm, ResidencyManager residency, IDeviceBus bus, object kernelLock,
+        DevicePagingQueue paging)
     {
         Options = options ?? throw new ArgumentNullException(nameof(options));
         VidMm = vidmm ?? throw new ArgumentNullException(nameof(vidmm));
@@ -48,9 +50,10 @@ public sealed partial class RunListScheduler
         // Demand faulting: an evicted allocation's VA must fault, not reach its backing store (seed 001 §5.3 step 4).
         residency.InvalidateEvictedMappings = true;
         _nextContextId = options.FirstContextId;
-        // VidMm's context of the advanced model is the seed 004 device paging queue, run in this back end's lists on the
-        // first engine at the paging list's priority (seed 001 §5.6, behaviour 17): Reschedule lists it while it has work.
-        Paging = new DevicePagingQueue(residency, new ListedByRunLists(), options.PagingRingBytes);
+        // VidMm's context of the advanced model is the machine's seed 004 device paging queue (every paging buffer of the
+        // machine runs there), run in this back end's lists on the first engine at the paging list's priority (seed 001
+        // §5.6, behaviour 17): Reschedule lists it while it has work.
+        Paging = paging ?? throw new ArgumentNullException(nameof(paging));
         PagingList = new PagingList(options.PagingBoostPeriodCycles);
         var engines = options.Engines ?? [options.Engine];
         if (engines.Count == 0 || !engines.Contains(options.Engine) || engines.Distinct().Count() != engines.Count
@@ -138,15 +141,18 @@ public sealed partial class RunListScheduler
     /// <summary>Guards every kernel structure except ring insertion (which has per-context locks); the machine's kernel lock.</summary>
     public object KernelLock { get; }
 
-    /// <summary>VidMm's paging channel: the device paging queue (seed 004), whose kernel context this back end runs in
-    /// its first engine's lists as VidMm's context (seed 001 §5.6).</summary>
+    /// <summary>VidMm's paging channel: the machine's device paging queue (seed 004, <see cref="Machine.Paging"/>), whose
+    /// kernel context this back end runs in its first engine's lists as VidMm's context (seed 001 §5.6).</summary>
     public DevicePagingQueue Paging { get; }
 
-    // The paging queue's hook: nothing to do at submission — every caller reschedules after queuing paging, and the
-    // lists name the paging context while it has work (RunListScheduler.RunList.cs).
-    private sealed class ListedByRunLists : IPagingContextScheduler
+    /// <summary>
+    /// A kernel-path scheduler (VidSch, on an engine these lists do not drive) put paging in the queue: the next
+    /// <see cref="Poll"/> reschedules, listing the queue's context. This back end's own paging reschedules by itself.
+    /// </summary>
+    internal void PagingQueued()
     {
-        public bool RequestRun(Coproc.Fast.Device.Memory.PhysicalAddress saveArea) => true;
+        Volatile.Write(ref _workArrived, 1);
+        _bus.Kick();
     }
 
     /// <summary>The paging list.</summary>
