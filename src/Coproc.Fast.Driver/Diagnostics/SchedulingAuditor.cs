@@ -211,6 +211,9 @@ public sealed class SchedulingAuditor
                 CloseIdle(e, cycle);
                 foreach (var c in e.Contexts) CloseWait(e, c, cycle);
                 var contexts = e.Scheduler.Contexts;
+                // A context the engine is executing at the end (a long buffer running when the run stops) is being
+                // served, not left queued; one loaded but stalled on a WAIT is not (the engine's STATUS tells them apart).
+                bool executing = e.Scheduler.LoadedContextExecuting;
                 // Equals with work left share the engine round robin: the threshold grows with their number.
                 var competing = e.RunnableByPriority;
                 competing.Clear();
@@ -225,7 +228,7 @@ public sealed class SchedulingAuditor
                     // A wait starts when the context's work became pending (its submission, OnSubmitted), not at its
                     // last progress: a context idle for long that submits at the end has waited no time.
                     ulong since = Math.Max(a.PendingSince, a.LastProgress);
-                    if (outstanding > 0 && !a.PreemptedSinceProgress)
+                    if (outstanding > 0 && !a.PreemptedSinceProgress && !(executing && a.OnEngineSince != ulong.MaxValue))
                         NoteOutstanding(e.Engine, ctx.Id, Name(ctx.Id), outstanding, since, cycle,
                             e.Threshold(_o.StarvationQuanta) * (ulong)competing.GetValueOrDefault(ctx.Priority, 1));
                 }

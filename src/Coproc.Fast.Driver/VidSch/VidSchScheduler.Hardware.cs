@@ -47,6 +47,20 @@ public sealed partial class VidSchScheduler
         if (Auditor is { } auditor) AuditPass(auditor);
     }
 
+    /// <summary>
+    /// True when the engine is executing its loaded context's packets — loaded, not stalled on a WAIT, not empty, not
+    /// faulted (the engine's STATUS register, native-layout.md §10.1); caller holds the kernel lock.
+    /// </summary>
+    internal bool LoadedContextExecuting
+    {
+        get
+        {
+            uint s = _bus.ReadRegister32(Coproc.Fast.Device.Engines.EngineRegisters.At(_o.Engine, Coproc.Fast.Device.Engines.EngineRegisters.Status));
+            return (s & Coproc.Fast.Device.Engines.EngineRegisters.StatusLoaded) != 0
+                && (s & (Coproc.Fast.Device.Engines.EngineRegisters.StatusWaiting | Coproc.Fast.Device.Engines.EngineRegisters.StatusEmpty | Coproc.Fast.Device.Engines.EngineRegisters.StatusFaulted)) == 0;
+        }
+    }
+
     /// <summary>The auditor watching this scheduler (Diagnostics/SchedulingAuditor.cs), or null: no cost.</summary>
     internal Diagnostics.SchedulingAuditor? Auditor;
     internal Diagnostics.SchedulingAuditor.EngineState? AuditorState;
@@ -396,6 +410,9 @@ public sealed partial class VidSchScheduler
 
     private void SetNext(VidSchContext? target)
     {
+        // Never a context that would only stall on its paging WAIT (WaitsForPaging): a loaded context stalled on a WAIT
+        // yields to NEXT_CONTEXT, and two waiting contexts would hand the engine back and forth until the paging ran.
+        if (target is not null && WaitsForPaging(target)) target = null;
         ulong value = target?.SaveArea.Encoded ?? 0;
         if (value == _nextRegister) return;
         _nextRegister = value;

@@ -505,7 +505,8 @@ public sealed partial class VidSchScheduler
             {
                 if (LendsMemory(c)) continue;
                 if (c.ParkedChunk is not null) return true;
-                if (c.InFlight.Count > 0 && !c.Resetting) return true;
+                // A ring whose next chunk waits for paging on the paging engine waits for memory, not for this engine.
+                if (c.InFlight.Count > 0 && !c.Resetting && !WaitsForPaging(c)) return true;
                 if (!blocked && c.Queued > 0) return true;
             }
             return false;

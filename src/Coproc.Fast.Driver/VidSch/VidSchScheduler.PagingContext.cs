@@ -82,6 +82,17 @@ public sealed partial class VidSchScheduler
         if (!PagingReached(chunk.PagingWait)) w.WaitFence(_group.Paging.FenceKernelAddress, chunk.PagingWait);
     }
 
+    /// <summary>
+    /// True when the chunk the device runs next in <paramref name="c"/>'s ring starts with a WAIT_FENCE on paging that
+    /// has not executed (the fence only grows, so a chunk already past its wait never counts). Such a context is never
+    /// named in NEXT_CONTEXT (SetNext): a loaded context stalled on a WAIT yields to NEXT_CONTEXT, and two contexts of one
+    /// engine waiting on the paging engine would otherwise hand the engine back and forth, a context switch each, until
+    /// the paging ran. It is still loaded when it is the one to run; stalled with NEXT_CONTEXT empty, the device lets a
+    /// ring-3 queue use the engine meanwhile (native-layout.md §13.7) — the context cannot progress until its memory
+    /// arrives. The paging fence's interrupt re-runs every engine's decision.
+    /// </summary>
+    private bool WaitsForPaging(VidSchContext c) => c.InFlight.Count > 0 && !PagingReached(c.InFlight[0].PagingWait);
+
     // The paging engine: the queue's context has paging to run (values not reached, packets in its ring or waiting).
     private bool PagingHasWork => _pagingContext is not null && _group.Paging.HasWork;
 

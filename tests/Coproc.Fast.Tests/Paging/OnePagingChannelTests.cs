@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Packets;
@@ -124,6 +125,32 @@ public sealed class OnePagingChannelTests
         Assert.That(h.Machine.RunUntilIdle(), Is.True);
         Assert.That(hung.StatusOf(stuck), Is.EqualTo(SubmissionStatus.FailedTimeout));
         Assert.That(b.Resets, Is.Zero);
+    }
+
+    [Test]
+    public void GivenTwoContextsOfOneEngineWhoseChunksWaitForPagingOnTheCopyEngine_ThenTheyDoNotHandTheEngineBackAndForth_AndBothComplete()
+    {
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 200_000 }, realResidency: true,
+            localBytes: 64 * MiB, systemBytes: 96 * MiB);
+        var computeTrace = new TraceRecorder();
+        h.Machine.SchedulerFor(EngineKind.Compute).Observer = computeTrace;
+        var a = h.Machine.CreateContext(1, 0, EngineKind.Compute);
+        var b = h.Machine.CreateContext(2, 0, EngineKind.Compute);
+        var x = h.Machine.AllocateManaged(1, a, 16 * MiB);
+        var y = h.Machine.AllocateManaged(2, b, 16 * MiB);
+        // Each buffer's 16 MiB page-in runs on the copy engine (hundreds of thousands of cycles) while compute has both.
+        long ia = h.Submit(1, a, cb => cb.Fill(x, 0, 0xA, 4096));
+        long ib = h.Submit(2, b, cb => cb.Fill(y, 0, 0xB, 4096));
+
+        Assert.That(h.Machine.RunUntilIdle(), Is.True);
+
+        Assert.That(new[] { a.StatusOf(ia), b.StatusOf(ib) }, Is.All.EqualTo(SubmissionStatus.Completed));
+        Assert.That(h.Read32(x, 0), Is.EqualTo(0xAu));
+        Assert.That(h.Read32(y, 0), Is.EqualTo(0xBu));
+        // A WAIT yields to NEXT_CONTEXT; a context waiting for paging is never named there, so at most the device's own
+        // swap (the yielder becomes NEXT_CONTEXT) bounces once before the driver's next pass clears it.
+        int yields = computeTrace.Of(ScheduleEventKind.ContextSwitched).Count(e => (SwitchReason)e.Value == SwitchReason.Yielded);
+        Assert.That(yields, Is.LessThanOrEqualTo(4), "the two waiting contexts did not hand the engine back and forth");
     }
 
     private static void AssertFilled(SchedulingHarness h, Coproc.Fast.Driver.VidMm.AllocationHandle a, uint value, string name)
