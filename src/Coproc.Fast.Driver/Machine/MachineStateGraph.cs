@@ -70,6 +70,7 @@ internal static unsafe class MachineStateGraph
     private static readonly Type[] HostSlotTypes =
     [
         typeof(IScheduleObserver), typeof(IInterruptTap), typeof(ITraceSink), typeof(SchedulingAuditor), typeof(SchedulingAuditor.EngineState),
+        typeof(SchedulingAuditor.RunListAudit),
     ];
 
     private static readonly FieldInfo[] HostSlotFields =
