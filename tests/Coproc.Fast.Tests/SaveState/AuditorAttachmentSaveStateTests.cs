@@ -37,6 +37,8 @@ public class AuditorAttachmentSaveStateTests
         byte[] watched = [];
         Assert.That(() => watched = Run(audited: true), Throws.Nothing, "a machine with the auditor attached saves");
         MachineSaveStateTests.SameBytes(watched, unwatched, "the auditor's per-back-end state is not part of the machine");
+        using var restored = MachineSaveStateWorkload.Restore(watched);
+        Assert.That(restored.RunListScheduler.Auditor, Is.Null, "a restored machine has no auditor until its host attaches one");
     }
 
     [TestCase(RunListMechanism.TwoElement)]

@@ -123,27 +123,6 @@ public class MachineSaveStateModelTests
         }
     }
 
-    [Test]
-    public void GivenAnAuditorWatchingTheRunLists_WhenTheMachineIsSaved_ThenTheStateIsAnUnwatchedMachines_AndTheRestoredOneHasNoAuditor()
-    {
-        // Given two advanced machines at the same point of the same workload, one watched by the scheduling auditor.
-        byte[] Snapshot(bool watched, out byte[] state)
-        {
-            using var m = NewMachine(SchedulingModel.Advanced);
-            if (watched) new Coproc.Fast.Driver.Diagnostics.SchedulingAuditor().Attach(m.RunListScheduler);
-            Submit(m, SchedulingModel.Advanced);
-            for (int i = 0; i < 5; i++) m.RunFor(Slice);
-            return state = MachineSaveStateWorkload.Save(m);
-        }
-        var plain = Snapshot(watched: false, out _);
-        Snapshot(watched: true, out var watchedState);
-
-        // Then the auditor is a host attachment (not saved): the states are the same bytes, and a restored machine has none.
-        MachineSaveStateTests.SameBytes(watchedState, plain, "the watched machine's state");
-        using var restored = MachineSaveStateWorkload.Restore(watchedState);
-        Assert.That(restored.RunListScheduler.Auditor, Is.Null);
-    }
-
     private static (AllocationHandle[] Surfaces, PhysicalAddress Fence) Submit(Machine m, SchedulingModel model)
     {
         if (model == SchedulingModel.Advanced) return (SubmitUserBuffers(m), default);
