@@ -453,7 +453,7 @@ internal sealed partial class ScenarioExecution : IDisposable
             if (va is not null && va.Outstanding > 0)
                 Auditor.NoteOutstandingAtEnd(va.Spec.Engine, -1, $"{_processOf[va.Index].Spec.Name} / {va.Spec.Name} (run list)", va.Outstanding,
                     va.ProgressSince, end, _scenario.Options.QuantumCycles,
-                    _va.Count(o => o is not null && o.Outstanding > 0 && o.Spec.Priority == va.Spec.Priority));
+                    _va.Count(o => o is not null && o.Outstanding > 0 && o.Spec.Engine == va.Spec.Engine && o.Spec.Priority == va.Spec.Priority));
         return Auditor.Findings;
     }
 
