@@ -89,10 +89,14 @@ internal sealed class TestResidencyManager : IResidencyManager
         return va + offset;
     }
 
+    public int MeasurePagingBuffer(ReadOnlySpan<PagingOperation> commands) =>
+        2 + PacketFormat.CopyDwords * commands.Length + PacketFormat.FenceDwords;
+
     public int BuildPagingBuffer(ReadOnlySpan<PagingOperation> commands, Span<uint> destination, PhysicalAddress fenceAddress,
         ulong firstFenceValue, out int fencesEmitted)
     {
         var w = new PacketWriter(destination);
+        w.DisableContextSwitch();
         bool post = false;
         foreach (var op in commands)
         {
@@ -107,6 +111,7 @@ internal sealed class TestResidencyManager : IResidencyManager
             w.PrivilegedFence(fenceAddress.Encoded, firstFenceValue, interrupt: true);
             fencesEmitted = 1;
         }
+        w.EnableContextSwitch();
         return w.Written;
     }
 }

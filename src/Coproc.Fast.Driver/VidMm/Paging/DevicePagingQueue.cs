@@ -256,31 +256,12 @@ public sealed class DevicePagingQueue
     private ulong SubmitPaging(ReadOnlySpan<PagingOperation> ops)
     {
         BuffersSubmitted++;
-        if (_rm is not null)
-        {
-            int capacity = _rm.MeasurePagingBuffer(ops) + PacketFormat.FenceDwords;
-            if (_scratch.Length < capacity) _scratch = new uint[Math.Max(capacity, _scratch.Length * 2)];
-        }
+        int capacity = _residency.MeasurePagingBuffer(ops) + PacketFormat.FenceDwords;
+        if (_scratch.Length < capacity) _scratch = new uint[Math.Max(capacity, _scratch.Length * 2)];
         // Built at once, in kernel memory the driver owns: the packets name only the kernel view's VAs and the fence,
-        // never their own place, so they run the same from wherever the arena puts them.
-        // VidMm's buffers keep the engine until they complete (DISABLE_CONTEXT_SWITCH … ENABLE, native-layout.md §14.4);
-        // another residency manager's are put in that region here (seed 001 §3.6, behaviour 11).
-        int region = _rm is null ? 1 : 0;
-        int written, fences;
-        while (true)
-        {
-            try
-            {
-                written = region + _residency.BuildPagingBuffer(ops, _scratch.AsSpan(region, _scratch.Length - PacketFormat.FenceDwords - 2 * region),
-                    Fence.Address, _nextFence, out fences);
-                break;
-            }
-            catch (PacketBufferFullException) when (_rm is null)
-            {
-                // Another residency manager cannot measure: a larger scratch (kept), built again.
-                _scratch = new uint[_scratch.Length * 2];
-            }
-        }
+        // never their own place, so they run the same from wherever the arena puts them. The buffer is its own
+        // non-interruptible region (DISABLE_CONTEXT_SWITCH … ENABLE, IResidencyManager.BuildPagingBuffer).
+        int written = _residency.BuildPagingBuffer(ops, _scratch, Fence.Address, _nextFence, out int fences);
         if (fences == 0)
         {
             // No operation asked for CPU post-processing: still signal completion (seed 004: every operation gets a value).
@@ -288,14 +269,6 @@ public sealed class DevicePagingQueue
             w.PrivilegedFence(Fence.Address.Encoded, _nextFence, interrupt: true);
             written += w.Written;
             fences = 1;
-        }
-        if (region != 0)
-        {
-            var w = new PacketWriter(_scratch);
-            w.DisableContextSwitch();
-            w = new PacketWriter(_scratch.AsSpan(written));
-            w.EnableContextSwitch();
-            written += w.Written;
         }
         ulong value = _nextFence + (ulong)fences - 1;
         return Submit(_scratch.AsSpan(0, written), value);

@@ -102,12 +102,17 @@ public interface IResidencyManager
     /// <summary>The address in <see cref="KernelView"/> of byte <paramref name="offset"/> of a resident allocation (patching, seed 000 claim 8).</summary>
     ulong PatchAddress(AllocationHandle handle, ulong offset);
 
+    /// <summary>Dwords <see cref="BuildPagingBuffer"/> needs at most for <paramref name="commands"/>.</summary>
+    int MeasurePagingBuffer(ReadOnlySpan<PagingOperation> commands);
+
     /// <summary>
-    /// Writes the paging buffer for <paramref name="commands"/> into <paramref name="destination"/>: privileged copy
-    /// packets in order, fences merged where a pre fence depends on an earlier post fence and the remaining post
-    /// fences aggregated into one fence at the end (seed 001 §3.6), each fence writing the next value of the
-    /// paging fence at <paramref name="fenceAddress"/> starting from <paramref name="firstFenceValue"/>, with an
-    /// interrupt. Returns the dwords written and the number of fences emitted.
+    /// Writes the paging buffer for <paramref name="commands"/> into <paramref name="destination"/>: one
+    /// non-interruptible region (DISABLE_CONTEXT_SWITCH … ENABLE_CONTEXT_SWITCH: a paging buffer keeps the engine until
+    /// it completes, seed 001 §3.6 / behaviour 11, native-layout.md §14.4) holding privileged copy packets in order,
+    /// fences merged where a pre fence depends on an earlier post fence and the remaining post fences aggregated into
+    /// one fence at the end (seed 001 §3.6), each fence writing the next value of the paging fence at
+    /// <paramref name="fenceAddress"/> starting from <paramref name="firstFenceValue"/>, with an interrupt. Returns the
+    /// dwords written and the number of fences emitted.
     /// </summary>
     int BuildPagingBuffer(ReadOnlySpan<PagingOperation> commands, Span<uint> destination, PhysicalAddress fenceAddress,
         ulong firstFenceValue, out int fencesEmitted);

@@ -16,7 +16,7 @@ public sealed partial class ResidencyManager
     /// </summary>
     public bool InvalidateEvictedMappings { get; set; }
 
-    /// <summary>Dwords <see cref="BuildPagingBuffer"/> needs at most for <paramref name="commands"/>.</summary>
+    /// <inheritdoc />
     public int MeasurePagingBuffer(ReadOnlySpan<PagingOperation> commands)
     {
         // DISABLE + ENABLE, one fence per operation plus the final one in the worst case.
