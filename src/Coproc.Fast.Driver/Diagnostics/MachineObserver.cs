@@ -45,13 +45,21 @@ public sealed class MachineObserver(SchedulingObserver observer, IResidencyManag
     /// <summary>Records which engine's scheduler owns context <paramref name="contextId"/> (paging statistics are per scheduler).</summary>
     public void Track(int contextId, VidSchScheduler scheduler) => _schedulers[contextId] = scheduler;
 
-    /// <summary>Registers a kernel-path context with the observer under the given names and tracks its scheduler.</summary>
-    public int Register(VidSchContext context, string processName, string contextName)
+    /// <summary>
+    /// Registers any context of the machine (<see cref="Machine.Contexts"/>) with the observer under the given names:
+    /// a kernel-path context's scheduler is tracked (its events arrive through <see cref="OnEvent"/>), a run-list
+    /// context is marked demand-paged (<see cref="TrackDemandPaged"/>: its page faults are not errors), and a user
+    /// queue's faults arrive as interrupts. Returns the observer's handle.
+    /// </summary>
+    public int Register(GpuContext context, string processName, string contextName)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var scheduler = context.Scheduler ?? throw new ArgumentException("the context has no scheduler", nameof(context));
-        int handle = observer.RegisterContext(context.ProcessId, processName, (uint)context.Id, contextName, scheduler.Options.Engine);
-        Track(context.Id, scheduler);
+        VidSchScheduler? scheduler = null;
+        if (context is VidSchContext k)
+            scheduler = k.Scheduler ?? throw new ArgumentException("the context has no scheduler", nameof(context));
+        int handle = observer.RegisterContext(context.ProcessId, processName, (uint)context.Id, contextName, context.Engine);
+        if (scheduler is not null) Track(context.Id, scheduler);
+        if (context.Path == ContextPath.RunList) TrackDemandPaged((uint)context.Id);
         return handle;
     }
 

@@ -48,7 +48,7 @@ public sealed class FlipChain
     /// <summary>Flips submitted and not yet decided, oldest first.</summary>
     internal readonly List<PendingFlip> Pending = new();
 
-    /// <summary>Decided flips kept for <see cref="PresentManager.StatusOf(VidSch.VidSchContext, long)"/> (bounded, most recent).</summary>
+    /// <summary>Decided flips kept for <see cref="PresentManager.StatusOf(VidSch.GpuContext, long)"/> (bounded, most recent).</summary>
     internal readonly Dictionary<long, FlipStatus> Decided = new();
     internal readonly Queue<long> DecidedOrder = new();
 

@@ -5,7 +5,7 @@ public enum FlipRejection
 {
     /// <summary>The context is not the caller's, or not of this device.</summary>
     UnknownContext = 1,
-    /// <summary>The context has no flip chain (<see cref="PresentManager.CreateFlipChain(VidSch.VidSchContext, int)"/>).</summary>
+    /// <summary>The context has no flip chain (<see cref="PresentManager.CreateFlipChain(VidSch.GpuContext, int)"/>).</summary>
     NoFlipChain,
     /// <summary>The allocation is not a primary surface of this present manager (seed 001 §9.1: the CRTC scans a contiguous surface).</summary>
     NotPrimarySurface,

@@ -41,7 +41,7 @@ public sealed partial class PresentManager
     private readonly Dictionary<AllocationHandle, ulong> _primaries = new();
     private readonly Dictionary<ulong, (FlipPresenter Context, FlipChain Chain)> _byFence = new();
     private readonly List<(FlipPresenter Context, FlipChain Chain)> _chains = new();
-    private readonly Dictionary<uint, RunListFlipPresenter> _runListPresenters = new(); // by context id (a save-state keeps buckets: no identity-hashed keys)
+    private readonly Dictionary<int, RunListFlipPresenter> _runListPresenters = new(); // by context id (a save-state keeps buckets: no identity-hashed keys)
     private readonly PhysicalAddress _fencePage;
     private readonly uint[] _packets = new uint[16];
     private readonly Stack<PendingFlip> _flipPool = new(); // flip records are reused: a steady flip rate allocates nothing
@@ -132,39 +132,42 @@ public sealed partial class PresentManager
         }
     }
 
-    /// <summary>Gives <paramref name="context"/> a flip chain of <paramref name="bufferCount"/> surfaces (n-buffering, §9.3).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">n below 2.</exception>
-    /// <exception cref="InvalidOperationException">The context already has one, or too many chains exist.</exception>
-    public FlipChain CreateFlipChain(VidSchContext context, int bufferCount)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        ArgumentOutOfRangeException.ThrowIfLessThan(bufferCount, 2);
-        lock (_lock)
-        {
-            if (context.FlipChain is not null) throw new InvalidOperationException($"context {context.Id} already has a flip chain");
-            return context.FlipChain = AddChain(new KernelFlipPresenter(context, _kmd), bufferCount);
-        }
-    }
-
     /// <summary>
-    /// Gives run-list context <paramref name="context"/> (advanced model) a flip chain of <paramref name="bufferCount"/>
-    /// surfaces. Its flips are decided exactly as a kernel-path context's (the fence after the FLIP, the vsync's
-    /// CURRENT_SURFACE); n-buffering holds its submissions back by refusing them (<see cref="FlipChain.HoldsSubmissions"/>).
+    /// Gives <paramref name="context"/> a flip chain of <paramref name="bufferCount"/> surfaces (n-buffering, §9.3). A
+    /// kernel-path context queues its flips behind its earlier work through the KMD; a run-list context's flips are
+    /// decided exactly as a kernel-path context's (the fence after the FLIP, the vsync's CURRENT_SURFACE), and
+    /// n-buffering holds its submissions back by refusing them (<see cref="FlipChain.HoldsSubmissions"/>). A user queue
+    /// presents through a kernel-path context of its process (the display owner's), so it has no chain of its own.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">n below 2.</exception>
-    /// <exception cref="InvalidOperationException">The machine has no run-list back end, the context already has a chain, or too many chains exist.</exception>
-    public FlipChain CreateFlipChain(VaContext context, int bufferCount)
+    /// <exception cref="ArgumentException">The context is a user queue.</exception>
+    /// <exception cref="InvalidOperationException">The context already has one, too many chains exist, or a run-list context's machine has no run-list back end.</exception>
+    public FlipChain CreateFlipChain(GpuContext context, int bufferCount)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentOutOfRangeException.ThrowIfLessThan(bufferCount, 2);
-        var scheduler = RunLists ?? throw new InvalidOperationException("the machine has no run-list back end (SchedulingModel.Advanced)");
-        lock (_lock)
+        switch (context)
         {
-            if (context.FlipChain is not null) throw new InvalidOperationException($"context {context.Id} already has a flip chain");
-            var presenter = new RunListFlipPresenter(context, scheduler);
-            var chain = AddChain(presenter, bufferCount);
-            _runListPresenters.Add(context.Id, presenter);
-            return context.FlipChain = chain;
+            case VidSchContext k:
+                lock (_lock)
+                {
+                    if (k.FlipChain is not null) throw new InvalidOperationException($"context {k.Id} already has a flip chain");
+                    return k.FlipChain = AddChain(new KernelFlipPresenter(k, _kmd), bufferCount);
+                }
+            case VaContext v:
+            {
+                var scheduler = RunLists ?? throw new InvalidOperationException("the machine has no run-list back end (SchedulingModel.Advanced)");
+                lock (_lock)
+                {
+                    if (v.FlipChain is not null) throw new InvalidOperationException($"context {v.Id} already has a flip chain");
+                    var presenter = new RunListFlipPresenter(v, scheduler);
+                    var chain = AddChain(presenter, bufferCount);
+                    _runListPresenters.Add(v.Id, presenter);
+                    return v.FlipChain = chain;
+                }
+            }
+            default:
+                throw new ArgumentException($"{context} presents through a kernel-path context of its process, not a flip chain of its own", nameof(context));
         }
     }
 
@@ -204,12 +207,12 @@ public sealed partial class PresentManager
     public bool TryFlip(VaContext context, AllocationHandle surface, FlipKind kind, out long flipId, bool waitForPreviousFlip = false)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return TryFlip(context.Process.Id, context, (int)context.Id, surface, kind, waitForPreviousFlip, out flipId);
+        return TryFlip(context.ProcessId, context, context.Id, surface, kind, waitForPreviousFlip, out flipId);
     }
 
     // Under the kernel lock: the context the copied-in id `k` names, checked against the caller's, its chain and the
     // size of `target` as the caller's process holds it.
-    private (FlipPresenter Presenter, FlipChain Chain, ulong Size) Resolve(uint processId, object context, int k, AllocationHandle target)
+    private (FlipPresenter Presenter, FlipChain Chain, ulong Size) Resolve(uint processId, GpuContext context, int k, AllocationHandle target)
     {
         if (context is VidSchContext c)
         {
@@ -221,7 +224,7 @@ public sealed partial class PresentManager
             return (_chains[chain.Slot].Context, chain, size);
         }
         var v = (VaContext)context;
-        if (k != (int)v.Id) throw new FlipRejectedException(FlipRejection.UnknownContext, $"context {k} is not process {processId}'s");
+        if (k != v.Id) throw new FlipRejectedException(FlipRejection.UnknownContext, $"context {k} is not process {processId}'s");
         if (!_runListPresenters.TryGetValue(v.Id, out var presenter) || !ReferenceEquals(presenter.Context, v)) throw new FlipRejectedException(FlipRejection.NoFlipChain, $"context {v.Id}");
         if (!v.Process.Owns(target))
             throw new FlipRejectedException(FlipRejection.NotOwned, $"{target} is not mapped into process {v.Process.Id}");
@@ -230,7 +233,7 @@ public sealed partial class PresentManager
 
     // The shared body: arguments copied in through the gate, the context resolved and checked by Resolve (under the
     // kernel lock), then the FLIP and its fence queued behind the context's work.
-    private bool TryFlip(uint processId, object context, int contextId, AllocationHandle surface, FlipKind kind, bool waitForPreviousFlip, out long flipId)
+    private bool TryFlip(uint processId, GpuContext context, int contextId, AllocationHandle surface, FlipKind kind, bool waitForPreviousFlip, out long flipId)
     {
         // Ring 3 → ring 0: the call's arguments cross the gate (copied in) like a submission's.
         Span<byte> args = stackalloc byte[16];
@@ -273,11 +276,12 @@ public sealed partial class PresentManager
         }
     }
 
-    /// <summary>The status of flip <paramref name="flipId"/> of <paramref name="context"/>.</summary>
-    public FlipStatus StatusOf(VidSchContext context, long flipId) => StatusOf(context.FlipChain, flipId);
-
-    /// <summary>The status of flip <paramref name="flipId"/> of run-list context <paramref name="context"/>.</summary>
-    public FlipStatus StatusOf(VaContext context, long flipId) => StatusOf(context.FlipChain, flipId);
+    /// <summary>The status of flip <paramref name="flipId"/> of <paramref name="context"/> (any context with a flip chain).</summary>
+    public FlipStatus StatusOf(GpuContext context, long flipId)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return StatusOf(context.FlipChain, flipId);
+    }
 
     private FlipStatus StatusOf(FlipChain? chain, long flipId)
     {

@@ -74,6 +74,9 @@ public sealed record UserQueueRegistration(int Doorbell, uint ProcessId, uint Co
     /// <summary>The priority the kernel granted (the request's, capped at the process's limit).</summary>
     public byte Priority { get; init; }
 
+    /// <summary>The queue as a scheduling context of the machine (<see cref="GpuContext"/>, listed in <see cref="Machine.Contexts"/>).</summary>
+    public UserQueueContext Context { get; init; } = null!;
+
     /// <summary>Opens the ring-3 writer over the process's mapping of device memory.</summary>
     public UserQueue Open(DeviceMemory memory) => new(memory, Descriptor, Page);
 }
@@ -90,6 +93,10 @@ public sealed partial class UserQueueRegistrar
     private readonly Ring0Gate _gate;
     private readonly Lock _doorbellBlock = new(); // one register sequence (DB_INDEX, DB_COMMAND, DB_STATUS …) at a time
     private readonly Dictionary<uint, byte> _priorityLimits = new();
+    private readonly SortedDictionary<int, UserQueueContext> _live = new(); // by doorbell: the queues registered now
+
+    /// <summary>The queues registered now, as contexts (by doorbell; a copy).</summary>
+    public IReadOnlyList<UserQueueContext> Contexts { get { lock (_live) return [.. _live.Values]; } }
 
     /// <summary>
     /// The highest queue priority a process may hold unless <see cref="SetPriorityLimit"/> says otherwise (0..15; default 15).
@@ -219,9 +226,13 @@ public sealed partial class UserQueueRegistrar
             _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Register);
             status = (DoorbellStatus)_bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"registering doorbell {doorbell}");
+            var context = new UserQueueContext((int)req.ContextId, processId, priority, req.Engine, doorbell, _bus, _doorbellBlock);
             if (process is null)
+            {
+                lock (_live) _live[doorbell] = context;
                 return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
-                    new DoorbellPage(_bus.Doorbells, doorbell, processId)) { Priority = priority };
+                    new DoorbellPage(_bus.Doorbells, doorbell, processId)) { Priority = priority, Context = context };
+            }
             // seed 003: map the page into the process; ring 3 then rings through that mapping. A refused mapping
             // must leave nothing changed: give the just-registered doorbell back before the error leaves ring 0.
             ulong va;
@@ -235,9 +246,10 @@ public sealed partial class UserQueueRegistrar
                 _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
                 throw;
             }
+            lock (_live) _live[doorbell] = context;
             return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor, DoorbellPage.FromCpuMapping(process, va))
             {
-                DoorbellVa = va, MappedInto = process, Priority = priority,
+                DoorbellVa = va, MappedInto = process, Priority = priority, Context = context,
             };
         }
     }
@@ -262,6 +274,9 @@ public sealed partial class UserQueueRegistrar
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"unregistering doorbell {doorbell}");
             registration.MappedInto?.UnmapDoorbellPage(registration.DoorbellVa);
             registration.KernelAllocated?.Release();
+            lock (_live)
+                if (_live.TryGetValue(doorbell, out var live) && ReferenceEquals(live, registration.Context)) _live.Remove(doorbell);
+            registration.Context?.MarkUnregistered();
         }
     }
 
@@ -269,6 +284,8 @@ public sealed partial class UserQueueRegistrar
     {
         if ((uint)r.Engine >= Engines.Count) throw new UserQueueRegistrationException(DoorbellStatus.BadEngine, $"engine {r.Engine}");
         if (r.Priority > 15) throw new UserQueueRegistrationException(DoorbellStatus.BadScheduling, $"priority {r.Priority} is not 0..15");
+        // Context ids are the machine's GpuContext.Id (an int): the top bit is refused rather than read as a negative id.
+        if (r.ContextId > int.MaxValue) throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"context id 0x{r.ContextId:X} is above 0x7FFFFFFF");
         if (r.TimeSliceCycles == 0) throw new UserQueueRegistrationException(DoorbellStatus.BadTimeSlice, "time slice 0");
         if (r.RingBytes < 4096 || r.RingBytes > (16u << 20) || !BitOperations.IsPow2(r.RingBytes))
             throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"ring size {r.RingBytes} is not a power of two in 4 KiB .. 16 MiB");

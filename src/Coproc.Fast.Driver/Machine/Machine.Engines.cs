@@ -31,6 +31,38 @@ public sealed partial class Machine
     public IReadOnlyList<VidSchScheduler?> Schedulers => _schedulers;
 
     /// <summary>
+    /// Every context of the machine, whichever back end runs it (docs/models.md "One context type"): the kernel-path
+    /// contexts of every engine's scheduler (<see cref="VidSchContext"/>), the run-list contexts of the advanced model
+    /// (<see cref="VidSch.RunLists.VaContext"/>) and the user queues registered now (<see cref="Kernel.UserQueueContext"/>),
+    /// ordered by id; a copy. The kernel's own paging context is not listed (it is the paging queue's, <see cref="Paging"/>).
+    /// </summary>
+    public IReadOnlyList<GpuContext> Contexts
+    {
+        get
+        {
+            var all = new List<GpuContext>();
+            lock (Scheduler.KernelLock)
+            {
+                foreach (var s in _schedulers)
+                    if (s is not null) all.AddRange(s.Contexts);
+                if (_runLists is not null) all.AddRange(_runLists.Contexts);
+            }
+            all.AddRange(UserQueues.Contexts);
+            all.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+            return all;
+        }
+    }
+
+    /// <summary>The context with id <paramref name="id"/> (<see cref="Contexts"/>), if there is one.</summary>
+    public bool TryGetContext(int id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out GpuContext? context)
+    {
+        foreach (var c in Contexts)
+            if (c.Id == id) { context = c; return true; }
+        context = null;
+        return false;
+    }
+
+    /// <summary>
     /// The machine's one paging channel, the seed 004 device paging queue (docs/memory.md "One paging channel"): every
     /// paging buffer of every engine's scheduler and of the advanced model's run-list back end runs on its kernel context,
     /// on <see cref="MachineOptions.PagingEngine"/> (the advanced model: in the run lists of <see cref="VidSch.RunLists.RunListOptions.Engine"/>).

@@ -31,13 +31,11 @@ public enum SubmissionStatus : byte
 /// local memory (rings are never in any context's VA, §7.4), a scheduler fence, a binding table that chunk state
 /// setups reprogram (§3.4), a priority, and its software queue of DMA buffers.
 /// </summary>
-public sealed partial class VidSchContext
+public sealed partial class VidSchContext : GpuContext
 {
-    internal VidSchContext(int id, uint processId, int priority)
+    internal VidSchContext(int id, uint processId, int priority, Coproc.Fast.Device.Engines.EngineKind engine)
+        : base(id, processId, priority, engine, ContextPath.Kernel)
     {
-        Id = id;
-        ProcessId = processId;
-        Priority = priority;
     }
 
     /// <summary>
@@ -46,14 +44,8 @@ public sealed partial class VidSchContext
     /// </summary>
     public long UserQueuePreemptions { get; internal set; }
 
-    /// <summary>Context id (also written into its save area and ring descriptor).</summary>
-    public int Id { get; }
-
-    /// <summary>Owning process.</summary>
-    public uint ProcessId { get; }
-
-    /// <summary>Scheduling priority: larger runs first (seed 001 §13).</summary>
-    public int Priority { get; }
+    /// <summary>Never: a kernel-path context is reset instead of stopped (its queued work fails; it keeps serving).</summary>
+    public override bool IsStopped => false;
 
     /// <summary>Save area (256 B, local memory).</summary>
     public PhysicalAddress SaveArea { get; internal set; }

@@ -41,9 +41,9 @@ public sealed partial class VidSchScheduler
     internal void BecomePagingEngine()
     {
         var q = _group.Paging.Context;
-        var ctx = new VidSchContext(PagingContextId, 0, int.MaxValue)
+        var ctx = new VidSchContext(PagingContextId, 0, int.MaxValue, _o.Engine)
         {
-            Engine = _o.Engine, Scheduler = this, SaveArea = q.SaveArea, RingDescriptor = q.Descriptor, Ring = q.Ring, RingBytes = q.RingBytes,
+            Scheduler = this, SaveArea = q.SaveArea, RingDescriptor = q.Descriptor, Ring = q.Ring, RingBytes = q.RingBytes,
         };
         _pagingContext = ctx;
         _bySaveArea.Add(ctx.SaveArea.Encoded, ctx);

@@ -144,7 +144,7 @@ public sealed partial class VidSchScheduler
         {
             if (_contexts.Count >= MaxContexts)
                 throw new InvalidOperationException($"at most {MaxContexts} contexts per engine (the engine's context-id range)");
-            var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority) { Engine = _o.Engine, Scheduler = this };
+            var ctx = new VidSchContext(_o.FirstContextId + _contexts.Count, processId, priority, _o.Engine) { Scheduler = this };
             (_rm as ResidencyManager)?.SetContextPriority(ctx.Id, priority); // eviction prefers lower priorities (seed 001 §5.5)
             ctx.LocalPage = _vidmm.Allocate(VideoMemoryManager.PageSize, placement: PlacementHint.LocalOnly, flags: AllocationFlags.Contiguous);
             try

@@ -33,7 +33,7 @@ internal sealed class Ring0ContextDriver : IScenarioContext
     private readonly SchedulingObserver _observer;
     private readonly AllocationHandle _fencePage;
 
-    public Ring0ContextDriver(Machine machine, ScenarioProcess process, ContextSpec spec, int index, SchedulingObserver observer)
+    public Ring0ContextDriver(Machine machine, ScenarioProcess process, ContextSpec spec, int index, SchedulingObserver observer, MachineObserver adapter)
     {
         _machine = machine;
         _process = process;
@@ -41,7 +41,7 @@ internal sealed class Ring0ContextDriver : IScenarioContext
         Index = index;
         _observer = observer;
         Context = machine.CreateContext(process.Id, spec.Priority, spec.Engine);
-        Handle = observer.RegisterContext(process.Id, process.Spec.Name, (uint)Context.Id, spec.Name, spec.Engine);
+        Handle = adapter.Register(Context, process.Spec.Name, spec.Name); // the machine's one observer path, for every kind of context
         process.EnsureManagedAllocations(machine, Context);
         // The context's fence (offset 0), WRITE_DATA slot (8) and a counter nobody signals (64, the hung WAIT).
         _fencePage = machine.AllocateManaged(process.Id, Context, VideoMemoryManager.PageSize);

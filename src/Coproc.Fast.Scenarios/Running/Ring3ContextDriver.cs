@@ -42,14 +42,13 @@ internal sealed class Ring3ContextDriver : IScenarioContext
     private bool _headStarted;
 
     public Ring3ContextDriver(Machine machine, UserQueueRegistrar registrar, ScenarioProcess process, ContextSpec spec, int index,
-        uint contextId, SchedulingObserver observer)
+        uint contextId, SchedulingObserver observer, MachineObserver adapter)
     {
         _machine = machine;
         _observer = observer;
         Spec = spec;
         Index = index;
         var vidmm = machine.VidMm;
-        Handle = observer.RegisterContext(process.Id, process.Spec.Name, contextId, spec.Name, spec.Engine);
         lock (machine.Scheduler.KernelLock)
         {
             var space = vidmm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
@@ -100,6 +99,7 @@ internal sealed class Ring3ContextDriver : IScenarioContext
 
             // The queue's kernel objects (descriptor, ring, save area) and its registration through the gate.
             var registration = machine.CreateUserQueue(process.Id, space, contextId, spec.Engine, (byte)spec.Priority, RingBytes);
+            Handle = adapter.Register(registration.Context, process.Spec.Name, spec.Name);
             _queue = registration.Open(machine.Device.Memory);
         }
         _packets = new uint[PacketMixEncoder.SizeInDwords(spec.Submission.Packets) + PacketMixEncoder.MisbehaviourDwords + 16];

@@ -78,7 +78,7 @@ internal sealed class VaContextDriver : IScenarioContext
 
     // composeDwords: DMA buffer room for a composed desktop (DesktopComposer.MaxDwordsFor; 0: none).
     public VaContextDriver(Machine machine, VaProcess process, ScenarioProcess scenarioProcess, ContextSpec spec, int index,
-        SchedulingObserver observer, IReadOnlyList<(AllocationHandle Handle, ulong Bytes)>? primaries, int composeDwords = 0)
+        SchedulingObserver observer, MachineObserver adapter, IReadOnlyList<(AllocationHandle Handle, ulong Bytes)>? primaries, int composeDwords = 0)
     {
         _machine = machine;
         _process = process;
@@ -87,7 +87,7 @@ internal sealed class VaContextDriver : IScenarioContext
         Spec = spec;
         Index = index;
         _context = _scheduler.CreateContext(process, spec.Priority, spec.Engine);
-        Handle = observer.RegisterContext(scenarioProcess.Id, scenarioProcess.Spec.Name, _context.Id, spec.Name, spec.Engine);
+        Handle = adapter.Register(_context, scenarioProcess.Spec.Name, spec.Name); // demand-paged: its page faults are not errors
         var specs = scenarioProcess.Spec.Allocations.Count > 0 ? scenarioProcess.Spec.Allocations : [new AllocationSpec("default", 1UL << 20, 1, "local")];
         var allocations = new List<GpuAllocation>();
         _primaries = primaries is null ? [] : primaries.Select(p => (_scheduler.MapPinnedAllocation(process, p.Handle, p.Bytes),

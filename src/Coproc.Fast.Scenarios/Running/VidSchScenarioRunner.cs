@@ -234,7 +234,7 @@ internal sealed partial class ScenarioExecution : IDisposable
                 }
                 _processOf[i] = process;
                 var path = PathOf(model, contexts, i, displayOwner);
-                if (path == ContextPath.UserBuffer)
+                if (path == ContextPath.RunList)
                 {
                     // The advanced model (docs/models.md): the process's own GPU VA space, demand-faulted allocations,
                     // user-built buffers on the run-list engine; the display owner flips its primaries through kernel commands.
@@ -250,8 +250,7 @@ internal sealed partial class ScenarioExecution : IDisposable
                     }
                     // A compositor display owner composes the desktop (ShareWithCompositor): room for a window per other context.
                     int composeDwords = i == displayOwner && cs.Kind == ContextKind.Compositor ? DesktopComposer.MaxDwordsFor(contexts.Count) : 0;
-                    var va = _va[i] = new VaContextDriver(Machine, vaProcess, process, cs, i, Observer, primaries, composeDwords);
-                    _adapter.TrackDemandPaged(va.Context.Id);
+                    var va = _va[i] = new VaContextDriver(Machine, vaProcess, process, cs, i, Observer, _adapter, primaries, composeDwords);
                     // The display owner flips through the machine's present path, as on the kernel path (n-buffered).
                     if (chain > 0) Machine.Display.CreateFlipChain(va.Context, chain);
                     if (cs.Submission.Flip)
@@ -261,8 +260,7 @@ internal sealed partial class ScenarioExecution : IDisposable
                 {
                     int chain = 0;
                     if (i == displayOwner) chain = PreparePrimarySurfaces(process);
-                    var driver = _ring0[i] = new Ring0ContextDriver(Machine, process, cs, i, Observer);
-                    _adapter.Track(driver.Context.Id, Machine.SchedulerFor(cs.Engine));
+                    var driver = _ring0[i] = new Ring0ContextDriver(Machine, process, cs, i, Observer, _adapter);
                     if (chain > 0) Machine.Display.CreateFlipChain(driver.Context, chain);
                     if (cs.Submission.Flip)
                         _presenters[i] = new PresentationTracker(driver, Observer, scenario.Options.VsyncPeriodCycles, i == displayOwner ? Machine.Display : null);
@@ -273,7 +271,7 @@ internal sealed partial class ScenarioExecution : IDisposable
                     // (the kernel grants queue priorities, docs/scheduling-policy.md rule 3).
                     registrar.SetPriorityLimit(process.Id, (byte)Math.Clamp(cs.Priority, 0, 15));
                     // Ring-3 context ids: a range of their own, below VidSch's (seed 003 queue contexts).
-                    var r3 = _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer);
+                    var r3 = _ring3[i] = new Ring3ContextDriver(Machine, registrar, process, cs, i, 0x100u + (uint)i, Observer, _adapter);
                     // A presenting application turned into a user queue (the hardware model) still has its frames counted.
                     if (cs.Submission.Flip) _presenters[i] = new PresentationTracker(r3, Observer, scenario.Options.VsyncPeriodCycles, null);
                 }
@@ -327,7 +325,7 @@ internal sealed partial class ScenarioExecution : IDisposable
         return model switch
         {
             SchedulingModel.Hardware when declared == ContextPath.Kernel && i != displayOwner => ContextPath.UserQueue,
-            SchedulingModel.Advanced when RunListEngines.Contains(c.Engine) => ContextPath.UserBuffer,
+            SchedulingModel.Advanced when RunListEngines.Contains(c.Engine) => ContextPath.RunList,
             _ => declared,
         };
     }
@@ -583,13 +581,3 @@ internal sealed partial class ScenarioExecution : IDisposable
     public void Dispose() => Machine.Dispose();
 }
 
-/// <summary>How a scenario context submits in the model it runs in.</summary>
-internal enum ContextPath
-{
-    /// <summary>UMD → ring-0 gate → KMD copy-in, patch, split → VidSch (direct switching).</summary>
-    Kernel,
-    /// <summary>A ring-3 user queue and its doorbell (seed 003).</summary>
-    UserQueue,
-    /// <summary>User-built buffers in the process's GPU VA space, run by the run-list back end (advanced model).</summary>
-    UserBuffer,
-}

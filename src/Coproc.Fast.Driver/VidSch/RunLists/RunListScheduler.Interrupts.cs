@@ -163,7 +163,7 @@ public sealed partial class RunListScheduler
     // Every retirement is logged (Detail = the fence reached), whichever path noticed it first.
     private void RetireAndLog(VaContext ctx)
     {
-        if (ctx.Retire() != 0) Log(RunListEventKind.Retired, ctx.Id, ctx.CompletedFence);
+        if (ctx.Retire() != 0) Log(RunListEventKind.Retired, (uint)ctx.Id, ctx.CompletedFence);
     }
 
     // Switch events: the reason in the low 32 bits, the context switched to (0 = idle) in the high 32.
@@ -178,7 +178,7 @@ public sealed partial class RunListScheduler
         if (ctx.HasWork && SavedContextQuery.HasQueuedWork(_memory, ctx.Hw.SaveArea))
         {
             EmptyRaceRequeues++;
-            Log(RunListEventKind.EmptyRaceRequeued, ctx.Id, ctx.Hw.WritePtr);
+            Log(RunListEventKind.EmptyRaceRequeued, (uint)ctx.Id, ctx.Hw.WritePtr);
         }
     }
 }

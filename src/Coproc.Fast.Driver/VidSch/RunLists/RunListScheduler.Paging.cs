@@ -39,7 +39,7 @@ public sealed partial class RunListScheduler
             ctx.State = VaContextState.Faulted;
             ctx.PageFaults++;
             PagingList.Add(new PagingRequest(ctx, address, NeededFor(ctx, a), Clock()));
-            Log(RunListEventKind.PageFault, ctx.Id, address);
+            Log(RunListEventKind.PageFault, (uint)ctx.Id, address);
             SchedulePaging(Clock() + Options.PagingServiceCycles);
             return;
         }
@@ -70,7 +70,7 @@ public sealed partial class RunListScheduler
         ctx.ErrorReason = reason;
         ctx.ErrorAddress = address;
         PagingList.Remove(ctx);
-        Log(RunListEventKind.ContextError, ctx.Id, address);
+        Log(RunListEventKind.ContextError, (uint)ctx.Id, address);
         FailCompletionEvents(ctx); // seed 001 §10.4: no CPU waiter hangs on work that will never run (RunListScheduler.Sync.cs)
         ctx.NotifyRingSpace(); // blocked submitters give up
     }
@@ -204,7 +204,7 @@ public sealed partial class RunListScheduler
             // Already resident by the bookkeeping may still mean "its paging buffer has not run": wait for the last one.
             ulong fence = Paging.LastSubmitted > Paging.Completed ? Paging.LastSubmitted : 0;
             PagingServed++;
-            Log(RunListEventKind.PagingServed, ctx.Id, fence);
+            Log(RunListEventKind.PagingServed, (uint)ctx.Id, fence);
             TrackPaging(ctx, fence, releases: true);
             ReleaseResolved();
         }
@@ -227,7 +227,7 @@ public sealed partial class RunListScheduler
             ref var save = ref _memory.Region(ctx.Hw.SaveArea.Location).Ref<ContextSaveArea>(ctx.Hw.SaveArea.Offset);
             save.Flags &= ~ContextFlags.Faulted;
             ctx.State = VaContextState.Ready;
-            Log(RunListEventKind.FaultResolved, ctx.Id, fence);
+            Log(RunListEventKind.FaultResolved, (uint)ctx.Id, fence);
             _bus.Kick(); // the device re-polls its list at its next slice: make sure it gets one
         }
     }

@@ -41,7 +41,7 @@ public sealed partial class RunListScheduler
         ArgumentNullException.ThrowIfNull(context);
         lock (KernelLock)
         {
-            if (!_byId.TryGetValue(context.Id, out var mine) || mine != context)
+            if (!_byId.TryGetValue((uint)context.Id, out var mine) || mine != context)
                 throw new ArgumentException("the context belongs to another scheduler", nameof(context));
             if (!IsOffDeviceLocked(context.SaveArea)) return false;
             lock (context.RingLock) context.Hw.RelocateRing();

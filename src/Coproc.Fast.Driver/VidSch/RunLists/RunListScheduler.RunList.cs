@@ -113,7 +113,7 @@ public sealed partial class RunListScheduler
         _candidates.Clear();
         if (primary && Paging.HasWork) _candidates.Add(new Candidate(Paging.Context.SaveArea.Encoded, VidMmPriority(now), true, 0, DevicePagingQueue.ContextId));
         foreach (var c in _contexts)
-            if (c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastTurnEnded, c.Id));
+            if (c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastTurnEnded, (uint)c.Id));
         var current = runLists.Current;
         // Invariant: a stopped context (State Error: a timeout, or a fault that cannot be served) is never left on the
         // device — the lists are rebuilt without it at once, and when nothing else has work the list names VidMm's own
@@ -215,7 +215,7 @@ public sealed partial class RunListScheduler
     }
 
     private uint IdOf(ulong saveArea) =>
-        saveArea == Paging.Context.SaveArea.Encoded ? DevicePagingQueue.ContextId : _bySaveArea.TryGetValue(saveArea, out var c) ? c.Id : 0;
+        saveArea == Paging.Context.SaveArea.Encoded ? DevicePagingQueue.ContextId : _bySaveArea.TryGetValue(saveArea, out var c) ? (uint)c.Id : 0;
 
     private void ArmTimer(ulong now)
     {
@@ -248,7 +248,7 @@ public sealed partial class RunListScheduler
                     if (rival)
                     {
                         EndTurn(ctx);
-                        Log(RunListEventKind.QuantumExpired, ctx.Id, now);
+                        Log(RunListEventKind.QuantumExpired, (uint)ctx.Id, now);
                         _headWaitMayBeOver = true;
                         try { Reschedule(lane); }
                         finally { _headWaitMayBeOver = false; }

@@ -143,14 +143,14 @@ public sealed partial class RunListScheduler
             // were already on their way in). Without the loan a waiting head outranks the paging it waits for, and a
             // two-element run list can hold only waiters: the engine stalls with paging queued.
             if (wait != 0) TrackPaging(context, wait, releases: false);
-            if (wait != 0) Log(RunListEventKind.Prefetched, context.Id, wait);
+            if (wait != 0) Log(RunListEventKind.Prefetched, (uint)context.Id, wait);
         }
         return refs;
     }
 
     private void Arrived(VaContext context, ulong fence)
     {
-        lock (KernelLock) Log(RunListEventKind.Submitted, context.Id, fence);
+        lock (KernelLock) Log(RunListEventKind.Submitted, (uint)context.Id, fence);
         Volatile.Write(ref _workArrived, 1);
         _bus.Kick(); // threaded mode: wakes a parked device thread, which services the new work (Machine.RunLists.cs)
     }

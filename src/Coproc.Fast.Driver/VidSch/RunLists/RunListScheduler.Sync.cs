@@ -144,7 +144,7 @@ public sealed partial class RunListScheduler
 
     private void CheckContext(VaContext context)
     {
-        if (!_byId.TryGetValue(context.Id, out var known) || !ReferenceEquals(known, context))
+        if (!_byId.TryGetValue((uint)context.Id, out var known) || !ReferenceEquals(known, context))
             throw new SyncObjectException(SyncObjectError.WrongProcess, 0, $"{context} is not one of this back end's contexts");
     }
 

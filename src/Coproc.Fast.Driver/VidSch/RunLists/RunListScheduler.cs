@@ -315,7 +315,7 @@ public sealed partial class RunListScheduler
                 process.Add(new GpuAllocation(copy, copyVa, Options.KernelCopyBytes, false));
                 copyDwords = Options.KernelCopyBytes / 4;
             }
-            var ctx = new VaContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords) { Engine = engine };
+            var ctx = new VaContext(process, id, priority, hw, _memory, fencePa, privPa, privVa, slots, copyPa, copyVa, copyDwords, engine);
             ctx.Sync = new VaSyncState(ctx, this); // its event history and its part in the machine's sync objects
             _contexts.Add(ctx);
             Residency.SetContextPriority((int)id, priority); // eviction prefers lower priorities (seed 001 §5.5)

@@ -29,7 +29,7 @@ internal sealed record KernelBuffer(AllocationHandle Handle, ulong Va);
 /// mapped into the process (read-only, the option 3 ones privileged). Ring insertion happens under this context's own
 /// lock, so a full ring blocks only this context's submitters (behaviour 18).
 /// </summary>
-public sealed partial class VaContext
+public sealed partial class VaContext : GpuContext
 {
     internal const int PrivilegedSlotDwords = 8;
     internal readonly object RingLock = new();
@@ -39,11 +39,10 @@ public sealed partial class VaContext
 
     internal VaContext(VaProcess process, uint id, int priority, KernelContext hw, DeviceMemory memory,
         PhysicalAddress fencePa, PhysicalAddress privilegedPa, ulong privilegedVa, int privilegedSlots,
-        PhysicalAddress copyPa, ulong copyVa, uint copyDwords)
+        PhysicalAddress copyPa, ulong copyVa, uint copyDwords, Coproc.Fast.Device.Engines.EngineKind engine)
+        : base(checked((int)id), process.Id, priority, engine, ContextPath.RunList)
     {
         Process = process;
-        Id = id;
-        Priority = priority;
         Hw = hw;
         _memory = memory;
         FencePa = fencePa;
@@ -58,15 +57,6 @@ public sealed partial class VaContext
     /// <summary>The owning process.</summary>
     public VaProcess Process { get; }
 
-    /// <summary>Context id (save area and ring descriptor).</summary>
-    public uint Id { get; }
-
-    /// <summary>Base priority (higher runs first).</summary>
-    public int Priority { get; }
-
-    /// <summary>The engine whose run lists name it (<see cref="RunListScheduler.CreateContext(VaProcess, int, Coproc.Fast.Device.Engines.EngineKind)"/>).</summary>
-    public Coproc.Fast.Device.Engines.EngineKind Engine { get; internal init; }
-
     /// <summary>Save area, ring descriptor and ring (pinned, never mapped into any process VA, seed 001 §7.4).</summary>
     public KernelContext Hw { get; }
 
@@ -76,8 +66,8 @@ public sealed partial class VaContext
     /// <summary>Scheduling state.</summary>
     public VaContextState State { get; internal set; }
 
-    /// <summary>Its flip chain when it presents (<see cref="Display.PresentManager.CreateFlipChain(VaContext, int)"/>), else null.</summary>
-    public Display.FlipChain? FlipChain { get; internal set; }
+    /// <summary>True once it stopped for good (<see cref="VaContextState.Error"/>).</summary>
+    public override bool IsStopped => State == VaContextState.Error;
 
     /// <summary>PA of the scheduler fence (8 bytes, kernel-only) the ring's privileged FENCE writes after each buffer.</summary>
     public PhysicalAddress FencePa { get; }

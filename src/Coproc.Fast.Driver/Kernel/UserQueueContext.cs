@@ -1,0 +1,52 @@
+using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Driver.Kernel;
+
+/// <summary>
+/// The kernel's record of a registered user queue as a scheduling context (seed 003; native-layout.md §13.7): the queue's
+/// context id, owner, engine and granted priority, and its doorbell. The device's scheduling core arbitrates it; the
+/// kernel only registered it, so nothing here is on the submission path.
+/// </summary>
+public sealed class UserQueueContext : GpuContext
+{
+    private readonly IDeviceBus _bus;
+    private readonly Lock _doorbellBlock;
+    private volatile bool _unregistered;
+
+    internal UserQueueContext(int id, uint processId, byte priority, EngineKind engine, int doorbell, IDeviceBus bus, Lock doorbellBlock)
+        : base(id, processId, priority, engine, ContextPath.UserQueue)
+    {
+        Doorbell = doorbell;
+        _bus = bus;
+        _doorbellBlock = doorbellBlock;
+    }
+
+    /// <summary>The queue's doorbell (0..255).</summary>
+    public int Doorbell { get; }
+
+    /// <summary>True once it was unregistered (<see cref="UserQueueRegistrar.Unregister"/>).</summary>
+    public bool IsUnregistered => _unregistered;
+
+    /// <summary>
+    /// True when the queue was unregistered, or the device faulted it (DB_STATE of its doorbell, read through MMIO: a
+    /// malformed packet, a timeout, an address it may not touch) — it runs nothing more until registered again.
+    /// </summary>
+    public override bool IsStopped
+    {
+        get
+        {
+            if (_unregistered) return true;
+            lock (_doorbellBlock)
+            {
+                if (_unregistered) return true;
+                _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Index, (uint)Doorbell);
+                return (DoorbellState)_bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.State) != DoorbellState.Registered;
+            }
+        }
+    }
+
+    internal void MarkUnregistered() => _unregistered = true;
+}
