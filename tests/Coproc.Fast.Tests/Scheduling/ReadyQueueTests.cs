@@ -85,4 +85,29 @@ public sealed class ReadyQueueTests
         }
         Assert.That(q.Count, Is.EqualTo(100));
     }
+
+    private readonly record struct Item(int Priority, ulong Round, long Sequence, int Tag);
+
+    private readonly struct ItemKey : IReadyKeyOf<Item>
+    {
+        public static ReadyKey KeyOf(Item i) => new(i.Priority, i.Round, i.Sequence);
+    }
+
+    [Test]
+    public void GivenValueItemsOfAnotherBackEnd_WhenInsertedInAnyOrderAndCleared_ThenTheyComeOutInTheOneReadyOrderEachTime()
+    {
+        // The run-list back end's use (RunListScheduler.RunList.cs): rebuilt from scratch on every pass, read by index.
+        var rng = new Random(77);
+        var q = new ReadyQueue<Item, ItemKey>();
+        for (int pass = 0; pass < 200; pass++)
+        {
+            q.Clear();
+            var items = Enumerable.Range(0, rng.Next(0, 40))
+                .Select(t => new Item(rng.Next(-2, 3), (ulong)rng.Next(0, 5), rng.Next(0, 3), t)).ToList();
+            foreach (var i in items) q.Insert(i);
+            // Priority down, then round up, then sequence up; equal keys in insertion order (a stable sort).
+            var expected = items.OrderByDescending(i => i.Priority).ThenBy(i => i.Round).ThenBy(i => i.Sequence).ToList();
+            Assert.That(Enumerable.Range(0, q.Count).Select(k => q[k]), Is.EqualTo(expected), $"pass {pass}");
+        }
+    }
 }

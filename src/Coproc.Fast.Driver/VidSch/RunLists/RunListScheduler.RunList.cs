@@ -11,7 +11,8 @@ namespace Coproc.Fast.Driver.VidSch.RunLists;
 // unless VidMm's context has work and is not on the list.
 public sealed partial class RunListScheduler
 {
-    private readonly List<Candidate> _candidates = new();
+    // The contexts with work on the lane being rebuilt, in the kernel's one ready order (VidSch/ReadyQueue.cs).
+    private readonly ReadyQueue<Candidate, CandidateKey> _candidates = new();
     private readonly ulong[] _list = new ulong[RunListRegisters.MaxEntriesValue];
     private bool _timerArmed;
 
@@ -55,16 +56,12 @@ public sealed partial class RunListScheduler
     /// <summary>Reprioritizations deferred because a pending list was outstanding (behaviour 21).</summary>
     public long RunListsDeferred { get; private set; }
 
-    private static int Compare(Candidate a, Candidate b)
+    // The ready order (ReadyKey): priority; among equals VidMm's context first (round 0), then the least recently served
+    // (round: its last turn's end + 1); then id.
+    private readonly struct CandidateKey : IReadyKeyOf<Candidate>
     {
-        int c = b.Priority.CompareTo(a.Priority);
-        if (c != 0) return c;
-        if (a.IsPaging != b.IsPaging) return a.IsPaging ? -1 : 1;
-        c = a.LastTurnEnded.CompareTo(b.LastTurnEnded);
-        return c != 0 ? c : a.Id.CompareTo(b.Id);
+        public static ReadyKey KeyOf(Candidate c) => new(c.Priority, c.IsPaging ? 0 : c.LastTurnEnded + 1, c.Id);
     }
-
-    private static readonly Comparison<Candidate> CandidateOrder = Compare;
 
     // Invariant (seed 001 §5.5 fair share among equals): equal-priority contexts are listed least recently served first.
     // A turn ends when the engine leaves the context — it ran empty, stopped on a WAIT or a fault, or a new list took the
@@ -111,9 +108,9 @@ public sealed partial class RunListScheduler
         lane.Dirty = false;
         ulong now = Clock();
         _candidates.Clear();
-        if (primary && Paging.HasWork) _candidates.Add(new Candidate(Paging.Context.SaveArea.Encoded, VidMmPriority(now), true, 0, DevicePagingQueue.ContextId));
+        if (primary && Paging.HasWork) _candidates.Insert(new Candidate(Paging.Context.SaveArea.Encoded, VidMmPriority(now), true, 0, DevicePagingQueue.ContextId));
         foreach (var c in _contexts)
-            if (c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork) _candidates.Add(new Candidate(c.SaveArea, c.Priority, false, c.LastTurnEnded, (uint)c.Id));
+            if (c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork) _candidates.Insert(new Candidate(c.SaveArea, c.Priority, false, c.LastTurnEnded, (uint)c.Id));
         var current = runLists.Current;
         // Invariant: a stopped context (State Error: a timeout, or a fault that cannot be served) is never left on the
         // device — the lists are rebuilt without it at once, and when nothing else has work the list names VidMm's own
@@ -124,9 +121,8 @@ public sealed partial class RunListScheduler
         if (_candidates.Count == 0)
         {
             if (!stoppedListed || (current.Length > 0 && current[0] == lane.IdleSaveArea)) return;
-            _candidates.Add(new Candidate(lane.IdleSaveArea, VidMmPriority(now), true, 0, primary ? DevicePagingQueue.ContextId : 0));
+            _candidates.Insert(new Candidate(lane.IdleSaveArea, VidMmPriority(now), true, 0, primary ? DevicePagingQueue.ContextId : 0));
         }
-        _candidates.Sort(CandidateOrder);
         int n = 0;
         if (Options.Mechanism == RunListMechanism.TwoElement)
         {
@@ -135,8 +131,9 @@ public sealed partial class RunListScheduler
             // unchanged for ever: rule 1 then gives the new list to the paging context and the next candidate.
             bool pagingUnlisted = primary && Paging.HasWork && current.IndexOf(Paging.Context.SaveArea.Encoded) < 0;
             if (!stoppedListed && !pagingUnlisted && current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
-            foreach (var c in _candidates)
+            for (int i = 0; i < _candidates.Count; i++)
             {
+                var c = _candidates[i];
                 if (n == TwoElementRunListRules.MaxEntries) break;
                 if (current.Length > 0 && c.SaveArea == current[0]) continue;                    // rule 1
                 if (current.Length > 1 && c.SaveArea == current[1] && n != 0) continue;          // rule 2
@@ -145,11 +142,7 @@ public sealed partial class RunListScheduler
         }
         else
         {
-            foreach (var c in _candidates)
-            {
-                if (n == Options.RunListLength) break;
-                _list[n++] = c.SaveArea;
-            }
+            for (int i = 0; i < _candidates.Count && n < Options.RunListLength; i++) _list[n++] = _candidates[i].SaveArea;
         }
         // A stopped context listed with only the current head left to run: a list of VidMm's context takes both off.
         if (n == 0 && stoppedListed && (current.Length == 0 || current[0] != lane.IdleSaveArea)) _list[n++] = lane.IdleSaveArea;
