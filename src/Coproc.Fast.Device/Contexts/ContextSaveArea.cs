@@ -23,7 +23,7 @@ namespace Coproc.Fast.Device.Contexts;
 /// +80  u32 LastSwitchReason SwitchReason of the last switch away
 /// +84  u32 LoadCount        times an engine loaded the context
 /// +88  u32 SchedulingPriority  bit 8 = valid, bits 0..3 the kernel's priority for the context (native-layout.md §13.7)
-/// +92  u32 reserved
+/// +92  u32 Preemptions      times switched away with work left (not on a fault)
 /// +96  WorkState (32 bytes) mid-packet progress of the current packet
 /// +128 FaultRecord (32 bytes)
 /// +160 u64 StallCycles      user queues: cycles run on engines since the last completed packet (§13.7 hang detection)
@@ -67,8 +67,12 @@ public struct ContextSaveArea
     /// the context ranks above every user queue (kernel work first). Other bits reserved, zero.
     /// </summary>
     [FieldOffset(88)] public uint SchedulingPriority;
-    /// <summary>Reserved, zero.</summary>
-    [FieldOffset(92)] public uint Reserved0;
+    /// <summary>
+    /// Times an engine switched away from the context while it still had work — inside a DMA buffer, stopped on a WAIT, or
+    /// packets left in its ring — for any reason but a fault (a request, a new run list, a time slice, a higher-priority
+    /// queue, its own WAIT); kept by the engine, wraps at 2³² (native-layout.md §11).
+    /// </summary>
+    [FieldOffset(92)] public uint Preemptions;
     /// <summary>Progress inside the current packet (all zero = not started).</summary>
     [FieldOffset(96)] public WorkState Work;
     /// <summary>The last fault (valid with <see cref="ContextFlags.Faulted"/>).</summary>

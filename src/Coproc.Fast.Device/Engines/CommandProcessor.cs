@@ -403,6 +403,12 @@ internal sealed unsafe partial class CommandProcessor
     private void Save(SwitchReason reason)
     {
         _ctx.LastSwitchReason = reason;
+        // native-layout.md §11 +92: left with work (inside a DMA buffer, on a WAIT, or packets short of WritePtr), not on
+        // a fault — the one count of preemption the kernel can read for every context, user queues included.
+        if (!SwitchReasons.IsFault(reason) && reason != SwitchReason.Empty
+            && ((_ctx.Flags & (ContextFlags.InIndirect | ContextFlags.Waiting)) != 0
+                || (_ringWritePtr != null && Volatile.Read(ref *_ringWritePtr) != _ctx.RingPosition)))
+            _ctx.Preemptions++;
         // A user queue unregistered while loaded (drained and left loaded, then freed by the kernel) is dropped unsaved:
         // its save area and descriptor may already hold someone else's data.
         if (!_uqActive || (_uqLoading ? _uqOutgoingOwnsMemory : LoadedQueueOwnsItsMemory()))

@@ -129,6 +129,12 @@ public sealed class MachineObserver(SchedulingObserver observer, IResidencyManag
                 if (pending > 0) observer.Started(h, e.Cycle);
                 break;
             }
+            case ScheduleEventKind.ContextPreempted when _demandPaged.Contains((uint)e.ContextId):
+                // A run-list context (registered as demand-paged): its back end applies the rule this adapter applies to
+                // the kernel path's switches below (left for another with work outstanding), so the counts compare.
+                // The kernel path's own ContextPreempted events are not counted here: its switches are (ContextSwitched).
+                observer.PreemptionCounted(h, e.Cycle);
+                break;
             case ScheduleEventKind.BufferStarted:
                 // A chunk written to the ring of the context the engine runs: it runs now.
                 if (pending > 0 && IsLoaded(e.ContextId)) observer.Started(h, e.Cycle);

@@ -120,6 +120,18 @@ public sealed class SchedulingObserver
             _sink.Emit(TraceEvent.Instant(_engineTracks[c.Stats.Engine], TraceCategory.Preemption, "preempt", cycle, c.Stats.ProcessId, c.Stats.ContextId));
     }
 
+    /// <summary>
+    /// A preemption of a context whose engine time is accounted from its own buffers' start and end (the run-list back
+    /// end's contexts: TIMESTAMPs in memory): counted and marked in the trace, the running slice left as it is.
+    /// </summary>
+    public void PreemptionCounted(int context, ulong cycle)
+    {
+        var c = _contexts[context];
+        c.Stats.Preemptions++;
+        if (_sink.IsEnabled)
+            _sink.Emit(TraceEvent.Instant(_engineTracks[c.Stats.Engine], TraceCategory.Preemption, "preempt", cycle, c.Stats.ProcessId, c.Stats.ContextId));
+    }
+
     /// <summary>The running buffer completed: its engine slice and its queue slice end.</summary>
     /// <exception cref="InvalidOperationException">The context has no pending buffer.</exception>
     public void Completed(int context, ulong cycle)

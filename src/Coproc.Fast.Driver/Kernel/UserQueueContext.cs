@@ -1,4 +1,6 @@
+using Coproc.Fast.Device.Contexts;
 using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Memory;
 using Coproc.Fast.Device.Engines;
 using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.VidSch;
@@ -16,16 +18,36 @@ public sealed class UserQueueContext : GpuContext
     private readonly Lock _doorbellBlock;
     private volatile bool _unregistered;
 
-    internal UserQueueContext(int id, uint processId, byte priority, EngineKind engine, int doorbell, IDeviceBus bus, Lock doorbellBlock)
+    internal UserQueueContext(int id, uint processId, byte priority, EngineKind engine, int doorbell, IDeviceBus bus, Lock doorbellBlock,
+        PhysicalAddress? saveArea)
         : base(id, processId, priority, engine, ContextPath.UserQueue)
     {
         Doorbell = doorbell;
+        SaveArea = saveArea;
         _bus = bus;
         _doorbellBlock = doorbellBlock;
     }
 
     /// <summary>The queue's doorbell (0..255).</summary>
     public int Doorbell { get; }
+
+    /// <summary>The queue's execution context (its save area in local memory), or null when it has none.</summary>
+    public PhysicalAddress? SaveArea { get; }
+
+    /// <summary>
+    /// Times an engine set the queue aside while it still had work — a time slice, a queue or kernel context that
+    /// outranked it, its own WAIT — read from its save area, where the engine counts them (native-layout.md §11 +92; the
+    /// kernel never switches a queue itself, so this is its only picture of the queue's preemptions). 0 for a queue
+    /// without a save area, or once unregistered (its save area may be freed).
+    /// </summary>
+    public long Preemptions
+    {
+        get
+        {
+            if (_unregistered || SaveArea is not { } sa) return 0;
+            return _bus.Memory.Local.Ref<ContextSaveArea>(sa.Offset).Preemptions;
+        }
+    }
 
     /// <summary>True once it was unregistered (<see cref="UserQueueRegistrar.Unregister"/>).</summary>
     public bool IsUnregistered => _unregistered;

@@ -226,7 +226,8 @@ public sealed partial class UserQueueRegistrar
             _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Register);
             status = (DoorbellStatus)_bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"registering doorbell {doorbell}");
-            var context = new UserQueueContext((int)req.ContextId, processId, priority, req.Engine, doorbell, _bus, _doorbellBlock);
+            var context = new UserQueueContext((int)req.ContextId, processId, priority, req.Engine, doorbell, _bus, _doorbellBlock,
+                execution?.SaveArea);
             if (process is null)
             {
                 lock (_live) _live[doorbell] = context;

@@ -93,11 +93,15 @@ public sealed partial class Machine
         return AfterPagingWhenInTransit(static a => a.S.CreateContext(a.ProcessId, a.Priority), (S: s, ProcessId: processId, Priority: priority));
     }
 
-    /// <summary>Sets the observer of every engine's scheduler (events carry their context id, unique across engines).</summary>
+    /// <summary>
+    /// Sets the observer of every engine's scheduler and of the advanced model's run-list back end (its preemptions,
+    /// <see cref="ScheduleEventKind.ContextPreempted"/>); events carry their context id, unique across engines and back ends.
+    /// </summary>
     public void SetObserver(IScheduleObserver? observer)
     {
         foreach (var s in _schedulers)
             if (s is not null) s.Observer = observer;
+        if (_runLists is not null) lock (_runLists.KernelLock) _runLists.Observer = observer;
     }
 
     /// <summary>The present path: display mode, primary surfaces, flips (seed 001 §9).</summary>

@@ -31,6 +31,8 @@ internal sealed class Ring3ContextDriver : IScenarioContext
     private readonly Machine _machine;
     private readonly SchedulingObserver _observer;
     private readonly UserQueue _queue;
+    private readonly Driver.Kernel.UserQueueContext _context;
+    private long _preemptionsSeen; // of the queue's save-area count (native-layout.md §11 +92), reported so far
     private readonly SubmissionTargets _targets;
     private readonly PhysicalAddress _fence;
     private readonly uint[] _packets;
@@ -100,6 +102,7 @@ internal sealed class Ring3ContextDriver : IScenarioContext
             // The queue's kernel objects (descriptor, ring, save area) and its registration through the gate.
             var registration = machine.CreateUserQueue(process.Id, space, contextId, spec.Engine, (byte)spec.Priority, RingBytes);
             Handle = adapter.Register(registration.Context, process.Spec.Name, spec.Name);
+            _context = registration.Context;
             _queue = registration.Open(machine.Device.Memory);
         }
         _packets = new uint[PacketMixEncoder.SizeInDwords(spec.Submission.Packets) + PacketMixEncoder.MisbehaviourDwords + 16];
@@ -186,6 +189,8 @@ internal sealed class Ring3ContextDriver : IScenarioContext
     public void Poll(ulong cycle)
     {
         var memory = _machine.Device.Memory;
+        // The engine counts the queue's preemptions in its save area (the kernel never switches a queue itself).
+        for (long p = _context.Preemptions; _preemptionsSeen < p; _preemptionsSeen++) _observer.PreemptionCounted(Handle, cycle);
         ulong fence = memory.Read64(_fence);
         while (_inFlight.TryPeek(out var head))
         {

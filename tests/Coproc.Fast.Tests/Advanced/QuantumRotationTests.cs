@@ -40,6 +40,40 @@ public class QuantumRotationTests
 
     [TestCase(RunListMechanism.TwoElement)]
     [TestCase(RunListMechanism.History)]
+    public void EqualsTakingTurnsInsideLongBuffers_AreCountedAsPreempted_AndTheMachineObserverSeesTheSameCount(RunListMechanism mechanism)
+    {
+        // Given two equals with one long buffer each, a short quantum, and the machine's one observer registered on both.
+        using var rig = new AdvancedRig(AdvancedRig.Small(mechanism) with { QuantumCycles = 20_000 });
+        var observer = new Coproc.Fast.Driver.Diagnostics.SchedulingObserver();
+        var adapter = new Coproc.Fast.Driver.Diagnostics.MachineObserver(observer, rig.Machine);
+        adapter.Attach(rig.Machine);
+        var (a, _, _) = LongBuffer(rig, priority: 1);
+        var (b, _, _) = LongBuffer(rig, priority: 1);
+        int ha = adapter.Register(a, "a", "a"), hb = adapter.Register(b, "b", "b");
+
+        // When both run to the end, alternating at quantum expiries.
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+
+        // Then each was left with work outstanding at least once — a preemption, by the rule the kernel path's are
+        // counted — and the observer (statistics and trace) saw exactly the back end's count.
+        Assert.That(a.Preemptions, Is.GreaterThan(0));
+        Assert.That(b.Preemptions, Is.GreaterThan(0));
+        Assert.That((observer.Contexts[ha].Preemptions, observer.Contexts[hb].Preemptions), Is.EqualTo((a.Preemptions, b.Preemptions)));
+    }
+
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void AContextAloneOnItsEngine_IsNeverCountedAsPreempted(RunListMechanism mechanism)
+    {
+        using var rig = new AdvancedRig(AdvancedRig.Small(mechanism) with { QuantumCycles = 20_000 });
+        var (a, _, t) = LongBuffer(rig, priority: 1);
+        Assert.That(rig.Machine.RunUntilIdle(), Is.True);
+        Assert.That(t.IsComplete, Is.True);
+        Assert.That(a.Preemptions, Is.Zero, "quanta expired with nobody waiting: the engine never left it");
+    }
+
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
     public void AHigherPriorityHead_KeepsTheEngineAcrossQuanta_WhileALowerOneWaits(RunListMechanism mechanism)
     {
         // Given a priority-2 context and a priority-1 context, each with one long buffer, and a short quantum.

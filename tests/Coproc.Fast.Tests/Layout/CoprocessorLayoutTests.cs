@@ -24,6 +24,8 @@ public class CoprocessorLayoutTests
         Assert.That(Off<ContextSaveArea>(nameof(ContextSaveArea.CyclesRun)), Is.EqualTo(72));
         Assert.That(Off<ContextSaveArea>(nameof(ContextSaveArea.LastSwitchReason)), Is.EqualTo(80));
         Assert.That(Off<ContextSaveArea>(nameof(ContextSaveArea.LoadCount)), Is.EqualTo(84));
+        Assert.That(Off<ContextSaveArea>(nameof(ContextSaveArea.SchedulingPriority)), Is.EqualTo(88));
+        Assert.That(Off<ContextSaveArea>(nameof(ContextSaveArea.Preemptions)), Is.EqualTo(92));
         Assert.That(Off<ContextSaveArea>(nameof(ContextSaveArea.Work)), Is.EqualTo(96));
         Assert.That(Off<ContextSaveArea>(nameof(ContextSaveArea.Fault)), Is.EqualTo(128));
         Assert.That((uint)ContextFlags.InIndirect | (uint)ContextFlags.ContextSwitchDisabled | (uint)ContextFlags.Faulted |

@@ -148,4 +148,47 @@ public class OneContextTypeTests
         Assert.That(ctx.PageFaults, Is.GreaterThan(0), "the premise: it demand-faulted");
         Assert.That(trace.Contexts[handle].Faults, Is.Zero, "a demand-paged context's page faults are its paging, not errors");
     }
+
+    // A user queue of its own process filled with FILLs of its first surface, then a fence; returns its context and fence.
+    private static (UserQueueContext Context, Coproc.Fast.Device.Memory.PhysicalAddress Fence) BusyQueue(Machine m, uint pid, uint contextId, int fills)
+    {
+        var surfaces = ModelWorkload.CreateUserQueueSurfaces(m);
+        var registration = m.CreateUserQueue(pid, surfaces.Space, contextId, EngineKind.Render, priority: 2, timeSliceCycles: 5_000);
+        var queue = registration.Open(m.Device.Memory);
+        var packets = new uint[64];
+        for (int i = 0; i < fills; i++)
+        {
+            var w = new PacketWriter(packets);
+            w.Fill(surfaces.Va[0], (uint)i, ModelWorkload.SurfaceBytes);
+            if (i == fills - 1) w.Fence(surfaces.FenceVa, 1);
+            ModelWorkload.Write(queue, w.WrittenSpan);
+        }
+        queue.Flush();
+        return (registration.Context, surfaces.Fence);
+    }
+
+    [Test]
+    public void GivenTwoEqualUserQueuesWithLongWork_WhenTheirTimeSlicesRotate_ThenTheEngineCountsEachOnesPreemptionsInItsSaveArea()
+    {
+        using var m = NewMachine(SchedulingModel.Hardware);
+        var (a, fa) = BusyQueue(m, 1, 0x100, 40);
+        var (b, fb) = BusyQueue(m, 2, 0x101, 40);
+
+        Assert.That(m.RunUntil(() => m.Device.Memory.Read64(fa) == 1 && m.Device.Memory.Read64(fb) == 1, 2_000_000_000), Is.True);
+
+        Assert.That(a.Preemptions, Is.GreaterThan(0), "set aside at a time slice while it had FILLs left");
+        Assert.That(b.Preemptions, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void GivenAUserQueueAloneOnItsEngine_WhenItRunsToTheEnd_ThenItIsNeverCountedAsPreempted()
+    {
+        using var m = NewMachine(SchedulingModel.Hardware);
+        var (a, fa) = BusyQueue(m, 1, 0x100, 40);
+
+        Assert.That(m.RunUntil(() => m.Device.Memory.Read64(fa) == 1, 2_000_000_000), Is.True);
+        Assert.That(m.RunUntilIdle(), Is.True);
+
+        Assert.That(a.Preemptions, Is.Zero, "it left the engine only when its ring was empty");
+    }
 }

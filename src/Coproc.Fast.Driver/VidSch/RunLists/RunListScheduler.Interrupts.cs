@@ -91,6 +91,7 @@ public sealed partial class RunListScheduler
         {
             EndTurn(left);
             left.LeftOnWait = reason == SwitchReason.Yielded;
+            CountPreemption(left, reason, r.Cycle);
         }
         if (_bySaveArea.TryGetValue(r.Data1, out var to)) to.LeftOnWait = false;
         ActOnTwoElementOutcome(lane, atSwitch: true);
@@ -154,11 +155,30 @@ public sealed partial class RunListScheduler
             {
                 EndTurn(from);
                 from.LeftOnWait = h.Reason == SwitchReason.Yielded;
+                CountPreemption(from, h.Reason, h.Cycle);
             }
             if (ContextSaveArea.IsFaultReason(h.Reason)) OnFault(from, h.Reason, h.FaultAddress);
             else if (h.Reason == SwitchReason.Empty) EmptyReported(from);
         }
     }
+
+    // Invariant (the rule MachineObserver applies to the kernel path's switches, so the models' counts compare): a
+    // context the engine left for another — a new run list took the engine, the driver asked, the device set it aside
+    // for a user queue, or it stopped on an unsatisfied WAIT — while buffers of it were still outstanding was preempted
+    // mid-work. Counted on the context and reported to the machine's observer (ContextPreempted).
+    private void CountPreemption(VaContext left, SwitchReason reason, ulong cycle)
+    {
+        if (reason is not (SwitchReason.NewRunList or SwitchReason.Requested or SwitchReason.Yielded or SwitchReason.UserQueuePreempted)
+            || !left.HasWork) return;
+        left.Preemptions++;
+        Observer?.OnEvent(new ScheduleEvent(ScheduleEventKind.ContextPreempted, cycle, left.Id, 0, (ulong)reason, 0));
+    }
+
+    /// <summary>
+    /// The machine's one observer (<see cref="Machine.SetObserver"/>): receives this back end's preemptions
+    /// (<see cref="ScheduleEventKind.ContextPreempted"/>, Value = the switch reason), under the kernel lock.
+    /// </summary>
+    internal IScheduleObserver? Observer { get; set; }
 
     // Every retirement is logged (Detail = the fence reached), whichever path noticed it first.
     private void RetireAndLog(VaContext ctx)

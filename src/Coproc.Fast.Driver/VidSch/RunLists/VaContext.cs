@@ -78,6 +78,12 @@ public sealed partial class VaContext : GpuContext
     /// <summary>Last fence value handed out.</summary>
     public ulong SubmittedFence { get { lock (RingLock) return _nextFence; } }
 
+    /// <summary>
+    /// Times the engine left it for another while buffers of it were outstanding (a new run list, a request, a user queue
+    /// that outranked it, or a WAIT it stopped on) — counted by the rule the kernel path's observer applies.
+    /// </summary>
+    public long Preemptions { get; internal set; }
+
     /// <summary>Page faults this context took.</summary>
     public int PageFaults { get; internal set; }
 
