@@ -224,6 +224,39 @@ public class RunListAuditorTests
         Assert.That(starved.Select(f => (f.ContextId, f.StartCycle, f.Cycles)), Is.EqualTo(new[] { ((int)a.Id, released, 20 * Quantum) }));
     }
 
+    [TestCase(RunListMechanism.TwoElement)]
+    [TestCase(RunListMechanism.History)]
+    public void GivenAnEqualWhoseWaitIsSatisfiedWhileALongBufferRuns_WhenTheMachineRuns_ThenItIsServedWithinTheThresholdAndNothingIsReported(RunListMechanism mechanism)
+    {
+        // Given A stopped on a WAIT_FENCE and its equal B running a buffer of about twelve quanta, watched from the start.
+        using var rig = new AdvancedRig(new RigOptions { RunLists = mechanism, QuantumCycles = Quantum });
+        var auditor = new SchedulingAuditor();
+        auditor.Attach(rig.Scheduler);
+        var p = rig.Scheduler.CreateProcess();
+        var a = rig.Scheduler.CreateContext(p, 5);
+        var b = rig.Scheduler.CreateContext(p, 5);
+        var fence = p.AllocatePinned(4096);
+        var big = p.AllocatePinned(1 << 20);
+        var ta = rig.Submit(a, (ref PacketWriter w) => { w.WaitFence(fence.Va, 1); w.WriteData(fence.Va + 8, 1); });
+        var tb = rig.Submit(b, (ref PacketWriter w) => { for (int i = 0; i < 150; i++) w.Fill(big.Va, (uint)i, 1 << 20); });
+        rig.Machine.RunFor(100_000);
+        Assert.That(a.LeftOnWait, Is.True, "precondition: A's turn ended on its WAIT");
+
+        // When the CPU writes A's fence (no interrupt, no switch record says so) and the machine runs both to the end.
+        rig.Machine.VidMm.Memory.Write64(rig.Machine.VidMm.PhysicalAddressOf(fence.Handle, 0), 1);
+        ulong written = rig.Machine.Device.Cycle;
+        Assert.That(rig.Machine.RunUntil(() => ta.IsComplete), Is.True);
+        ulong aDone = rig.Machine.Device.Cycle;
+        Assert.That(rig.Machine.RunUntil(() => tb.IsComplete), Is.True);
+        auditor.Finish(rig.Machine.Device.Cycle);
+
+        // Then A ran again long before B's buffer ended — within the threshold (4 quanta × 2 equals) — and the auditor,
+        // which now sees A waiting for a turn from the first pass after the write, reports nothing.
+        Assert.That(aDone - written, Is.LessThan(8 * Quantum), $"A completed {(aDone - written) / (double)Quantum:0.0} quanta after its fence");
+        Assert.That(rig.Machine.Device.Cycle - written, Is.GreaterThan(8 * Quantum), "precondition: B's buffer outlasts the threshold");
+        Assert.That(auditor.Findings, Is.Empty);
+    }
+
     [TestCase(0u, 0u, TestName = "{m}(a zero header (malformed))")]
     [TestCase(0u, 0x0000_007Fu, TestName = "{m}(an unknown opcode)")]
     [TestCase(0u, 0x0001_0000u, TestName = "{m}(a NOP (not a wait))")]
