@@ -131,10 +131,16 @@ public sealed class SchedulingAuditor
     /// <summary>
     /// A scheduling pass of a run-list back end ended at <paramref name="now"/> with <paramref name="running"/> (a save
     /// area, 0: idle) on <paramref name="engine"/> (under its kernel lock). A context is waiting for a turn while it is
-    /// ready with work, its last turn did not end on an unsatisfied WAIT (then it waits for a fence), and a context of
-    /// its own or a lower priority with work runs on its engine; VidMm's paging context and idle stand-ins outrank or
+    /// ready with work, it is not stopped on a WAIT that is still unsatisfied (then it waits for a fence), and a context
+    /// of its own or a lower priority with work runs on its engine; VidMm's paging context and idle stand-ins outrank or
     /// are nobody, so their time is never a turn taken from it.
     /// </summary>
+    /// <remarks>
+    /// A context whose last turn ended on a WAIT is excluded only while that WAIT is unsatisfied now
+    /// (<see cref="VaContext.WaitsForFence"/>, evaluated from its saved context once per pass and only for such a
+    /// context): once its fence is written it waits for a turn like any other, although the device has not run it
+    /// since. Until then it is also not runnable work for the idle check.
+    /// </remarks>
     internal void OnRunListPass(RunListAudit s, EngineKind engine, ulong running, ulong now)
     {
         var contexts = s.Scheduler.Contexts;
@@ -144,9 +150,13 @@ public sealed class SchedulingAuditor
         bool anyRunnable = false;
         foreach (var c in contexts)
         {
-            if (c.Engine != engine || c.State != VaContextState.Ready || !c.HasWork) continue;
+            if (c.Engine != engine) continue;
+            if (!s.Contexts.TryGetValue(c, out var a)) s.Contexts.Add(c, a = new RunListContextAudit());
+            a.Runnable = false;
+            if (c.State != VaContextState.Ready || !c.HasWork) continue;
             if (c.SaveArea == running) runningPriority = c.Priority;
-            if (c.LeftOnWait) continue;
+            if (c.SaveArea != running && c.WaitsForFence()) continue;
+            a.Runnable = true;
             equals[c.Priority] = equals.GetValueOrDefault(c.Priority) + 1;
             anyRunnable = true;
         }
@@ -160,9 +170,8 @@ public sealed class SchedulingAuditor
         foreach (var c in contexts)
         {
             if (c.Engine != engine) continue;
-            if (!s.Contexts.TryGetValue(c, out var a)) s.Contexts.Add(c, a = new RunListContextAudit());
-            bool waiting = c.State == VaContextState.Ready && c.HasWork && !c.LeftOnWait && c.SaveArea != running
-                && runningPriority != int.MinValue && runningPriority <= c.Priority;
+            var a = s.Contexts[c];
+            bool waiting = a.Runnable && c.SaveArea != running && runningPriority != int.MinValue && runningPriority <= c.Priority;
             if (!waiting) CloseRunListWait(s, c, a, now);
             else
             {
@@ -504,6 +513,7 @@ public sealed class SchedulingAuditor
     /// <summary>Per context of an attached run-list back end.</summary>
     internal sealed class RunListContextAudit
     {
+        public bool Runnable; // this pass: ready with work and not stopped on a WAIT that is still unsatisfied
         public ulong WaitStart = ulong.MaxValue;
         public int EqualsMax;
     }

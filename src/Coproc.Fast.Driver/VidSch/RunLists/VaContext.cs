@@ -116,9 +116,16 @@ public sealed partial class VaContext : GpuContext
     // When its last turn on the engine ended (RunListScheduler's turn serial; 0 = never had one): equals are listed
     // least recently served first (RunListScheduler.RunList.cs, fair share among equals).
     internal ulong LastTurnEnded;
-    // Its last turn ended on an unsatisfied WAIT (SwitchReason.Yielded) and it has not run since: it waits for a fence,
-    // not for a turn (the auditor does not count that time as starvation).
+    // Its last turn ended on an unsatisfied WAIT (SwitchReason.Yielded) and it has not run since. Set and cleared from
+    // the switch records (RunListScheduler.Interrupts.cs); it says nothing about the WAIT now — the fence may have been
+    // written since (by another context, the CPU or VidMm's paging), which no switch record tells: ask WaitsForFence.
     internal bool LeftOnWait;
+
+    // Invariant (docs/scheduling-policy.md "Auditor"): true exactly while its last turn ended on a WAIT that is still
+    // unsatisfied in memory now — it waits for a fence, not for a turn, and the auditor does not count that time as
+    // starvation. The WAIT is evaluated from the saved context (SavedWaitQuery: the packet at the saved position and the
+    // value it names; anything unreadable or malformed counts as still unsatisfied), only for a context left on a WAIT.
+    internal bool WaitsForFence() => LeftOnWait && !SavedWaitQuery.IsSatisfied(_memory, this);
 
     // Timeout detection (RunListScheduler.OnTimer): the fence seen at the last tick and the active cycles since it moved.
     internal ulong ProgressFence;
