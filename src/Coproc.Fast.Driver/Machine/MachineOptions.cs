@@ -36,7 +36,10 @@ public enum SchedulingModel
     /// Seed 003 as the whole model (hardware-accelerated scheduling): applications' contexts are user queues
     /// registered once with the device's scheduling core and submitted through doorbells; the core arbitrates them by
     /// priority with time slices; the kernel registers queues, pages memory and handles faults. Kernel-path contexts
-    /// (the present path's flips) remain available on every engine.
+    /// (the present path's flips) remain available on every engine. The machine itself is built as in
+    /// <see cref="Basic"/> (both offer user queues): the model is the applications' choice of
+    /// <see cref="Machine.CreateUserQueue"/> over <see cref="Machine.CreateContext(uint, int)"/>, which the scenario
+    /// runner makes for every context but the display owner (docs/models.md, "Simplified").
     /// </summary>
     Hardware = 2,
 }

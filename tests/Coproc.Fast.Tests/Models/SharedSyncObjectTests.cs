@@ -20,6 +20,7 @@ public class SharedSyncObjectTests
 {
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
     public void WaitAny_TakesTheFirstObjectThatCanBeTaken_ReleasesTheHeldBackWork_AndLeavesTheOtherObjectAlone(SchedulingModel model)
     {
         // Given a mutex held by X (never released here) and an empty semaphore; W waits on either, then writes.
@@ -46,6 +47,7 @@ public class SharedSyncObjectTests
 
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
     public void WaitAll_TakesNothingUntilEveryObjectCanBeTaken_ThenTakesThemAllAtOnce(SchedulingModel model)
     {
         // Given W waiting for a mutex X holds and an empty semaphore, both at once.
@@ -72,6 +74,7 @@ public class SharedSyncObjectTests
 
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
     public void EventHistory_ASignalTakesEffectOnlyAtItsFence_AfterTheSignallersEarlierWork_AndWakesTheWaiterThen(SchedulingModel model)
     {
         // Given B waiting on an event (then copying slot 0 to slot 1), and A writing slot 0 before signalling the event.
@@ -110,6 +113,7 @@ public class SharedSyncObjectTests
 
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
     public void UserModeCompletionEvent_IsSignalledOnlyOnceTheBuffersTrailingFenceIsReadBack_NotWhenItIsWritten(SchedulingModel model)
     {
         // Given a long interrupt latency and a buffer submitted with a CPU event (seed 001 §10.4).
@@ -132,6 +136,34 @@ public class SharedSyncObjectTests
         Assert.That(stage.Read(1023), Is.EqualTo(0x0D0E_0D0Eu));
         var note = stage.Log.Single(r => r.ContextId == stage.IdOf(c) && r.Kind == SchedulerEventKind.UserModeNotification);
         Assert.That((note.Fence, note.Outcome), Is.EqualTo((trailing, SchedulerEventOutcome.Notified)));
+    }
+
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void AMutexSharedAcrossProcesses_HoldsTheSecondProcessBack_UntilTheFirstReleasesItAfterItsWrite(SchedulingModel model)
+    {
+        // Given process 1's context holding a mutex it shared with process 2.
+        using var stage = SyncStage.For(model);
+        var first = stage.NewContext(1);
+        var second = stage.NewContext(2);
+        uint mutex = stage.Create(1, SyncObjectKind.Mutex);
+        stage.Machine.Kmd.ShareSynchronizationObject(1, mutex, 2);
+        stage.Wait(first, [mutex], waitAll: true);
+        Assert.That(stage.RunUntilIdle(), Is.True);
+        Assert.That(stage.Query(mutex).OwnerContextId, Is.EqualTo(stage.IdOf(first)));
+
+        // When process 2 waits for it and then copies slot 0 to slot 1 — queued before process 1 writes slot 0 and releases.
+        stage.Wait(second, [mutex], waitAll: true);
+        stage.Copy(second, fromSlot: 0, toSlot: 1);
+        stage.Write(first, slot: 0, 0xC0FFEE);
+        stage.Signal(first, mutex);
+        Assert.That(stage.RunUntilIdle(), Is.True);
+
+        // Then process 2's copy ran only after process 1's write (without the wait it would have copied a zero), and
+        // the mutex passed to process 2.
+        Assert.That(stage.Read(1), Is.EqualTo(0xC0FFEEu));
+        Assert.That(stage.Query(mutex).OwnerContextId, Is.EqualTo(stage.IdOf(second)));
     }
 
     [TestCase(true)]
@@ -279,7 +311,7 @@ public class SharedSyncObjectTests
         }
 
         public static SyncStage For(SchedulingModel model, ulong interruptLatencyCycles = 2_000) =>
-            model == SchedulingModel.Basic ? new BasicStage(interruptLatencyCycles) : new AdvancedStage(interruptLatencyCycles);
+            model == SchedulingModel.Advanced ? new AdvancedStage(interruptLatencyCycles) : new KernelPathStage(model, interruptLatencyCycles);
 
         public Machine Machine { get; }
         public List<SchedulerEventRecord> Log { get; } = new();
@@ -302,11 +334,13 @@ public class SharedSyncObjectTests
         public void Dispose() => Machine.Dispose();
     }
 
-    private sealed class BasicStage : SyncStage
+    // The kernel path's contexts: the basic model's, and in the hardware model the contexts that synchronize with objects
+    // (its user queues synchronize with fences and WAIT/SIGNAL packets only, docs/models.md).
+    private sealed class KernelPathStage : SyncStage
     {
         private readonly AllocationHandle _log;
 
-        public BasicStage(ulong interruptLatencyCycles) : base(SchedulingModel.Basic, interruptLatencyCycles)
+        public KernelPathStage(SchedulingModel model, ulong interruptLatencyCycles) : base(model, interruptLatencyCycles)
         {
             _log = Machine.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
             lock (Machine.Scheduler.KernelLock) Machine.VidMm.Memory.GetSpan(Machine.VidMm.PhysicalAddressOf(_log, 0), 4096).Clear();
