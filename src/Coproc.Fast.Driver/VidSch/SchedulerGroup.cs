@@ -86,8 +86,12 @@ internal sealed class SchedulerGroup : IPagingContextScheduler
     /// <inheritdoc />
     bool IPagingContextScheduler.RequestRun(PhysicalAddress saveArea)
     {
-        // No paging member: the run lists name the context while it has work (RunListScheduler.RunList.cs).
-        PagingMember?.RequestPagingPass();
+        // No paging member: the run lists name the context while it has work (RunListScheduler.RunList.cs) — at their
+        // next reschedule, which this asks for. Invariant: every operation on the one paging queue gets its context run,
+        // whoever queued it — VidSch, the run-list back end's fault service, or a caller of Machine.Paging directly (a
+        // tiled reserve whose fence a context waits on would otherwise wait until some unrelated event rescheduled).
+        if (PagingMember is { } member) member.RequestPagingPass();
+        else PagingQueuedElsewhere?.Invoke();
         return true;
     }
 
