@@ -89,6 +89,10 @@ public sealed record Scenario(
 /// Divides every bytes/pixels/elements-per-cycle cost of the device (a slower device): the same device cycles of work
 /// then touch that many times fewer host bytes, so long scenarios run in seconds (1 = the device's defaults).
 /// </param>
+/// <param name="PageTables">
+/// The advanced model's per-process page tables (seed 001 §5.4): multi-level (default) or flat — one contiguous array
+/// of entries per process. The other models ignore it (their user queues' address spaces are the machine's default).
+/// </param>
 public sealed record ScenarioOptions(
     ulong QuantumCycles = 2_000_000,
     bool Preemption = true,
@@ -97,7 +101,8 @@ public sealed record ScenarioOptions(
     uint VsyncPeriodCycles = 16_666_667,
     int HardwareSlotsPerEngine = 8,
     ulong HungTimeoutCycles = 100_000_000,
-    int ThroughputDivisor = 1);
+    int ThroughputDivisor = 1,
+    Coproc.Fast.Device.Mmu.PageTableFormat PageTables = Coproc.Fast.Device.Mmu.PageTableFormat.MultiLevel);
 
 /// <summary>One emulated process.</summary>
 /// <param name="Name">Process name (unique in the scenario).</param>

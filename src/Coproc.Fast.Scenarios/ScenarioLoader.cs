@@ -28,6 +28,13 @@ public static class ScenarioLoader
         ["basic"] = SchedulingModel.Basic, ["advanced"] = SchedulingModel.Advanced, ["hardware"] = SchedulingModel.Hardware,
     };
 
+    /// <summary>The <c>"options.page_tables"</c> names (seed 001 §5.4; the advanced model's per-process page tables).</summary>
+    public static readonly IReadOnlyDictionary<string, Coproc.Fast.Device.Mmu.PageTableFormat> PageTableFormats =
+        new Dictionary<string, Coproc.Fast.Device.Mmu.PageTableFormat>
+        {
+            ["multi_level"] = Coproc.Fast.Device.Mmu.PageTableFormat.MultiLevel, ["flat"] = Coproc.Fast.Device.Mmu.PageTableFormat.Flat,
+        };
+
     private static readonly Dictionary<string, ContextKind> Kinds = new()
     {
         ["generic"] = ContextKind.Generic, ["compositor"] = ContextKind.Compositor, ["game"] = ContextKind.Game,
@@ -177,7 +184,8 @@ public static class ScenarioLoader
             (uint)b.UInt(e, p, "vsync_period_cycles", d.VsyncPeriodCycles, max: uint.MaxValue),
             b.Int(e, p, "hardware_slots_per_engine", d.HardwareSlotsPerEngine, 1, 64),
             b.UInt(e, p, "hung_timeout_cycles", d.HungTimeoutCycles, min: 1),
-            b.Int(e, p, "throughput_divisor", d.ThroughputDivisor, 1, 1024));
+            b.Int(e, p, "throughput_divisor", d.ThroughputDivisor, 1, 1024),
+            b.Enum(e, p, "page_tables", d.PageTables, PageTableFormats, "page-table format"));
         // What the device refuses at construction (CoprocessorOptions.Validate), said here with a path.
         if (options.LocalMemoryBytes % LocalMemoryGranule != 0)
             b.Error(p + ".local_memory_bytes", $"{options.LocalMemoryBytes:N0} is not a whole number of 2 MiB blocks; expected a multiple of {LocalMemoryGranule:N0}");
@@ -317,7 +325,7 @@ public static class ScenarioKeys
     public static readonly IReadOnlyList<string> Options =
     [
         "quantum_cycles", "preemption", "local_memory_bytes", "system_memory_bytes", "vsync_period_cycles", "hardware_slots_per_engine",
-        "hung_timeout_cycles", "throughput_divisor",
+        "hung_timeout_cycles", "throughput_divisor", "page_tables",
     ];
 
     /// <summary><c>processes[]</c> keys.</summary>

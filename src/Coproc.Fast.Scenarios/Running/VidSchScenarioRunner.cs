@@ -240,7 +240,7 @@ internal sealed partial class ScenarioExecution : IDisposable
                     // user-built buffers on the run-list engine; the display owner flips its primaries through kernel commands.
                     // The process's address space carries its kernel-path id (the one synchronization objects and Kmd know).
                     if (!vaProcesses.TryGetValue(process, out var vaProcess))
-                        vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess(process.Id, Machine.RunListScheduler.Options.PageTables));
+                        vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess(process.Id, scenario.Options.PageTables));
                     IReadOnlyList<(Driver.VidMm.AllocationHandle, ulong)>? primaries = null;
                     int chain = 0;
                     if (i == displayOwner)
@@ -572,7 +572,10 @@ internal sealed partial class ScenarioExecution : IDisposable
             return $"model hardware: {queues} context(s) as doorbell user queues arbitrated by the device's scheduling core, {kernel} on the kernel path (the display owner's flips).";
         var rl = Machine.RunListScheduler;
         int held = _va.Sum(v => v?.HeldByFlips ?? 0);
+        // The page-table format is named only when it is not the default (the demo's note stays as it was).
+        int flat = _va.Count(v => v?.Context.Process.Space.Format == Coproc.Fast.Device.Mmu.PageTableFormat.Flat);
         return $"model advanced: {va} context(s) on the run lists of {string.Join(", ", rl.Engines.Select(ScenarioLoader.Name))} ({rl.Options.Mechanism}), {rl.RunListsSubmitted} run lists submitted, " +
+               (flat > 0 ? $"{flat} of them in flat page tables, " : "") +
                (held > 0 ? $"{held} frame(s) not submitted while n − 1 flips were queued, " : "") +
                $"{_va.Sum(v => v?.Context.PageFaults ?? 0)} page faults served by {rl.PagingServed} paging-thread turns, " +
                $"{_va.Sum(v => v?.Context.BytesPaged ?? 0) / (1 << 20)} MiB paged by VidMm's context; {kernel} context(s) on the kernel path, {queues} user queue(s).";

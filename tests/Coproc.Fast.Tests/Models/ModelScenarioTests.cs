@@ -48,6 +48,36 @@ public class ModelScenarioTests
         Assert.That(string.Join("\n", e.Errors), Does.Contain("basic").And.Contain("advanced").And.Contain("hardware"));
     }
 
+    [Test]
+    public void ThePageTablesOption_RunsTheAdvancedModelsProcessesOnFlatTables_AndTheWorkIsTheSame()
+    {
+        // Given the tiny workload with flat page tables, and the same with the default (multi-level).
+        var flat = ScenarioLoader.Load(Tiny.Replace("MODEL", "advanced").Replace("\"options\": {", "\"options\": { \"page_tables\": \"flat\","));
+        var multi = ScenarioLoader.Load(Tiny.Replace("MODEL", "advanced"));
+        Assert.That((flat.Options.PageTables, multi.Options.PageTables),
+            Is.EqualTo((Coproc.Fast.Device.Mmu.PageTableFormat.Flat, Coproc.Fast.Device.Mmu.PageTableFormat.MultiLevel)));
+
+        // When both run in the advanced model.
+        ScenarioReport Run(Scenario s) => new VidSchScenarioRunner().Run(s, new ScenarioRunOptions(new Driver.Diagnostics.TraceRecorder(1)), null, default);
+        var onFlat = Run(flat);
+        var onMulti = Run(multi);
+
+        // Then the flat run's processes had flat tables (the model note says so) and every context did the same work.
+        Assert.That(string.Join("\n", onFlat.Notes), Does.Contain("2 of them in flat page tables"));
+        Assert.That(string.Join("\n", onMulti.Notes), Does.Not.Contain("flat page tables"));
+        Assert.That(onFlat.Rows.Select(r => r.BuffersCompleted), Is.EqualTo(onMulti.Rows.Select(r => r.BuffersCompleted)));
+        Assert.That(onFlat.Warnings, Is.Empty);
+    }
+
+    [Test]
+    public void AnUnknownPageTableFormat_IsRefused_WithItsPath()
+    {
+        var json = Tiny.Replace("MODEL", "advanced").Replace("\"options\": {", "\"options\": { \"page_tables\": \"inverted\",");
+        var e = Assert.Throws<ScenarioValidationException>(() => ScenarioLoader.Load(json, "t.json"))!;
+        Assert.That(e.Errors.Select(x => x.Path), Does.Contain("$.options.page_tables"));
+        Assert.That(string.Join("\n", e.Errors), Does.Contain("multi_level").And.Contain("flat"));
+    }
+
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
     [TestCase(SchedulingModel.Hardware)]
