@@ -4,6 +4,7 @@ using Coproc.Fast.Driver.VidSch.RunLists;
 namespace Coproc.Fast.Tests.Advanced;
 
 [TestFixture]
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedAllocationTests
 {
     private VaTicket _ticket;

@@ -8,6 +8,7 @@ namespace Coproc.Fast.Tests.Advanced;
 
 /// <summary>Seed 001 §21 behaviours 13–17 and the extra faulting behaviours, on the advanced scheduler.</summary>
 [TestFixture]
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedFaultTests
 {
     [Test]

@@ -9,6 +9,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// memory left, a run-list context's flip through the present path must be refused like any flip that cannot be queued
 /// (false, or a documented FlipRejectedException), not throw an undocumented VidMmException at its caller.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedFlipOutOfMemoryTests
 {
     [Test]

@@ -12,6 +12,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// which decides a run-list context's flips exactly as a kernel-path context's (the fence after the FLIP, the vsync's
 /// CURRENT_SURFACE), notifies their completion and n-buffers them (§9.3).
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedFlipTests
 {
     private const uint Vsync = 400_000;

@@ -9,6 +9,7 @@ namespace Coproc.Fast.Tests.Advanced;
 
 /// <summary>Seed 001 §7 (behaviours 24, 25): limited vs privileged DMA under the three enforcement options.</summary>
 [TestFixture]
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedPrivilegeTests
 {
     public enum Bad { PhysicalFence, DisableContextSwitch, RegWrite, Flip, UpdatePageTable }

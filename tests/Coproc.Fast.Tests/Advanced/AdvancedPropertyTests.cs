@@ -12,6 +12,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// random (possibly empty or partial) resource lists, both run-list mechanisms and both fault granularities — always
 /// retire every buffer and leave every surface byte-identical to a CPU model of the same operations.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedPropertyTests
 {
     [Test]

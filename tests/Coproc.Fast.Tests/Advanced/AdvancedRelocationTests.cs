@@ -4,6 +4,7 @@ using Coproc.Fast.Driver.VidSch.RunLists;
 namespace Coproc.Fast.Tests.Advanced;
 
 /// <summary>Seed 001 §4.1: the kernel inserts into a non-running context's ring and fixes up its ring location.</summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedRelocationTests
 {
     [Test]

@@ -7,6 +7,7 @@ namespace Coproc.Fast.Tests.Advanced;
 
 /// <summary>Seed 001 §21 behaviours 18, 19, 21, 22, 23 driven by the advanced scheduler (device-level run-list tests live in RunLists/).</summary>
 [TestFixture]
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedRunListTests
 {
     private static UserDmaBuffer Buffer(VaContext ctx, AdvancedRig.Emit emit, out int dwords)

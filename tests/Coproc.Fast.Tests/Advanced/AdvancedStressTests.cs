@@ -6,6 +6,7 @@ namespace Coproc.Fast.Tests.Advanced;
 
 /// <summary>Fault storms at 2× oversubscription, a malicious process, and determinism of the advanced model.</summary>
 [TestFixture]
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedStressTests
 {
     private sealed record Workload(VaContext Ctx, GpuAllocation A, GpuAllocation B, uint Fill, uint Patch, List<VaTicket> Tickets);

@@ -8,6 +8,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// Synchronization objects in the advanced model (seed 001 §10–§11): the machine's one object table, used by run-list
 /// contexts (Models/SharedSyncObjectTests.cs has what every model shares and the objects across back ends).
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedSyncObjectTests
 {
     private static SyncObjectState State(AdvancedRig rig, uint handle) => rig.Scheduler.QuerySynchronizationObject(handle);

@@ -9,6 +9,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// and the run list moves on without the CPU. The scheduler-level objects (mutex / semaphore / event thunks) are in
 /// AdvancedSyncObjectTests.cs and Models/SharedSyncObjectTests.cs.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class AdvancedSyncTests
 {
     [TestCase(RunListMechanism.TwoElement)]

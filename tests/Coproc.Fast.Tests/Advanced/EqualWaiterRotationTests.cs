@@ -10,6 +10,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// first) where a turn ends on a WAIT, and on several engines at once (<see cref="RunListOptions.Engines"/>), watched by
 /// the scheduling auditor, which must stay silent on these fair runs.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class EqualWaiterRotationTests
 {
     [TestCase(RunListMechanism.TwoElement)]

@@ -9,6 +9,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// register) beside the multi-level one (§5.4.2) in the same machine: demand faulting, eviction and re-faulting work
 /// through either, and the bytes match a CPU model.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class FlatPageTableTests
 {
     [TestCase(RunListMechanism.TwoElement)]

@@ -9,6 +9,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// current and pending list built from its own contexts, the device's one history buffer is read once and each record
 /// acts on its engine's lists, VidMm's paging context runs on the first engine and serves faults of every engine.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class MultiEngineRunListTests
 {
     private const int Bytes = 256 << 10;

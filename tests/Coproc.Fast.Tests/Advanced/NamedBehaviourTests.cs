@@ -13,6 +13,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// Seed 001 §21 behaviours 12, 20, 26, 27 and 29, each as one test named after the behaviour. The other
 /// behaviours already have behaviour-named tests; BEHAVIOURS.md maps every behaviour to its tests.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class NamedBehaviourTests
 {
     private const int Side = 128;

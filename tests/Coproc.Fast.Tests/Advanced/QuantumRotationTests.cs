@@ -10,6 +10,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// index to a progress word, so the progress of the other context at the moment one finishes shows whether they
 /// alternated.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class QuantumRotationTests
 {
     private const int Chunks = 24;

@@ -11,6 +11,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// equal-priority contexts each get the same work cut into buffers of very different lengths, all queued at once
 /// (<see cref="FinishTogether"/>).
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class RunListFairShareTests
 {
     [Test]

@@ -9,6 +9,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// that stopped on a WAIT gets the engine back once its wait is over, and a lower-priority fault does not page out the
 /// memory a higher-priority context's outstanding buffer uses (RunListScheduler.RunList.cs, RunListScheduler.Paging.cs).
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class RunListStrictPriorityTests
 {
     [Test]

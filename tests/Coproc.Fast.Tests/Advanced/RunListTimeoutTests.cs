@@ -8,6 +8,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// the timeout is stopped — its buffers fail — and no other context is touched; a context that only waits for its turn
 /// behind a long-running one is never stopped.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class RunListTimeoutTests
 {
     [TestCase(RunListMechanism.TwoElement)]

@@ -15,6 +15,7 @@ namespace Coproc.Fast.Tests.Advanced;
 /// with the table driving, rotation among equals still runs every buffer, and the driver submits exactly the lists it
 /// submits when the serial is visible.
 /// </summary>
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Advanced)]
 public class TwoElementDecisionTableTests
 {
     /// <summary>The run-list back end's view of a device that reports no list serials (RL_SERIAL reads 0).</summary>

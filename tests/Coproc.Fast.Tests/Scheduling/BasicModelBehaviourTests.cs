@@ -7,6 +7,7 @@ namespace Coproc.Fast.Tests.Scheduling;
 
 /// <summary>Seed 001 §21 behaviours 1–9 and 11 on the basic model (deterministic mode, scheduling-only residency).</summary>
 [TestFixture]
+[Category(Coproc.Fast.Tests.Models.ModelCategory.Basic)]
 public sealed class BasicModelBehaviourTests
 {
     [Test]
