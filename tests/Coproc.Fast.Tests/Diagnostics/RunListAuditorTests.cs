@@ -140,18 +140,26 @@ public class RunListAuditorTests
 
         // When its fence is written, and passes then show B running for 20 quanta while A stays ready with work.
         rig.Machine.VidMm.Memory.Write64(rig.Machine.VidMm.PhysicalAddressOf(fence.Handle, 0), 1);
+        var auditor = AuditTwentyQuantaOf(rig, b);
+
+        // Then A is reported: its wait was over, so it waited for a turn.
+        Assert.That(auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.Starved).Select(f => f.ContextId), Is.EqualTo(new[] { (int)a.Id }));
+    }
+
+    // An auditor attached to the rig's run lists that sees two passes, 20 quanta apart (five times the threshold for two
+    // equals), with `running` on render at both, and then finishes.
+    private static SchedulingAuditor AuditTwentyQuantaOf(AdvancedRig rig, Coproc.Fast.Driver.VidSch.RunLists.VaContext running)
+    {
         var auditor = new SchedulingAuditor();
         auditor.Attach(rig.Scheduler);
         ulong t = rig.Machine.Device.Cycle;
         lock (rig.Scheduler.KernelLock)
         {
-            auditor.OnRunListPass(rig.Scheduler.AuditorState!, EngineKind.Render, b.SaveArea, t);
-            auditor.OnRunListPass(rig.Scheduler.AuditorState!, EngineKind.Render, b.SaveArea, t + 20 * Quantum);
+            auditor.OnRunListPass(rig.Scheduler.AuditorState!, EngineKind.Render, running.SaveArea, t);
+            auditor.OnRunListPass(rig.Scheduler.AuditorState!, EngineKind.Render, running.SaveArea, t + 20 * Quantum);
         }
         auditor.Finish(t + 20 * Quantum);
-
-        // Then A is reported: its wait was over, so it waited for a turn.
-        Assert.That(auditor.Findings.Where(f => f.Kind == SchedulingFindingKind.Starved).Select(f => f.ContextId), Is.EqualTo(new[] { (int)a.Id }));
+        return auditor;
     }
 
     /// <summary>Where the WAIT a context stops on lies (native-layout.md §11.1: the saved position names the ring or a DMA buffer).</summary>
@@ -172,17 +180,9 @@ public class RunListAuditorTests
         // Given A stopped on a WAIT (or WAIT_FENCE) nobody satisfied, and its equal B running.
         using var rig = new AdvancedRig(Options(site));
         var (a, b, _) = LeaveAnEqualOnAWait(rig, site, counter);
-        var auditor = new SchedulingAuditor();
-        auditor.Attach(rig.Scheduler);
 
         // When passes show B running for 20 quanta (five times the threshold for two equals).
-        ulong t = rig.Machine.Device.Cycle;
-        lock (rig.Scheduler.KernelLock)
-        {
-            auditor.OnRunListPass(rig.Scheduler.AuditorState!, EngineKind.Render, b.SaveArea, t);
-            auditor.OnRunListPass(rig.Scheduler.AuditorState!, EngineKind.Render, b.SaveArea, t + 20 * Quantum);
-        }
-        auditor.Finish(t + 20 * Quantum);
+        var auditor = AuditTwentyQuantaOf(rig, b);
 
         // Then nothing is reported: A waits for its fence, not for a turn.
         Assert.That(a.LeftOnWait, Is.True);
@@ -279,15 +279,7 @@ public class RunListAuditorTests
         memory.Write32(packet.Add(dword * 4), value);
         ulong fenceVa = memory.Read32(packet.Add(4)) | ((ulong)memory.Read32(packet.Add(8)) << 32);
         if (fenceVa != sync.Va && fenceVa < 1UL << 48) Assert.That(a.Process.Space.ReadLeaf(fenceVa).IsValid, Is.False, "the rewritten VA is unmapped");
-        var auditor = new SchedulingAuditor();
-        auditor.Attach(rig.Scheduler);
-        ulong t = rig.Machine.Device.Cycle;
-        lock (rig.Scheduler.KernelLock)
-        {
-            auditor.OnRunListPass(rig.Scheduler.AuditorState!, EngineKind.Render, b.SaveArea, t);
-            auditor.OnRunListPass(rig.Scheduler.AuditorState!, EngineKind.Render, b.SaveArea, t + 20 * Quantum);
-        }
-        auditor.Finish(t + 20 * Quantum);
+        var auditor = AuditTwentyQuantaOf(rig, b);
 
         // Then the auditor neither throws nor reports A: what it cannot read as a satisfied WAIT is still a wait.
         Assert.That(auditor.Findings, Is.Empty);
