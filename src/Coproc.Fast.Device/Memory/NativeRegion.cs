@@ -27,7 +27,7 @@ public sealed unsafe class NativeRegion : IDisposable
     }
 
     /// <summary>Host: size of the region in bytes.</summary>
-    public ulong Length { get; }
+    public ulong Length { get; private set; }
 
     /// <summary>Host: true when the region was allocated by this object (and is freed by <see cref="Dispose"/>).</summary>
     public bool IsOwned => _owned;
@@ -99,6 +99,7 @@ public sealed unsafe class NativeRegion : IDisposable
         if (_owned && _allocation != null) NativeMemory.Free(_allocation);
         _allocation = null;
         _base = null;
+        Length = 0; // a disposed region contains nothing: checked accessors throw instead of reading freed memory
     }
 
     private void ThrowOutOfRange(ulong offset, long length) =>

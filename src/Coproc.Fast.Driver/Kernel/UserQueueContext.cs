@@ -40,11 +40,14 @@ public sealed class UserQueueContext : GpuContext
     /// kernel never switches a queue itself, so this is its only picture of the queue's preemptions). 0 for a queue
     /// without a save area, or once unregistered (its save area may be freed).
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The machine was disposed.</exception>
     public long Preemptions
     {
         get
         {
             if (_unregistered || SaveArea is not { } sa) return 0;
+            var local = _bus.Memory.Local;
+            ObjectDisposedException.ThrowIf(local.Length == 0, this); // the machine was disposed
             return _bus.Memory.Local.Ref<ContextSaveArea>(sa.Offset).Preemptions;
         }
     }

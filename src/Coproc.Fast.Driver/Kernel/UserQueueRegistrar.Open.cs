@@ -42,8 +42,12 @@ internal sealed class UserQueueMemory(VideoMemoryManager vidmm, CpuAddressSpace 
 
 public sealed partial class UserQueueRegistrar
 {
-    /// <summary>First context id the kernel creates for queues opened with <see cref="Open"/> (ids below are the callers' of <c>Register</c>).</summary>
-    public const uint FirstKernelContextId = 0x0001_0000;
+    /// <summary>
+    /// First context id the kernel creates for queues opened with <see cref="Open"/>: above every other back end's range
+    /// (a machine's kernel-path contexts from <c>VidSchOptions.FirstContextId</c>, 0x1_0000, 4,096 per engine; run-list
+    /// contexts from <c>RunListOptions.FirstContextId</c>, 0x2_0000), so ids stay unique across the machine.
+    /// </summary>
+    public const uint FirstKernelContextId = 0x0100_0000;
 
     private uint _nextContextId = FirstKernelContextId;
 
@@ -122,6 +126,8 @@ public sealed partial class UserQueueRegistrar
                 // seed 003: the user queue lives in memory the process can write (its WritePtr and its entries).
                 descVa = vidmm.MapToCpu(process, desc, 0, 4096, CpuAddressHalf.User, writable: true);
                 ringVa = vidmm.MapToCpu(process, ring, 0, req.RingBytes, CpuAddressHalf.User, writable: true);
+                // Skip an id a caller of Register took in this range (ids unique across the machine, GpuContext).
+                while (_nextContextId <= int.MaxValue && ContextIdInUse?.Invoke((int)_nextContextId) == true) _nextContextId++;
                 uint context = _nextContextId++;
                 var full = new UserQueueRegistrationRequest
                 {

@@ -95,6 +95,9 @@ public sealed partial class UserQueueRegistrar
     private readonly Dictionary<uint, byte> _priorityLimits = new();
     private readonly SortedDictionary<int, UserQueueContext> _live = new(); // by doorbell: the queues registered now
 
+    /// <summary>Set by <c>Machine</c>: whether another context of the machine holds an id (a registration under it is refused).</summary>
+    internal Func<int, bool>? ContextIdInUse { get; init; }
+
     /// <summary>The queues registered now, as contexts (by doorbell; a copy).</summary>
     public IReadOnlyList<UserQueueContext> Contexts { get { lock (_live) return [.. _live.Values]; } }
 
@@ -178,6 +181,11 @@ public sealed partial class UserQueueRegistrar
     {
         using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(new ReadOnlySpan<UserQueueRegistrationRequest>(in request)));
         var req = call.Read<UserQueueRegistrationRequest>(); // from here on only the kernel's copy is used
+        // Invariant: context ids are unique across the machine — the device reports faults by context id, and the kernel
+        // path resets the context an id names, so a queue under another context's id could get that context reset.
+        // Checked before the doorbell block's lock (the check takes the kernel lock: lock order kernel, then doorbell).
+        if (req.ContextId <= int.MaxValue && ContextIdInUse?.Invoke((int)req.ContextId) == true)
+            throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"context id 0x{req.ContextId:X} is another context's");
         lock (_doorbellBlock) return RegisterLocked(processId, req, execution, process);
     }
 
@@ -275,8 +283,14 @@ public sealed partial class UserQueueRegistrar
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"unregistering doorbell {doorbell}");
             registration.MappedInto?.UnmapDoorbellPage(registration.DoorbellVa);
             registration.KernelAllocated?.Release();
+            // The live entry is this registration's queue when doorbell, context and owner match — also for a
+            // registration kept across a save-state restore, whose Context object is the saved machine's.
             lock (_live)
-                if (_live.TryGetValue(doorbell, out var live) && ReferenceEquals(live, registration.Context)) _live.Remove(doorbell);
+                if (_live.TryGetValue(doorbell, out var live) && live.Id == (int)registration.ContextId && live.ProcessId == registration.ProcessId)
+                {
+                    _live.Remove(doorbell);
+                    live.MarkUnregistered();
+                }
             registration.Context?.MarkUnregistered();
         }
     }

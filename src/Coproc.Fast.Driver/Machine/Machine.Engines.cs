@@ -47,7 +47,7 @@ public sealed partial class Machine
                     if (s is not null) all.AddRange(s.Contexts);
                 if (_runLists is not null) all.AddRange(_runLists.Contexts);
             }
-            all.AddRange(UserQueues.Contexts);
+            if (Volatile.Read(ref _userQueues) is { } registrar) all.AddRange(registrar.Contexts); // none before first use
             all.Sort(static (a, b) => a.Id.CompareTo(b.Id));
             return all;
         }

@@ -112,6 +112,7 @@ public sealed partial class Machine : IDisposable
     public UserQueueRegistrar UserQueues => LazyInitializer.EnsureInitialized(ref _userQueues, () => new UserQueueRegistrar(Bus, Gate)
     {
         KernelLock = Scheduler.KernelLock, InTransitWait = InTransitWaiter, // Open waits for memory in transit (Machine.CpuAccess.cs)
+        ContextIdInUse = id => TryGetContext(id, out _), // ids unique across the machine (GpuContext)
     });
 
     /// <summary>The scheduler of the default engine (<see cref="VidSchOptions.Engine"/>, render unless configured).</summary>

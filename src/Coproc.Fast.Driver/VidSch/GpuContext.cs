@@ -30,11 +30,13 @@ public enum ContextPath : byte
 /// model on, a private address space): its identity — id, owning process, priority, engine — and its path. Every model's
 /// contexts are this one type; what a back end keeps besides lives in its kind (<see cref="VidSchContext"/>,
 /// <see cref="RunLists.VaContext"/>, <see cref="Kernel.UserQueueContext"/>, told apart by <see cref="Path"/>). A machine lists
-/// every live context in <see cref="Machine.Contexts"/>, and its present path, observer and synchronization objects
-/// take any of them.
+/// every live context in <see cref="Machine.Contexts"/>; its present path and observer take any of them, and the one
+/// table of synchronization objects knows contexts by this id (kernel-path and run-list contexts use objects; user
+/// queues synchronize with fences and WAIT/SIGNAL packets).
 /// </summary>
 /// <remarks>
-/// Ids are unique across a machine's back ends (each draws from its own range: <see cref="Machine.ContextIdsPerEngine"/>
+/// Ids are unique across a machine's back ends (each draws from its own range, and a machine refuses a user queue
+/// registered under an id another context holds: <see cref="Machine.ContextIdsPerEngine"/>
 /// per kernel-path engine, <see cref="RunLists.RunListOptions.FirstContextId"/> on, the caller's ids or
 /// <see cref="Kernel.UserQueueRegistrar.FirstKernelContextId"/> on for user queues); they are the ids the device writes
 /// into save areas, history records and interrupts.

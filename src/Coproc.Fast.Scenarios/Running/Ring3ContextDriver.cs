@@ -32,7 +32,7 @@ internal sealed class Ring3ContextDriver : IScenarioContext
     private readonly SchedulingObserver _observer;
     private readonly UserQueue _queue;
     private readonly Driver.Kernel.UserQueueContext _context;
-    private long _preemptionsSeen; // of the queue's save-area count (native-layout.md §11 +92), reported so far
+    private uint _preemptionsSeen; // the queue's save-area count (native-layout.md §11 +92, a wrapping u32) reported so far
     private readonly SubmissionTargets _targets;
     private readonly PhysicalAddress _fence;
     private readonly uint[] _packets;
@@ -190,7 +190,11 @@ internal sealed class Ring3ContextDriver : IScenarioContext
     {
         var memory = _machine.Device.Memory;
         // The engine counts the queue's preemptions in its save area (the kernel never switches a queue itself).
-        for (long p = _context.Preemptions; _preemptionsSeen < p; _preemptionsSeen++) _observer.PreemptionCounted(Handle, cycle);
+        // The count wraps at 2^32 (a difference of u32s is right across the wrap); a polled step never sees more than a
+        // few thousand switches, so a larger jump is not trusted beyond that (the save area is the engine's, but memory).
+        uint now = (uint)_context.Preemptions, delta = now - _preemptionsSeen;
+        _preemptionsSeen = now;
+        for (uint i = 0; i < Math.Min(delta, 4096u); i++) _observer.PreemptionCounted(Handle, cycle);
         ulong fence = memory.Read64(_fence);
         while (_inFlight.TryPeek(out var head))
         {

@@ -124,7 +124,7 @@ public sealed class VidSchScenarioRunner : IScenarioRunner
             RunLists = new Driver.VidSch.RunLists.RunListOptions
             {
                 Engine = EngineKind.Render, Engines = ScenarioExecution.RunListEngines, Mechanism = Driver.VidSch.RunLists.RunListMechanism.History, RunListLength = 4,
-                QuantumCycles = o.QuantumCycles, RingBytes = 64 * 1024, TimeoutCycles = o.HungTimeoutCycles,
+                QuantumCycles = o.QuantumCycles, RingBytes = 64 * 1024, TimeoutCycles = o.HungTimeoutCycles, PageTables = o.PageTables,
             },
             Mode = mode,
             Device = new CoprocessorOptions
@@ -240,7 +240,7 @@ internal sealed partial class ScenarioExecution : IDisposable
                     // user-built buffers on the run-list engine; the display owner flips its primaries through kernel commands.
                     // The process's address space carries its kernel-path id (the one synchronization objects and Kmd know).
                     if (!vaProcesses.TryGetValue(process, out var vaProcess))
-                        vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess(process.Id, scenario.Options.PageTables));
+                        vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess(process.Id, Machine.RunListScheduler.Options.PageTables));
                     IReadOnlyList<(Driver.VidMm.AllocationHandle, ulong)>? primaries = null;
                     int chain = 0;
                     if (i == displayOwner)

@@ -191,4 +191,86 @@ public class OneContextTypeTests
 
         Assert.That(a.Preemptions, Is.Zero, "it left the engine only when its ring was empty");
     }
+
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void GivenAKernelPathContext_WhenAUserQueueIsRegisteredUnderItsId_ThenTheRegistrationIsRefused_AndNothingIsTaken(SchedulingModel model)
+    {
+        // The device reports faults by context id: a queue under a kernel-path context's id that faulted would get that
+        // other process's context reset.
+        using var m = NewMachine(model);
+        var kernel = m.CreateContext(1, 0, EngineKind.Render);
+        var space = ModelWorkload.CreateUserQueueSurfaces(m).Space;
+        ulong registeredBefore = m.Bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.RegisteredCount);
+
+        var e = Assert.Throws<UserQueueRegistrationException>(() => m.CreateUserQueue(2, space, (uint)kernel.Id, EngineKind.Render));
+
+        Assert.That(e!.Message, Does.Contain("another context's"));
+        Assert.That(m.Bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.RegisteredCount), Is.EqualTo(registeredBefore));
+        Assert.That(m.Contexts, Is.EqualTo(new GpuContext[] { kernel }));
+    }
+
+    [Test]
+    public void GivenAKernelPathContextAndAQueueTheKernelOpens_ThenTheirIdsDiffer_AndTheQueuesFaultResetsNoOtherContext()
+    {
+        using var m = NewMachine(SchedulingModel.Hardware);
+        var kernel = m.CreateContext(1, 0, EngineKind.Render);
+        Coproc.Fast.Driver.Cpu.CpuAddressSpace cpu;
+        lock (m.Scheduler.KernelLock) cpu = m.VidMm.CreateCpuAddressSpace();
+        var gpu = ModelWorkload.CreateUserQueueSurfaces(m).Space;
+        var registration = m.UserQueues.Open(2, m.VidMm, cpu, gpu, new UserQueueOpenRequest { Engine = EngineKind.Render, RingBytes = 4096, TimeSliceCycles = 10_000 });
+        Assert.That(registration.Context.Id, Is.Not.EqualTo(kernel.Id));
+        Assert.That(m.Contexts.Select(c => c.Id), Is.Unique);
+
+        // When the opened queue faults (a NOP with reserved flag bits).
+        var queue = registration.Open(m.Device.Memory);
+        Assert.That(queue.TryWrite([PacketHeader.Make(Opcode.Nop, 2, 0x5A), 0]), Is.True);
+        queue.Flush();
+        Assert.That(m.RunUntil(() => registration.Context.IsStopped, 50_000_000), Is.True);
+        Assert.That(m.RunUntilIdle(), Is.True);
+
+        // Then only the queue stopped: the kernel-path context of the other process was not reset.
+        Assert.That(kernel.Resets, Is.Zero);
+    }
+
+    [Test]
+    public void GivenAUserQueueKeptAcrossASaveStateRestore_WhenItIsUnregisteredOnTheRestoredMachine_ThenThatMachineNoLongerListsIt()
+    {
+        byte[] state;
+        UserQueueRegistration registration;
+        using (var m = NewMachine(SchedulingModel.Hardware))
+        {
+            registration = m.CreateUserQueue(1, ModelWorkload.CreateUserQueueSurfaces(m).Space, 0x100, EngineKind.Render);
+            Assert.That(m.RunUntilIdle(), Is.True);
+            state = Coproc.Fast.Tests.SaveState.MachineSaveStateWorkload.Save(m);
+        }
+        using var restored = Coproc.Fast.Tests.SaveState.MachineSaveStateWorkload.Restore(state);
+        Assert.That(restored.TryGetContext(0x100, out var before), Is.True, "the restored machine lists the queue");
+
+        restored.UserQueues.Unregister(registration);
+
+        Assert.That(restored.TryGetContext(0x100, out _), Is.False);
+        Assert.That(((UserQueueContext)before!).IsUnregistered, Is.True);
+    }
+
+    [Test]
+    public void GivenADisposedMachine_WhenAUserQueueContextsPreemptionsAreRead_ThenATypedErrorIsThrown_NotACrash()
+    {
+        UserQueueContext context;
+        using (var m = NewMachine(SchedulingModel.Hardware))
+            context = m.CreateUserQueue(1, ModelWorkload.CreateUserQueueSurfaces(m).Space, 0x100, EngineKind.Render).Context;
+
+        Assert.Throws<ObjectDisposedException>(() => _ = context.Preemptions);
+    }
+
+    [Test]
+    public void GivenRunListOptionsWhoseFirstContextIdIsNotAnInt_WhenTheMachineIsBuilt_ThenItIsRefused()
+    {
+        var options = new MachineOptions
+        {
+            Model = SchedulingModel.Advanced, Device = ModelWorkload.Device(),
+            RunLists = new RunListOptions { FirstContextId = 0x8000_0000u },
+        };
+        Assert.That(() => new Machine(options), Throws.InstanceOf<ArgumentOutOfRangeException>().Or.InnerException.InstanceOf<ArgumentOutOfRangeException>());
+    }
 }

@@ -171,6 +171,8 @@ public sealed partial class RunListScheduler
         if (reason is not (SwitchReason.NewRunList or SwitchReason.Requested or SwitchReason.Yielded or SwitchReason.UserQueuePreempted)
             || !left.HasWork) return;
         left.Preemptions++;
+        Diagnostics.CoprocMetrics.OnScheduleEvent(ScheduleEventKind.ContextPreempted, 0); // the library's counters, as VidSch's
+        // Value = the switch reason (VidSch's own ContextPreempted events carry the submission and the context switched to).
         Observer?.OnEvent(new ScheduleEvent(ScheduleEventKind.ContextPreempted, cycle, left.Id, 0, (ulong)reason, 0));
     }
 

@@ -49,6 +49,9 @@ public sealed partial class RunListScheduler
         _memory = vidmm.Memory;
         // Demand faulting: an evicted allocation's VA must fault, not reach its backing store (seed 001 §5.3 step 4).
         residency.InvalidateEvictedMappings = true;
+        // Context ids are GpuContext.Id (an int): the range must start below 2^31 (CreateContext refuses the id past it).
+        if (options.FirstContextId is 0 or > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(options), options.FirstContextId, "the first run-list context id must be 1 … 2^31 − 1");
         _nextContextId = options.FirstContextId;
         // VidMm's context of the advanced model is the machine's seed 004 device paging queue (every paging buffer of the
         // machine runs there), run in this back end's lists on the first engine at the paging list's priority (seed 001
@@ -275,6 +278,7 @@ public sealed partial class RunListScheduler
         lock (KernelLock)
         {
             uint id = _nextContextId;
+            if (id > int.MaxValue) throw new InvalidOperationException("the run-list context ids are used up (GpuContext.Id is below 2^31)");
             var hw = new KernelContext(VidMm, process.Space.Descriptor, id, Options.RingBytes); // frees its pages if it fails
             AllocationHandle fencePage = default, priv = default;
             try
