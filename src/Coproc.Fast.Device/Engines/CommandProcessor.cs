@@ -374,7 +374,7 @@ internal sealed unsafe partial class CommandProcessor
         if (_ctxAddress != 0)
         {
             Account(budget);
-            Save(reason);
+            Save(reason, leaving: saveArea != old);
         }
         _uqActive = _uqLoading;
         _uqLoading = false;
@@ -400,12 +400,13 @@ internal sealed unsafe partial class CommandProcessor
         return sa == null ? 0 : sa->ContextId;
     }
 
-    private void Save(SwitchReason reason)
+    private void Save(SwitchReason reason, bool leaving)
     {
         _ctx.LastSwitchReason = reason;
-        // native-layout.md §11 +92: left with work (inside a DMA buffer, on a WAIT, or packets short of WritePtr), not on
-        // a fault — the one count of preemption the kernel can read for every context, user queues included.
-        if (!SwitchReasons.IsFault(reason) && reason != SwitchReason.Empty
+        // native-layout.md §11 +92: left for another (not the X→X switch to a new list whose head it is) with work left —
+        // inside a DMA buffer, on a WAIT, or packets short of WritePtr — not on a fault: the one count of preemption the
+        // kernel can read for every context, user queues included.
+        if (leaving && !SwitchReasons.IsFault(reason) && reason != SwitchReason.Empty
             && ((_ctx.Flags & (ContextFlags.InIndirect | ContextFlags.Waiting)) != 0
                 || (_ringWritePtr != null && Volatile.Read(ref *_ringWritePtr) != _ctx.RingPosition)))
             _ctx.Preemptions++;

@@ -162,18 +162,24 @@ public sealed partial class RunListScheduler
         }
     }
 
-    // Invariant (the rule MachineObserver applies to the kernel path's switches, so the models' counts compare): a
-    // context the engine left for another — a new run list took the engine, the driver asked, the device set it aside
-    // for a user queue, or it stopped on an unsatisfied WAIT — while buffers of it were still outstanding was preempted
-    // mid-work. Counted on the context and reported to the machine's observer (ContextPreempted).
+    // Invariant (one rule with user queues): a context's preemptions are the engine's own count in its save area
+    // (native-layout.md §11 +92: left for another with work left — inside a DMA buffer, on a WAIT, or packets short of
+    // WritePtr — not on a fault), read when the driver learns of the switch away (the save area is written before the
+    // record or interrupt). Exact where an outstanding-buffer test is not: a record read before its batch's fences
+    // retire would count a context that had just finished. Each new one is reported to the machine's observer.
     private void CountPreemption(VaContext left, SwitchReason reason, ulong cycle)
     {
-        if (reason is not (SwitchReason.NewRunList or SwitchReason.Requested or SwitchReason.Yielded or SwitchReason.UserQueuePreempted)
-            || !left.HasWork) return;
-        left.Preemptions++;
-        Diagnostics.CoprocMetrics.OnScheduleEvent(ScheduleEventKind.ContextPreempted, 0); // the library's counters, as VidSch's
-        // Value = the switch reason (VidSch's own ContextPreempted events carry the submission and the context switched to).
-        Observer?.OnEvent(new ScheduleEvent(ScheduleEventKind.ContextPreempted, cycle, left.Id, 0, (ulong)reason, 0));
+        var sa = left.Hw.SaveArea;
+        uint now = _memory.Region(sa.Location).Ref<Coproc.Fast.Device.Contexts.ContextSaveArea>(sa.Offset).Preemptions;
+        uint delta = now - left.PreemptionsSeen; // wraps at 2^32 like the count
+        left.PreemptionsSeen = now;
+        for (uint i = 0; i < delta && i < 4096; i++)
+        {
+            left.Preemptions++;
+            Diagnostics.CoprocMetrics.OnScheduleEvent(ScheduleEventKind.ContextPreempted, 0); // the library's counters, as VidSch's
+            // Value = the switch reason (VidSch's own ContextPreempted events carry the submission and the context switched to).
+            Observer?.OnEvent(new ScheduleEvent(ScheduleEventKind.ContextPreempted, cycle, left.Id, 0, (ulong)reason, 0));
+        }
     }
 
     /// <summary>

@@ -79,10 +79,14 @@ public sealed partial class VaContext : GpuContext
     public ulong SubmittedFence { get { lock (RingLock) return _nextFence; } }
 
     /// <summary>
-    /// Times the engine left it for another while buffers of it were outstanding (a new run list, a request, a user queue
-    /// that outranked it, or a WAIT it stopped on) — counted by the rule the kernel path's observer applies.
+    /// Times the engine left it for another while it still had work (a new run list, a request, a user queue that
+    /// outranked it, or a WAIT it stopped on; not a fault) — the engine's own count in its save area (native-layout.md
+    /// §11 +92), as the run-list back end saw it at each switch away.
     /// </summary>
     public long Preemptions { get; internal set; }
+
+    // The save area's count (a wrapping u32) already turned into Preemptions.
+    internal uint PreemptionsSeen;
 
     /// <summary>Page faults this context took.</summary>
     public int PageFaults { get; internal set; }
