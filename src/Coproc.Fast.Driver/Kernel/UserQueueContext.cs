@@ -48,7 +48,7 @@ public sealed class UserQueueContext : GpuContext
             if (_unregistered || SaveArea is not { } sa) return 0;
             var local = _bus.Memory.Local;
             ObjectDisposedException.ThrowIf(local.Length == 0, this); // the machine was disposed
-            return _bus.Memory.Local.Ref<ContextSaveArea>(sa.Offset).Preemptions;
+            return local.Ref<ContextSaveArea>(sa.Offset).Preemptions;
         }
     }
 

@@ -40,14 +40,7 @@ public sealed partial class Machine
     {
         get
         {
-            var all = new List<GpuContext>();
-            lock (Scheduler.KernelLock)
-            {
-                foreach (var s in _schedulers)
-                    if (s is not null) all.AddRange(s.Contexts);
-                if (_runLists is not null) all.AddRange(_runLists.Contexts);
-            }
-            if (Volatile.Read(ref _userQueues) is { } registrar) all.AddRange(registrar.Contexts); // none before first use
+            var all = CollectContexts();
             all.Sort(static (a, b) => a.Id.CompareTo(b.Id));
             return all;
         }
@@ -56,10 +49,22 @@ public sealed partial class Machine
     /// <summary>The context with id <paramref name="id"/> (<see cref="Contexts"/>), if there is one.</summary>
     public bool TryGetContext(int id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out GpuContext? context)
     {
-        foreach (var c in Contexts)
-            if (c.Id == id) { context = c; return true; }
-        context = null;
-        return false;
+        context = CollectContexts().Find(c => c.Id == id);
+        return context is not null;
+    }
+
+    // Every back end's live contexts, unordered (a new list).
+    private List<GpuContext> CollectContexts()
+    {
+        var all = new List<GpuContext>();
+        lock (Scheduler.KernelLock)
+        {
+            foreach (var s in _schedulers)
+                if (s is not null) all.AddRange(s.Contexts);
+            if (_runLists is not null) all.AddRange(_runLists.Contexts);
+        }
+        if (Volatile.Read(ref _userQueues) is { } registrar) all.AddRange(registrar.Contexts); // none before first use
+        return all;
     }
 
     /// <summary>
