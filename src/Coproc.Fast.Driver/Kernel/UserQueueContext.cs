@@ -28,6 +28,12 @@ public sealed class UserQueueContext : GpuContext
         _doorbellBlock = doorbellBlock;
     }
 
+    /// <summary>
+    /// The registration the queue was made by: open its ring with <see cref="UserQueueRegistration.Open"/>, unregister it with
+    /// <see cref="UserQueueRegistrar.Unregister"/>.
+    /// </summary>
+    public UserQueueRegistration Registration { get; internal set; } = null!;
+
     /// <summary>The queue's doorbell (0..255).</summary>
     public int Doorbell { get; }
 

@@ -138,7 +138,7 @@ public sealed partial class UserQueueRegistrar
                 var execution = new UserQueueExecution(vidmm.PhysicalAddressOf(save, 0), gpu.Descriptor);
                 var reg = RegisterLocked(processId, full, execution, process);
                 ok = true;
-                return reg with
+                return reg.Context.Registration = reg with
                 {
                     RingVa = ringVa, DescriptorVa = descVa,
                     KernelAllocated = new UserQueueMemory(vidmm, process, desc, ring, save, descVa, ringVa),

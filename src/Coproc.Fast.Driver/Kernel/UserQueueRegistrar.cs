@@ -101,6 +101,12 @@ public sealed partial class UserQueueRegistrar
     /// <summary>The queues registered now, as contexts (by doorbell; a copy).</summary>
     public IReadOnlyList<UserQueueContext> Contexts { get { lock (_live) return [.. _live.Values]; } }
 
+    /// <summary>At least one queue is registered now.</summary>
+    /// <remarks>Read without a lock (the machine's idle test runs per step): the count <see cref="_live"/> had when its lock was last released.</remarks>
+    internal bool HasLiveQueues => Volatile.Read(ref _liveCount) > 0;
+
+    private int _liveCount;
+
     /// <summary>
     /// The highest queue priority a process may hold unless <see cref="SetPriorityLimit"/> says otherwise (0..15; default 15).
     /// Queue priorities are on the kernel scheduler's scale (docs/scheduling-policy.md rule 3, native-layout.md §13.7).
@@ -238,8 +244,8 @@ public sealed partial class UserQueueRegistrar
                 execution?.SaveArea);
             if (process is null)
             {
-                lock (_live) _live[doorbell] = context;
-                return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
+                lock (_live) { _live[doorbell] = context; Volatile.Write(ref _liveCount, _live.Count); }
+                return context.Registration = new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor,
                     new DoorbellPage(_bus.Doorbells, doorbell, processId)) { Priority = priority, Context = context };
             }
             // seed 003: map the page into the process; ring 3 then rings through that mapping. A refused mapping
@@ -255,8 +261,8 @@ public sealed partial class UserQueueRegistrar
                 _bus.WriteRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Command, (uint)DoorbellCommand.Unregister);
                 throw;
             }
-            lock (_live) _live[doorbell] = context;
-            return new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor, DoorbellPage.FromCpuMapping(process, va))
+            lock (_live) { _live[doorbell] = context; Volatile.Write(ref _liveCount, _live.Count); }
+            return context.Registration = new UserQueueRegistration(doorbell, processId, req.ContextId, descriptor, DoorbellPage.FromCpuMapping(process, va))
             {
                 DoorbellVa = va, MappedInto = process, Priority = priority, Context = context,
             };
@@ -289,6 +295,7 @@ public sealed partial class UserQueueRegistrar
                 if (_live.TryGetValue(doorbell, out var live) && live.Id == (int)registration.ContextId && live.ProcessId == registration.ProcessId)
                 {
                     _live.Remove(doorbell);
+                    Volatile.Write(ref _liveCount, _live.Count);
                     live.MarkUnregistered();
                 }
             registration.Context?.MarkUnregistered();

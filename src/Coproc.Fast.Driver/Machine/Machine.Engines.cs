@@ -16,6 +16,12 @@ public sealed partial class Machine
     private const int DisplayTimer = Engines.Count;
 
     private readonly VidSchScheduler?[] _schedulers = new VidSchScheduler?[Engines.Count];
+    // The engine back ends (EngineBackEnds.cs): direct switching, the run lists (advanced model), the scheduling core —
+    // in the order interrupt batches reach them. The event loops below and in Machine.cs / Machine.Threaded.cs know them
+    // only through IEngineBackEnd.
+    private readonly IEngineBackEnd[] _backEnds;
+    // The back ends with work to put on the device before time moves (deterministic mode; IEngineBackEnd.Poll).
+    private readonly IEngineBackEnd[] _polled;
     // Threaded mode: each engine's oldest preparation request the worker has not finished, as the device cycle it was made at
     // (long.MaxValue: none); set by the requester, cleared by the worker once it has served every request counted so far.
     private readonly long[] _preparationRequestedAt = Enumerable.Repeat(long.MaxValue, Engines.Count).ToArray();
@@ -57,13 +63,8 @@ public sealed partial class Machine
     private List<GpuContext> CollectContexts()
     {
         var all = new List<GpuContext>();
-        lock (Scheduler.KernelLock)
-        {
-            foreach (var s in _schedulers)
-                if (s is not null) all.AddRange(s.Contexts);
-            if (_runLists is not null) all.AddRange(_runLists.Contexts);
-        }
-        if (Volatile.Read(ref _userQueues) is { } registrar) all.AddRange(registrar.Contexts); // none before first use
+        lock (Scheduler.KernelLock) // lock order: the kernel lock, then the registrar's own
+            foreach (var b in _backEnds) b.AddContexts(all);
         return all;
     }
 
@@ -104,15 +105,17 @@ public sealed partial class Machine
     /// </summary>
     public void SetObserver(IScheduleObserver? observer)
     {
-        foreach (var s in _schedulers)
-            if (s is not null) s.Observer = observer;
-        if (_runLists is not null) lock (_runLists.KernelLock) _runLists.Observer = observer;
+        foreach (var b in _backEnds) b.SetObserver(observer);
     }
 
     /// <summary>The present path: display mode, primary surfaces, flips (seed 001 §9).</summary>
     public PresentManager Display { get; }
 
-    /// <summary>True when every engine's scheduler is idle and no flip or held buffer waits for a vsync.</summary>
+    /// <summary>
+    /// True when every engine back end is idle — every engine's scheduler, the run lists (advanced model) and the
+    /// registered user queues (none pending behind a doorbell or on a scheduling-core run list) — no paging is left to
+    /// run, and no flip or held buffer waits for a vsync.
+    /// </summary>
     public bool AllIdle
     {
         get
@@ -127,17 +130,15 @@ public sealed partial class Machine
             if (_posted is null)
             {
                 if (Paging.HasWork) return false;
-                foreach (var s in _schedulers)
-                    if (s is not null && s.Contexts.Count > 0 && !s.IsIdleUnlocked) return false;
-                if (_runLists is not null && !_runLists.IsIdle) return false;
+                foreach (var b in _backEnds)
+                    if (!b.IsIdle(unlocked: true)) return false;
                 return Display.IsIdleUnlocked;
             }
             int before = Volatile.Read(ref _deliverySequence);
             if ((before & 1) != 0) return false;
-            if (_runLists is not null && !_runLists.IsIdle) return false;
             lock (Scheduler.KernelLock) if (Paging.HasWork) return false;
-            foreach (var s in _schedulers)
-                if (s is not null && s.Contexts.Count > 0 && !s.IsIdle) return false; // no context: nothing to run
+            foreach (var b in _backEnds)
+                if (!b.IsIdle(unlocked: false)) return false;
             return Display.IsIdle && Volatile.Read(ref _deliverySequence) == before;
         }
     }
@@ -171,7 +172,7 @@ public sealed partial class Machine
         Paging = group.Paging;
         if (options.Model == SchedulingModel.Advanced)
         {
-            group.PagingQueuedElsewhere = () => _runLists?.PagingQueued(); // its run lists list the queue's context
+            group.PagingQueuedElsewhere = () => _runLists?.Scheduler.PagingQueued(); // its run lists list the queue's context
             group.PagingEngine = options.RunLists.Engine;
         }
         else
@@ -185,26 +186,20 @@ public sealed partial class Machine
     private static readonly EngineKind[] AllEngines =
         [EngineKind.Render, EngineKind.Compute, EngineKind.Copy, EngineKind.VideoDecode, EngineKind.VideoEncode];
 
-    // Interrupts routed by engine: every scheduler reads the batch and keeps only its engine's records (the
-    // information queue carries the engine). Then a member whose deferred preparation waited for another engine's
-    // chunks to retire runs again (SchedulerGroup: pinned chunks are shared).
+    // Interrupts routed by engine: every back end reads the batch and keeps only its engines' records (the information
+    // queue carries the engine). Then work one back end's retirement unblocked runs (IEngineBackEnd.AfterDelivery), then
+    // the display.
     private void DeliverInterrupts(ReadOnlySpan<InterruptRecord> records)
     {
-        // An engine without contexts has nothing to retire, prepare or switch: skipped (the common single-engine case
-        // then costs what it did with one scheduler).
         Interlocked.Increment(ref _deliverySequence);
         try
         {
             // Inside the odd delivery sequence: a tap that calls SaveState is refused (the batch is drained, not delivered).
             InterruptTap?.OnInterrupts(records); // diagnostics (Machine.InterruptTap.cs)
-            // The run-list engine's records belong to the run-list back end alone: its direct-switching scheduler has
-            // no contexts there and must not react to them (advanced model).
-            // The paging engine's scheduler hears its engine even without contexts: it runs the paging queue's context.
-            foreach (var s in _schedulers)
-                if (s is not null && (s.Contexts.Count > 0 || s.IsPagingEngine) && !IsRunListEngine(s.Options.Engine)) s.OnInterrupts(records);
-            if (_posted is null) _runLists?.OnInterrupts(records); // threaded: the device thread delivers them (Machine.RunLists.cs)
-            foreach (var s in _schedulers)
-                if (s is not null && (s.Contexts.Count > 0 || s.IsPagingEngine)) s.PumpIfGroupRetired();
+            // Threaded mode: a back end serviced on the device thread got them there (Machine.Threaded.cs).
+            foreach (var b in _backEnds)
+                if (_posted is null || !b.ServicedOnDeviceThread) b.OnInterrupts(records);
+            foreach (var b in _backEnds) b.AfterDelivery();
             Display.OnInterrupts(records);
         }
         finally { Interlocked.Increment(ref _deliverySequence); }
@@ -217,7 +212,8 @@ public sealed partial class Machine
         {
             if (machine._posted is not null && engine == RunListSlot)
             {
-                machine.RequestRunListPaging();
+                machine._runLists!.RequestDeferred(); // the device thread runs it at its next pass
+                machine._posted.Kick();
                 return;
             }
             if (machine._posted is not null)
@@ -234,7 +230,7 @@ public sealed partial class Machine
 
         public void RequestTimer(ulong cycle)
         {
-            if (machine._posted is not null && engine == RunListSlot) { machine.SetRunListTimer(cycle); return; }
+            if (machine._posted is not null && engine == RunListSlot) { machine._runLists!.SetTimer(cycle); return; }
             if (machine._posted is not null) { machine.SetThreadedTimer(cycle); return; }
             machine.Enqueue(MachineEvent.Timer, cycle, engine);
         }

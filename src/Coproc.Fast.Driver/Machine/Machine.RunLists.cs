@@ -5,50 +5,20 @@ using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Driver;
 
-// The advanced model's engine back end (SchedulingModel.Advanced): the run-list scheduler, hosted by the same event
-// loop as every other scheduler. Deterministic mode: its paging thread is its deferred work (a preparation event of
-// the pseudo-engine RunListSlot), its quantum its timer; its interrupts arrive in the machine's one delivery
-// (DeliverInterrupts).
+// The advanced model's run-list back end (RunListBackEnd, EngineBackEnds.cs), hosted by the same event loop as every
+// other back end. Deterministic mode: its paging thread is its deferred work (a preparation event of the pseudo-engine
+// RunListSlot), its quantum its timer; its interrupts arrive in the machine's one delivery (DeliverInterrupts).
 // Threaded mode: the run-list register protocol reads SUBMIT status and SERIAL right after writing (native-layout.md
 // §10.5); on another thread each such read would wait for the device's current step (IDeviceBus's ordering rule: a read
 // applies the posted writes under the bus lock the stepping device thread holds), so every run-list register access
-// happens on the device thread between steps — the run-list back end is serviced there (ServiceRunListsOnDeviceThread): new work (Poll), its interrupt
-// records, its quantum timer and its paging thread. Submitters on other threads only write rings and save areas in
-// memory and raise the work flag; the kernel lock (shared with VidSch) orders them against the device thread's pass.
+// happens on the device thread between steps (IEngineBackEnd.ServicedOnDeviceThread): new work, its interrupt records,
+// its quantum timer and its paging thread.
 public sealed partial class Machine
 {
     // Preparation and timer events of the run-list back end carry this pseudo-engine index (after the display's).
     private const int RunListSlot = Engines.Count + 1;
 
-    private RunListScheduler? _runLists;
-    private int _runListPagingRequested;
-    private long _runListTimerAt = long.MaxValue;
-
-    private void RequestRunListPaging()
-    {
-        Volatile.Write(ref _runListPagingRequested, 1);
-        _posted!.Kick();
-    }
-
-    private void SetRunListTimer(ulong cycle) => ArmEarliest(ref _runListTimerAt, cycle);
-
-    // Threaded mode, device thread, between steps: the run-list back end's whole register traffic happens here.
-    // Returns true when it did something (the device should step even if it looked idle).
-    private bool ServiceRunListsOnDeviceThread(ReadOnlySpan<InterruptRecord> records)
-    {
-        var rl = _runLists!;
-        bool any = false;
-        if (records.Length > 0) { rl.OnInterrupts(records); any = true; }
-        if (Interlocked.Exchange(ref _runListPagingRequested, 0) != 0) { rl.RunPagingThread(); any = true; }
-        long at = Interlocked.Read(ref _runListTimerAt);
-        if (at != long.MaxValue && (long)Device.Cycle >= at && Interlocked.CompareExchange(ref _runListTimerAt, long.MaxValue, at) == at)
-        {
-            rl.OnTimer();
-            any = true;
-        }
-        any |= rl.Poll();
-        return any;
-    }
+    private RunListBackEnd? _runLists;
 
     /// <summary>
     /// The run-list back end of the advanced model (seed 001 §4–§8): processes with their own GPU address spaces,
@@ -56,21 +26,22 @@ public sealed partial class Machine
     /// </summary>
     /// <exception cref="InvalidOperationException">The machine does not run <see cref="SchedulingModel.Advanced"/>.</exception>
     public RunListScheduler RunListScheduler =>
-        _runLists ?? throw new InvalidOperationException($"the run-list back end exists only in the {SchedulingModel.Advanced} model (this machine runs {Options.Model})");
+        _runLists?.Scheduler ?? throw new InvalidOperationException($"the run-list back end exists only in the {SchedulingModel.Advanced} model (this machine runs {Options.Model})");
 
     /// <summary>True when <paramref name="engine"/> is driven by the run-list back end (advanced model), not by direct switching.</summary>
-    public bool IsRunListEngine(EngineKind engine) => _runLists is not null && _runLists.Drives(engine);
+    public bool IsRunListEngine(EngineKind engine) => _runLists is not null && _runLists.Scheduler.Drives(engine);
 
     // residency: what the constructor's residency factory returned; the exception names that argument.
-    private void CreateRunListBackEnd(IDeviceBus bus, IResidencyManager residency)
+    private RunListBackEnd CreateRunListBackEnd(IDeviceBus bus, IResidencyManager residency)
     {
         if (residency is not ResidencyManager rm)
             throw new ArgumentException("the advanced model needs VidMm's ResidencyManager (demand faulting invalidates evicted VAs)", nameof(residency));
-        _runLists = new RunListScheduler(Options.RunLists, VidMm, rm, bus, Scheduler.KernelLock, Paging)
+        var scheduler = new RunListScheduler(Options.RunLists, VidMm, rm, bus, Scheduler.KernelLock, Paging)
         {
             Host = new EngineHost(this, RunListSlot), KernelPath = Scheduler, InTransitWait = InTransitWaiter,
             // One access record for both back ends: what the KMD's record of the process names (owned or shared).
             KernelAccess = (process, handle) => Kmd.Process(process).TryGetSize(handle, out _),
         };
+        return _runLists = new RunListBackEnd(scheduler);
     }
 }

@@ -24,7 +24,7 @@ public sealed partial class Machine
         if (_posted is null) throw new InvalidOperationException("this machine runs in deterministic mode");
         if (_deviceThread is not null) return;
         // No active time is counted before the scheduler thread has seen the device's records (VidSchScheduler.ObserveThrough).
-        foreach (var s in _schedulers) s?.ObserveThrough(_posted.Cycle);
+        foreach (var b in _backEnds) b.ObserveThrough(_posted.Cycle);
         _deviceThread = new Thread(() => Guard(DeviceLoop)) { IsBackground = true, Name = "coproc-device" };
         _schedulerThread = new Thread(() => Guard(SchedulerLoop)) { IsBackground = true, Name = "vidsch-scheduler" };
         _workerThread = new Thread(() => Guard(WorkerLoop)) { IsBackground = true, Name = "vidsch-worker" };
@@ -71,8 +71,8 @@ public sealed partial class Machine
         {
             long handledSeen = Volatile.Read(ref _handledThrough);
             bool poked = posted.ApplyPosted();
-            if (_runLists is not null) poked |= ServiceRunListsOnDeviceThread([]);
-            bool work = poked || AnyLoadedWithWork() || Display.WaitingForVsync || RunListTimerPending();
+            poked |= ServiceBackEndsOnDeviceThread([]);
+            bool work = poked || AnyLoadedWithWork() || Display.WaitingForVsync || BackEndTimerPending();
             bool lagging = work && SchedulerLagging(handledSeen);
             WaitingForDriver = lagging;
             bool stepped = work && !lagging;
@@ -88,9 +88,9 @@ public sealed partial class Machine
             if (raised)
             {
                 int n = InterruptServiceRoutine.Drain(posted, ref _records);
-                // The run-list back end takes its records here, on the device thread (Machine.RunLists.cs); every
-                // record also goes to the scheduler thread for VidSch, the display and the interrupt tap.
-                if (_runLists is not null) ServiceRunListsOnDeviceThread(_records.AsSpan(0, n));
+                // A back end serviced on the device thread (the run lists) takes its records here; every record also goes
+                // to the scheduler thread for the other back ends, the display and the interrupt tap.
+                ServiceBackEndsOnDeviceThread(_records.AsSpan(0, n));
                 for (int i = 0; i < n; i++) _delivered.Enqueue(_records[i]);
             }
             bool timerDue = stepped && TimerDueUnsignaled();
@@ -225,9 +225,24 @@ public sealed partial class Machine
         return ReferenceEquals(t, _deviceThread) || ReferenceEquals(t, _schedulerThread) || ReferenceEquals(t, _workerThread);
     }
 
-    // A run-list quantum timer is armed: the device clock must keep moving to reach it (the run-list back end only
-    // runs while work exists, so an armed timer means work).
-    private bool RunListTimerPending() => _runLists is not null && Interlocked.Read(ref _runListTimerAt) != long.MaxValue;
+    // A back end's own timer (the run lists' quantum) is armed: the device clock must keep moving to reach it (the
+    // run-list back end only arms it while work exists, so an armed timer means work).
+    private bool BackEndTimerPending()
+    {
+        foreach (var b in _backEnds)
+            if (b.OwnTimerPending) return true;
+        return false;
+    }
+
+    // Threaded mode, device thread, between steps: the back ends whose register traffic must happen here. True when one
+    // did something (the device should step even if it looked idle).
+    private bool ServiceBackEndsOnDeviceThread(ReadOnlySpan<InterruptRecord> records)
+    {
+        bool any = false;
+        foreach (var b in _backEnds)
+            if (b.ServicedOnDeviceThread) any |= b.ServiceOnDeviceThread(records, Device.Cycle);
+        return any;
+    }
 
     private void SchedulerLoop()
     {
@@ -246,14 +261,14 @@ public sealed partial class Machine
             if (n > 0) DeliverInterrupts(batch.AsSpan(0, n));
             // Only once those records are delivered: a worker-thread pass that reads the new horizon holds the kernel
             // lock after the delivery released it, so it never counts active time the delivered records would end.
-            foreach (var s in _schedulers) s?.ObserveThrough(horizon);
+            foreach (var b in _backEnds) b.ObserveThrough(horizon);
             long at = Interlocked.Read(ref _timerAt);
             bool fired = false;
             if (at != long.MaxValue && (long)_posted!.Cycle >= at)
             {
                 Interlocked.CompareExchange(ref _timerAt, long.MaxValue, at);
-                // One timer for every engine: each scheduler re-runs its decision and re-arms what it still needs.
-                foreach (var s in _schedulers) s?.OnTimer();
+                // One timer for every back end: each re-runs its decision and re-arms what it still needs.
+                foreach (var b in _backEnds) b.OnSharedTimer();
                 fired = true;
             }
             if (n > 0 || fired) BeforeHandledPublishedForTests?.Invoke();
@@ -299,7 +314,7 @@ public sealed partial class Machine
     // is kept even once it has expired but not fired yet: replacing it with a later one would postpone the quantum
     // ends and timeouts it stood for (one timer serves several requesters; firing re-runs all of them, so the later
     // request is re-armed then).
-    private static void ArmEarliest(ref long slot, ulong cycle)
+    internal static void ArmEarliest(ref long slot, ulong cycle)
     {
         long c = (long)Math.Min(cycle, long.MaxValue - 1);
         long cur;

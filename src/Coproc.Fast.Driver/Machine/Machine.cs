@@ -62,7 +62,20 @@ public sealed partial class Machine : IDisposable
             VidMm = new VideoMemoryManager(bus);
             Residency = residency(VidMm, Device);
             Scheduler = CreateSchedulers(bus, Options);
-            if (Options.Model == SchedulingModel.Advanced) CreateRunListBackEnd(runListBusView?.Invoke(bus) ?? bus, Residency);
+            var direct = new DirectSwitchingBackEnd(_schedulers);
+            var core = new SchedulingCoreBackEnd(() => Volatile.Read(ref _userQueues), bus);
+            if (Options.Model == SchedulingModel.Advanced)
+            {
+                var runLists = CreateRunListBackEnd(runListBusView?.Invoke(bus) ?? bus, Residency);
+                foreach (var e in runLists.Scheduler.Engines) direct.YieldEngine(e);
+                _backEnds = [direct, runLists, core];
+                _polled = [runLists];
+            }
+            else
+            {
+                _backEnds = [direct, core];
+                _polled = [];
+            }
             var gate = Options.Gate;
             if (_direct is not null && gate.Policy == Ring0GatePolicy.Modeled && gate.ChargeVirtualCycles is null)
             {
@@ -74,7 +87,7 @@ public sealed partial class Machine : IDisposable
             Kmd = new Kmd(Gate, VidMm, Residency, Scheduler, Options.Quotas) { InTransitWait = InTransitWaiter };
             Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer))
             {
-                RunLists = _runLists, // the advanced model's contexts flip through the same present path
+                RunLists = _runLists?.Scheduler, // the advanced model's contexts flip through the same present path
             };
         }
         catch
@@ -199,8 +212,9 @@ public sealed partial class Machine : IDisposable
     private bool StepOnce(ulong until)
     {
         ulong now = Now;
-        // Work submitted to the run-list back end since the last step is put on the run list before time moves.
-        if (_runLists is not null && _runLists.Poll()) _direct!.Kicked = true;
+        // Work submitted since the last step is put on the device before time moves (the run lists' Poll).
+        foreach (var b in _polled)
+            if (b.Poll()) _direct!.Kicked = true;
         // An interrupt raised by a register write of a driver event (e.g. a reset's CONTEXT_SWITCH from a timer) is
         // serviced after the modeled latency, not at the end of the next idle jump.
         if (NoteInterruptLine()) return true;
@@ -271,7 +285,7 @@ public sealed partial class Machine : IDisposable
                 }
                 break;
             case MachineEvent.Preparation when ev.Engine == RunListSlot:
-                _runLists!.RunPagingThread();
+                _runLists!.Scheduler.RunPagingThread();
                 break;
             case MachineEvent.Preparation:
                 _schedulers[ev.Engine]!.RunPreparation();
@@ -280,7 +294,7 @@ public sealed partial class Machine : IDisposable
                 Display.OnTimer();
                 break;
             case MachineEvent.Timer when ev.Engine == RunListSlot:
-                _runLists!.OnTimer();
+                _runLists!.Scheduler.OnTimer();
                 break;
             case MachineEvent.Timer:
                 _schedulers[ev.Engine]!.OnTimer();

@@ -184,13 +184,22 @@ public sealed partial class RunListScheduler
     {
         get
         {
-            lock (KernelLock)
-            {
-                if (PagingList.Count != 0 || _awaiting.Count != 0 || Paging.HasWork) return false;
-                foreach (var c in _contexts)
-                    if (c.State != VaContextState.Error && (c.HasWork || c.HasReleasedWork)) return false;
-                return true;
-            }
+            lock (KernelLock) return IsIdleUnlocked;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="IsIdle"/> without taking the kernel lock: for a caller that holds it, or for a deterministic machine,
+    /// whose kernel state changes only on the thread that asks.
+    /// </summary>
+    internal bool IsIdleUnlocked
+    {
+        get
+        {
+            if (PagingList.Count != 0 || _awaiting.Count != 0 || Paging.HasWork) return false;
+            foreach (var c in _contexts)
+                if (c.State != VaContextState.Error && (c.HasWork || c.HasReleasedWork)) return false;
+            return true;
         }
     }
 
