@@ -130,7 +130,14 @@ internal sealed unsafe partial class CommandProcessor
             _userQueues!.FaultQueue(q.Doorbell, QueueFaultReason.SaveAreaMismatch, q.SaveArea);
             return false;
         }
-        SwitchReason reason = SwitchReason.Requested;
+        // A queue leaving for another queue is saved with the reason that ended its turn (native-layout.md §11.1): its own
+        // unsatisfied WAIT (Yielded), its ring run dry (Empty), or else its time slice or an outranking queue (Requested:
+        // the scheduling core's request). Before, every queue-to-queue switch was saved as Requested, so a queue's save
+        // area could not tell a wait from a slice end.
+        SwitchReason reason = !_uqActive ? SwitchReason.Requested
+            : (_ctx.Flags & ContextFlags.Waiting) != 0 ? SwitchReason.Yielded
+            : _ringWritePtr != null && (_ctx.Flags & ContextFlags.InIndirect) == 0 && Volatile.Read(ref *_ringWritePtr) == _ctx.RingPosition ? SwitchReason.Empty
+            : SwitchReason.Requested;
         if (_ctxAddress != 0 && !_uqActive)
         {
             // A kernel context with nothing runnable gives the engine to user queues; it is resumed when it has work.

@@ -104,6 +104,8 @@ public class BehavioursInEveryModelTests
         Assert.That(saved.Work.Step, Is.GreaterThan(0u).And.LessThan((uint)scene.Length), "saved between primitives of the one DRAW_RECTS");
         Assert.That(saved.Flags & ContextFlags.Faulted, Is.EqualTo((ContextFlags)0));
         Assert.That(ContextSaveArea.IsFaultReason(saved.LastSwitchReason), Is.False, $"switched out by the scheduler, not a fault ({saved.LastSwitchReason})");
+        // A queue whose time slice ended inside its work (not on a WAIT, not drained) is saved as the scheduling core's request.
+        if (model == SchedulingModel.Hardware) Assert.That(saved.LastSwitchReason, Is.EqualTo(SwitchReason.Requested));
         Assert.That(saved.CyclesRun, Is.GreaterThan(0UL));
         // ...and resuming from it gives byte for byte what the uninterrupted run (never preempted) and the CPU give.
         Assert.That(reference.PreemptionsAtEnd, Is.Zero, "the reference run was not preempted");
@@ -260,10 +262,8 @@ public class BehavioursInEveryModelTests
         Assert.That(stage.Read32(shared, 0), Is.Zero, "S has not signalled yet");
         Assert.That(w.PositionIn(saved), Is.EqualTo(wait.Marks[0]), "the instruction pointer is reset to the WAIT");
         Assert.That(saved.Flags & ContextFlags.Waiting, Is.EqualTo(ContextFlags.Waiting), "saved as stopped on a WAIT");
-        // A user queue left for another queue is saved with reason Requested whatever stopped it (the engine's
-        // queue-to-queue switch, Device/Engines/CommandProcessor.UserQueues.cs LoadUserQueue): there the Waiting flag
-        // above is what says it yielded on its WAIT.
-        if (model != SchedulingModel.Hardware) Assert.That(saved.LastSwitchReason, Is.EqualTo(SwitchReason.Yielded), "W yielded on its WAIT");
+        // In every model, a user queue left for another queue included (Device/Engines/CommandProcessor.UserQueues.cs LoadUserQueue).
+        Assert.That(saved.LastSwitchReason, Is.EqualTo(SwitchReason.Yielded), "W yielded on its WAIT");
         Assert.That((stage.Read32(shared, 64), stage.Read32(shared, 68)), Is.EqualTo((1u, 0u)));
 
         // When S signals (V becomes 1).
