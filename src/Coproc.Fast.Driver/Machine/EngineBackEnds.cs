@@ -4,6 +4,7 @@ using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidSch;
 using Coproc.Fast.Driver.VidSch.RunLists;
+using Coproc.Fast.Driver.VidSch.Sync;
 
 namespace Coproc.Fast.Driver;
 
@@ -35,6 +36,9 @@ internal interface IEngineBackEnd
 
     /// <summary>Sets the observer its scheduling events go to.</summary>
     void SetObserver(IScheduleObserver? observer);
+
+    /// <summary>Sets the log its contexts' processed event-history entries go to (the caller holds the kernel lock).</summary>
+    void SetEventHistoryLog(List<SchedulerEventRecord>? log);
 
     /// <summary>
     /// Deterministic mode, before time moves: puts work submitted since the last call on the device. True when it wrote
@@ -97,6 +101,12 @@ internal sealed class DirectSwitchingBackEnd(VidSchScheduler?[] schedulers) : IE
     {
         foreach (var s in schedulers)
             if (s is not null) s.Observer = observer;
+    }
+
+    public void SetEventHistoryLog(List<SchedulerEventRecord>? log)
+    {
+        foreach (var s in schedulers)
+            if (s is not null) s.EventHistoryLog = log;
     }
 
     public bool Poll() => false; // the kernel path writes its registers when a buffer is submitted
@@ -164,6 +174,8 @@ internal sealed class RunListBackEnd(RunListScheduler runLists) : IEngineBackEnd
         lock (runLists.KernelLock) runLists.Observer = observer;
     }
 
+    public void SetEventHistoryLog(List<SchedulerEventRecord>? log) => runLists.EventHistoryLog = log;
+
     public bool Poll() => runLists.Poll();
 
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records) => runLists.OnInterrupts(records);
@@ -219,6 +231,9 @@ internal sealed class SchedulingCoreBackEnd(Func<UserQueueRegistrar?> registrar,
     }
 
     public void SetObserver(IScheduleObserver? observer) { } // the device arbitrates; the kernel sees no switch
+
+    // User queues synchronize with fences and WAIT/SIGNAL packets: no event history of theirs reaches the kernel.
+    public void SetEventHistoryLog(List<SchedulerEventRecord>? log) { }
 
     public bool Poll() => false; // ring 3 rings the doorbell itself
 

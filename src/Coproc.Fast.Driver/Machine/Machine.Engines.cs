@@ -108,6 +108,18 @@ public sealed partial class Machine
         foreach (var b in _backEnds) b.SetObserver(observer);
     }
 
+    /// <summary>
+    /// Sets one opt-in log for the machine's one event history (seed 001 §11; <c>Sync/SyncObjectTable.cs</c>): every
+    /// processed history entry of every back end's contexts (every engine's scheduler, and the advanced model's run
+    /// lists) lands in <paramref name="log"/>, in processing order (null: no log). For tests and tools; it grows without
+    /// bound while set. Like the observer, a host attachment: a machine save-state does not keep it.
+    /// </summary>
+    public void SetEventHistoryLog(List<VidSch.Sync.SchedulerEventRecord>? log)
+    {
+        lock (Scheduler.KernelLock)
+            foreach (var b in _backEnds) b.SetEventHistoryLog(log);
+    }
+
     /// <summary>The present path: display mode, primary surfaces, flips (seed 001 §9).</summary>
     public PresentManager Display { get; }
 

@@ -53,7 +53,8 @@ internal sealed class Ring3ContextDriver : IScenarioContext
         var vidmm = machine.VidMm;
         lock (machine.Scheduler.KernelLock)
         {
-            var space = vidmm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+            // The process's one GPU address space (Machine.Process): its queues share it, as its contexts do in every model.
+            var space = machine.Process(process.Id).GpuSpace;
             var specs = process.Spec.Allocations.Count > 0 ? process.Spec.Allocations : [new AllocationSpec("default", 1UL << 20, 1, "system")];
             var vas = new List<(ulong Va, ulong Bytes)>();
             var handles = new List<AllocationHandle>();

@@ -203,7 +203,6 @@ internal sealed partial class ScenarioExecution : IDisposable
             _ring0 = new Ring0ContextDriver?[contexts.Count];
             _ring3 = new Ring3ContextDriver?[contexts.Count];
             _va = new VaContextDriver?[contexts.Count];
-            var vaProcesses = new Dictionary<ScenarioProcess, Driver.VidSch.RunLists.VaProcess>();
             _presenters = new PresentationTracker?[contexts.Count];
             _submitted = new int[contexts.Count];
             _processOf = new ScenarioProcess[contexts.Count];
@@ -238,9 +237,9 @@ internal sealed partial class ScenarioExecution : IDisposable
                 {
                     // The advanced model (docs/models.md): the process's own GPU VA space, demand-faulted allocations,
                     // user-built buffers on the run-list engine; the display owner flips its primaries through kernel commands.
-                    // The process's address space carries its kernel-path id (the one synchronization objects and Kmd know).
-                    if (!vaProcesses.TryGetValue(process, out var vaProcess))
-                        vaProcesses.Add(process, vaProcess = Machine.RunListScheduler.CreateProcess(process.Id, Machine.RunListScheduler.Options.PageTables));
+                    // The process's address space is the machine's record of the process (Machine.Process), under its
+                    // kernel-path id (the one synchronization objects and Kmd know).
+                    var vaProcess = Machine.Process(process.Id).RunLists!;
                     IReadOnlyList<(Driver.VidMm.AllocationHandle, ulong)>? primaries = null;
                     int chain = 0;
                     if (i == displayOwner)

@@ -306,8 +306,7 @@ public class SharedSyncObjectTests
         protected SyncStage(SchedulingModel model, ulong interruptLatencyCycles)
         {
             Machine = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device(), InterruptLatencyCycles = interruptLatencyCycles });
-            foreach (var s in Machine.Schedulers)
-                if (s is not null) s.EventHistoryLog = Log;
+            Machine.SetEventHistoryLog(Log); // every back end: the kernel path, and the run lists in the advanced model
         }
 
         public static SyncStage For(SchedulingModel model, ulong interruptLatencyCycles = 2_000) =>
@@ -406,7 +405,6 @@ public class SharedSyncObjectTests
 
         public AdvancedStage(ulong interruptLatencyCycles) : base(SchedulingModel.Advanced, interruptLatencyCycles)
         {
-            Machine.RunListScheduler.EventHistoryLog = Log;
             _log = Machine.Kmd.Allocate(0, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
             lock (Machine.Scheduler.KernelLock) Machine.VidMm.Memory.GetSpan(Machine.VidMm.PhysicalAddressOf(_log, 0), 4096).Clear();
         }

@@ -23,8 +23,7 @@ internal sealed class SyncHarness : IDisposable
             InterruptLatencyCycles = interruptLatencyCycles,
             Mode = mode,
         }, (vidmm, _) => new TestResidencyManager(vidmm));
-        foreach (var s in Machine.Schedulers)
-            if (s is not null) s.EventHistoryLog = Log; // one log for every engine (one kernel lock)
+        Machine.SetEventHistoryLog(Log); // one log for every engine (one kernel lock)
         Machine.SetObserver(Trace);
     }
 
