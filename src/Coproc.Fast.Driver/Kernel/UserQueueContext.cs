@@ -34,6 +34,9 @@ public sealed class UserQueueContext : GpuContext
     /// </summary>
     public UserQueueRegistration Registration { get; internal set; } = null!;
 
+    /// <summary>The GPU address space the queue runs in, when a <c>Machine</c> registered it (null otherwise).</summary>
+    internal VidMm.GpuAddressSpace? Space { get; set; }
+
     /// <summary>The queue's doorbell (0..255).</summary>
     public int Doorbell { get; }
 

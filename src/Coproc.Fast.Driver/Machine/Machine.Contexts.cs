@@ -90,7 +90,9 @@ public sealed partial class Machine
                     Engine = e, Priority = (byte)priority, RingBytes = 64 << 10,
                     TimeSliceCycles = (uint)Math.Min(Options.Scheduler.QuantumCycles, uint.MaxValue),
                 };
-                return UserQueues.Open(processId, VidMm, p.CpuSpace, p.GpuSpace, request).Context;
+                var context = UserQueues.Open(processId, VidMm, p.CpuSpace, p.GpuSpace, request).Context;
+                context.Space = p.GpuSpace;
+                return context;
             }
             default:
                 return CreateContext(processId, priority, engine ?? Options.Scheduler.Engine);

@@ -45,12 +45,14 @@ public sealed partial class Machine
                 Device.Memory.GetSpan(VidMm.PhysicalAddressOf(descriptor, 0), (int)VideoMemoryManager.PageSize).Clear();
                 Device.Memory.GetSpan(VidMm.PhysicalAddressOf(save, 0), (int)VideoMemoryManager.PageSize).Clear();
             }
-            return UserQueues.Register(processId, new UserQueueRegistrationRequest
+            var registration = UserQueues.Register(processId, new UserQueueRegistrationRequest
             {
                 ContextId = contextId, Engine = engine, Priority = priority, TimeSliceCycles = timeSliceCycles,
                 DescriptorAddress = VidMm.PhysicalAddressOf(descriptor, 0).Encoded,
                 RingBase = VidMm.PhysicalAddressOf(ring, 0).Encoded, RingBytes = ringBytes,
             }, new UserQueueExecution(VidMm.PhysicalAddressOf(save, 0), space.Descriptor));
+            registration.Context.Space = space;
+            return registration;
         }
         catch
         {

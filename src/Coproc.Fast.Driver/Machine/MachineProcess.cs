@@ -39,4 +39,10 @@ public sealed class MachineProcess
 
     /// <summary>Advanced model: its run-list process (the same <see cref="GpuSpace"/>); null in the other models.</summary>
     public VaProcess? RunLists { get; }
+
+    // GPU VAs of allocations Machine.TrySubmit mapped into GpuSpace, by allocation (index << 32 | generation: a key whose
+    // hash is the same in every process, as a machine save-state needs). The space lives as long as the machine, so an
+    // entry never outlives it, and VidMm refuses to free a mapped allocation (VidMmError.StillMapped), so it never names
+    // freed memory.
+    internal Dictionary<ulong, ulong> SubmissionVas { get; } = new();
 }
