@@ -2,6 +2,7 @@ using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Driver;
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidSch;
 using Coproc.Fast.Driver.VidSch.RunLists;
 
 namespace Coproc.Fast.Tests.Models;
@@ -137,6 +138,28 @@ public class SubmissionPathTests
 
         Assert.That(ModelWorkload.Read(restored, a, 4096), Is.All.EqualTo((byte)2));
         Assert.That(again!.IsStopped, Is.False, "the saved mapping is the restored space's (no fault)");
+    }
+
+    // docs/models.md "One submission call": the sample, as it is there (the docs test compiles it; this runs it).
+    [TestCase(SchedulingModel.Basic, ContextPath.Kernel)]
+    [TestCase(SchedulingModel.Advanced, ContextPath.RunList)]
+    [TestCase(SchedulingModel.Hardware, ContextPath.UserQueue)]
+    public void TheModelsDocSample_RunsInEveryModel(SchedulingModel model, ContextPath path)
+    {
+        using var machine = new Machine(new MachineOptions { Model = model });
+        var target = machine.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);  // process 1's
+        var fence = machine.Kmd.Allocate(1, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+        var context = machine.OpenContext(processId: 1);   // kernel path, run list or ring-3 queue
+        bool queued = machine.TrySubmit(context, r =>        // KMD copy-in, a VA buffer, or the queue and its doorbell
+        {
+            r.Fill(target, 0, 0x01020304u, 4096);
+            r.Fence(fence, 0, 1);
+        });
+        machine.RunUntilIdle();
+        ulong done = machine.Device.Memory.Read64(machine.VidMm.PhysicalAddressOf(fence, 0));
+
+        Assert.That((context.Path, queued, done), Is.EqualTo((path, true, 1UL)));
+        Assert.That(ModelWorkload.Read(machine, target, 4096), Is.EqualTo(Enumerable.Repeat(new byte[] { 4, 3, 2, 1 }, 1024).SelectMany(b => b).ToArray()));
     }
 
     private static ulong Read64(Machine m, AllocationHandle h) => BitConverter.ToUInt64(ModelWorkload.Read(m, h, 8));
