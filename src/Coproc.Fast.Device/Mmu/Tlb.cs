@@ -63,9 +63,10 @@ internal sealed unsafe class Tlb
     // until more than AddressSpaceSlots of them translate through one client; then the least recently bound slot is
     // recycled (its table cleared), which costs walks, never a wrong answer. The price is memory: AddressSpaceSlots
     // tables of 64-byte entries, 16 KiB for a 64-entry TLB.
-    // Measured (docs/performance.md goal 5, ninth session): the full Translate hit through TryHitLocal — 15 macro-ops and
-    // 7 loads per hit in the benchmark's loop, where the bare TLB's runs 11 and 3 — see the ninth-session section for the
-    // figures. Sixth session (load average 14–20): a held TlbPort's hit 0.91–1.10× the bare
+    // Measured (docs/performance.md goal 5, ninth session): a full Translate hit through TryHitLocal is 18 instructions
+    // (14 macro-ops once compare and branch fuse) and 7 loads per hit in the benchmark's loop, where the bare TLB's is 13
+    // (11) and 3; 0.80× (0.65–0.86) the bare TLB's rate in the median of 10 interleaved runs, 0.65× (0.46–0.72) before.
+    // Sixth session (load average 14–20): a held TlbPort's hit 0.91–1.10× the bare
     // TLB's rate (13 instructions and 3 loads per hit, as the bare TLB's loop); a full GpuMmu.Translate hit 0.67× in the
     // median of 5 interleaved runs (0.62–0.68; 8 loads per hit: the VA, the descriptor's ASID, the table pointer and
     // mask, the entry's data word, comparator, addend and owner), 0.61× (0.50–0.62) with the bound-ASID compare and
