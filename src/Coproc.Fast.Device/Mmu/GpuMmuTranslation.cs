@@ -11,8 +11,10 @@ internal static class GpuMmuTranslation
     // Design: an extension method, not an instance method of GpuMmu, because a TLB hit reads nothing of the MMU. An
     // inlined instance call keeps a null check of the MMU on every hit (a load and a compare in the caller's loop, which
     // the JIT cannot hoist: the loop holds the miss call); here the MMU is touched only on a miss (GpuMmu.TranslateMiss).
-    // The hit itself is Tlb.TryHit: one table pointer and one mask read from the TLB, then the entry's comparator, owner,
-    // addend and data word (docs/performance.md goal 5).
+    // The hit itself is Tlb.TryHitLocal: one table pointer and one mask read from the TLB, then the entry's comparator,
+    // owner and addend — no data word: that hit is for local memory only (the owner compare says so), so the run's location
+    // is a constant; a cached system-memory page is found by TranslateMiss's TLB lookup, still without a walk
+    // (docs/performance.md goal 5, ninth session).
 
     /// <summary>
     /// Translates the page that holds <paramref name="va"/>. The run covers [va, end of that 4 KiB page).
@@ -27,9 +29,9 @@ internal static class GpuMmuTranslation
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TranslationStatus Translate(this GpuMmu mmu, Tlb? tlb, in AddressSpaceDescriptor space, ulong va, AccessKind access, bool privileged, out PageRun run)
     {
-        if (tlb is not null && tlb.TryHit(space.Asid, va, Tlb.AccessClass(access, privileged), out ulong d, out ulong offset))
+        if (tlb is not null && tlb.TryHitLocal(space.Asid, va, Tlb.AccessClass(access, privileged), out ulong offset))
         {
-            run = new PageRun((MemoryLocation)((d >> 2) & 3), offset, PageTableLayout.PageSize - (va & (PageTableLayout.PageSize - 1)));
+            run = new PageRun(MemoryLocation.Local, offset, PageTableLayout.PageSize - (va & (PageTableLayout.PageSize - 1)));
             return TranslationStatus.Ok;
         }
         // The slow path fills a local of its own: passing 'run' itself by reference would keep it in memory on the hit path too.

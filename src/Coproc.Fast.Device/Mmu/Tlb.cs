@@ -29,11 +29,16 @@ internal sealed unsafe class Tlb
     // key. Counting hits would be a loop-carried store, so it is done on the slow path: while CountHits is on, every
     // comparator has bit 0 cleared, which every key has set, so every lookup falls through to TryLookup, which compares
     // the tag and counts. The entry also keeps an addend (frame − page VA) so the hit's physical offset is one add, and
-    // the ASID it was inserted for (Owner), which the hit compares with the access's ASID after the comparator.
+    // the ASID it was inserted for (Owner, bits 0..15), which the hit compares with the access's ASID after the comparator.
+    // Owner bit 16 (OwnerNotLocal) is set when the page is not in local memory: the full single-page hit (TryHitLocal, for
+    // GpuMmuTranslation.Translate) compares the whole word with the ASID, so its one compare also says "local memory" and
+    // it never loads the data word for the location; a system-memory page fails that compare and is found, as a hit and
+    // without a walk, by TryLookup on the caller's slow path. TryHit compares Owner's low 16 bits and reads the location
+    // from the data word, so its hits cover both memories.
     //
     // Invariants (kept by Bind, FreeSlot and the invalidations; tests: Mmu/TlbAddressSpaceSlotTests, Mmu/TlbPortTests and
     // the invalidation property):
-    //   1. every non-empty entry of table k belongs to _owner[k]; a slot whose owner is NoOwner has an empty table.
+    //   1. every non-empty entry of table k belongs to _owner[k] (its Owner's low 16 bits); a slot whose owner is NoOwner has an empty table.
     //      A slot is given to another ASID only after its whole table is cleared (Bind), so a context whose slot was
     //      recycled can never hit an entry of the ASID that took it over, nor one of its own from before;
     //   2. _boundAsid is NoOwner or _owner[_boundSlot]; _hitTable points at the first entry of one of this TLB's tables —
@@ -58,7 +63,10 @@ internal sealed unsafe class Tlb
     // until more than AddressSpaceSlots of them translate through one client; then the least recently bound slot is
     // recycled (its table cleared), which costs walks, never a wrong answer. The price is memory: AddressSpaceSlots
     // tables of 64-byte entries, 16 KiB for a 64-entry TLB.
-    // Measured (docs/performance.md goal 5, sixth session; load average 14–20): a held TlbPort's hit 0.91–1.10× the bare
+    // Measured (docs/performance.md goal 5, ninth session): a full Translate hit through TryHitLocal is 18 instructions
+    // (14 macro-ops once compare and branch fuse) and 7 loads per hit in the benchmark's loop, where the bare TLB's is 13
+    // (11) and 3; 0.80× (0.65–0.86) the bare TLB's rate in the median of 10 interleaved runs, 0.65× (0.46–0.72) before.
+    // Sixth session (load average 14–20): a held TlbPort's hit 0.91–1.10× the bare
     // TLB's rate (13 instructions and 3 loads per hit, as the bare TLB's loop); a full GpuMmu.Translate hit 0.67× in the
     // median of 5 interleaved runs (0.62–0.68; 8 loads per hit: the VA, the descriptor's ASID, the table pointer and
     // mask, the entry's data word, comparator, addend and owner), 0.61× (0.50–0.62) with the bound-ASID compare and
@@ -90,7 +98,7 @@ internal sealed unsafe class Tlb
         public ulong Data;
         public ulong ReadPrivileged, WritePrivileged, ReadLimited, WriteLimited;
         public ulong Addend; // frame − page VA (wrapping): the physical offset of any byte of the page is its VA + Addend
-        public ulong Owner;  // the ASID the entry translates for (its table's owner when it was inserted)
+        public ulong Owner;  // the ASID the entry translates for (its table's owner when it was inserted) | OwnerNotLocal
     }
 
     internal const int DataSlot = 1;       // ulong index of Data inside Entry
@@ -99,6 +107,7 @@ internal sealed unsafe class Tlb
     internal const int OwnerSlot = 7;      // ulong index of Owner inside Entry
     internal const int EntryBytesShift = 6; // log2 of an Entry's size in bytes
     internal const int VaBits = PageTableLayout.PageShift + VpnBits; // VAs at or above 2^48 never hit
+    private const ulong OwnerNotLocal = 1UL << 16; // in Owner when the page is not in local memory (TryHitLocal misses it)
     private const ulong KeyOnes = PageTableLayout.PageSize - 1;      // in every key and every tag
     private const ulong CountingMask = ~1UL; // ANDed into every comparator while hits are counted: no key matches it
 
@@ -231,23 +240,65 @@ internal sealed unsafe class Tlb
     internal static ulong Key(ulong va) => va | KeyOnes;
 
     /// <summary>
+    /// The byte offset of <paramref name="va"/>'s entry in a table: VA bits 12.. masked to the table's size, times 64.
+    /// </summary>
+    /// <remarks>
+    /// A rotation, not a shift: the x64 JIT emits one non-destructive <c>rorx</c> (BMI2) where a shift costs a copy of
+    /// the VA first (the VA stays live for the key and the offset). The six bits rotated into the top are cleared by the
+    /// mask, whose bits are 6..21 at most (docs/performance.md goal 5, ninth session).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private nint EntryOffset(ulong va) => (nint)(BitOperations.RotateRight(va, EntryBytesShift) & _byteMask);
+
+    /// <summary>
     /// The hit path: true when the page of <paramref name="va"/> is cached for <paramref name="asid"/> in the table the TLB
     /// reads hits from (the slot of the ASID looked up last) and the page allows <paramref name="accessClass"/>
     /// (<see cref="AccessClass"/>); <paramref name="offset"/> is then the physical offset of the byte at
-    /// <paramref name="va"/>, and <paramref name="data"/> the entry's data word (location, rights). ASID, validity, page,
+    /// <paramref name="va"/>, and <paramref name="data"/> the entry's data word (location, rights). Validity, page,
     /// rights and VA width are one compare, the ASID a second (the entry's Owner); counts nothing (a false answer is re-examined, and counted,
     /// by <see cref="TryLookup"/> on the caller's slow path, which also binds the ASID's slot).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryHit(ushort asid, ulong va, int accessClass, out ulong data, out ulong offset)
     {
-        // Two loads from the TLB (table, mask), then four words of one 64-byte entry line; the Owner test is invariant 2.
+        // Two loads from the TLB (table, mask), then four words of one 64-byte entry line; the Owner test is invariant 2
+        // (its low 16 bits: the ASID; bit 16 only marks a page outside local memory, which this hit serves too).
         // Two compares and branches, not one test of (comparator ^ key) | (owner ^ ASID): with one, the JIT laid a
         // caller's loop out so that it ran at half the bare TLB's rate in most processes (docs/performance.md goal 5).
-        byte* e = _hitTable + (nint)((va >> EntryBytesShift) & _byteMask);
+        byte* e = _hitTable + EntryOffset(va);
         data = *(ulong*)(e + DataSlot * sizeof(ulong));
         offset = va + *(ulong*)(e + AddendSlot * sizeof(ulong)); // one add, no masking: frame offset plus the byte's offset in the page
-        return *(ulong*)(e + (ComparatorSlot + accessClass) * sizeof(ulong)) == Key(va) && *(ulong*)(e + OwnerSlot * sizeof(ulong)) == asid;
+        return *(ulong*)(e + (ComparatorSlot + accessClass) * sizeof(ulong)) == Key(va) && *(ushort*)(e + OwnerSlot * sizeof(ulong)) == asid;
+    }
+
+    /// <summary>
+    /// The hit path of a single-page translation (<see cref="GpuMmuTranslation.Translate"/>): <see cref="TryHit"/> for a
+    /// page in <b>local memory</b> — true when the page of <paramref name="va"/> is cached for <paramref name="asid"/> in
+    /// the table the TLB reads hits from, allows <paramref name="accessClass"/> and lies in local memory;
+    /// <paramref name="offset"/> is then the physical offset of the byte at <paramref name="va"/>. False for every other
+    /// case, a cached system-memory page included: <see cref="TryLookup"/> on the caller's slow path finds that one
+    /// (and counts it as a hit, not a miss) and reads its location from the data word.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryHitLocal(ushort asid, ulong va, int accessClass, out ulong offset)
+    {
+        // Per hit, in a caller's loop that holds the miss call (docs/performance.md goal 5, ninth session): the table and
+        // mask from the TLB, the comparator and the owner compared in place (memory operands), then the addend. Owner equal
+        // to the ASID (its low 32 bits: ASID and OwnerNotLocal; the rest is 0) means "this ASID" (invariant 2) and "local
+        // memory" (OwnerNotLocal clear), so no data
+        // word is loaded for the location: the JIT keeps a load whose value is unused, it cannot prove it does not fault.
+        // The compares come before the addend so that the hit's add may consume the VA register; the entry's words are
+        // addressed as table + offset + displacement, with no add of their own.
+        byte* table = _hitTable;
+        nint e = EntryOffset(va);
+        if (*(ulong*)(table + e + (ComparatorSlot + accessClass) * sizeof(ulong)) != Key(va)
+            || *(uint*)(table + e + OwnerSlot * sizeof(ulong)) != asid)
+        {
+            offset = 0;
+            return false;
+        }
+        offset = va + *(ulong*)(table + e + AddendSlot * sizeof(ulong));
+        return true;
     }
 
     /// <summary>
@@ -302,7 +353,7 @@ internal sealed unsafe class Tlb
         e.Tag = tag;
         e.Data = frame | (writable ? 0 : ReadOnlyBit) | (privileged ? PrivilegedBit : 0) | ((ulong)location << 2);
         e.Addend = frame - (vpn << PageTableLayout.PageShift);
-        e.Owner = asid;
+        e.Owner = asid | (location == MemoryLocation.Local ? 0 : OwnerNotLocal);
         // A comparator is the tag when its access class is allowed, 0 (matches no key) when it is not.
         e.ReadPrivileged = cmp;
         e.WritePrivileged = writable ? cmp : 0;
