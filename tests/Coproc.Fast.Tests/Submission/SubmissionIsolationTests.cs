@@ -1,0 +1,69 @@
+using Coproc.Fast.Driver;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidSch;
+using Coproc.Fast.Driver.VidSch.RunLists;
+using Coproc.Fast.Tests.Models;
+
+namespace Coproc.Fast.Tests.Submission;
+
+/// <summary>
+/// <see cref="Machine.TrySubmit"/>'s access rule (docs/models.md "One submission call"): a recording may name only
+/// allocations the context's process owns or shares <em>now</em> (the KMD's record, <see cref="KmdProcess.TryGetSize"/>),
+/// whatever path the model takes; a refused recording runs none of its work.
+/// </summary>
+[TestFixture]
+public class SubmissionIsolationTests
+{
+    // Process 1 shares its allocation with process 2, process 2 uses it once, then process 1 takes the share back
+    // (KmdProcess.Disown: "handed over"). From then on the KMD's record no longer names it for process 2: the kernel path
+    // refuses it, and so must the VA paths — a VA cached from the earlier use must not outlive the record.
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void GivenAShareTakenBack_WhenTheFormerSharerSubmitsIt_ThenItIsRefusedAndTheOwnersBytesStayUntouched(SchedulingModel model)
+    {
+        using var m = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device() });
+        var owners = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        m.Kmd.Process(2).Own(owners, 4096); // shared with process 2
+        var context = m.OpenContext(2);
+        Assert.That(m.TrySubmit(context, r => r.Fill(owners, 0, 0x11111111u, 4096)), Is.True);
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(ModelWorkload.Read(m, owners, 4096), Is.All.EqualTo((byte)0x11), "premise: the share was used");
+
+        m.Kmd.Process(2).Disown(owners); // the share is taken back
+        Assert.That(m.Kmd.Process(2).TryGetSize(owners, out _), Is.False, "premise: the KMD's record no longer names it");
+
+        var refused = Assert.Catch(() => m.TrySubmit(context, r => r.Fill(owners, 0, 0x66666666u, 4096)));
+        Assert.That(refused, Is.InstanceOf<AllocationNotSharedException>().Or.InstanceOf<CommandBufferRejectedException>(), refused?.ToString());
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(ModelWorkload.Read(m, owners, 4096).Count(b => b != 0x11), Is.Zero, "bytes process 2 wrote into process 1's memory");
+    }
+
+    // The kernel path's UMD builder flushes a full command buffer by itself (seed 001 §3.1 step 4), so a recording larger
+    // than one DMA buffer reaches the KMD as several submissions. When a later one is refused (an allocation the process may
+    // not name), the earlier ones have already been queued: part of a refused recording runs.
+    [Test]
+    public void GivenARecordingLargerThanOneDmaBuffer_WhenItsLastPartNamesAnotherProcesssAllocation_ThenNoneOfItRuns()
+    {
+        using var m = new Machine(new MachineOptions
+        {
+            Model = SchedulingModel.Basic, Device = ModelWorkload.Device(),
+            Scheduler = new VidSchOptions { DmaBufferDwords = 64 },
+        });
+        var mine = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var theirs = m.Kmd.Allocate(2, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var context = m.OpenContext(1);
+
+        var refused = Assert.Catch(() => m.TrySubmit(context, r =>
+        {
+            for (int i = 0; i < 64; i++) r.Fill(mine, 0, 0x11111111u, 4096); // several DMA buffers' worth
+            r.Fill(theirs, 0, 0x66666666u, 4096);
+        }));
+        Assert.That(refused, Is.InstanceOf<CommandBufferRejectedException>(), refused?.ToString());
+
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(ModelWorkload.Read(m, theirs, 4096).Count(b => b != 0), Is.Zero, "the other process's memory is untouched");
+        Assert.That(ModelWorkload.Read(m, mine, 4096).Count(b => b != 0), Is.Zero, "bytes written: the refused recording ran none of its work");
+    }
+}
