@@ -66,4 +66,23 @@ public class SubmissionIsolationTests
         Assert.That(ModelWorkload.Read(m, theirs, 4096).Count(b => b != 0), Is.Zero, "the other process's memory is untouched");
         Assert.That(ModelWorkload.Read(m, mine, 4096).Count(b => b != 0), Is.Zero, "bytes written: the refused recording ran none of its work");
     }
+
+    // An allocation freed through VidMm (never mapped, so the free is allowed) stays in the KMD's record of its process
+    // (VideoMemoryManager.Free does not Disown). Naming its stale handle must give TrySubmit's documented refusal
+    // (AllocationNotSharedException on the VA paths, CommandBufferRejectedException on the kernel path), not a VidMm error.
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void GivenAFreedAllocationStillInTheKmdsRecord_WhenARecordingNamesIt_ThenTheRefusalIsTheDocumentedTypedError(SchedulingModel model)
+    {
+        using var m = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device() });
+        var freed = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        lock (m.Scheduler.KernelLock) m.VidMm.Free(freed);
+        var context = m.OpenContext(1);
+
+        var refused = Assert.Catch(() => m.TrySubmit(context, r => r.Fill(freed, 0, 0x66666666u, 4096)));
+        Assert.That(refused, Is.InstanceOf<AllocationNotSharedException>().Or.InstanceOf<CommandBufferRejectedException>(), refused?.ToString());
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(context.IsStopped, Is.False);
+    }
 }
