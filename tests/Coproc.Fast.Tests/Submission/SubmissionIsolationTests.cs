@@ -85,4 +85,27 @@ public class SubmissionIsolationTests
         Assert.That(m.RunUntilIdle(), Is.True);
         Assert.That(context.IsStopped, Is.False);
     }
+
+    // The run-list path makes a user DMA buffer (a system-memory allocation mapped into the process's space) per call.
+    // A workload that submits, runs, and submits again must run in bounded memory: 2,000 one-dword recordings, each run
+    // to completion before the next, in 4 MiB of system memory (1,024 pages).
+    [Test]
+    public void Advanced_GivenManySmallRecordingsEachRunToCompletion_ThenSystemMemoryDoesNotRunOut()
+    {
+        var device = ModelWorkload.Device() with { SystemMemoryBytes = 4UL << 20 };
+        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Advanced, Device = device });
+        var target = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var context = m.OpenContext(1);
+
+        for (uint i = 1; i <= 2000; i++)
+        {
+            uint value = i;
+            bool queued;
+            try { queued = m.TrySubmit(context, r => r.WriteData(target, 0, value)); }
+            catch (VidMmException e) { Assert.Fail($"submission {i}: {e.Message}"); return; }
+            Assert.That(queued, Is.True, $"submission {i}");
+            Assert.That(m.RunUntilIdle(), Is.True);
+        }
+        Assert.That(BitConverter.ToUInt32(ModelWorkload.Read(m, target, 4)), Is.EqualTo(2000u));
+    }
 }
