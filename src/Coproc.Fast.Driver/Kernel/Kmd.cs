@@ -58,10 +58,17 @@ public sealed partial class Kmd
     {
         lock (_processes)
         {
-            if (!_processes.TryGetValue(processId, out var p)) _processes.Add(processId, p = new KmdProcess(processId, _classes));
+            if (!_processes.TryGetValue(processId, out var p))
+                _processes.Add(processId, p = new KmdProcess(processId, _classes) { Disowned = (pid, h) => AllocationDisowned?.Invoke(pid, h) });
             return p;
         }
     }
+
+    /// <summary>
+    /// Set by <c>Machine</c>: told when a process's record stops naming an allocation (<see cref="KmdProcess.Disown"/>),
+    /// so the GPU mappings made on the process's behalf go with it (Machine.Submission.cs).
+    /// </summary>
+    internal Action<uint, AllocationHandle>? AllocationDisowned { get; set; }
 
     /// <summary>
     /// Allocates video memory for <paramref name="processId"/> and records it as that process's (seed 001 §5.1). The

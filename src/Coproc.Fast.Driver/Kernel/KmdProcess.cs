@@ -72,8 +72,15 @@ public sealed class KmdProcess
     /// <summary>Forgets an allocation (freed or handed over).</summary>
     public void Disown(AllocationHandle handle)
     {
-        lock (_gate) _owned.Remove(handle);
+        bool removed;
+        lock (_gate) removed = _owned.Remove(handle);
+        // Outside the process's lock: the listener (a machine) unmaps what it mapped for this process (lock order: the
+        // kernel lock, then this process's).
+        if (removed) Disowned?.Invoke(ProcessId, handle);
     }
+
+    /// <summary>Set by the KMD: told when <see cref="Disown"/> removes an allocation from this process's record.</summary>
+    internal Action<uint, AllocationHandle>? Disowned { get; set; }
 
     /// <summary>True (with its size) when the process owns <paramref name="handle"/>.</summary>
     public bool TryGetSize(AllocationHandle handle, out ulong size)

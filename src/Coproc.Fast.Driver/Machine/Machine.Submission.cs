@@ -1,6 +1,7 @@
 using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 using Coproc.Fast.Driver.VidSch.RunLists;
 
@@ -25,11 +26,14 @@ public sealed partial class Machine
     /// On the VA paths every allocation named is mapped into the process's GPU space on first use and stays mapped.
     /// A convenience for workloads and tests: it allocates per call; the allocation-free paths are the kinds' own
     /// (<see cref="Umd.UserQueue"/>, <see cref="RunListScheduler.TrySubmit(VaContext, UserDmaBuffer, int, ReadOnlySpan{AllocationHandle}, out VaTicket)"/>).
+    /// A recording is accepted or refused whole (docs/models.md "One submission call").
     /// </summary>
-    /// <returns>False when the context's ring has no room now (run lists, user queues): nothing was submitted.</returns>
-    /// <exception cref="ArgumentException">The context is not this machine's, or (VA paths) not in a space of <see cref="Process"/>.</exception>
-    /// <exception cref="AllocationNotSharedException">(VA paths) The process neither owns nor shares an allocation it named.</exception>
-    /// <exception cref="CommandBufferRejectedException">(Kernel path) The KMD rejected the buffer.</exception>
+    /// <returns>False when there is no room now (the context's 16 run-list buffers in flight, a full ring or queue): nothing was submitted.</returns>
+    /// <exception cref="ArgumentException">The context is not this machine's, (VA paths) not in a space of <see cref="Process"/>,
+    /// or a run-list recording is longer than 16,384 dwords.</exception>
+    /// <exception cref="AllocationNotSharedException">(VA paths) The process neither owns nor shares an allocation it named now.</exception>
+    /// <exception cref="CommandBufferRejectedException">(Kernel path) The KMD rejected the buffer, or the recording needs more
+    /// than one command buffer (<see cref="CommandBufferRejection.TooLarge"/>).</exception>
     public bool TrySubmit(GpuContext context, Action<WorkRecorder> record)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -40,10 +44,18 @@ public sealed partial class Machine
         {
             case VidSchContext k:
             {
+                // The recording must be one command buffer, which the KMD accepts or refuses whole: the UMD's builder
+                // hands a full buffer on by itself, so its buffers are held here and only a single one is submitted — a
+                // later buffer refused after an earlier one was queued would run part of a refused recording.
                 var o = SchedulerFor(k.Engine).Options;
-                var umd = new CommandBufferBuilder(Kmd.SinkFor(k.ProcessId, k), o.DmaBufferDwords, o.MaxReferences, o.MaxResourceId);
+                var held = new HeldCommandBuffers();
+                var umd = new CommandBufferBuilder(held, o.DmaBufferDwords, o.MaxReferences, o.MaxResourceId);
                 record(new KernelPathRecorder(umd));
                 umd.Flush();
+                if (held.Count > 1)
+                    throw new CommandBufferRejectedException(CommandBufferRejection.TooLarge, -1,
+                        $"the recording needs {held.Count} command buffers; one holds {o.DmaBufferDwords} dwords and {o.MaxReferences} resource-list entries");
+                if (held.Count == 1) Kmd.SinkFor(k.ProcessId, k).Submit(held.Commands, held.Resources);
                 return true;
             }
             case VaContext v:
@@ -54,9 +66,17 @@ public sealed partial class Machine
                 var r = new VaRecorder(h => SubmissionVa(p, h));
                 record(r);
                 if (r.Written.IsEmpty) return true;
-                var buffer = v.Process.CreateDmaBuffer(r.Written.Length);
-                r.Written.CopyTo(buffer.Dwords);
-                return _runLists!.Scheduler.TrySubmit(v, buffer, r.Written.Length, r.Named.ToArray(), out _);
+                if (r.Written.Length > SubmissionBufferDwords)
+                    throw new ArgumentException($"the recording is {r.Written.Length} dwords; a run-list submission holds {SubmissionBufferDwords}", nameof(record));
+                // One of the context's DMA buffers whose earlier submission has completed (or failed), or a new one while
+                // fewer than SubmissionBuffers exist; none free: no room now. Buffers are reused, never freed, so a
+                // workload that submits in a loop runs in bounded memory.
+                var slot = FreeSubmissionBuffer(v);
+                if (slot is null) return false;
+                r.Written.CopyTo(slot.Buffer.Dwords);
+                if (!_runLists!.Scheduler.TrySubmit(v, slot.Buffer, r.Written.Length, r.Named.ToArray(), out var ticket)) return false;
+                slot.Ticket = ticket;
+                return true;
             }
             case UserQueueContext q:
             {
@@ -83,6 +103,62 @@ public sealed partial class Machine
         }
     }
 
+    // Run-list submissions: each context's DMA buffers, reused once their submission is done (Machine.TrySubmit).
+    private const int SubmissionBuffers = 16;
+    private const int SubmissionBufferDwords = 16 * 1024;
+    private readonly Dictionary<int, List<SubmissionBuffer>> _submissionBuffers = new();
+
+    private sealed class SubmissionBuffer(UserDmaBuffer buffer)
+    {
+        public UserDmaBuffer Buffer { get; } = buffer;
+        public VaTicket? Ticket { get; set; }
+    }
+
+    private SubmissionBuffer? FreeSubmissionBuffer(VaContext v)
+    {
+        lock (Scheduler.KernelLock)
+        {
+            if (!_submissionBuffers.TryGetValue(v.Id, out var list)) _submissionBuffers.Add(v.Id, list = new List<SubmissionBuffer>());
+            foreach (var s in list)
+                if (s.Ticket is not { } t || t.IsComplete || t.HasFailed) return s;
+            if (list.Count >= SubmissionBuffers) return null;
+            var fresh = new SubmissionBuffer(v.Process.CreateDmaBuffer(SubmissionBufferDwords));
+            list.Add(fresh);
+            return fresh;
+        }
+    }
+
+    // The UMD's finished command buffers, copied (the builder reuses its storage), for the kernel path of TrySubmit.
+    private sealed class HeldCommandBuffers : ICommandBufferSink
+    {
+        public int Count { get; private set; }
+        public uint[] Commands { get; private set; } = [];
+        public ResourceReference[] Resources { get; private set; } = [];
+
+        public void Submit(ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources)
+        {
+            if (++Count > 1) return; // refused whole by the caller
+            Commands = commands.ToArray();
+            Resources = resources.ToArray();
+        }
+    }
+
+    // Kmd.AllocationDisowned: the process's record no longer names the allocation, so the mapping TrySubmit made for it
+    // goes too (PTEs cleared, TLBs invalidated through MMIO). Invariant: a process's GPU space maps, on its behalf, only
+    // allocations its KMD record names — a VA kept from an earlier share would otherwise let its own packets (a user
+    // queue's, a run-list buffer's) reach memory it no longer may.
+    private void ForgetSubmissionMapping(uint processId, AllocationHandle h)
+    {
+        lock (Scheduler.KernelLock)
+        {
+            if (!_processes.TryGetValue(processId, out var p) || !p.SubmissionVas.Remove(SubmissionKey(h), out ulong va)) return;
+            if (p.RunLists is { } rl) _runLists!.Scheduler.UnmapPinnedAllocation(rl, va);
+            else p.GpuSpace.Unmap(va);
+        }
+    }
+
+    private static ulong SubmissionKey(AllocationHandle h) => ((ulong)(uint)h.Index << 32) | h.Generation;
+
     private MachineProcess ProcessOf(uint processId, string parameter)
     {
         lock (Scheduler.KernelLock)
@@ -96,9 +172,13 @@ public sealed partial class Machine
     {
         lock (Scheduler.KernelLock)
         {
-            ulong key = ((ulong)(uint)h.Index << 32) | h.Generation;
-            if (p.SubmissionVas.TryGetValue(key, out ulong va)) return va;
+            // Checked at every use, not only the first: the record may have stopped naming it since (a share taken back).
             if (!Kmd.Process(p.Id).TryGetSize(h, out ulong bytes)) throw new AllocationNotSharedException(p.Id, h);
+            ulong key = SubmissionKey(h);
+            if (p.SubmissionVas.TryGetValue(key, out ulong va)) return va;
+            // A handle the record still names but VidMm no longer holds (freed behind the record): refused like a handle
+            // the process never had, as the kernel path refuses it.
+            if (!VidMm.IsLive(h)) throw new AllocationNotSharedException(p.Id, h);
             va = p.RunLists is { } rl ? _runLists!.Scheduler.MapPinnedAllocation(rl, h, bytes).Va : p.GpuSpace.MapAllocation(h);
             p.SubmissionVas.Add(key, va);
             return va;

@@ -84,7 +84,7 @@ public sealed partial class Machine : IDisposable
                 gate = gate with { ChargeVirtualCycles = ChargeGate };
             }
             Gate = new Ring0Gate(gate);
-            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler, Options.Quotas) { InTransitWait = InTransitWaiter };
+            Kmd = new Kmd(Gate, VidMm, Residency, Scheduler, Options.Quotas) { InTransitWait = InTransitWaiter, AllocationDisowned = ForgetSubmissionMapping };
             Display = new PresentManager(Kmd, VidMm, bus, Scheduler.KernelLock, Options.Device.VsyncPeriodCycles, new EngineHost(this, DisplayTimer))
             {
                 RunLists = _runLists?.Scheduler, // the advanced model's contexts flip through the same present path

@@ -383,6 +383,19 @@ public sealed partial class RunListScheduler
         }
     }
 
+    /// <summary>
+    /// Undoes <see cref="MapPinnedAllocation"/>: the process's record of the mapping goes and its PTEs are cleared, with
+    /// the TLB invalidation through MMIO (<see cref="GpuAddressSpace.Unmap"/>).
+    /// </summary>
+    internal void UnmapPinnedAllocation(VaProcess process, ulong va)
+    {
+        lock (KernelLock)
+        {
+            process.Remove(va);
+            process.Space.Unmap(va);
+        }
+    }
+
     internal UserDmaBuffer CreateDmaBuffer(VaProcess p, int dwords)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(dwords, 1);

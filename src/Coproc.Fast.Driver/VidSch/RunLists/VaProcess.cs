@@ -104,5 +104,7 @@ public sealed class VaProcess
 
     internal void Add(GpuAllocation a) => _allocations.Add(a);
 
+    internal void Remove(ulong va) => _allocations.RemoveAll(a => a.Va == va);
+
     internal static ResourceReference Reference(AllocationHandle h) => new(h, 0, 0, true);
 }
