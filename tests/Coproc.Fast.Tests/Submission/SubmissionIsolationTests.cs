@@ -108,4 +108,36 @@ public class SubmissionIsolationTests
         }
         Assert.That(BitConverter.ToUInt32(ModelWorkload.Read(m, target, 4)), Is.EqualTo(2000u));
     }
+
+    // docs/models.md "One submission call": TrySubmit returns false, with nothing submitted, when the context has no room,
+    // so one workload loop ("until TrySubmit takes it, run the machine") serves every model. The kernel path's "no room" is
+    // the KMD's outstanding-submissions quota (KmdQuotas.MaxOutstandingSubmissions): there TrySubmit throws
+    // CommandBufferRejectedException(QuotaExceeded) instead of returning false. Here the context's first recording WAITs on
+    // a counter that is 0, so the ones after it stay outstanding until the test releases it.
+    [Test]
+    public void Basic_GivenTheOutstandingSubmissionQuotaReached_WhenTrySubmitIsCalled_ThenItReturnsFalseLikeTheOtherPaths()
+    {
+        using var m = new Machine(new MachineOptions
+        {
+            Model = SchedulingModel.Basic, Device = ModelWorkload.Device(), Quotas = new KmdQuotas { MaxOutstandingSubmissions = 4 },
+        });
+        var gate = m.Kmd.Allocate(1, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+        var counter = m.Kmd.Allocate(1, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+        var context = m.OpenContext(1);
+        Assert.That(m.TrySubmit(context, r => r.Wait(gate, 0)), Is.True);
+        int accepted = 0;
+        bool refusedWithFalse = false;
+        for (int i = 0; i < 8 && !refusedWithFalse; i++)
+        {
+            bool queued = false;
+            Assert.DoesNotThrow(() => queued = m.TrySubmit(context, r => r.Signal(counter, 0)), $"submission {i + 2}");
+            if (queued) accepted++;
+            else refusedWithFalse = true;
+        }
+        Assert.That(refusedWithFalse, Is.True, "the quota refuses a submission with false");
+
+        m.Device.Memory.Write32(m.VidMm.PhysicalAddressOf(gate, 0), 1); // release the WAIT
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(BitConverter.ToUInt32(ModelWorkload.Read(m, counter, 4)), Is.EqualTo((uint)accepted), "every accepted recording ran, no refused one");
+    }
 }
