@@ -140,4 +140,33 @@ public class SubmissionIsolationTests
         Assert.That(m.RunUntilIdle(), Is.True);
         Assert.That(BitConverter.ToUInt32(ModelWorkload.Read(m, counter, 4)), Is.EqualTo((uint)accepted), "every accepted recording ran, no refused one");
     }
+
+    // TrySubmit checks that the context is live before it runs the recording, then opens the queue's ring after it. A queue
+    // unregistered in between (here by the recording itself; in threaded mode by any host thread) has had its descriptor,
+    // ring and save area freed (UserQueueRegistrar.Unregister), and the freed ring may already be another process's
+    // allocation: the packets land in that process's memory, which the KMD promised reads as zeros (Kmd.Allocate).
+    [Test]
+    public void Hardware_GivenTheQueueUnregisteredWhileItsRecordingIsMade_ThenNothingIsWrittenIntoMemoryAnotherProcessNowOwns()
+    {
+        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Hardware, Device = ModelWorkload.Device() });
+        var mine = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var queue = (UserQueueContext)m.OpenContext(1);
+        AllocationHandle theirs = default;
+
+        bool queued = false;
+        Exception? refused = null;
+        try
+        {
+            queued = m.TrySubmit(queue, r =>
+            {
+                r.Fill(mine, 0, 0x66666666u, 4096);
+                m.UserQueues.Unregister(queue.Registration);
+                theirs = m.Kmd.Allocate(2, 64 << 10, PlacementHint.SystemOnly, AllocationFlags.Contiguous); // the ring's size
+            });
+        }
+        catch (Exception e) { refused = e; }
+
+        Assert.That(ModelWorkload.Read(m, theirs, 64 << 10).Count(b => b != 0), Is.Zero, "bytes written into process 2's new allocation");
+        Assert.That(queued, Is.False, $"a recording for an unregistered queue is not reported queued ({refused?.GetType().Name})");
+    }
 }
