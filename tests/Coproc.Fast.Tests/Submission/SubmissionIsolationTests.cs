@@ -169,4 +169,24 @@ public class SubmissionIsolationTests
         Assert.That(ModelWorkload.Read(m, theirs, 64 << 10).Count(b => b != 0), Is.Zero, "bytes written into process 2's new allocation");
         Assert.That(queued, Is.False, $"a recording for an unregistered queue is not reported queued ({refused?.GetType().Name})");
     }
+
+    // An operand past the end of its allocation: the kernel path's KMD refuses the buffer (CommandBufferRejectedException,
+    // OutOfBounds; nothing runs, the context goes on). The VA paths know the allocation's size too (the KMD's record gives
+    // it), yet they write the VA and let the device fault: the context stops for good, and where the space maps something
+    // right after the allocation the write lands there instead. The same workload code then behaves differently per model.
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void GivenAnOperandPastTheEndOfItsAllocation_ThenEveryPathRefusesItBeforeAnythingRuns_AndTheContextGoesOn(SchedulingModel model)
+    {
+        using var m = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device() });
+        var a = m.Kmd.Allocate(1, 8192, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var context = m.OpenContext(1);
+
+        var refused = Assert.Catch(() => m.TrySubmit(context, r => r.Fill(a, 4096, 0x77777777u, 8192))); // [4 KiB, 12 KiB) of 8 KiB
+        Assert.That(refused, Is.InstanceOf<CommandBufferRejectedException>().Or.InstanceOf<ArgumentException>().Or.InstanceOf<InvalidOperationException>(), refused?.ToString());
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(context.IsStopped, Is.False, "the context was not stopped by a refused recording");
+        Assert.That(ModelWorkload.Read(m, a, 8192).Count(b => b != 0), Is.Zero, "nothing of the refused recording ran");
+    }
 }
