@@ -189,4 +189,24 @@ public class SubmissionIsolationTests
         Assert.That(context.IsStopped, Is.False, "the context was not stopped by a refused recording");
         Assert.That(ModelWorkload.Read(m, a, 8192).Count(b => b != 0), Is.Zero, "nothing of the refused recording ran");
     }
+
+    // TrySubmit's VA paths map every allocation named into the submitting process's space for the machine's life
+    // (MachineProcess.SubmissionVas) and VidMm refuses to free a mapped allocation. So once a process that was shared an
+    // allocation submitted work naming it, the owner can never free it — not even after taking the share back: another
+    // process decides when the owner's memory comes back. The kernel path maps nothing and leaves Free to the owner.
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void GivenASharerSubmittedWorkOnASharedAllocation_WhenTheShareIsTakenBack_ThenTheOwnerCanFreeIt(SchedulingModel model)
+    {
+        using var m = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device() });
+        var owners = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        m.Kmd.Process(2).Own(owners, 4096);
+        var context = m.OpenContext(2);
+        Assert.That(m.TrySubmit(context, r => r.Fill(owners, 0, 0x11111111u, 4096)), Is.True);
+        Assert.That(m.RunUntilIdle(), Is.True);
+        m.Kmd.Process(2).Disown(owners);
+
+        Assert.DoesNotThrow(() => { lock (m.Scheduler.KernelLock) m.VidMm.Free(owners); }, "the owner frees its allocation");
+    }
 }
