@@ -35,7 +35,10 @@ public sealed class UserQueueContext : GpuContext
     public UserQueueRegistration Registration { get; internal set; } = null!;
 
     /// <summary>The GPU address space the queue runs in, when a <c>Machine</c> registered it (null otherwise).</summary>
-    internal VidMm.GpuAddressSpace? Space { get; set; }
+    internal VidMm.GpuAddressSpace? Space { get; init; }
+
+    /// <summary>The registrar's doorbell-block lock: <see cref="UserQueueRegistrar.Unregister"/> frees the queue's memory under it.</summary>
+    internal Lock DoorbellBlock => _doorbellBlock;
 
     /// <summary>The queue's doorbell (0..255).</summary>
     public int Doorbell { get; }

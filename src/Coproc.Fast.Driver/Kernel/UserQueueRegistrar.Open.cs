@@ -136,7 +136,7 @@ public sealed partial class UserQueueRegistrar
                     RingBytes = req.RingBytes,
                 };
                 var execution = new UserQueueExecution(vidmm.PhysicalAddressOf(save, 0), gpu.Descriptor);
-                var reg = RegisterLocked(processId, full, execution, process);
+                var reg = RegisterLocked(processId, full, execution, process, gpu);
                 ok = true;
                 return reg.Context.Registration = reg with
                 {

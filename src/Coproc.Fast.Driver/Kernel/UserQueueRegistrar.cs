@@ -182,8 +182,15 @@ public sealed partial class UserQueueRegistrar
         return Register(processId, request, (UserQueueExecution?)execution, process);
     }
 
+    /// <summary>
+    /// For <c>Machine</c>: <see cref="Register(uint, in UserQueueRegistrationRequest, in UserQueueExecution)"/> with the GPU
+    /// address space the queue runs in recorded on its context before the context is listed (<see cref="UserQueueContext.Space"/>).
+    /// </summary>
+    internal UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request, in UserQueueExecution execution,
+        VidMm.GpuAddressSpace space) => Register(processId, request, (UserQueueExecution?)execution, null, space);
+
     private UserQueueRegistration Register(uint processId, in UserQueueRegistrationRequest request, UserQueueExecution? execution,
-        CpuAddressSpace? process = null)
+        CpuAddressSpace? process = null, VidMm.GpuAddressSpace? space = null)
     {
         using var call = _gate.Enter(processId, MemoryMarshal.AsBytes(new ReadOnlySpan<UserQueueRegistrationRequest>(in request)));
         var req = call.Read<UserQueueRegistrationRequest>(); // from here on only the kernel's copy is used
@@ -192,12 +199,12 @@ public sealed partial class UserQueueRegistrar
         // Checked before the doorbell block's lock (the check takes the kernel lock: lock order kernel, then doorbell).
         if (req.ContextId <= int.MaxValue && ContextIdInUse?.Invoke((int)req.ContextId) == true)
             throw new UserQueueRegistrationException(DoorbellStatus.Ok, $"context id 0x{req.ContextId:X} is another context's");
-        lock (_doorbellBlock) return RegisterLocked(processId, req, execution, process);
+        lock (_doorbellBlock) return RegisterLocked(processId, req, execution, process, space);
     }
 
     // The registration proper, inside a gate entry and under _doorbellBlock: validate, allocate a doorbell, program the block.
     private UserQueueRegistration RegisterLocked(uint processId, in UserQueueRegistrationRequest req, UserQueueExecution? execution,
-        CpuAddressSpace? process)
+        CpuAddressSpace? process, VidMm.GpuAddressSpace? space = null)
     {
         var (descriptor, ring) = Validate(req);
         if (execution is { } e && (e.SaveArea.Location != MemoryLocation.Local || (e.SaveArea.Offset & (ContextSaveArea.Alignment - 1)) != 0
@@ -241,7 +248,7 @@ public sealed partial class UserQueueRegistrar
             status = (DoorbellStatus)_bus.ReadRegister32(MmioMap.DoorbellBase + DoorbellRegisters.Status);
             if (status != DoorbellStatus.Ok) throw new UserQueueRegistrationException(status, $"registering doorbell {doorbell}");
             var context = new UserQueueContext((int)req.ContextId, processId, priority, req.Engine, doorbell, _bus, _doorbellBlock,
-                execution?.SaveArea);
+                execution?.SaveArea) { Space = space };
             if (process is null)
             {
                 lock (_live) { _live[doorbell] = context; Volatile.Write(ref _liveCount, _live.Count); }

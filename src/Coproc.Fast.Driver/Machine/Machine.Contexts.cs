@@ -90,9 +90,7 @@ public sealed partial class Machine
                     Engine = e, Priority = (byte)priority, RingBytes = 64 << 10,
                     TimeSliceCycles = (uint)Math.Min(Options.Scheduler.QuantumCycles, uint.MaxValue),
                 };
-                var context = UserQueues.Open(processId, VidMm, p.CpuSpace, p.GpuSpace, request).Context;
-                context.Space = p.GpuSpace;
-                return context;
+                return UserQueues.Open(processId, VidMm, p.CpuSpace, p.GpuSpace, request).Context; // its Space is p.GpuSpace
             }
             default:
                 return CreateContext(processId, priority, engine ?? Options.Scheduler.Engine);

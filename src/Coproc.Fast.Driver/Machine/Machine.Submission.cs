@@ -28,12 +28,14 @@ public sealed partial class Machine
     /// (<see cref="Umd.UserQueue"/>, <see cref="RunListScheduler.TrySubmit(VaContext, UserDmaBuffer, int, ReadOnlySpan{AllocationHandle}, out VaTicket)"/>).
     /// A recording is accepted or refused whole (docs/models.md "One submission call").
     /// </summary>
-    /// <returns>False when there is no room now (the context's 16 run-list buffers in flight, a full ring or queue): nothing was submitted.</returns>
-    /// <exception cref="ArgumentException">The context is not this machine's, (VA paths) not in a space of <see cref="Process"/>,
-    /// or a run-list recording is longer than 16,384 dwords.</exception>
+    /// <returns>False when there is no room now (the context's 16 run-list buffers in flight, a full ring or queue, the
+    /// process's outstanding-submission quota): nothing was submitted.</returns>
+    /// <exception cref="ArgumentException">The context is not this machine's (or was unregistered), (VA paths) not in a space of
+    /// <see cref="Process"/>, a run-list recording is longer than 16,384 dwords, or a packet is too large for its path.</exception>
     /// <exception cref="AllocationNotSharedException">(VA paths) The process neither owns nor shares an allocation it named now.</exception>
     /// <exception cref="CommandBufferRejectedException">(Kernel path) The KMD rejected the buffer, or the recording needs more
-    /// than one command buffer (<see cref="CommandBufferRejection.TooLarge"/>).</exception>
+    /// than one command buffer (<see cref="CommandBufferRejection.TooLarge"/>); (VA paths) an operand past the end of its
+    /// allocation (<see cref="CommandBufferRejection.OutOfBounds"/>).</exception>
     public bool TrySubmit(GpuContext context, Action<WorkRecorder> record)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -55,7 +57,12 @@ public sealed partial class Machine
                 if (held.Count > 1)
                     throw new CommandBufferRejectedException(CommandBufferRejection.TooLarge, -1,
                         $"the recording needs {held.Count} command buffers; one holds {o.DmaBufferDwords} dwords and {o.MaxReferences} resource-list entries");
-                if (held.Count == 1) Kmd.SinkFor(k.ProcessId, k).Submit(held.Commands, held.Resources);
+                if (held.Count == 0) return true;
+                try { Kmd.SinkFor(k.ProcessId, k).Submit(held.Commands, held.Resources); }
+                catch (CommandBufferRejectedException e) when (e.Reason == CommandBufferRejection.QuotaExceeded)
+                {
+                    return false; // the process's outstanding submissions are at its quota: no room now, as on the other paths
+                }
                 return true;
             }
             case VaContext v:
@@ -71,12 +78,19 @@ public sealed partial class Machine
                 // One of the context's DMA buffers whose earlier submission has completed (or failed), or a new one while
                 // fewer than SubmissionBuffers exist; none free: no room now. Buffers are reused, never freed, so a
                 // workload that submits in a loop runs in bounded memory.
-                var slot = FreeSubmissionBuffer(v);
+                var slot = TakeSubmissionBuffer(v);
                 if (slot is null) return false;
-                r.Written.CopyTo(slot.Buffer.Dwords);
-                if (!_runLists!.Scheduler.TrySubmit(v, slot.Buffer, r.Written.Length, r.Named.ToArray(), out var ticket)) return false;
-                slot.Ticket = ticket;
-                return true;
+                try
+                {
+                    r.Written.CopyTo(slot.Buffer.Dwords);
+                    if (!_runLists!.Scheduler.TrySubmit(v, slot.Buffer, r.Written.Length, r.Named.ToArray(), out var ticket)) return false;
+                    slot.Ticket = ticket;
+                    return true;
+                }
+                finally
+                {
+                    lock (Scheduler.KernelLock) slot.Taken = false;
+                }
             }
             case UserQueueContext q:
             {
@@ -86,16 +100,24 @@ public sealed partial class Machine
                 var r = new VaRecorder(h => SubmissionVa(p, h));
                 record(r);
                 if (r.Written.IsEmpty) return true;
-                // A writer opened now starts at the published WritePtr; packets that do not all fit are never published.
-                var queue = q.Registration.Open(Device.Memory);
-                var packets = r.Written;
-                for (int off = 0; off < packets.Length;)
+                // Under the doorbell block's lock, which Unregister holds while it frees the queue's descriptor and ring:
+                // a queue unregistered since the check above (its ring perhaps another process's memory by now) is
+                // refused, not written; and two callers never write the same ring slots. A writer opened here starts at
+                // the published WritePtr; packets that do not all fit are never published.
+                lock (q.DoorbellBlock)
                 {
-                    int len = new Device.Packets.PacketHeader(packets[off]).LengthDwords;
-                    if (!queue.TryWrite(packets.Slice(off, len))) return false;
-                    off += len;
+                    if (q.IsUnregistered)
+                        throw new ArgumentException($"user queue {q.Id} was unregistered", nameof(context));
+                    var queue = q.Registration.Open(Device.Memory);
+                    var packets = r.Written;
+                    for (int off = 0; off < packets.Length;)
+                    {
+                        int len = new Device.Packets.PacketHeader(packets[off]).LengthDwords;
+                        if (!queue.TryWrite(packets.Slice(off, len))) return false;
+                        off += len;
+                    }
+                    queue.Flush();
                 }
-                queue.Flush();
                 return true;
             }
             default:
@@ -112,17 +134,24 @@ public sealed partial class Machine
     {
         public UserDmaBuffer Buffer { get; } = buffer;
         public VaTicket? Ticket { get; set; }
+        public bool Taken { get; set; } // a caller is filling it (kernel lock)
     }
 
-    private SubmissionBuffer? FreeSubmissionBuffer(VaContext v)
+    // A buffer of v's no caller is filling and whose last submission completed or failed (the device no longer reads
+    // it), taken for the caller; or a new one while fewer than SubmissionBuffers exist; otherwise null.
+    private SubmissionBuffer? TakeSubmissionBuffer(VaContext v)
     {
         lock (Scheduler.KernelLock)
         {
             if (!_submissionBuffers.TryGetValue(v.Id, out var list)) _submissionBuffers.Add(v.Id, list = new List<SubmissionBuffer>());
             foreach (var s in list)
-                if (s.Ticket is not { } t || t.IsComplete || t.HasFailed) return s;
+                if (!s.Taken && (s.Ticket is not { } t || t.IsComplete || t.HasFailed))
+                {
+                    s.Taken = true;
+                    return s;
+                }
             if (list.Count >= SubmissionBuffers) return null;
-            var fresh = new SubmissionBuffer(v.Process.CreateDmaBuffer(SubmissionBufferDwords));
+            var fresh = new SubmissionBuffer(v.Process.CreateDmaBuffer(SubmissionBufferDwords)) { Taken = true };
             list.Add(fresh);
             return fresh;
         }
@@ -152,7 +181,7 @@ public sealed partial class Machine
         lock (Scheduler.KernelLock)
         {
             if (!_processes.TryGetValue(processId, out var p) || !p.SubmissionVas.Remove(SubmissionKey(h), out ulong va)) return;
-            if (p.RunLists is { } rl) _runLists!.Scheduler.UnmapPinnedAllocation(rl, va);
+            if (p.RunLists is { } rl) _runLists!.Scheduler.UnmapProcessAllocation(rl, va);
             else p.GpuSpace.Unmap(va);
         }
     }
@@ -168,20 +197,30 @@ public sealed partial class Machine
 
     // The process's VA of an allocation it owns or shares (the KMD's record, the one access record of every back end),
     // mapped writable into its GPU space on first use.
-    private ulong SubmissionVa(MachineProcess p, AllocationHandle h)
+    private (ulong Va, ulong Bytes) SubmissionVa(MachineProcess p, AllocationHandle h)
     {
         lock (Scheduler.KernelLock)
         {
             // Checked at every use, not only the first: the record may have stopped naming it since (a share taken back).
             if (!Kmd.Process(p.Id).TryGetSize(h, out ulong bytes)) throw new AllocationNotSharedException(p.Id, h);
             ulong key = SubmissionKey(h);
-            if (p.SubmissionVas.TryGetValue(key, out ulong va)) return va;
+            if (p.SubmissionVas.TryGetValue(key, out ulong va)) return (va, bytes);
             // A handle the record still names but VidMm no longer holds (freed behind the record): refused like a handle
             // the process never had, as the kernel path refuses it.
             if (!VidMm.IsLive(h)) throw new AllocationNotSharedException(p.Id, h);
-            va = p.RunLists is { } rl ? _runLists!.Scheduler.MapPinnedAllocation(rl, h, bytes).Va : p.GpuSpace.MapAllocation(h);
+            if (p.RunLists is { } rl)
+            {
+                // Already in the process's space (its own surface, a mapping it made): that mapping is the process's, used
+                // as it is and not recorded as ours.
+                foreach (var a in rl.Allocations)
+                    if (a.Handle == h) return (a.Va, bytes);
+                // Mapped as the run lists map a shared allocation: a managed one is recorded as managed, so a fault on it
+                // after an eviction pages it back in (RunListScheduler.Paging.cs).
+                va = _runLists!.Scheduler.MapShared(rl, h, GpuMappingFlags.Writable).Va;
+            }
+            else va = p.GpuSpace.MapAllocation(h);
             p.SubmissionVas.Add(key, va);
-            return va;
+            return (va, bytes);
         }
     }
 }

@@ -50,8 +50,7 @@ public sealed partial class Machine
                 ContextId = contextId, Engine = engine, Priority = priority, TimeSliceCycles = timeSliceCycles,
                 DescriptorAddress = VidMm.PhysicalAddressOf(descriptor, 0).Encoded,
                 RingBase = VidMm.PhysicalAddressOf(ring, 0).Encoded, RingBytes = ringBytes,
-            }, new UserQueueExecution(VidMm.PhysicalAddressOf(save, 0), space.Descriptor));
-            registration.Context.Space = space;
+            }, new UserQueueExecution(VidMm.PhysicalAddressOf(save, 0), space.Descriptor), space);
             return registration;
         }
         catch

@@ -1,5 +1,6 @@
 using Coproc.Fast.Device.Engines.Work;
 using Coproc.Fast.Device.Packets;
+using Coproc.Fast.Driver.Kernel;
 using Coproc.Fast.Driver.Umd;
 using Coproc.Fast.Driver.VidMm;
 
@@ -79,18 +80,27 @@ internal sealed class KernelPathRecorder(CommandBufferBuilder b) : WorkRecorder
         b.DrawRects(target, surface, primitives);
 }
 
-/// <summary>The VA paths' recorder: packets with the process's GPU virtual addresses (<paramref name="vaOf"/> maps on first use).</summary>
-internal sealed class VaRecorder(Func<AllocationHandle, ulong> vaOf) : WorkRecorder
+/// <summary>
+/// The VA paths' recorder: packets with the process's GPU virtual addresses (<paramref name="vaOf"/> maps on first use and
+/// gives the allocation's size in the KMD's record). Invariant: every operand lies inside its allocation, checked as the
+/// KMD checks a kernel-path buffer (<see cref="CommandBufferRejection.OutOfBounds"/>), so an operand past an allocation's
+/// end is refused before anything is written instead of reaching whatever the process has mapped after it.
+/// </summary>
+internal sealed class VaRecorder(Func<AllocationHandle, (ulong Va, ulong Bytes)> vaOf) : WorkRecorder
 {
     private uint[] _dwords = new uint[256];
     private int _written;
 
     public ReadOnlySpan<uint> Written => _dwords.AsSpan(0, _written);
 
-    private ulong Va(AllocationHandle h, ulong offset)
+    private ulong Va(AllocationHandle h, ulong offset, ulong length)
     {
         Name(h);
-        return vaOf(h) + offset;
+        var (va, bytes) = vaOf(h);
+        if (offset > bytes || length > bytes - offset)
+            throw new CommandBufferRejectedException(CommandBufferRejection.OutOfBounds, _written,
+                $"{length} bytes at offset {offset} of {h}, which holds {bytes}");
+        return va + offset;
     }
 
     private Span<uint> Reserve(int dwords)
@@ -103,7 +113,7 @@ internal sealed class VaRecorder(Func<AllocationHandle, ulong> vaOf) : WorkRecor
 
     public override void Fill(AllocationHandle target, ulong offset, uint pattern, ulong bytes)
     {
-        ulong va = Va(target, offset);
+        ulong va = Va(target, offset, bytes);
         var w = new PacketWriter(Reserve(8));
         w.Fill(va, pattern, bytes);
         Put(w);
@@ -111,7 +121,7 @@ internal sealed class VaRecorder(Func<AllocationHandle, ulong> vaOf) : WorkRecor
 
     public override void Copy(AllocationHandle destination, ulong destinationOffset, AllocationHandle source, ulong sourceOffset, ulong bytes)
     {
-        ulong dst = Va(destination, destinationOffset), src = Va(source, sourceOffset);
+        ulong dst = Va(destination, destinationOffset, bytes), src = Va(source, sourceOffset, bytes);
         var w = new PacketWriter(Reserve(8));
         w.Copy(dst, src, bytes);
         Put(w);
@@ -119,7 +129,7 @@ internal sealed class VaRecorder(Func<AllocationHandle, ulong> vaOf) : WorkRecor
 
     public override void WriteData(AllocationHandle target, ulong offset, uint value)
     {
-        ulong va = Va(target, offset);
+        ulong va = Va(target, offset, 4);
         var w = new PacketWriter(Reserve(8));
         w.WriteData(va, value);
         Put(w);
@@ -127,7 +137,7 @@ internal sealed class VaRecorder(Func<AllocationHandle, ulong> vaOf) : WorkRecor
 
     public override void Fence(AllocationHandle target, ulong offset, ulong value)
     {
-        ulong va = Va(target, offset);
+        ulong va = Va(target, offset, 8);
         var w = new PacketWriter(Reserve(8));
         w.Fence(va, value);
         Put(w);
@@ -135,7 +145,7 @@ internal sealed class VaRecorder(Func<AllocationHandle, ulong> vaOf) : WorkRecor
 
     public override void Wait(AllocationHandle counter, ulong offset)
     {
-        ulong va = Va(counter, offset);
+        ulong va = Va(counter, offset, 4);
         var w = new PacketWriter(Reserve(8));
         w.Wait(va);
         Put(w);
@@ -143,7 +153,7 @@ internal sealed class VaRecorder(Func<AllocationHandle, ulong> vaOf) : WorkRecor
 
     public override void Signal(AllocationHandle counter, ulong offset)
     {
-        ulong va = Va(counter, offset);
+        ulong va = Va(counter, offset, 4);
         var w = new PacketWriter(Reserve(8));
         w.Signal(va);
         Put(w);
@@ -158,7 +168,7 @@ internal sealed class VaRecorder(Func<AllocationHandle, ulong> vaOf) : WorkRecor
 
     public override void DrawRects(AllocationHandle target, in Surface surface, ReadOnlySpan<RectPrimitive> primitives)
     {
-        var s = surface with { Va = Va(target, surface.Va) };
+        var s = surface with { Va = Va(target, surface.Va, (ulong)surface.PitchBytes * surface.Height) };
         int n = DrawRectsPacket.SizeInDwords(primitives.Length);
         DrawRectsPacket.Encode(Reserve(n)[..n], s, primitives);
         _written += n;

@@ -384,10 +384,11 @@ public sealed partial class RunListScheduler
     }
 
     /// <summary>
-    /// Undoes <see cref="MapPinnedAllocation"/>: the process's record of the mapping goes and its PTEs are cleared, with
-    /// the TLB invalidation through MMIO (<see cref="GpuAddressSpace.Unmap"/>).
+    /// Undoes a mapping of an allocation into <paramref name="process"/>'s space (<see cref="MapPinnedAllocation"/>,
+    /// <c>MapShared</c>): the process's record of it goes and its PTEs are cleared, with the TLB invalidation through MMIO
+    /// (<see cref="GpuAddressSpace.Unmap"/>).
     /// </summary>
-    internal void UnmapPinnedAllocation(VaProcess process, ulong va)
+    internal void UnmapProcessAllocation(VaProcess process, ulong va)
     {
         lock (KernelLock)
         {
