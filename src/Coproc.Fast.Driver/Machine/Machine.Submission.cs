@@ -173,9 +173,9 @@ public sealed partial class Machine
     }
 
     // Kmd.AllocationDisowned: the process's record no longer names the allocation, so the mapping TrySubmit made for it
-    // goes too (PTEs cleared, TLBs invalidated through MMIO). Invariant: a process's GPU space maps, on its behalf, only
-    // allocations its KMD record names — a VA kept from an earlier share would otherwise let its own packets (a user
-    // queue's, a run-list buffer's) reach memory it no longer may.
+    // goes too (PTEs cleared, TLBs invalidated through MMIO; tests in Submission/SubmissionIsolationTests.cs).
+    // Invariant: a process's GPU space maps, on its behalf, only allocations its KMD record names — a VA kept from an
+    // earlier share would otherwise let its own packets (a user queue's, a run-list buffer's) reach memory it no longer may.
     private void ForgetSubmissionMapping(uint processId, AllocationHandle h)
     {
         lock (Scheduler.KernelLock)

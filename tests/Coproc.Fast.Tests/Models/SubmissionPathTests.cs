@@ -162,27 +162,5 @@ public class SubmissionPathTests
         Assert.That(ModelWorkload.Read(machine, target, 4096), Is.EqualTo(Enumerable.Repeat(new byte[] { 4, 3, 2, 1 }, 1024).SelectMany(b => b).ToArray()));
     }
 
-    // Invariant (Machine.ForgetSubmissionMapping): a process's GPU space maps, on its behalf, only allocations its KMD
-    // record names. A share taken back takes the mapping TrySubmit made with it (PTEs cleared, TLBs invalidated), so no
-    // packet of the process (its own queue's, its own run-list buffer's) can reach the memory through a kept VA.
-    [TestCase(SchedulingModel.Advanced)]
-    [TestCase(SchedulingModel.Hardware)]
-    public void GivenAShareTakenBack_ThenTheMappingMadeForItIsGoneFromTheFormerSharersSpace_AndTheOwnerCanFreeIt(SchedulingModel model)
-    {
-        using var m = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device() });
-        var owners = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
-        m.Kmd.Process(2).Own(owners, 4096); // shared with process 2
-        var context = m.OpenContext(2);
-        Assert.That(m.TrySubmit(context, r => r.Fill(owners, 0, 0x11111111u, 4096)), Is.True);
-        Assert.That(m.RunUntilIdle(), Is.True);
-        int MapCount() { lock (m.Scheduler.KernelLock) return m.VidMm.Allocations.Get(owners).MapCount; }
-        Assert.That(MapCount(), Is.EqualTo(1), "premise: mapped into process 2's space on its behalf");
-
-        m.Kmd.Process(2).Disown(owners);
-
-        Assert.That(MapCount(), Is.Zero, "the mapping went with the share");
-        lock (m.Scheduler.KernelLock) Assert.That(() => m.VidMm.Free(owners), Throws.Nothing, "nothing keeps it mapped: the owner may free it");
-    }
-
     private static ulong Read64(Machine m, AllocationHandle h) => BitConverter.ToUInt64(ModelWorkload.Read(m, h, 8));
 }
