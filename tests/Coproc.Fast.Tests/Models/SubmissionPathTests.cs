@@ -162,5 +162,26 @@ public class SubmissionPathTests
         Assert.That(ModelWorkload.Read(machine, target, 4096), Is.EqualTo(Enumerable.Repeat(new byte[] { 4, 3, 2, 1 }, 1024).SelectMany(b => b).ToArray()));
     }
 
+    // Advanced model: a managed (evictable) allocation named in a recording is recorded in the run-list process as
+    // managed, as a shared allocation is (RunListScheduler.MapShared), so a fault on it after an eviction is a page fault
+    // the paging thread serves, not an error; and the work on it runs.
+    [Test]
+    public void Advanced_AManagedAllocationNamedInARecording_IsMappedAsManaged_AndItsWorkRuns()
+    {
+        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Advanced, Device = ModelWorkload.Device() });
+        var kernelPath = m.CreateContext(1, 0, Device.Engines.EngineKind.Compute); // managed allocations live in a context's working set
+        var managed = m.AllocateManaged(1, kernelPath, 64 << 10);
+        var fence = m.Kmd.Allocate(1, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+        var context = m.OpenContext(1);
+
+        Assert.That(m.TrySubmit(context, r => { r.Fill(managed, 0, 0x5A5A5A5Au, 64 << 10); r.Fence(fence, 0, 1); }), Is.True);
+        Assert.That(m.RunUntil(() => Read64(m, fence) == 1, 500_000_000), Is.True);
+
+        var record = m.Process(1).RunLists!.Allocations.Single(a => a.Handle == managed);
+        Assert.That(record.Managed, Is.True, "recorded as the evictable allocation it is");
+        Assert.That(ModelWorkload.Read(m, managed, 64 << 10), Is.All.EqualTo((byte)0x5A));
+        Assert.That(context.IsStopped, Is.False);
+    }
+
     private static ulong Read64(Machine m, AllocationHandle h) => BitConverter.ToUInt64(ModelWorkload.Read(m, h, 8));
 }
