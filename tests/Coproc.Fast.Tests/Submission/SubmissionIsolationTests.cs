@@ -17,11 +17,13 @@ public class SubmissionIsolationTests
 {
     // Process 1 shares its allocation with process 2, process 2 uses it once, then process 1 takes the share back
     // (KmdProcess.Disown: "handed over"). From then on the KMD's record no longer names it for process 2: the kernel path
-    // refuses it, and so must the VA paths — a VA cached from the earlier use must not outlive the record.
+    // refuses it, and so must the VA paths — a VA cached from the earlier use must not outlive the record. And the mapping
+    // made for process 2 goes with the share (Machine.ForgetSubmissionMapping), so the owner decides when it frees its
+    // memory: VidMm refuses to free a mapped allocation.
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
     [TestCase(SchedulingModel.Hardware)]
-    public void GivenAShareTakenBack_WhenTheFormerSharerSubmitsIt_ThenItIsRefusedAndTheOwnersBytesStayUntouched(SchedulingModel model)
+    public void GivenAShareTakenBack_WhenTheFormerSharerSubmitsIt_ThenItIsRefusedAndTheOwnersBytesStayUntouched_AndTheOwnerCanFreeIt(SchedulingModel model)
     {
         using var m = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device() });
         var owners = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
@@ -38,11 +40,12 @@ public class SubmissionIsolationTests
         Assert.That(refused, Is.InstanceOf<AllocationNotSharedException>().Or.InstanceOf<CommandBufferRejectedException>(), refused?.ToString());
         Assert.That(m.RunUntilIdle(), Is.True);
         Assert.That(ModelWorkload.Read(m, owners, 4096).Count(b => b != 0x11), Is.Zero, "bytes process 2 wrote into process 1's memory");
+        Assert.DoesNotThrow(() => { lock (m.Scheduler.KernelLock) m.VidMm.Free(owners); }, "the owner frees its allocation");
     }
 
     // The kernel path's UMD builder flushes a full command buffer by itself (seed 001 §3.1 step 4), so a recording larger
-    // than one DMA buffer reaches the KMD as several submissions. When a later one is refused (an allocation the process may
-    // not name), the earlier ones have already been queued: part of a refused recording runs.
+    // than one DMA buffer would reach the KMD as several submissions, and a refused later one would leave the earlier ones
+    // queued. TrySubmit holds the builder's buffers and submits only a recording that is one (else TooLarge): none of it runs.
     [Test]
     public void GivenARecordingLargerThanOneDmaBuffer_WhenItsLastPartNamesAnotherProcesssAllocation_ThenNoneOfItRuns()
     {
@@ -86,8 +89,8 @@ public class SubmissionIsolationTests
         Assert.That(context.IsStopped, Is.False);
     }
 
-    // The run-list path makes a user DMA buffer (a system-memory allocation mapped into the process's space) per call.
-    // A workload that submits, runs, and submits again must run in bounded memory: 2,000 one-dword recordings, each run
+    // The run-list path puts each recording in a user DMA buffer (a system-memory allocation mapped into the process's
+    // space), reused once its submission is done. A workload that submits, runs, and submits again must run in bounded memory: 2,000 one-dword recordings, each run
     // to completion before the next, in 4 MiB of system memory (1,024 pages).
     [Test]
     public void Advanced_GivenManySmallRecordingsEachRunToCompletion_ThenSystemMemoryDoesNotRunOut()
@@ -111,8 +114,8 @@ public class SubmissionIsolationTests
 
     // docs/models.md "One submission call": TrySubmit returns false, with nothing submitted, when the context has no room,
     // so one workload loop ("until TrySubmit takes it, run the machine") serves every model. The kernel path's "no room" is
-    // the KMD's outstanding-submissions quota (KmdQuotas.MaxOutstandingSubmissions): there TrySubmit throws
-    // CommandBufferRejectedException(QuotaExceeded) instead of returning false. Here the context's first recording WAITs on
+    // the KMD's outstanding-submissions quota (KmdQuotas.MaxOutstandingSubmissions), whose
+    // CommandBufferRejectedException(QuotaExceeded) TrySubmit turns into false. Here the context's first recording WAITs on
     // a counter that is 0, so the ones after it stay outstanding until the test releases it.
     [Test]
     public void Basic_GivenTheOutstandingSubmissionQuotaReached_WhenTrySubmitIsCalled_ThenItReturnsFalseLikeTheOtherPaths()
@@ -141,10 +144,10 @@ public class SubmissionIsolationTests
         Assert.That(BitConverter.ToUInt32(ModelWorkload.Read(m, counter, 4)), Is.EqualTo((uint)accepted), "every accepted recording ran, no refused one");
     }
 
-    // TrySubmit checks that the context is live before it runs the recording, then opens the queue's ring after it. A queue
+    // TrySubmit checks that the context is live before it runs the recording, then writes the queue's ring after it. A queue
     // unregistered in between (here by the recording itself; in threaded mode by any host thread) has had its descriptor,
     // ring and save area freed (UserQueueRegistrar.Unregister), and the freed ring may already be another process's
-    // allocation: the packets land in that process's memory, which the KMD promised reads as zeros (Kmd.Allocate).
+    // allocation, which the KMD promised reads as zeros (Kmd.Allocate): TrySubmit re-checks under the lock Unregister holds.
     [Test]
     public void Hardware_GivenTheQueueUnregisteredWhileItsRecordingIsMade_ThenNothingIsWrittenIntoMemoryAnotherProcessNowOwns()
     {
@@ -172,8 +175,8 @@ public class SubmissionIsolationTests
 
     // An operand past the end of its allocation: the kernel path's KMD refuses the buffer (CommandBufferRejectedException,
     // OutOfBounds; nothing runs, the context goes on). The VA paths know the allocation's size too (the KMD's record gives
-    // it), yet they write the VA and let the device fault: the context stops for good, and where the space maps something
-    // right after the allocation the write lands there instead. The same workload code then behaves differently per model.
+    // it) and refuse it the same way before writing: otherwise the device would fault the context for good, or, where the
+    // space maps something right after the allocation, the write would land there.
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
     [TestCase(SchedulingModel.Hardware)]
@@ -188,25 +191,5 @@ public class SubmissionIsolationTests
         Assert.That(m.RunUntilIdle(), Is.True);
         Assert.That(context.IsStopped, Is.False, "the context was not stopped by a refused recording");
         Assert.That(ModelWorkload.Read(m, a, 8192).Count(b => b != 0), Is.Zero, "nothing of the refused recording ran");
-    }
-
-    // TrySubmit's VA paths map every allocation named into the submitting process's space for the machine's life
-    // (MachineProcess.SubmissionVas) and VidMm refuses to free a mapped allocation. So once a process that was shared an
-    // allocation submitted work naming it, the owner can never free it — not even after taking the share back: another
-    // process decides when the owner's memory comes back. The kernel path maps nothing and leaves Free to the owner.
-    [TestCase(SchedulingModel.Basic)]
-    [TestCase(SchedulingModel.Advanced)]
-    [TestCase(SchedulingModel.Hardware)]
-    public void GivenASharerSubmittedWorkOnASharedAllocation_WhenTheShareIsTakenBack_ThenTheOwnerCanFreeIt(SchedulingModel model)
-    {
-        using var m = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device() });
-        var owners = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
-        m.Kmd.Process(2).Own(owners, 4096);
-        var context = m.OpenContext(2);
-        Assert.That(m.TrySubmit(context, r => r.Fill(owners, 0, 0x11111111u, 4096)), Is.True);
-        Assert.That(m.RunUntilIdle(), Is.True);
-        m.Kmd.Process(2).Disown(owners);
-
-        Assert.DoesNotThrow(() => { lock (m.Scheduler.KernelLock) m.VidMm.Free(owners); }, "the owner frees its allocation");
     }
 }
