@@ -37,6 +37,20 @@ public sealed class UserQueueContext : GpuContext
     /// <summary>The GPU address space the queue runs in, when a <c>Machine</c> registered it (null otherwise).</summary>
     internal VidMm.GpuAddressSpace? Space { get; init; }
 
+    /// <summary>
+    /// The writer Machine.TrySubmit writes this queue's packets with (caller holds <see cref="DoorbellBlock"/>; the queue is
+    /// registered): opened on first use, then brought to the published WritePtr on every use, as a fresh writer would
+    /// start — another writer of the process may have published since, and packets a refused call wrote were never published.
+    /// </summary>
+    internal Umd.UserQueue SubmissionWriter(Coproc.Fast.Device.Memory.DeviceMemory memory)
+    {
+        if (_submissionWriter is { } w) w.ResyncToPublished();
+        else _submissionWriter = w = Registration.Open(memory);
+        return w;
+    }
+
+    private Umd.UserQueue? _submissionWriter;
+
     /// <summary>The registrar's doorbell-block lock: <see cref="UserQueueRegistrar.Unregister"/> frees the queue's memory under it.</summary>
     internal Lock DoorbellBlock => _doorbellBlock;
 

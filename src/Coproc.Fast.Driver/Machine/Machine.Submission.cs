@@ -4,6 +4,7 @@ using Coproc.Fast.Driver.VidMm;
 using Coproc.Fast.Driver.VidMm.Residency;
 using Coproc.Fast.Driver.VidSch;
 using Coproc.Fast.Driver.VidSch.RunLists;
+using Microsoft.Extensions.ObjectPool;
 
 namespace Coproc.Fast.Driver;
 
@@ -24,9 +25,11 @@ public sealed partial class Machine
     /// published and rung once through its doorbell (seed 003).</item>
     /// </list>
     /// On the VA paths every allocation named is mapped into the process's GPU space on first use and stays mapped.
-    /// A convenience for workloads and tests: it allocates per call; the allocation-free paths are the kinds' own
-    /// (<see cref="Umd.UserQueue"/>, <see cref="RunListScheduler.TrySubmit(VaContext, UserDmaBuffer, int, ReadOnlySpan{AllocationHandle}, out VaTicket)"/>).
-    /// A recording is accepted or refused whole (docs/models.md "One submission call").
+    /// A recording is accepted or refused whole (docs/models.md "One submission call"). In steady state a call allocates
+    /// nothing but what the context's path itself allocates (the run lists' <see cref="VaTicket"/> per buffer): the
+    /// recorders, the kernel path's command buffer and a user queue's writer are reused (a pool of workspaces, so several
+    /// threads may submit at once); <see cref="TrySubmit{TState}(GpuContext, TState, Action{WorkRecorder, TState})"/> also
+    /// spares the caller a closure.
     /// </summary>
     /// <returns>False when there is no room now (the context's 16 run-list buffers in flight, a full ring or queue, the
     /// process's outstanding-submission quota): nothing was submitted.</returns>
@@ -38,91 +41,197 @@ public sealed partial class Machine
     /// allocation (<see cref="CommandBufferRejection.OutOfBounds"/>).</exception>
     public bool TrySubmit(GpuContext context, Action<WorkRecorder> record)
     {
+        ArgumentNullException.ThrowIfNull(record);
+        return TrySubmit(context, record, static (r, recordIt) => recordIt(r));
+    }
+
+    /// <summary>
+    /// <see cref="TrySubmit(GpuContext, Action{WorkRecorder})"/> with a state handed to <paramref name="record"/>, so a
+    /// static lambda records the work and a submission loop allocates nothing (the pattern of <c>string.Create</c>).
+    /// </summary>
+    /// <typeparam name="TState">What <paramref name="record"/> needs (allocation handles, values).</typeparam>
+    /// <param name="context">The context to submit to.</param>
+    /// <param name="state">Passed to <paramref name="record"/>.</param>
+    /// <param name="record">Records the work; called once, before anything is submitted.</param>
+    /// <returns>As <see cref="TrySubmit(GpuContext, Action{WorkRecorder})"/>.</returns>
+    /// <exception cref="ArgumentException">As <see cref="TrySubmit(GpuContext, Action{WorkRecorder})"/>.</exception>
+    /// <exception cref="AllocationNotSharedException">As <see cref="TrySubmit(GpuContext, Action{WorkRecorder})"/>.</exception>
+    /// <exception cref="CommandBufferRejectedException">As <see cref="TrySubmit(GpuContext, Action{WorkRecorder})"/>.</exception>
+    public bool TrySubmit<TState>(GpuContext context, TState state, Action<WorkRecorder, TState> record)
+    {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(record);
-        if (!TryGetContext(context.Id, out var mine) || !ReferenceEquals(mine, context))
-            throw new ArgumentException($"context {context.Id} is not a live context of this machine", nameof(context));
-        switch (context)
+        var w = SubmissionWorkspaces.Get();
+        try
         {
-            case VidSchContext k:
+            switch (context)
             {
-                // The recording must be one command buffer, which the KMD accepts or refuses whole: the UMD's builder
-                // hands a full buffer on by itself, so its buffers are held here and only a single one is submitted — a
-                // later buffer refused after an earlier one was queued would run part of a refused recording.
-                var o = SchedulerFor(k.Engine).Options;
-                var held = new HeldCommandBuffers();
-                var umd = new CommandBufferBuilder(held, o.DmaBufferDwords, o.MaxReferences, o.MaxResourceId);
-                record(new KernelPathRecorder(umd));
-                umd.Flush();
-                if (held.Count > 1)
-                    throw new CommandBufferRejectedException(CommandBufferRejection.TooLarge, -1,
-                        $"the recording needs {held.Count} command buffers; one holds {o.DmaBufferDwords} dwords and {o.MaxReferences} resource-list entries");
-                if (held.Count == 0) return true;
-                try { Kmd.SinkFor(k.ProcessId, k).Submit(held.Commands, held.Resources); }
-                catch (CommandBufferRejectedException e) when (e.Reason == CommandBufferRejection.QuotaExceeded)
+                case VidSchContext k:
                 {
-                    return false; // the process's outstanding submissions are at its quota: no room now, as on the other paths
-                }
-                return true;
-            }
-            case VaContext v:
-            {
-                var p = ProcessOf(v.ProcessId, nameof(context));
-                if (!ReferenceEquals(p.RunLists, v.Process))
-                    throw new ArgumentException($"run-list context {v.Id} is not in Machine.Process({v.ProcessId})'s address space", nameof(context));
-                var r = new VaRecorder(h => SubmissionVa(p, h));
-                record(r);
-                if (r.Written.IsEmpty) return true;
-                if (r.Written.Length > SubmissionBufferDwords)
-                    throw new ArgumentException($"the recording is {r.Written.Length} dwords; a run-list submission holds {SubmissionBufferDwords}", nameof(record));
-                // One of the context's DMA buffers whose earlier submission has completed (or failed), or a new one while
-                // fewer than SubmissionBuffers exist; none free: no room now. Buffers are reused, never freed, so a
-                // workload that submits in a loop runs in bounded memory.
-                var slot = TakeSubmissionBuffer(v);
-                if (slot is null) return false;
-                try
-                {
-                    r.Written.CopyTo(slot.Buffer.Dwords);
-                    if (!_runLists!.Scheduler.TrySubmit(v, slot.Buffer, r.Written.Length, r.Named.ToArray(), out var ticket)) return false;
-                    slot.Ticket = ticket;
+                    if (!OwnsKernelContext(k))
+                        throw new ArgumentException($"context {context.Id} is not a live context of this machine", nameof(context));
+                    // The recording must be one command buffer, which the KMD accepts or refuses whole: a buffer the builder
+                    // flushed by itself (it was full) is counted, not submitted — a later buffer refused after an earlier one
+                    // was queued would run part of a refused recording. The one buffer goes to the KMD from the builder's
+                    // own storage; the KMD copies it in.
+                    var o = SchedulerFor(k.Engine).Options;
+                    var ks = w.Kernel(o.DmaBufferDwords, o.MaxReferences, o.MaxResourceId);
+                    record(ks.Recorder, state);
+                    if (ks.Overflowed > 0)
+                        throw new CommandBufferRejectedException(CommandBufferRejection.TooLarge, -1,
+                            $"the recording needs {ks.Overflowed + 1} command buffers; one holds {o.DmaBufferDwords} dwords and {o.MaxReferences} resource-list entries");
+                    if (ks.Builder.PendingCommands.IsEmpty) return true;
+                    try { Kmd.Submit(k.ProcessId, k, ks.Builder.PendingCommands, ks.Builder.PendingResources); }
+                    catch (CommandBufferRejectedException e) when (e.Reason == CommandBufferRejection.QuotaExceeded)
+                    {
+                        return false; // the process's outstanding submissions are at its quota: no room now, as on the other paths
+                    }
                     return true;
                 }
-                finally
+                case VaContext v:
                 {
-                    lock (Scheduler.KernelLock) slot.Taken = false;
-                }
-            }
-            case UserQueueContext q:
-            {
-                var p = ProcessOf(q.ProcessId, nameof(context));
-                if (!ReferenceEquals(q.Space, p.GpuSpace))
-                    throw new ArgumentException($"user queue {q.Id} does not run in Machine.Process({q.ProcessId})'s address space", nameof(context));
-                var r = new VaRecorder(h => SubmissionVa(p, h));
-                record(r);
-                if (r.Written.IsEmpty) return true;
-                // Under the doorbell block's lock, which Unregister holds while it frees the queue's descriptor and ring:
-                // a queue unregistered since the check above (its ring perhaps another process's memory by now) is
-                // refused, not written; and two callers never write the same ring slots. A writer opened here starts at
-                // the published WritePtr; packets that do not all fit are never published.
-                lock (q.DoorbellBlock)
-                {
-                    if (q.IsUnregistered)
-                        throw new ArgumentException($"user queue {q.Id} was unregistered", nameof(context));
-                    var queue = q.Registration.Open(Device.Memory);
-                    var packets = r.Written;
-                    for (int off = 0; off < packets.Length;)
+                    // v.Process is this machine's space of that process only if v is one of this machine's contexts.
+                    var p = ProcessOf(v.ProcessId, nameof(context));
+                    if (!ReferenceEquals(p.RunLists, v.Process))
+                        throw new ArgumentException($"run-list context {v.Id} is not in Machine.Process({v.ProcessId})'s address space", nameof(context));
+                    var r = w.Va(this, p);
+                    record(r, state);
+                    if (r.Written.IsEmpty) return true;
+                    if (r.Written.Length > SubmissionBufferDwords)
+                        throw new ArgumentException($"the recording is {r.Written.Length} dwords; a run-list submission holds {SubmissionBufferDwords}", nameof(record));
+                    // One of the context's DMA buffers whose earlier submission has completed (or failed), or a new one while
+                    // fewer than SubmissionBuffers exist; none free: no room now. Buffers are reused, never freed, so a
+                    // workload that submits in a loop runs in bounded memory.
+                    var slot = TakeSubmissionBuffer(v);
+                    if (slot is null) return false;
+                    try
                     {
-                        int len = new Device.Packets.PacketHeader(packets[off]).LengthDwords;
-                        if (!queue.TryWrite(packets.Slice(off, len))) return false;
-                        off += len;
+                        r.Written.CopyTo(slot.Buffer.Dwords);
+                        if (!_runLists!.Scheduler.TrySubmit(v, slot.Buffer, r.Written.Length, r.NamedSpan, out var ticket)) return false;
+                        slot.Ticket = ticket;
+                        return true;
                     }
-                    queue.Flush();
+                    finally
+                    {
+                        lock (Scheduler.KernelLock) slot.Taken = false;
+                    }
                 }
-                return true;
+                case UserQueueContext q:
+                {
+                    // q.Space is this machine's space of that process only if q is one of this machine's queues.
+                    if (q.IsUnregistered) throw new ArgumentException($"user queue {q.Id} was unregistered", nameof(context));
+                    var p = ProcessOf(q.ProcessId, nameof(context));
+                    if (!ReferenceEquals(q.Space, p.GpuSpace))
+                        throw new ArgumentException($"user queue {q.Id} does not run in Machine.Process({q.ProcessId})'s address space", nameof(context));
+                    var r = w.Va(this, p);
+                    record(r, state);
+                    if (r.Written.IsEmpty) return true;
+                    // Under the doorbell block's lock, which Unregister holds while it frees the queue's descriptor and ring:
+                    // a queue unregistered since the check above (its ring perhaps another process's memory by now) is
+                    // refused, not written; and two callers never write the same ring slots. The queue's writer is the
+                    // kernel's one for this path, brought to the published WritePtr first (another writer may have
+                    // published since); packets that do not all fit are never published.
+                    lock (q.DoorbellBlock)
+                    {
+                        if (q.IsUnregistered)
+                            throw new ArgumentException($"user queue {q.Id} was unregistered", nameof(context));
+                        var queue = q.SubmissionWriter(Device.Memory);
+                        var packets = r.Written;
+                        for (int off = 0; off < packets.Length;)
+                        {
+                            int len = new Device.Packets.PacketHeader(packets[off]).LengthDwords;
+                            if (!queue.TryWrite(packets.Slice(off, len))) return false;
+                            off += len;
+                        }
+                        queue.Flush();
+                    }
+                    return true;
+                }
+                default:
+                    throw new ArgumentException($"context {context.Id} has no submission path", nameof(context));
             }
-            default:
-                throw new ArgumentException($"context {context.Id} has no submission path", nameof(context));
         }
+        finally
+        {
+            w.End();
+            SubmissionWorkspaces.Return(w);
+        }
+    }
+
+    // A kernel-path context of this machine: one its engine's scheduler created (the paging context is not a submitter's).
+    private bool OwnsKernelContext(VidSchContext k) =>
+        (uint)k.Engine < (uint)_schedulers.Length && _schedulers[(int)k.Engine] is { } s && s.Owns(k);
+
+    // What a TrySubmit call works in: the recorders and the kernel path's builder, reused from call to call. A pool, not one
+    // per machine: TrySubmit may be called from several threads at once.
+    // Scratch, not state: a save-state stores it as an empty slot (MachineStateGraph) and a restored machine makes its own.
+    private ObjectPool<SubmissionWorkspace>? _submissionWorkspaces;
+
+    private ObjectPool<SubmissionWorkspace> SubmissionWorkspaces =>
+        LazyInitializer.EnsureInitialized(ref _submissionWorkspaces,
+            static () => new DefaultObjectPool<SubmissionWorkspace>(new DefaultPooledObjectPolicy<SubmissionWorkspace>(), 2 * Environment.ProcessorCount));
+
+    private sealed class SubmissionWorkspace
+    {
+        private readonly VaRecorder _va = new();
+        private KernelSubmission? _kernel;
+
+        public VaRecorder Va(Machine machine, MachineProcess process)
+        {
+            _va.Begin(machine, process);
+            return _va;
+        }
+
+        // The builder for an engine's command-buffer limits (one per workspace; engines with other limits make a new one).
+        public KernelSubmission Kernel(int dwords, int references, ushort maxResourceId)
+        {
+            if (_kernel is not { } k || k.Dwords != dwords || k.References != references || k.MaxResourceId != maxResourceId)
+                _kernel = k = new KernelSubmission(dwords, references, maxResourceId);
+            k.Begin();
+            return k;
+        }
+
+        // Drops what the call left: a recording that threw leaves packets behind, and the VA recorder names the machine.
+        public void End()
+        {
+            _va.End();
+            _kernel?.End();
+        }
+    }
+
+    // The kernel path's UMD builder over a sink that only counts the buffers it flushed by itself (it was full): a
+    // recording is one command buffer, submitted from the builder's storage, or refused whole.
+    private sealed class KernelSubmission : ICommandBufferSink
+    {
+        public KernelSubmission(int dwords, int references, ushort maxResourceId)
+        {
+            (Dwords, References, MaxResourceId) = (dwords, references, maxResourceId);
+            Builder = new CommandBufferBuilder(this, dwords, references, maxResourceId);
+            Recorder = new KernelPathRecorder(Builder);
+        }
+
+        public int Dwords { get; }
+        public int References { get; }
+        public ushort MaxResourceId { get; }
+        public CommandBufferBuilder Builder { get; }
+        public KernelPathRecorder Recorder { get; }
+        public int Overflowed { get; private set; }
+
+        public void Begin()
+        {
+            Builder.Discard();
+            Overflowed = 0;
+            Recorder.Active = true;
+        }
+
+        public void End()
+        {
+            Builder.Discard();
+            Overflowed = 0;
+            Recorder.Active = false;
+        }
+
+        public void Submit(ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources) => Overflowed++;
     }
 
     // Run-list submissions: each context's DMA buffers, reused once their submission is done (Machine.TrySubmit).
@@ -157,21 +266,6 @@ public sealed partial class Machine
         }
     }
 
-    // The UMD's finished command buffers, copied (the builder reuses its storage), for the kernel path of TrySubmit.
-    private sealed class HeldCommandBuffers : ICommandBufferSink
-    {
-        public int Count { get; private set; }
-        public uint[] Commands { get; private set; } = [];
-        public ResourceReference[] Resources { get; private set; } = [];
-
-        public void Submit(ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources)
-        {
-            if (++Count > 1) return; // refused whole by the caller
-            Commands = commands.ToArray();
-            Resources = resources.ToArray();
-        }
-    }
-
     // Kmd.AllocationDisowned: the process's record no longer names the allocation, so the mapping TrySubmit made for it
     // goes too (PTEs cleared, TLBs invalidated through MMIO; tests in Submission/SubmissionIsolationTests.cs).
     // Invariant: a process's GPU space maps, on its behalf, only allocations its KMD record names — a VA kept from an
@@ -197,7 +291,7 @@ public sealed partial class Machine
 
     // The process's VA of an allocation it owns or shares (the KMD's record, the one access record of every back end),
     // mapped writable into its GPU space on first use.
-    private (ulong Va, ulong Bytes) SubmissionVa(MachineProcess p, AllocationHandle h)
+    internal (ulong Va, ulong Bytes) SubmissionVa(MachineProcess p, AllocationHandle h)
     {
         lock (Scheduler.KernelLock)
         {

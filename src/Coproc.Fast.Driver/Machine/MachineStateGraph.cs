@@ -41,6 +41,8 @@ namespace Coproc.Fast.Driver;
 //   - a hashed collection (Dictionary, HashSet, ConcurrentDictionary) keeps its buckets as saved, so its keys must hash
 //     the same in any process: value types without references, enums, primitives, strings. Identity-hashed keys are
 //     refused;
+//   - scratch a call fills and empties again (Machine.TrySubmit's pool of recorders and builders, a user queue's
+//     TrySubmit writer) is not state either: saved as an empty slot, made again on first use after a restore;
 //   - host attachments — schedule observers, the interrupt tap, the scheduling auditor, the flip-completed callback and
 //     the event-history logs — are not state of the machine: they are saved as empty slots and the restored machine has
 //     none (the caller attaches its own again).
@@ -78,9 +80,15 @@ internal static unsafe class MachineStateGraph
         BackingField(typeof(PresentManager), nameof(PresentManager.FlipCompleted)),
         BackingField(typeof(VidSchScheduler), nameof(VidSchScheduler.EventHistoryLog)),
         BackingField(typeof(RunListScheduler), nameof(RunListScheduler.EventHistoryLog)),
+        ScratchField(typeof(Machine), "_submissionWorkspaces"),
+        ScratchField(typeof(Kernel.UserQueueContext), "_submissionWriter"),
     ];
 
     private sealed class RawBox { public byte Data; }
+
+    private static FieldInfo ScratchField(Type type, string name) =>
+        type.GetField(name, BindingFlags.Instance | BindingFlags.NonPublic)
+        ?? throw new InvalidOperationException($"{type.Name}.{name} was renamed: update MachineStateGraph's scratch slots");
 
     private static FieldInfo BackingField(Type type, string property) =>
         type.GetField($"<{property}>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic)

@@ -46,57 +46,90 @@ public abstract class WorkRecorder
     /// <summary>The allocations the recording named, in first-use order.</summary>
     internal List<AllocationHandle> Named { get; } = new();
 
+    /// <summary><see cref="Named"/> as a span (valid until the next recording).</summary>
+    internal ReadOnlySpan<AllocationHandle> NamedSpan => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Named);
+
     private protected void Name(AllocationHandle h)
     {
         if (!Named.Contains(h)) Named.Add(h);
     }
 }
 
-/// <summary>The kernel path's recorder: the UMD's command-buffer builder (handles and resource-list entries, patched by the KMD).</summary>
+/// <summary>
+/// The kernel path's recorder: the UMD's command-buffer builder (handles and resource-list entries, patched by the KMD).
+/// Records only while <see cref="Active"/> (inside the TrySubmit call that handed it out).
+/// </summary>
 internal sealed class KernelPathRecorder(CommandBufferBuilder b) : WorkRecorder
 {
-    public override void Fill(AllocationHandle target, ulong offset, uint pattern, ulong bytes) => b.Fill(target, offset, pattern, bytes);
+    public bool Active { get; set; }
+
+    private CommandBufferBuilder B => Active ? b
+        : throw new InvalidOperationException("a WorkRecorder is used only inside the Machine.TrySubmit call that handed it out");
+
+    public override void Fill(AllocationHandle target, ulong offset, uint pattern, ulong bytes) => B.Fill(target, offset, pattern, bytes);
 
     public override void Copy(AllocationHandle destination, ulong destinationOffset, AllocationHandle source, ulong sourceOffset, ulong bytes) =>
-        b.Copy(source, sourceOffset, destination, destinationOffset, bytes);
+        B.Copy(source, sourceOffset, destination, destinationOffset, bytes);
 
-    public override void WriteData(AllocationHandle target, ulong offset, uint value) => b.WriteData(target, offset, [value]);
+    public override void WriteData(AllocationHandle target, ulong offset, uint value) => B.WriteData(target, offset, [value]);
 
-    public override void Fence(AllocationHandle target, ulong offset, ulong value) => b.Fence(target, offset, value);
+    public override void Fence(AllocationHandle target, ulong offset, ulong value) => B.Fence(target, offset, value);
 
-    public override void Wait(AllocationHandle counter, ulong offset) => b.Wait(counter, offset);
+    public override void Wait(AllocationHandle counter, ulong offset) => B.Wait(counter, offset);
 
-    public override void Signal(AllocationHandle counter, ulong offset) => b.Signal(counter, offset);
+    public override void Signal(AllocationHandle counter, ulong offset) => B.Signal(counter, offset);
 
     public override void Trap(uint id)
     {
-        var s = b.GetSpan(2);
+        var builder = B;
+        var s = builder.GetSpan(2);
         s[0] = PacketHeader.Make(Opcode.Trap, 2);
         s[1] = id;
-        b.Advance(2);
+        builder.Advance(2);
     }
 
     public override void DrawRects(AllocationHandle target, in Surface surface, ReadOnlySpan<RectPrimitive> primitives) =>
-        b.DrawRects(target, surface, primitives);
+        B.DrawRects(target, surface, primitives);
 }
 
 /// <summary>
-/// The VA paths' recorder: packets with the process's GPU virtual addresses (<paramref name="vaOf"/> maps on first use and
-/// gives the allocation's size in the KMD's record). Invariant: every operand lies inside its allocation, checked as the
-/// KMD checks a kernel-path buffer (<see cref="CommandBufferRejection.OutOfBounds"/>), so an operand past an allocation's
-/// end is refused before anything is written instead of reaching whatever the process has mapped after it.
+/// The VA paths' recorder: packets with the process's GPU virtual addresses (<see cref="Machine"/>'s submission VA of each
+/// allocation: mapped on first use, with the allocation's size in the KMD's record). Invariant: every operand lies inside
+/// its allocation, checked as the KMD checks a kernel-path buffer (<see cref="CommandBufferRejection.OutOfBounds"/>), so an
+/// operand past an allocation's end is refused before anything is written instead of reaching whatever the process has
+/// mapped after it. Reused from call to call (<see cref="Begin"/>, <see cref="End"/>).
 /// </summary>
-internal sealed class VaRecorder(Func<AllocationHandle, (ulong Va, ulong Bytes)> vaOf) : WorkRecorder
+internal sealed class VaRecorder : WorkRecorder
 {
     private uint[] _dwords = new uint[256];
     private int _written;
+    private Machine? _machine;
+    private MachineProcess? _process;
 
     public ReadOnlySpan<uint> Written => _dwords.AsSpan(0, _written);
 
+    /// <summary>Starts a recording for <paramref name="process"/>'s space: nothing written, nothing named.</summary>
+    public void Begin(Machine machine, MachineProcess process)
+    {
+        (_machine, _process) = (machine, process);
+        _written = 0;
+        Named.Clear();
+    }
+
+    /// <summary>Ends the recording: what it wrote and named is dropped and it no longer refers to the machine.</summary>
+    public void End()
+    {
+        (_machine, _process) = (null, null);
+        _written = 0;
+        Named.Clear();
+    }
+
     private ulong Va(AllocationHandle h, ulong offset, ulong length)
     {
+        if (_machine is not { } m || _process is not { } p)
+            throw new InvalidOperationException("a WorkRecorder is used only inside the Machine.TrySubmit call that handed it out");
         Name(h);
-        var (va, bytes) = vaOf(h);
+        var (va, bytes) = m.SubmissionVa(p, h);
         if (offset > bytes || length > bytes - offset)
             throw new CommandBufferRejectedException(CommandBufferRejection.OutOfBounds, _written,
                 $"{length} bytes at offset {offset} of {h}, which holds {bytes}");
@@ -105,6 +138,8 @@ internal sealed class VaRecorder(Func<AllocationHandle, (ulong Va, ulong Bytes)>
 
     private Span<uint> Reserve(int dwords)
     {
+        if (_machine is null)
+            throw new InvalidOperationException("a WorkRecorder is used only inside the Machine.TrySubmit call that handed it out");
         if (_written + dwords > _dwords.Length) Array.Resize(ref _dwords, Math.Max(_dwords.Length * 2, _written + dwords));
         return _dwords.AsSpan(_written);
     }

@@ -101,6 +101,18 @@ public sealed partial class CommandBufferBuilder
         _packetStart = -1;
     }
 
+    // The current command buffer, not flushed: Machine.TrySubmit hands a one-buffer recording to the KMD itself, from the
+    // builder's own storage (no copy), then discards it — also after a recording that threw, so the builder is reusable.
+    internal ReadOnlySpan<uint> PendingCommands => _buffer.WrittenDwords;
+
+    internal ReadOnlySpan<ResourceReference> PendingResources => _buffer.WrittenReferences;
+
+    internal void Discard()
+    {
+        _buffer.Reset();
+        _packetStart = -1;
+    }
+
     /// <summary>Hands the current command buffer to the kernel (if it holds anything) and starts a fresh one.</summary>
     public void Flush()
     {

@@ -68,6 +68,15 @@ public sealed unsafe class UserQueue
         MaxPacketBytes = (int)Math.Min(_size / 2, 0xFFFFu * 4);
     }
 
+    // Machine.TrySubmit's writer (UserQueueContext.SubmissionWriter): continue from the WritePtr published now, as a
+    // writer opened now would, dropping what this one wrote and did not publish.
+    internal void ResyncToPublished()
+    {
+        _write = _published = Volatile.Read(ref _descriptor->WritePtr);
+        _cachedRead = Volatile.Read(ref _descriptor->ReadPtr);
+        _reserved = 0;
+    }
+
     /// <summary>Where the descriptor lives.</summary>
     public PhysicalAddress Descriptor { get; }
 

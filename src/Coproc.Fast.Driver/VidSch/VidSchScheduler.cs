@@ -284,6 +284,9 @@ public sealed partial class VidSchScheduler
         return index >= 0 && index < _contexts.Count ? _contexts[(int)index] : null;
     }
 
+    /// <summary>True when <paramref name="context"/> is one this scheduler created (not its paging context).</summary>
+    internal bool Owns(VidSchContext context) => context.Id >= 0 && ReferenceEquals(FindContext(context.Id), context);
+
     /// <summary>The context with id <paramref name="id"/>, or null.</summary>
     public VidSchContext? FindContext(int id)
     {
