@@ -53,6 +53,13 @@ internal interface IEngineBackEnd
     void AfterDelivery();
 
     /// <summary>
+    /// The interrupt controller dropped records (INFO_DROPPED moved, its information queue was full): the back end may
+    /// have missed reports it depends on, so it rebuilds its picture of its engines from their registers and its
+    /// contexts' save areas (docs/containment.md "An interrupt flood").
+    /// </summary>
+    void OnInterruptsLost();
+
+    /// <summary>
     /// Nothing submitted is still to run. <paramref name="unlocked"/>: the caller is the one thread that changes kernel
     /// state (deterministic mode), so the test reads it without the kernel lock.
     /// </summary>
@@ -122,6 +129,12 @@ internal sealed class DirectSwitchingBackEnd(VidSchScheduler?[] schedulers) : IE
             if (s is not null && Hears(s)) s.OnInterrupts(records);
     }
 
+    public void OnInterruptsLost()
+    {
+        foreach (var s in schedulers)
+            if (s is not null && Hears(s)) s.Resynchronize();
+    }
+
     // A member whose deferred preparation waited for another engine's chunks to retire runs again (SchedulerGroup: pinned
     // chunks are shared).
     public void AfterDelivery()
@@ -179,6 +192,8 @@ internal sealed class RunListBackEnd(RunListScheduler runLists) : IEngineBackEnd
     public bool Poll() => runLists.Poll();
 
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records) => runLists.OnInterrupts(records);
+
+    public void OnInterruptsLost() => runLists.Resynchronize();
 
     public void AfterDelivery() { }
 
@@ -238,6 +253,8 @@ internal sealed class SchedulingCoreBackEnd(Func<UserQueueRegistrar?> registrar,
     public bool Poll() => false; // ring 3 rings the doorbell itself
 
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records) { } // a faulting queue is stopped alone by the device
+
+    public void OnInterruptsLost() { } // the kernel keeps no picture of the queues: the device arbitrates them
 
     public void AfterDelivery() { }
 

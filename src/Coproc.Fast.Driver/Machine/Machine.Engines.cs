@@ -1,4 +1,6 @@
 using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Interrupts;
+using Coproc.Fast.Device.Mmio;
 using Coproc.Fast.Driver.Display;
 using Coproc.Fast.Driver.VidSch;
 
@@ -198,6 +200,14 @@ public sealed partial class Machine
     private static readonly EngineKind[] AllEngines =
         [EngineKind.Render, EngineKind.Compute, EngineKind.Copy, EngineKind.VideoDecode, EngineKind.VideoEncode];
 
+    private uint _interruptsDroppedSeen; // INFO_DROPPED as of the last delivery
+
+    /// <summary>
+    /// Deliveries after which the interrupt controller had dropped records (INFO_DROPPED moved) and the back ends rebuilt
+    /// their picture of the engines from registers and save areas (docs/containment.md "An interrupt flood").
+    /// </summary>
+    public long InterruptLossesHandled { get; private set; }
+
     // Interrupts routed by engine: every back end reads the batch and keeps only its engines' records (the information
     // queue carries the engine). Then work one back end's retirement unblocked runs (IEngineBackEnd.AfterDelivery), then
     // the display.
@@ -211,6 +221,18 @@ public sealed partial class Machine
             // Threaded mode: a back end serviced on the device thread got them there (Machine.Threaded.cs).
             foreach (var b in _backEnds)
                 if (_posted is null || !b.ServicedOnDeviceThread) b.OnInterrupts(records);
+            // Invariant: the kernel never waits for a report the device dropped. An information queue that overflowed
+            // (an application's TRAP or FENCE flood fills its 64 entries) drops records and counts them in INFO_DROPPED
+            // (native-layout.md §9.1); a context switch or fault among them would leave a scheduler waiting for ever —
+            // the engine idle, work queued. So after a batch, a moved count makes every back end rebuild its picture from
+            // the engines' registers and the save areas (docs/containment.md "An interrupt flood").
+            uint dropped = Bus.ReadRegister32(MmioMap.InterruptBase + InterruptRegisters.InfoDropped);
+            if (dropped != _interruptsDroppedSeen)
+            {
+                _interruptsDroppedSeen = dropped;
+                InterruptLossesHandled++;
+                foreach (var b in _backEnds) b.OnInterruptsLost();
+            }
             foreach (var b in _backEnds) b.AfterDelivery();
             Display.OnInterrupts(records);
         }

@@ -133,6 +133,64 @@ public sealed partial class VidSchScheduler
         }
     }
 
+    /// <summary>
+    /// The interrupt controller dropped records (its information queue overflowed, native-layout.md §9.1): rebuilds what
+    /// this scheduler learns from CONTEXT_SWITCH and fault reports from the engine's registers and the save areas, then
+    /// runs a scheduling pass. Without it a dropped report leaves the scheduler waiting for ever — a switch it requested
+    /// never confirmed, an idle switch a reset waits for (invariant R2) never counted, a faulted context never reset —
+    /// and the engine idles with work queued (docs/containment.md "An interrupt flood").
+    /// </summary>
+    internal void Resynchronize()
+    {
+        lock (KernelLock)
+        {
+            ulong now = _bus.Cycle;
+            uint status = _bus.ReadRegister32(_engineBase + Coproc.Fast.Device.Engines.EngineRegisters.Status);
+            ulong current = _bus.ReadRegister(_engineBase + CurrentContextRegister);
+            // CONTEXT_SWITCH takes effect when written unless a disable-context-switch region defers it (§10.1): with none
+            // deferred, every switch this driver wrote has happened, idle switches included, in write order.
+            if ((status & Coproc.Fast.Device.Engines.EngineRegisters.StatusSwitchDeferred) == 0)
+            {
+                _switchPending = false;
+                _idleSwitchesConfirmed = _idleSwitchesIssued;
+            }
+            // The engine changes NEXT_CONTEXT by itself (a yield makes the yielding context NEXT, a fault clears it).
+            _nextRegister = _bus.ReadRegister(_engineBase + NextContextRegister);
+            // What the engine has loaded. A save area that is none of this scheduler's is a user queue running while the
+            // loaded kernel context is set aside (§13.7): that context is still the loaded one from the driver's side.
+            if (current == 0 || _bySaveArea.TryGetValue(current, out _))
+            {
+                var to = current == 0 ? null : _bySaveArea[current];
+                if (!ReferenceEquals(to, _loaded))
+                {
+                    if (_loaded is { Loaded: true } left) Unload(left, now);
+                    if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, _loaded, to, now);
+                    _loaded = to;
+                    if (to is not null)
+                    {
+                        to.Loaded = true;
+                        to.LoadedAt = now;
+                        to.LoadOrder = ++_loadTicket;
+                    }
+                }
+            }
+            // Fault reports: a context with work whose engine copy (loaded) or save area (not loaded) says it faulted is
+            // reset as its report would have made it. The save area is rewritten without the flag when a reset finishes.
+            var mem = _bus.Memory;
+            foreach (var c in _contexts)
+            {
+                if (c.Resetting || c.InFlight.Count == 0) continue;
+                bool faulted = current == c.SaveArea.Encoded
+                    ? (status & Coproc.Fast.Device.Engines.EngineRegisters.StatusFaulted) != 0
+                    : (mem.Local.Ref<ContextSaveArea>(c.SaveArea.Offset).Flags & ContextFlags.Faulted) != 0;
+                if (!faulted) continue;
+                Emit(ScheduleEventKind.ContextFault, c.Id, c.InFlight[0].Buffer?.SubmissionId ?? 0, 0, 0);
+                BeginReset(c, SubmissionStatus.FailedFault);
+            }
+            Pump();
+        }
+    }
+
     private void Unload(VidSchContext c, ulong cycle)
     {
         c.Loaded = false;
