@@ -55,9 +55,11 @@ internal interface IEngineBackEnd
     /// <summary>
     /// The interrupt controller dropped records (INFO_DROPPED moved, its information queue was full): the back end may
     /// have missed reports it depends on, so it rebuilds its picture of its engines from their registers and its
-    /// contexts' save areas (docs/containment.md "An interrupt flood").
+    /// contexts' save areas (docs/containment.md "An interrupt flood"). <paramref name="raisedBefore"/>: records raised
+    /// before the rebuild reads the device and not yet delivered — their effect is in the rebuilt picture, so a back end
+    /// that would apply them twice skips that many of the next records it is given.
     /// </summary>
-    void OnInterruptsLost();
+    void OnInterruptsLost(int raisedBefore);
 
     /// <summary>
     /// Nothing submitted is still to run. <paramref name="unlocked"/>: the caller is the one thread that changes kernel
@@ -123,14 +125,26 @@ internal sealed class DirectSwitchingBackEnd(VidSchScheduler?[] schedulers) : IE
     // runs the paging queue's context.
     private bool Hears(VidSchScheduler s) => (s.Contexts.Count > 0 || s.IsPagingEngine) && !_drivenElsewhere[(int)s.Options.Engine];
 
+    private int _staleRecords; // records raised before the last rebuild, still to be delivered (OnInterruptsLost)
+
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
     {
+        // Records the last rebuild already accounted for are not applied again: a CONTEXT_SWITCH report would regress the
+        // loaded context, an idle-switch report would be counted twice (invariant R2), a fault report would reset a
+        // context whose reset already finished.
+        if (_staleRecords > 0)
+        {
+            int skip = Math.Min(_staleRecords, records.Length);
+            _staleRecords -= skip;
+            records = records[skip..];
+        }
         foreach (var s in schedulers)
             if (s is not null && Hears(s)) s.OnInterrupts(records);
     }
 
-    public void OnInterruptsLost()
+    public void OnInterruptsLost(int raisedBefore)
     {
+        _staleRecords = raisedBefore;
         foreach (var s in schedulers)
             if (s is not null && Hears(s)) s.Resynchronize();
     }
@@ -193,7 +207,9 @@ internal sealed class RunListBackEnd(RunListScheduler runLists) : IEngineBackEnd
 
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records) => runLists.OnInterrupts(records);
 
-    public void OnInterruptsLost() => runLists.Resynchronize();
+    // Its handler tolerates records it already acted on (fences and history are read from memory, the decision table from
+    // the lists), and a two-element fault report must still reach it: nothing is skipped.
+    public void OnInterruptsLost(int raisedBefore) => runLists.Resynchronize();
 
     public void AfterDelivery() { }
 
@@ -254,7 +270,7 @@ internal sealed class SchedulingCoreBackEnd(Func<UserQueueRegistrar?> registrar,
 
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records) { } // a faulting queue is stopped alone by the device
 
-    public void OnInterruptsLost() { } // the kernel keeps no picture of the queues: the device arbitrates them
+    public void OnInterruptsLost(int raisedBefore) { } // the kernel keeps no picture of the queues: the device arbitrates them
 
     public void AfterDelivery() { }
 

@@ -231,7 +231,14 @@ public sealed partial class Machine
             {
                 _interruptsDroppedSeen = dropped;
                 InterruptLossesHandled++;
-                foreach (var b in _backEnds) b.OnInterruptsLost();
+                // Records raised before the rebuild and not delivered yet: those still in the information queue (raised by
+                // this delivery's own register writes, or by the device meanwhile) and, threaded, those the device thread
+                // drained and queued for this thread. Read before the back ends read the device.
+                int raisedBefore = (int)Bus.ReadRegister32(MmioMap.InterruptBase + InterruptRegisters.InfoCount) + _delivered.Count;
+                // Threaded mode: a back end serviced on the device thread (the run lists) runs its handler pass there at
+                // every drained batch, and that pass is its whole rebuild; its registers are driven from that thread only.
+                foreach (var b in _backEnds)
+                    if (_posted is null || !b.ServicedOnDeviceThread) b.OnInterruptsLost(raisedBefore);
             }
             foreach (var b in _backEnds) b.AfterDelivery();
             Display.OnInterrupts(records);

@@ -102,7 +102,9 @@ public sealed partial class VidSchScheduler
                 }
                 // Recovery's proof that the engine left a resetting context (VidSchScheduler.Recovery.cs): only this
                 // driver requests a switch to idle, and each such write yields exactly one Requested→0 report.
-                if (reason == SwitchReason.Requested && r.Data1 == 0) _idleSwitchesConfirmed++;
+                // Never beyond the idle switches written: a rebuild after lost reports (Resynchronize) may have counted
+                // this one already (threaded mode: it can be raised while the rebuild reads the registers).
+                if (reason == SwitchReason.Requested && r.Data1 == 0 && _idleSwitchesConfirmed < _idleSwitchesIssued) _idleSwitchesConfirmed++;
                 if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded) Unload(left, r.Cycle);
                 var to = r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1);
                 if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, left, to, r.Cycle);
