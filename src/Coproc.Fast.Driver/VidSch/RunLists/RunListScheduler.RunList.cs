@@ -77,7 +77,19 @@ public sealed partial class RunListScheduler
     {
         foreach (var lane in _lanes) Reschedule(lane);
         _headWaitMayBeOver = false;
+        // Invariant: while any context has work, a quantum tick is armed. A list left unchanged arms none (Reschedule(lane)
+        // arms it only when it submits), and a head that stopped on a WAIT comes back only at a tick (OnTimer); without
+        // one, work that arrived after the last tick found nothing to do would wait for ever with the engine idle.
+        if (AnyWork()) ArmTimer(Clock());
         AuditPass();
+    }
+
+    private bool AnyWork()
+    {
+        if (Paging.HasWork) return true;
+        foreach (var c in _contexts)
+            if (c.State == VaContextState.Ready && c.HasWork) return true;
+        return false;
     }
 
     /// <summary>The auditor watching this back end (Diagnostics/SchedulingAuditor.cs), or null: no cost.</summary>
@@ -252,9 +264,7 @@ public sealed partial class RunListScheduler
                 lane.LastTickCycle = now;
             }
             SweepSavedContexts();
-            bool any = Paging.HasWork;
-            foreach (var c in _contexts) any |= c.State == VaContextState.Ready && c.HasWork;
-            if (any) ArmTimer(now);
+            if (AnyWork()) ArmTimer(now);
             AuditPass();
         }
     }
