@@ -19,22 +19,29 @@ namespace Coproc.Fast.Tests.Submission;
 [TestFixture]
 public class SubmissionTrapFloodTests
 {
-    [TestCase(SchedulingModel.Basic)]
-    [TestCase(SchedulingModel.Advanced)]
-    [TestCase(SchedulingModel.Hardware)]
-    public void GivenAnAttackersTrapFloodWhileAHigherPriorityVictimSubmits_ThenTheVictimsJobsRun_AndTheMachineGoesIdle(SchedulingModel model)
+    // An attacker (process 1, priority 0) with a counters page, a victim (process 2, priority 1) with data and a fence.
+    private static (Machine M, GpuContext Attacker, GpuContext Victim, AllocationHandle Counters, AllocationHandle Data, AllocationHandle Fence)
+        Rig(SchedulingModel model, MachineRunMode mode)
     {
-        using var m = new Machine(new MachineOptions
+        var m = new Machine(new MachineOptions
         {
-            Model = model,
+            Model = model, Mode = mode,
             Device = new CoprocessorOptions { LocalMemoryBytes = 4UL << 20, SystemMemoryBytes = 24UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
             Scheduler = new VidSchOptions { QuantumCycles = 200_000, TimeoutCycles = 5_000_000 },
         });
         var attacker = m.OpenContext(1, priority: 0);
         var victim = m.OpenContext(2, priority: 1);
-        var counters = m.Kmd.Allocate(1, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
-        var data = m.Kmd.Allocate(2, 16 << 10);
-        var fence = m.Kmd.Allocate(2, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+        return (m, attacker, victim, m.Kmd.Allocate(1, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous), m.Kmd.Allocate(2, 16 << 10),
+            m.Kmd.Allocate(2, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous));
+    }
+
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void GivenAnAttackersTrapFloodWhileAHigherPriorityVictimSubmits_ThenTheVictimsJobsRun_AndTheMachineGoesIdle(SchedulingModel model)
+    {
+        var (m, attacker, victim, counters, data, fence) = Rig(model, MachineRunMode.Deterministic);
+        using var _ = m;
         ulong Fence() => m.Device.Memory.Read64(m.VidMm.PhysicalAddressOf(fence, 0));
 
         // The attacker's context is loaded and idle, then it floods TRAPs while the victim submits three jobs.
@@ -63,17 +70,8 @@ public class SubmissionTrapFloodTests
     [Test]
     public void GivenATrapFloodInAThreadedMachine_ThenTheVictimsJobsRun_AndTheMachineGoesIdle()
     {
-        using var m = new Machine(new MachineOptions
-        {
-            Mode = MachineRunMode.Threaded,
-            Device = new CoprocessorOptions { LocalMemoryBytes = 4UL << 20, SystemMemoryBytes = 24UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = 0 },
-            Scheduler = new VidSchOptions { QuantumCycles = 200_000, TimeoutCycles = 5_000_000 },
-        });
-        var attacker = m.OpenContext(1, priority: 0);
-        var victim = m.OpenContext(2, priority: 1);
-        var counters = m.Kmd.Allocate(1, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
-        var data = m.Kmd.Allocate(2, 16 << 10);
-        var fence = m.Kmd.Allocate(2, 4096, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+        var (m, attacker, victim, _, data, fence) = Rig(SchedulingModel.Basic, MachineRunMode.Threaded);
+        using var _m = m;
         m.Start();
 
         for (int round = 0; round < 4; round++)
