@@ -78,13 +78,18 @@ public sealed partial class RunListScheduler
     }
 
     /// <summary>
-    /// The interrupt controller dropped records (native-layout.md §9.1): one handler pass without records — fences are
-    /// read from memory, history mode reads every switch and fault from the history buffer, and two-element mode
-    /// re-evaluates the decision table from the lists and the running context (it already does so at every pass while
-    /// a list is pending, §6.4 "some information may be lost"). Not recovered: a fault report lost in two-element mode
-    /// (docs/containment.md "An interrupt flood").
+    /// The interrupt controller dropped records (native-layout.md §9.1): the saved-context sweep that otherwise runs at
+    /// each quantum tick (a ready context whose save area says Faulted is handled as its lost fault report would have
+    /// made it), then one handler pass without records — fences are read from memory, history mode reads every switch
+    /// and fault from the history buffer, and two-element mode re-evaluates the decision table from the lists and the
+    /// running context (as it does at every pass while a list is pending, §6.4 "some information may be lost";
+    /// docs/containment.md "An interrupt flood").
     /// </summary>
-    internal void Resynchronize() => OnInterrupts([]);
+    internal void Resynchronize()
+    {
+        lock (KernelLock) SweepSavedContexts();
+        OnInterrupts([]);
+    }
 
     private void OnSwitchInterrupt(Lane lane, in InterruptRecord r)
     {
