@@ -67,6 +67,35 @@ public class SubmissionTrapFloodTests
         }
     }
 
+    // After the submit campaign's seed 10, case 806 (advanced model): the attacker's WRITE_DATA behind its TRAP flood names
+    // a share the victim then takes back, so it page-faults on the unmapped VA while interrupt records are being dropped.
+    // The fault must still be found (its report, if dropped, by the saved-context sweep of the rebuild or of the next
+    // quantum tick) and the victim's next job must run. The campaign's case failed before the rebuild ran the sweep at once;
+    // this deterministic arrangement holds the property, not that exact interleaving (replay the campaign case for it).
+    [Test]
+    public void Advanced_GivenAWriteToARevokedShareFaultingInATrapFlood_ThenTheVictimsNextJobRuns_AndTheMachineGoesIdle()
+    {
+        var (m, _, victim, _, data, fence) = Rig(SchedulingModel.Advanced, MachineRunMode.Deterministic);
+        using var _m = m;
+        var attacker = m.OpenContext(1, priority: 2); // outranks the victim: only its fault lets the victim's job run
+        var shared = m.Kmd.Allocate(2, 8192);
+        m.Kmd.Process(1).Own(shared, 8192); // the victim shares it with the attacker
+        ulong Fence() => m.Device.Memory.Read64(m.VidMm.PhysicalAddressOf(fence, 0));
+        Assert.That(m.TrySubmit(victim, r => { r.Fill(data, 0, 1, 16 << 10); r.Fence(fence, 0, 1); }), Is.True);
+        Assert.That(m.RunUntil(() => Fence() == 1, 500_000_000), Is.True, "premise: the victim's first job ran");
+
+        Assert.That(m.TrySubmit(attacker, r => { for (int i = 0; i < 8100; i++) r.Trap(7); r.WriteData(shared, 0x494, 0x3D3C_D58Fu); }), Is.True);
+        m.Kmd.Process(1).Disown(shared); // taken back: the attacker's mapping goes, its queued WRITE_DATA will fault
+        Assert.That(m.TrySubmit(victim, r => { r.Fill(data, 0, 2, 16 << 10); r.Fence(fence, 0, 2); }), Is.True);
+
+        Assert.That(m.RunUntil(() => Fence() == 2, 500_000_000), Is.True, "the victim's next job ran");
+        Assert.That(m.RunUntilIdle(500_000_000), Is.True, "the machine goes idle");
+        Assert.That(m.Device.Mmio.Read32(MmioMap.InterruptBase + InterruptRegisters.InfoDropped), Is.GreaterThan(0u), "premise: interrupts were dropped");
+        Assert.That(m.InterruptLossesHandled, Is.GreaterThan(0), "the machine saw the drops");
+        Assert.That(m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(shared, 0x494)), Is.Zero, "the attacker's write never reached the share it lost");
+        Assert.That(victim.IsStopped, Is.False);
+    }
+
     [Test]
     public void GivenATrapFloodInAThreadedMachine_ThenTheVictimsJobsRun_AndTheMachineGoesIdle()
     {
