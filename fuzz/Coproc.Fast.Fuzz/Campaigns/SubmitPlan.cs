@@ -110,15 +110,22 @@ internal sealed record SubmitPlan(SchedulingModel Model, int AttackerPriority, b
         };
         int count = 1 + rng.Below(6);
         var ops = new SubmitOp[count];
-        for (int i = 0; i < count; i++) ops[i] = Op(ref rng, big);
+        bool valid = rng.OneIn(3); // work the attacker may do, so its memory is used, paged and evicted
+        for (int i = 0; i < count; i++) ops[i] = valid ? ValidOp(ref rng, big) : Op(ref rng, big);
         if (rng.OneIn(20))
         {
             var o = ops[rng.Below(count)];
-            ops[rng.Below(count)] = o with { Repeat = 500 + rng.Below(6000) }; // larger than one DMA buffer, run-list buffer or ring
+            int repeat = 500 + rng.Below(6000); // larger than one DMA buffer, run-list buffer or ring
+            // A TRAP flood overflows the interrupt queue, a known failure (SubmissionTrapFloodTests); only to explore past
+            // it, COPROC_FUZZ_NO_TRAP_FLOOD=1 keeps repeated TRAPs under the queue's 64 entries. CI never sets it.
+            if (o.Kind == OpKind.Trap && NoTrapFlood) repeat = 32;
+            ops[rng.Below(count)] = o with { Repeat = repeat };
         }
         return new SubmitStep(StepKind.Submit, ctx, ops, ThrowAt: rng.OneIn(12) ? rng.Below(count + 1) : -1, Swallow: rng.OneIn(6),
             UnregisterInside: model == SchedulingModel.Hardware && ctx == ContextChoice.Main && rng.OneIn(25), Witness: rng.OneIn(2));
     }
+
+    private static readonly bool NoTrapFlood = Environment.GetEnvironmentVariable("COPROC_FUZZ_NO_TRAP_FLOOD") == "1";
 
     private static readonly int[] Own = [SubmitWorld.A0, SubmitWorld.A1, SubmitWorld.Counters, SubmitWorld.Witness, SubmitWorld.AManaged, SubmitWorld.A3];
     private static readonly int[] Others =
@@ -162,6 +169,26 @@ internal sealed record SubmitPlan(SchedulingModel Model, int AttackerPriority, b
         7 => 1 + rng.Below(7UL),
         _ => offset < size ? 4 + (rng.Below(size - offset) & ~3UL) : 4096,
     };
+
+    // An operation on the attacker's own memory (or the share), inside its allocations and dword-aligned.
+    private static SubmitOp ValidOp(ref FuzzRandom rng, bool big)
+    {
+        var kind = (OpKind)rng.Below(7); // no DRAW_RECTS: it runs on the render engine only
+        int target = rng.OneIn(4) ? SubmitWorld.VShared : rng.Pick(Own);
+        if (kind is OpKind.Wait) target = SubmitWorld.Counters;
+        ulong size = SubmitWorld.SizeOf(target, big);
+        ulong offset = rng.Below(size / 4) * 4;
+        ulong length = 4 + rng.Below((size - offset) / 4) * 4;
+        if (offset + length > size) length = size - offset;
+        if (kind == OpKind.Fence) offset = Math.Min(offset, size - 8) & ~7UL;
+        int source = rng.Pick(Own);
+        ulong sourceSize = SubmitWorld.SizeOf(source, big);
+        if (length > sourceSize) length = sourceSize;
+        if (offset + length > size) length = size - offset;
+        ulong sourceOffset = rng.Below((sourceSize - length) / 4 + 1) * 4;
+        if (kind == OpKind.Copy && source == target && rng.OneIn(2)) sourceOffset = offset; // an overlapping COPY faults the attacker alone
+        return new SubmitOp(kind, target, offset, length, source, sourceOffset, rng.NextU32(), 0, 0, 0, 0, 1);
+    }
 
     private static SubmitOp Op(ref FuzzRandom rng, bool big)
     {
@@ -211,7 +238,7 @@ internal sealed record SubmitPlan(SchedulingModel Model, int AttackerPriority, b
     public string Describe()
     {
         var s = new StringBuilder();
-        s.Append(CultureInfo.InvariantCulture, $"  model {Model}, attacker priority {AttackerPriority}, {(BigManaged ? "3 MiB" : "256 KiB")} attacker managed allocation; steps:\n");
+        s.Append(CultureInfo.InvariantCulture, $"  model {Model}, attacker priority {AttackerPriority}, {(BigManaged ? "3 MiB attacker and 1 MiB victim" : "256 KiB attacker and 64 KiB victim")} managed allocations; steps:\n");
         for (int i = 0; i < Steps.Count; i++) s.Append(CultureInfo.InvariantCulture, $"    {i}: {Steps[i].Describe()}\n");
         return s.ToString();
     }

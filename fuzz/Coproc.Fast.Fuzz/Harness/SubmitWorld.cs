@@ -34,7 +34,7 @@ internal sealed class SubmitWorld : IDisposable
     public static ulong SizeOf(int index, bool bigManaged) => index switch
     {
         A0 => 4096, A1 => 64 << 10, Counters => 4096, Witness => 4096, AManaged => bigManaged ? 3UL << 20 : 256 << 10, A3 => 8192,
-        VShared => 8192, V0 => VictimFillBytes + 4096, V1 => 4096, VManaged => 64 << 10, B0 => 16 << 10, B1 => 4096,
+        VShared => 8192, V0 => VictimFillBytes + 4096, V1 => 4096, VManaged => bigManaged ? 1UL << 20 : 64 << 10, B0 => 16 << 10, B1 => 4096,
         StaleBehindRecord => 4096, StaleDisowned => 8192, VNew => 4096, _ => 4096,
     };
 
@@ -248,7 +248,21 @@ internal sealed class SubmitWorld : IDisposable
                 return null;
             }
         }
-        return $"machine not idle after {maxCycles} cycles with every attacker WAIT satisfied (a wedged engine)";
+        return $"machine not idle after {maxCycles} cycles with every attacker WAIT satisfied (a wedged engine): {BusyParts()}";
+    }
+
+    // What keeps the machine busy, for the report.
+    private string BusyParts()
+    {
+        var parts = new List<string>();
+        if (Machine.Paging.HasWork) parts.Add("paging has work");
+        for (int e = 0; e < Machine.Schedulers.Count; e++)
+            if (Machine.Schedulers[e] is { IsIdle: false }) parts.Add($"{(EngineKind)e} scheduler busy");
+        if (Model == SchedulingModel.Advanced) parts.Add($"run lists: {string.Join(", ", Machine.Contexts.OfType<VaContext>().Select(c => $"ctx {c.Id} {c.State}"))}");
+        foreach (var c in Machine.Contexts.OfType<UserQueueContext>()) parts.Add($"queue {c.Id} stopped {c.IsStopped}");
+        parts.Add($"interrupts dropped (INFO_DROPPED) {Machine.Device.Mmio.Read32(Coproc.Fast.Device.Mmio.MmioMap.InterruptBase + Coproc.Fast.Device.Interrupts.InterruptRegisters.InfoDropped)}");
+        parts.Add($"engine states: {string.Join(", ", Enumerable.Range(0, Engines.Count).Select(e => $"{(EngineKind)e} 0x{Machine.Device.Mmio.Read32(Coproc.Fast.Device.Mmio.MmioMap.EngineBase + (uint)e * 0x80 + 0x20):X}"))}");
+        return string.Join("; ", parts);
     }
 
     /// <summary>
