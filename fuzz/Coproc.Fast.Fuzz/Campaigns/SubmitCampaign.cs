@@ -180,7 +180,7 @@ internal sealed class SubmitRun(SubmitPlan plan, CampaignStats stats, Heartbeat 
         if (_kernelNamedShare && _world.ReleaseAndRunUntilIdle(IdleCycles) is { } notIdle) return notIdle;
         _kernelNamedShare = false;
         if (_vaNamedShare) _strayCheckVoid = true;
-        _world.Revoke();
+        _world.Revoke(vaWorkQueued: _vaNamedShare);
         stats.Count("shares taken back");
         return null;
     }

@@ -240,6 +240,7 @@ internal sealed class SubmitWorld : IDisposable
                 if (c is UserQueueContext { IsUnregistered: false } q)
                     Machine.Device.DoorbellAperture.Write32(DoorbellAperture.PageOffset(q.Registration.Doorbell), 1, Attacker);
             bool idle;
+            ulong t0 = Machine.Now;
             try { idle = Machine.RunUntilIdle(maxCycles / 8); }
             catch (Exception e) { return $"host exception from RunUntilIdle: {e.GetType().FullName}: {e.Message}"; }
             if (idle)
@@ -247,6 +248,10 @@ internal sealed class SubmitWorld : IDisposable
                 _waits.Clear();
                 return null;
             }
+            // A run-list context's WAIT satisfied by the CPU is never re-executed when no quantum tick is armed, a known
+            // failure (SubmissionRunListWaitTests): past it, a victim job makes the run lists reschedule.
+            if (Machine.Now == t0 && Coproc.Fast.Fuzz.Campaigns.SubmitPlan.PastKnownFailures && Model == SchedulingModel.Advanced && FreshJob(maxCycles / 8) is { } fresh)
+                return "fresh victim job: " + fresh;
         }
         return $"machine not idle after {maxCycles} cycles with every attacker WAIT satisfied (a wedged engine): {BusyParts()}";
     }
@@ -306,9 +311,19 @@ internal sealed class SubmitWorld : IDisposable
     }
 
     /// <summary>The victim takes its share back (<see cref="KmdProcess.Disown"/>); from now on its bytes are ledgered.</summary>
-    public void Revoke()
+    /// <remarks>
+    /// With VA-path work that named the share still queued (<paramref name="vaWorkQueued"/>), a WAIT of it may from now on
+    /// read whatever the attacker maps next at the share's VA (the space reuses it): each such counter's offset is then
+    /// also satisfied in every one of the attacker's own allocations.
+    /// </remarks>
+    public void Revoke(bool vaWorkQueued)
     {
         if (!IsShared) return;
+        var share = _handles[VShared];
+        if (vaWorkQueued)
+            foreach (var (h, offset) in _waits.Where(w => w.Handle == share).ToList())
+                foreach (int i in AttackerSide)
+                    if (i != VShared) _waits.Add((_handles[i], offset));
         Machine.Kmd.Process(Attacker).Disown(_handles[VShared]);
         IsShared = false;
         _attackerBytes.Remove(_handles[VShared]);
