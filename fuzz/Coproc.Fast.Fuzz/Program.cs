@@ -9,7 +9,7 @@ namespace Coproc.Fast.Fuzz;
 /// <summary>
 /// <c>coproc-fuzz</c>: the in-process campaigns, the threaded soak and the coverage-guided targets (docs/reliability.md).
 /// <code>
-/// campaign &lt;ring0|ring3|guest|scenario|all&gt; [--seed N] [--iterations N] [--seconds S] [--hang-seconds S]
+/// campaign &lt;ring0|ring3|guest|scenario|submit|all&gt; [--seed N] [--iterations N] [--seconds S] [--hang-seconds S] [--case N]
 /// soak [--seconds S] [--seed N] [--without ring3|faults]
 /// target &lt;packet-decoder|kmd-validator|mmio&gt;           (under afl-fuzz: reads inputs from stdin, SharpFuzz)
 /// replay &lt;packet-decoder|kmd-validator|mmio&gt; FILE...     (runs a target on saved inputs, e.g. a crash)
@@ -20,7 +20,7 @@ namespace Coproc.Fast.Fuzz;
 internal static class Program
 {
     private static readonly ICampaign[] Campaigns =
-        [new Ring0SubmitCampaign(), new Ring3QueueCampaign(), new MaliciousGuestCampaign(), new ScenarioFileCampaign()];
+        [new Ring0SubmitCampaign(), new Ring3QueueCampaign(), new MaliciousGuestCampaign(), new ScenarioFileCampaign(), new SubmitCampaign()];
 
     public static int Main(string[] args)
     {
@@ -33,6 +33,7 @@ internal static class Program
                 _ = k switch
                 {
                     "seed" or "iterations" => (double)ulong.Parse(v, System.Globalization.CultureInfo.InvariantCulture),
+                    "case" when args[0] == "campaign" && args[1] == "submit" => (double)long.Parse(v, System.Globalization.CultureInfo.InvariantCulture),
                     "seconds" or "hang-seconds" => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture),
                     "without" when args[0] == "soak" && v is "ring3" or "faults" => 0,
                     _ => throw new ArgumentException($"unknown option --{k}"),
@@ -40,7 +41,7 @@ internal static class Program
             if (args[0] is "target" or "replay" && args.Length >= 2 && !FuzzTargets.Names.Contains(args[1]))
                 throw new ArgumentException($"unknown target '{args[1]}' ({string.Join(", ", FuzzTargets.Names)})");
             if (args[0] == "campaign" && args.Length >= 2 && args[1] != "all" && Campaigns.All(c => c.Name != args[1]))
-                throw new ArgumentException($"unknown campaign '{args[1]}' (ring0, ring3, guest, scenario, all)");
+                throw new ArgumentException($"unknown campaign '{args[1]}' (ring0, ring3, guest, scenario, submit, all)");
         }
         catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
         {
@@ -64,7 +65,8 @@ internal static class Program
         ulong seed = ulong.Parse(o.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture);
         var settings = new CampaignSettings(seed, long.Parse(o.GetValueOrDefault("iterations", long.MaxValue.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture),
             TimeSpan.FromSeconds(double.Parse(o.GetValueOrDefault("seconds", "60"), System.Globalization.CultureInfo.InvariantCulture)),
-            TimeSpan.FromSeconds(double.Parse(o.GetValueOrDefault("hang-seconds", "120"), System.Globalization.CultureInfo.InvariantCulture)));
+            TimeSpan.FromSeconds(double.Parse(o.GetValueOrDefault("hang-seconds", "120"), System.Globalization.CultureInfo.InvariantCulture)),
+            FirstCase: long.Parse(o.GetValueOrDefault("case", "0"), CultureInfo.InvariantCulture));
         int failed = 0;
         foreach (var c in chosen)
         {
@@ -133,7 +135,8 @@ internal static class Program
 
     private static int Usage()
     {
-        Console.Error.WriteLine("usage: coproc-fuzz campaign <ring0|ring3|guest|scenario|all> [--seed N] [--iterations N] [--seconds S] [--hang-seconds S]");
+        Console.Error.WriteLine("usage: coproc-fuzz campaign <ring0|ring3|guest|scenario|submit|all> [--seed N] [--iterations N] [--seconds S] [--hang-seconds S]");
+        Console.Error.WriteLine("       coproc-fuzz campaign submit ... --case N               (starts at case N: --iterations 1 replays it alone)");
         Console.Error.WriteLine("       coproc-fuzz soak [--seconds S] [--seed N] [--without ring3|faults]");
         Console.Error.WriteLine("       coproc-fuzz target <packet-decoder|kmd-validator|mmio>     (under afl-fuzz)");
         Console.Error.WriteLine("       coproc-fuzz replay <packet-decoder|kmd-validator|mmio> FILE...");

@@ -1,7 +1,10 @@
 namespace Coproc.Fast.Fuzz.Harness;
 
-/// <summary>How long a campaign runs and from which seed: whichever of the bounds is reached first ends it.</summary>
-internal sealed record CampaignSettings(ulong Seed, long Iterations, TimeSpan Budget, TimeSpan HangAfter, bool Verbose = false);
+/// <summary>
+/// How long a campaign runs and from which seed: whichever of the bounds is reached first ends it. <paramref name="FirstCase"/>:
+/// the case to start from (the <c>submit</c> campaign, whose cases are independent, replays one case alone with it).
+/// </summary>
+internal sealed record CampaignSettings(ulong Seed, long Iterations, TimeSpan Budget, TimeSpan HangAfter, bool Verbose = false, long FirstCase = 0);
 
 /// <summary>An oracle said no: the case that broke it, what broke, and a reproducer a reader can run by hand.</summary>
 internal sealed class CampaignFailure(long caseNumber, string what, string reproducer, Exception? inner = null)

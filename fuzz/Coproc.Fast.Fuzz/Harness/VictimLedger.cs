@@ -14,8 +14,24 @@ internal sealed class VictimLedger(Machine machine)
 {
     private readonly List<(string Name, AllocationHandle Handle, byte[] Bytes, ulong[] Leaves)> _allocations = new();
     private readonly List<(string Name, VidSchContext Context, byte[] Ring)> _rings = new();
+    private readonly HashSet<AllocationHandle> _bytesOnly = new();
 
-    public void Add(string name, AllocationHandle handle) => _allocations.Add((name, handle, ReadAllocation(handle), Leaves(handle)));
+    /// <summary>
+    /// Ledgers an allocation's bytes and, with <paramref name="pageTables"/>, its kernel-view PTEs. A managed (evictable)
+    /// allocation is ledgered by its bytes alone: an eviction or a page-in legitimately moves it.
+    /// </summary>
+    public void Add(string name, AllocationHandle handle, bool pageTables = true)
+    {
+        if (!pageTables) _bytesOnly.Add(handle);
+        _allocations.Add((name, handle, ReadAllocation(handle), Leaves(handle)));
+    }
+
+    /// <summary>Stops ledgering an allocation (its owner freed it).</summary>
+    public void Remove(AllocationHandle handle)
+    {
+        _allocations.RemoveAll(a => a.Handle == handle);
+        _bytesOnly.Remove(handle);
+    }
 
     public void Add(string name, VidSchContext context) => _rings.Add((name, context, ReadRing(context)));
 
@@ -77,6 +93,7 @@ internal sealed class VictimLedger(Machine machine)
 
     private ulong[] Leaves(AllocationHandle h)
     {
+        if (_bytesOnly.Contains(h)) return [];
         ulong size = machine.VidMm.SizeOf(h);
         var leaves = new ulong[(size + VideoMemoryManager.PageSize - 1) / VideoMemoryManager.PageSize];
         for (int p = 0; p < leaves.Length; p++)

@@ -203,7 +203,9 @@ internal sealed class VaRecorder : WorkRecorder
 
     public override void DrawRects(AllocationHandle target, in Surface surface, ReadOnlySpan<RectPrimitive> primitives)
     {
-        var s = surface with { Va = Va(target, surface.Va, (ulong)surface.PitchBytes * surface.Height) };
+        // The bytes the surface covers, pitch × (height − 1) + width × 4 (native-layout.md §8A.1), as the KMD checks them: a
+        // one-row surface may have any pitch, so pitch × height would let its row run past the allocation's end.
+        var s = surface with { Va = Va(target, surface.Va, surface.SpanBytes) };
         int n = DrawRectsPacket.SizeInDwords(primitives.Length);
         DrawRectsPacket.Encode(Reserve(n)[..n], s, primitives);
         _written += n;
