@@ -240,7 +240,6 @@ internal sealed class SubmitWorld : IDisposable
                 if (c is UserQueueContext { IsUnregistered: false } q)
                     Machine.Device.DoorbellAperture.Write32(DoorbellAperture.PageOffset(q.Registration.Doorbell), 1, Attacker);
             bool idle;
-            ulong t0 = Machine.Now;
             try { idle = Machine.RunUntilIdle(maxCycles / 8); }
             catch (Exception e) { return $"host exception from RunUntilIdle: {e.GetType().FullName}: {e.Message}"; }
             if (idle)
@@ -248,10 +247,6 @@ internal sealed class SubmitWorld : IDisposable
                 _waits.Clear();
                 return null;
             }
-            // A run-list context's WAIT satisfied by the CPU is never re-executed when no quantum tick is armed, a known
-            // failure (SubmissionRunListWaitTests): past it, a victim job makes the run lists reschedule.
-            if (Machine.Now == t0 && Coproc.Fast.Fuzz.Campaigns.SubmitPlan.PastKnownFailures && Model == SchedulingModel.Advanced && FreshJob(maxCycles / 8) is { } fresh)
-                return "fresh victim job: " + fresh;
         }
         return $"machine not idle after {maxCycles} cycles with every attacker WAIT satisfied (a wedged engine): {BusyParts()}";
     }
