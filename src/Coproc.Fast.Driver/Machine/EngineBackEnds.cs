@@ -57,9 +57,11 @@ internal interface IEngineBackEnd
     /// have missed reports it depends on, so it rebuilds its picture of its engines from their registers and its
     /// contexts' save areas (docs/containment.md "An interrupt flood"). <paramref name="raisedBefore"/>: records raised
     /// before the rebuild reads the device and not yet delivered — their effect is in the rebuilt picture, so a back end
-    /// that would apply them twice skips that many of the next records it is given.
+    /// that would apply them twice skips that many of the next records it is given (deterministic mode, where the count is
+    /// exact). <paramref name="raisedBeforeCycle"/>: threaded mode, where no count is exact (the device thread drains
+    /// meanwhile): records raised before this device cycle are skipped instead; 0 = none.
     /// </summary>
-    void OnInterruptsLost(int raisedBefore);
+    void OnInterruptsLost(int raisedBefore, ulong raisedBeforeCycle);
 
     /// <summary>
     /// Nothing submitted is still to run. <paramref name="unlocked"/>: the caller is the one thread that changes kernel
@@ -125,26 +127,35 @@ internal sealed class DirectSwitchingBackEnd(VidSchScheduler?[] schedulers) : IE
     // runs the paging queue's context.
     private bool Hears(VidSchScheduler s) => (s.Contexts.Count > 0 || s.IsPagingEngine) && !_drivenElsewhere[(int)s.Options.Engine];
 
-    private int _staleRecords; // records raised before the last rebuild, still to be delivered (OnInterruptsLost)
+    private int _staleRecords;     // records raised before the last rebuild, still to be delivered (OnInterruptsLost)
+    private ulong _staleBeforeCycle; // threaded: records raised before this cycle are the last rebuild's, 0 = none
 
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records)
     {
         // Records the last rebuild already accounted for are not applied again: a CONTEXT_SWITCH report would regress the
         // loaded context, an idle-switch report would be counted twice (invariant R2), a fault report would reset a
-        // context whose reset already finished.
+        // context whose reset already finished. They are the oldest of the stream (the information queue is FIFO).
         if (_staleRecords > 0)
         {
             int skip = Math.Min(_staleRecords, records.Length);
             _staleRecords -= skip;
             records = records[skip..];
         }
+        if (_staleBeforeCycle != 0)
+        {
+            int skip = 0;
+            while (skip < records.Length && records[skip].Cycle < _staleBeforeCycle) skip++;
+            if (skip < records.Length) _staleBeforeCycle = 0; // a record of the rebuild's time or later: the rest is fresh
+            records = records[skip..];
+        }
         foreach (var s in schedulers)
             if (s is not null && Hears(s)) s.OnInterrupts(records);
     }
 
-    public void OnInterruptsLost(int raisedBefore)
+    public void OnInterruptsLost(int raisedBefore, ulong raisedBeforeCycle)
     {
         _staleRecords = raisedBefore;
+        _staleBeforeCycle = raisedBeforeCycle;
         foreach (var s in schedulers)
             if (s is not null && Hears(s)) s.Resynchronize();
     }
@@ -209,7 +220,7 @@ internal sealed class RunListBackEnd(RunListScheduler runLists) : IEngineBackEnd
 
     // Its handler tolerates records it already acted on (fences and history are read from memory, the decision table from
     // the lists), and a two-element fault report must still reach it: nothing is skipped.
-    public void OnInterruptsLost(int raisedBefore) => runLists.Resynchronize();
+    public void OnInterruptsLost(int raisedBefore, ulong raisedBeforeCycle) => runLists.Resynchronize();
 
     public void AfterDelivery() { }
 
@@ -270,7 +281,7 @@ internal sealed class SchedulingCoreBackEnd(Func<UserQueueRegistrar?> registrar,
 
     public void OnInterrupts(ReadOnlySpan<InterruptRecord> records) { } // a faulting queue is stopped alone by the device
 
-    public void OnInterruptsLost(int raisedBefore) { } // the kernel keeps no picture of the queues: the device arbitrates them
+    public void OnInterruptsLost(int raisedBefore, ulong raisedBeforeCycle) { } // the kernel keeps no picture of the queues: the device arbitrates them
 
     public void AfterDelivery() { }
 

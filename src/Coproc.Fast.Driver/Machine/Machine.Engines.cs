@@ -231,14 +231,17 @@ public sealed partial class Machine
             {
                 _interruptsDroppedSeen = dropped;
                 InterruptLossesHandled++;
-                // Records raised before the rebuild and not delivered yet: those still in the information queue (raised by
-                // this delivery's own register writes, or by the device meanwhile) and, threaded, those the device thread
-                // drained and queued for this thread. Read before the back ends read the device.
-                int raisedBefore = (int)Bus.ReadRegister32(MmioMap.InterruptBase + InterruptRegisters.InfoCount) + _delivered.Count;
+                // Records raised before the rebuild and not delivered yet, read before the back ends read the device.
+                // Deterministic: exactly those still in the information queue (raised by this delivery's own register
+                // writes). Threaded: the device thread drains the queue meanwhile, so no count is exact (one read twice
+                // would skip fresh records — the hang this rebuild exists to prevent); records raised before the device
+                // cycle read now are skipped instead (INFO_CYCLE), a record of that same cycle applied.
+                int raisedBefore = _posted is null ? (int)Bus.ReadRegister32(MmioMap.InterruptBase + InterruptRegisters.InfoCount) : 0;
+                ulong raisedBeforeCycle = _posted is null ? 0 : _posted.Cycle;
                 // Threaded mode: a back end serviced on the device thread (the run lists) runs its handler pass there at
                 // every drained batch, and that pass is its whole rebuild; its registers are driven from that thread only.
                 foreach (var b in _backEnds)
-                    if (_posted is null || !b.ServicedOnDeviceThread) b.OnInterruptsLost(raisedBefore);
+                    if (_posted is null || !b.ServicedOnDeviceThread) b.OnInterruptsLost(raisedBefore, raisedBeforeCycle);
             }
             foreach (var b in _backEnds) b.AfterDelivery();
             Display.OnInterrupts(records);

@@ -175,6 +175,20 @@ public sealed partial class VidSchScheduler
                         to.LoadOrder = ++_loadTicket;
                     }
                 }
+                else if (to is { Loaded: false })
+                {
+                    // Back from a set-aside whose return report was lost: its clock runs again (invariant R1).
+                    to.Loaded = true;
+                    to.LoadedAt = now;
+                }
+            }
+            else if (_loaded is { Loaded: true } setAside)
+            {
+                // A user queue holds the engine while the loaded context is set aside (§13.7), its UserQueuePreempted report
+                // lost: as that report would, the context stays the loaded one but its time off the engine is not charged
+                // (invariant R1) — else a healthy context would be reset for a timeout.
+                Unload(setAside, now);
+                setAside.UserQueuePreemptions++;
             }
             // Fault reports: a context with work whose engine copy (loaded) or save area (not loaded) says it faulted is
             // reset as its report would have made it. The save area is rewritten without the flag when a reset finishes.

@@ -178,6 +178,13 @@ public sealed partial class VidSchScheduler
         return false;
     }
 
+    private bool EngineLeft(VidSchContext c)
+    {
+        uint status = _bus.ReadRegister32(_engineBase + Coproc.Fast.Device.Engines.EngineRegisters.Status);
+        return (status & Coproc.Fast.Device.Engines.EngineRegisters.StatusSwitchDeferred) == 0
+            && _bus.ReadRegister(_engineBase + CurrentContextRegister) != c.SaveArea.Encoded;
+    }
+
     /// <summary>
     /// Completes recovery once the device confirmed the engine left the context (invariant R2): its in-flight buffers fail with the reset
     /// status and its save area restarts at the ring's write pointer (nothing queued is run). Its paging buffers are
@@ -190,6 +197,10 @@ public sealed partial class VidSchScheduler
         {
             // Invariant R2: only once the device reported the idle switch written after the reset began.
             if (!c.Resetting || c.ResetTicket == 0 || _idleSwitchesConfirmed < c.ResetTicket || ReferenceEquals(_loaded, c)) continue;
+            // And the engine's registers agree (read only while a reset waits): no switch deferred, c not current. A report
+            // applied after a rebuild from lost interrupt reports had already counted it (threaded mode,
+            // docs/containment.md "An interrupt flood") can otherwise confirm an idle switch that has not happened.
+            if (!EngineLeft(c)) continue;
             var mem = _bus.Memory;
             int failed = 0;
             // Decided before any buffer goes back to its pool: returning the in-flight chunks' buffer clears its owner,

@@ -9,13 +9,13 @@ using Coproc.Fast.Driver.VidSch;
 namespace Coproc.Fast.Tests.Submission;
 
 /// <summary>
-/// Review: VidSchScheduler.Resynchronize keeps the loaded kernel context "loaded" when CURRENT_CONTEXT names a user queue
-/// (§13.7 set-aside), but never stops its clock as Handle does for a UserQueuePreempted report (Unload). If that report
+/// Found in review: VidSchScheduler.Resynchronize kept the loaded kernel context "loaded" when CURRENT_CONTEXT names a user queue
+/// (§13.7 set-aside), but never stopped its clock as Handle does for a UserQueuePreempted report (Unload). If that report
 /// is dropped in a flood (or skipped as one of raisedBefore), the context's time set aside is charged as time holding
 /// the engine (invariant R1) and a healthy context is reset for a timeout.
 /// </summary>
 [TestFixture]
-public class Review_InterruptLossUserQueueSetAsideTests
+public class InterruptLossUserQueueSetAsideTests
 {
     private sealed class Tap : IInterruptTap
     {
@@ -30,7 +30,7 @@ public class Review_InterruptLossUserQueueSetAsideTests
 
     [TestCase(true)]
     [TestCase(false)] // control: the same without the flood (the report is delivered): k is set aside and finishes
-    public void Review_GivenAUserQueuePreemptedReportDroppedInAFlood_ThenTheSetAsideKernelContextIsNotResetForATimeout(bool flood)
+    public void GivenAUserQueuePreemptedReportDroppedInAFlood_ThenTheSetAsideKernelContextIsNotResetForATimeout(bool flood)
     {
         using var m = new Machine(new MachineOptions
         {
