@@ -217,18 +217,15 @@ public sealed partial class Machine
         public KernelPathRecorder Recorder { get; }
         public int Overflowed { get; private set; }
 
-        public void Begin()
-        {
-            Builder.Discard();
-            Overflowed = 0;
-            Recorder.Active = true;
-        }
+        public void Begin() => Reset(active: true);
 
-        public void End()
+        public void End() => Reset(active: false);
+
+        private void Reset(bool active)
         {
             Builder.Discard();
             Overflowed = 0;
-            Recorder.Active = false;
+            Recorder.Active = active;
         }
 
         public void Submit(ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources) => Overflowed++;

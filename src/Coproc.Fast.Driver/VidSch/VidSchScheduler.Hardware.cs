@@ -88,16 +88,8 @@ public sealed partial class VidSchScheduler
                 if (reason == SwitchReason.Empty && r.Data1 == 0) break; // stayed loaded, empty
                 if (reason == SwitchReason.UserQueuePreempted)
                 {
-                    // One arbitration (native-layout.md §13.7): a user queue outranks the context (or it is an equal's
-                    // turn). The engine set it aside and resumes it by itself — reported, as its return will be — so it
-                    // stays what this driver has loaded, but its time off the engine is not charged (invariant R1).
-                    if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded)
-                    {
-                        if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, left, null, r.Cycle);
-                        Unload(left, r.Cycle);
-                        left.UserQueuePreemptions++;
-                        Emit(ScheduleEventKind.ContextPreempted, left.Id, left.InFlight.Count > 0 ? left.InFlight[0].Buffer?.SubmissionId ?? 0 : 0, 0);
-                    }
+                    // Set aside for a user queue, reported as its return will be (SetAside).
+                    if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded) SetAside(left, r.Cycle);
                     break;
                 }
                 // Recovery's proof that the engine left a resetting context (VidSchScheduler.Recovery.cs): only this
@@ -105,19 +97,7 @@ public sealed partial class VidSchScheduler
                 // Never beyond the idle switches written: a rebuild after lost reports (Resynchronize) may have counted
                 // this one already (threaded mode: it can be raised while the rebuild reads the registers).
                 if (reason == SwitchReason.Requested && r.Data1 == 0 && _idleSwitchesConfirmed < _idleSwitchesIssued) _idleSwitchesConfirmed++;
-                if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded) Unload(left, r.Cycle);
-                var to = r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1);
-                if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, left, to, r.Cycle);
-                _loaded = to;
-                if (to is not null)
-                {
-                    to.Loaded = true;
-                    to.LoadedAt = r.Cycle;
-                    to.LoadOrder = ++_loadTicket;
-                    if (to.HoldsMemory && to.MemoryArrival == ulong.MaxValue) // its memory arrived (invariant E, Lending.cs)
-                        to.MemoryArrival = r.Cycle > to.MemorySince ? r.Cycle - to.MemorySince : 0;
-                    Emit(ScheduleEventKind.ContextSwitched, to.Id, 0, (ulong)reason, left is null ? 0 : (ulong)left.Id);
-                }
+                Switched(left, r.Data1 == 0 ? null : _bySaveArea.GetValueOrDefault(r.Data1), reason, r.Cycle);
                 if (reason == SwitchReason.Yielded && left is not null) _nextRegister = left.SaveArea.Encoded;
                 else if (reason == SwitchReason.Empty) _nextRegister = 0;
                 if (_switchPending && r.Data1 == _switchTarget) _switchPending = false;
@@ -164,17 +144,7 @@ public sealed partial class VidSchScheduler
             {
                 var to = current == 0 ? null : _bySaveArea[current];
                 if (!ReferenceEquals(to, _loaded))
-                {
-                    if (_loaded is { Loaded: true } left) Unload(left, now);
-                    if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, _loaded, to, now);
-                    _loaded = to;
-                    if (to is not null)
-                    {
-                        to.Loaded = true;
-                        to.LoadedAt = now;
-                        to.LoadOrder = ++_loadTicket;
-                    }
-                }
+                    Switched(_loaded, to, (SwitchReason)_bus.ReadRegister32(_engineBase + Coproc.Fast.Device.Engines.EngineRegisters.LastSwitchReason), now);
                 else if (to is { Loaded: false })
                 {
                     // Back from a set-aside whose return report was lost: its clock runs again (invariant R1).
@@ -187,8 +157,7 @@ public sealed partial class VidSchScheduler
                 // A user queue holds the engine while the loaded context is set aside (§13.7), its UserQueuePreempted report
                 // lost: as that report would, the context stays the loaded one but its time off the engine is not charged
                 // (invariant R1) — else a healthy context would be reset for a timeout.
-                Unload(setAside, now);
-                setAside.UserQueuePreemptions++;
+                SetAside(setAside, now);
             }
             // Fault reports: a context with work whose engine copy (loaded) or save area (not loaded) says it faulted is
             // reset as its report would have made it. The save area is rewritten without the flag when a reset finishes.
@@ -205,6 +174,33 @@ public sealed partial class VidSchScheduler
             }
             Pump();
         }
+    }
+
+    // The engine switched from left to `to` (a CONTEXT_SWITCH report, or the rebuild after lost reports): left's time on the
+    // engine ends, `to` is what this driver has loaded now.
+    private void Switched(VidSchContext? left, VidSchContext? to, SwitchReason reason, ulong cycle)
+    {
+        if (left is not null && ReferenceEquals(left, _loaded) && left.Loaded) Unload(left, cycle);
+        if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, left, to, cycle);
+        _loaded = to;
+        if (to is null) return;
+        to.Loaded = true;
+        to.LoadedAt = cycle;
+        to.LoadOrder = ++_loadTicket;
+        if (to.HoldsMemory && to.MemoryArrival == ulong.MaxValue) // its memory arrived (invariant E, Lending.cs)
+            to.MemoryArrival = cycle > to.MemorySince ? cycle - to.MemorySince : 0;
+        Emit(ScheduleEventKind.ContextSwitched, to.Id, 0, (ulong)reason, left is null ? 0 : (ulong)left.Id);
+    }
+
+    // One arbitration (native-layout.md §13.7): a user queue outranks the loaded context (or it is an equal's turn). The
+    // engine set it aside and resumes it by itself, so it stays what this driver has loaded, but its time off the engine
+    // is not charged (invariant R1).
+    private void SetAside(VidSchContext c, ulong cycle)
+    {
+        if (Auditor is not null) Diagnostics.SchedulingAuditor.OnSwitch(AuditorState!, c, null, cycle);
+        Unload(c, cycle);
+        c.UserQueuePreemptions++;
+        Emit(ScheduleEventKind.ContextPreempted, c.Id, c.InFlight.Count > 0 ? c.InFlight[0].Buffer?.SubmissionId ?? 0 : 0, 0);
     }
 
     private void Unload(VidSchContext c, ulong cycle)
