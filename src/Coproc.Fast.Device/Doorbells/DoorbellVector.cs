@@ -135,21 +135,38 @@ internal sealed class DoorbellVector
     public DoorbellSnapshot SnapshotAndClear()
     {
         DoorbellSnapshot s = default;
-        if (Volatile.Read(ref Summary) == 0) return s;
-        uint summary = Interlocked.Exchange(ref Summary, 0);
+        uint summary = TakeSummary();
         while (summary != 0)
         {
             int w = BitOperations.TrailingZeroCount(summary) >> 3;
             summary &= ~(0xFFu << (8 * w));
-            ulong bits = 0;
-            for (int g = 0; g < 8; g++)
-            {
-                ref ulong group = ref Group(w, g);
-                if (Volatile.Read(ref group) == 0) continue;
-                bits |= Pack(Interlocked.Exchange(ref group, 0)) << (8 * g);
-            }
-            s[w] = bits;
+            s[w] = TakeWord(w);
         }
         return s;
+    }
+
+    /// <summary>
+    /// The first half of a snapshot: takes the summary (byte w non-zero = word w may hold rung doorbells) and clears it;
+    /// 0 when nothing is pending. The caller then takes each word the summary names with <see cref="TakeWord"/>, in any
+    /// order and at any time: invariant I still holds, because each word's summary byte is cleared before the word is read
+    /// however long after (see the design note); a ring landing in between is taken with the word, and the summary byte
+    /// it set again only makes the next snapshot read an empty word. The scheduling core services word by word
+    /// this way, with no 256-bit snapshot in between (SchedulingCore.Service).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal uint TakeSummary() => Volatile.Read(ref Summary) == 0 ? 0 : Interlocked.Exchange(ref Summary, 0);
+
+    /// <summary>Takes and clears the rung doorbells of word <paramref name="word"/> (bit i = doorbell 64·word + i), one exchange per non-empty group of 8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ulong TakeWord(int word)
+    {
+        ulong bits = 0;
+        for (int g = 0; g < 8; g++)
+        {
+            ref ulong group = ref Group(word & (WordCount - 1), g);
+            if (Volatile.Read(ref group) == 0) continue;
+            bits |= Pack(Interlocked.Exchange(ref group, 0)) << (8 * g);
+        }
+        return bits;
     }
 }

@@ -32,6 +32,7 @@ internal sealed class EngineRunList
     private readonly bool[] _member = new bool[DoorbellVector.Count];
     private readonly uint[] _memberGeneration = new uint[DoorbellVector.Count];
     private int _waitingMask;
+    private int _slotted; // slots holding a doorbell (_slots[s] >= 0): IsEmpty and the idle tests are O(1), not a scan
     private int _cursor = -1;
 
     internal EngineRunList(EngineKind engine, DoorbellBlock block, int slotCount)
@@ -217,7 +218,7 @@ internal sealed class EngineRunList
         if (HighestWaitingPriority() >= q.Priority)
         {
             // Time slice over and a peer waits: round-robin (gem5's hardware scheduler).
-            _slots[s] = -1;
+            SetSlot(s, -1);
             PushBack(q.Priority, q.Doorbell, q.Generation);
             TimeSliceRotations++;
             Refill();
@@ -235,7 +236,7 @@ internal sealed class EngineRunList
                 int lowest = LowestSlot(out int lowestPriority);
                 if (lowestPriority >= level) return;
                 int displaced = _slots[lowest];
-                _slots[lowest] = -1;
+                SetSlot(lowest, -1);
                 PushFront(_block[displaced].Priority, displaced, _slotGeneration[lowest]);
                 free = lowest;
             }
@@ -246,7 +247,7 @@ internal sealed class EngineRunList
                 Forget(db, generation);
                 continue;
             }
-            _slots[free] = db;
+            SetSlot(free, db);
             _slotGeneration[free] = generation;
             _slotUsed[free] = 0;
         }
@@ -268,10 +269,13 @@ internal sealed class EngineRunList
         return slot;
     }
 
-    private bool AnySlotted()
+    private bool AnySlotted() => _slotted != 0;
+
+    // Every change of a slot goes through here, so _slotted always equals the number of non-negative _slots entries.
+    private void SetSlot(int slot, int doorbell)
     {
-        foreach (int db in _slots) if (db >= 0) return true;
-        return false;
+        _slotted += (doorbell >= 0 ? 1 : 0) - (_slots[slot] >= 0 ? 1 : 0);
+        _slots[slot] = doorbell;
     }
 
     private int HighestWaitingPriority() => _waitingMask == 0 ? -1 : 31 - BitOperations.LeadingZeroCount((uint)_waitingMask);
@@ -279,7 +283,7 @@ internal sealed class EngineRunList
     private void Evict(int slot)
     {
         Forget(_slots[slot], _slotGeneration[slot]);
-        _slots[slot] = -1;
+        SetSlot(slot, -1);
     }
 
     // An entry of an older registration must not clear the membership of the doorbell's current one.
@@ -348,6 +352,7 @@ internal sealed class EngineRunList
     internal void Reset()
     {
         Array.Fill(_slots, -1);
+        _slotted = 0;
         Array.Clear(_slotGeneration);
         Array.Clear(_slotUsed);
         Array.Clear(_fifo);
