@@ -34,17 +34,15 @@ internal sealed unsafe partial class CommandProcessor
         var window = new ReadOnlySpan<uint>(_ring + index, (int)(bytes >> 2));
         int off = 0;
         RunStatus status = RunStatus.Continue;
-        // Design: the loop keeps budget, ring position and the packet count in locals and writes them back only when it
-        // leaves the simple-packet path (any other packet, a fault, the window's end). Through the ref parameter and the
-        // fields, each would be a store-to-load dependency from one packet to the next, which alone bounded the loop
-        // at ~5 cycles per packet. Measured (CommandProcessorBenchmarks --job short, ratio to the bare StreamWalk of the
-        // same run, before → after under like load): NOP 1.9–2.9× → 0.75–1.5×, WRITE_DATA 7.5–7.9× → 2.2–3.4×,
-        // FENCE 6.2–7.0× → 1.6–3.6×.
+        // Design: simple packets run in RunSimplePackets (below), which keeps budget, ring position and the packet count
+        // in registers and hands them back once; this loop takes the rest (any other packet, a TLB miss, a fault, the
+        // window's end) and writes them back before each of those.
         long b = budget;
         long executed = 0;
         bool privileged = _ringPrivileged;
         while (true)
         {
+            off = RunSimplePackets(window, off, ref b, ref pos, ref executed, privileged);
             if (off >= window.Length || b <= 0)
             {
                 if (off < window.Length) status = RunStatus.OutOfBudget;
@@ -58,17 +56,9 @@ internal sealed unsafe partial class CommandProcessor
                 Fault(FaultReason.MalformedPacket, (ushort)error, op, 0, FaultLocation.Ring, _ctx.RingPosition, _ctx.RingDescriptor, ref budget);
                 return RunStatus.Faulted;
             }
+            // Not simple, or simple and not executable on the fast path (RunSimplePackets stopped here): the general path.
             int len = packet.LengthDwords;
             var p = packet.Slice(window);
-            long cost = TryExecuteSimple(p, packet.Header, privileged);
-            if (cost >= 0)
-            {
-                b -= cost;
-                off += len;
-                pos += (ulong)len << 2;
-                executed++;
-                continue;
-            }
             budget = b; _ctx.RingPosition = pos; PacketsExecuted += executed; executed = 0;
             var r = ExecuteGeneral(p, packet.Header, privileged, inRing: true, ref budget);
             if (r == ExecResult.Done)
@@ -91,6 +81,36 @@ internal sealed unsafe partial class CommandProcessor
         // that is still the one fetched from publishes here.
         if (status != RunStatus.Faulted) PublishReadPtr();
         return status;
+    }
+
+    // Design: the simple-packet loop of RunRing in a method of its own, holding nothing but the packets' own work, so that
+    // the JIT keeps the offset, budget and packet count in registers (the ring position is derived from the offset). Inside RunRing, next to the general
+    // path's calls, it spilled the offset and the count to the stack, and their store-to-load forwarding on every packet
+    // bounded the loop (docs/performance.md, goal 3 in the eleventh session). It takes a packet only when the decoder's
+    // fast path accepts its header (PacketDecoder.IsSimpleValid: the packet is valid as it stands) and TryExecuteSimple
+    // executes it; at any other packet it returns, and RunRing decodes that one fully and runs it on the general path,
+    // exactly as before. Budget, position and count are written back once, on return. Returns the offset reached.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int RunSimplePackets(ReadOnlySpan<uint> window, int off, ref long budget, ref ulong position, ref long executedCount, bool privileged)
+    {
+        long b = budget;
+        long executed = 0;
+        int start = off; // the ring position advances with the offset (4 bytes a dword): computed once, on return
+        while ((uint)off < (uint)window.Length && b > 0)
+        {
+            var header = new PacketHeader(window[off]);
+            int len = header.LengthDwords;
+            if (len == 0 || len > window.Length - off || !PacketDecoder.IsSimpleValid(header, len)) break;
+            long cost = TryExecuteSimple(window.Slice(off, len), header, privileged);
+            if (cost < 0) break;
+            b -= cost;
+            off += len;
+            executed++;
+        }
+        budget = b;
+        position += (ulong)(off - start) << 2;
+        executedCount += executed;
+        return off;
     }
 
     /// <summary>

@@ -77,17 +77,26 @@ public static class PacketDecoder
         int len = header.LengthDwords;
         if (len == 0) { error = DecodeError.ZeroLength; return false; }
         if (len > stream.Length - offset) { error = DecodeError.LengthPastEnd; return false; }
-        // Fast path: NOP, WRITE_DATA and a regular FENCE without flags — the bulk of simple streams.
-        uint opAndFlags = header.Raw & 0xFFFF;
-        if (opAndFlags == (uint)Opcode.Nop ||
-            (opAndFlags == (uint)Opcode.WriteData && len > PacketFormat.WriteDataFixedDwords) ||
-            (opAndFlags == (uint)Opcode.Fence && len == PacketFormat.FenceDwords))
+        if (IsSimpleValid(header, len))
         {
             error = DecodeError.None;
             return true;
         }
         error = Validate(stream.Slice(offset, len), header);
         return error == DecodeError.None;
+    }
+
+    /// <summary>
+    /// The decoder's fast path: true for a NOP, a WRITE_DATA with a payload, or a FENCE without flags of its one valid
+    /// length — packets valid by their header alone once their length <paramref name="len"/> (non-zero) fits the stream.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool IsSimpleValid(PacketHeader header, int len)
+    {
+        uint opAndFlags = header.Raw & 0xFFFF;
+        return opAndFlags == (uint)Opcode.Nop
+            || (opAndFlags == (uint)Opcode.WriteData && len > PacketFormat.WriteDataFixedDwords)
+            || (opAndFlags == (uint)Opcode.Fence && len == PacketFormat.FenceDwords);
     }
 
     /// <summary>Validates one packet whose length is already known to fit in <paramref name="p"/>.</summary>

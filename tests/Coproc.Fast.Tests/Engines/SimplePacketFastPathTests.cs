@@ -124,6 +124,60 @@ public class SimplePacketFastPathTests
         Assert.That(_space.Read64(va + 64), Is.EqualTo(4UL));
     }
 
+    [TestCase(1UL)]
+    [TestCase(3UL)]
+    [TestCase(7UL)]
+    public void AStreamOfSimpleAndGeneralPackets_SteppedInSlicesOfAFewCycles_EndsExactlyAsInOneStepAndAsOnTheGeneralPath(ulong slice)
+    {
+        // A stream mixing NOPs, WRITE_DATAs and FENCEs (the fetch loop's simple path) with TIMESTAMPs (the general path),
+        // whose first WRITE_DATA misses the TLB; each TIMESTAMP records the cycle its packet ran at, so the memory it
+        // leaves also pins every earlier packet's cost.
+        static void Stream(ref PacketWriter w, ulong va)
+        {
+            for (uint i = 0; i < 40; i++)
+            {
+                w.Nop();
+                w.WriteData(va + i * 4, i + 1);
+                w.Fence(va + 1024, i);
+                if (i % 7 == 3) w.Timestamp(va + 2048 + i * 8);
+                w.Nop(3);
+            }
+        }
+        // Runs the stream on a fresh device: in steps of stepCycles, with the copy TLB counting hits or not (counting
+        // sends every WRITE_DATA and FENCE down the general path, Tlb.cs); returns packets retired, ReadPtr and memory.
+        static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnce(ulong stepCycles, bool countHits)
+        {
+            using var m = new EngineTestMachine();
+            var space = m.NewAddressSpace();
+            var ctx = m.NewContext(space, id: 9);
+            ulong va = space.Alloc(4096);
+            m.Device.Tlbs[EngineKind.Copy].CountHits = countHits;
+            ctx.Submit((ref PacketWriter w) => Stream(ref w, va));
+            ulong end = ctx.WritePtr;
+            m.SwitchTo(EngineKind.Copy, ctx);
+            for (int i = 0; i < 100_000 && ctx.ReadPtr != end; i++) m.Device.Step(stepCycles);
+            return (m.Device.Engine(EngineKind.Copy).PacketsExecuted, ctx.ReadPtr, space.ReadBytes(va, 4096));
+        }
+
+        // Given the stream run in one long step on the fast path
+        var whole = RunOnce(1UL << 20, countHits: false);
+        Assert.That(whole.Packets, Is.EqualTo(40 * 4 + 6), "every packet retired");
+        Assert.That(BitConverter.ToUInt32(whole.Bytes, 39 * 4), Is.EqualTo(40u));
+        Assert.That(BitConverter.ToUInt64(whole.Bytes, 2048 + 3 * 8), Is.Not.Zero, "the first TIMESTAMP wrote its cycle");
+
+        // When it runs stepped a few cycles at a time, and in one step with WRITE_DATA and FENCE on the general path
+        var sliced = RunOnce(slice, countHits: false);
+        var general = RunOnce(1UL << 20, countHits: true);
+
+        // Then it stops at every slice's end mid-stream and resumes where it stopped, and the fast path costs what the
+        // general path costs: the same packets retire, the ring is read to the same place, and memory (the TIMESTAMPs'
+        // cycles included) is equal
+        Assert.That(sliced, Is.EqualTo(whole).Using<(long, ulong, byte[])>((a, b) => a.Item1 == b.Item1 && a.Item2 == b.Item2 && a.Item3.AsSpan().SequenceEqual(b.Item3)));
+        Assert.That(general.Packets, Is.EqualTo(whole.Packets));
+        Assert.That(general.ReadPtr, Is.EqualTo(whole.ReadPtr));
+        Assert.That(general.Bytes, Is.EqualTo(whole.Bytes));
+    }
+
     private ulong LeafEntryAddress(ulong va)
     {
         ulong table = _space.Descriptor.Root.Offset;
