@@ -42,7 +42,9 @@ internal sealed unsafe partial class CommandProcessor
         bool privileged = _ringPrivileged;
         while (true)
         {
-            off = RunSimplePackets(window, off, ref b, ref pos, ref executed, privileged);
+            int from = off;
+            off = RunSimplePackets(window, off, ref b, ref executed, privileged);
+            pos += (ulong)(off - from) << 2;
             if (off >= window.Length || b <= 0)
             {
                 if (off < window.Length) status = RunStatus.OutOfBudget;
@@ -84,18 +86,19 @@ internal sealed unsafe partial class CommandProcessor
     }
 
     // Design: the simple-packet loop of RunRing in a method of its own, holding nothing but the packets' own work, so that
-    // the JIT keeps the offset, budget and packet count in registers (the ring position is derived from the offset). Inside RunRing, next to the general
+    // the JIT keeps the offset, budget and packet count in registers. Inside RunRing, next to the general
     // path's calls, it spilled the offset and the count to the stack, and their store-to-load forwarding on every packet
     // bounded the loop (docs/performance.md, goal 3 in the eleventh session). It takes a packet only when the decoder's
     // fast path accepts its header (PacketDecoder.IsSimpleValid: the packet is valid as it stands) and TryExecuteSimple
     // executes it; at any other packet it returns, and RunRing decodes that one fully and runs it on the general path,
-    // exactly as before. Budget, position and count are written back once, on return. Returns the offset reached.
+    // exactly as before. Budget and count are written back once, on return. Returns the offset reached; the caller
+    // advances its ring position (4 bytes a dword) or DMA-buffer offset by the dwords it moved. RunRing and RunDmaBuffer
+    // share it.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private int RunSimplePackets(ReadOnlySpan<uint> window, int off, ref long budget, ref ulong position, ref long executedCount, bool privileged)
+    private int RunSimplePackets(ReadOnlySpan<uint> window, int off, ref long budget, ref long executedCount, bool privileged)
     {
         long b = budget;
         long executed = 0;
-        int start = off; // the ring position advances with the offset (4 bytes a dword): computed once, on return
         while ((uint)off < (uint)window.Length && b > 0)
         {
             var header = new PacketHeader(window[off]);
@@ -108,7 +111,6 @@ internal sealed unsafe partial class CommandProcessor
             executed++;
         }
         budget = b;
-        position += (ulong)(off - start) << 2;
         executedCount += executed;
         return off;
     }
@@ -149,12 +151,16 @@ internal sealed unsafe partial class CommandProcessor
         }
         var window = new ReadOnlySpan<uint>(vm.PointerOf(run), (int)(run.Length >> 2));
         int w = 0;
-        // Same design as RunRing: budget, buffer offset and packet count stay in locals on the simple-packet path.
+        // Same design as RunRing: simple packets run in RunSimplePackets; budget, buffer offset and packet count are written
+        // back before anything else runs.
         long b = budget;
         uint offset = _ctx.IndirectOffset;
         long executed = 0;
         while (true)
         {
+            int from = w;
+            w = RunSimplePackets(window, w, ref b, ref executed, privileged);
+            offset += (uint)(w - from);
             if (w >= window.Length || b <= 0)
             {
                 budget = b; _ctx.IndirectOffset = offset; PacketsExecuted += executed;
@@ -162,24 +168,15 @@ internal sealed unsafe partial class CommandProcessor
             }
             ReadOnlySpan<uint> packetSpan;
             PacketHeader header;
+            budget = b; _ctx.IndirectOffset = offset; PacketsExecuted += executed; executed = 0;
             if (PacketDecoder.TryDecode(window, w, out var packet, out var error))
             {
+                // Not simple, or simple and not executable on the fast path (RunSimplePackets stopped here): the general path.
                 packetSpan = packet.Slice(window);
                 header = packet.Header;
-                long cost = TryExecuteSimple(packetSpan, header, privileged);
-                if (cost >= 0)
-                {
-                    b -= cost;
-                    offset += (uint)header.LengthDwords;
-                    w += header.LengthDwords;
-                    executed++;
-                    continue;
-                }
-                budget = b; _ctx.IndirectOffset = offset; PacketsExecuted += executed; executed = 0;
             }
             else
             {
-                budget = b; _ctx.IndirectOffset = offset; PacketsExecuted += executed; executed = 0;
                 if (error == DecodeError.LengthPastEnd && (ulong)window.Length < (ulong)(len - _ctx.IndirectOffset) + (ulong)w)
                 {
                     // The packet crosses into a physically discontiguous page: gather it (slow path).

@@ -178,6 +178,56 @@ public class SimplePacketFastPathTests
         Assert.That(general.Bytes, Is.EqualTo(whole.Bytes));
     }
 
+    [TestCase(1UL)]
+    [TestCase(5UL)]
+    public void ADmaBufferOfSimpleAndGeneralPackets_OnScatteredPages_SteppedInSlices_EndsAsInOneStepAndAsOnTheGeneralPath(ulong slice)
+    {
+        // A DMA buffer of about 7 KiB on physically scattered pages (packets that straddle a page are gathered), mixing
+        // NOPs, WRITE_DATAs and FENCEs with TIMESTAMPs, called from the ring by a limited INDIRECT.
+        static uint[] Buffer(ulong va) => PacketProgram.Build((ref PacketWriter w) =>
+        {
+            for (uint i = 0; i < 130; i++)
+            {
+                w.Nop(2);
+                w.WriteData(va + (i % 200) * 4, i + 1);
+                w.Fence(va + 1024, i);
+                if (i % 9 == 4) w.Timestamp(va + 2048 + (i % 64) * 8);
+            }
+        });
+        static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnce(ulong stepCycles, bool countHits)
+        {
+            using var m = new EngineTestMachine();
+            var space = m.NewAddressSpace();
+            var ctx = m.NewContext(space, id: 9);
+            ulong va = space.Alloc(4096);
+            uint[] buffer = Buffer(va);
+            ulong dma = space.NewDmaBuffer(buffer, scattered: true);
+            m.Device.Tlbs[EngineKind.Copy].CountHits = countHits;
+            ctx.Submit((ref PacketWriter w) => { w.Indirect(dma, (uint)buffer.Length, privileged: false); w.Nop(); });
+            ulong end = ctx.WritePtr;
+            m.SwitchTo(EngineKind.Copy, ctx);
+            for (int i = 0; i < 200_000 && ctx.ReadPtr != end; i++) m.Device.Step(stepCycles);
+            return (m.Device.Engine(EngineKind.Copy).PacketsExecuted, ctx.ReadPtr, space.ReadBytes(va, 4096));
+        }
+
+        // Given the buffer run in one long step on the fast path
+        var whole = RunOnce(1UL << 20, countHits: false);
+        Assert.That(whole.Packets, Is.EqualTo(130 * 3 + 14 + 2), "every packet retired: 14 TIMESTAMPs, the INDIRECT and the last NOP included");
+        Assert.That(BitConverter.ToUInt32(whole.Bytes, 129 * 4), Is.EqualTo(130u));
+
+        // When it runs a few cycles at a time, and in one step with WRITE_DATA and FENCE on the general path
+        var sliced = RunOnce(slice, countHits: false);
+        var general = RunOnce(1UL << 20, countHits: true);
+
+        // Then all three end alike: packets, ReadPtr and memory, TIMESTAMP cycles included
+        foreach (var other in new[] { sliced, general })
+        {
+            Assert.That(other.Packets, Is.EqualTo(whole.Packets));
+            Assert.That(other.ReadPtr, Is.EqualTo(whole.ReadPtr));
+            Assert.That(other.Bytes, Is.EqualTo(whole.Bytes));
+        }
+    }
+
     private ulong LeafEntryAddress(ulong va)
     {
         ulong table = _space.Descriptor.Root.Offset;
