@@ -34,9 +34,9 @@ internal sealed unsafe partial class CommandProcessor
         var window = new ReadOnlySpan<uint>(_ring + index, (int)(bytes >> 2));
         int off = 0;
         RunStatus status = RunStatus.Continue;
-        // Design: simple packets run in RunSimplePackets (below), which keeps budget, ring position and the packet count
-        // in registers and hands them back once; this loop takes the rest (any other packet, a TLB miss, a fault, the
-        // window's end) and writes them back before each of those.
+        // Design: simple packets run in RunSimplePackets (below), which keeps the offset, budget and packet count in
+        // registers and hands them back once (the ring position follows the offset); this loop takes the rest (any other
+        // packet, a TLB miss, a fault, the window's end) and writes budget, position and count back before each of those.
         long b = budget;
         long executed = 0;
         bool privileged = _ringPrivileged;
@@ -86,8 +86,8 @@ internal sealed unsafe partial class CommandProcessor
     }
 
     // Design: the simple-packet loop of RunRing in a method of its own, holding nothing but the packets' own work, so that
-    // the JIT keeps the offset, budget and packet count in registers. Inside RunRing, next to the general
-    // path's calls, it spilled the offset and the count to the stack, and their store-to-load forwarding on every packet
+    // the JIT keeps the offset, budget and packet count in registers. Inside RunRing, next to the general path's calls,
+    // it spilled the offset and the count to the stack, and their store-to-load forwarding on every packet
     // bounded the loop (docs/performance.md, goal 3 in the eleventh session). It takes a packet only when the decoder's
     // fast path accepts its header (PacketDecoder.IsSimpleValid: the packet is valid as it stands) and TryExecuteSimple
     // executes it; at any other packet it returns, and RunRing decodes that one fully and runs it on the general path,
