@@ -53,15 +53,15 @@ internal sealed class Ring0World : IDisposable
         Ledger = new VictimLedger(Machine);
         for (int i = 1; i < pages.Count; i += 2)
         {
-            Fill(pages[i], 0xB0000000u | (uint)i);
+            Ledger.FillCounting(pages[i], 0xB0000000u | (uint)i);
             Ledger.Add($"bystander.page{i}", pages[i]);
         }
 
         AttackerAllocations = [kmd.Allocate(Attacker, 8192), kmd.Allocate(Attacker, BigBytes), kmd.Allocate(Attacker, 4096, PlacementHint.SystemOnly)];
         VictimBig = kmd.Allocate(Victim, BigBytes);
         VictimSmall = kmd.Allocate(Victim, 4096, PlacementHint.SystemOnly);
-        Fill(VictimBig, 0x5A5A0000);
-        Fill(VictimSmall, 0x5B5B0000);
+        Ledger.FillCounting(VictimBig, 0x5A5A0000);
+        Ledger.FillCounting(VictimSmall, 0x5B5B0000);
         Ledger.Add("victim.big", VictimBig);
         Ledger.Add("victim.small", VictimSmall);
         Ledger.Add("victim.render", VictimContext);
@@ -169,15 +169,6 @@ internal sealed class Ring0World : IDisposable
         return change;
     }
 
-    private void Fill(AllocationHandle h, uint seed)
-    {
-        uint x = seed;
-        foreach (var e in Machine.VidMm.ExtentsOf(h))
-        {
-            var span = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(Machine.VidMm.Memory.GetSpan(e.Address, (int)e.Bytes));
-            for (int i = 0; i < span.Length; i++) span[i] = x++;
-        }
-    }
 
     public void Dispose() => Machine.Dispose();
 }

@@ -99,11 +99,11 @@ internal sealed class SubmitWorld : IDisposable
         uint seed = 0x5A000000;
         foreach (var (name, i) in new[] { ("victim.v0", V0), ("victim.v1", V1), ("victim.managed", VManaged), ("bystander.b0", B0), ("bystander.b1", B1) })
         {
-            FillCpu(_handles[i], seed += 0x10000);
+            Ledger.FillCounting(_handles[i], seed += 0x10000);
             Ledger.Add(name, _handles[i], pageTables: !(Managed && i == VManaged));
         }
-        FillCpu(_handles[VShared], 0x5C000000);
-        foreach (int i in AttackerSide) if (i != VShared) FillCpu(_handles[i], 0xA0000000u | ((uint)i << 16));
+        Ledger.FillCounting(_handles[VShared], 0x5C000000);
+        foreach (int i in AttackerSide) if (i != VShared) Ledger.FillCounting(_handles[i], 0xA0000000u | ((uint)i << 16));
         ClearCpu(_handles[Counters]);
         ClearCpu(_handles[Witness]);
         SnapshotAttacker();
@@ -332,9 +332,8 @@ internal sealed class SubmitWorld : IDisposable
         var h = _handles[VShared];
         string? change = Ledger.FindChange(includeRings: false);
         if (change is not null) return change;
-        Machine.Kmd.Process(Victim).Disown(h);
-        try { lock (Machine.Scheduler.KernelLock) Machine.VidMm.Free(h); }
-        catch (Exception e) { return $"the owner could not free its allocation after taking the share back: {e.GetType().FullName}: {e.Message}"; }
+        string? failed = DisownAndFree(Victim, h, "the owner could not free its allocation after taking the share back");
+        if (failed is not null) return failed;
         Ledger.Remove(h);
         SharedFreed = true;
         return null;
@@ -345,11 +344,20 @@ internal sealed class SubmitWorld : IDisposable
     {
         if (A3Freed) return null;
         var h = _handles[A3];
-        Machine.Kmd.Process(Attacker).Disown(h);
-        try { lock (Machine.Scheduler.KernelLock) Machine.VidMm.Free(h); }
-        catch (Exception e) { return $"freeing the attacker's a3 after it disowned it threw {e.GetType().FullName}: {e.Message}"; }
+        string? failed = DisownAndFree(Attacker, h, "freeing the attacker's a3 after it disowned it failed");
+        if (failed is not null) return failed;
         _attackerBytes.Remove(h);
         A3Freed = true;
+        return null;
+    }
+
+    // The process lets go of h and the kernel frees it (documented to succeed once no process holds it); the failure's
+    // description, or null.
+    private string? DisownAndFree(uint process, AllocationHandle h, string failure)
+    {
+        Machine.Kmd.Process(process).Disown(h);
+        try { lock (Machine.Scheduler.KernelLock) Machine.VidMm.Free(h); }
+        catch (Exception e) { return $"{failure}: {e.GetType().FullName}: {e.Message}"; }
         return null;
     }
 
@@ -369,15 +377,6 @@ internal sealed class SubmitWorld : IDisposable
         return null;
     }
 
-    private void FillCpu(AllocationHandle h, uint seed)
-    {
-        uint x = seed;
-        foreach (var e in Machine.VidMm.ExtentsOf(h))
-        {
-            var span = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(Machine.VidMm.Memory.GetSpan(e.Address, (int)e.Bytes));
-            for (int i = 0; i < span.Length; i++) span[i] = x++;
-        }
-    }
 
     private void ClearCpu(AllocationHandle h)
     {

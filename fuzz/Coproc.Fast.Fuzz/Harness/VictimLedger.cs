@@ -77,6 +77,17 @@ internal sealed class VictimLedger(Machine machine)
         return null;
     }
 
+    /// <summary>Writes consecutive dwords from <paramref name="seed"/> over allocation <paramref name="h"/>'s bytes, through the CPU view (a set-up pattern the worlds' victims and bystanders start with).</summary>
+    public void FillCounting(AllocationHandle h, uint seed)
+    {
+        uint x = seed;
+        foreach (var e in machine.VidMm.ExtentsOf(h))
+        {
+            var span = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(machine.VidMm.Memory.GetSpan(e.Address, (int)e.Bytes));
+            for (int i = 0; i < span.Length; i++) span[i] = x++;
+        }
+    }
+
     public byte[] ReadAllocation(AllocationHandle h)
     {
         var vidmm = machine.VidMm;

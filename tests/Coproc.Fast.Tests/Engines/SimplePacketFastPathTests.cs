@@ -143,21 +143,8 @@ public class SimplePacketFastPathTests
                 w.Nop(3);
             }
         }
-        // Runs the stream on a fresh device: in steps of stepCycles, with the copy TLB counting hits or not (counting
-        // sends every WRITE_DATA and FENCE down the general path, Tlb.cs); returns packets retired, ReadPtr and memory.
-        static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnce(ulong stepCycles, bool countHits)
-        {
-            using var m = new EngineTestMachine();
-            var space = m.NewAddressSpace();
-            var ctx = m.NewContext(space, id: 9);
-            ulong va = space.Alloc(4096);
-            m.Device.Tlbs[EngineKind.Copy].CountHits = countHits;
-            ctx.Submit((ref PacketWriter w) => Stream(ref w, va));
-            ulong end = ctx.WritePtr;
-            m.SwitchTo(EngineKind.Copy, ctx);
-            for (int i = 0; i < 100_000 && ctx.ReadPtr != end; i++) m.Device.Step(stepCycles);
-            return (m.Device.Engine(EngineKind.Copy).PacketsExecuted, ctx.ReadPtr, space.ReadBytes(va, 4096));
-        }
+        static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnce(ulong stepCycles, bool countHits) =>
+            RunOnFreshDevice((_, va) => (ref PacketWriter w) => Stream(ref w, va), stepCycles, countHits);
 
         // Given the stream run in one long step on the fast path
         var whole = RunOnce(1UL << 20, countHits: false);
@@ -194,21 +181,13 @@ public class SimplePacketFastPathTests
                 if (i % 9 == 4) w.Timestamp(va + 2048 + (i % 64) * 8);
             }
         });
-        static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnce(ulong stepCycles, bool countHits)
-        {
-            using var m = new EngineTestMachine();
-            var space = m.NewAddressSpace();
-            var ctx = m.NewContext(space, id: 9);
-            ulong va = space.Alloc(4096);
-            uint[] buffer = Buffer(va);
-            ulong dma = space.NewDmaBuffer(buffer, scattered: true);
-            m.Device.Tlbs[EngineKind.Copy].CountHits = countHits;
-            ctx.Submit((ref PacketWriter w) => { w.Indirect(dma, (uint)buffer.Length, privileged: false); w.Nop(); });
-            ulong end = ctx.WritePtr;
-            m.SwitchTo(EngineKind.Copy, ctx);
-            for (int i = 0; i < 200_000 && ctx.ReadPtr != end; i++) m.Device.Step(stepCycles);
-            return (m.Device.Engine(EngineKind.Copy).PacketsExecuted, ctx.ReadPtr, space.ReadBytes(va, 4096));
-        }
+        static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnce(ulong stepCycles, bool countHits) =>
+            RunOnFreshDevice((space, va) =>
+            {
+                uint[] buffer = Buffer(va);
+                ulong dma = space.NewDmaBuffer(buffer, scattered: true);
+                return (ref PacketWriter w) => { w.Indirect(dma, (uint)buffer.Length, privileged: false); w.Nop(); };
+            }, stepCycles, countHits);
 
         // Given the buffer run in one long step on the fast path
         var whole = RunOnce(1UL << 20, countHits: false);
@@ -226,6 +205,25 @@ public class SimplePacketFastPathTests
             Assert.That(other.ReadPtr, Is.EqualTo(whole.ReadPtr));
             Assert.That(other.Bytes, Is.EqualTo(whole.Bytes));
         }
+    }
+
+    // Runs a ring program on a fresh device's copy engine until the ring is read to its end: ring(space, va) builds it for
+    // a context whose data page is at va (and may set up DMA buffers in space first); the device steps stepCycles at a
+    // time, with the copy TLB counting hits or not (counting sends every WRITE_DATA and FENCE down the general path,
+    // Tlb.cs). Returns the packets retired, ReadPtr, and the data page.
+    private static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnFreshDevice(Func<TestAddressSpace, ulong, PacketBuild> ring, ulong stepCycles, bool countHits)
+    {
+        using var m = new EngineTestMachine();
+        var space = m.NewAddressSpace();
+        var ctx = m.NewContext(space, id: 9);
+        ulong va = space.Alloc(4096);
+        var build = ring(space, va);
+        m.Device.Tlbs[EngineKind.Copy].CountHits = countHits;
+        ctx.Submit(build);
+        ulong end = ctx.WritePtr;
+        m.SwitchTo(EngineKind.Copy, ctx);
+        for (int i = 0; i < 200_000 && ctx.ReadPtr != end; i++) m.Device.Step(stepCycles);
+        return (m.Device.Engine(EngineKind.Copy).PacketsExecuted, ctx.ReadPtr, space.ReadBytes(va, 4096));
     }
 
     private ulong LeafEntryAddress(ulong va)
