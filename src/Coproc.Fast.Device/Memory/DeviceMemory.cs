@@ -150,6 +150,16 @@ public sealed unsafe class DeviceMemory : IDisposable
     }
 
     /// <summary>
+    /// System memory's base minus its guest-physical address while it is one range and no observer is set (a TLB-hit
+    /// write's pointer is this plus the physical offset), else null.
+    /// </summary>
+    internal byte* SystemWriteBias
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _writeBias;
+    }
+
+    /// <summary>
     /// The TLB-hit write path of system memory (<see cref="Mmu.GpuVirtualMemory"/>): a pointer to the cached page's bytes,
     /// or null when the caller must take the general path (an observer is set: only the general path reports writes).
     /// The page was bounds-checked when it was cached.

@@ -50,6 +50,13 @@ internal readonly unsafe struct GpuVirtualMemory
         return (MemoryLocation)((data >> 2) & 3) == MemoryLocation.Local ? _localBase + offset : _memory.SystemWritePointer(offset, bytes);
     }
 
+    /// <summary>
+    /// <see cref="TryWritePointer"/>'s hit path read once, for a loop that holds no call and changes no TLB state
+    /// (<see cref="TlbWriteHits"/>); never hits without a TLB.
+    /// </summary>
+    internal TlbWriteHits WriteHits() =>
+        _tlb is null ? default : _tlb.WriteHits(_space.Asid, _writeClass, _localBase, _memory.SystemWriteBias);
+
     /// <summary>The address space.</summary>
     public AddressSpaceDescriptor Space => _space;
 

@@ -107,7 +107,8 @@ internal sealed unsafe class Tlb
     internal const int OwnerSlot = 7;      // ulong index of Owner inside Entry
     internal const int EntryBytesShift = 6; // log2 of an Entry's size in bytes
     internal const int VaBits = PageTableLayout.PageShift + VpnBits; // VAs at or above 2^48 never hit
-    private const ulong OwnerNotLocal = 1UL << 16; // in Owner when the page is not in local memory (TryHitLocal misses it)
+    private const ulong OwnerNotLocal = OwnerNotLocalBit; // in Owner when the page is not in local memory (TryHitLocal misses it)
+    internal const uint OwnerNotLocalBit = 1u << 16;
     private const ulong KeyOnes = PageTableLayout.PageSize - 1;      // in every key and every tag
     private const ulong CountingMask = ~1UL; // ANDed into every comparator while hits are counted: no key matches it
 
@@ -300,6 +301,14 @@ internal sealed unsafe class Tlb
         offset = va + *(ulong*)(table + e + AddendSlot * sizeof(ulong));
         return true;
     }
+
+    /// <summary>
+    /// The hit path of <see cref="TryHit"/> for writes of <paramref name="accessClass"/> by <paramref name="asid"/>, read
+    /// once (<see cref="TlbWriteHits"/>): the table hits are read from now, which only a bind, an insert or an
+    /// invalidation changes.
+    /// </summary>
+    internal TlbWriteHits WriteHits(ushort asid, int accessClass, byte* localBase, byte* systemBias) =>
+        new(_hitTable, _byteMask, (ComparatorSlot + accessClass) * sizeof(ulong), asid, localBase, systemBias);
 
     /// <summary>
     /// This TLB's hit path bound to one address space and one access class (<see cref="TlbPort"/>): the ASID's table,

@@ -207,11 +207,62 @@ public class SimplePacketFastPathTests
         }
     }
 
+    [TestCase(1UL)]
+    [TestCase(4UL)]
+    public void PlainPacketsToLocalAndSystemMemory_SteppedInSlices_EndAsInOneStepAndAsOnTheGeneralPath(ulong slice)
+    {
+        // One-dword NOPs, one-dword WRITE_DATAs and FENCEs without flags (the plain loop's three headers) alternating
+        // between a local page and a system-memory page, with a read-only page's WRITE_DATA at the end (a fault: the
+        // plain loop must leave it to the general path with nothing of it done).
+        const ulong SystemVa = 0x30_0000, ReadOnlyVa = 0x40_0000;
+        static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnce(ulong stepCycles, bool countHits)
+        {
+            byte[] system = new byte[4096];
+            var result = RunOnFreshDevice((space, va) =>
+            {
+                space.Map(SystemVa, PhysicalAddress.System(0x2000), 1);
+                space.Map(ReadOnlyVa, PhysicalAddress.System(0x3000), 1, writable: false);
+                return (ref PacketWriter w) =>
+                {
+                    for (uint i = 0; i < 60; i++)
+                    {
+                        w.Nop();
+                        w.WriteData((i % 2 == 0 ? va : SystemVa) + i * 4, i + 1);
+                        w.Fence((i % 3 == 0 ? va : SystemVa) + 2048 + (i % 5) * 8, 100 + i);
+                    }
+                    w.WriteData(ReadOnlyVa, 5u);
+                    w.WriteData(va + 3000, 6u);
+                };
+            }, stepCycles, countHits, m => m.Memory.System.Slice(0x2000, 4096).CopyTo(system));
+            return (result.Packets, result.ReadPtr, [.. result.Bytes, .. system]);
+        }
+
+        // Given the stream run in one long step
+        var whole = RunOnce(1UL << 20, countHits: false);
+        Assert.That(whole.Packets, Is.EqualTo(60 * 3), "every packet before the read-only page's WRITE_DATA retired, none after");
+        Assert.That(BitConverter.ToUInt32(whole.Bytes, 4096 + 59 * 4), Is.EqualTo(60u), "the last WRITE_DATA to system memory");
+        Assert.That(BitConverter.ToUInt64(whole.Bytes, 2048 + 4 * 8), Is.EqualTo(100UL + 54), "the last FENCE to the local page at slot 4 (i = 54)");
+        Assert.That(BitConverter.ToUInt32(whole.Bytes, 3000), Is.Zero, "the WRITE_DATA after the fault did not run");
+
+        // When it runs a few cycles at a time, and with WRITE_DATA and FENCE on the general path
+        var sliced = RunOnce(slice, countHits: false);
+        var general = RunOnce(1UL << 20, countHits: true);
+
+        // Then all three end alike: packets, ReadPtr (at the faulting packet) and both pages
+        foreach (var other in new[] { sliced, general })
+        {
+            Assert.That(other.Packets, Is.EqualTo(whole.Packets));
+            Assert.That(other.ReadPtr, Is.EqualTo(whole.ReadPtr));
+            Assert.That(other.Bytes, Is.EqualTo(whole.Bytes));
+        }
+    }
+
     // Runs a ring program on a fresh device's copy engine until the ring is read to its end: ring(space, va) builds it for
     // a context whose data page is at va (and may set up DMA buffers in space first); the device steps stepCycles at a
     // time, with the copy TLB counting hits or not (counting sends every WRITE_DATA and FENCE down the general path,
-    // Tlb.cs). Returns the packets retired, ReadPtr, and the data page.
-    private static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnFreshDevice(Func<TestAddressSpace, ulong, PacketBuild> ring, ulong stepCycles, bool countHits)
+    // Tlb.cs), until the ring is read or the engine faults; atEnd reads more of the machine before it is disposed.
+    // Returns the packets retired, ReadPtr, and the data page.
+    private static (long Packets, ulong ReadPtr, byte[] Bytes) RunOnFreshDevice(Func<TestAddressSpace, ulong, PacketBuild> ring, ulong stepCycles, bool countHits, Action<EngineTestMachine>? atEnd = null)
     {
         using var m = new EngineTestMachine();
         var space = m.NewAddressSpace();
@@ -222,7 +273,9 @@ public class SimplePacketFastPathTests
         ctx.Submit(build);
         ulong end = ctx.WritePtr;
         m.SwitchTo(EngineKind.Copy, ctx);
-        for (int i = 0; i < 200_000 && ctx.ReadPtr != end; i++) m.Device.Step(stepCycles);
+        for (int i = 0; i < 200_000 && ctx.ReadPtr != end && m.Device.Engine(EngineKind.Copy).LastFault.Reason == FaultReason.None; i++)
+            m.Device.Step(stepCycles);
+        atEnd?.Invoke(m);
         return (m.Device.Engine(EngineKind.Copy).PacketsExecuted, ctx.ReadPtr, space.ReadBytes(va, 4096));
     }
 
