@@ -167,7 +167,8 @@ public static class DemoReportRenderer
         Directory.CreateDirectory(dir);
         var trace = Path.Combine(dir, "trace.json");
         using (var f = File.Create(trace)) ChromeTraceWriter.Write(f, report.Trace);
-        using (var f = File.Create(Path.Combine(dir, "trace.perfetto-trace"))) PerfettoTraceWriter.Write(f, report.Trace);
+        var perfetto = Path.Combine(dir, "trace.perfetto-trace");
+        using (var f = File.Create(perfetto)) PerfettoTraceWriter.Write(f, report.Trace);
         var timeline = Path.Combine(dir, "timeline.html");
         using (var f = new StreamWriter(timeline)) TimelineHtmlWriter.Write(f, report.Trace, $"{report.ScenarioName} (seed {report.Seed})");
         string? png = null;
@@ -177,7 +178,7 @@ public static class DemoReportRenderer
             using var f = File.Create(png);
             frame.WritePng(f);
         }
-        return new RenderedFiles(dir, trace, timeline, png);
+        return new RenderedFiles(dir, trace, timeline, png) { TracePerfetto = perfetto };
     }
 
     private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
