@@ -425,8 +425,7 @@ public partial class CliPromiseAuditTests
 
     /// <summary>
     /// docs/scenarios.md:277-280 and docs/cli.md:25 — every problem is printed as <c>line N, &lt;JSON path&gt;: …</c>, the
-    /// "file larger than 16 MiB" syntax problem included; an unreadable or oversized file prints <c>$: …</c> without a line.
-    /// Not fixed: whether a file that cannot be read has a "line" is a documentation decision.
+    /// "file larger than 16 MiB" syntax problem included; an oversized file printed <c>$: …</c> without a line.
     /// </summary>
     [Test]
     [Explicit("audit: broken promise")]
@@ -438,5 +437,23 @@ public partial class CliPromiseAuditTests
         var (code, _, err) = Cli("run", "--validate", file);
         Assert.That(code, Is.EqualTo(ExitCodes.InvalidInput));
         Assert.That(err, Does.Match(@"\n  line \d+, \$[^:]*: "));
+        File.Delete(file);
+    }
+
+    /// <summary>
+    /// docs/cli.md:25 — <c>--validate</c> prints "every problem as <c>line N, &lt;JSON path&gt;: …</c>"; a missing or unreadable
+    /// file prints <c>$: cannot read the file: …</c> without a line (exit code 2, one clear line, no stack trace — only the
+    /// format differs). Not fixed: whether a file that cannot be read has a line is for the documentation to say.
+    /// </summary>
+    [Test]
+    [Explicit("audit: broken promise")]
+    public void AMissingFile_ProblemHasALineAndPath()
+    {
+        var dir = Folder("missing");
+        var (code, output, err) = Cli("run", "--validate", Path.Combine(dir, "no-such-scenario.json"));
+        Assert.That(code, Is.EqualTo(ExitCodes.InvalidInput));
+        Assert.That(output, Is.Empty);
+        AssertNoStackTrace(err);
+        Assert.That(err, Does.Match(@"\n  line \d+, \$[^:]*: cannot read the file"));
     }
 }
