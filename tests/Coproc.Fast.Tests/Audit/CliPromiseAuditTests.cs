@@ -428,7 +428,6 @@ public partial class CliPromiseAuditTests
     /// "file larger than 16 MiB" syntax problem included; an oversized file printed <c>$: …</c> without a line.
     /// </summary>
     [Test]
-    [Explicit("audit: broken promise")]
     public void AnOversizedFile_ProblemHasALineAndPath()
     {
         var dir = Folder("oversized");
