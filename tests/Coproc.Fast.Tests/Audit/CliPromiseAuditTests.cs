@@ -462,7 +462,6 @@ public partial class CliPromiseAuditTests
     /// beside a trace of a run that displayed nothing, while the JSON said <c>frame_png: null</c>.
     /// </summary>
     [Test]
-    [Explicit("audit: broken promise")]
     public void ARunThatDisplaysNothing_LeavesNoFramePngFromAnEarlierRun()
     {
         var dir = Folder("stale-frame");

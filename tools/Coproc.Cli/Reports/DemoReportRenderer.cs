@@ -158,7 +158,7 @@ public static class DemoReportRenderer
         if (report.Trace.Dropped > 0) console.MarkupLine($"[yellow]{report.Trace.Dropped:N0} trace events were dropped (recorder full).[/]");
     }
 
-    /// <summary>Writes trace.json, trace.perfetto-trace, timeline.html and (when a frame was displayed) frame.png.</summary>
+    /// <summary>Writes trace.json, trace.perfetto-trace, timeline.html and (when a frame was displayed) frame.png; removes a frame.png of an earlier run when none was.</summary>
     public static RenderedFiles WriteFiles(ScenarioReport report, string outputDirectory)
     {
         ArgumentNullException.ThrowIfNull(report);
@@ -177,6 +177,11 @@ public static class DemoReportRenderer
             png = Path.Combine(dir, "frame.png");
             using var f = File.Create(png);
             frame.WritePng(f);
+        }
+        else
+        {
+            // Nothing was displayed: an earlier run's frame.png in this folder would pass for this run's (docs/observability.md).
+            File.Delete(Path.Combine(dir, "frame.png"));
         }
         return new RenderedFiles(dir, trace, timeline, png) { TracePerfetto = perfetto };
     }
