@@ -85,6 +85,7 @@ public static class ReportFormats
                 w.WriteStartObject("files");
                 w.WriteString("directory", files.Directory);
                 w.WriteString("trace_json", files.TraceJson);
+                if (files.TracePerfetto is not null) w.WriteString("trace_perfetto_trace", files.TracePerfetto);
                 w.WriteString("timeline_html", files.TimelineHtml);
                 if (files.FramePng is null) w.WriteNull("frame_png");
                 else w.WriteString("frame_png", files.FramePng);
@@ -147,4 +148,8 @@ public static class ReportFormats
 /// <param name="TraceJson">trace.json (Chrome/Perfetto trace events).</param>
 /// <param name="TimelineHtml">timeline.html (self-contained picture).</param>
 /// <param name="FramePng">frame.png, or null when the run displayed nothing.</param>
-public sealed record RenderedFiles(string Directory, string TraceJson, string TimelineHtml, string? FramePng);
+public sealed record RenderedFiles(string Directory, string TraceJson, string TimelineHtml, string? FramePng)
+{
+    /// <summary>trace.perfetto-trace (native Perfetto protobuf), or null when it was not written.</summary>
+    public string? TracePerfetto { get; init; }
+}

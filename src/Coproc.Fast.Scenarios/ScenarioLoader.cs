@@ -87,7 +87,7 @@ public static class ScenarioLoader
         {
             var length = new FileInfo(path).Length;
             if (length > MaxFileBytes)
-                throw new ScenarioValidationException(path, [new ScenarioError(0, "$", $"the file is {length:N0} bytes; expected at most {MaxFileBytes:N0} (a scenario is settings, not data)")]);
+                throw new ScenarioValidationException(path, [new ScenarioError(1, "$", $"the file is {length:N0} bytes; expected at most {MaxFileBytes:N0} (a scenario is settings, not data)")]);
             return File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)

@@ -30,9 +30,13 @@ public static class Program
         var root = BuildCommandLine(io, runner);
         var parse = root.Parse(argv);
         string verb = parse.CommandResult.Command == root ? "coproc" : $"coproc {parse.CommandResult.Command.Name}";
-        if (parse.Action is ParseErrorAction)
+        // Help wins over parse errors in System.CommandLine, so "coproc help frobnicate" / "coproc frobnicate --help" would print
+        // the root help and succeed: a word that is no verb, option or argument is a bad command line, help or not.
+        if (parse.Action is ParseErrorAction || parse.UnmatchedTokens.Count > 0)
         {
-            foreach (var error in parse.Errors) io.Error.WriteLine($"{verb}: {error.Message}");
+            var errors = parse.Errors.Select(e => e.Message).ToList();
+            if (errors.Count == 0) errors.AddRange(parse.UnmatchedTokens.Select(t => $"Unrecognized command or argument '{t}'."));
+            foreach (var error in errors) io.Error.WriteLine($"{verb}: {error}");
             io.Error.WriteLine($"Run '{verb} --help' for usage.");
             return ExitCodes.InvalidInput;
         }

@@ -25,7 +25,7 @@ public static class CompareCommand
             Description = "Comma-separated models to run, in column order (default: basic,advanced,hardware).", HelpName = "LIST",
             DefaultValueFactory = _ => "basic,advanced,hardware",
         };
-        var seed = new Option<ulong?>("--seed") { Description = "Seed of every run, overriding the scenario's.", HelpName = "N" };
+        var seed = new Option<ulong?>("--seed") { Description = "Seed of every run, overriding the scenario's.", HelpName = "N", CustomParser = RunCommand.ParseSeed };
         var output = new Option<string?>("--out", "-o") { Description = "Folder for each model's files (default: coproc-out/<name>-seed<seed>-compare).", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print the comparison as one JSON object on standard output." };
         var csv = new Option<bool>("--csv") { Description = "Print one CSV table on standard output: a model column, then the run --csv columns and page_faults." };
@@ -36,6 +36,7 @@ public static class CompareCommand
         command.Validators.Add(r =>
         {
             if (r.GetValue(json) && r.GetValue(csv)) r.AddError("--json and --csv cannot be combined; choose one summary format");
+            if (RunCommand.OutOptionError(r.GetValue(output)) is { } error) r.AddError(error);
         });
         command.SetAction(parse => Run(parse.GetValue(file)!, parse.GetValue(models)!, parse.GetValue(seed), parse.GetValue(output),
             parse.GetValue(json) ? SummaryFormat.Json : parse.GetValue(csv) ? SummaryFormat.Csv : SummaryFormat.Table, io, runner));

@@ -148,11 +148,13 @@ public static class RunCommand
             case SummaryFormat.Json:
                 files = DemoReportRenderer.WriteFiles(report, dir);
                 ReportFormats.WriteJson(io.Out, report, files);
+                PrintNotes(report, human);
                 DemoReportRenderer.PrintFiles(files, report, human);
                 break;
             case SummaryFormat.Csv:
                 files = DemoReportRenderer.WriteFiles(report, dir);
                 ReportFormats.WriteCsv(io.Out, report);
+                PrintNotes(report, human);
                 DemoReportRenderer.PrintFiles(files, report, human);
                 break;
             default:
@@ -171,6 +173,12 @@ public static class RunCommand
             default:
                 return settings.Strict && report.Warnings.Count > 0 ? ExitCodes.AuditFindings : ExitCodes.Success;
         }
+    }
+
+    // With --json / --csv the notes printed under the table go to standard error with the header line (docs/cli.md).
+    private static void PrintNotes(ScenarioReport report, IAnsiConsole human)
+    {
+        foreach (var note in report.Notes) human.MarkupLine(Markup.Escape(note));
     }
 
     private static ScenarioReport RunWithProgress(IScenarioRunner runner, Scenario scenario, ScenarioRunOptions options, CliConsole io, CancellationToken cancel)
@@ -196,6 +204,13 @@ public static class RunCommand
             if (!string.IsNullOrEmpty(value.Status)) task.Description = Markup.Escape(value.Status);
         }
     }
+
+    /// <summary>The seed parser of every verb: a non-negative integer, else a usage error saying so.</summary>
+    internal static ulong? ParseSeed(ArgumentResult r) => RunOptions.ParseSeed(r);
+
+    /// <summary>What is wrong with an <c>--out</c> value (an empty or blank folder name), or null.</summary>
+    internal static string? OutOptionError(string? value) =>
+        value is not null && string.IsNullOrWhiteSpace(value) ? "--out expects a folder name, got an empty one" : null;
 
     /// <summary>The options of <c>run</c> and <c>demo</c> (one instance per command).</summary>
     private sealed class RunOptions
@@ -254,6 +269,7 @@ public static class RunCommand
             command.Validators.Add(r =>
             {
                 if (r.GetValue(_json) && r.GetValue(_csv)) r.AddError("--json and --csv cannot be combined; choose one summary format");
+                if (OutOptionError(r.GetValue(_out)) is { } error) r.AddError(error);
             });
         }
 
@@ -275,7 +291,7 @@ public static class RunCommand
             Strict = _strict is not null && parse.GetValue(_strict),
         };
 
-        private static ulong? ParseSeed(ArgumentResult r)
+        internal static ulong? ParseSeed(ArgumentResult r)
         {
             var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
             if (ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed)) return seed;

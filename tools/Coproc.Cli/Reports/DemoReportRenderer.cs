@@ -158,7 +158,7 @@ public static class DemoReportRenderer
         if (report.Trace.Dropped > 0) console.MarkupLine($"[yellow]{report.Trace.Dropped:N0} trace events were dropped (recorder full).[/]");
     }
 
-    /// <summary>Writes trace.json, trace.perfetto-trace, timeline.html and (when a frame was displayed) frame.png.</summary>
+    /// <summary>Writes trace.json, trace.perfetto-trace, timeline.html and (when a frame was displayed) frame.png; removes a frame.png of an earlier run when none was.</summary>
     public static RenderedFiles WriteFiles(ScenarioReport report, string outputDirectory)
     {
         ArgumentNullException.ThrowIfNull(report);
@@ -167,7 +167,8 @@ public static class DemoReportRenderer
         Directory.CreateDirectory(dir);
         var trace = Path.Combine(dir, "trace.json");
         using (var f = File.Create(trace)) ChromeTraceWriter.Write(f, report.Trace);
-        using (var f = File.Create(Path.Combine(dir, "trace.perfetto-trace"))) PerfettoTraceWriter.Write(f, report.Trace);
+        var perfetto = Path.Combine(dir, "trace.perfetto-trace");
+        using (var f = File.Create(perfetto)) PerfettoTraceWriter.Write(f, report.Trace);
         var timeline = Path.Combine(dir, "timeline.html");
         using (var f = new StreamWriter(timeline)) TimelineHtmlWriter.Write(f, report.Trace, $"{report.ScenarioName} (seed {report.Seed})");
         string? png = null;
@@ -177,7 +178,12 @@ public static class DemoReportRenderer
             using var f = File.Create(png);
             frame.WritePng(f);
         }
-        return new RenderedFiles(dir, trace, timeline, png);
+        else
+        {
+            // Nothing was displayed: an earlier run's frame.png in this folder would pass for this run's (docs/observability.md).
+            File.Delete(Path.Combine(dir, "frame.png"));
+        }
+        return new RenderedFiles(dir, trace, timeline, png) { TracePerfetto = perfetto };
     }
 
     private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
