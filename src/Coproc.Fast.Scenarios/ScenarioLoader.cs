@@ -177,13 +177,13 @@ public static class ScenarioLoader
             return null;
         var d = new ScenarioOptions();
         var options = new ScenarioOptions(
-            b.UInt(e, p, "quantum_cycles", d.QuantumCycles, min: 1),
+            b.UInt(e, p, "quantum_cycles", d.QuantumCycles, min: 1, max: MachineOptions.MaxCycleSpan),
             b.Bool(e, p, "preemption", d.Preemption),
             b.UInt(e, p, "local_memory_bytes", d.LocalMemoryBytes, min: 4UL << 20, max: 16UL << 30),
             b.UInt(e, p, "system_memory_bytes", d.SystemMemoryBytes, min: 1UL << 20, max: 16UL << 30),
             (uint)b.UInt(e, p, "vsync_period_cycles", d.VsyncPeriodCycles, max: uint.MaxValue),
             b.Int(e, p, "hardware_slots_per_engine", d.HardwareSlotsPerEngine, 1, 64),
-            b.UInt(e, p, "hung_timeout_cycles", d.HungTimeoutCycles, min: 1),
+            b.UInt(e, p, "hung_timeout_cycles", d.HungTimeoutCycles, min: 1, max: MachineOptions.MaxCycleSpan),
             b.Int(e, p, "throughput_divisor", d.ThroughputDivisor, 1, 1024),
             b.Enum(e, p, "page_tables", d.PageTables, PageTableFormats, "page-table format"));
         // What the device refuses at construction (CoprocessorOptions.Validate), said here with a path.

@@ -51,6 +51,7 @@ public sealed partial class Machine : IDisposable
     {
         residency ??= static (vidmm, _) => new ResidencyManager(vidmm);
         Options = options ?? new MachineOptions();
+        Options.Validate();
         Device = new Coprocessor(Options.Device);
         try
         {

@@ -92,10 +92,18 @@ public sealed record MachineOptions
     /// <summary>Run mode.</summary>
     public MachineRunMode Mode { get; init; } = MachineRunMode.Deterministic;
 
-    /// <summary>Device cycles per step while the device has work.</summary>
+    /// <summary>
+    /// The largest span of device cycles any option may give (a quantum, a timeout, a step, a latency, a modeled cost):
+    /// 2^48 cycles, about 78 hours of device time at 1 GHz. Deadlines are computed as <em>now + span</em> (and a few as a
+    /// small multiple of one), so with every span at most this, no deadline of a run wraps around the 64-bit clock;
+    /// options past it are refused when the machine or scheduler is made (<see cref="ArgumentOutOfRangeException"/>).
+    /// </summary>
+    public const ulong MaxCycleSpan = 1UL << 48;
+
+    /// <summary>Device cycles per step while the device has work (1 … <see cref="MaxCycleSpan"/>).</summary>
     public ulong StepCycles { get; init; } = 4096;
 
-    /// <summary>Modeled interrupt latency + handler cost in device cycles (deterministic mode; 2 µs at 1 GHz).</summary>
+    /// <summary>Modeled interrupt latency + handler cost in device cycles (deterministic mode; 2 µs at 1 GHz; at most <see cref="MaxCycleSpan"/>).</summary>
     public ulong InterruptLatencyCycles { get; init; } = 2_000;
 
     /// <summary>
@@ -107,4 +115,22 @@ public sealed record MachineOptions
     /// interrupt until the scheduler thread has handled it). <see cref="ulong.MaxValue"/>: unbounded (the device runs free).
     /// </summary>
     public ulong SchedulerLagCycles { get; init; } = 50_000;
+
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> when a span of cycles is out of range (<see cref="StepCycles"/>
+    /// 1 … <see cref="MaxCycleSpan"/>, <see cref="InterruptLatencyCycles"/> at most <see cref="MaxCycleSpan"/>); the
+    /// scheduler's options are checked by their own schedulers.
+    /// </summary>
+    internal void Validate()
+    {
+        CheckSpan(StepCycles, nameof(StepCycles), min: 1);
+        CheckSpan(InterruptLatencyCycles, nameof(InterruptLatencyCycles));
+    }
+
+    /// <summary>Throws when a span-of-cycles option <paramref name="value"/> is below <paramref name="min"/> or above <see cref="MaxCycleSpan"/>.</summary>
+    internal static void CheckSpan(ulong value, string name, ulong min = 0)
+    {
+        if (value < min || value > MaxCycleSpan)
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be {min} … 2^48 cycles (MachineOptions.MaxCycleSpan)");
+    }
 }

@@ -67,13 +67,19 @@ public sealed record VidSchOptions
     /// <summary>Modeled CPU cost per resource-list entry and per paging operation.</summary>
     public ulong PreparePerItemCycles { get; init; } = 100;
 
-    /// <summary>Throws when a value is out of range.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> when a value is out of range (every span of cycles at most
+    /// <see cref="MachineOptions.MaxCycleSpan"/>; quantum and timeout at least 1).
+    /// </summary>
     public void Validate()
     {
         if (RingBytes < 4096 || RingBytes > (16u << 20) || (RingBytes & (RingBytes - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(RingBytes), "a power of two between 4 KiB and 16 MiB");
-        ArgumentOutOfRangeException.ThrowIfLessThan(QuantumCycles, 1UL);
-        ArgumentOutOfRangeException.ThrowIfLessThan(TimeoutCycles, 1UL);
+        // Spans of cycles: deadlines are now + span (MachineOptions.MaxCycleSpan).
+        MachineOptions.CheckSpan(QuantumCycles, nameof(QuantumCycles), min: 1);
+        MachineOptions.CheckSpan(TimeoutCycles, nameof(TimeoutCycles), min: 1);
+        MachineOptions.CheckSpan(PrepareBaseCycles, nameof(PrepareBaseCycles));
+        MachineOptions.CheckSpan(PreparePerItemCycles, nameof(PreparePerItemCycles));
         ArgumentOutOfRangeException.ThrowIfLessThan(DmaBufferDwords, 64);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxReferences, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(PagingBufferDwords, 64);

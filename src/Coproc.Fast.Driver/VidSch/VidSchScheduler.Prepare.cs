@@ -220,7 +220,9 @@ public sealed partial class VidSchScheduler
         _retryDeferred = false;
         _preparationRequested = true;
         var p = _preparing;
-        Host?.RequestPreparation(_o.PrepareBaseCycles + _o.PreparePerItemCycles * (ulong)p.ReferenceCount);
+        // Both costs are at most MachineOptions.MaxCycleSpan (Validate); the total is capped there too, whatever the count.
+        var cost = (UInt128)_o.PreparePerItemCycles * (ulong)p.ReferenceCount + _o.PrepareBaseCycles;
+        Host?.RequestPreparation((ulong)UInt128.Min(cost, MachineOptions.MaxCycleSpan));
     }
 
     private void Prepare(DmaBuffer b)

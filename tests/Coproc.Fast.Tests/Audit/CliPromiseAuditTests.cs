@@ -440,20 +440,18 @@ public partial class CliPromiseAuditTests
     }
 
     /// <summary>
-    /// docs/cli.md:25 — <c>--validate</c> prints "every problem as <c>line N, &lt;JSON path&gt;: …</c>"; a missing or unreadable
-    /// file prints <c>$: cannot read the file: …</c> without a line (exit code 2, one clear line, no stack trace — only the
-    /// format differs). Not fixed: whether a file that cannot be read has a line is for the documentation to say.
+    /// docs/scenarios.md, "Validation" and docs/cli.md: a file that cannot be read has no line to point at — it is the one
+    /// problem <c>$: cannot read the file: …</c>, exit code 2, nothing on standard output, no stack trace.
     /// </summary>
     [Test]
-    [Explicit("audit: broken promise")]
-    public void AMissingFile_ProblemHasALineAndPath()
+    public void AMissingFile_IsOneProblemAtTheRoot_WithoutALine()
     {
         var dir = Folder("missing");
         var (code, output, err) = Cli("run", "--validate", Path.Combine(dir, "no-such-scenario.json"));
         Assert.That(code, Is.EqualTo(ExitCodes.InvalidInput));
         Assert.That(output, Is.Empty);
         AssertNoStackTrace(err);
-        Assert.That(err, Does.Match(@"\n  line \d+, \$[^:]*: cannot read the file"));
+        Assert.That(err.ReplaceLineEndings("\n"), Does.Contain("invalid scenario (1 problem):\n  $: cannot read the file: "));
     }
 
     /// <summary>
@@ -477,28 +475,45 @@ public partial class CliPromiseAuditTests
     }
 
     /// <summary>
-    /// docs/scenarios.md:277 and :297 ("--validate refuses everything run would refuse"), :272-273 ("Both modes stop at the
-    /// wall-clock guard … exit code 3") and docs/cli.md:122-124: a scenario <c>--validate</c> calls ok must run to exit code 0
-    /// (or 3 at the guard). Huge <c>options.quantum_cycles</c> / <c>options.hung_timeout_cycles</c> (no upper bound in the
-    /// format) overflow the driver's cycle arithmetic: basic with quantum 2^63 fails with exit code 1 ("'-4611686018427387904'
-    /// cannot be greater than -9223372036854775808", VidSchScheduler.Unload's Math.Clamp on (long)QuantumCycles); basic with
-    /// hung_timeout 2^64 − 1 (VidSchScheduler.TimeoutTimerCycle: now + timeout wraps) and advanced with quantum 2^64 − 1
-    /// (RunListScheduler: now + quantum wraps) spin at one cycle forever, past <c>--time-limit</c>.
-    /// Not fixed: either the scenario format gets upper bounds (loader, schema, docs) or the driver saturates its deadlines.
-    /// The wait below only keeps a hanging run from hanging the test run (the test is deterministic once the run ends).
+    /// docs/scenarios.md ("--validate refuses everything run would refuse"; the wall-clock guard stops every run):
+    /// <c>options.quantum_cycles</c> and <c>options.hung_timeout_cycles</c> are spans of cycles, at most 2^48
+    /// (MachineOptions.MaxCycleSpan). Before the bound, 2^63 and 2^64 − 1 validated and then overflowed the driver's
+    /// deadline arithmetic: exit code 1 (a negative clamp of the basic model's quantum credit) or a timer re-armed at a
+    /// wrapped, past deadline forever, under the wall-clock guard (which is looked at between steps). Past the bound they
+    /// are refused with their line and path; at the bound the scenario runs like any other.
     /// </summary>
     [TestCase("quantum_cycles", "9223372036854775808", "basic")]
     [TestCase("hung_timeout_cycles", "18446744073709551615", "basic")]
     [TestCase("quantum_cycles", "18446744073709551615", "advanced")]
-    [Explicit("audit: broken promise")]
-    public void AScenarioThatValidates_Runs_WithHugeSchedulerOptions(string option, string value, string model)
+    [TestCase("quantum_cycles", "281474976710657", "hardware")]
+    public void SchedulerSpansPastTheDriversLargest_AreRefusedWithTheirPath(string option, string value, string model)
     {
         var dir = Folder($"huge-{option}-{model}");
-        var file = Write(dir, "huge.json", Small.Replace("\"vsync_period_cycles\": 0,", $"\"vsync_period_cycles\": 0, \"{option}\": {value},", StringComparison.Ordinal));
-        Assert.That(Cli("run", "--validate", file).Code, Is.Zero, "the scenario is valid");
-        var run = Task.Run(() => Cli("run", file, "--model", model, "--csv", "--time-limit", "5", "-o", Path.Combine(dir, "out")));
-        Assert.That(run.Wait(TimeSpan.FromMinutes(2)), Is.True, "the run ended (its wall-clock guard is 5 s)");
-        var (code, _, err) = run.Result;
-        Assert.That(code, Is.AnyOf(ExitCodes.Success, ExitCodes.StoppedByGuard), err);
+        var file = Write(dir, "huge.json", WithOption(option, value));
+        var (code, output, err) = Cli("run", file, "--model", model, "--csv", "-o", Path.Combine(dir, "out"));
+        Assert.That(code, Is.EqualTo(ExitCodes.InvalidInput), err);
+        Assert.That(output, Is.Empty);
+        Assert.That(err.ReplaceLineEndings("\n"), Does.Match(@"\n  line \d+, \$\.options\." + option + ": "));
+        Assert.That(Directory.Exists(Path.Combine(dir, "out")), Is.False, "nothing written for a refused scenario");
     }
+
+    [TestCase("quantum_cycles", "basic")]
+    [TestCase("hung_timeout_cycles", "basic")]
+    [TestCase("quantum_cycles", "advanced")]
+    [TestCase("hung_timeout_cycles", "advanced")]
+    [TestCase("quantum_cycles", "hardware")]
+    public void SchedulerSpansOfTheDriversLargest_ValidateAndRunToTheirEnd(string option, string model)
+    {
+        var dir = Folder($"max-{option}-{model}");
+        var file = Write(dir, "max.json", WithOption(option, "281474976710656"));
+        Assert.That(Cli("run", "--validate", file).Code, Is.Zero, "2^48 is valid");
+        var (code, output, err) = Cli("run", file, "--model", model, "--json", "-o", Path.Combine(dir, "out"));
+        Assert.That(code, Is.EqualTo(ExitCodes.Success), err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.That(doc.RootElement.GetProperty("stopped_by").GetString(), Is.EqualTo("completed"));
+        Assert.That(doc.RootElement.GetProperty("cycles_run").GetUInt64(), Is.EqualTo(2_000_000UL));
+    }
+
+    private static string WithOption(string option, string value) =>
+        Small.Replace("\"vsync_period_cycles\": 0,", $"\"vsync_period_cycles\": 0, \"{option}\": {value},", StringComparison.Ordinal);
 }

@@ -67,7 +67,7 @@ public sealed class ThreadedSharedEngineTests
         // Given a ring-0 buffer stopped on a WAIT (counter 0) and a user queue on the same engine that takes the engine
         // meanwhile — the kernel context is set aside (native-layout.md §13.7) — and drains.
         const int Rounds = 6;
-        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 20_000, TimeoutCycles = ulong.MaxValue / 4 },
+        using var h = new SchedulingHarness(new VidSchOptions { QuantumCycles = 20_000, TimeoutCycles = MachineOptions.MaxCycleSpan },
             mode: MachineRunMode.Threaded, realResidency: true);
         var machine = h.Machine;
         var ctx = machine.CreateContext(1);

@@ -52,7 +52,7 @@ public sealed class SchedulingAuditorTests
     [Test]
     public void GivenNoPreemption_WhenALongBufferHoldsTheEngine_ThenTheWaitingEqualIsReportedAsStarved()
     {
-        var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = ulong.MaxValue / 4 }, new SchedulingAuditorOptions { MaxQuantumCycles = 100_000 });
+        var (h, auditor) = Rig(new VidSchOptions { QuantumCycles = Coproc.Fast.Driver.MachineOptions.MaxCycleSpan }, new SchedulingAuditorOptions { MaxQuantumCycles = 100_000 });
         using var _ = h;
         var longJob = h.Machine.CreateContext(1, priority: 3);
         var waiting = h.Machine.CreateContext(2, priority: 3);

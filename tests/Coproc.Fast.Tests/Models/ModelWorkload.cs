@@ -62,17 +62,23 @@ internal static class ModelWorkload
         return s;
     }
 
-    /// <summary>Runs <paramref name="batches"/> in <paramref name="model"/> the way that model submits; returns both surfaces' bytes.</summary>
-    public static byte[][] Run(SchedulingModel model, IReadOnlyList<SurfaceOp[]> batches) => model switch
+    /// <summary>
+    /// Runs <paramref name="batches"/> in <paramref name="model"/> the way that model submits; returns both surfaces' bytes.
+    /// <paramref name="options"/> may change the machine's options (model and device stay the workload's).
+    /// </summary>
+    public static byte[][] Run(SchedulingModel model, IReadOnlyList<SurfaceOp[]> batches, Func<MachineOptions, MachineOptions>? options = null) => model switch
     {
-        SchedulingModel.Basic => RunKernelPath(batches),
-        SchedulingModel.Advanced => RunUserBuffers(batches),
-        _ => RunUserQueue(model, batches, EngineKind.Render),
+        SchedulingModel.Basic => RunKernelPath(batches, options),
+        SchedulingModel.Advanced => RunUserBuffers(batches, options),
+        _ => RunUserQueue(model, batches, EngineKind.Render, options),
     };
 
-    private static byte[][] RunKernelPath(IReadOnlyList<SurfaceOp[]> batches)
+    private static MachineOptions Options(SchedulingModel model, Func<MachineOptions, MachineOptions>? options) =>
+        (options ?? (o => o))(new MachineOptions { Model = model, Device = Device() }) with { Model = model };
+
+    private static byte[][] RunKernelPath(IReadOnlyList<SurfaceOp[]> batches, Func<MachineOptions, MachineOptions>? options)
     {
-        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Basic, Device = Device() });
+        using var m = new Machine(Options(SchedulingModel.Basic, options));
         var ctx = m.CreateContext(1);
         var s = new[] { m.AllocateManaged(1, ctx, SurfaceBytes), m.AllocateManaged(1, ctx, SurfaceBytes) };
         var o = m.Scheduler.Options;
@@ -88,9 +94,9 @@ internal static class ModelWorkload
         return [Read(m, s[0]), Read(m, s[1])];
     }
 
-    private static byte[][] RunUserBuffers(IReadOnlyList<SurfaceOp[]> batches)
+    private static byte[][] RunUserBuffers(IReadOnlyList<SurfaceOp[]> batches, Func<MachineOptions, MachineOptions>? options)
     {
-        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Advanced, Device = Device() });
+        using var m = new Machine(Options(SchedulingModel.Advanced, options));
         var rl = m.RunListScheduler;
         var p = rl.CreateProcess();
         var ctx = rl.CreateContext(p);
@@ -130,9 +136,10 @@ internal static class ModelWorkload
     }
 
     /// <summary>A ring-3 user queue of process 1 on <paramref name="engine"/> of a machine in <paramref name="model"/>.</summary>
-    public static byte[][] RunUserQueue(SchedulingModel model, IReadOnlyList<SurfaceOp[]> batches, EngineKind engine)
+    public static byte[][] RunUserQueue(SchedulingModel model, IReadOnlyList<SurfaceOp[]> batches, EngineKind engine,
+        Func<MachineOptions, MachineOptions>? options = null)
     {
-        using var m = new Machine(new MachineOptions { Model = model, Device = Device() });
+        using var m = new Machine(Options(model, options));
         var (space, s, va, fenceVa, fence) = CreateUserQueueSurfaces(m);
         var queue = m.CreateUserQueue(1, space, 0x100, engine).Open(m.Device.Memory);
         var packets = new uint[256];

@@ -86,7 +86,9 @@ public sealed record RunListOptions
     /// <summary>
     /// Timeout detection (seed 001 §13): a context that stays the running context of the engine this long — active time,
     /// sampled at every quantum tick — without its scheduler fence advancing is stopped (<see cref="VaContextState.Error"/>,
-    /// its buffers fail; no other context is touched). Waiting for a turn never counts. Default 2·10⁹ cycles (2 s).
+    /// its buffers fail; no other context is touched). Waiting for a turn never counts. Default 2·10⁹ cycles (2 s). Every span
+    /// of cycles here is 1 … <see cref="MachineOptions.MaxCycleSpan"/> (the paging service cost may be 0), checked when the
+    /// scheduler is made.
     /// </summary>
     public ulong TimeoutCycles { get; init; } = 2_000_000_000;
 

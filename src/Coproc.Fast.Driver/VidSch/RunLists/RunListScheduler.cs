@@ -46,6 +46,11 @@ public sealed partial class RunListScheduler
         Clock = () => _bus.Cycle;
         if (options.RunListLength is < 2 or > RunListRegisters.MaxEntriesValue)
             throw new ArgumentOutOfRangeException(nameof(options), options.RunListLength, "run-list length must be 2 … 16");
+        // Spans of cycles: deadlines are now + span, the paging protection 16 quanta (MachineOptions.MaxCycleSpan).
+        MachineOptions.CheckSpan(options.QuantumCycles, nameof(options.QuantumCycles), min: 1);
+        MachineOptions.CheckSpan(options.TimeoutCycles, nameof(options.TimeoutCycles), min: 1);
+        MachineOptions.CheckSpan(options.PagingBoostPeriodCycles, nameof(options.PagingBoostPeriodCycles), min: 1);
+        MachineOptions.CheckSpan(options.PagingServiceCycles, nameof(options.PagingServiceCycles));
         _memory = vidmm.Memory;
         // Demand faulting: an evicted allocation's VA must fault, not reach its backing store (seed 001 §5.3 step 4).
         residency.InvalidateEvictedMappings = true;
