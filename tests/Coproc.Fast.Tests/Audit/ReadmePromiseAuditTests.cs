@@ -1,0 +1,610 @@
+using Coproc.Fast.Device.Core;
+using Coproc.Fast.Device.Doorbells;
+using Coproc.Fast.Device.Engines;
+using Coproc.Fast.Device.Engines.Work;
+using Coproc.Fast.Device.Interrupts;
+using Coproc.Fast.Device.Memory;
+using Coproc.Fast.Device.Mmio;
+using Coproc.Fast.Driver;
+using Coproc.Fast.Driver.Display;
+using Coproc.Fast.Driver.Kernel;
+using Coproc.Fast.Driver.Umd;
+using Coproc.Fast.Driver.VidMm;
+using Coproc.Fast.Driver.VidSch;
+
+namespace Coproc.Fast.Tests.Audit;
+
+/// <summary>
+/// One test per promise README.md, docs/embedding.md, docs/containment.md, docs/reliability.md and docs/concepts.md make
+/// to a user of the public API, written from the page alone (the line is named in each test).
+/// </summary>
+[TestFixture]
+public class ReadmePromiseAuditTests
+{
+    private static CoprocessorOptions SmallDevice(uint vsync = 0) => new()
+    {
+        LocalMemoryBytes = 16UL << 20, SystemMemoryBytes = 32UL << 20, ApertureBytes = 1UL << 20, VsyncPeriodCycles = vsync,
+    };
+
+    private sealed class HostInterruptPin : IInterruptLine
+    {
+        public bool Level { get; private set; }
+        public void SetLevel(bool asserted) => Level = asserted;
+    }
+
+    // ---------------------------------------------------------------- README.md "Use it from code" / embedding.md §1
+
+    [Test]
+    public void Readme_HostSample_RunsAsShown()
+    {
+        using var guestRam = NativeRegion.Allocate(16UL << 20);
+        using var device = new Coprocessor(new CoprocessorOptions
+        {
+            LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = guestRam.Length,
+        }, guestRam);
+        var pin = new HostInterruptPin();
+        device.Interrupts.Line = pin;
+
+        uint status = device.Mmio.Read32(MmioMap.InterruptBase);
+        device.Step(1_000);
+
+        Assert.That(status, Is.Zero);
+        Assert.That(device.Cycle, Is.EqualTo(1_000UL));
+        Assert.That(pin.Level, Is.False);
+        Assert.That(device.Mmio.Read32(MmioMap.DeviceBase + DeviceRegisters.Id), Is.EqualTo(DeviceRegisters.IdValue));
+    }
+
+    [Test]
+    public void Embedding1_SystemMemoryBytesDifferentFromTheRegion_ThrowsArgumentException()
+    {
+        using var guestRam = NativeRegion.Allocate(1UL << 20);
+        Assert.That(() => new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 2UL << 20 }, guestRam),
+            Throws.InstanceOf<ArgumentException>());
+        Assert.That(guestRam.Length, Is.EqualTo(1UL << 20), "the host's region is untouched by the refusal");
+    }
+
+    [Test]
+    public void Embedding1_OverlappingGuestRamRanges_ThrowArgumentException()
+    {
+        using var low = NativeRegion.Allocate(1UL << 20);
+        using var high = NativeRegion.Allocate(1UL << 20);
+        Assert.That(() => new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 2UL << 20 },
+            [new GuestRamRange(0, low), new GuestRamRange(512UL << 10, high)]), Throws.InstanceOf<ArgumentException>());
+    }
+
+    /// <summary>
+    /// embedding.md §1 (line 24-25): the device uses the host's guest RAM in place and the host keeps it alive;
+    /// Coprocessor.Dispose "frees device-owned memory" — the host's guest RAM is the host's.
+    /// </summary>
+    [Test]
+    [Explicit("audit: broken promise")]
+    public void Embedding1_DisposingTheDevice_LeavesTheHostsGuestRamAlive()
+    {
+        using var guestRam = NativeRegion.Allocate(1UL << 20);
+        guestRam.Slice(0x100, 4).Fill(0x5A);
+        var device = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = guestRam.Length }, guestRam);
+        device.Dispose();
+
+        Assert.That(guestRam.Length, Is.EqualTo(1UL << 20), "the host's guest RAM was freed by the device");
+        Assert.That(guestRam.Slice(0x100, 4).ToArray(), Is.EqualTo(new byte[] { 0x5A, 0x5A, 0x5A, 0x5A }));
+        // And a second device can be built over the same guest RAM (a host that re-creates its device).
+        using var again = new Coprocessor(new CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = guestRam.Length }, guestRam);
+        Assert.That(again.Memory.System.Length, Is.EqualTo(1UL << 20));
+    }
+
+    // ---------------------------------------------------------------- embedding.md §2: bus windows never throw
+
+    [Test]
+    public void Embedding2_MisalignedAndOutOfRangeRegisterAccesses_ReadAllOnes_DropWrites_AreCounted_AndNeverThrow()
+    {
+        using var device = new Coprocessor(SmallDevice());
+        long before = device.Mmio.UnclaimedAccesses;
+        uint enable = MmioMap.InterruptBase + InterruptRegisters.Enable;
+
+        Assert.That(device.Mmio.Read32(enable + 1), Is.EqualTo(uint.MaxValue));
+        Assert.That(device.Mmio.Read64(enable), Is.EqualTo(ulong.MaxValue), "a 64-bit access at a 4-byte-aligned offset is misaligned");
+        Assert.That(device.Mmio.Read32(MmioMap.RegisterBarSize), Is.EqualTo(uint.MaxValue));
+        Assert.That(device.Mmio.Read64(uint.MaxValue - 7), Is.EqualTo(ulong.MaxValue));
+        Assert.DoesNotThrow(() => device.Mmio.Write32(enable + 2, 0));
+        Assert.DoesNotThrow(() => device.Mmio.Write64(uint.MaxValue - 3, 1));
+        Assert.That(device.Mmio.Read32(enable), Is.EqualTo(0x1FFu), "the misaligned write was dropped (ENABLE: all 9 sources at reset)");
+        Assert.That(device.Mmio.UnclaimedAccesses - before, Is.EqualTo(6));
+    }
+
+    [Test]
+    public void Embedding2_BarAndApertureAccessesPastTheEnd_ReadAllOnes_AndNeverThrow()
+    {
+        using var device = new Coprocessor(SmallDevice());
+        var buffer = new byte[16];
+        ulong size = device.LocalMemoryBar.Size;
+        device.LocalMemoryBar.Write32(size - 8, 0x1234_5678);
+
+        Assert.That(device.LocalMemoryBar.Read(size - 8, buffer), Is.False);
+        Assert.That(BitConverter.ToUInt32(buffer, 0), Is.EqualTo(0x1234_5678u));
+        Assert.That(buffer.AsSpan(8).ToArray(), Is.All.EqualTo((byte)0xFF), "bytes past the BAR's end read all ones");
+        Assert.That(device.LocalMemoryBar.Read64(ulong.MaxValue - 3), Is.EqualTo(ulong.MaxValue));
+        Assert.DoesNotThrow(() => device.LocalMemoryBar.Write(ulong.MaxValue - 3, buffer));
+
+        Assert.DoesNotThrow(() => device.Aperture.Read(device.Aperture.Size - 4, buffer));
+        Assert.That(buffer, Is.All.EqualTo((byte)0xFF), "an unmapped aperture reads all ones");
+        Assert.DoesNotThrow(() => device.Aperture.Write(ulong.MaxValue - 1, buffer));
+
+        Assert.That(device.DoorbellAperture.Read32(0), Is.Zero, "doorbell reads return 0");
+        Assert.DoesNotThrow(() => device.DoorbellAperture.Write32(DoorbellAperture.SizeInBytes + 4, 1));
+        Assert.DoesNotThrow(() => device.DoorbellAperture.Write32(ulong.MaxValue - 2, 1));
+    }
+
+    // ---------------------------------------------------------------- embedding.md §5 / §7 / §10
+
+    private static byte[] SaveDevice(Coprocessor device)
+    {
+        using var s = new MemoryStream();
+        device.SaveState(s, includeSystemMemory: true);
+        return s.ToArray();
+    }
+
+    [Test]
+    public void Embedding5_AnIdleDeviceSkippedToNextEventCycle_EndsInTheSameStateAsSmallSlices()
+    {
+        using var big = new Coprocessor(SmallDevice(vsync: 1_000_000));
+        using var small = new Coprocessor(SmallDevice(vsync: 1_000_000));
+        foreach (var d in new[] { big, small })
+            d.Mmio.Write32(MmioMap.InterruptBase + InterruptRegisters.Enable, uint.MaxValue);
+
+        for (int i = 0; i < 3; i++) big.Step(big.NextEventCycle - big.Cycle);
+        while (small.Cycle < big.Cycle) small.Step(Math.Min(77_777, big.Cycle - small.Cycle));
+
+        Assert.That(big.Cycle, Is.EqualTo(3_000_000UL));
+        Assert.That(Registers(big), Is.EqualTo(Registers(small)), "every register, CYCLE and the interrupt queue");
+        Assert.That(InterruptQueue(big), Is.EqualTo(InterruptQueue(small)));
+    }
+
+    private static uint[] Registers(Coprocessor d)
+    {
+        var r = new uint[MmioMap.RegisterBarSize / 4];
+        for (uint o = 0; o < MmioMap.RegisterBarSize; o += 4) r[o / 4] = d.Mmio.Read32(o);
+        return r;
+    }
+
+    private static List<(uint Source, ulong Cycle, ulong Data0)> InterruptQueue(Coprocessor d)
+    {
+        var list = new List<(uint, ulong, ulong)>();
+        uint ib = MmioMap.InterruptBase;
+        while (d.Mmio.Read32(ib + InterruptRegisters.InfoSource) is var src && src != InterruptRegisters.InfoSourceEmpty)
+        {
+            list.Add((src, d.Mmio.Read64(ib + InterruptRegisters.InfoCycle), d.Mmio.Read64(ib + InterruptRegisters.InfoData0)));
+            d.Mmio.Write32(ib + InterruptRegisters.InfoPop, 1);
+            if (list.Count > 100) break;
+        }
+        return list;
+    }
+
+    [Test]
+    public void Embedding7_ResetRegister_ReturnsToPowerOn_KeepsMemory_AndTheObjectsStayValid()
+    {
+        using var device = new Coprocessor(SmallDevice(vsync: 1_000));
+        var pin = new HostInterruptPin();
+        device.Interrupts.Line = pin;
+        var mmio = device.Mmio;
+        device.LocalMemoryBar.Write32(0x1000, 0xDEAD_BEEF);
+        mmio.Write32(MmioMap.InterruptBase + InterruptRegisters.Enable, uint.MaxValue);
+        device.Step(5_500);
+        Assume.That(pin.Level, Is.True, "vsync interrupts raised the line");
+
+        mmio.Write32(MmioMap.DeviceBase + DeviceRegisters.Reset, DeviceRegisters.ResetKey);
+
+        Assert.That(device.Cycle, Is.Zero);
+        Assert.That(pin.Level, Is.False, "interrupt line low");
+        Assert.That(mmio.Read32(MmioMap.InterruptBase + InterruptRegisters.Status), Is.Zero);
+        Assert.That(mmio.Read32(MmioMap.InterruptBase + InterruptRegisters.RaiseCount), Is.Zero);
+        Assert.That(mmio.Read64(MmioMap.DeviceBase + DeviceRegisters.Cycle), Is.Zero);
+        Assert.That(device.LocalMemoryBar.Read32(0x1000), Is.EqualTo(0xDEAD_BEEF), "memory untouched");
+        Assert.That(ReferenceEquals(mmio, device.Mmio), Is.True);
+        device.Step(10);
+        Assert.That(device.Cycle, Is.EqualTo(10UL));
+    }
+
+    [Test]
+    public void Embedding10_SaveThenRestoreIntoAFreshDevice_SavesTheSameBytes_AndAnotherSizeIsRefused()
+    {
+        using var a = new Coprocessor(SmallDevice(vsync: 1_000));
+        a.Mmio.Write32(MmioMap.InterruptBase + InterruptRegisters.Enable, uint.MaxValue);
+        a.LocalMemoryBar.Write64(0x2000, 0x0123_4567_89AB_CDEF);
+        a.Memory.System.Slice(0x3000, 4).Fill(0x42);
+        a.Step(3_500);
+        byte[] saved = SaveDevice(a);
+
+        using var b = new Coprocessor(SmallDevice(vsync: 1_000));
+        using (var s = new MemoryStream(saved)) b.RestoreState(s);
+        Assert.That(SaveDevice(b), Is.EqualTo(saved));
+        a.Step(2_000);
+        b.Step(2_000);
+        Assert.That(SaveDevice(b), Is.EqualTo(SaveDevice(a)), "the restored device continues as the saved one");
+
+        using var other = new Coprocessor(SmallDevice(vsync: 1_000) with { LocalMemoryBytes = 8UL << 20 });
+        using var s2 = new MemoryStream(saved);
+        Assert.That(() => other.RestoreState(s2), Throws.TypeOf<DeviceStateException>());
+    }
+
+    // ---------------------------------------------------------------- concepts.md samples
+
+    [Test]
+    public void Concepts_BasicModelSample_CompletesSubmissionOne_AndFillsTheSurface()
+    {
+        using var m = new Machine();
+        var ctx = m.CreateContext(processId: 1, priority: 0);
+        var surface = m.AllocateManaged(1, ctx, 64 * 1024);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        umd.Fill(surface, 0, 0xFF00FF00, 64 * 1024);
+        umd.Flush();
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(ctx.StatusOf(1), Is.EqualTo(SubmissionStatus.Completed));
+    }
+
+    [Test]
+    public void Concepts_PresentSample_PresentsTheFlip()
+    {
+        using var m = new Machine(new MachineOptions { Device = new() { VsyncPeriodCycles = 1_000_000 } });
+        m.Display.SetMode(320, 200);
+        var front = m.Display.CreatePrimarySurface(1);
+        var back = m.Display.CreatePrimarySurface(1);
+        m.Display.Show(front);
+        var ctx = m.CreateContext(1, priority: 0, EngineKind.Render);
+        m.Display.CreateFlipChain(ctx, bufferCount: 2);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        umd.DrawRects(back, Surface.Packed(0, 320, 200), [RectPrimitive.Fill(0, 0, 320, 200, 0xFF2060A0)]);
+        umd.Flush();
+        Assert.That(m.Display.TryFlip(1, ctx, back, FlipKind.Vsync, out long flip), Is.True);
+        m.RunUntilIdle();
+        Assert.That(m.Display.StatusOf(ctx, flip), Is.EqualTo(FlipStatus.Presented));
+    }
+
+    // ---------------------------------------------------------------- embedding.md "Machine save-state" / concepts.md determinism
+
+    private static (Machine M, VidSchContext Ctx, AllocationHandle A) Workload()
+    {
+        var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        var ctx = m.CreateContext(processId: 1, priority: 0);
+        var a = m.Kmd.Allocate(1, 64 << 10);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        for (int i = 0; i < 4; i++)
+        {
+            umd.Fill(a, (ulong)i * 8192, 0xA000_0000u + (uint)i, 8192);
+            umd.Flush();
+        }
+        return (m, ctx, a);
+    }
+
+    private static byte[] SaveMachine(Machine m)
+    {
+        using var s = new MemoryStream();
+        m.SaveState(s);
+        return s.ToArray();
+    }
+
+    [Test]
+    public void Concepts_Deterministic_SameInputs_GiveTheSameMachineState()
+    {
+        var (m1, _, _) = Workload();
+        var (m2, _, _) = Workload();
+        using (m1)
+        using (m2)
+        {
+            m1.RunFor(123_457);
+            m2.RunFor(123_457);
+            Assert.That(SaveMachine(m1), Is.EqualTo(SaveMachine(m2)));
+            m1.RunUntilIdle();
+            m2.RunUntilIdle();
+            Assert.That(m2.Now, Is.EqualTo(m1.Now));
+            Assert.That(SaveMachine(m1), Is.EqualTo(SaveMachine(m2)));
+        }
+    }
+
+    [Test]
+    public void EmbeddingMachineSaveState_SampleShape_RestoredMachineFindsTheContext_AndFinishesTheSameWay()
+    {
+        var (m, ctx, a) = Workload();
+        using (m)
+        {
+            m.RunFor(50_001);
+            byte[] saved = SaveMachine(m);
+            Machine restored;
+            using (var s = new MemoryStream(saved)) restored = Machine.Restore(s);
+            using (restored)
+            {
+                var same = restored.Scheduler.FindContext(ctx.Id);
+                Assert.That(same, Is.Not.Null);
+                Assert.That(restored.RunUntilIdle(), Is.True);
+                m.RunUntilIdle();
+                Assert.That(restored.Now, Is.EqualTo(m.Now));
+                for (long id = 1; id <= 4; id++) Assert.That(same!.StatusOf(id), Is.EqualTo(SubmissionStatus.Completed));
+                Assert.That(SaveMachine(restored), Is.EqualTo(SaveMachine(m)));
+                _ = a;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- containment.md typed errors
+
+    [Test]
+    public void Containment_AnotherProcesssHandle_IsHandleNotOwned_AndNothingIsQueued()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        var ctx = m.CreateContext(processId: 1);
+        var victim = m.Kmd.Allocate(2, 4096);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        umd.Fill(victim, 0, 0xBAD0_BAD0u, 4096);
+
+        var e = Assert.Throws<CommandBufferRejectedException>(umd.Flush);
+        Assert.That(e!.Reason, Is.EqualTo(CommandBufferRejection.HandleNotOwned));
+        Assert.That(ctx.Submitted, Is.Zero);
+        Assert.That(m.Kmd.Process(1).Outstanding, Is.Zero);
+    }
+
+    [Test]
+    public void Containment_AFreedHandle_IsHandleNotOwnedAtSubmit()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        var ctx = m.CreateContext(processId: 1);
+        var a = m.Kmd.Allocate(1, 4096);
+        m.VidMm.Free(a);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        umd.Fill(a, 0, 1, 4096);
+
+        var e = Assert.Throws<CommandBufferRejectedException>(umd.Flush);
+        Assert.That(e!.Reason, Is.EqualTo(CommandBufferRejection.HandleNotOwned));
+        Assert.That(ctx.Submitted, Is.Zero);
+        Assert.That(() => m.VidMm.Free(a), Throws.TypeOf<VidMmException>(), "a double free is a typed error");
+    }
+
+    [Test]
+    public void Containment_SubmittingOnAnotherProcesssContext_IsUnknownContext()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        var victimCtx = m.CreateContext(processId: 1);
+        var mine = m.Kmd.Allocate(2, 4096);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(2, victimCtx));
+        umd.Fill(mine, 0, 1, 4096);
+
+        var e = Assert.Throws<CommandBufferRejectedException>(umd.Flush);
+        Assert.That(e!.Reason, Is.EqualTo(CommandBufferRejection.UnknownContext));
+        Assert.That(victimCtx.Submitted, Is.Zero);
+    }
+
+    [Test]
+    public void Containment_OutstandingQuota_IsQuotaExceeded_ChangesNothing_AndClearsOnceWorkFinishes()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice(), Quotas = new KmdQuotas { MaxOutstandingSubmissions = 2 } });
+        var ctx = m.CreateContext(processId: 1);
+        var a = m.Kmd.Allocate(1, 4096);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        umd.Fill(a, 0, 1, 4096); umd.Flush();
+        umd.Fill(a, 0, 2, 4096); umd.Flush();
+        var p = m.Kmd.Process(1);
+        int outstanding = p.Outstanding;
+        ulong kernelBytes = p.KernelBytes;
+
+        umd.Fill(a, 0, 3, 4096);
+        var e = Assert.Throws<CommandBufferRejectedException>(umd.Flush);
+        Assert.That(e!.Reason, Is.EqualTo(CommandBufferRejection.QuotaExceeded));
+        Assert.That((p.Outstanding, p.KernelBytes, p.QuotaRejections, ctx.Submitted), Is.EqualTo((outstanding, kernelBytes, 1L, 2L)));
+
+        Assert.That(m.RunUntilIdle(), Is.True);
+        umd.Fill(a, 0, 4, 4096);
+        Assert.DoesNotThrow(umd.Flush);
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(a, 0)), Is.EqualTo(4u));
+    }
+
+    [Test]
+    public void TrySubmit_AnotherMachinesContext_IsArgumentException_AndNothingRuns()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        using var other = new Machine(new MachineOptions { Device = SmallDevice() });
+        var foreign = other.OpenContext(1);
+        var a = m.Kmd.Allocate(1, 4096);
+
+        Assert.That(() => m.TrySubmit(foreign, r => r.WriteData(a, 0, 7)), Throws.InstanceOf<ArgumentException>());
+        Assert.That(() => m.TrySubmit(null!, r => r.WriteData(a, 0, 7)), Throws.InstanceOf<ArgumentException>());
+        m.RunUntilIdle();
+        other.RunUntilIdle();
+        Assert.That(m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(a, 0)), Is.Zero);
+    }
+
+    // ---------------------------------------------------------------- embedding.md §1 dirty tracking
+
+    private sealed class Recorder : IGuestRamWriteObserver
+    {
+        public readonly List<(ulong Address, ulong Length)> Writes = [];
+        public void DeviceWrote(ulong guestPhysicalAddress, ulong length) => Writes.Add((guestPhysicalAddress, length));
+    }
+
+    [Test]
+    public void Embedding1_WriteObserver_ReportsEverySystemMemoryByteWritten_AndNeverLocalMemory()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        var recorder = new Recorder();
+        m.Device.Memory.WriteObserver = recorder;
+        var ctx = m.CreateContext(processId: 1);
+        var sys = m.Kmd.Allocate(1, 16 << 10, PlacementHint.SystemOnly, AllocationFlags.Contiguous);
+        var local = m.Kmd.Allocate(1, 16 << 10, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        umd.Fill(sys, 4096, 0x1111_1111, 8192);
+        umd.Fill(local, 0, 0x2222_2222, 8192);
+        umd.Flush();
+        recorder.Writes.Clear();
+        Assert.That(m.RunUntilIdle(), Is.True);
+
+        var s = m.VidMm.PhysicalAddressOf(sys, 4096);
+        Assume.That(s.Location, Is.EqualTo(MemoryLocation.System));
+        ulong start = s.Offset, end = s.Offset + 8192;
+        var covered = new bool[8192];
+        foreach (var (addr, len) in recorder.Writes)
+            for (ulong x = Math.Max(addr, start); x < Math.Min(addr + len, end); x++) covered[x - start] = true;
+        Assert.That(covered, Is.All.True, "every byte the device wrote to guest RAM was reported");
+        Assert.That(recorder.Writes.All(w => w.Address + w.Length <= m.Device.Options.SystemMemoryBytes), Is.True);
+        Assert.That(m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(local, 0)), Is.EqualTo(0x2222_2222u));
+    }
+
+    // ---------------------------------------------------------------- Machine.TrySubmit (README "Use it from code"; its XML docs)
+
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void TrySubmit_ACallbackThatThrows_PassesItsException_SubmitsNothing_AndTheNextCallWorks(SchedulingModel model)
+    {
+        using var m = new Machine(new MachineOptions { Model = model, Device = SmallDevice() });
+        var ctx = m.OpenContext(1);
+        var a = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+
+        Assert.That(() => m.TrySubmit(ctx, r => { r.WriteData(a, 0, 0xBAD); throw new InvalidTimeZoneException("mine"); }),
+            Throws.TypeOf<InvalidTimeZoneException>());
+        m.RunFor(2_000_000);
+        Assert.That(m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(a, 0)), Is.Zero, "a refused recording runs nothing");
+
+        Assert.That(m.TrySubmit(ctx, r => r.WriteData(a, 4, 0x600D)), Is.True);
+        Assert.That(m.RunUntil(() => m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(a, 4)) == 0x600D, 50_000_000), Is.True);
+        Assert.That(m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(a, 0)), Is.Zero);
+    }
+
+    /// <summary>containment.md line 16 and models.md line 120-121: a zero-length operand at offset = size is OutOfBounds,
+    /// on the VA paths "as the KMD refuses it on the kernel path".</summary>
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    [Explicit("audit: broken promise")]
+    public void TrySubmit_AZeroLengthOperandAtTheEndOfItsAllocation_IsOutOfBounds(SchedulingModel model)
+    {
+        using var m = new Machine(new MachineOptions { Model = model, Device = SmallDevice() });
+        var ctx = m.OpenContext(1);
+        var a = m.Kmd.Allocate(1, 4096, PlacementHint.LocalOnly, AllocationFlags.Contiguous);
+
+        var e = Assert.Throws<CommandBufferRejectedException>(() => m.TrySubmit(ctx, r => r.Fill(a, 4096, 1, 0)));
+        Assert.That(e!.Reason, Is.EqualTo(CommandBufferRejection.OutOfBounds));
+    }
+
+    [Test]
+    public void TrySubmit_KernelPath_AtTheOutstandingQuota_ReturnsFalse_AndSubmitsNothing()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice(), Quotas = new KmdQuotas { MaxOutstandingSubmissions = 2 } });
+        var ctx = m.OpenContext(1);
+        var a = m.Kmd.Allocate(1, 4096);
+        Assert.That(m.TrySubmit(ctx, r => r.WriteData(a, 0, 1)), Is.True);
+        Assert.That(m.TrySubmit(ctx, r => r.WriteData(a, 4, 2)), Is.True);
+
+        bool third = true;
+        Assert.That(() => third = m.TrySubmit(ctx, r => r.WriteData(a, 8, 3)), Throws.Nothing,
+            "TrySubmit's docs: no room because of the process's outstanding-submission quota is a false return");
+        Assert.That(third, Is.False);
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(a, 8)), Is.Zero);
+    }
+
+    [Test]
+    public void OpenContext_HardwareModel_PriorityOutside0To15_IsArgumentOutOfRange()
+    {
+        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Hardware, Device = SmallDevice() });
+        Assert.That(() => m.OpenContext(1, priority: 16), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => m.OpenContext(1, priority: -1), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(m.Contexts, Is.Empty);
+        Assert.That(m.OpenContext(1, priority: 15).Priority, Is.EqualTo(15));
+    }
+
+    [Test]
+    public void EmbeddingMachineSaveState_SavingInsideRunUntilsCondition_IsAllowed_AndRestoresTheSameMachine()
+    {
+        var (m, _, _) = Workload();
+        using (m)
+        {
+            byte[]? saved = null;
+            ulong at = 0;
+            m.RunUntil(() =>
+            {
+                if (saved is null && m.Now >= 40_000) { saved = SaveMachine(m); at = m.Now; }
+                return saved is not null;
+            });
+            Assert.That(saved, Is.Not.Null);
+            Machine restored;
+            using (var s = new MemoryStream(saved!)) restored = Machine.Restore(s);
+            using (restored)
+            {
+                Assert.That(restored.Now, Is.EqualTo(at));
+                restored.RunUntilIdle();
+                m.RunUntilIdle();
+                Assert.That(SaveMachine(restored), Is.EqualTo(SaveMachine(m)));
+            }
+        }
+    }
+
+    [Test]
+    public void Containment_AManagedAllocationDestroyedAfterSubmit_FailsThatBufferWithFailedPreparation_AndTheContextGoesOn()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        var ctx = m.CreateContext(1);
+        var doomed = m.AllocateManaged(1, ctx, 8192);
+        var kept = m.Kmd.Allocate(1, 4096);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        umd.Fill(doomed, 0, 0x1234, 8192);
+        umd.Flush();
+        ((Coproc.Fast.Driver.VidMm.Residency.ResidencyManager)m.Residency).DestroyAllocation(doomed);
+        umd.Fill(kept, 0, 0x5678, 4096);
+        umd.Flush();
+
+        Assert.That(m.RunUntilIdle(), Is.True);
+        Assert.That(ctx.StatusOf(1), Is.EqualTo(SubmissionStatus.FailedPreparation));
+        Assert.That(ctx.StatusOf(2), Is.EqualTo(SubmissionStatus.Completed));
+        Assert.That(m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(kept, 0)), Is.EqualTo(0x5678u));
+    }
+
+    // ---------------------------------------------------------------- bad input and disposed objects
+
+    /// <summary>
+    /// embedding.md line 299 ("A disposed machine throws ObjectDisposedException"): every call that would touch the
+    /// freed device memory must throw it, not crash the host process with an access violation.
+    /// </summary>
+    [Test]
+    [Explicit("audit: broken promise")]
+    public void Machine_AfterDispose_RunAndSubmitCallsThrowObjectDisposedException()
+    {
+        var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        var ctx = m.OpenContext(1);
+        var a = m.Kmd.Allocate(1, 4096);
+        m.Dispose();
+
+        Assert.That(() => m.RunUntilIdle(), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => m.RunFor(1_000), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => m.RunUntil(() => false, 1_000), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => _ = m.AllIdle, Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => m.TrySubmit(ctx, r => r.WriteData(a, 0, 1)), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => m.OpenContext(1), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => m.CreateContext(2), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => m.AllocateManaged(1, (VidSchContext)ctx, 4096), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => m.Process(3), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => m.Start(), Throws.TypeOf<ObjectDisposedException>());
+        Assert.DoesNotThrow(m.Dispose, "Dispose is idempotent");
+    }
+
+    [Test]
+    [Explicit("audit: broken promise")]
+    public void NullArguments_AreArgumentNullException_NotNullReferenceException()
+    {
+        using var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        int live = m.VidMm.LiveAllocations;
+        Assert.That(() => m.Kmd.Submit(1, null!, new uint[] { 0 }, default), Throws.TypeOf<ArgumentNullException>());
+        Assert.That(() => m.AllocateManaged(1, null!, 4096), Throws.TypeOf<ArgumentNullException>());
+        Assert.That(() => m.RunUntil(null!), Throws.TypeOf<ArgumentNullException>());
+        Assert.That(() => m.Kmd.SinkFor(1, null!), Throws.TypeOf<ArgumentNullException>());
+        Assert.That(m.VidMm.LiveAllocations, Is.EqualTo(live), "nothing allocated by the refusals");
+    }
+
+    /// <summary>embedding.md §5: the clock advances only in Step; CYCLE never goes backwards (a huge Step must not wrap it).</summary>
+    [Test]
+    [Explicit("audit: broken promise")]
+    public void Embedding5_AHugeStep_NeverWrapsTheClockBackwards()
+    {
+        using var device = new Coprocessor(SmallDevice());
+        device.Step(10);
+        device.Step(ulong.MaxValue);
+        Assert.That(device.Cycle, Is.GreaterThanOrEqualTo(10UL));
+    }
+}
