@@ -68,7 +68,7 @@ public sealed partial class Coprocessor : IDisposable
         {
             Memory = guestRam is null
                 ? new DeviceMemory(local, NativeRegion.Allocate(options.SystemMemoryBytes))
-                : new DeviceMemory(local, guestRam);
+                : new DeviceMemory(local, guestRam, ownsSystemRanges: false); // the host's guest RAM: never freed by Dispose
         }
         catch (ArgumentException e)
         {

@@ -77,7 +77,6 @@ public class ReadmePromiseAuditTests
     /// Coprocessor.Dispose "frees device-owned memory" — the host's guest RAM is the host's.
     /// </summary>
     [Test]
-    [Explicit("audit: broken promise")]
     public void Embedding1_DisposingTheDevice_LeavesTheHostsGuestRamAlive()
     {
         using var guestRam = NativeRegion.Allocate(1UL << 20);
