@@ -471,7 +471,6 @@ public class ReadmePromiseAuditTests
     [TestCase(SchedulingModel.Basic)]
     [TestCase(SchedulingModel.Advanced)]
     [TestCase(SchedulingModel.Hardware)]
-    [Explicit("audit: broken promise")]
     public void TrySubmit_AZeroLengthOperandAtTheEndOfItsAllocation_IsOutOfBounds(SchedulingModel model)
     {
         using var m = new Machine(new MachineOptions { Model = model, Device = SmallDevice() });
