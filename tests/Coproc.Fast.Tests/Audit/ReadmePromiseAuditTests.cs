@@ -561,7 +561,6 @@ public class ReadmePromiseAuditTests
     /// freed device memory must throw it, not crash the host process with an access violation.
     /// </summary>
     [Test]
-    [Explicit("audit: broken promise")]
     public void Machine_AfterDispose_RunAndSubmitCallsThrowObjectDisposedException()
     {
         var m = new Machine(new MachineOptions { Device = SmallDevice() });
@@ -583,7 +582,6 @@ public class ReadmePromiseAuditTests
     }
 
     [Test]
-    [Explicit("audit: broken promise")]
     public void NullArguments_AreArgumentNullException_NotNullReferenceException()
     {
         using var m = new Machine(new MachineOptions { Device = SmallDevice() });
