@@ -193,10 +193,13 @@ public sealed partial class Coprocessor : IDisposable
     /// <summary>
     /// Host: advances the device by <paramref name="cycles"/>: the engines run in engine order over the same span of
     /// time, split at vsync boundaries so that flips latch and WAIT_FOR_FLIP releases at the exact cycle.
-    /// Deterministic: the same state and the same sequence of steps give the same bytes, cycles and interrupts.
+    /// Deterministic: the same state and the same sequence of steps give the same bytes, cycles and interrupts. CYCLE never
+    /// wraps: a step past 2^64 − 1 stops there.
     /// </summary>
     public void Step(ulong cycles)
     {
+        // CYCLE only grows: a step past the end of the 64-bit clock stops at its end instead of wrapping round to 0.
+        if (cycles > ulong.MaxValue - Cycle) cycles = ulong.MaxValue - Cycle;
         while (cycles > 0)
         {
             ulong slice = cycles;

@@ -595,7 +595,6 @@ public class ReadmePromiseAuditTests
 
     /// <summary>embedding.md §5: the clock advances only in Step; CYCLE never goes backwards (a huge Step must not wrap it).</summary>
     [Test]
-    [Explicit("audit: broken promise")]
     public void Embedding5_AHugeStep_NeverWrapsTheClockBackwards()
     {
         using var device = new Coprocessor(SmallDevice());
