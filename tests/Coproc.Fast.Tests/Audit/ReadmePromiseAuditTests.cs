@@ -602,4 +602,28 @@ public class ReadmePromiseAuditTests
         device.Step(ulong.MaxValue);
         Assert.That(device.Cycle, Is.GreaterThanOrEqualTo(10UL));
     }
+
+    /// <summary>
+    /// A disposed device (its memory freed) with an engine still holding a context: Step must give a typed error, not an
+    /// access violation that kills the host process (README "Use it from code": <c>using var device</c>).
+    /// </summary>
+    [Test]
+    [Explicit("audit: broken promise")]
+    public void Device_AfterDispose_StepResetAndSaveStateThrowObjectDisposedException()
+    {
+        var m = new Machine(new MachineOptions { Device = SmallDevice() });
+        var ctx = m.CreateContext(1);
+        var a = m.Kmd.Allocate(1, 1 << 20);
+        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
+        umd.Fill(a, 0, 1, 1 << 20);
+        umd.Flush();
+        m.RunFor(20_000);
+        var device = m.Device;
+        m.Dispose();
+
+        Assert.That(() => device.Step(100_000), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => device.Reset(), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => device.SaveState(new MemoryStream()), Throws.TypeOf<ObjectDisposedException>());
+        Assert.DoesNotThrow(device.Dispose, "Dispose is idempotent");
+    }
 }
