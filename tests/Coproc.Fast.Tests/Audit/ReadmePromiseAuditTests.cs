@@ -608,7 +608,6 @@ public class ReadmePromiseAuditTests
     /// access violation that kills the host process (README "Use it from code": <c>using var device</c>).
     /// </summary>
     [Test]
-    [Explicit("audit: broken promise")]
     public void Device_AfterDispose_StepResetAndSaveStateThrowObjectDisposedException()
     {
         var m = new Machine(new MachineOptions { Device = SmallDevice() });
