@@ -299,6 +299,31 @@ public class ReadmePromiseAuditTests
         }
     }
 
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void Concepts_Deterministic_SameInputs_GiveTheSameMachineState_InTheOtherModels(SchedulingModel model)
+    {
+        byte[] Run()
+        {
+            using var m = new Machine(new MachineOptions { Model = model, Device = SmallDevice() });
+            var ctx = m.OpenContext(1);
+            var copy = m.OpenContext(2, 0, EngineKind.Copy);
+            var a = m.Kmd.Allocate(1, 64 << 10);
+            var b = m.Kmd.Allocate(2, 64 << 10);
+            for (uint i = 0; i < 3; i++)
+            {
+                Assert.That(m.TrySubmit(ctx, r => { r.Fill(a, i * 8192, 0xA0 + i, 8192); r.Fence(a, 60 << 10, i + 1); }), Is.True);
+                Assert.That(m.TrySubmit(copy, r => { r.Fill(b, 0, i, 32 << 10); r.Copy(b, 32 << 10, b, 0, 16 << 10); }), Is.True);
+                m.RunFor(37_000);
+            }
+            m.RunUntil(() => m.Device.Memory.Read32(m.VidMm.PhysicalAddressOf(a, 60 << 10)) == 3, 100_000_000);
+            m.RunFor(1_000_000);
+            return SaveMachine(m);
+        }
+        byte[] first = Run(), second = Run();
+        Assert.That(second, Is.EqualTo(first));
+    }
+
     [Test]
     public void EmbeddingMachineSaveState_SampleShape_RestoredMachineFindsTheContext_AndFinishesTheSameWay()
     {
