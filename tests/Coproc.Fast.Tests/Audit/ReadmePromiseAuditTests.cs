@@ -276,6 +276,27 @@ public class ReadmePromiseAuditTests
         }
     }
 
+    /// <summary>embedding.md line 294-299: state the save-state cannot rebuild — a collection type compiled into the
+    /// caller (a collection expression for ScheduledEngines) or a caller's ChargeVirtualCycles delegate — is refused with
+    /// MachineStateException naming the field path, and nothing is written to the stream.</summary>
+    [Test]
+    public void EmbeddingMachineSaveState_CallerTypesInTheOptions_AreRefused_NamingTheField_AndNothingIsWritten()
+    {
+        using (var m = new Machine(new MachineOptions { Device = SmallDevice(), ScheduledEngines = [EngineKind.Render, EngineKind.Copy] }))
+        {
+            using var s = new MemoryStream();
+            Assert.That(() => m.SaveState(s), Throws.TypeOf<MachineStateException>().With.Message.Contains("ScheduledEngines"));
+            Assert.That(s.Length, Is.Zero);
+        }
+        long charged = 0;
+        using (var m = new Machine(new MachineOptions { Device = SmallDevice(), Gate = new Ring0GateOptions { ChargeVirtualCycles = c => charged += (long)c } }))
+        {
+            using var s = new MemoryStream();
+            Assert.That(() => m.SaveState(s), Throws.TypeOf<MachineStateException>().With.Message.Contains("ChargeVirtualCycles"));
+            Assert.That(s.Length, Is.Zero);
+        }
+    }
+
     // ---------------------------------------------------------------- containment.md typed errors
 
     [Test]
