@@ -44,6 +44,7 @@ public sealed partial class Coprocessor
 
     internal void SaveState(Stream stream, bool includeSystemMemory, object? facade)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(stream);
         using var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
         w.Write(SaveStateMagic);
@@ -62,6 +63,7 @@ public sealed partial class Coprocessor
 
     internal void RestoreState(Stream stream, object? facade)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(stream);
         using var r = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
         uint flags;

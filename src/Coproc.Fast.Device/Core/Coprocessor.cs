@@ -23,6 +23,7 @@ public sealed partial class Coprocessor : IDisposable
     private readonly MmuRegisterBlock _mmuRegisters;
     private uint _vsyncPeriodSeen;  // the period _nextVsync was computed for (0: none yet)
     private ulong _nextVsync;       // the first multiple of _vsyncPeriodSeen after Cycle (when computed)
+    private bool _disposed;         // memory freed: Step, Reset and save-state throw ObjectDisposedException
 
     /// <summary>Host: creates a device that allocates its own local and system memory.</summary>
     public Coprocessor(CoprocessorOptions? options = null) : this(options ?? new CoprocessorOptions(), (NativeRegion?)null) { }
@@ -68,7 +69,7 @@ public sealed partial class Coprocessor : IDisposable
         {
             Memory = guestRam is null
                 ? new DeviceMemory(local, NativeRegion.Allocate(options.SystemMemoryBytes))
-                : new DeviceMemory(local, guestRam);
+                : new DeviceMemory(local, guestRam, ownsSystemRanges: false); // the host's guest RAM: never freed by Dispose
         }
         catch (ArgumentException e)
         {
@@ -193,10 +194,15 @@ public sealed partial class Coprocessor : IDisposable
     /// <summary>
     /// Host: advances the device by <paramref name="cycles"/>: the engines run in engine order over the same span of
     /// time, split at vsync boundaries so that flips latch and WAIT_FOR_FLIP releases at the exact cycle.
-    /// Deterministic: the same state and the same sequence of steps give the same bytes, cycles and interrupts.
+    /// Deterministic: the same state and the same sequence of steps give the same bytes, cycles and interrupts. CYCLE never
+    /// wraps: a step past 2^64 − 1 stops there.
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The device is disposed (its memory is freed).</exception>
     public void Step(ulong cycles)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        // CYCLE only grows: a step past the end of the 64-bit clock stops at its end instead of wrapping round to 0.
+        if (cycles > ulong.MaxValue - Cycle) cycles = ulong.MaxValue - Cycle;
         while (cycles > 0)
         {
             ulong slice = cycles;
@@ -242,8 +248,10 @@ public sealed partial class Coprocessor : IDisposable
     /// <see cref="Interrupts"/> and its <see cref="InterruptController.Line"/>) stay valid. Call it between steps, never from
     /// inside <see cref="Step"/> or an <see cref="IInterruptLine.SetLevel"/> callback (§20.4).
     /// </summary>
+    /// <exception cref="ObjectDisposedException">The device is disposed.</exception>
     public void Reset()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         foreach (var e in _engines) e.Reset();
         RunLists.Reset();
         SchedulingCore.Reset();
@@ -281,9 +289,12 @@ public sealed partial class Coprocessor : IDisposable
         }
     }
 
-    /// <summary>Host: frees device-owned memory.</summary>
+    /// <summary>Host: frees device-owned memory (never the host's guest RAM). Idempotent; afterwards <see cref="Step"/>,
+    /// <see cref="Reset"/>, <see cref="SaveState(Stream, bool)"/> and <see cref="RestoreState(Stream)"/> throw
+    /// <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
+        _disposed = true;
         DoorbellBlock.Dispose();
         Memory.Dispose();
     }

@@ -17,6 +17,7 @@ public sealed unsafe class DeviceMemory : IDisposable
 {
     private readonly NativeRegion _local;
     private readonly GuestRamRange[] _ranges; // sorted by address, disjoint
+    private readonly bool _ownsSystemRanges; // false: the host's guest RAM (docs/embedding.md §1), never disposed here
     // Design (the common case must not get slower): the lowest range is tested inline in TryPointer with three fields of
     // this object, as the single block was; only an access outside it looks at the other ranges, out of line.
     private byte* _base0;
@@ -31,14 +32,17 @@ public sealed unsafe class DeviceMemory : IDisposable
 
     /// <summary>
     /// Creates the memories with system memory as <paramref name="systemRanges"/> (any order; at least one). Takes
-    /// ownership of every region (<see cref="Dispose"/> disposes them; wrapped host memory is not freed).
+    /// ownership of <paramref name="local"/> and, when <paramref name="ownsSystemRanges"/>, of every range's region
+    /// (<see cref="Dispose"/> disposes them; wrapped host memory is not freed). A host's guest RAM is the host's: the
+    /// device passes false, so disposing the device leaves it alive (docs/embedding.md §1).
     /// </summary>
     /// <exception cref="ArgumentException">A range is not 4 KiB aligned, reaches 2^48, or overlaps another; or there is none.</exception>
-    internal DeviceMemory(NativeRegion local, IReadOnlyList<GuestRamRange> systemRanges)
+    internal DeviceMemory(NativeRegion local, IReadOnlyList<GuestRamRange> systemRanges, bool ownsSystemRanges = true)
     {
         _local = local ?? throw new ArgumentNullException(nameof(local));
         ArgumentNullException.ThrowIfNull(systemRanges);
         _ranges = ValidateRanges(systemRanges);
+        _ownsSystemRanges = ownsSystemRanges;
         _base0 = _ranges[0].Memory.Base;
         _address0 = _ranges[0].GuestPhysicalAddress;
         _length0 = _ranges[0].Memory.Length;
@@ -257,11 +261,12 @@ public sealed unsafe class DeviceMemory : IDisposable
     /// <summary>Host and guest driver: copies <paramref name="source"/> into memory.</summary>
     public void Write(PhysicalAddress address, ReadOnlySpan<byte> source) => source.CopyTo(GetSpan(address, source.Length));
 
-    /// <summary>Host (through <see cref="Core.Coprocessor.Dispose"/>): frees internally allocated regions.</summary>
+    /// <summary>Host (through <see cref="Core.Coprocessor.Dispose"/>): frees internally allocated regions; the host's guest
+    /// RAM given to the device's constructor stays the host's, alive.</summary>
     public void Dispose()
     {
         _local.Dispose();
-        foreach (var r in _ranges) r.Memory.Dispose();
+        if (_ownsSystemRanges) foreach (var r in _ranges) r.Memory.Dispose();
         _base0 = null;
         _length0 = 0;
         _writeBias = null;

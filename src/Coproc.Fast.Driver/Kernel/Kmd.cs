@@ -107,9 +107,11 @@ public sealed partial class Kmd
     /// once the buffer's trailing scheduler fence is reached and its interrupt serviced (seed 001 §10.4).
     /// </summary>
     /// <exception cref="CommandBufferRejectedException">Invalid buffer; nothing was queued.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="context"/> is null; nothing was queued.</exception>
     public long Submit(uint processId, VidSchContext context, ReadOnlySpan<uint> commands, ReadOnlySpan<ResourceReference> resources,
         VidSch.Sync.UserModeCompletionEvent? completion = null)
     {
+        ArgumentNullException.ThrowIfNull(context);
         int cmdBytes = commands.Length * 4;
         int refBytes = resources.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<ResourceReference>();
         // One ring-0 entry. The scalar arguments (context, lengths) travel by value, like a system call's registers;
@@ -229,7 +231,9 @@ public sealed partial class Kmd
     }
 
     /// <summary>A sink that submits a UMD builder's flushes on one context.</summary>
-    public ICommandBufferSink SinkFor(uint processId, VidSchContext context) => new ContextSink(this, processId, context);
+    /// <exception cref="ArgumentNullException"><paramref name="context"/> is null.</exception>
+    public ICommandBufferSink SinkFor(uint processId, VidSchContext context) =>
+        new ContextSink(this, processId, context ?? throw new ArgumentNullException(nameof(context)));
 
     private sealed class ContextSink(Kmd kmd, uint processId, VidSchContext context) : ICommandBufferSink
     {

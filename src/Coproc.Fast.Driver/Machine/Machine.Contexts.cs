@@ -20,6 +20,7 @@ public sealed partial class Machine
     /// <see cref="RunListScheduler"/> (one process has one GPU address space).</exception>
     public MachineProcess Process(uint processId)
     {
+        ThrowIfDisposed();
         lock (Scheduler.KernelLock)
         {
             if (_processes.TryGetValue(processId, out var p)) return p;
@@ -70,6 +71,7 @@ public sealed partial class Machine
     /// <exception cref="DoorbellsExhaustedException">Hardware model: every doorbell is in use.</exception>
     public GpuContext OpenContext(uint processId, int priority = 0, EngineKind? engine = null)
     {
+        ThrowIfDisposed();
         switch (Options.Model)
         {
             case SchedulingModel.Advanced:

@@ -32,6 +32,7 @@ public sealed partial class Machine
     public ulong MapToCpu(CpuAddressSpace space, AllocationHandle allocation, ulong offset, ulong bytes, CpuAddressHalf half,
         bool writable = true)
     {
+        ThrowIfDisposed();
         // It waits for the device: from under the kernel lock (an observer, a scheduler callback) or from one of the
         // machine's own threads, the work it waits for could not run (or a nested run would re-enter a half-done pass).
         if (Monitor.IsEntered(Scheduler.KernelLock) || IsMachineThread())
@@ -54,6 +55,7 @@ public sealed partial class Machine
     /// <exception cref="VidMmException"><see cref="VidMmError.NotMapped"/> when no map request returned <paramref name="va"/>.</exception>
     public void UnmapFromCpu(CpuAddressSpace space, ulong va)
     {
+        ThrowIfDisposed();
         lock (Scheduler.KernelLock) VidMm.UnmapFromCpu(space, va);
     }
 

@@ -93,6 +93,7 @@ public sealed partial class Machine
     /// <exception cref="VidMm.VidMmException"><see cref="VidMm.VidMmError.OutOfLocalMemory"/>: no room for the save area or the ring.</exception>
     public VidSchContext CreateContext(uint processId, int priority, EngineKind engine)
     {
+        ThrowIfDisposed();
         if (IsRunListEngine(engine))
             throw new InvalidOperationException($"engine {engine} is driven by run lists in the advanced model: create a process and a context on RunListScheduler");
         var s = SchedulerFor(engine);
@@ -141,6 +142,7 @@ public sealed partial class Machine
             // asking (progress is reported synchronously on it), so the per-step test reads it without the kernel lock.
             // Threaded mode: each part is read under the kernel lock.
             // Paging still to run (the queue's context may run on an engine without contexts) keeps the machine busy.
+            ThrowIfDisposed();
             if (_posted is null)
             {
                 if (Paging.HasWork) return false;

@@ -41,6 +41,7 @@ public sealed partial class Machine
     /// allocation (<see cref="CommandBufferRejection.OutOfBounds"/>).</exception>
     public bool TrySubmit(GpuContext context, Action<WorkRecorder> record)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(record);
         return TrySubmit(context, record, static (r, recordIt) => recordIt(r));
     }
@@ -59,6 +60,7 @@ public sealed partial class Machine
     /// <exception cref="CommandBufferRejectedException">As <see cref="TrySubmit(GpuContext, Action{WorkRecorder})"/>.</exception>
     public bool TrySubmit<TState>(GpuContext context, TState state, Action<WorkRecorder, TState> record)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(record);
         var w = SubmissionWorkspaces.Get();

@@ -21,6 +21,7 @@ public sealed partial class Machine
     /// </summary>
     public void Start()
     {
+        ThrowIfDisposed();
         if (_posted is null) throw new InvalidOperationException("this machine runs in deterministic mode");
         if (_deviceThread is not null) return;
         // No active time is counted before the scheduler thread has seen the device's records (VidSchScheduler.ObserveThrough).
@@ -40,6 +41,7 @@ public sealed partial class Machine
     /// <exception cref="InvalidOperationException">A machine thread failed (see <see cref="ThreadFailure"/>).</exception>
     public bool WaitUntilIdle(TimeSpan timeout)
     {
+        ThrowIfDisposed();
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var spin = new SpinWait();
         while (sw.Elapsed < timeout)

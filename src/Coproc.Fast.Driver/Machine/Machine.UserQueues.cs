@@ -25,9 +25,12 @@ public sealed partial class Machine
     /// only room is memory in transit, it waits for that paging first, as <see cref="CreateContext(uint, int, EngineKind)"/>).</exception>
     /// <exception cref="UserQueueRegistrationException">The registrar refused the request (priority, ring, doorbells).</exception>
     public UserQueueRegistration CreateUserQueue(uint processId, GpuAddressSpace space, uint contextId, EngineKind engine, byte priority = 0,
-        uint ringBytes = 64 << 10, uint timeSliceCycles = 0) =>
-        AfterPagingWhenInTransit(static a => a.M.CreateUserQueueOnce(a.ProcessId, a.Space, a.ContextId, a.Engine, a.Priority, a.RingBytes, a.TimeSlice),
+        uint ringBytes = 64 << 10, uint timeSliceCycles = 0)
+    {
+        ThrowIfDisposed();
+        return AfterPagingWhenInTransit(static a => a.M.CreateUserQueueOnce(a.ProcessId, a.Space, a.ContextId, a.Engine, a.Priority, a.RingBytes, a.TimeSlice),
             (M: this, ProcessId: processId, Space: space, ContextId: contextId, Engine: engine, Priority: priority, RingBytes: ringBytes, TimeSlice: timeSliceCycles));
+    }
 
     private UserQueueRegistration CreateUserQueueOnce(uint processId, GpuAddressSpace space, uint contextId, EngineKind engine, byte priority,
         uint ringBytes, uint timeSliceCycles)

@@ -157,6 +157,8 @@ public sealed partial class Machine : IDisposable
     /// <exception cref="InvalidOperationException">The residency manager is not VidMm's <see cref="ResidencyManager"/>.</exception>
     public AllocationHandle AllocateManaged(uint processId, VidSchContext context, ulong bytes)
     {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(context);
         if (Residency is not ResidencyManager rm) throw new InvalidOperationException("managed allocations need VidMm's ResidencyManager");
         AllocationHandle h;
         lock (Scheduler.KernelLock) h = rm.CreateAllocation(bytes, context.Id);
@@ -166,8 +168,11 @@ public sealed partial class Machine : IDisposable
 
     /// <summary>Creates a scheduling context on the default engine (see <see cref="CreateContext(uint, int, EngineKind)"/>
     /// for when it waits for paging).</summary>
-    public VidSchContext CreateContext(uint processId, int priority = 0) =>
-        AfterPagingWhenInTransit(static a => a.S.CreateContext(a.ProcessId, a.Priority), (S: Scheduler, ProcessId: processId, Priority: priority));
+    public VidSchContext CreateContext(uint processId, int priority = 0)
+    {
+        ThrowIfDisposed();
+        return AfterPagingWhenInTransit(static a => a.S.CreateContext(a.ProcessId, a.Priority), (S: Scheduler, ProcessId: processId, Priority: priority));
+    }
 
     /// <summary>
     /// Deterministic mode: runs events and the device until the scheduler is idle (everything submitted retired or
@@ -200,6 +205,7 @@ public sealed partial class Machine : IDisposable
     public bool RunUntil(Func<bool> condition, ulong maxCycles = 10_000_000_000)
     {
         RequireDeterministic();
+        ArgumentNullException.ThrowIfNull(condition);
         ulong until = Now + maxCycles;
         while (Now < until)
         {
@@ -327,10 +333,16 @@ public sealed partial class Machine : IDisposable
 
     private void RequireDeterministic()
     {
+        ThrowIfDisposed();
         if (_direct is null) throw new InvalidOperationException("this machine runs in threaded mode: use Start / WaitUntilIdle");
     }
 
-    /// <summary>Stops threads (threaded mode) and frees device memory.</summary>
+    // A disposed machine's device memory is freed: every public call that would reach it throws instead of touching it
+    // (docs/embedding.md "A disposed machine throws ObjectDisposedException").
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Stops threads (threaded mode) and frees device memory. Afterwards the machine's calls throw
+    /// <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         if (_disposed) return;

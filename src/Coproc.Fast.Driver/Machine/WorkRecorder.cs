@@ -130,7 +130,9 @@ internal sealed class VaRecorder : WorkRecorder
             throw new InvalidOperationException("a WorkRecorder is used only inside the Machine.TrySubmit call that handed it out");
         Name(h);
         var (va, bytes) = m.SubmissionVa(p, h);
-        if (offset > bytes || length > bytes - offset)
+        // The operand's first byte lies inside the allocation, even for zero bytes, exactly as the KMD checks it
+        // (KmdValidator; docs/containment.md "A zero-length operand at an offset equal to the allocation's size").
+        if (offset >= bytes || length > bytes - offset)
             throw new CommandBufferRejectedException(CommandBufferRejection.OutOfBounds, _written,
                 $"{length} bytes at offset {offset} of {h}, which holds {bytes}");
         return va + offset;
