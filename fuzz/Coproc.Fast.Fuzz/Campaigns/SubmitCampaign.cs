@@ -394,7 +394,9 @@ internal sealed class SubmitRun(SubmitPlan plan, CampaignStats stats, Heartbeat 
                 forbidden ??= index;
                 return;
             }
-            bool past = offset > size || length > size - offset;
+            // An operand's first byte lies inside its allocation, even for zero bytes (docs/containment.md: a zero-length
+            // operand at an offset equal to the size is OutOfBounds, on every path).
+            bool past = offset >= size || length > size - offset;
             pastEnd |= past;
             either |= past || vaRuleLength > size - Math.Min(offset, size);
         }
