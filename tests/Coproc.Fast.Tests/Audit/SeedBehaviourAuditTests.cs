@@ -299,7 +299,6 @@ public class SeedBehaviourAuditTests
     /// listed alone and is stalled on its WAIT when the low one's work arrives.
     /// </summary>
     [Test]
-    [Explicit("audit: broken")]
     public void Seed001_8_4_HighPriorityWaitingOnALowPrioritySignal_Advanced_TwoElementLists() =>
         HighWaitsOnLow(SchedulingModel.Advanced, null);
 
