@@ -142,7 +142,7 @@ public sealed partial class RunListScheduler
             // on a wait that never ends would otherwise keep the list (and the contexts waiting for paging behind it)
             // unchanged for ever: rule 1 then gives the new list to the paging context and the next candidate.
             bool pagingUnlisted = primary && Paging.HasWork && current.IndexOf(Paging.Context.SaveArea.Encoded) < 0;
-            if (!stoppedListed && !pagingUnlisted && current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
+            if (!stoppedListed && !pagingUnlisted && !_headStalled && current.Length > 0 && _candidates[0].SaveArea == current[0]) return;
             for (int i = 0; i < _candidates.Count; i++)
             {
                 var c = _candidates[i];
@@ -183,6 +183,24 @@ public sealed partial class RunListScheduler
     // event: a head whose wait is still unsatisfied yields again at once, and resubmitting it on each interrupt would
     // keep the engine switching.
     private bool _headWaitMayBeOver;
+
+    // Set while a two-element lane's head, stalled on a WAIT with nothing listed behind it, gives the engine away.
+    private bool _headStalled;
+
+    // The lane's running context is the only one of its list, the engine reports it stopped on a WAIT, and another
+    // context of the lane has work: it cannot yield to anyone by itself.
+    private bool HeadStalledAlone(Lane lane, ulong running)
+    {
+        var current = lane.Submitter.Current;
+        if (lane.Submitter.HasPending || current.Length != 1 || current[0] != running) return false;
+        bool other = false;
+        foreach (var c in _contexts)
+            other |= c.SaveArea != running && c.Engine == lane.Engine && c.State == VaContextState.Ready && c.HasWork;
+        if (!other) return false;
+        uint status = _bus.ReadRegister32(Coproc.Fast.Device.Engines.EngineRegisters.At(lane.Engine, Coproc.Fast.Device.Engines.EngineRegisters.Status));
+        return (status & Coproc.Fast.Device.Engines.EngineRegisters.StatusLoaded) != 0
+            && (status & Coproc.Fast.Device.Engines.EngineRegisters.StatusWaiting) != 0;
+    }
 
     private bool HeadWaitsBehindLower(RunListSubmitter runLists, in Candidate head)
     {
@@ -257,6 +275,19 @@ public sealed partial class RunListScheduler
                         _headWaitMayBeOver = true;
                         try { Reschedule(lane); }
                         finally { _headWaitMayBeOver = false; }
+                    }
+                    else if (Options.Mechanism == RunListMechanism.TwoElement && HeadStalledAlone(lane, running))
+                    {
+                        // Seed 001 §8.4: a WAIT on a zero counter switches to the next context of the list. A head
+                        // listed alone has none, so the device retries it in place and a lower context whose work
+                        // arrived after that list (maybe the one that would signal it) never ran: a deadlock. The
+                        // head's turn ends; the new list (rule 1: without it) runs the others, and the head comes
+                        // back at the next tick as the higher priority with work (the rival rule above).
+                        EndTurn(ctx);
+                        Log(RunListEventKind.QuantumExpired, (uint)ctx.Id, now);
+                        _headStalled = true;
+                        try { Reschedule(lane); }
+                        finally { _headStalled = false; }
                     }
                 }
                 CheckTimeout(lane, running, now);
