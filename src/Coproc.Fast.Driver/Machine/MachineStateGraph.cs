@@ -454,7 +454,19 @@ internal static unsafe class MachineStateGraph
             if (typeId != _types.Count) throw new InvalidDataException($"type id {typeId}");
             string name = r.ReadString();
             // Only the assemblies a writer walks are resolved: a corrupt or crafted stream names no other type.
-            var type = Type.GetType(name, throwOnError: false) ?? throw new InvalidDataException($"unknown type {name}");
+            // Invariant: resolving a name loads no assembly the writer does not walk (the resolver answers only those), and a
+            // malformed name is InvalidDataException like any other corruption, never FileLoadException.
+            Type? resolved;
+            try
+            {
+                resolved = Type.GetType(name, an => Array.Find(WalkedAssemblies, a => a.GetName().Name == an.Name)
+                    ?? (an.Name == DeviceAssembly.GetName().Name ? DeviceAssembly : null), typeResolver: null, throwOnError: false);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or TypeLoadException or BadImageFormatException)
+            {
+                throw new InvalidDataException($"type name {name}: {e.Message}", e);
+            }
+            var type = resolved ?? throw new InvalidDataException($"unknown type {name}");
             var element = type;
             while (element.HasElementType) element = element.GetElementType()!;
             if (!IsWalkedAssembly(element.Assembly)) throw new InvalidDataException($"type {name} is not the driver's");
