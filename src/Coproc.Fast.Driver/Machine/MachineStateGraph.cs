@@ -343,10 +343,16 @@ internal static unsafe class MachineStateGraph
     }
 
     // "PriorityQueue<ValueTuple<MachineEvent, Int32>, ...>" rather than an assembly-qualified name, for messages.
-    private static string Name(Type t) =>
-        t.IsArray ? Name(t.GetElementType()!) + "[]"
-        : t.IsGenericType ? $"{t.Name[..t.Name.IndexOf('`', StringComparison.Ordinal)]}<{string.Join(", ", t.GetGenericArguments().Select(Name))}>"
-        : t.Name;
+    // Invariant: naming a type never throws, so a refusal is always the documented MachineStateException. A type nested
+    // in a generic one (List<T>.Enumerator, a closure of a generic method) is generic without a '`' in its own name; the
+    // substring up to a missing '`' threw ArgumentOutOfRangeException out of SaveState.
+    private static string Name(Type t)
+    {
+        if (t.IsArray) return Name(t.GetElementType()!) + "[]";
+        if (!t.IsGenericType) return t.Name;
+        int arity = t.Name.IndexOf('`', StringComparison.Ordinal);
+        return $"{(arity < 0 ? t.Name : t.Name[..arity])}<{string.Join(", ", t.GetGenericArguments().Select(Name))}>";
+    }
 
     private static bool IsWalkedAssembly(Assembly asm) => Array.IndexOf(WalkedAssemblies, asm) >= 0 || asm == DeviceAssembly;
 
