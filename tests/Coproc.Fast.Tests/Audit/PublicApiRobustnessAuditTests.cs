@@ -856,3 +856,20 @@ public class PublicApiRobustnessAuditSaveStateNameReproducers
         Assert.That(name.Invoke(null, [typeof(Dictionary<int, string>[])]), Is.EqualTo("Dictionary<Int32, String>[]"));
     }
 }
+
+[TestFixture]
+public class PublicApiRobustnessAuditOpenProblems
+{
+    [Explicit("audit: broken")]
+    [Test]
+    public void CreateUserQueue_OfOneProcess_InAnotherMachineProcesssGpuSpace_IsRefused()
+    {
+        // Not fixed: Machine.CreateUserQueue documents space as "the process's GPU address space" but cannot tell whose a
+        // space is (GpuAddressSpace has no owner process; callers legitimately pass spaces they made with
+        // VidMm.CreateGpuAddressSpace). Given Machine.Process(2)'s space for process 1, process 1's queue runs in process
+        // 2's address space. Refusing it needs an owner on GpuAddressSpace (or a process-keyed overload) — an API change.
+        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Hardware, Device = ModelWorkload.Device() });
+
+        Assert.That(() => m.CreateUserQueue(1, m.Process(2).GpuSpace, 0x300, EngineKind.Render), Throws.ArgumentException);
+    }
+}
