@@ -231,6 +231,33 @@ internal static unsafe class StateGraph
         private static byte* Rebase(byte* b, ulong length, ulong offset) =>
             offset < length ? b + offset : throw new InvalidDataException($"pointer offset 0x{offset:X} outside memory");
 
+        // Invariant: a save-state names only types of the assemblies the writer walks (this library, CoreLib, the
+        // collections); a corrupt or crafted name neither loads another assembly (no module initializer of a file on the
+        // probing path runs) nor surfaces as FileLoadException / TypeLoadException: it is InvalidDataException, which
+        // RestoreState reports as DeviceStateException after resetting the device.
+        private static Type ResolveType(string name)
+        {
+            Type? type;
+            try
+            {
+                type = Type.GetType(name,
+                    an => an.Name == DeviceAssembly.GetName().Name ? DeviceAssembly
+                        : an.Name == CoreLib.GetName().Name ? CoreLib
+                        : an.Name == CollectionsAssembly.GetName().Name ? CollectionsAssembly : null,
+                    typeResolver: null, throwOnError: false);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or TypeLoadException or BadImageFormatException)
+            {
+                throw new InvalidDataException($"type name {name}: {e.Message}", e);
+            }
+            if (type is null) throw new InvalidDataException($"unknown type {name}");
+            var element = type;
+            while (element.HasElementType) element = element.GetElementType()!;
+            if (element.Assembly != DeviceAssembly && element.Assembly != CoreLib && element.Assembly != CollectionsAssembly)
+                throw new InvalidDataException($"type {name} is not the device's");
+            return type;
+        }
+
         private object? ReadReference(object? existing)
         {
             byte tag = r.ReadByte();
@@ -257,7 +284,7 @@ internal static unsafe class StateGraph
             if (typeId == _types.Count)
             {
                 string name = r.ReadString();
-                type = Type.GetType(name, throwOnError: false) ?? throw new InvalidDataException($"unknown type {name}");
+                type = ResolveType(name);
                 _types.Add(type);
             }
             else if ((uint)typeId < (uint)_types.Count) type = _types[typeId];

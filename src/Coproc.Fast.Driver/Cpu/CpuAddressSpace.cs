@@ -39,6 +39,9 @@ public sealed partial class CpuAddressSpace
     /// <summary>Pages with a present entry.</summary>
     public int MappedPages => _pageTable.Count;
 
+    /// <summary>The device memory this space's entries refer to (which VidMm made it).</summary>
+    internal DeviceMemory Memory => _memory;
+
     internal Dictionary<int, CpuMapping> Mappings { get; } = new();
     internal Dictionary<AllocationHandle, List<CpuMapping>> MappingsByAllocation { get; } = new();
     internal int NextMappingId { get; set; } = 1;

@@ -25,6 +25,7 @@ public sealed partial class Machine
     /// </summary>
     /// <returns>The CPU address of the first mapped byte.</returns>
     /// <exception cref="VidMmException">Bad handle or range, or no CPU VA or aperture space; nothing changes.</exception>
+    /// <exception cref="ArgumentException"><paramref name="space"/> is another machine's; nothing changes.</exception>
     /// <exception cref="InvalidOperationException">Called under the kernel lock (from an observer or scheduler callback)
     /// or on one of the machine's threads.</exception>
     /// <exception cref="TimeoutException">The paging did not complete within 10 G cycles (deterministic) or 30 s
@@ -53,6 +54,7 @@ public sealed partial class Machine
 
     /// <summary>Drops a mapping <see cref="MapToCpu"/> returned (<see cref="VideoMemoryManager.UnmapFromCpu"/>); any thread.</summary>
     /// <exception cref="VidMmException"><see cref="VidMmError.NotMapped"/> when no map request returned <paramref name="va"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="space"/> is another machine's; nothing changes.</exception>
     public void UnmapFromCpu(CpuAddressSpace space, ulong va)
     {
         ThrowIfDisposed();

@@ -24,6 +24,7 @@ public sealed partial class Machine
     /// <exception cref="VidMmException">No memory for the queue's kernel objects (its save area is local memory: when the
     /// only room is memory in transit, it waits for that paging first, as <see cref="CreateContext(uint, int, EngineKind)"/>).</exception>
     /// <exception cref="UserQueueRegistrationException">The registrar refused the request (priority, ring, doorbells).</exception>
+    /// <exception cref="ArgumentException"><paramref name="space"/> is another machine's; nothing is allocated or registered.</exception>
     public UserQueueRegistration CreateUserQueue(uint processId, GpuAddressSpace space, uint contextId, EngineKind engine, byte priority = 0,
         uint ringBytes = 64 << 10, uint timeSliceCycles = 0)
     {
@@ -36,6 +37,11 @@ public sealed partial class Machine
         uint ringBytes, uint timeSliceCycles)
     {
         ArgumentNullException.ThrowIfNull(space);
+        // Invariant: a queue runs only in a GPU address space of this machine's VidMm. Another machine's space has its page
+        // tables in that machine's memory: this device would walk the same physical addresses here — this machine's
+        // memory, possibly another process's — as page tables.
+        if (!ReferenceEquals(space.Owner, VidMm))
+            throw new ArgumentException("the GPU address space was made by another machine's VidMm", nameof(space));
         if (timeSliceCycles == 0) timeSliceCycles = (uint)Math.Min(Options.Scheduler.QuantumCycles, uint.MaxValue);
         AllocationHandle descriptor = default, ring = default, save = default;
         try

@@ -166,13 +166,15 @@ public sealed partial class Machine : IDisposable
         return h;
     }
 
-    /// <summary>Creates a scheduling context on the default engine (see <see cref="CreateContext(uint, int, EngineKind)"/>
-    /// for when it waits for paging).</summary>
-    public VidSchContext CreateContext(uint processId, int priority = 0)
-    {
-        ThrowIfDisposed();
-        return AfterPagingWhenInTransit(static a => a.S.CreateContext(a.ProcessId, a.Priority), (S: Scheduler, ProcessId: processId, Priority: priority));
-    }
+    /// <summary>Creates a scheduling context on the default engine (<see cref="VidSch.VidSchOptions.Engine"/>): exactly
+    /// <see cref="CreateContext(uint, int, EngineKind)"/> on that engine, with its checks and its wait for paging.</summary>
+    /// <exception cref="InvalidOperationException">The default engine is driven by run lists (the advanced model: use
+    /// <see cref="OpenContext"/> or <see cref="RunListScheduler"/>), or it already has <see cref="ContextIdsPerEngine"/> contexts.</exception>
+    /// <exception cref="VidMm.VidMmException"><see cref="VidMm.VidMmError.OutOfLocalMemory"/>: no room for the save area or the ring.</exception>
+    // Invariant: no kernel-path context is ever created on an engine the run lists drive — such a context's work (a
+    // signal, a wait, a command buffer) took the engine away from the run lists and stalled every other process's
+    // run-list work on it. This overload used to skip the check the engine overload makes.
+    public VidSchContext CreateContext(uint processId, int priority = 0) => CreateContext(processId, priority, Options.Scheduler.Engine);
 
     /// <summary>
     /// Deterministic mode: runs events and the device until the scheduler is idle (everything submitted retired or

@@ -343,10 +343,16 @@ internal static unsafe class MachineStateGraph
     }
 
     // "PriorityQueue<ValueTuple<MachineEvent, Int32>, ...>" rather than an assembly-qualified name, for messages.
-    private static string Name(Type t) =>
-        t.IsArray ? Name(t.GetElementType()!) + "[]"
-        : t.IsGenericType ? $"{t.Name[..t.Name.IndexOf('`', StringComparison.Ordinal)]}<{string.Join(", ", t.GetGenericArguments().Select(Name))}>"
-        : t.Name;
+    // Invariant: naming a type never throws, so a refusal is always the documented MachineStateException. A type nested
+    // in a generic one (List<T>.Enumerator, a closure of a generic method) is generic without a '`' in its own name; the
+    // substring up to a missing '`' threw ArgumentOutOfRangeException out of SaveState.
+    private static string Name(Type t)
+    {
+        if (t.IsArray) return Name(t.GetElementType()!) + "[]";
+        if (!t.IsGenericType) return t.Name;
+        int arity = t.Name.IndexOf('`', StringComparison.Ordinal);
+        return $"{(arity < 0 ? t.Name : t.Name[..arity])}<{string.Join(", ", t.GetGenericArguments().Select(Name))}>";
+    }
 
     private static bool IsWalkedAssembly(Assembly asm) => Array.IndexOf(WalkedAssemblies, asm) >= 0 || asm == DeviceAssembly;
 
@@ -454,7 +460,19 @@ internal static unsafe class MachineStateGraph
             if (typeId != _types.Count) throw new InvalidDataException($"type id {typeId}");
             string name = r.ReadString();
             // Only the assemblies a writer walks are resolved: a corrupt or crafted stream names no other type.
-            var type = Type.GetType(name, throwOnError: false) ?? throw new InvalidDataException($"unknown type {name}");
+            // Invariant: resolving a name loads no assembly the writer does not walk (the resolver answers only those), and a
+            // malformed name is InvalidDataException like any other corruption, never FileLoadException.
+            Type? resolved;
+            try
+            {
+                resolved = Type.GetType(name, an => Array.Find(WalkedAssemblies, a => a.GetName().Name == an.Name)
+                    ?? (an.Name == DeviceAssembly.GetName().Name ? DeviceAssembly : null), typeResolver: null, throwOnError: false);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or TypeLoadException or BadImageFormatException)
+            {
+                throw new InvalidDataException($"type name {name}: {e.Message}", e);
+            }
+            var type = resolved ?? throw new InvalidDataException($"unknown type {name}");
             var element = type;
             while (element.HasElementType) element = element.GetElementType()!;
             if (!IsWalkedAssembly(element.Assembly)) throw new InvalidDataException($"type {name} is not the driver's");

@@ -39,6 +39,9 @@ public sealed partial class GpuAddressSpace
 
     private readonly record struct Mapping(ulong Bytes, AllocationHandle Allocation, ulong AllocationOffset, ulong ReservationStart, bool OwnsReservation, GpuMappingFlags Flags);
 
+    /// <summary>The VidMm that made this space (whose device walks its page tables).</summary>
+    internal VideoMemoryManager Owner => _vidmm;
+
     internal GpuAddressSpace(VideoMemoryManager vidmm, ushort asid, GpuAddressSpaceOptions options)
     {
         _vidmm = vidmm;

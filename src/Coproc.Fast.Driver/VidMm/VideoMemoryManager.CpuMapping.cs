@@ -17,10 +17,11 @@ public sealed partial class VideoMemoryManager
     /// in meanwhile, so the CPU and the device see the same bytes (seed 002: device memory is mapped "at any time").
     /// </summary>
     /// <exception cref="VidMmException">Bad handle or range, or no CPU VA or aperture space; nothing changes.</exception>
+    /// <exception cref="ArgumentException"><paramref name="space"/> was made by another VideoMemoryManager (another machine's); nothing changes.</exception>
     public ulong MapToCpu(CpuAddressSpace space, AllocationHandle allocation, ulong offset, ulong bytes, CpuAddressHalf half,
         bool writable = true)
     {
-        ArgumentNullException.ThrowIfNull(space);
+        RequireOwnSpace(space);
         ref var rec = ref _allocations.Get(allocation);
         ValidateRange(rec, allocation, offset, bytes);
         if (space.MappingsByAllocation.TryGetValue(allocation, out var existing))
@@ -78,6 +79,7 @@ public sealed partial class VideoMemoryManager
     /// CPU PTEs (the addresses no longer refer to memory) and the aperture entries behind them.
     /// </summary>
     /// <exception cref="VidMmException"><see cref="VidMmError.NotMapped"/> when no map request returned <paramref name="va"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="space"/> was made by another VideoMemoryManager; nothing changes.</exception>
     public void UnmapFromCpu(CpuAddressSpace space, ulong va)
     {
         var m = FindHandedOut(space, va);
@@ -103,10 +105,11 @@ public sealed partial class VideoMemoryManager
 
     /// <summary>seed 002: allocate-and-map: allocates from the heap, then maps the whole allocation.</summary>
     /// <returns>The allocation and the CPU address of its first byte.</returns>
+    /// <exception cref="ArgumentException"><paramref name="space"/> was made by another VideoMemoryManager; nothing is allocated.</exception>
     public (AllocationHandle Allocation, ulong CpuVa) AllocateAndMap(CpuAddressSpace space, ulong bytes, CpuAddressHalf half,
         PlacementHint placement = PlacementHint.PreferLocal, AllocationFlags flags = AllocationFlags.CpuVisible, ulong alignment = PageSize)
     {
-        ArgumentNullException.ThrowIfNull(space);
+        RequireOwnSpace(space);
         var h = Allocate(bytes, alignment, placement, flags | AllocationFlags.CpuVisible);
         try { return (h, MapToCpu(space, h, 0, bytes, half)); }
         catch (VidMmException) { Free(h); throw; }
@@ -116,6 +119,7 @@ public sealed partial class VideoMemoryManager
     /// seed 002: unmap-and-free: unmaps first, then returns the memory to the heap. The reference at
     /// <paramref name="va"/> must be the allocation's last mapping; otherwise nothing changes.
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="space"/> was made by another VideoMemoryManager; nothing changes.</exception>
     public void UnmapAndFree(CpuAddressSpace space, ulong va)
     {
         var m = FindHandedOut(space, va);
@@ -128,15 +132,26 @@ public sealed partial class VideoMemoryManager
     }
 
     /// <summary>The allocation a CPU address handed out by a map request refers to.</summary>
-    [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Public instance API of VidMm's CPU-mapping services; static would break callers.")]
+    /// <exception cref="ArgumentException">The space is another VideoMemoryManager's.</exception>
     public AllocationHandle AllocationAt(CpuAddressSpace space, ulong va) => FindHandedOut(space, va).Allocation;
 
     /// <summary>Number of distinct CPU mappings (not references) in a space.</summary>
     public static int CpuMappingCount(CpuAddressSpace space) => space.Mappings.Count;
 
-    private static CpuMapping FindHandedOut(CpuAddressSpace space, ulong va)
+    // Invariant: a VidMm maps into, unmaps from and looks up only the CPU address spaces it made (over its device's memory).
+    // Another machine's space holds mappings of that machine's handles and aperture: unmapping one here decremented this
+    // machine's allocation of the same index and freed this aperture's entries; mapping into one gave that machine's
+    // process a VA onto this machine's memory.
+    private void RequireOwnSpace(CpuAddressSpace space)
     {
         ArgumentNullException.ThrowIfNull(space);
+        if (!ReferenceEquals(space.Memory, Memory))
+            throw new ArgumentException("the CPU address space was made by another VideoMemoryManager (another machine's)", nameof(space));
+    }
+
+    private CpuMapping FindHandedOut(CpuAddressSpace space, ulong va)
+    {
+        RequireOwnSpace(space);
         if (space.TryGetEntry(va, out var e) && space.Mappings.TryGetValue(e.MappingId, out var m) && m.WasHandedOut(va)) return m;
         throw new VidMmException(VidMmError.NotMapped, $"0x{va:X} was not returned by a CPU map request in this address space");
     }
