@@ -36,6 +36,7 @@ public sealed partial class Machine
             else
             {
                 gpu = VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+                gpu.ClaimFor(processId, nameof(processId));
                 fenceVa = Paging.MapPagingFence(gpu);
             }
             p = new MachineProcess(processId, gpu, VidMm.CreateCpuAddressSpace(), fenceVa, runLists);

@@ -24,7 +24,9 @@ public sealed partial class Machine
     /// <exception cref="VidMmException">No memory for the queue's kernel objects (its save area is local memory: when the
     /// only room is memory in transit, it waits for that paging first, as <see cref="CreateContext(uint, int, EngineKind)"/>).</exception>
     /// <exception cref="UserQueueRegistrationException">The registrar refused the request (priority, ring, doorbells).</exception>
-    /// <exception cref="ArgumentException"><paramref name="space"/> is another machine's; nothing is allocated or registered.</exception>
+    /// <exception cref="ArgumentException"><paramref name="space"/> is another machine's, or another process's (the space
+    /// <see cref="Process"/> made for another process, a run-list process's of another id, or one another process's queue
+    /// was created in); nothing is allocated or registered.</exception>
     public UserQueueRegistration CreateUserQueue(uint processId, GpuAddressSpace space, uint contextId, EngineKind engine, byte priority = 0,
         uint ringBytes = 64 << 10, uint timeSliceCycles = 0)
     {
@@ -42,6 +44,9 @@ public sealed partial class Machine
         // memory, possibly another process's — as page tables.
         if (!ReferenceEquals(space.Owner, VidMm))
             throw new ArgumentException("the GPU address space was made by another machine's VidMm", nameof(space));
+        // Invariant: a space runs one process's work (GpuAddressSpace.ProcessId): Machine.Process(2)'s space, or a space
+        // process 2's queue already runs in, is refused for process 1, nothing allocated or registered.
+        lock (Scheduler.KernelLock) space.ClaimFor(processId, nameof(space));
         if (timeSliceCycles == 0) timeSliceCycles = (uint)Math.Min(Options.Scheduler.QuantumCycles, uint.MaxValue);
         AllocationHandle descriptor = default, ring = default, save = default;
         try

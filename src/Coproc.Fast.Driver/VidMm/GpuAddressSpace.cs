@@ -42,6 +42,23 @@ public sealed partial class GpuAddressSpace
     /// <summary>The VidMm that made this space (whose device walks its page tables).</summary>
     internal VideoMemoryManager Owner => _vidmm;
 
+    /// <summary>
+    /// The process whose work runs in this space, once one is known (null before): the process a machine or a run-list
+    /// scheduler made it for, or the first process a user queue was asked for in it. Invariant: a space runs the work of
+    /// one process only, so one process's queue never reads or writes another process's memory through its page tables
+    /// (<see cref="Machine.CreateUserQueue"/> refuses another's). Changed under the kernel lock.
+    /// </summary>
+    internal uint? ProcessId { get; private set; }
+
+    /// <summary>Records <paramref name="processId"/> as the space's process, or throws when it is another's.</summary>
+    /// <exception cref="ArgumentException">The space is another process's.</exception>
+    internal void ClaimFor(uint processId, string parameterName)
+    {
+        if (ProcessId is { } owner && owner != processId)
+            throw new ArgumentException($"the GPU address space is process {owner}'s; a process runs only in its own", parameterName);
+        ProcessId = processId;
+    }
+
     internal GpuAddressSpace(VideoMemoryManager vidmm, ushort asid, GpuAddressSpaceOptions options)
     {
         _vidmm = vidmm;

@@ -857,19 +857,29 @@ public class PublicApiRobustnessAuditSaveStateNameReproducers
     }
 }
 
+/// <summary>
+/// A GPU address space runs one process's work (GpuAddressSpace.ProcessId): a user queue of process 1 is refused in the
+/// space <see cref="Machine.Process"/> made for process 2, or in a caller-made space process 2's queue already runs in.
+/// Before, process 1's queue ran in process 2's address space (found by the public-API robustness audit).
+/// </summary>
 [TestFixture]
-public class PublicApiRobustnessAuditOpenProblems
+public class PublicApiRobustnessAuditSpaceOwnership
 {
-    [Explicit("audit: broken")]
-    [Test]
-    public void CreateUserQueue_OfOneProcess_InAnotherMachineProcesssGpuSpace_IsRefused()
+    [TestCase(SchedulingModel.Basic)]
+    [TestCase(SchedulingModel.Advanced)]
+    [TestCase(SchedulingModel.Hardware)]
+    public void CreateUserQueue_OfOneProcess_InAnotherProcesssGpuSpace_IsRefused(SchedulingModel model)
     {
-        // Not fixed: Machine.CreateUserQueue documents space as "the process's GPU address space" but cannot tell whose a
-        // space is (GpuAddressSpace has no owner process; callers legitimately pass spaces they made with
-        // VidMm.CreateGpuAddressSpace). Given Machine.Process(2)'s space for process 1, process 1's queue runs in process
-        // 2's address space. Refusing it needs an owner on GpuAddressSpace (or a process-keyed overload) — an API change.
-        using var m = new Machine(new MachineOptions { Model = SchedulingModel.Hardware, Device = ModelWorkload.Device() });
+        using var m = new Machine(new MachineOptions { Model = model, Device = ModelWorkload.Device() });
+        var engine = EngineKind.Copy;
 
-        Assert.That(() => m.CreateUserQueue(1, m.Process(2).GpuSpace, 0x300, EngineKind.Render), Throws.ArgumentException);
+        Assert.That(() => m.CreateUserQueue(1, m.Process(2).GpuSpace, 0x300, engine), Throws.ArgumentException);
+        // Its own process's space is fine, and so is a caller-made space for its first process — not for a second one.
+        Assert.That(m.CreateUserQueue(2, m.Process(2).GpuSpace, 0x301, engine), Is.Not.Null);
+        GpuAddressSpace shared;
+        lock (m.Scheduler.KernelLock) shared = m.VidMm.CreateGpuAddressSpace(new GpuAddressSpaceOptions { FaultOnInvalid = true });
+        Assert.That(m.CreateUserQueue(3, shared, 0x302, engine), Is.Not.Null);
+        Assert.That(() => m.CreateUserQueue(4, shared, 0x303, engine), Throws.ArgumentException);
+        Assert.That(m.CreateUserQueue(3, shared, 0x304, engine), Is.Not.Null, "the same process again");
     }
 }

@@ -248,6 +248,7 @@ public sealed partial class RunListScheduler
             FaultOnInvalid = true, Format = pageTables, FlatMaxBytes = Options.FlatVaBytes, FlatFixedSize = true,
         });
         ulong fenceVa = Paging.MapPagingFence(space);
+        space.ClaimFor(processId, nameof(processId));
         var p = new VaProcess(this, processId, space, fenceVa);
         _processes.Add(p);
         return p;
