@@ -68,7 +68,11 @@ public sealed partial class Machine : IDisposable
             if (Options.Model == SchedulingModel.Advanced)
             {
                 var runLists = CreateRunListBackEnd(runListBusView?.Invoke(bus) ?? bus, Residency);
-                foreach (var e in runLists.Scheduler.Engines) direct.YieldEngine(e);
+                foreach (var e in runLists.Scheduler.Engines)
+                {
+                    direct.YieldEngine(e);
+                    if (_schedulers[(int)e] is { } s) s.DrivenByRunLists = true;
+                }
                 _backEnds = [direct, runLists, core];
                 _polled = [runLists];
             }

@@ -128,6 +128,10 @@ public sealed partial class VidSchScheduler
     /// <see cref="IsIdle"/> without taking the kernel lock: for a caller that holds it, or for a deterministic machine,
     /// whose kernel state only its one stepping thread changes (the machine's per-step idle test).
     /// </summary>
+    /// <summary>Set by the machine for an engine the advanced model's run lists drive: no kernel-path context is made here.</summary>
+    internal bool DrivenByRunLists { get; set; }
+
+    /// <summary>True when nothing is queued, parked, prepared or in flight (read without the kernel lock).</summary>
     internal bool IsIdleUnlocked =>
         _ready.Count == 0 && _parkedCount == 0 && _parkedChunkCount == 0 && _preparing is null && _prepared is null && _inFlightCount == 0
         && !PagingHasWork && !AnyResetting();
@@ -138,8 +142,13 @@ public sealed partial class VidSchScheduler
     /// (seed 001 §19.1 "Context"). Its address space is the residency manager's kernel view (basic model: one common
     /// address space, patched addresses, §16).
     /// </summary>
+    /// <exception cref="InvalidOperationException">The engine is driven by run lists (advanced model): a kernel-path context
+    /// there would take the engine from every process's run-list work.</exception>
     public VidSchContext CreateContext(uint processId, int priority = 0)
     {
+        // Invariant: no kernel-path context exists on an engine the run lists drive (Machine.CreateContext checks the same).
+        if (DrivenByRunLists)
+            throw new InvalidOperationException($"engine {_o.Engine} is driven by run lists in the advanced model: create a process and a context on RunListScheduler");
         lock (KernelLock)
         {
             if (_contexts.Count >= MaxContexts)

@@ -762,7 +762,11 @@ public class PublicApiRobustnessAuditContextReproducers
 
         Assert.That(() => m.CreateContext(1), Throws.InvalidOperationException.With.Message.Contains("run lists"));
         Assert.That(() => m.CreateContext(1, 0, EngineKind.Render), Throws.InvalidOperationException);
+        // The scheduler's own public CreateContext refuses it too (the invariant lives in VidSchScheduler, not only in
+        // the machine's overloads), and an engine the run lists do not drive still takes kernel-path contexts.
+        Assert.That(() => m.SchedulerFor(EngineKind.Render).CreateContext(1), Throws.InvalidOperationException.With.Message.Contains("run lists"));
         Assert.That(m.Contexts, Is.Empty, "nothing created");
+        Assert.That(m.SchedulerFor(EngineKind.Compute).CreateContext(1), Is.Not.Null);
     }
 
     [TestCase(SchedulingModel.Basic)]
