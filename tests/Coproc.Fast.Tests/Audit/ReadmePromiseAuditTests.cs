@@ -156,19 +156,6 @@ public class ReadmePromiseAuditTests
     // ---------------------------------------------------------------- concepts.md samples
 
     [Test]
-    public void Concepts_BasicModelSample_CompletesSubmissionOne_AndFillsTheSurface()
-    {
-        using var m = new Machine();
-        var ctx = m.CreateContext(processId: 1, priority: 0);
-        var surface = m.AllocateManaged(1, ctx, 64 * 1024);
-        var umd = new CommandBufferBuilder(m.Kmd.SinkFor(1, ctx));
-        umd.Fill(surface, 0, 0xFF00FF00, 64 * 1024);
-        umd.Flush();
-        Assert.That(m.RunUntilIdle(), Is.True);
-        Assert.That(ctx.StatusOf(1), Is.EqualTo(SubmissionStatus.Completed));
-    }
-
-    [Test]
     public void Concepts_PresentSample_PresentsTheFlip()
     {
         using var m = new Machine(new MachineOptions { Device = new() { VsyncPeriodCycles = 1_000_000 } });
