@@ -187,7 +187,7 @@ public sealed partial class Machine : IDisposable
     public bool RunUntilIdle(ulong maxCycles = 10_000_000_000)
     {
         RequireDeterministic();
-        ulong until = Now + maxCycles;
+        ulong until = Deadline(maxCycles);
         while (Now < until)
         {
             // Timers left armed for work that has since retired do not keep the machine busy; they stay queued (see
@@ -202,7 +202,7 @@ public sealed partial class Machine : IDisposable
     public void RunFor(ulong cycles)
     {
         RequireDeterministic();
-        ulong until = Now + cycles;
+        ulong until = Deadline(cycles);
         while (Now < until)
             if (!StepOnce(until)) { Device.Step(until - Now); NoteInterruptLine(); break; }
     }
@@ -212,7 +212,7 @@ public sealed partial class Machine : IDisposable
     {
         RequireDeterministic();
         ArgumentNullException.ThrowIfNull(condition);
-        ulong until = Now + maxCycles;
+        ulong until = Deadline(maxCycles);
         while (Now < until)
         {
             if (condition()) return true;
@@ -336,6 +336,10 @@ public sealed partial class Machine : IDisposable
         if (ev != MachineEvent.Timer) _pendingWork++;
         _events.Enqueue((ev, engine), (cycle, ++_eventSeq));
     }
+
+    // The cycle `cycles` after Now, saturating at the end of the 64-bit clock: a caller's "run for ulong.MaxValue cycles"
+    // means "as long as it takes", never a deadline that wrapped into the past (which returned at once).
+    private ulong Deadline(ulong cycles) => cycles > ulong.MaxValue - Now ? ulong.MaxValue : Now + cycles;
 
     private void RequireDeterministic()
     {

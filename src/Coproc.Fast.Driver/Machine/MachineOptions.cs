@@ -118,13 +118,15 @@ public sealed record MachineOptions
 
     /// <summary>
     /// Throws <see cref="ArgumentOutOfRangeException"/> when a span of cycles is out of range (<see cref="StepCycles"/>
-    /// 1 … <see cref="MaxCycleSpan"/>, <see cref="InterruptLatencyCycles"/> at most <see cref="MaxCycleSpan"/>); the
+    /// 1 … <see cref="MaxCycleSpan"/>, <see cref="InterruptLatencyCycles"/> and the gate's modeled cost at most
+    /// <see cref="MaxCycleSpan"/>); the
     /// scheduler's options are checked by their own schedulers.
     /// </summary>
     internal void Validate()
     {
         CheckSpan(StepCycles, nameof(StepCycles), min: 1);
         CheckSpan(InterruptLatencyCycles, nameof(InterruptLatencyCycles));
+        CheckSpan(Gate.ModeledCycles, nameof(Ring0GateOptions.ModeledCycles));
     }
 
     /// <summary>Throws when a span-of-cycles option <paramref name="value"/> is below <paramref name="min"/> or above <see cref="MaxCycleSpan"/>.</summary>

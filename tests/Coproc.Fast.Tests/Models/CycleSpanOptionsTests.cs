@@ -17,6 +17,7 @@ public class CycleSpanOptionsTests
         yield return Case("StepCycles", o => o with { StepCycles = Max + 1 });
         yield return Case("StepCycles", o => o with { StepCycles = 0 });
         yield return Case("InterruptLatencyCycles", o => o with { InterruptLatencyCycles = ulong.MaxValue });
+        yield return Case("ModeledCycles", o => o with { Gate = o.Gate with { ModeledCycles = Max + 1 } });
         yield return Case("QuantumCycles", o => o with { Scheduler = o.Scheduler with { QuantumCycles = 1UL << 63 } });
         yield return Case("TimeoutCycles", o => o with { Scheduler = o.Scheduler with { TimeoutCycles = ulong.MaxValue } });
         yield return Case("PrepareBaseCycles", o => o with { Scheduler = o.Scheduler with { PrepareBaseCycles = Max + 1 } });
@@ -55,5 +56,21 @@ public class CycleSpanOptionsTests
         });
         // Then every batch retired (the runner asserts it) and the surfaces hold what the CPU computes
         Assert.That(surfaces, Is.EqualTo(ModelWorkload.CpuModel(batches)));
+    }
+
+    [Test]
+    public void RunLimitsOfUlongMaxValue_MeanAsLongAsItTakes_NotADeadlineThatWrappedIntoThePast()
+    {
+        // Given a machine whose clock has moved, and work queued
+        using var m = new Machine(new MachineOptions { Device = ModelWorkload.Device() });
+        m.RunFor(1_000);
+        var ctx = m.OpenContext(1);
+        var a = m.Kmd.Allocate(1, 4096, Coproc.Fast.Driver.VidMm.PlacementHint.LocalOnly, Coproc.Fast.Driver.VidMm.AllocationFlags.Contiguous);
+        Assert.That(m.TrySubmit(ctx, r => r.Fill(a, 0, 0xC0FFEE, 4096)), Is.True);
+        // When it runs with the largest limit (Now + ulong.MaxValue used to wrap below Now: both calls returned at once)
+        Assert.That(m.RunUntil(() => ModelWorkload.Read(m, a, 4)[0] == 0xEE, ulong.MaxValue), Is.True);
+        // Then the work ran, and "until idle" with the largest limit ends idle
+        Assert.That(m.RunUntilIdle(ulong.MaxValue), Is.True);
+        Assert.That(BitConverter.ToUInt32(ModelWorkload.Read(m, a, 4096), 4092), Is.EqualTo(0xC0FFEEu));
     }
 }
