@@ -219,6 +219,30 @@ public class ScenarioLibraryAuditTests
         Assert.That(machine.ThreadFailure, Is.Null);
     }
 
+    // docs/embedding.md line 299: "A disposed machine throws ObjectDisposedException". Machine.Kmd.Submit after Dispose
+    // threw PhysicalAccessFaultException ("outside System memory of 0x0 bytes") from the freed device memory instead.
+    [Test]
+    [Explicit("audit: broken")]
+    [CancelAfter(60_000)] // failure guard only
+    public void ThreadedMachine_SaveStateRefused_NothingWritten_AndSubmitAfterDisposeThrowsObjectDisposed()
+    {
+        var machine = new Machine(new MachineOptions { Mode = MachineRunMode.Threaded });
+        var ctx = machine.CreateContext(1);
+        var mem = machine.AllocateManaged(1, ctx, 64 * 1024);
+        machine.Start();
+        using (var stream = new MemoryStream())
+        {
+            Assert.That(() => machine.SaveState(stream), Throws.TypeOf<MachineStateException>());
+            Assert.That(stream.Length, Is.Zero, "nothing written to the stream");
+        }
+        var sink = new CapturingSink();
+        var b = new CommandBufferBuilder(sink, capacityDwords: 1024, capacityReferences: 64);
+        b.WriteData(mem, 0, [1u]);
+        b.Flush();
+        machine.Dispose();
+        Assert.That(() => machine.Kmd.Submit(1, ctx, sink.Commands, sink.References), Throws.TypeOf<ObjectDisposedException>());
+    }
+
     [Test]
     public void DeterministicMachine_Start_ThrowsInvalidOperationException()
     {
