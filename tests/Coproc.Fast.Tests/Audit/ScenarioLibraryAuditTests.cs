@@ -220,9 +220,9 @@ public class ScenarioLibraryAuditTests
     }
 
     // docs/embedding.md line 299: "A disposed machine throws ObjectDisposedException". Machine.Kmd.Submit after Dispose
-    // threw PhysicalAccessFaultException ("outside System memory of 0x0 bytes") from the freed device memory instead.
+    // threw PhysicalAccessFaultException ("outside System memory of 0x0 bytes") from the freed device memory instead;
+    // fixed in DeviceMemory (a checked access to disposed memory throws ObjectDisposedException).
     [Test]
-    [Explicit("audit: broken")]
     [CancelAfter(60_000)] // failure guard only
     public void ThreadedMachine_SaveStateRefused_NothingWritten_AndSubmitAfterDisposeThrowsObjectDisposed()
     {
