@@ -265,6 +265,7 @@ public sealed unsafe class DeviceMemory : IDisposable
     /// RAM given to the device's constructor stays the host's, alive.</summary>
     public void Dispose()
     {
+        _disposed = true;
         _local.Dispose();
         if (_ownsSystemRanges) foreach (var r in _ranges) r.Memory.Dispose();
         _base0 = null;
@@ -298,6 +299,13 @@ public sealed unsafe class DeviceMemory : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void Throw(PhysicalAddress address, ulong length) =>
+    // A checked access that finds nothing: after Dispose every range is empty, and the caller is told the memory is freed
+    // (docs/embedding.md: a disposed machine throws ObjectDisposedException), not that its address lies outside it.
+    private void Throw(PhysicalAddress address, ulong length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         throw new PhysicalAccessFaultException(address, length, SizeOf(address.Location));
+    }
+
+    private bool _disposed;
 }
