@@ -127,6 +127,9 @@ public sealed unsafe class DeviceMemory : IDisposable
     // The range holding guest-physical 'address', or -1 (a hole). Binary search over the sorted ranges.
     private int RangeIndex(ulong address)
     {
+        // Invariant: a disposed memory holds nothing. The lowest range is emptied by Dispose (_base0, _length0); the others
+        // may be the host's guest RAM, which stays allocated, so no lookup may find them either.
+        if (_disposed) return -1;
         int lo = 0, hi = _ranges.Length - 1;
         while (lo <= hi)
         {

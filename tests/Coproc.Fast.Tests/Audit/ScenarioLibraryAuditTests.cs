@@ -251,3 +251,28 @@ public class ScenarioLibraryAuditTests
         Assert.That(machine.RunUntilIdle(), Is.True);
     }
 }
+
+/// <summary>
+/// A disposed device holds no memory, even when its system memory is the host's guest RAM in several ranges (which
+/// Dispose leaves allocated: the host's): no accessor reaches any range afterwards, the device never writes the host's
+/// RAM for a caller that still holds the disposed machine.
+/// </summary>
+public class DisposedGuestRamAuditTests
+{
+    [Test]
+    public unsafe void ADisposedDevice_OverTwoHostRanges_ReachesNeitherRange()
+    {
+        using var low = Coproc.Fast.Device.Memory.NativeRegion.Allocate(1UL << 20);
+        using var high = Coproc.Fast.Device.Memory.NativeRegion.Allocate(1UL << 20);
+        var ranges = new[] { new Coproc.Fast.Device.Memory.GuestRamRange(0, low), new Coproc.Fast.Device.Memory.GuestRamRange(1UL << 32, high) };
+        var device = new Coproc.Fast.Device.Core.Coprocessor(new Coproc.Fast.Device.Core.CoprocessorOptions { LocalMemoryBytes = 8UL << 20, SystemMemoryBytes = 2UL << 20 }, ranges);
+        var memory = device.Memory;
+        Assert.That(memory.TryPointer(Coproc.Fast.Device.Memory.MemoryLocation.System, (1UL << 32) + 16, 4) != null, "the high range is reachable while the device lives");
+
+        device.Dispose();
+
+        Assert.That(memory.TryPointer(Coproc.Fast.Device.Memory.MemoryLocation.System, 16, 4) == null, "the low range");
+        Assert.That(memory.TryPointer(Coproc.Fast.Device.Memory.MemoryLocation.System, (1UL << 32) + 16, 4) == null, "the high range");
+        Assert.That(high.Length, Is.EqualTo(1UL << 20), "the host's RAM stays the host's");
+    }
+}
